@@ -1,0 +1,41 @@
+# The README's two commands are `make run` and `make test`; everything else is a helper.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: setup run test lint i18n-extract i18n-update i18n-compile clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+## setup: virtual environment, dependencies, compiled translations
+setup: $(STAMP) i18n-compile
+
+## run: migrate, load the demo, serve web + an in-process worker on the embedded default
+run: setup
+	$(BIN)/consular serve --demo --host $(HOST) --port $(PORT)
+
+## test: the whole suite (PostgreSQL tests run when TEST_DATABASE_URL is set)
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+i18n-extract: $(STAMP)
+	$(BIN)/pybabel extract --quiet -F i18n/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o i18n/messages.pot .
+
+i18n-update: i18n-extract
+	$(BIN)/pybabel update --quiet -i i18n/messages.pot -d i18n/translations --no-fuzzy-matching --ignore-obsolete
+
+i18n-compile: $(STAMP)
+	$(BIN)/pybabel compile --quiet --statistics -d i18n/translations 2>&1 | grep -v '^$$' || true
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

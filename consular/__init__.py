@@ -1,0 +1,1 @@
+"""Consular protection: case register, liaison/station network, accounts and audit."""

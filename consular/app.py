@@ -1,0 +1,208 @@
+"""create_app: the only place that wires configuration, extensions, blueprints and request hooks."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import Babel
+from flask_babel import gettext as _
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+import i18n
+from config import Settings, load_settings
+from consular.db import KeyRing, configure_keyring, db
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+migrate = Migrate()
+babel = Babel()
+csrf = CSRFProtect()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    app = Flask(
+        __name__,
+        instance_path=settings.instance_path,
+        template_folder="web/templates",
+        static_folder="web/static",
+    )
+    Path(settings.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_NAME="consular_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=settings.session_absolute_hours * 3600,
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in before_request, except for bearer-token API calls
+        WTF_CSRF_TIME_LIMIT=None,  # bounded by the session's own lifetime
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_TRANSLATION_DIRECTORIES=str(i18n.TRANSLATIONS_DIR),
+        TESTING=settings.env == "test",
+    )
+    app.extensions["consular.settings"] = settings
+    configure_keyring(KeyRing(settings.field_encryption_keys, settings.search_hash_key))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True,
+                     compare_type=True)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    csrf.init_app(app)
+
+    # Model modules must be imported so metadata knows every table.
+    from alerts import models as _alert_models  # noqa: F401
+    from consular.audit import models as _audit_models  # noqa: F401
+    from consular.auth import models as _auth_models  # noqa: F401
+    from consular.network import models as _network_models  # noqa: F401
+
+    _register_hooks(app)
+    _register_errors(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from alerts.views import bp as alerts_bp
+    from consular.audit.views import bp as audit_bp
+    from consular.auth.views import bp as auth_bp
+    from consular.network.api import bp as network_api_bp
+    from consular.network.views import bp as network_bp
+    from consular.web.views import bp as web_bp
+
+    for bp in (web_bp, auth_bp, network_bp, network_api_bp, audit_bp, alerts_bp):
+        app.register_blueprint(bp)
+
+
+def _register_hooks(app: Flask) -> None:
+    from consular.auth.session import load_current_user
+
+    @app.before_request
+    def _identify() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming[:40] if incoming.isascii() and incoming.isprintable() and incoming \
+            else secrets.token_hex(8)
+        load_current_user()
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not g.via_token:
+            csrf.protect()
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        settings: Settings = app.extensions["consular.settings"]
+        h = response.headers
+        h.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'",
+        )
+        h["X-Content-Type-Options"] = "nosniff"
+        h["X-Frame-Options"] = "DENY"
+        h["Referrer-Policy"] = "same-origin"
+        h["Cross-Origin-Opener-Policy"] = "same-origin"
+        h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+        if settings.secure_cookies:
+            h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if not request.path.startswith("/static/"):
+            h["Cache-Control"] = "no-store"
+        h["X-Request-ID"] = getattr(g, "request_id", "")
+        return response
+
+    @app.teardown_request
+    def _rollback_on_error(exc: BaseException | None) -> None:
+        if exc is not None:
+            db.session.rollback()
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def error_message(code: int) -> str:
+    messages = {
+        400: _("The request was not understood. Please check what you entered."),
+        401: _("Please log in."),
+        403: _("You are not allowed to do this."),
+        404: _("Not found, or you do not have access to it."),
+        405: _("This action is not allowed here."),
+        409: _("Someone else changed this in the meantime. Reload and try again."),
+        413: _("The upload is too large."),
+        415: _("This type of content is not accepted."),
+        422: _("Some values are not valid."),
+        429: _("Too many attempts. Please wait and try again later."),
+        500: _("Something went wrong on our side. The error was logged."),
+    }
+    return messages.get(code, _("The request could not be completed."))
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError) -> Any:
+        message = _("Your form expired or was not sent from this site. Please reload the page and "
+                    "try again.")
+        if wants_json():
+            return jsonify(error="csrf", message=message), 400
+        return render_template("error.html", code=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        code = exc.code or 500
+        if code == 401 and not wants_json():
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        message = error_message(code)
+        detail = exc.description if getattr(exc, "_consular_user_message", False) else None
+        if wants_json():
+            body: dict[str, Any] = {"error": code, "message": detail or message}
+            return jsonify(body), code
+        return render_template("error.html", code=code, message=detail or message), code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        app.logger.exception("unhandled error (request %s)", getattr(g, "request_id", "-"))
+        db.session.rollback()
+        if wants_json():
+            return jsonify(error=500, message=error_message(500)), 500
+        return render_template("error.html", code=500, message=error_message(500)), 500
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from consular.auth.models import Role
+    from consular.auth.session import current_user
+
+    @app.context_processor
+    def _inject() -> dict[str, Any]:
+        return {
+            "current_user": current_user(),
+            "Role": Role,
+            "ui_locales": i18n.UI_LOCALES,
+            "current_locale": str(i18n.current_locale()),
+            "settings": app.extensions["consular.settings"],
+        }
+
+    app.jinja_env.filters["country"] = i18n.country_name
+    app.jinja_env.filters["dt"] = i18n.format_dt
+    app.jinja_env.filters["num"] = i18n.format_number
+    app.jinja_env.filters["language"] = i18n.language_name

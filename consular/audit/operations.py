@@ -1,0 +1,49 @@
+"""Writing the audit trail. Callers pass names and ids, never sensitive values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, has_request_context, request
+
+from consular.audit.models import AuditEntry
+from consular.db import db
+
+
+def client_ip() -> str:
+    if not has_request_context():
+        return ""
+    return (request.remote_addr or "")[:45]
+
+
+def record(
+    action: str,
+    object_type: str = "",
+    object_id: object = "",
+    detail: dict[str, Any] | None = None,
+    *,
+    user: Any = None,
+    username: str | None = None,
+) -> AuditEntry:
+    """Add an audit entry to the session (the caller's commit makes it durable)."""
+    if user is None and has_request_context():
+        user = getattr(g, "user", None)
+    entry = AuditEntry(
+        user_id=user.id if user is not None else None,
+        username=username if username is not None else (user.username if user is not None else ""),
+        role=str(user.role) if user is not None else "",
+        ip=client_ip(),
+        request_id=getattr(g, "request_id", "") if has_request_context() else "",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id) if object_id != "" else "",
+        detail=detail or {},
+    )
+    db.session.add(entry)
+    return entry
+
+
+def record_now(action: str, **kwargs: Any) -> None:
+    """Record and commit at once: for events that must survive a failed request (failed logins)."""
+    record(action, **kwargs)
+    db.session.commit()

@@ -1,0 +1,322 @@
+"""Login (password, then TOTP), logout, the user's own account page (language, password, 2FA,
+API tokens)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import timedelta
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
+
+from config import Settings
+from consular.audit.operations import client_ip, record
+from consular.auth import operations as ops
+from consular.auth.forms import CodeForm, LoginForm, PasswordChangeForm, TokenForm
+from consular.auth.models import ApiToken, Role, User
+from consular.auth.session import current_user, login_required, login_user, logout_user
+from consular.db import db, utcnow
+from consular.web.views import safe_next
+
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+PENDING_SECONDS = 300
+
+ACCOUNT_ERRORS = {
+    "too_short": _l("The password must have at least 10 characters."),
+    "too_long": _l("The password is too long."),
+    "contains_username": _l("The password must not contain the username."),
+    "bad_username": _l("Letters, digits, dot, dash and underscore only."),
+    "username_taken": _l("This username is already taken."),
+    "liaison_point_required": _l("A liaison officer must belong to a liaison point."),
+    "station_required": _l("A station volunteer must belong to a service station."),
+    "bad_token_name": _l("Give the token a short name."),
+}
+
+
+def account_error_text(code: str) -> str:
+    return str(ACCOUNT_ERRORS.get(code, code))
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["consular.settings"]
+    return settings
+
+
+def _needs_2fa(user: User) -> bool:
+    return _settings().require_2fa and user.role in (Role.admin, Role.coordinator)
+
+
+def _window() -> timedelta:
+    return timedelta(minutes=_settings().login_lock_minutes)
+
+
+def _throttled(username: str) -> bool:
+    return ops.is_throttled(username, client_ip(), _settings().login_max_failures, _window())
+
+
+def _pending_user(key: str) -> User | None:
+    data = session.get(key)
+    if not isinstance(data, dict):
+        return None
+    if int(utcnow().timestamp()) - int(data.get("at", 0)) > PENDING_SECONDS:
+        session.pop(key, None)
+        return None
+    user = db.session.get(User, data.get("uid"))
+    if user is None or not user.active or user.session_epoch != data.get("epoch"):
+        session.pop(key, None)
+        return None
+    return user
+
+
+def _finish_login(user: User) -> Response:
+    target = safe_next(session.get("login_next"), url_for("web.home"))
+    login_user(user)
+    ops.clear_failures(user.username)
+    ops.note_attempt(user.username, client_ip(), ok=True)
+    record("login.ok", "user", user.id, user=user)
+    db.session.commit()
+    return redirect(target)
+
+
+def demo_logins() -> list[tuple[str, str]]:
+    if not _settings().demo_mode:
+        return []
+    from consular.demo import DEMO_PASSWORD
+
+    users = db.session.scalars(
+        sa.select(User).where(User.active).order_by(User.role, User.username).limit(12)
+    ).all()
+    return [(u.username, DEMO_PASSWORD) for u in users]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if current_user() is not None:
+        return redirect(url_for("web.home"))
+    form = LoginForm()
+    if request.method == "GET" and request.args.get("next"):
+        session["login_next"] = safe_next(request.args.get("next"), "")
+    status = 200
+    if request.method == "POST":
+        if not form.validate():
+            status = 400
+        else:
+            username = form.username.data.strip().lower()
+            if _throttled(username):
+                record("login.throttled", "user", "", {"username": username[:64]}, user=None,
+                       username=username[:64])
+                db.session.commit()
+                form.username.errors = [_("Too many failed attempts. Wait %(minutes)d minutes "
+                                          "and try again.", minutes=_settings().login_lock_minutes)]
+                status = 429
+            else:
+                user = ops.find_user(username)
+                ok = ops.verify_password(user, form.password.data) and user is not None \
+                    and user.active
+                if not ok or user is None:
+                    ops.note_attempt(username, client_ip(), ok=False)
+                    record("login.failed", "user", user.id if user else "",
+                           {"username": username[:64]}, user=None, username=username[:64])
+                    db.session.commit()
+                    form.password.errors = [_("Wrong username or password.")]
+                    status = 401
+                elif user.totp_enabled:
+                    session["pending_2fa"] = {"uid": user.id, "epoch": user.session_epoch,
+                                              "at": int(utcnow().timestamp())}
+                    db.session.commit()
+                    return redirect(url_for("auth.login_code"))
+                elif _needs_2fa(user):
+                    session["pending_enrol"] = {"uid": user.id, "epoch": user.session_epoch,
+                                                "at": int(utcnow().timestamp()),
+                                                "secret": ops.new_totp_secret()}
+                    db.session.commit()
+                    return redirect(url_for("auth.login_enrol"))
+                else:
+                    return _finish_login(user)
+    return render_template("auth/login.html", form=form, demo_logins=demo_logins(),
+                           expired=request.args.get("expired")), status
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def login_code() -> Any:
+    user = _pending_user("pending_2fa")
+    if user is None:
+        flash(_("Please log in again."), "warning")
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    status = 200
+    if request.method == "POST":
+        if not form.validate():
+            status = 400
+        elif _throttled(user.username):
+            form.code.errors = [_("Too many failed attempts. Wait %(minutes)d minutes and try "
+                                  "again.", minutes=_settings().login_lock_minutes)]
+            status = 429
+        elif ops.verify_totp(user, form.code.data):
+            session.pop("pending_2fa", None)
+            return _finish_login(user)
+        else:
+            ops.note_attempt(user.username, client_ip(), ok=False)
+            record("login.failed_code", "user", user.id, user=None, username=user.username)
+            db.session.commit()
+            form.code.errors = [_("This code is wrong or was already used.")]
+            status = 401
+    return render_template("auth/code.html", form=form), status
+
+
+def _qr_svg(uri: str) -> str:
+    img = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buf = io.BytesIO()
+    img.save(buf)
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+@bp.route("/login/enrol", methods=["GET", "POST"])
+def login_enrol() -> Any:
+    """First login of an admin or coordinator when 2FA is required: set up TOTP, then enter."""
+    user = _pending_user("pending_enrol")
+    if user is None:
+        flash(_("Please log in again."), "warning")
+        return redirect(url_for("auth.login"))
+    secret = session["pending_enrol"]["secret"]
+    form = CodeForm()
+    status = 200
+    if request.method == "POST":
+        if not form.validate():
+            status = 400
+        elif ops.enable_totp(user, secret, form.code.data):
+            session.pop("pending_enrol", None)
+            return _finish_login(user)
+        else:
+            form.code.errors = [_("This code is wrong. Check the time on your phone.")]
+            status = 400
+    uri = ops.totp_uri(user, secret)
+    return render_template("auth/enrol.html", form=form, secret=secret, qr=_qr_svg(uri)), status
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    user = current_user()
+    if user is not None:
+        record("logout", "user", user.id)
+        db.session.commit()
+    logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/account")
+@login_required
+def account() -> str:
+    user = current_user()
+    assert user is not None
+    tokens = db.session.scalars(
+        sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
+    ).all()
+    return render_template("auth/account.html", password_form=PasswordChangeForm(),
+                           token_form=TokenForm(), code_form=CodeForm(), tokens=tokens,
+                           new_token=session.pop("new_token", None))
+
+
+@bp.post("/account/password")
+@login_required
+def change_password() -> Any:
+    user = current_user()
+    assert user is not None
+    form = PasswordChangeForm()
+    if form.validate() and not ops.verify_password(user, form.current.data):
+        form.current.errors = [_("The current password is wrong.")]
+    elif form.validate():
+        try:
+            ops.set_password(user, form.new.data)
+        except ops.AccountError as exc:
+            form.new.errors = [account_error_text(str(exc))]
+        else:
+            login_user(user)  # this session continues under the new epoch; others end
+            db.session.commit()
+            flash(_("Password changed. Your other sessions were ended."), "success")
+            return redirect(url_for("auth.account"))
+    db.session.rollback()
+    tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id)).all()
+    return render_template("auth/account.html", password_form=form, token_form=TokenForm(),
+                           code_form=CodeForm(), tokens=tokens, new_token=None), 400
+
+
+@bp.route("/account/2fa", methods=["GET", "POST"])
+@login_required
+def setup_2fa() -> Any:
+    user = current_user()
+    assert user is not None
+    if "enrol_secret" not in session or request.method == "GET":
+        session["enrol_secret"] = ops.new_totp_secret()
+    secret = session["enrol_secret"]
+    form = CodeForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate() and ops.enable_totp(user, secret, form.code.data):
+            session.pop("enrol_secret", None)
+            login_user(user)
+            db.session.commit()
+            flash(_("Two-step login is on."), "success")
+            return redirect(url_for("auth.account"))
+        form.code.errors = form.code.errors or [_("This code is wrong. Check the time on your "
+                                                  "phone.")]
+        status = 400
+    return render_template("auth/enrol.html", form=form, secret=secret,
+                           qr=_qr_svg(ops.totp_uri(user, secret)), from_account=True), status
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token() -> Any:
+    user = current_user()
+    assert user is not None
+    form = TokenForm()
+    if not form.validate():
+        flash(_("Give the token a short name."), "error")
+        return redirect(url_for("auth.account")), 303
+    try:
+        _token, secret = ops.create_api_token(user, form.name.data)
+    except ops.AccountError as exc:
+        flash(account_error_text(str(exc)), "error")
+        return redirect(url_for("auth.account")), 303
+    db.session.commit()
+    session["new_token"] = secret
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int) -> Response:
+    user = current_user()
+    assert user is not None
+    token = db.session.scalar(
+        sa.select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+    )
+    if token is None:
+        abort(404)
+    if token.revoked_at is None:
+        ops.revoke_api_token(token)
+        db.session.commit()
+    flash(_("Token revoked."), "success")
+    return redirect(url_for("auth.account"))
+
+
+from consular.auth import admin as _admin  # noqa: E402,F401  (registers the admin's user pages)

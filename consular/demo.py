@@ -1,0 +1,3 @@
+"""PLACEHOLDER demo data."""
+
+DEMO_PASSWORD = "demo-password-2026"

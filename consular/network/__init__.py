@@ -1,0 +1,1 @@
+"""The protection network: divisions, liaison points, overseas stations, missions, the centre."""

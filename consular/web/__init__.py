@@ -1,0 +1,1 @@
+"""Layout, static assets and shared view helpers."""

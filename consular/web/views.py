@@ -1,0 +1,130 @@
+"""The start page, the language switch, and the navigation shared by every page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
+
+from consular.auth.models import Role, User
+from consular.auth.scoping import liaison_point_scope, station_scope
+from consular.auth.session import current_user, login_required
+from consular.db import db
+from consular.network.models import LiaisonPoint, ServiceStation
+from i18n import UI_LOCALES
+
+bp = Blueprint("web", __name__)
+
+ROLE_LABELS = {
+    Role.admin: _l("Administrator"),
+    Role.coordinator: _l("Coordinator"),
+    Role.liaison_officer: _l("Liaison officer"),
+    Role.station_volunteer: _l("Station volunteer"),
+}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    prefix: str
+
+
+def nav_items(user: User | None) -> list[NavItem]:
+    if user is None:
+        return []
+    items = [NavItem(str(_l("Home")), url_for("web.home"), "web.home")]
+    if user.role in (Role.admin, Role.coordinator):
+        items += [
+            NavItem(str(_l("Liaison points")), url_for("network.liaison_points"),
+                    "network.liaison_point"),
+            NavItem(str(_l("Stations")), url_for("network.stations"), "network.station"),
+            NavItem(str(_l("Missions")), url_for("network.missions"), "network.mission"),
+            NavItem(str(_l("Divisions")), url_for("network.divisions"), "network.division"),
+            NavItem(str(_l("Coverage")), url_for("network.coverage"), "network.coverage"),
+        ]
+    elif user.role == Role.liaison_officer:
+        items += [
+            NavItem(str(_l("My liaison point")),
+                    url_for("network.liaison_point", point_id=user.liaison_point_id),
+                    "network.liaison_point"),
+            NavItem(str(_l("Stations")), url_for("network.stations"), "network.station"),
+            NavItem(str(_l("Missions")), url_for("network.missions"), "network.mission"),
+        ]
+    elif user.role == Role.station_volunteer:
+        items += [
+            NavItem(str(_l("My station")), url_for("network.station", station_id=user.station_id),
+                    "network.station"),
+            NavItem(str(_l("Missions")), url_for("network.missions"), "network.mission"),
+        ]
+    if user.role == Role.admin:
+        items += [
+            NavItem(str(_l("Users")), url_for("auth.users"), "auth.user"),
+            NavItem(str(_l("Audit trail")), url_for("audit.entries"), "audit."),
+            NavItem(str(_l("Workers")), url_for("alerts.workers"), "alerts.workers"),
+        ]
+    return items
+
+
+def role_label(role: Role | str) -> str:
+    return str(ROLE_LABELS.get(Role(role), role))
+
+
+@bp.app_context_processor
+def _nav() -> dict[str, Any]:
+    return {"nav_items": nav_items, "role_label": role_label}
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only same-site relative paths; anything else goes to ``fallback``."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return fallback
+    return target
+
+
+@bp.get("/")
+@login_required
+def home() -> str:
+    user = current_user()
+    assert user is not None
+    figures: dict[str, int] = {}
+    if user.role in (Role.admin, Role.coordinator):
+        figures["liaison_points"] = db.session.scalar(
+            sa.select(sa.func.count()).select_from(LiaisonPoint).where(LiaisonPoint.active)
+        ) or 0
+        figures["stations"] = db.session.scalar(
+            sa.select(sa.func.count()).select_from(ServiceStation).where(ServiceStation.active)
+        ) or 0
+        figures["countries"] = db.session.scalar(
+            sa.select(sa.func.count(sa.distinct(ServiceStation.country_code)))
+            .where(ServiceStation.active)
+        ) or 0
+    point = db.session.scalar(sa.select(LiaisonPoint).where(liaison_point_scope(user))
+                              .where(LiaisonPoint.id == user.liaison_point_id)) \
+        if user.liaison_point_id else None
+    station = db.session.scalar(sa.select(ServiceStation).where(station_scope(user))
+                                .where(ServiceStation.id == user.station_id)) \
+        if user.station_id else None
+    return render_template("home.html", figures=figures, point=point, station=station)
+
+
+@bp.post("/language")
+def set_language() -> Response:
+    code = request.form.get("locale", "")
+    if code not in UI_LOCALES:
+        abort(400)
+    session["locale"] = code
+    user = current_user()
+    if user is not None:
+        user.locale = code
+        db.session.commit()
+    return redirect(safe_next(request.form.get("next"), url_for("web.home")))

@@ -1,0 +1,85 @@
+"""Locale negotiation and locale-aware formatting (country names, dates, numbers) with Babel.
+
+The interface speaks Simplified Chinese by default and English completely; catalogs live in
+``i18n/translations`` and are compiled by the setup (``make i18n-compile``), never committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_datetime as _babel_format_datetime
+from babel.numbers import format_decimal
+from flask import current_app, g, has_request_context, request, session
+from flask_babel import get_locale as babel_get_locale
+
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+UI_LOCALES: dict[str, str] = {"zh_Hans": "简体中文", "en": "English"}
+
+
+def select_locale() -> str:
+    """The user's saved choice → this browser's choice → Accept-Language → the default."""
+    default: str = current_app.extensions["consular.settings"].default_locale
+    if not has_request_context():
+        return default
+    user = getattr(g, "user", None)
+    if user is not None and user.locale in UI_LOCALES:
+        return str(user.locale)
+    chosen = session.get("locale")
+    if chosen in UI_LOCALES:
+        return str(chosen)
+    best = request.accept_languages.best_match(["zh-Hans", "zh-CN", "zh", "en"], default=None)
+    if best is None:
+        return default
+    return "en" if best == "en" else "zh_Hans"
+
+
+def current_locale() -> Locale:
+    loc = babel_get_locale()
+    return loc if loc is not None else Locale.parse("zh_Hans")
+
+
+def country_name(code: str | None, locale: Locale | str | None = None) -> str:
+    if not code:
+        return ""
+    loc = Locale.parse(locale) if locale is not None else current_locale()
+    return str(loc.territories.get(code.upper(), code.upper()))
+
+
+def country_choices(locale: Locale | str | None = None) -> list[tuple[str, str]]:
+    """ISO 3166-1 alpha-2 countries (no regions like 001 or 150), sorted by localised name."""
+    loc = Locale.parse(locale) if locale is not None else current_locale()
+    items = [
+        (code, str(name))
+        for code, name in loc.territories.items()
+        if len(code) == 2 and code.isalpha() and code not in {"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB", "XK"}
+    ]
+    return sorted(items, key=lambda item: item[1])
+
+
+def is_country_code(code: str) -> bool:
+    return code.upper() in {c for c, _ in country_choices("en")}
+
+
+def format_dt(value: datetime | None, tz: str | None = None, fmt: str = "medium") -> str:
+    """A UTC datetime shown in ``tz`` (default: the office's zone), in the viewer's locale."""
+    if value is None:
+        return ""
+    zone = tz or current_app.extensions["consular.settings"].office_timezone
+    return str(_babel_format_datetime(value, format=fmt, tzinfo=ZoneInfo(zone),
+                                      locale=current_locale()))
+
+
+def format_number(value: float | int) -> str:
+    return str(format_decimal(value, locale=current_locale()))
+
+
+def language_name(code: str, locale: Locale | str | None = None) -> str:
+    loc = Locale.parse(locale) if locale is not None else current_locale()
+    try:
+        return str(Locale.parse(code).get_display_name(loc) or code)
+    except (ValueError, TypeError):
+        return code

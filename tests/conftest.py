@@ -1,0 +1,274 @@
+"""Shared fixtures: one app and schema per database backend, clean tables after every test.
+
+The suite runs on SQLite always and, when TEST_DATABASE_URL is set, a second time on PostgreSQL.
+With CONSULAR_TEST_STRICT=1 (set by .ci/run) PostgreSQL and Chromium are required and any
+skipped test fails the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from consular.app import create_app
+from consular.auth.models import Role, User
+from consular.db import db
+from consular.network.models import (
+    Division,
+    DivisionLevel,
+    HostKind,
+    LiaisonPoint,
+    Mission,
+    MissionKind,
+    ServiceStation,
+)
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+STRICT = os.environ.get("CONSULAR_TEST_STRICT") == "1"
+BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
+PASSWORD = "correct horse battery"
+
+KEY_A = base64.urlsafe_b64encode(b"A" * 32).decode()
+KEY_B = base64.urlsafe_b64encode(b"B" * 32).decode()
+
+
+def base_overrides(instance: Path, database_url: str) -> dict[str, Any]:
+    return {
+        "CONSULAR_ENV": "test",
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "FIELD_ENCRYPTION_KEYS": f"a:{KEY_A}",
+        "SEARCH_HASH_KEY": "test-search-key-" + "y" * 32,
+        "DEMO_MODE": False,
+        "REQUIRE_2FA": False,
+    }
+
+
+def pg_url() -> str:
+    if not TEST_DATABASE_URL:
+        if STRICT:
+            pytest.fail("CONSULAR_TEST_STRICT=1 but TEST_DATABASE_URL is not set")
+        pytest.skip("PostgreSQL not available: set TEST_DATABASE_URL=postgresql://… to run")
+    return TEST_DATABASE_URL
+
+
+def reset_schema(app: Flask) -> None:
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
+        else:
+            db.drop_all()
+        db.create_all()
+
+
+def clean_tables(app: Flask) -> None:
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in db.metadata.sorted_tables]
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                quoted = ", ".join(f'"{t}"' for t in tables)
+                conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+            else:
+                for name in reversed(tables):
+                    conn.execute(sa.text(f'DELETE FROM "{name}"'))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def _session_app(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    instance = tmp_path_factory.mktemp(f"instance-{backend}")
+    url = pg_url() if backend == "postgresql" else f"sqlite:///{instance}/test.db"
+    app = create_app(base_overrides(instance, url))
+    reset_schema(app)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(_session_app: Flask) -> Iterator[Flask]:
+    with _session_app.app_context():
+        yield _session_app
+        db.session.remove()
+    clean_tables(_session_app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+# --- factories --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_division(app: Flask) -> Callable[..., Division]:
+    counter = iter(range(1, 10_000))
+
+    def make(name: str | None = None, level: DivisionLevel = DivisionLevel.township,
+             parent: Division | None = None, **kw: Any) -> Division:
+        n = next(counter)
+        division = Division(code=kw.pop("code", f"T{n:04d}"), name=name or f"测试镇{n}",
+                            name_en=kw.pop("name_en", f"Test Town {n}"), level=level,
+                            parent_id=parent.id if parent else None, **kw)
+        db.session.add(division)
+        db.session.commit()
+        return division
+
+    return make
+
+
+@pytest.fixture
+def make_point(app: Flask, make_division: Callable[..., Division]) -> Callable[..., LiaisonPoint]:
+    def make(name: str | None = None, division: Division | None = None, **kw: Any) -> LiaisonPoint:
+        division = division or make_division()
+        point = LiaisonPoint(name=name or f"{division.name}联络点", division_id=division.id,
+                             address=kw.pop("address", "镇政府一楼"),
+                             phone=kw.pop("phone", "+8657760000000"), **kw)
+        db.session.add(point)
+        db.session.commit()
+        return point
+
+    return make
+
+
+@pytest.fixture
+def make_station(app: Flask) -> Callable[..., ServiceStation]:
+    counter = iter(range(1, 10_000))
+
+    def make(name: str | None = None, country_code: str = "IT", **kw: Any) -> ServiceStation:
+        n = next(counter)
+        station = ServiceStation(
+            name=name or f"测试服务站{n}", country_code=country_code,
+            city=kw.pop("city", "Prato"), host_organisation=kw.pop("host_organisation",
+                                                                    "意大利普拉托华侨华人联谊会"),
+            host_kind=kw.pop("host_kind", HostKind.community_association),
+            timezone=kw.pop("timezone", "Europe/Rome"), languages=kw.pop("languages", "zh,it"),
+            **kw)
+        db.session.add(station)
+        db.session.commit()
+        return station
+
+    return make
+
+
+@pytest.fixture
+def make_mission(app: Flask) -> Callable[..., Mission]:
+    def make(country_code: str = "IT", **kw: Any) -> Mission:
+        mission = Mission(name=kw.pop("name", "中国驻意大利大使馆"), kind=kw.pop(
+            "kind", MissionKind.embassy), country_code=country_code, city=kw.pop("city", "Roma"),
+            emergency_phone=kw.pop("emergency_phone", "+393387080008"), **kw)
+        db.session.add(mission)
+        db.session.commit()
+        return mission
+
+    return make
+
+
+@pytest.fixture
+def make_user(app: Flask, make_point: Callable[..., LiaisonPoint],
+              make_station: Callable[..., ServiceStation]) -> Callable[..., User]:
+    from consular.auth.operations import create_user
+
+    counter = iter(range(1, 10_000))
+
+    def make(role: Role = Role.coordinator, username: str | None = None,
+             password: str = PASSWORD, **kw: Any) -> User:
+        n = next(counter)
+        if role == Role.liaison_officer and "liaison_point_id" not in kw:
+            kw["liaison_point_id"] = make_point().id
+        if role == Role.station_volunteer and "station_id" not in kw:
+            kw["station_id"] = make_station().id
+        user = create_user(username=username or f"{role.value}{n}", display_name=f"User {n}",
+                           password=password, role=role, **kw)
+        db.session.commit()
+        return user
+
+    return make
+
+
+# --- logging in from the test client ----------------------------------------------------------
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+class Browser:
+    """A test client that knows its CSRF token, the way a real page does."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self._token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            self._token = csrf_from(self.client.get("/login").get_data(as_text=True))
+        return self._token
+
+    def get(self, url: str, **kw: Any) -> Any:
+        return self.client.get(url, **kw)
+
+    def post(self, url: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
+        payload = {"csrf_token": self.token(), **(data or {})}
+        return self.client.post(url, data=payload, **kw)
+
+    def login(self, username: str, password: str = PASSWORD) -> Any:
+        response = self.post("/login", {"username": username, "password": password})
+        self._token = None  # a new session gets a new token
+        return response
+
+
+@pytest.fixture
+def browser(client: FlaskClient) -> Browser:
+    return Browser(client)
+
+
+@pytest.fixture
+def logged_in(app: Flask) -> Callable[[User], Browser]:
+    def make(user: User) -> Browser:
+        b = Browser(app.test_client())
+        response = b.login(user.username)
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return b
+
+    return make
+
+
+# --- strict mode: in CI a skip is a failure ---------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not STRICT:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        if reporter:
+            reporter.write_line(
+                f"CONSULAR_TEST_STRICT=1: {len(skipped)} test(s) skipped; in CI nothing may skip",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
