@@ -29,13 +29,14 @@ lint: setup
 	$(BIN)/mypy
 
 i18n-extract: $(STAMP)
-	$(BIN)/pybabel extract --quiet -F i18n/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o i18n/messages.pot .
+	$(BIN)/pybabel extract -F i18n/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o i18n/messages.pot .
 
 i18n-update: i18n-extract
-	$(BIN)/pybabel update --quiet -i i18n/messages.pot -d i18n/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel update -i i18n/messages.pot -d i18n/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/python -m i18n.fill_source_locale
 
 i18n-compile: $(STAMP)
-	$(BIN)/pybabel compile --quiet --statistics -d i18n/translations 2>&1 | grep -v '^$$' || true
+	$(BIN)/pybabel compile -d i18n/translations
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

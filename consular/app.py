@@ -18,7 +18,8 @@ from werkzeug.exceptions import HTTPException
 
 import i18n
 from config import Settings, load_settings
-from consular.db import KeyRing, configure_keyring, db
+from consular.db import KeyRing, db
+from consular.logs import configure_logging
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -62,7 +63,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         TESTING=settings.env == "test",
     )
     app.extensions["consular.settings"] = settings
-    configure_keyring(KeyRing(settings.field_encryption_keys, settings.search_hash_key))
+    app.extensions["consular.keyring"] = KeyRing(settings.field_encryption_keys,
+                                                 settings.search_hash_key)
+
+    configure_logging(settings.log_format)  # before app.logger exists: Flask then adds none
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True,

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app, has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -114,18 +115,12 @@ class KeyRing:
         return mac.hexdigest()
 
 
-_keyring: KeyRing | None = None
-
-
-def configure_keyring(ring: KeyRing) -> None:
-    global _keyring
-    _keyring = ring
-
-
 def keyring() -> KeyRing:
-    if _keyring is None:
-        raise RuntimeError("field encryption keys are not configured (create_app not called)")
-    return _keyring
+    """The current app's key ring (each app has its own: tests and rotation use several)."""
+    if not has_app_context():
+        raise RuntimeError("field encryption needs an app context (with app.app_context(): …)")
+    ring: KeyRing = current_app.extensions["consular.keyring"]
+    return ring
 
 
 class EncryptedString(sa.TypeDecorator[str]):

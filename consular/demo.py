@@ -1,3 +1,241 @@
-"""PLACEHOLDER demo data."""
+"""A realistic demo network: a city's districts and townships, liaison points, overseas stations in
+several countries, missions, the coordination centre, and one user per role per place.
 
-DEMO_PASSWORD = "demo-password-2026"
+Modelled on a Wenzhou-style "domestic + overseas" network. Phone numbers are fictional.
+Loading is idempotent: it does nothing when the coordination centre already exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from consular.auth.models import Role, User
+from consular.auth.operations import create_user
+from consular.db import db, utcnow
+from consular.network.models import (
+    CoordinationCentre,
+    Division,
+    DivisionLevel,
+    HostKind,
+    LiaisonPoint,
+    Mission,
+    MissionKind,
+    ServiceStation,
+)
+
+DEMO_PASSWORD = "demo-pass-2026"
+
+# county/district → townships; a township marked with * has a liaison point, others are gaps.
+DIVISIONS: list[tuple[str, str, str, list[tuple[str, str, bool]]]] = [
+    ("330302", "鹿城区", "Lucheng District", [
+        ("七都街道", "Qidu Subdistrict", True), ("五马街道", "Wuma Subdistrict", True),
+        ("藤桥镇", "Tengqiao Town", False)]),
+    ("330303", "龙湾区", "Longwan District", [
+        ("永中街道", "Yongzhong Subdistrict", True), ("海城街道", "Haicheng Subdistrict", False)]),
+    ("330304", "瓯海区", "Ouhai District", [
+        ("丽岙街道", "Li'ao Subdistrict", True), ("仙岩街道", "Xianyan Subdistrict", True),
+        ("泽雅镇", "Zeya Town", False)]),
+    ("330381", "瑞安市", "Rui'an City", [
+        ("玉海街道", "Yuhai Subdistrict", True), ("塘下镇", "Tangxia Town", True),
+        ("陶山镇", "Taoshan Town", True)]),
+    ("330382", "乐清市", "Yueqing City", [
+        ("柳市镇", "Liushi Town", True), ("虹桥镇", "Hongqiao Town", True),
+        ("大荆镇", "Dajing Town", False)]),
+    ("330324", "永嘉县", "Yongjia County", [
+        ("瓯北街道", "Oubei Subdistrict", True), ("桥头镇", "Qiaotou Town", True)]),
+    ("330326", "平阳县", "Pingyang County", [
+        ("昆阳镇", "Kunyang Town", True), ("鳌江镇", "Aojiang Town", True)]),
+    ("330327", "苍南县", "Cangnan County", [
+        ("灵溪镇", "Lingxi Town", True), ("马站镇", "Mazhan Town", False)]),
+    ("330328", "文成县", "Wencheng County", [
+        ("玉壶镇", "Yuhu Town", True), ("大峃镇", "Daxue Town", True),
+        ("南田镇", "Nantian Town", True)]),
+    ("330329", "泰顺县", "Taishun County", [
+        ("罗阳镇", "Luoyang Town", True), ("司前畲族镇", "Siqian She Town", False)]),
+]
+
+VILLAGES = [("330328", "玉壶镇", "玉壶村", "Yuhu Village"), ("330304", "丽岙街道", "下寮村", "Xialiao Village")]
+
+
+@dataclass(frozen=True)
+class DemoStation:
+    key: str
+    name: str
+    name_en: str
+    country: str
+    city: str
+    host: str
+    kind: HostKind
+    tz: str
+    languages: str
+    contact_name: str
+    contact_phone: str
+    quiet_days: int  # days since last activity
+
+
+STATIONS = [
+    DemoStation("prato", "意大利普拉托服务站", "Prato Station", "IT", "Prato",
+                "意大利普拉托华侨华人联谊会", HostKind.community_association, "Europe/Rome",
+                "zh,it", "陈建国", "+393311234501", 2),
+    DemoStation("milano", "意大利米兰服务站", "Milan Station", "IT", "Milano",
+                "意大利米兰华侨华人工商会", HostKind.chamber_of_commerce, "Europe/Rome",
+                "zh,it,en", "林海燕", "+393311234502", 5),
+    DemoStation("roma", "意大利罗马服务站", "Rome Station", "IT", "Roma",
+                "意大利罗马华侨华人联合总会", HostKind.community_association, "Europe/Rome",
+                "zh,it", "周立新", "+393311234503", 41),
+    DemoStation("paris", "法国巴黎服务站", "Paris Station", "FR", "Paris",
+                "法国温州同乡会", HostKind.community_association, "Europe/Paris",
+                "zh,fr", "黄志明", "+33612345604", 1),
+    DemoStation("madrid", "西班牙马德里服务站", "Madrid Station", "ES", "Madrid",
+                "西班牙华侨华人协会", HostKind.community_association, "Europe/Madrid",
+                "zh,es", "吴丽华", "+34612345605", 9),
+    DemoStation("amsterdam", "荷兰阿姆斯特丹服务站", "Amsterdam Station", "NL", "Amsterdam",
+                "荷兰浙江商会", HostKind.chamber_of_commerce, "Europe/Amsterdam",
+                "zh,nl,en", "郑晓东", "+31612345606", 64),
+    DemoStation("frankfurt", "德国法兰克福服务站", "Frankfurt Station", "DE", "Frankfurt am Main",
+                "德国法兰克福中国学生学者联合会", HostKind.student_association, "Europe/Berlin",
+                "zh,de,en", "王子涵", "+4915112345607", 12),
+    DemoStation("lagos", "尼日利亚拉各斯服务站", "Lagos Station", "NG", "Lagos",
+                "尼日利亚中国商会", HostKind.chamber_of_commerce, "Africa/Lagos",
+                "zh,en", "李卫东", "+2348031234508", 3),
+    DemoStation("dubai", "阿联酋迪拜服务站", "Dubai Station", "AE", "Dubai",
+                "阿联酋浙江商会", HostKind.chamber_of_commerce, "Asia/Dubai",
+                "zh,ar,en", "潘国强", "+971501234509", 20),
+    DemoStation("newyork", "美国纽约服务站", "New York Station", "US", "New York",
+                "美国温州同乡会", HostKind.community_association, "America/New_York",
+                "zh,en", "叶文静", "+12125550110", 7),
+]
+
+MISSIONS = [
+    ("中国驻意大利大使馆", "Embassy of China in Italy", MissionKind.embassy, "IT", "Roma",
+     "+390699990001"),
+    ("中国驻米兰总领事馆", "Consulate General of China in Milan", MissionKind.consulate_general,
+     "IT", "Milano", "+390299990002"),
+    ("中国驻法国大使馆", "Embassy of China in France", MissionKind.embassy, "FR", "Paris",
+     "+33199990003"),
+    ("中国驻西班牙大使馆", "Embassy of China in Spain", MissionKind.embassy, "ES", "Madrid",
+     "+34919990004"),
+    ("中国驻荷兰大使馆", "Embassy of China in the Netherlands", MissionKind.embassy, "NL",
+     "Den Haag", "+31709990005"),
+    ("中国驻法兰克福总领事馆", "Consulate General of China in Frankfurt",
+     MissionKind.consulate_general, "DE", "Frankfurt am Main", "+496999990006"),
+    ("中国驻拉各斯总领事馆", "Consulate General of China in Lagos", MissionKind.consulate_general,
+     "NG", "Lagos", "+2348031234590"),
+    ("中国驻迪拜总领事馆", "Consulate General of China in Dubai", MissionKind.consulate_general,
+     "AE", "Dubai", "+97143999000"),
+    ("中国驻纽约总领事馆", "Consulate General of China in New York",
+     MissionKind.consulate_general, "US", "New York", "+12125550199"),
+]
+
+
+@dataclass
+class DemoSummary:
+    loaded: bool
+    logins: list[tuple[str, str, str]]  # (username, role label, place)
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    """The demo accounts worth printing: the centre's, and the first few of each place role."""
+    rows: list[tuple[str, str, str]] = []
+    users = db.session.scalars(sa.select(User).where(User.active).order_by(User.id)).all()
+    seen: dict[Role, int] = {}
+    for user in users:
+        seen[user.role] = seen.get(user.role, 0) + 1
+        if user.role in (Role.liaison_officer, Role.station_volunteer) and seen[user.role] > 3:
+            continue
+        place = ""
+        if user.liaison_point is not None:
+            place = user.liaison_point.name
+        elif user.station is not None:
+            place = user.station.name
+        rows.append((user.username, user.role.value, place))
+    return rows
+
+
+def load_demo() -> DemoSummary:
+    """Create the demo network and accounts (idempotent). Commits."""
+    if db.session.scalar(sa.select(CoordinationCentre).limit(1)) is not None:
+        return DemoSummary(loaded=False, logins=demo_logins())
+    now = utcnow()
+    db.session.add(CoordinationCentre(
+        name="温州市领事保护协调中心（演示）", name_en="Wenzhou Consular Protection Coordination "
+        "Centre (demo)", city="温州", address="温州市鹿城区市府路500号（演示地址）",
+        phone="+8657788880000", hotline_24h="+8657712345678", timezone="Asia/Shanghai"))
+
+    townships: dict[str, Division] = {}
+    point_n = 0
+    points: list[LiaisonPoint] = []
+    for code, name, name_en, towns in DIVISIONS:
+        county = Division(code=code, name=name, name_en=name_en, level=DivisionLevel.county,
+                          parent_id=None)
+        db.session.add(county)
+        db.session.flush()
+        for i, (town, town_en, has_point) in enumerate(towns, start=1):
+            township = Division(code=f"{code}{i:03d}", name=town, name_en=town_en,
+                                level=DivisionLevel.township, parent_id=county.id)
+            db.session.add(township)
+            db.session.flush()
+            townships[f"{code}:{town}"] = township
+            if has_point:
+                point_n += 1
+                point = LiaisonPoint(
+                    name=f"{town}领事保护联络点", name_en=f"{town_en} Liaison Point",
+                    division_id=township.id, address=f"{name}{town}便民服务中心",
+                    phone=f"+86577{88800000 + point_n:08d}",
+                    last_activity_at=now - timedelta(days=point_n % 9))
+                db.session.add(point)
+                points.append(point)
+    db.session.flush()
+    for county_code, town, village, village_en in VILLAGES:
+        parent = townships[f"{county_code}:{town}"]
+        db.session.add(Division(code=f"{parent.code}{len(village):03d}", name=village,
+                                name_en=village_en, level=DivisionLevel.village,
+                                parent_id=parent.id))
+    # A village-level point in a key overseas-Chinese village.
+    yuhu_village = db.session.scalar(sa.select(Division).where(Division.name == "玉壶村"))
+    assert yuhu_village is not None
+    village_point = LiaisonPoint(name="玉壶村侨务联络点", name_en="Yuhu Village Liaison Point",
+                                 division_id=yuhu_village.id, address="玉壶村文化礼堂",
+                                 phone="+8657788800099", last_activity_at=now - timedelta(days=1))
+    db.session.add(village_point)
+    points.append(village_point)
+    # One inactive point, to show that deactivated places stay on record.
+    inactive_town = townships["330382:大荆镇"]
+    db.session.add(LiaisonPoint(name="大荆镇联络点（已停用）", name_en="Dajing Liaison Point (closed)",
+                                division_id=inactive_town.id, address="大荆镇政府",
+                                phone="+8657788800098", active=False))
+
+    stations: list[ServiceStation] = []
+    for s in STATIONS:
+        station = ServiceStation(
+            name=s.name, name_en=s.name_en, country_code=s.country, city=s.city,
+            host_organisation=s.host, host_kind=s.kind, timezone=s.tz, languages=s.languages,
+            contact_name=s.contact_name, contact_phone=s.contact_phone,
+            contact_email=f"{s.key}@stations.example.org",
+            last_activity_at=now - timedelta(days=s.quiet_days))
+        db.session.add(station)
+        stations.append(station)
+    for name, name_en, kind, country, mcity, phone in MISSIONS:
+        db.session.add(Mission(name=name, name_en=name_en, kind=kind, country_code=country,
+                               city=mcity, emergency_phone=phone, phone=phone))
+    db.session.flush()
+
+    create_user(username="admin", display_name="系统管理员 Admin", password=DEMO_PASSWORD,
+                role=Role.admin, email="admin@office.example.org")
+    create_user(username="coordinator", display_name="张协调 Zhang Xie", password=DEMO_PASSWORD,
+                role=Role.coordinator, phone="+8613905770001")
+    create_user(username="coordinator2", display_name="李值班 Li Zhi", password=DEMO_PASSWORD,
+                role=Role.coordinator, phone="+8613905770002", locale="en")
+    for i, point in enumerate(points, start=1):
+        create_user(username=f"officer{i:02d}", display_name=f"联络员{i:02d} {point.name[:6]}",
+                    password=DEMO_PASSWORD, role=Role.liaison_officer,
+                    liaison_point_id=point.id, phone=f"+86139057{71000 + i:05d}")
+    for station, spec in zip(stations, STATIONS, strict=True):
+        create_user(username=f"station-{spec.key}", display_name=spec.contact_name,
+                    password=DEMO_PASSWORD, role=Role.station_volunteer, station_id=station.id,
+                    phone=spec.contact_phone)
+    db.session.commit()
+    return DemoSummary(loaded=True, logins=demo_logins())

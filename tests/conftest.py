@@ -86,6 +86,18 @@ def clean_tables(app: Flask) -> None:
                     conn.execute(sa.text(f'DELETE FROM "{name}"'))
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context (fresh ``g`` and database session), as it does in
+    production, even though the test itself holds an app context; afterwards the test's session
+    forgets cached state so it reads what the request committed."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.expire_all()
+        return response
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -96,6 +108,7 @@ def _session_app(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     instance = tmp_path_factory.mktemp(f"instance-{backend}")
     url = pg_url() if backend == "postgresql" else f"sqlite:///{instance}/test.db"
     app = create_app(base_overrides(instance, url))
+    app.test_client_class = IsolatedClient
     reset_schema(app)
     yield app
     with app.app_context():

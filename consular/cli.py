@@ -1,0 +1,219 @@
+"""The ``consular`` command: serve, worker, demo, users, db (migrations), keys, config."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from config import ConfigError, config_table_markdown, load_settings
+
+
+def _create_app() -> Flask:
+    from consular.app import create_app
+
+    overrides: dict[str, Any] = {}
+    if os.environ.get("_CONSULAR_DEMO") == "1":
+        overrides["DEMO_MODE"] = True
+    return create_app(overrides or None)
+
+
+cli = FlaskGroup(
+    name="consular",
+    create_app=_create_app,
+    add_version_option=False,
+    load_dotenv=False,
+    help="Consular protection: case register, network and SMS safety alerts.",
+)
+
+
+def _migrate_to_head(app: Flask) -> None:
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+
+
+def _print_banner(url: str, logins: list[tuple[str, str, str]], demo_password: str | None,
+                  embedded_worker: bool) -> None:
+    line = "=" * 72
+    click.echo(line)
+    click.secho(f"  Consular protection is running:  {url}", bold=True)
+    click.echo(f"  Log in at:                       {url}/login")
+    if embedded_worker:
+        click.echo("  Worker:                          one scheduler thread in this process")
+    if logins:
+        click.echo("")
+        click.echo(f"  Demo accounts (password for all: {demo_password}):")
+        for username, role, place in logins:
+            click.echo(f"    {username:<18} {role:<18} {place}")
+        click.echo("    … and one liaison officer per point (officer01…), one volunteer per "
+                   "station (station-…)")
+    click.echo("  Stop with Ctrl+C.")
+    click.echo(line, nl=True)
+
+
+@cli.command("serve")
+@click.option("--demo", is_flag=True, help="Migrate, load the demo network and show demo logins.")
+@click.option("--dev", is_flag=True, help="Run one worker thread inside this process.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> None:
+    """Serve the web application (use gunicorn for production web; see README)."""
+    from alerts.scheduler import Worker
+    from consular.app import create_app
+
+    app = create_app({"DEMO_MODE": True} if demo else None)
+    settings = app.extensions["consular.settings"]
+    if settings.is_production and dev:
+        raise click.UsageError("--dev is for the embedded default; run `consular worker` instead")
+    embedded = dev or demo
+    logins: list[tuple[str, str, str]] = []
+    demo_password = None
+    if demo:
+        from consular.demo import DEMO_PASSWORD, load_demo
+
+        _migrate_to_head(app)
+        with app.app_context():
+            summary = load_demo()
+            logins = summary.logins
+        demo_password = DEMO_PASSWORD
+    scheduler = None
+    worker: Worker | None = None
+    if embedded:
+        worker = Worker(app, embedded=True)
+        scheduler = worker.build_scheduler(blocking=False)
+        scheduler.start()
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    _print_banner(f"http://{shown_host}:{port}", logins, demo_password, embedded)
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+    finally:
+        if scheduler is not None and worker is not None:
+            scheduler.shutdown(wait=True)
+            worker.mark_stopped()
+
+
+@cli.command("worker")
+def worker_command() -> None:
+    """Run the scheduler and dispatcher (one or more per installation)."""
+    from alerts.scheduler import Worker
+    from consular.app import create_app
+
+    app = create_app()
+    worker = Worker(app)
+    scheduler = worker.build_scheduler(blocking=True)
+    stopping = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        click.echo(f"worker {worker.worker_id}: signal {signum}, finishing current jobs…")
+        # Runs in the main thread's signal handler; shutdown(wait=True) drains running jobs.
+        threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    click.echo(f"worker {worker.worker_id} started")
+    scheduler.start()  # blocks until shutdown
+    worker.mark_stopped()
+    click.echo(f"worker {worker.worker_id} stopped")
+
+
+@cli.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Load the demo network and accounts into an empty database (idempotent)."""
+    from consular.demo import DEMO_PASSWORD, load_demo
+
+    summary = load_demo()
+    if not summary.loaded:
+        click.echo("Demo data already present; nothing changed.")
+    else:
+        click.echo(f"Demo loaded. Password for every demo account: {DEMO_PASSWORD}")
+    for username, role, place in summary.logins:
+        click.echo(f"  {username:<18} {role:<18} {place}")
+
+
+@cli.group("keys")
+def keys() -> None:
+    """Field-encryption keys."""
+
+
+@keys.command("generate")
+@click.option("--kid", default=None, help="Key id (short, alphanumeric). Default: random.")
+def keys_generate(kid: str | None) -> None:
+    """Print a new key to put FIRST in FIELD_ENCRYPTION_KEYS (keep the old ones after it)."""
+    kid = kid or "k" + secrets.token_hex(3)
+    if not kid.isalnum() or len(kid) > 16:
+        raise click.BadParameter("kid must be alphanumeric, at most 16 characters")
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    click.echo(f"{kid}:{key}")
+
+
+@keys.command("rotate")
+@with_appcontext
+def keys_rotate() -> None:
+    """Re-encrypt every sensitive value with the first (active) key."""
+    from consular.audit.operations import record
+    from consular.db import db, keyring, rotate_encryption_keys
+
+    counts = rotate_encryption_keys()
+    record("keys.rotate", "keyring", keyring().active_kid, {"columns": counts}, user=None,
+           username="cli")
+    db.session.commit()
+    total = sum(counts.values())
+    for column, n in counts.items():
+        click.echo(f"  {column}: {n} re-encrypted")
+    click.echo(f"Done: {total} values now sealed with key {keyring().active_kid!r}.")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect configuration."""
+
+
+@config_group.command("check")
+def config_check() -> None:
+    """Validate the configuration and print it (secrets hidden)."""
+    settings = load_settings()
+    click.echo(repr(settings))
+
+
+@config_group.command("doc")
+def config_doc() -> None:
+    """Print the configuration table (Markdown) for the README."""
+    click.echo(config_table_markdown())
+
+
+def _attach_optional_groups() -> None:
+    from consular.auth.cli import users
+
+    cli.add_command(users)
+
+
+_attach_optional_groups()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if "--demo" in args and args[:1] == ["serve"]:
+        os.environ["_CONSULAR_DEMO"] = "1"
+    # Validate configuration once, up front: a bad value is one clear line, not a traceback.
+    if not any(a in ("--help", "-h", "doc", "generate") for a in args):
+        try:
+            load_settings({"DEMO_MODE": True} if os.environ.get("_CONSULAR_DEMO") else None)
+        except ConfigError as exc:
+            click.secho(f"configuration error: {exc}", fg="red", err=True)
+            sys.exit(2)
+    cli.main(args=args, prog_name="consular")

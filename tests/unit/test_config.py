@@ -1,0 +1,131 @@
+"""Configuration: defaults, file, environment, validation with one clear line per bad value."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, config_table_markdown, load_settings
+from tests.conftest import KEY_A
+
+SECRETS = {
+    "SECRET_KEY": "s" * 40,
+    "FIELD_ENCRYPTION_KEYS": f"a:{KEY_A}",
+    "SEARCH_HASH_KEY": "h" * 40,
+}
+
+
+def test_embedded_default_generates_secrets_once(tmp_path: Path) -> None:
+    first = load_settings({"INSTANCE_PATH": str(tmp_path)}, environ={})
+    second = load_settings({"INSTANCE_PATH": str(tmp_path)}, environ={})
+    assert first.secret_key == second.secret_key
+    assert first.database_url == f"sqlite:///{tmp_path}/consular.db"
+    assert (tmp_path / "secrets.toml").stat().st_mode & 0o777 == 0o600
+    assert first.default_locale == "zh_Hans"
+    assert first.sms_gateway == "console"
+
+
+def test_production_requires_every_secret(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="^SECRET_KEY: required when CONSULAR_ENV=production"):
+        load_settings({"INSTANCE_PATH": str(tmp_path)}, environ={"CONSULAR_ENV": "production"})
+    env = {"CONSULAR_ENV": "production", **SECRETS}
+    del env["SEARCH_HASH_KEY"]
+    with pytest.raises(ConfigError, match="^SEARCH_HASH_KEY"):
+        load_settings({"INSTANCE_PATH": str(tmp_path)}, environ=env)
+    settings = load_settings({"INSTANCE_PATH": str(tmp_path)},
+                             environ={"CONSULAR_ENV": "production", **SECRETS})
+    assert settings.secure_cookies is True
+    assert settings.require_2fa is True
+    assert settings.log_format == "json"
+    assert not (tmp_path / "secrets.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DATABASE_URL", "mysql://db/x", "DATABASE_URL: must start with"),
+        ("OFFICE_TIMEZONE", "Mars/Olympus", "OFFICE_TIMEZONE: not an IANA time zone"),
+        ("SESSION_IDLE_MINUTES", "ten", "SESSION_IDLE_MINUTES: invalid literal"),
+        ("SESSION_IDLE_MINUTES", "0", "SESSION_IDLE_MINUTES: must be a positive whole number"),
+        ("DEMO_MODE", "perhaps", "DEMO_MODE: expected true/false"),
+        ("SMS_GATEWAY", "pigeon", "SMS_GATEWAY: must be one of console, twilio"),
+        ("DEFAULT_LOCALE", "fr", "DEFAULT_LOCALE: must be one of zh_Hans, en"),
+        ("SECRET_KEY", "short", "SECRET_KEY: must be at least 32 characters"),
+        ("FIELD_ENCRYPTION_KEYS", "nocolon", "FIELD_ENCRYPTION_KEYS: expected kid:base64key"),
+        ("FIELD_ENCRYPTION_KEYS", "a:c2hvcnQ", "FIELD_ENCRYPTION_KEYS: key a must be 32 bytes"),
+        ("FIELD_ENCRYPTION_KEYS", f"a:{KEY_A},a:{KEY_A}", "key id a appears twice"),
+        ("PUBLIC_BASE_URL", "example.org", "PUBLIC_BASE_URL: must start with http"),
+    ],
+)
+def test_bad_value_names_the_variable(tmp_path: Path, name: str, value: str,
+                                      message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"INSTANCE_PATH": str(tmp_path)}, environ={**SECRETS, name: value})
+
+
+def test_twilio_gateway_needs_credentials_and_a_sender(tmp_path: Path) -> None:
+    env = {**SECRETS, "SMS_GATEWAY": "twilio"}
+    with pytest.raises(ConfigError, match="^TWILIO_ACCOUNT_SID"):
+        load_settings({"INSTANCE_PATH": str(tmp_path)}, environ=env)
+    env |= {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "t" * 32}
+    with pytest.raises(ConfigError, match="^TWILIO_MESSAGING_SERVICE_SID"):
+        load_settings({"INSTANCE_PATH": str(tmp_path)}, environ=env)
+    env["TWILIO_FROM_NUMBER"] = "+15005550006"
+    assert load_settings({"INSTANCE_PATH": str(tmp_path)}, environ=env).sms_gateway == "twilio"
+
+
+def test_file_then_environment_precedence(tmp_path: Path) -> None:
+    conf = tmp_path / "consular.toml"
+    conf.write_text('OFFICE_TIMEZONE = "Europe/Rome"\nSTATION_QUIET_DAYS = 45\nDEMO_MODE = true\n')
+    settings = load_settings({"INSTANCE_PATH": str(tmp_path)},
+                             environ={**SECRETS, "CONSULAR_CONFIG": str(conf),
+                                      "STATION_QUIET_DAYS": "60"})
+    assert settings.office_timezone == "Europe/Rome"  # from the file
+    assert settings.station_quiet_days == 60  # environment wins over the file
+    assert settings.demo_mode is True
+    assert settings.require_2fa is False  # the demo does not require 2FA
+
+
+def test_unknown_key_in_file_is_refused(tmp_path: Path) -> None:
+    conf = tmp_path / "consular.toml"
+    conf.write_text('OFFICE_TIMEZONE = "Europe/Rome"\nOFICE_TZ = "x"\n')
+    with pytest.raises(ConfigError, match="^OFICE_TZ: unknown setting"):
+        load_settings({"INSTANCE_PATH": str(tmp_path)},
+                      environ={**SECRETS, "CONSULAR_CONFIG": str(conf)})
+
+
+def test_postgres_urls_use_psycopg3(tmp_path: Path) -> None:
+    settings = load_settings({"INSTANCE_PATH": str(tmp_path)},
+                             environ={**SECRETS, "DATABASE_URL": "postgres://u@db/consular"})
+    assert settings.database_url == "postgresql+psycopg://u@db/consular"
+
+
+def test_settings_are_frozen_and_repr_hides_secrets(tmp_path: Path) -> None:
+    settings = load_settings({"INSTANCE_PATH": str(tmp_path)}, environ=SECRETS)
+    with pytest.raises(AttributeError):
+        settings.demo_mode = True  # type: ignore[misc]
+    assert "s" * 40 not in repr(settings)
+    assert "h" * 40 not in repr(settings)
+
+
+def test_every_variable_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    for line in config_table_markdown().splitlines()[2:]:
+        name = line.split("`")[1]
+        assert f"`{name}`" in readme, f"{name} missing from the README's configuration table"
+
+
+def test_cli_stops_with_one_clear_line_on_a_bad_value(tmp_path: Path) -> None:
+    env = {**os.environ, **SECRETS, "INSTANCE_PATH": str(tmp_path), "OFFICE_TIMEZONE": "Nowhere"}
+    result = subprocess.run(
+        [sys.executable, "-c", "from consular.cli import main; main()", "config", "check"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: OFFICE_TIMEZONE: not an IANA time zone such as Asia/Shanghai"
+    ]

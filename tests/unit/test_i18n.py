@@ -1,0 +1,114 @@
+"""Every UI string is translated into both interface languages, and users get their language."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from consular.auth.models import Role
+
+ROOT = Path(__file__).parents[2]
+TRANSLATIONS = ROOT / "i18n" / "translations"
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\w*\}")
+
+
+def source_messages() -> dict[str, str]:
+    with open(ROOT / "i18n" / "babel.cfg", encoding="utf-8") as fh:
+        method_map, options_map = parse_mapping_cfg(fh)
+    keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+    found: dict[str, str] = {}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        str(ROOT), method_map, options_map, keywords=keywords
+    ):
+        for msgid in (message if isinstance(message, tuple) else (message,)):
+            if msgid:
+                found.setdefault(msgid, f"{filename}:{lineno}")
+    return found
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+def test_every_ui_string_has_a_translation(locale: str) -> None:
+    path = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
+    with open(path, "rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    missing = []
+    for msgid, where in sorted(source_messages().items()):
+        entry = catalog.get(msgid)
+        if entry is None:
+            missing.append(f"{where}: not in catalog: {msgid!r}")
+            continue
+        strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
+        if entry.fuzzy or not all(strings):
+            missing.append(f"{where}: untranslated or fuzzy: {msgid!r}")
+            continue
+        for s in strings:
+            if sorted(PLACEHOLDER.findall(s)) != sorted(PLACEHOLDER.findall(msgid)):
+                missing.append(f"{where}: placeholders differ: {msgid!r} → {s!r}")
+    assert not missing, f"{len(missing)} problem(s) in {locale}:\n" + "\n".join(missing[:40])
+
+
+def test_chinese_catalog_is_really_chinese() -> None:
+    with open(TRANSLATIONS / "zh_Hans" / "LC_MESSAGES" / "messages.po", "rb") as fh:
+        catalog = read_po(fh, locale="zh_Hans")
+    # Every translation that contains letters should contain CJK characters (or be a code/name).
+    latin_only = [m.id for m in catalog if m.id and isinstance(m.string, str) and m.string
+                  and re.search(r"[A-Za-z]{4,}", m.string) and not re.search(r"[\u4e00-\u9fff]",
+                                                                            m.string)]
+    assert len(latin_only) <= 8, latin_only
+
+
+def test_compiled_catalogs_are_built_by_setup() -> None:
+    for locale in ("zh_Hans", "en"):
+        assert (TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo").exists(), (
+            "run `make i18n-compile` (part of `make setup`)"
+        )
+
+
+def test_default_language_is_chinese_and_english_is_complete(client, make_user) -> None:
+    page = client.get("/login").get_data(as_text=True)
+    assert "登录" in page and "Log in" not in page
+    en = client.get("/login", headers={"Accept-Language": "en-GB,en;q=0.9"}).get_data(as_text=True)
+    assert "Log in" in en and "登录" not in en.replace('lang="zh-Hans">简体中文', "")
+
+
+def test_users_choice_is_remembered_across_sessions(app, make_user, logged_in) -> None:
+    user = make_user(Role.coordinator)
+    first = logged_in(user)
+    assert first.post("/language", {"locale": "en", "next": "/"}).status_code == 302
+    second = logged_in(user)  # a new browser, same user
+    assert "Welcome" in second.get("/").get_data(as_text=True)
+    assert first.post("/language", {"locale": "zh_Hans", "next": "/"}).status_code == 302
+    assert "欢迎" in second.get("/").get_data(as_text=True)
+
+
+def test_unknown_language_is_a_clear_400(browser) -> None:
+    response = browser.post("/language", {"locale": "xx"})
+    assert response.status_code == 400
+
+
+def test_language_switch_does_not_redirect_off_site(browser) -> None:
+    response = browser.post("/language", {"locale": "en", "next": "https://evil.example/"})
+    assert response.status_code == 302
+    assert response.headers["Location"] in ("/", "http://localhost/")
+
+
+def test_country_names_and_dates_follow_the_viewer(app) -> None:
+    from datetime import UTC, datetime
+
+    from flask_babel import force_locale
+
+    from i18n import country_name, format_dt
+
+    moment = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)
+    with app.test_request_context("/"):
+        with force_locale("zh_Hans"):
+            assert country_name("IT") == "意大利"
+            assert "2026年3月2日" in format_dt(moment)  # 00:30 next day in Shanghai
+        with force_locale("en"):
+            assert country_name("IT") == "Italy"
+            assert format_dt(moment, tz="Europe/Rome").startswith("Mar 1, 2026")
