@@ -7,10 +7,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from consular.db import UTCDateTime, db, utcnow
+from consular.db import Model, UTCDateTime, utcnow
 
 
-class WorkerHeartbeat(db.Model):
+class WorkerHeartbeat(Model):
     """One row per worker process; ``last_tick_at`` tells whether it is alive."""
 
     __tablename__ = "worker_heartbeat"

@@ -364,7 +364,8 @@ def config_table_markdown() -> str:
     """The README's configuration table, from the same declarations the loader uses."""
     lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for f in FIELDS:
-        default = "—" if f.default in (None, "") else f"`{str(f.default).lower() if isinstance(f.default, bool) else f.default}`"
+        shown = str(f.default).lower() if isinstance(f.default, bool) else f.default
+        default = "—" if f.default in (None, "") else f"`{shown}`"
         lines.append(f"| `{f.name}` | {default} | {f.doc} |")
     lines.append("| `CONSULAR_CONFIG` | — | Path of an optional TOML file with any of the above "
                  "(environment wins over the file). |")

@@ -14,7 +14,7 @@ import hmac
 import os
 import unicodedata
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -37,6 +37,11 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    Model = Base  # what db.Model is, for the type checker
+else:
+    Model = db.Model
 
 
 def utcnow() -> datetime:

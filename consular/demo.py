@@ -26,7 +26,7 @@ from consular.network.models import (
     ServiceStation,
 )
 
-DEMO_PASSWORD = "demo-pass-2026"
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105  (printed on purpose: demo installs only)
 
 # county/district → townships; a township marked with * has a liaison point, others are gaps.
 DIVISIONS: list[tuple[str, str, str, list[tuple[str, str, bool]]]] = [
@@ -57,7 +57,10 @@ DIVISIONS: list[tuple[str, str, str, list[tuple[str, str, bool]]]] = [
         ("罗阳镇", "Luoyang Town", True), ("司前畲族镇", "Siqian She Town", False)]),
 ]
 
-VILLAGES = [("330328", "玉壶镇", "玉壶村", "Yuhu Village"), ("330304", "丽岙街道", "下寮村", "Xialiao Village")]
+VILLAGES = [
+    ("330328", "玉壶镇", "玉壶村", "Yuhu Village"),
+    ("330304", "丽岙街道", "下寮村", "Xialiao Village"),
+]
 
 
 @dataclass(frozen=True)

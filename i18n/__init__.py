@@ -31,7 +31,7 @@ def select_locale() -> str:
     chosen = session.get("locale")
     if chosen in UI_LOCALES:
         return str(chosen)
-    best = request.accept_languages.best_match(["zh-Hans", "zh-CN", "zh", "en"], default=None)
+    best = request.accept_languages.best_match(["zh-Hans", "zh-CN", "zh", "en"])
     if best is None:
         return default
     return "en" if best == "en" else "zh_Hans"

@@ -17,7 +17,7 @@ def fill(path: Path) -> int:
         if not message.id:
             continue
         if isinstance(message.id, tuple):
-            if not all(message.string):
+            if not (isinstance(message.string, tuple) and all(message.string)):
                 message.string = (message.id[0],) + tuple(message.id[1:])
                 filled += 1
         elif not message.string:

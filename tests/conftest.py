@@ -83,7 +83,7 @@ def clean_tables(app: Flask) -> None:
                 conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
             else:
                 for name in reversed(tables):
-                    conn.execute(sa.text(f'DELETE FROM "{name}"'))
+                    conn.execute(sa.text(f'DELETE FROM "{name}"'))  # noqa: S608 (our table names)
 
 
 class IsolatedClient(FlaskClient):

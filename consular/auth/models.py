@@ -9,7 +9,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consular.db import EncryptedString, TimestampMixin, UTCDateTime, db, utcnow
+from consular.db import EncryptedString, Model, TimestampMixin, UTCDateTime, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 
 
@@ -20,7 +20,7 @@ class Role(StrEnum):
     station_volunteer = "station_volunteer"
 
 
-class User(TimestampMixin, db.Model):
+class User(TimestampMixin, Model):
     __tablename__ = "user_account"
     __table_args__ = (
         sa.CheckConstraint(
@@ -59,7 +59,7 @@ class User(TimestampMixin, db.Model):
         return self.totp_secret is not None
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     __tablename__ = "api_token"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,7 +75,7 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship(back_populates="api_tokens")
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """One password or code attempt; recent failures throttle the account and the address."""
 
     __tablename__ = "login_attempt"

@@ -68,14 +68,14 @@ SCOPES: dict[type, Any] = {
 }
 
 
-def scoped(model: type[T], user: User) -> sa.Select[tuple[T]]:
+def scoped(model: type[T], user: User) -> sa.Select[Any]:
     """``select(model)`` already filtered to what ``user`` may see."""
     return sa.select(model).where(SCOPES[model](user))
 
 
 def get_scoped_or_404(model: type[T], object_id: int, user: User) -> T:
     pk = model.id  # type: ignore[attr-defined]
-    obj = db.session.scalar(scoped(model, user).where(pk == object_id))
+    obj: T | None = db.session.scalar(scoped(model, user).where(pk == object_id))
     if obj is None:
         abort(404)
     return obj

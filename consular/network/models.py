@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consular.db import TimestampMixin, UTCDateTime, db
+from consular.db import Model, TimestampMixin, UTCDateTime
 
 
 class DivisionLevel(StrEnum):
@@ -17,7 +17,7 @@ class DivisionLevel(StrEnum):
     village = "village"  # village / community (村/社区)
 
 
-class Division(TimestampMixin, db.Model):
+class Division(TimestampMixin, Model):
     __tablename__ = "division"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -35,7 +35,7 @@ class Division(TimestampMixin, db.Model):
         return self.name_en if locale.startswith("en") and self.name_en else self.name
 
 
-class LiaisonPoint(TimestampMixin, db.Model):
+class LiaisonPoint(TimestampMixin, Model):
     __tablename__ = "liaison_point"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,7 +58,7 @@ class HostKind(StrEnum):
     other = "other"
 
 
-class ServiceStation(TimestampMixin, db.Model):
+class ServiceStation(TimestampMixin, Model):
     __tablename__ = "service_station"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -89,7 +89,7 @@ class MissionKind(StrEnum):
     consulate = "consulate"
 
 
-class Mission(TimestampMixin, db.Model):
+class Mission(TimestampMixin, Model):
     __tablename__ = "mission"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -104,7 +104,7 @@ class Mission(TimestampMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
 
 
-class CoordinationCentre(TimestampMixin, db.Model):
+class CoordinationCentre(TimestampMixin, Model):
     """The city's coordination centre; one row."""
 
     __tablename__ = "coordination_centre"

@@ -1,0 +1,131 @@
+"""The two processes as an operator runs them: `consular serve --demo` and `consular worker`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from consular.app import create_app
+from tests.conftest import base_overrides
+
+CONSULAR = [sys.executable, "-c", "from consular.cli import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def env_for(tmp_path: Path, database_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSULAR_", "DATABASE_"))}
+    overrides = base_overrides(tmp_path, database_url or f"sqlite:///{tmp_path}/p.db")
+    env.update({k: str(v).lower() if isinstance(v, bool) else str(v)
+                for k, v in overrides.items()})
+    env["CONSULAR_ENV"] = "development"
+    env["WORKER_HEARTBEAT_SECONDS"] = "1"
+    return env
+
+
+def test_create_app_starts_no_thread_or_scheduler(tmp_path: Path) -> None:
+    before = threading.active_count()
+    create_app(base_overrides(tmp_path, f"sqlite:///{tmp_path}/x.db"))
+    assert threading.active_count() == before
+
+
+def test_serve_demo_prints_where_to_log_in_and_serves_the_demo(tmp_path: Path) -> None:
+    port = free_port()
+    env = env_for(tmp_path)
+    proc = subprocess.Popen([*CONSULAR, "serve", "--demo", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path)
+    banner: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            banner.append(line)
+            if "Stop with Ctrl+C" in line:
+                break
+        text = "".join(banner)
+        assert f"http://127.0.0.1:{port}/login" in text, text
+        assert "coordinator" in text and "demo-pass-2026" in text
+        page = ""
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as r:
+                    page = r.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert "station-prato" in page  # the login page lists demo accounts
+        # The embedded worker thread ticks.
+        engine = sa.create_engine(f"sqlite:///{tmp_path}/p.db")
+        for _ in range(50):
+            with engine.connect() as conn:
+                n = conn.execute(sa.text(
+                    "SELECT count(*) FROM worker_heartbeat WHERE embedded")).scalar_one()
+            if n:
+                break
+            time.sleep(0.2)
+        assert n == 1
+        engine.dispose()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def test_worker_beats_then_drains_on_sigterm(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    url = env["DATABASE_URL"]
+    subprocess.run([*CONSULAR, "db", "upgrade"], env=env, check=True, capture_output=True,
+                   timeout=120, cwd=tmp_path)
+    proc = subprocess.Popen([*CONSULAR, "worker"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    engine = sa.create_engine(url)
+    try:
+        ticks = 0
+        for _ in range(100):
+            with engine.connect() as conn:
+                ticks = conn.execute(sa.text(
+                    "SELECT count(*) FROM worker_heartbeat WHERE stopped_at IS NULL")).scalar_one()
+            if ticks:
+                break
+            time.sleep(0.1)
+        assert ticks == 1, "the worker never recorded a heartbeat"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "stopped" in out
+    with engine.connect() as conn:
+        stopped = conn.execute(sa.text(
+            "SELECT count(*) FROM worker_heartbeat WHERE stopped_at IS NOT NULL")).scalar_one()
+    engine.dispose()
+    assert stopped == 1
+
+
+@pytest.mark.parametrize("bad", [{"OFFICE_TIMEZONE": "Nowhere/City"},
+                                 {"CONSULAR_ENV": "production", "SECRET_KEY": ""}])
+def test_worker_refuses_to_start_on_bad_configuration(tmp_path: Path, bad: dict[str, str]) -> None:
+    env = env_for(tmp_path) | bad
+    if env.get("SECRET_KEY") == "":
+        del env["SECRET_KEY"]
+    result = subprocess.run([*CONSULAR, "worker"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration error: ")
+    assert len(result.stderr.strip().splitlines()) == 1
