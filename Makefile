@@ -40,3 +40,13 @@ i18n-compile: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: migration-regen migration-check
+
+## migration-regen: before the first release only: rebuild migrations/versions/0001_initial.py from the models
+migration-regen: $(STAMP)
+	PYTHON=$(BIN)/python scripts/regen_initial_migration.sh
+
+## migration-check: the revisions upgrade, equal the models and downgrade (SQLite; tests cover PostgreSQL)
+migration-check: $(STAMP)
+	PYTHON=$(BIN)/python scripts/regen_initial_migration.sh --check

@@ -63,9 +63,13 @@ class Worker:
         self._run("heartbeat", beat)
 
     def purge_login_attempts(self) -> None:
-        from consular.auth.operations import purge_old_attempts
+        from consular.auth.operations import purge_expired_revocations, purge_old_attempts
 
-        self._run("purge_login_attempts", lambda: (purge_old_attempts(), None)[1])
+        def purge() -> None:
+            purge_old_attempts()
+            purge_expired_revocations()
+
+        self._run("purge_login_attempts", purge)
 
     def mark_stopped(self) -> None:
         with self.app.app_context():

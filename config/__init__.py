@@ -49,6 +49,13 @@ def _parse_positive_int(raw: str) -> int:
     return value
 
 
+def _parse_count(raw: str) -> int:
+    value = int(raw.strip())
+    if value < 0 or value > 5:
+        raise ValueError("must be a whole number from 0 to 5")
+    return value
+
+
 def _parse_str(raw: str) -> str:
     return raw.strip()
 
@@ -163,6 +170,10 @@ FIELDS: tuple[Field, ...] = (
           "A station with no activity for this many days is listed as quiet in the coverage report."),
     Field("SECURE_COOKIES", _parse_bool, None,
           "Mark cookies Secure (HTTPS only). Default: true in production."),
+    Field("TRUSTED_PROXIES", _parse_count, 0,
+          "How many reverse proxies stand in front of the web service (nginx: 1). Their "
+          "X-Forwarded-For/-Proto/-Host headers are then trusted for client addresses (throttling, "
+          "audit), https and webhook signature URLs; 0 trusts none."),
     Field("PUBLIC_BASE_URL", _parse_url, "",
           "External https:// address of the web service (links in messages, webhook URLs)."),
     Field("SMS_GATEWAY", _choice(SMS_GATEWAYS), "console",
@@ -204,6 +215,7 @@ class Settings:
     login_lock_minutes: int
     station_quiet_days: int
     secure_cookies: bool
+    trusted_proxies: int
     public_base_url: str
     sms_gateway: str
     twilio_account_sid: str
@@ -348,6 +360,7 @@ def load_settings(
         login_lock_minutes=values["LOGIN_LOCK_MINUTES"],
         station_quiet_days=values["STATION_QUIET_DAYS"],
         secure_cookies=values["SECURE_COOKIES"],
+        trusted_proxies=values["TRUSTED_PROXIES"],
         public_base_url=values["PUBLIC_BASE_URL"],
         sms_gateway=values["SMS_GATEWAY"],
         twilio_account_sid=values["TWILIO_ACCOUNT_SID"],

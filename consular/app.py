@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import i18n
 from config import Settings, load_settings
@@ -63,6 +64,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         TESTING=settings.env == "test",
     )
     app.extensions["consular.settings"] = settings
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["consular.keyring"] = KeyRing(settings.field_encryption_keys,
                                                  settings.search_hash_key)
 
@@ -175,7 +179,11 @@ def _register_errors(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Any:
         code = exc.code or 500
         if code == 401 and not wants_json():
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            # Tell the login page when a session timed out or was ended, so it can say so.
+            values: dict[str, Any] = {"next": request.full_path.rstrip("?")}
+            if getattr(g, "session_expired", False):
+                values["expired"] = 1
+            return redirect(url_for("auth.login", **values))
         message = error_message(code)
         detail = exc.description if getattr(exc, "_consular_user_message", False) else None
         if wants_json():

@@ -13,6 +13,7 @@ from typing import Any
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
+from werkzeug.serving import run_simple
 
 from config import ConfigError, config_table_markdown, load_settings
 
@@ -96,7 +97,8 @@ def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> No
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     _print_banner(f"http://{shown_host}:{port}", logins, demo_password, embedded)
     try:
-        app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+        # app.run() refuses to start under a Flask CLI group; call werkzeug's server directly.
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
     finally:
         if scheduler is not None and worker is not None:
             scheduler.shutdown(wait=True)

@@ -238,7 +238,8 @@ class Browser:
 
     def token(self) -> str:
         if self._token is None:
-            self._token = csrf_from(self.client.get("/login").get_data(as_text=True))
+            page = self.client.get("/login", follow_redirects=True)  # home when logged in
+            self._token = csrf_from(page.get_data(as_text=True))
         return self._token
 
     def get(self, url: str, **kw: Any) -> Any:

@@ -1,5 +1,175 @@
-"""PLACEHOLDER — `consular users …` commands (being written)."""
+"""`consular users …`: manage accounts from a shell (the first admin, scripts, a locked-out office).
+
+Every change is audited under the name "cli". A refused command prints one line and exits with 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
+import sqlalchemy as sa
+from flask.cli import with_appcontext
+from flask_babel import force_locale
+from sqlalchemy.orm import selectinload
 
-users = click.Group("users", help="Manage user accounts.")
+from consular.auth import operations as ops
+from consular.auth.models import Role, User
+from consular.db import db
+
+CLI_ACTOR = "cli"
+
+
+def _error_text(code: str) -> str:
+    from consular.auth.views import account_error_text
+
+    with force_locale("en"):  # the operator's console, like the rest of `consular`
+        return account_error_text(code)
+
+
+@contextmanager
+def _change() -> Iterator[None]:
+    """Run operations audited as "cli"; commit once; a refusal rolls back and exits with 1."""
+    try:
+        with ops.audit_actor(CLI_ACTOR):
+            yield
+        db.session.commit()
+    except ops.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(_error_text(str(exc))) from None
+
+
+def _user(username: str) -> User:
+    user = ops.find_user(username)
+    if user is None:
+        raise click.ClickException(f"No user named {username.strip().lower()!r}.")
+    return user
+
+
+def _read_password(from_stdin: bool, given: str | None = None) -> str:
+    if given is not None:
+        return given
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not password:
+            raise click.ClickException("No password on standard input.")
+        return password
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt="Repeat password"))
+
+
+@click.group("users")
+def users() -> None:
+    """Manage user accounts."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]),
+              help="The user's role.")
+@click.option("--point-id", type=int, default=None,
+              help="Liaison point id (required for liaison_officer).")
+@click.option("--station-id", type=int, default=None,
+              help="Service station id (required for station_volunteer).")
+@click.option("--name", "display_name", default="", help="Full name (default: the username).")
+@click.option("--email", default="", help="Email address.")
+@click.option("--phone", default=None, help="Mobile phone, international format.")
+@click.option("--password", default=None,
+              help="Initial password (visible to other local users: prefer the prompt).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def create(username: str, role: str, point_id: int | None, station_id: int | None,
+           display_name: str, email: str, phone: str | None, password: str | None,
+           password_stdin: bool) -> None:
+    """Create an active user."""
+    if password is not None and password_stdin:
+        raise click.UsageError("give --password or --password-stdin, not both")
+    secret = _read_password(password_stdin, password)
+    with _change():
+        user = ops.create_user(username=username, display_name=display_name, password=secret,
+                               role=Role(role), liaison_point_id=point_id, station_id=station_id,
+                               email=email, phone=phone)
+    click.echo(f"Created {user.username} ({user.role.value}, id {user.id}).")
+
+
+@users.command("list")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=None,
+              help="Only users with this role.")
+@click.option("--inactive", is_flag=True, help="Only deactivated users.")
+@with_appcontext
+def list_users(role: str | None, inactive: bool) -> None:
+    """List users: username, role, status, place, two-step login, last login."""
+    query = sa.select(User).options(selectinload(User.liaison_point), selectinload(User.station))
+    if role:
+        query = query.where(User.role == Role(role))
+    if inactive:
+        query = query.where(User.active.is_(False))
+    rows = db.session.scalars(query.order_by(User.username)).all()
+    if not rows:
+        click.echo("No users.")
+        return
+    click.echo(f"{'USERNAME':<24} {'ROLE':<18} {'STATUS':<8} {'2FA':<4} {'LAST LOGIN (UTC)':<17} PLACE")
+    for user in rows:
+        place = (user.liaison_point.name if user.liaison_point is not None
+                 else user.station.name if user.station is not None else "-")
+        last = user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "never"
+        click.echo(f"{user.username:<24} {user.role.value:<18} "
+                   f"{'active' if user.active else 'inactive':<8} "
+                   f"{'on' if user.totp_enabled else 'off':<4} {last:<17} {place}")
+
+
+@users.command("deactivate")
+@click.argument("username")
+@with_appcontext
+def deactivate(username: str) -> None:
+    """Stop a user from logging in; ends their sessions and revokes their API tokens."""
+    user = _user(username)
+    if not user.active:
+        click.echo(f"{user.username} is already deactivated.")
+        return
+    with _change():
+        ops.deactivate_user(user)
+    click.echo(f"Deactivated {user.username}; their sessions and API tokens were ended.")
+
+
+@users.command("reactivate")
+@click.argument("username")
+@with_appcontext
+def reactivate(username: str) -> None:
+    """Let a deactivated user log in again."""
+    user = _user(username)
+    if user.active:
+        click.echo(f"{user.username} is already active.")
+        return
+    with _change():
+        ops.reactivate_user(user)
+    click.echo(f"Reactivated {user.username}.")
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def set_password(username: str, password_stdin: bool) -> None:
+    """Set a new password (prompted); ends the user's sessions."""
+    user = _user(username)
+    secret = _read_password(password_stdin)
+    with _change():
+        ops.set_password(user, secret, by_admin=True)
+    click.echo(f"New password set for {user.username}; their sessions were ended.")
+
+
+@users.command("reset-2fa")
+@click.argument("username")
+@with_appcontext
+def reset_2fa(username: str) -> None:
+    """Turn off two-step login (lost phone); the user sets it up again at the next login."""
+    user = _user(username)
+    if not user.totp_enabled:
+        click.echo(f"Two-step login is not on for {user.username}.")
+        return
+    with _change():
+        ops.reset_totp(user)
+    click.echo(f"Two-step login reset for {user.username}; their sessions were ended.")

@@ -85,3 +85,13 @@ class LoginAttempt(Model):
     ip: Mapped[str] = mapped_column(sa.String(45), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     ok: Mapped[bool] = mapped_column(default=False)
+
+
+class RevokedSession(Model):
+    """A session id ended by logout: a copied cookie of it is refused until it would have expired
+    anyway (then the worker's housekeeping deletes the row)."""
+
+    __tablename__ = "revoked_session"
+
+    sid: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

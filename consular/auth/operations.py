@@ -1,32 +1,78 @@
-"""Account operations: passwords (argon2), throttling, TOTP, API tokens, deactivation.
+"""Account operations: passwords (argon2), throttling, TOTP, API tokens, user management.
 
-Operations flush, never commit: the request or CLI command that calls them commits once.
+Operations flush, never commit: the request or CLI command that calls them commits once. They raise
+:class:`AccountError` with a short code *before* changing anything, so a refused request leaves
+nothing half-written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
+from typing import Any
 
+import phonenumbers
 import pyotp
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from consular.audit.operations import record
 from consular.auth.models import ApiToken, LoginAttempt, Role, User
-from consular.db import db, utcnow
+from consular.db import db, keyring, utcnow
+from consular.network.models import LiaisonPoint, ServiceStation
+from i18n import UI_LOCALES
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so both paths cost the same time.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-but-constant-time")
 
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
+USERNAME_MAX = 64
+DISPLAY_NAME_MAX = 120
+EMAIL_MAX = 200
+PHONE_REGION = "CN"  # a number typed without +country code is read as a Chinese number
+
+# Passwords that pass the length rule but are the first ones any guesser tries.
+_COMMON_PASSWORDS = frozenset({
+    "1234567890", "0123456789", "12345678910", "1234567890a", "a1234567890", "qwertyuiop",
+    "1qaz2wsx3edc", "qwerty1234", "qwerty12345", "password12", "password123", "password1234",
+    "passw0rd123", "iloveyou123", "abcdefghij", "abc1234567", "abcd123456", "woaini1314",
+    "woaini520", "admin12345", "admin123456", "administrator", "changeme123",
+})
 
 
 class AccountError(ValueError):
-    """A request about an account that cannot be done; the message is shown to the user."""
+    """A request about an account that cannot be done; ``str(exc)`` is a short code that views map
+    to a translated message (see ``consular.auth.views.ACCOUNT_ERRORS``)."""
+
+
+# Who the audit trail names when there is no logged-in user (``consular users …`` sets "cli").
+_audit_actor: ContextVar[str | None] = ContextVar("consular_audit_actor", default=None)
+
+
+@contextmanager
+def audit_actor(username: str) -> Iterator[None]:
+    token = _audit_actor.set(username)
+    try:
+        yield
+    finally:
+        _audit_actor.reset(token)
+
+
+def _record(action: str, object_type: str, object_id: object = "",
+            detail: dict[str, Any] | None = None) -> None:
+    actor = _audit_actor.get()
+    if actor is None:
+        record(action, object_type, object_id, detail)
+    else:
+        record(action, object_type, object_id, detail, user=None, username=actor)
 
 
 def hash_password(password: str) -> str:
@@ -37,15 +83,86 @@ def check_password_strength(password: str, username: str = "") -> str | None:
     """Returns an untranslated reason code, or None when acceptable."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return "too_short"
-    if len(password) > 256:
+    if len(password) > MAX_PASSWORD_LENGTH:
         return "too_long"
     if username and username.lower() in password.lower():
         return "contains_username"
+    if len(set(password)) < 5 or password.lower() in _COMMON_PASSWORDS:
+        return "too_simple"
     return None
+
+
+def normalise_phone(raw: str) -> str:
+    """A phone number in E.164 (``+8613905770000``); national numbers are read as Chinese."""
+    text = raw.strip()
+    if len(text) > 32:
+        raise AccountError("bad_phone")
+    try:
+        number = phonenumbers.parse(text, PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        raise AccountError("bad_phone") from None
+    if not phonenumbers.is_valid_number(number):
+        raise AccountError("bad_phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_search_hash(e164: str) -> str:
+    return keyring().search_hash(e164, "phone")
+
+
+def _check_username(username: str) -> str:
+    username = username.strip().lower()
+    # ASCII only: look-alike letters from other scripts would allow impersonating a username.
+    if not username or len(username) > USERNAME_MAX or not all(
+        c.isascii() and (c.isalnum() or c in "._-") for c in username
+    ):
+        raise AccountError("bad_username")
+    return username
+
+
+def _check_profile(display_name: str, email: str, locale: str | None) -> None:
+    if len(display_name.strip()) > DISPLAY_NAME_MAX:
+        raise AccountError("name_too_long")
+    email = email.strip()
+    if len(email) > EMAIL_MAX or (email and "@" not in email):
+        raise AccountError("bad_email")
+    if locale and locale not in UI_LOCALES:
+        raise AccountError("bad_locale")
+
+
+def _check_binding(role: Role, liaison_point_id: int | None, station_id: int | None,
+                   current: User | None = None) -> tuple[int | None, int | None]:
+    """The (point, station) a user of ``role`` is bound to: the one the role needs, the other None.
+    A new binding must be to an active place; an existing one may stay when the place closed."""
+    if role == Role.liaison_officer:
+        if not liaison_point_id:
+            raise AccountError("liaison_point_required")
+        point = db.session.get(LiaisonPoint, liaison_point_id)
+        keeps = current is not None and current.liaison_point_id == liaison_point_id
+        if point is None or not (point.active or keeps):
+            raise AccountError("unknown_liaison_point")
+        return liaison_point_id, None
+    if role == Role.station_volunteer:
+        if not station_id:
+            raise AccountError("station_required")
+        station = db.session.get(ServiceStation, station_id)
+        keeps = current is not None and current.station_id == station_id
+        if station is None or not (station.active or keeps):
+            raise AccountError("unknown_station")
+        return None, station_id
+    return None, None
+
+
+def _other_active_admins(user: User) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(User)
+        .where(User.role == Role.admin, User.active.is_(True), User.id != user.id)
+    ) or 0
 
 
 def verify_password(user: User | None, password: str) -> bool:
     stored = user.password_hash if user is not None else _DUMMY_HASH
+    ok: bool
     try:
         ok = _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -71,17 +188,14 @@ def create_user(
     phone: str | None = None,
     locale: str | None = None,
 ) -> User:
-    from consular.db import keyring
-
-    username = username.strip().lower()
-    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
-        raise AccountError("bad_username")
+    """A new active user. The phone is stored in E.164, encrypted, with its keyed search hash."""
+    username = _check_username(username)
+    role = Role(role)
+    _check_profile(display_name, email, locale)
     if find_user(username) is not None:
         raise AccountError("username_taken")
-    if role == Role.liaison_officer and liaison_point_id is None:
-        raise AccountError("liaison_point_required")
-    if role == Role.station_volunteer and station_id is None:
-        raise AccountError("station_required")
+    point_id, bound_station_id = _check_binding(role, liaison_point_id, station_id)
+    e164 = normalise_phone(phone) if phone and phone.strip() else None
     reason = check_password_strength(password, username)
     if reason:
         raise AccountError(reason)
@@ -90,40 +204,101 @@ def create_user(
         display_name=display_name.strip() or username,
         password_hash=hash_password(password),
         role=role,
-        liaison_point_id=liaison_point_id if role == Role.liaison_officer else None,
-        station_id=station_id if role == Role.station_volunteer else None,
+        liaison_point_id=point_id,
+        station_id=bound_station_id,
         email=email.strip(),
-        phone=phone,
-        phone_hash=keyring().search_hash(phone, "phone") if phone else None,
-        locale=locale,
+        phone=e164,
+        phone_hash=phone_search_hash(e164) if e164 else None,
+        locale=locale or None,
     )
     db.session.add(user)
     db.session.flush()
-    record("user.create", "user", user.id, {"username": username, "role": str(role)})
+    _record("user.create", "user", user.id, {"username": username, "role": str(role)})
     return user
 
 
-def set_password(user: User, password: str) -> None:
+def update_user(
+    user: User,
+    *,
+    display_name: str,
+    email: str,
+    phone: str | None,
+    role: Role,
+    liaison_point_id: int | None,
+    station_id: int | None,
+    locale: str | None,
+    actor: User | None = None,
+) -> list[str]:
+    """Change a user's profile, role and binding. Returns the names of the fields that changed.
+
+    An admin cannot take away their own admin role, and the last active admin stays one. A role
+    change ends the user's sessions: the new role may need a second step at login.
+    """
+    role = Role(role)
+    _check_profile(display_name, email, locale)
+    if user.role == Role.admin and role != Role.admin:
+        if actor is not None and actor.id == user.id:
+            raise AccountError("self_demote")
+        if user.active and _other_active_admins(user) == 0:
+            raise AccountError("last_admin")
+    point_id, bound_station_id = _check_binding(role, liaison_point_id, station_id, current=user)
+    e164 = normalise_phone(phone) if phone and phone.strip() else None
+    new_values: dict[str, Any] = {
+        "display_name": display_name.strip() or user.username,
+        "email": email.strip(),
+        "phone": e164,
+        "role": role,
+        "liaison_point_id": point_id,
+        "station_id": bound_station_id,
+        "locale": locale or None,
+    }
+    changed = [name for name, value in new_values.items() if getattr(user, name) != value]
+    if not changed:
+        return []
+    detail: dict[str, Any] = {"changed": changed}
+    if "role" in changed:
+        detail["role"] = [str(user.role), str(role)]
+        user.session_epoch += 1
+    for name in changed:
+        setattr(user, name, new_values[name])
+    if "phone" in changed:
+        user.phone_hash = phone_search_hash(e164) if e164 else None
+    _record("user.update", "user", user.id, detail)  # field names only, never the values
+    return changed
+
+
+def set_password(user: User, password: str, *, by_admin: bool = False) -> None:
+    """A new password; every session of the user ends (the caller renews its own if it is theirs)."""
     reason = check_password_strength(password, user.username)
     if reason:
         raise AccountError(reason)
     user.password_hash = hash_password(password)
-    user.session_epoch += 1  # ends every other session of this user
-    record("user.password_change", "user", user.id)
+    user.session_epoch += 1
+    _record("user.password_reset" if by_admin else "user.password_change", "user", user.id)
 
 
-def deactivate_user(user: User) -> None:
+def deactivate_user(user: User, actor: User | None = None) -> None:
+    """The user can no longer log in; their sessions end at once and their API tokens are revoked."""
+    if actor is not None and actor.id == user.id:
+        raise AccountError("self_deactivate")
+    if not user.active:
+        return
+    if user.role == Role.admin and _other_active_admins(user) == 0:
+        raise AccountError("last_admin")
     user.active = False
     user.session_epoch += 1
     for token in user.api_tokens:
         if token.revoked_at is None:
             token.revoked_at = utcnow()
-    record("user.deactivate", "user", user.id)
+    _record("user.deactivate", "user", user.id)
 
 
 def reactivate_user(user: User) -> None:
+    """The user may log in again. Tokens revoked at deactivation stay revoked."""
+    if user.active:
+        return
     user.active = True
-    record("user.reactivate", "user", user.id)
+    _record("user.reactivate", "user", user.id)
 
 
 # --- throttling -------------------------------------------------------------------------------
@@ -165,6 +340,13 @@ def purge_old_attempts(older_than: timedelta = timedelta(days=7)) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def purge_expired_revocations() -> int:
+    from consular.auth.models import RevokedSession
+
+    result = db.session.execute(sa.delete(RevokedSession).where(RevokedSession.expires_at < utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # --- TOTP -------------------------------------------------------------------------------------
 
 TOTP_ISSUER = "Consular"
@@ -180,7 +362,8 @@ def totp_uri(user: User, secret: str) -> str:
 
 def _matching_step(secret: str, code: str, at: datetime | None = None) -> int | None:
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
+    # ASCII digits only: other scripts' digits pass isdigit() but cannot be compared in constant time.
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = pyotp.TOTP(secret)
     now = at or utcnow()
@@ -198,12 +381,15 @@ def enable_totp(user: User, secret: str, code: str) -> bool:
     user.totp_secret = secret
     user.totp_last_step = step
     user.session_epoch += 1
-    record("user.2fa_enable", "user", user.id)
+    _record("user.2fa_enable", "user", user.id)
     return True
 
 
 def verify_totp(user: User, code: str, at: datetime | None = None) -> bool:
-    """A code is accepted once: a step at or before the last used one is refused (replay)."""
+    """A code is accepted once: a step at or before the last used one is refused (replay).
+
+    The step is claimed with one conditional UPDATE, so two requests racing with the same code
+    cannot both succeed (the second finds the step already taken once the first commits)."""
     if user.totp_secret is None:
         return False
     step = _matching_step(user.totp_secret, code, at)
@@ -211,20 +397,31 @@ def verify_totp(user: User, code: str, at: datetime | None = None) -> bool:
         return False
     if user.totp_last_step is not None and step <= user.totp_last_step:
         return False
-    user.totp_last_step = step
+    claimed = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id,
+               sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        return False
+    set_committed_value(user, "totp_last_step", step)
     return True
 
 
 def reset_totp(user: User) -> None:
+    """Turn two-step login off for the user (lost phone); their sessions end. If their role
+    requires it, they set it up again at the next login."""
     user.totp_secret = None
     user.totp_last_step = None
     user.session_epoch += 1
-    record("user.2fa_reset", "user", user.id)
+    _record("user.2fa_reset", "user", user.id)
 
 
 # --- API tokens -------------------------------------------------------------------------------
 
-TOKEN_PREFIX = "cst_"
+TOKEN_PREFIX = "cst_"  # noqa: S105  (a label that makes leaked tokens easy to spot, not a secret)
 
 
 def _token_digest(token: str) -> str:
@@ -246,11 +443,13 @@ def create_api_token(user: User, name: str, days: int | None = 365) -> tuple[Api
     )
     db.session.add(token)
     db.session.flush()
-    record("api_token.create", "api_token", token.id, {"user_id": user.id, "name": name})
+    _record("api_token.create", "api_token", token.id, {"user_id": user.id, "name": name})
     return token, secret
 
 
-def user_for_api_token(secret: str) -> User | None:
+def api_token_for(secret: str) -> ApiToken | None:
+    """The live token with this secret: not revoked, not expired, its user active. Notes its use
+    (at most once a minute, so busy integrations do not write on every call)."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
     token = db.session.scalar(
@@ -265,9 +464,14 @@ def user_for_api_token(secret: str) -> User | None:
         return None
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         token.last_used_at = now
-    return token.user
+    return token
+
+
+def user_for_api_token(secret: str) -> User | None:
+    token = api_token_for(secret)
+    return token.user if token is not None else None
 
 
 def revoke_api_token(token: ApiToken) -> None:
     token.revoked_at = utcnow()
-    record("api_token.revoke", "api_token", token.id, {"user_id": token.user_id})
+    _record("api_token.revoke", "api_token", token.id, {"user_id": token.user_id})

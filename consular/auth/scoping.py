@@ -14,7 +14,13 @@ from flask import abort
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User
 from consular.db import db
-from consular.network.models import Division, LiaisonPoint, Mission, ServiceStation
+from consular.network.models import (
+    CoordinationCentre,
+    Division,
+    LiaisonPoint,
+    Mission,
+    ServiceStation,
+)
 
 T = TypeVar("T")
 
@@ -47,7 +53,15 @@ def mission_scope(user: User) -> sa.ColumnElement[bool]:
 
 
 def division_scope(user: User) -> sa.ColumnElement[bool]:
-    return _ALL if user.role in _CENTRE else Division.id.is_not(None)
+    # Liaison officers place their point and their cases in the city's divisions; stations abroad
+    # have no use for the city's administrative map.
+    if user.role in (*_CENTRE, Role.liaison_officer):
+        return Division.id.is_not(None)
+    return _NONE
+
+
+def centre_scope(user: User) -> sa.ColumnElement[bool]:
+    return _ALL  # everyone in the network needs the centre's hotline
 
 
 def user_scope(user: User) -> sa.ColumnElement[bool]:
@@ -63,6 +77,7 @@ SCOPES: dict[type, Any] = {
     ServiceStation: station_scope,
     Mission: mission_scope,
     Division: division_scope,
+    CoordinationCentre: centre_scope,
     User: user_scope,
     AuditEntry: audit_scope,
 }
@@ -73,12 +88,33 @@ def scoped(model: type[T], user: User) -> sa.Select[Any]:
     return sa.select(model).where(SCOPES[model](user))
 
 
+MAX_ID = 2**31 - 1  # ids beyond the column's range are simply not found (not a database error)
+
+
 def get_scoped_or_404(model: type[T], object_id: int, user: User) -> T:
+    if not 0 < object_id <= MAX_ID:
+        abort(404)
     pk = model.id  # type: ignore[attr-defined]
     obj: T | None = db.session.scalar(scoped(model, user).where(pk == object_id))
     if obj is None:
         abort(404)
     return obj
+
+
+# Who may browse a whole register (its list, already narrowed by the scope above). A role whose
+# scope is only its own place (an officer's point, a volunteer's station) opens that place directly;
+# for it the list does not exist (404).
+_BROWSERS: dict[type, tuple[Role, ...]] = {
+    LiaisonPoint: _CENTRE,
+    ServiceStation: (*_CENTRE, Role.liaison_officer),
+    Mission: tuple(Role),
+    Division: (*_CENTRE, Role.liaison_officer),
+    CoordinationCentre: tuple(Role),
+}
+
+
+def can_browse(model: type, user: User) -> bool:
+    return user.role in _BROWSERS.get(model, ())
 
 
 # --- write permissions ------------------------------------------------------------------------

@@ -2,20 +2,26 @@
 
 A session stores the user id, the user's session epoch, a random session id and its timestamps.
 Bumping ``User.session_epoch`` (deactivation, password change, 2FA change) ends every session.
+
+Bearer tokens authenticate ``/api/…`` requests only: on pages the header is ignored, so a token can
+never stand in for a session on an HTML form (which is where CSRF protection applies).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, current_app, g, request, session
+from flask import abort, current_app, g, jsonify, request, session
+from flask_babel import gettext as _
 
-from consular.auth.models import Role, User
+from consular.auth.models import RevokedSession, Role, User
 from consular.db import db, utcnow
+
+API_PREFIX = "/api/"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +45,24 @@ def login_user(user: User) -> None:
     user.last_login_at = utcnow()
 
 
-def logout_user() -> None:
+def renew_session(user: User) -> None:
+    """Keep this browser logged in after the user's epoch moved (own password or 2FA change): a new
+    session id and the new epoch, but the original login time, so the absolute limit still holds."""
+    iat = int(session.get("iat", _now_ts()))
+    login_user(user)
+    session["iat"] = iat
+
+
+def logout_user(revoke: bool = False) -> None:
+    """Forget the session; with ``revoke`` also refuse its id from now on (an explicit logout:
+    a copy of the cookie taken earlier stops working). The caller commits."""
+    sid = session.get("sid")
+    if revoke and isinstance(sid, str):
+        settings = current_app.extensions["consular.settings"]
+        iat = int(session.get("iat", _now_ts()))
+        expires = datetime.fromtimestamp(iat + settings.session_absolute_hours * 3600, UTC)
+        if db.session.get(RevokedSession, sid[:40]) is None:
+            db.session.add(RevokedSession(sid=sid[:40], expires_at=expires))
     locale = session.get("locale")
     session.clear()
     if locale:
@@ -50,11 +73,23 @@ def load_current_user() -> None:
     """before_request: set g.user (or None) and g.via_token."""
     g.user = None
     g.via_token = False
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        from consular.auth.operations import user_for_api_token
+    g.api_token = None
+    scheme, _sep, credentials = request.headers.get("Authorization", "").partition(" ")
+    if request.path.startswith(API_PREFIX) and scheme.lower() == "bearer":
+        from consular.auth.operations import api_token_for
 
-        g.user = user_for_api_token(header[7:].strip())
+        token = api_token_for(credentials.strip())
+        if token is None:
+            # A credential that was presented and is wrong is an error, not an anonymous call.
+            response = jsonify(error=401, message=_("The API token is not valid, has expired or "
+                                                    "was revoked."))
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            abort(response)
+        if db.session.dirty:
+            db.session.commit()  # last_used_at: a read-only API call commits nothing else
+        g.user = token.user
+        g.api_token = token
         g.via_token = True
         return
     uid = session.get("uid")
@@ -71,7 +106,9 @@ def load_current_user() -> None:
         g.session_expired = True
         return
     user = db.session.get(User, uid)
-    if user is None or not user.active or user.session_epoch != session.get("epoch"):
+    sid = session.get("sid")
+    revoked = not isinstance(sid, str) or db.session.get(RevokedSession, sid[:40]) is not None
+    if user is None or not user.active or user.session_epoch != session.get("epoch") or revoked:
         logout_user()
         g.session_expired = True
         return
@@ -101,7 +138,8 @@ def login_required(view: F) -> F:
 
 
 def roles_required(*roles: Role) -> Callable[[F], F]:
-    """Refuse other roles with 404 for reads of things they may not know exist, 403 otherwise."""
+    """Refuse other roles with 403. (Single objects outside a user's scope are 404: fetch them
+    through ``consular.auth.scoping.get_scoped_or_404``.)"""
 
     def decorator(view: F) -> F:
         @wraps(view)

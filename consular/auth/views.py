@@ -1,5 +1,5 @@
 """Login (password, then TOTP), logout, the user's own account page (language, password, 2FA,
-API tokens)."""
+API tokens), and the two token endpoints of the API (who am I, revoke this token)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -31,7 +33,14 @@ from consular.audit.operations import client_ip, record
 from consular.auth import operations as ops
 from consular.auth.forms import CodeForm, LoginForm, PasswordChangeForm, TokenForm
 from consular.auth.models import ApiToken, Role, User
-from consular.auth.session import current_user, login_required, login_user, logout_user
+from consular.auth.session import (
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+    renew_session,
+    require_user,
+)
 from consular.db import db, utcnow
 from consular.web.views import safe_next
 
@@ -43,10 +52,24 @@ ACCOUNT_ERRORS = {
     "too_short": _l("The password must have at least 10 characters."),
     "too_long": _l("The password is too long."),
     "contains_username": _l("The password must not contain the username."),
+    "too_simple": _l("This password is too easy to guess. Use a longer phrase or more varied "
+                     "characters."),
     "bad_username": _l("Letters, digits, dot, dash and underscore only."),
     "username_taken": _l("This username is already taken."),
+    "name_too_long": _l("The name is too long (at most 120 characters)."),
+    "bad_email": _l("Enter a valid email address."),
+    "bad_locale": _l("Choose one of the offered languages."),
+    "bad_phone": _l("This is not a valid phone number. Use the international format, e.g. "
+                    "+86 139 0577 0000."),
     "liaison_point_required": _l("A liaison officer must belong to a liaison point."),
     "station_required": _l("A station volunteer must belong to a service station."),
+    "unknown_liaison_point": _l("Choose an active liaison point."),
+    "unknown_station": _l("Choose an active service station."),
+    "self_deactivate": _l("You cannot deactivate your own account. Ask another administrator."),
+    "self_demote": _l("You cannot remove your own administrator role. Ask another "
+                      "administrator."),
+    "last_admin": _l("This is the last active administrator. Make someone else an administrator "
+                     "first."),
     "bad_token_name": _l("Give the token a short name."),
 }
 
@@ -152,7 +175,8 @@ def login() -> Any:
                 else:
                     return _finish_login(user)
     return render_template("auth/login.html", form=form, demo_logins=demo_logins(),
-                           expired=request.args.get("expired")), status
+                           expired=request.method == "GET" and request.args.get("expired") == "1"), \
+        status
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
@@ -217,8 +241,8 @@ def logout() -> Response:
     user = current_user()
     if user is not None:
         record("logout", "user", user.id)
-        db.session.commit()
-    logout_user()
+    logout_user(revoke=True)
+    db.session.commit()
     return redirect(url_for("auth.login"))
 
 
@@ -241,22 +265,34 @@ def change_password() -> Any:
     user = current_user()
     assert user is not None
     form = PasswordChangeForm()
-    if form.validate() and not ops.verify_password(user, form.current.data):
-        form.current.errors = [_("The current password is wrong.")]
-    elif form.validate():
-        try:
-            ops.set_password(user, form.new.data)
-        except ops.AccountError as exc:
-            form.new.errors = [account_error_text(str(exc))]
-        else:
-            login_user(user)  # this session continues under the new epoch; others end
+    status = 400
+    if form.validate():
+        # The current password is a login secret too: guessing it here is throttled the same way.
+        if _throttled(user.username):
+            form.current.errors = [_("Too many failed attempts. Wait %(minutes)d minutes and try "
+                                     "again.", minutes=_settings().login_lock_minutes)]
+            status = 429
+        elif not ops.verify_password(user, form.current.data):
+            ops.note_attempt(user.username, client_ip(), ok=False)
+            record("password_change.failed", "user", user.id)
             db.session.commit()
-            flash(_("Password changed. Your other sessions were ended."), "success")
-            return redirect(url_for("auth.account"))
+            form.current.errors = [_("The current password is wrong.")]
+        else:
+            try:
+                ops.set_password(user, form.new.data)
+            except ops.AccountError as exc:
+                form.new.errors = [account_error_text(str(exc))]
+            else:
+                renew_session(user)  # this session continues under the new epoch; others end
+                db.session.commit()
+                flash(_("Password changed. Your other sessions were ended."), "success")
+                return redirect(url_for("auth.account"))
     db.session.rollback()
-    tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id)).all()
+    tokens = db.session.scalars(
+        sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
+    ).all()
     return render_template("auth/account.html", password_form=form, token_form=TokenForm(),
-                           code_form=CodeForm(), tokens=tokens, new_token=None), 400
+                           code_form=CodeForm(), tokens=tokens, new_token=None), status
 
 
 @bp.route("/account/2fa", methods=["GET", "POST"])
@@ -264,6 +300,12 @@ def change_password() -> Any:
 def setup_2fa() -> Any:
     user = current_user()
     assert user is not None
+    if user.totp_enabled:
+        # Replacing a working second step must not be possible with a borrowed session alone;
+        # an administrator resets it (lost phone) and the user sets it up again.
+        flash(_("Two-step login is already on. To move it to a new phone, ask an administrator to "
+                "reset it."), "info")
+        return redirect(url_for("auth.account"))
     if "enrol_secret" not in session or request.method == "GET":
         session["enrol_secret"] = ops.new_totp_secret()
     secret = session["enrol_secret"]
@@ -272,7 +314,7 @@ def setup_2fa() -> Any:
     if request.method == "POST":
         if form.validate() and ops.enable_totp(user, secret, form.code.data):
             session.pop("enrol_secret", None)
-            login_user(user)
+            renew_session(user)
             db.session.commit()
             flash(_("Two-step login is on."), "success")
             return redirect(url_for("auth.account"))
@@ -317,6 +359,30 @@ def revoke_token(token_id: int) -> Response:
         db.session.commit()
     flash(_("Token revoked."), "success")
     return redirect(url_for("auth.account"))
+
+
+# --- API: the token itself ----------------------------------------------------------------------
+
+
+@bp.get("/api/v1/me")
+def api_me() -> Any:
+    """Who the caller is (by token or session): lets an integration check its token."""
+    user = require_user()
+    return jsonify(id=user.id, username=user.username, display_name=user.display_name,
+                   role=str(user.role), liaison_point_id=user.liaison_point_id,
+                   station_id=user.station_id, via_token=bool(g.via_token))
+
+
+@bp.post("/api/v1/token/revoke")
+def api_revoke_token() -> Any:
+    """Revoke the token this call is made with (an integration retiring or reporting a leak)."""
+    require_user()
+    token: ApiToken | None = g.api_token
+    if token is None:
+        abort(400)
+    ops.revoke_api_token(token)
+    db.session.commit()
+    return jsonify(revoked=True, prefix=token.prefix)
 
 
 from consular.auth import admin as _admin  # noqa: E402,F401  (registers the admin's user pages)

@@ -1,5 +1,348 @@
-"""PLACEHOLDER — to be replaced by the network JSON API."""
+"""The network's JSON API under /api/v1: list, read, create, change, deactivate and reactivate
+liaison points, stations, missions and divisions; read and change the coordination centre; the
+coverage report.
 
-from flask import Blueprint
+Callers authenticate with a bearer token (no CSRF) or the session cookie (writes then carry the
+X-CSRFToken header). Reads go through ``consular.auth.scoping`` exactly as the pages do; writes are
+the admin's. Bodies are checked by the same operations as the forms; refusals answer
+``{"error": …, "message": …, "fields": {field: message}}`` with 400, 409, 415 or 422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+from flask_babel import gettext as _
+
+import i18n
+from consular.app import error_message
+from consular.auth.models import User
+from consular.auth.scoping import (
+    can_browse,
+    can_manage_network,
+    can_view_coverage,
+    get_scoped_or_404,
+    scoped,
+)
+from consular.auth.session import require_user
+from consular.db import db
+from consular.network import operations as ops
+from consular.network import queries
+from consular.network.models import (
+    CoordinationCentre,
+    Division,
+    DivisionLevel,
+    LiaisonPoint,
+    Mission,
+    ServiceStation,
+)
 
 bp = Blueprint("network_api", __name__, url_prefix="/api/v1")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_OFFSET = 1_000_000_000
+
+
+class ApiError(Exception):
+    """A request the API refuses before any operation runs."""
+
+    def __init__(self, status: int, error: str, message: str,
+                 fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.fields = dict(fields or {})
+
+
+def _refusal(status: int, error: str, message: str, fields: Mapping[str, str]) -> tuple[Response, int]:
+    return jsonify(error=error, message=message, fields=dict(fields)), status
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> tuple[Response, int]:
+    db.session.rollback()
+    return _refusal(exc.status, exc.error, exc.message, exc.fields)
+
+
+@bp.errorhandler(ops.NetworkError)
+def _invalid(exc: ops.NetworkError) -> tuple[Response, int]:
+    db.session.rollback()
+    return _refusal(422, "invalid", error_message(422), exc.errors)
+
+
+@bp.errorhandler(ops.NetworkConflict)
+def _conflict(exc: ops.NetworkConflict) -> tuple[Response, int]:
+    db.session.rollback()
+    return _refusal(409, "conflict", str(exc), {})
+
+
+def _body() -> dict[str, Any]:
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type",
+                       _("Send a JSON object with Content-Type: application/json."))
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "bad_json", _("The body is not valid JSON."))
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", _("The body must be a JSON object."))
+    return data
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- serialisation ------------------------------------------------------------------------------
+
+
+def division_json(d: Division) -> dict[str, Any]:
+    return {"id": d.id, "code": d.code, "name": d.name, "name_en": d.name_en,
+            "level": d.level.value, "parent_id": d.parent_id, "active": d.active,
+            "created_at": _iso(d.created_at), "updated_at": _iso(d.updated_at)}
+
+
+def point_json(p: LiaisonPoint) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "name_en": p.name_en, "division_id": p.division_id,
+            "division": {"id": p.division.id, "code": p.division.code, "name": p.division.name,
+                         "name_en": p.division.name_en, "level": p.division.level.value},
+            "address": p.address, "phone": p.phone, "active": p.active,
+            "last_activity_at": _iso(p.last_activity_at),
+            "created_at": _iso(p.created_at), "updated_at": _iso(p.updated_at)}
+
+
+def station_json(s: ServiceStation) -> dict[str, Any]:
+    return {"id": s.id, "name": s.name, "name_en": s.name_en, "country_code": s.country_code,
+            "country_name": i18n.country_name(s.country_code), "city": s.city,
+            "host_organisation": s.host_organisation, "host_kind": s.host_kind.value,
+            "timezone": s.timezone, "languages": s.language_list,
+            "contact_name": s.contact_name, "contact_phone": s.contact_phone,
+            "contact_email": s.contact_email, "active": s.active,
+            "last_activity_at": _iso(s.last_activity_at),
+            "created_at": _iso(s.created_at), "updated_at": _iso(s.updated_at)}
+
+
+def mission_json(m: Mission) -> dict[str, Any]:
+    return {"id": m.id, "name": m.name, "name_en": m.name_en, "kind": m.kind.value,
+            "country_code": m.country_code, "country_name": i18n.country_name(m.country_code),
+            "city": m.city, "emergency_phone": m.emergency_phone, "phone": m.phone,
+            "address": m.address, "active": m.active,
+            "created_at": _iso(m.created_at), "updated_at": _iso(m.updated_at)}
+
+
+def centre_json(c: CoordinationCentre) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "name_en": c.name_en, "city": c.city,
+            "address": c.address, "phone": c.phone, "hotline_24h": c.hotline_24h,
+            "timezone": c.timezone, "updated_at": _iso(c.updated_at)}
+
+
+# --- list parameters ----------------------------------------------------------------------------
+
+
+def _list_params(filters: tuple[str, ...]) -> tuple[queries.Filters, int, int]:
+    """``q``, ``active``, ``limit``, ``offset`` and the resource's own filters from the query
+    string; a malformed value is a 400 naming the parameter."""
+    args = request.args
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {"q": args.get("q", "").strip()[:queries.MAX_QUERY]}
+
+    def integer(name: str, default: int | None, low: int, high: int) -> int | None:
+        raw = args.get(name, "").strip()
+        if not raw:
+            return default
+        if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or not low <= int(raw) <= high:
+            errors[name] = _("A whole number from %(low)d to %(high)d.", low=low, high=high)
+            return default
+        return int(raw)
+
+    active = args.get("active", "").strip().lower()
+    if active in ("true", "1", "yes"):
+        values["active"] = True
+    elif active in ("false", "0", "no"):
+        values["active"] = False
+    elif active:
+        errors["active"] = _("Use true or false.")
+    if "country" in filters and args.get("country"):
+        code = args.get("country", "").strip().upper()
+        if i18n.is_country_code(code):
+            values["country"] = code
+        else:
+            errors["country"] = _("Not a country code. Use the two-letter ISO code, for example IT.")
+    if "division_id" in filters:
+        values["division_id"] = integer("division_id", None, 1, 2**31 - 1)
+    if "parent_id" in filters:
+        values["parent_id"] = integer("parent_id", None, 1, 2**31 - 1)
+    if "level" in filters and args.get("level"):
+        raw = args.get("level", "")
+        if raw in {level.value for level in DivisionLevel}:
+            values["level"] = DivisionLevel(raw)
+        else:
+            errors["level"] = _("Choose one of: %(choices)s.",
+                                choices=", ".join(level.value for level in DivisionLevel))
+    limit = integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
+    offset = integer("offset", 0, 0, MAX_OFFSET) or 0
+    if errors:
+        raise ApiError(400, "bad_query", error_message(400), errors)
+    return queries.Filters(**values), limit, offset
+
+
+# --- the four registers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Register:
+    """One register's API: its paths, query, serialiser and operations."""
+
+    model: type[Any]
+    path: str  # URL segment: "liaison-points"
+    plural: str  # endpoint names: network_api.liaison_points, network_api.liaison_point…
+    singular: str
+    filters: tuple[str, ...]
+    query: Callable[[User, queries.Filters], sa.Select[Any]]
+    to_json: Callable[[Any], dict[str, Any]]
+    create: Callable[[Mapping[str, Any]], Any]
+    update: Callable[[Any, Mapping[str, Any]], list[str]]
+    deactivate: Callable[[Any], bool]
+    reactivate: Callable[[Any], bool]
+
+
+REGISTERS = (
+    Register(LiaisonPoint, "liaison-points", "liaison_points", "liaison_point", ("division_id",),
+             queries.liaison_points_query, point_json, ops.create_liaison_point,
+             ops.update_liaison_point, ops.deactivate_liaison_point, ops.reactivate_liaison_point),
+    Register(ServiceStation, "stations", "stations", "station", ("country",),
+             queries.stations_query, station_json, ops.create_station, ops.update_station,
+             ops.deactivate_station, ops.reactivate_station),
+    Register(Mission, "missions", "missions", "mission", ("country",),
+             queries.missions_query, mission_json, ops.create_mission, ops.update_mission,
+             ops.deactivate_mission, ops.reactivate_mission),
+    Register(Division, "divisions", "divisions", "division", ("level", "parent_id"),
+             queries.divisions_query, division_json, ops.create_division, ops.update_division,
+             ops.deactivate_division, ops.reactivate_division),
+)
+
+
+def _manage_or_403(user: User) -> None:
+    if not can_manage_network(user):
+        abort(403)
+
+
+def _add_register(reg: Register) -> None:
+    def list_items() -> Response:
+        user = require_user()
+        if not can_browse(reg.model, user):
+            abort(404)
+        filters, limit, offset = _list_params(reg.filters)
+        page = queries.paginate(reg.query(user, filters), limit, offset)
+        return jsonify(items=[reg.to_json(item) for item in page.items], total=page.total,
+                       limit=limit, offset=offset)
+
+    def get_item(object_id: int) -> Response:
+        user = require_user()
+        return jsonify(reg.to_json(get_scoped_or_404(reg.model, object_id, user)))
+
+    def create_item() -> tuple[Response, int, dict[str, str]]:
+        user = require_user()
+        if not can_browse(reg.model, user):
+            abort(404)
+        _manage_or_403(user)
+        obj = reg.create(_body())
+        db.session.commit()
+        location = url_for(f"network_api.{reg.singular}", object_id=obj.id)
+        return jsonify(reg.to_json(obj)), 201, {"Location": location}
+
+    def update_item(object_id: int) -> Response:
+        user = require_user()
+        obj = get_scoped_or_404(reg.model, object_id, user)
+        _manage_or_403(user)
+        reg.update(obj, _body())
+        db.session.commit()
+        return jsonify(reg.to_json(obj))
+
+    def change_state(object_id: int, change: Callable[[Any], bool]) -> Response:
+        user = require_user()
+        obj = get_scoped_or_404(reg.model, object_id, user)
+        _manage_or_403(user)
+        change(obj)
+        db.session.commit()
+        return jsonify(reg.to_json(obj))
+
+    def deactivate_item(object_id: int) -> Response:
+        return change_state(object_id, reg.deactivate)
+
+    def reactivate_item(object_id: int) -> Response:
+        return change_state(object_id, reg.reactivate)
+
+    base, one = f"/{reg.path}", f"/{reg.path}/<int:object_id>"
+    bp.add_url_rule(base, reg.plural, list_items, methods=["GET"])
+    bp.add_url_rule(base, f"{reg.singular}_create", create_item, methods=["POST"])
+    bp.add_url_rule(one, reg.singular, get_item, methods=["GET"])
+    bp.add_url_rule(one, f"{reg.singular}_update", update_item, methods=["PATCH"])
+    bp.add_url_rule(f"{one}/deactivate", f"{reg.singular}_deactivate", deactivate_item,
+                    methods=["POST"])
+    bp.add_url_rule(f"{one}/reactivate", f"{reg.singular}_reactivate", reactivate_item,
+                    methods=["POST"])
+
+
+for _register in REGISTERS:
+    _add_register(_register)
+
+
+# --- the coordination centre --------------------------------------------------------------------
+
+
+@bp.get("/centre")
+def centre() -> Response:
+    user = require_user()
+    found = db.session.scalar(scoped(CoordinationCentre, user).order_by(CoordinationCentre.id)
+                              .limit(1))
+    if found is None:
+        abort(404)
+    return jsonify(centre_json(found))
+
+
+@bp.patch("/centre")
+def centre_update() -> Response:
+    user = require_user()
+    _manage_or_403(user)
+    found, _changed = ops.update_centre(_body())
+    db.session.commit()
+    return jsonify(centre_json(found))
+
+
+# --- coverage -----------------------------------------------------------------------------------
+
+
+@bp.get("/coverage")
+def coverage() -> Response:
+    user = require_user()
+    if not can_view_coverage(user):
+        abort(403)
+    quiet_days = int(current_app.extensions["consular.settings"].station_quiet_days)
+    report = queries.coverage_report(user, quiet_days)
+    return jsonify(
+        generated_at=_iso(report.generated_at),
+        quiet_days=report.quiet_days,
+        townships={"total": report.townships, "covered": report.covered,
+                   "uncovered": report.townships - report.covered, "percent": report.percent},
+        districts=[{
+            "id": d.district.id, "code": d.district.code, "name": d.district.name,
+            "name_en": d.district.name_en, "townships": d.total, "covered": d.covered,
+            "percent": d.percent,
+            "uncovered": [{"id": t.township.id, "code": t.township.code, "name": t.township.name,
+                           "name_en": t.township.name_en} for t in d.gaps],
+        } for d in report.districts],
+        quiet_stations=[{
+            "id": q.station.id, "name": q.station.name, "country_code": q.station.country_code,
+            "city": q.station.city, "last_activity_at": _iso(q.station.last_activity_at),
+            "days_since": q.days,
+        } for q in report.quiet_stations],
+        countries=[{"country_code": c.country_code, "country_name": i18n.country_name(c.country_code),
+                    "active": c.active, "quiet": c.quiet} for c in report.countries],
+    )

@@ -26,6 +26,7 @@ class Division(TimestampMixin, Model):
     name_en: Mapped[str] = mapped_column(sa.String(100), default="")
     level: Mapped[DivisionLevel] = mapped_column(sa.Enum(DivisionLevel, native_enum=False, length=20))
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("division.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)  # merged or renamed divisions stay on record
 
     parent: Mapped[Division | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Division]] = relationship(back_populates="parent")

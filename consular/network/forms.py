@@ -1,0 +1,116 @@
+"""Network forms. Labels are lazy so they render in the reader's language; choices that depend on
+the reader (country names) or on the database (divisions) are filled in by the view. The forms
+check presence and length; the operations check everything else, for pages and API alike."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import SelectChoice, SelectField, StringField, TelField
+from wtforms.validators import DataRequired, Length, Optional
+
+from consular.network.models import DivisionLevel, HostKind, MissionKind
+from consular.network.operations import MAX
+
+LEVEL_LABELS = {
+    DivisionLevel.county: _l("County or district"),
+    DivisionLevel.township: _l("Township or street office"),
+    DivisionLevel.village: _l("Village or community"),
+}
+
+HOST_KIND_LABELS = {
+    HostKind.community_association: _l("Community association"),
+    HostKind.chamber_of_commerce: _l("Chamber of commerce"),
+    HostKind.student_association: _l("Student association"),
+    HostKind.enterprise: _l("Enterprise"),
+    HostKind.other: _l("Other"),
+}
+
+MISSION_KIND_LABELS = {
+    MissionKind.embassy: _l("Embassy"),
+    MissionKind.consulate_general: _l("Consulate general"),
+    MissionKind.consulate: _l("Consulate"),
+}
+
+CHOOSE_FROM_LIST = _l("Choose an entry from the list.")
+PHONE_HELP = _l("A local number, or the international format such as +39 0574 123456.")
+
+
+def _required(max_len: int) -> list[object]:
+    return [DataRequired(), Length(max=max_len)]
+
+
+def _optional(max_len: int) -> list[object]:
+    return [Optional(), Length(max=max_len)]
+
+
+class DivisionForm(FlaskForm):
+    code = StringField(_l("Code"), validators=_required(MAX["code"]),
+                       description=_l("The official administrative code, e.g. 330302001."))
+    name = StringField(_l("Name"), validators=_required(MAX["division_name"]))
+    name_en = StringField(_l("Name in English"), validators=_optional(MAX["division_name"]))
+    level = SelectField(_l("Level"), validators=[DataRequired()],
+                        choices=[SelectChoice(level.value, label) for level, label in LEVEL_LABELS.items()])
+    parent_id = SelectField(_l("Part of"), coerce=int, validators=[Optional()],
+                            invalid_value_message=CHOOSE_FROM_LIST,
+                            description=_l("A township belongs to a county or district; a village "
+                                           "to a township or street office."))
+
+
+class LiaisonPointForm(FlaskForm):
+    name = StringField(_l("Name"), validators=_required(MAX["point_name"]))
+    name_en = StringField(_l("Name in English"), validators=_optional(MAX["point_name"]))
+    division_id = SelectField(_l("Township, street office or village"), coerce=int,
+                              invalid_value_message=CHOOSE_FROM_LIST,
+                              validators=[DataRequired(message=CHOOSE_FROM_LIST)])
+    address = StringField(_l("Address"), validators=_optional(MAX["address"]))
+    phone = TelField(_l("Phone"), validators=_required(MAX["phone_input"]),
+                     description=_l("A local number such as 0577 8888 0000, or the international "
+                                    "format."))
+
+
+class StationForm(FlaskForm):
+    name = StringField(_l("Name"), validators=_required(MAX["station_name"]))
+    name_en = StringField(_l("Name in English"), validators=_optional(MAX["station_name"]))
+    country_code = SelectField(_l("Country"), validators=[DataRequired()])
+    city = StringField(_l("City"), validators=_required(MAX["city"]))
+    host_organisation = StringField(_l("Host organisation"),
+                                    validators=_required(MAX["host_organisation"]))
+    host_kind = SelectField(_l("Kind of host"), validators=[DataRequired()],
+                            choices=[SelectChoice(kind.value, label)
+                                     for kind, label in HOST_KIND_LABELS.items()])
+    timezone = StringField(_l("Time zone"), validators=_required(64),
+                           render_kw={"list": "iana-zones", "autocomplete": "off"},
+                           description=_l("An IANA time zone, e.g. Europe/Rome."))
+    languages = StringField(_l("Languages"), validators=_required(MAX["languages"]),
+                            description=_l("Language codes separated by commas, e.g. zh, it, en."))
+    contact_name = StringField(_l("Contact person"), validators=_optional(MAX["contact_name"]))
+    contact_phone = TelField(_l("Contact phone"), validators=_optional(MAX["phone_input"]),
+                             description=PHONE_HELP)
+    contact_email = StringField(_l("Contact email"), validators=_optional(MAX["contact_email"]),
+                                render_kw={"type": "email", "autocomplete": "off"})
+
+
+class MissionForm(FlaskForm):
+    name = StringField(_l("Name"), validators=_required(MAX["mission_name"]))
+    name_en = StringField(_l("Name in English"), validators=_optional(MAX["mission_name"]))
+    kind = SelectField(_l("Kind"), validators=[DataRequired()],
+                       choices=[SelectChoice(kind.value, label)
+                                for kind, label in MISSION_KIND_LABELS.items()])
+    country_code = SelectField(_l("Country"), validators=[DataRequired()])
+    city = StringField(_l("City"), validators=_required(MAX["city"]))
+    emergency_phone = TelField(_l("Consular protection emergency phone"),
+                               validators=_required(MAX["phone_input"]), description=PHONE_HELP)
+    phone = TelField(_l("Office phone"), validators=_optional(MAX["phone_input"]))
+    address = StringField(_l("Address"), validators=_optional(MAX["address"]))
+
+
+class CentreForm(FlaskForm):
+    name = StringField(_l("Name"), validators=_required(MAX["centre_name"]))
+    name_en = StringField(_l("Name in English"), validators=_optional(MAX["centre_name"]))
+    city = StringField(_l("City"), validators=_required(MAX["city"]))
+    address = StringField(_l("Address"), validators=_optional(MAX["address"]))
+    phone = TelField(_l("Office phone"), validators=_optional(MAX["phone_input"]))
+    hotline_24h = TelField(_l("24-hour hotline"), validators=_optional(MAX["phone_input"]))
+    timezone = StringField(_l("Time zone"), validators=_required(64),
+                           render_kw={"list": "iana-zones", "autocomplete": "off"})

@@ -1,0 +1,157 @@
+"""Migrations: every revision upgrades and downgrades step by step, and the migrated schema is the models.
+
+Runs on SQLite always and on PostgreSQL when TEST_DATABASE_URL is set. PostgreSQL runs get a fresh,
+uniquely named database (or, if the role may not create databases, a fresh schema), so they never
+touch the schema the rest of the suite uses, and it is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from pprint import pformat
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
+from flask import Flask
+from flask_migrate import downgrade, upgrade
+from sqlalchemy.dialects.postgresql.base import PGInspector
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from consular.app import MIGRATIONS_DIR, create_app
+from consular.db import db
+from tests.conftest import base_overrides, pg_url
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def _psycopg(url: sa.URL) -> sa.URL:
+    if url.drivername in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+@contextmanager
+def fresh_postgres(base_url: str) -> Iterator[str]:
+    """A new empty database next to the test database; a new schema if databases can't be made."""
+    url = _psycopg(make_url(base_url))
+    name = f"consular_migrations_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            try:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                fresh = url.set(database=name)
+                drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            except sa.exc.ProgrammingError:  # the role may not create databases: use a schema
+                conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+                fresh = url.update_query_dict({"options": f"-csearch_path={name}"})
+                drop = f'DROP SCHEMA IF EXISTS "{name}" CASCADE'
+        try:
+            yield fresh.render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(drop))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def migration_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """An app on an empty database (nothing created by ``db.create_all``), inside its context."""
+
+    @contextmanager
+    def database() -> Iterator[str]:
+        if request.param == "postgresql":
+            with fresh_postgres(pg_url()) as url:
+                yield url
+        else:
+            yield f"sqlite:///{tmp_path}/migrations.db"
+
+    with database() as url:
+        app = create_app(base_overrides(tmp_path, url))
+        with app.app_context():
+            try:
+                yield app
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+
+def revisions_base_to_head() -> list[Script]:
+    script = ScriptDirectory(MIGRATIONS_DIR)
+    return list(reversed(list(script.walk_revisions())))
+
+
+def current_revision() -> str | None:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def table_names() -> set[str]:
+    return set(sa.inspect(db.engine).get_table_names())
+
+
+def test_revisions_form_one_ordered_line() -> None:
+    script = ScriptDirectory(MIGRATIONS_DIR)
+    assert len(script.get_heads()) == 1, f"several heads, merge them: {script.get_heads()}"
+    revisions = revisions_base_to_head()
+    assert revisions, "no revisions in migrations/versions"
+    for number, rev in enumerate(revisions, start=1):
+        assert re.fullmatch(rf"{number:04d}_[a-z0-9_]+", rev.revision), rev.revision
+        assert len(rev.revision) <= 32, f"{rev.revision}: alembic_version holds 32 characters"
+        assert Path(rev.path).stem == rev.revision
+
+
+def test_every_revision_upgrades_and_downgrades_step_by_step(migration_app: Flask) -> None:
+    revisions = revisions_base_to_head()
+    for rev in revisions:
+        upgrade(revision=rev.revision)
+        assert current_revision() == rev.revision
+    assert table_names() >= {t.name for t in db.metadata.sorted_tables}
+    for rev in reversed(revisions):
+        target = rev.down_revision
+        assert not isinstance(target, tuple | list), f"{rev.revision} is a merge; test it by hand"
+        downgrade(revision=target or "base")
+        assert current_revision() == target
+
+
+def test_migrated_schema_equals_the_models(migration_app: Flask) -> None:
+    upgrade()
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            "render_as_batch": True,
+        })
+        differences = compare_metadata(context, db.metadata)
+    assert differences == [], (
+        "the migrated schema differs from the models; add a revision "
+        "(flask db revision --autogenerate -m '…'):\n" + pformat(differences)
+    )
+
+    # compare_metadata does not look at CHECK constraints: every named one must exist.
+    inspector = sa.inspect(db.engine)
+    for table in db.metadata.sorted_tables:
+        expected = {str(c.name) for c in table.constraints
+                    if isinstance(c, sa.CheckConstraint) and c.name is not None}
+        present = {str(c["name"]) for c in inspector.get_check_constraints(table.name)}
+        assert expected <= present, f"{table.name}: missing CHECK constraints {expected - present}"
+
+
+def test_downgrade_to_base_leaves_only_the_version_table(migration_app: Flask) -> None:
+    upgrade()
+    downgrade(revision="base")
+    assert current_revision() is None
+    assert table_names() == {"alembic_version"}
+    inspector = sa.inspect(db.engine)
+    if isinstance(inspector, PGInspector):  # nothing left behind outside tables either
+        assert inspector.get_sequence_names() == []
+        assert inspector.get_enums() == []

@@ -1,0 +1,56 @@
+"""Helpers shared by the account and security tests: an app with its own settings, and submitting
+a form the way a page does (with the CSRF token of the browser's current session)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from consular.app import create_app
+from consular.db import db
+from tests.conftest import Browser, IsolatedClient, base_overrides, csrf_from, reset_schema
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """``make_app(REQUIRE_2FA=True)``: a fresh app and SQLite schema with these settings on top of
+    the test defaults; a value of None drops the test default so the setting's own default applies.
+    Use it inside ``with other.app_context():``."""
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        folder = tmp_path / f"app{len(made)}"
+        settings = {**base_overrides(folder, f"sqlite:///{folder}/test.db"), **overrides}
+        other = create_app({k: v for k, v in settings.items() if v is not None})
+        other.test_client_class = IsolatedClient
+        reset_schema(other)
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _fresh_token(browser: Browser) -> str:
+    # Every page carries the token (the language switch is a form): the login page when logged
+    # out, the start page it redirects to when logged in.
+    page = browser.client.get("/login", follow_redirects=True)
+    return csrf_from(page.get_data(as_text=True))
+
+
+@pytest.fixture
+def submit() -> Callable[..., Any]:
+    """``submit(browser, url, {fields})``: POST a form with the session's CSRF token."""
+
+    def post(browser: Browser, url: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
+        return browser.client.post(url, data={"csrf_token": _fresh_token(browser), **(data or {})},
+                                   **kw)
+
+    return post
