@@ -166,6 +166,12 @@ FIELDS: tuple[Field, ...] = (
           "Failed logins for one account (or one address) before it is throttled."),
     Field("LOGIN_LOCK_MINUTES", _parse_positive_int, 15,
           "How long throttling lasts, and the window failures are counted in."),
+    Field("PASSWORD_HASH_TIME_COST", _parse_positive_int, 3,
+          "argon2id passes per password hash. Raise on fast servers; existing hashes are upgraded "
+          "at the next login."),
+    Field("PASSWORD_HASH_MEMORY_KIB", _parse_positive_int, 65536,
+          "argon2id memory per password hash, in KiB (64 MiB by default, RFC 9106's second "
+          "recommendation)."),
     Field("STATION_QUIET_DAYS", _parse_positive_int, 30,
           "A station with no activity for this many days is listed as quiet in the coverage report."),
     Field("SECURE_COOKIES", _parse_bool, None,
@@ -213,6 +219,8 @@ class Settings:
     session_absolute_hours: int
     login_max_failures: int
     login_lock_minutes: int
+    password_hash_time_cost: int
+    password_hash_memory_kib: int
     station_quiet_days: int
     secure_cookies: bool
     trusted_proxies: int
@@ -325,6 +333,8 @@ def load_settings(
         raise ConfigError("DEMO_MODE: cannot be true when CONSULAR_ENV=production")
     if values["DATABASE_URL"] is None:
         values["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "consular.db")
+    if values["PASSWORD_HASH_MEMORY_KIB"] < 32:
+        raise ConfigError("PASSWORD_HASH_MEMORY_KIB: must be at least 32")
     if values["REQUIRE_2FA"] is None:
         values["REQUIRE_2FA"] = not values["DEMO_MODE"]
     if values["SECURE_COOKIES"] is None:
@@ -358,6 +368,8 @@ def load_settings(
         session_absolute_hours=values["SESSION_ABSOLUTE_HOURS"],
         login_max_failures=values["LOGIN_MAX_FAILURES"],
         login_lock_minutes=values["LOGIN_LOCK_MINUTES"],
+        password_hash_time_cost=values["PASSWORD_HASH_TIME_COST"],
+        password_hash_memory_kib=values["PASSWORD_HASH_MEMORY_KIB"],
         station_quiet_days=values["STATION_QUIET_DAYS"],
         secure_cookies=values["SECURE_COOKIES"],
         trusted_proxies=values["TRUSTED_PROXIES"],

@@ -112,7 +112,9 @@ def _register_hooks(app: Flask) -> None:
         g.request_id = incoming[:40] if incoming.isascii() and incoming.isprintable() and incoming \
             else secrets.token_hex(8)
         load_current_user()
-        if request.method not in ("GET", "HEAD", "OPTIONS") and not g.via_token:
+        view = app.view_functions.get(request.endpoint or "")
+        if (request.method not in ("GET", "HEAD", "OPTIONS") and not g.via_token
+                and not getattr(view, "csrf_exempt", False)):
             csrf.protect()
 
     @app.after_request

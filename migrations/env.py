@@ -4,12 +4,13 @@ Run through Flask-Migrate (``consular db upgrade``, ``flask db revision --autoge
 the database URL and the options given to ``Migrate.init_app`` (``render_as_batch``,
 ``compare_type``) come from the application.
 
-Two choices here keep "migrated schema == models" true on SQLite and PostgreSQL:
+Two choices made here:
 
 * Column types that are ``TypeDecorator`` subclasses (``consular.db.UTCDateTime``,
   ``consular.db.EncryptedString``) are rendered in revisions as the type they store
-  (``sa.DateTime(timezone=True)``, ``sa.Text()``). The database only ever sees that type, and a
-  revision stays valid when the Python wrapper is renamed, moved or changes its arguments.
+  (``sa.DateTime(timezone=True)``, ``sa.Text()``). The database only ever sees that type, so the
+  migrated schema equals the models on SQLite and PostgreSQL, and a revision stays valid when the
+  Python wrapper is renamed, moved or changes its arguments.
 * New revisions get ordered, readable ids: ``0002_add_case_register`` in ``0002_add_case_register.py``
   (``--rev-id`` still wins when it is given in that form).
 """

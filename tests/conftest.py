@@ -51,6 +51,9 @@ def base_overrides(instance: Path, database_url: str) -> dict[str, Any]:
         "SEARCH_HASH_KEY": "test-search-key-" + "y" * 32,
         "DEMO_MODE": False,
         "REQUIRE_2FA": False,
+        # Cheap hashes keep the suite fast; the cost is configuration, the code path is the same.
+        "PASSWORD_HASH_TIME_COST": 1,
+        "PASSWORD_HASH_MEMORY_KIB": 64,
     }
 
 

@@ -19,6 +19,7 @@ import phonenumbers
 import pyotp
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from flask import current_app
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -28,9 +29,20 @@ from consular.db import db, keyring, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 from i18n import UI_LOCALES
 
-_hasher = PasswordHasher()
-# Verified against when the username is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-but-constant-time")
+
+def _hasher() -> PasswordHasher:
+    """The app's argon2 hasher (cost from PASSWORD_HASH_* settings), built once per app."""
+    hasher: PasswordHasher | None = current_app.extensions.get("consular.hasher")
+    if hasher is None:
+        settings = current_app.extensions["consular.settings"]
+        hasher = PasswordHasher(time_cost=settings.password_hash_time_cost,
+                                memory_cost=settings.password_hash_memory_kib, parallelism=4)
+        current_app.extensions["consular.hasher"] = hasher
+        # Verified against when the username is unknown, so both paths cost the same time.
+        current_app.extensions["consular.dummy_hash"] = hasher.hash(
+            "not-a-real-password-but-constant-time")
+    return hasher
+
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
@@ -76,7 +88,7 @@ def _record(action: str, object_type: str, object_id: object = "",
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_password_strength(password: str, username: str = "") -> str | None:
@@ -161,14 +173,16 @@ def _other_active_admins(user: User) -> int:
 
 
 def verify_password(user: User | None, password: str) -> bool:
-    stored = user.password_hash if user is not None else _DUMMY_HASH
+    hasher = _hasher()
+    dummy: str = current_app.extensions["consular.dummy_hash"]
+    stored = user.password_hash if user is not None else dummy
     ok: bool
     try:
-        ok = _hasher.verify(stored, password)
+        ok = hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
-    if ok and user is not None and _hasher.check_needs_rehash(stored):
-        user.password_hash = _hasher.hash(password)
+    if ok and user is not None and hasher.check_needs_rehash(stored):
+        user.password_hash = hasher.hash(password)
     return ok and user is not None
 
 

@@ -42,6 +42,7 @@ from consular.auth.session import (
     require_user,
 )
 from consular.db import db, utcnow
+from consular.demo import DEMO_PASSWORD
 from consular.web.views import safe_next
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -119,15 +120,13 @@ def _finish_login(user: User) -> Response:
     return redirect(target)
 
 
-def demo_logins() -> list[tuple[str, str]]:
+def demo_logins() -> list[tuple[str, str, str]]:
+    """(username, role, place) of the demo accounts worth showing; none outside demo mode."""
     if not _settings().demo_mode:
         return []
-    from consular.demo import DEMO_PASSWORD
+    from consular.demo import demo_logins as accounts
 
-    users = db.session.scalars(
-        sa.select(User).where(User.active).order_by(User.role, User.username).limit(12)
-    ).all()
-    return [(u.username, DEMO_PASSWORD) for u in users]
+    return accounts()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -174,7 +173,7 @@ def login() -> Any:
                     return redirect(url_for("auth.login_enrol"))
                 else:
                     return _finish_login(user)
-    return render_template("auth/login.html", form=form, demo_logins=demo_logins(),
+    return render_template("auth/login.html", form=form, demo_logins=demo_logins(), demo_password=DEMO_PASSWORD,
                            expired=request.method == "GET" and request.args.get("expired") == "1"), \
         status
 

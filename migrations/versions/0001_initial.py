@@ -97,6 +97,14 @@ def upgrade():
     with op.batch_alter_table('mission', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_mission_country_code'), ['country_code'], unique=False)
 
+    op.create_table('revoked_session',
+    sa.Column('sid', sa.String(length=40), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('sid', name=op.f('pk_revoked_session'))
+    )
+    with op.batch_alter_table('revoked_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_revoked_session_expires_at'), ['expires_at'], unique=False)
+
     op.create_table('service_station',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=160), nullable=False),
@@ -224,6 +232,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_service_station_country_code'))
 
     op.drop_table('service_station')
+    with op.batch_alter_table('revoked_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_revoked_session_expires_at'))
+
+    op.drop_table('revoked_session')
     with op.batch_alter_table('mission', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_mission_country_code'))
 

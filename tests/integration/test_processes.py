@@ -85,7 +85,7 @@ def test_serve_demo_prints_where_to_log_in_and_serves_the_demo(tmp_path: Path) -
         engine.dispose()
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)  # drains and closes the pipe
 
 
 def test_worker_beats_then_drains_on_sigterm(tmp_path: Path) -> None:
