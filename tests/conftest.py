@@ -128,6 +128,26 @@ def app(_session_app: Flask) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def same_db_app(app: Flask, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """``same_db_app(**settings)``: another app on the test's database with other settings (new
+    keys, a proxy…); its connections are closed at the end."""
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
+        other = create_app({**base_overrides(tmp_path / f"other{len(made)}", url), **overrides})
+        other.test_client_class = IsolatedClient
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

@@ -19,8 +19,8 @@ import phonenumbers
 import pyotp
 import sqlalchemy as sa
 from argon2 import PasswordHasher
-from flask import current_app
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
 from consular.audit.operations import record

@@ -173,7 +173,8 @@ def login() -> Any:
                     return redirect(url_for("auth.login_enrol"))
                 else:
                     return _finish_login(user)
-    return render_template("auth/login.html", form=form, demo_logins=demo_logins(), demo_password=DEMO_PASSWORD,
+    return render_template("auth/login.html", form=form, demo_logins=demo_logins(),
+                           demo_password=DEMO_PASSWORD,
                            expired=request.method == "GET" and request.args.get("expired") == "1"), \
         status
 

@@ -6,10 +6,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from consular.app import create_app
 from consular.auth.models import Role, User
 from consular.db import DecryptionError, KeyRing, db, keyring
-from tests.conftest import KEY_A, KEY_B, base_overrides
+from tests.conftest import KEY_A, KEY_B
 
 
 def raw_phone(user_id: int) -> str:
@@ -59,14 +58,12 @@ def test_tampered_or_relabelled_value_is_refused() -> None:
         KeyRing(f"b:{KEY_B}", "k" * 40).open(sealed)  # the key is gone
 
 
-def test_key_rotation_reseals_every_row_with_the_new_key(app: Flask, make_user, tmp_path,
-                                                         backend: str) -> None:
+def test_key_rotation_reseals_every_row_with_the_new_key(app: Flask, make_user,
+                                                         same_db_app) -> None:
     users = [make_user(Role.coordinator, phone=f"+86139057700{i:02d}") for i in range(5)]
     users[0].totp_secret = "JBSWY3DPEHPK3PXP"
     db.session.commit()
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    rotated = create_app({**base_overrides(tmp_path, url),
-                          "FIELD_ENCRYPTION_KEYS": f"b:{KEY_B},a:{KEY_A}"})
+    rotated = same_db_app(FIELD_ENCRYPTION_KEYS=f"b:{KEY_B},a:{KEY_A}")
     runner = rotated.test_cli_runner()
     from consular.cli import keys
 
@@ -77,7 +74,7 @@ def test_key_rotation_reseals_every_row_with_the_new_key(app: Flask, make_user, 
     assert "user_account.phone: 5 re-encrypted" in result.output
     assert "user_account.totp_secret: 1 re-encrypted" in result.output
     # Now only key b is needed: an app that no longer knows key a reads everything.
-    only_b = create_app({**base_overrides(tmp_path, url), "FIELD_ENCRYPTION_KEYS": f"b:{KEY_B}"})
+    only_b = same_db_app(FIELD_ENCRYPTION_KEYS=f"b:{KEY_B}")
     with only_b.app_context():
         for user in users:
             assert raw_phone(user.id).startswith("v1:b:")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from consular.app import create_app
 from consular.auth.models import Role
-from tests.conftest import PASSWORD, Browser, base_overrides
+from tests.conftest import PASSWORD, Browser
 
 
 def test_a_copied_cookie_stops_working_after_logout(app, make_user, logged_in) -> None:
@@ -25,10 +24,9 @@ def test_a_copied_cookie_stops_working_after_logout(app, make_user, logged_in) -
     assert second.get("/").status_code == 200
 
 
-def test_client_address_comes_from_the_trusted_proxy_only(app, make_user, tmp_path) -> None:
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
+def test_client_address_comes_from_the_trusted_proxy_only(app, make_user, same_db_app) -> None:
     user = make_user(Role.coordinator)
-    proxied = create_app({**base_overrides(tmp_path, url), "TRUSTED_PROXIES": 1})
+    proxied = same_db_app(TRUSTED_PROXIES=1)
     from consular.audit.models import AuditEntry
     from consular.db import db
 
