@@ -233,7 +233,8 @@ def load_demo() -> DemoSummary:
     create_user(username="coordinator2", display_name="李值班 Li Zhi", password=DEMO_PASSWORD,
                 role=Role.coordinator, phone="+8613905770002", locale="en")
     for i, point in enumerate(points, start=1):
-        create_user(username=f"officer{i:02d}", display_name=f"联络员{i:02d} {point.name[:6]}",
+        place = point.name.replace("领事保护联络点", "").replace("侨务联络点", "")
+        create_user(username=f"officer{i:02d}", display_name=f"{place}联络员",
                     password=DEMO_PASSWORD, role=Role.liaison_officer,
                     liaison_point_id=point.id, phone=f"+86139057{71000 + i:05d}")
     for station, spec in zip(stations, STATIONS, strict=True):
