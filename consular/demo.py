@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from consular.auth.models import Role, User
 from consular.auth.operations import create_user
@@ -143,7 +144,10 @@ class DemoSummary:
 def demo_logins() -> list[tuple[str, str, str]]:
     """The demo accounts worth printing: the centre's, and the first few of each place role."""
     rows: list[tuple[str, str, str]] = []
-    users = db.session.scalars(sa.select(User).where(User.active).order_by(User.id)).all()
+    users = db.session.scalars(
+        sa.select(User).where(User.active).order_by(User.id)
+        .options(selectinload(User.liaison_point), selectinload(User.station))
+    ).all()
     seen: dict[Role, int] = {}
     for user in users:
         seen[user.role] = seen.get(user.role, 0) + 1

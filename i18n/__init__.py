@@ -78,8 +78,9 @@ def format_number(value: float | int) -> str:
 
 
 def language_name(code: str, locale: Locale | str | None = None) -> str:
+    """A language tag (``zh``, ``zh-Hant``, ``pt_BR``) named in the reader's language."""
     loc = Locale.parse(locale) if locale is not None else current_locale()
     try:
-        return str(Locale.parse(code).get_display_name(loc) or code)
+        return str(Locale.parse(code.replace("_", "-"), sep="-").get_display_name(loc) or code)
     except (ValueError, TypeError):
         return code

@@ -259,8 +259,9 @@ class Browser:
         self.client = client
         self._token: str | None = None
 
-    def token(self) -> str:
-        if self._token is None:
+    def token(self, fresh: bool = False) -> str:
+        """The CSRF token of this browser's session (``fresh``: read again, e.g. after login)."""
+        if self._token is None or fresh:
             page = self.client.get("/login", follow_redirects=True)  # home when logged in
             self._token = csrf_from(page.get_data(as_text=True))
         return self._token

@@ -56,7 +56,7 @@ def division_scope(user: User) -> sa.ColumnElement[bool]:
     # Liaison officers place their point and their cases in the city's divisions; stations abroad
     # have no use for the city's administrative map.
     if user.role in (*_CENTRE, Role.liaison_officer):
-        return Division.id.is_not(None)
+        return _ALL
     return _NONE
 
 

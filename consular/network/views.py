@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
-from babel import Locale
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -66,14 +65,6 @@ REGISTERS: dict[str, type] = {
 }
 
 
-def language_label(code: str) -> str:
-    """A stored language tag (``zh``, ``zh-Hant``) named in the reader's language."""
-    try:
-        return str(Locale.parse(code, sep="-").get_display_name(i18n.current_locale()) or code)
-    except (ValueError, TypeError):
-        return code
-
-
 def _may_browse(register: str) -> bool:
     user = current_user()
     return user is not None and can_browse(REGISTERS[register], user)
@@ -85,7 +76,6 @@ def _helpers() -> dict[str, Any]:
         "level_label": lambda level: str(LEVEL_LABELS.get(DivisionLevel(level), level)),
         "host_kind_label": lambda kind: str(HOST_KIND_LABELS.get(kind, kind)),
         "mission_kind_label": lambda kind: str(MISSION_KIND_LABELS.get(kind, kind)),
-        "language_label": language_label,
         "division_path": queries.division_path,
         "can_manage": can_manage_network,
         "may_browse": _may_browse,

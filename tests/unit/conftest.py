@@ -12,7 +12,7 @@ from flask import Flask
 
 from consular.app import create_app
 from consular.db import db
-from tests.conftest import Browser, IsolatedClient, base_overrides, csrf_from, reset_schema
+from tests.conftest import Browser, IsolatedClient, base_overrides, reset_schema
 
 
 @pytest.fixture
@@ -38,19 +38,12 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
             db.engine.dispose()
 
 
-def _fresh_token(browser: Browser) -> str:
-    # Every page carries the token (the language switch is a form): the login page when logged
-    # out, the start page it redirects to when logged in.
-    page = browser.client.get("/login", follow_redirects=True)
-    return csrf_from(page.get_data(as_text=True))
-
-
 @pytest.fixture
 def submit() -> Callable[..., Any]:
     """``submit(browser, url, {fields})``: POST a form with the session's CSRF token."""
 
     def post(browser: Browser, url: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
-        return browser.client.post(url, data={"csrf_token": _fresh_token(browser), **(data or {})},
+        return browser.client.post(url, data={"csrf_token": browser.token(fresh=True), **(data or {})},
                                    **kw)
 
     return post
