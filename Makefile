@@ -28,20 +28,26 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+## i18n-*: UI catalogs (messages) and system SMS texts (sms: alerts/texts.py, 12 languages;
+## a new SMS language starts with `pybabel init -i i18n/sms.pot -d i18n/translations -D sms -l LOCALE`)
 i18n-extract: $(STAMP)
 	$(BIN)/pybabel extract -F i18n/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o i18n/messages.pot .
+	$(BIN)/pybabel extract -F i18n/babel.cfg --no-default-keywords -k _sms -c TRANSLATORS: --no-location --sort-output -o i18n/sms.pot .
 
 i18n-update: i18n-extract
 	$(BIN)/pybabel update -i i18n/messages.pot -d i18n/translations --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/python -m i18n.fill_source_locale
+	$(BIN)/pybabel update -i i18n/sms.pot -d i18n/translations -D sms --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/python -m i18n.fill_source_locale i18n/translations/en/LC_MESSAGES/sms.po
 
 i18n-compile: $(STAMP)
 	$(BIN)/pybabel compile -d i18n/translations
+	$(BIN)/pybabel compile -d i18n/translations -D sms
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: migration-regen migration-check
+.PHONY: migration-regen migration-check migration-new
 
 ## migration-regen: before the first release only: rebuild migrations/versions/0001_initial.py from the models
 migration-regen: $(STAMP)
@@ -50,3 +56,7 @@ migration-regen: $(STAMP)
 ## migration-check: the revisions upgrade, equal the models and downgrade (SQLite; tests cover PostgreSQL)
 migration-check: $(STAMP)
 	PYTHON=$(BIN)/python scripts/regen_initial_migration.sh --check
+
+## migration-new: a new revision from the models' difference to head: make migration-new REV=0003_x MSG="…"
+migration-new: $(STAMP)
+	PYTHON=$(BIN)/python scripts/regen_initial_migration.sh --new "$(REV)" "$(MSG)"

@@ -1,13 +1,22 @@
-"""Rows the worker process keeps: its heartbeat (alerts, deliveries and replies join this module)."""
+"""Rows of the alerts side: alerts (CAP 1.2-shaped) with their texts per language and target areas,
+one delivery per (alert, recipient), inbound replies, the console gateway's outbox and the worker
+heartbeat."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consular.db import Model, UTCDateTime, utcnow
+from consular.db import EncryptedString, Model, UTCDateTime, utcnow
+
+BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+
+def _enum(enum: type[StrEnum], length: int = 30) -> sa.Enum:
+    return sa.Enum(enum, native_enum=False, length=length, validate_strings=True)
 
 
 class WorkerHeartbeat(Model):
@@ -21,5 +30,269 @@ class WorkerHeartbeat(Model):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_tick_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     jobs_run: Mapped[int] = mapped_column(default=0)
+    queue_depth: Mapped[int] = mapped_column(default=0)  # deliveries due and unclaimed at the last tick
     embedded: Mapped[bool] = mapped_column(default=False)  # a thread inside `serve --dev`
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- CAP 1.2 vocabularies (values as CAP spells them) ----------------------------------------
+
+
+class CapStatus(StrEnum):
+    Actual = "Actual"
+    Exercise = "Exercise"  # a drill: marked as such in every message
+    Test = "Test"
+
+
+class CapMsgType(StrEnum):
+    Alert = "Alert"
+    Update = "Update"
+    Cancel = "Cancel"
+
+
+class CapCategory(StrEnum):
+    Geo = "Geo"
+    Met = "Met"
+    Safety = "Safety"
+    Security = "Security"
+    Rescue = "Rescue"
+    Fire = "Fire"
+    Health = "Health"
+    Env = "Env"
+    Transport = "Transport"
+    Infra = "Infra"
+    CBRNE = "CBRNE"
+    Other = "Other"
+
+
+class CapUrgency(StrEnum):
+    Immediate = "Immediate"
+    Expected = "Expected"
+    Future = "Future"
+    Past = "Past"
+    Unknown = "Unknown"
+
+
+class CapSeverity(StrEnum):
+    Extreme = "Extreme"
+    Severe = "Severe"
+    Moderate = "Moderate"
+    Minor = "Minor"
+    Unknown = "Unknown"
+
+
+class CapCertainty(StrEnum):
+    Observed = "Observed"
+    Likely = "Likely"
+    Possible = "Possible"
+    Unlikely = "Unlikely"
+    Unknown = "Unknown"
+
+
+class AlertState(StrEnum):
+    draft = "draft"
+    pending_approval = "pending_approval"
+    scheduled = "scheduled"  # approved; sends at send_at (or on its recurrence)
+    sending = "sending"  # fanned out; deliveries being dispatched
+    sent = "sent"  # every delivery reached a final state (or the alert expired)
+    cancelled = "cancelled"
+
+
+class Alert(Model):
+    __tablename__ = "alert"
+    __table_args__ = (
+        sa.Index("ix_alert_due", "state", "send_at"),
+        # One occurrence of a recurring alert per run time, however many workers spawn it.
+        sa.UniqueConstraint("parent_id", "send_at", name="uq_alert_occurrence"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identifier: Mapped[str] = mapped_column(sa.String(120), unique=True)  # CAP identifier
+    state: Mapped[AlertState] = mapped_column(_enum(AlertState), default=AlertState.draft, index=True)
+    status: Mapped[CapStatus] = mapped_column(_enum(CapStatus, 10), default=CapStatus.Actual)
+    msg_type: Mapped[CapMsgType] = mapped_column(_enum(CapMsgType, 10), default=CapMsgType.Alert)
+    references_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alert.id"))  # Update / Cancel of
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alert.id"))  # recurring template
+    category: Mapped[CapCategory] = mapped_column(_enum(CapCategory, 10), default=CapCategory.Safety)
+    event: Mapped[str] = mapped_column(sa.String(120))  # e.g. "Civil unrest", "Typhoon"
+    urgency: Mapped[CapUrgency] = mapped_column(_enum(CapUrgency, 10), default=CapUrgency.Expected)
+    severity: Mapped[CapSeverity] = mapped_column(_enum(CapSeverity, 10), default=CapSeverity.Moderate)
+    certainty: Mapped[CapCertainty] = mapped_column(_enum(CapCertainty, 10), default=CapCertainty.Likely)
+    base_language: Mapped[str] = mapped_column(sa.String(10), default="zh_Hans")
+    audience_kinds: Mapped[str] = mapped_column(sa.String(200), default="")  # comma list; "" = all
+    present_only: Mapped[bool] = mapped_column(default=False)  # "who is there now" by stay dates
+    public: Mapped[bool] = mapped_column(default=False)  # listed in the public Atom feed
+    safety_check: Mapped[bool] = mapped_column(default=False)  # asks "1 safe / 2 need help"
+    safety_check_minutes: Mapped[int | None] = mapped_column()  # unanswered after → call-round
+    resend_unanswered: Mapped[bool] = mapped_column(default=False)  # re-send once to the unanswered
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None = as soon as approved
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recurrence: Mapped[str | None] = mapped_column(sa.String(120))  # crontab in the office's zone
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    approver_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    cancel_reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    # The two-person rule: the approver is neither the author nor whoever edited the alert last.
+    last_edited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    review_note: Mapped[str] = mapped_column(sa.String(500), default="")  # why it was sent back
+    planned_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    texts: Mapped[list[AlertText]] = relationship(
+        back_populates="alert", cascade="all, delete-orphan", order_by="AlertText.id"
+    )
+    areas: Mapped[list[AlertArea]] = relationship(
+        back_populates="alert", cascade="all, delete-orphan", order_by="AlertArea.id"
+    )
+    references: Mapped[Alert | None] = relationship(remote_side=[id], foreign_keys=[references_id])
+
+
+class AlertText(Model):
+    """The headline and message in one language."""
+
+    __tablename__ = "alert_text"
+    __table_args__ = (sa.UniqueConstraint("alert_id", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alert.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(sa.String(10))  # an SMS locale (zh_Hans, en, it, …)
+    headline: Mapped[str] = mapped_column(sa.String(160))
+    body: Mapped[str] = mapped_column(sa.Text)
+    instruction: Mapped[str] = mapped_column(sa.Text, default="")
+
+    alert: Mapped[Alert] = relationship(back_populates="texts")
+
+
+class AlertArea(Model):
+    """A target area: a country, optionally narrowed to a city."""
+
+    __tablename__ = "alert_area"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    country_code: Mapped[str] = mapped_column(sa.String(2))
+    city: Mapped[str] = mapped_column(sa.String(120), default="")  # "" = the whole country
+
+    alert: Mapped[Alert] = relationship(back_populates="areas")
+
+
+class DeliveryState(StrEnum):
+    pending = "pending"  # due at due_at
+    deferred = "deferred"  # quiet hours at the recipient: due_at is the morning
+    claimed = "claimed"  # a worker holds it until lease_until
+    submitted = "submitted"  # the provider accepted it (we have its id)
+    sent = "sent"
+    delivered = "delivered"
+    undelivered = "undelivered"
+    failed = "failed"  # permanent error
+    skipped = "skipped"  # opted out, invalid number, expired, cancelled
+
+
+FINAL_DELIVERY_STATES = (
+    DeliveryState.delivered,
+    DeliveryState.undelivered,
+    DeliveryState.failed,
+    DeliveryState.skipped,
+)
+
+
+class ReplyKind(StrEnum):
+    safe = "safe"
+    need_help = "need_help"
+    unknown = "unknown"
+
+
+class Delivery(Model):
+    """One message of one alert to one registrant; (alert, registrant) is unique."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("alert_id", "registrant_id"),
+        sa.Index("ix_delivery_due", "due_at",
+                 postgresql_where=sa.text("state IN ('pending', 'deferred')"),
+                 sqlite_where=sa.text("state IN ('pending', 'deferred')")),
+        sa.Index("ix_delivery_lease", "lease_until",
+                 postgresql_where=sa.text("state = 'claimed'"),
+                 sqlite_where=sa.text("state = 'claimed'")),
+        sa.Index("ix_delivery_alert_state", "alert_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alert.id"))
+    registrant_id: Mapped[int] = mapped_column(sa.ForeignKey("registrant.id"), index=True)
+    language: Mapped[str] = mapped_column(sa.String(10))  # the text chosen by the fallback chain
+    country_code: Mapped[str] = mapped_column(sa.String(2))  # copied for progress counts
+    state: Mapped[DeliveryState] = mapped_column(_enum(DeliveryState, 12), default=DeliveryState.pending)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(120))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    provider_status: Mapped[str | None] = mapped_column(sa.String(20))
+    error_code: Mapped[int | None] = mapped_column()
+    segments: Mapped[int | None] = mapped_column()
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    skip_reason: Mapped[str | None] = mapped_column(sa.String(40))
+    reply_kind: Mapped[ReplyKind | None] = mapped_column(_enum(ReplyKind, 10))
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the one re-send to the unanswered
+    # Dispatch bookkeeping. An attempt whose outcome is unknown (a worker died holding the claim, or
+    # the provider's answer was lost) started at ``reconcile_from``: ask the provider before sending
+    # again. ``previous_provider_id`` is the first message's id after the safety-check re-send.
+    reconcile_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    previous_provider_id: Mapped[str | None] = mapped_column(sa.String(64))
+    call_round_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # safety check unanswered
+
+    alert: Mapped[Alert] = relationship()
+
+
+class InboundMessage(Model):
+    """An SMS someone sent us (STOP, HELP, a safety-check answer, anything)."""
+
+    __tablename__ = "inbound_message"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_id: Mapped[str] = mapped_column(sa.String(64), unique=True)  # idempotency
+    from_number: Mapped[str] = mapped_column(EncryptedString())
+    from_hash: Mapped[str] = mapped_column(sa.String(64), index=True)
+    to_number: Mapped[str] = mapped_column(sa.String(32), default="")
+    body: Mapped[str] = mapped_column(EncryptedString())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))  # stop, start, help, safe, need_help, unknown
+    registrant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("registrant.id"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("delivery.id"))
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("case_file.id"))
+
+
+class ConsoleMessage(Model):
+    """The console gateway's outbox (the embedded default): what would have been texted."""
+
+    __tablename__ = "console_message"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    to: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str] = mapped_column(sa.Text)
+    status_callback: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class SmsRateBucket(Model):
+    """The send-rate limit shared by every worker: one row per limit, holding the moment from which
+    the next segment may be sent (a token bucket in its "theoretical arrival time" form)."""
+
+    __tablename__ = "sms_rate_bucket"
+
+    name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    next_free_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

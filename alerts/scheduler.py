@@ -13,12 +13,13 @@ import socket
 from collections.abc import Callable
 from datetime import timedelta
 
+import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from alerts.models import WorkerHeartbeat
+from alerts.models import Delivery, DeliveryState, WorkerHeartbeat
 from consular.db import db, utcnow
 
 log = logging.getLogger("consular.worker")
@@ -57,10 +58,27 @@ class Worker:
                                       pid=os.getpid(), started_at=self.started_at,
                                       embedded=self.embedded)
                 db.session.add(row)
-            row.last_tick_at = utcnow()
+            now = utcnow()
+            row.last_tick_at = now
             row.jobs_run = self.jobs_run
+            row.queue_depth = db.session.scalar(
+                sa.select(sa.func.count()).select_from(Delivery).where(
+                    Delivery.state.in_((DeliveryState.pending, DeliveryState.deferred)),
+                    Delivery.due_at <= now)
+            ) or 0
 
         self._run("heartbeat", beat)
+
+    def apply_retention(self) -> None:
+        from consular.ops.retention import purge_due
+
+        def purge() -> None:
+            report = purge_due()
+            if report.cases_anonymised or report.registrants_erased:
+                log.info("retention: %d cases anonymised, %d registrations erased",
+                         report.cases_anonymised, report.registrants_erased)
+
+        self._run("apply_retention", purge)
 
     def purge_login_attempts(self) -> None:
         from consular.auth.operations import purge_expired_revocations, purge_old_attempts
@@ -71,7 +89,49 @@ class Worker:
 
         self._run("purge_login_attempts", purge)
 
+    def escalate_overdue_cases(self) -> None:
+        """Raise each missed case deadline once and tell the coordinators on duty."""
+        from consular.cases.deadlines import escalate_overdue
+
+        def escalate() -> None:
+            escalate_overdue()
+
+        self._run("escalate_overdue_cases", escalate)
+
+    def alert_job(self, name: str) -> None:
+        """One of ``alerts.jobs.JOBS`` (due alerts, finishing, lease reclaim, safety follow-ups)."""
+        from alerts import jobs
+
+        job = getattr(jobs, name)
+
+        def run() -> None:
+            job()
+
+        self._run(name, run)
+
+    def _dispatch_lanes(self, scheduler: BaseScheduler) -> None:
+        """The dispatch loops run beside the scheduler: started with it, stopped (each finishing the
+        round it is in) when it shuts down."""
+        from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_START, SchedulerEvent
+
+        from alerts.dispatch import DispatchLanes
+
+        settings = self.app.extensions["consular.settings"]
+        lanes = DispatchLanes(self.app, self.worker_id, 1 if self.embedded else settings.dispatch_lanes)
+        self.dispatch_lanes = lanes
+
+        def on_event(event: SchedulerEvent) -> None:
+            if event.code == EVENT_SCHEDULER_START:
+                lanes.start()
+            elif event.code == EVENT_SCHEDULER_SHUTDOWN:
+                lanes.stop()
+
+        scheduler.add_listener(on_event, EVENT_SCHEDULER_START | EVENT_SCHEDULER_SHUTDOWN)
+
     def mark_stopped(self) -> None:
+        lanes = getattr(self, "dispatch_lanes", None)
+        if lanes is not None:
+            lanes.stop()  # waits for the round in progress (the scheduler's shutdown may not have)
         with self.app.app_context():
             row = db.session.get(WorkerHeartbeat, self.worker_id)
             if row is not None:
@@ -90,12 +150,19 @@ class Worker:
                           id="heartbeat", next_run_time=utcnow(), **defaults)
         scheduler.add_job(self.purge_login_attempts, "interval", hours=6,
                           id="purge_login_attempts", **defaults)
+        scheduler.add_job(self.escalate_overdue_cases, "interval", minutes=1,
+                          id="escalate_overdue_cases", **defaults)
+        scheduler.add_job(self.apply_retention, "interval", hours=24, id="apply_retention", **defaults)
+        from alerts.jobs import JOBS
+
+        for name, seconds in JOBS:
+            scheduler.add_job(self.alert_job, "interval", seconds=seconds, args=[name], id=name,
+                              next_run_time=utcnow(), **defaults)
+        self._dispatch_lanes(scheduler)
         return scheduler
 
 
 def live_workers() -> list[WorkerHeartbeat]:
-    import sqlalchemy as sa
-
     return list(db.session.scalars(
         sa.select(WorkerHeartbeat)
         .where(WorkerHeartbeat.stopped_at.is_(None),

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -117,10 +119,205 @@ def _parse_secret(raw: str) -> str:
     return value
 
 
+def _parse_networks(raw: str) -> str:
+    import ipaddress
+
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    try:
+        return ",".join(str(ipaddress.ip_network(p, strict=False)) for p in parts)
+    except ValueError as exc:
+        raise ValueError(f"not a comma-separated list of networks (CIDR): {exc}") from exc
+
+
+_RETENTION_UNITS = {"d": 1, "w": 7, "m": 30, "y": 365}
+
+
+def _parse_duration_days(raw: str) -> int:
+    text = raw.strip().lower()
+    if text.isdigit():
+        return int(text)
+    if len(text) < 2 or text[-1] not in _RETENTION_UNITS or not text[:-1].isdigit():
+        raise ValueError(f"{raw!r} is not a duration like 180d, 26w, 18m or 10y")
+    return int(text[:-1]) * _RETENTION_UNITS[text[-1]]
+
+
+def _parse_retention(raw: str) -> str:
+    """``default=10y,lost_documents=3y``: case categories (or default) to periods; default required."""
+    from consular.cases.models import CaseCategory  # names checked against the model's own enum
+
+    seen: dict[str, int] = {}
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        name, sep, period = part.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ValueError(f"{part!r}: write category=period, e.g. lost_documents=3y")
+        if name != "default" and name not in CaseCategory.__members__:
+            raise ValueError(f"{name!r} is not a case category ({', '.join(CaseCategory.__members__)})")
+        seen[name] = _parse_duration_days(period)
+    if "default" not in seen:
+        raise ValueError("needs a default=… period")
+    return ",".join(f"{k}={v}d" for k, v in seen.items())
+
+
 def _parse_url(raw: str) -> str:
     value = raw.strip().rstrip("/")
     if value and not (value.startswith("http://") or value.startswith("https://")):
         raise ValueError("must start with http:// or https://")
+    return value
+
+
+PRIORITIES = ("P1", "P2", "P3", "P4")
+_DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_duration(text: str) -> int:
+    """``30m``, ``2h``, ``3d`` → seconds."""
+    value = text.strip().lower()
+    number, unit = value[:-1], value[-1:]
+    if unit not in _DURATION_UNITS or not number.isascii() or not number.isdigit():
+        raise ValueError(f"{text.strip() or '(empty)'} is not a duration such as 30m, 2h or 3d")
+    seconds = int(number) * _DURATION_UNITS[unit]
+    if not 0 < seconds <= 90 * 86400:
+        raise ValueError(f"{text.strip()} must be more than 0 and at most 90 days")
+    return seconds
+
+
+def parse_case_deadlines(raw: str) -> dict[str, tuple[int, int]]:
+    """``P1=30m/2h,P2=…`` → {priority: (first response seconds, assignment seconds)}; every
+    priority P1–P4 exactly once, and the assignment target no earlier than the first response."""
+    targets: dict[str, tuple[int, int]] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        name, sep, spec = item.partition("=")
+        priority = name.strip().upper()
+        if not sep or priority not in PRIORITIES:
+            raise ValueError(f"{item.strip()!r}: expected P1=30m/2h (priority=first response/assignment)")
+        if priority in targets:
+            raise ValueError(f"{priority} appears twice")
+        first, slash, assign = spec.partition("/")
+        if not slash:
+            raise ValueError(f"{item.strip()!r}: give two durations, first response/assignment")
+        first_s, assign_s = _parse_duration(first), _parse_duration(assign)
+        if assign_s < first_s:
+            raise ValueError(f"{priority}: the assignment target is earlier than the first response")
+        targets[priority] = (first_s, assign_s)
+    missing = [p for p in PRIORITIES if p not in targets]
+    if missing:
+        raise ValueError(f"no targets for {', '.join(missing)}")
+    return targets
+
+
+def _parse_case_deadlines(raw: str) -> str:
+    parse_case_deadlines(raw)
+    return ",".join(part.strip() for part in raw.split(",") if part.strip())
+
+
+def parse_sms_prices(raw: str) -> dict[str, Decimal]:
+    """``default=0.05,IT=0.045`` → {"default" or ISO country code: price of one SMS segment}."""
+    prices: dict[str, Decimal] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        name, sep, amount = item.partition("=")
+        key = name.strip()
+        key = "default" if key.lower() == "default" else key.upper()
+        if not sep or not (key == "default" or (len(key) == 2 and key.isascii() and key.isalpha())):
+            raise ValueError(f"{item.strip()!r}: expected default=0.05 or a country code such as IT=0.045")
+        if key in prices:
+            raise ValueError(f"{key} appears twice")
+        try:
+            price = Decimal(amount.strip())
+        except InvalidOperation:
+            raise ValueError(f"{item.strip()!r}: {amount.strip() or '(empty)'} is not a number") from None
+        if not price.is_finite() or price < 0 or price > 100:
+            raise ValueError(f"{item.strip()!r}: a price from 0 to 100 per segment")
+        prices[key] = price
+    if "default" not in prices:
+        raise ValueError("give a default price, e.g. default=0.05")
+    return prices
+
+
+def _parse_sms_prices(raw: str) -> str:
+    prices = parse_sms_prices(raw)
+    return ",".join(f"{key}={value}" for key, value in prices.items())
+
+
+def _parse_currency(raw: str) -> str:
+    from babel.numbers import list_currencies
+
+    value = raw.strip().upper()
+    if value not in list_currencies():
+        raise ValueError("not an ISO 4217 currency code such as CNY, EUR or USD")
+    return value
+
+
+ATTACHMENT_KINDS = ("jpeg", "png", "webp", "heic", "pdf", "txt", "docx", "xlsx")
+
+
+def _parse_attachment_kinds(raw: str) -> str:
+    kinds = [part.strip().lower() for part in raw.split(",") if part.strip()]
+    unknown = [k for k in kinds if k not in ATTACHMENT_KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"choose from {', '.join(ATTACHMENT_KINDS)}")
+    return ",".join(dict.fromkeys(kinds))
+
+
+def _parse_attachment_mb(raw: str) -> int:
+    value = _parse_positive_int(raw)
+    if value > 100:
+        raise ValueError("at most 100 (MiB)")
+    return value
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if not low <= value <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _parse_rate(raw: str) -> float:
+    value = float(raw.strip())
+    if not 0 < value <= 100_000:  # also refuses nan and inf
+        raise ValueError("must be a number of segments per second above 0 (at most 100000)")
+    return value
+
+
+def parse_quiet_hours(raw: str) -> tuple[int, int] | None:
+    """``22:00-07:00`` → (start, end) in minutes after midnight; ``""`` → None (no quiet hours)."""
+    value = raw.strip()
+    if not value:
+        return None
+    bounds: list[int] = []
+    for part in value.split("-"):
+        hours, sep, minutes = part.strip().partition(":")
+        if (len(bounds) == 2 or not sep or not hours.isascii() or not hours.isdigit()
+                or not minutes.isascii() or not minutes.isdigit() or len(minutes) != 2
+                or int(hours) > 23 or int(minutes) > 59):
+            raise ValueError(f"{value!r} is not a range such as 22:00-07:00 (or empty for none)")
+        bounds.append(int(hours) * 60 + int(minutes))
+    if len(bounds) != 2:
+        raise ValueError(f"{value!r} is not a range such as 22:00-07:00 (or empty for none)")
+    if bounds[0] == bounds[1]:
+        raise ValueError("the start and the end of the quiet hours are the same")
+    return bounds[0], bounds[1]
+
+
+def _parse_quiet_hours(raw: str) -> str:
+    bounds = parse_quiet_hours(raw)
+    if bounds is None:
+        return ""
+    return "-".join(f"{m // 60:02d}:{m % 60:02d}" for m in bounds)
+
+
+def _parse_phone(raw: str) -> str:
+    value = raw.strip()
+    if value and not re.fullmatch(r"\+?[0-9][0-9 ()-]{2,30}", value):
+        raise ValueError("must be a phone number such as +86 577 12345 (or empty)")
     return value
 
 
@@ -184,6 +381,11 @@ FIELDS: tuple[Field, ...] = (
           "External https:// address of the web service (links in messages, webhook URLs)."),
     Field("SMS_GATEWAY", _choice(SMS_GATEWAYS), "console",
           "console (messages are logged and kept in the database; embedded default) or twilio."),
+    Field("SMS_PRICE_PER_SEGMENT", _parse_sms_prices, "default=0.05",
+          "Price of one SMS segment by destination country, for the cost estimate on the compose "
+          "screen: default=0.05,IT=0.045,… (ISO country codes; a default is required)."),
+    Field("SMS_CURRENCY", _parse_currency, "CNY",
+          "Currency of SMS_PRICE_PER_SEGMENT (ISO 4217, e.g. CNY, EUR)."),
     Field("TWILIO_ACCOUNT_SID", _parse_str, "", "Twilio account SID (AC…)."),
     Field("TWILIO_AUTH_TOKEN", _parse_str, "", "Twilio auth token; also checks webhook signatures.",
           secret=True),
@@ -192,10 +394,66 @@ FIELDS: tuple[Field, ...] = (
     Field("TWILIO_FROM_NUMBER", _parse_str, "", "E.164 sender number when no Messaging Service."),
     Field("TWILIO_API_BASE", _parse_url, "",
           "Override of Twilio's API address (a test double on loopback); empty means Twilio itself."),
+    Field("SMS_SEGMENTS_PER_SECOND", _parse_rate, None,
+          "SMS segments per second sent through the gateway, by all workers together (a token "
+          "bucket in the database); set it to the sender's throughput at the provider. Default: "
+          "10 with Twilio (one long code), 100 with the console gateway."),
+    Field("QUIET_HOURS", _parse_quiet_hours, "22:00-07:00",
+          "Quiet hours in each recipient's own time zone: non-urgent alerts wait for the end "
+          "(Immediate urgency or Extreme severity go at once). Empty: no quiet hours."),
+    Field("DISPATCH_BATCH_SIZE", _int_between(1, 5000), 200,
+          "Deliveries a worker claims and sends at once."),
+    Field("DISPATCH_LEASE_SECONDS", _int_between(10, 3600), 120,
+          "How long a claim lasts; the deliveries of a worker that died are taken over (after "
+          "asking the provider what it already sent) once the lease has run out."),
+    Field("DISPATCH_MAX_CONCURRENCY", _int_between(1, 2000), 100,
+          "Provider requests in flight at once, per worker process."),
+    Field("DISPATCH_LANES", _int_between(1, 16), 2,
+          "Dispatch loops per worker process (one claims while another sends); the embedded "
+          "worker runs one."),
+    Field("RETRY_BASE_SECONDS", _int_between(1, 86400), 30,
+          "First retry delay after a transient provider error; it doubles per attempt, with full "
+          "jitter, up to RETRY_MAX_SECONDS, and never past the alert's expiry."),
+    Field("RETRY_MAX_SECONDS", _int_between(1, 86400), 1800,
+          "Longest delay between two attempts of one message."),
+    Field("SAFETY_CHECK_DEFAULT_MINUTES", _int_between(5, 10080), 120,
+          "A safety check unanswered this long after its message went out puts the person on the "
+          "call-round list (and re-sends it once when the alert asks for that); an alert may set "
+          "its own time."),
+    Field("HOTLINE_NUMBER", _parse_phone, "",
+          "The centre's 24-hour hotline, given in HELP answers. Empty: the coordination centre's "
+          "hotline from the network registry."),
     Field("WORKER_HEARTBEAT_SECONDS", _parse_positive_int, 15,
           "How often a worker records that it is alive."),
+    Field("WORKER_DEAD_AFTER_SECONDS", _parse_positive_int, 60,
+          "No heartbeat for this long: coordinators see a red banner and /readyz fails."),
     Field("LOG_FORMAT", _choice(("text", "json")), None,
           "text or json. Default: json in production, text otherwise."),
+    Field("RETENTION_CASES", _parse_retention, "default=3650d,lost_documents=1095d,fraud_theft=1825d",
+          "How long a closed case keeps its personal data, per category (default required; d, w, m, "
+          "y). After it the retention job anonymises the case (figures stay for statistics), "
+          "unless it is on legal hold."),
+    Field("RETENTION_REGISTRANTS", _parse_duration_days, 365,
+          "How long a lapsed registration (ended, stay over, opted out or invalid number) keeps "
+          "its personal data before the retention job erases it (unless on legal hold). In days, "
+          "or with a unit: 26w, 18m, 1y."),
+    Field("METRICS_TOKEN", _parse_str, "",
+          "Bearer token that may read /metrics from anywhere; empty: only METRICS_ALLOW networks.",
+          secret=True),
+    Field("METRICS_ALLOW", _parse_networks, "127.0.0.1/32,::1/128",
+          "Networks (CIDR, comma-separated) whose Prometheus may read /metrics without the token."),
+    Field("CASE_DEADLINES", _parse_case_deadlines, "P1=30m/2h,P2=2h/8h,P3=8h/24h,P4=24h/72h",
+          "Case deadlines per priority: time to first response / time to assignment, from the "
+          "moment a case is reported (m, h or d). Every priority P1–P4 once; overdue cases are "
+          "raised in the triage queue and the coordinator on duty is notified (in-app and SMS)."),
+    Field("CASE_DUPLICATE_WINDOW_DAYS", _parse_positive_int, 180,
+          "A new case is compared with cases reported in this many days (same ID or passport "
+          "number, phone, or name with birth date or country) for the duplicate warning."),
+    Field("ATTACHMENT_MAX_MB", _parse_attachment_mb, 10,
+          "Largest case attachment, in MiB (at most 100)."),
+    Field("ATTACHMENT_TYPES", _parse_attachment_kinds, ",".join(ATTACHMENT_KINDS),
+          "Attachment types accepted, checked by content, not by name: jpeg, png, webp, heic, "
+          "pdf, txt, docx, xlsx (comma-separated)."),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -232,7 +490,28 @@ class Settings:
     twilio_from_number: str = ""
     twilio_api_base: str = ""
     worker_heartbeat_seconds: int = 15
+    worker_dead_after_seconds: int = 60
     log_format: str = "text"
+    retention_cases: str = "default=3650d,lost_documents=1095d,fraud_theft=1825d"
+    retention_registrants: int = 365
+    metrics_token: str = field(default="", repr=False)
+    metrics_allow: str = "127.0.0.1/32,::1/128"
+    case_deadlines: str = "P1=30m/2h,P2=2h/8h,P3=8h/24h,P4=24h/72h"
+    case_duplicate_window_days: int = 180
+    attachment_max_mb: int = 10
+    attachment_types: str = ",".join(ATTACHMENT_KINDS)
+    sms_price_per_segment: str = "default=0.05"
+    sms_currency: str = "CNY"
+    sms_segments_per_second: float = 10.0
+    quiet_hours: str = "22:00-07:00"
+    dispatch_batch_size: int = 200
+    dispatch_lease_seconds: int = 120
+    dispatch_max_concurrency: int = 100
+    dispatch_lanes: int = 2
+    retry_base_seconds: int = 30
+    retry_max_seconds: int = 1800
+    safety_check_default_minutes: int = 120
+    hotline_number: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -243,7 +522,7 @@ class Settings:
             f.name: getattr(self, f.name)
             for f in fields(self)
             if f.name not in {"secret_key", "field_encryption_keys", "search_hash_key",
-                              "twilio_auth_token"}
+                              "twilio_auth_token", "metrics_token"}
         }
         return f"Settings({shown})"
 
@@ -335,6 +614,10 @@ def load_settings(
         values["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "consular.db")
     if values["PASSWORD_HASH_MEMORY_KIB"] < 32:
         raise ConfigError("PASSWORD_HASH_MEMORY_KIB: must be at least 32")
+    if values["SMS_SEGMENTS_PER_SECOND"] is None:
+        values["SMS_SEGMENTS_PER_SECOND"] = 10.0 if values["SMS_GATEWAY"] == "twilio" else 100.0
+    if values["RETRY_MAX_SECONDS"] < values["RETRY_BASE_SECONDS"]:
+        raise ConfigError("RETRY_MAX_SECONDS: must not be less than RETRY_BASE_SECONDS")
     if values["REQUIRE_2FA"] is None:
         values["REQUIRE_2FA"] = not values["DEMO_MODE"]
     if values["SECURE_COOKIES"] is None:
@@ -381,7 +664,28 @@ def load_settings(
         twilio_from_number=values["TWILIO_FROM_NUMBER"],
         twilio_api_base=values["TWILIO_API_BASE"],
         worker_heartbeat_seconds=values["WORKER_HEARTBEAT_SECONDS"],
+        worker_dead_after_seconds=values["WORKER_DEAD_AFTER_SECONDS"],
         log_format=values["LOG_FORMAT"],
+        retention_cases=values["RETENTION_CASES"],
+        retention_registrants=values["RETENTION_REGISTRANTS"],
+        metrics_token=values["METRICS_TOKEN"],
+        metrics_allow=values["METRICS_ALLOW"],
+        case_deadlines=values["CASE_DEADLINES"],
+        case_duplicate_window_days=values["CASE_DUPLICATE_WINDOW_DAYS"],
+        attachment_max_mb=values["ATTACHMENT_MAX_MB"],
+        attachment_types=values["ATTACHMENT_TYPES"],
+        sms_price_per_segment=values["SMS_PRICE_PER_SEGMENT"],
+        sms_currency=values["SMS_CURRENCY"],
+        sms_segments_per_second=values["SMS_SEGMENTS_PER_SECOND"],
+        quiet_hours=values["QUIET_HOURS"],
+        dispatch_batch_size=values["DISPATCH_BATCH_SIZE"],
+        dispatch_lease_seconds=values["DISPATCH_LEASE_SECONDS"],
+        dispatch_max_concurrency=values["DISPATCH_MAX_CONCURRENCY"],
+        dispatch_lanes=values["DISPATCH_LANES"],
+        retry_base_seconds=values["RETRY_BASE_SECONDS"],
+        retry_max_seconds=values["RETRY_MAX_SECONDS"],
+        safety_check_default_minutes=values["SAFETY_CHECK_DEFAULT_MINUTES"],
+        hotline_number=values["HOTLINE_NUMBER"],
     )
 
 

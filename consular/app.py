@@ -56,7 +56,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=settings.session_absolute_hours * 3600,
-        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
+        # The largest attachment plus room for the form around it; the size check itself names the limit.
+        MAX_CONTENT_LENGTH=(settings.attachment_max_mb + 1) * 1024 * 1024,
         WTF_CSRF_CHECK_DEFAULT=False,  # checked in before_request, except for bearer-token API calls
         WTF_CSRF_TIME_LIMIT=None,  # bounded by the session's own lifetime
         BABEL_DEFAULT_LOCALE=settings.default_locale,
@@ -82,7 +83,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from alerts import models as _alert_models  # noqa: F401
     from consular.audit import models as _audit_models  # noqa: F401
     from consular.auth import models as _auth_models  # noqa: F401
+    from consular.cases import models as _case_models  # noqa: F401
     from consular.network import models as _network_models  # noqa: F401
+    from consular.registry import models as _registry_models  # noqa: F401
 
     _register_hooks(app)
     _register_errors(app)
@@ -92,6 +95,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from alerts.gateways.views import bp as dev_sms_bp
     from alerts.views import bp as alerts_bp
     from consular.audit.views import bp as audit_bp
     from consular.auth.views import bp as auth_bp
@@ -99,8 +103,40 @@ def _register_blueprints(app: Flask) -> None:
     from consular.network.views import bp as network_bp
     from consular.web.views import bp as web_bp
 
-    for bp in (web_bp, auth_bp, network_bp, network_api_bp, audit_bp, alerts_bp):
+    for bp in (web_bp, auth_bp, network_bp, network_api_bp, audit_bp, alerts_bp, dev_sms_bp):
         app.register_blueprint(bp)
+
+    from consular.api_docs import bp as api_docs_bp
+    from consular.cases.api import bp as cases_api_bp
+    from consular.cases.reports import bp as reports_bp
+
+    for bp in (cases_api_bp, reports_bp, api_docs_bp):
+        app.register_blueprint(bp)
+
+    from consular.cases.views import bp as cases_bp
+
+    app.register_blueprint(cases_bp)
+
+    from consular.registry.api import bp as registry_api_bp
+    from consular.registry.views import bp as registry_bp
+
+    for bp in (registry_bp, registry_api_bp):
+        app.register_blueprint(bp)
+
+    from alerts.authoring import bp as alert_pages_bp
+    from alerts.feeds import bp as alert_feeds_bp
+
+    app.register_blueprint(alert_feeds_bp)  # before the pages: /alerts/feed.atom is a fixed path
+    app.register_blueprint(alert_pages_bp)
+
+    from alerts.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt
+
+    from consular.ops import health, metrics
+
+    health.init_app(app)
+    metrics.init_app(app)
 
 
 def _register_hooks(app: Flask) -> None:
@@ -188,10 +224,13 @@ def _register_errors(app: Flask) -> None:
             return redirect(url_for("auth.login", **values))
         message = error_message(code)
         detail = exc.description if getattr(exc, "_consular_user_message", False) else None
+        # A 405 names the methods the path does take (RFC 9110), as werkzeug's own answer would.
+        valid = getattr(exc, "valid_methods", None)
+        headers = {"Allow": ", ".join(sorted(valid))} if valid else {}
         if wants_json():
             body: dict[str, Any] = {"error": code, "message": detail or message}
-            return jsonify(body), code
-        return render_template("error.html", code=code, message=detail or message), code
+            return jsonify(body), code, headers
+        return render_template("error.html", code=code, message=detail or message), code, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

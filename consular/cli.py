@@ -132,6 +132,25 @@ def worker_command() -> None:
     click.echo(f"worker {worker.worker_id} stopped")
 
 
+@cli.command("sms-receive")
+@click.option("--from", "sender", required=True, help="The sender's number (E.164).")
+@click.argument("body")
+@with_appcontext
+def sms_receive(sender: str, body: str) -> None:
+    """Handle a text as if someone had sent it (console gateway: STOP, HELP, a safety-check answer…);
+    the answer goes to the console outbox (/dev/sms)."""
+    from flask import current_app
+
+    from alerts.replies import simulate_inbound
+    from consular.db import db
+
+    if current_app.extensions["consular.settings"].sms_gateway != "console":
+        raise click.UsageError("with Twilio, texts arrive through the inbound webhook")
+    result = simulate_inbound(sender, body)
+    db.session.commit()
+    click.echo(f"{result.kind}: {result.answer or '(no answer)'}")
+
+
 @cli.command("demo")
 @with_appcontext
 def demo_command() -> None:
@@ -198,10 +217,41 @@ def config_doc() -> None:
     click.echo(config_table_markdown())
 
 
+@cli.command("fake-twilio", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8099, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--account-sid", default="AC" + "f" * 32, show_default=True)
+@click.option("--auth-token", default="fake-auth-token", show_default=True)
+@click.option("--latency-ms", default=0.0, type=click.FloatRange(min=0), help="Added to every API call.")
+@click.option("--latency-jitter-ms", default=0.0, type=click.FloatRange(min=0))
+@click.option("--error-rate", default=0.0, type=click.FloatRange(0, 1),
+              help="Share of sends answered with an injected error.")
+@click.option("--error-mix", default="429", show_default=True,
+              help="Injected errors by kind[:share]: 429, 500, 503, timeout, drop.")
+def fake_twilio_command(host: str, port: int, account_sid: str, auth_token: str, latency_ms: float,
+                        latency_jitter_ms: float, error_rate: float, error_mix: str) -> None:
+    """Run a fake Twilio (Messages API, error codes, latency, signed callbacks); needs no database."""
+    from alerts.gateways.fake_twilio import FakeTwilio, parse_error_mix, run_command
+
+    try:
+        fake = FakeTwilio(account_sid, auth_token, port=port, host=host, latency_ms=latency_ms,
+                          latency_jitter_ms=latency_jitter_ms, error_rate=error_rate,
+                          error_mix=parse_error_mix(error_mix))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    try:
+        run_command(fake, click.echo)
+    except OSError as exc:  # the port is taken, or the address is not ours
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
 def _attach_optional_groups() -> None:
     from consular.auth.cli import users
+    from consular.ops.cli import backup_command, restore_command
 
     cli.add_command(users)
+    cli.add_command(backup_command)
+    cli.add_command(restore_command)
 
 
 _attach_optional_groups()
@@ -212,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     if "--demo" in args and args[:1] == ["serve"]:
         os.environ["_CONSULAR_DEMO"] = "1"
     # Validate configuration once, up front: a bad value is one clear line, not a traceback.
-    if not any(a in ("--help", "-h", "doc", "generate") for a in args):
+    if not any(a in ("--help", "-h", "doc", "generate", "fake-twilio") for a in args):
         try:
             load_settings({"DEMO_MODE": True} if os.environ.get("_CONSULAR_DEMO") else None)
         except ConfigError as exc:

@@ -246,4 +246,13 @@ def load_demo() -> DemoSummary:
                     password=DEMO_PASSWORD, role=Role.station_volunteer, station_id=station.id,
                     phone=spec.contact_phone)
     db.session.commit()
+    from consular.registry.demo import load_demo_registrants
+
+    load_demo_registrants()
+    from consular.cases.demo import load_demo_cases
+
+    load_demo_cases()
+    from alerts.demo import load_demo_alerts
+
+    load_demo_alerts()
     return DemoSummary(loaded=True, logins=demo_logins())

@@ -13,6 +13,9 @@
 #
 # Usage: scripts/regen_initial_migration.sh           (make migration-regen)
 #        scripts/regen_initial_migration.sh --check   (make migration-check: only the checks)
+#        scripts/regen_initial_migration.sh --new 0002_name "message"
+#                                                     (make migration-new REV=0002_name MSG="…":
+#                                                      a new revision after the current head)
 #        PYTHON=/path/to/python scripts/regen_initial_migration.sh
 set -euo pipefail
 
@@ -20,10 +23,16 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 CHECK_ONLY=0
+NEW_REV=""
+NEW_MSG=""
 case "${1:-}" in
     "") ;;
     --check) CHECK_ONLY=1 ;;
-    *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+    --new)
+        NEW_REV="${2:?usage: $0 --new REV_ID MESSAGE}"
+        NEW_MSG="${3:?usage: $0 --new REV_ID MESSAGE}"
+        ;;
+    *) echo "usage: $0 [--check | --new REV_ID MESSAGE]" >&2; exit 2 ;;
 esac
 
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
@@ -52,7 +61,13 @@ run_flask() {
         "$PYTHON" -m flask "$@"
 }
 
-if (( ! CHECK_ONLY )); then
+if [[ -n "$NEW_REV" ]]; then
+    echo "migrations: upgrading a throw-away database to the current head"
+    run_flask db upgrade
+    echo "migrations: autogenerating $NEW_REV from the difference to the models"
+    run_flask db revision --autogenerate -m "$NEW_MSG" --rev-id "$NEW_REV"
+    run_flask db downgrade base
+elif (( ! CHECK_ONLY )); then
     mkdir -p "$VERSIONS"
     others=()
     while IFS= read -r -d '' file; do
@@ -78,7 +93,7 @@ run_flask db upgrade
 run_flask db check
 run_flask db downgrade base
 
-if (( CHECK_ONLY )); then
+if (( CHECK_ONLY )) || [[ -n "$NEW_REV" ]]; then
     echo "migrations: ok: the revisions upgrade, match the models and downgrade (SQLite)"
 else
     echo "migrations: wrote $INITIAL; review it, then run the migration tests on both backends:"

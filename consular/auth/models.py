@@ -44,6 +44,8 @@ class User(TimestampMixin, Model):
     station_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_station.id"), index=True)
     locale: Mapped[str | None] = mapped_column(sa.String(10))
     active: Mapped[bool] = mapped_column(default=True)
+    # Coordinators on duty receive deadline escalations (all coordinators when nobody is).
+    on_duty: Mapped[bool] = mapped_column(default=False)
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     # Bumped to end every session of this user (deactivation, password change, 2FA reset).

@@ -13,6 +13,18 @@ from flask import abort
 
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User
+from consular.cases.models import (
+    Attachment,
+    Case,
+    CaseDraft,
+    CasePerson,
+    DeadlineBreach,
+    Incident,
+    Notification,
+    Referral,
+    StationAssignment,
+    TimelineEntry,
+)
 from consular.db import db
 from consular.network.models import (
     CoordinationCentre,
@@ -21,6 +33,7 @@ from consular.network.models import (
     Mission,
     ServiceStation,
 )
+from consular.registry.models import Registrant, RegistrantImport
 
 T = TypeVar("T")
 
@@ -72,7 +85,98 @@ def audit_scope(user: User) -> sa.ColumnElement[bool]:
     return _ALL if user.role == Role.admin else _NONE
 
 
+def registrant_scope(user: User) -> sa.ColumnElement[bool]:
+    """Coordinators: every registrant. Liaison officers: those whose home point is theirs, and
+    those they registered. Station volunteers: those of their station, and those they registered.
+    Admins manage accounts, not people's data: none."""
+    if user.role == Role.coordinator:
+        return _ALL
+    if user.role == Role.liaison_officer and user.liaison_point_id is not None:
+        return sa.or_(Registrant.liaison_point_id == user.liaison_point_id,
+                      Registrant.created_by_id == user.id)
+    if user.role == Role.station_volunteer and user.station_id is not None:
+        return sa.or_(Registrant.station_id == user.station_id,
+                      Registrant.created_by_id == user.id)
+    return _NONE
+
+
+def registrant_import_scope(user: User) -> sa.ColumnElement[bool]:
+    """An uploaded list is its uploader's; coordinators see every import's counts."""
+    if user.role == Role.coordinator:
+        return _ALL
+    if user.role in (Role.liaison_officer, Role.station_volunteer):
+        return RegistrantImport.user_id == user.id
+    return _NONE
+
+
+
+# A station keeps sight of a case it was offered, works or has finished; a declined or revoked
+# hand-off ends its access (unless the station itself reported the case).
+STATION_VISIBLE_ASSIGNMENTS = ("offered", "accepted", "done")
+
+
+def case_scope(user: User) -> sa.ColumnElement[bool]:
+    """Coordinators: every case. Liaison officers: their point's cases. Station volunteers: cases
+    their station reported or was handed. Admins run the system but never read case content."""
+    if user.role == Role.coordinator:
+        return _ALL
+    if user.role == Role.liaison_officer and user.liaison_point_id is not None:
+        return Case.liaison_point_id == user.liaison_point_id
+    if user.role == Role.station_volunteer and user.station_id is not None:
+        handed = (
+            sa.select(StationAssignment.id)
+            .where(StationAssignment.case_id == Case.id,
+                   StationAssignment.station_id == user.station_id,
+                   StationAssignment.status.in_(STATION_VISIBLE_ASSIGNMENTS))
+            .exists()
+        )
+        return sa.or_(Case.reporting_station_id == user.station_id, handed)
+    return _NONE
+
+
+def _through_case(column: Any) -> Any:
+    """Scope of a row that belongs to a case: the scope of its case."""
+
+    def scope(user: User) -> sa.ColumnElement[bool]:
+        if user.role == Role.coordinator:
+            return _ALL
+        if user.role == Role.admin:
+            return _NONE
+        return column.in_(sa.select(Case.id).where(case_scope(user)))
+
+    return scope
+
+
+def incident_scope(user: User) -> sa.ColumnElement[bool]:
+    if user.role == Role.coordinator:
+        return _ALL
+    if user.role == Role.admin:
+        return _NONE
+    return Incident.id.in_(sa.select(Case.incident_id).where(case_scope(user)))
+
+
+def own_rows_scope(column: Any) -> Any:
+    def scope(user: User) -> sa.ColumnElement[bool]:
+        return column == user.id
+
+    return scope
+
+
+def can_see_cases(user: User) -> bool:
+    return user.role in (Role.coordinator, Role.liaison_officer, Role.station_volunteer)
+
+
 SCOPES: dict[type, Any] = {
+    Case: case_scope,
+    CasePerson: _through_case(CasePerson.case_id),
+    StationAssignment: _through_case(StationAssignment.case_id),
+    Referral: _through_case(Referral.case_id),
+    TimelineEntry: _through_case(TimelineEntry.case_id),
+    Attachment: _through_case(Attachment.case_id),
+    DeadlineBreach: _through_case(DeadlineBreach.case_id),
+    Incident: incident_scope,
+    CaseDraft: own_rows_scope(CaseDraft.user_id),
+    Notification: own_rows_scope(Notification.user_id),
     LiaisonPoint: liaison_point_scope,
     ServiceStation: station_scope,
     Mission: mission_scope,
@@ -80,6 +184,8 @@ SCOPES: dict[type, Any] = {
     CoordinationCentre: centre_scope,
     User: user_scope,
     AuditEntry: audit_scope,
+    Registrant: registrant_scope,
+    RegistrantImport: registrant_import_scope,
 }
 
 
@@ -134,3 +240,46 @@ def can_manage_users(user: User) -> bool:
 
 def can_view_audit(user: User) -> bool:
     return user.role == Role.admin
+
+
+# Registrants: the people who receive alerts. Every role but the admin registers and keeps its own
+# (scope above); the data-protection acts (erasure, subject-access export, legal hold) are the
+# coordination centre's.
+_REGISTRARS = (Role.coordinator, Role.liaison_officer, Role.station_volunteer)
+
+
+def can_view_registrants(user: User) -> bool:
+    return user.role in _REGISTRARS
+
+
+def can_register_registrants(user: User) -> bool:
+    return user.role in _REGISTRARS
+
+
+def can_edit_registrant(user: User) -> bool:
+    """Change, set the status of, or end a registration the user can see."""
+    return user.role in _REGISTRARS
+
+
+def can_import_registrants(user: User) -> bool:
+    return user.role in _REGISTRARS
+
+
+def can_export_registrants(user: User) -> bool:
+    """Export the registrants in the user's scope (a coordinator: all)."""
+    return user.role in _REGISTRARS
+
+
+def can_erase_registrant(user: User) -> bool:
+    """Erase a person's data on request, export it for a subject-access request, place or lift a
+    legal hold."""
+    return user.role == Role.coordinator
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+def can_work_on_alerts(user: User) -> bool:
+    """Compose, approve (another coordinator's), cancel and follow safety alerts. Nobody else sees
+    the alert pages (404); published public alerts are in the public feed."""
+    return user.role == Role.coordinator and user.active

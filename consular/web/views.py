@@ -62,6 +62,8 @@ def nav_items(user: User | None) -> list[NavItem]:
                     "network.station"),
             NavItem(str(_l("Missions")), url_for("network.missions"), "network.mission"),
         ]
+    if user.role == Role.coordinator:
+        items.append(NavItem(str(_l("Alerts")), url_for("alert_pages.alert_list"), "alert_pages."))
     if user.role == Role.admin:
         items += [
             NavItem(str(_l("Users")), url_for("auth.users"), "auth.user"),

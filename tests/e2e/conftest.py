@@ -35,7 +35,7 @@ def _need(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str]]:
     """The demo install on a free loopback port, with its own SQLite file."""
     instance = tmp_path_factory.mktemp("e2e")
@@ -57,8 +57,10 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, 
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
+    # Package scope: Playwright's sync API keeps an event loop running in the main thread while
+    # it is open; closing it after the browser tests lets later tests use asyncio.run().
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         _need(f"Chromium not installed ({CHROMIUM}): apt-get install chromium")
     try:

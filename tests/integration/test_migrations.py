@@ -155,3 +155,25 @@ def test_downgrade_to_base_leaves_only_the_version_table(migration_app: Flask) -
     if isinstance(inspector, PGInspector):  # nothing left behind outside tables either
         assert inspector.get_sequence_names() == []
         assert inspector.get_enums() == []
+
+
+def test_upgrade_keeps_existing_rows_and_is_safe_to_run_twice(migration_app: Flask) -> None:
+    """An office upgrading a live database: rows written at 0001 survive, new NOT NULL columns get a
+    value, and a second ``db upgrade`` (a retried deploy) does nothing."""
+    upgrade(revision="0001_initial")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO user_account (username, display_name, email, password_hash, role, active,"
+            " session_epoch, created_at, updated_at) VALUES ('old', 'Old', '', 'x', 'coordinator',"
+            " true, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        conn.execute(sa.text(
+            "INSERT INTO worker_heartbeat (id, host, pid, started_at, last_tick_at, jobs_run, embedded)"
+            " VALUES ('h:1:1', 'h', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 3, false)"))
+    upgrade()
+    head = current_revision()
+    upgrade()
+    assert current_revision() == head
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT on_duty FROM user_account WHERE username = 'old'")).scalar_one() \
+            in (False, 0)
+        assert conn.execute(sa.text("SELECT queue_depth FROM worker_heartbeat")).scalar_one() == 0

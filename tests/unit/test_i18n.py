@@ -25,9 +25,10 @@ def source_messages() -> dict[str, str]:
     for filename, lineno, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map, options_map, keywords=keywords
     ):
-        for msgid in (message if isinstance(message, tuple) else (message,)):
-            if msgid:
-                found.setdefault(msgid, f"{filename}:{lineno}")
+        # A plural (ngettext) is one catalog entry, keyed by its singular.
+        msgid = message[0] if isinstance(message, tuple) else message
+        if msgid:
+            found.setdefault(msgid, f"{filename}:{lineno}")
     return found
 
 
@@ -45,6 +46,13 @@ def test_every_ui_string_has_a_translation(locale: str) -> None:
         strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
         if entry.fuzzy or not all(strings):
             missing.append(f"{where}: untranslated or fuzzy: {msgid!r}")
+            continue
+        if entry.pluralizable:
+            # A plural's forms may drop the count ("A similar case…") but use nothing else.
+            allowed = set(PLACEHOLDER.findall(entry.id[0])) | set(PLACEHOLDER.findall(entry.id[1]))
+            for s in strings:
+                if not set(PLACEHOLDER.findall(s)) <= allowed:
+                    missing.append(f"{where}: unknown placeholder: {msgid!r} → {s!r}")
             continue
         for s in strings:
             if sorted(PLACEHOLDER.findall(s)) != sorted(PLACEHOLDER.findall(msgid)):

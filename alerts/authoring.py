@@ -1,0 +1,775 @@
+"""Alert pages for coordinators: the list, the compose screen (with its live estimate), the detail
+page with the two-person approval, cancel, updates and cancel notices, the live progress page and
+the call-round list. Everyone else gets 404: to them these pages do not exist.
+
+Operations flush; each view commits once. Refusals answer with the page and a 4xx status.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from babel.dates import format_timedelta
+from babel.numbers import format_currency
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.wrappers import Response
+from wtforms import SelectChoice
+
+import i18n
+from alerts import compose, targeting
+from alerts import operations as ops
+from alerts.forms import (
+    AUDIENCE_LABELS,
+    CATEGORY_LABELS,
+    CERTAINTY_LABELS,
+    MSG_TYPE_LABELS,
+    SEND_MODE_LABELS,
+    SEVERITY_LABELS,
+    STATE_LABELS,
+    STATUS_LABELS,
+    STATUS_SHORT,
+    URGENCY_LABELS,
+    AlertForm,
+    ComposeInput,
+    default_expiry,
+    parse_local,
+    read_compose,
+    to_local_input,
+)
+from alerts.models import Alert, AlertState, CapMsgType, CapStatus, Delivery, DeliveryState, ReplyKind
+from consular.audit.operations import record
+from consular.auth.models import User
+from consular.auth.scoping import can_work_on_alerts
+from consular.auth.session import require_user
+from consular.db import db, utcnow
+from consular.registry.models import Registrant, RegistrantKind
+
+bp = Blueprint("alert_pages", __name__, template_folder="templates")
+
+PAGE_SIZE = 25
+MAX_ID = 2**31 - 1
+CALL_ROUND_LIMIT = 500
+LIST_FILTERS = ("draft", "pending_approval", "scheduled", "sending", "sent", "cancelled")
+OPT_OUT_REASONS = ("opted_out", "unsubscribed", "stop")
+
+
+def _sms_locales() -> tuple[str, ...]:
+    from alerts.texts import SMS_LOCALES
+
+    return tuple(SMS_LOCALES)
+
+
+def _zone() -> str:
+    zone: str = current_app.extensions["consular.settings"].office_timezone
+    return zone
+
+
+def _coordinator() -> User:
+    user = require_user()
+    if not can_work_on_alerts(user):
+        abort(404)
+    return user
+
+
+def _alert_or_404(alert_id: int) -> Alert:
+    if not 0 < alert_id <= MAX_ID:
+        abort(404)
+    alert = db.session.get(Alert, alert_id)
+    if alert is None:
+        abort(404)
+    return alert
+
+
+def _label(labels: Mapping[Any, Any], key: Any) -> str:
+    return str(labels.get(key, key))
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "state_label": lambda s: _label(STATE_LABELS, AlertState(s)),
+        "status_label": lambda s: _label(STATUS_LABELS, CapStatus(s)),
+        "status_short": lambda s: _label(STATUS_SHORT, CapStatus(s)),
+        "msg_type_label": lambda s: _label(MSG_TYPE_LABELS, CapMsgType(s)),
+        "category_label": lambda s: _label(CATEGORY_LABELS, s),
+        "urgency_label": lambda s: _label(URGENCY_LABELS, s),
+        "severity_label": lambda s: _label(SEVERITY_LABELS, s),
+        "certainty_label": lambda s: _label(CERTAINTY_LABELS, s),
+        "audience_label": lambda k: _label(AUDIENCE_LABELS, RegistrantKind(k)),
+        "office_zone": _zone(),
+        "AlertState": AlertState,
+        "CapStatus": CapStatus,
+        "CapMsgType": CapMsgType,
+    }
+
+
+def _users(*ids: int | None) -> dict[int, User]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(wanted)))}
+
+
+@bp.errorhandler(StaleDataError)
+def _changed_meanwhile(exc: StaleDataError) -> tuple[str, int]:
+    """The alert row changed under us (the dispatcher, another coordinator): nothing was saved."""
+    db.session.rollback()
+    return render_template("error.html", code=409, message=_(
+        "Someone else changed this alert in the meantime. Reload and try again.")), 409
+
+
+def _commit_or_conflict() -> Response | None:
+    """Commit; a concurrent change (the dispatcher or another coordinator) answers 409."""
+    try:
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        return Response(render_template("error.html", code=409, message=_(
+            "Someone else changed this alert in the meantime. Reload and try again.")), status=409)
+    return None
+
+
+# --- list ---------------------------------------------------------------------------------------
+
+
+@bp.get("/alerts")
+def alert_list() -> str:
+    _coordinator()
+    state = request.args.get("state", "")
+    state = state if state in LIST_FILTERS else ""
+    raw_page = request.args.get("page", "1")
+    page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
+    page = max(page, 1)
+    query = sa.select(Alert).where(Alert.parent_id.is_(None))
+    if state:
+        query = query.where(Alert.state == AlertState(state))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    alerts = list(db.session.scalars(
+        query.options(selectinload(Alert.texts), selectinload(Alert.areas))
+        .order_by(Alert.created_at.desc(), Alert.id.desc())
+        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    counts: dict[int, dict[str, int]] = {}
+    if alerts:
+        rows = db.session.execute(
+            sa.select(Delivery.alert_id, Delivery.state, sa.func.count())
+            .where(Delivery.alert_id.in_([a.id for a in alerts]))
+            .group_by(Delivery.alert_id, Delivery.state)).all()
+        for alert_id, dstate, count in rows:
+            counts.setdefault(alert_id, {})[str(dstate)] = count
+    waiting = db.session.scalar(sa.select(sa.func.count()).select_from(Alert)
+                                .where(Alert.state == AlertState.pending_approval)) or 0
+    users = _users(*[a.author_id for a in alerts], *[a.approver_id for a in alerts])
+    pages = max(1, -(-total // PAGE_SIZE))
+    next_runs: dict[int, datetime] = {}
+    for alert in alerts:
+        if alert.recurrence and alert.state == AlertState.scheduled:
+            runs = ops.upcoming_runs(alert.recurrence, max(alert.send_at or utcnow(), utcnow()),
+                                     alert.expires_at, count=1)
+            if runs:
+                next_runs[alert.id] = runs[0]
+    return render_template("alerts/list.html", alerts=alerts, counts=counts, users=users,
+                           state=state, page=page, pages=pages, total=total, waiting=waiting,
+                           filters=LIST_FILTERS, next_runs=next_runs)
+
+
+# --- compose ------------------------------------------------------------------------------------
+
+
+def _form_errors(form: AlertForm, errors: Mapping[str, str]) -> dict[str, str]:
+    """Put each message on its field; return the ones for texts, areas and the rest."""
+    rest: dict[str, str] = {}
+    for key, message in errors.items():
+        field = form._fields.get(key)
+        if field is not None:
+            field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
+        else:
+            rest[key] = message
+    return rest
+
+
+def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, Mapping[str, str]],
+                     areas: list[dict[str, str]], errors: Mapping[str, str], alert: Alert | None,
+                     send_mode: str, msg_type: CapMsgType) -> dict[str, Any]:
+    locales = _sms_locales()
+    form.base_language.choices = [SelectChoice(code, i18n.language_name(code)) for code in locales]
+    area_rows = [dict(a) for a in areas] + [{"country_code": "", "city": ""}] * (2 if len(areas) < 2 else 1)
+    return {
+        "estimate": _form_estimate(form, languages, texts, areas),
+        "tab_errors": {key.split(".")[1] for key in errors if key.startswith("texts.") and "." in key},
+        "form": form,
+        "alert": alert,
+        "languages": languages,
+        "texts": texts,
+        "area_rows": area_rows,
+        "errors": errors,
+        "addable": [code for code in locales if code not in languages],
+        "countries": i18n.country_choices(),
+        "send_mode": send_mode,
+        "send_modes": SEND_MODE_LABELS,
+        "msg_type": msg_type,
+        "references": alert.references if alert is not None else None,
+        "office_zone": _zone(),
+    }
+
+
+def _form_estimate(form: AlertForm, languages: list[str], texts: Mapping[str, Mapping[str, str]],
+                   areas: list[dict[str, str]]) -> dict[str, Any] | None:
+    """The estimate panel's first figures, computed with the page (the script refreshes them)."""
+    status = form.status.data if form.status.data in {s.value for s in CapStatus} else CapStatus.Actual.value
+    base = form.base_language.data if form.base_language.data in _sms_locales() else "zh_Hans"
+    known = {k.value for k in RegistrantKind}
+    kinds = tuple(k for k in (form.audience_kinds.data or []) if k in known)
+    target_areas = tuple(
+        targeting.TargetArea(a["country_code"].strip().upper(), a["city"].strip()[:ops.MAX_CITY])
+        for a in areas if i18n.is_country_code(a["country_code"].strip().upper()))
+    target = targeting.Target(areas=target_areas, languages=tuple(languages), base_language=base,
+                              audience_kinds=kinds if len(kinds) < len(known) else (),
+                              present_only=bool(form.present_only.data))
+    try:
+        expires = parse_local(form.expires_at.data or "", _zone())
+    except ValueError:
+        expires = None
+    clipped = {lang: {k: v[:ops.MAX_BODY_CHARS] for k, v in texts.get(lang, {}).items()}
+               for lang in languages}
+    return _estimate_payload(target, clipped, status=status, safety_check=bool(form.safety_check.data),
+                             expires_at=expires)
+
+
+def _render_compose(status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template("alerts/compose.html", **context), status
+
+
+def _initial_form(alert: Alert | None) -> tuple[AlertForm, list[str], dict[str, dict[str, str]],
+                                                list[dict[str, str]], str]:
+    zone = _zone()
+    if alert is None:
+        form = AlertForm(formdata=None)
+        form.expires_at.data = to_local_input(default_expiry(utcnow()), zone)
+        return form, ["zh_Hans"], {"zh_Hans": {"headline": "", "body": "", "instruction": ""}}, [], "now"
+    form = AlertForm(formdata=None, data={
+        "status": alert.status.value, "event": alert.event, "category": alert.category.value,
+        "urgency": alert.urgency.value, "severity": alert.severity.value,
+        "certainty": alert.certainty.value, "base_language": alert.base_language,
+        "audience_kinds": ops.audience_list(alert), "present_only": alert.present_only,
+        "public": alert.public, "safety_check": alert.safety_check,
+        "safety_check_minutes": str(alert.safety_check_minutes or ops.DEFAULT_SAFETY_MINUTES),
+        "resend_unanswered": alert.resend_unanswered,
+        "send_at": to_local_input(alert.send_at, zone), "recurrence": alert.recurrence or "",
+        "expires_at": to_local_input(alert.expires_at, zone),
+    })
+    languages = [t.language for t in alert.texts]
+    texts = {t.language: {"headline": t.headline, "body": t.body, "instruction": t.instruction}
+             for t in alert.texts}
+    areas = [{"country_code": a.country_code, "city": a.city} for a in alert.areas]
+    mode = "recurring" if alert.recurrence else ("at" if alert.send_at else "now")
+    form.send_mode.data = mode
+    return form, languages, texts, areas, mode
+
+
+def _adjust_languages(parsed: ComposeInput, action: str) -> None:
+    """"Add a language" / "remove a language" without saving (works without JavaScript)."""
+    if action == "add_language":
+        lang = request.form.get("new_language", "")
+        if lang in _sms_locales() and lang not in parsed.languages:
+            parsed.languages.append(lang)
+            parsed.texts[lang] = {"headline": "", "body": "", "instruction": ""}
+    elif action.startswith("remove_language:"):
+        lang = action.split(":", 1)[1]
+        if lang in parsed.languages and len(parsed.languages) > 1:
+            parsed.languages.remove(lang)
+            parsed.texts.pop(lang, None)
+
+
+def _compose(alert: Alert | None, user: User) -> Any:
+    msg_type = alert.msg_type if alert is not None else CapMsgType.Alert
+    if request.method == "GET":
+        form, languages, texts, areas, mode = _initial_form(alert)
+        return _render_compose(**_compose_context(form, languages, texts, areas, {}, alert, mode,
+                                                  msg_type))
+    form = AlertForm()
+    parsed = read_compose(request.form, _zone(), _sms_locales())
+    action = request.form.get("action", "save")
+    mode = request.form.get("send_mode", "now")
+    if action in ("add_language", "add_area") or action.startswith("remove_language:"):
+        _adjust_languages(parsed, action)
+        return _render_compose(**_compose_context(form, parsed.languages, parsed.texts, parsed.areas, {},
+                                                  alert, mode, msg_type))
+    if action not in ("save", "submit"):
+        abort(400)
+    errors: dict[str, str] = dict(parsed.errors)
+    saved: Alert | None = None
+    if not errors:
+        try:
+            if alert is None:
+                saved = ops.create_alert(parsed.data, parsed.texts, parsed.areas, user=user)
+            else:
+                saved = ops.update_alert(alert, parsed.data, parsed.texts, parsed.areas, user=user)
+            if action == "submit":
+                ops.submit_for_approval(saved, user=user)
+        except ops.AlertInputError as exc:
+            db.session.rollback()
+            errors = exc.errors
+        except ops.AlertActionRefused as exc:
+            db.session.rollback()
+            return _refused(alert, exc) if alert is not None else abort(exc.status_code)
+    else:
+        # Report every problem at once: what the form could read is checked too.
+        try:
+            ops.validate_alert({k: v for k, v in parsed.data.items() if k not in errors},
+                               parsed.texts, parsed.areas, msg_type=msg_type)
+        except ops.AlertInputError as exc:
+            errors = {**exc.errors, **errors}
+            for key in ("send_at", "expires_at", "recurrence"):
+                if key in parsed.errors:
+                    errors[key] = parsed.errors[key]
+    if saved is None:
+        if alert is not None:
+            db.session.rollback()
+        rest = _form_errors(form, errors)
+        context = _compose_context(form, parsed.languages, parsed.texts, parsed.areas, rest, alert,
+                                   mode, msg_type)
+        return _render_compose(400, **context)
+    conflict = _commit_or_conflict()
+    if conflict is not None:
+        return conflict
+    if action == "submit":
+        flash(_("Saved and sent for approval. Another coordinator must approve it."), "success")
+    else:
+        flash(_("Draft saved."), "success")
+    return redirect(url_for("alert_pages.detail", alert_id=saved.id), code=303)
+
+
+@bp.route("/alerts/new", methods=["GET", "POST"])
+def new() -> Any:
+    user = _coordinator()
+    return _compose(None, user)
+
+
+@bp.route("/alerts/<int:alert_id>/edit", methods=["GET", "POST"])
+def edit(alert_id: int) -> Any:
+    user = _coordinator()
+    alert = _alert_or_404(alert_id)
+    if alert.state not in ops.EDITABLE:
+        flash(_("Only a draft or an alert waiting for approval can be changed. Write an update "
+                "instead."), "error")
+        return redirect(url_for("alert_pages.detail", alert_id=alert.id), code=303)
+    return _compose(alert, user)
+
+
+# --- the live estimate on the compose screen ----------------------------------------------------
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds <= 0:
+        return "—"
+    if seconds < 60:
+        return _("under a minute")
+    return str(format_timedelta(timedelta(seconds=seconds), threshold=1.0, add_direction=False,
+                                locale=i18n.current_locale()))
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return str(format_currency(amount, currency, locale=i18n.current_locale()))
+
+
+def _estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str, str]], *,
+                      status: str, safety_check: bool, expires_at: datetime | None) -> dict[str, Any]:
+    from alerts.texts import drill_marker, test_marker
+
+    zone = _zone()
+    analysed = compose.analyse_texts(texts, status=status, safety_check=safety_check,
+                                     expires_at=expires_at, tz_name=zone)
+    result = compose.estimate(target, analysed)
+    languages: dict[str, Any] = {}
+    for lang, text in analysed.items():
+        marker = {"Exercise": drill_marker, "Test": test_marker}.get(status)
+        tail = compose.render_sms(headline="", body="", locale=lang, status=CapStatus.Actual,
+                                  safety_check=safety_check, expires_at=expires_at or utcnow(),
+                                  tz_name=zone)
+        languages[lang] = {
+            "marker": marker(lang) if marker else "",
+            "tail": tail,
+            "sms": text.sms,
+            **text.encoding.as_dict(),
+            **_forcing(text.encoding.ucs2_chars),
+        }
+    counted = result.recipients
+    return {
+        "total": counted.total,
+        "total_text": i18n.format_number(counted.total),
+        "by_language": [{"code": code, "name": i18n.language_name(code), "count": n}
+                        for code, n in counted.by_language.items()],
+        "by_country": [{"code": code, "name": i18n.country_name(code), "count": n}
+                       for code, n in counted.by_country.items()],
+        "segments": result.segments,
+        "cost": str(result.cost),
+        "cost_text": _money(result.cost, result.currency),
+        "seconds": round(result.seconds, 1),
+        "duration_text": _duration_text(result.seconds),
+        "rate": compose.segments_per_second(),
+        "languages": languages,
+    }
+
+
+def _forcing(chars: tuple[str, ...]) -> dict[str, Any]:
+    """Which characters to point out: a letter of a script outside GSM-7 (Chinese, Arabic…)
+    makes UCS-2 unavoidable, so then nothing is worth replacing; otherwise the typographic marks
+    that force it."""
+    script = any(unicodedata.category(ch)[0] in "LM" for ch in chars)
+    return {"script_ucs2": script, "forcing_marks": [] if script else list(chars)}
+
+
+def _bad_request(message: str, errors: Mapping[str, str] | None = None) -> tuple[Response, int]:
+    return jsonify(error=400, message=message, errors=dict(errors or {})), 400
+
+
+@bp.post("/alerts/estimate")
+def estimate() -> Any:
+    """Recipients by language and country, cost and duration, and each language's SMS frame, for
+    the compose form as it stands (sent by the page as the coordinator types)."""
+    _coordinator()
+    parsed = read_compose(request.form, _zone(), _sms_locales())
+    status = parsed.data.get("status") or CapStatus.Actual.value
+    if status not in {s.value for s in CapStatus}:
+        return _bad_request(_("Choose one of: %(choices)s.", choices=", ".join(s.value for s in CapStatus)),
+                            {"status": "invalid"})
+    base = parsed.data.get("base_language") or "zh_Hans"
+    if base not in _sms_locales():
+        return _bad_request(_("Choose the language the alert is written in first."),
+                            {"base_language": "invalid"})
+    kinds = list(parsed.data.get("audience_kinds", []))
+    known = {k.value for k in RegistrantKind}
+    if any(k not in known for k in kinds):
+        return _bad_request(_("Choose from the list of recipient groups."), {"audience_kinds": "invalid"})
+    areas: list[targeting.TargetArea] = []
+    for i, area in enumerate(parsed.areas):
+        code = area["country_code"].strip().upper()
+        if not i18n.is_country_code(code) or len(area["city"]) > ops.MAX_CITY:
+            return _bad_request(_("Choose a country from the list."), {f"areas.{i}.country_code": "invalid"})
+        areas.append(targeting.TargetArea(code, area["city"].strip()))
+    for lang, fields in parsed.texts.items():
+        if len(fields["body"]) > 4 * ops.MAX_BODY_CHARS or len(fields["headline"]) > 4 * ops.MAX_HEADLINE:
+            return _bad_request(_("At most %(max)d characters.", max=ops.MAX_BODY_CHARS),
+                                {f"texts.{lang}.body": "too long"})
+    target = targeting.Target(
+        areas=tuple(areas), languages=tuple(parsed.languages), base_language=base,
+        audience_kinds=tuple(kinds) if len(set(kinds)) < len(known) else (),
+        present_only=bool(parsed.data.get("present_only")))
+    expires = parsed.data.get("expires_at") if "expires_at" not in parsed.errors else None
+    runs, runs_error, first_run = _runs_preview(request.form.get("send_mode", "now"), parsed, expires)
+    if first_run is not None and expires is not None:
+        expires = _run_expiry(parsed.data["recurrence"], first_run, expires)
+    payload = _estimate_payload(target, parsed.texts, status=status,
+                                safety_check=bool(parsed.data.get("safety_check")),
+                                expires_at=expires)
+    payload["runs"], payload["runs_error"] = runs, runs_error
+    return jsonify(payload)
+
+
+def _run_expiry(rule: str, fire: datetime, series_end: datetime) -> datetime:
+    """What ``ops.occurrence_expiry`` will give the run at ``fire`` (for an alert not saved yet)."""
+    following = ops.upcoming_runs(" ".join(rule.split()), fire + timedelta(microseconds=1), count=1)
+    ends = [fire + ops.OCCURRENCE_VALIDITY, series_end, *following]
+    return min(ends)
+
+
+def _runs_preview(mode: str, parsed: ComposeInput,
+                  expires: datetime | None) -> tuple[list[str], str, datetime | None]:
+    """The next three runs of a recurring schedule in plain words, or why there are none."""
+    if mode != "recurring":
+        return [], "", None
+    rule = " ".join(str(parsed.data.get("recurrence") or "").split())
+    if not rule:
+        return [], "", None
+    start = parsed.data.get("send_at") if "send_at" not in parsed.errors else None
+    try:
+        runs = ops.upcoming_runs(rule, start or utcnow(), expires, count=3)
+    except (ValueError, TypeError, KeyError, IndexError):
+        return [], _("Enter a schedule such as 0 9 * * 1 (every Monday at 09:00): minute, hour, day "
+                     "of month, month, day of week."), None
+    if not runs:
+        return [], _("This schedule never runs before the expiry. Move the expiry later or change "
+                     "the schedule."), None
+    return [i18n.format_dt(run, fmt="full") for run in runs], "", runs[0]
+
+
+# --- detail and actions -------------------------------------------------------------------------
+
+
+def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
+    target = targeting.Target.of(alert)
+    zones = compose.typical_zones(target) if alert.areas else {}
+    runs: list[datetime] = []
+    run_expiry = None
+    if alert.recurrence:
+        runs = ops.upcoming_runs(alert.recurrence, max(alert.send_at or utcnow(), utcnow()),
+                                 alert.expires_at, count=3)
+        # Each run is valid until the next one (a day at most): show the SMS of the next run.
+        run_expiry = ops.occurrence_expiry(alert, runs[0]) if runs else None
+    analysed = compose.analyse_alert(alert, zones, run_expiry)
+    counted = None
+    cost = None
+    if alert.state in (AlertState.draft, AlertState.pending_approval, AlertState.scheduled):
+        result = compose.estimate(target, analysed)
+        counted = result.recipients
+        cost = {"text": _money(result.cost, result.currency), "segments": result.segments,
+                "duration": _duration_text(result.seconds)}
+    users = _users(alert.author_id, alert.approver_id, alert.last_edited_by_id, alert.cancelled_by_id)
+    occurrences: list[Alert] = []
+    if alert.recurrence:
+        occurrences = list(db.session.scalars(
+            sa.select(Alert).where(Alert.parent_id == alert.id).order_by(Alert.send_at.desc()).limit(20)))
+    derived = list(db.session.scalars(sa.select(Alert).where(Alert.references_id == alert.id)
+                                      .order_by(Alert.id)))
+    return {
+        "alert": alert,
+        "analysed": analysed,
+        "zones": zones,
+        "counted": counted,
+        "cost": cost,
+        "users": users,
+        "may_approve": ops.may_approve(alert, user),
+        "runs": runs,
+        "occurrences": occurrences,
+        "derived": derived,
+        "parent": db.session.get(Alert, alert.parent_id) if alert.parent_id else None,
+        "can_derive": alert.fanned_out_at is not None and alert.msg_type != CapMsgType.Cancel
+        and not alert.recurrence,
+    }
+
+
+@bp.get("/alerts/<int:alert_id>")
+def detail(alert_id: int) -> str:
+    user = _coordinator()
+    alert = _alert_or_404(alert_id)
+    return render_template("alerts/detail.html", **_detail_context(alert, user))
+
+
+def _refused(alert: Alert, exc: ops.AlertActionRefused | ops.AlertInputError) -> tuple[str, int]:
+    db.session.rollback()
+    user = _coordinator()
+    if isinstance(exc, ops.AlertInputError):
+        message, code = " ".join(exc.errors.values()), 400
+    else:
+        message, code = exc.message, exc.status_code
+    return render_template("alerts/detail.html", refusal=message,
+                           **_detail_context(db.session.get(Alert, alert.id) or alert, user)), code
+
+
+def _act(alert_id: int, action: str) -> Any:
+    user = _coordinator()
+    alert = _alert_or_404(alert_id)
+    reason = request.form.get("reason", "")
+    try:
+        if action == "submit":
+            ops.submit_for_approval(alert, user=user)
+            message = _("Sent for approval. Another coordinator must approve it.")
+        elif action == "approve":
+            ops.approve(alert, user=user)
+            message = _("Approved. It will be sent at the scheduled time.") if alert.send_at and \
+                alert.send_at > utcnow() + timedelta(minutes=1) else _("Approved. Sending starts now.")
+            if alert.recurrence:
+                message = _("Approved. It will be sent on its schedule.")
+        elif action == "reject":
+            ops.reject(alert, user=user, reason=reason)
+            message = _("Sent back to its author with your note.")
+        elif action == "cancel":
+            stopped = ops.cancel(alert, user=user, reason=reason)
+            message = _("Cancelled.") if not stopped else _(
+                "Cancelled. %(count)s messages that had not gone out were stopped.",
+                count=i18n.format_number(stopped))
+        else:  # pragma: no cover - routes below name the actions
+            abort(404)
+    except (ops.AlertActionRefused, ops.AlertInputError) as exc:
+        return _refused(alert, exc)
+    conflict = _commit_or_conflict()
+    if conflict is not None:
+        return conflict
+    flash(message, "success")
+    target = "alert_pages.progress" if action == "approve" and not alert.recurrence else "alert_pages.detail"
+    return redirect(url_for(target, alert_id=alert.id), code=303)
+
+
+@bp.post("/alerts/<int:alert_id>/submit")
+def submit(alert_id: int) -> Any:
+    return _act(alert_id, "submit")
+
+
+@bp.post("/alerts/<int:alert_id>/approve")
+def approve(alert_id: int) -> Any:
+    return _act(alert_id, "approve")
+
+
+@bp.post("/alerts/<int:alert_id>/reject")
+def reject(alert_id: int) -> Any:
+    return _act(alert_id, "reject")
+
+
+@bp.post("/alerts/<int:alert_id>/cancel")
+def cancel(alert_id: int) -> Any:
+    return _act(alert_id, "cancel")
+
+
+def _derive(alert_id: int, kind: CapMsgType) -> Any:
+    user = _coordinator()
+    alert = _alert_or_404(alert_id)
+    try:
+        new_alert = ops.create_update(alert, user=user) if kind == CapMsgType.Update \
+            else ops.create_cancel_notice(alert, user=user)
+    except (ops.AlertActionRefused, ops.AlertInputError) as exc:
+        return _refused(alert, exc)
+    db.session.commit()
+    flash(_("A draft was prefilled from the earlier alert. Rewrite it, then ask for approval."), "info")
+    return redirect(url_for("alert_pages.edit", alert_id=new_alert.id), code=303)
+
+
+@bp.post("/alerts/<int:alert_id>/update")
+def write_update(alert_id: int) -> Any:
+    return _derive(alert_id, CapMsgType.Update)
+
+
+@bp.post("/alerts/<int:alert_id>/cancel-notice")
+def write_cancel_notice(alert_id: int) -> Any:
+    return _derive(alert_id, CapMsgType.Cancel)
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+def _bucket(state: str) -> str:
+    if state in (DeliveryState.pending, DeliveryState.deferred, DeliveryState.delivered,
+                 DeliveryState.skipped, DeliveryState.failed):
+        return state
+    if state == DeliveryState.undelivered:
+        return "failed"
+    if state == DeliveryState.claimed:
+        return "pending"  # a worker is about to hand it over
+    return "sent"  # submitted, sent: handed over, no receipt yet
+
+
+def progress_data(alert: Alert) -> dict[str, Any]:
+    """Counts for the progress bar: by state, by language and country, replies, and the ETA."""
+    rows = db.session.execute(
+        sa.select(Delivery.language, Delivery.country_code, Delivery.state, Delivery.skip_reason,
+                  Delivery.reply_kind, sa.func.count())
+        .where(Delivery.alert_id == alert.id)
+        .group_by(Delivery.language, Delivery.country_code, Delivery.state, Delivery.skip_reason,
+                  Delivery.reply_kind)).all()
+    keys = ("planned", "pending", "deferred", "sent", "delivered", "failed", "skipped", "opted_out",
+            "done")
+    totals = dict.fromkeys(keys, 0)
+    replies = {"safe": 0, "need_help": 0, "unknown": 0, "none": 0}
+    by_language: dict[str, dict[str, int]] = {}
+    by_country: dict[str, dict[str, int]] = {}
+    for language, country, state, skip_reason, reply, count in rows:
+        bucket = _bucket(str(state))
+        for table in (totals, by_language.setdefault(language, dict.fromkeys(keys, 0)),
+                      by_country.setdefault(country, dict.fromkeys(keys, 0))):
+            table["planned"] += count
+            table[bucket] += count
+            if bucket not in ("pending", "deferred"):
+                table["done"] += count
+            if bucket == "skipped" and skip_reason in OPT_OUT_REASONS:
+                table["opted_out"] += count
+        if reply is not None:
+            replies[str(reply)] += count
+        elif bucket in ("sent", "delivered"):
+            replies["none"] += count
+    planned = max(totals["planned"], alert.planned_count)
+    percent = 100 if alert.state in (AlertState.sent, AlertState.cancelled) and alert.fanned_out_at \
+        else (round(100 * totals["done"] / planned) if planned else 0)
+    remaining = totals["pending"]  # waiting, or held by a worker about to hand it over
+    segments_each = _average_segments(alert)
+    eta_seconds = remaining * segments_each / compose.segments_per_second() if remaining else 0.0
+    deferred_until = db.session.scalar(
+        sa.select(sa.func.max(Delivery.due_at))
+        .where(Delivery.alert_id == alert.id, Delivery.state == DeliveryState.deferred))
+    finished = alert.state in (AlertState.sent, AlertState.cancelled)
+    return {
+        "state": alert.state.value,
+        "state_label": _label(STATE_LABELS, alert.state),
+        "finished": finished,
+        "percent": min(percent, 100),
+        "totals": {**totals, "planned": planned},
+        "replies": replies,
+        "safety_check": alert.safety_check,
+        "eta_seconds": round(eta_seconds, 1),
+        "eta_text": "" if finished or not eta_seconds else _duration_text(eta_seconds),
+        "deferred_until": i18n.format_dt(deferred_until, fmt="short") if deferred_until else "",
+        "by_language": [{"code": k, "name": i18n.language_name(k), **v}
+                        for k, v in sorted(by_language.items(), key=lambda kv: -kv[1]["planned"])],
+        "by_country": [{"code": k, "name": i18n.country_name(k), **v}
+                       for k, v in sorted(by_country.items(), key=lambda kv: -kv[1]["planned"])],
+    }
+
+
+def _average_segments(alert: Alert) -> float:
+    analysed = compose.analyse_alert(alert)
+    if not analysed:
+        return 1.0
+    return sum(t.encoding.segments for t in analysed.values()) / len(analysed)
+
+
+@bp.get("/alerts/<int:alert_id>/progress")
+def progress(alert_id: int) -> str:
+    _coordinator()
+    alert = _alert_or_404(alert_id)
+    return render_template("alerts/progress.html", alert=alert, data=progress_data(alert),
+                           headline=_headline(alert))
+
+
+@bp.get("/alerts/<int:alert_id>/progress.json")
+def progress_json(alert_id: int) -> Response:
+    _coordinator()
+    alert = _alert_or_404(alert_id)
+    return jsonify(progress_data(alert))
+
+
+def _headline(alert: Alert) -> str:
+    text = ops.text_for(alert, alert.base_language) or (alert.texts[0] if alert.texts else None)
+    return text.headline if text is not None else alert.event
+
+
+# --- the call round -----------------------------------------------------------------------------
+
+
+@bp.get("/alerts/<int:alert_id>/call-round")
+def call_round(alert_id: int) -> str:
+    """People to phone: those who asked for help, those the message did not reach, and those who
+    have not answered the safety check in the set time. Reading this list is recorded in the audit trail."""
+    user = _coordinator()
+    alert = _alert_or_404(alert_id)
+    if not alert.safety_check:
+        abort(404)
+    now = utcnow()
+    cutoff = now - timedelta(minutes=alert.safety_check_minutes or ops.DEFAULT_SAFETY_MINUTES)
+    handed = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delivered)
+    query = (
+        sa.select(Delivery, Registrant)
+        .join(Registrant, Registrant.id == Delivery.registrant_id)
+        .where(Delivery.alert_id == alert.id)
+        .where(sa.or_(
+            Delivery.reply_kind == ReplyKind.need_help,
+            Delivery.state.in_((DeliveryState.failed, DeliveryState.undelivered)),
+            sa.and_(Delivery.state.in_(handed),
+                    sa.or_(Delivery.reply_kind.is_(None), Delivery.reply_kind == ReplyKind.unknown),
+                    sa.func.coalesce(Delivery.submitted_at, Delivery.final_at, Delivery.due_at) <= cutoff)))
+        .order_by(sa.case((Delivery.reply_kind == ReplyKind.need_help, 0),
+                          (Delivery.state.in_((DeliveryState.failed, DeliveryState.undelivered)), 1),
+                          else_=2),
+                  Delivery.country_code, Delivery.id)
+        .limit(CALL_ROUND_LIMIT)
+    )
+    rows = db.session.execute(query).all()
+    record("alert.call_round.view", "alert", alert.id, {"rows": len(rows)}, user=user)
+    db.session.commit()
+    return render_template("alerts/call_round.html", alert=alert, rows=rows, cutoff=cutoff,
+                           limit=CALL_ROUND_LIMIT, headline=_headline(alert))

@@ -1,0 +1,146 @@
+"""CAP 1.2 export (OASIS Common Alerting Protocol): one ``<alert>`` per alert, one ``<info>`` per
+language, one ``<area>`` per target area with its ISO 3166 country code as a geocode.
+
+Times carry the office's UTC offset (CAP forbids "Z"; UTC itself is written "-00:00"). An Update
+or Cancel names the alerts it refers to in CAP's "sender,identifier,sent" form. Every document we
+produce validates against the OASIS schema vendored in ``alerts/schemas/`` (see its NOTICE).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from lxml import etree
+
+import i18n
+from alerts.models import Alert, CapMsgType, CapStatus
+from consular.db import db
+from consular.network.models import CoordinationCentre
+
+CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "CAP-v1.2.xsd"
+GEOCODE_NAME = "ISO3166-1"
+RESTRICTION = "Registered recipients of the consular protection safety alert service"
+NOTES = {
+    CapStatus.Exercise: "Exercise (drill): no action is required.",
+    CapStatus.Test: "Technical test: disregard.",
+}
+
+
+@cache
+def cap_schema() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(SCHEMA_PATH)))
+
+
+def validate_cap(document: bytes) -> list[str]:
+    """The schema's complaints about ``document`` (empty when it is valid CAP 1.2)."""
+    schema = cap_schema()
+    try:
+        tree = etree.fromstring(document, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:
+        return [str(exc)]
+    if schema.validate(tree):
+        return []
+    return [f"line {e.line}: {e.message}" for e in schema.error_log]
+
+
+def cap_time(moment: datetime, zone: str | None = None) -> str:
+    """``2026-01-20T09:00:00+08:00``: seconds precision, an explicit offset, "-00:00" for UTC."""
+    tz = ZoneInfo(zone or current_app.extensions["consular.settings"].office_timezone)
+    local = moment.astimezone(tz).replace(microsecond=0)
+    offset = local.utcoffset() or timedelta(0)
+    if offset == timedelta(0):
+        return local.strftime("%Y-%m-%dT%H:%M:%S") + "-00:00"
+    return local.isoformat()
+
+
+def sender_id() -> str:
+    """Who we are in CAP's ``sender``: alerts@ the public host name."""
+    base = current_app.extensions["consular.settings"].public_base_url
+    host = urlsplit(base).hostname if base else None
+    return f"alerts@{host or 'consular.invalid'}"
+
+
+def sent_time(alert: Alert) -> datetime:
+    """CAP ``sent``: when the alert was issued (approved), or written while it is a draft."""
+    return alert.approved_at or alert.created_at
+
+
+def reference_of(alert: Alert) -> str:
+    return f"{sender_id()},{alert.identifier},{cap_time(sent_time(alert))}"
+
+
+def bcp47(language: str) -> str:
+    """``zh_Hans`` → ``zh-Hans``."""
+    return language.replace("_", "-")
+
+
+def _centre_names() -> tuple[str, str]:
+    centre = db.session.scalar(sa.select(CoordinationCentre).limit(1))
+    if centre is None:
+        return "", ""
+    return centre.name, centre.name_en or centre.name
+
+
+def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{CAP_NS}}}{name}")
+    if text is not None:
+        element.text = text
+    return element
+
+
+def area_description(country_code: str, city: str, language: str) -> str:
+    country = i18n.country_name(country_code, bcp47(language).replace("-", "_"))
+    return f"{city}, {country}" if city else country
+
+
+def to_cap_xml(alert: Alert) -> bytes:
+    """The alert as a CAP 1.2 document (UTF-8, with an XML declaration)."""
+    root = etree.Element(f"{{{CAP_NS}}}alert", nsmap={None: CAP_NS})
+    _sub(root, "identifier", alert.identifier)
+    _sub(root, "sender", sender_id())
+    _sub(root, "sent", cap_time(sent_time(alert)))
+    _sub(root, "status", alert.status.value)
+    _sub(root, "msgType", alert.msg_type.value)
+    _sub(root, "scope", "Public" if alert.public else "Restricted")
+    if not alert.public:
+        _sub(root, "restriction", RESTRICTION)
+    note = NOTES.get(alert.status)
+    if note:
+        _sub(root, "note", note)
+    if alert.msg_type in (CapMsgType.Update, CapMsgType.Cancel) and alert.references is not None:
+        _sub(root, "references", reference_of(alert.references))
+
+    name_zh, name_other = _centre_names()
+    base_first = sorted(alert.texts, key=lambda t: (t.language != alert.base_language, t.id or 0))
+    for text in base_first:
+        info = _sub(root, "info")
+        _sub(info, "language", bcp47(text.language))
+        _sub(info, "category", alert.category.value)
+        _sub(info, "event", alert.event)
+        _sub(info, "urgency", alert.urgency.value)
+        _sub(info, "severity", alert.severity.value)
+        _sub(info, "certainty", alert.certainty.value)
+        if alert.send_at is not None:
+            _sub(info, "effective", cap_time(alert.send_at))
+        _sub(info, "expires", cap_time(alert.expires_at))
+        sender_name = name_zh if text.language.startswith("zh") else name_other
+        if sender_name:
+            _sub(info, "senderName", sender_name)
+        _sub(info, "headline", text.headline)
+        _sub(info, "description", text.body)
+        if text.instruction:
+            _sub(info, "instruction", text.instruction)
+        for area in alert.areas:
+            element = _sub(info, "area")
+            _sub(element, "areaDesc", area_description(area.country_code, area.city, text.language))
+            geocode = _sub(element, "geocode")
+            _sub(geocode, "valueName", GEOCODE_NAME)
+            _sub(geocode, "value", area.country_code)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))

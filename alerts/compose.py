@@ -1,0 +1,156 @@
+"""What an alert will cost before anyone approves it: the exact SMS per language (drill marker,
+safety-check prompt and footer included), its encoding and segments, the recipients by language
+and country, the estimated price (``SMS_PRICE_PER_SEGMENT`` by destination country) and how long
+the send takes at the configured rate (``SMS_SEGMENTS_PER_SECOND``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from alerts.encoding import SmsEncoding, analyse
+from alerts.models import Alert, CapStatus
+from alerts.targeting import Preview, Target, language_case, preview, recipients_where
+from config import Settings, parse_sms_prices
+from consular.db import db, utcnow
+from consular.registry.models import Registrant
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["consular.settings"]
+    return settings
+
+
+def render_sms(*, headline: str, body: str, locale: str, status: CapStatus | str, safety_check: bool,
+               expires_at: datetime, tz_name: str, instruction: str = "", with_footer: bool = True) -> str:
+    """The SMS exactly as a recipient in ``locale`` and zone ``tz_name`` gets it."""
+    from alerts.texts import render_alert_sms
+
+    return render_alert_sms(headline=headline, body=body, locale=locale, status=str(status),
+                            safety_check=safety_check, expires_at=expires_at, tz_name=tz_name,
+                            with_footer=with_footer, instruction=instruction)
+
+
+@dataclass(frozen=True)
+class LanguageText:
+    """One language's SMS and what it costs."""
+
+    language: str
+    sms: str
+    encoding: SmsEncoding
+    body_encoding: SmsEncoding  # of the headline and message alone (what the coordinator typed)
+
+
+def analyse_texts(texts: Mapping[str, Mapping[str, str]], *, status: CapStatus | str,
+                  safety_check: bool, expires_at: datetime | None,
+                  tz_name: str | None = None) -> dict[str, LanguageText]:
+    """Each language's full SMS, analysed as it will be billed."""
+    zone = tz_name or _settings().office_timezone
+    expiry = expires_at or utcnow()
+    out: dict[str, LanguageText] = {}
+    for language, fields in texts.items():
+        headline, body = fields.get("headline", ""), fields.get("body", "")
+        sms = render_sms(headline=headline, body=body, locale=language, status=status,
+                         safety_check=safety_check, expires_at=expiry, tz_name=zone,
+                         instruction=fields.get("instruction", ""))
+        out[language] = LanguageText(language=language, sms=sms, encoding=analyse(sms),
+                                     body_encoding=analyse(f"{headline}\n{body}"))
+    return out
+
+
+def analyse_alert(alert: Alert, tz_names: Mapping[str, str] | None = None,
+                  expires_at: datetime | None = None) -> dict[str, LanguageText]:
+    """Each language of a stored alert; ``tz_names`` gives a zone per language for the expiry time
+    (default: the office's); ``expires_at`` overrides the alert's (a recurring alert's run)."""
+    out: dict[str, LanguageText] = {}
+    for text in alert.texts:
+        zone = (tz_names or {}).get(text.language)
+        fields = {"headline": text.headline, "body": text.body, "instruction": text.instruction}
+        out.update(analyse_texts({text.language: fields},
+                                 status=alert.status, safety_check=alert.safety_check,
+                                 expires_at=expires_at or alert.expires_at, tz_name=zone))
+    return out
+
+
+@lru_cache(maxsize=8)
+def _parsed_prices(spec: str) -> dict[str, Decimal]:
+    return parse_sms_prices(spec)
+
+
+def prices() -> dict[str, Decimal]:
+    """Price of one segment by destination country (ISO code), with a "default"."""
+    return _parsed_prices(_settings().sms_price_per_segment)
+
+
+def price_for(country_code: str) -> Decimal:
+    table = prices()
+    return table.get(country_code.upper(), table["default"])
+
+
+def segments_per_second() -> float:
+    return float(_settings().sms_segments_per_second)
+
+
+@dataclass
+class Estimate:
+    """Recipients, segments, cost and duration of a send."""
+
+    recipients: Preview
+    segments: int = 0
+    cost: Decimal = Decimal(0)
+    currency: str = "CNY"
+    seconds: float = 0.0
+    segments_by_language: dict[str, int] = field(default_factory=dict)
+    cost_by_country: dict[str, Decimal] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.recipients.total,
+            "by_language": self.recipients.by_language,
+            "by_country": self.recipients.by_country,
+            "segments": self.segments,
+            "cost": str(self.cost),
+            "currency": self.currency,
+            "seconds": round(self.seconds, 1),
+            "segments_by_language": self.segments_by_language,
+        }
+
+
+def estimate(target: Target, texts: Mapping[str, LanguageText], now: datetime | None = None) -> Estimate:
+    """What sending to ``target`` with these texts costs and how long it takes."""
+    counted = preview(target, now)
+    result = Estimate(recipients=counted, currency=_settings().sms_currency)
+    per_language = {lang: text.encoding.segments for lang, text in texts.items()}
+    result.segments_by_language = per_language
+    for (language, country), count in counted.by_language_country.items():
+        segments = count * per_language.get(language, 1)
+        cost = price_for(country) * segments
+        result.segments += segments
+        result.cost += cost
+        result.cost_by_country[country] = result.cost_by_country.get(country, Decimal(0)) + cost
+    result.cost = result.cost.quantize(Decimal("0.01"))
+    result.seconds = result.segments / segments_per_second() if result.segments else 0.0
+    return result
+
+
+def typical_zones(target: Target) -> dict[str, str]:
+    """For each language, the time zone most of its recipients live in (to show the SMS as they
+    see it); languages nobody gets are left out."""
+    language = language_case(target).label("language")
+    rows = db.session.execute(
+        sa.select(language, Registrant.timezone, sa.func.count().label("n"))
+        .where(*recipients_where(target, utcnow().date()))
+        .group_by(language, Registrant.timezone)
+        .order_by(sa.desc("n"))
+    ).all()
+    zones: dict[str, str] = {}
+    for lang, zone, _count in rows:
+        zones.setdefault(lang, zone)
+    return zones

@@ -1,0 +1,248 @@
+"""The compose form: CAP fields as plain-language choices, one tab per language, target areas as
+rows of country + optional city, and when to send (now, at a time in the office's zone, or on a
+recurring schedule). Labels are lazy so they render in the reader's language. The form reads and
+shapes the input; ``alerts.operations`` checks it, for pages and any other caller alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
+from wtforms import (
+    BooleanField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms import widgets as wtf_widgets
+
+from alerts.models import (
+    AlertState,
+    CapCategory,
+    CapCertainty,
+    CapMsgType,
+    CapSeverity,
+    CapStatus,
+    CapUrgency,
+)
+from consular.registry.models import RegistrantKind
+
+STATUS_LABELS = {
+    CapStatus.Actual: _l("Real alert"),
+    CapStatus.Exercise: _l("Drill (every message is marked as a drill)"),
+    CapStatus.Test: _l("Technical test (marked as a test)"),
+}
+STATUS_SHORT = {
+    CapStatus.Actual: _l("Real"),
+    CapStatus.Exercise: _l("Drill"),
+    CapStatus.Test: _l("Test"),
+}
+MSG_TYPE_LABELS = {
+    CapMsgType.Alert: _l("Alert"),
+    CapMsgType.Update: _l("Update"),
+    CapMsgType.Cancel: _l("Cancel notice"),
+}
+STATE_LABELS = {
+    AlertState.draft: _l("Draft"),
+    AlertState.pending_approval: _l("Waiting for approval"),
+    AlertState.scheduled: _l("Approved, scheduled"),
+    AlertState.sending: _l("Sending"),
+    AlertState.sent: _l("Sent"),
+    AlertState.cancelled: _l("Cancelled"),
+}
+CATEGORY_LABELS = {
+    CapCategory.Safety: _l("General safety"),
+    CapCategory.Security: _l("Security (unrest, crime, terrorism)"),
+    CapCategory.Health: _l("Health (epidemic, disease)"),
+    CapCategory.Met: _l("Weather"),
+    CapCategory.Geo: _l("Earthquake, landslide, volcano"),
+    CapCategory.Transport: _l("Transport"),
+    CapCategory.Rescue: _l("Rescue and recovery"),
+    CapCategory.Fire: _l("Fire"),
+    CapCategory.Env: _l("Environment (pollution)"),
+    CapCategory.Infra: _l("Infrastructure (power, telephone, water)"),
+    CapCategory.CBRNE: _l("Chemical, biological, nuclear or explosive"),
+    CapCategory.Other: _l("Other"),
+}
+URGENCY_LABELS = {
+    CapUrgency.Immediate: _l("Act now"),
+    CapUrgency.Expected: _l("Act soon"),
+    CapUrgency.Future: _l("Act in the near future"),
+    CapUrgency.Past: _l("No action needed any more"),
+    CapUrgency.Unknown: _l("Not known"),
+}
+SEVERITY_LABELS = {
+    CapSeverity.Extreme: _l("Extreme: threat to life"),
+    CapSeverity.Severe: _l("Severe: significant threat"),
+    CapSeverity.Moderate: _l("Moderate: possible threat"),
+    CapSeverity.Minor: _l("Minor: little or no threat"),
+    CapSeverity.Unknown: _l("Not known"),
+}
+CERTAINTY_LABELS = {
+    CapCertainty.Observed: _l("Observed: it is happening"),
+    CapCertainty.Likely: _l("Likely"),
+    CapCertainty.Possible: _l("Possible"),
+    CapCertainty.Unlikely: _l("Unlikely"),
+    CapCertainty.Unknown: _l("Not known"),
+}
+AUDIENCE_LABELS = {
+    RegistrantKind.citizen_abroad: _l("Citizens living abroad"),
+    RegistrantKind.student: _l("Students abroad"),
+    RegistrantKind.enterprise_staff: _l("Staff of the city's enterprises abroad"),
+    RegistrantKind.family_at_home: _l("Families at home"),
+    RegistrantKind.foreign_resident: _l("Foreign residents of the city"),
+}
+SEND_MODES = ("now", "at", "recurring")
+SEND_MODE_LABELS = {
+    "now": _l("As soon as it is approved"),
+    "at": _l("At a set time"),
+    "recurring": _l("On a recurring schedule"),
+}
+MAX_AREA_ROWS = 50
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _choices(labels: Mapping[Any, Any]) -> list[SelectChoice]:
+    return [SelectChoice(str(key.value if hasattr(key, "value") else key), label)
+            for key, label in labels.items()]
+
+
+class CheckboxListField(SelectMultipleField):
+    widget = wtf_widgets.ListWidget(prefix_label=False)
+    option_widget = wtf_widgets.CheckboxInput()
+
+
+class AlertForm(FlaskForm):
+    """The fixed part of the compose screen (texts and areas are read by ``read_compose``)."""
+
+    status = RadioField(_l("Kind of message"), choices=_choices(STATUS_LABELS),
+                        default=CapStatus.Actual.value)
+    event = StringField(_l("Event"), description=_l("What happened, in a few words, e.g. "
+                                                   "\u201cstreet protests\u201d or \u201ctyphoon\u201d."),
+                        render_kw={"maxlength": 120})
+    category = SelectField(_l("Category"), choices=_choices(CATEGORY_LABELS),
+                           default=CapCategory.Safety.value)
+    urgency = SelectField(_l("Urgency"), choices=_choices(URGENCY_LABELS),
+                          default=CapUrgency.Expected.value)
+    severity = SelectField(_l("Severity"), choices=_choices(SEVERITY_LABELS),
+                           default=CapSeverity.Moderate.value)
+    certainty = SelectField(_l("Certainty"), choices=_choices(CERTAINTY_LABELS),
+                            default=CapCertainty.Likely.value)
+    base_language = SelectField(_l("Base language"), default="zh_Hans",
+                                description=_l("Recipients whose language has no text get this one."))
+    audience_kinds = CheckboxListField(_l("Recipient groups"), choices=_choices(AUDIENCE_LABELS),
+                                       description=_l("None ticked: everyone registered in the area."))
+    present_only = BooleanField(_l("Only people who are there now (by their stay dates)"))
+    public = BooleanField(_l("Publish in the public feed (CAP and Atom)"))
+    safety_check = BooleanField(_l("Safety check: ask people to reply 1 if safe, 2 if they need help"))
+    safety_check_minutes = StringField(_l("Call round after (minutes without an answer)"), default="60",
+                                       render_kw={"inputmode": "numeric", "maxlength": 6})
+    resend_unanswered = BooleanField(_l("Send once more to those who have not answered by then"))
+    send_mode = RadioField(_l("When"), choices=_choices(SEND_MODE_LABELS), default="now")
+    send_at = StringField(_l("Send at"), render_kw={"type": "datetime-local"})
+    recurrence = StringField(
+        _l("Schedule"), render_kw={"maxlength": 120, "placeholder": "0 9 20 1 *",
+                                   "autocomplete": "off", "spellcheck": "false"},
+        description=_l("Minute, hour, day of month, month, day of week, in the office's time zone. "
+                       "0 9 20 1 * = every 20 January at 09:00; 0 9 * * 1 = every Monday at 09:00."))
+    expires_at = StringField(_l("Valid until"), render_kw={"type": "datetime-local"},
+                             description=_l("Nothing is sent after this time. For a recurring alert: "
+                                            "the end of the series."))
+
+
+@dataclass
+class ComposeInput:
+    """What the compose screen sent, shaped for ``alerts.operations``."""
+
+    data: dict[str, Any]
+    texts: dict[str, dict[str, str]]
+    areas: list[dict[str, str]]
+    languages: list[str]
+    errors: dict[str, str] = field(default_factory=dict)  # input the form itself could not read
+
+
+def to_local_input(moment: datetime | None, zone: str) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(zone)).strftime(LOCAL_FORMAT)
+
+
+def parse_local(raw: str, zone: str) -> datetime | None:
+    """A ``datetime-local`` value read as a time in the office's zone, as UTC; None when empty.
+    Raises ValueError for anything else."""
+    value = raw.strip()
+    if not value:
+        return None
+    if len(value) > 25:
+        raise ValueError(value)
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is not None:
+        raise ValueError(value)
+    return moment.replace(tzinfo=ZoneInfo(zone))
+
+
+def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, ...]) -> ComposeInput:
+    """The whole compose form (fixed fields, every language tab, every area row)."""
+    errors: dict[str, str] = {}
+    languages: list[str] = []
+    for lang in form.getlist("languages"):
+        if lang in sms_locales and lang not in languages:
+            languages.append(lang)
+    texts = {
+        lang: {
+            "headline": form.get(f"headline-{lang}", ""),
+            "body": form.get(f"body-{lang}", ""),
+            "instruction": form.get(f"instruction-{lang}", ""),
+        }
+        for lang in languages
+    }
+    countries = form.getlist("area_country")[:MAX_AREA_ROWS]
+    cities = form.getlist("area_city")[:MAX_AREA_ROWS]
+    areas = [
+        {"country_code": code.strip(), "city": cities[i] if i < len(cities) else ""}
+        for i, code in enumerate(countries)
+        if code.strip()
+    ]
+    mode = form.get("send_mode", "now")
+    data: dict[str, Any] = {
+        key: form.get(key, "")
+        for key in ("status", "category", "event", "urgency", "severity", "certainty",
+                    "base_language", "safety_check_minutes")
+    }
+    data["audience_kinds"] = form.getlist("audience_kinds")
+    for key in ("present_only", "public", "safety_check", "resend_unanswered"):
+        data[key] = form.get(key, "") in ("y", "1", "on", "true")
+    if mode not in SEND_MODES:
+        errors["send_mode"] = str(_l("Choose when to send."))
+        mode = "now"
+    data["send_at"] = None
+    data["recurrence"] = None
+    if mode in ("at", "recurring"):
+        try:
+            data["send_at"] = parse_local(form.get("send_at", ""), zone)
+        except ValueError:
+            errors["send_at"] = str(_l("Enter a date and time."))
+        if mode == "at" and data["send_at"] is None and "send_at" not in errors:
+            errors["send_at"] = str(_l("Choose the time to send, or send as soon as it is approved."))
+    if mode == "recurring":
+        data["recurrence"] = form.get("recurrence", "")
+        if not data["recurrence"].strip():
+            errors["recurrence"] = str(_l("Enter the schedule."))
+    try:
+        data["expires_at"] = parse_local(form.get("expires_at", ""), zone)
+    except ValueError:
+        errors["expires_at"] = str(_l("Enter a date and time."))
+        data["expires_at"] = None
+    return ComposeInput(data=data, texts=texts, areas=areas, languages=languages, errors=errors)
+
+
+def default_expiry(now: datetime) -> datetime:
+    return (now + timedelta(hours=24)).replace(second=0, microsecond=0)

@@ -1,0 +1,409 @@
+"""Twilio through the official client: one message at a time over a pooled requests session, or many
+at once over a pooled aiohttp session on the gateway's own event loop; every answer, error and
+timeout becomes a ``SendResult``.
+
+``api_base`` (setting ``TWILIO_API_BASE``) points every Twilio API call at another address, such as
+the fake Twilio server on loopback; the official client then runs unchanged against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import requests
+from requests.adapters import HTTPAdapter
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
+
+from alerts.gateways import (
+    OutboundSms,
+    Outcome,
+    ReconcileError,
+    SendResult,
+    clamp_validity,
+    describe_twilio_error,
+    last4,
+)
+from alerts.gateways.loop import LoopThread
+
+log = logging.getLogger(__name__)
+_http_log = logging.getLogger("alerts.gateways.twilio.http")
+
+# The last HTTP answer seen in this thread / asyncio task: the client's exceptions do not carry the
+# response headers, and Retry-After is in them.
+_last_response: ContextVar[TwilioResponse | None] = ContextVar("twilio_last_response", default=None)
+
+# How far before ``since`` reconciliation looks (clock skew between us and the provider).
+RECONCILE_SLACK = timedelta(minutes=2)
+
+
+def redirect_url(url: str, api_base: str) -> str:
+    """``url`` with a Twilio host (api.twilio.com, or an edge/region host) replaced by ``api_base``."""
+    if not api_base:
+        return url
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host != "twilio.com" and not host.endswith(".twilio.com"):
+        return url
+    base = urlsplit(api_base)
+    return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query,
+                       parts.fragment))
+
+
+class RedirectingHttpClient(TwilioHttpClient):
+    """The official synchronous HTTP client, pooled for http and https, sending to ``api_base``."""
+
+    def __init__(self, api_base: str = "", timeout: float = 10.0, pool_size: int = 32) -> None:
+        super().__init__(pool_connections=True, timeout=timeout, logger=_http_log)
+        self.api_base = api_base
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+        assert self.session is not None
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def request(self, method: str, url: str, params: dict[str, object] | None = None,
+                data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
+                auth: tuple[str, str] | None = None, timeout: float | None = None,
+                allow_redirects: bool = False) -> TwilioResponse:
+        response = super().request(method, redirect_url(url, self.api_base), params=params, data=data,
+                                   headers=headers, auth=auth, timeout=timeout,
+                                   allow_redirects=allow_redirects)
+        _last_response.set(response)
+        return response
+
+    # The stock client logs query parameters (phone numbers) at INFO: keep one line at DEBUG.
+    def log_request(self, kwargs: dict[str, Any]) -> None:
+        _http_log.debug("%s %s", kwargs.get("method"), urlsplit(str(kwargs.get("url"))).path)
+
+    def log_response(self, status_code: int, response: Any) -> None:
+        _http_log.debug("-> %s", status_code)
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+
+class RedirectingAsyncHttpClient(AsyncTwilioHttpClient):
+    """The official asynchronous HTTP client with a connection pool of ``max_connections``, a timeout
+    that applies to every request (the stock client drops its own), sending to ``api_base``.
+    Construct it inside the event loop that will use it."""
+
+    def __init__(self, api_base: str = "", timeout: float = 10.0, connect_timeout: float = 5.0,
+                 max_connections: int = 200) -> None:
+        super().__init__(pool_connections=False, timeout=timeout, logger=_http_log)
+        self.api_base = api_base
+        self.client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections),
+            timeout=self.client_timeout,
+        )
+
+    async def request(self, method: str, url: str, params: dict[str, object] | None = None,
+                      data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
+                      auth: tuple[str, str] | None = None, timeout: float | None = None,
+                      allow_redirects: bool = False) -> TwilioResponse:
+        session = self.session
+        assert isinstance(session, aiohttp.ClientSession)
+        target = redirect_url(url, self.api_base)
+        _http_log.debug("%s %s", method.upper(), urlsplit(target).path)
+        headers = dict(headers or {})
+        if auth:
+            headers["Authorization"] = basic_auth_header(auth[0], auth[1])
+        async with session.request(
+            method.upper(), target, params=_query(params), data=data or None, headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout) if timeout else self.client_timeout,
+            allow_redirects=allow_redirects,
+        ) as raw:
+            text = await raw.text()
+            response = TwilioResponse(raw.status, text, raw.headers)
+        _last_response.set(response)
+        return response
+
+
+class StockRedirectingAsyncHttpClient(AsyncTwilioHttpClient):
+    """The official asynchronous client exactly as shipped, only sent to ``api_base``: the baseline
+    that benchmarks compare the gateway with. Construct it inside the event loop that will use it."""
+
+    def __init__(self, api_base: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.api_base = api_base
+
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> TwilioResponse:
+        return await super().request(method, redirect_url(url, self.api_base), *args, **kwargs)
+
+
+def _query(params: dict[str, object] | None) -> dict[str, str] | None:
+    return {k: str(v) for k, v in params.items()} if params else None
+
+
+def basic_auth_header(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from a Retry-After header (a number of seconds or an HTTP date)."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _accepted(message: Any) -> SendResult:
+    segments = getattr(message, "num_segments", None)
+    return SendResult(
+        outcome=Outcome.accepted,
+        provider_id=message.sid,
+        provider_status=str(message.status) if message.status is not None else None,
+        error_code=message.error_code or None,
+        error_message=message.error_message or None,
+        segments=int(segments) if segments not in (None, "") else None,
+    )
+
+
+def _from_api_error(exc: TwilioRestException | TwilioServiceException) -> SendResult:
+    status = int(exc.status) if exc.status is not None else None
+    code = exc.code if isinstance(exc.code, int) else None
+    info = describe_twilio_error(status, code)
+    text = (exc.detail or exc.title) if isinstance(exc, TwilioServiceException) else exc.msg
+    response = _last_response.get()
+    return SendResult(
+        outcome=info.outcome,
+        error_code=code or status,
+        error_message=str(text)[:500] if text else None,
+        retry_after=parse_retry_after(response.headers if response is not None else None),
+        reason=info.reason,
+        recipient_problem=info.recipient_problem,
+        # A gateway timeout in front of the API may hide an accepted message.
+        maybe_accepted=status in (502, 504),
+    )
+
+
+def _from_transport_error(exc: BaseException) -> SendResult:
+    """A request that got no HTTP answer. Was it possibly received? Only a failure to connect says
+    for sure that it was not."""
+    not_sent: bool
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError
+                  | requests.exceptions.ConnectTimeout):
+        not_sent = True
+    elif isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
+            exc, requests.exceptions.ReadTimeout):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        not_sent = isinstance(reason, NewConnectionError)
+    else:
+        not_sent = False
+    timeout = isinstance(exc, asyncio.TimeoutError | requests.exceptions.Timeout)
+    return SendResult(
+        outcome=Outcome.transient,
+        error_message=f"{type(exc).__name__}: {exc}"[:500],
+        reason="timeout" if timeout else "connection_error",
+        maybe_accepted=not not_sent,
+    )
+
+
+_TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, requests.exceptions.RequestException,
+                     OSError)
+
+
+class TwilioGateway:
+    """SmsGateway for Twilio. A Messaging Service SID is preferred over a From number."""
+
+    name = "twilio"
+
+    def __init__(self, account_sid: str, auth_token: str, *, messaging_service_sid: str = "",
+                 from_number: str = "", api_base: str = "", timeout: float = 10.0,
+                 connect_timeout: float = 5.0, max_connections: int = 200) -> None:
+        if not account_sid or not auth_token:
+            raise ValueError("Twilio needs an account SID and an auth token")
+        if not (messaging_service_sid or from_number):
+            raise ValueError("Twilio needs a Messaging Service SID or a From number")
+        self.account_sid = account_sid
+        self._auth_token = auth_token
+        self.messaging_service_sid = messaging_service_sid
+        self.from_number = from_number
+        self.api_base = api_base.rstrip("/")
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.max_connections = max_connections
+        self._http = RedirectingHttpClient(self.api_base, timeout=timeout,
+                                           pool_size=min(max_connections, 64))
+        self.client = Client(account_sid, auth_token, http_client=self._http)
+        self._lock = threading.Lock()
+        self._loop: LoopThread | None = None
+        self._async_http: RedirectingAsyncHttpClient | None = None
+        self._async_client: Client | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<TwilioGateway {self.account_sid} via {self.api_base or 'api.twilio.com'}>"
+
+    def __enter__(self) -> TwilioGateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- one message -------------------------------------------------------------------------
+
+    def create_params(self, message: OutboundSms) -> dict[str, Any]:
+        """Keyword arguments for the official client's ``messages.create``."""
+        params: dict[str, Any] = {"to": message.to, "body": message.body}
+        if self.messaging_service_sid:
+            params["messaging_service_sid"] = self.messaging_service_sid
+        else:
+            params["from_"] = self.from_number
+        if message.status_callback:
+            params["status_callback"] = message.status_callback
+        validity = clamp_validity(message.validity_seconds)
+        if validity is not None:
+            params["validity_period"] = validity
+        return params
+
+    def send(self, message: OutboundSms) -> SendResult:
+        _last_response.set(None)
+        try:
+            created = self.client.messages.create(**self.create_params(message))
+        except (TwilioRestException, TwilioServiceException) as exc:
+            result = _from_api_error(exc)
+        except _TRANSPORT_ERRORS as exc:
+            result = _from_transport_error(exc)
+        except (TwilioException, ValueError, KeyError) as exc:  # an answer the client cannot read
+            log.exception("twilio: unreadable answer for %s", message.key)
+            result = SendResult(Outcome.transient, error_message=f"{type(exc).__name__}: {exc}"[:500],
+                                reason="provider_error", maybe_accepted=True)
+        else:
+            result = _accepted(created)
+        self._log(message, result)
+        return result
+
+    # --- many messages at once ---------------------------------------------------------------
+
+    def _ensure_loop(self) -> LoopThread:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the Twilio gateway is closed")
+            if self._loop is None or not self._loop.alive:
+                self._loop = LoopThread("twilio-gateway")
+                self._loop.run(self._open_async())
+            return self._loop
+
+    async def _open_async(self) -> None:
+        self._async_http = RedirectingAsyncHttpClient(self.api_base, timeout=self.timeout,
+                                                      connect_timeout=self.connect_timeout,
+                                                      max_connections=self.max_connections)
+        self._async_client = Client(self.account_sid, self._auth_token, http_client=self._async_http)
+        # Each request's timeout should start when it has a connection, not while it queues for one.
+        self._slots = asyncio.Semaphore(self.max_connections)
+
+    async def _send_one_async(self, message: OutboundSms) -> SendResult:
+        assert self._async_client is not None and self._slots is not None
+        _last_response.set(None)
+        try:
+            async with self._slots:
+                created = await self._async_client.messages.create_async(**self.create_params(message))
+        except (TwilioRestException, TwilioServiceException) as exc:
+            result = _from_api_error(exc)
+        except _TRANSPORT_ERRORS as exc:
+            result = _from_transport_error(exc)
+        except Exception as exc:  # never let one message fail the batch
+            log.exception("twilio: unexpected error for %s", message.key)
+            result = SendResult(Outcome.transient, error_message=f"{type(exc).__name__}: {exc}"[:500],
+                                reason="provider_error", maybe_accepted=True)
+        else:
+            result = _accepted(created)
+        self._log(message, result)
+        return result
+
+    async def _send_all(self, messages: Sequence[OutboundSms]) -> list[SendResult]:
+        return list(await asyncio.gather(*(self._send_one_async(m) for m in messages)))
+
+    async def send_many(self, messages: Sequence[OutboundSms]) -> list[SendResult]:
+        """Send concurrently (up to ``max_connections`` requests in flight) on the gateway's own
+        event loop, so the pool survives across calls from any thread or loop."""
+        if not messages:
+            return []
+        loop = self._ensure_loop()
+        if loop.in_loop_thread():
+            return await self._send_all(messages)
+        return await asyncio.wrap_future(loop.submit(self._send_all(list(messages))))
+
+    def send_batch(self, messages: Sequence[OutboundSms]) -> list[SendResult]:
+        """``send_many`` for callers without an event loop (worker threads)."""
+        if not messages:
+            return []
+        return self._ensure_loop().run(self._send_all(list(messages)))
+
+    # --- reconciliation ----------------------------------------------------------------------
+
+    def find_sent(self, to: str, body: str, since: datetime, key: str | None = None) -> SendResult | None:
+        """The provider's record of a message to ``to`` with exactly ``body`` created since ``since``
+        (``key`` is not known to Twilio and is ignored). Raises ``ReconcileError`` when Twilio
+        cannot be asked."""
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        since = since.astimezone(UTC) - RECONCILE_SLACK
+        messages = self.client.messages
+        try:
+            for record in messages.stream(to=to, date_sent_after=since, page_size=100, limit=2000):
+                if record.body == body:
+                    return _accepted(record)
+            # A message still queued at Twilio has no DateSent yet: look at the newest ones too
+            # (Twilio lists newest first).
+            for record in messages.stream(to=to, page_size=50, limit=50):
+                created = record.date_created
+                if record.body == body and (created is None or created >= since):
+                    return _accepted(record)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise ReconcileError(f"Twilio answered {exc.status} ({exc.code})") from exc
+        except TwilioException as exc:  # a page that did not load: the client keeps the response
+            answer = exc.args[1] if len(exc.args) > 1 else None
+            status = getattr(answer, "status_code", "?")
+            text = str(getattr(answer, "text", ""))[:200]
+            raise ReconcileError(f"Twilio answered {status}: {text}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise ReconcileError(f"Twilio could not be reached: {type(exc).__name__}") from exc
+        return None
+
+    # --- housekeeping ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            loop, self._loop = self._loop, None
+            http, self._async_http = self._async_http, None
+        if loop is not None:
+            loop.stop(http.close() if http is not None else None)
+        self._http.close()
+
+    @staticmethod
+    def _log(message: OutboundSms, result: SendResult) -> None:
+        if result.outcome == Outcome.accepted:
+            log.debug("twilio: %s to %s accepted as %s", message.key, last4(message.to), result.provider_id)
+        else:
+            log.info("twilio: %s to %s %s (%s %s)%s", message.key, last4(message.to), result.outcome,
+                     result.error_code, result.reason, " outcome unknown" if result.maybe_accepted else "")

@@ -1,0 +1,211 @@
+"""Who receives an alert, decided in SQL: the registrants of its areas (country, optionally city)
+and audience, still registered and reachable, optionally only those whose stay dates say they are
+there now; each with the language of the text they get.
+
+``fan_out`` turns that into deliveries with one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` on
+(alert, registrant): targeting 300,000 people is one statement, and running it twice adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from alerts.models import Alert, AlertState, Delivery, DeliveryState
+from consular.audit.operations import record
+from consular.db import UTCDateTime, db, utcnow
+from consular.registry.models import Registrant, RegistrantStatus
+
+
+@dataclass(frozen=True)
+class TargetArea:
+    country_code: str
+    city: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What targeting needs to know of an alert (saved or still on the compose screen)."""
+
+    areas: tuple[TargetArea, ...]
+    languages: tuple[str, ...]  # the languages the alert has a text in
+    base_language: str
+    audience_kinds: tuple[str, ...] = ()  # empty: every kind
+    present_only: bool = False
+
+    @classmethod
+    def of(cls, alert: Alert) -> Target:
+        return cls(
+            areas=tuple(TargetArea(a.country_code, a.city) for a in alert.areas),
+            languages=tuple(t.language for t in alert.texts),
+            base_language=alert.base_language,
+            audience_kinds=tuple(k for k in alert.audience_kinds.split(",") if k),
+            present_only=alert.present_only,
+        )
+
+
+@dataclass
+class Preview:
+    """Recipients counted by the language they will get and by country."""
+
+    total: int = 0
+    by_language: dict[str, int] = field(default_factory=dict)
+    by_country: dict[str, int] = field(default_factory=dict)
+    by_language_country: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def language_map(languages: Iterable[str], base_language: str) -> dict[str, str]:
+    """For each SMS locale a registrant may have chosen, the language of the text they get: their
+    own if the alert has it, else the next in their fallback chain that it has (zh_Hant →
+    zh_Hans), else the alert's base language."""
+    from alerts.texts import SMS_LOCALES, fallback_chain
+
+    have = set(languages)
+    chosen: dict[str, str] = {}
+    for locale in SMS_LOCALES:
+        chain = [lang for lang in fallback_chain(locale, base_language) if lang in have]
+        chosen[locale] = chain[0] if chain else base_language
+    return chosen
+
+
+def language_case(target: Target) -> sa.ColumnElement[str]:
+    """The chosen language as a SQL CASE over ``registrant.language``."""
+    mapping = language_map(target.languages, target.base_language)
+    whens = [(Registrant.language == locale, sa.literal(lang))
+             for locale, lang in mapping.items() if lang != target.base_language]
+    if not whens:
+        return sa.literal(target.base_language, sa.String)
+    return sa.case(*whens, else_=sa.literal(target.base_language))
+
+
+def _area_filter(areas: Sequence[TargetArea]) -> sa.ColumnElement[bool]:
+    clauses: list[sa.ColumnElement[bool]] = []
+    for area in areas:
+        code = area.country_code.upper()
+        if area.city.strip():
+            clauses.append(sa.and_(Registrant.country_code == code,
+                                   sa.func.lower(sa.func.trim(Registrant.city))
+                                   == area.city.strip().lower()))
+        else:
+            clauses.append(Registrant.country_code == code)
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def recipients_where(target: Target, today: date) -> list[sa.ColumnElement[bool]]:
+    """The conditions a registrant must meet to receive the alert."""
+    conditions: list[sa.ColumnElement[bool]] = [
+        Registrant.status == RegistrantStatus.active,
+        Registrant.ended_at.is_(None),
+        _area_filter(target.areas),
+    ]
+    if target.audience_kinds:
+        conditions.append(Registrant.kind.in_(target.audience_kinds))
+    if target.present_only:
+        # "Who is there now": no stay dates counts as present.
+        conditions.append(sa.or_(Registrant.stay_from.is_(None), Registrant.stay_from <= today))
+        conditions.append(sa.or_(Registrant.stay_until.is_(None), Registrant.stay_until >= today))
+    return conditions
+
+
+def recipients_select(alert: Alert | Target, now: datetime | None = None) -> sa.Select[int, str, str]:
+    """``SELECT registrant.id, <language>, registrant.country_code`` of everyone the alert reaches."""
+    target = alert if isinstance(alert, Target) else Target.of(alert)
+    moment = now or utcnow()
+    return (
+        sa.select(Registrant.id.label("registrant_id"),
+                  language_case(target).label("language"),
+                  Registrant.country_code.label("country_code"))
+        .where(*recipients_where(target, moment.date()))
+    )
+
+
+def preview(alert: Alert | Target, now: datetime | None = None) -> Preview:
+    """How many people the alert would reach, by language (after the fallback) and country."""
+    target = alert if isinstance(alert, Target) else Target.of(alert)
+    result = Preview()
+    if not target.areas or not target.base_language:
+        return result
+    chosen = recipients_select(target, now).subquery()
+    rows = db.session.execute(
+        sa.select(chosen.c.language, chosen.c.country_code, sa.func.count())
+        .group_by(chosen.c.language, chosen.c.country_code)
+    ).all()
+    for language, country, count in rows:
+        result.total += count
+        result.by_language[language] = result.by_language.get(language, 0) + count
+        result.by_country[country] = result.by_country.get(country, 0) + count
+        result.by_language_country[(language, country)] = count
+    result.by_language = dict(sorted(result.by_language.items(), key=lambda kv: -kv[1]))
+    result.by_country = dict(sorted(result.by_country.items(), key=lambda kv: -kv[1]))
+    return result
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(Delivery)
+    if dialect == "sqlite":
+        return sqlite.insert(Delivery)
+    raise RuntimeError(f"fan-out needs PostgreSQL or SQLite, not {dialect}")
+
+
+def fan_out(alert: Alert, now: datetime | None = None) -> int:
+    """Create one pending delivery per recipient of a due, approved alert, in one statement, then
+    mark the alert as sending. Safe to run twice: the second run inserts nothing. Returns the number
+    of deliveries created by this call. An alert already past its expiry is closed instead: nothing
+    is sent after an alert expires."""
+    moment = now or utcnow()
+    if alert.recurrence:
+        raise ValueError("a recurring alert is a template: fan out its occurrences")
+    if alert.state not in (AlertState.scheduled, AlertState.sending):
+        raise ValueError(f"alert {alert.id} is {alert.state}, not scheduled")
+    if alert.expires_at <= moment:
+        if alert.state == AlertState.scheduled:
+            alert.state = AlertState.sent
+            alert.finished_at = moment
+            db.session.flush()
+            record("alert.expired_unsent", "alert", alert.id, {"identifier": alert.identifier},
+                   username="scheduler")
+        return 0
+    due = alert.send_at or moment
+    target = Target.of(alert)
+    source = sa.select(
+        sa.literal(alert.id, sa.Integer),
+        Registrant.id,
+        language_case(target),
+        Registrant.country_code,
+        sa.literal(DeliveryState.pending.value, sa.String),
+        sa.literal(due, UTCDateTime()),
+        sa.literal(0, sa.Integer),
+    ).where(*recipients_where(target, moment.date()))
+    dialect = db.session.get_bind().dialect.name
+    statement = _insert_ignoring_duplicates(dialect).from_select(
+        ["alert_id", "registrant_id", "language", "country_code", "state", "due_at", "attempts"],
+        source,
+    ).on_conflict_do_nothing(index_elements=["alert_id", "registrant_id"])
+    # Counted before and after: a driver's rowcount for INSERT … SELECT … ON CONFLICT is not
+    # reliable everywhere (psycopg may answer -1).
+    before = _planned(alert.id)
+    db.session.execute(statement)
+    planned = _planned(alert.id)
+    inserted = planned - before
+    first = alert.fanned_out_at is None
+    alert.planned_count = planned
+    if first:
+        alert.fanned_out_at = moment
+    alert.state = AlertState.sending
+    db.session.flush()
+    if first or inserted:
+        record("alert.fan_out", "alert", alert.id,
+               {"identifier": alert.identifier, "deliveries": inserted, "planned": planned},
+               username="scheduler")
+    return inserted
+
+
+def _planned(alert_id: int) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Delivery).where(Delivery.alert_id == alert_id)) or 0

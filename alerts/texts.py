@@ -1,0 +1,340 @@
+"""The system's own SMS texts (drill marker, opt-out footer, safety-check prompt, HELP answer,
+confirmations, case notices) in the recipient's language, and the alert message as sent.
+
+The texts are entries of the ``sms`` catalog domain (``i18n/translations/<locale>/LC_MESSAGES/
+sms.po``; source ``i18n/sms.pot``), marked in this module with ``_sms`` and extracted by
+``make i18n-extract``. They are loaded with Babel outside any request or app context, because
+the worker renders messages. Dates, times and durations inside a message are formatted by Babel
+in the recipient's locale and time zone.
+
+Keywords named in a text (STOP, START, HELP, AIUTO …) are ones ``alerts.keywords`` recognises in
+that language; STOP and START stay in ASCII everywhere because the carrier-side opt-out (Twilio)
+acts on exactly those words.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import io
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale
+from babel.dates import format_date, format_time, format_timedelta, get_datetime_format
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+log = logging.getLogger(__name__)
+
+TRANSLATIONS_DIR = Path(__file__).parents[1] / "i18n" / "translations"
+SMS_DOMAIN = "sms"
+SMS_LOCALES: tuple[str, ...] = (
+    "zh_Hans", "zh_Hant", "en", "it", "fr", "es", "de", "pt", "ru", "ja", "ko", "ar",
+)
+DEFAULT_SMS_LOCALE = "zh_Hans"  # for a recipient whose language is not one of SMS_LOCALES
+RTL_LOCALES = frozenset({"ar"})
+ALERT_STATUSES = ("Actual", "Exercise", "Test")  # CAP 1.2 statuses an alert can have here
+
+# Readers of one Chinese script can mostly read the other: each is the other's first fallback.
+_SCRIPT_FALLBACK = {"zh_Hant": "zh_Hans", "zh_Hans": "zh_Hant"}
+_TRADITIONAL_REGIONS = {"tw", "hk", "mo"}
+_LRM = "\u200e"
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "})
+
+
+def _sms(message: str) -> str:
+    """Marks a message of the ``sms`` domain for extraction; translated when rendered."""
+    return message
+
+
+# TRANSLATORS: put in front of every SMS of a drill (CAP status Exercise). Keep it short.
+EXERCISE_MARKER = _sms("[EXERCISE]")
+# TRANSLATORS: put in front of every SMS of a technical test (CAP status Test).
+TEST_MARKER = _sms("[TEST]")
+# TRANSLATORS: the last line of every alert. Keep the ASCII word STOP (the carrier acts on it).
+OPT_OUT_FOOTER = _sms("Reply STOP to unsubscribe")
+# TRANSLATORS: keep the digits 1 and 2; the reply is read by the system.
+SAFETY_CHECK_PROMPT = _sms("Reply 1 if you are safe, 2 if you need help")
+# TRANSLATORS: %(when)s is a date and time with its time zone, e.g. "Mar 1, 2026, 5:30 PM CET".
+VALID_UNTIL = _sms("Valid until %(when)s")
+HELP_STATION = _sms("Nearest service station: %(name)s, tel. %(phone)s")
+HELP_STATION_NO_PHONE = _sms("Nearest service station: %(name)s")
+# TRANSLATORS: %(name)s is an embassy or consulate, e.g. "Embassy of China in Italy".
+HELP_MISSION = _sms("%(name)s emergency phone: %(phone)s")
+HELP_MISSION_NO_NAME = _sms("Embassy or consulate emergency phone: %(phone)s")
+HELP_HOTLINE = _sms("Consular protection hotline (24h): %(phone)s")
+HELP_NO_CONTACT = _sms("Contact the nearest embassy or consulate.")
+# TRANSLATORS: keep the ASCII word START (the carrier acts on it).
+STOP_CONFIRMATION = _sms("You have unsubscribed and will get no more alerts. Reply START to subscribe again.")
+START_CONFIRMATION = _sms("You will receive safety alerts again. Reply STOP to unsubscribe.")
+SAFE_ACK = _sms("Thank you. We have recorded that you are safe.")
+NEED_HELP_ACK = _sms(
+    "We have received your request for help and will contact you as soon as possible. "
+    "In immediate danger, call the local emergency number."
+)
+UNKNOWN_REPLY = _sms("Sorry, we could not understand your reply.")
+# TRANSLATORS: HELP may be the local help keyword (AIUTO, AIDE, AYUDA, HILFE, AJUDA); keep STOP.
+REPLY_OPTIONS = _sms("Reply HELP for contacts or STOP to unsubscribe.")
+# TRANSLATORS: to a service station. %(reference)s like 2026-000123; %(country)s a country name.
+ASSIGNMENT_NOTICE = _sms("New case %(reference)s assigned to your station (%(country)s). Open the app.")
+ASSIGNMENT_NOTICE_NO_COUNTRY = _sms("New case %(reference)s assigned to your station. Open the app.")
+# TRANSLATORS: %(priority)s is P1-P4; %(overdue)s a duration such as "45 minutes" or "3 hours".
+ESCALATION_NOTICE = _sms("Case %(reference)s (%(priority)s) is overdue by %(overdue)s. Open the app.")
+
+
+# --- locales ---------------------------------------------------------------------------------
+
+
+def normalise_sms_locale(tag: str | None) -> str | None:
+    """One of SMS_LOCALES for a language tag (``zh-CN``, ``zh_TW``, ``pt-BR``, ``EN``), else None."""
+    if not tag:
+        return None
+    parts = [p.lower() for p in tag.strip().replace("-", "_").split("_") if p]
+    if not parts:
+        return None
+    language = parts[0]
+    if language in {"zh", "cmn", "yue"}:
+        if "hant" in parts[1:]:
+            return "zh_Hant"
+        if "hans" in parts[1:]:
+            return "zh_Hans"
+        if language == "yue" or _TRADITIONAL_REGIONS & set(parts[1:]):
+            return "zh_Hant"
+        return "zh_Hans"
+    return language if language in SMS_LOCALES else None
+
+
+def resolve_sms_locale(tag: str | None) -> str:
+    """Like :func:`normalise_sms_locale`, with DEFAULT_SMS_LOCALE for an unknown language."""
+    return normalise_sms_locale(tag) or DEFAULT_SMS_LOCALE
+
+
+def fallback_chain(recipient_locale: str | None, base_locale: str) -> list[str]:
+    """Languages to try for an alert's text: the recipient's, then the other Chinese script (for
+    Chinese readers), then the alert's base language. Unknown tags are left out."""
+    chain: list[str] = []
+    recipient = normalise_sms_locale(recipient_locale)
+    if recipient is not None:
+        chain.append(recipient)
+        if recipient in _SCRIPT_FALLBACK:
+            chain.append(_SCRIPT_FALLBACK[recipient])
+    chain.append(normalise_sms_locale(base_locale) or base_locale)
+    return list(dict.fromkeys(chain))
+
+
+# --- catalog ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def translations(locale: str) -> gettext.NullTranslations:
+    """The ``sms`` catalog of one SMS locale, compiled (``.mo``) or, if that is missing or older
+    than its ``.po``, built from the ``.po`` in memory."""
+    if locale not in SMS_LOCALES:
+        raise ValueError(f"not an SMS locale: {locale!r}")
+    folder = TRANSLATIONS_DIR / locale / "LC_MESSAGES"
+    po, mo = folder / f"{SMS_DOMAIN}.po", folder / f"{SMS_DOMAIN}.mo"
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        return Translations.load(str(TRANSLATIONS_DIR), [locale], domain=SMS_DOMAIN)
+    if not po.exists():
+        raise LookupError(f"no {SMS_DOMAIN} catalog for {locale} in {folder}")
+    log.info("sms catalog for %s read from its .po (run `make i18n-compile`)", locale)
+    with open(po, "rb") as fh:
+        catalog = read_po(fh, locale=locale, domain=SMS_DOMAIN)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer, domain=SMS_DOMAIN)
+
+
+def _text(locale: str, message: str, **params: str) -> str:
+    translated = translations(resolve_sms_locale(locale)).gettext(message)
+    return translated % params if params else translated
+
+
+def _ltr(value: str, locale: str) -> str:
+    """A phone number keeps its order inside right-to-left text."""
+    return f"{_LRM}{value}{_LRM}" if resolve_sms_locale(locale) in RTL_LOCALES else value
+
+
+def _babel_locale(locale: str) -> Locale:
+    return Locale.parse(resolve_sms_locale(locale))
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def _zone(tz_name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz_name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown time zone %r: times shown in UTC", tz_name)
+        return ZoneInfo("UTC")
+
+
+def _zone_label(moment: datetime, zone: ZoneInfo, loc: Locale) -> str:
+    """The zone's abbreviation where the locale has one (CET, MESZ, EDT), else its offset in the
+    locale's GMT format (GMT+8, UTC+5:30, غرينتش+3)."""
+    abbreviation = str(format_time(moment, "z", tzinfo=zone, locale=loc))
+    if any(c.isalpha() for c in abbreviation):
+        return abbreviation
+    offset = moment.astimezone(zone).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    gmt = str(loc.zone_formats.get("gmt", "GMT%s"))
+    return gmt % (f"{sign}{hours}" + (f":{rest:02d}" if rest else "") if minutes else "")
+
+
+def format_when(dt_utc: datetime, locale: str, tz_name: str | None) -> str:
+    """A UTC instant as the recipient reads it: medium date, short time, zone (in their zone)."""
+    loc = _babel_locale(locale)
+    zone = _zone(tz_name)
+    moment = dt_utc if dt_utc.tzinfo is not None else dt_utc.replace(tzinfo=UTC)
+    date = str(format_date(moment.astimezone(zone), "medium", locale=loc))
+    time = str(format_time(moment, "short", tzinfo=zone, locale=loc))
+    pattern = str(get_datetime_format("medium", locale=loc)).replace("'", "")
+    text = pattern.replace("{0}", time).replace("{1}", date)
+    return f"{text} {_zone_label(moment, zone, loc)}".translate(_SPACES)
+
+
+def format_overdue(minutes: int, locale: str) -> str:
+    """A delay in whole minutes (under 2 hours), hours (under 2 days) or days, in words."""
+    loc = _babel_locale(locale)
+    minutes = max(1, int(minutes))
+    unit: Literal["minute", "hour", "day"]
+    if minutes < 120:
+        value, unit, factor = minutes, "minute", 1
+    elif minutes < 48 * 60:
+        value, unit, factor = minutes // 60, "hour", 60
+    else:
+        value, unit, factor = minutes // 1440, "day", 1440
+    text = format_timedelta(timedelta(minutes=value * factor), threshold=value, granularity=unit,
+                            locale=loc)
+    return str(text).translate(_SPACES)
+
+
+# --- the texts -------------------------------------------------------------------------------
+
+
+def _marker(locale: str, message: str) -> str:
+    marker = _text(locale, message)
+    # A full-width bracket (【演练】) carries its own spacing; others are followed by a space.
+    return marker if marker.endswith(("】", "」", "）")) else f"{marker} "
+
+
+def drill_marker(locale: str) -> str:
+    """"[EXERCISE] " / "【演练】": the prefix of every message of a drill, separator included."""
+    return _marker(locale, EXERCISE_MARKER)
+
+
+def test_marker(locale: str) -> str:
+    """"[TEST] " / "【测试】": the prefix of every message of a technical test."""
+    return _marker(locale, TEST_MARKER)
+
+
+def opt_out_footer(locale: str) -> str:
+    return _text(locale, OPT_OUT_FOOTER)
+
+
+def safety_check_prompt(locale: str) -> str:
+    return _text(locale, SAFETY_CHECK_PROMPT)
+
+
+def help_answer(
+    locale: str,
+    *,
+    station_name: str | None = None,
+    station_phone: str | None = None,
+    mission_name: str | None = None,
+    mission_phone: str | None = None,
+    hotline: str | None = None,
+) -> str:
+    """The answer to HELP: nearest station, the mission's emergency phone, the hotline (the lines
+    that are known), or where to turn when none is."""
+    lines: list[str] = []
+    if station_name and station_phone:
+        lines.append(_text(locale, HELP_STATION, name=station_name, phone=_ltr(station_phone, locale)))
+    elif station_name:
+        lines.append(_text(locale, HELP_STATION_NO_PHONE, name=station_name))
+    if mission_phone and mission_name:
+        lines.append(_text(locale, HELP_MISSION, name=mission_name, phone=_ltr(mission_phone, locale)))
+    elif mission_phone:
+        lines.append(_text(locale, HELP_MISSION_NO_NAME, phone=_ltr(mission_phone, locale)))
+    if hotline:
+        lines.append(_text(locale, HELP_HOTLINE, phone=_ltr(hotline, locale)))
+    if not (station_name or mission_phone):
+        lines.append(_text(locale, HELP_NO_CONTACT))
+    return "\n".join(lines)
+
+
+def stop_confirmation(locale: str) -> str:
+    return _text(locale, STOP_CONFIRMATION)
+
+
+def start_confirmation(locale: str) -> str:
+    return _text(locale, START_CONFIRMATION)
+
+
+def safety_ack_safe(locale: str) -> str:
+    return _text(locale, SAFE_ACK)
+
+
+def safety_ack_help(locale: str) -> str:
+    """"We will contact you" (and: call the local emergency number if in immediate danger)."""
+    return _text(locale, NEED_HELP_ACK)
+
+
+def unknown_reply(locale: str, *, safety_check: bool = False) -> str:
+    """"We could not understand", then the safety-check prompt again (during a safety check) or
+    the HELP and STOP keywords."""
+    follow = safety_check_prompt(locale) if safety_check else _text(locale, REPLY_OPTIONS)
+    return f"{_text(locale, UNKNOWN_REPLY)}\n{follow}"
+
+
+def assignment_notice(locale: str, reference: str, country: str | None) -> str:
+    """To a station: a new case is theirs. ``country`` is an ISO code, shown as a country name."""
+    if not country:
+        return _text(locale, ASSIGNMENT_NOTICE_NO_COUNTRY, reference=reference)
+    name = str(_babel_locale(locale).territories.get(country.upper(), country.upper()))
+    return _text(locale, ASSIGNMENT_NOTICE, reference=reference, country=name)
+
+
+def escalation_notice(locale: str, reference: str, priority: str, overdue_minutes: int) -> str:
+    """A case is past its deadline; no personal data, only the reference and the priority."""
+    return _text(locale, ESCALATION_NOTICE, reference=reference, priority=str(priority),
+                 overdue=format_overdue(overdue_minutes, locale))
+
+
+def render_alert_sms(
+    *,
+    headline: str,
+    body: str,
+    locale: str,
+    status: str,
+    safety_check: bool,
+    expires_at: datetime | None,
+    tz_name: str | None,
+    with_footer: bool = True,
+    instruction: str = "",
+) -> str:
+    """The SMS of one alert in one language: marker + headline, body, instruction, validity,
+    safety-check prompt and opt-out footer, one per line. ``status`` is the CAP status."""
+    if status not in ALERT_STATUSES:
+        raise ValueError(f"unknown alert status {status!r}: expected one of {', '.join(ALERT_STATUSES)}")
+    marker = {"Exercise": drill_marker, "Test": test_marker}.get(status)
+    first = headline.strip()
+    if marker is not None:
+        first = f"{marker(locale)}{first}" if first else marker(locale).rstrip()
+    lines = [first, body.strip(), instruction.strip()]
+    if expires_at is not None:
+        lines.append(_text(locale, VALID_UNTIL, when=format_when(expires_at, locale, tz_name)))
+    if safety_check:
+        lines.append(safety_check_prompt(locale))
+    if with_footer:
+        lines.append(opt_out_footer(locale))
+    return "\n".join(line for line in lines if line)

@@ -1,0 +1,222 @@
+"""Twilio's webhooks: delivery status callbacks and inbound SMS.
+
+Every request must carry a valid ``X-Twilio-Signature`` (checked with the official
+``RequestValidator`` and the account's auth token) over the URL exactly as Twilio requested it:
+``PUBLIC_BASE_URL`` + path + query when that is set (the address Twilio was given), otherwise the
+request's own URL, which behind a reverse proxy is right only with ``TRUSTED_PROXIES`` set (so the
+X-Forwarded-Proto/-Host headers are believed). A missing, forged or tampered signature, or one made
+for another URL, is answered 403 and changes nothing. Without Twilio (the console gateway) these
+addresses do not exist (404).
+
+Status callbacks (``/webhooks/twilio/status/<delivery id>``, the id is in the URL we gave Twilio):
+
+- The ``MessageSid`` must be the delivery's ``provider_id``. A delivery without one (the worker
+  died between Twilio's answer and recording it, or the answer was lost) adopts it: Twilio signed
+  it, and the URL names the delivery.
+- The state only moves forward: queued/accepted/sending → ``submitted`` < ``sent`` <
+  ``delivered`` / ``undelivered`` / ``failed``. A replayed, duplicated or late callback (``sent``
+  after ``delivered``) changes nothing, so callbacks in any order end in the true final state.
+- An error code on ``undelivered``/``failed`` that blames the number (unknown handset, landline,
+  blocked …) marks the registration as a permanent send error does.
+
+Inbound SMS (``/webhooks/twilio/inbound``): see ``alerts.replies``; the answer is TwiML.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from alerts.gateways import describe_twilio_error
+from alerts.models import Delivery, DeliveryState
+from alerts.replies import handle_inbound
+from config import Settings
+from consular.auth.session import csrf_exempt
+from consular.db import UTCDateTime, db, utcnow
+from consular.registry.models import Registrant, RegistrantStatus
+
+log = logging.getLogger("alerts.webhooks")
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
+
+__all__ = ["STATUS_STATE", "apply_status_callback", "bp", "signed_url"]
+
+SID = re.compile(r"^(SM|MM|CM)[0-9a-fA-F]{32}$")
+
+# Twilio's message statuses → our delivery state (None: not about an outbound message).
+STATUS_STATE: dict[str, DeliveryState | None] = {
+    "accepted": DeliveryState.submitted,
+    "scheduled": DeliveryState.submitted,
+    "queued": DeliveryState.submitted,
+    "sending": DeliveryState.submitted,
+    "sent": DeliveryState.sent,
+    "delivered": DeliveryState.delivered,
+    "read": DeliveryState.delivered,
+    "undelivered": DeliveryState.undelivered,
+    "failed": DeliveryState.failed,
+    "canceled": DeliveryState.failed,
+    "partially_delivered": DeliveryState.delivered,
+    "receiving": None,
+    "received": None,
+}
+_RANK = {
+    DeliveryState.pending: 0, DeliveryState.deferred: 0, DeliveryState.claimed: 0,
+    DeliveryState.submitted: 1, DeliveryState.sent: 2,
+    DeliveryState.delivered: 3, DeliveryState.undelivered: 3, DeliveryState.failed: 3,
+    DeliveryState.skipped: 3,
+}
+_FINAL = (DeliveryState.delivered, DeliveryState.undelivered, DeliveryState.failed)
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["consular.settings"]
+    return settings
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: PUBLIC_BASE_URL + path (+ query) when set, else the request's URL
+    (scheme and host from X-Forwarded-* only when TRUSTED_PROXIES trusts them)."""
+    base = _settings().public_base_url
+    if not base:
+        return request.url
+    query = request.query_string.decode("latin-1")
+    return base + request.path + (f"?{query}" if query else "")
+
+
+def _plain(status: int, text: str) -> Response:
+    return Response(text + "\n", status=status, mimetype="text/plain")
+
+
+def _verify() -> Response | None:
+    """None when the request is Twilio's; else the answer to give (404 without Twilio, 403)."""
+    settings = _settings()
+    if settings.sms_gateway != "twilio" or not settings.twilio_auth_token:
+        abort(404)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = signed_url()
+    if not signature:
+        log.warning("webhook %s from %s: no signature", request.path, request.remote_addr)
+        return _plain(403, "Forbidden: X-Twilio-Signature is missing.")
+    if request.mimetype != "application/x-www-form-urlencoded":
+        log.warning("webhook %s from %s: not a form post", request.path, request.remote_addr)
+        return _plain(403, "Forbidden: expected a form post signed by Twilio.")
+    if not RequestValidator(settings.twilio_auth_token).validate(url, request.form, signature):
+        log.warning("webhook %s from %s: bad signature for %s", request.path, request.remote_addr, url)
+        return _plain(403, "Forbidden: the signature does not match this request.")
+    return None
+
+
+def _error_code(raw: str | None) -> int | None:
+    value = (raw or "").strip()
+    if not value:
+        return None
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
+        raise ValueError(value)
+    return int(value)
+
+
+@bp.post("/status/<int:delivery_id>")
+@csrf_exempt
+def status_callback(delivery_id: int) -> Response:
+    denied = _verify()
+    if denied is not None:
+        return denied
+    form = request.form
+    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
+    status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
+    if not SID.match(sid):
+        return _plain(400, "MessageSid is missing or not a message SID.")
+    if status not in STATUS_STATE:
+        return _plain(400, f"Unknown MessageStatus {status[:30]!r}.")
+    try:
+        code = _error_code(form.get("ErrorCode"))
+    except ValueError:
+        return _plain(400, "ErrorCode must be a number.")
+    outcome = apply_status_callback(delivery_id, sid, status, code)
+    db.session.commit()
+    log.debug("status callback for delivery %s: %s (%s)", delivery_id, status, outcome)
+    return Response(status=204)
+
+
+def apply_status_callback(delivery_id: int, sid: str, status: str, error_code: int | None = None,
+                          now: datetime | None = None) -> str:
+    """Move a delivery forward by a provider status (flushes; the caller commits). Returns what
+    happened: ``updated``, ``stale`` (not forward), ``other_message``, ``unknown_delivery`` or
+    ``ignored``."""
+    from consular.registry.operations import set_status
+
+    now = now or utcnow()
+    new_state = STATUS_STATE.get(status)
+    if new_state is None:
+        return "ignored"
+    row = db.session.execute(
+        sa.select(Delivery.state, Delivery.provider_id, Delivery.previous_provider_id,
+                  Delivery.registrant_id).where(Delivery.id == delivery_id)).first()
+    if row is None:
+        return "unknown_delivery"
+    if row.provider_id not in (None, sid) or (row.provider_id is None and row.previous_provider_id == sid):
+        return "other_message"
+    rank = _RANK[new_state]
+    lower = [state for state, r in _RANK.items() if r < rank and state != DeliveryState.skipped]
+    ours = sa.or_(Delivery.provider_id == sid,
+                  sa.and_(Delivery.provider_id.is_(None),
+                          sa.or_(Delivery.previous_provider_id.is_(None),
+                                 Delivery.previous_provider_id != sid)))
+    # A delivery skipped (cancelled, expired) while its message was already on the way: the
+    # provider's word about that message is the truth.
+    forward = sa.or_(Delivery.state.in_(lower),
+                     sa.and_(Delivery.state == DeliveryState.skipped, Delivery.provider_id.is_(None)))
+    values: dict[str, Any] = {
+        "state": new_state, "provider_status": status[:20], "provider_id": sid,
+        "submitted_at": sa.func.coalesce(Delivery.submitted_at, sa.literal(now, UTCDateTime())),
+        "reconcile_from": None, "lease_until": None,
+    }
+    info = None
+    if new_state in _FINAL:
+        values["final_at"] = now
+        values["skip_reason"] = None
+        if error_code is not None and new_state != DeliveryState.delivered:
+            info = describe_twilio_error(None, error_code)
+            values["error_code"] = error_code
+            values["skip_reason"] = info.reason[:40]
+    result = db.session.execute(
+        sa.update(Delivery).where(Delivery.id == delivery_id, forward, ours).values(**values)
+        .execution_options(synchronize_session=False))
+    if not getattr(result, "rowcount", 0):
+        return "stale"
+    if info is not None and info.recipient_problem:
+        registrant = db.session.get(Registrant, row.registrant_id)
+        if registrant is not None and registrant.status == RegistrantStatus.active:
+            new_status = (RegistrantStatus.opted_out if info.reason == "unsubscribed"
+                          else RegistrantStatus.invalid_number)
+            set_status(registrant, new_status, f"{error_code} {info.reason}")
+    return "updated"
+
+
+@bp.post("/inbound")
+@csrf_exempt
+def inbound() -> Response:
+    denied = _verify()
+    if denied is not None:
+        return denied
+    form = request.form
+    sid = (form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or "").strip()
+    sender = (form.get("From") or "").strip()
+    if not SID.match(sid):
+        return _plain(400, "MessageSid is missing or not a message SID.")
+    if not sender:
+        return _plain(400, "From is missing.")
+    result = handle_inbound(provider_id=sid, from_number=sender, body=form.get("Body") or "",
+                            to_number=(form.get("To") or "").strip(), opt_out_type=form.get("OptOutType"))
+    db.session.commit()
+    twiml = MessagingResponse()
+    if result.answer:
+        twiml.message(result.answer)
+    return Response(str(twiml), mimetype="application/xml")

@@ -1,0 +1,219 @@
+"""The read side of the case register: search (reference, name in any script, phone, ID number),
+the triage queue (overdue first, then priority, then time left, then age), a station's inbox and
+a user's notifications. Every case query starts from ``consular.auth.scoping``."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+
+import i18n
+from consular.auth.models import User
+from consular.auth.scoping import scoped
+from consular.cases import deadlines
+from consular.cases.models import (
+    ACTIVE_ASSIGNMENT,
+    OPEN_STATUSES,
+    Case,
+    CaseCategory,
+    CasePerson,
+    CaseStatus,
+    Notification,
+    PersonNameKey,
+    Priority,
+    StationAssignment,
+)
+from consular.cases.names import query_name_hashes
+from consular.cases.operations import id_number_hash, normalise_id_number, phone_hash
+from consular.db import db, utcnow
+from consular.network.operations import normalise_phone
+
+MAX_QUERY = 100
+MAX_ID = 2**31 - 1
+HOME_REGION = "CN"
+REFERENCE_RE = re.compile(r"^(\d{4})\s*[-‐‑–—]\s*(\d{1,6})$")
+SHORT_REFERENCE_RE = re.compile(r"^\d{1,6}$")
+PHONE_QUERY_RE = re.compile(r"^\+?[\d\s()./-]+$")
+ID_QUERY_RE = re.compile(r"^[A-Za-z0-9\s-]{5,40}$")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _clean(query: str) -> str:
+    return CONTROL_RE.sub(" ", query if isinstance(query, str) else "").strip()[:MAX_QUERY]
+
+
+def _office_year() -> int:
+    zone = ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    return utcnow().astimezone(zone).year
+
+
+def reference_for(query: str) -> str | None:
+    """``2026-123`` → ``2026-000123``; a bare ``123`` is this year's (in the office's zone)."""
+    q = _clean(query)
+    match = REFERENCE_RE.match(q)
+    if match:
+        return f"{match[1]}-{int(match[2]):06d}"
+    if SHORT_REFERENCE_RE.match(q) and int(q) > 0:
+        return f"{_office_year()}-{int(q):06d}"
+    return None
+
+
+def _phone_hashes(q: str) -> set[str]:
+    digits = re.sub(r"\D", "", q)
+    if not PHONE_QUERY_RE.match(q) or len(digits) < 6:
+        return set()
+    text = "+" + q.lstrip()[2:] if q.lstrip().startswith("00") else q
+    out: set[str] = set()
+    with contextlib.suppress(ValueError):
+        out.add(phone_hash(normalise_phone(text, None if text.lstrip().startswith("+") else HOME_REGION)))
+    return out
+
+
+def search_cases(query: str, user: User) -> sa.Select[tuple[Case]]:
+    """Cases in ``user``'s scope matching ``query``: the reference (``2026-000123``, ``2026-123`` or
+    this year's ``123``), a person's name in characters, pinyin or passport spelling (either
+    order), a phone number (a national number is read as Chinese), an ID or passport number, or
+    words of the one-line summary. Newest first."""
+    q = _clean(query)
+    base = scoped(Case, user)
+    if not q:
+        return base.where(sa.false())
+    conditions: list[sa.ColumnElement[bool]] = []
+    reference = reference_for(q)
+    if reference:
+        conditions.append(Case.reference == reference)
+    person_conditions: list[sa.ColumnElement[bool]] = []
+    phones = _phone_hashes(q)
+    if phones:
+        person_conditions.append(CasePerson.phone_hash.in_(phones))
+    if ID_QUERY_RE.match(q) and any(ch.isdigit() for ch in q):
+        number = normalise_id_number(q)
+        if 5 <= len(number) <= 30:
+            person_conditions.append(CasePerson.id_number_hash == id_number_hash(number))
+    if person_conditions:
+        conditions.append(Case.id.in_(sa.select(CasePerson.case_id).where(sa.or_(*person_conditions))))
+    names = query_name_hashes(q)
+    if names:
+        conditions.append(Case.id.in_(sa.select(PersonNameKey.case_id)
+                                      .where(PersonNameKey.key_hash.in_(names))))
+    if len(q) >= 2:
+        conditions.append(Case.summary.icontains(q, autoescape=True))
+    return base.where(sa.or_(sa.false(), *conditions)).order_by(Case.reported_at.desc(), Case.id.desc())
+
+
+# --- the triage queue ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the queue is narrowed to; empty means any. ``statuses`` defaults to the open ones."""
+
+    statuses: tuple[CaseStatus, ...] = OPEN_STATUSES
+    country: str = ""
+    category: CaseCategory | None = None
+    station_id: int | None = None
+    liaison_point_id: int | None = None
+    priority: Priority | None = None
+    incident_id: int | None = None
+    overdue: bool = False
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> QueueFilters:
+        """Filters from loosely typed values (a query string, a JSON body); unknown or malformed
+        values are ignored rather than refused, as a filter that does not apply narrows nothing.
+        Keys: status (one, a list, or "all"), country, category, station/station_id,
+        point/liaison_point_id, priority, incident/incident_id, overdue."""
+        data = data or {}
+        raw_status = data.get("statuses", data.get("status"))
+        statuses: tuple[CaseStatus, ...] = OPEN_STATUSES
+        if raw_status == "all":
+            statuses = tuple(CaseStatus)
+        elif raw_status:
+            items = raw_status if isinstance(raw_status, list | tuple | set | frozenset) else [raw_status]
+            chosen = tuple(CaseStatus(s) for s in items if s in {m.value for m in CaseStatus})
+            statuses = chosen or OPEN_STATUSES
+        country = str(data.get("country") or "").strip().upper()
+        return cls(
+            statuses=statuses,
+            country=country if country and i18n.is_country_code(country) else "",
+            category=_member(CaseCategory, data.get("category")),
+            station_id=_id(data.get("station_id", data.get("station"))),
+            liaison_point_id=_id(data.get("liaison_point_id", data.get("point",
+                                                                       data.get("liaison_point")))),
+            priority=_member(Priority, data.get("priority")),
+            incident_id=_id(data.get("incident_id", data.get("incident"))),
+            overdue=data.get("overdue", data.get("overdue_only")) in (True, "1", "true", "on", 1),
+        )
+
+
+def _member(enum: Any, value: Any) -> Any:
+    if isinstance(value, enum):
+        return value
+    return enum(value) if isinstance(value, str) and value in {m.value for m in enum} else None
+
+
+def _id(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip()) if len(value.strip()) < 12 else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
+        return value
+    return None
+
+
+def triage_queue_order(now: datetime | None = None) -> list[Any]:
+    """Overdue first, then P1…P4, then the least time left, then the oldest."""
+    now = now or utcnow()
+    due = deadlines.next_due_column()
+    return [sa.case((deadlines.overdue_clause(now), 0), else_=1), Case.priority,
+            due.is_(None), due, Case.reported_at, Case.id]
+
+
+def triage_queue(user: User, filters: QueueFilters | Mapping[str, Any] | None = None
+                 ) -> sa.Select[tuple[Case]]:
+    f = filters if isinstance(filters, QueueFilters) else QueueFilters.from_mapping(filters)
+    now = utcnow()
+    query = scoped(Case, user).where(Case.status.in_(f.statuses))
+    if f.country:
+        query = query.where(Case.country_code == f.country)
+    if f.category is not None:
+        query = query.where(Case.category == f.category)
+    if f.station_id is not None:
+        query = query.where(Case.station_id == f.station_id)
+    if f.liaison_point_id is not None:
+        query = query.where(Case.liaison_point_id == f.liaison_point_id)
+    if f.priority is not None:
+        query = query.where(Case.priority == f.priority)
+    if f.incident_id is not None:
+        query = query.where(Case.incident_id == f.incident_id)
+    if f.overdue:
+        query = query.where(deadlines.overdue_clause(now))
+    return query.order_by(*triage_queue_order(now))
+
+
+def station_inbox(user: User) -> sa.Select[tuple[Case]]:
+    """A volunteer's hand-offs waiting for an answer or being worked, newest hand-off first."""
+    handed = (sa.select(StationAssignment.case_id)
+              .where(StationAssignment.station_id == user.station_id,
+                     StationAssignment.status.in_(ACTIVE_ASSIGNMENT)))
+    return scoped(Case, user).where(Case.id.in_(handed)).order_by(Case.priority,
+                                                                   Case.last_activity_at.desc())
+
+
+def notifications_for(user: User, *, unread_only: bool = False) -> sa.Select[tuple[Notification]]:
+    query = scoped(Notification, user).order_by(Notification.created_at.desc(), Notification.id.desc())
+    return query.where(Notification.read_at.is_(None)) if unread_only else query
+
+
+def cases_by_id(ids: Iterable[int], user: User) -> list[Case]:
+    wanted = [i for i in ids if isinstance(i, int) and 0 < i <= MAX_ID]
+    if not wanted:
+        return []
+    return list(db.session.scalars(scoped(Case, user).where(Case.id.in_(wanted))))

@@ -1,0 +1,601 @@
+"""Marshmallow schemas of the case API: they load (check) what callers send and dump what the API
+answers, and the OpenAPI document is generated from them (``consular.api_docs``).
+
+Loading checks shapes only: types (no ``"1"`` for a number, no ``1`` for ``true``), lengths, lists,
+choices, and characters a database cannot store (control characters, lone surrogates). What needs
+the domain's knowledge (a valid phone number, an ID number's form, who may do what) is the
+operations' job (``consular.cases.operations``), for the pages and the API alike. Error messages
+are in the caller's language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+
+from flask_babel import gettext as _
+from marshmallow import Schema, ValidationError, fields
+
+import i18n
+from consular.api_docs import register_component
+from consular.cases.deadlines import is_overdue, time_left
+from consular.cases.models import (
+    AssignmentStatus,
+    Case,
+    CaseCategory,
+    CaseKind,
+    CaseStatus,
+    Channel,
+    Gender,
+    IdKind,
+    Outcome,
+    PersonRole,
+    Priority,
+    ReferralStatus,
+    ReferralTarget,
+    TimelineKind,
+)
+from consular.cases.operations import MAX, MAX_PERSONS
+
+MAX_ID = 2**31 - 1
+
+# No control characters but tab and line breaks, no bidirectional overrides (a database cannot
+# store NUL; the others have no business in a name or a note, and can disguise text).
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+_TEXT_RE = re.compile(TEXT_PATTERN)
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+# --- strict fields with messages in the caller's language ---------------------------------------
+
+
+class Text(fields.String):
+    """A string of at most ``max_length`` characters without control characters other than tab
+    and line breaks (a one-line field folds those into spaces); ``required`` (or ``nonblank`` for
+    an optional field) also means not blank."""
+
+    def __init__(self, max_length: int, *, nonblank: bool = False, **kwargs: Any) -> None:
+        self.max_length = max_length
+        self.nonblank = nonblank or bool(kwargs.get("required"))
+        metadata = {"maxLength": max_length, "pattern": TEXT_PATTERN, **kwargs.pop("metadata", {})}
+        if self.nonblank:
+            metadata.setdefault("minLength", 1)
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError(_("Must be text."))
+        if _SURROGATE_RE.search(value) or not _TEXT_RE.match(value):
+            raise ValidationError(_("Contains characters that are not allowed."))
+        if len(value) > self.max_length:
+            raise ValidationError(_("At most %(max)d characters.", max=self.max_length))
+        if self.nonblank and not value.strip():
+            raise ValidationError(_("Required."))
+        return value
+
+
+COUNTRY_CODES = sorted(code for code, _name in i18n.country_choices("en"))
+_COUNTRY_ENUM = [*COUNTRY_CODES, *(c.lower() for c in COUNTRY_CODES)]
+COUNTRY_REF = register_component("CountryCode", {
+    "type": "string", "enum": _COUNTRY_ENUM,
+    "description": "ISO 3166-1 alpha-2 country code, e.g. IT (either case)."})
+NULLABLE_COUNTRY_REF = register_component("CountryCodeOrNull", {
+    "type": "string", "nullable": True, "enum": [*_COUNTRY_ENUM, None],
+    "description": "ISO 3166-1 alpha-2 country code, e.g. IT (either case), or null."})
+
+
+class Country(fields.Raw):
+    """A two-letter ISO country code, in either case (loaded as given: the operations upper-case
+    it); with ``nullable``, null too. The document's schema is the ``CountryCode`` component (a
+    ``Raw`` field adds no type of its own beside it)."""
+
+    def __init__(self, *, nullable: bool = False, **kwargs: Any) -> None:
+        self.nullable = nullable
+        ref = NULLABLE_COUNTRY_REF if nullable else COUNTRY_REF
+        super().__init__(metadata={**ref, **kwargs.pop("metadata", {})}, **kwargs)
+
+    def deserialize(self, value: Any, attr: str | None = None,
+                    data: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        if value is None and self.nullable:
+            return None
+        return super().deserialize(value, attr, data, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> str:
+        if not isinstance(value, str) or value.upper() not in COUNTRY_CODES or not value.isalpha():
+            raise ValidationError(_("Not a country code. Use the two-letter ISO code, for example "
+                                    "IT."))
+        return value
+
+
+class Choice(fields.String):
+    """One value of a ``StrEnum`` (loaded as its plain string value)."""
+
+    def __init__(self, enum: type[StrEnum] | Iterable[str], **kwargs: Any) -> None:
+        self.choices = [str(getattr(v, "value", v)) for v in enum]
+        listed: list[str | None] = [*self.choices, *([None] if kwargs.get("allow_none") else [])]
+        super().__init__(metadata={"enum": listed, **kwargs.pop("metadata", {})}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> str:
+        if not isinstance(value, str) or value not in self.choices:
+            raise ValidationError(_("Choose one of: %(choices)s.", choices=", ".join(self.choices)))
+        return value
+
+
+class Int(fields.Integer):
+    """A JSON integer (not a string, a float or a boolean) within ``minimum``…``maximum``."""
+
+    def __init__(self, minimum: int = 1, maximum: int = MAX_ID, **kwargs: Any) -> None:
+        self.minimum, self.maximum = minimum, maximum
+        super().__init__(strict=True, metadata={"minimum": minimum, "maximum": maximum,
+                                                **kwargs.pop("metadata", {})}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(_("Must be a whole number."))
+        if not self.minimum <= value <= self.maximum:
+            raise ValidationError(_("A whole number from %(low)d to %(high)d.",
+                                    low=self.minimum, high=self.maximum))
+        return value
+
+
+class Bool(fields.Boolean):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError(_("Must be true or false."))
+        return value
+
+
+class Items(fields.List):
+    """A JSON array of at most ``max_items`` (and at least ``min_items``) entries."""
+
+    def __init__(self, inner: fields.Field, *, max_items: int, min_items: int = 0,
+                 **kwargs: Any) -> None:
+        self.min_items, self.max_items = min_items, max_items
+        metadata = {"maxItems": max_items, **kwargs.pop("metadata", {})}
+        if min_items:
+            metadata["minItems"] = min_items
+        super().__init__(inner, metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise ValidationError(_("Must be a list."))
+        if len(value) > self.max_items:
+            raise ValidationError(_("At most %(max)d entries.", max=self.max_items))
+        if len(value) < self.min_items:
+            raise ValidationError(_("At least %(min)d entries.", min=self.min_items))
+        return list(super()._deserialize(value, attr, data, **kwargs))
+
+
+def _plain(key: str, **kwargs: Any) -> Text:
+    return Text(MAX[key], **kwargs)
+
+
+def _required(key: str, **kwargs: Any) -> Text:
+    return Text(MAX[key], required=True, **kwargs)
+
+
+VERSION_HELP = {"description": "The case's `version` as last read; a different one answers 409 "
+                               "(someone changed the case meanwhile)."}
+
+
+def _version() -> Int:
+    return Int(required=True, metadata=VERSION_HELP)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _marshmallow_message(message: str) -> str:
+    known = {
+        "Missing data for required field.": _("Required."),
+        "Field may not be null.": _("Required."),
+        "Unknown field.": _("Unknown field."),
+        "Invalid input type.": _("Must be a JSON object."),
+        "Not a valid string.": _("Must be text."),
+        "Not a valid integer.": _("Must be a whole number."),
+        "Not a valid boolean.": _("Must be true or false."),
+        "Not a valid list.": _("Must be a list."),
+        "Not a valid mapping type.": _("Must be a JSON object."),
+    }
+    return known.get(message, message)
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, str]:
+    """marshmallow's nested messages → ``{"persons.0.phone": "…"}`` (one message per field)."""
+    out: dict[str, str] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":
+                name = prefix or "body"
+            out.update(flatten_errors(value, name))
+    elif isinstance(messages, list | tuple):
+        if messages and all(isinstance(m, str) for m in messages):
+            out[prefix or "body"] = _marshmallow_message(str(messages[0]))
+        else:
+            for item in messages:
+                out.update(flatten_errors(item, prefix))
+    else:
+        out[prefix or "body"] = _marshmallow_message(str(messages))
+    return out
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+PERSON_ROLE_HELP = {"description": "Default `involved`: the person the case is about; `reporter`: "
+                                   "who told us; `family`: who to call at home."}
+
+
+class PersonIn(Schema):
+    role = Choice(PersonRole, metadata=PERSON_ROLE_HELP)
+    name_zh = _plain("name_zh", allow_none=True, metadata={"description": "Name in Chinese."})
+    name_latin = _plain("name_latin", allow_none=True,
+                        metadata={"description": "Name as in the passport, e.g. ZHANG SAN."})
+    gender = Choice(Gender, allow_none=True)
+    birth_date = Text(10, allow_none=True, metadata={"description": "YYYY-MM-DD."})
+    nationality = Country(nullable=True)
+    id_kind = Choice(IdKind, allow_none=True)
+    id_number = _plain("id_number", allow_none=True)
+    phone = _plain("phone", allow_none=True, metadata={
+        "description": "With the country code, e.g. +39 331 123 4567 (a number without one is read "
+                       "in the case's country for the person involved, else in China)."})
+    relationship = _plain("relationship", allow_none=True,
+                          metadata={"description": "Who this is to the person involved: son, wife…"})
+    note = _plain("note", allow_none=True)
+
+
+class PersonAddIn(PersonIn):
+    role = Choice(PersonRole, required=True, metadata=PERSON_ROLE_HELP)
+    expected_version = _version()
+
+
+class _CaseFields(Schema):
+    kind = Choice(CaseKind)
+    category = Choice(CaseCategory, metadata={"description": "Default `other`."})
+    narrative = _plain("narrative", allow_none=True)
+    country_code = Country(nullable=True, metadata={
+        "description": "ISO country code, e.g. IT (required for a case abroad)."})
+    city = _plain("city", allow_none=True)
+    place = _plain("place", allow_none=True)
+    timezone = Text(64, allow_none=True, metadata={"description": "IANA zone of the place, e.g. "
+                                                                  "Europe/Rome."})
+    occurred_at = Text(40, allow_none=True, metadata={
+        "description": "When it happened, ISO 8601 (`2026-03-01T14:30`; without an offset it is "
+                       "read in `timezone`, else in the office's zone)."})
+    channel = Choice([c.value for c in Channel if c != Channel.sms_reply])
+    tags = _plain("tags", allow_none=True, metadata={"description": "Comma-separated words."})
+    liaison_point_id = Int(allow_none=True, metadata={
+        "description": "Coordinators only; a liaison officer's cases are always their point's."})
+    reporting_station_id = Int(allow_none=True, metadata={
+        "description": "Coordinators only; a volunteer's cases are always their station's."})
+
+
+CASE_FIELDS = tuple(_CaseFields._declared_fields)
+
+
+class CaseCreateIn(_CaseFields):
+    persons = Items(fields.Nested(PersonIn), required=True, min_items=1, max_items=MAX_PERSONS,
+                    metadata={"description": "The people of the case: at least one person "
+                                             "involved with a name."})
+    summary = _required("summary", metadata={"description": "One line; no ID numbers."})
+    priority = Choice(Priority, metadata={"description": "Suggested (default P3); the centre "
+                                                         "confirms it at triage."})
+    incident_id = Int(allow_none=True, metadata={
+        "description": "Group it under this incident (coordinators)."})
+    acknowledge_duplicates = Items(Int(), max_items=100, metadata={
+        "description": "Present (even empty): log the case although possible duplicates exist; "
+                       "the ids listed (from a 409's candidates) are noted on the new case."})
+
+
+class CaseUpdateIn(_CaseFields):
+    expected_version = _version()
+    summary = Text(MAX["summary"], nonblank=True)
+
+
+class NoteIn(Schema):
+    text = _required("note")
+    expected_version = Int(metadata=VERSION_HELP)
+
+
+class ReferralIn(Schema):
+    target = Choice(ReferralTarget, required=True)
+    mission_id = Int(allow_none=True, metadata={"description": "With target `mission` (required "
+                                                               "then)."})
+    target_name = _plain("target_name", allow_none=True, metadata={
+        "description": "Which police station, law firm… (required with target `other`)."})
+    note = _plain("note", allow_none=True)
+    expected_version = Int(metadata=VERSION_HELP)
+
+
+class ReferralUpdateIn(Schema):
+    status = Choice(ReferralStatus, required=True)
+    external_reference = _plain("external_reference", allow_none=True)
+    note = _plain("note", allow_none=True)
+    expected_version = Int(metadata=VERSION_HELP)
+
+
+class IncidentIn(Schema):
+    title = _required("title")
+    country_code = Country(nullable=True)
+    city = _plain("city", allow_none=True)
+    occurred_at = Text(40, allow_none=True, metadata={"description": "ISO 8601."})
+    description = _plain("description", allow_none=True)
+
+
+# One body per lifecycle action (``POST /api/v1/cases/<id>/actions/<action>``).
+
+
+class VersionOnlyIn(Schema):
+    expected_version = _version()
+
+
+class TriageIn(VersionOnlyIn):
+    priority = Choice(Priority, required=True)
+    category = Choice(CaseCategory)
+    kind = Choice(CaseKind)
+    note = _plain("note", allow_none=True)
+
+
+class PriorityIn(VersionOnlyIn):
+    priority = Choice(Priority, required=True)
+    note = _plain("note", allow_none=True)
+
+
+class AssignIn(VersionOnlyIn):
+    station_id = Int(allow_none=True, metadata={"description": "The station to offer the case to."})
+    coordinator_id = Int(allow_none=True, metadata={
+        "description": "A coordinator in charge (a station, a coordinator or both)."})
+    instructions = _plain("instructions", allow_none=True)
+
+
+class OptionalNoteIn(VersionOnlyIn):
+    note = _plain("note", allow_none=True)
+
+
+class ReasonIn(VersionOnlyIn):
+    reason = _required("reason")
+
+
+class WaitIn(VersionOnlyIn):
+    waiting_on = _required("waiting_on")
+
+
+class ResolveIn(VersionOnlyIn):
+    outcome = Choice(Outcome, required=True)
+    note = _required("note")
+
+
+class CloseIn(VersionOnlyIn):
+    outcome = Choice(Outcome, required=True)
+    note = _plain("note", allow_none=True)
+
+
+class LinkIncidentIn(VersionOnlyIn):
+    incident_id = Int(required=True)
+
+
+class LegalHoldIn(VersionOnlyIn):
+    hold = Bool(required=True)
+    reason = _required("reason")
+
+
+# --- query strings ----------------------------------------------------------------------------
+
+
+class CaseListQuery(Schema):
+    """Loaded from the query string by ``consular.cases.api`` (repeated keys are lists)."""
+
+    q = Text(100, metadata={"description": "Search: reference, 汉字 / pinyin / passport name, "
+                                           "phone or ID number (exact), summary words."})
+    status = Items(Choice(CaseStatus), max_items=len(CaseStatus))
+    priority = Items(Choice(Priority), max_items=len(Priority))
+    category = Items(Choice(CaseCategory), max_items=len(CaseCategory))
+    kind = Choice(CaseKind)
+    country = Country()
+    station_id = Int()
+    liaison_point_id = Int()
+    incident_id = Int()
+    open = Choice(["true", "false"], metadata={"description": "Only open (or only finished) cases."})
+    overdue = Choice(["true", "false"], metadata={"description": "Only cases past a deadline (or "
+                                                                 "only the others)."})
+    order = Choice(["queue", "recent"], metadata={
+        "description": "`queue` (default for coordinators: overdue and P1 first) or `recent`."})
+    limit = Int(1, 200)
+    offset = Int(0, 1_000_000_000)
+
+
+class IncidentListQuery(Schema):
+    active = Choice(["true", "false"])
+    limit = Int(1, 200)
+    offset = Int(0, 1_000_000_000)
+
+
+# --- responses --------------------------------------------------------------------------------
+
+Str = fields.String
+DT = fields.DateTime
+
+
+def _n(field: fields.Field) -> fields.Field:
+    """Nullable (a field the API may answer with null); OpenAPI 3.0 wants null among the choices
+    of a nullable enum too."""
+    field.allow_none = True
+    if "enum" in field.metadata:
+        field.metadata = {**field.metadata, "enum": [*field.metadata["enum"], None]}
+    return field
+
+
+class PlaceRef(Schema):
+    """A liaison point, station or mission, by id and name."""
+
+    id = fields.Integer(required=True)
+    name = Str(required=True)
+
+
+class UserRef(Schema):
+    id = fields.Integer(required=True)
+    name = Str(required=True, attribute="display_name")
+
+
+class CaseSummary(Schema):
+    id = fields.Integer(required=True)
+    reference = Str(required=True, metadata={"example": "2026-000123"})
+    kind = Str(required=True, metadata={"enum": [k.value for k in CaseKind]})
+    category = Str(required=True, metadata={"enum": [c.value for c in CaseCategory]})
+    priority = Str(required=True, metadata={"enum": [p.value for p in Priority]})
+    status = Str(required=True, metadata={"enum": [s.value for s in CaseStatus]})
+    summary = Str(required=True)
+    country_code = _n(Str())
+    city = Str(required=True)
+    reported_at = DT(required=True)
+    last_activity_at = DT(required=True)
+    liaison_point_id = _n(fields.Integer())
+    station_id = _n(fields.Integer())
+    incident_id = _n(fields.Integer())
+    first_response_due_at = _n(DT())
+    assignment_due_at = _n(DT())
+    overdue = fields.Method("_overdue", required=True, metadata={"type": "boolean"})
+    time_left_seconds = fields.Method("_time_left", allow_none=True, metadata={
+        "type": "integer", "description": "Until the next unmet deadline; negative once passed."})
+    version = fields.Integer(required=True)
+
+    def _overdue(self, case: Case) -> bool:
+        return is_overdue(case)
+
+    def _time_left(self, case: Case) -> int | None:
+        left = time_left(case)
+        return None if left is None else int(left.total_seconds())
+
+
+class PersonOut(Schema):
+    id = fields.Integer(required=True)
+    role = Str(required=True, metadata={"enum": [r.value for r in PersonRole]})
+    name_zh = _n(Str())
+    name_latin = _n(Str())
+    gender = Str(required=True, metadata={"enum": [g.value for g in Gender]})
+    birth_date = _n(fields.Date())
+    nationality = _n(Str())
+    id_kind = _n(Str(metadata={"enum": [k.value for k in IdKind]}))
+    id_number = _n(Str(metadata={"description": "null for station volunteers (hidden)."}))
+    id_number_hidden = fields.Boolean(dump_default=False)
+    phone = _n(Str())
+    relationship = Str(required=True, attribute="relationship_to_involved")
+    note = _n(Str())
+
+
+class AssignmentOut(Schema):
+    id = fields.Integer(required=True)
+    station = fields.Nested(PlaceRef, required=True)
+    status = Str(required=True, metadata={"enum": [s.value for s in AssignmentStatus]})
+    assigned_at = DT(required=True)
+    instructions = _n(Str())
+    responded_at = _n(DT())
+    decline_reason = _n(Str())
+    done_at = _n(DT())
+    revoked_at = _n(DT())
+
+
+class ReferralOut(Schema):
+    id = fields.Integer(required=True)
+    target = Str(required=True, metadata={"enum": [t.value for t in ReferralTarget]})
+    mission = fields.Nested(PlaceRef, allow_none=True)
+    target_name = Str(required=True)
+    status = Str(required=True, metadata={"enum": [s.value for s in ReferralStatus]})
+    external_reference = Str(required=True)
+    note = _n(Str())
+    created_at = DT(required=True)
+    updated_at = DT(required=True)
+
+
+class TimelineOut(Schema):
+    id = fields.Integer(required=True)
+    at = DT(required=True)
+    kind = Str(required=True, metadata={"enum": [k.value for k in TimelineKind]})
+    action = Str(required=True)
+    from_status = _n(Str())
+    to_status = _n(Str())
+    text = _n(Str())
+    actor = fields.Nested(UserRef, allow_none=True)
+    detail = fields.Dict(required=True)
+
+
+class AttachmentOut(Schema):
+    id = fields.Integer(required=True)
+    filename = Str(required=True)
+    content_type = Str(required=True)
+    size = fields.Integer(required=True)
+    uploaded_at = DT(required=True)
+
+
+class CaseDetail(CaseSummary):
+    narrative = _n(Str())
+    place = Str(required=True)
+    timezone = _n(Str())
+    occurred_at = _n(DT())
+    channel = Str(required=True, metadata={"enum": [c.value for c in Channel]})
+    tags = fields.Method("_tags", required=True, metadata={"type": "array",
+                                                           "items": {"type": "string"}})
+    liaison_point = fields.Nested(PlaceRef, allow_none=True)
+    station = fields.Nested(PlaceRef, allow_none=True)
+    reporting_station_id = _n(fields.Integer())
+    coordinator_id = _n(fields.Integer())
+    first_response_at = _n(DT())
+    triaged_at = _n(DT())
+    assigned_at = _n(DT())
+    resolved_at = _n(DT())
+    closed_at = _n(DT())
+    outcome = _n(Str(metadata={"enum": [o.value for o in Outcome]}))
+    outcome_note = _n(Str())
+    legal_hold = fields.Boolean(required=True)
+    created_at = DT(required=True)
+    updated_at = DT(required=True)
+    persons = fields.List(fields.Nested(PersonOut), required=True)
+    assignments = fields.List(fields.Nested(AssignmentOut), required=True)
+    referrals = fields.List(fields.Nested(ReferralOut), required=True)
+    timeline = fields.List(fields.Nested(TimelineOut), required=True)
+    attachments = fields.List(fields.Nested(AttachmentOut), required=True)
+    allowed_actions = fields.List(Str(), dump_default=list, metadata={
+        "description": "What the caller may do now (`POST …/actions/<action>` and the others)."})
+
+    def _tags(self, case: Case) -> list[str]:
+        return case.tag_list
+
+
+class CasePage(Schema):
+    items = fields.List(fields.Nested(CaseSummary), required=True)
+    total = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+
+
+class IncidentOut(Schema):
+    id = fields.Integer(required=True)
+    title = Str(required=True)
+    country_code = _n(Str())
+    city = Str(required=True)
+    occurred_at = _n(DT())
+    description = _n(Str())
+    active = fields.Boolean(required=True)
+    created_at = DT(required=True)
+    case_ids = fields.Method("_case_ids", required=True, metadata={
+        "type": "array", "items": {"type": "integer"},
+        "description": "The cases of this incident the caller may see."})
+
+    def _case_ids(self, incident: Any) -> list[int]:
+        visible = getattr(incident, "visible_case_ids", None)
+        return list(visible) if visible is not None else [c.id for c in incident.cases]
+
+
+class IncidentPage(Schema):
+    items = fields.List(fields.Nested(IncidentOut), required=True)
+    total = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)

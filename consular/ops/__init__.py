@@ -1,0 +1,1 @@
+"""Operations: liveness and readiness probes, Prometheus metrics, the worker-down banner, backups."""

@@ -1,0 +1,215 @@
+"""Backups: one ``.tar.gz`` holding the database (an online, consistent copy), the attachments and a
+manifest (schema revision, row counts, the encryption key ids in use). The keys themselves are
+never in it: they are backed up separately, and a restore checks it can read the data.
+
+SQLite is copied with its online backup API (consistent while the system runs); PostgreSQL with
+``pg_dump --format=custom`` (restored with ``pg_restore``), so the client tools must be installed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sqlite3
+import subprocess  # noqa: S404 — pg_dump / pg_restore are the documented PostgreSQL tools
+import tarfile
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from config import Settings
+from consular.db import KeyRing, db, encrypted_columns
+
+FORMAT = 1
+COUNTED_TABLES = ("case_file", "case_person", "registrant", "alert", "delivery", "user_account",
+                  "liaison_point", "service_station", "audit_entry", "attachment")
+
+
+class BackupError(RuntimeError):
+    pass
+
+
+def _settings(app: Flask) -> Settings:
+    settings: Settings = app.extensions["consular.settings"]
+    return settings
+
+
+def _libpq_url(url: sa.engine.URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _sqlite_path(url: sa.engine.URL) -> Path:
+    if not url.database or url.database == ":memory:":
+        raise BackupError("an in-memory SQLite database cannot be backed up")
+    return Path(url.database)
+
+
+def _counts() -> dict[str, int]:
+    inspector = sa.inspect(db.engine)
+    names = set(inspector.get_table_names())
+    out: dict[str, int] = {}
+    for table in COUNTED_TABLES:
+        if table in names:
+            out[table] = int(db.session.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one())  # noqa: S608 — fixed names
+    return out
+
+
+def _key_ids() -> list[str]:
+    kids: set[str] = set()
+    for _table, column in encrypted_columns():
+        raw = sa.type_coerce(column, sa.Text)
+        for (stored,) in db.session.execute(sa.select(raw).where(column.is_not(None)).limit(20)):
+            kids.add(KeyRing.kid_of(stored))
+    return sorted(kids)
+
+
+def _revision() -> str:
+    try:
+        rows = db.session.execute(sa.text("SELECT version_num FROM alembic_version"))
+        return ",".join(sorted(r[0] for r in rows))
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        return ""
+
+
+def _attachments_dir(app: Flask) -> Path:
+    return Path(_settings(app).instance_path) / "attachments"
+
+
+def create_backup(app: Flask, output: Path) -> Path:
+    """Write a backup archive; ``output`` is a ``….tar.gz`` file or a folder (a dated name is chosen)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    as_folder = output.is_dir() or not output.name.endswith(".tar.gz")
+    target = output / f"consular-backup-{stamp}.tar.gz" if as_folder else output
+    with app.app_context():
+        url = db.engine.url
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "created_at": datetime.now(UTC).isoformat(),
+            "backend": url.get_backend_name(),
+            "revision": _revision(),
+            "counts": _counts(),
+            "key_ids": _key_ids(),
+        }
+        db.session.remove()
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            if url.get_backend_name() == "sqlite":
+                dump = work / "database.sqlite3"
+                source = sqlite3.connect(_sqlite_path(url))
+                try:
+                    copy = sqlite3.connect(dump)
+                    with copy:
+                        source.backup(copy)
+                    copy.close()
+                finally:
+                    source.close()
+            else:
+                dump = work / "database.pgdump"
+                _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges",
+                      f"--file={dump}", f"--dbname={_libpq_url(url)}"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".partial")
+            with tarfile.open(partial, "w:gz") as tar:
+                data = json.dumps(manifest, indent=2).encode()
+                info = tarfile.TarInfo("manifest.json")
+                info.size = len(data)
+                info.mtime = int(datetime.now(UTC).timestamp())
+                tar.addfile(info, io.BytesIO(data))
+                tar.add(dump, arcname=dump.name)
+                attachments = _attachments_dir(app)
+                if attachments.is_dir():
+                    tar.add(attachments, arcname="attachments")
+            partial.chmod(0o600)
+            partial.replace(target)  # never leave a half-written archive under the final name
+    return target
+
+
+def _run(cmd: list[str]) -> None:
+    if shutil.which(cmd[0]) is None:
+        raise BackupError(f"{cmd[0]} is not installed (PostgreSQL client tools are needed)")
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise BackupError(f"{cmd[0]} failed: {result.stderr.strip()[:500]}")
+
+
+def read_manifest(archive: Path) -> dict[str, Any]:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            member = tar.extractfile("manifest.json")
+            if member is None:
+                raise BackupError("not a backup archive: no manifest")
+            manifest: dict[str, Any] = json.load(member)
+    except (tarfile.TarError, KeyError, OSError, json.JSONDecodeError) as exc:
+        raise BackupError(f"not a readable backup archive: {exc}") from exc
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"unknown backup format {manifest.get('format')!r}")
+    return manifest
+
+
+def restore_backup(app: Flask, archive: Path, *, force: bool = False) -> dict[str, Any]:
+    """Restore into this instance's (empty) database; returns the manifest after checking that the
+    restored row counts match it and that the configured keys read the encrypted data."""
+    manifest = read_manifest(archive)
+    with app.app_context():
+        url = db.engine.url
+        backend = url.get_backend_name()
+        if backend != manifest["backend"]:
+            raise BackupError(f"this backup is of a {manifest['backend']} database; "
+                              f"this instance uses {backend}")
+        existing = sa.inspect(db.engine).get_table_names()
+        if existing and not force:
+            raise BackupError("the target database is not empty; restore into an empty database "
+                              "(or pass --force to replace it)")
+        db.session.remove()
+        db.engine.dispose()
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            with tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(work, filter="data")
+            if backend == "sqlite":
+                source = sqlite3.connect(work / "database.sqlite3")
+                try:
+                    dest = sqlite3.connect(_sqlite_path(url))
+                    with dest:
+                        source.backup(dest)
+                    dest.close()
+                finally:
+                    source.close()
+            else:
+                cmd = ["pg_restore", "--no-owner", "--no-privileges", f"--dbname={_libpq_url(url)}"]
+                if force:
+                    cmd += ["--clean", "--if-exists"]
+                _run([*cmd, str(work / "database.pgdump")])
+            attachments = work / "attachments"
+            if attachments.is_dir():
+                shutil.copytree(attachments, _attachments_dir(app), dirs_exist_ok=True)
+        counts = _counts()
+        if counts != manifest["counts"]:
+            raise BackupError(f"restored row counts differ from the backup: {counts} != {manifest['counts']}")
+        _check_keys()
+        db.session.remove()
+    return manifest
+
+
+def _check_keys() -> None:
+    from consular.db import DecryptionError, keyring
+
+    ring = keyring()
+    for table, column in encrypted_columns():
+        raw = sa.type_coerce(column, sa.Text)
+        stored = db.session.execute(sa.select(raw).where(column.is_not(None)).limit(1)).scalar()
+        if stored is None:
+            continue
+        try:
+            ring.open(stored)
+        except (DecryptionError, KeyError, ValueError) as exc:
+            raise BackupError(
+                f"the configured encryption keys cannot read {table.name}.{column.name} (key id "
+                f"{KeyRing.kid_of(stored)}): restore FIELD_ENCRYPTION_KEYS from the key backup"
+            ) from exc

@@ -1,0 +1,1 @@
+"""The registry: people who receive safety alerts (citizens abroad, families, foreign residents)."""

@@ -1,0 +1,234 @@
+"""The registry's JSON API under /api/v1/registrants: list (filters, paging), read, register,
+change, set the status, end.
+
+Same conventions as the network API: a bearer token (no CSRF) or the session cookie (writes then
+carry the X-CSRFToken header); reads through ``consular.auth.scoping`` (out of scope: 404); bodies
+checked by the same operations as the forms; refusals answer
+``{"error": …, "message": …, "fields": {field: message}}`` with 400, 409, 415 or 422. Every read
+of a record, and every list, leaves an audit entry.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+import i18n
+from consular.app import error_message
+from consular.audit.operations import record
+from consular.auth.models import User
+from consular.auth.scoping import (
+    can_edit_registrant,
+    can_register_registrants,
+    can_view_registrants,
+    get_scoped_or_404,
+)
+from consular.auth.session import require_user
+from consular.db import db
+from consular.network.api import ApiError, _body
+from consular.network.queries import paginate
+from consular.registry import operations as ops
+from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
+from consular.registry.queries import RegistrantFilters, registrants_query
+
+bp = Blueprint("registry_api", __name__, url_prefix="/api/v1/registrants")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_OFFSET = 1_000_000_000
+
+
+def _refusal(status: int, error: str, message: str, fields: dict[str, str],
+             **extra: Any) -> tuple[Response, int]:
+    return jsonify(error=error, message=message, fields=fields, **extra), status
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> tuple[Response, int]:
+    db.session.rollback()
+    return _refusal(exc.status, exc.error, exc.message, exc.fields)
+
+
+@bp.errorhandler(ops.RegistryInputError)
+def _invalid(exc: ops.RegistryInputError) -> tuple[Response, int]:
+    db.session.rollback()
+    extra = {"existing_id": exc.existing_id} if exc.existing_id is not None else {}
+    return _refusal(422, "invalid", error_message(422), exc.errors, **extra)
+
+
+@bp.errorhandler(ops.RegistryConflict)
+def _conflict(exc: ops.RegistryConflict) -> tuple[Response, int]:
+    db.session.rollback()
+    return _refusal(409, "conflict", str(exc), {})
+
+
+@bp.errorhandler(IntegrityError)
+def _duplicate(exc: IntegrityError) -> tuple[Response, int]:
+    # The unique current number held against a registration made at the same moment.
+    db.session.rollback()
+    return _refusal(409, "conflict", _("This number was registered by someone else a moment ago."),
+                    {"phone": _("This number is already registered.")})
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def registrant_json(r: Registrant) -> dict[str, Any]:
+    point, station = r.liaison_point, r.station
+    return {
+        "id": r.id, "name": r.name, "phone": r.phone or None, "kind": r.kind.value,
+        "language": r.language, "country_code": r.country_code,
+        "country_name": i18n.country_name(r.country_code), "city": r.city,
+        "timezone": r.timezone,
+        "liaison_point": {"id": point.id, "name": point.name} if point else None,
+        "station": {"id": station.id, "name": station.name} if station else None,
+        "stay_from": _iso(r.stay_from), "stay_until": _iso(r.stay_until),
+        "consent": {"at": _iso(r.consent_at), "method": r.consent_method.value,
+                    "by_id": r.consent_by_id, "note": r.consent_note},
+        "status": r.status.value, "status_changed_at": _iso(r.status_changed_at),
+        "status_reason": r.status_reason, "current": r.ended_at is None,
+        "ended_at": _iso(r.ended_at), "ended_reason": r.ended_reason or None,
+        "erased_at": _iso(r.erased_at), "legal_hold": r.legal_hold,
+        "import_batch": r.import_batch,
+        "created_at": _iso(r.created_at), "updated_at": _iso(r.updated_at),
+    }
+
+
+def _viewer() -> User:
+    user = require_user()
+    if not can_view_registrants(user):
+        abort(403)
+    return user
+
+
+def _list_params() -> tuple[RegistrantFilters, int, int]:
+    """Filters and paging from the query string; a malformed value is a 400 naming it."""
+    args = request.args
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {"q": args.get("q", "").strip()[:100]}
+
+    def integer(name: str, default: int | None, low: int, high: int) -> int | None:
+        raw = args.get(name, "").strip()
+        if not raw:
+            return default
+        if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or not low <= int(raw) <= high:
+            errors[name] = _("A whole number from %(low)d to %(high)d.", low=low, high=high)
+            return default
+        return int(raw)
+
+    def choice(name: str, options: list[str]) -> str:
+        raw = args.get(name, "").strip()
+        if raw and raw not in options:
+            errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(options))
+            return ""
+        return raw
+
+    country = args.get("country", "").strip().upper()
+    if country and not i18n.is_country_code(country):
+        errors["country"] = _("Not a country code. Use the two-letter ISO code, for example IT.")
+    values["country"] = country if "country" not in errors else ""
+    values["language"] = choice("language", list(ops.SMS_LOCALES))
+    status = choice("status", [s.value for s in RegistrantStatus])
+    values["status"] = RegistrantStatus(status) if status else None
+    kind = choice("kind", [k.value for k in RegistrantKind])
+    values["kind"] = RegistrantKind(kind) if kind else None
+    values["liaison_point_id"] = integer("liaison_point_id", None, 1, 2**31 - 1)
+    values["station_id"] = integer("station_id", None, 1, 2**31 - 1)
+    current = choice("current", ["true", "false", "all"]) or "true"
+    values["current"] = {"true": True, "false": False, "all": None}[current]
+    values["batch"] = args.get("batch", "").strip()[:64]
+    limit = integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
+    offset = integer("offset", 0, 0, MAX_OFFSET) or 0
+    if errors:
+        raise ApiError(400, "bad_query", error_message(400), errors)
+    return RegistrantFilters(**values), limit, offset
+
+
+@bp.get("")
+def registrants() -> Response:
+    user = _viewer()
+    filters, limit, offset = _list_params()
+    page = paginate(registrants_query(user, filters), limit, offset)
+    record("registrant.list", "registrant", "",
+           {"shown": len(page.items), "total": page.total, "via": "api", "search": bool(filters.q)},
+           user=user)
+    db.session.commit()
+    return jsonify(items=[registrant_json(r) for r in page.items], total=page.total, limit=limit,
+                   offset=offset)
+
+
+@bp.post("")
+def create() -> tuple[Response, int, dict[str, str]]:
+    user = _viewer()
+    if not can_register_registrants(user):
+        abort(403)
+    body = _body()
+    consent = body.pop("consent", None)
+    if isinstance(consent, dict):  # {"consent": {"method": …, "at": …, "note": …}} is accepted too
+        for key in ("method", "at", "note"):
+            if key in consent:
+                body.setdefault(f"consent_{key}", consent[key])
+    elif consent is not None:
+        raise ApiError(400, "bad_json", _("consent must be an object with method, at and note."))
+    found = ops.register(body, user=user)
+    db.session.commit()
+    return jsonify(registrant_json(found)), 201, {
+        "Location": url_for("registry_api.registrant", registrant_id=found.id)}
+
+
+@bp.get("/<int:registrant_id>")
+def registrant(registrant_id: int) -> Response:
+    user = require_user()
+    found = get_scoped_or_404(Registrant, registrant_id, user)
+    ops.record_view(found, user=user, via="api")
+    db.session.commit()
+    return jsonify(registrant_json(found))
+
+
+def _editable(registrant_id: int) -> tuple[User, Registrant]:
+    user = require_user()
+    found = get_scoped_or_404(Registrant, registrant_id, user)
+    if not can_edit_registrant(user):
+        abort(403)
+    return user, found
+
+
+@bp.patch("/<int:registrant_id>")
+def update(registrant_id: int) -> Response:
+    user, found = _editable(registrant_id)
+    ops.update_registrant(found, _body(), user=user)
+    db.session.commit()
+    return jsonify(registrant_json(found))
+
+
+@bp.post("/<int:registrant_id>/status")
+def status(registrant_id: int) -> Response:
+    user, found = _editable(registrant_id)
+    body = _body()
+    unknown = sorted(set(body) - {"status", "consent_method", "consent_note"})
+    if unknown:
+        raise ApiError(422, "invalid", error_message(422),
+                       {key[:60]: _("Unknown or read-only field.") for key in unknown})
+    if "status" not in body:
+        raise ApiError(422, "invalid", error_message(422), {"status": _("This field is required.")})
+    ops.change_status(found, body["status"] if isinstance(body["status"], str) else "", user=user,
+                      consent_method=body.get("consent_method") or None,
+                      consent_note=body.get("consent_note") or "")
+    db.session.commit()
+    return jsonify(registrant_json(found))
+
+
+@bp.post("/<int:registrant_id>/end")
+def end(registrant_id: int) -> Response:
+    user, found = _editable(registrant_id)
+    body = _body()
+    reason = body.get("reason")
+    ops.end_registration(found, user=user, reason=reason if isinstance(reason, str) else "")
+    db.session.commit()
+    return jsonify(registrant_json(found))
+

@@ -1,0 +1,123 @@
+"""Registrants: the people who receive alerts, with their consent and their reachability.
+
+The phone number and the name are sealed at rest; ``phone_hash`` (a keyed hash of the E.164
+number) finds a registration by number and keeps one current registration per number. Everything
+targeting needs (country, city, zone, language, kind, stay dates, status) is plain and indexed, so
+an alert's fan-out is one ``INSERT … SELECT``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consular.db import EncryptedString, Model, TimestampMixin, UTCDateTime, utcnow
+from consular.network.models import LiaisonPoint, ServiceStation
+
+
+def _enum(enum: type[StrEnum], length: int = 30) -> sa.Enum:
+    return sa.Enum(enum, native_enum=False, length=length, validate_strings=True)
+
+
+class RegistrantKind(StrEnum):
+    citizen_abroad = "citizen_abroad"
+    family_at_home = "family_at_home"
+    foreign_resident = "foreign_resident"  # a foreign national living in the city
+    student = "student"  # studying abroad
+    enterprise_staff = "enterprise_staff"  # staff of the city's enterprises abroad
+
+
+class RegistrantStatus(StrEnum):
+    active = "active"
+    opted_out = "opted_out"  # replied STOP (or was unsubscribed at the provider)
+    invalid_number = "invalid_number"  # the provider said the number cannot receive SMS
+
+
+class ConsentMethod(StrEnum):
+    written = "written"  # signed form at a liaison point or station
+    verbal = "verbal"  # by phone, recorded by the officer
+    sms = "sms"  # replied START / registered by SMS
+    online = "online"
+    imported = "imported"  # came with a CSV list whose consent is recorded elsewhere
+
+
+class Registrant(TimestampMixin, Model):
+    __tablename__ = "registrant"
+    __table_args__ = (
+        sa.Index("ix_registrant_target", "status", "country_code", "language"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[RegistrantKind] = mapped_column(_enum(RegistrantKind), default=RegistrantKind.citizen_abroad)
+    name: Mapped[str | None] = mapped_column(EncryptedString())
+    phone: Mapped[str] = mapped_column(EncryptedString())  # E.164
+    phone_hash: Mapped[str] = mapped_column(sa.String(64), index=True)
+    # Keyed hash of the name: exact-match search ("王伟" finds 王伟, not 王伟明); names stay sealed.
+    name_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # Equals phone_hash while the registration is current, NULL once ended (erased, lapsed):
+    # a unique column that allows one current registration per number.
+    current_phone_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    language: Mapped[str] = mapped_column(sa.String(10), default="zh_Hans")  # an SMS locale
+    country_code: Mapped[str] = mapped_column(sa.String(2))
+    city: Mapped[str] = mapped_column(sa.String(120), default="")
+    timezone: Mapped[str] = mapped_column(sa.String(64))  # IANA; derived from the city or chosen
+    liaison_point_id: Mapped[int | None] = mapped_column(sa.ForeignKey("liaison_point.id"), index=True)
+    station_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_station.id"), index=True)
+    stay_from: Mapped[date | None] = mapped_column(sa.Date)
+    stay_until: Mapped[date | None] = mapped_column(sa.Date)
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    consent_method: Mapped[ConsentMethod] = mapped_column(_enum(ConsentMethod))
+    consent_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    consent_note: Mapped[str] = mapped_column(sa.String(200), default="")
+    status: Mapped[RegistrantStatus] = mapped_column(
+        _enum(RegistrantStatus), default=RegistrantStatus.active
+    )
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_reason: Mapped[str] = mapped_column(sa.String(120), default="")  # e.g. "21211 invalid To"
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    import_batch: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # erased or lapsed
+    ended_reason: Mapped[str] = mapped_column(sa.String(40), default="")  # END_REASONS or retention
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # personal data wiped
+    legal_hold: Mapped[bool] = mapped_column(default=False)
+
+    liaison_point: Mapped[LiaisonPoint | None] = relationship()
+    station: Mapped[ServiceStation | None] = relationship()
+
+    @property
+    def is_current(self) -> bool:
+        return self.ended_at is None
+
+
+class ImportState(StrEnum):
+    previewed = "previewed"  # checked; waiting for the user to confirm
+    imported = "imported"
+    discarded = "discarded"  # discarded by the uploader, or not confirmed within a day
+
+
+class RegistrantImport(Model):
+    """One uploaded list of registrants: kept (sealed) between the preview and the confirmation,
+    so any web process can finish it; after the import only the counts stay. Registrants it
+    created carry its ``batch`` in ``Registrant.import_batch``."""
+
+    __tablename__ = "registrant_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
+    state: Mapped[ImportState] = mapped_column(_enum(ImportState, 12), default=ImportState.previewed)
+    filename: Mapped[str] = mapped_column(sa.String(200), default="")
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(default=0)
+    content: Mapped[str | None] = mapped_column(EncryptedString())  # base64 of the file; None after
+    defaults: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    rows: Mapped[int] = mapped_column(default=0)
+    imported_count: Mapped[int] = mapped_column(default=0)
+    skipped_count: Mapped[int] = mapped_column(default=0)  # already registered / repeated in the file
+    refused_count: Mapped[int] = mapped_column(default=0)  # rows with errors
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

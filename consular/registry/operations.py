@@ -1,0 +1,778 @@
+"""Registry operations: the only code that registers, changes, ends and erases registrants, and
+that reads one person's record for a subject-access request.
+
+Each operation checks all of its input before it touches a row, so a refusal leaves nothing
+half-written; then it writes, flushes and records an audit entry (field names and ids only, never
+a name or a number). The caller commits once.
+
+A number has at most one current registration: ``current_phone_hash`` (the keyed hash of the
+E.164 number while the registration is current, NULL once it has ended) is unique. Only numbers
+that can receive text messages are accepted: a landline (phonenumbers' FIXED_LINE) is refused
+with a message, a number that may be either (FIXED_LINE_OR_MOBILE, as in the US) is accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+import sqlalchemy as sa
+from babel import Locale
+from flask import current_app
+from flask_babel import gettext as _
+
+import i18n
+from consular.audit.models import AuditEntry
+from consular.audit.operations import record
+from consular.auth.models import Role, User
+from consular.auth.operations import phone_search_hash
+from consular.auth.scoping import scoped
+from consular.db import db, keyring, utcnow
+from consular.network.models import LiaisonPoint, ServiceStation
+from consular.network.operations import _Input, _unchanged_dropped, normalise_language
+from consular.registry.models import (
+    ConsentMethod,
+    Registrant,
+    RegistrantKind,
+    RegistrantStatus,
+)
+from consular.registry.places import timezone_for, zones_for_country
+
+# The languages alert texts are written in (the alerts side keeps the same list: the registry
+# cannot import it, since ``consular`` never imports ``alerts``).
+SMS_LOCALES: tuple[str, ...] = ("zh_Hans", "zh_Hant", "en", "it", "fr", "es", "de", "pt", "ru", "ja",
+                                "ko", "ar")
+DEFAULT_LANGUAGE = "zh_Hans"
+
+# Writable fields, in the order forms show them. Anything else is refused.
+REGISTRANT_FIELDS = ("name", "phone", "kind", "language", "country_code", "city", "timezone",
+                     "liaison_point_id", "station_id", "stay_from", "stay_until")
+CONSENT_FIELDS = ("consent_method", "consent_at", "consent_note")
+# How a person's consent can be recorded by someone registering them (``imported`` is the import's).
+RECORDED_CONSENT = (ConsentMethod.written, ConsentMethod.verbal, ConsentMethod.online,
+                    ConsentMethod.sms)
+# Why a registration ends (stored, and safe to name in the audit trail).
+END_REASONS = ("returned_home", "asked_to_stop", "duplicate", "deceased", "other")
+
+MAX = {"name": 120, "city": 120, "consent_note": 200, "status_reason": 120, "phone_input": 40}
+# Types of number that can receive a text message.
+SMS_CAPABLE = (
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+    phonenumbers.PhoneNumberType.VOIP,
+)
+EARLIEST_CONSENT = datetime(1990, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class RegistryInputError(ValueError):
+    """Input that cannot be saved; ``errors`` maps each field to a message for the user.
+    ``existing_id`` names the current registration of the same number when the user may see it."""
+
+    def __init__(self, errors: Mapping[str, str], existing_id: int | None = None) -> None:
+        super().__init__("; ".join(f"{key}: {message}" for key, message in errors.items()))
+        self.errors = dict(errors)
+        self.existing_id = existing_id
+
+
+class RegistryConflict(ValueError):
+    """A change the registration's state does not allow (ended, erased, legal hold); the message
+    is for the user."""
+
+
+# --- languages ------------------------------------------------------------------------------------
+
+
+_CHINESE_REGIONS_TRADITIONAL = {"TW", "HK", "MO"}
+
+
+@lru_cache(maxsize=256)
+def normalise_sms_locale(tag: str) -> str:
+    """One of ``SMS_LOCALES`` for a language tag: ``zh``, ``zh-CN``, ``zh_Hans`` → zh_Hans;
+    ``zh-TW``, ``zh-HK``, ``zh-Hant`` → zh_Hant; ``pt-BR`` → pt; ``EN`` → en. Raises ValueError
+    for anything else."""
+    if not isinstance(tag, str):
+        raise ValueError(tag)
+    parts = normalise_language(tag).split("-")  # well-formed and known to Babel, or ValueError
+    language, rest = parts[0], parts[1:]
+    script = rest[0] if rest and len(rest[0]) == 4 else ""
+    region = rest[-1] if rest and len(rest[-1]) != 4 else ""
+    if language == "zh":
+        if script == "Hant" or (not script and region in _CHINESE_REGIONS_TRADITIONAL):
+            return "zh_Hant"
+        if script in ("", "Hans"):
+            return "zh_Hans"
+        raise ValueError(tag)
+    if language in SMS_LOCALES and not script:
+        return language
+    raise ValueError(tag)
+
+
+@cache
+def _language_names() -> dict[str, str]:
+    """Lower-cased language names (in Chinese, English and each language itself) → SMS locale."""
+    names: dict[str, str] = {}
+    for code in reversed(SMS_LOCALES):  # zh_Hans last, so plain "中文" / "Chinese" is simplified
+        locale = Locale.parse(code)
+        for reader in ("zh_Hans", "zh_Hant", "en", code):
+            for name in (locale.get_display_name(reader), locale.get_language_name(reader)):
+                if name:
+                    names[name.casefold()] = code
+    extra = {"简体中文": "zh_Hans", "中文简体": "zh_Hans", "简体": "zh_Hans", "汉语": "zh_Hans",
+             "普通话": "zh_Hans", "华语": "zh_Hans", "繁体中文": "zh_Hant", "繁體中文": "zh_Hant",
+             "中文繁体": "zh_Hant", "繁体": "zh_Hant", "繁體": "zh_Hant", "英文": "en",
+             "意大利文": "it", "法文": "fr", "西班牙文": "es", "德文": "de", "葡萄牙文": "pt",
+             "俄文": "ru", "日文": "ja", "韩文": "ko", "韓文": "ko", "阿拉伯文": "ar"}
+    names.update(extra)
+    return names
+
+
+def language_from_text(value: str) -> str:
+    """An SMS locale from a tag (``zh-CN``) or a language's name in Chinese, English or itself
+    (``中文``, ``English``, ``italiano``, ``意大利语``). Raises ValueError."""
+    try:
+        return normalise_sms_locale(value)
+    except ValueError:
+        pass
+    found = _language_names().get(re.sub(r"\s+", " ", value.strip()).casefold())
+    if found is None:
+        raise ValueError(value)
+    return found
+
+
+def language_label(code: str, reader: Locale | str | None = None) -> str:
+    """A language named in itself, and in the reader's language when that differs:
+    "italiano · 意大利语", "中文 (简体)"."""
+    locale = Locale.parse(code)
+    native = locale.get_display_name(code) or code
+    shown = i18n.language_name(code.replace("_", "-"), reader)
+    return native if shown.casefold() == native.casefold() else f"{native} · {shown}"
+
+
+# --- phones ---------------------------------------------------------------------------------------
+
+
+def parse_phone(raw: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    """A valid number from what a person or a spreadsheet wrote: international (``+39 …``,
+    ``0039 …``), national in ``region``, or the digits of an international number whose ``+`` a
+    spreadsheet dropped (``393123456789``). None when it is not a valid number."""
+    text = raw.strip().lstrip("'")  # a spreadsheet's "this is text" mark
+    candidates = [(text, region)]
+    digits = re.sub(r"[\s().-]", "", text)
+    if digits.isdigit() and not digits.startswith("0"):
+        candidates.append(("+" + digits, None))
+    for candidate, where in candidates:
+        try:
+            number = phonenumbers.parse(candidate, where)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return number
+    return None
+
+
+def phone_example(region: str | None) -> str:
+    number = phonenumbers.example_number_for_type(region or "CN", phonenumbers.PhoneNumberType.MOBILE)
+    if number is None:
+        return "+86 131 2345 6789"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def normalise_e164(raw: str) -> str | None:
+    """E.164 form of a number given in international form, or None."""
+    number = parse_phone(raw, None)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if number else None
+
+
+def phone_key(e164: str) -> str:
+    """The keyed hash a registration is found by (the same as the one of users' phones)."""
+    return phone_search_hash(e164)
+
+
+def name_key(name: str) -> str:
+    """The keyed hash of a name for exact-match search (case and spaces ignored)."""
+    return keyring().search_hash(name, "registrant_name")
+
+
+def find_by_phone(e164: str) -> Registrant | None:
+    """The current registration of a number (E.164; another international spelling is
+    normalised first), or None. For the alerts side: inbound STOP/START/HELP and replies."""
+    number = normalise_e164(e164) or e164.strip()
+    return db.session.scalar(sa.select(Registrant).where(
+        Registrant.current_phone_hash == phone_key(number)))
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+def _office_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+
+
+class _RegistrantInput(_Input):
+    """The network's field checks, plus the registry's: mobile numbers, SMS languages, dates."""
+
+    existing_id: int | None = None  # the visible registration a number clashes with
+
+    def done(self) -> dict[str, Any]:
+        if self.errors:
+            raise RegistryInputError(self.errors, self.existing_id)
+        return self.out
+
+    def country(self, key: str) -> None:
+        # As the network's check, with the list of codes built once (imports check every row).
+        value = self.text(key, 64, required=True)
+        if value is None:
+            return
+        code = value.upper()
+        if code not in _country_codes():
+            self.out.pop(key, None)
+            self.fail(key, _("Not a country code. Use the two-letter ISO code, for example IT."))
+            return
+        self.out[key] = code
+
+    def enum(self, key: str, enum: type[Any], allowed: Iterable[Any] | None = None) -> None:
+        if key not in self.data:
+            return
+        raw = self.data[key]
+        values = [member.value for member in (allowed if allowed is not None else enum)]
+        value = raw.strip() if isinstance(raw, str) else raw
+        if value not in values:
+            self.fail(key, _("Choose one of: %(choices)s.", choices=", ".join(values)))
+            return
+        self.out[key] = enum(value)
+
+    def mobile(self, key: str, region: str | None) -> None:
+        value = self.text(key, MAX["phone_input"], required=True)
+        if not value:
+            return
+        self.out.pop(key, None)
+        number = parse_phone(value, region)
+        if number is None:
+            if region is None and not value.lstrip("'").startswith("+") and \
+                    "country_code" in self.errors:
+                return  # a local number is read in its country: the country's error comes first
+            self.fail(key, _("Not a valid phone number. Use the international format, for example "
+                             "%(example)s.", example=phone_example(region)))
+            return
+        kind = phonenumbers.number_type(number)
+        if kind == phonenumbers.PhoneNumberType.FIXED_LINE:
+            self.fail(key, _("This is a landline number: text messages cannot reach it. Enter a "
+                             "mobile number."))
+        elif kind not in SMS_CAPABLE:
+            self.fail(key, _("This number cannot receive text messages (a toll-free, premium or "
+                             "service number). Enter a mobile number."))
+        else:
+            self.out[key] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def language(self, key: str) -> None:
+        if key not in self.data:
+            return
+        value = self.text(key, 40, required=True)
+        if value is None:
+            return
+        try:
+            self.out[key] = language_from_text(value)
+        except ValueError:
+            self.out.pop(key, None)
+            self.fail(key, _("Choose one of the alert languages: %(choices)s.",
+                             choices=", ".join(SMS_LOCALES)))
+
+    def day(self, key: str) -> None:
+        if key not in self.data:
+            return
+        raw = self.data[key]
+        if raw is None or raw == "":
+            self.out[key] = None
+            return
+        if isinstance(raw, datetime):
+            raw = raw.date()
+        if isinstance(raw, date):
+            self.out[key] = raw
+            return
+        if isinstance(raw, str):
+            parsed = parse_day(raw)
+            if parsed is not None:
+                self.out[key] = parsed
+                return
+        self.fail(key, _("Not a date. Use the form 2025-09-30."))
+
+    def moment(self, key: str) -> None:
+        """A past moment: an aware datetime, an ISO text (without a zone: the office's time), or
+        a day (noon, office time). Missing or empty: now."""
+        raw = self.data.get(key)
+        when: datetime | None = None
+        if raw is None or raw == "":
+            self.out[key] = utcnow()
+            return
+        if isinstance(raw, datetime):
+            when = raw
+        elif isinstance(raw, date):
+            when = datetime.combine(raw, time(12))
+        elif isinstance(raw, str):
+            text = raw.strip()
+            try:
+                when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                day = parse_day(text)
+                when = datetime.combine(day, time(12)) if day else None
+        if when is None:
+            self.fail(key, _("Not a date and time. Use the form 2025-09-30 14:30."))
+            return
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_office_zone())
+        when = when.astimezone(UTC)
+        if when > utcnow() + CLOCK_SKEW:
+            self.fail(key, _("This moment is in the future."))
+        elif when < EARLIEST_CONSENT:
+            self.fail(key, _("This date is too far in the past."))
+        else:
+            self.out[key] = when
+
+
+@cache
+def _country_codes() -> frozenset[str]:
+    return frozenset(code for code, _name in i18n.country_choices("en"))
+
+
+_DAY_RE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+
+
+def parse_day(text: str) -> date | None:
+    """A day written year first: 2025-09-30, 2025/9/30, 2025.09.30, 2025年9月30日."""
+    match = _DAY_RE.match(text.strip())
+    if not match:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+
+
+def _place_in_scope(check: _RegistrantInput, key: str, model: type[LiaisonPoint] | type[ServiceStation],
+                    user: User, current: int | None) -> None:
+    """A home liaison point or station the user may choose: an active one in the user's scope
+    (an officer: their own point; a volunteer: their own station), or the one already set."""
+    check.identifier(key, nullable=True)
+    chosen = check.out.get(key)
+    if chosen is None or chosen == current:
+        return
+    found = db.session.scalar(scoped(model, user).where(model.id == chosen, model.active.is_(True)))
+    if found is None:
+        check.out.pop(key, None)
+        check.fail(key, _("Choose an entry from the list."))
+
+
+def _check_registrant(check: _RegistrantInput, user: User, existing: Registrant | None, *,
+                      duplicates: bool = True) -> None:
+    """Every field of a registration (new when ``existing`` is None), into ``check``."""
+    check.text("name", MAX["name"], required=True)
+    check.enum("kind", RegistrantKind)
+    check.language("language")
+    check.country("country_code")
+    check.text("city", MAX["city"])
+    if "country_code" in check.errors:
+        region = None
+    else:
+        region = check.out.get("country_code", existing.country_code if existing else None)
+    if "phone" in check.data:
+        check.mobile("phone", region)
+    _place_in_scope(check, "liaison_point_id", LiaisonPoint, user,
+                    existing.liaison_point_id if existing else None)
+    _place_in_scope(check, "station_id", ServiceStation, user,
+                    existing.station_id if existing else None)
+    check.day("stay_from")
+    check.day("stay_until")
+    stay_from = check.out.get("stay_from", existing.stay_from if existing else None)
+    stay_until = check.out.get("stay_until", existing.stay_until if existing else None)
+    if "stay_from" not in check.errors and "stay_until" not in check.errors and \
+            stay_from and stay_until and stay_until < stay_from:
+        check.fail("stay_until", _("The stay cannot end before it starts."))
+    _check_zone(check, existing)
+    if duplicates and "phone" in check.out:
+        clash = current_registration(check.out["phone"], exclude=existing)
+        if clash is not None:
+            check.out.pop("phone", None)
+            check.fail("phone", duplicate_message(clash, user))
+            check.existing_id = clash.id if _may_see(clash, user) else None
+
+
+def _check_zone(check: _RegistrantInput, existing: Registrant | None) -> None:
+    """The time zone: as chosen (it must be one of the country's), else derived from the city;
+    an edit keeps the zone it had when the city tells nothing new."""
+    if "country_code" in check.errors:
+        return
+    country = check.out.get("country_code", existing.country_code if existing else None)
+    city = check.out.get("city", existing.city if existing else "")
+    raw = check.data.get("timezone")
+    if isinstance(raw, str) and raw.strip():
+        check.timezone("timezone")
+        zone = check.out.get("timezone")
+        zones = zones_for_country(country) if country else []
+        if zone and zones and zone not in zones:
+            check.out.pop("timezone", None)
+            check.fail("timezone", _("%(zone)s is not a time zone of %(country)s. Choose one from "
+                                     "the list.", zone=zone, country=i18n.country_name(country)))
+        return
+    if raw is not None and not isinstance(raw, str):
+        check.fail("timezone", _("Enter text."))
+        return
+    check.out.pop("timezone", None)
+    moved = existing is None or "country_code" in check.out or "city" in check.out
+    if not moved or country is None:
+        return
+    derived = timezone_for(country, city)
+    if derived is not None:
+        check.out["timezone"] = derived
+    elif existing is not None and existing.timezone in zones_for_country(country):
+        return
+    elif city:
+        check.fail("timezone", _("We cannot tell the time zone of %(city)s. Choose it from the "
+                                 "list.", city=city))
+    else:
+        check.fail("timezone", _("%(country)s has several time zones: enter the city or choose "
+                                 "the zone.", country=i18n.country_name(country)))
+
+
+def _check_consent(check: _RegistrantInput) -> None:
+    check.require("consent_method")
+    check.enum("consent_method", ConsentMethod, RECORDED_CONSENT)
+    check.moment("consent_at")
+    check.text("consent_note", MAX["consent_note"])
+
+
+def current_registration(e164: str, exclude: Registrant | None = None) -> Registrant | None:
+    query = sa.select(Registrant).where(Registrant.current_phone_hash == phone_key(e164))
+    if exclude is not None:
+        query = query.where(Registrant.id != exclude.id)
+    return db.session.scalar(query)
+
+
+def _may_see(registrant: Registrant, user: User) -> bool:
+    return db.session.scalar(scoped(Registrant, user).where(Registrant.id == registrant.id)
+                             .with_only_columns(Registrant.id)) is not None
+
+
+def duplicate_message(existing: Registrant, user: User) -> str:
+    """"One active registration per number", naming the registration if the user may see it."""
+    if _may_see(existing, user):
+        return _("This number is already registered (registration no. %(id)d). Open that "
+                 "registration to change it instead.", id=existing.id)
+    return _("This number is already registered with another liaison point or station. Ask the "
+             "coordination centre to move that registration to you.")
+
+
+def _defaults_for(user: User, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A liaison officer registers people of their own point; a station volunteer people of
+    their station, in its country unless another is given."""
+    out = dict(data)
+    if user.role == Role.liaison_officer and not out.get("liaison_point_id"):
+        out["liaison_point_id"] = user.liaison_point_id
+    if user.role == Role.station_volunteer:
+        if not out.get("station_id"):
+            out["station_id"] = user.station_id
+        station = db.session.get(ServiceStation, user.station_id) if user.station_id else None
+        if station is not None and not out.get("country_code"):
+            out["country_code"] = station.country_code
+    return out
+
+
+def check_new_registrant(data: Mapping[str, Any], *, user: User, consent: bool = True,
+                         duplicates: bool = True) -> dict[str, Any]:
+    """The checked values of a new registration (``consent``: with its consent record;
+    ``duplicates``: refuse a number already registered). Raises RegistryInputError."""
+    fields = REGISTRANT_FIELDS + (CONSENT_FIELDS if consent else ())
+    check = _RegistrantInput(_defaults_for(user, data), fields)
+    check.require("name", "phone", "country_code")
+    _check_registrant(check, user, None, duplicates=duplicates)
+    if consent:
+        _check_consent(check)
+    values = check.done()
+    values.setdefault("language", DEFAULT_LANGUAGE)
+    values.setdefault("kind", RegistrantKind.citizen_abroad)
+    values.setdefault("city", "")
+    return values
+
+
+# --- registering and changing ---------------------------------------------------------------------
+
+
+def registrant_row(values: Mapping[str, Any], *, user: User, consent_method: ConsentMethod,
+                   consent_at: datetime, consent_note: str = "",
+                   import_batch: str | None = None) -> dict[str, Any]:
+    """The column values of a new registration from checked values."""
+    fields = {key: value for key, value in values.items() if key in REGISTRANT_FIELDS}
+    key = phone_key(fields["phone"])
+    return {**fields, "phone_hash": key, "current_phone_hash": key,
+            "name_hash": name_key(fields["name"]), "consent_at": consent_at,
+            "consent_method": consent_method, "consent_by_id": user.id,
+            "consent_note": consent_note, "status": RegistrantStatus.active,
+            "created_by_id": user.id, "import_batch": import_batch}
+
+
+def new_registrant(values: Mapping[str, Any], *, user: User, consent_method: ConsentMethod,
+                   consent_at: datetime, consent_note: str = "",
+                   import_batch: str | None = None) -> Registrant:
+    """A Registrant row from checked values (not yet added to the session)."""
+    return Registrant(**registrant_row(values, user=user, consent_method=consent_method,
+                                       consent_at=consent_at, consent_note=consent_note,
+                                       import_batch=import_batch))
+
+
+def register(data: Mapping[str, Any], *, user: User) -> Registrant:
+    """Register a person to receive alerts, with the consent ``user`` recorded (method, when —
+    default now — and the user as the one who recorded it). Raises RegistryInputError, naming
+    the current registration of the same number when there is one."""
+    values = check_new_registrant(data, user=user)
+    registrant = new_registrant(values, user=user, consent_method=values["consent_method"],
+                                consent_at=values["consent_at"],
+                                consent_note=values.get("consent_note") or "")
+    db.session.add(registrant)
+    db.session.flush()
+    record("registrant.create", "registrant", registrant.id,
+           {"fields": sorted(k for k, v in values.items() if v not in ("", None)),
+            "consent_method": registrant.consent_method.value,
+            "liaison_point_id": registrant.liaison_point_id, "station_id": registrant.station_id},
+           user=user)
+    return registrant
+
+
+def _refuse_if_ended(registrant: Registrant) -> None:
+    if registrant.erased_at is not None:
+        raise RegistryConflict(_("This person's data was erased; nothing can be changed."))
+    if registrant.ended_at is not None:
+        raise RegistryConflict(_("This registration has ended. Register the person again to send "
+                                 "them alerts."))
+
+
+def update_registrant(registrant: Registrant, data: Mapping[str, Any], *, user: User) -> list[str]:
+    """Change a current registration; returns the names of the fields that changed. A new number
+    is checked like a new registration's; a number marked invalid becomes active again."""
+    _refuse_if_ended(registrant)
+    check = _RegistrantInput(_unchanged_dropped(registrant, data, REGISTRANT_FIELDS),
+                             REGISTRANT_FIELDS)
+    _check_registrant(check, user, registrant)
+    values = check.done()
+    changed = sorted(key for key, value in values.items() if getattr(registrant, key) != value)
+    for key in changed:
+        setattr(registrant, key, values[key])
+    if "phone" in changed:
+        registrant.phone_hash = registrant.current_phone_hash = phone_key(registrant.phone)
+        if registrant.status == RegistrantStatus.invalid_number:
+            _set_status_fields(registrant, RegistrantStatus.active, "new number")
+    if "name" in changed:
+        registrant.name_hash = name_key(values["name"])
+    if changed:
+        db.session.flush()
+        record("registrant.update", "registrant", registrant.id, {"fields": changed}, user=user)
+    return changed
+
+
+def _set_status_fields(registrant: Registrant, status: RegistrantStatus, reason: str) -> None:
+    registrant.status = status
+    registrant.status_changed_at = utcnow()
+    registrant.status_reason = reason[:MAX["status_reason"]]
+
+
+def set_status(registrant: Registrant, status: RegistrantStatus | str, reason: str = "", *,
+               actor: User | None = None) -> bool:
+    """Mark a registration active, opted out or invalid_number; for the alerts side (a STOP or
+    START reply, a provider's permanent error: ``actor`` None) and for people (``actor``). Returns
+    False when the status was already that. ``reason`` is a short code or provider message
+    ("STOP", "21211 invalid To"); it is kept on the row and in the audit trail, so it must not
+    hold personal data. A START by the person (no actor) after an opt-out records their consent
+    by SMS."""
+    new = RegistrantStatus(status)
+    if registrant.status == new:
+        return False
+    old = registrant.status
+    _set_status_fields(registrant, new, reason)
+    if actor is None and old == RegistrantStatus.opted_out and new == RegistrantStatus.active:
+        registrant.consent_method = ConsentMethod.sms
+        registrant.consent_at = utcnow()
+        registrant.consent_by_id = None
+        registrant.consent_note = ""
+    db.session.flush()
+    record("registrant.status", "registrant", registrant.id,
+           {"from": old.value, "to": new.value, "reason": reason[:MAX["status_reason"]]},
+           user=actor, username=None if actor is not None else "system")
+    return True
+
+
+def change_status(registrant: Registrant, status: RegistrantStatus | str, *, user: User,
+                  consent_method: ConsentMethod | str | None = None, consent_note: str = "") -> bool:
+    """A person changes a registration's status on someone's behalf (they asked by phone to stop,
+    a number turned out wrong…). Re-activating someone who opted out needs their consent again,
+    recorded like a registration's."""
+    _refuse_if_ended(registrant)
+    check = _RegistrantInput({"status": status, "consent_method": consent_method or "",
+                              "consent_note": consent_note},
+                             ("status", "consent_method", "consent_note"))
+    check.enum("status", RegistrantStatus)
+    new = check.out.get("status")
+    again = new == RegistrantStatus.active and registrant.status == RegistrantStatus.opted_out
+    if again:
+        if not consent_method:
+            check.fail("consent_method", _("This person opted out. Record how they agreed to "
+                                           "receive alerts again."))
+        else:
+            check.enum("consent_method", ConsentMethod, RECORDED_CONSENT)
+        check.text("consent_note", MAX["consent_note"])
+    values = check.done()
+    if registrant.status == values["status"]:
+        return False
+    if again:
+        registrant.consent_method = values["consent_method"]
+        registrant.consent_at = utcnow()
+        registrant.consent_by_id = user.id
+        registrant.consent_note = values.get("consent_note") or ""
+    return set_status(registrant, values["status"], "manual", actor=user)
+
+
+def end_registration(registrant: Registrant, *, user: User, reason: str) -> bool:
+    """End a registration (the person went home, asked to stop, a duplicate…): no more alerts,
+    and the number is free for a new registration. The record stays. Returns False when it had
+    already ended."""
+    if registrant.ended_at is not None:
+        return False
+    if reason not in END_REASONS:
+        raise RegistryInputError({"reason": _("Choose one of: %(choices)s.",
+                                              choices=", ".join(END_REASONS))})
+    registrant.ended_at = utcnow()
+    registrant.ended_reason = reason
+    registrant.current_phone_hash = None
+    db.session.flush()
+    record("registrant.end", "registrant", registrant.id, {"reason": reason}, user=user)
+    return True
+
+
+def set_legal_hold(registrant: Registrant, hold: bool, *, user: User) -> bool:
+    """Place or lift a legal hold: while it stands, the person's data cannot be erased."""
+    if registrant.legal_hold == hold:
+        return False
+    registrant.legal_hold = hold
+    db.session.flush()
+    record("registrant.legal_hold", "registrant", registrant.id, {"hold": hold}, user=user)
+    return True
+
+
+# --- data protection ------------------------------------------------------------------------------
+
+# Other packages that keep data about a registrant (the alerts side: deliveries, replies) add a
+# function here: ``SUBJECT_ACCESS_SECTIONS[name](registrant)`` returns that JSON-able section of a
+# subject-access export; each ``ERASURE_HOOKS`` function wipes its personal data of a registrant
+# being erased (flush only, like every operation).
+SUBJECT_ACCESS_SECTIONS: dict[str, Callable[[Registrant], Any]] = {}
+ERASURE_HOOKS: list[Callable[[Registrant], None]] = []
+
+ERASED_PHONE = ""  # what an erased registration's sealed phone holds
+
+
+ERASURE_REASONS = ("request", "retention")
+
+
+def erase_registrant(registrant: Registrant, *, user: User | None, reason: str = "request") -> bool:
+    """Erase a person's data: at their request (``reason`` "request", by ``user``) or when the
+    retention period is over ("retention", by the scheduled job: ``user`` None). Name, number,
+    city and stay dates are overwritten, the keyed hashes dropped, the registration ended. What
+    remains (kind, language, country, time zone, consent method and dates, status) counts for
+    statistics and no longer identifies anyone. Refused under a legal hold. Returns False when
+    already erased."""
+    if reason not in ERASURE_REASONS:
+        raise ValueError(reason)
+    if registrant.legal_hold:
+        raise RegistryConflict(_("This registration is under legal hold: its data cannot be erased "
+                                 "until the coordination centre lifts the hold."))
+    if registrant.erased_at is not None:
+        return False
+    now = utcnow()
+    registrant.name = None
+    registrant.name_hash = None
+    registrant.phone = ERASED_PHONE
+    registrant.phone_hash = ""
+    registrant.current_phone_hash = None
+    registrant.city = ""
+    registrant.stay_from = None
+    registrant.stay_until = None
+    registrant.consent_note = ""
+    registrant.status_reason = ""
+    if registrant.ended_at is None:
+        registrant.ended_at = now
+        registrant.ended_reason = "asked_to_stop" if reason == "request" else "retention"
+    registrant.erased_at = now
+    for hook in ERASURE_HOOKS:
+        hook(registrant)
+    db.session.flush()
+    record("registrant.erase", "registrant", registrant.id, {"reason": reason}, user=user,
+           username=None if user is not None else "system")
+    return True
+
+
+def record_view(registrant: Registrant, *, user: User, via: str) -> None:
+    """Every read of one person's record leaves an audit entry (``via``: page, api…)."""
+    record("registrant.view", "registrant", registrant.id, {"via": via}, user=user)
+
+
+def history(registrant: Registrant) -> list[AuditEntry]:
+    """What happened to a registration (created, changed, status, ended, erased, exports), oldest
+    first; reads are left out."""
+    return list(db.session.scalars(
+        sa.select(AuditEntry)
+        .where(AuditEntry.object_type == "registrant", AuditEntry.object_id == str(registrant.id),
+               AuditEntry.action != "registrant.view")
+        .order_by(AuditEntry.at, AuditEntry.id)))
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _person(user_id: int | None) -> dict[str, Any] | None:
+    if user_id is None:
+        return None
+    found = db.session.get(User, user_id)
+    if found is None:
+        return {"id": user_id}
+    return {"id": found.id, "username": found.username, "display_name": found.display_name,
+            "role": found.role.value}
+
+
+def subject_access_export(registrant: Registrant, *, user: User) -> dict[str, Any]:
+    """Everything held about the person, JSON-able, for a subject-access request; the export
+    itself is audited."""
+    point, station = registrant.liaison_point, registrant.station
+    out: dict[str, Any] = {
+        "generated_at": _iso(utcnow()),
+        "registration": {
+            "id": registrant.id, "name": registrant.name, "phone": registrant.phone or None,
+            "kind": registrant.kind.value, "language": registrant.language,
+            "country_code": registrant.country_code, "city": registrant.city,
+            "timezone": registrant.timezone, "stay_from": _iso(registrant.stay_from),
+            "stay_until": _iso(registrant.stay_until),
+            "home_liaison_point": {"id": point.id, "name": point.name} if point else None,
+            "station": {"id": station.id, "name": station.name} if station else None,
+            "status": registrant.status.value, "status_changed_at": _iso(registrant.status_changed_at),
+            "status_reason": registrant.status_reason,
+            "registered_at": _iso(registrant.created_at), "updated_at": _iso(registrant.updated_at),
+            "registered_by": _person(registrant.created_by_id),
+            "import_batch": registrant.import_batch,
+            "ended_at": _iso(registrant.ended_at), "ended_reason": registrant.ended_reason or None,
+            "erased_at": _iso(registrant.erased_at), "legal_hold": registrant.legal_hold,
+        },
+        "consent": {"at": _iso(registrant.consent_at), "method": registrant.consent_method.value,
+                    "recorded_by": _person(registrant.consent_by_id),
+                    "note": registrant.consent_note},
+        "history": [{"at": _iso(entry.at), "action": entry.action, "by": entry.username,
+                     "detail": entry.detail} for entry in history(registrant)],
+    }
+    for name, section in SUBJECT_ACCESS_SECTIONS.items():
+        out[name] = section(registrant)
+    record("registrant.subject_access", "registrant", registrant.id, user=user)
+    return out
+

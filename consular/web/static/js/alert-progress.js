@@ -1,0 +1,90 @@
+// Progress page: polls the counts every 2 seconds (plain HTTP, no websockets) and moves the bar,
+// until the alert is sent or cancelled. Without it the page shows the counts at load time.
+(function () {
+  "use strict";
+
+  var root = document.getElementById("progress");
+  if (!root) return;
+  var INTERVAL = 2000;
+  var number = new Intl.NumberFormat(document.documentElement.lang || undefined);
+
+  function setWidths(totals) {
+    ["delivered", "sent", "failed", "skipped"].forEach(function (key) {
+      var el = root.querySelector('[data-bar="' + key + '"]');
+      if (!el) return;
+      var width = totals.planned ? (100 * totals[key] / totals.planned) : 0;
+      el.style.width = width.toFixed(1) + "%";
+      el.setAttribute("aria-valuenow", width.toFixed(0));
+    });
+  }
+
+  function cell(text, right) {
+    var td = document.createElement("td");
+    if (right) td.className = "text-end";
+    td.textContent = text;
+    return td;
+  }
+
+  function fillTable(key, rows) {
+    var body = root.querySelector('[data-table="' + key + '"]');
+    if (!body || !rows.length) return;
+    body.replaceChildren.apply(body, rows.map(function (row) {
+      var tr = document.createElement("tr");
+      tr.append(cell(row.name), cell(number.format(row.planned), true), cell(number.format(row.sent), true),
+        cell(number.format(row.delivered), true), cell(number.format(row.failed), true),
+        cell(number.format(row.skipped), true), cell(number.format(row.pending + row.deferred), true));
+      return tr;
+    }));
+  }
+
+  function apply(data) {
+    var put = function (name, value) {
+      var el = root.querySelector('[data-progress="' + name + '"]') || document.querySelector('[data-progress="' + name + '"]');
+      if (el) el.textContent = value;
+      return el;
+    };
+    put("percent_text", data.percent + "%");
+    var badge = put("state_label", data.state_label);
+    if (badge) {
+      var colours = { sending: "text-bg-primary", sent: "text-bg-success", cancelled: "text-bg-dark" };
+      badge.className = "badge " + (colours[data.state] || "text-bg-secondary");
+    }
+    put("eta_text", data.eta_text);
+    root.querySelector('[data-progress="eta_wrap"]').hidden = !data.eta_text;
+    put("deferred_until", data.deferred_until);
+    root.querySelector('[data-progress="deferred_wrap"]').hidden = !data.totals.deferred;
+    var bar = root.querySelector('[data-testid="progress-bar"]');
+    bar.setAttribute("aria-valuenow", String(data.percent));
+    bar.dataset.percent = String(data.percent);
+    setWidths(data.totals);
+    Object.keys(data.totals).forEach(function (key) {
+      var el = root.querySelector('[data-count="' + key + '"]');
+      if (el) el.textContent = number.format(data.totals[key]);
+    });
+    Object.keys(data.replies).forEach(function (key) {
+      var el = root.querySelector('[data-reply="' + key + '"]');
+      if (el) el.textContent = number.format(data.replies[key]);
+    });
+    fillTable("by_language", data.by_language);
+    fillTable("by_country", data.by_country);
+    root.dataset.finished = data.finished ? "true" : "false";
+  }
+
+  function poll() {
+    fetch(root.dataset.url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (data) apply(data);
+        if (!data || !data.finished) setTimeout(poll, INTERVAL);
+      })
+      .catch(function () { setTimeout(poll, INTERVAL * 2); });
+  }
+
+  // Initial widths come from the page (no inline styles under the content security policy).
+  root.querySelectorAll("[data-bar]").forEach(function (el) {
+    el.style.width = (el.dataset.width || "0") + "%";
+  });
+  var bar = root.querySelector('[data-testid="progress-bar"]');
+  bar.dataset.percent = bar.getAttribute("aria-valuenow");
+  if (root.dataset.finished !== "true") setTimeout(poll, INTERVAL);
+})();

@@ -1,0 +1,182 @@
+// SMS counter: encoding (GSM-7 or UCS-2), billed characters and segments of a text, live.
+//
+// The same algorithm as alerts/encoding.py (tests/unit/sms_vectors.json holds the cases both
+// must agree on). Plain script, no build step, no dependencies.
+//
+// window.SmsCounter.analyse(text) -> {encoding, units, segments, per_segment,
+//   remaining_in_segment, ucs2_chars, replaceable}
+// window.SmsCounter.replaceLookalikes(text) -> text with GSM-7 stand-ins
+//
+// Progressive enhancement: <textarea data-sms-counter="ID"> gets a live counter in the element
+// with that id. The element carries the labels, so the template translates them:
+//   <div id="ID" data-label-encoding="Encoding" data-label-characters="Characters"
+//        data-label-segments="Segments" data-label-remaining="Left in this segment"
+//        data-label-forcing="Characters forcing UCS-2" data-label-replace="Replace"
+//        data-label-none="none"></div>
+(function () {
+  "use strict";
+
+  // GSM 03.38 basic table in code-point order; 0x1B (escape) is left out.
+  var BASIC =
+    "@£$¥èéùìòÇ\nØø\rÅå" +
+    "Δ_ΦΓΛΩΠΨΣΘΞÆæßÉ" +
+    " !\"#¤%&'()*+,-./" +
+    "0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNO" +
+    "PQRSTUVWXYZÄÖÑÜ§" +
+    "¿abcdefghijklmno" +
+    "pqrstuvwxyzäöñüà";
+  var EXTENSION = "\f^{}\\[~]|€";
+  var GSM_SINGLE = 160, GSM_MULTI = 153, UCS2_SINGLE = 70, UCS2_MULTI = 67;
+  var MAX_SHOWN = 10; // forcing characters listed by the counter
+
+  // Keep in step with LOOKALIKES in alerts/encoding.py.
+  var LOOKALIKES = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u02bc": "'", "\u00b4": "'", "`": "'", "\u2039": "'", "\u203a": "'",
+    "\u201c": "\"", "\u201d": "\"", "\u201e": "\"", "\u201f": "\"", "\u2033": "\"",
+    "\u00ab": "\"", "\u00bb": "\"",
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
+    "\u2212": "-", "\u2022": "-",
+    "\u2026": "...",
+    "\u00a0": " ", "\u2000": " ", "\u2001": " ", "\u2002": " ", "\u2003": " ", "\u2004": " ",
+    "\u2005": " ", "\u2006": " ", "\u2007": " ", "\u2008": " ", "\u2009": " ", "\u200a": " ",
+    "\u202f": " ", "\u205f": " ", "\t": " ",
+    "\u200b": "", "\u2060": "", "\ufeff": "", "\u00ad": "",
+    "\u00d7": "x", "\u2044": "/"
+  };
+
+  var basicSet = new Set(Array.from(BASIC));
+  var extensionSet = new Set(Array.from(EXTENSION));
+  var has = Object.prototype.hasOwnProperty;
+
+  function isGsm7(ch) {
+    return basicSet.has(ch) || extensionSet.has(ch);
+  }
+
+  function pack(costs, single, multi) {
+    var units = 0, i;
+    for (i = 0; i < costs.length; i++) units += costs[i];
+    if (units === 0) return [0, single, single];
+    if (units <= single) return [1, single, single - units];
+    var segments = 1, used = 0;
+    for (i = 0; i < costs.length; i++) {
+      if (used + costs[i] > multi) { segments += 1; used = 0; } // pairs are never split
+      used += costs[i];
+    }
+    return [segments, multi, multi - used];
+  }
+
+  function analyse(text) {
+    var chars = Array.from(text || ""); // code points, as Python iterates a str
+    var forcing = [], seen = new Set();
+    chars.forEach(function (ch) {
+      if (!isGsm7(ch) && !seen.has(ch)) { seen.add(ch); forcing.push(ch); }
+    });
+    var gsm = forcing.length === 0;
+    var costs = chars.map(function (ch) {
+      if (gsm) return extensionSet.has(ch) ? 2 : 1;
+      return ch.codePointAt(0) > 0xffff ? 2 : 1;
+    });
+    var packed = gsm ? pack(costs, GSM_SINGLE, GSM_MULTI) : pack(costs, UCS2_SINGLE, UCS2_MULTI);
+    var replaceable = {};
+    forcing.forEach(function (ch) {
+      if (has.call(LOOKALIKES, ch)) replaceable[ch] = LOOKALIKES[ch];
+    });
+    return {
+      encoding: gsm ? "GSM-7" : "UCS-2",
+      units: costs.reduce(function (a, b) { return a + b; }, 0),
+      segments: packed[0],
+      per_segment: packed[1],
+      remaining_in_segment: packed[2],
+      ucs2_chars: forcing,
+      replaceable: replaceable
+    };
+  }
+
+  function replaceLookalikes(text) {
+    return Array.from(text || "").map(function (ch) {
+      return has.call(LOOKALIKES, ch) ? LOOKALIKES[ch] : ch;
+    }).join("");
+  }
+
+  // How a forcing character is shown: invisible ones by their code point.
+  function visible(ch) {
+    if (/^[\s\u200b-\u200f\u2060\ufeff\u00ad\ufe00-\ufe0f\u20e3]$/.test(ch)) {
+      return "U+" + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+    }
+    return ch;
+  }
+
+  function item(label, value, name) {
+    var span = document.createElement("span");
+    span.className = "sms-counter-item me-3";
+    span.dataset.field = name;
+    var strong = document.createElement("strong");
+    strong.textContent = value;
+    span.append(label ? label + ": " : "", strong);
+    return span;
+  }
+
+  function render(textarea, target) {
+    var labels = target.dataset;
+    var result = analyse(textarea.value);
+    var parts = [
+      item(labels.labelEncoding, result.encoding, "encoding"),
+      item(labels.labelCharacters, String(result.units), "units"),
+      item(labels.labelSegments, String(result.segments), "segments"),
+      item(labels.labelRemaining, String(result.remaining_in_segment), "remaining")
+    ];
+    if (result.ucs2_chars.length) {
+      var forcing = item(labels.labelForcing, "", "ucs2");
+      var strong = forcing.querySelector("strong");
+      // A Chinese or Arabic text is UCS-2 by nature: a few of its characters say enough.
+      result.ucs2_chars.slice(0, MAX_SHOWN).forEach(function (ch) {
+        var code = document.createElement("code");
+        code.className = "sms-counter-char me-1";
+        code.textContent = visible(ch);
+        code.title = "U+" + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+        strong.append(code);
+      });
+      if (result.ucs2_chars.length > MAX_SHOWN) {
+        strong.append("+" + (result.ucs2_chars.length - MAX_SHOWN));
+      }
+      parts.push(forcing);
+      if (Object.keys(result.replaceable).length) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "btn btn-sm btn-outline-secondary sms-counter-replace";
+        button.textContent = labels.labelReplace || "⇄";
+        button.addEventListener("click", function () {
+          textarea.value = replaceLookalikes(textarea.value);
+          textarea.dispatchEvent(new Event("input", { bubbles: true }));
+          textarea.focus();
+        });
+        parts.push(button);
+      }
+    }
+    target.classList.toggle("sms-counter-ucs2", result.encoding === "UCS-2");
+    target.dataset.encoding = result.encoding;
+    target.dataset.segments = String(result.segments);
+    target.replaceChildren.apply(target, parts);
+  }
+
+  function enhance(root) {
+    (root || document).querySelectorAll("textarea[data-sms-counter]").forEach(function (textarea) {
+      var target = document.getElementById(textarea.dataset.smsCounter);
+      if (!target || textarea.dataset.smsCounterBound) return;
+      textarea.dataset.smsCounterBound = "1";
+      if (!target.hasAttribute("aria-live")) target.setAttribute("aria-live", "polite");
+      textarea.addEventListener("input", function () { render(textarea, target); });
+      render(textarea, target);
+    });
+  }
+
+  window.SmsCounter = { analyse: analyse, replaceLookalikes: replaceLookalikes, enhance: enhance };
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { enhance(); });
+  } else {
+    enhance();
+  }
+})();

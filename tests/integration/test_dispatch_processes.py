@@ -1,0 +1,113 @@
+"""A `consular worker` killed with SIGKILL in the middle of a batch, then another worker: Twilio (the
+fake, over HTTP) received every message exactly once. Runs on SQLite, and on PostgreSQL when
+TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+
+from alerts.gateways.fake_twilio import FakeTwilio
+from alerts.models import Alert, AlertState, CapUrgency, Delivery, DeliveryState
+from consular.db import db
+from tests.conftest import base_overrides
+from tests.unit.test_dispatch_support import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    SERVICE_SID,
+    make_alert,
+    make_registrant,
+    send_alert,
+)
+
+CONSULAR = [sys.executable, "-c", "from consular.cli import main; main()"]
+PEOPLE = 60
+# Handed to the provider (a reconciled message may already be further along).
+GONE = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delivered)
+
+
+def worker_env(tmp_path: Path, database_url: str, fake: FakeTwilio) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSULAR_", "DATABASE_", "TWILIO_"))}
+    settings = {
+        **base_overrides(tmp_path, database_url),
+        "CONSULAR_ENV": "development",
+        "SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE": fake.base_url,
+        "SMS_SEGMENTS_PER_SECOND": 20, "DISPATCH_LEASE_SECONDS": 10, "DISPATCH_LANES": 1,
+        "QUIET_HOURS": "", "WORKER_HEARTBEAT_SECONDS": 1,
+    }
+    env.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in settings.items()})
+    return env
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str | Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+
+
+def counts() -> Counter[str]:
+    db.session.expire_all()
+    rows = db.session.execute(sa.select(Delivery.state, sa.func.count()).group_by(Delivery.state)).all()
+    db.session.rollback()
+    return Counter({str(state): n for state, n in rows})
+
+
+def test_a_worker_killed_mid_send_loses_nothing_and_sends_nothing_twice(app: Flask, tmp_path: Path) -> None:
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=150, callbacks={"enabled": False}) as fake:
+        people = [make_registrant(language="en") for _ in range(PEOPLE)]
+        alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+        send_alert(alert)
+        env = worker_env(tmp_path, url, fake)
+
+        first = subprocess.Popen([*CONSULAR, "worker"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(lambda: fake.stats()["accepted"] >= 8, 60, "the first worker to start sending")
+        finally:
+            os.kill(first.pid, signal.SIGKILL)
+            first.communicate(timeout=30)
+        time.sleep(0.5)  # requests the killed worker had in flight land (or not)
+        accepted_before = fake.stats()["accepted"]
+        at_kill = counts()
+        # Killed mid-batch: messages Twilio accepted whose outcome the worker never recorded.
+        assert at_kill["claimed"] > 0, at_kill
+        assert sum(at_kill[str(x)] for x in GONE) < accepted_before, (at_kill, accepted_before)
+
+        log = tmp_path / "second-worker.log"
+        with log.open("w") as out:
+            second = subprocess.Popen([*CONSULAR, "worker"], env=env, cwd=tmp_path, stdout=out,
+                                      stderr=subprocess.STDOUT, text=True)
+            try:
+                wait_for(lambda: sum(counts()[str(x)] for x in GONE) == PEOPLE, 90,
+                         lambda: f"every delivery to be submitted (now {dict(counts())}); worker log:\n"
+                                 f"{log.read_text()[-4000:]}")
+            finally:
+                second.send_signal(signal.SIGTERM)
+                second.wait(timeout=60)
+        output = log.read_text()
+        assert second.returncode == 0, output
+
+        sent = fake.messages()
+        assert Counter(m["to"] for m in sent) == Counter({p.phone: 1 for p in people})  # 0 lost, 0 twice
+        phone_of = {p.id: p.phone for p in people}
+        sid_of = {m["to"]: m["sid"] for m in sent}
+        db.session.expire_all()
+        rows = db.session.scalars(sa.select(Delivery).where(Delivery.alert_id == alert.id)).all()
+        assert all(r.state in GONE and r.provider_id == sid_of[phone_of[r.registrant_id]] for r in rows)
+        assert "taken back" in output or "already accepted" in output
+        state = db.session.scalar(sa.select(Alert.state).where(Alert.id == alert.id))
+        assert state == AlertState.sent

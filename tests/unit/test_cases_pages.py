@@ -1,0 +1,860 @@
+"""The case screens as people use them: a liaison officer logs a case (with two people, a draft
+that survives a dropped connection, a duplicate warning), the coordinator triages and assigns it,
+the station accepts and reports back, and the case page shows who did what."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from consular.audit.models import AuditEntry
+from consular.auth.models import Role, User
+from consular.cases import operations as ops
+from consular.cases.models import (
+    AssignmentStatus,
+    Case,
+    CaseDraft,
+    CasePerson,
+    CaseStatus,
+    Notification,
+    PersonRole,
+    Priority,
+    TimelineEntry,
+)
+from consular.db import db
+from tests.conftest import Browser, csrf_from
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def signed_in(logged_in: Callable[[User], Browser], user: User) -> Browser:
+    """A logged-in browser holding its session's CSRF token (read from a page, as a form does)."""
+    browser = logged_in(user)
+    browser._token = csrf_from(browser.get("/").get_data(as_text=True))
+    return browser
+
+
+def text(response: Any) -> str:
+    return str(response.get_data(as_text=True))
+
+
+def new_case_form(**overrides: Any) -> dict[str, Any]:
+    """What a liaison officer types on the phone form: two people, Italy, detained."""
+    form = {
+        "persons-0-name_zh": "王小明", "persons-0-name_latin": "WANG XIAOMING",
+        "persons-0-phone": "+39 331 765 4321", "persons-0-relationship_to_involved": "儿子",
+        "persons-0-gender": "male",
+        "persons-1-name_zh": "李华", "persons-1-name_latin": "LI HUA", "persons-1-phone": "",
+        "persons-1-relationship_to_involved": "同事", "persons-1-gender": "unknown",
+        "country_code": "IT", "city": "Prato", "category": "detained",
+        "summary": "儿子在普拉托被警方扣留", "narrative": "家属称周一晚被带走，至今联系不上。",
+        "priority": "P2", "family_name": "王大伟", "family_phone": "139 0577 1234",
+        "family_relationship": "父亲", "channel": "walk_in", "kind": "abroad",
+        "occurred_at": "", "timezone": "", "place": "", "tags": "",
+    }
+    form.update(overrides)
+    return form
+
+
+def audit_actions(action_prefix: str = "case.") -> list[str]:
+    return list(db.session.scalars(sa.select(AuditEntry.action)
+                                   .where(AuditEntry.action.startswith(action_prefix))
+                                   .order_by(AuditEntry.id)))
+
+
+def counts() -> tuple[int, int, int]:
+    return (db.session.scalar(sa.select(sa.func.count()).select_from(Case)) or 0,
+            db.session.scalar(sa.select(sa.func.count()).select_from(CasePerson)) or 0,
+            db.session.scalar(sa.select(sa.func.count()).select_from(TimelineEntry)) or 0)
+
+
+@pytest.fixture
+def world(make_user: Callable[..., User], make_point: Callable[..., Any],
+          make_station: Callable[..., Any]) -> dict[str, Any]:
+    """Two liaison points, two stations, a coordinator, an admin, and one user of each place."""
+    point_a, point_b = make_point("七都街道联络点"), make_point("五马街道联络点")
+    prato, paris = make_station("普拉托服务站", "IT", city="Prato"), make_station(
+        "巴黎服务站", "FR", city="Paris", timezone="Europe/Paris")
+    return {
+        "point_a": point_a, "point_b": point_b, "prato": prato, "paris": paris,
+        "coordinator": make_user(Role.coordinator, username="coord", locale="en"),
+        "admin": make_user(Role.admin, username="root", locale="en"),
+        "officer_a": make_user(Role.liaison_officer, username="officer_a",
+                               liaison_point_id=point_a.id, locale="en"),
+        "officer_b": make_user(Role.liaison_officer, username="officer_b",
+                               liaison_point_id=point_b.id, locale="en"),
+        "officer_zh": make_user(Role.liaison_officer, username="officer_zh",
+                                liaison_point_id=point_a.id, locale="zh_Hans"),
+        "volunteer_prato": make_user(Role.station_volunteer, username="vol_prato",
+                                     station_id=prato.id, locale="en", phone="+393311234501"),
+        "volunteer_paris": make_user(Role.station_volunteer, username="vol_paris",
+                                     station_id=paris.id, locale="en"),
+    }
+
+
+@pytest.fixture
+def make_case(world: dict[str, Any]) -> Callable[..., Case]:
+    """``make_case(officer, **fields)``: a case logged through the operation, committed."""
+
+    def make(user: User | None = None, persons: list[dict[str, Any]] | None = None,
+             **fields: Any) -> Case:
+        user = user or world["officer_a"]
+        data = {"country_code": "IT", "city": "Prato", "category": "detained",
+                "summary": "在普拉托被扣留", "priority": "P2", **fields}
+        people = persons or [{"role": "involved", "name_zh": "陈一", "name_latin": "CHEN YI",
+                              "phone": "+393310000001", "id_number": "E12345678"}]
+        case = ops.create_case(data, people, user=user)
+        db.session.commit()
+        return case
+
+    return make
+
+
+def advance(case: Case, user: User, *steps: str, station: Any = None) -> Case:
+    """Move ``case`` through the lifecycle with the operations (as the other screens would)."""
+    for step in steps:
+        db.session.refresh(case)
+        v = case.version
+        if step == "triage":
+            ops.triage(case, user=user, priority="P1", expected_version=v)
+        elif step == "assign":
+            ops.assign(case, user=user, station_id=station.id, coordinator_id=None,
+                       instructions="请派人去警局了解情况", expected_version=v)
+        elif step == "accept":
+            ops.accept_assignment(case, user=user, expected_version=v)
+        elif step == "resolve":
+            ops.resolve(case, user=user, outcome="released", note="已获释", expected_version=v)
+        db.session.commit()
+    db.session.refresh(case)
+    return case
+
+
+# --- log a case -------------------------------------------------------------------------------
+
+
+def test_officer_logs_a_case_with_two_people_and_the_family(world, logged_in):
+    officer = signed_in(logged_in, world["officer_a"])
+    page = officer.get("/cases/new")
+    assert page.status_code == 200
+    html = text(page)
+    assert "Who needs help?" in html and "Where abroad?" in html and "What happened?" in html
+    assert "Life or liberty at risk now" in html  # the priority meaning in plain words
+    assert 'name="persons-0-name_zh"' in html and "data-person-template" in html
+
+    response = officer.post("/cases/new", new_case_form())
+    assert response.status_code == 303, text(response)[:2000]
+    case = db.session.scalar(sa.select(Case))
+    assert case is not None and case.liaison_point_id == world["point_a"].id
+    assert response.headers["Location"].endswith(f"/cases/{case.id}?created=1")
+    assert case.status == CaseStatus.new and case.priority == Priority.P2
+    assert case.timezone == "Europe/Rome"  # Italy has one time zone: local times are known
+    roles = sorted((p.role.value, p.name_zh) for p in case.persons)
+    assert roles == [("family", "王大伟"), ("involved", "李华"), ("involved", "王小明")]
+    family = next(p for p in case.persons if p.role == PersonRole.family)
+    assert family.phone == "+8613905771234" and family.relationship_to_involved == "父亲"
+
+    shown = text(officer.get(response.headers["Location"]))
+    assert case.reference in shown and "儿子在普拉托被警方扣留" in shown
+    assert "data-clear-draft" in shown  # the phone forgets its local copy
+    assert "WANG XIAOMING".lower() in shown.lower() and "+393317654321" in shown
+
+
+def test_add_another_person_works_without_javascript(world, logged_in):
+    officer = signed_in(logged_in, world["officer_a"])
+    form = new_case_form()
+    form = {k: v for k, v in form.items() if not k.startswith("persons-1-")}
+    response = officer.post("/cases/new", {**form, "add_person": "1"})
+    assert response.status_code == 200
+    html = text(response)
+    assert 'name="persons-1-name_zh"' in html and 'value="王小明"' in html
+    assert counts()[0] == 0  # nothing saved yet
+
+    # Junk person indices and too many people never break the form.
+    many = {f"persons-{i}-name_zh": f"人{i}" for i in range(0, 40)}
+    response = officer.post("/cases/new", {**form, **many, "persons-99999-name_zh": "某", "add_person": "1"})
+    assert response.status_code == 200
+    response = officer.post("/cases/new", {**form, "remove_person": "7"})
+    assert response.status_code == 200
+
+
+def test_bad_input_re_renders_the_form_with_messages_and_saves_nothing(world, logged_in):
+    officer = signed_in(logged_in, world["officer_a"])
+    before = counts()
+    response = officer.post("/cases/new", new_case_form(
+        summary="", country_code="ZZ", category="haunted", **{"persons-0-phone": "12"}))
+    assert response.status_code == 400
+    html = text(response)
+    assert "Nothing was saved. Please correct the marked fields." in html
+    assert "Choose an entry from the list." in html  # country and category
+    assert 'value="王小明"' in html  # what was typed stays
+    assert counts() == before
+
+    # A phone number the operation refuses comes back on that person's field.
+    response = officer.post("/cases/new", new_case_form(**{"persons-1-phone": "12"}))
+    assert response.status_code == 400
+    assert "Not a valid phone number" in text(response)
+    assert counts() == before
+
+
+def test_bad_input_message_in_chinese_for_a_chinese_user(world, logged_in):
+    officer = signed_in(logged_in, world["officer_zh"])
+    response = officer.post("/cases/new", new_case_form(summary=""))
+    assert response.status_code == 400
+    html = text(response)
+    assert "未保存" in html  # "Nothing was saved…" in the user's language
+    assert "Nothing was saved" not in html
+
+
+# --- drafts -----------------------------------------------------------------------------------
+
+
+def test_a_draft_is_saved_as_json_and_restored_on_the_form(world, logged_in):
+    officer = signed_in(logged_in, world["officer_a"])
+    payload = {"persons-0-name_zh": "张三", "summary": "在巴黎失联", "country_code": "FR",
+               "persons-1-name_zh": "张四", "category": "missing"}
+    saved = officer.client.post("/cases/drafts", json={"draft_id": None, "payload": payload},
+                                headers={"X-CSRFToken": officer.token()})
+    assert saved.status_code == 200, text(saved)
+    draft_id = saved.get_json()["id"]
+    # Autosave again into the same draft.
+    again = officer.client.post("/cases/drafts", json={"draft_id": draft_id,
+                                                       "payload": {**payload, "city": "Paris"}},
+                                headers={"X-CSRFToken": officer.token()})
+    assert again.get_json()["id"] == draft_id
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CaseDraft)) == 1
+
+    listing = text(officer.get("/cases/drafts"))
+    assert "在巴黎失联" in listing
+    form = text(officer.get(f"/cases/new?draft={draft_id}"))
+    assert 'value="张三"' in form and 'value="张四"' in form and 'value="Paris"' in form
+    assert 'data-fresh="false"' in form and f'value="{draft_id}"' in form
+
+    # Saving the case discards the draft.
+    response = officer.post("/cases/new", new_case_form(draft_id=str(draft_id), confirm_different="1"))
+    assert response.status_code == 303
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CaseDraft)) == 0
+
+
+def test_drafts_are_private_and_bad_drafts_are_refused(world, logged_in):
+    mine = signed_in(logged_in, world["officer_a"])
+    other = signed_in(logged_in, world["officer_b"])
+    saved = mine.client.post("/cases/drafts", json={"payload": {"summary": "私人草稿"}},
+                             headers={"X-CSRFToken": mine.token()})
+    draft_id = saved.get_json()["id"]
+    assert other.get(f"/cases/new?draft={draft_id}").status_code == 404
+    assert "私人草稿" not in text(other.get("/cases/drafts"))
+    assert other.post(f"/cases/drafts/{draft_id}/discard").status_code == 404
+    # Someone else's draft id is never written to: a new draft is made instead.
+    theirs = other.client.post("/cases/drafts", json={"draft_id": draft_id, "payload": {"summary": "x"}},
+                               headers={"X-CSRFToken": other.token()})
+    assert theirs.status_code == 200 and theirs.get_json()["id"] != draft_id
+    assert ops.draft_payload(db.session.get(CaseDraft, draft_id))["summary"] == "私人草稿"
+
+    bad = mine.client.post("/cases/drafts", data="{", content_type="application/json",
+                           headers={"X-CSRFToken": mine.token()})
+    assert bad.status_code == 400 and bad.get_json()["message"]
+    no_csrf = mine.client.post("/cases/drafts", json={"payload": {"summary": "x"}})
+    assert no_csrf.status_code == 400
+
+    assert mine.post(f"/cases/drafts/{draft_id}/discard").status_code == 303
+    assert db.session.get(CaseDraft, draft_id) is None
+
+
+# --- the duplicate warning --------------------------------------------------------------------
+
+
+def test_duplicate_warning_then_continue(world, logged_in, make_case):
+    earlier = make_case(world["officer_a"], persons=[
+        {"role": "involved", "name_zh": "王小明", "phone": "+393317654321"}])
+    officer = signed_in(logged_in, world["officer_a"])
+    before = counts()
+    warned = officer.post("/cases/new", new_case_form())
+    assert warned.status_code == 200
+    html = text(warned)
+    assert 'data-testid="duplicates"' in html and earlier.reference in html
+    assert "Same phone number" in html
+    assert "This is the same person" in html and "It is a different case" in html
+    assert counts() == before  # nothing saved yet
+
+    saved = officer.post("/cases/new", new_case_form(confirm_different="1",
+                                                     acknowledged=str(earlier.id)))
+    assert saved.status_code == 303
+    case = db.session.scalar(sa.select(Case).where(Case.id != earlier.id))
+    assert case is not None
+    actions = [e.action for e in case.timeline]
+    assert "duplicate_acknowledged" in actions
+
+
+def test_duplicate_same_person_adds_a_note_to_the_existing_case(world, logged_in, make_case):
+    earlier = make_case(world["officer_a"], persons=[
+        {"role": "involved", "name_zh": "王小明", "phone": "+393317654321"}])
+    officer = signed_in(logged_in, world["officer_a"])
+    response = officer.post("/cases/new", new_case_form(same_as=str(earlier.id)))
+    assert response.status_code == 303
+    assert response.headers["Location"].split("?")[0].endswith(f"/cases/{earlier.id}")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 1
+    note = db.session.scalar(sa.select(TimelineEntry).where(TimelineEntry.case_id == earlier.id,
+                                                            TimelineEntry.action == "add_note"))
+    assert note is not None and "儿子在普拉托被警方扣留" in (note.text or "")
+
+
+def test_a_similar_case_at_another_point_is_mentioned_not_shown(world, logged_in, make_case):
+    hidden = make_case(world["officer_b"], persons=[
+        {"role": "involved", "name_zh": "王小明", "phone": "+393317654321"}])
+    officer = signed_in(logged_in, world["officer_a"])
+    warned = text(officer.post("/cases/new", new_case_form()))
+    assert "A similar case exists at the centre." in warned
+    assert hidden.reference not in warned
+    # Naming a case one may not see as "the same" is not found.
+    assert officer.post("/cases/new", new_case_form(same_as=str(hidden.id))).status_code == 404
+
+
+# --- the triage queue -------------------------------------------------------------------------
+
+
+def test_queue_lists_p1_first_with_filters_that_stay_put(world, logged_in, make_case):
+    calm = make_case(summary="咨询护照补办", priority="P4", category="lost_documents")
+    urgent = make_case(summary="遭遇车祸重伤", priority="P1", category="injured", country_code="FR",
+                       city="Paris")
+    coordinator = signed_in(logged_in, world["coordinator"])
+    html = text(coordinator.get("/cases/queue"))
+    assert html.index(urgent.reference) < html.index(calm.reference)
+    assert "France" in html and "Italy" in html  # countries in the reader's language
+    assert 'data-keynav' in html
+
+    filtered = coordinator.get("/cases/queue?country=FR&priority=P1")
+    assert urgent.reference in text(filtered) and calm.reference not in text(filtered)
+    # Coming back without arguments keeps the filters (from the session).
+    back = coordinator.get("/cases/queue")
+    assert back.status_code == 303 and "country=FR" in back.headers["Location"]
+    cleared = coordinator.get("/cases/queue?reset=1")
+    assert cleared.status_code == 303
+    assert calm.reference in text(coordinator.get("/cases/queue"))
+
+    # Junk in the URL is ignored, never an error.
+    junk = coordinator.get("/cases/queue?status=zzz&priority=P9&country=QQ&station=abc&page=-4")
+    assert junk.status_code == 200
+
+
+def test_queue_search_by_name_phone_and_reference(world, logged_in, make_case):
+    target = make_case(summary="失联", persons=[{"role": "involved", "name_zh": "赵敏",
+                                                "name_latin": "ZHAO MIN", "phone": "+393319998887"}])
+    other = make_case(summary="其他", persons=[{"role": "involved", "name_zh": "钱多"}])
+    coordinator = signed_in(logged_in, world["coordinator"])
+    for query in ("赵敏", "zhao min", "+39 331 999 8887", target.reference):
+        html = text(coordinator.get("/cases/queue", query_string={"q": query, "status": "all"}))
+        assert target.reference in html and other.reference not in html, query
+
+
+def test_queue_is_for_coordinators(world, logged_in):
+    assert signed_in(logged_in, world["officer_a"]).get("/cases/queue").status_code == 403
+    assert signed_in(logged_in, world["volunteer_prato"]).get("/cases/queue").status_code == 403
+    assert signed_in(logged_in, world["admin"]).get("/cases/queue").status_code == 404
+
+
+# --- the case page ----------------------------------------------------------------------------
+
+
+def test_case_page_shows_the_story_people_and_both_times(world, logged_in, make_case):
+    case = make_case(occurred_at="2026-01-10T20:30", timezone="Europe/Rome", narrative="详细经过")
+    officer = signed_in(logged_in, world["officer_a"])
+    html = text(officer.get(f"/cases/{case.id}"))
+    assert "在普拉托被扣留" in html and "详细经过" in html and "Italy" in html
+    assert "local time" in html  # the time abroad beside the office's
+    assert "E12345678" in html  # the officer's own case: ID numbers shown
+    assert "Add an update" in html
+    assert audit_actions("case.view") == ["case.view"]
+
+
+def test_case_view_and_scope_by_role_and_place(world, logged_in, make_case):
+    case = make_case(world["officer_a"])
+    expect = {"coordinator": 200, "officer_a": 200, "officer_zh": 200, "officer_b": 404,
+              "admin": 404, "volunteer_prato": 404, "volunteer_paris": 404}
+    for name, status in expect.items():
+        browser = signed_in(logged_in, world[name])
+        assert browser.get(f"/cases/{case.id}").status_code == status, name
+        assert browser.get(f"/cases/{case.id}/edit").status_code in (
+            (200,) if status == 200 else (404,)), name
+    assert signed_in(logged_in, world["coordinator"]).get("/cases/999999").status_code == 404
+
+    # Once offered to Prato, its volunteer sees it, without ID numbers or birth dates.
+    advance(case, world["coordinator"], "triage", "assign", station=world["prato"])
+    volunteer = signed_in(logged_in, world["volunteer_prato"])
+    html = text(volunteer.get(f"/cases/{case.id}"))
+    assert "在普拉托被扣留" in html and "E12345678" not in html and "+393310000001" in html
+    assert signed_in(logged_in, world["volunteer_paris"]).get(f"/cases/{case.id}").status_code == 404
+
+
+def test_coordinator_triages_assigns_and_the_station_works_it(world, logged_in, make_case):
+    case = make_case()
+    coordinator = signed_in(logged_in, world["coordinator"])
+    page = text(coordinator.get(f"/cases/{case.id}"))
+    assert 'name="triage-priority"' in page and f'name="triage-version" value="{case.version}"' in page
+
+    r = coordinator.post(f"/cases/{case.id}/act/triage", {
+        "triage-version": case.version, "triage-priority": "P1", "triage-category": "detained",
+        "triage-kind": "abroad", "triage-note": "家属很着急"})
+    assert r.status_code == 303, text(r)[:3000]
+    db.session.refresh(case)
+    assert case.status == CaseStatus.triaged and case.priority == Priority.P1
+
+    r = coordinator.post(f"/cases/{case.id}/act/assign", {
+        "assign-version": case.version, "assign-station_id": world["prato"].id,
+        "assign-coordinator_id": 0, "assign-instructions": "请去警局了解情况"})
+    assert r.status_code == 303, text(r)[:3000]
+    db.session.refresh(case)
+    assert case.status == CaseStatus.assigned
+
+    volunteer = signed_in(logged_in, world["volunteer_prato"])
+    inbox = text(volunteer.get("/cases/inbox"))
+    assert case.reference in inbox and "请去警局了解情况" in inbox and "Accept this case" in inbox
+    r = volunteer.post(f"/cases/{case.id}/act/accept", {"accept-version": case.version, "next": "inbox"})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/cases/inbox")
+    db.session.refresh(case)
+    assert case.status == CaseStatus.in_progress
+    assert case.assignments[0].status == AssignmentStatus.accepted
+
+    r = volunteer.post(f"/cases/{case.id}/act/add_note", {"add_note-version": case.version,
+                                                          "add_note-text": "已见到当事人，身体无恙"})
+    assert r.status_code == 303
+    db.session.refresh(case)
+    r = volunteer.post(f"/cases/{case.id}/act/resolve", {
+        "resolve-version": case.version, "resolve-outcome": "released", "resolve-note": "已获释"})
+    assert r.status_code == 303, text(r)[:3000]
+    db.session.refresh(case)
+    assert case.status == CaseStatus.resolved
+
+    r = coordinator.post(f"/cases/{case.id}/act/close", {
+        "close-version": case.version, "close-outcome": "released", "close-note": "同意结案"})
+    assert r.status_code == 303
+    db.session.refresh(case)
+    assert case.status == CaseStatus.closed
+
+    timeline = text(coordinator.get(f"/cases/{case.id}"))
+    for words in ("Case logged", "Triaged by the centre", "Assigned", "Accepted by the station",
+                  "已见到当事人，身体无恙", "Marked as done", "Closed by the centre"):
+        assert words in timeline, words
+    assert {"case.create", "case.triage", "case.assign", "case.accept", "case.note", "case.resolve",
+            "case.close"} <= set(audit_actions())
+
+
+def test_an_action_with_bad_input_is_400_and_keeps_the_form_open(world, logged_in, make_case):
+    case = advance(make_case(), world["coordinator"], "triage", "assign", station=world["prato"])
+    volunteer = signed_in(logged_in, world["volunteer_prato"])
+    r = volunteer.post(f"/cases/{case.id}/act/decline", {"decline-version": case.version,
+                                                         "decline-reason": ""})
+    assert r.status_code == 400
+    html = text(r)
+    assert "This field is required." in html and "<details open" in html
+    r = volunteer.post(f"/cases/{case.id}/act/accept", {"accept-version": "abc"})
+    assert r.status_code in (400, 409)
+    db.session.refresh(case)
+    assert case.status == CaseStatus.assigned
+
+
+def test_a_stale_version_is_409_and_keeps_what_was_typed(world, logged_in, make_case):
+    case = advance(make_case(), world["coordinator"], "triage")
+    seen = case.version
+    # Someone else changes the priority meanwhile.
+    ops.set_priority(case, user=world["coordinator"], priority="P2", expected_version=seen)
+    db.session.commit()
+    coordinator = signed_in(logged_in, world["coordinator"])
+    r = coordinator.post(f"/cases/{case.id}/act/assign", {
+        "assign-version": seen, "assign-station_id": world["prato"].id, "assign-coordinator_id": 0,
+        "assign-instructions": "我写的指示不能丢"})
+    assert r.status_code == 409
+    html = text(r)
+    assert "changed this case" in html and "我写的指示不能丢" in html
+    db.session.refresh(case)
+    assert case.status == CaseStatus.triaged and not case.assignments
+
+    # The edit page too.
+    r = coordinator.post(f"/cases/{case.id}/edit", {
+        "version": seen, "country_code": "IT", "city": "Milano", "place": "", "category": "detained",
+        "summary": "我改的摘要", "narrative": "", "occurred_at": "", "timezone": "", "tags": ""})
+    assert r.status_code == 409 and "我改的摘要" in text(r)
+
+
+def test_a_refused_action_is_403_or_409(world, logged_in, make_case):
+    case = make_case()
+    officer = signed_in(logged_in, world["officer_a"])
+    r = officer.post(f"/cases/{case.id}/act/triage", {"triage-version": case.version,
+                                                       "triage-priority": "P1",
+                                                       "triage-category": "detained",
+                                                       "triage-kind": "abroad"})
+    assert r.status_code == 403
+    coordinator = signed_in(logged_in, world["coordinator"])
+    r = coordinator.post(f"/cases/{case.id}/act/close", {"close-version": case.version,
+                                                          "close-outcome": "assisted"})
+    assert r.status_code == 409
+    assert coordinator.post(f"/cases/{case.id}/act/fly", {}).status_code == 404
+    db.session.refresh(case)
+    assert case.status == CaseStatus.new
+
+
+def test_officer_edits_the_details(world, logged_in, make_case):
+    case = make_case()
+    officer = signed_in(logged_in, world["officer_a"])
+    form = text(officer.get(f"/cases/{case.id}/edit"))
+    assert 'value="在普拉托被扣留"' in form
+    r = officer.post(f"/cases/{case.id}/edit", {
+        "version": case.version, "country_code": "IT", "city": "Firenze", "place": "警察局",
+        "category": "detained", "summary": "在佛罗伦萨被扣留", "narrative": "新情况",
+        "occurred_at": "2026-01-02T08:00", "timezone": "Europe/Rome", "tags": "学生"})
+    assert r.status_code == 303, text(r)[:2000]
+    db.session.refresh(case)
+    assert case.city == "Firenze" and case.summary == "在佛罗伦萨被扣留" and case.tags == "学生"
+    bad = officer.post(f"/cases/{case.id}/edit", {
+        "version": case.version, "country_code": "IT", "city": "", "place": "", "category": "detained",
+        "summary": "", "narrative": "", "occurred_at": "yesterday", "timezone": "Mars/Base",
+        "tags": ""})
+    assert bad.status_code == 400 and "This field is required." in text(bad)
+
+
+# --- files ------------------------------------------------------------------------------------
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+       b"\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00"
+       b"\x00IEND\xaeB`\x82")
+
+
+def test_file_upload_and_scoped_audited_download(world, logged_in, make_case):
+    import io
+
+    case = make_case()
+    officer = signed_in(logged_in, world["officer_a"])
+    r = officer.post(f"/cases/{case.id}/act/add_attachment", {
+        "add_attachment-version": case.version,
+        "add_attachment-file": (io.BytesIO(PNG), "护照照片.png", "image/png")},
+        content_type="multipart/form-data")
+    assert r.status_code == 303, text(r)[:2000]
+    db.session.refresh(case)
+    att = case.attachments[0]
+    url = f"/cases/{case.id}/attachments/{att.id}"
+    assert url in text(officer.get(f"/cases/{case.id}"))
+
+    download = officer.get(url)
+    body = download.data
+    download.close()  # the file is streamed: release it
+    assert download.status_code == 200 and body == PNG
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    assert audit_actions("case.attachment.download") == ["case.attachment.download"]
+
+    assert signed_in(logged_in, world["officer_b"]).get(url).status_code == 404
+    assert signed_in(logged_in, world["admin"]).get(url).status_code == 404
+    other = make_case(world["officer_b"])
+    assert officer.get(f"/cases/{other.id}/attachments/{att.id}").status_code == 404
+    assert audit_actions("case.attachment.download") == ["case.attachment.download"]
+
+    # A file that is not what it claims is refused with a message, and nothing is kept.
+    bad = officer.post(f"/cases/{case.id}/act/add_attachment", {
+        "add_attachment-version": case.version,
+        "add_attachment-file": (io.BytesIO(b"MZ\x90\x00 not a picture"), "photo.png", "image/png")},
+        content_type="multipart/form-data")
+    assert bad.status_code == 400 and "not accepted" in text(bad)
+    db.session.refresh(case)
+    assert len(case.attachments) == 1
+    empty = officer.post(f"/cases/{case.id}/act/add_attachment",
+                         {"add_attachment-version": case.version})
+    assert empty.status_code == 400
+
+
+def test_log_a_case_with_a_photo(world, logged_in):
+    import io
+
+    officer = signed_in(logged_in, world["officer_a"])
+    form = new_case_form(attachments=(io.BytesIO(PNG), "证件.png", "image/png"))
+    r = officer.post("/cases/new", form, content_type="multipart/form-data")
+    assert r.status_code == 303, text(r)[:2000]
+    case = db.session.scalar(sa.select(Case))
+    assert case is not None and len(case.attachments) == 1
+
+
+# --- my cases, inbox, notifications ---------------------------------------------------------------
+
+
+def test_my_cases_shows_status_in_words_and_what_the_centre_asks(world, logged_in, make_case):
+    mine = make_case(world["officer_a"], summary="我的案件")
+    theirs = make_case(world["officer_b"], summary="别人的案件")
+    ops.add_note(mine, user=world["coordinator"], text="请补充当事人的护照号码")
+    db.session.commit()
+    officer = signed_in(logged_in, world["officer_a"])
+    html = text(officer.get("/cases/mine"))
+    assert "我的案件" in html and "别人的案件" not in html and theirs.reference not in html
+    assert "New: waiting for the centre" in html
+    assert "请补充当事人的护照号码" in html and "The centre asks:" in html
+    assert signed_in(logged_in, world["volunteer_prato"]).get("/cases/mine").status_code == 403
+    assert signed_in(logged_in, world["admin"]).get("/cases/mine").status_code == 404
+
+
+def test_inbox_offers_accept_and_decline_with_a_reason(world, logged_in, make_case):
+    case = advance(make_case(), world["coordinator"], "triage", "assign", station=world["prato"])
+    volunteer = signed_in(logged_in, world["volunteer_prato"])
+    html = text(volunteer.get("/cases/inbox"))
+    assert case.reference in html and "Decline" in html and 'name="decline-reason"' in html
+    assert "E12345678" not in html
+    r = volunteer.post(f"/cases/{case.id}/act/decline", {"decline-version": case.version,
+                                                         "decline-reason": "人手不足", "next": "inbox"})
+    assert r.status_code == 303
+    db.session.refresh(case)
+    assert case.status == CaseStatus.triaged
+    assert case.reference not in text(volunteer.get("/cases/inbox"))
+    assert signed_in(logged_in, world["officer_a"]).get("/cases/inbox").status_code == 403
+    assert signed_in(logged_in, world["coordinator"]).get("/cases/inbox").status_code == 403
+
+
+def test_notifications_list_bell_and_mark_read(world, logged_in, make_case):
+    case = advance(make_case(), world["coordinator"], "triage", "assign", station=world["prato"])
+    volunteer = signed_in(logged_in, world["volunteer_prato"])
+    home = text(volunteer.get("/"))
+    assert 'data-testid="bell"' in home and 'data-testid="unread-count">1<' in home
+    listing = text(volunteer.get("/notifications"))
+    assert case.reference in listing and 'data-unread="1"' in listing
+    note = db.session.scalar(sa.select(Notification).where(
+        Notification.user_id == world["volunteer_prato"].id))
+    assert volunteer.post("/notifications/read", {"id": "x"}).status_code == 400
+    r = volunteer.post("/notifications/read", {"id": str(note.id)})
+    assert r.status_code == 303
+    db.session.refresh(note)
+    assert note.read_at is not None
+    assert 'data-testid="unread-count"' not in text(volunteer.get("/"))
+    # Nobody marks another user's notices.
+    coordinator = signed_in(logged_in, world["coordinator"])
+    coordinator.post("/notifications/read", {})
+    assert signed_in(logged_in, world["admin"]).get("/notifications").status_code == 404
+    assert 'data-testid="bell"' not in text(signed_in(logged_in, world["admin"]).get("/"))
+
+
+def test_navigation_per_role(world, logged_in):
+    nav = {
+        "coordinator": ("/cases/queue", "/cases/new"),
+        "officer_a": ("/cases/new", "/cases/mine"),
+        "volunteer_prato": ("/cases/inbox", "/cases/new"),
+    }
+    for name, links in nav.items():
+        html = text(signed_in(logged_in, world[name]).get("/"))
+        for link in links:
+            assert f'href="{link}"' in html, (name, link)
+    admin = text(signed_in(logged_in, world["admin"]).get("/"))
+    assert 'href="/cases/' not in admin
+
+
+# --- incidents and mass intake ---------------------------------------------------------------------
+
+
+def test_incident_with_mass_intake_preview_then_all_at_once(world, logged_in):
+    coordinator = signed_in(logged_in, world["coordinator"])
+    assert coordinator.get("/cases/incidents").status_code == 200
+    bad = coordinator.post("/cases/incidents", {"title": "", "country_code": "IT", "city": "",
+                                                "occurred_at": "", "description": ""})
+    assert bad.status_code == 400 and "This field is required." in text(bad)
+    r = coordinator.post("/cases/incidents", {"title": "米兰大巴事故", "country_code": "IT",
+                                              "city": "Milano", "occurred_at": "", "description": ""})
+    assert r.status_code == 303, text(r)[:2000]
+    url = r.headers["Location"]
+    incident_id = int(url.rstrip("/").rsplit("/", 1)[1])
+
+    rows = "张伟,ZHANG WEI,1990-01-02,E11111111,+393311111111\n李娜,LI NA,,E22222222,+393312222222"
+    preview = coordinator.post(f"/cases/incidents/{incident_id}/mass", {
+        "text": rows, "category": "injured", "priority": "P1", "summary": "", "preview": "1"})
+    assert preview.status_code == 200
+    assert 'data-testid="mass-preview"' in text(preview) and "ZHANG WEI" in text(preview)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+
+    broken = coordinator.post(f"/cases/incidents/{incident_id}/mass", {
+        "text": rows + "\n,,,,+39", "category": "injured", "priority": "P1", "summary": "",
+        "confirm": "1"})
+    assert broken.status_code == 400 and "Line 3" in text(broken)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+
+    done = coordinator.post(f"/cases/incidents/{incident_id}/mass", {
+        "text": rows, "category": "injured", "priority": "P1", "summary": "", "confirm": "1"})
+    assert done.status_code == 303, text(done)[:2000]
+    cases = db.session.scalars(sa.select(Case).where(Case.incident_id == incident_id)).all()
+    assert len(cases) == 2 and all(c.priority == Priority.P1 for c in cases)
+    page = text(coordinator.get(url))
+    assert all(c.reference in page for c in cases)
+
+    import io
+
+    csv_file = ("姓名,护照姓名,电话\n王五,WANG WU,+393313333333\n").encode("gb18030")
+    up = coordinator.post(f"/cases/incidents/{incident_id}/mass", {
+        "text": "", "upload": (io.BytesIO(csv_file), "名单.csv", "text/csv"), "category": "injured",
+        "priority": "P2", "summary": "", "preview": "1"}, content_type="multipart/form-data")
+    assert up.status_code == 200 and "WANG WU" in text(up)
+
+    for name in ("officer_a", "volunteer_prato"):
+        assert signed_in(logged_in, world[name]).get("/cases/incidents").status_code == 403
+    assert signed_in(logged_in, world["admin"]).get(url).status_code == 404
+
+
+def test_link_a_case_to_an_incident_and_see_its_siblings(world, logged_in, make_case):
+    coordinator_user = world["coordinator"]
+    incident = ops.create_incident({"title": "巴黎骚乱", "country_code": "FR"}, user=coordinator_user)
+    db.session.commit()
+    first, second = make_case(summary="第一"), make_case(summary="第二")
+    coordinator = signed_in(logged_in, coordinator_user)
+    for case in (first, second):
+        r = coordinator.post(f"/cases/{case.id}/act/link_incident", {
+            "link_incident-version": case.version, "link_incident-incident_id": incident.id})
+        assert r.status_code == 303, text(r)[:2000]
+    html = text(coordinator.get(f"/cases/{first.id}"))
+    assert "巴黎骚乱" in html and second.reference in html
+    r = coordinator.post(f"/cases/{first.id}/act/link_incident", {
+        "link_incident-version": first.version, "link_incident-incident_id": 99999})
+    assert r.status_code == 400
+
+
+# --- every route × every role ------------------------------------------------------------------
+
+
+def test_every_route_for_every_role_and_place(app, world, logged_in, make_case):
+    own = advance(make_case(world["officer_a"]), world["coordinator"], "triage", "assign",
+                  station=world["prato"])
+    other = make_case(world["officer_b"], summary="别处的案件")
+    incident = ops.create_incident({"title": "演练事件", "country_code": "IT"}, user=world["coordinator"])
+    db.session.commit()
+    routes = {
+        "/cases/new": (200, 200, 200, 404),
+        "/cases/drafts": (200, 200, 200, 404),
+        "/cases/queue?reset=1": (303, 403, 403, 404),
+        "/cases/mine": (200, 200, 403, 404),
+        "/cases/inbox": (403, 403, 200, 404),
+        "/notifications": (200, 200, 200, 404),
+        "/cases/incidents": (200, 403, 403, 404),
+        f"/cases/incidents/{incident.id}": (200, 403, 403, 404),
+        f"/cases/{own.id}": (200, 200, 200, 404),
+        f"/cases/{other.id}": (200, 404, 404, 404),
+        f"/cases/{own.id}/edit": (200, 200, 403, 404),
+        f"/cases/{other.id}/edit": (200, 404, 404, 404),
+    }
+    browsers = [signed_in(logged_in, world[name])
+                for name in ("coordinator", "officer_a", "volunteer_prato", "admin")]
+    problems = []
+    for url, expected in routes.items():
+        for browser, status in zip(browsers, expected, strict=True):
+            got = browser.get(url).status_code
+            if got != status:
+                problems.append(f"{url} as {browser.client}: {got} != {status}")
+    assert not problems, "\n".join(problems)
+
+    # Not logged in: every case page sends to the login page.
+    guest = app.test_client()
+    for url in routes:
+        assert guest.get(url).status_code == 302, url
+
+
+def test_every_action_form_refuses_bad_input(world, logged_in, make_case):
+    coordinator_user = world["coordinator"]
+    coordinator = signed_in(logged_in, coordinator_user)
+    new = make_case()
+    triaged = advance(make_case(), coordinator_user, "triage")
+    working = advance(make_case(), coordinator_user, "triage", "assign", "accept",
+                      station=world["prato"])
+    resolved = advance(make_case(), coordinator_user, "triage", "assign", "accept", "resolve",
+                       station=world["prato"])
+    ops.refer(triaged, user=coordinator_user, target="police", target_name="普拉托警察局")
+    db.session.commit()
+    referral = triaged.referrals[0]
+    cases_bad = [
+        (new, "triage", {"triage-priority": "P9", "triage-category": "detained", "triage-kind": "abroad"}),
+        (new, "set_priority", {"set_priority-priority": ""}),
+        (new, "add_person", {"add_person-role": "involved", "add_person-phone": "12"}),
+        (new, "add_note", {"add_note-text": ""}),
+        (new, "set_legal_hold", {"set_legal_hold-hold": "y", "set_legal_hold-reason": ""}),
+        (new, "refer", {"refer-target": "other", "refer-mission_id": 0, "refer-target_name": ""}),
+        (triaged, "assign", {"assign-station_id": 0, "assign-coordinator_id": 0}),
+        (triaged, "assign", {"assign-station_id": "abc"}),
+        (triaged, "update_referral", {"update_referral-referral_id": referral.id,
+                                      "update_referral-status": "lost"}),
+        (working, "wait_external", {"wait_external-waiting_on": ""}),
+        (working, "resolve", {"resolve-outcome": "", "resolve-note": ""}),
+        (resolved, "close", {"close-outcome": "teleported"}),
+        (resolved, "reopen", {"reopen-reason": ""}),
+    ]
+    problems = []
+    for case, action, fields in cases_bad:
+        db.session.refresh(case)
+        before = (case.version, case.status, len(case.timeline))
+        r = coordinator.post(f"/cases/{case.id}/act/{action}",
+                             {f"{action}-version": case.version, **fields})
+        db.session.refresh(case)
+        if r.status_code != 400 or "Nothing was saved" not in text(r):
+            problems.append(f"{action}: {r.status_code}")
+        if (case.version, case.status, len(case.timeline)) != before:
+            problems.append(f"{action}: the case changed")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_other_actions_work_from_the_case_page(world, logged_in, make_case, make_mission):
+    coordinator_user = world["coordinator"]
+    mission = make_mission("IT")
+    case = advance(make_case(), coordinator_user, "triage")
+    coordinator = signed_in(logged_in, coordinator_user)
+
+    def act(action: str, **fields: Any) -> Any:
+        db.session.refresh(case)
+        response = coordinator.post(f"/cases/{case.id}/act/{action}",
+                                    {f"{action}-version": case.version,
+                                     **{f"{action}-{k}": v for k, v in fields.items()}})
+        assert response.status_code == 303, (action, text(response)[:3000])
+        db.session.refresh(case)
+        return response
+
+    act("set_priority", priority="P1", note="情况恶化")
+    assert case.priority == Priority.P1
+    act("refer", target="mission", mission_id=mission.id, target_name="", note="请使馆协助")
+    referral = case.referrals[0]
+    act("update_referral", referral_id=referral.id, status="acknowledged", external_reference="IT-88",
+        note="")
+    assert case.referrals[0].external_reference == "IT-88"
+    act("add_person", role="family", name_zh="王妈妈", phone="13905770000", relationship_to_involved="母亲",
+        gender="female")
+    assert any(p.name_zh == "王妈妈" for p in case.persons)
+    act("set_legal_hold", hold="y", reason="涉诉")
+    assert case.legal_hold is True
+    act("assign", station_id=world["prato"].id, coordinator_id=coordinator_user.id, instructions="")
+    act("revoke", reason="改派")
+    assert case.status == CaseStatus.triaged
+    html = text(coordinator.get(f"/cases/{case.id}"))
+    for words in ("Priority changed", "Referred", "Referral updated", "Person added", "IT-88",
+                  "Taken back by the centre"):
+        assert words in html, words
+
+
+JUNK = ["\x00", "x" * 6000, "-1", "‮evil"]
+
+
+def test_junk_on_every_form_is_a_clear_4xx_never_a_500(world, logged_in, make_case):
+    case = advance(make_case(), world["coordinator"], "triage")
+    incident = ops.create_incident({"title": "事件"}, user=world["coordinator"])
+    db.session.commit()
+    coordinator = signed_in(logged_in, world["coordinator"])
+    officer = signed_in(logged_in, world["officer_a"])
+    targets: list[tuple[Browser, str, list[str]]] = [
+        (officer, "/cases/new", ["persons-0-name_zh", "persons-0-phone", "persons-0-birth_date",
+                                 "persons-0-id_number", "country_code", "category", "summary",
+                                 "priority", "occurred_at", "timezone", "tags", "family_phone"]),
+        (coordinator, f"/cases/{case.id}/edit", ["version", "summary", "occurred_at", "timezone"]),
+        (coordinator, f"/cases/{case.id}/act/assign", ["assign-version", "assign-station_id",
+                                                        "assign-coordinator_id", "assign-instructions"]),
+        (coordinator, f"/cases/{case.id}/act/add_note", ["add_note-version", "add_note-text"]),
+        (coordinator, "/cases/incidents", ["title", "country_code", "occurred_at"]),
+        (coordinator, f"/cases/incidents/{incident.id}/mass", ["text", "category", "priority"]),
+        (coordinator, "/notifications/read", ["id"]),
+    ]
+    problems = []
+    for browser, url, fields in targets:
+        for junk in JUNK:
+            base = new_case_form() if url == "/cases/new" else {}
+            for name in fields:
+                response = browser.post(url, {**base, name: junk})
+                if response.status_code >= 500:
+                    problems.append(f"{url} {name}={junk[:10]!r}: {response.status_code}")
+    assert not problems, "\n".join(problems)
+    db.session.refresh(case)
+    assert case.summary == "在普拉托被扣留" and len(case.persons) == 1

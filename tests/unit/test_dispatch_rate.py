@@ -1,0 +1,85 @@
+"""The send rate is shared by all workers through the database: two workers together stay at the
+configured segments per second, and use it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Flask
+
+from alerts.models import CapUrgency, Delivery, DeliveryState
+from alerts.ratelimit import RateLimiter
+from consular.db import db, utcnow
+from tests.unit.test_dispatch_support import (
+    TwilioSetup,
+    fake_fixture,  # noqa: F401 (fixture)
+    make_alert,
+    make_registrant,
+    make_twilio_fixture,  # noqa: F401 (fixture)
+    send_alert,
+)
+
+RATE = 20.0
+
+
+def test_reservations_never_overlap_and_follow_the_rate(app: Flask) -> None:
+    limiter = RateLimiter(db.engine, RATE)
+    now = utcnow()
+    first = limiter.reserve(10, now)
+    second = limiter.reserve(30, now)
+    assert first.start == now
+    assert second.start == first.end == now + timedelta(seconds=0.5)
+    assert second.end == now + timedelta(seconds=2)
+    assert 1.9 < limiter.backlog(now) <= 2.0
+    # Time nobody used is not saved up for a burst later.
+    later = now + timedelta(seconds=60)
+    assert limiter.reserve(5, later).start == later
+
+
+def test_two_workers_together_hold_the_rate(app: Flask, make_twilio: object) -> None:
+    setup: TwilioSetup = make_twilio(SMS_SEGMENTS_PER_SECOND=RATE)  # type: ignore[operator]
+    setup.fake.configure(latency_ms=30, callbacks={"enabled": False})
+    for _ in range(100):
+        make_registrant(language="en")
+    alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+    send_alert(alert)
+
+    def pending() -> int:
+        with setup.app.app_context():
+            return db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+                Delivery.state.in_((DeliveryState.pending, DeliveryState.claimed)))) or 0
+
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        dispatcher = setup.dispatcher(name)
+        try:
+            for _ in range(200):
+                if not dispatcher.run_once() and not pending():
+                    return
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert not errors, errors
+
+    messages = list(setup.fake.state.messages.values())
+    accepted = sorted((m.date_created.timestamp(), m.num_segments) for m in messages)
+    assert len(accepted) == 100 and len({m.to for m in setup.fake.state.messages.values()}) == 100
+    total = sum(segments for _t, segments in accepted)
+    # No one-second window holds more than the rate (5% over, plus one message at the edge).
+    for i, (start, _segments) in enumerate(accepted):
+        in_window = sum(s for t, s in accepted[i:] if t < start + 1.0)
+        assert in_window <= RATE * 1.05 + 1, (start, in_window)
+    # …and the rate is used: at least 95% of it from the first acceptance to the last.
+    span = accepted[-1][0] - accepted[0][0] + 1 / RATE
+    assert total / span >= RATE * 0.95, (total, span)
+    # Both workers took part.
+    claimers = set(db.session.scalars(sa.select(Delivery.claimed_by)))
+    assert {"worker-1", "worker-2"} <= claimers

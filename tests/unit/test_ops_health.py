@@ -1,0 +1,143 @@
+"""Liveness you can see: /healthz, /readyz, the worker-down banner and the Prometheus endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from alerts.models import Alert, Delivery, DeliveryState, WorkerHeartbeat
+from consular.app import MIGRATIONS_DIR
+from consular.auth.models import Role, User
+from consular.db import db, utcnow
+from consular.ops.health import migration_heads
+from consular.ops.metrics import SERIES
+from consular.registry.models import ConsentMethod, Registrant
+from tests.conftest import Browser
+
+BANNER = "No worker has run for over a minute"
+BANNER_ZH = "后台任务进程已超过一分钟未运行"
+
+
+def beat(ago: timedelta = timedelta(0), stopped: bool = False) -> None:
+    now = utcnow()
+    db.session.add(WorkerHeartbeat(id=f"host:1:{now.timestamp()}", host="host", pid=1,
+                                   last_tick_at=now - ago, stopped_at=now if stopped else None))
+    db.session.commit()
+
+
+def stamp_head() -> None:
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(sa.text("DELETE FROM alembic_version"))
+        for head in migration_heads(MIGRATIONS_DIR):
+            conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
+
+
+def drop_version_table() -> None:
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def test_healthz_answers_without_login(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_needs_schema_at_head_and_a_live_worker(app: Flask, client: FlaskClient) -> None:
+    try:
+        stamp_head()
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.get_json()["checks"] == {"database": "ok", "migrations": "ok",
+                                                 "worker": "no worker alive"}
+        beat(ago=timedelta(minutes=5))  # a worker that died five minutes ago does not count
+        assert client.get("/readyz").status_code == 503
+        beat(ago=timedelta(seconds=5))
+        response = client.get("/readyz")
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["status"] == "ok"
+
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = 'old'"))
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.get_json()["checks"]["migrations"] == "behind"
+    finally:
+        drop_version_table()
+    response = client.get("/readyz")
+    assert response.get_json()["checks"]["migrations"] == "not migrated"
+
+
+def test_banner_shows_to_coordinators_only_while_no_worker_ticks(
+        make_user: Callable[..., User], logged_in: Callable[[User], Browser]) -> None:
+    coordinator = logged_in(make_user(Role.coordinator, locale="en"))
+    officer = logged_in(make_user(Role.liaison_officer, locale="en"))
+    assert BANNER in coordinator.get("/").get_data(as_text=True)
+    assert BANNER not in officer.get("/").get_data(as_text=True)
+
+    beat(ago=timedelta(seconds=10))
+    assert BANNER not in coordinator.get("/").get_data(as_text=True)
+
+    beat(ago=timedelta(0), stopped=True)  # a worker that stopped cleanly is not alive either
+    db.session.execute(sa.delete(WorkerHeartbeat).where(WorkerHeartbeat.stopped_at.is_(None)))
+    db.session.commit()
+    assert BANNER in coordinator.get("/").get_data(as_text=True)
+
+
+def test_banner_in_chinese(make_user: Callable[..., User], logged_in: Callable[[User], Browser]) -> None:
+    admin = logged_in(make_user(Role.admin))
+    page = admin.get("/").get_data(as_text=True)
+    assert BANNER_ZH in page and "/admin/workers" in page
+
+
+def _registrant(n: int) -> Registrant:
+    return Registrant(phone=f"+3933312345{n:02d}", phone_hash=f"h{n}", current_phone_hash=f"h{n}",
+                      country_code="IT", timezone="Europe/Rome", consent_at=utcnow(),
+                      consent_method=ConsentMethod.written)
+
+
+def test_metrics_lists_the_documented_series_with_database_figures(app: Flask, client: FlaskClient) -> None:
+    alert = Alert(identifier="m-1", event="Test", expires_at=utcnow() + timedelta(hours=1))
+    db.session.add(alert)
+    people = [_registrant(n) for n in range(4)]
+    db.session.add_all(people)
+    db.session.flush()
+    states = [DeliveryState.pending, DeliveryState.pending, DeliveryState.delivered, DeliveryState.failed]
+    for person, state in zip(people, states, strict=True):
+        db.session.add(Delivery(alert_id=alert.id, registrant_id=person.id, language="zh_Hans",
+                                country_code="IT", state=state, due_at=utcnow() - timedelta(minutes=2),
+                                error_code=21211 if state == DeliveryState.failed else None))
+    db.session.commit()
+
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    for series in SERIES:
+        assert f"# TYPE {series}" in text, series
+    assert 'consular_deliveries{state="pending"} 2.0' in text
+    assert 'consular_deliveries{state="delivered"} 1.0' in text
+    assert 'consular_delivery_errors{code="21211"} 1.0' in text
+    assert "consular_queue_depth 2.0" in text
+    oldest = next(line for line in text.splitlines() if line.startswith("consular_queue_oldest_age_seconds"))
+    assert float(oldest.split()[1]) >= 110
+    assert "consular_workers_alive 0.0" in text
+    assert "+39333" not in text  # no personal data
+
+
+def test_metrics_refuse_other_networks_unless_the_token_is_given(
+        same_db_app: Callable[..., Flask]) -> None:
+    app = same_db_app(METRICS_TOKEN="scrape-token-123", METRICS_ALLOW="10.1.0.0/16")
+    c = app.test_client()
+    outside = {"REMOTE_ADDR": "192.0.2.7"}
+    assert c.get("/metrics", environ_base=outside).status_code == 404
+    assert c.get("/metrics", environ_base=outside,
+                 headers={"Authorization": "Bearer wrong"}).status_code == 404
+    assert c.get("/metrics", environ_base=outside,
+                 headers={"Authorization": "Bearer scrape-token-123"}).status_code == 200
+    assert c.get("/metrics", environ_base={"REMOTE_ADDR": "10.1.4.5"}).status_code == 200
+    assert c.get("/metrics").status_code == 404  # loopback is not in METRICS_ALLOW here
