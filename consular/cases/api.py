@@ -327,6 +327,7 @@ def create_case() -> tuple[Response, int, dict[str, str]]:
         if incident is None:
             raise ApiError(422, "invalid", error_message(422),
                            {"incident_id": _("No such incident.")})
+    ops.validate_new_case(data, persons, user=user)  # bad input is a 422 before any duplicate check
     if "acknowledge_duplicates" not in body:
         country = body.get("country_code")
         candidates, hidden = duplicates.find_duplicates(

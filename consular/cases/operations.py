@@ -747,6 +747,13 @@ def _validate_new_case(data: Any, persons: Any, user: User | None) -> tuple[dict
     return check.out, people
 
 
+def validate_new_case(data: Mapping[str, Any], persons: Sequence[Mapping[str, Any]], *,
+                      user: User | None) -> None:
+    """Check a new case as ``create_case`` would, writing nothing (so callers can report bad input
+    before they look for duplicates of it). Raises ``CaseInputError``."""
+    _validate_new_case(data, persons, user)
+
+
 def _insert_case(values: Mapping[str, Any], people: Sequence[Mapping[str, Any]], *, user: User | None,
                  reference: str, now: datetime, incident: Incident | None = None,
                  detail: Mapping[str, Any] | None = None, notify_new: bool = True) -> Case:

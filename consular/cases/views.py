@@ -447,6 +447,12 @@ def new_case() -> Any:
         return _add_to_existing(form, user, same_as, data, persons, draft_id)
 
     acknowledged = tuple(i for i in (_int(v) for v in request.form.getlist("acknowledged")) if i)
+    try:
+        ops.validate_new_case(data, persons, user=user)
+    except ops.CaseInputError as exc:
+        loose_errors: list[str] = []
+        _put_errors(form, exc.errors, loose_errors, origins)
+        return _render_new(form, user, status=400, form_errors=loose_errors)
     if not request.form.get("confirm_different"):
         candidates, hidden = duplicates.find_duplicates(
             persons, country_code=data.get("country_code") or None, occurred_at=None, user=user)

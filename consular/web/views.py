@@ -7,14 +7,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from consular.auth.models import Role, User
-from consular.auth.scoping import liaison_point_scope, station_scope
+from consular.auth.scoping import case_scope, liaison_point_scope, station_scope
 from consular.auth.session import current_user, login_required
-from consular.db import db
+from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 from i18n import UI_LOCALES
 
@@ -33,6 +33,7 @@ class NavItem:
     label: str
     url: str
     prefix: str
+    children: tuple[NavItem, ...] = ()  # a menu of these instead of one link
 
 
 def nav_items(user: User | None) -> list[NavItem]:
@@ -40,14 +41,16 @@ def nav_items(user: User | None) -> list[NavItem]:
         return []
     items = [NavItem(str(_l("Home")), url_for("web.home"), "web.home")]
     if user.role in (Role.admin, Role.coordinator):
-        items += [
+        # The centre's network pages share one menu: the bar stays one line on a laptop.
+        network = (
             NavItem(str(_l("Liaison points")), url_for("network.liaison_points"),
                     "network.liaison_point"),
             NavItem(str(_l("Stations")), url_for("network.stations"), "network.station"),
             NavItem(str(_l("Missions")), url_for("network.missions"), "network.mission"),
             NavItem(str(_l("Divisions")), url_for("network.divisions"), "network.division"),
             NavItem(str(_l("Coverage")), url_for("network.coverage"), "network.coverage"),
-        ]
+        )
+        items.append(NavItem(str(_l("Network")), "#", "network.", network))
     elif user.role == Role.liaison_officer:
         items += [
             NavItem(str(_l("My liaison point")),
@@ -63,7 +66,12 @@ def nav_items(user: User | None) -> list[NavItem]:
             NavItem(str(_l("Missions")), url_for("network.missions"), "network.mission"),
         ]
     if user.role == Role.coordinator:
-        items.append(NavItem(str(_l("Alerts")), url_for("alert_pages.alert_list"), "alert_pages."))
+        alerts = NavItem(str(_l("Alerts")), url_for("alert_pages.alert_list"), "alert_pages.")
+        settings = current_app.extensions["consular.settings"]
+        if settings.sms_gateway == "console":
+            outbox = NavItem(str(_l("Console outbox")), url_for("dev_sms.console_messages"), "dev_sms.")
+            alerts = NavItem(alerts.label, "#", "alert_pages.", (alerts, outbox))
+        items.append(alerts)
     if user.role == Role.admin:
         items += [
             NavItem(str(_l("Users")), url_for("auth.users"), "auth.user"),
@@ -116,7 +124,44 @@ def home() -> str:
     station = db.session.scalar(sa.select(ServiceStation).where(station_scope(user))
                                 .where(ServiceStation.id == user.station_id)) \
         if user.station_id else None
-    return render_template("home.html", figures=figures, point=point, station=station)
+    return render_template("home.html", figures=figures, point=point, station=station,
+                           work=_work_today(user))
+
+
+def _work_today(user: User) -> list[tuple[str, int, str, bool]]:
+    """What waits for this user: (label, count, link, urgent) for the home page's first row."""
+    from consular.cases.deadlines import overdue_clause
+    from consular.cases.models import OPEN_STATUSES, AssignmentStatus, Case, CaseStatus, StationAssignment
+
+    def count(query: sa.Select[Any]) -> int:
+        return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+
+    cases = sa.select(Case.id).where(case_scope(user))
+    open_cases = cases.where(Case.status.in_(OPEN_STATUSES))
+    now = utcnow()
+    if user.role == Role.coordinator:
+        return [
+            (str(_l("Overdue cases")), count(open_cases.where(overdue_clause(now))),
+             url_for("cases.queue", overdue="1", status=""), True),
+            (str(_l("New cases waiting for triage")), count(cases.where(Case.status == CaseStatus.new)),
+             url_for("cases.queue", status="new"), False),
+            (str(_l("Resolved, waiting for your approval to close")),
+             count(cases.where(Case.status == CaseStatus.resolved)),
+             url_for("cases.queue", status="resolved"), False),
+        ]
+    if user.role == Role.liaison_officer:
+        return [(str(_l("Open cases of my liaison point")), count(open_cases),
+                 url_for("cases.mine"), False)]
+    if user.role == Role.station_volunteer:
+        offered = sa.select(StationAssignment.id).where(
+            StationAssignment.station_id == user.station_id,
+            StationAssignment.status == AssignmentStatus.offered)
+        accepted = sa.select(StationAssignment.id).where(
+            StationAssignment.station_id == user.station_id,
+            StationAssignment.status == AssignmentStatus.accepted)
+        return [(str(_l("Cases offered to my station")), count(offered), url_for("cases.inbox"), True),
+                (str(_l("Cases my station is working on")), count(accepted), url_for("cases.inbox"), False)]
+    return []
 
 
 @bp.post("/language")

@@ -127,19 +127,29 @@
       item(labels.labelSegments, String(result.segments), "segments"),
       item(labels.labelRemaining, String(result.remaining_in_segment), "remaining")
     ];
-    if (result.ucs2_chars.length) {
+    // A text in a non-Latin script (Chinese, Arabic, Cyrillic…) is UCS-2 by nature: say so once,
+    // and list only the characters a writer could change (smart quotes and the like).
+    var scriptText = result.ucs2_chars.some(function (ch) {
+      return /\p{L}/u.test(ch) && !/\p{Script=Latin}/u.test(ch);
+    });
+    var listed = scriptText
+      ? result.ucs2_chars.filter(function (ch) { return ch in result.replaceable; })
+      : result.ucs2_chars;
+    if (scriptText && labels.labelScript) {
+      parts.push(item("", labels.labelScript, "script"));
+    }
+    if (listed.length) {
       var forcing = item(labels.labelForcing, "", "ucs2");
       var strong = forcing.querySelector("strong");
-      // A Chinese or Arabic text is UCS-2 by nature: a few of its characters say enough.
-      result.ucs2_chars.slice(0, MAX_SHOWN).forEach(function (ch) {
+      listed.slice(0, MAX_SHOWN).forEach(function (ch) {
         var code = document.createElement("code");
         code.className = "sms-counter-char me-1";
         code.textContent = visible(ch);
         code.title = "U+" + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
         strong.append(code);
       });
-      if (result.ucs2_chars.length > MAX_SHOWN) {
-        strong.append("+" + (result.ucs2_chars.length - MAX_SHOWN));
+      if (listed.length > MAX_SHOWN) {
+        strong.append("+" + (listed.length - MAX_SHOWN));
       }
       parts.push(forcing);
       if (Object.keys(result.replaceable).length) {
