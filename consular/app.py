@@ -133,7 +133,10 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt
 
+    from alerts import subject_data
     from consular.ops import health, metrics
+
+    subject_data.register()  # the registry's exports and erasure cover the alerts side too
 
     health.init_app(app)
     metrics.init_app(app)

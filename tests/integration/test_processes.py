@@ -129,3 +129,58 @@ def test_worker_refuses_to_start_on_bad_configuration(tmp_path: Path, bad: dict[
     assert result.returncode == 2
     assert result.stderr.startswith("configuration error: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_killing_the_worker_turns_the_banner_on_and_a_new_worker_turns_it_off(tmp_path: Path) -> None:
+    """The operator's view: a worker killed with -9 (no chance to say goodbye) shows as the red
+    banner for coordinators once WORKER_DEAD_AFTER_SECONDS pass; starting a worker clears it."""
+    from consular.auth.models import Role
+    from consular.auth.operations import create_user
+    from consular.db import db
+    from tests.conftest import PASSWORD, Browser
+
+    env = {**env_for(tmp_path), "WORKER_DEAD_AFTER_SECONDS": "3"}
+    subprocess.run([*CONSULAR, "db", "upgrade"], env=env, check=True, capture_output=True,
+                   timeout=120, cwd=tmp_path)
+    app = create_app({**base_overrides(tmp_path, env["DATABASE_URL"]), "WORKER_DEAD_AFTER_SECONDS": 3})
+    with app.app_context():
+        create_user(username="coord", display_name="Coord", password=PASSWORD, role=Role.coordinator,
+                    locale="en")
+        db.session.commit()
+        db.session.remove()
+    browser = Browser(app.test_client())
+    assert browser.login("coord").status_code == 302
+    banner = "No worker has run for over a minute"
+
+    def shows_banner() -> bool:
+        with app.app_context():
+            return banner in browser.get("/").get_data(as_text=True)
+
+    def wait_for(expected: bool, seconds: float) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            if shows_banner() == expected:
+                return time.monotonic() - started
+            time.sleep(0.25)
+        raise AssertionError(f"banner {'on' if expected else 'off'} not seen within {seconds}s")
+
+    assert shows_banner()  # no worker yet
+    first = subprocess.Popen([*CONSULAR, "worker"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, cwd=tmp_path)
+    second = None
+    try:
+        wait_for(False, 30)
+        first.kill()  # SIGKILL: no stopped_at is written
+        first.wait(timeout=10)
+        wait_for(True, 20)  # dead-after is 3 s here (60 s by default): well within a minute
+        second = subprocess.Popen([*CONSULAR, "worker"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, cwd=tmp_path)
+        wait_for(False, 30)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
