@@ -21,7 +21,7 @@ def log_in(page: Any, username: str) -> None:
 
 
 def nav_links(page: Any) -> set[str]:
-    return set(page.eval_on_selector_all("#nav a.nav-link[href^='/']",
+    return set(page.eval_on_selector_all("#nav a.nav-link[href^='/'], #nav a.dropdown-item[href^='/']",
                                          "els => els.map(e => e.getAttribute('href'))"))
 
 

@@ -66,7 +66,8 @@ def test_no_personal_data_in_any_log_line(twilio: TwilioSetup, make_user: Callab
     case_id = created.get_json()["id"]
     assert api("GET", f"/api/v1/cases/{case_id}").status_code == 200
     assert api("GET", f"/api/v1/cases?q={CANARY_ID}").status_code == 200
-    bad = api("POST", "/api/v1/cases", {**body, "persons": [{"name_zh": CANARY_NAME, "phone": "not-a-phone"}]})
+    bad_person = {"name_zh": CANARY_NAME, "phone": "not-a-phone"}
+    bad = api("POST", "/api/v1/cases", {**body, "persons": [bad_person]})
     assert bad.status_code in (400, 422), bad.get_json()
 
     # An alert to the canary's number, sent through the fake Twilio, with its callbacks, then a reply.
