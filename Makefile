@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: setup run test lint i18n-extract i18n-update i18n-compile clean
+.PHONY: setup run test lint soak bench security i18n-extract i18n-update i18n-compile clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,24 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+## security: static analysis (bandit) and known vulnerabilities in the installed packages (pip-audit)
+security: setup
+	$(BIN)/bandit -q -c pyproject.toml -r consular alerts i18n config
+	$(BIN)/pip-audit --progress-spinner off --skip-editable
+
+## soak: the long reliability runs (crash safety, provider faults); see soak/README.md
+soak: setup
+	$(BIN)/python -m soak $(SOAK_ARGS)
+
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+## bench: the benchmarks (PostgreSQL at BENCH_DATABASE_URL); see bench/README.md
+bench: setup $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## i18n-*: UI catalogs (messages) and system SMS texts (sms: alerts/texts.py, 12 languages;
 ## a new SMS language starts with `pybabel init -i i18n/sms.pot -d i18n/translations -D sms -l LOCALE`)

@@ -1,0 +1,49 @@
+"""`python -m bench [NAME ...] [-- ARGS]`: run the named benchmarks (all of them by default).
+
+Each benchmark is a module of this package with a ``main(argv) -> int`` that creates its own data,
+runs the real code path beside its baseline, and prints one table. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# Order matters only for a full run: the cheap ones first.
+BENCHMARKS = {
+    "planning": "bench.planning",
+    "dispatch": "bench.dispatch",
+    "ratelimit": "bench.ratelimit",
+    "e2e": "bench.e2e",
+    "webhooks": "bench.webhooks",
+    "cases": "bench.cases",
+    "plots": "bench.plots",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in args:
+        at = args.index("--")
+        args, extra = args[:at], args[at + 1:]
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        print("benchmarks: " + ", ".join(BENCHMARKS))
+        return 0
+    names = args or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"bench: unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
+              file=sys.stderr)
+        return 2
+    status = 0
+    for name in names:
+        print(f"\n### {name}", flush=True)
+        module = importlib.import_module(BENCHMARKS[name])
+        status = max(status, int(module.main(extra) or 0))
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
