@@ -30,7 +30,7 @@ lint: setup
 
 ## security: static analysis (bandit) and known vulnerabilities in the installed packages (pip-audit)
 security: setup
-	$(BIN)/bandit -q -c pyproject.toml -r consular alerts i18n config
+	$(BIN)/bandit -q -ll -r consular alerts i18n config
 	$(BIN)/pip-audit --progress-spinner off --skip-editable
 
 ## soak: the long reliability runs (crash safety, provider faults); see soak/README.md

@@ -94,7 +94,8 @@ def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> No
         worker = Worker(app, embedded=True)
         scheduler = worker.build_scheduler(blocking=False)
         scheduler.start()
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    # A comparison, not a bind: the banner shows a reachable address for a wildcard host.
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  # nosec B104
     _print_banner(f"http://{shown_host}:{port}", logins, demo_password, embedded)
     try:
         # app.run() refuses to start under a Flask CLI group; call werkzeug's server directly.
