@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +176,176 @@ def git_revision() -> str:
                               check=True, cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+# --- a registry at scale, generated in the database (planning, e2e) ----------------------------
+
+# (country, [(city, time zone)], the local language among SMS locales)
+COUNTRIES: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
+    ("IT", (("Prato", "Europe/Rome"), ("Milano", "Europe/Rome"), ("Roma", "Europe/Rome")), "it"),
+    ("FR", (("Paris", "Europe/Paris"), ("Lyon", "Europe/Paris"), ("Marseille", "Europe/Paris")), "fr"),
+    ("US", (("New York", "America/New_York"), ("Chicago", "America/Chicago"),
+            ("Los Angeles", "America/Los_Angeles")), "en"),
+    ("DE", (("Berlin", "Europe/Berlin"), ("Hamburg", "Europe/Berlin"), ("München", "Europe/Berlin")), "de"),
+    ("ES", (("Madrid", "Europe/Madrid"), ("Barcelona", "Europe/Madrid"),
+            ("Valencia", "Europe/Madrid")), "es"),
+    ("BR", (("São Paulo", "America/Sao_Paulo"), ("Rio de Janeiro", "America/Sao_Paulo"),
+            ("Manaus", "America/Manaus")), "pt"),
+    ("RU", (("Moskva", "Europe/Moscow"), ("Novosibirsk", "Asia/Novosibirsk"),
+            ("Vladivostok", "Asia/Vladivostok")), "ru"),
+    ("JP", (("Tokyo", "Asia/Tokyo"), ("Osaka", "Asia/Tokyo"), ("Fukuoka", "Asia/Tokyo")), "ja"),
+    ("KR", (("Seoul", "Asia/Seoul"), ("Busan", "Asia/Seoul"), ("Incheon", "Asia/Seoul")), "ko"),
+    ("AE", (("Dubai", "Asia/Dubai"), ("Abu Dhabi", "Asia/Dubai"), ("Sharjah", "Asia/Dubai")), "ar"),
+    ("GB", (("London", "Europe/London"), ("Manchester", "Europe/London"), ("Leeds", "Europe/London")), "en"),
+    ("AU", (("Sydney", "Australia/Sydney"), ("Perth", "Australia/Perth"),
+            ("Melbourne", "Australia/Melbourne")), "en"),
+    ("CA", (("Toronto", "America/Toronto"), ("Vancouver", "America/Vancouver"),
+            ("Montréal", "America/Toronto")), "fr"),
+    ("EG", (("Cairo", "Africa/Cairo"), ("Alexandria", "Africa/Cairo"), ("Giza", "Africa/Cairo")), "ar"),
+    ("MX", (("Ciudad de México", "America/Mexico_City"), ("Tijuana", "America/Tijuana"),
+            ("Cancún", "America/Cancun")), "es"),
+    ("TH", (("Bangkok", "Asia/Bangkok"), ("Chiang Mai", "Asia/Bangkok"), ("Phuket", "Asia/Bangkok")), "en"),
+)
+COUNTRY = {code: (cities, local) for code, cities, local in COUNTRIES}
+INACTIVE_SHARE = 0.03  # opted out, invalid number or ended: in the registry, never targeted
+
+
+def _series(dialect: str, count: int) -> Any:
+    """A selectable of one integer column ``i`` running 1..count."""
+    if dialect == "postgresql":
+        return sa.func.generate_series(1, count).table_valued("i").render_derived()
+    one = sa.select(sa.literal(1, sa.Integer).label("i")).cte("series", recursive=True)
+    return one.union_all(sa.select(one.c.i + 1).where(one.c.i < count))
+
+
+def add_registrants(country: str, active: int, phones: Sequence[str], *, tag: str = "",
+                    inactive_share: float = INACTIVE_SHARE) -> int:
+    """``active`` reachable registrants in ``country`` (plus ``inactive_share`` more who are opted
+    out, invalid or ended), in one ``INSERT … SELECT`` over a generated series, with a realistic
+    spread of languages (mostly Chinese, then English and the local language), kinds, cities and
+    their time zones, and stay dates. Name and phone hold a few values sealed once and repeated;
+    the phone hashes are unique. Needs an app context; commits. Returns the rows added."""
+    from consular.db import UTCDateTime, db, keyring, utcnow
+    from consular.registry.models import Registrant
+
+    ring = keyring()
+    dialect = db.session.get_bind().dialect.name
+    total = active + int(active * inactive_share)
+    cities, local = COUNTRY[country]
+    series = _series(dialect, total)
+    i = series.c.i
+    now = utcnow()
+    today = now.date()
+    sealed_names = [ring.seal(n) for n in ("王伟", "李娜", "张敏", "陈静", "Marco Chen")]
+    sealed_phones = [ring.seal(p) for p in phones]
+
+    def pick(values: Sequence[Any], key: Any, type_: Any = sa.String) -> Any:
+        if len(values) == 1:
+            return sa.literal(values[0], type_)
+        return sa.case(*[(key == n, sa.literal(v, type_)) for n, v in enumerate(values[:-1])],
+                       else_=sa.literal(values[-1], type_))
+
+    bucket = (i * 37) % 100
+    language = sa.case((bucket < 55, sa.literal("zh_Hans")), (bucket < 65, sa.literal("zh_Hant")),
+                       (bucket < 80, sa.literal("en")), (bucket < 95, sa.literal(local)),
+                       else_=sa.literal("ja" if local != "ja" else "ko"))
+    kinds = ("citizen_abroad", "citizen_abroad", "student", "enterprise_staff", "family_at_home")
+    city_index = i % len(cities)
+    inactive = i > active
+    ended = sa.and_(inactive, i % 3 == 2)
+    status = sa.case((~inactive, sa.literal("active")), (i % 3 == 0, sa.literal("opted_out")),
+                     (i % 3 == 1, sa.literal("invalid_number")), else_=sa.literal("active"))
+    phone_hash = sa.literal(f"{tag}{country}-", sa.String) + sa.cast(i, sa.String)
+    staying = i % 4 == 0
+    columns = {
+        "kind": pick(kinds, i % len(kinds)),
+        "name": pick(sealed_names, i % len(sealed_names), sa.Text),
+        "phone": pick(sealed_phones, i % len(sealed_phones), sa.Text),
+        "phone_hash": phone_hash,
+        "current_phone_hash": sa.case((ended, sa.null()), else_=phone_hash),
+        "language": language,
+        "country_code": sa.literal(country),
+        "city": pick([c for c, _ in cities], city_index),
+        "timezone": pick([z for _, z in cities], city_index),
+        "stay_from": sa.case((staying, sa.literal(today - timedelta(days=30), sa.Date)), else_=sa.null()),
+        "stay_until": sa.case((staying, sa.literal(today + timedelta(days=300), sa.Date)), else_=sa.null()),
+        "consent_at": sa.literal(now, UTCDateTime()),
+        "consent_method": sa.literal("imported"),
+        "consent_note": sa.literal(""),
+        "status": status,
+        "status_reason": sa.literal(""),
+        "import_batch": sa.literal(f"bench-{tag}{country}"),
+        "ended_at": sa.case((ended, sa.literal(now, UTCDateTime())), else_=sa.null()),
+        "ended_reason": sa.case((ended, sa.literal("lapsed")), else_=sa.literal("")),
+        "legal_hold": sa.literal(False),
+        "created_at": sa.literal(now, UTCDateTime()),
+        "updated_at": sa.literal(now, UTCDateTime()),
+    }
+    source = sa.select(*columns.values()).select_from(series)
+    db.session.execute(sa.insert(Registrant).from_select(list(columns), source))
+    db.session.commit()
+    return total
+
+
+def analyze() -> None:
+    """Fresh planner statistics after a bulk load (as autovacuum would give them, but now)."""
+    from consular.db import db
+
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE"))
+    else:
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
+
+
+def make_approved_alert(country: str, *, languages: Sequence[str] = ("zh_Hans", "en"),
+                        pending: bool = False) -> int:
+    """An alert to everyone in ``country`` with a text in each of ``languages``: approved and due
+    now, or (``pending``) waiting for a second coordinator's approval. Returns its id."""
+    from alerts.models import Alert, AlertArea, AlertState, AlertText, CapUrgency
+    from consular.db import db, utcnow
+
+    now = utcnow()
+    local = COUNTRY[country][1]
+    chosen = list(dict.fromkeys([*languages, local]))
+    alert = Alert(identifier=f"bench-{secrets.token_hex(8)}",
+                  state=AlertState.pending_approval if pending else AlertState.scheduled,
+                  event="Benchmark", urgency=CapUrgency.Immediate, base_language=chosen[0],
+                  send_at=None if pending else now, expires_at=now + timedelta(hours=6),
+                  approved_at=None if pending else now, submitted_at=now)
+    for language in chosen:
+        alert.texts.append(AlertText(language=language, headline=f"Notice ({language})",
+                                     body="Avoid the station area this afternoon; stay indoors."))
+    alert.areas.append(AlertArea(country_code=country, city=""))
+    db.session.add(alert)
+    db.session.commit()
+    return alert.id
+
+
+class PeakMemory:
+    """Peak resident memory of this process while a block runs, above what it held before (MiB),
+    sampled every 10 ms: ``with PeakMemory() as m: ...; m.mib``."""
+
+    def __enter__(self) -> PeakMemory:
+        import threading
+
+        import psutil
+
+        self._process = psutil.Process()
+        self._base = self._peak = self._process.memory_info().rss
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.01):
+            self._peak = max(self._peak, self._process.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._process.memory_info().rss)
+        self.mib = (self._peak - self._base) / 2**20
