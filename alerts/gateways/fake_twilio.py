@@ -374,6 +374,9 @@ class FakeTwilioApp:
         self.config = FakeConfig()
         self.reset(keep_config=False)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Called with each message the moment it is accepted, before the answer leaves: soak runs
+        # record acceptance times there, or kill the sender between "accepted" and its commit.
+        self.on_accept: Callable[[FakeMessage], None] | None = None
         self._client: aiohttp.ClientSession | None = None
         self.app = web.Application(client_max_size=64 * 1024)
         prefix = f"/{API_VERSION}/Accounts/{{account}}"
@@ -517,6 +520,8 @@ class FakeTwilioApp:
             if config.timeout_accepts:
                 with contextlib.suppress(TwilioError):
                     accepted = self._accept(to, from_, service, body, callback, validity_raw)
+                if accepted is not None and self.on_accept is not None:
+                    self.on_accept(accepted)
             await asyncio.sleep(config.timeout_ms / 1000)
             if accepted is None:
                 raise TwilioError(503, 20503)
@@ -530,6 +535,8 @@ class FakeTwilioApp:
             raise TwilioError(400, injected, to=to, from_=from_, service=service)
 
         message = self._accept(to, from_, service, body, callback, validity_raw)
+        if self.on_accept is not None:
+            self.on_accept(message)
         return web.json_response(message.resource(), status=201)
 
     def _forced(self, to: str) -> int | str | None:
@@ -982,6 +989,11 @@ class FakeTwilio:
     def send_inbound(self, from_: str, to: str, body: str, url: str) -> dict[str, Any]:
         """Post a signed inbound-SMS webhook to ``url``; returns our webhook's status and body."""
         return dict(self._run(self.state.inbound(from_, to, body, url)))
+
+    def set_on_accept(self, hook: Callable[[FakeMessage], None] | None) -> None:
+        """Call ``hook(message)`` (on the server's event loop: keep it short) for every message
+        accepted from now on, before its answer is sent; None removes it."""
+        self.state.on_accept = hook
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every scheduled status callback was posted."""

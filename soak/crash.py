@@ -1,0 +1,358 @@
+"""Crash safety: a fan-out to the fake Twilio survives SIGKILLed workers (some killed exactly between the
+provider's acceptance and our commit), a SIGTERM drain and a PostgreSQL restart, with every number
+receiving its message exactly once.
+
+`python -m soak crash -- [--recipients N] [--kills K] [--rate R] [--seed S]`
+
+Everything runs on a private PostgreSQL cluster (``soak.pgcluster``) so that it can be restarted. One
+`consular worker` runs at a time (so a kill hits the process that sent what the provider just
+accepted); each is replaced after its kill. Half of the kills are made by the fake itself: when it
+accepts the Nth message after arming, it SIGKILLs the worker before answering, so that message is at
+the provider and nowhere in our database. The others fall at random moments. The worker that follows
+cannot see the killed worker's claims until their lease runs out; then it asks the provider
+(``find_sent``) and sends only what was never accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import signal
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from alerts.gateways.fake_twilio import FakeMessage, FakeTwilio
+from soak.common import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    Figures,
+    Process,
+    app_settings,
+    build_alert,
+    insert_registrants,
+    make_app,
+    phone_numbers,
+    wait_for,
+    worker_process,
+)
+from soak.pgcluster import PgCluster
+
+LEASE_SECONDS = 10  # short, so that a killed worker's claims come back soon
+TAKEN_BACK = re.compile(r"dispatch: (\d+) deliveries of a worker whose lease ran out taken back")
+
+
+class AcceptWatch:
+    """Counts what the fake accepts and, when armed, SIGKILLs a process at the Nth acceptance (from
+    the fake's event loop, before the answer leaves)."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.numbers: set[str] = set()  # every number the provider accepted a message for
+        self._lock = threading.Lock()
+        self._target: tuple[int, int] | None = None  # (pid, kill when accepted reaches this)
+        self.fired = threading.Event()
+        self.fired_sid: str | None = None
+
+    def __call__(self, message: FakeMessage) -> None:
+        with self._lock:
+            self.accepted += 1
+            self.numbers.add(message.to)
+            if self._target is not None and self.accepted >= self._target[1]:
+                pid, _at = self._target
+                self._target = None
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    return
+                self.fired_sid = message.sid
+                self.fired.set()
+
+    def arm(self, pid: int, after: int) -> None:
+        with self._lock:
+            self.fired.clear()
+            self.fired_sid = None
+            self._target = (pid, self.accepted + max(1, after))
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._target = None
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m soak crash", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipients", type=int, default=100_000, help="registrants, one message each")
+    parser.add_argument("--kills", type=int, default=20, help="SIGKILLs of the worker")
+    parser.add_argument("--rate", type=float, default=500.0, help="SMS_SEGMENTS_PER_SECOND")
+    parser.add_argument("--latency-ms", type=float, default=40.0, help="the fake's answer latency")
+    parser.add_argument("--seed", type=int, default=None, help="random seed for the kill moments")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
+    rng = random.Random(seed)  # noqa: S311 (kill moments, not security)
+    began = time.monotonic()
+    folder = Path(tempfile.mkdtemp(prefix="consular-soak-crash-"))
+    print(f"crash soak: {args.recipients:,} recipients, {args.kills} kills, {args.rate:g} segments/s, "
+          f"seed {seed}; logs in {folder}", flush=True)
+    with PgCluster() as pg, FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=args.latency_ms,
+                                       latency_jitter_ms=args.latency_ms / 2,
+                                       callbacks={"enabled": False}) as fake:
+        url = pg.create_database("soak_crash")
+        settings = app_settings(url, folder, TWILIO_API_BASE=fake.base_url,
+                                SMS_SEGMENTS_PER_SECOND=args.rate, DISPATCH_LEASE_SECONDS=LEASE_SECONDS,
+                                DISPATCH_LANES=2)
+        run = CrashRun(args, rng, folder, pg, fake, settings)
+        figures = run.execute()
+    figures.add("wall time (s)", time.monotonic() - began)
+    figures.print()
+    if not args.keep and not figures.failures:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    return 1 if figures.failures else 0
+
+
+class CrashRun:
+    def __init__(self, args: argparse.Namespace, rng: random.Random, folder: Path, pg: PgCluster,
+                 fake: FakeTwilio, settings: dict[str, Any]) -> None:
+        self.args = args
+        self.rng = rng
+        self.folder = folder
+        self.pg = pg
+        self.fake = fake
+        self.settings = settings
+        self.watch = AcceptWatch()
+        self.workers_started = 0
+        self.worker: Process | None = None
+        self.kills = 0
+        self.hook_kills = 0
+        self.kills_with_unrecorded = 0
+        self.unrecorded_at_kills = 0
+        self.drain_seconds: list[float] = []
+        self.drain_codes: list[int | None] = []
+        self.drain_left_claimed = 0
+        self.pg_away = 0.0
+        self.pg_resumed_after: float | None = None
+        self.pg_worker_survived = False
+
+    # --- processes ---------------------------------------------------------------------
+
+    def start_worker(self) -> Process:
+        self.workers_started += 1
+        self.worker = worker_process(self.settings, self.folder, self.workers_started).start()
+        return self.worker
+
+    def wait_sending(self, timeout: float = 90.0) -> None:
+        """Until the current worker has had messages accepted (it is mid-send)."""
+        assert self.worker is not None
+        before = self.watch.accepted
+        wait_for(lambda: self.watch.accepted >= before + 5 or not self.worker_alive(), timeout,
+                 f"worker {self.worker.name} to start sending (log: {self.worker.tail(1500)})", poll=0.05)
+
+    def wait_accepted(self, count: int) -> None:
+        wait_for(lambda: self.watch.accepted >= count or not self.worker_alive(), 3600,
+                 f"the provider to have {count} messages", poll=0.02)
+
+    def worker_alive(self) -> bool:
+        return self.worker is not None and self.worker.alive()
+
+    def unrecorded(self, pid: int) -> int:
+        """Deliveries the dead worker ``pid`` still holds whose message the provider has: accepted,
+        never committed."""
+        from alerts.models import Delivery, DeliveryState
+        from consular.db import db
+
+        with self.app.app_context():
+            rows = db.session.execute(sa.select(Delivery.registrant_id).where(
+                Delivery.state == DeliveryState.claimed, Delivery.claimed_by.like(f"%:{pid}:%"))).all()
+            db.session.remove()
+        with self.watch._lock:
+            sent_to = set(self.watch.numbers)
+        return sum(1 for (rid,) in rows if self.phones[rid] in sent_to)
+
+    def kill(self, by_hook: bool, after: int) -> None:
+        worker = self.worker
+        assert worker is not None
+        pid = worker.pid
+        if by_hook:
+            self.watch.arm(pid, after)
+            if not self.watch.fired.wait(3600):
+                self.watch.disarm()
+                by_hook = False
+                worker.kill()
+            else:
+                self.hook_kills += 1
+        else:
+            worker.kill()
+        worker.wait(30)
+        self.kills += 1
+        time.sleep(0.3)  # requests the dead worker had on the wire land (or not)
+        left = self.unrecorded(pid)
+        self.unrecorded_at_kills += left
+        self.kills_with_unrecorded += 1 if left else 0
+        how = "by the fake at acceptance" if by_hook else "at a random moment"
+        print(f"  kill {self.kills:>2}: worker pid {pid} {how}, {left} accepted but unrecorded; "
+              f"provider has {self.watch.accepted:,}", flush=True)
+
+    def drain(self) -> None:
+        """SIGTERM the current worker mid-send: it must exit 0 soon, holding no claim."""
+        from alerts.models import Delivery, DeliveryState
+        from consular.db import db
+
+        worker = self.worker
+        assert worker is not None
+        pid = worker.pid
+        code, seconds = worker.terminate(120)
+        self.drain_codes.append(code)
+        self.drain_seconds.append(seconds)
+        with self.app.app_context():
+            held = db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+                Delivery.state == DeliveryState.claimed, Delivery.claimed_by.like(f"%:{pid}:%"))) or 0
+            db.session.remove()
+        self.drain_left_claimed += held
+        print(f"  SIGTERM: worker pid {pid} exited {code} in {seconds:.2f} s, {held} claims left", flush=True)
+
+    def restart_postgres(self) -> None:
+        """A fast restart of the cluster while the worker sends: it must keep going."""
+        before = self.watch.accepted
+        self.pg_away = self.pg.restart()
+        restarted = time.monotonic()
+        try:
+            wait_for(lambda: self.watch.accepted > before + 50, 120, "sending to resume after the restart")
+            self.pg_resumed_after = time.monotonic() - restarted
+        except TimeoutError:
+            self.pg_resumed_after = None
+        self.pg_worker_survived = self.worker_alive()
+        print(f"  PostgreSQL restarted ({self.pg_away:.2f} s away); the worker "
+              f"{'kept going' if self.pg_worker_survived else 'died'}, sending resumed after "
+              f"{self.pg_resumed_after if self.pg_resumed_after is not None else float('nan'):.1f} s",
+              flush=True)
+
+    # --- the run -------------------------------------------------------------------------
+
+    def execute(self) -> Figures:
+        from alerts.models import Alert, AlertState, Delivery, DeliveryState
+        from consular.db import db
+
+        args = self.args
+        self.app = make_app(self.settings)
+        t0 = time.monotonic()
+        self.phones = insert_registrants(self.app, phone_numbers(args.recipients))
+        inserted = time.monotonic() - t0
+        alert_id, planned = build_alert(self.app)
+        print(f"  {len(self.phones):,} registrants inserted in {inserted:.1f} s; {planned:,} deliveries "
+              "fanned out", flush=True)
+        self.fake.set_on_accept(self.watch)
+        # Kill points spread over the fan-out by what the provider has accepted (not by time: the
+        # machine's speed decides how long that takes).
+        points = sorted(int(self.rng.uniform(0.03, 0.92) * planned) for _ in range(args.kills))
+        drain_at = args.kills // 2
+        restart_at = max(1, args.kills // 3) if args.kills else -1
+        sending_began = time.monotonic()
+        self.start_worker()
+        for number, point in enumerate(points):
+            self.wait_sending()
+            if number == restart_at:
+                self.restart_postgres()
+            if number == drain_at:
+                self.drain()
+                self.start_worker()
+                self.wait_sending()
+            by_hook = number % 2 == 0
+            if not by_hook:
+                self.wait_accepted(point)
+                time.sleep(self.rng.uniform(0.0, 0.5))
+            self.kill(by_hook, max(1, point - self.watch.accepted))
+            self.start_worker()
+        if not args.kills:
+            self.wait_sending()
+            self.restart_postgres()
+
+        def finished() -> bool:
+            with self.app.app_context():
+                state = db.session.scalar(sa.select(Alert.state).where(Alert.id == alert_id))
+                db.session.remove()
+            return state == AlertState.sent
+
+        last_report = time.monotonic()
+        deadline = time.monotonic() + planned / args.rate * 10 + 600
+        while not finished():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the alert did not finish sending")
+            if not self.worker_alive():
+                assert self.worker is not None
+                print(f"  worker {self.worker.name} died on its own: {self.worker.tail(1500)}", flush=True)
+                self.start_worker()
+            if time.monotonic() - last_report > 15:
+                last_report = time.monotonic()
+                print(f"  … provider has {self.watch.accepted:,} of {planned:,}", flush=True)
+            time.sleep(1.0)
+        sending = time.monotonic() - sending_began
+        self.drain()  # the last worker, idle by now
+
+        # What the provider received, per number; and what we recorded, per delivery.
+        messages = self.fake.messages()
+        by_to = Counter(m["to"] for m in messages)
+        sid_of = {m["to"]: m["sid"] for m in messages}
+        wanted = set(self.phones.values())
+        lost = sum(1 for number in wanted if by_to[number] == 0)
+        duplicated = sum(n - 1 for n in by_to.values() if n > 1)
+        strangers = sum(n for number, n in by_to.items() if number not in wanted)
+        with self.app.app_context():
+            rows = db.session.execute(sa.select(Delivery.registrant_id, Delivery.state, Delivery.provider_id)
+                                      .where(Delivery.alert_id == alert_id)).all()
+            taken_back = self.log_count(TAKEN_BACK)
+            db.session.remove()
+        gone = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delivered)
+        mismatched = sum(1 for rid, state, pid in rows
+                         if state not in gone or pid != sid_of.get(self.phones[rid]))
+
+        figures = Figures("crash soak")
+        figures.add("messages planned", planned)
+        figures.add("provider received", len(messages))
+        figures.add("lost", lost, "= 0")
+        figures.add("duplicated", duplicated, "= 0")
+        figures.add("deliveries not matching the provider", mismatched, "= 0")
+        figures.add("kills (SIGKILL)", self.kills)
+        figures.add("kills between accept and commit", self.kills_with_unrecorded,
+                    f"{self.hook_kills} made by the fake at acceptance")
+        figures.add("messages accepted but unrecorded at kills", self.unrecorded_at_kills)
+        figures.add("claims taken back after their lease ran out", taken_back)
+        figures.add("workers started", self.workers_started)
+        figures.add("PostgreSQL restarts", self.pg.restarts)
+        figures.add("PostgreSQL away (s)", self.pg_away)
+        figures.add("sending resumed after the restart (s)",
+                    self.pg_resumed_after if self.pg_resumed_after is not None else float("nan"))
+        figures.add("SIGTERM drain time, max (s)", max(self.drain_seconds, default=float("nan")))
+        figures.add("claims left by drained workers", self.drain_left_claimed, "= 0")
+        figures.add("sending time (s)", sending)
+        figures.add("configured rate (segments/s)", args.rate)
+        figures.add("achieved rate (messages/s)", len(messages) / sending if sending else float("nan"))
+        figures.check(lost == 0, f"{lost} lost")
+        figures.check(duplicated == 0 and strangers == 0,
+                      f"{duplicated} duplicated, {strangers} to strangers")
+        figures.check(len(rows) == planned and mismatched == 0, f"{mismatched} deliveries not matching")
+        figures.check(all(code == 0 for code in self.drain_codes), f"drain exit codes {self.drain_codes}")
+        figures.check(self.drain_left_claimed == 0, f"{self.drain_left_claimed} claims left after SIGTERM")
+        figures.check(self.pg.restarts == 0 or self.pg_resumed_after is not None,
+                      "sending did not resume after the PostgreSQL restart")
+        figures.check(self.kills == args.kills, f"{self.kills} kills of {args.kills}")
+        return figures
+
+    def log_count(self, pattern: re.Pattern[str]) -> int:
+        """The sum of the numbers ``pattern`` captures in the workers' logs."""
+        total = 0
+        for path in self.folder.glob("worker-*.log"):
+            total += sum(int(n) for n in pattern.findall(path.read_text(errors="replace")))
+        return total
