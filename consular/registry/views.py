@@ -527,6 +527,8 @@ def import_upload() -> Any:
 def import_confirm(import_id: int) -> Any:
     user = _allowed(can_import_registrants)
     job = get_scoped_or_404(RegistrantImport, import_id, user)
+    if job.user_id != user.id:  # coordinators see every list's counts; only its uploader imports it
+        abort(403)
     try:
         report = imports.run_staged_import(job, user=user)
         db.session.commit()

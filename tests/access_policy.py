@@ -1,0 +1,389 @@
+"""The access policy of every route: for each endpoint and method, what each role gets on a record
+of each relation to it (its own place, another place, its own station, another station, unassigned).
+
+``tests/unit/test_access_matrix.py`` walks the URL map against this table; a route missing here fails
+that test, so every new route must be classified.
+"""
+
+from __future__ import annotations
+
+from consular.auth.models import Role
+
+# Relations of the addressed record to the user asking.
+OWN_PLACE = "own place"  # of the officer's liaison point (or its division)
+OTHER_PLACE = "other place"
+OWN_STATION = "own station"  # handed to (or registered with) the volunteer's station
+OTHER_STATION = "other station"
+UNASSIGNED = "unassigned"  # logged by the centre, neither a point's nor a station's
+SELF = "self"  # the asking user's own row (draft, import, token)
+OTHER_USER = "other user"  # another account's row
+NONE = "-"  # the route addresses no record, or one not scoped by place (an alert, a mission)
+
+# Outcomes.
+OK = "ok"  # passed authorization: a page (200), or for a change a status that shows it was
+# considered (redirect to the result, 400/409/422 for the empty form the matrix sends)
+LOGIN = "login"  # anonymous on a page: redirect to the login page
+UNAUTH = "401"  # anonymous on the API: 401 in JSON
+FORBIDDEN = "403"  # the role may never use this route
+HIDDEN = "404"  # outside the user's scope: not found, and nothing of it in the answer
+METHOD = "405"
+
+ANON = "anonymous"
+A, C, L, V = Role.admin, Role.coordinator, Role.liaison_officer, Role.station_volunteer
+WHO = (ANON, A, C, L, V)
+NOT_READY = "503"  # /readyz of the test schema (made without migrations): not ready, for everyone
+
+Outcome = str
+Expected = Outcome | dict[str, Outcome]
+
+
+def rel(otherwise: Outcome, by_relation: dict[str, Outcome]) -> dict[str, Outcome]:
+    """``otherwise`` for every relation but those named."""
+    return {"*": otherwise, **by_relation}
+
+
+def expected(policy: dict[str, Expected], who: str, relation: str) -> Outcome:
+    entry = policy[who]
+    if isinstance(entry, dict):
+        return entry.get(relation, entry["*"])
+    return entry
+
+
+# Reading the table:
+# - Admins run the system, not the cases: every case, registrant and alert record is 404 to them.
+# - Coordinators see every case and registrant; a liaison officer those of the own place, a station
+#   volunteer those of the own station; everything else is 404 (scoping in consular/auth/scoping.py).
+# - A route a role may never use is 403 where the role can know the thing exists (the network
+#   registry, the account pages), 404 where even that would say too much.
+# - The case API checks the body before the action's role rule (consular/cases/policy.py, proven
+#   per action in test_cases_core_policy.py), so an empty body in scope is a 400 for every role.
+# - /metrics answers the loopback (METRICS_ALLOW); the Twilio webhooks are 404 with the console
+#   gateway (they exist only when Twilio sends); the CAP file and feed are public alerts.
+POLICY: dict[tuple[str, str], dict[str, Expected]] = {
+    ("alert_feeds.cap_file", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("alert_feeds.feed", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("alert_pages.alert_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.approve", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.call_round", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.cancel", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.detail", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.edit", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.edit", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.estimate", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.new", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.new", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.progress", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.progress_json", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.reject", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.submit", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.write_cancel_notice", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alert_pages.write_update", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("alerts.workers", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("api_docs.openapi_json", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("audit.entries", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("auth.account", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
+    ("auth.api_me", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
+    ("auth.api_revoke_token", "POST"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
+    ("auth.change_password", "POST"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
+    ("auth.create_token", "POST"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
+    ("auth.login", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("auth.login", "POST"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("auth.login_code", "GET"): {ANON: LOGIN, A: LOGIN, C: LOGIN, L: LOGIN, V: LOGIN},
+    ("auth.login_code", "POST"): {ANON: LOGIN, A: LOGIN, C: LOGIN, L: LOGIN, V: LOGIN},
+    ("auth.login_enrol", "GET"): {ANON: LOGIN, A: LOGIN, C: LOGIN, L: LOGIN, V: LOGIN},
+    ("auth.login_enrol", "POST"): {ANON: LOGIN, A: LOGIN, C: LOGIN, L: LOGIN, V: LOGIN},
+    ("auth.logout", "POST"): {ANON: LOGIN, A: LOGIN, C: LOGIN, L: LOGIN, V: LOGIN},
+    ("auth.revoke_token", "POST"): {
+        ANON: LOGIN, A: rel(HIDDEN, {SELF: OK}), C: rel(HIDDEN, {SELF: OK}), L: rel(HIDDEN, {SELF: OK}),
+        V: rel(HIDDEN, {SELF: OK}),
+    },
+    ("auth.setup_2fa", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
+    ("auth.setup_2fa", "POST"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
+    ("auth.user_deactivate", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    ("auth.user_edit", "GET"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    ("auth.user_edit", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    ("auth.user_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("auth.user_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("auth.user_password", "GET"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    ("auth.user_password", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    ("auth.user_reactivate", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    ("auth.user_reset_2fa", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    ("auth.users", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("cases.act", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases.attachment", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases.case_page", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases.discard_draft", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: rel(HIDDEN, {SELF: OK}), L: rel(HIDDEN, {SELF: OK}),
+        V: rel(HIDDEN, {SELF: OK}),
+    },
+    ("cases.drafts", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("cases.edit_case", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}),
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("cases.edit_case", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}),
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("cases.inbox", "GET"): {ANON: LOGIN, A: HIDDEN, C: FORBIDDEN, L: FORBIDDEN, V: OK},
+    ("cases.incident_mass", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
+    ("cases.incident_page", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
+    ("cases.incidents", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
+    ("cases.incidents", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
+    ("cases.mine", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: FORBIDDEN},
+    ("cases.new_case", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("cases.new_case", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("cases.notifications", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("cases.notifications_read", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("cases.queue", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
+    ("cases.save_draft", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("cases_api.action_accept", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_assign", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_close", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_decline", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_link_incident", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_reopen", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_resolve", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_resume", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_revoke", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_set_legal_hold", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_set_priority", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_start", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_triage", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_unlink_incident", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.action_wait_external", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.add_note", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.add_person", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.create_case", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("cases_api.create_incident", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
+    ("cases_api.get_case", "GET"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.get_incident", "GET"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: HIDDEN,
+    },
+    ("cases_api.list_cases", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("cases_api.list_incidents", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("cases_api.refer", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.update_case", "PATCH"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("cases_api.update_referral", "PATCH"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("dev_sms.console_messages", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
+    ("metrics.metrics", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("network.centre", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
+    ("network.centre_edit", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.centre_edit", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.coverage", "GET"): {ANON: LOGIN, A: OK, C: OK, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.division", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: HIDDEN},
+    ("network.division_deactivate", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network.division_edit", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network.division_edit", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network.division_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network.division_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network.division_reactivate", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network.divisions", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: HIDDEN},
+    ("network.liaison_point", "GET"): {ANON: LOGIN, A: OK, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: HIDDEN},
+    ("network.liaison_point_deactivate", "POST"): {
+        ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
+    },
+    ("network.liaison_point_edit", "GET"): {
+        ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
+    },
+    ("network.liaison_point_edit", "POST"): {
+        ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
+    },
+    ("network.liaison_point_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: HIDDEN, V: HIDDEN},
+    ("network.liaison_point_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: HIDDEN, V: HIDDEN},
+    ("network.liaison_point_reactivate", "POST"): {
+        ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
+    },
+    ("network.liaison_points", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
+    ("network.mission", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
+    ("network.mission_deactivate", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.mission_edit", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.mission_edit", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.mission_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.mission_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.mission_reactivate", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.missions", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
+    ("network.station", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: rel(HIDDEN, {OWN_STATION: OK})},
+    ("network.station_deactivate", "POST"): {
+        ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("network.station_edit", "GET"): {
+        ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("network.station_edit", "POST"): {
+        ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("network.station_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network.station_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network.station_reactivate", "POST"): {
+        ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("network.stations", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: HIDDEN},
+    ("network_api.centre", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
+    ("network_api.centre_update", "PATCH"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network_api.coverage", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: FORBIDDEN, V: FORBIDDEN},
+    ("network_api.division", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: HIDDEN},
+    ("network_api.division_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network_api.division_deactivate", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network_api.division_reactivate", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network_api.division_update", "PATCH"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network_api.divisions", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: HIDDEN},
+    ("network_api.liaison_point", "GET"): {
+        ANON: UNAUTH, A: OK, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: HIDDEN,
+    },
+    ("network_api.liaison_point_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: HIDDEN, V: HIDDEN},
+    ("network_api.liaison_point_deactivate", "POST"): {
+        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
+    },
+    ("network_api.liaison_point_reactivate", "POST"): {
+        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
+    },
+    ("network_api.liaison_point_update", "PATCH"): {
+        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
+    },
+    ("network_api.liaison_points", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
+    ("network_api.mission", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
+    ("network_api.mission_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network_api.mission_deactivate", "POST"): {
+        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN,
+    },
+    ("network_api.mission_reactivate", "POST"): {
+        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN,
+    },
+    ("network_api.mission_update", "PATCH"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network_api.missions", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
+    ("network_api.station", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: rel(HIDDEN, {OWN_STATION: OK})},
+    ("network_api.station_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
+    ("network_api.station_deactivate", "POST"): {
+        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("network_api.station_reactivate", "POST"): {
+        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("network_api.station_update", "PATCH"): {
+        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("network_api.stations", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: HIDDEN},
+    ("ops.healthz", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("ops.readyz", "GET"): {ANON: NOT_READY, A: NOT_READY, C: NOT_READY, L: NOT_READY, V: NOT_READY},
+    ("registry.edit", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("registry.edit", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("registry.end", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("registry.erase", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("registry.erase", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("registry.export", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
+    ("registry.import_confirm", "POST"): {
+        ANON: LOGIN, A: FORBIDDEN, C: rel(FORBIDDEN, {SELF: OK}), L: rel(HIDDEN, {SELF: OK}),
+        V: rel(HIDDEN, {SELF: OK}),
+    },
+    ("registry.import_discard", "POST"): {
+        ANON: LOGIN, A: FORBIDDEN, C: rel(FORBIDDEN, {SELF: OK}), L: rel(HIDDEN, {SELF: OK}),
+        V: rel(HIDDEN, {SELF: OK}),
+    },
+    ("registry.import_result", "GET"): {
+        ANON: LOGIN, A: FORBIDDEN, C: OK, L: rel(HIDDEN, {SELF: OK}), V: rel(HIDDEN, {SELF: OK}),
+    },
+    ("registry.import_upload", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
+    ("registry.import_upload", "POST"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
+    ("registry.legal_hold", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("registry.new", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
+    ("registry.new", "POST"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
+    ("registry.registrant", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("registry.registrants", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
+    ("registry.status", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("registry.subject_access", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("registry_api.create", "POST"): {ANON: UNAUTH, A: FORBIDDEN, C: OK, L: OK, V: OK},
+    ("registry_api.end", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("registry_api.registrant", "GET"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("registry_api.registrants", "GET"): {ANON: UNAUTH, A: FORBIDDEN, C: OK, L: OK, V: OK},
+    ("registry_api.status", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("registry_api.update", "PATCH"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("reports.cases_csv", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("reports.cases_workbook", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("reports.index", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
+    ("reports.statistics_workbook", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
+    ("reports.year", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
+    ("static", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("web.home", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
+    ("web.set_language", "POST"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("webhooks.inbound", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    ("webhooks.status_callback", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+}

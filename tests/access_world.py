@@ -1,0 +1,205 @@
+"""The access-matrix world: two liaison points, two stations and the records around them, each record
+carrying canary personal values, and the URL arguments that address each one by relation."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from alerts.models import WorkerHeartbeat
+from alerts.targeting import fan_out
+from consular.auth.models import Role, User
+from consular.auth.operations import create_api_token
+from consular.cases import attachments
+from consular.cases import operations as cases
+from consular.cases.models import Case
+from consular.db import db, utcnow
+from consular.network.models import CoordinationCentre, Division, LiaisonPoint, Mission, ServiceStation
+from consular.registry import operations as registry
+from consular.registry.models import ImportState, RegistrantImport
+from tests.access_policy import (
+    NONE,
+    OTHER_PLACE,
+    OTHER_STATION,
+    OTHER_USER,
+    OWN_PLACE,
+    OWN_STATION,
+    SELF,
+    UNASSIGNED,
+)
+from tests.unit.test_dispatch_support import make_alert
+
+# One distinctive person per relation: a name in 汉字 and passport spelling, a phone, a passport.
+CANARIES: dict[str, tuple[str, str, str, str]] = {
+    OWN_PLACE: ("欧阳甲雀", "OUYANG JIAQUE", "+393339100001", "E91000001"),
+    OTHER_PLACE: ("司马乙雀", "SIMA YIQUE", "+393339100002", "E91000002"),
+    OWN_STATION: ("诸葛丙雀", "ZHUGE BINGQUE", "+393339100003", "E91000003"),
+    OTHER_STATION: ("上官丁雀", "SHANGGUAN DINGQUE", "+393339100004", "E91000004"),
+    UNASSIGNED: ("皇甫戊雀", "HUANGFU WUQUE", "+393339100005", "E91000005"),
+}
+# Registrants of each relation (their phones differ from the case people's: one number, one record).
+REGISTRANT_CANARIES: dict[str, tuple[str, str]] = {
+    OWN_PLACE: ("令狐甲登", "+393339200001"),
+    OTHER_PLACE: ("东方乙登", "+393339200002"),
+    OWN_STATION: ("独孤丙登", "+393339200003"),
+    OTHER_STATION: ("慕容丁登", "+393339200004"),
+    UNASSIGNED: ("宇文戊登", "+393339200005"),
+}
+PLACE_CANARIES = {OWN_PLACE: "甲雀联络点", OTHER_PLACE: "乙雀秘密联络点",
+                  OWN_STATION: "丙雀服务站", OTHER_STATION: "丁雀别家服务站"}
+
+
+def canaries_of(relation: str) -> tuple[str, ...]:
+    """Every value that only someone allowed to see ``relation``'s records may read."""
+    values: list[str] = []
+    if relation in CANARIES:
+        name, latin, phone, passport = CANARIES[relation]
+        values += [name, latin, phone, phone.replace("+39", ""), passport]
+    if relation in REGISTRANT_CANARIES:
+        name, phone = REGISTRANT_CANARIES[relation]
+        values += [name, phone, phone.replace("+39", "")]
+    return tuple(values)
+
+
+@dataclass
+class World:
+    users: dict[Role, User]
+    other_user: User  # an account nobody but an admin manages
+    tokens: dict[Role, str]
+    # URL argument name -> relation -> value
+    args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # relation -> the case row addressed (to check a refused change left it alone)
+    cases: dict[str, int] = field(default_factory=dict)
+
+
+def _person(relation: str) -> dict[str, Any]:
+    name, latin, phone, passport = CANARIES[relation]
+    return {"name_zh": name, "name_latin": latin, "birth_date": "1980-03-15", "phone": phone,
+            "id_number": passport}
+
+
+def _case(relation: str, user: User) -> Case:
+    data = {"summary": f"{CANARIES[relation][0]}在普拉托被拘留", "category": "detained",
+            "country_code": "IT", "city": "Prato", "narrative": f"家属称{CANARIES[relation][1]}被带走。"}
+    return cases.create_case(data, [_person(relation)], user=user)
+
+
+def _hand_to(case: Case, station: ServiceStation, coordinator: User, volunteer: User) -> None:
+    cases.triage(case, user=coordinator, priority="P2", expected_version=case.version)
+    cases.assign(case, user=coordinator, station_id=station.id, coordinator_id=None, instructions=None,
+                 expected_version=case.version)
+    cases.accept_assignment(case, user=volunteer, expected_version=case.version)
+
+
+def build_world(make_point: Callable[..., LiaisonPoint], make_station: Callable[..., ServiceStation],
+                make_mission: Callable[..., Mission], make_user: Callable[..., User],
+                make_division: Callable[..., Division]) -> World:
+    own_point = make_point(PLACE_CANARIES[OWN_PLACE])
+    other_point = make_point(PLACE_CANARIES[OTHER_PLACE])
+    own_station = make_station(PLACE_CANARIES[OWN_STATION])
+    other_station = make_station(PLACE_CANARIES[OTHER_STATION], country_code="IT", city="Milano")
+    mission = make_mission()
+    db.session.add(CoordinationCentre(name="协调中心", city="温州"))
+    coordinator = make_user(Role.coordinator, locale="en")
+    users = {
+        Role.admin: make_user(Role.admin, locale="en"),
+        Role.coordinator: coordinator,
+        Role.liaison_officer: make_user(Role.liaison_officer, liaison_point_id=own_point.id, locale="en"),
+        Role.station_volunteer: make_user(Role.station_volunteer, station_id=own_station.id, locale="en"),
+    }
+    other_officer = make_user(Role.liaison_officer, liaison_point_id=other_point.id)
+    other_volunteer = make_user(Role.station_volunteer, station_id=other_station.id)
+    officer, volunteer = users[Role.liaison_officer], users[Role.station_volunteer]
+
+    by_relation = {
+        OWN_PLACE: _case(OWN_PLACE, officer),
+        OTHER_PLACE: _case(OTHER_PLACE, other_officer),
+        # Handed cases are logged at the other point, so only the hand-off can open them.
+        OWN_STATION: _case(OWN_STATION, other_officer),
+        OTHER_STATION: _case(OTHER_STATION, other_officer),
+        UNASSIGNED: _case(UNASSIGNED, coordinator),
+    }
+    _hand_to(by_relation[OWN_STATION], own_station, coordinator, volunteer)
+    _hand_to(by_relation[OTHER_STATION], other_station, coordinator, other_volunteer)
+    attached = {}
+    for relation, case in by_relation.items():
+        name = f"{CANARIES[relation][1].replace(' ', '_')}.txt"
+        body = f"passport {CANARIES[relation][3]}".encode()
+        attached[relation] = attachments.store_attachment(case, name, io.BytesIO(body), "text/plain",
+                                                          user=coordinator).id
+    referrals = {relation: cases.refer(case, user=coordinator, target="police").id
+                 for relation, case in by_relation.items()}
+    incidents = {}
+    for relation in (OWN_PLACE, OTHER_PLACE):
+        incident = cases.create_incident({"title": f"{CANARIES[relation][0]}事件", "country_code": "IT",
+                                          "city": "Prato"}, user=coordinator)
+        cases.link_incident(by_relation[relation], incident, user=coordinator)
+        incidents[relation] = incident.id
+
+    places = {OWN_PLACE: {"liaison_point_id": own_point.id},
+              OTHER_PLACE: {"liaison_point_id": other_point.id},
+              OWN_STATION: {"station_id": own_station.id},
+              OTHER_STATION: {"station_id": other_station.id},
+              UNASSIGNED: {}}
+    registrants = {}
+    for relation, (name, phone) in REGISTRANT_CANARIES.items():
+        registrants[relation] = registry.register(
+            {"name": name, "phone": phone, "country_code": "IT", "city": "Prato",
+             "consent_method": "written", **places[relation]}, user=coordinator).id
+
+    drafts = {SELF: {}, OTHER_USER: {}}
+    for who, author in ((SELF, None), (OTHER_USER, other_officer)):
+        for role in (Role.coordinator, Role.liaison_officer, Role.station_volunteer):
+            drafts[who][role] = cases.save_draft(author or users[role], {"summary": "草稿"}).id
+    imports = {SELF: {}, OTHER_USER: {}}
+    for who, owner in ((SELF, None), (OTHER_USER, other_officer)):
+        for role in Role:
+            row = RegistrantImport(batch=f"batch-{who}-{role.value}", user_id=(owner or users[role]).id,
+                                   state=ImportState.previewed, sha256="0" * 64, filename="list.csv")
+            db.session.add(row)
+            db.session.flush()
+            imports[who][role] = row.id
+    tokens, token_ids = {}, {}
+    for role, user in users.items():
+        tokens[role] = create_api_token(user, "matrix")[1]
+        token_ids[role] = create_api_token(user, "to revoke")[0].id
+    other_token, _secret = create_api_token(other_officer, "not yours")
+    db.session.add(WorkerHeartbeat(id="matrix:1:0", host="matrix", pid=1))  # /readyz: a worker is alive
+    db.session.commit()
+
+    alert = make_alert(country="IT", safety_check=True)
+    alert.public = True
+    fan_out(alert, utcnow())
+    db.session.commit()
+
+    divisions = {OWN_PLACE: own_point.division_id, OTHER_PLACE: other_point.division_id}
+    world = World(users=users, other_user=other_officer, tokens=tokens)
+    world.cases = {relation: case.id for relation, case in by_relation.items()}
+    world.args = {
+        "case_id": world.cases,
+        "attachment_id": attached,
+        "incident_id": incidents,
+        "registrant_id": registrants,
+        "point_id": {OWN_PLACE: own_point.id, OTHER_PLACE: other_point.id},
+        "station_id": {OWN_STATION: own_station.id, OTHER_STATION: other_station.id},
+        "division_id": divisions,
+        "mission_id": {NONE: mission.id},
+        "alert_id": {NONE: alert.id},
+        "identifier": {NONE: alert.identifier},
+        "delivery_id": {NONE: db.session.scalar(sa.text("SELECT min(id) FROM delivery"))},
+        "user_id": {OTHER_USER: other_officer.id},
+        "token_id": {SELF: token_ids, OTHER_USER: other_token.id},
+        "draft_id": drafts,
+        "import_id": imports,
+        "year": {NONE: datetime.now(UTC).year},
+        "fmt": {NONE: "csv"},
+        "action_name": {NONE: "add_note"},
+        "filename": {NONE: "css/app.css"},
+        "referral_id": referrals,
+    }
+    return world

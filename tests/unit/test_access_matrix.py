@@ -1,0 +1,234 @@
+"""The access matrix: every route of the URL map, for anonymous callers and each role, on a record of
+each relation (own place, other place, own station, other station, unassigned) answers what the policy
+table in ``tests/access_policy.py`` says; out of scope is 404 without a trace of the record; a refused
+change writes nothing; every answer carries the security headers."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.routing import Rule
+
+from consular.auth.models import Role
+from consular.db import db
+from tests.access_policy import (
+    ANON,
+    FORBIDDEN,
+    HIDDEN,
+    LOGIN,
+    NONE,
+    OK,
+    OTHER_PLACE,
+    OTHER_STATION,
+    OWN_PLACE,
+    OWN_STATION,
+    POLICY,
+    UNASSIGNED,
+    UNAUTH,
+    WHO,
+    expected,
+)
+from tests.access_world import World, build_world, canaries_of
+from tests.conftest import Browser
+from tests.unit.test_security_headers import assert_security_headers
+
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+# Rows that legitimately change on any request (the audit trail of reads and refusals, a token's
+# last use, the session bookkeeping); everything else must stay as it was after a refused change.
+VOLATILE_TABLES = {"audit_entry", "login_attempt", "revoked_session", "worker_heartbeat"}
+VOLATILE_COLUMNS = {("api_token", "last_used_at"), ("user_account", "last_login_at")}
+# Requests that end or restart the caller's session (or revoke its API token) go last.
+LAST = {"auth.logout", "auth.api_revoke_token", "auth.login", "auth.login_code", "auth.login_enrol"}
+# The URL argument ``object_id`` of the network API names a different register per endpoint.
+OBJECT_KINDS = {"liaison_point": "point_id", "station": "station_id", "division": "division_id",
+                "mission": "mission_id"}
+
+
+@dataclass(frozen=True)
+class Call:
+    endpoint: str
+    method: str
+    relation: str
+    path: str
+    api: bool
+
+
+@pytest.fixture
+def world(app: Flask, make_point: Any, make_station: Any, make_mission: Any, make_user: Any,
+          make_division: Any) -> World:
+    return build_world(make_point, make_station, make_mission, make_user, make_division)
+
+
+def arg_values(world: World, rule: Rule) -> dict[str, dict[str, Any]]:
+    values = {}
+    for name in rule.arguments:
+        key = name
+        if name == "object_id":
+            key = next(v for k, v in OBJECT_KINDS.items() if rule.endpoint.split(".")[1].startswith(k))
+        values[name] = world.args[key]
+    return values
+
+
+def relations(world: World, rule: Rule) -> list[str]:
+    """The relations a route can be asked about: those every one of its record arguments has."""
+    found: set[str] | None = None
+    for by_relation in arg_values(world, rule).values():
+        keys = set(by_relation) - {NONE}
+        if keys:
+            found = keys if found is None else found & keys
+    return sorted(found) if found else [NONE]
+
+
+def pick(value: Any, who: str) -> Any:
+    if isinstance(value, dict):  # a row per role (drafts, imports, tokens)
+        return value.get(who if who != ANON else Role.coordinator, next(iter(value.values())))
+    return value
+
+
+def calls(app: Flask, world: World, who: str) -> Iterator[tuple[Rule, Call]]:
+    with app.test_request_context():
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+            values = arg_values(world, rule)
+            for relation in relations(world, rule):
+                filled = {}
+                for name, by_relation in values.items():
+                    chosen = by_relation.get(relation, by_relation.get(NONE))
+                    if chosen is None:  # e.g. a draft asked about as SELF and OTHER_USER
+                        chosen = next(iter(by_relation.values()))
+                    filled[name] = pick(chosen, who)
+                path = app.url_for(rule.endpoint, **filled)
+                for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                    yield rule, Call(rule.endpoint, method, relation, path, path.startswith("/api/"))
+
+
+def send(call: Call, who: str, browser: Browser, client: FlaskClient, world: World) -> Any:
+    if call.api:
+        if who == ANON:  # the anonymous session's CSRF token, so that the access check answers
+            headers = {"X-CSRFToken": browser.token()} if call.method in UNSAFE else {}
+            target = browser.client
+        else:
+            headers, target = {"Authorization": f"Bearer {world.tokens[Role(who)]}"}, client
+        body = {"json": {}} if call.method in UNSAFE else {}
+        return target.open(call.path, method=call.method, headers=headers, **body)
+    # Anonymous callers send the token of their own (anonymous) session, so what answers is the
+    # access check, not the CSRF check (which has its own walk below).
+    data = {"csrf_token": browser.token()} if call.method in UNSAFE else {}
+    return browser.client.open(call.path, method=call.method, data=data)
+
+
+def outcome(response: Any) -> str:
+    status = response.status_code
+    if status in (301, 302, 303) and "/login" in response.headers.get("Location", ""):
+        return LOGIN
+    return {401: UNAUTH, 403: FORBIDDEN, 404: HIDDEN}.get(status, OK if status < 500 else str(status))
+
+
+def fingerprint() -> dict[str, str]:
+    """A digest of every table's rows (apart from the volatile ones)."""
+    digests = {}
+    for table in db.metadata.sorted_tables:
+        if table.name in VOLATILE_TABLES:
+            continue
+        columns = [c for c in table.columns if (table.name, c.name) not in VOLATILE_COLUMNS]
+        rows = db.session.execute(sa.select(*columns).order_by(*table.primary_key.columns)).all()
+        digests[table.name] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    return digests
+
+
+VISIBLE = {ANON: set(), "admin": set(), "coordinator": {OWN_PLACE, OTHER_PLACE, OWN_STATION, OTHER_STATION,
+                                                         UNASSIGNED},
+           "liaison_officer": {OWN_PLACE}, "station_volunteer": {OWN_STATION}}
+CSRF_ERROR = "Your form expired or was not sent from this site."
+
+
+def leaks(body: bytes, relations: set[str]) -> list[str]:
+    return [f"{relation}: {value}" for relation in relations for value in canaries_of(relation)
+            if value.encode() in body]
+
+
+def header_problem(response: Any, call: Call) -> str | None:
+    try:
+        if call.endpoint == "cases.attachment" and response.status_code == 200:
+            # A stored file is served under a stricter policy of its own: nothing runs, nothing loads.
+            assert response.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            assert response.headers["X-Frame-Options"] == "DENY"
+            assert response.headers["Cache-Control"] == "no-store"
+            return None
+        assert_security_headers(response, page=call.endpoint != "static")
+    except AssertionError as exc:
+        return f"{call.method} {call.path}: {response.status_code} lacks a security header {exc}"
+    return None
+
+
+def test_every_route_is_classified(app: Flask) -> None:
+    routes = {(rule.endpoint, method) for rule in app.url_map.iter_rules()
+              for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
+    missing = sorted(routes - set(POLICY))
+    assert not missing, "routes missing from tests/access_policy.py POLICY (classify them): " + ", ".join(
+        f"{endpoint} {method}" for endpoint, method in missing)
+    stale = sorted(set(POLICY) - routes)
+    assert not stale, f"POLICY names routes that no longer exist: {stale}"
+    assert all(set(entry) == set(WHO) for entry in POLICY.values())
+
+
+@pytest.mark.parametrize("who", [ANON, "admin", "coordinator", "liaison_officer", "station_volunteer"])
+def test_every_route_answers_each_role_as_the_policy_says(app: Flask, world: World, logged_in: Any,
+                                                         who: str) -> None:
+    client = app.test_client()
+    browser = Browser(app.test_client()) if who == ANON else logged_in(world.users[Role(who)])
+    browser.client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    key = who if who == ANON else Role(who)
+    hidden_everywhere = {OWN_PLACE, OTHER_PLACE, OWN_STATION, OTHER_STATION, UNASSIGNED} - VISIBLE[who]
+    problems: list[str] = []
+    every = list(calls(app, world, who))
+    reads = [c for _r, c in every if c.method not in UNSAFE]
+    changes = [c for _r, c in every if c.method in UNSAFE]
+    refused = sorted((c for c in changes if expected(POLICY[(c.endpoint, c.method)], key, c.relation) != OK),
+                     key=lambda c: c.endpoint in LAST)
+    allowed = sorted((c for c in changes if c not in refused), key=lambda c: c.endpoint in LAST)
+
+    def check(call: Call) -> None:
+        response = send(call, who, browser, client, world)
+        body = response.get_data()
+        response.close()
+        want = expected(POLICY[(call.endpoint, call.method)], key, call.relation)
+        got = outcome(response)
+        if got != want:
+            problems.append(f"{call.method} {call.path} ({call.endpoint}, {call.relation}): "
+                            f"expected {want}, got {response.status_code}")
+        if got != OK and call.relation in canaries_by_relation:
+            found = leaks(body, {call.relation})
+            if found:
+                problems.append(f"{call.method} {call.path}: refused but shows {found}")
+        found = leaks(body, hidden_everywhere)
+        if found:
+            problems.append(f"{call.method} {call.path} ({call.endpoint}): shows what {who} may not "
+                            f"see: {found}")
+        if call.api and call.method in UNSAFE and who != ANON and CSRF_ERROR.encode() in body:
+            problems.append(f"{call.method} {call.path}: a bearer-token call was refused for CSRF")
+        problem = header_problem(response, call)
+        if problem:
+            problems.append(problem)
+
+    for call in reads:
+        check(call)
+    before = fingerprint()
+    for call in refused:
+        check(call)
+    after = fingerprint()
+    changed = sorted(table for table in before if before[table] != after[table])
+    assert not changed, f"refused changes by {who} wrote to {changed}"
+    for call in allowed:
+        check(call)
+    assert not problems, f"{len(problems)} answers differ from the policy for {who}:\n" + "\n".join(problems)
+
+
+canaries_by_relation = {OWN_PLACE, OTHER_PLACE, OWN_STATION, OTHER_STATION, UNASSIGNED}
