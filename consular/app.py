@@ -173,7 +173,8 @@ def _register_hooks(app: Flask) -> None:
         h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
         if settings.secure_cookies:
             h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if not request.path.startswith("/static/"):
+        # Static files may be cached; an error page under /static/ is a page like any other.
+        if not request.path.startswith("/static/") or response.status_code >= 400:
             h["Cache-Control"] = "no-store"
         h["X-Request-ID"] = getattr(g, "request_id", "")
         return response

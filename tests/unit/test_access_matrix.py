@@ -232,3 +232,96 @@ def test_every_route_answers_each_role_as_the_policy_says(app: Flask, world: Wor
 
 
 canaries_by_relation = {OWN_PLACE, OTHER_PLACE, OWN_STATION, OTHER_STATION, UNASSIGNED}
+
+
+# --- CSRF and error answers over the whole URL map --------------------------------------------
+
+# Signed provider webhooks check X-Twilio-Signature instead (see test_security_csrf.py). Bearer-token
+# API calls skip the check by design (consular/app.py): a browser never attaches the Authorization
+# header by itself, so a cross-site page cannot ride on a token the way it could on a cookie; the
+# matrix above proves no bearer call meets the CSRF error, the walk below that the same API routes
+# refuse a session cookie without the token.
+CSRF_EXEMPT = {"webhooks.status_callback", "webhooks.inbound"}
+
+
+@pytest.mark.parametrize("who", ["coordinator", "liaison_officer", "station_volunteer"])
+def test_every_change_with_a_session_needs_the_csrf_token(app: Flask, world: World, logged_in: Any,
+                                                         who: str) -> None:
+    """Sent from a live session on records the user may change, without the token or with a forged
+    one, every state-changing route (pages and API alike) is a 400 that writes nothing."""
+    browser = logged_in(world.users[Role(who)])
+    browser.client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    chosen: dict[tuple[str, str], Call] = {}
+    for _rule, call in calls(app, world, who):
+        if call.method not in UNSAFE or call.endpoint in CSRF_EXEMPT:
+            continue
+        allowed = expected(POLICY[(call.endpoint, call.method)], Role(who), call.relation) == OK
+        if (call.endpoint, call.method) not in chosen or allowed:
+            chosen[(call.endpoint, call.method)] = call
+    before = fingerprint()
+    accepted = []
+    for call in chosen.values():
+        for data in ({}, {"csrf_token": "forged"}):
+            response = browser.client.open(call.path, method=call.method, data=data)
+            if response.status_code != 400 or CSRF_ERROR not in response.get_data(as_text=True):
+                accepted.append(f"{call.method} {call.path} {data}: {response.status_code}")
+    assert not accepted, "accepted without a valid CSRF token:\n" + "\n".join(accepted)
+    after = fingerprint()
+    assert [t for t in before if before[t] != after[t]] == []
+    assert browser.get("/").status_code == 200  # the session itself was never the problem
+
+
+def test_a_wrong_method_is_a_405_with_the_headers_on_every_route(app: Flask, world: World,
+                                                                  logged_in: Any) -> None:
+    browser = logged_in(world.users[Role.coordinator])
+    problems = []
+    for rule, call in calls(app, world, "coordinator"):
+        if call.relation not in (NONE, OWN_PLACE, OWN_STATION) or call.method not in rule.methods:
+            continue
+        wrong = next(m for m in ("DELETE", "PUT", "GET") if m not in (rule.methods or set()))
+        data = {"csrf_token": browser.token()} if wrong != "GET" else None
+        response = browser.client.open(call.path, method=wrong, data=data)
+        response.close()
+        if response.status_code != 405 or not response.headers.get("Allow"):
+            problems.append(f"{wrong} {call.path}: {response.status_code}")
+        problem = header_problem(response, Call(call.endpoint, wrong, call.relation, call.path, call.api))
+        if problem:
+            problems.append(problem)
+    assert not problems, "\n".join(sorted(set(problems)))
+
+
+def test_an_unexpected_error_on_any_route_keeps_the_headers(tmp_path: Any, caplog: Any) -> None:
+    """An app whose database has no tables fails on every route (the session's user cannot be read):
+    each answer is the 500 page, with the security headers, and tells nothing of the cause."""
+    from consular.app import create_app
+    from tests.conftest import IsolatedClient, base_overrides
+
+    broken = create_app(base_overrides(tmp_path, f"sqlite:///{tmp_path}/no-tables.db"))
+    broken.test_client_class = IsolatedClient
+    problems = []
+    try:
+        with broken.app_context():
+            client = broken.test_client()
+            with client.session_transaction() as session:
+                session.update({"uid": 1, "epoch": 0, "sid": "s" * 22, "iat": 2_000_000_000,
+                                "seen": 2_000_000_000})
+            with broken.test_request_context():
+                paths = [(rule, broken.url_for(rule.endpoint, **dict.fromkeys(rule.arguments, 1)))
+                         for rule in broken.url_map.iter_rules()]
+            for rule, path in paths:
+                method = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})[0]
+                response = client.open(path, method=method)
+                body = response.get_data(as_text=True)
+                response.close()
+                call = Call(rule.endpoint, method, NONE, path, path.startswith("/api/"))
+                if response.status_code != 500 or "no such table" in body:
+                    problems.append(f"{method} {path}: {response.status_code}")
+                problem = header_problem(response, Call("error", method, NONE, path, call.api))
+                if problem:
+                    problems.append(problem)
+    finally:
+        with broken.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert not problems, "\n".join(problems)
+    assert any("unhandled error" in r.getMessage() for r in caplog.records)
