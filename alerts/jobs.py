@@ -35,6 +35,7 @@ log = logging.getLogger("alerts.jobs")
 __all__ = [
     "JOBS",
     "CallRoundEntry",
+    "alerts_due",
     "call_round",
     "due_alerts",
     "finish_alerts_job",
@@ -63,6 +64,19 @@ def _locked(query: sa.Select[Any]) -> sa.Select[Any]:
     if db.session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
+
+
+def alerts_due(now: datetime | None = None) -> bool:
+    """Whether an approved alert waits to be fanned out: one indexed read, no lock, so a worker can
+    ask it every fraction of a second and run ``due_alerts`` only when the answer is yes."""
+    now = now or utcnow()
+    waiting = (sa.select(Alert.id)
+               .where(Alert.state == AlertState.scheduled, Alert.recurrence.is_(None),
+                      sa.or_(Alert.send_at.is_(None), Alert.send_at <= now))
+               .exists())
+    found = bool(db.session.scalar(sa.select(waiting)))
+    db.session.rollback()
+    return found
 
 
 def due_alerts(now: datetime | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -25,6 +26,9 @@ from consular.db import db, utcnow
 log = logging.getLogger("consular.worker")
 
 ALIVE_AFTER = timedelta(minutes=1)
+# How often a worker asks whether an alert was just approved (the due_alerts job itself runs every
+# few seconds; waiting for it would put seconds between an approval and the first message).
+APPROVAL_WATCH_SECONDS = 0.5
 
 
 class Worker:
@@ -109,6 +113,47 @@ class Worker:
 
         self._run(name, run)
 
+    def watch_approvals(self, stop: threading.Event, interval: float = APPROVAL_WATCH_SECONDS) -> None:
+        """Until ``stop``: every ``interval``, one read-only look for an approved alert waiting to be
+        fanned out, and the due_alerts job at once when there is one. An alert still waiting right
+        after the job (it failed, or another worker holds it) is left to the job's own schedule."""
+        from alerts.jobs import JOBS, alerts_due
+
+        def waiting() -> bool:
+            with self.app.app_context():
+                try:
+                    return alerts_due()
+                except Exception:
+                    log.exception("approval watch: the look for due alerts failed")
+                    return False
+                finally:
+                    db.session.remove()
+
+        pause = interval
+        while not stop.wait(pause):
+            pause = interval
+            if waiting():
+                self.alert_job("due_alerts")
+                if waiting():
+                    pause = max(interval, dict(JOBS).get("due_alerts", 5))
+
+    def _approval_watch(self, scheduler: BaseScheduler) -> None:
+        """The approval watch runs beside the scheduler, started and stopped with it."""
+        from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_START, SchedulerEvent
+
+        stop = threading.Event()
+        thread = threading.Thread(target=self.watch_approvals, args=(stop,), daemon=True,
+                                  name="approval-watch")
+        self._approval_stop = stop
+
+        def on_event(event: SchedulerEvent) -> None:
+            if event.code == EVENT_SCHEDULER_START and not stop.is_set():
+                thread.start()
+            elif event.code == EVENT_SCHEDULER_SHUTDOWN:
+                stop.set()
+
+        scheduler.add_listener(on_event, EVENT_SCHEDULER_START | EVENT_SCHEDULER_SHUTDOWN)
+
     def _dispatch_lanes(self, scheduler: BaseScheduler) -> None:
         """The dispatch loops run beside the scheduler: started with it, stopped (each finishing the
         round it is in) when it shuts down."""
@@ -129,6 +174,9 @@ class Worker:
         scheduler.add_listener(on_event, EVENT_SCHEDULER_START | EVENT_SCHEDULER_SHUTDOWN)
 
     def mark_stopped(self) -> None:
+        watch = getattr(self, "_approval_stop", None)
+        if watch is not None:
+            watch.set()
         lanes = getattr(self, "dispatch_lanes", None)
         if lanes is not None:
             lanes.stop()  # waits for the round in progress (the scheduler's shutdown may not have)
@@ -158,6 +206,7 @@ class Worker:
         for name, seconds in JOBS:
             scheduler.add_job(self.alert_job, "interval", seconds=seconds, args=[name], id=name,
                               next_run_time=utcnow(), **defaults)
+        self._approval_watch(scheduler)
         self._dispatch_lanes(scheduler)
         return scheduler
 
