@@ -208,7 +208,8 @@ def test_date_sent_filters_skip_messages_not_sent_yet(fake: FakeTwilio, client: 
 
 
 def test_latency_does_not_serialise_requests(fake: FakeTwilio) -> None:
-    fake.configure(latency_ms=200)
+    # Long enough that all 40 requests are in flight together even on a busy 2-core machine.
+    fake.configure(latency_ms=1500)
     with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
         statuses = list(pool.map(lambda i: send_form(fake, To=f"+3933300{i:05d}").status_code, range(40)))
     assert statuses == [201] * 40
