@@ -1,0 +1,197 @@
+"""Schemathesis over the OpenAPI document, once per role: every documented operation, with valid and
+invalid requests, answers without a server error and as the document says (status code, content
+type, body schema).
+
+The ids in paths are mostly those of real seeded objects (a case logged at the officer's point and
+offered to the volunteer's station, another point's case, a referral, an incident, the network), so
+the operations reach their real work rather than stopping at 404; the rest are generated.
+Generation is derandomized and bounded, so a run is reproducible and a failure names the request
+(a curl line) to replay.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis.core.failures import FailureGroup
+
+from consular.api_docs import openapi_document
+from consular.cases import operations as ops
+from consular.db import db
+from consular.network.models import CoordinationCentre, Division, LiaisonPoint, Mission, ServiceStation
+from tests.unit.test_cases_api import World, world  # noqa: F401 (the fixture)
+
+ROLES = ["admin", "coordinator", "officer", "volunteer", "anonymous"]
+
+# Examples per operation and generation mode. PostgreSQL runs the same operations with fewer
+# examples: the request handling is the backend-independent part; what PostgreSQL adds (types,
+# constraint errors) shows with a few requests per operation.
+EXAMPLES = {"sqlite": 5, "postgresql": 3}
+
+CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
+          schemathesis.checks.content_type_conformance, schemathesis.checks.response_schema_conformance]
+
+NETWORK_MODELS: dict[str, type] = {"/api/v1/divisions": Division, "/api/v1/liaison-points": LiaisonPoint,
+                                   "/api/v1/stations": ServiceStation, "/api/v1/missions": Mission}
+
+
+def seed_ids(w: World) -> dict[str, list[int]]:
+    """Real ids to put in paths, per path prefix and parameter name."""
+    c = w.coordinator
+    incident = ops.create_incident({"title": "普拉托大巴事故", "country_code": "IT", "city": "Prato"}, user=c)
+    ops.link_incident(w.own, incident, user=c)
+    referral = ops.refer(w.own, user=c, target="police", target_name="Prato Questura")
+    db.session.add(CoordinationCentre(name="协调中心", city="温州", hotline_24h="+8657712345678"))
+    db.session.commit()
+    ids: dict[str, list[int]] = {
+        "case_id": [w.own.id, w.other.id], "referral_id": [referral.id],
+        "incident_id": [incident.id],
+    }
+    for prefix, model in NETWORK_MODELS.items():
+        ids[prefix] = list(db.session.scalars(db.select(model.id).order_by(model.id)))  # type: ignore[attr-defined]
+    return ids
+
+
+def path_ids(path: str, ids: dict[str, list[int]]) -> dict[str, list[int]]:
+    """For each parameter in ``path``, the real ids that fit it."""
+    out: dict[str, list[int]] = {}
+    for name in ("case_id", "referral_id", "incident_id"):
+        if "{" + name + "}" in path:
+            out[name] = ids[name]
+    if "{object_id}" in path:
+        prefix = path.split("/{object_id}")[0]
+        out["object_id"] = ids[prefix]
+    return out
+
+
+def with_real_ids(strategy: Any, real: dict[str, list[int]]) -> Any:
+    """Mostly real ids in the path, sometimes generated ones."""
+    if not real:
+        return strategy
+
+    def put(pair: tuple[Any, dict[str, int]]) -> Any:
+        case, chosen = pair
+        case.path_parameters = {**(case.path_parameters or {}), **chosen}
+        return case
+
+    chosen = st.fixed_dictionaries({name: st.sampled_from(values) for name, values in real.items()})
+    return st.one_of(st.tuples(strategy, chosen).map(put), strategy)
+
+
+_STRATEGIES: dict[tuple[int, str, str], Any] = {}
+
+
+def generated(operation: Any, mode: schemathesis.GenerationMode) -> Any:
+    """The operation's strategy, built once per document (building it is much of the cost)."""
+    key = (id(operation.schema), operation.label, mode.value)
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = operation.as_strategy(generation_mode=mode)
+    return _STRATEGIES[key]
+
+
+_SCHEMAS: dict[str, Any] = {}
+
+
+def api_schema(app: Flask) -> Any:
+    """The schema of the app's document, loaded once: both backends' apps serve the same one."""
+    document = openapi_document(app)
+    if "api" not in _SCHEMAS:
+        _SCHEMAS["api"] = schemathesis.openapi.from_dict(copy.deepcopy(document))
+    return _SCHEMAS["api"]
+
+
+Callers = dict[str, dict[str, str]]  # role → request headers (its bearer token)
+
+
+def fuzz_operation(app: Flask, operation: Any, callers: Callers, real: dict[str, list[int]],
+                   examples: int, seen: dict[tuple[str, str], set[int]]) -> list[str]:
+    """Failures of one operation (empty when every request answered as documented). Each generated
+    request is sent once per role; ``seen`` collects the statuses each role got."""
+    client = app.test_client()
+    failures: dict[str, str] = {}
+
+    def send(case: Any, role: str, headers: dict[str, str]) -> None:
+        try:
+            response = case.call(session=client, app=app, headers=headers)
+            seen.setdefault((operation.label, role), set()).add(response.status_code)
+            case.validate_response(response, checks=CHECKS, headers=headers)
+        except (Exception, FailureGroup) as exc:  # noqa: BLE001 — collect every failure, per role
+            kinds = sorted({f.title for f in exc.exceptions}) if isinstance(exc, FailureGroup) else []
+            key = f"{operation.label} as {role}: {', '.join(kinds) or type(exc).__name__}"
+            failures.setdefault(key, f"{key}: {exc}"[:3000])
+        finally:
+            db.session.rollback()
+
+    for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+        strategy = with_real_ids(generated(operation, mode), real)
+
+        @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+                  phases=[Phase.explicit, Phase.generate], print_blob=False,
+                  # Generated bodies are large and, in negative mode, filtered on purpose.
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                         HealthCheck.data_too_large])
+        @given(case=strategy)
+        def run(case: Any) -> None:
+            for role, headers in callers.items():
+                send(case, role, headers)
+
+        try:
+            run()
+        except Unsatisfiable:
+            # Nothing in the operation can be made invalid (no parameters, no body).
+            assert mode == schemathesis.GenerationMode.NEGATIVE, operation.label
+    return list(failures.values())
+
+
+def ok(statuses: set[int]) -> bool:
+    return any(200 <= status < 300 for status in statuses)
+
+
+def test_every_operation_answers_as_documented_for_every_role(app: Flask, backend: str,
+                                                              world: World) -> None:  # noqa: F811
+    ids = seed_ids(world)
+    callers = {role: dict(world.api[role].headers) for role in ROLES}
+    schema = api_schema(app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 50
+    failures: list[str] = []
+    seen: dict[tuple[str, str], set[int]] = {}
+    for operation in operations:
+        failures += fuzz_operation(app, operation, callers, path_ids(operation.path, ids),
+                                   EXAMPLES[backend], seen)
+    assert failures == [], "\n\n".join(failures)
+
+    # The requests reached real objects, and the roles' scopes held under fuzzing.
+    one_case, cases = "GET /api/v1/cases/{case_id}", "GET /api/v1/cases"
+    for role in ("coordinator", "officer", "volunteer"):
+        assert ok(seen[one_case, role]) and ok(seen[cases, role]), role
+    assert ok(seen["GET /api/v1/stations/{object_id}", "admin"])
+    case_side = [label for label, _role in seen if " /api/v1/cases" in label]
+    assert not any(ok(seen[label, "admin"]) for label in case_side)
+    assert all(seen[label, "admin"] <= {400, 404, 405} for label in case_side)
+    anonymous = {label: statuses for (label, role), statuses in seen.items() if role == "anonymous"}
+    assert {label for label, statuses in anonymous.items() if ok(statuses)} == {"GET /api/openapi.json"}
+    assert all(401 in statuses for label, statuses in anonymous.items() if "openapi" not in label)
+
+
+def test_the_fuzz_reports_answers_the_document_does_not_describe(app: Flask,
+                                                                 world: World) -> None:  # noqa: F811
+    """The checks above can fail: against a document that forgets the 404 of reading a case and
+    claims a field the answer lacks, the same fuzz of that one operation reports both."""
+    ids = seed_ids(world)
+    document = copy.deepcopy(openapi_document(app))
+    del document["paths"]["/api/v1/cases/{case_id}"]["get"]["responses"]["404"]
+    detail = document["components"]["schemas"]["CaseDetail"]
+    detail["required"] = [*detail.get("required", []), "no_such_field"]
+    operation = schemathesis.openapi.from_dict(document)["/api/v1/cases/{case_id}"]["GET"]
+    callers = {"officer": dict(world.api["officer"].headers)}
+    failures = fuzz_operation(app, operation, callers, path_ids(operation.path, ids), 3, {})
+    report = "\n".join(failures)
+    assert "Undocumented status code" in report, report
+    assert "no_such_field" in report, report
