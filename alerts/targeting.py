@@ -2,8 +2,9 @@
 and audience, still registered and reachable, optionally only those whose stay dates say they are
 there now; each with the language of the text they get.
 
-``fan_out`` turns that into deliveries with one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` on
-(alert, registrant): targeting 300,000 people is one statement, and running it twice adds nothing.
+``fan_out`` turns that into deliveries with one ``INSERT … SELECT`` (``… ON CONFLICT DO NOTHING`` on
+(alert, registrant) when the alert already has some): targeting 300,000 people is one statement, and
+running it twice adds nothing.
 """
 
 from __future__ import annotations
@@ -183,16 +184,24 @@ def fan_out(alert: Alert, now: datetime | None = None) -> int:
         sa.literal(0, sa.Integer),
     ).where(*recipients_where(target, moment.date()))
     dialect = db.session.get_bind().dialect.name
-    statement = _insert_ignoring_duplicates(dialect).from_select(
-        ["alert_id", "registrant_id", "language", "country_code", "state", "due_at", "attempts"],
-        source,
-    ).on_conflict_do_nothing(index_elements=["alert_id", "registrant_id"])
-    # Counted before and after: a driver's rowcount for INSERT … SELECT … ON CONFLICT is not
-    # reliable everywhere (psycopg may answer -1).
+    columns = ["alert_id", "registrant_id", "language", "country_code", "state", "due_at", "attempts"]
     before = _planned(alert.id)
-    db.session.execute(statement)
-    planned = _planned(alert.id)
-    inserted = planned - before
+    if before == 0:
+        # The first fan-out (the alert's row is locked by the job, so no one else is adding
+        # deliveries to it): a plain INSERT, about a quarter faster than the speculative insertion
+        # of ON CONFLICT. Should someone have raced us, the unique constraint still refuses the
+        # duplicate and the job tries again, then taking the path below.
+        result = db.session.execute(sa.insert(Delivery).from_select(columns, source))
+        count = getattr(result, "rowcount", -1)
+        inserted = count if isinstance(count, int) and count >= 0 else _planned(alert.id)
+        planned = inserted
+    else:
+        # Counted before and after: a driver's rowcount for INSERT … SELECT … ON CONFLICT is not
+        # reliable everywhere (psycopg may answer -1).
+        db.session.execute(_insert_ignoring_duplicates(dialect).from_select(columns, source)
+                           .on_conflict_do_nothing(index_elements=["alert_id", "registrant_id"]))
+        planned = _planned(alert.id)
+        inserted = planned - before
     first = alert.fanned_out_at is None
     alert.planned_count = planned
     if first:
