@@ -281,7 +281,8 @@ class ConsoleMessage(Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    to: Mapped[str] = mapped_column(sa.String(32))
+    # A registrant's number, sealed like the registrant's own copy: a dump must not reveal it.
+    to: Mapped[str] = mapped_column(EncryptedString())
     body: Mapped[str] = mapped_column(sa.Text)
     status_callback: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 
-from alerts.models import CapUrgency, InboundMessage
+from alerts.dispatch import Dispatcher
+from alerts.gateways import gateway_from_settings
+from alerts.models import CapUrgency, ConsoleMessage, InboundMessage
+from alerts.replies import simulate_inbound
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User
 from consular.cases import attachments
@@ -182,6 +185,16 @@ def plant(w: World, twilio: TwilioSetup, coordinator_browser: Browser) -> Plante
     db.session.expire_all()
     reply_case = db.session.scalars(sa.select(Case).where(Case.registrant_id == registrant.id)).one()
 
+    # The embedded default (the console gateway) keeps what it "sends" in its outbox: an alert
+    # through the real dispatcher, and the answer to a HELP played with ``consular sms-receive``.
+    console_app = current_app._get_current_object()  # type: ignore[attr-defined]
+    update = make_alert(languages=("en",), urgency=CapUrgency.Immediate, event="Flood update")
+    send_alert(update)
+    console = gateway_from_settings(console_app.extensions["consular.settings"])
+    assert Dispatcher(console_app, console, "console-worker").run_once() >= 1
+    assert simulate_inbound(registrant.phone, "HELP").answer
+    db.session.commit()
+
     # Read and export, as a coordinator does in the browser.
     for url in (f"/cases/{case.id}", f"/cases/{reply_case.id}", f"/registrants/{registrant.id}",
                 f"/cases/{case.id}/attachments/{case.attachments[0].id}"):
@@ -286,7 +299,8 @@ def plaintexts() -> dict[str, list[Any]]:
                           (Incident, ("description",)), (Attachment, ("filename",)),
                           (CaseDraft, ("payload",)),
                           (Registrant, ("name", "phone")), (InboundMessage, ("from_number", "body")),
-                          (RegistrantImport, ("content",)), (User, ("phone", "totp_secret"))):
+                          (RegistrantImport, ("content",)), (User, ("phone", "totp_secret")),
+                          (ConsoleMessage, ("to", "body"))):
         for row in db.session.scalars(sa.select(model).order_by(model.id)):
             read[f"{model.__tablename__}:{row.id}"] = [getattr(row, f) for f in fields]
     return read
@@ -344,3 +358,32 @@ def test_key_rotation_reseals_every_encrypted_column_and_the_old_key_can_go(
 def _no_leftover_engines(app: Flask) -> Iterator[None]:
     yield
     db.session.remove()
+
+
+def test_the_upgrade_seals_console_numbers_written_before_it(tmp_path: Path) -> None:
+    """Revision 0003 seals the numbers an older console outbox kept in clear, and its downgrade
+    opens them again (a fresh SQLite database: the suite's schema is not touched)."""
+    from flask_migrate import downgrade, upgrade
+
+    from consular.app import create_app
+    from tests.conftest import base_overrides
+
+    other = create_app(base_overrides(tmp_path, f"sqlite:///{tmp_path}/outbox.db"))
+    with other.app_context():
+        try:
+            upgrade(revision="0002_cases_registry_alerts")
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("INSERT INTO console_message (key, \"to\", body, created_at) "
+                                     "VALUES ('d1', :to, 'Flood warning', CURRENT_TIMESTAMP)"),
+                             {"to": "+393475550193"})
+            upgrade(revision="0003_console_outbox_sealed")
+            stored = db.session.execute(sa.text('SELECT "to" FROM console_message')).scalar_one()
+            assert stored.startswith("v1:a:") and "3475550193" not in stored
+            assert db.session.scalars(sa.select(ConsoleMessage.to)).one() == "+393475550193"
+            db.session.remove()
+            downgrade(revision="0002_cases_registry_alerts")
+            assert db.session.execute(sa.text('SELECT "to" FROM console_message')).scalar_one() \
+                == "+393475550193"
+        finally:
+            db.session.remove()
+            db.engine.dispose()
