@@ -633,9 +633,7 @@ def queue() -> Any:
                     PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
     now = utcnow()
     rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at) for c in page.items]
-    countries = sorted(db.session.scalars(
-        scoped(Case, user).with_only_columns(Case.country_code).where(Case.country_code.is_not(None))
-        .distinct()).all(), key=i18n.country_name)
+    countries = sorted(queries.case_countries(user), key=i18n.country_name)
     stations = db.session.scalars(scoped(ServiceStation, user).where(ServiceStation.active)
                                   .order_by(ServiceStation.country_code, ServiceStation.name)).all()
     points = db.session.scalars(scoped(LiaisonPoint, user).where(LiaisonPoint.active)
@@ -1026,7 +1024,10 @@ def edit_case(case_id: int) -> Any:
         return render_template("cases/edit.html", case=case, form=form, message=None, zones=_zones())
     status, message = 400, None
     version = _int(form.version.data)
-    if form.validate() and version is not None:
+    if version is None:
+        # Without the version the page was opened at, the edit cannot be checked against later ones.
+        message = _stale_message()
+    elif form.validate():
         try:
             ops.update_case(case, {name: form[name].data for name in EDIT_FIELDS}, user=user,
                             expected_version=version)
@@ -1046,7 +1047,7 @@ def edit_case(case_id: int) -> Any:
             flash(_("Changes saved."), "success")
             return redirect(url_for("cases.case_page", case_id=case.id), code=303)
     case = _refetch(case_id, user)
-    if status == 409:
+    if status == 409 or version is None:
         form.version.data = str(case.version)
     return render_template("cases/edit.html", case=case, form=form, message=message,
                            zones=_zones()), status

@@ -144,9 +144,13 @@ def divisions_query(user: User, f: Filters) -> sa.Select[Any]:
 
 
 def paginate(query: sa.Select[Any], limit: int, offset: int) -> Page[Any]:
+    items = list(db.session.scalars(query.limit(limit).offset(offset)))
+    if len(items) < limit and (items or offset == 0):
+        # A page that is not full is the last one: the total is known without counting again
+        # (most searches find less than a page, and the count would run the search twice).
+        return Page(items=items, total=offset + len(items), limit=limit, offset=offset)
     total = db.session.scalar(
         sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
-    items = list(db.session.scalars(query.limit(limit).offset(offset)))
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
