@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
+import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
@@ -31,9 +35,12 @@ from tests.unit.test_dispatch_support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     SERVICE_SID,
+    TwilioSetup,
     deliveries,
+    fake_fixture,  # noqa: F401 (fixture)
     make_alert,
     make_registrant,
+    make_twilio_fixture,  # noqa: F401 (fixture)
 )
 from tests.unit.test_replies import OUR_NUMBER, answer_of
 from tests.unit.test_webhooks import TWILIO, a_delivery, new_sid, state_of, status_params
@@ -391,3 +398,32 @@ def test_trusting_no_proxy_forged_forwarded_headers_do_not_help(
     response = replace(captured, headers={"Host": "evil.example.org", **FORWARDED}).post(configured)
     assert response.status_code in (200, 204), response.get_data(as_text=True)
     scene.check_effect()
+
+
+def test_the_same_need_help_posted_at_once_several_times_opens_one_case(
+        app: Flask, make_twilio: Callable[..., TwilioSetup]) -> None:
+    """Twilio retries while the first request is still running: concurrent copies over real HTTP to
+    the app's threaded server; one is handled, the others answer nothing and change nothing."""
+    setup = make_twilio()
+    person = make_registrant(language="en")
+    check = safety_check_to(person)
+    url = f"{setup.base_url}{INBOUND}"
+    params = inbound_params(person.phone, "2")
+    body = urlencode(params).encode()
+    headers = {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, params),
+               "Content-Type": "application/x-www-form-urlencoded"}
+    start = threading.Barrier(4)
+
+    def post() -> tuple[int, str]:
+        start.wait(5)
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+            return response.status, response.read().decode()
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(), range(4)))
+    assert [status for status, _ in answers] == [200] * 4
+    assert [answer_of(text) for _, text in answers].count(texts.safety_ack_help("en")) == 1
+    assert count(InboundMessage) == 1
+    assert count(Case, Case.registrant_id == person.id) == 1
+    assert state_of(check.id).reply_kind == ReplyKind.need_help
