@@ -203,6 +203,7 @@ def main(argv: list[str]) -> int:
     small = 20
 
     folder = Path(tempfile.mkdtemp(prefix="consular-bench-e2e-"))
+    print(f"  worker logs in {folder}", flush=True)
     with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake, postgres_database("e2e") as url:
         overrides = {"SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
                      "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID,
