@@ -301,7 +301,8 @@ def _load(app: Flask, targets: dict[int, str], noise: int, tag: str = "") -> int
 
 
 def run_postgres(targets: dict[int, str], noise: int, repeats: int, orm_max: int, full: bool,
-                 explain: bool, rows: list[Row], notes: list[str]) -> None:
+                 explain: bool, rows: list[Row], notes: list[str], full_registry: int = 10_000_000,
+                 full_target: int = 1_000_000) -> None:
     with postgres_database("planning") as url:
         app = bench_app(url)
         _create_bare_table(app)
@@ -318,24 +319,27 @@ def run_postgres(targets: dict[int, str], noise: int, repeats: int, orm_max: int
                          f"{largest:,}:\n\n    " + "\n    ".join(_explain(app, alert_id)))
             _truncate(app)
         if full:
-            # The 10M registry: the same database grows to 10M, one country of which has 1M.
-            with Timer() as load:
-                with app.app_context():
-                    add_registrants(FULL_COUNTRY, 1_000_000, PHONES, tag="full-")
-                rest = 10_000_000 - registry - 1_030_000
-                from bench.common import COUNTRIES
+            # The big registry: the same database grows to ``full_registry``, one country of which
+            # (already holding a few noise registrants) gets ``full_target`` more.
+            from bench.common import COUNTRIES
+            from consular.db import db
+            from consular.registry.models import Registrant
 
+            with Timer() as load, app.app_context():
+                add_registrants(FULL_COUNTRY, full_target, PHONES, tag="full-")
                 others = [c for c, _, _ in COUNTRIES if c != FULL_COUNTRY]
-                with app.app_context():
-                    for country in others:
-                        add_registrants(country, int(rest / len(others) / 1.03), PHONES, tag="full-")
-                    analyze()
-                    from consular.db import db
-                    from consular.registry.models import Registrant
-
-                    big = int(db.session.scalar(sa.select(sa.func.count()).select_from(Registrant)) or 0)
+                rest = max(0, full_registry - registry - int(full_target * 1.03))
+                for country in others:
+                    add_registrants(country, int(rest / len(others) / 1.03), PHONES, tag="full-")
+                analyze()
+                big = int(db.session.scalar(sa.select(sa.func.count()).select_from(Registrant)) or 0)
+                reached = int(db.session.scalar(
+                    sa.select(sa.func.count()).select_from(Registrant)
+                    .where(Registrant.country_code == FULL_COUNTRY, Registrant.status == "active",
+                           Registrant.ended_at.is_(None))) or 0)
+                db.session.remove()
             print(f"  postgresql: registry grown to {big:,} in {load.seconds:.1f} s", flush=True)
-            _scenario(app, "PostgreSQL", big, 1_000_000, FULL_COUNTRY, 1, orm_max, rows)
+            _scenario(app, "PostgreSQL", big, reached, FULL_COUNTRY, 1, orm_max, rows)
         from consular.db import db
 
         with app.app_context():
@@ -361,6 +365,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench planning", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="2k and 20k recipients (development)")
     parser.add_argument("--full", action="store_true", help="also a 10M registry targeting 1M in one country")
+    parser.add_argument("--full-registry", type=int, default=10_000_000, help="size of the --full registry")
+    parser.add_argument("--full-target", type=int, default=1_000_000, help="its country's recipients")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per scale below 1M (median)")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the largest fan-out")
@@ -371,8 +377,8 @@ def main(argv: list[str]) -> int:
     orm_max = 20_000 if args.quick else 100_000
     rows: list[Row] = []
     notes: list[str] = []
-    full = args.full and not args.quick
-    run_postgres(targets, noise, args.repeats, orm_max, full, args.explain, rows, notes)
+    run_postgres(targets, noise, args.repeats, orm_max, args.full, args.explain, rows, notes,
+                 args.full_registry, args.full_target)
     if not args.no_sqlite:
         run_sqlite(targets, noise, args.repeats, orm_max, rows)
 
