@@ -105,7 +105,8 @@ def forms_of(value: str) -> set[str]:
         forms.add(ops.normalise_id_number(value))
     if value in (NAME_ZH, NAME_LATIN, REPORTER_NAME):
         forms |= {key for key in name_keys(value, None) if len(key) >= 8}  # pinyin and folded spellings
-    return {form for form in forms if len(form) >= 8}
+    # Short derived forms (a bare surname) would match by chance; the value itself always counts.
+    return {form for form in forms if len(form) >= 8} | {value}
 
 
 FORMS = {form: canary for canary in CANARIES for form in forms_of(canary)}
