@@ -671,6 +671,8 @@ def _reason(reason: Any) -> str:
     if not isinstance(reason, str) or not _clean_line(reason):
         raise AlertInputError({"reason": _("Say why, in a few words.")})
     value = _clean_line(reason)
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise AlertInputError({"reason": _("Remove the control characters from this field.")})
     if len(value) > MAX_REASON:
         raise AlertInputError({"reason": _("At most %(max)d characters.", max=MAX_REASON)})
     return value

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, redirect, render_template, request, url_for
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_migrate import Migrate
@@ -29,6 +30,17 @@ babel = Babel()
 csrf = CSRFProtect()
 
 
+class _JSONProvider(DefaultJSONProvider):
+    """A body nested deeper than the parser can follow is malformed JSON, as any other: callers of
+    ``get_json`` then answer their 400 instead of a crash."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     if type(dbapi_connection).__module__.startswith("sqlite3"):
@@ -46,6 +58,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         template_folder="web/templates",
         static_folder="web/static",
     )
+    app.json = _JSONProvider(app)
     Path(settings.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(
         SECRET_KEY=settings.secret_key,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -445,7 +446,7 @@ def _token_digest(token: str) -> str:
 def create_api_token(user: User, name: str, days: int | None = 365) -> tuple[ApiToken, str]:
     """Returns the row and the token itself, which is shown once and never stored."""
     name = name.strip()
-    if not name or len(name) > 100:
+    if not name or len(name) > 100 or any(unicodedata.category(ch) == "Cc" for ch in name):
         raise AccountError("bad_token_name")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(

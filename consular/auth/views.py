@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -141,7 +142,10 @@ def login() -> Any:
         if not form.validate():
             status = 400
         else:
-            username = form.username.data.strip().lower()
+            # No account name holds control characters, and PostgreSQL cannot even compare text
+            # with a NUL: such a name is counted as a failed login under a readable stand-in.
+            username = "".join("\ufffd" if unicodedata.category(ch) == "Cc" else ch
+                               for ch in form.username.data.strip().lower())
             if _throttled(username):
                 record("login.throttled", "user", "", {"username": username[:64]}, user=None,
                        username=username[:64])
