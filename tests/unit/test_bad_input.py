@@ -1,0 +1,729 @@
+"""Bad input on every form and endpoint that takes input: empty, huge, malformed, wrong-type,
+wrong-encoding and hostile values get a clear 4xx in the user's language (never a 500) and write
+nothing, and hostile text that is valid (a name with markup) is stored as typed and shown escaped.
+
+The forms are found on the pages that show them (so every field a user can send is tried) and the
+write routes come from the app's URL map: a new write route fails this file until the sweep knows
+how to reach it or the list of exempt routes says why it needs no sweep."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from html import unescape
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from alerts import operations as alert_ops
+from consular.audit.models import AuditEntry
+from consular.auth.models import Role, User
+from consular.auth.operations import create_api_token
+from consular.cases import operations as case_ops
+from consular.cases.models import Case
+from consular.db import db, utcnow
+from consular.network.models import CoordinationCentre, DivisionLevel
+from consular.registry import operations as registry_ops
+from tests.conftest import Browser
+from tests.hostile import (
+    GBK,
+    HOSTILE_TEXT,
+    INVALID_UTF8,
+    JSON_BODIES,
+    SCRIPT,
+    WRONG_TYPES,
+    encode_form,
+    has_cjk,
+)
+from tests.unit.test_alerts_compose_helpers import alert_input, texts
+
+# --- reading forms off a page -------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    action: str
+    multipart: bool
+    # (name, kind, value) in page order; kind is the input type, "select" or "textarea".
+    fields: list[tuple[str, str, str]] = field(default_factory=list)
+    options: dict[str, list[str]] = field(default_factory=dict)
+
+    def values(self) -> dict[str, Any]:
+        """What the browser would send as the page stands (first option of a select, checked boxes)."""
+        data: dict[str, list[str]] = {}
+        for name, kind, value in self.fields:
+            if kind == "select" and not value:
+                value = next(iter(self.options.get(name, [])), "")
+            data.setdefault(name, []).append(value)
+        return {name: values[0] if len(values) == 1 else values for name, values in data.items()}
+
+
+class _FormReader(HTMLParser):
+    def __init__(self, page_url: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.page_url = page_url
+        self.forms: list[Form] = []
+        self._form: Form | None = None
+        self._select: str | None = None
+        self._textarea: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            if a.get("method", "get").lower() == "post":
+                self._form = Form(a.get("action") or self.page_url,
+                                  a.get("enctype", "") == "multipart/form-data")
+                self.forms.append(self._form)
+            return
+        form = self._form
+        if form is None or "name" not in a and tag != "option":
+            return
+        name = a.get("name", "")
+        if tag == "input":
+            kind = a.get("type", "text").lower()
+            if kind in ("submit", "button", "image", "reset"):
+                return
+            if kind in ("checkbox", "radio") and "checked" not in a:
+                form.options.setdefault(name, []).append(a.get("value", "y"))
+                return
+            form.fields.append((name, kind, a.get("value", "y" if kind == "checkbox" else "")))
+        elif tag == "select":
+            self._select = name
+            form.fields.append((name, "select", ""))
+            form.options.setdefault(name, [])
+        elif tag == "option" and self._select is not None:
+            form.options[self._select].append(a.get("value", ""))
+            if "selected" in a:
+                form.fields = [(n, k, a.get("value", "") if n == self._select and k == "select" else v)
+                               for n, k, v in form.fields]
+        elif tag == "textarea":
+            self._textarea, self._text = name, []
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None and self._form is not None:
+            self._form.fields.append((self._textarea, "textarea", "".join(self._text).strip("\n")))
+            self._textarea = None
+
+
+def forms_on(html: str, page_url: str) -> list[Form]:
+    reader = _FormReader(page_url)
+    reader.feed(html)
+    return reader.forms
+
+
+_MESSAGE_RE = re.compile(
+    r'<(?P<tag>div|p|span|li|td)(?![^>]*data-testid="worker-down")[^>]*'
+    r'(?:class="[^"]*(?:invalid-feedback|alert-danger|alert-warning|text-danger)[^"]*"'
+    r'|data-testid="error-message")[^>]*>(?P<text>.*?)</(?P=tag)>', re.S)
+
+
+def messages_in(response: Any) -> list[str]:
+    """The error messages a user reads on the page or in the JSON answer."""
+    if response.is_json:
+        body = response.get_json(silent=True)
+        if not isinstance(body, dict):
+            return []
+        found = [str(body.get("message", ""))] + [str(v) for v in (body.get("fields") or {}).values()]
+        return [m for m in found if m]
+    html = response.get_data(as_text=True)
+    return [t for t in (unescape(re.sub(r"<[^>]+>", " ", m.group("text"))).strip()
+                        for m in _MESSAGE_RE.finditer(html)) if t]
+
+
+# --- what must not change when input is refused -------------------------------------------------
+
+# Audit actions that record a read, a login or a refused attempt: they are written on purpose even
+# when the input is refused, so they are not half-written changes; nor are failed logins counted
+# for throttling, or a token's last use.
+NOT_WRITES = ("case.view", "registrant.view", "registrant.list", "alert.call_round.view", "login.",
+              "password_change.failed", "report.export", "registrant.export")
+_WRITE_RE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
+
+
+class WriteLog:
+    """The data changes each request committed, seen at the database driver (so nothing the
+    application does escapes it, and it costs nothing per request)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, list[str]] = {}
+        self._committed: list[str] = []
+
+    def statement(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                  executemany: bool) -> None:
+        match = _WRITE_RE.match(statement)
+        if not match:
+            return
+        table = match.group(1).lower()
+        values = parameters.values() if isinstance(parameters, dict) else parameters or ()
+        if table == "login_attempt" or (table == "api_token" and "last_used_at" in statement
+                                        and "revoked_at" not in statement):
+            return
+        if table == AuditEntry.__tablename__ and any(
+                isinstance(v, str) and v.startswith(NOT_WRITES) for v in values):
+            return
+        self._pending.setdefault(id(conn), []).append(table)
+
+    def commit(self, conn: Any) -> None:
+        self._committed += self._pending.pop(id(conn), [])
+
+    def rollback(self, conn: Any) -> None:
+        self._pending.pop(id(conn), None)
+
+    def take(self) -> list[str]:
+        """The tables written (and committed) since the last call."""
+        taken, self._committed = self._committed, []
+        return sorted(set(taken))
+
+
+@pytest.fixture
+def writes(app: Flask) -> Iterator[WriteLog]:
+    log = WriteLog()
+    engine = db.engine
+    hooks = [("before_cursor_execute", log.statement), ("commit", log.commit),
+             ("rollback", log.rollback)]
+    for name, hook in hooks:
+        sa.event.listen(engine, name, hook)
+    yield log
+    for name, hook in hooks:
+        sa.event.remove(engine, name, hook)
+
+
+# --- the world the sweep works in ---------------------------------------------------------------
+
+
+@dataclass
+class World:
+    users: dict[str, User]
+    ids: dict[str, int]
+    token: str
+
+
+@pytest.fixture
+def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..., Any],
+          make_point: Callable[..., Any], make_station: Callable[..., Any],
+          make_mission: Callable[..., Any]) -> World:
+    """One of everything a write route acts on, in a state where its form is offered."""
+    county = make_division("某区", level=DivisionLevel.county, code="Q")
+    town = make_division("某镇", parent=county, code="Q1")
+    point, station, mission = make_point("某镇联络点", division=town), make_station("普拉托服务站"), \
+        make_mission()
+    db.session.add(CoordinationCentre(name="协调中心", city="温州", timezone="Asia/Shanghai"))
+    users = {
+        "admin": make_user(Role.admin, username="root", locale="en"),
+        "coordinator": make_user(Role.coordinator, username="zhang", locale="en"),
+        "approver": make_user(Role.coordinator, username="li", locale="en"),
+        "officer": make_user(Role.liaison_officer, username="officer", liaison_point_id=point.id,
+                             locale="en"),
+        "volunteer": make_user(Role.station_volunteer, username="vol", station_id=station.id,
+                               locale="en"),
+        "other": make_user(Role.liaison_officer, username="other", liaison_point_id=point.id,
+                           locale="en"),
+    }
+    coordinator, officer = users["coordinator"], users["officer"]
+
+    def new_case(summary: str, *steps: str) -> Case:
+        case = case_ops.create_case(
+            {"country_code": "IT", "city": "Prato", "category": "detained", "summary": summary,
+             "priority": "P2"},
+            [{"role": "involved", "name_zh": "陈一", "name_latin": "CHEN YI",
+              "phone": "+393310000001"}], user=officer)
+        db.session.commit()
+        for step in steps:
+            v = case.version
+            if step == "triage":
+                case_ops.triage(case, user=coordinator, priority="P2", expected_version=v)
+            elif step == "assign":
+                case_ops.assign(case, user=coordinator, station_id=station.id, coordinator_id=None,
+                                instructions="请了解情况", expected_version=v)
+            elif step == "accept":
+                case_ops.accept_assignment(case, user=users["volunteer"], expected_version=v)
+            elif step == "resolve":
+                case_ops.resolve(case, user=users["volunteer"], outcome="released", note="已获释",
+                                 expected_version=v)
+            db.session.commit()
+            db.session.refresh(case)
+        return case
+
+    triaged = new_case("已分诊", "triage")
+    case_ops.refer(triaged, user=coordinator, target="police", target_name="普拉托警察局")
+    db.session.commit()
+    offered = new_case("待接受", "triage", "assign")
+    working = new_case("处理中", "triage", "assign", "accept")
+    resolved = new_case("已解决", "triage", "assign", "accept", "resolve")
+    incident = case_ops.create_incident({"title": "演练事件", "country_code": "IT"}, user=coordinator)
+    draft = case_ops.save_draft(officer, {"summary": "草稿"})
+    registrant = registry_ops.register(
+        {"name": "王伟", "phone": "+39 312 345 6701", "country_code": "IT", "city": "Prato",
+         "language": "zh_Hans", "consent_method": "written"}, user=coordinator)
+    draft_alert = alert_ops.create_alert(alert_input(), texts(), [{"country_code": "IT", "city": ""}],
+                                         user=coordinator)
+    waiting = alert_ops.create_alert(alert_input(), texts(), [{"country_code": "IT", "city": ""}],
+                                     user=users["approver"])
+    alert_ops.submit_for_approval(waiting, user=users["approver"])
+    waiting_too = alert_ops.create_alert(alert_input(), texts(), [{"country_code": "IT", "city": ""}],
+                                         user=users["approver"])
+    alert_ops.submit_for_approval(waiting_too, user=users["approver"])
+    approved = alert_ops.create_alert(
+        alert_input(send_at=utcnow() + timedelta(days=2), expires_at=utcnow() + timedelta(days=3)), texts(),
+        [{"country_code": "IT", "city": ""}], user=users["approver"])
+    alert_ops.submit_for_approval(approved, user=users["approver"])
+    alert_ops.approve(approved, user=coordinator)
+    api_token, _secret = create_api_token(coordinator, "sweep")
+    _admin_token, admin_secret = create_api_token(users["admin"], "sweep")
+    db.session.commit()
+    ids = {"county": county.id, "town": town.id, "point": point.id, "station": station.id,
+           "mission": mission.id, "triaged": triaged.id, "offered": offered.id,
+           "working": working.id, "resolved": resolved.id, "incident": incident.id,
+           "draft": draft.id, "registrant": registrant.id,
+           "draft_alert": draft_alert.id, "waiting_alert": waiting.id, "waiting_too": waiting_too.id,
+           "approved_alert": approved.id,
+           "token": api_token.id, "referral": triaged.referrals[0].id,
+           "other_user": users["other"].id}
+    return World(users, ids, admin_secret)
+
+
+# --- which page shows the form of each write route ----------------------------------------------
+
+# endpoint → (who uses it, the page that shows its form). The page is formatted with the world's ids.
+FORM_PAGES: dict[str, tuple[str, str]] = {
+    "auth.login": ("guest", "/login"),
+    "auth.change_password": ("coordinator", "/account"),
+    "auth.create_token": ("coordinator", "/account"),
+    "auth.revoke_token": ("coordinator", "/account"),
+    "auth.setup_2fa": ("coordinator", "/account/2fa"),
+    "auth.user_new": ("admin", "/admin/users/new"),
+    "auth.user_edit": ("admin", "/admin/users/{other_user}"),
+    "auth.user_password": ("admin", "/admin/users/{other_user}/password"),
+    "auth.user_deactivate": ("admin", "/admin/users/{other_user}"),
+    "web.set_language": ("coordinator", "/"),
+    "cases.new_case": ("officer", "/cases/new"),
+    "cases.edit_case": ("coordinator", "/cases/{triaged}/edit"),
+    "cases.act": ("coordinator", "/cases/{triaged}"),
+    "cases.incidents": ("coordinator", "/cases/incidents"),
+    "cases.incident_mass": ("coordinator", "/cases/incidents/{incident}"),
+    "cases.discard_draft": ("officer", "/cases/drafts"),
+    "cases.notifications_read": ("coordinator", "/notifications"),
+    "registry.new": ("coordinator", "/registrants/new"),
+    "registry.edit": ("coordinator", "/registrants/{registrant}/edit"),
+    "registry.status": ("coordinator", "/registrants/{registrant}"),
+    "registry.end": ("coordinator", "/registrants/{registrant}"),
+    "registry.legal_hold": ("coordinator", "/registrants/{registrant}"),
+    "registry.erase": ("coordinator", "/registrants/{registrant}/erase"),
+    "registry.import_upload": ("coordinator", "/registrants/import"),
+    "alert_pages.new": ("coordinator", "/alerts/new"),
+    "alert_pages.edit": ("coordinator", "/alerts/{draft_alert}/edit"),
+    "alert_pages.reject": ("coordinator", "/alerts/{waiting_alert}"),
+    "alert_pages.approve": ("coordinator", "/alerts/{waiting_too}"),
+    "alert_pages.submit": ("coordinator", "/alerts/{draft_alert}"),
+    "alert_pages.cancel": ("coordinator", "/alerts/{approved_alert}"),
+    "network.liaison_point_new": ("admin", "/network/liaison-points/new"),
+    "network.liaison_point_edit": ("admin", "/network/liaison-points/{point}/edit"),
+    "network.liaison_point_deactivate": ("admin", "/network/liaison-points/{point}"),
+    "network.station_new": ("admin", "/network/stations/new"),
+    "network.station_edit": ("admin", "/network/stations/{station}/edit"),
+    "network.station_deactivate": ("admin", "/network/stations/{station}"),
+    "network.mission_new": ("admin", "/network/missions/new"),
+    "network.mission_edit": ("admin", "/network/missions/{mission}/edit"),
+    "network.mission_deactivate": ("admin", "/network/missions/{mission}"),
+    "network.division_new": ("admin", "/network/divisions/new"),
+    "network.division_edit": ("admin", "/network/divisions/{town}/edit"),
+    "network.division_deactivate": ("admin", "/network/divisions/{town}"),
+    "network.centre_edit": ("admin", "/network/centre/edit"),
+}
+
+# endpoint → why the form sweep does not post to it.
+EXEMPT: dict[str, str] = {
+    "auth.logout": "takes no input but the CSRF token (tests/unit/test_security_csrf.py)",
+    "auth.login_code": "the second login step, reached only with a pending 2FA login "
+                       "(tests/unit/test_auth_2fa.py)",
+    "auth.login_enrol": "the 2FA enrolment step, reached only with a pending login (test_auth_2fa.py)",
+    "auth.user_reactivate": "no input; offered only for a deactivated account (same form as deactivate)",
+    "auth.user_reset_2fa": "no input; offered only for an account with 2FA (tests/unit/test_auth_2fa.py)",
+    "registry.import_confirm": "no input; shown only in the upload's answer (test_registry_import.py)",
+    "registry.import_discard": "no input; shown only in the upload's answer (test_registry_import.py)",
+    "alert_pages.write_update": "no input; offered once an alert went out (test_alerts_compose.py)",
+    "alert_pages.write_cancel_notice": "no input; offered once an alert went out (test_alerts_compose.py)",
+    "auth.api_revoke_token": "no body; revokes the caller's own token (tests/unit/test_auth_tokens.py)",
+    "network.liaison_point_reactivate": "no input; the twin of deactivate, offered once inactive",
+    "network.station_reactivate": "no input; the twin of deactivate, offered once inactive",
+    "network.mission_reactivate": "no input; the twin of deactivate, offered once inactive",
+    "network.division_reactivate": "no input; the twin of deactivate, offered once inactive",
+    "cases.save_draft": "JSON for the case form's script: test_page_scripts_json_refuses_bad_bodies",
+    "alert_pages.estimate": "JSON for the compose page: test_page_scripts_json_refuses_bad_bodies",
+    "webhooks.inbound": "Twilio-signed: test_webhooks_refuse_junk",
+    "webhooks.status_callback": "Twilio-signed: test_webhooks_refuse_junk",
+}
+
+# JSON endpoints called by the pages' scripts (session cookie + X-CSRFToken), not the /api/v1 API.
+PAGE_JSON: dict[str, tuple[str, str]] = {
+    "cases.save_draft": ("officer", "/cases/drafts"),
+    "alert_pages.estimate": ("coordinator", "/alerts/estimate"),
+}
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def api_write_endpoints(app: Flask) -> set[str]:
+    return {rule.endpoint for rule in app.url_map.iter_rules()
+            if rule.rule.startswith("/api/v1/") and rule.methods & WRITE_METHODS}
+
+
+def test_every_write_route_is_swept_or_exempt(app: Flask) -> None:
+    writes = {rule.endpoint for rule in app.url_map.iter_rules() if rule.methods & WRITE_METHODS}
+    known = set(FORM_PAGES) | set(EXEMPT) | api_write_endpoints(app)
+    assert not writes - known, f"write routes the bad-input sweep does not know: {sorted(writes - known)}"
+    assert not (set(FORM_PAGES) | set(EXEMPT)) - writes, "routes that no longer exist are listed"
+    assert set(PAGE_JSON) <= set(EXEMPT)
+
+
+# --- the form sweep -----------------------------------------------------------------------------
+
+
+def _browser(app: Flask, world: World, who: str) -> Browser:
+    browser = Browser(app.test_client())
+    if who != "guest":
+        response = browser.login(world.users[who].username)
+        assert response.status_code == 302
+    return browser
+
+
+def _forms_for(app: Flask, browser: Browser, page: str, endpoint: str) -> tuple[list[Form], str]:
+    """The forms on ``page`` that post to ``endpoint``, and the page (empty when it is gone)."""
+    response = browser.get(page)
+    if response.status_code != 200:
+        return [], ""
+    adapter = app.url_map.bind("localhost")
+    found = []
+    for form in forms_on(response.get_data(as_text=True), page):
+        path = urlsplit(form.action).path
+        try:
+            matched, _args = adapter.match(path, method="POST")
+        except Exception:  # noqa: S112 (a form posting elsewhere, e.g. to another site)
+            continue
+        if matched == endpoint:
+            found.append(form)
+    return found, response.get_data(as_text=True)
+
+
+TEXT_KINDS = {"text", "textarea", "select", "email", "tel", "number", "date", "datetime-local",
+              "time", "password", "search", "url", "checkbox", "radio", ""}
+
+
+TEXT_ROUNDS = 2
+ONE_FIELD_ROUNDS = 5
+
+
+def _bad_bodies(form: Form, first: bool) -> Iterator[tuple[str, bytes, str]]:
+    """(class of trouble, body, content type) for one form. Each text round gives every visible
+    field a different class of trouble (the classes rotate from round to round, and most forms check
+    every field before refusing), one round sends raw bytes that are not UTF-8 (invalid bytes and
+    GBK, alternately). The first form of a route also gets its fields missing, hidden fields
+    tampered with, one value over the request size limit and one field repeated 10,000 times."""
+    base = form.values()
+    visible = list(dict.fromkeys(n for n, kind, _v in form.fields
+                                 if kind in TEXT_KINDS and n != "csrf_token"))
+    hidden = [n for n, kind, _v in form.fields if kind == "hidden" and n != "csrf_token"]
+    classes = list(HOSTILE_TEXT)
+    ctype = "application/x-www-form-urlencoded"
+    rounds = TEXT_ROUNDS if len(visible) > 1 else ONE_FIELD_ROUNDS
+    step = 1 if len(visible) == 1 else -(-len(classes) // TEXT_ROUNDS)
+    for k in range(rounds if visible else 1):
+        chosen = {name: classes[(i + k * step) % len(classes)] for i, name in enumerate(visible)}
+        label = "+".join(sorted(set(chosen.values()))) or "as_shown"
+        yield label, encode_form({**base, **{n: HOSTILE_TEXT[c] for n, c in chosen.items()}}), ctype
+    if visible:
+        raw = {n: INVALID_UTF8 if i % 2 == 0 else GBK for i, n in enumerate(visible)}
+        yield "invalid_utf8+gbk", encode_form({**base, **raw}), ctype
+    if not first:
+        return
+    yield "missing_fields", encode_form({"csrf_token": base.get("csrf_token", "")}), ctype
+    if visible:
+        yield "huge", encode_form({**base, visible[0]: "x" * 1_100_000}), ctype
+        yield "repeated", encode_form({**base, visible[0]: ["x"] * 10_000}), ctype
+    if hidden:
+        yield "hidden_tampered", encode_form({**base, **{n: ("abc\x00", "9" * 30)[i % 2]
+                                                       for i, n in enumerate(hidden)}}), ctype
+
+
+def _check_answer(response: Any, where: str, problems: list[str]) -> None:
+    if response.status_code >= 500:
+        problems.append(f"{where}: {response.status_code}")
+    elif response.status_code >= 400 and not messages_in(response):
+        problems.append(f"{where}: {response.status_code} without a message for the user")
+
+
+def _area(endpoint: str) -> str:
+    return endpoint.split(".")[0].replace("alert_pages", "alerts").replace("web", "auth")
+
+
+@pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network"])
+def test_every_form_refuses_bad_input_cleanly(app: Flask, world: World, writes: WriteLog,
+                                              area: str) -> None:
+    """Each area's forms in the order of FORM_PAGES (what ends a thing comes last), in one world."""
+    problems: list[str] = []
+    browsers: dict[str, Browser] = {}
+    for endpoint, (who, page_pattern) in FORM_PAGES.items():
+        if _area(endpoint) == area:
+            browser = browsers.get(who) or browsers.setdefault(who, _browser(app, world, who))
+            _sweep_form(app, world, writes, browser, who, endpoint, page_pattern.format(**world.ids),
+                        problems)
+    assert not problems, "\n".join(problems)
+
+
+def _sweep_form(app: Flask, world: World, writes: WriteLog, browser: Browser, who: str, endpoint: str,
+                page: str, problems: list[str]) -> None:
+    forms, _html = _forms_for(app, browser, page, endpoint)
+    if not forms:
+        problems.append(f"{page} shows no form posting to {endpoint}")
+        return
+    refused: list[tuple[str, bytes, str]] = []
+    writes.take()
+    for index in range(len(forms)):
+        for trouble, body, ctype in _bad_bodies(forms[index], first=index == 0):
+            url = forms[index].action
+            response = browser.client.post(url, data=body, content_type=ctype)
+            where = f"{endpoint} {url} {trouble}"
+            _check_answer(response, where, problems)
+            written = writes.take()
+            if 400 <= response.status_code < 500:
+                if written:
+                    problems.append(f"{where}: refused but wrote {written}")
+                if response.status_code not in (409, 413) and "csrf" not in trouble:
+                    refused.append((url, body, ctype))
+            elif response.status_code in (302, 303) and not written and index == 0 \
+                    and _flashed_refusal(browser, response):
+                # The small forms on a record's page refuse with a message at the top of the page
+                # they return to (as their own tests expect), having written nothing.
+                refused.append((url, body, ctype))
+            elif response.status_code < 400:
+                # Accepted (valid hostile text, or a form with nothing to refuse): the next try
+                # starts from the page as it now stands, which shows the text escaped.
+                fresh, html = _forms_for(app, browser, page, endpoint)
+                if SCRIPT in html:
+                    problems.append(f"{page}: {SCRIPT} shown unescaped after {where}")
+                if len(fresh) != len(forms):
+                    return  # the thing is gone (erased, discarded): nothing left to send
+                forms = fresh
+                writes.take()
+    if refused and who != "guest":
+        _says_it_in_the_users_language(browser, world.users[who], refused[0], problems)
+
+
+def _flashed_refusal(browser: Browser, response: Any) -> bool:
+    back = browser.get(response.headers["Location"])
+    return back.status_code == 200 and bool(messages_in(back))
+
+
+def _says_it_in_the_users_language(browser: Browser, user: User, sample: tuple[str, bytes, str],
+                                   problems: list[str]) -> None:
+    url, body, ctype = sample
+    said: dict[str, list[str]] = {}
+    for locale in ("en", "zh_Hans"):
+        user.locale = locale
+        db.session.commit()
+        said[locale] = messages_in(browser.client.post(url, data=body, content_type=ctype,
+                                                       follow_redirects=True))
+    if not said["en"] or said["en"] == said["zh_Hans"]:
+        problems.append(f"{url}: the message is the same in English and Chinese: {said}")
+    elif not any(has_cjk(m) for m in said["zh_Hans"]):
+        problems.append(f"{url}: no Chinese in the message for a Chinese user: {said['zh_Hans']}")
+
+
+def test_the_sweep_sees_a_committed_change(app: Flask, world: World, writes: WriteLog) -> None:
+    """The write log the sweeps rely on sees what an accepted form commits."""
+    browser = _browser(app, world, "coordinator")
+    page = f"/cases/{world.ids['triaged']}"
+    [note] = [f for f in _forms_for(app, browser, page, "cases.act")[0] if f.action.endswith("/add_note")]
+    writes.take()
+    response = browser.client.post(note.action, data={**note.values(), "add_note-text": SCRIPT})
+    assert response.status_code == 303
+    assert "timeline_entry" in writes.take()
+    _forms, html = _forms_for(app, browser, page, "cases.act")
+    assert SCRIPT not in html and "&lt;script&gt;" in html
+
+
+# --- the JSON API -------------------------------------------------------------------------------
+
+# Fields of the bodies the OpenAPI document does not spell out (it names the case schemas only).
+REGISTRANT_FIELDS = ["name", "phone", "language", "country_code", "city", "kind", "timezone", "stay_from",
+                     "stay_until", "consent_method", "consent_at", "consent_note", "consent", "status",
+                     "reason", "liaison_point_id", "station_id"]
+NETWORK_FIELDS = ["name", "name_en", "division_id", "address", "phone", "country_code", "city",
+                  "host_organisation", "host_kind", "timezone", "languages", "contact_name",
+                  "contact_phone", "contact_email", "kind", "emergency_phone", "code", "level",
+                  "parent_id", "hotline_24h", "active"]
+
+
+def _api_url(rule: Any, world: World) -> str:
+    """The rule's URL with the world's ids (object_id: the object of that collection)."""
+    by_collection = {"divisions": "town", "liaison-points": "point", "missions": "mission",
+                     "stations": "station"}
+    values: dict[str, int] = {}
+    for arg in rule.arguments:
+        if arg == "object_id":
+            values[arg] = world.ids[by_collection[rule.rule.split("/")[3]]]
+        else:
+            values[arg] = world.ids[{"case_id": "working", "referral_id": "referral",
+                                     "registrant_id": "registrant", "incident_id": "incident"}[arg]]
+    return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule.rule)
+
+
+def _body_fields(doc: dict[str, Any], path: str, method: str) -> list[str]:
+    template = re.sub(r"/\d+", "/{id}", path)
+    for doc_path, operations in doc["paths"].items():
+        if re.sub(r"\{\w+\}", "{id}", doc_path) == template and method.lower() in operations:
+            body = operations[method.lower()].get("requestBody", {})
+            ref = body.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+            schema = doc["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+            if schema.get("properties"):
+                return list(schema["properties"])
+    return REGISTRANT_FIELDS if "/registrants" in path else NETWORK_FIELDS
+
+
+def _typed_rounds(fields: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Bodies in which every field has a wrong type or hostile text, rotating from round to round."""
+    values: list[tuple[str, Any]] = [*WRONG_TYPES.items(), *HOSTILE_TEXT.items()]
+    for k in range(4):
+        chosen = {name: values[(i + k * 5) % len(values)] for i, name in enumerate(fields)}
+        yield "+".join(sorted({label for label, _v in chosen.values()})), \
+            {name: value for name, (_label, value) in chosen.items()}
+    yield "huge_string", {fields[0]: "长" * 400_000}
+    yield "unknown_fields", {f"x{i}": i for i in range(200)}
+
+
+@pytest.mark.parametrize("area", ["cases", "registrants", "network"])
+def test_every_api_write_refuses_bad_bodies_cleanly(app: Flask, world: World, writes: WriteLog,
+                                                    area: str) -> None:
+    users = {"cases": "coordinator", "registrants": "coordinator", "network": "admin"}
+    user = world.users[users[area]]
+    _token, secret = create_api_token(user, "bad input")
+    db.session.commit()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {secret}"}
+    doc = client.get("/api/openapi.json").get_json()
+    problems: list[str] = []
+    writes.take()
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint not in api_write_endpoints(app) or rule.endpoint in EXEMPT:
+            continue
+        collection = rule.rule.split("/")[3]
+        if {"cases": collection == "cases", "registrants": collection == "registrants"}.get(
+                area, collection not in ("cases", "registrants")) is False:
+            continue
+        url = _api_url(rule, world)
+        for method in sorted(rule.methods & WRITE_METHODS):
+            bodies: list[tuple[str, bytes, str]] = [
+                (name, raw, ctype) for name, (raw, ctype) in JSON_BODIES.items()]
+            for name, body in _typed_rounds(_body_fields(doc, url, method)):
+                bodies.append((name, _json_bytes(body), "application/json"))
+            for trouble, raw, ctype in bodies:
+                response = client.open(url, method=method, data=raw, content_type=ctype,
+                                       headers=headers)
+                where = f"{method} {url} {trouble[:60]}"
+                written = writes.take()
+                payload = response.get_json(silent=True)
+                if response.status_code >= 500:
+                    problems.append(f"{where}: {response.status_code}")
+                elif response.status_code >= 400:
+                    if not isinstance(payload, dict) or not payload.get("message"):
+                        problems.append(f"{where}: {response.status_code} without a JSON message")
+                    if written:
+                        problems.append(f"{where}: refused but wrote {written}")
+    assert not problems, "\n".join(problems)
+    said = {}
+    for locale in ("en", "zh_Hans"):
+        user.locale = locale
+        db.session.commit()
+        said[locale] = messages_in(client.post("/api/v1/registrants" if area == "registrants" else
+                                               "/api/v1/cases" if area == "cases" else "/api/v1/stations",
+                                               data=b'{"name": ', content_type="application/json",
+                                               headers=headers))
+    assert said["en"] and said["en"] != said["zh_Hans"] and any(has_cjk(m) for m in said["zh_Hans"])
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+# --- JSON for the pages' own scripts ------------------------------------------------------------
+
+
+def test_page_scripts_json_refuses_bad_bodies(app: Flask, world: World, writes: WriteLog) -> None:
+    """The draft autosave (JSON) and the compose estimate (the compose form) called as the pages'
+    scripts call them: with the session cookie and the X-CSRFToken header."""
+    problems: list[str] = []
+    officer, coordinator = _browser(app, world, "officer"), _browser(app, world, "coordinator")
+    headers = {"X-CSRFToken": officer.token()}
+    forms, _html = _forms_for(app, coordinator, "/alerts/new", "alert_pages.new")
+    writes.take()  # the logins
+    drafts: list[tuple[str, bytes, str]] = [(n, raw, ct) for n, (raw, ct) in JSON_BODIES.items()]
+    drafts += [(name, _json_bytes({"payload": body, "draft_id": body.get("draft_id")}),
+                "application/json")
+               for name, body in _typed_rounds(["summary", "persons-0-name_zh", "draft_id", "x"])]
+    drafts += [(f"payload {label}", _json_bytes({"payload": value}), "application/json")
+               for label, value in WRONG_TYPES.items()]
+    for trouble, raw, ctype in drafts:
+        response = officer.client.post("/cases/drafts", data=raw, content_type=ctype, headers=headers)
+        _check_api_answer(response, writes.take(), f"/cases/drafts {trouble[:60]}", problems)
+
+    for trouble, body, ctype in _bad_bodies(forms[0], first=True):
+        response = coordinator.client.post("/alerts/estimate", data=body, content_type=ctype,
+                                           headers={"X-CSRFToken": coordinator.token()})
+        _check_api_answer(response, writes.take(), f"/alerts/estimate {trouble[:60]}", problems)
+    assert not problems, "\n".join(problems)
+
+
+def _check_api_answer(response: Any, written: list[str], where: str, problems: list[str]) -> None:
+    if response.status_code >= 500:
+        problems.append(f"{where}: {response.status_code}")
+    elif response.status_code >= 400:
+        if not messages_in(response):
+            problems.append(f"{where}: {response.status_code} without a message")
+        if written:
+            problems.append(f"{where}: refused but wrote {written}")
+
+
+# --- webhooks: validly signed, badly filled -----------------------------------------------------
+
+
+def test_webhooks_refuse_junk(app: Flask, same_db_app: Callable[..., Flask], world: World,
+                              writes: WriteLog) -> None:
+    """What Twilio signs is still outside input: signed junk in every parameter is a 4xx or a
+    harmless 2xx, never a 500 (forged and tampered requests: tests/unit/test_webhook_attacks.py)."""
+    from tests.unit.test_webhooks import TWILIO, post_signed, status_params
+
+    client = same_db_app(**TWILIO).test_client()
+    problems: list[str] = []
+    junk = [*HOSTILE_TEXT.values(), "\ufffd\ufffd", "长" * 5000]
+    for i, value in enumerate(junk):
+        for path, params in (
+                ("/webhooks/twilio/status/1", status_params(value or "SMx", value)),
+                ("/webhooks/twilio/status/999999999", {**status_params("SM" + "1" * 32, "delivered"),
+                                                       "ErrorCode": value}),
+                ("/webhooks/twilio/inbound", {"MessageSid": "SM" + f"{i:032d}", "From": value,
+                                              "To": "+15005550006", "Body": value,
+                                              "AccountSid": "AC" + "d" * 32}),
+                ("/webhooks/twilio/inbound", {"MessageSid": value, "From": "+393331234567",
+                                              "To": value, "Body": "2 " + value,
+                                              "AccountSid": "AC" + "d" * 32})):
+            response = post_signed(client, path, params)
+            if response.status_code >= 500:
+                problems.append(f"{path} {value[:20]!r}: {response.status_code}")
+    assert not problems, "\n".join(problems)
