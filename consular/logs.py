@@ -32,10 +32,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
+# The application's two packages; each gets the handler (the root logger is left to the host).
+APP_LOGGERS = ("consular", "alerts")
+
+
 def configure_logging(log_format: str) -> None:
-    root = logging.getLogger("consular")
-    if any(getattr(h, "_consular", False) for h in root.handlers):
-        return
     handler = logging.StreamHandler()
     handler._consular = True  # type: ignore[attr-defined]
     handler.addFilter(RequestIdFilter())
@@ -44,5 +45,9 @@ def configure_logging(log_format: str) -> None:
     else:
         handler.setFormatter(logging.Formatter(
             "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    for name in APP_LOGGERS:
+        logger = logging.getLogger(name)
+        if any(getattr(h, "_consular", False) for h in logger.handlers):
+            continue
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -3,6 +3,7 @@ an alert sent through the fake Twilio, its callbacks and an inbound reply appear
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable
@@ -102,3 +103,31 @@ def test_every_response_names_its_request_id(client: Any) -> None:
     assert response.headers["X-Request-ID"] == "from-nginx-42"
     generated = client.get("/healthz").headers["X-Request-ID"]
     assert len(generated) == 16 and generated != "from-nginx-42"
+
+
+
+def test_the_worker_side_logs_reach_the_same_json_output() -> None:
+    # Dispatch, replies and webhooks log under "alerts.*": in production those lines must be
+    # written as JSON like the "consular.*" ones, not dropped.
+    from consular.logs import APP_LOGGERS, configure_logging
+
+    loggers = [logging.getLogger(name) for name in APP_LOGGERS]
+    saved = [(lg, list(lg.handlers), lg.level) for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.handlers = [h for h in lg.handlers if not getattr(h, "_consular", False)]
+        configure_logging("json")
+        out = io.StringIO()
+        for lg in loggers:
+            for handler in lg.handlers:
+                if isinstance(handler, logging.StreamHandler) and getattr(handler, "_consular", False):
+                    handler.setStream(out)
+        logging.getLogger("alerts.dispatch").info("batch of %d sent", 3)
+        logging.getLogger("consular.worker").info("tick")
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [(line["logger"], line["msg"]) for line in lines] == [
+            ("alerts.dispatch", "batch of 3 sent"), ("consular.worker", "tick")]
+    finally:
+        for lg, handlers, level in saved:
+            lg.handlers = handlers
+            lg.setLevel(level)
