@@ -213,7 +213,7 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("cases_api.update_referral", "PATCH"): {
         ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
     },
-    ("dev_sms.console_messages", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
+    ("dev_sms.console_messages", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
     ("metrics.metrics", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("network.centre", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
     ("network.centre_edit", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
