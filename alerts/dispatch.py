@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import random
 import threading
@@ -505,22 +507,50 @@ class _Work:
 
 
 class _Slots:
-    """A counting limit on requests in flight, taken several at a time, first come first served."""
+    """A counting limit on requests in flight, taken several at a time. Waiters are served in order
+    of their priority (lowest first: the round that began sending first), then of arrival, so that
+    the dispatch loops of a worker take turns instead of sharing every wave: the older round's
+    messages go out first, it finishes and records while the next round's messages use the places,
+    and the places do not all fall idle at once while every loop claims and records."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.free = size
-        self.changed = asyncio.Condition()
+        self._waiters: list[tuple[float, int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
 
-    async def take(self, count: int) -> None:
-        async with self.changed:
-            await self.changed.wait_for(lambda: self.free >= count)
+    async def take(self, count: int, priority: float = 0.0) -> None:
+        count = max(0, min(count, self.size))
+        if not self._waiters and self.free >= count:
             self.free -= count
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._arrivals), count, waiter))
+        self._serve()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.free += count  # granted just as we were cancelled: give the places back
+                self._serve()
+            raise
 
     async def give(self, count: int) -> None:
-        async with self.changed:
-            self.free += count
-            self.changed.notify_all()
+        self.free += count
+        self._serve()
+
+    def _serve(self) -> None:
+        # Head of line only: a large request first in order is not overtaken by smaller ones.
+        while self._waiters:
+            _priority, _arrival, count, waiter = self._waiters[0]
+            if waiter.done():
+                heapq.heappop(self._waiters)
+                continue
+            if self.free < count:
+                return
+            heapq.heappop(self._waiters)
+            self.free -= count
+            waiter.set_result(None)
 
 
 class SendLoop:
@@ -747,31 +777,42 @@ class Dispatcher:
         # Small groups keep requests rolling: a group waits only for as many free places as it has
         # messages, not for a whole wave to come back.
         group_size = max(1, min(MAX_GROUP, slots.size // 8))
+        started = time.monotonic()  # this round's place in the queue for places in flight
         tasks: list[asyncio.Task[None]] = []
         while waiting:
-            if self.stopping is not None and self.stopping.is_set():
+            if self._stop_requested():
                 for item in waiting:
                     item.result = "lease"  # not sent: back to pending for the next worker
                 break
-            now = time.monotonic()
-            while tokens and tokens[0] < now - slot:
-                tokens.popleft()  # too late to use without exceeding the rate
-            need = sum(w.segments for w in waiting)
-            if len(tokens) < need:
-                await reserve(need - len(tokens))
-                continue
-            if tokens[0] > now:
-                await asyncio.sleep(min(tokens[0] - now, 1.0))
-                continue
-            group: list[_Work] = []
-            while waiting and tokens and tokens[0] <= now + slot / 2 and len(group) < group_size:
-                item = waiting.popleft()
-                for _ in range(item.segments):
-                    tokens.popleft()
-                group.append(item)
-            ready = await guard.check(group)
+            held = min(group_size, len(waiting))
+            # Places first, then moments: reserved moments are not left to pass while we queue for
+            # places (when the concurrency binds, they would be given up and reserved again).
+            await slots.take(held, started)
+            try:
+                group: list[_Work] = []
+                while not group and waiting and not self._stop_requested():
+                    now = time.monotonic()
+                    while tokens and tokens[0] < now - slot:
+                        tokens.popleft()  # too late to use without exceeding the rate
+                    need = sum(w.segments for w in waiting)
+                    if len(tokens) < need:
+                        await reserve(need - len(tokens))
+                        continue
+                    if tokens[0] > now:
+                        await asyncio.sleep(min(tokens[0] - now, 1.0))
+                        continue
+                    while waiting and tokens and tokens[0] <= now + slot / 2 and len(group) < held:
+                        item = waiting.popleft()
+                        for _ in range(item.segments):
+                            tokens.popleft()
+                        group.append(item)
+                ready = await guard.check(group) if group else []
+            except BaseException:
+                await slots.give(held)
+                raise
+            if len(ready) < held:
+                await slots.give(held - len(ready))
             if ready:
-                await slots.take(len(ready))
                 task = asyncio.create_task(self._send_group(ready, slots))
                 tasks.append(task)
                 if not warm:
@@ -780,6 +821,9 @@ class Dispatcher:
                     _mark_warm(self.gateway)
         if tasks:
             await asyncio.gather(*tasks)
+
+    def _stop_requested(self) -> bool:
+        return self.stopping is not None and self.stopping.is_set()
 
     async def _send_group(self, group: list[tuple[_Work, OutboundSms]], slots: _Slots) -> None:
         try:

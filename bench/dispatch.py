@@ -141,12 +141,13 @@ def fake_twilio_process(latency_ms: float = 100.0, log: Path | None = None) -> I
 
 def twilio_settings(database_url: str, fake_url: str, instance: Path, **overrides: Any) -> dict[str, Any]:
     """Production settings for workers (and the web app) that send through the fake Twilio."""
-    return bench_settings(
-        database_url, instance,
-        CONSULAR_ENV="production", SECURE_COOKIES=False, LOG_FORMAT="text",
-        SMS_GATEWAY="twilio", TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-        TWILIO_MESSAGING_SERVICE_SID=SERVICE_SID, TWILIO_API_BASE=fake_url,
-        WORKER_HEARTBEAT_SECONDS=1, **overrides)
+    settings: dict[str, Any] = {
+        "CONSULAR_ENV": "production", "SECURE_COOKIES": False, "LOG_FORMAT": "text",
+        "SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE": fake_url,
+        "WORKER_HEARTBEAT_SECONDS": 1, **overrides,
+    }
+    return bench_settings(database_url, instance, **settings)
 
 
 def make_app(settings: dict[str, Any]) -> Flask:
@@ -396,7 +397,7 @@ def run_ours(app: Flask, fake: FakeProcess, env: dict[str, str], processes: int,
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench dispatch", description=__doc__)
     parser.add_argument("--quick", action="store_true",
-                        help="1,000 messages per process, one repetition (instead of 4,000 and 3)")
+                        help="1,000 messages per process, one repetition (instead of 3,000 and 2)")
     parser.add_argument("--messages", type=int, default=None, help="messages per sending process")
     parser.add_argument("--repeat", type=int, default=None, help="runs of each, alternating (median kept)")
     parser.add_argument("--workers", default="1,2,4", help="worker counts to measure (comma-separated)")
@@ -404,8 +405,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=100, help="DISPATCH_MAX_CONCURRENCY")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args, _unknown = parser.parse_known_args(argv)
-    per_process = args.messages or (1000 if args.quick else 4000)
-    repeat = max(1, args.repeat or (1 if args.quick else 3))
+    per_process = args.messages or (1000 if args.quick else 3000)
+    repeat = max(1, args.repeat or (1 if args.quick else 2))
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
     logs = Path(tempfile.mkdtemp(prefix="consular-bench-dispatch-"))
 
