@@ -9,6 +9,7 @@ flush); each view commits once.
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -116,7 +117,8 @@ def users() -> str:
     admin = _admin()
     query = scoped(User, admin).options(selectinload(User.liaison_point),
                                         selectinload(User.station))
-    q = request.args.get("q", "").strip()[:100]
+    # Control characters never belong to a name, and PostgreSQL refuses NUL in a literal.
+    q = re.sub(r"[\x00-\x1f\x7f]", " ", request.args.get("q", "")).strip()[:100]
     role = request.args.get("role", "")
     active = request.args.get("active", "")
     if q:
