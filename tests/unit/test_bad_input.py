@@ -807,7 +807,7 @@ def _imported() -> int:
     ("\ufeff姓名,手机号,国家\n".encode(), "Nothing in this file can be imported."),
     ("姓名|手机号|国家\n王伟|+39 312 345 6701|IT\n".encode(), "must be the mobile number"),
     (b"name,phone\n" + b"x" * (10 * 1024 * 1024), "The file is larger than 5 MB."),
-])
+], ids=["header_only", "bom_and_header_only", "wrong_delimiter", "ten_mb"])
 def test_a_csv_that_cannot_be_imported_says_why_in_the_users_language(
         logged_in: Callable[[User], Browser], make_user: Callable[..., User], content: bytes,
         says_en: str) -> None:
