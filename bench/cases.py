@@ -466,10 +466,11 @@ function request()
   counter = counter + 1
   local path = paths[(counter %% #paths) + 1]
   if method == "POST" then
+    -- +39 333: an allocated mobile range, so every number is valid (a 422 would be timed instead)
     local body = string.format('{"summary": "护照在火车站被盗", "category": "lost_documents", '
       .. '"priority": "P3", '
       .. '"country_code": "IT", "city": "Prato", "persons": [{"name_latin": "%%s %%s", '
-      .. '"phone": "+39 3%%09d", "id_number": "X%%08d"}]}', word(5), word(7), math.random(0, 999999999),
+      .. '"phone": "+39 333 %%07d", "id_number": "X%%08d"}]}', word(5), word(7), math.random(0, 9999999),
       math.random(0, 99999999))
     return wrk.format("POST", path, headers, body)
   end
