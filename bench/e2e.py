@@ -274,7 +274,7 @@ def main(argv: list[str]) -> int:
          "≤ 1 s"],
         ["first message, small alert (p99)", percentile(first, 99), percentile(bare, 99),
          percentile(first, 99) / percentile(bare, 99), "≤ 2 s"],
-        [f"{recipients:,}: fanned out", fanned, float("nan"), float("nan"), ""],
+        [f"{recipients:,}: fan-out began", fanned, float("nan"), float("nan"), ""],
         [f"{recipients:,}: first message", big_first, median(bare), big_first / median(bare), "≤ 1 s"],
         [f"{recipients:,}: 99% handed to the provider", big_p99, float("nan"), float("nan"), ""],
         [f"{recipients:,}: all handed to the provider", big_all, float("nan"), float("nan"), ""],
