@@ -170,10 +170,12 @@ def test_what_each_user_sees_equals_the_policy(app: Flask, world: World) -> None
             return True
 
         @rule(target=cases, who=st.sampled_from(("officer_a", "officer_b", "coordinator")),
-              point=st.sampled_from(POINTS), handed=st.sampled_from((None, *STATIONS)))
-        def create(self, who: str, point: str | None, handed: str | None) -> int:
+              point=st.sampled_from(POINTS), handed=st.sampled_from((None, *STATIONS)),
+              stage=st.sampled_from(("offered", "accepted", "resolved")))
+        def create(self, who: str, point: str | None, handed: str | None, stage: str) -> int:
             """Log a case; with ``handed``, the coordinator triages it and offers it to that station
-            at once (so that the hand-off steps have cases to act on within a short run)."""
+            at once, which may accept it and mark it done (``stage``), so that later steps find cases
+            all along their life within a short run."""
             user = self.user(who)
             self.serial += 1
             data = case_data(summary=f"第{self.serial}号案件")
@@ -187,7 +189,13 @@ def test_what_each_user_sees_equals_the_policy(app: Flask, world: World) -> None
             if handed is not None:
                 self.triage(case.id, False, "coordinator")
                 self.assign(case.id, False, "coordinator", handed)
-                assert self.model[case.id].status == "assigned"
+                volunteer = f"volunteer_{handed[-1]}"
+                if stage in ("accepted", "resolved"):
+                    self.accept(case.id, False, volunteer)
+                if stage == "resolved":
+                    self.resolve(case.id, False, volunteer)
+                assert self.model[case.id].status == {"offered": "assigned", "accepted": "in_progress",
+                                                      "resolved": "resolved"}[stage]
             return case.id
 
         @rule(case_id=cases, fitting=st.booleans(), who=CENTRE)
