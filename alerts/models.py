@@ -216,7 +216,9 @@ class Delivery(Model):
     __tablename__ = "delivery"
     __table_args__ = (
         sa.UniqueConstraint("alert_id", "registrant_id"),
-        sa.Index("ix_delivery_due", "due_at",
+        # (due_at, id) is the claim's own order: a batch is read off the index, never sorted
+        # (one alert's deliveries share one due_at).
+        sa.Index("ix_delivery_due", "due_at", "id",
                  postgresql_where=sa.text("state IN ('pending', 'deferred')"),
                  sqlite_where=sa.text("state IN ('pending', 'deferred')")),
         sa.Index("ix_delivery_lease", "lease_until",
