@@ -74,6 +74,9 @@ class ErrorSchema(Schema):
         "description": "With `duplicates`: how many more matches lie outside the caller's scope."})
     current_version = fields.Integer(metadata={"description": "With `stale`: the case's version now."})
     action = fields.String(metadata={"description": "With `refused` / `not_now`: the action."})
+    existing_id = fields.Integer(metadata={
+        "description": "With a registrant's number already registered: that registration, when "
+                       "the caller may see it."})
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,12 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from config import Settings
+from consular.api_docs import documented
 from consular.audit.operations import client_ip, record
 from consular.auth import operations as ops
 from consular.auth.forms import CodeForm, LoginForm, PasswordChangeForm, TokenForm
 from consular.auth.models import ApiToken, Role, User
+from consular.auth.schemas import MeOut, TokenRevokedOut
 from consular.auth.session import (
     current_user,
     login_required,
@@ -369,15 +371,25 @@ def revoke_token(token_id: int) -> Response:
 
 
 @bp.get("/api/v1/me")
+@documented("Who the caller is", tags=("account",), responses={200: MeOut},
+            description="By bearer token or session: lets an integration check its token.")
 def api_me() -> Any:
     """Who the caller is (by token or session): lets an integration check its token."""
     user = require_user()
-    return jsonify(id=user.id, username=user.username, display_name=user.display_name,
-                   role=str(user.role), liaison_point_id=user.liaison_point_id,
-                   station_id=user.station_id, via_token=bool(g.via_token))
+    return jsonify(MeOut().dump({
+        "id": user.id, "username": user.username, "display_name": user.display_name,
+        "role": str(user.role), "liaison_point_id": user.liaison_point_id,
+        "station_id": user.station_id, "via_token": bool(g.via_token)}))
 
 
 @bp.post("/api/v1/token/revoke")
+@documented("Revoke the token this call is made with", tags=("account",),
+            responses={200: TokenRevokedOut},
+            status_descriptions={400: "Not called with a bearer token (a session has no token to "
+                                      "revoke), or a cookie-authenticated write without the CSRF "
+                                      "header."},
+            description="For an integration retiring its token or reporting a leak; every later "
+                        "call with it answers 401.")
 def api_revoke_token() -> Any:
     """Revoke the token this call is made with (an integration retiring or reporting a leak)."""
     require_user()
@@ -386,7 +398,7 @@ def api_revoke_token() -> Any:
         abort(400)
     ops.revoke_api_token(token)
     db.session.commit()
-    return jsonify(revoked=True, prefix=token.prefix)
+    return jsonify(TokenRevokedOut().dump({"revoked": True, "prefix": token.prefix}))
 
 
 from consular.auth import admin as _admin  # noqa: E402,F401  (registers the admin's user pages)

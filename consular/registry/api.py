@@ -10,7 +10,6 @@ of a record, and every list, leaves an audit entry.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
@@ -18,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 import i18n
+from consular.api_docs import documented
 from consular.app import error_message
 from consular.audit.operations import record
 from consular.auth.models import User
@@ -32,6 +32,7 @@ from consular.db import db
 from consular.network.api import ApiError, _body
 from consular.network.queries import paginate
 from consular.registry import operations as ops
+from consular.registry import schemas as rs
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
 from consular.registry.queries import RegistrantFilters, registrants_query
 
@@ -40,6 +41,8 @@ bp = Blueprint("registry_api", __name__, url_prefix="/api/v1/registrants")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000_000
+TAGS = ("registrants",)
+REGISTRANT_ID = {"registrant_id": "The registration's id."}
 
 
 def _refusal(status: int, error: str, message: str, fields: dict[str, str],
@@ -74,29 +77,9 @@ def _duplicate(exc: IntegrityError) -> tuple[Response, int]:
                     {"phone": _("This number is already registered.")})
 
 
-def _iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def registrant_json(r: Registrant) -> dict[str, Any]:
-    point, station = r.liaison_point, r.station
-    return {
-        "id": r.id, "name": r.name, "phone": r.phone or None, "kind": r.kind.value,
-        "language": r.language, "country_code": r.country_code,
-        "country_name": i18n.country_name(r.country_code), "city": r.city,
-        "timezone": r.timezone,
-        "liaison_point": {"id": point.id, "name": point.name} if point else None,
-        "station": {"id": station.id, "name": station.name} if station else None,
-        "stay_from": _iso(r.stay_from), "stay_until": _iso(r.stay_until),
-        "consent": {"at": _iso(r.consent_at), "method": r.consent_method.value,
-                    "by_id": r.consent_by_id, "note": r.consent_note},
-        "status": r.status.value, "status_changed_at": _iso(r.status_changed_at),
-        "status_reason": r.status_reason, "current": r.ended_at is None,
-        "ended_at": _iso(r.ended_at), "ended_reason": r.ended_reason or None,
-        "erased_at": _iso(r.erased_at), "legal_hold": r.legal_hold,
-        "import_batch": r.import_batch,
-        "created_at": _iso(r.created_at), "updated_at": _iso(r.updated_at),
-    }
+    out: dict[str, Any] = rs.RegistrantOut().dump(r)
+    return out
 
 
 def _viewer() -> User:
@@ -150,6 +133,10 @@ def _list_params() -> tuple[RegistrantFilters, int, int]:
 
 
 @bp.get("")
+@documented("List and search registrations", tags=TAGS, query=rs.RegistrantListQuery,
+            responses={200: rs.RegistrantPage}, errors=(403,),
+            description="Only the registrations the caller may see (officers: their point's; "
+                        "volunteers: their station's). Admins: 403. Recorded in the audit trail.")
 def registrants() -> Response:
     user = _viewer()
     filters, limit, offset = _list_params()
@@ -163,6 +150,13 @@ def registrants() -> Response:
 
 
 @bp.post("")
+@documented("Register a person for alerts", tags=TAGS, body=rs.RegistrantCreateIn,
+            responses={201: rs.RegistrantOut}, errors=(403, 409),
+            status_descriptions={409: "The number was registered by someone else a moment ago.",
+                                 422: "Values that are not valid; `fields` names each one. A number "
+                                      "already registered names that registration in "
+                                      "`existing_id` when the caller may see it."},
+            description="With the consent the caller records (method, when, a note).")
 def create() -> tuple[Response, int, dict[str, str]]:
     user = _viewer()
     if not can_register_registrants(user):
@@ -182,6 +176,10 @@ def create() -> tuple[Response, int, dict[str, str]]:
 
 
 @bp.get("/<int:registrant_id>")
+@documented("Read a registration", tags=TAGS, responses={200: rs.RegistrantOut},
+            path_params=REGISTRANT_ID,
+            description="Out of the caller's scope (and for admins): 404. Recorded in the audit "
+                        "trail.")
 def registrant(registrant_id: int) -> Response:
     user = require_user()
     found = get_scoped_or_404(Registrant, registrant_id, user)
@@ -199,6 +197,10 @@ def _editable(registrant_id: int) -> tuple[User, Registrant]:
 
 
 @bp.patch("/<int:registrant_id>")
+@documented("Change a registration", tags=TAGS, body=rs.RegistrantUpdateIn,
+            responses={200: rs.RegistrantOut}, path_params=REGISTRANT_ID, errors=(403, 409),
+            status_descriptions={409: "The registration has ended or was erased, or the number was "
+                                      "registered by someone else a moment ago."})
 def update(registrant_id: int) -> Response:
     user, found = _editable(registrant_id)
     ops.update_registrant(found, _body(), user=user)
@@ -207,6 +209,11 @@ def update(registrant_id: int) -> Response:
 
 
 @bp.post("/<int:registrant_id>/status")
+@documented("Set a registration's status (active, opted out, invalid number)", tags=TAGS,
+            body=rs.RegistrantStatusIn, responses={200: rs.RegistrantOut},
+            path_params=REGISTRANT_ID, errors=(403, 409),
+            status_descriptions={409: "The registration has ended or was erased."},
+            description="Making someone who opted out active again needs their consent again.")
 def status(registrant_id: int) -> Response:
     user, found = _editable(registrant_id)
     body = _body()
@@ -224,6 +231,10 @@ def status(registrant_id: int) -> Response:
 
 
 @bp.post("/<int:registrant_id>/end")
+@documented("End a registration (no more alerts; the number is free again)", tags=TAGS,
+            body=rs.RegistrantEndIn, responses={200: rs.RegistrantOut},
+            path_params=REGISTRANT_ID, errors=(403, 409),
+            description="The record stays. Ending one that has ended already changes nothing.")
 def end(registrant_id: int) -> Response:
     user, found = _editable(registrant_id)
     body = _body()
