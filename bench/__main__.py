@@ -21,28 +21,33 @@ BENCHMARKS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+def run(registry: dict[str, str], argv: list[str], doc: str, kind: str) -> int:
+    """Run the modules of ``registry`` named in ``argv`` (all by default), passing what follows
+    ``--`` to each; the worst exit status wins. Shared with ``python -m soak``."""
+    args = list(argv)
     extra: list[str] = []
     if "--" in args:
         at = args.index("--")
         args, extra = args[:at], args[at + 1:]
     if args and args[0] in ("-h", "--help"):
-        print(__doc__)
-        print("benchmarks: " + ", ".join(BENCHMARKS))
+        print(doc)
+        print(f"{kind}s: " + ", ".join(registry))
         return 0
-    names = args or list(BENCHMARKS)
-    unknown = [n for n in names if n not in BENCHMARKS]
+    names = args or list(registry)
+    unknown = [n for n in names if n not in registry]
     if unknown:
-        print(f"bench: unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
-              file=sys.stderr)
+        print(f"unknown {kind} {', '.join(unknown)}; choose from {', '.join(registry)}", file=sys.stderr)
         return 2
     status = 0
     for name in names:
         print(f"\n### {name}", flush=True)
-        module = importlib.import_module(BENCHMARKS[name])
+        module = importlib.import_module(registry[name])
         status = max(status, int(module.main(extra) or 0))
     return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(BENCHMARKS, sys.argv[1:] if argv is None else argv, __doc__ or "", "benchmark")
 
 
 if __name__ == "__main__":

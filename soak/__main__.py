@@ -7,8 +7,9 @@ out of bounds (a message lost or sent twice). See soak/README.md.
 
 from __future__ import annotations
 
-import importlib
 import sys
+
+from bench.__main__ import run
 
 RUNS = {
     "crash": "soak.crash",
@@ -17,27 +18,7 @@ RUNS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if "--" in args:
-        at = args.index("--")
-        args, extra = args[:at], args[at + 1:]
-    if args and args[0] in ("-h", "--help"):
-        print(__doc__)
-        print("soak runs: " + ", ".join(RUNS))
-        return 0
-    names = args or list(RUNS)
-    unknown = [n for n in names if n not in RUNS]
-    if unknown:
-        print(f"soak: unknown soak run {', '.join(unknown)}; choose from {', '.join(RUNS)}",
-              file=sys.stderr)
-        return 2
-    status = 0
-    for name in names:
-        print(f"\n### {name}", flush=True)
-        module = importlib.import_module(RUNS[name])
-        status = max(status, int(module.main(extra) or 0))
-    return status
+    return run(RUNS, sys.argv[1:] if argv is None else argv, __doc__ or "", "soak run")
 
 
 if __name__ == "__main__":
