@@ -327,5 +327,8 @@ def test_what_each_user_sees_equals_the_policy(app: Flask, world: World) -> None
                     listed_ids = {item["id"] for item in listed.get_json()["items"]}
                     assert listed_ids == self.expected_ids(user), name
 
+    # The policy is the same code on both backends; on PostgreSQL (about three times slower per
+    # step) 10 derandomised runs exercise its SQL, SQLite does the wider search.
+    examples = 10 if db.engine.dialect.name == "postgresql" else 25
     run_state_machine_as_test(CaseLife, settings=settings(
-        max_examples=25, stateful_step_count=15, deadline=None, derandomize=True, database=None))
+        max_examples=examples, stateful_step_count=15, deadline=None, derandomize=True, database=None))
