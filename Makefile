@@ -43,7 +43,10 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 ## bench: the benchmarks (PostgreSQL at BENCH_DATABASE_URL); see bench/README.md
+## (the case-register load needs wrk: installed from Debian's packages when missing and root)
 bench: setup $(BENCH_STAMP)
+	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## i18n-*: UI catalogs (messages) and system SMS texts (sms: alerts/texts.py, 12 languages;
