@@ -9,7 +9,6 @@ flush); each view commits once.
 from __future__ import annotations
 
 import contextlib
-import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +26,7 @@ from consular.auth.session import renew_session, require_user
 from consular.auth.views import account_error_text, bp
 from consular.db import db
 from consular.network.models import LiaisonPoint, ServiceStation
+from consular.network.queries import clean_query
 from consular.web.views import role_label
 from i18n import UI_LOCALES
 
@@ -117,8 +117,7 @@ def users() -> str:
     admin = _admin()
     query = scoped(User, admin).options(selectinload(User.liaison_point),
                                         selectinload(User.station))
-    # Control characters never belong to a name, and PostgreSQL refuses NUL in a literal.
-    q = re.sub(r"[\x00-\x1f\x7f]", " ", request.args.get("q", "")).strip()[:100]
+    q = clean_query(request.args.get("q", ""))
     role = request.args.get("role", "")
     active = request.args.get("active", "")
     if q:

@@ -35,6 +35,7 @@ from consular.cases.names import query_name_hashes
 from consular.cases.operations import id_number_hash, normalise_id_number, phone_hash
 from consular.db import db, utcnow
 from consular.network.operations import normalise_phone
+from consular.network.queries import clean_query
 
 MAX_QUERY = 100
 SUMMARY_SEARCH_RECENT = 5_000  # latest cases whose one-line summary a search reads
@@ -44,11 +45,6 @@ REFERENCE_RE = re.compile(r"^(\d{4})\s*[-‐‑–—]\s*(\d{1,6})$")
 SHORT_REFERENCE_RE = re.compile(r"^\d{1,6}$")
 PHONE_QUERY_RE = re.compile(r"^\+?[\d\s()./-]+$")
 ID_QUERY_RE = re.compile(r"^[A-Za-z0-9\s-]{5,40}$")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _clean(query: str) -> str:
-    return CONTROL_RE.sub(" ", query if isinstance(query, str) else "").strip()[:MAX_QUERY]
 
 
 def _office_year() -> int:
@@ -58,7 +54,7 @@ def _office_year() -> int:
 
 def reference_for(query: str) -> str | None:
     """``2026-123`` → ``2026-000123``; a bare ``123`` is this year's (in the office's zone)."""
-    q = _clean(query)
+    q = clean_query(query, MAX_QUERY)
     match = REFERENCE_RE.match(q)
     if match:
         return f"{match[1]}-{int(match[2]):06d}"
@@ -84,7 +80,7 @@ def search_cases(query: str, user: User) -> sa.Select[tuple[Case]]:
     order), a phone number (a national number is read as Chinese), an ID or passport number, or
     words of the one-line summary (of open cases and of the SUMMARY_SEARCH_RECENT latest ones).
     Newest first."""
-    q = _clean(query)
+    q = clean_query(query, MAX_QUERY)
     base = scoped(Case, user)
     if not q:
         return base.where(sa.false())

@@ -30,6 +30,12 @@ PHONE_QUERY_RE = re.compile(r"^[\d\s()+./-]+$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def clean_query(query: object, limit: int = MAX_QUERY) -> str:
+    """A search box's text as every list searches it: control characters become spaces (they
+    never belong to a query, and PostgreSQL refuses NUL in a literal), trimmed, at most ``limit``."""
+    return CONTROL_RE.sub(" ", query if isinstance(query, str) else "").strip()[:limit]
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a list is narrowed to. ``None`` / empty means "any"."""
@@ -69,7 +75,7 @@ class Page(Generic[T]):
 def _matches(q: str, text_columns: list[Any], phone_columns: list[Any]) -> sa.ColumnElement[bool]:
     """Case-insensitive substring match on the text columns; a query that looks like a phone
     number also matches stored E.164 numbers by its digits ("0577 8880" finds +86577888…)."""
-    q = CONTROL_RE.sub(" ", q).strip()[:MAX_QUERY]  # PostgreSQL refuses NUL in a literal
+    q = clean_query(q)
     conditions = [column.icontains(q, autoescape=True) for column in text_columns]
     digits = re.sub(r"\D", "", q)
     if len(digits) >= 3 and PHONE_QUERY_RE.match(q):

@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 from consular.auth.models import User
 from consular.auth.scoping import scoped
 from consular.db import db
+from consular.network.queries import clean_query
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
 from consular.registry.operations import name_key, parse_phone, phone_key
 
@@ -47,7 +48,7 @@ class RegistrantFilters:
 
 def search_condition(q: str, region: str | None) -> sa.ColumnElement[bool]:
     """Exact match by phone number (its keyed hash) or by whole name (its keyed hash)."""
-    q = re.sub(r"[\x00-\x1f\x7f]", " ", q).strip()[:MAX_QUERY]
+    q = clean_query(q, MAX_QUERY)
     digits = re.sub(r"\D", "", q)
     if PHONE_QUERY_RE.match(q) and len(digits) >= 6:
         keys = set()
