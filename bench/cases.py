@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from bench.common import env_for, postgres_database, print_table
+from bench.common import env_for, postgres_database, print_table, stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_CASES = 10_000
@@ -383,12 +383,7 @@ def gunicorn(settings: dict[str, Any], workers: int, threads: int) -> Iterator[s
             raise RuntimeError("gunicorn did not answer within a minute")
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_processes(process)
 
 
 def login_cookie(base: str) -> str:

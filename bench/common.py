@@ -170,6 +170,18 @@ def print_table(name: str, title: str, headers: Sequence[str], rows: Sequence[Se
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
 
 
+def stop_processes(*processes: subprocess.Popen[Any], grace: float = 30) -> None:
+    """SIGTERM each process, give them ``grace`` seconds together to finish, then SIGKILL."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
 def git_revision() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,  # noqa: S607

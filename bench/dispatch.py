@@ -30,7 +30,7 @@ import psutil
 import sqlalchemy as sa
 from flask import Flask
 
-from bench.common import bench_settings, env_for, median, postgres_database, print_table
+from bench.common import bench_settings, env_for, median, postgres_database, print_table, stop_processes
 
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token"  # noqa: S105 (the fake's own credential)
@@ -129,12 +129,7 @@ def fake_twilio_process(latency_ms: float = 100.0, log: Path | None = None) -> I
         fake.configure(callbacks={"enabled": False})
         yield fake
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_processes(process, grace=10)
         if log is not None and hasattr(out, "close"):
             out.close()
 

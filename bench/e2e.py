@@ -34,6 +34,7 @@ from bench.common import (
     percentile,
     postgres_database,
     print_table,
+    stop_processes,
 )
 
 ACCOUNT_SID = "AC" + "b" * 32
@@ -159,14 +160,7 @@ def _wait_workers(app: Flask, count: int, timeout: float = 60.0) -> None:
 
 
 def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
-    for worker in workers:
-        worker.terminate()
-    for worker in workers:
-        try:
-            worker.wait(60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(10)
+    stop_processes(*workers, grace=60)
 
 
 def _bare_first_message(fake: FakeTwilio, repeats: int) -> list[float]:

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 
-from bench.common import env_for, percentile, postgres_database, print_table
+from bench.common import env_for, percentile, postgres_database, print_table, stop_processes
 from bench.dispatch import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -164,12 +164,7 @@ def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int, log: P
             wait_until(up, 60, f"gunicorn {app_spec}")
             yield
         finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+            stop_processes(process)
 
 
 def submitted_deliveries(app: Flask, alert_id: int) -> list[tuple[int, str]]:
