@@ -34,6 +34,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from alerts.dispatch import OPEN_STATES, finish_alerts
 from alerts.gateways import describe_twilio_error
 from alerts.models import Delivery, DeliveryState
 from alerts.replies import handle_inbound
@@ -158,7 +159,7 @@ def apply_status_callback(delivery_id: int, sid: str, status: str, error_code: i
         return "ignored"
     row = db.session.execute(
         sa.select(Delivery.state, Delivery.provider_id, Delivery.previous_provider_id,
-                  Delivery.registrant_id).where(Delivery.id == delivery_id)).first()
+                  Delivery.registrant_id, Delivery.alert_id).where(Delivery.id == delivery_id)).first()
     if row is None:
         return "unknown_delivery"
     if row.provider_id not in (None, sid) or (row.provider_id is None and row.previous_provider_id == sid):
@@ -191,6 +192,10 @@ def apply_status_callback(delivery_id: int, sid: str, status: str, error_code: i
         .execution_options(synchronize_session=False))
     if not getattr(result, "rowcount", 0):
         return "stale"
+    if row.state in OPEN_STATES:
+        # The report overtook our retry of a call whose outcome we did not know: this may have been
+        # the alert's last open delivery, and no dispatch round will look at it again.
+        finish_alerts(now, [row.alert_id])
     if info is not None and info.recipient_problem:
         registrant = db.session.get(Registrant, row.registrant_id)
         if registrant is not None and registrant.status == RegistrantStatus.active:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from alerts.models import CapUrgency, Delivery, DeliveryState
+from alerts.models import Alert, AlertState, CapUrgency, Delivery, DeliveryState
 from consular.audit.models import AuditEntry
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
@@ -183,6 +183,32 @@ def test_a_callback_for_the_first_message_does_not_count_for_the_resend(app: Fla
     post_signed(hooks.test_client(), f"/webhooks/twilio/status/{row.id}", status_params(first, "delivered"))
     after = state_of(row.id)
     assert (after.state, after.provider_id) == (DeliveryState.pending, None)
+
+
+def test_a_report_that_settles_the_last_open_delivery_marks_the_alert_sent(app: Flask, hooks: Flask) -> None:
+    # A call timed out (outcome unknown) and waits for its retry; the provider's report comes first.
+    people = [make_registrant(), make_registrant()]
+    alert = make_alert(urgency=CapUrgency.Immediate, languages=("zh_Hans",))
+    send_alert(alert)
+    first, second = (next(d for d in deliveries(alert.id) if d.registrant_id == p.id) for p in people)
+    first.state, first.provider_id = DeliveryState.submitted, new_sid()
+    sid = new_sid()
+    second.state, second.reconcile_from, second.attempts = DeliveryState.deferred, utcnow(), 1
+    db.session.commit()
+    client = hooks.test_client()
+    # The other delivery is settled, but this one is still open: the alert is still sending.
+    assert post_signed(client, f"/webhooks/twilio/status/{first.id}",
+                       status_params(first.provider_id, "delivered")).status_code == 204
+    db.session.expire_all()
+    assert db.session.get(Alert, alert.id).state == AlertState.sending
+    assert post_signed(client, f"/webhooks/twilio/status/{second.id}",
+                       status_params(sid, "delivered")).status_code == 204
+    db.session.expire_all()
+    assert state_of(second.id).state == DeliveryState.delivered
+    finished = db.session.get(Alert, alert.id)
+    assert finished.state == AlertState.sent and finished.finished_at is not None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "alert.sent", AuditEntry.object_id == str(alert.id))) == 1
 
 
 @pytest.mark.parametrize(("params", "message"), [
