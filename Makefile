@@ -20,9 +20,11 @@ setup: $(STAMP) i18n-compile
 run: setup
 	$(BIN)/consular serve --demo --host $(HOST) --port $(PORT)
 
-## test: the whole suite (PostgreSQL tests run when TEST_DATABASE_URL is set)
+## test: the whole suite (PostgreSQL tests run when TEST_DATABASE_URL is set), in PYTEST_WORKERS
+## parallel processes (default: one per CPU; 0 runs it in this one process)
+PYTEST_WORKERS ?= logical
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ skipped test fails the run.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
 import re
@@ -18,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.pool import NullPool
 
 from consular.app import create_app
 from consular.auth.models import Role, User
@@ -58,11 +60,47 @@ def base_overrides(instance: Path, database_url: str) -> dict[str, Any]:
 
 
 def pg_url() -> str:
+    """The PostgreSQL database of this test process: TEST_DATABASE_URL itself, or under
+    pytest-xdist a database of each worker's own next to it (made here, dropped at exit)."""
     if not TEST_DATABASE_URL:
         if STRICT:
             pytest.fail("CONSULAR_TEST_STRICT=1 but TEST_DATABASE_URL is not set")
         pytest.skip("PostgreSQL not available: set TEST_DATABASE_URL=postgresql://… to run")
-    return TEST_DATABASE_URL
+    if not WORKER:
+        return TEST_DATABASE_URL
+    if not _worker_database:
+        _worker_database.append(_make_worker_database(TEST_DATABASE_URL, WORKER))
+    return _worker_database[0]
+
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_worker_database: list[str] = []
+
+
+def _make_worker_database(base_url: str, worker: str) -> str:
+    given = sa.engine.make_url(base_url)
+    url = given.set(drivername="postgresql+psycopg")
+    name = f"{url.database}_{worker}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.DBAPIError as exc:
+        admin.dispose()
+        pytest.exit(f"tests in parallel need a PostgreSQL database per worker, and {url.username} "
+                    f"could not create {name} ({str(exc.orig).strip()}); grant CREATEDB or run "
+                    "with PYTEST_WORKERS=0", returncode=3)
+
+    def drop() -> None:
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            admin.dispose()
+
+    atexit.register(drop)
+    return given.set(database=name).render_as_string(hide_password=False)
 
 
 def reset_schema(app: Flask) -> None:
@@ -81,12 +119,15 @@ def clean_tables(app: Flask) -> None:
         db.session.remove()
         tables = [t.name for t in db.metadata.sorted_tables]
         with db.engine.begin() as conn:
+            # DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE of every table costs about 125 ms
+            # (a new file per table), the DELETEs of a test's few rows under 2 ms.
+            for name in reversed(tables):
+                conn.execute(sa.text(f'DELETE FROM "{name}"'))  # noqa: S608 (our table names)
             if db.engine.dialect.name == "postgresql":
-                quoted = ", ".join(f'"{t}"' for t in tables)
-                conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-            else:
-                for name in reversed(tables):
-                    conn.execute(sa.text(f'DELETE FROM "{name}"'))  # noqa: S608 (our table names)
+                # Ids start again at 1, as they do on SQLite once a table is empty.
+                conn.execute(sa.text(
+                    "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, 1, false) "
+                    "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"))
 
 
 class IsolatedClient(FlaskClient):

@@ -11,7 +11,8 @@ from consular.db import db
 
 
 def entries(action: str) -> list[AuditEntry]:
-    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)))
+    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)
+                                   .order_by(AuditEntry.id)))
 
 
 def test_login_ok_and_failed_are_recorded_with_address(app, make_user, browser) -> None:

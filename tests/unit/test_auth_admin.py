@@ -24,7 +24,8 @@ def count_users() -> int:
 
 
 def actions(action: str) -> list[AuditEntry]:
-    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)))
+    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)
+                                   .order_by(AuditEntry.id)))
 
 
 def text(response: Any) -> str:

@@ -29,7 +29,8 @@ def run(app):
 
 
 def audit(action: str) -> list[AuditEntry]:
-    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)))
+    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)
+                                   .order_by(AuditEntry.id)))
 
 
 def assert_refused(result, message: str) -> None:

@@ -39,14 +39,15 @@ def timeline(case: Case) -> list[TimelineEntry]:
 
 
 def audit(action: str) -> list[AuditEntry]:
-    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)))
+    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)
+                                   .order_by(AuditEntry.id)))
 
 
 def notices(user_id: int, kind: str | None = None) -> list[Notification]:
     query = sa.select(Notification).where(Notification.user_id == user_id)
     if kind:
         query = query.where(Notification.kind == kind)
-    return list(db.session.scalars(query))
+    return list(db.session.scalars(query.order_by(Notification.id)))
 
 
 def test_a_case_walks_its_whole_life_with_timeline_and_audit(world: World) -> None:

@@ -129,7 +129,8 @@ def safety_check_sent(setup: TwilioSetup, people: list[Registrant], **kw: Any) -
 
 def cases_of(person: Registrant) -> list[Case]:
     db.session.expire_all()
-    return list(db.session.scalars(sa.select(Case).where(Case.registrant_id == person.id)))
+    return list(db.session.scalars(sa.select(Case).where(Case.registrant_id == person.id)
+                                   .order_by(Case.id)))
 
 
 def test_safety_check_answers_are_recorded_and_need_help_opens_one_case(
