@@ -240,14 +240,17 @@ def expire_alerts(now: datetime) -> list[int]:
 
 
 def finish_alerts(now: datetime, alert_ids: Iterable[int] | None = None) -> list[int]:
-    """Mark ``sent`` every alert in ``sending`` with no delivery left pending, deferred or claimed
-    (all of them, or those of ``alert_ids``). Returns the ids it finished."""
+    """Mark ``sent`` every alert in ``sending`` that is fanned out to the end and has no delivery
+    left pending, deferred or claimed (all of them, or those of ``alert_ids``). Returns the ids it
+    finished."""
     from consular.audit.operations import record
 
     still_open = (sa.select(Delivery.id)
                   .where(Delivery.alert_id == Alert.id, Delivery.state.in_(OPEN_STATES))
                   .exists())
-    query = sa.select(Alert.id, Alert.identifier).where(Alert.state == AlertState.sending, ~still_open)
+    # An alert still being fanned out (in slices) is not finished, whatever its deliveries say.
+    query = sa.select(Alert.id, Alert.identifier).where(Alert.state == AlertState.sending,
+                                                         Alert.fanout_after.is_(None), ~still_open)
     if alert_ids is not None:
         wanted = sorted(set(alert_ids))
         if not wanted:
@@ -258,7 +261,8 @@ def finish_alerts(now: datetime, alert_ids: Iterable[int] | None = None) -> list
     for alert_id, identifier in rows:
         result = db.session.execute(
             sa.update(Alert)
-            .where(Alert.id == alert_id, Alert.state == AlertState.sending, ~still_open)
+            .where(Alert.id == alert_id, Alert.state == AlertState.sending,
+                   Alert.fanout_after.is_(None), ~still_open)
             .values(state=AlertState.sent, finished_at=now, version=Alert.version + 1)
             .execution_options(synchronize_session=False)
         )

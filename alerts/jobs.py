@@ -51,7 +51,7 @@ JOBS: tuple[tuple[str, int], ...] = (
     ("reclaim_leases", 30),
     ("safety_check_followups", 60),
 )
-MAX_PER_RUN = 100  # alerts fanned out per run of due_alerts (the next run goes on)
+MAX_PER_RUN = 100  # alerts that begin their fan-out per run of due_alerts (the next run goes on)
 FOLLOWUP_WINDOW = timedelta(days=14)  # safety checks older than this are left alone
 
 
@@ -80,38 +80,56 @@ def alerts_due(now: datetime | None = None) -> bool:
 
 
 def due_alerts(now: datetime | None = None) -> int:
-    """Fan out every approved alert whose time has come, and spawn (then fan out) the due run of
-    every recurring alert. A run missed while no worker was up is still run once: runs missed in a
-    row are coalesced into the latest one. Each alert is its own transaction, locked so two workers
-    never take the same one. Returns how many alerts were fanned out."""
-    from alerts.operations import next_fire_time, spawn_occurrence
-    from alerts.targeting import fan_out
+    """Spawn the due run of every recurring alert, then fan out every approved alert whose time has
+    come. A run missed while no worker was up is still run once: runs missed in a row are coalesced
+    into the latest one. The fan-out goes in committed slices (``FIRST_SLICE`` recipients, then
+    ``SLICE`` at a time), each one transaction with the alert's row locked, so the first messages
+    go out while the rest is planned and two workers never take the same slice; a worker that
+    dies half-way leaves ``Alert.fanout_after`` for the next one. New alerts' first slices come
+    before the rest of those already going. Returns how many alerts began their fan-out."""
+    from alerts.targeting import FIRST_SLICE, SLICE, fan_out
 
     now = now or utcnow()
+    _spawn_recurring_runs(now)
     fanned = 0
     failed: list[int] = []  # one alert that cannot be fanned out must not hold up the others
-    for _ in range(MAX_PER_RUN):
+    while True:
         begin_write()
+        starting = sa.and_(Alert.state == AlertState.scheduled, Alert.recurrence.is_(None),
+                           sa.or_(Alert.send_at.is_(None), Alert.send_at <= now))
+        going_on = sa.and_(Alert.state == AlertState.sending, Alert.fanout_after.is_not(None))
         query = (sa.select(Alert)
-                 .where(Alert.state == AlertState.scheduled, Alert.recurrence.is_(None),
-                        sa.or_(Alert.send_at.is_(None), Alert.send_at <= now))
-                 .order_by(Alert.send_at, Alert.id).limit(1))
+                 .where(sa.or_(starting, going_on) if fanned < MAX_PER_RUN else going_on)
+                 .order_by(sa.case((Alert.state == AlertState.scheduled, 0), else_=1),
+                           Alert.send_at, Alert.id).limit(1))
         if failed:
             query = query.where(Alert.id.not_in(failed))
         alert = db.session.scalar(_locked(query))
         if alert is None:
             break
-        alert_id = alert.id
+        alert_id, new = alert.id, alert.state == AlertState.scheduled
         try:
-            created = fan_out(alert, now)
+            created = fan_out(alert, now, slice_size=FIRST_SLICE if new else SLICE)
+            done, planned = alert.fanout_after is None, alert.planned_count
             db.session.commit()
         except Exception:
             db.session.rollback()
             log.exception("alert %s could not be fanned out; tried again at the next run", alert_id)
             failed.append(alert_id)
             continue
-        fanned += 1
-        log.info("alert %s fanned out: %d deliveries", alert_id, created)
+        fanned += int(new)
+        if done:
+            log.info("alert %s fanned out: %d deliveries", alert_id, planned)
+        else:
+            log.debug("alert %s: a slice of %d deliveries (%d so far)", alert_id, created, planned)
+    db.session.commit()
+    return fanned
+
+
+def _spawn_recurring_runs(now: datetime) -> None:
+    """For every recurring alert whose next run is due, its run (an alert of its own, ``scheduled``
+    for the fire time, which the fan-out then takes); each template its own transaction."""
+    from alerts.operations import next_fire_time, spawn_occurrence
 
     db.session.commit()
     template_ids = list(db.session.scalars(
@@ -127,17 +145,14 @@ def due_alerts(now: datetime | None = None) -> int:
             continue
         try:
             run = spawn_occurrence(template, fire)
-            if run.state == AlertState.scheduled and (run.send_at is None or run.send_at <= now):
-                created = fan_out(run, now)
-                fanned += 1
-                log.info("recurring alert %s: run %s for %s fanned out: %d deliveries", template_id,
-                         run.id, fire.isoformat(), created)
+            run_id = run.id
             db.session.commit()
         except Exception:
             db.session.rollback()
             log.exception("recurring alert %s: the run for %s failed; tried again at the next run",
                           template_id, fire.isoformat())
-    return fanned
+            continue
+        log.info("recurring alert %s: run %s for %s", template_id, run_id, fire.isoformat())
 
 
 def finish_alerts_job(now: datetime | None = None) -> int:

@@ -133,6 +133,9 @@ class Alert(Model):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # While a large alert is fanned out slice by slice: the last registrant id it has reached (the
+    # next slice goes on from there, in whatever worker). None once every recipient has a delivery.
+    fanout_after: Mapped[int | None] = mapped_column(sa.BigInteger())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))

@@ -701,6 +701,7 @@ def _cancel(alert: Alert, *, user: User, reason: str) -> int:
     alert.cancelled_at = now
     alert.cancelled_by_id = user.id
     alert.cancel_reason = reason[:MAX_REASON]
+    alert.fanout_after = None  # a fan-out still under way plans no more
     if alert.fanned_out_at is not None and alert.finished_at is None:
         alert.finished_at = now
     db.session.flush()

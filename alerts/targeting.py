@@ -2,9 +2,10 @@
 and audience, still registered and reachable, optionally only those whose stay dates say they are
 there now; each with the language of the text they get.
 
-``fan_out`` turns that into deliveries with one ``INSERT … SELECT`` (``… ON CONFLICT DO NOTHING`` on
-(alert, registrant) when the alert already has some): targeting 300,000 people is one statement, and
-running it twice adds nothing.
+``fan_out`` turns that into deliveries with ``INSERT … SELECT`` (``… ON CONFLICT DO NOTHING`` on
+(alert, registrant) when the alert already has some): targeting 300,000 people is one statement, or
+(as the worker does it) a few committed slices in registrant order, so the first messages go out
+while the rest is planned; running it twice adds nothing.
 """
 
 from __future__ import annotations
@@ -154,16 +155,26 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
     raise RuntimeError(f"fan-out needs PostgreSQL or SQLite, not {dialect}")
 
 
-def fan_out(alert: Alert, now: datetime | None = None) -> int:
-    """Create one pending delivery per recipient of a due, approved alert, in one statement, then
-    mark the alert as sending. Safe to run twice: the second run inserts nothing. Returns the number
-    of deliveries created by this call. An alert already past its expiry is closed instead: nothing
-    is sent after an alert expires."""
+# A large alert is fanned out in committed slices, so its first messages go out while the rest is
+# still being planned: a first small slice, then larger ones (each slice is one transaction).
+FIRST_SLICE = 1_000
+SLICE = 20_000
+
+
+def fan_out(alert: Alert, now: datetime | None = None, *, slice_size: int | None = None) -> int:
+    """Create one pending delivery per recipient of a due, approved alert, then mark the alert as
+    sending. Without ``slice_size``: every recipient in one statement. With it: the next (at most)
+    ``slice_size`` recipients in registrant order; ``alert.fanout_after`` then says where the next
+    slice goes on, and is None once every recipient has a delivery (no alert is finished before).
+    Safe to run twice: a second run inserts nothing. Returns the number of deliveries created by
+    this call. An alert already past its expiry is closed instead (nothing is sent after it)."""
     moment = now or utcnow()
     if alert.recurrence:
         raise ValueError("a recurring alert is a template: fan out its occurrences")
     if alert.state not in (AlertState.scheduled, AlertState.sending):
         raise ValueError(f"alert {alert.id} is {alert.state}, not scheduled")
+    if slice_size is not None and slice_size < 1:
+        raise ValueError("slice_size must be at least 1")
     if alert.expires_at <= moment:
         if alert.state == AlertState.scheduled:
             alert.state = AlertState.sent
@@ -171,6 +182,13 @@ def fan_out(alert: Alert, now: datetime | None = None) -> int:
             db.session.flush()
             record("alert.expired_unsent", "alert", alert.id, {"identifier": alert.identifier},
                    username="scheduler")
+        elif alert.fanout_after is not None:
+            # Expired half-way: those not yet planned get nothing; the rest ends as usual.
+            alert.fanout_after = None
+            db.session.flush()
+            record("alert.fan_out", "alert", alert.id,
+                   {"identifier": alert.identifier, "deliveries": alert.planned_count,
+                    "planned": alert.planned_count, "stopped": "expired"}, username="scheduler")
         return 0
     due = alert.send_at or moment
     target = Target.of(alert)
@@ -185,16 +203,31 @@ def fan_out(alert: Alert, now: datetime | None = None) -> int:
     ).where(*recipients_where(target, moment.date()))
     dialect = db.session.get_bind().dialect.name
     columns = ["alert_id", "registrant_id", "language", "country_code", "state", "due_at", "attempts"]
-    before = _planned(alert.id)
-    if before == 0:
-        # The first fan-out (the alert's row is locked by the job, so no one else is adding
-        # deliveries to it): a plain INSERT, about a quarter faster than the speculative insertion
-        # of ON CONFLICT. Should someone have raced us, the unique constraint still refuses the
-        # duplicate and the job tries again, then taking the path below.
+    going_on = alert.state == AlertState.sending and alert.fanout_after is not None
+    before = alert.planned_count if going_on else _planned(alert.id)
+    if slice_size is not None and (going_on or before == 0):
+        # The next slice, past every registrant already planned (so a plain INSERT: the alert's
+        # row is locked by the job, no one else is adding deliveries to it).
+        after = alert.fanout_after if going_on else None
+        page = source.order_by(Registrant.id).limit(slice_size)
+        if after is not None:
+            page = page.where(Registrant.id > after)
+        result = db.session.execute(sa.insert(Delivery).from_select(columns, page))
+        count = getattr(result, "rowcount", -1)
+        inserted = count if isinstance(count, int) and count >= 0 else _planned(alert.id) - before
+        planned = before + inserted
+        alert.fanout_after = (db.session.scalar(
+            sa.select(sa.func.max(Delivery.registrant_id)).where(Delivery.alert_id == alert.id))
+            if inserted >= slice_size else None)
+    elif before == 0:
+        # The first fan-out in one statement: a plain INSERT, about a quarter faster than the
+        # speculative insertion of ON CONFLICT. Should someone have raced us, the unique constraint
+        # still refuses the duplicate and the job tries again, then taking the path below.
         result = db.session.execute(sa.insert(Delivery).from_select(columns, source))
         count = getattr(result, "rowcount", -1)
         inserted = count if isinstance(count, int) and count >= 0 else _planned(alert.id)
         planned = inserted
+        alert.fanout_after = None
     else:
         # Counted before and after: a driver's rowcount for INSERT … SELECT … ON CONFLICT is not
         # reliable everywhere (psycopg may answer -1).
@@ -202,15 +235,18 @@ def fan_out(alert: Alert, now: datetime | None = None) -> int:
                            .on_conflict_do_nothing(index_elements=["alert_id", "registrant_id"]))
         planned = _planned(alert.id)
         inserted = planned - before
+        alert.fanout_after = None
     first = alert.fanned_out_at is None
     alert.planned_count = planned
     if first:
         alert.fanned_out_at = moment
     alert.state = AlertState.sending
     db.session.flush()
-    if first or inserted:
+    if alert.fanout_after is None and (first or inserted or going_on):
         record("alert.fan_out", "alert", alert.id,
-               {"identifier": alert.identifier, "deliveries": inserted, "planned": planned},
+               {"identifier": alert.identifier,
+                "deliveries": planned if going_on else inserted,  # a sliced one: all its slices
+                "planned": planned},
                username="scheduler")
     return inserted
 

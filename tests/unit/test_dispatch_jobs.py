@@ -107,3 +107,97 @@ def test_the_embedded_worker_sends_an_alert_to_the_end_within_seconds(app: Flask
     assert sorted(outbox) == sorted(p.phone for p in people)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Delivery)
                              .where(Delivery.state == DeliveryState.sent)) == len(people)
+
+
+# --- a large alert is fanned out in committed slices ------------------------------------------
+
+
+def fan_out_entries(alert_id: int) -> list[dict]:
+    from consular.audit.models import AuditEntry
+
+    return [e.detail for e in db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "alert.fan_out",
+                                    AuditEntry.object_id == str(alert_id)).order_by(AuditEntry.id))]
+
+
+def test_a_large_alert_goes_out_slice_by_slice_and_is_sent_only_when_all_are_planned(
+        app: Flask, monkeypatch) -> None:
+    from alerts import targeting
+    from alerts.dispatch import claim_batch, finish_alerts
+
+    monkeypatch.setattr(targeting, "FIRST_SLICE", 3)
+    monkeypatch.setattr(targeting, "SLICE", 4)
+    people = [make_registrant() for _ in range(10)]
+    make_registrant(country="FR", timezone="Europe/Paris")  # not in the alert's area
+    alert = make_alert(urgency=CapUrgency.Immediate, languages=("zh_Hans",))
+    # The first slice alone (as a worker that died right after it would leave it):
+    assert targeting.fan_out(alert, slice_size=targeting.FIRST_SLICE) == 3
+    db.session.commit()
+    db.session.expire_all()
+    going = db.session.get(Alert, alert.id)
+    assert going.state == AlertState.sending and going.planned_count == 3
+    assert going.fanout_after == people[2].id
+    # Its messages can go out at once; the alert is not finished when they have.
+    claimed = claim_batch("w1", limit=50)
+    assert sorted(c.registrant_id for c in claimed) == [p.id for p in people[:3]]
+    db.session.execute(sa.update(Delivery).values(state=DeliveryState.delivered))
+    assert finish_alerts(utcnow()) == []
+    db.session.commit()
+    # The next run of the job (in any worker) goes on from there to the end.
+    assert jobs.due_alerts() == 0  # no alert began; this one went on
+    db.session.expire_all()
+    done = db.session.get(Alert, alert.id)
+    assert done.fanout_after is None and done.planned_count == 10
+    assert sorted(d.registrant_id for d in deliveries(alert.id)) == [p.id for p in people]
+    assert fan_out_entries(alert.id) == [
+        {"identifier": alert.identifier, "deliveries": 10, "planned": 10}]
+    assert jobs.due_alerts() == 0 and len(deliveries(alert.id)) == 10  # safe to run twice
+
+
+def test_the_job_fans_out_a_new_alert_whole_in_slices(app: Flask, monkeypatch) -> None:
+    from alerts import targeting
+
+    monkeypatch.setattr(targeting, "FIRST_SLICE", 2)
+    monkeypatch.setattr(targeting, "SLICE", 3)
+    people = [make_registrant() for _ in range(8)]
+    alert = make_alert(urgency=CapUrgency.Immediate)
+    assert jobs.due_alerts() == 1
+    db.session.expire_all()
+    done = db.session.get(Alert, alert.id)
+    assert (done.state, done.fanout_after, done.planned_count) == (AlertState.sending, None, 8)
+    assert sorted(d.registrant_id for d in deliveries(alert.id)) == [p.id for p in people]
+
+
+def test_an_alert_that_expires_half_way_plans_no_more_and_ends(app: Flask, monkeypatch) -> None:
+    from alerts import targeting
+
+    for _ in range(6):
+        make_registrant()
+    alert = make_alert(expires_in=timedelta(minutes=10))
+    targeting.fan_out(alert, slice_size=2)
+    db.session.commit()
+    with time_machine.travel(utcnow() + timedelta(minutes=11)):
+        assert jobs.due_alerts() == 0
+        assert jobs.finish_alerts_job() == 1
+    db.session.expire_all()
+    ended = db.session.get(Alert, alert.id)
+    assert (ended.state, ended.fanout_after, ended.planned_count) == (AlertState.sent, None, 2)
+    assert {d.state for d in deliveries(alert.id)} == {DeliveryState.skipped}
+    assert fan_out_entries(alert.id)[-1]["stopped"] == "expired"
+
+
+def test_a_cancelled_alert_plans_no_more_slices(app: Flask, make_user) -> None:
+    from alerts import targeting
+    from alerts.operations import cancel
+
+    for _ in range(5):
+        make_registrant()
+    alert = make_alert(urgency=CapUrgency.Immediate)
+    targeting.fan_out(alert, slice_size=2)
+    db.session.commit()
+    cancel(alert, user=make_user(), reason="Wrong country")
+    db.session.commit()
+    assert jobs.due_alerts() == 0
+    db.session.expire_all()
+    assert db.session.get(Alert, alert.id).fanout_after is None
+    assert len(deliveries(alert.id)) == 2
