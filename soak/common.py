@@ -83,9 +83,11 @@ def insert_registrants(app: Flask, phones: Sequence[str]) -> dict[int, str]:
     return ids
 
 
-def build_alert(app: Flask, expires_in: timedelta = timedelta(hours=6)) -> tuple[int, int]:
-    """An approved Immediate alert for Italy in English, fanned out by ``alerts.targeting.fan_out``;
-    returns (alert id, deliveries created)."""
+def build_alert(app: Flask, expires_in: timedelta = timedelta(hours=6), *,
+                fan_out_now: bool = True) -> tuple[int, int]:
+    """An approved Immediate alert for Italy in English, fanned out by ``alerts.targeting.fan_out``
+    (or, with ``fan_out_now=False``, left to the workers' due-alerts job); returns (alert id,
+    deliveries created)."""
     from alerts.models import Alert, AlertArea, AlertState, AlertText, CapSeverity, CapStatus, CapUrgency
     from alerts.targeting import fan_out
     from consular.db import db, utcnow
@@ -100,8 +102,10 @@ def build_alert(app: Flask, expires_in: timedelta = timedelta(hours=6)) -> tuple
         alert.areas.append(AlertArea(country_code="IT", city=""))
         db.session.add(alert)
         db.session.commit()
-        created = fan_out(alert, now)
-        db.session.commit()
+        created = 0
+        if fan_out_now:
+            created = fan_out(alert, now)
+            db.session.commit()
         alert_id = alert.id
         db.session.remove()
     return alert_id, created

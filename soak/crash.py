@@ -148,6 +148,7 @@ class CrashRun:
         self.pg_away = 0.0
         self.pg_resumed_after: float | None = None
         self.pg_worker_survived = False
+        self.fan_out_kill: tuple[int, int] | None = None
 
     # --- processes ---------------------------------------------------------------------
 
@@ -208,6 +209,38 @@ class CrashRun:
         print(f"  kill {self.kills:>2}: worker pid {pid} {how}, {left} accepted but unrecorded; "
               f"provider has {self.watch.accepted:,}", flush=True)
 
+    def kill_during_fan_out(self, alert_id: int, planned: int) -> None:
+        """SIGKILL the first worker while it fans the alert out (some slices committed, some not):
+        the next worker must go on from there, planning nobody twice and nobody not at all."""
+        from alerts.models import Alert
+        from consular.db import db
+
+        worker = self.worker
+        assert worker is not None
+
+        def progress() -> tuple[int | None, int]:
+            with self.app.app_context():
+                row = db.session.execute(sa.select(Alert.fanout_after, Alert.planned_count)
+                                         .where(Alert.id == alert_id)).one()
+                db.session.remove()
+            return row[0], row[1]
+
+        deadline = time.monotonic() + 120
+        after, count = progress()
+        while after is None and count < planned and time.monotonic() < deadline:
+            time.sleep(0.01)
+            after, count = progress()
+        worker.kill()
+        worker.wait(30)
+        self.kills += 1
+        self.fan_out_kill = (count, planned) if after is not None else None
+        if after is None:
+            print(f"  kill {self.kills:>2}: worker pid {worker.pid}: the fan-out ended before it could "
+                  f"be caught ({count:,} planned)", flush=True)
+        else:
+            print(f"  kill {self.kills:>2}: worker pid {worker.pid} during the fan-out, {count:,} of "
+                  f"{planned:,} planned", flush=True)
+
     def drain(self) -> None:
         """SIGTERM the current worker mid-send: it must exit 0 soon, holding no claim."""
         from alerts.models import Delivery, DeliveryState
@@ -253,9 +286,11 @@ class CrashRun:
         t0 = time.monotonic()
         self.phones = insert_registrants(self.app, phone_numbers(args.recipients))
         inserted = time.monotonic() - t0
-        alert_id, planned = build_alert(self.app)
-        print(f"  {len(self.phones):,} registrants inserted in {inserted:.1f} s; {planned:,} deliveries "
-              "fanned out", flush=True)
+        # The workers fan the alert out (in slices, as in production): the first one dies half-way.
+        alert_id, _ = build_alert(self.app, fan_out_now=False)
+        planned = len(self.phones)
+        print(f"  {planned:,} registrants inserted in {inserted:.1f} s; the alert is approved, "
+              "the workers fan it out", flush=True)
         self.fake.set_on_accept(self.watch)
         # Kill points spread over the fan-out by what the provider has accepted (not by time: the
         # machine's speed decides how long that takes).
@@ -263,6 +298,8 @@ class CrashRun:
         drain_at = args.kills // 2
         restart_at = max(1, args.kills // 3) if args.kills else -1
         sending_began = time.monotonic()
+        self.start_worker()
+        self.kill_during_fan_out(alert_id, planned)
         self.start_worker()
         for number, point in enumerate(points):
             self.wait_sending()
@@ -328,6 +365,9 @@ class CrashRun:
         figures.add("duplicated", duplicated, "= 0")
         figures.add("deliveries not matching the provider", mismatched, "= 0")
         figures.add("kills (SIGKILL)", self.kills)
+        figures.add("planned when killed during the fan-out",
+                    self.fan_out_kill[0] if self.fan_out_kill else float("nan"),
+                    f"of {planned:,}" if self.fan_out_kill else "not caught: the fan-out was over")
         figures.add("kills between accept and commit", self.kills_with_unrecorded,
                     f"{self.hook_kills} made by the fake at acceptance")
         figures.add("messages accepted but unrecorded at kills", self.unrecorded_at_kills)
@@ -350,7 +390,7 @@ class CrashRun:
         figures.check(self.drain_left_claimed == 0, f"{self.drain_left_claimed} claims left after SIGTERM")
         figures.check(self.pg.restarts == 0 or self.pg_resumed_after is not None,
                       "sending did not resume after the PostgreSQL restart")
-        figures.check(self.kills == args.kills, f"{self.kills} kills of {args.kills}")
+        figures.check(self.kills == args.kills + 1, f"{self.kills} kills of {args.kills + 1}")
         return figures
 
     def log_count(self, pattern: re.Pattern[str]) -> int:
