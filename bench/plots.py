@@ -44,8 +44,14 @@ def _pyplot() -> Any:
     return plt
 
 
-def _caption(fig: Any, data: dict[str, Any]) -> None:
+def _save(plt: Any, fig: Any, data: dict[str, Any], name: str) -> Path:
+    """Caption the figure with when and where it was measured, write bench/<name>, close it."""
     fig.text(0.01, 0.01, f"{data.get('measured', '')}; {data.get('machine', '')}", fontsize=7, color="0.4")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    path = FIGURES / name
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def throughput_vs_workers(data: dict[str, Any]) -> Path | None:
@@ -68,12 +74,7 @@ def throughput_vs_workers(data: dict[str, Any]) -> Path | None:
     ax.set_ylim(bottom=0)
     ax.set_title(str(data.get("title", "Dispatch throughput")))
     ax.legend()
-    _caption(fig, data)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    path = FIGURES / "throughput-vs-workers.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, data, "throughput-vs-workers.png")
 
 
 def cost_vs_scale(data: dict[str, Any]) -> Path | None:
@@ -116,12 +117,7 @@ def cost_vs_scale(data: dict[str, Any]) -> Path | None:
     ax.set_ylabel("seconds to create the deliveries")
     ax.set_title("Fan-out planning: cost against scale")
     ax.legend(fontsize=7)
-    _caption(fig, data)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    path = FIGURES / "cost-vs-scale.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, data, "cost-vs-scale.png")
 
 
 def first_message_latency(data: dict[str, Any]) -> Path | None:
@@ -145,12 +141,7 @@ def first_message_latency(data: dict[str, Any]) -> Path | None:
     ax.set_ylim(bottom=0)
     ax.set_title("First message after approval")
     ax.legend(fontsize=7, loc="upper right")
-    _caption(fig, data)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    path = FIGURES / "e2e-first-message.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, data, "e2e-first-message.png")
 
 
 def main(argv: list[str]) -> int:
