@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import functools
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -68,16 +69,14 @@ def pg_url() -> str:
         pytest.skip("PostgreSQL not available: set TEST_DATABASE_URL=postgresql://… to run")
     if not WORKER:
         return TEST_DATABASE_URL
-    if not _worker_database:
-        _worker_database.append(_make_worker_database(TEST_DATABASE_URL, WORKER))
-    return _worker_database[0]
+    return _worker_database(TEST_DATABASE_URL, WORKER)
 
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-_worker_database: list[str] = []
 
 
-def _make_worker_database(base_url: str, worker: str) -> str:
+@functools.cache
+def _worker_database(base_url: str, worker: str) -> str:
     given = sa.engine.make_url(base_url)
     url = given.set(drivername="postgresql+psycopg")
     name = f"{url.database}_{worker}"
