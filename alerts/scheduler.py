@@ -41,6 +41,7 @@ class Worker:
         self.worker_id = f"{socket.gethostname()[:60]}:{os.getpid()}:{int(started.timestamp())}"
         self.started_at = started
         self.jobs_run = 0
+        self.approval_looks = 0  # looks the approval watch has made (tests wait on it)
 
     def _run(self, name: str, job: Callable[[], None]) -> None:
         with self.app.app_context():
@@ -132,7 +133,9 @@ class Worker:
         pause = interval
         while not stop.wait(pause):
             pause = interval
-            if waiting():
+            found = waiting()
+            self.approval_looks += 1
+            if found:
                 self.alert_job("due_alerts")
                 if waiting():
                     pause = max(interval, dict(JOBS).get("due_alerts", 5))

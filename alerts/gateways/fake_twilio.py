@@ -162,6 +162,10 @@ class FakeConfig:
     retry_after: float | None = 1.0  # Retry-After header (seconds) on 429 and 503
     timeout_ms: float = 30_000.0  # how long an injected "timeout" holds the request
     timeout_accepts: bool = True  # an injected timeout still accepts the message (answer lost)
+    # Each API request waits until this many are in flight together (0: off), at most hold_timeout_ms:
+    # a client that serialises its requests never opens the gate, however fast or slow the machine.
+    hold_until_in_flight: int = 0
+    hold_timeout_ms: float = 60_000.0
     numbers: dict[str, NumberRule] = field(default_factory=dict)
     not_mobile: set[str] = field(default_factory=set)  # 21614
     landlines: set[str] = field(default_factory=set)  # accepted, then undelivered 30006
@@ -191,7 +195,7 @@ def apply_config(config: FakeConfig, changes: dict[str, Any]) -> None:
     for key, value in changes.items():
         if key not in known:
             raise ValueError(f"unknown setting {key!r}")
-        if key in ("latency_ms", "latency_jitter_ms", "timeout_ms"):
+        if key in ("latency_ms", "latency_jitter_ms", "timeout_ms", "hold_timeout_ms"):
             number = float(value)
             if number < 0:
                 raise ValueError(f"{key} must be >= 0")
@@ -209,6 +213,11 @@ def apply_config(config: FakeConfig, changes: dict[str, Any]) -> None:
             if bad or any(v < 0 for v in mix.values()) or sum(mix.values()) <= 0:
                 raise ValueError(f"error_mix takes non-negative shares of {', '.join(INJECTABLE)}")
             config.error_mix = mix
+        elif key == "hold_until_in_flight":
+            wanted = int(value)
+            if wanted < 0:
+                raise ValueError("hold_until_in_flight must be >= 0")
+            config.hold_until_in_flight = wanted
         elif key == "retry_after":
             config.retry_after = None if value is None else float(value)
         elif key == "timeout_accepts":
@@ -320,6 +329,7 @@ class Stats:
     errors: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
     max_concurrency: int = 0
+    hold_timeouts: int = 0  # requests released by hold_timeout_ms, not by the gate
     first_request: float | None = None
     last_request: float | None = None
     callbacks_posted: int = 0
@@ -336,6 +346,7 @@ class Stats:
             "errors": dict(self.errors),
             "in_flight": self.in_flight,
             "max_concurrency": self.max_concurrency,
+            "hold_timeouts": self.hold_timeouts,
             "requests_per_second": round(self.requests / span, 1) if span > 0 else None,
             "callbacks_posted": self.callbacks_posted,
             "callbacks_failed": self.callbacks_failed,
@@ -403,11 +414,14 @@ class FakeTwilioApp:
         self.remaining: dict[str, int] = {}  # per-number error countdowns
         self.random = random.Random(self.config.seed)  # noqa: S311 (simulation, not security)
         self._seq = 0
+        self._gate = asyncio.Event()  # opens when hold_until_in_flight requests are in flight
 
     def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
         apply_config(self.config, changes)
         if "seed" in changes:
             self.random = random.Random(self.config.seed)  # noqa: S311
+        if "hold_until_in_flight" in changes:
+            self._gate = asyncio.Event()
         if "numbers" in changes:
             for number in changes["numbers"] or {}:
                 self.remaining.pop(number, None)
@@ -475,6 +489,7 @@ class FakeTwilioApp:
         stats.in_flight += 1
         stats.max_concurrency = max(stats.max_concurrency, stats.in_flight)
         try:
+            await self._hold()
             await self._latency()
             self._check_auth(request)
             response: web.StreamResponse = await handler(request)
@@ -485,6 +500,18 @@ class FakeTwilioApp:
             stats.in_flight -= 1
             stats.last_request = time.monotonic()
         return response
+
+    async def _hold(self) -> None:
+        wanted = self.config.hold_until_in_flight
+        if not wanted or self._gate.is_set():
+            return
+        if self.stats.in_flight >= wanted:
+            self._gate.set()
+            return
+        try:
+            await asyncio.wait_for(self._gate.wait(), self.config.hold_timeout_ms / 1000)
+        except TimeoutError:
+            self.stats.hold_timeouts += 1
 
     async def _latency(self) -> None:
         config = self.config

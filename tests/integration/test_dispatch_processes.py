@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -75,12 +76,27 @@ def test_a_worker_killed_mid_send_loses_nothing_and_sends_nothing_twice(app: Fla
 
         first = subprocess.Popen([*CONSULAR, "worker"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True)
+        # The fake kills the worker the moment it accepts the 8th message, before the answer leaves:
+        # mid-batch, with an accepted message the worker never recorded, however fast the machine.
+        killed = threading.Event()
+
+        def kill_at_eighth(message: object) -> None:
+            if fake.state.stats.accepted >= 8 and not killed.is_set():
+                os.kill(first.pid, signal.SIGKILL)
+                killed.set()
+
+        fake.set_on_accept(kill_at_eighth)
         try:
-            wait_for(lambda: fake.stats()["accepted"] >= 8, 60, "the first worker to start sending")
+            wait_for(lambda: killed.is_set() or first.poll() is not None, 120,
+                     "the first worker to send 8 messages")
         finally:
-            os.kill(first.pid, signal.SIGKILL)
-            first.communicate(timeout=30)
-        time.sleep(0.5)  # requests the killed worker had in flight land (or not)
+            fake.set_on_accept(None)
+            if first.poll() is None:
+                os.kill(first.pid, signal.SIGKILL)
+            output_first, _ = first.communicate(timeout=30)
+        assert killed.is_set(), f"the first worker stopped by itself:\n{output_first[-4000:]}"
+        # Requests the killed worker still had in flight are answered (or cut off) before we count.
+        wait_for(lambda: fake.stats()["in_flight"] == 0, 60, "the killed worker's requests to end")
         accepted_before = fake.stats()["accepted"]
         at_kill = counts()
         # Killed mid-batch: messages Twilio accepted whose outcome the worker never recorded.

@@ -169,13 +169,13 @@ def test_killing_the_worker_turns_the_banner_on_and_a_new_worker_turns_it_off(tm
                              stderr=subprocess.DEVNULL, cwd=tmp_path)
     second = None
     try:
-        wait_for(False, 30)
+        wait_for(False, 90)
         first.kill()  # SIGKILL: no stopped_at is written
         first.wait(timeout=10)
-        wait_for(True, 20)  # dead-after is 3 s here (60 s by default): well within a minute
+        wait_for(True, 90)  # dead-after is 3 s here (60 s by default)
         second = subprocess.Popen([*CONSULAR, "worker"], env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, cwd=tmp_path)
-        wait_for(False, 30)
+        wait_for(False, 90)
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:

@@ -37,12 +37,16 @@ def test_an_approved_alert_is_fanned_out_by_the_watch_alone(app: Flask, make_use
     watch = threading.Thread(target=worker.watch_approvals, args=(stop, 0.05), daemon=True)
     watch.start()
     try:
-        time.sleep(0.3)  # several looks with nothing approved
+        # Several looks with nothing approved (counted, not timed): no job ran, nothing changed.
+        deadline = time.monotonic() + 120
+        while worker.approval_looks < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.approval_looks >= 3
         assert worker.jobs_run == 0 and _state(alert.id) == AlertState.pending_approval
 
         ops.approve(alert, user=approver)
         db.session.commit()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while _state(alert.id) != AlertState.sending and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,7 +193,6 @@ def test_date_sent_filters_skip_messages_not_sent_yet(fake: FakeTwilio, client: 
     client.messages.create(to=TO, from_=SENDER, body="already sent")
     fake.configure(callbacks={"sent_delay_ms": 60_000, "final_delay_ms": 60_000})
     client.messages.create(to=TO, from_=SENDER, body="still queued")
-    time.sleep(0.05)
 
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
     assert [m.body for m in client.messages.list(to=TO, date_sent_after=hour_ago)] == ["already sent"]
@@ -207,15 +205,22 @@ def test_date_sent_filters_skip_messages_not_sent_yet(fake: FakeTwilio, client: 
 # --- latency, concurrency and injected errors --------------------------------------------------
 
 
-def test_latency_does_not_serialise_requests(fake: FakeTwilio) -> None:
-    # Long enough that all 40 requests are in flight together even on a busy 2-core machine.
-    fake.configure(latency_ms=1500)
+def test_requests_are_served_together_not_one_by_one(fake: FakeTwilio) -> None:
+    # Each request waits until all 40 are in flight: a server that handled one at a time would never
+    # get there and release them only at the hold timeout. No clock decides this test.
+    fake.configure(latency_ms=50, hold_until_in_flight=40)
     with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
         statuses = list(pool.map(lambda i: send_form(fake, To=f"+3933300{i:05d}").status_code, range(40)))
     assert statuses == [201] * 40
     stats = fake.stats()
-    assert stats["accepted"] == 40 and stats["max_concurrency"] >= 30
-    assert stats["in_flight"] == 0
+    assert stats["accepted"] == 40 and stats["max_concurrency"] == 40
+    assert stats["hold_timeouts"] == 0 and stats["in_flight"] == 0
+
+
+def test_a_gate_that_is_never_reached_releases_requests_at_its_timeout(fake: FakeTwilio) -> None:
+    fake.configure(hold_until_in_flight=2, hold_timeout_ms=10)
+    assert send_form(fake, To=TO).status_code == 201  # alone: let through by the timeout
+    assert fake.stats()["hold_timeouts"] == 1
 
 
 def test_injected_errors_follow_the_mix(fake: FakeTwilio) -> None:
