@@ -677,8 +677,9 @@ class Dispatcher:
                 self.sender.run(coroutine)
             else:
                 asyncio.run(coroutine)
-        # Finishing alerts needs a look at all their deliveries: when the queue ran dry, or now and then.
-        self._record(work, report, finish=not self._busy or housekeeping)
+        # The round that records an alert's last open deliveries marks it sent, in the same commit
+        # (one indexed look per alert of the batch): "all handed over" and "sent" are never apart.
+        self._record(work, report)
         elapsed = time.monotonic() - started
         log.info("dispatch %s: %d messages (%d accepted, %d reconciled, %d to retry, %d failed, "
                  "%d not sent) in %.2f s", self.claimer, report.handled, report.accepted,
@@ -845,7 +846,7 @@ class Dispatcher:
 
     # --- recording -----------------------------------------------------------------------
 
-    def _record(self, work: Sequence[_Work], report: BatchReport, finish: bool = True) -> None:
+    def _record(self, work: Sequence[_Work], report: BatchReport) -> None:
         now = utcnow()
         begin_write()
         try:
@@ -854,8 +855,7 @@ class Dispatcher:
             _record_deliveries(deliveries, now, self.settings, self.rng, report)
             _record_notices(notices, now, self.settings, self.rng, report)
             alert_ids = {w.alert_id for w in deliveries if w.alert_id is not None}
-            if finish:
-                report.alerts_finished = finish_alerts(now, alert_ids)
+            report.alerts_finished = finish_alerts(now, alert_ids)
             db.session.commit()
         except Exception:
             db.session.rollback()

@@ -87,7 +87,7 @@ def test_each_recipient_gets_their_language_once(app: Flask, twilio: TwilioSetup
     assert db.session.get(Alert, alert.id).state == AlertState.sent
 
     # The fake's signed status callbacks reach the app and move every delivery to delivered.
-    assert twilio.fake.wait_idle(10)
+    assert twilio.fake.wait_idle(60)
     states = {d.state for d in deliveries(alert.id) if d.registrant_id != opted_out.id}
     assert states == {DeliveryState.delivered}
 
@@ -274,3 +274,22 @@ def test_the_send_rate_defaults_to_the_gateway(tmp_path: Any) -> None:
                             "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID})
     assert twilio.sms_segments_per_second == 10  # one long code's throughput
     assert load_settings({**base, "SMS_SEGMENTS_PER_SECOND": "2.5"}).sms_segments_per_second == 2.5
+
+
+def test_the_round_that_hands_over_the_last_messages_marks_the_alert_sent(
+        app: Flask, make_twilio: Any) -> None:
+    # A full batch (claimed == the claim limit) used to leave the alert "sending" until another
+    # round or the finish job looked again: a worker stopped right then left it so.
+    setup: TwilioSetup = make_twilio(DISPATCH_BATCH_SIZE=5)
+    setup.fake.configure(callbacks={"enabled": False})
+    for _ in range(10):
+        make_registrant(language="en")
+    alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+    send_alert(alert)
+    dispatcher = setup.dispatcher()
+    assert dispatcher.run_once() == 5
+    db.session.expire_all()
+    assert db.session.get(Alert, alert.id).state == AlertState.sending  # type: ignore[union-attr]
+    assert dispatcher.run_once() == 5  # the second full batch: the last five
+    db.session.expire_all()
+    assert db.session.get(Alert, alert.id).state == AlertState.sent  # type: ignore[union-attr]

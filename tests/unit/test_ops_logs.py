@@ -77,7 +77,7 @@ def test_no_personal_data_in_any_log_line(twilio: TwilioSetup, make_user: Callab
         alert = make_alert(safety_check=True)
         send_alert(alert)
     assert twilio.run_until_idle() == 1
-    twilio.fake.wait_idle()
+    assert twilio.fake.wait_idle(60)
     twilio.fake.send_inbound(from_=CANARY_PHONE, to="+15005550006", body=CANARY_REPLY,
                              url=f"{twilio.base_url}/webhooks/twilio/inbound")
 

@@ -268,7 +268,7 @@ def test_callbacks_from_the_fake_in_any_order_and_twice_end_right(app: Flask, tw
     alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
     send_alert(alert)
     assert twilio.run_until_idle() == 6
-    assert twilio.fake.wait_idle(10)
+    assert twilio.fake.wait_idle(60)
     stats = twilio.fake.stats()
     assert stats["callbacks_failed"] == 0 and stats["callbacks_posted"] >= 6 * 3 * 2
     final = {d.registrant_id: d for d in deliveries(alert.id)}
