@@ -57,6 +57,7 @@ from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 
 from alerts import texts
+from alerts.encoding import count_segments
 from alerts.gateways import (
     OutboundSms,
     Outcome,
@@ -65,7 +66,6 @@ from alerts.gateways import (
     SmsGateway,
     gateway_from_settings,
 )
-from alerts.gateways.segments import count_segments
 from alerts.models import Alert, AlertState, AlertText, Delivery, DeliveryState
 from alerts.quiet import QuietHours, is_urgent, zone
 from alerts.ratelimit import RateLimiter
