@@ -3,17 +3,23 @@ configured segments per second, and use it."""
 
 from __future__ import annotations
 
+import json
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from alerts import texts
+from alerts.encoding import analyse
 from alerts.models import CapUrgency, Delivery, DeliveryState
-from alerts.ratelimit import RateLimiter
+from alerts.ratelimit import RateLimiter, Reservation
 from consular.db import db, utcnow
 from tests.unit.test_dispatch_support import (
     TwilioSetup,
+    deliveries,
     fake_fixture,  # noqa: F401 (fixture)
     make_alert,
     make_registrant,
@@ -83,3 +89,47 @@ def test_two_workers_together_hold_the_rate(app: Flask, make_twilio: object) -> 
     # Both workers took part.
     claimers = set(db.session.scalars(sa.select(Delivery.claimed_by)))
     assert {"worker-1", "worker-2"} <= claimers
+
+
+CORPUS = json.loads((Path(__file__).parents[1] / "data" / "sms_segments_corpus.json")
+                    .read_text(encoding="utf-8"))
+
+
+def test_a_message_is_paced_and_recorded_as_twilio_counts_it(app: Flask, make_twilio: object,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """306 septets whose euro sign (an escape pair) would straddle septets 153-154: Twilio moves the
+    pair to part two, which then ends full, so a third part is needed; dividing says two."""
+    [reference] = [b["expected"] for b in CORPUS["bodies"]
+                   if b["name"] == "escape U+20ac straddles 153, 306 septets"]
+    assert reference["segments"] == 3  # Twilio's calculator
+    setup: TwilioSetup = make_twilio()  # type: ignore[operator]
+    person = make_registrant(language="en")
+    alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+    [text] = alert.texts
+    frame = texts.render_alert_sms(headline=text.headline, body="BODY", locale="en", status=str(alert.status),
+                                   safety_check=alert.safety_check, expires_at=alert.expires_at,
+                                   tz_name=person.timezone)
+    before, after = frame.split("BODY")
+    assert analyse(before + after).encoding == "GSM-7" and "€" not in before + after
+    text.body = "x" * (152 - analyse(before).units) + "€" + "y" * (152 - analyse(after).units)
+    db.session.commit()
+    sms = before + text.body + after
+    assert analyse(sms).units == 306 and analyse(sms[:sms.index("€")]).units == 152
+    send_alert(alert)
+
+    reserved: list[int] = []
+    reserve = RateLimiter.reserve
+
+    def recording(limiter: RateLimiter, segments: int, now: datetime | None = None) -> Reservation:
+        reserved.append(segments)
+        return reserve(limiter, segments, now)
+
+    monkeypatch.setattr(RateLimiter, "reserve", recording)
+    setup.run_until_idle()
+
+    [message] = setup.fake.state.messages.values()
+    assert message.body == sms and message.num_segments == 3
+    [delivery] = deliveries(alert.id)
+    assert delivery.provider_id == message.sid and delivery.segments == 3
+    # The first reservation is this message's alone: it spends what Twilio bills.
+    assert reserved[0] == 3
