@@ -671,6 +671,11 @@ def test_the_demo_alerts_load_once_and_match_the_demo_people(make_user):
     states = [str(s) for s in db.session.scalars(sa.select(Delivery.state).where(
         Delivery.alert_id == drill.id))]
     assert states.count("delivered") >= 10
+    # Each delivery records the segments its recipient's SMS takes, as the counter counts them.
+    sent = compose.analyse_alert(drill, {"zh_Hans": "Europe/Rome"})["zh_Hans"]
+    assert sent.encoding.segments > 1
+    assert set(db.session.scalars(sa.select(Delivery.segments).where(
+        Delivery.alert_id == drill.id))) == {sent.encoding.segments}
     reminder = alerts["春节出行安全"]
     assert reminder.state == AlertState.scheduled and reminder.recurrence == "0 10 25 1 *"
     assert ops.next_fire_time(reminder, utcnow()) is not None
