@@ -138,7 +138,8 @@ def _count(text: str) -> tuple[Encoding, int, tuple[int, ...]]:
         costs = [2 if ch in GSM_EXTENSION else 1 for ch in text]
         used = _pack(costs, GSM_SINGLE, GSM_MULTI)
         return "GSM-7", sum(costs), tuple(used)
-    costs = [len(g.encode("utf-16-le", "surrogatepass")) // 2 for g in split_graphemes(text)]
+    # A grapheme costs its UTF-16 units: two for a character outside the Basic Multilingual Plane.
+    costs = [len(g) + sum(1 for ch in g if ch > "\uffff") for g in split_graphemes(text)]
     return "UCS-2", len(costs), tuple(_pack(costs, UCS2_SINGLE, UCS2_MULTI))
 
 
