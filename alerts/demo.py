@@ -11,9 +11,11 @@ import sqlalchemy as sa
 
 from alerts import operations as ops
 from alerts import targeting
+from alerts.dispatch import _render_alert
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
 from consular.auth.models import User
 from consular.db import db, utcnow
+from consular.registry.models import Registrant
 
 DRILL = {
     "zh_Hans": {"headline": "普拉托领事保护应急演练",
@@ -76,9 +78,20 @@ def _sent_drill(author: User, approver: User, now: datetime) -> Alert:
     targeting.fan_out(drill, sent_at)
     deliveries = list(db.session.scalars(
         sa.select(Delivery).where(Delivery.alert_id == drill.id).order_by(Delivery.id)))
+    # Each delivery records the segments of the SMS its recipient got, counted as the dispatcher
+    # counts them (the validity line is in the recipient's time zone, so the length can differ).
+    zones = {row.id: row.timezone for row in db.session.execute(
+        sa.select(Registrant.id, Registrant.timezone).where(
+            Registrant.id.in_([d.registrant_id for d in deliveries])))}
+    texts = {t.language: t for t in drill.texts}
+    sent: dict[tuple[str, str], int] = {}
     for i, delivery in enumerate(deliveries):
+        key = (delivery.language, zones[delivery.registrant_id])
+        if key not in sent:
+            rendered = _render_alert(drill, texts, *key)
+            sent[key] = rendered[1] if rendered is not None else 1
         delivery.attempts = 1
-        delivery.segments = 1
+        delivery.segments = sent[key]
         delivery.submitted_at = sent_at + timedelta(seconds=i)
         delivery.final_at = sent_at + timedelta(seconds=i + 5)
         delivery.provider_id = f"CMdemo{drill.id:04d}{i:06d}"

@@ -57,6 +57,7 @@ from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 
 from alerts import texts
+from alerts.encoding import count_segments
 from alerts.gateways import (
     OutboundSms,
     Outcome,
@@ -65,7 +66,6 @@ from alerts.gateways import (
     SmsGateway,
     gateway_from_settings,
 )
-from alerts.gateways.segments import count_segments
 from alerts.models import Alert, AlertState, AlertText, Delivery, DeliveryState
 from alerts.quiet import QuietHours, is_urgent, zone
 from alerts.ratelimit import RateLimiter
@@ -1017,18 +1017,28 @@ def _record_deliveries(items: Sequence[_Work], now: datetime, settings: Settings
             release.append(who)
 
     claimed_now = table.c.state == DeliveryState.claimed
+    recorded = 0
     if accepted and _dialect() == "postgresql":
-        _record_accepted_pg(accepted, now)
+        recorded = _record_accepted_pg(accepted, now)
     elif accepted:
         # A cancel may have skipped the row while the message was already on its way: record the truth.
         cancelled_meanwhile = sa.and_(table.c.state == DeliveryState.skipped, table.c.provider_id.is_(None))
-        db.session.execute(
+        recorded = _rowcount(db.session.execute(
             sa.update(table).where(mine, sa.or_(claimed_now, cancelled_meanwhile))
             .values(state=sa.bindparam("b_state"), provider_id=sa.bindparam("b_pid"),
                     provider_status=sa.bindparam("b_pstatus"), segments=sa.bindparam("b_segments"),
                     submitted_at=now, final_at=sa.bindparam("b_final"), lease_until=None,
                     reconcile_from=None, error_code=None, skip_reason=None),
-            accepted)
+            accepted))
+    if recorded < len(accepted):
+        # A status callback overtook the provider's answer: it moved the delivery on (adopting the
+        # message id), so the update above passed it by. The callback does not say how many
+        # segments the message took: record them all the same.
+        db.session.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("b_id"),
+                                   table.c.provider_id == sa.bindparam("b_pid"), table.c.segments.is_(None))
+            .values(segments=sa.bindparam("b_segments")),
+            [{"b_id": r["b_id"], "b_pid": r["b_pid"], "b_segments": r["b_segments"]} for r in accepted])
     if final:
         db.session.execute(
             sa.update(table).where(mine, claimed_now)
@@ -1067,13 +1077,18 @@ UPDATE delivery AS d
 """)
 
 
-def _record_accepted_pg(rows: Sequence[dict[str, Any]], now: datetime) -> None:
-    db.session.execute(_ACCEPTED_PG, {
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _record_accepted_pg(rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    """Record the accepted rows; returns how many were updated."""
+    return _rowcount(db.session.execute(_ACCEPTED_PG, {
         "now": now, "ids": [r["b_id"] for r in rows], "bys": [r["b_by"] for r in rows],
         "states": [str(r["b_state"]) for r in rows], "pids": [r["b_pid"] for r in rows],
         "pstatuses": [r["b_pstatus"] for r in rows], "segments": [r["b_segments"] for r in rows],
         "finals": [r["b_final"] for r in rows],
-    })
+    }))
 
 
 def _record_notices(items: Sequence[_Work], now: datetime, settings: Settings, rng: random.Random,

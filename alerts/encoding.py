@@ -1,26 +1,37 @@
 """How an SMS text is encoded and billed: GSM 03.38 (7-bit) or UCS-2, characters and segments.
 
-The rules are the ones carriers bill by (3GPP TS 23.038 and TS 23.040):
+This is the one segment counter of the system: the compose screen, the cost and duration
+estimates, the length check, the dispatcher's rate limit, the segments recorded for a delivery
+and the gateways (console, fake Twilio) all call :func:`analyse` or :func:`count_segments`.
+It counts as Twilio's segment calculator (npm ``sms-segments-calculator``, default options) does:
 
 - A text made only of characters from the GSM 7-bit default alphabet is sent as GSM-7. Characters
   of the basic table cost one septet; those of the extension table (``^ { } \\ [ ~ ] | €`` and form
   feed) are sent as ESC + character and cost two.
 - Any other character forces the whole message into UCS-2, where every UTF-16 code unit counts:
   a character outside the Basic Multilingual Plane (most emoji) costs two.
-- One segment holds 160 septets or 70 UCS-2 units. A longer message is split into parts that
-  each carry a 6-byte concatenation header and so hold 153 septets or 67 units. An escape
-  sequence or a surrogate pair is never split between two parts: when it does not fit in what is
-  left of a part it moves to the next one, which is why the segment count is computed by packing
-  rather than by dividing.
+- One segment holds 140 octets: 160 septets or 70 UCS-2 units. A longer message is split into
+  parts that each carry a 6-octet concatenation header and so hold 153 septets or 67 units.
+- Nothing is cut between two parts: not an escape pair, and in UCS-2 not a grapheme (a flag, an
+  emoji with its skin tone, a ZWJ family, a keycap, a letter with its combining accents, an Indic
+  syllable), found as the calculator finds them (:mod:`alerts.graphemes`). When one does not fit
+  in what is left of a part it moves whole to the next, which is why segments are counted by
+  packing rather than by dividing. A CR LF pair counts as two characters that may be parted.
+- An empty text is one (empty) segment, as the calculator says; the compose screen refuses it.
 
-``consular/web/static/js/sms-counter.js`` implements the same algorithm for the compose screen;
-``tests/unit/sms_vectors.json`` holds the cases both must agree on.
+``consular/web/static/js/sms-counter.js`` implements the same algorithm for the compose screen.
+``tests/data/sms_segments_corpus.json`` holds what the calculator reports for a few hundred texts
+(both counters are tested against it); ``tests/unit/sms_vectors.json`` holds the cases of our own
+additions (the characters that force UCS-2 and their GSM-7 stand-ins).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
+
+from alerts.graphemes import split_graphemes
 
 # The basic table in code-point order (0x00-0x7F); 0x1B is the escape to the extension table.
 _BASIC_TABLE = (
@@ -66,10 +77,12 @@ class SmsEncoding:
     """What a text costs: its encoding, billed units, segments and what forces UCS-2."""
 
     encoding: Encoding
-    units: int  # septets for GSM-7, UTF-16 code units for UCS-2: the characters as billed
-    segments: int  # 0 for an empty text
+    units: int  # septets for GSM-7, UTF-16 code units for UCS-2: the text as billed
+    characters: int  # as the calculator counts them: septets (GSM-7) or graphemes (UCS-2)
+    segments: int  # 1 for an empty text, as Twilio's calculator counts it
+    segment_units: tuple[int, ...]  # units carried by each segment, in order
     per_segment: int  # 160/153 (GSM-7) or 70/67 (UCS-2), as applies to this length
-    remaining_in_segment: int  # what still fits before another segment is needed
+    remaining_in_segment: int  # what still fits in the last segment before another is needed
     ucs2_chars: tuple[str, ...]  # distinct characters outside GSM-7, in order of appearance
     replaceable: dict[str, str] = field(default_factory=dict, hash=False)  # of those: GSM stand-in
 
@@ -78,7 +91,9 @@ class SmsEncoding:
         return {
             "encoding": self.encoding,
             "units": self.units,
+            "characters": self.characters,
             "segments": self.segments,
+            "segment_units": list(self.segment_units),
             "per_segment": self.per_segment,
             "remaining_in_segment": self.remaining_in_segment,
             "ucs2_chars": list(self.ucs2_chars),
@@ -90,48 +105,69 @@ def is_gsm7(char: str) -> bool:
     return char in GSM_BASIC or char in GSM_EXTENSION
 
 
-def _pack(costs: list[int], single: int, multi: int) -> tuple[int, int, int]:
-    """(segments, per_segment, remaining) for characters of the given costs."""
-    units = sum(costs)
-    if units == 0:
-        return 0, single, single
-    if units <= single:
-        return 1, single, single - units
-    segments, used = 1, 0
+def _pack(costs: list[int], single: int, multi: int) -> list[int]:
+    """Units in each segment when characters (GSM-7) or graphemes (UCS-2) of the given costs are
+    laid in order, as the calculator builds its segments: the first segment fills up to
+    ``single``; when something does not fit, the first segment gets its header (keeping ``multi``
+    units; what no longer fits moves on whole), and every later segment holds ``multi``."""
+    parts: list[list[int]] = [[]]
+    used = [0]
     for cost in costs:
-        if used + cost > multi:  # an escape pair or a surrogate pair stays in one part
-            segments, used = segments + 1, 0
-        used += cost
-    return segments, multi, multi - used
+        capacity = single if len(parts) == 1 else multi
+        if capacity - used[-1] < cost:
+            parts.append([])
+            used.append(0)
+            if len(parts) == 2:  # the first segment now carries a header: it holds less
+                moved: list[int] = []
+                while used[0] > multi:
+                    last = parts[0].pop()
+                    used[0] -= last
+                    moved.insert(0, last)
+                parts[1].extend(moved)
+                used[1] += sum(moved)
+        parts[-1].append(cost)
+        used[-1] += cost
+    return used
+
+
+@lru_cache(maxsize=512)
+def _count(text: str) -> tuple[Encoding, int, tuple[int, ...]]:
+    """(encoding, characters, units per segment) of ``text``: the calculator's figures."""
+    if all(is_gsm7(ch) for ch in text):
+        # Every GSM-7 character is a grapheme of its own (a CR LF pair counts as two).
+        costs = [2 if ch in GSM_EXTENSION else 1 for ch in text]
+        used = _pack(costs, GSM_SINGLE, GSM_MULTI)
+        return "GSM-7", sum(costs), tuple(used)
+    # A grapheme costs its UTF-16 units: two for a character outside the Basic Multilingual Plane.
+    costs = [len(g) + sum(1 for ch in g if ch > "\uffff") for g in split_graphemes(text)]
+    return "UCS-2", len(costs), tuple(_pack(costs, UCS2_SINGLE, UCS2_MULTI))
 
 
 def analyse(text: str) -> SmsEncoding:
-    """Encoding, billed units and segments of ``text`` exactly as it would be sent."""
-    forcing = tuple(dict.fromkeys(ch for ch in text if not is_gsm7(ch)))
-    if not forcing:
-        costs = [2 if ch in GSM_EXTENSION else 1 for ch in text]
-        encoding: Encoding = "GSM-7"
-        single, multi = GSM_SINGLE, GSM_MULTI
-    else:
-        costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-        encoding = "UCS-2"
-        single, multi = UCS2_SINGLE, UCS2_MULTI
-    segments, per_segment, remaining = _pack(costs, single, multi)
+    """Encoding, billed units, characters and segments of ``text`` exactly as it would be sent."""
+    encoding, characters, segment_units = _count(text)
+    gsm = encoding == "GSM-7"
+    single, multi = (GSM_SINGLE, GSM_MULTI) if gsm else (UCS2_SINGLE, UCS2_MULTI)
+    per_segment = single if len(segment_units) == 1 else multi
+    forcing = () if gsm else tuple(dict.fromkeys(ch for ch in text if not is_gsm7(ch)))
     return SmsEncoding(
         encoding=encoding,
-        units=sum(costs),
-        segments=segments,
+        units=sum(segment_units),
+        characters=characters,
+        segments=len(segment_units),
+        segment_units=segment_units,
         per_segment=per_segment,
-        remaining_in_segment=remaining,
+        remaining_in_segment=max(0, per_segment - segment_units[-1]),
         ucs2_chars=forcing,
         replaceable={ch: LOOKALIKES[ch] for ch in forcing if ch in LOOKALIKES},
     )
 
 
+def count_segments(text: str) -> int:
+    """How many SMS segments ``text`` takes (what the provider bills and the rate limit spends)."""
+    return len(_count(text)[2])
+
+
 def replace_lookalikes(text: str) -> str:
     """``text`` with every replaceable UCS-2 character swapped for its GSM-7 stand-in."""
     return "".join(LOOKALIKES.get(ch, ch) for ch in text)
-
-
-def segments(text: str) -> int:
-    return analyse(text).segments

@@ -136,6 +136,19 @@ def _clean_block(value: str) -> str:
     return "\n".join(line.rstrip() for line in value.split("\n")).strip()
 
 
+# Characters that show nothing although Python's str.isspace() says otherwise: the Hangul and
+# Braille blanks, the combining grapheme joiner, the Mongolian vowel separator.
+_SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u180e")
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` would show a reader nothing: only spaces of any width, line breaks,
+    control and format characters (zero-width space and joiners, word joiner, byte-order mark,
+    direction marks, soft hyphen), variation selectors and the like."""
+    return all(ch.isspace() or ch in _SHOWS_NOTHING or "\ufe00" <= ch <= "\ufe0f"
+               or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in text)
+
+
 def _aware(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
@@ -420,9 +433,21 @@ def _check_texts(check: _Check, texts: Any) -> dict[str, dict[str, str]]:
         if not isinstance(fields, Mapping) or any(k not in TEXT_FIELDS for k in fields):
             check.fail(key, _("Give a headline and a message."))
             continue
-        headline = check.line(f"{key}.headline", fields.get("headline"), MAX_HEADLINE, required=True)
-        body = check.block(f"{key}.body", fields.get("body"), MAX_BODY_CHARS, required=True)
+        headline = check.line(f"{key}.headline", fields.get("headline"), MAX_HEADLINE)
+        body = check.block(f"{key}.body", fields.get("body"), MAX_BODY_CHARS)
         instruction = check.block(f"{key}.instruction", fields.get("instruction"), MAX_INSTRUCTION)
+        # An SMS with nothing to read cannot be sent: say which language's text is empty (spaces
+        # and invisible characters do not count as text).
+        language = i18n.language_name(lang)
+        if headline is not None and is_blank(headline):
+            check.fail(f"{key}.headline", _("The headline in %(language)s is empty. Write one, or "
+                                            "remove this language.", language=language))
+            headline = None
+        if body is not None and is_blank(body):
+            check.fail(f"{key}.body", _("The message in %(language)s is empty. Write what its "
+                                        "recipients should read, or remove this language.",
+                                        language=language))
+            body = None
         if headline is not None and body is not None and instruction is not None:
             out[lang] = {"headline": headline, "body": body, "instruction": instruction}
     base = check.out.get("base_language")
@@ -632,6 +657,12 @@ def approve(alert: Alert, *, user: User) -> Alert:
     if not may_approve(alert, user):
         raise AlertActionRefused(_("You wrote or last changed this alert: another coordinator must "
                                    "approve it (two-person rule)."), 403)
+    empty = [text.language for text in alert.texts if is_blank(text.headline) or is_blank(text.body)]
+    if not alert.texts or empty:
+        raise AlertActionRefused(_(
+            "This alert cannot be approved: its text in %(languages)s is empty. Send it back to its "
+            "author to write it.", languages=", ".join(i18n.language_name(lang) for lang in empty)
+            or i18n.language_name(alert.base_language)))
     now = utcnow()
     if alert.expires_at <= now:
         raise AlertActionRefused(_("This alert has expired. Edit its expiry, then ask for approval "

@@ -19,7 +19,7 @@ HOSTILE_TEXT: dict[str, str] = {  # the likeliest to break something first
     "number_overflow": "9" * 40,
     "bad_date": "2026-02-30",
     "negative": "-1",
-    "blank": " \t ",
+    "blank": " \t\u00a0\u3000\u200b\u2060\ufeff ",  # spaces and invisible characters only
     "bad_phone_country": "+00 000 XX",
 }
 

@@ -52,8 +52,8 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from alerts.encoding import count_segments
 from alerts.gateways.loop import LoopThread
-from alerts.gateways.segments import count_segments
 
 log = logging.getLogger(__name__)
 

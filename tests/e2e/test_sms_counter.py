@@ -1,4 +1,5 @@
-"""The compose screen's SMS counter counts in the browser exactly as the server does."""
+"""The compose screen's SMS counter counts in the browser exactly as the server does, and as
+Twilio's segment calculator does on the whole corpus (tests/data/sms_segments_corpus.json)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,23 @@ import pytest
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).parents[2]
-SCRIPT = (ROOT / "consular" / "web" / "static" / "js" / "sms-counter.js").read_text(encoding="utf-8")
+STATIC = ROOT / "consular" / "web" / "static"
+# The scripts the compose page loads, in its order: the pinned grapheme splitter, then the counter.
+SCRIPTS = [(STATIC / path).read_text(encoding="utf-8")
+           for path in ("vendor/grapheme-splitter-1.0.4/grapheme-splitter.js", "js/sms-counter.js")]
 VECTORS: list[dict[str, Any]] = json.loads(
     (ROOT / "tests" / "unit" / "sms_vectors.json").read_text(encoding="utf-8")
 )["vectors"]
+CORPUS: list[dict[str, Any]] = json.loads(
+    (ROOT / "tests" / "data" / "sms_segments_corpus.json").read_text(encoding="utf-8")
+)["bodies"]
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"></head><body>
 <textarea id="body-it" data-sms-counter="counter-it"></textarea>
 <div id="counter-it" data-label-encoding="Codifica" data-label-characters="Caratteri"
      data-label-segments="Segmenti" data-label-remaining="Restanti"
      data-label-forcing="Caratteri UCS-2" data-label-replace="Sostituisci"></div>
-<script>%s</script></body></html>"""
+%s</body></html>"""
 
 
 @pytest.fixture
@@ -30,7 +37,8 @@ def blank_page(chromium: Any) -> Iterator[Any]:
     context = chromium.new_context()
     pg = context.new_page()
     pg.set_default_timeout(15_000)
-    pg.set_content(PAGE % SCRIPT.replace("</script>", "<\\/script>"))
+    inline = ["<script>" + script.replace("</script>", "<\\/script>") + "</script>" for script in SCRIPTS]
+    pg.set_content(PAGE % "".join(inline))
     yield pg
     context.close()
 
@@ -45,6 +53,22 @@ def test_browser_agrees_with_the_server_on_every_vector(blank_page: Any) -> None
         for vector, (got, replaced) in zip(VECTORS, results, strict=True)
         if got != vector["expected"] or replaced != vector["replaced"]
     ]
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_browser_agrees_with_twilios_calculator_on_the_corpus(blank_page: Any) -> None:
+    results = blank_page.evaluate("texts => texts.map(t => SmsCounter.analyse(t))",
+                                  [body["text"] for body in CORPUS])
+    mismatches = []
+    for body, got in zip(CORPUS, results, strict=True):
+        expected = body["expected"]
+        bits = 7 if got["encoding"] == "GSM-7" else 16
+        seen = {"encoding": got["encoding"], "segments": got["segments"],
+                "characters": got["characters"], "message_bits": got["units"] * bits,
+                "segment_bits": [units * bits for units in got["segment_units"]]}
+        if seen != {key: expected[key] for key in seen}:
+            mismatches.append(f"{body['name']}: {seen} != {expected}")
+    assert len(CORPUS) >= 200
     assert not mismatches, "\n".join(mismatches)
 
 

@@ -226,7 +226,13 @@ TEXTS_ZH_BODY = texts("zh_Hans")["zh_Hans"]["body"]
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"event": ""}, "This field is required."),
-    ({"headline-zh_Hans": ""}, "This field is required."),
+    ({"headline-zh_Hans": ""}, "The headline in Chinese"),
+    # An empty text, or one of only spaces and invisible characters, in any language
+    ({"body-zh_Hans": ""}, "The message in Chinese"),
+    ({"body-it": " \t\r\n "}, "The message in Italian is empty."),
+    ({"body-en": "\u00a0\u3000\u200b\u200d\u2060\ufeff\u00ad\u200f\u3164\ufe0f"},
+     "The message in English is empty."),
+    ({"headline-it": "\u2800 \u200b"}, "The headline in Italian is empty."),
     ({"languages": ["en"]}, "base language"),
     ({"languages": ["tlh"]}, "at least one language"),
     ({"headline-en": "x" * 161}, "At most 160 characters."),
@@ -268,6 +274,46 @@ def test_bad_input_gets_the_message_in_chinese_for_a_chinese_reader(make_user, l
     response = writer.post("/alerts/new", compose_form(event=""))
     assert response.status_code == 400
     assert alert_count() == 0
+
+
+def test_an_empty_text_is_refused_in_the_readers_language(make_user, logged_in):
+    writer = signed_in(logged_in, make_user(Role.coordinator, locale="zh_Hans"))
+    response = writer.post("/alerts/new", compose_form(**{"body-it": "\u3000 \u200b"}))
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "意大利语" in html and "为空" in html, html[html.find("invalid-feedback") - 200:][:1500]
+    assert alert_count() == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AlertText)) == 0
+
+
+def test_emptying_a_text_while_editing_changes_nothing(coordinators, logged_in):
+    author, _approver = coordinators
+    alert = ops.create_alert(alert_input(), texts(), [{"country_code": "IT"}], user=author)
+    db.session.commit()
+    response = signed_in(logged_in, author).post(f"/alerts/{alert.id}/edit", compose_form(
+        event="New", **{"body-en": " \u200b "}))
+    assert response.status_code == 400
+    assert "The message in English is empty." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert alert.event == "Street protests" and alert.state == AlertState.draft
+    assert {t.language: t.body for t in alert.texts}["en"] == "Avoid the station area this afternoon."
+
+
+def test_an_alert_with_an_empty_text_cannot_be_approved(coordinators, logged_in):
+    author, approver = coordinators
+    alert = ops.create_alert(alert_input(), texts(), [{"country_code": "IT"}], user=author)
+    ops.submit_for_approval(alert, user=author)
+    # A text emptied behind the compose screen's back (an import, a hand edit of the database)
+    {t.language: t for t in alert.texts}["it"].body = "\u200b \u00a0"
+    db.session.commit()
+    response = signed_in(logged_in, approver).post(f"/alerts/{alert.id}/approve")
+    assert response.status_code == 409
+    assert "its text in Italian is empty" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert alert.state == AlertState.pending_approval and alert.approver_id is None
+    with pytest.raises(ops.AlertActionRefused, match="意大利语文本为空"):  # outside a request: Chinese
+        ops.approve(alert, user=approver)
+    assert alert.state == AlertState.pending_approval
 
 
 def test_editing_with_bad_input_changes_nothing(coordinators, logged_in):
@@ -625,6 +671,11 @@ def test_the_demo_alerts_load_once_and_match_the_demo_people(make_user):
     states = [str(s) for s in db.session.scalars(sa.select(Delivery.state).where(
         Delivery.alert_id == drill.id))]
     assert states.count("delivered") >= 10
+    # Each delivery records the segments its recipient's SMS takes, as the counter counts them.
+    sent = compose.analyse_alert(drill, {"zh_Hans": "Europe/Rome"})["zh_Hans"]
+    assert sent.encoding.segments > 1
+    assert set(db.session.scalars(sa.select(Delivery.segments).where(
+        Delivery.alert_id == drill.id))) == {sent.encoding.segments}
     reminder = alerts["春节出行安全"]
     assert reminder.state == AlertState.scheduled and reminder.recurrence == "0 10 25 1 *"
     assert ops.next_fire_time(reminder, utcnow()) is not None

@@ -4,17 +4,27 @@ the configured segments per second. (How much of the rate they use is a speed, m
 
 from __future__ import annotations
 
+import json
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
+import requests
 import sqlalchemy as sa
 from flask import Flask
+from twilio.request_validator import RequestValidator
 
+from alerts import texts
+from alerts.encoding import analyse
 from alerts.models import CapUrgency, Delivery, DeliveryState
-from alerts.ratelimit import RateLimiter
+from alerts.ratelimit import RateLimiter, Reservation
 from consular.db import db, utcnow
 from tests.unit.test_dispatch_support import (
+    AUTH_TOKEN,
     TwilioSetup,
+    deliveries,
     fake_fixture,  # noqa: F401 (fixture)
     make_alert,
     make_registrant,
@@ -92,3 +102,63 @@ def test_two_workers_together_hold_the_rate(app: Flask, make_twilio: object) -> 
     # Both workers took part.
     claimers = set(db.session.scalars(sa.select(Delivery.claimed_by)))
     assert {"worker-1", "worker-2"} <= claimers
+
+
+CORPUS = json.loads((Path(__file__).parents[1] / "data" / "sms_segments_corpus.json")
+                    .read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("callback_first", [False, True], ids=["answer_first", "callback_first"])
+def test_a_message_is_paced_and_recorded_as_twilio_counts_it(app: Flask, make_twilio: object,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              callback_first: bool) -> None:
+    """306 septets whose euro sign (an escape pair) would straddle septets 153-154: Twilio moves the
+    pair to part two, which then ends full, so a third part is needed; dividing says two. The count
+    is recorded whether Twilio's answer or its first status callback reaches us first."""
+    [reference] = [b["expected"] for b in CORPUS["bodies"]
+                   if b["name"] == "escape U+20ac straddles 153, 306 septets"]
+    assert reference["segments"] == 3  # Twilio's calculator
+    setup: TwilioSetup = make_twilio()  # type: ignore[operator]
+    setup.fake.configure(callbacks={"enabled": False})
+    callbacks: list[int] = []
+    if callback_first:
+        def post_sent(message: Any) -> None:
+            # Called before the fake answers the request: the "sent" report arrives first.
+            params = setup.fake.state.callback_params(message, "sent", None)
+            signature = RequestValidator(AUTH_TOKEN).compute_signature(message.status_callback, params)
+            callbacks.append(requests.post(message.status_callback, data=params, timeout=10,
+                                           headers={"X-Twilio-Signature": signature}).status_code)
+        setup.fake.set_on_accept(post_sent)
+    person = make_registrant(language="en")
+    alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+    [text] = alert.texts
+    frame = texts.render_alert_sms(headline=text.headline, body="BODY", locale="en", status=str(alert.status),
+                                   safety_check=alert.safety_check, expires_at=alert.expires_at,
+                                   tz_name=person.timezone)
+    before, after = frame.split("BODY")
+    assert analyse(before + after).encoding == "GSM-7" and "€" not in before + after
+    text.body = "x" * (152 - analyse(before).units) + "€" + "y" * (152 - analyse(after).units)
+    db.session.commit()
+    sms = before + text.body + after
+    assert analyse(sms).units == 306 and analyse(sms[:sms.index("€")]).units == 152
+    send_alert(alert)
+
+    reserved: list[int] = []
+    reserve = RateLimiter.reserve
+
+    def recording(limiter: RateLimiter, segments: int, now: datetime | None = None) -> Reservation:
+        reserved.append(segments)
+        return reserve(limiter, segments, now)
+
+    monkeypatch.setattr(RateLimiter, "reserve", recording)
+    setup.run_until_idle()
+    setup.fake.set_on_accept(None)
+
+    [message] = setup.fake.state.messages.values()
+    assert message.body == sms and message.num_segments == 3
+    [delivery] = deliveries(alert.id)
+    assert delivery.provider_id == message.sid and delivery.segments == 3
+    assert callbacks == ([204] if callback_first else [])
+    assert delivery.state == (DeliveryState.sent if callback_first else DeliveryState.submitted)
+    # The first reservation is this message's alone: it spends what Twilio bills.
+    assert reserved[0] == 3

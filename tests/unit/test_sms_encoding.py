@@ -15,8 +15,8 @@ from alerts.encoding import (
     LOOKALIKES,
     SmsEncoding,
     analyse,
+    count_segments,
     replace_lookalikes,
-    segments,
 )
 
 VECTORS: list[dict[str, Any]] = json.loads(
@@ -28,7 +28,7 @@ VECTORS: list[dict[str, Any]] = json.loads(
 def test_shared_vectors(vector: dict[str, Any]) -> None:
     result = analyse(vector["text"])
     assert result.as_dict() == vector["expected"]
-    assert segments(vector["text"]) == vector["expected"]["segments"]
+    assert count_segments(vector["text"]) == vector["expected"]["segments"]
     assert replace_lookalikes(vector["text"]) == vector["replaced"]
 
 

@@ -42,7 +42,7 @@
     set("text", text);
     var badge = set("encoding", result.encoding);
     badge.className = "badge " + (result.encoding === "UCS-2" ? "text-bg-warning" : "text-bg-success");
-    set("units", String(result.units));
+    set("characters", String(result.characters));
     set("segments", String(result.segments));
     // A letter outside GSM-7 (Chinese, Arabic…) makes UCS-2 unavoidable: then nothing is worth
     // replacing. Otherwise point out the typographic marks that force it, and offer the fix.

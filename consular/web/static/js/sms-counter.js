@@ -1,10 +1,14 @@
 // SMS counter: encoding (GSM-7 or UCS-2), billed characters and segments of a text, live.
 //
-// The same algorithm as alerts/encoding.py (tests/unit/sms_vectors.json holds the cases both
-// must agree on). Plain script, no build step, no dependencies.
+// The same algorithm as alerts/encoding.py, which is Twilio's segment calculator's: escape pairs
+// and (in UCS-2) graphemes are never cut between two parts. Graphemes come from the same pinned
+// splitter the calculator uses (vendor/grapheme-splitter-1.0.4, loaded before this script):
+// the browser's Intl.Segmenter follows later Unicode rules and would part what the calculator
+// keeps whole (and the reverse). tests/data/sms_segments_corpus.json holds what the calculator
+// says for a few hundred texts; both counters are tested against it.
 //
-// window.SmsCounter.analyse(text) -> {encoding, units, segments, per_segment,
-//   remaining_in_segment, ucs2_chars, replaceable}
+// window.SmsCounter.analyse(text) -> {encoding, units, characters, segments, segment_units,
+//   per_segment, remaining_in_segment, ucs2_chars, replaceable}
 // window.SmsCounter.replaceLookalikes(text) -> text with GSM-7 stand-ins
 //
 // Progressive enhancement: <textarea data-sms-counter="ID"> gets a live counter in the element
@@ -54,41 +58,71 @@
     return basicSet.has(ch) || extensionSet.has(ch);
   }
 
+  var splitter = new window.GraphemeSplitter();
+
+  // The graphemes of a text as the calculator sees them: a CR LF pair counts as two.
+  function graphemes(text) {
+    var out = [];
+    splitter.splitGraphemes(text).forEach(function (g) {
+      if (g === "\r\n") out.push("\r", "\n"); else out.push(g);
+    });
+    return out;
+  }
+
+  // Units in each segment, as alerts/encoding.py's _pack (the calculator's segment building):
+  // the first segment fills up to `single`; when something does not fit, it gets its header and
+  // keeps `multi` (what no longer fits moves on whole); every later segment holds `multi`.
   function pack(costs, single, multi) {
-    var units = 0, i;
-    for (i = 0; i < costs.length; i++) units += costs[i];
-    if (units === 0) return [0, single, single];
-    if (units <= single) return [1, single, single - units];
-    var segments = 1, used = 0;
+    var parts = [[]], used = [0], i;
     for (i = 0; i < costs.length; i++) {
-      if (used + costs[i] > multi) { segments += 1; used = 0; } // pairs are never split
-      used += costs[i];
+      var capacity = parts.length === 1 ? single : multi;
+      if (capacity - used[used.length - 1] < costs[i]) {
+        parts.push([]);
+        used.push(0);
+        if (parts.length === 2) {
+          var moved = [];
+          while (used[0] > multi) {
+            var last = parts[0].pop();
+            used[0] -= last;
+            moved.unshift(last);
+          }
+          moved.forEach(function (cost) { parts[1].push(cost); used[1] += cost; });
+        }
+      }
+      parts[parts.length - 1].push(costs[i]);
+      used[used.length - 1] += costs[i];
     }
-    return [segments, multi, multi - used];
+    return used;
   }
 
   function analyse(text) {
-    var chars = Array.from(text || ""); // code points, as Python iterates a str
+    text = text || "";
+    var chars = Array.from(text); // code points, as Python iterates a str
     var forcing = [], seen = new Set();
     chars.forEach(function (ch) {
       if (!isGsm7(ch) && !seen.has(ch)) { seen.add(ch); forcing.push(ch); }
     });
     var gsm = forcing.length === 0;
-    var costs = chars.map(function (ch) {
-      if (gsm) return extensionSet.has(ch) ? 2 : 1;
-      return ch.codePointAt(0) > 0xffff ? 2 : 1;
-    });
-    var packed = gsm ? pack(costs, GSM_SINGLE, GSM_MULTI) : pack(costs, UCS2_SINGLE, UCS2_MULTI);
+    // GSM-7: every character is a grapheme of its own; UCS-2: a grapheme costs its UTF-16 units.
+    var costs = gsm
+      ? chars.map(function (ch) { return extensionSet.has(ch) ? 2 : 1; })
+      : graphemes(text).map(function (g) { return g.length; });
+    var single = gsm ? GSM_SINGLE : UCS2_SINGLE, multi = gsm ? GSM_MULTI : UCS2_MULTI;
+    var segmentUnits = pack(costs, single, multi);
+    var units = segmentUnits.reduce(function (a, b) { return a + b; }, 0);
+    var perSegment = segmentUnits.length === 1 ? single : multi;
     var replaceable = {};
     forcing.forEach(function (ch) {
       if (has.call(LOOKALIKES, ch)) replaceable[ch] = LOOKALIKES[ch];
     });
     return {
       encoding: gsm ? "GSM-7" : "UCS-2",
-      units: costs.reduce(function (a, b) { return a + b; }, 0),
-      segments: packed[0],
-      per_segment: packed[1],
-      remaining_in_segment: packed[2],
+      units: units,
+      characters: gsm ? units : costs.length,
+      segments: segmentUnits.length,
+      segment_units: segmentUnits,
+      per_segment: perSegment,
+      remaining_in_segment: Math.max(0, perSegment - segmentUnits[segmentUnits.length - 1]),
       ucs2_chars: forcing,
       replaceable: replaceable
     };
@@ -123,7 +157,7 @@
     var result = analyse(textarea.value);
     var parts = [
       item(labels.labelEncoding, result.encoding, "encoding"),
-      item(labels.labelCharacters, String(result.units), "units"),
+      item(labels.labelCharacters, String(result.characters), "characters"),
       item(labels.labelSegments, String(result.segments), "segments"),
       item(labels.labelRemaining, String(result.remaining_in_segment), "remaining")
     ];
