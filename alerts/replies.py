@@ -16,9 +16,10 @@ changes nothing the second time and gets no second answer.
 - **A safety-check answer** goes to the latest safety-check delivery of that person whose alert
   has not expired: "1" → ``safe`` and a thank-you; "2" (or any call for help) → ``need_help``, a
   case in the triage queue (P1) linked to the person, and "we will contact you"; a reply nobody
-  can read from a person with an open safety check → a case too (P2, a person reads it) and the
-  question again. A later answer never downgrades ``need_help``; a second reply joins the open
-  case (``create_case_from_sms_reply`` does that) instead of opening another.
+  can read from a person with an open safety check → a case too (P2, a person reads it), "someone
+  will contact you" and the question again. A later answer never downgrades ``need_help``; a
+  second reply joins the open case (``create_case_from_sms_reply`` does that) instead of opening
+  another.
 
 Answers are returned as text; the webhook wraps them in TwiML (``<Response><Message>``), which
 costs no extra API call.
@@ -256,8 +257,9 @@ def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime,
         need_help=kind == ReplyKind.need_help)
     message.case_id = case.id
     result.case_id = case.id
+    # Either way a case is open now and a person will call: say so, not just "we did not understand".
     result.answer = (texts.safety_ack_help(locale) if kind == ReplyKind.need_help
-                     else texts.unknown_reply(locale, safety_check=True))
+                     else texts.unclear_reply_followed_up(locale))
 
 
 def simulate_inbound(from_number: str, body: str, *, to_number: str = "",

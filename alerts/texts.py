@@ -78,6 +78,10 @@ NEED_HELP_ACK = _sms(
     "In immediate danger, call the local emergency number."
 )
 UNKNOWN_REPLY = _sms("Sorry, we could not understand your reply.")
+# TRANSLATORS: to someone whose unreadable reply to a safety check opened a case: a person will call.
+UNCLEAR_REPLY_FOLLOW_UP = _sms(
+    "We could not read your reply automatically, so someone from our team will contact you."
+)
 # TRANSLATORS: HELP may be the local help keyword (AIUTO, AIDE, AYUDA, HILFE, AJUDA); keep STOP.
 REPLY_OPTIONS = _sms("Reply HELP for contacts or STOP to unsubscribe.")
 # TRANSLATORS: to a service station. %(reference)s like 2026-000123; %(country)s a country name.
@@ -294,6 +298,12 @@ def unknown_reply(locale: str, *, safety_check: bool = False) -> str:
     the HELP and STOP keywords."""
     follow = safety_check_prompt(locale) if safety_check else _text(locale, REPLY_OPTIONS)
     return f"{_text(locale, UNKNOWN_REPLY)}\n{follow}"
+
+
+def unclear_reply_followed_up(locale: str) -> str:
+    """To someone whose reply to a safety check nobody could read, and for whom a case was opened:
+    a person will follow up; then the safety-check prompt again (a "1" still records them as safe)."""
+    return f"{_text(locale, UNCLEAR_REPLY_FOLLOW_UP)}\n{safety_check_prompt(locale)}"
 
 
 def assignment_notice(locale: str, reference: str, country: str | None) -> str:

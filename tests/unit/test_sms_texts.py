@@ -208,6 +208,7 @@ FUNCTIONS: dict[str, Callable[[str], str]] = {
     "safety_ack_safe": texts.safety_ack_safe,
     "safety_ack_help": texts.safety_ack_help,
     "unknown_reply": texts.unknown_reply,
+    "unclear_reply_followed_up": texts.unclear_reply_followed_up,
     "assignment_notice": lambda loc: texts.assignment_notice(loc, "2026-000123", "IT"),
     "escalation_notice": lambda loc: texts.escalation_notice(loc, "2026-000123", "P1", 45),
     "format_when": lambda loc: texts.format_when(MOMENT, loc, "Europe/Rome"),
@@ -367,6 +368,16 @@ def test_unknown_reply_repeats_the_prompt_during_a_safety_check() -> None:
                                          "Reply HELP for contacts or STOP to unsubscribe.")
     assert texts.unknown_reply("en", safety_check=True) == ("Sorry, we could not understand your reply.\n"
                                                             "Reply 1 if you are safe, 2 if you need help")
+
+
+@pytest.mark.parametrize("locale", texts.SMS_LOCALES)
+def test_an_unreadable_reply_that_opened_a_case_says_someone_will_follow_up(locale: str) -> None:
+    text = texts.unclear_reply_followed_up(locale)
+    first, prompt = text.split("\n")
+    assert first != texts.unknown_reply(locale).split("\n")[0]  # not just "sorry, not understood"
+    assert prompt == texts.safety_check_prompt(locale)
+    assert texts.unclear_reply_followed_up("en").startswith(
+        "We could not read your reply automatically, so someone from our team will contact you.")
 
 
 def test_case_notices_name_the_country_in_the_readers_language() -> None:
