@@ -29,6 +29,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from alerts.encoding import is_gsm7
+
 log = logging.getLogger(__name__)
 
 TRANSLATIONS_DIR = Path(__file__).parents[1] / "i18n" / "translations"
@@ -38,6 +40,9 @@ SMS_LOCALES: tuple[str, ...] = (
 )
 DEFAULT_SMS_LOCALE = "zh_Hans"  # for a recipient whose language is not one of SMS_LOCALES
 RTL_LOCALES = frozenset({"ar"})
+# Languages whose system texts (marker, validity, prompt, footer) are written in GSM-7 so that an
+# alert in them costs one septet per character; the dates inside those texts must be too.
+GSM7_LOCALES = frozenset({"en", "it", "fr", "es", "de", "pt"})
 ALERT_STATUSES = ("Actual", "Exercise", "Test")  # CAP 1.2 statuses an alert can have here
 
 # Readers of one Chinese script can mostly read the other: each is the other's first fallback.
@@ -180,6 +185,16 @@ def _zone(tz_name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def _gmt_pattern(loc: Locale) -> str:
+    """The locale's CLDR GMT format with the word before the offset. CLDR 47 writes Portuguese
+    offsets after it ("+8 GMT"), which in a text message reads like a sum; "GMT+8", as the other
+    SMS languages write it (and Portuguese phones show it), is what a reader recognises."""
+    pattern = str(loc.zone_formats.get("gmt", "GMT%s"))
+    if pattern.startswith("%s"):
+        pattern = pattern[2:].strip() + "%s"
+    return pattern
+
+
 def _zone_label(moment: datetime, zone: ZoneInfo, loc: Locale) -> str:
     """The zone's abbreviation where the locale has one (CET, MESZ, EDT), else its offset in the
     locale's GMT format (GMT+8, UTC+5:30, غرينتش+3)."""
@@ -190,16 +205,20 @@ def _zone_label(moment: datetime, zone: ZoneInfo, loc: Locale) -> str:
     minutes = int(offset.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     hours, rest = divmod(abs(minutes), 60)
-    gmt = str(loc.zone_formats.get("gmt", "GMT%s"))
-    return gmt % (f"{sign}{hours}" + (f":{rest:02d}" if rest else "") if minutes else "")
+    return _gmt_pattern(loc) % (f"{sign}{hours}" + (f":{rest:02d}" if rest else "") if minutes else "")
 
 
 def format_when(dt_utc: datetime, locale: str, tz_name: str | None) -> str:
-    """A UTC instant as the recipient reads it: medium date, short time, zone (in their zone)."""
+    """A UTC instant as the recipient reads it: CLDR's medium date, short time and date-time
+    pattern for the language, then the zone (all in the recipient's zone). In a language whose
+    system texts are GSM-7, a month name outside GSM-7 (French "août") would double the price of
+    every alert of that month: CLDR's numeric date is used instead."""
     loc = _babel_locale(locale)
     zone = _zone(tz_name)
     moment = dt_utc if dt_utc.tzinfo is not None else dt_utc.replace(tzinfo=UTC)
     date = str(format_date(moment.astimezone(zone), "medium", locale=loc))
+    if resolve_sms_locale(locale) in GSM7_LOCALES and not all(is_gsm7(c) for c in date.translate(_SPACES)):
+        date = str(format_date(moment.astimezone(zone), "short", locale=loc))
     time = str(format_time(moment, "short", tzinfo=zone, locale=loc))
     pattern = str(get_datetime_format("medium", locale=loc)).replace("'", "")
     text = pattern.replace("{0}", time).replace("{1}", date)
