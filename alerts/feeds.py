@@ -22,7 +22,9 @@ bp = Blueprint("alert_feeds", __name__)
 ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 FEED_SIZE = 50
-ISSUED = (AlertState.sending, AlertState.sent, AlertState.cancelled)
+# Issued: approved and gone out to the dispatcher. An alert that reached nobody by SMS (not_sent)
+# was still issued: the feed publishes the alert, it never claims who got a text.
+ISSUED = (AlertState.sending, AlertState.sent, AlertState.not_sent, AlertState.cancelled)
 
 
 def is_public(alert: Alert) -> bool:

@@ -32,6 +32,7 @@ from alerts.models import (
     CapSeverity,
     CapStatus,
     CapUrgency,
+    NotSentReason,
 )
 from consular.registry.models import RegistrantKind
 
@@ -56,7 +57,18 @@ STATE_LABELS = {
     AlertState.scheduled: _l("Approved, scheduled"),
     AlertState.sending: _l("Sending"),
     AlertState.sent: _l("Sent"),
+    AlertState.not_sent: _l("Not sent"),
     AlertState.cancelled: _l("Cancelled"),
+}
+# Why an alert finished without a single message going out.
+NOT_SENT_LABELS = {
+    NotSentReason.no_recipients: _l("Nobody in the target area was registered and reachable."),
+    NotSentReason.opted_out: _l("Everyone it was meant for had unsubscribed."),
+    NotSentReason.invalid_number: _l("None of the recipients' numbers could receive SMS."),
+    NotSentReason.quiet_hours: _l("Quiet hours where the recipients live lasted past the alert's expiry."),
+    NotSentReason.expired: _l("It expired before any message could be sent."),
+    NotSentReason.refused: _l("Every message was refused by the SMS provider."),
+    NotSentReason.several: _l("Every message was stopped, for the reasons listed on the progress page."),
 }
 CATEGORY_LABELS = {
     CapCategory.Safety: _l("General safety"),
