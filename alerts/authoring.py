@@ -282,7 +282,7 @@ def _initial_form(alert: Alert | None) -> tuple[AlertForm, list[str], dict[str, 
     if alert is None:
         form = AlertForm(formdata=None)
         form.expires_at.data = to_local_input(default_expiry(utcnow()), zone)
-        return form, ["zh_Hans"], {"zh_Hans": {"headline": "", "body": "", "instruction": ""}}, [], "now"
+        return form, ["zh_Hans"], {"zh_Hans": dict.fromkeys(ops.TEXT_FIELDS, "")}, [], "now"
     form = AlertForm(formdata=None, data={
         "status": alert.status.value, "event": alert.event, "category": alert.category.value,
         "urgency": alert.urgency.value, "severity": alert.severity.value,
@@ -295,8 +295,7 @@ def _initial_form(alert: Alert | None) -> tuple[AlertForm, list[str], dict[str, 
         "expires_at": to_local_input(alert.expires_at, zone),
     })
     languages = [t.language for t in alert.texts]
-    texts = {t.language: {"headline": t.headline, "body": t.body, "instruction": t.instruction}
-             for t in alert.texts}
+    texts = {t.language: ops.text_fields(t) for t in alert.texts}
     areas = [{"country_code": a.country_code, "city": a.city} for a in alert.areas]
     mode = "recurring" if alert.recurrence else ("at" if alert.send_at else "now")
     form.send_mode.data = mode
@@ -309,7 +308,7 @@ def _adjust_languages(parsed: ComposeInput, action: str) -> None:
         lang = request.form.get("new_language", "")
         if lang in _sms_locales() and lang not in parsed.languages:
             parsed.languages.append(lang)
-            parsed.texts[lang] = {"headline": "", "body": "", "instruction": ""}
+            parsed.texts[lang] = dict.fromkeys(ops.TEXT_FIELDS, "")
     elif action.startswith("remove_language:"):
         lang = action.split(":", 1)[1]
         if lang in parsed.languages and len(parsed.languages) > 1:

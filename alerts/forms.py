@@ -137,8 +137,9 @@ class AlertForm(FlaskForm):
 
     status = RadioField(_l("Kind of message"), choices=_choices(STATUS_LABELS),
                         default=CapStatus.Actual.value)
-    event = StringField(_l("Event"), description=_l("What happened, in a few words, e.g. "
-                                                   "\u201cstreet protests\u201d or \u201ctyphoon\u201d."),
+    event = StringField(_l("Event"), description=_l("What happened, in a few words, in the base "
+                                                   "language, e.g. \u201cstreet protests\u201d or "
+                                                   "\u201ctyphoon\u201d."),
                         render_kw={"maxlength": 120})
     category = SelectField(_l("Category"), choices=_choices(CATEGORY_LABELS),
                            default=CapCategory.Safety.value)
@@ -213,6 +214,7 @@ def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, .
             "headline": form.get(f"headline-{lang}", ""),
             "body": form.get(f"body-{lang}", ""),
             "instruction": form.get(f"instruction-{lang}", ""),
+            "event": form.get(f"event-{lang}", ""),
         }
         for lang in languages
     }

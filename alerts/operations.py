@@ -54,7 +54,7 @@ ALERT_FIELDS = (
     "audience_kinds", "present_only", "public", "safety_check", "safety_check_minutes",
     "resend_unanswered", "send_at", "expires_at", "recurrence",
 )
-TEXT_FIELDS = ("headline", "body", "instruction")
+TEXT_FIELDS = ("headline", "body", "instruction", "event")  # event: CAP's <event> in this language
 
 MAX_HEADLINE = 160
 MAX_BODY_CHARS = 1600  # what a provider accepts in one message at most
@@ -116,6 +116,12 @@ def audience_list(alert: Alert) -> list[str]:
 
 def text_for(alert: Alert, language: str) -> AlertText | None:
     return next((t for t in alert.texts if t.language == language), None)
+
+
+def text_fields(text: AlertText) -> dict[str, str]:
+    """A stored text as the operations take it."""
+    return {"headline": text.headline, "body": text.body, "instruction": text.instruction,
+            "event": text.event}
 
 
 def _sms_locales() -> tuple[str, ...]:
@@ -423,8 +429,9 @@ def _check_texts(check: _Check, texts: Any) -> dict[str, dict[str, str]]:
         headline = check.line(f"{key}.headline", fields.get("headline"), MAX_HEADLINE, required=True)
         body = check.block(f"{key}.body", fields.get("body"), MAX_BODY_CHARS, required=True)
         instruction = check.block(f"{key}.instruction", fields.get("instruction"), MAX_INSTRUCTION)
-        if headline is not None and body is not None and instruction is not None:
-            out[lang] = {"headline": headline, "body": body, "instruction": instruction}
+        event = check.line(f"{key}.event", fields.get("event"), MAX_EVENT)
+        if headline is not None and body is not None and instruction is not None and event is not None:
+            out[lang] = {"headline": headline, "body": body, "instruction": instruction, "event": event}
     base = check.out.get("base_language")
     if base and base not in out and f"texts.{base}" not in check.errors \
             and f"texts.{base}.headline" not in check.errors and f"texts.{base}.body" not in check.errors:
@@ -600,8 +607,7 @@ def _recheck(alert: Alert) -> None:
         "resend_unanswered": alert.resend_unanswered, "send_at": alert.send_at,
         "expires_at": alert.expires_at, "recurrence": alert.recurrence,
     }
-    texts = {t.language: {"headline": t.headline, "body": t.body, "instruction": t.instruction}
-             for t in alert.texts}
+    texts = {t.language: text_fields(t) for t in alert.texts}
     areas = [AreaInput(a.country_code, a.city) for a in alert.areas]
     _validate(data, texts, areas, msg_type=alert.msg_type)
 
@@ -743,8 +749,7 @@ def _derived(alert: Alert, msg_type: CapMsgType, user: User) -> Alert:
         "public": alert.public, "safety_check": False,
         "expires_at": max(alert.expires_at, now + timedelta(hours=24)),
     }
-    texts = {t.language: {"headline": t.headline, "body": t.body, "instruction": t.instruction}
-             for t in alert.texts}
+    texts = {t.language: text_fields(t) for t in alert.texts}
     areas = [AreaInput(a.country_code, a.city) for a in alert.areas]
     # The copy is a draft to be rewritten; only a too-long text would fail, so skip the length check
     # by building the row directly after validating the rest.
@@ -799,8 +804,7 @@ def spawn_occurrence(template: Alert, fire_time: datetime) -> Alert:
         created_at=now,
     )
     for text in template.texts:
-        run.texts.append(AlertText(language=text.language, headline=text.headline, body=text.body,
-                                   instruction=text.instruction))
+        run.texts.append(AlertText(language=text.language, **text_fields(text)))
     for area in template.areas:
         run.areas.append(AlertArea(country_code=area.country_code, city=area.city))
     try:

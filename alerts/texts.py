@@ -96,6 +96,25 @@ ASSIGNMENT_NOTICE_NO_COUNTRY = _sms("New case %(reference)s assigned to your sta
 ESCALATION_NOTICE = _sms("Case %(reference)s (%(priority)s) is overdue by %(overdue)s. Open the app.")
 
 
+# The kind of event of each CAP category, for an alert's CAP <info> in a language it has no event
+# of its own written in (CAP's <event> must be in the <info>'s language).
+# TRANSLATORS: a short name for a kind of event, as an alerting system lists it.
+CATEGORY_EVENTS = {
+    "Geo": _sms("Geological hazard"),
+    "Met": _sms("Severe weather"),
+    "Safety": _sms("Safety warning"),
+    "Security": _sms("Security threat"),
+    "Rescue": _sms("Rescue operation"),
+    "Fire": _sms("Fire"),
+    "Health": _sms("Health risk"),
+    "Env": _sms("Environmental hazard"),
+    "Transport": _sms("Transport disruption"),
+    "Infra": _sms("Infrastructure failure"),
+    "CBRNE": _sms("Chemical, biological, nuclear or explosive threat"),
+    "Other": _sms("Safety notice"),
+}
+
+
 # --- locales ---------------------------------------------------------------------------------
 
 
@@ -323,6 +342,11 @@ def unclear_reply_followed_up(locale: str) -> str:
     """To someone whose reply to a safety check nobody could read, and for whom a case was opened:
     a person will follow up; then the safety-check prompt again (a "1" still records them as safe)."""
     return f"{_text(locale, UNCLEAR_REPLY_FOLLOW_UP)}\n{safety_check_prompt(locale)}"
+
+
+def category_event(locale: str, category: str) -> str:
+    """The kind of event of a CAP category (``Geo``, ``Security``…) in ``locale``."""
+    return _text(locale, CATEGORY_EVENTS.get(str(category), CATEGORY_EVENTS["Other"]))
 
 
 def assignment_notice(locale: str, reference: str, country: str | None) -> str:
