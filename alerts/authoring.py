@@ -712,7 +712,12 @@ def _derive(alert_id: int, kind: CapMsgType) -> Any:
     except (ops.AlertActionRefused, ops.AlertInputError) as exc:
         return _refused(alert, exc)
     db.session.commit()
-    flash(_("A draft was prefilled from the earlier alert. Rewrite it, then ask for approval."), "info")
+    if kind == CapMsgType.Cancel:
+        flash(_("A cancel notice was written in each language of the alert. Check it, then ask for "
+                "approval."), "info")
+    else:
+        flash(_("An update was prefilled from the earlier alert. Rewrite its message in each language "
+                "to say what has changed, then ask for approval."), "info")
     return redirect(url_for("alert_pages.edit", alert_id=new_alert.id), code=303)
 
 

@@ -610,6 +610,8 @@ def _recheck(alert: Alert) -> None:
     texts = {t.language: text_fields(t) for t in alert.texts}
     areas = [AreaInput(a.country_code, a.city) for a in alert.areas]
     _validate(data, texts, areas, msg_type=alert.msg_type)
+    if alert.msg_type != CapMsgType.Alert:
+        _check_not_the_original(texts, alert.references)
 
 
 def submit_for_approval(alert: Alert, *, user: User) -> Alert:
@@ -642,6 +644,8 @@ def approve(alert: Alert, *, user: User) -> Alert:
     if alert.expires_at <= now:
         raise AlertActionRefused(_("This alert has expired. Edit its expiry, then ask for approval "
                                    "again."))
+    if alert.msg_type != CapMsgType.Alert:
+        _check_not_the_original({t.language: text_fields(t) for t in alert.texts}, alert.references)
     alert.approver_id = user.id
     alert.approved_at = now
     alert.state = AlertState.scheduled
@@ -749,7 +753,7 @@ def _derived(alert: Alert, msg_type: CapMsgType, user: User) -> Alert:
         "public": alert.public, "safety_check": False,
         "expires_at": max(alert.expires_at, now + timedelta(hours=24)),
     }
-    texts = {t.language: text_fields(t) for t in alert.texts}
+    texts = _derived_texts(alert, msg_type)
     areas = [AreaInput(a.country_code, a.city) for a in alert.areas]
     # The copy is a draft to be rewritten; only a too-long text would fail, so skip the length check
     # by building the row directly after validating the rest.
@@ -765,6 +769,51 @@ def _derived(alert: Alert, msg_type: CapMsgType, user: User) -> Alert:
     record("alert.create", "alert", new.id, {**_summary(new), "references": alert.identifier},
            user=user)
     return new
+
+
+def _derived_texts(alert: Alert, msg_type: CapMsgType) -> dict[str, dict[str, str]]:
+    """The first draft of an update or a cancel notice, in each language of the original, from the
+    ``sms`` catalog: a cancel notice names the original and says it is withdrawn (it can go out as
+    it is); an update's headline says it is one, its message is the original's to be rewritten
+    (sent unchanged it would say nothing new, and is refused: ``_check_not_the_original``)."""
+    from alerts import texts as catalog
+    from alerts.compose import typical_zones
+    from alerts.targeting import Target
+
+    zones = typical_zones(Target.of(alert))
+    office = str(office_zone())
+    sent_at = alert.fanned_out_at or alert.send_at or alert.approved_at or utcnow()
+    out: dict[str, dict[str, str]] = {}
+    for text in alert.texts:
+        if msg_type == CapMsgType.Cancel:
+            headline, body = catalog.cancel_notice(text.language, text.headline, sent_at,
+                                                   zones.get(text.language, office), limit=MAX_HEADLINE)
+            out[text.language] = {"headline": headline, "body": body, "instruction": "",
+                                  "event": text.event}
+        else:
+            out[text.language] = {**text_fields(text),
+                                  "headline": catalog.update_headline(text.language, text.headline,
+                                                                      limit=MAX_HEADLINE)}
+    return out
+
+
+def _check_not_the_original(texts: Mapping[str, Mapping[str, str]], original: Alert | None) -> None:
+    """An update or cancel notice whose message in a language is the original's, word for word,
+    tells its readers nothing: refused, per language (the headline alone does not count)."""
+    if original is None:
+        return
+    errors: dict[str, str] = {}
+    for text in original.texts:
+        mine = texts.get(text.language)
+        if mine is None:
+            continue
+        said = (_clean_block(mine.get("body", "")), _clean_block(mine.get("instruction", "")))
+        if said == (_clean_block(text.body), _clean_block(text.instruction)):
+            errors[f"texts.{text.language}.body"] = _(
+                "In %(language)s this is the original alert's message, word for word: say what has "
+                "changed, or that the alert is withdrawn.", language=i18n.language_name(text.language))
+    if errors:
+        raise AlertInputError(errors)
 
 
 def create_update(alert: Alert, *, user: User) -> Alert:

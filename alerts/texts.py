@@ -96,6 +96,13 @@ ASSIGNMENT_NOTICE_NO_COUNTRY = _sms("New case %(reference)s assigned to your sta
 ESCALATION_NOTICE = _sms("Case %(reference)s (%(priority)s) is overdue by %(overdue)s. Open the app.")
 
 
+# TRANSLATORS: the headline of a cancel notice; %(headline)s is the cancelled alert's headline.
+CANCEL_HEADLINE = _sms("Cancelled: %(headline)s")
+# TRANSLATORS: the message of a cancel notice; %(date)s is the day the alert was sent, e.g. "Mar 1, 2026".
+CANCEL_BODY = _sms("Our alert of %(date)s is withdrawn. Please disregard it.")
+# TRANSLATORS: the headline of an update; %(headline)s is the updated alert's headline.
+UPDATE_HEADLINE = _sms("Update: %(headline)s")
+
 # The kind of event of each CAP category, for an alert's CAP <info> in a language it has no event
 # of its own written in (CAP's <event> must be in the <info>'s language).
 # TRANSLATORS: a short name for a kind of event, as an alerting system lists it.
@@ -227,6 +234,21 @@ def _zone_label(moment: datetime, zone: ZoneInfo, loc: Locale) -> str:
     return _gmt_pattern(loc) % (f"{sign}{hours}" + (f":{rest:02d}" if rest else "") if minutes else "")
 
 
+def _date_text(local: datetime, locale: str, loc: Locale) -> str:
+    """CLDR's medium date, or its numeric date where a month name would cost a GSM-7 language its
+    encoding (see ``format_when``)."""
+    date = str(format_date(local, "medium", locale=loc))
+    if resolve_sms_locale(locale) in GSM7_LOCALES and not all(is_gsm7(c) for c in date.translate(_SPACES)):
+        date = str(format_date(local, "short", locale=loc))
+    return date
+
+
+def format_day(dt_utc: datetime, locale: str, tz_name: str | None) -> str:
+    """The day of a UTC instant in the recipient's zone and language ("5 dic 2026")."""
+    moment = dt_utc if dt_utc.tzinfo is not None else dt_utc.replace(tzinfo=UTC)
+    return _date_text(moment.astimezone(_zone(tz_name)), locale, _babel_locale(locale)).translate(_SPACES)
+
+
 def format_when(dt_utc: datetime, locale: str, tz_name: str | None) -> str:
     """A UTC instant as the recipient reads it: CLDR's medium date, short time and date-time
     pattern for the language, then the zone (all in the recipient's zone). In a language whose
@@ -235,9 +257,7 @@ def format_when(dt_utc: datetime, locale: str, tz_name: str | None) -> str:
     loc = _babel_locale(locale)
     zone = _zone(tz_name)
     moment = dt_utc if dt_utc.tzinfo is not None else dt_utc.replace(tzinfo=UTC)
-    date = str(format_date(moment.astimezone(zone), "medium", locale=loc))
-    if resolve_sms_locale(locale) in GSM7_LOCALES and not all(is_gsm7(c) for c in date.translate(_SPACES)):
-        date = str(format_date(moment.astimezone(zone), "short", locale=loc))
+    date = _date_text(moment.astimezone(zone), locale, loc)
     time = str(format_time(moment, "short", tzinfo=zone, locale=loc))
     pattern = str(get_datetime_format("medium", locale=loc)).replace("'", "")
     text = pattern.replace("{0}", time).replace("{1}", date)
@@ -342,6 +362,25 @@ def unclear_reply_followed_up(locale: str) -> str:
     """To someone whose reply to a safety check nobody could read, and for whom a case was opened:
     a person will follow up; then the safety-check prompt again (a "1" still records them as safe)."""
     return f"{_text(locale, UNCLEAR_REPLY_FOLLOW_UP)}\n{safety_check_prompt(locale)}"
+
+
+def _fit(template: str, value: str, limit: int) -> str:
+    """``template % value``, the value cut so that the whole stays within ``limit`` characters."""
+    room = max(0, limit - len(template % {"headline": ""}))
+    return template % {"headline": value[:room].rstrip()}
+
+
+def update_headline(locale: str, headline: str, limit: int = 160) -> str:
+    """"Update: <the original's headline>" in ``locale``, within ``limit`` characters."""
+    return _fit(_text(locale, UPDATE_HEADLINE), headline, limit)
+
+
+def cancel_notice(locale: str, headline: str, sent_at: datetime, tz_name: str | None,
+                  limit: int = 160) -> tuple[str, str]:
+    """The headline and message of a notice withdrawing the alert ``headline`` sent on ``sent_at``
+    (the day as the recipients in ``tz_name`` saw it)."""
+    return (_fit(_text(locale, CANCEL_HEADLINE), headline, limit),
+            _text(locale, CANCEL_BODY, date=format_day(sent_at, locale, tz_name)))
 
 
 def category_event(locale: str, category: str) -> str:
