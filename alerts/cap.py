@@ -128,11 +128,8 @@ def bcp47(language: str) -> str:
     return language.replace("_", "-")
 
 
-def _centre_names() -> tuple[str, str]:
-    centre = db.session.scalar(sa.select(CoordinationCentre).limit(1))
-    if centre is None:
-        return "", ""
-    return centre.name, centre.name_en or centre.name
+def _centre() -> CoordinationCentre | None:
+    return db.session.scalar(sa.select(CoordinationCentre).order_by(CoordinationCentre.id).limit(1))
 
 
 def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
@@ -165,7 +162,7 @@ def to_cap_xml(alert: Alert) -> bytes:
     if alert.msg_type in (CapMsgType.Update, CapMsgType.Cancel) and alert.references is not None:
         _sub(root, "references", reference_of(alert.references))
 
-    name_zh, name_other = _centre_names()
+    centre = _centre()
     base_first = sorted(alert.texts, key=lambda t: (t.language != alert.base_language, t.id or 0))
     effective = effective_time(alert)
     for text in base_first:
@@ -179,7 +176,7 @@ def to_cap_xml(alert: Alert) -> bytes:
         if effective is not None:
             _sub(info, "effective", cap_time(effective))
         _sub(info, "expires", cap_time(alert.expires_at))
-        sender_name = name_zh if text.language.startswith("zh") else name_other
+        sender_name = centre.name_in(text.language) if centre is not None else ""
         if sender_name:
             _sub(info, "senderName", sender_name)
         _sub(info, "headline", text.headline)

@@ -109,15 +109,11 @@ class HelpContacts:
     hotline: str | None = None
 
 
-def _local_name(name: str, name_en: str, locale: str) -> str:
-    return name if locale.startswith("zh") or not name_en else name_en
-
-
 def help_contacts(country_code: str | None, city: str, locale: str,
                   station_id: int | None = None) -> HelpContacts:
     """Who to call: the person's station (or the nearest active one: same city, else same country),
     the mission in that country (the one in the person's city first, else the embassy) and the
-    centre's 24-hour hotline."""
+    centre's 24-hour hotline; places named in ``locale`` (``consular.network.names``)."""
     contacts = HelpContacts()
     station = db.session.get(ServiceStation, station_id) if station_id is not None else None
     if station is None or not station.active:
@@ -131,7 +127,7 @@ def help_contacts(country_code: str | None, city: str, locale: str,
             choice = same_city or list(stations)
             station = choice[0] if choice else None
     if station is not None:
-        contacts.station_name = _local_name(station.name, station.name_en, locale)
+        contacts.station_name = station.name_in(locale)
         contacts.station_phone = station.contact_phone or None
     if country_code:
         missions = db.session.scalars(
@@ -142,7 +138,7 @@ def help_contacts(country_code: str | None, city: str, locale: str,
         picked = in_city or embassy or list(missions)
         mission = picked[0] if picked else None
         if mission is not None:
-            contacts.mission_name = _local_name(mission.name, mission.name_en, locale)
+            contacts.mission_name = mission.name_in(locale)
             contacts.mission_phone = mission.emergency_phone or None
     hotline = _settings().hotline_number
     if not hotline:

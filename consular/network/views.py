@@ -35,11 +35,14 @@ from consular.network.forms import (
     HOST_KIND_LABELS,
     LEVEL_LABELS,
     MISSION_KIND_LABELS,
+    NAMES_PREFIX,
     CentreForm,
     DivisionForm,
     LiaisonPointForm,
     MissionForm,
     StationForm,
+    fill_names,
+    names_from,
 )
 from consular.network.models import (
     CoordinationCentre,
@@ -158,13 +161,16 @@ def _save(form: FlaskForm, fields: tuple[str, ...], save: Callable[[dict[str, An
     operation's messages on the form's fields and leaves the database untouched."""
     if not form.validate_on_submit():
         return False
-    data = {name: form[name].data for name in fields}
+    data = {name: form[name].data for name in fields if name != "names"}
+    if "names" in fields:
+        data["names"] = names_from(form)
     try:
         save(data)
     except ops.NetworkError as exc:
         db.session.rollback()
         for key, message in exc.errors.items():
-            target = form._fields.get(key)
+            # "names.it" is the form's names_it field.
+            target = form._fields.get(key.replace("names.", NAMES_PREFIX, 1))
             if target is not None:
                 target.errors = [*target.errors, message]
             else:
@@ -176,8 +182,9 @@ def _save(form: FlaskForm, fields: tuple[str, ...], save: Callable[[dict[str, An
 def _render_form(form: FlaskForm, title: str, cancel: str) -> tuple[str, int]:
     """The form page; after a refused POST, with its messages and a 400."""
     zones = sorted(available_timezones()) if "timezone" in form._fields else []
+    named = [f for f in form if f.name.startswith(NAMES_PREFIX)]
     return render_template("network/form.html", form=form, title=title, cancel=cancel,
-                           zones=zones), 400 if request.method == "POST" else 200
+                           zones=zones, named=named), 400 if request.method == "POST" else 200
 
 
 def _toggle(change: Callable[[Any], bool], obj: Any, done: str, unchanged: str,
@@ -217,6 +224,7 @@ def liaison_point(point_id: int) -> str:
 def _point_form(user: User, point: LiaisonPoint | None) -> LiaisonPointForm:
     """Townships and villages to choose from, grouped under their county or district."""
     form = LiaisonPointForm(obj=point)
+    fill_names(form, point.names if point else None)
     divisions = queries.division_choices(
         user, (DivisionLevel.county, DivisionLevel.township, DivisionLevel.village))
     if point is not None and point.division not in divisions:
@@ -308,6 +316,7 @@ def station(station_id: int) -> str:
 
 def _station_form(station: ServiceStation | None) -> StationForm:
     form = StationForm(obj=station)
+    fill_names(form, station.names if station else None)
     form.country_code.choices = _country_choices()
     return form
 
@@ -390,6 +399,7 @@ def mission(mission_id: int) -> str:
 
 def _mission_form(found: Mission | None) -> MissionForm:
     form = MissionForm(obj=found)
+    fill_names(form, found.names if found else None)
     form.country_code.choices = _country_choices()
     return form
 
@@ -552,6 +562,7 @@ def centre_edit() -> Any:
     _manage_or_403(user)
     found = ops.the_centre()
     form = CentreForm(obj=found)
+    fill_names(form, found.names if found else None)
     if request.method == "GET" and found is None:
         form.timezone.data = current_app.extensions["consular.settings"].office_timezone
     if _save(form, ops.CENTRE_FIELDS, ops.update_centre):

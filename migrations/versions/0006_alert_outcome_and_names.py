@@ -1,5 +1,6 @@
 """alert.not_sent_reason: an alert that finished without a single message going out is
-``not_sent`` and says why (it used to end ``sent``); alert_text.event: CAP's <event> per language
+``not_sent`` and says why (it used to end ``sent``); alert_text.event: CAP's <event> per language;
+names: the network's points, stations, missions and centre named in other languages
 
 Revision ID: 0006_alert_outcome_and_names
 Revises: 0005_alert_fanout_slices
@@ -24,7 +25,16 @@ _CAUSES = {
 }
 
 
+_NAMED = ('liaison_point', 'service_station', 'mission', 'coordination_centre')
+
+
 def upgrade():
+    for table in _NAMED:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('names', sa.JSON(), nullable=False, server_default='{}'))
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.alter_column('names', server_default=None)
+
     with op.batch_alter_table('alert', schema=None) as batch_op:
         batch_op.add_column(sa.Column('not_sent_reason', sa.Enum('no_recipients', 'opted_out', 'invalid_number', 'quiet_hours', 'expired', 'refused', 'several', name='notsentreason', native_enum=False, length=20), nullable=True))
 
@@ -48,6 +58,9 @@ def upgrade():
 
 
 def downgrade():
+    for table in _NAMED:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column('names')
     op.execute("UPDATE alert SET state = 'sent' WHERE state = 'not_sent'")
     with op.batch_alter_table('alert_text', schema=None) as batch_op:
         batch_op.drop_column('event')
