@@ -68,7 +68,8 @@ NOT_SENT_LABELS = {
     NotSentReason.quiet_hours: _l("Quiet hours where the recipients live lasted past the alert's expiry."),
     NotSentReason.expired: _l("It expired before any message could be sent."),
     NotSentReason.refused: _l("Every message was refused by the SMS provider."),
-    NotSentReason.several: _l("Every message was stopped, for the reasons listed on the progress page."),
+    NotSentReason.several: _l("Each message was stopped for one of several reasons (see \u201cSkipped, by "
+                              "reason\u201d)."),
 }
 CATEGORY_LABELS = {
     CapCategory.Safety: _l("General safety"),

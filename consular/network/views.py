@@ -88,6 +88,12 @@ def _helpers() -> dict[str, Any]:
 # --- shared helpers -----------------------------------------------------------------------------
 
 
+def _named(place: Any) -> str:
+    """A place's name in the reader's language (a division: its English name in English)."""
+    here = str(i18n.current_locale())
+    return str(place.name_in(here) if hasattr(place, "name_in") else place.label(here))
+
+
 def _browse_or_404(model: type, user: User) -> None:
     if not can_browse(model, user):
         abort(404)
@@ -248,7 +254,7 @@ def liaison_point_new() -> Any:
     created: list[LiaisonPoint] = []
     if _save(form, ops.POINT_FIELDS, lambda data: created.append(ops.create_liaison_point(data))):
         db.session.commit()
-        flash(_("Liaison point %(name)s was added.", name=created[0].name), "success")
+        flash(_("Liaison point %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.liaison_point", point_id=created[0].id), code=303)
     return _render_form(form, _("New liaison point"), url_for("network.liaison_points"))
 
@@ -263,7 +269,7 @@ def liaison_point_edit(point_id: int) -> Any:
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.liaison_point", point_id=point.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=point.name),
+    return _render_form(form, _("Edit %(name)s", name=_named(point)),
                         url_for("network.liaison_point", point_id=point.id))
 
 
@@ -273,8 +279,8 @@ def liaison_point_deactivate(point_id: int) -> Response:
     point = get_scoped_or_404(LiaisonPoint, point_id, user)
     _manage_or_403(user)
     return _toggle(ops.deactivate_liaison_point, point,
-                   _("%(name)s was deactivated. It stays on record.", name=point.name),
-                   _("%(name)s was already inactive.", name=point.name),
+                   _("%(name)s was deactivated. It stays on record.", name=_named(point)),
+                   _("%(name)s was already inactive.", name=_named(point)),
                    url_for("network.liaison_point", point_id=point.id))
 
 
@@ -284,8 +290,8 @@ def liaison_point_reactivate(point_id: int) -> Response:
     point = get_scoped_or_404(LiaisonPoint, point_id, user)
     _manage_or_403(user)
     return _toggle(ops.reactivate_liaison_point, point,
-                   _("%(name)s is active again.", name=point.name),
-                   _("%(name)s was already active.", name=point.name),
+                   _("%(name)s is active again.", name=_named(point)),
+                   _("%(name)s was already active.", name=_named(point)),
                    url_for("network.liaison_point", point_id=point.id))
 
 
@@ -330,7 +336,7 @@ def station_new() -> Any:
     created: list[ServiceStation] = []
     if _save(form, ops.STATION_FIELDS, lambda data: created.append(ops.create_station(data))):
         db.session.commit()
-        flash(_("Station %(name)s was added.", name=created[0].name), "success")
+        flash(_("Station %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.station", station_id=created[0].id), code=303)
     return _render_form(form, _("New overseas service station"), url_for("network.stations"))
 
@@ -345,7 +351,7 @@ def station_edit(station_id: int) -> Any:
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.station", station_id=found.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=found.name),
+    return _render_form(form, _("Edit %(name)s", name=_named(found)),
                         url_for("network.station", station_id=found.id))
 
 
@@ -355,8 +361,8 @@ def station_deactivate(station_id: int) -> Response:
     found = get_scoped_or_404(ServiceStation, station_id, user)
     _manage_or_403(user)
     return _toggle(ops.deactivate_station, found,
-                   _("%(name)s was deactivated. It stays on record.", name=found.name),
-                   _("%(name)s was already inactive.", name=found.name),
+                   _("%(name)s was deactivated. It stays on record.", name=_named(found)),
+                   _("%(name)s was already inactive.", name=_named(found)),
                    url_for("network.station", station_id=found.id))
 
 
@@ -366,8 +372,8 @@ def station_reactivate(station_id: int) -> Response:
     found = get_scoped_or_404(ServiceStation, station_id, user)
     _manage_or_403(user)
     return _toggle(ops.reactivate_station, found,
-                   _("%(name)s is active again.", name=found.name),
-                   _("%(name)s was already active.", name=found.name),
+                   _("%(name)s is active again.", name=_named(found)),
+                   _("%(name)s was already active.", name=_named(found)),
                    url_for("network.station", station_id=found.id))
 
 
@@ -411,7 +417,7 @@ def mission_new() -> Any:
     created: list[Mission] = []
     if _save(form, ops.MISSION_FIELDS, lambda data: created.append(ops.create_mission(data))):
         db.session.commit()
-        flash(_("Mission %(name)s was added.", name=created[0].name), "success")
+        flash(_("Mission %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.mission", mission_id=created[0].id), code=303)
     return _render_form(form, _("New mission"), url_for("network.missions"))
 
@@ -426,7 +432,7 @@ def mission_edit(mission_id: int) -> Any:
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.mission", mission_id=found.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=found.name),
+    return _render_form(form, _("Edit %(name)s", name=_named(found)),
                         url_for("network.mission", mission_id=found.id))
 
 
@@ -436,8 +442,8 @@ def mission_deactivate(mission_id: int) -> Response:
     found = get_scoped_or_404(Mission, mission_id, user)
     _manage_or_403(user)
     return _toggle(ops.deactivate_mission, found,
-                   _("%(name)s was deactivated. It stays on record.", name=found.name),
-                   _("%(name)s was already inactive.", name=found.name),
+                   _("%(name)s was deactivated. It stays on record.", name=_named(found)),
+                   _("%(name)s was already inactive.", name=_named(found)),
                    url_for("network.mission", mission_id=found.id))
 
 
@@ -447,8 +453,8 @@ def mission_reactivate(mission_id: int) -> Response:
     found = get_scoped_or_404(Mission, mission_id, user)
     _manage_or_403(user)
     return _toggle(ops.reactivate_mission, found,
-                   _("%(name)s is active again.", name=found.name),
-                   _("%(name)s was already active.", name=found.name),
+                   _("%(name)s is active again.", name=_named(found)),
+                   _("%(name)s was already active.", name=_named(found)),
                    url_for("network.mission", mission_id=found.id))
 
 
@@ -502,7 +508,7 @@ def division_new() -> Any:
     created: list[Division] = []
     if _save(form, ops.DIVISION_FIELDS, lambda data: created.append(ops.create_division(data))):
         db.session.commit()
-        flash(_("Division %(name)s was added.", name=created[0].name), "success")
+        flash(_("Division %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.division", division_id=created[0].id), code=303)
     return _render_form(form, _("New division"), url_for("network.divisions"))
 
@@ -517,7 +523,7 @@ def division_edit(division_id: int) -> Any:
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.division", division_id=found.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=found.name),
+    return _render_form(form, _("Edit %(name)s", name=_named(found)),
                         url_for("network.division", division_id=found.id))
 
 
@@ -527,8 +533,8 @@ def division_deactivate(division_id: int) -> Response:
     found = get_scoped_or_404(Division, division_id, user)
     _manage_or_403(user)
     return _toggle(ops.deactivate_division, found,
-                   _("%(name)s was deactivated. It stays on record.", name=found.name),
-                   _("%(name)s was already inactive.", name=found.name),
+                   _("%(name)s was deactivated. It stays on record.", name=_named(found)),
+                   _("%(name)s was already inactive.", name=_named(found)),
                    url_for("network.division", division_id=found.id))
 
 
@@ -538,8 +544,8 @@ def division_reactivate(division_id: int) -> Response:
     found = get_scoped_or_404(Division, division_id, user)
     _manage_or_403(user)
     return _toggle(ops.reactivate_division, found,
-                   _("%(name)s is active again.", name=found.name),
-                   _("%(name)s was already active.", name=found.name),
+                   _("%(name)s is active again.", name=_named(found)),
+                   _("%(name)s was already active.", name=_named(found)),
                    url_for("network.division", division_id=found.id))
 
 
