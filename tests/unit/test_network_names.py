@@ -19,6 +19,7 @@ from consular.db import db
 from consular.network.models import CoordinationCentre, Mission, MissionKind, ServiceStation
 from consular.network.names import NAME_LOCALES, name_in, traditional
 from tests.conftest import Browser, csrf_from
+from tests.unit.test_cases_core_support import world_fixture  # noqa: F401 (fixture)
 from tests.unit.test_dispatch_support import (
     TwilioSetup,
     fake_fixture,  # noqa: F401 (fixture)
@@ -194,3 +195,22 @@ def test_the_demo_network_names_its_places_in_the_languages_of_its_registrants(a
         assert {"it", "fr", "es", "de"} <= set(station.names), station.name
     centre = db.session.scalars(sa.select(CoordinationCentre)).one()
     assert centre.name_in("fr").startswith("Centre de coordination")
+
+
+def test_staff_notices_name_the_station_in_their_reader_s_language(world: Any) -> None:
+    from flask_babel import force_locale
+
+    from consular.cases import operations as case_ops
+    from consular.cases.models import CaseStatus, Notification
+    from tests.unit.test_cases_core_support import build
+
+    world.station_a.name_en = "Prato Station"
+    world.station_a.names = {"it": "Punto di assistenza di Prato"}
+    build(world, CaseStatus.in_progress)  # offered to station A, then accepted by it
+    db.session.commit()
+    notice = db.session.scalars(sa.select(Notification).where(Notification.kind == "accepted")).first()
+    assert notice is not None
+    with force_locale("en"):
+        assert case_ops.notification_text(notice).startswith("Prato Station accepted case")
+    with force_locale("zh_Hans"):
+        assert case_ops.notification_text(notice).startswith("普拉托服务站")
