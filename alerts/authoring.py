@@ -18,6 +18,7 @@ from babel.dates import format_timedelta
 from babel.numbers import format_currency
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response
@@ -26,11 +27,13 @@ from wtforms import SelectChoice
 import i18n
 from alerts import compose, targeting
 from alerts import operations as ops
+from alerts.dispatch import skip_reason_label
 from alerts.forms import (
     AUDIENCE_LABELS,
     CATEGORY_LABELS,
     CERTAINTY_LABELS,
     MSG_TYPE_LABELS,
+    NOT_SENT_LABELS,
     SEND_MODE_LABELS,
     SEVERITY_LABELS,
     STATE_LABELS,
@@ -44,7 +47,17 @@ from alerts.forms import (
     read_compose,
     to_local_input,
 )
-from alerts.models import Alert, AlertState, CapMsgType, CapStatus, Delivery, DeliveryState, ReplyKind
+from alerts.models import (
+    Alert,
+    AlertState,
+    CapMsgType,
+    CapStatus,
+    Delivery,
+    DeliveryState,
+    NotSentReason,
+    ReplyKind,
+)
+from alerts.quiet import is_urgent
 from consular.audit.operations import record
 from consular.auth.models import User
 from consular.auth.scoping import can_work_on_alerts
@@ -57,7 +70,8 @@ bp = Blueprint("alert_pages", __name__, template_folder="templates")
 PAGE_SIZE = 25
 MAX_ID = 2**31 - 1
 CALL_ROUND_LIMIT = 500
-LIST_FILTERS = ("draft", "pending_approval", "scheduled", "sending", "sent", "cancelled")
+LIST_FILTERS = ("draft", "pending_approval", "scheduled", "sending", "sent", "not_sent", "cancelled")
+FINISHED = (AlertState.sent, AlertState.not_sent, AlertState.cancelled)
 OPT_OUT_REASONS = ("opted_out", "unsubscribed", "stop")
 
 
@@ -96,6 +110,7 @@ def _label(labels: Mapping[Any, Any], key: Any) -> str:
 def _helpers() -> dict[str, Any]:
     return {
         "state_label": lambda s: _label(STATE_LABELS, AlertState(s)),
+        "not_sent_label": lambda r: _label(NOT_SENT_LABELS, NotSentReason(r)) if r else "",
         "status_label": lambda s: _label(STATUS_LABELS, CapStatus(s)),
         "status_short": lambda s: _label(STATUS_SHORT, CapStatus(s)),
         "msg_type_label": lambda s: _label(MSG_TYPE_LABELS, CapMsgType(s)),
@@ -202,7 +217,7 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
     form.base_language.choices = [SelectChoice(code, i18n.language_name(code)) for code in locales]
     area_rows = [dict(a) for a in areas] + [{"country_code": "", "city": ""}] * (2 if len(areas) < 2 else 1)
     return {
-        "estimate": _form_estimate(form, languages, texts, areas),
+        "estimate": _form_estimate(form, languages, texts, areas, send_mode),
         "tab_errors": {key.split(".")[1] for key in errors if key.startswith("texts.") and "." in key},
         "form": form,
         "alert": alert,
@@ -221,7 +236,7 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
 
 
 def _form_estimate(form: AlertForm, languages: list[str], texts: Mapping[str, Mapping[str, str]],
-                   areas: list[dict[str, str]]) -> dict[str, Any] | None:
+                   areas: list[dict[str, str]], send_mode: str) -> dict[str, Any] | None:
     """The estimate panel's first figures, computed with the page (the script refreshes them)."""
     status = form.status.data if form.status.data in {s.value for s in CapStatus} else CapStatus.Actual.value
     base = form.base_language.data if form.base_language.data in _sms_locales() else "zh_Hans"
@@ -237,10 +252,24 @@ def _form_estimate(form: AlertForm, languages: list[str], texts: Mapping[str, Ma
         expires = parse_local(form.expires_at.data or "", _zone())
     except ValueError:
         expires = None
+    try:
+        send_at = parse_local(form.send_at.data or "", _zone()) if send_mode != "now" else None
+    except ValueError:
+        send_at = None
+    if send_mode == "recurring" and form.recurrence.data and expires is not None:
+        try:
+            first = ops.upcoming_runs(" ".join(form.recurrence.data.split()), send_at or utcnow(),
+                                      expires, count=1)
+        except (ValueError, TypeError, KeyError, IndexError):
+            first = []
+        send_at = first[0] if first else send_at
+        if first:
+            expires = _run_expiry(form.recurrence.data, first[0], expires)
     clipped = {lang: {k: v[:ops.MAX_BODY_CHARS] for k, v in texts.get(lang, {}).items()}
                for lang in languages}
     return _estimate_payload(target, clipped, status=status, safety_check=bool(form.safety_check.data),
-                             expires_at=expires)
+                             expires_at=expires, send_at=send_at,
+                             urgent=is_urgent(form.urgency.data or "", form.severity.data or ""))
 
 
 def _render_compose(status: int = 200, **context: Any) -> tuple[str, int]:
@@ -253,7 +282,7 @@ def _initial_form(alert: Alert | None) -> tuple[AlertForm, list[str], dict[str, 
     if alert is None:
         form = AlertForm(formdata=None)
         form.expires_at.data = to_local_input(default_expiry(utcnow()), zone)
-        return form, ["zh_Hans"], {"zh_Hans": {"headline": "", "body": "", "instruction": ""}}, [], "now"
+        return form, ["zh_Hans"], {"zh_Hans": dict.fromkeys(ops.TEXT_FIELDS, "")}, [], "now"
     form = AlertForm(formdata=None, data={
         "status": alert.status.value, "event": alert.event, "category": alert.category.value,
         "urgency": alert.urgency.value, "severity": alert.severity.value,
@@ -266,8 +295,7 @@ def _initial_form(alert: Alert | None) -> tuple[AlertForm, list[str], dict[str, 
         "expires_at": to_local_input(alert.expires_at, zone),
     })
     languages = [t.language for t in alert.texts]
-    texts = {t.language: {"headline": t.headline, "body": t.body, "instruction": t.instruction}
-             for t in alert.texts}
+    texts = {t.language: ops.text_fields(t) for t in alert.texts}
     areas = [{"country_code": a.country_code, "city": a.city} for a in alert.areas]
     mode = "recurring" if alert.recurrence else ("at" if alert.send_at else "now")
     form.send_mode.data = mode
@@ -280,7 +308,7 @@ def _adjust_languages(parsed: ComposeInput, action: str) -> None:
         lang = request.form.get("new_language", "")
         if lang in _sms_locales() and lang not in parsed.languages:
             parsed.languages.append(lang)
-            parsed.texts[lang] = {"headline": "", "body": "", "instruction": ""}
+            parsed.texts[lang] = dict.fromkeys(ops.TEXT_FIELDS, "")
     elif action.startswith("remove_language:"):
         lang = action.split(":", 1)[1]
         if lang in parsed.languages and len(parsed.languages) > 1:
@@ -380,8 +408,51 @@ def _money(amount: Decimal, currency: str) -> str:
     return str(format_currency(amount, currency, locale=i18n.current_locale()))
 
 
+def reach_warnings(target: targeting.Target, *, send_at: datetime | None, expires_at: datetime | None,
+                   urgent: bool) -> list[str]:
+    """What to tell the coordinator and the approver before approval: nobody would receive the
+    alert (and why), or quiet hours where some or all recipients live last past its expiry (they
+    would get nothing). Computed by ``targeting.reach``, the recipient preview's own query."""
+    if not target.areas:
+        return []
+    settings = current_app.extensions["consular.settings"]
+    found = targeting.reach(target, send_at=send_at or utcnow(), expires_at=expires_at, urgent=urgent,
+                            quiet_hours=settings.quiet_hours, office_zone=settings.office_timezone)
+    warnings: list[str] = []
+    if not found.recipients:
+        opted_out = found.unreachable.get("opted_out", 0)
+        invalid = found.unreachable.get("invalid_number", 0)
+        if opted_out or invalid:
+            warnings.append(_(
+                "Nobody can receive this alert: everyone registered for it has unsubscribed or has "
+                "a number that cannot receive SMS (unsubscribed: %(opted_out)s; number unusable: "
+                "%(invalid)s).",
+                opted_out=i18n.format_number(opted_out), invalid=i18n.format_number(invalid)))
+        else:
+            warnings.append(_("Nobody is registered in these areas for this audience: the alert "
+                              "would reach no one."))
+        return warnings
+    held = found.quiet_total
+    if held:
+        zones = ", ".join(sorted(found.quiet_past_expiry))
+        if held >= found.recipients:
+            warnings.append(_(
+                "Quiet hours where every recipient lives (%(zones)s) last past the expiry: nobody "
+                "would get this alert. Move the expiry or the send time, or choose the urgency \"Act now\".",
+                zones=zones))
+        else:
+            warnings.append(ngettext(
+                "%(num)s of %(total)s recipients is in quiet hours until after the expiry "
+                "(%(zones)s) and would get nothing.",
+                "%(num)s of %(total)s recipients are in quiet hours until after the expiry "
+                "(%(zones)s) and would get nothing.",
+                held, total=i18n.format_number(found.recipients), zones=zones))
+    return warnings
+
+
 def _estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str, str]], *,
-                      status: str, safety_check: bool, expires_at: datetime | None) -> dict[str, Any]:
+                      status: str, safety_check: bool, expires_at: datetime | None,
+                      send_at: datetime | None = None, urgent: bool = False) -> dict[str, Any]:
     from alerts.texts import drill_marker, test_marker
 
     zone = _zone()
@@ -416,6 +487,7 @@ def _estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str,
         "duration_text": _duration_text(result.seconds),
         "rate": compose.segments_per_second(),
         "languages": languages,
+        "warnings": reach_warnings(target, send_at=send_at, expires_at=expires_at, urgent=urgent),
     }
 
 
@@ -464,12 +536,17 @@ def estimate() -> Any:
         audience_kinds=tuple(kinds) if len(set(kinds)) < len(known) else (),
         present_only=bool(parsed.data.get("present_only")))
     expires = parsed.data.get("expires_at") if "expires_at" not in parsed.errors else None
-    runs, runs_error, first_run = _runs_preview(request.form.get("send_mode", "now"), parsed, expires)
+    mode = request.form.get("send_mode", "now")
+    runs, runs_error, first_run = _runs_preview(mode, parsed, expires)
     if first_run is not None and expires is not None:
         expires = _run_expiry(parsed.data["recurrence"], first_run, expires)
+    send_at = first_run or (parsed.data.get("send_at") if mode == "at" and "send_at" not in parsed.errors
+                            else None)
     payload = _estimate_payload(target, parsed.texts, status=status,
                                 safety_check=bool(parsed.data.get("safety_check")),
-                                expires_at=expires)
+                                expires_at=expires, send_at=send_at,
+                                urgent=is_urgent(str(parsed.data.get("urgency") or ""),
+                                                 str(parsed.data.get("severity") or "")))
     payload["runs"], payload["runs_error"] = runs, runs_error
     return jsonify(payload)
 
@@ -517,11 +594,17 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
     analysed = compose.analyse_alert(alert, zones, run_expiry)
     counted = None
     cost = None
+    warnings: list[str] = []
     if alert.state in (AlertState.draft, AlertState.pending_approval, AlertState.scheduled):
         result = compose.estimate(target, analysed)
         counted = result.recipients
         cost = {"text": _money(result.cost, result.currency), "segments": result.segments,
                 "duration": _duration_text(result.seconds)}
+        # The approver sees, before approving, whether anyone would actually get it.
+        first_send = (runs[0] if runs else None) if alert.recurrence else alert.send_at
+        warnings = reach_warnings(target, send_at=max(first_send or utcnow(), utcnow()),
+                                  expires_at=run_expiry or alert.expires_at,
+                                  urgent=is_urgent(alert.urgency, alert.severity))
     users = _users(alert.author_id, alert.approver_id, alert.last_edited_by_id, alert.cancelled_by_id)
     occurrences: list[Alert] = []
     if alert.recurrence:
@@ -535,6 +618,8 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         "zones": zones,
         "counted": counted,
         "cost": cost,
+        "warnings": warnings,
+        "not_sent_text": _label(NOT_SENT_LABELS, alert.not_sent_reason) if alert.not_sent_reason else "",
         "users": users,
         "may_approve": ops.may_approve(alert, user),
         "runs": runs,
@@ -627,7 +712,12 @@ def _derive(alert_id: int, kind: CapMsgType) -> Any:
     except (ops.AlertActionRefused, ops.AlertInputError) as exc:
         return _refused(alert, exc)
     db.session.commit()
-    flash(_("A draft was prefilled from the earlier alert. Rewrite it, then ask for approval."), "info")
+    if kind == CapMsgType.Cancel:
+        flash(_("A cancel notice was written in each language of the alert. Check it, then ask for "
+                "approval."), "info")
+    else:
+        flash(_("An update was prefilled from the earlier alert. Rewrite its message in each language "
+                "to say what has changed, then ask for approval."), "info")
     return redirect(url_for("alert_pages.edit", alert_id=new_alert.id), code=303)
 
 
@@ -669,6 +759,7 @@ def progress_data(alert: Alert) -> dict[str, Any]:
     replies = {"safe": 0, "need_help": 0, "unknown": 0, "none": 0}
     by_language: dict[str, dict[str, int]] = {}
     by_country: dict[str, dict[str, int]] = {}
+    skipped: dict[str, int] = {}
     for language, country, state, skip_reason, reply, count in rows:
         bucket = _bucket(str(state))
         for table in (totals, by_language.setdefault(language, dict.fromkeys(keys, 0)),
@@ -679,12 +770,16 @@ def progress_data(alert: Alert) -> dict[str, Any]:
                 table["done"] += count
             if bucket == "skipped" and skip_reason in OPT_OUT_REASONS:
                 table["opted_out"] += count
+        if bucket == "skipped":
+            # Skipped by reason, as the deliveries record it (no reason recorded: "other").
+            code = skip_reason or "other"
+            skipped[code] = skipped.get(code, 0) + count
         if reply is not None:
             replies[str(reply)] += count
         elif bucket in ("sent", "delivered"):
             replies["none"] += count
     planned = max(totals["planned"], alert.planned_count)
-    percent = 100 if alert.state in (AlertState.sent, AlertState.cancelled) and alert.fanned_out_at \
+    percent = 100 if alert.state in FINISHED and alert.fanned_out_at \
         else (round(100 * totals["done"] / planned) if planned else 0)
     remaining = totals["pending"]  # waiting, or held by a worker about to hand it over
     segments_each = _average_segments(alert)
@@ -692,10 +787,14 @@ def progress_data(alert: Alert) -> dict[str, Any]:
     deferred_until = db.session.scalar(
         sa.select(sa.func.max(Delivery.due_at))
         .where(Delivery.alert_id == alert.id, Delivery.state == DeliveryState.deferred))
-    finished = alert.state in (AlertState.sent, AlertState.cancelled)
+    finished = alert.state in FINISHED
     return {
         "state": alert.state.value,
         "state_label": _label(STATE_LABELS, alert.state),
+        "not_sent_reason": alert.not_sent_reason.value if alert.not_sent_reason else "",
+        "not_sent_text": _label(NOT_SENT_LABELS, alert.not_sent_reason) if alert.not_sent_reason else "",
+        "skipped_reasons": [{"code": code, "label": skip_reason_label(code), "count": count}
+                            for code, count in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))],
         "finished": finished,
         "percent": min(percent, 100),
         "totals": {**totals, "planned": planned},

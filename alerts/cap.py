@@ -1,6 +1,16 @@
 """CAP 1.2 export (OASIS Common Alerting Protocol): one ``<alert>`` per alert, one ``<info>`` per
 language, one ``<area>`` per target area with its ISO 3166 country code as a geocode.
 
+A CAP message is its sender, identifier and sent time, and never changes once published. So an
+alert not yet approved is exported as a ``Draft`` under a provisional identifier of that version
+of the draft (``<identifier>-draft-<version>``, sent when that version was written); approval
+issues it under its own identifier, sent at the approval, and that pair stays the same for good.
+A recurring series is approved once and each run is an alert of its own, effective at its run
+time; the series' own file takes effect at its first run.
+
+Each ``<info>`` is entirely in its language: its ``<event>`` is the text's own event, else (in the
+base language) the alert's event, else the kind of event of its category from the ``sms`` catalog.
+
 Times carry the office's UTC offset (CAP forbids "Z"; UTC itself is written "-00:00"). An Update
 or Cancel names the alerts it refers to in CAP's "sender,identifier,sent" form. Every document we
 produce validates against the OASIS schema vendored in ``alerts/schemas/`` (see its NOTICE).
@@ -19,7 +29,7 @@ from flask import current_app
 from lxml import etree
 
 import i18n
-from alerts.models import Alert, CapMsgType, CapStatus
+from alerts.models import Alert, AlertText, CapMsgType, CapStatus
 from consular.db import db
 from consular.network.models import CoordinationCentre
 
@@ -27,10 +37,13 @@ CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "CAP-v1.2.xsd"
 GEOCODE_NAME = "ISO3166-1"
 RESTRICTION = "Registered recipients of the consular protection safety alert service"
+MEDIA_TYPE = "application/cap+xml"
 NOTES = {
     CapStatus.Exercise: "Exercise (drill): no action is required.",
     CapStatus.Test: "Technical test: disregard.",
 }
+DRAFT_NOTE = "Draft awaiting approval; once approved it is issued with status {status}."
+SERIES_NOTE = "A recurring series: each run is issued as an alert of its own."
 
 
 @cache
@@ -67,13 +80,47 @@ def sender_id() -> str:
     return f"alerts@{host or 'consular.invalid'}"
 
 
+def is_issued(alert: Alert) -> bool:
+    """Approved: from then on its CAP identifier and sent time are fixed."""
+    return alert.approved_at is not None
+
+
+def cap_identifier(alert: Alert) -> str:
+    """The alert's identifier once issued; before, a provisional one for this version of the draft
+    (each change of a draft is another draft message, never the issued one)."""
+    return alert.identifier if is_issued(alert) else f"{alert.identifier}-draft-{alert.version}"
+
+
 def sent_time(alert: Alert) -> datetime:
-    """CAP ``sent``: when the alert was issued (approved), or written while it is a draft."""
-    return alert.approved_at or alert.created_at
+    """CAP ``sent``: when the alert was issued (approved), or when this version of a draft was
+    written."""
+    return alert.approved_at or alert.updated_at or alert.created_at
+
+
+def effective_time(alert: Alert) -> datetime | None:
+    """When the alert takes effect: its send time; for a recurring series, its first run."""
+    if alert.recurrence:
+        from alerts.operations import upcoming_runs
+
+        start = alert.send_at or alert.approved_at or alert.created_at
+        runs = upcoming_runs(alert.recurrence, start, alert.expires_at, count=1)
+        return runs[0] if runs else None
+    return alert.send_at
 
 
 def reference_of(alert: Alert) -> str:
-    return f"{sender_id()},{alert.identifier},{cap_time(sent_time(alert))}"
+    return f"{sender_id()},{cap_identifier(alert)},{cap_time(sent_time(alert))}"
+
+
+def event_for(alert: Alert, text: AlertText) -> str:
+    """CAP ``<event>`` in the text's language (see the module's docstring)."""
+    if text.event:
+        return text.event
+    if text.language == alert.base_language:
+        return alert.event
+    from alerts.texts import category_event
+
+    return category_event(text.language, alert.category.value)
 
 
 def bcp47(language: str) -> str:
@@ -81,11 +128,8 @@ def bcp47(language: str) -> str:
     return language.replace("_", "-")
 
 
-def _centre_names() -> tuple[str, str]:
-    centre = db.session.scalar(sa.select(CoordinationCentre).limit(1))
-    if centre is None:
-        return "", ""
-    return centre.name, centre.name_en or centre.name
+def _centre() -> CoordinationCentre | None:
+    return db.session.scalar(sa.select(CoordinationCentre).order_by(CoordinationCentre.id).limit(1))
 
 
 def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
@@ -103,34 +147,36 @@ def area_description(country_code: str, city: str, language: str) -> str:
 def to_cap_xml(alert: Alert) -> bytes:
     """The alert as a CAP 1.2 document (UTF-8, with an XML declaration)."""
     root = etree.Element(f"{{{CAP_NS}}}alert", nsmap={None: CAP_NS})
-    _sub(root, "identifier", alert.identifier)
+    _sub(root, "identifier", cap_identifier(alert))
     _sub(root, "sender", sender_id())
     _sub(root, "sent", cap_time(sent_time(alert)))
-    _sub(root, "status", alert.status.value)
+    _sub(root, "status", alert.status.value if is_issued(alert) else "Draft")
     _sub(root, "msgType", alert.msg_type.value)
     _sub(root, "scope", "Public" if alert.public else "Restricted")
     if not alert.public:
         _sub(root, "restriction", RESTRICTION)
-    note = NOTES.get(alert.status)
-    if note:
-        _sub(root, "note", note)
+    notes = [DRAFT_NOTE.format(status=alert.status.value)] if not is_issued(alert) else []
+    notes += [note for note in (NOTES.get(alert.status), SERIES_NOTE if alert.recurrence else None) if note]
+    if notes:
+        _sub(root, "note", " ".join(notes))
     if alert.msg_type in (CapMsgType.Update, CapMsgType.Cancel) and alert.references is not None:
         _sub(root, "references", reference_of(alert.references))
 
-    name_zh, name_other = _centre_names()
+    centre = _centre()
     base_first = sorted(alert.texts, key=lambda t: (t.language != alert.base_language, t.id or 0))
+    effective = effective_time(alert)
     for text in base_first:
         info = _sub(root, "info")
         _sub(info, "language", bcp47(text.language))
         _sub(info, "category", alert.category.value)
-        _sub(info, "event", alert.event)
+        _sub(info, "event", event_for(alert, text))
         _sub(info, "urgency", alert.urgency.value)
         _sub(info, "severity", alert.severity.value)
         _sub(info, "certainty", alert.certainty.value)
-        if alert.send_at is not None:
-            _sub(info, "effective", cap_time(alert.send_at))
+        if effective is not None:
+            _sub(info, "effective", cap_time(effective))
         _sub(info, "expires", cap_time(alert.expires_at))
-        sender_name = name_zh if text.language.startswith("zh") else name_other
+        sender_name = centre.name_in(text.language) if centre is not None else ""
         if sender_name:
             _sub(info, "senderName", sender_name)
         _sub(info, "headline", text.headline)

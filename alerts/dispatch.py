@@ -66,7 +66,7 @@ from alerts.gateways import (
     SmsGateway,
     gateway_from_settings,
 )
-from alerts.models import Alert, AlertState, AlertText, Delivery, DeliveryState
+from alerts.models import Alert, AlertState, AlertText, Delivery, DeliveryState, NotSentReason
 from alerts.quiet import QuietHours, is_urgent, zone
 from alerts.ratelimit import RateLimiter
 from config import Settings
@@ -86,6 +86,7 @@ __all__ = [
     "claim_notifications",
     "expire_alerts",
     "finish_alerts",
+    "not_sent_reason",
     "reclaim_expired_leases",
     "retry_delay",
     "run_dispatch_once",
@@ -239,10 +240,35 @@ def expire_alerts(now: datetime) -> list[int]:
     return ids
 
 
+# Why a delivery did not go out (its ``skip_reason``, skipped or failed) → why a whole alert did not.
+NOT_SENT_CAUSES: dict[str, NotSentReason] = {
+    "opted_out": NotSentReason.opted_out,
+    "unsubscribed": NotSentReason.opted_out,
+    "invalid_number": NotSentReason.invalid_number,
+    "not_mobile": NotSentReason.invalid_number,
+    "landline": NotSentReason.invalid_number,
+    "unreachable": NotSentReason.invalid_number,
+    "blocked": NotSentReason.invalid_number,
+    "quiet_hours": NotSentReason.quiet_hours,
+    "expired": NotSentReason.expired,
+    "ended": NotSentReason.no_recipients,
+}
+
+
+def not_sent_reason(delivery_reasons: Iterable[str | None]) -> NotSentReason:
+    """Why an alert none of whose messages went out was not sent, from its deliveries' reasons
+    (none at all: nobody was reachable when it was planned)."""
+    causes = {NOT_SENT_CAUSES.get(reason or "", NotSentReason.refused) for reason in delivery_reasons}
+    if not causes:
+        return NotSentReason.no_recipients
+    return causes.pop() if len(causes) == 1 else NotSentReason.several
+
+
 def finish_alerts(now: datetime, alert_ids: Iterable[int] | None = None) -> list[int]:
-    """Mark ``sent`` every alert in ``sending`` that is fanned out to the end and has no delivery
-    left pending, deferred or claimed (all of them, or those of ``alert_ids``). Returns the ids it
-    finished."""
+    """Finish every alert in ``sending`` that is fanned out to the end and has no delivery left
+    pending, deferred or claimed (all of them, or those of ``alert_ids``): ``sent`` when at least
+    one message went out (the provider accepted it), else ``not_sent`` with the reason. Returns
+    the ids it finished."""
     from consular.audit.operations import record
 
     still_open = (sa.select(Delivery.id)
@@ -259,19 +285,30 @@ def finish_alerts(now: datetime, alert_ids: Iterable[int] | None = None) -> list
     rows = db.session.execute(query).all()
     finished: list[int] = []
     for alert_id, identifier in rows:
+        outcomes = db.session.execute(
+            sa.select(Delivery.state, Delivery.skip_reason, Delivery.submitted_at.is_not(None),
+                      sa.func.count())
+            .where(Delivery.alert_id == alert_id)
+            .group_by(Delivery.state, Delivery.skip_reason, Delivery.submitted_at.is_not(None))).all()
+        went_out = any(submitted for _state, _reason, submitted, _n in outcomes)
+        reason = None if went_out else not_sent_reason(r for _s, r, _sub, _n in outcomes)
         result = db.session.execute(
             sa.update(Alert)
             .where(Alert.id == alert_id, Alert.state == AlertState.sending,
                    Alert.fanout_after.is_(None), ~still_open)
-            .values(state=AlertState.sent, finished_at=now, version=Alert.version + 1)
+            .values(state=AlertState.sent if went_out else AlertState.not_sent, not_sent_reason=reason,
+                    finished_at=now, version=Alert.version + 1)
             .execution_options(synchronize_session=False)
         )
         if getattr(result, "rowcount", 0):
             finished.append(alert_id)
-            counts = {str(state): n for state, n in db.session.execute(
-                sa.select(Delivery.state, sa.func.count()).where(Delivery.alert_id == alert_id)
-                .group_by(Delivery.state)).all()}
-            record("alert.sent", "alert", alert_id, {"identifier": identifier, "deliveries": counts},
+            counts: dict[str, int] = {}
+            for state, _reason, _submitted, n in outcomes:
+                counts[str(state)] = counts.get(str(state), 0) + n
+            details: dict[str, Any] = {"identifier": identifier, "deliveries": counts}
+            if reason is not None:
+                details["reason"] = reason.value
+            record("alert.sent" if went_out else "alert.not_sent", "alert", alert_id, details,
                    username="scheduler")
     return finished
 
@@ -331,9 +368,10 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
                     skipped["invalid_number"].append(row.id)
                     continue
                 if quiet is not None and not is_urgent(row.urgency, row.severity):
-                    ends = quiet.ends_at(now, zone(row.timezone, office_zone))
+                    tz = zone(row.timezone, office_zone)
+                    ends = quiet.ends_at(now, tz)
                     if ends is not None:
-                        if ends >= row.expires_at:
+                        if quiet.holds_past(now, tz, row.expires_at):
                             skipped["quiet_hours"].append(row.id)
                         else:
                             deferred[ends].append(row.id)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from lxml import etree
 
-from alerts.cap import cap_time, sent_time, to_cap_xml
+from alerts.cap import MEDIA_TYPE, cap_time, sent_time, to_cap_xml
 from alerts.models import Alert, AlertState, CapStatus
 from consular.auth.scoping import can_work_on_alerts
 from consular.auth.session import current_user
@@ -22,7 +22,9 @@ bp = Blueprint("alert_feeds", __name__)
 ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 FEED_SIZE = 50
-ISSUED = (AlertState.sending, AlertState.sent, AlertState.cancelled)
+# Issued: approved and gone out to the dispatcher. An alert that reached nobody by SMS (not_sent)
+# was still issued: the feed publishes the alert, it never claims who got a text.
+ISSUED = (AlertState.sending, AlertState.sent, AlertState.not_sent, AlertState.cancelled)
 
 
 def is_public(alert: Alert) -> bool:
@@ -77,7 +79,7 @@ def atom_feed(alerts: list[Alert]) -> bytes:
         _atom(entry, "title", text.headline if text else alert.event).set(XML_LANG, lang)
         _atom(entry, "updated", cap_time(_updated(alert), "UTC"))
         _atom(entry, "published", cap_time(sent_time(alert), "UTC"))
-        _atom(entry, "link", rel="alternate", type="application/cap+xml", href=url)
+        _atom(entry, "link", rel="alternate", type=MEDIA_TYPE, href=url)
         _atom(entry, "category", term=alert.event)
         if text is not None:
             _atom(entry, "summary", text.body).set(XML_LANG, lang)
@@ -102,6 +104,6 @@ def cap_file(identifier: str) -> Response:
     user = current_user()
     if not is_public(alert) and (user is None or not can_work_on_alerts(user)):
         abort(404)
-    response = Response(to_cap_xml(alert), mimetype="application/xml")
+    response = Response(to_cap_xml(alert), mimetype=MEDIA_TYPE)
     response.headers["Content-Disposition"] = f'inline; filename="{alert.identifier}.cap.xml"'
     return response

@@ -32,6 +32,7 @@ from alerts.models import (
     CapSeverity,
     CapStatus,
     CapUrgency,
+    NotSentReason,
 )
 from consular.registry.models import RegistrantKind
 
@@ -56,7 +57,19 @@ STATE_LABELS = {
     AlertState.scheduled: _l("Approved, scheduled"),
     AlertState.sending: _l("Sending"),
     AlertState.sent: _l("Sent"),
+    AlertState.not_sent: _l("Not sent"),
     AlertState.cancelled: _l("Cancelled"),
+}
+# Why an alert finished without a single message going out.
+NOT_SENT_LABELS = {
+    NotSentReason.no_recipients: _l("Nobody in the target area was registered and reachable."),
+    NotSentReason.opted_out: _l("Everyone it was meant for had unsubscribed."),
+    NotSentReason.invalid_number: _l("None of the recipients' numbers could receive SMS."),
+    NotSentReason.quiet_hours: _l("Quiet hours where the recipients live lasted past the alert's expiry."),
+    NotSentReason.expired: _l("It expired before any message could be sent."),
+    NotSentReason.refused: _l("Every message was refused by the SMS provider."),
+    NotSentReason.several: _l("Each message was stopped for one of several reasons (see \u201cSkipped, by "
+                              "reason\u201d)."),
 }
 CATEGORY_LABELS = {
     CapCategory.Safety: _l("General safety"),
@@ -125,8 +138,9 @@ class AlertForm(FlaskForm):
 
     status = RadioField(_l("Kind of message"), choices=_choices(STATUS_LABELS),
                         default=CapStatus.Actual.value)
-    event = StringField(_l("Event"), description=_l("What happened, in a few words, e.g. "
-                                                   "\u201cstreet protests\u201d or \u201ctyphoon\u201d."),
+    event = StringField(_l("Event"), description=_l("What happened, in a few words, in the base "
+                                                   "language, e.g. \u201cstreet protests\u201d or "
+                                                   "\u201ctyphoon\u201d."),
                         render_kw={"maxlength": 120})
     category = SelectField(_l("Category"), choices=_choices(CATEGORY_LABELS),
                            default=CapCategory.Safety.value)
@@ -201,6 +215,7 @@ def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, .
             "headline": form.get(f"headline-{lang}", ""),
             "body": form.get(f"body-{lang}", ""),
             "instruction": form.get(f"instruction-{lang}", ""),
+            "event": form.get(f"event-{lang}", ""),
         }
         for lang in languages
     }

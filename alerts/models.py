@@ -94,8 +94,21 @@ class AlertState(StrEnum):
     pending_approval = "pending_approval"
     scheduled = "scheduled"  # approved; sends at send_at (or on its recurrence)
     sending = "sending"  # fanned out; deliveries being dispatched
-    sent = "sent"  # every delivery reached a final state (or the alert expired)
+    sent = "sent"  # every delivery reached a final state, and at least one message went out
+    not_sent = "not_sent"  # finished without any message going out: ``Alert.not_sent_reason`` says why
     cancelled = "cancelled"
+
+
+class NotSentReason(StrEnum):
+    """Why an alert finished without a single message going out (``Alert.not_sent_reason``)."""
+
+    no_recipients = "no_recipients"  # nobody in the area was registered and reachable
+    opted_out = "opted_out"  # everyone had unsubscribed
+    invalid_number = "invalid_number"  # no recipient's number could receive SMS
+    quiet_hours = "quiet_hours"  # quiet hours at the recipients lasted past the expiry
+    expired = "expired"  # the alert expired before anything could be sent
+    refused = "refused"  # every message was refused (by the provider, or no text to send)
+    several = "several"  # a mix of the above: the progress page lists each reason
 
 
 class Alert(Model):
@@ -144,6 +157,7 @@ class Alert(Model):
     last_edited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
     review_note: Mapped[str] = mapped_column(sa.String(500), default="")  # why it was sent back
     planned_count: Mapped[int] = mapped_column(default=0)
+    not_sent_reason: Mapped[NotSentReason | None] = mapped_column(_enum(NotSentReason, 20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1)
@@ -167,6 +181,9 @@ class AlertText(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alert.id", ondelete="CASCADE"))
     language: Mapped[str] = mapped_column(sa.String(10))  # an SMS locale (zh_Hans, en, it, …)
+    # CAP's <event> in this language ("Earthquake", "Séisme"); empty: the alert's own event in its
+    # base language, else the category's name in this language (``alerts.cap``).
+    event: Mapped[str] = mapped_column(sa.String(120), default="")
     headline: Mapped[str] = mapped_column(sa.String(160))
     body: Mapped[str] = mapped_column(sa.Text)
     instruction: Mapped[str] = mapped_column(sa.Text, default="")

@@ -54,7 +54,7 @@ ALERT_FIELDS = (
     "audience_kinds", "present_only", "public", "safety_check", "safety_check_minutes",
     "resend_unanswered", "send_at", "expires_at", "recurrence",
 )
-TEXT_FIELDS = ("headline", "body", "instruction")
+TEXT_FIELDS = ("headline", "body", "instruction", "event")  # event: CAP's <event> in this language
 
 MAX_HEADLINE = 160
 MAX_BODY_CHARS = 1600  # what a provider accepts in one message at most
@@ -116,6 +116,12 @@ def audience_list(alert: Alert) -> list[str]:
 
 def text_for(alert: Alert, language: str) -> AlertText | None:
     return next((t for t in alert.texts if t.language == language), None)
+
+
+def text_fields(text: AlertText) -> dict[str, str]:
+    """A stored text as the operations take it."""
+    return {"headline": text.headline, "body": text.body, "instruction": text.instruction,
+            "event": text.event}
 
 
 def _sms_locales() -> tuple[str, ...]:
@@ -448,8 +454,9 @@ def _check_texts(check: _Check, texts: Any) -> dict[str, dict[str, str]]:
                                         "recipients should read, or remove this language.",
                                         language=language))
             body = None
-        if headline is not None and body is not None and instruction is not None:
-            out[lang] = {"headline": headline, "body": body, "instruction": instruction}
+        event = check.line(f"{key}.event", fields.get("event"), MAX_EVENT)
+        if headline is not None and body is not None and instruction is not None and event is not None:
+            out[lang] = {"headline": headline, "body": body, "instruction": instruction, "event": event}
     base = check.out.get("base_language")
     if base and base not in out and f"texts.{base}" not in check.errors \
             and f"texts.{base}.headline" not in check.errors and f"texts.{base}.body" not in check.errors:
@@ -625,10 +632,11 @@ def _recheck(alert: Alert) -> None:
         "resend_unanswered": alert.resend_unanswered, "send_at": alert.send_at,
         "expires_at": alert.expires_at, "recurrence": alert.recurrence,
     }
-    texts = {t.language: {"headline": t.headline, "body": t.body, "instruction": t.instruction}
-             for t in alert.texts}
+    texts = {t.language: text_fields(t) for t in alert.texts}
     areas = [AreaInput(a.country_code, a.city) for a in alert.areas]
     _validate(data, texts, areas, msg_type=alert.msg_type)
+    if alert.msg_type != CapMsgType.Alert:
+        _check_not_the_original(texts, alert.references)
 
 
 def submit_for_approval(alert: Alert, *, user: User) -> Alert:
@@ -667,6 +675,8 @@ def approve(alert: Alert, *, user: User) -> Alert:
     if alert.expires_at <= now:
         raise AlertActionRefused(_("This alert has expired. Edit its expiry, then ask for approval "
                                    "again."))
+    if alert.msg_type != CapMsgType.Alert:
+        _check_not_the_original({t.language: text_fields(t) for t in alert.texts}, alert.references)
     alert.approver_id = user.id
     alert.approved_at = now
     alert.state = AlertState.scheduled
@@ -774,8 +784,7 @@ def _derived(alert: Alert, msg_type: CapMsgType, user: User) -> Alert:
         "public": alert.public, "safety_check": False,
         "expires_at": max(alert.expires_at, now + timedelta(hours=24)),
     }
-    texts = {t.language: {"headline": t.headline, "body": t.body, "instruction": t.instruction}
-             for t in alert.texts}
+    texts = _derived_texts(alert, msg_type)
     areas = [AreaInput(a.country_code, a.city) for a in alert.areas]
     # The copy is a draft to be rewritten; only a too-long text would fail, so skip the length check
     # by building the row directly after validating the rest.
@@ -791,6 +800,51 @@ def _derived(alert: Alert, msg_type: CapMsgType, user: User) -> Alert:
     record("alert.create", "alert", new.id, {**_summary(new), "references": alert.identifier},
            user=user)
     return new
+
+
+def _derived_texts(alert: Alert, msg_type: CapMsgType) -> dict[str, dict[str, str]]:
+    """The first draft of an update or a cancel notice, in each language of the original, from the
+    ``sms`` catalog: a cancel notice names the original and says it is withdrawn (it can go out as
+    it is); an update's headline says it is one, its message is the original's to be rewritten
+    (sent unchanged it would say nothing new, and is refused: ``_check_not_the_original``)."""
+    from alerts import texts as catalog
+    from alerts.compose import typical_zones
+    from alerts.targeting import Target
+
+    zones = typical_zones(Target.of(alert))
+    office = str(office_zone())
+    sent_at = alert.fanned_out_at or alert.send_at or alert.approved_at or utcnow()
+    out: dict[str, dict[str, str]] = {}
+    for text in alert.texts:
+        if msg_type == CapMsgType.Cancel:
+            headline, body = catalog.cancel_notice(text.language, text.headline, sent_at,
+                                                   zones.get(text.language, office), limit=MAX_HEADLINE)
+            out[text.language] = {"headline": headline, "body": body, "instruction": "",
+                                  "event": text.event}
+        else:
+            out[text.language] = {**text_fields(text),
+                                  "headline": catalog.update_headline(text.language, text.headline,
+                                                                      limit=MAX_HEADLINE)}
+    return out
+
+
+def _check_not_the_original(texts: Mapping[str, Mapping[str, str]], original: Alert | None) -> None:
+    """An update or cancel notice whose message in a language is the original's, word for word,
+    tells its readers nothing: refused, per language (the headline alone does not count)."""
+    if original is None:
+        return
+    errors: dict[str, str] = {}
+    for text in original.texts:
+        mine = texts.get(text.language)
+        if mine is None:
+            continue
+        said = (_clean_block(mine.get("body", "")), _clean_block(mine.get("instruction", "")))
+        if said == (_clean_block(text.body), _clean_block(text.instruction)):
+            errors[f"texts.{text.language}.body"] = _(
+                "In %(language)s this is the original alert's message, word for word: say what has "
+                "changed, or that the alert is withdrawn.", language=i18n.language_name(text.language))
+    if errors:
+        raise AlertInputError(errors)
 
 
 def create_update(alert: Alert, *, user: User) -> Alert:
@@ -830,8 +884,7 @@ def spawn_occurrence(template: Alert, fire_time: datetime) -> Alert:
         created_at=now,
     )
     for text in template.texts:
-        run.texts.append(AlertText(language=text.language, headline=text.headline, body=text.body,
-                                   instruction=text.instruction))
+        run.texts.append(AlertText(language=text.language, **text_fields(text)))
     for area in template.areas:
         run.areas.append(AlertArea(country_code=area.country_code, city=area.city))
     try:

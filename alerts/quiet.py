@@ -64,3 +64,9 @@ class QuietHours:
             day += timedelta(days=1)  # evening: the quiet hours end tomorrow morning
         end = datetime.combine(day, time(self.end // 60, self.end % 60), tzinfo=tz)
         return end.astimezone(UTC)
+
+    def holds_past(self, now: datetime, tz: ZoneInfo, expires_at: datetime) -> bool:
+        """Whether a non-urgent message due at ``now`` in ``tz`` would wait for quiet hours that
+        end at or after ``expires_at``: then it is never sent (skipped, ``quiet_hours``)."""
+        ends = self.ends_at(now, tz)
+        return ends is not None and ends >= expires_at

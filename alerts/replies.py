@@ -16,9 +16,10 @@ changes nothing the second time and gets no second answer.
 - **A safety-check answer** goes to the latest safety-check delivery of that person whose alert
   has not expired: "1" → ``safe`` and a thank-you; "2" (or any call for help) → ``need_help``, a
   case in the triage queue (P1) linked to the person, and "we will contact you"; a reply nobody
-  can read from a person with an open safety check → a case too (P2, a person reads it) and the
-  question again. A later answer never downgrades ``need_help``; a second reply joins the open
-  case (``create_case_from_sms_reply`` does that) instead of opening another.
+  can read from a person with an open safety check → a case too (P2, a person reads it), "someone
+  will contact you" and the question again. A later answer never downgrades ``need_help``; a
+  second reply joins the open case (``create_case_from_sms_reply`` does that) instead of opening
+  another.
 
 Answers are returned as text; the webhook wraps them in TwiML (``<Response><Message>``), which
 costs no extra API call.
@@ -108,15 +109,11 @@ class HelpContacts:
     hotline: str | None = None
 
 
-def _local_name(name: str, name_en: str, locale: str) -> str:
-    return name if locale.startswith("zh") or not name_en else name_en
-
-
 def help_contacts(country_code: str | None, city: str, locale: str,
                   station_id: int | None = None) -> HelpContacts:
     """Who to call: the person's station (or the nearest active one: same city, else same country),
     the mission in that country (the one in the person's city first, else the embassy) and the
-    centre's 24-hour hotline."""
+    centre's 24-hour hotline; places named in ``locale`` (``consular.network.names``)."""
     contacts = HelpContacts()
     station = db.session.get(ServiceStation, station_id) if station_id is not None else None
     if station is None or not station.active:
@@ -130,7 +127,7 @@ def help_contacts(country_code: str | None, city: str, locale: str,
             choice = same_city or list(stations)
             station = choice[0] if choice else None
     if station is not None:
-        contacts.station_name = _local_name(station.name, station.name_en, locale)
+        contacts.station_name = station.name_in(locale)
         contacts.station_phone = station.contact_phone or None
     if country_code:
         missions = db.session.scalars(
@@ -141,7 +138,7 @@ def help_contacts(country_code: str | None, city: str, locale: str,
         picked = in_city or embassy or list(missions)
         mission = picked[0] if picked else None
         if mission is not None:
-            contacts.mission_name = _local_name(mission.name, mission.name_en, locale)
+            contacts.mission_name = mission.name_in(locale)
             contacts.mission_phone = mission.emergency_phone or None
     hotline = _settings().hotline_number
     if not hotline:
@@ -256,8 +253,9 @@ def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime,
         need_help=kind == ReplyKind.need_help)
     message.case_id = case.id
     result.case_id = case.id
+    # Either way a case is open now and a person will call: say so, not just "we did not understand".
     result.answer = (texts.safety_ack_help(locale) if kind == ReplyKind.need_help
-                     else texts.unknown_reply(locale, safety_check=True))
+                     else texts.unclear_reply_followed_up(locale))
 
 
 def simulate_inbound(from_number: str, body: str, *, to_number: str = "",

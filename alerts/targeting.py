@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from alerts.models import Alert, AlertState, Delivery, DeliveryState
+from alerts.models import Alert, AlertState, Delivery, DeliveryState, NotSentReason
 from consular.audit.operations import record
 from consular.db import UTCDateTime, db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
@@ -99,9 +99,15 @@ def _area_filter(areas: Sequence[TargetArea]) -> sa.ColumnElement[bool]:
 
 
 def recipients_where(target: Target, today: date) -> list[sa.ColumnElement[bool]]:
-    """The conditions a registrant must meet to receive the alert."""
+    """The conditions a registrant must meet to receive the alert: in its audience, registered and
+    reachable (not unsubscribed, a number that takes SMS)."""
+    return [Registrant.status == RegistrantStatus.active, *audience_where(target, today)]
+
+
+def audience_where(target: Target, today: date) -> list[sa.ColumnElement[bool]]:
+    """Who the alert is meant for, reachable or not: registered (not ended) in its areas and
+    audience, and there now when it asks for that."""
     conditions: list[sa.ColumnElement[bool]] = [
-        Registrant.status == RegistrantStatus.active,
         Registrant.ended_at.is_(None),
         _area_filter(target.areas),
     ]
@@ -147,6 +153,49 @@ def preview(alert: Alert | Target, now: datetime | None = None) -> Preview:
     return result
 
 
+@dataclass
+class Reach:
+    """Who of the alert's audience a send at ``send_at`` would actually reach: the recipients (the
+    same query as the preview and the fan-out), those left out because they unsubscribed or their
+    number takes no SMS (by status), and the recipients whose quiet hours at ``send_at`` last past
+    the expiry (by time zone): the dispatcher would skip them (alerts.quiet.QuietHours.holds_past)."""
+
+    recipients: int = 0
+    unreachable: dict[str, int] = field(default_factory=dict)
+    quiet_past_expiry: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def quiet_total(self) -> int:
+        return sum(self.quiet_past_expiry.values())
+
+
+def reach(target: Target, *, send_at: datetime, expires_at: datetime | None, urgent: bool,
+          quiet_hours: str, office_zone: str) -> Reach:
+    """See ``Reach``. Quiet hours do not hold back an urgent alert (Immediate or Extreme)."""
+    from alerts.quiet import QuietHours, zone
+
+    result = Reach()
+    if not target.areas or not target.base_language:
+        return result
+    today = send_at.date()
+    by_zone = db.session.execute(
+        sa.select(Registrant.timezone, sa.func.count()).where(*recipients_where(target, today))
+        .group_by(Registrant.timezone)).all()
+    result.recipients = sum(count for _zone, count in by_zone)
+    left_out = db.session.execute(
+        sa.select(Registrant.status, sa.func.count())
+        .where(Registrant.status != RegistrantStatus.active, *audience_where(target, today))
+        .group_by(Registrant.status)).all()
+    result.unreachable = {str(status): count for status, count in left_out}
+    quiet = QuietHours.from_setting(quiet_hours)
+    if quiet is not None and not urgent and expires_at is not None:
+        for tz_name, count in by_zone:
+            if quiet.holds_past(send_at, zone(tz_name, office_zone), expires_at):
+                name = tz_name or office_zone
+                result.quiet_past_expiry[name] = result.quiet_past_expiry.get(name, 0) + count
+    return result
+
+
 def _insert_ignoring_duplicates(dialect: str) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(Delivery)
@@ -177,7 +226,8 @@ def fan_out(alert: Alert, now: datetime | None = None, *, slice_size: int | None
         raise ValueError("slice_size must be at least 1")
     if alert.expires_at <= moment:
         if alert.state == AlertState.scheduled:
-            alert.state = AlertState.sent
+            alert.state = AlertState.not_sent
+            alert.not_sent_reason = NotSentReason.expired
             alert.finished_at = moment
             db.session.flush()
             record("alert.expired_unsent", "alert", alert.id, {"identifier": alert.identifier},

@@ -29,6 +29,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from alerts.encoding import is_gsm7
+
 log = logging.getLogger(__name__)
 
 TRANSLATIONS_DIR = Path(__file__).parents[1] / "i18n" / "translations"
@@ -38,6 +40,9 @@ SMS_LOCALES: tuple[str, ...] = (
 )
 DEFAULT_SMS_LOCALE = "zh_Hans"  # for a recipient whose language is not one of SMS_LOCALES
 RTL_LOCALES = frozenset({"ar"})
+# Languages whose system texts (marker, validity, prompt, footer) are written in GSM-7 so that an
+# alert in them costs one septet per character; the dates inside those texts must be too.
+GSM7_LOCALES = frozenset({"en", "it", "fr", "es", "de", "pt"})
 ALERT_STATUSES = ("Actual", "Exercise", "Test")  # CAP 1.2 statuses an alert can have here
 
 # Readers of one Chinese script can mostly read the other: each is the other's first fallback.
@@ -78,6 +83,10 @@ NEED_HELP_ACK = _sms(
     "In immediate danger, call the local emergency number."
 )
 UNKNOWN_REPLY = _sms("Sorry, we could not understand your reply.")
+# TRANSLATORS: to someone whose unreadable reply to a safety check opened a case: a person will call.
+UNCLEAR_REPLY_FOLLOW_UP = _sms(
+    "We could not read your reply automatically, so someone from our team will contact you."
+)
 # TRANSLATORS: HELP may be the local help keyword (AIUTO, AIDE, AYUDA, HILFE, AJUDA); keep STOP.
 REPLY_OPTIONS = _sms("Reply HELP for contacts or STOP to unsubscribe.")
 # TRANSLATORS: to a service station. %(reference)s like 2026-000123; %(country)s a country name.
@@ -85,6 +94,32 @@ ASSIGNMENT_NOTICE = _sms("New case %(reference)s assigned to your station (%(cou
 ASSIGNMENT_NOTICE_NO_COUNTRY = _sms("New case %(reference)s assigned to your station. Open the app.")
 # TRANSLATORS: %(priority)s is P1-P4; %(overdue)s a duration such as "45 minutes" or "3 hours".
 ESCALATION_NOTICE = _sms("Case %(reference)s (%(priority)s) is overdue by %(overdue)s. Open the app.")
+
+
+# TRANSLATORS: the headline of a cancel notice; %(headline)s is the cancelled alert's headline.
+CANCEL_HEADLINE = _sms("Cancelled: %(headline)s")
+# TRANSLATORS: the message of a cancel notice; %(date)s is the day the alert was sent, e.g. "Mar 1, 2026".
+CANCEL_BODY = _sms("Our alert of %(date)s is withdrawn. Please disregard it.")
+# TRANSLATORS: the headline of an update; %(headline)s is the updated alert's headline.
+UPDATE_HEADLINE = _sms("Update: %(headline)s")
+
+# The kind of event of each CAP category, for an alert's CAP <info> in a language it has no event
+# of its own written in (CAP's <event> must be in the <info>'s language).
+# TRANSLATORS: a short name for a kind of event, as an alerting system lists it.
+CATEGORY_EVENTS = {
+    "Geo": _sms("Geological hazard"),
+    "Met": _sms("Severe weather"),
+    "Safety": _sms("Safety warning"),
+    "Security": _sms("Security threat"),
+    "Rescue": _sms("Rescue operation"),
+    "Fire": _sms("Fire"),
+    "Health": _sms("Health risk"),
+    "Env": _sms("Environmental hazard"),
+    "Transport": _sms("Transport disruption"),
+    "Infra": _sms("Infrastructure failure"),
+    "CBRNE": _sms("Chemical, biological, nuclear or explosive threat"),
+    "Other": _sms("Safety notice"),
+}
 
 
 # --- locales ---------------------------------------------------------------------------------
@@ -176,6 +211,16 @@ def _zone(tz_name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def _gmt_pattern(loc: Locale) -> str:
+    """The locale's CLDR GMT format with the word before the offset. CLDR 47 writes Portuguese
+    offsets after it ("+8 GMT"), which in a text message reads like a sum; "GMT+8", as the other
+    SMS languages write it (and Portuguese phones show it), is what a reader recognises."""
+    pattern = str(loc.zone_formats.get("gmt", "GMT%s"))
+    if pattern.startswith("%s"):
+        pattern = pattern[2:].strip() + "%s"
+    return pattern
+
+
 def _zone_label(moment: datetime, zone: ZoneInfo, loc: Locale) -> str:
     """The zone's abbreviation where the locale has one (CET, MESZ, EDT), else its offset in the
     locale's GMT format (GMT+8, UTC+5:30, غرينتش+3)."""
@@ -186,16 +231,33 @@ def _zone_label(moment: datetime, zone: ZoneInfo, loc: Locale) -> str:
     minutes = int(offset.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     hours, rest = divmod(abs(minutes), 60)
-    gmt = str(loc.zone_formats.get("gmt", "GMT%s"))
-    return gmt % (f"{sign}{hours}" + (f":{rest:02d}" if rest else "") if minutes else "")
+    return _gmt_pattern(loc) % (f"{sign}{hours}" + (f":{rest:02d}" if rest else "") if minutes else "")
+
+
+def _date_text(local: datetime, locale: str, loc: Locale) -> str:
+    """CLDR's medium date, or its numeric date where a month name would cost a GSM-7 language its
+    encoding (see ``format_when``)."""
+    date = str(format_date(local, "medium", locale=loc))
+    if resolve_sms_locale(locale) in GSM7_LOCALES and not all(is_gsm7(c) for c in date.translate(_SPACES)):
+        date = str(format_date(local, "short", locale=loc))
+    return date
+
+
+def format_day(dt_utc: datetime, locale: str, tz_name: str | None) -> str:
+    """The day of a UTC instant in the recipient's zone and language ("5 dic 2026")."""
+    moment = dt_utc if dt_utc.tzinfo is not None else dt_utc.replace(tzinfo=UTC)
+    return _date_text(moment.astimezone(_zone(tz_name)), locale, _babel_locale(locale)).translate(_SPACES)
 
 
 def format_when(dt_utc: datetime, locale: str, tz_name: str | None) -> str:
-    """A UTC instant as the recipient reads it: medium date, short time, zone (in their zone)."""
+    """A UTC instant as the recipient reads it: CLDR's medium date, short time and date-time
+    pattern for the language, then the zone (all in the recipient's zone). In a language whose
+    system texts are GSM-7, a month name outside GSM-7 (French "août") would double the price of
+    every alert of that month: CLDR's numeric date is used instead."""
     loc = _babel_locale(locale)
     zone = _zone(tz_name)
     moment = dt_utc if dt_utc.tzinfo is not None else dt_utc.replace(tzinfo=UTC)
-    date = str(format_date(moment.astimezone(zone), "medium", locale=loc))
+    date = _date_text(moment.astimezone(zone), locale, loc)
     time = str(format_time(moment, "short", tzinfo=zone, locale=loc))
     pattern = str(get_datetime_format("medium", locale=loc)).replace("'", "")
     text = pattern.replace("{0}", time).replace("{1}", date)
@@ -294,6 +356,36 @@ def unknown_reply(locale: str, *, safety_check: bool = False) -> str:
     the HELP and STOP keywords."""
     follow = safety_check_prompt(locale) if safety_check else _text(locale, REPLY_OPTIONS)
     return f"{_text(locale, UNKNOWN_REPLY)}\n{follow}"
+
+
+def unclear_reply_followed_up(locale: str) -> str:
+    """To someone whose reply to a safety check nobody could read, and for whom a case was opened:
+    a person will follow up; then the safety-check prompt again (a "1" still records them as safe)."""
+    return f"{_text(locale, UNCLEAR_REPLY_FOLLOW_UP)}\n{safety_check_prompt(locale)}"
+
+
+def _fit(template: str, value: str, limit: int) -> str:
+    """``template % value``, the value cut so that the whole stays within ``limit`` characters."""
+    room = max(0, limit - len(template % {"headline": ""}))
+    return template % {"headline": value[:room].rstrip()}
+
+
+def update_headline(locale: str, headline: str, limit: int = 160) -> str:
+    """"Update: <the original's headline>" in ``locale``, within ``limit`` characters."""
+    return _fit(_text(locale, UPDATE_HEADLINE), headline, limit)
+
+
+def cancel_notice(locale: str, headline: str, sent_at: datetime, tz_name: str | None,
+                  limit: int = 160) -> tuple[str, str]:
+    """The headline and message of a notice withdrawing the alert ``headline`` sent on ``sent_at``
+    (the day as the recipients in ``tz_name`` saw it)."""
+    return (_fit(_text(locale, CANCEL_HEADLINE), headline, limit),
+            _text(locale, CANCEL_BODY, date=format_day(sent_at, locale, tz_name)))
+
+
+def category_event(locale: str, category: str) -> str:
+    """The kind of event of a CAP category (``Geo``, ``Security``…) in ``locale``."""
+    return _text(locale, CATEGORY_EVENTS.get(str(category), CATEGORY_EVENTS["Other"]))
 
 
 def assignment_notice(locale: str, reference: str, country: str | None) -> str:

@@ -276,3 +276,5 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["dt"] = i18n.format_dt
     app.jinja_env.filters["num"] = i18n.format_number
     app.jinja_env.filters["language"] = i18n.language_name
+    # A point, station, mission or the centre by its name in the reader's language.
+    app.jinja_env.filters["place"] = lambda place: place.name_in(str(i18n.current_locale()))

@@ -135,6 +135,84 @@ MISSIONS = [
 ]
 
 
+# The places' names in the other SMS languages (Traditional Chinese is converted from the Chinese
+# name), as HELP answers and pages in those languages show them.
+_CITIES = {  # city → its name in it, fr, es, de, pt, ru (prepositional, after "в"), ja, ko, ar
+    "prato": ("Prato", "Prato", "Prato", "Prato", "Prato", "Прато", "プラート", "프라토", "براتو"),
+    "milano": ("Milano", "Milan", "Milán", "Mailand", "Milão", "Милане", "ミラノ", "밀라노", "ميلانو"),
+    "roma": ("Roma", "Rome", "Roma", "Rom", "Roma", "Риме", "ローマ", "로마", "روما"),
+    "paris": ("Parigi", "Paris", "París", "Paris", "Paris", "Париже", "パリ", "파리", "باريس"),
+    "madrid": ("Madrid", "Madrid", "Madrid", "Madrid", "Madri", "Мадриде", "マドリード", "마드리드",
+               "مدريد"),
+    "amsterdam": ("Amsterdam", "Amsterdam", "Ámsterdam", "Amsterdam", "Amsterdã", "Амстердаме",
+                  "アムステルダム", "암스테르담", "أمستردام"),
+    "frankfurt": ("Francoforte", "Francfort", "Fráncfort", "Frankfurt am Main", "Frankfurt",
+                  "Франкфурте-на-Майне", "フランクフルト", "프랑크푸르트", "فرانكفورت"),
+    "lagos": ("Lagos", "Lagos", "Lagos", "Lagos", "Lagos", "Лагосе", "ラゴス", "라고스", "لاغوس"),
+    "dubai": ("Dubai", "Dubaï", "Dubái", "Dubai", "Dubai", "Дубае", "ドバイ", "두바이", "دبي"),
+    "newyork": ("New York", "New York", "Nueva York", "New York", "Nova York", "Нью-Йорке",
+                "ニューヨーク", "뉴욕", "نيويورك"),
+}
+
+
+def _station_names(key: str) -> dict[str, str]:
+    it, fr, es, de, pt, ru, ja, ko, ar = _CITIES[key]
+    of_fr = f"d'{fr}" if fr[0] in "AEIOU" else f"de {fr}"
+    return {"it": f"Punto di assistenza di {it}", "fr": f"Point d'assistance {of_fr}",
+            "es": f"Punto de asistencia de {es}", "de": f"Servicestelle {de}",
+            "pt": f"Posto de apoio de {pt}", "ru": f"Пункт помощи в {ru}", "ja": f"{ja}支援拠点",
+            "ko": f"{ko} 지원센터", "ar": f"مركز خدمة {ar}"}
+
+
+_EMBASSIES = {  # country → "Embassy of China in …" in it, fr, es, de, pt, ru, ja, ko, ar
+    "IT": ("Ambasciata della Cina in Italia", "Ambassade de Chine en Italie",
+           "Embajada de China en Italia", "Chinesische Botschaft in Italien",
+           "Embaixada da China na Itália", "Посольство Китая в Италии", "在イタリア中国大使館",
+           "주이탈리아 중국대사관", "سفارة الصين لدى إيطاليا"),
+    "FR": ("Ambasciata della Cina in Francia", "Ambassade de Chine en France",
+           "Embajada de China en Francia", "Chinesische Botschaft in Frankreich",
+           "Embaixada da China na França", "Посольство Китая во Франции", "在フランス中国大使館",
+           "주프랑스 중국대사관", "سفارة الصين لدى فرنسا"),
+    "ES": ("Ambasciata della Cina in Spagna", "Ambassade de Chine en Espagne",
+           "Embajada de China en España", "Chinesische Botschaft in Spanien",
+           "Embaixada da China na Espanha", "Посольство Китая в Испании", "在スペイン中国大使館",
+           "주스페인 중국대사관", "سفارة الصين لدى إسبانيا"),
+    "NL": ("Ambasciata della Cina nei Paesi Bassi", "Ambassade de Chine aux Pays-Bas",
+           "Embajada de China en los Países Bajos", "Chinesische Botschaft in den Niederlanden",
+           "Embaixada da China nos Países Baixos", "Посольство Китая в Нидерландах",
+           "在オランダ中国大使館", "주네덜란드 중국대사관", "سفارة الصين لدى هولندا"),
+}
+
+
+def _consulate_names(key: str) -> dict[str, str]:
+    it, fr, es, de, pt, ru, ja, ko, ar = _CITIES[key]
+    return {"it": f"Consolato generale della Cina a {it}",
+            "fr": f"Consulat général de Chine à {fr}", "es": f"Consulado General de China en {es}",
+            "de": f"Chinesisches Generalkonsulat in {de}", "pt": f"Consulado-Geral da China em {pt}",
+            "ru": f"Генеральное консульство Китая в {ru}", "ja": f"在{ja}中国総領事館",
+            "ko": f"주{ko.replace(' ', '')} 중국총영사관", "ar": f"القنصلية العامة الصينية في {ar}"}
+
+
+def _mission_names(kind: MissionKind, country: str, city: str) -> dict[str, str]:
+    if kind == MissionKind.embassy:
+        return dict(zip(("it", "fr", "es", "de", "pt", "ru", "ja", "ko", "ar"), _EMBASSIES[country],
+                        strict=True))
+    return _consulate_names(city.lower().replace(" am main", "").replace(" ", ""))
+
+
+CENTRE_NAMES = {
+    "it": "Centro di coordinamento per la tutela consolare di Wenzhou (demo)",
+    "fr": "Centre de coordination de la protection consulaire de Wenzhou (démo)",
+    "es": "Centro de coordinación de protección consular de Wenzhou (demo)",
+    "de": "Koordinierungszentrum für konsularischen Schutz Wenzhou (Demo)",
+    "pt": "Centro de coordenação de proteção consular de Wenzhou (demo)",
+    "ru": "Координационный центр консульской защиты Вэньчжоу (демо)",
+    "ja": "温州市領事保護調整センター（デモ）",
+    "ko": "원저우 영사보호 조정센터(데모)",
+    "ar": "مركز تنسيق الحماية القنصلية في ونتشو (تجريبي)",
+}
+
+
 @dataclass
 class DemoSummary:
     loaded: bool
@@ -169,7 +247,7 @@ def load_demo() -> DemoSummary:
     now = utcnow()
     db.session.add(CoordinationCentre(
         name="温州市领事保护协调中心（演示）", name_en="Wenzhou Consular Protection Coordination "
-        "Centre (demo)", city="温州", address="温州市鹿城区市府路500号（演示地址）",
+        "Centre (demo)", names=CENTRE_NAMES, city="温州", address="温州市鹿城区市府路500号（演示地址）",
         phone="+8657788880000", hotline_24h="+8657712345678", timezone="Asia/Shanghai"))
 
     townships: dict[str, Division] = {}
@@ -218,7 +296,8 @@ def load_demo() -> DemoSummary:
     stations: list[ServiceStation] = []
     for s in STATIONS:
         station = ServiceStation(
-            name=s.name, name_en=s.name_en, country_code=s.country, city=s.city,
+            name=s.name, name_en=s.name_en, names=_station_names(s.key), country_code=s.country,
+            city=s.city,
             host_organisation=s.host, host_kind=s.kind, timezone=s.tz, languages=s.languages,
             contact_name=s.contact_name, contact_phone=s.contact_phone,
             contact_email=f"{s.key}@stations.example.org",
@@ -226,8 +305,9 @@ def load_demo() -> DemoSummary:
         db.session.add(station)
         stations.append(station)
     for name, name_en, kind, country, mcity, phone in MISSIONS:
-        db.session.add(Mission(name=name, name_en=name_en, kind=kind, country_code=country,
-                               city=mcity, emergency_phone=phone, phone=phone))
+        db.session.add(Mission(name=name, name_en=name_en, names=_mission_names(kind, country, mcity),
+                               kind=kind, country_code=country, city=mcity, emergency_phone=phone,
+                               phone=phone))
     db.session.flush()
 
     create_user(username="admin", display_name="系统管理员 Admin", password=DEMO_PASSWORD,

@@ -28,7 +28,7 @@ from consular.db import db
 from consular.network.models import LiaisonPoint, ServiceStation
 from consular.network.queries import clean_query
 from consular.web.views import role_label
-from i18n import UI_LOCALES
+from i18n import UI_LOCALES, current_locale
 
 PAGE_SIZE = 50
 
@@ -84,11 +84,12 @@ def _fill_choices(form: UserEditForm, target: User | None = None) -> None:
         .order_by(ServiceStation.country_code, ServiceStation.name)
     ).all()
     closed = _("(closed)")
+    here = str(current_locale())
     form.liaison_point_id.choices = [(0, "—")] + [
-        (p.id, p.name if p.active else f"{p.name} {closed}") for p in points
+        (p.id, p.name_in(here) if p.active else f"{p.name_in(here)} {closed}") for p in points
     ]
     form.station_id.choices = [(0, "—")] + [
-        (s.id, f"{s.name} ({s.city})" if s.active else f"{s.name} ({s.city}) {closed}")
+        (s.id, f"{s.name_in(here)} ({s.city})" if s.active else f"{s.name_in(here)} ({s.city}) {closed}")
         for s in stations
     ]
     form.locale.choices = [("", _("The browser's language"))] + list(UI_LOCALES.items())

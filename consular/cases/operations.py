@@ -123,8 +123,8 @@ LATIN_NAME_RE = re.compile(r"^[^\W\d_]+(?:[ .,'’\-]+[^\W\d_]+)*\.?$")
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 # Keys a notification may carry: references and codes, never a name, number or note.
-NOTIFICATION_PARAMS = frozenset({"reference", "priority", "status", "deadline", "station", "outcome",
-                                 "count", "incident", "action", "target", "category"})
+NOTIFICATION_PARAMS = frozenset({"reference", "priority", "status", "deadline", "station", "station_id",
+                                 "outcome", "count", "incident", "action", "target", "category"})
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -1104,7 +1104,8 @@ def accept_assignment(case: Case, *, user: User, note: str | None = None,
     _transition(case, user, Action.accept, to_status, now, text=text,
                 detail={"assignment_id": assignment.id, "station_id": assignment.station_id})
     notify([u for u in _case_coordinators(case) if u.id != user.id], case=case, kind="accepted",
-           params={"reference": case.reference, "station": assignment.station.name})
+           params={"reference": case.reference, "station": assignment.station.name,
+                   "station_id": assignment.station_id})
 
 
 def decline_assignment(case: Case, *, user: User, reason: str, expected_version: int | None) -> None:
@@ -1126,7 +1127,8 @@ def decline_assignment(case: Case, *, user: User, reason: str, expected_version:
                 restart_assignment=back)
     recipients = {u.id: u for u in [*_case_coordinators(case), *deadlines.coordinators_on_duty()]}
     notify([u for u in recipients.values() if u.id != user.id], case=case, kind="declined",
-           params={"reference": case.reference, "station": assignment.station.name})
+           params={"reference": case.reference, "station": assignment.station.name,
+                   "station_id": assignment.station_id})
 
 
 def revoke_assignment(case: Case, *, user: User, reason: str, expected_version: int | None) -> None:
@@ -1657,6 +1659,16 @@ def notify(users: Iterable[User], *, case: Case | None, kind: str, params: Mappi
             sms_state=SmsState.pending if sms and user.phone else SmsState.none))
 
 
+def _station_named(params: Mapping[str, Any]) -> str:
+    """The station a notice is about, named in the reader's language (a notice written before
+    notices kept the station's id shows the name it stored)."""
+    station_id = params.get("station_id")
+    station = db.session.get(ServiceStation, station_id) if isinstance(station_id, int) else None
+    if station is None:
+        return str(params.get("station", ""))
+    return station.name_in(str(i18n.current_locale()))
+
+
 def notification_text(notification: Notification) -> str:
     """The notice in the current locale (wrap in ``force_locale`` for its recipient's language)."""
     p = dict(notification.params or {})
@@ -1672,10 +1684,10 @@ def notification_text(notification: Notification) -> str:
     if kind == "coordinator_assigned":
         return _("Case %(reference)s was assigned to you.", reference=ref)
     if kind == "accepted":
-        return _("%(station)s accepted case %(reference)s.", station=p.get("station", ""), reference=ref)
+        return _("%(station)s accepted case %(reference)s.", station=_station_named(p), reference=ref)
     if kind == "declined":
         return _("%(station)s declined case %(reference)s; it is back in the triage queue.",
-                 station=p.get("station", ""), reference=ref)
+                 station=_station_named(p), reference=ref)
     if kind == "revoked":
         return _("The coordination centre took back case %(reference)s.", reference=ref)
     if kind == "resolved":

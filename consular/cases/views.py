@@ -813,7 +813,8 @@ def _fill_choices(form: FlaskForm, case: Case, user: User) -> None:
             .order_by((ServiceStation.country_code != (case.country_code or "")),
                       ServiceStation.country_code, ServiceStation.name)).all()
         form.station_id.choices = [SelectChoice(0, _("Choose a station"))] + [
-            SelectChoice(s.id, f"{s.name} ({i18n.country_name(s.country_code)}, {s.city})")
+            SelectChoice(s.id, f"{s.name_in(str(i18n.current_locale()))} "
+                               f"({i18n.country_name(s.country_code)}, {s.city})")
             for s in stations]
         coordinators = db.session.scalars(
             sa.select(User).where(User.role == Role.coordinator, User.active)
@@ -826,7 +827,7 @@ def _fill_choices(form: FlaskForm, case: Case, user: User) -> None:
             .order_by((Mission.country_code != (case.country_code or "")), Mission.country_code,
                       Mission.name)).all()
         form.mission_id.choices = [SelectChoice(0, _("— not a mission —"))] + [
-            SelectChoice(m.id, m.name) for m in missions]
+            SelectChoice(m.id, m.name_in(str(i18n.current_locale()))) for m in missions]
     elif isinstance(form, LinkIncidentForm):
         incidents = db.session.scalars(
             scoped(Incident, user).where(Incident.active).order_by(Incident.created_at.desc())

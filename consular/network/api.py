@@ -109,7 +109,8 @@ def division_json(d: Division) -> dict[str, Any]:
 
 
 def point_json(p: LiaisonPoint) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "name_en": p.name_en, "division_id": p.division_id,
+    return {"id": p.id, "name": p.name, "name_en": p.name_en, "names": dict(p.names or {}),
+            "division_id": p.division_id,
             "division": {"id": p.division.id, "code": p.division.code, "name": p.division.name,
                          "name_en": p.division.name_en, "level": p.division.level.value},
             "address": p.address, "phone": p.phone, "active": p.active,
@@ -118,7 +119,8 @@ def point_json(p: LiaisonPoint) -> dict[str, Any]:
 
 
 def station_json(s: ServiceStation) -> dict[str, Any]:
-    return {"id": s.id, "name": s.name, "name_en": s.name_en, "country_code": s.country_code,
+    return {"id": s.id, "name": s.name, "name_en": s.name_en, "names": dict(s.names or {}),
+            "country_code": s.country_code,
             "country_name": i18n.country_name(s.country_code), "city": s.city,
             "host_organisation": s.host_organisation, "host_kind": s.host_kind.value,
             "timezone": s.timezone, "languages": s.language_list,
@@ -129,7 +131,8 @@ def station_json(s: ServiceStation) -> dict[str, Any]:
 
 
 def mission_json(m: Mission) -> dict[str, Any]:
-    return {"id": m.id, "name": m.name, "name_en": m.name_en, "kind": m.kind.value,
+    return {"id": m.id, "name": m.name, "name_en": m.name_en, "names": dict(m.names or {}),
+            "kind": m.kind.value,
             "country_code": m.country_code, "country_name": i18n.country_name(m.country_code),
             "city": m.city, "emergency_phone": m.emergency_phone, "phone": m.phone,
             "address": m.address, "active": m.active,
@@ -137,7 +140,8 @@ def mission_json(m: Mission) -> dict[str, Any]:
 
 
 def centre_json(c: CoordinationCentre) -> dict[str, Any]:
-    return {"id": c.id, "name": c.name, "name_en": c.name_en, "city": c.city,
+    return {"id": c.id, "name": c.name, "name_en": c.name_en, "names": dict(c.names or {}),
+            "city": c.city,
             "address": c.address, "phone": c.phone, "hotline_24h": c.hotline_24h,
             "timezone": c.timezone, "updated_at": _iso(c.updated_at)}
 

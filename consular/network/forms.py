@@ -4,12 +4,18 @@ check presence and length; the operations check everything else, for pages and A
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask_babel import LazyString
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Length, Optional
 
+import i18n
 from consular.network.models import DivisionLevel, HostKind, MissionKind
+from consular.network.names import NAME_LOCALES
 from consular.network.operations import MAX
 
 LEVEL_LABELS = {
@@ -114,3 +120,40 @@ class CentreForm(FlaskForm):
     hotline_24h = TelField(_l("24-hour hotline"), validators=_optional(MAX["phone_input"]))
     timezone = StringField(_l("Time zone"), validators=_required(64),
                            render_kw={"list": "iana-zones", "autocomplete": "off"})
+
+
+# --- names in other languages -------------------------------------------------------------------
+
+NAMES_PREFIX = "names_"
+
+
+def _name_label(locale: str) -> LazyString:
+    return LazyString(lambda: _("Name in %(language)s", language=i18n.language_name(locale)))
+
+
+def _add_name_fields(form: type[FlaskForm], max_len: int) -> None:
+    """One optional field per other language (``names_it``…); the view gathers them into the
+    operation's ``names`` and back."""
+    for locale in NAME_LOCALES:
+        setattr(form, f"{NAMES_PREFIX}{locale}", StringField(
+            _name_label(locale), validators=_optional(max_len),
+            render_kw={"lang": locale.replace("_", "-"), "dir": "rtl" if locale == "ar" else "auto"}))
+
+
+for _form, _max in ((LiaisonPointForm, MAX["point_name"]), (StationForm, MAX["station_name"]),
+                    (MissionForm, MAX["mission_name"]), (CentreForm, MAX["centre_name"])):
+    _add_name_fields(_form, _max)
+
+
+def names_from(form: FlaskForm) -> dict[str, str]:
+    """The names typed in a form's language fields, by locale."""
+    return {locale: form[f"{NAMES_PREFIX}{locale}"].data or "" for locale in NAME_LOCALES
+            if f"{NAMES_PREFIX}{locale}" in form}
+
+
+def fill_names(form: FlaskForm, names: dict[str, Any] | None) -> None:
+    """Show a place's stored names in its form's language fields."""
+    for locale in NAME_LOCALES:
+        field = form._fields.get(f"{NAMES_PREFIX}{locale}")
+        if field is not None and field.data is None:
+            field.data = (names or {}).get(locale, "")

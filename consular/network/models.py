@@ -9,6 +9,20 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consular.db import Model, TimestampMixin, UTCDateTime
+from consular.network.names import place_name
+
+
+class NamedInLanguages:
+    """A place named in several languages: ``name`` (Simplified Chinese), ``name_en`` (English) and
+    ``names`` (the other languages, by locale). ``name_in`` picks one (``consular.network.names``)."""
+
+    def name_in(self, locale: str | None) -> str:
+        return place_name(self, locale)  # type: ignore[arg-type]  # the subclasses have the columns
+
+
+def _names_column() -> Mapped[dict[str, str]]:
+    # Other languages → name: {"it": "Punto di assistenza di Prato", "zh_Hant": "…"}.
+    return mapped_column(sa.JSON, default=dict)
 
 
 class DivisionLevel(StrEnum):
@@ -36,12 +50,13 @@ class Division(TimestampMixin, Model):
         return self.name_en if locale.startswith("en") and self.name_en else self.name
 
 
-class LiaisonPoint(TimestampMixin, Model):
+class LiaisonPoint(NamedInLanguages, TimestampMixin, Model):
     __tablename__ = "liaison_point"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(120))
     name_en: Mapped[str] = mapped_column(sa.String(120), default="")
+    names: Mapped[dict[str, str]] = _names_column()
     division_id: Mapped[int] = mapped_column(sa.ForeignKey("division.id"), index=True)
     address: Mapped[str] = mapped_column(sa.String(300), default="")
     phone: Mapped[str] = mapped_column(sa.String(32), default="")
@@ -59,12 +74,13 @@ class HostKind(StrEnum):
     other = "other"
 
 
-class ServiceStation(TimestampMixin, Model):
+class ServiceStation(NamedInLanguages, TimestampMixin, Model):
     __tablename__ = "service_station"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(160))
     name_en: Mapped[str] = mapped_column(sa.String(160), default="")
+    names: Mapped[dict[str, str]] = _names_column()
     country_code: Mapped[str] = mapped_column(sa.String(2), index=True)
     city: Mapped[str] = mapped_column(sa.String(120))
     host_organisation: Mapped[str] = mapped_column(sa.String(200))
@@ -90,12 +106,13 @@ class MissionKind(StrEnum):
     consulate = "consulate"
 
 
-class Mission(TimestampMixin, Model):
+class Mission(NamedInLanguages, TimestampMixin, Model):
     __tablename__ = "mission"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     name_en: Mapped[str] = mapped_column(sa.String(200), default="")
+    names: Mapped[dict[str, str]] = _names_column()
     kind: Mapped[MissionKind] = mapped_column(sa.Enum(MissionKind, native_enum=False, length=30))
     country_code: Mapped[str] = mapped_column(sa.String(2), index=True)
     city: Mapped[str] = mapped_column(sa.String(120))
@@ -105,7 +122,7 @@ class Mission(TimestampMixin, Model):
     active: Mapped[bool] = mapped_column(default=True)
 
 
-class CoordinationCentre(TimestampMixin, Model):
+class CoordinationCentre(NamedInLanguages, TimestampMixin, Model):
     """The city's coordination centre; one row."""
 
     __tablename__ = "coordination_centre"
@@ -113,6 +130,7 @@ class CoordinationCentre(TimestampMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     name_en: Mapped[str] = mapped_column(sa.String(200), default="")
+    names: Mapped[dict[str, str]] = _names_column()
     city: Mapped[str] = mapped_column(sa.String(120))
     address: Mapped[str] = mapped_column(sa.String(300), default="")
     phone: Mapped[str] = mapped_column(sa.String(32), default="")

@@ -37,15 +37,16 @@ from consular.network.models import (
     MissionKind,
     ServiceStation,
 )
+from consular.network.names import NAME_LOCALES
 
 # Writable fields of each entity, in the order forms show them. Anything else is refused.
 DIVISION_FIELDS = ("code", "name", "name_en", "level", "parent_id")
-POINT_FIELDS = ("name", "name_en", "division_id", "address", "phone")
-STATION_FIELDS = ("name", "name_en", "country_code", "city", "host_organisation", "host_kind",
+POINT_FIELDS = ("name", "name_en", "names", "division_id", "address", "phone")
+STATION_FIELDS = ("name", "name_en", "names", "country_code", "city", "host_organisation", "host_kind",
                   "timezone", "languages", "contact_name", "contact_phone", "contact_email")
-MISSION_FIELDS = ("name", "name_en", "kind", "country_code", "city", "emergency_phone", "phone",
-                  "address")
-CENTRE_FIELDS = ("name", "name_en", "city", "address", "phone", "hotline_24h", "timezone")
+MISSION_FIELDS = ("name", "name_en", "names", "kind", "country_code", "city", "emergency_phone",
+                  "phone", "address")
+CENTRE_FIELDS = ("name", "name_en", "names", "city", "address", "phone", "hotline_24h", "timezone")
 
 # Length limits follow the columns (models.py).
 MAX = {
@@ -284,6 +285,37 @@ class _Input:
         else:
             self.out[key] = joined
 
+    def names(self, key: str, max_len: int) -> None:
+        """The place's names in other languages: an object of locale (``NAME_LOCALES``) to a name,
+        each checked as a one-line field; empty names are dropped. It replaces the stored map."""
+        if key not in self.data:
+            return
+        raw = self.data[key]
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            self.fail(key, _("Give the names as an object of language code to name, e.g. "
+                             "{\"it\": \"…\"}."))
+            return
+        if len(raw) > 2 * len(NAME_LOCALES):
+            self.fail(key, _("Too many languages."))
+            return
+        names: dict[str, str] = {}
+        for language, value in raw.items():
+            field = f"{key}.{str(language)[:20]}"
+            if language not in NAME_LOCALES:
+                self.fail(field, _("Names can be given in these languages: %(languages)s (Chinese and "
+                                   "English have their own fields).", languages=", ".join(NAME_LOCALES)))
+                continue
+            checked = _Input({field: value}, [field])
+            text = checked.text(field, max_len)
+            if checked.errors:
+                self.errors.update(checked.errors)
+            elif text:
+                names[language] = text
+        if not any(k == key or k.startswith(f"{key}.") for k in self.errors):
+            self.out[key] = {lang: names[lang] for lang in NAME_LOCALES if lang in names}
+
     def done(self) -> dict[str, Any]:
         if self.errors:
             raise NetworkError(self.errors)
@@ -429,6 +461,7 @@ def reactivate_division(division: Division) -> bool:
 def _check_point(check: _Input) -> None:
     check.text("name", MAX["point_name"], required=True)
     check.text("name_en", MAX["point_name"])
+    check.names("names", MAX["point_name"])
     check.text("address", MAX["address"])
     check.phone("phone", HOME_REGION, required=True)
     check.identifier("division_id")
@@ -487,6 +520,7 @@ def _region(check: _Input, current: str | None) -> str | None:
 def _check_station(check: _Input, station: ServiceStation | None) -> None:
     check.text("name", MAX["station_name"], required=True)
     check.text("name_en", MAX["station_name"])
+    check.names("names", MAX["station_name"])
     check.country("country_code")
     check.text("city", MAX["city"], required=True)
     check.text("host_organisation", MAX["host_organisation"], required=True)
@@ -530,6 +564,7 @@ def reactivate_station(station: ServiceStation) -> bool:
 def _check_mission(check: _Input, mission: Mission | None) -> None:
     check.text("name", MAX["mission_name"], required=True)
     check.text("name_en", MAX["mission_name"])
+    check.names("names", MAX["mission_name"])
     check.choice("kind", MissionKind)
     check.country("country_code")
     check.text("city", MAX["city"], required=True)
@@ -582,6 +617,7 @@ def update_centre(data: Mapping[str, Any]) -> tuple[CoordinationCentre, list[str
         check.require("name", "city")
     check.text("name", MAX["centre_name"], required=True)
     check.text("name_en", MAX["centre_name"])
+    check.names("names", MAX["centre_name"])
     check.text("city", MAX["city"], required=True)
     check.text("address", MAX["address"])
     check.phone("phone", HOME_REGION)

@@ -35,11 +35,14 @@ from consular.network.forms import (
     HOST_KIND_LABELS,
     LEVEL_LABELS,
     MISSION_KIND_LABELS,
+    NAMES_PREFIX,
     CentreForm,
     DivisionForm,
     LiaisonPointForm,
     MissionForm,
     StationForm,
+    fill_names,
+    names_from,
 )
 from consular.network.models import (
     CoordinationCentre,
@@ -83,6 +86,12 @@ def _helpers() -> dict[str, Any]:
 
 
 # --- shared helpers -----------------------------------------------------------------------------
+
+
+def _named(place: Any) -> str:
+    """A place's name in the reader's language (a division: its English name in English)."""
+    here = str(i18n.current_locale())
+    return str(place.name_in(here) if hasattr(place, "name_in") else place.label(here))
 
 
 def _browse_or_404(model: type, user: User) -> None:
@@ -158,13 +167,16 @@ def _save(form: FlaskForm, fields: tuple[str, ...], save: Callable[[dict[str, An
     operation's messages on the form's fields and leaves the database untouched."""
     if not form.validate_on_submit():
         return False
-    data = {name: form[name].data for name in fields}
+    data = {name: form[name].data for name in fields if name != "names"}
+    if "names" in fields:
+        data["names"] = names_from(form)
     try:
         save(data)
     except ops.NetworkError as exc:
         db.session.rollback()
         for key, message in exc.errors.items():
-            target = form._fields.get(key)
+            # "names.it" is the form's names_it field.
+            target = form._fields.get(key.replace("names.", NAMES_PREFIX, 1))
             if target is not None:
                 target.errors = [*target.errors, message]
             else:
@@ -176,8 +188,9 @@ def _save(form: FlaskForm, fields: tuple[str, ...], save: Callable[[dict[str, An
 def _render_form(form: FlaskForm, title: str, cancel: str) -> tuple[str, int]:
     """The form page; after a refused POST, with its messages and a 400."""
     zones = sorted(available_timezones()) if "timezone" in form._fields else []
+    named = [f for f in form if f.name.startswith(NAMES_PREFIX)]
     return render_template("network/form.html", form=form, title=title, cancel=cancel,
-                           zones=zones), 400 if request.method == "POST" else 200
+                           zones=zones, named=named), 400 if request.method == "POST" else 200
 
 
 def _toggle(change: Callable[[Any], bool], obj: Any, done: str, unchanged: str,
@@ -217,6 +230,7 @@ def liaison_point(point_id: int) -> str:
 def _point_form(user: User, point: LiaisonPoint | None) -> LiaisonPointForm:
     """Townships and villages to choose from, grouped under their county or district."""
     form = LiaisonPointForm(obj=point)
+    fill_names(form, point.names if point else None)
     divisions = queries.division_choices(
         user, (DivisionLevel.county, DivisionLevel.township, DivisionLevel.village))
     if point is not None and point.division not in divisions:
@@ -240,7 +254,7 @@ def liaison_point_new() -> Any:
     created: list[LiaisonPoint] = []
     if _save(form, ops.POINT_FIELDS, lambda data: created.append(ops.create_liaison_point(data))):
         db.session.commit()
-        flash(_("Liaison point %(name)s was added.", name=created[0].name), "success")
+        flash(_("Liaison point %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.liaison_point", point_id=created[0].id), code=303)
     return _render_form(form, _("New liaison point"), url_for("network.liaison_points"))
 
@@ -255,7 +269,7 @@ def liaison_point_edit(point_id: int) -> Any:
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.liaison_point", point_id=point.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=point.name),
+    return _render_form(form, _("Edit %(name)s", name=_named(point)),
                         url_for("network.liaison_point", point_id=point.id))
 
 
@@ -265,8 +279,8 @@ def liaison_point_deactivate(point_id: int) -> Response:
     point = get_scoped_or_404(LiaisonPoint, point_id, user)
     _manage_or_403(user)
     return _toggle(ops.deactivate_liaison_point, point,
-                   _("%(name)s was deactivated. It stays on record.", name=point.name),
-                   _("%(name)s was already inactive.", name=point.name),
+                   _("%(name)s was deactivated. It stays on record.", name=_named(point)),
+                   _("%(name)s was already inactive.", name=_named(point)),
                    url_for("network.liaison_point", point_id=point.id))
 
 
@@ -276,8 +290,8 @@ def liaison_point_reactivate(point_id: int) -> Response:
     point = get_scoped_or_404(LiaisonPoint, point_id, user)
     _manage_or_403(user)
     return _toggle(ops.reactivate_liaison_point, point,
-                   _("%(name)s is active again.", name=point.name),
-                   _("%(name)s was already active.", name=point.name),
+                   _("%(name)s is active again.", name=_named(point)),
+                   _("%(name)s was already active.", name=_named(point)),
                    url_for("network.liaison_point", point_id=point.id))
 
 
@@ -308,6 +322,7 @@ def station(station_id: int) -> str:
 
 def _station_form(station: ServiceStation | None) -> StationForm:
     form = StationForm(obj=station)
+    fill_names(form, station.names if station else None)
     form.country_code.choices = _country_choices()
     return form
 
@@ -321,7 +336,7 @@ def station_new() -> Any:
     created: list[ServiceStation] = []
     if _save(form, ops.STATION_FIELDS, lambda data: created.append(ops.create_station(data))):
         db.session.commit()
-        flash(_("Station %(name)s was added.", name=created[0].name), "success")
+        flash(_("Station %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.station", station_id=created[0].id), code=303)
     return _render_form(form, _("New overseas service station"), url_for("network.stations"))
 
@@ -336,7 +351,7 @@ def station_edit(station_id: int) -> Any:
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.station", station_id=found.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=found.name),
+    return _render_form(form, _("Edit %(name)s", name=_named(found)),
                         url_for("network.station", station_id=found.id))
 
 
@@ -346,8 +361,8 @@ def station_deactivate(station_id: int) -> Response:
     found = get_scoped_or_404(ServiceStation, station_id, user)
     _manage_or_403(user)
     return _toggle(ops.deactivate_station, found,
-                   _("%(name)s was deactivated. It stays on record.", name=found.name),
-                   _("%(name)s was already inactive.", name=found.name),
+                   _("%(name)s was deactivated. It stays on record.", name=_named(found)),
+                   _("%(name)s was already inactive.", name=_named(found)),
                    url_for("network.station", station_id=found.id))
 
 
@@ -357,8 +372,8 @@ def station_reactivate(station_id: int) -> Response:
     found = get_scoped_or_404(ServiceStation, station_id, user)
     _manage_or_403(user)
     return _toggle(ops.reactivate_station, found,
-                   _("%(name)s is active again.", name=found.name),
-                   _("%(name)s was already active.", name=found.name),
+                   _("%(name)s is active again.", name=_named(found)),
+                   _("%(name)s was already active.", name=_named(found)),
                    url_for("network.station", station_id=found.id))
 
 
@@ -390,6 +405,7 @@ def mission(mission_id: int) -> str:
 
 def _mission_form(found: Mission | None) -> MissionForm:
     form = MissionForm(obj=found)
+    fill_names(form, found.names if found else None)
     form.country_code.choices = _country_choices()
     return form
 
@@ -401,7 +417,7 @@ def mission_new() -> Any:
     created: list[Mission] = []
     if _save(form, ops.MISSION_FIELDS, lambda data: created.append(ops.create_mission(data))):
         db.session.commit()
-        flash(_("Mission %(name)s was added.", name=created[0].name), "success")
+        flash(_("Mission %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.mission", mission_id=created[0].id), code=303)
     return _render_form(form, _("New mission"), url_for("network.missions"))
 
@@ -416,7 +432,7 @@ def mission_edit(mission_id: int) -> Any:
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.mission", mission_id=found.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=found.name),
+    return _render_form(form, _("Edit %(name)s", name=_named(found)),
                         url_for("network.mission", mission_id=found.id))
 
 
@@ -426,8 +442,8 @@ def mission_deactivate(mission_id: int) -> Response:
     found = get_scoped_or_404(Mission, mission_id, user)
     _manage_or_403(user)
     return _toggle(ops.deactivate_mission, found,
-                   _("%(name)s was deactivated. It stays on record.", name=found.name),
-                   _("%(name)s was already inactive.", name=found.name),
+                   _("%(name)s was deactivated. It stays on record.", name=_named(found)),
+                   _("%(name)s was already inactive.", name=_named(found)),
                    url_for("network.mission", mission_id=found.id))
 
 
@@ -437,8 +453,8 @@ def mission_reactivate(mission_id: int) -> Response:
     found = get_scoped_or_404(Mission, mission_id, user)
     _manage_or_403(user)
     return _toggle(ops.reactivate_mission, found,
-                   _("%(name)s is active again.", name=found.name),
-                   _("%(name)s was already active.", name=found.name),
+                   _("%(name)s is active again.", name=_named(found)),
+                   _("%(name)s was already active.", name=_named(found)),
                    url_for("network.mission", mission_id=found.id))
 
 
@@ -492,7 +508,7 @@ def division_new() -> Any:
     created: list[Division] = []
     if _save(form, ops.DIVISION_FIELDS, lambda data: created.append(ops.create_division(data))):
         db.session.commit()
-        flash(_("Division %(name)s was added.", name=created[0].name), "success")
+        flash(_("Division %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.division", division_id=created[0].id), code=303)
     return _render_form(form, _("New division"), url_for("network.divisions"))
 
@@ -507,7 +523,7 @@ def division_edit(division_id: int) -> Any:
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.division", division_id=found.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=found.name),
+    return _render_form(form, _("Edit %(name)s", name=_named(found)),
                         url_for("network.division", division_id=found.id))
 
 
@@ -517,8 +533,8 @@ def division_deactivate(division_id: int) -> Response:
     found = get_scoped_or_404(Division, division_id, user)
     _manage_or_403(user)
     return _toggle(ops.deactivate_division, found,
-                   _("%(name)s was deactivated. It stays on record.", name=found.name),
-                   _("%(name)s was already inactive.", name=found.name),
+                   _("%(name)s was deactivated. It stays on record.", name=_named(found)),
+                   _("%(name)s was already inactive.", name=_named(found)),
                    url_for("network.division", division_id=found.id))
 
 
@@ -528,8 +544,8 @@ def division_reactivate(division_id: int) -> Response:
     found = get_scoped_or_404(Division, division_id, user)
     _manage_or_403(user)
     return _toggle(ops.reactivate_division, found,
-                   _("%(name)s is active again.", name=found.name),
-                   _("%(name)s was already active.", name=found.name),
+                   _("%(name)s is active again.", name=_named(found)),
+                   _("%(name)s was already active.", name=_named(found)),
                    url_for("network.division", division_id=found.id))
 
 
@@ -552,6 +568,7 @@ def centre_edit() -> Any:
     _manage_or_403(user)
     found = ops.the_centre()
     form = CentreForm(obj=found)
+    fill_names(form, found.names if found else None)
     if request.method == "GET" and found is None:
         form.timezone.data = current_app.extensions["consular.settings"].office_timezone
     if _save(form, ops.CENTRE_FIELDS, ops.update_centre):

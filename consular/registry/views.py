@@ -161,7 +161,7 @@ def _point_choices(user: User, current: int | None, *, blank: bool) -> list[Sele
         found = db.session.get(LiaisonPoint, current)
         if found is not None:
             points.append(found)  # a place chosen before (by someone else) still shows
-    choices = [SelectChoice(str(p.id), p.name) for p in points]
+    choices = [SelectChoice(str(p.id), p.name_in(str(i18n.current_locale()))) for p in points]
     return ([SelectChoice("0", _("— none —"))] if blank else []) + choices
 
 
@@ -173,7 +173,8 @@ def _station_choices(user: User, current: int | None, *, blank: bool) -> list[Se
         found = db.session.get(ServiceStation, current)
         if found is not None:
             stations.append(found)
-    choices = [SelectChoice(str(s.id), f"{s.name} ({i18n.country_name(s.country_code)})")
+    choices = [SelectChoice(str(s.id), f"{s.name_in(str(i18n.current_locale()))} "
+                                       f"({i18n.country_name(s.country_code)})")
                for s in stations]
     return ([SelectChoice("0", _("— none —"))] if blank else []) + choices
 

@@ -568,7 +568,7 @@ REGISTRANT_FIELDS = ["name", "phone", "language", "country_code", "city", "kind"
 NETWORK_FIELDS = ["name", "name_en", "division_id", "address", "phone", "country_code", "city",
                   "host_organisation", "host_kind", "timezone", "languages", "contact_name",
                   "contact_phone", "contact_email", "kind", "emergency_phone", "code", "level",
-                  "parent_id", "hotline_24h", "active"]
+                  "parent_id", "hotline_24h", "active", "names"]
 
 
 def _api_url(rule: Any, world: World) -> str:

@@ -14,7 +14,7 @@ from flask import Flask
 from alerts import texts
 from alerts.dispatch import Dispatcher, claim_batch, retry_delay, skip_reason_label
 from alerts.gateways.twilio import TwilioGateway
-from alerts.models import Alert, AlertState, CapUrgency, DeliveryState
+from alerts.models import Alert, AlertState, CapUrgency, DeliveryState, NotSentReason
 from consular.auth.models import Role, User
 from consular.cases.models import Notification, SmsState
 from consular.db import db, utcnow
@@ -164,7 +164,9 @@ def test_nothing_is_sent_after_the_alert_expires(app: Flask, twilio: TwilioSetup
     assert {(d.state, d.skip_reason) for d in rows} == {(DeliveryState.skipped, "expired")}
     assert len(rows) == len(people)
     db.session.expire_all()
-    assert db.session.get(Alert, alert.id).state == AlertState.sent
+    finished = db.session.get(Alert, alert.id)
+    # Nothing went out: the alert says so, and why (it used to end "sent").
+    assert (finished.state, finished.not_sent_reason) == (AlertState.not_sent, NotSentReason.expired)
     assert skip_reason_label("expired") != "expired"
 
 

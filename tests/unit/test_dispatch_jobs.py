@@ -12,7 +12,15 @@ import time_machine
 from flask import Flask
 
 from alerts import jobs
-from alerts.models import Alert, AlertState, CapUrgency, ConsoleMessage, Delivery, DeliveryState
+from alerts.models import (
+    Alert,
+    AlertState,
+    CapUrgency,
+    ConsoleMessage,
+    Delivery,
+    DeliveryState,
+    NotSentReason,
+)
 from alerts.scheduler import Worker
 from consular.db import db, utcnow
 from tests.unit.test_dispatch_support import deliveries, make_alert, make_registrant
@@ -79,7 +87,9 @@ def test_expired_alerts_are_closed_by_the_finish_job(app: Flask) -> None:
     [row] = deliveries(alert.id)
     assert (row.state, row.skip_reason) == (DeliveryState.skipped, "expired")
     db.session.expire_all()
-    assert db.session.get(Alert, alert.id).state == AlertState.sent  # type: ignore[union-attr]
+    closed = db.session.get(Alert, alert.id)
+    assert closed is not None  # nothing went out: not sent, because it expired
+    assert (closed.state, closed.not_sent_reason) == (AlertState.not_sent, NotSentReason.expired)
 
 
 def test_the_embedded_worker_sends_an_alert_to_the_end(app: Flask) -> None:
@@ -181,7 +191,8 @@ def test_an_alert_that_expires_half_way_plans_no_more_and_ends(app: Flask, monke
         assert jobs.finish_alerts_job() == 1
     db.session.expire_all()
     ended = db.session.get(Alert, alert.id)
-    assert (ended.state, ended.fanout_after, ended.planned_count) == (AlertState.sent, None, 2)
+    assert (ended.state, ended.fanout_after, ended.planned_count) == (AlertState.not_sent, None, 2)
+    assert ended.not_sent_reason == NotSentReason.expired
     assert {d.state for d in deliveries(alert.id)} == {DeliveryState.skipped}
     assert fan_out_entries(alert.id)[-1]["stopped"] == "expired"
 

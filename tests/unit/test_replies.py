@@ -141,7 +141,11 @@ def test_safety_check_answers_are_recorded_and_need_help_opens_one_case(
 
     assert text_in(hotline_setup, safe, "1") == texts.safety_ack_safe("zh_Hans")
     assert text_in(hotline_setup, in_trouble, "２") == texts.safety_ack_help("en")  # full-width digit
-    assert text_in(hotline_setup, unclear, "blah") == texts.unknown_reply("zh_Hans", safety_check=True)
+    # The unreadable answer opened a case: the person is told someone will call, not only "sorry".
+    unclear_answer = text_in(hotline_setup, unclear, "blah")
+    assert unclear_answer == texts.unclear_reply_followed_up("zh_Hans")
+    assert "工作人员会尽快与您联系" in unclear_answer
+    assert texts.safety_check_prompt("zh_Hans") in unclear_answer
     assert text_in(hotline_setup, outside, "blah") == texts.unknown_reply("en")  # nobody asked them
 
     rows = {d.registrant_id: d for d in deliveries(alert.id)}

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -208,6 +209,7 @@ FUNCTIONS: dict[str, Callable[[str], str]] = {
     "safety_ack_safe": texts.safety_ack_safe,
     "safety_ack_help": texts.safety_ack_help,
     "unknown_reply": texts.unknown_reply,
+    "unclear_reply_followed_up": texts.unclear_reply_followed_up,
     "assignment_notice": lambda loc: texts.assignment_notice(loc, "2026-000123", "IT"),
     "escalation_notice": lambda loc: texts.escalation_notice(loc, "2026-000123", "P1", 45),
     "format_when": lambda loc: texts.format_when(MOMENT, loc, "Europe/Rome"),
@@ -257,6 +259,80 @@ def test_summer_time_and_half_hour_zones() -> None:
     assert texts.format_when(july, "de", "Europe/Berlin") == "01.07.2026, 18:30 MESZ"
     assert texts.format_when(july, "en", "Asia/Kolkata").endswith("10:00 PM GMT+5:30")
     assert texts.format_when(july, "en", "America/New_York") == "Jul 1, 2026, 12:30 PM EDT"
+
+
+# Every month (abbreviations differ), zones with a CLDR abbreviation or only an offset, whole and
+# half hours, east and west of Greenwich, before and after noon.
+DATE_MOMENTS = [datetime(2026, month, 5, hour, 42, tzinfo=UTC) for month in range(1, 13) for hour in (3, 15)]
+DATE_ZONES = ("Asia/Shanghai", "Europe/Rome", "Europe/Berlin", "America/New_York", "America/Sao_Paulo",
+              "Asia/Kolkata", "Africa/Lagos")
+GSM7_LOCALES = ("en", "it", "fr", "es", "de", "pt")  # their system texts are GSM-7; so their dates
+
+
+def _cldr_when(moment: datetime, locale: str, zone_name: str) -> tuple[str, str, str, str]:
+    """What CLDR (through Babel) writes for this moment: medium and short date, short time, and the
+    date-time pattern that joins them."""
+    from babel import Locale
+    from babel.dates import format_date, format_time, get_datetime_format
+
+    loc, zone = Locale.parse(locale), ZoneInfo(zone_name)
+    local = moment.astimezone(zone)
+    same = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
+    return (str(format_date(local, "medium", locale=loc)).translate(same),
+            str(format_date(local, "short", locale=loc)).translate(same),
+            str(format_time(local, "short", tzinfo=zone, locale=loc)).translate(same),
+            str(get_datetime_format("medium", locale=loc)).replace("'", "").translate(same))
+
+
+@pytest.mark.parametrize("locale", texts.SMS_LOCALES)
+def test_every_sms_date_reads_as_cldr_writes_it_in_every_language(locale: str) -> None:
+    """"Valid until …" in each of the twelve languages: CLDR's own date, time and date-time
+    pattern for the language (via Babel), then the zone as the language names it: its CLDR
+    abbreviation where it has one (CET, MESZ, EDT), else the CLDR GMT word followed by the offset
+    ("GMT+8", "UTC+5:30", "غرينتش-3"), never the offset before the word ("+8 GMT")."""
+    from babel import Locale
+    from babel.dates import format_time
+
+    loc = Locale.parse(locale)
+    gmt_word = str(loc.zone_formats["gmt"]).replace("%s", "").strip()
+    problems = []
+    for moment in DATE_MOMENTS:
+        for zone_name in DATE_ZONES:
+            text = texts.format_when(moment, locale, zone_name)
+            medium, short, time, pattern = _cldr_when(moment, locale, zone_name)
+            abbreviation = str(format_time(moment, "z", tzinfo=ZoneInfo(zone_name), locale=loc))
+            offset = moment.astimezone(ZoneInfo(zone_name)).utcoffset()
+            assert offset is not None
+            minutes = int(offset.total_seconds() // 60)
+            hours, rest = divmod(abs(minutes), 60)
+            sign = "+" if minutes >= 0 else "-"
+            zone = abbreviation if any(c.isalpha() for c in abbreviation) else \
+                f"{gmt_word}{sign}{hours}" + (f":{rest:02d}" if rest else "")
+            allowed = {pattern.replace("{0}", time).replace("{1}", date) + f" {zone}"
+                       for date in (medium, short)}
+            if text not in allowed:
+                problems.append(f"{zone_name} {moment:%m-%d %H:%M}: {text!r}, CLDR: {sorted(allowed)}")
+            if locale in GSM7_LOCALES and analyse(text).encoding != "GSM-7":
+                problems.append(f"{text!r} forces UCS-2 ({analyse(text).ucs2_chars})")
+            if text != texts.format_when(moment, locale, zone_name).strip() or "  " in text:
+                problems.append(f"{text!r}: stray spaces")
+            # The medium date (with the month's name) unless it would cost a GSM-7 language its
+            # encoding: then CLDR's numeric date.
+            named = locale not in GSM7_LOCALES or analyse(medium).encoding == "GSM-7"
+            if named and medium not in text:
+                problems.append(f"{text!r}: not the medium date {medium!r}")
+    assert not problems, f"{locale}:\n" + "\n".join(problems[:12])
+
+
+def test_portuguese_and_french_dates_read_naturally() -> None:
+    august = datetime(2026, 8, 15, 15, 42, tzinfo=UTC)
+    december = datetime(2026, 12, 5, 15, 42, tzinfo=UTC)
+    assert texts.format_when(december, "pt", "Asia/Shanghai") == "5 de dez. de 2026 23:42 GMT+8"
+    assert texts.format_when(december, "pt", "America/Sao_Paulo") == "5 de dez. de 2026 12:42 BRT"
+    assert texts.format_when(december, "pt", "Africa/Luanda") == "5 de dez. de 2026 16:42 GMT+1"
+    # "août" has a û outside GSM-7: the numeric date keeps every French alert in August at half price.
+    assert texts.format_when(august, "fr", "Europe/Paris") == "15/08/2026, 17:42 UTC+2"
+    assert texts.format_when(december, "fr", "Europe/Paris") == "5 déc. 2026, 16:42 UTC+1"
 
 
 def test_babel_spaces_do_not_force_ucs2() -> None:
@@ -367,6 +443,16 @@ def test_unknown_reply_repeats_the_prompt_during_a_safety_check() -> None:
                                          "Reply HELP for contacts or STOP to unsubscribe.")
     assert texts.unknown_reply("en", safety_check=True) == ("Sorry, we could not understand your reply.\n"
                                                             "Reply 1 if you are safe, 2 if you need help")
+
+
+@pytest.mark.parametrize("locale", texts.SMS_LOCALES)
+def test_an_unreadable_reply_that_opened_a_case_says_someone_will_follow_up(locale: str) -> None:
+    text = texts.unclear_reply_followed_up(locale)
+    first, prompt = text.split("\n")
+    assert first != texts.unknown_reply(locale).split("\n")[0]  # not just "sorry, not understood"
+    assert prompt == texts.safety_check_prompt(locale)
+    assert texts.unclear_reply_followed_up("en").startswith(
+        "We could not read your reply automatically, so someone from our team will contact you.")
 
 
 def test_case_notices_name_the_country_in_the_readers_language() -> None:

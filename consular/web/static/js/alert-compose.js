@@ -92,6 +92,17 @@
     fillRows(panel.querySelector('[data-estimate="by_language"]'), data.by_language);
     fillRows(panel.querySelector('[data-estimate="by_country"]'), data.by_country);
     panel.querySelector('[data-estimate="empty"]').hidden = data.total > 0;
+    // Nobody reachable, or quiet hours outlasting the expiry: said before anyone approves it.
+    var warnings = panel.querySelector('[data-estimate="warnings"]');
+    if (warnings) {
+      var list = warnings.querySelector("ul");
+      list.replaceChildren.apply(list, (data.warnings || []).map(function (text) {
+        var item = document.createElement("li");
+        item.textContent = text;
+        return item;
+      }));
+      warnings.hidden = !(data.warnings || []).length;
+    }
     Object.keys(data.languages).forEach(function (lang) {
       var box = form.querySelector('.sms-whole[data-lang="' + lang + '"]');
       if (!box) return;

@@ -1,5 +1,6 @@
 // Progress page: polls the counts every 2 seconds (plain HTTP, no websockets) and moves the bar,
-// until the alert is sent or cancelled. Without it the page shows the counts at load time.
+// until the alert is finished (sent, not sent or cancelled). Without it the page shows the counts
+// at load time.
 (function () {
   "use strict";
 
@@ -46,7 +47,8 @@
     put("percent_text", data.percent + "%");
     var badge = put("state_label", data.state_label);
     if (badge) {
-      var colours = { sending: "text-bg-primary", sent: "text-bg-success", cancelled: "text-bg-dark" };
+      var colours = { sending: "text-bg-primary", sent: "text-bg-success", not_sent: "text-bg-danger",
+        cancelled: "text-bg-dark" };
       badge.className = "badge " + (colours[data.state] || "text-bg-secondary");
     }
     put("eta_text", data.eta_text);
@@ -67,6 +69,18 @@
     });
     fillTable("by_language", data.by_language);
     fillTable("by_country", data.by_country);
+    var reasons = root.querySelector('[data-table="skipped_reasons"]');
+    if (reasons) {
+      reasons.replaceChildren.apply(reasons, data.skipped_reasons.map(function (row) {
+        var tr = document.createElement("tr");
+        tr.dataset.reason = row.code;
+        tr.append(cell(row.label), cell(number.format(row.count), true));
+        return tr;
+      }));
+      root.querySelector('[data-progress="skipped_wrap"]').hidden = !data.skipped_reasons.length;
+    }
+    put("not_sent_text", data.not_sent_text);
+    document.querySelector('[data-progress="not_sent_wrap"]').hidden = !data.not_sent_reason;
     root.dataset.finished = data.finished ? "true" : "false";
   }
 
