@@ -188,9 +188,13 @@ def keys_generate(kid: str | None) -> None:
 def keys_rotate() -> None:
     """Re-encrypt every sensitive value with the first (active) key."""
     from consular.audit.operations import record
-    from consular.db import db, keyring, rotate_encryption_keys
+    from consular.db import DecryptionError, db, keyring, rotate_encryption_keys
 
-    counts = rotate_encryption_keys()
+    try:
+        counts = rotate_encryption_keys()
+    except DecryptionError as exc:
+        raise click.ClickException(f"{exc} (values before it are done; run the command again "
+                                   "once it is repaired)") from None
     record("keys.rotate", "keyring", keyring().active_kid, {"columns": counts}, user=None,
            username="cli")
     db.session.commit()

@@ -254,7 +254,7 @@ def dump(app: Flask) -> bytes:
 
 def test_a_database_dump_holds_no_canary_in_clear(planted: Planted, app: Flask) -> None:
     dumped = dump(app)
-    assert b"v1:a:" in dumped  # sealed values are in the dump, as ciphertext
+    assert b"v2:a:" in dumped  # sealed values are in the dump, as ciphertext
     assert found_in_bytes(dumped) == set()
 
 
@@ -313,7 +313,7 @@ def test_key_rotation_reseals_every_encrypted_column_and_the_old_key_can_go(
     # Every encrypted column the models declare holds a planted value, so each is really checked.
     empty = sorted(name for name, values in before.items() if not values)
     assert empty == [], f"plant() leaves these encrypted columns empty: {empty}"
-    assert all(value.startswith("v1:a:") for values in before.values() for value in values)
+    assert all(value.startswith("v2:a:") for values in before.values() for value in values)
     readable = plaintexts()
     assert REGISTRANT_NAME in str(readable) and SMS_BODY in str(readable)
 
@@ -331,11 +331,12 @@ def test_key_rotation_reseals_every_encrypted_column_and_the_old_key_can_go(
         after = raw_values()
         assert {name: len(values) for name, values in after.items()} == \
             {name: len(values) for name, values in before.items()}
-        stale = {name: sum(not v.startswith("v1:b:") for v in values) for name, values in after.items()}
+        stale = {name: sum(not v.startswith("v2:b:") for v in values) for name, values in after.items()}
         assert {name: n for name, n in stale.items() if n} == {}
-        for values in after.values():
+        for name, values in after.items():
+            table, column = name.split(".")
             for value in values:
-                ring_b.open(value)  # authenticates under key b alone
+                ring_b.open(value, table, column)  # authenticates under key b alone, in its column
         assert plaintexts() == readable  # the app without key a reads every case and registrant
         coordinator = db.session.scalars(sa.select(User).where(User.role == Role.coordinator,
                                                                User.totp_secret.is_(None))).first()
@@ -379,7 +380,7 @@ def test_the_upgrade_seals_console_numbers_written_before_it(tmp_path: Path) -> 
                              {"to": "+393475550193"})
             upgrade(revision="0003_console_outbox_sealed")
             stored = db.session.execute(sa.text('SELECT "to" FROM console_message')).scalar_one()
-            assert stored.startswith("v1:a:") and "3475550193" not in stored
+            assert stored.startswith("v2:a:") and "3475550193" not in stored
             assert db.session.scalars(sa.select(ConsoleMessage.to)).one() == "+393475550193"
             db.session.remove()
             downgrade(revision="0002_cases_registry_alerts")
