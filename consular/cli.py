@@ -186,22 +186,36 @@ def keys_generate(kid: str | None) -> None:
 @keys.command("rotate")
 @with_appcontext
 def keys_rotate() -> None:
-    """Re-encrypt every sensitive value with the first (active) key."""
+    """Re-encrypt every sensitive value and every attachment file with the first (active) key."""
     from consular.audit.operations import record
+    from consular.cases.attachments import reseal_attachments
     from consular.db import DecryptionError, db, keyring, rotate_encryption_keys
+    from consular.sealedfile import SealedFileError
 
     try:
         counts = rotate_encryption_keys()
     except DecryptionError as exc:
         raise click.ClickException(f"{exc} (values before it are done; run the command again "
                                    "once it is repaired)") from None
-    record("keys.rotate", "keyring", keyring().active_kid, {"columns": counts}, user=None,
-           username="cli")
-    db.session.commit()
     total = sum(counts.values())
     for column, n in counts.items():
         click.echo(f"  {column}: {n} re-encrypted")
     click.echo(f"Done: {total} values now sealed with key {keyring().active_kid!r}.")
+    failed: str | None = None
+    try:
+        files = reseal_attachments()
+    except SealedFileError as exc:
+        failed = str(exc)
+        files = {}
+    record("keys.rotate", "keyring", keyring().active_kid,
+           {"columns": counts, "files": files or {"failed": failed}}, user=None, username="cli")
+    db.session.commit()
+    if failed is not None:
+        raise click.ClickException(f"attachment files: {failed} (the files before it are done; run "
+                                   "the command again once that file is restored)")
+    missing = f", {files['missing']} missing on disk" if files["missing"] else ""
+    click.echo(f"Attachment files: {files['resealed']} re-encrypted, {files['current']} already "
+               f"sealed with key {keyring().active_kid!r}{missing}.")
 
 
 @cli.group("config")

@@ -1,16 +1,22 @@
-"""Sealed fields bound to their table and column
+"""Sealed fields bound to their table and column; attachment files sealed
 
 Until now a sealed field's associated data was its key id only, so a value copied into another
 column (a passport number pasted over a note) opened there as if it belonged. From this revision a
 value is sealed for its table and column (the ``v2`` form): every value of the old ``v1`` form, in
-every encrypted column the models declare, is opened and sealed again.
+every encrypted column the models declare, is opened and sealed again. Attachment files still kept
+in clear under ``<instance>/attachments`` are sealed too (streamed AES-GCM bound to each file's
+storage key, ``consular.sealedfile``), so a copy of that folder reveals nothing.
 
-Safe to run twice, and after an interruption: only ``v1`` values are touched. The downgrade does
-the reverse (``v2`` values back to ``v1``) for the code before this revision.
+Safe to run twice, and after an interruption: only ``v1`` values and files without the sealed
+header are touched, and each file is replaced atomically (a sealed copy beside it, flushed, renamed
+over it). The database part runs first, the files last. The downgrade does the reverse (``v2``
+values back to ``v1``, sealed files opened in place) for the code before this revision.
 
 Revision ID: 0009_sealed_fields_bound
 Revises: 0005_alert_fanout_slices
 """
+from pathlib import Path
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -64,15 +70,44 @@ def _reseal_values(form, change):
                                   for row_id, stored in rows])
 
 
-def upgrade():
+def _attachment_files(action):
+    """Apply ``action(path, ring, storage_key)`` to each attachment's file that exists."""
+    from flask import current_app
+
+    from consular.cases.attachments import STORAGE_KEY_RE
     from consular.db import keyring
 
     ring = keyring()
+    folder = Path(current_app.instance_path) / 'attachments'
+    if not folder.is_dir():
+        return
+    conn = op.get_bind()
+    attachment = sa.table('attachment', sa.column('id'), sa.column('storage_key'))
+    last = 0
+    while True:
+        rows = conn.execute(sa.select(attachment.c.id, attachment.c.storage_key)
+                            .where(attachment.c.id > last).order_by(attachment.c.id).limit(BATCH)).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        for _row_id, key in rows:
+            if key and STORAGE_KEY_RE.match(key) and (folder / key).is_file():
+                action(folder / key, ring, key)
+
+
+def upgrade():
+    from consular.db import keyring
+    from consular.sealedfile import seal_plain_file
+
+    ring = keyring()
     _reseal_values('v1', lambda stored, table, column: ring.seal(ring.open_legacy(stored), table, column))
+    _attachment_files(seal_plain_file)
 
 
 def downgrade():
     from consular.db import keyring
+    from consular.sealedfile import unseal_file
 
     ring = keyring()
+    _attachment_files(unseal_file)
     _reseal_values('v2', lambda stored, table, column: ring.seal_legacy(ring.open(stored, table, column)))
