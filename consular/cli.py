@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import faulthandler
 import os
 import secrets
 import signal
@@ -62,6 +63,12 @@ def _print_banner(url: str, logins: list[tuple[str, str, str]], demo_password: s
     click.echo(line, nl=True)
 
 
+def _crash_reports() -> None:
+    """A process that dies of a fatal signal (SIGSEGV in a C extension, SIGABRT…) first writes every
+    thread's Python stack to stderr (the journal under systemd), so the crash names its place."""
+    faulthandler.enable(all_threads=True)
+
+
 @cli.command("serve")
 @click.option("--demo", is_flag=True, help="Migrate, load the demo network and show demo logins.")
 @click.option("--dev", is_flag=True, help="Run one worker thread inside this process.")
@@ -71,6 +78,8 @@ def _print_banner(url: str, logins: list[tuple[str, str, str]], demo_password: s
 def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> None:
     """Serve the web application (use gunicorn for production web; see README)."""
     from alerts.scheduler import Worker
+
+    _crash_reports()
     from consular.app import create_app
 
     app = create_app({"DEMO_MODE": True} if demo else None)
@@ -110,6 +119,8 @@ def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> No
 def worker_command() -> None:
     """Run the scheduler and dispatcher (one or more per installation)."""
     from alerts.scheduler import Worker
+
+    _crash_reports()
     from consular.app import create_app
 
     app = create_app()

@@ -1,5 +1,6 @@
-"""/metrics under gunicorn as deployed (deploy/gunicorn.conf.py, two workers): one scrape, whichever
-worker answers it, reports the webhook latency of every worker, the ones that have exited included."""
+"""gunicorn as deployed (deploy/gunicorn.conf.py): one /metrics scrape, whichever worker answers it,
+reports the webhook latency of every worker, the ones that have exited included; a worker that dies
+of a fatal signal writes every thread's Python stack to the log first."""
 
 from __future__ import annotations
 
@@ -103,6 +104,51 @@ def test_one_scrape_sums_the_latency_of_both_workers(tmp_path: Path) -> None:
         post_inbound(base)  # served by the surviving worker (or the new one)
         sent += 1
         assert [scraped_count(base) for _ in range(4)] == [sent] * 4
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_worker_killed_by_sigsegv_leaves_its_stacks_in_the_log(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    subprocess.run([*CONSULAR, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120,
+                   cwd=tmp_path)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env.update({"CONSULAR_BIND": f"127.0.0.1:{port}", "CONSULAR_WEB_WORKERS": "1",
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
+    env.pop("PYTHONFAULTHANDLER", None)  # the configuration itself must turn it on
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(CONFIG),
+                                 "consular.app:create_app()"], env=env, cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_until_up(base, proc, log)
+        (worker,) = children_of(proc.pid)
+        os.kill(worker, signal.SIGSEGV)
+        for _ in range(300):  # the arbiter reaps it and says so
+            if "was sent SIGSEGV" in log.read_text(errors="replace"):
+                break
+            time.sleep(0.1)
+        text = log.read_text(errors="replace")
+        assert f"Worker (pid:{worker}) was sent SIGSEGV" in text, text[-3000:]
+        assert "Fatal Python error: Segmentation fault" in text, text[-3000:]
+        assert "gunicorn/workers/gthread.py" in text  # the stack of the worker's threads
+        wait_until_up(base, proc, log)  # and a new worker serves again
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
