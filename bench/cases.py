@@ -162,22 +162,27 @@ def _pool(app: Flask) -> tuple[list[dict[str, Any]], list[tuple[int, str]], dict
             seen.add((name_zh, phone))
             id_number = f"E{rng.randrange(10**7, 10**8)}"
             idx = len(people)
-            people.append({"idx": idx, "name_zh": ring.seal(name_zh),
-                           "name_latin": ring.seal(name_latin),
+            people.append({"idx": idx, "name_zh": ring.seal(name_zh, "case_person", "name_zh"),
+                           "name_latin": ring.seal(name_latin, "case_person", "name_latin"),
                            "gender": rng.choice(["female", "male"]),
-                           "birth_year": rng.randrange(1950, 2010), "id_number": ring.seal(id_number),
-                           "id_number_hash": id_number_hash(id_number), "phone": ring.seal(phone),
+                           "birth_year": rng.randrange(1950, 2010),
+                           "id_number": ring.seal(id_number, "case_person", "id_number"),
+                           "id_number_hash": id_number_hash(id_number),
+                           "phone": ring.seal(phone, "case_person", "phone"),
                            "phone_hash": phone_hash(phone)})
             keys += [(idx, h) for h in name_hashes(name_zh, name_latin)]
-        target = {"name_zh": ring.seal(TARGET["name_zh"]),
-                  "name_latin": ring.seal(TARGET["name_latin"]),
-                  "id_number": ring.seal(TARGET["id_number"]),
+        target = {"name_zh": ring.seal(TARGET["name_zh"], "case_person", "name_zh"),
+                  "name_latin": ring.seal(TARGET["name_latin"], "case_person", "name_latin"),
+                  "id_number": ring.seal(TARGET["id_number"], "case_person", "id_number"),
                   "id_number_hash": id_number_hash(TARGET["id_number"]),
-                  "phone": ring.seal(TARGET["phone"]), "phone_hash": phone_hash(TARGET["phone"]),
+                  "phone": ring.seal(TARGET["phone"], "case_person", "phone"),
+                  "phone_hash": phone_hash(TARGET["phone"]),
                   "keys": sorted(name_hashes(TARGET["name_zh"], TARGET["name_latin"])),
-                  "narratives": [ring.seal(f"家属来电，情况说明第{i}版：需要联系当地警方并通知使馆。")
+                  "narratives": [ring.seal(f"家属来电，情况说明第{i}版：需要联系当地警方并通知使馆。",
+                                           "case_file", "narrative")
                                  for i in range(40)],
-                  "notes": [ring.seal(f"已电话联系家属（第{i}次），对方表示会提供护照复印件。")
+                  "notes": [ring.seal(f"已电话联系家属（第{i}次），对方表示会提供护照复印件。",
+                                      "timeline_entry", "text")
                             for i in range(40)]}
     return people, keys, target
 

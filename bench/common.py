@@ -248,8 +248,9 @@ def add_registrants(country: str, active: int, phones: Sequence[str], *, tag: st
     i = series.c.i
     now = utcnow()
     today = now.date()
-    sealed_names = [ring.seal(n) for n in ("王伟", "李娜", "张敏", "陈静", "Marco Chen")]
-    sealed_phones = [ring.seal(p) for p in phones]
+    sealed_names = [ring.seal(n, "registrant", "name")
+                    for n in ("王伟", "李娜", "张敏", "陈静", "Marco Chen")]
+    sealed_phones = [ring.seal(p, "registrant", "phone") for p in phones]
 
     def pick(values: Sequence[Any], key: Any, type_: Any = sa.String) -> Any:
         if len(values) == 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import faulthandler
 import os
 import secrets
 import signal
@@ -62,6 +63,12 @@ def _print_banner(url: str, logins: list[tuple[str, str, str]], demo_password: s
     click.echo(line, nl=True)
 
 
+def _crash_reports() -> None:
+    """A process that dies of a fatal signal (SIGSEGV in a C extension, SIGABRT…) first writes every
+    thread's Python stack to stderr (the journal under systemd), so the crash names its place."""
+    faulthandler.enable(all_threads=True)
+
+
 @cli.command("serve")
 @click.option("--demo", is_flag=True, help="Migrate, load the demo network and show demo logins.")
 @click.option("--dev", is_flag=True, help="Run one worker thread inside this process.")
@@ -71,6 +78,8 @@ def _print_banner(url: str, logins: list[tuple[str, str, str]], demo_password: s
 def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> None:
     """Serve the web application (use gunicorn for production web; see README)."""
     from alerts.scheduler import Worker
+
+    _crash_reports()
     from consular.app import create_app
 
     app = create_app({"DEMO_MODE": True} if demo else None)
@@ -110,6 +119,8 @@ def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> No
 def worker_command() -> None:
     """Run the scheduler and dispatcher (one or more per installation)."""
     from alerts.scheduler import Worker
+
+    _crash_reports()
     from consular.app import create_app
 
     app = create_app()
@@ -186,18 +197,36 @@ def keys_generate(kid: str | None) -> None:
 @keys.command("rotate")
 @with_appcontext
 def keys_rotate() -> None:
-    """Re-encrypt every sensitive value with the first (active) key."""
+    """Re-encrypt every sensitive value and every attachment file with the first (active) key."""
     from consular.audit.operations import record
-    from consular.db import db, keyring, rotate_encryption_keys
+    from consular.cases.attachments import reseal_attachments
+    from consular.db import DecryptionError, db, keyring, rotate_encryption_keys
+    from consular.sealedfile import SealedFileError
 
-    counts = rotate_encryption_keys()
-    record("keys.rotate", "keyring", keyring().active_kid, {"columns": counts}, user=None,
-           username="cli")
-    db.session.commit()
+    try:
+        counts = rotate_encryption_keys()
+    except DecryptionError as exc:
+        raise click.ClickException(f"{exc} (values before it are done; run the command again "
+                                   "once it is repaired)") from None
     total = sum(counts.values())
     for column, n in counts.items():
         click.echo(f"  {column}: {n} re-encrypted")
     click.echo(f"Done: {total} values now sealed with key {keyring().active_kid!r}.")
+    failed: str | None = None
+    try:
+        files = reseal_attachments()
+    except SealedFileError as exc:
+        failed = str(exc)
+        files = {}
+    record("keys.rotate", "keyring", keyring().active_kid,
+           {"columns": counts, "files": files or {"failed": failed}}, user=None, username="cli")
+    db.session.commit()
+    if failed is not None:
+        raise click.ClickException(f"attachment files: {failed} (the files before it are done; run "
+                                   "the command again once that file is restored)")
+    missing = f", {files['missing']} missing on disk" if files["missing"] else ""
+    click.echo(f"Attachment files: {files['resealed']} re-encrypted, {files['current']} already "
+               f"sealed with key {keyring().active_kid!r}{missing}.")
 
 
 @cli.group("config")

@@ -1,14 +1,19 @@
 """The database layer: declarative base with stable constraint names, UTC timestamps, encrypted columns.
 
 Sensitive values are sealed with AES-256-GCM. Each stored value carries the id of the key that sealed
-it (``v1:<kid>:<base64 nonce+ciphertext>``), so keys can be rotated: new writes use the first key
+it (``v2:<kid>:<base64 nonce+ciphertext>``), so keys can be rotated: new writes use the first key
 of FIELD_ENCRYPTION_KEYS, old keys keep decrypting until ``consular keys rotate`` re-seals every row.
+The associated data binds the key id, the table and the column: a value copied into another column
+(or relabelled with another key id) fails authentication instead of opening. A migration that
+renames a table or an encrypted column must therefore re-seal its values (as 0007 did when the
+table and column were first bound; values of the older ``v1`` form bound the key id only).
 Exact-match search over encrypted values goes through a keyed hash (HMAC-SHA256) column.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -73,7 +78,17 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 
 class DecryptionError(RuntimeError):
-    """A stored value cannot be opened: unknown key id or tampered ciphertext."""
+    """A stored value cannot be opened: unknown key id, another column's value, or tampered ciphertext."""
+
+
+FORMAT = "v2"  # key id, table and column bound as associated data
+LEGACY_FORMAT = "v1"  # key id only (before revision 0007)
+
+
+def _field_context(kid: str, table: str, column: str) -> bytes:
+    """The associated data of a sealed field. Unit separators keep the parts apart: no key id,
+    table or column name contains one (``FIELD_ENCRYPTION_KEYS`` ids are short and alphanumeric)."""
+    return "\x1f".join(("consular-field", FORMAT, kid, table, column)).encode("utf-8")
 
 
 class KeyRing:
@@ -89,29 +104,74 @@ class KeyRing:
                 self.active_kid = kid
         self.search_key = search_key.encode()
 
-    def seal(self, plaintext: str) -> str:
+    def key(self, kid: str) -> bytes:
+        """The key ``kid`` (also used for attachment files); DecryptionError when it is not configured."""
+        try:
+            return self.keys[kid]
+        except KeyError:
+            raise DecryptionError(f"unknown key id {kid!r}") from None
+
+    def seal(self, plaintext: str, table: str, column: str) -> str:
+        """``plaintext`` sealed for ``table.column``: it opens there and nowhere else."""
         nonce = os.urandom(12)
         aead = AESGCM(self.keys[self.active_kid])
-        # The key id is bound as associated data so a value cannot be relabelled with another kid.
-        ct = aead.encrypt(nonce, plaintext.encode("utf-8"), self.active_kid.encode())
-        return f"v1:{self.active_kid}:{base64.b64encode(nonce + ct).decode()}"
+        ct = aead.encrypt(nonce, plaintext.encode("utf-8"), _field_context(self.active_kid, table, column))
+        return f"{FORMAT}:{self.active_kid}:{base64.b64encode(nonce + ct).decode()}"
 
-    def open(self, stored: str) -> str:
+    def open(self, stored: str, table: str, column: str) -> str:
+        """The plaintext of a value sealed for ``table.column``. A value of the older form (bound to
+        its key id only) is refused: revision 0007 re-sealed those, so one found now was put there."""
+        version, kid, blob = self._parts(stored)
+        if version == LEGACY_FORMAT:
+            raise DecryptionError(f"{table}.{column} holds a value in the old v1 form: run the "
+                                  "database upgrade (consular db upgrade) to re-seal it")
+        if version != FORMAT:
+            raise DecryptionError(f"unknown sealed form {version!r}")
+        return self._decrypt(kid, blob, _field_context(kid, table, column))
+
+    def seal_legacy(self, plaintext: str) -> str:
+        """The v1 form (key id bound, not the column): only for the downgrade of revision 0007."""
+        nonce = os.urandom(12)
+        ct = AESGCM(self.keys[self.active_kid]).encrypt(nonce, plaintext.encode("utf-8"),
+                                                        self.active_kid.encode())
+        return f"{LEGACY_FORMAT}:{self.active_kid}:{base64.b64encode(nonce + ct).decode()}"
+
+    def open_legacy(self, stored: str) -> str:
+        """A value of the v1 form: only for revision 0007 (and a restore's check of an old backup)."""
+        version, kid, blob = self._parts(stored)
+        if version != LEGACY_FORMAT:
+            raise DecryptionError(f"not a value of the v1 form: {version!r}")
+        return self._decrypt(kid, blob, kid.encode())
+
+    def _decrypt(self, kid: str, blob: bytes, associated: bytes) -> str:
+        try:
+            return AESGCM(self.key(kid)).decrypt(blob[:12], blob[12:], associated).decode("utf-8")
+        except InvalidTag:
+            raise DecryptionError("ciphertext failed authentication (tampered, or another "
+                                  "column's value)") from None
+
+    @staticmethod
+    def _parts(stored: str) -> tuple[str, str, bytes]:
         try:
             version, kid, b64 = stored.split(":", 2)
-        except ValueError:
+            blob = base64.b64decode(b64, validate=True)
+        except (ValueError, binascii.Error):
             raise DecryptionError("value is not in sealed form") from None
-        if version != "v1" or kid not in self.keys:
-            raise DecryptionError(f"unknown key id {kid!r}")
-        blob = base64.b64decode(b64)
-        try:
-            return AESGCM(self.keys[kid]).decrypt(blob[:12], blob[12:], kid.encode()).decode("utf-8")
-        except InvalidTag:
-            raise DecryptionError("ciphertext failed authentication") from None
+        if len(blob) < 12 + 16:
+            raise DecryptionError("value is not in sealed form")
+        return version, kid, blob
 
     @staticmethod
     def kid_of(stored: str) -> str:
         return stored.split(":", 2)[1]
+
+    @staticmethod
+    def is_legacy(stored: str) -> bool:
+        return stored.startswith(LEGACY_FORMAT + ":")
+
+    def is_current(self, stored: str) -> bool:
+        """Sealed in the present form with the active key (nothing for ``keys rotate`` to do)."""
+        return stored.startswith(f"{FORMAT}:{self.active_kid}:")
 
     def search_hash(self, value: str, kind: str) -> str:
         """Keyed hash for exact-match lookups; ``kind`` keeps e.g. phones and passports apart."""
@@ -129,20 +189,37 @@ def keyring() -> KeyRing:
 
 
 class EncryptedString(sa.TypeDecorator[str]):
-    """A text value sealed with AES-GCM at rest; plaintext only in Python."""
+    """A text value sealed with AES-GCM at rest, bound to its table and column; plaintext only in
+    Python."""
 
     impl = sa.Text
     cache_ok = True
+    _column: sa.Column[Any] | None = None
+
+    def _set_parent(self, parent: Any, outer: bool = False, **kw: Any) -> None:
+        # SQLAlchemy tells the type which column it belongs to (each column gets its own copy of
+        # the type, mixins included), and the column knows its table by the time values flow.
+        super()._set_parent(parent, outer=outer, **kw)
+        if isinstance(parent, sa.Column):
+            self._column = parent
+
+    def binding(self) -> tuple[str, str]:
+        """(table, column) this type's values are sealed for."""
+        column = self._column
+        table = getattr(column, "table", None)
+        if column is None or not isinstance(table, sa.Table):
+            raise RuntimeError("an EncryptedString value must belong to a table's column")
+        return table.name, column.name
 
     def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
         if value is None:
             return None
-        return keyring().seal(value)
+        return keyring().seal(value, *self.binding())
 
     def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
         if value is None:
             return None
-        return keyring().open(value)
+        return keyring().open(value, *self.binding())
 
 
 def encrypted_columns() -> list[tuple[sa.Table, sa.Column[Any]]]:
@@ -155,7 +232,10 @@ def encrypted_columns() -> list[tuple[sa.Table, sa.Column[Any]]]:
 
 
 def rotate_encryption_keys(batch_size: int = 500) -> dict[str, int]:
-    """Re-seal every encrypted value not sealed with the active key. Returns counts per column."""
+    """Re-seal every encrypted value not sealed with the active key. Returns counts per column.
+    A value to re-seal that does not open where it is (another column's, tampered, or of the old v1
+    form) stops the rotation with DecryptionError naming its column and row: it is never re-sealed
+    in place. The batches before it stay done; running it again goes on from there."""
     ring = keyring()
     counts: dict[str, int] = {}
     for table, column in encrypted_columns():
@@ -172,9 +252,14 @@ def rotate_encryption_keys(batch_size: int = 500) -> dict[str, int]:
                 break
             for row_id, stored in rows:
                 last_id = row_id
-                if KeyRing.kid_of(stored) == ring.active_kid:
+                if ring.is_current(stored):
                     continue
-                resealed = ring.seal(ring.open(stored))
+                try:
+                    plaintext = ring.open(stored, table.name, column.name)
+                except DecryptionError as exc:
+                    db.session.rollback()
+                    raise DecryptionError(f"{table.name}.{column.name} of row {row_id}: {exc}") from None
+                resealed = ring.seal(plaintext, table.name, column.name)
                 db.session.execute(
                     sa.update(table)
                     .where(pk == row_id)

@@ -14,6 +14,7 @@ from bench.__main__ import run
 RUNS = {
     "crash": "soak.crash",
     "faults": "soak.faults",
+    "web": "soak.web",
 }
 
 

@@ -20,6 +20,9 @@ from alerts.models import ConsoleMessage
 from consular.db import KeyRing, keyring, utcnow
 
 log = logging.getLogger(__name__)
+# The recipient is written and read raw (its own short transactions, outside the ORM): sealed for
+# the column it lives in, as EncryptedString would.
+_TO = ("console_message", "to")
 
 
 
@@ -54,7 +57,7 @@ class ConsoleGateway:
         try:
             with self.engine.begin() as conn:
                 conn.execute(sa.insert(ConsoleMessage).values(
-                    key=message.key, to=sa.type_coerce(self._ring().seal(message.to), sa.Text),
+                    key=message.key, to=sa.type_coerce(self._ring().seal(message.to, *_TO), sa.Text),
                     body=message.body,
                     status_callback=message.status_callback, created_at=utcnow(),
                 ))
@@ -100,7 +103,7 @@ class ConsoleGateway:
                                 .where(ConsoleMessage.body == body, ConsoleMessage.created_at >= since)
                                 .order_by(ConsoleMessage.id)).all()
         for row_key, row_body, sealed in rows:
-            if ring.open(sealed) == to:
+            if ring.open(sealed, *_TO) == to:
                 return self._result(row_key, row_body)
         return None
 

@@ -1,15 +1,19 @@
 """Case attachments: files checked by their content (not the name or the type the browser claims),
-kept under ``<instance>/attachments/<random key>`` outside the web root, and served only through
-scoped views.
+sealed at rest (``consular.sealedfile``: streamed AES-GCM with the field keys, bound to the file's
+storage key) under ``<instance>/attachments/<random key>`` outside the web root, and served only
+through scoped views, opened one chunk at a time.
 
 A file is written before the transaction that records it commits; if that transaction rolls back,
-the file is removed again, so no file outlives a refused request.
+the file is removed again, so no file outlives a refused request. No plaintext byte of an upload is
+ever written to disk: the content checks read the sealed partial file through its opener.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
+import io
 import os
 import re
 import secrets
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, Any
 
+import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import event
@@ -27,7 +32,8 @@ from sqlalchemy.orm import Session
 from consular.cases.models import Attachment, Case, TimelineKind
 from consular.cases.operations import CaseInputError, _audit, _timeline, _touch
 from consular.cases.policy import Action, ensure
-from consular.db import db, utcnow
+from consular.db import db, keyring, utcnow
+from consular.sealedfile import SealedFileError, SealedReader, SealedWriter, reseal_file
 
 CHUNK = 64 * 1024
 STORAGE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{20,80}$")
@@ -54,10 +60,11 @@ KINDS: dict[str, FileKind] = {k.name: k for k in (
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 
 
-def sniff(path: Path) -> FileKind | None:
-    """The kind of file at ``path`` from its first bytes (and, for Office files, its zip directory)."""
-    with path.open("rb") as fh:
-        head = fh.read(64)
+def sniff(content: IO[bytes]) -> FileKind | None:
+    """The kind of a file from its first bytes (and, for Office files, its zip directory).
+    ``content`` is a seekable binary stream of the file's plaintext (an upload's sealed reader)."""
+    content.seek(0)
+    head = content.read(64)
     if head.startswith(b"\xff\xd8\xff"):
         return KINDS["jpeg"]
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -70,7 +77,7 @@ def sniff(path: Path) -> FileKind | None:
         return KINDS["pdf"]
     if head.startswith(b"PK\x03\x04"):
         try:
-            with zipfile.ZipFile(path) as archive:
+            with zipfile.ZipFile(content) as archive:
                 names = set(archive.namelist())
         except (zipfile.BadZipFile, OSError, ValueError):
             return None
@@ -79,23 +86,28 @@ def sniff(path: Path) -> FileKind | None:
         if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
             return KINDS["xlsx"]
         return None
-    return KINDS["txt"] if _is_text(path) else None
+    return KINDS["txt"] if _is_text(content) else None
 
 
-def _is_text(path: Path) -> bool:
-    """UTF-8 (or UTF-16 with a byte-order mark) text without NUL or other binary control bytes."""
-    data = path.read_bytes()
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError:
-            return False
-    else:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    return not any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f" for ch in text)
+def _is_text(content: IO[bytes]) -> bool:
+    """UTF-8 (or UTF-16 with a byte-order mark) text without NUL or other binary control bytes,
+    decoded a block at a time."""
+    content.seek(0)
+    first = content.read(CHUNK)
+    encoding = "utf-16" if first.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8"
+    decoder = codecs.getincrementaldecoder(encoding)()
+    block = first
+    try:
+        while True:
+            final = not block
+            text = decoder.decode(block, final=final)
+            if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f" for ch in text):
+                return False
+            if final:
+                return True
+            block = content.read(CHUNK)
+    except UnicodeDecodeError:
+        return False
 
 
 def safe_filename(raw: str) -> str:
@@ -117,10 +129,55 @@ def storage_dir() -> Path:
 
 
 def attachment_path(att: Attachment) -> Path:
-    """Where the file of ``att`` lives (the key is ours and random; checked anyway)."""
+    """Where the (sealed) file of ``att`` lives (the key is ours and random; checked anyway)."""
     if not STORAGE_KEY_RE.match(att.storage_key or ""):
         raise ValueError("bad storage key")
     return storage_dir() / att.storage_key
+
+
+def open_attachment(att: Attachment, *, verify: bool = False) -> SealedReader:
+    """The plaintext of ``att``'s file as a seekable stream, authenticated chunk by chunk; raises
+    ``SealedFileError`` when the file is not sealed with a configured key for this attachment, or
+    was altered. With ``verify`` the whole file is authenticated first (one chunk at a time, none
+    kept), so a download is the file or an error, never the start of a file and a broken
+    connection. Close it after use."""
+    reader = SealedReader(attachment_path(att), keyring(), att.storage_key)
+    if verify:
+        try:
+            reader.verify()
+        except BaseException:
+            reader.close()
+            raise
+    return reader
+
+
+def reseal_attachments() -> dict[str, int]:
+    """Seal every attachment file again with the active key (``consular keys rotate``). Each file is
+    replaced atomically (a new sealed file beside it, flushed, renamed over it); files already
+    sealed with the active key are left alone, so an interrupted run is simply run again.
+    A file that does not open raises ``SealedFileError`` (the others done so far stay done).
+    Returns counts: re-encrypted, already current, missing files."""
+    ring = keyring()
+    counts = {"resealed": 0, "current": 0, "missing": 0}
+    last_id = 0
+    while True:
+        rows = db.session.execute(sa.select(Attachment.id, Attachment.storage_key)
+                                  .where(Attachment.id > last_id).order_by(Attachment.id).limit(500)).all()
+        if not rows:
+            return counts
+        for att_id, key in rows:
+            last_id = att_id
+            if not STORAGE_KEY_RE.match(key or ""):
+                raise ValueError(f"attachment {att_id}: bad storage key")
+            path = storage_dir() / key
+            if not path.is_file():
+                counts["missing"] += 1
+                continue
+            try:
+                resealed = reseal_file(path, ring, key)
+            except SealedFileError as exc:
+                raise SealedFileError(f"attachment {att_id}: {exc}") from None
+            counts["resealed" if resealed else "current"] += 1
 
 
 def _limits() -> tuple[int, set[str]]:
@@ -144,9 +201,11 @@ def store_attachment(case: Case, filename: str, stream: IO[bytes], content_type:
     partial = folder / f".{key}.part"
     digest = hashlib.sha256()
     size = 0
+    ring = keyring()
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
+            writer = SealedWriter(out, ring, key)
             while True:
                 chunk = stream.read(CHUNK)
                 if not chunk:
@@ -156,10 +215,14 @@ def store_attachment(case: Case, filename: str, stream: IO[bytes], content_type:
                     raise CaseInputError({"file": _("The file is too large: at most %(limit)s.",
                                                     limit=_size_text(limit))})
                 digest.update(chunk)
-                out.write(chunk)
+                writer.write(chunk)
+            writer.close()
+            out.flush()
+            os.fsync(out.fileno())
         if size == 0:
             raise CaseInputError({"file": _("The file is empty.")})
-        kind = sniff(partial)
+        with SealedReader(partial, ring, key) as sealed:
+            kind = sniff(io.BufferedReader(sealed, CHUNK))
         if kind is None or kind.name not in allowed:
             names = ", ".join(sorted(allowed))
             raise CaseInputError({"file": _("This type of file is not accepted. Accepted: %(types)s.",

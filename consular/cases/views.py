@@ -10,6 +10,7 @@ Every read of a case page or a file is recorded in the audit trail.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -115,6 +116,7 @@ from consular.cases.policy import Action, allowed_actions, can_create_case
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, Mission, ServiceStation
 from consular.network.queries import Page, paginate
+from consular.sealedfile import SealedFileError
 from consular.web.views import safe_next
 
 bp = Blueprint("cases", __name__, template_folder="templates")
@@ -1079,10 +1081,22 @@ def attachment(case_id: int, attachment_id: int) -> Response:
     path = files.attachment_path(found)
     if not path.is_file():
         abort(404)
+    try:
+        content = files.open_attachment(found, verify=True)
+    except SealedFileError as exc:
+        # Not a user's mistake: the stored file was altered, damaged, or sealed with a key this
+        # instance does not have. Say so plainly; the log names the attachment (no personal data).
+        current_app.logger.error("attachment %s of case %s cannot be opened: %s", found.id, case.id, exc)
+        message = _("This file cannot be opened: it failed its integrity check (it was altered or "
+                    "damaged, or its key is missing). Nothing was downloaded; the error was logged.")
+        return Response(render_template("error.html", code=500, message=message), status=500)
     record("case.attachment.download", "attachment", found.id, {"case_id": case.id})
     db.session.commit()
-    response = send_file(path, mimetype="application/octet-stream", as_attachment=True,
-                         download_name=found.filename, max_age=0)
+    # Streamed: each 64 KiB chunk is opened (and authenticated again) as it is sent.
+    response = send_file(io.BufferedReader(content, files.CHUNK), mimetype="application/octet-stream",
+                         as_attachment=True, download_name=found.filename, max_age=0,
+                         conditional=False, etag=False)
+    response.content_length = content.size
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

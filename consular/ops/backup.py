@@ -1,6 +1,7 @@
-"""Backups: one ``.tar.gz`` holding the database (an online, consistent copy), the attachments and a
-manifest (schema revision, row counts, the encryption key ids in use). The keys themselves are
-never in it: they are backed up separately, and a restore checks it can read the data.
+"""Backups: one ``.tar.gz`` holding the database (an online, consistent copy), the attachments (as
+they are on disk: sealed) and a manifest (schema revision, row counts, the encryption key ids in
+use by fields and files). The keys themselves are never in it: they are backed up separately, and
+a restore checks it can read the data and the files.
 
 SQLite is copied with its online backup API (consistent while the system runs); PostgreSQL with
 ``pg_dump --format=custom`` (restored with ``pg_restore``), so the client tools must be installed.
@@ -23,7 +24,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from config import Settings
-from consular.db import KeyRing, db, encrypted_columns
+from consular.db import KeyRing, db, encrypted_columns, keyring
+from consular.sealedfile import SealedFileError, SealedReader, is_sealed
 
 FORMAT = 1
 COUNTED_TABLES = ("case_file", "case_person", "registrant", "alert", "delivery", "user_account",
@@ -61,13 +63,29 @@ def _counts() -> dict[str, int]:
     return out
 
 
-def _key_ids() -> list[str]:
+def _key_ids(app: Flask) -> list[str]:
     kids: set[str] = set()
     for _table, column in encrypted_columns():
         raw = sa.type_coerce(column, sa.Text)
         for (stored,) in db.session.execute(sa.select(raw).where(column.is_not(None)).limit(20)):
             kids.add(KeyRing.kid_of(stored))
+    for path in _sample_attachment_files(app, 20):
+        try:
+            with SealedReader(path, keyring(), path.name) as reader:
+                kids.add(reader.kid)
+        except SealedFileError:
+            continue  # a file the keys cannot open is reported by the restore's check
     return sorted(kids)
+
+
+def _sample_attachment_files(app: Flask, limit: int) -> list[Path]:
+    """Files of up to ``limit`` attachments (the oldest), where they exist on disk."""
+    from consular.cases.attachments import STORAGE_KEY_RE
+    from consular.cases.models import Attachment
+
+    folder = _attachments_dir(app)
+    keys = db.session.scalars(sa.select(Attachment.storage_key).order_by(Attachment.id).limit(limit))
+    return [folder / key for key in keys if STORAGE_KEY_RE.match(key) and (folder / key).is_file()]
 
 
 def _revision() -> str:
@@ -96,7 +114,7 @@ def create_backup(app: Flask, output: Path) -> Path:
             "backend": url.get_backend_name(),
             "revision": _revision(),
             "counts": _counts(),
-            "key_ids": _key_ids(),
+            "key_ids": _key_ids(app),
         }
         db.session.remove()
         with tempfile.TemporaryDirectory() as tmp:
@@ -194,13 +212,13 @@ def restore_backup(app: Flask, archive: Path, *, force: bool = False) -> dict[st
         counts = _counts()
         if counts != manifest["counts"]:
             raise BackupError(f"restored row counts differ from the backup: {counts} != {manifest['counts']}")
-        _check_keys()
+        _check_keys(app)
         db.session.remove()
     return manifest
 
 
-def _check_keys() -> None:
-    from consular.db import DecryptionError, keyring
+def _check_keys(app: Flask) -> None:
+    from consular.db import DecryptionError
 
     ring = keyring()
     for table, column in encrypted_columns():
@@ -209,9 +227,25 @@ def _check_keys() -> None:
         if stored is None:
             continue
         try:
-            ring.open(stored)
+            # A backup made before revision 0007 holds values of the old form (bound to the key id
+            # only); the upgrade after the restore re-seals them. Here only the keys are checked.
+            if KeyRing.is_legacy(stored):
+                ring.open_legacy(stored)
+            else:
+                ring.open(stored, table.name, column.name)
         except (DecryptionError, KeyError, ValueError) as exc:
             raise BackupError(
                 f"the configured encryption keys cannot read {table.name}.{column.name} (key id "
                 f"{KeyRing.kid_of(stored)}): restore FIELD_ENCRYPTION_KEYS from the key backup"
+            ) from exc
+    for path in _sample_attachment_files(app, 1):
+        if not is_sealed(path):
+            continue  # a backup from before revision 0007: the upgrade after the restore seals it
+        try:
+            with SealedReader(path, ring, path.name) as reader:
+                reader.verify()
+        except SealedFileError as exc:
+            raise BackupError(
+                f"the configured encryption keys cannot open the attachment file {path.name} ({exc}): "
+                "restore FIELD_ENCRYPTION_KEYS from the key backup"
             ) from exc

@@ -2,6 +2,12 @@
 read at scrape time so every web process reports the same figures, plus the webhook latency each
 process measures itself.
 
+Under gunicorn the per-process series (the webhook latency histogram) use prometheus-client's
+multiprocess mode: ``deploy/gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any worker
+imports the client, every worker writes its values to files there, and a scrape (served by any one
+worker) sums the files of all of them, the workers that have exited included (a counter never goes
+back). Without the variable (``consular serve``, tests) the process reports its own values.
+
 Access: a bearer token (``METRICS_TOKEN``) or a scraper inside ``METRICS_ALLOW``; others get 404.
 """
 
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,6 +24,8 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from alerts.models import Delivery, DeliveryState, WorkerHeartbeat
@@ -26,7 +35,7 @@ from consular.db import db, utcnow
 
 bp = Blueprint("metrics", __name__)
 
-# Measured in this process (each gunicorn worker exposes its own; Prometheus sums them).
+# Measured in each process; summed over the web processes by AllProcessesCollector (see above).
 _PROCESS_REGISTRY = CollectorRegistry(auto_describe=True)
 WEBHOOK_LATENCY = Histogram(
     "consular_webhook_request_seconds",
@@ -135,6 +144,25 @@ class DatabaseCollector(Collector):
                                 value=(now - last).total_seconds() if last is not None else -1)
 
 
+class AllProcessesCollector(Collector):
+    """The per-process series summed over every process that wrote to ``directory`` (a series no
+    process has observed yet is still listed, without samples, as in a single process)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def collect(self) -> Iterator[Metric]:
+        summed = {m.name: m for m in MultiProcessCollector(None, path=self.directory).collect()}
+        for metric in _PROCESS_REGISTRY.collect():
+            yield summed.pop(metric.name, None) or Metric(metric.name, metric.documentation, metric.type)
+        yield from summed.values()
+
+
+def multiprocess_dir() -> str | None:
+    """The folder of the web processes' shared metric files, when the server set one up."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
 def _allowed() -> bool:
     settings: Settings = current_app.extensions["consular.settings"]
     header = request.headers.get("Authorization", "")
@@ -153,7 +181,13 @@ def metrics() -> Response:
         abort(404)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector())
-    body = generate_latest(registry) + generate_latest(_PROCESS_REGISTRY)
+    directory = multiprocess_dir()
+    if directory:
+        processes = CollectorRegistry(auto_describe=False)
+        processes.register(AllProcessesCollector(directory))
+    else:
+        processes = _PROCESS_REGISTRY
+    body = generate_latest(registry) + generate_latest(processes)
     return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 

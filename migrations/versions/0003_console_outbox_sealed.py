@@ -37,14 +37,25 @@ def upgrade():
                type_=sa.Text(),
                existing_nullable=False)
     ring = keyring()
-    _rewrite(lambda value: value if value.startswith('v1:') else ring.seal(value))
+    # Sealed in the form the code running the upgrade writes (bound to the column since 0007;
+    # 0007 leaves values of that form alone).
+    _rewrite(lambda value: value if value.startswith(('v1:', 'v2:'))
+             else ring.seal(value, 'console_message', 'to'))
 
 
 def downgrade():
     from consular.db import keyring
 
     ring = keyring()
-    _rewrite(lambda value: ring.open(value) if value.startswith('v1:') else value)
+
+    def opened(value):
+        if value.startswith('v1:'):
+            return ring.open_legacy(value)
+        if value.startswith('v2:'):
+            return ring.open(value, 'console_message', 'to')
+        return value
+
+    _rewrite(opened)
     with op.batch_alter_table('console_message', schema=None) as batch_op:
         batch_op.alter_column('to',
                existing_type=sa.Text(),

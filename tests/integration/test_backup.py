@@ -3,6 +3,7 @@ PostgreSQL); a restore refuses a non-empty database and keys that cannot read th
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
@@ -126,3 +127,56 @@ def test_backup_and_restore_commands(tmp_path: Path) -> None:
         assert "case_file 3" in result.output
         again = target.test_cli_runner().invoke(restore_command, [str(tmp_path / "x.tar.gz")])
         assert again.exit_code == 1 and "not empty" in again.output
+
+
+def _attach(app: Flask, content: bytes) -> str:
+    """A sealed attachment on the first case, written as an upload is; returns its storage key."""
+    from consular.cases.attachments import storage_dir
+    from consular.cases.models import Attachment
+    from consular.db import keyring
+    from consular.sealedfile import SealedWriter
+
+    key = "sealed-attachment-key-0001"
+    with app.app_context():
+        case = db.session.scalars(sa.select(Case).order_by(Case.id)).first()
+        assert case is not None
+        with (storage_dir() / key).open("wb") as out, SealedWriter(out, keyring(), key) as writer:
+            writer.write(content)
+        db.session.add(Attachment(case_id=case.id, filename="护照.pdf", content_type="application/pdf",
+                                  size=len(content), sha256="", storage_key=key))
+        db.session.commit()
+    return key
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backup_carries_sealed_attachments_and_restore_opens_them(backend: str, tmp_path: Path) -> None:
+    from consular.cases.attachments import open_attachment
+    from consular.cases.models import Attachment
+
+    scan = b"%PDF-1.4 CANARY-passport E-CANARY-7781"
+    with instance(backend, tmp_path / "a") as source:
+        _fill(source)
+        key = _attach(source, scan)
+        archive = create_backup(source, tmp_path / "backup.tar.gz")
+    assert b"CANARY" not in gzip.decompress(archive.read_bytes())  # sealed in the archive too
+
+    with instance(backend, tmp_path / "b") as target:
+        restore_backup(target, archive)
+        assert (tmp_path / "b" / "attachments" / key).is_file()
+        with target.app_context():
+            att = db.session.scalars(sa.select(Attachment)).one()
+            with open_attachment(att, verify=True) as content:
+                assert content.read() == scan
+            db.session.remove()
+
+    # A file damaged before the backup: the restore says the file cannot be opened.
+    with instance(backend, tmp_path / "c") as source:
+        _fill(source)
+        _attach(source, scan)
+        folder = tmp_path / "c" / "attachments"
+        data = bytearray((folder / key).read_bytes())
+        data[-1] ^= 1
+        (folder / key).write_bytes(bytes(data))
+        damaged = create_backup(source, tmp_path / "damaged.tar.gz")
+    with instance(backend, tmp_path / "d") as target, pytest.raises(BackupError, match="attachment file"):
+        restore_backup(target, damaged)

@@ -187,3 +187,29 @@ def test_killing_the_worker_turns_the_banner_on_and_a_new_worker_turns_it_off(tm
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_a_worker_killed_by_sigsegv_reports_where_its_threads_were(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    env.pop("PYTHONFAULTHANDLER", None)  # the command itself must turn it on
+    subprocess.run([*CONSULAR, "db", "upgrade"], env=env, check=True, capture_output=True,
+                   timeout=120, cwd=tmp_path)
+    proc = subprocess.Popen([*CONSULAR, "worker"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    engine = sa.create_engine(env["DATABASE_URL"])
+    try:
+        for _ in range(100):  # running: its scheduler has ticked
+            with engine.connect() as conn:
+                if conn.execute(sa.text("SELECT count(*) FROM worker_heartbeat")).scalar_one():
+                    break
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGSEGV)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        engine.dispose()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGSEGV
+    assert "Fatal Python error: Segmentation fault" in out, out
+    assert "in worker_command" in out and "apscheduler" in out, out  # where the threads were

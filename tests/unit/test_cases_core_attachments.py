@@ -61,7 +61,9 @@ def test_accepted_files_are_kept_outside_the_web_root(world: World, app: Flask, 
     case, att = store(world, name, data, claimed="text/html")  # what the browser claims is ignored
     db.session.commit()
     path = attachments.attachment_path(att)
-    assert path.read_bytes() == data and att.size == len(data) and att.content_type == content_type
+    with attachments.open_attachment(att, verify=True) as content:  # sealed on disk, opened here
+        assert content.read() == data and att.size == len(data) and att.content_type == content_type
+    assert data not in path.read_bytes()
     assert path.parent == Path(app.instance_path) / "attachments"
     assert name not in str(path) and att.filename == name
     assert "static" not in path.parts

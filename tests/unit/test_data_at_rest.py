@@ -75,6 +75,7 @@ INCIDENT_TEXT = "CANARY-incident: bus overturned on the A1 near Barberino"
 OUTCOME = "CANARY-outcome: released on bail, staying with cousin at Via Roma 9"
 DRAFT = "CANARY-draft: half-typed story of the missing niece"
 ATTACHMENT_NAME = "CANARY-scan-7f3a.txt"
+ATTACHMENT_TEXT = "CANARY-custody-order: held at the Prato Questura, cell 3, since 2 June"
 REGISTRANT_NAME = "CANARY-Zhang-7f3a"
 REGISTRANT_PHONE = "+39 347 555 0193"
 IMPORTED_NAME = "CANARY-Imported-Li-4c2d"
@@ -85,8 +86,8 @@ TOTP_SECRET = "JBSWY3DPCANARYQQ"
 
 CANARIES = (NAME_ZH, NAME_LATIN, PASSPORT, PHONE, REPORTER_NAME, REPORTER_PHONE, NARRATIVE, NARRATIVE_EDIT,
             MEDICAL, NOTE, INSTRUCTIONS, DECLINE, REFERRAL_NOTE, INCIDENT_TEXT, OUTCOME, DRAFT,
-            ATTACHMENT_NAME, REGISTRANT_NAME, REGISTRANT_PHONE, IMPORTED_NAME, IMPORTED_PHONE, SMS_BODY,
-            USER_PHONE, TOTP_SECRET)
+            ATTACHMENT_NAME, ATTACHMENT_TEXT, REGISTRANT_NAME, REGISTRANT_PHONE, IMPORTED_NAME,
+            IMPORTED_PHONE, SMS_BODY, USER_PHONE, TOTP_SECRET)
 PHONES = (PHONE, REPORTER_PHONE, REGISTRANT_PHONE, IMPORTED_PHONE, USER_PHONE)
 
 
@@ -164,7 +165,7 @@ def plant(w: World, twilio: TwilioSetup, coordinator_browser: Browser) -> Plante
     incident = ops.create_incident({"title": "大巴事故", "country_code": "IT", "city": "Barberino",
                                     "description": INCIDENT_TEXT}, user=c)
     ops.link_incident(case, incident, user=c)
-    attachments.store_attachment(case, ATTACHMENT_NAME, io.BytesIO(b"scan of the custody order\n"),
+    attachments.store_attachment(case, ATTACHMENT_NAME, io.BytesIO(f"{ATTACHMENT_TEXT}\n".encode()),
                                  "text/plain", user=w.volunteer_a)
     ops.save_draft(w.officer_a, {"summary": "走失", "narrative": DRAFT, "persons": [{"name_zh": NAME_ZH}]})
     ops.resolve(case, user=w.volunteer_a, outcome="released", note=OUTCOME, expected_version=case.version)
@@ -200,9 +201,10 @@ def plant(w: World, twilio: TwilioSetup, coordinator_browser: Browser) -> Plante
     for url in (f"/cases/{case.id}", f"/cases/{reply_case.id}", f"/registrants/{registrant.id}",
                 f"/cases/{case.id}/attachments/{case.attachments[0].id}"):
         response = coordinator_browser.get(url)
-        response.get_data()
+        body = response.get_data()
         response.close()  # the attachment is a file being streamed
         assert response.status_code == 200, url
+    assert ATTACHMENT_TEXT.encode() in body  # the file's canary is really in it
     page = coordinator_browser.get(f"/cases/{case.id}").get_data(as_text=True)
     assert NAME_ZH in page and PASSPORT.replace("-", "") in page  # the canaries are really there
     export = coordinator_browser.get(f"/registrants/{registrant.id}/subject-access.json")
@@ -254,8 +256,19 @@ def dump(app: Flask) -> bytes:
 
 def test_a_database_dump_holds_no_canary_in_clear(planted: Planted, app: Flask) -> None:
     dumped = dump(app)
-    assert b"v1:a:" in dumped  # sealed values are in the dump, as ciphertext
+    assert b"v2:a:" in dumped  # sealed values are in the dump, as ciphertext
     assert found_in_bytes(dumped) == set()
+
+
+def attachment_folder_bytes(app: Flask) -> bytes:
+    folder = Path(app.instance_path) / "attachments"
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def test_the_attachment_folder_holds_no_canary_in_clear(planted: Planted, app: Flask) -> None:
+    stored = attachment_folder_bytes(app)
+    assert stored  # the uploaded file is there
+    assert found_in_bytes(stored) == set()
 
 
 def test_the_audit_trail_and_the_log_hold_no_canary(planted: Planted, app: Flask,
@@ -313,29 +326,32 @@ def test_key_rotation_reseals_every_encrypted_column_and_the_old_key_can_go(
     # Every encrypted column the models declare holds a planted value, so each is really checked.
     empty = sorted(name for name, values in before.items() if not values)
     assert empty == [], f"plant() leaves these encrypted columns empty: {empty}"
-    assert all(value.startswith("v1:a:") for values in before.values() for value in values)
+    assert all(value.startswith("v2:a:") for values in before.values() for value in values)
     readable = plaintexts()
     assert REGISTRANT_NAME in str(readable) and SMS_BODY in str(readable)
 
-    rotated = same_db_app(FIELD_ENCRYPTION_KEYS=f"b:{KEY_B},a:{KEY_A}")
+    # The same instance folder: the attachment files are rotated with the fields.
+    rotated = same_db_app(FIELD_ENCRYPTION_KEYS=f"b:{KEY_B},a:{KEY_A}", INSTANCE_PATH=app.instance_path)
     with rotated.app_context():
         result = rotated.test_cli_runner().invoke(keys, ["rotate"])
         db.session.remove()
     assert result.exit_code == 0, result.output
     total = sum(len(values) for values in before.values())
     assert f"Done: {total} values" in result.output, result.output
+    assert "Attachment files: 1 re-encrypted" in result.output, result.output
 
-    only_b = same_db_app(FIELD_ENCRYPTION_KEYS=f"b:{KEY_B}")
+    only_b = same_db_app(FIELD_ENCRYPTION_KEYS=f"b:{KEY_B}", INSTANCE_PATH=app.instance_path)
     ring_b = KeyRing(f"b:{KEY_B}", "unused-search-key-" + "z" * 30)
     with only_b.app_context():
         after = raw_values()
         assert {name: len(values) for name, values in after.items()} == \
             {name: len(values) for name, values in before.items()}
-        stale = {name: sum(not v.startswith("v1:b:") for v in values) for name, values in after.items()}
+        stale = {name: sum(not v.startswith("v2:b:") for v in values) for name, values in after.items()}
         assert {name: n for name, n in stale.items() if n} == {}
-        for values in after.values():
+        for name, values in after.items():
+            table, column = name.split(".")
             for value in values:
-                ring_b.open(value)  # authenticates under key b alone
+                ring_b.open(value, table, column)  # authenticates under key b alone, in its column
         assert plaintexts() == readable  # the app without key a reads every case and registrant
         coordinator = db.session.scalars(sa.select(User).where(User.role == Role.coordinator,
                                                                User.totp_secret.is_(None))).first()
@@ -344,15 +360,21 @@ def test_key_rotation_reseals_every_encrypted_column_and_the_old_key_can_go(
     browser = Browser(only_b.test_client())
     assert browser.login(coordinator.username).status_code == 302
     with only_b.app_context():
+        attachment_id = db.session.scalars(sa.select(Attachment.id)).one()
         for url in (f"/cases/{planted.case.id}", f"/cases/{planted.reply_case_id}",
-                    f"/registrants/{planted.registrant.id}"):
+                    f"/registrants/{planted.registrant.id}",
+                    f"/cases/{planted.case.id}/attachments/{attachment_id}"):
             response = browser.get(url)
+            body = response.get_data()
+            response.close()
             assert response.status_code == 200, url
+        assert ATTACHMENT_TEXT.encode() in body  # the file, re-sealed with key b, opens
         page = browser.get(f"/cases/{planted.case.id}").get_data(as_text=True)
         assert NAME_ZH in page and NARRATIVE_EDIT in page
         db.session.remove()
-    # And the rotated dump is as clean as the first.
+    # And the rotated dump and attachment folder are as clean as the first.
     assert found_in_bytes(dump(app)) == set()
+    assert found_in_bytes(attachment_folder_bytes(app)) == set()
 
 
 @pytest.fixture(autouse=True)
@@ -379,7 +401,7 @@ def test_the_upgrade_seals_console_numbers_written_before_it(tmp_path: Path) -> 
                              {"to": "+393475550193"})
             upgrade(revision="0003_console_outbox_sealed")
             stored = db.session.execute(sa.text('SELECT "to" FROM console_message')).scalar_one()
-            assert stored.startswith("v1:a:") and "3475550193" not in stored
+            assert stored.startswith("v2:a:") and "3475550193" not in stored
             assert db.session.scalars(sa.select(ConsoleMessage.to)).one() == "+393475550193"
             db.session.remove()
             downgrade(revision="0002_cases_registry_alerts")
