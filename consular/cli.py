@@ -308,10 +308,12 @@ def _attach_optional_groups() -> None:
     from flask_migrate.cli import db as migrations_group
 
     from consular.auth.cli import users
+    from consular.network.cli import network
     from consular.ops.cli import backup_command, restore_command
 
     cli.add_command(migrations_group)  # also on app.cli (Flask-Migrate); here --help needs no app
     cli.add_command(users)
+    cli.add_command(network)
     cli.add_command(backup_command)
     cli.add_command(restore_command)
 
