@@ -178,7 +178,7 @@ def restore_backup(app: Flask, archive: Path, *, force: bool = False) -> dict[st
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             with tarfile.open(archive, "r:gz") as tar:
-                tar.extractall(work, filter="data")
+                _extract(tar, work)
             if backend == "sqlite":
                 source = sqlite3.connect(work / "database.sqlite3")
                 try:
@@ -212,6 +212,23 @@ def restore_backup(app: Flask, archive: Path, *, force: bool = False) -> dict[st
         _check_keys()
         db.session.remove()
     return manifest
+
+
+def _extract(tar: tarfile.TarFile, folder: Path) -> None:
+    """Extract an archive's files into ``folder``, refusing anything that is not a plain file or
+    folder inside it. Python's own "data" filter does this where it exists (3.11.4 and later); the
+    Python of Debian 12 (3.11.2) lacks it, so the same rules are applied here."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(folder, filter="data")
+        return
+    root = folder.resolve()
+    members = tar.getmembers()
+    for member in members:
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+            raise BackupError(f"unsafe entry in the archive: {member.name!r}")
+    for member in members:
+        tar.extract(member, root, set_attrs=False)  # modes and owners from this process, not the archive
 
 
 def _grant_application_role(role: str) -> None:
