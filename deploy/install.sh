@@ -98,16 +98,18 @@ pg_admin() {
 
 # --- 1. answers ------------------------------------------------------------------------------------
 step "Settings of this installation ($INSTALL_CONF)"
+# An upgrade once a run got as far as the units (a first run that stopped earlier is resumed as a
+# first run: nothing to back up, services to start).
 UPGRADE=0
+if [[ -f $SYSTEMD_DIR/$WEB_UNIT.service ]]; then UPGRADE=1; fi
 if [[ -f $INSTALL_CONF ]]; then
-    UPGRADE=1
     # The saved answers; a variable given in the environment wins (e.g. a new certificate path).
     while IFS='=' read -r name value; do
         [[ $name =~ ^[A-Z_]+$ ]] || continue
         [[ -n ${!name+x} ]] || printf -v "$name" '%s' "$value"
     done <"$INSTALL_CONF"
-    note "an installation exists: this run is an upgrade"
 fi
+if ((UPGRADE)); then note "an installation exists: this run is an upgrade"; fi
 ask() {  # ask NAME "question" DEFAULT
     local name=$1 question=$2 default=${3-}
     if [[ -n ${!name+x} ]]; then return; fi
@@ -180,7 +182,7 @@ step "Virtualenv $VENV from the wheelhouse (no network)"
 [[ -x $VENV/bin/python ]] || "$PYTHON" -m venv "$VENV"
 # The wheelhouse alone: no index, no pip configuration of this machine (a mirror, extra links).
 offline_pip() { PIP_CONFIG_FILE=/dev/null "$VENV/bin/pip" --disable-pip-version-check "$@"; }
-offline_pip install --quiet --no-index --find-links "$WHEELHOUSE" "$PROJECT_WHEEL[prod]"
+offline_pip install --quiet --no-index --find-links "$WHEELHOUSE" "${PROJECT_WHEEL}[prod]"
 # The same version number may carry new code (a rebuilt bundle): the project itself is replaced.
 offline_pip install --quiet --no-index --no-deps --force-reinstall "$PROJECT_WHEEL"
 runuser -u "$SERVICE_USER" -- "$VENV/bin/python" -c 'import consular' 2>/dev/null \
