@@ -652,7 +652,11 @@ def drop_installation(tag: str) -> None:
     user = f"cdt{tag}"
     with contextlib.suppress(KeyError):
         uid = pwd.getpwnam(user).pw_uid
-        subprocess.run(["pkill", "-KILL", "-U", str(uid)], check=False)  # only that account's
+        # Whatever still runs as the throwaway account (a killed run's gunicorn or workers).
+        for proc in Path("/proc").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                if proc.name.isdigit() and proc.stat().st_uid == uid:
+                    os.kill(int(proc.name), signal.SIGKILL)
         subprocess.run(["userdel", user], check=False, capture_output=True)
     with contextlib.suppress(KeyError):
         grp.getgrnam(user)
