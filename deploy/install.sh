@@ -129,6 +129,11 @@ ask TLS_CERT "TLS certificate chain file (empty: make a self-signed one for a tr
 if [[ -n $TLS_CERT ]]; then ask TLS_KEY "TLS private key file" ""; else TLS_KEY="${TLS_KEY:-}"; fi
 ask OFFICE_NETWORK "Office network allowed to read /metrics without the token (CIDR)" "10.0.0.0/8"
 ask WORKERS "Number of worker services" "2"
+if [[ -f $ETC_DIR/consular.env ]]; then
+    # gunicorn listens where consular.env says; nginx must send there.
+    WEB_BIND="$(sed -n 's/^CONSULAR_BIND=//p' "$ETC_DIR/consular.env" | tail -n1)"
+    WEB_BIND="${WEB_BIND:-127.0.0.1:8000}"
+fi
 ask WEB_BIND "gunicorn address for nginx" "127.0.0.1:8000"
 ask WEB_WORKERS "gunicorn processes" "$(( $(nproc) * 2 + 1 ))"
 if [[ ! -f $ETC_DIR/consular.env ]]; then

@@ -91,7 +91,7 @@ GUIDE = {
 NOT_RUN = {
     "sudo apt install python3-venv postgresql postgresql-client nginx openssl":
         "the CI machine has them (.ci/run installs nginx and python3-venv when missing)",
-    "scp consular-0.1.0-py311-x86_64.tar.gz admin@server:":
+    "scp dist/consular-0.1.0-py311-x86_64.tar.gz admin@server:":
         "one machine here: the bundle is unpacked where it was built",
     "git clone <the project's repository address> consular && cd consular":
         "the test runs in the checkout under test",
