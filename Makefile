@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: setup run test lint soak bench security i18n-extract i18n-update i18n-compile clean
+.PHONY: setup run test lint soak bench security deploy-test i18n-extract i18n-update i18n-compile clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: setup
 security: setup
 	$(BIN)/bandit -q -ll -r consular alerts i18n config
 	$(BIN)/pip-audit --progress-spinner off --skip-editable
+
+## deploy-test: deploy/README.md followed from a freshly built bundle into a throwaway root, database
+## and nginx on loopback (as root, with PostgreSQL and nginx; CI runs it after the suite)
+deploy-test: setup
+	$(BIN)/python -m tests.deploy.run
 
 ## soak: the long reliability runs (crash safety, provider faults); see soak/README.md
 soak: setup

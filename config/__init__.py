@@ -19,12 +19,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["ConfigError", "FIELDS", "Settings", "load_settings", "ensure_instance_secrets"]
+__all__ = ["ConfigError", "FIELDS", "Settings", "load_settings", "ensure_instance_secrets",
+           "INSTALLED_ENV_FILE", "read_env_file"]
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or wrong; the message names the variable."""
 
+
+# Where the installer writes an installation's settings (systemd's EnvironmentFile). A command run
+# without them on a machine that has this file refuses to fall back to the development defaults.
+INSTALLED_ENV_FILE = "/etc/consular/consular.env"
 
 ENVIRONMENTS = ("development", "production", "test")
 SMS_GATEWAYS = ("console", "twilio")
@@ -116,6 +121,13 @@ def _parse_secret(raw: str) -> str:
     value = raw.strip()
     if len(value) < 32:
         raise ValueError("must be at least 32 characters")
+    return value
+
+
+def _parse_role(raw: str) -> str:
+    value = raw.strip()
+    if value and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise ValueError("must be a PostgreSQL role name: lower-case letters, digits and _")
     return value
 
 
@@ -346,8 +358,13 @@ FIELDS: tuple[Field, ...] = (
           "hash must be recomputed.", secret=True),
     Field("DATABASE_URL", _parse_database_url, None,
           "sqlite:///path or postgresql://user@host/db. Default: a SQLite file in instance/."),
+    Field("DATABASE_APP_ROLE", _parse_role, "",
+          "PostgreSQL role of the web and worker processes, set where `consular db upgrade` and "
+          "`consular restore` connect as the owner role: they then grant it the application's "
+          "privileges (audit entries append-only). Empty: no grants are made."),
     Field("INSTANCE_PATH", _parse_str, None,
-          "Folder for the SQLite file, generated secrets and uploads. Default: ./instance."),
+          "Folder for the SQLite file, generated secrets and uploads (attachments). Required in "
+          "production (an existing absolute path); otherwise ./instance."),
     Field("DEFAULT_LOCALE", _choice(LOCALES), "zh_Hans", "Interface language before a user picks one."),
     Field("OFFICE_TIMEZONE", _parse_timezone, "Asia/Shanghai",
           "The office's IANA time zone: recurring schedules and office times are in it."),
@@ -512,6 +529,7 @@ class Settings:
     retry_max_seconds: int = 1800
     safety_check_default_minutes: int = 120
     hotline_number: str = ""
+    database_app_role: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -593,6 +611,18 @@ def load_settings(
             values[f.name] = f.default
 
     production = values["CONSULAR_ENV"] == "production"
+    if production:
+        # No guessing in production: a folder relative to wherever the command was started would
+        # be a new, empty instance with keys of its own.
+        given = values["INSTANCE_PATH"]
+        if not given:
+            raise ConfigError("INSTANCE_PATH: required when CONSULAR_ENV=production (the installer "
+                              "sets /var/lib/consular)")
+        if not os.path.isabs(given):
+            raise ConfigError(f"INSTANCE_PATH: must be an absolute path in production, not {given!r}")
+        if not os.path.isdir(given):
+            raise ConfigError(f"INSTANCE_PATH: {given} does not exist (the installer creates it, "
+                              "owned by the service account)")
     instance_path = values["INSTANCE_PATH"] or os.path.abspath("instance")
     values["INSTANCE_PATH"] = instance_path
     secret_names = ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "SEARCH_HASH_KEY")
@@ -686,7 +716,39 @@ def load_settings(
         retry_max_seconds=values["RETRY_MAX_SECONDS"],
         safety_check_default_minutes=values["SAFETY_CHECK_DEFAULT_MINUTES"],
         hotline_number=values["HOTLINE_NUMBER"],
+        database_app_role=values["DATABASE_APP_ROLE"],
     )
+
+
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The variables of an environment file as systemd's ``EnvironmentFile=`` reads the simple
+    form the installer writes: ``NAME=value`` lines, ``#`` comments, blank lines, a value optionally
+    in single or double quotes. A line of any other shape is an error naming the file and line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"--env-file: {path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"--env-file: {path} is not readable by this user (run as root, or as "
+                          "the service account)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--env-file: cannot read {path}: {exc}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith(("#", ";")):
+            continue
+        if text.startswith("export "):
+            text = text[len("export "):].lstrip()
+        name, sep, value = text.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(f"{path}:{number}: expected NAME=value")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    return values
 
 
 def config_table_markdown() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ from config import Settings, load_settings
 from consular.db import KeyRing, db
 from consular.logs import configure_logging
 
-MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+# The revisions travel with the package (migrations/ is installed beside consular/), so
+# `consular db upgrade` works from an installed wheel in any working directory.
+MIGRATIONS_DIR = str(files("migrations"))
 
 migrate = Migrate()
 babel = Babel()

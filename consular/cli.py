@@ -1,4 +1,16 @@
-"""The ``consular`` command: serve, worker, demo, users, db (migrations), keys, config."""
+"""The ``consular`` command: serve, worker, demo, users, network, db (migrations), keys, config.
+
+Where the settings come from is decided once, before any command runs, and never guessed:
+
+- ``--env-file FILE`` (repeatable, anywhere on the line; a later file wins) reads the installation's
+  settings from FILE(s) exactly as systemd's ``EnvironmentFile=`` gives them to the services: the
+  settings in the caller's own environment are then ignored.
+- Otherwise the process environment is used (the services: systemd loaded the file).
+- A machine with an installation's environment file (``/etc/consular/consular.env``, or the path in
+  ``CONSULAR_ENV_FILE``) where neither was done (no ``CONSULAR_ENV`` in the environment) is an
+  operator who forgot it: the command names the file and stops before creating anything, instead
+  of running on the development defaults (a new ``./instance`` with fresh keys).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +28,24 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
-from config import ConfigError, config_table_markdown, load_settings
+from config import (
+    FIELDS,
+    INSTALLED_ENV_FILE,
+    ConfigError,
+    config_table_markdown,
+    load_settings,
+    read_env_file,
+)
+
+# Variables an environment file may hold besides the settings: gunicorn's (deploy/gunicorn.conf.py)
+# and the Python runtime's.
+EXTRA_ENV_NAMES = frozenset({"CONSULAR_CONFIG", "CONSULAR_BIND", "CONSULAR_WEB_WORKERS",
+                             "CONSULAR_WEB_THREADS", "PROMETHEUS_MULTIPROC_DIR", "PYTHONUNBUFFERED",
+                             "TZ", "LANG", "LC_ALL"})
+SETTING_NAMES = frozenset(f.name for f in FIELDS) | {"CONSULAR_CONFIG"}
+
+# What main() read the settings from, for messages ("settings read from …").
+_config_source = "the environment"
 
 
 def _create_app() -> Flask:
@@ -28,13 +57,31 @@ def _create_app() -> Flask:
     return create_app(overrides or None)
 
 
-cli = FlaskGroup(
+class ConsularGroup(FlaskGroup):
+    """Flask's command group, except that listing the commands (``consular --help``) needs no
+    application: every command is registered here or by a plugin, and loading the application
+    would create an instance folder wherever the help was asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return sorted(self.commands)
+
+
+cli = ConsularGroup(
     name="consular",
     create_app=_create_app,
     add_version_option=False,
     load_dotenv=False,
-    help="Consular protection: case register, network and SMS safety alerts.",
+    help="Consular protection: case register, network and SMS safety alerts.\n\n"
+         "--env-file FILE (before or after the command, repeatable) reads the settings from an "
+         "installation's environment file, e.g. /etc/consular/consular.env.",
 )
+# Shown in --help; main() reads and removes every --env-file before click parses the line. It
+# replaces Flask's own --env-file (a python-dotenv file that the shell's variables would override).
+cli.params = [param for param in cli.params if param.name != "env_file"]
+cli.params.append(click.Option(
+    ["--env-file", "env_files"], multiple=True, expose_value=False, type=click.Path(dir_okay=False),
+    help="Read the settings from this environment file (as the services get them). Repeatable."))
 
 
 def _migrate_to_head(app: Flask) -> None:
@@ -234,11 +281,22 @@ def config_group() -> None:
     """Inspect configuration."""
 
 
+def _env_file_option(f: Any) -> Any:
+    """``--env-file`` as click shows it; main() has already read the files before click runs."""
+    return click.option("--env-file", "env_files", multiple=True, expose_value=False,
+                        type=click.Path(dir_okay=False),
+                        help="Read the settings from this environment file (as the services "
+                             "get them), e.g. /etc/consular/consular.env. Repeatable.")(f)
+
+
 @config_group.command("check")
+@_env_file_option
 def config_check() -> None:
-    """Validate the configuration and print it (secrets hidden)."""
+    """Validate the configuration and print it (secrets hidden), with where it was read from."""
     settings = load_settings()
+    click.echo(f"settings read from {_config_source}")
     click.echo(repr(settings))
+    click.echo(f"configuration OK ({settings.env})")
 
 
 @config_group.command("doc")
@@ -276,10 +334,15 @@ def fake_twilio_command(host: str, port: int, account_sid: str, auth_token: str,
 
 
 def _attach_optional_groups() -> None:
+    from flask_migrate.cli import db as migrations_group
+
     from consular.auth.cli import users
+    from consular.network.cli import network
     from consular.ops.cli import backup_command, restore_command
 
+    cli.add_command(migrations_group)  # also on app.cli (Flask-Migrate); here --help needs no app
     cli.add_command(users)
+    cli.add_command(network)
     cli.add_command(backup_command)
     cli.add_command(restore_command)
 
@@ -287,15 +350,107 @@ def _attach_optional_groups() -> None:
 _attach_optional_groups()
 
 
+def _split_env_files(args: list[str]) -> tuple[list[str], list[str]]:
+    """``--env-file FILE`` / ``--env-file=FILE`` taken out of the command line, wherever they are."""
+    files: list[str] = []
+    rest: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg == "--":
+            rest.append(arg)
+            rest.extend(it)
+            break
+        if arg == "--env-file":
+            value = next(it, None)
+            if value is None:
+                raise ConfigError("--env-file: needs a file name")
+            files.append(value)
+        elif arg.startswith("--env-file="):
+            files.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return files, rest
+
+
+def _installed_env_file() -> tuple[str, bool]:
+    """The installation's environment file and whether it is there (unreadable counts as there)."""
+    path = os.environ.get("CONSULAR_ENV_FILE") or INSTALLED_ENV_FILE
+    try:
+        os.stat(path)
+    except PermissionError:
+        return path, True
+    except OSError:
+        return path, False
+    return path, True
+
+
+def _read_settings_source(env_files: list[str]) -> str:
+    """Apply the --env-file files to this process's environment; say where the settings come from.
+
+    Raises ConfigError when an installation's file exists but was not loaded."""
+    if env_files:
+        values: dict[str, str] = {}
+        for path in env_files:
+            values.update(read_env_file(path))
+        for name in SETTING_NAMES:  # exactly what the services see: nothing from this shell
+            os.environ.pop(name, None)
+        os.environ.update(values)
+        unknown = sorted(n for n in values if n not in SETTING_NAMES and n not in EXTRA_ENV_NAMES)
+        for name in unknown:
+            click.secho(f"warning: {name} in {', '.join(env_files)} is not a setting (a typo?)",
+                        fg="yellow", err=True)
+        return " and ".join(env_files)
+    if "CONSULAR_ENV" in os.environ:
+        return f"the environment (CONSULAR_ENV={os.environ['CONSULAR_ENV']})"
+    installed, present = _installed_env_file()
+    if present:
+        raise ConfigError(
+            f"this machine has an installation's settings in {installed}, but they were not "
+            f"loaded (no --env-file, no CONSULAR_ENV in the environment). Run the command as "
+            f"`consular --env-file {installed} …` (as root or the service account), or through "
+            f"the installed wrapper: `sudo consular …`. Nothing was done.")
+    return "the environment, on the development defaults (no CONSULAR_ENV)"
+
+
+def _missing_schema(exc: Exception) -> bool:
+    """A query on a table that does not exist (SQLite and PostgreSQL wording)."""
+    text = str(getattr(exc, "orig", exc))
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
+
+
 def main(argv: list[str] | None = None) -> None:
+    global _config_source
+    import sqlalchemy.exc
+
     args = sys.argv[1:] if argv is None else argv
+    try:
+        env_files, args = _split_env_files(args)
+    except ConfigError as exc:
+        click.secho(f"configuration error: {exc}", fg="red", err=True)
+        sys.exit(2)
     if "--demo" in args and args[:1] == ["serve"]:
         os.environ["_CONSULAR_DEMO"] = "1"
     # Validate configuration once, up front: a bad value is one clear line, not a traceback.
-    if not any(a in ("--help", "-h", "doc", "generate", "fake-twilio") for a in args):
+    if not any(a in ("--help", "-h", "doc", "generate", "fake-twilio") for a in args) and args:
         try:
-            load_settings({"DEMO_MODE": True} if os.environ.get("_CONSULAR_DEMO") else None)
+            _config_source = _read_settings_source(env_files)
         except ConfigError as exc:
             click.secho(f"configuration error: {exc}", fg="red", err=True)
             sys.exit(2)
-    cli.main(args=args, prog_name="consular")
+        try:
+            load_settings({"DEMO_MODE": True} if os.environ.get("_CONSULAR_DEMO") else None)
+        except ConfigError as exc:
+            click.secho(f"configuration error: {exc} (settings read from {_config_source})",
+                        fg="red", err=True)
+            sys.exit(2)
+    try:
+        cli.main(args=args, prog_name="consular")
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as exc:
+        if not _missing_schema(exc):
+            raise
+        settings = load_settings()
+        shown = sqlalchemy.engine.make_url(settings.database_url).render_as_string(hide_password=True)
+        click.secho(f"error: the database {shown} has no tables yet: run `consular db upgrade` "
+                    f"(as the owner role) first (settings read from {_config_source})",
+                    fg="red", err=True)
+        sys.exit(1)

@@ -1,28 +1,34 @@
--- Two roles: the owner runs migrations (`consular db upgrade`); the application runs as consular_app,
--- which may read and write everything EXCEPT change or delete audit entries (append-only in the
--- database itself, not only in the ORM). Run as a superuser in the consular database, after the
--- first `consular db upgrade` (and after upgrades that add tables, to be safe; the default
--- privileges below already cover tables the owner creates later):
---   psql -v ON_ERROR_STOP=1 -d consular -f deploy/postgresql-roles.sql
--- Give both roles passwords (or use peer/cert auth) in pg_hba.conf; never trust auth in production.
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'consular_owner') THEN
-        CREATE ROLE consular_owner LOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'consular_app') THEN
-        CREATE ROLE consular_app LOGIN;
-    END IF;
-    EXECUTE format('GRANT CONNECT ON DATABASE %I TO consular_app', current_database());
-END
-$$;
+-- The two PostgreSQL roles, made by a superuser BEFORE the database (which the owner role owns):
+--
+--   owner (consular_owner)  owns the database and every table; runs `consular db upgrade` and
+--                           `consular restore`, which also grant the application role its rights
+--   app   (consular_app)    what the web and worker services connect as: may read and write every
+--                           table but may NOT update, delete or truncate audit entries
+--
+-- deploy/install.sh runs it for you. By hand, as a superuser (idempotent; passwords optional):
+--   sudo -u postgres psql -v ON_ERROR_STOP=1 -v owner=consular_owner -v app=consular_app \
+--        -v owner_password="…" -v app_password="…" -f deploy/postgresql-roles.sql
+--   sudo -u postgres createdb -O consular_owner consular
+-- then, as the owner, `consular db upgrade` with DATABASE_APP_ROLE=consular_app set: the
+-- privileges are granted by consular/ops/grants.py at the end of every migration run.
+\set ON_ERROR_STOP on
+\if :{?owner}
+\else
+\set owner consular_owner
+\endif
+\if :{?app}
+\else
+\set app consular_app
+\endif
 
-GRANT USAGE ON SCHEMA public TO consular_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO consular_app;
-GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO consular_app;
-REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry FROM consular_app;
+SELECT format('CREATE ROLE %I LOGIN', :'owner')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'owner') \gexec
+SELECT format('CREATE ROLE %I LOGIN', :'app')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'app') \gexec
 
-ALTER DEFAULT PRIVILEGES FOR ROLE consular_owner IN SCHEMA public
-    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO consular_app;
-ALTER DEFAULT PRIVILEGES FOR ROLE consular_owner IN SCHEMA public
-    GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO consular_app;
+\if :{?owner_password}
+ALTER ROLE :"owner" PASSWORD :'owner_password';
+\endif
+\if :{?app_password}
+ALTER ROLE :"app" PASSWORD :'app_password';
+\endif

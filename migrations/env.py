@@ -13,6 +13,10 @@ Two choices made here:
   Python wrapper is renamed, moved or changes its arguments.
 * New revisions get ordered, readable ids: ``0002_add_case_register`` in ``0002_add_case_register.py``
   (``--rev-id`` still wins when it is given in that form).
+* On PostgreSQL, when ``DATABASE_APP_ROLE`` names the services' role (the owner role runs the
+  migrations), every online run ends by granting that role the application's privileges in the
+  same transaction (``consular.ops.grants``): a table a revision adds is usable at once, and the
+  audit trail stays append-only for it.
 """
 
 from __future__ import annotations
@@ -109,11 +113,16 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    from consular.ops.grants import grant_application_role
+
+    app_role = current_app.extensions["consular.settings"].database_app_role
     with get_engine().connect() as connection:
         context.configure(connection=connection, target_metadata=get_metadata(),
                           **configure_args())
         with context.begin_transaction():
             context.run_migrations()
+            if app_role:
+                grant_application_role(connection, app_role)
 
 
 if context.is_offline_mode():

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from flask import g, has_request_context, request
 
 from consular.audit.models import AuditEntry
 from consular.db import db
+
+# Who the audit trail names when there is no logged-in user (the `consular users …` and
+# `consular network import` commands set "cli").
+_audit_actor: ContextVar[str | None] = ContextVar("consular_audit_actor", default=None)
+
+
+@contextmanager
+def audit_actor(username: str) -> Iterator[None]:
+    token = _audit_actor.set(username)
+    try:
+        yield
+    finally:
+        _audit_actor.reset(token)
 
 
 def client_ip() -> str:
@@ -26,7 +42,9 @@ def record(
     username: str | None = None,
 ) -> AuditEntry:
     """Add an audit entry to the session (the caller's commit makes it durable)."""
-    if user is None and has_request_context():
+    if user is None and username is None and _audit_actor.get() is not None:
+        username = _audit_actor.get()
+    elif user is None and has_request_context():
         user = getattr(g, "user", None)
     entry = AuditEntry(
         user_id=user.id if user is not None else None,

@@ -15,6 +15,7 @@ from flask.cli import with_appcontext
 from flask_babel import force_locale
 from sqlalchemy.orm import selectinload
 
+from consular.audit.operations import audit_actor
 from consular.auth import operations as ops
 from consular.auth.models import Role, User
 from consular.db import db
@@ -33,7 +34,7 @@ def _error_text(code: str) -> str:
 def _change() -> Iterator[None]:
     """Run operations audited as "cli"; commit once; a refusal rolls back and exits with 1."""
     try:
-        with ops.audit_actor(CLI_ACTOR):
+        with audit_actor(CLI_ACTOR):
             yield
         db.session.commit()
     except ops.AccountError as exc:

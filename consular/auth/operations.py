@@ -10,9 +10,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,26 +63,9 @@ class AccountError(ValueError):
     to a translated message (see ``consular.auth.views.ACCOUNT_ERRORS``)."""
 
 
-# Who the audit trail names when there is no logged-in user (``consular users …`` sets "cli").
-_audit_actor: ContextVar[str | None] = ContextVar("consular_audit_actor", default=None)
-
-
-@contextmanager
-def audit_actor(username: str) -> Iterator[None]:
-    token = _audit_actor.set(username)
-    try:
-        yield
-    finally:
-        _audit_actor.reset(token)
-
-
 def _record(action: str, object_type: str, object_id: object = "",
             detail: dict[str, Any] | None = None) -> None:
-    actor = _audit_actor.get()
-    if actor is None:
-        record(action, object_type, object_id, detail)
-    else:
-        record(action, object_type, object_id, detail, user=None, username=actor)
+    record(action, object_type, object_id, detail)  # as the acting user, or audit_actor's name
 
 
 def hash_password(password: str) -> str:

@@ -5,12 +5,17 @@ a restore checks it can read the data and the files.
 
 SQLite is copied with its online backup API (consistent while the system runs); PostgreSQL with
 ``pg_dump --format=custom`` (restored with ``pg_restore``), so the client tools must be installed.
+
+A PostgreSQL restore connects as the owner role (it creates the tables, so it owns them) and then
+grants the services' role (``DATABASE_APP_ROLE``) the application's privileges itself: the dump
+carries no privileges, and a restored database must be usable without a superuser's help.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import sqlite3
 import subprocess  # noqa: S404 — pg_dump / pg_restore are the documented PostgreSQL tools
@@ -191,7 +196,7 @@ def restore_backup(app: Flask, archive: Path, *, force: bool = False) -> dict[st
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             with tarfile.open(archive, "r:gz") as tar:
-                tar.extractall(work, filter="data")
+                _extract(tar, work)
             if backend == "sqlite":
                 source = sqlite3.connect(work / "database.sqlite3")
                 try:
@@ -205,16 +210,66 @@ def restore_backup(app: Flask, archive: Path, *, force: bool = False) -> dict[st
                 cmd = ["pg_restore", "--no-owner", "--no-privileges", f"--dbname={_libpq_url(url)}"]
                 if force:
                     cmd += ["--clean", "--if-exists"]
-                _run([*cmd, str(work / "database.pgdump")])
+                try:
+                    _run([*cmd, str(work / "database.pgdump")])
+                except BackupError as exc:
+                    if "permission denied" not in str(exc):
+                        raise
+                    raise BackupError(f"{exc}\nRestore as the owner role (the one that runs "
+                                      "migrations), into an empty database it owns: see "
+                                      "deploy/README.md, \"Restore\".") from exc
             attachments = work / "attachments"
             if attachments.is_dir():
                 shutil.copytree(attachments, _attachments_dir(app), dirs_exist_ok=True)
+                _give_to_instance_owner(_attachments_dir(app), Path(_settings(app).instance_path))
+        if backend != "sqlite":
+            _grant_application_role(_settings(app).database_app_role)
         counts = _counts()
         if counts != manifest["counts"]:
             raise BackupError(f"restored row counts differ from the backup: {counts} != {manifest['counts']}")
         _check_keys(app)
         db.session.remove()
     return manifest
+
+
+def _extract(tar: tarfile.TarFile, folder: Path) -> None:
+    """Extract an archive's files into ``folder``, refusing anything that is not a plain file or
+    folder inside it. Python's own "data" filter does this where it exists (3.11.4 and later); the
+    Python of Debian 12 (3.11.2) lacks it, so the same rules are applied here."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(folder, filter="data")
+        return
+    root = folder.resolve()
+    members = tar.getmembers()
+    for member in members:
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+            raise BackupError(f"unsafe entry in the archive: {member.name!r}")
+    for member in members:
+        tar.extract(member, root, set_attrs=False)  # modes and owners from this process, not the archive
+
+
+def _grant_application_role(role: str) -> None:
+    from consular.ops.grants import grant_application_role
+
+    if not role:
+        return
+    try:
+        with db.engine.begin() as connection:
+            grant_application_role(connection, role)
+    except (sa.exc.SQLAlchemyError, RuntimeError) as exc:
+        raise BackupError(f"restored, but the application role {role!r} could not be given its "
+                          f"privileges (restore as the owner role): {exc}") from exc
+
+
+def _give_to_instance_owner(folder: Path, instance: Path) -> None:
+    """A restore run by root leaves the attachments to the instance folder's owner (the service
+    account), as if the service had written them."""
+    if os.geteuid() != 0:
+        return
+    owner = instance.stat()
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
 
 
 def _check_keys(app: Flask) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -139,9 +140,11 @@ class DatabaseCollector(Collector):
         ) or 0
         yield GaugeMetricFamily("consular_workers_alive", "Workers that ticked in the last minute.",
                                 value=alive)
+        # +Inf when no worker is running (none ever started, or all stopped): an alert rule such as
+        # `consular_worker_last_tick_age_seconds > 120` then fires, as it should.
         yield GaugeMetricFamily("consular_worker_last_tick_age_seconds",
-                                "Seconds since any worker last ticked (-1: never).",
-                                value=(now - last).total_seconds() if last is not None else -1)
+                                "Seconds since a running worker last ticked (+Inf: no worker running).",
+                                value=(now - last).total_seconds() if last is not None else math.inf)
 
 
 class AllProcessesCollector(Collector):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -180,3 +181,39 @@ def test_backup_carries_sealed_attachments_and_restore_opens_them(backend: str, 
         damaged = create_backup(source, tmp_path / "damaged.tar.gz")
     with instance(backend, tmp_path / "d") as target, pytest.raises(BackupError, match="attachment file"):
         restore_backup(target, damaged)
+def test_restore_works_on_a_python_without_tarfile_filters_and_refuses_unsafe_entries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian 12's Python 3.11.2 has no tarfile extraction filters (3.11.4 added them): a restore
+    must work there, and still refuse an archive entry that would land outside its folder."""
+    import io
+    import tarfile
+
+    # Python 3.11.2 as Debian 12 ships it: no filters, and extractall() takes no filter argument.
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    extractall = tarfile.TarFile.extractall
+
+    def old_extractall(self: tarfile.TarFile, path: Any = ".", members: Any = None, *,
+                       numeric_owner: bool = False, **kwargs: Any) -> None:
+        if kwargs:
+            raise TypeError(f"extractall() got an unexpected keyword argument {next(iter(kwargs))!r}")
+        extractall(self, path, members, numeric_owner=numeric_owner)
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", old_extractall)
+    with instance("sqlite", tmp_path / "a") as source:
+        _fill(source)
+        archive = create_backup(source, tmp_path / "good.tar.gz")
+    with instance("sqlite", tmp_path / "b") as target:
+        assert restore_backup(target, archive)["counts"]["case_file"] == 3
+        assert (tmp_path / "b" / "attachments" / "k1").read_bytes() == b"%PDF-1.4 scan of a passport"
+
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "r:gz") as tar, tarfile.open(evil, "w:gz") as out:
+        for member in tar.getmembers():
+            out.addfile(member, tar.extractfile(member) if member.isfile() else None)
+        info = tarfile.TarInfo("../escaped.txt")
+        info.size = 3
+        out.addfile(info, io.BytesIO(b"bad"))
+    with instance("sqlite", tmp_path / "c") as target, \
+            pytest.raises(BackupError, match="unsafe entry in the archive: '../escaped.txt'"):
+        restore_backup(target, evil)
+    assert not (tmp_path / "escaped.txt").exists()

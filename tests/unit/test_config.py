@@ -126,6 +126,102 @@ def test_cli_stops_with_one_clear_line_on_a_bad_value(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "configuration error: OFFICE_TIMEZONE: not an IANA time zone such as Asia/Shanghai"
-    ]
+    (line,) = result.stderr.strip().splitlines()
+    # One line that also says where the settings were read from.
+    assert line.startswith(
+        "configuration error: OFFICE_TIMEZONE: not an IANA time zone such as Asia/Shanghai "
+        "(settings read from the environment")
+
+
+# --- commands that refuse to guess -------------------------------------------------------------
+
+KEY = "k1:" + "A" * 43
+
+
+def _consular(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from consular.cli import main; main()", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _shell_env(**extra: str) -> dict[str, str]:
+    """An operator's shell: none of the application's settings."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CONSULAR_", "DATABASE_", "INSTANCE_")) and k not in SECRETS}
+    env.update(extra)
+    return env
+
+
+def _production_file(path: Path, instance: Path, **changes: str) -> Path:
+    values = {"CONSULAR_ENV": "production", **SECRETS, "INSTANCE_PATH": str(instance),
+              "DATABASE_URL": f"sqlite:///{instance}/consular.db", **changes}
+    path.write_text("# written by the installer\n" + "".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
+def test_a_command_on_an_installed_machine_without_its_settings_stops_before_creating_anything(
+        tmp_path: Path) -> None:
+    installed = _production_file(tmp_path / "consular.env", tmp_path)
+    cwd = tmp_path / "home"
+    cwd.mkdir()
+    env = _shell_env(CONSULAR_ENV_FILE=str(installed))
+    for command in (["config", "check"], ["users", "list"], ["db", "upgrade"]):
+        result = _consular(*command, cwd=cwd, env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"{installed}" in result.stderr and "were not loaded" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert list(cwd.iterdir()) == [], "the command created files (a new instance with fresh keys)"
+    assert not (tmp_path / "consular.db").exists()
+
+
+def test_config_check_validates_the_env_file_it_is_given_and_nothing_else(tmp_path: Path) -> None:
+    good = _production_file(tmp_path / "good.env", tmp_path)
+    # The operator's shell has a bad value of its own: the file is what the services will get.
+    env = _shell_env(OFFICE_TIMEZONE="Nowhere/Else", CONSULAR_ENV="development")
+    result = _consular("config", "check", "--env-file", str(good), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"settings read from {good}" in result.stdout
+    assert "configuration OK (production)" in result.stdout
+    assert SECRETS["SECRET_KEY"] not in result.stdout
+
+    bad = _production_file(tmp_path / "bad.env", tmp_path, SMS_GATEWAY="twilio")
+    result = _consular("--env-file", str(bad), "config", "check", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "TWILIO_ACCOUNT_SID: required when SMS_GATEWAY=twilio" in result.stderr
+    assert f"settings read from {bad}" in result.stderr
+
+    missing = _consular("config", "check", "--env-file", str(tmp_path / "nope.env"), cwd=tmp_path,
+                        env=env)
+    assert missing.returncode == 2 and "nope.env does not exist" in missing.stderr
+
+    broken = tmp_path / "broken.env"
+    broken.write_text("CONSULAR_ENV=production\nthis is not a setting\n")
+    result = _consular("config", "check", "--env-file", str(broken), cwd=tmp_path, env=env)
+    assert result.returncode == 2 and f"{broken}:2: expected NAME=value" in result.stderr
+
+
+def test_production_needs_an_existing_absolute_instance_folder(tmp_path: Path) -> None:
+    env = {"CONSULAR_ENV": "production", **SECRETS}
+    with pytest.raises(ConfigError, match="^INSTANCE_PATH: required when CONSULAR_ENV=production"):
+        load_settings(environ=env)
+    with pytest.raises(ConfigError, match="^INSTANCE_PATH: must be an absolute path"):
+        load_settings(environ={**env, "INSTANCE_PATH": "instance"})
+    with pytest.raises(ConfigError, match="^INSTANCE_PATH: .*/gone does not exist"):
+        load_settings(environ={**env, "INSTANCE_PATH": str(tmp_path / "gone")})
+    assert not (tmp_path / "gone").exists()
+
+
+def test_a_command_on_an_unmigrated_database_says_to_migrate_instead_of_a_traceback(
+        tmp_path: Path) -> None:
+    env = _shell_env(CONSULAR_ENV="development", INSTANCE_PATH=str(tmp_path / "instance"),
+                     DATABASE_URL=f"sqlite:///{tmp_path}/empty.db",
+                     CONSULAR_ENV_FILE=str(tmp_path / "no-such.env"))
+    result = _consular("users", "list", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "has no tables yet: run `consular db upgrade`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_creates_no_instance_folder(tmp_path: Path) -> None:
+    result = _consular("--help", cwd=tmp_path, env=_shell_env())
+    assert result.returncode == 0 and " db " in result.stdout and "--env-file" in result.stdout
+    assert list(tmp_path.iterdir()) == []

@@ -129,6 +129,25 @@ def test_metrics_lists_the_documented_series_with_database_figures(app: Flask, c
     assert "+39333" not in text  # no personal data
 
 
+def _series(client: FlaskClient, name: str) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    return float(next(line for line in text.splitlines() if line.startswith(name + " ")).split()[1])
+
+
+def test_worker_age_is_infinite_without_a_running_worker_so_an_age_alert_fires(
+        client: FlaskClient) -> None:
+    """The guide's alert rule `consular_worker_last_tick_age_seconds > 120` must fire when no
+    worker was ever started and when the last one stopped; it must not fire for a live worker."""
+    rule = 120
+    assert _series(client, "consular_worker_last_tick_age_seconds") > rule  # none ever started
+    beat(ago=timedelta(seconds=3))
+    assert _series(client, "consular_worker_last_tick_age_seconds") < rule
+    db.session.execute(sa.update(WorkerHeartbeat).values(stopped_at=utcnow()))
+    db.session.commit()
+    age = _series(client, "consular_worker_last_tick_age_seconds")  # all stopped (SIGTERM)
+    assert age > rule and age == float("inf")
+
+
 def test_metrics_refuse_other_networks_unless_the_token_is_given(
         same_db_app: Callable[..., Flask]) -> None:
     app = same_db_app(METRICS_TOKEN="scrape-token-123", METRICS_ALLOW="10.1.0.0/16")

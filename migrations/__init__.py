@@ -1,0 +1,1 @@
+"""Alembic revisions (Flask-Migrate): a package so an installed copy carries them and finds them."""
