@@ -47,6 +47,8 @@ from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.db import db, utcnow
 from consular.registry.models import RegistrantKind
+from consular.validation import clean_text, is_plain_text
+from consular.validation import message as refused_text_message
 
 # Writable fields of an alert, in the order the compose screen shows them. Anything else is refused.
 ALERT_FIELDS = (
@@ -129,8 +131,8 @@ def _clean_line(value: str) -> str:
 
 
 def _clean_block(value: str) -> str:
-    """Multi-line text: line ends made uniform, trailing spaces and other control characters
-    dropped (an SMS carries line breaks, nothing else)."""
+    """Multi-line text (that follows ``consular.validation``'s rule): line ends made uniform,
+    trailing spaces and tabs dropped (an SMS carries line breaks, nothing else)."""
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     value = "".join(ch for ch in value if ch == "\n" or unicodedata.category(ch) != "Cc")
     return "\n".join(line.rstrip() for line in value.split("\n")).strip()
@@ -242,9 +244,9 @@ class _Check:
         if not isinstance(raw, str):
             self.fail(key, _("Enter text."))
             return None
-        value = _clean_line(raw)
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
-            self.fail(key, _("Remove the control characters from this field."))
+        value = clean_text(raw)
+        if value is None:
+            self.fail(key, refused_text_message())
             return None
         if required and not value:
             self.fail(key, _("This field is required."))
@@ -259,6 +261,9 @@ class _Check:
             raw = ""
         if not isinstance(raw, str):
             self.fail(key, _("Enter text."))
+            return None
+        if not is_plain_text(raw, multiline=True):
+            self.fail(key, refused_text_message())
             return None
         value = _clean_block(raw)
         if required and not value:
@@ -670,9 +675,9 @@ def reject(alert: Alert, *, user: User, reason: str) -> Alert:
 def _reason(reason: Any) -> str:
     if not isinstance(reason, str) or not _clean_line(reason):
         raise AlertInputError({"reason": _("Say why, in a few words.")})
-    value = _clean_line(reason)
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise AlertInputError({"reason": _("Remove the control characters from this field.")})
+    value = clean_text(reason)
+    if value is None:
+        raise AlertInputError({"reason": refused_text_message()})
     if len(value) > MAX_REASON:
         raise AlertInputError({"reason": _("At most %(max)d characters.", max=MAX_REASON)})
     return value

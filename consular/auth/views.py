@@ -30,6 +30,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from config import Settings
+from consular import validation
 from consular.api_docs import documented
 from consular.audit.operations import client_ip, record
 from consular.auth import operations as ops
@@ -75,6 +76,7 @@ ACCOUNT_ERRORS = {
     "last_admin": _l("This is the last active administrator. Make someone else an administrator "
                      "first."),
     "bad_token_name": _l("Give the token a short name."),
+    "bad_characters": validation.MESSAGE,
 }
 
 
@@ -338,7 +340,8 @@ def create_token() -> Any:
     assert user is not None
     form = TokenForm()
     if not form.validate():
-        flash(_("Give the token a short name."), "error")
+        refused = validation.message() in form.name.errors
+        flash(validation.message() if refused else _("Give the token a short name."), "error")
         return redirect(url_for("auth.account")), 303
     try:
         _token, secret = ops.create_api_token(user, form.name.data)

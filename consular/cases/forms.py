@@ -12,12 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from wtforms import (
     BooleanField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     RadioField,
@@ -44,6 +42,7 @@ from consular.cases.models import (
     ReferralTarget,
     TimelineKind,
 )
+from consular.validation import CheckedForm, CheckedSubform
 
 # --- plain-language labels --------------------------------------------------------------------
 
@@ -258,7 +257,7 @@ def _req(key: str) -> list[Any]:
 # --- log a case -------------------------------------------------------------------------------
 
 
-class PersonForm(Form):
+class PersonForm(CheckedSubform):
     """One person involved (a sub-form of the case form: ``persons-0-name_zh``…)."""
 
     name_zh = StringField(_l("Name in Chinese"), validators=_opt("name"),
@@ -289,7 +288,7 @@ PERSON_FIELDS = ("name_zh", "name_latin", "phone", "relationship_to_involved", "
                  "id_number", "birth_date", "gender", "note")
 
 
-class CaseForm(FlaskForm):
+class CaseForm(CheckedForm):
     persons = FieldList(FormField(PersonForm), min_entries=1, max_entries=30)
     # where abroad
     country_code = SelectField(_l("Country"), validators=[DataRequired(message=CHOOSE_FROM_LIST)],
@@ -346,7 +345,7 @@ CASE_FIELDS = ("country_code", "city", "category", "summary", "narrative", "prio
 # --- the case page's action forms -------------------------------------------------------------
 
 
-class VersionedForm(FlaskForm):
+class VersionedForm(CheckedForm):
     """Every action form carries the case version the user saw (stale → 409, input kept)."""
 
     version = HiddenField(validators=[DataRequired()])
@@ -491,7 +490,7 @@ EDIT_FIELDS = ("country_code", "city", "place", "category", "summary", "narrativ
 # --- incidents --------------------------------------------------------------------------------
 
 
-class IncidentForm(FlaskForm):
+class IncidentForm(CheckedForm):
     title = StringField(_l("Title"), validators=_req("title"),
                         render_kw={"placeholder": _l("e.g. Bus accident near Milan, 3 March")})
     country_code = SelectField(_l("Country"), validators=[Optional()],
@@ -503,7 +502,7 @@ class IncidentForm(FlaskForm):
                                 render_kw={"rows": 3})
 
 
-class MassIntakeForm(FlaskForm):
+class MassIntakeForm(CheckedForm):
     text = TextAreaField(_l("People, one per line"), validators=[Length(max=MAX["mass_text"])],
                          render_kw={"rows": 8, "spellcheck": "false"})
     upload = FileField(_l("Or a CSV file"))

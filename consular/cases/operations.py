@@ -77,6 +77,8 @@ from consular.cases.policy import (
 from consular.db import db, keyring, utcnow
 from consular.network.models import LiaisonPoint, Mission, ServiceStation
 from consular.network.operations import normalise_phone
+from consular.validation import clean_text, is_plain_text
+from consular.validation import message as refused_text_message
 
 __all__ = [
     "ActionRefused", "CaseInputError", "StaleCase", "next_reference", "create_case", "update_case",
@@ -120,7 +122,6 @@ INCIDENT_FIELDS = ("title", "country_code", "city", "occurred_at", "description"
 RESIDENT_ID_RE = re.compile(r"^\d{17}[\dX]$")
 ID_RE = re.compile(r"^[A-Z0-9]{5,30}$")
 LATIN_NAME_RE = re.compile(r"^[^\W\d_]+(?:[ .,'’\-]+[^\W\d_]+)*\.?$")
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 # Keys a notification may carry: references and codes, never a name, number or note.
 NOTIFICATION_PARAMS = frozenset({"reference", "priority", "status", "deadline", "station", "outcome",
@@ -214,7 +215,7 @@ class _Check:
             return None
         value = clean_text(raw, multiline=multiline)
         if value is None:
-            self.fail(key, _("Remove the control characters from this field."))
+            self.fail(key, refused_text_message())
             return None
         if required and not value:
             self.fail(key, _("This field is required."))
@@ -381,7 +382,7 @@ class _Check:
         for part in re.split(r"[,，、;；]", raw):
             tag = clean_text(part)
             if tag is None:
-                self.fail(key, _("Remove the control characters from this field."))
+                self.fail(key, refused_text_message())
                 return None
             tag = tag.lower()
             if not tag:
@@ -402,22 +403,6 @@ class _Check:
         if self.errors:
             raise CaseInputError(self.errors)
         return self.out
-
-
-def clean_text(raw: str, *, multiline: bool = False) -> str | None:
-    """Text as stored: NFC, trimmed; one-line fields fold tabs and line breaks into spaces. None
-    when it holds control characters (or bidirectional overrides) a person cannot have meant."""
-    text = unicodedata.normalize("NFC", raw)
-    if multiline:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        allowed = "\n\t"
-    else:
-        text = re.sub(r"[\t\r\n\v\f]+", " ", text)
-        allowed = ""
-    if any((unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in BIDI_CONTROLS
-           for ch in text):
-        return None
-    return text.strip()
 
 
 def _parse_date(text: str) -> date | None:
@@ -1475,8 +1460,9 @@ def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, st
             columns = [_HEADER_ALIASES.get(cell, "") for cell in first]
             lines = lines[1:]
     for n, line in lines:
-        if any(unicodedata.category(ch) == "Cc" and ch != "\t" for ch in line):
-            problems.append((n, _("Remove the control characters from this line.")))
+        if not is_plain_text(line):
+            problems.append((n, _("Remove the control characters or text-direction overrides from "
+                                  "this line.")))
             continue
         if delimiter is None:
             row: dict[str, Any] = _split_free_line(line)

@@ -5,12 +5,12 @@ check presence and length; the operations check everything else, for pages and A
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Length, Optional
 
 from consular.network.models import DivisionLevel, HostKind, MissionKind
 from consular.network.operations import MAX
+from consular.validation import CheckedForm
 
 LEVEL_LABELS = {
     DivisionLevel.county: _l("County or district"),
@@ -44,7 +44,7 @@ def _optional(max_len: int) -> list[object]:
     return [Optional(), Length(max=max_len)]
 
 
-class DivisionForm(FlaskForm):
+class DivisionForm(CheckedForm):
     code = StringField(_l("Code"), validators=_required(MAX["code"]),
                        description=_l("The official administrative code, e.g. 330302001."))
     name = StringField(_l("Name"), validators=_required(MAX["division_name"]))
@@ -57,7 +57,7 @@ class DivisionForm(FlaskForm):
                                            "to a township or street office."))
 
 
-class LiaisonPointForm(FlaskForm):
+class LiaisonPointForm(CheckedForm):
     name = StringField(_l("Name"), validators=_required(MAX["point_name"]))
     name_en = StringField(_l("Name in English"), validators=_optional(MAX["point_name"]))
     division_id = SelectField(_l("Township, street office or village"), coerce=int,
@@ -69,7 +69,7 @@ class LiaisonPointForm(FlaskForm):
                                     "format."))
 
 
-class StationForm(FlaskForm):
+class StationForm(CheckedForm):
     name = StringField(_l("Name"), validators=_required(MAX["station_name"]))
     name_en = StringField(_l("Name in English"), validators=_optional(MAX["station_name"]))
     country_code = SelectField(_l("Country"), validators=[DataRequired()])
@@ -91,7 +91,7 @@ class StationForm(FlaskForm):
                                 render_kw={"type": "email", "autocomplete": "off"})
 
 
-class MissionForm(FlaskForm):
+class MissionForm(CheckedForm):
     name = StringField(_l("Name"), validators=_required(MAX["mission_name"]))
     name_en = StringField(_l("Name in English"), validators=_optional(MAX["mission_name"]))
     kind = SelectField(_l("Kind"), validators=[DataRequired()],
@@ -105,7 +105,7 @@ class MissionForm(FlaskForm):
     address = StringField(_l("Address"), validators=_optional(MAX["address"]))
 
 
-class CentreForm(FlaskForm):
+class CentreForm(CheckedForm):
     name = StringField(_l("Name"), validators=_required(MAX["centre_name"]))
     name_en = StringField(_l("Name in English"), validators=_optional(MAX["centre_name"]))
     city = StringField(_l("City"), validators=_required(MAX["city"]))

@@ -12,7 +12,6 @@ for type as well as content, because JSON can carry anything.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any, TypeVar
@@ -37,6 +36,8 @@ from consular.network.models import (
     MissionKind,
     ServiceStation,
 )
+from consular.validation import clean_text
+from consular.validation import message as refused_text_message
 
 # Writable fields of each entity, in the order forms show them. Anything else is refused.
 DIVISION_FIELDS = ("code", "name", "name_en", "level", "parent_id")
@@ -164,10 +165,10 @@ class _Input:
         if not isinstance(raw, str):
             self.fail(key, _("Enter text."))
             return None
-        # One-line fields: tabs and line breaks become spaces; other control characters are refused.
-        value = re.sub(r"[\t\r\n\v\f]+", " ", raw).strip()
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
-            self.fail(key, _("Remove the control characters from this field."))
+        # One-line fields: tabs and line breaks become spaces; what the rule refuses is refused.
+        value = clean_text(raw)
+        if value is None:
+            self.fail(key, refused_text_message())
             return None
         if required and not value:
             self.fail(key, _("This field is required."))
