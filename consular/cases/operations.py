@@ -76,7 +76,7 @@ from consular.cases.policy import (
 )
 from consular.db import db, keyring, utcnow
 from consular.network.models import LiaisonPoint, Mission, ServiceStation
-from consular.network.operations import normalise_phone
+from consular.network.operations import normalise_phone, touch_activity_of
 from consular.validation import clean_text, is_plain_text
 from consular.validation import message as refused_text_message
 
@@ -569,8 +569,11 @@ def _timeline(case: Case, user: User | None, kind: TimelineKind, action: str, no
 
 
 def _audit(action: str, case: Case, user: User | None, detail: Mapping[str, Any] | None = None) -> None:
+    """The audit entry of a change to a case, and (every change being real work) the activity of
+    the user's own liaison point or station, which keeps it off the "quiet" list."""
     record(f"case.{action}", "case", case.id, {"reference": case.reference, **(detail or {})},
            user=user)
+    touch_activity_of(user)
 
 
 def _transition(case: Case, user: User, action: Action, to_status: CaseStatus, now: datetime, *,

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import available_timezones
 
 import phonenumbers
@@ -22,10 +23,13 @@ import sqlalchemy as sa
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 import i18n
 from consular.audit.operations import record
-from consular.db import db
+from consular.auth.models import Role, User
+from consular.db import db, utcnow
 from consular.network.models import (
     CoordinationCentre,
     Division,
@@ -597,3 +601,42 @@ def update_centre(data: Mapping[str, Any]) -> tuple[CoordinationCentre, list[str
     changed = _apply(centre, values)
     _updated(centre, "centre", changed)
     return centre, changed
+
+
+# --- activity: what keeps a place off the coverage report's "quiet" list -------------------------
+
+# Work closer together than this does not move the mark again: the report counts in days, and a
+# busy station's row need not be rewritten by each of its volunteers' clicks in a crisis.
+ACTIVITY_GRAIN = timedelta(minutes=1)
+
+
+def touch_activity(*, station_id: int | None = None, point_id: int | None = None,
+                   at: datetime | None = None) -> None:
+    """Record that a service station or a liaison point did real work (a case logged, accepted,
+    updated or resolved; a registrant added or changed), in the caller's transaction. The coverage
+    report calls a station quiet by this mark; it never moves back, and activity is not an edit of
+    the place's record (its ``updated_at`` stays)."""
+    now = at or utcnow()
+    for model, row_id in ((ServiceStation, station_id), (LiaisonPoint, point_id)):
+        if row_id is None:
+            continue
+        mark = model.last_activity_at
+        result = cast(sa.CursorResult[Any], db.session.execute(
+            sa.update(model)
+            .where(model.id == row_id, sa.or_(mark.is_(None), mark < now - ACTIVITY_GRAIN))
+            .values(last_activity_at=now, updated_at=model.updated_at)
+            .execution_options(synchronize_session=False)))
+        loaded = db.session.identity_map.get(identity_key(model, row_id))
+        if loaded is not None and result.rowcount:
+            set_committed_value(loaded, "last_activity_at", now)
+
+
+def touch_activity_of(user: User | None, at: datetime | None = None) -> None:
+    """``user``'s own place did work: a liaison officer's point, a station volunteer's station.
+    The centre's people (and the system) have no place to mark."""
+    if user is None:
+        return
+    if user.role == Role.liaison_officer and user.liaison_point_id is not None:
+        touch_activity(point_id=user.liaison_point_id, at=at)
+    elif user.role == Role.station_volunteer and user.station_id is not None:
+        touch_activity(station_id=user.station_id, at=at)

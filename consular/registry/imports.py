@@ -40,6 +40,7 @@ from consular.audit.operations import record
 from consular.auth.models import User
 from consular.auth.scoping import scoped
 from consular.db import db, utcnow
+from consular.network.operations import touch_activity_of
 from consular.registry.forms import FIELD_LABELS, KIND_LABELS, STATUS_LABELS
 from consular.registry.models import (
     ConsentMethod,
@@ -411,6 +412,8 @@ def run_import(file: bytes | IO[bytes], *, user: User, defaults: Mapping[str, An
     record("registrant.import", "registrant_import", job.id,
            {"batch": batch, "rows": report.rows, "imported": report.imported,
             "skipped": len(report.skipped), "refused": report.refused_rows}, user=user)
+    if report.imported:
+        touch_activity_of(user, at=now)
     return report
 
 
