@@ -925,7 +925,7 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
 
 
 def _record_view(case: Case) -> None:
-    record("case.view", "case", case.id)
+    record("case.view", "case", case.id, case_reference=case.reference)
     db.session.commit()
 
 
@@ -1078,7 +1078,8 @@ def attachment(case_id: int, attachment_id: int) -> Response:
     path = files.attachment_path(found)
     if not path.is_file():
         abort(404)
-    record("case.attachment.download", "attachment", found.id, {"case_id": case.id})
+    record("case.attachment.download", "attachment", found.id, {"case_id": case.id},
+           case_reference=case.reference)
     db.session.commit()
     response = send_file(path, mimetype="application/octet-stream", as_attachment=True,
                          download_name=found.filename, max_age=0)

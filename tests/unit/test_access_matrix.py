@@ -1,7 +1,8 @@
 """The access matrix: every route of the URL map, for anonymous callers and each role, on a record of
 each relation (own place, other place, own station, other station, unassigned) answers what the policy
 table in ``tests/access_policy.py`` says; out of scope is 404 without a trace of the record; a refused
-change writes nothing; every answer carries the security headers."""
+change writes nothing; every refusal of a logged-in user (403, 404) is one entry of its own in the
+audit trail; every answer carries the security headers."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
+from consular.audit.models import ACCESS_REFUSED, AuditEntry
 from consular.auth.models import Role
 from consular.db import db
 from tests.access_policy import (
@@ -211,6 +213,7 @@ def test_every_route_answers_each_role_as_the_policy_says(app: Flask, world: Wor
     allowed = sorted((c for c in changes if c not in refused), key=lambda c: c.endpoint in LAST)
 
     def check(call: Call) -> None:
+        last_entry = db.session.scalar(sa.select(sa.func.max(AuditEntry.id))) or 0
         response = send(call, who, browser, client, world)
         body = response.get_data()
         response.close()
@@ -219,6 +222,16 @@ def test_every_route_answers_each_role_as_the_policy_says(app: Flask, world: Wor
         if got != want:
             problems.append(f"{call.method} {call.path} ({call.endpoint}, {call.relation}): "
                             f"expected {want}, got {response.status_code}")
+        refusals = [detail for action, detail in db.session.execute(
+            sa.select(AuditEntry.action, AuditEntry.detail).where(AuditEntry.id > last_entry))
+            if action == ACCESS_REFUSED]
+        recorded = [d for d in refusals if (d.get("method"), d.get("path")) == (call.method, call.path)
+                    and d.get("status") == response.status_code]
+        if who != ANON and got in (HIDDEN, FORBIDDEN) and len(recorded) != 1:
+            problems.append(f"{call.method} {call.path}: refused with {response.status_code} but "
+                            f"recorded {len(recorded)} refused accesses")
+        elif (who == ANON or got not in (HIDDEN, FORBIDDEN)) and refusals:
+            problems.append(f"{call.method} {call.path}: {response.status_code} recorded as refused")
         if got != OK and call.relation in canaries_by_relation:
             found = leaks(body, {call.relation})
             if found:
