@@ -277,6 +277,7 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
+    from consular.audit.labels import action_label, object_label
     from consular.auth.models import Role
     from consular.auth.session import current_user
 
@@ -294,3 +295,5 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["dt"] = i18n.format_dt
     app.jinja_env.filters["num"] = i18n.format_number
     app.jinja_env.filters["language"] = i18n.language_name
+    app.jinja_env.filters["audit_action"] = action_label
+    app.jinja_env.filters["audit_object"] = object_label

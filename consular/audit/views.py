@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext as _
 
-from consular.audit.labels import ACTION_LABELS, action_label, object_label
+from consular.audit.labels import ACTION_LABELS, action_label
 from consular.audit.models import ACCESS_REFUSED, AuditEntry
 from consular.auth.models import Role
 from consular.auth.scoping import MAX_ID, scoped
@@ -101,6 +101,5 @@ def entries() -> tuple[str, int]:
     args: dict[str, Any] = {key: value for key, value in request.args.items() if key != "page"}
     return render_template("audit/entries.html", rows=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE,
                            page=page, actions=actions, args=args, errors=errors, refusers=refusers,
-                           refused_since=since.date().isoformat(), access_refused=ACCESS_REFUSED,
-                           action_label=action_label, object_label=object_label), \
+                           refused_since=since.date().isoformat(), access_refused=ACCESS_REFUSED), \
         400 if errors else 200

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, MultipleFileField
 from wtforms import (
@@ -68,6 +69,15 @@ PRIORITY_LABELS = {
     Priority.P3: _l("Needs help within days"),
     Priority.P4: _l("Information or advice"),
 }
+
+
+def _priority_choice(priority: Priority, label: LazyString) -> str:
+    return f"{priority.value} · {label}"
+
+
+# "P1 · …" in the reader's language: made when a form is shown, not when this module is imported.
+PRIORITY_CHOICES = [SelectChoice(p.value, LazyString(_priority_choice, p, label))
+                    for p, label in PRIORITY_LABELS.items()]
 
 STATUS_LABELS = {
     CaseStatus.new: _l("New: waiting for the centre"),
@@ -357,8 +367,7 @@ class NoteForm(VersionedForm):
 
 
 class TriageForm(VersionedForm):
-    priority = RadioField(_l("Priority"), choices=[
-        SelectChoice(p.value, f"{p.value} · {label}") for p, label in PRIORITY_LABELS.items()],
+    priority = RadioField(_l("Priority"), choices=PRIORITY_CHOICES,
         validators=[InputRequired(message=_l("Choose a priority."))],
         **CHOICE_ONLY)
     category = SelectField(_l("What happened"), choices=[
@@ -370,8 +379,7 @@ class TriageForm(VersionedForm):
 
 
 class PriorityForm(VersionedForm):
-    priority = RadioField(_l("Priority"), choices=[
-        SelectChoice(p.value, f"{p.value} · {label}") for p, label in PRIORITY_LABELS.items()],
+    priority = RadioField(_l("Priority"), choices=PRIORITY_CHOICES,
         validators=[InputRequired(message=_l("Choose a priority."))],
         **CHOICE_ONLY)
     note = TextAreaField(_l("Why"), validators=_opt("note"), render_kw={"rows": 2})
@@ -509,8 +517,7 @@ class MassIntakeForm(CheckedForm):
     category = SelectField(_l("What happened"), choices=[
         SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
         **CHOICE_ONLY)
-    priority = SelectField(_l("Priority"), choices=[
-        SelectChoice(p.value, f"{p.value} · {label}") for p, label in PRIORITY_LABELS.items()],
+    priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES,
         default=Priority.P2.value, **CHOICE_ONLY)
     summary = StringField(_l("One line for every case"), validators=_opt("summary"),
                           description=_l("Empty: the incident's title is used."))

@@ -7,8 +7,6 @@ audit trail; every answer carries the security headers."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -37,7 +35,7 @@ from tests.access_policy import (
     WHO,
     expected,
 )
-from tests.access_world import World, build_world, canaries_of
+from tests.access_world import Call, World, build_world, calls, canaries_of
 from tests.conftest import Browser
 from tests.unit.test_security_headers import assert_security_headers
 
@@ -48,66 +46,10 @@ VOLATILE_TABLES = {"audit_entry", "login_attempt", "revoked_session", "worker_he
 VOLATILE_COLUMNS = {("api_token", "last_used_at"), ("user_account", "last_login_at")}
 # Requests that end or restart the caller's session (or revoke its API token) go last.
 LAST = {"auth.logout", "auth.api_revoke_token", "auth.login", "auth.login_code", "auth.login_enrol"}
-# The URL argument ``object_id`` of the network API names a different register per endpoint.
-OBJECT_KINDS = {"liaison_point": "point_id", "station": "station_id", "division": "division_id",
-                "mission": "mission_id"}
-
-
-@dataclass(frozen=True)
-class Call:
-    endpoint: str
-    method: str
-    relation: str
-    path: str
-    api: bool
-
-
 @pytest.fixture
 def world(app: Flask, make_point: Any, make_station: Any, make_mission: Any, make_user: Any,
           make_division: Any) -> World:
     return build_world(make_point, make_station, make_mission, make_user, make_division)
-
-
-def arg_values(world: World, rule: Rule) -> dict[str, dict[str, Any]]:
-    values = {}
-    for name in rule.arguments:
-        key = name
-        if name == "object_id":
-            key = next(v for k, v in OBJECT_KINDS.items() if rule.endpoint.split(".")[1].startswith(k))
-        values[name] = world.args[key]
-    return values
-
-
-def relations(world: World, rule: Rule) -> list[str]:
-    """The relations a route can be asked about: those every one of its record arguments has."""
-    found: set[str] | None = None
-    for by_relation in arg_values(world, rule).values():
-        keys = set(by_relation) - {NONE}
-        if keys:
-            found = keys if found is None else found & keys
-    return sorted(found) if found else [NONE]
-
-
-def pick(value: Any, who: str) -> Any:
-    if isinstance(value, dict):  # a row per role (drafts, imports, tokens)
-        return value.get(who if who != ANON else Role.coordinator, next(iter(value.values())))
-    return value
-
-
-def calls(app: Flask, world: World, who: str) -> Iterator[tuple[Rule, Call]]:
-    with app.test_request_context():
-        for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
-            values = arg_values(world, rule)
-            for relation in relations(world, rule):
-                filled = {}
-                for name, by_relation in values.items():
-                    chosen = by_relation.get(relation, by_relation.get(NONE))
-                    if chosen is None:  # e.g. a draft asked about as SELF and OTHER_USER
-                        chosen = next(iter(by_relation.values()))
-                    filled[name] = pick(chosen, who)
-                path = app.url_for(rule.endpoint, **filled)
-                for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-                    yield rule, Call(rule.endpoint, method, relation, path, path.startswith("/api/"))
 
 
 def send(call: Call, who: str, browser: Browser, client: FlaskClient, world: World) -> Any:
