@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from apscheduler.triggers.cron import CronTrigger
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 import i18n
 from alerts.models import (
@@ -47,7 +48,7 @@ from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.db import db, utcnow
 from consular.registry.models import RegistrantKind
-from consular.validation import clean_text, is_plain_text
+from consular.validation import clean_text, is_plain_text, too_long_message
 from consular.validation import message as refused_text_message
 
 # Writable fields of an alert, in the order the compose screen shows them. Anything else is refused.
@@ -252,7 +253,7 @@ class _Check:
             self.fail(key, _("This field is required."))
             return None
         if len(value) > max_len:
-            self.fail(key, _("At most %(max)d characters.", max=max_len))
+            self.fail(key, too_long_message(max_len))
             return None
         return value
 
@@ -270,7 +271,7 @@ class _Check:
             self.fail(key, _("This field is required."))
             return None
         if len(value) > max_len:
-            self.fail(key, _("At most %(max)d characters.", max=max_len))
+            self.fail(key, too_long_message(max_len))
             return None
         return value
 
@@ -410,7 +411,8 @@ def _check_texts(check: _Check, texts: Any) -> dict[str, dict[str, str]]:
         check.fail("texts", _("Write the alert in at least one language."))
         return out
     if len(texts) > MAX_LANGUAGES:
-        check.fail("texts", _("At most %(max)d languages.", max=MAX_LANGUAGES))
+        check.fail("texts", ngettext("At most %(num)d language.", "At most %(num)d languages.",
+                                     MAX_LANGUAGES))
         return out
     locales = _sms_locales()
     for raw_lang, fields in texts.items():
@@ -452,9 +454,11 @@ def _check_lengths(check: _Check, texts: Mapping[str, Mapping[str, str]]) -> Non
                          tz_name=str(office_zone()), instruction=fields.get("instruction", ""))
         segments = analyse(sms).segments
         if segments > MAX_SEGMENTS:
-            check.fail(f"texts.{lang}.body", _(
+            check.fail(f"texts.{lang}.body", ngettext(
+                "Too long: with the footer this message takes %(num)d SMS segment; the limit is "
+                "%(max)d. Shorten it.",
                 "Too long: with the footer this message takes %(num)d SMS segments; the limit is "
-                "%(max)d. Shorten it.", num=segments, max=MAX_SEGMENTS))
+                "%(max)d. Shorten it.", segments, max=MAX_SEGMENTS))
 
 
 def _check_areas(check: _Check, areas: Any) -> list[AreaInput]:
@@ -463,7 +467,7 @@ def _check_areas(check: _Check, areas: Any) -> list[AreaInput]:
         check.fail("areas", _("Choose at least one country to send to."))
         return out
     if len(areas) > MAX_AREAS:
-        check.fail("areas", _("At most %(max)d areas.", max=MAX_AREAS))
+        check.fail("areas", ngettext("At most %(num)d area.", "At most %(num)d areas.", MAX_AREAS))
         return out
     seen: set[tuple[str, str]] = set()
     for i, area in enumerate(areas):
@@ -679,7 +683,7 @@ def _reason(reason: Any) -> str:
     if value is None:
         raise AlertInputError({"reason": refused_text_message()})
     if len(value) > MAX_REASON:
-        raise AlertInputError({"reason": _("At most %(max)d characters.", max=MAX_REASON)})
+        raise AlertInputError({"reason": too_long_message(MAX_REASON)})
     return value
 
 

@@ -294,6 +294,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["country"] = i18n.country_name
     app.jinja_env.filters["dt"] = i18n.format_dt
     app.jinja_env.filters["num"] = i18n.format_number
+    app.jinja_env.filters["plural_count"] = i18n.plural_count
     app.jinja_env.filters["language"] = i18n.language_name
     app.jinja_env.filters["audit_action"] = action_label
     app.jinja_env.filters["audit_object"] = object_label

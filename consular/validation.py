@@ -16,7 +16,7 @@ import re
 import unicodedata
 from typing import Any
 
-from flask_babel import get_translations
+from flask_babel import get_translations, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtforms_translations
@@ -37,6 +37,11 @@ MESSAGE = _l("Remove the control characters or text-direction overrides from thi
 def message() -> str:
     """The refusal, in the language of the request (or of ``force_locale``)."""
     return str(MESSAGE)
+
+
+def too_long_message(max_len: int) -> str:
+    """The refusal of a text longer than ``max_len`` characters, in the request's language."""
+    return ngettext("At most %(num)d character.", "At most %(num)d characters.", max_len)
 
 
 def refused_character(text: str, *, multiline: bool = False) -> str | None:

@@ -27,6 +27,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from config import Settings
@@ -97,6 +98,12 @@ def _window() -> timedelta:
     return timedelta(minutes=_settings().login_lock_minutes)
 
 
+def _wait_message() -> str:
+    return ngettext("Too many failed attempts. Wait %(num)d minute and try again.",
+                    "Too many failed attempts. Wait %(num)d minutes and try again.",
+                    _settings().login_lock_minutes)
+
+
 def _throttled(username: str) -> bool:
     return ops.is_throttled(username, client_ip(), _settings().login_max_failures, _window())
 
@@ -154,8 +161,7 @@ def login() -> Any:
                 record("login.throttled", "user", "", {"username": username[:64]}, user=None,
                        username=username[:64])
                 db.session.commit()
-                form.username.errors = [_("Too many failed attempts. Wait %(minutes)d minutes "
-                                          "and try again.", minutes=_settings().login_lock_minutes)]
+                form.username.errors = [_wait_message()]
                 status = 429
             else:
                 user = ops.find_user(username)
@@ -199,8 +205,7 @@ def login_code() -> Any:
         if not form.validate():
             status = 400
         elif _throttled(user.username):
-            form.code.errors = [_("Too many failed attempts. Wait %(minutes)d minutes and try "
-                                  "again.", minutes=_settings().login_lock_minutes)]
+            form.code.errors = [_wait_message()]
             status = 429
         elif ops.verify_totp(user, form.code.data):
             session.pop("pending_2fa", None)
@@ -277,8 +282,7 @@ def change_password() -> Any:
     if form.validate():
         # The current password is a login secret too: guessing it here is throttled the same way.
         if _throttled(user.username):
-            form.current.errors = [_("Too many failed attempts. Wait %(minutes)d minutes and try "
-                                     "again.", minutes=_settings().login_lock_minutes)]
+            form.current.errors = [_wait_message()]
             status = 429
         elif not ops.verify_password(user, form.current.data):
             ops.note_attempt(user.username, client_ip(), ok=False)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from marshmallow import Schema, ValidationError, fields
 
 import i18n
@@ -37,7 +38,7 @@ from consular.cases.models import (
     TimelineKind,
 )
 from consular.cases.operations import MAX, MAX_PERSONS
-from consular.validation import PlainTextSchema, text_pattern
+from consular.validation import PlainTextSchema, text_pattern, too_long_message
 
 MAX_ID = 2**31 - 1
 
@@ -68,7 +69,7 @@ class Text(fields.String):
             raise ValidationError(_("Must be text."))
         self.plain_text(value)
         if len(value) > self.max_length:
-            raise ValidationError(_("At most %(max)d characters.", max=self.max_length))
+            raise ValidationError(too_long_message(self.max_length))
         if self.nonblank and not value.strip():
             raise ValidationError(_("Required."))
         return value
@@ -165,9 +166,11 @@ class Items(fields.List):
         if not isinstance(value, list):
             raise ValidationError(_("Must be a list."))
         if len(value) > self.max_items:
-            raise ValidationError(_("At most %(max)d entries.", max=self.max_items))
+            raise ValidationError(ngettext("At most %(num)d entry.", "At most %(num)d entries.",
+                                           self.max_items))
         if len(value) < self.min_items:
-            raise ValidationError(_("At least %(min)d entries.", min=self.min_items))
+            raise ValidationError(ngettext("At least %(num)d entry.", "At least %(num)d entries.",
+                                           self.min_items))
         return list(super()._deserialize(value, attr, data, **kwargs))
 
 

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -40,7 +41,7 @@ from consular.network.models import (
     MissionKind,
     ServiceStation,
 )
-from consular.validation import clean_text
+from consular.validation import clean_text, too_long_message
 from consular.validation import message as refused_text_message
 
 # Writable fields of each entity, in the order forms show them. Anything else is refused.
@@ -178,7 +179,7 @@ class _Input:
             self.fail(key, _("This field is required."))
             return None
         if len(value) > max_len:
-            self.fail(key, _("At most %(max)d characters.", max=max_len))
+            self.fail(key, too_long_message(max_len))
             return None
         self.out[key] = value
         return value
@@ -415,9 +416,12 @@ def deactivate_division(division: Division) -> bool:
             .where(LiaisonPoint.division_id == division.id, LiaisonPoint.active.is_(True))) or 0
         if children or points:
             raise NetworkConflict(_(
-                "This division still has %(children)d active sub-division(s) and %(points)d "
-                "active liaison point(s). Deactivate or move them first.",
-                children=children, points=points))
+                "This division still has %(divisions)s and %(points)s. Deactivate or move them "
+                "first.",
+                divisions=ngettext("%(num)d active sub-division", "%(num)d active sub-divisions",
+                                   children),
+                points=ngettext("%(num)d active liaison point", "%(num)d active liaison points",
+                                points)))
     return _set_active(division, "division", False)
 
 
