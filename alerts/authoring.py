@@ -64,6 +64,7 @@ from consular.auth.scoping import can_work_on_alerts
 from consular.auth.session import require_user
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantKind
+from consular.validation import too_long_message
 
 bp = Blueprint("alert_pages", __name__, template_folder="templates")
 
@@ -529,7 +530,7 @@ def estimate() -> Any:
         areas.append(targeting.TargetArea(code, area["city"].strip()))
     for lang, fields in parsed.texts.items():
         if len(fields["body"]) > 4 * ops.MAX_BODY_CHARS or len(fields["headline"]) > 4 * ops.MAX_HEADLINE:
-            return _bad_request(_("At most %(max)d characters.", max=ops.MAX_BODY_CHARS),
+            return _bad_request(too_long_message(ops.MAX_BODY_CHARS),
                                 {f"texts.{lang}.body": "too long"})
     target = targeting.Target(
         areas=tuple(areas), languages=tuple(parsed.languages), base_language=base,
@@ -668,8 +669,9 @@ def _act(alert_id: int, action: str) -> Any:
             message = _("Sent back to its author with your note.")
         elif action == "cancel":
             stopped = ops.cancel(alert, user=user, reason=reason)
-            message = _("Cancelled.") if not stopped else _(
-                "Cancelled. %(count)s messages that had not gone out were stopped.",
+            message = _("Cancelled.") if not stopped else ngettext(
+                "Cancelled. %(count)s message that had not gone out was stopped.",
+                "Cancelled. %(count)s messages that had not gone out were stopped.", stopped,
                 count=i18n.format_number(stopped))
         else:  # pragma: no cover - routes below name the actions
             abort(404)

@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
@@ -35,6 +34,8 @@ from alerts.models import (
     NotSentReason,
 )
 from consular.registry.models import RegistrantKind
+from consular.validation import CheckedForm, is_plain_text
+from consular.validation import message as refused_text_message
 
 STATUS_LABELS = {
     CapStatus.Actual: _l("Real alert"),
@@ -133,7 +134,7 @@ class CheckboxListField(SelectMultipleField):
     option_widget = wtf_widgets.CheckboxInput()
 
 
-class AlertForm(FlaskForm):
+class AlertForm(CheckedForm):
     """The fixed part of the compose screen (texts and areas are read by ``read_compose``)."""
 
     status = RadioField(_l("Kind of message"), choices=_choices(STATUS_LABELS),
@@ -256,7 +257,34 @@ def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, .
     except ValueError:
         errors["expires_at"] = str(_l("Enter a date and time."))
         data["expires_at"] = None
+    _check_every_text(form, countries, errors)
     return ComposeInput(data=data, texts=texts, areas=areas, languages=languages, errors=errors)
+
+
+_TEXT_PARTS = ("headline", "body", "instruction")
+_FIXED_FIELDS = ("status", "event", "category", "urgency", "severity", "certainty", "base_language",
+                 "audience_kinds", "safety_check_minutes", "send_mode", "send_at", "recurrence",
+                 "expires_at")
+
+
+def _check_every_text(form: MultiDict[str, str], countries: list[str], errors: dict[str, str]) -> None:
+    """The text rule (``consular.validation``) on everything the screen sent, whether this send
+    uses it or not (a schedule left behind by "send now", a city without a country): nothing the
+    rule refuses is kept, even where it would be ignored."""
+    for key, value in form.items(multi=True):
+        part, _dash, lang = key.partition("-")
+        multiline = part in ("body", "instruction") and bool(lang)
+        if is_plain_text(value, multiline=multiline):
+            continue
+        if part in _TEXT_PARTS and lang:
+            where = f"texts.{lang}.{part}"
+        elif key == "area_city":
+            row = form.getlist("area_city").index(value)
+            where = (f"areas.{sum(1 for c in countries[:row] if c.strip())}.city"
+                     if row < len(countries) and countries[row].strip() else "areas")
+        else:
+            where = key if key in _FIXED_FIELDS else ""
+        errors.setdefault(where, refused_text_message())
 
 
 def default_expiry(now: datetime) -> datetime:

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from apscheduler.triggers.cron import CronTrigger
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 import i18n
 from alerts.models import (
@@ -47,6 +48,8 @@ from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.db import db, utcnow
 from consular.registry.models import RegistrantKind
+from consular.validation import clean_text, is_plain_text, too_long_message
+from consular.validation import message as refused_text_message
 
 # Writable fields of an alert, in the order the compose screen shows them. Anything else is refused.
 ALERT_FIELDS = (
@@ -135,8 +138,8 @@ def _clean_line(value: str) -> str:
 
 
 def _clean_block(value: str) -> str:
-    """Multi-line text: line ends made uniform, trailing spaces and other control characters
-    dropped (an SMS carries line breaks, nothing else)."""
+    """Multi-line text (that follows ``consular.validation``'s rule): line ends made uniform,
+    trailing spaces and tabs dropped (an SMS carries line breaks, nothing else)."""
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     value = "".join(ch for ch in value if ch == "\n" or unicodedata.category(ch) != "Cc")
     return "\n".join(line.rstrip() for line in value.split("\n")).strip()
@@ -261,15 +264,15 @@ class _Check:
         if not isinstance(raw, str):
             self.fail(key, _("Enter text."))
             return None
-        value = _clean_line(raw)
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
-            self.fail(key, _("Remove the control characters from this field."))
+        value = clean_text(raw)
+        if value is None:
+            self.fail(key, refused_text_message())
             return None
         if required and not value:
             self.fail(key, _("This field is required."))
             return None
         if len(value) > max_len:
-            self.fail(key, _("At most %(max)d characters.", max=max_len))
+            self.fail(key, too_long_message(max_len))
             return None
         return value
 
@@ -279,12 +282,15 @@ class _Check:
         if not isinstance(raw, str):
             self.fail(key, _("Enter text."))
             return None
+        if not is_plain_text(raw, multiline=True):
+            self.fail(key, refused_text_message())
+            return None
         value = _clean_block(raw)
         if required and not value:
             self.fail(key, _("This field is required."))
             return None
         if len(value) > max_len:
-            self.fail(key, _("At most %(max)d characters.", max=max_len))
+            self.fail(key, too_long_message(max_len))
             return None
         return value
 
@@ -424,7 +430,8 @@ def _check_texts(check: _Check, texts: Any) -> dict[str, dict[str, str]]:
         check.fail("texts", _("Write the alert in at least one language."))
         return out
     if len(texts) > MAX_LANGUAGES:
-        check.fail("texts", _("At most %(max)d languages.", max=MAX_LANGUAGES))
+        check.fail("texts", ngettext("At most %(num)d language.", "At most %(num)d languages.",
+                                     MAX_LANGUAGES))
         return out
     locales = _sms_locales()
     for raw_lang, fields in texts.items():
@@ -479,9 +486,11 @@ def _check_lengths(check: _Check, texts: Mapping[str, Mapping[str, str]]) -> Non
                          tz_name=str(office_zone()), instruction=fields.get("instruction", ""))
         segments = analyse(sms).segments
         if segments > MAX_SEGMENTS:
-            check.fail(f"texts.{lang}.body", _(
+            check.fail(f"texts.{lang}.body", ngettext(
+                "Too long: with the footer this message takes %(num)d SMS segment; the limit is "
+                "%(max)d. Shorten it.",
                 "Too long: with the footer this message takes %(num)d SMS segments; the limit is "
-                "%(max)d. Shorten it.", num=segments, max=MAX_SEGMENTS))
+                "%(max)d. Shorten it.", segments, max=MAX_SEGMENTS))
 
 
 def _check_areas(check: _Check, areas: Any) -> list[AreaInput]:
@@ -490,7 +499,7 @@ def _check_areas(check: _Check, areas: Any) -> list[AreaInput]:
         check.fail("areas", _("Choose at least one country to send to."))
         return out
     if len(areas) > MAX_AREAS:
-        check.fail("areas", _("At most %(max)d areas.", max=MAX_AREAS))
+        check.fail("areas", ngettext("At most %(num)d area.", "At most %(num)d areas.", MAX_AREAS))
         return out
     seen: set[tuple[str, str]] = set()
     for i, area in enumerate(areas):
@@ -711,11 +720,11 @@ def reject(alert: Alert, *, user: User, reason: str) -> Alert:
 def _reason(reason: Any) -> str:
     if not isinstance(reason, str) or not _clean_line(reason):
         raise AlertInputError({"reason": _("Say why, in a few words.")})
-    value = _clean_line(reason)
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise AlertInputError({"reason": _("Remove the control characters from this field.")})
+    value = clean_text(reason)
+    if value is None:
+        raise AlertInputError({"reason": refused_text_message()})
     if len(value) > MAX_REASON:
-        raise AlertInputError({"reason": _("At most %(max)d characters.", max=MAX_REASON)})
+        raise AlertInputError({"reason": too_long_message(MAX_REASON)})
     return value
 
 

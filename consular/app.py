@@ -16,6 +16,7 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -159,6 +160,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
+    from consular.auth.scoping import record_refusal
     from consular.auth.session import load_current_user
 
     @app.before_request
@@ -193,6 +195,22 @@ def _register_hooks(app: Flask) -> None:
         if not request.path.startswith("/static/") or response.status_code >= 400:
             h["Cache-Control"] = "no-store"
         h["X-Request-ID"] = getattr(g, "request_id", "")
+        return response
+
+    @app.after_request
+    def _audit_refusals(response: Response) -> Response:
+        """Every 403 and 404 a logged-in user gets, pages and API alike, is an entry of its own in
+        the audit trail (an officer trying other people's records leaves a trace), committed apart:
+        whatever the refused request left unsaved is dropped first, so nothing of it is written."""
+        if response.status_code in (403, 404) and g.get("user") is not None:
+            db.session.rollback()
+            try:
+                record_refusal(response.status_code)
+                db.session.commit()
+            except SQLAlchemyError:  # the answer stands even when the trail cannot be written
+                db.session.rollback()
+                app.logger.exception("refused access not recorded (request %s)",
+                                     g.get("request_id", "-"))
         return response
 
     @app.teardown_request
@@ -262,6 +280,7 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
+    from consular.audit.labels import action_label, object_label
     from consular.auth.models import Role
     from consular.auth.session import current_user
 
@@ -278,6 +297,9 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["country"] = i18n.country_name
     app.jinja_env.filters["dt"] = i18n.format_dt
     app.jinja_env.filters["num"] = i18n.format_number
+    app.jinja_env.filters["plural_count"] = i18n.plural_count
     app.jinja_env.filters["language"] = i18n.language_name
     # A point, station, mission or the centre by its name in the reader's language.
     app.jinja_env.filters["place"] = lambda place: place.name_in(str(i18n.current_locale()))
+    app.jinja_env.filters["audit_action"] = action_label
+    app.jinja_env.filters["audit_object"] = object_label

@@ -77,6 +77,14 @@ def format_number(value: float | int) -> str:
     return str(format_decimal(value, locale=current_locale()))
 
 
+def plural_count(value: float | int) -> int:
+    """The whole number ``ngettext`` chooses a plural form by, for a measure that may have a
+    fraction (a rate of 0.5 segments per second): gettext's plural rules take whole numbers only.
+    A fraction counts as 2, which is the plural in English (CLDR: "1.5 hours") and changes nothing
+    in Chinese (one form)."""
+    return int(value) if float(value).is_integer() else 2
+
+
 def language_name(code: str, locale: Locale | str | None = None) -> str:
     """A language tag (``zh``, ``zh-Hant``, ``pt_BR``) named in the reader's language."""
     loc = Locale.parse(locale) if locale is not None else current_locale()

@@ -1,15 +1,18 @@
 """The access-matrix world: two liaison points, two stations and the records around them, each record
-carrying canary personal values, and the URL arguments that address each one by relation."""
+carrying canary personal values, the URL arguments that address each one by relation, and the calls
+of every route of the URL map on them (the access matrix and the page-language walk share them)."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask
+from werkzeug.routing import Rule
 
 from alerts.models import WorkerHeartbeat
 from alerts.targeting import fan_out
@@ -23,6 +26,7 @@ from consular.network.models import CoordinationCentre, Division, LiaisonPoint, 
 from consular.registry import operations as registry
 from consular.registry.models import ImportState, RegistrantImport
 from tests.access_policy import (
+    ANON,
     NONE,
     OTHER_PLACE,
     OTHER_STATION,
@@ -203,3 +207,61 @@ def build_world(make_point: Callable[..., LiaisonPoint], make_station: Callable[
         "referral_id": referrals,
     }
     return world
+
+
+# --- the calls that address each record ---------------------------------------------------------
+
+# The URL argument ``object_id`` of the network API names a different register per endpoint.
+OBJECT_KINDS = {"liaison_point": "point_id", "station": "station_id", "division": "division_id",
+                "mission": "mission_id"}
+
+
+@dataclass(frozen=True)
+class Call:
+    endpoint: str
+    method: str
+    relation: str
+    path: str
+    api: bool
+
+
+def arg_values(world: World, rule: Rule) -> dict[str, dict[str, Any]]:
+    values = {}
+    for name in rule.arguments:
+        key = name
+        if name == "object_id":
+            key = next(v for k, v in OBJECT_KINDS.items() if rule.endpoint.split(".")[1].startswith(k))
+        values[name] = world.args[key]
+    return values
+
+
+def relations(world: World, rule: Rule) -> list[str]:
+    """The relations a route can be asked about: those every one of its record arguments has."""
+    found: set[str] | None = None
+    for by_relation in arg_values(world, rule).values():
+        keys = set(by_relation) - {NONE}
+        if keys:
+            found = keys if found is None else found & keys
+    return sorted(found) if found else [NONE]
+
+
+def pick(value: Any, who: str) -> Any:
+    if isinstance(value, dict):  # a row per role (drafts, imports, tokens)
+        return value.get(who if who != ANON else Role.coordinator, next(iter(value.values())))
+    return value
+
+
+def calls(app: Flask, world: World, who: str) -> Iterator[tuple[Rule, Call]]:
+    with app.test_request_context():
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+            values = arg_values(world, rule)
+            for relation in relations(world, rule):
+                filled = {}
+                for name, by_relation in values.items():
+                    chosen = by_relation.get(relation, by_relation.get(NONE))
+                    if chosen is None:  # e.g. a draft asked about as SELF and OTHER_USER
+                        chosen = next(iter(by_relation.values()))
+                    filled[name] = pick(chosen, who)
+                path = app.url_for(rule.endpoint, **filled)
+                for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                    yield rule, Call(rule.endpoint, method, relation, path, path.startswith("/api/"))

@@ -40,12 +40,21 @@ def record(
     *,
     user: Any = None,
     username: str | None = None,
+    case_reference: str | None = None,
+    registrant_id: int | None = None,
 ) -> AuditEntry:
-    """Add an audit entry to the session (the caller's commit makes it durable)."""
+    """Add an audit entry to the session (the caller's commit makes it durable). The case and the
+    registration it is about (searched by the admin) default to the object's own: a case's
+    reference from ``detail["reference"]``, a registrant's id."""
     if user is None and username is None and _audit_actor.get() is not None:
         username = _audit_actor.get()
     elif user is None and has_request_context():
         user = getattr(g, "user", None)
+    if case_reference is None and object_type == "case" and detail:
+        reference = detail.get("reference")
+        case_reference = reference if isinstance(reference, str) else None
+    if registrant_id is None and object_type == "registrant" and isinstance(object_id, int):
+        registrant_id = object_id
     entry = AuditEntry(
         user_id=user.id if user is not None else None,
         username=username if username is not None else (user.username if user is not None else ""),
@@ -56,6 +65,8 @@ def record(
         object_type=object_type,
         object_id=str(object_id) if object_id != "" else "",
         detail=detail or {},
+        case_reference=case_reference[:20] if case_reference else None,
+        registrant_id=registrant_id,
     )
     db.session.add(entry)
     return entry

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
+
+from consular.validation import CheckedForm
 
 USERNAME_RE = r"^[A-Za-z0-9._-]+$"
 
 
-class LoginForm(FlaskForm):
+class LoginForm(CheckedForm):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)],
                              render_kw={"autocomplete": "current-password"})
 
 
-class CodeForm(FlaskForm):
+class CodeForm(CheckedForm):
     code = StringField(_l("Six-digit code from your authenticator app"),
                        validators=[DataRequired(), Regexp(r"^\s*[0-9]{3} ?[0-9]{3}\s*$",
                                                           message=_l("Enter the six digits."))],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(CheckedForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=256)],
                             render_kw={"autocomplete": "current-password"})
     new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=256)],
@@ -35,11 +36,11 @@ class PasswordChangeForm(FlaskForm):
                             render_kw={"autocomplete": "new-password"})
 
 
-class TokenForm(FlaskForm):
+class TokenForm(CheckedForm):
     name = StringField(_l("What the token is for"), validators=[DataRequired(), Length(max=100)])
 
 
-class UserEditForm(FlaskForm):
+class UserEditForm(CheckedForm):
     """What an admin may change about a user. Choices are filled in by the view (they depend on
     the active liaison points and stations, and on the reader's language)."""
 
@@ -71,7 +72,7 @@ class UserForm(UserEditForm):
                              render_kw={"autocomplete": "new-password"})
 
 
-class AdminPasswordForm(FlaskForm):
+class AdminPasswordForm(CheckedForm):
     """An admin sets a new password for someone who lost theirs."""
 
     new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=256)],

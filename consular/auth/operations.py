@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from consular.audit.operations import record
 from consular.auth.models import ApiToken, LoginAttempt, Role, User
 from consular.db import db, keyring, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
+from consular.validation import clean_text
 from i18n import UI_LOCALES
 
 
@@ -87,7 +87,10 @@ def check_password_strength(password: str, username: str = "") -> str | None:
 
 def normalise_phone(raw: str) -> str:
     """A phone number in E.164 (``+8613905770000``); national numbers are read as Chinese."""
-    text = raw.strip()
+    cleaned = clean_text(raw)
+    if cleaned is None:
+        raise AccountError("bad_characters")
+    text = cleaned
     if len(text) > 32:
         raise AccountError("bad_phone")
     try:
@@ -113,14 +116,18 @@ def _check_username(username: str) -> str:
     return username
 
 
-def _check_profile(display_name: str, email: str, locale: str | None) -> None:
-    if len(display_name.strip()) > DISPLAY_NAME_MAX:
+def _check_profile(display_name: str, email: str, locale: str | None) -> tuple[str, str]:
+    """The display name and email as stored (the text rule of ``consular.validation``)."""
+    name, address = clean_text(display_name), clean_text(email)
+    if name is None or address is None:
+        raise AccountError("bad_characters")
+    if len(name) > DISPLAY_NAME_MAX:
         raise AccountError("name_too_long")
-    email = email.strip()
-    if len(email) > EMAIL_MAX or (email and "@" not in email):
+    if len(address) > EMAIL_MAX or (address and "@" not in address):
         raise AccountError("bad_email")
     if locale and locale not in UI_LOCALES:
         raise AccountError("bad_locale")
+    return name, address
 
 
 def _check_binding(role: Role, liaison_point_id: int | None, station_id: int | None,
@@ -186,7 +193,7 @@ def create_user(
     """A new active user. The phone is stored in E.164, encrypted, with its keyed search hash."""
     username = _check_username(username)
     role = Role(role)
-    _check_profile(display_name, email, locale)
+    display_name, email = _check_profile(display_name, email, locale)
     if find_user(username) is not None:
         raise AccountError("username_taken")
     point_id, bound_station_id = _check_binding(role, liaison_point_id, station_id)
@@ -196,12 +203,12 @@ def create_user(
         raise AccountError(reason)
     user = User(
         username=username,
-        display_name=display_name.strip() or username,
+        display_name=display_name or username,
         password_hash=hash_password(password),
         role=role,
         liaison_point_id=point_id,
         station_id=bound_station_id,
-        email=email.strip(),
+        email=email,
         phone=e164,
         phone_hash=phone_search_hash(e164) if e164 else None,
         locale=locale or None,
@@ -230,7 +237,7 @@ def update_user(
     change ends the user's sessions: the new role may need a second step at login.
     """
     role = Role(role)
-    _check_profile(display_name, email, locale)
+    display_name, email = _check_profile(display_name, email, locale)
     if user.role == Role.admin and role != Role.admin:
         if actor is not None and actor.id == user.id:
             raise AccountError("self_demote")
@@ -239,8 +246,8 @@ def update_user(
     point_id, bound_station_id = _check_binding(role, liaison_point_id, station_id, current=user)
     e164 = normalise_phone(phone) if phone and phone.strip() else None
     new_values: dict[str, Any] = {
-        "display_name": display_name.strip() or user.username,
-        "email": email.strip(),
+        "display_name": display_name or user.username,
+        "email": email,
         "phone": e164,
         "role": role,
         "liaison_point_id": point_id,
@@ -425,8 +432,11 @@ def _token_digest(token: str) -> str:
 
 def create_api_token(user: User, name: str, days: int | None = 365) -> tuple[ApiToken, str]:
     """Returns the row and the token itself, which is shown once and never stored."""
-    name = name.strip()
-    if not name or len(name) > 100 or any(unicodedata.category(ch) == "Cc" for ch in name):
+    cleaned = clean_text(name)
+    if cleaned is None:
+        raise AccountError("bad_characters")
+    name = cleaned
+    if not name or len(name) > 100:
         raise AccountError("bad_token_name")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(

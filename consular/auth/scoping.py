@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import abort
+from flask import abort, g, request
 
-from consular.audit.models import AuditEntry
+from consular.audit.models import ACCESS_REFUSED, AuditEntry
+from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.cases.models import (
     Attachment,
@@ -283,3 +284,51 @@ def can_work_on_alerts(user: User) -> bool:
     """Compose, approve (another coordinator's), cancel and follow safety alerts. Nobody else sees
     the alert pages (404); published public alerts are in the public feed."""
     return user.role == Role.coordinator and user.active
+
+
+# --- refused accesses -------------------------------------------------------------------------
+
+# URL arguments that name one record, with the audit's name for its kind. A refused request is
+# recorded against the first its route has, in this order (an attachment before its case).
+REFUSAL_OBJECTS: tuple[tuple[str, str], ...] = (
+    ("attachment_id", "attachment"), ("referral_id", "referral"), ("draft_id", "case_draft"),
+    ("case_id", "case"), ("incident_id", "incident"), ("registrant_id", "registrant"),
+    ("import_id", "registrant_import"), ("delivery_id", "delivery"), ("alert_id", "alert"),
+    ("identifier", "alert"), ("token_id", "api_token"), ("user_id", "user"),
+    ("point_id", "liaison_point"), ("station_id", "station"), ("mission_id", "mission"),
+    ("division_id", "division"), ("object_id", ""),
+)
+# The network API's ``object_id`` names a record of the register its endpoint belongs to.
+_NETWORK_KINDS = ("liaison_point", "station", "mission", "division")
+
+
+def record_refusal(status: int) -> None:
+    """Audit a request the logged-in user was refused: 403, or 404 (out of scope and absent give
+    the same answer, so both are recorded). One entry per request, with the route, the method, the
+    path and the ids tried; for a case, its reference (read here, outside the user's scope, for the
+    admin's search only: the answer the user got is unchanged). The caller commits."""
+    user = g.get("user")
+    rule = request.url_rule
+    if user is None or rule is None or request.endpoint == "static":
+        return
+    args = request.view_args or {}
+    names = dict(REFUSAL_OBJECTS)
+    tried = {name: value for name, value in args.items() if name in names}
+    object_type, object_id = "", ""
+    for name, kind in REFUSAL_OBJECTS:
+        if name in tried:
+            object_id = str(tried[name])[:40]
+            endpoint = (request.endpoint or "").partition(".")[2]
+            object_type = kind or next((k for k in _NETWORK_KINDS if endpoint.startswith(k)), "")
+            break
+    case_id, registrant_id = tried.get("case_id"), tried.get("registrant_id")
+    reference = None
+    if isinstance(case_id, int) and 0 < case_id <= MAX_ID:
+        reference = db.session.scalar(sa.select(Case.reference).where(Case.id == case_id))
+    detail: dict[str, Any] = {"status": status, "method": request.method,
+                              "route": request.endpoint, "path": request.path[:200]}
+    if len(tried) > 1:
+        detail["ids"] = {name: str(value)[:40] for name, value in tried.items()}
+    record(ACCESS_REFUSED, object_type, object_id, detail, user=user, case_reference=reference,
+           registrant_id=registrant_id if isinstance(registrant_id, int) and
+           0 < registrant_id <= MAX_ID else None)

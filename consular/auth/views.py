@@ -27,9 +27,11 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from config import Settings
+from consular import validation
 from consular.api_docs import documented
 from consular.audit.operations import client_ip, record
 from consular.auth import operations as ops
@@ -75,6 +77,7 @@ ACCOUNT_ERRORS = {
     "last_admin": _l("This is the last active administrator. Make someone else an administrator "
                      "first."),
     "bad_token_name": _l("Give the token a short name."),
+    "bad_characters": validation.MESSAGE,
 }
 
 
@@ -93,6 +96,12 @@ def _needs_2fa(user: User) -> bool:
 
 def _window() -> timedelta:
     return timedelta(minutes=_settings().login_lock_minutes)
+
+
+def _wait_message() -> str:
+    return ngettext("Too many failed attempts. Wait %(num)d minute and try again.",
+                    "Too many failed attempts. Wait %(num)d minutes and try again.",
+                    _settings().login_lock_minutes)
 
 
 def _throttled(username: str) -> bool:
@@ -152,8 +161,7 @@ def login() -> Any:
                 record("login.throttled", "user", "", {"username": username[:64]}, user=None,
                        username=username[:64])
                 db.session.commit()
-                form.username.errors = [_("Too many failed attempts. Wait %(minutes)d minutes "
-                                          "and try again.", minutes=_settings().login_lock_minutes)]
+                form.username.errors = [_wait_message()]
                 status = 429
             else:
                 user = ops.find_user(username)
@@ -197,8 +205,7 @@ def login_code() -> Any:
         if not form.validate():
             status = 400
         elif _throttled(user.username):
-            form.code.errors = [_("Too many failed attempts. Wait %(minutes)d minutes and try "
-                                  "again.", minutes=_settings().login_lock_minutes)]
+            form.code.errors = [_wait_message()]
             status = 429
         elif ops.verify_totp(user, form.code.data):
             session.pop("pending_2fa", None)
@@ -275,8 +282,7 @@ def change_password() -> Any:
     if form.validate():
         # The current password is a login secret too: guessing it here is throttled the same way.
         if _throttled(user.username):
-            form.current.errors = [_("Too many failed attempts. Wait %(minutes)d minutes and try "
-                                     "again.", minutes=_settings().login_lock_minutes)]
+            form.current.errors = [_wait_message()]
             status = 429
         elif not ops.verify_password(user, form.current.data):
             ops.note_attempt(user.username, client_ip(), ok=False)
@@ -338,7 +344,8 @@ def create_token() -> Any:
     assert user is not None
     form = TokenForm()
     if not form.validate():
-        flash(_("Give the token a short name."), "error")
+        refused = validation.message() in form.name.errors
+        flash(validation.message() if refused else _("Give the token a short name."), "error")
         return redirect(url_for("auth.account")), 303
     try:
         _token, secret = ops.create_api_token(user, form.name.data)

@@ -293,7 +293,7 @@ def list_cases() -> Response:
 def get_case(case_id: int) -> tuple[Response, int, dict[str, str]]:
     user = _case_user()
     case = _load_case(case_id, user)
-    record("case.view", "case", case.id)
+    record("case.view", "case", case.id, case_reference=case.reference)
     db.session.commit()
     return _answer(case_id, user)
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from wtforms import (
     BooleanField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     RadioField,
@@ -44,6 +43,7 @@ from consular.cases.models import (
     ReferralTarget,
     TimelineKind,
 )
+from consular.validation import CheckedForm, CheckedSubform
 
 # --- plain-language labels --------------------------------------------------------------------
 
@@ -69,6 +69,15 @@ PRIORITY_LABELS = {
     Priority.P3: _l("Needs help within days"),
     Priority.P4: _l("Information or advice"),
 }
+
+
+def _priority_choice(priority: Priority, label: LazyString) -> str:
+    return f"{priority.value} · {label}"
+
+
+# "P1 · …" in the reader's language: made when a form is shown, not when this module is imported.
+PRIORITY_CHOICES = [SelectChoice(p.value, LazyString(_priority_choice, p, label))
+                    for p, label in PRIORITY_LABELS.items()]
 
 STATUS_LABELS = {
     CaseStatus.new: _l("New: waiting for the centre"),
@@ -258,7 +267,7 @@ def _req(key: str) -> list[Any]:
 # --- log a case -------------------------------------------------------------------------------
 
 
-class PersonForm(Form):
+class PersonForm(CheckedSubform):
     """One person involved (a sub-form of the case form: ``persons-0-name_zh``…)."""
 
     name_zh = StringField(_l("Name in Chinese"), validators=_opt("name"),
@@ -289,7 +298,7 @@ PERSON_FIELDS = ("name_zh", "name_latin", "phone", "relationship_to_involved", "
                  "id_number", "birth_date", "gender", "note")
 
 
-class CaseForm(FlaskForm):
+class CaseForm(CheckedForm):
     persons = FieldList(FormField(PersonForm), min_entries=1, max_entries=30)
     # where abroad
     country_code = SelectField(_l("Country"), validators=[DataRequired(message=CHOOSE_FROM_LIST)],
@@ -346,7 +355,7 @@ CASE_FIELDS = ("country_code", "city", "category", "summary", "narrative", "prio
 # --- the case page's action forms -------------------------------------------------------------
 
 
-class VersionedForm(FlaskForm):
+class VersionedForm(CheckedForm):
     """Every action form carries the case version the user saw (stale → 409, input kept)."""
 
     version = HiddenField(validators=[DataRequired()])
@@ -358,8 +367,7 @@ class NoteForm(VersionedForm):
 
 
 class TriageForm(VersionedForm):
-    priority = RadioField(_l("Priority"), choices=[
-        SelectChoice(p.value, f"{p.value} · {label}") for p, label in PRIORITY_LABELS.items()],
+    priority = RadioField(_l("Priority"), choices=PRIORITY_CHOICES,
         validators=[InputRequired(message=_l("Choose a priority."))],
         **CHOICE_ONLY)
     category = SelectField(_l("What happened"), choices=[
@@ -371,8 +379,7 @@ class TriageForm(VersionedForm):
 
 
 class PriorityForm(VersionedForm):
-    priority = RadioField(_l("Priority"), choices=[
-        SelectChoice(p.value, f"{p.value} · {label}") for p, label in PRIORITY_LABELS.items()],
+    priority = RadioField(_l("Priority"), choices=PRIORITY_CHOICES,
         validators=[InputRequired(message=_l("Choose a priority."))],
         **CHOICE_ONLY)
     note = TextAreaField(_l("Why"), validators=_opt("note"), render_kw={"rows": 2})
@@ -491,7 +498,7 @@ EDIT_FIELDS = ("country_code", "city", "place", "category", "summary", "narrativ
 # --- incidents --------------------------------------------------------------------------------
 
 
-class IncidentForm(FlaskForm):
+class IncidentForm(CheckedForm):
     title = StringField(_l("Title"), validators=_req("title"),
                         render_kw={"placeholder": _l("e.g. Bus accident near Milan, 3 March")})
     country_code = SelectField(_l("Country"), validators=[Optional()],
@@ -503,15 +510,14 @@ class IncidentForm(FlaskForm):
                                 render_kw={"rows": 3})
 
 
-class MassIntakeForm(FlaskForm):
+class MassIntakeForm(CheckedForm):
     text = TextAreaField(_l("People, one per line"), validators=[Length(max=MAX["mass_text"])],
                          render_kw={"rows": 8, "spellcheck": "false"})
     upload = FileField(_l("Or a CSV file"))
     category = SelectField(_l("What happened"), choices=[
         SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
         **CHOICE_ONLY)
-    priority = SelectField(_l("Priority"), choices=[
-        SelectChoice(p.value, f"{p.value} · {label}") for p, label in PRIORITY_LABELS.items()],
+    priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES,
         default=Priority.P2.value, **CHOICE_ONLY)
     summary = StringField(_l("One line for every case"), validators=_opt("summary"),
                           description=_l("Empty: the incident's title is used."))

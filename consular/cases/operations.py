@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
@@ -76,7 +76,9 @@ from consular.cases.policy import (
 )
 from consular.db import db, keyring, utcnow
 from consular.network.models import LiaisonPoint, Mission, ServiceStation
-from consular.network.operations import normalise_phone
+from consular.network.operations import normalise_phone, touch_activity_of
+from consular.validation import clean_text, is_plain_text, too_long_message
+from consular.validation import message as refused_text_message
 
 __all__ = [
     "ActionRefused", "CaseInputError", "StaleCase", "next_reference", "create_case", "update_case",
@@ -120,7 +122,6 @@ INCIDENT_FIELDS = ("title", "country_code", "city", "occurred_at", "description"
 RESIDENT_ID_RE = re.compile(r"^\d{17}[\dX]$")
 ID_RE = re.compile(r"^[A-Z0-9]{5,30}$")
 LATIN_NAME_RE = re.compile(r"^[^\W\d_]+(?:[ .,'’\-]+[^\W\d_]+)*\.?$")
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 # Keys a notification may carry: references and codes, never a name, number or note.
 NOTIFICATION_PARAMS = frozenset({"reference", "priority", "status", "deadline", "station", "station_id",
@@ -128,6 +129,15 @@ NOTIFICATION_PARAMS = frozenset({"reference", "priority", "status", "deadline", 
 
 
 # --- errors -------------------------------------------------------------------------------------
+
+
+def _too_many_people() -> str:
+    return ngettext("At most %(num)d person in one case; use mass intake for more.",
+                    "At most %(num)d people in one case; use mass intake for more.", MAX_PERSONS)
+
+
+def _too_many_at_once() -> str:
+    return ngettext("At most %(num)d person at once.", "At most %(num)d people at once.", MAX_MASS_ROWS)
 
 
 class CaseInputError(ValueError):
@@ -214,13 +224,13 @@ class _Check:
             return None
         value = clean_text(raw, multiline=multiline)
         if value is None:
-            self.fail(key, _("Remove the control characters from this field."))
+            self.fail(key, refused_text_message())
             return None
         if required and not value:
             self.fail(key, _("This field is required."))
             return None
         if len(value) > max_len:
-            self.fail(key, _("At most %(max)d characters.", max=max_len))
+            self.fail(key, too_long_message(max_len))
             return None
         self.out[key] = value
         return value
@@ -381,13 +391,14 @@ class _Check:
         for part in re.split(r"[,，、;；]", raw):
             tag = clean_text(part)
             if tag is None:
-                self.fail(key, _("Remove the control characters from this field."))
+                self.fail(key, refused_text_message())
                 return None
             tag = tag.lower()
             if not tag:
                 continue
             if len(tag) > MAX["tag"]:
-                self.fail(key, _("A tag has at most %(max)d characters.", max=MAX["tag"]))
+                self.fail(key, ngettext("A tag has at most %(num)d character.",
+                                        "A tag has at most %(num)d characters.", MAX["tag"]))
                 return None
             if tag not in tags:
                 tags.append(tag)
@@ -402,22 +413,6 @@ class _Check:
         if self.errors:
             raise CaseInputError(self.errors)
         return self.out
-
-
-def clean_text(raw: str, *, multiline: bool = False) -> str | None:
-    """Text as stored: NFC, trimmed; one-line fields fold tabs and line breaks into spaces. None
-    when it holds control characters (or bidirectional overrides) a person cannot have meant."""
-    text = unicodedata.normalize("NFC", raw)
-    if multiline:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        allowed = "\n\t"
-    else:
-        text = re.sub(r"[\t\r\n\v\f]+", " ", text)
-        allowed = ""
-    if any((unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in BIDI_CONTROLS
-           for ch in text):
-        return None
-    return text.strip()
 
 
 def _parse_date(text: str) -> date | None:
@@ -584,8 +579,11 @@ def _timeline(case: Case, user: User | None, kind: TimelineKind, action: str, no
 
 
 def _audit(action: str, case: Case, user: User | None, detail: Mapping[str, Any] | None = None) -> None:
+    """The audit entry of a change to a case, and (every change being real work) the activity of
+    the user's own liaison point or station, which keeps it off the "quiet" list."""
     record(f"case.{action}", "case", case.id, {"reference": case.reference, **(detail or {})},
            user=user)
+    touch_activity_of(user)
 
 
 def _transition(case: Case, user: User, action: Action, to_status: CaseStatus, now: datetime, *,
@@ -722,8 +720,7 @@ def _check_persons(persons: Any, errors: dict[str, str], *, country: str | None,
         errors["persons"] = _("Expected a list of people.")
         return []
     if len(persons) > MAX_PERSONS:
-        errors["persons"] = _("At most %(max)d people in one case; use mass intake for more.",
-                              max=MAX_PERSONS)
+        errors["persons"] = _too_many_people()
         return []
     reporter_region = country if user is not None and user.role == Role.station_volunteer else HOME_REGION
     out = [_check_person(p, errors, f"persons.{n}.", region_abroad=country or HOME_REGION,
@@ -868,8 +865,7 @@ def add_person(case: Case, data: Mapping[str, Any], *, user: User, expected_vers
                ) -> CasePerson:
     _begin(Action.add_person, case, user, expected_version)
     if len(case.persons) >= MAX_PERSONS:
-        raise CaseInputError({"persons": _("At most %(max)d people in one case; use mass intake "
-                                           "for more.", max=MAX_PERSONS)})
+        raise CaseInputError({"persons": _too_many_people()})
     errors: dict[str, str] = {}
     abroad, reporter = _person_regions(case, user)
     values = _check_person(data, errors, "", region_abroad=abroad, region_reporter=reporter)
@@ -1467,7 +1463,7 @@ def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, st
     if not lines:
         return rows, [(0, _("The list is empty."))]
     if len(lines) > MAX_MASS_ROWS + 1:
-        return rows, [(0, _("At most %(max)d people at once.", max=MAX_MASS_ROWS))]
+        return rows, [(0, _too_many_at_once())]
     delimiter = next((d for d in ("\t", ",", "，") if any(d in line for _n, line in lines)), None)
     columns = list(MASS_COLUMNS)
     if delimiter is not None:
@@ -1477,16 +1473,18 @@ def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, st
             columns = [_HEADER_ALIASES.get(cell, "") for cell in first]
             lines = lines[1:]
     for n, line in lines:
-        if any(unicodedata.category(ch) == "Cc" and ch != "\t" for ch in line):
-            problems.append((n, _("Remove the control characters from this line.")))
+        if not is_plain_text(line):
+            problems.append((n, _("Remove the control characters or text-direction overrides from "
+                                  "this line.")))
             continue
         if delimiter is None:
             row: dict[str, Any] = _split_free_line(line)
         else:
             cells = next(csv.reader([line], delimiter=delimiter))
             if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns):]):
-                problems.append((n, _("Too many columns: expected at most %(count)d.",
-                                      count=len(columns))))
+                problems.append((n, ngettext("Too many columns: expected at most %(num)d.",
+                                             "Too many columns: expected at most %(num)d.",
+                                             len(columns))))
                 continue
             row = {col: cell.strip() for col, cell in zip(columns, cells, strict=False)
                    if col and cell.strip()}
@@ -1519,7 +1517,7 @@ def mass_intake(incident: Incident, rows_or_text: str | Sequence[Mapping[str, An
                 continue
             rows.append({**raw, "line": raw.get("line", n)})
         if len(rows) > MAX_MASS_ROWS:
-            problems.append((0, _("At most %(max)d people at once.", max=MAX_MASS_ROWS)))
+            problems.append((0, _too_many_at_once()))
     else:
         raise CaseInputError({"rows": _("Paste a list of people, one per line.")})
 
@@ -1593,8 +1591,9 @@ def save_draft(user: User, payload: Mapping[str, Any], draft_id: int | None = No
         count = db.session.scalar(sa.select(sa.func.count()).select_from(CaseDraft)
                                   .where(CaseDraft.user_id == user.id)) or 0
         if count >= MAX_DRAFTS:
-            raise CaseInputError({"payload": _("You have %(max)d drafts. Finish or discard one first.",
-                                               max=MAX_DRAFTS)})
+            raise CaseInputError({"payload": ngettext(
+                "You have %(num)d draft. Finish or discard it first.",
+                "You have %(num)d drafts. Finish or discard one first.", MAX_DRAFTS)})
         draft = CaseDraft(user_id=user.id, created_at=now)
         db.session.add(draft)
     draft.payload = encoded

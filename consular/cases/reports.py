@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from babel.units import format_unit
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -157,9 +158,12 @@ def month_labels() -> list[str]:
 def duration_text(hours: float | None) -> str:
     if hours is None:
         return "—"
+    # CLDR's units: the plural of a decimal ("1.5 hours") is right in every language.
     if hours < 48:
-        return _("%(n)s hours", n=i18n.format_number(round(hours, 1)))
-    return _("%(n)s days", n=i18n.format_number(round(hours / 24, 1)))
+        return str(format_unit(round(hours, 1), "duration-hour", length="long",
+                               locale=i18n.current_locale()))
+    return str(format_unit(round(hours / 24, 1), "duration-day", length="long",
+                           locale=i18n.current_locale()))
 
 
 # --- the page ---------------------------------------------------------------------------------

@@ -10,12 +10,12 @@ are in the caller's language.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from marshmallow import Schema, ValidationError, fields
 
 import i18n
@@ -38,14 +38,12 @@ from consular.cases.models import (
     TimelineKind,
 )
 from consular.cases.operations import MAX, MAX_PERSONS
+from consular.validation import PlainTextSchema, text_pattern, too_long_message
 
 MAX_ID = 2**31 - 1
 
-# No control characters but tab and line breaks, no bidirectional overrides (a database cannot
-# store NUL; the others have no business in a name or a note, and can disguise text).
-TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
-_TEXT_RE = re.compile(TEXT_PATTERN)
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# The characters any text may hold: one rule for every package (``consular.validation``).
+TEXT_PATTERN = text_pattern()
 
 
 # --- strict fields with messages in the caller's language ---------------------------------------
@@ -59,6 +57,7 @@ class Text(fields.String):
     def __init__(self, max_length: int, *, nonblank: bool = False, **kwargs: Any) -> None:
         self.max_length = max_length
         self.nonblank = nonblank or bool(kwargs.get("required"))
+        self.plain_text = PlainTextSchema()
         metadata = {"maxLength": max_length, "pattern": TEXT_PATTERN, **kwargs.pop("metadata", {})}
         if self.nonblank:
             metadata.setdefault("minLength", 1)
@@ -68,10 +67,9 @@ class Text(fields.String):
                      **kwargs: Any) -> str:
         if not isinstance(value, str):
             raise ValidationError(_("Must be text."))
-        if _SURROGATE_RE.search(value) or not _TEXT_RE.match(value):
-            raise ValidationError(_("Contains characters that are not allowed."))
+        self.plain_text(value)
         if len(value) > self.max_length:
-            raise ValidationError(_("At most %(max)d characters.", max=self.max_length))
+            raise ValidationError(too_long_message(self.max_length))
         if self.nonblank and not value.strip():
             raise ValidationError(_("Required."))
         return value
@@ -168,9 +166,11 @@ class Items(fields.List):
         if not isinstance(value, list):
             raise ValidationError(_("Must be a list."))
         if len(value) > self.max_items:
-            raise ValidationError(_("At most %(max)d entries.", max=self.max_items))
+            raise ValidationError(ngettext("At most %(num)d entry.", "At most %(num)d entries.",
+                                           self.max_items))
         if len(value) < self.min_items:
-            raise ValidationError(_("At least %(min)d entries.", min=self.min_items))
+            raise ValidationError(ngettext("At least %(num)d entry.", "At least %(num)d entries.",
+                                           self.min_items))
         return list(super()._deserialize(value, attr, data, **kwargs))
 
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from babel.core import get_global
 from babel.dates import format_date, format_timedelta
 from babel.numbers import format_decimal
+from babel.units import format_unit
 from flask import (
     Blueprint,
     abort,
@@ -37,6 +38,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
@@ -186,7 +188,7 @@ def duration(span: timedelta | None) -> str:
 def file_size(size: int) -> str:
     loc = i18n.current_locale()
     if size < 1024:
-        return _("%(n)s bytes", n=size)
+        return str(format_unit(size, "digital-byte", length="long", locale=loc))
     if size < 1024 * 1024:
         return _("%(n)s KB", n=format_decimal(round(size / 1024), locale=loc))
     return _("%(n)s MB", n=format_decimal(round(size / 1024 / 1024, 1), locale=loc))
@@ -928,7 +930,7 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
 
 
 def _record_view(case: Case) -> None:
-    record("case.view", "case", case.id)
+    record("case.view", "case", case.id, case_reference=case.reference)
     db.session.commit()
 
 
@@ -1090,7 +1092,8 @@ def attachment(case_id: int, attachment_id: int) -> Response:
         message = _("This file cannot be opened: it failed its integrity check (it was altered or "
                     "damaged, or its key is missing). Nothing was downloaded; the error was logged.")
         return Response(render_template("error.html", code=500, message=message), status=500)
-    record("case.attachment.download", "attachment", found.id, {"case_id": case.id})
+    record("case.attachment.download", "attachment", found.id, {"case_id": case.id},
+           case_reference=case.reference)
     db.session.commit()
     # Streamed: each 64 KiB chunk is opened (and authenticated again) as it is sent.
     response = send_file(io.BufferedReader(content, files.CHUNK), mimetype="application/octet-stream",
@@ -1352,6 +1355,8 @@ def incident_mass(incident_id: int) -> Any:
         messages = [(0, message) for message in exc.errors.values()]
         return _render_incident(incident, user, form, mass_errors=messages, status=400)
     db.session.commit()
-    flash(_("%(count)s cases were created for this incident.", count=len(created)), "success")
+    flash(ngettext("%(count)s case was created for this incident.",
+                   "%(count)s cases were created for this incident.", len(created),
+                   count=i18n.format_number(len(created))), "success")
     return redirect(url_for("cases.incident_page", incident_id=incident.id), code=303)
 

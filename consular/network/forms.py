@@ -9,7 +9,6 @@ from typing import Any
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -17,6 +16,7 @@ import i18n
 from consular.network.models import DivisionLevel, HostKind, MissionKind
 from consular.network.names import NAME_LOCALES
 from consular.network.operations import MAX
+from consular.validation import CheckedForm
 
 LEVEL_LABELS = {
     DivisionLevel.county: _l("County or district"),
@@ -50,7 +50,7 @@ def _optional(max_len: int) -> list[object]:
     return [Optional(), Length(max=max_len)]
 
 
-class DivisionForm(FlaskForm):
+class DivisionForm(CheckedForm):
     code = StringField(_l("Code"), validators=_required(MAX["code"]),
                        description=_l("The official administrative code, e.g. 330302001."))
     name = StringField(_l("Name"), validators=_required(MAX["division_name"]))
@@ -63,7 +63,7 @@ class DivisionForm(FlaskForm):
                                            "to a township or street office."))
 
 
-class LiaisonPointForm(FlaskForm):
+class LiaisonPointForm(CheckedForm):
     name = StringField(_l("Name"), validators=_required(MAX["point_name"]))
     name_en = StringField(_l("Name in English"), validators=_optional(MAX["point_name"]))
     division_id = SelectField(_l("Township, street office or village"), coerce=int,
@@ -75,7 +75,7 @@ class LiaisonPointForm(FlaskForm):
                                     "format."))
 
 
-class StationForm(FlaskForm):
+class StationForm(CheckedForm):
     name = StringField(_l("Name"), validators=_required(MAX["station_name"]))
     name_en = StringField(_l("Name in English"), validators=_optional(MAX["station_name"]))
     country_code = SelectField(_l("Country"), validators=[DataRequired()])
@@ -97,7 +97,7 @@ class StationForm(FlaskForm):
                                 render_kw={"type": "email", "autocomplete": "off"})
 
 
-class MissionForm(FlaskForm):
+class MissionForm(CheckedForm):
     name = StringField(_l("Name"), validators=_required(MAX["mission_name"]))
     name_en = StringField(_l("Name in English"), validators=_optional(MAX["mission_name"]))
     kind = SelectField(_l("Kind"), validators=[DataRequired()],
@@ -111,7 +111,7 @@ class MissionForm(FlaskForm):
     address = StringField(_l("Address"), validators=_optional(MAX["address"]))
 
 
-class CentreForm(FlaskForm):
+class CentreForm(CheckedForm):
     name = StringField(_l("Name"), validators=_required(MAX["centre_name"]))
     name_en = StringField(_l("Name in English"), validators=_optional(MAX["centre_name"]))
     city = StringField(_l("City"), validators=_required(MAX["city"]))
@@ -131,7 +131,7 @@ def _name_label(locale: str) -> LazyString:
     return LazyString(lambda: _("Name in %(language)s", language=i18n.language_name(locale)))
 
 
-def _add_name_fields(form: type[FlaskForm], max_len: int) -> None:
+def _add_name_fields(form: type[CheckedForm], max_len: int) -> None:
     """One optional field per other language (``names_it``…); the view gathers them into the
     operation's ``names`` and back."""
     for locale in NAME_LOCALES:
@@ -145,13 +145,13 @@ for _form, _max in ((LiaisonPointForm, MAX["point_name"]), (StationForm, MAX["st
     _add_name_fields(_form, _max)
 
 
-def names_from(form: FlaskForm) -> dict[str, str]:
+def names_from(form: CheckedForm) -> dict[str, str]:
     """The names typed in a form's language fields, by locale."""
     return {locale: form[f"{NAMES_PREFIX}{locale}"].data or "" for locale in NAME_LOCALES
             if f"{NAMES_PREFIX}{locale}" in form}
 
 
-def fill_names(form: FlaskForm, names: dict[str, Any] | None) -> None:
+def fill_names(form: CheckedForm, names: dict[str, Any] | None) -> None:
     """Show a place's stored names in its form's language fields."""
     for locale in NAME_LOCALES:
         field = form._fields.get(f"{NAMES_PREFIX}{locale}")

@@ -12,10 +12,10 @@ for type as well as content, because JSON can carry anything.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import available_timezones
 
 import phonenumbers
@@ -23,10 +23,14 @@ import sqlalchemy as sa
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 import i18n
 from consular.audit.operations import record
-from consular.db import db
+from consular.auth.models import Role, User
+from consular.db import db, utcnow
 from consular.network.models import (
     CoordinationCentre,
     Division,
@@ -38,6 +42,8 @@ from consular.network.models import (
     ServiceStation,
 )
 from consular.network.names import NAME_LOCALES
+from consular.validation import clean_text, too_long_message
+from consular.validation import message as refused_text_message
 
 # Writable fields of each entity, in the order forms show them. Anything else is refused.
 DIVISION_FIELDS = ("code", "name", "name_en", "level", "parent_id")
@@ -165,16 +171,16 @@ class _Input:
         if not isinstance(raw, str):
             self.fail(key, _("Enter text."))
             return None
-        # One-line fields: tabs and line breaks become spaces; other control characters are refused.
-        value = re.sub(r"[\t\r\n\v\f]+", " ", raw).strip()
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
-            self.fail(key, _("Remove the control characters from this field."))
+        # One-line fields: tabs and line breaks become spaces; what the rule refuses is refused.
+        value = clean_text(raw)
+        if value is None:
+            self.fail(key, refused_text_message())
             return None
         if required and not value:
             self.fail(key, _("This field is required."))
             return None
         if len(value) > max_len:
-            self.fail(key, _("At most %(max)d characters.", max=max_len))
+            self.fail(key, too_long_message(max_len))
             return None
         self.out[key] = value
         return value
@@ -442,9 +448,12 @@ def deactivate_division(division: Division) -> bool:
             .where(LiaisonPoint.division_id == division.id, LiaisonPoint.active.is_(True))) or 0
         if children or points:
             raise NetworkConflict(_(
-                "This division still has %(children)d active sub-division(s) and %(points)d "
-                "active liaison point(s). Deactivate or move them first.",
-                children=children, points=points))
+                "This division still has %(divisions)s and %(points)s. Deactivate or move them "
+                "first.",
+                divisions=ngettext("%(num)d active sub-division", "%(num)d active sub-divisions",
+                                   children),
+                points=ngettext("%(num)d active liaison point", "%(num)d active liaison points",
+                                points)))
     return _set_active(division, "division", False)
 
 
@@ -632,3 +641,42 @@ def update_centre(data: Mapping[str, Any]) -> tuple[CoordinationCentre, list[str
     changed = _apply(centre, values)
     _updated(centre, "centre", changed)
     return centre, changed
+
+
+# --- activity: what keeps a place off the coverage report's "quiet" list -------------------------
+
+# Work closer together than this does not move the mark again: the report counts in days, and a
+# busy station's row need not be rewritten by each of its volunteers' clicks in a crisis.
+ACTIVITY_GRAIN = timedelta(minutes=1)
+
+
+def touch_activity(*, station_id: int | None = None, point_id: int | None = None,
+                   at: datetime | None = None) -> None:
+    """Record that a service station or a liaison point did real work (a case logged, accepted,
+    updated or resolved; a registrant added or changed), in the caller's transaction. The coverage
+    report calls a station quiet by this mark; it never moves back, and activity is not an edit of
+    the place's record (its ``updated_at`` stays)."""
+    now = at or utcnow()
+    for model, row_id in ((ServiceStation, station_id), (LiaisonPoint, point_id)):
+        if row_id is None:
+            continue
+        mark = model.last_activity_at
+        result = cast(sa.CursorResult[Any], db.session.execute(
+            sa.update(model)
+            .where(model.id == row_id, sa.or_(mark.is_(None), mark < now - ACTIVITY_GRAIN))
+            .values(last_activity_at=now, updated_at=model.updated_at)
+            .execution_options(synchronize_session=False)))
+        loaded = db.session.identity_map.get(identity_key(model, row_id))
+        if loaded is not None and result.rowcount:
+            set_committed_value(loaded, "last_activity_at", now)
+
+
+def touch_activity_of(user: User | None, at: datetime | None = None) -> None:
+    """``user``'s own place did work: a liaison officer's point, a station volunteer's station.
+    The centre's people (and the system) have no place to mark."""
+    if user is None:
+        return
+    if user.role == Role.liaison_officer and user.liaison_point_id is not None:
+        touch_activity(point_id=user.liaison_point_id, at=at)
+    elif user.role == Role.station_volunteer and user.station_id is not None:
+        touch_activity(station_id=user.station_id, at=at)

@@ -22,18 +22,17 @@ from consular.network.models import (
     Mission,
     ServiceStation,
 )
+from consular.validation import search_text
 
 T = TypeVar("T")
 
 MAX_QUERY = 100
 PHONE_QUERY_RE = re.compile(r"^[\d\s()+./-]+$")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def clean_query(query: object, limit: int = MAX_QUERY) -> str:
-    """A search box's text as every list searches it: control characters become spaces (they
-    never belong to a query, and PostgreSQL refuses NUL in a literal), trimmed, at most ``limit``."""
-    return CONTROL_RE.sub(" ", query if isinstance(query, str) else "").strip()[:limit]
+    """A search box's text as every list searches it (``consular.validation.search_text``)."""
+    return search_text(query, limit)
 
 
 @dataclass(frozen=True)

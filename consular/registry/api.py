@@ -35,6 +35,8 @@ from consular.registry import operations as ops
 from consular.registry import schemas as rs
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
 from consular.registry.queries import RegistrantFilters, registrants_query
+from consular.validation import is_plain_text
+from consular.validation import message as refused_text_message
 
 bp = Blueprint("registry_api", __name__, url_prefix="/api/v1/registrants")
 
@@ -222,7 +224,11 @@ def status(registrant_id: int) -> Response:
         raise ApiError(422, "invalid", error_message(422),
                        {key[:60]: _("Unknown or read-only field.") for key in unknown})
     if "status" not in body:
-        raise ApiError(422, "invalid", error_message(422), {"status": _("This field is required.")})
+        missing = {"status": _("This field is required.")}
+        note = body.get("consent_note")
+        if isinstance(note, str) and not is_plain_text(note):  # every problem at once
+            missing["consent_note"] = refused_text_message()
+        raise ApiError(422, "invalid", error_message(422), missing)
     ops.change_status(found, body["status"] if isinstance(body["status"], str) else "", user=user,
                       consent_method=body.get("consent_method") or None,
                       consent_note=body.get("consent_note") or "")

@@ -6,7 +6,6 @@ for pages, imports and the API alike."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -21,6 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from consular.registry.models import ConsentMethod, RegistrantKind, RegistrantStatus
 from consular.registry.operations import MAX, RECORDED_CONSENT
+from consular.validation import CheckedForm
 
 KIND_LABELS = {
     RegistrantKind.citizen_abroad: _l("Citizen abroad"),
@@ -83,7 +83,7 @@ def _optional(max_len: int) -> list[object]:
     return [Optional(), Length(max=max_len)]
 
 
-class RegistrantForm(FlaskForm):
+class RegistrantForm(CheckedForm):
     """Changing a registration (the consent record is not edited: it is a record)."""
 
     name = StringField(FIELD_LABELS["name"], validators=_required(MAX["name"]),
@@ -131,7 +131,7 @@ class NewRegistrantForm(RegistrantForm):
                                                                       "person's consent."))])
 
 
-class StatusForm(FlaskForm):
+class StatusForm(CheckedForm):
     status = SelectField(_l("New status"), validators=[DataRequired()],
                          choices=[SelectChoice(status.value, label)
                                   for status, label in STATUS_LABELS.items()])
@@ -144,18 +144,18 @@ class StatusForm(FlaskForm):
                                validators=_optional(MAX["consent_note"]))
 
 
-class EndForm(FlaskForm):
+class EndForm(CheckedForm):
     reason = SelectField(_l("Why"), validators=[DataRequired()],
                          choices=[SelectChoice(key, label) for key, label in END_REASON_LABELS.items()])
 
 
-class EraseForm(FlaskForm):
+class EraseForm(CheckedForm):
     confirm = BooleanField(_l("I understand: the name, number, city and stay dates are overwritten "
                               "for good; this cannot be undone."),
                            validators=[InputRequired(message=_l("Tick the box to confirm."))])
 
 
-class ImportForm(FlaskForm):
+class ImportForm(CheckedForm):
     file = FileField(_l("CSV file"), validators=[DataRequired(message=_l("Choose a file."))],
                      render_kw={"accept": ".csv,.txt,text/csv"},
                      description=_l("The first row names the columns: 姓名/name, 手机号/phone, "

@@ -30,7 +30,7 @@ from functools import cache
 from typing import IO, Any
 
 import sqlalchemy as sa
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -40,6 +40,7 @@ from consular.audit.operations import record
 from consular.auth.models import User
 from consular.auth.scoping import scoped
 from consular.db import db, utcnow
+from consular.network.operations import touch_activity_of
 from consular.registry.forms import FIELD_LABELS, KIND_LABELS, STATUS_LABELS
 from consular.registry.models import (
     ConsentMethod,
@@ -251,8 +252,10 @@ def _rows(text: str, max_rows: int) -> tuple[list[str], list[tuple[int, list[str
             if not any(cell.strip() for cell in row):
                 continue
             if len(rows) >= max_rows:
-                raise ImportFileError(_("The file has more than %(max)s rows. Split it into "
-                                        "smaller files.", max=i18n.format_number(max_rows)))
+                raise ImportFileError(ngettext(
+                    "The file has more than %(max)s row. Split it into smaller files.",
+                    "The file has more than %(max)s rows. Split it into smaller files.", max_rows,
+                    max=i18n.format_number(max_rows)))
             rows.append((number, row))
     except csv.Error:
         raise ImportFileError(_("Row %(row)d cannot be read (a quotation mark is not closed?). "
@@ -411,6 +414,8 @@ def run_import(file: bytes | IO[bytes], *, user: User, defaults: Mapping[str, An
     record("registrant.import", "registrant_import", job.id,
            {"batch": batch, "rows": report.rows, "imported": report.imported,
             "skipped": len(report.skipped), "refused": report.refused_rows}, user=user)
+    if report.imported:
+        touch_activity_of(user, at=now)
     return report
 
 

@@ -34,7 +34,12 @@ from consular.auth.operations import phone_search_hash
 from consular.auth.scoping import scoped
 from consular.db import db, keyring, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
-from consular.network.operations import _Input, _unchanged_dropped, normalise_language
+from consular.network.operations import (
+    _Input,
+    _unchanged_dropped,
+    normalise_language,
+    touch_activity_of,
+)
 from consular.registry.models import (
     ConsentMethod,
     Registrant,
@@ -540,6 +545,7 @@ def register(data: Mapping[str, Any], *, user: User) -> Registrant:
             "consent_method": registrant.consent_method.value,
             "liaison_point_id": registrant.liaison_point_id, "station_id": registrant.station_id},
            user=user)
+    touch_activity_of(user)
     return registrant
 
 
@@ -571,6 +577,7 @@ def update_registrant(registrant: Registrant, data: Mapping[str, Any], *, user: 
     if changed:
         db.session.flush()
         record("registrant.update", "registrant", registrant.id, {"fields": changed}, user=user)
+        touch_activity_of(user)
     return changed
 
 
@@ -602,6 +609,7 @@ def set_status(registrant: Registrant, status: RegistrantStatus | str, reason: s
     record("registrant.status", "registrant", registrant.id,
            {"from": old.value, "to": new.value, "reason": reason[:MAX["status_reason"]]},
            user=actor, username=None if actor is not None else "system")
+    touch_activity_of(actor)
     return True
 
 
@@ -623,7 +631,7 @@ def change_status(registrant: Registrant, status: RegistrantStatus | str, *, use
                                            "receive alerts again."))
         else:
             check.enum("consent_method", ConsentMethod, RECORDED_CONSENT)
-        check.text("consent_note", MAX["consent_note"])
+    check.text("consent_note", MAX["consent_note"])  # checked even when not kept: one text rule
     values = check.done()
     if registrant.status == values["status"]:
         return False
@@ -649,6 +657,7 @@ def end_registration(registrant: Registrant, *, user: User, reason: str) -> bool
     registrant.current_phone_hash = None
     db.session.flush()
     record("registrant.end", "registrant", registrant.id, {"reason": reason}, user=user)
+    touch_activity_of(user)
     return True
 
 

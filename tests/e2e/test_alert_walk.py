@@ -97,6 +97,10 @@ def test_two_coordinators_send_a_three_language_alert_to_italy(
     assert page.locator("[data-testid=sms-whole-zh_Hans] [data-whole=encoding]").inner_text() == "UCS-2"
     assert "STOP" in page.locator("[data-testid=sms-whole-zh_Hans] [data-whole=text]").inner_text()
     assert page.locator("#counter-zh_Hans").inner_text()  # sms-counter.js counts the message
+    # The tab's pill counts the whole SMS in the page's plural form (ngettext's forms, picked by the
+    # browser's Intl.PluralRules): "2 条短信", never an English "SMS" count on the Chinese page.
+    whole = page.locator("[data-testid=sms-whole-zh_Hans] [data-whole=segments]").inner_text()
+    assert page.locator('[data-tab-segments="zh_Hans"]').inner_text() == f"{whole} 条短信"
     screenshot(page, "alert-compose")
 
     page.click("[data-testid=save-submit]")

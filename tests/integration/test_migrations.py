@@ -177,3 +177,32 @@ def test_upgrade_keeps_existing_rows_and_is_safe_to_run_twice(migration_app: Fla
         assert conn.execute(sa.text("SELECT on_duty FROM user_account WHERE username = 'old'")).scalar_one() \
             in (False, 0)
         assert conn.execute(sa.text("SELECT queue_depth FROM worker_heartbeat")).scalar_one() == 0
+
+
+def test_audit_entries_written_before_the_search_columns_are_found_by_reference_and_number(
+        migration_app: Flask) -> None:
+    """0008 fills the case reference and the registration number of the audit entries already
+    written, so the admin's search finds a case's and a person's whole history, not only the new."""
+    script = ScriptDirectory(MIGRATIONS_DIR)
+    before = script.get_revision("0008_audit_search_refusals").down_revision
+    assert isinstance(before, str)
+    upgrade(revision=before)
+    rows = [("case.view", "case", "7", '{"reference": "2026-000123"}'),
+            ("case.triage", "case", "7", '{"reference": "2026-000123", "from": "new", "to": "triaged"}'),
+            ("registrant.view", "registrant", "42", '{"via": "page"}'),
+            ("registrant.list", "registrant", "", "{}"),
+            ("user.create", "user", "3", '{"username": "x"}')]
+    with db.engine.begin() as conn:
+        for action, object_type, object_id, detail in rows:
+            conn.execute(sa.text(
+                "INSERT INTO audit_entry (at, username, role, ip, request_id, action, object_type,"
+                " object_id, detail) VALUES (CURRENT_TIMESTAMP, 'old', 'coordinator', '', '', :action,"
+                " :object_type, :object_id, :detail)"),
+                {"action": action, "object_type": object_type, "object_id": object_id, "detail": detail})
+    upgrade()
+    with db.engine.connect() as conn:
+        found = conn.execute(sa.text(
+            "SELECT action, case_reference, registrant_id FROM audit_entry ORDER BY id")).all()
+    assert [tuple(row) for row in found] == [
+        ("case.view", "2026-000123", None), ("case.triage", "2026-000123", None),
+        ("registrant.view", None, 42), ("registrant.list", None, None), ("user.create", None, None)]

@@ -1,13 +1,12 @@
 """The access matrix: every route of the URL map, for anonymous callers and each role, on a record of
 each relation (own place, other place, own station, other station, unassigned) answers what the policy
 table in ``tests/access_policy.py`` says; out of scope is 404 without a trace of the record; a refused
-change writes nothing; every answer carries the security headers."""
+change writes nothing; every refusal of a logged-in user (403, 404) is one entry of its own in the
+audit trail; every answer carries the security headers."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
+from consular.audit.models import ACCESS_REFUSED, AuditEntry
 from consular.auth.models import Role
 from consular.db import db
 from tests.access_policy import (
@@ -35,7 +35,7 @@ from tests.access_policy import (
     WHO,
     expected,
 )
-from tests.access_world import World, build_world, canaries_of
+from tests.access_world import Call, World, build_world, calls, canaries_of
 from tests.conftest import Browser
 from tests.unit.test_security_headers import assert_security_headers
 
@@ -46,66 +46,10 @@ VOLATILE_TABLES = {"audit_entry", "login_attempt", "revoked_session", "worker_he
 VOLATILE_COLUMNS = {("api_token", "last_used_at"), ("user_account", "last_login_at")}
 # Requests that end or restart the caller's session (or revoke its API token) go last.
 LAST = {"auth.logout", "auth.api_revoke_token", "auth.login", "auth.login_code", "auth.login_enrol"}
-# The URL argument ``object_id`` of the network API names a different register per endpoint.
-OBJECT_KINDS = {"liaison_point": "point_id", "station": "station_id", "division": "division_id",
-                "mission": "mission_id"}
-
-
-@dataclass(frozen=True)
-class Call:
-    endpoint: str
-    method: str
-    relation: str
-    path: str
-    api: bool
-
-
 @pytest.fixture
 def world(app: Flask, make_point: Any, make_station: Any, make_mission: Any, make_user: Any,
           make_division: Any) -> World:
     return build_world(make_point, make_station, make_mission, make_user, make_division)
-
-
-def arg_values(world: World, rule: Rule) -> dict[str, dict[str, Any]]:
-    values = {}
-    for name in rule.arguments:
-        key = name
-        if name == "object_id":
-            key = next(v for k, v in OBJECT_KINDS.items() if rule.endpoint.split(".")[1].startswith(k))
-        values[name] = world.args[key]
-    return values
-
-
-def relations(world: World, rule: Rule) -> list[str]:
-    """The relations a route can be asked about: those every one of its record arguments has."""
-    found: set[str] | None = None
-    for by_relation in arg_values(world, rule).values():
-        keys = set(by_relation) - {NONE}
-        if keys:
-            found = keys if found is None else found & keys
-    return sorted(found) if found else [NONE]
-
-
-def pick(value: Any, who: str) -> Any:
-    if isinstance(value, dict):  # a row per role (drafts, imports, tokens)
-        return value.get(who if who != ANON else Role.coordinator, next(iter(value.values())))
-    return value
-
-
-def calls(app: Flask, world: World, who: str) -> Iterator[tuple[Rule, Call]]:
-    with app.test_request_context():
-        for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
-            values = arg_values(world, rule)
-            for relation in relations(world, rule):
-                filled = {}
-                for name, by_relation in values.items():
-                    chosen = by_relation.get(relation, by_relation.get(NONE))
-                    if chosen is None:  # e.g. a draft asked about as SELF and OTHER_USER
-                        chosen = next(iter(by_relation.values()))
-                    filled[name] = pick(chosen, who)
-                path = app.url_for(rule.endpoint, **filled)
-                for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-                    yield rule, Call(rule.endpoint, method, relation, path, path.startswith("/api/"))
 
 
 def send(call: Call, who: str, browser: Browser, client: FlaskClient, world: World) -> Any:
@@ -211,6 +155,7 @@ def test_every_route_answers_each_role_as_the_policy_says(app: Flask, world: Wor
     allowed = sorted((c for c in changes if c not in refused), key=lambda c: c.endpoint in LAST)
 
     def check(call: Call) -> None:
+        last_entry = db.session.scalar(sa.select(sa.func.max(AuditEntry.id))) or 0
         response = send(call, who, browser, client, world)
         body = response.get_data()
         response.close()
@@ -219,6 +164,16 @@ def test_every_route_answers_each_role_as_the_policy_says(app: Flask, world: Wor
         if got != want:
             problems.append(f"{call.method} {call.path} ({call.endpoint}, {call.relation}): "
                             f"expected {want}, got {response.status_code}")
+        refusals = [detail for action, detail in db.session.execute(
+            sa.select(AuditEntry.action, AuditEntry.detail).where(AuditEntry.id > last_entry))
+            if action == ACCESS_REFUSED]
+        recorded = [d for d in refusals if (d.get("method"), d.get("path")) == (call.method, call.path)
+                    and d.get("status") == response.status_code]
+        if who != ANON and got in (HIDDEN, FORBIDDEN) and len(recorded) != 1:
+            problems.append(f"{call.method} {call.path}: refused with {response.status_code} but "
+                            f"recorded {len(recorded)} refused accesses")
+        elif (who == ANON or got not in (HIDDEN, FORBIDDEN)) and refusals:
+            problems.append(f"{call.method} {call.path}: {response.status_code} recorded as refused")
         if got != OK and call.relation in canaries_by_relation:
             found = leaks(body, {call.relation})
             if found:

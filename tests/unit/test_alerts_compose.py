@@ -142,7 +142,8 @@ def test_a_coordinator_writes_an_alert_and_another_approves_it(coordinators, log
     assert alert.send_at is not None and abs((alert.send_at - utcnow()).total_seconds()) < 60
     actions = list(db.session.scalars(sa.select(AuditEntry.action).where(
         AuditEntry.object_type == "alert").order_by(AuditEntry.id)))
-    assert actions == ["alert.create", "alert.submit", "alert.approve"]
+    # The author's own approval was refused, and that attempt is on record too.
+    assert actions == ["alert.create", "alert.submit", "access.refused", "alert.approve"]
 
 
 def test_whoever_edited_last_cannot_approve_either(coordinators):

@@ -153,7 +153,7 @@ def messages_in(response: Any) -> list[str]:
 # when the input is refused, so they are not half-written changes; nor are failed logins counted
 # for throttling, or a token's last use.
 NOT_WRITES = ("case.view", "registrant.view", "registrant.list", "alert.call_round.view", "login.",
-              "password_change.failed", "report.export", "registrant.export")
+              "password_change.failed", "report.export", "registrant.export", "access.refused")
 _WRITE_RE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
 
 
@@ -559,6 +559,58 @@ def test_the_sweep_sees_a_committed_change(app: Flask, world: World, writes: Wri
     assert SCRIPT not in html and "&lt;script&gt;" in html
 
 
+# --- one rule for every text field: no bidirectional overrides ----------------------------------
+
+# Reads "Pratoexe.png" on screen; stored, it would disguise a name or a file (consular/validation.py).
+BIDI = "Prato\u202egnp.exe"
+TYPED_KINDS = {"text", "textarea", "email", "tel", "search", "url", ""}  # a password may hold anything
+
+
+def _says_bidi(messages: list[str]) -> bool:
+    """The rule's message, in English (the sweep's users) or Chinese (a guest's default)."""
+    return any("text-direction overrides" in m or "文字方向" in m for m in messages)
+
+
+@pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network"])
+def test_a_bidi_override_in_any_text_field_of_any_form_is_refused(app: Flask, world: World,
+                                                                  writes: WriteLog, area: str) -> None:
+    """Every form, every field a person types into, one at a time: the form as the page shows it with
+    that one field holding a right-to-left override is refused with the rule's message, writing
+    nothing (a station's name and an alert's text as much as a case's)."""
+    problems: list[str] = []
+    browsers: dict[str, Browser] = {}
+    tried = 0
+    for endpoint, (who, page_pattern) in FORM_PAGES.items():
+        if _area(endpoint) != area:
+            continue
+        browser = browsers.get(who) or browsers.setdefault(who, _browser(app, world, who))
+        page = page_pattern.format(**world.ids)
+        forms, _html = _forms_for(app, browser, page, endpoint)
+        writes.take()
+        for form in forms:
+            # (A person row's "__index__" copy is the script's template, never sent as it is.)
+            typed = dict.fromkeys(n for n, kind, _v in form.fields
+                                  if kind in TYPED_KINDS and "__index__" not in n)
+            for name in typed:
+                tried += 1
+                response = browser.client.post(
+                    form.action, data=encode_form({**form.values(), name: BIDI}),
+                    content_type="application/x-www-form-urlencoded")
+                where = f"{endpoint} {form.action} {name}"
+                written = writes.take()
+                said = messages_in(response)
+                if response.status_code in (302, 303):
+                    said = messages_in(browser.get(response.headers["Location"]))
+                elif not 400 <= response.status_code < 500:
+                    problems.append(f"{where}: accepted ({response.status_code})")
+                if written:
+                    problems.append(f"{where}: wrote {written}")
+                if not _says_bidi(said):
+                    problems.append(f"{where}: {response.status_code} without the rule's message: {said}")
+    assert tried, f"no text field found in the {area} forms"
+    assert not problems, "\n".join(problems)
+
+
 # --- the JSON API -------------------------------------------------------------------------------
 
 # Fields of the bodies the OpenAPI document does not spell out (it names the case schemas only).
@@ -656,6 +708,78 @@ def test_every_api_write_refuses_bad_bodies_cleanly(app: Flask, world: World, wr
                                                data=b'{"name": ', content_type="application/json",
                                                headers=headers))
     assert said["en"] and said["en"] != said["zh_Hans"] and any(has_cjk(m) for m in said["zh_Hans"])
+
+
+# The network registry's text fields per collection (its bodies are one open object in the document).
+NETWORK_TEXT = {
+    "divisions": ["code", "name", "name_en"],
+    "liaison-points": ["name", "name_en", "address", "phone"],
+    "stations": ["name", "name_en", "city", "host_organisation", "timezone", "languages",
+                 "contact_name", "contact_phone", "contact_email"],
+    "missions": ["name", "name_en", "city", "emergency_phone", "phone", "address"],
+    "centre": ["name", "name_en", "city", "address", "phone", "hotline_24h", "timezone"],
+}
+
+
+def _text_bodies(doc: dict[str, Any], path: str, method: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(field, body) with a right-to-left override in each text field of the body, one at a time
+    (those the document marks with the text rule's pattern, in people's rows too)."""
+    schemas = doc["components"]["schemas"]
+    template = re.sub(r"/\d+", "/{id}", path)
+    for doc_path, operations in doc["paths"].items():
+        if re.sub(r"\{\w+\}", "{id}", doc_path) != template or method.lower() not in operations:
+            continue
+        body = operations[method.lower()].get("requestBody", {})
+        ref = body.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+        properties = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
+        for name, prop in properties.items():
+            if "pattern" in prop:
+                yield name, {name: BIDI}
+            item_ref = prop.get("items", {}).get("$ref", "")
+            for sub, sub_prop in schemas.get(item_ref.rsplit("/", 1)[-1], {}).get("properties", {}).items():
+                if "pattern" in sub_prop:
+                    yield f"{name}.0.{sub}", {name: [{sub: BIDI}]}
+    collection = path.split("/")[3]
+    if collection in NETWORK_TEXT and not path.endswith("activate"):
+        for name in NETWORK_TEXT[collection]:
+            yield name, {name: BIDI}
+
+
+def test_a_bidi_override_in_any_text_field_of_the_api_is_refused(app: Flask, world: World,
+                                                                 writes: WriteLog) -> None:
+    """The API's every write, every text field of its body, one at a time: a 4xx that names the
+    rule, nothing written (cases, registrants and the network's registers alike)."""
+    client = app.test_client()
+    secrets_by_role = {}
+    for who in ("coordinator", "admin"):
+        _token, secrets_by_role[who] = create_api_token(world.users[who], "bidi")
+    db.session.commit()
+    doc = client.get("/api/openapi.json").get_json()
+    problems: list[str] = []
+    tried = 0
+    writes.take()
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint not in api_write_endpoints(app) or rule.endpoint in EXEMPT:
+            continue
+        url = _api_url(rule, world)
+        if "referral_id" in rule.arguments:  # the referral is the triaged case's
+            url = url.replace(f"/cases/{world.ids['working']}/", f"/cases/{world.ids['triaged']}/")
+        who = "coordinator" if url.split("/")[3] in ("cases", "registrants") else "admin"
+        for method in sorted(rule.methods & WRITE_METHODS):
+            for name, body in _text_bodies(doc, url, method):
+                tried += 1
+                response = client.open(url, method=method, json=body,
+                                       headers={"Authorization": f"Bearer {secrets_by_role[who]}"})
+                where = f"{method} {url} {name}"
+                if writes.take():
+                    problems.append(f"{where}: wrote something")
+                if not 400 <= response.status_code < 500:
+                    problems.append(f"{where}: {response.status_code}")
+                elif not _says_bidi(messages_in(response)):
+                    problems.append(f"{where}: {response.status_code} without the rule's message: "
+                                    f"{response.get_json(silent=True)}")
+    assert tried > 60
+    assert not problems, "\n".join(problems)
 
 
 def _json_bytes(body: dict[str, Any]) -> bytes:

@@ -10,9 +10,11 @@ import sqlalchemy as sa
 
 from consular.auth.models import Role
 from consular.auth.operations import create_api_token
+from consular.cases import operations as cases
 from consular.db import db, utcnow
-from consular.network.models import Division, DivisionLevel
+from consular.network.models import Division, DivisionLevel, ServiceStation
 from consular.network.queries import coverage_report
+from consular.registry import operations as registry
 
 
 @pytest.fixture
@@ -90,3 +92,58 @@ def test_a_new_point_closes_the_gap(network, make_user, logged_in, make_point):
     html = logged_in(make_user(Role.coordinator, locale="en")).get("/network/coverage").get_data(
         as_text=True)
     assert "3 of 4 covered" in html and "75%" in html
+
+
+# --- real work keeps a place off the quiet list -----------------------------------------------
+
+
+def _quiet_names(user) -> list[str]:
+    return [q.station.name for q in coverage_report(user, quiet_days=30).quiet_stations]
+
+
+def _station(name: str) -> ServiceStation:
+    found = db.session.scalar(sa.select(ServiceStation).where(ServiceStation.name == name))
+    assert found is not None
+    return found
+
+
+def test_a_station_that_accepted_and_resolved_a_case_today_is_not_quiet(network, make_user, make_point,
+                                                                         logged_in):
+    station = _station("安静服务站")  # last active 40 days ago
+    coordinator = make_user(Role.coordinator, locale="en")
+    volunteer = make_user(Role.station_volunteer, station_id=station.id)
+    point = make_point("报案联络点")
+    officer = make_user(Role.liaison_officer, liaison_point_id=point.id)
+    point.last_activity_at = utcnow() - timedelta(days=50)
+    db.session.commit()
+    assert "安静服务站" in _quiet_names(coordinator)
+
+    logged_at = utcnow()
+    case = cases.create_case({"summary": "在普拉托被拘留", "category": "detained", "country_code": "IT",
+                              "city": "Prato"}, [{"name_zh": "王伟"}], user=officer)
+    db.session.commit()
+    assert point.last_activity_at >= logged_at  # the officer's point worked
+    assert "安静服务站" in _quiet_names(coordinator)  # the centre's triage is not the station's work
+    cases.triage(case, user=coordinator, priority="P2", expected_version=case.version)
+    cases.assign(case, user=coordinator, station_id=station.id, coordinator_id=None, instructions=None,
+                 expected_version=case.version)
+    db.session.commit()
+    assert "安静服务站" in _quiet_names(coordinator)
+    cases.accept_assignment(case, user=volunteer, expected_version=case.version)
+    cases.resolve(case, user=volunteer, outcome="released", note="已获释", expected_version=case.version)
+    db.session.commit()
+
+    assert "安静服务站" not in _quiet_names(coordinator)
+    html = logged_in(coordinator).get("/network/coverage").get_data(as_text=True)
+    assert "安静服务站" not in html and "从未活动服务站" in html
+
+
+def test_a_station_that_registers_people_is_not_quiet(network, make_user):
+    station = _station("从未活动服务站")  # never active
+    volunteer = make_user(Role.station_volunteer, station_id=station.id)
+    coordinator = make_user(Role.coordinator)
+    registry.register({"name": "李娜", "phone": "+33 6 12 34 56 78", "country_code": "FR", "city": "Paris",
+                       "consent_method": "written"}, user=volunteer)
+    db.session.commit()
+    assert "从未活动服务站" not in _quiet_names(coordinator)
+    assert station.updated_at < station.last_activity_at  # activity is not an edit of the station

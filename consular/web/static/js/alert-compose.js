@@ -10,6 +10,16 @@
   var timer = null;
   var inflight = null;
 
+  // "1 SMS" / "2 SMS" in the page's language: the server gives each plural form (the catalog's
+  // ngettext), the browser picks the one for the number (Intl.PluralRules, CLDR).
+  var plurals = new Intl.PluralRules(document.documentElement.lang || undefined);
+  function segmentsText(n) {
+    var forms = (document.getElementById("language-tabs") || { dataset: {} }).dataset;
+    var category = plurals.select(n);
+    var key = "segments" + category.charAt(0).toUpperCase() + category.slice(1);
+    return (forms[key] || forms.segmentsOther || "# SMS").replace("#", n.toLocaleString());
+  }
+
   function pane(lang) { return form.querySelector('.tab-pane[data-lang="' + lang + '"]'); }
   function part(lang, name) {
     var p = pane(lang);
@@ -56,9 +66,9 @@
     var replaceable = !script && Object.keys(counter.analyse(typed).replaceable).length > 0;
     box.querySelector("[data-replace-all]").hidden = !replaceable;
     var pill = form.querySelector('[data-tab-segments="' + lang + '"]');
-    var unit = (document.getElementById("language-tabs") || { dataset: {} }).dataset.segmentsUnit || "# SMS";
-    if (pill) pill.textContent = result.segments ? unit.replace("#", String(result.segments)) : "";
+    if (pill) pill.textContent = result.segments ? segmentsText(result.segments) : "";
   }
+
 
   function languages() {
     return Array.from(form.querySelectorAll('input[name="languages"]')).map(function (el) { return el.value; });

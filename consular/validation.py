@@ -1,0 +1,180 @@
+"""One rule for the text people type, in every package: which characters a field may hold, checked
+the same way by the pages' forms (WTForms), the API's schemas (marshmallow) and the operations, each
+refusing with the same message in the user's language.
+
+The rule: no control characters (C0, DEL, C1) except tab and line breaks, which a multi-line field
+keeps and a one-line field folds into one space (a paste from a spreadsheet or a message is what
+the person meant); no bidirectional embeddings, overrides or isolates (U+202A–202E, U+2066–2069:
+they reorder what a reader sees, so ``invoice<U+202E>gnp.exe`` reads as ``invoiceexe.png``); no lone
+surrogates (they cannot be stored as UTF-8). Marks a language needs (the left-to-right and
+right-to-left marks of Arabic text, joiners) are letters' companions and stay allowed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from flask_babel import get_translations, ngettext
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.i18n import translations as wtforms_translations
+from marshmallow import ValidationError as SchemaValidationError
+from marshmallow.validate import Validator
+from wtforms import Form, PasswordField, StringField, TextAreaField
+from wtforms.validators import ValidationError as FormValidationError
+
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Controls a one-line field folds into a space, and those a multi-line field keeps as they are.
+ONE_LINE_FOLDED = "\t\n\r\v\f"
+MULTI_LINE_KEPT = "\t\n\r"
+_FOLD_RE = re.compile(f"[{ONE_LINE_FOLDED}]+")
+
+MESSAGE = _l("Remove the control characters or text-direction overrides from this field.")
+
+
+def message() -> str:
+    """The refusal, in the language of the request (or of ``force_locale``)."""
+    return str(MESSAGE)
+
+
+def too_long_message(max_len: int) -> str:
+    """The refusal of a text longer than ``max_len`` characters, in the request's language."""
+    return ngettext("At most %(num)d character.", "At most %(num)d characters.", max_len)
+
+
+def refused_character(text: str, *, multiline: bool = False) -> str | None:
+    """The first character of ``text`` that no field may hold, or None when the text is fine."""
+    kept = MULTI_LINE_KEPT if multiline else ONE_LINE_FOLDED
+    for ch in text:
+        if ch in BIDI_CONTROLS:
+            return ch
+        category = unicodedata.category(ch)
+        if (category == "Cc" and ch not in kept) or category == "Cs":
+            return ch
+    return None
+
+
+def is_plain_text(text: str, *, multiline: bool = False) -> bool:
+    return refused_character(text, multiline=multiline) is None
+
+
+def clean_text(raw: str, *, multiline: bool = False) -> str | None:
+    """Text as stored: NFC, trimmed; a one-line field's tabs and line breaks become one space, a
+    multi-line field's line ends become ``\\n``. None when the rule refuses it."""
+    if refused_character(raw, multiline=multiline) is not None:
+        return None
+    text = unicodedata.normalize("NFC", raw)
+    text = text.replace("\r\n", "\n").replace("\r", "\n") if multiline else _FOLD_RE.sub(" ", text)
+    return text.strip()
+
+
+def search_text(raw: object, limit: int) -> str:
+    """A search box's text: what the rule refuses becomes a space (a search writes nothing, and
+    such a character never belongs to a query; PostgreSQL refuses NUL in a literal), trimmed, at
+    most ``limit`` characters."""
+    text = raw if isinstance(raw, str) else ""
+    return "".join(" " if refused_character(ch) or ch in ONE_LINE_FOLDED else ch
+                   for ch in text).strip()[:limit]
+
+
+def text_pattern(*, multiline: bool = False) -> str:
+    """The rule as a regular expression, for the API document (lone surrogates aside: JSON Schema
+    patterns cannot name them)."""
+    c0 = "".join(f"\\x{n:02x}" for n in range(0x20)
+                 if chr(n) not in (MULTI_LINE_KEPT if multiline else ONE_LINE_FOLDED))
+    return f"^[^{c0}\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*$"
+
+
+# --- the same rule for forms and schemas --------------------------------------------------------
+
+
+class PlainText:
+    """WTForms validator: the field's text follows the rule."""
+
+    def __init__(self, *, multiline: bool = False) -> None:
+        self.multiline = multiline
+
+    def __call__(self, form: Any, field: Any) -> None:
+        data = field.data
+        if isinstance(data, str) and not is_plain_text(data, multiline=self.multiline):
+            raise FormValidationError(message())
+
+
+class PlainTextSchema(Validator):
+    """marshmallow validator: the value's text follows the rule."""
+
+    def __init__(self, *, multiline: bool = False) -> None:
+        self.multiline = multiline
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str) and not is_plain_text(value, multiline=self.multiline):
+            raise SchemaValidationError(message())
+        return value
+
+
+# WTForms' own messages that its Chinese catalog leaves untranslated (marked fuzzy there): ours.
+WTFORMS_MESSAGES = (
+    _l("'%(value)s' is not a valid choice for this field."),
+    _l("'%(value)s' are not valid choices for this field."),
+    _l("Not a valid week value."),
+    _l("This field cannot be edited."),
+    _l("This field is disabled and cannot have a value."),
+)
+
+
+class FormTranslations:
+    """WTForms' messages in the reader's language, for every form and subform: WTForms' own catalog
+    (through Flask-WTF), and ours for the few it leaves in English. Raw lookups: WTForms fills in
+    the values itself."""
+
+    def gettext(self, string: str) -> str:
+        theirs: str = wtforms_translations.gettext(string)
+        return theirs if theirs != string else get_translations().ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        theirs: str = wtforms_translations.ngettext(singular, plural, n)
+        if theirs not in (singular, plural):
+            return theirs
+        catalog = get_translations()
+        ours: str = catalog.ungettext(singular, plural, n)
+        if ours not in (singular, plural):
+            return ours
+        chosen = singular if n == 1 else plural  # ours as two entries (WTFORMS_MESSAGES)
+        mine: str = catalog.ugettext(chosen)
+        return mine
+
+
+FORM_TRANSLATIONS = FormTranslations()
+
+
+class TextRuleMeta:
+    """A form ``Meta`` that gives every text field of the form the rule (a text area keeps its
+    line breaks; a password is a secret that is never shown, so any character may be in it), and
+    WTForms' messages in the reader's language (a subform too, which Flask-WTF does not reach)."""
+
+    def get_translations(self, form: Any) -> FormTranslations:
+        return FORM_TRANSLATIONS
+
+    def bind_field(self, form: Any, unbound_field: Any, options: dict[str, Any]) -> Any:
+        field = super().bind_field(form, unbound_field, options)  # type: ignore[misc]
+        kind = unbound_field.field_class
+        if issubclass(kind, StringField) and not issubclass(kind, PasswordField):
+            field.validators = [*field.validators,
+                                PlainText(multiline=issubclass(kind, TextAreaField))]
+        return field
+
+
+class CheckedForm(FlaskForm):
+    """A page's form whose text fields follow the rule."""
+
+    class Meta(TextRuleMeta):
+        pass
+
+
+class CheckedSubform(Form):
+    """A subform (``FormField``) whose text fields follow the rule."""
+
+    class Meta(TextRuleMeta):
+        pass

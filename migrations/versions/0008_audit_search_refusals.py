@@ -1,0 +1,70 @@
+"""audit_entry: case_reference and registrant_id (indexed search by reference and registration
+number), an (action, at) index for refused accesses; existing entries are filled in
+
+Revision ID: 0008_audit_search_refusals
+Revises: 0007_sealed_fields_bound
+"""
+import json
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0008_audit_search_refusals'
+down_revision = '0007_sealed_fields_bound'
+branch_labels = None
+depends_on = None
+
+BATCH = 1000
+
+
+def upgrade():
+    with op.batch_alter_table('audit_entry', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('case_reference', sa.String(length=20), nullable=True))
+        batch_op.add_column(sa.Column('registrant_id', sa.Integer(), nullable=True))
+        batch_op.create_index('ix_audit_entry_action_at', ['action', 'at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_entry_case_reference'), ['case_reference'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_entry_registrant_id'), ['registrant_id'], unique=False)
+    _fill_in()
+
+
+def _fill_in():
+    """Entries written before: a case's carry its reference in their detail, a registrant's its id
+    as the object id. Read in Python (the JSON functions differ between SQLite and PostgreSQL),
+    written back in batches; this runs as the schema's owner, the only role that may."""
+    bind = op.get_bind()
+    entry = sa.table('audit_entry', sa.column('id', sa.BigInteger), sa.column('object_type', sa.String),
+                     sa.column('object_id', sa.String), sa.column('detail', sa.JSON),
+                     sa.column('case_reference', sa.String), sa.column('registrant_id', sa.Integer))
+    last = 0
+    while True:
+        rows = bind.execute(
+            sa.select(entry.c.id, entry.c.object_type, entry.c.object_id, entry.c.detail)
+            .where(entry.c.id > last, entry.c.object_type.in_(('case', 'registrant')))
+            .order_by(entry.c.id).limit(BATCH)).all()
+        if not rows:
+            return
+        last = rows[-1].id
+        references, registrants = [], []
+        for row in rows:
+            detail = json.loads(row.detail) if isinstance(row.detail, str) else (row.detail or {})
+            reference = detail.get('reference') if isinstance(detail, dict) else None
+            if row.object_type == 'case' and isinstance(reference, str) and 0 < len(reference) <= 20:
+                references.append({'row_id': row.id, 'value': reference})
+            elif row.object_type == 'registrant' and row.object_id.isascii() and row.object_id.isdigit() \
+                    and int(row.object_id) < 2**31:
+                registrants.append({'row_id': row.id, 'value': int(row.object_id)})
+        for column, values in (('case_reference', references), ('registrant_id', registrants)):
+            if values:
+                bind.execute(entry.update().where(entry.c.id == sa.bindparam('row_id'))
+                             .values({column: sa.bindparam('value')}), values)
+
+
+def downgrade():
+    with op.batch_alter_table('audit_entry', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_entry_registrant_id'))
+        batch_op.drop_index(batch_op.f('ix_audit_entry_case_reference'))
+        batch_op.drop_index('ix_audit_entry_action_at')
+        batch_op.drop_column('registrant_id')
+        batch_op.drop_column('case_reference')
