@@ -24,6 +24,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
 
     def make(**overrides: Any) -> Flask:
         folder = tmp_path / f"app{len(made)}"
+        folder.mkdir(parents=True)  # production refuses an instance folder it would have to create
         settings = {**base_overrides(folder, f"sqlite:///{folder}/test.db"), **overrides}
         other = create_app({k: v for k, v in settings.items() if v is not None})
         other.test_client_class = IsolatedClient

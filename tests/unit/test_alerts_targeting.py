@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from alerts import operations as ops
 from alerts import targeting
-from alerts.models import AlertState, Delivery, DeliveryState
+from alerts.models import AlertState, Delivery, DeliveryState, NotSentReason
 from consular.auth.models import Role
 from consular.db import db, utcnow
 from consular.registry.models import RegistrantKind, RegistrantStatus
@@ -155,7 +155,8 @@ def test_an_expired_alert_is_closed_instead_of_sent(coordinators):
     alert = approved_alert(author, approver)
     assert targeting.fan_out(alert, alert.expires_at + timedelta(seconds=1)) == 0
     db.session.commit()
-    assert alert.state == AlertState.sent and deliveries(alert.id) == {}
+    assert alert.state == AlertState.not_sent and deliveries(alert.id) == {}
+    assert alert.not_sent_reason == NotSentReason.expired
 
 
 def test_fan_out_refuses_a_draft_and_a_recurring_template(coordinators):

@@ -315,13 +315,13 @@ def test_erasure_overwrites_the_personal_data(coordinator):
                                "consent_note": "王伟签字"}, user=coordinator)
     db.session.commit()
     before = raw_values(registrant.id)
-    assert keyring().open(before[1]) == "+393123456789"
+    assert keyring().open(before[1], "registrant", "phone") == "+393123456789"
 
     assert ops.erase_registrant(registrant, user=coordinator) is True
     db.session.commit()
     name, phone, phone_hash, current, name_hash, city, stay_from = raw_values(registrant.id)
     assert name is None
-    assert phone != before[1] and keyring().open(phone) == ""  # no longer the old number
+    assert phone != before[1] and keyring().open(phone, "registrant", "phone") == ""  # no longer the old number
     assert phone_hash == "" and current is None and name_hash is None
     assert city == "" and stay_from is None
     assert registrant.ended_at is not None and registrant.erased_at is not None
