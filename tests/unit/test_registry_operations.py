@@ -321,7 +321,8 @@ def test_erasure_overwrites_the_personal_data(coordinator):
     db.session.commit()
     name, phone, phone_hash, current, name_hash, city, stay_from = raw_values(registrant.id)
     assert name is None
-    assert phone != before[1] and keyring().open(phone, "registrant", "phone") == ""  # no longer the old number
+    # The phone is no longer the old number:
+    assert phone != before[1] and keyring().open(phone, "registrant", "phone") == ""
     assert phone_hash == "" and current is None and name_hash is None
     assert city == "" and stay_from is None
     assert registrant.ended_at is not None and registrant.erased_at is not None
