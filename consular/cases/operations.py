@@ -783,9 +783,11 @@ def _insert_case(values: Mapping[str, Any], people: Sequence[Mapping[str, Any]],
 
 def create_case(data: Mapping[str, Any], persons: Sequence[Mapping[str, Any]], *, user: User,
                 incident: Incident | None = None, duplicate_of_acknowledged: Sequence[int] = (),
-                draft_id: int | None = None) -> Case:
+                draft_id: int | None = None, reference: str | None = None) -> Case:
     """Log a new case with its people. All or nothing: any bad value raises
-    :class:`CaseInputError` naming every bad field, and nothing is written."""
+    :class:`CaseInputError` naming every bad field, and nothing is written. ``reference``: one
+    reserved beforehand with :func:`reserve_references` (a past year's case logged today, as the
+    demo does); by default the next of this year."""
     if not can_create_case(user):
         raise ActionRefused("create", _("Your role may not log cases."), 403)
     if incident is not None and user.role != Role.coordinator:
@@ -796,8 +798,9 @@ def create_case(data: Mapping[str, Any], persons: Sequence[Mapping[str, Any]], *
     ids = [i for i in duplicate_of_acknowledged if isinstance(i, int) and 0 < i <= MAX_ID]
     if ids:
         acknowledged = sorted(db.session.scalars(sa.select(Case.id).where(Case.id.in_(ids))))
-    case = _insert_case(values, people, user=user, reference=next_reference(_office_year(now)),
-                        now=now, incident=incident)
+    case = _insert_case(values, people, user=user,
+                        reference=reference or next_reference(_office_year(now)), now=now,
+                        incident=incident)
     if acknowledged:
         _timeline(case, user, TimelineKind.link, "duplicate_acknowledged", now,
                   detail={"case_ids": acknowledged})
