@@ -59,6 +59,7 @@ from consular.network.models import LiaisonPoint, ServiceStation
 bp = Blueprint("reports", __name__, template_folder="templates")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv"  # Werkzeug adds "; charset=utf-8" to a text type itself
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -248,7 +249,8 @@ def case_rows(year: int) -> list[list[Any]]:
     outcome = _enum_label(OUTCOME_LABELS, Outcome)
     rows = []
     for (ref, k, cat, prio, st, country, city, ch, point, stn, reported, triaged, assigned,
-         closed, out) in db.session.execute(query):
+         closed, proposed) in db.session.execute(query):
+        out = stats.final_outcome(st, proposed)
         rows.append([
             ref, kind(k.value), category(cat.value), prio.value, status(st.value),
             country or "", i18n.country_name(country) if country else "", city or "",
@@ -332,7 +334,7 @@ def summary_rows(figures: stats.YearStats) -> list[tuple[str, Any]]:
     return [
         (_("Year"), figures.year),
         (_("Cases reported"), figures.total),
-        (_("Cases closed in the year"), figures.closed_in_year),
+        (_("Cases closed"), figures.closed),
         (_("Median hours to first response"), median(figures.first_response)),
         (_("Median hours to assignment"), median(figures.assignment)),
         (_("Median hours to close"), median(figures.close)),
@@ -369,7 +371,7 @@ def cases_csv(year: int) -> Response:
     rows = case_rows(year)
     body = csv_bytes(case_columns(), rows)
     _audit_export(year, "cases", "csv", len(rows))
-    return _download(body, "text/csv; charset=utf-8", f"cases-{year}.csv")
+    return _download(body, CSV, f"cases-{year}.csv")
 
 
 @bp.get("/reports/<int:year>/cases.xlsx")
