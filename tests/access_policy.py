@@ -382,6 +382,7 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("reports.statistics_workbook", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("reports.year", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("static", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("web.favicon", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("web.home", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
     ("web.set_language", "POST"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("webhooks.inbound", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},

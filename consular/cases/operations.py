@@ -120,6 +120,8 @@ INCIDENT_FIELDS = ("title", "country_code", "city", "occurred_at", "description"
 RESIDENT_ID_RE = re.compile(r"^\d{17}[\dX]$")
 ID_RE = re.compile(r"^[A-Z0-9]{5,30}$")
 LATIN_NAME_RE = re.compile(r"^[^\W\d_]+(?:[ .,'’\-]+[^\W\d_]+)*\.?$")
+# What may stand between the words of a name, in any script: 约翰·史密斯, O'NEIL, JEAN-PAUL.
+NAME_SEPARATORS = frozenset(" ·・.,'’-")
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 # Keys a notification may carry: references and codes, never a name, number or note.
@@ -452,10 +454,13 @@ def _check_person(data: Any, errors: dict[str, str], prefix: str, *, region_abro
     role = check.choice("role", PersonRole, default=None if partial else PersonRole.involved)
     name_zh = check.text("name_zh", MAX["name_zh"])
     name_latin = check.text("name_latin", MAX["name_latin"])
-    if name_latin and (has_han(name_latin) or not LATIN_NAME_RE.match(name_latin)):
+    for key, name in (("name_zh", name_zh), ("name_latin", name_latin)):
+        if name and not is_name_text(name):
+            check.fail(key, _("A name holds letters only, with spaces, dots, apostrophes or hyphens "
+                              "between words: no digits, emoji or other signs."))
+    if name_latin and not check.failed("name_latin") and (
+            has_han(name_latin) or not LATIN_NAME_RE.match(name_latin)):
         check.fail("name_latin", _("Write the name in Latin letters, as in the passport."))
-    if name_zh and any(ch.isdigit() for ch in name_zh):
-        check.fail("name_zh", _("A name has no digits."))
     check.choice("gender", Gender, default=None if partial else Gender.unknown)
     check.birth_date("birth_date")
     check.country("nationality")
@@ -488,6 +493,21 @@ def _check_person(data: Any, errors: dict[str, str], prefix: str, *, region_abro
         if check.out.get(key) == "":
             check.out[key] = None
     return check.out
+
+
+def is_name_text(name: str) -> bool:
+    """The one rule for the characters of a person's name, in Chinese or as in the passport:
+    letters of any script with the accents they carry, and the separators between words. No
+    digits, emoji, symbols or invisible joiners (variation selectors make a letter an emoji)."""
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category.startswith("L") or ch in NAME_SEPARATORS:
+            continue
+        if category in ("Mn", "Mc") and not ("\ufe00" <= ch <= "\ufe0f"
+                                             or "\U000e0100" <= ch <= "\U000e01ef"):
+            continue
+        return False
+    return True
 
 
 def _has_name(values: Mapping[str, Any]) -> bool:

@@ -107,6 +107,7 @@ from consular.cases.models import (
     Notification,
     PersonRole,
     Priority,
+    Referral,
     StationAssignment,
     TimelineEntry,
     TimelineKind,
@@ -199,6 +200,14 @@ def timeline_label(entry: TimelineEntry) -> str:
     if entry.action and entry.action in TIMELINE_ACTION_LABELS:
         return str(TIMELINE_ACTION_LABELS[entry.action])
     return _label(TIMELINE_LABELS, entry.kind)
+
+
+def referral_target(referral: Referral) -> str:
+    """To whom a case was referred, in words: "Police: Prato police HQ", "Embassy or consulate:
+    Embassy of China in Italy"."""
+    kind = _label(REFERRAL_TARGET_LABELS, referral.target)
+    name = referral.mission.name if referral.mission is not None else referral.target_name
+    return _("%(kind)s: %(name)s", kind=kind, name=name) if name else kind
 
 
 def timeline_change(entry: TimelineEntry) -> str:
@@ -666,6 +675,8 @@ class ActionView:
     link: str | None = None
     next: str | None = None
     submit: str | None = None
+    proposal: str | None = None  # closing: the outcome proposed when the case was resolved
+    proposal_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -852,7 +863,8 @@ def _has_fields(form: FlaskForm) -> bool:
 
 
 def _action_view(action: Action, case: Case, user: User, form: FlaskForm | None = None,
-                 message: str | None = None, next_page: str | None = None) -> ActionView:
+                 message: str | None = None, next_page: str | None = None,
+                 unfold: bool = False) -> ActionView:
     label = str(ACTION_LABELS[action.value])
     if user.role == Role.coordinator and action in ON_BEHALF:
         label = str(ON_BEHALF[action])
@@ -861,16 +873,27 @@ def _action_view(action: Action, case: Case, user: User, form: FlaskForm | None 
                           link=url_for("cases.edit_case", case_id=case.id))
     spec = SPECS[action]
     form = form or _make_form(action, case, user)
+    proposal = proposal_note = None
+    if action == Action.close and case.outcome is not None:
+        proposer = db.session.get(User, case.resolved_by_id) if case.resolved_by_id else None
+        proposal = _("Proposed by %(name)s: %(outcome)s",
+                     name=proposer.display_name if proposer else _("System"),
+                     outcome=_label(OUTCOME_LABELS, case.outcome))
+        proposal_note = case.outcome_note
     return ActionView(
         action.value, label, form, url=url_for("cases.act", case_id=case.id, action_name=action.value),
         has_fields=_has_fields(form), primary=user.role in spec.primary,
-        open=form.errors != {} or message is not None, message=message,
+        open=unfold or form.errors != {} or message is not None, message=message,
         multipart=isinstance(form, AttachmentForm), next=next_page,
-        submit=str(SUBMIT_LABELS[action]) if action in SUBMIT_LABELS else None)
+        submit=str(SUBMIT_LABELS[action]) if action in SUBMIT_LABELS else None,
+        proposal=proposal, proposal_note=proposal_note)
 
 
 @dataclass
 class Failure:
+    """An action the user sent that was refused: its form comes back unfolded with what was typed;
+    ``message`` is said beside the form (or, given as the page's message, once at the top)."""
+
     action: Action
     form: FlaskForm
     message: str | None = None
@@ -894,7 +917,8 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
             for referral in case.referrals:
                 if failure and failure.action == action and \
                         _int(failure.form.referral_id.data) == referral.id:
-                    view = _action_view(action, case, user, failure.form, failure.message)
+                    view = _action_view(action, case, user, failure.form, failure.message,
+                                        unfold=True)
                 else:
                     form = _make_form(action, case, user)
                     form.referral_id.data = str(referral.id)
@@ -904,7 +928,8 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
                 referral_forms[referral.id] = view
             continue
         if failure and failure.action == action:
-            actions.append(_action_view(action, case, user, failure.form, failure.message))
+            actions.append(_action_view(action, case, user, failure.form, failure.message,
+                                        unfold=True))
         else:
             actions.append(_action_view(action, case, user))
     siblings: list[Case] = []
@@ -915,9 +940,14 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
     timeline = db.session.scalars(
         sa.select(TimelineEntry).where(TimelineEntry.case_id == case.id)
         .options(selectinload(TimelineEntry.actor)).order_by(TimelineEntry.at, TimelineEntry.id)).all()
+    referrals = {r.id: referral_target(r) for r in case.referrals}
+    targets = {e.id: referrals[e.detail["referral_id"]] for e in timeline
+               if e.kind == TimelineKind.referral and isinstance(e.detail, dict)
+               and e.detail.get("referral_id") in referrals}
     return render_template(
         "cases/case.html", case=case, actions=actions, referral_forms=referral_forms,
-        timeline=timeline, siblings=siblings, left=deadlines.time_left(case, utcnow()),
+        timeline=timeline, timeline_targets=targets, siblings=siblings,
+        left=deadlines.time_left(case, utcnow()),
         show_identity=user.role != Role.station_volunteer, breadcrumbs=_breadcrumbs(user),
         page_message=page_message, created=bool(request.args.get("created")),
         can_see_incidents=user.role == Role.coordinator,
@@ -968,7 +998,9 @@ def act(case_id: int, action_name: str) -> Any:
         version = str(fresh.version)
         form.version.data = version  # resending after a look at the latest state is deliberate
         _record_view(fresh)
-        return _render_case(fresh, user, failure=Failure(action, form, message),
+        # A message for the whole page is said once, at the top; the form stays unfolded below it.
+        beside_form = None if page_message is not None and message == page_message else message
+        return _render_case(fresh, user, failure=Failure(action, form, beside_form),
                             page_message=page_message, status=status)
 
     if not form.validate():

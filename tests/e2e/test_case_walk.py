@@ -204,3 +204,20 @@ def test_a_draft_survives_a_dropped_connection(phone_page: Any) -> None:
     officer.wait_for_load_state()
     expect(officer.locator("input[name='persons-0-name_zh']")).to_have_value("陈小红")
     screenshot(officer, "case-draft-restored-phone")
+
+
+def test_the_queue_on_a_phone_shows_the_time_left(phone_page: Any) -> None:
+    """On a 390 px phone every row's time left is on the screen, not scrolled off to the right."""
+    page = phone_page
+    log_in(page, "coordinator")
+    page.goto("/cases/queue")
+    header = page.get_by_test_id("time-left-header").bounding_box()
+    assert header is not None and header["x"] + header["width"] <= 390
+    cells = page.eval_on_selector_all(
+        "[data-testid=time-left]",
+        "els => els.map(e => { const r = e.getBoundingClientRect(); "
+        "return [r.right, e.scrollWidth - e.clientWidth, e.innerText.trim()]; })")
+    assert len(cells) >= 10 and any(text.startswith("已超时") for _r, _o, text in cells)
+    for right, overflow, text in cells:
+        assert right <= 390 and overflow <= 0, (right, overflow, text)
+    screenshot(page, "queue-phone")

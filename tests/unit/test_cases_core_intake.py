@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import force_locale
 
 from consular.audit.models import AuditEntry
 from consular.cases import operations as ops
@@ -135,6 +136,34 @@ def test_good_input_is_normalised_and_html_stays_literal(world: World) -> None:
     assert family.relationship_to_involved == "父亲"
     assert second.id_kind == IdKind.resident_id
     assert case.channel == Channel.walk_in and case.priority == Priority.P3
+
+
+NAME_RULE = ("A name holds letters only, with spaces, dots, apostrophes or hyphens between words: no "
+             "digits, emoji or other signs.")
+
+
+@pytest.mark.parametrize("bad", ["王小明😀", "WANG😀", "王小明2", "WANG XIAOMING 2", "♥", "王\u200d明",
+                                 "WANG\ufe0f", "<b>王</b>"])
+@pytest.mark.parametrize("field", ["name_zh", "name_latin"])
+def test_one_rule_for_the_characters_of_a_name_in_either_script(world: World, field: str,
+                                                                 bad: str) -> None:
+    """The Chinese name and the passport spelling refuse the same characters with the same words."""
+    with force_locale("en"), pytest.raises(ops.CaseInputError) as refused:
+        ops.create_case(case_data(), [person(**{field: bad})], user=world.officer_a)
+    assert refused.value.errors == {f"persons.0.{field}": NAME_RULE}
+
+
+def test_names_with_separators_accents_and_any_script_are_kept(world: World) -> None:
+    case = ops.create_case(case_data(), [
+        person(name_zh="约翰·史密斯", name_latin="O'NEIL-SMITH JOHN"),
+        person(name_zh="阿依古丽", name_latin="Zoë Ngọc Ánh", id_number="E7654321")],
+        user=world.officer_a)
+    assert [(p.name_zh, p.name_latin) for p in case.persons] == [
+        ("约翰·史密斯", "O'NEIL-SMITH JOHN"), ("阿依古丽", "Zoë Ngọc Ánh")]
+    with force_locale("en"), pytest.raises(ops.CaseInputError) as refused:
+        # the passport spelling is Latin letters
+        ops.create_case(case_data(), [person(name_latin="王小明")], user=world.officer_a)
+    assert "Latin letters" in refused.value.errors["persons.0.name_latin"]
 
 
 def test_officers_and_volunteers_log_for_their_own_place_only(world: World) -> None:

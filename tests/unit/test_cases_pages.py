@@ -4,6 +4,7 @@ the station accepts and reports back, and the case page shows who did what."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -468,6 +469,8 @@ def test_a_stale_version_is_409_and_keeps_what_was_typed(world, logged_in, make_
     assert r.status_code == 409
     html = text(r)
     assert "changed this case" in html and "我写的指示不能丢" in html
+    assert html.count("changed this case") == 1  # said once, at the top; the form stays unfolded
+    assert re.search(r'<details open[^>]*data-action="assign"', html)
     db.session.refresh(case)
     assert case.status == CaseStatus.triaged and not case.assignments
 
@@ -476,6 +479,7 @@ def test_a_stale_version_is_409_and_keeps_what_was_typed(world, logged_in, make_
         "version": seen, "country_code": "IT", "city": "Milano", "place": "", "category": "detained",
         "summary": "我改的摘要", "narrative": "", "occurred_at": "", "timezone": "", "tags": ""})
     assert r.status_code == 409 and "我改的摘要" in text(r)
+    assert text(r).count("changed this case") == 1
 
 
 def test_a_refused_action_is_403_or_409(world, logged_in, make_case):
@@ -824,6 +828,51 @@ def test_the_other_actions_work_from_the_case_page(world, logged_in, make_case, 
     for words in ("Priority changed", "Referred", "Referral updated", "Person added", "IT-88",
                   "Taken back by the centre"):
         assert words in html, words
+    # The referral's entries on the timeline say to whom the case went.
+    act("refer", target="police", mission_id=0, target_name="普拉托警察局", note="")
+    timeline = text(coordinator.get(f"/cases/{case.id}")).split('data-testid="timeline"')[1]
+    named = re.findall(r'data-testid="referral-target">→ ([^<]+)<', timeline)
+    assert named == [f"Embassy or consulate: {mission.name}"] * 2 + ["Police: 普拉托警察局"]
+
+
+def test_the_close_form_starts_from_the_outcome_the_station_proposed(world, logged_in, make_case):
+    case = advance(make_case(), world["coordinator"], "triage", "assign", station=world["prato"])
+    volunteer = signed_in(logged_in, world["volunteer_prato"])
+    assert volunteer.post(f"/cases/{case.id}/act/accept",
+                          {"accept-version": case.version}).status_code == 303
+    db.session.refresh(case)
+    assert volunteer.post(f"/cases/{case.id}/act/resolve", {
+        "resolve-version": case.version, "resolve-outcome": "located",
+        "resolve-note": "已在米兰找到，已与家属通话"}).status_code == 303
+    html = text(signed_in(logged_in, world["coordinator"]).get(f"/cases/{case.id}"))
+    close = html.split('data-action="close"')[1].split("</details>")[0]
+    assert re.search(r'<option selected value="located">', close)
+    proposal = close.split('data-testid="proposed-outcome"')[1]
+    assert world["volunteer_prato"].display_name in proposal and "Found: in contact again" in proposal
+    assert "已在米兰找到，已与家属通话" in proposal
+
+
+def test_an_upload_over_the_limit_says_the_limit_and_leads_back(world, logged_in, make_case, app):
+    case = make_case()
+    limit = app.extensions["consular.settings"].attachment_max_mb
+    too_big = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    for user, words in ((world["officer_a"], f"at most {limit} MB"),
+                        (world["officer_zh"], f"最多 {limit} MB")):
+        officer = signed_in(logged_in, user)
+        r = officer.post(f"/cases/{case.id}/act/add_attachment",
+                         {"add_attachment-version": case.version, "add_attachment-file": too_big},
+                         headers={"Referer": f"http://localhost/cases/{case.id}"})
+        assert r.status_code == 413
+        html = text(r)
+        assert words in html, html[-2000:]
+        assert f'href="/cases/{case.id}" data-testid="error-back"' in html
+        # No way back to another site.
+        r = officer.post("/cases/new", {"summary": too_big},
+                         headers={"Referer": "http://evil.example/cases/new"})
+        assert r.status_code == 413 and 'data-testid="error-back"' not in text(r)
+    api = signed_in(logged_in, world["officer_a"]).client.post(
+        "/api/v1/cases", data=too_big, content_type="application/json")
+    assert api.status_code == 413 and f"{limit} MB" in api.get_json()["message"]
 
 
 JUNK = ["\x00", "x" * 6000, "-1", "‮evil"]
