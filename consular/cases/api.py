@@ -270,7 +270,8 @@ def list_cases() -> Response:
         clause = deadlines.overdue_clause(utcnow())
         query = query.where(clause if overdue else sa.not_(clause))
     if args.get("q", "").strip():
-        found = queries.search_cases(args["q"].strip(), user).with_only_columns(Case.id).order_by(None)
+        found = queries.search_cases(args["q"].strip(), user, country=args.get("country")) \
+            .with_only_columns(Case.id).order_by(None)
         query = query.where(Case.id.in_(found))
     order = args.get("order") or ("queue" if user.role == Role.coordinator else "recent")
     if order == "queue":

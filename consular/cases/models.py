@@ -13,11 +13,12 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from consular.auth.models import User
 from consular.db import EncryptedString, Model, TimestampMixin, UTCDateTime, utcnow
 from consular.network.models import LiaisonPoint, Mission, ServiceStation
+from consular.registry.places import normalise_place
 
 BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
@@ -162,6 +163,9 @@ class Case(TimestampMixin, Model):
     narrative: Mapped[str | None] = mapped_column(EncryptedString())
     country_code: Mapped[str | None] = mapped_column(sa.String(2), index=True)
     city: Mapped[str] = mapped_column(sa.String(120), default="")
+    # The city as a search matches it (case, accents, spaces and a trailing 市 ignored): kept in step
+    # with ``city`` so a search by any spelling of a city is one indexed lookup.
+    city_key: Mapped[str] = mapped_column(sa.String(120), default="", index=True)
     place: Mapped[str] = mapped_column(sa.String(200), default="")
     timezone: Mapped[str | None] = mapped_column(sa.String(64))  # local zone of the place, if known
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -222,6 +226,11 @@ class Case(TimestampMixin, Model):
     @property
     def tag_list(self) -> list[str]:
         return [t for t in self.tags.split(",") if t]
+
+    @validates("city")
+    def _city_key(self, _key: str, city: str | None) -> str | None:
+        self.city_key = normalise_place(city or "")[:120]
+        return city
 
 
 class CasePerson(Model):

@@ -36,6 +36,7 @@ from consular.cases.operations import id_number_hash, normalise_id_number, phone
 from consular.db import db, utcnow
 from consular.network.operations import normalise_phone
 from consular.network.queries import clean_query
+from consular.registry.places import city_spellings, normalise_place
 
 MAX_QUERY = 100
 SUMMARY_SEARCH_RECENT = 5_000  # latest cases whose one-line summary a search reads
@@ -63,23 +64,40 @@ def reference_for(query: str) -> str | None:
     return None
 
 
-def _phone_hashes(q: str) -> set[str]:
-    digits = re.sub(r"\D", "", q)
-    if not PHONE_QUERY_RE.match(q) or len(digits) < 6:
+def _looks_like_phone(q: str) -> bool:
+    return bool(PHONE_QUERY_RE.match(q)) and len(re.sub(r"\D", "", q)) >= 6
+
+
+def _phone_hashes(q: str, regions: Iterable[str]) -> set[str]:
+    """Keyed hashes of ``q`` read as a phone number: as written when it has its country code, else
+    as a national number of each of ``regions`` (those where it is a valid number)."""
+    if not _looks_like_phone(q):
         return set()
     text = "+" + q.lstrip()[2:] if q.lstrip().startswith("00") else q
     out: set[str] = set()
-    with contextlib.suppress(ValueError):
-        out.add(phone_hash(normalise_phone(text, None if text.lstrip().startswith("+") else HOME_REGION)))
+    for region in [None] if text.lstrip().startswith("+") else dict.fromkeys(regions):
+        with contextlib.suppress(ValueError):
+            out.add(phone_hash(normalise_phone(text, region)))
     return out
 
 
-def search_cases(query: str, user: User) -> sa.Select[tuple[Case]]:
+def phone_regions(user: User, country: str | None = None) -> list[str]:
+    """Where a national phone number typed into a search may be from: the country the search is
+    narrowed to, else the countries of the cases the user may see, and the office's own."""
+    code = (country or "").strip().upper()
+    if code and i18n.is_country_code(code):
+        return [code, HOME_REGION]
+    return [*case_countries(user), HOME_REGION]
+
+
+def search_cases(query: str, user: User, *, country: str | None = None) -> sa.Select[tuple[Case]]:
     """Cases in ``user``'s scope matching ``query``: the reference (``2026-000123``, ``2026-123`` or
     this year's ``123``), a person's name in characters, pinyin or passport spelling (either
-    order), a phone number (a national number is read as Chinese), an ID or passport number, or
-    words of the one-line summary (of open cases and of the SUMMARY_SEARCH_RECENT latest ones).
-    Newest first."""
+    order), a phone number (a national number is read in ``country``, else in the countries of
+    the user's cases and in China), an ID or passport number, the city in any spelling we know
+    ("Prato" finds 普拉托), or words of the one-line summary (also in the city's other spellings;
+    of open cases and of the SUMMARY_SEARCH_RECENT latest ones). Newest first. Each kind of match
+    is one indexed lookup."""
     q = clean_query(query, MAX_QUERY)
     base = scoped(Case, user)
     if not q:
@@ -91,7 +109,7 @@ def search_cases(query: str, user: User) -> sa.Select[tuple[Case]]:
     if reference:
         matches.append(sa.select(Case.id).where(Case.reference == reference))
     person_conditions: list[sa.ColumnElement[bool]] = []
-    phones = _phone_hashes(q)
+    phones = _phone_hashes(q, phone_regions(user, country) if _looks_like_phone(q) else ())
     if phones:
         person_conditions.append(CasePerson.phone_hash.in_(phones))
     if ID_QUERY_RE.match(q) and any(ch.isdigit() for ch in q):
@@ -103,15 +121,21 @@ def search_cases(query: str, user: User) -> sa.Select[tuple[Case]]:
     names = query_name_hashes(q)
     if names:
         matches.append(sa.select(PersonNameKey.case_id).where(PersonNameKey.key_hash.in_(names)))
+    spellings = city_spellings(q)
+    keys = {normalise_place(name) for name in spellings} - {""}
+    if keys:
+        matches.append(sa.select(Case.id).where(Case.city_key.in_(sorted(keys))))
     if len(q) >= 2:
         # A substring has no index: it is looked for in the open cases and the latest ones only,
         # so its cost stays that of the backlog, not of ten years of closed cases.
         # (The LIMIT inside the derived table keeps the filter from being applied to every row first.)
+        words = sorted({q, *(name for name in spellings if len(name) >= 2)})
         latest = (sa.select(Case.id, Case.summary).order_by(Case.reported_at.desc())
                   .limit(SUMMARY_SEARCH_RECENT).subquery())
-        matches.append(sa.select(latest.c.id).where(latest.c.summary.icontains(q, autoescape=True)))
-        matches.append(sa.select(Case.id).where(Case.status.in_(OPEN_STATUSES),
-                                                Case.summary.icontains(q, autoescape=True)))
+        matches.append(sa.select(latest.c.id).where(sa.or_(
+            *(latest.c.summary.icontains(word, autoescape=True) for word in words))))
+        matches.append(sa.select(Case.id).where(Case.status.in_(OPEN_STATUSES), sa.or_(
+            *(Case.summary.icontains(word, autoescape=True) for word in words))))
     if not matches:
         return base.where(sa.false())
     found = matches[0] if len(matches) == 1 else sa.union(*matches)

@@ -394,7 +394,10 @@ class CaseListQuery(Schema):
     """Loaded from the query string by ``consular.cases.api`` (repeated keys are lists)."""
 
     q = Text(100, metadata={"description": "Search: reference, 汉字 / pinyin / passport name, "
-                                           "phone or ID number (exact), summary words."})
+                                           "phone (a national number is read in `country`, else "
+                                           "in the countries of the caller's cases and in China), "
+                                           "ID number (exact), city in any spelling we know "
+                                           "(Prato / 普拉托), summary words."})
     status = Items(Choice(CaseStatus), max_items=len(CaseStatus))
     priority = Items(Choice(Priority), max_items=len(Priority))
     category = Items(Choice(CaseCategory), max_items=len(CaseCategory))

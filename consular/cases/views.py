@@ -636,7 +636,8 @@ def queue() -> Any:
     filters["overdue"] = bool(args.get("overdue"))
     query = queries.triage_queue(user, filters)
     if args.get("q"):
-        found = queries.search_cases(args["q"], user).with_only_columns(Case.id).order_by(None)
+        found = queries.search_cases(args["q"], user, country=args.get("country")) \
+            .with_only_columns(Case.id).order_by(None)
         query = query.where(Case.id.in_(found))
     page = paginate(query.options(selectinload(Case.liaison_point), selectinload(Case.station)),
                     PAGE_SIZE, (page_number - 1) * PAGE_SIZE)

@@ -350,6 +350,57 @@ def test_queue_search_by_name_phone_and_reference(world, logged_in, make_case):
         assert target.reference in html and other.reference not in html, query
 
 
+def test_search_by_a_national_phone_number_and_a_city_in_another_script(world, logged_in, make_case):
+    """A phone typed as people say it (no country code) is read in the country of the cases; a
+    city typed in Latin letters finds the cases written in Chinese, and the other way round."""
+    italy = make_case(summary="在普拉托被扣留", city="普拉托", persons=[
+        {"role": "involved", "name_zh": "孙丽", "phone": "+39 331 555 0101"},
+        {"role": "family", "name_zh": "孙父", "phone": "+86 139 0577 1234"}])
+    milan = make_case(summary="护照被偷", city="Milano", persons=[{"role": "involved", "name_zh": "周强"}])
+    paris = make_case(summary="遭遇诈骗", country_code="FR", city="Paris",
+                      persons=[{"role": "involved", "name_zh": "吴芳", "phone": "+33 6 12 34 56 78"}])
+    coordinator = signed_in(logged_in, world["coordinator"])
+
+    def found(query: str, **extra: str) -> set[str]:
+        html = text(coordinator.get("/cases/queue", query_string={"q": query, "status": "all", **extra}))
+        return {c.reference for c in (italy, milan, paris) if c.reference in html}
+
+    assert found("331 555 0101") == {italy.reference}
+    assert found("331 555 0101", country="IT") == {italy.reference}
+    assert found("06 12 34 56 78") == {paris.reference}
+    assert found("139 0577 1234") == {italy.reference}  # the family at home: a Chinese number
+    assert found("Prato") == {italy.reference}
+    assert found("prato") == {italy.reference}
+    assert found("米兰") == {milan.reference}
+    assert found("Milan") == {milan.reference}
+    assert found("巴黎") == {paris.reference}
+    # The API searches the same way, and scope still holds.
+    api = coordinator.client.get("/api/v1/cases", query_string={"q": "331 555 0101"})
+    assert [i["reference"] for i in api.get_json()["items"]] == [italy.reference]
+    officer_b = signed_in(logged_in, world["officer_b"])
+    mine = text(officer_b.get("/cases/mine", query_string={"q": "Prato", "show": "all"}))
+    assert italy.reference not in mine
+
+
+def test_search_stays_an_indexed_lookup(world, make_case, app):
+    """Each kind of match reads an index: on PostgreSQL, with sequential scans priced out, the plan
+    of a search by a national phone number and by a city touches no table row by row."""
+    from consular.cases import queries
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("EXPLAIN is checked on PostgreSQL")
+    make_case(city="普拉托", persons=[{"role": "involved", "name_zh": "孙丽", "phone": "+393315550101"}])
+    coordinator = world["coordinator"]
+    for query, index in (("331 555 0101", "ix_case_person_phone_hash"), ("Prato", "ix_case_file_city_key")):
+        statement = queries.search_cases(query, coordinator)
+        compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+        with db.engine.connect() as conn:
+            conn.execute(sa.text("SET enable_seqscan = off"))
+            plan = "\n".join(r[0] for r in conn.execute(sa.text(f"EXPLAIN {compiled}")))
+        assert index in plan, plan
+        assert "Seq Scan" not in plan, plan
+
+
 def test_queue_is_for_coordinators(world, logged_in):
     assert signed_in(logged_in, world["officer_a"]).get("/cases/queue").status_code == 403
     assert signed_in(logged_in, world["volunteer_prato"]).get("/cases/queue").status_code == 403
