@@ -155,6 +155,9 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("cases_api.action_decline", "POST"): {
         ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
     },
+    ("cases_api.action_decide_duplicate", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
     ("cases_api.action_link_incident", "POST"): {
         ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
     },

@@ -35,6 +35,7 @@ from consular.cases.models import (
     CaseKind,
     CaseStatus,
     Channel,
+    DuplicateState,
     Gender,
     IdKind,
     Outcome,
@@ -203,6 +204,9 @@ TIMELINE_ACTION_LABELS = {
     "duplicate_acknowledged": _l("Logged although similar cases exist"),
     "set_legal_hold": _l("Legal hold changed"),
     "sms_reply": _l("SMS reply"),
+    "possible_duplicate": _l("Possibly the same as another case"),
+    "duplicate_same": _l("Compared with a similar case: the same"),
+    "duplicate_different": _l("Compared with a similar case: not the same"),
 }
 
 # What each action is called on its button (keys are ``policy.Action`` values).
@@ -228,6 +232,12 @@ ACTION_LABELS = {
     "link_incident": _l("Link to an incident"),
     "unlink_incident": _l("Unlink from the incident"),
     "set_legal_hold": _l("Legal hold"),
+    "decide_duplicate": _l("Compare with a similar case"),
+}
+
+DUPLICATE_DECISION_LABELS = {
+    DuplicateState.same: _l("The same person and trouble"),
+    DuplicateState.different: _l("Not the same: two separate cases"),
 }
 
 CHOOSE_FROM_LIST = _l("Choose an entry from the list.")
@@ -430,6 +440,14 @@ class ReferralUpdateForm(VersionedForm):
     status = SelectField(_l("Status"), choices=_choices(REFERRAL_STATUS_LABELS),
                          **CHOICE_ONLY)
     external_reference = StringField(_l("Their reference"), validators=_opt("external_reference"))
+    note = TextAreaField(_l("Note"), validators=_opt("note"), render_kw={"rows": 2})
+
+
+class DuplicateDecisionForm(VersionedForm):
+    link_id = HiddenField(validators=[DataRequired()])
+    decision = RadioField(_l("What did you find?"), choices=[
+        SelectChoice(d.value, label) for d, label in DUPLICATE_DECISION_LABELS.items()],
+        validators=[InputRequired(message=_l("Choose one."))], **CHOICE_ONLY)
     note = TextAreaField(_l("Note"), validators=_opt("note"), render_kw={"rows": 2})
 
 

@@ -36,7 +36,7 @@ from sqlalchemy.orm.exc import StaleDataError
 import i18n
 from consular.audit.operations import record
 from consular.auth.models import Role, User
-from consular.cases import deadlines
+from consular.cases import deadlines, duplicates
 from consular.cases.models import (
     ACTIVE_ASSIGNMENT,
     OPEN_STATUSES,
@@ -50,6 +50,7 @@ from consular.cases.models import (
     CaseStatus,
     Channel,
     DeadlineKind,
+    DuplicateState,
     Gender,
     IdKind,
     Incident,
@@ -57,6 +58,7 @@ from consular.cases.models import (
     Outcome,
     PersonNameKey,
     PersonRole,
+    PossibleDuplicate,
     Priority,
     Referral,
     ReferralStatus,
@@ -74,7 +76,8 @@ from consular.cases.policy import (
     ensure,
     refusal,
 )
-from consular.db import db, keyring, utcnow
+from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
+from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, Mission, ServiceStation
 from consular.network.operations import normalise_phone
 
@@ -86,7 +89,7 @@ __all__ = [
     "create_incident", "link_incident", "unlink_incident", "parse_mass_list", "mass_intake",
     "save_draft", "get_draft", "list_drafts", "discard_draft", "set_legal_hold", "notify",
     "notification_text", "mark_notifications_read", "unread_count", "create_case_from_sms_reply",
-    "id_number_hash", "phone_hash",
+    "id_number_hash", "phone_hash", "note_possible_duplicates", "decide_duplicate",
 ]
 
 E = TypeVar("E", bound=StrEnum)
@@ -430,18 +433,6 @@ def _parse_date(text: str) -> date | None:
         return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         return None
-
-
-def normalise_id_number(raw: str) -> str:
-    return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", raw)).upper()
-
-
-def id_number_hash(raw: str) -> str:
-    return keyring().search_hash(normalise_id_number(raw), "id_number")
-
-
-def phone_hash(e164: str) -> str:
-    return keyring().search_hash(e164, "phone")
 
 
 # --- people -------------------------------------------------------------------------------------
@@ -821,6 +812,7 @@ def create_case(data: Mapping[str, Any], persons: Sequence[Mapping[str, Any]], *
     case = _insert_case(values, people, user=user,
                         reference=reference or next_reference(_office_year(now)), now=now,
                         incident=incident)
+    note_possible_duplicates(case, people, user=user, now=now)
     if acknowledged:
         _timeline(case, user, TimelineKind.link, "duplicate_acknowledged", now,
                   detail={"case_ids": acknowledged})
@@ -829,6 +821,61 @@ def create_case(data: Mapping[str, Any], persons: Sequence[Mapping[str, Any]], *
         discard_draft(user, draft_id)
     _flush()
     return case
+
+
+# --- possible duplicates ------------------------------------------------------------------------
+
+
+def note_possible_duplicates(case: Case, people: Sequence[Mapping[str, Any]], *, user: User | None,
+                             now: datetime) -> list[PossibleDuplicate]:
+    """Link a new case to every case it resembles (``duplicates.find_duplicates`` over the whole
+    register, whatever the user who logged it may see), for the coordination centre to compare.
+    Nothing of the other cases is shown to that user; the links are ids and reason codes."""
+    matches = duplicates.find_duplicates(people, country_code=case.country_code,
+                                         exclude_case_id=case.id)
+    links = [PossibleDuplicate(case_id=case.id, other_case_id=c.case_id, reasons=",".join(c.reasons),
+                               state=DuplicateState.open, found_at=now,
+                               found_by_id=user.id if user else None)
+             for c in matches.candidates]
+    if not links:
+        return []
+    db.session.add_all(links)
+    db.session.flush()
+    for link in links:
+        detail = {"link_id": link.id, "other_case_id": link.other_case_id, "reasons": link.reason_list}
+        _audit("possible_duplicate", case, user, detail)
+    return links
+
+
+def decide_duplicate(case: Case, *, user: User, link_id: int | str | None, decision: DuplicateState | str,
+                     note: str | None = None, expected_version: int | None = None) -> PossibleDuplicate:
+    """A coordinator compares a case with one it resembles: the same person and trouble
+    (``same``), or not (``different``). Written beside both cases (their versions stay)."""
+    _begin(Action.decide_duplicate, case, user, expected_version)
+    check = _Check({"link_id": link_id, "decision": decision,
+                    **({"note": note} if note is not None else {})}, ("link_id", "decision", "note"))
+    wanted = check.identifier("link_id")
+    chosen = check.choice("decision", DuplicateState, exclude=(DuplicateState.open,), required=True)
+    check.text("note", MAX["note"], multiline=True)
+    link = next((item for item in case.duplicate_links if item.id == wanted), None)
+    if link is None and not check.failed("link_id"):
+        check.fail("link_id", _("Choose an entry from the list."))
+    values = check.done()
+    assert link is not None and chosen is not None
+    if link.state != DuplicateState.open:
+        raise ActionRefused(Action.decide_duplicate, _("A coordinator has already compared these "
+                                                       "two cases."), 409)
+    now = utcnow()
+    link.state = chosen
+    link.decided_at = now
+    link.decided_by_id = user.id
+    link.note = values.get("note") or None
+    for side in (link.case, link.other_case):
+        _touch(side, user, now)
+        _audit("duplicate_decided", side, user, {"link_id": link.id, "decision": chosen.value,
+                                                 "other_case_id": link.other(side.id).id})
+    _flush()
+    return link
 
 
 # --- editing ------------------------------------------------------------------------------------
@@ -1585,9 +1632,12 @@ def mass_intake(incident: Incident, rows_or_text: str | Sequence[Mapping[str, An
 
     now = utcnow()
     references = reserve_references(_office_year(now), len(people))
-    cases = [_insert_case(values, [person], user=user, reference=ref, now=now, incident=incident,
-                          detail={"mass_intake": True}, notify_new=False)
-             for ref, (_line, person) in zip(references, people, strict=True)]
+    cases: list[Case] = []
+    for ref, (_line, person) in zip(references, people, strict=True):
+        case = _insert_case(values, [person], user=user, reference=ref, now=now, incident=incident,
+                            detail={"mass_intake": True}, notify_new=False)
+        note_possible_duplicates(case, [person], user=user, now=now)  # the earlier rows included
+        cases.append(case)
     record("incident.mass_intake", "incident", incident.id, {"cases": len(cases)}, user=user)
     _flush()
     return cases

@@ -26,13 +26,15 @@ from consular.cases.models import (
     CaseCategory,
     CasePerson,
     CaseStatus,
+    DuplicateState,
     Notification,
     PersonNameKey,
+    PossibleDuplicate,
     Priority,
     StationAssignment,
 )
 from consular.cases.names import query_name_hashes
-from consular.cases.operations import id_number_hash, normalise_id_number, phone_hash
+from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
 from consular.db import db, utcnow
 from consular.network.operations import normalise_phone
 from consular.network.queries import clean_query
@@ -229,6 +231,21 @@ def triage_queue(user: User, filters: QueueFilters | Mapping[str, Any] | None = 
     if f.overdue:
         query = query.where(deadlines.overdue_clause(now))
     return query.order_by(*triage_queue_order(now))
+
+
+def open_duplicate_counts(case_ids: Iterable[int]) -> dict[int, int]:
+    """Per case, its possible duplicates that no coordinator has compared yet (either side of the
+    link); for the queue's badge, so coordinators only."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    counts: dict[int, int] = {}
+    for column in (PossibleDuplicate.case_id, PossibleDuplicate.other_case_id):
+        for case_id, n in db.session.execute(
+                sa.select(column, sa.func.count()).where(
+                    column.in_(ids), PossibleDuplicate.state == DuplicateState.open).group_by(column)):
+            counts[case_id] = counts.get(case_id, 0) + int(n)
+    return counts
 
 
 def case_countries(user: User) -> list[str]:

@@ -28,6 +28,7 @@ from consular.cases.models import (
     CaseKind,
     CaseStatus,
     Channel,
+    DuplicateState,
     Gender,
     IdKind,
     Outcome,
@@ -378,6 +379,14 @@ class CloseIn(VersionOnlyIn):
     note = _plain("note", allow_none=True)
 
 
+class DuplicateDecisionIn(VersionOnlyIn):
+    link_id = Int(required=True, metadata={"description": "One of the case's `possible_duplicates`."})
+    decision = Choice([DuplicateState.same.value, DuplicateState.different.value], required=True,
+                      metadata={"description": "`same`: the same person and trouble; `different`: "
+                                               "two separate cases."})
+    note = _plain("note", allow_none=True)
+
+
 class LinkIncidentIn(VersionOnlyIn):
     incident_id = Int(required=True)
 
@@ -538,6 +547,24 @@ class AttachmentOut(Schema):
     uploaded_at = DT(required=True)
 
 
+class CaseRef(Schema):
+    id = fields.Integer(required=True)
+    reference = Str(required=True)
+    status = Str(required=True, metadata={"enum": [s.value for s in CaseStatus]})
+
+
+class PossibleDuplicateOut(Schema):
+    id = fields.Integer(required=True)
+    case = fields.Nested(CaseRef, required=True, metadata={
+        "description": "The other case (whichever of the two was logged first)."})
+    reasons = fields.List(Str(metadata={"enum": ["id_number", "phone", "name_birth_date",
+                                                 "name_country"]}), required=True)
+    state = Str(required=True, metadata={"enum": [d.value for d in DuplicateState]})
+    found_at = DT(required=True)
+    decided_at = _n(DT())
+    note = _n(Str())
+
+
 class CaseDetail(CaseSummary):
     narrative = _n(Str())
     place = Str(required=True)
@@ -567,6 +594,9 @@ class CaseDetail(CaseSummary):
     attachments = fields.List(fields.Nested(AttachmentOut), required=True)
     allowed_actions = fields.List(Str(), dump_default=list, metadata={
         "description": "What the caller may do now (`POST …/actions/<action>` and the others)."})
+    possible_duplicates = fields.List(fields.Nested(PossibleDuplicateOut), dump_default=list, metadata={
+        "description": "Cases this one resembles, for coordinators to compare (always empty for "
+                       "other roles)."})
 
     def _tags(self, case: Case) -> list[str]:
         return case.tag_list

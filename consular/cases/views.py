@@ -77,6 +77,7 @@ from consular.cases.forms import (
     BareForm,
     CaseEditForm,
     CaseForm,
+    DuplicateDecisionForm,
     IncidentForm,
     LegalHoldForm,
     LinkIncidentForm,
@@ -103,9 +104,11 @@ from consular.cases.models import (
     CaseCategory,
     CaseDraft,
     CaseStatus,
+    DuplicateState,
     Incident,
     Notification,
     PersonRole,
+    PossibleDuplicate,
     Priority,
     Referral,
     StationAssignment,
@@ -238,6 +241,18 @@ def duplicate_reason(reason: str) -> str:
     return str(DUPLICATE_REASONS.get(reason, reason))
 
 
+DUPLICATE_STATE_LABELS = {
+    DuplicateState.open: _l("Not compared yet"),
+    DuplicateState.same: _l("Compared: the same"),
+    DuplicateState.different: _l("Compared: not the same"),
+}
+
+
+@bp.app_template_filter("duplicate_reason_label")
+def _duplicate_reason_label(reason: str) -> str:
+    return duplicate_reason(reason)
+
+
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {
@@ -258,6 +273,7 @@ def _helpers() -> dict[str, Any]:
         "notification_text": ops.notification_text,
         "timeline_change": timeline_change,
         "duplicate_reason": duplicate_reason,
+        "duplicate_state_label": lambda v: _label(DUPLICATE_STATE_LABELS, v),
         "duration": duration,
         "file_size": file_size,
         "fmt_date": fmt_date,
@@ -597,6 +613,7 @@ class QueueRow:
     case: Case
     left: timedelta | None
     age: timedelta
+    duplicates: int = 0  # possible duplicates no coordinator has compared yet
 
 
 def _queue_args() -> dict[str, Any]:
@@ -642,7 +659,9 @@ def queue() -> Any:
     page = paginate(query.options(selectinload(Case.liaison_point), selectinload(Case.station)),
                     PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
     now = utcnow()
-    rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at) for c in page.items]
+    duplicate_counts = queries.open_duplicate_counts([c.id for c in page.items])
+    rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at, duplicate_counts.get(c.id, 0))
+            for c in page.items]
     countries = sorted(queries.case_countries(user), key=i18n.country_name)
     stations = db.session.scalars(scoped(ServiceStation, user).where(ServiceStation.active)
                                   .order_by(ServiceStation.country_code, ServiceStation.name)).all()
@@ -715,6 +734,11 @@ def _run_attachment(case: Case, f: Any, user: User, version: int) -> Any:
         raise ops.CaseInputError({"file": _("Choose a file.")})
     return files.store_attachment(case, upload.filename, upload.stream,
                                   upload.mimetype or "application/octet-stream", user=user)
+
+
+def _run_duplicate_decision(case: Case, f: Any, user: User, version: int) -> Any:
+    return ops.decide_duplicate(case, user=user, link_id=_int(f.link_id.data), decision=f.decision.data,
+                                note=_none(f.note.data), expected_version=version)
 
 
 def _run_add_person(case: Case, f: Any, user: User, version: int) -> Any:
@@ -794,12 +818,14 @@ SPECS: dict[Action, Spec] = {
         LegalHoldForm, lambda c, f, u, v: ops.set_legal_hold(
             c, user=u, hold=bool(f.hold.data), reason=f.reason.data, expected_version=v),
         _l("Legal hold changed."), defaults=lambda c: {"hold": c.legal_hold}),
+    Action.decide_duplicate: Spec(DuplicateDecisionForm, _run_duplicate_decision,
+                                  _l("Your comparison of the two cases was recorded.")),
 }
 
 # The order of the buttons: what moves the case on comes first.
-BUTTON_ORDER = (Action.accept, Action.decline, Action.triage, Action.assign, Action.start,
-                Action.add_note, Action.resolve, Action.close, Action.wait_external, Action.resume,
-                Action.set_priority, Action.refer, Action.add_attachment, Action.add_person,
+BUTTON_ORDER = (Action.accept, Action.decline, Action.triage, Action.decide_duplicate, Action.assign,
+                Action.start, Action.add_note, Action.resolve, Action.close, Action.wait_external,
+                Action.resume, Action.set_priority, Action.refer, Action.add_attachment, Action.add_person,
                 Action.edit, Action.revoke, Action.reopen, Action.link_incident,
                 Action.unlink_incident, Action.set_legal_hold)
 
@@ -913,7 +939,20 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
     allowed = allowed_actions(case, user)
     actions: list[ActionView] = []
     referral_forms: dict[int, ActionView] = {}
+    duplicate_forms: dict[int, ActionView] = {}
     for action in sorted(allowed, key=lambda a: BUTTON_ORDER.index(a) if a in BUTTON_ORDER else 99):
+        if action == Action.decide_duplicate:
+            for link in case.duplicate_links:
+                if link.state != DuplicateState.open:
+                    continue
+                if failure and failure.action == action and _int(failure.form.link_id.data) == link.id:
+                    view = _action_view(action, case, user, failure.form, failure.message, unfold=True)
+                else:
+                    form = _make_form(action, case, user)
+                    form.link_id.data = str(link.id)
+                    view = _action_view(action, case, user, form)
+                duplicate_forms[link.id] = view
+            continue
         if action == Action.update_referral:
             for referral in case.referrals:
                 if failure and failure.action == action and \
@@ -945,14 +984,50 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
     targets = {e.id: referrals[e.detail["referral_id"]] for e in timeline
                if e.kind == TimelineKind.referral and isinstance(e.detail, dict)
                and e.detail.get("referral_id") in referrals}
+    # Possible duplicates are the centre's to compare: only coordinators see them (an officer may
+    # not even know the other case exists).
+    links = case.duplicate_links if user.role == Role.coordinator else []
+    events: list[Any] = [*timeline, *duplicate_events(case, links)]
+    events.sort(key=lambda e: (e.at, isinstance(e, DuplicateEvent), str(e.id)))
     return render_template(
         "cases/case.html", case=case, actions=actions, referral_forms=referral_forms,
-        timeline=timeline, timeline_targets=targets, siblings=siblings,
+        duplicate_links=links, duplicate_forms=duplicate_forms,
+        timeline=events, timeline_targets=targets, siblings=siblings,
         left=deadlines.time_left(case, utcnow()),
         show_identity=user.role != Role.station_volunteer, breadcrumbs=_breadcrumbs(user),
         page_message=page_message, created=bool(request.args.get("created")),
         can_see_incidents=user.role == Role.coordinator,
     ), status
+
+
+@dataclass(frozen=True)
+class DuplicateEvent:
+    """A possible duplicate found or decided, shown among a coordinator's timeline entries."""
+
+    id: str
+    at: datetime
+    actor: User | None
+    action: str
+    other_case: Case
+    reasons: tuple[str, ...] = ()
+    text: str | None = None
+    kind: str = TimelineKind.link.value
+    detail: dict[str, Any] = field(default_factory=dict)
+    from_status: str | None = None
+    to_status: str | None = None
+
+
+def duplicate_events(case: Case, links: Iterable[PossibleDuplicate]) -> list[DuplicateEvent]:
+    events: list[DuplicateEvent] = []
+    for link in links:
+        other = link.other(case.id)
+        events.append(DuplicateEvent(f"d{link.id}", link.found_at, link.found_by, "possible_duplicate",
+                                     other, tuple(link.reason_list)))
+        if link.decided_at is not None:
+            events.append(DuplicateEvent(f"d{link.id}-{link.state.value}", link.decided_at,
+                                         link.decided_by, f"duplicate_{link.state.value}", other,
+                                         text=link.note))
+    return events
 
 
 def _record_view(case: Case) -> None:

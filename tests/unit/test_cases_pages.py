@@ -4,6 +4,7 @@ the station accepts and reports back, and the case page shows who did what."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -20,8 +21,10 @@ from consular.cases.models import (
     CaseDraft,
     CasePerson,
     CaseStatus,
+    DuplicateState,
     Notification,
     PersonRole,
+    PossibleDuplicate,
     Priority,
     TimelineEntry,
 )
@@ -311,6 +314,67 @@ def test_a_similar_case_at_another_point_is_mentioned_not_shown(world, logged_in
     assert hidden.reference not in warned
     # Naming a case one may not see as "the same" is not found.
     assert officer.post("/cases/new", new_case_form(same_as=str(hidden.id))).status_code == 404
+
+
+def test_a_similar_case_out_of_scope_is_linked_for_the_centre_to_compare(world, logged_in, make_case):
+    """The officer is told "the centre will see your case next to it": it does. The new case is
+    linked to the one it resembles (which the officer may not see), the coordinator finds both with
+    a badge in the queue and on each other's timeline, compares them, and the officer learns
+    nothing more than before."""
+    hidden = make_case(world["officer_b"], persons=[
+        {"role": "involved", "name_zh": "王小明", "phone": "+393317654321"}])
+    officer = signed_in(logged_in, world["officer_a"])
+    saved = officer.post("/cases/new", new_case_form(confirm_different="1"))
+    assert saved.status_code == 303
+    new = db.session.scalar(sa.select(Case).where(Case.id != hidden.id))
+    assert new is not None
+    [link] = db.session.scalars(sa.select(PossibleDuplicate)).all()
+    assert (link.case_id, link.other_case_id, link.reason_list, link.state) == (
+        new.id, hidden.id, ["phone", "name_country"], DuplicateState.open)
+    assert audit_actions("case.possible_duplicate") == ["case.possible_duplicate"]
+
+    # The officer's page and API answer say nothing of the other case.
+    page = text(officer.get(f"/cases/{new.id}"))
+    assert hidden.reference not in page and 'data-testid="possible-duplicates"' not in page
+    detail = officer.client.get(f"/api/v1/cases/{new.id}").get_json()
+    assert detail["possible_duplicates"] == [] and hidden.reference not in json.dumps(detail)
+
+    coordinator = signed_in(logged_in, world["coordinator"])
+    queue = text(coordinator.get("/cases/queue", query_string={"status": "all"}))
+    assert queue.count('data-testid="duplicate-badge"') == 2  # both cases
+    for case, other in ((new, hidden), (hidden, new)):
+        page = text(coordinator.get(f"/cases/{case.id}"))
+        timeline = page.split('data-testid="timeline"')[1]
+        assert "Possibly the same as another case" in timeline and other.reference in timeline
+        assert "Same phone number" in page.split('data-testid="possible-duplicates"')[1]
+    detail = coordinator.client.get(f"/api/v1/cases/{new.id}").get_json()
+    assert [(d["case"]["reference"], d["reasons"], d["state"]) for d in detail["possible_duplicates"]] \
+        == [(hidden.reference, ["phone", "name_country"], "open")]
+    assert "decide_duplicate" in detail["allowed_actions"]
+
+    # The coordinator compares them: not the same person after all.
+    r = coordinator.post(f"/cases/{hidden.id}/act/decide_duplicate", {
+        "decide_duplicate-version": hidden.version, "decide_duplicate-link_id": link.id,
+        "decide_duplicate-decision": "different", "decide_duplicate-note": "同名同号码的两位亲戚"})
+    assert r.status_code == 303, text(r)[:3000]
+    db.session.refresh(link)
+    assert link.state == DuplicateState.different and link.decided_by_id == world["coordinator"].id
+    assert audit_actions("case.duplicate_decided") == ["case.duplicate_decided"] * 2
+    queue = text(coordinator.get("/cases/queue", query_string={"status": "all"}))
+    assert 'data-testid="duplicate-badge"' not in queue
+    timeline = text(coordinator.get(f"/cases/{new.id}")).split('data-testid="timeline"')[1]
+    assert "Compared with a similar case: not the same" in timeline and "同名同号码的两位亲戚" in timeline
+    # Deciding twice is refused; officers may not decide at all.
+    again = coordinator.post(f"/cases/{hidden.id}/act/decide_duplicate", {
+        "decide_duplicate-version": hidden.version, "decide_duplicate-link_id": link.id,
+        "decide_duplicate-decision": "same"})
+    assert again.status_code == 409
+    refused = officer.post(f"/cases/{new.id}/act/decide_duplicate", {
+        "decide_duplicate-version": new.version, "decide_duplicate-link_id": link.id,
+        "decide_duplicate-decision": "same"})
+    assert refused.status_code == 403
+    db.session.refresh(link)
+    assert link.state == DuplicateState.different
 
 
 # --- the triage queue -------------------------------------------------------------------------
