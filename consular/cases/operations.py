@@ -18,6 +18,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
@@ -1520,11 +1521,18 @@ def _split_free_line(line: str) -> dict[str, str]:
     return row
 
 
+def _line_delimiter(line: str) -> str | None:
+    """A line's own delimiter: a tab (copied from a spreadsheet), else a comma (ASCII or full
+    width); None when it has neither and is read token by token. Each line is read with its own,
+    so one tab-separated line does not turn the comma-separated ones into a single name."""
+    return next((d for d in ("\t", ",", "，") if d in line), None)
+
+
 def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
-    """Rows of people from a pasted list or a CSV (tab- or comma-separated; a header naming the
-    columns is optional, else the columns are name_zh, name_latin, birth_date, id_number, phone,
-    gender, note). Lines without any delimiter are read token by token. Returns the rows (each
-    with its ``line`` number) and the problems found, as (line number, message)."""
+    """Rows of people from a pasted list or a CSV (each line tab- or comma-separated, or with no
+    delimiter at all and then read token by token; a first line naming the columns is optional,
+    else the columns are name_zh, name_latin, birth_date, id_number, phone, gender, note). Returns
+    the rows (each with its ``line`` number) and the problems found, as (line number, message)."""
     rows: list[dict[str, Any]] = []
     problems: list[tuple[int, str]] = []
     if not isinstance(text, str):
@@ -1536,10 +1544,11 @@ def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, st
         return rows, [(0, _("The list is empty."))]
     if len(lines) > MAX_MASS_ROWS + 1:
         return rows, [(0, _("At most %(max)d people at once.", max=MAX_MASS_ROWS))]
-    delimiter = next((d for d in ("\t", ",", "，") if any(d in line for _n, line in lines)), None)
     columns = list(MASS_COLUMNS)
-    if delimiter is not None:
-        first = [cell.strip().lower() for cell in next(csv.reader([lines[0][1]], delimiter=delimiter))]
+    header_delimiter = _line_delimiter(lines[0][1])
+    if header_delimiter is not None:
+        first = [cell.strip().lower()
+                 for cell in next(csv.reader([lines[0][1]], delimiter=header_delimiter))]
         if first and all(cell in _HEADER_ALIASES or cell == "" for cell in first) \
                 and any(cell for cell in first):
             columns = [_HEADER_ALIASES.get(cell, "") for cell in first]
@@ -1548,6 +1557,7 @@ def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, st
         if any(unicodedata.category(ch) == "Cc" and ch != "\t" for ch in line):
             problems.append((n, _("Remove the control characters from this line.")))
             continue
+        delimiter = _line_delimiter(line)
         if delimiter is None:
             row: dict[str, Any] = _split_free_line(line)
         else:
@@ -1568,74 +1578,139 @@ def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, st
     return rows, problems
 
 
-def mass_intake(incident: Incident, rows_or_text: str | Sequence[Mapping[str, Any]], *, user: User,
-                defaults: Mapping[str, Any]) -> list[Case]:
-    """One case per person, all linked to ``incident`` (a bus crash, an evacuation), from a pasted
-    list or parsed rows. All or nothing: any bad line raises :class:`CaseInputError` naming each
-    bad line (``lines.<n>``) and nothing is created."""
+@dataclass
+class MassRow:
+    """One pasted line as a mass intake would take it: the person's checked values, or the reason
+    the line cannot be taken; and what it resembles (a line above, cases in the register)."""
+
+    line: int
+    raw: dict[str, Any]
+    person: dict[str, Any] | None = None
+    problem: str | None = None
+    same_phone_as: int | None = None  # an earlier line with the same phone (a shared phone?)
+    resembles: list[duplicates.DuplicateCandidate] = field(default_factory=list)
+
+
+@dataclass
+class MassCheck:
+    rows: list[MassRow]
+    values: dict[str, Any]  # the case fields every case gets
+    errors: dict[str, str]  # problems of the whole intake (the defaults, the list) and of each line
+
+    @property
+    def ready(self) -> list[MassRow]:
+        return [row for row in self.rows if row.problem is None]
+
+
+def _mass_rows(rows_or_text: str | Sequence[Mapping[str, Any]]
+               ) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    if isinstance(rows_or_text, str):
+        return parse_mass_list(rows_or_text)
+    if not isinstance(rows_or_text, Sequence):
+        raise CaseInputError({"rows": _("Paste a list of people, one per line.")})
+    rows: list[dict[str, Any]] = []
+    problems: list[tuple[int, str]] = []
+    for n, raw in enumerate(rows_or_text, start=1):
+        if not isinstance(raw, Mapping):
+            problems.append((n, _("Expected a set of fields.")))
+            continue
+        rows.append({**raw, "line": raw.get("line", n)})
+    if len(rows) > MAX_MASS_ROWS:
+        problems.append((0, _("At most %(max)d people at once.", max=MAX_MASS_ROWS)))
+    return rows, problems
+
+
+def check_mass_intake(incident: Incident, rows_or_text: str | Sequence[Mapping[str, Any]], *,
+                      user: User, defaults: Mapping[str, Any]) -> MassCheck:
+    """Check every line of a mass intake as ``mass_intake`` would, writing nothing: each person's
+    values (dates, phones, ID numbers, names), the same person twice in the list (same ID number,
+    or same name and birth date), a phone shared with a line above, and the cases in the register
+    each person resembles. For the preview, so it promises only what "create" will do."""
     if user.role != Role.coordinator or not user.active:
         raise ActionRefused(Action.link_incident, _("Only coordinators run a mass intake."), 403)
     if not incident.active:
         raise CaseInputError({"incident_id": _("This incident is closed.")})
-    if isinstance(rows_or_text, str):
-        rows, problems = parse_mass_list(rows_or_text)
-    elif isinstance(rows_or_text, Sequence):
-        rows, problems = [], []
-        for n, raw in enumerate(rows_or_text, start=1):
-            if not isinstance(raw, Mapping):
-                problems.append((n, _("Expected a set of fields.")))
-                continue
-            rows.append({**raw, "line": raw.get("line", n)})
-        if len(rows) > MAX_MASS_ROWS:
-            problems.append((0, _("At most %(max)d people at once.", max=MAX_MASS_ROWS)))
-    else:
-        raise CaseInputError({"rows": _("Paste a list of people, one per line.")})
-
+    rows, problems = _mass_rows(rows_or_text)
     errors: dict[str, str] = {}
     base = {"summary": incident.title[:MAX["summary"]], "country_code": incident.country_code,
             "city": incident.city, "occurred_at": incident.occurred_at, "channel": Channel.phone.value}
     merged = {**{k: v for k, v in base.items() if v not in (None, "")}, **dict(defaults or {})}
     check = _Check(merged, CASE_FIELDS, errors)
     _check_case(check, user, None)
-    values = check.out
-    country = values.get("country_code")
-    for line, message in problems:
-        errors[f"lines.{line}"] = _("Line %(line)d: %(problem)s", line=line, problem=message)
-    people: list[tuple[int, dict[str, Any]]] = []
+    country = check.out.get("country_code")
+    checked: list[MassRow] = [MassRow(line, {}, problem=message) for line, message in problems]
     seen_ids: dict[str, int] = {}
+    seen_people: dict[tuple[str, date], int] = {}
+    seen_phones: dict[str, int] = {}
     for row in rows:
         raw_line = row.get("line")
         line = raw_line if isinstance(raw_line, int) and not isinstance(raw_line, bool) else 0
-        person_data = {k: v for k, v in row.items() if k != "line"}
+        raw = {k: v for k, v in row.items() if k != "line"}
+        item = MassRow(line, raw)
+        checked.append(item)
         row_errors: dict[str, str] = {}
-        person = _check_person(person_data, row_errors, "", region_abroad=country or HOME_REGION,
+        person = _check_person(raw, row_errors, "", region_abroad=country or HOME_REGION,
                                region_reporter=HOME_REGION)
         if not row_errors and not _has_name(person):
             row_errors["name_zh"] = _("No name on this line.")
-        number = person.get("id_number")
-        if not row_errors and number:
-            if number in seen_ids:
-                row_errors["id_number"] = _("The same ID number is on line %(line)d.", line=seen_ids[number])
-            seen_ids.setdefault(number, line)
         if row_errors:
-            field, message = next(iter(row_errors.items()))
-            label = PERSON_FIELD_LABELS.get(field)
-            errors[f"lines.{line}"] = _("Line %(line)d: %(problem)s", line=line,
-                                        problem=f"{label}: {message}" if label else message)
+            field_name, message = next(iter(row_errors.items()))
+            label = PERSON_FIELD_LABELS.get(field_name)
+            item.problem = f"{label}: {message}" if label else message
             continue
+        number = person.get("id_number")
+        if number and number in seen_ids:
+            item.problem = _("The same ID number is on line %(line)d.", line=seen_ids[number])
+            continue
+        born = person.get("birth_date")
+        names = sorted(name_hashes(person.get("name_zh"), person.get("name_latin")))
+        twin = next((seen_people[(key, born)] for key in names if born and (key, born) in seen_people),
+                    None)
+        if twin is not None:
+            item.problem = _("The same person (name and date of birth) is on line %(line)d.", line=twin)
+            continue
+        if number:
+            seen_ids[number] = line
+        for key in names:
+            if born:
+                seen_people.setdefault((key, born), line)
+        phone = person.get("phone")
+        if phone:
+            item.same_phone_as = seen_phones.get(phone)
+            seen_phones.setdefault(phone, line)
         person["role"] = PersonRole.involved
-        people.append((line, person))
-    if not people and not errors:
+        item.person = person
+    ready = [taken for taken in checked if taken.person is not None]
+    for taken, matches in zip(ready, duplicates.find_duplicates_each(
+            [taken.person or {} for taken in ready], country_code=country, user=user), strict=True):
+        taken.resembles = list(matches.candidates)
+    checked.sort(key=lambda r: r.line)
+    for refused in checked:
+        if refused.problem is not None:
+            errors[f"lines.{refused.line}"] = _("Line %(line)d: %(problem)s", line=refused.line,
+                                                problem=refused.problem) \
+                if refused.line else refused.problem
+    if not checked and not errors:
         errors["rows"] = _("The list is empty.")
-    if errors:
-        raise CaseInputError(errors)
+    return MassCheck(checked, dict(check.out), errors)
 
+
+def mass_intake(incident: Incident, rows_or_text: str | Sequence[Mapping[str, Any]], *, user: User,
+                defaults: Mapping[str, Any]) -> list[Case]:
+    """One case per person, all linked to ``incident`` (a bus crash, an evacuation), from a pasted
+    list or parsed rows. All or nothing: any bad line raises :class:`CaseInputError` naming each
+    bad line (``lines.<n>``) and nothing is created. A person who resembles a case in the register
+    gets a possible-duplicate link to it for the centre to compare."""
+    checked = check_mass_intake(incident, rows_or_text, user=user, defaults=defaults)
+    if checked.errors:
+        raise CaseInputError(checked.errors)
     now = utcnow()
+    people = [(row.line, row.person) for row in checked.rows if row.person is not None]
     references = reserve_references(_office_year(now), len(people))
     cases: list[Case] = []
     for ref, (_line, person) in zip(references, people, strict=True):
-        case = _insert_case(values, [person], user=user, reference=ref, now=now, incident=incident,
-                            detail={"mass_intake": True}, notify_new=False)
+        case = _insert_case(checked.values, [person], user=user, reference=ref, now=now,
+                            incident=incident, detail={"mass_intake": True}, notify_new=False)
         note_possible_duplicates(case, [person], user=user, now=now)  # the earlier rows included
         cases.append(case)
     record("incident.mass_intake", "incident", incident.id, {"cases": len(cases)}, user=user)

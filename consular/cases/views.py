@@ -1378,15 +1378,38 @@ def _mass_form() -> MassIntakeForm:
     return MassIntakeForm()
 
 
+@dataclass
+class IncidentCaseRow(QueueRow):
+    name: str = ""  # the person the case is about, to tell the incident's cases apart
+
+
+def _person_label(case: Case) -> str:
+    involved = [p for p in case.persons if p.role == PersonRole.involved] or list(case.persons)
+    for person in involved:
+        names = [n for n in (person.name_zh, person.name_latin) if n]
+        if names:
+            return " · ".join(names)
+    return ""
+
+
 def _render_incident(incident: Incident, user: User, mass_form: MassIntakeForm, *,
-                     preview: list[Mapping[str, Any]] | None = None,
+                     check: ops.MassCheck | None = None, pasted: Mapping[int, str] | None = None,
                      mass_errors: list[tuple[int, str]] | None = None, status: int = 200) -> Any:
     cases = db.session.scalars(scoped(Case, user).where(Case.incident_id == incident.id)
+                               .options(selectinload(Case.persons))
                                .order_by(Case.priority, Case.id)).all()
     now = utcnow()
-    rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at) for c in cases]
+    rows = [IncidentCaseRow(c, deadlines.time_left(c, now), now - c.reported_at, name=_person_label(c))
+            for c in cases]
+    if rows:
+        # The list names the people of the incident's cases: a read of their records.
+        record("incident.view", "incident", incident.id, {"cases": len(rows)})
+        db.session.commit()
+    loose = [(0, message) for key, message in (check.errors if check else {}).items()
+             if not key.startswith("lines.")]
     return render_template("cases/incident.html", incident=incident, cases=rows,
-                           mass_form=mass_form, preview=preview, mass_errors=mass_errors), status
+                           mass_form=mass_form, check=check, pasted=pasted or {},
+                           mass_errors=(mass_errors or []) + loose), status
 
 
 @bp.get("/cases/incidents/<int:incident_id>")
@@ -1428,17 +1451,25 @@ def incident_mass(incident_id: int) -> Any:
         form.upload.errors = [_("The file is not a readable CSV (UTF-8 or GB18030 text).")]
         return _render_incident(incident, user, form, status=400)
     form.text.data = text
-    rows, problems = ops.parse_mass_list(text)
-    if not rows and not problems:
-        problems = [(0, _("Paste at least one person, or choose a CSV file."))]
-    if problems:
-        return _render_incident(incident, user, form, mass_errors=list(problems), status=400)
-    if not request.form.get("confirm"):
-        return _render_incident(incident, user, form, preview=list(rows))
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    pasted = dict(enumerate(lines, start=1))
     defaults = {"category": form.category.data, "priority": form.priority.data,
                 "summary": form.summary.data or incident.title}
     try:
-        created = ops.mass_intake(incident, rows, user=user, defaults=defaults)
+        # Every line is checked as "create" would check it, so the preview promises only what
+        # creating will do.
+        check = ops.check_mass_intake(incident, text, user=user, defaults=defaults)
+    except ops.CaseInputError as exc:
+        return _render_incident(incident, user, form, status=400,
+                                mass_errors=[(0, message) for message in exc.errors.values()])
+    if not check.rows and not check.errors:
+        return _render_incident(incident, user, form, status=400, mass_errors=[
+            (0, _("Paste at least one person, or choose a CSV file."))])
+    if check.errors or not request.form.get("confirm"):
+        return _render_incident(incident, user, form, check=check, pasted=pasted,
+                                status=400 if check.errors else 200)
+    try:
+        created = ops.mass_intake(incident, text, user=user, defaults=defaults)
     except ops.CaseInputError as exc:
         db.session.rollback()
         # The operation's messages already name their line.
@@ -1447,4 +1478,3 @@ def incident_mass(incident_id: int) -> Any:
     db.session.commit()
     flash(_("%(count)s cases were created for this incident.", count=len(created)), "success")
     return redirect(url_for("cases.incident_page", incident_id=incident.id), code=303)
-

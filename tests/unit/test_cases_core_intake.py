@@ -258,6 +258,23 @@ def test_pasted_lines_without_delimiters_are_read_by_shape(world: World) -> None
     assert [r.get("name_latin") for r in tabbed] == ["ZHANG WEI", "LI NA"]
 
 
+def test_one_tab_separated_line_leaves_the_comma_separated_ones_alone(world: World) -> None:
+    """Each line is read with its own delimiter: a line copied from a spreadsheet (tabs) among
+    typed ones (commas) does not make the others one long name."""
+    rows, problems = ops.parse_mass_list("张伟,ZHANG WEI,1980-03-15,E12345678,+393331112222\n"
+                                         "李娜\tLI NA\t1992-07-01\tE87654321\n"
+                                         "王芳，WANG FANG，1975-05-05\n"
+                                         "赵雷 1988-12-15 E22222222\n")
+    assert problems == []
+    assert [(r.get("name_zh"), r.get("name_latin"), r.get("birth_date")) for r in rows] == [
+        ("张伟", "ZHANG WEI", "1980-03-15"), ("李娜", "LI NA", "1992-07-01"),
+        ("王芳", "WANG FANG", "1975-05-05"), ("赵雷", None, "1988-12-15")]
+    cases = ops.mass_intake(world.incident, "张伟,ZHANG WEI\n李娜\tLI NA\n", user=world.coordinator,
+                            defaults={})
+    assert [(c.persons[0].name_zh, c.persons[0].name_latin) for c in cases] == [
+        ("张伟", "ZHANG WEI"), ("李娜", "LI NA")]
+
+
 def test_one_bad_line_and_nothing_is_created(world: World) -> None:
     text = ("张伟,ZHANG WEI,1980-03-15,E12345678\n"
             "李娜,LI NA,2999-01-01,E87654321\n"

@@ -782,12 +782,13 @@ def test_incident_with_mass_intake_preview_then_all_at_once(world, logged_in):
         "text": rows, "category": "injured", "priority": "P1", "summary": "", "preview": "1"})
     assert preview.status_code == 200
     assert 'data-testid="mass-preview"' in text(preview) and "ZHANG WEI" in text(preview)
+    assert "2 cases will be created" in text(preview)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
 
     broken = coordinator.post(f"/cases/incidents/{incident_id}/mass", {
         "text": rows + "\n,,,,+39", "category": "injured", "priority": "P1", "summary": "",
         "confirm": "1"})
-    assert broken.status_code == 400 and "Line 3" in text(broken)
+    assert broken.status_code == 400 and 'data-line="3" data-ready="0"' in text(broken)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
 
     done = coordinator.post(f"/cases/incidents/{incident_id}/mass", {
@@ -809,6 +810,77 @@ def test_incident_with_mass_intake_preview_then_all_at_once(world, logged_in):
     for name in ("officer_a", "volunteer_prato"):
         assert signed_in(logged_in, world[name]).get("/cases/incidents").status_code == 403
     assert signed_in(logged_in, world["admin"]).get(url).status_code == 404
+
+
+def _mass_post(browser, incident_id, rows, **extra):
+    return browser.post(f"/cases/incidents/{incident_id}/mass", {
+        "text": rows, "category": "injured", "priority": "P1", "summary": "", **extra})
+
+
+def test_the_mass_preview_checks_every_line_and_promises_only_what_create_does(world, logged_in):
+    """Bad dates and phones are shown on their own line with the reason; "will create" counts only
+    the lines that are ready, and nothing can be created until every line is."""
+    incident = ops.create_incident({"title": "米兰大巴事故", "country_code": "IT"},
+                                   user=world["coordinator"])
+    db.session.commit()
+    coordinator = signed_in(logged_in, world["coordinator"])
+    good = [f"{zh},{latin},1990-01-0{n},E1111111{n},+39331111111{n}"
+            for n, (zh, latin) in enumerate([("张伟", "ZHANG WEI"), ("李娜", "LI NA"), ("王芳", "WANG FANG"),
+                                             ("刘洋", "LIU YANG"), ("陈静", "CHEN JING"),
+                                             ("杨帆", "YANG FAN")], start=1)]
+    rows = "\n".join([*good[:3], "赵雷,ZHAO LEI,1988-13-45,E22222222,", *good[3:],
+                      "孙丽,SUN LI,,E33333333,+39 abc"])
+    preview = _mass_post(coordinator, incident.id, rows, preview="1")
+    assert preview.status_code == 400
+    html = text(preview)
+    problems = dict(re.findall(r'<tr data-line="(\d+)" data-ready="0">.*?data-testid="mass-row-problem">'
+                               r'([^<]+)<', html, re.S))
+    assert set(problems) == {"4", "8"}
+    assert "Birth date" in problems["4"] and "YYYY-MM-DD" in problems["4"]
+    assert "Phone" in problems["8"] and "phone number" in problems["8"]
+    assert html.count('data-ready="1"') == 6
+    assert "2 lines need correcting" in html and "6 of 8 lines are ready" in html
+    assert "cases will be created" not in html and 'data-testid="mass-confirm"' not in html
+    # Sending "create" anyway creates nothing.
+    assert _mass_post(coordinator, incident.id, rows, confirm="1").status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+    # Once the lines are right, the count is what is created.
+    fixed = rows.replace("1988-13-45", "1988-12-15").replace("+39 abc", "+39 331 444 5555")
+    html = text(_mass_post(coordinator, incident.id, fixed, preview="1"))
+    assert "8 cases will be created" in html and "Create all 8 cases" in html
+    assert _mass_post(coordinator, incident.id, fixed, confirm="1").status_code == 303
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 8
+
+
+def test_mass_intake_finds_people_already_logged_and_twice_in_the_list(world, logged_in, make_case):
+    earlier = make_case(world["officer_a"], persons=[
+        {"role": "involved", "name_zh": "周强", "id_number": "E55555555", "phone": "+393317777777"}])
+    incident = ops.create_incident({"title": "普拉托火灾", "country_code": "IT"}, user=world["coordinator"])
+    db.session.commit()
+    coordinator = signed_in(logged_in, world["coordinator"])
+    twice = ("周强,ZHOU QIANG,1985-05-05,E55555555,\n"
+             "吴敏,WU MIN,1990-02-02,,+393318888888\n"
+             "吴敏,WU MIN,1990-02-02,,\n"
+             "郑丽,ZHENG LI,,,+393318888888\n")
+    html = text(_mass_post(coordinator, incident.id, twice, preview="1"))
+    assert "The same person (name and date of birth) is on line 2." in html
+    assert re.search(r'data-line="1" data-ready="1">.*?Resembles <a class="mono" href="/cases/'
+                     rf'{earlier.id}">{earlier.reference}</a> · Same passport or ID number', html, re.S)
+    assert "Same phone as line 2" in html
+    # Without the repeated line every case is created, and the one already logged is linked to it.
+    once = "\n".join(line for n, line in enumerate(twice.splitlines()) if n != 2)
+    html = text(_mass_post(coordinator, incident.id, once, preview="1"))
+    assert "3 cases will be created" in html and "1 of them resembles a case already logged" in html
+    assert _mass_post(coordinator, incident.id, once, confirm="1").status_code == 303
+    links = db.session.scalars(sa.select(PossibleDuplicate)).all()
+    assert sorted((link.other_case_id, link.reason_list[0]) for link in links) == sorted(
+        [(earlier.id, "id_number"), (links[-1].other_case_id, "phone")])
+
+    # The incident's list tells its cases apart by the people's names.
+    page = text(coordinator.get(f"/cases/incidents/{incident.id}"))
+    names = re.findall(r'data-testid="incident-case-name">([^<]+)<', page)
+    assert sorted(names) == ["吴敏 · WU MIN", "周强 · ZHOU QIANG", "郑丽 · ZHENG LI"]
+    assert audit_actions("incident.view")
 
 
 def test_link_a_case_to_an_incident_and_see_its_siblings(world, logged_in, make_case):
