@@ -54,7 +54,7 @@ from consular.cases.models import (
     TimelineEntry,
 )
 from consular.db import db, utcnow
-from consular.network.models import Mission, ServiceStation
+from consular.network.models import Division, Mission, ServiceStation
 
 SEED = 2026
 C1, C2 = "coordinator", "coordinator2"
@@ -66,6 +66,8 @@ STATION_FOR = {("IT", "Prato"): "prato", ("IT", "Milano"): "milano", ("IT", "Rom
                ("AE", "Dubai"): "dubai", ("US", "New York"): "newyork"}
 ZONES = {"IT": "Europe/Rome", "FR": "Europe/Paris", "ES": "Europe/Madrid", "NL": "Europe/Amsterdam",
          "DE": "Europe/Berlin", "NG": "Africa/Lagos", "AE": "Asia/Dubai", "US": "America/New_York"}
+# Where in the city the demo's foreign-related incident happened.
+HOME_DIVISION = "五马街道"
 # Where a station that declines sends the case instead.
 FALLBACK_STATION = {"roma": "prato"}
 # The mission a referral goes to, by city (else the country's embassy or consulate).
@@ -613,6 +615,11 @@ class _Loader:
         }
         if spec.channel is not None:
             data["channel"] = spec.channel.value
+        if spec.kind == CaseKind.domestic:
+            # An incident in the city happens in one of its townships or street offices.
+            data["division_id"] = db.session.scalar(
+                sa.select(Division.id).where(Division.name == HOME_DIVISION))
+            data["city"] = ""
         # The reference of the year it was reported in, taken before the case is logged: the
         # notices and audit entries its story writes name it, and audit entries never change.
         [reference] = ops.reserve_references(reported.astimezone(_office_zone()).year, 1)

@@ -79,7 +79,7 @@ from consular.cases.policy import (
 )
 from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
 from consular.db import db, utcnow
-from consular.network.models import LiaisonPoint, Mission, ServiceStation
+from consular.network.models import Division, LiaisonPoint, Mission, ServiceStation
 from consular.network.operations import normalise_phone
 
 __all__ = [
@@ -113,7 +113,7 @@ MAX = {
 }
 
 CASE_FIELDS = ("kind", "category", "priority", "summary", "narrative", "country_code", "city",
-               "place", "timezone", "occurred_at", "channel", "tags", "liaison_point_id",
+               "division_id", "place", "timezone", "occurred_at", "channel", "tags", "liaison_point_id",
                "reporting_station_id")
 CASE_EDIT_FIELDS = tuple(f for f in CASE_FIELDS if f != "priority")
 PERSON_FIELDS = ("role", "name_zh", "name_latin", "gender", "birth_date", "nationality", "id_kind",
@@ -455,7 +455,7 @@ def _check_person(data: Any, errors: dict[str, str], prefix: str, *, region_abro
         check.fail("name_latin", _("Write the name in Latin letters, as in the passport."))
     check.choice("gender", Gender, default=None if partial else Gender.unknown)
     check.birth_date("birth_date")
-    check.country("nationality")
+    nationality = check.country("nationality")
     kind = check.choice("id_kind", IdKind)
     if check.given("id_number"):
         raw = check.text("id_number", MAX["id_number"])
@@ -468,9 +468,13 @@ def _check_person(data: Any, errors: dict[str, str], prefix: str, *, region_abro
                                           "digit or X."))
             else:
                 check.out["id_number"] = number
-                if kind is None and "id_kind" not in check.data and not partial:
-                    check.out["id_kind"] = IdKind.resident_id if RESIDENT_ID_RE.match(number) \
-                        else IdKind.passport
+                if kind is None and not check.given("id_kind") and not check.failed("id_kind") \
+                        and not partial:
+                    # A foreign national's number is their passport's; ours is a resident ID
+                    # card's when it has its form, else a Chinese passport's.
+                    check.out["id_kind"] = (
+                        IdKind.foreign_passport if nationality and nationality != HOME_REGION
+                        else IdKind.resident_id if RESIDENT_ID_RE.match(number) else IdKind.passport)
     elif "id_number" in check.data:
         check.out["id_number"] = None
     who = role or current_role or PersonRole.involved
@@ -690,6 +694,14 @@ def _check_case(check: _Check, user: User | None, case: Case | None) -> None:
     elif "country_code" in check.data:
         check.out["country_code"] = None
     check.text("city", MAX["city"])
+    division_id = check.identifier("division_id")
+    if division_id is not None:
+        division = db.session.get(Division, division_id)
+        if kind != CaseKind.domestic:
+            check.fail("division_id", _("A township or street office is for an incident in the "
+                                        "city, not abroad."))
+        elif division is None or (not division.active and (case is None or case.division_id != division_id)):
+            check.fail("division_id", _("Choose an entry from the list."))
     check.text("place", MAX["place"], multiline=False)
     zone = check.timezone("timezone") or (case.timezone if case else None)
     check.moment("occurred_at", zone)

@@ -24,6 +24,7 @@ from consular.cases.models import (
     OPEN_STATUSES,
     Case,
     CaseCategory,
+    CaseKind,
     CasePerson,
     CaseStatus,
     DuplicateState,
@@ -152,6 +153,7 @@ class QueueFilters:
     """What the queue is narrowed to; empty means any. ``statuses`` defaults to the open ones."""
 
     statuses: tuple[CaseStatus, ...] = OPEN_STATUSES
+    kind: CaseKind | None = None
     country: str = ""
     category: CaseCategory | None = None
     station_id: int | None = None
@@ -164,7 +166,7 @@ class QueueFilters:
     def from_mapping(cls, data: Mapping[str, Any] | None) -> QueueFilters:
         """Filters from loosely typed values (a query string, a JSON body); unknown or malformed
         values are ignored rather than refused, as a filter that does not apply narrows nothing.
-        Keys: status (one, a list, or "all"), country, category, station/station_id,
+        Keys: status (one, a list, or "all"), kind, country, category, station/station_id,
         point/liaison_point_id, priority, incident/incident_id, overdue."""
         data = data or {}
         raw_status = data.get("statuses", data.get("status"))
@@ -178,6 +180,7 @@ class QueueFilters:
         country = str(data.get("country") or "").strip().upper()
         return cls(
             statuses=statuses,
+            kind=_member(CaseKind, data.get("kind")),
             country=country if country and i18n.is_country_code(country) else "",
             category=_member(CaseCategory, data.get("category")),
             station_id=_id(data.get("station_id", data.get("station"))),
@@ -216,6 +219,8 @@ def triage_queue(user: User, filters: QueueFilters | Mapping[str, Any] | None = 
     f = filters if isinstance(filters, QueueFilters) else QueueFilters.from_mapping(filters)
     now = utcnow()
     query = scoped(Case, user).where(Case.status.in_(f.statuses))
+    if f.kind is not None:
+        query = query.where(Case.kind == f.kind)
     if f.country:
         query = query.where(Case.country_code == f.country)
     if f.category is not None:

@@ -242,7 +242,9 @@ class PersonIn(Schema):
                         metadata={"description": "Name as in the passport, e.g. ZHANG SAN."})
     gender = Choice(Gender, allow_none=True)
     birth_date = Text(10, allow_none=True, metadata={"description": "YYYY-MM-DD."})
-    nationality = Country(nullable=True)
+    nationality = Country(nullable=True, metadata={
+        "description": "A foreign national's country (their passport's); with an `id_number` and "
+                       "no `id_kind`, the number is taken as a foreign passport's."})
     id_kind = Choice(IdKind, allow_none=True)
     id_number = _plain("id_number", allow_none=True)
     phone = _plain("phone", allow_none=True, metadata={
@@ -265,6 +267,9 @@ class _CaseFields(Schema):
     country_code = Country(nullable=True, metadata={
         "description": "ISO country code, e.g. IT (required for a case abroad)."})
     city = _plain("city", allow_none=True)
+    division_id = Int(allow_none=True, metadata={
+        "description": "For an incident in the city (`kind` `domestic`): the township or street "
+                       "office where it happened (see /api/v1/network/divisions)."})
     place = _plain("place", allow_none=True)
     timezone = Text(64, allow_none=True, metadata={"description": "IANA zone of the place, e.g. "
                                                                   "Europe/Rome."})
@@ -472,6 +477,7 @@ class CaseSummary(Schema):
     liaison_point_id = _n(fields.Integer())
     station_id = _n(fields.Integer())
     incident_id = _n(fields.Integer())
+    division_id = _n(fields.Integer(metadata={"description": "Where in the city (incidents at home)."}))
     first_response_due_at = _n(DT())
     assignment_due_at = _n(DT())
     overdue = fields.Method("_overdue", required=True, metadata={"type": "boolean"})
@@ -575,6 +581,7 @@ class CaseDetail(CaseSummary):
                                                            "items": {"type": "string"}})
     liaison_point = fields.Nested(PlaceRef, allow_none=True)
     station = fields.Nested(PlaceRef, allow_none=True)
+    division = fields.Nested(PlaceRef, allow_none=True)
     reporting_station_id = _n(fields.Integer())
     coordinator_id = _n(fields.Integer())
     first_response_at = _n(DT())

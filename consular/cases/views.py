@@ -62,6 +62,7 @@ from consular.cases.forms import (
     GENDER_LABELS,
     ID_KIND_LABELS,
     KIND_LABELS,
+    KIND_TILES,
     OUTCOME_LABELS,
     PERSON_FIELDS,
     PERSON_ROLE_LABELS,
@@ -103,6 +104,7 @@ from consular.cases.models import (
     Case,
     CaseCategory,
     CaseDraft,
+    CaseKind,
     CaseStatus,
     DuplicateState,
     Incident,
@@ -117,7 +119,7 @@ from consular.cases.models import (
 )
 from consular.cases.policy import Action, allowed_actions, can_create_case
 from consular.db import db, utcnow
-from consular.network.models import LiaisonPoint, Mission, ServiceStation
+from consular.network.models import Division, DivisionLevel, LiaisonPoint, Mission, ServiceStation
 from consular.network.queries import Page, paginate
 from consular.web.views import safe_next
 
@@ -126,7 +128,8 @@ bp = Blueprint("cases", __name__, template_folder="templates")
 PAGE_SIZE = 25
 MAX_DRAFT_BYTES = 64 * 1024
 MAX_CSV_BYTES = 200_000  # what the preview form carries back
-QUEUE_FILTERS = ("q", "status", "priority", "country", "category", "station", "point", "overdue")
+QUEUE_FILTERS = ("q", "status", "priority", "kind", "country", "category", "station", "point",
+                 "overdue")
 QUEUE_SESSION_KEY = "cases.queue_filters"
 
 
@@ -324,10 +327,41 @@ def _country_choices() -> list[SelectChoice]:
         SelectChoice(code, name) for code, name in i18n.country_choices()]
 
 
-def _case_form(formdata: MultiDict[str, Any] | None | object = None) -> CaseForm:
+def _nationality_choices() -> list[SelectChoice]:
+    return [SelectChoice("", _("Not known"))] + [
+        SelectChoice(code, name) for code, name in i18n.country_choices()]
+
+
+def _division_choices(user: User, current: int | None = None) -> list[SelectChoice]:
+    """The townships and street offices of the city (by district), for an incident at home."""
+    divisions = db.session.scalars(
+        scoped(Division, user).where(sa.or_(Division.active, Division.id == (current or 0)),
+                                     Division.level != DivisionLevel.village)
+        .options(selectinload(Division.parent)).order_by(Division.code)).all()
+    return [SelectChoice(0, _("Choose a township or street office"))] + [
+        SelectChoice(d.id, f"{d.parent.name} · {d.name}" if d.parent is not None else d.name)
+        for d in divisions]
+
+
+def _fill_person_choices(person: Any) -> None:
+    person.nationality.choices = _nationality_choices()
+
+
+def _case_form(user: User, formdata: MultiDict[str, Any] | None | object = None) -> CaseForm:
     form = CaseForm(formdata=formdata) if formdata is not None else CaseForm()
     form.country_code.choices = _country_choices()
+    if may_log_at_home(user):
+        form.division_id.choices = _division_choices(user)
+    else:
+        del form.division_id  # a station logs cases abroad only
+    for entry in form.persons:
+        _fill_person_choices(entry.form)
     return form
+
+
+def may_log_at_home(user: User) -> bool:
+    """Officers and coordinators log foreign-related incidents in the city; stations work abroad."""
+    return user.role in (Role.liaison_officer, Role.coordinator)
 
 
 def _filled(values: Mapping[str, Any]) -> bool:
@@ -359,8 +393,16 @@ def _persons(form: CaseForm) -> tuple[list[dict[str, Any]], list[int]]:
     return people, origins
 
 
-def _case_data(form: CaseForm) -> dict[str, Any]:
-    data = {name: form[name].data or "" for name in CASE_FIELDS}
+def _case_data(form: CaseForm, user: User) -> dict[str, Any]:
+    data = {name: form[name].data or "" if name in form else "" for name in CASE_FIELDS}
+    if not may_log_at_home(user):
+        data["kind"] = CaseKind.abroad.value
+    # The form shows the fields of one kind of case; the other kind's (still in the page without
+    # JavaScript, or chosen before the switch) are not sent on.
+    if data["kind"] == CaseKind.domestic.value:
+        data["country_code"] = ""
+    else:
+        data["division_id"] = None
     if not data["timezone"] and data["country_code"]:
         zones = get_global("territory_zones").get(str(data["country_code"]).upper(), [])
         if len(zones) == 1:  # one zone for the whole country: the local time is known
@@ -404,12 +446,15 @@ class DuplicateWarning:
 def _render_new(form: CaseForm, user: User, *, status: int = 200, fresh: bool = False,
                 draft: CaseDraft | None = None, duplicates_found: DuplicateWarning | None = None,
                 form_errors: Iterable[str] = (), refused: str | None = None) -> tuple[str, int]:
-    more_fields = ("occurred_at", "timezone", "place", "channel", "kind", "tags", "attachments")
+    more_fields = ("occurred_at", "timezone", "channel", "tags", "attachments")
     more_open = any(form[name].errors for name in more_fields) or any(
         form[name].data and form[name].data != form[name].default
-        for name in ("occurred_at", "timezone", "place", "tags"))
+        for name in ("occurred_at", "timezone", "tags"))
+    blank_person = PersonForm(prefix="persons-__index__-")
+    _fill_person_choices(blank_person)
     return render_template(
-        "cases/new.html", form=form, blank_person=PersonForm(prefix="persons-__index__-"),
+        "cases/new.html", form=form, blank_person=blank_person, at_home=may_log_at_home(user),
+        kind_hints={k.value: str(hint) for k, (_label, hint) in KIND_TILES.items()},
         fresh=fresh, draft=draft, draft_count=len(ops.list_drafts(user)),
         duplicates=duplicates_found, form_errors=list(form_errors), refused=refused,
         more_open=more_open, zones=_zones(),
@@ -437,16 +482,20 @@ def new_case() -> Any:
             draft = ops.get_draft(user, draft_id)
             if draft is None:
                 abort(404)
-            form = _case_form(MultiDict(_draft_payload(draft)))
+            form = _case_form(user, MultiDict(_draft_payload(draft)))
             form.draft_id.data = str(draft.id)
             return _render_new(form, user, draft=draft)
-        return _render_new(_case_form(), user, fresh=not request.args.get("fresh"))
+        form = _case_form(user)
+        if user.liaison_point is not None and "division_id" in form:
+            form.division_id.data = user.liaison_point.division_id  # an officer's own township first
+        return _render_new(form, user, fresh=not request.args.get("fresh"))
 
-    form = _case_form()
+    form = _case_form(user)
     # Without JavaScript, "add another person" and "remove" come back here to redraw the form.
     if request.form.get("add_person"):
         if len(form.persons.entries) < (form.persons.max_entries or 0):
             form.persons.append_entry()
+            _fill_person_choices(form.persons.entries[-1].form)
         return _render_new(form, user)
     raw_remove = request.form.get("remove_person", "")
     if raw_remove.isascii() and raw_remove.isdigit() and len(raw_remove) < 4:
@@ -463,7 +512,7 @@ def new_case() -> Any:
         valid = False
     if not valid:
         return _render_new(form, user, status=400)
-    data = _case_data(form)
+    data = _case_data(form, user)
     persons, origins = _persons(form)
     draft_id = _int(form.draft_id.data)
 
@@ -628,6 +677,8 @@ def _queue_args() -> dict[str, Any]:
     args["country"] = country if country and i18n.is_country_code(country) else ""
     category = a.get("category", "")
     args["category"] = category if category in {c.value for c in CaseCategory} else ""
+    kind = a.get("kind", "")
+    args["kind"] = kind if kind in {k.value for k in CaseKind} else ""
     args["station"] = _int(a.get("station"))
     args["point"] = _int(a.get("point"))
     args["overdue"] = "1" if a.get("overdue") in ("1", "on", "true") else ""
@@ -656,7 +707,8 @@ def queue() -> Any:
         found = queries.search_cases(args["q"], user, country=args.get("country")) \
             .with_only_columns(Case.id).order_by(None)
         query = query.where(Case.id.in_(found))
-    page = paginate(query.options(selectinload(Case.liaison_point), selectinload(Case.station)),
+    page = paginate(query.options(selectinload(Case.liaison_point), selectinload(Case.station),
+                                  selectinload(Case.division)),
                     PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
     now = utcnow()
     duplicate_counts = queries.open_duplicate_counts([c.id for c in page.items])
@@ -673,6 +725,7 @@ def queue() -> Any:
         status_choices=[(s.value, str(STATUS_SHORT[s])) for s in CaseStatus]
         + [("all", _("All cases, open and closed"))],
         priority_choices=[(p.value, str(label)) for p, label in PRIORITY_LABELS.items()],
+        kind_choices=[(k.value, str(label)) for k, (label, _hint) in KIND_TILES.items()],
         category_choices=[(c.value, str(label[0])) for c, label in CATEGORY_LABELS.items()])
 
 
@@ -865,6 +918,8 @@ def _fill_choices(form: FlaskForm, case: Case, user: User) -> None:
                       Mission.name)).all()
         form.mission_id.choices = [SelectChoice(0, _("— not a mission —"))] + [
             SelectChoice(m.id, m.name) for m in missions]
+    elif isinstance(form, PersonAddForm):
+        form.nationality.choices = _nationality_choices()
     elif isinstance(form, LinkIncidentForm):
         incidents = db.session.scalars(
             scoped(Incident, user).where(Incident.active).order_by(Incident.created_at.desc())
@@ -1122,11 +1177,15 @@ def edit_case(case_id: int) -> Any:
             "country_code": case.country_code or "", "city": case.city, "place": case.place,
             "category": case.category.value, "summary": case.summary,
             "narrative": case.narrative or "", "tags": case.tags, "timezone": case.timezone or "",
-            "occurred_at": _local_input(case.occurred_at, case.timezone)})
+            "occurred_at": _local_input(case.occurred_at, case.timezone),
+            "division_id": case.division_id or 0})
         form.version.data = str(case.version)
     else:
         form = CaseEditForm(meta={"csrf": False})
     form.country_code.choices = _country_choices()
+    form.division_id.choices = _division_choices(user, case.division_id)
+    if case.kind != CaseKind.domestic:
+        del form.division_id  # a place in the city is for incidents at home only
     if request.method == "GET":
         _record_view(case)
         return render_template("cases/edit.html", case=case, form=form, message=None, zones=_zones())
@@ -1137,8 +1196,8 @@ def edit_case(case_id: int) -> Any:
         message = _stale_message()
     elif form.validate():
         try:
-            ops.update_case(case, {name: form[name].data for name in EDIT_FIELDS}, user=user,
-                            expected_version=version)
+            ops.update_case(case, {name: form[name].data for name in EDIT_FIELDS if name in form},
+                            user=user, expected_version=version)
             db.session.commit()
         except ops.CaseInputError as exc:
             db.session.rollback()

@@ -29,6 +29,7 @@ from consular.cases.models import (
     TimelineEntry,
 )
 from consular.db import db
+from consular.network.models import LiaisonPoint
 from tests.conftest import Browser, csrf_from
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def test_officer_logs_a_case_with_two_people_and_the_family(world, logged_in):
     page = officer.get("/cases/new")
     assert page.status_code == 200
     html = text(page)
-    assert "Who needs help?" in html and "Where abroad?" in html and "What happened?" in html
+    assert "Who needs help?" in html and "Where did it happen?" in html and "What happened?" in html
     assert "Life or liberty at risk now" in html  # the priority meaning in plain words
     assert 'name="persons-0-name_zh"' in html and "data-person-template" in html
 
@@ -164,6 +165,58 @@ def test_officer_logs_a_case_with_two_people_and_the_family(world, logged_in):
     assert case.reference in shown and "儿子在普拉托被警方扣留" in shown
     assert "data-clear-draft" in shown  # the phone forgets its local copy
     assert "WANG XIAOMING".lower() in shown.lower() and "+393317654321" in shown
+
+
+def test_an_incident_in_the_city_is_logged_as_one(world, logged_in, make_division):
+    """A foreign-related incident at home (涉外案件): the place is a township of the city, the
+    person a foreign national with a nationality and a passport number (sealed, found by search);
+    no country abroad is asked for."""
+    officer_user = world["officer_a"]
+    own = db.session.get(LiaisonPoint, officer_user.liaison_point_id).division
+    elsewhere = make_division("五马街道", parent=own.parent)
+    officer = signed_in(logged_in, officer_user)
+    form = text(officer.get("/cases/new"))
+    assert 'name="kind" type="radio" value="domestic"' in form or 'value="domestic"' in form
+    assert re.search(rf'<option selected value="{own.id}">', form)  # the officer's own township first
+    r = officer.post("/cases/new", new_case_form(
+        kind="domestic", country_code="", city="", division_id=str(elsewhere.id), place="五马街 12 号",
+        category="lost_documents", summary="意大利游客丢失护照",
+        **{"persons-0-name_zh": "罗西", "persons-0-name_latin": "ROSSI GIULIA",
+           "persons-0-nationality": "IT", "persons-0-id_kind": "", "persons-0-id_number": "YA1234567",
+           "persons-0-phone": "+39 331 765 4321", "persons-1-name_zh": "", "persons-1-name_latin": ""}))
+    assert r.status_code == 303, text(r)[:3000]
+    case = db.session.scalar(sa.select(Case))
+    assert case is not None and case.kind.value == "domestic" and case.country_code is None
+    assert case.division_id == elsewhere.id and case.place == "五马街 12 号"
+    person = case.persons[0]
+    assert (person.nationality, person.id_kind.value, person.id_number) == (
+        "IT", "foreign_passport", "YA1234567")
+    page = text(officer.get(f"/cases/{case.id}"))
+    assert "In the city · 五马街道" in page and "Nationality: Italy" in page
+    assert "Foreign passport" in page
+    coordinator = signed_in(logged_in, world["coordinator"])
+    found = text(coordinator.get("/cases/queue", query_string={"q": "YA1234567", "status": "all"}))
+    assert case.reference in found
+    queue = text(coordinator.get("/cases/queue", query_string={"kind": "domestic", "status": "all"}))
+    assert case.reference in queue
+    assert case.reference not in text(coordinator.get("/cases/queue", query_string={
+        "kind": "abroad", "status": "all"}))
+    # A township is for an incident in the city, never for a case abroad.
+    refused = officer.post("/cases/new", new_case_form(division_id=str(own.id), kind="abroad"))
+    assert refused.status_code in (200, 303)  # the form leaves the other kind's fields out
+    with pytest.raises(ops.CaseInputError) as bad:
+        ops.create_case({"kind": "abroad", "country_code": "IT", "division_id": own.id, "summary": "x"},
+                        [{"name_zh": "王五"}], user=officer_user)
+    assert "division_id" in bad.value.errors
+
+
+def test_a_station_logs_cases_abroad_only(world, logged_in):
+    volunteer = signed_in(logged_in, world["volunteer_prato"])
+    form = text(volunteer.get("/cases/new"))
+    assert 'value="domestic"' not in form and 'name="kind" value="abroad"' in form
+    r = volunteer.post("/cases/new", new_case_form(kind="domestic", division_id="1"))
+    assert r.status_code == 303, text(r)[:2000]
+    assert db.session.scalar(sa.select(Case.kind)).value == "abroad"
 
 
 def test_add_another_person_works_without_javascript(world, logged_in):

@@ -352,3 +352,39 @@ def test_report_reads_in_chinese_by_default(year_2025, make_user, logged_in):
     html = logged_in(make_user(Role.coordinator)).get("/reports/2025").get_data(as_text=True)
     assert "2025" in html
     assert 'lang="zh-Hans"' in html
+
+
+def test_both_kinds_are_counted_and_the_report_filters_by_kind(year_2025, make_case, make_user,
+                                                               logged_in):
+    """Incidents in the city (涉外案件) count beside the cases abroad, and every figure, table and
+    export can be limited to one kind."""
+    for day in (3, 4):
+        make_case(at(2025, 6, day, 4), kind=CaseKind.domestic, category=CaseCategory.lost_documents,
+                  status=CaseStatus.closed, outcome=Outcome.documents_reissued,
+                  closed_at=at(2025, 6, day + 1, 4))
+    both = stats.year_stats(2025)
+    assert both.total == 6 and rows(both.by_kind) == {"abroad": 4, "domestic": 2}
+    home = stats.year_stats(2025, CaseKind.domestic)
+    assert home.total == 2 and home.closed == 2 and rows(home.by_kind) == {"domestic": 2}
+    assert home.by_month[5] == 2 and sum(home.by_month) == 2
+    abroad = stats.year_stats(2025, CaseKind.abroad)
+    assert abroad.total == 4 and abroad.closed == 1
+
+    browser = logged_in(make_user(Role.coordinator, locale="en"))
+    html = browser.get("/reports/2025?kind=domestic").get_data(as_text=True)
+    assert 'data-testid="figure-total">2<' in html and 'data-testid="figure-closed">2<' in html
+    assert "Only: Foreign-related incident in the city." in html
+    assert 'href="/reports/2025/cases.csv?kind=domestic"' in html
+    assert 'data-testid="figure-total">6<' in browser.get("/reports/2025").get_data(as_text=True)
+    assert browser.get("/reports?year=2025&kind=domestic").headers["Location"].endswith(
+        "/reports/2025?kind=domestic")
+    response = browser.get("/reports/2025/cases.csv?kind=domestic")
+    assert 'filename="cases-2025-domestic.csv"' in response.headers["Content-Disposition"]
+    table = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    assert len(table) == 3 and {r[1] for r in table[1:]} == {"Foreign-related incident in the city"}
+    book = load_workbook(io.BytesIO(browser.get("/reports/2025/statistics.xlsx?kind=abroad").get_data()),
+                         read_only=True)
+    summary = dict(r for r in [list(x) for x in book["Summary"].iter_rows(values_only=True)][1:])
+    book.close()
+    assert summary["Cases reported"] == 4 and summary["Kind of case"].startswith("Our people abroad")
+    assert [e.detail.get("kind") for e in exports()] == ["domestic", "abroad"]
