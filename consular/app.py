@@ -7,8 +7,19 @@ from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel
 from flask_babel import gettext as _
@@ -233,13 +244,26 @@ def error_message(code: int) -> str:
         404: _("Not found, or you do not have access to it."),
         405: _("This action is not allowed here."),
         409: _("Someone else changed this in the meantime. Reload and try again."),
-        413: _("The upload is too large."),
+        413: _("What you sent is too large: at most %(mb)s MB in all (files included). Go back, "
+               "leave out a file or send smaller ones, and try again.",
+               mb=current_app.extensions["consular.settings"].attachment_max_mb),
         415: _("This type of content is not accepted."),
         422: _("Some values are not valid."),
         429: _("Too many attempts. Please wait and try again later."),
         500: _("Something went wrong on our side. The error was logged."),
     }
     return messages.get(code, _("The request could not be completed."))
+
+
+def _back_url() -> str | None:
+    """The page of this site the refused form was sent from (the browser names it: our
+    Referrer-Policy is same-origin), so the error page can lead back to it."""
+    referrer = request.referrer or ""
+    parts = urlsplit(referrer)
+    if not referrer or parts.scheme not in ("http", "https") or parts.netloc != request.host:
+        return None
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else None
 
 
 def _register_errors(app: Flask) -> None:
@@ -268,7 +292,8 @@ def _register_errors(app: Flask) -> None:
         if wants_json():
             body: dict[str, Any] = {"error": code, "message": detail or message}
             return jsonify(body), code, headers
-        return render_template("error.html", code=code, message=detail or message), code, headers
+        return render_template("error.html", code=code, message=detail or message,
+                               back_url=_back_url() if code in (400, 409, 413) else None), code, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

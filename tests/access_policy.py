@@ -155,6 +155,9 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("cases_api.action_decline", "POST"): {
         ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
     },
+    ("cases_api.action_decide_duplicate", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
     ("cases_api.action_link_incident", "POST"): {
         ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
     },
@@ -382,6 +385,7 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("reports.statistics_workbook", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("reports.year", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("static", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    ("web.favicon", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("web.home", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
     ("web.set_language", "POST"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("webhooks.inbound", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},

@@ -350,3 +350,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 red=True,
             )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- tests of PostgreSQL's own behaviour --------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked ``postgres`` that runs on the suite's backends (the ``backend`` parameter) runs
+    on PostgreSQL only: its SQLite variant is left out when the PostgreSQL one is there, and skipped
+    with the reason when it is not (no TEST_DATABASE_URL), so a plain run says what it did not do."""
+    dropped: list[pytest.Item] = []
+    kept: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_sqlite = callspec is not None and callspec.params.get("backend") == "sqlite"
+        if on_sqlite and item.get_closest_marker("postgres") is not None:
+            if TEST_DATABASE_URL:
+                dropped.append(item)
+                continue
+            item.add_marker(pytest.mark.skip(
+                reason="PostgreSQL not available: set TEST_DATABASE_URL=postgresql://… to run"))
+        kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

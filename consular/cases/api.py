@@ -195,6 +195,12 @@ def _check_version(case: Case, expected: int | None) -> None:
 def case_detail(case: Case, user: User) -> dict[str, Any]:
     body: dict[str, Any] = s.CaseDetail().dump(case)
     body["allowed_actions"] = [a.value for a in allowed_actions(case, user)]
+    # The centre compares possible duplicates; nobody else learns the other case exists.
+    links = case.duplicate_links if user.role == Role.coordinator else []
+    body["possible_duplicates"] = s.PossibleDuplicateOut(many=True).dump([
+        {"id": link.id, "case": link.other(case.id), "reasons": link.reason_list,
+         "state": link.state.value, "found_at": link.found_at, "decided_at": link.decided_at,
+         "note": link.note} for link in links])
     if user.role == Role.station_volunteer:
         for person in body["persons"]:
             person["id_number_hidden"] = person["id_number"] is not None
@@ -270,7 +276,8 @@ def list_cases() -> Response:
         clause = deadlines.overdue_clause(utcnow())
         query = query.where(clause if overdue else sa.not_(clause))
     if args.get("q", "").strip():
-        found = queries.search_cases(args["q"].strip(), user).with_only_columns(Case.id).order_by(None)
+        found = queries.search_cases(args["q"].strip(), user, country=args.get("country")) \
+            .with_only_columns(Case.id).order_by(None)
         query = query.where(Case.id.in_(found))
     order = args.get("order") or ("queue" if user.role == Role.coordinator else "recent")
     if order == "queue":
@@ -437,6 +444,10 @@ ACTIONS: list[ActionApi] = [
     ActionApi(Action.set_legal_hold, s.LegalHoldIn, lambda c, b, u: ops.set_legal_hold(
         c, user=u, hold=b["hold"], reason=b["reason"], expected_version=b["expected_version"]),
         "Set or lift the legal hold (coordinators)"),
+    ActionApi(Action.decide_duplicate, s.DuplicateDecisionIn, lambda c, b, u: ops.decide_duplicate(
+        c, user=u, link_id=b["link_id"], decision=b["decision"], note=_opt(b, "note"),
+        expected_version=b["expected_version"]),
+        "Compare the case with a possible duplicate: the same, or not (coordinators)"),
 ]
 
 

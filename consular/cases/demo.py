@@ -13,7 +13,9 @@ the station volunteer who worked it — so the timelines, hand-offs, referrals a
 are consistent with what the pages would have made. The operations stamp everything with the
 present moment; after each step this module moves the moments it just wrote (the timeline entry,
 the case's step times, the hand-off's times, the notifications) back to when the story says it
-happened, and at the end renumbers the references by the year each case was reported. The audit
+happened. Each case is logged under a reference of the year it was reported in (reserved from
+that year's sequence just before), in the order of report, so the notices and audit entries its
+story writes name the reference it keeps. The audit
 trail is append-only and keeps the moment the demo was loaded: it tells the truth about who
 loaded what, when. Notifications of the past are marked as read and none is texted.
 
@@ -43,7 +45,6 @@ from consular.cases.models import (
     Case,
     CaseCategory,
     CaseKind,
-    CaseSequence,
     Channel,
     Incident,
     Notification,
@@ -53,7 +54,7 @@ from consular.cases.models import (
     TimelineEntry,
 )
 from consular.db import db, utcnow
-from consular.network.models import Mission, ServiceStation
+from consular.network.models import Division, Mission, ServiceStation
 
 SEED = 2026
 C1, C2 = "coordinator", "coordinator2"
@@ -65,6 +66,8 @@ STATION_FOR = {("IT", "Prato"): "prato", ("IT", "Milano"): "milano", ("IT", "Rom
                ("AE", "Dubai"): "dubai", ("US", "New York"): "newyork"}
 ZONES = {"IT": "Europe/Rome", "FR": "Europe/Paris", "ES": "Europe/Madrid", "NL": "Europe/Amsterdam",
          "DE": "Europe/Berlin", "NG": "Africa/Lagos", "AE": "Asia/Dubai", "US": "America/New_York"}
+# Where in the city the demo's foreign-related incident happened.
+HOME_DIVISION = "五马街道"
 # Where a station that declines sends the case instead.
 FALLBACK_STATION = {"roma": "prato"}
 # The mission a referral goes to, by city (else the country's embassy or consulate).
@@ -583,17 +586,21 @@ class _Loader:
         self.flood.updated_at = self.flood.created_at
         db.session.flush()
 
-    def load(self, spec: Spec) -> Case:
+    def reported_at(self, spec: Spec) -> datetime:
         reported = self.now - timedelta(days=spec.days_ago)
         if spec.days_ago >= 2 and not spec.incident:
             # Families walk into a liaison point in office hours; hotlines and stations any time.
-            office = ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
-            day = reported.astimezone(office)
+            day = reported.astimezone(_office_zone())
             if spec.by.startswith("officer") and spec.channel is None:
                 day = day.replace(hour=self.rng.randint(8, 16), minute=self.rng.randint(0, 59))
             else:
                 day = day.replace(hour=self.rng.randint(0, 23), minute=self.rng.randint(0, 59))
             reported = day.astimezone(reported.tzinfo)
+        return reported
+
+    def load(self, spec: Spec, reported: datetime) -> Case:
+        """Log ``spec``'s case as reported at ``reported``, under the next reference of that year
+        (office time), then play its story."""
         station_key = STATION_FOR.get((spec.country or "", spec.city))
         if spec.incident and self.flood is None:
             self.make_flood(reported)
@@ -608,7 +615,15 @@ class _Loader:
         }
         if spec.channel is not None:
             data["channel"] = spec.channel.value
-        case = ops.create_case(data, self.persons(spec), user=self.user(spec.by))
+        if spec.kind == CaseKind.domestic:
+            # An incident in the city happens in one of its townships or street offices.
+            data["division_id"] = db.session.scalar(
+                sa.select(Division.id).where(Division.name == HOME_DIVISION))
+            data["city"] = ""
+        # The reference of the year it was reported in, taken before the case is logged: the
+        # notices and audit entries its story writes name it, and audit entries never change.
+        [reference] = ops.reserve_references(reported.astimezone(_office_zone()).year, 1)
+        case = ops.create_case(data, self.persons(spec), user=self.user(spec.by), reference=reference)
         self._shift_new(case, reported)
         steps = self.steps(spec, station_key)
         available = (self.now - reported).total_seconds() / 3600 - 0.25
@@ -698,26 +713,8 @@ class _Loader:
         db.session.flush()
 
 
-def _renumber(cases: list[Case]) -> None:
-    """References by the year (office time) each case was reported, in order of report."""
-    zone = ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
-    ordered = sorted(cases, key=lambda c: (c.reported_at, c.id))
-    for case in ordered:
-        case.reference = f"TMP-{case.id}"
-    db.session.flush()
-    counts: dict[int, int] = {}
-    for case in ordered:
-        year = case.reported_at.astimezone(zone).year
-        counts[year] = counts.get(year, 0) + 1
-        case.reference = f"{year}-{counts[year]:06d}"
-    db.session.flush()
-    for year, last in counts.items():
-        row = db.session.get(CaseSequence, year)
-        if row is None:
-            db.session.add(CaseSequence(year=year, last=last))
-        else:
-            row.last = last
-    db.session.flush()
+def _office_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
 
 
 def _quiet_past_notifications(now: datetime) -> None:
@@ -738,9 +735,12 @@ def load_demo_cases(seed: int = SEED) -> int:
         return 0
     now = utcnow().replace(microsecond=0)
     loader = _Loader(now, random.Random(seed))  # noqa: S311 — made-up demo data, not a secret
-    cases = [loader.load(spec) for spec in sorted(SPECS, key=lambda s: -s.days_ago)]
+    # Logged in the order they were reported, so each year's references follow that order.
+    moments = [(loader.reported_at(spec), n, spec)
+               for n, spec in enumerate(sorted(SPECS, key=lambda s: -s.days_ago))]
+    cases = [loader.load(spec, reported)
+             for reported, _n, spec in sorted(moments, key=lambda m: (m[0], m[1]))]
     db.session.expire_all()  # the timeline's moments were moved in SQL
-    _renumber(cases)
     _quiet_past_notifications(now)
     db.session.commit()
     return len(cases)

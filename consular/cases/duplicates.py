@@ -21,7 +21,7 @@ from consular.auth.models import User
 from consular.auth.scoping import case_scope
 from consular.cases.models import Case, CasePerson, CaseStatus, PersonNameKey, PersonRole
 from consular.cases.names import name_hashes
-from consular.cases.operations import id_number_hash, normalise_id_number, phone_hash
+from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
 from consular.db import db, utcnow
 from consular.network.operations import normalise_phone
 
@@ -100,39 +100,26 @@ def _probe(index: int, person: Any, country: str | None) -> _Probe | None:
     return probe
 
 
-def find_duplicates(persons: Sequence[Mapping[str, Any]], *, country_code: str | None,
-                    occurred_at: datetime | None = None, exclude_case_id: int | None = None,
-                    window_days: int | None = None, user: User | None = None) -> DuplicateMatches:
-    """Cases reported within ``window_days`` (setting CASE_DUPLICATE_WINDOW_DAYS) that may be about
-    the same people. ``persons`` are raw intake fields (as ``create_case`` takes them). With
-    ``user``, candidates are those the user may open and ``hidden`` counts the others."""
-    country = (country_code or "").strip().upper() or None
-    if country is not None and not i18n.is_country_code(country):
-        country = None
-    if window_days is None:
-        window_days = int(current_app.extensions["consular.settings"].case_duplicate_window_days)
-    now = utcnow()
-    reference_moment = min(now, occurred_at) if isinstance(occurred_at, datetime) and \
-        occurred_at.tzinfo is not None else now
-    since = reference_moment - timedelta(days=window_days)
+def _settings_window() -> int:
+    return int(current_app.extensions["consular.settings"].case_duplicate_window_days)
 
-    probes = [p for p in (_probe(i, person, country) for i, person in enumerate(persons or ()))
-              if p is not None]
+
+def _matches(probes: Sequence[_Probe], *, country: str | None, since: datetime,
+             exclude_case_id: int | None) -> dict[int, dict[int, dict[str, PersonRole]]]:
+    """case id → index of the person given → {reason: role of the matching person there}."""
     id_hashes = {p.id_hash for p in probes if p.id_hash}
     phones = set().union(*(p.phone_hashes for p in probes)) if probes else set()
     names = set().union(*(p.name_hashes for p in probes)) if probes else set()
+    found: dict[int, dict[int, dict[str, PersonRole]]] = {}
     if not (id_hashes or phones or names):
-        return DuplicateMatches([], 0)
+        return found
 
     in_window = [Case.reported_at >= since]
     if exclude_case_id is not None:
         in_window.append(Case.id != exclude_case_id)
 
-    # reasons[case_id] = {reason: (person index, role)}
-    found: dict[int, dict[str, tuple[int, PersonRole]]] = {}
-
     def note(case_id: int, reason: str, index: int, role: PersonRole) -> None:
-        found.setdefault(case_id, {}).setdefault(reason, (index, role))
+        found.setdefault(case_id, {}).setdefault(index, {}).setdefault(reason, role)
 
     exact = []
     if id_hashes:
@@ -144,6 +131,7 @@ def find_duplicates(persons: Sequence[Mapping[str, Any]], *, country_code: str |
             sa.select(CasePerson.case_id, CasePerson.role, CasePerson.id_number_hash, CasePerson.phone_hash)
             .join(Case, Case.id == CasePerson.case_id)
             .where(sa.or_(*exact), *in_window)
+            .order_by(CasePerson.id)
         ).all()
         for case_id, role, id_hash, phone_h in rows:
             for p in probes:
@@ -160,6 +148,7 @@ def find_duplicates(persons: Sequence[Mapping[str, Any]], *, country_code: str |
             .join(Case, Case.id == PersonNameKey.case_id)
             .where(PersonNameKey.key_hash.in_(names), CasePerson.role == PersonRole.involved,
                    *in_window)
+            .order_by(PersonNameKey.id)
         ).all()
         for case_id, _person_id, key_hash, birth, role, case_country in named:
             for p in probes:
@@ -171,16 +160,45 @@ def find_duplicates(persons: Sequence[Mapping[str, Any]], *, country_code: str |
                     continue  # two known, different birth dates: different people
                 if country is not None and case_country == country:
                     note(case_id, "name_country", p.index, role)
+    return found
 
+
+def _probes(persons: Sequence[Mapping[str, Any]] | None, country: str | None) -> list[_Probe]:
+    return [p for p in (_probe(i, person, country) for i, person in enumerate(persons or ()))
+            if p is not None]
+
+
+def _clean_country(country_code: str | None) -> str | None:
+    country = (country_code or "").strip().upper() or None
+    return country if country is not None and i18n.is_country_code(country) else None
+
+
+def _since(occurred_at: datetime | None, window_days: int | None) -> datetime:
+    if window_days is None:
+        window_days = _settings_window()
+    now = utcnow()
+    reference_moment = min(now, occurred_at) if isinstance(occurred_at, datetime) and \
+        occurred_at.tzinfo is not None else now
+    return reference_moment - timedelta(days=window_days)
+
+
+def _answer(found: Mapping[int, Mapping[int, Mapping[str, PersonRole]]], user: User | None
+            ) -> DuplicateMatches:
+    """The matches as candidates (strongest reason first) the user may open, and how many not."""
     if not found:
         return DuplicateMatches([], 0)
+    now = utcnow()
     cases = {c.id: c for c in db.session.scalars(sa.select(Case).where(Case.id.in_(found)))}
     visible = set(found) if user is None else set(db.session.scalars(
         sa.select(Case.id).where(Case.id.in_(found), case_scope(user))))
     candidates: list[DuplicateCandidate] = []
-    for case_id, reasons in found.items():
+    for case_id, by_person in found.items():
         if case_id not in visible or case_id not in cases:
             continue
+        reasons: dict[str, tuple[int, PersonRole]] = {}
+        for index in sorted(by_person):
+            for reason, role in by_person[index].items():
+                reasons.setdefault(reason, (index, role))
         ordered = tuple(r for r in REASONS if r in reasons)
         index, role = reasons[ordered[0]]
         case = cases[case_id]
@@ -191,3 +209,30 @@ def find_duplicates(persons: Sequence[Mapping[str, Any]], *, country_code: str |
                                    c.case_id))
     hidden = len([case_id for case_id in found if case_id not in visible])
     return DuplicateMatches(candidates, hidden)
+
+
+def find_duplicates(persons: Sequence[Mapping[str, Any]], *, country_code: str | None,
+                    occurred_at: datetime | None = None, exclude_case_id: int | None = None,
+                    window_days: int | None = None, user: User | None = None) -> DuplicateMatches:
+    """Cases reported within ``window_days`` (setting CASE_DUPLICATE_WINDOW_DAYS) that may be about
+    the same people. ``persons`` are raw intake fields (as ``create_case`` takes them). With
+    ``user``, candidates are those the user may open and ``hidden`` counts the others; without,
+    every match is a candidate."""
+    country = _clean_country(country_code)
+    found = _matches(_probes(persons, country), country=country,
+                     since=_since(occurred_at, window_days), exclude_case_id=exclude_case_id)
+    return _answer(found, user)
+
+
+def find_duplicates_each(persons: Sequence[Mapping[str, Any]], *, country_code: str | None,
+                         user: User | None = None) -> list[DuplicateMatches]:
+    """``find_duplicates`` for each person on their own (the rows of a pasted list), in two
+    queries for them all: the matches of ``persons[i]`` are at ``[i]``."""
+    country = _clean_country(country_code)
+    found = _matches(_probes(persons, country), country=country, since=_since(None, None),
+                     exclude_case_id=None)
+    per_person: list[dict[int, dict[int, dict[str, PersonRole]]]] = [{} for _p in persons]
+    for case_id, by_person in found.items():
+        for index, reasons in by_person.items():
+            per_person[index][case_id] = {index: reasons}
+    return [_answer(matches, user) for matches in per_person]

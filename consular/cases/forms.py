@@ -34,6 +34,7 @@ from consular.cases.models import (
     CaseKind,
     CaseStatus,
     Channel,
+    DuplicateState,
     Gender,
     IdKind,
     Outcome,
@@ -51,7 +52,7 @@ CATEGORY_LABELS = {
     CaseCategory.detained: (_l("Detained or arrested"), _l("held by police, on trial")),
     CaseCategory.injured: (_l("Injured"), _l("accident, assault")),
     CaseCategory.ill: (_l("Seriously ill"), _l("in hospital, needs care")),
-    CaseCategory.dead: (_l("Died abroad"), _l("death, remains, funeral")),
+    CaseCategory.dead: (_l("Died"), _l("death, remains, funeral")),
     CaseCategory.missing: (_l("Missing or out of contact"), _l("family cannot reach them")),
     CaseCategory.stranded: (_l("Stranded or in hardship"), _l("no money, no way home")),
     CaseCategory.fraud_theft: (_l("Robbed or defrauded"), _l("theft, scam")),
@@ -59,7 +60,7 @@ CATEGORY_LABELS = {
     CaseCategory.labour_business_dispute: (_l("Work or business dispute"), _l("unpaid wages, contracts")),
     CaseCategory.rights_infringed: (_l("Rights not respected"), _l("unfair treatment")),
     CaseCategory.disaster_unrest: (_l("Disaster, war or unrest"), _l("earthquake, riots, fighting")),
-    CaseCategory.unaccompanied_minor: (_l("Child alone abroad"), _l("a minor without family")),
+    CaseCategory.unaccompanied_minor: (_l("Child on their own"), _l("a minor without family")),
     CaseCategory.other: (_l("Something else"), _l("describe it below")),
 }
 
@@ -102,6 +103,12 @@ STATUS_SHORT = {
 KIND_LABELS = {
     CaseKind.abroad: _l("Our people abroad (consular protection)"),
     CaseKind.domestic: _l("Foreign-related incident in the city"),
+}
+
+# The kind switch on the "log a case" form: where it happened, and a second line saying who.
+KIND_TILES = {
+    CaseKind.abroad: (_l("Abroad"), _l("one of our people abroad")),
+    CaseKind.domestic: (_l("Here, in the city"), _l("a foreign national in the city")),
 }
 
 CHANNEL_LABELS = {
@@ -212,6 +219,9 @@ TIMELINE_ACTION_LABELS = {
     "duplicate_acknowledged": _l("Logged although similar cases exist"),
     "set_legal_hold": _l("Legal hold changed"),
     "sms_reply": _l("SMS reply"),
+    "possible_duplicate": _l("Possibly the same as another case"),
+    "duplicate_same": _l("Compared with a similar case: the same"),
+    "duplicate_different": _l("Compared with a similar case: not the same"),
 }
 
 # What each action is called on its button (keys are ``policy.Action`` values).
@@ -237,6 +247,12 @@ ACTION_LABELS = {
     "link_incident": _l("Link to an incident"),
     "unlink_incident": _l("Unlink from the incident"),
     "set_legal_hold": _l("Legal hold"),
+    "decide_duplicate": _l("Compare with a similar case"),
+}
+
+DUPLICATE_DECISION_LABELS = {
+    DuplicateState.same: _l("The same person and trouble"),
+    DuplicateState.different: _l("Not the same: two separate cases"),
 }
 
 CHOOSE_FROM_LIST = _l("Choose an entry from the list.")
@@ -275,12 +291,16 @@ class PersonForm(CheckedSubform):
     name_latin = StringField(_l("Name as in the passport"), validators=_opt("name"),
                              render_kw={"autocomplete": "off", "autocapitalize": "characters"},
                              description=_l("e.g. ZHANG SAN"))
-    phone = TelField(_l("Phone abroad"), validators=_opt("phone"),
+    phone = TelField(_l("Their phone"), validators=_opt("phone"),
                      render_kw={"autocomplete": "off", "inputmode": "tel"},
-                     description=_l("With the country code, e.g. +39 331 123 4567"))
+                     description=_l("With the country code, e.g. +39 331 123 4567; without one it "
+                                    "is read as a number of the country where it happened."))
     relationship_to_involved = StringField(_l("Who is this to the family?"),
                                            validators=_opt("relationship"),
                                            render_kw={"placeholder": _l("e.g. son, wife")})
+    nationality = SelectField(_l("Nationality"), validators=[Optional()], validate_choice=True,
+                              description=_l("For a foreign national: the country of the passport."),
+                              **CHOICE_ONLY)
     id_kind = SelectField(_l("Document"), choices=_choices(ID_KIND_LABELS, ""),
                           validators=[Optional()], validate_choice=True,
                           **CHOICE_ONLY)
@@ -294,16 +314,21 @@ class PersonForm(CheckedSubform):
                          render_kw={"rows": 2})
 
 
-PERSON_FIELDS = ("name_zh", "name_latin", "phone", "relationship_to_involved", "id_kind",
-                 "id_number", "birth_date", "gender", "note")
+PERSON_FIELDS = ("name_zh", "name_latin", "phone", "relationship_to_involved", "nationality",
+                 "id_kind", "id_number", "birth_date", "gender", "note")
 
 
 class CaseForm(CheckedForm):
     persons = FieldList(FormField(PersonForm), min_entries=1, max_entries=30)
-    # where abroad
-    country_code = SelectField(_l("Country"), validators=[DataRequired(message=CHOOSE_FROM_LIST)],
-                               **CHOICE_ONLY)
+    # where: abroad (a country and a city there) or here (a division of the city)
+    kind = RadioField(_l("Where did it happen?"), choices=[
+        SelectChoice(k.value, label) for k, (label, _hint) in KIND_TILES.items()],
+        default=CaseKind.abroad.value, validators=[InputRequired(message=CHOOSE_FROM_LIST)],
+        **CHOICE_ONLY)
+    country_code = SelectField(_l("Country"), validators=[Optional()], **CHOICE_ONLY)
     city = StringField(_l("City"), validators=_opt("city"))
+    division_id = SelectField(_l("Township or street office"), coerce=int, validators=[Optional()],
+                              **CHOICE_ONLY)
     # what happened
     category = RadioField(_l("What happened?"), choices=[
         SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
@@ -340,15 +365,13 @@ class CaseForm(CheckedForm):
                         render_kw={"placeholder": _l("Address, hospital, police station…")})
     channel = SelectField(_l("How it reached us"), choices=_choices(CHANNEL_LABELS),
                           default=Channel.walk_in.value, **CHOICE_ONLY)
-    kind = SelectField(_l("Kind of case"), choices=_choices(KIND_LABELS),
-                       default=CaseKind.abroad.value, **CHOICE_ONLY)
     tags = StringField(_l("Tags"), validators=_opt("tags"),
                        description=_l("Words separated by commas, e.g. student, visa."))
     attachments = MultipleFileField(_l("Photos or documents"))
     draft_id = HiddenField()
 
 
-CASE_FIELDS = ("country_code", "city", "category", "summary", "narrative", "priority",
+CASE_FIELDS = ("country_code", "city", "division_id", "category", "summary", "narrative", "priority",
                "occurred_at", "timezone", "place", "channel", "kind", "tags")
 
 
@@ -440,6 +463,14 @@ class ReferralUpdateForm(VersionedForm):
     note = TextAreaField(_l("Note"), validators=_opt("note"), render_kw={"rows": 2})
 
 
+class DuplicateDecisionForm(VersionedForm):
+    link_id = HiddenField(validators=[DataRequired()])
+    decision = RadioField(_l("What did you find?"), choices=[
+        SelectChoice(d.value, label) for d, label in DUPLICATE_DECISION_LABELS.items()],
+        validators=[InputRequired(message=_l("Choose one."))], **CHOICE_ONLY)
+    note = TextAreaField(_l("Note"), validators=_opt("note"), render_kw={"rows": 2})
+
+
 class LinkIncidentForm(VersionedForm):
     incident_id = SelectField(_l("Incident"), coerce=int,
                               validators=[DataRequired(message=CHOOSE_FROM_LIST)],
@@ -462,6 +493,7 @@ class PersonAddForm(VersionedForm):
     name_latin = StringField(_l("Name as in the passport"), validators=_opt("name"))
     phone = TelField(_l("Phone"), validators=_opt("phone"))
     relationship_to_involved = StringField(_l("Relationship"), validators=_opt("relationship"))
+    nationality = SelectField(_l("Nationality"), validators=[Optional()], **CHOICE_ONLY)
     id_kind = SelectField(_l("Document"), choices=_choices(ID_KIND_LABELS, ""),
                           validators=[Optional()], **CHOICE_ONLY)
     id_number = StringField(_l("Passport or ID number"), validators=_opt("id_number"))
@@ -472,9 +504,11 @@ class PersonAddForm(VersionedForm):
 
 
 class CaseEditForm(VersionedForm):
-    country_code = SelectField(_l("Country"), validators=[DataRequired(message=CHOOSE_FROM_LIST)],
-                               **CHOICE_ONLY)
+    country_code = SelectField(_l("Country"), validators=[Optional()], **CHOICE_ONLY,
+                               description=_l("Where abroad; empty for an incident in the city."))
     city = StringField(_l("City"), validators=_opt("city"))
+    division_id = SelectField(_l("Township or street office"), coerce=int, validators=[Optional()],
+                              description=_l("For an incident in the city."), **CHOICE_ONLY)
     place = StringField(_l("Place"), validators=_opt("place"))
     category = SelectField(_l("What happened"), choices=[
         SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
@@ -491,8 +525,8 @@ class CaseEditForm(VersionedForm):
     tags = StringField(_l("Tags"), validators=_opt("tags"))
 
 
-EDIT_FIELDS = ("country_code", "city", "place", "category", "summary", "narrative", "occurred_at",
-               "timezone", "tags")
+EDIT_FIELDS = ("country_code", "city", "division_id", "place", "category", "summary", "narrative",
+               "occurred_at", "timezone", "tags")
 
 
 # --- incidents --------------------------------------------------------------------------------

@@ -13,11 +13,12 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from consular.auth.models import User
 from consular.db import EncryptedString, Model, TimestampMixin, UTCDateTime, utcnow
-from consular.network.models import LiaisonPoint, Mission, ServiceStation
+from consular.network.models import Division, LiaisonPoint, Mission, ServiceStation
+from consular.registry.places import normalise_place
 
 BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
@@ -162,6 +163,9 @@ class Case(TimestampMixin, Model):
     narrative: Mapped[str | None] = mapped_column(EncryptedString())
     country_code: Mapped[str | None] = mapped_column(sa.String(2), index=True)
     city: Mapped[str] = mapped_column(sa.String(120), default="")
+    # The city as a search matches it (case, accents, spaces and a trailing 市 ignored): kept in step
+    # with ``city`` so a search by any spelling of a city is one indexed lookup.
+    city_key: Mapped[str] = mapped_column(sa.String(120), default="", index=True)
     place: Mapped[str] = mapped_column(sa.String(200), default="")
     timezone: Mapped[str | None] = mapped_column(sa.String(64))  # local zone of the place, if known
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -169,6 +173,8 @@ class Case(TimestampMixin, Model):
     channel: Mapped[Channel] = mapped_column(_enum(Channel), default=Channel.walk_in)
     tags: Mapped[str] = mapped_column(sa.String(300), default="")  # comma-separated, lower case
 
+    # Where in the city a foreign-related incident at home happened (a township or street office).
+    division_id: Mapped[int | None] = mapped_column(sa.ForeignKey("division.id"), index=True)
     liaison_point_id: Mapped[int | None] = mapped_column(sa.ForeignKey("liaison_point.id"), index=True)
     reporting_station_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("service_station.id"), index=True
@@ -202,6 +208,7 @@ class Case(TimestampMixin, Model):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 — SQLAlchemy's own mapping
 
     liaison_point: Mapped[LiaisonPoint | None] = relationship()
+    division: Mapped[Division | None] = relationship()
     station: Mapped[ServiceStation | None] = relationship(foreign_keys=[station_id])
     reporting_station: Mapped[ServiceStation | None] = relationship(foreign_keys=[reporting_station_id])
     coordinator: Mapped[User | None] = relationship(foreign_keys=[coordinator_id])
@@ -218,10 +225,24 @@ class Case(TimestampMixin, Model):
         back_populates="case", order_by="TimelineEntry.id"
     )
     attachments: Mapped[list[Attachment]] = relationship(back_populates="case", order_by="Attachment.id")
+    # Possible duplicates, from either side (this case resembles another, or another resembles it).
+    resembles: Mapped[list[PossibleDuplicate]] = relationship(
+        foreign_keys="PossibleDuplicate.case_id", order_by="PossibleDuplicate.id", viewonly=True)
+    resembled_by: Mapped[list[PossibleDuplicate]] = relationship(
+        foreign_keys="PossibleDuplicate.other_case_id", order_by="PossibleDuplicate.id", viewonly=True)
 
     @property
     def tag_list(self) -> list[str]:
         return [t for t in self.tags.split(",") if t]
+
+    @property
+    def duplicate_links(self) -> list[PossibleDuplicate]:
+        return sorted([*self.resembles, *self.resembled_by], key=lambda link: link.id)
+
+    @validates("city")
+    def _city_key(self, _key: str, city: str | None) -> str | None:
+        self.city_key = normalise_place(city or "")[:120]
+        return city
 
 
 class CasePerson(Model):
@@ -366,6 +387,49 @@ class TimelineEntry(Model):
 
     case: Mapped[Case] = relationship(back_populates="timeline")
     actor: Mapped[User | None] = relationship()
+
+
+class DuplicateState(StrEnum):
+    open = "open"  # waiting for a coordinator to look
+    same = "same"  # a coordinator confirmed: the same person and trouble
+    different = "different"  # a coordinator found they are not
+
+
+class PossibleDuplicate(Model):
+    """A case logged while a similar one existed (same ID or passport number, phone, or name with
+    the birth date or country): recorded whoever logged it and whether or not they may see the
+    other case, so the coordination centre compares the two. Ids and reason codes only."""
+
+    __tablename__ = "possible_duplicate"
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "other_case_id"),
+        sa.Index("ix_possible_duplicate_open_other", "other_case_id",
+                 postgresql_where=sa.text("state = 'open'"), sqlite_where=sa.text("state = 'open'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id"), index=True)  # the newer case
+    other_case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id"))  # the one it resembles
+    reasons: Mapped[str] = mapped_column(sa.String(100), default="")  # comma-separated codes
+    state: Mapped[DuplicateState] = mapped_column(_enum(DuplicateState, 10), default=DuplicateState.open)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    found_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    note: Mapped[str | None] = mapped_column(EncryptedString())  # why, in the coordinator's words
+
+    case: Mapped[Case] = relationship(foreign_keys=[case_id])
+    other_case: Mapped[Case] = relationship(foreign_keys=[other_case_id])
+    found_by: Mapped[User | None] = relationship(foreign_keys=[found_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    @property
+    def reason_list(self) -> list[str]:
+        return [r for r in self.reasons.split(",") if r]
+
+    def other(self, case_id: int) -> Case:
+        """The case on the other side of the link from ``case_id``."""
+        return self.other_case if self.case_id == case_id else self.case
 
 
 class Attachment(Model):

@@ -18,6 +18,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
@@ -36,7 +37,7 @@ from sqlalchemy.orm.exc import StaleDataError
 import i18n
 from consular.audit.operations import record
 from consular.auth.models import Role, User
-from consular.cases import deadlines
+from consular.cases import deadlines, duplicates
 from consular.cases.models import (
     ACTIVE_ASSIGNMENT,
     OPEN_STATUSES,
@@ -50,6 +51,7 @@ from consular.cases.models import (
     CaseStatus,
     Channel,
     DeadlineKind,
+    DuplicateState,
     Gender,
     IdKind,
     Incident,
@@ -57,6 +59,7 @@ from consular.cases.models import (
     Outcome,
     PersonNameKey,
     PersonRole,
+    PossibleDuplicate,
     Priority,
     Referral,
     ReferralStatus,
@@ -74,8 +77,9 @@ from consular.cases.policy import (
     ensure,
     refusal,
 )
-from consular.db import db, keyring, utcnow
-from consular.network.models import LiaisonPoint, Mission, ServiceStation
+from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
+from consular.db import db, utcnow
+from consular.network.models import Division, LiaisonPoint, Mission, ServiceStation
 from consular.network.operations import normalise_phone, touch_activity_of
 from consular.validation import clean_text, is_plain_text, too_long_message
 from consular.validation import message as refused_text_message
@@ -88,7 +92,7 @@ __all__ = [
     "create_incident", "link_incident", "unlink_incident", "parse_mass_list", "mass_intake",
     "save_draft", "get_draft", "list_drafts", "discard_draft", "set_legal_hold", "notify",
     "notification_text", "mark_notifications_read", "unread_count", "create_case_from_sms_reply",
-    "id_number_hash", "phone_hash",
+    "id_number_hash", "phone_hash", "note_possible_duplicates", "decide_duplicate",
 ]
 
 E = TypeVar("E", bound=StrEnum)
@@ -111,7 +115,7 @@ MAX = {
 }
 
 CASE_FIELDS = ("kind", "category", "priority", "summary", "narrative", "country_code", "city",
-               "place", "timezone", "occurred_at", "channel", "tags", "liaison_point_id",
+               "division_id", "place", "timezone", "occurred_at", "channel", "tags", "liaison_point_id",
                "reporting_station_id")
 CASE_EDIT_FIELDS = tuple(f for f in CASE_FIELDS if f != "priority")
 PERSON_FIELDS = ("role", "name_zh", "name_latin", "gender", "birth_date", "nationality", "id_kind",
@@ -122,6 +126,8 @@ INCIDENT_FIELDS = ("title", "country_code", "city", "occurred_at", "description"
 RESIDENT_ID_RE = re.compile(r"^\d{17}[\dX]$")
 ID_RE = re.compile(r"^[A-Z0-9]{5,30}$")
 LATIN_NAME_RE = re.compile(r"^[^\W\d_]+(?:[ .,'’\-]+[^\W\d_]+)*\.?$")
+# What may stand between the words of a name, in any script: 约翰·史密斯, O'NEIL, JEAN-PAUL.
+NAME_SEPARATORS = frozenset(" ·・.,'’-")
 
 # Keys a notification may carry: references and codes, never a name, number or note.
 NOTIFICATION_PARAMS = frozenset({"reference", "priority", "status", "deadline", "station", "station_id",
@@ -425,18 +431,6 @@ def _parse_date(text: str) -> date | None:
         return None
 
 
-def normalise_id_number(raw: str) -> str:
-    return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", raw)).upper()
-
-
-def id_number_hash(raw: str) -> str:
-    return keyring().search_hash(normalise_id_number(raw), "id_number")
-
-
-def phone_hash(e164: str) -> str:
-    return keyring().search_hash(e164, "phone")
-
-
 # --- people -------------------------------------------------------------------------------------
 
 
@@ -447,13 +441,16 @@ def _check_person(data: Any, errors: dict[str, str], prefix: str, *, region_abro
     role = check.choice("role", PersonRole, default=None if partial else PersonRole.involved)
     name_zh = check.text("name_zh", MAX["name_zh"])
     name_latin = check.text("name_latin", MAX["name_latin"])
-    if name_latin and (has_han(name_latin) or not LATIN_NAME_RE.match(name_latin)):
+    for key, name in (("name_zh", name_zh), ("name_latin", name_latin)):
+        if name and not is_name_text(name):
+            check.fail(key, _("A name holds letters only, with spaces, dots, apostrophes or hyphens "
+                              "between words: no digits, emoji or other signs."))
+    if name_latin and not check.failed("name_latin") and (
+            has_han(name_latin) or not LATIN_NAME_RE.match(name_latin)):
         check.fail("name_latin", _("Write the name in Latin letters, as in the passport."))
-    if name_zh and any(ch.isdigit() for ch in name_zh):
-        check.fail("name_zh", _("A name has no digits."))
     check.choice("gender", Gender, default=None if partial else Gender.unknown)
     check.birth_date("birth_date")
-    check.country("nationality")
+    nationality = check.country("nationality")
     kind = check.choice("id_kind", IdKind)
     if check.given("id_number"):
         raw = check.text("id_number", MAX["id_number"])
@@ -466,9 +463,13 @@ def _check_person(data: Any, errors: dict[str, str], prefix: str, *, region_abro
                                           "digit or X."))
             else:
                 check.out["id_number"] = number
-                if kind is None and "id_kind" not in check.data and not partial:
-                    check.out["id_kind"] = IdKind.resident_id if RESIDENT_ID_RE.match(number) \
-                        else IdKind.passport
+                if kind is None and not check.given("id_kind") and not check.failed("id_kind") \
+                        and not partial:
+                    # A foreign national's number is their passport's; ours is a resident ID
+                    # card's when it has its form, else a Chinese passport's.
+                    check.out["id_kind"] = (
+                        IdKind.foreign_passport if nationality and nationality != HOME_REGION
+                        else IdKind.resident_id if RESIDENT_ID_RE.match(number) else IdKind.passport)
     elif "id_number" in check.data:
         check.out["id_number"] = None
     who = role or current_role or PersonRole.involved
@@ -483,6 +484,21 @@ def _check_person(data: Any, errors: dict[str, str], prefix: str, *, region_abro
         if check.out.get(key) == "":
             check.out[key] = None
     return check.out
+
+
+def is_name_text(name: str) -> bool:
+    """The one rule for the characters of a person's name, in Chinese or as in the passport:
+    letters of any script with the accents they carry, and the separators between words. No
+    digits, emoji, symbols or invisible joiners (variation selectors make a letter an emoji)."""
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category.startswith("L") or ch in NAME_SEPARATORS:
+            continue
+        if category in ("Mn", "Mc") and not ("\ufe00" <= ch <= "\ufe0f"
+                                             or "\U000e0100" <= ch <= "\U000e01ef"):
+            continue
+        return False
+    return True
 
 
 def _has_name(values: Mapping[str, Any]) -> bool:
@@ -676,6 +692,14 @@ def _check_case(check: _Check, user: User | None, case: Case | None) -> None:
     elif "country_code" in check.data:
         check.out["country_code"] = None
     check.text("city", MAX["city"])
+    division_id = check.identifier("division_id")
+    if division_id is not None:
+        division = db.session.get(Division, division_id)
+        if kind != CaseKind.domestic:
+            check.fail("division_id", _("A township or street office is for an incident in the "
+                                        "city, not abroad."))
+        elif division is None or (not division.active and (case is None or case.division_id != division_id)):
+            check.fail("division_id", _("Choose an entry from the list."))
     check.text("place", MAX["place"], multiline=False)
     zone = check.timezone("timezone") or (case.timezone if case else None)
     check.moment("occurred_at", zone)
@@ -780,9 +804,11 @@ def _insert_case(values: Mapping[str, Any], people: Sequence[Mapping[str, Any]],
 
 def create_case(data: Mapping[str, Any], persons: Sequence[Mapping[str, Any]], *, user: User,
                 incident: Incident | None = None, duplicate_of_acknowledged: Sequence[int] = (),
-                draft_id: int | None = None) -> Case:
+                draft_id: int | None = None, reference: str | None = None) -> Case:
     """Log a new case with its people. All or nothing: any bad value raises
-    :class:`CaseInputError` naming every bad field, and nothing is written."""
+    :class:`CaseInputError` naming every bad field, and nothing is written. ``reference``: one
+    reserved beforehand with :func:`reserve_references` (a past year's case logged today, as the
+    demo does); by default the next of this year."""
     if not can_create_case(user):
         raise ActionRefused("create", _("Your role may not log cases."), 403)
     if incident is not None and user.role != Role.coordinator:
@@ -793,8 +819,10 @@ def create_case(data: Mapping[str, Any], persons: Sequence[Mapping[str, Any]], *
     ids = [i for i in duplicate_of_acknowledged if isinstance(i, int) and 0 < i <= MAX_ID]
     if ids:
         acknowledged = sorted(db.session.scalars(sa.select(Case.id).where(Case.id.in_(ids))))
-    case = _insert_case(values, people, user=user, reference=next_reference(_office_year(now)),
-                        now=now, incident=incident)
+    case = _insert_case(values, people, user=user,
+                        reference=reference or next_reference(_office_year(now)), now=now,
+                        incident=incident)
+    note_possible_duplicates(case, people, user=user, now=now)
     if acknowledged:
         _timeline(case, user, TimelineKind.link, "duplicate_acknowledged", now,
                   detail={"case_ids": acknowledged})
@@ -803,6 +831,61 @@ def create_case(data: Mapping[str, Any], persons: Sequence[Mapping[str, Any]], *
         discard_draft(user, draft_id)
     _flush()
     return case
+
+
+# --- possible duplicates ------------------------------------------------------------------------
+
+
+def note_possible_duplicates(case: Case, people: Sequence[Mapping[str, Any]], *, user: User | None,
+                             now: datetime) -> list[PossibleDuplicate]:
+    """Link a new case to every case it resembles (``duplicates.find_duplicates`` over the whole
+    register, whatever the user who logged it may see), for the coordination centre to compare.
+    Nothing of the other cases is shown to that user; the links are ids and reason codes."""
+    matches = duplicates.find_duplicates(people, country_code=case.country_code,
+                                         exclude_case_id=case.id)
+    links = [PossibleDuplicate(case_id=case.id, other_case_id=c.case_id, reasons=",".join(c.reasons),
+                               state=DuplicateState.open, found_at=now,
+                               found_by_id=user.id if user else None)
+             for c in matches.candidates]
+    if not links:
+        return []
+    db.session.add_all(links)
+    db.session.flush()
+    for link in links:
+        detail = {"link_id": link.id, "other_case_id": link.other_case_id, "reasons": link.reason_list}
+        _audit("possible_duplicate", case, user, detail)
+    return links
+
+
+def decide_duplicate(case: Case, *, user: User, link_id: int | str | None, decision: DuplicateState | str,
+                     note: str | None = None, expected_version: int | None = None) -> PossibleDuplicate:
+    """A coordinator compares a case with one it resembles: the same person and trouble
+    (``same``), or not (``different``). Written beside both cases (their versions stay)."""
+    _begin(Action.decide_duplicate, case, user, expected_version)
+    check = _Check({"link_id": link_id, "decision": decision,
+                    **({"note": note} if note is not None else {})}, ("link_id", "decision", "note"))
+    wanted = check.identifier("link_id")
+    chosen = check.choice("decision", DuplicateState, exclude=(DuplicateState.open,), required=True)
+    check.text("note", MAX["note"], multiline=True)
+    link = next((item for item in case.duplicate_links if item.id == wanted), None)
+    if link is None and not check.failed("link_id"):
+        check.fail("link_id", _("Choose an entry from the list."))
+    values = check.done()
+    assert link is not None and chosen is not None
+    if link.state != DuplicateState.open:
+        raise ActionRefused(Action.decide_duplicate, _("A coordinator has already compared these "
+                                                       "two cases."), 409)
+    now = utcnow()
+    link.state = chosen
+    link.decided_at = now
+    link.decided_by_id = user.id
+    link.note = values.get("note") or None
+    for side in (link.case, link.other_case):
+        _touch(side, user, now)
+        _audit("duplicate_decided", side, user, {"link_id": link.id, "decision": chosen.value,
+                                                 "other_case_id": link.other(side.id).id})
+    _flush()
+    return link
 
 
 # --- editing ------------------------------------------------------------------------------------
@@ -1448,11 +1531,18 @@ def _split_free_line(line: str) -> dict[str, str]:
     return row
 
 
+def _line_delimiter(line: str) -> str | None:
+    """A line's own delimiter: a tab (copied from a spreadsheet), else a comma (ASCII or full
+    width); None when it has neither and is read token by token. Each line is read with its own,
+    so one tab-separated line does not turn the comma-separated ones into a single name."""
+    return next((d for d in ("\t", ",", "，") if d in line), None)
+
+
 def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
-    """Rows of people from a pasted list or a CSV (tab- or comma-separated; a header naming the
-    columns is optional, else the columns are name_zh, name_latin, birth_date, id_number, phone,
-    gender, note). Lines without any delimiter are read token by token. Returns the rows (each
-    with its ``line`` number) and the problems found, as (line number, message)."""
+    """Rows of people from a pasted list or a CSV (each line tab- or comma-separated, or with no
+    delimiter at all and then read token by token; a first line naming the columns is optional,
+    else the columns are name_zh, name_latin, birth_date, id_number, phone, gender, note). Returns
+    the rows (each with its ``line`` number) and the problems found, as (line number, message)."""
     rows: list[dict[str, Any]] = []
     problems: list[tuple[int, str]] = []
     if not isinstance(text, str):
@@ -1464,10 +1554,11 @@ def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, st
         return rows, [(0, _("The list is empty."))]
     if len(lines) > MAX_MASS_ROWS + 1:
         return rows, [(0, _too_many_at_once())]
-    delimiter = next((d for d in ("\t", ",", "，") if any(d in line for _n, line in lines)), None)
     columns = list(MASS_COLUMNS)
-    if delimiter is not None:
-        first = [cell.strip().lower() for cell in next(csv.reader([lines[0][1]], delimiter=delimiter))]
+    header_delimiter = _line_delimiter(lines[0][1])
+    if header_delimiter is not None:
+        first = [cell.strip().lower()
+                 for cell in next(csv.reader([lines[0][1]], delimiter=header_delimiter))]
         if first and all(cell in _HEADER_ALIASES or cell == "" for cell in first) \
                 and any(cell for cell in first):
             columns = [_HEADER_ALIASES.get(cell, "") for cell in first]
@@ -1477,6 +1568,7 @@ def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, st
             problems.append((n, _("Remove the control characters or text-direction overrides from "
                                   "this line.")))
             continue
+        delimiter = _line_delimiter(line)
         if delimiter is None:
             row: dict[str, Any] = _split_free_line(line)
         else:
@@ -1498,73 +1590,141 @@ def parse_mass_list(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, st
     return rows, problems
 
 
-def mass_intake(incident: Incident, rows_or_text: str | Sequence[Mapping[str, Any]], *, user: User,
-                defaults: Mapping[str, Any]) -> list[Case]:
-    """One case per person, all linked to ``incident`` (a bus crash, an evacuation), from a pasted
-    list or parsed rows. All or nothing: any bad line raises :class:`CaseInputError` naming each
-    bad line (``lines.<n>``) and nothing is created."""
+@dataclass
+class MassRow:
+    """One pasted line as a mass intake would take it: the person's checked values, or the reason
+    the line cannot be taken; and what it resembles (a line above, cases in the register)."""
+
+    line: int
+    raw: dict[str, Any]
+    person: dict[str, Any] | None = None
+    problem: str | None = None
+    same_phone_as: int | None = None  # an earlier line with the same phone (a shared phone?)
+    resembles: list[duplicates.DuplicateCandidate] = field(default_factory=list)
+
+
+@dataclass
+class MassCheck:
+    rows: list[MassRow]
+    values: dict[str, Any]  # the case fields every case gets
+    errors: dict[str, str]  # problems of the whole intake (the defaults, the list) and of each line
+
+    @property
+    def ready(self) -> list[MassRow]:
+        return [row for row in self.rows if row.problem is None]
+
+
+def _mass_rows(rows_or_text: str | Sequence[Mapping[str, Any]]
+               ) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    if isinstance(rows_or_text, str):
+        return parse_mass_list(rows_or_text)
+    if not isinstance(rows_or_text, Sequence):
+        raise CaseInputError({"rows": _("Paste a list of people, one per line.")})
+    rows: list[dict[str, Any]] = []
+    problems: list[tuple[int, str]] = []
+    for n, raw in enumerate(rows_or_text, start=1):
+        if not isinstance(raw, Mapping):
+            problems.append((n, _("Expected a set of fields.")))
+            continue
+        rows.append({**raw, "line": raw.get("line", n)})
+    if len(rows) > MAX_MASS_ROWS:
+        problems.append((0, _too_many_at_once()))
+    return rows, problems
+
+
+def check_mass_intake(incident: Incident, rows_or_text: str | Sequence[Mapping[str, Any]], *,
+                      user: User, defaults: Mapping[str, Any]) -> MassCheck:
+    """Check every line of a mass intake as ``mass_intake`` would, writing nothing: each person's
+    values (dates, phones, ID numbers, names), the same person twice in the list (same ID number,
+    or same name and birth date), a phone shared with a line above, and the cases in the register
+    each person resembles. For the preview, so it promises only what "create" will do."""
     if user.role != Role.coordinator or not user.active:
         raise ActionRefused(Action.link_incident, _("Only coordinators run a mass intake."), 403)
     if not incident.active:
         raise CaseInputError({"incident_id": _("This incident is closed.")})
-    if isinstance(rows_or_text, str):
-        rows, problems = parse_mass_list(rows_or_text)
-    elif isinstance(rows_or_text, Sequence):
-        rows, problems = [], []
-        for n, raw in enumerate(rows_or_text, start=1):
-            if not isinstance(raw, Mapping):
-                problems.append((n, _("Expected a set of fields.")))
-                continue
-            rows.append({**raw, "line": raw.get("line", n)})
-        if len(rows) > MAX_MASS_ROWS:
-            problems.append((0, _too_many_at_once()))
-    else:
-        raise CaseInputError({"rows": _("Paste a list of people, one per line.")})
-
+    rows, problems = _mass_rows(rows_or_text)
     errors: dict[str, str] = {}
     base = {"summary": incident.title[:MAX["summary"]], "country_code": incident.country_code,
             "city": incident.city, "occurred_at": incident.occurred_at, "channel": Channel.phone.value}
     merged = {**{k: v for k, v in base.items() if v not in (None, "")}, **dict(defaults or {})}
     check = _Check(merged, CASE_FIELDS, errors)
     _check_case(check, user, None)
-    values = check.out
-    country = values.get("country_code")
-    for line, message in problems:
-        errors[f"lines.{line}"] = _("Line %(line)d: %(problem)s", line=line, problem=message)
-    people: list[tuple[int, dict[str, Any]]] = []
+    country = check.out.get("country_code")
+    checked: list[MassRow] = [MassRow(line, {}, problem=message) for line, message in problems]
     seen_ids: dict[str, int] = {}
+    seen_people: dict[tuple[str, date], int] = {}
+    seen_phones: dict[str, int] = {}
     for row in rows:
         raw_line = row.get("line")
         line = raw_line if isinstance(raw_line, int) and not isinstance(raw_line, bool) else 0
-        person_data = {k: v for k, v in row.items() if k != "line"}
+        raw = {k: v for k, v in row.items() if k != "line"}
+        item = MassRow(line, raw)
+        checked.append(item)
         row_errors: dict[str, str] = {}
-        person = _check_person(person_data, row_errors, "", region_abroad=country or HOME_REGION,
+        person = _check_person(raw, row_errors, "", region_abroad=country or HOME_REGION,
                                region_reporter=HOME_REGION)
         if not row_errors and not _has_name(person):
             row_errors["name_zh"] = _("No name on this line.")
-        number = person.get("id_number")
-        if not row_errors and number:
-            if number in seen_ids:
-                row_errors["id_number"] = _("The same ID number is on line %(line)d.", line=seen_ids[number])
-            seen_ids.setdefault(number, line)
         if row_errors:
-            field, message = next(iter(row_errors.items()))
-            label = PERSON_FIELD_LABELS.get(field)
-            errors[f"lines.{line}"] = _("Line %(line)d: %(problem)s", line=line,
-                                        problem=f"{label}: {message}" if label else message)
+            field_name, message = next(iter(row_errors.items()))
+            label = PERSON_FIELD_LABELS.get(field_name)
+            item.problem = f"{label}: {message}" if label else message
             continue
+        number = person.get("id_number")
+        if number and number in seen_ids:
+            item.problem = _("The same ID number is on line %(line)d.", line=seen_ids[number])
+            continue
+        born = person.get("birth_date")
+        names = sorted(name_hashes(person.get("name_zh"), person.get("name_latin")))
+        twin = next((seen_people[(key, born)] for key in names if born and (key, born) in seen_people),
+                    None)
+        if twin is not None:
+            item.problem = _("The same person (name and date of birth) is on line %(line)d.", line=twin)
+            continue
+        if number:
+            seen_ids[number] = line
+        for key in names:
+            if born:
+                seen_people.setdefault((key, born), line)
+        phone = person.get("phone")
+        if phone:
+            item.same_phone_as = seen_phones.get(phone)
+            seen_phones.setdefault(phone, line)
         person["role"] = PersonRole.involved
-        people.append((line, person))
-    if not people and not errors:
+        item.person = person
+    ready = [taken for taken in checked if taken.person is not None]
+    for taken, matches in zip(ready, duplicates.find_duplicates_each(
+            [taken.person or {} for taken in ready], country_code=country, user=user), strict=True):
+        taken.resembles = list(matches.candidates)
+    checked.sort(key=lambda r: r.line)
+    for refused in checked:
+        if refused.problem is not None:
+            errors[f"lines.{refused.line}"] = _("Line %(line)d: %(problem)s", line=refused.line,
+                                                problem=refused.problem) \
+                if refused.line else refused.problem
+    if not checked and not errors:
         errors["rows"] = _("The list is empty.")
-    if errors:
-        raise CaseInputError(errors)
+    return MassCheck(checked, dict(check.out), errors)
 
+
+def mass_intake(incident: Incident, rows_or_text: str | Sequence[Mapping[str, Any]], *, user: User,
+                defaults: Mapping[str, Any]) -> list[Case]:
+    """One case per person, all linked to ``incident`` (a bus crash, an evacuation), from a pasted
+    list or parsed rows. All or nothing: any bad line raises :class:`CaseInputError` naming each
+    bad line (``lines.<n>``) and nothing is created. A person who resembles a case in the register
+    gets a possible-duplicate link to it for the centre to compare."""
+    checked = check_mass_intake(incident, rows_or_text, user=user, defaults=defaults)
+    if checked.errors:
+        raise CaseInputError(checked.errors)
     now = utcnow()
+    people = [(row.line, row.person) for row in checked.rows if row.person is not None]
     references = reserve_references(_office_year(now), len(people))
-    cases = [_insert_case(values, [person], user=user, reference=ref, now=now, incident=incident,
-                          detail={"mass_intake": True}, notify_new=False)
-             for ref, (_line, person) in zip(references, people, strict=True)]
+    cases: list[Case] = []
+    for ref, (_line, person) in zip(references, people, strict=True):
+        case = _insert_case(checked.values, [person], user=user, reference=ref, now=now,
+                            incident=incident, detail={"mass_intake": True}, notify_new=False)
+        note_possible_duplicates(case, [person], user=user, now=now)  # the earlier rows included
+        cases.append(case)
     record("incident.mass_intake", "incident", incident.id, {"cases": len(cases)}, user=user)
     _flush()
     return cases

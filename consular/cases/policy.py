@@ -21,6 +21,7 @@ from consular.cases.models import (
     AssignmentStatus,
     Case,
     CaseStatus,
+    DuplicateState,
 )
 
 
@@ -46,6 +47,7 @@ class Action(StrEnum):
     link_incident = "link_incident"
     unlink_incident = "unlink_incident"
     set_legal_hold = "set_legal_hold"
+    decide_duplicate = "decide_duplicate"
 
 
 class Need(StrEnum):
@@ -58,6 +60,7 @@ class Need(StrEnum):
     handoff = "handoff"  # an active station hand-off or an assigned coordinator
     referral = "referral"  # the case has a referral
     incident = "incident"  # the case is linked to an incident
+    duplicate = "duplicate"  # the case has a possible duplicate nobody has decided on yet
 
 
 ANY_STATE = frozenset(CaseStatus)
@@ -99,6 +102,7 @@ POLICY: dict[Action, Rule] = {
     Action.link_incident: Rule(NOT_CLOSED, {C: Need.always}),
     Action.unlink_incident: Rule(NOT_CLOSED, {C: Need.incident}),
     Action.set_legal_hold: Rule(ANY_STATE, {C: Need.always}),
+    Action.decide_duplicate: Rule(ANY_STATE, {C: Need.duplicate}),
 }
 
 # Volunteers may add notes to a case their station reported only while it is open to work.
@@ -128,6 +132,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.link_incident: _l("Link to an incident"),
     Action.unlink_incident: _l("Unlink from the incident"),
     Action.set_legal_hold: _l("Legal hold"),
+    Action.decide_duplicate: _l("Compare with a similar case"),
 }
 
 STATUS_LABELS: dict[CaseStatus, str] = {
@@ -199,6 +204,8 @@ def _need_met(need: Need, case: Case, user: User) -> bool:
         return bool(case.referrals)
     if need == Need.incident:
         return case.incident_id is not None
+    if need == Need.duplicate:
+        return any(link.state == DuplicateState.open for link in case.duplicate_links)
     return False  # pragma: no cover — every Need is handled above
 
 

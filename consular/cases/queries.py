@@ -24,18 +24,22 @@ from consular.cases.models import (
     OPEN_STATUSES,
     Case,
     CaseCategory,
+    CaseKind,
     CasePerson,
     CaseStatus,
+    DuplicateState,
     Notification,
     PersonNameKey,
+    PossibleDuplicate,
     Priority,
     StationAssignment,
 )
 from consular.cases.names import query_name_hashes
-from consular.cases.operations import id_number_hash, normalise_id_number, phone_hash
+from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
 from consular.db import db, utcnow
 from consular.network.operations import normalise_phone
 from consular.network.queries import clean_query
+from consular.registry.places import city_spellings, normalise_place
 
 MAX_QUERY = 100
 SUMMARY_SEARCH_RECENT = 5_000  # latest cases whose one-line summary a search reads
@@ -63,23 +67,40 @@ def reference_for(query: str) -> str | None:
     return None
 
 
-def _phone_hashes(q: str) -> set[str]:
-    digits = re.sub(r"\D", "", q)
-    if not PHONE_QUERY_RE.match(q) or len(digits) < 6:
+def _looks_like_phone(q: str) -> bool:
+    return bool(PHONE_QUERY_RE.match(q)) and len(re.sub(r"\D", "", q)) >= 6
+
+
+def _phone_hashes(q: str, regions: Iterable[str]) -> set[str]:
+    """Keyed hashes of ``q`` read as a phone number: as written when it has its country code, else
+    as a national number of each of ``regions`` (those where it is a valid number)."""
+    if not _looks_like_phone(q):
         return set()
     text = "+" + q.lstrip()[2:] if q.lstrip().startswith("00") else q
     out: set[str] = set()
-    with contextlib.suppress(ValueError):
-        out.add(phone_hash(normalise_phone(text, None if text.lstrip().startswith("+") else HOME_REGION)))
+    for region in [None] if text.lstrip().startswith("+") else dict.fromkeys(regions):
+        with contextlib.suppress(ValueError):
+            out.add(phone_hash(normalise_phone(text, region)))
     return out
 
 
-def search_cases(query: str, user: User) -> sa.Select[tuple[Case]]:
+def phone_regions(user: User, country: str | None = None) -> list[str]:
+    """Where a national phone number typed into a search may be from: the country the search is
+    narrowed to, else the countries of the cases the user may see, and the office's own."""
+    code = (country or "").strip().upper()
+    if code and i18n.is_country_code(code):
+        return [code, HOME_REGION]
+    return [*case_countries(user), HOME_REGION]
+
+
+def search_cases(query: str, user: User, *, country: str | None = None) -> sa.Select[tuple[Case]]:
     """Cases in ``user``'s scope matching ``query``: the reference (``2026-000123``, ``2026-123`` or
     this year's ``123``), a person's name in characters, pinyin or passport spelling (either
-    order), a phone number (a national number is read as Chinese), an ID or passport number, or
-    words of the one-line summary (of open cases and of the SUMMARY_SEARCH_RECENT latest ones).
-    Newest first."""
+    order), a phone number (a national number is read in ``country``, else in the countries of
+    the user's cases and in China), an ID or passport number, the city in any spelling we know
+    ("Prato" finds 普拉托), or words of the one-line summary (also in the city's other spellings;
+    of open cases and of the SUMMARY_SEARCH_RECENT latest ones). Newest first. Each kind of match
+    is one indexed lookup."""
     q = clean_query(query, MAX_QUERY)
     base = scoped(Case, user)
     if not q:
@@ -91,7 +112,7 @@ def search_cases(query: str, user: User) -> sa.Select[tuple[Case]]:
     if reference:
         matches.append(sa.select(Case.id).where(Case.reference == reference))
     person_conditions: list[sa.ColumnElement[bool]] = []
-    phones = _phone_hashes(q)
+    phones = _phone_hashes(q, phone_regions(user, country) if _looks_like_phone(q) else ())
     if phones:
         person_conditions.append(CasePerson.phone_hash.in_(phones))
     if ID_QUERY_RE.match(q) and any(ch.isdigit() for ch in q):
@@ -103,15 +124,21 @@ def search_cases(query: str, user: User) -> sa.Select[tuple[Case]]:
     names = query_name_hashes(q)
     if names:
         matches.append(sa.select(PersonNameKey.case_id).where(PersonNameKey.key_hash.in_(names)))
+    spellings = city_spellings(q)
+    keys = {normalise_place(name) for name in spellings} - {""}
+    if keys:
+        matches.append(sa.select(Case.id).where(Case.city_key.in_(sorted(keys))))
     if len(q) >= 2:
         # A substring has no index: it is looked for in the open cases and the latest ones only,
         # so its cost stays that of the backlog, not of ten years of closed cases.
         # (The LIMIT inside the derived table keeps the filter from being applied to every row first.)
+        words = sorted({q, *(name for name in spellings if len(name) >= 2)})
         latest = (sa.select(Case.id, Case.summary).order_by(Case.reported_at.desc())
                   .limit(SUMMARY_SEARCH_RECENT).subquery())
-        matches.append(sa.select(latest.c.id).where(latest.c.summary.icontains(q, autoescape=True)))
-        matches.append(sa.select(Case.id).where(Case.status.in_(OPEN_STATUSES),
-                                                Case.summary.icontains(q, autoescape=True)))
+        matches.append(sa.select(latest.c.id).where(sa.or_(
+            *(latest.c.summary.icontains(word, autoescape=True) for word in words))))
+        matches.append(sa.select(Case.id).where(Case.status.in_(OPEN_STATUSES), sa.or_(
+            *(Case.summary.icontains(word, autoescape=True) for word in words))))
     if not matches:
         return base.where(sa.false())
     found = matches[0] if len(matches) == 1 else sa.union(*matches)
@@ -126,6 +153,7 @@ class QueueFilters:
     """What the queue is narrowed to; empty means any. ``statuses`` defaults to the open ones."""
 
     statuses: tuple[CaseStatus, ...] = OPEN_STATUSES
+    kind: CaseKind | None = None
     country: str = ""
     category: CaseCategory | None = None
     station_id: int | None = None
@@ -138,7 +166,7 @@ class QueueFilters:
     def from_mapping(cls, data: Mapping[str, Any] | None) -> QueueFilters:
         """Filters from loosely typed values (a query string, a JSON body); unknown or malformed
         values are ignored rather than refused, as a filter that does not apply narrows nothing.
-        Keys: status (one, a list, or "all"), country, category, station/station_id,
+        Keys: status (one, a list, or "all"), kind, country, category, station/station_id,
         point/liaison_point_id, priority, incident/incident_id, overdue."""
         data = data or {}
         raw_status = data.get("statuses", data.get("status"))
@@ -152,6 +180,7 @@ class QueueFilters:
         country = str(data.get("country") or "").strip().upper()
         return cls(
             statuses=statuses,
+            kind=_member(CaseKind, data.get("kind")),
             country=country if country and i18n.is_country_code(country) else "",
             category=_member(CaseCategory, data.get("category")),
             station_id=_id(data.get("station_id", data.get("station"))),
@@ -190,6 +219,8 @@ def triage_queue(user: User, filters: QueueFilters | Mapping[str, Any] | None = 
     f = filters if isinstance(filters, QueueFilters) else QueueFilters.from_mapping(filters)
     now = utcnow()
     query = scoped(Case, user).where(Case.status.in_(f.statuses))
+    if f.kind is not None:
+        query = query.where(Case.kind == f.kind)
     if f.country:
         query = query.where(Case.country_code == f.country)
     if f.category is not None:
@@ -205,6 +236,21 @@ def triage_queue(user: User, filters: QueueFilters | Mapping[str, Any] | None = 
     if f.overdue:
         query = query.where(deadlines.overdue_clause(now))
     return query.order_by(*triage_queue_order(now))
+
+
+def open_duplicate_counts(case_ids: Iterable[int]) -> dict[int, int]:
+    """Per case, its possible duplicates that no coordinator has compared yet (either side of the
+    link); for the queue's badge, so coordinators only."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    counts: dict[int, int] = {}
+    for column in (PossibleDuplicate.case_id, PossibleDuplicate.other_case_id):
+        for case_id, n in db.session.execute(
+                sa.select(column, sa.func.count()).where(
+                    column.in_(ids), PossibleDuplicate.state == DuplicateState.open).group_by(column)):
+            counts[case_id] = counts.get(case_id, 0) + int(n)
+    return counts
 
 
 def case_countries(user: User) -> list[str]:

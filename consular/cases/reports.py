@@ -60,6 +60,7 @@ from consular.network.models import LiaisonPoint, ServiceStation
 bp = Blueprint("reports", __name__, template_folder="templates")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv"  # Werkzeug adds "; charset=utf-8" to a text type itself
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -85,6 +86,12 @@ def _year_or_404(year: int) -> int:
     if not stats.MIN_YEAR <= year <= stats.MAX_YEAR:
         abort(404)
     return year
+
+
+def _kind() -> CaseKind | None:
+    """The kind of case the report is limited to (``?kind=abroad`` or ``domestic``), else both."""
+    raw = request.args.get("kind", "")
+    return CaseKind(raw) if raw in {k.value for k in CaseKind} else None
 
 
 # --- labels -----------------------------------------------------------------------------------
@@ -176,6 +183,9 @@ def index() -> WerkzeugResponse:
     year = int(raw) if raw.isascii() and raw.isdigit() and len(raw) == 4 else stats.current_year()
     if not stats.MIN_YEAR <= year <= stats.MAX_YEAR:
         year = stats.current_year()
+    kind = _kind()
+    if kind is not None:
+        return redirect(url_for("reports.year", year=year, kind=kind.value))
     return redirect(url_for("reports.year", year=year))
 
 
@@ -183,7 +193,8 @@ def index() -> WerkzeugResponse:
 def year(year: int) -> str:
     user = _reader()
     _year_or_404(year)
-    figures = stats.year_stats(year)
+    kind = _kind()
+    figures = stats.year_stats(year, kind)
     tables = labelled_tables(figures)
     by_key = {t["key"]: t for t in tables}
     months = month_labels()
@@ -203,6 +214,8 @@ def year(year: int) -> str:
         "cases/report.html", figures=figures, tables=tables, charts=charts, months=months,
         years=years, duration_text=duration_text,
         can_export_cases=can_export_case_rows(user),
+        kind=kind.value if kind else "", kind_name=str(KIND_LABELS[kind]) if kind else "",
+        kind_choices=[(k.value, str(KIND_LABELS[k])) for k in CaseKind],
     )
 
 
@@ -230,8 +243,9 @@ def case_columns() -> list[str]:
             _("Closed at"), _("Outcome")]
 
 
-def case_rows(year: int) -> list[list[Any]]:
-    """The year's cases as export rows. Only non-personal columns are even read."""
+def case_rows(year: int, kind: CaseKind | None = None) -> list[list[Any]]:
+    """The year's cases (of ``kind``, else of both kinds) as export rows. Only non-personal
+    columns are even read."""
     start, end = stats.year_range(year)
     station = aliased(ServiceStation)
     query = (
@@ -242,19 +256,21 @@ def case_rows(year: int) -> list[list[Any]]:
         .select_from(Case)
         .outerjoin(LiaisonPoint, LiaisonPoint.id == Case.liaison_point_id)
         .outerjoin(station, station.id == Case.station_id)
-        .where(Case.reported_at >= start, Case.reported_at < end)
+        .where(Case.reported_at >= start, Case.reported_at < end,
+               *([Case.kind == kind] if kind is not None else []))
         .order_by(Case.reported_at, Case.id)
     )
-    kind = _enum_label(KIND_LABELS, CaseKind)
+    kind_name = _enum_label(KIND_LABELS, CaseKind)
     category = _enum_label(CATEGORY_LABELS, CaseCategory)
     status = _enum_label(STATUS_SHORT, CaseStatus)
     channel = _enum_label(CHANNEL_LABELS, Channel)
     outcome = _enum_label(OUTCOME_LABELS, Outcome)
     rows = []
     for (ref, k, cat, prio, st, country, city, ch, point, stn, reported, triaged, assigned,
-         closed, out) in db.session.execute(query):
+         closed, proposed) in db.session.execute(query):
+        out = stats.final_outcome(st, proposed)
         rows.append([
-            ref, kind(k.value), category(cat.value), prio.value, status(st.value),
+            ref, kind_name(k.value), category(cat.value), prio.value, status(st.value),
             country or "", i18n.country_name(country) if country else "", city or "",
             channel(ch.value), point or "", stn or "", _local(reported), _local(triaged),
             _local(assigned), _local(closed), outcome(out.value) if out is not None else "",
@@ -335,8 +351,9 @@ def summary_rows(figures: stats.YearStats) -> list[tuple[str, Any]]:
     net = figures.network
     return [
         (_("Year"), figures.year),
+        (_("Kind of case"), str(KIND_LABELS[figures.kind]) if figures.kind else _("Both kinds")),
         (_("Cases reported"), figures.total),
-        (_("Cases closed in the year"), figures.closed_in_year),
+        (_("Cases closed"), figures.closed),
         (_("Median hours to first response"), median(figures.first_response)),
         (_("Median hours to assignment"), median(figures.assignment)),
         (_("Median hours to close"), median(figures.close)),
@@ -354,9 +371,16 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
     return response
 
 
-def _audit_export(year: int, what: str, fmt: str, rows: int) -> None:
-    record("report.export", "report", year, {"export": what, "format": fmt, "rows": rows})
+def _audit_export(year: int, what: str, fmt: str, rows: int, kind: CaseKind | None = None) -> None:
+    detail: dict[str, Any] = {"export": what, "format": fmt, "rows": rows}
+    if kind is not None:
+        detail["kind"] = kind.value
+    record("report.export", "report", year, detail)
     db.session.commit()
+
+
+def _suffix(kind: CaseKind | None) -> str:
+    return f"-{kind.value}" if kind is not None else ""
 
 
 def _case_exporter() -> User:
@@ -370,28 +394,31 @@ def _case_exporter() -> User:
 def cases_csv(year: int) -> Response:
     _case_exporter()
     _year_or_404(year)
-    rows = case_rows(year)
+    kind = _kind()
+    rows = case_rows(year, kind)
     body = csv_bytes(case_columns(), rows)
-    _audit_export(year, "cases", "csv", len(rows))
-    return _download(body, "text/csv; charset=utf-8", f"cases-{year}.csv")
+    _audit_export(year, "cases", "csv", len(rows), kind)
+    return _download(body, CSV, f"cases-{year}{_suffix(kind)}.csv")
 
 
 @bp.get("/reports/<int:year>/cases.xlsx")
 def cases_workbook(year: int) -> Response:
     _case_exporter()
     _year_or_404(year)
-    rows = case_rows(year)
+    kind = _kind()
+    rows = case_rows(year, kind)
     body = cases_xlsx(case_columns(), rows, year)
-    _audit_export(year, "cases", "xlsx", len(rows))
-    return _download(body, XLSX, f"cases-{year}.xlsx")
+    _audit_export(year, "cases", "xlsx", len(rows), kind)
+    return _download(body, XLSX, f"cases-{year}{_suffix(kind)}.xlsx")
 
 
 @bp.get("/reports/<int:year>/statistics.xlsx")
 def statistics_workbook(year: int) -> Response:
     _reader()
     _year_or_404(year)
-    figures = stats.year_stats(year)
+    kind = _kind()
+    figures = stats.year_stats(year, kind)
     body = statistics_xlsx(figures)
     rows = 12 + sum(len(t) for t in figures.tables.values())
-    _audit_export(year, "statistics", "xlsx", rows)
-    return _download(body, XLSX, f"statistics-{year}.xlsx")
+    _audit_export(year, "statistics", "xlsx", rows, kind)
+    return _download(body, XLSX, f"statistics-{year}{_suffix(kind)}.xlsx")

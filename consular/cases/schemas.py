@@ -28,6 +28,7 @@ from consular.cases.models import (
     CaseKind,
     CaseStatus,
     Channel,
+    DuplicateState,
     Gender,
     IdKind,
     Outcome,
@@ -241,7 +242,9 @@ class PersonIn(Schema):
                         metadata={"description": "Name as in the passport, e.g. ZHANG SAN."})
     gender = Choice(Gender, allow_none=True)
     birth_date = Text(10, allow_none=True, metadata={"description": "YYYY-MM-DD."})
-    nationality = Country(nullable=True)
+    nationality = Country(nullable=True, metadata={
+        "description": "A foreign national's country (their passport's); with an `id_number` and "
+                       "no `id_kind`, the number is taken as a foreign passport's."})
     id_kind = Choice(IdKind, allow_none=True)
     id_number = _plain("id_number", allow_none=True)
     phone = _plain("phone", allow_none=True, metadata={
@@ -264,6 +267,9 @@ class _CaseFields(Schema):
     country_code = Country(nullable=True, metadata={
         "description": "ISO country code, e.g. IT (required for a case abroad)."})
     city = _plain("city", allow_none=True)
+    division_id = Int(allow_none=True, metadata={
+        "description": "For an incident in the city (`kind` `domestic`): the township or street "
+                       "office where it happened (see /api/v1/network/divisions)."})
     place = _plain("place", allow_none=True)
     timezone = Text(64, allow_none=True, metadata={"description": "IANA zone of the place, e.g. "
                                                                   "Europe/Rome."})
@@ -378,6 +384,14 @@ class CloseIn(VersionOnlyIn):
     note = _plain("note", allow_none=True)
 
 
+class DuplicateDecisionIn(VersionOnlyIn):
+    link_id = Int(required=True, metadata={"description": "One of the case's `possible_duplicates`."})
+    decision = Choice([DuplicateState.same.value, DuplicateState.different.value], required=True,
+                      metadata={"description": "`same`: the same person and trouble; `different`: "
+                                               "two separate cases."})
+    note = _plain("note", allow_none=True)
+
+
 class LinkIncidentIn(VersionOnlyIn):
     incident_id = Int(required=True)
 
@@ -394,7 +408,10 @@ class CaseListQuery(Schema):
     """Loaded from the query string by ``consular.cases.api`` (repeated keys are lists)."""
 
     q = Text(100, metadata={"description": "Search: reference, 汉字 / pinyin / passport name, "
-                                           "phone or ID number (exact), summary words."})
+                                           "phone (a national number is read in `country`, else "
+                                           "in the countries of the caller's cases and in China), "
+                                           "ID number (exact), city in any spelling we know "
+                                           "(Prato / 普拉托), summary words."})
     status = Items(Choice(CaseStatus), max_items=len(CaseStatus))
     priority = Items(Choice(Priority), max_items=len(Priority))
     category = Items(Choice(CaseCategory), max_items=len(CaseCategory))
@@ -460,6 +477,7 @@ class CaseSummary(Schema):
     liaison_point_id = _n(fields.Integer())
     station_id = _n(fields.Integer())
     incident_id = _n(fields.Integer())
+    division_id = _n(fields.Integer(metadata={"description": "Where in the city (incidents at home)."}))
     first_response_due_at = _n(DT())
     assignment_due_at = _n(DT())
     overdue = fields.Method("_overdue", required=True, metadata={"type": "boolean"})
@@ -535,6 +553,24 @@ class AttachmentOut(Schema):
     uploaded_at = DT(required=True)
 
 
+class CaseRef(Schema):
+    id = fields.Integer(required=True)
+    reference = Str(required=True)
+    status = Str(required=True, metadata={"enum": [s.value for s in CaseStatus]})
+
+
+class PossibleDuplicateOut(Schema):
+    id = fields.Integer(required=True)
+    case = fields.Nested(CaseRef, required=True, metadata={
+        "description": "The other case (whichever of the two was logged first)."})
+    reasons = fields.List(Str(metadata={"enum": ["id_number", "phone", "name_birth_date",
+                                                 "name_country"]}), required=True)
+    state = Str(required=True, metadata={"enum": [d.value for d in DuplicateState]})
+    found_at = DT(required=True)
+    decided_at = _n(DT())
+    note = _n(Str())
+
+
 class CaseDetail(CaseSummary):
     narrative = _n(Str())
     place = Str(required=True)
@@ -545,6 +581,7 @@ class CaseDetail(CaseSummary):
                                                            "items": {"type": "string"}})
     liaison_point = fields.Nested(PlaceRef, allow_none=True)
     station = fields.Nested(PlaceRef, allow_none=True)
+    division = fields.Nested(PlaceRef, allow_none=True)
     reporting_station_id = _n(fields.Integer())
     coordinator_id = _n(fields.Integer())
     first_response_at = _n(DT())
@@ -564,6 +601,9 @@ class CaseDetail(CaseSummary):
     attachments = fields.List(fields.Nested(AttachmentOut), required=True)
     allowed_actions = fields.List(Str(), dump_default=list, metadata={
         "description": "What the caller may do now (`POST …/actions/<action>` and the others)."})
+    possible_duplicates = fields.List(fields.Nested(PossibleDuplicateOut), dump_default=list, metadata={
+        "description": "Cases this one resembles, for coordinators to compare (always empty for "
+                       "other roles)."})
 
     def _tags(self, case: Case) -> list[str]:
         return case.tag_list

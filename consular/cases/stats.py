@@ -7,6 +7,11 @@ in Python for the office's zone), so the same SQL runs on SQLite and PostgreSQL 
 functions that differ between them. The medians are taken in Python over the two timestamp columns
 of one year's cases (a few thousand rows at most), which gives the same figure on both backends.
 
+Each figure is defined once, here, and the page, the workbook and the case list all read it from
+here: a case is *closed* when its status is ``closed`` (a case a station resolved is waiting for the
+centre's approval: not closed, and its outcome is only a proposal), so the headline, the "closed"
+row of the status table and the total of the outcome table are one count.
+
 These are aggregates: no function here returns a name, a narrative or anything personal.
 """
 
@@ -22,7 +27,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 
-from consular.cases.models import Case, CaseStatus
+from consular.cases.models import Case, CaseKind, CaseStatus, Outcome
 from consular.db import db
 from consular.network.models import LiaisonPoint, ServiceStation
 
@@ -63,7 +68,7 @@ class YearStats:
     start: datetime  # UTC, inclusive
     end: datetime  # UTC, exclusive
     total: int
-    closed_in_year: int  # closed during the year, whatever year they were reported in
+    closed: int  # the year's cases that are closed (see ``is_closed``)
     by_month: list[int]  # twelve counts, January first
     by_kind: list[Row]
     by_category: list[Row]
@@ -79,6 +84,7 @@ class YearStats:
     close: Median
     network: NetworkFigures
     tables: dict[str, list[Row]] = field(default_factory=dict)  # the count tables by name
+    kind: CaseKind | None = None  # the kind of case the figures are limited to, if any
 
 
 def office_zone() -> ZoneInfo:
@@ -106,8 +112,30 @@ def years_with_cases() -> list[int]:
     return list(range(this_year, start - 1, -1))
 
 
-def _in_year(start: datetime, end: datetime) -> sa.ColumnElement[bool]:
-    return sa.and_(Case.reported_at >= start, Case.reported_at < end)
+def _in_year(start: datetime, end: datetime, kind: CaseKind | None = None) -> sa.ColumnElement[bool]:
+    clause = sa.and_(Case.reported_at >= start, Case.reported_at < end)
+    return sa.and_(clause, Case.kind == kind) if kind is not None else clause
+
+
+def is_closed() -> sa.ColumnElement[bool]:
+    """What "closed" means in every figure: the centre closed it (a resolved case waits for that)."""
+    return Case.status == CaseStatus.closed
+
+
+def closed_count(where: sa.ColumnElement[bool]) -> int:
+    return int(db.session.scalar(sa.select(sa.func.count(Case.id)).where(where, is_closed())) or 0)
+
+
+def closed_by_outcome(where: sa.ColumnElement[bool]) -> list[Row]:
+    """The closed cases of ``where`` by their outcome (one row per outcome; they add up to
+    ``closed_count``)."""
+    return _count_by(Case.outcome, sa.and_(where, is_closed()))
+
+
+def final_outcome(status: CaseStatus, outcome: Outcome | None) -> Outcome | None:
+    """A case's outcome as the figures count it: only a closed case has one (a resolved case's is
+    a proposal the centre may still change)."""
+    return outcome if status == CaseStatus.closed else None
 
 
 def _count_by(column: Any, where: sa.ColumnElement[bool]) -> list[Row]:
@@ -178,26 +206,23 @@ def network_figures(points_with_cases: int, stations_with_cases: int) -> Network
     )
 
 
-def year_stats(year: int) -> YearStats:
-    """All the figures of ``year`` (reported in that year, office time)."""
+def year_stats(year: int, kind: CaseKind | None = None) -> YearStats:
+    """All the figures of ``year`` (reported in that year, office time), of every kind of case or
+    of ``kind`` only."""
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise ValueError(f"year out of range: {year}")
     bounds = month_bounds(year, office_zone())
     start, end = bounds[0], bounds[-1]
-    where = _in_year(start, end)
+    where = _in_year(start, end, kind)
     by_point = _count_by_place(Case.liaison_point_id, LiaisonPoint, where)
     by_station = _count_by_place(Case.station_id, ServiceStation, where)
-    closed_in_year = int(db.session.scalar(
-        sa.select(sa.func.count(Case.id)).where(Case.status == CaseStatus.closed,
-                                                Case.closed_at >= start, Case.closed_at < end)
-    ) or 0)
     tables = {
         "kind": _count_by(Case.kind, where),
         "category": _count_by(Case.category, where),
         "priority": _count_by(Case.priority, where),
         "status": _count_by(Case.status, where),
         "channel": _count_by(Case.channel, where),
-        "outcome": _count_by(Case.outcome, sa.and_(where, Case.outcome.is_not(None))),
+        "outcome": closed_by_outcome(where),
         "country": _count_by(Case.country_code, where),
         "liaison_point": by_point,
         "station": by_station,
@@ -205,17 +230,17 @@ def year_stats(year: int) -> YearStats:
     return YearStats(
         year=year, start=start, end=end,
         total=sum(r.count for r in tables["status"]),
-        closed_in_year=closed_in_year,
+        closed=closed_count(where),
         by_month=_by_month(bounds, where),
         by_kind=tables["kind"], by_category=tables["category"], by_priority=tables["priority"],
         by_status=tables["status"], by_channel=tables["channel"], by_outcome=tables["outcome"],
         by_country=tables["country"], by_liaison_point=by_point, by_station=by_station,
         first_response=_median_hours(Case.first_response_at, where),
         assignment=_median_hours(Case.assigned_at, where),
-        close=_median_hours(Case.closed_at, where),
+        close=_median_hours(Case.closed_at, sa.and_(where, is_closed())),
         network=network_figures(sum(1 for r in by_point if r.key),
                                 sum(1 for r in by_station if r.key)),
-        tables=tables,
+        tables=tables, kind=kind,
     )
 
 

@@ -65,6 +65,7 @@ from consular.cases.forms import (
     GENDER_LABELS,
     ID_KIND_LABELS,
     KIND_LABELS,
+    KIND_TILES,
     OUTCOME_LABELS,
     PERSON_FIELDS,
     PERSON_ROLE_LABELS,
@@ -80,6 +81,7 @@ from consular.cases.forms import (
     BareForm,
     CaseEditForm,
     CaseForm,
+    DuplicateDecisionForm,
     IncidentForm,
     LegalHoldForm,
     LinkIncidentForm,
@@ -105,18 +107,22 @@ from consular.cases.models import (
     Case,
     CaseCategory,
     CaseDraft,
+    CaseKind,
     CaseStatus,
+    DuplicateState,
     Incident,
     Notification,
     PersonRole,
+    PossibleDuplicate,
     Priority,
+    Referral,
     StationAssignment,
     TimelineEntry,
     TimelineKind,
 )
 from consular.cases.policy import Action, allowed_actions, can_create_case
 from consular.db import db, utcnow
-from consular.network.models import LiaisonPoint, Mission, ServiceStation
+from consular.network.models import Division, DivisionLevel, LiaisonPoint, Mission, ServiceStation
 from consular.network.queries import Page, paginate
 from consular.sealedfile import SealedFileError
 from consular.web.views import safe_next
@@ -126,7 +132,8 @@ bp = Blueprint("cases", __name__, template_folder="templates")
 PAGE_SIZE = 25
 MAX_DRAFT_BYTES = 64 * 1024
 MAX_CSV_BYTES = 200_000  # what the preview form carries back
-QUEUE_FILTERS = ("q", "status", "priority", "country", "category", "station", "point", "overdue")
+QUEUE_FILTERS = ("q", "status", "priority", "kind", "country", "category", "station", "point",
+                 "overdue")
 QUEUE_SESSION_KEY = "cases.queue_filters"
 
 
@@ -205,6 +212,14 @@ def timeline_label(entry: TimelineEntry) -> str:
     return _label(TIMELINE_LABELS, entry.kind)
 
 
+def referral_target(referral: Referral) -> str:
+    """To whom a case was referred, in words: "Police: Prato police HQ", "Embassy or consulate:
+    Embassy of China in Italy"."""
+    kind = _label(REFERRAL_TARGET_LABELS, referral.target)
+    name = referral.mission.name if referral.mission is not None else referral.target_name
+    return _("%(kind)s: %(name)s", kind=kind, name=name) if name else kind
+
+
 def timeline_change(entry: TimelineEntry) -> str:
     """The change an entry made, when there is one to show: "New → Triaged", "P3 → P1"."""
     detail = entry.detail or {}
@@ -233,6 +248,18 @@ def duplicate_reason(reason: str) -> str:
     return str(DUPLICATE_REASONS.get(reason, reason))
 
 
+DUPLICATE_STATE_LABELS = {
+    DuplicateState.open: _l("Not compared yet"),
+    DuplicateState.same: _l("Compared: the same"),
+    DuplicateState.different: _l("Compared: not the same"),
+}
+
+
+@bp.app_template_filter("duplicate_reason_label")
+def _duplicate_reason_label(reason: str) -> str:
+    return duplicate_reason(reason)
+
+
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {
@@ -253,6 +280,7 @@ def _helpers() -> dict[str, Any]:
         "notification_text": ops.notification_text,
         "timeline_change": timeline_change,
         "duplicate_reason": duplicate_reason,
+        "duplicate_state_label": lambda v: _label(DUPLICATE_STATE_LABELS, v),
         "duration": duration,
         "file_size": file_size,
         "fmt_date": fmt_date,
@@ -303,10 +331,41 @@ def _country_choices() -> list[SelectChoice]:
         SelectChoice(code, name) for code, name in i18n.country_choices()]
 
 
-def _case_form(formdata: MultiDict[str, Any] | None | object = None) -> CaseForm:
+def _nationality_choices() -> list[SelectChoice]:
+    return [SelectChoice("", _("Not known"))] + [
+        SelectChoice(code, name) for code, name in i18n.country_choices()]
+
+
+def _division_choices(user: User, current: int | None = None) -> list[SelectChoice]:
+    """The townships and street offices of the city (by district), for an incident at home."""
+    divisions = db.session.scalars(
+        scoped(Division, user).where(sa.or_(Division.active, Division.id == (current or 0)),
+                                     Division.level != DivisionLevel.village)
+        .options(selectinload(Division.parent)).order_by(Division.code)).all()
+    return [SelectChoice(0, _("Choose a township or street office"))] + [
+        SelectChoice(d.id, f"{d.parent.name} · {d.name}" if d.parent is not None else d.name)
+        for d in divisions]
+
+
+def _fill_person_choices(person: Any) -> None:
+    person.nationality.choices = _nationality_choices()
+
+
+def _case_form(user: User, formdata: MultiDict[str, Any] | None | object = None) -> CaseForm:
     form = CaseForm(formdata=formdata) if formdata is not None else CaseForm()
     form.country_code.choices = _country_choices()
+    if may_log_at_home(user):
+        form.division_id.choices = _division_choices(user)
+    else:
+        del form.division_id  # a station logs cases abroad only
+    for entry in form.persons:
+        _fill_person_choices(entry.form)
     return form
+
+
+def may_log_at_home(user: User) -> bool:
+    """Officers and coordinators log foreign-related incidents in the city; stations work abroad."""
+    return user.role in (Role.liaison_officer, Role.coordinator)
 
 
 def _filled(values: Mapping[str, Any]) -> bool:
@@ -338,8 +397,16 @@ def _persons(form: CaseForm) -> tuple[list[dict[str, Any]], list[int]]:
     return people, origins
 
 
-def _case_data(form: CaseForm) -> dict[str, Any]:
-    data = {name: form[name].data or "" for name in CASE_FIELDS}
+def _case_data(form: CaseForm, user: User) -> dict[str, Any]:
+    data = {name: form[name].data or "" if name in form else "" for name in CASE_FIELDS}
+    if not may_log_at_home(user):
+        data["kind"] = CaseKind.abroad.value
+    # The form shows the fields of one kind of case; the other kind's (still in the page without
+    # JavaScript, or chosen before the switch) are not sent on.
+    if data["kind"] == CaseKind.domestic.value:
+        data["country_code"] = ""
+    else:
+        data["division_id"] = None
     if not data["timezone"] and data["country_code"]:
         zones = get_global("territory_zones").get(str(data["country_code"]).upper(), [])
         if len(zones) == 1:  # one zone for the whole country: the local time is known
@@ -383,12 +450,15 @@ class DuplicateWarning:
 def _render_new(form: CaseForm, user: User, *, status: int = 200, fresh: bool = False,
                 draft: CaseDraft | None = None, duplicates_found: DuplicateWarning | None = None,
                 form_errors: Iterable[str] = (), refused: str | None = None) -> tuple[str, int]:
-    more_fields = ("occurred_at", "timezone", "place", "channel", "kind", "tags", "attachments")
+    more_fields = ("occurred_at", "timezone", "channel", "tags", "attachments")
     more_open = any(form[name].errors for name in more_fields) or any(
         form[name].data and form[name].data != form[name].default
-        for name in ("occurred_at", "timezone", "place", "tags"))
+        for name in ("occurred_at", "timezone", "tags"))
+    blank_person = PersonForm(prefix="persons-__index__-")
+    _fill_person_choices(blank_person)
     return render_template(
-        "cases/new.html", form=form, blank_person=PersonForm(prefix="persons-__index__-"),
+        "cases/new.html", form=form, blank_person=blank_person, at_home=may_log_at_home(user),
+        kind_hints={k.value: str(hint) for k, (_label, hint) in KIND_TILES.items()},
         fresh=fresh, draft=draft, draft_count=len(ops.list_drafts(user)),
         duplicates=duplicates_found, form_errors=list(form_errors), refused=refused,
         more_open=more_open, zones=_zones(),
@@ -416,16 +486,20 @@ def new_case() -> Any:
             draft = ops.get_draft(user, draft_id)
             if draft is None:
                 abort(404)
-            form = _case_form(MultiDict(_draft_payload(draft)))
+            form = _case_form(user, MultiDict(_draft_payload(draft)))
             form.draft_id.data = str(draft.id)
             return _render_new(form, user, draft=draft)
-        return _render_new(_case_form(), user, fresh=not request.args.get("fresh"))
+        form = _case_form(user)
+        if user.liaison_point is not None and "division_id" in form:
+            form.division_id.data = user.liaison_point.division_id  # an officer's own township first
+        return _render_new(form, user, fresh=not request.args.get("fresh"))
 
-    form = _case_form()
+    form = _case_form(user)
     # Without JavaScript, "add another person" and "remove" come back here to redraw the form.
     if request.form.get("add_person"):
         if len(form.persons.entries) < (form.persons.max_entries or 0):
             form.persons.append_entry()
+            _fill_person_choices(form.persons.entries[-1].form)
         return _render_new(form, user)
     raw_remove = request.form.get("remove_person", "")
     if raw_remove.isascii() and raw_remove.isdigit() and len(raw_remove) < 4:
@@ -442,7 +516,7 @@ def new_case() -> Any:
         valid = False
     if not valid:
         return _render_new(form, user, status=400)
-    data = _case_data(form)
+    data = _case_data(form, user)
     persons, origins = _persons(form)
     draft_id = _int(form.draft_id.data)
 
@@ -592,6 +666,7 @@ class QueueRow:
     case: Case
     left: timedelta | None
     age: timedelta
+    duplicates: int = 0  # possible duplicates no coordinator has compared yet
 
 
 def _queue_args() -> dict[str, Any]:
@@ -606,6 +681,8 @@ def _queue_args() -> dict[str, Any]:
     args["country"] = country if country and i18n.is_country_code(country) else ""
     category = a.get("category", "")
     args["category"] = category if category in {c.value for c in CaseCategory} else ""
+    kind = a.get("kind", "")
+    args["kind"] = kind if kind in {k.value for k in CaseKind} else ""
     args["station"] = _int(a.get("station"))
     args["point"] = _int(a.get("point"))
     args["overdue"] = "1" if a.get("overdue") in ("1", "on", "true") else ""
@@ -631,12 +708,16 @@ def queue() -> Any:
     filters["overdue"] = bool(args.get("overdue"))
     query = queries.triage_queue(user, filters)
     if args.get("q"):
-        found = queries.search_cases(args["q"], user).with_only_columns(Case.id).order_by(None)
+        found = queries.search_cases(args["q"], user, country=args.get("country")) \
+            .with_only_columns(Case.id).order_by(None)
         query = query.where(Case.id.in_(found))
-    page = paginate(query.options(selectinload(Case.liaison_point), selectinload(Case.station)),
+    page = paginate(query.options(selectinload(Case.liaison_point), selectinload(Case.station),
+                                  selectinload(Case.division)),
                     PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
     now = utcnow()
-    rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at) for c in page.items]
+    duplicate_counts = queries.open_duplicate_counts([c.id for c in page.items])
+    rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at, duplicate_counts.get(c.id, 0))
+            for c in page.items]
     countries = sorted(queries.case_countries(user), key=i18n.country_name)
     stations = db.session.scalars(scoped(ServiceStation, user).where(ServiceStation.active)
                                   .order_by(ServiceStation.country_code, ServiceStation.name)).all()
@@ -648,6 +729,7 @@ def queue() -> Any:
         status_choices=[(s.value, str(STATUS_SHORT[s])) for s in CaseStatus]
         + [("all", _("All cases, open and closed"))],
         priority_choices=[(p.value, str(label)) for p, label in PRIORITY_LABELS.items()],
+        kind_choices=[(k.value, str(label)) for k, (label, _hint) in KIND_TILES.items()],
         category_choices=[(c.value, str(label[0])) for c, label in CATEGORY_LABELS.items()])
 
 
@@ -670,6 +752,8 @@ class ActionView:
     link: str | None = None
     next: str | None = None
     submit: str | None = None
+    proposal: str | None = None  # closing: the outcome proposed when the case was resolved
+    proposal_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -707,6 +791,11 @@ def _run_attachment(case: Case, f: Any, user: User, version: int) -> Any:
         raise ops.CaseInputError({"file": _("Choose a file.")})
     return files.store_attachment(case, upload.filename, upload.stream,
                                   upload.mimetype or "application/octet-stream", user=user)
+
+
+def _run_duplicate_decision(case: Case, f: Any, user: User, version: int) -> Any:
+    return ops.decide_duplicate(case, user=user, link_id=_int(f.link_id.data), decision=f.decision.data,
+                                note=_none(f.note.data), expected_version=version)
 
 
 def _run_add_person(case: Case, f: Any, user: User, version: int) -> Any:
@@ -786,12 +875,14 @@ SPECS: dict[Action, Spec] = {
         LegalHoldForm, lambda c, f, u, v: ops.set_legal_hold(
             c, user=u, hold=bool(f.hold.data), reason=f.reason.data, expected_version=v),
         _l("Legal hold changed."), defaults=lambda c: {"hold": c.legal_hold}),
+    Action.decide_duplicate: Spec(DuplicateDecisionForm, _run_duplicate_decision,
+                                  _l("Your comparison of the two cases was recorded.")),
 }
 
 # The order of the buttons: what moves the case on comes first.
-BUTTON_ORDER = (Action.accept, Action.decline, Action.triage, Action.assign, Action.start,
-                Action.add_note, Action.resolve, Action.close, Action.wait_external, Action.resume,
-                Action.set_priority, Action.refer, Action.add_attachment, Action.add_person,
+BUTTON_ORDER = (Action.accept, Action.decline, Action.triage, Action.decide_duplicate, Action.assign,
+                Action.start, Action.add_note, Action.resolve, Action.close, Action.wait_external,
+                Action.resume, Action.set_priority, Action.refer, Action.add_attachment, Action.add_person,
                 Action.edit, Action.revoke, Action.reopen, Action.link_incident,
                 Action.unlink_incident, Action.set_legal_hold)
 
@@ -832,6 +923,8 @@ def _fill_choices(form: FlaskForm, case: Case, user: User) -> None:
                       Mission.name)).all()
         form.mission_id.choices = [SelectChoice(0, _("— not a mission —"))] + [
             SelectChoice(m.id, m.name_in(str(i18n.current_locale()))) for m in missions]
+    elif isinstance(form, PersonAddForm):
+        form.nationality.choices = _nationality_choices()
     elif isinstance(form, LinkIncidentForm):
         incidents = db.session.scalars(
             scoped(Incident, user).where(Incident.active).order_by(Incident.created_at.desc())
@@ -857,7 +950,8 @@ def _has_fields(form: FlaskForm) -> bool:
 
 
 def _action_view(action: Action, case: Case, user: User, form: FlaskForm | None = None,
-                 message: str | None = None, next_page: str | None = None) -> ActionView:
+                 message: str | None = None, next_page: str | None = None,
+                 unfold: bool = False) -> ActionView:
     label = str(ACTION_LABELS[action.value])
     if user.role == Role.coordinator and action in ON_BEHALF:
         label = str(ON_BEHALF[action])
@@ -866,16 +960,27 @@ def _action_view(action: Action, case: Case, user: User, form: FlaskForm | None 
                           link=url_for("cases.edit_case", case_id=case.id))
     spec = SPECS[action]
     form = form or _make_form(action, case, user)
+    proposal = proposal_note = None
+    if action == Action.close and case.outcome is not None:
+        proposer = db.session.get(User, case.resolved_by_id) if case.resolved_by_id else None
+        proposal = _("Proposed by %(name)s: %(outcome)s",
+                     name=proposer.display_name if proposer else _("System"),
+                     outcome=_label(OUTCOME_LABELS, case.outcome))
+        proposal_note = case.outcome_note
     return ActionView(
         action.value, label, form, url=url_for("cases.act", case_id=case.id, action_name=action.value),
         has_fields=_has_fields(form), primary=user.role in spec.primary,
-        open=form.errors != {} or message is not None, message=message,
+        open=unfold or form.errors != {} or message is not None, message=message,
         multipart=isinstance(form, AttachmentForm), next=next_page,
-        submit=str(SUBMIT_LABELS[action]) if action in SUBMIT_LABELS else None)
+        submit=str(SUBMIT_LABELS[action]) if action in SUBMIT_LABELS else None,
+        proposal=proposal, proposal_note=proposal_note)
 
 
 @dataclass
 class Failure:
+    """An action the user sent that was refused: its form comes back unfolded with what was typed;
+    ``message`` is said beside the form (or, given as the page's message, once at the top)."""
+
     action: Action
     form: FlaskForm
     message: str | None = None
@@ -894,12 +999,26 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
     allowed = allowed_actions(case, user)
     actions: list[ActionView] = []
     referral_forms: dict[int, ActionView] = {}
+    duplicate_forms: dict[int, ActionView] = {}
     for action in sorted(allowed, key=lambda a: BUTTON_ORDER.index(a) if a in BUTTON_ORDER else 99):
+        if action == Action.decide_duplicate:
+            for link in case.duplicate_links:
+                if link.state != DuplicateState.open:
+                    continue
+                if failure and failure.action == action and _int(failure.form.link_id.data) == link.id:
+                    view = _action_view(action, case, user, failure.form, failure.message, unfold=True)
+                else:
+                    form = _make_form(action, case, user)
+                    form.link_id.data = str(link.id)
+                    view = _action_view(action, case, user, form)
+                duplicate_forms[link.id] = view
+            continue
         if action == Action.update_referral:
             for referral in case.referrals:
                 if failure and failure.action == action and \
                         _int(failure.form.referral_id.data) == referral.id:
-                    view = _action_view(action, case, user, failure.form, failure.message)
+                    view = _action_view(action, case, user, failure.form, failure.message,
+                                        unfold=True)
                 else:
                     form = _make_form(action, case, user)
                     form.referral_id.data = str(referral.id)
@@ -909,7 +1028,8 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
                 referral_forms[referral.id] = view
             continue
         if failure and failure.action == action:
-            actions.append(_action_view(action, case, user, failure.form, failure.message))
+            actions.append(_action_view(action, case, user, failure.form, failure.message,
+                                        unfold=True))
         else:
             actions.append(_action_view(action, case, user))
     siblings: list[Case] = []
@@ -920,13 +1040,54 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
     timeline = db.session.scalars(
         sa.select(TimelineEntry).where(TimelineEntry.case_id == case.id)
         .options(selectinload(TimelineEntry.actor)).order_by(TimelineEntry.at, TimelineEntry.id)).all()
+    referrals = {r.id: referral_target(r) for r in case.referrals}
+    targets = {e.id: referrals[e.detail["referral_id"]] for e in timeline
+               if e.kind == TimelineKind.referral and isinstance(e.detail, dict)
+               and e.detail.get("referral_id") in referrals}
+    # Possible duplicates are the centre's to compare: only coordinators see them (an officer may
+    # not even know the other case exists).
+    links = case.duplicate_links if user.role == Role.coordinator else []
+    events: list[Any] = [*timeline, *duplicate_events(case, links)]
+    events.sort(key=lambda e: (e.at, isinstance(e, DuplicateEvent), str(e.id)))
     return render_template(
         "cases/case.html", case=case, actions=actions, referral_forms=referral_forms,
-        timeline=timeline, siblings=siblings, left=deadlines.time_left(case, utcnow()),
+        duplicate_links=links, duplicate_forms=duplicate_forms,
+        timeline=events, timeline_targets=targets, siblings=siblings,
+        left=deadlines.time_left(case, utcnow()),
         show_identity=user.role != Role.station_volunteer, breadcrumbs=_breadcrumbs(user),
         page_message=page_message, created=bool(request.args.get("created")),
         can_see_incidents=user.role == Role.coordinator,
     ), status
+
+
+@dataclass(frozen=True)
+class DuplicateEvent:
+    """A possible duplicate found or decided, shown among a coordinator's timeline entries."""
+
+    id: str
+    at: datetime
+    actor: User | None
+    action: str
+    other_case: Case
+    reasons: tuple[str, ...] = ()
+    text: str | None = None
+    kind: str = TimelineKind.link.value
+    detail: dict[str, Any] = field(default_factory=dict)
+    from_status: str | None = None
+    to_status: str | None = None
+
+
+def duplicate_events(case: Case, links: Iterable[PossibleDuplicate]) -> list[DuplicateEvent]:
+    events: list[DuplicateEvent] = []
+    for link in links:
+        other = link.other(case.id)
+        events.append(DuplicateEvent(f"d{link.id}", link.found_at, link.found_by, "possible_duplicate",
+                                     other, tuple(link.reason_list)))
+        if link.decided_at is not None:
+            events.append(DuplicateEvent(f"d{link.id}-{link.state.value}", link.decided_at,
+                                         link.decided_by, f"duplicate_{link.state.value}", other,
+                                         text=link.note))
+    return events
 
 
 def _record_view(case: Case) -> None:
@@ -973,7 +1134,9 @@ def act(case_id: int, action_name: str) -> Any:
         version = str(fresh.version)
         form.version.data = version  # resending after a look at the latest state is deliberate
         _record_view(fresh)
-        return _render_case(fresh, user, failure=Failure(action, form, message),
+        # A message for the whole page is said once, at the top; the form stays unfolded below it.
+        beside_form = None if page_message is not None and message == page_message else message
+        return _render_case(fresh, user, failure=Failure(action, form, beside_form),
                             page_message=page_message, status=status)
 
     if not form.validate():
@@ -1019,11 +1182,15 @@ def edit_case(case_id: int) -> Any:
             "country_code": case.country_code or "", "city": case.city, "place": case.place,
             "category": case.category.value, "summary": case.summary,
             "narrative": case.narrative or "", "tags": case.tags, "timezone": case.timezone or "",
-            "occurred_at": _local_input(case.occurred_at, case.timezone)})
+            "occurred_at": _local_input(case.occurred_at, case.timezone),
+            "division_id": case.division_id or 0})
         form.version.data = str(case.version)
     else:
         form = CaseEditForm(meta={"csrf": False})
     form.country_code.choices = _country_choices()
+    form.division_id.choices = _division_choices(user, case.division_id)
+    if case.kind != CaseKind.domestic:
+        del form.division_id  # a place in the city is for incidents at home only
     if request.method == "GET":
         _record_view(case)
         return render_template("cases/edit.html", case=case, form=form, message=None, zones=_zones())
@@ -1034,8 +1201,8 @@ def edit_case(case_id: int) -> Any:
         message = _stale_message()
     elif form.validate():
         try:
-            ops.update_case(case, {name: form[name].data for name in EDIT_FIELDS}, user=user,
-                            expected_version=version)
+            ops.update_case(case, {name: form[name].data for name in EDIT_FIELDS if name in form},
+                            user=user, expected_version=version)
             db.session.commit()
         except ops.CaseInputError as exc:
             db.session.rollback()
@@ -1288,15 +1455,38 @@ def _mass_form() -> MassIntakeForm:
     return MassIntakeForm()
 
 
+@dataclass
+class IncidentCaseRow(QueueRow):
+    name: str = ""  # the person the case is about, to tell the incident's cases apart
+
+
+def _person_label(case: Case) -> str:
+    involved = [p for p in case.persons if p.role == PersonRole.involved] or list(case.persons)
+    for person in involved:
+        names = [n for n in (person.name_zh, person.name_latin) if n]
+        if names:
+            return " · ".join(names)
+    return ""
+
+
 def _render_incident(incident: Incident, user: User, mass_form: MassIntakeForm, *,
-                     preview: list[Mapping[str, Any]] | None = None,
+                     check: ops.MassCheck | None = None, pasted: Mapping[int, str] | None = None,
                      mass_errors: list[tuple[int, str]] | None = None, status: int = 200) -> Any:
     cases = db.session.scalars(scoped(Case, user).where(Case.incident_id == incident.id)
+                               .options(selectinload(Case.persons))
                                .order_by(Case.priority, Case.id)).all()
     now = utcnow()
-    rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at) for c in cases]
+    rows = [IncidentCaseRow(c, deadlines.time_left(c, now), now - c.reported_at, name=_person_label(c))
+            for c in cases]
+    if rows:
+        # The list names the people of the incident's cases: a read of their records.
+        record("incident.view", "incident", incident.id, {"cases": len(rows)})
+        db.session.commit()
+    loose = [(0, message) for key, message in (check.errors if check else {}).items()
+             if not key.startswith("lines.")]
     return render_template("cases/incident.html", incident=incident, cases=rows,
-                           mass_form=mass_form, preview=preview, mass_errors=mass_errors), status
+                           mass_form=mass_form, check=check, pasted=pasted or {},
+                           mass_errors=(mass_errors or []) + loose), status
 
 
 @bp.get("/cases/incidents/<int:incident_id>")
@@ -1338,17 +1528,25 @@ def incident_mass(incident_id: int) -> Any:
         form.upload.errors = [_("The file is not a readable CSV (UTF-8 or GB18030 text).")]
         return _render_incident(incident, user, form, status=400)
     form.text.data = text
-    rows, problems = ops.parse_mass_list(text)
-    if not rows and not problems:
-        problems = [(0, _("Paste at least one person, or choose a CSV file."))]
-    if problems:
-        return _render_incident(incident, user, form, mass_errors=list(problems), status=400)
-    if not request.form.get("confirm"):
-        return _render_incident(incident, user, form, preview=list(rows))
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    pasted = dict(enumerate(lines, start=1))
     defaults = {"category": form.category.data, "priority": form.priority.data,
                 "summary": form.summary.data or incident.title}
     try:
-        created = ops.mass_intake(incident, rows, user=user, defaults=defaults)
+        # Every line is checked as "create" would check it, so the preview promises only what
+        # creating will do.
+        check = ops.check_mass_intake(incident, text, user=user, defaults=defaults)
+    except ops.CaseInputError as exc:
+        return _render_incident(incident, user, form, status=400,
+                                mass_errors=[(0, message) for message in exc.errors.values()])
+    if not check.rows and not check.errors:
+        return _render_incident(incident, user, form, status=400, mass_errors=[
+            (0, _("Paste at least one person, or choose a CSV file."))])
+    if check.errors or not request.form.get("confirm"):
+        return _render_incident(incident, user, form, check=check, pasted=pasted,
+                                status=400 if check.errors else 200)
+    try:
+        created = ops.mass_intake(incident, text, user=user, defaults=defaults)
     except ops.CaseInputError as exc:
         db.session.rollback()
         # The operation's messages already name their line.
@@ -1359,4 +1557,3 @@ def incident_mass(incident_id: int) -> Any:
                    "%(count)s cases were created for this incident.", len(created),
                    count=i18n.format_number(len(created))), "success")
     return redirect(url_for("cases.incident_page", incident_id=incident.id), code=303)
-

@@ -1,4 +1,5 @@
-"""Where a registrant is: the IANA time zone of a city, so alerts arrive at a sensible local hour.
+"""Where a registrant is: the IANA time zone of a city, so alerts arrive at a sensible local hour;
+and the other spellings of a city (Chinese, local, English), so a search in one finds the others.
 
 A country with one zone (or several that keep the same clock all year, like Germany's Büsingen)
 needs no lookup. In a country with several clocks the city decides, looked up in GeoNames'
@@ -43,6 +44,18 @@ CITY_ALIASES: dict[str, dict[str, str]] = {
     "BR": {"圣保罗": "São Paulo", "里约热内卢": "Rio de Janeiro"},
     "NG": {"拉各斯": "Lagos", "阿布贾": "Abuja"},
     "AE": {"迪拜": "Dubai", "阿布扎比": "Abu Dhabi"},
+}
+
+# Other spellings of the cities above as people there, and in the register, write them ("Milano",
+# "Roma"), so that a search in one script or language finds the others (see ``city_spellings``).
+LOCAL_NAMES: dict[str, tuple[str, ...]] = {
+    "Milan": ("Milano",), "Rome": ("Roma",), "Florence": ("Firenze",), "Venice": ("Venezia",),
+    "Turin": ("Torino",), "Naples": ("Napoli",), "Genoa": ("Genova",), "Padova": ("Padua",),
+    "Marseille": ("Marseilles",), "Sevilla": ("Seville",), "Valencia": ("València",),
+    "Lisbon": ("Lisboa",), "Frankfurt am Main": ("Frankfurt",), "Munich": ("München", "Muenchen"),
+    "The Hague": ("Den Haag",), "New York City": ("New York",), "Montreal": ("Montréal",),
+    "Moscow": ("Moskva",), "Saint Petersburg": ("Sankt-Peterburg", "St. Petersburg"),
+    "São Paulo": ("Sao Paulo",),
 }
 
 _SUFFIXES = ("市", " city")
@@ -158,3 +171,26 @@ def timezone_for(country_code: str, city: str | None) -> str | None:
     if not key:
         return None
     return _city_index().get(code, {}).get(key) or None  # "" (several clocks): ask
+
+
+@cache
+def _spellings_index() -> dict[str, frozenset[str]]:
+    """Normalised spelling → every spelling of that city we know (Chinese, GeoNames', local)."""
+    groups: dict[tuple[str, str], set[str]] = {}
+    for country, aliases in CITY_ALIASES.items():
+        for chinese, name in aliases.items():
+            group = groups.setdefault((country, name), {name, *LOCAL_NAMES.get(name, ())})
+            group.add(chinese)
+    index: dict[str, set[str]] = {}
+    for group in groups.values():
+        for spelling in group:
+            index.setdefault(normalise_place(spelling), set()).update(group)
+    return {key: frozenset(names) for key, names in index.items()}
+
+
+def city_spellings(name: str) -> frozenset[str]:
+    """``name`` and every other spelling of the city it names that we know, in any script:
+    "Prato" → {"Prato", "普拉托"}, "米兰" → {"米兰", "Milan", "Milano"}. A city we do not know
+    has its own name only."""
+    known = _spellings_index().get(normalise_place(name), frozenset())
+    return known | {name.strip()} if name.strip() else known

@@ -315,7 +315,7 @@ def export(fmt: str) -> Response:
     filters, _args, _page = _list_filters()
     if fmt == "csv":
         data, _count = imports.export_csv(user, filters)
-        mimetype = "text/csv; charset=utf-8"
+        mimetype = "text/csv"  # Werkzeug adds "; charset=utf-8" to a text type itself
     else:
         data, _count = imports.export_xlsx(user, filters)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -101,6 +101,12 @@ def safe_next(target: str | None, fallback: str) -> str:
     return target
 
 
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """For the programs that ask the site's root for its icon instead of reading the page's link."""
+    return redirect(url_for("static", filename="img/favicon.ico"), code=301)
+
+
 @bp.get("/")
 @login_required
 def home() -> str:

@@ -204,3 +204,58 @@ def test_a_draft_survives_a_dropped_connection(phone_page: Any) -> None:
     officer.wait_for_load_state()
     expect(officer.locator("input[name='persons-0-name_zh']")).to_have_value("陈小红")
     screenshot(officer, "case-draft-restored-phone")
+
+
+def test_the_queue_on_a_phone_shows_the_time_left(phone_page: Any) -> None:
+    """On a 390 px phone every row's time left is on the screen, not scrolled off to the right."""
+    page = phone_page
+    log_in(page, "coordinator")
+    page.goto("/cases/queue")
+    header = page.get_by_test_id("time-left-header").bounding_box()
+    assert header is not None and header["x"] + header["width"] <= 390
+    cells = page.eval_on_selector_all(
+        "[data-testid=time-left]",
+        "els => els.map(e => { const r = e.getBoundingClientRect(); "
+        "return [r.right, e.scrollWidth - e.clientWidth, e.innerText.trim()]; })")
+    assert len(cells) >= 10 and any(text.startswith("已超时") for _r, _o, text in cells)
+    for right, overflow, text in cells:
+        assert right <= 390 and overflow <= 0, (right, overflow, text)
+    screenshot(page, "queue-phone")
+
+
+def test_an_incident_in_the_city_on_a_phone(phone_page: Any, live_app: tuple[Flask, str]) -> None:
+    """On a phone the kind switch shows the fields of the kind chosen: abroad, the country and
+    city; in the city, the township and the foreign national's nationality and passport."""
+    page = phone_page
+    log_in(page, "officer02")
+    page.goto("/cases/new?fresh=1")
+    country = page.locator("select[name=country_code]")
+    division = page.locator("select[name=division_id]")
+    nationality = page.locator("select[name=persons-0-nationality]")
+    expect(country).to_be_visible()
+    expect(division).to_be_hidden()
+    expect(nationality).to_be_hidden()  # folded with the ID for a case abroad
+    page.locator("input[name=kind][value=domestic] + label").click()  # here, in the city
+    expect(country).to_be_hidden()
+    expect(division).to_be_visible()
+    expect(nationality).to_be_visible()
+    assert "五马街道" in division.locator("option:checked").inner_text()  # the officer's own township
+    screenshot(page, "case-new-in-the-city-phone")
+    page.fill("input[name=persons-0-name_latin]", "MÜLLER ANNA")
+    nationality.select_option("DE")
+    page.fill("input[name=persons-0-id_number]", "C01X00T47")
+    page.locator("input[name=category][value=lost_documents] + label").click()
+    page.fill("input[name=summary]", "德国游客在五马街丢失护照")
+    with page.expect_navigation():
+        page.get_by_test_id("save-case").click()
+    if page.get_by_test_id("duplicates").count():
+        with page.expect_navigation():
+            page.locator("button[name=confirm_different]").click()
+    assert "五马街道" in page.content() and "德国" in page.content()
+    reference = page.get_by_test_id("case-reference").inner_text().strip()
+    app = live_app[0]
+    with app.app_context():
+        case = db.session.scalar(sa.select(Case).where(Case.reference == reference))
+        assert case is not None and case.kind.value == "domestic" and case.country_code is None
+        assert case.division is not None and case.division.name == "五马街道"
+        assert (case.persons[0].nationality, case.persons[0].id_kind.value) == ("DE", "foreign_passport")

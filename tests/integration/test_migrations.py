@@ -206,3 +206,24 @@ def test_audit_entries_written_before_the_search_columns_are_found_by_reference_
     assert [tuple(row) for row in found] == [
         ("case.view", "2026-000123", None), ("case.triage", "2026-000123", None),
         ("registrant.view", None, 42), ("registrant.list", None, None), ("user.create", None, None)]
+
+
+def test_cases_logged_before_the_city_key_are_found_by_their_city(migration_app: Flask) -> None:
+    """The revision that adds ``case_file.city_key`` gives the cases already logged their key, so
+    a search by city finds old cases too."""
+    [rev] = [r for r in revisions_base_to_head() if r.revision.endswith("_home_incidents_duplicates")]
+    assert isinstance(rev.down_revision, str)
+    upgrade(revision=rev.down_revision)
+    with db.engine.begin() as conn:
+        for n, city in enumerate(("Prato", "普拉托市", " São Paulo ", "")):
+            conn.execute(sa.text(
+                "INSERT INTO case_file (reference, kind, category, priority, status, summary, city, place,"
+                " reported_at, channel, tags, last_activity_at, legal_hold, version, created_at,"
+                " updated_at) VALUES (:ref, 'abroad', 'other', 'P3', 'new', 'x', :city, '',"
+                " CURRENT_TIMESTAMP, 'phone', '', CURRENT_TIMESTAMP, false, 1, CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP)"), {"ref": f"2025-{n:06d}", "city": city})
+    upgrade()
+    with db.engine.connect() as conn:
+        keys = dict(conn.execute(sa.text("SELECT reference, city_key FROM case_file")).all())
+    assert keys == {"2025-000000": "prato", "2025-000001": "普拉托", "2025-000002": "saopaulo",
+                    "2025-000003": ""}

@@ -152,8 +152,8 @@ def messages_in(response: Any) -> list[str]:
 # Audit actions that record a read, a login or a refused attempt: they are written on purpose even
 # when the input is refused, so they are not half-written changes; nor are failed logins counted
 # for throttling, or a token's last use.
-NOT_WRITES = ("case.view", "registrant.view", "registrant.list", "alert.call_round.view", "login.",
-              "password_change.failed", "report.export", "registrant.export", "access.refused")
+NOT_WRITES = ("case.view", "incident.view", "registrant.view", "registrant.list", "alert.call_round.view",
+              "login.", "password_change.failed", "report.export", "registrant.export", "access.refused")
 _WRITE_RE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
 
 

@@ -37,7 +37,8 @@ POINTS = ("point_a", "point_b", None)
 
 # Rows a case owns, emptied before each example (users, tokens and the network stay).
 CASE_TABLES = ("person_name_key", "timeline_entry", "station_assignment", "referral", "notification",
-               "deadline_breach", "attachment", "case_person", "case_file", "incident")
+               "deadline_breach", "attachment", "possible_duplicate", "case_person", "case_file",
+               "incident")
 
 # Each step's user is anyone, but often one whose role may take it, so that cases get far along
 # their life within a short run.

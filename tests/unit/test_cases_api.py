@@ -17,6 +17,7 @@ from consular.auth.operations import create_api_token
 from consular.cases import operations as ops
 from consular.cases.models import Case, CasePerson, CaseStatus, TimelineEntry
 from consular.db import db, utcnow
+from consular.network.models import LiaisonPoint
 from tests.conftest import csrf_from
 
 PERSON = {"name_zh": "王伟", "name_latin": "WANG WEI", "id_number": "E12345678",
@@ -253,6 +254,25 @@ def test_an_officer_logs_a_case_for_their_point(world):
     assert involved["phone"] == "+34612345678"  # read as a Spanish number: the case is in Spain
     assert family["phone"] == "+8613905770123" and family["relationship"] == "父亲"
     assert [e["action"] for e in body["timeline"]] == ["create"]
+
+
+def test_an_incident_in_the_city_through_the_api(world):
+    """The API logs a foreign-related incident at home as the page does: a division of the city,
+    no country abroad, a foreign national's nationality and passport number."""
+    division = db.session.get(LiaisonPoint, world.officer.liaison_point_id).division
+    body = {"kind": "domestic", "division_id": division.id, "place": "五马街 12 号",
+            "summary": "意大利游客丢失护照", "category": "lost_documents",
+            "persons": [{"name_latin": "ROSSI GIULIA", "nationality": "it", "id_number": "YA1234567"}]}
+    response = world.api["officer"].post("/api/v1/cases", body)
+    assert response.status_code == 201, response.get_json()
+    case = response.get_json()
+    assert case["kind"] == "domestic" and case["country_code"] is None
+    assert case["division_id"] == division.id and case["division"]["name"] == division.name
+    assert (case["persons"][0]["nationality"], case["persons"][0]["id_kind"]) == ("IT", "foreign_passport")
+    listed = world.api["coordinator"].get("/api/v1/cases?kind=domestic&q=YA1234567").get_json()
+    assert [c["id"] for c in listed["items"]] == [case["id"]]
+    abroad = world.api["officer"].post("/api/v1/cases", {**body, "kind": "abroad", "country_code": "IT"})
+    assert abroad.status_code == 422 and "division_id" in abroad.get_json()["fields"]
 
 
 def test_possible_duplicates_answer_409_until_acknowledged(world):

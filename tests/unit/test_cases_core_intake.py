@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import force_locale
 
 from consular.audit.models import AuditEntry
 from consular.cases import operations as ops
@@ -137,6 +138,34 @@ def test_good_input_is_normalised_and_html_stays_literal(world: World) -> None:
     assert case.channel == Channel.walk_in and case.priority == Priority.P3
 
 
+NAME_RULE = ("A name holds letters only, with spaces, dots, apostrophes or hyphens between words: no "
+             "digits, emoji or other signs.")
+
+
+@pytest.mark.parametrize("bad", ["王小明😀", "WANG😀", "王小明2", "WANG XIAOMING 2", "♥", "王\u200d明",
+                                 "WANG\ufe0f", "<b>王</b>"])
+@pytest.mark.parametrize("field", ["name_zh", "name_latin"])
+def test_one_rule_for_the_characters_of_a_name_in_either_script(world: World, field: str,
+                                                                 bad: str) -> None:
+    """The Chinese name and the passport spelling refuse the same characters with the same words."""
+    with force_locale("en"), pytest.raises(ops.CaseInputError) as refused:
+        ops.create_case(case_data(), [person(**{field: bad})], user=world.officer_a)
+    assert refused.value.errors == {f"persons.0.{field}": NAME_RULE}
+
+
+def test_names_with_separators_accents_and_any_script_are_kept(world: World) -> None:
+    case = ops.create_case(case_data(), [
+        person(name_zh="约翰·史密斯", name_latin="O'NEIL-SMITH JOHN"),
+        person(name_zh="阿依古丽", name_latin="Zoë Ngọc Ánh", id_number="E7654321")],
+        user=world.officer_a)
+    assert [(p.name_zh, p.name_latin) for p in case.persons] == [
+        ("约翰·史密斯", "O'NEIL-SMITH JOHN"), ("阿依古丽", "Zoë Ngọc Ánh")]
+    with force_locale("en"), pytest.raises(ops.CaseInputError) as refused:
+        # the passport spelling is Latin letters
+        ops.create_case(case_data(), [person(name_latin="王小明")], user=world.officer_a)
+    assert "Latin letters" in refused.value.errors["persons.0.name_latin"]
+
+
 def test_officers_and_volunteers_log_for_their_own_place_only(world: World) -> None:
     with pytest.raises(ops.CaseInputError) as bad:
         ops.create_case(case_data(liaison_point_id=world.point_b.id), [person()], user=world.officer_a)
@@ -227,6 +256,23 @@ def test_pasted_lines_without_delimiters_are_read_by_shape(world: World) -> None
     assert rows[1]["name_latin"] == "LI Na"
     tabbed, _ = ops.parse_mass_list("张伟\tZHANG WEI\t1980-03-15\n李娜\tLI NA")
     assert [r.get("name_latin") for r in tabbed] == ["ZHANG WEI", "LI NA"]
+
+
+def test_one_tab_separated_line_leaves_the_comma_separated_ones_alone(world: World) -> None:
+    """Each line is read with its own delimiter: a line copied from a spreadsheet (tabs) among
+    typed ones (commas) does not make the others one long name."""
+    rows, problems = ops.parse_mass_list("张伟,ZHANG WEI,1980-03-15,E12345678,+393331112222\n"
+                                         "李娜\tLI NA\t1992-07-01\tE87654321\n"
+                                         "王芳，WANG FANG，1975-05-05\n"
+                                         "赵雷 1988-12-15 E22222222\n")
+    assert problems == []
+    assert [(r.get("name_zh"), r.get("name_latin"), r.get("birth_date")) for r in rows] == [
+        ("张伟", "ZHANG WEI", "1980-03-15"), ("李娜", "LI NA", "1992-07-01"),
+        ("王芳", "WANG FANG", "1975-05-05"), ("赵雷", None, "1988-12-15")]
+    cases = ops.mass_intake(world.incident, "张伟,ZHANG WEI\n李娜\tLI NA\n", user=world.coordinator,
+                            defaults={})
+    assert [(c.persons[0].name_zh, c.persons[0].name_latin) for c in cases] == [
+        ("张伟", "ZHANG WEI"), ("李娜", "LI NA")]
 
 
 def test_one_bad_line_and_nothing_is_created(world: World) -> None:

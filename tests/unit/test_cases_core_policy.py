@@ -19,7 +19,7 @@ from consular.cases import operations as ops
 from consular.cases.models import Case, CaseStatus, TimelineEntry
 from consular.cases.policy import POLICY, Action, ActionRefused, allowed_actions, can
 from consular.db import db
-from tests.unit.test_cases_core_support import World, build, world_fixture  # noqa: F401
+from tests.unit.test_cases_core_support import World, build, case_data, world_fixture  # noqa: F401
 
 N, T, A, P, W, R, X = (CaseStatus.new, CaseStatus.triaged, CaseStatus.assigned, CaseStatus.in_progress,
                        CaseStatus.waiting_external, CaseStatus.resolved, CaseStatus.closed)
@@ -105,6 +105,9 @@ def run(action: Action, case: Case, user: User, w: World) -> None:
         Action.unlink_incident: lambda: ops.unlink_incident(case, user=user, expected_version=v),
         Action.set_legal_hold: lambda: ops.set_legal_hold(case, user=user, hold=True, reason="诉讼中",
                                                           expected_version=v),
+        Action.decide_duplicate: lambda: ops.decide_duplicate(
+            case, user=user, link_id=next((link.id for link in case.duplicate_links), None),
+            decision="different", expected_version=v),
     }
     assert set(calls) == set(Action)
     calls[action]()
@@ -140,6 +143,27 @@ def test_every_action_for_every_role(world: World, state: CaseStatus) -> None:
             db.session.flush()
             assert _counts() == before, (who, state, action)  # nothing written
             db.session.rollback()
+
+
+@pytest.mark.parametrize("state", list(CaseStatus), ids=lambda s: s.value)
+def test_only_coordinators_compare_possible_duplicates_in_any_state(world: World,
+                                                                   state: CaseStatus) -> None:
+    """A case that resembles another (the same person logged again) may be compared by a
+    coordinator whatever its state; nobody else may, and once compared it is not offered again."""
+    case = build(world, state)
+    again = ops.create_case(case_data(), [{"name_zh": "张伟", "id_number": case.persons[0].id_number}],
+                            user=world.officer_a)
+    db.session.commit()
+    for target in (case, again):
+        assert Action.decide_duplicate in allowed_actions(target, world.coordinator)
+        for who in ("officer_a", "volunteer_a"):
+            assert not can(Action.decide_duplicate, target, world.user(who))
+    with pytest.raises(ActionRefused) as refused:
+        run(Action.decide_duplicate, case, world.officer_a, world)
+    assert refused.value.status_code == 403
+    run(Action.decide_duplicate, case, world.coordinator, world)
+    db.session.commit()
+    assert Action.decide_duplicate not in allowed_actions(again, world.coordinator)
 
 
 def test_the_table_names_every_action_once() -> None:

@@ -4,8 +4,10 @@ to any lifecycle state. (No tests here; the other ``test_cases_core_*`` modules 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -80,11 +82,19 @@ def person(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+_BUILT = itertools.count(1)
+
+
 def build(w: World, state: CaseStatus, *, commit: bool = True, linked: bool = True) -> Case:
     """A case logged at point A, referred and linked to an incident, then driven to ``state`` with
-    a hand-off to station A (offered, then accepted, then done) and the on-duty coordinator."""
+    a hand-off to station A (offered, then accepted, then done) and the on-duty coordinator. Each
+    case is about another person (their own birth date, passport and phone): no two built cases
+    are possible duplicates of each other."""
     c = w.coordinator
-    case = ops.create_case(case_data(), [person()], user=w.officer_a)
+    n = next(_BUILT)
+    someone = person(birth_date=(date(1980, 1, 1) + timedelta(days=n)).isoformat(),
+                     id_number=f"E{n:08d}", phone=f"+39 333 765 {n % 10_000:04d}")
+    case = ops.create_case(case_data(), [someone], user=w.officer_a)
     ops.refer(case, user=c, target="police", target_name="Prato Questura")
     if linked:
         ops.link_incident(case, w.incident, user=c)

@@ -176,3 +176,27 @@ def test_the_queue_shows_overdue_cases_first_and_the_report_has_two_years(demo, 
         html = browser.get(f"/reports/{year}").get_data(as_text=True)
         total = stats.year_stats(year).total
         assert total > 10 and f'data-testid="figure-total">{total}<' in html
+
+
+def test_notices_and_audit_rows_name_the_case_they_are_about(demo):
+    """The demo gives each case the reference of the year it was reported in; a notice or an audit
+    row written while the story was played must carry that reference, not a provisional one."""
+    from consular.audit.models import AuditEntry
+
+    references = dict(db.session.execute(sa.select(Case.id, Case.reference)).all())
+    notices = db.session.scalars(sa.select(Notification).where(Notification.case_id.is_not(None))).all()
+    assert len(notices) > 20
+    wrong = [(n.id, n.params.get("reference"), references[n.case_id]) for n in notices
+             if "reference" in n.params and n.params["reference"] != references[n.case_id]]
+    assert wrong == []
+    audited = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.object_type == "case")).all()
+    assert len(audited) > len(references)
+    wrong = [(a.id, a.action, a.detail.get("reference"), references[int(a.object_id)]) for a in audited
+             if "reference" in a.detail and a.detail["reference"] != references[int(a.object_id)]]
+    assert wrong == []
+    # The year's sequence goes on after the demo's last reference.
+    from consular.cases.models import CaseSequence
+
+    for year, last in db.session.execute(sa.select(CaseSequence.year, CaseSequence.last)):
+        assert f"{year}-{last:06d}" in references.values()
+        assert f"{year}-{last + 1:06d}" not in references.values()

@@ -4,6 +4,8 @@ the station accepts and reports back, and the case page shows who did what."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,12 +21,15 @@ from consular.cases.models import (
     CaseDraft,
     CasePerson,
     CaseStatus,
+    DuplicateState,
     Notification,
     PersonRole,
+    PossibleDuplicate,
     Priority,
     TimelineEntry,
 )
 from consular.db import db
+from consular.network.models import LiaisonPoint
 from tests.conftest import Browser, csrf_from
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -140,7 +145,7 @@ def test_officer_logs_a_case_with_two_people_and_the_family(world, logged_in):
     page = officer.get("/cases/new")
     assert page.status_code == 200
     html = text(page)
-    assert "Who needs help?" in html and "Where abroad?" in html and "What happened?" in html
+    assert "Who needs help?" in html and "Where did it happen?" in html and "What happened?" in html
     assert "Life or liberty at risk now" in html  # the priority meaning in plain words
     assert 'name="persons-0-name_zh"' in html and "data-person-template" in html
 
@@ -160,6 +165,58 @@ def test_officer_logs_a_case_with_two_people_and_the_family(world, logged_in):
     assert case.reference in shown and "儿子在普拉托被警方扣留" in shown
     assert "data-clear-draft" in shown  # the phone forgets its local copy
     assert "WANG XIAOMING".lower() in shown.lower() and "+393317654321" in shown
+
+
+def test_an_incident_in_the_city_is_logged_as_one(world, logged_in, make_division):
+    """A foreign-related incident at home (涉外案件): the place is a township of the city, the
+    person a foreign national with a nationality and a passport number (sealed, found by search);
+    no country abroad is asked for."""
+    officer_user = world["officer_a"]
+    own = db.session.get(LiaisonPoint, officer_user.liaison_point_id).division
+    elsewhere = make_division("五马街道", parent=own.parent)
+    officer = signed_in(logged_in, officer_user)
+    form = text(officer.get("/cases/new"))
+    assert 'name="kind" type="radio" value="domestic"' in form or 'value="domestic"' in form
+    assert re.search(rf'<option selected value="{own.id}">', form)  # the officer's own township first
+    r = officer.post("/cases/new", new_case_form(
+        kind="domestic", country_code="", city="", division_id=str(elsewhere.id), place="五马街 12 号",
+        category="lost_documents", summary="意大利游客丢失护照",
+        **{"persons-0-name_zh": "罗西", "persons-0-name_latin": "ROSSI GIULIA",
+           "persons-0-nationality": "IT", "persons-0-id_kind": "", "persons-0-id_number": "YA1234567",
+           "persons-0-phone": "+39 331 765 4321", "persons-1-name_zh": "", "persons-1-name_latin": ""}))
+    assert r.status_code == 303, text(r)[:3000]
+    case = db.session.scalar(sa.select(Case))
+    assert case is not None and case.kind.value == "domestic" and case.country_code is None
+    assert case.division_id == elsewhere.id and case.place == "五马街 12 号"
+    person = case.persons[0]
+    assert (person.nationality, person.id_kind.value, person.id_number) == (
+        "IT", "foreign_passport", "YA1234567")
+    page = text(officer.get(f"/cases/{case.id}"))
+    assert "In the city · 五马街道" in page and "Nationality: Italy" in page
+    assert "Foreign passport" in page
+    coordinator = signed_in(logged_in, world["coordinator"])
+    found = text(coordinator.get("/cases/queue", query_string={"q": "YA1234567", "status": "all"}))
+    assert case.reference in found
+    queue = text(coordinator.get("/cases/queue", query_string={"kind": "domestic", "status": "all"}))
+    assert case.reference in queue
+    assert case.reference not in text(coordinator.get("/cases/queue", query_string={
+        "kind": "abroad", "status": "all"}))
+    # A township is for an incident in the city, never for a case abroad.
+    refused = officer.post("/cases/new", new_case_form(division_id=str(own.id), kind="abroad"))
+    assert refused.status_code in (200, 303)  # the form leaves the other kind's fields out
+    with pytest.raises(ops.CaseInputError) as bad:
+        ops.create_case({"kind": "abroad", "country_code": "IT", "division_id": own.id, "summary": "x"},
+                        [{"name_zh": "王五"}], user=officer_user)
+    assert "division_id" in bad.value.errors
+
+
+def test_a_station_logs_cases_abroad_only(world, logged_in):
+    volunteer = signed_in(logged_in, world["volunteer_prato"])
+    form = text(volunteer.get("/cases/new"))
+    assert 'value="domestic"' not in form and 'name="kind" value="abroad"' in form
+    r = volunteer.post("/cases/new", new_case_form(kind="domestic", division_id="1"))
+    assert r.status_code == 303, text(r)[:2000]
+    assert db.session.scalar(sa.select(Case.kind)).value == "abroad"
 
 
 def test_add_another_person_works_without_javascript(world, logged_in):
@@ -312,6 +369,67 @@ def test_a_similar_case_at_another_point_is_mentioned_not_shown(world, logged_in
     assert officer.post("/cases/new", new_case_form(same_as=str(hidden.id))).status_code == 404
 
 
+def test_a_similar_case_out_of_scope_is_linked_for_the_centre_to_compare(world, logged_in, make_case):
+    """The officer is told "the centre will see your case next to it": it does. The new case is
+    linked to the one it resembles (which the officer may not see), the coordinator finds both with
+    a badge in the queue and on each other's timeline, compares them, and the officer learns
+    nothing more than before."""
+    hidden = make_case(world["officer_b"], persons=[
+        {"role": "involved", "name_zh": "王小明", "phone": "+393317654321"}])
+    officer = signed_in(logged_in, world["officer_a"])
+    saved = officer.post("/cases/new", new_case_form(confirm_different="1"))
+    assert saved.status_code == 303
+    new = db.session.scalar(sa.select(Case).where(Case.id != hidden.id))
+    assert new is not None
+    [link] = db.session.scalars(sa.select(PossibleDuplicate)).all()
+    assert (link.case_id, link.other_case_id, link.reason_list, link.state) == (
+        new.id, hidden.id, ["phone", "name_country"], DuplicateState.open)
+    assert audit_actions("case.possible_duplicate") == ["case.possible_duplicate"]
+
+    # The officer's page and API answer say nothing of the other case.
+    page = text(officer.get(f"/cases/{new.id}"))
+    assert hidden.reference not in page and 'data-testid="possible-duplicates"' not in page
+    detail = officer.client.get(f"/api/v1/cases/{new.id}").get_json()
+    assert detail["possible_duplicates"] == [] and hidden.reference not in json.dumps(detail)
+
+    coordinator = signed_in(logged_in, world["coordinator"])
+    queue = text(coordinator.get("/cases/queue", query_string={"status": "all"}))
+    assert queue.count('data-testid="duplicate-badge"') == 2  # both cases
+    for case, other in ((new, hidden), (hidden, new)):
+        page = text(coordinator.get(f"/cases/{case.id}"))
+        timeline = page.split('data-testid="timeline"')[1]
+        assert "Possibly the same as another case" in timeline and other.reference in timeline
+        assert "Same phone number" in page.split('data-testid="possible-duplicates"')[1]
+    detail = coordinator.client.get(f"/api/v1/cases/{new.id}").get_json()
+    assert [(d["case"]["reference"], d["reasons"], d["state"]) for d in detail["possible_duplicates"]] \
+        == [(hidden.reference, ["phone", "name_country"], "open")]
+    assert "decide_duplicate" in detail["allowed_actions"]
+
+    # The coordinator compares them: not the same person after all.
+    r = coordinator.post(f"/cases/{hidden.id}/act/decide_duplicate", {
+        "decide_duplicate-version": hidden.version, "decide_duplicate-link_id": link.id,
+        "decide_duplicate-decision": "different", "decide_duplicate-note": "同名同号码的两位亲戚"})
+    assert r.status_code == 303, text(r)[:3000]
+    db.session.refresh(link)
+    assert link.state == DuplicateState.different and link.decided_by_id == world["coordinator"].id
+    assert audit_actions("case.duplicate_decided") == ["case.duplicate_decided"] * 2
+    queue = text(coordinator.get("/cases/queue", query_string={"status": "all"}))
+    assert 'data-testid="duplicate-badge"' not in queue
+    timeline = text(coordinator.get(f"/cases/{new.id}")).split('data-testid="timeline"')[1]
+    assert "Compared with a similar case: not the same" in timeline and "同名同号码的两位亲戚" in timeline
+    # Deciding twice is refused; officers may not decide at all.
+    again = coordinator.post(f"/cases/{hidden.id}/act/decide_duplicate", {
+        "decide_duplicate-version": hidden.version, "decide_duplicate-link_id": link.id,
+        "decide_duplicate-decision": "same"})
+    assert again.status_code == 409
+    refused = officer.post(f"/cases/{new.id}/act/decide_duplicate", {
+        "decide_duplicate-version": new.version, "decide_duplicate-link_id": link.id,
+        "decide_duplicate-decision": "same"})
+    assert refused.status_code == 403
+    db.session.refresh(link)
+    assert link.state == DuplicateState.different
+
+
 # --- the triage queue -------------------------------------------------------------------------
 
 
@@ -347,6 +465,57 @@ def test_queue_search_by_name_phone_and_reference(world, logged_in, make_case):
     for query in ("赵敏", "zhao min", "+39 331 999 8887", target.reference):
         html = text(coordinator.get("/cases/queue", query_string={"q": query, "status": "all"}))
         assert target.reference in html and other.reference not in html, query
+
+
+def test_search_by_a_national_phone_number_and_a_city_in_another_script(world, logged_in, make_case):
+    """A phone typed as people say it (no country code) is read in the country of the cases; a
+    city typed in Latin letters finds the cases written in Chinese, and the other way round."""
+    italy = make_case(summary="在普拉托被扣留", city="普拉托", persons=[
+        {"role": "involved", "name_zh": "孙丽", "phone": "+39 331 555 0101"},
+        {"role": "family", "name_zh": "孙父", "phone": "+86 139 0577 1234"}])
+    milan = make_case(summary="护照被偷", city="Milano", persons=[{"role": "involved", "name_zh": "周强"}])
+    paris = make_case(summary="遭遇诈骗", country_code="FR", city="Paris",
+                      persons=[{"role": "involved", "name_zh": "吴芳", "phone": "+33 6 12 34 56 78"}])
+    coordinator = signed_in(logged_in, world["coordinator"])
+
+    def found(query: str, **extra: str) -> set[str]:
+        html = text(coordinator.get("/cases/queue", query_string={"q": query, "status": "all", **extra}))
+        return {c.reference for c in (italy, milan, paris) if c.reference in html}
+
+    assert found("331 555 0101") == {italy.reference}
+    assert found("331 555 0101", country="IT") == {italy.reference}
+    assert found("06 12 34 56 78") == {paris.reference}
+    assert found("139 0577 1234") == {italy.reference}  # the family at home: a Chinese number
+    assert found("Prato") == {italy.reference}
+    assert found("prato") == {italy.reference}
+    assert found("米兰") == {milan.reference}
+    assert found("Milan") == {milan.reference}
+    assert found("巴黎") == {paris.reference}
+    # The API searches the same way, and scope still holds.
+    api = coordinator.client.get("/api/v1/cases", query_string={"q": "331 555 0101"})
+    assert [i["reference"] for i in api.get_json()["items"]] == [italy.reference]
+    officer_b = signed_in(logged_in, world["officer_b"])
+    mine = text(officer_b.get("/cases/mine", query_string={"q": "Prato", "show": "all"}))
+    assert italy.reference not in mine
+
+
+@pytest.mark.postgres
+def test_search_stays_an_indexed_lookup(world, make_case, app):
+    """Each kind of match reads an index: on PostgreSQL, with sequential scans priced out, the plan
+    of a search by a national phone number and by a city touches no table row by row."""
+    from consular.cases import queries
+
+    assert db.engine.dialect.name == "postgresql"
+    make_case(city="普拉托", persons=[{"role": "involved", "name_zh": "孙丽", "phone": "+393315550101"}])
+    coordinator = world["coordinator"]
+    for query, index in (("331 555 0101", "ix_case_person_phone_hash"), ("Prato", "ix_case_file_city_key")):
+        statement = queries.search_cases(query, coordinator)
+        compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+        with db.engine.connect() as conn:
+            conn.execute(sa.text("SET enable_seqscan = off"))
+            plan = "\n".join(r[0] for r in conn.execute(sa.text(f"EXPLAIN {compiled}")))
+        assert index in plan, plan
+        assert "Seq Scan" not in plan, plan
 
 
 def test_queue_is_for_coordinators(world, logged_in):
@@ -468,6 +637,8 @@ def test_a_stale_version_is_409_and_keeps_what_was_typed(world, logged_in, make_
     assert r.status_code == 409
     html = text(r)
     assert "changed this case" in html and "我写的指示不能丢" in html
+    assert html.count("changed this case") == 1  # said once, at the top; the form stays unfolded
+    assert re.search(r'<details open[^>]*data-action="assign"', html)
     db.session.refresh(case)
     assert case.status == CaseStatus.triaged and not case.assignments
 
@@ -476,6 +647,7 @@ def test_a_stale_version_is_409_and_keeps_what_was_typed(world, logged_in, make_
         "version": seen, "country_code": "IT", "city": "Milano", "place": "", "category": "detained",
         "summary": "我改的摘要", "narrative": "", "occurred_at": "", "timezone": "", "tags": ""})
     assert r.status_code == 409 and "我改的摘要" in text(r)
+    assert text(r).count("changed this case") == 1
 
 
 def test_a_refused_action_is_403_or_409(world, logged_in, make_case):
@@ -663,12 +835,13 @@ def test_incident_with_mass_intake_preview_then_all_at_once(world, logged_in):
         "text": rows, "category": "injured", "priority": "P1", "summary": "", "preview": "1"})
     assert preview.status_code == 200
     assert 'data-testid="mass-preview"' in text(preview) and "ZHANG WEI" in text(preview)
+    assert "2 cases will be created" in text(preview)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
 
     broken = coordinator.post(f"/cases/incidents/{incident_id}/mass", {
         "text": rows + "\n,,,,+39", "category": "injured", "priority": "P1", "summary": "",
         "confirm": "1"})
-    assert broken.status_code == 400 and "Line 3" in text(broken)
+    assert broken.status_code == 400 and 'data-line="3" data-ready="0"' in text(broken)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
 
     done = coordinator.post(f"/cases/incidents/{incident_id}/mass", {
@@ -690,6 +863,77 @@ def test_incident_with_mass_intake_preview_then_all_at_once(world, logged_in):
     for name in ("officer_a", "volunteer_prato"):
         assert signed_in(logged_in, world[name]).get("/cases/incidents").status_code == 403
     assert signed_in(logged_in, world["admin"]).get(url).status_code == 404
+
+
+def _mass_post(browser, incident_id, rows, **extra):
+    return browser.post(f"/cases/incidents/{incident_id}/mass", {
+        "text": rows, "category": "injured", "priority": "P1", "summary": "", **extra})
+
+
+def test_the_mass_preview_checks_every_line_and_promises_only_what_create_does(world, logged_in):
+    """Bad dates and phones are shown on their own line with the reason; "will create" counts only
+    the lines that are ready, and nothing can be created until every line is."""
+    incident = ops.create_incident({"title": "米兰大巴事故", "country_code": "IT"},
+                                   user=world["coordinator"])
+    db.session.commit()
+    coordinator = signed_in(logged_in, world["coordinator"])
+    good = [f"{zh},{latin},1990-01-0{n},E1111111{n},+39331111111{n}"
+            for n, (zh, latin) in enumerate([("张伟", "ZHANG WEI"), ("李娜", "LI NA"), ("王芳", "WANG FANG"),
+                                             ("刘洋", "LIU YANG"), ("陈静", "CHEN JING"),
+                                             ("杨帆", "YANG FAN")], start=1)]
+    rows = "\n".join([*good[:3], "赵雷,ZHAO LEI,1988-13-45,E22222222,", *good[3:],
+                      "孙丽,SUN LI,,E33333333,+39 abc"])
+    preview = _mass_post(coordinator, incident.id, rows, preview="1")
+    assert preview.status_code == 400
+    html = text(preview)
+    problems = dict(re.findall(r'<tr data-line="(\d+)" data-ready="0">.*?data-testid="mass-row-problem">'
+                               r'([^<]+)<', html, re.S))
+    assert set(problems) == {"4", "8"}
+    assert "Birth date" in problems["4"] and "YYYY-MM-DD" in problems["4"]
+    assert "Phone" in problems["8"] and "phone number" in problems["8"]
+    assert html.count('data-ready="1"') == 6
+    assert "2 lines need correcting" in html and "6 of 8 lines are ready" in html
+    assert "cases will be created" not in html and 'data-testid="mass-confirm"' not in html
+    # Sending "create" anyway creates nothing.
+    assert _mass_post(coordinator, incident.id, rows, confirm="1").status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+    # Once the lines are right, the count is what is created.
+    fixed = rows.replace("1988-13-45", "1988-12-15").replace("+39 abc", "+39 331 444 5555")
+    html = text(_mass_post(coordinator, incident.id, fixed, preview="1"))
+    assert "8 cases will be created" in html and "Create all 8 cases" in html
+    assert _mass_post(coordinator, incident.id, fixed, confirm="1").status_code == 303
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 8
+
+
+def test_mass_intake_finds_people_already_logged_and_twice_in_the_list(world, logged_in, make_case):
+    earlier = make_case(world["officer_a"], persons=[
+        {"role": "involved", "name_zh": "周强", "id_number": "E55555555", "phone": "+393317777777"}])
+    incident = ops.create_incident({"title": "普拉托火灾", "country_code": "IT"}, user=world["coordinator"])
+    db.session.commit()
+    coordinator = signed_in(logged_in, world["coordinator"])
+    twice = ("周强,ZHOU QIANG,1985-05-05,E55555555,\n"
+             "吴敏,WU MIN,1990-02-02,,+393318888888\n"
+             "吴敏,WU MIN,1990-02-02,,\n"
+             "郑丽,ZHENG LI,,,+393318888888\n")
+    html = text(_mass_post(coordinator, incident.id, twice, preview="1"))
+    assert "The same person (name and date of birth) is on line 2." in html
+    assert re.search(r'data-line="1" data-ready="1">.*?Resembles <a class="mono" href="/cases/'
+                     rf'{earlier.id}">{earlier.reference}</a> · Same passport or ID number', html, re.S)
+    assert "Same phone as line 2" in html
+    # Without the repeated line every case is created, and the one already logged is linked to it.
+    once = "\n".join(line for n, line in enumerate(twice.splitlines()) if n != 2)
+    html = text(_mass_post(coordinator, incident.id, once, preview="1"))
+    assert "3 cases will be created" in html and "1 of them resembles a case already logged" in html
+    assert _mass_post(coordinator, incident.id, once, confirm="1").status_code == 303
+    links = db.session.scalars(sa.select(PossibleDuplicate)).all()
+    assert sorted((link.other_case_id, link.reason_list[0]) for link in links) == sorted(
+        [(earlier.id, "id_number"), (links[-1].other_case_id, "phone")])
+
+    # The incident's list tells its cases apart by the people's names.
+    page = text(coordinator.get(f"/cases/incidents/{incident.id}"))
+    names = re.findall(r'data-testid="incident-case-name">([^<]+)<', page)
+    assert sorted(names) == ["吴敏 · WU MIN", "周强 · ZHOU QIANG", "郑丽 · ZHENG LI"]
+    assert audit_actions("incident.view")
 
 
 def test_link_a_case_to_an_incident_and_see_its_siblings(world, logged_in, make_case):
@@ -824,6 +1068,51 @@ def test_the_other_actions_work_from_the_case_page(world, logged_in, make_case, 
     for words in ("Priority changed", "Referred", "Referral updated", "Person added", "IT-88",
                   "Taken back by the centre"):
         assert words in html, words
+    # The referral's entries on the timeline say to whom the case went.
+    act("refer", target="police", mission_id=0, target_name="普拉托警察局", note="")
+    timeline = text(coordinator.get(f"/cases/{case.id}")).split('data-testid="timeline"')[1]
+    named = re.findall(r'data-testid="referral-target">→ ([^<]+)<', timeline)
+    assert named == [f"Embassy or consulate: {mission.name}"] * 2 + ["Police: 普拉托警察局"]
+
+
+def test_the_close_form_starts_from_the_outcome_the_station_proposed(world, logged_in, make_case):
+    case = advance(make_case(), world["coordinator"], "triage", "assign", station=world["prato"])
+    volunteer = signed_in(logged_in, world["volunteer_prato"])
+    assert volunteer.post(f"/cases/{case.id}/act/accept",
+                          {"accept-version": case.version}).status_code == 303
+    db.session.refresh(case)
+    assert volunteer.post(f"/cases/{case.id}/act/resolve", {
+        "resolve-version": case.version, "resolve-outcome": "located",
+        "resolve-note": "已在米兰找到，已与家属通话"}).status_code == 303
+    html = text(signed_in(logged_in, world["coordinator"]).get(f"/cases/{case.id}"))
+    close = html.split('data-action="close"')[1].split("</details>")[0]
+    assert re.search(r'<option selected value="located">', close)
+    proposal = close.split('data-testid="proposed-outcome"')[1]
+    assert world["volunteer_prato"].display_name in proposal and "Found: in contact again" in proposal
+    assert "已在米兰找到，已与家属通话" in proposal
+
+
+def test_an_upload_over_the_limit_says_the_limit_and_leads_back(world, logged_in, make_case, app):
+    case = make_case()
+    limit = app.extensions["consular.settings"].attachment_max_mb
+    too_big = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    for user, words in ((world["officer_a"], f"at most {limit} MB"),
+                        (world["officer_zh"], f"最多 {limit} MB")):
+        officer = signed_in(logged_in, user)
+        r = officer.post(f"/cases/{case.id}/act/add_attachment",
+                         {"add_attachment-version": case.version, "add_attachment-file": too_big},
+                         headers={"Referer": f"http://localhost/cases/{case.id}"})
+        assert r.status_code == 413
+        html = text(r)
+        assert words in html, html[-2000:]
+        assert f'href="/cases/{case.id}" data-testid="error-back"' in html
+        # No way back to another site.
+        r = officer.post("/cases/new", {"summary": too_big},
+                         headers={"Referer": "http://evil.example/cases/new"})
+        assert r.status_code == 413 and 'data-testid="error-back"' not in text(r)
+    api = signed_in(logged_in, world["officer_a"]).client.post(
+        "/api/v1/cases", data=too_big, content_type="application/json")
+    assert api.status_code == 413 and f"{limit} MB" in api.get_json()["message"]
 
 
 JUNK = ["\x00", "x" * 6000, "-1", "‮evil"]

@@ -110,12 +110,67 @@ def test_counts_and_medians_are_exact(year_2025):
     assert figures.first_response == stats.Median(hours=3.0, n=4)
     assert figures.assignment == stats.Median(hours=6.0, n=2)
     assert figures.close == stats.Median(hours=10.0, n=1)
-    # the 2024 case closed in February 2025 counts as closed in 2025, not as reported in it
-    assert figures.closed_in_year == 2
+    # "closed" is the year's cases that are closed: the 2024 case closed in February 2025 is a
+    # 2024 case, as it is in every table of the report
+    assert figures.closed == 1
     assert figures.network.points_with_cases == 2
     assert figures.network.stations_with_cases == 1
     assert figures.network.stations_active == 2
     assert figures.network.station_countries == 2
+
+
+@pytest.fixture
+def every_state(make_case, places):
+    """2025 cases in every state: a resolved one with the outcome its station proposed, closed ones
+    with two outcomes, one reopened (its outcome cleared), and a 2024 case closed in 2025."""
+    s1 = places["s1"]
+    day = at(2025, 4, 1, 4)
+    for n, status in enumerate(CaseStatus):
+        make_case(day + timedelta(days=n), status=status, station_id=s1.id,
+                  outcome=Outcome.assisted if status in (CaseStatus.resolved, CaseStatus.closed)
+                  else None, closed_at=day + timedelta(days=n + 1) if status == CaseStatus.closed
+                  else None, resolved_at=day + timedelta(days=n, hours=5)
+                  if status in (CaseStatus.resolved, CaseStatus.closed) else None)
+    make_case(day, status=CaseStatus.resolved, outcome=Outcome.released,
+              resolved_at=day + timedelta(hours=3))
+    make_case(day, status=CaseStatus.closed, outcome=Outcome.released, kind=CaseKind.domestic,
+              closed_at=day + timedelta(hours=9))
+    make_case(day, status=CaseStatus.triaged)  # reopened: back in triage, no outcome
+    make_case(at(2024, 11, 1, 4), status=CaseStatus.closed, outcome=Outcome.assisted,
+              closed_at=at(2025, 2, 1, 4))
+    return places
+
+
+def test_closed_cases_are_one_figure_everywhere(every_state, make_user, logged_in):
+    """The headline, the "closed" row of the status table and the outcome table count the same
+    cases, on the page, in the statistics workbook and in the case list: resolved cases waiting
+    for the centre's approval are not closed, and their proposed outcome is not counted."""
+    figures = stats.year_stats(2025)
+    assert figures.total == len(CaseStatus) + 3
+    by_status = rows(figures.by_status)
+    assert set(by_status) == {s.value for s in CaseStatus}
+    assert figures.closed == by_status["closed"] == sum(rows(figures.by_outcome).values()) == 2
+    assert rows(figures.by_outcome) == {"assisted": 1, "released": 1}
+    assert by_status["resolved"] == 2
+
+    browser = logged_in(make_user(Role.coordinator, locale="en"))
+    html = browser.get("/reports/2025").get_data(as_text=True)
+    assert 'data-testid="figure-closed">2<' in html
+    book = load_workbook(io.BytesIO(browser.get("/reports/2025/statistics.xlsx").get_data()),
+                         read_only=True)
+    sheets = {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in book.worksheets}
+    book.close()
+    assert dict(r for r in sheets["Summary"][1:])["Cases closed"] == 2
+    assert dict(r for r in sheets["Cases by status"][1:])["Closed"] == 2
+    assert sum(n for _label, n in sheets["Closed cases by outcome"][1:]) == 2
+    table = list(csv.reader(io.StringIO(browser.get("/reports/2025/cases.csv").get_data()
+                                        .decode("utf-8-sig"))))
+    header, body = table[0], table[1:]
+    outcome, status = header.index("Outcome"), header.index("Status")
+    assert len(body) == figures.total
+    assert sorted(r[outcome] for r in body if r[outcome]) == ["Helped: the person is safe",
+                                                               "Released from detention"]
+    assert all(r[outcome] == "" for r in body if r[status] == "Resolved")
 
 
 def test_the_year_edges_follow_the_office_time_zone(year_2025):
@@ -220,7 +275,7 @@ def test_cases_csv_opens_in_excel_and_holds_no_personal_data(year_2025, personal
     coordinator = make_user(Role.coordinator, locale="en")
     response = logged_in(coordinator).get("/reports/2025/cases.csv")
     assert response.status_code == 200
-    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert 'filename="cases-2025.csv"' in response.headers["Content-Disposition"]
     raw = response.get_data()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the UTF-8 as such
@@ -297,3 +352,39 @@ def test_report_reads_in_chinese_by_default(year_2025, make_user, logged_in):
     html = logged_in(make_user(Role.coordinator)).get("/reports/2025").get_data(as_text=True)
     assert "2025" in html
     assert 'lang="zh-Hans"' in html
+
+
+def test_both_kinds_are_counted_and_the_report_filters_by_kind(year_2025, make_case, make_user,
+                                                               logged_in):
+    """Incidents in the city (涉外案件) count beside the cases abroad, and every figure, table and
+    export can be limited to one kind."""
+    for day in (3, 4):
+        make_case(at(2025, 6, day, 4), kind=CaseKind.domestic, category=CaseCategory.lost_documents,
+                  status=CaseStatus.closed, outcome=Outcome.documents_reissued,
+                  closed_at=at(2025, 6, day + 1, 4))
+    both = stats.year_stats(2025)
+    assert both.total == 6 and rows(both.by_kind) == {"abroad": 4, "domestic": 2}
+    home = stats.year_stats(2025, CaseKind.domestic)
+    assert home.total == 2 and home.closed == 2 and rows(home.by_kind) == {"domestic": 2}
+    assert home.by_month[5] == 2 and sum(home.by_month) == 2
+    abroad = stats.year_stats(2025, CaseKind.abroad)
+    assert abroad.total == 4 and abroad.closed == 1
+
+    browser = logged_in(make_user(Role.coordinator, locale="en"))
+    html = browser.get("/reports/2025?kind=domestic").get_data(as_text=True)
+    assert 'data-testid="figure-total">2<' in html and 'data-testid="figure-closed">2<' in html
+    assert "Only: Foreign-related incident in the city." in html
+    assert 'href="/reports/2025/cases.csv?kind=domestic"' in html
+    assert 'data-testid="figure-total">6<' in browser.get("/reports/2025").get_data(as_text=True)
+    assert browser.get("/reports?year=2025&kind=domestic").headers["Location"].endswith(
+        "/reports/2025?kind=domestic")
+    response = browser.get("/reports/2025/cases.csv?kind=domestic")
+    assert 'filename="cases-2025-domestic.csv"' in response.headers["Content-Disposition"]
+    table = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    assert len(table) == 3 and {r[1] for r in table[1:]} == {"Foreign-related incident in the city"}
+    book = load_workbook(io.BytesIO(browser.get("/reports/2025/statistics.xlsx?kind=abroad").get_data()),
+                         read_only=True)
+    summary = dict(r for r in [list(x) for x in book["Summary"].iter_rows(values_only=True)][1:])
+    book.close()
+    assert summary["Cases reported"] == 4 and summary["Kind of case"].startswith("Our people abroad")
+    assert [e.detail.get("kind") for e in exports()] == ["domestic", "abroad"]

@@ -83,11 +83,12 @@ IMPORTED_PHONE = "+39 347 555 0277"
 SMS_BODY = "2 CANARY-sms: trapped on the third floor at Via Bologna 41"
 USER_PHONE = "+86 139 0577 3390"
 TOTP_SECRET = "JBSWY3DPCANARYQQ"
+DUPLICATE_NOTE = "CANARY-duplicate: the same man, his cousin called the other point"
 
 CANARIES = (NAME_ZH, NAME_LATIN, PASSPORT, PHONE, REPORTER_NAME, REPORTER_PHONE, NARRATIVE, NARRATIVE_EDIT,
             MEDICAL, NOTE, INSTRUCTIONS, DECLINE, REFERRAL_NOTE, INCIDENT_TEXT, OUTCOME, DRAFT,
             ATTACHMENT_NAME, ATTACHMENT_TEXT, REGISTRANT_NAME, REGISTRANT_PHONE, IMPORTED_NAME,
-            IMPORTED_PHONE, SMS_BODY, USER_PHONE, TOTP_SECRET)
+            IMPORTED_PHONE, SMS_BODY, USER_PHONE, TOTP_SECRET, DUPLICATE_NOTE)
 PHONES = (PHONE, REPORTER_PHONE, REGISTRANT_PHONE, IMPORTED_PHONE, USER_PHONE)
 
 
@@ -165,6 +166,10 @@ def plant(w: World, twilio: TwilioSetup, coordinator_browser: Browser) -> Plante
     incident = ops.create_incident({"title": "大巴事故", "country_code": "IT", "city": "Barberino",
                                     "description": INCIDENT_TEXT}, user=c)
     ops.link_incident(case, incident, user=c)
+    # The same man logged again at another point: the centre compares the two cases, with a note.
+    again = ops.create_case(case_data(), [{"name_zh": NAME_ZH, "id_number": PASSPORT}], user=w.officer_b)
+    [link] = again.resembles
+    ops.decide_duplicate(again, user=c, link_id=link.id, decision="same", note=DUPLICATE_NOTE)
     attachments.store_attachment(case, ATTACHMENT_NAME, io.BytesIO(f"{ATTACHMENT_TEXT}\n".encode()),
                                  "text/plain", user=w.volunteer_a)
     ops.save_draft(w.officer_a, {"summary": "走失", "narrative": DRAFT, "persons": [{"name_zh": NAME_ZH}]})

@@ -271,6 +271,7 @@ def test_csv_export_is_guarded_against_formulas_and_audited(logged_in, coordinat
     response = browser.get("/registrants/export.csv", headers={"Accept-Language": "en"})
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"  # the charset once
     text = response.get_data().decode("utf-8")
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))

@@ -1,5 +1,6 @@
 // Case screens, progressive enhancements only: every page works without this file.
-//  - Log a case: add/remove a person without a round trip; autosave the form to the server
+//  - Log a case: abroad or in the city (the kind switch shows that kind's fields); add/remove a
+//    person without a round trip; autosave the form to the server
 //    (POST /cases/drafts, JSON, CSRF header) and to this device every few seconds, and restore
 //    it after a reload or a dropped connection.
 //  - Triage queue: j / k move between rows, Enter opens the case.
@@ -137,6 +138,32 @@
     });
   }
 
+  // --- where it happened: abroad or in the city -----------------------------------------------
+  // The kind switch shows the fields of one kind of case only (without this script both are
+  // shown, each under its own heading, and the server takes those of the kind chosen).
+  function wireKind(form) {
+    const radios = [...form.querySelectorAll("input[name=kind][type=radio]")];
+    if (!radios.length) return;
+    const apply = () => {
+      const chosen = (radios.find((r) => r.checked) || radios[0]).value;
+      form.querySelectorAll("[data-kind-section]").forEach((el) => {
+        el.hidden = el.dataset.kindSection !== chosen;
+      });
+      form.querySelectorAll("[data-kind-only]").forEach((el) => {
+        el.hidden = el.dataset.kindOnly !== chosen;
+      });
+      if (chosen === "domestic") {
+        // A foreign national: nationality and passport come first, so unfold them.
+        form.querySelectorAll("[data-person-list] details[data-person-details]").forEach((d) => {
+          d.open = true;
+        });
+      }
+    };
+    radios.forEach((radio) => radio.addEventListener("change", apply));
+    form.addEventListener("consular:redraw", apply);
+    apply();
+  }
+
   // --- autosave ---------------------------------------------------------------------------------
   function setStatus(el, text, offline) {
     if (!el) return;
@@ -158,7 +185,8 @@
     let lastSent = "";
 
     const markDirty = () => { dirty = true; };
-    wirePeople(form, markDirty);
+    wirePeople(form, () => { markDirty(); form.dispatchEvent(new Event("consular:redraw")); });
+    wireKind(form);
     form.addEventListener("input", markDirty);
     form.addEventListener("change", markDirty);
 
@@ -168,6 +196,7 @@
     const notice = document.getElementById("draft-restored");
     if (form.dataset.fresh === "true" && kept && kept.payload && hasContent(kept.payload)) {
       fill(form, kept.payload);
+      form.dispatchEvent(new Event("consular:redraw"));
       if (draftField && kept.draft_id && !draftField.value) draftField.value = String(kept.draft_id);
       if (notice) {
         notice.hidden = false;

@@ -1,0 +1,75 @@
+"""Cases: incidents at home placed in a division of the city; possible duplicates for the centre to
+compare; city_key, the city as a search matches it (any spelling of a city is one indexed lookup)
+
+Revision ID: 0009_home_incidents_duplicates
+Revises: 0008_audit_search_refusals
+"""
+from alembic import op
+import sqlalchemy as sa
+
+from consular.registry.places import normalise_place
+
+
+# revision identifiers, used by Alembic.
+revision = '0009_home_incidents_duplicates'
+down_revision = '0008_audit_search_refusals'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('case_file', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('city_key', sa.String(length=120), nullable=True))
+        batch_op.add_column(sa.Column('division_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_case_file_division_id'), ['division_id'], unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_case_file_division_id_division'), 'division',
+                                    ['division_id'], ['id'])
+    # The cases already logged get their city's key (a few hundred distinct cities at most).
+    conn = op.get_bind()
+    cities = conn.execute(sa.text("SELECT DISTINCT city FROM case_file")).scalars().all()
+    for city in cities:
+        conn.execute(sa.text("UPDATE case_file SET city_key = :key WHERE city = :city"),
+                     {"key": normalise_place(city or "")[:120], "city": city})
+    conn.execute(sa.text("UPDATE case_file SET city_key = '' WHERE city_key IS NULL"))
+    with op.batch_alter_table('case_file', schema=None) as batch_op:
+        batch_op.alter_column('city_key', existing_type=sa.String(length=120), nullable=False)
+        batch_op.create_index(batch_op.f('ix_case_file_city_key'), ['city_key'], unique=False)
+
+    op.create_table('possible_duplicate',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('other_case_id', sa.Integer(), nullable=False),
+    sa.Column('reasons', sa.String(length=100), nullable=False),
+    sa.Column('state', sa.Enum('open', 'same', 'different', name='duplicatestate', native_enum=False, length=10), nullable=False),
+    sa.Column('found_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('found_by_id', sa.Integer(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['case_file.id'], name=op.f('fk_possible_duplicate_case_id_case_file')),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['user_account.id'], name=op.f('fk_possible_duplicate_decided_by_id_user_account')),
+    sa.ForeignKeyConstraint(['found_by_id'], ['user_account.id'], name=op.f('fk_possible_duplicate_found_by_id_user_account')),
+    sa.ForeignKeyConstraint(['other_case_id'], ['case_file.id'], name=op.f('fk_possible_duplicate_other_case_id_case_file')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_possible_duplicate')),
+    sa.UniqueConstraint('case_id', 'other_case_id', name=op.f('uq_possible_duplicate_case_id'))
+    )
+    with op.batch_alter_table('possible_duplicate', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_possible_duplicate_case_id'), ['case_id'], unique=False)
+        batch_op.create_index('ix_possible_duplicate_open_other', ['other_case_id'], unique=False,
+                              postgresql_where=sa.text("state = 'open'"),
+                              sqlite_where=sa.text("state = 'open'"))
+
+
+def downgrade():
+    with op.batch_alter_table('possible_duplicate', schema=None) as batch_op:
+        batch_op.drop_index('ix_possible_duplicate_open_other', postgresql_where=sa.text("state = 'open'"),
+                            sqlite_where=sa.text("state = 'open'"))
+        batch_op.drop_index(batch_op.f('ix_possible_duplicate_case_id'))
+    op.drop_table('possible_duplicate')
+
+    with op.batch_alter_table('case_file', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_case_file_city_key'))
+        batch_op.drop_constraint(batch_op.f('fk_case_file_division_id_division'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_case_file_division_id'))
+        batch_op.drop_column('division_id')
+        batch_op.drop_column('city_key')
