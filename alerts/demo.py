@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from alerts import operations as ops
 from alerts import targeting
+from alerts.authoring import operations as ops
 from alerts.dispatch import _render_alert
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
 from consular.auth.models import User

@@ -129,7 +129,7 @@ def due_alerts(now: datetime | None = None) -> int:
 def _spawn_recurring_runs(now: datetime) -> None:
     """For every recurring alert whose next run is due, its run (an alert of its own, ``scheduled``
     for the fire time, which the fan-out then takes); each template its own transaction."""
-    from alerts.operations import next_fire_time, spawn_occurrence
+    from alerts.authoring.operations import next_fire_time, spawn_occurrence
 
     db.session.commit()
     template_ids = list(db.session.scalars(

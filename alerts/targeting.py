@@ -65,7 +65,7 @@ def language_map(languages: Iterable[str], base_language: str) -> dict[str, str]
     """For each SMS locale a registrant may have chosen, the language of the text they get: their
     own if the alert has it, else the next in their fallback chain that it has (zh_Hant →
     zh_Hans), else the alert's base language."""
-    from alerts.texts import SMS_LOCALES, fallback_chain
+    from alerts.channels.sms.texts import SMS_LOCALES, fallback_chain
 
     have = set(languages)
     chosen: dict[str, str] = {}
@@ -172,7 +172,7 @@ class Reach:
 def reach(target: Target, *, send_at: datetime, expires_at: datetime | None, urgent: bool,
           quiet_hours: str, office_zone: str) -> Reach:
     """See ``Reach``. Quiet hours do not hold back an urgent alert (Immediate or Extreme)."""
-    from alerts.quiet import QuietHours, zone
+    from alerts.dispatch.quiet import QuietHours, zone
 
     result = Reach()
     if not target.areas or not target.base_language:

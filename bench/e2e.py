@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts.gateways.fake_twilio import FakeTwilio
+from alerts.gateways.fake import FakeTwilio
 from bench.common import (
     Timer,
     add_registrants,
@@ -97,7 +97,7 @@ def _pending_alert(app: Flask, country: str, author_id: int) -> int:
 def _approve(app: Flask, alert_id: int, approver_id: int) -> datetime:
     """The coordinator's approval through the real operation, committed as the view commits it.
     Returns the moment the approval began."""
-    from alerts import operations as ops
+    from alerts.authoring import operations as ops
     from alerts.models import Alert
     from consular.auth.models import User
     from consular.db import db

@@ -109,7 +109,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from alerts.gateways.views import bp as dev_sms_bp
-    from alerts.views import bp as alerts_bp
+    from alerts.workers import bp as alerts_bp
     from consular.audit.views import bp as audit_bp
     from consular.auth.views import bp as auth_bp
     from consular.network.api import bp as network_api_bp
@@ -136,13 +136,13 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (registry_bp, registry_api_bp):
         app.register_blueprint(bp)
 
-    from alerts.authoring import bp as alert_pages_bp
-    from alerts.feeds import bp as alert_feeds_bp
+    from alerts.authoring.feeds import bp as alert_feeds_bp
+    from alerts.authoring.views import bp as alert_pages_bp
 
     app.register_blueprint(alert_feeds_bp)  # before the pages: /alerts/feed.atom is a fixed path
     app.register_blueprint(alert_pages_bp)
 
-    from alerts.webhooks import bp as webhooks_bp
+    from alerts.replies.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt
 

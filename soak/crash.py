@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alerts.gateways.fake_twilio import FakeMessage, FakeTwilio
+from alerts.gateways.fake import FakeMessage, FakeTwilio
 from soak.common import (
     ACCOUNT_SID,
     AUTH_TOKEN,

@@ -22,7 +22,7 @@ const bodies = require("./bodies");
 const ROOT = path.resolve(__dirname, "..", "..");
 const CORPUS = path.join(ROOT, "tests", "data", "sms_segments_corpus.json");
 const VECTORS = path.join(ROOT, "tests", "unit", "sms_vectors.json");
-const TABLE = path.join(ROOT, "alerts", "grapheme_table.py");
+const TABLE = path.join(ROOT, "alerts", "channels", "sms", "grapheme_table.py");
 const VENDOR = path.join(ROOT, "consular", "web", "static", "vendor", "grapheme-splitter-1.0.4");
 
 function version(name) {

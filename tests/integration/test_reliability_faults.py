@@ -15,7 +15,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from alerts.dispatch import DispatchLanes
-from alerts.gateways.fake_twilio import FakeMessage, FakeTwilio
+from alerts.gateways.fake import FakeMessage, FakeTwilio
 from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, CapUrgency, Delivery, DeliveryState
 from consular.db import db

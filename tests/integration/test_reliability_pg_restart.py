@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from alerts.dispatch import DispatchLanes
-from alerts.gateways.fake_twilio import FakeMessage, FakeTwilio
+from alerts.gateways.fake import FakeMessage, FakeTwilio
 from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, Delivery
 from consular.app import create_app

@@ -24,7 +24,7 @@ from flask import Flask, current_app
 from alerts.dispatch import Dispatcher
 from alerts.gateways import gateway_from_settings
 from alerts.models import CapUrgency, ConsoleMessage, InboundMessage
-from alerts.replies import simulate_inbound
+from alerts.replies.inbound import simulate_inbound
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User
 from consular.cases import attachments

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts import texts
+from alerts.channels.sms import texts
 from alerts.dispatch import Dispatcher, claim_batch, retry_delay, skip_reason_label
 from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, CapUrgency, DeliveryState, NotSentReason

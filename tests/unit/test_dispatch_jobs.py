@@ -199,7 +199,7 @@ def test_an_alert_that_expires_half_way_plans_no_more_and_ends(app: Flask, monke
 
 def test_a_cancelled_alert_plans_no_more_slices(app: Flask, make_user) -> None:
     from alerts import targeting
-    from alerts.operations import cancel
+    from alerts.authoring.operations import cancel
 
     for _ in range(5):
         make_registrant()

@@ -19,7 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from alerts.dispatch import Dispatcher
 from alerts.gateways import SmsGateway, gateway_from_settings
-from alerts.gateways.fake_twilio import FakeTwilio
+from alerts.gateways.fake import FakeTwilio
 from alerts.models import (
     Alert,
     AlertArea,

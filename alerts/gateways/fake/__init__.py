@@ -52,10 +52,10 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from alerts.encoding import count_segments
+from alerts.channels.sms.encoding import count_segments
 from alerts.gateways.loop import LoopThread
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("alerts.gateways.fake_twilio")  # the name it has always logged under
 
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")

@@ -36,9 +36,7 @@ import phonenumbers
 import sqlalchemy as sa
 from flask import current_app
 
-from alerts import texts
-from alerts.keywords import ReplyKind as Said
-from alerts.keywords import parse_reply
+from alerts.channels.sms import texts
 from alerts.models import (
     Alert,
     AlertState,
@@ -48,6 +46,8 @@ from alerts.models import (
     InboundMessage,
     ReplyKind,
 )
+from alerts.replies.keywords import ReplyKind as Said
+from alerts.replies.keywords import parse_reply
 from config import Settings
 from consular.db import db, utcnow
 from consular.network.models import CoordinationCentre, Mission, MissionKind, ServiceStation

@@ -37,7 +37,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from alerts.dispatch import OPEN_STATES, finish_alerts
 from alerts.gateways import describe_twilio_error
 from alerts.models import Delivery, DeliveryState
-from alerts.replies import handle_inbound
+from alerts.replies.inbound import handle_inbound
 from config import Settings
 from consular.auth.session import csrf_exempt
 from consular.db import UTCDateTime, db, utcnow

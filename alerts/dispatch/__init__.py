@@ -56,8 +56,10 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 
-from alerts import texts
-from alerts.encoding import count_segments
+from alerts.channels.sms import texts
+from alerts.channels.sms.encoding import count_segments
+from alerts.dispatch.quiet import QuietHours, is_urgent, zone
+from alerts.dispatch.ratelimit import RateLimiter
 from alerts.gateways import (
     OutboundSms,
     Outcome,
@@ -67,8 +69,6 @@ from alerts.gateways import (
     gateway_from_settings,
 )
 from alerts.models import Alert, AlertState, AlertText, Delivery, DeliveryState, NotSentReason
-from alerts.quiet import QuietHours, is_urgent, zone
-from alerts.ratelimit import RateLimiter
 from config import Settings
 from consular.db import UTCDateTime, db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus

@@ -20,7 +20,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 
-from alerts.grapheme_table import (
+from alerts.channels.sms.grapheme_table import (
     CLASSES,
     CONTROL,
     CR,

@@ -25,10 +25,10 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 import i18n
-from alerts import compose, targeting
-from alerts import operations as ops
-from alerts.dispatch import skip_reason_label
-from alerts.forms import (
+from alerts import targeting
+from alerts.authoring import compose
+from alerts.authoring import operations as ops
+from alerts.authoring.forms import (
     AUDIENCE_LABELS,
     CATEGORY_LABELS,
     CERTAINTY_LABELS,
@@ -47,6 +47,8 @@ from alerts.forms import (
     read_compose,
     to_local_input,
 )
+from alerts.dispatch import skip_reason_label
+from alerts.dispatch.quiet import is_urgent
 from alerts.models import (
     Alert,
     AlertState,
@@ -57,7 +59,6 @@ from alerts.models import (
     NotSentReason,
     ReplyKind,
 )
-from alerts.quiet import is_urgent
 from consular.audit.operations import record
 from consular.auth.models import User
 from consular.auth.scoping import can_work_on_alerts
@@ -76,7 +77,7 @@ OPT_OUT_REASONS = ("opted_out", "unsubscribed", "stop")
 
 
 def _sms_locales() -> tuple[str, ...]:
-    from alerts.texts import SMS_LOCALES
+    from alerts.channels.sms.texts import SMS_LOCALES
 
     return tuple(SMS_LOCALES)
 
@@ -453,7 +454,7 @@ def reach_warnings(target: targeting.Target, *, send_at: datetime | None, expire
 def _estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str, str]], *,
                       status: str, safety_check: bool, expires_at: datetime | None,
                       send_at: datetime | None = None, urgent: bool = False) -> dict[str, Any]:
-    from alerts.texts import drill_marker, test_marker
+    from alerts.channels.sms.texts import drill_marker, test_marker
 
     zone = _zone()
     analysed = compose.analyse_texts(texts, status=status, safety_check=safety_check,

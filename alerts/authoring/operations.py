@@ -125,7 +125,7 @@ def text_fields(text: AlertText) -> dict[str, str]:
 
 
 def _sms_locales() -> tuple[str, ...]:
-    from alerts.texts import SMS_LOCALES
+    from alerts.channels.sms.texts import SMS_LOCALES
 
     return tuple(SMS_LOCALES)
 
@@ -319,7 +319,7 @@ def _check_alert_fields(check: _Check, data: Mapping[str, Any], msg_type: CapMsg
         check.out["event"] = event
 
     base = data.get("base_language", "zh_Hans")
-    from alerts.texts import normalise_sms_locale
+    from alerts.channels.sms.texts import normalise_sms_locale
 
     locale = normalise_sms_locale(base) if isinstance(base, str) else None
     if locale is None or locale not in _sms_locales():
@@ -417,7 +417,7 @@ def _check_recurrence(check: _Check, rule: str) -> None:
 
 
 def _check_texts(check: _Check, texts: Any) -> dict[str, dict[str, str]]:
-    from alerts.texts import normalise_sms_locale
+    from alerts.channels.sms.texts import normalise_sms_locale
 
     out: dict[str, dict[str, str]] = {}
     if not isinstance(texts, Mapping) or not texts:
@@ -468,8 +468,8 @@ def _check_texts(check: _Check, texts: Any) -> dict[str, dict[str, str]]:
 
 def _check_lengths(check: _Check, texts: Mapping[str, Mapping[str, str]]) -> None:
     """Each language's full SMS (drill marker, safety prompt and footer included) within the limit."""
-    from alerts.compose import render_sms
-    from alerts.encoding import analyse
+    from alerts.authoring.compose import render_sms
+    from alerts.channels.sms.encoding import analyse
 
     status = check.out.get("status", CapStatus.Actual)
     expires = check.out.get("expires_at") or (check.now + timedelta(days=1))
@@ -807,8 +807,8 @@ def _derived_texts(alert: Alert, msg_type: CapMsgType) -> dict[str, dict[str, st
     ``sms`` catalog: a cancel notice names the original and says it is withdrawn (it can go out as
     it is); an update's headline says it is one, its message is the original's to be rewritten
     (sent unchanged it would say nothing new, and is refused: ``_check_not_the_original``)."""
-    from alerts import texts as catalog
-    from alerts.compose import typical_zones
+    from alerts.authoring.compose import typical_zones
+    from alerts.channels.sms import texts as catalog
     from alerts.targeting import Target
 
     zones = typical_zones(Target.of(alert))

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from alerts.graphemes import split_graphemes
+from alerts.channels.sms.graphemes import split_graphemes
 
 # The basic table in code-point order (0x00-0x7F); 0x1B is the escape to the extension table.
 _BASIC_TABLE = (
