@@ -60,14 +60,8 @@ from alerts.channels.sms import texts
 from alerts.channels.sms.encoding import count_segments
 from alerts.dispatch.quiet import QuietHours, is_urgent, zone
 from alerts.dispatch.ratelimit import RateLimiter
-from alerts.gateways import (
-    OutboundSms,
-    Outcome,
-    ReconcileError,
-    SendResult,
-    SmsGateway,
-    gateway_from_settings,
-)
+from alerts.gateways.factory import gateway_from_settings
+from alerts.gateways.protocol import OutboundSms, Outcome, ReconcileError, SendResult, SmsGateway
 from alerts.models import Alert, AlertState, AlertText, Delivery, DeliveryState, NotSentReason
 from config import Settings
 from consular.db import UTCDateTime, db, utcnow

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from alerts.channels.sms.encoding import count_segments
-from alerts.gateways import OutboundSms, Outcome, SendResult, last4
+from alerts.gateways.protocol import OutboundSms, Outcome, SendResult, last4
 from alerts.models import ConsoleMessage
 from consular.db import KeyRing, keyring, utcnow
 

@@ -35,7 +35,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from alerts.dispatch import OPEN_STATES, finish_alerts
-from alerts.gateways import describe_twilio_error
+from alerts.gateways.twilio_errors import describe_twilio_error
 from alerts.models import Delivery, DeliveryState
 from alerts.replies.inbound import handle_inbound
 from config import Settings

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from alerts.dispatch import Dispatcher
-from alerts.gateways import gateway_from_settings
+from alerts.gateways.factory import gateway_from_settings
 from alerts.models import CapUrgency, ConsoleMessage, InboundMessage
 from alerts.replies.inbound import simulate_inbound
 from consular.audit.models import AuditEntry

@@ -18,8 +18,9 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from alerts.dispatch import Dispatcher
-from alerts.gateways import SmsGateway, gateway_from_settings
+from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.fake import FakeTwilio
+from alerts.gateways.protocol import SmsGateway
 from alerts.models import (
     Alert,
     AlertArea,
