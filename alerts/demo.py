@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from alerts import targeting
 from alerts.authoring import operations as ops
-from alerts.dispatch import _render_alert
+from alerts.dispatch.outgoing import render_alert
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
 from consular.auth.models import User
 from consular.db import db, utcnow
@@ -88,7 +88,7 @@ def _sent_drill(author: User, approver: User, now: datetime) -> Alert:
     for i, delivery in enumerate(deliveries):
         key = (delivery.language, zones[delivery.registrant_id])
         if key not in sent:
-            rendered = _render_alert(drill, texts, *key)
+            rendered = render_alert(drill, texts, *key)
             sent[key] = rendered[1] if rendered is not None else 1
         delivery.attempts = 1
         delivery.segments = sent[key]

@@ -16,14 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from alerts.dispatch import (
-    SENT_STATES,
-    begin_write,
-    expire_alerts,
-    finish_alerts,
-    reclaim_expired_leases,
-    reclaim_notices,
-)
+from alerts.dispatch.claim import SENT_STATES, begin_write, expire_alerts, reclaim_expired_leases
+from alerts.dispatch.notices import reclaim_notices
+from alerts.dispatch.record import finish_alerts
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
 from config import Settings
 from consular.audit.operations import record

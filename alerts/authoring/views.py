@@ -47,8 +47,8 @@ from alerts.authoring.forms import (
     read_compose,
     to_local_input,
 )
-from alerts.dispatch import skip_reason_label
 from alerts.dispatch.quiet import is_urgent
+from alerts.dispatch.record import skip_reason_label
 from alerts.models import (
     Alert,
     AlertState,

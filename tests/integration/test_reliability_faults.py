@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from alerts.dispatch import DispatchLanes
+from alerts.dispatch.lanes import DispatchLanes
 from alerts.gateways.fake import FakeMessage, FakeTwilio
 from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, CapUrgency, Delivery, DeliveryState

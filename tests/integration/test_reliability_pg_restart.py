@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from alerts.dispatch import DispatchLanes
+from alerts.dispatch.lanes import DispatchLanes
 from alerts.gateways.fake import FakeMessage, FakeTwilio
 from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, Delivery

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from alerts.dispatch import Dispatcher
+from alerts.dispatch.lanes import Dispatcher
 from alerts.gateways.factory import gateway_from_settings
 from alerts.models import CapUrgency, ConsoleMessage, InboundMessage
 from alerts.replies.inbound import simulate_inbound

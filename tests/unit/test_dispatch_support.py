@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from alerts.dispatch import Dispatcher
+from alerts.dispatch.lanes import Dispatcher
 from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.fake import FakeTwilio
 from alerts.gateways.protocol import SmsGateway
