@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts.gateways.fake import FakeTwilio
+from alerts.gateways.fake.server import FakeTwilio
 from bench.common import (
     Timer,
     add_registrants,

@@ -261,7 +261,7 @@ def config_doc() -> None:
 def fake_twilio_command(host: str, port: int, account_sid: str, auth_token: str, latency_ms: float,
                         latency_jitter_ms: float, error_rate: float, error_mix: str) -> None:
     """Run a fake Twilio (Messages API, error codes, latency, signed callbacks); needs no database."""
-    from alerts.gateways.fake import FakeTwilio, parse_error_mix, run_command
+    from alerts.gateways.fake.server import FakeTwilio, parse_error_mix, run_command
 
     try:
         fake = FakeTwilio(account_sid, auth_token, port=port, host=host, latency_ms=latency_ms,

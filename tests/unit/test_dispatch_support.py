@@ -19,7 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from alerts.dispatch.lanes import Dispatcher
 from alerts.gateways.factory import gateway_from_settings
-from alerts.gateways.fake import FakeTwilio
+from alerts.gateways.fake.server import FakeTwilio
 from alerts.gateways.protocol import SmsGateway
 from alerts.models import (
     Alert,
