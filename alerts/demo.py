@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from alerts import targeting
 from alerts.authoring import operations as ops
+from alerts.authoring.recurrence import office_zone
 from alerts.dispatch.outgoing import render_alert
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
 from consular.auth.models import User
@@ -57,7 +58,7 @@ def _coordinators() -> tuple[User, User] | None:
 
 
 def _sent_drill(author: User, approver: User, now: datetime) -> Alert:
-    office = ops.office_zone()
+    office = office_zone()
     sent_at = (now - timedelta(days=3)).astimezone(office).replace(hour=10, minute=0, second=0,
                                                                    microsecond=0)
     drill = ops.create_alert(

@@ -100,7 +100,7 @@ def sent_time(alert: Alert) -> datetime:
 def effective_time(alert: Alert) -> datetime | None:
     """When the alert takes effect: its send time; for a recurring series, its first run."""
     if alert.recurrence:
-        from alerts.authoring.operations import upcoming_runs
+        from alerts.authoring.recurrence import upcoming_runs
 
         start = alert.send_at or alert.approved_at or alert.created_at
         runs = upcoming_runs(alert.recurrence, start, alert.expires_at, count=1)

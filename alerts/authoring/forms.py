@@ -123,6 +123,11 @@ MAX_AREA_ROWS = 50
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
 
+def label(labels: Mapping[Any, Any], key: Any) -> str:
+    """``key`` in the reader's language by one of the tables above (the key itself if absent)."""
+    return str(labels.get(key, key))
+
+
 def _choices(labels: Mapping[Any, Any]) -> list[SelectChoice]:
     return [SelectChoice(str(key.value if hasattr(key, "value") else key), label)
             for key, label in labels.items()]
