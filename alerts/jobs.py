@@ -3,7 +3,7 @@ rows, safe to run twice (two workers at once, or again after a crash), and runs 
 context (``Worker._run``), committing its own work.
 
 ``JOBS`` lists them with their interval in seconds. The dispatch loops themselves are not jobs:
-they are ``alerts.dispatch.DispatchLanes`` threads started and stopped with the scheduler.
+they are ``alerts.dispatch.lanes.DispatchLanes`` threads started and stopped with the scheduler.
 """
 
 from __future__ import annotations

@@ -158,7 +158,8 @@ class Reach:
     """Who of the alert's audience a send at ``send_at`` would actually reach: the recipients (the
     same query as the preview and the fan-out), those left out because they unsubscribed or their
     number takes no SMS (by status), and the recipients whose quiet hours at ``send_at`` last past
-    the expiry (by time zone): the dispatcher would skip them (alerts.quiet.QuietHours.holds_past)."""
+    the expiry (by time zone): the dispatcher would skip them
+    (alerts.dispatch.quiet.QuietHours.holds_past)."""
 
     recipients: int = 0
     unreachable: dict[str, int] = field(default_factory=dict)

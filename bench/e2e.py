@@ -279,8 +279,8 @@ def main(argv: list[str]) -> int:
         f"{args.workers} `consular worker` processes (APScheduler jobs + dispatch lanes) on PostgreSQL, "
         "SMS_GATEWAY=twilio through the official client to the fake Twilio on loopback (no injected "
         f"latency), SMS_SEGMENTS_PER_SECOND={args.rate:,} so the rate limit is not what is measured. Times "
-        "from the start of the approval (alerts.operations.approve + commit) to the fake's acceptance of "
-        "the message. "
+        "from the start of the approval (alerts.authoring.operations.approve + commit) to the fake's "
+        "acceptance of the message. "
         f"{repeats} small alerts ({small} recipients) approved at random moments; bare: the official client "
         "sending the same message directly (a new client each time), same run.",
     ]

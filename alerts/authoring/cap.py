@@ -13,7 +13,7 @@ base language) the alert's event, else the kind of event of its category from th
 
 Times carry the office's UTC offset (CAP forbids "Z"; UTC itself is written "-00:00"). An Update
 or Cancel names the alerts it refers to in CAP's "sender,identifier,sent" form. Every document we
-produce validates against the OASIS schema vendored in ``alerts/schemas/`` (see its NOTICE).
+produce validates against the OASIS schema vendored in ``alerts/authoring/schemas/`` (see its NOTICE).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 ``simulate_inbound``). It is idempotent by the provider's message id: the same message twice
 changes nothing the second time and gets no second answer.
 
-- **STOP** (any language ``alerts.keywords`` knows, or Twilio's ``OptOutType=STOP``): the
+- **STOP** (any language ``alerts.replies.keywords`` knows, or Twilio's ``OptOutType=STOP``): the
   registration becomes ``opted_out``. With Twilio's Advanced Opt-Out on, Twilio itself confirms
   the STOP (and START) and adds ``OptOutType`` to the webhook: then we do not confirm again, so the
   person gets one confirmation, not two. Without it, we answer in the person's language.

@@ -7,7 +7,7 @@ sms.po``; source ``i18n/sms.pot``), marked in this module with ``_sms`` and extr
 the worker renders messages. Dates, times and durations inside a message are formatted by Babel
 in the recipient's locale and time zone.
 
-Keywords named in a text (STOP, START, HELP, AIUTO …) are ones ``alerts.keywords`` recognises in
+Keywords named in a text (STOP, START, HELP, AIUTO …) are ones ``alerts.replies.keywords`` recognises in
 that language; STOP and START stay in ASCII everywhere because the carrier-side opt-out (Twilio)
 acts on exactly those words.
 """
