@@ -56,7 +56,7 @@ bench: setup $(BENCH_STAMP)
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-## i18n-*: UI catalogs (messages) and system SMS texts (sms: alerts/texts.py, 12 languages;
+## i18n-*: UI catalogs (messages) and system SMS texts (sms: alerts/channels/sms/texts.py, 12 languages;
 ## a new SMS language starts with `pybabel init -i i18n/sms.pot -d i18n/translations -D sms -l LOCALE`)
 i18n-extract: $(STAMP)
 	$(BIN)/pybabel extract -F i18n/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o i18n/messages.pot .

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from alerts import operations as ops
 from alerts import targeting
-from alerts.dispatch import _render_alert
+from alerts.authoring import operations as ops
+from alerts.authoring.recurrence import office_zone
+from alerts.dispatch.outgoing import render_alert
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
 from consular.auth.models import User
 from consular.db import db, utcnow
@@ -57,7 +58,7 @@ def _coordinators() -> tuple[User, User] | None:
 
 
 def _sent_drill(author: User, approver: User, now: datetime) -> Alert:
-    office = ops.office_zone()
+    office = office_zone()
     sent_at = (now - timedelta(days=3)).astimezone(office).replace(hour=10, minute=0, second=0,
                                                                    microsecond=0)
     drill = ops.create_alert(
@@ -88,7 +89,7 @@ def _sent_drill(author: User, approver: User, now: datetime) -> Alert:
     for i, delivery in enumerate(deliveries):
         key = (delivery.language, zones[delivery.registrant_id])
         if key not in sent:
-            rendered = _render_alert(drill, texts, *key)
+            rendered = render_alert(drill, texts, *key)
             sent[key] = rendered[1] if rendered is not None else 1
         delivery.attempts = 1
         delivery.segments = sent[key]

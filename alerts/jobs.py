@@ -3,7 +3,7 @@ rows, safe to run twice (two workers at once, or again after a crash), and runs 
 context (``Worker._run``), committing its own work.
 
 ``JOBS`` lists them with their interval in seconds. The dispatch loops themselves are not jobs:
-they are ``alerts.dispatch.DispatchLanes`` threads started and stopped with the scheduler.
+they are ``alerts.dispatch.lanes.DispatchLanes`` threads started and stopped with the scheduler.
 """
 
 from __future__ import annotations
@@ -16,14 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from alerts.dispatch import (
-    SENT_STATES,
-    begin_write,
-    expire_alerts,
-    finish_alerts,
-    reclaim_expired_leases,
-    reclaim_notices,
-)
+from alerts.dispatch.claim import SENT_STATES, begin_write, expire_alerts, reclaim_expired_leases
+from alerts.dispatch.notices import reclaim_notices
+from alerts.dispatch.record import finish_alerts
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
 from config import Settings
 from consular.audit.operations import record
@@ -129,7 +124,7 @@ def due_alerts(now: datetime | None = None) -> int:
 def _spawn_recurring_runs(now: datetime) -> None:
     """For every recurring alert whose next run is due, its run (an alert of its own, ``scheduled``
     for the fire time, which the fan-out then takes); each template its own transaction."""
-    from alerts.operations import next_fire_time, spawn_occurrence
+    from alerts.authoring.operations import next_fire_time, spawn_occurrence
 
     db.session.commit()
     template_ids = list(db.session.scalars(

@@ -182,7 +182,7 @@ class AlertText(Model):
     alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alert.id", ondelete="CASCADE"))
     language: Mapped[str] = mapped_column(sa.String(10))  # an SMS locale (zh_Hans, en, it, …)
     # CAP's <event> in this language ("Earthquake", "Séisme"); empty: the alert's own event in its
-    # base language, else the category's name in this language (``alerts.cap``).
+    # base language, else the category's name in this language (``alerts.authoring.cap``).
     event: Mapped[str] = mapped_column(sa.String(120), default="")
     headline: Mapped[str] = mapped_column(sa.String(160))
     body: Mapped[str] = mapped_column(sa.Text)

@@ -162,7 +162,7 @@ class Worker:
         round it is in) when it shuts down."""
         from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_START, SchedulerEvent
 
-        from alerts.dispatch import DispatchLanes
+        from alerts.dispatch.lanes import DispatchLanes
 
         settings = self.app.extensions["consular.settings"]
         lanes = DispatchLanes(self.app, self.worker_id, 1 if self.embedded else settings.dispatch_lanes)

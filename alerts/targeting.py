@@ -65,7 +65,7 @@ def language_map(languages: Iterable[str], base_language: str) -> dict[str, str]
     """For each SMS locale a registrant may have chosen, the language of the text they get: their
     own if the alert has it, else the next in their fallback chain that it has (zh_Hant →
     zh_Hans), else the alert's base language."""
-    from alerts.texts import SMS_LOCALES, fallback_chain
+    from alerts.channels.sms.texts import SMS_LOCALES, fallback_chain
 
     have = set(languages)
     chosen: dict[str, str] = {}
@@ -158,7 +158,8 @@ class Reach:
     """Who of the alert's audience a send at ``send_at`` would actually reach: the recipients (the
     same query as the preview and the fan-out), those left out because they unsubscribed or their
     number takes no SMS (by status), and the recipients whose quiet hours at ``send_at`` last past
-    the expiry (by time zone): the dispatcher would skip them (alerts.quiet.QuietHours.holds_past)."""
+    the expiry (by time zone): the dispatcher would skip them
+    (alerts.dispatch.quiet.QuietHours.holds_past)."""
 
     recipients: int = 0
     unreachable: dict[str, int] = field(default_factory=dict)
@@ -172,7 +173,7 @@ class Reach:
 def reach(target: Target, *, send_at: datetime, expires_at: datetime | None, urgent: bool,
           quiet_hours: str, office_zone: str) -> Reach:
     """See ``Reach``. Quiet hours do not hold back an urgent alert (Immediate or Extreme)."""
-    from alerts.quiet import QuietHours, zone
+    from alerts.dispatch.quiet import QuietHours, zone
 
     result = Reach()
     if not target.areas or not target.base_language:

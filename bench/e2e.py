@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts.gateways.fake_twilio import FakeTwilio
+from alerts.gateways.fake.server import FakeTwilio
 from bench.common import (
     Timer,
     add_registrants,
@@ -97,7 +97,7 @@ def _pending_alert(app: Flask, country: str, author_id: int) -> int:
 def _approve(app: Flask, alert_id: int, approver_id: int) -> datetime:
     """The coordinator's approval through the real operation, committed as the view commits it.
     Returns the moment the approval began."""
-    from alerts import operations as ops
+    from alerts.authoring import operations as ops
     from alerts.models import Alert
     from consular.auth.models import User
     from consular.db import db
@@ -279,8 +279,8 @@ def main(argv: list[str]) -> int:
         f"{args.workers} `consular worker` processes (APScheduler jobs + dispatch lanes) on PostgreSQL, "
         "SMS_GATEWAY=twilio through the official client to the fake Twilio on loopback (no injected "
         f"latency), SMS_SEGMENTS_PER_SECOND={args.rate:,} so the rate limit is not what is measured. Times "
-        "from the start of the approval (alerts.operations.approve + commit) to the fake's acceptance of "
-        "the message. "
+        "from the start of the approval (alerts.authoring.operations.approve + commit) to the fake's "
+        "acceptance of the message. "
         f"{repeats} small alerts ({small} recipients) approved at random moments; bare: the official client "
         "sending the same message directly (a new client each time), same run.",
     ]

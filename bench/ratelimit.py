@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts.gateways.fake_twilio import FakeTwilio
+from alerts.gateways.fake.server import FakeTwilio
 from bench.common import env_for, postgres_database, print_table
 from bench.dispatch import (
     ACCOUNT_SID,

@@ -123,15 +123,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from alerts.gateways.views import bp as dev_sms_bp
-    from alerts.views import bp as alerts_bp
     from consular.audit.views import bp as audit_bp
     from consular.auth.views import bp as auth_bp
     from consular.network.api import bp as network_api_bp
     from consular.network.views import bp as network_bp
     from consular.web.views import bp as web_bp
 
-    for bp in (web_bp, auth_bp, network_bp, network_api_bp, audit_bp, alerts_bp, dev_sms_bp):
+    for bp in (web_bp, auth_bp, network_bp, network_api_bp, audit_bp):
         app.register_blueprint(bp)
 
     from consular.api_docs import bp as api_docs_bp
@@ -151,20 +149,10 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (registry_bp, registry_api_bp):
         app.register_blueprint(bp)
 
-    from alerts.authoring import bp as alert_pages_bp
-    from alerts.feeds import bp as alert_feeds_bp
-
-    app.register_blueprint(alert_feeds_bp)  # before the pages: /alerts/feed.atom is a fixed path
-    app.register_blueprint(alert_pages_bp)
-
-    from alerts.webhooks import bp as webhooks_bp
-
-    app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt
-
-    from alerts import subject_data
+    from alerts.app import init_app as init_alerts
     from consular.ops import health, metrics
 
-    subject_data.register()  # the registry's exports and erasure cover the alerts side too
+    init_alerts(app)  # its pages, feeds, webhooks and worker page; its checks, figures and data hooks
 
     health.init_app(app)
     metrics.init_app(app)

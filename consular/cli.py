@@ -200,7 +200,7 @@ def sms_receive(sender: str, body: str) -> None:
     the answer goes to the console outbox (/dev/sms)."""
     from flask import current_app
 
-    from alerts.replies import simulate_inbound
+    from alerts.replies.inbound import simulate_inbound
     from consular.db import db
 
     if current_app.extensions["consular.settings"].sms_gateway != "console":
@@ -319,7 +319,7 @@ def config_doc() -> None:
 def fake_twilio_command(host: str, port: int, account_sid: str, auth_token: str, latency_ms: float,
                         latency_jitter_ms: float, error_rate: float, error_mix: str) -> None:
     """Run a fake Twilio (Messages API, error codes, latency, signed callbacks); needs no database."""
-    from alerts.gateways.fake_twilio import FakeTwilio, parse_error_mix, run_command
+    from alerts.gateways.fake.server import FakeTwilio, parse_error_mix, run_command
 
     try:
         fake = FakeTwilio(account_sid, auth_token, port=port, host=host, latency_ms=latency_ms,

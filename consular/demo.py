@@ -7,6 +7,7 @@ Loading is idempotent: it does nothing when the coordination centre already exis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,6 +29,15 @@ from consular.network.models import (
 )
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105  (printed on purpose: demo installs only)
+
+# Demo data other packages add (the alerts side: alerts that match the demo registrants), registered
+# at start-up (``create_app``) so this module never imports them; loaded after the network, the
+# registry's and the cases' demo data, in the order registered.
+DEMO_LOADERS: dict[str, Callable[[], object]] = {}
+
+
+def register_demo_loader(name: str, load: Callable[[], object]) -> None:
+    DEMO_LOADERS[name] = load
 
 # county/district → townships; a township marked with * has a liaison point, others are gaps.
 DIVISIONS: list[tuple[str, str, str, list[tuple[str, str, bool]]]] = [
@@ -332,7 +342,6 @@ def load_demo() -> DemoSummary:
     from consular.cases.demo import load_demo_cases
 
     load_demo_cases()
-    from alerts.demo import load_demo_alerts
-
-    load_demo_alerts()
+    for load in DEMO_LOADERS.values():
+        load()
     return DemoSummary(loaded=True, logins=demo_logins())

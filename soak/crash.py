@@ -30,7 +30,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alerts.gateways.fake_twilio import FakeMessage, FakeTwilio
+from alerts.gateways.fake.server import FakeTwilio
+from alerts.gateways.fake.state import FakeMessage
 from soak.common import (
     ACCOUNT_SID,
     AUTH_TOKEN,

@@ -24,7 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alerts.gateways.fake_twilio import FakeMessage, FakeTwilio
+from alerts.gateways.fake.server import FakeTwilio
+from alerts.gateways.fake.state import FakeMessage
 from soak.common import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace, app: Any, fake: FakeTwilio, stamps: Acceptance
         settings: dict[str, Any], folder: Path, port: int, phones: list[str],
         processes: list[Process]) -> Figures:
     from alerts.models import Alert, AlertState, Delivery
-    from alerts.webhooks import STATUS_STATE
+    from alerts.replies.webhooks import STATUS_STATE
     from bench.common import env_for
     from consular.db import db
 

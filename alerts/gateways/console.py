@@ -14,8 +14,8 @@ from flask import has_app_context
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from alerts.encoding import count_segments
-from alerts.gateways import OutboundSms, Outcome, SendResult, last4
+from alerts.channels.sms.encoding import count_segments
+from alerts.gateways.protocol import OutboundSms, Outcome, SendResult, last4
 from alerts.models import ConsoleMessage
 from consular.db import KeyRing, keyring, utcnow
 

@@ -29,16 +29,9 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
-from alerts.gateways import (
-    OutboundSms,
-    Outcome,
-    ReconcileError,
-    SendResult,
-    clamp_validity,
-    describe_twilio_error,
-    last4,
-)
 from alerts.gateways.loop import LoopThread
+from alerts.gateways.protocol import OutboundSms, Outcome, ReconcileError, SendResult, clamp_validity, last4
+from alerts.gateways.twilio_errors import describe_twilio_error
 
 log = logging.getLogger(__name__)
 _http_log = logging.getLogger("alerts.gateways.twilio.http")

@@ -12,7 +12,7 @@ from consular.auth.models import Role
 from consular.auth.session import require_user
 from consular.db import db
 
-bp = Blueprint("dev_sms", __name__, template_folder="../templates")
+bp = Blueprint("dev_sms", __name__, template_folder="templates")
 
 PAGE_SIZE = 200
 

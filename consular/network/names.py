@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import opencc
 
 # The languages a place may be named in besides Simplified Chinese (``name``) and English
-# (``name_en``): the SMS locales (``alerts.texts.SMS_LOCALES``) less those two.
+# (``name_en``): the SMS locales (``alerts.channels.sms.texts.SMS_LOCALES``) less those two.
 NAME_LOCALES: tuple[str, ...] = ("zh_Hant", "it", "fr", "es", "de", "pt", "ru", "ja", "ko", "ar")
 _TRADITIONAL_REGIONS = {"tw", "hk", "mo"}
 

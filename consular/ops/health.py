@@ -1,9 +1,11 @@
 """Probes for load balancers and people: ``/healthz`` (the process answers), ``/readyz`` (the
-database answers, its schema is at the migrations' head and a worker is alive), and the red banner
-coordinators see when no worker has ticked for a minute (alerts and escalations would stop)."""
+database answers, its schema is at the migrations' head, and every check another package registered
+passes: the alerts side's is that a worker is alive), and the red banner coordinators see when the
+worker check fails (alerts and escalations would stop)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -11,12 +13,21 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, g, jsonify
 from flask.typing import ResponseReturnValue
 
-from alerts.models import WorkerHeartbeat
-from config import Settings
 from consular.auth.models import Role, User
-from consular.db import db, utcnow
+from consular.db import db
 
 bp = Blueprint("ops", __name__)
+
+# Checks other packages add at start-up (``create_app``), so this module never imports them: name →
+# a function answering "ok" or what is wrong, in the order /readyz lists them. The one named
+# WORKER_CHECK also decides the banner.
+READINESS_CHECKS: dict[str, Callable[[], str]] = {}
+WORKER_CHECK = "worker"
+
+
+def register_health_check(name: str, check: Callable[[], str]) -> None:
+    """Add (or replace) a readiness check of /readyz."""
+    READINESS_CHECKS[name] = check
 
 
 @cache
@@ -31,16 +42,6 @@ def migration_heads(directory: str) -> frozenset[str]:
 
 def database_revisions() -> set[str]:
     return {row[0] for row in db.session.execute(sa.text("SELECT version_num FROM alembic_version"))}
-
-
-def worker_alive() -> bool:
-    """True when some worker ticked within ``WORKER_DEAD_AFTER_SECONDS`` and has not stopped."""
-    settings: Settings = current_app.extensions["consular.settings"]
-    cutoff = utcnow().timestamp() - settings.worker_dead_after_seconds
-    last = db.session.scalar(
-        sa.select(sa.func.max(WorkerHeartbeat.last_tick_at)).where(WorkerHeartbeat.stopped_at.is_(None))
-    )
-    return last is not None and last.timestamp() >= cutoff
 
 
 @bp.get("/healthz")
@@ -59,15 +60,15 @@ def readyz() -> ResponseReturnValue:
         checks["database"] = "unreachable"
         return jsonify(status="unavailable", checks=checks), 503
     try:
-        from consular.app import MIGRATIONS_DIR
-
         current = database_revisions()
-        heads = migration_heads(MIGRATIONS_DIR)
+        # The folder create_app gave Flask-Migrate (importing consular.app here would be a cycle).
+        heads = migration_heads(current_app.extensions["migrate"].directory)
         checks["migrations"] = "ok" if current == set(heads) else "behind"
     except sa.exc.SQLAlchemyError:
         db.session.rollback()
         checks["migrations"] = "not migrated"
-    checks["worker"] = "ok" if worker_alive() else "no worker alive"
+    for name, check in READINESS_CHECKS.items():
+        checks[name] = check()
     ready = all(value == "ok" for value in checks.values())
     return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
 
@@ -77,8 +78,9 @@ def worker_down_banner(user: User | None) -> bool:
     if user is None or user.role not in (Role.admin, Role.coordinator):
         return False
     if "worker_down" not in g:
+        check = READINESS_CHECKS.get(WORKER_CHECK)
         try:
-            g.worker_down = not worker_alive()
+            g.worker_down = check is not None and check() != "ok"
         except sa.exc.SQLAlchemyError:
             db.session.rollback()
             g.worker_down = False

@@ -1,6 +1,6 @@
-"""Prometheus metrics at ``/metrics``: what the database says (deliveries, queue, cases, workers),
-read at scrape time so every web process reports the same figures, plus the webhook latency each
-process measures itself.
+"""Prometheus metrics at ``/metrics``: what the database says (cases and staff notices here;
+deliveries, queue and workers from the collector the alerts side registers), read at scrape time so
+every web process reports the same figures, plus the webhook latency each process measures itself.
 
 Under gunicorn the per-process series (the webhook latency histogram) use prometheus-client's
 multiprocess mode: ``deploy/gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any worker
@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import math
 import os
 import time
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
@@ -29,7 +28,6 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from alerts.models import Delivery, DeliveryState, WorkerHeartbeat
 from config import Settings
 from consular.cases.models import OPEN_STATUSES, Case, Notification, SmsState
 from consular.db import db, utcnow
@@ -46,63 +44,33 @@ WEBHOOK_LATENCY = Histogram(
     registry=_PROCESS_REGISTRY,
 )
 
-SERIES = (
-    "consular_deliveries",
-    "consular_delivery_errors",
-    "consular_send_rate",
-    "consular_queue_depth",
-    "consular_queue_oldest_age_seconds",
+# Every series /metrics serves (the registered collectors add theirs).
+SERIES: list[str] = [
     "consular_cases",
     "consular_cases_overdue",
     "consular_sms_notifications_pending",
-    "consular_workers_alive",
-    "consular_worker_last_tick_age_seconds",
     "consular_webhook_request_seconds",
-)
+]
+
+# Figures other packages add at start-up (``create_app``), so this module never imports them:
+# name → a function that yields its gauges for the moment of the scrape.
+METRICS_COLLECTORS: dict[str, Callable[[datetime], Iterable[Metric]]] = {}
+
+
+def register_metrics_collector(name: str, collect: Callable[[datetime], Iterable[Metric]],
+                               series: Sequence[str]) -> None:
+    """Add (or replace) a collector of /metrics and the names of the series it yields."""
+    METRICS_COLLECTORS[name] = collect
+    for served in series:
+        if served not in SERIES:
+            SERIES.append(served)
 
 
 class DatabaseCollector(Collector):
     """Gauges computed by a few indexed aggregate queries at scrape time."""
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         now = utcnow()
-        deliveries = GaugeMetricFamily("consular_deliveries", "Deliveries by state.", labels=["state"])
-        counts = dict(db.session.execute(
-            sa.select(Delivery.state, sa.func.count()).group_by(Delivery.state)
-        ).all())
-        for state in DeliveryState:
-            deliveries.add_metric([state.value], counts.get(state, 0))
-        yield deliveries
-
-        errors = GaugeMetricFamily("consular_delivery_errors",
-                                   "Deliveries whose last provider answer was an error, by error code.",
-                                   labels=["code"])
-        for code, n in db.session.execute(
-            sa.select(Delivery.error_code, sa.func.count())
-            .where(Delivery.error_code.is_not(None)).group_by(Delivery.error_code)
-        ):
-            errors.add_metric([str(code)], n)
-        yield errors
-
-        window = 60
-        submitted = db.session.scalar(
-            sa.select(sa.func.count()).select_from(Delivery)
-            .where(Delivery.submitted_at >= now - timedelta(seconds=window))
-        ) or 0
-        yield GaugeMetricFamily("consular_send_rate",
-                                "Messages handed to the provider per second over the last minute.",
-                                value=submitted / window)
-
-        due = (Delivery.state.in_((DeliveryState.pending, DeliveryState.deferred))) & (Delivery.due_at <= now)
-        depth, oldest = db.session.execute(
-            sa.select(sa.func.count(), sa.func.min(Delivery.due_at)).where(due)
-        ).one()
-        yield GaugeMetricFamily("consular_queue_depth", "Deliveries due now and not yet claimed.",
-                                value=depth)
-        age = (now - oldest).total_seconds() if oldest is not None else 0.0
-        yield GaugeMetricFamily("consular_queue_oldest_age_seconds",
-                                "How long the oldest due delivery has waited.", value=age)
-
         cases = GaugeMetricFamily("consular_cases", "Cases by status.", labels=["status"])
         case_counts = dict(db.session.execute(
             sa.select(Case.status, sa.func.count()).group_by(Case.status)
@@ -129,22 +97,8 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily("consular_sms_notifications_pending",
                                 "Staff notifications waiting to be texted.", value=pending_sms)
 
-        last = db.session.scalar(
-            sa.select(sa.func.max(WorkerHeartbeat.last_tick_at)).where(WorkerHeartbeat.stopped_at.is_(None))
-        )
-        alive = db.session.scalar(
-            sa.select(sa.func.count()).select_from(WorkerHeartbeat).where(
-                WorkerHeartbeat.stopped_at.is_(None),
-                WorkerHeartbeat.last_tick_at >= now - timedelta(minutes=1),
-            )
-        ) or 0
-        yield GaugeMetricFamily("consular_workers_alive", "Workers that ticked in the last minute.",
-                                value=alive)
-        # +Inf when no worker is running (none ever started, or all stopped): an alert rule such as
-        # `consular_worker_last_tick_age_seconds > 120` then fires, as it should.
-        yield GaugeMetricFamily("consular_worker_last_tick_age_seconds",
-                                "Seconds since a running worker last ticked (+Inf: no worker running).",
-                                value=(now - last).total_seconds() if last is not None else math.inf)
+        for collect in METRICS_COLLECTORS.values():
+            yield from collect(now)
 
 
 class AllProcessesCollector(Collector):

@@ -9,6 +9,7 @@ writes an audit entry (ids and categories only). Anonymised cases keep what the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,6 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from alerts.models import InboundMessage
 from config import Settings
 from consular.audit.operations import record
 from consular.cases.models import (
@@ -35,6 +35,16 @@ from consular.registry.models import Registrant, RegistrantStatus
 BATCH = 500
 ANONYMISED_SUMMARY = "—"
 ACTOR = "retention"
+
+# What other packages keep about a case (the alerts side: the texts that opened or joined it), added
+# at start-up (``create_app``) so this module never imports them: name → a function that wipes the
+# personal data it holds about a case being anonymised (flush only, like every operation).
+CASE_ANONYMISERS: dict[str, Callable[[Case], None]] = {}
+
+
+def register_case_anonymiser(name: str, wipe: Callable[[Case], None]) -> None:
+    """Add (or replace) what the retention job also wipes when it anonymises a case."""
+    CASE_ANONYMISERS[name] = wipe
 
 
 @dataclass(frozen=True)
@@ -86,8 +96,8 @@ def anonymise_case(case: Case, now: datetime) -> None:
     db.session.execute(sa.update(Referral).where(Referral.case_id == case.id).values(note=None))
     db.session.execute(sa.update(StationAssignment).where(StationAssignment.case_id == case.id)
                        .values(instructions=None, decline_reason=None))
-    db.session.execute(sa.update(InboundMessage).where(InboundMessage.case_id == case.id)
-                       .values(body="", from_number=""))
+    for wipe in CASE_ANONYMISERS.values():
+        wipe(case)
     case.summary = ANONYMISED_SUMMARY
     case.narrative = None
     case.outcome_note = None

@@ -3,9 +3,9 @@
 // 1. tests/data/sms_segments_corpus.json: every body of bodies.js (and the text of every vector
 //    in tests/unit/sms_vectors.json) with what Twilio's segment
 //    calculator (sms-segments-calculator, default options: encoding "auto", no smart encoding)
-//    reports for it. The Python counter (alerts/encoding.py) and the browser's
+//    reports for it. The Python counter (alerts/channels/sms/encoding.py) and the browser's
 //    (consular/web/static/js/sms-counter.js) are tested against this file.
-// 2. alerts/grapheme_table.py: the grapheme cluster break class of every code point, as the
+// 2. alerts/channels/sms/grapheme_table.py: the grapheme cluster break class of every code point, as the
 //    calculator's grapheme splitter (grapheme-splitter 1.0.4, Unicode 10.0) assigns them, so that
 //    Python splits text into the same graphemes.
 // 3. consular/web/static/vendor/grapheme-splitter-1.0.4/: that splitter, for the browser.
@@ -22,7 +22,7 @@ const bodies = require("./bodies");
 const ROOT = path.resolve(__dirname, "..", "..");
 const CORPUS = path.join(ROOT, "tests", "data", "sms_segments_corpus.json");
 const VECTORS = path.join(ROOT, "tests", "unit", "sms_vectors.json");
-const TABLE = path.join(ROOT, "alerts", "grapheme_table.py");
+const TABLE = path.join(ROOT, "alerts", "channels", "sms", "grapheme_table.py");
 const VENDOR = path.join(ROOT, "consular", "web", "static", "vendor", "grapheme-splitter-1.0.4");
 
 function version(name) {

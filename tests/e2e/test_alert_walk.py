@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from alerts.channels.sms.texts import render_alert_sms
 from alerts.models import Alert, AlertState, ConsoleMessage, Delivery, DeliveryState
-from alerts.texts import render_alert_sms
 from consular.db import db
 from consular.demo import DEMO_PASSWORD
 from consular.registry.models import Registrant

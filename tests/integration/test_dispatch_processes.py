@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts.gateways.fake_twilio import FakeTwilio
+from alerts.gateways.fake.server import FakeTwilio
 from alerts.models import Alert, AlertState, CapUrgency, Delivery, DeliveryState
 from consular.db import db
 from tests.conftest import base_overrides

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from alerts.dispatch import DispatchLanes
-from alerts.gateways.fake_twilio import FakeMessage, FakeTwilio
+from alerts.dispatch.lanes import DispatchLanes
+from alerts.gateways.fake.server import FakeTwilio
+from alerts.gateways.fake.state import FakeMessage
 from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, Delivery
 from consular.app import create_app

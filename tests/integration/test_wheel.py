@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.texts import SMS_LOCALES
+from alerts.channels.sms.texts import SMS_LOCALES
 from i18n import UI_LOCALES
 from tests.conftest import base_overrides
 
@@ -99,7 +99,7 @@ def test_an_installed_wheel_migrates_and_speaks_chinese_from_any_directory(
     page = run("from consular.app import create_app; "
                "print(create_app().test_client().get('/login').get_data(as_text=True))")
     assert "登录" in page, "the installed copy fell back to English"
-    footers = run("from alerts.texts import SMS_LOCALES, opt_out_footer; "
+    footers = run("from alerts.channels.sms.texts import SMS_LOCALES, opt_out_footer; "
                   "print('|'.join(opt_out_footer(l) for l in SMS_LOCALES))").strip().split("|")
     english = footers[SMS_LOCALES.index("en")]
     untranslated = [locale for locale, text in zip(SMS_LOCALES, footers, strict=True)

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
-from alerts import operations as ops
 from alerts import targeting
-from alerts import texts as catalog
+from alerts.authoring import operations as ops
+from alerts.channels.sms import texts as catalog
 from alerts.models import Alert, AlertState, CapMsgType
 from consular.auth.models import Role, User
 from consular.db import db

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import time_machine
 from flask import Flask
 
-from alerts import operations as ops
-from alerts.dispatch import finish_alerts_now
+from alerts.authoring import operations as ops
+from alerts.dispatch.record import finish_alerts_now
 from alerts.models import Alert, AlertState, CapUrgency, DeliveryState, NotSentReason
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 import time_machine
 from lxml import etree
 
-from alerts import cap, targeting
-from alerts import operations as ops
+from alerts import targeting
+from alerts.authoring import cap
+from alerts.authoring import operations as ops
 from alerts.models import Alert, CapMsgType
 from consular.auth.models import Role
 from consular.db import db, utcnow

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from alerts import compose, targeting
-from alerts import operations as ops
+from alerts import targeting
+from alerts.authoring import compose
+from alerts.authoring import operations as ops
 from alerts.models import Alert, AlertState, AlertText, CapMsgType, Delivery, DeliveryState, ReplyKind
 from config import ConfigError, load_settings
 from consular.audit.models import AuditEntry

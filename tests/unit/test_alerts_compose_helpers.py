@@ -6,7 +6,7 @@ import itertools
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from alerts import operations as ops
+from alerts.authoring import operations as ops
 from alerts.models import Alert
 from consular.auth.models import User
 from consular.db import db, keyring, utcnow

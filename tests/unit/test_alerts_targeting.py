@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from alerts import operations as ops
 from alerts import targeting
+from alerts.authoring import operations as ops
 from alerts.models import AlertState, Delivery, DeliveryState, NotSentReason
 from consular.auth.models import Role
 from consular.db import db, utcnow

@@ -9,7 +9,7 @@ import time
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts import operations as ops
+from alerts.authoring import operations as ops
 from alerts.models import Alert, AlertState, Delivery
 from alerts.scheduler import Worker
 from consular.auth.models import Role

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts import operations as alert_ops
+from alerts.authoring import operations as alert_ops
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User
 from consular.auth.operations import create_api_token

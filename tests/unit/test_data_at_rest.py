@@ -21,10 +21,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from alerts.dispatch import Dispatcher
-from alerts.gateways import gateway_from_settings
+from alerts.dispatch.lanes import Dispatcher
+from alerts.gateways.factory import gateway_from_settings
 from alerts.models import CapUrgency, ConsoleMessage, InboundMessage
-from alerts.replies import simulate_inbound
+from alerts.replies.inbound import simulate_inbound
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User
 from consular.cases import attachments

@@ -11,8 +11,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts import texts
-from alerts.dispatch import Dispatcher, claim_batch, retry_delay, skip_reason_label
+from alerts.channels.sms import texts
+from alerts.dispatch.claim import claim_batch
+from alerts.dispatch.lanes import Dispatcher
+from alerts.dispatch.record import retry_delay, skip_reason_label
 from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, CapUrgency, DeliveryState, NotSentReason
 from consular.auth.models import Role, User

@@ -133,7 +133,8 @@ def fan_out_entries(alert_id: int) -> list[dict]:
 def test_a_large_alert_goes_out_slice_by_slice_and_is_sent_only_when_all_are_planned(
         app: Flask, monkeypatch) -> None:
     from alerts import targeting
-    from alerts.dispatch import claim_batch, finish_alerts
+    from alerts.dispatch.claim import claim_batch
+    from alerts.dispatch.record import finish_alerts
 
     monkeypatch.setattr(targeting, "FIRST_SLICE", 3)
     monkeypatch.setattr(targeting, "SLICE", 4)
@@ -199,7 +200,7 @@ def test_an_alert_that_expires_half_way_plans_no_more_and_ends(app: Flask, monke
 
 def test_a_cancelled_alert_plans_no_more_slices(app: Flask, make_user) -> None:
     from alerts import targeting
-    from alerts.operations import cancel
+    from alerts.authoring.operations import cancel
 
     for _ in range(5):
         make_registrant()

@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from flask import Flask
 
+from alerts.dispatch.quiet import QuietHours, is_urgent
 from alerts.models import CapSeverity, CapUrgency, DeliveryState
-from alerts.quiet import QuietHours, is_urgent
 from tests.unit.test_dispatch_support import (
     TwilioSetup,
     deliveries,

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from alerts import texts
-from alerts.encoding import analyse
+from alerts.channels.sms import texts
+from alerts.channels.sms.encoding import analyse
+from alerts.dispatch.ratelimit import RateLimiter, Reservation
 from alerts.models import CapUrgency, Delivery, DeliveryState
-from alerts.ratelimit import RateLimiter, Reservation
 from consular.db import db, utcnow
 from tests.unit.test_dispatch_support import (
     AUTH_TOKEN,

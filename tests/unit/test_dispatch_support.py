@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from alerts.dispatch import Dispatcher
-from alerts.gateways import SmsGateway, gateway_from_settings
-from alerts.gateways.fake_twilio import FakeTwilio
+from alerts.dispatch.lanes import Dispatcher
+from alerts.gateways.factory import gateway_from_settings
+from alerts.gateways.fake.server import FakeTwilio
+from alerts.gateways.protocol import SmsGateway
 from alerts.models import (
     Alert,
     AlertArea,

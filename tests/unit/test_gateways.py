@@ -16,20 +16,19 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts.gateways import (
+from alerts.gateways.console import ConsoleGateway, provider_id_for
+from alerts.gateways.factory import gateway_from_settings
+from alerts.gateways.protocol import (
     OutboundSms,
     Outcome,
     ReconcileError,
     SendResult,
     SmsGateway,
     clamp_validity,
-    classify_twilio_error,
-    describe_twilio_error,
-    gateway_from_settings,
     validity_for,
 )
-from alerts.gateways.console import ConsoleGateway, provider_id_for
 from alerts.gateways.twilio import TwilioGateway, parse_retry_after, redirect_url
+from alerts.gateways.twilio_errors import classify_twilio_error, describe_twilio_error
 from alerts.models import ConsoleMessage
 from consular.auth.models import Role, User
 from consular.db import db

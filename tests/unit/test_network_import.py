@@ -14,7 +14,7 @@ import yaml
 from flask import Flask
 from flask_babel import force_locale
 
-from alerts.replies import help_contacts
+from alerts.replies.inbound import help_contacts
 from consular.audit.models import AuditEntry
 from consular.db import db
 from consular.network import operations as ops

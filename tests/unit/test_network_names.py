@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts import cap
-from alerts import texts as sms
+from alerts.authoring import cap
+from alerts.channels.sms import texts as sms
 from consular.auth.models import Role, User
 from consular.db import db
 from consular.network.models import CoordinationCentre, Mission, MissionKind, ServiceStation

@@ -14,7 +14,7 @@ import pytest
 from babel.messages.pofile import read_po
 from flask import Flask
 
-from alerts import operations as alert_ops
+from alerts.authoring import operations as alert_ops
 from consular.auth.models import Role, User
 from consular.cases import operations as case_ops
 from consular.db import db

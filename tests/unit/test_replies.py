@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from alerts import texts
+from alerts.channels.sms import texts
 from alerts.jobs import call_round, reply_counts, safety_check_followups
 from alerts.models import (
     Alert,
@@ -24,7 +24,7 @@ from alerts.models import (
     InboundMessage,
     ReplyKind,
 )
-from alerts.replies import simulate_inbound
+from alerts.replies.inbound import simulate_inbound
 from consular.cases.models import Case, CaseStatus, Channel, Priority
 from consular.db import db, utcnow
 from consular.network.models import Mission, ServiceStation

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from alerts.encoding import (
+from alerts.channels.sms.encoding import (
     GSM_BASIC,
     GSM_EXTENSION,
     LOOKALIKES,

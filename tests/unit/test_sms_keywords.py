@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.keywords import (
+from alerts.replies.keywords import (
     HELP_KEYWORDS,
     START_KEYWORDS,
     STOP_KEYWORDS,
@@ -178,8 +178,8 @@ def test_keyword_lists_do_not_overlap() -> None:
 
 
 def test_every_supported_language_has_stop_and_help_words() -> None:
-    from alerts.keywords import _HELP_WORDS, _STOP_WORDS
-    from alerts.texts import SMS_LOCALES
+    from alerts.channels.sms.texts import SMS_LOCALES
+    from alerts.replies.keywords import _HELP_WORDS, _STOP_WORDS
 
     for locale in SMS_LOCALES:
         if locale in {"it", "fr", "es", "de", "pt"}:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from alerts.encoding import analyse, count_segments
-from alerts.graphemes import split_graphemes
+from alerts.channels.sms.encoding import analyse, count_segments
+from alerts.channels.sms.graphemes import split_graphemes
 
 ROOT = Path(__file__).parents[2]
 CORPUS: dict[str, Any] = json.loads((ROOT / "tests" / "data" / "sms_segments_corpus.json")

@@ -17,9 +17,9 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from alerts import texts  # the module, not its names: ``texts.test_marker`` is not a test
-from alerts.encoding import analyse
-from alerts.keywords import ReplyKind, parse_reply
+from alerts.channels.sms import texts  # the module, not its names: ``texts.test_marker`` is not a test
+from alerts.channels.sms.encoding import analyse
+from alerts.replies.keywords import ReplyKind, parse_reply
 
 ROOT = Path(__file__).parents[2]
 TRANSLATIONS = ROOT / "i18n" / "translations"

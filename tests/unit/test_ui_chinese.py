@@ -322,7 +322,7 @@ def test_wtforms_messages_are_chinese_in_subforms_and_where_its_catalog_has_none
         app: Flask, chinese_world: World, logged_in: Any) -> None:
     """A person's row on the new-case page is a subform: its length message was English. And
     WTForms' own Chinese catalog lacks a few messages (a choice not in the list): ours has them."""
-    from alerts.forms import AlertForm
+    from alerts.authoring.forms import AlertForm
 
     officer = logged_in(chinese_world.users[Role.liaison_officer])
     page = officer.post("/cases/new", {"persons-0-role": "involved", "persons-0-name_zh": "长" * 121,

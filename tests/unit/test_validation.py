@@ -13,7 +13,7 @@ from flask import Flask
 from flask_babel import force_locale
 from marshmallow import ValidationError as SchemaValidationError
 
-from alerts import operations as alert_ops
+from alerts.authoring import operations as alert_ops
 from consular import validation
 from consular.auth import operations as account_ops
 from consular.auth.forms import TokenForm

@@ -23,7 +23,7 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
-from alerts import texts
+from alerts.channels.sms import texts
 from alerts.models import CapUrgency, Delivery, DeliveryState, InboundMessage, ReplyKind
 from consular.app import create_app
 from consular.audit.models import AuditEntry

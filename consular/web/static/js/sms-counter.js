@@ -1,6 +1,6 @@
 // SMS counter: encoding (GSM-7 or UCS-2), billed characters and segments of a text, live.
 //
-// The same algorithm as alerts/encoding.py, which is Twilio's segment calculator's: escape pairs
+// The same algorithm as alerts/channels/sms/encoding.py, which is Twilio's segment calculator's: escape pairs
 // and (in UCS-2) graphemes are never cut between two parts. Graphemes come from the same pinned
 // splitter the calculator uses (vendor/grapheme-splitter-1.0.4, loaded before this script):
 // the browser's Intl.Segmenter follows later Unicode rules and would part what the calculator
@@ -34,7 +34,7 @@
   var GSM_SINGLE = 160, GSM_MULTI = 153, UCS2_SINGLE = 70, UCS2_MULTI = 67;
   var MAX_SHOWN = 10; // forcing characters listed by the counter
 
-  // Keep in step with LOOKALIKES in alerts/encoding.py.
+  // Keep in step with LOOKALIKES in alerts/channels/sms/encoding.py.
   var LOOKALIKES = {
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
     "\u02bc": "'", "\u00b4": "'", "`": "'", "\u2039": "'", "\u203a": "'",
@@ -69,7 +69,7 @@
     return out;
   }
 
-  // Units in each segment, as alerts/encoding.py's _pack (the calculator's segment building):
+  // Units in each segment, as alerts/channels/sms/encoding.py's _pack (the calculator's segment building):
   // the first segment fills up to `single`; when something does not fit, it gets its header and
   // keeps `multi` (what no longer fits moves on whole); every later segment holds `multi`.
   function pack(costs, single, multi) {

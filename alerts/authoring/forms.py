@@ -1,7 +1,7 @@
 """The compose form: CAP fields as plain-language choices, one tab per language, target areas as
 rows of country + optional city, and when to send (now, at a time in the office's zone, or on a
 recurring schedule). Labels are lazy so they render in the reader's language. The form reads and
-shapes the input; ``alerts.operations`` checks it, for pages and any other caller alike."""
+shapes the input; ``alerts.authoring.validation`` checks it, for pages and any other caller alike."""
 
 from __future__ import annotations
 
@@ -124,6 +124,11 @@ MAX_AREA_ROWS = 50
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
 
+def label(labels: Mapping[Any, Any], key: Any) -> str:
+    """``key`` in the reader's language by one of the tables above (the key itself if absent)."""
+    return str(labels.get(key, key))
+
+
 def _choices(labels: Mapping[Any, Any]) -> list[SelectChoice]:
     return [SelectChoice(str(key.value if hasattr(key, "value") else key), label)
             for key, label in labels.items()]
@@ -175,7 +180,7 @@ class AlertForm(CheckedForm):
 
 @dataclass
 class ComposeInput:
-    """What the compose screen sent, shaped for ``alerts.operations``."""
+    """What the compose screen sent, shaped for ``alerts.authoring.operations``."""
 
     data: dict[str, Any]
     texts: dict[str, dict[str, str]]

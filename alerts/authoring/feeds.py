@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from lxml import etree
 
-from alerts.cap import MEDIA_TYPE, cap_time, sent_time, to_cap_xml
+from alerts.authoring.cap import MEDIA_TYPE, cap_time, sent_time, to_cap_xml
 from alerts.models import Alert, AlertState, CapStatus
 from consular.auth.scoping import can_work_on_alerts
 from consular.auth.session import current_user

@@ -34,10 +34,11 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from alerts.dispatch import OPEN_STATES, finish_alerts
-from alerts.gateways import describe_twilio_error
+from alerts.dispatch.claim import OPEN_STATES
+from alerts.dispatch.record import finish_alerts
+from alerts.gateways.twilio_errors import describe_twilio_error
 from alerts.models import Delivery, DeliveryState
-from alerts.replies import handle_inbound
+from alerts.replies.inbound import handle_inbound
 from config import Settings
 from consular.auth.session import csrf_exempt
 from consular.db import UTCDateTime, db, utcnow

@@ -14,9 +14,9 @@ It counts as Twilio's segment calculator (npm ``sms-segments-calculator``, defau
   parts that each carry a 6-octet concatenation header and so hold 153 septets or 67 units.
 - Nothing is cut between two parts: not an escape pair, and in UCS-2 not a grapheme (a flag, an
   emoji with its skin tone, a ZWJ family, a keycap, a letter with its combining accents, an Indic
-  syllable), found as the calculator finds them (:mod:`alerts.graphemes`). When one does not fit
-  in what is left of a part it moves whole to the next, which is why segments are counted by
-  packing rather than by dividing. A CR LF pair counts as two characters that may be parted.
+  syllable), found as the calculator finds them (:mod:`alerts.channels.sms.graphemes`). When one
+  does not fit in what is left of a part it moves whole to the next, which is why segments are
+  counted by packing rather than by dividing. A CR LF pair counts as two characters that may be parted.
 - An empty text is one (empty) segment, as the calculator says; the compose screen refuses it.
 
 ``consular/web/static/js/sms-counter.js`` implements the same algorithm for the compose screen.
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from alerts.graphemes import split_graphemes
+from alerts.channels.sms.graphemes import split_graphemes
 
 # The basic table in code-point order (0x00-0x7F); 0x1B is the escape to the extension table.
 _BASIC_TABLE = (

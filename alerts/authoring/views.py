@@ -2,21 +2,18 @@
 page with the two-person approval, cancel, updates and cancel notices, the live progress page and
 the call-round list. Everyone else gets 404: to them these pages do not exist.
 
-Operations flush; each view commits once. Refusals answer with the page and a 4xx status.
+Operations flush; each view commits once. Refusals answer with the page and a 4xx status. The
+figures these pages show are computed in ``estimate`` (the compose screen) and ``progress``.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from babel.dates import format_timedelta
-from babel.numbers import format_currency
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.orm import selectinload
@@ -25,10 +22,19 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 import i18n
-from alerts import compose, targeting
-from alerts import operations as ops
-from alerts.dispatch import skip_reason_label
-from alerts.forms import (
+from alerts import targeting
+from alerts.authoring import compose, validation
+from alerts.authoring import operations as ops
+from alerts.authoring.estimate import (
+    duration_text,
+    estimate_payload,
+    form_estimate,
+    money,
+    reach_warnings,
+    run_expiry,
+    runs_preview,
+)
+from alerts.authoring.forms import (
     AUDIENCE_LABELS,
     CATEGORY_LABELS,
     CERTAINTY_LABELS,
@@ -43,27 +49,28 @@ from alerts.forms import (
     AlertForm,
     ComposeInput,
     default_expiry,
-    parse_local,
+    label,
     read_compose,
     to_local_input,
 )
+from alerts.authoring.progress import call_round_rows, progress_data
+from alerts.authoring.recurrence import office_zone_name, upcoming_runs
+from alerts.channels.sms.texts import SMS_LOCALES
+from alerts.dispatch.quiet import is_urgent
 from alerts.models import (
     Alert,
     AlertState,
     CapMsgType,
     CapStatus,
     Delivery,
-    DeliveryState,
     NotSentReason,
-    ReplyKind,
 )
-from alerts.quiet import is_urgent
 from consular.audit.operations import record
 from consular.auth.models import User
 from consular.auth.scoping import can_work_on_alerts
 from consular.auth.session import require_user
 from consular.db import db, utcnow
-from consular.registry.models import Registrant, RegistrantKind
+from consular.registry.models import RegistrantKind
 from consular.validation import too_long_message
 
 bp = Blueprint("alert_pages", __name__, template_folder="templates")
@@ -72,19 +79,6 @@ PAGE_SIZE = 25
 MAX_ID = 2**31 - 1
 CALL_ROUND_LIMIT = 500
 LIST_FILTERS = ("draft", "pending_approval", "scheduled", "sending", "sent", "not_sent", "cancelled")
-FINISHED = (AlertState.sent, AlertState.not_sent, AlertState.cancelled)
-OPT_OUT_REASONS = ("opted_out", "unsubscribed", "stop")
-
-
-def _sms_locales() -> tuple[str, ...]:
-    from alerts.texts import SMS_LOCALES
-
-    return tuple(SMS_LOCALES)
-
-
-def _zone() -> str:
-    zone: str = current_app.extensions["consular.settings"].office_timezone
-    return zone
 
 
 def _coordinator() -> User:
@@ -103,24 +97,21 @@ def _alert_or_404(alert_id: int) -> Alert:
     return alert
 
 
-def _label(labels: Mapping[Any, Any], key: Any) -> str:
-    return str(labels.get(key, key))
-
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {
-        "state_label": lambda s: _label(STATE_LABELS, AlertState(s)),
-        "not_sent_label": lambda r: _label(NOT_SENT_LABELS, NotSentReason(r)) if r else "",
-        "status_label": lambda s: _label(STATUS_LABELS, CapStatus(s)),
-        "status_short": lambda s: _label(STATUS_SHORT, CapStatus(s)),
-        "msg_type_label": lambda s: _label(MSG_TYPE_LABELS, CapMsgType(s)),
-        "category_label": lambda s: _label(CATEGORY_LABELS, s),
-        "urgency_label": lambda s: _label(URGENCY_LABELS, s),
-        "severity_label": lambda s: _label(SEVERITY_LABELS, s),
-        "certainty_label": lambda s: _label(CERTAINTY_LABELS, s),
-        "audience_label": lambda k: _label(AUDIENCE_LABELS, RegistrantKind(k)),
-        "office_zone": _zone(),
+        "state_label": lambda s: label(STATE_LABELS, AlertState(s)),
+        "not_sent_label": lambda r: label(NOT_SENT_LABELS, NotSentReason(r)) if r else "",
+        "status_label": lambda s: label(STATUS_LABELS, CapStatus(s)),
+        "status_short": lambda s: label(STATUS_SHORT, CapStatus(s)),
+        "msg_type_label": lambda s: label(MSG_TYPE_LABELS, CapMsgType(s)),
+        "category_label": lambda s: label(CATEGORY_LABELS, s),
+        "urgency_label": lambda s: label(URGENCY_LABELS, s),
+        "severity_label": lambda s: label(SEVERITY_LABELS, s),
+        "certainty_label": lambda s: label(CERTAINTY_LABELS, s),
+        "audience_label": lambda k: label(AUDIENCE_LABELS, RegistrantKind(k)),
+        "office_zone": office_zone_name(),
         "AlertState": AlertState,
         "CapStatus": CapStatus,
         "CapMsgType": CapMsgType,
@@ -187,8 +178,8 @@ def alert_list() -> str:
     next_runs: dict[int, datetime] = {}
     for alert in alerts:
         if alert.recurrence and alert.state == AlertState.scheduled:
-            runs = ops.upcoming_runs(alert.recurrence, max(alert.send_at or utcnow(), utcnow()),
-                                     alert.expires_at, count=1)
+            runs = upcoming_runs(alert.recurrence, max(alert.send_at or utcnow(), utcnow()),
+                                 alert.expires_at, count=1)
             if runs:
                 next_runs[alert.id] = runs[0]
     return render_template("alerts/list.html", alerts=alerts, counts=counts, users=users,
@@ -214,11 +205,11 @@ def _form_errors(form: AlertForm, errors: Mapping[str, str]) -> dict[str, str]:
 def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, Mapping[str, str]],
                      areas: list[dict[str, str]], errors: Mapping[str, str], alert: Alert | None,
                      send_mode: str, msg_type: CapMsgType) -> dict[str, Any]:
-    locales = _sms_locales()
+    locales = SMS_LOCALES
     form.base_language.choices = [SelectChoice(code, i18n.language_name(code)) for code in locales]
     area_rows = [dict(a) for a in areas] + [{"country_code": "", "city": ""}] * (2 if len(areas) < 2 else 1)
     return {
-        "estimate": _form_estimate(form, languages, texts, areas, send_mode),
+        "estimate": form_estimate(form, languages, texts, areas, send_mode),
         "tab_errors": {key.split(".")[1] for key in errors if key.startswith("texts.") and "." in key},
         "form": form,
         "alert": alert,
@@ -232,45 +223,8 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
         "send_modes": SEND_MODE_LABELS,
         "msg_type": msg_type,
         "references": alert.references if alert is not None else None,
-        "office_zone": _zone(),
+        "office_zone": office_zone_name(),
     }
-
-
-def _form_estimate(form: AlertForm, languages: list[str], texts: Mapping[str, Mapping[str, str]],
-                   areas: list[dict[str, str]], send_mode: str) -> dict[str, Any] | None:
-    """The estimate panel's first figures, computed with the page (the script refreshes them)."""
-    status = form.status.data if form.status.data in {s.value for s in CapStatus} else CapStatus.Actual.value
-    base = form.base_language.data if form.base_language.data in _sms_locales() else "zh_Hans"
-    known = {k.value for k in RegistrantKind}
-    kinds = tuple(k for k in (form.audience_kinds.data or []) if k in known)
-    target_areas = tuple(
-        targeting.TargetArea(a["country_code"].strip().upper(), a["city"].strip()[:ops.MAX_CITY])
-        for a in areas if i18n.is_country_code(a["country_code"].strip().upper()))
-    target = targeting.Target(areas=target_areas, languages=tuple(languages), base_language=base,
-                              audience_kinds=kinds if len(kinds) < len(known) else (),
-                              present_only=bool(form.present_only.data))
-    try:
-        expires = parse_local(form.expires_at.data or "", _zone())
-    except ValueError:
-        expires = None
-    try:
-        send_at = parse_local(form.send_at.data or "", _zone()) if send_mode != "now" else None
-    except ValueError:
-        send_at = None
-    if send_mode == "recurring" and form.recurrence.data and expires is not None:
-        try:
-            first = ops.upcoming_runs(" ".join(form.recurrence.data.split()), send_at or utcnow(),
-                                      expires, count=1)
-        except (ValueError, TypeError, KeyError, IndexError):
-            first = []
-        send_at = first[0] if first else send_at
-        if first:
-            expires = _run_expiry(form.recurrence.data, first[0], expires)
-    clipped = {lang: {k: v[:ops.MAX_BODY_CHARS] for k, v in texts.get(lang, {}).items()}
-               for lang in languages}
-    return _estimate_payload(target, clipped, status=status, safety_check=bool(form.safety_check.data),
-                             expires_at=expires, send_at=send_at,
-                             urgent=is_urgent(form.urgency.data or "", form.severity.data or ""))
 
 
 def _render_compose(status: int = 200, **context: Any) -> tuple[str, int]:
@@ -279,18 +233,18 @@ def _render_compose(status: int = 200, **context: Any) -> tuple[str, int]:
 
 def _initial_form(alert: Alert | None) -> tuple[AlertForm, list[str], dict[str, dict[str, str]],
                                                 list[dict[str, str]], str]:
-    zone = _zone()
+    zone = office_zone_name()
     if alert is None:
         form = AlertForm(formdata=None)
         form.expires_at.data = to_local_input(default_expiry(utcnow()), zone)
-        return form, ["zh_Hans"], {"zh_Hans": dict.fromkeys(ops.TEXT_FIELDS, "")}, [], "now"
+        return form, ["zh_Hans"], {"zh_Hans": dict.fromkeys(validation.TEXT_FIELDS, "")}, [], "now"
     form = AlertForm(formdata=None, data={
         "status": alert.status.value, "event": alert.event, "category": alert.category.value,
         "urgency": alert.urgency.value, "severity": alert.severity.value,
         "certainty": alert.certainty.value, "base_language": alert.base_language,
         "audience_kinds": ops.audience_list(alert), "present_only": alert.present_only,
         "public": alert.public, "safety_check": alert.safety_check,
-        "safety_check_minutes": str(alert.safety_check_minutes or ops.DEFAULT_SAFETY_MINUTES),
+        "safety_check_minutes": str(alert.safety_check_minutes or validation.DEFAULT_SAFETY_MINUTES),
         "resend_unanswered": alert.resend_unanswered,
         "send_at": to_local_input(alert.send_at, zone), "recurrence": alert.recurrence or "",
         "expires_at": to_local_input(alert.expires_at, zone),
@@ -307,9 +261,9 @@ def _adjust_languages(parsed: ComposeInput, action: str) -> None:
     """"Add a language" / "remove a language" without saving (works without JavaScript)."""
     if action == "add_language":
         lang = request.form.get("new_language", "")
-        if lang in _sms_locales() and lang not in parsed.languages:
+        if lang in SMS_LOCALES and lang not in parsed.languages:
             parsed.languages.append(lang)
-            parsed.texts[lang] = dict.fromkeys(ops.TEXT_FIELDS, "")
+            parsed.texts[lang] = dict.fromkeys(validation.TEXT_FIELDS, "")
     elif action.startswith("remove_language:"):
         lang = action.split(":", 1)[1]
         if lang in parsed.languages and len(parsed.languages) > 1:
@@ -324,7 +278,7 @@ def _compose(alert: Alert | None, user: User) -> Any:
         return _render_compose(**_compose_context(form, languages, texts, areas, {}, alert, mode,
                                                   msg_type))
     form = AlertForm()
-    parsed = read_compose(request.form, _zone(), _sms_locales())
+    parsed = read_compose(request.form, office_zone_name(), SMS_LOCALES)
     action = request.form.get("action", "save")
     mode = request.form.get("send_mode", "now")
     if action in ("add_language", "add_area") or action.startswith("remove_language:"):
@@ -352,7 +306,7 @@ def _compose(alert: Alert | None, user: User) -> Any:
     else:
         # Report every problem at once: what the form could read is checked too.
         try:
-            ops.validate_alert({k: v for k, v in parsed.data.items() if k not in errors},
+            validation.validate_alert({k: v for k, v in parsed.data.items() if k not in errors},
                                parsed.texts, parsed.areas, msg_type=msg_type)
         except ops.AlertInputError as exc:
             errors = {**exc.errors, **errors}
@@ -393,113 +347,6 @@ def edit(alert_id: int) -> Any:
     return _compose(alert, user)
 
 
-# --- the live estimate on the compose screen ----------------------------------------------------
-
-
-def _duration_text(seconds: float) -> str:
-    if seconds <= 0:
-        return "—"
-    if seconds < 60:
-        return _("under a minute")
-    return str(format_timedelta(timedelta(seconds=seconds), threshold=1.0, add_direction=False,
-                                locale=i18n.current_locale()))
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    return str(format_currency(amount, currency, locale=i18n.current_locale()))
-
-
-def reach_warnings(target: targeting.Target, *, send_at: datetime | None, expires_at: datetime | None,
-                   urgent: bool) -> list[str]:
-    """What to tell the coordinator and the approver before approval: nobody would receive the
-    alert (and why), or quiet hours where some or all recipients live last past its expiry (they
-    would get nothing). Computed by ``targeting.reach``, the recipient preview's own query."""
-    if not target.areas:
-        return []
-    settings = current_app.extensions["consular.settings"]
-    found = targeting.reach(target, send_at=send_at or utcnow(), expires_at=expires_at, urgent=urgent,
-                            quiet_hours=settings.quiet_hours, office_zone=settings.office_timezone)
-    warnings: list[str] = []
-    if not found.recipients:
-        opted_out = found.unreachable.get("opted_out", 0)
-        invalid = found.unreachable.get("invalid_number", 0)
-        if opted_out or invalid:
-            warnings.append(_(
-                "Nobody can receive this alert: everyone registered for it has unsubscribed or has "
-                "a number that cannot receive SMS (unsubscribed: %(opted_out)s; number unusable: "
-                "%(invalid)s).",
-                opted_out=i18n.format_number(opted_out), invalid=i18n.format_number(invalid)))
-        else:
-            warnings.append(_("Nobody is registered in these areas for this audience: the alert "
-                              "would reach no one."))
-        return warnings
-    held = found.quiet_total
-    if held:
-        zones = ", ".join(sorted(found.quiet_past_expiry))
-        if held >= found.recipients:
-            warnings.append(_(
-                "Quiet hours where every recipient lives (%(zones)s) last past the expiry: nobody "
-                "would get this alert. Move the expiry or the send time, or choose the urgency \"Act now\".",
-                zones=zones))
-        else:
-            warnings.append(ngettext(
-                "%(num)s of %(total)s recipients is in quiet hours until after the expiry "
-                "(%(zones)s) and would get nothing.",
-                "%(num)s of %(total)s recipients are in quiet hours until after the expiry "
-                "(%(zones)s) and would get nothing.",
-                held, total=i18n.format_number(found.recipients), zones=zones))
-    return warnings
-
-
-def _estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str, str]], *,
-                      status: str, safety_check: bool, expires_at: datetime | None,
-                      send_at: datetime | None = None, urgent: bool = False) -> dict[str, Any]:
-    from alerts.texts import drill_marker, test_marker
-
-    zone = _zone()
-    analysed = compose.analyse_texts(texts, status=status, safety_check=safety_check,
-                                     expires_at=expires_at, tz_name=zone)
-    result = compose.estimate(target, analysed)
-    languages: dict[str, Any] = {}
-    for lang, text in analysed.items():
-        marker = {"Exercise": drill_marker, "Test": test_marker}.get(status)
-        tail = compose.render_sms(headline="", body="", locale=lang, status=CapStatus.Actual,
-                                  safety_check=safety_check, expires_at=expires_at or utcnow(),
-                                  tz_name=zone)
-        languages[lang] = {
-            "marker": marker(lang) if marker else "",
-            "tail": tail,
-            "sms": text.sms,
-            **text.encoding.as_dict(),
-            **_forcing(text.encoding.ucs2_chars),
-        }
-    counted = result.recipients
-    return {
-        "total": counted.total,
-        "total_text": i18n.format_number(counted.total),
-        "by_language": [{"code": code, "name": i18n.language_name(code), "count": n}
-                        for code, n in counted.by_language.items()],
-        "by_country": [{"code": code, "name": i18n.country_name(code), "count": n}
-                       for code, n in counted.by_country.items()],
-        "segments": result.segments,
-        "cost": str(result.cost),
-        "cost_text": _money(result.cost, result.currency),
-        "seconds": round(result.seconds, 1),
-        "duration_text": _duration_text(result.seconds),
-        "rate": compose.segments_per_second(),
-        "languages": languages,
-        "warnings": reach_warnings(target, send_at=send_at, expires_at=expires_at, urgent=urgent),
-    }
-
-
-def _forcing(chars: tuple[str, ...]) -> dict[str, Any]:
-    """Which characters to point out: a letter of a script outside GSM-7 (Chinese, Arabic…)
-    makes UCS-2 unavoidable, so then nothing is worth replacing; otherwise the typographic marks
-    that force it."""
-    script = any(unicodedata.category(ch)[0] in "LM" for ch in chars)
-    return {"script_ucs2": script, "forcing_marks": [] if script else list(chars)}
-
-
 def _bad_request(message: str, errors: Mapping[str, str] | None = None) -> tuple[Response, int]:
     return jsonify(error=400, message=message, errors=dict(errors or {})), 400
 
@@ -509,13 +356,13 @@ def estimate() -> Any:
     """Recipients by language and country, cost and duration, and each language's SMS frame, for
     the compose form as it stands (sent by the page as the coordinator types)."""
     _coordinator()
-    parsed = read_compose(request.form, _zone(), _sms_locales())
+    parsed = read_compose(request.form, office_zone_name(), SMS_LOCALES)
     status = parsed.data.get("status") or CapStatus.Actual.value
     if status not in {s.value for s in CapStatus}:
         return _bad_request(_("Choose one of: %(choices)s.", choices=", ".join(s.value for s in CapStatus)),
                             {"status": "invalid"})
     base = parsed.data.get("base_language") or "zh_Hans"
-    if base not in _sms_locales():
+    if base not in SMS_LOCALES:
         return _bad_request(_("Choose the language the alert is written in first."),
                             {"base_language": "invalid"})
     kinds = list(parsed.data.get("audience_kinds", []))
@@ -525,12 +372,13 @@ def estimate() -> Any:
     areas: list[targeting.TargetArea] = []
     for i, area in enumerate(parsed.areas):
         code = area["country_code"].strip().upper()
-        if not i18n.is_country_code(code) or len(area["city"]) > ops.MAX_CITY:
+        if not i18n.is_country_code(code) or len(area["city"]) > validation.MAX_CITY:
             return _bad_request(_("Choose a country from the list."), {f"areas.{i}.country_code": "invalid"})
         areas.append(targeting.TargetArea(code, area["city"].strip()))
     for lang, fields in parsed.texts.items():
-        if len(fields["body"]) > 4 * ops.MAX_BODY_CHARS or len(fields["headline"]) > 4 * ops.MAX_HEADLINE:
-            return _bad_request(too_long_message(ops.MAX_BODY_CHARS),
+        if len(fields["body"]) > 4 * validation.MAX_BODY_CHARS \
+                or len(fields["headline"]) > 4 * validation.MAX_HEADLINE:
+            return _bad_request(too_long_message(validation.MAX_BODY_CHARS),
                                 {f"texts.{lang}.body": "too long"})
     target = targeting.Target(
         areas=tuple(areas), languages=tuple(parsed.languages), base_language=base,
@@ -538,45 +386,18 @@ def estimate() -> Any:
         present_only=bool(parsed.data.get("present_only")))
     expires = parsed.data.get("expires_at") if "expires_at" not in parsed.errors else None
     mode = request.form.get("send_mode", "now")
-    runs, runs_error, first_run = _runs_preview(mode, parsed, expires)
+    runs, runs_error, first_run = runs_preview(mode, parsed, expires)
     if first_run is not None and expires is not None:
-        expires = _run_expiry(parsed.data["recurrence"], first_run, expires)
+        expires = run_expiry(parsed.data["recurrence"], first_run, expires)
     send_at = first_run or (parsed.data.get("send_at") if mode == "at" and "send_at" not in parsed.errors
                             else None)
-    payload = _estimate_payload(target, parsed.texts, status=status,
+    payload = estimate_payload(target, parsed.texts, status=status,
                                 safety_check=bool(parsed.data.get("safety_check")),
                                 expires_at=expires, send_at=send_at,
                                 urgent=is_urgent(str(parsed.data.get("urgency") or ""),
                                                  str(parsed.data.get("severity") or "")))
     payload["runs"], payload["runs_error"] = runs, runs_error
     return jsonify(payload)
-
-
-def _run_expiry(rule: str, fire: datetime, series_end: datetime) -> datetime:
-    """What ``ops.occurrence_expiry`` will give the run at ``fire`` (for an alert not saved yet)."""
-    following = ops.upcoming_runs(" ".join(rule.split()), fire + timedelta(microseconds=1), count=1)
-    ends = [fire + ops.OCCURRENCE_VALIDITY, series_end, *following]
-    return min(ends)
-
-
-def _runs_preview(mode: str, parsed: ComposeInput,
-                  expires: datetime | None) -> tuple[list[str], str, datetime | None]:
-    """The next three runs of a recurring schedule in plain words, or why there are none."""
-    if mode != "recurring":
-        return [], "", None
-    rule = " ".join(str(parsed.data.get("recurrence") or "").split())
-    if not rule:
-        return [], "", None
-    start = parsed.data.get("send_at") if "send_at" not in parsed.errors else None
-    try:
-        runs = ops.upcoming_runs(rule, start or utcnow(), expires, count=3)
-    except (ValueError, TypeError, KeyError, IndexError):
-        return [], _("Enter a schedule such as 0 9 * * 1 (every Monday at 09:00): minute, hour, day "
-                     "of month, month, day of week."), None
-    if not runs:
-        return [], _("This schedule never runs before the expiry. Move the expiry later or change "
-                     "the schedule."), None
-    return [i18n.format_dt(run, fmt="full") for run in runs], "", runs[0]
 
 
 # --- detail and actions -------------------------------------------------------------------------
@@ -588,8 +409,8 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
     runs: list[datetime] = []
     run_expiry = None
     if alert.recurrence:
-        runs = ops.upcoming_runs(alert.recurrence, max(alert.send_at or utcnow(), utcnow()),
-                                 alert.expires_at, count=3)
+        runs = upcoming_runs(alert.recurrence, max(alert.send_at or utcnow(), utcnow()),
+                             alert.expires_at, count=3)
         # Each run is valid until the next one (a day at most): show the SMS of the next run.
         run_expiry = ops.occurrence_expiry(alert, runs[0]) if runs else None
     analysed = compose.analyse_alert(alert, zones, run_expiry)
@@ -599,8 +420,8 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
     if alert.state in (AlertState.draft, AlertState.pending_approval, AlertState.scheduled):
         result = compose.estimate(target, analysed)
         counted = result.recipients
-        cost = {"text": _money(result.cost, result.currency), "segments": result.segments,
-                "duration": _duration_text(result.seconds)}
+        cost = {"text": money(result.cost, result.currency), "segments": result.segments,
+                "duration": duration_text(result.seconds)}
         # The approver sees, before approving, whether anyone would actually get it.
         first_send = (runs[0] if runs else None) if alert.recurrence else alert.send_at
         warnings = reach_warnings(target, send_at=max(first_send or utcnow(), utcnow()),
@@ -620,7 +441,7 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         "counted": counted,
         "cost": cost,
         "warnings": warnings,
-        "not_sent_text": _label(NOT_SENT_LABELS, alert.not_sent_reason) if alert.not_sent_reason else "",
+        "not_sent_text": label(NOT_SENT_LABELS, alert.not_sent_reason) if alert.not_sent_reason else "",
         "users": users,
         "may_approve": ops.may_approve(alert, user),
         "runs": runs,
@@ -733,91 +554,6 @@ def write_cancel_notice(alert_id: int) -> Any:
     return _derive(alert_id, CapMsgType.Cancel)
 
 
-# --- progress -----------------------------------------------------------------------------------
-
-
-def _bucket(state: str) -> str:
-    if state in (DeliveryState.pending, DeliveryState.deferred, DeliveryState.delivered,
-                 DeliveryState.skipped, DeliveryState.failed):
-        return state
-    if state == DeliveryState.undelivered:
-        return "failed"
-    if state == DeliveryState.claimed:
-        return "pending"  # a worker is about to hand it over
-    return "sent"  # submitted, sent: handed over, no receipt yet
-
-
-def progress_data(alert: Alert) -> dict[str, Any]:
-    """Counts for the progress bar: by state, by language and country, replies, and the ETA."""
-    rows = db.session.execute(
-        sa.select(Delivery.language, Delivery.country_code, Delivery.state, Delivery.skip_reason,
-                  Delivery.reply_kind, sa.func.count())
-        .where(Delivery.alert_id == alert.id)
-        .group_by(Delivery.language, Delivery.country_code, Delivery.state, Delivery.skip_reason,
-                  Delivery.reply_kind)).all()
-    keys = ("planned", "pending", "deferred", "sent", "delivered", "failed", "skipped", "opted_out",
-            "done")
-    totals = dict.fromkeys(keys, 0)
-    replies = {"safe": 0, "need_help": 0, "unknown": 0, "none": 0}
-    by_language: dict[str, dict[str, int]] = {}
-    by_country: dict[str, dict[str, int]] = {}
-    skipped: dict[str, int] = {}
-    for language, country, state, skip_reason, reply, count in rows:
-        bucket = _bucket(str(state))
-        for table in (totals, by_language.setdefault(language, dict.fromkeys(keys, 0)),
-                      by_country.setdefault(country, dict.fromkeys(keys, 0))):
-            table["planned"] += count
-            table[bucket] += count
-            if bucket not in ("pending", "deferred"):
-                table["done"] += count
-            if bucket == "skipped" and skip_reason in OPT_OUT_REASONS:
-                table["opted_out"] += count
-        if bucket == "skipped":
-            # Skipped by reason, as the deliveries record it (no reason recorded: "other").
-            code = skip_reason or "other"
-            skipped[code] = skipped.get(code, 0) + count
-        if reply is not None:
-            replies[str(reply)] += count
-        elif bucket in ("sent", "delivered"):
-            replies["none"] += count
-    planned = max(totals["planned"], alert.planned_count)
-    percent = 100 if alert.state in FINISHED and alert.fanned_out_at \
-        else (round(100 * totals["done"] / planned) if planned else 0)
-    remaining = totals["pending"]  # waiting, or held by a worker about to hand it over
-    segments_each = _average_segments(alert)
-    eta_seconds = remaining * segments_each / compose.segments_per_second() if remaining else 0.0
-    deferred_until = db.session.scalar(
-        sa.select(sa.func.max(Delivery.due_at))
-        .where(Delivery.alert_id == alert.id, Delivery.state == DeliveryState.deferred))
-    finished = alert.state in FINISHED
-    return {
-        "state": alert.state.value,
-        "state_label": _label(STATE_LABELS, alert.state),
-        "not_sent_reason": alert.not_sent_reason.value if alert.not_sent_reason else "",
-        "not_sent_text": _label(NOT_SENT_LABELS, alert.not_sent_reason) if alert.not_sent_reason else "",
-        "skipped_reasons": [{"code": code, "label": skip_reason_label(code), "count": count}
-                            for code, count in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))],
-        "finished": finished,
-        "percent": min(percent, 100),
-        "totals": {**totals, "planned": planned},
-        "replies": replies,
-        "safety_check": alert.safety_check,
-        "eta_seconds": round(eta_seconds, 1),
-        "eta_text": "" if finished or not eta_seconds else _duration_text(eta_seconds),
-        "deferred_until": i18n.format_dt(deferred_until, fmt="short") if deferred_until else "",
-        "by_language": [{"code": k, "name": i18n.language_name(k), **v}
-                        for k, v in sorted(by_language.items(), key=lambda kv: -kv[1]["planned"])],
-        "by_country": [{"code": k, "name": i18n.country_name(k), **v}
-                       for k, v in sorted(by_country.items(), key=lambda kv: -kv[1]["planned"])],
-    }
-
-
-def _average_segments(alert: Alert) -> float:
-    analysed = compose.analyse_alert(alert)
-    if not analysed:
-        return 1.0
-    return sum(t.encoding.segments for t in analysed.values()) / len(analysed)
-
 
 @bp.get("/alerts/<int:alert_id>/progress")
 def progress(alert_id: int) -> str:
@@ -851,25 +587,8 @@ def call_round(alert_id: int) -> str:
     if not alert.safety_check:
         abort(404)
     now = utcnow()
-    cutoff = now - timedelta(minutes=alert.safety_check_minutes or ops.DEFAULT_SAFETY_MINUTES)
-    handed = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delivered)
-    query = (
-        sa.select(Delivery, Registrant)
-        .join(Registrant, Registrant.id == Delivery.registrant_id)
-        .where(Delivery.alert_id == alert.id)
-        .where(sa.or_(
-            Delivery.reply_kind == ReplyKind.need_help,
-            Delivery.state.in_((DeliveryState.failed, DeliveryState.undelivered)),
-            sa.and_(Delivery.state.in_(handed),
-                    sa.or_(Delivery.reply_kind.is_(None), Delivery.reply_kind == ReplyKind.unknown),
-                    sa.func.coalesce(Delivery.submitted_at, Delivery.final_at, Delivery.due_at) <= cutoff)))
-        .order_by(sa.case((Delivery.reply_kind == ReplyKind.need_help, 0),
-                          (Delivery.state.in_((DeliveryState.failed, DeliveryState.undelivered)), 1),
-                          else_=2),
-                  Delivery.country_code, Delivery.id)
-        .limit(CALL_ROUND_LIMIT)
-    )
-    rows = db.session.execute(query).all()
+    cutoff = now - timedelta(minutes=alert.safety_check_minutes or validation.DEFAULT_SAFETY_MINUTES)
+    rows = call_round_rows(alert, cutoff, CALL_ROUND_LIMIT)
     record("alert.call_round.view", "alert", alert.id, {"rows": len(rows)}, user=user)
     db.session.commit()
     return render_template("alerts/call_round.html", alert=alert, rows=rows, cutoff=cutoff,

@@ -7,7 +7,7 @@ follows the Unicode 10.0 rules. Current libraries (``regex``'s ``\\X``, ``graphe
 Devanagari conjunct (क्ष is two graphemes for it, one for them), a ZWJ sequence whose second
 emoji came after 2017 (🧑‍🤝‍🧑, ❤️‍🔥), a skin tone on a newer emoji (🥷🏽). So this module applies
 grapheme-splitter's own rules, transcribed from its source, to its own break classes
-(``alerts.grapheme_table``, generated from the pinned package by
+(``alerts.channels.sms.grapheme_table``, generated from the pinned package by
 ``scripts/segments-corpus/generate.js``); ``tests/data/sms_segments_corpus.json`` checks the result
 against the calculator. The browser uses the same pinned splitter (``static/vendor``).
 
@@ -20,7 +20,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 
-from alerts.grapheme_table import (
+from alerts.channels.sms.grapheme_table import (
     CLASSES,
     CONTROL,
     CR,

@@ -4,7 +4,7 @@
 ``simulate_inbound``). It is idempotent by the provider's message id: the same message twice
 changes nothing the second time and gets no second answer.
 
-- **STOP** (any language ``alerts.keywords`` knows, or Twilio's ``OptOutType=STOP``): the
+- **STOP** (any language ``alerts.replies.keywords`` knows, or Twilio's ``OptOutType=STOP``): the
   registration becomes ``opted_out``. With Twilio's Advanced Opt-Out on, Twilio itself confirms
   the STOP (and START) and adds ``OptOutType`` to the webhook: then we do not confirm again, so the
   person gets one confirmation, not two. Without it, we answer in the person's language.
@@ -36,9 +36,7 @@ import phonenumbers
 import sqlalchemy as sa
 from flask import current_app
 
-from alerts import texts
-from alerts.keywords import ReplyKind as Said
-from alerts.keywords import parse_reply
+from alerts.channels.sms import texts
 from alerts.models import (
     Alert,
     AlertState,
@@ -48,6 +46,8 @@ from alerts.models import (
     InboundMessage,
     ReplyKind,
 )
+from alerts.replies.keywords import ReplyKind as Said
+from alerts.replies.keywords import parse_reply
 from config import Settings
 from consular.db import db, utcnow
 from consular.network.models import CoordinationCentre, Mission, MissionKind, ServiceStation

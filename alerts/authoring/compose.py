@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from alerts.encoding import SmsEncoding, analyse
+from alerts.channels.sms.encoding import SmsEncoding, analyse
 from alerts.models import Alert, CapStatus
 from alerts.targeting import Preview, Target, language_case, preview, recipients_where
 from config import Settings, parse_sms_prices
@@ -31,7 +31,7 @@ def _settings() -> Settings:
 def render_sms(*, headline: str, body: str, locale: str, status: CapStatus | str, safety_check: bool,
                expires_at: datetime, tz_name: str, instruction: str = "", with_footer: bool = True) -> str:
     """The SMS exactly as a recipient in ``locale`` and zone ``tz_name`` gets it."""
-    from alerts.texts import render_alert_sms
+    from alerts.channels.sms.texts import render_alert_sms
 
     return render_alert_sms(headline=headline, body=body, locale=locale, status=str(status),
                             safety_check=safety_check, expires_at=expires_at, tz_name=tz_name,

@@ -13,7 +13,7 @@ base language) the alert's event, else the kind of event of its category from th
 
 Times carry the office's UTC offset (CAP forbids "Z"; UTC itself is written "-00:00"). An Update
 or Cancel names the alerts it refers to in CAP's "sender,identifier,sent" form. Every document we
-produce validates against the OASIS schema vendored in ``alerts/schemas/`` (see its NOTICE).
+produce validates against the OASIS schema vendored in ``alerts/authoring/schemas/`` (see its NOTICE).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def sent_time(alert: Alert) -> datetime:
 def effective_time(alert: Alert) -> datetime | None:
     """When the alert takes effect: its send time; for a recurring series, its first run."""
     if alert.recurrence:
-        from alerts.operations import upcoming_runs
+        from alerts.authoring.recurrence import upcoming_runs
 
         start = alert.send_at or alert.approved_at or alert.created_at
         runs = upcoming_runs(alert.recurrence, start, alert.expires_at, count=1)
@@ -118,7 +118,7 @@ def event_for(alert: Alert, text: AlertText) -> str:
         return text.event
     if text.language == alert.base_language:
         return alert.event
-    from alerts.texts import category_event
+    from alerts.channels.sms.texts import category_event
 
     return category_event(text.language, alert.category.value)
 

@@ -7,7 +7,7 @@ sms.po``; source ``i18n/sms.pot``), marked in this module with ``_sms`` and extr
 the worker renders messages. Dates, times and durations inside a message are formatted by Babel
 in the recipient's locale and time zone.
 
-Keywords named in a text (STOP, START, HELP, AIUTO …) are ones ``alerts.keywords`` recognises in
+Keywords named in a text (STOP, START, HELP, AIUTO …) are ones ``alerts.replies.keywords`` recognises in
 that language; STOP and START stay in ASCII everywhere because the carrier-side opt-out (Twilio)
 acts on exactly those words.
 """
@@ -29,11 +29,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-from alerts.encoding import is_gsm7
+from alerts.channels.sms.encoding import is_gsm7
 
 log = logging.getLogger(__name__)
 
-TRANSLATIONS_DIR = Path(__file__).parents[1] / "i18n" / "translations"
+TRANSLATIONS_DIR = Path(__file__).parents[3] / "i18n" / "translations"
 SMS_DOMAIN = "sms"
 SMS_LOCALES: tuple[str, ...] = (
     "zh_Hans", "zh_Hant", "en", "it", "fr", "es", "de", "pt", "ru", "ja", "ko", "ar",

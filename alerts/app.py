@@ -1,0 +1,29 @@
+"""How the alerts side joins the application, called once by ``consular.app.create_app``: its pages,
+feeds, provider webhooks and worker page, what it adds to the operations side (``ops_hooks``), and
+its demo alerts after the rest of the demo."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from alerts import demo, ops_hooks
+from alerts.authoring.feeds import bp as alert_feeds_bp
+from alerts.authoring.views import bp as alert_pages_bp
+from alerts.gateways.views import bp as dev_sms_bp
+from alerts.replies.webhooks import bp as webhooks_bp
+from alerts.workers import bp as workers_bp
+from consular.demo import register_demo_loader
+
+
+def _load_demo_alerts() -> None:
+    demo.load_demo_alerts()  # read from the module when called, so that it can be replaced
+
+
+def init_app(app: Flask) -> None:
+    for bp in (workers_bp, dev_sms_bp):
+        app.register_blueprint(bp)
+    app.register_blueprint(alert_feeds_bp)  # before the pages: /alerts/feed.atom is a fixed path
+    app.register_blueprint(alert_pages_bp)
+    app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt
+    ops_hooks.register()
+    register_demo_loader("alerts", _load_demo_alerts)

@@ -1,0 +1,418 @@
+"""The checks an alert's input passes before anything is written: its CAP fields, when to send,
+its schedule, its texts in each language (length in SMS segments included) and its areas. Every
+problem is collected, per field, in the reader's language; nothing is saved while one remains."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
+import i18n
+from alerts.authoring.recurrence import as_utc, office_zone, recurrence_trigger, upcoming_runs
+from alerts.models import CapCategory, CapCertainty, CapMsgType, CapSeverity, CapStatus, CapUrgency
+from consular.db import utcnow
+from consular.registry.models import RegistrantKind
+from consular.validation import clean_text, is_plain_text, too_long_message
+from consular.validation import message as refused_text_message
+
+# Writable fields of an alert, in the order the compose screen shows them. Anything else is refused.
+ALERT_FIELDS = (
+    "status", "category", "event", "urgency", "severity", "certainty", "base_language",
+    "audience_kinds", "present_only", "public", "safety_check", "safety_check_minutes",
+    "resend_unanswered", "send_at", "expires_at", "recurrence",
+)
+TEXT_FIELDS = ("headline", "body", "instruction", "event")  # event: CAP's <event> in this language
+
+MAX_HEADLINE = 160
+MAX_BODY_CHARS = 1600  # what a provider accepts in one message at most
+MAX_INSTRUCTION = 1000
+MAX_EVENT = 120
+MAX_CITY = 120
+MAX_REASON = 500
+MAX_SEGMENTS = 10  # per language, counting the drill marker, safety prompt and footer
+MAX_AREAS = 50
+MAX_LANGUAGES = 12
+MAX_AHEAD = timedelta(days=366)
+SEND_GRACE = timedelta(minutes=1)  # a send time a few seconds old (a slow form) still counts as now
+MIN_RECURRENCE_GAP = timedelta(hours=1)
+SAFETY_MINUTES = (5, 7 * 24 * 60)
+DEFAULT_SAFETY_MINUTES = 60
+
+
+class AlertInputError(ValueError):
+    """Input that cannot be saved; ``errors`` maps each field (``event``, ``texts.it.body``,
+    ``areas.0.country_code``…) to a message for the user."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{key}: {message}" for key, message in errors.items()))
+        self.errors = dict(errors)
+
+
+
+def _sms_locales() -> tuple[str, ...]:
+    from alerts.channels.sms.texts import SMS_LOCALES
+
+    return tuple(SMS_LOCALES)
+
+
+def clean_line(value: str) -> str:
+    return re.sub(r"[\t\r\n\v\f]+", " ", value).strip()
+
+
+def clean_block(value: str) -> str:
+    """Multi-line text (that follows ``consular.validation``'s rule): line ends made uniform,
+    trailing spaces and tabs dropped (an SMS carries line breaks, nothing else)."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = "".join(ch for ch in value if ch == "\n" or unicodedata.category(ch) != "Cc")
+    return "\n".join(line.rstrip() for line in value.split("\n")).strip()
+
+
+# Characters that show nothing although Python's str.isspace() says otherwise: the Hangul and
+# Braille blanks, the combining grapheme joiner, the Mongolian vowel separator.
+_SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u180e")
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` would show a reader nothing: only spaces of any width, line breaks,
+    control and format characters (zero-width space and joiners, word joiner, byte-order mark,
+    direction marks, soft hyphen), variation selectors and the like."""
+    return all(ch.isspace() or ch in _SHOWS_NOTHING or "\ufe00" <= ch <= "\ufe0f"
+               or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in text)
+
+
+
+@dataclass
+class AreaInput:
+    country_code: str
+    city: str = ""
+
+
+class Check:
+    """Checks one alert's input, collecting every problem before any is reported."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.errors: dict[str, str] = {}
+        self.out: dict[str, Any] = {}
+
+    def fail(self, key: str, message: str) -> None:
+        self.errors.setdefault(key, message)
+
+    # one field at a time -----------------------------------------------------------------------
+
+    def enum(self, key: str, raw: Any, enum: type[Any]) -> None:
+        values = [member.value for member in enum]
+        if not isinstance(raw, str) or raw.strip() not in values:
+            self.fail(key, _("Choose one of: %(choices)s.", choices=", ".join(values)))
+            return
+        self.out[key] = enum(raw.strip())
+
+    def boolean(self, key: str, raw: Any) -> None:
+        if isinstance(raw, bool):
+            self.out[key] = raw
+        elif raw in (None, "", "0", "false", "off", "no"):
+            self.out[key] = False
+        elif raw in ("1", "true", "on", "yes", "y"):
+            self.out[key] = True
+        else:
+            self.fail(key, _("Choose yes or no."))
+
+    def line(self, key: str, raw: Any, max_len: int, *, required: bool = False) -> str | None:
+        if raw is None:
+            raw = ""
+        if not isinstance(raw, str):
+            self.fail(key, _("Enter text."))
+            return None
+        value = clean_text(raw)
+        if value is None:
+            self.fail(key, refused_text_message())
+            return None
+        if required and not value:
+            self.fail(key, _("This field is required."))
+            return None
+        if len(value) > max_len:
+            self.fail(key, too_long_message(max_len))
+            return None
+        return value
+
+    def block(self, key: str, raw: Any, max_len: int, *, required: bool = False) -> str | None:
+        if raw is None:
+            raw = ""
+        if not isinstance(raw, str):
+            self.fail(key, _("Enter text."))
+            return None
+        if not is_plain_text(raw, multiline=True):
+            self.fail(key, refused_text_message())
+            return None
+        value = clean_block(raw)
+        if required and not value:
+            self.fail(key, _("This field is required."))
+            return None
+        if len(value) > max_len:
+            self.fail(key, too_long_message(max_len))
+            return None
+        return value
+
+    def moment(self, key: str, raw: Any, *, required: bool) -> datetime | None:
+        if raw is None or raw == "":
+            if required:
+                self.fail(key, _("This field is required."))
+            return None
+        if isinstance(raw, str):
+            try:
+                raw = datetime.fromisoformat(raw.strip())
+            except ValueError:
+                self.fail(key, _("Enter a date and time."))
+                return None
+        if not isinstance(raw, datetime) or raw.tzinfo is None:
+            self.fail(key, _("Enter a date and time."))
+            return None
+        return as_utc(raw).replace(microsecond=0)
+
+
+def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgType) -> None:
+    for key in data:
+        if key not in ALERT_FIELDS:
+            check.fail(str(key)[:60], _("Unknown or read-only field."))
+    check.enum("status", data.get("status", CapStatus.Actual.value), CapStatus)
+    check.enum("category", data.get("category", CapCategory.Safety.value), CapCategory)
+    check.enum("urgency", data.get("urgency", CapUrgency.Expected.value), CapUrgency)
+    check.enum("severity", data.get("severity", CapSeverity.Moderate.value), CapSeverity)
+    check.enum("certainty", data.get("certainty", CapCertainty.Likely.value), CapCertainty)
+    event = check.line("event", data.get("event"), MAX_EVENT, required=True)
+    if event is not None:
+        check.out["event"] = event
+
+    base = data.get("base_language", "zh_Hans")
+    from alerts.channels.sms.texts import normalise_sms_locale
+
+    locale = normalise_sms_locale(base) if isinstance(base, str) else None
+    if locale is None or locale not in _sms_locales():
+        check.fail("base_language", _("Choose the language the alert is written in first."))
+    else:
+        check.out["base_language"] = locale
+
+    kinds_raw = data.get("audience_kinds", [])
+    if isinstance(kinds_raw, str):
+        kinds_raw = [k for k in kinds_raw.split(",") if k.strip()]
+    known = [kind.value for kind in RegistrantKind]
+    if not isinstance(kinds_raw, list | tuple) or not all(isinstance(k, str) for k in kinds_raw) \
+            or any(k.strip() not in known for k in kinds_raw):
+        check.fail("audience_kinds", _("Choose from the list of recipient groups."))
+    else:
+        chosen = [k for k in known if k in {x.strip() for x in kinds_raw}]
+        # Every kind ticked is the same as none: everyone registered in the area.
+        check.out["audience_kinds"] = "" if len(chosen) == len(known) else ",".join(chosen)
+
+    for key in ("present_only", "public", "safety_check", "resend_unanswered"):
+        check.boolean(key, data.get(key, False))
+
+    if check.out.get("safety_check"):
+        raw = data.get("safety_check_minutes")
+        if raw is None or raw == "":
+            check.out["safety_check_minutes"] = DEFAULT_SAFETY_MINUTES
+        else:
+            minutes = raw if type(raw) is int else (
+                int(raw.strip()) if isinstance(raw, str) and raw.strip().isascii()
+                and raw.strip().isdigit() and len(raw.strip()) < 7 else None)
+            low, high = SAFETY_MINUTES
+            if minutes is None or not low <= minutes <= high:
+                check.fail("safety_check_minutes",
+                           _("Enter a number of minutes from %(low)d to %(high)d.", low=low, high=high))
+            else:
+                check.out["safety_check_minutes"] = minutes
+    else:
+        check.out["safety_check_minutes"] = None
+        check.out["resend_unanswered"] = False
+
+    send_at = check.moment("send_at", data.get("send_at"), required=False)
+    expires_at = check.moment("expires_at", data.get("expires_at"), required=True)
+    now = check.now
+    if send_at is not None:
+        if send_at < now - SEND_GRACE:
+            check.fail("send_at", _("This time has passed. Choose a later time, or send now."))
+        elif send_at > now + MAX_AHEAD:
+            check.fail("send_at", _("Choose a time within the next twelve months."))
+        else:
+            check.out["send_at"] = send_at
+    elif "send_at" not in check.errors:
+        check.out["send_at"] = None
+    if expires_at is not None:
+        start = check.out.get("send_at") or now
+        if expires_at <= now:
+            check.fail("expires_at", _("The expiry must be in the future."))
+        elif expires_at <= start:
+            check.fail("expires_at", _("The expiry must be after the send time."))
+        elif expires_at > now + MAX_AHEAD + timedelta(days=1):
+            check.fail("expires_at", _("Choose an expiry within the next twelve months."))
+        else:
+            check.out["expires_at"] = expires_at
+
+    raw_rule = data.get("recurrence")
+    if raw_rule is None or (isinstance(raw_rule, str) and not raw_rule.strip()):
+        check.out["recurrence"] = None
+    elif not isinstance(raw_rule, str) or len(raw_rule) > 120:
+        check.fail("recurrence", _("Enter a schedule such as 0 9 * * 1 (every Monday at 09:00)."))
+    elif msg_type != CapMsgType.Alert:
+        check.fail("recurrence", _("An update or a cancel notice is sent once; it cannot repeat."))
+    else:
+        rule = " ".join(raw_rule.split())
+        try:
+            recurrence_trigger(rule)
+        except (ValueError, TypeError, KeyError, IndexError):
+            check.fail("recurrence", _("Enter a schedule such as 0 9 * * 1 (every Monday at 09:00): "
+                                       "minute, hour, day of month, month, day of week."))
+        else:
+            _check_recurrence(check, rule)
+
+
+def _check_recurrence(check: Check, rule: str) -> None:
+    start = check.out.get("send_at") or check.now
+    until = check.out.get("expires_at")
+    runs = upcoming_runs(rule, start, until, count=6)
+    if until is not None and not runs:
+        check.fail("recurrence", _("This schedule never runs before the expiry. Move the expiry "
+                                   "later or change the schedule."))
+        return
+    gaps = [b - a for a, b in zip(runs, runs[1:], strict=False)]
+    if any(gap < MIN_RECURRENCE_GAP for gap in gaps):
+        check.fail("recurrence", _("A recurring alert may run at most once an hour."))
+        return
+    check.out["recurrence"] = rule
+
+
+def _check_texts(check: Check, texts: Any) -> dict[str, dict[str, str]]:
+    from alerts.channels.sms.texts import normalise_sms_locale
+
+    out: dict[str, dict[str, str]] = {}
+    if not isinstance(texts, Mapping) or not texts:
+        check.fail("texts", _("Write the alert in at least one language."))
+        return out
+    if len(texts) > MAX_LANGUAGES:
+        check.fail("texts", ngettext("At most %(num)d language.", "At most %(num)d languages.",
+                                     MAX_LANGUAGES))
+        return out
+    locales = _sms_locales()
+    for raw_lang, fields in texts.items():
+        lang = normalise_sms_locale(raw_lang) if isinstance(raw_lang, str) else None
+        key = f"texts.{lang or str(raw_lang)[:20]}"
+        if lang is None or lang not in locales:
+            check.fail(key, _("Alerts cannot be sent by SMS in this language."))
+            continue
+        if lang in out:
+            check.fail(key, _("This language appears twice."))
+            continue
+        if not isinstance(fields, Mapping) or any(k not in TEXT_FIELDS for k in fields):
+            check.fail(key, _("Give a headline and a message."))
+            continue
+        headline = check.line(f"{key}.headline", fields.get("headline"), MAX_HEADLINE)
+        body = check.block(f"{key}.body", fields.get("body"), MAX_BODY_CHARS)
+        instruction = check.block(f"{key}.instruction", fields.get("instruction"), MAX_INSTRUCTION)
+        # An SMS with nothing to read cannot be sent: say which language's text is empty (spaces
+        # and invisible characters do not count as text).
+        language = i18n.language_name(lang)
+        if headline is not None and is_blank(headline):
+            check.fail(f"{key}.headline", _("The headline in %(language)s is empty. Write one, or "
+                                            "remove this language.", language=language))
+            headline = None
+        if body is not None and is_blank(body):
+            check.fail(f"{key}.body", _("The message in %(language)s is empty. Write what its "
+                                        "recipients should read, or remove this language.",
+                                        language=language))
+            body = None
+        event = check.line(f"{key}.event", fields.get("event"), MAX_EVENT)
+        if headline is not None and body is not None and instruction is not None and event is not None:
+            out[lang] = {"headline": headline, "body": body, "instruction": instruction, "event": event}
+    base = check.out.get("base_language")
+    if base and base not in out and f"texts.{base}" not in check.errors \
+            and f"texts.{base}.headline" not in check.errors and f"texts.{base}.body" not in check.errors:
+        check.fail(f"texts.{base}", _("Write the alert in its base language (%(language)s): every "
+                                      "recipient without a text in their own language gets that one.",
+                                      language=i18n.language_name(base)))
+    return out
+
+
+def _check_lengths(check: Check, texts: Mapping[str, Mapping[str, str]]) -> None:
+    """Each language's full SMS (drill marker, safety prompt and footer included) within the limit."""
+    from alerts.authoring.compose import render_sms
+    from alerts.channels.sms.encoding import analyse
+
+    status = check.out.get("status", CapStatus.Actual)
+    expires = check.out.get("expires_at") or (check.now + timedelta(days=1))
+    for lang, fields in texts.items():
+        sms = render_sms(headline=fields["headline"], body=fields["body"], locale=lang, status=status,
+                         safety_check=bool(check.out.get("safety_check")), expires_at=expires,
+                         tz_name=str(office_zone()), instruction=fields.get("instruction", ""))
+        segments = analyse(sms).segments
+        if segments > MAX_SEGMENTS:
+            check.fail(f"texts.{lang}.body", ngettext(
+                "Too long: with the footer this message takes %(num)d SMS segment; the limit is "
+                "%(max)d. Shorten it.",
+                "Too long: with the footer this message takes %(num)d SMS segments; the limit is "
+                "%(max)d. Shorten it.", segments, max=MAX_SEGMENTS))
+
+
+def _check_areas(check: Check, areas: Any) -> list[AreaInput]:
+    out: list[AreaInput] = []
+    if not isinstance(areas, Sequence) or isinstance(areas, str) or not areas:
+        check.fail("areas", _("Choose at least one country to send to."))
+        return out
+    if len(areas) > MAX_AREAS:
+        check.fail("areas", ngettext("At most %(num)d area.", "At most %(num)d areas.", MAX_AREAS))
+        return out
+    seen: set[tuple[str, str]] = set()
+    for i, area in enumerate(areas):
+        raw_code: Any
+        raw_city: Any
+        if isinstance(area, AreaInput):
+            raw_code, raw_city = area.country_code, area.city
+        elif isinstance(area, Mapping):
+            raw_code, raw_city = area.get("country_code"), area.get("city", "")
+        else:
+            check.fail(f"areas.{i}", _("Choose a country."))
+            continue
+        code = raw_code.strip().upper() if isinstance(raw_code, str) else ""
+        if not code or not i18n.is_country_code(code):
+            check.fail(f"areas.{i}.country_code", _("Choose a country from the list."))
+            continue
+        city = check.line(f"areas.{i}.city", raw_city, MAX_CITY)
+        if city is None:
+            continue
+        if (code, city.casefold()) in seen:
+            continue
+        seen.add((code, city.casefold()))
+        out.append(AreaInput(code, city))
+    # A whole country makes its cities redundant.
+    whole = {a.country_code for a in out if not a.city}
+    return [a for a in out if not a.city or a.country_code not in whole]
+
+
+def clean_input(data: Mapping[str, Any], texts: Any, areas: Any, *,
+                msg_type: CapMsgType = CapMsgType.Alert,
+                now: datetime | None = None) -> tuple[dict[str, Any], dict[str, dict[str, str]],
+                                                      list[AreaInput]]:
+    """The alert's fields, texts and areas as they will be saved, or ``AlertInputError``."""
+    check = Check(now or utcnow())
+    if not isinstance(data, Mapping):
+        raise AlertInputError({"": _("The request was not understood. Please check what you entered.")})
+    check_alert_fields(check, data, msg_type)
+    clean_texts = _check_texts(check, texts)
+    clean_areas = _check_areas(check, areas)
+    if clean_texts and not any(k.startswith("texts.") for k in check.errors):
+        _check_lengths(check, clean_texts)
+    if check.errors:
+        raise AlertInputError(check.errors)
+    return check.out, clean_texts, clean_areas
+
+
+def validate_alert(data: Mapping[str, Any], texts: Any, areas: Any, *,
+                   msg_type: CapMsgType = CapMsgType.Alert) -> None:
+    """Raise ``AlertInputError`` if this input could not be saved (the compose screen's check)."""
+    clean_input(data, texts, areas, msg_type=msg_type)

@@ -1,0 +1,239 @@
+"""Claiming: the due deliveries a dispatch round takes, in one short transaction that also settles
+what needs no provider call (lapsed leases, expired alerts, recipients who cannot or may not be
+texted now), so that any number of workers take disjoint batches."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from alerts.dispatch.quiet import QuietHours, is_urgent, zone
+from alerts.models import Alert, AlertState, Delivery, DeliveryState
+from config import Settings
+from consular.db import UTCDateTime, db, utcnow
+from consular.registry.models import Registrant, RegistrantStatus
+
+log = logging.getLogger("alerts.dispatch")
+
+DUE_STATES = (DeliveryState.pending, DeliveryState.deferred)
+OPEN_STATES = (DeliveryState.pending, DeliveryState.deferred, DeliveryState.claimed)
+# A message went out (the provider has or had it): what a re-send or a reply can refer to.
+SENT_STATES = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delivered,
+               DeliveryState.undelivered)
+
+EXAMINE_FACTOR = 5  # claim_batch looks at most this many times its limit (deferred, skipped) per call
+
+
+def app_settings() -> Settings:
+    settings: Settings = current_app.extensions["consular.settings"]
+    return settings
+
+
+def dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _utc(value: datetime) -> Any:
+    return sa.literal(value, UTCDateTime())
+
+
+def begin_write() -> None:
+    """End the session's transaction and start the next one as a writer: ``BEGIN IMMEDIATE`` on
+    SQLite, so that two workers never both read and then both try to write (one of them would get
+    "database is locked"). PostgreSQL locks rows instead."""
+    db.session.commit()
+    if dialect() == "sqlite":
+        db.session.execute(sa.text("BEGIN IMMEDIATE"))
+
+
+@dataclass
+class Claimed:
+    """A delivery this worker holds until ``lease_until``."""
+
+    delivery_id: int
+    alert_id: int
+    registrant_id: int
+    phone: str
+    language: str
+    timezone: str
+    attempts: int
+    claimed_by: str
+    claimed_at: datetime
+    lease_until: datetime
+    expires_at: datetime
+    reconcile_from: datetime | None = None
+    resend: bool = False  # the one re-send of an unanswered safety check
+
+    @property
+    def key(self) -> str:
+        """Our id for the message (a re-send is another message)."""
+        return f"d{self.delivery_id}" + ("r" if self.resend else "")
+
+
+def reclaim_expired_leases(now: datetime) -> int:
+    """Claims whose lease ran out go back to ``pending``; their attempt may have reached the
+    provider, so they are marked for reconciliation (``reconcile_from`` = when it began)."""
+    result = db.session.execute(
+        sa.update(Delivery)
+        .where(Delivery.state == DeliveryState.claimed, Delivery.lease_until < now)
+        .values(state=DeliveryState.pending, due_at=now, claimed_by=None, lease_until=None,
+                reconcile_from=sa.func.coalesce(Delivery.reconcile_from, Delivery.claimed_at, _utc(now)))
+        .execution_options(synchronize_session=False)
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        log.warning("dispatch: %d deliveries of a worker whose lease ran out taken back", count)
+    return count
+
+
+def expire_alerts(now: datetime) -> list[int]:
+    """Skip what is left of every alert past its expiry (nothing is sent after it); returns the
+    ids of those alerts."""
+    ids = list(db.session.scalars(
+        sa.select(Alert.id).where(Alert.state == AlertState.sending, Alert.expires_at <= now)
+    ).all())
+    if ids:
+        result = db.session.execute(
+            sa.update(Delivery)
+            .where(Delivery.alert_id.in_(ids), Delivery.state.in_(DUE_STATES))
+            .values(state=DeliveryState.skipped, skip_reason="expired", final_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        if count:
+            log.info("dispatch: %d deliveries skipped: their alert expired", count)
+    return ids
+
+
+
+def _due_candidates(now: datetime, limit: int) -> list[Any]:
+    query = (
+        sa.select(Delivery.id, Delivery.alert_id, Delivery.registrant_id, Delivery.language,
+                  Delivery.attempts, Delivery.reconcile_from, Delivery.resent_at,
+                  Registrant.phone, Registrant.timezone, Registrant.status, Registrant.ended_at,
+                  Alert.urgency, Alert.severity, Alert.expires_at)
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .join(Registrant, Registrant.id == Delivery.registrant_id)
+        .where(Delivery.state.in_(DUE_STATES), Delivery.due_at <= now,
+               Alert.state == AlertState.sending, Alert.expires_at > now)
+        .order_by(Delivery.due_at, Delivery.id)
+        .limit(limit)
+    )
+    if dialect() == "postgresql":
+        query = query.with_for_update(of=Delivery, skip_locked=True)
+    return list(db.session.execute(query).all())
+
+
+def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None = None, *,
+                housekeeping: bool = True) -> list[Claimed]:
+    """Claim up to ``limit`` due deliveries for ``worker_id`` and commit (see the module's
+    docstring for what else the same transaction settles; ``housekeeping=False`` leaves lapsed
+    leases and expired alerts to a later call). Commits what the session held first."""
+    settings = app_settings()
+    now = now or utcnow()
+    limit = max(1, limit or settings.dispatch_batch_size)
+    quiet = QuietHours.from_setting(settings.quiet_hours)
+    lease_until = now + timedelta(seconds=settings.dispatch_lease_seconds)
+    office_zone = settings.office_timezone
+    claimed: list[Claimed] = []
+    begin_write()
+    try:
+        if housekeeping:
+            reclaim_expired_leases(now)
+            expire_alerts(now)
+        examined = 0
+        while len(claimed) < limit and examined < limit * EXAMINE_FACTOR:
+            rows = _due_candidates(now, limit - len(claimed))
+            if not rows:
+                break
+            examined += len(rows)
+            take: list[Any] = []
+            deferred: dict[datetime, list[int]] = defaultdict(list)
+            skipped: dict[str, list[int]] = defaultdict(list)
+            for row in rows:
+                if row.ended_at is not None:
+                    skipped["ended"].append(row.id)
+                    continue
+                if row.status != RegistrantStatus.active:
+                    skipped[str(row.status)].append(row.id)
+                    continue
+                if not row.phone:
+                    skipped["invalid_number"].append(row.id)
+                    continue
+                if quiet is not None and not is_urgent(row.urgency, row.severity):
+                    tz = zone(row.timezone, office_zone)
+                    ends = quiet.ends_at(now, tz)
+                    if ends is not None:
+                        if quiet.holds_past(now, tz, row.expires_at):
+                            skipped["quiet_hours"].append(row.id)
+                        else:
+                            deferred[ends].append(row.id)
+                        continue
+                take.append(row)
+            for reason, ids in skipped.items():
+                db.session.execute(
+                    sa.update(Delivery).where(Delivery.id.in_(ids), Delivery.state.in_(DUE_STATES))
+                    .values(state=DeliveryState.skipped, skip_reason=reason, final_at=now)
+                    .execution_options(synchronize_session=False))
+            for due, ids in deferred.items():
+                db.session.execute(
+                    sa.update(Delivery).where(Delivery.id.in_(ids), Delivery.state.in_(DUE_STATES))
+                    .values(state=DeliveryState.deferred, due_at=due)
+                    .execution_options(synchronize_session=False))
+            if take:
+                db.session.execute(
+                    sa.update(Delivery).where(Delivery.id.in_([r.id for r in take]),
+                                              Delivery.state.in_(DUE_STATES))
+                    .values(state=DeliveryState.claimed, claimed_by=worker_id, claimed_at=now,
+                            lease_until=lease_until, attempts=Delivery.attempts + 1)
+                    .execution_options(synchronize_session=False))
+                claimed.extend(
+                    Claimed(delivery_id=r.id, alert_id=r.alert_id, registrant_id=r.registrant_id,
+                            phone=r.phone, language=r.language, timezone=r.timezone or office_zone,
+                            attempts=r.attempts + 1, claimed_by=worker_id, claimed_at=now,
+                            lease_until=lease_until, expires_at=r.expires_at,
+                            reconcile_from=r.reconcile_from, resend=r.resent_at is not None)
+                    for r in take)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return claimed
+
+
+@dataclass(frozen=True)
+class WorkDue:
+    deliveries: bool = False
+    notices: bool = False
+    lapsed: bool = False  # claims whose lease ran out
+    expired: bool = False  # alerts past their expiry still sending
+
+    @property
+    def any(self) -> bool:
+        return self.deliveries or self.notices or self.lapsed or self.expired
+
+
+def work_due(now: datetime) -> WorkDue:
+    """What a round could find to do (read only, so idle workers take no write lock)."""
+    from consular.cases.models import Notification, SmsState
+
+    due = (sa.select(Delivery.id).join(Alert, Alert.id == Delivery.alert_id)
+           .where(Delivery.state.in_(DUE_STATES), Delivery.due_at <= now,
+                  Alert.state == AlertState.sending).exists())
+    lapsed = (sa.select(Delivery.id)
+              .where(Delivery.state == DeliveryState.claimed, Delivery.lease_until < now).exists())
+    notices = (sa.select(Notification.id)
+               .where(Notification.sms_state == SmsState.pending,
+                      sa.or_(Notification.sms_lease_until.is_(None), Notification.sms_lease_until <= now))
+               .exists())
+    expired = (sa.select(Alert.id)
+               .where(Alert.state == AlertState.sending, Alert.expires_at <= now).exists())
+    row = db.session.execute(sa.select(due, notices, lapsed, expired)).one()
+    db.session.rollback()
+    return WorkDue(*(bool(flag) for flag in row))

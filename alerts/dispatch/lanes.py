@@ -1,0 +1,229 @@
+"""The dispatch loops of a worker: ``Dispatcher`` runs one round at a time (claim, render, reconcile,
+reserve and send, record), ``DispatchLanes`` runs several of them in threads of one worker process,
+sharing one gateway and one send loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from flask import Flask
+
+from alerts.dispatch.claim import Claimed, WorkDue, begin_write, claim_batch, work_due
+from alerts.dispatch.notices import ClaimedNotice, claim_notifications
+from alerts.dispatch.outgoing import BatchReport, Outgoing, needs_reconcile, prepare, reconcile
+from alerts.dispatch.pacing import PacedSender, SendLoop
+from alerts.dispatch.ratelimit import RateLimiter
+from alerts.dispatch.record import finish_alerts, finish_alerts_now, record_deliveries, record_notices
+from alerts.gateways.factory import gateway_from_settings
+from alerts.gateways.protocol import SmsGateway
+from config import Settings
+from consular.db import db, utcnow
+
+log = logging.getLogger("alerts.dispatch")
+
+BATCH_SECONDS = 2.0  # a batch holds about this much sending at the rate limit
+HOUSEKEEPING_SECONDS = 5.0  # lapsed leases and expired alerts are looked at least this often
+NOTICE_CHECK_SECONDS = 1.0  # case notices are looked for at least this often while busy
+
+
+class Dispatcher:
+    """One dispatch loop of a worker: claim, render, reconcile, reserve, send, record.
+
+    ``claimer`` is the id written into ``claimed_by`` (the worker's id, plus the loop's number when
+    a worker runs several). Sending runs on ``sender`` (an event loop shared by the loops of one
+    worker, whose limit on requests in flight they share) or, without one, on an event loop of its
+    own per round with ``max_concurrency`` requests in flight at most."""
+
+    def __init__(self, app: Flask, gateway: SmsGateway, claimer: str, *,
+                 max_concurrency: int | None = None, rng: random.Random | None = None,
+                 sender: SendLoop | None = None, stopping: threading.Event | None = None) -> None:
+        self.app = app
+        self.sender = sender
+        self.stopping = stopping  # set: messages still waiting for their moment go back to the queue
+        self.gateway = gateway
+        self.claimer = claimer[:120]
+        self.settings: Settings = app.extensions["consular.settings"]
+        self.max_concurrency = max(1, max_concurrency or self.settings.dispatch_max_concurrency)
+        self.rng = rng or random.Random()  # noqa: S311 (jitter)
+        self.last: BatchReport | None = None
+        self._busy = False
+        self._housekept = float("-inf")
+        self._notices_checked = float("-inf")
+
+    # The claim size follows the rate: a batch is about BATCH_SECONDS of sending, so a claim is
+    # never held long while other workers' reservations go first.
+    def claim_limit(self) -> int:
+        by_rate = int(self.settings.sms_segments_per_second * BATCH_SECONDS)
+        return max(1, min(self.settings.dispatch_batch_size, by_rate))
+
+    def run_once(self, now: datetime | None = None) -> int:
+        """One round; returns how many messages it handled (0: nothing was due, or the shared rate
+        is booked far enough ahead that claiming now would only hold rows idle)."""
+        with self.app.app_context():
+            try:
+                report = self._round(now or utcnow())
+            finally:
+                db.session.remove()
+        self.last = report
+        return report.handled
+
+    def _round(self, now: datetime) -> BatchReport:
+        report = BatchReport()
+        clock = time.monotonic()
+        housekeeping = clock - self._housekept >= HOUSEKEEPING_SECONDS
+        if self._busy and not housekeeping:
+            # The last round took a full batch: more is due; skip the look (and its queries).
+            due = WorkDue(deliveries=True, notices=clock - self._notices_checked >= NOTICE_CHECK_SECONDS)
+        else:
+            due = work_due(now)
+        if not due.any:
+            self._busy = False
+            return report
+        limiter = RateLimiter(db.engine, self.settings.sms_segments_per_second)
+        if limiter.backlog(now) > self.settings.dispatch_lease_seconds / 4:
+            return report
+        limit = self.claim_limit()
+        housekeeping = housekeeping or due.lapsed or due.expired
+        claimed = (claim_batch(self.claimer, now, limit, housekeeping=housekeeping)
+                   if due.deliveries or housekeeping else [])
+        if housekeeping:
+            self._housekept = clock
+        notices: list[ClaimedNotice] = []
+        if due.notices:
+            notices = claim_notifications(self.claimer, now, max(1, limit // 4))
+            self._notices_checked = clock
+        report.claimed, report.notices = len(claimed), len(notices)
+        self._busy = len(claimed) >= limit
+        if not claimed and not notices:
+            finish_alerts_now(now)
+            return report
+        started = time.monotonic()
+        work = prepare(claimed, notices, now, self.settings)
+        db.session.rollback()  # end the reads: no transaction stays open while we wait and send
+        reconcile(self.gateway, [w for w in work if needs_reconcile(w)], report)
+        to_send = [w for w in work if w.result is None]
+        if to_send:
+            pacer = PacedSender(self.app, self.settings, self.gateway, sender=self.sender,
+                                max_concurrency=self.max_concurrency, stopping=self.stopping)
+            coroutine = pacer.send(to_send, limiter)
+            if self.sender is not None:
+                self.sender.run(coroutine)
+            else:
+                asyncio.run(coroutine)
+        # The round that records an alert's last open deliveries marks it sent, in the same commit
+        # (one indexed look per alert of the batch): "all handed over" and "sent" are never apart.
+        self._record(work, report)
+        elapsed = time.monotonic() - started
+        log.info("dispatch %s: %d messages (%d accepted, %d reconciled, %d to retry, %d failed, "
+                 "%d not sent) in %.2f s", self.claimer, report.handled, report.accepted,
+                 report.reconciled, report.transient, report.permanent, report.not_sent, elapsed)
+        return report
+
+    # --- recording -----------------------------------------------------------------------
+
+    def _record(self, work: Sequence[Outgoing], report: BatchReport) -> None:
+        now = utcnow()
+        begin_write()
+        try:
+            deliveries = [w for w in work if isinstance(w.target, Claimed)]
+            notices = [w for w in work if isinstance(w.target, ClaimedNotice)]
+            record_deliveries(deliveries, now, self.settings, self.rng, report)
+            record_notices(notices, now, self.settings, self.rng, report)
+            alert_ids = {w.alert_id for w in deliveries if w.alert_id is not None}
+            report.alerts_finished = finish_alerts(now, alert_ids)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+
+
+def run_dispatch_once(app: Flask, gateway: SmsGateway, worker_id: str, now: datetime | None = None) -> int:
+    """One dispatch round (claim, send, record) as worker ``worker_id``; returns how many messages
+    it handled."""
+    return Dispatcher(app, gateway, worker_id).run_once(now)
+
+
+def dispatch_until_idle(app: Flask, gateway: SmsGateway, worker_id: str, *, max_rounds: int = 1000,
+                        idle: Callable[[], bool] | None = None) -> int:
+    """Run rounds until one handles nothing; returns the total handled. For commands and tests."""
+    dispatcher = Dispatcher(app, gateway, worker_id)
+    total = 0
+    for _ in range(max_rounds):
+        handled = dispatcher.run_once()
+        total += handled
+        if not handled and (idle is None or idle()):
+            break
+    return total
+
+
+class DispatchLanes:
+    """The dispatch loops of one worker process: ``lanes`` threads that each run rounds until
+    stopped (one claims and records while another sends), sharing one gateway and one send loop
+    (so DISPATCH_MAX_CONCURRENCY holds for the process). ``stop`` lets every round in progress
+    finish."""
+
+    def __init__(self, app: Flask, worker_id: str, lanes: int = 1, *, idle_seconds: float = 0.5,
+                 gateway: SmsGateway | None = None) -> None:
+        self.app = app
+        self.worker_id = worker_id
+        self.lanes = max(1, lanes)
+        self.idle_seconds = idle_seconds
+        self.gateway = gateway
+        self._own_gateway = gateway is None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.sender: SendLoop | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._threads or self._stop.is_set():
+                return
+            self._start()
+
+    def _start(self) -> None:
+        settings: Settings = self.app.extensions["consular.settings"]
+        if self.gateway is None:
+            with self.app.app_context():
+                self.gateway = gateway_from_settings(settings, engine=db.engine)
+        self.sender = SendLoop(settings.dispatch_max_concurrency)
+        for lane in range(self.lanes):
+            claimer = self.worker_id if self.lanes == 1 else f"{self.worker_id}/{lane + 1}"
+            dispatcher = Dispatcher(self.app, self.gateway, claimer, sender=self.sender,
+                                    stopping=self._stop)
+            thread = threading.Thread(target=self._loop, args=(dispatcher,), daemon=True,
+                                      name=f"dispatch-{lane + 1}")
+            self._threads.append(thread)
+            thread.start()
+
+    def _loop(self, dispatcher: Dispatcher) -> None:
+        while not self._stop.is_set():
+            try:
+                handled = dispatcher.run_once()
+            except Exception:
+                log.exception("dispatch %s: round failed", dispatcher.claimer)
+                self._stop.wait(5.0)
+                continue
+            if not handled:
+                self._stop.wait(self.idle_seconds)
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Stop every loop after the round it is in (safe to call twice, from any thread)."""
+        self._stop.set()
+        with self._lock:
+            deadline = time.monotonic() + timeout
+            for thread in self._threads:
+                thread.join(max(0.1, deadline - time.monotonic()))
+            self._threads.clear()
+            if self.sender is not None:
+                self.sender.close()
+                self.sender = None
+            if self._own_gateway and self.gateway is not None:
+                self.gateway.close()
+                self.gateway = None

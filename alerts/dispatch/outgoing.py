@@ -1,0 +1,161 @@
+"""What a round sends: each claimed delivery or case notice as a message with its text (an alert's
+text rendered once per alert, language and zone), what the round did with them (``BatchReport``),
+and what the provider already has of those whose last attempt ended with its outcome unknown."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from alerts.channels.sms import texts
+from alerts.channels.sms.encoding import count_segments
+from alerts.dispatch.claim import Claimed
+from alerts.dispatch.notices import ClaimedNotice, render_notice
+from alerts.gateways.protocol import Outcome, ReconcileError, SendResult, SmsGateway
+from alerts.models import Alert, AlertText
+from config import Settings
+from consular.db import db, utcnow
+
+log = logging.getLogger("alerts.dispatch")
+
+
+@dataclass
+class Outgoing:
+    """One message to send: a delivery or a case notice, with its text."""
+
+    target: Claimed | ClaimedNotice
+    to: str
+    body: str
+    callback: str | None
+    expires_at: datetime | None
+    lease_until: datetime
+    alert_id: int | None
+    segments: int
+    result: SendResult | str | None = None  # a SendResult, or why it was not sent
+    reconciled: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.target.key
+
+
+@dataclass
+class BatchReport:
+    claimed: int = 0
+    notices: int = 0
+    reconciled: int = 0
+    accepted: int = 0
+    permanent: int = 0
+    transient: int = 0
+    not_sent: int = 0
+    alerts_finished: list[int] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.claimed + self.notices
+
+
+def status_callback_url(settings: Settings, delivery_id: int) -> str | None:
+    """Where the provider reports this delivery's status (None without PUBLIC_BASE_URL)."""
+    if not settings.public_base_url:
+        return None
+    return f"{settings.public_base_url}/webhooks/twilio/status/{delivery_id}"
+
+
+def render_alert(alert: Alert, available: dict[str, AlertText], language: str,
+                  tz_name: str) -> tuple[str, int] | None:
+    text = available.get(language)
+    if text is None:
+        for candidate in texts.fallback_chain(language, alert.base_language):
+            text = available.get(candidate)
+            if text is not None:
+                language = candidate
+                break
+    if text is None:
+        return None
+    body = texts.render_alert_sms(
+        headline=text.headline, body=text.body, instruction=text.instruction or "", locale=language,
+        status=str(alert.status), safety_check=alert.safety_check, expires_at=alert.expires_at,
+        tz_name=tz_name)
+    return body, count_segments(body)
+
+
+def prepare(claimed: Sequence[Claimed], notices: Sequence[ClaimedNotice], now: datetime,
+            settings: Settings) -> list[Outgoing]:
+    """Each claimed delivery and case notice as a message with its text; an alert's text is
+    rendered once per (alert, language, zone)."""
+    work: list[Outgoing] = []
+    if claimed:
+        alert_ids = sorted({c.alert_id for c in claimed})
+        alerts = {a.id: a for a in db.session.scalars(sa.select(Alert).where(Alert.id.in_(alert_ids)))}
+        by_language: dict[int, dict[str, AlertText]] = defaultdict(dict)
+        for row in db.session.scalars(sa.select(AlertText).where(AlertText.alert_id.in_(alert_ids))):
+            by_language[row.alert_id][row.language] = row
+        rendered: dict[tuple[int, str, str], tuple[str, int] | None] = {}
+        for c in claimed:
+            cache_key = (c.alert_id, c.language, c.timezone)
+            if cache_key not in rendered:
+                rendered[cache_key] = render_alert(alerts[c.alert_id], by_language[c.alert_id],
+                                                    c.language, c.timezone)
+            text = rendered[cache_key]
+            item = Outgoing(target=c, to=c.phone, body=text[0] if text else "",
+                         callback=status_callback_url(settings, c.delivery_id),
+                         expires_at=c.expires_at, lease_until=c.lease_until, alert_id=c.alert_id,
+                         segments=text[1] if text else 0)
+            if text is None:
+                item.result = "no_text"
+            work.append(item)
+    for n in notices:
+        try:
+            body = render_notice(n, now)
+        except Exception:
+            log.exception("dispatch: case notice %s could not be rendered", n.notification_id)
+            body = ""
+        item = Outgoing(target=n, to=n.phone, body=body, callback=None, expires_at=None,
+                     lease_until=n.lease_until, alert_id=None, segments=count_segments(body))
+        if not body:
+            item.result = "no_text"
+        work.append(item)
+    return work
+
+
+def needs_reconcile(item: Outgoing) -> bool:
+    if item.result is not None:
+        return False
+    target = item.target
+    return target.reconcile_from is not None if isinstance(target, Claimed) else target.reconcile
+
+
+def reconcile(gateway: SmsGateway, items: Sequence[Outgoing], report: BatchReport) -> None:
+    """Ask the provider about attempts whose outcome is unknown; what it already has is not
+    sent again."""
+    if not items:
+        return
+
+    def ask(item: Outgoing) -> SendResult | str | None:
+        target = item.target
+        since = (target.reconcile_from if isinstance(target, Claimed) and target.reconcile_from
+                 else target.created_at if isinstance(target, ClaimedNotice) else utcnow())
+        try:
+            return gateway.find_sent(item.to, item.body, since, key=item.key)
+        except ReconcileError as exc:
+            log.warning("dispatch: %s not reconciled yet (%s): retried later", item.key, exc)
+            return SendResult(Outcome.transient, error_message=str(exc)[:200], reason="reconcile",
+                              maybe_accepted=True)
+
+    with ThreadPoolExecutor(max_workers=min(8, len(items)), thread_name_prefix="reconcile") as pool:
+        answers = list(pool.map(ask, items))
+    for item, answer in zip(items, answers, strict=True):
+        if isinstance(answer, SendResult):
+            item.result = answer
+            if answer.outcome == Outcome.accepted:
+                item.reconciled = True
+                report.reconciled += 1
+                log.info("dispatch: %s was already accepted by the provider (%s): not sent again",
+                         item.key, answer.provider_id)

@@ -1,0 +1,326 @@
+"""Recording: every outcome of a round in one short transaction (accepted, failed for good, to be
+retried after a backoff, or not sent), and the end of an alert once nothing of it is left to send
+(``sent``, or ``not_sent`` with the reason)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from alerts.dispatch.claim import OPEN_STATES, Claimed, begin_write, dialect
+from alerts.dispatch.notices import NOTICE_MAX_ATTEMPTS, RECONCILE_MARK, ClaimedNotice
+from alerts.dispatch.outgoing import BatchReport, Outgoing
+from alerts.gateways.protocol import Outcome, SendResult
+from alerts.models import Alert, AlertState, Delivery, DeliveryState, NotSentReason
+from config import Settings
+from consular.db import db
+from consular.registry.models import Registrant, RegistrantStatus
+
+MAX_RETRY_AFTER = 3600.0
+
+# Why a delivery was skipped or failed (``Delivery.skip_reason``), for the progress page.
+SKIP_REASONS: dict[str, Any] = {
+    "expired": _l("The alert expired before it could be sent"),
+    "quiet_hours": _l("Quiet hours at the recipient last past the alert's expiry"),
+    "opted_out": _l("The recipient unsubscribed"),
+    "invalid_number": _l("The number cannot receive SMS"),
+    "ended": _l("The registration has ended"),
+    "cancelled": _l("The alert was cancelled"),
+    "no_text": _l("No text in a language the recipient reads"),
+    "unsubscribed": _l("The recipient unsubscribed at the provider"),
+    "not_mobile": _l("Not a mobile number"),
+    "landline": _l("A landline"),
+    "region_not_enabled": _l("Sending to this country is not enabled"),
+    "unreachable": _l("The number is not reachable by SMS"),
+    "blocked": _l("Blocked by the recipient or the carrier"),
+}
+
+
+def skip_reason_label(reason: str | None) -> str:
+    """A reason code in the reader's language (the code itself when it has no label)."""
+    if not reason:
+        return ""
+    label = SKIP_REASONS.get(reason)
+    return str(label) if label is not None else reason
+
+
+def retry_delay(attempts: int, base: float, cap: float, retry_after: float | None = None,
+                rng: random.Random | None = None) -> float:
+    """Seconds before the next attempt: exponential backoff with full jitter (uniform between 0 and
+    ``min(cap, base · 2^(attempts-1))``), never less than the provider's Retry-After (which is
+    believed up to an hour)."""
+    ceiling = min(cap, base * 2 ** max(0, min(attempts - 1, 30)))
+    delay = (rng or random).uniform(0, ceiling)  # noqa: S311 (jitter, not security)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+# Why a delivery did not go out (its ``skip_reason``, skipped or failed) → why a whole alert did not.
+NOT_SENT_CAUSES: dict[str, NotSentReason] = {
+    "opted_out": NotSentReason.opted_out,
+    "unsubscribed": NotSentReason.opted_out,
+    "invalid_number": NotSentReason.invalid_number,
+    "not_mobile": NotSentReason.invalid_number,
+    "landline": NotSentReason.invalid_number,
+    "unreachable": NotSentReason.invalid_number,
+    "blocked": NotSentReason.invalid_number,
+    "quiet_hours": NotSentReason.quiet_hours,
+    "expired": NotSentReason.expired,
+    "ended": NotSentReason.no_recipients,
+}
+
+
+def not_sent_reason(delivery_reasons: Iterable[str | None]) -> NotSentReason:
+    """Why an alert none of whose messages went out was not sent, from its deliveries' reasons
+    (none at all: nobody was reachable when it was planned)."""
+    causes = {NOT_SENT_CAUSES.get(reason or "", NotSentReason.refused) for reason in delivery_reasons}
+    if not causes:
+        return NotSentReason.no_recipients
+    return causes.pop() if len(causes) == 1 else NotSentReason.several
+
+
+def finish_alerts(now: datetime, alert_ids: Iterable[int] | None = None) -> list[int]:
+    """Finish every alert in ``sending`` that is fanned out to the end and has no delivery left
+    pending, deferred or claimed (all of them, or those of ``alert_ids``): ``sent`` when at least
+    one message went out (the provider accepted it), else ``not_sent`` with the reason. Returns
+    the ids it finished."""
+    from consular.audit.operations import record
+
+    still_open = (sa.select(Delivery.id)
+                  .where(Delivery.alert_id == Alert.id, Delivery.state.in_(OPEN_STATES))
+                  .exists())
+    # An alert still being fanned out (in slices) is not finished, whatever its deliveries say.
+    query = sa.select(Alert.id, Alert.identifier).where(Alert.state == AlertState.sending,
+                                                         Alert.fanout_after.is_(None), ~still_open)
+    if alert_ids is not None:
+        wanted = sorted(set(alert_ids))
+        if not wanted:
+            return []
+        query = query.where(Alert.id.in_(wanted))
+    rows = db.session.execute(query).all()
+    finished: list[int] = []
+    for alert_id, identifier in rows:
+        outcomes = db.session.execute(
+            sa.select(Delivery.state, Delivery.skip_reason, Delivery.submitted_at.is_not(None),
+                      sa.func.count())
+            .where(Delivery.alert_id == alert_id)
+            .group_by(Delivery.state, Delivery.skip_reason, Delivery.submitted_at.is_not(None))).all()
+        went_out = any(submitted for _state, _reason, submitted, _n in outcomes)
+        reason = None if went_out else not_sent_reason(r for _s, r, _sub, _n in outcomes)
+        result = db.session.execute(
+            sa.update(Alert)
+            .where(Alert.id == alert_id, Alert.state == AlertState.sending,
+                   Alert.fanout_after.is_(None), ~still_open)
+            .values(state=AlertState.sent if went_out else AlertState.not_sent, not_sent_reason=reason,
+                    finished_at=now, version=Alert.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0):
+            finished.append(alert_id)
+            counts: dict[str, int] = {}
+            for state, _reason, _submitted, n in outcomes:
+                counts[str(state)] = counts.get(str(state), 0) + n
+            details: dict[str, Any] = {"identifier": identifier, "deliveries": counts}
+            if reason is not None:
+                details["reason"] = reason.value
+            record("alert.sent" if went_out else "alert.not_sent", "alert", alert_id, details,
+                   username="scheduler")
+    return finished
+
+
+def finish_alerts_now(now: datetime) -> list[int]:
+    """``finish_alerts`` in a transaction of its own."""
+    begin_write()
+    try:
+        done = finish_alerts(now)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return done
+
+
+def _table(model: type[Any]) -> sa.Table:
+    table = model.__table__
+    assert isinstance(table, sa.Table)
+    return table
+
+
+_PROVIDER_STATE = {"sent": DeliveryState.sent, "delivered": DeliveryState.delivered,
+                   "read": DeliveryState.delivered, "undelivered": DeliveryState.undelivered,
+                   "failed": DeliveryState.failed}
+
+
+def record_deliveries(items: Sequence[Outgoing], now: datetime, settings: Settings, rng: random.Random,
+                       report: BatchReport) -> None:
+    from consular.registry.operations import set_status
+
+    table = _table(Delivery)
+    mine = sa.and_(table.c.id == sa.bindparam("b_id"), table.c.claimed_by == sa.bindparam("b_by"))
+    accepted: list[dict[str, Any]] = []
+    retry: list[dict[str, Any]] = []
+    final: list[dict[str, Any]] = []
+    release: list[dict[str, Any]] = []
+    mark: dict[int, tuple[RegistrantStatus, str]] = {}
+    for item in items:
+        target = item.target
+        assert isinstance(target, Claimed)
+        who = {"b_id": target.delivery_id, "b_by": target.claimed_by}
+        result = item.result
+        if isinstance(result, SendResult) and result.outcome == Outcome.accepted:
+            report.accepted += 0 if item.reconciled else 1
+            state = _PROVIDER_STATE.get((result.provider_status or "").lower(), DeliveryState.submitted)
+            accepted.append({**who, "b_state": state, "b_pid": result.provider_id,
+                             "b_pstatus": (result.provider_status or "")[:20] or None,
+                             "b_segments": result.segments or item.segments,
+                             "b_final": now if state in (DeliveryState.delivered, DeliveryState.undelivered,
+                                                         DeliveryState.failed) else None})
+        elif isinstance(result, SendResult) and result.outcome == Outcome.permanent:
+            report.permanent += 1
+            final.append({**who, "b_state": DeliveryState.failed, "b_reason": (result.reason or "error")[:40],
+                          "b_code": result.error_code})
+            if result.recipient_problem:
+                status = (RegistrantStatus.opted_out if result.reason == "unsubscribed"
+                          else RegistrantStatus.invalid_number)
+                reason = f"{result.error_code or ''} {result.reason or ''}".strip()
+                mark[target.registrant_id] = (status, reason)
+        elif isinstance(result, SendResult):
+            report.transient += 1
+            delay = retry_delay(target.attempts, settings.retry_base_seconds, settings.retry_max_seconds,
+                                result.retry_after, rng)
+            due = now + timedelta(seconds=delay)
+            unsure = result.maybe_accepted or target.reconcile_from is not None
+            since = target.reconcile_from or target.claimed_at
+            if due >= target.expires_at:
+                final.append({**who, "b_state": DeliveryState.skipped, "b_reason": "expired",
+                              "b_code": result.error_code})
+            else:
+                retry.append({**who, "b_due": due, "b_code": result.error_code,
+                              "b_reconcile": since if unsure else None})
+        elif result in ("expired", "cancelled", "no_text"):
+            report.not_sent += 1
+            final.append({**who, "b_state": DeliveryState.skipped, "b_reason": result, "b_code": None})
+        else:  # "lease" or never reached: back to the queue, no harm done
+            report.not_sent += 1
+            release.append(who)
+
+    claimed_now = table.c.state == DeliveryState.claimed
+    recorded = 0
+    if accepted and dialect() == "postgresql":
+        recorded = _record_accepted_pg(accepted, now)
+    elif accepted:
+        # A cancel may have skipped the row while the message was already on its way: record the truth.
+        cancelled_meanwhile = sa.and_(table.c.state == DeliveryState.skipped, table.c.provider_id.is_(None))
+        recorded = _rowcount(db.session.execute(
+            sa.update(table).where(mine, sa.or_(claimed_now, cancelled_meanwhile))
+            .values(state=sa.bindparam("b_state"), provider_id=sa.bindparam("b_pid"),
+                    provider_status=sa.bindparam("b_pstatus"), segments=sa.bindparam("b_segments"),
+                    submitted_at=now, final_at=sa.bindparam("b_final"), lease_until=None,
+                    reconcile_from=None, error_code=None, skip_reason=None),
+            accepted))
+    if recorded < len(accepted):
+        # A status callback overtook the provider's answer: it moved the delivery on (adopting the
+        # message id), so the update above passed it by. The callback does not say how many
+        # segments the message took: record them all the same.
+        db.session.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("b_id"),
+                                   table.c.provider_id == sa.bindparam("b_pid"), table.c.segments.is_(None))
+            .values(segments=sa.bindparam("b_segments")),
+            [{"b_id": r["b_id"], "b_pid": r["b_pid"], "b_segments": r["b_segments"]} for r in accepted])
+    if final:
+        db.session.execute(
+            sa.update(table).where(mine, claimed_now)
+            .values(state=sa.bindparam("b_state"), skip_reason=sa.bindparam("b_reason"),
+                    error_code=sa.bindparam("b_code"), final_at=now, lease_until=None),
+            final)
+    if retry:
+        db.session.execute(
+            sa.update(table).where(mine, claimed_now)
+            .values(state=DeliveryState.pending, due_at=sa.bindparam("b_due"),
+                    error_code=sa.bindparam("b_code"), reconcile_from=sa.bindparam("b_reconcile"),
+                    claimed_by=None, lease_until=None),
+            retry)
+    if release:
+        db.session.execute(
+            sa.update(table).where(mine, claimed_now)
+            .values(state=DeliveryState.pending, due_at=now, claimed_by=None, lease_until=None),
+            release)
+    for registrant_id, (status, reason) in mark.items():
+        registrant = db.session.get(Registrant, registrant_id)
+        if registrant is not None and registrant.status == RegistrantStatus.active:
+            set_status(registrant, status, reason)
+
+
+# The usual outcome of a whole batch in one statement: the rows' values travel as arrays.
+_ACCEPTED_PG = sa.text("""
+UPDATE delivery AS d
+   SET state = v.state, provider_id = v.pid, provider_status = v.pstatus, segments = v.segments,
+       submitted_at = :now, final_at = v.final, lease_until = NULL, reconcile_from = NULL,
+       error_code = NULL, skip_reason = NULL
+  FROM unnest(CAST(:ids AS bigint[]), CAST(:bys AS varchar[]), CAST(:states AS varchar[]),
+              CAST(:pids AS varchar[]), CAST(:pstatuses AS varchar[]), CAST(:segments AS integer[]),
+              CAST(:finals AS timestamptz[])) AS v(id, by, state, pid, pstatus, segments, final)
+ WHERE d.id = v.id AND d.claimed_by = v.by
+   AND (d.state = 'claimed' OR (d.state = 'skipped' AND d.provider_id IS NULL))
+""")
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _record_accepted_pg(rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    """Record the accepted rows; returns how many were updated."""
+    return _rowcount(db.session.execute(_ACCEPTED_PG, {
+        "now": now, "ids": [r["b_id"] for r in rows], "bys": [r["b_by"] for r in rows],
+        "states": [str(r["b_state"]) for r in rows], "pids": [r["b_pid"] for r in rows],
+        "pstatuses": [r["b_pstatus"] for r in rows], "segments": [r["b_segments"] for r in rows],
+        "finals": [r["b_final"] for r in rows],
+    }))
+
+
+def record_notices(items: Sequence[Outgoing], now: datetime, settings: Settings, rng: random.Random,
+                    report: BatchReport) -> None:
+    from consular.cases.models import Notification, SmsState
+
+    for item in items:
+        target = item.target
+        assert isinstance(target, ClaimedNotice)
+        mine = sa.update(Notification).where(Notification.id == target.notification_id,
+                                             Notification.sms_state == SmsState.claimed)
+        result = item.result
+        values: dict[str, Any]
+        if isinstance(result, SendResult) and result.outcome == Outcome.accepted:
+            report.accepted += 0 if item.reconciled else 1
+            values = {"sms_state": SmsState.sent, "sms_provider_id": result.provider_id, "sms_sent_at": now,
+                      "sms_error": None, "sms_lease_until": None}
+        elif isinstance(result, SendResult) and result.outcome == Outcome.permanent:
+            report.permanent += 1
+            values = {"sms_state": SmsState.failed, "sms_lease_until": None,
+                      "sms_error": f"{result.error_code or ''} {result.reason or ''}".strip()[:200]}
+        elif isinstance(result, SendResult):
+            report.transient += 1
+            unsure = result.maybe_accepted or target.reconcile
+            if target.attempts >= NOTICE_MAX_ATTEMPTS:
+                values = {"sms_state": SmsState.failed, "sms_lease_until": None,
+                          "sms_error": f"gave up after {target.attempts} attempts ({result.reason})"[:200]}
+            else:
+                delay = retry_delay(target.attempts, settings.retry_base_seconds,
+                                    settings.retry_max_seconds, result.retry_after, rng)
+                note = f"{RECONCILE_MARK}: {result.reason}" if unsure else f"retry: {result.reason}"
+                values = {"sms_state": SmsState.pending, "sms_error": note[:200],
+                          "sms_lease_until": now + timedelta(seconds=delay)}
+        elif result == "no_text":
+            report.not_sent += 1
+            values = {"sms_state": SmsState.failed, "sms_lease_until": None,
+                      "sms_error": "no text for this notice"}
+        else:
+            report.not_sent += 1
+            values = {"sms_state": SmsState.pending, "sms_lease_until": None}
+        db.session.execute(mine.values(**values).execution_options(synchronize_session=False))

@@ -1,0 +1,239 @@
+"""What the fake Twilio remembers (its settings, every accepted message, its counters) and the life
+of an accepted message: the statuses it goes through, at the moments its settings give them."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from alerts.gateways.fake.config import FakeConfig, apply_config
+
+API_VERSION = "2010-04-01"
+DEFAULT_SENDER = "+15005550006"  # Twilio's magic test number, used as a Messaging Service's sender
+
+ERROR_TEXT: dict[int, str] = {
+    20001: "Invalid parameter",
+    20003: "Authenticate",
+    20404: "The requested resource {path} was not found",
+    20429: "Too Many Requests",
+    20500: "Internal Server Error",
+    20503: "Service Unavailable",
+    21211: "The 'To' number {to} is not a valid phone number.",
+    21408: "Permission to send an SMS has not been enabled for the region indicated by the 'To' "
+           "number: {to}.",
+    21602: "Message body is required.",
+    21603: "A 'From' phone number is required.",
+    21604: "A 'To' phone number is required.",
+    21606: "The From phone number {from_} is not a valid, SMS-capable inbound phone number or short "
+           "code for your account.",
+    21610: "Attempt to send to unsubscribed recipient",
+    21612: "The 'To' phone number: {to}, is not currently reachable using the 'From' phone number via SMS.",
+    21614: "'To' number {to} is not a valid mobile number",
+    21617: "The concatenated message body exceeds the 1600 character limit.",
+    21624: "Invalid validity period value",
+    21701: "The Messaging Service Sid {service} is invalid.",
+    30001: "Queue overflow",
+    30003: "Unreachable destination handset",
+    30004: "Message blocked",
+    30005: "Unknown destination handset",
+    30006: "Landline or unreachable carrier",
+    30007: "Message filtered",
+    30008: "Unknown error",
+    30036: "Validity Period Expired",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc2822(value: datetime | None) -> str | None:
+    return email.utils.format_datetime(value) if value is not None else None
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+@dataclass
+class FakeMessage:
+    sid: str
+    account_sid: str
+    to: str
+    from_: str | None
+    messaging_service_sid: str | None
+    body: str
+    status: str
+    status_callback: str | None
+    validity_period: int | None
+    date_created: datetime
+    date_updated: datetime
+    date_sent: datetime | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+    num_segments: int = 1
+    seq: int = 0
+    plan: list[tuple[float, str, int | None]] = field(default_factory=list)  # (monotonic due, status, code)
+
+    def resource(self) -> dict[str, Any]:
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": self.body,
+            "date_created": rfc2822(self.date_created),
+            "date_sent": rfc2822(self.date_sent),
+            "date_updated": rfc2822(self.date_updated),
+            "direction": "outbound-api",
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "from": self.from_,
+            "messaging_service_sid": self.messaging_service_sid,
+            "num_media": "0",
+            "num_segments": str(self.num_segments),
+            "price": None,
+            "price_unit": "USD",
+            "sid": self.sid,
+            "status": self.status,
+            "subresource_uris": {"media": f"{uri}/Media.json", "feedback": f"{uri}/Feedback.json"},
+            "to": self.to,
+            "uri": f"{uri}.json",
+        }
+
+    def record(self) -> dict[str, Any]:
+        """The resource plus what only the fake knows (for assertions)."""
+        return {**self.resource(), "status_callback": self.status_callback,
+                "validity_period": self.validity_period}
+
+
+@dataclass
+class Stats:
+    started: float = field(default_factory=time.monotonic)
+    requests: int = 0
+    create_requests: int = 0
+    accepted: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0
+    max_concurrency: int = 0
+    hold_timeouts: int = 0  # requests released by hold_timeout_ms, not by the gate
+    first_request: float | None = None
+    last_request: float | None = None
+    callbacks_posted: int = 0
+    callbacks_failed: int = 0
+    callback_statuses: Counter[str] = field(default_factory=Counter)
+    inbound_posted: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        span = (self.last_request - self.first_request) if self.first_request and self.last_request else 0
+        return {
+            "requests": self.requests,
+            "create_requests": self.create_requests,
+            "accepted": self.accepted,
+            "errors": dict(self.errors),
+            "in_flight": self.in_flight,
+            "max_concurrency": self.max_concurrency,
+            "hold_timeouts": self.hold_timeouts,
+            "requests_per_second": round(self.requests / span, 1) if span > 0 else None,
+            "callbacks_posted": self.callbacks_posted,
+            "callbacks_failed": self.callbacks_failed,
+            "callback_statuses": dict(self.callback_statuses),
+            "inbound_posted": self.inbound_posted,
+        }
+
+
+class FakeState:
+    """The settings, messages and counters of one fake server; ``reset`` forgets the messages and
+    counters (and the changed settings, unless ``keep_config``)."""
+
+    def __init__(self, account_sid: str, auth_token: str, config: FakeConfig | None = None) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.initial_config = config or FakeConfig()
+        self.config = FakeConfig()
+        self.reset(keep_config=False)
+
+    def reset(self, keep_config: bool = False) -> None:
+        if not keep_config:
+            self.config = FakeConfig()
+            apply_config(self.config, self.initial_config.to_json())
+        self.messages: dict[str, FakeMessage] = {}
+        self.by_to: dict[str, list[str]] = defaultdict(list)
+        self.stats = Stats()
+        self.remaining: dict[str, int] = {}  # per-number error countdowns
+        self.random = random.Random(self.config.seed)  # noqa: S311 (simulation, not security)
+        self._seq = 0
+        self._gate = asyncio.Event()  # opens when hold_until_in_flight requests are in flight
+
+    def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
+        apply_config(self.config, changes)
+        if "seed" in changes:
+            self.random = random.Random(self.config.seed)  # noqa: S311
+        if "hold_until_in_flight" in changes:
+            self._gate = asyncio.Event()
+        if "numbers" in changes:
+            for number in changes["numbers"] or {}:
+                self.remaining.pop(number, None)
+        return self.config.to_json()
+
+    def message_records(self, to: str | None = None) -> list[dict[str, Any]]:
+        sids = self.by_to.get(to, []) if to is not None else list(self.messages)
+        records = []
+        for sid in sids:
+            self.advance(self.messages[sid])
+            records.append(self.messages[sid].record())
+        return records
+
+    # --- the life of an accepted message ----------------------------------------------------
+
+    def plan(self, message: FakeMessage) -> list[tuple[float, str, int | None]]:
+        """What will happen to an accepted message: (seconds after acceptance, status, ErrorCode)."""
+        cb = self.config.callbacks
+        rule = self.config.numbers.get(message.to)
+        final, error_code = cb.final_status, cb.error_code
+        if message.to in self.config.landlines:
+            final, error_code = "undelivered", 30006
+        if rule is not None and rule.final_status is not None:
+            final, error_code = rule.final_status, rule.error_code
+        if final == "delivered":
+            error_code = None
+        elif error_code is None:
+            error_code = 30008 if final == "failed" else 30003
+        sent_delay, final_delay = cb.sent_delay_ms / 1000, cb.final_delay_ms / 1000
+        if message.validity_period is not None and sent_delay > message.validity_period:
+            return [(float(message.validity_period), "failed", 30036)]
+        return sorted([(sent_delay, "sent", None), (final_delay, final, error_code)], key=lambda s: s[0])
+
+    def advance(self, message: FakeMessage) -> None:
+        """Apply the planned status changes that are due (the resource's status follows the clock;
+        no task is needed unless callbacks are posted)."""
+        now = time.monotonic()
+        while message.plan and message.plan[0][0] <= now:
+            _due, status, code = message.plan.pop(0)
+            self._transition(message, status, code)
+
+    def _transition(self, message: FakeMessage, status: str, code: int | None) -> None:
+        now = utcnow()
+        message.date_updated = now
+        if status == "sent":
+            message.date_sent = message.date_sent or now
+            message.from_ = message.from_ or self.service_sender()
+            if message.status in ("queued", "accepted", "sending"):
+                message.status = "sent"
+            return
+        message.status = status
+        if status != "failed":
+            message.date_sent = message.date_sent or now
+            message.from_ = message.from_ or self.service_sender()
+        message.error_code = code
+        message.error_message = ERROR_TEXT.get(code) if code is not None else None
+
+    def service_sender(self) -> str:
+        return min(self.config.owned_numbers) if self.config.owned_numbers else DEFAULT_SENDER
+

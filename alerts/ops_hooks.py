@@ -1,0 +1,119 @@
+"""What the alerts side adds to the operations side, registered once at start-up (``register``, from
+``alerts.app.init_app``) so that ``consular`` never imports ``alerts``: the worker check of /readyz
+(which also raises the no-worker banner), the deliveries', queue's and workers' figures on /metrics,
+the texts wiped with a case the retention job anonymises, and a registrant's messages in
+subject-access exports and erasure (``alerts.subject_data``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from prometheus_client.core import GaugeMetricFamily
+
+from alerts import subject_data
+from alerts.models import Delivery, DeliveryState, InboundMessage, WorkerHeartbeat
+from config import Settings
+from consular.cases.models import Case
+from consular.db import db, utcnow
+from consular.ops.health import WORKER_CHECK, register_health_check
+from consular.ops.metrics import register_metrics_collector
+from consular.ops.retention import register_case_anonymiser
+
+SERIES = (
+    "consular_deliveries",
+    "consular_delivery_errors",
+    "consular_send_rate",
+    "consular_queue_depth",
+    "consular_queue_oldest_age_seconds",
+    "consular_workers_alive",
+    "consular_worker_last_tick_age_seconds",
+)
+
+
+def worker_alive() -> bool:
+    """True when some worker ticked within ``WORKER_DEAD_AFTER_SECONDS`` and has not stopped."""
+    settings: Settings = current_app.extensions["consular.settings"]
+    cutoff = utcnow().timestamp() - settings.worker_dead_after_seconds
+    last = db.session.scalar(
+        sa.select(sa.func.max(WorkerHeartbeat.last_tick_at)).where(WorkerHeartbeat.stopped_at.is_(None))
+    )
+    return last is not None and last.timestamp() >= cutoff
+
+
+def worker_check() -> str:
+    return "ok" if worker_alive() else "no worker alive"
+
+
+def collect_metrics(now: datetime) -> Iterator[GaugeMetricFamily]:
+    """Deliveries by state and error, the send rate, the queue, and the workers, at scrape time."""
+    deliveries = GaugeMetricFamily("consular_deliveries", "Deliveries by state.", labels=["state"])
+    counts = dict(db.session.execute(
+        sa.select(Delivery.state, sa.func.count()).group_by(Delivery.state)
+    ).all())
+    for state in DeliveryState:
+        deliveries.add_metric([state.value], counts.get(state, 0))
+    yield deliveries
+
+    errors = GaugeMetricFamily("consular_delivery_errors",
+                               "Deliveries whose last provider answer was an error, by error code.",
+                               labels=["code"])
+    for code, n in db.session.execute(
+        sa.select(Delivery.error_code, sa.func.count())
+        .where(Delivery.error_code.is_not(None)).group_by(Delivery.error_code)
+    ):
+        errors.add_metric([str(code)], n)
+    yield errors
+
+    window = 60
+    submitted = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Delivery)
+        .where(Delivery.submitted_at >= now - timedelta(seconds=window))
+    ) or 0
+    yield GaugeMetricFamily("consular_send_rate",
+                            "Messages handed to the provider per second over the last minute.",
+                            value=submitted / window)
+
+    due = (Delivery.state.in_((DeliveryState.pending, DeliveryState.deferred))) & (Delivery.due_at <= now)
+    depth, oldest = db.session.execute(
+        sa.select(sa.func.count(), sa.func.min(Delivery.due_at)).where(due)
+    ).one()
+    yield GaugeMetricFamily("consular_queue_depth", "Deliveries due now and not yet claimed.",
+                            value=depth)
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    yield GaugeMetricFamily("consular_queue_oldest_age_seconds",
+                            "How long the oldest due delivery has waited.", value=age)
+
+    last = db.session.scalar(
+        sa.select(sa.func.max(WorkerHeartbeat.last_tick_at)).where(WorkerHeartbeat.stopped_at.is_(None))
+    )
+    alive = db.session.scalar(
+        sa.select(sa.func.count()).select_from(WorkerHeartbeat).where(
+            WorkerHeartbeat.stopped_at.is_(None),
+            WorkerHeartbeat.last_tick_at >= now - timedelta(minutes=1),
+        )
+    ) or 0
+    yield GaugeMetricFamily("consular_workers_alive", "Workers that ticked in the last minute.",
+                            value=alive)
+    # +Inf when no worker is running (none ever started, or all stopped): an alert rule such as
+    # `consular_worker_last_tick_age_seconds > 120` then fires, as it should.
+    yield GaugeMetricFamily("consular_worker_last_tick_age_seconds",
+                            "Seconds since a running worker last ticked (+Inf: no worker running).",
+                            value=(now - last).total_seconds() if last is not None else math.inf)
+
+
+def wipe_case_texts(case: Case) -> None:
+    """The texts that opened or joined a case lose their words and sender (flush only)."""
+    db.session.execute(sa.update(InboundMessage).where(InboundMessage.case_id == case.id)
+                       .values(body="", from_number=""))
+
+
+def register() -> None:
+    """Add the alerts side's checks, figures and data to the operations side (safe to call again)."""
+    register_health_check(WORKER_CHECK, worker_check)
+    register_metrics_collector("alerts", collect_metrics, SERIES)
+    register_case_anonymiser("alerts", wipe_case_texts)
+    subject_data.register()
