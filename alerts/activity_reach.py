@@ -48,9 +48,10 @@ class AlertsReach:
             return {}
         return _info(list(db.session.scalars(sa.select(Alert).where(Alert.id.in_(ids)))))
 
-    def exercises(self, limit: int) -> list[AlertInfo]:
+    def issued(self, limit: int, *, exercise: bool) -> list[AlertInfo]:
+        status = Alert.status == CapStatus.Exercise if exercise else Alert.status == CapStatus.Actual
         found = list(db.session.scalars(
-            sa.select(Alert).where(Alert.status == CapStatus.Exercise, Alert.state.in_(ISSUED))
+            sa.select(Alert).where(status, Alert.state.in_(ISSUED))
             .order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit)))
         info = _info(found)
         return [info[a.id] for a in found]

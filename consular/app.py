@@ -150,6 +150,14 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (registry_bp, registry_api_bp):
         app.register_blueprint(bp)
 
+    from consular.activities import risk_views as _risk_views  # noqa: F401 (its routes join bp)
+    from consular.activities import summary as _summary  # noqa: F401 (its route joins bp)
+    from consular.activities.api import bp as activities_api_bp
+    from consular.activities.views import bp as activities_bp
+
+    for bp in (activities_bp, activities_api_bp):
+        app.register_blueprint(bp)
+
     from alerts.app import init_app as init_alerts
     from consular.ops import health, metrics
 
@@ -310,6 +318,7 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.filters["country"] = i18n.country_name
     app.jinja_env.filters["dt"] = i18n.format_dt
+    app.jinja_env.filters["day"] = i18n.format_day
     app.jinja_env.filters["num"] = i18n.format_number
     app.jinja_env.filters["plural_count"] = i18n.plural_count
     app.jinja_env.filters["language"] = i18n.language_name

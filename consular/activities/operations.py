@@ -135,9 +135,7 @@ def _check_activity(data: Mapping[str, Any], user: User, activity: Activity | No
     if kind == ActivityKind.talk:
         check.enum("setting", TalkSetting, required=True)
     else:
-        if merged.get("setting") not in (None, ""):
-            check.fail("setting", _("Only a preventive-safety talk has a setting."))
-        check.out["setting"] = None
+        check.out["setting"] = None  # only a talk has one (a form sends the field for every kind)
     check.count("head_count", required=True)
     check.notes("notes")
     point_ids = check.ids("point_ids") or []

@@ -48,8 +48,9 @@ class AlertReader(Protocol):
     def describe(self, alert_ids: Iterable[int]) -> dict[int, AlertInfo]:
         """The alerts of ``alert_ids`` that exist."""
 
-    def exercises(self, limit: int) -> list[AlertInfo]:
-        """Exercise alerts past their draft, newest first (for a drill to name the one it used)."""
+    def issued(self, limit: int, *, exercise: bool) -> list[AlertInfo]:
+        """Alerts past their draft and approval, newest first: Exercise alerts (for a drill to
+        name the one it sent) or real ones (for a risk point to name those it led to)."""
 
     def reach(self, alert_ids: Iterable[int]) -> dict[int, Reach]:
         """The reach of each alert of ``alert_ids``."""
@@ -63,7 +64,7 @@ class _NoAlerts:
     def describe(self, alert_ids: Iterable[int]) -> dict[int, AlertInfo]:
         return {}
 
-    def exercises(self, limit: int) -> list[AlertInfo]:
+    def issued(self, limit: int, *, exercise: bool) -> list[AlertInfo]:
         return []
 
     def reach(self, alert_ids: Iterable[int]) -> dict[int, Reach]:
