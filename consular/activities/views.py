@@ -130,8 +130,8 @@ def _place_choices(form: ActivityForm, user: User, activity: Activity | None) ->
     form.point_ids.choices = [SelectChoice(str(p.id), p.name_in(here)) for p in points]
     if activity is not None:
         for chosen, field in ((activity.stations, form.station_ids), (activity.points, form.point_ids)):
-            known = {c.value for c in field.choices}  # type: ignore[union-attr]
-            field.choices += [SelectChoice(str(r.id), r.name_in(here))  # type: ignore[operator]
+            known = {c.value for c in field.choices}
+            field.choices += [SelectChoice(str(r.id), r.name_in(here))
                               for r in chosen if str(r.id) not in known]
     form.country_code.choices = [SelectChoice("", _("Choose a country"))] + [
         SelectChoice(code, name) for code, name in i18n.country_choices()]
