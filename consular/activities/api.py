@@ -47,6 +47,8 @@ from consular.cases.models import Case
 from consular.db import db
 from consular.network.api import ApiError, _body
 from consular.network.queries import paginate
+from consular.validation import is_plain_text
+from consular.validation import message as refused_text_message
 
 bp = Blueprint("activities_api", __name__, url_prefix="/api/v1")
 
@@ -298,13 +300,17 @@ def risk_decision(risk_id: int) -> Response:
         "accept": risk_ops.accept_risk, "decline": risk_ops.decline_risk, "close": risk_ops.close_risk}
     if user.role != Role.coordinator:
         abort(403)
+    errors = {key[:60]: _("Unknown or read-only field.") for key in sorted(set(body) - {"decision", "note"})}
     if not isinstance(decision, str) or decision not in actions:
-        raise ApiError(422, "invalid", error_message(422),
-                       {"decision": _("Choose one of: %(choices)s.", choices=", ".join(actions))})
-    unknown = sorted(set(body) - {"decision", "note"})
-    if unknown:
-        raise ApiError(422, "invalid", error_message(422),
-                       {key[:60]: _("Unknown or read-only field.") for key in unknown})
+        errors["decision"] = _("Choose one of: %(choices)s.", choices=", ".join(actions))
+    note = body.get("note", "")
+    if note is not None and not isinstance(note, str):
+        errors["note"] = _("Enter text.")
+    elif isinstance(note, str) and not is_plain_text(note):  # every problem at once
+        errors["note"] = refused_text_message()
+    if errors:
+        raise ApiError(422, "invalid", error_message(422), errors)
+    assert isinstance(decision, str)
     actions[decision](risk, user=user, note=body.get("note", ""))
     db.session.commit()
     return jsonify(risk_json(risk, user))
@@ -337,7 +343,7 @@ def measure_update(risk_id: int, measure_id: int) -> Response:
 
 
 @bp.post("/risks/<int:risk_id>/links")
-@documented("Link an alert or a case that arose from the risk", tags=RISKS, body=s.LinkIn,
+@documented("Link an alert or a case that arose from the risk", tags=RISKS, body=s.RiskLinkIn,
             responses={200: s.RiskOut}, path_params=RISK_ID, errors=(403,))
 def risk_link(risk_id: int) -> Response:
     user, risk = _risk(risk_id)

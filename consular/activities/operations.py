@@ -106,6 +106,8 @@ def _check_place(check: Check, place: PlaceKind | None, kind: ActivityKind | Non
                                            "be patrolled or host an activity."))
     if kind == ActivityKind.patrol and place is not None and place != PlaceKind.station:
         check.fail("place_kind", _("A patrol is a visit to an overseas station: choose the station."))
+    if place != PlaceKind.abroad:
+        check.text("city", MAX["city"])  # not kept, but never text the rule refuses
     # Only the chosen kind of place is kept (a form sends every field).
     keep = {PlaceKind.home: ("division_id",), PlaceKind.abroad: ("country_code", "city"),
             PlaceKind.station: ("station_id",)}.get(place, ()) if place else ()
@@ -220,11 +222,13 @@ def log_activity(data: Mapping[str, Any], *, user: User) -> Activity:
     except ActivityInputError as exc:
         values, errors = {}, exc.errors
     checklist: dict[str, Any] = {}
-    if check_data and data.get("kind") == ActivityKind.patrol.value:
+    if check_data:  # checked whatever the kind (a form sends the fields); kept for a patrol
         try:
             checklist = _check_list(check_data)
         except ActivityInputError as exc:
             errors.update(exc.errors)
+        if data.get("kind") != ActivityKind.patrol.value:
+            checklist = {}
     if errors:
         raise ActivityInputError(errors)
     _place_activity(values, user)
@@ -301,8 +305,6 @@ def record_check(activity: Activity, station_id: Any, data: Mapping[str, Any], *
     """The checklist of one station a patrol visited (again: it replaces the earlier answers). A
     station not yet among the patrol's is added to it (it must be active)."""
     _ensure_editable(activity, user)
-    if activity.kind != ActivityKind.patrol:
-        raise ActivityConflict(_("Only a patrol has station checklists."))
     errors: dict[str, str] = {}
     station_check = Check({"station_id": station_id}, ["station_id"])
     station_check.identifier("station_id")
@@ -323,6 +325,9 @@ def record_check(activity: Activity, station_id: Any, data: Mapping[str, Any], *
         values = {}
     if errors or station is None:
         raise ActivityInputError(errors)
+    # The input first (every problem at once), then whether this activity has checklists at all.
+    if activity.kind != ActivityKind.patrol:
+        raise ActivityConflict(_("Only a patrol has station checklists."))
     if station not in activity.stations:
         activity.stations.append(station)
     found = next((c for c in activity.checks if c.station_id == station.id), None)

@@ -161,7 +161,7 @@ class MeasureUpdateIn(Schema):
     state = Choice(MeasureState)
 
 
-class LinkIn(Schema):
+class RiskLinkIn(Schema):
     alert_id = Int(metadata={"description": "An alert that arose from the risk (either this …"})
     case_reference = Text(20, metadata={"description": "… or a case, by reference 2026-000123."})
 
@@ -169,7 +169,7 @@ class LinkIn(Schema):
 # --- answers ----------------------------------------------------------------------------------
 
 
-class PlaceOut(Schema):
+class ActivityPlaceOut(Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
 
@@ -191,7 +191,7 @@ class FollowUpOut(Schema):
     done_on = _n(fields.Date(required=True))
 
 
-class AttachmentOut(Schema):
+class ActivityAttachmentOut(Schema):
     id = fields.Integer(required=True)
     filename = fields.String(required=True)
     content_type = fields.String(required=True)
@@ -217,10 +217,10 @@ class ActivityOut(Schema):
     alert_id = _n(fields.Integer(required=True))
     owner_point_id = _n(fields.Integer(required=True))
     owner_station_id = _n(fields.Integer(required=True))
-    points = fields.List(fields.Nested(PlaceOut), required=True)
-    stations = fields.List(fields.Nested(PlaceOut), required=True)
+    points = fields.List(fields.Nested(ActivityPlaceOut), required=True)
+    stations = fields.List(fields.Nested(ActivityPlaceOut), required=True)
     checks = fields.List(fields.Nested(PatrolCheckOut), required=True)
-    attachments = fields.List(fields.Nested(AttachmentOut), required=True)
+    attachments = fields.List(fields.Nested(ActivityAttachmentOut), required=True)
     follow_ups = fields.List(fields.Nested(FollowUpOut), required=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
@@ -252,7 +252,7 @@ class RiskOut(Schema):
     state = Choice(RiskState, required=True)
     country_codes = fields.Function(lambda r: r.country_list, required=True,
                                     metadata={"type": "array", "items": {"type": "string"}})
-    stations = fields.List(fields.Nested(PlaceOut), required=True)
+    stations = fields.List(fields.Nested(ActivityPlaceOut), required=True)
     reported_by_station_id = _n(fields.Integer(required=True))
     decision_note = fields.String(required=True)
     decided_at = _n(fields.DateTime(required=True))
@@ -271,7 +271,7 @@ class RiskPage(Schema):
     offset = fields.Integer(required=True)
 
 
-class ReachOut(Schema):
+class AlertReachOut(Schema):
     planned = fields.Integer(required=True)
     sent = fields.Integer(required=True)
     delivered = fields.Integer(required=True)
@@ -281,7 +281,7 @@ class ReachOut(Schema):
         "description": "Answered within 10, 30 and 60 minutes of being sent."})
 
 
-class TallyOut(Schema):
+class WorkTallyOut(Schema):
     key = fields.String(required=True)
     count = fields.Integer(required=True)
     people = fields.Integer(required=True)
@@ -294,8 +294,8 @@ class WorkFiguresOut(Schema):
     year = fields.Integer(required=True)
     figures = fields.Function(WorkFigures.flat, required=True, metadata={
         "type": "object", "additionalProperties": {"type": "integer"}})
-    trainings_by_audience = fields.List(fields.Nested(TallyOut), required=True)
-    talks_by_setting = fields.List(fields.Nested(TallyOut), required=True)
-    risk_points_by_level = fields.List(fields.Nested(TallyOut), required=True)
-    drill_reach = fields.Nested(ReachOut, required=True)
-    alert_reach = fields.Nested(ReachOut, required=True)
+    trainings_by_audience = fields.List(fields.Nested(WorkTallyOut), required=True)
+    talks_by_setting = fields.List(fields.Nested(WorkTallyOut), required=True)
+    risk_points_by_level = fields.List(fields.Nested(WorkTallyOut), required=True)
+    drill_reach = fields.Nested(AlertReachOut, required=True)
+    alert_reach = fields.Nested(AlertReachOut, required=True)
