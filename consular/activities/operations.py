@@ -151,7 +151,10 @@ def _check_activity(data: Mapping[str, Any], user: User, activity: Activity | No
     check.out.pop("point_ids", None)
     check.out.pop("station_ids", None)
     _check_alert(check, kind, merged.get("alert_id"))
-    return check.done()
+    values = check.done()
+    if "notes" in values and not values["notes"]:
+        values["notes"] = None  # no notes are none, whether sent empty or not at all
+    return values
 
 
 def _check_alert(check: Check, kind: ActivityKind | None, raw: Any) -> None:
