@@ -163,6 +163,11 @@ def _register_blueprints(app: Flask) -> None:
 
     init_alerts(app)  # its pages, feeds, webhooks and worker page; its checks, figures and data hooks
 
+    from consular.activities.demo import load_demo_activities
+    from consular.demo import register_demo_loader
+
+    register_demo_loader("activities", load_demo_activities)  # after the alerts': a drill names one
+
     health.init_app(app)
     metrics.init_app(app)
 

@@ -6,9 +6,9 @@ marked active, the coverage gaps, and a drill's report of its Exercise alert's r
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -83,8 +83,8 @@ def test_an_officer_logs_a_talk_for_the_own_point_which_becomes_active(work_worl
     ({"title": "Prato\u202egnp.exe"}, "title", "text-direction overrides"),
     ({"place_kind": "abroad", "country_code": "XX", "city": ""}, "country_code", "country code"),
 ])
-def test_bad_values_are_refused_by_field_and_nothing_is_written(work_world: WorkWorld, changes: dict[str, Any],
-                                                                field: str, says: str) -> None:
+def test_bad_values_are_refused_by_field_and_nothing_is_written(
+        work_world: WorkWorld, changes: dict[str, Any], field: str, says: str) -> None:
     w = work_world
     with pytest.raises(ActivityInputError) as refused:
         ops.log_activity(talk(w, **changes), user=w.officer)

@@ -45,7 +45,8 @@ def _deliveries_sent(alert_id: int, answered: int, delivered: int) -> None:
         delivery.submitted_at = sent_at
         delivery.state = DeliveryState.delivered if n < delivered else DeliveryState.failed
         if n < answered:
-            delivery.replied_at, delivery.reply_kind = sent_at + timedelta(minutes=8 * (n + 1)), ReplyKind.safe
+            delivery.replied_at = sent_at + timedelta(minutes=8 * (n + 1))
+            delivery.reply_kind = ReplyKind.safe
     db.session.commit()
 
 
