@@ -160,7 +160,9 @@ def summary_sentences(cases: case_stats.YearStats, figures: WorkFigures) -> list
             figures.talks, people=figures.talk_audience)
         settings = _settings_phrase(figures)
         if settings:
-            text += " " + _("Of these: %(settings)s.", settings=settings)
+            # Chinese runs its sentences on without a space; the others put one between them.
+            space = "" if str(i18n.current_locale()).startswith("zh") else " "
+            text += space + _("Of these: %(settings)s.", settings=settings)
         keys = ("talks", "talk_audience", *(f"talks_{t.key}" for t in figures.talks_by_setting if t.count))
         out.append(Sentence(text, keys))
     if figures.drills:

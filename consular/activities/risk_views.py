@@ -153,14 +153,20 @@ def risk_edit(risk_id: int) -> Any:
                              url_for("activities.risk_page", risk_id=risk.id))
 
 
+def _decision_choices(risk: RiskPoint) -> list[SelectChoice]:
+    """What the risk's state allows: a report is accepted or declined, an open risk closed."""
+    if risk.state == RiskState.reported:
+        return [SelectChoice("accept", _("Accept into the register")), SelectChoice("decline", _("Decline"))]
+    return [SelectChoice("close", _("Close"))]
+
+
 def _page_context(user: User, risk: RiskPoint) -> dict[str, Any]:
     alert_ids = ops.linked_alert_ids(risk)
     case_ids = ops.linked_case_ids(risk)
     cases = list(db.session.scalars(scoped(Case, user).where(Case.id.in_(case_ids)).order_by(Case.id))) \
         if case_ids else []
     decision = DecisionForm()
-    decision.decision.choices = [SelectChoice("accept", _("Accept into the register")),
-                                 SelectChoice("decline", _("Decline")), SelectChoice("close", _("Close"))]
+    decision.decision.choices = _decision_choices(risk)
     link = LinkForm()
     issued = alerts().issued(50, exercise=False)
     link.alert_id.choices = [SelectChoice("", _("— none —"))] + [SelectChoice(str(a.id), a.label)
@@ -198,6 +204,7 @@ def _back(risk: RiskPoint) -> Response:
 def risk_decide(risk_id: int) -> Any:
     user, risk = _manager(risk_id)
     form = DecisionForm()
+    form.decision.choices = _decision_choices(risk)
     if not form.validate_on_submit():
         return _refused(user, risk, 400, decision_form=form)
     decision, note = form.decision.data, form.note.data

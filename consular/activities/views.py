@@ -75,7 +75,9 @@ def _helpers() -> dict[str, Any]:
             "audience_label": lambda a: label(AUDIENCE_LABELS, a),
             "setting_label": lambda s: label(SETTING_LABELS, s),
             "place_label": lambda p: label(PLACE_LABELS, p),
-            "answer_windows": ANSWER_WINDOWS}
+            "answer_windows": ANSWER_WINDOWS,
+            # Names in a row: 、 in Chinese, a comma elsewhere.
+            "list_sep": "、" if str(i18n.current_locale()).startswith("zh") else ", "}
 
 
 def _worker() -> User:
