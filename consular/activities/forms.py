@@ -122,8 +122,8 @@ class ActivityForm(CheckedForm):
     city = StringField(_l("City"))
     station_id = _select(_l("Station"))
     organiser = StringField(_l("Organiser"), description=_l("Empty: your point, station or the centre."))
-    audience = _select(_l("Audience"), _choices(AUDIENCE_LABELS))
-    setting = _select(_l("Setting of the talk"), _choices(SETTING_LABELS, blank=_l("— not a talk —")))
+    audience = _select(_l("Audience"), _choices(AUDIENCE_LABELS, blank=_l("Choose…")))
+    setting = _select(_l("Setting of the talk"), _choices(SETTING_LABELS, blank=_l("Choose…")))
     head_count = StringField(_l("Head count"), render_kw={"inputmode": "numeric", "type": "number",
                                                           "min": "0", "max": "100000"},
                              description=_l("How many people attended (for a talk: its audience)."))
