@@ -156,7 +156,7 @@ class RiskForm(CheckedForm):
     title = StringField(_l("Risk"), description=_l("In a few words, e.g. “Fake police calls to "
                                                      "Chinese students in Prato”."))
     kind = _select(_l("Kind of risk"), _choices(RISK_KIND_LABELS))
-    level = _select(_l("Level"), _choices(LEVEL_LABELS))
+    level = _select(_l("Risk level"), _choices(LEVEL_LABELS))
     found_on = StringField(_l("Found on"), render_kw={"type": "date"})
     country_codes = StringField(_l("Countries concerned"),
                                 description=_l("Two-letter codes separated by commas, e.g. IT, FR."))
