@@ -1,8 +1,9 @@
 """What the alerts side adds to the operations side, registered once at start-up (``register``, from
 ``alerts.app.init_app``) so that ``consular`` never imports ``alerts``: the worker check of /readyz
 (which also raises the no-worker banner), the deliveries', queue's and workers' figures on /metrics,
-the texts wiped with a case the retention job anonymises, and a registrant's messages in
-subject-access exports and erasure (``alerts.subject_data``)."""
+the texts wiped with a case the retention job anonymises, a registrant's messages in
+subject-access exports and erasure (``alerts.subject_data``), and how far alerts reached, for drills,
+risk points and the yearly report (``alerts.activity_reach``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 from prometheus_client.core import GaugeMetricFamily
 
-from alerts import subject_data
+from alerts import activity_reach, subject_data
 from alerts.models import Delivery, DeliveryState, InboundMessage, WorkerHeartbeat
 from config import Settings
 from consular.cases.models import Case
@@ -117,3 +118,4 @@ def register() -> None:
     register_metrics_collector("alerts", collect_metrics, SERIES)
     register_case_anonymiser("alerts", wipe_case_texts)
     subject_data.register()
+    activity_reach.register()

@@ -388,6 +388,9 @@ FIELDS: tuple[Field, ...] = (
           "recommendation)."),
     Field("STATION_QUIET_DAYS", _parse_positive_int, 30,
           "A station with no activity for this many days is listed as quiet in the coverage report."),
+    Field("PATROL_INTERVAL_MONTHS", _parse_positive_int, 12,
+          "An active station not patrolled (巡查) for this many months is listed in the coverage "
+          "report as due for a patrol."),
     Field("SECURE_COOKIES", _parse_bool, None,
           "Mark cookies Secure (HTTPS only). Default: true in production."),
     Field("TRUSTED_PROXIES", _parse_count, 0,
@@ -497,6 +500,7 @@ class Settings:
     password_hash_time_cost: int
     password_hash_memory_kib: int
     station_quiet_days: int
+    patrol_interval_months: int
     secure_cookies: bool
     trusted_proxies: int
     public_base_url: str
@@ -684,6 +688,7 @@ def load_settings(
         password_hash_time_cost=values["PASSWORD_HASH_TIME_COST"],
         password_hash_memory_kib=values["PASSWORD_HASH_MEMORY_KIB"],
         station_quiet_days=values["STATION_QUIET_DAYS"],
+        patrol_interval_months=values["PATROL_INTERVAL_MONTHS"],
         secure_cookies=values["SECURE_COOKIES"],
         trusted_proxies=values["TRUSTED_PROXIES"],
         public_base_url=values["PUBLIC_BASE_URL"],

@@ -109,6 +109,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
     # Model modules must be imported so metadata knows every table.
     from alerts import models as _alert_models  # noqa: F401
+    from consular.activities import models as _activity_models  # noqa: F401
     from consular.audit import models as _audit_models  # noqa: F401
     from consular.auth import models as _auth_models  # noqa: F401
     from consular.cases import models as _case_models  # noqa: F401
@@ -149,10 +150,23 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (registry_bp, registry_api_bp):
         app.register_blueprint(bp)
 
+    from consular.activities import risk_views as _risk_views  # noqa: F401 (its routes join bp)
+    from consular.activities import summary as _summary  # noqa: F401 (its route joins bp)
+    from consular.activities.api import bp as activities_api_bp
+    from consular.activities.views import bp as activities_bp
+
+    for bp in (activities_bp, activities_api_bp):
+        app.register_blueprint(bp)
+
     from alerts.app import init_app as init_alerts
     from consular.ops import health, metrics
 
     init_alerts(app)  # its pages, feeds, webhooks and worker page; its checks, figures and data hooks
+
+    from consular.activities.demo import load_demo_activities
+    from consular.demo import register_demo_loader
+
+    register_demo_loader("activities", load_demo_activities)  # after the alerts': a drill names one
 
     health.init_app(app)
     metrics.init_app(app)
@@ -309,6 +323,7 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.filters["country"] = i18n.country_name
     app.jinja_env.filters["dt"] = i18n.format_dt
+    app.jinja_env.filters["day"] = i18n.format_day
     app.jinja_env.filters["num"] = i18n.format_number
     app.jinja_env.filters["plural_count"] = i18n.plural_count
     app.jinja_env.filters["language"] = i18n.language_name

@@ -245,8 +245,8 @@ def keys_generate(kid: str | None) -> None:
 @with_appcontext
 def keys_rotate() -> None:
     """Re-encrypt every sensitive value and every attachment file with the first (active) key."""
+    from consular.attachments import reseal_all as reseal_attachments
     from consular.audit.operations import record
-    from consular.cases.attachments import reseal_attachments
     from consular.db import DecryptionError, db, keyring, rotate_encryption_keys
     from consular.sealedfile import SealedFileError
 

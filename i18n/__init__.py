@@ -6,11 +6,12 @@ The interface speaks Simplified Chinese by default and English completely; catal
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
+from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
 from babel.numbers import format_decimal
 from flask import current_app, g, has_request_context, request, session
@@ -71,6 +72,13 @@ def format_dt(value: datetime | None, tz: str | None = None, fmt: str = "medium"
     zone = tz or current_app.extensions["consular.settings"].office_timezone
     return str(_babel_format_datetime(value, format=fmt, tzinfo=ZoneInfo(zone),
                                       locale=current_locale()))
+
+
+def format_day(value: date | None, fmt: str = "medium") -> str:
+    """A calendar day (an activity's, a due date) in the viewer's locale."""
+    if value is None:
+        return ""
+    return str(_babel_format_date(value, format=fmt, locale=current_locale()))
 
 
 def format_number(value: float | int) -> str:

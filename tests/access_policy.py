@@ -60,6 +60,112 @@ def expected(policy: dict[str, Expected], who: str, relation: str) -> Outcome:
 # - /metrics answers the loopback (METRICS_ALLOW); the Twilio webhooks are 404 with the console
 #   gateway (they exist only when Twilio sends); the CAP file and feed are public alerts.
 POLICY: dict[tuple[str, str], dict[str, Expected]] = {
+    # The network's own work (consular/activities): admins see the yearly figures only; an officer
+    # its point's activities; a volunteer its station's, and the risks its station reported (which only
+    # the centre decides on, measures and links).
+    ("activities.activity_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("activities.activity_new", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("activities.activity_new", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("activities.activity_page", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.activity_edit", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.activity_edit", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.patrol_check", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.attachment_upload", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.attachment", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.follow_up_new", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.follow_up_done", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.risk_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
+    ("activities.risk_new", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
+    ("activities.risk_new", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
+    ("activities.risk_page", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.risk_edit", "GET"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.risk_edit", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities.risk_decide", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("activities.measure_new", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("activities.measure_update", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("activities.risk_link", "POST"): {
+        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("activities.year_summary", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
+    ("activities_api.activity_list", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("activities_api.activity_create", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
+    ("activities_api.activity_get", "GET"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities_api.activity_update", "PATCH"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities_api.activity_check", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities_api.follow_up_create", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities_api.follow_up_done", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities_api.risk_list", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
+    ("activities_api.risk_create", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
+    ("activities_api.risk_get", "GET"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities_api.risk_update", "PATCH"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: OK}),
+    },
+    ("activities_api.risk_decision", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("activities_api.measure_create", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("activities_api.measure_update", "PATCH"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("activities_api.risk_link", "POST"): {
+        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
+        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+    },
+    ("activities_api.work_figures", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("alert_feeds.cap_file", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("alert_feeds.feed", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("alert_pages.alert_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},

@@ -16,6 +16,8 @@ from werkzeug.routing import Rule
 
 from alerts.models import WorkerHeartbeat
 from alerts.targeting import fan_out
+from consular.activities import operations as activities
+from consular.activities import risks
 from consular.auth.models import Role, User
 from consular.auth.operations import create_api_token
 from consular.cases import attachments
@@ -181,6 +183,9 @@ def build_world(make_point: Callable[..., LiaisonPoint], make_station: Callable[
     fan_out(alert, utcnow())
     db.session.commit()
 
+    work = _network_work(coordinator, officer, other_officer, volunteer, other_volunteer,
+                         own_point.division_id)
+    db.session.commit()
     divisions = {OWN_PLACE: own_point.division_id, OTHER_PLACE: other_point.division_id}
     world = World(users=users, other_user=other_officer, tokens=tokens)
     world.cases = {relation: case.id for relation, case in by_relation.items()}
@@ -205,8 +210,48 @@ def build_world(make_point: Callable[..., LiaisonPoint], make_station: Callable[
         "action_name": {NONE: "add_note"},
         "filename": {NONE: "css/app.css"},
         "referral_id": referrals,
+        **work,
     }
     return world
+
+
+def _network_work(coordinator: User, officer: User, other_officer: User, volunteer: User,
+                  other_volunteer: User, division_id: int) -> dict[str, dict[str, Any]]:
+    """Activities, attachments, follow-ups, risk points and measures of each relation: a talk of
+    each point, a drill of each station, a training of the centre's; a risk each station reported
+    and one the centre entered."""
+    held = {"held_on": "2026-01-15", "head_count": 30}
+    home = {"place_kind": "home", "division_id": division_id}
+    logged = {
+        OWN_PLACE: activities.log_activity({"kind": "talk", "title": "本点宣讲", "audience": "residents",
+                                            "setting": "community", **home, **held}, user=officer),
+        OTHER_PLACE: activities.log_activity({"kind": "talk", "title": "他点宣讲", "audience": "students",
+                                              "setting": "university", **home, **held}, user=other_officer),
+        OWN_STATION: activities.log_activity({"kind": "drill", "title": "本站演练", "audience": "volunteers",
+                                              "place_kind": "online", **held}, user=volunteer),
+        OTHER_STATION: activities.log_activity({"kind": "drill", "title": "他站演练",
+                                                "audience": "volunteers", "place_kind": "online", **held},
+                                               user=other_volunteer),
+        UNASSIGNED: activities.log_activity({"kind": "training", "title": "中心培训",
+                                             "audience": "centre_staff", **home, **held}, user=coordinator),
+    }
+    files = {relation: activities.add_attachment(a, "sign-in.txt", io.BytesIO(b"sign-in sheet"),
+                                                 user=coordinator).id for relation, a in logged.items()}
+    follow_ups = {relation: activities.add_follow_up(a, {"action": "寄送材料", "owner": "中心",
+                                                         "due_on": "2026-02-01"}, user=coordinator).id
+                  for relation, a in logged.items()}
+    risk = {"kind": "scam", "level": "medium", "found_on": "2026-01-10"}
+    reported = {
+        OWN_STATION: risks.report_risk({"title": "本站诈骗", **risk}, user=volunteer),
+        OTHER_STATION: risks.report_risk({"title": "他站诈骗", **risk}, user=other_volunteer),
+        UNASSIGNED: risks.report_risk({"title": "中心风险点", **risk}, user=coordinator),
+    }
+    measures = {relation: risks.add_measure(r, {"action": "发布提醒", "owner": "中心",
+                                                "due_on": "2026-02-01"}, user=coordinator).id
+                for relation, r in reported.items()}
+    return {"activity_id": {relation: a.id for relation, a in logged.items()}, "file_id": files,
+            "follow_up_id": follow_ups, "risk_id": {relation: r.id for relation, r in reported.items()},
+            "measure_id": measures}
 
 
 # --- the calls that address each record ---------------------------------------------------------

@@ -106,6 +106,25 @@ ACTION_LABELS: dict[str, LazyString] = {
     "mission.reactivate": _l("Mission reactivated"),
     "centre.create": _l("Coordination centre added"),
     "centre.update": _l("Coordination centre changed"),
+    # The network's own work
+    "activity.view": _l("Activity opened"),
+    "activity.create": _l("Activity logged"),
+    "activity.update": _l("Activity changed"),
+    "activity.patrol_check": _l("Patrol checklist recorded"),
+    "activity.attachment": _l("File added to an activity"),
+    "activity.attachment.download": _l("Activity file downloaded"),
+    "activity.follow_up": _l("Follow-up action added"),
+    "activity.follow_up_done": _l("Follow-up action done"),
+    "risk_point.view": _l("Risk point opened"),
+    "risk_point.report": _l("Local risk reported"),
+    "risk_point.create": _l("Risk point entered"),
+    "risk_point.update": _l("Risk point changed"),
+    "risk_point.accept": _l("Risk accepted into the register"),
+    "risk_point.decline": _l("Risk report declined"),
+    "risk_point.close": _l("Risk point closed"),
+    "risk_point.measure": _l("Measure added"),
+    "risk_point.measure_update": _l("Measure changed"),
+    "risk_point.link": _l("Alert or case linked to a risk point"),
 }
 
 OBJECT_LABELS: dict[str, LazyString] = {
@@ -127,6 +146,12 @@ OBJECT_LABELS: dict[str, LazyString] = {
     "station": _l("Service station"),
     "mission": _l("Mission"),
     "centre": _l("Coordination centre"),
+    "activity": _l("Activity"),
+    "activity_attachment": _l("Activity file"),
+    "follow_up": _l("Follow-up action"),
+    "patrol_check": _l("Patrol checklist"),
+    "risk_point": _l("Risk point"),
+    "risk_measure": _l("Measure"),
 }
 
 

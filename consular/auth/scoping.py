@@ -11,6 +11,18 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from flask import abort, g, request
 
+from consular.activities.models import (
+    Activity,
+    ActivityAttachment,
+    ActivityKind,
+    FollowUp,
+    PatrolCheck,
+    RiskMeasure,
+    RiskPoint,
+    activity_point,
+    activity_station,
+    risk_point_station,
+)
 from consular.audit.models import ACCESS_REFUSED, AuditEntry
 from consular.audit.operations import record
 from consular.auth.models import Role, User
@@ -167,6 +179,58 @@ def can_see_cases(user: User) -> bool:
     return user.role in (Role.coordinator, Role.liaison_officer, Role.station_volunteer)
 
 
+def activity_scope(user: User) -> sa.ColumnElement[bool]:
+    """Coordinators: every activity. Liaison officers: those their point logged or took part in.
+    Station volunteers: those their station logged, hosted, took part in or was patrolled in.
+    Admins see the yearly figures, never the activities themselves."""
+    if user.role == Role.coordinator:
+        return _ALL
+    if user.role == Role.liaison_officer and user.liaison_point_id is not None:
+        took_part = (sa.select(activity_point.c.activity_id)
+                     .where(activity_point.c.point_id == user.liaison_point_id))
+        return sa.or_(Activity.owner_point_id == user.liaison_point_id, Activity.id.in_(took_part))
+    if user.role == Role.station_volunteer and user.station_id is not None:
+        took_part = (sa.select(activity_station.c.activity_id)
+                     .where(activity_station.c.station_id == user.station_id))
+        return sa.or_(Activity.owner_station_id == user.station_id,
+                      Activity.station_id == user.station_id, Activity.id.in_(took_part))
+    return _NONE
+
+
+def _through_activity(column: Any) -> Any:
+    """Scope of a row that belongs to an activity: the scope of its activity."""
+
+    def scope(user: User) -> sa.ColumnElement[bool]:
+        if user.role == Role.coordinator:
+            return _ALL
+        if user.role == Role.admin:
+            return _NONE
+        return column.in_(sa.select(Activity.id).where(activity_scope(user)))
+
+    return scope
+
+
+def risk_point_scope(user: User) -> sa.ColumnElement[bool]:
+    """Coordinators: the whole register and every report. Station volunteers: what their station
+    reported, and the risks that concern their station. Others: none."""
+    if user.role == Role.coordinator:
+        return _ALL
+    if user.role == Role.station_volunteer and user.station_id is not None:
+        concerned = (sa.select(risk_point_station.c.risk_point_id)
+                     .where(risk_point_station.c.station_id == user.station_id))
+        return sa.or_(RiskPoint.reported_by_station_id == user.station_id,
+                      RiskPoint.id.in_(concerned))
+    return _NONE
+
+
+def _through_risk_point(user: User) -> sa.ColumnElement[bool]:
+    if user.role == Role.coordinator:
+        return _ALL
+    if user.role == Role.admin:
+        return _NONE
+    return RiskMeasure.risk_point_id.in_(sa.select(RiskPoint.id).where(risk_point_scope(user)))
+
+
 SCOPES: dict[type, Any] = {
     Case: case_scope,
     CasePerson: _through_case(CasePerson.case_id),
@@ -187,6 +251,12 @@ SCOPES: dict[type, Any] = {
     AuditEntry: audit_scope,
     Registrant: registrant_scope,
     RegistrantImport: registrant_import_scope,
+    Activity: activity_scope,
+    ActivityAttachment: _through_activity(ActivityAttachment.activity_id),
+    FollowUp: _through_activity(FollowUp.activity_id),
+    PatrolCheck: _through_activity(PatrolCheck.activity_id),
+    RiskPoint: risk_point_scope,
+    RiskMeasure: _through_risk_point,
 }
 
 
@@ -286,6 +356,54 @@ def can_work_on_alerts(user: User) -> bool:
     return user.role == Role.coordinator and user.active
 
 
+# --- the network's own work: activities and risk points ----------------------------------------
+
+# What each role logs itself: an officer its point's talks and the trainings it attended; a station
+# volunteer its station's talks, trainings, drills and meetings; the centre everything (patrols
+# are the centre's visits to the stations).
+_LOGS: dict[Role, tuple[ActivityKind, ...]] = {
+    Role.coordinator: tuple(ActivityKind),
+    Role.liaison_officer: (ActivityKind.talk, ActivityKind.training),
+    Role.station_volunteer: (ActivityKind.talk, ActivityKind.training, ActivityKind.drill,
+                             ActivityKind.joint_meeting),
+}
+
+
+def activity_kinds_for(user: User) -> tuple[ActivityKind, ...]:
+    """The kinds of activity ``user`` may log (none for an admin: figures only)."""
+    return _LOGS.get(user.role, ()) if user.active else ()
+
+
+def can_see_activities(user: User) -> bool:
+    return user.role in _LOGS
+
+
+def can_edit_activity(user: User, activity: Activity) -> bool:
+    """Change an activity (its details, attachments, follow-ups, checklists): the centre any, an
+    officer or a volunteer what their own point or station logged."""
+    if user.role == Role.coordinator:
+        return True
+    if user.role == Role.liaison_officer:
+        return activity.owner_point_id is not None and activity.owner_point_id == user.liaison_point_id
+    if user.role == Role.station_volunteer:
+        return activity.owner_station_id is not None and activity.owner_station_id == user.station_id
+    return False
+
+
+def can_see_risk_points(user: User) -> bool:
+    return user.role in (Role.coordinator, Role.station_volunteer)
+
+
+def can_report_risk(user: User) -> bool:
+    """Report a local risk (a volunteer, for the centre to accept) or enter one (the centre)."""
+    return user.role in (Role.coordinator, Role.station_volunteer) and user.active
+
+
+def can_manage_risk_points(user: User) -> bool:
+    """Accept or decline a report, change a risk point, its measures and its links: the centre."""
+    return user.role == Role.coordinator and user.active
+
+
 # --- refused accesses -------------------------------------------------------------------------
 
 # URL arguments that name one record, with the audit's name for its kind. A refused request is
@@ -296,7 +414,9 @@ REFUSAL_OBJECTS: tuple[tuple[str, str], ...] = (
     ("import_id", "registrant_import"), ("delivery_id", "delivery"), ("alert_id", "alert"),
     ("identifier", "alert"), ("token_id", "api_token"), ("user_id", "user"),
     ("point_id", "liaison_point"), ("station_id", "station"), ("mission_id", "mission"),
-    ("division_id", "division"), ("object_id", ""),
+    ("division_id", "division"), ("file_id", "activity_attachment"), ("follow_up_id", "follow_up"),
+    ("check_id", "patrol_check"), ("measure_id", "risk_measure"),
+    ("activity_id", "activity"), ("risk_id", "risk_point"), ("object_id", ""),
 )
 # The network API's ``object_id`` names a record of the register its endpoint belongs to.
 _NETWORK_KINDS = ("liaison_point", "station", "mission", "division")

@@ -1,192 +1,44 @@
-"""Case attachments: files checked by their content (not the name or the type the browser claims),
-sealed at rest (``consular.sealedfile``: streamed AES-GCM with the field keys, bound to the file's
-storage key) under ``<instance>/attachments/<random key>`` outside the web root, and served only
-through scoped views, opened one chunk at a time.
-
-A file is written before the transaction that records it commits; if that transaction rolls back,
-the file is removed again, so no file outlives a refused request. No plaintext byte of an upload is
-ever written to disk: the content checks read the sealed partial file through its opener.
+"""Case attachments: the shared attachment storage (``consular.attachments``: checked by content,
+sealed at rest, removed again when the transaction that recorded it rolls back) with the case as
+the owner: each file is an ``Attachment`` row of its case, served only through scoped views.
 """
 
 from __future__ import annotations
 
-import codecs
-import contextlib
-import hashlib
-import io
-import os
-import re
-import secrets
-import unicodedata
-import zipfile
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, Any
 
-import sqlalchemy as sa
-from flask import current_app
-from flask_babel import gettext as _
-from sqlalchemy import event
-from sqlalchemy.orm import Session
-
+from consular import attachments as store
+from consular.attachments import (  # noqa: F401 (the names this module has always offered)
+    CHUNK,
+    HEIF_BRANDS,
+    KINDS,
+    MAX_FILENAME,
+    STORAGE_KEY_RE,
+    FileKind,
+    safe_filename,
+    sniff,
+    storage_dir,
+)
 from consular.cases.models import Attachment, Case, TimelineKind
 from consular.cases.operations import CaseInputError, _audit, _timeline, _touch
 from consular.cases.policy import Action, ensure
-from consular.db import db, keyring, utcnow
-from consular.sealedfile import SealedFileError, SealedReader, SealedWriter, reseal_file
-
-CHUNK = 64 * 1024
-STORAGE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{20,80}$")
-MAX_FILENAME = 200
+from consular.db import db, utcnow
+from consular.sealedfile import SealedReader
 
 
-@dataclass(frozen=True)
-class FileKind:
-    name: str  # as in the ATTACHMENT_TYPES setting
-    content_type: str
-    extensions: tuple[str, ...]
-
-
-KINDS: dict[str, FileKind] = {k.name: k for k in (
-    FileKind("jpeg", "image/jpeg", (".jpg", ".jpeg", ".jfif")),
-    FileKind("png", "image/png", (".png",)),
-    FileKind("webp", "image/webp", (".webp",)),
-    FileKind("heic", "image/heic", (".heic", ".heif")),
-    FileKind("pdf", "application/pdf", (".pdf",)),
-    FileKind("txt", "text/plain", (".txt", ".text", ".log", ".csv", ".md")),
-    FileKind("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", (".docx",)),
-    FileKind("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (".xlsx",)),
-)}
-HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
-
-
-def sniff(content: IO[bytes]) -> FileKind | None:
-    """The kind of a file from its first bytes (and, for Office files, its zip directory).
-    ``content`` is a seekable binary stream of the file's plaintext (an upload's sealed reader)."""
-    content.seek(0)
-    head = content.read(64)
-    if head.startswith(b"\xff\xd8\xff"):
-        return KINDS["jpeg"]
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return KINDS["png"]
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return KINDS["webp"]
-    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
-        return KINDS["heic"]
-    if head.startswith(b"%PDF-"):
-        return KINDS["pdf"]
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(content) as archive:
-                names = set(archive.namelist())
-        except (zipfile.BadZipFile, OSError, ValueError):
-            return None
-        if "[Content_Types].xml" in names and "word/document.xml" in names:
-            return KINDS["docx"]
-        if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
-            return KINDS["xlsx"]
-        return None
-    return KINDS["txt"] if _is_text(content) else None
-
-
-def _is_text(content: IO[bytes]) -> bool:
-    """UTF-8 (or UTF-16 with a byte-order mark) text without NUL or other binary control bytes,
-    decoded a block at a time."""
-    content.seek(0)
-    first = content.read(CHUNK)
-    encoding = "utf-16" if first.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8"
-    decoder = codecs.getincrementaldecoder(encoding)()
-    block = first
-    try:
-        while True:
-            final = not block
-            text = decoder.decode(block, final=final)
-            if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f" for ch in text):
-                return False
-            if final:
-                return True
-            block = content.read(CHUNK)
-    except UnicodeDecodeError:
-        return False
-
-
-def safe_filename(raw: str) -> str:
-    """The file's own name, without any folder, control characters or bidirectional tricks."""
-    text = unicodedata.normalize("NFC", raw if isinstance(raw, str) else "")
-    name = PureWindowsPath(PurePosixPath(text).name).name
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf")).strip(" .")
-    if len(name) > MAX_FILENAME:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem[:MAX_FILENAME - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 \
-            else name[:MAX_FILENAME]
-    return name or "file"
-
-
-def storage_dir() -> Path:
-    folder = Path(current_app.instance_path) / "attachments"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return folder
-
-
-def attachment_path(att: Attachment) -> Path:
+def attachment_path(att: Attachment) -> Any:
     """Where the (sealed) file of ``att`` lives (the key is ours and random; checked anyway)."""
-    if not STORAGE_KEY_RE.match(att.storage_key or ""):
-        raise ValueError("bad storage key")
-    return storage_dir() / att.storage_key
+    return store.file_path(att.storage_key)
 
 
 def open_attachment(att: Attachment, *, verify: bool = False) -> SealedReader:
-    """The plaintext of ``att``'s file as a seekable stream, authenticated chunk by chunk; raises
-    ``SealedFileError`` when the file is not sealed with a configured key for this attachment, or
-    was altered. With ``verify`` the whole file is authenticated first (one chunk at a time, none
-    kept), so a download is the file or an error, never the start of a file and a broken
-    connection. Close it after use."""
-    reader = SealedReader(attachment_path(att), keyring(), att.storage_key)
-    if verify:
-        try:
-            reader.verify()
-        except BaseException:
-            reader.close()
-            raise
-    return reader
+    """The plaintext of ``att``'s file (``consular.attachments.open_file``). Close it after use."""
+    return store.open_file(att.storage_key, verify=verify)
 
 
 def reseal_attachments() -> dict[str, int]:
-    """Seal every attachment file again with the active key (``consular keys rotate``). Each file is
-    replaced atomically (a new sealed file beside it, flushed, renamed over it); files already
-    sealed with the active key are left alone, so an interrupted run is simply run again.
-    A file that does not open raises ``SealedFileError`` (the others done so far stay done).
-    Returns counts: re-encrypted, already current, missing files."""
-    ring = keyring()
-    counts = {"resealed": 0, "current": 0, "missing": 0}
-    last_id = 0
-    while True:
-        rows = db.session.execute(sa.select(Attachment.id, Attachment.storage_key)
-                                  .where(Attachment.id > last_id).order_by(Attachment.id).limit(500)).all()
-        if not rows:
-            return counts
-        for att_id, key in rows:
-            last_id = att_id
-            if not STORAGE_KEY_RE.match(key or ""):
-                raise ValueError(f"attachment {att_id}: bad storage key")
-            path = storage_dir() / key
-            if not path.is_file():
-                counts["missing"] += 1
-                continue
-            try:
-                resealed = reseal_file(path, ring, key)
-            except SealedFileError as exc:
-                raise SealedFileError(f"attachment {att_id}: {exc}") from None
-            counts["resealed" if resealed else "current"] += 1
-
-
-def _limits() -> tuple[int, set[str]]:
-    settings = current_app.extensions["consular.settings"]
-    return int(settings.attachment_max_mb) * 1024 * 1024, set(settings.attachment_types.split(","))
-
-
-def _size_text(limit: int) -> str:
-    return f"{limit // (1024 * 1024)} MiB"
+    """Seal every attachment file (of cases and of every other owner) again with the active key."""
+    return store.reseal_all()
 
 
 def store_attachment(case: Case, filename: str, stream: IO[bytes], content_type: str, *,
@@ -194,81 +46,19 @@ def store_attachment(case: Case, filename: str, stream: IO[bytes], content_type:
     """Check and keep an uploaded file for ``case``. ``content_type`` is what the client said; the
     stored type is what the content is. Refusals raise :class:`CaseInputError` on ``file``."""
     ensure(Action.add_attachment, case, user)
-    limit, allowed = _limits()
-    name = safe_filename(filename)
-    folder = storage_dir()
-    key = secrets.token_urlsafe(24)
-    partial = folder / f".{key}.part"
-    digest = hashlib.sha256()
-    size = 0
-    ring = keyring()
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            writer = SealedWriter(out, ring, key)
-            while True:
-                chunk = stream.read(CHUNK)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > limit:
-                    raise CaseInputError({"file": _("The file is too large: at most %(limit)s.",
-                                                    limit=_size_text(limit))})
-                digest.update(chunk)
-                writer.write(chunk)
-            writer.close()
-            out.flush()
-            os.fsync(out.fileno())
-        if size == 0:
-            raise CaseInputError({"file": _("The file is empty.")})
-        with SealedReader(partial, ring, key) as sealed:
-            kind = sniff(io.BufferedReader(sealed, CHUNK))
-        if kind is None or kind.name not in allowed:
-            names = ", ".join(sorted(allowed))
-            raise CaseInputError({"file": _("This type of file is not accepted. Accepted: %(types)s.",
-                                            types=names)})
-        ext = os.path.splitext(name)[1].lower()
-        if ext and ext not in kind.extensions:
-            raise CaseInputError({"file": _("The file's content (%(kind)s) does not match its name "
-                                            "(%(ext)s).", kind=kind.name, ext=ext)})
-        final = folder / key
-        os.replace(partial, final)
-    finally:
-        if partial.exists():
-            partial.unlink()
-    _written_files(db.session()).append(final)
-
+        stored = store.receive_file(filename, stream)
+    except store.FileRefused as exc:
+        raise CaseInputError({"file": str(exc)}) from None
     now = utcnow()
-    att = Attachment(case_id=case.id, filename=name, content_type=kind.content_type, size=size,
-                     sha256=digest.hexdigest(), storage_key=key, uploaded_by_id=getattr(user, "id", None),
-                     uploaded_at=now)
+    att = Attachment(case_id=case.id, filename=stored.filename, content_type=stored.content_type,
+                     size=stored.size, sha256=stored.sha256, storage_key=stored.storage_key,
+                     uploaded_by_id=getattr(user, "id", None), uploaded_at=now)
     db.session.add(att)
     db.session.flush()
     _touch(case, user, now)
-    detail = {"attachment_id": att.id, "content_type": kind.content_type, "size": size}
+    detail = {"attachment_id": att.id, "content_type": stored.content_type, "size": stored.size}
     _timeline(case, user, TimelineKind.attachment, "add_attachment", now, detail=detail)
     _audit("attachment", case, user, detail)
     db.session.flush()
     return att
-
-
-# --- removing files whose transaction did not commit --------------------------------------------
-
-
-def _written_files(session: Session) -> list[Path]:
-    files: list[Path] = session.info.setdefault("consular.attachment_files", [])
-    return files
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_written(session: Session) -> None:
-    session.info.pop("consular.attachment_files", None)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _remove_unrecorded(session: Session, previous_transaction: Any) -> None:
-    if previous_transaction.nested:
-        return
-    for path in session.info.pop("consular.attachment_files", []):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()

@@ -33,6 +33,7 @@ from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 import i18n
+from consular.activities import report as work_report
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.session import require_user
@@ -207,11 +208,15 @@ def year(year: int) -> str:
           for key, kind in (("category", "hbar"), ("country", "bar"), ("status", "doughnut"),
                             ("liaison_point", "hbar"), ("station", "hbar"))],
     ]
+    work = work_report.work_figures_of(year)
+    charts += work_report.charts(work, months)
     years = stats.years_with_cases()
     if year not in years:
         years = sorted({*years, year}, reverse=True)
     return render_template(
         "cases/report.html", figures=figures, tables=tables, charts=charts, months=months,
+        work=work, work_rows=work_report.figure_rows(work), work_tables=work_report.tables(work),
+        reach_rows=work_report.reach_rows(work),
         years=years, duration_text=duration_text,
         can_export_cases=can_export_case_rows(user),
         kind=kind.value if kind else "", kind_name=str(KIND_LABELS[kind]) if kind else "",
@@ -325,7 +330,7 @@ def cases_xlsx(header: Sequence[str], rows: Sequence[Sequence[Any]], year: int) 
     return _workbook_bytes(book)
 
 
-def statistics_xlsx(figures: stats.YearStats) -> bytes:
+def statistics_xlsx(figures: stats.YearStats, work: Any = None) -> bytes:
     book = Workbook(write_only=True)
     used: set[str] = set()
     summary = book.create_sheet(_sheet_title(_("Summary"), used))
@@ -341,7 +346,27 @@ def statistics_xlsx(figures: stats.YearStats) -> bytes:
         _append(sheet, [table["title"], _("Cases")])
         for label, n in table["rows"]:
             _append(sheet, [label, n])
+    if work is not None:
+        _work_sheets(book, used, work)
     return _workbook_bytes(book)
+
+
+def _work_sheets(book: Workbook, used: set[str], work: Any) -> None:
+    """The network's work: its headline figures (the summary's and the page's), its tables and
+    the reach of the drills and alerts."""
+    sheet = book.create_sheet(_sheet_title(_("The network's work"), used))
+    _append(sheet, [_("Figure"), _("Value")])
+    for _key, label, value in work_report.figure_rows(work):
+        _append(sheet, [label, value])
+    for table in work_report.tables(work):
+        sheet = book.create_sheet(_sheet_title(table["title"], used))
+        _append(sheet, [table["title"], _("Number"), *([_("People")] if table["people"] else [])])
+        for label, n, people in table["rows"]:
+            _append(sheet, [label, n, *([people] if table["people"] else [])])
+    sheet = book.create_sheet(_sheet_title(_("Reach of drills and alerts"), used))
+    _append(sheet, ["", _("Drills"), _("Alerts")])
+    for label, drills, alerts in work_report.reach_rows(work):
+        _append(sheet, [label, drills, alerts])
 
 
 def summary_rows(figures: stats.YearStats) -> list[tuple[str, Any]]:
@@ -418,7 +443,8 @@ def statistics_workbook(year: int) -> Response:
     _year_or_404(year)
     kind = _kind()
     figures = stats.year_stats(year, kind)
-    body = statistics_xlsx(figures)
-    rows = 12 + sum(len(t) for t in figures.tables.values())
+    work = work_report.work_figures_of(year)
+    body = statistics_xlsx(figures, work)
+    rows = 12 + sum(len(t) for t in figures.tables.values()) + len(work_report.FIGURE_LABELS)
     _audit_export(year, "statistics", "xlsx", rows, kind)
     return _download(body, XLSX, f"statistics-{year}{_suffix(kind)}.xlsx")

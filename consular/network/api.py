@@ -328,9 +328,18 @@ def coverage() -> Response:
     user = require_user()
     if not can_view_coverage(user):
         abort(403)
+    from consular.activities.coverage import work_gaps
+
     quiet_days = int(current_app.extensions["consular.settings"].station_quiet_days)
     report = queries.coverage_report(user, quiet_days)
+    gaps = work_gaps(user)
     return jsonify(
+        patrol_interval_months=gaps.patrol_months,
+        not_patrolled=[{"id": g.station.id, "name": g.station.name,
+                        "country_code": g.station.country_code, "city": g.station.city,
+                        "last_patrol": g.last_patrol.isoformat() if g.last_patrol else None}
+                       for g in gaps.unpatrolled],
+        untrained_points=[{"id": p.id, "name": p.name} for p in gaps.untrained],
         generated_at=_iso(report.generated_at),
         quiet_days=report.quiet_days,
         townships={"total": report.townships, "covered": report.covered,

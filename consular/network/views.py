@@ -590,5 +590,7 @@ def coverage() -> str:
     user = require_user()
     if not can_view_coverage(user):
         abort(403)
+    from consular.activities.coverage import work_gaps
+
     return render_template("network/coverage.html",
-                           report=queries.coverage_report(user, _quiet_days()))
+                           report=queries.coverage_report(user, _quiet_days()), gaps=work_gaps(user))

@@ -12,7 +12,13 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from consular.auth.models import Role, User
-from consular.auth.scoping import case_scope, liaison_point_scope, station_scope
+from consular.auth.scoping import (
+    can_see_activities,
+    can_see_risk_points,
+    case_scope,
+    liaison_point_scope,
+    station_scope,
+)
 from consular.auth.session import current_user, login_required
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
@@ -65,6 +71,16 @@ def nav_items(user: User | None) -> list[NavItem]:
                     "network.station"),
             NavItem(str(_l("Missions")), url_for("network.missions"), "network.mission"),
         ]
+    work = []
+    if can_see_activities(user):
+        work.append(NavItem(str(_l("Activities")), url_for("activities.activity_list"),
+                            "activities.activit"))
+    if can_see_risk_points(user):
+        work.append(NavItem(str(_l("Risk points")), url_for("activities.risk_list"), "activities.risk"))
+    if len(work) > 1:
+        items.append(NavItem(str(_l("Work")), "#", "activities.", tuple(work)))
+    else:
+        items += work
     if user.role == Role.coordinator:
         alerts = NavItem(str(_l("Alerts")), url_for("alert_pages.alert_list"), "alert_pages.")
         settings = current_app.extensions["consular.settings"]

@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from alerts.authoring import operations as alert_ops
+from consular.activities import operations as activity_ops
+from consular.activities import risks as risk_ops
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User
 from consular.auth.operations import create_api_token
@@ -153,6 +155,7 @@ def messages_in(response: Any) -> list[str]:
 # when the input is refused, so they are not half-written changes; nor are failed logins counted
 # for throttling, or a token's last use.
 NOT_WRITES = ("case.view", "incident.view", "registrant.view", "registrant.list", "alert.call_round.view",
+              "activity.view", "risk_point.view",
               "login.", "password_change.failed", "report.export", "registrant.export", "access.refused")
 _WRITE_RE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
 
@@ -288,6 +291,20 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
     api_token, _secret = create_api_token(coordinator, "sweep")
     _admin_token, admin_secret = create_api_token(users["admin"], "sweep")
     db.session.commit()
+    talk = activity_ops.log_activity(
+        {"kind": "talk", "title": "高校宣讲", "held_on": "2026-01-15", "place_kind": "home",
+         "division_id": town.id, "audience": "students", "setting": "university", "head_count": 120},
+        user=officer)
+    patrol = activity_ops.log_activity(
+        {"kind": "patrol", "title": "巡查普拉托服务站", "held_on": "2026-01-20", "place_kind": "station",
+         "station_id": station.id, "audience": "volunteers", "head_count": 6}, user=coordinator)
+    follow_up = activity_ops.add_follow_up(talk, {"action": "寄送材料", "owner": "中心",
+                                                  "due_on": "2026-02-01"}, user=coordinator)
+    risk = risk_ops.report_risk({"title": "假警察电话", "kind": "scam", "level": "medium",
+                                 "found_on": "2026-01-10"}, user=users["volunteer"])
+    measure = risk_ops.add_measure(risk, {"action": "发布提醒", "owner": "中心", "due_on": "2026-02-01"},
+                                   user=coordinator)
+    db.session.commit()
     ids = {"county": county.id, "town": town.id, "point": point.id, "station": station.id,
            "mission": mission.id, "triaged": triaged.id, "offered": offered.id,
            "working": working.id, "resolved": resolved.id, "incident": incident.id,
@@ -295,7 +312,8 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
            "draft_alert": draft_alert.id, "waiting_alert": waiting.id, "waiting_too": waiting_too.id,
            "approved_alert": approved.id,
            "token": api_token.id, "referral": triaged.referrals[0].id,
-           "other_user": users["other"].id}
+           "other_user": users["other"].id, "talk": talk.id, "patrol": patrol.id,
+           "follow_up": follow_up.id, "risk": risk.id, "measure": measure.id}
     return World(users, ids, admin_secret)
 
 
@@ -346,6 +364,18 @@ FORM_PAGES: dict[str, tuple[str, str]] = {
     "network.division_edit": ("admin", "/network/divisions/{town}/edit"),
     "network.division_deactivate": ("admin", "/network/divisions/{town}"),
     "network.centre_edit": ("admin", "/network/centre/edit"),
+    "activities.activity_new": ("officer", "/activities/new?kind=talk"),
+    "activities.activity_edit": ("coordinator", "/activities/{talk}/edit"),
+    "activities.patrol_check": ("coordinator", "/activities/{patrol}"),
+    "activities.attachment_upload": ("coordinator", "/activities/{talk}"),
+    "activities.follow_up_new": ("coordinator", "/activities/{talk}"),
+    "activities.follow_up_done": ("coordinator", "/activities/{talk}"),
+    "activities.risk_new": ("volunteer", "/risks/new"),
+    "activities.risk_edit": ("coordinator", "/risks/{risk}/edit"),
+    "activities.measure_new": ("coordinator", "/risks/{risk}"),
+    "activities.measure_update": ("coordinator", "/risks/{risk}"),
+    "activities.risk_link": ("coordinator", "/risks/{risk}"),
+    "activities.risk_decide": ("coordinator", "/risks/{risk}"),
 }
 
 # endpoint → why the form sweep does not post to it.
@@ -473,7 +503,7 @@ def _area(endpoint: str) -> str:
     return endpoint.split(".")[0].replace("alert_pages", "alerts").replace("web", "auth")
 
 
-@pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network"])
+@pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network", "activities"])
 def test_every_form_refuses_bad_input_cleanly(app: Flask, world: World, writes: WriteLog,
                                               area: str) -> None:
     """Each area's forms in the order of FORM_PAGES (what ends a thing comes last), in one world."""
@@ -571,7 +601,7 @@ def _says_bidi(messages: list[str]) -> bool:
     return any("text-direction overrides" in m or "文字方向" in m for m in messages)
 
 
-@pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network"])
+@pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network", "activities"])
 def test_a_bidi_override_in_any_text_field_of_any_form_is_refused(app: Flask, world: World,
                                                                   writes: WriteLog, area: str) -> None:
     """Every form, every field a person types into, one at a time: the form as the page shows it with
@@ -633,7 +663,9 @@ def _api_url(rule: Any, world: World) -> str:
             values[arg] = world.ids[by_collection[rule.rule.split("/")[3]]]
         else:
             values[arg] = world.ids[{"case_id": "working", "referral_id": "referral",
-                                     "registrant_id": "registrant", "incident_id": "incident"}[arg]]
+                                     "registrant_id": "registrant", "incident_id": "incident",
+                                     "activity_id": "talk", "follow_up_id": "follow_up",
+                                     "risk_id": "risk", "measure_id": "measure"}[arg]]
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule.rule)
 
 
@@ -660,10 +692,14 @@ def _typed_rounds(fields: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "unknown_fields", {f"x{i}": i for i in range(200)}
 
 
-@pytest.mark.parametrize("area", ["cases", "registrants", "network"])
+WORK_COLLECTIONS = ("activities", "risks")
+
+
+@pytest.mark.parametrize("area", ["cases", "registrants", "network", "activities"])
 def test_every_api_write_refuses_bad_bodies_cleanly(app: Flask, world: World, writes: WriteLog,
                                                     area: str) -> None:
-    users = {"cases": "coordinator", "registrants": "coordinator", "network": "admin"}
+    users = {"cases": "coordinator", "registrants": "coordinator", "network": "admin",
+             "activities": "coordinator"}
     user = world.users[users[area]]
     _token, secret = create_api_token(user, "bad input")
     db.session.commit()
@@ -676,8 +712,9 @@ def test_every_api_write_refuses_bad_bodies_cleanly(app: Flask, world: World, wr
         if rule.endpoint not in api_write_endpoints(app) or rule.endpoint in EXEMPT:
             continue
         collection = rule.rule.split("/")[3]
-        if {"cases": collection == "cases", "registrants": collection == "registrants"}.get(
-                area, collection not in ("cases", "registrants")) is False:
+        if {"cases": collection == "cases", "registrants": collection == "registrants",
+            "activities": collection in WORK_COLLECTIONS}.get(
+                area, collection not in ("cases", "registrants", *WORK_COLLECTIONS)) is False:
             continue
         url = _api_url(rule, world)
         for method in sorted(rule.methods & WRITE_METHODS):
@@ -700,12 +737,12 @@ def test_every_api_write_refuses_bad_bodies_cleanly(app: Flask, world: World, wr
                         problems.append(f"{where}: refused but wrote {written}")
     assert not problems, "\n".join(problems)
     said = {}
+    target = {"registrants": "/api/v1/registrants", "cases": "/api/v1/cases",
+              "activities": "/api/v1/activities"}.get(area, "/api/v1/stations")
     for locale in ("en", "zh_Hans"):
         user.locale = locale
         db.session.commit()
-        said[locale] = messages_in(client.post("/api/v1/registrants" if area == "registrants" else
-                                               "/api/v1/cases" if area == "cases" else "/api/v1/stations",
-                                               data=b'{"name": ', content_type="application/json",
+        said[locale] = messages_in(client.post(target, data=b'{"name": ', content_type="application/json",
                                                headers=headers))
     assert said["en"] and said["en"] != said["zh_Hans"] and any(has_cjk(m) for m in said["zh_Hans"])
 
@@ -764,7 +801,8 @@ def test_a_bidi_override_in_any_text_field_of_the_api_is_refused(app: Flask, wor
         url = _api_url(rule, world)
         if "referral_id" in rule.arguments:  # the referral is the triaged case's
             url = url.replace(f"/cases/{world.ids['working']}/", f"/cases/{world.ids['triaged']}/")
-        who = "coordinator" if url.split("/")[3] in ("cases", "registrants") else "admin"
+        who = "coordinator" if url.split("/")[3] in ("cases", "registrants", *WORK_COLLECTIONS) \
+            else "admin"
         for method in sorted(rule.methods & WRITE_METHODS):
             for name, body in _text_bodies(doc, url, method):
                 tried += 1

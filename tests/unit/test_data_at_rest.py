@@ -25,6 +25,8 @@ from alerts.dispatch.lanes import Dispatcher
 from alerts.gateways.factory import gateway_from_settings
 from alerts.models import CapUrgency, ConsoleMessage, InboundMessage
 from alerts.replies.inbound import simulate_inbound
+from consular.activities import operations as activity_ops
+from consular.activities import risks as risk_ops
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User
 from consular.cases import attachments
@@ -84,11 +86,18 @@ SMS_BODY = "2 CANARY-sms: trapped on the third floor at Via Bologna 41"
 USER_PHONE = "+86 139 0577 3390"
 TOTP_SECRET = "JBSWY3DPCANARYQQ"
 DUPLICATE_NOTE = "CANARY-duplicate: the same man, his cousin called the other point"
+# The network's own work: a talk's notes, a patrol's problems, a sign-in sheet, a reported risk.
+ACTIVITY_NOTES = "CANARY-activity: Mr Chen of the Wenzhou shop asked about his detained son"
+PATROL_PROBLEMS = "CANARY-patrol: volunteer Wang Li's phone number is out of date"
+ACTIVITY_FILE_NAME = "CANARY-signin-3b9e.txt"
+ACTIVITY_FILE_TEXT = "CANARY-signin: Lin Mei 139 0577 1122, Zhou Jie 139 0577 3344"
+RISK_TEXT = "CANARY-risk: the fake officer calls from +39 0574 555 1234 using the name Rossi"
 
 CANARIES = (NAME_ZH, NAME_LATIN, PASSPORT, PHONE, REPORTER_NAME, REPORTER_PHONE, NARRATIVE, NARRATIVE_EDIT,
             MEDICAL, NOTE, INSTRUCTIONS, DECLINE, REFERRAL_NOTE, INCIDENT_TEXT, OUTCOME, DRAFT,
             ATTACHMENT_NAME, ATTACHMENT_TEXT, REGISTRANT_NAME, REGISTRANT_PHONE, IMPORTED_NAME,
-            IMPORTED_PHONE, SMS_BODY, USER_PHONE, TOTP_SECRET, DUPLICATE_NOTE)
+            IMPORTED_PHONE, SMS_BODY, USER_PHONE, TOTP_SECRET, DUPLICATE_NOTE, ACTIVITY_NOTES,
+            PATROL_PROBLEMS, ACTIVITY_FILE_NAME, ACTIVITY_FILE_TEXT, RISK_TEXT)
 PHONES = (PHONE, REPORTER_PHONE, REGISTRANT_PHONE, IMPORTED_PHONE, USER_PHONE)
 
 
@@ -201,6 +210,28 @@ def plant(w: World, twilio: TwilioSetup, coordinator_browser: Browser) -> Plante
     assert Dispatcher(console_app, console, "console-worker").run_once() >= 1
     assert simulate_inbound(registrant.phone, "HELP").answer
     db.session.commit()
+
+    # The network's work: a talk with notes and a sign-in sheet, a patrol that found a problem, a
+    # station's report of a local risk.
+    talk = activity_ops.log_activity(
+        {"kind": "talk", "title": "宣讲", "held_on": "2026-01-15", "place_kind": "online",
+         "audience": "residents", "setting": "online", "head_count": 40, "notes": ACTIVITY_NOTES},
+        user=w.officer_a)
+    activity_ops.add_attachment(talk, ACTIVITY_FILE_NAME, io.BytesIO(f"{ACTIVITY_FILE_TEXT}\n".encode()),
+                                user=w.officer_a)
+    activity_ops.log_activity(
+        {"kind": "patrol", "title": "巡查", "held_on": "2026-01-20", "place_kind": "station",
+         "station_id": w.station_a.id, "audience": "volunteers", "head_count": 4,
+         "problems": PATROL_PROBLEMS}, user=c)
+    risk_ops.report_risk({"title": "冒充警察诈骗", "kind": "scam", "level": "high", "found_on": "2026-01-10",
+                          "description": RISK_TEXT}, user=w.volunteer_a)
+    db.session.commit()
+    for url in (f"/activities/{talk.id}", f"/activities/{talk.id}/attachments/{talk.attachments[0].id}"):
+        response = coordinator_browser.get(url)
+        work_body = response.get_data()
+        response.close()
+        assert response.status_code == 200, url
+    assert ACTIVITY_FILE_TEXT.encode() in work_body
 
     # Read and export, as a coordinator does in the browser.
     for url in (f"/cases/{case.id}", f"/cases/{reply_case.id}", f"/registrants/{registrant.id}",
@@ -343,7 +374,8 @@ def test_key_rotation_reseals_every_encrypted_column_and_the_old_key_can_go(
     assert result.exit_code == 0, result.output
     total = sum(len(values) for values in before.values())
     assert f"Done: {total} values" in result.output, result.output
-    assert "Attachment files: 1 re-encrypted" in result.output, result.output
+    # The case's passport scan and the talk's sign-in sheet: one storage, every owner's files.
+    assert "Attachment files: 2 re-encrypted" in result.output, result.output
 
     only_b = same_db_app(FIELD_ENCRYPTION_KEYS=f"b:{KEY_B}", INSTANCE_PATH=app.instance_path)
     ring_b = KeyRing(f"b:{KEY_B}", "unused-search-key-" + "z" * 30)

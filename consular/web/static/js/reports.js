@@ -13,12 +13,13 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!canvas) return;
     const horizontal = spec.type === "hbar";
     const doughnut = spec.type === "doughnut";
+    const stacked = spec.type === "stacked";
     const rows = spec.labels.length;
     const options = {
       responsive: true,
       animation: reduceMotion ? false : undefined,
       plugins: {
-        legend: { display: doughnut, position: "right" },
+        legend: { display: doughnut || Boolean(spec.datasets), position: doughnut ? "right" : "bottom" },
         title: { display: false },
       },
     };
@@ -27,8 +28,9 @@ document.addEventListener("DOMContentLoaded", () => {
     } else {
       options.indexAxis = horizontal ? "y" : "x";
       options.scales = {
-        [horizontal ? "x" : "y"]: { beginAtZero: true, ticks: { precision: 0 } },
+        [horizontal ? "x" : "y"]: { beginAtZero: true, stacked, ticks: { precision: 0 } },
       };
+      if (stacked) options.scales.x = { stacked: true };
       // Horizontal bars: enough height for every row to be labelled.
       options.aspectRatio = horizontal ? Math.max(0.8, Math.min(3, 10 / Math.max(rows, 1))) : 2.5;
     }
@@ -36,12 +38,16 @@ document.addEventListener("DOMContentLoaded", () => {
       type: doughnut ? "doughnut" : "bar",
       data: {
         labels: spec.labels,
-        datasets: [{
-          label: spec.title,
-          data: spec.data,
-          backgroundColor: doughnut ? spec.labels.map((_, i) => palette[i % palette.length])
-            : palette[0],
-        }],
+        // Several series (activities by kind, drills beside alerts) or one.
+        datasets: spec.datasets
+          ? spec.datasets.map((set, i) => ({ label: set.label, data: set.data,
+            backgroundColor: palette[(i * 2) % palette.length] }))
+          : [{
+            label: spec.title,
+            data: spec.data,
+            backgroundColor: doughnut ? spec.labels.map((_, i) => palette[i % palette.length])
+              : palette[0],
+          }],
       },
       options,
     });
