@@ -199,10 +199,13 @@ def test_a_worker_killed_by_sigsegv_reports_where_its_threads_were(tmp_path: Pat
                             stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     engine = sa.create_engine(env["DATABASE_URL"])
     try:
-        for _ in range(100):  # running: its scheduler has ticked
+        deadline = time.monotonic() + 300  # only a hang detector: a busy machine starts it slowly
+        while True:  # running: its scheduler has ticked (so faulthandler is on)
             with engine.connect() as conn:
                 if conn.execute(sa.text("SELECT count(*) FROM worker_heartbeat")).scalar_one():
                     break
+            assert proc.poll() is None, proc.communicate(timeout=30)[0]
+            assert time.monotonic() < deadline, "the worker never ticked"
             time.sleep(0.1)
         os.kill(proc.pid, signal.SIGSEGV)
         out, _ = proc.communicate(timeout=30)
