@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -18,24 +16,7 @@ import sqlalchemy as sa
 
 from consular.app import create_app
 from tests.conftest import base_overrides
-
-CONSULAR = [sys.executable, "-c", "from consular.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def env_for(tmp_path: Path, database_url: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSULAR_", "DATABASE_"))}
-    overrides = base_overrides(tmp_path, database_url or f"sqlite:///{tmp_path}/p.db")
-    env.update({k: str(v).lower() if isinstance(v, bool) else str(v)
-                for k, v in overrides.items()})
-    env["CONSULAR_ENV"] = "development"
-    env["WORKER_HEARTBEAT_SECONDS"] = "1"
-    return env
+from tests.support.processes import CONSULAR, env_for, free_port
 
 
 def test_create_app_starts_no_thread_or_scheduler(tmp_path: Path) -> None:

@@ -21,18 +21,15 @@ from consular.auth.models import Role, User
 from consular.cases.models import Notification, SmsState
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
-from tests.unit.test_dispatch_support import (
+from tests.support.dispatch import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     SERVICE_SID,
     TwilioSetup,
     deliveries,
-    fake_fixture,  # noqa: F401 (fixture)
     make_alert,
     make_registrant,
-    make_twilio_fixture,  # noqa: F401 (fixture)
     send_alert,
-    twilio_fixture,  # noqa: F401 (fixture)
 )
 
 
