@@ -229,7 +229,7 @@ def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: 
 
 def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime, message: InboundMessage,
                    result: InboundResult) -> None:
-    from consular.cases.operations import create_case_from_sms_reply
+    from consular.cases.operations.intake import create_case_from_sms_reply
 
     locale = result.locale
     delivery = open_safety_check(registrant.id, now)

@@ -38,7 +38,7 @@ from consular.cases.models import (
     ReferralTarget,
     TimelineKind,
 )
-from consular.cases.operations import MAX, MAX_PERSONS
+from consular.cases.operations.checks import MAX, MAX_PERSONS
 from consular.validation import PlainTextSchema, text_pattern, too_long_message
 
 MAX_ID = 2**31 - 1
