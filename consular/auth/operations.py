@@ -60,7 +60,7 @@ _COMMON_PASSWORDS = frozenset({
 
 class AccountError(ValueError):
     """A request about an account that cannot be done; ``str(exc)`` is a short code that views map
-    to a translated message (see ``consular.auth.views.ACCOUNT_ERRORS``)."""
+    to a translated message (see ``consular.auth.common.ACCOUNT_ERRORS``)."""
 
 
 def _record(action: str, object_type: str, object_id: object = "",
