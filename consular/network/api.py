@@ -20,7 +20,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request, url
 from flask_babel import gettext as _
 
 import i18n
-from consular.app import error_message
+from consular.api import ApiError, error_message, json_body, refusal
 from consular.auth.models import User
 from consular.auth.scoping import (
     can_browse,
@@ -49,50 +49,16 @@ MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000_000
 
 
-class ApiError(Exception):
-    """A request the API refuses before any operation runs."""
-
-    def __init__(self, status: int, error: str, message: str,
-                 fields: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.message = message
-        self.fields = dict(fields or {})
-
-
-def _refusal(status: int, error: str, message: str, fields: Mapping[str, str]) -> tuple[Response, int]:
-    return jsonify(error=error, message=message, fields=dict(fields)), status
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> tuple[Response, int]:
-    db.session.rollback()
-    return _refusal(exc.status, exc.error, exc.message, exc.fields)
-
-
 @bp.errorhandler(ops.NetworkError)
 def _invalid(exc: ops.NetworkError) -> tuple[Response, int]:
     db.session.rollback()
-    return _refusal(422, "invalid", error_message(422), exc.errors)
+    return refusal(422, "invalid", error_message(422), exc.errors)
 
 
 @bp.errorhandler(ops.NetworkConflict)
 def _conflict(exc: ops.NetworkConflict) -> tuple[Response, int]:
     db.session.rollback()
-    return _refusal(409, "conflict", str(exc), {})
-
-
-def _body() -> dict[str, Any]:
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type",
-                       _("Send a JSON object with Content-Type: application/json."))
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "bad_json", _("The body is not valid JSON."))
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_json", _("The body must be a JSON object."))
-    return data
+    return refusal(409, "conflict", str(exc), {})
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -256,7 +222,7 @@ def _add_register(reg: Register) -> None:
         if not can_browse(reg.model, user):
             abort(404)
         _manage_or_403(user)
-        obj = reg.create(_body())
+        obj = reg.create(json_body())
         db.session.commit()
         location = url_for(f"network_api.{reg.singular}", object_id=obj.id)
         return jsonify(reg.to_json(obj)), 201, {"Location": location}
@@ -265,7 +231,7 @@ def _add_register(reg: Register) -> None:
         user = require_user()
         obj = get_scoped_or_404(reg.model, object_id, user)
         _manage_or_403(user)
-        reg.update(obj, _body())
+        reg.update(obj, json_body())
         db.session.commit()
         return jsonify(reg.to_json(obj))
 
@@ -315,7 +281,7 @@ def centre() -> Response:
 def centre_update() -> Response:
     user = require_user()
     _manage_or_403(user)
-    found, _changed = ops.update_centre(_body())
+    found, _changed = ops.update_centre(json_body())
     db.session.commit()
     return jsonify(centre_json(found))
 
