@@ -18,9 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
+from marshmallow import Schema, fields
 
 import i18n
 from consular.api import ApiError, error_message, json_body, refusal
+from consular.api_docs import documented
 from consular.auth.models import User
 from consular.auth.scoping import (
     can_browse,
@@ -165,6 +167,32 @@ def _list_params(filters: tuple[str, ...]) -> tuple[queries.Filters, int, int]:
 # --- the four registers -------------------------------------------------------------------------
 
 
+_query_schemas: dict[tuple[str, ...], type[Schema]] = {}
+
+
+def _query_schema(filters: tuple[str, ...]) -> type[Schema]:
+    """The query string of a register's list, for the API document (the checks are _list_params')."""
+    if filters in _query_schemas:
+        return _query_schemas[filters]
+    attrs: dict[str, Any] = {
+        "q": fields.String(metadata={"description": "Search text."}),
+        "active": fields.String(metadata={"enum": ["true", "false", "1", "0", "yes", "no", ""]}),
+        "limit": fields.Integer(metadata={"minimum": 1, "maximum": 200}),
+        "offset": fields.Integer(metadata={"minimum": 0, "maximum": 1_000_000_000}),
+    }
+    if "country" in filters:
+        attrs["country"] = fields.String(metadata={"description": "ISO country code, e.g. IT."})
+    for name in ("division_id", "parent_id"):
+        if name in filters:
+            attrs[name] = fields.Integer(metadata={"minimum": 1, "maximum": 2**31 - 1})
+    if "level" in filters:
+        attrs["level"] = fields.String(metadata={"enum": ["county", "township", "village"]})
+    name = "NetworkQuery" + "".join(part.title().replace("_", "") for part in filters)
+    schema = type(name, (Schema,), attrs)
+    _query_schemas[filters] = schema
+    return schema
+
+
 @dataclass(frozen=True)
 class Register:
     """One register's API: its paths, query, serialiser and operations."""
@@ -249,6 +277,19 @@ def _add_register(reg: Register) -> None:
     def reactivate_item(object_id: int) -> Response:
         return change_state(object_id, reg.reactivate)
 
+    tag = ("network",)
+    documented(f"List {reg.path} (scoped; q, active, limit, offset, {', '.join(reg.filters)})",
+               tags=tag, query=_query_schema(reg.filters), responses={200: "NetworkPage"},
+               errors=(404,))(list_items)
+    documented(f"Create one of {reg.path} (admin)", tags=tag, body="NetworkObject",
+               responses={201: "NetworkObject"}, errors=(403, 404, 409, 413, 415, 422))(create_item)
+    documented(f"Read one of {reg.path}", tags=tag, responses={200: "NetworkObject"})(get_item)
+    documented(f"Change one of {reg.path} (admin)", tags=tag, body="NetworkObject",
+               responses={200: "NetworkObject"}, errors=(403, 409))(update_item)
+    for verb, view in (("deactivate", deactivate_item), ("reactivate", reactivate_item)):
+        documented(f"{verb.capitalize()} one of {reg.path} (admin)", tags=tag,
+                   responses={200: "NetworkObject"}, errors=(403, 409, 422))(view)
+
     base, one = f"/{reg.path}", f"/{reg.path}/<int:object_id>"
     bp.add_url_rule(base, reg.plural, list_items, methods=["GET"])
     bp.add_url_rule(base, f"{reg.singular}_create", create_item, methods=["POST"])
@@ -268,6 +309,7 @@ for _register in REGISTERS:
 
 
 @bp.get("/centre")
+@documented("The coordination centre", tags=("network",), responses={200: "NetworkObject"}, errors=(404,))
 def centre() -> Response:
     user = require_user()
     found = db.session.scalar(scoped(CoordinationCentre, user).order_by(CoordinationCentre.id)
@@ -278,6 +320,8 @@ def centre() -> Response:
 
 
 @bp.patch("/centre")
+@documented("Change the coordination centre (admin)", tags=("network",), body="NetworkObject",
+            responses={200: "NetworkObject"}, errors=(403, 404, 409))
 def centre_update() -> Response:
     user = require_user()
     _manage_or_403(user)
@@ -290,6 +334,8 @@ def centre_update() -> Response:
 
 
 @bp.get("/coverage")
+@documented("Coverage report: townships without a liaison point, quiet stations", tags=("network",),
+            responses={200: "NetworkObject"}, errors=(403,))
 def coverage() -> Response:
     user = require_user()
     if not can_view_coverage(user):
