@@ -30,6 +30,7 @@ from consular.auth.scoping import (
 from consular.auth.session import require_user
 from consular.db import db
 from consular.network.queries import paginate
+from consular.registry import languages, subject_data
 from consular.registry import operations as ops
 from consular.registry import schemas as rs
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
@@ -105,7 +106,7 @@ def _list_params() -> tuple[RegistrantFilters, int, int]:
     if country and not i18n.is_country_code(country):
         errors["country"] = _("Not a country code. Use the two-letter ISO code, for example IT.")
     values["country"] = country if "country" not in errors else ""
-    values["language"] = choice("language", list(ops.SMS_LOCALES))
+    values["language"] = choice("language", list(languages.SMS_LOCALES))
     status = choice("status", [s.value for s in RegistrantStatus])
     values["status"] = RegistrantStatus(status) if status else None
     kind = choice("kind", [k.value for k in RegistrantKind])
@@ -173,7 +174,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
 def registrant(registrant_id: int) -> Response:
     user = require_user()
     found = get_scoped_or_404(Registrant, registrant_id, user)
-    ops.record_view(found, user=user, via="api")
+    subject_data.record_view(found, user=user, via="api")
     db.session.commit()
     return jsonify(registrant_json(found))
 
