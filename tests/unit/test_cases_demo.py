@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from consular.auth.models import Role, User
 from consular.cases import deadlines, queries, stats
-from consular.cases.demo import SPECS, load_demo_cases, passport_spelling
+from consular.cases.demo import load_demo_cases
+from consular.cases.demo_story import SPECS, passport_spelling
 from consular.cases.models import (
     AssignmentStatus,
     Case,
