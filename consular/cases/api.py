@@ -27,6 +27,7 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from consular import api_fields
 from consular.api import ApiError, error_message, json_body, refusal
 from consular.api_docs import documented
 from consular.audit.operations import record
@@ -110,7 +111,7 @@ def load_body(schema: type[Schema]) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = schema().load(data)
     except ValidationError as exc:
-        raise ApiError(422, "invalid", error_message(422), s.flatten_errors(exc.messages)) from None
+        raise ApiError(422, "invalid", error_message(422), api_fields.flatten_errors(exc.messages)) from None
     return loaded
 
 
@@ -123,17 +124,17 @@ def load_query(schema: type[Schema]) -> dict[str, Any]:
         key = field.data_key or name
         if key not in request.args:
             continue
-        if isinstance(field, s.Items):
+        if isinstance(field, api_fields.Items):
             raw[key] = request.args.getlist(key)
         else:
             value = request.args.get(key, "")
-            raw[key] = int(value) if isinstance(field, s.Int) and INTEGER.fullmatch(value) else value
+            raw[key] = int(value) if isinstance(field, api_fields.Int) and INTEGER.fullmatch(value) else value
     unknown = [k for k in request.args if k not in {f.data_key or n for n, f in instance.fields.items()}]
     try:
         loaded: dict[str, Any] = instance.load(raw)
     except ValidationError as exc:
         errors: dict[str, str] = {}
-        for key, message in s.flatten_errors(exc.messages).items():
+        for key, message in api_fields.flatten_errors(exc.messages).items():
             errors.setdefault(key.split(".")[0], message)  # status.1 → status: name the parameter
     else:
         errors = {}

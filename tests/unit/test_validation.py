@@ -15,12 +15,12 @@ from marshmallow import ValidationError as SchemaValidationError
 
 from alerts.authoring import operations as alert_ops
 from consular import validation
+from consular.api_fields import Text
 from consular.auth import operations as account_ops
 from consular.auth.forms import TokenForm
 from consular.auth.models import Role, User
 from consular.cases import operations as case_ops
 from consular.cases.forms import NoteForm
-from consular.cases.schemas import Text
 from consular.db import db
 from consular.network import operations as network_ops
 from consular.network.models import ServiceStation
