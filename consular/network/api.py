@@ -33,6 +33,7 @@ from consular.auth.scoping import (
 )
 from consular.auth.session import require_user
 from consular.db import db
+from consular.network import checks as network_checks
 from consular.network import operations as ops
 from consular.network import queries
 from consular.network.models import (
@@ -51,14 +52,14 @@ MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000_000
 
 
-@bp.errorhandler(ops.NetworkError)
-def _invalid(exc: ops.NetworkError) -> tuple[Response, int]:
+@bp.errorhandler(network_checks.NetworkError)
+def _invalid(exc: network_checks.NetworkError) -> tuple[Response, int]:
     db.session.rollback()
     return refusal(422, "invalid", error_message(422), exc.errors)
 
 
-@bp.errorhandler(ops.NetworkConflict)
-def _conflict(exc: ops.NetworkConflict) -> tuple[Response, int]:
+@bp.errorhandler(network_checks.NetworkConflict)
+def _conflict(exc: network_checks.NetworkConflict) -> tuple[Response, int]:
     db.session.rollback()
     return refusal(409, "conflict", str(exc), {})
 

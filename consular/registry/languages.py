@@ -10,7 +10,7 @@ from functools import cache, lru_cache
 from babel import Locale
 
 import i18n
-from consular.network.operations import normalise_language
+from consular.network.checks import normalise_language
 
 # The languages alert texts are written in (the alerts side keeps the same list: the registry
 # cannot import it, since ``consular`` never imports ``alerts``).

@@ -30,12 +30,9 @@ from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.scoping import scoped
 from consular.db import db, utcnow
+from consular.network.checks import _Input, _unchanged_dropped
 from consular.network.models import LiaisonPoint, ServiceStation
-from consular.network.operations import (
-    _Input,
-    _unchanged_dropped,
-    touch_activity_of,
-)
+from consular.network.operations import touch_activity_of
 from consular.registry.languages import SMS_LOCALES, language_from_text
 from consular.registry.models import (
     ConsentMethod,

@@ -27,7 +27,7 @@ from consular.cases.models import (
 from consular.cases.names import has_han
 from consular.cases.search_keys import normalise_id_number
 from consular.db import utcnow
-from consular.network.operations import normalise_phone
+from consular.network.checks import normalise_phone
 from consular.validation import clean_text, too_long_message
 from consular.validation import message as refused_text_message
 

@@ -69,8 +69,8 @@ from consular.cases.policy import (
     can_create_case,
 )
 from consular.db import db, utcnow
+from consular.network.checks import normalise_phone
 from consular.network.models import Division, LiaisonPoint, ServiceStation
-from consular.network.operations import normalise_phone
 from consular.validation import clean_text
 
 # --- creating cases -----------------------------------------------------------------------------
