@@ -1,5 +1,6 @@
-"""What the account pages share: the blueprint (the views and the admin's user pages join it) and
-the wording of each refused account change, in the reader's language."""
+"""What the account pages share: the blueprint (the views and the admin's user pages join it), the
+wording of the roles and of each refused account change in the reader's language, and the demo
+accounts' password."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from flask import Blueprint
 from flask_babel import lazy_gettext as _l
 
 from consular import validation
+from consular.auth.models import Role
+
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105  (printed on purpose: demo installs only)
 
 # Named after the package, so its templates are consular/auth/templates.
 bp = Blueprint("auth", "consular.auth", template_folder="templates")
@@ -40,3 +44,15 @@ ACCOUNT_ERRORS = {
 
 def account_error_text(code: str) -> str:
     return str(ACCOUNT_ERRORS.get(code, code))
+
+
+ROLE_LABELS = {
+    Role.admin: _l("Administrator"),
+    Role.coordinator: _l("Coordinator"),
+    Role.liaison_officer: _l("Liaison officer"),
+    Role.station_volunteer: _l("Station volunteer"),
+}
+
+
+def role_label(role: Role | str) -> str:
+    return str(ROLE_LABELS.get(Role(role), role))

@@ -34,7 +34,7 @@ from consular.api_docs import documented
 from consular.audit.operations import client_ip, record
 from consular.auth import admin as _admin  # noqa: F401  (its user pages join bp)
 from consular.auth import operations as ops
-from consular.auth.common import account_error_text, bp
+from consular.auth.common import DEMO_PASSWORD, account_error_text, bp
 from consular.auth.forms import CodeForm, LoginForm, PasswordChangeForm, TokenForm
 from consular.auth.models import ApiToken, Role, User
 from consular.auth.schemas import MeOut, TokenRevokedOut
@@ -45,10 +45,9 @@ from consular.auth.session import (
     logout_user,
     renew_session,
     require_user,
+    safe_next,
 )
 from consular.db import db, utcnow
-from consular.demo import DEMO_PASSWORD
-from consular.web.views import safe_next
 
 PENDING_SECONDS = 300
 
@@ -103,9 +102,7 @@ def demo_logins() -> list[tuple[str, str, str]]:
     """(username, role, place) of the demo accounts worth showing; none outside demo mode."""
     if not _settings().demo_mode:
         return []
-    from consular.demo import demo_logins as accounts
-
-    return accounts()
+    return ops.demo_logins()
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -168,7 +168,7 @@ def test_the_queue_shows_overdue_cases_first_and_the_report_has_two_years(demo, 
         assert [e.message for e in validator.iter_errors(detail.get_json())] == [], case_id
 
     # The yearly report shows this year's and last year's figures.
-    from consular.demo import DEMO_PASSWORD
+    from consular.auth.common import DEMO_PASSWORD
     from tests.conftest import Browser
 
     browser = Browser(app.test_client())

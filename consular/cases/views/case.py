@@ -33,6 +33,7 @@ import i18n
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.scoping import get_scoped_or_404, scoped
+from consular.auth.session import safe_next
 from consular.cases import attachments as files
 from consular.cases import deadlines
 from consular.cases import operations as ops
@@ -84,7 +85,6 @@ from consular.cases.views.intake import _country_choices, _division_choices, _na
 from consular.db import db, utcnow
 from consular.network.models import Mission, ServiceStation
 from consular.sealedfile import SealedFileError
-from consular.web.views import safe_next
 
 # --- the case page and its actions --------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 import i18n
 from consular.auth.models import Role, User
 from consular.auth.scoping import scoped
+from consular.auth.session import safe_next
 from consular.cases import deadlines, queries
 from consular.cases import operations as ops
 from consular.cases.forms import (
@@ -59,7 +60,6 @@ from consular.cases.views.common import (
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 from consular.network.queries import Page, paginate
-from consular.web.views import safe_next
 
 # --- triage queue -------------------------------------------------------------------------------
 
