@@ -11,13 +11,7 @@ from dataclasses import dataclass
 import phonenumbers
 from pypinyin import lazy_pinyin
 
-from consular.cases.models import (
-    CaseCategory,
-    CaseKind,
-    Channel,
-    Outcome,
-    Priority,
-)
+from consular.cases.models import CaseCategory, CaseKind, Channel, Outcome, Priority
 
 SEED = 2026
 C1, C2 = "coordinator", "coordinator2"

@@ -19,11 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 import i18n
-from consular.cases.models import (
-    Gender,
-    IdKind,
-    PersonRole,
-)
+from consular.cases.models import Gender, IdKind, PersonRole
 from consular.cases.names import has_han
 from consular.cases.search_keys import normalise_id_number
 from consular.db import utcnow

@@ -30,10 +30,7 @@ from consular.cases.models import (
 )
 from consular.cases.names import name_hashes
 from consular.cases.operations.checks import _settings
-from consular.cases.policy import (
-    Action,
-    refusal,
-)
+from consular.cases.policy import Action, refusal
 from consular.cases.search_keys import id_number_hash, phone_hash
 from consular.db import db, utcnow
 from consular.network.operations import touch_activity_of

@@ -33,11 +33,7 @@ from consular.cases.operations.core import (
     _transition,
 )
 from consular.cases.operations.notifications import notify
-from consular.cases.policy import (
-    Action,
-    ActionRefused,
-    ensure,
-)
+from consular.cases.policy import Action, ActionRefused, ensure
 from consular.db import db, utcnow
 from consular.network.models import Mission, ServiceStation
 

@@ -15,13 +15,7 @@ from flask_babel import lazy_gettext as _l
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.cases import duplicates
-from consular.cases.models import (
-    Case,
-    Channel,
-    Incident,
-    PersonRole,
-    TimelineKind,
-)
+from consular.cases.models import Case, Channel, Incident, PersonRole, TimelineKind
 from consular.cases.names import name_hashes
 from consular.cases.operations.checks import (
     CASE_FIELDS,
@@ -46,10 +40,7 @@ from consular.cases.operations.core import (
 )
 from consular.cases.operations.intake import _check_case, _insert_case, note_possible_duplicates
 from consular.cases.operations.mass_list import parse_mass_list
-from consular.cases.policy import (
-    Action,
-    ActionRefused,
-)
+from consular.cases.policy import Action, ActionRefused
 from consular.db import db, utcnow
 
 

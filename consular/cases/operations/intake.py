@@ -63,11 +63,7 @@ from consular.cases.operations.core import (
 )
 from consular.cases.operations.drafts import discard_draft
 from consular.cases.operations.notifications import notify
-from consular.cases.policy import (
-    Action,
-    ActionRefused,
-    can_create_case,
-)
+from consular.cases.policy import Action, ActionRefused, can_create_case
 from consular.db import db, utcnow
 from consular.network.checks import normalise_phone
 from consular.network.models import Division, LiaisonPoint, ServiceStation

@@ -34,9 +34,7 @@ from consular.cases.operations.core import (
     _transition,
 )
 from consular.cases.operations.notifications import notify
-from consular.cases.policy import (
-    Action,
-)
+from consular.cases.policy import Action
 from consular.db import db, utcnow
 
 

@@ -13,12 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 import i18n
 from consular.auth.models import User
-from consular.cases.models import (
-    Case,
-    DeadlineKind,
-    Notification,
-    SmsState,
-)
+from consular.cases.models import Case, DeadlineKind, Notification, SmsState
 from consular.db import db, utcnow
 from consular.network.models import ServiceStation
 

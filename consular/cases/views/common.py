@@ -4,20 +4,14 @@ answers (a JSON error, the "someone else changed it" message) the screens give a
 
 from __future__ import annotations
 
-from flask import (
-    Blueprint,
-    abort,
-    jsonify,
-)
+from flask import Blueprint, abort, jsonify
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from consular.auth.models import Role, User
 from consular.auth.scoping import can_see_cases, get_scoped_or_404
 from consular.auth.session import require_user
-from consular.cases.models import (
-    Case,
-)
+from consular.cases.models import Case
 from consular.db import db
 
 # Named after the package, so its templates are consular/cases/templates.

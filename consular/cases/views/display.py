@@ -14,10 +14,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from babel.dates import format_date, format_timedelta
 from babel.numbers import format_decimal
 from babel.units import format_unit
-from flask import (
-    current_app,
-    url_for,
-)
+from flask import current_app, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import SQLAlchemyError

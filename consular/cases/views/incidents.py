@@ -9,13 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import (
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.orm import selectinload
@@ -28,15 +22,8 @@ from consular.auth.models import Role, User
 from consular.auth.scoping import get_scoped_or_404, scoped
 from consular.cases import deadlines
 from consular.cases import operations as ops
-from consular.cases.forms import (
-    IncidentForm,
-    MassIntakeForm,
-)
-from consular.cases.models import (
-    Case,
-    Incident,
-    PersonRole,
-)
+from consular.cases.forms import IncidentForm, MassIntakeForm
+from consular.cases.models import Case, Incident, PersonRole
 from consular.cases.views.common import MAX_CSV_BYTES, _case_user, _roles, bp
 from consular.cases.views.intake import _put_errors
 from consular.cases.views.lists import QueueRow

@@ -11,15 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from babel.core import get_global
-from flask import (
-    abort,
-    flash,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
@@ -42,13 +34,7 @@ from consular.cases.forms import (
     CaseForm,
     PersonForm,
 )
-from consular.cases.models import (
-    Case,
-    CaseDraft,
-    CaseKind,
-    PersonRole,
-    Priority,
-)
+from consular.cases.models import Case, CaseDraft, CaseKind, PersonRole, Priority
 from consular.cases.policy import can_create_case
 from consular.cases.views.common import MAX_DRAFT_BYTES, _case_user, _int, _json_error, bp
 from consular.cases.views.display import _label, _zones

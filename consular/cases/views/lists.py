@@ -9,14 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import (
-    abort,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
@@ -27,12 +20,7 @@ from consular.auth.scoping import scoped
 from consular.auth.session import safe_next
 from consular.cases import deadlines, queries
 from consular.cases import operations as ops
-from consular.cases.forms import (
-    CATEGORY_LABELS,
-    KIND_TILES,
-    PRIORITY_LABELS,
-    STATUS_SHORT,
-)
+from consular.cases.forms import CATEGORY_LABELS, KIND_TILES, PRIORITY_LABELS, STATUS_SHORT
 from consular.cases.models import (
     OPEN_STATUSES,
     AssignmentStatus,
