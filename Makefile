@@ -26,9 +26,11 @@ PYTEST_WORKERS ?= logical
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
+## lint: ruff, mypy, and the layers and import rules of [tool.importlinter] (pyproject.toml)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## security: static analysis (bandit) and known vulnerabilities in the installed packages (pip-audit)
 security: setup

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 from flask import (
     Flask,
     Response,
-    current_app,
     g,
     jsonify,
     redirect,
@@ -33,6 +32,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import i18n
 from config import Settings, load_settings
+from consular import api
+from consular.api import error_message, wants_json
 from consular.db import KeyRing, db
 from consular.logs import configure_logging
 
@@ -232,31 +233,6 @@ def _register_hooks(app: Flask) -> None:
             db.session.rollback()
 
 
-def wants_json() -> bool:
-    return request.path.startswith("/api/") or (
-        request.accept_mimetypes.best == "application/json"
-    )
-
-
-def error_message(code: int) -> str:
-    messages = {
-        400: _("The request was not understood. Please check what you entered."),
-        401: _("Please log in."),
-        403: _("You are not allowed to do this."),
-        404: _("Not found, or you do not have access to it."),
-        405: _("This action is not allowed here."),
-        409: _("Someone else changed this in the meantime. Reload and try again."),
-        413: _("What you sent is too large: at most %(mb)s MB in all (files included). Go back, "
-               "leave out a file or send smaller ones, and try again.",
-               mb=current_app.extensions["consular.settings"].attachment_max_mb),
-        415: _("This type of content is not accepted."),
-        422: _("Some values are not valid."),
-        429: _("Too many attempts. Please wait and try again later."),
-        500: _("Something went wrong on our side. The error was logged."),
-    }
-    return messages.get(code, _("The request could not be completed."))
-
-
 def _back_url() -> str | None:
     """The page of this site the refused form was sent from (the browser names it: our
     Referrer-Policy is same-origin), so the error page can lead back to it."""
@@ -269,6 +245,8 @@ def _back_url() -> str | None:
 
 
 def _register_errors(app: Flask) -> None:
+    api.init_app(app)
+
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError) -> Any:
         message = _("Your form expired or was not sent from this site. Please reload the page and "

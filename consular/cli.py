@@ -137,7 +137,8 @@ def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> No
     logins: list[tuple[str, str, str]] = []
     demo_password = None
     if demo:
-        from consular.demo import DEMO_PASSWORD, load_demo
+        from consular.auth.common import DEMO_PASSWORD
+        from consular.demo import load_demo
 
         _migrate_to_head(app)
         with app.app_context():
@@ -214,7 +215,8 @@ def sms_receive(sender: str, body: str) -> None:
 @with_appcontext
 def demo_command() -> None:
     """Load the demo network and accounts into an empty database (idempotent)."""
-    from consular.demo import DEMO_PASSWORD, load_demo
+    from consular.auth.common import DEMO_PASSWORD
+    from consular.demo import load_demo
 
     summary = load_demo()
     if not summary.loaded:

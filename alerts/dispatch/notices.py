@@ -124,7 +124,7 @@ def render_notice(notice: ClaimedNotice, now: datetime) -> str:
     from flask_babel import force_locale
 
     from consular.cases.models import Notification
-    from consular.cases.operations import notification_text
+    from consular.cases.operations.notifications import notification_text
 
     row = db.session.get(Notification, notice.notification_id)
     assert row is not None

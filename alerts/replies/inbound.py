@@ -82,7 +82,7 @@ def _settings() -> Settings:
 
 
 def _e164(number: str) -> str:
-    from consular.registry.operations import normalise_e164
+    from consular.registry.phones import normalise_e164
 
     return normalise_e164(number) or number.strip()
 
@@ -174,7 +174,8 @@ def _record_answer(delivery: Delivery, kind: ReplyKind, now: datetime) -> None:
 def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: str = "",
                    opt_out_type: str | None = None, now: datetime | None = None) -> InboundResult:
     """Record and act on one inbound SMS (flushes; the caller commits). See the module docstring."""
-    from consular.registry.operations import find_by_phone, phone_key, set_status
+    from consular.registry.operations import set_status
+    from consular.registry.phones import find_by_phone, phone_key
 
     now = now or utcnow()
     body = (body or "")[:MAX_BODY]
@@ -229,7 +230,7 @@ def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: 
 
 def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime, message: InboundMessage,
                    result: InboundResult) -> None:
-    from consular.cases.operations import create_case_from_sms_reply
+    from consular.cases.operations.intake import create_case_from_sms_reply
 
     locale = result.locale
     delivery = open_safety_check(registrant.id, now)

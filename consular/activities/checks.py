@@ -15,7 +15,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from consular.db import db
-from consular.network.operations import MAX_ID, _Input
+from consular.network.checks import MAX_ID, _Input
 from consular.registry.operations import parse_day
 from consular.validation import clean_text, too_long_message
 from consular.validation import message as refused

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from consular.audit.operations import record
@@ -60,7 +61,7 @@ _COMMON_PASSWORDS = frozenset({
 
 class AccountError(ValueError):
     """A request about an account that cannot be done; ``str(exc)`` is a short code that views map
-    to a translated message (see ``consular.auth.views.ACCOUNT_ERRORS``)."""
+    to a translated message (see ``consular.auth.common.ACCOUNT_ERRORS``)."""
 
 
 def _record(action: str, object_type: str, object_id: object = "",
@@ -480,3 +481,24 @@ def user_for_api_token(secret: str) -> User | None:
 def revoke_api_token(token: ApiToken) -> None:
     token.revoked_at = utcnow()
     _record("api_token.revoke", "api_token", token.id, {"user_id": token.user_id})
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    """The demo accounts worth printing: the centre's, and the first few of each place role."""
+    rows: list[tuple[str, str, str]] = []
+    users = db.session.scalars(
+        sa.select(User).where(User.active).order_by(User.id)
+        .options(selectinload(User.liaison_point), selectinload(User.station))
+    ).all()
+    seen: dict[Role, int] = {}
+    for user in users:
+        seen[user.role] = seen.get(user.role, 0) + 1
+        if user.role in (Role.liaison_officer, Role.station_volunteer) and seen[user.role] > 3:
+            continue
+        place = ""
+        if user.liaison_point is not None:
+            place = user.liaison_point.name
+        elif user.station is not None:
+            place = user.station.name
+        rows.append((user.username, user.role.value, place))
+    return rows

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, jsonify, request, session
 from flask_babel import gettext as _
@@ -162,3 +163,14 @@ def csrf_exempt(view: F) -> F:
     """For endpoints that authenticate the caller another way (signed provider webhooks)."""
     view.csrf_exempt = True  # type: ignore[attr-defined]
     return view
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only same-site relative paths; anything else goes to ``fallback``."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return fallback
+    return target

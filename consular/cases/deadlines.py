@@ -31,6 +31,7 @@ from consular.cases.models import (
     TimelineEntry,
     TimelineKind,
 )
+from consular.cases.operations.notifications import notify
 from consular.db import db, utcnow
 
 AWAITING = (CaseStatus.new, CaseStatus.triaged)  # statuses in which the deadlines run
@@ -164,8 +165,6 @@ def escalate_overdue(now: datetime | None = None) -> int:
     """Raise every deadline missed by an open case, once per (case, kind, due moment): a breach
     row, ``escalated_at``, a timeline entry and a notice (in-app and SMS) to the coordinators on
     duty. Returns how many breaches were raised. Flushes; the job commits."""
-    from consular.cases.operations import notify
-
     now = now or utcnow()
     rows = db.session.execute(
         sa.select(Case.id, Case.first_response_at, Case.first_response_due_at,

@@ -23,7 +23,7 @@ from consular.cases.models import Case, CasePerson, CaseStatus, PersonNameKey, P
 from consular.cases.names import name_hashes
 from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
 from consular.db import db, utcnow
-from consular.network.operations import normalise_phone
+from consular.network.checks import normalise_phone
 
 # Strongest first: the order candidates are listed in.
 REASONS = ("id_number", "phone", "name_birth_date", "name_country")

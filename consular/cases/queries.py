@@ -37,7 +37,7 @@ from consular.cases.models import (
 from consular.cases.names import query_name_hashes
 from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
 from consular.db import db, utcnow
-from consular.network.operations import normalise_phone
+from consular.network.checks import normalise_phone
 from consular.network.queries import clean_query
 from consular.registry.places import city_spellings, normalise_place
 

@@ -29,6 +29,7 @@ from consular.auth.scoping import (
 )
 from consular.auth.session import current_user, require_user
 from consular.db import db, utcnow
+from consular.network import checks as network_checks
 from consular.network import operations as ops
 from consular.network import queries
 from consular.network.forms import (
@@ -172,7 +173,7 @@ def _save(form: FlaskForm, fields: tuple[str, ...], save: Callable[[dict[str, An
         data["names"] = names_from(form)
     try:
         save(data)
-    except ops.NetworkError as exc:
+    except network_checks.NetworkError as exc:
         db.session.rollback()
         for key, message in exc.errors.items():
             # "names.it" is the form's names_it field.
@@ -197,7 +198,7 @@ def _toggle(change: Callable[[Any], bool], obj: Any, done: str, unchanged: str,
             target: str) -> Response:
     try:
         changed = change(obj)
-    except ops.NetworkConflict as exc:
+    except network_checks.NetworkConflict as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(target, code=303)
@@ -252,7 +253,7 @@ def liaison_point_new() -> Any:
     user = _may_create(LiaisonPoint)
     form = _point_form(user, None)
     created: list[LiaisonPoint] = []
-    if _save(form, ops.POINT_FIELDS, lambda data: created.append(ops.create_liaison_point(data))):
+    if _save(form, network_checks.POINT_FIELDS, lambda data: created.append(ops.create_liaison_point(data))):
         db.session.commit()
         flash(_("Liaison point %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.liaison_point", point_id=created[0].id), code=303)
@@ -265,7 +266,7 @@ def liaison_point_edit(point_id: int) -> Any:
     point = get_scoped_or_404(LiaisonPoint, point_id, user)
     _manage_or_403(user)
     form = _point_form(user, point)
-    if _save(form, ops.POINT_FIELDS, lambda data: ops.update_liaison_point(point, data)):
+    if _save(form, network_checks.POINT_FIELDS, lambda data: ops.update_liaison_point(point, data)):
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.liaison_point", point_id=point.id), code=303)
@@ -334,7 +335,7 @@ def station_new() -> Any:
     if request.method == "GET":
         form.languages.data = "zh"
     created: list[ServiceStation] = []
-    if _save(form, ops.STATION_FIELDS, lambda data: created.append(ops.create_station(data))):
+    if _save(form, network_checks.STATION_FIELDS, lambda data: created.append(ops.create_station(data))):
         db.session.commit()
         flash(_("Station %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.station", station_id=created[0].id), code=303)
@@ -347,7 +348,7 @@ def station_edit(station_id: int) -> Any:
     found = get_scoped_or_404(ServiceStation, station_id, user)
     _manage_or_403(user)
     form = _station_form(found)
-    if _save(form, ops.STATION_FIELDS, lambda data: ops.update_station(found, data)):
+    if _save(form, network_checks.STATION_FIELDS, lambda data: ops.update_station(found, data)):
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.station", station_id=found.id), code=303)
@@ -415,7 +416,7 @@ def mission_new() -> Any:
     _may_create(Mission)
     form = _mission_form(None)
     created: list[Mission] = []
-    if _save(form, ops.MISSION_FIELDS, lambda data: created.append(ops.create_mission(data))):
+    if _save(form, network_checks.MISSION_FIELDS, lambda data: created.append(ops.create_mission(data))):
         db.session.commit()
         flash(_("Mission %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.mission", mission_id=created[0].id), code=303)
@@ -428,7 +429,7 @@ def mission_edit(mission_id: int) -> Any:
     found = get_scoped_or_404(Mission, mission_id, user)
     _manage_or_403(user)
     form = _mission_form(found)
-    if _save(form, ops.MISSION_FIELDS, lambda data: ops.update_mission(found, data)):
+    if _save(form, network_checks.MISSION_FIELDS, lambda data: ops.update_mission(found, data)):
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.mission", mission_id=found.id), code=303)
@@ -506,7 +507,7 @@ def division_new() -> Any:
         form.parent_id.data = parent or 0
         form.level.data = request.args.get("level", DivisionLevel.township.value)
     created: list[Division] = []
-    if _save(form, ops.DIVISION_FIELDS, lambda data: created.append(ops.create_division(data))):
+    if _save(form, network_checks.DIVISION_FIELDS, lambda data: created.append(ops.create_division(data))):
         db.session.commit()
         flash(_("Division %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.division", division_id=created[0].id), code=303)
@@ -519,7 +520,7 @@ def division_edit(division_id: int) -> Any:
     found = get_scoped_or_404(Division, division_id, user)
     _manage_or_403(user)
     form = _division_form(user, found)
-    if _save(form, ops.DIVISION_FIELDS, lambda data: ops.update_division(found, data)):
+    if _save(form, network_checks.DIVISION_FIELDS, lambda data: ops.update_division(found, data)):
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.division", division_id=found.id), code=303)
@@ -571,7 +572,7 @@ def centre_edit() -> Any:
     fill_names(form, found.names if found else None)
     if request.method == "GET" and found is None:
         form.timezone.data = current_app.extensions["consular.settings"].office_timezone
-    if _save(form, ops.CENTRE_FIELDS, ops.update_centre):
+    if _save(form, network_checks.CENTRE_FIELDS, ops.update_centre):
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.centre"), code=303)

@@ -128,7 +128,7 @@ def registrants_due(now: datetime) -> sa.Select[Registrant]:
 
 def purge_due(now: datetime | None = None) -> RetentionReport:
     """The retention job's body (flush only; the worker commits). Safe to run twice."""
-    from consular.registry.operations import erase_registrant
+    from consular.registry.subject_data import erase_registrant
 
     now = now or utcnow()
     cases = list(db.session.scalars(cases_due(now)))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
+from consular.auth.common import role_label
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
     can_see_activities,
@@ -19,20 +19,12 @@ from consular.auth.scoping import (
     liaison_point_scope,
     station_scope,
 )
-from consular.auth.session import current_user, login_required
+from consular.auth.session import current_user, login_required, safe_next
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 from i18n import UI_LOCALES
 
 bp = Blueprint("web", __name__)
-
-ROLE_LABELS = {
-    Role.admin: _l("Administrator"),
-    Role.coordinator: _l("Coordinator"),
-    Role.liaison_officer: _l("Liaison officer"),
-    Role.station_volunteer: _l("Station volunteer"),
-}
-
 
 @dataclass(frozen=True)
 class NavItem:
@@ -97,24 +89,9 @@ def nav_items(user: User | None) -> list[NavItem]:
     return items
 
 
-def role_label(role: Role | str) -> str:
-    return str(ROLE_LABELS.get(Role(role), role))
-
-
 @bp.app_context_processor
 def _nav() -> dict[str, Any]:
     return {"nav_items": nav_items, "role_label": role_label}
-
-
-def safe_next(target: str | None, fallback: str) -> str:
-    """Only same-site relative paths; anything else goes to ``fallback``."""
-    if not target:
-        return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target:
-        return fallback
-    return target
 
 
 @bp.get("/favicon.ico")

@@ -42,6 +42,7 @@ from consular.cases.models import (
     TimelineEntry,
 )
 from consular.cases.names import name_keys
+from consular.cases.search_keys import normalise_id_number
 from consular.cli import keys
 from consular.db import KeyRing, db, encrypted_columns
 from consular.registry import imports
@@ -110,7 +111,7 @@ def forms_of(value: str) -> set[str]:
     if value in PHONES:
         forms |= {digits, digits[2:], "+" + digits}  # E.164, and without the country code
     if value == PASSPORT:
-        forms.add(ops.normalise_id_number(value))
+        forms.add(normalise_id_number(value))
     if value in (NAME_ZH, NAME_LATIN, REPORTER_NAME):
         forms |= {key for key in name_keys(value, None) if len(key) >= 8}  # pinyin and folded spellings
     # Short derived forms (a bare surname) would match by chance; the value itself always counts.

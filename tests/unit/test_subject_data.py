@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alerts.models import Delivery, InboundMessage
 from consular.auth.models import Role, User
 from consular.db import db, keyring, utcnow
-from consular.registry.operations import erase_registrant, subject_access_export
+from consular.registry.subject_data import erase_registrant, subject_access_export
 from tests.support.dispatch import make_alert, make_registrant, send_alert
 
 
