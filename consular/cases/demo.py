@@ -34,9 +34,9 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 import sqlalchemy as sa
-from flask import current_app
 from pypinyin import lazy_pinyin
 
+from config import current_settings
 from consular.auth.models import User
 from consular.cases import deadlines
 from consular.cases import operations as ops
@@ -714,7 +714,7 @@ class _Loader:
 
 
 def _office_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    return ZoneInfo(current_settings().office_timezone)
 
 
 def _quiet_past_notifications(now: datetime) -> None:

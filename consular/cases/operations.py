@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -35,6 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 import i18n
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.cases import deadlines, duplicates
@@ -172,10 +172,6 @@ class StaleCase(RuntimeError):
 @cache
 def _zones() -> dict[str, str]:
     return {zone.lower(): zone for zone in available_timezones()}
-
-
-def _settings() -> Any:
-    return current_app.extensions["consular.settings"]
 
 
 def _choices(enum: type[StrEnum], exclude: Iterable[str] = ()) -> list[str]:
@@ -352,7 +348,7 @@ class _Check:
             self.fail(key, _("Enter a date and time such as 2026-03-01 14:30."))
             return None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=ZoneInfo(zone or _settings().office_timezone))
+            value = value.replace(tzinfo=ZoneInfo(zone or current_settings().office_timezone))
         if value > utcnow() + FUTURE_TOLERANCE:
             self.fail(key, _("This cannot be in the future."))
             return None
@@ -618,7 +614,7 @@ def _transition(case: Case, user: User, action: Action, to_status: CaseStatus, n
 
 
 def _office_year(now: datetime) -> int:
-    return now.astimezone(ZoneInfo(_settings().office_timezone)).year
+    return now.astimezone(ZoneInfo(current_settings().office_timezone)).year
 
 
 def _station_users(station_id: int) -> list[User]:
@@ -1913,7 +1909,7 @@ def create_case_from_sms_reply(*, registrant_id: int, name: str | None, phone: s
         _flush()
         return existing
 
-    with force_locale(_settings().default_locale):
+    with force_locale(current_settings().default_locale):
         return _new_reply_case(registrant_id=registrant_id, name=name, phone=phone,
                                country_code=country_code, city=city, reply=reply, alert_id=alert_id,
                                alert_event=alert_event, need_help=need_help, detail=detail, now=now)

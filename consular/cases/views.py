@@ -48,6 +48,7 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 import i18n
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.scoping import can_see_cases, get_scoped_or_404, scoped
@@ -1235,7 +1236,7 @@ def _local_input(value: datetime | None, zone: str | None) -> str:
     zone the operations read it back in)."""
     if value is None:
         return ""
-    office = current_app.extensions["consular.settings"].office_timezone
+    office = current_settings().office_timezone
     return value.astimezone(ZoneInfo(zone or office)).strftime("%Y-%m-%dT%H:%M")
 
 

@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_babel import gettext as _
 
 import i18n
+from config import current_settings
 from consular.app import error_message
 from consular.auth.models import User
 from consular.auth.scoping import (
@@ -330,7 +331,7 @@ def coverage() -> Response:
         abort(403)
     from consular.activities.coverage import work_gaps
 
-    quiet_days = int(current_app.extensions["consular.settings"].station_quiet_days)
+    quiet_days = int(current_settings().station_quiet_days)
     report = queries.coverage_report(user, quiet_days)
     gaps = work_gaps(user)
     return jsonify(

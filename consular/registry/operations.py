@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import sqlalchemy as sa
 from babel import Locale
-from flask import current_app
 from flask_babel import gettext as _
 
 import i18n
+from config import current_settings
 from consular.audit.models import AuditEntry
 from consular.audit.operations import record
 from consular.auth.models import Role, User
@@ -217,7 +217,7 @@ def find_by_phone(e164: str) -> Registrant | None:
 
 
 def _office_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    return ZoneInfo(current_settings().office_timezone)
 
 
 class _RegistrantInput(_Input):
