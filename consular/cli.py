@@ -231,7 +231,7 @@ def keys() -> None:
     """Field-encryption keys."""
 
 
-@keys.command("generate")
+@keys.command("generate", with_appcontext=False)
 @click.option("--kid", default=None, help="Key id (short, alphanumeric). Default: random.")
 def keys_generate(kid: str | None) -> None:
     """Print a new key to put FIRST in FIELD_ENCRYPTION_KEYS (keep the old ones after it)."""
@@ -300,7 +300,7 @@ def config_check() -> None:
     click.echo(f"configuration OK ({settings.env})")
 
 
-@config_group.command("doc")
+@config_group.command("doc", with_appcontext=False)
 def config_doc() -> None:
     """Print the configuration table (Markdown) for the README."""
     click.echo(config_table_markdown())
