@@ -83,7 +83,7 @@ def price_for(country_code: str) -> Decimal:
 
 
 def segments_per_second() -> float:
-    return float(current_settings().sms_segments_per_second)
+    return current_settings().sms_segments_per_second
 
 
 @dataclass

@@ -24,7 +24,7 @@ class WorkGaps:
 
 
 def work_gaps(user: User) -> WorkGaps:
-    months = int(current_settings().patrol_interval_months)
+    months = current_settings().patrol_interval_months
     today = office_today()
     return WorkGaps(today=today, patrol_months=months,
                     unpatrolled=patrol_gaps(station_scope(user), today, months),

@@ -101,7 +101,7 @@ def _probe(index: int, person: Any, country: str | None) -> _Probe | None:
 
 
 def _settings_window() -> int:
-    return int(current_settings().case_duplicate_window_days)
+    return current_settings().case_duplicate_window_days
 
 
 def _matches(probes: Sequence[_Probe], *, country: str | None, since: datetime,

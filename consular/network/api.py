@@ -331,7 +331,7 @@ def coverage() -> Response:
         abort(403)
     from consular.activities.coverage import work_gaps
 
-    quiet_days = int(current_settings().station_quiet_days)
+    quiet_days = current_settings().station_quiet_days
     report = queries.coverage_report(user, quiet_days)
     gaps = work_gaps(user)
     return jsonify(

@@ -583,7 +583,7 @@ def centre_edit() -> Any:
 
 
 def _quiet_days() -> int:
-    return int(current_settings().station_quiet_days)
+    return current_settings().station_quiet_days
 
 
 @bp.get("/network/coverage")
