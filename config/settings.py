@@ -28,7 +28,8 @@ def setting(parse: Any, default: str | None, doc: str, *, var: str | None = None
 
 @dataclass(frozen=True)
 class Settings:
-    """Validated configuration. Build with ``config.load_settings``; never mutate."""
+    """Validated configuration. Build with ``config.load_settings``; never mutate. (``setting()``
+    gives no dataclass default: every value is passed in, parsed, by the loader.)"""
 
     env: str = setting(
         p.choice(p.ENVIRONMENTS), "development",
