@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, jsonify, request
 from flask_babel import gettext as _
 
+from config import current_settings
 from consular.db import db
 
 
@@ -65,7 +66,7 @@ def error_message(code: int) -> str:
         409: _("Someone else changed this in the meantime. Reload and try again."),
         413: _("What you sent is too large: at most %(mb)s MB in all (files included). Go back, "
                "leave out a file or send smaller ones, and try again.",
-               mb=current_app.extensions["consular.settings"].attachment_max_mb),
+               mb=current_settings().attachment_max_mb),
         415: _("This type of content is not accepted."),
         422: _("Some values are not valid."),
         429: _("Too many attempts. Please wait and try again later."),

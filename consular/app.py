@@ -31,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import i18n
-from config import Settings, load_settings
+from config import EXTENSION, ConfigError, Settings, check_names, current_settings, load_settings
 from consular import api
 from consular.api import error_message, wants_json
 from consular.db import KeyRing, db
@@ -66,8 +66,23 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
+def _check_start_up(settings: Settings) -> None:
+    """What the loader leaves to start-up: the case categories the settings name (the models are
+    imported here), and an embedded install's secrets, made by an explicit step."""
+    from consular.cases import models as _case_models  # noqa: F401  (registers the case categories)
+
+    check_names(settings)
+    missing = settings.missing_secrets()
+    if missing:
+        raise ConfigError(
+            f"{missing[0]}: not set, and {settings.instance_path}/secrets.toml does not exist: run "
+            "`consular init` once (the consular command and `make run` do it for an embedded "
+            "install), or set it")
+
+
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else load_settings(config)
+    _check_start_up(settings)
     app = Flask(
         __name__,
         instance_path=settings.instance_path,
@@ -93,7 +108,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES=str(i18n.TRANSLATIONS_DIR),
         TESTING=settings.env == "test",
     )
-    app.extensions["consular.settings"] = settings
+    app.extensions[EXTENSION] = settings
     if settings.trusted_proxies:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
@@ -190,7 +205,7 @@ def _register_hooks(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        settings: Settings = app.extensions["consular.settings"]
+        settings: Settings = current_settings(app)
         h = response.headers
         h.setdefault(
             "Content-Security-Policy",
@@ -296,7 +311,7 @@ def _register_template_helpers(app: Flask) -> None:
             "Role": Role,
             "ui_locales": i18n.UI_LOCALES,
             "current_locale": str(i18n.current_locale()),
-            "settings": app.extensions["consular.settings"],
+            "settings": current_settings(app),
         }
 
     app.jinja_env.filters["country"] = i18n.country_name

@@ -9,23 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from alerts.channels.sms.encoding import SmsEncoding, analyse
 from alerts.models import Alert, CapStatus
 from alerts.targeting import Preview, Target, language_case, preview, recipients_where
-from config import Settings, parse_sms_prices
+from config import current_settings
 from consular.db import db, utcnow
 from consular.registry.models import Registrant
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["consular.settings"]
-    return settings
 
 
 def render_sms(*, headline: str, body: str, locale: str, status: CapStatus | str, safety_check: bool,
@@ -52,7 +45,7 @@ def analyse_texts(texts: Mapping[str, Mapping[str, str]], *, status: CapStatus |
                   safety_check: bool, expires_at: datetime | None,
                   tz_name: str | None = None) -> dict[str, LanguageText]:
     """Each language's full SMS, analysed as it will be billed."""
-    zone = tz_name or _settings().office_timezone
+    zone = tz_name or current_settings().office_timezone
     expiry = expires_at or utcnow()
     out: dict[str, LanguageText] = {}
     for language, fields in texts.items():
@@ -79,14 +72,9 @@ def analyse_alert(alert: Alert, tz_names: Mapping[str, str] | None = None,
     return out
 
 
-@lru_cache(maxsize=8)
-def _parsed_prices(spec: str) -> dict[str, Decimal]:
-    return parse_sms_prices(spec)
-
-
 def prices() -> dict[str, Decimal]:
     """Price of one segment by destination country (ISO code), with a "default"."""
-    return _parsed_prices(_settings().sms_price_per_segment)
+    return current_settings().sms_price_per_segment.value
 
 
 def price_for(country_code: str) -> Decimal:
@@ -95,7 +83,7 @@ def price_for(country_code: str) -> Decimal:
 
 
 def segments_per_second() -> float:
-    return float(_settings().sms_segments_per_second)
+    return current_settings().sms_segments_per_second
 
 
 @dataclass
@@ -126,7 +114,7 @@ class Estimate:
 def estimate(target: Target, texts: Mapping[str, LanguageText], now: datetime | None = None) -> Estimate:
     """What sending to ``target`` with these texts costs and how long it takes."""
     counted = preview(target, now)
-    result = Estimate(recipients=counted, currency=_settings().sms_currency)
+    result = Estimate(recipients=counted, currency=current_settings().sms_currency)
     per_language = {lang: text.encoding.segments for lang, text in texts.items()}
     result.segments_by_language = per_language
     for (language, country), count in counted.by_language_country.items():

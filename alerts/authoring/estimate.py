@@ -12,7 +12,6 @@ from typing import Any
 
 from babel.dates import format_timedelta
 from babel.numbers import format_currency
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -25,6 +24,7 @@ from alerts.authoring.recurrence import office_zone_name, upcoming_runs
 from alerts.channels.sms.texts import SMS_LOCALES
 from alerts.dispatch.quiet import is_urgent
 from alerts.models import CapStatus
+from config import current_settings
 from consular.db import utcnow
 from consular.registry.models import RegistrantKind
 
@@ -49,7 +49,7 @@ def reach_warnings(target: targeting.Target, *, send_at: datetime | None, expire
     would get nothing). Computed by ``targeting.reach``, the recipient preview's own query."""
     if not target.areas:
         return []
-    settings = current_app.extensions["consular.settings"]
+    settings = current_settings()
     found = targeting.reach(target, send_at=send_at or utcnow(), expires_at=expires_at, urgent=urgent,
                             quiet_hours=settings.quiet_hours, office_zone=settings.office_timezone)
     warnings: list[str] = []

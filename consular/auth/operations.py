@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import ApiToken, LoginAttempt, Role, User
 from consular.db import db, keyring, utcnow
@@ -33,7 +34,7 @@ def _hasher() -> PasswordHasher:
     """The app's argon2 hasher (cost from PASSWORD_HASH_* settings), built once per app."""
     hasher: PasswordHasher | None = current_app.extensions.get("consular.hasher")
     if hasher is None:
-        settings = current_app.extensions["consular.settings"]
+        settings = current_settings()
         hasher = PasswordHasher(time_cost=settings.password_hash_time_cost,
                                 memory_cost=settings.password_hash_memory_kib, parallelism=4)
         current_app.extensions["consular.hasher"] = hasher

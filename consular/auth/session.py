@@ -16,9 +16,10 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, g, jsonify, request, session
+from flask import abort, g, jsonify, request, session
 from flask_babel import gettext as _
 
+from config import current_settings
 from consular.auth.models import RevokedSession, Role, User
 from consular.db import db, utcnow
 
@@ -59,7 +60,7 @@ def logout_user(revoke: bool = False) -> None:
     a copy of the cookie taken earlier stops working). The caller commits."""
     sid = session.get("sid")
     if revoke and isinstance(sid, str):
-        settings = current_app.extensions["consular.settings"]
+        settings = current_settings()
         iat = int(session.get("iat", _now_ts()))
         expires = datetime.fromtimestamp(iat + settings.session_absolute_hours * 3600, UTC)
         if db.session.get(RevokedSession, sid[:40]) is None:
@@ -96,7 +97,7 @@ def load_current_user() -> None:
     uid = session.get("uid")
     if uid is None:
         return
-    settings = current_app.extensions["consular.settings"]
+    settings = current_settings()
     now = _now_ts()
     iat = int(session.get("iat", 0))
     seen = int(session.get("seen", 0))

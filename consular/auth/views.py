@@ -14,7 +14,6 @@ import qrcode.image.svg
 import sqlalchemy as sa
 from flask import (
     abort,
-    current_app,
     flash,
     g,
     jsonify,
@@ -28,7 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
-from config import Settings
+from config import current_settings
 from consular import validation
 from consular.api_docs import documented
 from consular.audit.operations import client_ip, record
@@ -51,27 +50,24 @@ from consular.db import db, utcnow
 
 PENDING_SECONDS = 300
 
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["consular.settings"]
-    return settings
 
 
 def _needs_2fa(user: User) -> bool:
-    return _settings().require_2fa and user.role in (Role.admin, Role.coordinator)
+    return current_settings().require_2fa and user.role in (Role.admin, Role.coordinator)
 
 
 def _window() -> timedelta:
-    return timedelta(minutes=_settings().login_lock_minutes)
+    return timedelta(minutes=current_settings().login_lock_minutes)
 
 
 def _wait_message() -> str:
     return ngettext("Too many failed attempts. Wait %(num)d minute and try again.",
                     "Too many failed attempts. Wait %(num)d minutes and try again.",
-                    _settings().login_lock_minutes)
+                    current_settings().login_lock_minutes)
 
 
 def _throttled(username: str) -> bool:
-    return ops.is_throttled(username, client_ip(), _settings().login_max_failures, _window())
+    return ops.is_throttled(username, client_ip(), current_settings().login_max_failures, _window())
 
 
 def _pending_user(key: str) -> User | None:
@@ -100,7 +96,7 @@ def _finish_login(user: User) -> Response:
 
 def demo_logins() -> list[tuple[str, str, str]]:
     """(username, role, place) of the demo accounts worth showing; none outside demo mode."""
-    if not _settings().demo_mode:
+    if not current_settings().demo_mode:
         return []
     return ops.demo_logins()
 

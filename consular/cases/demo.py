@@ -36,8 +36,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 
+from config import current_settings
 from consular.auth.models import User
 from consular.cases import deadlines
 from consular.cases import operations as ops
@@ -410,7 +410,7 @@ class _Loader:
 
 
 def _office_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    return ZoneInfo(current_settings().office_timezone)
 
 
 def _quiet_past_notifications(now: datetime) -> None:

@@ -16,11 +16,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_babel import gettext as _
 from marshmallow import Schema, fields
 
 import i18n
+from config import current_settings
 from consular.api import ApiError, error_message, json_body, refusal
 from consular.api_docs import documented
 from consular.auth.models import User
@@ -343,7 +344,7 @@ def coverage() -> Response:
         abort(403)
     from consular.activities.coverage import work_gaps
 
-    quiet_days = int(current_app.extensions["consular.settings"].station_quiet_days)
+    quiet_days = current_settings().station_quiet_days
     report = queries.coverage_report(user, quiet_days)
     gaps = work_gaps(user)
     return jsonify(

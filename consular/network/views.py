@@ -12,13 +12,14 @@ from typing import Any
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 import i18n
+from config import current_settings
 from consular.auth.models import User
 from consular.auth.scoping import (
     can_browse,
@@ -571,7 +572,7 @@ def centre_edit() -> Any:
     form = CentreForm(obj=found)
     fill_names(form, found.names if found else None)
     if request.method == "GET" and found is None:
-        form.timezone.data = current_app.extensions["consular.settings"].office_timezone
+        form.timezone.data = current_settings().office_timezone
     if _save(form, network_checks.CENTRE_FIELDS, ops.update_centre):
         db.session.commit()
         flash(_("Changes saved."), "success")
@@ -583,7 +584,7 @@ def centre_edit() -> Any:
 
 
 def _quiet_days() -> int:
-    return int(current_app.extensions["consular.settings"].station_quiet_days)
+    return current_settings().station_quiet_days
 
 
 @bp.get("/network/coverage")

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import gettext as _
 
 import i18n
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.scoping import scoped
@@ -86,7 +86,7 @@ class RegistryConflict(ValueError):
 
 
 def _office_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    return ZoneInfo(current_settings().office_timezone)
 
 
 class _RegistrantInput(_Input):

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
+from config import current_settings
 from consular.auth.common import role_label
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
@@ -75,7 +76,7 @@ def nav_items(user: User | None) -> list[NavItem]:
         items += work
     if user.role == Role.coordinator:
         alerts = NavItem(str(_l("Alerts")), url_for("alert_pages.alert_list"), "alert_pages.")
-        settings = current_app.extensions["consular.settings"]
+        settings = current_settings()
         if settings.sms_gateway == "console":
             outbox = NavItem(str(_l("Console outbox")), url_for("dev_sms.console_messages"), "dev_sms.")
             alerts = NavItem(alerts.label, "#", "alert_pages.", (alerts, outbox))

@@ -14,11 +14,11 @@ from functools import cache
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, available_timezones
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
 import i18n
+from config import current_settings
 from consular.cases.models import Gender, IdKind, PersonRole
 from consular.cases.names import has_han
 from consular.cases.search_keys import normalise_id_number
@@ -89,10 +89,6 @@ class CaseInputError(ValueError):
 @cache
 def _zones() -> dict[str, str]:
     return {zone.lower(): zone for zone in available_timezones()}
-
-
-def _settings() -> Any:
-    return current_app.extensions["consular.settings"]
 
 
 def _choices(enum: type[StrEnum], exclude: Iterable[str] = ()) -> list[str]:
@@ -269,7 +265,7 @@ class _Check:
             self.fail(key, _("Enter a date and time such as 2026-03-01 14:30."))
             return None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=ZoneInfo(zone or _settings().office_timezone))
+            value = value.replace(tzinfo=ZoneInfo(zone or current_settings().office_timezone))
         if value > utcnow() + FUTURE_TOLERANCE:
             self.fail(key, _("This cannot be in the future."))
             return None

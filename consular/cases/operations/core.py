@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.cases import deadlines
@@ -29,7 +30,6 @@ from consular.cases.models import (
     TimelineKind,
 )
 from consular.cases.names import name_hashes
-from consular.cases.operations.checks import _settings
 from consular.cases.policy import Action, refusal
 from consular.cases.search_keys import id_number_hash, phone_hash
 from consular.db import db, utcnow
@@ -135,7 +135,7 @@ def _transition(case: Case, user: User, action: Action, to_status: CaseStatus, n
 
 
 def _office_year(now: datetime) -> int:
-    return now.astimezone(ZoneInfo(_settings().office_timezone)).year
+    return now.astimezone(ZoneInfo(current_settings().office_timezone)).year
 
 
 def _station_users(station_id: int) -> list[User]:

@@ -14,6 +14,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 import i18n
+from config import current_settings
 from consular.auth.models import Role, User
 from consular.cases import deadlines, duplicates
 from consular.cases.models import (
@@ -45,7 +46,6 @@ from consular.cases.operations.checks import (
     _Check,
     _check_person,
     _has_name,
-    _settings,
     _too_many_people,
 )
 from consular.cases.operations.core import (
@@ -451,7 +451,7 @@ def create_case_from_sms_reply(*, registrant_id: int, name: str | None, phone: s
         _flush()
         return existing
 
-    with force_locale(_settings().default_locale):
+    with force_locale(current_settings().default_locale):
         return _new_reply_case(registrant_id=registrant_id, name=name, phone=phone,
                                country_code=country_code, city=city, reply=reply, alert_id=alert_id,
                                alert_event=alert_event, need_help=need_help, detail=detail, now=now)

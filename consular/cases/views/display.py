@@ -14,12 +14,13 @@ from zoneinfo import ZoneInfo, available_timezones
 from babel.dates import format_date, format_timedelta
 from babel.numbers import format_decimal
 from babel.units import format_unit
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import SQLAlchemyError
 
 import i18n
+from config import current_settings
 from consular.auth.models import Role, User
 from consular.auth.scoping import can_see_cases
 from consular.cases import operations as ops
@@ -255,5 +256,5 @@ def _local_input(value: datetime | None, zone: str | None) -> str:
     zone the operations read it back in)."""
     if value is None:
         return ""
-    office = current_app.extensions["consular.settings"].office_timezone
+    office = current_settings().office_timezone
     return value.astimezone(ZoneInfo(zone or office)).strftime("%Y-%m-%dT%H:%M")
