@@ -22,6 +22,7 @@ from tests.support.cases_api import (
     Api,
     World,
     act,
+    api_world_fixture,  # noqa: F401 (the fixture)
     case_url,
 )
 
