@@ -76,9 +76,9 @@ class InboundResult:
 
 
 def _e164(number: str) -> str:
-    from consular.registry.phones import normalise_e164
+    from consular import phones
 
-    return normalise_e164(number) or number.strip()
+    return phones.normalise_or_none(number) or number.strip()
 
 
 def open_safety_check(registrant_id: int, now: datetime) -> Delivery | None:
@@ -168,8 +168,9 @@ def _record_answer(delivery: Delivery, kind: ReplyKind, now: datetime) -> None:
 def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: str = "",
                    opt_out_type: str | None = None, now: datetime | None = None) -> InboundResult:
     """Record and act on one inbound SMS (flushes; the caller commits). See the module docstring."""
+    from consular import phones
     from consular.registry.operations import set_status
-    from consular.registry.phones import find_by_phone, phone_key
+    from consular.registry.phones import find_by_phone
 
     now = now or utcnow()
     body = (body or "")[:MAX_BODY]
@@ -187,8 +188,9 @@ def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: 
     registrant = find_by_phone(number) if number else None
     locale = texts.resolve_sms_locale(registrant.language if registrant is not None
                                       else reply.locale or current_settings().default_locale)
-    message = InboundMessage(provider_id=provider_id[:64], from_number=number, from_hash=phone_key(number),
-                             to_number=(to_number or "")[:32], body=body, received_at=now,
+    message = InboundMessage(provider_id=provider_id[:64], from_number=number,
+                             from_hash=phones.search_hash(number), to_number=(to_number or "")[:32],
+                             body=body, received_at=now,
                              kind=said.value, registrant_id=registrant.id if registrant is not None else None)
     try:
         with db.session.begin_nested():

@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
+from consular import phones
 from consular.audit.models import AuditEntry
 from consular.auth import operations as ops
 from consular.auth.common import account_error_text, bp, role_label
@@ -125,7 +126,7 @@ def users() -> str:
                    User.display_name.icontains(q, autoescape=True)]
         if any(c.isdigit() for c in q):
             with contextlib.suppress(ops.AccountError):  # not a phone number: names only
-                matches.append(User.phone_hash == ops.phone_search_hash(ops.normalise_phone(q)))
+                matches.append(User.phone_hash == phones.search_hash(ops.normalise_phone(q)))
         query = query.where(sa.or_(*matches))
     if role in {r.value for r in Role}:
         query = query.where(User.role == Role(role))

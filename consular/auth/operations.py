@@ -12,7 +12,6 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-import phonenumbers
 import pyotp
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -22,9 +21,10 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from config import current_settings
+from consular import phones
 from consular.audit.operations import record
 from consular.auth.models import ApiToken, LoginAttempt, Role, User
-from consular.db import db, keyring, utcnow
+from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 from consular.validation import clean_text
 from i18n import UI_LOCALES
@@ -49,7 +49,6 @@ MAX_PASSWORD_LENGTH = 256
 USERNAME_MAX = 64
 DISPLAY_NAME_MAX = 120
 EMAIL_MAX = 200
-PHONE_REGION = "CN"  # a number typed without +country code is read as a Chinese number
 
 # Passwords that pass the length rule but are the first ones any guesser tries.
 _COMMON_PASSWORDS = frozenset({
@@ -88,24 +87,14 @@ def check_password_strength(password: str, username: str = "") -> str | None:
 
 
 def normalise_phone(raw: str) -> str:
-    """A phone number in E.164 (``+8613905770000``); national numbers are read as Chinese."""
+    """A user's phone number in E.164 (``+8613905770000``); national numbers are read as Chinese."""
     cleaned = clean_text(raw)
     if cleaned is None:
         raise AccountError("bad_characters")
-    text = cleaned
-    if len(text) > 32:
+    number = phones.parse(cleaned, phones.HOME_REGION)
+    if number is None:
         raise AccountError("bad_phone")
-    try:
-        number = phonenumbers.parse(text, PHONE_REGION)
-    except phonenumbers.NumberParseException:
-        raise AccountError("bad_phone") from None
-    if not phonenumbers.is_valid_number(number):
-        raise AccountError("bad_phone")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def phone_search_hash(e164: str) -> str:
-    return keyring().search_hash(e164, "phone")
+    return phones.e164(number)
 
 
 def _check_username(username: str) -> str:
@@ -212,7 +201,7 @@ def create_user(
         station_id=bound_station_id,
         email=email,
         phone=e164,
-        phone_hash=phone_search_hash(e164) if e164 else None,
+        phone_hash=phones.search_hash(e164) if e164 else None,
         locale=locale or None,
     )
     db.session.add(user)
@@ -266,7 +255,7 @@ def update_user(
     for name in changed:
         setattr(user, name, new_values[name])
     if "phone" in changed:
-        user.phone_hash = phone_search_hash(e164) if e164 else None
+        user.phone_hash = phones.search_hash(e164) if e164 else None
     _record("user.update", "user", user.id, detail)  # field names only, never the values
     return changed
 

@@ -17,13 +17,13 @@ import sqlalchemy as sa
 
 import i18n
 from config import current_settings
+from consular import phones
 from consular.auth.models import User
 from consular.auth.scoping import case_scope
 from consular.cases.models import Case, CasePerson, CaseStatus, PersonNameKey, PersonRole
 from consular.cases.names import name_hashes
-from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
+from consular.cases.search_keys import id_number_hash, normalise_id_number
 from consular.db import db, utcnow
-from consular.network.checks import normalise_phone
 
 # Strongest first: the order candidates are listed in.
 REASONS = ("id_number", "phone", "name_birth_date", "name_country")
@@ -91,7 +91,7 @@ def _probe(index: int, person: Any, country: str | None) -> _Probe | None:
         # A local number may be the country's or a home number: try both readings.
         for region in dict.fromkeys((country or HOME_REGION, HOME_REGION)):
             try:
-                probe.phone_hashes.add(phone_hash(normalise_phone(phone, region)))
+                probe.phone_hashes.add(phones.search_hash(phones.normalise(phone, region)))
             except ValueError:
                 continue
     name_zh, name_latin = _text(person.get("name_zh"))[:100], _text(person.get("name_latin"))[:100]

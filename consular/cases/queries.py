@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 import i18n
 from config import current_settings
+from consular import phones
 from consular.auth.models import User
 from consular.auth.scoping import SCOPES, scoped
 from consular.cases import deadlines
@@ -35,9 +36,8 @@ from consular.cases.models import (
     StationAssignment,
 )
 from consular.cases.names import query_name_hashes
-from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
+from consular.cases.search_keys import id_number_hash, normalise_id_number
 from consular.db import db, utcnow
-from consular.network.checks import normalise_phone
 from consular.network.queries import clean_query
 from consular.registry.places import city_spellings, normalise_place
 
@@ -80,7 +80,7 @@ def _phone_hashes(q: str, regions: Iterable[str]) -> set[str]:
     out: set[str] = set()
     for region in [None] if text.lstrip().startswith("+") else dict.fromkeys(regions):
         with contextlib.suppress(ValueError):
-            out.add(phone_hash(normalise_phone(text, region)))
+            out.add(phones.search_hash(phones.normalise(text, region)))
     return out
 
 

@@ -1,6 +1,6 @@
-"""Keyed hashes that make a person's sealed ID number and phone searchable by exact value (the
-database never holds them in the clear); shared by the operations, the search and the duplicate
-check."""
+"""Keyed hashes that make a person's sealed ID number searchable by exact value (the database
+never holds it in the clear); shared by the operations, the search and the duplicate check. (A
+phone's is ``consular.phones.search_hash``, the same for every table.)"""
 
 from __future__ import annotations
 
@@ -16,7 +16,3 @@ def normalise_id_number(raw: str) -> str:
 
 def id_number_hash(raw: str) -> str:
     return keyring().search_hash(normalise_id_number(raw), "id_number")
-
-
-def phone_hash(e164: str) -> str:
-    return keyring().search_hash(e164, "phone")

@@ -13,12 +13,12 @@ from functools import cache
 from typing import Any, TypeVar
 from zoneinfo import available_timezones
 
-import phonenumbers
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
 import i18n
+from consular import phones
 from consular.network.models import (
     CoordinationCentre,
     Division,
@@ -82,25 +82,6 @@ class NetworkConflict(ValueError):
 @cache
 def _zones() -> dict[str, str]:
     return {zone.lower(): zone for zone in available_timezones()}
-
-
-def _phone_example(region: str | None) -> str:
-    number = phonenumbers.example_number(region or HOME_REGION) or \
-        phonenumbers.example_number(HOME_REGION)
-    if number is None:
-        return "+86 10 1234 5678"
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-
-
-def normalise_phone(raw: str, region: str | None) -> str:
-    """E.164 form of ``raw``; a number without ``+`` is read as a number of ``region``."""
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        raise ValueError(raw) from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(raw)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_language(code: str) -> str:
@@ -230,11 +211,11 @@ class _Input:
         if region is None and "country_code" in self.errors and not value.startswith("+"):
             return  # a local number is read in its country: the country's error comes first
         try:
-            self.out[key] = normalise_phone(value, region)
+            self.out[key] = phones.normalise(value, region)
         except ValueError:
             self.out.pop(key, None)
             self.fail(key, _("Not a valid phone number. Use the international format, for example "
-                             "%(example)s.", example=_phone_example(region)))
+                             "%(example)s.", example=phones.example(region, mobile=False)))
 
     def email(self, key: str) -> None:
         value = self.text(key, MAX["contact_email"])

@@ -36,6 +36,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 import i18n
+from consular import phones
 from consular.audit.operations import record
 from consular.auth.models import User
 from consular.auth.scoping import scoped
@@ -56,7 +57,6 @@ from consular.registry.operations import (
     check_new_registrant,
     registrant_row,
 )
-from consular.registry.phones import phone_key
 from consular.registry.queries import RegistrantFilters, registrants_query
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -350,7 +350,7 @@ def preview_import(file: bytes | IO[bytes], *, user: User, defaults: Mapping[str
                                    for key, message in exc.errors.items())
             continue
         checked.append(ImportRow(number, values))
-    registered, visible = _registered(sorted({phone_key(r.values["phone"]) for r in checked}), user)
+    registered, visible = _registered(sorted({phones.search_hash(r.values["phone"]) for r in checked}), user)
     first_row: dict[str, int] = {}
     phone_column = _label("phone", columns, header)
     for item in checked:
@@ -360,7 +360,7 @@ def preview_import(file: bytes | IO[bytes], *, user: User, defaults: Mapping[str
                 "The same number as row %(row)d: imported once.", row=first_row[number])))
             continue
         first_row[number] = item.row
-        existing = registered.get(phone_key(number))
+        existing = registered.get(phones.search_hash(number))
         if existing is not None:
             report.skipped.append(RowProblem(item.row, phone_column, _(
                 "Already registered (registration no. %(id)d): not imported again.", id=existing)

@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 
 import i18n
 from config import current_settings
+from consular import phones
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.scoping import scoped
@@ -40,7 +41,7 @@ from consular.registry.models import (
     RegistrantKind,
     RegistrantStatus,
 )
-from consular.registry.phones import name_key, parse_phone, phone_example, phone_key
+from consular.registry.phones import name_key
 from consular.registry.places import timezone_for, zones_for_country
 
 DEFAULT_LANGUAGE = "zh_Hans"
@@ -127,13 +128,13 @@ class _RegistrantInput(_Input):
         if not value:
             return
         self.out.pop(key, None)
-        number = parse_phone(value, region)
+        number = phones.parse(value, region)
         if number is None:
             if region is None and not value.lstrip("'").startswith("+") and \
                     "country_code" in self.errors:
                 return  # a local number is read in its country: the country's error comes first
             self.fail(key, _("Not a valid phone number. Use the international format, for example "
-                             "%(example)s.", example=phone_example(region)))
+                             "%(example)s.", example=phones.example(region)))
             return
         kind = phonenumbers.number_type(number)
         if kind == phonenumbers.PhoneNumberType.FIXED_LINE:
@@ -322,7 +323,7 @@ def _check_consent(check: _RegistrantInput) -> None:
 
 
 def current_registration(e164: str, exclude: Registrant | None = None) -> Registrant | None:
-    query = sa.select(Registrant).where(Registrant.current_phone_hash == phone_key(e164))
+    query = sa.select(Registrant).where(Registrant.current_phone_hash == phones.search_hash(e164))
     if exclude is not None:
         query = query.where(Registrant.id != exclude.id)
     return db.session.scalar(query)
@@ -382,7 +383,7 @@ def registrant_row(values: Mapping[str, Any], *, user: User, consent_method: Con
                    import_batch: str | None = None) -> dict[str, Any]:
     """The column values of a new registration from checked values."""
     fields = {key: value for key, value in values.items() if key in REGISTRANT_FIELDS}
-    key = phone_key(fields["phone"])
+    key = phones.search_hash(fields["phone"])
     return {**fields, "phone_hash": key, "current_phone_hash": key,
             "name_hash": name_key(fields["name"]), "consent_at": consent_at,
             "consent_method": consent_method, "consent_by_id": user.id,
@@ -438,7 +439,7 @@ def update_registrant(registrant: Registrant, data: Mapping[str, Any], *, user: 
     for key in changed:
         setattr(registrant, key, values[key])
     if "phone" in changed:
-        registrant.phone_hash = registrant.current_phone_hash = phone_key(registrant.phone)
+        registrant.phone_hash = registrant.current_phone_hash = phones.search_hash(registrant.phone)
         if registrant.status == RegistrantStatus.invalid_number:
             _set_status_fields(registrant, RegistrantStatus.active, "new number")
     if "name" in changed:

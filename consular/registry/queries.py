@@ -19,12 +19,13 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from consular import phones
 from consular.auth.models import User
 from consular.auth.scoping import scoped
 from consular.db import db
 from consular.network.queries import clean_query
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
-from consular.registry.phones import name_key, parse_phone, phone_key
+from consular.registry.phones import name_key
 
 MAX_QUERY = 100
 PHONE_QUERY_RE = re.compile(r"^'?[\d\s()+./-]+$")
@@ -53,9 +54,9 @@ def search_condition(q: str, region: str | None) -> sa.ColumnElement[bool]:
     if PHONE_QUERY_RE.match(q) and len(digits) >= 6:
         keys = set()
         for where in (region, "CN"):
-            number = parse_phone(q, where)
+            number = phones.parse(q, where)
             if number is not None:
-                keys.add(phone_key(phonenumbers.format_number(
+                keys.add(phones.search_hash(phonenumbers.format_number(
                     number, phonenumbers.PhoneNumberFormat.E164)))
         return Registrant.phone_hash.in_(sorted(keys)) if keys else sa.false()
     return Registrant.name_hash == name_key(q)

@@ -10,12 +10,14 @@ import pytest
 import sqlalchemy as sa
 from flask_babel import force_locale
 
+from consular import phones
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role
 from consular.db import db, keyring
-from consular.registry import languages, phones, subject_data
+from consular.registry import languages, subject_data
 from consular.registry import operations as ops
 from consular.registry.models import ConsentMethod, Registrant, RegistrantKind, RegistrantStatus
+from consular.registry.phones import find_by_phone
 from consular.registry.places import normalise_place, timezone_for, zones_for_country
 
 PERSON = {"name": "王伟", "phone": "+39 312 345 6789", "country_code": "IT", "city": "Milano",
@@ -64,7 +66,7 @@ def test_a_registration_is_normalised_sealed_and_records_consent(coordinator):
     raw = db.session.execute(sa.text("SELECT name, phone, phone_hash, current_phone_hash "
                                      "FROM registrant")).one()
     assert "王伟" not in raw.name and "3123456789" not in raw.phone  # sealed at rest
-    assert raw.phone_hash == raw.current_phone_hash == phones.phone_key("+393123456789")
+    assert raw.phone_hash == raw.current_phone_hash == phones.search_hash("+393123456789")
 
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "registrant.create"))
     assert entry is not None and entry.object_id == str(registrant.id)
@@ -158,7 +160,7 @@ def test_a_second_current_registration_of_a_number_is_refused(coordinator, make_
     ops.end_registration(first, user=coordinator, reason="returned_home")
     again = ops.register({**PERSON, "name": "王芳"}, user=officer)
     db.session.commit()
-    assert phones.find_by_phone("+393123456789") == again
+    assert find_by_phone("+393123456789") == again
     assert count() == 2
 
 
@@ -190,8 +192,8 @@ def test_changing_the_number_checks_it_like_a_new_one(coordinator):
     db.session.commit()
     assert changed == ["phone"]
     assert two.status == RegistrantStatus.active  # a new number is worth trying again
-    assert phones.find_by_phone("+393123451111") == two
-    assert phones.find_by_phone("+393123450000") is None
+    assert find_by_phone("+393123451111") == two
+    assert find_by_phone("+393123450000") is None
 
 
 # --- time zones ---------------------------------------------------------------------------------
@@ -256,9 +258,9 @@ def test_moving_city_moves_the_zone(coordinator):
 def test_status_changes_from_replies_and_the_provider(coordinator):
     registrant = ops.register(PERSON, user=coordinator)
     db.session.commit()
-    assert phones.find_by_phone("+393123456789") == registrant
-    assert phones.find_by_phone("+39 312 345 6789") == registrant
-    assert phones.find_by_phone("+393120000000") is None
+    assert find_by_phone("+393123456789") == registrant
+    assert find_by_phone("+39 312 345 6789") == registrant
+    assert find_by_phone("+393120000000") is None
 
     assert ops.set_status(registrant, "opted_out", "STOP") is True
     assert ops.set_status(registrant, RegistrantStatus.opted_out, "STOP") is False  # no change
@@ -329,7 +331,7 @@ def test_erasure_overwrites_the_personal_data(coordinator):
     assert registrant.ended_at is not None and registrant.erased_at is not None
     assert registrant.consent_note == ""
     assert registrant.country_code == "IT" and registrant.language == "zh_Hans"  # statistics stay
-    assert phones.find_by_phone("+393123456789") is None
+    assert find_by_phone("+393123456789") is None
     assert subject_data.erase_registrant(registrant, user=coordinator) is False
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                              .where(AuditEntry.action == "registrant.erase")) == 1

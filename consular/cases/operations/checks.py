@@ -19,11 +19,11 @@ from flask_babel import ngettext
 
 import i18n
 from config import current_settings
+from consular import phones
 from consular.cases.models import Gender, IdKind, PersonRole
 from consular.cases.names import has_han
 from consular.cases.search_keys import normalise_id_number
 from consular.db import utcnow
-from consular.network.checks import normalise_phone
 from consular.validation import clean_text, too_long_message
 from consular.validation import message as refused_text_message
 
@@ -284,7 +284,7 @@ class _Check:
         if not value:
             return None
         try:
-            e164 = normalise_phone(value, region or HOME_REGION)
+            e164 = phones.normalise(value, region or HOME_REGION)
         except ValueError:
             self.fail(key, _("Not a valid phone number. Use the international format, for example "
                              "+39 0574 123456."))

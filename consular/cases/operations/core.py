@@ -16,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from config import current_settings
+from consular import phones
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.cases import deadlines
@@ -31,7 +32,7 @@ from consular.cases.models import (
 )
 from consular.cases.names import name_hashes
 from consular.cases.policy import Action, refusal
-from consular.cases.search_keys import id_number_hash, phone_hash
+from consular.cases.search_keys import id_number_hash
 from consular.db import db, utcnow
 from consular.network.operations import touch_activity_of
 
@@ -198,7 +199,7 @@ def _store_person(case: Case, person: CasePerson, values: Mapping[str, Any]) -> 
     if "id_number" in changed:
         person.id_number_hash = id_number_hash(person.id_number) if person.id_number else None
     if "phone" in changed:
-        person.phone_hash = phone_hash(person.phone) if person.phone else None
+        person.phone_hash = phones.search_hash(person.phone) if person.phone else None
     if "name_zh" in changed or "name_latin" in changed or person.id is None:
         wanted = name_hashes(person.name_zh, person.name_latin)
         kept = [k for k in person.name_keys if k.key_hash in wanted]

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 
 import i18n
 from config import current_settings
+from consular import phones
 from consular.auth.models import Role, User
 from consular.cases import deadlines, duplicates
 from consular.cases.models import (
@@ -65,7 +66,6 @@ from consular.cases.operations.drafts import discard_draft
 from consular.cases.operations.notifications import notify
 from consular.cases.policy import Action, ActionRefused, can_create_case
 from consular.db import db, utcnow
-from consular.network.checks import normalise_phone
 from consular.network.models import Division, LiaisonPoint, ServiceStation
 from consular.validation import clean_text
 
@@ -472,7 +472,7 @@ def _new_reply_case(*, registrant_id: int, name: str | None, phone: str, country
     if clean_name:
         person["name_zh" if has_han(clean_name) else "name_latin"] = clean_name[:MAX["name_latin"]]
     try:
-        person["phone"] = normalise_phone(phone, country or HOME_REGION)
+        person["phone"] = phones.normalise(phone, country or HOME_REGION)
     except ValueError:
         person["phone"] = None
     values = {"kind": CaseKind.abroad, "category": CaseCategory.other, "priority": priority,
