@@ -333,6 +333,34 @@ def _parse_phone(raw: str) -> str:
     return value
 
 
+SIGNATURE_LOCALES = ("zh_Hans", "zh_Hant", "en", "it", "fr", "es", "de", "pt", "ru", "ja", "ko", "ar")
+
+
+def parse_sms_signatures(raw: str) -> dict[str, str]:
+    """``zh_Hans=【温州外事】;en=[Wenzhou FAO];default=[Wenzhou FAO]`` → a signature per SMS language
+    (``default`` for the others); ``""`` → none. Separated by ``;`` (a signature may hold a comma)."""
+    out: dict[str, str] = {}
+    for item in raw.split(";"):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        key = name.strip()
+        text = value.strip()
+        if not sep or (key != "default" and key not in SIGNATURE_LOCALES):
+            raise ValueError(f"{item.strip()!r}: expected LANGUAGE=SIGNATURE with a language among "
+                             f"{', '.join(SIGNATURE_LOCALES)} or default")
+        if key in out:
+            raise ValueError(f"{key} appears twice")
+        if not text or len(text) > 30 or any(ord(c) < 32 or c in "\u2028\u2029" for c in text):
+            raise ValueError(f"{key}: a signature of 1 to 30 characters on one line")
+        out[key] = text
+    return out
+
+
+def _parse_sms_signatures(raw: str) -> str:
+    return ";".join(f"{key}={value}" for key, value in parse_sms_signatures(raw).items())
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -440,6 +468,16 @@ FIELDS: tuple[Field, ...] = (
           "A safety check unanswered this long after its message went out puts the person on the "
           "call-round list (and re-sends it once when the alert asks for that); an alert may set "
           "its own time."),
+    Field("SMS_SIGNATURES", _parse_sms_signatures, "",
+          "The sender's signature that opens every alert SMS, per language, separated by ';': "
+          "zh_Hans=【温州外事】;en=[Wenzhou FAO];default=[Wenzhou FAO] (default: for the other "
+          "languages). Counted in the message's segments. Empty: no signature."),
+    Field("BREAK_GLASS_ENABLED", _parse_bool, True,
+          "Whether one coordinator may send an Extreme or Immediate alert without a second approval "
+          "(break-glass), stating a reason, to be reviewed by another coordinator afterwards."),
+    Field("BREAK_GLASS_REVIEW_HOURS", _int_between(1, 168), 12,
+          "Hours within which a second coordinator must review a break-glass alert; an unreviewed "
+          "one stays flagged on the home page and in the yearly report (overdue after this time)."),
     Field("HOTLINE_NUMBER", _parse_phone, "",
           "The centre's 24-hour hotline, given in HELP answers. Empty: the coordination centre's "
           "hotline from the network registry."),
@@ -533,6 +571,9 @@ class Settings:
     retry_max_seconds: int = 1800
     safety_check_default_minutes: int = 120
     hotline_number: str = ""
+    sms_signatures: str = ""
+    break_glass_enabled: bool = True
+    break_glass_review_hours: int = 12
     database_app_role: str = ""
 
     @property
@@ -721,6 +762,9 @@ def load_settings(
         retry_max_seconds=values["RETRY_MAX_SECONDS"],
         safety_check_default_minutes=values["SAFETY_CHECK_DEFAULT_MINUTES"],
         hotline_number=values["HOTLINE_NUMBER"],
+        sms_signatures=values["SMS_SIGNATURES"],
+        break_glass_enabled=values["BREAK_GLASS_ENABLED"],
+        break_glass_review_hours=values["BREAK_GLASS_REVIEW_HOURS"],
         database_app_role=values["DATABASE_APP_ROLE"],
     )
 
