@@ -61,6 +61,12 @@ def _sms(message: str) -> str:
 EXERCISE_MARKER = _sms("[EXERCISE]")
 # TRANSLATORS: put in front of every SMS of a technical test (CAP status Test).
 TEST_MARKER = _sms("[TEST]")
+# TRANSLATORS: put in front of an alert that updates an earlier one (CAP msgType Update). Keep it short.
+UPDATE_MARKER = _sms("[UPDATE]")
+# TRANSLATORS: put in front of a notice withdrawing an earlier alert (CAP msgType Cancel). Keep it short.
+CANCEL_MARKER = _sms("[CANCELLED]")
+# TRANSLATORS: put in front of the one re-send of a safety check nobody answered. Keep it short.
+REMINDER_MARKER = _sms("[REMINDER]")
 # TRANSLATORS: the last line of every alert. Keep the ASCII word STOP (the carrier acts on it).
 OPT_OUT_FOOTER = _sms("Reply STOP to unsubscribe")
 # TRANSLATORS: keep the digits 1 and 2; the reply is read by the system.
@@ -299,6 +305,33 @@ def test_marker(locale: str) -> str:
     return _marker(locale, TEST_MARKER)
 
 
+def kind_marker(locale: str, msg_type: str, *, reminder: bool = False) -> str:
+    """"[UPDATE] " / "【更新】", "[CANCELLED] ", "[REMINDER] ": what kind of message this is, for an
+    update, a cancel notice or the re-send of an unanswered safety check ("" for a first alert)."""
+    out = ""
+    if msg_type == "Update":
+        out += _marker(locale, UPDATE_MARKER)
+    elif msg_type == "Cancel":
+        out += _marker(locale, CANCEL_MARKER)
+    if reminder:
+        out += _marker(locale, REMINDER_MARKER)
+    return out
+
+
+def signature_for(spec: str, locale: str) -> str:
+    """The sender's signature for ``locale`` from ``SMS_SIGNATURES`` (its ``default`` for a language
+    without its own), separator included: "【温州外事】" / "[Wenzhou FAO] "; "" when none is set."""
+    from config import parse_sms_signatures
+
+    if not spec:
+        return ""
+    table = parse_sms_signatures(spec)
+    value = table.get(resolve_sms_locale(locale)) or table.get("default", "")
+    if not value:
+        return ""
+    return value if value.endswith(("】", "」", "）", ")")) and not value.isascii() else f"{value} "
+
+
 def opt_out_footer(locale: str) -> str:
     return _text(locale, OPT_OUT_FOOTER)
 
@@ -413,15 +446,22 @@ def render_alert_sms(
     tz_name: str | None,
     with_footer: bool = True,
     instruction: str = "",
+    signature: str = "",
+    msg_type: str = "Alert",
+    reminder: bool = False,
 ) -> str:
-    """The SMS of one alert in one language: marker + headline, body, instruction, validity,
-    safety-check prompt and opt-out footer, one per line. ``status`` is the CAP status."""
+    """The SMS of one alert in one language: the sender's signature, markers (drill or test;
+    update, cancelled, reminder) and headline, then body, instruction, validity, safety-check prompt
+    and opt-out footer, one per line. ``status`` is the CAP status, ``msg_type`` its msgType;
+    ``signature`` comes from :func:`signature_for`."""
     if status not in ALERT_STATUSES:
         raise ValueError(f"unknown alert status {status!r}: expected one of {', '.join(ALERT_STATUSES)}")
     marker = {"Exercise": drill_marker, "Test": test_marker}.get(status)
+    prefix = signature + (marker(locale) if marker is not None else "") \
+        + kind_marker(locale, msg_type, reminder=reminder)
     first = headline.strip()
-    if marker is not None:
-        first = f"{marker(locale)}{first}" if first else marker(locale).rstrip()
+    if prefix:
+        first = f"{prefix}{first}" if first else prefix.rstrip()
     lines = [first, body.strip(), instruction.strip()]
     if expires_at is not None:
         lines.append(_text(locale, VALID_UNTIL, when=format_when(expires_at, locale, tz_name)))
