@@ -125,7 +125,7 @@ def estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str, 
         languages[lang] = {
             "marker": prefix,
             "tail": tail,
-            "values": {name: filled.get(name) for name in placeholders.PLACEHOLDERS} if filled else {},
+            "fill": {name: filled.get(name) for name in placeholders.PLACEHOLDERS} if filled else {},
             "automatic_units": auto_units,
             "automatic_share": round(100 * auto_units / text.encoding.units) if text.encoding.units else 0,
             "sms": text.sms,

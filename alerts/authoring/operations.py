@@ -396,7 +396,7 @@ def _tell_coordinators(alert: Alert, kind: str, *, exclude: int) -> None:
                    "due_at": due.isoformat() if due is not None else None})
 
 
-def unreviewed_break_glass() -> sa.Select[tuple[Alert]]:
+def unreviewed_break_glass() -> sa.Select[Any]:
     """Break-glass alerts no second coordinator has reviewed yet, oldest first."""
     return (sa.select(Alert).where(Alert.break_glass_at.is_not(None),
                                    Alert.break_glass_reviewed_at.is_(None))

@@ -32,7 +32,7 @@
   // (the server sends the values; each recipient's own are filled when the message is sent).
   function fillPlaceholders(text, box) {
     var values = {};
-    try { values = JSON.parse(box.dataset.values || "{}"); } catch (e) { values = {}; }
+    try { values = JSON.parse(box.dataset.fill || "{}"); } catch (e) { values = {}; }
     return text.replace(/\{([^{}\n]{1,40})\}/g, function (whole, name) {
       var key = name.trim();
       return Object.prototype.hasOwnProperty.call(values, key) ? values[key] : whole;
@@ -129,7 +129,7 @@
       if (!box) return;
       box.dataset.marker = data.languages[lang].marker;
       box.dataset.tail = data.languages[lang].tail;
-      box.dataset.values = JSON.stringify(data.languages[lang].values || {});
+      box.dataset.fill = JSON.stringify(data.languages[lang].fill || {});
       var automatic = box.querySelector('[data-whole="automatic"]');
       if (automatic) automatic.textContent = automatic.dataset.template
         .replace("#units", String(data.languages[lang].automatic_units))
