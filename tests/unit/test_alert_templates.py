@@ -306,7 +306,7 @@ def test_update_cancel_and_reminder_carry_their_marker_counted_in_segments(app: 
 
 
 def test_the_resend_of_an_unanswered_safety_check_says_reminder(app: Flask, coordinators) -> None:
-    person = make_registrant(language="en")
+    make_registrant(language="en")
     alert = ops.create_alert(alert_input(severity="Extreme", safety_check=True, resend_unanswered=True,
                                          safety_check_minutes=60),
                              {"zh_Hans": {"headline": "地震", "body": "平安吗？"},
