@@ -127,7 +127,7 @@ def fill_fields(fields: Mapping[str, str], values: Values) -> dict[str, str]:
 
 
 def _chinese(locale: str) -> bool:
-    return locale in ("zh_Hans", "zh_Hant", "ja")
+    return locale in ("zh_Hans", "zh_Hant")
 
 
 def place_in(place: str, locale: str) -> str:
@@ -146,6 +146,11 @@ def place_in(place: str, locale: str) -> str:
             if not _chinese(locale) and value == chinese:
                 return latin
     return value
+
+
+def with_place(text: str, place: str, locale: str) -> str:
+    """``text`` with its {place} filled (for pages that name an alert by its headline)."""
+    return fill(text, Values(place=place_in(place, locale))) if place and "{" in text else text
 
 
 def values_for(*, locale: str, tz_name: str | None, place: str, event_time: datetime | None,

@@ -663,7 +663,8 @@ def progress_json(alert_id: int) -> Response:
 
 def _headline(alert: Alert) -> str:
     text = ops.text_for(alert, alert.base_language) or (alert.texts[0] if alert.texts else None)
-    return text.headline if text is not None else alert.event
+    return placeholders.with_place(text.headline, alert.place, text.language) if text is not None \
+        else alert.event
 
 
 # --- the call round -----------------------------------------------------------------------------
