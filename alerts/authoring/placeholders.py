@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -176,3 +177,20 @@ def values_for(*, locale: str, tz_name: str | None, place: str, event_time: date
         station=station,
         hotline=(contacts.hotline or "") if contacts is not None else "",
     )
+
+
+def public_text(alert: Any, text: Any) -> dict[str, str]:
+    """An alert text's headline, message and instruction as a CAP file or feed shows them: the
+    placeholders filled as for someone in the alert's first area, the time in the office's zone
+    (a public document has no single recipient)."""
+    from alerts.authoring.recurrence import office_zone_name
+
+    fields = {"headline": text.headline, "body": text.body, "instruction": text.instruction or ""}
+    wanted = used(fields)
+    if not wanted:
+        return fields
+    first = alert.areas[0] if alert.areas else None
+    return fill_fields(fields, values_for(
+        locale=text.language, tz_name=office_zone_name(), place=alert.place,
+        event_time=alert.event_time, country_code=first.country_code if first else None,
+        city=first.city if first else "", wanted=wanted))

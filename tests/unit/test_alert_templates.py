@@ -426,3 +426,22 @@ def test_break_glass_from_the_compose_page_and_without_a_reason_nothing_is_saved
     alert = db.session.scalars(sa.select(Alert)).one()
     assert alert.state == AlertState.scheduled and alert.break_glass_reason == "值班只有一人"
     assert alert.msg_type == CapMsgType.Alert
+
+
+def test_the_cap_file_and_feed_show_the_placeholders_filled_and_stay_valid(app: Flask, coordinators,
+                                                                         make_mission) -> None:
+    from alerts.authoring.cap import to_cap_xml, validate_cap
+
+    make_mission()
+    alert = ops.create_alert(
+        alert_input(severity="Extreme", place="Prato", public=True),
+        {"zh_Hans": {"headline": "{place}地震", "body": "请拨{mission_phone}。"},
+         "en": {"headline": "Earthquake near {place}", "body": "Call {mission_phone}."}},
+        [{"country_code": "IT", "city": "Prato"}], user=coordinators[0])
+    ops.break_glass(alert, user=coordinators[0], reason="强震")
+    db.session.commit()
+    document = to_cap_xml(alert)
+    assert validate_cap(document) == []
+    xml = document.decode()
+    assert "普拉托地震" in xml and "Earthquake near Prato" in xml and "+393387080008" in xml
+    assert "{" not in xml
