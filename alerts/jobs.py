@@ -14,13 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from alerts.dispatch.claim import SENT_STATES, begin_write, expire_alerts, reclaim_expired_leases
 from alerts.dispatch.notices import reclaim_notices
 from alerts.dispatch.record import finish_alerts
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
-from config import Settings
+from config import current_settings
 from consular.audit.operations import record
 from consular.db import db, utcnow
 from consular.registry.models import Registrant
@@ -48,11 +47,6 @@ JOBS: tuple[tuple[str, int], ...] = (
 )
 MAX_PER_RUN = 100  # alerts that begin their fan-out per run of due_alerts (the next run goes on)
 FOLLOWUP_WINDOW = timedelta(days=14)  # safety checks older than this are left alone
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["consular.settings"]
-    return settings
 
 
 def _locked(query: sa.Select[Any]) -> sa.Select[Any]:
@@ -182,7 +176,7 @@ def safety_check_followups(now: datetime | None = None) -> FollowupCounts:
     went out) are put on the call-round list; when the alert asks for it, their message is sent once
     more (``resent_at``: never twice) and the alert is ``sending`` again until that is done."""
     now = now or utcnow()
-    settings = _settings()
+    settings = current_settings()
     counts = FollowupCounts()
     begin_write()
     alerts = db.session.execute(

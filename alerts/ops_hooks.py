@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from prometheus_client.core import GaugeMetricFamily
 
 from alerts import activity_reach, subject_data
 from alerts.models import Delivery, DeliveryState, InboundMessage, WorkerHeartbeat
-from config import Settings
+from config import Settings, current_settings
 from consular.auth.models import Role, User
 from consular.cases.models import Case
 from consular.db import db, utcnow
@@ -39,7 +38,7 @@ SERIES = (
 
 def worker_alive() -> bool:
     """True when some worker ticked within ``WORKER_DEAD_AFTER_SECONDS`` and has not stopped."""
-    settings: Settings = current_app.extensions["consular.settings"]
+    settings: Settings = current_settings()
     cutoff = utcnow().timestamp() - settings.worker_dead_after_seconds
     last = db.session.scalar(
         sa.select(sa.func.max(WorkerHeartbeat.last_tick_at)).where(WorkerHeartbeat.stopped_at.is_(None))

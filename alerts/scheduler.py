@@ -21,6 +21,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from alerts.models import Delivery, DeliveryState, WorkerHeartbeat
+from config import current_settings
 from consular.db import db, utcnow
 
 log = logging.getLogger("consular.worker")
@@ -164,7 +165,7 @@ class Worker:
 
         from alerts.dispatch.lanes import DispatchLanes
 
-        settings = self.app.extensions["consular.settings"]
+        settings = current_settings(self.app)
         lanes = DispatchLanes(self.app, self.worker_id, 1 if self.embedded else settings.dispatch_lanes)
         self.dispatch_lanes = lanes
 
@@ -191,7 +192,7 @@ class Worker:
             db.session.remove()
 
     def build_scheduler(self, blocking: bool) -> BaseScheduler:
-        settings = self.app.extensions["consular.settings"]
+        settings = current_settings(self.app)
         scheduler: BaseScheduler = (
             BlockingScheduler(timezone="UTC") if blocking else BackgroundScheduler(timezone="UTC")
         )

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alerts.models import Alert, Delivery, InboundMessage
 from consular.db import db
 from consular.registry.models import Registrant
-from consular.registry.operations import ERASURE_HOOKS, SUBJECT_ACCESS_SECTIONS
+from consular.registry.subject_data import ERASURE_HOOKS, SUBJECT_ACCESS_SECTIONS
 
 
 def _iso(value: Any) -> str | None:

@@ -5,7 +5,7 @@ marshmallow schemas of its query string, body and responses, the error codes it 
 document is built by walking the app's URL map, so the paths, methods and path parameters are the
 ones Flask really routes. The same marshmallow schemas load (validate) the requests and dump the
 responses, so what the document says is what the code does. The network API (older, hand-written
-serialisers) is described from its own register table with generic bodies.
+serialisers) describes its views from its own register table, with generic bodies.
 
 Library choice: **apispec** with its marshmallow plugin (both maintained by the marshmallow-code
 organisation, OpenAPI 3.0/3.1 output). It attaches to plain Flask blueprints with no framework of
@@ -191,65 +191,6 @@ def _operation_dict(op: Operation, params: list[dict[str, Any]]) -> dict[str, An
     return out
 
 
-def _network_operations() -> dict[str, Operation]:
-    """The network API, described from its register table (bodies as generic objects)."""
-    from consular.network.api import REGISTERS
-
-    ops: dict[str, Operation] = {}
-    for reg in REGISTERS:
-        tag = ("network",)
-        ops[f"network_api.{reg.plural}"] = Operation(
-            f"List {reg.path} (scoped; q, active, limit, offset, {', '.join(reg.filters)})",
-            tags=tag, query=_network_query(reg.filters), responses={200: "NetworkPage"},
-            errors=(404,))
-        ops[f"network_api.{reg.singular}_create"] = Operation(
-            f"Create one of {reg.path} (admin)", tags=tag, body="NetworkObject",
-            responses={201: "NetworkObject"}, errors=(403, 404, 409, 413, 415, 422))
-        ops[f"network_api.{reg.singular}"] = Operation(
-            f"Read one of {reg.path}", tags=tag, responses={200: "NetworkObject"})
-        ops[f"network_api.{reg.singular}_update"] = Operation(
-            f"Change one of {reg.path} (admin)", tags=tag, body="NetworkObject",
-            responses={200: "NetworkObject"}, errors=(403, 409))
-        for verb in ("deactivate", "reactivate"):
-            ops[f"network_api.{reg.singular}_{verb}"] = Operation(
-                f"{verb.capitalize()} one of {reg.path} (admin)", tags=tag,
-                responses={200: "NetworkObject"}, errors=(403, 409, 422))
-    ops["network_api.centre"] = Operation("The coordination centre", tags=("network",),
-                                          responses={200: "NetworkObject"}, errors=(404,))
-    ops["network_api.centre_update"] = Operation(
-        "Change the coordination centre (admin)", tags=("network",), body="NetworkObject",
-        responses={200: "NetworkObject"}, errors=(403, 404, 409))
-    ops["network_api.coverage"] = Operation(
-        "Coverage report: townships without a liaison point, quiet stations", tags=("network",),
-        responses={200: "NetworkObject"}, errors=(403,))
-    return ops
-
-
-_network_queries: dict[tuple[str, ...], type[Schema]] = {}
-
-
-def _network_query(filters: tuple[str, ...]) -> type[Schema]:
-    if filters in _network_queries:
-        return _network_queries[filters]
-    attrs: dict[str, Any] = {
-        "q": fields.String(metadata={"description": "Search text."}),
-        "active": fields.String(metadata={"enum": ["true", "false", "1", "0", "yes", "no", ""]}),
-        "limit": fields.Integer(metadata={"minimum": 1, "maximum": 200}),
-        "offset": fields.Integer(metadata={"minimum": 0, "maximum": 1_000_000_000}),
-    }
-    if "country" in filters:
-        attrs["country"] = fields.String(metadata={"description": "ISO country code, e.g. IT."})
-    for name in ("division_id", "parent_id"):
-        if name in filters:
-            attrs[name] = fields.Integer(metadata={"minimum": 1, "maximum": 2**31 - 1})
-    if "level" in filters:
-        attrs["level"] = fields.String(metadata={"enum": ["county", "township", "village"]})
-    name = "NetworkQuery" + "".join(part.title().replace("_", "") for part in filters)
-    schema = type(name, (Schema,), attrs)
-    _network_queries[filters] = schema
-    return schema
-
-
 # Network bodies and network ids: a network write answers 201/200 with the object.
 NETWORK_COMPONENTS: dict[str, dict[str, Any]] = {
     "NetworkObject": {"type": "object", "additionalProperties": True,
@@ -290,14 +231,13 @@ def build_spec(app: Flask) -> APISpec:
     spec.components.schema("Error", schema=ErrorSchema)
     for name, component in {**NETWORK_COMPONENTS, **EXTRA_COMPONENTS}.items():
         spec.components.schema(name, component)
-    network = _network_operations()
 
     paths: dict[str, dict[str, dict[str, Any]]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
         if not rule.rule.startswith("/api/"):
             continue
         view = app.view_functions.get(rule.endpoint)
-        op: Operation | None = getattr(view, "openapi", None) or network.get(rule.endpoint)
+        op: Operation | None = getattr(view, "openapi", None)
         if op is None:
             continue
         path, params = openapi_path(rule.rule)

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 from flask import (
     Flask,
     Response,
-    current_app,
     g,
     jsonify,
     redirect,
@@ -32,7 +31,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import i18n
-from config import Settings, load_settings
+from config import EXTENSION, ConfigError, Settings, check_names, current_settings, load_settings
+from consular import api
+from consular.api import error_message, wants_json
 from consular.db import KeyRing, db
 from consular.logs import configure_logging
 
@@ -65,8 +66,23 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
+def _check_start_up(settings: Settings) -> None:
+    """What the loader leaves to start-up: the case categories the settings name (the models are
+    imported here), and an embedded install's secrets, made by an explicit step."""
+    from consular.cases import models as _case_models  # noqa: F401  (registers the case categories)
+
+    check_names(settings)
+    missing = settings.missing_secrets()
+    if missing:
+        raise ConfigError(
+            f"{missing[0]}: not set, and {settings.instance_path}/secrets.toml does not exist: run "
+            "`consular init` once (the consular command and `make run` do it for an embedded "
+            "install), or set it")
+
+
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else load_settings(config)
+    _check_start_up(settings)
     app = Flask(
         __name__,
         instance_path=settings.instance_path,
@@ -92,7 +108,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES=str(i18n.TRANSLATIONS_DIR),
         TESTING=settings.env == "test",
     )
-    app.extensions["consular.settings"] = settings
+    app.extensions[EXTENSION] = settings
     if settings.trusted_proxies:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
@@ -190,7 +206,7 @@ def _register_hooks(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        settings: Settings = app.extensions["consular.settings"]
+        settings: Settings = current_settings(app)
         h = response.headers
         h.setdefault(
             "Content-Security-Policy",
@@ -233,31 +249,6 @@ def _register_hooks(app: Flask) -> None:
             db.session.rollback()
 
 
-def wants_json() -> bool:
-    return request.path.startswith("/api/") or (
-        request.accept_mimetypes.best == "application/json"
-    )
-
-
-def error_message(code: int) -> str:
-    messages = {
-        400: _("The request was not understood. Please check what you entered."),
-        401: _("Please log in."),
-        403: _("You are not allowed to do this."),
-        404: _("Not found, or you do not have access to it."),
-        405: _("This action is not allowed here."),
-        409: _("Someone else changed this in the meantime. Reload and try again."),
-        413: _("What you sent is too large: at most %(mb)s MB in all (files included). Go back, "
-               "leave out a file or send smaller ones, and try again.",
-               mb=current_app.extensions["consular.settings"].attachment_max_mb),
-        415: _("This type of content is not accepted."),
-        422: _("Some values are not valid."),
-        429: _("Too many attempts. Please wait and try again later."),
-        500: _("Something went wrong on our side. The error was logged."),
-    }
-    return messages.get(code, _("The request could not be completed."))
-
-
 def _back_url() -> str | None:
     """The page of this site the refused form was sent from (the browser names it: our
     Referrer-Policy is same-origin), so the error page can lead back to it."""
@@ -270,6 +261,8 @@ def _back_url() -> str | None:
 
 
 def _register_errors(app: Flask) -> None:
+    api.init_app(app)
+
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError) -> Any:
         message = _("Your form expired or was not sent from this site. Please reload the page and "
@@ -319,7 +312,7 @@ def _register_template_helpers(app: Flask) -> None:
             "Role": Role,
             "ui_locales": i18n.UI_LOCALES,
             "current_locale": str(i18n.current_locale()),
-            "settings": app.extensions["consular.settings"],
+            "settings": current_settings(app),
         }
 
     app.jinja_env.filters["country"] = i18n.country_name

@@ -33,6 +33,7 @@ from flask_babel import gettext as _
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from config import current_settings
 from consular.db import Model, db, keyring
 from consular.sealedfile import SealedFileError, SealedReader, SealedWriter, reseal_file
 
@@ -207,8 +208,8 @@ def reseal_all() -> dict[str, int]:
 
 def limits() -> tuple[int, set[str]]:
     """The largest file in bytes, and the kinds accepted (``ATTACHMENT_MAX_MB``, ``ATTACHMENT_TYPES``)."""
-    settings = current_app.extensions["consular.settings"]
-    return int(settings.attachment_max_mb) * 1024 * 1024, set(settings.attachment_types.split(","))
+    settings = current_settings()
+    return settings.attachment_max_mb * 1024 * 1024, set(settings.attachment_types.value)
 
 
 def _size_text(limit: int) -> str:

@@ -33,6 +33,8 @@ from config import (
     INSTALLED_ENV_FILE,
     ConfigError,
     config_table_markdown,
+    current_settings,
+    ensure_instance_secrets,
     load_settings,
     read_env_file,
 )
@@ -130,14 +132,15 @@ def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> No
     from consular.app import create_app
 
     app = create_app({"DEMO_MODE": True} if demo else None)
-    settings = app.extensions["consular.settings"]
+    settings = current_settings(app)
     if settings.is_production and dev:
         raise click.UsageError("--dev is for the embedded default; run `consular worker` instead")
     embedded = dev or demo
     logins: list[tuple[str, str, str]] = []
     demo_password = None
     if demo:
-        from consular.demo import DEMO_PASSWORD, load_demo
+        from consular.auth.common import DEMO_PASSWORD
+        from consular.demo import load_demo
 
         _migrate_to_head(app)
         with app.app_context():
@@ -198,12 +201,11 @@ def worker_command() -> None:
 def sms_receive(sender: str, body: str) -> None:
     """Handle a text as if someone had sent it (console gateway: STOP, HELP, a safety-check answer…);
     the answer goes to the console outbox (/dev/sms)."""
-    from flask import current_app
 
     from alerts.replies.inbound import simulate_inbound
     from consular.db import db
 
-    if current_app.extensions["consular.settings"].sms_gateway != "console":
+    if current_settings().sms_gateway != "console":
         raise click.UsageError("with Twilio, texts arrive through the inbound webhook")
     result = simulate_inbound(sender, body)
     db.session.commit()
@@ -214,7 +216,8 @@ def sms_receive(sender: str, body: str) -> None:
 @with_appcontext
 def demo_command() -> None:
     """Load the demo network and accounts into an empty database (idempotent)."""
-    from consular.demo import DEMO_PASSWORD, load_demo
+    from consular.auth.common import DEMO_PASSWORD
+    from consular.demo import load_demo
 
     summary = load_demo()
     if not summary.loaded:
@@ -230,7 +233,7 @@ def keys() -> None:
     """Field-encryption keys."""
 
 
-@keys.command("generate")
+@keys.command("generate", with_appcontext=False)
 @click.option("--kid", default=None, help="Key id (short, alphanumeric). Default: random.")
 def keys_generate(kid: str | None) -> None:
     """Print a new key to put FIRST in FIELD_ENCRYPTION_KEYS (keep the old ones after it)."""
@@ -299,10 +302,23 @@ def config_check() -> None:
     click.echo(f"configuration OK ({settings.env})")
 
 
-@config_group.command("doc")
+@config_group.command("doc", with_appcontext=False)
 def config_doc() -> None:
     """Print the configuration table (Markdown) for the README."""
     click.echo(config_table_markdown())
+
+
+@cli.command("init", with_appcontext=False)
+@_env_file_option
+def init_command() -> None:
+    """Make an embedded install's instance folder and its secrets (once; every command does it)."""
+    settings = load_settings(_demo_overrides())
+    if settings.is_production:
+        click.echo("production: the secrets come from the installation's settings; nothing to make")
+        return
+    path = ensure_instance_secrets(settings.instance_path)
+    click.echo(f"instance folder {settings.instance_path}; secrets in {path} (keep it private: "
+               "losing it loses the encrypted data)")
 
 
 @cli.command("fake-twilio", with_appcontext=False)
@@ -412,6 +428,23 @@ def _read_settings_source(env_files: list[str]) -> str:
     return "the environment, on the development defaults (no CONSULAR_ENV)"
 
 
+def _demo_overrides() -> dict[str, Any] | None:
+    return {"DEMO_MODE": True} if os.environ.get("_CONSULAR_DEMO") else None
+
+
+def _prepare_embedded_install() -> None:
+    """Validate the settings (ConfigError: one clear line) and, for an embedded install that has
+    none yet, generate its secrets into the instance folder: the one explicit step that writes
+    them (loading settings never does), taken before any command so that the first `make run` on
+    a fresh machine, or any other command, finds them."""
+    from consular.cases import models as _case_models  # noqa: F401  (the categories settings name)
+
+    settings = load_settings(_demo_overrides())
+    if not settings.is_production and settings.missing_secrets():
+        ensure_instance_secrets(settings.instance_path)
+        load_settings(_demo_overrides())  # the file just written is read as any other
+
+
 def _missing_schema(exc: Exception) -> bool:
     """A query on a table that does not exist (SQLite and PostgreSQL wording)."""
     text = str(getattr(exc, "orig", exc))
@@ -438,7 +471,7 @@ def main(argv: list[str] | None = None) -> None:
             click.secho(f"configuration error: {exc}", fg="red", err=True)
             sys.exit(2)
         try:
-            load_settings({"DEMO_MODE": True} if os.environ.get("_CONSULAR_DEMO") else None)
+            _prepare_embedded_install()
         except ConfigError as exc:
             click.secho(f"configuration error: {exc} (settings read from {_config_source})",
                         fg="red", err=True)

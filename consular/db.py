@@ -28,6 +28,8 @@ from flask import current_app, has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from config.parsers import Parsed, parse_field_keys
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -95,13 +97,10 @@ class KeyRing:
     """Field-encryption keys by id; the first one seals new values."""
 
     def __init__(self, spec: str, search_key: str) -> None:
-        self.keys: dict[str, bytes] = {}
-        self.active_kid = ""
-        for item in spec.split(","):
-            kid, _, b64 = item.strip().partition(":")
-            self.keys[kid] = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
-            if not self.active_kid:
-                self.active_kid = kid
+        """``spec``: FIELD_ENCRYPTION_KEYS as the settings hold it (parsed at load) or as written."""
+        pairs = spec.value if isinstance(spec, Parsed) else parse_field_keys(spec)
+        self.keys: dict[str, bytes] = dict(pairs)
+        self.active_kid = pairs[0][0] if pairs else ""
         self.search_key = search_key.encode()
 
     def key(self, kid: str) -> bytes:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 
-from consular.auth.models import Role, User
-from consular.auth.operations import create_user
+from consular.auth.common import DEMO_PASSWORD
+from consular.auth.models import Role
+from consular.auth.operations import create_user, demo_logins
 from consular.db import db, utcnow
 from consular.network.models import (
     CoordinationCentre,
@@ -27,8 +27,6 @@ from consular.network.models import (
     MissionKind,
     ServiceStation,
 )
-
-DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105  (printed on purpose: demo installs only)
 
 # Demo data other packages add (the alerts side: alerts that match the demo registrants), registered
 # at start-up (``create_app``) so this module never imports them; loaded after the network, the
@@ -227,27 +225,6 @@ CENTRE_NAMES = {
 class DemoSummary:
     loaded: bool
     logins: list[tuple[str, str, str]]  # (username, role label, place)
-
-
-def demo_logins() -> list[tuple[str, str, str]]:
-    """The demo accounts worth printing: the centre's, and the first few of each place role."""
-    rows: list[tuple[str, str, str]] = []
-    users = db.session.scalars(
-        sa.select(User).where(User.active).order_by(User.id)
-        .options(selectinload(User.liaison_point), selectinload(User.station))
-    ).all()
-    seen: dict[Role, int] = {}
-    for user in users:
-        seen[user.role] = seen.get(user.role, 0) + 1
-        if user.role in (Role.liaison_officer, Role.station_volunteer) and seen[user.role] > 3:
-            continue
-        place = ""
-        if user.liaison_point is not None:
-            place = user.liaison_point.name
-        elif user.station is not None:
-            place = user.station.name
-        rows.append((user.username, user.role.value, place))
-    return rows
 
 
 def load_demo() -> DemoSummary:

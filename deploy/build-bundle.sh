@@ -2,7 +2,7 @@
 # Build the installation bundle: the project's own wheel, every wheel it needs (and the build
 # tools), and the deploy kit, in one archive that installs with no network (deploy/README.md).
 #
-#   deploy/build-bundle.sh [--constraint FILE] [--output DIR]
+#   deploy/build-bundle.sh [--lock FILE] [--output DIR]
 #
 # Run it from a checkout on a machine with access to the Python package index (or the office's
 # mirror, as pip is configured there) that has the SAME Debian release, Python version and
@@ -12,19 +12,21 @@
 #                                        dependencies with the [prod] extra, setuptools, wheel, babel
 #   DIR/consular-<version>/deploy/       the installer, templates, guide, example network
 #   DIR/consular-<version>-<python>-<machine>.tar.gz   the two folders above, to copy to a server
-# --constraint FILE pins versions (pip's -c); a lock file with hashes goes there later.
+# The dependencies are the lock file's (default requirements/prod.txt, written by `make lock`: the
+# [prod] extra and the build tools, each at its exact version, every download checked against its
+# hashes); --lock FILE takes another one (the same form: pinned, with hashes).
 set -Eeuo pipefail
 umask 022
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUTPUT="$ROOT/dist"
-CONSTRAINT=""
+LOCK="$ROOT/requirements/prod.txt"
 PYTHON="${PYTHON:-python3}"
 while (($#)); do
     case $1 in
-        --constraint) CONSTRAINT="$(realpath "${2:?--constraint needs a file}")"; shift 2 ;;
+        --lock) LOCK="$(realpath "${2:?--lock needs a file}")"; shift 2 ;;
         --output) OUTPUT="$(realpath -m "${2:?--output needs a folder}")"; shift 2 ;;
-        -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "build-bundle.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -55,11 +57,9 @@ built=("$BUNDLE/wheelhouse"/consular-*.whl)
 shopt -u nullglob
 ((${#built[@]} == 1)) || { echo "build-bundle.sh: no wheel was built" >&2; exit 1; }
 
-echo "==> Every dependency (with the [prod] extra) and the build tools, as wheels"
-constraint=()
-[[ -z $CONSTRAINT ]] || constraint=(--constraint "$CONSTRAINT")
-"${PIP[@]}" wheel --quiet --wheel-dir "$BUNDLE/wheelhouse" "${constraint[@]}" \
-    "${built[0]}[prod]" "setuptools>=68" "wheel" "babel>=2.14"
+echo "==> Every dependency (with the [prod] extra) and the build tools, as wheels, from $(basename "$LOCK")"
+[[ -f $LOCK ]] || { echo "build-bundle.sh: no lock file $LOCK (make lock writes it)" >&2; exit 1; }
+"${PIP[@]}" wheel --quiet --wheel-dir "$BUNDLE/wheelhouse" --require-hashes -r "$LOCK"
 
 echo "==> The deploy kit"
 cp -a "$ROOT/deploy" "$BUNDLE/deploy"

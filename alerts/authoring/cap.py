@@ -25,12 +25,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 from lxml import etree
 
 import i18n
 from alerts.authoring import placeholders
 from alerts.models import Alert, AlertText, CapMsgType, CapStatus
+from config import current_settings
 from consular.db import db
 from consular.network.models import CoordinationCentre
 
@@ -66,7 +66,7 @@ def validate_cap(document: bytes) -> list[str]:
 
 def cap_time(moment: datetime, zone: str | None = None) -> str:
     """``2026-01-20T09:00:00+08:00``: seconds precision, an explicit offset, "-00:00" for UTC."""
-    tz = ZoneInfo(zone or current_app.extensions["consular.settings"].office_timezone)
+    tz = ZoneInfo(zone or current_settings().office_timezone)
     local = moment.astimezone(tz).replace(microsecond=0)
     offset = local.utcoffset() or timedelta(0)
     if offset == timedelta(0):
@@ -76,7 +76,7 @@ def cap_time(moment: datetime, zone: str | None = None) -> str:
 
 def sender_id() -> str:
     """Who we are in CAP's ``sender``: alerts@ the public host name."""
-    base = current_app.extensions["consular.settings"].public_base_url
+    base = current_settings().public_base_url
     host = urlsplit(base).hostname if base else None
     return f"alerts@{host or 'consular.invalid'}"
 

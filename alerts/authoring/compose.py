@@ -9,24 +9,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from alerts.authoring import placeholders
 from alerts.channels.sms.encoding import SmsEncoding, analyse
 from alerts.models import Alert, CapStatus
 from alerts.targeting import Preview, Target, language_case, preview, recipients_where
-from config import Settings, parse_sms_prices
+from config import current_settings
 from consular.db import db, utcnow
 from consular.registry.models import Registrant
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["consular.settings"]
-    return settings
 
 
 def render_sms(*, headline: str, body: str, locale: str, status: CapStatus | str, safety_check: bool,
@@ -39,7 +32,7 @@ def render_sms(*, headline: str, body: str, locale: str, status: CapStatus | str
     return render_alert_sms(headline=headline, body=body, locale=locale, status=str(status),
                             safety_check=safety_check, expires_at=expires_at, tz_name=tz_name,
                             with_footer=with_footer, instruction=instruction,
-                            signature=signature_for(_settings().sms_signatures, locale),
+                            signature=signature_for(current_settings().sms_signatures, locale),
                             msg_type=str(msg_type), reminder=reminder)
 
 
@@ -62,7 +55,7 @@ def sample_values(texts: Mapping[str, Mapping[str, str]], *, place: str, event_t
     if not wanted:
         return {}
     country, city = areas[0] if areas else (None, "")
-    zone = _settings().office_timezone
+    zone = current_settings().office_timezone
     return {lang: placeholders.values_for(locale=lang, tz_name=(tz_names or {}).get(lang, zone),
                                           place=place, event_time=event_time, country_code=country,
                                           city=city, wanted=wanted)
@@ -74,7 +67,7 @@ def analyse_texts(texts: Mapping[str, Mapping[str, str]], *, status: CapStatus |
                   tz_name: str | None = None, msg_type: str = "Alert",
                   values: Mapping[str, placeholders.Values] | None = None) -> dict[str, LanguageText]:
     """Each language's full SMS, analysed as it will be billed (placeholders filled by ``values``)."""
-    zone = tz_name or _settings().office_timezone
+    zone = tz_name or current_settings().office_timezone
     expiry = expires_at or utcnow()
     out: dict[str, LanguageText] = {}
     for language, fields in texts.items():
@@ -107,14 +100,9 @@ def analyse_alert(alert: Alert, tz_names: Mapping[str, str] | None = None,
     return out
 
 
-@lru_cache(maxsize=8)
-def _parsed_prices(spec: str) -> dict[str, Decimal]:
-    return parse_sms_prices(spec)
-
-
 def prices() -> dict[str, Decimal]:
     """Price of one segment by destination country (ISO code), with a "default"."""
-    return _parsed_prices(_settings().sms_price_per_segment)
+    return current_settings().sms_price_per_segment.value
 
 
 def price_for(country_code: str) -> Decimal:
@@ -123,7 +111,7 @@ def price_for(country_code: str) -> Decimal:
 
 
 def segments_per_second() -> float:
-    return float(_settings().sms_segments_per_second)
+    return current_settings().sms_segments_per_second
 
 
 @dataclass
@@ -154,7 +142,7 @@ class Estimate:
 def estimate(target: Target, texts: Mapping[str, LanguageText], now: datetime | None = None) -> Estimate:
     """What sending to ``target`` with these texts costs and how long it takes."""
     counted = preview(target, now)
-    result = Estimate(recipients=counted, currency=_settings().sms_currency)
+    result = Estimate(recipients=counted, currency=current_settings().sms_currency)
     per_language = {lang: text.encoding.segments for lang, text in texts.items()}
     result.segments_by_language = per_language
     for (language, country), count in counted.by_language_country.items():

@@ -12,7 +12,6 @@ from typing import Any
 
 from babel.dates import format_timedelta
 from babel.numbers import format_currency
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -25,6 +24,7 @@ from alerts.authoring.recurrence import office_zone_name, upcoming_runs
 from alerts.channels.sms.texts import SMS_LOCALES
 from alerts.dispatch.quiet import is_urgent
 from alerts.models import CapStatus
+from config import current_settings
 from consular.db import utcnow
 from consular.registry.models import RegistrantKind
 
@@ -49,7 +49,7 @@ def reach_warnings(target: targeting.Target, *, send_at: datetime | None, expire
     would get nothing). Computed by ``targeting.reach``, the recipient preview's own query."""
     if not target.areas:
         return []
-    settings = current_app.extensions["consular.settings"]
+    settings = current_settings()
     found = targeting.reach(target, send_at=send_at or utcnow(), expires_at=expires_at, urgent=urgent,
                             quiet_hours=settings.quiet_hours, office_zone=settings.office_timezone)
     warnings: list[str] = []
@@ -111,7 +111,7 @@ def estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str, 
         # The automatic parts of the message: before the headline the signature and markers, after
         # the text the validity, the safety-check prompt and the unsubscribe line. What they cost
         # is shown beside the text the coordinator writes.
-        prefix = signature_for(compose._settings().sms_signatures, lang) \
+        prefix = signature_for(current_settings().sms_signatures, lang) \
             + (marker(lang) if marker else "") + kind_marker(lang, msg_type)
         tail = render_alert_sms(headline="", body="", locale=lang, status="Actual",
                                 safety_check=safety_check, expires_at=expires_at or utcnow(),

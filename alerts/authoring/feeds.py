@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Response, abort, request, url_for
 from lxml import etree
 
 from alerts.authoring import placeholders
 from alerts.authoring.cap import MEDIA_TYPE, cap_time, sent_time, to_cap_xml
 from alerts.models import Alert, AlertState, CapStatus
+from config import current_settings
 from consular.auth.scoping import can_work_on_alerts
 from consular.auth.session import current_user
 from consular.db import db, utcnow
@@ -41,7 +42,7 @@ def public_filter() -> sa.ColumnElement[bool]:
 
 
 def _base_url() -> str:
-    configured: str = current_app.extensions["consular.settings"].public_base_url
+    configured: str = current_settings().public_base_url
     return configured.rstrip("/") if configured else request.url_root.rstrip("/")
 
 

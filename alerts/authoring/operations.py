@@ -47,6 +47,7 @@ from alerts.models import (
     Delivery,
     DeliveryState,
 )
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.db import db, utcnow
@@ -280,15 +281,9 @@ def approve(alert: Alert, *, user: User) -> Alert:
 # --- break-glass ----------------------------------------------------------------------------------
 
 
-def _settings() -> Any:
-    from flask import current_app
-
-    return current_app.extensions["consular.settings"]
-
-
 def break_glass_allowed(alert: Alert) -> bool:
     """Whether break-glass may be offered for this alert as it stands (the operation re-checks)."""
-    return (bool(_settings().break_glass_enabled) and alert.state in EDITABLE
+    return (bool(current_settings().break_glass_enabled) and alert.state in EDITABLE
             and not alert.recurrence and alert.severity != CapSeverity.Minor
             and (alert.severity == CapSeverity.Extreme or alert.urgency == CapUrgency.Immediate))
 
@@ -310,7 +305,7 @@ def break_glass(alert: Alert, *, user: User, reason: str) -> Alert:
     The alert is marked, every other coordinator is told in the app, and another coordinator must
     review it within ``BREAK_GLASS_REVIEW_HOURS``."""
     _require_coordinator(user)
-    settings = _settings()
+    settings = current_settings()
     if not settings.break_glass_enabled:
         raise AlertActionRefused(_("Break-glass is switched off here: another coordinator must approve "
                                    "this alert."), 403)

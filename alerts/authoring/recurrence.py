@@ -6,17 +6,18 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from flask import current_app
+
+from config import current_settings
 
 TINY = timedelta(microseconds=1)
 
 
 def office_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    return ZoneInfo(current_settings().office_timezone)
 
 
 def office_zone_name() -> str:
-    zone: str = current_app.extensions["consular.settings"].office_timezone
+    zone: str = current_settings().office_timezone
     return zone
 
 

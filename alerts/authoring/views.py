@@ -66,6 +66,7 @@ from alerts.models import (
     Delivery,
     NotSentReason,
 )
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import User
 from consular.auth.scoping import can_work_on_alerts
@@ -233,9 +234,9 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
         "template": template,
         "templates": library.active_templates() if alert is None and template is None else [],
         "placeholder_labels": placeholders.LABELS,
-        "break_glass_enabled": bool(compose._settings().break_glass_enabled)
+        "break_glass_enabled": bool(current_settings().break_glass_enabled)
         and msg_type is not None and (alert is None or alert.state in ops.EDITABLE),
-        "break_glass_hours": compose._settings().break_glass_review_hours,
+        "break_glass_hours": current_settings().break_glass_review_hours,
     }
 
 

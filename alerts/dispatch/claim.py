@@ -11,11 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from alerts.dispatch.quiet import QuietHours, is_urgent, zone
 from alerts.models import Alert, AlertState, Delivery, DeliveryState
-from config import Settings
+from config import current_settings
 from consular.db import UTCDateTime, db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
 
@@ -28,11 +27,6 @@ SENT_STATES = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delive
                DeliveryState.undelivered)
 
 EXAMINE_FACTOR = 5  # claim_batch looks at most this many times its limit (deferred, skipped) per call
-
-
-def app_settings() -> Settings:
-    settings: Settings = current_app.extensions["consular.settings"]
-    return settings
 
 
 def dialect() -> str:
@@ -135,7 +129,7 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
     """Claim up to ``limit`` due deliveries for ``worker_id`` and commit (see the module's
     docstring for what else the same transaction settles; ``housekeeping=False`` leaves lapsed
     leases and expired alerts to a later call). Commits what the session held first."""
-    settings = app_settings()
+    settings = current_settings()
     now = now or utcnow()
     limit = max(1, limit or settings.dispatch_batch_size)
     quiet = QuietHours.from_setting(settings.quiet_hours)

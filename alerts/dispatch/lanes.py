@@ -22,7 +22,7 @@ from alerts.dispatch.ratelimit import RateLimiter
 from alerts.dispatch.record import finish_alerts, finish_alerts_now, record_deliveries, record_notices
 from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.protocol import SmsGateway
-from config import Settings
+from config import Settings, current_settings
 from consular.db import db, utcnow
 
 log = logging.getLogger("alerts.dispatch")
@@ -48,7 +48,7 @@ class Dispatcher:
         self.stopping = stopping  # set: messages still waiting for their moment go back to the queue
         self.gateway = gateway
         self.claimer = claimer[:120]
-        self.settings: Settings = app.extensions["consular.settings"]
+        self.settings: Settings = current_settings(app)
         self.max_concurrency = max(1, max_concurrency or self.settings.dispatch_max_concurrency)
         self.rng = rng or random.Random()  # noqa: S311 (jitter)
         self.last: BatchReport | None = None
@@ -188,7 +188,7 @@ class DispatchLanes:
             self._start()
 
     def _start(self) -> None:
-        settings: Settings = self.app.extensions["consular.settings"]
+        settings: Settings = current_settings(self.app)
         if self.gateway is None:
             with self.app.app_context():
                 self.gateway = gateway_from_settings(settings, engine=db.engine)

@@ -11,7 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from alerts.channels.sms import texts
-from alerts.dispatch.claim import app_settings, begin_write, dialect
+from alerts.dispatch.claim import begin_write, dialect
+from config import current_settings
 from consular.db import db, utcnow
 
 NOTICE_MAX_ATTEMPTS = 8
@@ -59,7 +60,7 @@ def claim_notifications(worker_id: str, now: datetime | None = None, limit: int 
     from consular.auth.models import User
     from consular.cases.models import Notification, SmsState
 
-    settings = app_settings()
+    settings = current_settings()
     now = now or utcnow()
     lease_until = now + timedelta(seconds=settings.dispatch_lease_seconds)
     begin_write()
@@ -108,7 +109,7 @@ def render_notice(notice: ClaimedNotice, now: datetime) -> str:
     """The text of a case notice in its recipient's language (no personal data: references only)."""
     from consular.cases.models import Case
 
-    locale = texts.resolve_sms_locale(notice.locale or app_settings().default_locale)
+    locale = texts.resolve_sms_locale(notice.locale or current_settings().default_locale)
     reference = str(notice.params.get("reference", ""))
     case = db.session.get(Case, notice.case_id) if notice.case_id is not None else None
     if notice.kind == "escalation":
@@ -124,9 +125,9 @@ def render_notice(notice: ClaimedNotice, now: datetime) -> str:
     from flask_babel import force_locale
 
     from consular.cases.models import Notification
-    from consular.cases.operations import notification_text
+    from consular.cases.operations.notifications import notification_text
 
     row = db.session.get(Notification, notice.notification_id)
     assert row is not None
-    with force_locale(notice.locale or app_settings().default_locale):
+    with force_locale(notice.locale or current_settings().default_locale):
         return notification_text(row)

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from alerts.authoring import placeholders
 from alerts.channels.sms import texts
 from alerts.channels.sms.encoding import count_segments
-from alerts.dispatch.claim import Claimed, app_settings
+from alerts.dispatch.claim import Claimed
 from alerts.dispatch.notices import ClaimedNotice, render_notice
 from alerts.gateways.protocol import Outcome, ReconcileError, SendResult, SmsGateway
 from alerts.models import Alert, AlertText
-from config import Settings
+from config import Settings, current_settings
 from consular.db import db, utcnow
 from consular.registry.models import Registrant
 
@@ -96,7 +96,7 @@ def render_alert(alert: Alert, available: dict[str, AlertText], language: str,
             locale=language, tz_name=tz_name, place=alert.place, event_time=alert.event_time,
             country_code=country, city=city, station_id=station_id, wanted=wanted))
     if signature_spec is None:
-        signature_spec = app_settings().sms_signatures
+        signature_spec = current_settings().sms_signatures
     body = texts.render_alert_sms(
         headline=fields["headline"], body=fields["body"], instruction=fields["instruction"],
         locale=language, status=str(alert.status), safety_check=alert.safety_check,

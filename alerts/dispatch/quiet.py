@@ -14,7 +14,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerts.models import CapSeverity, CapUrgency
-from config import parse_quiet_hours
+from config import Parsed, parse_quiet_hours
 
 __all__ = ["QuietHours", "is_urgent", "zone"]
 
@@ -44,7 +44,8 @@ class QuietHours:
 
     @classmethod
     def from_setting(cls, value: str) -> QuietHours | None:
-        bounds = parse_quiet_hours(value)
+        """QUIET_HOURS as the settings hold it (parsed at load) or as written."""
+        bounds = value.value if isinstance(value, Parsed) else parse_quiet_hours(value)
         return cls(*bounds) if bounds is not None else None
 
     def _contains(self, minute: int) -> bool:

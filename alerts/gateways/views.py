@@ -5,9 +5,10 @@ registrants' numbers, and admins run the system, not its content."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, render_template
 
 from alerts.models import ConsoleMessage
+from config import current_settings
 from consular.auth.models import Role
 from consular.auth.session import require_user
 from consular.db import db
@@ -19,7 +20,7 @@ PAGE_SIZE = 200
 
 @bp.get("/dev/sms")
 def console_messages() -> str:
-    if current_app.extensions["consular.settings"].sms_gateway != "console":
+    if current_settings().sms_gateway != "console":
         abort(404)
     if require_user().role != Role.coordinator:
         abort(404)

@@ -34,7 +34,6 @@ from datetime import datetime
 
 import phonenumbers
 import sqlalchemy as sa
-from flask import current_app
 
 from alerts.channels.sms import texts
 from alerts.models import (
@@ -48,7 +47,7 @@ from alerts.models import (
 )
 from alerts.replies.keywords import ReplyKind as Said
 from alerts.replies.keywords import parse_reply
-from config import Settings
+from config import current_settings
 from consular.db import db, utcnow
 from consular.network.models import CoordinationCentre, Mission, MissionKind, ServiceStation
 from consular.registry.models import Registrant, RegistrantStatus
@@ -76,13 +75,8 @@ class InboundResult:
     case_id: int | None = None
 
 
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["consular.settings"]
-    return settings
-
-
 def _e164(number: str) -> str:
-    from consular.registry.operations import normalise_e164
+    from consular.registry.phones import normalise_e164
 
     return normalise_e164(number) or number.strip()
 
@@ -140,7 +134,7 @@ def help_contacts(country_code: str | None, city: str, locale: str,
         if mission is not None:
             contacts.mission_name = mission.name_in(locale)
             contacts.mission_phone = mission.emergency_phone or None
-    hotline = _settings().hotline_number
+    hotline = current_settings().hotline_number
     if not hotline:
         hotline = db.session.scalar(sa.select(CoordinationCentre.hotline_24h).limit(1)) or ""
     contacts.hotline = hotline or None
@@ -174,7 +168,8 @@ def _record_answer(delivery: Delivery, kind: ReplyKind, now: datetime) -> None:
 def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: str = "",
                    opt_out_type: str | None = None, now: datetime | None = None) -> InboundResult:
     """Record and act on one inbound SMS (flushes; the caller commits). See the module docstring."""
-    from consular.registry.operations import find_by_phone, phone_key, set_status
+    from consular.registry.operations import set_status
+    from consular.registry.phones import find_by_phone, phone_key
 
     now = now or utcnow()
     body = (body or "")[:MAX_BODY]
@@ -191,7 +186,7 @@ def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: 
         said = twilio_kind
     registrant = find_by_phone(number) if number else None
     locale = texts.resolve_sms_locale(registrant.language if registrant is not None
-                                      else reply.locale or _settings().default_locale)
+                                      else reply.locale or current_settings().default_locale)
     message = InboundMessage(provider_id=provider_id[:64], from_number=number, from_hash=phone_key(number),
                              to_number=(to_number or "")[:32], body=body, received_at=now,
                              kind=said.value, registrant_id=registrant.id if registrant is not None else None)
@@ -229,7 +224,7 @@ def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: 
 
 def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime, message: InboundMessage,
                    result: InboundResult) -> None:
-    from consular.cases.operations import create_case_from_sms_reply
+    from consular.cases.operations.intake import create_case_from_sms_reply
 
     locale = result.locale
     delivery = open_safety_check(registrant.id, now)

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -39,7 +39,7 @@ from alerts.dispatch.record import finish_alerts
 from alerts.gateways.twilio_errors import describe_twilio_error
 from alerts.models import Delivery, DeliveryState
 from alerts.replies.inbound import handle_inbound
-from config import Settings
+from config import current_settings
 from consular.auth.session import csrf_exempt
 from consular.db import UTCDateTime, db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
@@ -77,15 +77,10 @@ _RANK = {
 _FINAL = (DeliveryState.delivered, DeliveryState.undelivered, DeliveryState.failed)
 
 
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["consular.settings"]
-    return settings
-
-
 def signed_url() -> str:
     """The URL Twilio signed: PUBLIC_BASE_URL + path (+ query) when set, else the request's URL
     (scheme and host from X-Forwarded-* only when TRUSTED_PROXIES trusts them)."""
-    base = _settings().public_base_url
+    base = current_settings().public_base_url
     if not base:
         return request.url
     query = request.query_string.decode("latin-1")
@@ -98,7 +93,7 @@ def _plain(status: int, text: str) -> Response:
 
 def _verify() -> Response | None:
     """None when the request is Twilio's; else the answer to give (404 without Twilio, 403)."""
-    settings = _settings()
+    settings = current_settings()
     if settings.sms_gateway != "twilio" or not settings.twilio_auth_token:
         abort(404)
     signature = request.headers.get("X-Twilio-Signature", "")

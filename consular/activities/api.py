@@ -32,8 +32,8 @@ from consular.activities.models import (
     RiskState,
 )
 from consular.activities.report import work_figures_of
+from consular.api import ApiError, error_message, json_body
 from consular.api_docs import documented
-from consular.app import error_message
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
     can_edit_activity,
@@ -45,7 +45,6 @@ from consular.auth.scoping import (
 from consular.auth.session import require_user
 from consular.cases.models import Case
 from consular.db import db
-from consular.network.api import ApiError, _body
 from consular.network.queries import paginate
 from consular.validation import is_plain_text
 from consular.validation import message as refused_text_message
@@ -57,12 +56,6 @@ ACTIVITY = ("activities",)
 RISKS = ("risk points",)
 ACTIVITY_ID = {"activity_id": "The activity's id."}
 RISK_ID = {"risk_id": "The risk point's id."}
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> tuple[Response, int]:
-    db.session.rollback()
-    return jsonify(error=exc.error, message=exc.message, fields=exc.fields), exc.status
 
 
 @bp.errorhandler(ActivityInputError)
@@ -152,7 +145,7 @@ def activity_list() -> Response:
             responses={201: s.ActivityOut}, errors=(403, 404))
 def activity_create() -> tuple[Response, int, dict[str, str]]:
     user = _worker()
-    activity = ops.log_activity(_body(), user=user)
+    activity = ops.log_activity(json_body(), user=user)
     db.session.commit()
     return jsonify(activity_json(activity)), 201, {
         "Location": url_for("activities_api.activity_get", activity_id=activity.id)}
@@ -174,7 +167,7 @@ def activity_get(activity_id: int) -> Response:
             path_params=ACTIVITY_ID, errors=(403,))
 def activity_update(activity_id: int) -> Response:
     user, activity = _editable(activity_id)
-    ops.update_activity(activity, _body(), user=user)
+    ops.update_activity(activity, json_body(), user=user)
     db.session.commit()
     return jsonify(activity_json(activity))
 
@@ -185,7 +178,7 @@ def activity_update(activity_id: int) -> Response:
             status_descriptions={409: "The activity is not a patrol."})
 def activity_check(activity_id: int) -> Response:
     user, activity = _editable(activity_id)
-    body = _body()
+    body = json_body()
     station_id = body.pop("station_id", None)
     ops.record_check(activity, station_id, body, user=user)
     db.session.commit()
@@ -197,7 +190,7 @@ def activity_check(activity_id: int) -> Response:
             path_params=ACTIVITY_ID, errors=(403,))
 def follow_up_create(activity_id: int) -> tuple[Response, int]:
     user, activity = _editable(activity_id)
-    found = ops.add_follow_up(activity, _body(), user=user)
+    found = ops.add_follow_up(activity, json_body(), user=user)
     db.session.commit()
     return jsonify(s.FollowUpOut().dump(found)), 201
 
@@ -256,7 +249,7 @@ def risk_list() -> Response:
             body=s.RiskCreateIn, responses={201: s.RiskOut}, errors=(403, 404))
 def risk_create() -> tuple[Response, int, dict[str, str]]:
     user = _risk_reader()
-    risk = risk_ops.report_risk(_body(), user=user)
+    risk = risk_ops.report_risk(json_body(), user=user)
     db.session.commit()
     return jsonify(risk_json(risk, user)), 201, {
         "Location": url_for("activities_api.risk_get", risk_id=risk.id)}
@@ -283,7 +276,7 @@ def risk_get(risk_id: int) -> Response:
             errors=(403,))
 def risk_update(risk_id: int) -> Response:
     user, risk = _risk(risk_id)
-    risk_ops.update_risk(risk, _body(), user=user)
+    risk_ops.update_risk(risk, json_body(), user=user)
     db.session.commit()
     return jsonify(risk_json(risk, user))
 
@@ -294,7 +287,7 @@ def risk_update(risk_id: int) -> Response:
             errors=(403, 409), status_descriptions={409: "Not possible in the risk's present state."})
 def risk_decision(risk_id: int) -> Response:
     user, risk = _risk(risk_id)
-    body = _body()
+    body = json_body()
     decision = body.get("decision")
     actions: dict[str, Callable[..., None]] = {
         "accept": risk_ops.accept_risk, "decline": risk_ops.decline_risk, "close": risk_ops.close_risk}
@@ -321,7 +314,7 @@ def risk_decision(risk_id: int) -> Response:
             path_params=RISK_ID, errors=(403, 409))
 def measure_create(risk_id: int) -> tuple[Response, int]:
     user, risk = _risk(risk_id)
-    measure = risk_ops.add_measure(risk, _body(), user=user)
+    measure = risk_ops.add_measure(risk, json_body(), user=user)
     db.session.commit()
     return jsonify(s.MeasureOut().dump(measure)), 201
 
@@ -337,7 +330,7 @@ def measure_update(risk_id: int, measure_id: int) -> Response:
         else None
     if measure is None:
         abort(404)
-    risk_ops.update_measure(measure, _body(), user=user)
+    risk_ops.update_measure(measure, json_body(), user=user)
     db.session.commit()
     return jsonify(s.MeasureOut().dump(measure))
 
@@ -347,7 +340,7 @@ def measure_update(risk_id: int, measure_id: int) -> Response:
             responses={200: s.RiskOut}, path_params=RISK_ID, errors=(403,))
 def risk_link(risk_id: int) -> Response:
     user, risk = _risk(risk_id)
-    risk_ops.link(risk, _body(), user=user)
+    risk_ops.link(risk, json_body(), user=user)
     db.session.commit()
     return jsonify(risk_json(risk, user))
 

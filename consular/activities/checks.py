@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import gettext as _
 
+from config import current_settings
 from consular.db import db
-from consular.network.operations import MAX_ID, _Input
+from consular.network.checks import MAX_ID, _Input
 from consular.registry.operations import parse_day
 from consular.validation import clean_text, too_long_message
 from consular.validation import message as refused
@@ -41,7 +41,7 @@ class ActivityConflict(ValueError):
 
 
 def office_today() -> date:
-    zone = ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    zone = ZoneInfo(current_settings().office_timezone)
     return datetime.now(zone).date()
 
 

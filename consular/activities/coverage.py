@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from flask import current_app
-
+from config import current_settings
 from consular.activities.checks import office_today
 from consular.activities.stats import PatrolGap, patrol_gaps, untrained_points
 from consular.auth.models import User
@@ -25,7 +24,7 @@ class WorkGaps:
 
 
 def work_gaps(user: User) -> WorkGaps:
-    months = int(current_app.extensions["consular.settings"].patrol_interval_months)
+    months = current_settings().patrol_interval_months
     today = office_today()
     return WorkGaps(today=today, patrol_months=months,
                     unpatrolled=patrol_gaps(station_scope(user), today, months),

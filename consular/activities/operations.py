@@ -13,9 +13,9 @@ from datetime import date, datetime, time
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 
+from config import current_settings
 from consular import attachments as files
 from consular.activities.checks import ActivityConflict, ActivityInputError, Check, office_today
 from consular.activities.models import (
@@ -190,7 +190,7 @@ def _place_activity(values: dict[str, Any], user: User) -> None:
 
 def _held_moment(day: date) -> datetime:
     """Noon of ``day`` in the office's zone, never later than now (the places' activity mark)."""
-    zone = ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    zone = ZoneInfo(current_settings().office_timezone)
     return min(datetime.combine(day, time(12), tzinfo=zone), utcnow())
 
 

@@ -26,7 +26,7 @@ from consular.activities.models import (
 from consular.activities.operations import MAX
 from consular.activities.risks import MAX as RISK_MAX
 from consular.activities.stats import WorkFigures
-from consular.cases.schemas import Choice, Country, Int, Items, Text, _n
+from consular.api_fields import Choice, Country, Int, Items, Text, _n
 
 DAY = {"format": "date", "description": "A day, 2026-03-15 (or 2026年3月15日)."}
 

@@ -8,9 +8,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 
+from config import current_settings
 from consular.audit.labels import ACTION_LABELS, action_label
 from consular.audit.models import ACCESS_REFUSED, AuditEntry
 from consular.auth.models import Role
@@ -26,7 +27,7 @@ REFUSERS_SHOWN = 10
 
 
 def _office_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    return ZoneInfo(current_settings().office_timezone)
 
 
 def _parse_day(raw: str | None) -> datetime | None:

@@ -19,15 +19,14 @@ from werkzeug.wrappers import Response
 
 from consular.audit.models import AuditEntry
 from consular.auth import operations as ops
+from consular.auth.common import account_error_text, bp, role_label
 from consular.auth.forms import AdminPasswordForm, UserEditForm, UserForm
 from consular.auth.models import Role, User
 from consular.auth.scoping import audit_scope, can_manage_users, get_scoped_or_404, scoped
 from consular.auth.session import renew_session, require_user
-from consular.auth.views import account_error_text, bp
 from consular.db import db
 from consular.network.models import LiaisonPoint, ServiceStation
 from consular.network.queries import clean_query
-from consular.web.views import role_label
 from i18n import UI_LOCALES, current_locale
 
 PAGE_SIZE = 50

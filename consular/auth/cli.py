@@ -24,7 +24,7 @@ CLI_ACTOR = "cli"
 
 
 def _error_text(code: str) -> str:
-    from consular.auth.views import account_error_text
+    from consular.auth.common import account_error_text
 
     with force_locale("en"):  # the operator's console, like the rest of `consular`
         return account_error_text(code)

@@ -18,8 +18,10 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import ApiToken, LoginAttempt, Role, User
 from consular.db import db, keyring, utcnow
@@ -32,7 +34,7 @@ def _hasher() -> PasswordHasher:
     """The app's argon2 hasher (cost from PASSWORD_HASH_* settings), built once per app."""
     hasher: PasswordHasher | None = current_app.extensions.get("consular.hasher")
     if hasher is None:
-        settings = current_app.extensions["consular.settings"]
+        settings = current_settings()
         hasher = PasswordHasher(time_cost=settings.password_hash_time_cost,
                                 memory_cost=settings.password_hash_memory_kib, parallelism=4)
         current_app.extensions["consular.hasher"] = hasher
@@ -60,7 +62,7 @@ _COMMON_PASSWORDS = frozenset({
 
 class AccountError(ValueError):
     """A request about an account that cannot be done; ``str(exc)`` is a short code that views map
-    to a translated message (see ``consular.auth.views.ACCOUNT_ERRORS``)."""
+    to a translated message (see ``consular.auth.common.ACCOUNT_ERRORS``)."""
 
 
 def _record(action: str, object_type: str, object_id: object = "",
@@ -480,3 +482,24 @@ def user_for_api_token(secret: str) -> User | None:
 def revoke_api_token(token: ApiToken) -> None:
     token.revoked_at = utcnow()
     _record("api_token.revoke", "api_token", token.id, {"user_id": token.user_id})
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    """The demo accounts worth printing: the centre's, and the first few of each place role."""
+    rows: list[tuple[str, str, str]] = []
+    users = db.session.scalars(
+        sa.select(User).where(User.active).order_by(User.id)
+        .options(selectinload(User.liaison_point), selectinload(User.station))
+    ).all()
+    seen: dict[Role, int] = {}
+    for user in users:
+        seen[user.role] = seen.get(user.role, 0) + 1
+        if user.role in (Role.liaison_officer, Role.station_volunteer) and seen[user.role] > 3:
+            continue
+        place = ""
+        if user.liaison_point is not None:
+            place = user.liaison_point.name
+        elif user.station is not None:
+            place = user.station.name
+        rows.append((user.username, user.role.value, place))
+    return rows

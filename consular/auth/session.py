@@ -14,10 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from flask import abort, current_app, g, jsonify, request, session
+from flask import abort, g, jsonify, request, session
 from flask_babel import gettext as _
 
+from config import current_settings
 from consular.auth.models import RevokedSession, Role, User
 from consular.db import db, utcnow
 
@@ -58,7 +60,7 @@ def logout_user(revoke: bool = False) -> None:
     a copy of the cookie taken earlier stops working). The caller commits."""
     sid = session.get("sid")
     if revoke and isinstance(sid, str):
-        settings = current_app.extensions["consular.settings"]
+        settings = current_settings()
         iat = int(session.get("iat", _now_ts()))
         expires = datetime.fromtimestamp(iat + settings.session_absolute_hours * 3600, UTC)
         if db.session.get(RevokedSession, sid[:40]) is None:
@@ -95,7 +97,7 @@ def load_current_user() -> None:
     uid = session.get("uid")
     if uid is None:
         return
-    settings = current_app.extensions["consular.settings"]
+    settings = current_settings()
     now = _now_ts()
     iat = int(session.get("iat", 0))
     seen = int(session.get("seen", 0))
@@ -162,3 +164,14 @@ def csrf_exempt(view: F) -> F:
     """For endpoints that authenticate the caller another way (signed provider webhooks)."""
     view.csrf_exempt = True  # type: ignore[attr-defined]
     return view
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only same-site relative paths; anything else goes to ``fallback``."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return fallback
+    return target

@@ -13,9 +13,7 @@ import qrcode
 import qrcode.image.svg
 import sqlalchemy as sa
 from flask import (
-    Blueprint,
     abort,
-    current_app,
     flash,
     g,
     jsonify,
@@ -26,15 +24,16 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
-from config import Settings
+from config import current_settings
 from consular import validation
 from consular.api_docs import documented
 from consular.audit.operations import client_ip, record
+from consular.auth import admin as _admin  # noqa: F401  (its user pages join bp)
 from consular.auth import operations as ops
+from consular.auth.common import DEMO_PASSWORD, account_error_text, bp
 from consular.auth.forms import CodeForm, LoginForm, PasswordChangeForm, TokenForm
 from consular.auth.models import ApiToken, Role, User
 from consular.auth.schemas import MeOut, TokenRevokedOut
@@ -45,67 +44,30 @@ from consular.auth.session import (
     logout_user,
     renew_session,
     require_user,
+    safe_next,
 )
 from consular.db import db, utcnow
-from consular.demo import DEMO_PASSWORD
-from consular.web.views import safe_next
-
-bp = Blueprint("auth", __name__, template_folder="templates")
 
 PENDING_SECONDS = 300
 
-ACCOUNT_ERRORS = {
-    "too_short": _l("The password must have at least 10 characters."),
-    "too_long": _l("The password is too long."),
-    "contains_username": _l("The password must not contain the username."),
-    "too_simple": _l("This password is too easy to guess. Use a longer phrase or more varied "
-                     "characters."),
-    "bad_username": _l("Letters, digits, dot, dash and underscore only."),
-    "username_taken": _l("This username is already taken."),
-    "name_too_long": _l("The name is too long (at most 120 characters)."),
-    "bad_email": _l("Enter a valid email address."),
-    "bad_locale": _l("Choose one of the offered languages."),
-    "bad_phone": _l("This is not a valid phone number. Use the international format, e.g. "
-                    "+86 139 0577 0000."),
-    "liaison_point_required": _l("A liaison officer must belong to a liaison point."),
-    "station_required": _l("A station volunteer must belong to a service station."),
-    "unknown_liaison_point": _l("Choose an active liaison point."),
-    "unknown_station": _l("Choose an active service station."),
-    "self_deactivate": _l("You cannot deactivate your own account. Ask another administrator."),
-    "self_demote": _l("You cannot remove your own administrator role. Ask another "
-                      "administrator."),
-    "last_admin": _l("This is the last active administrator. Make someone else an administrator "
-                     "first."),
-    "bad_token_name": _l("Give the token a short name."),
-    "bad_characters": validation.MESSAGE,
-}
-
-
-def account_error_text(code: str) -> str:
-    return str(ACCOUNT_ERRORS.get(code, code))
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["consular.settings"]
-    return settings
 
 
 def _needs_2fa(user: User) -> bool:
-    return _settings().require_2fa and user.role in (Role.admin, Role.coordinator)
+    return current_settings().require_2fa and user.role in (Role.admin, Role.coordinator)
 
 
 def _window() -> timedelta:
-    return timedelta(minutes=_settings().login_lock_minutes)
+    return timedelta(minutes=current_settings().login_lock_minutes)
 
 
 def _wait_message() -> str:
     return ngettext("Too many failed attempts. Wait %(num)d minute and try again.",
                     "Too many failed attempts. Wait %(num)d minutes and try again.",
-                    _settings().login_lock_minutes)
+                    current_settings().login_lock_minutes)
 
 
 def _throttled(username: str) -> bool:
-    return ops.is_throttled(username, client_ip(), _settings().login_max_failures, _window())
+    return ops.is_throttled(username, client_ip(), current_settings().login_max_failures, _window())
 
 
 def _pending_user(key: str) -> User | None:
@@ -134,11 +96,9 @@ def _finish_login(user: User) -> Response:
 
 def demo_logins() -> list[tuple[str, str, str]]:
     """(username, role, place) of the demo accounts worth showing; none outside demo mode."""
-    if not _settings().demo_mode:
+    if not current_settings().demo_mode:
         return []
-    from consular.demo import demo_logins as accounts
-
-    return accounts()
+    return ops.demo_logins()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -407,5 +367,3 @@ def api_revoke_token() -> Any:
     db.session.commit()
     return jsonify(TokenRevokedOut().dump({"revoked": True, "prefix": token.prefix}))
 
-
-from consular.auth import admin as _admin  # noqa: E402,F401  (registers the admin's user pages)

@@ -27,8 +27,9 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from consular import api_fields
+from consular.api import ApiError, error_message, json_body, refusal
 from consular.api_docs import documented
-from consular.app import error_message
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.scoping import can_see_cases, get_scoped_or_404, scoped
@@ -56,34 +57,10 @@ INTEGER = re.compile(r"-?[0-9]{1,11}")
 CASE_ID = {"case_id": "The case's id."}
 
 
-class ApiError(Exception):
-    """A request refused before (or instead of) an operation."""
-
-    def __init__(self, status: int, error: str, message: str,
-                 fields: Mapping[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.message = message
-        self.fields = dict(fields or {})
-        self.extra = extra
-
-
-def _refusal(status: int, error: str, message: str, fields: Mapping[str, str] | None = None,
-             **extra: object) -> tuple[Response, int]:
-    return jsonify(error=error, message=message, fields=dict(fields or {}), **extra), status
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> tuple[Response, int]:
-    db.session.rollback()
-    return _refusal(exc.status, exc.error, exc.message, exc.fields, **exc.extra)
-
-
 @bp.errorhandler(ops.CaseInputError)
 def _invalid(exc: ops.CaseInputError) -> tuple[Response, int]:
     db.session.rollback()
-    return _refusal(422, "invalid", error_message(422), {str(k): str(v) for k, v in exc.errors.items()})
+    return refusal(422, "invalid", error_message(422), {str(k): str(v) for k, v in exc.errors.items()})
 
 
 def _stale_body(case_id: int | None) -> tuple[Response, int]:
@@ -92,7 +69,7 @@ def _stale_body(case_id: int | None) -> tuple[Response, int]:
     version = db.session.scalar(sa.select(Case.version).where(Case.id == case_id)) \
         if case_id is not None else None
     extra: dict[str, object] = {"current_version": version} if version is not None else {}
-    return _refusal(409, "stale", _("Someone else changed this case in the meantime. Read it again "
+    return refusal(409, "stale", _("Someone else changed this case in the meantime. Read it again "
                                     "and send your change with its new version."), None, **extra)
 
 
@@ -111,8 +88,8 @@ def _refused(exc: ops.ActionRefused) -> tuple[Response, int]:
     db.session.rollback()
     status = exc.status_code if exc.status_code in (403, 404, 409) else 403
     if status == 404:
-        return _refusal(404, "not_found", error_message(404))
-    return _refusal(status, "refused" if status == 403 else "not_now", exc.message,
+        return refusal(404, "not_found", error_message(404))
+    return refusal(status, "refused" if status == 403 else "not_now", exc.message,
                     action=str(getattr(exc.action, "value", exc.action)))
 
 
@@ -127,29 +104,14 @@ def _case_user() -> User:
     return user
 
 
-def _json_object() -> dict[str, Any]:
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type",
-                       _("Send a JSON object with Content-Type: application/json."))
-    try:
-        data = request.get_json(silent=True)
-    except RecursionError:  # absurdly deep nesting
-        data = None
-    if data is None:
-        raise ApiError(400, "bad_json", _("The body is not valid JSON."))
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_json", _("The body must be a JSON object."))
-    return data
-
-
 def load_body(schema: type[Schema]) -> dict[str, Any]:
     """The body checked by ``schema``: 415/400 when it is not a JSON object, 422 naming each bad
     field."""
-    data = _json_object()
+    data = json_body()
     try:
         loaded: dict[str, Any] = schema().load(data)
     except ValidationError as exc:
-        raise ApiError(422, "invalid", error_message(422), s.flatten_errors(exc.messages)) from None
+        raise ApiError(422, "invalid", error_message(422), api_fields.flatten_errors(exc.messages)) from None
     return loaded
 
 
@@ -162,17 +124,17 @@ def load_query(schema: type[Schema]) -> dict[str, Any]:
         key = field.data_key or name
         if key not in request.args:
             continue
-        if isinstance(field, s.Items):
+        if isinstance(field, api_fields.Items):
             raw[key] = request.args.getlist(key)
         else:
             value = request.args.get(key, "")
-            raw[key] = int(value) if isinstance(field, s.Int) and INTEGER.fullmatch(value) else value
+            raw[key] = int(value) if isinstance(field, api_fields.Int) and INTEGER.fullmatch(value) else value
     unknown = [k for k in request.args if k not in {f.data_key or n for n, f in instance.fields.items()}]
     try:
         loaded: dict[str, Any] = instance.load(raw)
     except ValidationError as exc:
         errors: dict[str, str] = {}
-        for key, message in s.flatten_errors(exc.messages).items():
+        for key, message in api_fields.flatten_errors(exc.messages).items():
             errors.setdefault(key.split(".")[0], message)  # status.1 → status: name the parameter
     else:
         errors = {}

@@ -20,7 +20,8 @@ from consular.attachments import (  # noqa: F401 (the names this module has alwa
     storage_dir,
 )
 from consular.cases.models import Attachment, Case, TimelineKind
-from consular.cases.operations import CaseInputError, _audit, _timeline, _touch
+from consular.cases.operations.checks import CaseInputError
+from consular.cases.operations.core import _audit, _timeline, _touch
 from consular.cases.policy import Action, ensure
 from consular.db import db, utcnow
 from consular.sealedfile import SealedReader

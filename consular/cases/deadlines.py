@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
-from config import parse_case_deadlines
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.cases.models import (
@@ -31,6 +29,7 @@ from consular.cases.models import (
     TimelineEntry,
     TimelineKind,
 )
+from consular.cases.operations.notifications import notify
 from consular.db import db, utcnow
 
 AWAITING = (CaseStatus.new, CaseStatus.triaged)  # statuses in which the deadlines run
@@ -42,19 +41,13 @@ class Targets:
     assignment: timedelta
 
 
-@lru_cache(maxsize=8)
-def _parsed(spec: str) -> dict[Priority, Targets]:
-    return {Priority(p): Targets(timedelta(seconds=a), timedelta(seconds=b))
-            for p, (a, b) in parse_case_deadlines(spec).items()}
-
-
 def targets(priority: Priority | str) -> Targets:
-    spec: str = current_app.extensions["consular.settings"].case_deadlines
-    return _parsed(spec)[Priority(priority)]
+    first, assignment = current_settings().case_deadlines.value[Priority(priority).value]
+    return Targets(timedelta(seconds=first), timedelta(seconds=assignment))
 
 
 def all_targets() -> dict[Priority, Targets]:
-    return dict(_parsed(current_app.extensions["consular.settings"].case_deadlines))
+    return {priority: targets(priority) for priority in Priority}
 
 
 def compute_deadlines(case: Case, *, now: datetime | None = None, restart_assignment: bool = False,
@@ -164,8 +157,6 @@ def escalate_overdue(now: datetime | None = None) -> int:
     """Raise every deadline missed by an open case, once per (case, kind, due moment): a breach
     row, ``escalated_at``, a timeline entry and a notice (in-app and SMS) to the coordinators on
     duty. Returns how many breaches were raised. Flushes; the job commits."""
-    from consular.cases.operations import notify
-
     now = now or utcnow()
     rows = db.session.execute(
         sa.select(Case.id, Case.first_response_at, Case.first_response_due_at,

@@ -14,16 +14,16 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from flask import current_app
 
 import i18n
+from config import current_settings
 from consular.auth.models import User
 from consular.auth.scoping import case_scope
 from consular.cases.models import Case, CasePerson, CaseStatus, PersonNameKey, PersonRole
 from consular.cases.names import name_hashes
 from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
 from consular.db import db, utcnow
-from consular.network.operations import normalise_phone
+from consular.network.checks import normalise_phone
 
 # Strongest first: the order candidates are listed in.
 REASONS = ("id_number", "phone", "name_birth_date", "name_country")
@@ -101,7 +101,7 @@ def _probe(index: int, person: Any, country: str | None) -> _Probe | None:
 
 
 def _settings_window() -> int:
-    return int(current_app.extensions["consular.settings"].case_duplicate_window_days)
+    return current_settings().case_duplicate_window_days
 
 
 def _matches(probes: Sequence[_Probe], *, country: str | None, since: datetime,

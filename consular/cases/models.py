@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from config import register_names
 from consular.auth.models import User
 from consular.db import EncryptedString, Model, TimestampMixin, UTCDateTime, utcnow
 from consular.network.models import Division, LiaisonPoint, Mission, ServiceStation
@@ -48,6 +49,10 @@ class CaseCategory(StrEnum):
     labour_business_dispute = "labour_business_dispute"
     fraud_theft = "fraud_theft"
     other = "other"
+
+
+# RETENTION_CASES names categories: the loader checks them against these (config imports no model).
+register_names("case category", CaseCategory.__members__)
 
 
 class Priority(StrEnum):

@@ -13,9 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 
 import i18n
+from config import current_settings
 from consular.auth.models import User
 from consular.auth.scoping import SCOPES, scoped
 from consular.cases import deadlines
@@ -37,7 +37,7 @@ from consular.cases.models import (
 from consular.cases.names import query_name_hashes
 from consular.cases.search_keys import id_number_hash, normalise_id_number, phone_hash
 from consular.db import db, utcnow
-from consular.network.operations import normalise_phone
+from consular.network.checks import normalise_phone
 from consular.network.queries import clean_query
 from consular.registry.places import city_spellings, normalise_place
 
@@ -52,7 +52,7 @@ ID_QUERY_RE = re.compile(r"^[A-Za-z0-9\s-]{5,40}$")
 
 
 def _office_year() -> int:
-    zone = ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    zone = ZoneInfo(current_settings().office_timezone)
     return utcnow().astimezone(zone).year
 
 

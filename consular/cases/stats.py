@@ -25,8 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 
+from config import current_settings
 from consular.cases.models import Case, CaseKind, CaseStatus, Outcome
 from consular.db import db
 from consular.network.models import LiaisonPoint, ServiceStation
@@ -88,7 +88,7 @@ class YearStats:
 
 
 def office_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    return ZoneInfo(current_settings().office_timezone)
 
 
 def month_bounds(year: int, zone: ZoneInfo) -> list[datetime]:

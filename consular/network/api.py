@@ -16,11 +16,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_babel import gettext as _
+from marshmallow import Schema, fields
 
 import i18n
-from consular.app import error_message
+from config import current_settings
+from consular.api import ApiError, error_message, json_body, refusal
+from consular.api_docs import documented
 from consular.auth.models import User
 from consular.auth.scoping import (
     can_browse,
@@ -31,6 +34,7 @@ from consular.auth.scoping import (
 )
 from consular.auth.session import require_user
 from consular.db import db
+from consular.network import checks as network_checks
 from consular.network import operations as ops
 from consular.network import queries
 from consular.network.models import (
@@ -49,50 +53,16 @@ MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000_000
 
 
-class ApiError(Exception):
-    """A request the API refuses before any operation runs."""
-
-    def __init__(self, status: int, error: str, message: str,
-                 fields: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.message = message
-        self.fields = dict(fields or {})
-
-
-def _refusal(status: int, error: str, message: str, fields: Mapping[str, str]) -> tuple[Response, int]:
-    return jsonify(error=error, message=message, fields=dict(fields)), status
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> tuple[Response, int]:
+@bp.errorhandler(network_checks.NetworkError)
+def _invalid(exc: network_checks.NetworkError) -> tuple[Response, int]:
     db.session.rollback()
-    return _refusal(exc.status, exc.error, exc.message, exc.fields)
+    return refusal(422, "invalid", error_message(422), exc.errors)
 
 
-@bp.errorhandler(ops.NetworkError)
-def _invalid(exc: ops.NetworkError) -> tuple[Response, int]:
+@bp.errorhandler(network_checks.NetworkConflict)
+def _conflict(exc: network_checks.NetworkConflict) -> tuple[Response, int]:
     db.session.rollback()
-    return _refusal(422, "invalid", error_message(422), exc.errors)
-
-
-@bp.errorhandler(ops.NetworkConflict)
-def _conflict(exc: ops.NetworkConflict) -> tuple[Response, int]:
-    db.session.rollback()
-    return _refusal(409, "conflict", str(exc), {})
-
-
-def _body() -> dict[str, Any]:
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type",
-                       _("Send a JSON object with Content-Type: application/json."))
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "bad_json", _("The body is not valid JSON."))
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_json", _("The body must be a JSON object."))
-    return data
+    return refusal(409, "conflict", str(exc), {})
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -199,6 +169,32 @@ def _list_params(filters: tuple[str, ...]) -> tuple[queries.Filters, int, int]:
 # --- the four registers -------------------------------------------------------------------------
 
 
+_query_schemas: dict[tuple[str, ...], type[Schema]] = {}
+
+
+def _query_schema(filters: tuple[str, ...]) -> type[Schema]:
+    """The query string of a register's list, for the API document (the checks are _list_params')."""
+    if filters in _query_schemas:
+        return _query_schemas[filters]
+    attrs: dict[str, Any] = {
+        "q": fields.String(metadata={"description": "Search text."}),
+        "active": fields.String(metadata={"enum": ["true", "false", "1", "0", "yes", "no", ""]}),
+        "limit": fields.Integer(metadata={"minimum": 1, "maximum": 200}),
+        "offset": fields.Integer(metadata={"minimum": 0, "maximum": 1_000_000_000}),
+    }
+    if "country" in filters:
+        attrs["country"] = fields.String(metadata={"description": "ISO country code, e.g. IT."})
+    for name in ("division_id", "parent_id"):
+        if name in filters:
+            attrs[name] = fields.Integer(metadata={"minimum": 1, "maximum": 2**31 - 1})
+    if "level" in filters:
+        attrs["level"] = fields.String(metadata={"enum": ["county", "township", "village"]})
+    name = "NetworkQuery" + "".join(part.title().replace("_", "") for part in filters)
+    schema = type(name, (Schema,), attrs)
+    _query_schemas[filters] = schema
+    return schema
+
+
 @dataclass(frozen=True)
 class Register:
     """One register's API: its paths, query, serialiser and operations."""
@@ -256,7 +252,7 @@ def _add_register(reg: Register) -> None:
         if not can_browse(reg.model, user):
             abort(404)
         _manage_or_403(user)
-        obj = reg.create(_body())
+        obj = reg.create(json_body())
         db.session.commit()
         location = url_for(f"network_api.{reg.singular}", object_id=obj.id)
         return jsonify(reg.to_json(obj)), 201, {"Location": location}
@@ -265,7 +261,7 @@ def _add_register(reg: Register) -> None:
         user = require_user()
         obj = get_scoped_or_404(reg.model, object_id, user)
         _manage_or_403(user)
-        reg.update(obj, _body())
+        reg.update(obj, json_body())
         db.session.commit()
         return jsonify(reg.to_json(obj))
 
@@ -282,6 +278,19 @@ def _add_register(reg: Register) -> None:
 
     def reactivate_item(object_id: int) -> Response:
         return change_state(object_id, reg.reactivate)
+
+    tag = ("network",)
+    documented(f"List {reg.path} (scoped; q, active, limit, offset, {', '.join(reg.filters)})",
+               tags=tag, query=_query_schema(reg.filters), responses={200: "NetworkPage"},
+               errors=(404,))(list_items)
+    documented(f"Create one of {reg.path} (admin)", tags=tag, body="NetworkObject",
+               responses={201: "NetworkObject"}, errors=(403, 404, 409, 413, 415, 422))(create_item)
+    documented(f"Read one of {reg.path}", tags=tag, responses={200: "NetworkObject"})(get_item)
+    documented(f"Change one of {reg.path} (admin)", tags=tag, body="NetworkObject",
+               responses={200: "NetworkObject"}, errors=(403, 409))(update_item)
+    for verb, view in (("deactivate", deactivate_item), ("reactivate", reactivate_item)):
+        documented(f"{verb.capitalize()} one of {reg.path} (admin)", tags=tag,
+                   responses={200: "NetworkObject"}, errors=(403, 409, 422))(view)
 
     base, one = f"/{reg.path}", f"/{reg.path}/<int:object_id>"
     bp.add_url_rule(base, reg.plural, list_items, methods=["GET"])
@@ -302,6 +311,7 @@ for _register in REGISTERS:
 
 
 @bp.get("/centre")
+@documented("The coordination centre", tags=("network",), responses={200: "NetworkObject"}, errors=(404,))
 def centre() -> Response:
     user = require_user()
     found = db.session.scalar(scoped(CoordinationCentre, user).order_by(CoordinationCentre.id)
@@ -312,10 +322,12 @@ def centre() -> Response:
 
 
 @bp.patch("/centre")
+@documented("Change the coordination centre (admin)", tags=("network",), body="NetworkObject",
+            responses={200: "NetworkObject"}, errors=(403, 404, 409))
 def centre_update() -> Response:
     user = require_user()
     _manage_or_403(user)
-    found, _changed = ops.update_centre(_body())
+    found, _changed = ops.update_centre(json_body())
     db.session.commit()
     return jsonify(centre_json(found))
 
@@ -324,13 +336,15 @@ def centre_update() -> Response:
 
 
 @bp.get("/coverage")
+@documented("Coverage report: townships without a liaison point, quiet stations", tags=("network",),
+            responses={200: "NetworkObject"}, errors=(403,))
 def coverage() -> Response:
     user = require_user()
     if not can_view_coverage(user):
         abort(403)
     from consular.activities.coverage import work_gaps
 
-    quiet_days = int(current_app.extensions["consular.settings"].station_quiet_days)
+    quiet_days = current_settings().station_quiet_days
     report = queries.coverage_report(user, quiet_days)
     gaps = work_gaps(user)
     return jsonify(

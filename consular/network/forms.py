@@ -13,9 +13,9 @@ from wtforms import SelectChoice, SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Length, Optional
 
 import i18n
+from consular.network.checks import MAX
 from consular.network.models import DivisionLevel, HostKind, MissionKind
 from consular.network.names import NAME_LOCALES
-from consular.network.operations import MAX
 from consular.validation import CheckedForm
 
 LEVEL_LABELS = {

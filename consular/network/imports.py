@@ -28,6 +28,7 @@ import sqlalchemy as sa
 import yaml
 
 from consular.db import db
+from consular.network import checks as network_checks
 from consular.network import operations as ops
 from consular.network.models import (
     CoordinationCentre,
@@ -190,7 +191,7 @@ def _label(entry: Entry) -> str:
 def _one(model: type[Any], column: Any, value: Any) -> Any:
     found = db.session.scalars(sa.select(model).where(column == value).limit(2)).all()
     if len(found) > 1:
-        raise ops.NetworkError({"name": f"{len(found)} stored entries are named {value!r}: rename "
+        raise network_checks.NetworkError({"name": f"{len(found)} stored entries are named {value!r}: rename "
                                         "one on the network pages first"})
     return found[0] if found else None
 
@@ -200,7 +201,7 @@ def _resolve(entry: Entry) -> dict[str, Any]:
     data = dict(entry.data)
     for file_key, field_name in REFERENCES.get(entry.section, {}).items():
         if field_name in data:
-            raise ops.NetworkError({field_name: f"give {file_key} (a division code) instead"})
+            raise network_checks.NetworkError({field_name: f"give {file_key} (a division code) instead"})
         if file_key not in data:
             continue
         code = data.pop(file_key)
@@ -209,7 +210,7 @@ def _resolve(entry: Entry) -> dict[str, Any]:
             continue
         division = _one(Division, Division.code, str(code))
         if division is None:
-            raise ops.NetworkError({file_key: f"no division with code {code!r} in the file or "
+            raise network_checks.NetworkError({file_key: f"no division with code {code!r} in the file or "
                                               "the database"})
         data[field_name] = division.id
     return data
@@ -244,7 +245,7 @@ def _apply(entry: Entry, report: ImportReport) -> None:
         return
     key = "code" if entry.section == "divisions" else "name"
     if not isinstance(data.get(key), str) or not data[key].strip():
-        raise ops.NetworkError({key: "required: it is how this entry is found on the next import"})
+        raise network_checks.NetworkError({key: "required: it is how this entry is found on the next import"})
     data[key] = data[key].strip()
     find, create, update = _handlers(entry.section, data)
     stored = find()
@@ -274,11 +275,11 @@ def import_network(entries: list[Entry]) -> ImportReport:
         # An operation checks all of its input before it writes: a refused entry left nothing.
         try:
             _apply(entry, report)
-        except ops.NetworkError as exc:
+        except network_checks.NetworkError as exc:
             names = {v: k for k, v in REFERENCES.get(entry.section, {}).items()}
             problems += [f"{_label(entry)}: {names.get(key, key)}: {message}"
                          for key, message in exc.errors.items()]
-        except ops.NetworkConflict as exc:
+        except network_checks.NetworkConflict as exc:
             problems.append(f"{_label(entry)}: {exc}")
     if problems:
         raise NetworkImportError(problems)

@@ -12,13 +12,14 @@ from typing import Any
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 import i18n
+from config import current_settings
 from consular.auth.models import User
 from consular.auth.scoping import (
     can_browse,
@@ -29,6 +30,7 @@ from consular.auth.scoping import (
 )
 from consular.auth.session import current_user, require_user
 from consular.db import db, utcnow
+from consular.network import checks as network_checks
 from consular.network import operations as ops
 from consular.network import queries
 from consular.network.forms import (
@@ -172,7 +174,7 @@ def _save(form: FlaskForm, fields: tuple[str, ...], save: Callable[[dict[str, An
         data["names"] = names_from(form)
     try:
         save(data)
-    except ops.NetworkError as exc:
+    except network_checks.NetworkError as exc:
         db.session.rollback()
         for key, message in exc.errors.items():
             # "names.it" is the form's names_it field.
@@ -197,7 +199,7 @@ def _toggle(change: Callable[[Any], bool], obj: Any, done: str, unchanged: str,
             target: str) -> Response:
     try:
         changed = change(obj)
-    except ops.NetworkConflict as exc:
+    except network_checks.NetworkConflict as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(target, code=303)
@@ -252,7 +254,7 @@ def liaison_point_new() -> Any:
     user = _may_create(LiaisonPoint)
     form = _point_form(user, None)
     created: list[LiaisonPoint] = []
-    if _save(form, ops.POINT_FIELDS, lambda data: created.append(ops.create_liaison_point(data))):
+    if _save(form, network_checks.POINT_FIELDS, lambda data: created.append(ops.create_liaison_point(data))):
         db.session.commit()
         flash(_("Liaison point %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.liaison_point", point_id=created[0].id), code=303)
@@ -265,7 +267,7 @@ def liaison_point_edit(point_id: int) -> Any:
     point = get_scoped_or_404(LiaisonPoint, point_id, user)
     _manage_or_403(user)
     form = _point_form(user, point)
-    if _save(form, ops.POINT_FIELDS, lambda data: ops.update_liaison_point(point, data)):
+    if _save(form, network_checks.POINT_FIELDS, lambda data: ops.update_liaison_point(point, data)):
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.liaison_point", point_id=point.id), code=303)
@@ -334,7 +336,7 @@ def station_new() -> Any:
     if request.method == "GET":
         form.languages.data = "zh"
     created: list[ServiceStation] = []
-    if _save(form, ops.STATION_FIELDS, lambda data: created.append(ops.create_station(data))):
+    if _save(form, network_checks.STATION_FIELDS, lambda data: created.append(ops.create_station(data))):
         db.session.commit()
         flash(_("Station %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.station", station_id=created[0].id), code=303)
@@ -347,7 +349,7 @@ def station_edit(station_id: int) -> Any:
     found = get_scoped_or_404(ServiceStation, station_id, user)
     _manage_or_403(user)
     form = _station_form(found)
-    if _save(form, ops.STATION_FIELDS, lambda data: ops.update_station(found, data)):
+    if _save(form, network_checks.STATION_FIELDS, lambda data: ops.update_station(found, data)):
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.station", station_id=found.id), code=303)
@@ -415,7 +417,7 @@ def mission_new() -> Any:
     _may_create(Mission)
     form = _mission_form(None)
     created: list[Mission] = []
-    if _save(form, ops.MISSION_FIELDS, lambda data: created.append(ops.create_mission(data))):
+    if _save(form, network_checks.MISSION_FIELDS, lambda data: created.append(ops.create_mission(data))):
         db.session.commit()
         flash(_("Mission %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.mission", mission_id=created[0].id), code=303)
@@ -428,7 +430,7 @@ def mission_edit(mission_id: int) -> Any:
     found = get_scoped_or_404(Mission, mission_id, user)
     _manage_or_403(user)
     form = _mission_form(found)
-    if _save(form, ops.MISSION_FIELDS, lambda data: ops.update_mission(found, data)):
+    if _save(form, network_checks.MISSION_FIELDS, lambda data: ops.update_mission(found, data)):
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.mission", mission_id=found.id), code=303)
@@ -506,7 +508,7 @@ def division_new() -> Any:
         form.parent_id.data = parent or 0
         form.level.data = request.args.get("level", DivisionLevel.township.value)
     created: list[Division] = []
-    if _save(form, ops.DIVISION_FIELDS, lambda data: created.append(ops.create_division(data))):
+    if _save(form, network_checks.DIVISION_FIELDS, lambda data: created.append(ops.create_division(data))):
         db.session.commit()
         flash(_("Division %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.division", division_id=created[0].id), code=303)
@@ -519,7 +521,7 @@ def division_edit(division_id: int) -> Any:
     found = get_scoped_or_404(Division, division_id, user)
     _manage_or_403(user)
     form = _division_form(user, found)
-    if _save(form, ops.DIVISION_FIELDS, lambda data: ops.update_division(found, data)):
+    if _save(form, network_checks.DIVISION_FIELDS, lambda data: ops.update_division(found, data)):
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.division", division_id=found.id), code=303)
@@ -570,8 +572,8 @@ def centre_edit() -> Any:
     form = CentreForm(obj=found)
     fill_names(form, found.names if found else None)
     if request.method == "GET" and found is None:
-        form.timezone.data = current_app.extensions["consular.settings"].office_timezone
-    if _save(form, ops.CENTRE_FIELDS, ops.update_centre):
+        form.timezone.data = current_settings().office_timezone
+    if _save(form, network_checks.CENTRE_FIELDS, ops.update_centre):
         db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.centre"), code=303)
@@ -582,7 +584,7 @@ def centre_edit() -> Any:
 
 
 def _quiet_days() -> int:
-    return int(current_app.extensions["consular.settings"].station_quiet_days)
+    return current_settings().station_quiet_days
 
 
 @bp.get("/network/coverage")

@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from config import Settings
+from config import current_settings
 from consular.db import KeyRing, db, encrypted_columns, keyring
 from consular.sealedfile import SealedFileError, SealedReader, is_sealed
 
@@ -39,11 +39,6 @@ COUNTED_TABLES = ("case_file", "case_person", "registrant", "alert", "delivery",
 
 class BackupError(RuntimeError):
     pass
-
-
-def _settings(app: Flask) -> Settings:
-    settings: Settings = app.extensions["consular.settings"]
-    return settings
 
 
 def _libpq_url(url: sa.engine.URL) -> str:
@@ -103,7 +98,7 @@ def _revision() -> str:
 
 
 def _attachments_dir(app: Flask) -> Path:
-    return Path(_settings(app).instance_path) / "attachments"
+    return Path(current_settings(app).instance_path) / "attachments"
 
 
 def create_backup(app: Flask, output: Path) -> Path:
@@ -221,9 +216,9 @@ def restore_backup(app: Flask, archive: Path, *, force: bool = False) -> dict[st
             attachments = work / "attachments"
             if attachments.is_dir():
                 shutil.copytree(attachments, _attachments_dir(app), dirs_exist_ok=True)
-                _give_to_instance_owner(_attachments_dir(app), Path(_settings(app).instance_path))
+                _give_to_instance_owner(_attachments_dir(app), Path(current_settings(app).instance_path))
         if backend != "sqlite":
-            _grant_application_role(_settings(app).database_app_role)
+            _grant_application_role(current_settings(app).database_app_role)
         counts = _counts()
         if counts != manifest["counts"]:
             raise BackupError(f"restored row counts differ from the backup: {counts} != {manifest['counts']}")

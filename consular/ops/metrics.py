@@ -21,14 +21,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from flask import Blueprint, Flask, Response, abort, g, request
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from config import Settings
+from config import Settings, current_settings
 from consular.cases.models import OPEN_STATUSES, Case, Notification, SmsState
 from consular.db import db, utcnow
 
@@ -121,7 +121,7 @@ def multiprocess_dir() -> str | None:
 
 
 def _allowed() -> bool:
-    settings: Settings = current_app.extensions["consular.settings"]
+    settings: Settings = current_settings()
     header = request.headers.get("Authorization", "")
     if settings.metrics_token and header.startswith("Bearer "):
         return hmac.compare_digest(header[7:].strip(), settings.metrics_token)
@@ -129,7 +129,7 @@ def _allowed() -> bool:
         addr = ipaddress.ip_address(request.remote_addr or "")
     except ValueError:
         return False
-    return any(addr in ipaddress.ip_network(net) for net in settings.metrics_allow.split(",") if net)
+    return any(addr in network for network in settings.metrics_allow.value)
 
 
 @bp.get("/metrics")

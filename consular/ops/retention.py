@@ -15,9 +15,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import current_app
 
-from config import Settings
+from config import Settings, current_settings
 from consular.audit.operations import record
 from consular.cases.models import (
     Attachment,
@@ -54,21 +53,12 @@ class RetentionReport:
 
 
 def case_periods(settings: Settings) -> dict[str, timedelta]:
-    out: dict[str, timedelta] = {}
-    for part in settings.retention_cases.split(","):
-        name, _, days = part.partition("=")
-        out[name] = timedelta(days=int(days.rstrip("d")))
-    return out
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["consular.settings"]
-    return settings
+    return {name: timedelta(days=days) for name, days in settings.retention_cases.value.items()}
 
 
 def cases_due(now: datetime) -> sa.Select[Case]:
     """Closed, not on hold, not yet anonymised, closed before ``now`` minus the category's period."""
-    periods = case_periods(_settings())
+    periods = case_periods(current_settings())
     default = periods["default"]
     conditions: list[sa.ColumnElement[bool]] = []
     named = {k: v for k, v in periods.items() if k != "default"}
@@ -86,7 +76,7 @@ def cases_due(now: datetime) -> sa.Select[Case]:
 def anonymise_case(case: Case, now: datetime) -> None:
     """Wipe a closed case's personal data; flush only."""
     attachments = list(db.session.scalars(sa.select(Attachment).where(Attachment.case_id == case.id)))
-    root = Path(_settings().instance_path) / "attachments"
+    root = Path(current_settings().instance_path) / "attachments"
     for attachment in attachments:
         (root / attachment.storage_key).unlink(missing_ok=True)
         db.session.delete(attachment)
@@ -113,7 +103,7 @@ def anonymise_case(case: Case, now: datetime) -> None:
 
 
 def registrants_due(now: datetime) -> sa.Select[Registrant]:
-    period = timedelta(days=_settings().retention_registrants)
+    period = timedelta(days=current_settings().retention_registrants)
     cutoff = now - period
     last_day = (cutoff - timedelta(days=1)).date()  # a stay is over at the end of its last day
     lapsed = sa.or_(
@@ -128,7 +118,7 @@ def registrants_due(now: datetime) -> sa.Select[Registrant]:
 
 def purge_due(now: datetime | None = None) -> RetentionReport:
     """The retention job's body (flush only; the worker commits). Safe to run twice."""
-    from consular.registry.operations import erase_registrant
+    from consular.registry.subject_data import erase_registrant
 
     now = now or utcnow()
     cases = list(db.session.scalars(cases_due(now)))

@@ -17,8 +17,8 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 import i18n
+from consular.api import ApiError, error_message, json_body, refusal
 from consular.api_docs import documented
-from consular.app import error_message
 from consular.audit.operations import record
 from consular.auth.models import User
 from consular.auth.scoping import (
@@ -29,8 +29,8 @@ from consular.auth.scoping import (
 )
 from consular.auth.session import require_user
 from consular.db import db
-from consular.network.api import ApiError, _body
 from consular.network.queries import paginate
+from consular.registry import languages, subject_data
 from consular.registry import operations as ops
 from consular.registry import schemas as rs
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
@@ -47,35 +47,24 @@ TAGS = ("registrants",)
 REGISTRANT_ID = {"registrant_id": "The registration's id."}
 
 
-def _refusal(status: int, error: str, message: str, fields: dict[str, str],
-             **extra: Any) -> tuple[Response, int]:
-    return jsonify(error=error, message=message, fields=fields, **extra), status
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> tuple[Response, int]:
-    db.session.rollback()
-    return _refusal(exc.status, exc.error, exc.message, exc.fields)
-
-
 @bp.errorhandler(ops.RegistryInputError)
 def _invalid(exc: ops.RegistryInputError) -> tuple[Response, int]:
     db.session.rollback()
     extra = {"existing_id": exc.existing_id} if exc.existing_id is not None else {}
-    return _refusal(422, "invalid", error_message(422), exc.errors, **extra)
+    return refusal(422, "invalid", error_message(422), exc.errors, **extra)
 
 
 @bp.errorhandler(ops.RegistryConflict)
 def _conflict(exc: ops.RegistryConflict) -> tuple[Response, int]:
     db.session.rollback()
-    return _refusal(409, "conflict", str(exc), {})
+    return refusal(409, "conflict", str(exc), {})
 
 
 @bp.errorhandler(IntegrityError)
 def _duplicate(exc: IntegrityError) -> tuple[Response, int]:
     # The unique current number held against a registration made at the same moment.
     db.session.rollback()
-    return _refusal(409, "conflict", _("This number was registered by someone else a moment ago."),
+    return refusal(409, "conflict", _("This number was registered by someone else a moment ago."),
                     {"phone": _("This number is already registered.")})
 
 
@@ -117,7 +106,7 @@ def _list_params() -> tuple[RegistrantFilters, int, int]:
     if country and not i18n.is_country_code(country):
         errors["country"] = _("Not a country code. Use the two-letter ISO code, for example IT.")
     values["country"] = country if "country" not in errors else ""
-    values["language"] = choice("language", list(ops.SMS_LOCALES))
+    values["language"] = choice("language", list(languages.SMS_LOCALES))
     status = choice("status", [s.value for s in RegistrantStatus])
     values["status"] = RegistrantStatus(status) if status else None
     kind = choice("kind", [k.value for k in RegistrantKind])
@@ -163,7 +152,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
     user = _viewer()
     if not can_register_registrants(user):
         abort(403)
-    body = _body()
+    body = json_body()
     consent = body.pop("consent", None)
     if isinstance(consent, dict):  # {"consent": {"method": …, "at": …, "note": …}} is accepted too
         for key in ("method", "at", "note"):
@@ -185,7 +174,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
 def registrant(registrant_id: int) -> Response:
     user = require_user()
     found = get_scoped_or_404(Registrant, registrant_id, user)
-    ops.record_view(found, user=user, via="api")
+    subject_data.record_view(found, user=user, via="api")
     db.session.commit()
     return jsonify(registrant_json(found))
 
@@ -205,7 +194,7 @@ def _editable(registrant_id: int) -> tuple[User, Registrant]:
                                       "registered by someone else a moment ago."})
 def update(registrant_id: int) -> Response:
     user, found = _editable(registrant_id)
-    ops.update_registrant(found, _body(), user=user)
+    ops.update_registrant(found, json_body(), user=user)
     db.session.commit()
     return jsonify(registrant_json(found))
 
@@ -218,7 +207,7 @@ def update(registrant_id: int) -> Response:
             description="Making someone who opted out active again needs their consent again.")
 def status(registrant_id: int) -> Response:
     user, found = _editable(registrant_id)
-    body = _body()
+    body = json_body()
     unknown = sorted(set(body) - {"status", "consent_method", "consent_note"})
     if unknown:
         raise ApiError(422, "invalid", error_message(422),
@@ -243,7 +232,7 @@ def status(registrant_id: int) -> Response:
             description="The record stays. Ending one that has ended already changes nothing.")
 def end(registrant_id: int) -> Response:
     user, found = _editable(registrant_id)
-    body = _body()
+    body = json_body()
     reason = body.get("reason")
     ops.end_registration(found, user=user, reason=reason if isinstance(reason, str) else "")
     db.session.commit()

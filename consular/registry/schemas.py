@@ -14,9 +14,11 @@ from typing import Any
 from marshmallow import Schema, fields
 
 import i18n
-from consular.cases.schemas import Choice, Country, Int, PlaceRef, Text, _n
+from consular.api_fields import Choice, Country, Int, Text, _n
+from consular.cases.schemas import PlaceRef
+from consular.registry.languages import SMS_LOCALES
 from consular.registry.models import ConsentMethod, RegistrantKind, RegistrantStatus
-from consular.registry.operations import END_REASONS, MAX, RECORDED_CONSENT, SMS_LOCALES
+from consular.registry.operations import END_REASONS, MAX, RECORDED_CONSENT
 
 LANGUAGE_HELP = {"description": "An alert language (" + ", ".join(SMS_LOCALES) + "); a tag such as "
                                 "`zh-CN` or a language's name is read as one of them."}

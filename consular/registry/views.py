@@ -46,7 +46,7 @@ from consular.auth.session import require_user
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 from consular.network.queries import paginate
-from consular.registry import imports
+from consular.registry import imports, languages, subject_data
 from consular.registry import operations as ops
 from consular.registry.forms import (
     CONSENT_LABELS,
@@ -89,7 +89,7 @@ def _helpers() -> dict[str, Any]:
         "status_label": lambda status: str(STATUS_LABELS.get(RegistrantStatus(status), status)),
         "consent_label": lambda method: str(CONSENT_LABELS.get(method, method)),
         "end_reason_label": lambda reason: str(END_REASON_SHOWN.get(reason, reason)),
-        "language_label": ops.language_label,
+        "language_label": languages.language_label,
         "can_edit": can_edit_registrant,
         "can_erase": can_erase_registrant,
         "can_export": can_export_registrants,
@@ -132,7 +132,7 @@ def _list_filters() -> tuple[RegistrantFilters, dict[str, Any], int]:
     country = args.get("country", "").strip().upper()
     country = country if i18n.is_country_code(country) else ""
     language = args.get("language", "").strip()
-    language = language if language in ops.SMS_LOCALES else ""
+    language = language if language in languages.SMS_LOCALES else ""
     status_raw = args.get("status", "")
     status = RegistrantStatus(status_raw) if status_raw in set(RegistrantStatus) else None
     kind_raw = args.get("kind", "")
@@ -185,7 +185,7 @@ def _country_choices(blank: str) -> list[SelectChoice]:
 
 
 def _language_choices() -> list[SelectChoice]:
-    return [SelectChoice(code, ops.language_label(code)) for code in ops.SMS_LOCALES]
+    return [SelectChoice(code, languages.language_label(code)) for code in languages.SMS_LOCALES]
 
 
 def _zone_choices(country: str | None, current: str | None) -> list[SelectChoice]:
@@ -297,7 +297,7 @@ def registrants() -> str:
     options = {
         "country": [(code, i18n.country_name(code))
                     for code in values_in_scope(user, Registrant.country_code)],
-        "language": [(code, ops.language_label(code)) for code in ops.SMS_LOCALES],
+        "language": [(code, languages.language_label(code)) for code in languages.SMS_LOCALES],
         "status": [(s.value, str(STATUS_LABELS[s])) for s in RegistrantStatus],
         "kind": [(k.value, str(KIND_LABELS[k])) for k in RegistrantKind],
         "point": points if len(points) > 1 else [],
@@ -347,11 +347,11 @@ def new() -> Any:
 def registrant(registrant_id: int) -> str:
     user = require_user()
     found = _registrant(registrant_id, user)
-    ops.record_view(found, user=user, via="page")
+    subject_data.record_view(found, user=user, via="page")
     db.session.commit()
     status_form = StatusForm(formdata=None, status=found.status.value)
     return render_template(
-        "registry/registrant.html", r=found, history=ops.history(found),
+        "registry/registrant.html", r=found, history=subject_data.history(found),
         consent_by=db.session.get(User, found.consent_by_id) if found.consent_by_id else None,
         created_by=db.session.get(User, found.created_by_id) if found.created_by_id else None,
         status_form=status_form, end_form=EndForm(formdata=None), now=utcnow())
@@ -369,7 +369,7 @@ def edit(registrant_id: int) -> Any:
         return redirect(url_for("registry.registrant", registrant_id=found.id), code=303)
     form = _registrant_form(RegistrantForm, user, found)
     if request.method == "GET":
-        ops.record_view(found, user=user, via="edit")  # the form shows the whole record
+        subject_data.record_view(found, user=user, via="edit")  # the form shows the whole record
         db.session.commit()
     saved, existing_id = _save(form, ops.REGISTRANT_FIELDS,
                                lambda data: ops.update_registrant(found, data, user=user), user)
@@ -450,7 +450,7 @@ def erase(registrant_id: int) -> Any:
     form = EraseForm()
     if form.validate_on_submit():
         try:
-            ops.erase_registrant(found, user=user)
+            subject_data.erase_registrant(found, user=user)
         except ops.RegistryConflict as exc:
             db.session.rollback()
             return render_template("registry/erase.html", r=found, form=form,
@@ -468,7 +468,7 @@ def subject_access(registrant_id: int) -> Response:
     found = _registrant(registrant_id, user)
     if not can_erase_registrant(user):
         abort(403)
-    body = ops.subject_access_export(found, user=user)
+    body = subject_data.subject_access_export(found, user=user)
     db.session.commit()
     name = f"registrant-{found.id}-subject-access-{utcnow():%Y%m%d}.json"
     return Response(json.dumps(body, ensure_ascii=False, indent=2),

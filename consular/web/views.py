@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
+from config import current_settings
+from consular.auth.common import role_label
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
     can_see_activities,
@@ -20,20 +21,12 @@ from consular.auth.scoping import (
     liaison_point_scope,
     station_scope,
 )
-from consular.auth.session import current_user, login_required
+from consular.auth.session import current_user, login_required, safe_next
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 from i18n import UI_LOCALES
 
 bp = Blueprint("web", __name__)
-
-ROLE_LABELS = {
-    Role.admin: _l("Administrator"),
-    Role.coordinator: _l("Coordinator"),
-    Role.liaison_officer: _l("Liaison officer"),
-    Role.station_volunteer: _l("Station volunteer"),
-}
-
 
 @dataclass(frozen=True)
 class NavItem:
@@ -84,7 +77,7 @@ def nav_items(user: User | None) -> list[NavItem]:
         items += work
     if user.role == Role.coordinator:
         alerts = NavItem(str(_l("Alerts")), url_for("alert_pages.alert_list"), "alert_pages.")
-        settings = current_app.extensions["consular.settings"]
+        settings = current_settings()
         if settings.sms_gateway == "console":
             outbox = NavItem(str(_l("Console outbox")), url_for("dev_sms.console_messages"), "dev_sms.")
             alerts = NavItem(alerts.label, "#", "alert_pages.", (alerts, outbox))
@@ -98,24 +91,9 @@ def nav_items(user: User | None) -> list[NavItem]:
     return items
 
 
-def role_label(role: Role | str) -> str:
-    return str(ROLE_LABELS.get(Role(role), role))
-
-
 @bp.app_context_processor
 def _nav() -> dict[str, Any]:
     return {"nav_items": nav_items, "role_label": role_label}
-
-
-def safe_next(target: str | None, fallback: str) -> str:
-    """Only same-site relative paths; anything else goes to ``fallback``."""
-    if not target:
-        return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target:
-        return fallback
-    return target
 
 
 @bp.get("/favicon.ico")

@@ -15,8 +15,8 @@ from flask import Flask
 
 from alerts.channels.sms.texts import render_alert_sms
 from alerts.models import Alert, AlertState, ConsoleMessage, Delivery, DeliveryState
+from consular.auth.common import DEMO_PASSWORD
 from consular.db import db
-from consular.demo import DEMO_PASSWORD
 from consular.registry.models import Registrant
 from tests.e2e.conftest import screenshot
 

@@ -16,9 +16,9 @@ from flask import Flask
 from playwright.sync_api import expect
 
 from consular.audit.models import AuditEntry
+from consular.auth.common import DEMO_PASSWORD
 from consular.cases.models import Case, CaseStatus, PersonRole, Priority
 from consular.db import db
-from consular.demo import DEMO_PASSWORD
 from tests.e2e.conftest import screenshot
 
 pytestmark = pytest.mark.browser

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from consular.demo import DEMO_PASSWORD
+from consular.auth.common import DEMO_PASSWORD
 from tests.e2e.conftest import screenshot
 
 pytestmark = pytest.mark.browser

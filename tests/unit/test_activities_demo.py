@@ -18,7 +18,8 @@ from tests.conftest import Browser
 
 
 def test_the_demo_year_fills_every_figure_and_leaves_gaps(app: Flask) -> None:
-    from consular.demo import DEMO_PASSWORD, load_demo
+    from consular.auth.common import DEMO_PASSWORD
+    from consular.demo import load_demo
 
     assert load_demo_activities() == 0  # without the demo network: nothing
     load_demo()

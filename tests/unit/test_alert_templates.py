@@ -34,7 +34,7 @@ from consular.auth.models import Role
 from consular.cases.models import Notification
 from consular.db import db, utcnow
 from tests.conftest import csrf_from
-from tests.unit.test_alerts_compose_helpers import alert_input, make_registrant
+from tests.support.alerts import alert_input, make_registrant
 
 SIGNATURES = "zh_Hans=【温州外事】;zh_Hant=【溫州外事】;en=[Wenzhou FAO];default=[Wenzhou FAO]"
 

@@ -11,9 +11,10 @@ from flask import Flask, jsonify
 from consular.api_docs import documented_rules
 from consular.db import db
 from consular.registry import operations as registry
+from consular.registry import subject_data
 from consular.registry.models import Registrant
-from tests.unit.test_cases_api import World, world  # noqa: F401 (the fixture)
-from tests.unit.test_cases_api_openapi import conforms, document  # noqa: F401 (the fixture)
+from tests.support.cases_api import World, api_world_fixture  # noqa: F401 (the fixture)
+from tests.support.openapi import conforms, document_fixture  # noqa: F401 (the fixture)
 
 DOCUMENT = "/api/openapi.json"
 
@@ -94,7 +95,7 @@ def test_an_erased_registration_answers_as_documented(world: World, document: di
     found = registry.register({"name": "Zhou Lei", "phone": "+39 348 765 4321", "city": "Prato",
                                "consent_method": "verbal"}, user=world.volunteer)
     registry.end_registration(found, user=world.volunteer, reason="asked_to_stop")
-    registry.erase_registrant(found, user=world.coordinator)
+    subject_data.erase_registrant(found, user=world.coordinator)
     db.session.commit()
     response = world.api["coordinator"].get(url(found.id))
     conforms(document, ONE, "get", response)

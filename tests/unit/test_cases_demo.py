@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from consular.auth.models import Role, User
 from consular.cases import deadlines, queries, stats
-from consular.cases.demo import SPECS, load_demo_cases, passport_spelling
+from consular.cases.demo import load_demo_cases
+from consular.cases.demo_story import SPECS, passport_spelling
 from consular.cases.models import (
     AssignmentStatus,
     Case,
@@ -167,7 +168,7 @@ def test_the_queue_shows_overdue_cases_first_and_the_report_has_two_years(demo, 
         assert [e.message for e in validator.iter_errors(detail.get_json())] == [], case_id
 
     # The yearly report shows this year's and last year's figures.
-    from consular.demo import DEMO_PASSWORD
+    from consular.auth.common import DEMO_PASSWORD
     from tests.conftest import Browser
 
     browser = Browser(app.test_client())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, config_table_markdown, load_settings
+from config import ConfigError, config_table_markdown, ensure_instance_secrets, load_settings
 from tests.conftest import KEY_A
 
 SECRETS = {
@@ -20,6 +20,9 @@ SECRETS = {
 
 
 def test_embedded_default_generates_secrets_once(tmp_path: Path) -> None:
+    # The explicit step an embedded install takes (the consular command does, before any command).
+    ensure_instance_secrets(str(tmp_path))
+    ensure_instance_secrets(str(tmp_path))
     first = load_settings({"INSTANCE_PATH": str(tmp_path)}, environ={})
     second = load_settings({"INSTANCE_PATH": str(tmp_path)}, environ={})
     assert first.secret_key == second.secret_key
@@ -225,3 +228,69 @@ def test_help_creates_no_instance_folder(tmp_path: Path) -> None:
     result = _consular("--help", cwd=tmp_path, env=_shell_env())
     assert result.returncode == 0 and " db " in result.stdout and "--env-file" in result.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+# --- settings declared once, stored parsed, loaded without writing -----------------------------
+
+
+def test_loading_writes_nothing_and_start_up_says_how_to_make_the_secrets(tmp_path: Path) -> None:
+    from consular.app import create_app
+
+    instance = tmp_path / "instance"
+    settings = load_settings({"INSTANCE_PATH": str(instance)}, environ={})
+    assert not instance.exists()
+    assert settings.missing_secrets() == ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "SEARCH_HASH_KEY"]
+    with pytest.raises(ConfigError, match="^SECRET_KEY: not set, .*consular init"):
+        create_app(settings)
+    assert not instance.exists()
+
+
+def test_consular_init_makes_the_secrets_once(tmp_path: Path) -> None:
+    env = _shell_env(CONSULAR_ENV="development", INSTANCE_PATH=str(tmp_path / "instance"),
+                     CONSULAR_ENV_FILE=str(tmp_path / "no-such.env"))
+    result = _consular("init", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    made = tmp_path / "instance" / "secrets.toml"
+    assert f"secrets in {made}" in result.stdout
+    first = made.read_text()
+    assert _consular("init", cwd=tmp_path, env=env).returncode == 0
+    assert made.read_text() == first
+
+
+def test_structured_settings_are_parsed_once_at_load(tmp_path: Path) -> None:
+    import pickle
+    from decimal import Decimal
+
+    settings = load_settings({"INSTANCE_PATH": str(tmp_path), "QUIET_HOURS": "23:30-6:00",
+                              "SMS_PRICE_PER_SEGMENT": "default=0.05,it=0.045",
+                              "METRICS_ALLOW": "10.0.0.0/8", "ATTACHMENT_TYPES": "PDF,png,pdf"},
+                             environ=SECRETS)
+    assert settings.quiet_hours == "23:30-06:00" and settings.quiet_hours.value == (1410, 360)
+    assert settings.sms_price_per_segment.value == {"default": Decimal("0.05"), "IT": Decimal("0.045")}
+    assert [str(n) for n in settings.metrics_allow.value] == ["10.0.0.0/8"]
+    assert settings.attachment_types == "pdf,png" and settings.attachment_types.value == {"pdf", "png"}
+    assert settings.case_deadlines.value["P1"] == (1800, 7200)
+    assert settings.retention_cases.value == {"default": 3650, "lost_documents": 1095, "fraud_theft": 1825}
+    assert [kid for kid, _key in settings.field_encryption_keys.value] == ["a"]
+    copied = pickle.loads(pickle.dumps(settings))  # noqa: S301 (our own bytes: settings cross processes)
+    assert copied == settings and copied.quiet_hours.value == (1410, 360)
+
+
+def test_every_setting_is_declared_once() -> None:
+    from dataclasses import fields
+
+    from config import FIELDS, Settings
+
+    assert [f.attribute for f in FIELDS] == [f.name for f in fields(Settings)]
+    assert len({f.name for f in FIELDS}) == len(FIELDS)
+    assert all(f.doc and callable(f.parse) for f in FIELDS)
+
+
+def test_case_categories_are_checked_without_config_importing_the_cases() -> None:
+    code = ("import sys, config; config.load_settings({'RETENTION_CASES': 'default=1y,lost=2y', "
+            "'INSTANCE_PATH': '/nonexistent'}, environ={}); print(sorted(m for m in sys.modules "
+            "if m.startswith('consular')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -42,22 +42,20 @@ from consular.cases.models import (
     TimelineEntry,
 )
 from consular.cases.names import name_keys
+from consular.cases.search_keys import normalise_id_number
 from consular.cli import keys
 from consular.db import KeyRing, db, encrypted_columns
 from consular.registry import imports
 from consular.registry import operations as registry_ops
 from consular.registry.models import Registrant, RegistrantImport
 from tests.conftest import KEY_A, KEY_B, Browser
-from tests.unit.test_cases_core_support import World, case_data, world_fixture  # noqa: F401 (fixture)
-from tests.unit.test_dispatch_support import (
+from tests.support.cases import World, case_data
+from tests.support.dispatch import (
     TwilioSetup,
-    fake_fixture,  # noqa: F401 (fixture)
     make_alert,
-    make_twilio_fixture,  # noqa: F401 (fixture)
     send_alert,
-    twilio_fixture,  # noqa: F401 (fixture)
 )
-from tests.unit.test_replies import OUR_NUMBER
+from tests.support.replies import OUR_NUMBER
 
 # Distinctive values, one per sensitive field (each unlikely to occur by chance in ciphertext).
 NAME_ZH = "章柒凤"
@@ -113,7 +111,7 @@ def forms_of(value: str) -> set[str]:
     if value in PHONES:
         forms |= {digits, digits[2:], "+" + digits}  # E.164, and without the country code
     if value == PASSPORT:
-        forms.add(ops.normalise_id_number(value))
+        forms.add(normalise_id_number(value))
     if value in (NAME_ZH, NAME_LATIN, REPORTER_NAME):
         forms |= {key for key in name_keys(value, None) if len(key) >= 8}  # pinyin and folded spellings
     # Short derived forms (a bare surname) would match by chance; the value itself always counts.

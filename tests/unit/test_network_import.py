@@ -17,7 +17,7 @@ from flask_babel import force_locale
 from alerts.replies.inbound import help_contacts
 from consular.audit.models import AuditEntry
 from consular.db import db
-from consular.network import operations as ops
+from consular.network import checks as network_checks
 from consular.network.cli import network
 from consular.network.models import CoordinationCentre, Division, LiaisonPoint, Mission, ServiceStation
 
@@ -126,7 +126,7 @@ def test_one_bad_entry_imports_nothing_and_every_problem_names_its_entry_and_fie
     err = result.stderr
     assert "nothing was imported" in err
     with force_locale("en"):
-        township_rule = ops.NetworkError({"x": "A township must belong to a county or district."})
+        township_rule = network_checks.NetworkError({"x": "A township must belong to a county or district."})
     assert f"divisions[4] (330328001): parent: {township_rule.errors['x']}" in err
     assert "stations[2] (法国巴黎服务站): contact_phone: Not a valid phone number" in err
     assert ("missions[1] (中国驻意大利大使馆): kind: Choose one of: embassy, consulate_general, "

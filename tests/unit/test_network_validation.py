@@ -14,6 +14,7 @@ from consular.audit.models import AuditEntry
 from consular.auth.models import Role
 from consular.auth.operations import create_api_token
 from consular.db import db
+from consular.network.checks import normalise_language, normalise_phone
 from consular.network.models import (
     CoordinationCentre,
     Division,
@@ -22,7 +23,6 @@ from consular.network.models import (
     Mission,
     ServiceStation,
 )
-from consular.network.operations import normalise_language, normalise_phone
 from tests.conftest import csrf_from
 
 LONG = "长" * 301

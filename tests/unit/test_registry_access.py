@@ -16,6 +16,7 @@ from consular.auth.models import Role, User
 from consular.auth.operations import create_api_token
 from consular.db import db
 from consular.registry import operations as ops
+from consular.registry import phones
 from consular.registry.models import Registrant
 
 A, C, L, V = Role.admin, Role.coordinator, Role.liaison_officer, Role.station_volunteer
@@ -166,7 +167,7 @@ def test_an_officer_registers_for_their_own_point(world, logged_in, make_point):
         "consent_method": "verbal", "consent_given": "y"})
     assert saved.status_code == 303, saved.get_data(as_text=True)
     created = db.session.scalar(sa.select(Registrant).where(Registrant.name_hash
-                                                            == ops.name_key("新登记")))
+                                                            == phones.name_key("新登记")))
     assert created is not None and created.liaison_point_id == officer.liaison_point_id
     assert created.consent_by_id == officer.id and created.timezone == "Europe/Rome"
 
@@ -180,7 +181,7 @@ def test_an_officer_registers_for_their_own_point(world, logged_in, make_point):
         "consent_given": "y"})
     assert refused.status_code == 400
     assert db.session.scalar(sa.select(Registrant).where(
-        Registrant.name_hash == ops.name_key("别处的人"))) is None
+        Registrant.name_hash == phones.name_key("别处的人"))) is None
 
 
 def test_a_volunteer_registers_for_their_station_in_its_country(world, logged_in):
@@ -195,7 +196,7 @@ def test_a_volunteer_registers_for_their_station_in_its_country(world, logged_in
         "station_id": str(volunteer.station_id), "consent_method": "written", "consent_given": "y"})
     assert saved.status_code == 303, saved.get_data(as_text=True)
     created = db.session.scalar(sa.select(Registrant).where(
-        Registrant.name_hash == ops.name_key("普拉托新人")))
+        Registrant.name_hash == phones.name_key("普拉托新人")))
     assert created is not None and created.station_id == volunteer.station_id
     assert created.phone == "+393201234567" and created.liaison_point_id is None
 

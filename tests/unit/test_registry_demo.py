@@ -13,7 +13,9 @@ from consular.auth.models import Role, User
 from consular.db import db
 from consular.demo import load_demo
 from consular.registry import operations as ops
+from consular.registry import phones
 from consular.registry.demo import load_demo_registrants
+from consular.registry.languages import SMS_LOCALES
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
 
 
@@ -27,7 +29,7 @@ def test_demo_registrants_match_the_demo_network(app):
     languages = Counter(r.language for r in people)
     assert languages.most_common(1)[0][0] == "zh_Hans"
     assert {"zh_Hant", "en", "it", "fr", "es", "de", "ja", "ko"} <= set(languages)
-    assert set(languages) <= set(ops.SMS_LOCALES)
+    assert set(languages) <= set(SMS_LOCALES)
     kinds = Counter(r.kind for r in people)
     assert all(kinds[kind] > 0 for kind in RegistrantKind)
     statuses = Counter(r.status for r in people)
@@ -38,7 +40,7 @@ def test_demo_registrants_match_the_demo_network(app):
         number = phonenumbers.parse(r.phone)
         assert phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in \
             ops.SMS_CAPABLE, r.phone
-        assert r.current_phone_hash == ops.phone_key(r.phone)
+        assert r.current_phone_hash == phones.phone_key(r.phone)
     by_role = Counter(db.session.get(User, r.consent_by_id).role for r in people)
     assert by_role[Role.liaison_officer] > 0 and by_role[Role.station_volunteer] > 0
     assert {r.timezone for r in people if r.country_code == "US"} == {"America/New_York"}

@@ -13,6 +13,7 @@ from flask_babel import force_locale
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role
 from consular.db import db, keyring
+from consular.registry import languages, phones, subject_data
 from consular.registry import operations as ops
 from consular.registry.models import ConsentMethod, Registrant, RegistrantKind, RegistrantStatus
 from consular.registry.places import normalise_place, timezone_for, zones_for_country
@@ -63,7 +64,7 @@ def test_a_registration_is_normalised_sealed_and_records_consent(coordinator):
     raw = db.session.execute(sa.text("SELECT name, phone, phone_hash, current_phone_hash "
                                      "FROM registrant")).one()
     assert "王伟" not in raw.name and "3123456789" not in raw.phone  # sealed at rest
-    assert raw.phone_hash == raw.current_phone_hash == ops.phone_key("+393123456789")
+    assert raw.phone_hash == raw.current_phone_hash == phones.phone_key("+393123456789")
 
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "registrant.create"))
     assert entry is not None and entry.object_id == str(registrant.id)
@@ -123,13 +124,13 @@ def test_every_problem_is_reported_at_once_and_nothing_is_written(coordinator):
     ("Italiano", "it"), ("English", "en"), ("日本語", "ja"), ("한국어", "ko"),
 ])
 def test_alert_languages(given, stored):
-    assert ops.language_from_text(given) == stored
+    assert languages.language_from_text(given) == stored
 
 
 @pytest.mark.parametrize("given", ["nl", "klingon", "x-y", "", "zh-Latn-CN-extra"])
 def test_languages_without_alert_texts_are_refused(given):
     with pytest.raises(ValueError):  # noqa: PT011 (ValueError is the contract)
-        ops.language_from_text(given)
+        languages.language_from_text(given)
 
 
 # --- one current registration per number --------------------------------------------------------
@@ -157,7 +158,7 @@ def test_a_second_current_registration_of_a_number_is_refused(coordinator, make_
     ops.end_registration(first, user=coordinator, reason="returned_home")
     again = ops.register({**PERSON, "name": "王芳"}, user=officer)
     db.session.commit()
-    assert ops.find_by_phone("+393123456789") == again
+    assert phones.find_by_phone("+393123456789") == again
     assert count() == 2
 
 
@@ -189,8 +190,8 @@ def test_changing_the_number_checks_it_like_a_new_one(coordinator):
     db.session.commit()
     assert changed == ["phone"]
     assert two.status == RegistrantStatus.active  # a new number is worth trying again
-    assert ops.find_by_phone("+393123451111") == two
-    assert ops.find_by_phone("+393123450000") is None
+    assert phones.find_by_phone("+393123451111") == two
+    assert phones.find_by_phone("+393123450000") is None
 
 
 # --- time zones ---------------------------------------------------------------------------------
@@ -255,9 +256,9 @@ def test_moving_city_moves_the_zone(coordinator):
 def test_status_changes_from_replies_and_the_provider(coordinator):
     registrant = ops.register(PERSON, user=coordinator)
     db.session.commit()
-    assert ops.find_by_phone("+393123456789") == registrant
-    assert ops.find_by_phone("+39 312 345 6789") == registrant
-    assert ops.find_by_phone("+393120000000") is None
+    assert phones.find_by_phone("+393123456789") == registrant
+    assert phones.find_by_phone("+39 312 345 6789") == registrant
+    assert phones.find_by_phone("+393120000000") is None
 
     assert ops.set_status(registrant, "opted_out", "STOP") is True
     assert ops.set_status(registrant, RegistrantStatus.opted_out, "STOP") is False  # no change
@@ -317,7 +318,7 @@ def test_erasure_overwrites_the_personal_data(coordinator):
     before = raw_values(registrant.id)
     assert keyring().open(before[1], "registrant", "phone") == "+393123456789"
 
-    assert ops.erase_registrant(registrant, user=coordinator) is True
+    assert subject_data.erase_registrant(registrant, user=coordinator) is True
     db.session.commit()
     name, phone, phone_hash, current, name_hash, city, stay_from = raw_values(registrant.id)
     assert name is None
@@ -328,8 +329,8 @@ def test_erasure_overwrites_the_personal_data(coordinator):
     assert registrant.ended_at is not None and registrant.erased_at is not None
     assert registrant.consent_note == ""
     assert registrant.country_code == "IT" and registrant.language == "zh_Hans"  # statistics stay
-    assert ops.find_by_phone("+393123456789") is None
-    assert ops.erase_registrant(registrant, user=coordinator) is False
+    assert phones.find_by_phone("+393123456789") is None
+    assert subject_data.erase_registrant(registrant, user=coordinator) is False
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                              .where(AuditEntry.action == "registrant.erase")) == 1
     # The number is free again.
@@ -341,11 +342,11 @@ def test_erasure_is_refused_under_legal_hold(coordinator):
     assert ops.set_legal_hold(registrant, True, user=coordinator) is True
     db.session.commit()
     with pytest.raises(ops.RegistryConflict, match="legal hold"):
-        ops.erase_registrant(registrant, user=coordinator)
+        subject_data.erase_registrant(registrant, user=coordinator)
     db.session.rollback()
     assert registrant.name == "王伟" and registrant.erased_at is None
     ops.set_legal_hold(registrant, False, user=coordinator)
-    assert ops.erase_registrant(registrant, user=coordinator) is True
+    assert subject_data.erase_registrant(registrant, user=coordinator) is True
 
 
 def test_the_subject_access_export_holds_everything_and_is_audited(coordinator, make_point):
@@ -353,11 +354,11 @@ def test_the_subject_access_export_holds_everything_and_is_audited(coordinator, 
     registrant = ops.register({**PERSON, "liaison_point_id": point.id, "stay_from": "2025-01-10",
                                "consent_note": "表 7"}, user=coordinator)
     ops.set_status(registrant, RegistrantStatus.opted_out, "STOP")
-    ops.SUBJECT_ACCESS_SECTIONS["deliveries"] = lambda r: [{"registrant": r.id, "alert": 1}]
+    subject_data.SUBJECT_ACCESS_SECTIONS["deliveries"] = lambda r: [{"registrant": r.id, "alert": 1}]
     try:
-        body = ops.subject_access_export(registrant, user=coordinator)
+        body = subject_data.subject_access_export(registrant, user=coordinator)
     finally:
-        del ops.SUBJECT_ACCESS_SECTIONS["deliveries"]
+        del subject_data.SUBJECT_ACCESS_SECTIONS["deliveries"]
     db.session.commit()
     reg = body["registration"]
     assert reg["name"] == "王伟" and reg["phone"] == "+393123456789" and reg["city"] == "Milano"
@@ -378,11 +379,11 @@ def test_the_subject_access_export_holds_everything_and_is_audited(coordinator, 
 def test_the_retention_job_erases_without_a_user(coordinator):
     registrant = ops.register(PERSON, user=coordinator)
     db.session.commit()
-    assert ops.erase_registrant(registrant, user=None, reason="retention") is True
+    assert subject_data.erase_registrant(registrant, user=None, reason="retention") is True
     db.session.commit()
     assert registrant.ended_reason == "retention" and registrant.name is None
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "registrant.erase"))
     assert entry is not None and entry.username == "system" and entry.user_id is None
     assert entry.detail == {"reason": "retention"}
     with pytest.raises(ValueError):  # noqa: PT011
-        ops.erase_registrant(registrant, user=None, reason="because")
+        subject_data.erase_registrant(registrant, user=None, reason="because")

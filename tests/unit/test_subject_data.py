@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alerts.models import Delivery, InboundMessage
 from consular.auth.models import Role, User
 from consular.db import db, keyring, utcnow
-from consular.registry.operations import erase_registrant, subject_access_export
-from tests.unit.test_dispatch_support import make_alert, make_registrant, send_alert
+from consular.registry.subject_data import erase_registrant, subject_access_export
+from tests.support.dispatch import make_alert, make_registrant, send_alert
 
 
 def test_export_and_erasure_cover_the_alerts_side(app: object, make_user: Callable[..., User]) -> None:

@@ -15,17 +15,18 @@ from marshmallow import ValidationError as SchemaValidationError
 
 from alerts.authoring import operations as alert_ops
 from consular import validation
+from consular.api_fields import Text
 from consular.auth import operations as account_ops
 from consular.auth.forms import TokenForm
 from consular.auth.models import Role, User
 from consular.cases import operations as case_ops
 from consular.cases.forms import NoteForm
-from consular.cases.schemas import Text
 from consular.db import db
+from consular.network import checks as network_checks
 from consular.network import operations as network_ops
 from consular.network.models import ServiceStation
 from consular.registry import operations as registry_ops
-from tests.unit.test_alerts_compose_helpers import alert_input
+from tests.support.alerts import alert_input
 
 OVERRIDES = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
 CONTROLS = ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9b"]
@@ -80,7 +81,7 @@ def test_forms_schemas_and_operations_refuse_with_one_message(app: Flask, make_u
             case_ops.validate_new_case({"summary": bad, "category": "detained", "country_code": "IT"},
                                        [{"name_zh": "王伟"}], user=user)
         assert case_error.value.errors["summary"] == expected
-        with pytest.raises(network_ops.NetworkError) as network_error:
+        with pytest.raises(network_checks.NetworkError) as network_error:
             network_ops.create_station({"name": bad, "country_code": "IT", "city": "Prato",
                                         "host_organisation": "华人华侨联合会", "timezone": "Europe/Rome",
                                         "languages": "zh"})

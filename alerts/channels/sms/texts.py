@@ -352,7 +352,8 @@ def signature_for(spec: str, locale: str) -> str:
 
     if not spec:
         return ""
-    table = parse_sms_signatures(spec)
+    parsed = getattr(spec, "value", None)  # a setting keeps its table parsed (``config.Parsed``)
+    table = parsed if isinstance(parsed, dict) else parse_sms_signatures(spec)
     value = table.get(resolve_sms_locale(locale)) or table.get("default", "")
     if not value:
         return ""

@@ -1,0 +1,84 @@
+"""The JSON API layer every ``/api/`` blueprint shares: the refusal (:class:`ApiError`) and its
+body, reading a JSON body, the message of each HTTP status in the user's language, and whether a
+request wants JSON. ``init_app`` registers the refusal's handler once, for every API blueprint;
+each blueprint adds only the handlers of its own domain's errors (which answer with ``refusal``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from flask_babel import gettext as _
+
+from config import current_settings
+from consular.db import db
+
+
+class ApiError(Exception):
+    """A request refused before (or instead of) an operation."""
+
+    def __init__(self, status: int, error: str, message: str,
+                 fields: Mapping[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.fields = dict(fields or {})
+        self.extra = extra
+
+
+def refusal(status: int, error: str, message: str, fields: Mapping[str, str] | None = None,
+            **extra: object) -> tuple[Response, int]:
+    """The body of every refusal: ``{"error", "message", "fields"}`` and any details beside."""
+    return jsonify(error=error, message=message, fields=dict(fields or {}), **extra), status
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object: 415 when it is not sent as JSON, 400 when it is not an object."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type",
+                       _("Send a JSON object with Content-Type: application/json."))
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # absurdly deep nesting
+        data = None
+    if data is None:
+        raise ApiError(400, "bad_json", _("The body is not valid JSON."))
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", _("The body must be a JSON object."))
+    return data
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def error_message(code: int) -> str:
+    messages = {
+        400: _("The request was not understood. Please check what you entered."),
+        401: _("Please log in."),
+        403: _("You are not allowed to do this."),
+        404: _("Not found, or you do not have access to it."),
+        405: _("This action is not allowed here."),
+        409: _("Someone else changed this in the meantime. Reload and try again."),
+        413: _("What you sent is too large: at most %(mb)s MB in all (files included). Go back, "
+               "leave out a file or send smaller ones, and try again.",
+               mb=current_settings().attachment_max_mb),
+        415: _("This type of content is not accepted."),
+        422: _("Some values are not valid."),
+        429: _("Too many attempts. Please wait and try again later."),
+        500: _("Something went wrong on our side. The error was logged."),
+    }
+    return messages.get(code, _("The request could not be completed."))
+
+
+def _api_error(exc: ApiError) -> tuple[Response, int]:
+    db.session.rollback()
+    return refusal(exc.status, exc.error, exc.message, exc.fields, **exc.extra)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ApiError, _api_error)

@@ -1,0 +1,260 @@
+"""Display helpers of the case screens: labels in the reader's language, durations, sizes
+and dates, the template helpers, the navigation entries and the bell on every page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, available_timezones
+
+from babel.dates import format_date, format_timedelta
+from babel.numbers import format_decimal
+from babel.units import format_unit
+from flask import url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import SQLAlchemyError
+
+import i18n
+from config import current_settings
+from consular.auth.models import Role, User
+from consular.auth.scoping import can_see_cases
+from consular.cases import operations as ops
+from consular.cases.forms import (
+    ASSIGNMENT_LABELS,
+    CATEGORY_LABELS,
+    CHANNEL_LABELS,
+    GENDER_LABELS,
+    ID_KIND_LABELS,
+    KIND_LABELS,
+    OUTCOME_LABELS,
+    PERSON_ROLE_LABELS,
+    PRIORITY_LABELS,
+    REFERRAL_STATUS_LABELS,
+    REFERRAL_TARGET_LABELS,
+    STATUS_LABELS,
+    STATUS_SHORT,
+    TIMELINE_ACTION_LABELS,
+    TIMELINE_LABELS,
+)
+from consular.cases.models import (
+    Case,
+    DuplicateState,
+    PossibleDuplicate,
+    Referral,
+    TimelineEntry,
+    TimelineKind,
+)
+from consular.cases.views.common import bp
+
+# --- labels for the templates -------------------------------------------------------------------
+
+
+def _label(labels: Mapping[Any, Any], value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    for key, label in labels.items():
+        if key == value or str(getattr(key, "value", key)) == str(value):
+            return str(label[0] if isinstance(label, tuple) else label)
+    return str(value)
+
+
+def duration(span: timedelta | None) -> str:
+    """'3 hours', '2 days 4 hours', '12 minutes' in the reader's language."""
+    if span is None:
+        return ""
+    seconds = abs(span.total_seconds())
+    loc = i18n.current_locale()
+
+    def part(value: float, unit: Literal["day", "hour", "minute"]) -> str:
+        return str(format_timedelta(timedelta(seconds=value), granularity=unit, threshold=1000,
+                                    format="short", locale=loc))
+
+    if seconds < 3600:
+        return part(max(seconds, 60), "minute") if seconds >= 60 else part(60, "minute")
+    days, rest = divmod(int(seconds), 86400)
+    hours = rest // 3600
+    if days == 0:
+        return part(hours * 3600, "hour")
+    if hours == 0 or days >= 7:
+        return part(days * 86400, "day")
+    return f"{part(days * 86400, 'day')} {part(hours * 3600, 'hour')}"
+
+
+def file_size(size: int) -> str:
+    loc = i18n.current_locale()
+    if size < 1024:
+        return str(format_unit(size, "digital-byte", length="long", locale=loc))
+    if size < 1024 * 1024:
+        return _("%(n)s KB", n=format_decimal(round(size / 1024), locale=loc))
+    return _("%(n)s MB", n=format_decimal(round(size / 1024 / 1024, 1), locale=loc))
+
+
+def fmt_date(value: date | None) -> str:
+    return str(format_date(value, format="medium", locale=i18n.current_locale())) if value else ""
+
+
+def timeline_label(entry: TimelineEntry) -> str:
+    """What happened, in words: the action when it is known, else the kind of entry."""
+    if entry.action and entry.action in TIMELINE_ACTION_LABELS:
+        return str(TIMELINE_ACTION_LABELS[entry.action])
+    return _label(TIMELINE_LABELS, entry.kind)
+
+
+def referral_target(referral: Referral) -> str:
+    """To whom a case was referred, in words: "Police: Prato police HQ", "Embassy or consulate:
+    Embassy of China in Italy"."""
+    kind = _label(REFERRAL_TARGET_LABELS, referral.target)
+    name = referral.mission.name if referral.mission is not None else referral.target_name
+    return _("%(kind)s: %(name)s", kind=kind, name=name) if name else kind
+
+
+def timeline_change(entry: TimelineEntry) -> str:
+    """The change an entry made, when there is one to show: "New → Triaged", "P3 → P1"."""
+    detail = entry.detail or {}
+    parts: list[str] = []
+    if entry.to_status and entry.from_status and entry.from_status != entry.to_status:
+        parts.append(_("%(before)s → %(after)s", before=_label(STATUS_SHORT, entry.from_status),
+                       after=_label(STATUS_SHORT, entry.to_status)))
+    if entry.kind == TimelineKind.priority and detail.get("to"):
+        parts.append(_("%(before)s → %(after)s", before=detail.get("from", "—"), after=detail["to"]))
+    elif entry.action == "triage" and detail.get("priority"):
+        parts.append(str(detail["priority"]))
+    if detail.get("outcome"):
+        parts.append(_label(OUTCOME_LABELS, detail["outcome"]))
+    return " · ".join(parts)
+
+
+DUPLICATE_REASONS = {
+    "id_number": _l("Same passport or ID number"),
+    "phone": _l("Same phone number"),
+    "name_birth_date": _l("Same name and date of birth"),
+    "name_country": _l("Same name, in the same country"),
+}
+
+
+def duplicate_reason(reason: str) -> str:
+    return str(DUPLICATE_REASONS.get(reason, reason))
+
+
+DUPLICATE_STATE_LABELS = {
+    DuplicateState.open: _l("Not compared yet"),
+    DuplicateState.same: _l("Compared: the same"),
+    DuplicateState.different: _l("Compared: not the same"),
+}
+
+
+@bp.app_template_filter("duplicate_reason_label")
+def _duplicate_reason_label(reason: str) -> str:
+    return duplicate_reason(reason)
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "status_label": lambda v: _label(STATUS_LABELS, v),
+        "status_short": lambda v: _label(STATUS_SHORT, v),
+        "category_label": lambda v: _label(CATEGORY_LABELS, v),
+        "priority_label": lambda v: _label(PRIORITY_LABELS, v),
+        "kind_label": lambda v: _label(KIND_LABELS, v),
+        "channel_label": lambda v: _label(CHANNEL_LABELS, v),
+        "outcome_label": lambda v: _label(OUTCOME_LABELS, v),
+        "gender_label": lambda v: _label(GENDER_LABELS, v),
+        "person_role_label": lambda v: _label(PERSON_ROLE_LABELS, v),
+        "id_kind_label": lambda v: _label(ID_KIND_LABELS, v),
+        "assignment_label": lambda v: _label(ASSIGNMENT_LABELS, v),
+        "referral_target_label": lambda v: _label(REFERRAL_TARGET_LABELS, v),
+        "referral_status_label": lambda v: _label(REFERRAL_STATUS_LABELS, v),
+        "timeline_label": timeline_label,
+        "notification_text": ops.notification_text,
+        "timeline_change": timeline_change,
+        "duplicate_reason": duplicate_reason,
+        "duplicate_state_label": lambda v: _label(DUPLICATE_STATE_LABELS, v),
+        "duration": duration,
+        "file_size": file_size,
+        "fmt_date": fmt_date,
+    }
+
+
+# --- navigation entries and the bell (every page) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseNavItem:
+    label: str
+    url: str
+    prefix: str
+
+
+def case_nav_items(user: User | None) -> list[CaseNavItem]:
+    if user is None or not can_see_cases(user):
+        return []
+    log = CaseNavItem(str(_l("Log a case")), url_for("cases.new_case"), "cases.new_case")
+    if user.role == Role.coordinator:
+        return [CaseNavItem(str(_l("Triage queue")), url_for("cases.queue"), "cases.queue"), log]
+    if user.role == Role.liaison_officer:
+        return [log, CaseNavItem(str(_l("My cases")), url_for("cases.mine"), "cases.mine")]
+    return [CaseNavItem(str(_l("Inbox")), url_for("cases.inbox"), "cases.inbox"), log]
+
+
+def case_unread_count(user: User | None) -> int | None:
+    """The bell's figure; None hides the bell (no case access)."""
+    if user is None or not can_see_cases(user):
+        return None
+    try:
+        return ops.unread_count(user)
+    except SQLAlchemyError:  # an error page must still render when the database is the error
+        return None
+
+
+@bp.app_context_processor
+def _nav() -> dict[str, Any]:
+    return {"case_nav_items": case_nav_items, "case_unread_count": case_unread_count}
+
+
+@dataclass(frozen=True)
+class DuplicateEvent:
+    """A possible duplicate found or decided, shown among a coordinator's timeline entries."""
+
+    id: str
+    at: datetime
+    actor: User | None
+    action: str
+    other_case: Case
+    reasons: tuple[str, ...] = ()
+    text: str | None = None
+    kind: str = TimelineKind.link.value
+    detail: dict[str, Any] = field(default_factory=dict)
+    from_status: str | None = None
+    to_status: str | None = None
+
+
+def duplicate_events(case: Case, links: Iterable[PossibleDuplicate]) -> list[DuplicateEvent]:
+    events: list[DuplicateEvent] = []
+    for link in links:
+        other = link.other(case.id)
+        events.append(DuplicateEvent(f"d{link.id}", link.found_at, link.found_by, "possible_duplicate",
+                                     other, tuple(link.reason_list)))
+        if link.decided_at is not None:
+            events.append(DuplicateEvent(f"d{link.id}-{link.state.value}", link.decided_at,
+                                         link.decided_by, f"duplicate_{link.state.value}", other,
+                                         text=link.note))
+    return events
+
+
+@cache
+def _zones() -> list[str]:
+    return sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+
+
+def _local_input(value: datetime | None, zone: str | None) -> str:
+    """A moment as a datetime-local input shows it: in the case's zone, else the office's (the
+    zone the operations read it back in)."""
+    if value is None:
+        return ""
+    office = current_settings().office_timezone
+    return value.astimezone(ZoneInfo(zone or office)).strftime("%Y-%m-%dT%H:%M")

@@ -1,0 +1,255 @@
+"""The lists of cases: the triage queue with its filters, my cases, the station inbox, and
+the notifications page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
+
+import i18n
+from consular.auth.models import Role, User
+from consular.auth.scoping import scoped
+from consular.auth.session import safe_next
+from consular.cases import deadlines, queries
+from consular.cases import operations as ops
+from consular.cases.forms import CATEGORY_LABELS, KIND_TILES, PRIORITY_LABELS, STATUS_SHORT
+from consular.cases.models import (
+    OPEN_STATUSES,
+    AssignmentStatus,
+    Case,
+    CaseCategory,
+    CaseKind,
+    CaseStatus,
+    Notification,
+    Priority,
+    StationAssignment,
+    TimelineEntry,
+    TimelineKind,
+)
+from consular.cases.policy import Action, allowed_actions, can_create_case
+from consular.cases.views.case import ActionView, _action_view
+from consular.cases.views.common import (
+    PAGE_SIZE,
+    QUEUE_FILTERS,
+    QUEUE_SESSION_KEY,
+    _case_user,
+    _int,
+    _roles,
+    bp,
+)
+from consular.db import db, utcnow
+from consular.network.models import LiaisonPoint, ServiceStation
+from consular.network.queries import Page, paginate
+
+# --- triage queue -------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueRow:
+    case: Case
+    left: timedelta | None
+    age: timedelta
+    duplicates: int = 0  # possible duplicates no coordinator has compared yet
+
+
+def _queue_args() -> dict[str, Any]:
+    """The queue's filters from the URL, cleaned (unknown values are dropped)."""
+    a = request.args
+    args: dict[str, Any] = {"q": a.get("q", "").strip()[:100]}
+    status = a.get("status", "")
+    args["status"] = status if status in {s.value for s in CaseStatus} | {"all"} else ""
+    priority = a.get("priority", "")
+    args["priority"] = priority if priority in {p.value for p in Priority} else ""
+    country = a.get("country", "").strip().upper()
+    args["country"] = country if country and i18n.is_country_code(country) else ""
+    category = a.get("category", "")
+    args["category"] = category if category in {c.value for c in CaseCategory} else ""
+    kind = a.get("kind", "")
+    args["kind"] = kind if kind in {k.value for k in CaseKind} else ""
+    args["station"] = _int(a.get("station"))
+    args["point"] = _int(a.get("point"))
+    args["overdue"] = "1" if a.get("overdue") in ("1", "on", "true") else ""
+    return {k: v for k, v in args.items() if v}
+
+
+@bp.get("/cases/queue")
+def queue() -> Any:
+    user = _case_user()
+    _roles(user, Role.coordinator)
+    if request.args.get("reset"):
+        session.pop(QUEUE_SESSION_KEY, None)
+        return redirect(url_for("cases.queue"), code=303)
+    args = _queue_args()
+    page_number = min(_int(request.args.get("page")) or 1, 100_000)
+    if not any(k in request.args for k in (*QUEUE_FILTERS, "page")):
+        remembered = session.get(QUEUE_SESSION_KEY)
+        if isinstance(remembered, dict) and remembered:
+            return redirect(url_for("cases.queue", **remembered), code=303)
+    session[QUEUE_SESSION_KEY] = args
+
+    filters = {k: v for k, v in args.items() if k != "q"}
+    filters["overdue"] = bool(args.get("overdue"))
+    query = queries.triage_queue(user, filters)
+    if args.get("q"):
+        found = queries.search_cases(args["q"], user, country=args.get("country")) \
+            .with_only_columns(Case.id).order_by(None)
+        query = query.where(Case.id.in_(found))
+    page = paginate(query.options(selectinload(Case.liaison_point), selectinload(Case.station),
+                                  selectinload(Case.division)),
+                    PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
+    now = utcnow()
+    duplicate_counts = queries.open_duplicate_counts([c.id for c in page.items])
+    rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at, duplicate_counts.get(c.id, 0))
+            for c in page.items]
+    countries = sorted(queries.case_countries(user), key=i18n.country_name)
+    stations = db.session.scalars(scoped(ServiceStation, user).where(ServiceStation.active)
+                                  .order_by(ServiceStation.country_code, ServiceStation.name)).all()
+    points = db.session.scalars(scoped(LiaisonPoint, user).where(LiaisonPoint.active)
+                                .order_by(LiaisonPoint.name)).all()
+    return render_template(
+        "cases/queue.html", page=page, rows=rows, args=args, countries=countries,
+        stations=stations, points=points,
+        status_choices=[(s.value, str(STATUS_SHORT[s])) for s in CaseStatus]
+        + [("all", _("All cases, open and closed"))],
+        priority_choices=[(p.value, str(label)) for p, label in PRIORITY_LABELS.items()],
+        kind_choices=[(k.value, str(label)) for k, (label, _hint) in KIND_TILES.items()],
+        category_choices=[(c.value, str(label[0])) for c, label in CATEGORY_LABELS.items()])
+
+
+# --- my cases (liaison officers, coordinators) -------------------------------------------------
+
+
+@dataclass
+class MineRow:
+    case: Case
+    last: TimelineEntry | None
+    asked: TimelineEntry | None
+
+
+def _latest_entries(case_ids: list[int]) -> tuple[dict[int, TimelineEntry], dict[int, TimelineEntry]]:
+    """Per case: the latest timeline entry, and the latest note written by a coordinator (what the
+    centre asked for)."""
+    if not case_ids:
+        return {}, {}
+    latest_ids = sa.select(sa.func.max(TimelineEntry.id)).where(
+        TimelineEntry.case_id.in_(case_ids)).group_by(TimelineEntry.case_id)
+    asked_ids = (sa.select(sa.func.max(TimelineEntry.id))
+                 .join(User, User.id == TimelineEntry.actor_id)
+                 .where(TimelineEntry.case_id.in_(case_ids), User.role == Role.coordinator,
+                        TimelineEntry.kind.in_((TimelineKind.note, TimelineKind.assignment)),
+                        TimelineEntry.text.is_not(None))
+                 .group_by(TimelineEntry.case_id))
+    entries = db.session.scalars(
+        sa.select(TimelineEntry).where(sa.or_(TimelineEntry.id.in_(latest_ids),
+                                              TimelineEntry.id.in_(asked_ids)))
+        .options(selectinload(TimelineEntry.actor))).all()
+    latest_set = set(db.session.scalars(latest_ids))
+    latest: dict[int, TimelineEntry] = {}
+    asked: dict[int, TimelineEntry] = {}
+    for e in entries:
+        if e.id in latest_set:
+            latest[e.case_id] = e
+        by_centre = e.actor is not None and e.actor.role == Role.coordinator and bool(e.text) \
+            and e.kind in (TimelineKind.note, TimelineKind.assignment)
+        if by_centre and (e.case_id not in asked or asked[e.case_id].id < e.id):
+            asked[e.case_id] = e
+    return latest, asked
+
+
+@bp.get("/cases/mine")
+def mine() -> Any:
+    user = _case_user()
+    _roles(user, Role.liaison_officer, Role.coordinator)
+    args: dict[str, Any] = {"q": request.args.get("q", "").strip()[:100],
+                            "show": "all" if request.args.get("show") == "all" else ""}
+    query = scoped(Case, user)
+    if user.role == Role.coordinator:
+        query = query.where(Case.coordinator_id == user.id)
+    if not args["show"]:
+        query = query.where(Case.status.in_(OPEN_STATUSES))
+    if args["q"]:
+        found = queries.search_cases(args["q"], user).with_only_columns(Case.id).order_by(None)
+        query = query.where(Case.id.in_(found))
+    page_number = min(_int(request.args.get("page")) or 1, 100_000)
+    page: Page[Case] = paginate(query.order_by(Case.last_activity_at.desc(), Case.id.desc()),
+                                PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
+    latest, asked = _latest_entries([c.id for c in page.items])
+    rows = [MineRow(c, latest.get(c.id), asked.get(c.id)) for c in page.items]
+    note = _("The cases of your liaison point, the most recently changed first.") \
+        if user.role == Role.liaison_officer else _("Cases you coordinate.")
+    return render_template("cases/mine.html", page=page, rows=rows,
+                           args={k: v for k, v in args.items() if v}, heading_note=note,
+                           may_log=can_create_case(user))
+
+
+# --- station inbox ------------------------------------------------------------------------------
+
+
+@dataclass
+class InboxItem:
+    case: Case
+    assignment: StationAssignment
+    actions: list[ActionView] = field(default_factory=list)
+
+
+@bp.get("/cases/inbox")
+def inbox() -> str:
+    user = _case_user()
+    _roles(user, Role.station_volunteer)
+    station = db.session.get(ServiceStation, user.station_id) if user.station_id else None
+    rows = db.session.execute(
+        sa.select(StationAssignment, Case)
+        .join(Case, Case.id == StationAssignment.case_id)
+        .where(StationAssignment.station_id == user.station_id,
+               StationAssignment.status.in_((AssignmentStatus.offered, AssignmentStatus.accepted,
+                                             AssignmentStatus.done)),
+               Case.id.in_(scoped(Case, user).with_only_columns(Case.id)))
+        .order_by(Case.priority, StationAssignment.assigned_at.desc())).all()
+    offered: list[InboxItem] = []
+    working: list[InboxItem] = []
+    finished: list[InboxItem] = []
+    for assignment, case in rows:
+        item = InboxItem(case, assignment)
+        if assignment.status == AssignmentStatus.offered:
+            allowed = allowed_actions(case, user)
+            item.actions = [_action_view(a, case, user, next_page="inbox")
+                            for a in (Action.accept, Action.decline) if a in allowed]
+            offered.append(item)
+        elif assignment.status == AssignmentStatus.accepted and case.status in OPEN_STATUSES:
+            working.append(item)
+        elif len(finished) < 10:
+            finished.append(item)
+    return render_template("cases/inbox.html", station=station, offered=offered, working=working,
+                           finished=finished)
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+
+@bp.get("/notifications")
+def notifications() -> str:
+    user = _case_user()
+    page_number = min(_int(request.args.get("page")) or 1, 100_000)
+    query = scoped(Notification, user).options(selectinload(Notification.case)).order_by(
+        Notification.created_at.desc(), Notification.id.desc())
+    page = paginate(query, PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
+    return render_template("cases/notifications.html", page=page, unread=ops.unread_count(user))
+
+
+@bp.post("/notifications/read")
+def notifications_read() -> Response:
+    user = _case_user()
+    ids = [i for i in (_int(v) for v in request.form.getlist("id")) if i]
+    if request.form.getlist("id") and not ids:
+        abort(400)
+    ops.mark_notifications_read(user, ids or None)
+    db.session.commit()
+    return redirect(safe_next(request.form.get("next"), url_for("cases.notifications")), code=303)
