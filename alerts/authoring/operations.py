@@ -511,10 +511,12 @@ def _derived(alert: Alert, msg_type: CapMsgType, user: User) -> Alert:
 
 
 def _derived_texts(alert: Alert, msg_type: CapMsgType) -> dict[str, dict[str, str]]:
-    """The first draft of an update or a cancel notice, in each language of the original, from the
-    ``sms`` catalog: a cancel notice names the original and says it is withdrawn (it can go out as
-    it is); an update's headline says it is one, its message is the original's to be rewritten
-    (sent unchanged it would say nothing new, and is refused: ``_check_not_the_original``)."""
+    """The first draft of an update or a cancel notice, in each language of the original. Its
+    headline is the original's: every message of it opens with the [UPDATE] or [CANCELLED] marker in
+    its language (``alerts.channels.sms.texts.kind_marker``), so the headline need not say it again. A
+    cancel notice's message, from the ``sms`` catalog, names the day of the original and says it is
+    withdrawn (it can go out as it is); an update's message is the original's, to be rewritten (sent
+    unchanged it would say nothing new, and is refused: ``_check_not_the_original``)."""
     from alerts.authoring.compose import typical_zones
     from alerts.channels.sms import texts as catalog
     from alerts.targeting import Target
@@ -525,14 +527,12 @@ def _derived_texts(alert: Alert, msg_type: CapMsgType) -> dict[str, dict[str, st
     out: dict[str, dict[str, str]] = {}
     for text in alert.texts:
         if msg_type == CapMsgType.Cancel:
-            headline, body = catalog.cancel_notice(text.language, text.headline, sent_at,
-                                                   zones.get(text.language, office), limit=MAX_HEADLINE)
-            out[text.language] = {"headline": headline, "body": body, "instruction": "",
+            _headline, body = catalog.cancel_notice(text.language, text.headline, sent_at,
+                                                    zones.get(text.language, office), limit=MAX_HEADLINE)
+            out[text.language] = {"headline": text.headline, "body": body, "instruction": "",
                                   "event": text.event}
         else:
-            out[text.language] = {**text_fields(text),
-                                  "headline": catalog.update_headline(text.language, text.headline,
-                                                                      limit=MAX_HEADLINE)}
+            out[text.language] = text_fields(text)
     return out
 
 
