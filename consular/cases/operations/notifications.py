@@ -110,7 +110,7 @@ def notification_text(notification: Notification) -> str:
 def _moment(value: Any) -> str:
     """A moment a notice stored (ISO 8601), in the reader's locale."""
     try:
-        return i18n.format_dt(datetime.fromisoformat(str(value)))
+        return i18n.format_dt(datetime.fromisoformat(str(value)), fmt="short")
     except ValueError:
         return ""
 
