@@ -10,8 +10,14 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from alerts.models import Alert, AlertState, AlertText, CapStatus, Delivery, DeliveryState
-from consular.activities.reach import ANSWER_WINDOWS, AlertInfo, Reach, register_alert_reader
-from consular.db import db
+from consular.activities.reach import (
+    ANSWER_WINDOWS,
+    AlertInfo,
+    BreakGlassInfo,
+    Reach,
+    register_alert_reader,
+)
+from consular.db import db, utcnow
 
 # Past these an alert has gone out (or was meant to): what a drill or a risk point can name.
 ISSUED = (AlertState.scheduled, AlertState.sending, AlertState.sent, AlertState.not_sent)
@@ -96,6 +102,21 @@ class AlertsReach:
             for reach in self.reach(ids[start_at:start_at + MAX_IDS]).values():
                 total = total + reach
         return len(ids), total
+
+
+    def break_glass_between(self, start: datetime, end: datetime) -> list[BreakGlassInfo]:
+        found = list(db.session.scalars(
+            sa.select(Alert).where(Alert.break_glass_at >= start, Alert.break_glass_at < end)
+            .order_by(Alert.break_glass_reviewed_at.is_not(None), Alert.break_glass_at, Alert.id)
+            .limit(MAX_IDS)))
+        info = _info(found)
+        now = utcnow()
+        return [BreakGlassInfo(id=a.id, label=info[a.id].label, sent_at=a.break_glass_at or now,
+                               reviewed=a.break_glass_reviewed_at is not None,
+                               overdue=a.break_glass_reviewed_at is None
+                               and a.break_glass_review_due_at is not None
+                               and a.break_glass_review_due_at <= now)
+                for a in found]
 
 
 def register() -> None:

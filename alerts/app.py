@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from alerts import demo, ops_hooks
+from alerts.authoring import library_views  # noqa: F401  (the template pages join the alert pages)
 from alerts.authoring.feeds import bp as alert_feeds_bp
 from alerts.authoring.views import bp as alert_pages_bp
 from alerts.gateways.views import bp as dev_sms_bp
@@ -20,6 +21,9 @@ def _load_demo_alerts() -> None:
 
 
 def init_app(app: Flask) -> None:
+    from alerts.authoring.placeholders import with_place
+
+    app.jinja_env.filters["with_place"] = with_place
     for bp in (workers_bp, dev_sms_bp):
         app.register_blueprint(bp)
     app.register_blueprint(alert_feeds_bp)  # before the pages: /alerts/feed.atom is a fixed path

@@ -111,7 +111,12 @@ def _sent_drill(author: User, approver: User, now: datetime) -> Alert:
 
 
 def load_demo_alerts() -> int:
-    """Create the demo alerts (idempotent). Commits. Returns how many were created."""
+    """Create the demo alerts and the template library (idempotent). Commits. Returns how many
+    alerts were created."""
+    from alerts.authoring.demo_templates import load_demo_templates
+
+    if load_demo_templates():
+        db.session.commit()
     if db.session.scalar(sa.select(Alert.id).limit(1)) is not None:
         return 0
     pair = _coordinators()

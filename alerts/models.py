@@ -158,6 +158,20 @@ class Alert(Model):
     review_note: Mapped[str] = mapped_column(sa.String(500), default="")  # why it was sent back
     planned_count: Mapped[int] = mapped_column(default=0)
     not_sent_reason: Mapped[NotSentReason | None] = mapped_column(_enum(NotSentReason, 20))
+    # Written from a template (``alerts.authoring.models``): its texts may hold placeholders, filled
+    # per recipient when a message is rendered; the place and time of the event fill two of them.
+    template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alert_template.id"))
+    place: Mapped[str] = mapped_column(sa.String(120), default="")
+    event_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Break-glass (紧急发布): one coordinator sent an Extreme or Immediate alert without a second
+    # approval, saying why; a second coordinator reviews it afterwards.
+    break_glass_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    break_glass_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    break_glass_reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    break_glass_review_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    break_glass_reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    break_glass_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    break_glass_review_note: Mapped[str] = mapped_column(sa.String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1)

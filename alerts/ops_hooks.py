@@ -17,11 +17,13 @@ from prometheus_client.core import GaugeMetricFamily
 from alerts import activity_reach, subject_data
 from alerts.models import Delivery, DeliveryState, InboundMessage, WorkerHeartbeat
 from config import Settings, current_settings
+from consular.auth.models import Role, User
 from consular.cases.models import Case
 from consular.db import db, utcnow
 from consular.ops.health import WORKER_CHECK, register_health_check
 from consular.ops.metrics import register_metrics_collector
 from consular.ops.retention import register_case_anonymiser
+from consular.web.views import register_home_item
 
 SERIES = (
     "consular_deliveries",
@@ -111,8 +113,27 @@ def wipe_case_texts(case: Case) -> None:
                        .values(body="", from_number=""))
 
 
+def break_glass_on_home(user: User) -> list[tuple[str, int, str, bool]]:
+    """For a coordinator: the break-glass alerts no second coordinator has reviewed yet (shown,
+    flagged, until one has)."""
+    from flask import url_for
+    from flask_babel import gettext as _
+
+    from alerts.authoring.operations import unreviewed_break_glass
+
+    if user.role != Role.coordinator:
+        return []
+    waiting = db.session.scalar(sa.select(sa.func.count()).select_from(
+        unreviewed_break_glass().order_by(None).subquery())) or 0
+    if not waiting:
+        return []
+    return [(_("Break-glass alerts waiting for your review"), waiting,
+             url_for("alert_pages.alert_list", state="break_glass"), True)]
+
+
 def register() -> None:
     """Add the alerts side's checks, figures and data to the operations side (safe to call again)."""
+    register_home_item("break_glass", break_glass_on_home)
     register_health_check(WORKER_CHECK, worker_check)
     register_metrics_collector("alerts", collect_metrics, SERIES)
     register_case_anonymiser("alerts", wipe_case_texts)

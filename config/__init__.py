@@ -31,7 +31,13 @@ from config.files import (
     read_instance_secrets,
     read_toml,
 )
-from config.parsers import Parsed, parse_case_deadlines, parse_quiet_hours, parse_sms_prices
+from config.parsers import (
+    Parsed,
+    parse_case_deadlines,
+    parse_quiet_hours,
+    parse_sms_prices,
+    parse_sms_signatures,
+)
 from config.settings import BY_NAME, FIELDS, Field, Settings
 
 if TYPE_CHECKING:
@@ -40,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["ConfigError", "FIELDS", "Field", "INSTALLED_ENV_FILE", "Parsed", "Settings",
            "check_names", "config_table_markdown", "current_settings", "ensure_instance_secrets",
            "load_settings", "parse_case_deadlines", "parse_quiet_hours", "parse_sms_prices",
-           "read_env_file", "register_names"]
+           "parse_sms_signatures", "read_env_file", "register_names"]
 
 # Where create_app keeps the settings (``app.extensions``); read them with current_settings().
 EXTENSION = "consular.settings"

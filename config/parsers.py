@@ -303,6 +303,35 @@ def sms_prices(raw: str) -> Parsed[dict[str, Decimal]]:
     return Parsed(",".join(f"{key}={value}" for key, value in prices.items()), prices)
 
 
+SIGNATURE_LOCALES = ("zh_Hans", "zh_Hant", "en", "it", "fr", "es", "de", "pt", "ru", "ja", "ko", "ar")
+
+
+def parse_sms_signatures(raw: str) -> dict[str, str]:
+    """``zh_Hans=【温州外事】;en=[Wenzhou FAO];default=[Wenzhou FAO]`` → a signature per SMS language
+    (``default`` for the others); ``""`` → none. Separated by ``;`` (a signature may hold a comma)."""
+    out: dict[str, str] = {}
+    for item in raw.split(";"):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        key = name.strip()
+        text = value.strip()
+        if not sep or (key != "default" and key not in SIGNATURE_LOCALES):
+            raise ValueError(f"{item.strip()!r}: expected LANGUAGE=SIGNATURE with a language among "
+                             f"{', '.join(SIGNATURE_LOCALES)} or default")
+        if key in out:
+            raise ValueError(f"{key} appears twice")
+        if not text or len(text) > 30 or any(ord(c) < 32 or c in "\u2028\u2029" for c in text):
+            raise ValueError(f"{key}: a signature of 1 to 30 characters on one line")
+        out[key] = text
+    return out
+
+
+def sms_signatures(raw: str) -> Parsed[dict[str, str]]:
+    table = parse_sms_signatures(raw)
+    return Parsed(";".join(f"{key}={value}" for key, value in table.items()), table)
+
+
 def parse_quiet_hours(raw: str) -> tuple[int, int] | None:
     """``22:00-07:00`` → (start, end) in minutes after midnight; ``""`` → None (no quiet hours)."""
     value = raw.strip()

@@ -175,6 +175,19 @@ class Settings:
         "A safety check unanswered this long after its message went out puts the person on the "
         "call-round list (and re-sends it once when the alert asks for that); an alert may set "
         "its own time.")
+    sms_signatures: Parsed[dict[str, str]] = setting(
+        p.sms_signatures, "",
+        "The sender's signature that opens every alert SMS, per language, separated by ';': "
+        "zh_Hans=【温州外事】;en=[Wenzhou FAO];default=[Wenzhou FAO] (default: for the other "
+        "languages). Counted in the message's segments. Empty: no signature.")
+    break_glass_enabled: bool = setting(
+        p.parse_bool, "true",
+        "Whether one coordinator may send an Extreme or Immediate alert without a second approval "
+        "(break-glass), stating a reason, to be reviewed by another coordinator afterwards.")
+    break_glass_review_hours: int = setting(
+        p.int_between(1, 168), "12",
+        "Hours within which a second coordinator must review a break-glass alert; an unreviewed "
+        "one stays flagged on the home page and in the yearly report (overdue after this time).")
     hotline_number: str = setting(
         p.parse_phone, "",
         "The centre's 24-hour hotline, given in HELP answers. Empty: the coordination centre's "

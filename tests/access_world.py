@@ -183,6 +183,13 @@ def build_world(make_point: Callable[..., LiaisonPoint], make_station: Callable[
     fan_out(alert, utcnow())
     db.session.commit()
 
+    from alerts.authoring.demo_templates import load_demo_templates
+    from alerts.authoring.models import AlertTemplate
+
+    load_demo_templates()
+    template_id = db.session.scalar(sa.select(sa.func.min(AlertTemplate.id)))
+    db.session.commit()
+
     work = _network_work(coordinator, officer, other_officer, volunteer, other_volunteer,
                          own_point.division_id)
     db.session.commit()
@@ -199,6 +206,7 @@ def build_world(make_point: Callable[..., LiaisonPoint], make_station: Callable[
         "division_id": divisions,
         "mission_id": {NONE: mission.id},
         "alert_id": {NONE: alert.id},
+        "template_id": {NONE: template_id},
         "identifier": {NONE: alert.identifier},
         "delivery_id": {NONE: db.session.scalar(sa.text("SELECT min(id) FROM delivery"))},
         "user_id": {OTHER_USER: other_officer.id},

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from lxml import etree
 
 import i18n
+from alerts.authoring import placeholders
 from alerts.models import Alert, AlertText, CapMsgType, CapStatus
 from config import current_settings
 from consular.db import db
@@ -179,10 +180,11 @@ def to_cap_xml(alert: Alert) -> bytes:
         sender_name = centre.name_in(text.language) if centre is not None else ""
         if sender_name:
             _sub(info, "senderName", sender_name)
-        _sub(info, "headline", text.headline)
-        _sub(info, "description", text.body)
-        if text.instruction:
-            _sub(info, "instruction", text.instruction)
+        shown = placeholders.public_text(alert, text)
+        _sub(info, "headline", shown["headline"])
+        _sub(info, "description", shown["body"])
+        if shown["instruction"]:
+            _sub(info, "instruction", shown["instruction"])
         for area in alert.areas:
             element = _sub(info, "area")
             _sub(element, "areaDesc", area_description(area.country_code, area.city, text.language))

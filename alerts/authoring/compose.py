@@ -5,7 +5,7 @@ the send takes at the configured rate (``SMS_SEGMENTS_PER_SECOND``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alerts.authoring import placeholders
 from alerts.channels.sms.encoding import SmsEncoding, analyse
 from alerts.models import Alert, CapStatus
 from alerts.targeting import Preview, Target, language_case, preview, recipients_where
@@ -22,13 +23,17 @@ from consular.registry.models import Registrant
 
 
 def render_sms(*, headline: str, body: str, locale: str, status: CapStatus | str, safety_check: bool,
-               expires_at: datetime, tz_name: str, instruction: str = "", with_footer: bool = True) -> str:
-    """The SMS exactly as a recipient in ``locale`` and zone ``tz_name`` gets it."""
-    from alerts.channels.sms.texts import render_alert_sms
+               expires_at: datetime, tz_name: str, instruction: str = "", with_footer: bool = True,
+               msg_type: str = "Alert", reminder: bool = False) -> str:
+    """The SMS exactly as a recipient in ``locale`` and zone ``tz_name`` gets it (the configured
+    signature included)."""
+    from alerts.channels.sms.texts import render_alert_sms, signature_for
 
     return render_alert_sms(headline=headline, body=body, locale=locale, status=str(status),
                             safety_check=safety_check, expires_at=expires_at, tz_name=tz_name,
-                            with_footer=with_footer, instruction=instruction)
+                            with_footer=with_footer, instruction=instruction,
+                            signature=signature_for(current_settings().sms_signatures, locale),
+                            msg_type=str(msg_type), reminder=reminder)
 
 
 @dataclass(frozen=True)
@@ -41,18 +46,37 @@ class LanguageText:
     body_encoding: SmsEncoding  # of the headline and message alone (what the coordinator typed)
 
 
+def sample_values(texts: Mapping[str, Mapping[str, str]], *, place: str, event_time: datetime | None,
+                  areas: Sequence[tuple[str, str]], tz_names: Mapping[str, str] | None = None,
+                  ) -> dict[str, placeholders.Values]:
+    """For each language, what fills the placeholders for someone in the first target area (the
+    figures and the SMS shown before sending; each recipient's own are filled when it is sent)."""
+    wanted = placeholders.used_anywhere(texts)
+    if not wanted:
+        return {}
+    country, city = areas[0] if areas else (None, "")
+    zone = current_settings().office_timezone
+    return {lang: placeholders.values_for(locale=lang, tz_name=(tz_names or {}).get(lang, zone),
+                                          place=place, event_time=event_time, country_code=country,
+                                          city=city, wanted=wanted)
+            for lang in texts}
+
+
 def analyse_texts(texts: Mapping[str, Mapping[str, str]], *, status: CapStatus | str,
                   safety_check: bool, expires_at: datetime | None,
-                  tz_name: str | None = None) -> dict[str, LanguageText]:
-    """Each language's full SMS, analysed as it will be billed."""
+                  tz_name: str | None = None, msg_type: str = "Alert",
+                  values: Mapping[str, placeholders.Values] | None = None) -> dict[str, LanguageText]:
+    """Each language's full SMS, analysed as it will be billed (placeholders filled by ``values``)."""
     zone = tz_name or current_settings().office_timezone
     expiry = expires_at or utcnow()
     out: dict[str, LanguageText] = {}
     for language, fields in texts.items():
+        if values and language in values:
+            fields = placeholders.fill_fields(fields, values[language])
         headline, body = fields.get("headline", ""), fields.get("body", "")
         sms = render_sms(headline=headline, body=body, locale=language, status=status,
                          safety_check=safety_check, expires_at=expiry, tz_name=zone,
-                         instruction=fields.get("instruction", ""))
+                         instruction=fields.get("instruction", ""), msg_type=msg_type)
         out[language] = LanguageText(language=language, sms=sms, encoding=analyse(sms),
                                      body_encoding=analyse(f"{headline}\n{body}"))
     return out
@@ -63,12 +87,16 @@ def analyse_alert(alert: Alert, tz_names: Mapping[str, str] | None = None,
     """Each language of a stored alert; ``tz_names`` gives a zone per language for the expiry time
     (default: the office's); ``expires_at`` overrides the alert's (a recurring alert's run)."""
     out: dict[str, LanguageText] = {}
-    for text in alert.texts:
-        zone = (tz_names or {}).get(text.language)
-        fields = {"headline": text.headline, "body": text.body, "instruction": text.instruction}
-        out.update(analyse_texts({text.language: fields},
+    all_texts = {t.language: {"headline": t.headline, "body": t.body, "instruction": t.instruction}
+                 for t in alert.texts}
+    values = sample_values(all_texts, place=alert.place, event_time=alert.event_time,
+                           areas=[(a.country_code, a.city) for a in alert.areas], tz_names=tz_names)
+    for language, fields in all_texts.items():
+        zone = (tz_names or {}).get(language)
+        out.update(analyse_texts({language: fields},
                                  status=alert.status, safety_check=alert.safety_check,
-                                 expires_at=expires_at or alert.expires_at, tz_name=zone))
+                                 expires_at=expires_at or alert.expires_at, tz_name=zone,
+                                 msg_type=str(alert.msg_type), values=values))
     return out
 
 

@@ -17,7 +17,7 @@ from flask_babel import ngettext
 
 import i18n
 from alerts import targeting
-from alerts.authoring import compose, validation
+from alerts.authoring import compose, placeholders, validation
 from alerts.authoring.forms import AlertForm, ComposeInput, parse_local
 from alerts.authoring.operations import OCCURRENCE_VALIDITY
 from alerts.authoring.recurrence import office_zone_name, upcoming_runs
@@ -87,22 +87,47 @@ def reach_warnings(target: targeting.Target, *, send_at: datetime | None, expire
 
 def estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str, str]], *,
                       status: str, safety_check: bool, expires_at: datetime | None,
-                      send_at: datetime | None = None, urgent: bool = False) -> dict[str, Any]:
-    from alerts.channels.sms.texts import drill_marker, test_marker
+                      send_at: datetime | None = None, urgent: bool = False, place: str = "",
+                      event_time: datetime | None = None, msg_type: str = "Alert") -> dict[str, Any]:
+    from alerts.channels.sms.encoding import analyse
+    from alerts.channels.sms.texts import (
+        drill_marker,
+        kind_marker,
+        render_alert_sms,
+        signature_for,
+        test_marker,
+    )
 
     zone = office_zone_name()
+    values = compose.sample_values(texts, place=place, event_time=event_time,
+                                   areas=[(a.country_code, a.city) for a in target.areas])
     analysed = compose.analyse_texts(texts, status=status, safety_check=safety_check,
-                                     expires_at=expires_at, tz_name=zone)
+                                     expires_at=expires_at, tz_name=zone, msg_type=msg_type,
+                                     values=values)
     result = compose.estimate(target, analysed)
     languages: dict[str, Any] = {}
     for lang, text in analysed.items():
         marker = {"Exercise": drill_marker, "Test": test_marker}.get(status)
-        tail = compose.render_sms(headline="", body="", locale=lang, status=CapStatus.Actual,
-                                  safety_check=safety_check, expires_at=expires_at or utcnow(),
-                                  tz_name=zone)
+        # The automatic parts of the message: before the headline the signature and markers, after
+        # the text the validity, the safety-check prompt and the unsubscribe line. What they cost
+        # is shown beside the text the coordinator writes.
+        prefix = signature_for(current_settings().sms_signatures, lang) \
+            + (marker(lang) if marker else "") + kind_marker(lang, msg_type)
+        tail = render_alert_sms(headline="", body="", locale=lang, status="Actual",
+                                safety_check=safety_check, expires_at=expires_at or utcnow(),
+                                tz_name=zone)
+        automatic = prefix + "\n" + tail
+        alone = analyse(automatic)
+        # In the message's own encoding (a Chinese headline makes the Latin footer UCS-2 too).
+        auto_units = alone.units if alone.encoding == text.encoding.encoding \
+            else len(automatic.encode("utf-16-le")) // 2
+        filled = values.get(lang)
         languages[lang] = {
-            "marker": marker(lang) if marker else "",
+            "marker": prefix,
             "tail": tail,
+            "fill": {name: filled.get(name) for name in placeholders.PLACEHOLDERS} if filled else {},
+            "automatic_units": auto_units,
+            "automatic_share": round(100 * auto_units / text.encoding.units) if text.encoding.units else 0,
             "sms": text.sms,
             **text.encoding.as_dict(),
             **_forcing(text.encoding.ucs2_chars),
@@ -135,7 +160,8 @@ def _forcing(chars: tuple[str, ...]) -> dict[str, Any]:
 
 
 def form_estimate(form: AlertForm, languages: list[str], texts: Mapping[str, Mapping[str, str]],
-                   areas: list[dict[str, str]], send_mode: str) -> dict[str, Any] | None:
+                   areas: list[dict[str, str]], send_mode: str,
+                   msg_type: str = "Alert") -> dict[str, Any] | None:
     """The estimate panel's first figures, computed with the page (the script refreshes them)."""
     status = form.status.data if form.status.data in {s.value for s in CapStatus} else CapStatus.Actual.value
     base = form.base_language.data if form.base_language.data in SMS_LOCALES else "zh_Hans"
@@ -166,9 +192,15 @@ def form_estimate(form: AlertForm, languages: list[str], texts: Mapping[str, Map
             expires = run_expiry(form.recurrence.data, first[0], expires)
     clipped = {lang: {k: v[:validation.MAX_BODY_CHARS] for k, v in texts.get(lang, {}).items()}
                for lang in languages}
+    try:
+        event_time = parse_local(form.event_time.data or "", office_zone_name())
+    except ValueError:
+        event_time = None
     return estimate_payload(target, clipped, status=status, safety_check=bool(form.safety_check.data),
                              expires_at=expires, send_at=send_at,
-                             urgent=is_urgent(form.urgency.data or "", form.severity.data or ""))
+                             urgent=is_urgent(form.urgency.data or "", form.severity.data or ""),
+                             place=(form.place.data or "")[:validation.MAX_PLACE], event_time=event_time,
+                             msg_type=msg_type)
 
 
 def run_expiry(rule: str, fire: datetime, series_end: datetime) -> datetime:

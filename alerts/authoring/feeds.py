@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, request, url_for
 from lxml import etree
 
+from alerts.authoring import placeholders
 from alerts.authoring.cap import MEDIA_TYPE, cap_time, sent_time, to_cap_xml
 from alerts.models import Alert, AlertState, CapStatus
 from config import current_settings
@@ -77,13 +78,14 @@ def atom_feed(alerts: list[Alert]) -> bytes:
         entry = _atom(feed, "entry")
         url = cap_url(alert)
         _atom(entry, "id", url)
-        _atom(entry, "title", text.headline if text else alert.event).set(XML_LANG, lang)
+        shown = placeholders.public_text(alert, text) if text is not None else None
+        _atom(entry, "title", shown["headline"] if shown else alert.event).set(XML_LANG, lang)
         _atom(entry, "updated", cap_time(_updated(alert), "UTC"))
         _atom(entry, "published", cap_time(sent_time(alert), "UTC"))
         _atom(entry, "link", rel="alternate", type=MEDIA_TYPE, href=url)
         _atom(entry, "category", term=alert.event)
-        if text is not None:
-            _atom(entry, "summary", text.body).set(XML_LANG, lang)
+        if shown is not None:
+            _atom(entry, "summary", shown["body"]).set(XML_LANG, lang)
     return bytes(etree.tostring(feed, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 

@@ -166,6 +166,13 @@ class AlertForm(CheckedForm):
     safety_check_minutes = StringField(_l("Call round after (minutes without an answer)"), default="60",
                                        render_kw={"inputmode": "numeric", "maxlength": 6})
     resend_unanswered = BooleanField(_l("Send once more to those who have not answered by then"))
+    place = StringField(_l("Place of the event"), render_kw={"maxlength": 120},
+                        description=_l("Fills {place} in the texts, e.g. \u201cPrato\u201d: each "
+                                       "recipient reads it in their own script where the city list "
+                                       "knows it."))
+    event_time = StringField(_l("Time of the event"), render_kw={"type": "datetime-local"},
+                             description=_l("Fills {time} in the texts, shown to each recipient in "
+                                            "their own time zone."))
     send_mode = RadioField(_l("When"), choices=_choices(SEND_MODE_LABELS), default="now")
     send_at = StringField(_l("Send at"), render_kw={"type": "datetime-local"})
     recurrence = StringField(
@@ -236,8 +243,13 @@ def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, .
     data: dict[str, Any] = {
         key: form.get(key, "")
         for key in ("status", "category", "event", "urgency", "severity", "certainty",
-                    "base_language", "safety_check_minutes")
+                    "base_language", "safety_check_minutes", "place")
     }
+    try:
+        data["event_time"] = parse_local(form.get("event_time", ""), zone)
+    except ValueError:
+        errors["event_time"] = str(_l("Enter a date and time."))
+        data["event_time"] = None
     data["audience_kinds"] = form.getlist("audience_kinds")
     for key in ("present_only", "public", "safety_check", "resend_unanswered"):
         data[key] = form.get(key, "") in ("y", "1", "on", "true")
@@ -269,7 +281,7 @@ def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, .
 _TEXT_PARTS = ("headline", "body", "instruction")
 _FIXED_FIELDS = ("status", "event", "category", "urgency", "severity", "certainty", "base_language",
                  "audience_kinds", "safety_check_minutes", "send_mode", "send_at", "recurrence",
-                 "expires_at")
+                 "expires_at", "place", "event_time", "break_glass_reason")
 
 
 def _check_every_text(form: MultiDict[str, str], countries: list[str], errors: dict[str, str]) -> None:

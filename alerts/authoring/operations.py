@@ -42,9 +42,12 @@ from alerts.models import (
     AlertState,
     AlertText,
     CapMsgType,
+    CapSeverity,
+    CapUrgency,
     Delivery,
     DeliveryState,
 )
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.db import db, utcnow
@@ -214,6 +217,7 @@ def _recheck(alert: Alert) -> None:
         "safety_check_minutes": alert.safety_check_minutes,
         "resend_unanswered": alert.resend_unanswered, "send_at": alert.send_at,
         "expires_at": alert.expires_at, "recurrence": alert.recurrence,
+        "place": alert.place, "event_time": alert.event_time,
     }
     texts = {t.language: text_fields(t) for t in alert.texts}
     areas = [AreaInput(a.country_code, a.city) for a in alert.areas]
@@ -272,6 +276,126 @@ def approve(alert: Alert, *, user: User) -> Alert:
             and alert.references.state in (AlertState.scheduled, AlertState.sending):
         _cancel(alert.references, user=user, reason=f"cancel notice {alert.identifier}")
     return alert
+
+
+# --- break-glass ----------------------------------------------------------------------------------
+
+
+def break_glass_allowed(alert: Alert) -> bool:
+    """Whether break-glass may be offered for this alert as it stands (the operation re-checks)."""
+    return (bool(current_settings().break_glass_enabled) and alert.state in EDITABLE
+            and not alert.recurrence and alert.severity != CapSeverity.Minor
+            and (alert.severity == CapSeverity.Extreme or alert.urgency == CapUrgency.Immediate))
+
+
+def _break_glass_reason(reason: Any) -> str:
+    if not isinstance(reason, str) or not clean_line(reason):
+        raise AlertInputError({"break_glass_reason": _(
+            "Say why this alert cannot wait for a second coordinator's approval.")})
+    value = clean_text(reason)
+    if value is None:
+        raise AlertInputError({"break_glass_reason": refused_text_message()})
+    if len(value) > MAX_REASON:
+        raise AlertInputError({"break_glass_reason": too_long_message(MAX_REASON)})
+    return value
+
+
+def break_glass(alert: Alert, *, user: User, reason: str) -> Alert:
+    """Send an Extreme or Immediate alert now without a second approval (紧急发布), stating why.
+    The alert is marked, every other coordinator is told in the app, and another coordinator must
+    review it within ``BREAK_GLASS_REVIEW_HOURS``."""
+    _require_coordinator(user)
+    settings = current_settings()
+    if not settings.break_glass_enabled:
+        raise AlertActionRefused(_("Break-glass is switched off here: another coordinator must approve "
+                                   "this alert."), 403)
+    if alert.state not in EDITABLE:
+        raise AlertActionRefused(_("Only a draft or an alert waiting for approval can be sent by "
+                                   "break-glass."))
+    if alert.severity == CapSeverity.Minor:
+        raise AlertActionRefused(_("A Minor alert cannot be sent by break-glass: ask another "
+                                   "coordinator to approve it."), 422)
+    if alert.severity != CapSeverity.Extreme and alert.urgency != CapUrgency.Immediate:
+        raise AlertActionRefused(_("Break-glass is only for an alert of Extreme severity or Immediate "
+                                   "urgency: ask another coordinator to approve this one."), 422)
+    if alert.recurrence:
+        raise AlertActionRefused(_("A recurring alert cannot be sent by break-glass."), 422)
+    note = _break_glass_reason(reason)
+    _recheck(alert)
+    now = utcnow()
+    alert.state = AlertState.scheduled
+    alert.submitted_at = alert.submitted_at or now
+    alert.approver_id = user.id
+    alert.approved_at = now
+    alert.review_note = ""
+    if alert.send_at is None or alert.send_at < now:
+        alert.send_at = now
+    alert.break_glass_by_id = user.id
+    alert.break_glass_at = now
+    alert.break_glass_reason = note
+    alert.break_glass_review_due_at = now + timedelta(hours=settings.break_glass_review_hours)
+    db.session.flush()
+    record("alert.break_glass", "alert", alert.id,
+           {"identifier": alert.identifier, "severity": str(alert.severity),
+            "urgency": str(alert.urgency), "review_due_at": alert.break_glass_review_due_at.isoformat()},
+           user=user)
+    _tell_coordinators(alert, "break_glass", exclude=user.id)
+    if alert.msg_type == CapMsgType.Cancel and alert.references is not None \
+            and alert.references.state in (AlertState.scheduled, AlertState.sending):
+        _cancel(alert.references, user=user, reason=f"cancel notice {alert.identifier}")
+    return alert
+
+
+def review_break_glass(alert: Alert, *, user: User, note: Any = "") -> Alert:
+    """The second coordinator's review of a break-glass alert, recorded once."""
+    _require_coordinator(user)
+    if alert.break_glass_at is None:
+        raise AlertActionRefused(_("This alert was not sent by break-glass: there is nothing to "
+                                   "review."))
+    if alert.break_glass_reviewed_at is not None:
+        raise AlertActionRefused(_("This break-glass alert has already been reviewed."))
+    if user.id == alert.break_glass_by_id:
+        raise AlertActionRefused(_("You sent this alert by break-glass: another coordinator must "
+                                   "review it."), 403)
+    if note is None:
+        note = ""
+    if not isinstance(note, str):
+        raise AlertInputError({"review_note": _("Enter text.")})
+    value = clean_text(note)
+    if value is None:
+        raise AlertInputError({"review_note": refused_text_message()})
+    if len(value) > MAX_REASON:
+        raise AlertInputError({"review_note": too_long_message(MAX_REASON)})
+    now = utcnow()
+    alert.break_glass_reviewed_by_id = user.id
+    alert.break_glass_reviewed_at = now
+    alert.break_glass_review_note = value
+    db.session.flush()
+    record("alert.break_glass_review", "alert", alert.id,
+           {"identifier": alert.identifier,
+            "late": bool(alert.break_glass_review_due_at and now > alert.break_glass_review_due_at)},
+           user=user)
+    _tell_coordinators(alert, "break_glass_reviewed", exclude=user.id)
+    return alert
+
+
+def _tell_coordinators(alert: Alert, kind: str, *, exclude: int) -> None:
+    """An in-app notice to every active coordinator but ``exclude``."""
+    from consular.cases.operations import notify
+
+    coordinators = db.session.scalars(sa.select(User).where(
+        User.role == Role.coordinator, User.active.is_(True), User.id != exclude)).all()
+    due = alert.break_glass_review_due_at
+    notify(coordinators, case=None, kind=kind,
+           params={"alert_id": alert.id, "event": alert.event[:120],
+                   "due_at": due.isoformat() if due is not None else None})
+
+
+def unreviewed_break_glass() -> sa.Select[Any]:
+    """Break-glass alerts no second coordinator has reviewed yet, oldest first."""
+    return (sa.select(Alert).where(Alert.break_glass_at.is_not(None),
+                                   Alert.break_glass_reviewed_at.is_(None))
+            .order_by(Alert.break_glass_at, Alert.id))
 
 
 def reject(alert: Alert, *, user: User, reason: str) -> Alert:
@@ -366,6 +490,7 @@ def _derived(alert: Alert, msg_type: CapMsgType, user: User) -> Alert:
         "audience_kinds": audience_list(alert), "present_only": alert.present_only,
         "public": alert.public, "safety_check": False,
         "expires_at": max(alert.expires_at, now + timedelta(hours=24)),
+        "place": alert.place, "event_time": alert.event_time,
     }
     texts = _derived_texts(alert, msg_type)
     areas = [AreaInput(a.country_code, a.city) for a in alert.areas]
@@ -386,10 +511,12 @@ def _derived(alert: Alert, msg_type: CapMsgType, user: User) -> Alert:
 
 
 def _derived_texts(alert: Alert, msg_type: CapMsgType) -> dict[str, dict[str, str]]:
-    """The first draft of an update or a cancel notice, in each language of the original, from the
-    ``sms`` catalog: a cancel notice names the original and says it is withdrawn (it can go out as
-    it is); an update's headline says it is one, its message is the original's to be rewritten
-    (sent unchanged it would say nothing new, and is refused: ``_check_not_the_original``)."""
+    """The first draft of an update or a cancel notice, in each language of the original. Its
+    headline is the original's: every message of it opens with the [UPDATE] or [CANCELLED] marker in
+    its language (``alerts.channels.sms.texts.kind_marker``), so the headline need not say it again. A
+    cancel notice's message, from the ``sms`` catalog, names the day of the original and says it is
+    withdrawn (it can go out as it is); an update's message is the original's, to be rewritten (sent
+    unchanged it would say nothing new, and is refused: ``_check_not_the_original``)."""
     from alerts.authoring.compose import typical_zones
     from alerts.channels.sms import texts as catalog
     from alerts.targeting import Target
@@ -400,14 +527,12 @@ def _derived_texts(alert: Alert, msg_type: CapMsgType) -> dict[str, dict[str, st
     out: dict[str, dict[str, str]] = {}
     for text in alert.texts:
         if msg_type == CapMsgType.Cancel:
-            headline, body = catalog.cancel_notice(text.language, text.headline, sent_at,
-                                                   zones.get(text.language, office), limit=MAX_HEADLINE)
-            out[text.language] = {"headline": headline, "body": body, "instruction": "",
+            _headline, body = catalog.cancel_notice(text.language, text.headline, sent_at,
+                                                    zones.get(text.language, office), limit=MAX_HEADLINE)
+            out[text.language] = {"headline": text.headline, "body": body, "instruction": "",
                                   "event": text.event}
         else:
-            out[text.language] = {**text_fields(text),
-                                  "headline": catalog.update_headline(text.language, text.headline,
-                                                                      limit=MAX_HEADLINE)}
+            out[text.language] = text_fields(text)
     return out
 
 
@@ -464,7 +589,8 @@ def spawn_occurrence(template: Alert, fire_time: datetime) -> Alert:
         expires_at=occurrence_expiry(template, fire_time), recurrence=None,
         author_id=template.author_id, last_edited_by_id=template.last_edited_by_id,
         approver_id=template.approver_id, submitted_at=template.submitted_at, approved_at=now,
-        created_at=now,
+        created_at=now, template_id=template.template_id, place=template.place,
+        event_time=template.event_time,
     )
     for text in template.texts:
         run.texts.append(AlertText(language=text.language, **text_fields(text)))

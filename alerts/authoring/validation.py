@@ -26,7 +26,7 @@ from consular.validation import message as refused_text_message
 ALERT_FIELDS = (
     "status", "category", "event", "urgency", "severity", "certainty", "base_language",
     "audience_kinds", "present_only", "public", "safety_check", "safety_check_minutes",
-    "resend_unanswered", "send_at", "expires_at", "recurrence",
+    "resend_unanswered", "send_at", "expires_at", "recurrence", "place", "event_time",
 )
 TEXT_FIELDS = ("headline", "body", "instruction", "event")  # event: CAP's <event> in this language
 
@@ -35,6 +35,7 @@ MAX_BODY_CHARS = 1600  # what a provider accepts in one message at most
 MAX_INSTRUCTION = 1000
 MAX_EVENT = 120
 MAX_CITY = 120
+MAX_PLACE = 120
 MAX_REASON = 500
 MAX_SEGMENTS = 10  # per language, counting the drill marker, safety prompt and footer
 MAX_AREAS = 50
@@ -99,6 +100,7 @@ class Check:
 
     def __init__(self, now: datetime) -> None:
         self.now = now
+        self.msg_type = CapMsgType.Alert  # an update or cancel notice carries its marker
         self.errors: dict[str, str] = {}
         self.out: dict[str, Any] = {}
 
@@ -232,6 +234,16 @@ def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgTy
         check.out["safety_check_minutes"] = None
         check.out["resend_unanswered"] = False
 
+    # The place and time of the event fill {place} and {time} (``alerts.authoring.placeholders``).
+    place = check.line("place", data.get("place"), MAX_PLACE)
+    if place is not None:
+        check.out["place"] = place
+    event_time = check.moment("event_time", data.get("event_time"), required=False)
+    if event_time is not None and abs(event_time - check.now) > MAX_AHEAD:
+        check.fail("event_time", _("Choose a time within twelve months of now."))
+    elif "event_time" not in check.errors:
+        check.out["event_time"] = event_time
+
     send_at = check.moment("send_at", data.get("send_at"), required=False)
     expires_at = check.moment("expires_at", data.get("expires_at"), required=True)
     now = check.now
@@ -339,17 +351,43 @@ def _check_texts(check: Check, texts: Any) -> dict[str, dict[str, str]]:
     return out
 
 
-def _check_lengths(check: Check, texts: Mapping[str, Mapping[str, str]]) -> None:
-    """Each language's full SMS (drill marker, safety prompt and footer included) within the limit."""
+def _check_placeholders(check: Check, texts: Mapping[str, Mapping[str, str]]) -> None:
+    """Only known placeholders, the same in every language, and the place and time given when
+    the texts use them."""
+    from alerts.authoring import placeholders
+
+    for key, message in placeholders.check(texts, check.out.get("base_language", "")).items():
+        check.fail(key, message)
+    wanted = placeholders.used_anywhere(texts)
+    if "place" in wanted and not check.out.get("place") and "place" not in check.errors:
+        check.fail("place", _("The text uses {place}: enter the place of the event."))
+    if "time" in wanted and check.out.get("event_time") is None and "event_time" not in check.errors:
+        check.fail("event_time", _("The text uses {time}: enter the time of the event."))
+
+
+def _check_lengths(check: Check, texts: Mapping[str, Mapping[str, str]],
+                   areas: Sequence[AreaInput] = ()) -> None:
+    """Each language's full SMS (signature, markers, safety prompt and footer included, the
+    placeholders filled as for someone in the first area) within the limit."""
+    from alerts.authoring import placeholders
     from alerts.authoring.compose import render_sms
     from alerts.channels.sms.encoding import analyse
 
     status = check.out.get("status", CapStatus.Actual)
     expires = check.out.get("expires_at") or (check.now + timedelta(days=1))
+    wanted = placeholders.used_anywhere(texts)
+    first = areas[0] if areas else None
     for lang, fields in texts.items():
+        if wanted:
+            values = placeholders.values_for(
+                locale=lang, tz_name=str(office_zone()), place=check.out.get("place", ""),
+                event_time=check.out.get("event_time"), country_code=first.country_code if first else None,
+                city=first.city if first else "", wanted=wanted)
+            fields = placeholders.fill_fields(fields, values)
         sms = render_sms(headline=fields["headline"], body=fields["body"], locale=lang, status=status,
                          safety_check=bool(check.out.get("safety_check")), expires_at=expires,
-                         tz_name=str(office_zone()), instruction=fields.get("instruction", ""))
+                         tz_name=str(office_zone()), instruction=fields.get("instruction", ""),
+                         msg_type=str(check.msg_type))
         segments = analyse(sms).segments
         if segments > MAX_SEGMENTS:
             check.fail(f"texts.{lang}.body", ngettext(
@@ -405,8 +443,11 @@ def clean_input(data: Mapping[str, Any], texts: Any, areas: Any, *,
     check_alert_fields(check, data, msg_type)
     clean_texts = _check_texts(check, texts)
     clean_areas = _check_areas(check, areas)
+    check.msg_type = msg_type
+    if clean_texts:
+        _check_placeholders(check, clean_texts)
     if clean_texts and not any(k.startswith("texts.") for k in check.errors):
-        _check_lengths(check, clean_texts)
+        _check_lengths(check, clean_texts, clean_areas)
     if check.errors:
         raise AlertInputError(check.errors)
     return check.out, clean_texts, clean_areas

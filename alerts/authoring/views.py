@@ -23,7 +23,7 @@ from wtforms import SelectChoice
 
 import i18n
 from alerts import targeting
-from alerts.authoring import compose, validation
+from alerts.authoring import compose, library, placeholders, validation
 from alerts.authoring import operations as ops
 from alerts.authoring.estimate import (
     duration_text,
@@ -53,6 +53,7 @@ from alerts.authoring.forms import (
     read_compose,
     to_local_input,
 )
+from alerts.authoring.models import AlertTemplate
 from alerts.authoring.progress import call_round_rows, progress_data
 from alerts.authoring.recurrence import office_zone_name, upcoming_runs
 from alerts.channels.sms.texts import SMS_LOCALES
@@ -65,6 +66,7 @@ from alerts.models import (
     Delivery,
     NotSentReason,
 )
+from config import current_settings
 from consular.audit.operations import record
 from consular.auth.models import User
 from consular.auth.scoping import can_work_on_alerts
@@ -78,7 +80,8 @@ bp = Blueprint("alert_pages", __name__, template_folder="templates")
 PAGE_SIZE = 25
 MAX_ID = 2**31 - 1
 CALL_ROUND_LIMIT = 500
-LIST_FILTERS = ("draft", "pending_approval", "scheduled", "sending", "sent", "not_sent", "cancelled")
+LIST_FILTERS = ("draft", "pending_approval", "scheduled", "sending", "sent", "not_sent", "cancelled",
+                "break_glass")
 
 
 def _coordinator() -> User:
@@ -101,7 +104,8 @@ def _alert_or_404(alert_id: int) -> Alert:
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {
-        "state_label": lambda s: label(STATE_LABELS, AlertState(s)),
+        "state_label": lambda s: _("Break-glass, not reviewed") if s == "break_glass"
+        else label(STATE_LABELS, AlertState(s)),
         "not_sent_label": lambda r: label(NOT_SENT_LABELS, NotSentReason(r)) if r else "",
         "status_label": lambda s: label(STATUS_LABELS, CapStatus(s)),
         "status_short": lambda s: label(STATUS_SHORT, CapStatus(s)),
@@ -156,7 +160,9 @@ def alert_list() -> str:
     page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
     page = max(page, 1)
     query = sa.select(Alert).where(Alert.parent_id.is_(None))
-    if state:
+    if state == "break_glass":
+        query = query.where(Alert.break_glass_at.is_not(None), Alert.break_glass_reviewed_at.is_(None))
+    elif state:
         query = query.where(Alert.state == AlertState(state))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     alerts = list(db.session.scalars(
@@ -204,12 +210,13 @@ def _form_errors(form: AlertForm, errors: Mapping[str, str]) -> dict[str, str]:
 
 def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, Mapping[str, str]],
                      areas: list[dict[str, str]], errors: Mapping[str, str], alert: Alert | None,
-                     send_mode: str, msg_type: CapMsgType) -> dict[str, Any]:
+                     send_mode: str, msg_type: CapMsgType,
+                     template: AlertTemplate | None = None) -> dict[str, Any]:
     locales = SMS_LOCALES
     form.base_language.choices = [SelectChoice(code, i18n.language_name(code)) for code in locales]
     area_rows = [dict(a) for a in areas] + [{"country_code": "", "city": ""}] * (2 if len(areas) < 2 else 1)
     return {
-        "estimate": form_estimate(form, languages, texts, areas, send_mode),
+        "estimate": form_estimate(form, languages, texts, areas, send_mode, str(msg_type)),
         "tab_errors": {key.split(".")[1] for key in errors if key.startswith("texts.") and "." in key},
         "form": form,
         "alert": alert,
@@ -224,6 +231,12 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
         "msg_type": msg_type,
         "references": alert.references if alert is not None else None,
         "office_zone": office_zone_name(),
+        "template": template,
+        "templates": library.active_templates() if alert is None and template is None else [],
+        "placeholder_labels": placeholders.LABELS,
+        "break_glass_enabled": bool(current_settings().break_glass_enabled)
+        and msg_type is not None and (alert is None or alert.state in ops.EDITABLE),
+        "break_glass_hours": current_settings().break_glass_review_hours,
     }
 
 
@@ -231,9 +244,18 @@ def _render_compose(status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template("alerts/compose.html", **context), status
 
 
-def _initial_form(alert: Alert | None) -> tuple[AlertForm, list[str], dict[str, dict[str, str]],
-                                                list[dict[str, str]], str]:
+def _initial_form(alert: Alert | None, template: AlertTemplate | None = None,
+                  ) -> tuple[AlertForm, list[str], dict[str, dict[str, str]], list[dict[str, str]], str]:
     zone = office_zone_name()
+    if alert is None and template is not None:
+        # "New alert from template": every language at once, the CAP presets, the safety check;
+        # the event's time defaults to now (the coordinator corrects it), the place is to be typed.
+        data, texts = library.alert_input_from(template)
+        form = AlertForm(formdata=None, data=data)
+        form.expires_at.data = to_local_input(default_expiry(utcnow()), zone)
+        form.event_time.data = to_local_input(utcnow(), zone)
+        languages = [code for code in SMS_LOCALES if code in texts]
+        return form, languages, {lang: texts[lang] for lang in languages}, [], "now"
     if alert is None:
         form = AlertForm(formdata=None)
         form.expires_at.data = to_local_input(default_expiry(utcnow()), zone)
@@ -247,7 +269,8 @@ def _initial_form(alert: Alert | None) -> tuple[AlertForm, list[str], dict[str, 
         "safety_check_minutes": str(alert.safety_check_minutes or validation.DEFAULT_SAFETY_MINUTES),
         "resend_unanswered": alert.resend_unanswered,
         "send_at": to_local_input(alert.send_at, zone), "recurrence": alert.recurrence or "",
-        "expires_at": to_local_input(alert.expires_at, zone),
+        "expires_at": to_local_input(alert.expires_at, zone), "place": alert.place,
+        "event_time": to_local_input(alert.event_time, zone),
     })
     languages = [t.language for t in alert.texts]
     texts = {t.language: ops.text_fields(t) for t in alert.texts}
@@ -271,38 +294,66 @@ def _adjust_languages(parsed: ComposeInput, action: str) -> None:
             parsed.texts.pop(lang, None)
 
 
+def _template_arg(raw: str | None) -> AlertTemplate | None:
+    """The template a new alert is written from (``?template=`` or the form's hidden field)."""
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10) or not 0 < int(raw) <= MAX_ID:
+        abort(404)
+    template = db.session.get(AlertTemplate, int(raw))
+    if template is None:
+        abort(404)
+    return template
+
+
 def _compose(alert: Alert | None, user: User) -> Any:
     msg_type = alert.msg_type if alert is not None else CapMsgType.Alert
     if request.method == "GET":
-        form, languages, texts, areas, mode = _initial_form(alert)
+        template = _template_arg(request.args.get("template")) if alert is None else None
+        form, languages, texts, areas, mode = _initial_form(alert, template)
         return _render_compose(**_compose_context(form, languages, texts, areas, {}, alert, mode,
-                                                  msg_type))
+                                                  msg_type, template))
     form = AlertForm()
+    template = _template_arg(request.form.get("template_id")) if alert is None else None
     parsed = read_compose(request.form, office_zone_name(), SMS_LOCALES)
     action = request.form.get("action", "save")
     mode = request.form.get("send_mode", "now")
     if action in ("add_language", "add_area") or action.startswith("remove_language:"):
         _adjust_languages(parsed, action)
         return _render_compose(**_compose_context(form, parsed.languages, parsed.texts, parsed.areas, {},
-                                                  alert, mode, msg_type))
-    if action not in ("save", "submit"):
+                                                  alert, mode, msg_type, template))
+    if action not in ("save", "submit", "break_glass"):
         abort(400)
     errors: dict[str, str] = dict(parsed.errors)
     saved: Alert | None = None
+    reason = request.form.get("break_glass_reason", "")
+    if action == "break_glass" and not validation.clean_line(reason):
+        # Said before anything is saved: a break-glass send without a reason writes nothing.
+        errors["break_glass_reason"] = _("Say why this alert cannot wait for a second coordinator's "
+                                         "approval.")
     if not errors:
         try:
             if alert is None:
                 saved = ops.create_alert(parsed.data, parsed.texts, parsed.areas, user=user)
+                if template is not None:
+                    saved.template_id = template.id
             else:
                 saved = ops.update_alert(alert, parsed.data, parsed.texts, parsed.areas, user=user)
             if action == "submit":
                 ops.submit_for_approval(saved, user=user)
+            elif action == "break_glass":
+                ops.break_glass(saved, user=user, reason=reason)
         except ops.AlertInputError as exc:
             db.session.rollback()
             errors = exc.errors
+            saved = None
         except ops.AlertActionRefused as exc:
             db.session.rollback()
-            return _refused(alert, exc) if alert is not None else abort(exc.status_code)
+            if alert is None and action == "break_glass":
+                errors = {"break_glass_reason": exc.message}
+                saved = None
+            else:
+                return _refused(alert, exc) if alert is not None else abort(exc.status_code)
     else:
         # Report every problem at once: what the form could read is checked too.
         try:
@@ -318,11 +369,17 @@ def _compose(alert: Alert | None, user: User) -> Any:
             db.session.rollback()
         rest = _form_errors(form, errors)
         context = _compose_context(form, parsed.languages, parsed.texts, parsed.areas, rest, alert,
-                                   mode, msg_type)
-        return _render_compose(400, **context)
+                                   mode, msg_type, template)
+        context["break_glass_reason"] = reason
+        status = 422 if set(errors) == {"break_glass_reason"} and validation.clean_line(reason) else 400
+        return _render_compose(status, **context)
     conflict = _commit_or_conflict()
     if conflict is not None:
         return conflict
+    if action == "break_glass":
+        flash(_("Sent by break-glass: sending starts now. Every coordinator has been told; another "
+                "coordinator must review it."), "warning")
+        return redirect(url_for("alert_pages.progress", alert_id=saved.id), code=303)
     if action == "submit":
         flash(_("Saved and sent for approval. Another coordinator must approve it."), "success")
     else:
@@ -391,13 +448,22 @@ def estimate() -> Any:
         expires = run_expiry(parsed.data["recurrence"], first_run, expires)
     send_at = first_run or (parsed.data.get("send_at") if mode == "at" and "send_at" not in parsed.errors
                             else None)
+    place = parsed.data.get("place") or ""
+    if not isinstance(place, str) or len(place) > validation.MAX_PLACE:
+        return _bad_request(too_long_message(validation.MAX_PLACE), {"place": "too long"})
     payload = estimate_payload(target, parsed.texts, status=status,
                                 safety_check=bool(parsed.data.get("safety_check")),
                                 expires_at=expires, send_at=send_at,
                                 urgent=is_urgent(str(parsed.data.get("urgency") or ""),
-                                                 str(parsed.data.get("severity") or "")))
+                                                 str(parsed.data.get("severity") or "")),
+                                place=place, event_time=parsed.data.get("event_time"),
+                                msg_type=_msg_type_arg(request.form.get("msg_type")))
     payload["runs"], payload["runs_error"] = runs, runs_error
     return jsonify(payload)
+
+
+def _msg_type_arg(raw: str | None) -> str:
+    return raw if raw in {m.value for m in CapMsgType} else CapMsgType.Alert.value
 
 
 # --- detail and actions -------------------------------------------------------------------------
@@ -427,7 +493,8 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         warnings = reach_warnings(target, send_at=max(first_send or utcnow(), utcnow()),
                                   expires_at=run_expiry or alert.expires_at,
                                   urgent=is_urgent(alert.urgency, alert.severity))
-    users = _users(alert.author_id, alert.approver_id, alert.last_edited_by_id, alert.cancelled_by_id)
+    users = _users(alert.author_id, alert.approver_id, alert.last_edited_by_id, alert.cancelled_by_id,
+                   alert.break_glass_by_id, alert.break_glass_reviewed_by_id)
     occurrences: list[Alert] = []
     if alert.recurrence:
         occurrences = list(db.session.scalars(
@@ -444,6 +511,11 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         "not_sent_text": label(NOT_SENT_LABELS, alert.not_sent_reason) if alert.not_sent_reason else "",
         "users": users,
         "may_approve": ops.may_approve(alert, user),
+        "break_glass_allowed": ops.break_glass_allowed(alert),
+        "may_review_break_glass": alert.break_glass_at is not None
+        and alert.break_glass_reviewed_at is None and alert.break_glass_by_id != user.id,
+        "now": utcnow(),
+        "template_used": db.session.get(AlertTemplate, alert.template_id) if alert.template_id else None,
         "runs": runs,
         "occurrences": occurrences,
         "derived": derived,
@@ -488,6 +560,13 @@ def _act(alert_id: int, action: str) -> Any:
         elif action == "reject":
             ops.reject(alert, user=user, reason=reason)
             message = _("Sent back to its author with your note.")
+        elif action == "break_glass":
+            ops.break_glass(alert, user=user, reason=request.form.get("break_glass_reason", ""))
+            message = _("Sent by break-glass: sending starts now. Every coordinator has been told; "
+                        "another coordinator must review it.")
+        elif action == "break_glass_review":
+            ops.review_break_glass(alert, user=user, note=request.form.get("review_note", ""))
+            message = _("Your review of this break-glass alert is recorded.")
         elif action == "cancel":
             stopped = ops.cancel(alert, user=user, reason=reason)
             message = _("Cancelled.") if not stopped else ngettext(
@@ -502,7 +581,8 @@ def _act(alert_id: int, action: str) -> Any:
     if conflict is not None:
         return conflict
     flash(message, "success")
-    target = "alert_pages.progress" if action == "approve" and not alert.recurrence else "alert_pages.detail"
+    target = "alert_pages.progress" if action in ("approve", "break_glass") and not alert.recurrence \
+        else "alert_pages.detail"
     return redirect(url_for(target, alert_id=alert.id), code=303)
 
 
@@ -524,6 +604,18 @@ def reject(alert_id: int) -> Any:
 @bp.post("/alerts/<int:alert_id>/cancel")
 def cancel(alert_id: int) -> Any:
     return _act(alert_id, "cancel")
+
+
+@bp.post("/alerts/<int:alert_id>/break-glass")
+def break_glass(alert_id: int) -> Any:
+    """Send now without a second approval, stating why (Extreme or Immediate alerts only)."""
+    return _act(alert_id, "break_glass")
+
+
+@bp.post("/alerts/<int:alert_id>/break-glass/review")
+def break_glass_review(alert_id: int) -> Any:
+    """Another coordinator's review of a break-glass alert."""
+    return _act(alert_id, "break_glass_review")
 
 
 def _derive(alert_id: int, kind: CapMsgType) -> Any:
@@ -572,7 +664,8 @@ def progress_json(alert_id: int) -> Response:
 
 def _headline(alert: Alert) -> str:
     text = ops.text_for(alert, alert.base_language) or (alert.texts[0] if alert.texts else None)
-    return text.headline if text is not None else alert.event
+    return placeholders.with_place(text.headline, alert.place, text.language) if text is not None \
+        else alert.event
 
 
 # --- the call round -----------------------------------------------------------------------------

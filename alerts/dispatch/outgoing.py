@@ -10,17 +10,20 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
+from alerts.authoring import placeholders
 from alerts.channels.sms import texts
 from alerts.channels.sms.encoding import count_segments
 from alerts.dispatch.claim import Claimed
 from alerts.dispatch.notices import ClaimedNotice, render_notice
 from alerts.gateways.protocol import Outcome, ReconcileError, SendResult, SmsGateway
 from alerts.models import Alert, AlertText
-from config import Settings
+from config import Settings, current_settings
 from consular.db import db, utcnow
+from consular.registry.models import Registrant
 
 log = logging.getLogger("alerts.dispatch")
 
@@ -69,7 +72,13 @@ def status_callback_url(settings: Settings, delivery_id: int) -> str | None:
 
 
 def render_alert(alert: Alert, available: dict[str, AlertText], language: str,
-                  tz_name: str) -> tuple[str, int] | None:
+                 tz_name: str, *, signature_spec: str | None = None,
+                 recipient: tuple[str, str, int | None] | None = None,
+                 reminder: bool = False) -> tuple[str, int] | None:
+    """One recipient's SMS of ``alert`` and its segments: the text in their language (or the
+    fallback's), its placeholders filled for ``recipient`` (country, city, station), the configured
+    signature (``SMS_SIGNATURES``, read from the app when ``signature_spec`` is None) and the
+    REMINDER marker for the re-send of an unanswered safety check."""
     text = available.get(language)
     if text is None:
         for candidate in texts.fallback_chain(language, alert.base_language):
@@ -79,17 +88,38 @@ def render_alert(alert: Alert, available: dict[str, AlertText], language: str,
                 break
     if text is None:
         return None
+    fields = {"headline": text.headline, "body": text.body, "instruction": text.instruction or ""}
+    wanted = placeholders.used(fields)
+    if wanted:
+        country, city, station_id = recipient if recipient is not None else (None, "", None)
+        fields = placeholders.fill_fields(fields, placeholders.values_for(
+            locale=language, tz_name=tz_name, place=alert.place, event_time=alert.event_time,
+            country_code=country, city=city, station_id=station_id, wanted=wanted))
+    if signature_spec is None:
+        signature_spec = current_settings().sms_signatures
     body = texts.render_alert_sms(
-        headline=text.headline, body=text.body, instruction=text.instruction or "", locale=language,
-        status=str(alert.status), safety_check=alert.safety_check, expires_at=alert.expires_at,
-        tz_name=tz_name)
+        headline=fields["headline"], body=fields["body"], instruction=fields["instruction"],
+        locale=language, status=str(alert.status), safety_check=alert.safety_check,
+        expires_at=alert.expires_at, tz_name=tz_name,
+        signature=texts.signature_for(signature_spec, language), msg_type=str(alert.msg_type),
+        reminder=reminder)
     return body, count_segments(body)
+
+
+def _recipients(registrant_ids: Sequence[int]) -> dict[int, tuple[str, str, int | None]]:
+    """Where each recipient is (country, city, station): what their placeholders are filled for."""
+    if not registrant_ids:
+        return {}
+    return {row[0]: (row[1], row[2] or "", row[3]) for row in db.session.execute(
+        sa.select(Registrant.id, Registrant.country_code, Registrant.city, Registrant.station_id)
+        .where(Registrant.id.in_(sorted(set(registrant_ids)))))}
 
 
 def prepare(claimed: Sequence[Claimed], notices: Sequence[ClaimedNotice], now: datetime,
             settings: Settings) -> list[Outgoing]:
     """Each claimed delivery and case notice as a message with its text; an alert's text is
-    rendered once per (alert, language, zone)."""
+    rendered once per (alert, language, zone), and per place of its recipients when its text has
+    placeholders filled from where they are."""
     work: list[Outgoing] = []
     if claimed:
         alert_ids = sorted({c.alert_id for c in claimed})
@@ -97,12 +127,21 @@ def prepare(claimed: Sequence[Claimed], notices: Sequence[ClaimedNotice], now: d
         by_language: dict[int, dict[str, AlertText]] = defaultdict(dict)
         for row in db.session.scalars(sa.select(AlertText).where(AlertText.alert_id.in_(alert_ids))):
             by_language[row.alert_id][row.language] = row
-        rendered: dict[tuple[int, str, str], tuple[str, int] | None] = {}
+        placed = {alert_id for alert_id, rows in by_language.items()
+                  if any(placeholders.used({"headline": t.headline, "body": t.body,
+                                            "instruction": t.instruction or ""}) & placeholders.BY_PLACE
+                         for t in rows.values())}
+        where = _recipients([c.registrant_id for c in claimed if c.alert_id in placed])
+        rendered: dict[tuple[Any, ...], tuple[str, int] | None] = {}
         for c in claimed:
-            cache_key = (c.alert_id, c.language, c.timezone)
+            recipient = where.get(c.registrant_id) if c.alert_id in placed else None
+            place_key = (recipient[0], recipient[1].casefold(), recipient[2]) if recipient else None
+            cache_key = (c.alert_id, c.language, c.timezone, c.resend, place_key)
             if cache_key not in rendered:
                 rendered[cache_key] = render_alert(alerts[c.alert_id], by_language[c.alert_id],
-                                                    c.language, c.timezone)
+                                                   c.language, c.timezone,
+                                                   signature_spec=settings.sms_signatures,
+                                                   recipient=recipient, reminder=c.resend)
             text = rendered[cache_key]
             item = Outgoing(target=c, to=c.phone, body=text[0] if text else "",
                          callback=status_callback_url(settings, c.delivery_id),

@@ -44,6 +44,17 @@ class Reach:
                      {m: self.within.get(m, 0) + other.within.get(m, 0) for m in ANSWER_WINDOWS})
 
 
+@dataclass(frozen=True)
+class BreakGlassInfo:
+    """An alert one coordinator sent without a second approval (break-glass), and its review."""
+
+    id: int
+    label: str
+    sent_at: datetime
+    reviewed: bool
+    overdue: bool  # not reviewed, and its review time has passed
+
+
 class AlertReader(Protocol):
     def describe(self, alert_ids: Iterable[int]) -> dict[int, AlertInfo]:
         """The alerts of ``alert_ids`` that exist."""
@@ -59,6 +70,9 @@ class AlertReader(Protocol):
         """Actual alerts (not exercises or tests) whose sending began in [start, end): how many,
         and their reach together."""
 
+    def break_glass_between(self, start: datetime, end: datetime) -> list[BreakGlassInfo]:
+        """Alerts sent by break-glass in [start, end), unreviewed first, then oldest first."""
+
 
 class _NoAlerts:
     def describe(self, alert_ids: Iterable[int]) -> dict[int, AlertInfo]:
@@ -72,6 +86,9 @@ class _NoAlerts:
 
     def sent_between(self, start: datetime, end: datetime) -> tuple[int, Reach]:
         return 0, Reach()
+
+    def break_glass_between(self, start: datetime, end: datetime) -> list[BreakGlassInfo]:
+        return []
 
 
 _reader: list[AlertReader] = [_NoAlerts()]

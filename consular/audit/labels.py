@@ -87,6 +87,10 @@ ACTION_LABELS: dict[str, LazyString] = {
     "alert.expired_unsent": _l("Alert expired before sending"),
     "alert.safety_followup": _l("Safety-check follow-up"),
     "alert.call_round.view": _l("Call-round list opened"),
+    "alert.break_glass": _l("Alert sent by break-glass"),
+    "alert.break_glass_review": _l("Break-glass alert reviewed"),
+    "alert_template.create": _l("Alert template written"),
+    "alert_template.update": _l("Alert template changed"),
     # The network
     "division.create": _l("Division added"),
     "division.update": _l("Division changed"),
@@ -136,6 +140,7 @@ OBJECT_LABELS: dict[str, LazyString] = {
     "registrant": _l("Registration"),
     "registrant_import": _l("Import"),
     "alert": _l("Alert"),
+    "alert_template": _l("Alert template"),
     "delivery": _l("Message"),
     "user": _l("Account"),
     "api_token": _l("API token"),

@@ -34,6 +34,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 import i18n
 from consular.activities import report as work_report
+from consular.activities.reach import alerts as alert_reader
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.session import require_user
@@ -210,13 +211,15 @@ def year(year: int) -> str:
     ]
     work = work_report.work_figures_of(year)
     charts += work_report.charts(work, months)
+    start, end = stats.year_range(year)
+    break_glass = alert_reader().break_glass_between(start, end)
     years = stats.years_with_cases()
     if year not in years:
         years = sorted({*years, year}, reverse=True)
     return render_template(
         "cases/report.html", figures=figures, tables=tables, charts=charts, months=months,
         work=work, work_rows=work_report.figure_rows(work), work_tables=work_report.tables(work),
-        reach_rows=work_report.reach_rows(work),
+        reach_rows=work_report.reach_rows(work), break_glass=break_glass,
         years=years, duration_text=duration_text,
         can_export_cases=can_export_case_rows(user),
         kind=kind.value if kind else "", kind_name=str(KIND_LABELS[kind]) if kind else "",

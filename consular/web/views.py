@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,7 +129,24 @@ def home() -> str:
                            work=_work_today(user))
 
 
+# What other parts of the application add to a user's first row on the home page (the alerts side
+# adds its unreviewed break-glass alerts), by name: registering again replaces.
+HomeItem = Callable[[User], list[tuple[str, int, str, bool]]]
+HOME_ITEMS: dict[str, HomeItem] = {}
+
+
+def register_home_item(name: str, item: HomeItem) -> None:
+    HOME_ITEMS[name] = item
+
+
 def _work_today(user: User) -> list[tuple[str, int, str, bool]]:
+    rows = _own_work_today(user)
+    for item in HOME_ITEMS.values():
+        rows += item(user)
+    return rows
+
+
+def _own_work_today(user: User) -> list[tuple[str, int, str, bool]]:
     """What waits for this user: (label, count, link, urgent) for the home page's first row."""
     from consular.cases.deadlines import overdue_clause
     from consular.cases.models import OPEN_STATUSES, AssignmentStatus, Case, CaseStatus, StationAssignment

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from alerts import targeting
+from alerts.authoring import compose
 from alerts.authoring import operations as ops
 from alerts.channels.sms import texts as catalog
 from alerts.models import Alert, AlertState, CapMsgType
@@ -45,11 +46,15 @@ def test_a_cancel_notice_is_written_from_the_catalog_and_can_go_out_unchanged(co
     written = by_language(notice)
     day_en = catalog.format_day(original.fanned_out_at, "en", "Europe/Paris")
     day_it = catalog.format_day(original.fanned_out_at, "it", "Europe/Rome")
-    assert written["en"] == ("Cancelled: Protest in central Prato",
+    # The headline is the original's: every message of the notice opens with its marker.
+    assert written["en"] == ("Protest in central Prato",
                              f"Our alert of {day_en} is withdrawn. Please disregard it.")
-    assert written["it"] == ("Allerta annullata: Manifestazione a Prato",
+    assert written["it"] == ("Manifestazione a Prato",
                              f"La nostra allerta del {day_it} è annullata: non ne tenga più conto.")
-    assert written["zh_Hans"][0] == "撤销预警：普拉托市中心游行" and "已撤销" in written["zh_Hans"][1]
+    assert written["zh_Hans"][0] == "普拉托市中心游行" and "已撤销" in written["zh_Hans"][1]
+    sms = compose.analyse_alert(notice)
+    assert sms["en"].sms.startswith("[CANCELLED] Protest in central Prato\n")
+    assert sms["zh_Hans"].sms.startswith("【已取消】普拉托市中心游行\n")
     # Nothing of the original alarm is repeated as the notice's message.
     assert all(written[t.language][1] != t.body for t in original.texts)
     ops.submit_for_approval(notice, user=author)
@@ -64,8 +69,8 @@ def test_an_update_starts_from_the_catalog_and_an_unchanged_message_is_refused(c
     update = ops.create_update(original, user=author)
     db.session.commit()
     written = by_language(update)
-    assert written["en"][0] == "Update: Protest in central Prato"
-    assert written["it"][0] == "Aggiornamento: Manifestazione a Prato"
+    assert written["en"][0] == "Protest in central Prato"
+    assert compose.analyse_alert(update)["it"].sms.startswith("[AGGIORNAMENTO] Manifestazione a Prato\n")
     with pytest.raises(ops.AlertInputError) as refused:
         ops.submit_for_approval(update, user=author)
     assert set(refused.value.errors) == {"texts.zh_Hans.body", "texts.en.body", "texts.it.body"}
@@ -100,7 +105,7 @@ def test_the_pages_refuse_an_unchanged_update_with_a_clear_message(coordinators,
     assert response.status_code == 303
     notice = db.session.scalars(sa.select(Alert).where(Alert.msg_type == CapMsgType.Cancel)).one()
     edit = page.get(f"/alerts/{notice.id}/edit").get_data(as_text=True)
-    assert "Cancelled: Protest in central Prato" in edit and "is withdrawn. Please disregard it." in edit
+    assert "Protest in central Prato" in edit and "is withdrawn. Please disregard it." in edit
 
     page.client.post(f"/alerts/{original.id}/update", data={"csrf_token": token})
     update = db.session.scalars(sa.select(Alert).where(Alert.msg_type == CapMsgType.Update)).one()

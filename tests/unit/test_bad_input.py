@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from alerts.authoring import operations as alert_ops
+from alerts.authoring.demo_templates import load_demo_templates
+from alerts.authoring.models import AlertTemplate
 from consular.activities import operations as activity_ops
 from consular.activities import risks as risk_ops
 from consular.audit.models import AuditEntry
@@ -288,6 +290,13 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
         [{"country_code": "IT", "city": ""}], user=users["approver"])
     alert_ops.submit_for_approval(approved, user=users["approver"])
     alert_ops.approve(approved, user=coordinator)
+    extreme = alert_ops.create_alert(alert_input(severity="Extreme"), texts(),
+                                     [{"country_code": "IT", "city": ""}], user=coordinator)
+    glass = alert_ops.create_alert(alert_input(severity="Extreme"), texts(),
+                                   [{"country_code": "IT", "city": ""}], user=users["approver"])
+    alert_ops.break_glass(glass, user=users["approver"], reason="值班只有一人")
+    load_demo_templates()
+    template = db.session.scalar(sa.select(sa.func.min(AlertTemplate.id)))
     api_token, _secret = create_api_token(coordinator, "sweep")
     _admin_token, admin_secret = create_api_token(users["admin"], "sweep")
     db.session.commit()
@@ -310,7 +319,8 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
            "working": working.id, "resolved": resolved.id, "incident": incident.id,
            "draft": draft.id, "registrant": registrant.id,
            "draft_alert": draft_alert.id, "waiting_alert": waiting.id, "waiting_too": waiting_too.id,
-           "approved_alert": approved.id,
+           "approved_alert": approved.id, "extreme_alert": extreme.id, "break_glass_alert": glass.id,
+           "template": template,
            "token": api_token.id, "referral": triaged.referrals[0].id,
            "other_user": users["other"].id, "talk": talk.id, "patrol": patrol.id,
            "follow_up": follow_up.id, "risk": risk.id, "measure": measure.id}
@@ -351,6 +361,10 @@ FORM_PAGES: dict[str, tuple[str, str]] = {
     "alert_pages.approve": ("coordinator", "/alerts/{waiting_too}"),
     "alert_pages.submit": ("coordinator", "/alerts/{draft_alert}"),
     "alert_pages.cancel": ("coordinator", "/alerts/{approved_alert}"),
+    "alert_pages.break_glass": ("coordinator", "/alerts/{extreme_alert}"),
+    "alert_pages.break_glass_review": ("coordinator", "/alerts/{break_glass_alert}"),
+    "alert_pages.template_new": ("coordinator", "/alerts/templates/new"),
+    "alert_pages.template_edit": ("coordinator", "/alerts/templates/{template}/edit"),
     "network.liaison_point_new": ("admin", "/network/liaison-points/new"),
     "network.liaison_point_edit": ("admin", "/network/liaison-points/{point}/edit"),
     "network.liaison_point_deactivate": ("admin", "/network/liaison-points/{point}"),

@@ -364,8 +364,8 @@ def test_alert_sms_in_chinese_with_drill_marker_prompt_and_footer() -> None:
     sms = texts.render_alert_sms(headline="台风预警", body="今晚有强台风，请留在室内。", locale="zh_Hans",
                                  status="Exercise", safety_check=True, expires_at=MOMENT,
                                  tz_name="Asia/Shanghai")
-    assert sms == ("【演练】台风预警\n今晚有强台风，请留在室内。\n有效期至2026年3月2日 00:30 GMT+8\n"
-                   "平安请回复1，需要帮助请回复2\n回复STOP退订")
+    assert sms == ("【演练】台风预警\n今晚有强台风，请留在室内。\n平安请回1，求助请回2\n"
+                   "有效期至3月2日 00:30 GMT+8。回复STOP退订")
 
 
 def test_alert_sms_actual_has_no_marker_and_test_has_its_own() -> None:
@@ -383,9 +383,27 @@ def test_alert_sms_with_instruction_and_expiry_in_the_recipients_zone() -> None:
                                  instruction="Evitare i sottopassi.", locale="it", status="Actual",
                                  safety_check=True, expires_at=MOMENT, tz_name="Europe/Rome")
     assert sms.split("\n") == [
-        "Allerta meteo", "Forti piogge.", "Evitare i sottopassi.", "Valido fino al 1 mar 2026, 17:30 CET",
-        "Risponda 1 se è al sicuro, 2 se ha bisogno di aiuto", "Risponda STOP per annullare l'iscrizione",
+        "Allerta meteo", "Forti piogge.", "Evitare i sottopassi.", "Risponda 1 se sta bene, 2 se serve aiuto",
+        "Valido fino al 1 mar, 17:30 CET. STOP per disiscriversi",
     ]
+
+
+@pytest.mark.parametrize("locale", texts.SMS_LOCALES)
+def test_the_lines_every_alert_carries_are_short_and_keep_the_keywords(locale: str) -> None:
+    """The automatic part of an alert (validity, safety-check question, opt-out) is paid for in
+    every message: one line for the question, one for validity and STOP, each shorter than the
+    three lines they replace; the question offers the digits the parser reads, the last line the
+    word the carrier acts on."""
+    prompt, closing = texts.alert_tail(locale, safety_check=True, expires_at=MOMENT, tz_name="Europe/Rome")
+    assert re.findall(r"\d", prompt) == ["1", "2"], prompt
+    assert len(prompt) <= len(texts.safety_check_prompt(locale))
+    words = KEYWORD.findall(closing.replace(texts.format_until(MOMENT, locale, "Europe/Rome"), ""))
+    assert words == ["STOP"], closing
+    old = (texts._text(locale, texts.VALID_UNTIL, when=texts.format_when(MOMENT, locale, "Europe/Rome"))
+           + "\n" + texts.opt_out_footer(locale))
+    assert len(closing) < len(old), (closing, old)
+    if locale in LATIN:
+        assert analyse(prompt + "\n" + closing).encoding == "GSM-7", (prompt, closing)
 
 
 def test_drill_without_headline_still_starts_with_the_marker() -> None:

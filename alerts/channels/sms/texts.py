@@ -24,7 +24,13 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.dates import format_date, format_time, format_timedelta, get_datetime_format
+from babel.dates import (
+    format_date,
+    format_skeleton,
+    format_time,
+    format_timedelta,
+    get_datetime_format,
+)
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -61,6 +67,17 @@ def _sms(message: str) -> str:
 EXERCISE_MARKER = _sms("[EXERCISE]")
 # TRANSLATORS: put in front of every SMS of a technical test (CAP status Test).
 TEST_MARKER = _sms("[TEST]")
+# TRANSLATORS: put in front of an alert that updates an earlier one (CAP msgType Update). Keep it short.
+UPDATE_MARKER = _sms("[UPDATE]")
+# TRANSLATORS: put in front of a notice withdrawing an earlier alert (CAP msgType Cancel). Keep it short.
+CANCEL_MARKER = _sms("[CANCELLED]")
+# TRANSLATORS: put in front of the one re-send of a safety check nobody answered. Keep it short.
+REMINDER_MARKER = _sms("[REMINDER]")
+# TRANSLATORS: the safety check's question at the end of an alert: short, keep the digits 1 and 2.
+ALERT_SAFETY_PROMPT = _sms("Reply 1 if safe, 2 if you need help")
+# TRANSLATORS: the last line of every alert: until when it applies, and how to unsubscribe. Keep it
+# short and keep the ASCII word STOP. %(when)s is a day, time and zone, e.g. "Mar 1, 5:30 PM CET".
+ALERT_CLOSING = _sms("Valid until %(when)s. STOP to unsubscribe")
 # TRANSLATORS: the last line of every alert. Keep the ASCII word STOP (the carrier acts on it).
 OPT_OUT_FOOTER = _sms("Reply STOP to unsubscribe")
 # TRANSLATORS: keep the digits 1 and 2; the reply is read by the system.
@@ -264,6 +281,22 @@ def format_when(dt_utc: datetime, locale: str, tz_name: str | None) -> str:
     return f"{text} {_zone_label(moment, zone, loc)}".translate(_SPACES)
 
 
+def format_until(dt_utc: datetime, locale: str, tz_name: str | None) -> str:
+    """Like :func:`format_when` without the year ("6 dic, 02:10 CET"): an alert's expiry is within
+    the coming months, and every character of the line is paid for in every message."""
+    loc = _babel_locale(locale)
+    zone = _zone(tz_name)
+    moment = dt_utc if dt_utc.tzinfo is not None else dt_utc.replace(tzinfo=UTC)
+    local = moment.astimezone(zone)
+    date = str(format_skeleton("MMMd", local, locale=loc))
+    if resolve_sms_locale(locale) in GSM7_LOCALES and not all(is_gsm7(c) for c in date.translate(_SPACES)):
+        date = str(format_skeleton("Md", local, locale=loc))
+    time = str(format_time(moment, "short", tzinfo=zone, locale=loc))
+    pattern = str(get_datetime_format("medium", locale=loc)).replace("'", "")
+    text = pattern.replace("{0}", time).replace("{1}", date)
+    return f"{text} {_zone_label(moment, zone, loc)}".translate(_SPACES)
+
+
 def format_overdue(minutes: int, locale: str) -> str:
     """A delay in whole minutes (under 2 hours), hours (under 2 days) or days, in words."""
     loc = _babel_locale(locale)
@@ -297,6 +330,34 @@ def drill_marker(locale: str) -> str:
 def test_marker(locale: str) -> str:
     """"[TEST] " / "【测试】": the prefix of every message of a technical test."""
     return _marker(locale, TEST_MARKER)
+
+
+def kind_marker(locale: str, msg_type: str, *, reminder: bool = False) -> str:
+    """"[UPDATE] " / "【更新】", "[CANCELLED] ", "[REMINDER] ": what kind of message this is, for an
+    update, a cancel notice or the re-send of an unanswered safety check ("" for a first alert)."""
+    out = ""
+    if msg_type == "Update":
+        out += _marker(locale, UPDATE_MARKER)
+    elif msg_type == "Cancel":
+        out += _marker(locale, CANCEL_MARKER)
+    if reminder:
+        out += _marker(locale, REMINDER_MARKER)
+    return out
+
+
+def signature_for(spec: str, locale: str) -> str:
+    """The sender's signature for ``locale`` from ``SMS_SIGNATURES`` (its ``default`` for a language
+    without its own), separator included: "【温州外事】" / "[Wenzhou FAO] "; "" when none is set."""
+    from config import parse_sms_signatures
+
+    if not spec:
+        return ""
+    parsed = getattr(spec, "value", None)  # a setting keeps its table parsed (``config.Parsed``)
+    table = parsed if isinstance(parsed, dict) else parse_sms_signatures(spec)
+    value = table.get(resolve_sms_locale(locale)) or table.get("default", "")
+    if not value:
+        return ""
+    return value if value.endswith(("】", "」", "）", ")")) and not value.isascii() else f"{value} "
 
 
 def opt_out_footer(locale: str) -> str:
@@ -413,20 +474,41 @@ def render_alert_sms(
     tz_name: str | None,
     with_footer: bool = True,
     instruction: str = "",
+    signature: str = "",
+    msg_type: str = "Alert",
+    reminder: bool = False,
 ) -> str:
-    """The SMS of one alert in one language: marker + headline, body, instruction, validity,
-    safety-check prompt and opt-out footer, one per line. ``status`` is the CAP status."""
+    """The SMS of one alert in one language: the sender's signature, markers (drill or test;
+    update, cancelled, reminder) and headline, then body, instruction, validity, safety-check prompt
+    and opt-out footer, one per line. ``status`` is the CAP status, ``msg_type`` its msgType;
+    ``signature`` comes from :func:`signature_for`."""
     if status not in ALERT_STATUSES:
         raise ValueError(f"unknown alert status {status!r}: expected one of {', '.join(ALERT_STATUSES)}")
     marker = {"Exercise": drill_marker, "Test": test_marker}.get(status)
+    prefix = signature + (marker(locale) if marker is not None else "") \
+        + kind_marker(locale, msg_type, reminder=reminder)
     first = headline.strip()
-    if marker is not None:
-        first = f"{marker(locale)}{first}" if first else marker(locale).rstrip()
-    lines = [first, body.strip(), instruction.strip()]
-    if expires_at is not None:
-        lines.append(_text(locale, VALID_UNTIL, when=format_when(expires_at, locale, tz_name)))
-    if safety_check:
-        lines.append(safety_check_prompt(locale))
-    if with_footer:
-        lines.append(opt_out_footer(locale))
+    if prefix:
+        first = f"{prefix}{first}" if first else prefix.rstrip()
+    lines = [first, body.strip(), instruction.strip(), *alert_tail(locale, safety_check=safety_check,
+                                                                    expires_at=expires_at,
+                                                                    tz_name=tz_name,
+                                                                    with_footer=with_footer)]
     return "\n".join(line for line in lines if line)
+
+
+def alert_tail(locale: str, *, safety_check: bool, expires_at: datetime | None, tz_name: str | None,
+               with_footer: bool = True) -> list[str]:
+    """The lines the system adds after an alert's text, kept short because every message pays
+    for them: the safety check's question, then one line with the validity (without the year) and
+    the opt-out keyword."""
+    lines: list[str] = []
+    if safety_check:
+        lines.append(_text(locale, ALERT_SAFETY_PROMPT))
+    if expires_at is not None and with_footer:
+        lines.append(_text(locale, ALERT_CLOSING, when=format_until(expires_at, locale, tz_name)))
+    elif expires_at is not None:
+        lines.append(_text(locale, VALID_UNTIL, when=format_until(expires_at, locale, tz_name)))
+    elif with_footer:
+        lines.append(opt_out_footer(locale))
+    return lines

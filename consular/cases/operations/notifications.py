@@ -5,6 +5,7 @@ language. Imports nothing of the other case operations: ``deadlines`` sends thro
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +20,8 @@ from consular.network.models import ServiceStation
 
 # Keys a notification may carry: references and codes, never a name, number or note.
 NOTIFICATION_PARAMS = frozenset({"reference", "priority", "status", "deadline", "station", "station_id",
-                                 "outcome", "count", "incident", "action", "target", "category"})
+                                 "outcome", "count", "incident", "action", "target", "category",
+                                 "alert_id", "event", "due_at"})
 
 
 # --- notifications ------------------------------------------------------------------------------
@@ -96,7 +98,21 @@ def notification_text(notification: Notification) -> str:
     if kind == "sms_reply_again":
         return _("New safety-check reply on case %(reference)s (%(priority)s).", reference=ref,
                  priority=p.get("priority", ""))
+    if kind == "break_glass":
+        return _("The alert “%(event)s” was sent by break-glass, without a second approval. Another "
+                 "coordinator must review it by %(due)s.", event=p.get("event", ""),
+                 due=_moment(p.get("due_at")))
+    if kind == "break_glass_reviewed":
+        return _("The break-glass alert “%(event)s” has been reviewed.", event=p.get("event", ""))
     return _("Update on case %(reference)s.", reference=ref)
+
+
+def _moment(value: Any) -> str:
+    """A moment a notice stored (ISO 8601), in the reader's locale."""
+    try:
+        return i18n.format_dt(datetime.fromisoformat(str(value)), fmt="short")
+    except ValueError:
+        return ""
 
 
 def mark_notifications_read(user: User, ids: Iterable[int] | None = None) -> int:

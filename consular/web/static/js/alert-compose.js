@@ -28,10 +28,21 @@
 
   // The SMS as texts.render_alert_sms builds it: marker + headline, message, instruction, then the
   // lines the server sent as the tail (validity, safety-check prompt, unsubscribe line).
+  // Placeholders ({place}, {time}, {station}…) filled as for someone in the first target area
+  // (the server sends the values; each recipient's own are filled when the message is sent).
+  function fillPlaceholders(text, box) {
+    var values = {};
+    try { values = JSON.parse(box.dataset.fill || "{}"); } catch (e) { values = {}; }
+    return text.replace(/\{([^{}\n]{1,40})\}/g, function (whole, name) {
+      var key = name.trim();
+      return Object.prototype.hasOwnProperty.call(values, key) ? values[key] : whole;
+    });
+  }
+
   function wholeText(lang, box) {
-    var headline = (part(lang, "headline") || {}).value || "";
-    var body = ((part(lang, "body") || {}).value || "").replace(/\r\n?/g, "\n");
-    var instruction = ((part(lang, "instruction") || {}).value || "").replace(/\r\n?/g, "\n");
+    var headline = fillPlaceholders((part(lang, "headline") || {}).value || "", box);
+    var body = fillPlaceholders(((part(lang, "body") || {}).value || "").replace(/\r\n?/g, "\n"), box);
+    var instruction = fillPlaceholders(((part(lang, "instruction") || {}).value || "").replace(/\r\n?/g, "\n"), box);
     var marker = box.dataset.marker || "";
     var first = headline.trim();
     if (marker) first = first ? marker + first : marker.trim();
@@ -118,6 +129,11 @@
       if (!box) return;
       box.dataset.marker = data.languages[lang].marker;
       box.dataset.tail = data.languages[lang].tail;
+      box.dataset.fill = JSON.stringify(data.languages[lang].fill || {});
+      var automatic = box.querySelector('[data-whole="automatic"]');
+      if (automatic) automatic.textContent = automatic.dataset.template
+        .replace("#units", String(data.languages[lang].automatic_units))
+        .replace("#share", String(data.languages[lang].automatic_share) + "%");
       renderWhole(lang);
     });
     var runs = document.getElementById("next-runs");
