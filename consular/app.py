@@ -120,6 +120,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     _register_errors(app)
     _register_blueprints(app)
     _register_template_helpers(app)
+    from consular.web import assets
+
+    assets.init_app(app)
     return app
 
 
