@@ -1,0 +1,159 @@
+"""Every page each role can open passes axe-core (WCAG 2.1 A and AA) in real Chromium.
+
+The pages come from the URL map on the access matrix's records (``pages_of``): a new page is
+checked the day its route exists. Each role's pages are read in Chinese and English, at a desktop
+(1366×900) and a phone (390×844) size; a serious or critical violation fails the test, with the
+page, the rule, and the elements concerned. axe-core is vendored under ``vendor/`` (pinned, checked
+by its hash): nothing is fetched at test time.
+
+One browser for the run and one logged-in context per role keep the sweep cheap: a page is loaded
+and checked, nothing else (axe runs only the WCAG rules and reports only violations).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from consular.db import db
+from tests.access_policy import ANON
+from tests.access_world import World, build_world, pages_of
+from tests.conftest import PASSWORD, Browser
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+FAILING = ("serious", "critical")
+VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+LOCALES = ("zh_Hans", "en")
+WHO = [ANON, "admin", "coordinator", "liaison_officer", "station_volunteer"]
+
+# What axe returns: only what a reader of the failure needs.
+RUN_AXE = """async ([tags, failing]) => {
+  const result = await axe.run(document, {runOnly: {type: 'tag', values: tags},
+                                          resultTypes: ['violations']});
+  return result.violations.filter(v => failing.includes(v.impact)).map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' :: ' + (n.failureSummary || '')
+                                         .replace(/\\s+/g, ' ').slice(0, 200)),
+    count: v.nodes.length,
+  }));
+}"""
+
+
+@dataclass(frozen=True)
+class Site:
+    app: Flask
+    url: str
+    world: World
+    usernames: dict[str, str]
+
+
+@pytest.fixture
+def site(app: Flask, make_point: Any, make_station: Any, make_mission: Any, make_user: Any,
+         make_division: Any) -> Iterator[Site]:
+    """The access matrix's world, served on loopback by the test's own app."""
+    world = build_world(make_point, make_station, make_mission, make_user, make_division)
+    usernames = {role.value: user.username for role, user in world.users.items()}
+    db.session.remove()  # no transaction of this thread's left open beside the server's
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Site(app, f"http://127.0.0.1:{server.server_port}", world, usernames)
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def html_pages(site: Site, who: str) -> list[str]:
+    """The role's pages that answer with HTML (not a download, a redirect or a refusal)."""
+    browser = Browser(site.app.test_client())
+    if who != ANON:
+        assert browser.login(site.usernames[who]).status_code == 302
+    found = []
+    for path in pages_of(site.app, site.world, who):
+        response = browser.get(path)
+        if response.status_code == 200 and response.mimetype == "text/html":
+            found.append(path)
+        response.close()
+    return found
+
+
+def axe_source() -> str:
+    source = AXE.read_bytes()
+    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, f"{AXE} is not the pinned axe-core"
+    return source.decode()
+
+
+def log_in(page: Any, username: str) -> None:
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("form[action='/login'] button[type=submit]")
+
+
+def switch_language(page: Any, locale: str) -> None:
+    """As a reader does: the language buttons at the top of every page."""
+    if page.url == "about:blank":
+        page.goto("/login")
+    with page.expect_navigation():
+        page.click(f"button[name=locale][value={locale}]")
+
+
+def axe(page: Any) -> list[dict[str, Any]]:
+    return list(page.evaluate(RUN_AXE, [TAGS, list(FAILING)]))
+
+
+def settle(page: Any) -> None:
+    """Two animation frames: the new size laid out and the page's resize handlers run."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def check_both_sizes(page: Any, path: str) -> dict[str, list[dict[str, Any]]]:
+    """The page loaded at the desktop size and checked, then narrowed to the phone's and checked
+    again: the same document, laid out again (media queries, the scripts' resize handlers), which
+    is what a reload at that size gives, for half the loads."""
+    found = {}
+    page.set_viewport_size(VIEWPORTS["desktop"])
+    response = page.goto(path, wait_until="load")
+    assert response is not None and response.ok, f"{path}: {response and response.status}"
+    found["desktop"] = axe(page)
+    page.set_viewport_size(VIEWPORTS["phone"])
+    settle(page)
+    found["phone"] = axe(page)
+    return found
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_every_page_passes_axe(chromium: Any, site: Site, who: str) -> None:
+    pages = html_pages(site, who)
+    assert len(pages) >= (1 if who == ANON else 8), f"only {len(pages)} pages for {who}"
+    context = chromium.new_context(base_url=site.url, locale="zh-CN", viewport=VIEWPORTS["desktop"])
+    context.add_init_script(axe_source())
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    problems: list[str] = []
+    try:
+        if who != ANON:
+            log_in(page, site.usernames[who])
+        for locale in LOCALES:
+            switch_language(page, locale)
+            for path in pages:
+                for size, violations in check_both_sizes(page, path).items():
+                    problems += [f"{path} [{locale}, {size}] {v['impact']} {v['id']}: {v['help']} "
+                                 f"({v['count']} elements)\n      " + "\n      ".join(v["nodes"])
+                                 for v in violations]
+    finally:
+        context.close()
+    assert not problems, f"{len(problems)} serious or critical axe violations for {who}:\n" + "\n".join(
+        problems)
