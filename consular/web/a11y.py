@@ -50,8 +50,10 @@ def _anchor(field: Any) -> str:
 
 def _problems(fields: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, str, str]]:
     for field in fields:
-        if field.type in ("CSRFTokenField", "HiddenField") or not field.errors:
+        if field.type in ("CSRFTokenField", "HiddenField"):
             continue
+        # A list's or sub-form's own ``errors`` are those of its last validation: a view may mark
+        # a field of an entry afterwards (one name at least), so every entry is looked at.
         if field.type in ("FieldList", "FormField"):
             own = [str(m) for m in field.errors if not isinstance(m, dict | list | tuple)]
             if own and field.type == "FieldList" and len(field):
@@ -63,6 +65,8 @@ def _problems(fields: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, st
                 inner = entry if entry.type == "FormField" else [entry]
                 head = f"{field.label.text} {n} · " if field.type == "FieldList" else ""
                 yield from _problems(inner, prefix + head)
+            continue
+        if not field.errors:
             continue
         messages = [str(m) for m in field.errors if not isinstance(m, dict | list | tuple)]
         if messages:
