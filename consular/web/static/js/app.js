@@ -39,19 +39,40 @@
     });
   }
 
+  // The nearest heading before an element, in document order.
+  function headingBefore(el) {
+    let found = null;
+    for (const h of document.querySelectorAll("main h1, main h2, main h3, main h4")) {
+      if (h.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING) found = h;
+      else break;
+    }
+    return found;
+  }
+
+  // The accessible name of the landmark an element is in, if any.
+  function landmarkName(el) {
+    const landmark = el.parentElement && el.parentElement.closest("section[aria-labelledby], [role=region]");
+    if (!landmark) return null;
+    const by = landmark.getAttribute("aria-labelledby");
+    const label = by ? document.getElementById(by) : null;
+    return (label ? label.textContent : landmark.getAttribute("aria-label") || "").trim();
+  }
+
   // A table wider than the screen scrolls sideways: the keyboard must be able to reach it (a
-  // focusable region named after the table), but only when it does scroll.
+  // focusable region named after the table), but only when it does scroll. Inside a landmark of
+  // the same name (a section titled as its table) it is a named group instead, not a second
+  // landmark of that name.
   function scrollableTables() {
     document.querySelectorAll(".table-responsive").forEach((box) => {
       const scrolls = box.scrollWidth > box.clientWidth + 1;
       if (scrolls && !box.hasAttribute("tabindex")) {
         const table = box.querySelector("table");
         const caption = table && table.querySelector("caption");
-        const heading = box.closest("section, .card, div")?.querySelector("h1, h2, h3, h4");
+        const heading = headingBefore(box);
         const name = box.dataset.label || (caption && caption.textContent.trim())
           || (heading && heading.textContent.trim()) || document.title;
         box.setAttribute("tabindex", "0");
-        box.setAttribute("role", "region");
+        box.setAttribute("role", landmarkName(box) === name ? "group" : "region");
         box.setAttribute("aria-label", name);
         box.dataset.madeFocusable = "1";
       } else if (!scrolls && box.dataset.madeFocusable) {
