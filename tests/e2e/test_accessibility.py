@@ -2,21 +2,21 @@
 
 The pages come from the URL map on the access matrix's records (``pages_of``): a new page is
 checked the day its route exists. Each role's pages are read in Chinese and English, at a desktop
-(1366×900) and a phone (390×844) size; a serious or critical violation fails the test, with the
-page, the rule, and the elements concerned. axe-core is vendored under ``vendor/`` (pinned, checked
-by its hash): nothing is fetched at test time.
+(1366×900) and a phone (390×844) size; a serious or critical violation (or one of the audit's
+best-practice findings, ``ALSO``) fails the test, with the page, the rule and the elements
+concerned. axe-core is vendored under ``vendor/`` (pinned, checked by its hash; ``axe.py``): nothing
+is fetched at test time.
 
-One browser for the run and one logged-in context per role keep the sweep cheap: a page is loaded
-and checked, nothing else (axe runs only the WCAG rules and reports only violations).
+One browser for the run, one logged-in context per role, and each page loaded once per language
+(checked at the desktop size, then narrowed to the phone's and checked again) keep the sweep within
+a couple of minutes on two busy cores.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,32 +27,13 @@ from consular.db import db
 from tests.access_policy import ANON
 from tests.access_world import World, build_world, pages_of
 from tests.conftest import PASSWORD, Browser
+from tests.e2e.axe import axe_source, run_axe, settle
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
-AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
-TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-FAILING = ("serious", "critical")
-# Rules outside those tags (axe's best practices) that the audit behind this test found broken and
-# that stay fixed: they fail whatever impact axe gives them.
-ALSO = ["empty-table-header", "landmark-unique", "heading-order"]
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 LOCALES = ("zh_Hans", "en")
 WHO = [ANON, "admin", "coordinator", "liaison_officer", "station_volunteer"]
-
-# What axe returns: only what a reader of the failure needs.
-RUN_AXE = """async ([tags, failing, also]) => {
-  const rules = Object.fromEntries(also.map(id => [id, {enabled: true}]));
-  const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, rules,
-                                          resultTypes: ['violations']});
-  return result.violations.filter(v => failing.includes(v.impact) || also.includes(v.id)).map(v => ({
-    id: v.id, impact: v.impact, help: v.help,
-    nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' :: ' + (n.failureSummary || '')
-                                         .replace(/\\s+/g, ' ').slice(0, 200)),
-    count: v.nodes.length,
-  }));
-}"""
 
 
 @dataclass(frozen=True)
@@ -92,12 +73,6 @@ def html_pages(site: Site, who: str) -> list[str]:
     return found
 
 
-def axe_source() -> str:
-    source = AXE.read_bytes()
-    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, f"{AXE} is not the pinned axe-core"
-    return source.decode()
-
-
 def log_in(page: Any, username: str) -> None:
     page.goto("/login")
     page.fill("input[name=username]", username)
@@ -114,15 +89,6 @@ def switch_language(page: Any, locale: str) -> None:
         page.click(f"button[name=locale][value={locale}]")
 
 
-def axe(page: Any) -> list[dict[str, Any]]:
-    return list(page.evaluate(RUN_AXE, [TAGS, list(FAILING), ALSO]))
-
-
-def settle(page: Any) -> None:
-    """Two animation frames: the new size laid out and the page's resize handlers run."""
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-
-
 def check_both_sizes(page: Any, path: str) -> dict[str, list[dict[str, Any]]]:
     """The page loaded at the desktop size and checked, then narrowed to the phone's and checked
     again: the same document, laid out again (media queries, the scripts' resize handlers), which
@@ -131,10 +97,10 @@ def check_both_sizes(page: Any, path: str) -> dict[str, list[dict[str, Any]]]:
     page.set_viewport_size(VIEWPORTS["desktop"])
     response = page.goto(path, wait_until="load")
     assert response is not None and response.ok, f"{path}: {response and response.status}"
-    found["desktop"] = axe(page)
+    found["desktop"] = run_axe(page)
     page.set_viewport_size(VIEWPORTS["phone"])
     settle(page)
-    found["phone"] = axe(page)
+    found["phone"] = run_axe(page)
     return found
 
 

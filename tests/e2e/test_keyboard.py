@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from consular.demo import DEMO_PASSWORD
-from tests.e2e.test_accessibility import ALSO, FAILING, RUN_AXE, TAGS, axe_source, settle
+from tests.e2e.axe import axe_source, run_axe, settle
 
 pytestmark = pytest.mark.browser
 
@@ -162,7 +162,7 @@ def assert_errors_announced(page: Any) -> None:
     for anchor in summary.locator("a[href^='#']").evaluate_all("els => els.map(e => e.hash.slice(1))"):
         assert page.locator(f"[id='{anchor}']").count() == 1, anchor
     page.evaluate(axe_source())  # as an evaluation: the page's CSP refuses inline scripts
-    violations = page.evaluate(RUN_AXE, [TAGS, list(FAILING), ALSO])
+    violations = run_axe(page)
     assert not violations, violations
 
 
