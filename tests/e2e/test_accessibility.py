@@ -114,14 +114,16 @@ def test_every_page_passes_axe(chromium: Any, site: Site, who: str) -> None:
     page.set_default_timeout(15_000)
     problems: list[str] = []
     checked: set[str] = set()
+    not_pages: set[str] = set()  # found in the first language: not asked for again
     try:
         if who != ANON:
             log_in(page, site.usernames[who])
         for locale in LOCALES:
             switch_language(page, locale)
             for path in pages:
-                found = check_both_sizes(page, path)
+                found = None if path in not_pages else check_both_sizes(page, path)
                 if found is None:
+                    not_pages.add(path)
                     continue
                 checked.add(path)
                 for size, violations in found.items():
