@@ -91,6 +91,9 @@
     const bars = [...document.querySelectorAll(".submit-bar")];
     if (!bars.length) return;
     document.addEventListener("focusin", (event) => {
+      // Keyboard focus only: scrolling under a pointer between press and release would turn a
+      // tap on a tile into a tap on whatever then lies under the finger.
+      if (!event.target.matches(":focus-visible")) return;
       const field = event.target.closest(".tile") || event.target;
       if (bars.some((bar) => bar.contains(field))) return;
       const rect = field.getBoundingClientRect();
