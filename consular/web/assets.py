@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, send_from_directory
+from flask import Flask, request, send_from_directory
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.wrappers import Response
 
 HASH_LENGTH = 12
@@ -51,8 +52,20 @@ class AssetHashes:
         return f"{stem}.{digest}{ext}"
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a static file never sets the cookie: a file
+    kept a year must not carry anyone's session, and a late request for one (the tab's icon) must
+    not bring back a session the browser has just dropped."""
+
+    def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
+        if request.endpoint == "static":
+            return False
+        return super().should_set_cookie(app, session)
+
+
 def init_app(app: Flask) -> None:
     assert app.static_folder is not None
+    app.session_interface = SessionInterface()
     hashes = AssetHashes(app.static_folder)
     app.extensions["consular.assets"] = hashes
 

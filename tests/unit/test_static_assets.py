@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, url_for
 
+from consular.auth.models import Role
 from consular.web.assets import HASHED
 
 ROOT = Path(__file__).parents[2]
@@ -27,6 +29,19 @@ def test_pages_link_assets_by_content_hash(app: Flask) -> None:
         plain = (ROOT / "consular/web/static" / (match["stem"] + match["ext"])).read_bytes()
         assert response.data == plain
         response.close()
+
+
+def test_a_static_file_never_sets_the_session_cookie(app: Flask, make_user: Any,
+                                                     logged_in: Any) -> None:
+    browser = logged_in(make_user(Role.coordinator))
+    with app.test_request_context():
+        name = url_for("static", filename="css/app.css")
+    response = browser.get(name)
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    response.close()
+    page = browser.get("/")
+    assert page.status_code == 200 and "Set-Cookie" in page.headers  # pages still refresh it
+    page.close()
 
 
 def test_a_changed_file_gets_a_new_name(app: Flask, tmp_path: Path) -> None:
