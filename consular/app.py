@@ -137,6 +137,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     _register_errors(app)
     _register_blueprints(app)
     _register_template_helpers(app)
+    from consular.web import assets
+
+    assets.init_app(app)
     return app
 
 
@@ -304,6 +307,7 @@ def _register_template_helpers(app: Flask) -> None:
     from consular.audit.labels import action_label, object_label
     from consular.auth.models import Role
     from consular.auth.session import current_user
+    from consular.web.a11y import in_lang
 
     @app.context_processor
     def _inject() -> dict[str, Any]:
@@ -322,6 +326,9 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["plural_count"] = i18n.plural_count
     app.jinja_env.filters["language"] = i18n.language_name
     # A point, station, mission or the centre by its name in the reader's language.
-    app.jinja_env.filters["place"] = lambda place: place.name_in(str(i18n.current_locale()))
+    # Its Chinese name on an English page (no English one given) carries lang="zh-Hans", so a
+    # screen reader reads it with a Chinese voice; ``place_text`` is the bare name (options).
+    app.jinja_env.filters["place_text"] = lambda place: place.name_in(str(i18n.current_locale()))
+    app.jinja_env.filters["place"] = lambda place: in_lang(place.name_in(str(i18n.current_locale())))
     app.jinja_env.filters["audit_action"] = action_label
     app.jinja_env.filters["audit_object"] = object_label

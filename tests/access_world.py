@@ -30,13 +30,16 @@ from consular.registry.models import ImportState, RegistrantImport
 from tests.access_policy import (
     ANON,
     NONE,
+    OK,
     OTHER_PLACE,
     OTHER_STATION,
     OTHER_USER,
     OWN_PLACE,
     OWN_STATION,
+    POLICY,
     SELF,
     UNASSIGNED,
+    expected,
 )
 from tests.support.dispatch import make_alert
 
@@ -318,3 +321,16 @@ def calls(app: Flask, world: World, who: str) -> Iterator[tuple[Rule, Call]]:
                 path = app.url_for(rule.endpoint, **filled)
                 for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
                     yield rule, Call(rule.endpoint, method, relation, path, path.startswith("/api/"))
+
+
+def pages_of(app: Flask, world: World, who: str) -> list[str]:
+    """Each page (GET, not the API) the role may open, once per route (its first relation in
+    scope): the page walks (language, accessibility) read these, so a new route joins them."""
+    key = who if who == ANON else Role(who)
+    chosen: dict[str, str] = {}
+    for _rule, call in calls(app, world, who):
+        if call.method != "GET" or call.api or call.endpoint in chosen or call.endpoint == "static":
+            continue
+        if expected(POLICY[(call.endpoint, call.method)], key, call.relation) == OK:
+            chosen[call.endpoint] = call.path
+    return list(chosen.values())

@@ -358,12 +358,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked ``postgres`` that runs on the suite's backends (the ``backend`` parameter) runs
     on PostgreSQL only: its SQLite variant is left out when the PostgreSQL one is there, and skipped
-    with the reason when it is not (no TEST_DATABASE_URL), so a plain run says what it did not do."""
+    with the reason when it is not (no TEST_DATABASE_URL), so a plain run says what it did not do.
+    A test marked ``browser`` runs on SQLite only."""
     dropped: list[pytest.Item] = []
     kept: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_sqlite = callspec is not None and callspec.params.get("backend") == "sqlite"
+        # A browser test on the suite's app (the accessibility sweep) reads pages, which do not
+        # depend on the database: once, on SQLite, is enough for its minutes of Chromium.
+        if callspec is not None and callspec.params.get("backend") == "postgresql" \
+                and item.get_closest_marker("browser") is not None:
+            dropped.append(item)
+            continue
         if on_sqlite and item.get_closest_marker("postgres") is not None:
             if TEST_DATABASE_URL:
                 dropped.append(item)

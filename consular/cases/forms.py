@@ -319,7 +319,7 @@ PERSON_FIELDS = ("name_zh", "name_latin", "phone", "relationship_to_involved", "
 
 
 class CaseForm(CheckedForm):
-    persons = FieldList(FormField(PersonForm), min_entries=1, max_entries=30)
+    persons = FieldList(FormField(PersonForm), _l("Person"), min_entries=1, max_entries=30)
     # where: abroad (a country and a city there) or here (a division of the city)
     kind = RadioField(_l("Where did it happen?"), choices=[
         SelectChoice(k.value, label) for k, (label, _hint) in KIND_TILES.items()],

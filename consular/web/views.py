@@ -24,6 +24,7 @@ from consular.auth.scoping import (
 from consular.auth.session import current_user, login_required, safe_next
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
+from consular.web import a11y
 from i18n import UI_LOCALES
 
 bp = Blueprint("web", __name__)
@@ -94,6 +95,15 @@ def nav_items(user: User | None) -> list[NavItem]:
 @bp.app_context_processor
 def _nav() -> dict[str, Any]:
     return {"nav_items": nav_items, "role_label": role_label}
+
+
+@bp.record_once
+def _accessibility_helpers(state: Any) -> None:
+    # Globals, not context: the form macros are imported without context.
+    state.app.jinja_env.globals.update(
+        field_attrs=a11y.field_attrs, form_problems=a11y.form_problems, chart_name=a11y.chart_name,
+        error_id=a11y.error_id, help_id=a11y.help_id)
+    state.app.jinja_env.filters["in_lang"] = a11y.in_lang
 
 
 @bp.get("/favicon.ico")

@@ -31,8 +31,15 @@ from consular.cases.models import Attachment, Case, Incident, Referral
 from consular.db import db
 from consular.network.models import CoordinationCentre, Division, LiaisonPoint, Mission, ServiceStation
 from consular.registry.models import Registrant
-from tests.access_policy import ANON, OK, POLICY, expected
-from tests.access_world import CANARIES, PLACE_CANARIES, REGISTRANT_CANARIES, World, build_world, calls
+from tests.access_policy import ANON
+from tests.access_world import (
+    CANARIES,
+    PLACE_CANARIES,
+    REGISTRANT_CANARIES,
+    World,
+    build_world,
+    pages_of,
+)
 from tests.conftest import Browser
 
 ROOT = Path(__file__).parents[2]
@@ -198,18 +205,6 @@ def chinese_world(app: Flask, make_point: Any, make_station: Any, make_mission: 
     return world
 
 
-def _pages(app: Flask, world: World, who: str) -> list[str]:
-    """Each page (GET, HTML) the role may open, once per route (its first relation in scope)."""
-    key = who if who == ANON else Role(who)
-    chosen: dict[str, str] = {}
-    for _rule, call in calls(app, world, who):
-        if call.method != "GET" or call.api or call.endpoint in chosen or call.endpoint == "static":
-            continue
-        if expected(POLICY[(call.endpoint, call.method)], key, call.relation) == OK:
-            chosen[call.endpoint] = call.path
-    return list(chosen.values())
-
-
 def _browser(app: Flask, world: World, who: str, logged_in: Any) -> Browser:
     if who == ANON:
         return Browser(app.test_client())  # no Accept-Language: the default, Chinese
@@ -225,7 +220,7 @@ def test_every_page_a_role_opens_is_chinese(app: Flask, chinese_world: World, lo
     browser = _browser(app, chinese_world, who, logged_in)
     data = _data_of_the_world(chinese_world)
     problems: list[str] = []
-    pages = _pages(app, chinese_world, who)
+    pages = pages_of(app, chinese_world, who)
     read = 0
     for path in pages:
         response = browser.get(path)
@@ -292,7 +287,7 @@ def test_every_form_refuses_in_chinese(app: Flask, chinese_world: World, logged_
     data = _data_of_the_world(chinese_world)
     problems: list[str] = []
     sent: set[str] = set()
-    for path in _pages(app, chinese_world, who):
+    for path in pages_of(app, chinese_world, who):
         page = browser.get(path)
         html = page.get_data(as_text=True) if page.mimetype == "text/html" else ""
         page.close()

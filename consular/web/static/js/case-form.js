@@ -254,7 +254,25 @@
     });
   }
 
-  // --- triage queue: j / k / Enter -------------------------------------------------------------
+  // --- triage queue: j / k / Enter, unless turned off on this device ---------------------------
+  const KEYNAV_KEY = "consular.queueShortcuts";
+
+  let keynavOn = (() => {
+    try { return window.localStorage.getItem(KEYNAV_KEY) !== "off"; } catch (_err) { return true; }
+  })();
+
+  function wireShortcutSwitch() {
+    const box = document.querySelector("[data-keynav-switch]");
+    if (!box) return;
+    const input = box.querySelector("input");
+    input.checked = keynavOn;
+    box.hidden = false;
+    input.addEventListener("change", () => {
+      keynavOn = input.checked;
+      try { window.localStorage.setItem(KEYNAV_KEY, input.checked ? "on" : "off"); } catch (_err) { /* kept for this page only */ }
+    });
+  }
+
   function wireQueue(table) {
     const rows = () => [...table.querySelectorAll("tbody tr[data-href]")];
     let current = -1;
@@ -269,7 +287,7 @@
     };
     document.addEventListener("keydown", (event) => {
       const target = event.target;
-      if (event.altKey || event.ctrlKey || event.metaKey) return;
+      if (event.altKey || event.ctrlKey || event.metaKey || !keynavOn) return;
       if (target && (target.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName))) return;
       if (event.key === "j") { event.preventDefault(); show(current + 1); }
       else if (event.key === "k") { event.preventDefault(); show(current - 1); }
@@ -293,6 +311,6 @@
       dropLocal(`consular.caseDraft.${el.dataset.clearDraft}`);
     });
     const queue = document.querySelector("table[data-keynav]");
-    if (queue) wireQueue(queue);
+    if (queue) { wireShortcutSwitch(); wireQueue(queue); }
   });
 })();
