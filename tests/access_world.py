@@ -38,7 +38,7 @@ from tests.access_policy import (
     SELF,
     UNASSIGNED,
 )
-from tests.unit.test_dispatch_support import make_alert
+from tests.support.dispatch import make_alert
 
 # One distinctive person per relation: a name in 汉字 and passport spelling, a phone, a passport.
 CANARIES: dict[str, tuple[str, str, str, str]] = {

@@ -374,3 +374,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+# Fixtures shared by several test modules live in tests/support/ and are registered here, so no
+# test module imports another: the case register's small world (a module with a world of its own
+# overrides it) and the application wired to the fake Twilio.
+from tests.support.cases import world_fixture  # noqa: E402,F401
+from tests.support.dispatch import (  # noqa: E402,F401
+    fake_fixture,
+    make_twilio_fixture,
+    twilio_fixture,
+)
+from tests.support.queries import count_queries_fixture  # noqa: E402,F401

@@ -30,6 +30,7 @@ import contextlib
 import grp
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -107,10 +108,31 @@ def check(condition: object, message: str) -> None:
         raise DeployTestError(message)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nobody listens on, distinct from every port this run handed out before.
+
+    Picked below the kernel's ephemeral range: a port the kernel gives for ``bind(0)`` is one it may
+    give again (to this run's next ``free_port`` or to any outgoing connection) once it is closed.
+    """
+    low = 20000
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(10000, max(low, 10001))
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise DeployTestError("no free loopback port below the ephemeral range")
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = TIMEOUT) -> Any:

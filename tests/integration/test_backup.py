@@ -22,7 +22,7 @@ from consular.ops.backup import BackupError, create_backup, read_manifest, resto
 from consular.ops.cli import backup_command, restore_command
 from consular.registry.models import ConsentMethod, Registrant
 from tests.conftest import KEY_B, base_overrides, pg_url
-from tests.integration.test_migrations import fresh_postgres
+from tests.support.postgres import fresh_postgres
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -9,19 +9,17 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Flask
 
 from alerts.gateways.fake.server import FakeTwilio
-from alerts.models import Alert, AlertState, CapUrgency, Delivery, DeliveryState
+from alerts.models import Alert, AlertState, CapUrgency, Delivery
 from consular.db import db
 from tests.conftest import base_overrides
-from tests.unit.test_dispatch_support import (
+from tests.support.dispatch import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     SERVICE_SID,
@@ -29,11 +27,10 @@ from tests.unit.test_dispatch_support import (
     make_registrant,
     send_alert,
 )
+from tests.support.processes import GONE, wait_for
 
 CONSULAR = [sys.executable, "-c", "from consular.cli import main; main()"]
 PEOPLE = 60
-# Handed to the provider (a reconciled message may already be further along).
-GONE = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delivered)
 
 
 def worker_env(tmp_path: Path, database_url: str, fake: FakeTwilio) -> dict[str, str]:
@@ -48,15 +45,6 @@ def worker_env(tmp_path: Path, database_url: str, fake: FakeTwilio) -> dict[str,
     }
     env.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in settings.items()})
     return env
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str | Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def counts() -> Counter[str]:

@@ -8,7 +8,6 @@ touch the schema the rest of the suite uses, and it is dropped afterwards.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,45 +21,16 @@ from alembic.script import Script, ScriptDirectory
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy.dialects.postgresql.base import PGInspector
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from consular.app import MIGRATIONS_DIR, create_app
 from consular.db import db
 from tests.conftest import base_overrides, pg_url
+from tests.support.postgres import (
+    _psycopg,  # noqa: F401
+    fresh_postgres,  # noqa: F401
+)
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-def _psycopg(url: sa.URL) -> sa.URL:
-    if url.drivername in ("postgresql", "postgres"):
-        return url.set(drivername="postgresql+psycopg")
-    return url
-
-
-@contextmanager
-def fresh_postgres(base_url: str) -> Iterator[str]:
-    """A new empty database next to the test database; a new schema if databases can't be made."""
-    url = _psycopg(make_url(base_url))
-    name = f"consular_migrations_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as conn:
-            try:
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-                fresh = url.set(database=name)
-                drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-            except sa.exc.ProgrammingError:  # the role may not create databases: use a schema
-                conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-                fresh = url.update_query_dict({"options": f"-csearch_path={name}"})
-                drop = f'DROP SCHEMA IF EXISTS "{name}" CASCADE'
-        try:
-            yield fresh.render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(drop))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -20,19 +20,17 @@ from alerts.gateways.fake.state import FakeMessage
 from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, CapUrgency, Delivery, DeliveryState
 from consular.db import db
-from tests.integration.test_dispatch_processes import wait_for
-from tests.unit.test_dispatch_support import (  # noqa: F401 (fixtures)
+from tests.support.dispatch import (  # noqa: F401 (fixtures)
     ACCOUNT_SID,
     AUTH_TOKEN,
     SERVICE_SID,
     TwilioSetup,
     deliveries,
-    fake_fixture,
     make_alert,
     make_registrant,
-    make_twilio_fixture,
     send_alert,
 )
+from tests.support.processes import wait_for
 
 PEOPLE = 120
 RATE = 30  # segments per second

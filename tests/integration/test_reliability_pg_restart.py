@@ -21,8 +21,8 @@ from consular.db import db
 from soak.common import build_alert, insert_registrants, phone_numbers
 from soak.pgcluster import PgCluster, find_bindir
 from tests.conftest import STRICT, base_overrides
-from tests.integration.test_dispatch_processes import GONE, wait_for
-from tests.unit.test_dispatch_support import ACCOUNT_SID, AUTH_TOKEN, SERVICE_SID
+from tests.support.dispatch import ACCOUNT_SID, AUTH_TOKEN, SERVICE_SID
+from tests.support.processes import GONE, wait_for
 
 PEOPLE = 150
 RATE = 30

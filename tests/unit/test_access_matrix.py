@@ -37,7 +37,7 @@ from tests.access_policy import (
 )
 from tests.access_world import Call, World, build_world, calls, canaries_of
 from tests.conftest import Browser
-from tests.unit.test_security_headers import assert_security_headers
+from tests.support.http import assert_security_headers
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 # Rows that legitimately change on any request (the audit trail of reads and refusals, a token's

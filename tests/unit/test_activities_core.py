@@ -28,8 +28,8 @@ from consular.auth.models import Role
 from consular.auth.scoping import scoped
 from consular.db import db, utcnow
 from consular.registry import operations as registry
+from tests.support.dispatch import make_alert, send_alert
 from tests.unit.conftest import WorkWorld
-from tests.unit.test_dispatch_support import make_alert, send_alert
 
 YESTERDAY = "2026-01-10"
 

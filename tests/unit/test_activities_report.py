@@ -26,8 +26,8 @@ from consular.activities.report import FIGURE_LABELS
 from consular.cases import operations as case_ops
 from consular.db import db, utcnow
 from consular.registry import operations as registry
+from tests.support.dispatch import make_alert, send_alert
 from tests.unit.conftest import WorkWorld
-from tests.unit.test_dispatch_support import make_alert, send_alert
 
 EXPECTED = {
     "trainings": 2, "people_trained": 65, "patrols": 1, "stations_patrolled": 2,

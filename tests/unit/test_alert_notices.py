@@ -16,7 +16,7 @@ from alerts.models import Alert, AlertState, CapMsgType
 from consular.auth.models import Role, User
 from consular.db import db
 from tests.conftest import Browser, csrf_from
-from tests.unit.test_alerts_compose_helpers import approved_alert, make_registrant
+from tests.support.alerts import approved_alert, make_registrant
 
 
 @pytest.fixture

@@ -21,16 +21,13 @@ from consular.auth.models import Role, User
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
 from tests.conftest import Browser, csrf_from
-from tests.unit.test_alerts_compose_helpers import alert_input, texts
-from tests.unit.test_dispatch_support import (
+from tests.support.alerts import alert_input, texts
+from tests.support.dispatch import (
     TwilioSetup,
     deliveries,
-    fake_fixture,  # noqa: F401 (fixture)
     make_alert,
     make_registrant,
-    make_twilio_fixture,  # noqa: F401 (fixture)
     send_alert,
-    twilio_fixture,  # noqa: F401 (fixture)
 )
 
 EVENING = datetime(2026, 1, 15, 22, 0, tzinfo=UTC)  # 23:00 in Rome: quiet until 07:00 (06:00 UTC)

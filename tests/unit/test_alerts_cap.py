@@ -16,7 +16,7 @@ from alerts.authoring import operations as ops
 from alerts.models import Alert, CapMsgType
 from consular.auth.models import Role
 from consular.db import db, utcnow
-from tests.unit.test_alerts_compose_helpers import alert_input, approved_alert, make_registrant, texts
+from tests.support.alerts import alert_input, approved_alert, make_registrant, texts
 
 NS = {"cap": cap.CAP_NS, "atom": "http://www.w3.org/2005/Atom"}
 

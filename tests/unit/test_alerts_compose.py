@@ -21,7 +21,7 @@ from consular.audit.models import AuditEntry
 from consular.auth.models import Role
 from consular.db import db, utcnow
 from tests.conftest import csrf_from
-from tests.unit.test_alerts_compose_helpers import (
+from tests.support.alerts import (
     alert_input,
     approved_alert,
     make_registrant,

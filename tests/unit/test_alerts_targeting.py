@@ -14,7 +14,7 @@ from alerts.models import AlertState, Delivery, DeliveryState, NotSentReason
 from consular.auth.models import Role
 from consular.db import db, utcnow
 from consular.registry.models import RegistrantKind, RegistrantStatus
-from tests.unit.test_alerts_compose_helpers import approved_alert, make_registrant
+from tests.support.alerts import approved_alert, make_registrant
 
 
 @pytest.fixture

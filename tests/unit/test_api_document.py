@@ -12,8 +12,8 @@ from consular.api_docs import documented_rules
 from consular.db import db
 from consular.registry import operations as registry
 from consular.registry.models import Registrant
-from tests.unit.test_cases_api import World, world  # noqa: F401 (the fixture)
-from tests.unit.test_cases_api_openapi import conforms, document  # noqa: F401 (the fixture)
+from tests.support.cases_api import World, api_world_fixture  # noqa: F401 (the fixture)
+from tests.support.openapi import conforms, document_fixture  # noqa: F401 (the fixture)
 
 DOCUMENT = "/api/openapi.json"
 

@@ -26,7 +26,7 @@ from consular.cases import operations as ops
 from consular.db import db
 from consular.network.models import CoordinationCentre, Division, LiaisonPoint, Mission, ServiceStation
 from consular.registry import operations as registry
-from tests.unit.test_cases_api import World, world  # noqa: F401 (the fixture)
+from tests.support.cases_api import World, api_world_fixture  # noqa: F401 (the fixture)
 
 ROLES = ["admin", "coordinator", "officer", "volunteer", "anonymous"]
 

@@ -14,7 +14,7 @@ from alerts.models import Alert, AlertState, Delivery
 from alerts.scheduler import Worker
 from consular.auth.models import Role
 from consular.db import db
-from tests.unit.test_alerts_compose_helpers import alert_input, make_registrant, texts
+from tests.support.alerts import alert_input, make_registrant, texts
 
 
 def _state(alert_id: int) -> AlertState | None:

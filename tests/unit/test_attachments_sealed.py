@@ -24,7 +24,7 @@ from consular.cli import keys
 from consular.db import KeyRing, db
 from consular.sealedfile import CHUNK, TAG, SealedFileError, SealedReader, SealedWriter, is_sealed
 from tests.conftest import KEY_A, KEY_B, Browser
-from tests.unit.test_cases_core_support import World, build, world_fixture  # noqa: F401 (fixture)
+from tests.support.cases import World, build
 
 CANARY = "CANARY-passport-scan E-CANARY-55210 章柒凤 Via Pistoiese 12"
 

@@ -44,7 +44,7 @@ from tests.hostile import (
     encode_form,
     has_cjk,
 )
-from tests.unit.test_alerts_compose_helpers import alert_input, texts
+from tests.support.alerts import alert_input, texts
 
 # --- reading forms off a page -------------------------------------------------------------------
 
@@ -871,7 +871,7 @@ def test_webhooks_refuse_junk(app: Flask, same_db_app: Callable[..., Flask], wor
                               writes: WriteLog) -> None:
     """What Twilio signs is still outside input: signed junk in every parameter is a 4xx or a
     harmless 2xx, never a 500 (forged and tampered requests: tests/unit/test_webhook_attacks.py)."""
-    from tests.unit.test_webhooks import TWILIO, post_signed, status_params
+    from tests.support.webhooks import TWILIO, post_signed, status_params
 
     client = same_db_app(**TWILIO).test_client()
     problems: list[str] = []
@@ -973,7 +973,7 @@ def _imported() -> int:
 def test_a_csv_that_cannot_be_imported_says_why_in_the_users_language(
         logged_in: Callable[[User], Browser], make_user: Callable[..., User], content: bytes,
         says_en: str) -> None:
-    from tests.unit.test_registry_import import upload
+    from tests.support.registry import upload
 
     said: dict[str, str] = {}
     for locale in ("en", "zh_Hans"):
@@ -997,7 +997,7 @@ def test_a_csv_that_cannot_be_imported_says_why_in_the_users_language(
 
 def test_a_gbk_file_with_bad_duplicate_and_hostile_rows_imports_the_good_ones_once(
         logged_in: Callable[[User], Browser], make_user: Callable[..., User]) -> None:
-    from tests.unit.test_registry_import import confirm, rows_of, upload
+    from tests.support.registry import confirm, rows_of, upload
 
     browser = logged_in(make_user(Role.coordinator, locale="en"))
     # Chinese Excel's CSV: GBK, CRLF. Row 3 repeats row 2; rows 4 and 7 are odd but valid names.

@@ -28,8 +28,8 @@ from consular.cases import operations as ops
 from consular.cases.models import Case
 from consular.cases.policy import ActionRefused, in_scope
 from consular.db import db
-from tests.unit.test_cases_api import Api
-from tests.unit.test_cases_core_support import World, case_data, person, world_fixture  # noqa: F401
+from tests.support.cases import World, case_data, person
+from tests.support.cases_api import Api
 
 USERS = ("coordinator", "officer_a", "officer_b", "volunteer_a", "volunteer_b", "admin")
 STATIONS = ("station_a", "station_b")

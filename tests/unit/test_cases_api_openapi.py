@@ -5,22 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from consular.api_docs import openapi_path
-from tests.unit.test_cases_api import NEW_CASE, World, act, case_url, world  # noqa: F401
+from tests.support.cases_api import NEW_CASE, World, act, api_world_fixture, case_url  # noqa: F401
+from tests.support.openapi import conforms, document_fixture  # noqa: F401
 
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
-
-
-@pytest.fixture
-def document(client) -> dict[str, Any]:
-    response = client.get("/api/openapi.json")  # public: no login
-    assert response.status_code == 200 and response.mimetype == "application/json"
-    body: dict[str, Any] = response.get_json()
-    return body
 
 
 def test_the_document_is_valid_openapi_3(document):
@@ -86,17 +77,6 @@ def test_the_document_marks_only_itself_public(document):
 
 
 # --- real answers match the document ------------------------------------------------------------
-
-
-def conforms(document: dict[str, Any], path: str, method: str, response: Any) -> None:
-    """The body of ``response`` is valid against what the document declares for it."""
-    declared = document["paths"][path][method]["responses"]
-    status = str(response.status_code)
-    assert status in declared, f"{method.upper()} {path} answered an undeclared {status}"
-    schema = declared[status]["content"]["application/json"]["schema"]
-    root = {**schema, "components": document["components"]}
-    errors = sorted(OAS30Validator(root).iter_errors(response.get_json()), key=str)
-    assert errors == [], f"{method.upper()} {path} {status}: {[e.message for e in errors][:5]}"
 
 
 def test_answers_match_the_document(world: World, document):  # noqa: F811

@@ -17,7 +17,7 @@ from consular.cases import operations as ops
 from consular.cases.models import Attachment, CaseStatus, TimelineEntry, TimelineKind
 from consular.cases.policy import ActionRefused
 from consular.db import db
-from tests.unit.test_cases_core_support import World, build, world_fixture  # noqa: F401
+from tests.support.cases import World, build
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64

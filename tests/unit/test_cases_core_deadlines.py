@@ -29,7 +29,7 @@ from consular.cases.models import (
 from consular.cases.queries import triage_queue
 from consular.db import db
 from tests.conftest import base_overrides
-from tests.unit.test_cases_core_support import World, case_data, person, world_fixture  # noqa: F401
+from tests.support.cases import World, case_data, person
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from consular.cases.models import Case, PersonNameKey
 from consular.cases.names import name_keys
 from consular.cases.queries import search_cases
 from consular.db import db, utcnow
-from tests.unit.test_cases_core_support import World, case_data, person, world_fixture  # noqa: F401
+from tests.support.cases import World, case_data, person
 
 
 @pytest.fixture

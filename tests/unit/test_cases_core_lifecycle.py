@@ -30,7 +30,7 @@ from consular.cases.models import (
 )
 from consular.cases.policy import ActionRefused
 from consular.db import db, utcnow
-from tests.unit.test_cases_core_support import World, build, case_data, person, world_fixture  # noqa: F401
+from tests.support.cases import World, build, case_data, person
 
 
 def timeline(case: Case) -> list[TimelineEntry]:

@@ -19,7 +19,7 @@ from consular.cases import operations as ops
 from consular.cases.models import Case, CaseStatus, TimelineEntry
 from consular.cases.policy import POLICY, Action, ActionRefused, allowed_actions, can
 from consular.db import db
-from tests.unit.test_cases_core_support import World, build, case_data, world_fixture  # noqa: F401
+from tests.support.cases import World, build, case_data
 
 N, T, A, P, W, R, X = (CaseStatus.new, CaseStatus.triaged, CaseStatus.assigned, CaseStatus.in_progress,
                        CaseStatus.waiting_external, CaseStatus.resolved, CaseStatus.closed)

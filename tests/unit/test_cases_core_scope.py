@@ -26,7 +26,7 @@ from consular.cases.models import (
 )
 from consular.cases.policy import in_scope
 from consular.db import db
-from tests.unit.test_cases_core_support import World, build, case_data, person, world_fixture  # noqa: F401
+from tests.support.cases import World, build, case_data, person
 
 
 @pytest.fixture

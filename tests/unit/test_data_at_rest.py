@@ -48,16 +48,13 @@ from consular.registry import imports
 from consular.registry import operations as registry_ops
 from consular.registry.models import Registrant, RegistrantImport
 from tests.conftest import KEY_A, KEY_B, Browser
-from tests.unit.test_cases_core_support import World, case_data, world_fixture  # noqa: F401 (fixture)
-from tests.unit.test_dispatch_support import (
+from tests.support.cases import World, case_data
+from tests.support.dispatch import (
     TwilioSetup,
-    fake_fixture,  # noqa: F401 (fixture)
     make_alert,
-    make_twilio_fixture,  # noqa: F401 (fixture)
     send_alert,
-    twilio_fixture,  # noqa: F401 (fixture)
 )
-from tests.unit.test_replies import OUR_NUMBER
+from tests.support.replies import OUR_NUMBER
 
 # Distinctive values, one per sensitive field (each unlikely to occur by chance in ciphertext).
 NAME_ZH = "章柒凤"

@@ -23,7 +23,7 @@ from alerts.models import (
 )
 from alerts.scheduler import Worker
 from consular.db import db, utcnow
-from tests.unit.test_dispatch_support import deliveries, make_alert, make_registrant
+from tests.support.dispatch import deliveries, make_alert, make_registrant
 
 NOON = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)  # 12:00 at the office (Asia/Shanghai)
 

@@ -13,13 +13,11 @@ from flask import Flask
 
 from alerts.dispatch.quiet import QuietHours, is_urgent
 from alerts.models import CapSeverity, CapUrgency, DeliveryState
-from tests.unit.test_dispatch_support import (
+from tests.support.dispatch import (
     TwilioSetup,
     deliveries,
-    fake_fixture,  # noqa: F401 (fixture)
     make_alert,
     make_registrant,
-    make_twilio_fixture,  # noqa: F401 (fixture)
     send_alert,
 )
 

@@ -21,14 +21,12 @@ from alerts.channels.sms.encoding import analyse
 from alerts.dispatch.ratelimit import RateLimiter, Reservation
 from alerts.models import CapUrgency, Delivery, DeliveryState
 from consular.db import db, utcnow
-from tests.unit.test_dispatch_support import (
+from tests.support.dispatch import (
     AUTH_TOKEN,
     TwilioSetup,
     deliveries,
-    fake_fixture,  # noqa: F401 (fixture)
     make_alert,
     make_registrant,
-    make_twilio_fixture,  # noqa: F401 (fixture)
     send_alert,
 )
 

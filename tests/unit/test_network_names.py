@@ -19,14 +19,11 @@ from consular.db import db
 from consular.network.models import CoordinationCentre, Mission, MissionKind, ServiceStation
 from consular.network.names import NAME_LOCALES, name_in, traditional
 from tests.conftest import Browser, csrf_from
-from tests.unit.test_cases_core_support import world_fixture  # noqa: F401 (fixture)
-from tests.unit.test_dispatch_support import (
+from tests.support.dispatch import (
     TwilioSetup,
-    fake_fixture,  # noqa: F401 (fixture)
     make_registrant,
-    make_twilio_fixture,  # noqa: F401 (fixture)
 )
-from tests.unit.test_replies import OUR_NUMBER, answer_of
+from tests.support.replies import OUR_NUMBER, answer_of
 
 MILAN = {"name": "中国驻米兰总领事馆", "name_en": "Consulate General of China in Milan",
          "names": {"it": "Consolato generale della Cina a Milano"}}
@@ -81,7 +78,7 @@ def test_help_answers_name_places_in_the_readers_language(
 
 
 def test_cap_names_the_centre_in_each_info_s_language(app: Flask, make_user: Callable[..., User]) -> None:
-    from tests.unit.test_alerts_compose_helpers import approved_alert
+    from tests.support.alerts import approved_alert
 
     db.session.add(CoordinationCentre(name="温州市领事保护协调中心", name_en="Wenzhou Coordination Centre",
                                       names={"it": "Centro di coordinamento di Wenzhou"}, city="温州"))
@@ -202,7 +199,7 @@ def test_staff_notices_name_the_station_in_their_reader_s_language(world: Any) -
 
     from consular.cases import operations as case_ops
     from consular.cases.models import CaseStatus, Notification
-    from tests.unit.test_cases_core_support import build
+    from tests.support.cases import build
 
     world.station_a.name_en = "Prato Station"
     world.station_a.names = {"it": "Punto di assistenza di Prato"}

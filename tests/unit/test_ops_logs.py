@@ -16,14 +16,11 @@ from consular.auth.models import Role, User
 from consular.auth.operations import create_api_token
 from consular.db import db
 from consular.logs import JsonFormatter, RequestIdFilter
-from tests.unit.test_dispatch_support import (  # noqa: F401 — fixtures
+from tests.support.dispatch import (  # noqa: F401 — fixtures
     TwilioSetup,
-    fake_fixture,
     make_alert,
     make_registrant,
-    make_twilio_fixture,
     send_alert,
-    twilio_fixture,
 )
 
 CANARY_NAME = "金丝雀测试"

@@ -19,7 +19,7 @@ from consular.auth.models import Role, User
 from consular.cases import operations as case_ops
 from consular.db import db
 from consular.network.models import DivisionLevel
-from tests.unit.test_alerts_compose_helpers import alert_input
+from tests.support.alerts import alert_input
 
 ROOT = Path(__file__).parents[2]
 

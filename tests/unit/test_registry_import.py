@@ -21,6 +21,7 @@ from consular.db import db
 from consular.registry import imports
 from consular.registry import operations as ops
 from consular.registry.models import ConsentMethod, ImportState, Registrant, RegistrantImport
+from tests.support.registry import confirm, rows_of, upload
 
 GOOD = (
     "姓名,手机号,语言,国家,城市,类别,stay_from,stay_until\n"
@@ -52,29 +53,9 @@ def count() -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Registrant)) or 0
 
 
-def upload(browser, content: bytes, name: str = "list.csv", **fields):
-    data = {"file": (io.BytesIO(content), name), "country_code": "", "language": "zh_Hans",
-            "kind": "citizen_abroad", "liaison_point_id": "0", "station_id": "0",
-            "consent_note": "普拉托侨团登记表（2025）", "consent_given": "y", **fields}
-    return browser.post("/registrants/import", data, content_type="multipart/form-data",
-                        headers={"Accept-Language": "en"})
-
-
-def confirm(browser, preview) -> object:
-    match = re.search(r'/registrants/import/(\d+)/confirm', preview.get_data(as_text=True))
-    assert match, preview.get_data(as_text=True)[:2000]
-    return browser.post(match.group(0))
-
-
 def errors(response) -> list[str]:
     return [unescape(e) for e in re.findall(r'invalid-feedback d-block">([^<]*)<',
                                                   response.get_data(as_text=True))]
-
-
-def rows_of(html: str, testid: str) -> list[list[str]]:
-    table = html.split(f'data-testid="{testid}"', 1)[1].split("</table>", 1)[0]
-    return [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table)
-            if "<td>" in row]
 
 
 # --- the import, through the page ---------------------------------------------------------------

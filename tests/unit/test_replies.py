@@ -3,7 +3,6 @@ safety-check answers that open cases, idempotency, the call-round list and the s
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -29,26 +28,16 @@ from consular.cases.models import Case, CaseStatus, Channel, Priority
 from consular.db import db, utcnow
 from consular.network.models import Mission, ServiceStation
 from consular.registry.models import Registrant, RegistrantStatus
-from tests.unit.test_dispatch_support import (
+from tests.support.dispatch import (
     AUTH_TOKEN,
     TwilioSetup,
     deliveries,
-    fake_fixture,  # noqa: F401 (fixture)
     make_alert,
     make_registrant,
-    make_twilio_fixture,  # noqa: F401 (fixture)
     new_phone,
     send_alert,
 )
-
-OUR_NUMBER = "+15005550006"
-
-
-def answer_of(twiml: str) -> str | None:
-    root = ET.fromstring(twiml)  # noqa: S314 (our own answer, in a test)
-    assert root.tag == "Response"
-    message = root.find("Message")
-    return message.text if message is not None else None
+from tests.support.replies import OUR_NUMBER, answer_of
 
 
 def text_in(setup: TwilioSetup, person: Registrant | str, body: str) -> str | None:

@@ -11,7 +11,7 @@ from alerts.models import Delivery, InboundMessage
 from consular.auth.models import Role, User
 from consular.db import db, keyring, utcnow
 from consular.registry.operations import erase_registrant, subject_access_export
-from tests.unit.test_dispatch_support import make_alert, make_registrant, send_alert
+from tests.support.dispatch import make_alert, make_registrant, send_alert
 
 
 def test_export_and_erasure_cover_the_alerts_side(app: object, make_user: Callable[..., User]) -> None:

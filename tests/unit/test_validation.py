@@ -25,7 +25,7 @@ from consular.db import db
 from consular.network import operations as network_ops
 from consular.network.models import ServiceStation
 from consular.registry import operations as registry_ops
-from tests.unit.test_alerts_compose_helpers import alert_input
+from tests.support.alerts import alert_input
 
 OVERRIDES = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
 CONTROLS = ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9b"]

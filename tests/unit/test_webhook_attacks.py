@@ -31,19 +31,17 @@ from consular.cases.models import Case
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
 from tests.conftest import IsolatedClient, base_overrides
-from tests.unit.test_dispatch_support import (
+from tests.support.dispatch import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     SERVICE_SID,
     TwilioSetup,
     deliveries,
-    fake_fixture,  # noqa: F401 (fixture)
     make_alert,
     make_registrant,
-    make_twilio_fixture,  # noqa: F401 (fixture)
 )
-from tests.unit.test_replies import OUR_NUMBER, answer_of
-from tests.unit.test_webhooks import TWILIO, a_delivery, new_sid, state_of, status_params
+from tests.support.replies import OUR_NUMBER, answer_of
+from tests.support.webhooks import TWILIO, a_delivery, new_sid, state_of, status_params
 
 INBOUND = "/webhooks/twilio/inbound"
 PUBLIC = "https://alerts.example.org"
