@@ -61,7 +61,21 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        try:  # geographic aim needs sin, cos and power (SQLite has them when built with math)
+            cursor.execute("SELECT sin(0), cos(0), power(2, 2)")
+        except Exception:  # noqa: BLE001 (an SQLite built without its math functions)
+            import math
+
+            for name, fn in (("sin", math.sin), ("cos", math.cos), ("power", math.pow)):
+                dbapi_connection.create_function(name, 1 if name != "power" else 2,
+                                                 _null_safe(fn), deterministic=True)
         cursor.close()
+
+
+def _null_safe(fn: Any) -> Any:
+    def call(*args: Any) -> Any:
+        return None if any(a is None for a in args) else fn(*args)
+    return call
 
 
 def _check_start_up(settings: Settings) -> None:

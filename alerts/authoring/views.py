@@ -25,6 +25,7 @@ import i18n
 from alerts import targeting
 from alerts.authoring import compose, validation
 from alerts.authoring import operations as ops
+from alerts.authoring.areas import describe_area, geo_city_choices
 from alerts.authoring.estimate import (
     duration_text,
     estimate_payload,
@@ -112,6 +113,7 @@ def _helpers() -> dict[str, Any]:
         "certainty_label": lambda s: label(CERTAINTY_LABELS, s),
         "audience_label": lambda k: label(AUDIENCE_LABELS, RegistrantKind(k)),
         "office_zone": office_zone_name(),
+        "describe_area": describe_area,
         "AlertState": AlertState,
         "CapStatus": CapStatus,
         "CapMsgType": CapMsgType,
@@ -207,7 +209,9 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
                      send_mode: str, msg_type: CapMsgType) -> dict[str, Any]:
     locales = SMS_LOCALES
     form.base_language.choices = [SelectChoice(code, i18n.language_name(code)) for code in locales]
-    area_rows = [dict(a) for a in areas] + [{"country_code": "", "city": ""}] * (2 if len(areas) < 2 else 1)
+    places = [a for a in areas if a.get("shape", "place") == "place"]
+    area_rows = [dict(a) for a in places] + [{"country_code": "", "city": ""}] * (2 if len(places) < 2 else 1)
+    geo_area = next((dict(a) for a in areas if a.get("shape") in validation.GEO_SHAPES), None)
     return {
         "estimate": form_estimate(form, languages, texts, areas, send_mode),
         "tab_errors": {key.split(".")[1] for key in errors if key.startswith("texts.") and "." in key},
@@ -216,6 +220,10 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
         "languages": languages,
         "texts": texts,
         "area_rows": area_rows,
+        "geo": geo_area or {"shape": "", "country_code": "", "city": "", "latitude": "",
+                            "longitude": "", "radius_km": "", "polygon": ""},
+        "geo_index": len(places),
+        "geo_cities": geo_city_choices(),
         "errors": errors,
         "addable": [code for code in locales if code not in languages],
         "countries": i18n.country_choices(),
@@ -251,7 +259,7 @@ def _initial_form(alert: Alert | None) -> tuple[AlertForm, list[str], dict[str, 
     })
     languages = [t.language for t in alert.texts]
     texts = {t.language: ops.text_fields(t) for t in alert.texts}
-    areas = [{"country_code": a.country_code, "city": a.city} for a in alert.areas]
+    areas = [ops.area_input(a).as_dict() for a in alert.areas]
     mode = "recurring" if alert.recurrence else ("at" if alert.send_at else "now")
     form.send_mode.data = mode
     return form, languages, texts, areas, mode
@@ -371,6 +379,15 @@ def estimate() -> Any:
         return _bad_request(_("Choose from the list of recipient groups."), {"audience_kinds": "invalid"})
     areas: list[targeting.TargetArea] = []
     for i, area in enumerate(parsed.areas):
+        if area.get("shape") in validation.GEO_SHAPES:
+            found, problems = validation.geo_area(area, i)
+            if found is None:
+                key, message = next(iter(problems.items()))
+                return _bad_request(message, {key: "invalid"})
+            areas.append(targeting.TargetArea(found.country_code, found.city, found.shape,
+                                              found.latitude, found.longitude, found.radius_km,
+                                              found.polygon))
+            continue
         code = area["country_code"].strip().upper()
         if not i18n.is_country_code(code) or len(area["city"]) > validation.MAX_CITY:
             return _bad_request(_("Choose a country from the list."), {f"areas.{i}.country_code": "invalid"})

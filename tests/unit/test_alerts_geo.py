@@ -1,0 +1,214 @@
+"""Geographic aim: an alert aimed at a circle (a city of the city index and a radius, or a typed
+centre) or a polygon reaches exactly the registrants placed inside it (their city's coordinates
+or their own location), in SQL on SQLite and PostgreSQL; nearest first; CAP carries the shape;
+bad shapes are refused with nothing written."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from alerts import geo, targeting
+from alerts.authoring import cap
+from alerts.authoring import operations as ops
+from alerts.dispatch.claim import claim_batch
+from alerts.models import Alert, AreaShape, Delivery
+from consular.auth.models import Role
+from consular.db import db, utcnow
+from consular.places import cities
+from consular.places.cities import distance_km
+from consular.registry.models import RegistrantKind
+from tests.support.alerts import alert_input, approved_alert, make_registrant, texts
+
+PRATO = cities.find("Prato", "IT")[0]
+
+
+@pytest.fixture
+def coordinators(make_user):
+    return make_user(Role.coordinator), make_user(Role.coordinator)
+
+
+def destination(lat: float, lon: float, bearing_deg: float, km: float) -> tuple[float, float]:
+    """The point ``km`` from (lat, lon) along ``bearing_deg`` on the sphere."""
+    d = km / geo.EARTH_RADIUS_KM
+    p1, l1, b = math.radians(lat), math.radians(lon), math.radians(bearing_deg)
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
+    return math.degrees(p2), math.degrees(l2)
+
+
+def placed_at(lat: float, lon: float, **kw):
+    person = make_registrant(commit=False, **kw)
+    person.latitude, person.longitude, person.location_explicit = lat, lon, True
+    db.session.commit()
+    return person
+
+
+def circle(city: str = "Prato", radius: str = "50", **extra: str) -> dict[str, str]:
+    return {"shape": "circle", "country_code": "", "city": city, "latitude": "", "longitude": "",
+            "radius_km": radius, "polygon": "", **extra}
+
+
+def deliveries_in_order(alert_id: int) -> list[int]:
+    return list(db.session.scalars(sa.select(Delivery.registrant_id)
+                                   .where(Delivery.alert_id == alert_id).order_by(Delivery.id)))
+
+
+def test_registrants_are_placed_at_their_city_and_follow_a_move(app):
+    person = make_registrant("IT", city="普拉托")  # the Chinese name of Prato
+    assert (person.latitude, person.longitude) == (PRATO.latitude, PRATO.longitude)
+    person.city = "Milano"
+    db.session.commit()
+    milan = cities.find("Milan", "IT")[0]
+    assert (person.latitude, person.longitude) == (milan.latitude, milan.longitude)
+    nowhere = make_registrant("IT", city="Paese che non esiste")
+    assert nowhere.latitude is None and nowhere.longitude is None
+
+
+def test_everyone_within_50_km_of_prato_and_nobody_outside_is_targeted(coordinators):
+    author, approver = coordinators
+    people = []
+    for city in ("Prato", "Florence", "Pistoia", "Bologna", "Pisa", "Livorno", "Milan", "Rome"):
+        people.append(make_registrant("IT", city=city))
+    for bearing in range(0, 360, 45):
+        for km in (5, 30, 49.5, 50.5, 80, 400):
+            people.append(placed_at(*destination(PRATO.latitude, PRATO.longitude, bearing, km)))
+    people.append(make_registrant("IT", city="Prato", ended=True))  # no longer registered
+    unplaced = make_registrant("IT", city="Paese che non esiste")
+
+    alert = approved_alert(author, approver, areas=[circle()])
+    assert [a.shape for a in alert.areas] == [AreaShape.circle]
+    area = alert.areas[0]
+    assert (area.latitude, area.longitude, area.radius_km, area.country_code) == (
+        PRATO.latitude, PRATO.longitude, 50.0, "IT")
+    expected = {p.id for p in people if p.ended_at is None and p.latitude is not None
+                and distance_km(PRATO.latitude, PRATO.longitude, p.latitude, p.longitude) <= 50}
+    assert len(expected) >= 8 * 3 + 3  # the ring within 50 km, Prato, Florence, Pistoia
+    assert targeting.preview(alert).total == len(expected)
+    assert targeting.fan_out(alert) == len(expected)
+    db.session.commit()
+    order = deliveries_in_order(alert.id)
+    assert set(order) == expected and unplaced.id not in order
+    # Nearest first: the deliveries were made (and are claimed) in order of distance.
+    by_id = {p.id: p for p in people}
+    distances = [round(distance_km(PRATO.latitude, PRATO.longitude, by_id[i].latitude,
+                                   by_id[i].longitude), 6) for i in order]
+    assert distances == sorted(distances)
+
+
+def test_a_typed_centre_and_stay_dates_decide_who_is_there_now(coordinators):
+    author, approver = coordinators
+    today = utcnow().date()
+    here = make_registrant("IT", city="Prato")
+    left = make_registrant("IT", city="Prato", kind=RegistrantKind.student,
+                           stay_from=today - timedelta(days=400), stay_until=today - timedelta(days=3))
+    alert = approved_alert(author, approver, present_only=True, areas=[circle(
+        city="", latitude=f"{PRATO.latitude}", longitude=f"{PRATO.longitude}", radius="10")])
+    assert alert.areas[0].country_code == "IT"  # the nearest city's country
+    targeting.fan_out(alert)
+    db.session.commit()
+    assert deliveries_in_order(alert.id) == [here.id]
+    assert left.id not in deliveries_in_order(alert.id)
+
+
+def test_a_polygon_reaches_those_inside_it_only(coordinators):
+    author, approver = coordinators
+    inside = placed_at(43.9, 11.1)
+    in_the_notch = placed_at(43.9, 11.5)  # inside the box, outside the L-shaped polygon
+    outside = placed_at(45.0, 11.0)
+    polygon = "44.2,10.8 44.2,11.3 43.95,11.3 43.95,11.7 43.6,11.7 43.6,10.8 44.2,10.8"
+    alert = approved_alert(author, approver, areas=[{"shape": "polygon", "country_code": "IT",
+                                                     "city": "", "polygon": polygon}])
+    targeting.fan_out(alert)
+    db.session.commit()
+    got = set(deliveries_in_order(alert.id))
+    assert inside.id in got
+    assert in_the_notch.id in got  # 43.9 is below the notch's edge at 43.95: inside
+    assert outside.id not in got
+    above_notch = placed_at(44.1, 11.5)
+    alert2 = approved_alert(author, approver, areas=[{"shape": "polygon", "country_code": "IT",
+                                                      "city": "", "polygon": polygon}])
+    targeting.fan_out(alert2)
+    db.session.commit()
+    assert above_notch.id not in set(deliveries_in_order(alert2.id))
+
+
+def test_cap_carries_the_circle_and_the_polygon_and_stays_valid(coordinators):
+    author, _approver = coordinators
+    alert = ops.create_alert(alert_input(), texts("zh_Hans", "en"), [
+        circle(),
+        {"shape": "polygon", "country_code": "IT", "city": "",
+         "polygon": "44.2,10.8 44.2,11.6 43.6,11.6 43.6,10.8"},
+        {"country_code": "FR", "city": ""}], user=author)
+    db.session.commit()
+    document = cap.to_cap_xml(alert)
+    assert cap.validate_cap(document) == []
+    text = document.decode()
+    assert f"<circle>{geo.circle_text(PRATO.latitude, PRATO.longitude, 50)}</circle>" in text
+    assert " 50</circle>" in text
+    assert "<polygon>44.2,10.8 44.2,11.6 43.6,11.6 43.6,10.8 44.2,10.8</polygon>" in text
+
+
+BAD_AREAS = [
+    (circle(radius="0"), "radius_km"),
+    (circle(radius="20000"), "radius_km"),
+    (circle(radius="-5"), "radius_km"),
+    (circle(radius="lots"), "radius_km"),
+    (circle(city="", latitude="91", longitude="11"), "latitude"),
+    (circle(city="", latitude="43", longitude="-181"), "latitude"),
+    (circle(city="", latitude="43", longitude=""), "latitude"),
+    (circle(city="", latitude="nan", longitude="11"), "latitude"),
+    (circle(city="Qqzzyx Nowhere"), "city"),
+    (circle(city=""), "city"),
+    ({"shape": "polygon", "country_code": "IT", "city": "",
+      "polygon": "44,10 43,11 44,11 43,10"}, "polygon"),  # a bow tie: its edges cross
+    ({"shape": "polygon", "country_code": "IT", "city": "", "polygon": "44,10 43,11"}, "polygon"),
+    ({"shape": "polygon", "country_code": "IT", "city": "", "polygon": "44,10 43,11 100,11"}, "polygon"),
+    ({"shape": "polygon", "country_code": "IT", "city": "", "polygon": "44;10 x"}, "polygon"),
+    ({"shape": "polygon", "country_code": "IT", "city": "", "polygon": "10,170 11,-170 12,175"}, "polygon"),
+]
+
+
+@pytest.mark.parametrize(("area", "field"), BAD_AREAS)
+def test_a_bad_shape_is_refused_with_a_message_and_nothing_is_written(coordinators, area, field):
+    author, _approver = coordinators
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(Alert))
+    with pytest.raises(ops.AlertInputError) as refused:
+        ops.create_alert(alert_input(), texts("zh_Hans"), [area], user=author)
+    db.session.rollback()
+    assert set(refused.value.errors) == {f"areas.0.{field}"}
+    assert all(message.strip() for message in refused.value.errors.values())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) == before
+
+
+def test_self_crossing_polygons_are_told_apart_from_simple_ones():
+    assert geo.crosses_itself([(0, 0), (1, 1), (0, 1), (1, 0)])
+    assert not geo.crosses_itself([(0, 0), (0, 1), (1, 1), (1, 0)])
+    assert geo.crosses_itself([(0, 0), (0, 2), (0, 1), (1, 1)])  # folds back on an edge
+    assert not geo.crosses_itself([(0, 0), (0, 2), (1, 2), (1, 1), (2, 1), (2, 0)])  # an L
+
+
+def test_the_bounding_box_wraps_around_the_antimeridian():
+    box = geo.circle_box(-17.7, 179.9, 100)  # Fiji
+    assert len(box.lon_ranges) == 2
+    for bearing in range(0, 360, 30):
+        lat, lon = destination(-17.7, 179.9, bearing, 99)
+        lon = (lon + 540) % 360 - 180
+        assert box.south <= lat <= box.north
+        assert any(w <= lon <= e for w, e in box.lon_ranges)
+
+
+def test_safety_checks_are_claimed_before_routine_alerts(coordinators):
+    author, approver = coordinators
+    for _ in range(3):
+        make_registrant("IT", city="Prato")
+    routine = approved_alert(author, approver)
+    check = approved_alert(author, approver, safety_check=True, safety_check_minutes=60)
+    assert targeting.fan_out(routine) == 3 and targeting.fan_out(check) == 3
+    db.session.commit()
+    claimed = claim_batch("w1", limit=3)
+    assert {c.alert_id for c in claimed} == {check.id}
+    assert {c.alert_id for c in claim_batch("w1", limit=3)} == {routine.id}
