@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +23,7 @@ from consular.db import db, utcnow
 from consular.places import cities
 from consular.places.cities import distance_km
 from consular.registry.models import RegistrantKind
+from tests.conftest import csrf_from
 from tests.support.alerts import alert_input, approved_alert, make_registrant, texts
 
 PRATO = cities.find("Prato", "IT")[0]
@@ -212,3 +215,82 @@ def test_safety_checks_are_claimed_before_routine_alerts(coordinators):
     claimed = claim_batch("w1", limit=3)
     assert {c.alert_id for c in claimed} == {check.id}
     assert {c.alert_id for c in claim_batch("w1", limit=3)} == {routine.id}
+
+
+# --- the compose page -----------------------------------------------------------------------------
+
+
+def _page(logged_in, user):
+    browser = logged_in(user)
+    browser._token = csrf_from(browser.get("/").get_data(as_text=True))
+    return browser
+
+
+def _form(**overrides: Any) -> dict[str, Any]:
+    form: dict[str, Any] = {
+        "status": "Actual", "event": "Earthquake", "category": "Geo", "urgency": "Immediate",
+        "severity": "Extreme", "certainty": "Observed", "base_language": "zh_Hans",
+        "languages": ["zh_Hans", "en"], "area_country": [""], "area_city": [""],
+        "send_mode": "now", "safety_check_minutes": "60", "action": "save",
+        "expires_at": (utcnow() + timedelta(hours=24)).astimezone(ZoneInfo("Asia/Shanghai"))
+        .strftime("%Y-%m-%dT%H:%M"),
+        "geo_shape": "circle", "geo_city": "Prato", "geo_radius": "50",
+        "geo_latitude": "", "geo_longitude": "", "geo_polygon": "",
+    }
+    for lang, fields in texts("zh_Hans", "en").items():
+        form[f"headline-{lang}"] = fields["headline"]
+        form[f"body-{lang}"] = fields["body"]
+    form.update(overrides)
+    return form
+
+
+def test_the_compose_page_saves_a_circle_around_a_city_and_shows_it_again(make_user, logged_in):
+    writer = _page(logged_in, make_user(Role.coordinator, locale="en"))
+    page = writer.get("/alerts/new").get_data(as_text=True)
+    assert 'name="geo_shape"' in page and 'name="geo_radius"' in page
+    response = writer.post("/alerts/new", _form())
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    alert = db.session.scalars(sa.select(Alert)).one()
+    assert [(a.shape, a.city, a.radius_km, a.country_code) for a in alert.areas] == [
+        (AreaShape.circle, "Prato", 50.0, "IT")]
+    detail = writer.get(f"/alerts/{alert.id}").get_data(as_text=True)
+    assert "50 km around Prato" in detail
+    edit = writer.get(f"/alerts/{alert.id}/edit").get_data(as_text=True)
+    assert 'value="Prato"' in edit and 'value="50"' in edit
+
+
+def test_the_preview_follows_the_area(make_user, logged_in):
+    writer = _page(logged_in, make_user(Role.coordinator, locale="en"))
+    make_registrant("IT", city="Prato")
+    make_registrant("IT", "it", city="Florence")
+    make_registrant("IT", city="Bologna")
+    make_registrant("IT", city="Milan")
+    counts = {}
+    for radius in ("5", "50", "90"):
+        answer = writer.post("/alerts/estimate", _form(geo_radius=radius))
+        assert answer.status_code == 200
+        counts[radius] = answer.get_json()["total"]
+    assert counts == {"5": 1, "50": 2, "90": 3}
+    polygon = writer.post("/alerts/estimate", _form(
+        geo_shape="polygon", geo_polygon="44.0,10.9\n44.0,11.4\n43.7,11.4\n43.7,10.9"))
+    assert polygon.get_json()["total"] == 2
+
+
+@pytest.mark.parametrize(("overrides", "english", "chinese"), [
+    ({"geo_radius": "0"}, "The radius must be more than 0 km", "半径"),
+    ({"geo_radius": "20000"}, "at most 2,000 km", "半径"),
+    ({"geo_city": "", "geo_latitude": "95", "geo_longitude": "11"}, "A latitude is between -90 and 90",
+     "纬度"),
+    ({"geo_shape": "polygon", "geo_polygon": "44,10 43,11 44,11 43,10"}, "edges cross each other",
+     "交叉"),
+])
+def test_a_bad_area_on_the_page_is_refused_in_the_readers_language(make_user, logged_in, overrides,
+                                                                   english, chinese):
+    for locale, expected in (("en", english), ("zh_Hans", chinese)):
+        writer = _page(logged_in, make_user(Role.coordinator, locale=locale))
+        response = writer.post("/alerts/new", _form(**overrides))
+        assert response.status_code == 400
+        assert expected in response.get_data(as_text=True)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) == 0
+        estimate = writer.post("/alerts/estimate", _form(**overrides))
+        assert estimate.status_code == 400 and expected in estimate.get_json()["message"]
