@@ -56,6 +56,7 @@ from alerts.authoring.forms import (
 )
 from alerts.authoring.progress import call_round_rows, progress_data
 from alerts.authoring.recurrence import office_zone_name, upcoming_runs
+from alerts.authoring.sendplan import send_plan
 from alerts.channels.sms.texts import SMS_LOCALES
 from alerts.dispatch.quiet import is_urgent
 from alerts.models import (
@@ -434,6 +435,7 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
     counted = None
     cost = None
     warnings: list[str] = []
+    plan = None
     if alert.state in (AlertState.draft, AlertState.pending_approval, AlertState.scheduled):
         result = compose.estimate(target, analysed)
         counted = result.recipients
@@ -444,6 +446,10 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         warnings = reach_warnings(target, send_at=max(first_send or utcnow(), utcnow()),
                                   expires_at=run_expiry or alert.expires_at,
                                   urgent=is_urgent(alert.urgency, alert.severity))
+        plan = send_plan(target, result.segments_by_language, send_at=first_send,
+                         expires_at=run_expiry or alert.expires_at,
+                         urgent=is_urgent(alert.urgency, alert.severity),
+                         safety_check=alert.safety_check, alert_id=alert.id)
     users = _users(alert.author_id, alert.approver_id, alert.last_edited_by_id, alert.cancelled_by_id)
     occurrences: list[Alert] = []
     if alert.recurrence:
@@ -458,6 +464,7 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         "counted": counted,
         "cost": cost,
         "warnings": warnings,
+        "plan": plan,
         "not_sent_text": label(NOT_SENT_LABELS, alert.not_sent_reason) if alert.not_sent_reason else "",
         "users": users,
         "may_approve": ops.may_approve(alert, user),
