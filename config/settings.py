@@ -151,6 +151,11 @@ class Settings:
         "Above it, messages wait in the provider's queue (Twilio keeps about 10 hours of traffic "
         "per sender); the send plan warns before that queue would overflow. Default: "
         "SMS_SEGMENTS_PER_SECOND.")
+    map_tile_url: str = setting(
+        p.parse_tile_url, "",
+        "Map tiles for the alert maps, as a URL template with {z}, {x} and {y} (e.g. an intranet "
+        "tile server). Empty: the maps show the bundled country outlines only (no tile server "
+        "needed).")
     quiet_hours: Parsed[tuple[int, int] | None] = setting(
         p.quiet_hours, "22:00-07:00",
         "Quiet hours in each recipient's own time zone: non-urgent alerts wait for the end "

@@ -72,6 +72,12 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL (a map tile template: where the maps' images come from)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _null_safe(fn: Any) -> Any:
     def call(*args: Any) -> Any:
         return None if any(a is None for a in args) else fn(*args)
@@ -219,9 +225,10 @@ def _register_hooks(app: Flask) -> None:
     def _security_headers(response: Response) -> Response:
         settings: Settings = current_settings(app)
         h = response.headers
+        tiles = f" {_origin(settings.map_tile_url)}" if settings.map_tile_url else ""
         h.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{tiles}; "
             "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
             "form-action 'self'; frame-ancestors 'none'",
         )

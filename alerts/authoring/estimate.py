@@ -19,6 +19,7 @@ import i18n
 from alerts import targeting
 from alerts.authoring import compose, validation
 from alerts.authoring.forms import AlertForm, ComposeInput, parse_local
+from alerts.authoring.maps import area_shapes, recipients_by_place
 from alerts.authoring.operations import OCCURRENCE_VALIDITY
 from alerts.authoring.recurrence import office_zone_name, upcoming_runs
 from alerts.channels.sms.texts import SMS_LOCALES
@@ -123,6 +124,7 @@ def estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str, 
         "rate": compose.segments_per_second(),
         "languages": languages,
         "warnings": reach_warnings(target, send_at=send_at, expires_at=expires_at, urgent=urgent),
+        "map": {"areas": area_shapes(target.areas), "places": recipients_by_place(target)},
     }
 
 

@@ -54,6 +54,7 @@ from alerts.authoring.forms import (
     read_compose,
     to_local_input,
 )
+from alerts.authoring.maps import answers_by_place, map_config
 from alerts.authoring.progress import call_round_rows, progress_data
 from alerts.authoring.recurrence import office_zone_name, upcoming_runs
 from alerts.authoring.sendplan import send_plan
@@ -213,8 +214,10 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
     places = [a for a in areas if a.get("shape", "place") == "place"]
     area_rows = [dict(a) for a in places] + [{"country_code": "", "city": ""}] * (2 if len(places) < 2 else 1)
     geo_area = next((dict(a) for a in areas if a.get("shape") in validation.GEO_SHAPES), None)
+    estimated = form_estimate(form, languages, texts, areas, send_mode)
     return {
-        "estimate": form_estimate(form, languages, texts, areas, send_mode),
+        "estimate": estimated,
+        "map": {**map_config(), **(estimated or {}).get("map", {})},
         "tab_errors": {key.split(".")[1] for key in errors if key.startswith("texts.") and "." in key},
         "form": form,
         "alert": alert,
@@ -583,7 +586,9 @@ def write_cancel_notice(alert_id: int) -> Any:
 def progress(alert_id: int) -> str:
     _coordinator()
     alert = _alert_or_404(alert_id)
-    return render_template("alerts/progress.html", alert=alert, data=progress_data(alert),
+    answers = map_config(areas=targeting.Target.of(alert).areas, places=answers_by_place(alert),
+                         answers=alert.safety_check)
+    return render_template("alerts/progress.html", alert=alert, data=progress_data(alert), map=answers,
                            headline=_headline(alert))
 
 

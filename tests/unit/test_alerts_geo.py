@@ -294,3 +294,57 @@ def test_a_bad_area_on_the_page_is_refused_in_the_readers_language(make_user, lo
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) == 0
         estimate = writer.post("/alerts/estimate", _form(**overrides))
         assert estimate.status_code == 400 and expected in estimate.get_json()["message"]
+
+
+# --- the maps -------------------------------------------------------------------------------------
+
+
+def test_the_progress_map_counts_answers_by_place_and_names_nobody(make_user, logged_in):
+    from alerts.models import ReplyKind
+
+    author, approver = make_user(Role.coordinator, locale="en"), make_user(Role.coordinator, locale="en")
+    safe, helpme, silent = (make_registrant("IT", city="Prato", name=n)
+                            for n in ("林安全", "陈求助", "吴无声"))
+    florence = make_registrant("IT", city="Florence", name="赵佛城")
+    alert = approved_alert(author, approver, safety_check=True, safety_check_minutes=60,
+                           areas=[circle()])
+    targeting.fan_out(alert)
+    rows = {d.registrant_id: d for d in db.session.scalars(
+        sa.select(Delivery).where(Delivery.alert_id == alert.id))}
+    rows[safe.id].reply_kind = ReplyKind.safe
+    rows[helpme.id].reply_kind = ReplyKind.need_help
+    rows[florence.id].reply_kind = ReplyKind.safe
+    db.session.commit()
+    page = _page(logged_in, author).get(f"/alerts/{alert.id}/progress").get_data(as_text=True)
+    assert 'data-testid="progress-map"' in page and "vendor/leaflet-1.9.4/leaflet.js" in page
+    for name in ("林安全", "陈求助", "吴无声", "赵佛城"):
+        assert name not in page
+    from alerts.authoring.maps import answers_by_place
+
+    by_place = {p["place"]: (p["safe"], p["need_help"], p["no_answer"]) for p in answers_by_place(alert)}
+    assert by_place == {"Prato": (1, 1, 1), "Florence": (1, 0, 0)}
+    assert silent.id in rows
+
+
+def test_the_compose_estimate_carries_the_map(make_user, logged_in):
+    writer = _page(logged_in, make_user(Role.coordinator, locale="en"))
+    make_registrant("IT", city="Prato", name="林安全")
+    make_registrant("IT", city="Prato")
+    answer = writer.post("/alerts/estimate", _form()).get_json()
+    assert answer["map"]["areas"] == [{"shape": "circle", "lat": PRATO.latitude, "lon": PRATO.longitude,
+                                       "radius_km": 50.0}]
+    assert answer["map"]["places"] == [{"lat": PRATO.latitude, "lon": PRATO.longitude,
+                                        "place": "Prato", "count": 2}]
+    assert "林安全" not in str(answer)
+    page = writer.get("/alerts/new").get_data(as_text=True)
+    assert 'data-testid="compose-map"' in page and "natural-earth-110m/countries.geojson" in page
+
+
+def test_a_configured_tile_server_is_allowed_by_the_content_security_policy(same_db_app, tmp_path):
+    from config import ConfigError, load_settings
+
+    other = same_db_app(MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png")
+    response = other.test_client().get("/login")
+    assert "img-src 'self' data: https://tiles.example.org;" in response.headers["Content-Security-Policy"]
+    with pytest.raises(ConfigError, match="MAP_TILE_URL"):
+        load_settings({"INSTANCE_PATH": str(tmp_path), "MAP_TILE_URL": "https://tiles.example.org/x.png"})
