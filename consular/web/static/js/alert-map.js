@@ -12,7 +12,7 @@
 
   function makeMap(el) {
     var config = JSON.parse(el.dataset.map || "{}");
-    var map = L.map(el, { worldCopyJump: true, zoomSnap: 0.5, attributionControl: true });
+    var map = L.map(el, { worldCopyJump: true, zoomSnap: 0.5, attributionControl: true }).setView([30, 20], 1.5);
     map.attributionControl.setPrefix("Leaflet");
     if (config.tiles) {
       L.tileLayer(config.tiles, { maxZoom: 12 }).addTo(map);
@@ -46,7 +46,12 @@
       } else if (a.shape === "polygon") {
         shape = L.polygon(a.points, { color: "#0d6efd", weight: 2, fillOpacity: 0.08 });
       }
-      if (shape) { shape.addTo(state.layer); bounds.extend(shape.getBounds()); }
+      if (shape) {
+        shape.addTo(state.layer);
+        // A circle's own bounds need the map's projection: take them from its centre and radius.
+        bounds.extend(a.shape === "circle" ? L.latLng(a.lat, a.lon).toBounds(a.radius_km * 2000)
+                                           : shape.getBounds());
+      }
     });
     var max = 1;
     places.forEach(function (p) { max = Math.max(max, p.count); });
@@ -70,10 +75,20 @@
     }
   }
 
+  function showShapeFields(form) {
+    var shape = form.querySelector('[name="geo_shape"]');
+    if (!shape) return;
+    form.querySelectorAll("[data-geo-for]").forEach(function (el) {
+      el.hidden = el.dataset.geoFor !== shape.value;
+    });
+  }
+
   document.querySelectorAll("[data-map]").forEach(function (el) {
     var state = makeMap(el);
     var form = el.closest("form");
     if (!form) return;
+    showShapeFields(form);
+    form.addEventListener("change", function () { showShapeFields(form); });
     document.addEventListener("alert-estimate", function (event) {
       var m = event.detail && event.detail.map;
       if (m) draw(state, m.areas || [], m.places || []);
