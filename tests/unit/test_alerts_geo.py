@@ -348,3 +348,14 @@ def test_a_configured_tile_server_is_allowed_by_the_content_security_policy(same
     assert "img-src 'self' data: https://tiles.example.org;" in response.headers["Content-Security-Policy"]
     with pytest.raises(ConfigError, match="MAP_TILE_URL"):
         load_settings({"INSTANCE_PATH": str(tmp_path), "MAP_TILE_URL": "https://tiles.example.org/x.png"})
+
+
+def test_erasure_removes_where_the_person_was_placed(make_user):
+    from consular.registry import operations as registry_ops
+
+    person = placed_at(43.9, 11.1)
+    assert registry_ops.subject_access_export(person, user=make_user(Role.coordinator))[
+        "registration"]["location"] == {"latitude": 43.9, "longitude": 11.1, "source": "explicit"}
+    registry_ops.erase_registrant(person, user=make_user(Role.coordinator))
+    db.session.commit()
+    assert (person.latitude, person.longitude, person.location_explicit) == (None, None, False)
