@@ -205,15 +205,31 @@ class AlertText(Model):
     alert: Mapped[Alert] = relationship(back_populates="texts")
 
 
+class AreaShape(StrEnum):
+    place = "place"  # a country, optionally narrowed to a city (by the registrants' own entries)
+    circle = "circle"  # everyone placed within radius_km of (latitude, longitude)
+    polygon = "polygon"  # everyone placed inside the polygon's vertices
+
+
 class AlertArea(Model):
-    """A target area: a country, optionally narrowed to a city."""
+    """A target area: a country, optionally narrowed to a city; or a circle (a centre, typed or a
+    city of the city index, and a radius) or a polygon, aimed at where registrants are placed
+    (``Registrant.latitude``/``longitude``)."""
 
     __tablename__ = "alert_area"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alert.id", ondelete="CASCADE"), index=True)
-    country_code: Mapped[str] = mapped_column(sa.String(2))
+    shape: Mapped[AreaShape] = mapped_column(_enum(AreaShape, 10), default=AreaShape.place,
+                                             server_default=AreaShape.place.value)
+    country_code: Mapped[str] = mapped_column(sa.String(2))  # a circle or polygon: "" or its centre's
     city: Mapped[str] = mapped_column(sa.String(120), default="")  # "" = the whole country
+    # A circle: its centre (degrees) and radius; a circle around a city: the city's name in ``city``.
+    latitude: Mapped[float | None] = mapped_column(sa.Float)
+    longitude: Mapped[float | None] = mapped_column(sa.Float)
+    radius_km: Mapped[float | None] = mapped_column(sa.Float)
+    # A polygon: its vertices as CAP writes them, "lat,lon lat,lon …", first and last the same.
+    polygon: Mapped[str | None] = mapped_column(sa.Text)
 
     alert: Mapped[Alert] = relationship(back_populates="areas")
 

@@ -18,7 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from alerts.models import Alert, AlertState, Delivery, DeliveryState, NotSentReason
+from alerts import geo
+from alerts.models import Alert, AlertArea, AlertState, AreaShape, Delivery, DeliveryState, NotSentReason
 from consular.audit.operations import record
 from consular.db import UTCDateTime, db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
@@ -26,8 +27,33 @@ from consular.registry.models import Registrant, RegistrantStatus
 
 @dataclass(frozen=True)
 class TargetArea:
+    """A country (optionally a city in it, as registrants wrote it), or a circle, or a polygon
+    (aimed at where registrants are placed; see ``alerts.geo``)."""
+
     country_code: str
     city: str = ""
+    shape: str = "place"
+    latitude: float | None = None
+    longitude: float | None = None
+    radius_km: float | None = None
+    polygon: str | None = None
+
+    @classmethod
+    def of(cls, area: AlertArea) -> TargetArea:
+        return cls(area.country_code, area.city, str(area.shape or AreaShape.place),
+                   area.latitude, area.longitude, area.radius_km, area.polygon)
+
+    @property
+    def centre(self) -> tuple[float, float] | None:
+        """A circle's centre, or the middle of a polygon's bounding box (nearest first is
+        measured from it); None for a country or city."""
+        if self.shape == AreaShape.circle and self.latitude is not None and self.longitude is not None:
+            return (self.latitude, self.longitude)
+        if self.shape == AreaShape.polygon and self.polygon:
+            box = geo.polygon_box(geo.polygon_points(self.polygon))
+            west, east = box.lon_ranges[0]
+            return ((box.south + box.north) / 2, (west + east) / 2)
+        return None
 
 
 @dataclass(frozen=True)
@@ -43,7 +69,7 @@ class Target:
     @classmethod
     def of(cls, alert: Alert) -> Target:
         return cls(
-            areas=tuple(TargetArea(a.country_code, a.city) for a in alert.areas),
+            areas=tuple(TargetArea.of(a) for a in alert.areas),
             languages=tuple(t.language for t in alert.texts),
             base_language=alert.base_language,
             audience_kinds=tuple(k for k in alert.audience_kinds.split(",") if k),
@@ -89,7 +115,15 @@ def _area_filter(areas: Sequence[TargetArea]) -> sa.ColumnElement[bool]:
     clauses: list[sa.ColumnElement[bool]] = []
     for area in areas:
         code = area.country_code.upper()
-        if area.city.strip():
+        if area.shape == AreaShape.circle and area.centre is not None and area.radius_km:
+            clauses.append(geo.within_circle(Registrant.latitude, Registrant.longitude,
+                                             area.centre[0], area.centre[1], area.radius_km))
+        elif area.shape == AreaShape.polygon and area.polygon:
+            clauses.append(geo.inside_polygon(Registrant.latitude, Registrant.longitude,
+                                              geo.polygon_points(area.polygon)))
+        elif area.shape != AreaShape.place:
+            continue
+        elif area.city.strip():
             clauses.append(sa.and_(Registrant.country_code == code,
                                    sa.func.lower(sa.func.trim(Registrant.city))
                                    == area.city.strip().lower()))
@@ -252,6 +286,15 @@ def fan_out(alert: Alert, now: datetime | None = None, *, slice_size: int | None
         sa.literal(due, UTCDateTime()),
         sa.literal(0, sa.Integer),
     ).where(*recipients_where(target, moment.date()))
+    centre = next((a.centre for a in target.areas if a.centre is not None), None)
+    if centre is not None:
+        # Nearest first: deliveries are made in order of distance from the area's centre, so their
+        # ids (the claim's order within one due time) follow it. One statement: slices go in
+        # registrant order, which would undo that.
+        source = source.order_by(
+            sa.func.coalesce(geo.haversine_term(Registrant.latitude, Registrant.longitude, *centre), 2.0),
+            Registrant.id)
+        slice_size = None
     dialect = db.session.get_bind().dialect.name
     columns = ["alert_id", "registrant_id", "language", "country_code", "state", "due_at", "attempts"]
     going_on = alert.state == AlertState.sending and alert.fanout_after is not None

@@ -173,6 +173,8 @@ def load_settings(
         raise ConfigError("PASSWORD_HASH_MEMORY_KIB: must be at least 32")
     if values["SMS_SEGMENTS_PER_SECOND"] is None:
         values["SMS_SEGMENTS_PER_SECOND"] = 10.0 if values["SMS_GATEWAY"] == "twilio" else 100.0
+    if values["SMS_PROVIDER_SEGMENTS_PER_SECOND"] is None:
+        values["SMS_PROVIDER_SEGMENTS_PER_SECOND"] = values["SMS_SEGMENTS_PER_SECOND"]
     if values["RETRY_MAX_SECONDS"] < values["RETRY_BASE_SECONDS"]:
         raise ConfigError("RETRY_MAX_SECONDS: must not be less than RETRY_BASE_SECONDS")
     if values["REQUIRE_2FA"] is None:

@@ -133,6 +133,17 @@ def parse_url(raw: str) -> str:
     return value
 
 
+def parse_tile_url(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return ""
+    if not (value.startswith("https://") or value.startswith("http://")):
+        raise ValueError("must start with http:// or https://")
+    if not all(part in value for part in ("{z}", "{x}", "{y}")) or any(c in value for c in " '\"<>;"):
+        raise ValueError("must be a tile URL template with {z}, {x} and {y}")
+    return value
+
+
 def parse_phone(raw: str) -> str:
     value = raw.strip()
     if value and not re.fullmatch(r"\+?[0-9][0-9 ()-]{2,30}", value):

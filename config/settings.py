@@ -145,6 +145,17 @@ class Settings:
         "SMS segments per second sent through the gateway, by all workers together (a token "
         "bucket in the database); set it to the sender's throughput at the provider. Default: 10 "
         "with Twilio (one long code), 100 with the console gateway.")
+    sms_provider_segments_per_second: float = setting(
+        p.parse_rate, None,
+        "SMS segments per second the provider actually sends for us (all our senders together). "
+        "Above it, messages wait in the provider's queue (Twilio keeps about 10 hours of traffic "
+        "per sender); the send plan warns before that queue would overflow. Default: "
+        "SMS_SEGMENTS_PER_SECOND.")
+    map_tile_url: str = setting(
+        p.parse_tile_url, "",
+        "Map tiles for the alert maps, as a URL template with {z}, {x} and {y} (e.g. an intranet "
+        "tile server). Empty: the maps show the bundled country outlines only (no tile server "
+        "needed).")
     quiet_hours: Parsed[tuple[int, int] | None] = setting(
         p.quiet_hours, "22:00-07:00",
         "Quiet hours in each recipient's own time zone: non-urgent alerts wait for the end "

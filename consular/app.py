@@ -63,7 +63,27 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        try:  # geographic aim needs sin, cos and power (SQLite has them when built with math)
+            cursor.execute("SELECT sin(0), cos(0), power(2, 2)")
+        except Exception:  # noqa: BLE001 (an SQLite built without its math functions)
+            import math
+
+            for name, fn in (("sin", math.sin), ("cos", math.cos), ("power", math.pow)):
+                dbapi_connection.create_function(name, 1 if name != "power" else 2,
+                                                 _null_safe(fn), deterministic=True)
         cursor.close()
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL (a map tile template: where the maps' images come from)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _null_safe(fn: Any) -> Any:
+    def call(*args: Any) -> Any:
+        return None if any(a is None for a in args) else fn(*args)
+    return call
 
 
 def _check_start_up(settings: Settings) -> None:
@@ -211,9 +231,10 @@ def _register_hooks(app: Flask) -> None:
     def _security_headers(response: Response) -> Response:
         settings: Settings = current_settings(app)
         h = response.headers
+        tiles = f" {_origin(settings.map_tile_url)}" if settings.map_tile_url else ""
         h.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{tiles}; "
             "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
             "form-action 'self'; frame-ancestors 'none'",
         )

@@ -1,5 +1,6 @@
 """CAP 1.2 export (OASIS Common Alerting Protocol): one ``<alert>`` per alert, one ``<info>`` per
-language, one ``<area>`` per target area with its ISO 3166 country code as a geocode.
+language, one ``<area>`` per target area with its ISO 3166 country code as a geocode, and a circle's
+``<circle>`` ("lat,lon radius-in-km") or a polygon's ``<polygon>``.
 
 A CAP message is its sender, identifier and sent time, and never changes once published. So an
 alert not yet approved is exported as a ``Draft`` under a provisional identifier of that version
@@ -29,7 +30,8 @@ from lxml import etree
 
 import i18n
 from alerts.authoring import placeholders
-from alerts.models import Alert, AlertText, CapMsgType, CapStatus
+from alerts.geo import circle_text
+from alerts.models import Alert, AlertArea, AlertText, AreaShape, CapMsgType, CapStatus
 from config import current_settings
 from consular.db import db
 from consular.network.models import CoordinationCentre
@@ -145,6 +147,21 @@ def area_description(country_code: str, city: str, language: str) -> str:
     return f"{city}, {country}" if city else country
 
 
+def describe_for_cap(area: AlertArea, language: str) -> str:
+    """``<areaDesc>``: the country (and city); a circle adds its radius ("Prato, Italia (50 km)"),
+    a polygon is described by its country (its ``<polygon>`` says the rest)."""
+    if area.shape == AreaShape.place:
+        return area_description(area.country_code, area.city, language)
+    place = area.city
+    if not place and area.shape == AreaShape.circle and area.latitude is not None:
+        place = f"{area.latitude:.4f},{area.longitude:.4f}"
+    if area.country_code:
+        place = area_description(area.country_code, place, language)
+    if area.shape == AreaShape.circle and area.radius_km:
+        return f"{place} ({area.radius_km:g} km)" if place else f"{area.radius_km:g} km"
+    return place or "polygon"
+
+
 def to_cap_xml(alert: Alert) -> bytes:
     """The alert as a CAP 1.2 document (UTF-8, with an XML declaration)."""
     root = etree.Element(f"{{{CAP_NS}}}alert", nsmap={None: CAP_NS})
@@ -187,8 +204,14 @@ def to_cap_xml(alert: Alert) -> bytes:
             _sub(info, "instruction", shown["instruction"])
         for area in alert.areas:
             element = _sub(info, "area")
-            _sub(element, "areaDesc", area_description(area.country_code, area.city, text.language))
-            geocode = _sub(element, "geocode")
-            _sub(geocode, "valueName", GEOCODE_NAME)
-            _sub(geocode, "value", area.country_code)
+            _sub(element, "areaDesc", describe_for_cap(area, text.language))
+            if area.shape == AreaShape.polygon and area.polygon:
+                _sub(element, "polygon", area.polygon)
+            elif (area.shape == AreaShape.circle and area.latitude is not None
+                  and area.longitude is not None and area.radius_km):
+                _sub(element, "circle", circle_text(area.latitude, area.longitude, area.radius_km))
+            if area.country_code:
+                geocode = _sub(element, "geocode")
+                _sub(geocode, "valueName", GEOCODE_NAME)
+                _sub(geocode, "value", area.country_code)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))

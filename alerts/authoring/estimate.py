@@ -19,6 +19,7 @@ import i18n
 from alerts import targeting
 from alerts.authoring import compose, placeholders, validation
 from alerts.authoring.forms import AlertForm, ComposeInput, parse_local
+from alerts.authoring.maps import area_shapes, recipients_by_place
 from alerts.authoring.operations import OCCURRENCE_VALIDITY
 from alerts.authoring.recurrence import office_zone_name, upcoming_runs
 from alerts.channels.sms.texts import SMS_LOCALES
@@ -148,6 +149,7 @@ def estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str, 
         "rate": compose.segments_per_second(),
         "languages": languages,
         "warnings": reach_warnings(target, send_at=send_at, expires_at=expires_at, urgent=urgent),
+        "map": {"areas": area_shapes(target.areas), "places": recipients_by_place(target)},
     }
 
 
@@ -167,9 +169,18 @@ def form_estimate(form: AlertForm, languages: list[str], texts: Mapping[str, Map
     base = form.base_language.data if form.base_language.data in SMS_LOCALES else "zh_Hans"
     known = {k.value for k in RegistrantKind}
     kinds = tuple(k for k in (form.audience_kinds.data or []) if k in known)
-    target_areas = tuple(
-        targeting.TargetArea(a["country_code"].strip().upper(), a["city"].strip()[:validation.MAX_CITY])
-        for a in areas if i18n.is_country_code(a["country_code"].strip().upper()))
+    listed: list[targeting.TargetArea] = []
+    for i, a in enumerate(areas):
+        if a.get("shape") in validation.GEO_SHAPES:
+            found, _problems = validation.geo_area(a, i)
+            if found is not None:
+                listed.append(targeting.TargetArea(found.country_code, found.city, found.shape,
+                                                   found.latitude, found.longitude,
+                                                   found.radius_km, found.polygon))
+        elif i18n.is_country_code(a["country_code"].strip().upper()):
+            listed.append(targeting.TargetArea(a["country_code"].strip().upper(),
+                                               a["city"].strip()[:validation.MAX_CITY]))
+    target_areas = tuple(listed)
     target = targeting.Target(areas=target_areas, languages=tuple(languages), base_language=base,
                               audience_kinds=kinds if len(kinds) < len(known) else (),
                               present_only=bool(form.present_only.data))

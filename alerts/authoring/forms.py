@@ -239,6 +239,15 @@ def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, .
         for i, code in enumerate(countries)
         if code.strip()
     ]
+    shape = form.get("geo_shape", "")
+    if shape in ("circle", "polygon"):
+        # One geographic area on the screen (the model keeps any number): after the country rows.
+        areas.append({"shape": shape, "country_code": form.get("geo_country", "").strip(),
+                      "city": form.get("geo_city", ""), "latitude": form.get("geo_latitude", ""),
+                      "longitude": form.get("geo_longitude", ""), "radius_km": form.get("geo_radius", ""),
+                      "polygon": form.get("geo_polygon", "")})
+    elif shape:
+        errors["areas"] = str(_l("Choose the kind of area from the list."))
     mode = form.get("send_mode", "now")
     data: dict[str, Any] = {
         key: form.get(key, "")
@@ -290,11 +299,13 @@ def _check_every_text(form: MultiDict[str, str], countries: list[str], errors: d
     rule refuses is kept, even where it would be ignored."""
     for key, value in form.items(multi=True):
         part, _dash, lang = key.partition("-")
-        multiline = part in ("body", "instruction") and bool(lang)
+        multiline = (part in ("body", "instruction") and bool(lang)) or key == "geo_polygon"
         if is_plain_text(value, multiline=multiline):
             continue
         if part in _TEXT_PARTS and lang:
             where = f"texts.{lang}.{part}"
+        elif key.startswith("geo_"):
+            where = "areas"
         elif key == "area_city":
             row = form.getlist("area_city").index(value)
             where = (f"areas.{sum(1 for c in countries[:row] if c.strip())}.city"

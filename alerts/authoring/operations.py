@@ -41,6 +41,7 @@ from alerts.models import (
     AlertArea,
     AlertState,
     AlertText,
+    AreaShape,
     CapMsgType,
     CapSeverity,
     CapUrgency,
@@ -148,7 +149,16 @@ def _apply(alert: Alert, values: Mapping[str, Any], texts: Mapping[str, Mapping[
                 setattr(target, key, value)
     alert.areas.clear()
     for area in areas:
-        alert.areas.append(AlertArea(country_code=area.country_code, city=area.city))
+        alert.areas.append(AlertArea(country_code=area.country_code, city=area.city,
+                                     shape=AreaShape(area.shape), latitude=area.latitude,
+                                     longitude=area.longitude, radius_km=area.radius_km,
+                                     polygon=area.polygon))
+
+
+def area_input(area: AlertArea) -> AreaInput:
+    """A saved area as input again (an update or a copy starts from it)."""
+    return AreaInput(area.country_code, area.city, str(area.shape or AreaShape.place), area.latitude,
+                     area.longitude, area.radius_km, area.polygon)
 
 
 def _summary(alert: Alert) -> dict[str, Any]:
@@ -158,7 +168,7 @@ def _summary(alert: Alert) -> dict[str, Any]:
         "status": str(alert.status),
         "msg_type": str(alert.msg_type),
         "languages": sorted(t.language for t in alert.texts),
-        "countries": sorted({a.country_code for a in alert.areas}),
+        "countries": sorted({a.country_code for a in alert.areas if a.country_code}),
         "send_at": alert.send_at.isoformat() if alert.send_at else None,
         "recurrence": alert.recurrence,
     }
@@ -220,7 +230,7 @@ def _recheck(alert: Alert) -> None:
         "place": alert.place, "event_time": alert.event_time,
     }
     texts = {t.language: text_fields(t) for t in alert.texts}
-    areas = [AreaInput(a.country_code, a.city) for a in alert.areas]
+    areas = [area_input(a) for a in alert.areas]
     clean_input(data, texts, areas, msg_type=alert.msg_type)
     if alert.msg_type != CapMsgType.Alert:
         _check_not_the_original(texts, alert.references)
@@ -493,7 +503,7 @@ def _derived(alert: Alert, msg_type: CapMsgType, user: User) -> Alert:
         "place": alert.place, "event_time": alert.event_time,
     }
     texts = _derived_texts(alert, msg_type)
-    areas = [AreaInput(a.country_code, a.city) for a in alert.areas]
+    areas = [area_input(a) for a in alert.areas]
     # The copy is a draft to be rewritten; only a too-long text would fail, so skip the length check
     # by building the row directly after validating the rest.
     check = Check(now)
@@ -595,7 +605,9 @@ def spawn_occurrence(template: Alert, fire_time: datetime) -> Alert:
     for text in template.texts:
         run.texts.append(AlertText(language=text.language, **text_fields(text)))
     for area in template.areas:
-        run.areas.append(AlertArea(country_code=area.country_code, city=area.city))
+        run.areas.append(AlertArea(country_code=area.country_code, city=area.city, shape=area.shape,
+                                   latitude=area.latitude, longitude=area.longitude,
+                                   radius_km=area.radius_km, polygon=area.polygon))
     try:
         with db.session.begin_nested():
             db.session.add(run)

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 import i18n
+from alerts import geo
 from alerts.authoring.recurrence import as_utc, office_zone, recurrence_trigger, upcoming_runs
 from alerts.models import CapCategory, CapCertainty, CapMsgType, CapSeverity, CapStatus, CapUrgency
 from consular.db import utcnow
@@ -91,8 +92,146 @@ def is_blank(text: str) -> bool:
 
 @dataclass
 class AreaInput:
+    """A target area as saved: a country (and city), or a circle, or a polygon (``alerts.geo``)."""
+
     country_code: str
     city: str = ""
+    shape: str = "place"
+    latitude: float | None = None
+    longitude: float | None = None
+    radius_km: float | None = None
+    polygon: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        """The area as the compose form's fields hold it."""
+        return {"country_code": self.country_code, "city": self.city, "shape": self.shape,
+                "latitude": _plain(self.latitude), "longitude": _plain(self.longitude),
+                "radius_km": _plain(self.radius_km), "polygon": self.polygon or ""}
+
+
+def _plain(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+GEO_SHAPES = ("circle", "polygon")
+
+
+def geo_message(code: str) -> str:
+    """What is wrong with a shape (``alerts.geo.GeoInputError.code``), in the reader's language."""
+    if code == "radius":
+        return _("The radius must be more than 0 km and at most %(max)s km.",
+                 max=f"{geo.MAX_RADIUS_KM:,.0f}")
+    if code == "polygon_format":
+        return _("Type the polygon's corners as latitude,longitude pairs separated by spaces, for "
+                 "example 43.9,11.0 43.9,11.2 43.8,11.1.")
+    if code == "polygon_size":
+        return _("A polygon needs at least 3 and at most %(max)d different corners.",
+                 max=geo.MAX_VERTICES)
+    if code == "polygon_crossing":
+        return _("The polygon's edges cross each other. Give its corners in order around the area.")
+    if code == "polygon_antimeridian":
+        return _("A polygon may not cross the 180th meridian: aim at each side separately.")
+    return _("A latitude is between -90 and 90 and a longitude between -180 and 180 (decimal "
+             "degrees, for example 43.88, 11.10).")
+
+
+def _number(raw: Any) -> float | None:
+    """A decimal number from the form (a comma as the decimal mark is accepted); None when empty.
+    Raises ValueError."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    if isinstance(raw, int | float):
+        return float(raw)
+    if not isinstance(raw, str) or len(raw) > 40:
+        raise ValueError(raw)
+    return float(raw.strip().replace(",", "."))
+
+
+def _check_geo_area(check: Check, i: int, area: Mapping[str, Any]) -> AreaInput | None:
+    """A circle (a centre typed, or a city of the city index, and a radius) or a polygon."""
+    from consular.places import cities
+
+    shape = area.get("shape")
+    raw_code = area.get("country_code") or ""
+    code = raw_code.strip().upper() if isinstance(raw_code, str) else ""
+    if code and not i18n.is_country_code(code):
+        check.fail(f"areas.{i}.country_code", _("Choose a country from the list."))
+        return None
+    city = check.line(f"areas.{i}.city", area.get("city") or "", MAX_CITY)
+    if city is None:
+        return None
+    if shape == "polygon":
+        raw = area.get("polygon")
+        if not isinstance(raw, str) or not raw.strip() or len(raw) > 40 * geo.MAX_VERTICES:
+            empty = not isinstance(raw, str) or not raw.strip()
+            check.fail(f"areas.{i}.polygon", geo_message("polygon_size" if empty else "polygon_format"))
+            return None
+        try:
+            points = geo.parse_polygon(raw)
+        except geo.GeoInputError as exc:
+            check.fail(f"areas.{i}.polygon", geo_message(exc.code))
+            return None
+        if not code:
+            middle = geo.polygon_box(points)
+            code = _country_near((middle.south + middle.north) / 2, sum(middle.lon_ranges[0]) / 2)
+        return AreaInput(code, city, "polygon", polygon=geo.polygon_text(points))
+    try:
+        lat, lon = _number(area.get("latitude")), _number(area.get("longitude"))
+        if (lat is None) != (lon is None):
+            raise geo.GeoInputError("coordinates")
+        if lat is not None and lon is not None:
+            geo.check_point(lat, lon)
+    except (ValueError, geo.GeoInputError):
+        check.fail(f"areas.{i}.latitude", geo_message("coordinates"))
+        lat = lon = None
+        failed = True
+    else:
+        failed = False
+    try:
+        radius = _number(area.get("radius_km"))
+        if radius is None:
+            check.fail(f"areas.{i}.radius_km", _("Give the circle's radius in kilometres."))
+        else:
+            geo.check_radius(radius)
+    except (ValueError, geo.GeoInputError):
+        check.fail(f"areas.{i}.radius_km", geo_message("radius"))
+        radius = None
+    if failed:
+        return None
+    if lat is None or lon is None:
+        if not city:
+            check.fail(f"areas.{i}.city", _("Give the circle's centre: pick a city or type its "
+                                            "coordinates."))
+            return None
+        found = cities.find(city, code or None)
+        if not found:
+            check.fail(f"areas.{i}.city", _("%(city)s is not in the city index. Pick a city from the "
+                                            "list or type the centre's coordinates.", city=city))
+            return None
+        lat, lon, code = found[0].latitude, found[0].longitude, code or found[0].country
+        city = found[0].name if not code or city == found[0].name else city
+    if radius is None:
+        return None
+    return AreaInput(code or _country_near(lat, lon), city, "circle", lat, lon, radius)
+
+
+def geo_area(area: Mapping[str, Any], index: int = 0) -> tuple[AreaInput | None, dict[str, str]]:
+    """A circle or polygon from the compose form checked on its own (the live preview's check):
+    the area, or the messages for what is wrong with it."""
+    check = Check(utcnow())
+    found = _check_geo_area(check, index, area)
+    return (found if not check.errors else None), check.errors
+
+
+def _country_near(latitude: float, longitude: float) -> str:
+    """The country of the nearest city within 100 km (a circle or polygon typed as coordinates
+    gets it for CAP's geocode and the preview's countries), or ""."""
+    from consular.places import cities
+
+    near = cities.within(latitude, longitude, 100.0)
+    return near[0][0].country if near else ""
 
 
 class Check:
@@ -409,8 +548,18 @@ def _check_areas(check: Check, areas: Any) -> list[AreaInput]:
     for i, area in enumerate(areas):
         raw_code: Any
         raw_city: Any
+        if isinstance(area, AreaInput) and area.shape in GEO_SHAPES:
+            geo_area = _check_geo_area(check, i, area.as_dict())
+            if geo_area is not None:
+                out.append(geo_area)
+            continue
         if isinstance(area, AreaInput):
             raw_code, raw_city = area.country_code, area.city
+        elif isinstance(area, Mapping) and area.get("shape") in GEO_SHAPES:
+            geo_area = _check_geo_area(check, i, area)
+            if geo_area is not None:
+                out.append(geo_area)
+            continue
         elif isinstance(area, Mapping):
             raw_code, raw_city = area.get("country_code"), area.get("city", "")
         else:
@@ -428,8 +577,8 @@ def _check_areas(check: Check, areas: Any) -> list[AreaInput]:
         seen.add((code, city.casefold()))
         out.append(AreaInput(code, city))
     # A whole country makes its cities redundant.
-    whole = {a.country_code for a in out if not a.city}
-    return [a for a in out if not a.city or a.country_code not in whole]
+    whole = {a.country_code for a in out if not a.city and a.shape == "place"}
+    return [a for a in out if a.shape != "place" or not a.city or a.country_code not in whole]
 
 
 def clean_input(data: Mapping[str, Any], texts: Any, areas: Any, *,

@@ -25,6 +25,7 @@ import i18n
 from alerts import targeting
 from alerts.authoring import compose, library, placeholders, validation
 from alerts.authoring import operations as ops
+from alerts.authoring.areas import describe_area, geo_city_choices
 from alerts.authoring.estimate import (
     duration_text,
     estimate_payload,
@@ -53,9 +54,11 @@ from alerts.authoring.forms import (
     read_compose,
     to_local_input,
 )
+from alerts.authoring.maps import answers_by_place, map_config
 from alerts.authoring.models import AlertTemplate
 from alerts.authoring.progress import call_round_rows, progress_data
 from alerts.authoring.recurrence import office_zone_name, upcoming_runs
+from alerts.authoring.sendplan import send_plan
 from alerts.channels.sms.texts import SMS_LOCALES
 from alerts.dispatch.quiet import is_urgent
 from alerts.models import (
@@ -116,6 +119,7 @@ def _helpers() -> dict[str, Any]:
         "certainty_label": lambda s: label(CERTAINTY_LABELS, s),
         "audience_label": lambda k: label(AUDIENCE_LABELS, RegistrantKind(k)),
         "office_zone": office_zone_name(),
+        "describe_area": describe_area,
         "AlertState": AlertState,
         "CapStatus": CapStatus,
         "CapMsgType": CapMsgType,
@@ -214,15 +218,23 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
                      template: AlertTemplate | None = None) -> dict[str, Any]:
     locales = SMS_LOCALES
     form.base_language.choices = [SelectChoice(code, i18n.language_name(code)) for code in locales]
-    area_rows = [dict(a) for a in areas] + [{"country_code": "", "city": ""}] * (2 if len(areas) < 2 else 1)
+    places = [a for a in areas if a.get("shape", "place") == "place"]
+    area_rows = [dict(a) for a in places] + [{"country_code": "", "city": ""}] * (2 if len(places) < 2 else 1)
+    geo_area = next((dict(a) for a in areas if a.get("shape") in validation.GEO_SHAPES), None)
+    estimated = form_estimate(form, languages, texts, areas, send_mode, str(msg_type))
     return {
-        "estimate": form_estimate(form, languages, texts, areas, send_mode, str(msg_type)),
+        "estimate": estimated,
+        "map": {**map_config(), **(estimated or {}).get("map", {})},
         "tab_errors": {key.split(".")[1] for key in errors if key.startswith("texts.") and "." in key},
         "form": form,
         "alert": alert,
         "languages": languages,
         "texts": texts,
         "area_rows": area_rows,
+        "geo": geo_area or {"shape": "", "country_code": "", "city": "", "latitude": "",
+                            "longitude": "", "radius_km": "", "polygon": ""},
+        "geo_index": len(places),
+        "geo_cities": geo_city_choices(),
         "errors": errors,
         "addable": [code for code in locales if code not in languages],
         "countries": i18n.country_choices(),
@@ -274,7 +286,7 @@ def _initial_form(alert: Alert | None, template: AlertTemplate | None = None,
     })
     languages = [t.language for t in alert.texts]
     texts = {t.language: ops.text_fields(t) for t in alert.texts}
-    areas = [{"country_code": a.country_code, "city": a.city} for a in alert.areas]
+    areas = [ops.area_input(a).as_dict() for a in alert.areas]
     mode = "recurring" if alert.recurrence else ("at" if alert.send_at else "now")
     form.send_mode.data = mode
     return form, languages, texts, areas, mode
@@ -428,6 +440,15 @@ def estimate() -> Any:
         return _bad_request(_("Choose from the list of recipient groups."), {"audience_kinds": "invalid"})
     areas: list[targeting.TargetArea] = []
     for i, area in enumerate(parsed.areas):
+        if area.get("shape") in validation.GEO_SHAPES:
+            found, problems = validation.geo_area(area, i)
+            if found is None:
+                key, message = next(iter(problems.items()))
+                return _bad_request(message, {key: "invalid"})
+            areas.append(targeting.TargetArea(found.country_code, found.city, found.shape,
+                                              found.latitude, found.longitude, found.radius_km,
+                                              found.polygon))
+            continue
         code = area["country_code"].strip().upper()
         if not i18n.is_country_code(code) or len(area["city"]) > validation.MAX_CITY:
             return _bad_request(_("Choose a country from the list."), {f"areas.{i}.country_code": "invalid"})
@@ -483,6 +504,7 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
     counted = None
     cost = None
     warnings: list[str] = []
+    plan = None
     if alert.state in (AlertState.draft, AlertState.pending_approval, AlertState.scheduled):
         result = compose.estimate(target, analysed)
         counted = result.recipients
@@ -493,6 +515,10 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         warnings = reach_warnings(target, send_at=max(first_send or utcnow(), utcnow()),
                                   expires_at=run_expiry or alert.expires_at,
                                   urgent=is_urgent(alert.urgency, alert.severity))
+        plan = send_plan(target, result.segments_by_language, send_at=first_send,
+                         expires_at=run_expiry or alert.expires_at,
+                         urgent=is_urgent(alert.urgency, alert.severity),
+                         safety_check=alert.safety_check, alert_id=alert.id)
     users = _users(alert.author_id, alert.approver_id, alert.last_edited_by_id, alert.cancelled_by_id,
                    alert.break_glass_by_id, alert.break_glass_reviewed_by_id)
     occurrences: list[Alert] = []
@@ -508,6 +534,7 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         "counted": counted,
         "cost": cost,
         "warnings": warnings,
+        "plan": plan,
         "not_sent_text": label(NOT_SENT_LABELS, alert.not_sent_reason) if alert.not_sent_reason else "",
         "users": users,
         "may_approve": ops.may_approve(alert, user),
@@ -651,7 +678,9 @@ def write_cancel_notice(alert_id: int) -> Any:
 def progress(alert_id: int) -> str:
     _coordinator()
     alert = _alert_or_404(alert_id)
-    return render_template("alerts/progress.html", alert=alert, data=progress_data(alert),
+    answers = map_config(areas=targeting.Target.of(alert).areas, places=answers_by_place(alert),
+                         answers=alert.safety_check)
+    return render_template("alerts/progress.html", alert=alert, data=progress_data(alert), map=answers,
                            headline=_headline(alert))
 
 

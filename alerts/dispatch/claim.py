@@ -106,7 +106,15 @@ def expire_alerts(now: datetime) -> list[int]:
 
 
 
-def _due_candidates(now: datetime, limit: int) -> list[Any]:
+def _safety_checks_sending() -> list[int]:
+    """The safety checks being sent (a handful at most): their messages are claimed first."""
+    return list(db.session.scalars(
+        sa.select(Alert.id).where(Alert.state == AlertState.sending, Alert.safety_check.is_(True))))
+
+
+def _due_candidates(now: datetime, limit: int, among: list[int] | None = None) -> list[Any]:
+    """Due deliveries in the order they were planned (due time, then id: nearest to a geographic
+    area's centre first, see ``alerts.targeting.fan_out``); ``among``: only these alerts'."""
     query = (
         sa.select(Delivery.id, Delivery.alert_id, Delivery.registrant_id, Delivery.language,
                   Delivery.attempts, Delivery.reconcile_from, Delivery.resent_at,
@@ -119,6 +127,8 @@ def _due_candidates(now: datetime, limit: int) -> list[Any]:
         .order_by(Delivery.due_at, Delivery.id)
         .limit(limit)
     )
+    if among is not None:
+        query = query.where(Delivery.alert_id.in_(among))
     if dialect() == "postgresql":
         query = query.with_for_update(of=Delivery, skip_locked=True)
     return list(db.session.execute(query).all())
@@ -142,10 +152,15 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
             reclaim_expired_leases(now)
             expire_alerts(now)
         examined = 0
+        # Safety checks before routine alerts: their due messages first, then everything due.
+        first = _safety_checks_sending() or None
         while len(claimed) < limit and examined < limit * EXAMINE_FACTOR:
-            rows = _due_candidates(now, limit - len(claimed))
+            rows = _due_candidates(now, limit - len(claimed), first)
             if not rows:
-                break
+                if first is None:
+                    break
+                first = None
+                continue
             examined += len(rows)
             take: list[Any] = []
             deferred: dict[datetime, list[int]] = defaultdict(list)

@@ -49,6 +49,8 @@ class Registrant(TimestampMixin, Model):
     __tablename__ = "registrant"
     __table_args__ = (
         sa.Index("ix_registrant_target", "status", "country_code", "language"),
+        # Geographic aim: the bounding-box prefilter of a circle or polygon reads this index.
+        sa.Index("ix_registrant_location", "latitude", "longitude"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,6 +86,12 @@ class Registrant(TimestampMixin, Model):
     ended_reason: Mapped[str] = mapped_column(sa.String(40), default="")  # END_REASONS or retention
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # personal data wiped
     legal_hold: Mapped[bool] = mapped_column(default=False)
+    # Where the person is, for geographic aim (degrees, WGS84): the city's coordinates from the
+    # city index, filled whenever the country or city is set (``locate_registrant``), unless an
+    # explicit location was given (``location_explicit``). None: the city is not in the index.
+    latitude: Mapped[float | None] = mapped_column(sa.Float)
+    longitude: Mapped[float | None] = mapped_column(sa.Float)
+    location_explicit: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     liaison_point: Mapped[LiaisonPoint | None] = relationship()
     station: Mapped[ServiceStation | None] = relationship()
@@ -121,3 +129,27 @@ class RegistrantImport(Model):
     refused_count: Mapped[int] = mapped_column(default=0)  # rows with errors
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+def locate_registrant(registrant: Registrant) -> None:
+    """Place ``registrant`` at its city's coordinates (city index), unless it has an explicit
+    location; clears the place when the city is unknown."""
+    if registrant.location_explicit and registrant.latitude is not None:
+        return
+    from consular.registry.places import coordinates_of
+
+    found = coordinates_of(registrant.country_code or "", registrant.city or "")
+    registrant.latitude, registrant.longitude = found if found is not None else (None, None)
+
+
+@sa.event.listens_for(Registrant, "before_insert")
+def _locate_new(_mapper: Any, _connection: Any, target: Registrant) -> None:
+    if target.latitude is None:
+        locate_registrant(target)
+
+
+@sa.event.listens_for(Registrant, "before_update")
+def _locate_moved(_mapper: Any, _connection: Any, target: Registrant) -> None:
+    state = sa.inspect(target)
+    if state.attrs.country_code.history.has_changes() or state.attrs.city.history.has_changes():
+        locate_registrant(target)

@@ -42,7 +42,7 @@ from consular.registry.models import (
     RegistrantStatus,
 )
 from consular.registry.phones import name_key
-from consular.registry.places import timezone_for, zones_for_country
+from consular.registry.places import coordinates_of, timezone_for, zones_for_country
 
 DEFAULT_LANGUAGE = "zh_Hans"
 
@@ -384,7 +384,9 @@ def registrant_row(values: Mapping[str, Any], *, user: User, consent_method: Con
     """The column values of a new registration from checked values."""
     fields = {key: value for key, value in values.items() if key in REGISTRANT_FIELDS}
     key = phones.search_hash(fields["phone"])
-    return {**fields, "phone_hash": key, "current_phone_hash": key,
+    place = coordinates_of(fields.get("country_code", ""), fields.get("city", ""))
+    return {**fields, "latitude": place[0] if place else None,
+            "longitude": place[1] if place else None, "phone_hash": key, "current_phone_hash": key,
             "name_hash": name_key(fields["name"]), "consent_at": consent_at,
             "consent_method": consent_method, "consent_by_id": user.id,
             "consent_note": consent_note, "status": RegistrantStatus.active,

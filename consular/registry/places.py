@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo, available_timezones
 from consular.places import cities
 from consular.places.names import normalise_place
 
-__all__ = ["CITY_ALIASES", "LOCAL_NAMES", "city_spellings", "normalise_place", "single_zone",
+__all__ = ["CITY_ALIASES", "LOCAL_NAMES", "city_spellings", "coordinates_of", "normalise_place",
+           "single_zone",
            "timezone_for", "zones_for_country"]
 
 # China keeps one legal time (Beijing time) although the tz database also lists Asia/Urumqi.
@@ -143,3 +144,19 @@ def city_spellings(name: str) -> frozenset[str]:
     has its own name only."""
     known = _spellings_index().get(normalise_place(name), frozenset())
     return known | {name.strip()} if name.strip() else known
+
+
+@lru_cache(maxsize=8192)
+def coordinates_of(country_code: str, city: str | None) -> tuple[float, float] | None:
+    """The (latitude, longitude) of ``city`` in ``country_code`` from the city index (the most
+    populous city of that name there; Chinese names and local spellings known), or None when the
+    index has no such city. Where registrants are placed for geographic aim."""
+    code = (country_code or "").upper()
+    name = (city or "").strip()
+    if not code or not name:
+        return None
+    alias = CITY_ALIASES.get(code, {}).get(name)
+    found = cities.find(alias or name, code)
+    if not found:
+        return None
+    return (found[0].latitude, found[0].longitude)

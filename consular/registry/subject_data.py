@@ -56,6 +56,8 @@ def erase_registrant(registrant: Registrant, *, user: User | None, reason: str =
     registrant.phone_hash = ""
     registrant.current_phone_hash = None
     registrant.city = ""
+    registrant.latitude = registrant.longitude = None  # where the person was placed goes too
+    registrant.location_explicit = False
     registrant.stay_from = None
     registrant.stay_until = None
     registrant.consent_note = ""
@@ -122,6 +124,9 @@ def subject_access_export(registrant: Registrant, *, user: User) -> dict[str, An
             "import_batch": registrant.import_batch,
             "ended_at": _iso(registrant.ended_at), "ended_reason": registrant.ended_reason or None,
             "erased_at": _iso(registrant.erased_at), "legal_hold": registrant.legal_hold,
+            "location": ({"latitude": registrant.latitude, "longitude": registrant.longitude,
+                          "source": "explicit" if registrant.location_explicit else "city"}
+                         if registrant.latitude is not None else None),
         },
         "consent": {"at": _iso(registrant.consent_at), "method": registrant.consent_method.value,
                     "recorded_by": _person(registrant.consent_by_id),

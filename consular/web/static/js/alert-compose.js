@@ -170,7 +170,10 @@
     }).then(function (response) {
       return response.ok ? response.json() : null;
     }).then(function (data) {
-      if (data) applyEstimate(data);
+      if (data) {
+        applyEstimate(data);
+        document.dispatchEvent(new CustomEvent("alert-estimate", { detail: data }));
+      }
     }).catch(function () { /* offline or aborted: keep the last figures */ });
   }
 

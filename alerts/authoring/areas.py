@@ -1,0 +1,51 @@
+"""Geographic areas on the compose screen: the cities offered for a circle's centre, and how an
+area is named to a reader."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+import i18n
+from alerts.models import AlertArea, AreaShape
+from consular.db import db
+from consular.places import cities
+from consular.registry.models import Registrant
+
+MAX_CHOICES = 300
+
+
+def geo_city_choices() -> list[tuple[str, str]]:
+    """(city name, "city, country") of the cities where registrants live, most registrants first
+    (the list the centre's field suggests; any city of the index can be typed)."""
+    rows = db.session.execute(
+        sa.select(Registrant.country_code, Registrant.city, sa.func.count())
+        .where(Registrant.ended_at.is_(None), Registrant.city != "", Registrant.latitude.is_not(None))
+        .group_by(Registrant.country_code, Registrant.city)
+        .order_by(sa.func.count().desc(), Registrant.city).limit(MAX_CHOICES)).all()
+    locale = str(get_locale() or "en")
+    seen: set[tuple[str, str]] = set()
+    out: list[tuple[str, str]] = []
+    for code, city, _count in rows:
+        found = cities.find(city, code)
+        name = found[0].display_name(locale) if found else city
+        if (code, name) in seen:
+            continue
+        seen.add((code, name))
+        out.append((name, f"{name}, {i18n.country_name(code, locale)}"))
+    return out
+
+
+def describe_area(area: AlertArea) -> str:
+    """"Prato (Italy)", "50 km around Prato (Italy)", "a polygon (Italy)"."""
+    locale = str(get_locale() or "en")
+    country = i18n.country_name(area.country_code, locale) if area.country_code else ""
+    if area.shape == AreaShape.circle:
+        centre = area.city or f"{area.latitude:.4f}, {area.longitude:.4f}"
+        text = _("%(radius)s km around %(centre)s", radius=f"{area.radius_km:g}", centre=centre)
+    elif area.shape == AreaShape.polygon:
+        text = _("an area drawn as a polygon")
+    else:
+        return f"{area.city} ({country})" if area.city else country
+    return f"{text} ({country})" if country else text
