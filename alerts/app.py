@@ -21,9 +21,10 @@ def _load_demo_alerts() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from alerts.authoring.placeholders import with_place
+    from alerts.authoring.placeholders import marked, with_place
 
     app.jinja_env.filters["with_place"] = with_place
+    app.jinja_env.filters["placeholders_marked"] = marked
     for bp in (workers_bp, dev_sms_bp):
         app.register_blueprint(bp)
     app.register_blueprint(alert_feeds_bp)  # before the pages: /alerts/feed.atom is a fixed path

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 import i18n
 
@@ -194,3 +195,16 @@ def public_text(alert: Any, text: Any) -> dict[str, str]:
         locale=text.language, tz_name=office_zone_name(), place=alert.place,
         event_time=alert.event_time, country_code=first.country_code if first else None,
         city=first.city if first else "", wanted=wanted))
+
+
+def marked(text: str) -> Markup:
+    """``text`` for a page, each placeholder set apart as code (``{mission_phone}`` is a slot the
+    dispatcher fills, not words of the text)."""
+    parts: list[Markup] = []
+    last = 0
+    for match in _TOKEN.finditer(text):
+        parts.append(escape(text[last:match.start()]))
+        parts.append(Markup("<code>{}</code>").format(match.group(0)))
+        last = match.end()
+    parts.append(escape(text[last:]))
+    return Markup("").join(parts)

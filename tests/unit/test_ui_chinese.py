@@ -56,7 +56,8 @@ READ_ATTRIBUTES = re.compile(
     r"^(?:title|placeholder|aria-label|alt|data-confirm|data-label-.*|data-.*-label)$", re.ASCII)
 # Elements marked as raw machine data by design (an audit entry's recorded details): not read.
 RAW = "data-raw"
-SKIPPED_TAGS = {"script", "style", "code", "pre", "kbd", "samp", "template"}
+# (A textarea holds what someone wrote, to be edited: data, like a template's {placeholders}.)
+SKIPPED_TAGS = {"script", "style", "code", "pre", "kbd", "samp", "template", "textarea"}
 
 
 # --- what counts as an untranslated string ------------------------------------------------------
