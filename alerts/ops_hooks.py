@@ -119,7 +119,7 @@ def break_glass_on_home(user: User) -> list[tuple[str, int, str, bool]]:
     from flask import url_for
     from flask_babel import gettext as _
 
-    from alerts.authoring.operations import unreviewed_break_glass
+    from alerts.authoring.break_glass import unreviewed_break_glass
 
     if user.role != Role.coordinator:
         return []

@@ -19,6 +19,7 @@ import i18n
 from alerts import targeting
 from alerts.authoring import compose, placeholders, validation
 from alerts.authoring.forms import AlertForm, ComposeInput, parse_local
+from alerts.authoring.geo_input import GEO_SHAPES
 from alerts.authoring.maps import area_shapes, recipients_by_place
 from alerts.authoring.operations import OCCURRENCE_VALIDITY
 from alerts.authoring.recurrence import office_zone_name, upcoming_runs
@@ -171,7 +172,7 @@ def form_estimate(form: AlertForm, languages: list[str], texts: Mapping[str, Map
     kinds = tuple(k for k in (form.audience_kinds.data or []) if k in known)
     listed: list[targeting.TargetArea] = []
     for i, a in enumerate(areas):
-        if a.get("shape") in validation.GEO_SHAPES:
+        if a.get("shape") in GEO_SHAPES:
             found, _problems = validation.geo_area(a, i)
             if found is not None:
                 listed.append(targeting.TargetArea(found.country_code, found.city, found.shape,

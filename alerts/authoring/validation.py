@@ -16,6 +16,7 @@ from flask_babel import ngettext
 
 import i18n
 from alerts import geo
+from alerts.authoring.geo_input import GEO_SHAPES, _country_near, _number, geo_message
 from alerts.authoring.recurrence import as_utc, office_zone, recurrence_trigger, upcoming_runs
 from alerts.models import CapCategory, CapCertainty, CapMsgType, CapSeverity, CapStatus, CapUrgency
 from consular.db import utcnow
@@ -57,7 +58,6 @@ class AlertInputError(ValueError):
         self.errors = dict(errors)
 
 
-
 def _sms_locales() -> tuple[str, ...]:
     from alerts.channels.sms.texts import SMS_LOCALES
 
@@ -89,7 +89,6 @@ def is_blank(text: str) -> bool:
                or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in text)
 
 
-
 @dataclass
 class AreaInput:
     """A target area as saved: a country (and city), or a circle, or a polygon (``alerts.geo``)."""
@@ -111,42 +110,6 @@ class AreaInput:
 
 def _plain(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}".rstrip("0").rstrip(".")
-
-
-GEO_SHAPES = ("circle", "polygon")
-
-
-def geo_message(code: str) -> str:
-    """What is wrong with a shape (``alerts.geo.GeoInputError.code``), in the reader's language."""
-    if code == "radius":
-        return _("The radius must be more than 0 km and at most %(max)s km.",
-                 max=f"{geo.MAX_RADIUS_KM:,.0f}")
-    if code == "polygon_format":
-        return _("Type the polygon's corners as latitude,longitude pairs separated by spaces, for "
-                 "example 43.9,11.0 43.9,11.2 43.8,11.1.")
-    if code == "polygon_size":
-        return _("A polygon needs at least 3 and at most %(max)d different corners.",
-                 max=geo.MAX_VERTICES)
-    if code == "polygon_crossing":
-        return _("The polygon's edges cross each other. Give its corners in order around the area.")
-    if code == "polygon_antimeridian":
-        return _("A polygon may not cross the 180th meridian: aim at each side separately.")
-    return _("A latitude is between -90 and 90 and a longitude between -180 and 180 (decimal "
-             "degrees, for example 43.88, 11.10).")
-
-
-def _number(raw: Any) -> float | None:
-    """A decimal number from the form (a comma as the decimal mark is accepted); None when empty.
-    Raises ValueError."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    if isinstance(raw, bool):
-        raise ValueError(raw)
-    if isinstance(raw, int | float):
-        return float(raw)
-    if not isinstance(raw, str) or len(raw) > 40:
-        raise ValueError(raw)
-    return float(raw.strip().replace(",", "."))
 
 
 def _check_geo_area(check: Check, i: int, area: Mapping[str, Any]) -> AreaInput | None:
@@ -223,15 +186,6 @@ def geo_area(area: Mapping[str, Any], index: int = 0) -> tuple[AreaInput | None,
     check = Check(utcnow())
     found = _check_geo_area(check, index, area)
     return (found if not check.errors else None), check.errors
-
-
-def _country_near(latitude: float, longitude: float) -> str:
-    """The country of the nearest city within 100 km (a circle or polygon typed as coordinates
-    gets it for CAP's geocode and the preview's countries), or ""."""
-    from consular.places import cities
-
-    near = cities.within(latitude, longitude, 100.0)
-    return near[0][0].country if near else ""
 
 
 class Check:

@@ -9,13 +9,12 @@ figures these pages show are computed in ``estimate`` (the compose screen) and `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response
@@ -23,6 +22,7 @@ from wtforms import SelectChoice
 
 import i18n
 from alerts import targeting
+from alerts.authoring import break_glass as glass
 from alerts.authoring import compose, library, placeholders, validation
 from alerts.authoring import operations as ops
 from alerts.authoring.areas import describe_area, geo_city_choices
@@ -54,9 +54,9 @@ from alerts.authoring.forms import (
     read_compose,
     to_local_input,
 )
-from alerts.authoring.maps import answers_by_place, map_config
+from alerts.authoring.geo_input import GEO_SHAPES
+from alerts.authoring.maps import map_config
 from alerts.authoring.models import AlertTemplate
-from alerts.authoring.progress import call_round_rows, progress_data
 from alerts.authoring.recurrence import office_zone_name, upcoming_runs
 from alerts.authoring.sendplan import send_plan
 from alerts.channels.sms.texts import SMS_LOCALES
@@ -70,7 +70,6 @@ from alerts.models import (
     NotSentReason,
 )
 from config import current_settings
-from consular.audit.operations import record
 from consular.auth.models import User
 from consular.auth.scoping import can_work_on_alerts
 from consular.auth.session import require_user
@@ -220,7 +219,7 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
     form.base_language.choices = [SelectChoice(code, i18n.language_name(code)) for code in locales]
     places = [a for a in areas if a.get("shape", "place") == "place"]
     area_rows = [dict(a) for a in places] + [{"country_code": "", "city": ""}] * (2 if len(places) < 2 else 1)
-    geo_area = next((dict(a) for a in areas if a.get("shape") in validation.GEO_SHAPES), None)
+    geo_area = next((dict(a) for a in areas if a.get("shape") in GEO_SHAPES), None)
     estimated = form_estimate(form, languages, texts, areas, send_mode, str(msg_type))
     return {
         "estimate": estimated,
@@ -354,7 +353,7 @@ def _compose(alert: Alert | None, user: User) -> Any:
             if action == "submit":
                 ops.submit_for_approval(saved, user=user)
             elif action == "break_glass":
-                ops.break_glass(saved, user=user, reason=reason)
+                glass.break_glass(saved, user=user, reason=reason)
         except ops.AlertInputError as exc:
             db.session.rollback()
             errors = exc.errors
@@ -440,7 +439,7 @@ def estimate() -> Any:
         return _bad_request(_("Choose from the list of recipient groups."), {"audience_kinds": "invalid"})
     areas: list[targeting.TargetArea] = []
     for i, area in enumerate(parsed.areas):
-        if area.get("shape") in validation.GEO_SHAPES:
+        if area.get("shape") in GEO_SHAPES:
             found, problems = validation.geo_area(area, i)
             if found is None:
                 key, message = next(iter(problems.items()))
@@ -485,9 +484,6 @@ def estimate() -> Any:
 
 def _msg_type_arg(raw: str | None) -> str:
     return raw if raw in {m.value for m in CapMsgType} else CapMsgType.Alert.value
-
-
-# --- detail and actions -------------------------------------------------------------------------
 
 
 def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
@@ -538,7 +534,7 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         "not_sent_text": label(NOT_SENT_LABELS, alert.not_sent_reason) if alert.not_sent_reason else "",
         "users": users,
         "may_approve": ops.may_approve(alert, user),
-        "break_glass_allowed": ops.break_glass_allowed(alert),
+        "break_glass_allowed": glass.break_glass_allowed(alert),
         "may_review_break_glass": alert.break_glass_at is not None
         and alert.break_glass_reviewed_at is None and alert.break_glass_by_id != user.id,
         "now": utcnow(),
@@ -552,13 +548,6 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
     }
 
 
-@bp.get("/alerts/<int:alert_id>")
-def detail(alert_id: int) -> str:
-    user = _coordinator()
-    alert = _alert_or_404(alert_id)
-    return render_template("alerts/detail.html", **_detail_context(alert, user))
-
-
 def _refused(alert: Alert, exc: ops.AlertActionRefused | ops.AlertInputError) -> tuple[str, int]:
     db.session.rollback()
     user = _coordinator()
@@ -568,150 +557,3 @@ def _refused(alert: Alert, exc: ops.AlertActionRefused | ops.AlertInputError) ->
         message, code = exc.message, exc.status_code
     return render_template("alerts/detail.html", refusal=message,
                            **_detail_context(db.session.get(Alert, alert.id) or alert, user)), code
-
-
-def _act(alert_id: int, action: str) -> Any:
-    user = _coordinator()
-    alert = _alert_or_404(alert_id)
-    reason = request.form.get("reason", "")
-    try:
-        if action == "submit":
-            ops.submit_for_approval(alert, user=user)
-            message = _("Sent for approval. Another coordinator must approve it.")
-        elif action == "approve":
-            ops.approve(alert, user=user)
-            message = _("Approved. It will be sent at the scheduled time.") if alert.send_at and \
-                alert.send_at > utcnow() + timedelta(minutes=1) else _("Approved. Sending starts now.")
-            if alert.recurrence:
-                message = _("Approved. It will be sent on its schedule.")
-        elif action == "reject":
-            ops.reject(alert, user=user, reason=reason)
-            message = _("Sent back to its author with your note.")
-        elif action == "break_glass":
-            ops.break_glass(alert, user=user, reason=request.form.get("break_glass_reason", ""))
-            message = _("Sent by break-glass: sending starts now. Every coordinator has been told; "
-                        "another coordinator must review it.")
-        elif action == "break_glass_review":
-            ops.review_break_glass(alert, user=user, note=request.form.get("review_note", ""))
-            message = _("Your review of this break-glass alert is recorded.")
-        elif action == "cancel":
-            stopped = ops.cancel(alert, user=user, reason=reason)
-            message = _("Cancelled.") if not stopped else ngettext(
-                "Cancelled. %(count)s message that had not gone out was stopped.",
-                "Cancelled. %(count)s messages that had not gone out were stopped.", stopped,
-                count=i18n.format_number(stopped))
-        else:  # pragma: no cover - routes below name the actions
-            abort(404)
-    except (ops.AlertActionRefused, ops.AlertInputError) as exc:
-        return _refused(alert, exc)
-    conflict = _commit_or_conflict()
-    if conflict is not None:
-        return conflict
-    flash(message, "success")
-    target = "alert_pages.progress" if action in ("approve", "break_glass") and not alert.recurrence \
-        else "alert_pages.detail"
-    return redirect(url_for(target, alert_id=alert.id), code=303)
-
-
-@bp.post("/alerts/<int:alert_id>/submit")
-def submit(alert_id: int) -> Any:
-    return _act(alert_id, "submit")
-
-
-@bp.post("/alerts/<int:alert_id>/approve")
-def approve(alert_id: int) -> Any:
-    return _act(alert_id, "approve")
-
-
-@bp.post("/alerts/<int:alert_id>/reject")
-def reject(alert_id: int) -> Any:
-    return _act(alert_id, "reject")
-
-
-@bp.post("/alerts/<int:alert_id>/cancel")
-def cancel(alert_id: int) -> Any:
-    return _act(alert_id, "cancel")
-
-
-@bp.post("/alerts/<int:alert_id>/break-glass")
-def break_glass(alert_id: int) -> Any:
-    """Send now without a second approval, stating why (Extreme or Immediate alerts only)."""
-    return _act(alert_id, "break_glass")
-
-
-@bp.post("/alerts/<int:alert_id>/break-glass/review")
-def break_glass_review(alert_id: int) -> Any:
-    """Another coordinator's review of a break-glass alert."""
-    return _act(alert_id, "break_glass_review")
-
-
-def _derive(alert_id: int, kind: CapMsgType) -> Any:
-    user = _coordinator()
-    alert = _alert_or_404(alert_id)
-    try:
-        new_alert = ops.create_update(alert, user=user) if kind == CapMsgType.Update \
-            else ops.create_cancel_notice(alert, user=user)
-    except (ops.AlertActionRefused, ops.AlertInputError) as exc:
-        return _refused(alert, exc)
-    db.session.commit()
-    if kind == CapMsgType.Cancel:
-        flash(_("A cancel notice was written in each language of the alert. Check it, then ask for "
-                "approval."), "info")
-    else:
-        flash(_("An update was prefilled from the earlier alert. Rewrite its message in each language "
-                "to say what has changed, then ask for approval."), "info")
-    return redirect(url_for("alert_pages.edit", alert_id=new_alert.id), code=303)
-
-
-@bp.post("/alerts/<int:alert_id>/update")
-def write_update(alert_id: int) -> Any:
-    return _derive(alert_id, CapMsgType.Update)
-
-
-@bp.post("/alerts/<int:alert_id>/cancel-notice")
-def write_cancel_notice(alert_id: int) -> Any:
-    return _derive(alert_id, CapMsgType.Cancel)
-
-
-
-@bp.get("/alerts/<int:alert_id>/progress")
-def progress(alert_id: int) -> str:
-    _coordinator()
-    alert = _alert_or_404(alert_id)
-    answers = map_config(areas=targeting.Target.of(alert).areas, places=answers_by_place(alert),
-                         answers=alert.safety_check)
-    return render_template("alerts/progress.html", alert=alert, data=progress_data(alert), map=answers,
-                           headline=_headline(alert))
-
-
-@bp.get("/alerts/<int:alert_id>/progress.json")
-def progress_json(alert_id: int) -> Response:
-    _coordinator()
-    alert = _alert_or_404(alert_id)
-    return jsonify(progress_data(alert))
-
-
-def _headline(alert: Alert) -> str:
-    text = ops.text_for(alert, alert.base_language) or (alert.texts[0] if alert.texts else None)
-    return placeholders.with_place(text.headline, alert.place, text.language) if text is not None \
-        else alert.event
-
-
-# --- the call round -----------------------------------------------------------------------------
-
-
-@bp.get("/alerts/<int:alert_id>/call-round")
-def call_round(alert_id: int) -> str:
-    """People to phone: those who asked for help, those the message did not reach, and those who
-    have not answered the safety check in the set time. Reading this list is recorded in the audit trail."""
-    user = _coordinator()
-    alert = _alert_or_404(alert_id)
-    if not alert.safety_check:
-        abort(404)
-    now = utcnow()
-    cutoff = now - timedelta(minutes=alert.safety_check_minutes or validation.DEFAULT_SAFETY_MINUTES)
-    rows = call_round_rows(alert, cutoff, CALL_ROUND_LIMIT)
-    record("alert.call_round.view", "alert", alert.id, {"rows": len(rows)}, user=user)
-    db.session.commit()
-    return render_template("alerts/call_round.html", alert=alert, rows=rows, cutoff=cutoff,
-                           limit=CALL_ROUND_LIMIT, headline=_headline(alert))

@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from alerts.authoring import break_glass as break_glass_ops
 from alerts.authoring import operations as alert_ops
 from alerts.authoring.demo_templates import load_demo_templates
 from alerts.authoring.models import AlertTemplate
@@ -294,7 +295,7 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
                                      [{"country_code": "IT", "city": ""}], user=coordinator)
     glass = alert_ops.create_alert(alert_input(severity="Extreme"), texts(),
                                    [{"country_code": "IT", "city": ""}], user=users["approver"])
-    alert_ops.break_glass(glass, user=users["approver"], reason="值班只有一人")
+    break_glass_ops.break_glass(glass, user=users["approver"], reason="值班只有一人")
     load_demo_templates()
     template = db.session.scalar(sa.select(sa.func.min(AlertTemplate.id)))
     api_token, _secret = create_api_token(coordinator, "sweep")

@@ -1,0 +1,197 @@
+"""An alert's page once it is written: what it will do and has done (the send plan, the progress
+and its map, the call round) and what a coordinator does with it (submit, approve, reject,
+break-glass and its review, cancel, updates and cancel notices). Its routes join the alert pages'
+blueprint (``alerts.authoring.views``), as the template library's do."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from werkzeug.wrappers import Response
+
+import i18n
+from alerts import targeting
+from alerts.authoring import break_glass as glass
+from alerts.authoring import operations as ops
+from alerts.authoring import placeholders, validation
+from alerts.authoring.maps import answers_by_place, map_config
+from alerts.authoring.progress import call_round_rows, progress_data
+from alerts.authoring.views import (
+    CALL_ROUND_LIMIT,
+    _alert_or_404,
+    _commit_or_conflict,
+    _coordinator,
+    _detail_context,
+    _refused,
+    bp,
+)
+from alerts.models import (
+    Alert,
+    CapMsgType,
+)
+from consular.audit.operations import record
+from consular.db import db, utcnow
+
+# --- detail and actions -------------------------------------------------------------------------
+
+
+
+
+@bp.get("/alerts/<int:alert_id>")
+def detail(alert_id: int) -> str:
+    user = _coordinator()
+    alert = _alert_or_404(alert_id)
+    return render_template("alerts/detail.html", **_detail_context(alert, user))
+
+
+
+
+def _act(alert_id: int, action: str) -> Any:
+    user = _coordinator()
+    alert = _alert_or_404(alert_id)
+    reason = request.form.get("reason", "")
+    try:
+        if action == "submit":
+            ops.submit_for_approval(alert, user=user)
+            message = _("Sent for approval. Another coordinator must approve it.")
+        elif action == "approve":
+            ops.approve(alert, user=user)
+            message = _("Approved. It will be sent at the scheduled time.") if alert.send_at and \
+                alert.send_at > utcnow() + timedelta(minutes=1) else _("Approved. Sending starts now.")
+            if alert.recurrence:
+                message = _("Approved. It will be sent on its schedule.")
+        elif action == "reject":
+            ops.reject(alert, user=user, reason=reason)
+            message = _("Sent back to its author with your note.")
+        elif action == "break_glass":
+            glass.break_glass(alert, user=user, reason=request.form.get("break_glass_reason", ""))
+            message = _("Sent by break-glass: sending starts now. Every coordinator has been told; "
+                        "another coordinator must review it.")
+        elif action == "break_glass_review":
+            glass.review_break_glass(alert, user=user, note=request.form.get("review_note", ""))
+            message = _("Your review of this break-glass alert is recorded.")
+        elif action == "cancel":
+            stopped = ops.cancel(alert, user=user, reason=reason)
+            message = _("Cancelled.") if not stopped else ngettext(
+                "Cancelled. %(count)s message that had not gone out was stopped.",
+                "Cancelled. %(count)s messages that had not gone out were stopped.", stopped,
+                count=i18n.format_number(stopped))
+        else:  # pragma: no cover - routes below name the actions
+            abort(404)
+    except (ops.AlertActionRefused, ops.AlertInputError) as exc:
+        return _refused(alert, exc)
+    conflict = _commit_or_conflict()
+    if conflict is not None:
+        return conflict
+    flash(message, "success")
+    target = "alert_pages.progress" if action in ("approve", "break_glass") and not alert.recurrence \
+        else "alert_pages.detail"
+    return redirect(url_for(target, alert_id=alert.id), code=303)
+
+
+@bp.post("/alerts/<int:alert_id>/submit")
+def submit(alert_id: int) -> Any:
+    return _act(alert_id, "submit")
+
+
+@bp.post("/alerts/<int:alert_id>/approve")
+def approve(alert_id: int) -> Any:
+    return _act(alert_id, "approve")
+
+
+@bp.post("/alerts/<int:alert_id>/reject")
+def reject(alert_id: int) -> Any:
+    return _act(alert_id, "reject")
+
+
+@bp.post("/alerts/<int:alert_id>/cancel")
+def cancel(alert_id: int) -> Any:
+    return _act(alert_id, "cancel")
+
+
+@bp.post("/alerts/<int:alert_id>/break-glass")
+def break_glass(alert_id: int) -> Any:
+    """Send now without a second approval, stating why (Extreme or Immediate alerts only)."""
+    return _act(alert_id, "break_glass")
+
+
+@bp.post("/alerts/<int:alert_id>/break-glass/review")
+def break_glass_review(alert_id: int) -> Any:
+    """Another coordinator's review of a break-glass alert."""
+    return _act(alert_id, "break_glass_review")
+
+
+def _derive(alert_id: int, kind: CapMsgType) -> Any:
+    user = _coordinator()
+    alert = _alert_or_404(alert_id)
+    try:
+        new_alert = ops.create_update(alert, user=user) if kind == CapMsgType.Update \
+            else ops.create_cancel_notice(alert, user=user)
+    except (ops.AlertActionRefused, ops.AlertInputError) as exc:
+        return _refused(alert, exc)
+    db.session.commit()
+    if kind == CapMsgType.Cancel:
+        flash(_("A cancel notice was written in each language of the alert. Check it, then ask for "
+                "approval."), "info")
+    else:
+        flash(_("An update was prefilled from the earlier alert. Rewrite its message in each language "
+                "to say what has changed, then ask for approval."), "info")
+    return redirect(url_for("alert_pages.edit", alert_id=new_alert.id), code=303)
+
+
+@bp.post("/alerts/<int:alert_id>/update")
+def write_update(alert_id: int) -> Any:
+    return _derive(alert_id, CapMsgType.Update)
+
+
+@bp.post("/alerts/<int:alert_id>/cancel-notice")
+def write_cancel_notice(alert_id: int) -> Any:
+    return _derive(alert_id, CapMsgType.Cancel)
+
+
+
+@bp.get("/alerts/<int:alert_id>/progress")
+def progress(alert_id: int) -> str:
+    _coordinator()
+    alert = _alert_or_404(alert_id)
+    answers = map_config(areas=targeting.Target.of(alert).areas, places=answers_by_place(alert),
+                         answers=alert.safety_check)
+    return render_template("alerts/progress.html", alert=alert, data=progress_data(alert), map=answers,
+                           headline=_headline(alert))
+
+
+@bp.get("/alerts/<int:alert_id>/progress.json")
+def progress_json(alert_id: int) -> Response:
+    _coordinator()
+    alert = _alert_or_404(alert_id)
+    return jsonify(progress_data(alert))
+
+
+def _headline(alert: Alert) -> str:
+    text = ops.text_for(alert, alert.base_language) or (alert.texts[0] if alert.texts else None)
+    return placeholders.with_place(text.headline, alert.place, text.language) if text is not None \
+        else alert.event
+
+
+# --- the call round -----------------------------------------------------------------------------
+
+
+@bp.get("/alerts/<int:alert_id>/call-round")
+def call_round(alert_id: int) -> str:
+    """People to phone: those who asked for help, those the message did not reach, and those who
+    have not answered the safety check in the set time. Reading this list is recorded in the audit trail."""
+    user = _coordinator()
+    alert = _alert_or_404(alert_id)
+    if not alert.safety_check:
+        abort(404)
+    now = utcnow()
+    cutoff = now - timedelta(minutes=alert.safety_check_minutes or validation.DEFAULT_SAFETY_MINUTES)
+    rows = call_round_rows(alert, cutoff, CALL_ROUND_LIMIT)
+    record("alert.call_round.view", "alert", alert.id, {"rows": len(rows)}, user=user)
+    db.session.commit()
+    return render_template("alerts/call_round.html", alert=alert, rows=rows, cutoff=cutoff,
+                           limit=CALL_ROUND_LIMIT, headline=_headline(alert))
