@@ -50,6 +50,37 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+class QueryArgs:
+    """A list's query string read one parameter at a time: each malformed value is noted under its
+    name, and :meth:`check` then refuses the request with a 400 naming every one at once."""
+
+    def __init__(self) -> None:
+        self.args = request.args
+        self.errors: dict[str, str] = {}
+
+    def integer(self, name: str, default: int | None, low: int, high: int) -> int | None:
+        """A whole number from ``low`` to ``high``; ``default`` when absent or malformed."""
+        raw = self.args.get(name, "").strip()
+        if not raw:
+            return default
+        if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or not low <= int(raw) <= high:
+            self.errors[name] = _("A whole number from %(low)d to %(high)d.", low=low, high=high)
+            return default
+        return int(raw)
+
+    def choice(self, name: str, options: list[str]) -> str:
+        """One of ``options``, or "" when absent or not one of them."""
+        raw = self.args.get(name, "").strip()
+        if raw and raw not in options:
+            self.errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(options))
+            return ""
+        return raw
+
+    def check(self) -> None:
+        if self.errors:
+            raise ApiError(400, "bad_query", error_message(400), self.errors)
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/") or (
         request.accept_mimetypes.best == "application/json"

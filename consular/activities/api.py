@@ -32,7 +32,7 @@ from consular.activities.models import (
     RiskState,
 )
 from consular.activities.report import work_figures_of
-from consular.api import ApiError, error_message, json_body
+from consular.api import ApiError, QueryArgs, error_message, json_body
 from consular.api_docs import documented
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
@@ -77,29 +77,16 @@ def _refused(exc: ops.ActivityRefused) -> tuple[Response, int]:
 
 
 def _paging() -> tuple[int, int]:
-    errors: dict[str, str] = {}
-
-    def integer(name: str, default: int, low: int, high: int) -> int:
-        raw = request.args.get(name, "").strip()
-        if not raw:
-            return default
-        if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or not low <= int(raw) <= high:
-            errors[name] = _("A whole number from %(low)d to %(high)d.", low=low, high=high)
-            return default
-        return int(raw)
-
-    limit, offset = integer("limit", DEFAULT_LIMIT, 1, 200), integer("offset", 0, 0, 1_000_000_000)
-    for name, options in (("kind", [k.value for k in ActivityKind]),
-                          ("state", [v.value for v in RiskState]),
-                          ("level", [v.value for v in RiskLevel])):
-        raw = request.args.get(name, "").strip()
-        if raw and raw not in options:
-            errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(options))
+    query = QueryArgs()
+    limit = query.integer("limit", DEFAULT_LIMIT, 1, 200) or DEFAULT_LIMIT
+    offset = query.integer("offset", 0, 0, 1_000_000_000) or 0
+    query.choice("kind", [k.value for k in ActivityKind])
+    query.choice("state", [v.value for v in RiskState])
+    query.choice("level", [v.value for v in RiskLevel])
     year = request.args.get("year", "").strip()
     if year and not (year.isascii() and year.isdigit() and 2000 <= int(year[:6]) <= 2100):
-        errors["year"] = _("A whole number from %(low)d to %(high)d.", low=2000, high=2100)
-    if errors:
-        raise ApiError(400, "bad_query", error_message(400), errors)
+        query.errors["year"] = _("A whole number from %(low)d to %(high)d.", low=2000, high=2100)
+    query.check()
     return limit, offset
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask import Blueprint, Response, abort, jsonify, url_for
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 import i18n
-from consular.api import ApiError, error_message, json_body, refusal
+from consular.api import ApiError, QueryArgs, error_message, json_body, refusal
 from consular.api_docs import documented
 from consular.audit.operations import record
 from consular.auth.models import User
@@ -82,44 +82,27 @@ def _viewer() -> User:
 
 def _list_params() -> tuple[RegistrantFilters, int, int]:
     """Filters and paging from the query string; a malformed value is a 400 naming it."""
-    args = request.args
-    errors: dict[str, str] = {}
+    query = QueryArgs()
+    args, errors = query.args, query.errors
     values: dict[str, Any] = {"q": args.get("q", "").strip()[:100]}
-
-    def integer(name: str, default: int | None, low: int, high: int) -> int | None:
-        raw = args.get(name, "").strip()
-        if not raw:
-            return default
-        if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or not low <= int(raw) <= high:
-            errors[name] = _("A whole number from %(low)d to %(high)d.", low=low, high=high)
-            return default
-        return int(raw)
-
-    def choice(name: str, options: list[str]) -> str:
-        raw = args.get(name, "").strip()
-        if raw and raw not in options:
-            errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(options))
-            return ""
-        return raw
 
     country = args.get("country", "").strip().upper()
     if country and not i18n.is_country_code(country):
         errors["country"] = _("Not a country code. Use the two-letter ISO code, for example IT.")
     values["country"] = country if "country" not in errors else ""
-    values["language"] = choice("language", list(languages.SMS_LOCALES))
-    status = choice("status", [s.value for s in RegistrantStatus])
+    values["language"] = query.choice("language", list(languages.SMS_LOCALES))
+    status = query.choice("status", [s.value for s in RegistrantStatus])
     values["status"] = RegistrantStatus(status) if status else None
-    kind = choice("kind", [k.value for k in RegistrantKind])
+    kind = query.choice("kind", [k.value for k in RegistrantKind])
     values["kind"] = RegistrantKind(kind) if kind else None
-    values["liaison_point_id"] = integer("liaison_point_id", None, 1, 2**31 - 1)
-    values["station_id"] = integer("station_id", None, 1, 2**31 - 1)
-    current = choice("current", ["true", "false", "all"]) or "true"
+    values["liaison_point_id"] = query.integer("liaison_point_id", None, 1, 2**31 - 1)
+    values["station_id"] = query.integer("station_id", None, 1, 2**31 - 1)
+    current = query.choice("current", ["true", "false", "all"]) or "true"
     values["current"] = {"true": True, "false": False, "all": None}[current]
     values["batch"] = args.get("batch", "").strip()[:64]
-    limit = integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
-    offset = integer("offset", 0, 0, MAX_OFFSET) or 0
-    if errors:
-        raise ApiError(400, "bad_query", error_message(400), errors)
+    limit = query.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
+    offset = query.integer("offset", 0, 0, MAX_OFFSET) or 0
+    query.check()
     return RegistrantFilters(**values), limit, offset
 
 
