@@ -17,6 +17,7 @@ import unicodedata
 from typing import Any
 
 from flask_babel import get_translations, ngettext
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtforms_translations
@@ -68,6 +69,25 @@ def clean_text(raw: str, *, multiline: bool = False) -> str | None:
     text = unicodedata.normalize("NFC", raw)
     text = text.replace("\r\n", "\n").replace("\r", "\n") if multiline else _FOLD_RE.sub(" ", text)
     return text.strip()
+
+
+def read_text(raw: object, max_len: int, *, required: bool = False,
+              multiline: bool = False) -> tuple[str | None, str | None]:
+    """A field's value under the one text rule: ``(text as stored, None)``, or ``(None, refusal)``
+    in the request's language when it is not text, holds a refused character, is required but
+    empty, or is longer than ``max_len``. None counts as empty."""
+    if raw is None:
+        raw = ""
+    if not isinstance(raw, str):
+        return None, _("Enter text.")
+    value = clean_text(raw, multiline=multiline)
+    if value is None:
+        return None, message()
+    if required and not value:
+        return None, _("This field is required.")
+    if len(value) > max_len:
+        return None, too_long_message(max_len)
+    return value, None
 
 
 def search_text(raw: object, limit: int) -> str:

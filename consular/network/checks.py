@@ -30,8 +30,7 @@ from consular.network.models import (
     ServiceStation,
 )
 from consular.network.names import NAME_LOCALES
-from consular.validation import clean_text, too_long_message
-from consular.validation import message as refused_text_message
+from consular.validation import read_text
 
 # Writable fields of each entity, in the order forms show them. Anything else is refused.
 DIVISION_FIELDS = ("code", "name", "name_en", "level", "parent_id")
@@ -131,25 +130,14 @@ class _Input:
             if key not in self.data:
                 self.fail(key, _("This field is required."))
 
-    def text(self, key: str, max_len: int, *, required: bool = False) -> str | None:
+    def text(self, key: str, max_len: int, *, required: bool = False,
+             multiline: bool = False) -> str | None:
+        """One-line by default: tabs and line breaks become spaces; what the rule refuses is refused."""
         if key not in self.data:
             return None
-        raw = self.data[key]
-        if raw is None:
-            raw = ""
-        if not isinstance(raw, str):
-            self.fail(key, _("Enter text."))
-            return None
-        # One-line fields: tabs and line breaks become spaces; what the rule refuses is refused.
-        value = clean_text(raw)
-        if value is None:
-            self.fail(key, refused_text_message())
-            return None
-        if required and not value:
-            self.fail(key, _("This field is required."))
-            return None
-        if len(value) > max_len:
-            self.fail(key, too_long_message(max_len))
+        value, problem = read_text(self.data[key], max_len, required=required, multiline=multiline)
+        if problem is not None:
+            self.fail(key, problem)
             return None
         self.out[key] = value
         return value

@@ -24,7 +24,7 @@ from consular.cases.models import Gender, IdKind, PersonRole
 from consular.cases.names import has_han
 from consular.cases.search_keys import normalise_id_number
 from consular.db import utcnow
-from consular.validation import clean_text, too_long_message
+from consular.validation import clean_text, read_text
 from consular.validation import message as refused_text_message
 
 E = TypeVar("E", bound=StrEnum)
@@ -135,21 +135,9 @@ class _Check:
             elif default is not None:
                 self.out[key] = default
             return None
-        raw = self.data[key]
-        if raw is None:
-            raw = ""
-        if not isinstance(raw, str):
-            self.fail(key, _("Enter text."))
-            return None
-        value = clean_text(raw, multiline=multiline)
-        if value is None:
-            self.fail(key, refused_text_message())
-            return None
-        if required and not value:
-            self.fail(key, _("This field is required."))
-            return None
-        if len(value) > max_len:
-            self.fail(key, too_long_message(max_len))
+        value, problem = read_text(self.data[key], max_len, required=required, multiline=multiline)
+        if problem is not None:
+            self.fail(key, problem)
             return None
         self.out[key] = value
         return value
