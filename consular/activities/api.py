@@ -42,7 +42,7 @@ from consular.auth.scoping import (
     get_scoped_or_404,
     scoped,
 )
-from consular.auth.session import require_user
+from consular.auth.session import require_user, require_user_who
 from consular.cases.models import Case
 from consular.db import db
 from consular.network.queries import paginate
@@ -99,10 +99,7 @@ def activity_json(activity: Activity) -> dict[str, Any]:
 
 
 def _worker() -> User:
-    user = require_user()
-    if not can_see_activities(user):
-        abort(404)
-    return user
+    return require_user_who(can_see_activities, 404)
 
 
 def _editable(activity_id: int) -> tuple[User, Activity]:
@@ -211,10 +208,7 @@ def risk_json(risk: RiskPoint, user: User) -> dict[str, Any]:
 
 
 def _risk_reader() -> User:
-    user = require_user()
-    if not can_see_risk_points(user):
-        abort(404)
-    return user
+    return require_user_who(can_see_risk_points, 404)
 
 
 @bp.get("/risks")

@@ -43,7 +43,7 @@ from consular.auth.scoping import (
     get_scoped_or_404,
     scoped,
 )
-from consular.auth.session import require_user
+from consular.auth.session import require_user_who
 from consular.cases.models import Case
 from consular.db import db
 from consular.network.models import ServiceStation
@@ -60,10 +60,7 @@ def _risk_helpers() -> dict[str, Any]:
 
 
 def _reader() -> User:
-    user = require_user()
-    if not can_see_risk_points(user):
-        abort(404)
-    return user
+    return require_user_who(can_see_risk_points, 404)
 
 
 def _risk(risk_id: int) -> tuple[User, RiskPoint]:

@@ -56,7 +56,7 @@ from consular.auth.scoping import (
     get_scoped_or_404,
     scoped,
 )
-from consular.auth.session import require_user
+from consular.auth.session import require_user, require_user_who
 from consular.db import db
 from consular.network.models import Division, DivisionLevel, LiaisonPoint, ServiceStation
 from consular.sealedfile import SealedFileError
@@ -81,10 +81,7 @@ def _helpers() -> dict[str, Any]:
 
 
 def _worker() -> User:
-    user = require_user()
-    if not can_see_activities(user):
-        abort(404)
-    return user
+    return require_user_who(can_see_activities, 404)
 
 
 def _editor(activity_id: int) -> tuple[User, Activity]:

@@ -33,7 +33,7 @@ from consular.api_docs import documented
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.scoping import can_see_cases, get_scoped_or_404, scoped
-from consular.auth.session import require_user
+from consular.auth.session import require_user_who
 from consular.cases import deadlines, duplicates, queries
 from consular.cases import operations as ops
 from consular.cases import schemas as s
@@ -98,10 +98,7 @@ def _refused(exc: ops.ActionRefused) -> tuple[Response, int]:
 
 def _case_user() -> User:
     """The caller, if cases exist for them at all (admins: 404 on every case endpoint)."""
-    user = require_user()
-    if not can_see_cases(user):
-        abort(404)
-    return user
+    return require_user_who(can_see_cases, 404)
 
 
 def load_body(schema: type[Schema]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from consular.auth.scoping import (
     can_view_registrants,
     get_scoped_or_404,
 )
-from consular.auth.session import require_user
+from consular.auth.session import require_user, require_user_who
 from consular.db import db
 from consular.network.queries import paginate
 from consular.registry import languages, subject_data
@@ -74,10 +74,7 @@ def registrant_json(r: Registrant) -> dict[str, Any]:
 
 
 def _viewer() -> User:
-    user = require_user()
-    if not can_view_registrants(user):
-        abort(403)
-    return user
+    return require_user_who(can_view_registrants, 403)
 
 
 def _list_params() -> tuple[RegistrantFilters, int, int]:

@@ -42,7 +42,7 @@ from consular.auth.scoping import (
     get_scoped_or_404,
     scoped,
 )
-from consular.auth.session import require_user
+from consular.auth.session import require_user, require_user_who
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 from consular.network.queries import paginate
@@ -102,10 +102,7 @@ def _helpers() -> dict[str, Any]:
 
 
 def _viewer() -> User:
-    user = require_user()
-    if not can_view_registrants(user):
-        abort(403)
-    return user
+    return require_user_who(can_view_registrants, 403)
 
 
 def _allowed(check: Callable[[User], bool]) -> User:
@@ -118,6 +115,16 @@ def _allowed(check: Callable[[User], bool]) -> User:
 def _registrant(registrant_id: int, user: User) -> Registrant:
     """One registrant in the user's scope, else 404 (an admin's scope is empty)."""
     return get_scoped_or_404(Registrant, registrant_id, user)
+
+
+def _registrant_for(registrant_id: int, may: Callable[[User], bool]) -> tuple[User, Registrant]:
+    """(user, registrant) when the registrant is in the user's scope (else 404) and ``may(user)``
+    (else 403)."""
+    user = require_user()
+    found = _registrant(registrant_id, user)
+    if not may(user):
+        abort(403)
+    return user, found
 
 
 def _int_arg(name: str) -> int | None:
@@ -359,10 +366,7 @@ def registrant(registrant_id: int) -> str:
 
 @bp.route("/registrants/<int:registrant_id>/edit", methods=["GET", "POST"])
 def edit(registrant_id: int) -> Any:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_edit_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_edit_registrant)
     if found.ended_at is not None:
         flash(_("This registration has ended. Register the person again to send them alerts."),
               "warning")
@@ -387,10 +391,7 @@ def _back(found: Registrant) -> Response:
 
 @bp.post("/registrants/<int:registrant_id>/status")
 def status(registrant_id: int) -> Response:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_edit_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_edit_registrant)
     form = StatusForm()
     if not form.validate_on_submit():
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
@@ -412,10 +413,7 @@ def status(registrant_id: int) -> Response:
 
 @bp.post("/registrants/<int:registrant_id>/end")
 def end(registrant_id: int) -> Response:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_edit_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_edit_registrant)
     form = EndForm()
     if not form.validate_on_submit():
         flash(_("Choose why the registration ends."), "error")
@@ -429,10 +427,7 @@ def end(registrant_id: int) -> Response:
 
 @bp.post("/registrants/<int:registrant_id>/legal-hold")
 def legal_hold(registrant_id: int) -> Response:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_erase_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_erase_registrant)
     hold = request.form.get("hold") == "1"
     ops.set_legal_hold(found, hold, user=user)
     db.session.commit()
@@ -443,10 +438,7 @@ def legal_hold(registrant_id: int) -> Response:
 
 @bp.route("/registrants/<int:registrant_id>/erase", methods=["GET", "POST"])
 def erase(registrant_id: int) -> Any:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_erase_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_erase_registrant)
     form = EraseForm()
     if form.validate_on_submit():
         try:
@@ -464,10 +456,7 @@ def erase(registrant_id: int) -> Any:
 
 @bp.get("/registrants/<int:registrant_id>/subject-access.json")
 def subject_access(registrant_id: int) -> Response:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_erase_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_erase_registrant)
     body = subject_data.subject_access_export(found, user=user)
     db.session.commit()
     name = f"registrant-{found.id}-subject-access-{utcnow():%Y%m%d}.json"
