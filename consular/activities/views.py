@@ -9,7 +9,6 @@ unknown to them (404).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -335,18 +333,10 @@ def attachment(activity_id: int, file_id: int) -> Response:
     except SealedFileError as exc:
         current_app.logger.error("attachment %s of activity %s cannot be opened: %s", found.id,
                                  activity.id, exc)
-        message = _("This file cannot be opened: it failed its integrity check (it was altered or "
-                    "damaged, or its key is missing). Nothing was downloaded; the error was logged.")
-        return Response(render_template("error.html", code=500, message=message), status=500)
+        return files.unopenable_page()
     ops.record_download(found, user=user)
     db.session.commit()
-    response = send_file(io.BufferedReader(content, files.CHUNK), mimetype="application/octet-stream",
-                         as_attachment=True, download_name=found.filename, max_age=0,
-                         conditional=False, etag=False)
-    response.content_length = content.size
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return files.download(content, found.filename)
 
 
 @bp.post("/activities/<int:activity_id>/follow-ups")
