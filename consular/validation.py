@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask_babel import get_translations, ngettext
@@ -88,6 +89,18 @@ def read_text(raw: object, max_len: int, *, required: bool = False,
     if len(value) > max_len:
         return None, too_long_message(max_len)
     return value, None
+
+
+def put_errors(form: Any, errors: Mapping[str, str],
+               field_of: Callable[[str], str] = lambda key: key) -> None:
+    """An operation's refusals onto a page's form: each on the field ``field_of`` its key names,
+    the rest above the form."""
+    for key, message in errors.items():
+        target = form._fields.get(field_of(key))
+        if target is not None:
+            target.errors = [*target.errors, message]
+        else:
+            form.form_errors.append(message)
 
 
 def search_text(raw: object, limit: int) -> str:

@@ -58,6 +58,7 @@ from consular.auth.session import require_user, require_user_who
 from consular.db import db
 from consular.network.models import Division, DivisionLevel, LiaisonPoint, ServiceStation
 from consular.sealedfile import SealedFileError
+from consular.validation import put_errors
 
 bp = Blueprint("activities", __name__, template_folder="templates")
 
@@ -159,12 +160,7 @@ def _save(form: FlaskForm, save: Callable[[dict[str, Any]], Any], names: tuple[s
         abort(403)
     except ops.ActivityInputError as exc:
         db.session.rollback()
-        for key, message in exc.errors.items():
-            target = form._fields.get(key)
-            if target is not None:
-                target.errors = [*target.errors, message]
-            else:
-                form.form_errors.append(message)
+        put_errors(form, exc.errors)
         return False
     return True
 

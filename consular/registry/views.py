@@ -69,6 +69,7 @@ from consular.registry.models import (
 )
 from consular.registry.places import zones_for_country
 from consular.registry.queries import RegistrantFilters, counts_by, registrants_query, values_in_scope
+from consular.validation import put_errors
 
 bp = Blueprint("registry", __name__, template_folder="templates")
 
@@ -245,12 +246,7 @@ def _registrant_form(form_class: type[RegistrantForm], user: User,
 
 
 def _form_errors(form: FlaskForm, exc: ops.RegistryInputError) -> None:
-    for key, message in exc.errors.items():
-        target = form._fields.get(key)
-        if target is not None:
-            target.errors = [*target.errors, message]
-        else:
-            form.form_errors.append(message)
+    put_errors(form, exc.errors)
 
 
 def _save(form: FlaskForm, fields: tuple[str, ...], save: Callable[[dict[str, Any]], Any],
