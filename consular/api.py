@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from flask_babel import gettext as _
 
 from config import current_settings
@@ -32,6 +32,26 @@ def refusal(status: int, error: str, message: str, fields: Mapping[str, str] | N
             **extra: object) -> tuple[Response, int]:
     """The body of every refusal: ``{"error", "message", "fields"}`` and any details beside."""
     return jsonify(error=error, message=message, fields=dict(fields or {}), **extra), status
+
+
+def answer_domain_errors(bp: Blueprint, *, invalid: type[Exception] | None = None,
+                         conflict: type[Exception] | None = None) -> None:
+    """Registers on ``bp`` the refusals of a domain's own errors, after rolling back: its input
+    error (an ``errors`` mapping of field to message) as 422 "invalid", its conflict (a message for
+    the user) as 409 "conflict"."""
+
+    def answer_invalid(exc: Any) -> tuple[Response, int]:
+        db.session.rollback()
+        return refusal(422, "invalid", error_message(422), exc.errors)
+
+    def answer_conflict(exc: Exception) -> tuple[Response, int]:
+        db.session.rollback()
+        return refusal(409, "conflict", str(exc), {})
+
+    if invalid is not None:
+        bp.register_error_handler(invalid, answer_invalid)
+    if conflict is not None:
+        bp.register_error_handler(conflict, answer_conflict)
 
 
 def json_body() -> dict[str, Any]:

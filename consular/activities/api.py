@@ -32,7 +32,7 @@ from consular.activities.models import (
     RiskState,
 )
 from consular.activities.report import work_figures_of
-from consular.api import ApiError, QueryArgs, error_message, json_body
+from consular.api import ApiError, QueryArgs, answer_domain_errors, error_message, json_body
 from consular.api_docs import documented
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
@@ -58,16 +58,7 @@ ACTIVITY_ID = {"activity_id": "The activity's id."}
 RISK_ID = {"risk_id": "The risk point's id."}
 
 
-@bp.errorhandler(ActivityInputError)
-def _invalid(exc: ActivityInputError) -> tuple[Response, int]:
-    db.session.rollback()
-    return jsonify(error="invalid", message=error_message(422), fields=exc.errors), 422
-
-
-@bp.errorhandler(ActivityConflict)
-def _conflict(exc: ActivityConflict) -> tuple[Response, int]:
-    db.session.rollback()
-    return jsonify(error="conflict", message=str(exc), fields={}), 409
+answer_domain_errors(bp, invalid=ActivityInputError, conflict=ActivityConflict)
 
 
 @bp.errorhandler(ops.ActivityRefused)

@@ -22,7 +22,7 @@ from marshmallow import Schema, fields
 
 import i18n
 from config import current_settings
-from consular.api import QueryArgs, error_message, json_body, refusal
+from consular.api import QueryArgs, answer_domain_errors, json_body
 from consular.api_docs import documented
 from consular.auth.models import User
 from consular.auth.scoping import (
@@ -53,16 +53,7 @@ MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000_000
 
 
-@bp.errorhandler(network_checks.NetworkError)
-def _invalid(exc: network_checks.NetworkError) -> tuple[Response, int]:
-    db.session.rollback()
-    return refusal(422, "invalid", error_message(422), exc.errors)
-
-
-@bp.errorhandler(network_checks.NetworkConflict)
-def _conflict(exc: network_checks.NetworkConflict) -> tuple[Response, int]:
-    db.session.rollback()
-    return refusal(409, "conflict", str(exc), {})
+answer_domain_errors(bp, invalid=network_checks.NetworkError, conflict=network_checks.NetworkConflict)
 
 
 def _iso(value: datetime | None) -> str | None:

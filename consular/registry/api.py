@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 import i18n
-from consular.api import ApiError, QueryArgs, error_message, json_body, refusal
+from consular.api import ApiError, QueryArgs, answer_domain_errors, error_message, json_body, refusal
 from consular.api_docs import documented
 from consular.audit.operations import record
 from consular.auth.models import User
@@ -47,17 +47,14 @@ TAGS = ("registrants",)
 REGISTRANT_ID = {"registrant_id": "The registration's id."}
 
 
+answer_domain_errors(bp, conflict=ops.RegistryConflict)
+
+
 @bp.errorhandler(ops.RegistryInputError)
 def _invalid(exc: ops.RegistryInputError) -> tuple[Response, int]:
     db.session.rollback()
     extra = {"existing_id": exc.existing_id} if exc.existing_id is not None else {}
     return refusal(422, "invalid", error_message(422), exc.errors, **extra)
-
-
-@bp.errorhandler(ops.RegistryConflict)
-def _conflict(exc: ops.RegistryConflict) -> tuple[Response, int]:
-    db.session.rollback()
-    return refusal(409, "conflict", str(exc), {})
 
 
 @bp.errorhandler(IntegrityError)
