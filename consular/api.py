@@ -70,6 +70,11 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+DEFAULT_LIMIT = 50  # a list's page when the caller names no limit
+MAX_LIMIT = 200
+MAX_OFFSET = 1_000_000_000
+
+
 class QueryArgs:
     """A list's query string read one parameter at a time: each malformed value is noted under its
     name, and :meth:`check` then refuses the request with a 400 naming every one at once."""
@@ -95,6 +100,12 @@ class QueryArgs:
             self.errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(options))
             return ""
         return raw
+
+    def paging(self) -> tuple[int, int]:
+        """``limit`` (1 to MAX_LIMIT, DEFAULT_LIMIT when absent) and ``offset`` (0 when absent)."""
+        limit = self.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
+        offset = self.integer("offset", 0, 0, MAX_OFFSET) or 0
+        return limit, offset
 
     def check(self) -> None:
         if self.errors:

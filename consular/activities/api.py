@@ -51,7 +51,6 @@ from consular.validation import message as refused_text_message
 
 bp = Blueprint("activities_api", __name__, url_prefix="/api/v1")
 
-DEFAULT_LIMIT = 50
 ACTIVITY = ("activities",)
 RISKS = ("risk points",)
 ACTIVITY_ID = {"activity_id": "The activity's id."}
@@ -69,8 +68,7 @@ def _refused(exc: ops.ActivityRefused) -> tuple[Response, int]:
 
 def _paging() -> tuple[int, int]:
     query = QueryArgs()
-    limit = query.integer("limit", DEFAULT_LIMIT, 1, 200) or DEFAULT_LIMIT
-    offset = query.integer("offset", 0, 0, 1_000_000_000) or 0
+    limit, offset = query.paging()
     query.choice("kind", [k.value for k in ActivityKind])
     query.choice("state", [v.value for v in RiskState])
     query.choice("level", [v.value for v in RiskLevel])

@@ -28,7 +28,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from consular import api_fields
-from consular.api import ApiError, error_message, json_body, refusal
+from consular.api import DEFAULT_LIMIT, ApiError, error_message, json_body, refusal
 from consular.api_docs import documented
 from consular.audit.operations import record
 from consular.auth.models import Role, User
@@ -52,7 +52,6 @@ from consular.network.queries import paginate
 bp = Blueprint("cases_api", __name__, url_prefix="/api/v1")
 
 TAGS = ("cases",)
-DEFAULT_LIMIT = 50
 INTEGER = re.compile(r"-?[0-9]{1,11}")
 CASE_ID = {"case_id": "The case's id."}
 

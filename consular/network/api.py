@@ -48,10 +48,6 @@ from consular.network.models import (
 
 bp = Blueprint("network_api", __name__, url_prefix="/api/v1")
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-MAX_OFFSET = 1_000_000_000
-
 
 answer_domain_errors(bp, invalid=network_checks.NetworkError, conflict=network_checks.NetworkConflict)
 
@@ -140,8 +136,7 @@ def _list_params(filters: tuple[str, ...]) -> tuple[queries.Filters, int, int]:
         else:
             errors["level"] = _("Choose one of: %(choices)s.",
                                 choices=", ".join(level.value for level in DivisionLevel))
-    limit = query.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
-    offset = query.integer("offset", 0, 0, MAX_OFFSET) or 0
+    limit, offset = query.paging()
     query.check()
     return queries.Filters(**values), limit, offset
 

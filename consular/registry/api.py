@@ -40,9 +40,6 @@ from consular.validation import message as refused_text_message
 
 bp = Blueprint("registry_api", __name__, url_prefix="/api/v1/registrants")
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-MAX_OFFSET = 1_000_000_000
 TAGS = ("registrants",)
 REGISTRANT_ID = {"registrant_id": "The registration's id."}
 
@@ -94,8 +91,7 @@ def _list_params() -> tuple[RegistrantFilters, int, int]:
     current = query.choice("current", ["true", "false", "all"]) or "true"
     values["current"] = {"true": True, "false": False, "all": None}[current]
     values["batch"] = args.get("batch", "").strip()[:64]
-    limit = query.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
-    offset = query.integer("offset", 0, 0, MAX_OFFSET) or 0
+    limit, offset = query.paging()
     query.check()
     return RegistrantFilters(**values), limit, offset
 
