@@ -91,6 +91,31 @@ def read_text(raw: object, max_len: int, *, required: bool = False,
     return value, None
 
 
+class FieldChecker:
+    """The base of the domains' input checkers: ``data`` (the fields that may be given), ``out``
+    (the values that passed, as stored) and ``errors`` (a message per field that did not), every
+    problem collected before any is reported."""
+
+    data: dict[str, Any]
+    out: dict[str, Any]
+    errors: dict[str, str]
+
+    def fail(self, key: str, message: str) -> None:
+        self.errors.setdefault(key, message)
+
+    def text(self, key: str, max_len: int, *, required: bool = False,
+             multiline: bool = False) -> str | None:
+        """One-line by default: tabs and line breaks become spaces; what the rule refuses is refused."""
+        if key not in self.data:
+            return None
+        value, problem = read_text(self.data[key], max_len, required=required, multiline=multiline)
+        if problem is not None:
+            self.fail(key, problem)
+            return None
+        self.out[key] = value
+        return value
+
+
 def put_errors(form: Any, errors: Mapping[str, str],
                field_of: Callable[[str], str] = lambda key: key) -> None:
     """An operation's refusals onto a page's form: each on the field ``field_of`` its key names,

@@ -30,7 +30,7 @@ from consular.network.models import (
     ServiceStation,
 )
 from consular.network.names import NAME_LOCALES
-from consular.validation import read_text
+from consular.validation import FieldChecker
 
 # Writable fields of each entity, in the order forms show them. Anything else is refused.
 DIVISION_FIELDS = ("code", "name", "name_en", "level", "parent_id")
@@ -109,8 +109,8 @@ def normalise_language(code: str) -> str:
     return "-".join(subtags)
 
 
-class _Input:
-    """Checks one mapping of field values, collecting every problem before any is reported."""
+class _Input(FieldChecker):
+    """A network record's fields; fields not in ``allowed`` are refused by name."""
 
     def __init__(self, data: Mapping[str, Any], allowed: Iterable[str]) -> None:
         self.data = dict(data)
@@ -122,25 +122,10 @@ class _Input:
                 self.errors[str(key)[:60]] = _("Unknown or read-only field.")
         self.data = {k: v for k, v in self.data.items() if k in allowed}
 
-    def fail(self, key: str, message: str) -> None:
-        self.errors.setdefault(key, message)
-
     def require(self, *keys: str) -> None:
         for key in keys:
             if key not in self.data:
                 self.fail(key, _("This field is required."))
-
-    def text(self, key: str, max_len: int, *, required: bool = False,
-             multiline: bool = False) -> str | None:
-        """One-line by default: tabs and line breaks become spaces; what the rule refuses is refused."""
-        if key not in self.data:
-            return None
-        value, problem = read_text(self.data[key], max_len, required=required, multiline=multiline)
-        if problem is not None:
-            self.fail(key, problem)
-            return None
-        self.out[key] = value
-        return value
 
     def choice(self, key: str, enum: type[DivisionLevel] | type[HostKind] | type[MissionKind]) -> None:
         if key not in self.data:

@@ -24,7 +24,7 @@ from consular.cases.models import Gender, IdKind, PersonRole
 from consular.cases.names import has_han
 from consular.cases.search_keys import normalise_id_number
 from consular.db import utcnow
-from consular.validation import clean_text, read_text
+from consular.validation import FieldChecker, clean_text
 from consular.validation import message as refused_text_message
 
 E = TypeVar("E", bound=StrEnum)
@@ -95,8 +95,8 @@ def _choices(enum: type[StrEnum], exclude: Iterable[str] = ()) -> list[str]:
     return [m.value for m in enum if m.value not in set(exclude)]
 
 
-class _Check:
-    """Checks one mapping of field values, collecting every problem before any is reported."""
+class _Check(FieldChecker):
+    """A case's fields (a person's, under ``prefix``), sharing one ``errors`` mapping with the others."""
 
     def __init__(self, data: Any, allowed: Iterable[str], errors: dict[str, str] | None = None,
                  prefix: str = "") -> None:
@@ -135,12 +135,7 @@ class _Check:
             elif default is not None:
                 self.out[key] = default
             return None
-        value, problem = read_text(self.data[key], max_len, required=required, multiline=multiline)
-        if problem is not None:
-            self.fail(key, problem)
-            return None
-        self.out[key] = value
-        return value
+        return super().text(key, max_len, required=required, multiline=multiline)
 
     def choice(self, key: str, enum: type[E], *, default: E | None = None,
                exclude: Iterable[str] = (), required: bool = False) -> E | None:
