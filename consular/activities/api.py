@@ -21,6 +21,7 @@ from consular.activities import operations as ops
 from consular.activities import queries
 from consular.activities import risks as risk_ops
 from consular.activities import schemas as s
+from consular.activities.access import activity_worker, editable_activity, readable_risk, risk_reader
 from consular.activities.checks import ActivityConflict, ActivityInputError
 from consular.activities.models import (
     Activity,
@@ -36,13 +37,10 @@ from consular.api import ApiError, QueryArgs, answer_domain_errors, error_messag
 from consular.api_docs import documented
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
-    can_edit_activity,
-    can_see_activities,
-    can_see_risk_points,
     get_scoped_or_404,
     scoped,
 )
-from consular.auth.session import require_user, require_user_who
+from consular.auth.session import require_user
 from consular.cases.models import Case
 from consular.db import db
 from consular.network.queries import paginate
@@ -87,25 +85,13 @@ def activity_json(activity: Activity) -> dict[str, Any]:
     return out
 
 
-def _worker() -> User:
-    return require_user_who(can_see_activities, 404)
-
-
-def _editable(activity_id: int) -> tuple[User, Activity]:
-    user = _worker()
-    activity = get_scoped_or_404(Activity, activity_id, user)
-    if not can_edit_activity(user, activity):
-        abort(403)
-    return user, activity
-
-
 @bp.get("/activities")
 @documented("List activities", tags=ACTIVITY, query=s.ActivityListQuery,
             responses={200: s.ActivityPage}, errors=(404,),
             description="Only those the caller may see (officers: their point's; volunteers: their "
                         "station's); admins see the yearly figures only (404).")
 def activity_list() -> Response:
-    user = _worker()
+    user = activity_worker()
     limit, offset = _paging()
     filters, _args, _page = queries.filters_from(request.args)
     page = paginate(queries.activities_query(user, filters), limit, offset)
@@ -117,7 +103,7 @@ def activity_list() -> Response:
 @documented("Log a held activity", tags=ACTIVITY, body=s.ActivityCreateIn,
             responses={201: s.ActivityOut}, errors=(403, 404))
 def activity_create() -> tuple[Response, int, dict[str, str]]:
-    user = _worker()
+    user = activity_worker()
     activity = ops.log_activity(json_body(), user=user)
     db.session.commit()
     return jsonify(activity_json(activity)), 201, {
@@ -128,7 +114,7 @@ def activity_create() -> tuple[Response, int, dict[str, str]]:
 @documented("Read an activity", tags=ACTIVITY, responses={200: s.ActivityOut}, path_params=ACTIVITY_ID,
             description="Recorded in the audit trail.")
 def activity_get(activity_id: int) -> Response:
-    user = _worker()
+    user = activity_worker()
     activity = get_scoped_or_404(Activity, activity_id, user)
     ops.record_view(activity, user=user, via="api")
     db.session.commit()
@@ -139,7 +125,7 @@ def activity_get(activity_id: int) -> Response:
 @documented("Change an activity", tags=ACTIVITY, body=s.ActivityUpdateIn, responses={200: s.ActivityOut},
             path_params=ACTIVITY_ID, errors=(403,))
 def activity_update(activity_id: int) -> Response:
-    user, activity = _editable(activity_id)
+    user, activity = editable_activity(activity_id)
     ops.update_activity(activity, json_body(), user=user)
     db.session.commit()
     return jsonify(activity_json(activity))
@@ -150,7 +136,7 @@ def activity_update(activity_id: int) -> Response:
             responses={200: s.ActivityOut}, path_params=ACTIVITY_ID, errors=(403, 409),
             status_descriptions={409: "The activity is not a patrol."})
 def activity_check(activity_id: int) -> Response:
-    user, activity = _editable(activity_id)
+    user, activity = editable_activity(activity_id)
     body = json_body()
     station_id = body.pop("station_id", None)
     ops.record_check(activity, station_id, body, user=user)
@@ -162,7 +148,7 @@ def activity_check(activity_id: int) -> Response:
 @documented("Add a follow-up action", tags=ACTIVITY, body=s.FollowUpIn, responses={201: s.FollowUpOut},
             path_params=ACTIVITY_ID, errors=(403,))
 def follow_up_create(activity_id: int) -> tuple[Response, int]:
-    user, activity = _editable(activity_id)
+    user, activity = editable_activity(activity_id)
     found = ops.add_follow_up(activity, json_body(), user=user)
     db.session.commit()
     return jsonify(s.FollowUpOut().dump(found)), 201
@@ -172,7 +158,7 @@ def follow_up_create(activity_id: int) -> tuple[Response, int]:
 @documented("Mark a follow-up action done", tags=ACTIVITY, responses={200: s.FollowUpOut},
             path_params={**ACTIVITY_ID, "follow_up_id": "The action's id."}, errors=(403,))
 def follow_up_done(activity_id: int, follow_up_id: int) -> Response:
-    user, activity = _editable(activity_id)
+    user, activity = editable_activity(activity_id)
     found = db.session.scalar(sa.select(FollowUp).where(FollowUp.id == follow_up_id,
                                                         FollowUp.activity_id == activity.id)) \
         if 0 < follow_up_id < 2**31 else None
@@ -196,17 +182,13 @@ def risk_json(risk: RiskPoint, user: User) -> dict[str, Any]:
     return out
 
 
-def _risk_reader() -> User:
-    return require_user_who(can_see_risk_points, 404)
-
-
 @bp.get("/risks")
 @documented("List risk points (reports waiting for the centre first)", tags=RISKS, query=s.RiskListQuery,
             responses={200: s.RiskPage}, errors=(404,),
             description="Coordinators: all; volunteers: their station's reports and the risks that "
                         "concern it; others: 404.")
 def risk_list() -> Response:
-    user = _risk_reader()
+    user = risk_reader()
     limit, offset = _paging()
     filters, _args, _page = queries.risk_filters_from(request.args)
     page = paginate(queries.risks_query(user, filters), limit, offset)
@@ -218,23 +200,18 @@ def risk_list() -> Response:
 @documented("Report a local risk (volunteers) or enter a risk point (coordinators)", tags=RISKS,
             body=s.RiskCreateIn, responses={201: s.RiskOut}, errors=(403, 404))
 def risk_create() -> tuple[Response, int, dict[str, str]]:
-    user = _risk_reader()
+    user = risk_reader()
     risk = risk_ops.report_risk(json_body(), user=user)
     db.session.commit()
     return jsonify(risk_json(risk, user)), 201, {
         "Location": url_for("activities_api.risk_get", risk_id=risk.id)}
 
 
-def _risk(risk_id: int) -> tuple[User, RiskPoint]:
-    user = _risk_reader()
-    return user, get_scoped_or_404(RiskPoint, risk_id, user)
-
-
 @bp.get("/risks/<int:risk_id>")
 @documented("Read a risk point", tags=RISKS, responses={200: s.RiskOut}, path_params=RISK_ID,
             description="Recorded in the audit trail.")
 def risk_get(risk_id: int) -> Response:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     risk_ops.record_view(risk, user=user, via="api")
     db.session.commit()
     return jsonify(risk_json(risk, user))
@@ -245,7 +222,7 @@ def risk_get(risk_id: int) -> Response:
             tags=RISKS, body=s.RiskUpdateIn, responses={200: s.RiskOut}, path_params=RISK_ID,
             errors=(403,))
 def risk_update(risk_id: int) -> Response:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     risk_ops.update_risk(risk, json_body(), user=user)
     db.session.commit()
     return jsonify(risk_json(risk, user))
@@ -256,7 +233,7 @@ def risk_update(risk_id: int) -> Response:
             tags=RISKS, body=s.RiskDecisionIn, responses={200: s.RiskOut}, path_params=RISK_ID,
             errors=(403, 409), status_descriptions={409: "Not possible in the risk's present state."})
 def risk_decision(risk_id: int) -> Response:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     body = json_body()
     decision = body.get("decision")
     actions: dict[str, Callable[..., None]] = {
@@ -283,7 +260,7 @@ def risk_decision(risk_id: int) -> Response:
 @documented("Add a measure", tags=RISKS, body=s.MeasureIn, responses={201: s.MeasureOut},
             path_params=RISK_ID, errors=(403, 409))
 def measure_create(risk_id: int) -> tuple[Response, int]:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     measure = risk_ops.add_measure(risk, json_body(), user=user)
     db.session.commit()
     return jsonify(s.MeasureOut().dump(measure)), 201
@@ -294,7 +271,7 @@ def measure_create(risk_id: int) -> tuple[Response, int]:
             body=s.MeasureUpdateIn, responses={200: s.MeasureOut},
             path_params={**RISK_ID, "measure_id": "The measure's id."}, errors=(403,))
 def measure_update(risk_id: int, measure_id: int) -> Response:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     measure = db.session.scalar(sa.select(RiskMeasure).where(
         RiskMeasure.id == measure_id, RiskMeasure.risk_point_id == risk.id)) if 0 < measure_id < 2**31 \
         else None
@@ -309,7 +286,7 @@ def measure_update(risk_id: int, measure_id: int) -> Response:
 @documented("Link an alert or a case that arose from the risk", tags=RISKS, body=s.RiskLinkIn,
             responses={200: s.RiskOut}, path_params=RISK_ID, errors=(403,))
 def risk_link(risk_id: int) -> Response:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     risk_ops.link(risk, json_body(), user=user)
     db.session.commit()
     return jsonify(risk_json(risk, user))

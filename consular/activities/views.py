@@ -34,6 +34,7 @@ import i18n
 from consular import attachments as files
 from consular.activities import operations as ops
 from consular.activities import queries
+from consular.activities.access import activity_worker, editable_activity
 from consular.activities.forms import (
     AUDIENCE_LABELS,
     KIND_LABELS,
@@ -50,11 +51,10 @@ from consular.auth.models import Role, User
 from consular.auth.scoping import (
     activity_kinds_for,
     can_edit_activity,
-    can_see_activities,
     get_scoped_or_404,
     scoped,
 )
-from consular.auth.session import require_user, require_user_who
+from consular.auth.session import require_user
 from consular.db import db
 from consular.network.models import Division, DivisionLevel, LiaisonPoint, ServiceStation
 from consular.sealedfile import SealedFileError
@@ -79,24 +79,12 @@ def _helpers() -> dict[str, Any]:
             "list_sep": "、" if str(i18n.current_locale()).startswith("zh") else ", "}
 
 
-def _worker() -> User:
-    return require_user_who(can_see_activities, 404)
-
-
-def _editor(activity_id: int) -> tuple[User, Activity]:
-    user = _worker()
-    activity = get_scoped_or_404(Activity, activity_id, user)
-    if not can_edit_activity(user, activity):
-        abort(403)
-    return user, activity
-
-
 # --- the list -------------------------------------------------------------------------------------
 
 
 @bp.get("/activities")
 def activity_list() -> str:
-    user = _worker()
+    user = activity_worker()
     filters, args, page = queries.filters_from(request.args)
     result = queries.paginate(queries.activities_query(user, filters), PAGE_SIZE, (page - 1) * PAGE_SIZE)
     return render_template("activities/list.html", page=result, args=args,
@@ -172,7 +160,7 @@ def _render_form(form: ActivityForm, title: str, cancel: str, activity: Activity
 
 @bp.route("/activities/new", methods=["GET", "POST"])
 def activity_new() -> Any:
-    user = _worker()
+    user = activity_worker()
     allowed = activity_kinds_for(user)
     if not allowed:
         abort(403)
@@ -204,7 +192,7 @@ def activity_new() -> Any:
 
 @bp.route("/activities/<int:activity_id>/edit", methods=["GET", "POST"])
 def activity_edit(activity_id: int) -> Any:
-    user, activity = _editor(activity_id)
+    user, activity = editable_activity(activity_id)
     form = ActivityForm(obj=activity if request.method == "GET" else None)
     _place_choices(form, user, activity)
     if request.method == "GET":
@@ -234,7 +222,7 @@ def activity_edit(activity_id: int) -> Any:
 
 @bp.get("/activities/<int:activity_id>")
 def activity_page(activity_id: int) -> str:
-    user = _worker()
+    user = activity_worker()
     activity = db.session.scalar(
         scoped(Activity, user).where(Activity.id == activity_id)
         .options(selectinload(Activity.points), selectinload(Activity.stations),
@@ -276,7 +264,7 @@ def _refused_page(activity: Activity, form: FlaskForm, anchor: str) -> tuple[str
 
 @bp.post("/activities/<int:activity_id>/checks")
 def patrol_check(activity_id: int) -> Any:
-    user, activity = _editor(activity_id)
+    user, activity = editable_activity(activity_id)
     form = PatrolCheckForm()
     form.station_id.choices = [SelectChoice(str(s.id), s.name) for s in activity.stations]
     try:
@@ -295,7 +283,7 @@ def patrol_check(activity_id: int) -> Any:
 
 @bp.post("/activities/<int:activity_id>/attachments")
 def attachment_upload(activity_id: int) -> Any:
-    user, activity = _editor(activity_id)
+    user, activity = editable_activity(activity_id)
     form = FlaskForm()
     if not form.validate_on_submit():
         abort(400)
@@ -317,7 +305,7 @@ def attachment_upload(activity_id: int) -> Any:
 
 @bp.get("/activities/<int:activity_id>/attachments/<int:file_id>")
 def attachment(activity_id: int, file_id: int) -> Response:
-    user = _worker()
+    user = activity_worker()
     activity = get_scoped_or_404(Activity, activity_id, user)
     found = db.session.scalar(sa.select(ActivityAttachment).where(
         ActivityAttachment.id == file_id, ActivityAttachment.activity_id == activity.id)) \
@@ -337,7 +325,7 @@ def attachment(activity_id: int, file_id: int) -> Response:
 
 @bp.post("/activities/<int:activity_id>/follow-ups")
 def follow_up_new(activity_id: int) -> Any:
-    user, activity = _editor(activity_id)
+    user, activity = editable_activity(activity_id)
     form = FollowUpForm()
     if _save(form, lambda data: ops.add_follow_up(activity, data, user=user), ops.FOLLOW_UP_FIELDS):
         db.session.commit()
@@ -348,7 +336,7 @@ def follow_up_new(activity_id: int) -> Any:
 
 @bp.post("/activities/<int:activity_id>/follow-ups/<int:follow_up_id>/done")
 def follow_up_done(activity_id: int, follow_up_id: int) -> Any:
-    user, activity = _editor(activity_id)
+    user, activity = editable_activity(activity_id)
     found = db.session.scalar(sa.select(FollowUp).where(FollowUp.id == follow_up_id,
                                                         FollowUp.activity_id == activity.id)) \
         if 0 < follow_up_id < 2**31 else None
