@@ -3,9 +3,10 @@ them at all gets 404 (they do not exist for them), whoever may see but not chang
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import abort
 
-from consular.activities.models import Activity, RiskPoint
+from consular.activities.models import Activity, FollowUp, RiskMeasure, RiskPoint
 from consular.auth.models import User
 from consular.auth.scoping import (
     can_edit_activity,
@@ -14,6 +15,7 @@ from consular.auth.scoping import (
     get_scoped_or_404,
 )
 from consular.auth.session import require_user_who
+from consular.db import db
 
 
 def activity_worker() -> User:
@@ -35,3 +37,23 @@ def risk_reader() -> User:
 def readable_risk(risk_id: int) -> tuple[User, RiskPoint]:
     user = risk_reader()
     return user, get_scoped_or_404(RiskPoint, risk_id, user)
+
+
+def follow_up_of(activity: Activity, follow_up_id: int) -> FollowUp:
+    """One of ``activity``'s follow-up actions; 404 for any other id."""
+    found = db.session.scalar(sa.select(FollowUp).where(FollowUp.id == follow_up_id,
+                                                        FollowUp.activity_id == activity.id)) \
+        if 0 < follow_up_id < 2**31 else None
+    if found is None:
+        abort(404)
+    return found
+
+
+def measure_of(risk: RiskPoint, measure_id: int) -> RiskMeasure:
+    """One of ``risk``'s measures; 404 for any other id."""
+    measure = db.session.scalar(sa.select(RiskMeasure).where(
+        RiskMeasure.id == measure_id, RiskMeasure.risk_point_id == risk.id)) \
+        if 0 < measure_id < 2**31 else None
+    if measure is None:
+        abort(404)
+    return measure

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_babel import gettext as _
 
@@ -21,14 +20,19 @@ from consular.activities import operations as ops
 from consular.activities import queries
 from consular.activities import risks as risk_ops
 from consular.activities import schemas as s
-from consular.activities.access import activity_worker, editable_activity, readable_risk, risk_reader
+from consular.activities.access import (
+    activity_worker,
+    editable_activity,
+    follow_up_of,
+    measure_of,
+    readable_risk,
+    risk_reader,
+)
 from consular.activities.checks import ActivityConflict, ActivityInputError
 from consular.activities.models import (
     Activity,
     ActivityKind,
-    FollowUp,
     RiskLevel,
-    RiskMeasure,
     RiskPoint,
     RiskState,
 )
@@ -159,11 +163,7 @@ def follow_up_create(activity_id: int) -> tuple[Response, int]:
             path_params={**ACTIVITY_ID, "follow_up_id": "The action's id."}, errors=(403,))
 def follow_up_done(activity_id: int, follow_up_id: int) -> Response:
     user, activity = editable_activity(activity_id)
-    found = db.session.scalar(sa.select(FollowUp).where(FollowUp.id == follow_up_id,
-                                                        FollowUp.activity_id == activity.id)) \
-        if 0 < follow_up_id < 2**31 else None
-    if found is None:
-        abort(404)
+    found = follow_up_of(activity, follow_up_id)
     ops.complete_follow_up(found, user=user)
     db.session.commit()
     return jsonify(s.FollowUpOut().dump(found))
@@ -272,11 +272,7 @@ def measure_create(risk_id: int) -> tuple[Response, int]:
             path_params={**RISK_ID, "measure_id": "The measure's id."}, errors=(403,))
 def measure_update(risk_id: int, measure_id: int) -> Response:
     user, risk = readable_risk(risk_id)
-    measure = db.session.scalar(sa.select(RiskMeasure).where(
-        RiskMeasure.id == measure_id, RiskMeasure.risk_point_id == risk.id)) if 0 < measure_id < 2**31 \
-        else None
-    if measure is None:
-        abort(404)
+    measure = measure_of(risk, measure_id)
     risk_ops.update_measure(measure, json_body(), user=user)
     db.session.commit()
     return jsonify(s.MeasureOut().dump(measure))

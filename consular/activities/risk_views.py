@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -19,7 +18,7 @@ from wtforms import SelectChoice
 import i18n
 from consular.activities import queries
 from consular.activities import risks as ops
-from consular.activities.access import readable_risk, risk_reader
+from consular.activities.access import measure_of, readable_risk, risk_reader
 from consular.activities.checks import ActivityConflict, office_today
 from consular.activities.forms import (
     LEVEL_LABELS,
@@ -32,7 +31,7 @@ from consular.activities.forms import (
     MeasureStateForm,
     RiskForm,
 )
-from consular.activities.models import RiskLevel, RiskMeasure, RiskPoint, RiskState
+from consular.activities.models import RiskLevel, RiskPoint, RiskState
 from consular.activities.operations import ActivityRefused
 from consular.activities.reach import alerts
 from consular.activities.views import _save, bp
@@ -237,11 +236,7 @@ def measure_new(risk_id: int) -> Any:
 @bp.post("/risks/<int:risk_id>/measures/<int:measure_id>")
 def measure_update(risk_id: int, measure_id: int) -> Any:
     user, risk = _manager(risk_id)
-    measure = db.session.scalar(sa.select(RiskMeasure).where(
-        RiskMeasure.id == measure_id, RiskMeasure.risk_point_id == risk.id)) \
-        if 0 < measure_id < 2**31 else None
-    if measure is None:
-        abort(404)
+    measure = measure_of(risk, measure_id)
     form = MeasureStateForm()
     if _save(form, lambda data: ops.update_measure(measure, data, user=user), ("state",)):
         db.session.commit()

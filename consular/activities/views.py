@@ -34,7 +34,7 @@ import i18n
 from consular import attachments as files
 from consular.activities import operations as ops
 from consular.activities import queries
-from consular.activities.access import activity_worker, editable_activity
+from consular.activities.access import activity_worker, editable_activity, follow_up_of
 from consular.activities.forms import (
     AUDIENCE_LABELS,
     KIND_LABELS,
@@ -45,7 +45,7 @@ from consular.activities.forms import (
     FollowUpForm,
     PatrolCheckForm,
 )
-from consular.activities.models import Activity, ActivityAttachment, ActivityKind, FollowUp, PlaceKind
+from consular.activities.models import Activity, ActivityAttachment, ActivityKind, PlaceKind
 from consular.activities.reach import ANSWER_WINDOWS, alerts
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
@@ -337,11 +337,7 @@ def follow_up_new(activity_id: int) -> Any:
 @bp.post("/activities/<int:activity_id>/follow-ups/<int:follow_up_id>/done")
 def follow_up_done(activity_id: int, follow_up_id: int) -> Any:
     user, activity = editable_activity(activity_id)
-    found = db.session.scalar(sa.select(FollowUp).where(FollowUp.id == follow_up_id,
-                                                        FollowUp.activity_id == activity.id)) \
-        if 0 < follow_up_id < 2**31 else None
-    if found is None:
-        abort(404)
+    found = follow_up_of(activity, follow_up_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
     changed = ops.complete_follow_up(found, user=user)
