@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from flask_babel import gettext as _
 
 from config import current_settings
@@ -34,6 +34,26 @@ def refusal(status: int, error: str, message: str, fields: Mapping[str, str] | N
     return jsonify(error=error, message=message, fields=dict(fields or {}), **extra), status
 
 
+def answer_domain_errors(bp: Blueprint, *, invalid: type[Exception] | None = None,
+                         conflict: type[Exception] | None = None) -> None:
+    """Registers on ``bp`` the refusals of a domain's own errors, after rolling back: its input
+    error (an ``errors`` mapping of field to message) as 422 "invalid", its conflict (a message for
+    the user) as 409 "conflict"."""
+
+    def answer_invalid(exc: Any) -> tuple[Response, int]:
+        db.session.rollback()
+        return refusal(422, "invalid", error_message(422), exc.errors)
+
+    def answer_conflict(exc: Exception) -> tuple[Response, int]:
+        db.session.rollback()
+        return refusal(409, "conflict", str(exc), {})
+
+    if invalid is not None:
+        bp.register_error_handler(invalid, answer_invalid)
+    if conflict is not None:
+        bp.register_error_handler(conflict, answer_conflict)
+
+
 def json_body() -> dict[str, Any]:
     """The request's JSON object: 415 when it is not sent as JSON, 400 when it is not an object."""
     if not request.is_json:
@@ -48,6 +68,48 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "bad_json", _("The body must be a JSON object."))
     return data
+
+
+DEFAULT_LIMIT = 50  # a list's page when the caller names no limit
+MAX_LIMIT = 200
+MAX_OFFSET = 1_000_000_000
+
+
+class QueryArgs:
+    """A list's query string read one parameter at a time: each malformed value is noted under its
+    name, and :meth:`check` then refuses the request with a 400 naming every one at once."""
+
+    def __init__(self) -> None:
+        self.args = request.args
+        self.errors: dict[str, str] = {}
+
+    def integer(self, name: str, default: int | None, low: int, high: int) -> int | None:
+        """A whole number from ``low`` to ``high``; ``default`` when absent or malformed."""
+        raw = self.args.get(name, "").strip()
+        if not raw:
+            return default
+        if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or not low <= int(raw) <= high:
+            self.errors[name] = _("A whole number from %(low)d to %(high)d.", low=low, high=high)
+            return default
+        return int(raw)
+
+    def choice(self, name: str, options: list[str]) -> str:
+        """One of ``options``, or "" when absent or not one of them."""
+        raw = self.args.get(name, "").strip()
+        if raw and raw not in options:
+            self.errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(options))
+            return ""
+        return raw
+
+    def paging(self) -> tuple[int, int]:
+        """``limit`` (1 to MAX_LIMIT, DEFAULT_LIMIT when absent) and ``offset`` (0 when absent)."""
+        limit = self.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
+        offset = self.integer("offset", 0, 0, MAX_OFFSET) or 0
+        return limit, offset
+
+    def check(self) -> None:
+        if self.errors:
+            raise ApiError(400, "bad_query", error_message(400), self.errors)
 
 
 def wants_json() -> bool:

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Response, current_app, render_template, send_file
 from flask_babel import gettext as _
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -166,6 +166,26 @@ def open_file(storage_key: str, *, verify: bool = False) -> SealedReader:
             reader.close()
             raise
     return reader
+
+
+def download(content: SealedReader, filename: str) -> Response:
+    """An opened file as a download, streamed: each 64 KiB chunk is opened (and authenticated
+    again) as it is sent; the browser saves it and never renders or sniffs it."""
+    response = send_file(io.BufferedReader(content, CHUNK), mimetype="application/octet-stream",
+                         as_attachment=True, download_name=filename, max_age=0,
+                         conditional=False, etag=False)
+    response.content_length = content.size
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def unopenable_page() -> Response:
+    """The 500 page of a stored file that fails its integrity check. Not a user's mistake: the file
+    was altered, damaged, or sealed with a key this instance does not have; the caller logs which."""
+    message = _("This file cannot be opened: it failed its integrity check (it was altered or "
+                "damaged, or its key is missing). Nothing was downloaded; the error was logged.")
+    return Response(render_template("error.html", code=500, message=message), status=500)
 
 
 def attachment_models() -> list[type[Any]]:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask_babel import get_translations, ngettext
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtforms_translations
@@ -68,6 +70,62 @@ def clean_text(raw: str, *, multiline: bool = False) -> str | None:
     text = unicodedata.normalize("NFC", raw)
     text = text.replace("\r\n", "\n").replace("\r", "\n") if multiline else _FOLD_RE.sub(" ", text)
     return text.strip()
+
+
+def read_text(raw: object, max_len: int, *, required: bool = False,
+              multiline: bool = False) -> tuple[str | None, str | None]:
+    """A field's value under the one text rule: ``(text as stored, None)``, or ``(None, refusal)``
+    in the request's language when it is not text, holds a refused character, is required but
+    empty, or is longer than ``max_len``. None counts as empty."""
+    if raw is None:
+        raw = ""
+    if not isinstance(raw, str):
+        return None, _("Enter text.")
+    value = clean_text(raw, multiline=multiline)
+    if value is None:
+        return None, message()
+    if required and not value:
+        return None, _("This field is required.")
+    if len(value) > max_len:
+        return None, too_long_message(max_len)
+    return value, None
+
+
+class FieldChecker:
+    """The base of the domains' input checkers: ``data`` (the fields that may be given), ``out``
+    (the values that passed, as stored) and ``errors`` (a message per field that did not), every
+    problem collected before any is reported."""
+
+    data: dict[str, Any]
+    out: dict[str, Any]
+    errors: dict[str, str]
+
+    def fail(self, key: str, message: str) -> None:
+        self.errors.setdefault(key, message)
+
+    def text(self, key: str, max_len: int, *, required: bool = False,
+             multiline: bool = False) -> str | None:
+        """One-line by default: tabs and line breaks become spaces; what the rule refuses is refused."""
+        if key not in self.data:
+            return None
+        value, problem = read_text(self.data[key], max_len, required=required, multiline=multiline)
+        if problem is not None:
+            self.fail(key, problem)
+            return None
+        self.out[key] = value
+        return value
+
+
+def put_errors(form: Any, errors: Mapping[str, str],
+               field_of: Callable[[str], str] = lambda key: key) -> None:
+    """An operation's refusals onto a page's form: each on the field ``field_of`` its key names,
+    the rest above the form."""
+    for key, message in errors.items():
+        target = form._fields.get(field_of(key))
+        if target is not None:
+            target.errors = [*target.errors, message]
+        else:
+            form.form_errors.append(message)
 
 
 def search_text(raw: object, limit: int) -> str:

@@ -146,17 +146,28 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def isolated_app(settings: dict[str, Any]) -> Flask:
+    """An app with these settings whose test clients each keep their own cookies."""
+    app = create_app(settings)
+    app.test_client_class = IsolatedClient
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Closes ``app``'s database connections (an app a test made, at its end)."""
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def _session_app(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     instance = tmp_path_factory.mktemp(f"instance-{backend}")
     url = pg_url() if backend == "postgresql" else f"sqlite:///{instance}/test.db"
-    app = create_app(base_overrides(instance, url))
-    app.test_client_class = IsolatedClient
+    app = isolated_app(base_overrides(instance, url))
     reset_schema(app)
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture
@@ -175,16 +186,13 @@ def same_db_app(app: Flask, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
 
     def make(**overrides: Any) -> Flask:
         url = app.config["SQLALCHEMY_DATABASE_URI"]
-        other = create_app({**base_overrides(tmp_path / f"other{len(made)}", url), **overrides})
-        other.test_client_class = IsolatedClient
+        other = isolated_app({**base_overrides(tmp_path / f"other{len(made)}", url), **overrides})
         made.append(other)
         return other
 
     yield make
     for other in made:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(other)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_babel import gettext as _
 
@@ -21,24 +20,27 @@ from consular.activities import operations as ops
 from consular.activities import queries
 from consular.activities import risks as risk_ops
 from consular.activities import schemas as s
+from consular.activities.access import (
+    activity_worker,
+    editable_activity,
+    follow_up_of,
+    measure_of,
+    readable_risk,
+    risk_reader,
+)
 from consular.activities.checks import ActivityConflict, ActivityInputError
 from consular.activities.models import (
     Activity,
     ActivityKind,
-    FollowUp,
     RiskLevel,
-    RiskMeasure,
     RiskPoint,
     RiskState,
 )
 from consular.activities.report import work_figures_of
-from consular.api import ApiError, error_message, json_body
+from consular.api import ApiError, QueryArgs, answer_domain_errors, error_message, json_body
 from consular.api_docs import documented
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
-    can_edit_activity,
-    can_see_activities,
-    can_see_risk_points,
     get_scoped_or_404,
     scoped,
 )
@@ -51,23 +53,13 @@ from consular.validation import message as refused_text_message
 
 bp = Blueprint("activities_api", __name__, url_prefix="/api/v1")
 
-DEFAULT_LIMIT = 50
 ACTIVITY = ("activities",)
 RISKS = ("risk points",)
 ACTIVITY_ID = {"activity_id": "The activity's id."}
 RISK_ID = {"risk_id": "The risk point's id."}
 
 
-@bp.errorhandler(ActivityInputError)
-def _invalid(exc: ActivityInputError) -> tuple[Response, int]:
-    db.session.rollback()
-    return jsonify(error="invalid", message=error_message(422), fields=exc.errors), 422
-
-
-@bp.errorhandler(ActivityConflict)
-def _conflict(exc: ActivityConflict) -> tuple[Response, int]:
-    db.session.rollback()
-    return jsonify(error="conflict", message=str(exc), fields={}), 409
+answer_domain_errors(bp, invalid=ActivityInputError, conflict=ActivityConflict)
 
 
 @bp.errorhandler(ops.ActivityRefused)
@@ -77,29 +69,15 @@ def _refused(exc: ops.ActivityRefused) -> tuple[Response, int]:
 
 
 def _paging() -> tuple[int, int]:
-    errors: dict[str, str] = {}
-
-    def integer(name: str, default: int, low: int, high: int) -> int:
-        raw = request.args.get(name, "").strip()
-        if not raw:
-            return default
-        if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or not low <= int(raw) <= high:
-            errors[name] = _("A whole number from %(low)d to %(high)d.", low=low, high=high)
-            return default
-        return int(raw)
-
-    limit, offset = integer("limit", DEFAULT_LIMIT, 1, 200), integer("offset", 0, 0, 1_000_000_000)
-    for name, options in (("kind", [k.value for k in ActivityKind]),
-                          ("state", [v.value for v in RiskState]),
-                          ("level", [v.value for v in RiskLevel])):
-        raw = request.args.get(name, "").strip()
-        if raw and raw not in options:
-            errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(options))
+    query = QueryArgs()
+    limit, offset = query.paging()
+    query.choice("kind", [k.value for k in ActivityKind])
+    query.choice("state", [v.value for v in RiskState])
+    query.choice("level", [v.value for v in RiskLevel])
     year = request.args.get("year", "").strip()
     if year and not (year.isascii() and year.isdigit() and 2000 <= int(year[:6]) <= 2100):
-        errors["year"] = _("A whole number from %(low)d to %(high)d.", low=2000, high=2100)
-    if errors:
-        raise ApiError(400, "bad_query", error_message(400), errors)
+        query.errors["year"] = _("A whole number from %(low)d to %(high)d.", low=2000, high=2100)
+    query.check()
     return limit, offset
 
 
@@ -111,28 +89,13 @@ def activity_json(activity: Activity) -> dict[str, Any]:
     return out
 
 
-def _worker() -> User:
-    user = require_user()
-    if not can_see_activities(user):
-        abort(404)
-    return user
-
-
-def _editable(activity_id: int) -> tuple[User, Activity]:
-    user = _worker()
-    activity = get_scoped_or_404(Activity, activity_id, user)
-    if not can_edit_activity(user, activity):
-        abort(403)
-    return user, activity
-
-
 @bp.get("/activities")
 @documented("List activities", tags=ACTIVITY, query=s.ActivityListQuery,
             responses={200: s.ActivityPage}, errors=(404,),
             description="Only those the caller may see (officers: their point's; volunteers: their "
                         "station's); admins see the yearly figures only (404).")
 def activity_list() -> Response:
-    user = _worker()
+    user = activity_worker()
     limit, offset = _paging()
     filters, _args, _page = queries.filters_from(request.args)
     page = paginate(queries.activities_query(user, filters), limit, offset)
@@ -144,7 +107,7 @@ def activity_list() -> Response:
 @documented("Log a held activity", tags=ACTIVITY, body=s.ActivityCreateIn,
             responses={201: s.ActivityOut}, errors=(403, 404))
 def activity_create() -> tuple[Response, int, dict[str, str]]:
-    user = _worker()
+    user = activity_worker()
     activity = ops.log_activity(json_body(), user=user)
     db.session.commit()
     return jsonify(activity_json(activity)), 201, {
@@ -155,7 +118,7 @@ def activity_create() -> tuple[Response, int, dict[str, str]]:
 @documented("Read an activity", tags=ACTIVITY, responses={200: s.ActivityOut}, path_params=ACTIVITY_ID,
             description="Recorded in the audit trail.")
 def activity_get(activity_id: int) -> Response:
-    user = _worker()
+    user = activity_worker()
     activity = get_scoped_or_404(Activity, activity_id, user)
     ops.record_view(activity, user=user, via="api")
     db.session.commit()
@@ -166,7 +129,7 @@ def activity_get(activity_id: int) -> Response:
 @documented("Change an activity", tags=ACTIVITY, body=s.ActivityUpdateIn, responses={200: s.ActivityOut},
             path_params=ACTIVITY_ID, errors=(403,))
 def activity_update(activity_id: int) -> Response:
-    user, activity = _editable(activity_id)
+    user, activity = editable_activity(activity_id)
     ops.update_activity(activity, json_body(), user=user)
     db.session.commit()
     return jsonify(activity_json(activity))
@@ -177,7 +140,7 @@ def activity_update(activity_id: int) -> Response:
             responses={200: s.ActivityOut}, path_params=ACTIVITY_ID, errors=(403, 409),
             status_descriptions={409: "The activity is not a patrol."})
 def activity_check(activity_id: int) -> Response:
-    user, activity = _editable(activity_id)
+    user, activity = editable_activity(activity_id)
     body = json_body()
     station_id = body.pop("station_id", None)
     ops.record_check(activity, station_id, body, user=user)
@@ -189,7 +152,7 @@ def activity_check(activity_id: int) -> Response:
 @documented("Add a follow-up action", tags=ACTIVITY, body=s.FollowUpIn, responses={201: s.FollowUpOut},
             path_params=ACTIVITY_ID, errors=(403,))
 def follow_up_create(activity_id: int) -> tuple[Response, int]:
-    user, activity = _editable(activity_id)
+    user, activity = editable_activity(activity_id)
     found = ops.add_follow_up(activity, json_body(), user=user)
     db.session.commit()
     return jsonify(s.FollowUpOut().dump(found)), 201
@@ -199,12 +162,8 @@ def follow_up_create(activity_id: int) -> tuple[Response, int]:
 @documented("Mark a follow-up action done", tags=ACTIVITY, responses={200: s.FollowUpOut},
             path_params={**ACTIVITY_ID, "follow_up_id": "The action's id."}, errors=(403,))
 def follow_up_done(activity_id: int, follow_up_id: int) -> Response:
-    user, activity = _editable(activity_id)
-    found = db.session.scalar(sa.select(FollowUp).where(FollowUp.id == follow_up_id,
-                                                        FollowUp.activity_id == activity.id)) \
-        if 0 < follow_up_id < 2**31 else None
-    if found is None:
-        abort(404)
+    user, activity = editable_activity(activity_id)
+    found = follow_up_of(activity, follow_up_id)
     ops.complete_follow_up(found, user=user)
     db.session.commit()
     return jsonify(s.FollowUpOut().dump(found))
@@ -223,20 +182,13 @@ def risk_json(risk: RiskPoint, user: User) -> dict[str, Any]:
     return out
 
 
-def _risk_reader() -> User:
-    user = require_user()
-    if not can_see_risk_points(user):
-        abort(404)
-    return user
-
-
 @bp.get("/risks")
 @documented("List risk points (reports waiting for the centre first)", tags=RISKS, query=s.RiskListQuery,
             responses={200: s.RiskPage}, errors=(404,),
             description="Coordinators: all; volunteers: their station's reports and the risks that "
                         "concern it; others: 404.")
 def risk_list() -> Response:
-    user = _risk_reader()
+    user = risk_reader()
     limit, offset = _paging()
     filters, _args, _page = queries.risk_filters_from(request.args)
     page = paginate(queries.risks_query(user, filters), limit, offset)
@@ -248,23 +200,18 @@ def risk_list() -> Response:
 @documented("Report a local risk (volunteers) or enter a risk point (coordinators)", tags=RISKS,
             body=s.RiskCreateIn, responses={201: s.RiskOut}, errors=(403, 404))
 def risk_create() -> tuple[Response, int, dict[str, str]]:
-    user = _risk_reader()
+    user = risk_reader()
     risk = risk_ops.report_risk(json_body(), user=user)
     db.session.commit()
     return jsonify(risk_json(risk, user)), 201, {
         "Location": url_for("activities_api.risk_get", risk_id=risk.id)}
 
 
-def _risk(risk_id: int) -> tuple[User, RiskPoint]:
-    user = _risk_reader()
-    return user, get_scoped_or_404(RiskPoint, risk_id, user)
-
-
 @bp.get("/risks/<int:risk_id>")
 @documented("Read a risk point", tags=RISKS, responses={200: s.RiskOut}, path_params=RISK_ID,
             description="Recorded in the audit trail.")
 def risk_get(risk_id: int) -> Response:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     risk_ops.record_view(risk, user=user, via="api")
     db.session.commit()
     return jsonify(risk_json(risk, user))
@@ -275,7 +222,7 @@ def risk_get(risk_id: int) -> Response:
             tags=RISKS, body=s.RiskUpdateIn, responses={200: s.RiskOut}, path_params=RISK_ID,
             errors=(403,))
 def risk_update(risk_id: int) -> Response:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     risk_ops.update_risk(risk, json_body(), user=user)
     db.session.commit()
     return jsonify(risk_json(risk, user))
@@ -286,7 +233,7 @@ def risk_update(risk_id: int) -> Response:
             tags=RISKS, body=s.RiskDecisionIn, responses={200: s.RiskOut}, path_params=RISK_ID,
             errors=(403, 409), status_descriptions={409: "Not possible in the risk's present state."})
 def risk_decision(risk_id: int) -> Response:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     body = json_body()
     decision = body.get("decision")
     actions: dict[str, Callable[..., None]] = {
@@ -313,7 +260,7 @@ def risk_decision(risk_id: int) -> Response:
 @documented("Add a measure", tags=RISKS, body=s.MeasureIn, responses={201: s.MeasureOut},
             path_params=RISK_ID, errors=(403, 409))
 def measure_create(risk_id: int) -> tuple[Response, int]:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     measure = risk_ops.add_measure(risk, json_body(), user=user)
     db.session.commit()
     return jsonify(s.MeasureOut().dump(measure)), 201
@@ -324,12 +271,8 @@ def measure_create(risk_id: int) -> tuple[Response, int]:
             body=s.MeasureUpdateIn, responses={200: s.MeasureOut},
             path_params={**RISK_ID, "measure_id": "The measure's id."}, errors=(403,))
 def measure_update(risk_id: int, measure_id: int) -> Response:
-    user, risk = _risk(risk_id)
-    measure = db.session.scalar(sa.select(RiskMeasure).where(
-        RiskMeasure.id == measure_id, RiskMeasure.risk_point_id == risk.id)) if 0 < measure_id < 2**31 \
-        else None
-    if measure is None:
-        abort(404)
+    user, risk = readable_risk(risk_id)
+    measure = measure_of(risk, measure_id)
     risk_ops.update_measure(measure, json_body(), user=user)
     db.session.commit()
     return jsonify(s.MeasureOut().dump(measure))
@@ -339,7 +282,7 @@ def measure_update(risk_id: int, measure_id: int) -> Response:
 @documented("Link an alert or a case that arose from the risk", tags=RISKS, body=s.RiskLinkIn,
             responses={200: s.RiskOut}, path_params=RISK_ID, errors=(403,))
 def risk_link(risk_id: int) -> Response:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     risk_ops.link(risk, json_body(), user=user)
     db.session.commit()
     return jsonify(risk_json(risk, user))

@@ -17,8 +17,6 @@ from config import current_settings
 from consular.db import db
 from consular.network.checks import MAX_ID, _Input
 from consular.registry.operations import parse_day
-from consular.validation import clean_text, too_long_message
-from consular.validation import message as refused
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -175,20 +173,4 @@ class Check(_Input):
 
     def notes(self, key: str, max_len: int = MAX_NOTES) -> str | None:
         """A multi-line text: line breaks kept, everything else under the one text rule."""
-        if key not in self.data:
-            return None
-        raw = self.data[key]
-        if raw is None:
-            raw = ""
-        if not isinstance(raw, str):
-            self.fail(key, _("Enter text."))
-            return None
-        value = clean_text(raw, multiline=True)
-        if value is None:
-            self.fail(key, refused())
-            return None
-        if len(value) > max_len:
-            self.fail(key, too_long_message(max_len))
-            return None
-        self.out[key] = value
-        return value
+        return self.text(key, max_len, multiline=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -19,6 +18,7 @@ from wtforms import SelectChoice
 import i18n
 from consular.activities import queries
 from consular.activities import risks as ops
+from consular.activities.access import measure_of, readable_risk, risk_reader
 from consular.activities.checks import ActivityConflict, office_today
 from consular.activities.forms import (
     LEVEL_LABELS,
@@ -31,7 +31,7 @@ from consular.activities.forms import (
     MeasureStateForm,
     RiskForm,
 )
-from consular.activities.models import RiskLevel, RiskMeasure, RiskPoint, RiskState
+from consular.activities.models import RiskLevel, RiskPoint, RiskState
 from consular.activities.operations import ActivityRefused
 from consular.activities.reach import alerts
 from consular.activities.views import _save, bp
@@ -39,11 +39,8 @@ from consular.auth.models import Role, User
 from consular.auth.scoping import (
     can_manage_risk_points,
     can_report_risk,
-    can_see_risk_points,
-    get_scoped_or_404,
     scoped,
 )
-from consular.auth.session import require_user
 from consular.cases.models import Case
 from consular.db import db
 from consular.network.models import ServiceStation
@@ -59,20 +56,8 @@ def _risk_helpers() -> dict[str, Any]:
             "measure_state_label": lambda s: str(MEASURE_STATE_LABELS.get(s, s))}
 
 
-def _reader() -> User:
-    user = require_user()
-    if not can_see_risk_points(user):
-        abort(404)
-    return user
-
-
-def _risk(risk_id: int) -> tuple[User, RiskPoint]:
-    user = _reader()
-    return user, get_scoped_or_404(RiskPoint, risk_id, user)
-
-
 def _manager(risk_id: int) -> tuple[User, RiskPoint]:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     if not can_manage_risk_points(user):
         abort(403)
     return user, risk
@@ -80,7 +65,7 @@ def _manager(risk_id: int) -> tuple[User, RiskPoint]:
 
 @bp.get("/risks")
 def risk_list() -> str:
-    user = _reader()
+    user = risk_reader()
     filters, args, page = queries.risk_filters_from(request.args)
     result = queries.paginate(queries.risks_query(user, filters), PAGE_SIZE, (page - 1) * PAGE_SIZE)
     return render_template("activities/risks.html", page=result, args=args,
@@ -113,7 +98,7 @@ def _render_risk_form(form: RiskForm, title: str, cancel: str) -> tuple[str, int
 
 @bp.route("/risks/new", methods=["GET", "POST"])
 def risk_new() -> Any:
-    user = _reader()
+    user = risk_reader()
     if not can_report_risk(user):
         abort(403)
     form = _risk_form(user, None)
@@ -139,7 +124,7 @@ def risk_new() -> Any:
 
 @bp.route("/risks/<int:risk_id>/edit", methods=["GET", "POST"])
 def risk_edit(risk_id: int) -> Any:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     own_report = (user.role == Role.station_volunteer and risk.state == RiskState.reported
                   and risk.reported_by_station_id == user.station_id)
     if not (can_manage_risk_points(user) or own_report):
@@ -184,7 +169,7 @@ def _page_context(user: User, risk: RiskPoint) -> dict[str, Any]:
 
 @bp.get("/risks/<int:risk_id>")
 def risk_page(risk_id: int) -> str:
-    user, risk = _risk(risk_id)
+    user, risk = readable_risk(risk_id)
     ops.record_view(risk, user=user)
     db.session.commit()
     return render_template("activities/risk.html", **_page_context(user, risk))
@@ -251,11 +236,7 @@ def measure_new(risk_id: int) -> Any:
 @bp.post("/risks/<int:risk_id>/measures/<int:measure_id>")
 def measure_update(risk_id: int, measure_id: int) -> Any:
     user, risk = _manager(risk_id)
-    measure = db.session.scalar(sa.select(RiskMeasure).where(
-        RiskMeasure.id == measure_id, RiskMeasure.risk_point_id == risk.id)) \
-        if 0 < measure_id < 2**31 else None
-    if measure is None:
-        abort(404)
+    measure = measure_of(risk, measure_id)
     form = MeasureStateForm()
     if _save(form, lambda data: ops.update_measure(measure, data, user=user), ("state",)):
         db.session.commit()

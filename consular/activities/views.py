@@ -9,7 +9,6 @@ unknown to them (404).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -36,6 +34,7 @@ import i18n
 from consular import attachments as files
 from consular.activities import operations as ops
 from consular.activities import queries
+from consular.activities.access import activity_worker, editable_activity, follow_up_of
 from consular.activities.forms import (
     AUDIENCE_LABELS,
     KIND_LABELS,
@@ -46,13 +45,12 @@ from consular.activities.forms import (
     FollowUpForm,
     PatrolCheckForm,
 )
-from consular.activities.models import Activity, ActivityAttachment, ActivityKind, FollowUp, PlaceKind
+from consular.activities.models import Activity, ActivityAttachment, ActivityKind, PlaceKind
 from consular.activities.reach import ANSWER_WINDOWS, alerts
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
     activity_kinds_for,
     can_edit_activity,
-    can_see_activities,
     get_scoped_or_404,
     scoped,
 )
@@ -60,6 +58,7 @@ from consular.auth.session import require_user
 from consular.db import db
 from consular.network.models import Division, DivisionLevel, LiaisonPoint, ServiceStation
 from consular.sealedfile import SealedFileError
+from consular.validation import put_errors
 
 bp = Blueprint("activities", __name__, template_folder="templates")
 
@@ -80,27 +79,12 @@ def _helpers() -> dict[str, Any]:
             "list_sep": "、" if str(i18n.current_locale()).startswith("zh") else ", "}
 
 
-def _worker() -> User:
-    user = require_user()
-    if not can_see_activities(user):
-        abort(404)
-    return user
-
-
-def _editor(activity_id: int) -> tuple[User, Activity]:
-    user = _worker()
-    activity = get_scoped_or_404(Activity, activity_id, user)
-    if not can_edit_activity(user, activity):
-        abort(403)
-    return user, activity
-
-
 # --- the list -------------------------------------------------------------------------------------
 
 
 @bp.get("/activities")
 def activity_list() -> str:
-    user = _worker()
+    user = activity_worker()
     filters, args, page = queries.filters_from(request.args)
     result = queries.paginate(queries.activities_query(user, filters), PAGE_SIZE, (page - 1) * PAGE_SIZE)
     return render_template("activities/list.html", page=result, args=args,
@@ -164,12 +148,7 @@ def _save(form: FlaskForm, save: Callable[[dict[str, Any]], Any], names: tuple[s
         abort(403)
     except ops.ActivityInputError as exc:
         db.session.rollback()
-        for key, message in exc.errors.items():
-            target = form._fields.get(key)
-            if target is not None:
-                target.errors = [*target.errors, message]
-            else:
-                form.form_errors.append(message)
+        put_errors(form, exc.errors)
         return False
     return True
 
@@ -181,7 +160,7 @@ def _render_form(form: ActivityForm, title: str, cancel: str, activity: Activity
 
 @bp.route("/activities/new", methods=["GET", "POST"])
 def activity_new() -> Any:
-    user = _worker()
+    user = activity_worker()
     allowed = activity_kinds_for(user)
     if not allowed:
         abort(403)
@@ -213,7 +192,7 @@ def activity_new() -> Any:
 
 @bp.route("/activities/<int:activity_id>/edit", methods=["GET", "POST"])
 def activity_edit(activity_id: int) -> Any:
-    user, activity = _editor(activity_id)
+    user, activity = editable_activity(activity_id)
     form = ActivityForm(obj=activity if request.method == "GET" else None)
     _place_choices(form, user, activity)
     if request.method == "GET":
@@ -243,7 +222,7 @@ def activity_edit(activity_id: int) -> Any:
 
 @bp.get("/activities/<int:activity_id>")
 def activity_page(activity_id: int) -> str:
-    user = _worker()
+    user = activity_worker()
     activity = db.session.scalar(
         scoped(Activity, user).where(Activity.id == activity_id)
         .options(selectinload(Activity.points), selectinload(Activity.stations),
@@ -285,7 +264,7 @@ def _refused_page(activity: Activity, form: FlaskForm, anchor: str) -> tuple[str
 
 @bp.post("/activities/<int:activity_id>/checks")
 def patrol_check(activity_id: int) -> Any:
-    user, activity = _editor(activity_id)
+    user, activity = editable_activity(activity_id)
     form = PatrolCheckForm()
     form.station_id.choices = [SelectChoice(str(s.id), s.name) for s in activity.stations]
     try:
@@ -304,7 +283,7 @@ def patrol_check(activity_id: int) -> Any:
 
 @bp.post("/activities/<int:activity_id>/attachments")
 def attachment_upload(activity_id: int) -> Any:
-    user, activity = _editor(activity_id)
+    user, activity = editable_activity(activity_id)
     form = FlaskForm()
     if not form.validate_on_submit():
         abort(400)
@@ -326,7 +305,7 @@ def attachment_upload(activity_id: int) -> Any:
 
 @bp.get("/activities/<int:activity_id>/attachments/<int:file_id>")
 def attachment(activity_id: int, file_id: int) -> Response:
-    user = _worker()
+    user = activity_worker()
     activity = get_scoped_or_404(Activity, activity_id, user)
     found = db.session.scalar(sa.select(ActivityAttachment).where(
         ActivityAttachment.id == file_id, ActivityAttachment.activity_id == activity.id)) \
@@ -338,23 +317,15 @@ def attachment(activity_id: int, file_id: int) -> Response:
     except SealedFileError as exc:
         current_app.logger.error("attachment %s of activity %s cannot be opened: %s", found.id,
                                  activity.id, exc)
-        message = _("This file cannot be opened: it failed its integrity check (it was altered or "
-                    "damaged, or its key is missing). Nothing was downloaded; the error was logged.")
-        return Response(render_template("error.html", code=500, message=message), status=500)
+        return files.unopenable_page()
     ops.record_download(found, user=user)
     db.session.commit()
-    response = send_file(io.BufferedReader(content, files.CHUNK), mimetype="application/octet-stream",
-                         as_attachment=True, download_name=found.filename, max_age=0,
-                         conditional=False, etag=False)
-    response.content_length = content.size
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return files.download(content, found.filename)
 
 
 @bp.post("/activities/<int:activity_id>/follow-ups")
 def follow_up_new(activity_id: int) -> Any:
-    user, activity = _editor(activity_id)
+    user, activity = editable_activity(activity_id)
     form = FollowUpForm()
     if _save(form, lambda data: ops.add_follow_up(activity, data, user=user), ops.FOLLOW_UP_FIELDS):
         db.session.commit()
@@ -365,12 +336,8 @@ def follow_up_new(activity_id: int) -> Any:
 
 @bp.post("/activities/<int:activity_id>/follow-ups/<int:follow_up_id>/done")
 def follow_up_done(activity_id: int, follow_up_id: int) -> Any:
-    user, activity = _editor(activity_id)
-    found = db.session.scalar(sa.select(FollowUp).where(FollowUp.id == follow_up_id,
-                                                        FollowUp.activity_id == activity.id)) \
-        if 0 < follow_up_id < 2**31 else None
-    if found is None:
-        abort(404)
+    user, activity = editable_activity(activity_id)
+    found = follow_up_of(activity, follow_up_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
     changed = ops.complete_follow_up(found, user=user)

@@ -24,7 +24,7 @@ from consular.auth.common import account_error_text, bp, role_label
 from consular.auth.forms import AdminPasswordForm, UserEditForm, UserForm
 from consular.auth.models import Role, User
 from consular.auth.scoping import audit_scope, can_manage_users, get_scoped_or_404, scoped
-from consular.auth.session import renew_session, require_user
+from consular.auth.session import renew_session, require_user, require_user_who
 from consular.db import db
 from consular.network.models import LiaisonPoint, ServiceStation
 from consular.network.queries import clean_query
@@ -55,10 +55,7 @@ ERROR_FIELDS = {
 
 def _admin() -> User:
     """The current user if they manage users; 403 otherwise (for pages that are not one user)."""
-    user = require_user()
-    if not can_manage_users(user):
-        abort(403)
-    return user
+    return require_user_who(can_manage_users, 403)
 
 
 def _managed_user_or_404(user_id: int) -> tuple[User, User]:

@@ -130,6 +130,15 @@ def require_user() -> User:
     return user
 
 
+def require_user_who(may: Callable[[User], bool], refusal: int) -> User:
+    """The logged-in user when ``may(user)``; otherwise the request ends with ``refusal`` (404
+    where even the existence of the pages is not the caller's business, 403 where it is)."""
+    user = require_user()
+    if not may(user):
+        abort(refusal)
+    return user
+
+
 def login_required(view: F) -> F:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:

@@ -28,12 +28,12 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from consular import api_fields
-from consular.api import ApiError, error_message, json_body, refusal
+from consular.api import DEFAULT_LIMIT, ApiError, error_message, json_body, refusal
 from consular.api_docs import documented
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.scoping import can_see_cases, get_scoped_or_404, scoped
-from consular.auth.session import require_user
+from consular.auth.session import require_user_who
 from consular.cases import deadlines, duplicates, queries
 from consular.cases import operations as ops
 from consular.cases import schemas as s
@@ -52,7 +52,6 @@ from consular.network.queries import paginate
 bp = Blueprint("cases_api", __name__, url_prefix="/api/v1")
 
 TAGS = ("cases",)
-DEFAULT_LIMIT = 50
 INTEGER = re.compile(r"-?[0-9]{1,11}")
 CASE_ID = {"case_id": "The case's id."}
 
@@ -98,10 +97,7 @@ def _refused(exc: ops.ActionRefused) -> tuple[Response, int]:
 
 def _case_user() -> User:
     """The caller, if cases exist for them at all (admins: 404 on every case endpoint)."""
-    user = require_user()
-    if not can_see_cases(user):
-        abort(404)
-    return user
+    return require_user_who(can_see_cases, 404)
 
 
 def load_body(schema: type[Schema]) -> dict[str, Any]:

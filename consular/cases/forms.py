@@ -28,6 +28,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from consular.cases import policy
 from consular.cases.models import (
     AssignmentStatus,
     CaseCategory,
@@ -90,15 +91,7 @@ STATUS_LABELS = {
     CaseStatus.closed: _l("Closed"),
 }
 
-STATUS_SHORT = {
-    CaseStatus.new: _l("New"),
-    CaseStatus.triaged: _l("Triaged"),
-    CaseStatus.assigned: _l("Assigned"),
-    CaseStatus.in_progress: _l("In progress"),
-    CaseStatus.waiting_external: _l("Waiting for others"),
-    CaseStatus.resolved: _l("Resolved"),
-    CaseStatus.closed: _l("Closed"),
-}
+STATUS_SHORT = policy.STATUS_LABELS  # in a word or two: the words a refused action names too
 
 KIND_LABELS = {
     CaseKind.abroad: _l("Our people abroad (consular protection)"),

@@ -38,7 +38,7 @@ from consular.cases.models import (
 from consular.cases.names import query_name_hashes
 from consular.cases.search_keys import id_number_hash, normalise_id_number
 from consular.db import db, utcnow
-from consular.network.queries import clean_query
+from consular.network.queries import clean_query, where_given
 from consular.registry.places import city_spellings, normalise_place
 
 MAX_QUERY = 100
@@ -219,20 +219,10 @@ def triage_queue(user: User, filters: QueueFilters | Mapping[str, Any] | None = 
     f = filters if isinstance(filters, QueueFilters) else QueueFilters.from_mapping(filters)
     now = utcnow()
     query = scoped(Case, user).where(Case.status.in_(f.statuses))
-    if f.kind is not None:
-        query = query.where(Case.kind == f.kind)
-    if f.country:
-        query = query.where(Case.country_code == f.country)
-    if f.category is not None:
-        query = query.where(Case.category == f.category)
-    if f.station_id is not None:
-        query = query.where(Case.station_id == f.station_id)
-    if f.liaison_point_id is not None:
-        query = query.where(Case.liaison_point_id == f.liaison_point_id)
-    if f.priority is not None:
-        query = query.where(Case.priority == f.priority)
-    if f.incident_id is not None:
-        query = query.where(Case.incident_id == f.incident_id)
+    query = where_given(query, (Case.kind, f.kind), (Case.country_code, f.country),
+                        (Case.category, f.category), (Case.station_id, f.station_id),
+                        (Case.liaison_point_id, f.liaison_point_id), (Case.priority, f.priority),
+                        (Case.incident_id, f.incident_id))
     if f.overdue:
         query = query.where(deadlines.overdue_clause(now))
     return query.order_by(*triage_queue_order(now))

@@ -37,7 +37,7 @@ from consular.activities import report as work_report
 from consular.activities.reach import alerts as alert_reader
 from consular.audit.operations import record
 from consular.auth.models import Role, User
-from consular.auth.session import require_user
+from consular.auth.session import require_user_who
 from consular.cases import stats
 from consular.cases.forms import (
     CATEGORY_LABELS,
@@ -78,10 +78,7 @@ def can_export_case_rows(user: User) -> bool:
 
 
 def _reader() -> User:
-    user = require_user()
-    if not can_view_reports(user):
-        abort(404)
-    return user
+    return require_user_who(can_view_reports, 404)
 
 
 def _year_or_404(year: int) -> int:

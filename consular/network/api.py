@@ -16,13 +16,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask import Blueprint, Response, abort, jsonify, url_for
 from flask_babel import gettext as _
 from marshmallow import Schema, fields
 
 import i18n
 from config import current_settings
-from consular.api import ApiError, error_message, json_body, refusal
+from consular.api import QueryArgs, answer_domain_errors, json_body
 from consular.api_docs import documented
 from consular.auth.models import User
 from consular.auth.scoping import (
@@ -48,21 +48,8 @@ from consular.network.models import (
 
 bp = Blueprint("network_api", __name__, url_prefix="/api/v1")
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-MAX_OFFSET = 1_000_000_000
 
-
-@bp.errorhandler(network_checks.NetworkError)
-def _invalid(exc: network_checks.NetworkError) -> tuple[Response, int]:
-    db.session.rollback()
-    return refusal(422, "invalid", error_message(422), exc.errors)
-
-
-@bp.errorhandler(network_checks.NetworkConflict)
-def _conflict(exc: network_checks.NetworkConflict) -> tuple[Response, int]:
-    db.session.rollback()
-    return refusal(409, "conflict", str(exc), {})
+answer_domain_errors(bp, invalid=network_checks.NetworkError, conflict=network_checks.NetworkConflict)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -122,19 +109,9 @@ def centre_json(c: CoordinationCentre) -> dict[str, Any]:
 def _list_params(filters: tuple[str, ...]) -> tuple[queries.Filters, int, int]:
     """``q``, ``active``, ``limit``, ``offset`` and the resource's own filters from the query
     string; a malformed value is a 400 naming the parameter."""
-    args = request.args
-    errors: dict[str, str] = {}
+    query = QueryArgs()
+    args, errors = query.args, query.errors
     values: dict[str, Any] = {"q": args.get("q", "").strip()[:queries.MAX_QUERY]}
-
-    def integer(name: str, default: int | None, low: int, high: int) -> int | None:
-        raw = args.get(name, "").strip()
-        if not raw:
-            return default
-        if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or not low <= int(raw) <= high:
-            errors[name] = _("A whole number from %(low)d to %(high)d.", low=low, high=high)
-            return default
-        return int(raw)
-
     active = args.get("active", "").strip().lower()
     if active in ("true", "1", "yes"):
         values["active"] = True
@@ -149,9 +126,9 @@ def _list_params(filters: tuple[str, ...]) -> tuple[queries.Filters, int, int]:
         else:
             errors["country"] = _("Not a country code. Use the two-letter ISO code, for example IT.")
     if "division_id" in filters:
-        values["division_id"] = integer("division_id", None, 1, 2**31 - 1)
+        values["division_id"] = query.integer("division_id", None, 1, 2**31 - 1)
     if "parent_id" in filters:
-        values["parent_id"] = integer("parent_id", None, 1, 2**31 - 1)
+        values["parent_id"] = query.integer("parent_id", None, 1, 2**31 - 1)
     if "level" in filters and args.get("level"):
         raw = args.get("level", "")
         if raw in {level.value for level in DivisionLevel}:
@@ -159,10 +136,8 @@ def _list_params(filters: tuple[str, ...]) -> tuple[queries.Filters, int, int]:
         else:
             errors["level"] = _("Choose one of: %(choices)s.",
                                 choices=", ".join(level.value for level in DivisionLevel))
-    limit = integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
-    offset = integer("offset", 0, 0, MAX_OFFSET) or 0
-    if errors:
-        raise ApiError(400, "bad_query", error_message(400), errors)
+    limit, offset = query.paging()
+    query.check()
     return queries.Filters(**values), limit, offset
 
 

@@ -30,8 +30,7 @@ from consular.network.models import (
     ServiceStation,
 )
 from consular.network.names import NAME_LOCALES
-from consular.validation import clean_text, too_long_message
-from consular.validation import message as refused_text_message
+from consular.validation import FieldChecker
 
 # Writable fields of each entity, in the order forms show them. Anything else is refused.
 DIVISION_FIELDS = ("code", "name", "name_en", "level", "parent_id")
@@ -110,8 +109,8 @@ def normalise_language(code: str) -> str:
     return "-".join(subtags)
 
 
-class _Input:
-    """Checks one mapping of field values, collecting every problem before any is reported."""
+class _Input(FieldChecker):
+    """A network record's fields; fields not in ``allowed`` are refused by name."""
 
     def __init__(self, data: Mapping[str, Any], allowed: Iterable[str]) -> None:
         self.data = dict(data)
@@ -123,36 +122,10 @@ class _Input:
                 self.errors[str(key)[:60]] = _("Unknown or read-only field.")
         self.data = {k: v for k, v in self.data.items() if k in allowed}
 
-    def fail(self, key: str, message: str) -> None:
-        self.errors.setdefault(key, message)
-
     def require(self, *keys: str) -> None:
         for key in keys:
             if key not in self.data:
                 self.fail(key, _("This field is required."))
-
-    def text(self, key: str, max_len: int, *, required: bool = False) -> str | None:
-        if key not in self.data:
-            return None
-        raw = self.data[key]
-        if raw is None:
-            raw = ""
-        if not isinstance(raw, str):
-            self.fail(key, _("Enter text."))
-            return None
-        # One-line fields: tabs and line breaks become spaces; what the rule refuses is refused.
-        value = clean_text(raw)
-        if value is None:
-            self.fail(key, refused_text_message())
-            return None
-        if required and not value:
-            self.fail(key, _("This field is required."))
-            return None
-        if len(value) > max_len:
-            self.fail(key, too_long_message(max_len))
-            return None
-        self.out[key] = value
-        return value
 
     def choice(self, key: str, enum: type[DivisionLevel] | type[HostKind] | type[MissionKind]) -> None:
         if key not in self.data:

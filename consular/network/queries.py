@@ -148,6 +148,18 @@ def divisions_query(user: User, f: Filters) -> sa.Select[Any]:
     return query.order_by(Division.code, Division.id)
 
 
+S = TypeVar("S", bound=sa.Select[Any])
+
+
+def where_given(query: S, *conditions: tuple[Any, object]) -> S:
+    """``query`` narrowed to ``column == value`` for each ``(column, value)`` whose value is given:
+    a filter left empty ("" or None) narrows nothing."""
+    for column, value in conditions:
+        if value is not None and value != "":
+            query = query.where(column == value)
+    return query
+
+
 def paginate(query: sa.Select[Any], limit: int, offset: int) -> Page[Any]:
     items = list(db.session.scalars(query.limit(limit).offset(offset)))
     if len(items) < limit and (items or offset == 0):

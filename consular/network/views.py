@@ -54,6 +54,7 @@ from consular.network.models import (
     Mission,
     ServiceStation,
 )
+from consular.validation import put_errors
 
 bp = Blueprint("network", __name__, template_folder="templates")
 
@@ -176,13 +177,8 @@ def _save(form: FlaskForm, fields: tuple[str, ...], save: Callable[[dict[str, An
         save(data)
     except network_checks.NetworkError as exc:
         db.session.rollback()
-        for key, message in exc.errors.items():
-            # "names.it" is the form's names_it field.
-            target = form._fields.get(key.replace("names.", NAMES_PREFIX, 1))
-            if target is not None:
-                target.errors = [*target.errors, message]
-            else:
-                form.form_errors.append(message)
+        # "names.it" is the form's names_it field.
+        put_errors(form, exc.errors, lambda key: key.replace("names.", NAMES_PREFIX, 1))
         return False
     return True
 

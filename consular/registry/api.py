@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask import Blueprint, Response, abort, jsonify, url_for
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 import i18n
-from consular.api import ApiError, error_message, json_body, refusal
+from consular.api import ApiError, QueryArgs, answer_domain_errors, error_message, json_body, refusal
 from consular.api_docs import documented
 from consular.audit.operations import record
 from consular.auth.models import User
@@ -27,7 +27,7 @@ from consular.auth.scoping import (
     can_view_registrants,
     get_scoped_or_404,
 )
-from consular.auth.session import require_user
+from consular.auth.session import require_user, require_user_who
 from consular.db import db
 from consular.network.queries import paginate
 from consular.registry import languages, subject_data
@@ -40,11 +40,11 @@ from consular.validation import message as refused_text_message
 
 bp = Blueprint("registry_api", __name__, url_prefix="/api/v1/registrants")
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-MAX_OFFSET = 1_000_000_000
 TAGS = ("registrants",)
 REGISTRANT_ID = {"registrant_id": "The registration's id."}
+
+
+answer_domain_errors(bp, conflict=ops.RegistryConflict)
 
 
 @bp.errorhandler(ops.RegistryInputError)
@@ -52,12 +52,6 @@ def _invalid(exc: ops.RegistryInputError) -> tuple[Response, int]:
     db.session.rollback()
     extra = {"existing_id": exc.existing_id} if exc.existing_id is not None else {}
     return refusal(422, "invalid", error_message(422), exc.errors, **extra)
-
-
-@bp.errorhandler(ops.RegistryConflict)
-def _conflict(exc: ops.RegistryConflict) -> tuple[Response, int]:
-    db.session.rollback()
-    return refusal(409, "conflict", str(exc), {})
 
 
 @bp.errorhandler(IntegrityError)
@@ -74,52 +68,31 @@ def registrant_json(r: Registrant) -> dict[str, Any]:
 
 
 def _viewer() -> User:
-    user = require_user()
-    if not can_view_registrants(user):
-        abort(403)
-    return user
+    return require_user_who(can_view_registrants, 403)
 
 
 def _list_params() -> tuple[RegistrantFilters, int, int]:
     """Filters and paging from the query string; a malformed value is a 400 naming it."""
-    args = request.args
-    errors: dict[str, str] = {}
+    query = QueryArgs()
+    args, errors = query.args, query.errors
     values: dict[str, Any] = {"q": args.get("q", "").strip()[:100]}
-
-    def integer(name: str, default: int | None, low: int, high: int) -> int | None:
-        raw = args.get(name, "").strip()
-        if not raw:
-            return default
-        if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or not low <= int(raw) <= high:
-            errors[name] = _("A whole number from %(low)d to %(high)d.", low=low, high=high)
-            return default
-        return int(raw)
-
-    def choice(name: str, options: list[str]) -> str:
-        raw = args.get(name, "").strip()
-        if raw and raw not in options:
-            errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(options))
-            return ""
-        return raw
 
     country = args.get("country", "").strip().upper()
     if country and not i18n.is_country_code(country):
         errors["country"] = _("Not a country code. Use the two-letter ISO code, for example IT.")
     values["country"] = country if "country" not in errors else ""
-    values["language"] = choice("language", list(languages.SMS_LOCALES))
-    status = choice("status", [s.value for s in RegistrantStatus])
+    values["language"] = query.choice("language", list(languages.SMS_LOCALES))
+    status = query.choice("status", [s.value for s in RegistrantStatus])
     values["status"] = RegistrantStatus(status) if status else None
-    kind = choice("kind", [k.value for k in RegistrantKind])
+    kind = query.choice("kind", [k.value for k in RegistrantKind])
     values["kind"] = RegistrantKind(kind) if kind else None
-    values["liaison_point_id"] = integer("liaison_point_id", None, 1, 2**31 - 1)
-    values["station_id"] = integer("station_id", None, 1, 2**31 - 1)
-    current = choice("current", ["true", "false", "all"]) or "true"
+    values["liaison_point_id"] = query.integer("liaison_point_id", None, 1, 2**31 - 1)
+    values["station_id"] = query.integer("station_id", None, 1, 2**31 - 1)
+    current = query.choice("current", ["true", "false", "all"]) or "true"
     values["current"] = {"true": True, "false": False, "all": None}[current]
     values["batch"] = args.get("batch", "").strip()[:64]
-    limit = integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
-    offset = integer("offset", 0, 0, MAX_OFFSET) or 0
-    if errors:
-        raise ApiError(400, "bad_query", error_message(400), errors)
+    limit, offset = query.paging()
+    query.check()
     return RegistrantFilters(**values), limit, offset
 
 

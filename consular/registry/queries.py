@@ -23,7 +23,7 @@ from consular import phones
 from consular.auth.models import User
 from consular.auth.scoping import scoped
 from consular.db import db
-from consular.network.queries import clean_query
+from consular.network.queries import clean_query, where_given
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
 from consular.registry.phones import name_key
 
@@ -71,18 +71,10 @@ def registrants_query(user: User, f: RegistrantFilters) -> sa.Select[Any]:
 def _filtered(query: sa.Select[Any], f: RegistrantFilters) -> sa.Select[Any]:
     if f.q:
         query = query.where(search_condition(f.q, f.country or None))
-    if f.country:
-        query = query.where(Registrant.country_code == f.country)
-    if f.language:
-        query = query.where(Registrant.language == f.language)
-    if f.status is not None:
-        query = query.where(Registrant.status == f.status)
-    if f.kind is not None:
-        query = query.where(Registrant.kind == f.kind)
-    if f.liaison_point_id is not None:
-        query = query.where(Registrant.liaison_point_id == f.liaison_point_id)
-    if f.station_id is not None:
-        query = query.where(Registrant.station_id == f.station_id)
+    query = where_given(query, (Registrant.country_code, f.country), (Registrant.language, f.language),
+                        (Registrant.status, f.status), (Registrant.kind, f.kind),
+                        (Registrant.liaison_point_id, f.liaison_point_id),
+                        (Registrant.station_id, f.station_id))
     if f.current is True:
         query = query.where(Registrant.ended_at.is_(None))
     elif f.current is False:

@@ -42,7 +42,7 @@ from consular.auth.scoping import (
     get_scoped_or_404,
     scoped,
 )
-from consular.auth.session import require_user
+from consular.auth.session import require_user, require_user_who
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 from consular.network.queries import paginate
@@ -69,6 +69,7 @@ from consular.registry.models import (
 )
 from consular.registry.places import zones_for_country
 from consular.registry.queries import RegistrantFilters, counts_by, registrants_query, values_in_scope
+from consular.validation import put_errors
 
 bp = Blueprint("registry", __name__, template_folder="templates")
 
@@ -102,10 +103,7 @@ def _helpers() -> dict[str, Any]:
 
 
 def _viewer() -> User:
-    user = require_user()
-    if not can_view_registrants(user):
-        abort(403)
-    return user
+    return require_user_who(can_view_registrants, 403)
 
 
 def _allowed(check: Callable[[User], bool]) -> User:
@@ -118,6 +116,16 @@ def _allowed(check: Callable[[User], bool]) -> User:
 def _registrant(registrant_id: int, user: User) -> Registrant:
     """One registrant in the user's scope, else 404 (an admin's scope is empty)."""
     return get_scoped_or_404(Registrant, registrant_id, user)
+
+
+def _registrant_for(registrant_id: int, may: Callable[[User], bool]) -> tuple[User, Registrant]:
+    """(user, registrant) when the registrant is in the user's scope (else 404) and ``may(user)``
+    (else 403)."""
+    user = require_user()
+    found = _registrant(registrant_id, user)
+    if not may(user):
+        abort(403)
+    return user, found
 
 
 def _int_arg(name: str) -> int | None:
@@ -238,12 +246,7 @@ def _registrant_form(form_class: type[RegistrantForm], user: User,
 
 
 def _form_errors(form: FlaskForm, exc: ops.RegistryInputError) -> None:
-    for key, message in exc.errors.items():
-        target = form._fields.get(key)
-        if target is not None:
-            target.errors = [*target.errors, message]
-        else:
-            form.form_errors.append(message)
+    put_errors(form, exc.errors)
 
 
 def _save(form: FlaskForm, fields: tuple[str, ...], save: Callable[[dict[str, Any]], Any],
@@ -359,10 +362,7 @@ def registrant(registrant_id: int) -> str:
 
 @bp.route("/registrants/<int:registrant_id>/edit", methods=["GET", "POST"])
 def edit(registrant_id: int) -> Any:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_edit_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_edit_registrant)
     if found.ended_at is not None:
         flash(_("This registration has ended. Register the person again to send them alerts."),
               "warning")
@@ -387,10 +387,7 @@ def _back(found: Registrant) -> Response:
 
 @bp.post("/registrants/<int:registrant_id>/status")
 def status(registrant_id: int) -> Response:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_edit_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_edit_registrant)
     form = StatusForm()
     if not form.validate_on_submit():
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
@@ -412,10 +409,7 @@ def status(registrant_id: int) -> Response:
 
 @bp.post("/registrants/<int:registrant_id>/end")
 def end(registrant_id: int) -> Response:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_edit_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_edit_registrant)
     form = EndForm()
     if not form.validate_on_submit():
         flash(_("Choose why the registration ends."), "error")
@@ -429,10 +423,7 @@ def end(registrant_id: int) -> Response:
 
 @bp.post("/registrants/<int:registrant_id>/legal-hold")
 def legal_hold(registrant_id: int) -> Response:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_erase_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_erase_registrant)
     hold = request.form.get("hold") == "1"
     ops.set_legal_hold(found, hold, user=user)
     db.session.commit()
@@ -443,10 +434,7 @@ def legal_hold(registrant_id: int) -> Response:
 
 @bp.route("/registrants/<int:registrant_id>/erase", methods=["GET", "POST"])
 def erase(registrant_id: int) -> Any:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_erase_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_erase_registrant)
     form = EraseForm()
     if form.validate_on_submit():
         try:
@@ -464,10 +452,7 @@ def erase(registrant_id: int) -> Any:
 
 @bp.get("/registrants/<int:registrant_id>/subject-access.json")
 def subject_access(registrant_id: int) -> Response:
-    user = require_user()
-    found = _registrant(registrant_id, user)
-    if not can_erase_registrant(user):
-        abort(403)
+    user, found = _registrant_for(registrant_id, can_erase_registrant)
     body = subject_data.subject_access_export(found, user=user)
     db.session.commit()
     name = f"registrant-{found.id}-subject-access-{utcnow():%Y%m%d}.json"

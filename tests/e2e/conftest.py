@@ -10,6 +10,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from consular.app import create_app
+from consular.auth.common import DEMO_PASSWORD
 from consular.db import db
 from tests.conftest import STRICT, base_overrides
 
@@ -35,6 +37,19 @@ def _need(reason: str) -> None:
     pytest.skip(reason)
 
 
+@contextmanager
+def served(app: Flask) -> Iterator[str]:
+    """``app`` served on a free loopback port in a thread, for as long as the block runs; its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="package")
 def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str]]:
     """The demo install on a free loopback port, with its own SQLite file."""
@@ -49,12 +64,8 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, 
         upgrade()
         load_demo()
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with served(app) as base_url:
+        yield app, base_url
 
 
 @pytest.fixture(scope="package")
@@ -73,25 +84,42 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+
+
+@contextmanager
+def browser_page(chromium: Any, base_url: str, **context: Any) -> Iterator[Any]:
+    """A page in a browser context of its own (its own cookies: one person's session), Chinese
+    unless ``locale`` says otherwise; the context is closed after the block."""
+    opened = chromium.new_context(base_url=base_url, **{"locale": "zh-CN", **context})
+    pg = opened.new_page()
+    pg.set_default_timeout(15_000)
+    try:
+        yield pg
+    finally:
+        opened.close()
+
+
 @pytest.fixture
 def page(chromium: Any, live_app: tuple[Flask, str]) -> Iterator[Any]:
-    context = chromium.new_context(base_url=live_app[1], locale="zh-CN",
-                                   viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
+    with browser_page(chromium, live_app[1], viewport={"width": 1280, "height": 900}) as pg:
+        yield pg
 
 
 @pytest.fixture
 def phone_page(chromium: Any, live_app: tuple[Flask, str]) -> Iterator[Any]:
-    context = chromium.new_context(base_url=live_app[1], locale="zh-CN",
-                                   viewport={"width": 390, "height": 844}, is_mobile=True,
-                                   has_touch=True, device_scale_factor=2)
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
+    with browser_page(chromium, live_app[1], **PHONE) as pg:
+        yield pg
+
+
+def log_in(page: Any, username: str) -> None:
+    """Log in on the login page with the demo password (three actions: two fields and the button)."""
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url("**/")
 
 
 def screenshot(page: Any, name: str) -> None:

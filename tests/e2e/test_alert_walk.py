@@ -15,10 +15,9 @@ from flask import Flask
 
 from alerts.channels.sms.texts import render_alert_sms
 from alerts.models import Alert, AlertState, ConsoleMessage, Delivery, DeliveryState
-from consular.auth.common import DEMO_PASSWORD
 from consular.db import db
 from consular.registry.models import Registrant
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import browser_page, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -42,14 +41,6 @@ def worker(live_app: tuple[Flask, str]) -> Iterator[None]:
     yield
     scheduler.shutdown(wait=True)
     embedded.mark_stopped()
-
-
-def log_in(page: Any, username: str) -> None:
-    page.goto("/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url("**/")
 
 
 def add_language(page: Any, code: str) -> None:
@@ -110,11 +101,7 @@ def test_two_coordinators_send_a_three_language_alert_to_italy(
     screenshot(page, "alert-detail-author")
 
     # The second coordinator approves (the author cannot).
-    context = chromium.new_context(base_url=base_url, locale="en-GB",
-                                   viewport={"width": 1280, "height": 900})
-    second = context.new_page()
-    second.set_default_timeout(15_000)
-    try:
+    with browser_page(chromium, base_url, locale="en-GB", viewport={"width": 1280, "height": 900}) as second:
         log_in(second, "coordinator2")
         second.goto(alert_url)
         screenshot(second, "alert-detail-approver")
@@ -129,8 +116,6 @@ def test_two_coordinators_send_a_three_language_alert_to_italy(
         screenshot(second, "alert-progress")
         counts = second.get_by_test_id("counts").inner_text()
         assert "Delivered" in counts or "Sent" in counts
-    finally:
-        context.close()
 
     # What each recipient got: the console gateway's rows, one per delivery, in their language.
     with app.app_context():

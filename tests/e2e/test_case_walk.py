@@ -16,32 +16,18 @@ from flask import Flask
 from playwright.sync_api import expect
 
 from consular.audit.models import AuditEntry
-from consular.auth.common import DEMO_PASSWORD
 from consular.cases.models import Case, CaseStatus, PersonRole, Priority
 from consular.db import db
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import PHONE, browser_page, log_in, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def log_in(page: Any, username: str) -> None:
-    page.goto("/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url("**/")
 
 
 @pytest.fixture
 def second_phone(chromium: Any, live_app: tuple[Flask, str]) -> Iterator[Any]:
     """Another phone (the station volunteer's), with its own session."""
-    context = chromium.new_context(base_url=live_app[1], locale="zh-CN",
-                                   viewport={"width": 390, "height": 844}, is_mobile=True,
-                                   has_touch=True, device_scale_factor=2)
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
+    with browser_page(chromium, live_app[1], **PHONE) as pg:
+        yield pg
 
 
 def open_action(page: Any, action: str) -> Any:

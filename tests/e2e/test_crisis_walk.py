@@ -8,7 +8,6 @@ and the flag is gone."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from werkzeug.serving import make_server
 
 from alerts.authoring import placeholders
 from alerts.authoring.models import AlertTemplate
@@ -24,10 +22,9 @@ from alerts.channels.sms.texts import signature_for
 from alerts.models import Alert, AlertState, ConsoleMessage, Delivery, DeliveryState
 from consular.app import create_app
 from consular.db import db
-from consular.demo import DEMO_PASSWORD
 from consular.registry.models import Registrant, RegistrantStatus
 from tests.conftest import base_overrides
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import browser_page, log_in, screenshot, served
 
 pytestmark = pytest.mark.browser
 
@@ -51,36 +48,21 @@ def crisis_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask
         upgrade()
         load_demo()
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    embedded = Worker(app, embedded=True)
-    scheduler = embedded.build_scheduler(blocking=False)
-    scheduler.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    scheduler.shutdown(wait=True)
-    embedded.mark_stopped()
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-def log_in(page: Any, username: str) -> int:
-    page.goto("/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url("**/")
-    return 3
+    with served(app) as base_url:
+        embedded = Worker(app, embedded=True)
+        scheduler = embedded.build_scheduler(blocking=False)
+        scheduler.start()
+        yield app, base_url
+        scheduler.shutdown(wait=True)
+        embedded.mark_stopped()
 
 
 def test_one_coordinator_sends_the_earthquake_template_by_break_glass_and_another_reviews_it(
         chromium: Any, crisis_app: tuple[Flask, str]) -> None:
     app, base_url = crisis_app
-    context = chromium.new_context(base_url=base_url, locale="zh-CN", viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        actions = log_in(page, "coordinator")
+    with browser_page(chromium, base_url, locale="zh-CN", viewport={"width": 1366, "height": 900}) as page:
+        log_in(page, "coordinator")
+        actions = 3  # the login's two fields and its button
         page.goto("/alerts/new")  # the alerts menu's "new alert"
         actions += 1
         page.click("[data-testid=template-picker] [data-template=earthquake]")
@@ -110,8 +92,6 @@ def test_one_coordinator_sends_the_earthquake_template_by_break_glass_and_anothe
         page.wait_for_url(re.compile(r".*/alerts/\d+/progress$"))
         assert actions <= 10
         alert_id = int(page.url.rsplit("/", 2)[-2])
-    finally:
-        context.close()
 
     # What each recipient got: every active registrant in Prato, in their language, signed, with
     # their station and mission; nobody else.
@@ -155,11 +135,7 @@ def test_one_coordinator_sends_the_earthquake_template_by_break_glass_and_anothe
         db.session.remove()
 
     # A second coordinator: the flag on the home page and in the notices; the review clears it.
-    second_context = chromium.new_context(base_url=base_url, locale="en-GB",
-                                          viewport={"width": 1366, "height": 900})
-    second = second_context.new_page()
-    second.set_default_timeout(15_000)
-    try:
+    with browser_page(chromium, base_url, locale="en-GB", viewport={"width": 1366, "height": 900}) as second:
         log_in(second, "coordinator2")
         home = second.get_by_test_id("work-today").inner_text()
         assert "Break-glass alerts waiting for your review" in home
@@ -175,8 +151,6 @@ def test_one_coordinator_sends_the_earthquake_template_by_break_glass_and_anothe
         assert "Reviewed by" in second.get_by_test_id("break-glass-review").inner_text()
         second.goto("/")
         assert "Break-glass alerts waiting" not in second.content()
-    finally:
-        second_context.close()
     with app.app_context():
         alert = db.session.get(Alert, alert_id)
         assert alert.break_glass_reviewed_at is not None

@@ -6,18 +6,9 @@ from typing import Any
 
 import pytest
 
-from consular.auth.common import DEMO_PASSWORD
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import log_in, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def log_in(page: Any, username: str) -> None:
-    page.goto("/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url("**/")
 
 
 def nav_links(page: Any) -> set[str]:

@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from consular.app import create_app
-from consular.db import db
-from tests.conftest import Browser, IsolatedClient, base_overrides, reset_schema
+from tests.conftest import Browser, base_overrides, close_app, isolated_app, reset_schema
 
 
 @pytest.fixture
@@ -27,17 +25,14 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
         folder = tmp_path / f"app{len(made)}"
         folder.mkdir(parents=True)  # production refuses an instance folder it would have to create
         settings = {**base_overrides(folder, f"sqlite:///{folder}/test.db"), **overrides}
-        other = create_app({k: v for k, v in settings.items() if v is not None})
-        other.test_client_class = IsolatedClient
+        other = isolated_app({k: v for k, v in settings.items() if v is not None})
         reset_schema(other)
         made.append(other)
         return other
 
     yield make
     for other in made:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(other)
 
 
 @pytest.fixture

@@ -270,11 +270,9 @@ def test_a_wrong_method_is_a_405_with_the_headers_on_every_route(app: Flask, wor
 def test_an_unexpected_error_on_any_route_keeps_the_headers(tmp_path: Any, caplog: Any) -> None:
     """An app whose database has no tables fails on every route (the session's user cannot be read):
     each answer is the 500 page, with the security headers, and tells nothing of the cause."""
-    from consular.app import create_app
-    from tests.conftest import IsolatedClient, base_overrides
+    from tests.conftest import base_overrides, isolated_app
 
-    broken = create_app(base_overrides(tmp_path, f"sqlite:///{tmp_path}/no-tables.db"))
-    broken.test_client_class = IsolatedClient
+    broken = isolated_app(base_overrides(tmp_path, f"sqlite:///{tmp_path}/no-tables.db"))
     problems = []
     try:
         with broken.app_context():

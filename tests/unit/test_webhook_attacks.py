@@ -25,12 +25,11 @@ from werkzeug.datastructures import MultiDict
 
 from alerts.channels.sms import texts
 from alerts.models import CapUrgency, Delivery, DeliveryState, InboundMessage, ReplyKind
-from consular.app import create_app
 from consular.audit.models import AuditEntry
 from consular.cases.models import Case
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
-from tests.conftest import IsolatedClient, base_overrides
+from tests.conftest import base_overrides, close_app, isolated_app
 from tests.support.dispatch import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -221,16 +220,12 @@ def twilio_apps(_session_app: Flask,
         if key not in made:
             url = _session_app.config["SQLALCHEMY_DATABASE_URI"]
             folder = tmp_path_factory.mktemp("hooks")
-            other = create_app({**base_overrides(folder, url), **TWILIO, **overrides})
-            other.test_client_class = IsolatedClient
-            made[key] = other
+            made[key] = isolated_app({**base_overrides(folder, url), **TWILIO, **overrides})
         return made[key]
 
     yield make
     for other in made.values():
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(other)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from consular.cases.models import Gender, IdKind, PersonRole
 from consular.cases.names import has_han
 from consular.cases.search_keys import normalise_id_number
 from consular.db import utcnow
-from consular.validation import clean_text, too_long_message
+from consular.validation import FieldChecker, clean_text
 from consular.validation import message as refused_text_message
 
 E = TypeVar("E", bound=StrEnum)
@@ -95,8 +95,8 @@ def _choices(enum: type[StrEnum], exclude: Iterable[str] = ()) -> list[str]:
     return [m.value for m in enum if m.value not in set(exclude)]
 
 
-class _Check:
-    """Checks one mapping of field values, collecting every problem before any is reported."""
+class _Check(FieldChecker):
+    """A case's fields (a person's, under ``prefix``), sharing one ``errors`` mapping with the others."""
 
     def __init__(self, data: Any, allowed: Iterable[str], errors: dict[str, str] | None = None,
                  prefix: str = "") -> None:
@@ -135,24 +135,7 @@ class _Check:
             elif default is not None:
                 self.out[key] = default
             return None
-        raw = self.data[key]
-        if raw is None:
-            raw = ""
-        if not isinstance(raw, str):
-            self.fail(key, _("Enter text."))
-            return None
-        value = clean_text(raw, multiline=multiline)
-        if value is None:
-            self.fail(key, refused_text_message())
-            return None
-        if required and not value:
-            self.fail(key, _("This field is required."))
-            return None
-        if len(value) > max_len:
-            self.fail(key, too_long_message(max_len))
-            return None
-        self.out[key] = value
-        return value
+        return super().text(key, max_len, required=required, multiline=multiline)
 
     def choice(self, key: str, enum: type[E], *, default: E | None = None,
                exclude: Iterable[str] = (), required: bool = False) -> E | None:

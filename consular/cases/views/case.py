@@ -4,13 +4,12 @@ the edit form, and a case's files.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -21,6 +20,7 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 import i18n
+from consular import attachments as store
 from consular.audit.operations import record
 from consular.auth.models import Role, User
 from consular.auth.scoping import get_scoped_or_404, scoped
@@ -542,20 +542,10 @@ def attachment(case_id: int, attachment_id: int) -> Response:
     try:
         content = files.open_attachment(found, verify=True)
     except SealedFileError as exc:
-        # Not a user's mistake: the stored file was altered, damaged, or sealed with a key this
-        # instance does not have. Say so plainly; the log names the attachment (no personal data).
+        # The log names the attachment (no personal data).
         current_app.logger.error("attachment %s of case %s cannot be opened: %s", found.id, case.id, exc)
-        message = _("This file cannot be opened: it failed its integrity check (it was altered or "
-                    "damaged, or its key is missing). Nothing was downloaded; the error was logged.")
-        return Response(render_template("error.html", code=500, message=message), status=500)
+        return store.unopenable_page()
     record("case.attachment.download", "attachment", found.id, {"case_id": case.id},
            case_reference=case.reference)
     db.session.commit()
-    # Streamed: each 64 KiB chunk is opened (and authenticated again) as it is sent.
-    response = send_file(io.BufferedReader(content, files.CHUNK), mimetype="application/octet-stream",
-                         as_attachment=True, download_name=found.filename, max_age=0,
-                         conditional=False, etag=False)
-    response.content_length = content.size
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return store.download(content, found.filename)

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from consular.auth.models import Role, User
 from consular.auth.scoping import can_see_cases, get_scoped_or_404
-from consular.auth.session import require_user
+from consular.auth.session import require_user_who
 from consular.cases.models import Case
 from consular.db import db
 
@@ -30,10 +30,7 @@ QUEUE_SESSION_KEY = "cases.queue_filters"
 
 def _case_user() -> User:
     """The logged-in user, if cases exist for them at all (admins: 404 everywhere here)."""
-    user = require_user()
-    if not can_see_cases(user):
-        abort(404)
-    return user
+    return require_user_who(can_see_cases, 404)
 
 
 def _roles(user: User, *roles: Role) -> None:
