@@ -21,7 +21,7 @@ def geo_message(code: str) -> str:
         return _("Type the polygon's corners as latitude,longitude pairs separated by spaces, for "
                  "example 43.9,11.0 43.9,11.2 43.8,11.1.")
     if code == "polygon_size":
-        return _("A polygon needs at least 3 and at most %(max)d different corners.",
+        return _("The number of a polygon's different corners must be from 3 to %(max)d.",
                  max=geo.MAX_VERTICES)
     if code == "polygon_crossing":
         return _("The polygon's edges cross each other. Give its corners in order around the area.")
