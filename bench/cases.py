@@ -143,7 +143,8 @@ def _pool(app: Flask) -> tuple[list[dict[str, Any]], list[tuple[int, str]], dict
     import random
 
     from consular.cases.names import name_hashes
-    from consular.cases.search_keys import id_number_hash, phone_hash
+    from consular.cases.search_keys import id_number_hash
+    from consular.phones import search_hash as phone_hash
     from consular.db import keyring
 
     rng = random.Random(7)

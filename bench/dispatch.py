@@ -414,7 +414,7 @@ def main(argv: list[str]) -> int:
         env = env_for(settings)
         rows: list[list[Any]] = []
         throughput: dict[str, float] = {}
-        runs: dict[str, list[dict[str, float]]] = {}
+        runs: dict[str, list[dict[str, dict[str, float]]]] = {}
         for n in counts:
             bares: list[dict[str, float]] = []
             ours_runs: list[dict[str, float]] = []
