@@ -144,8 +144,8 @@ def _pool(app: Flask) -> tuple[list[dict[str, Any]], list[tuple[int, str]], dict
 
     from consular.cases.names import name_hashes
     from consular.cases.search_keys import id_number_hash
-    from consular.phones import search_hash as phone_hash
     from consular.db import keyring
+    from consular.phones import search_hash as phone_hash
 
     rng = random.Random(7)
     people: list[dict[str, Any]] = []
@@ -208,6 +208,7 @@ def generate(app: Flask, url: str, cases: int, timeline: int) -> World:
     from consular.auth.models import User
     from consular.auth.operations import create_api_token
     from consular.db import db
+    from consular.registry.places import normalise_place
 
     started = time.perf_counter()
     points, stations, coordinator_id = _network(app)
@@ -216,7 +217,8 @@ def generate(app: Flask, url: str, cases: int, timeline: int) -> World:
     engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
     params: dict[str, Any] = {
         "n": cases, "t": timeline, "recent": min(OPEN_BACKLOG, cases), "pool": POOL_PEOPLE,
-        "countries": countries, "cities": [p[1] for p in PLACES], "zones": [p[2] for p in PLACES],
+        "countries": countries, "cities": [p[1] for p in PLACES],
+        "city_keys": [normalise_place(p[1])[:120] for p in PLACES], "zones": [p[2] for p in PLACES],
         "station_ids": [stations[c] for c in countries], "points": points, "coordinator": coordinator_id,
         "summaries": SUMMARIES, "categories": CATEGORIES, "open": OPEN, "years": YEARS,
         "narratives": target["narratives"], "notes": target["notes"],
@@ -294,13 +296,14 @@ WITH s AS (
   FROM t
 )
 INSERT INTO case_file (id, reference, kind, category, priority, status, summary, narrative, country_code,
-  city, place, timezone, occurred_at, reported_at, channel, tags, liaison_point_id, station_id,
+  city, city_key, place, timezone, occurred_at, reported_at, channel, tags, liaison_point_id, station_id,
   coordinator_id, created_by_id, first_response_due_at, assignment_due_at, first_response_at, triaged_at,
   assigned_at, resolved_at, closed_at, last_activity_at, outcome, legal_hold, version, created_at, updated_at)
 SELECT g, year || '-' || lpad((row_number() OVER (PARTITION BY year ORDER BY g))::text, 6, '0'), 'abroad',
   (CAST(:categories AS text[]))[1 + h % 12], priority, status, (CAST(:summaries AS text[]))[1 + h2 % 12],
   (CAST(:narratives AS text[]))[1 + g % 40], (CAST(:countries AS text[]))[1 + place],
-  (CAST(:cities AS text[]))[1 + place], '', (CAST(:zones AS text[]))[1 + place], at - interval '1 day', at,
+  (CAST(:cities AS text[]))[1 + place], (CAST(:city_keys AS text[]))[1 + place], '',
+  (CAST(:zones AS text[]))[1 + place], at - interval '1 day', at,
   CASE WHEN h % 3 = 0 THEN 'phone' ELSE 'walk_in' END, '',
   (CAST(:points AS int[]))[1 + g % cardinality(CAST(:points AS int[]))],
   CASE WHEN status NOT IN ('new', 'triaged') THEN (CAST(:station_ids AS int[]))[1 + place] END,
