@@ -60,6 +60,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--debug-malloc", action="store_true",
                         help="run the workers with PYTHONMALLOC=debug: Python's debug allocator makes a C "
                              "extension's buffer overrun or use after free fail where it happens (slower)")
+    parser.add_argument("--no-recycle", action="store_true",
+                        help="workers live the whole run (no max_requests), as under the cases benchmark: "
+                             "damage that builds up in a worker has the time to show")
     parser.add_argument("--keep", action="store_true", help="keep the logs folder")
     return parser.parse_args(argv)
 
@@ -179,7 +182,8 @@ def main(argv: list[str]) -> int:
     began = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="consular-soak-web-"))
     print(f"web soak: {args.clients} clients for {args.duration:g} s on {args.cases:,} cases, gunicorn "
-          f"{args.workers} × {args.threads} (gthread, {CONFIG.relative_to(ROOT)}); logs in {folder}",
+          f"{args.workers} × {args.threads} (gthread, {CONFIG.relative_to(ROOT)}"
+          f"{', no recycling' if args.no_recycle else ''}); logs in {folder}",
           flush=True)
     with PgCluster() as pg:
         url = pg.create_database("soak_web")
@@ -202,7 +206,8 @@ def main(argv: list[str]) -> int:
                     "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"), "PYTHONFAULTHANDLER": "1"})
         if args.debug_malloc:
             env["PYTHONMALLOC"] = "debug"
-        command = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "consular.app:create_app()"]
+        command = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG),
+                   *(["--max-requests", "0"] if args.no_recycle else []), "consular.app:create_app()"]
         web = Process("web", command, env, folder / "web.log").start()
         try:
             wait_for(lambda: _answers(port) or not web.alive(), 120, "gunicorn to answer")

@@ -122,6 +122,7 @@ def log_in(page: Any, username: str) -> None:
     page.wait_for_url("**/")
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, name: str, full_page: bool = True) -> None:
+    """test-artifacts/NAME.png: the whole page, or (``full_page=False``) what the screen shows."""
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from consular.demo import DEMO_PASSWORD
 from tests.e2e.axe import axe_source, run_axe, settle
+from tests.e2e.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -174,11 +175,14 @@ def test_a_failed_submit_puts_focus_on_the_problems(page: Any, username: str) ->
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert_errors_announced(page)
+    screenshot(page, f"keyboard-intake-errors-{username}")
     # A link of the summary takes the keyboard to its field.
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.getAttribute('aria-invalid')") == "true" or \
         page.evaluate("document.activeElement.closest('.tile-grid.is-invalid') !== null")
+    settle(page)
+    screenshot(page, f"keyboard-intake-focused-field-{username}", full_page=False)
 
 
 def test_a_failed_alert_and_a_wrong_password_are_announced(page: Any) -> None:
@@ -224,5 +228,7 @@ def test_on_a_phone_the_save_bar_never_hides_the_focused_field(phone_page: Any) 
         if state is not None:
             seen += 1
             assert state["bottom"] <= state["bar"] + 0.5 and state["top"] >= 0, state
+            if seen == 12:  # a field in the middle of the form, the Save bar below it
+                screenshot(page, "keyboard-intake-phone-focused-field", full_page=False)
         page.keyboard.press("Tab")
     assert seen >= 20
