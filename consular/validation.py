@@ -25,6 +25,7 @@ from flask_wtf.i18n import translations as wtforms_translations
 from marshmallow import ValidationError as SchemaValidationError
 from marshmallow.validate import Validator
 from wtforms import Form, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FormValidationError
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -222,6 +223,20 @@ class TextRuleMeta:
             field.validators = [*field.validators,
                                 PlainText(multiline=issubclass(kind, TextAreaField))]
         return field
+
+
+# A choice a form offers that the request did not make (a select's unknown or malformed value).
+CHOOSE_FROM_LIST = _l("Choose an entry from the list.")
+
+
+def required(max_len: int) -> list[Any]:
+    """A form's text field that must be filled, with at most ``max_len`` characters."""
+    return [DataRequired(), Length(max=max_len)]
+
+
+def optional(max_len: int) -> list[Any]:
+    """A form's text field that may stay empty, with at most ``max_len`` characters."""
+    return [Optional(), Length(max=max_len)]
 
 
 class CheckedForm(FlaskForm):

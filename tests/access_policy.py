@@ -49,6 +49,19 @@ def expected(policy: dict[str, Expected], who: str, relation: str) -> Outcome:
     return entry
 
 
+# The rules many routes share.
+# A case, an activity or a registrant (by page or by API): the centre's coordinators; an officer
+# when it is the own place's, a volunteer when the own station's; hidden from everyone else.
+SCOPED_PAGE: dict[str, Expected] = {
+    ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
+}
+SCOPED_API: dict[str, Expected] = {**SCOPED_PAGE, ANON: UNAUTH}
+# The centre's own pages (the alerts, the console outbox): hidden from everyone else.
+CENTRE_PAGE: dict[str, Expected] = {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN}
+# Running the system (users, the audit trail, the missions and the centre): admins only, known to
+# exist for the other roles.
+ADMIN_PAGE: dict[str, Expected] = {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN}
+
 # Reading the table:
 # - Admins run the system, not the cases: every case, registrant and alert record is 404 to them.
 # - Coordinators see every case and registrant; a liaison officer those of the own place, a station
@@ -69,27 +82,13 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("activities.activity_page", "GET"): {
         ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
     },
-    ("activities.activity_edit", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities.activity_edit", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities.patrol_check", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities.attachment_upload", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities.attachment", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities.follow_up_new", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities.follow_up_done", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("activities.activity_edit", "GET"): SCOPED_PAGE,
+    ("activities.activity_edit", "POST"): SCOPED_PAGE,
+    ("activities.patrol_check", "POST"): SCOPED_PAGE,
+    ("activities.attachment_upload", "POST"): SCOPED_PAGE,
+    ("activities.attachment", "GET"): SCOPED_PAGE,
+    ("activities.follow_up_new", "POST"): SCOPED_PAGE,
+    ("activities.follow_up_done", "POST"): SCOPED_PAGE,
     ("activities.risk_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
     ("activities.risk_new", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
     ("activities.risk_new", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
@@ -124,21 +123,11 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("activities.year_summary", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("activities_api.activity_list", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
     ("activities_api.activity_create", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("activities_api.activity_get", "GET"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities_api.activity_update", "PATCH"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities_api.activity_check", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities_api.follow_up_create", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities_api.follow_up_done", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("activities_api.activity_get", "GET"): SCOPED_API,
+    ("activities_api.activity_update", "PATCH"): SCOPED_API,
+    ("activities_api.activity_check", "POST"): SCOPED_API,
+    ("activities_api.follow_up_create", "POST"): SCOPED_API,
+    ("activities_api.follow_up_done", "POST"): SCOPED_API,
     ("activities_api.risk_list", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
     ("activities_api.risk_create", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
     ("activities_api.risk_get", "GET"): {
@@ -168,33 +157,33 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("activities_api.work_figures", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("alert_feeds.cap_file", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("alert_feeds.feed", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("alert_pages.alert_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.approve", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.call_round", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.cancel", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.detail", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.edit", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.edit", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.estimate", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.new", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.new", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.progress", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.progress_json", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.reject", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.submit", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.write_cancel_notice", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.write_update", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.break_glass", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.break_glass_review", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.template_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.template_page", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.template_new", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.template_new", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.template_edit", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_pages.template_edit", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alerts.workers", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("alert_pages.alert_list", "GET"): CENTRE_PAGE,
+    ("alert_pages.approve", "POST"): CENTRE_PAGE,
+    ("alert_pages.call_round", "GET"): CENTRE_PAGE,
+    ("alert_pages.cancel", "POST"): CENTRE_PAGE,
+    ("alert_pages.detail", "GET"): CENTRE_PAGE,
+    ("alert_pages.edit", "GET"): CENTRE_PAGE,
+    ("alert_pages.edit", "POST"): CENTRE_PAGE,
+    ("alert_pages.estimate", "POST"): CENTRE_PAGE,
+    ("alert_pages.new", "GET"): CENTRE_PAGE,
+    ("alert_pages.new", "POST"): CENTRE_PAGE,
+    ("alert_pages.progress", "GET"): CENTRE_PAGE,
+    ("alert_pages.progress_json", "GET"): CENTRE_PAGE,
+    ("alert_pages.reject", "POST"): CENTRE_PAGE,
+    ("alert_pages.submit", "POST"): CENTRE_PAGE,
+    ("alert_pages.write_cancel_notice", "POST"): CENTRE_PAGE,
+    ("alert_pages.write_update", "POST"): CENTRE_PAGE,
+    ("alert_pages.break_glass", "POST"): CENTRE_PAGE,
+    ("alert_pages.break_glass_review", "POST"): CENTRE_PAGE,
+    ("alert_pages.template_list", "GET"): CENTRE_PAGE,
+    ("alert_pages.template_page", "GET"): CENTRE_PAGE,
+    ("alert_pages.template_new", "GET"): CENTRE_PAGE,
+    ("alert_pages.template_new", "POST"): CENTRE_PAGE,
+    ("alert_pages.template_edit", "GET"): CENTRE_PAGE,
+    ("alert_pages.template_edit", "POST"): CENTRE_PAGE,
+    ("alerts.workers", "GET"): ADMIN_PAGE,
     ("api_docs.openapi_json", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("audit.entries", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("audit.entries", "GET"): ADMIN_PAGE,
     ("auth.account", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
     ("auth.api_me", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
     ("auth.api_revoke_token", "POST"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
@@ -216,22 +205,16 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("auth.user_deactivate", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
     ("auth.user_edit", "GET"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
     ("auth.user_edit", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("auth.user_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("auth.user_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("auth.user_new", "GET"): ADMIN_PAGE,
+    ("auth.user_new", "POST"): ADMIN_PAGE,
     ("auth.user_password", "GET"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
     ("auth.user_password", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
     ("auth.user_reactivate", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
     ("auth.user_reset_2fa", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("auth.users", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("cases.act", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases.attachment", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases.case_page", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("auth.users", "GET"): ADMIN_PAGE,
+    ("cases.act", "POST"): SCOPED_PAGE,
+    ("cases.attachment", "GET"): SCOPED_PAGE,
+    ("cases.case_page", "GET"): SCOPED_PAGE,
     ("cases.discard_draft", "POST"): {
         ANON: LOGIN, A: HIDDEN, C: rel(HIDDEN, {SELF: OK}), L: rel(HIDDEN, {SELF: OK}),
         V: rel(HIDDEN, {SELF: OK}),
@@ -257,84 +240,40 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("cases.notifications_read", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
     ("cases.queue", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
     ("cases.save_draft", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases_api.action_accept", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_assign", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_close", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_decline", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_decide_duplicate", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_link_incident", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_reopen", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_resolve", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_resume", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_revoke", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_set_legal_hold", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_set_priority", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_start", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_triage", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_unlink_incident", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.action_wait_external", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.add_note", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.add_person", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("cases_api.action_accept", "POST"): SCOPED_API,
+    ("cases_api.action_assign", "POST"): SCOPED_API,
+    ("cases_api.action_close", "POST"): SCOPED_API,
+    ("cases_api.action_decline", "POST"): SCOPED_API,
+    ("cases_api.action_decide_duplicate", "POST"): SCOPED_API,
+    ("cases_api.action_link_incident", "POST"): SCOPED_API,
+    ("cases_api.action_reopen", "POST"): SCOPED_API,
+    ("cases_api.action_resolve", "POST"): SCOPED_API,
+    ("cases_api.action_resume", "POST"): SCOPED_API,
+    ("cases_api.action_revoke", "POST"): SCOPED_API,
+    ("cases_api.action_set_legal_hold", "POST"): SCOPED_API,
+    ("cases_api.action_set_priority", "POST"): SCOPED_API,
+    ("cases_api.action_start", "POST"): SCOPED_API,
+    ("cases_api.action_triage", "POST"): SCOPED_API,
+    ("cases_api.action_unlink_incident", "POST"): SCOPED_API,
+    ("cases_api.action_wait_external", "POST"): SCOPED_API,
+    ("cases_api.add_note", "POST"): SCOPED_API,
+    ("cases_api.add_person", "POST"): SCOPED_API,
     ("cases_api.create_case", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
     ("cases_api.create_incident", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
-    ("cases_api.get_case", "GET"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("cases_api.get_case", "GET"): SCOPED_API,
     ("cases_api.get_incident", "GET"): {
         ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: HIDDEN,
     },
     ("cases_api.list_cases", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
     ("cases_api.list_incidents", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases_api.refer", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.update_case", "PATCH"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("cases_api.update_referral", "PATCH"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("dev_sms.console_messages", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
+    ("cases_api.refer", "POST"): SCOPED_API,
+    ("cases_api.update_case", "PATCH"): SCOPED_API,
+    ("cases_api.update_referral", "PATCH"): SCOPED_API,
+    ("dev_sms.console_messages", "GET"): CENTRE_PAGE,
     ("metrics.metrics", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("network.centre", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("network.centre_edit", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("network.centre_edit", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.centre_edit", "GET"): ADMIN_PAGE,
+    ("network.centre_edit", "POST"): ADMIN_PAGE,
     ("network.coverage", "GET"): {ANON: LOGIN, A: OK, C: OK, L: FORBIDDEN, V: FORBIDDEN},
     ("network.division", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: HIDDEN},
     ("network.division_deactivate", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
@@ -361,12 +300,12 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     },
     ("network.liaison_points", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("network.mission", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("network.mission_deactivate", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("network.mission_edit", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("network.mission_edit", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("network.mission_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("network.mission_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("network.mission_reactivate", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
+    ("network.mission_deactivate", "POST"): ADMIN_PAGE,
+    ("network.mission_edit", "GET"): ADMIN_PAGE,
+    ("network.mission_edit", "POST"): ADMIN_PAGE,
+    ("network.mission_new", "GET"): ADMIN_PAGE,
+    ("network.mission_new", "POST"): ADMIN_PAGE,
+    ("network.mission_reactivate", "POST"): ADMIN_PAGE,
     ("network.missions", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
     ("network.station", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: rel(HIDDEN, {OWN_STATION: OK})},
     ("network.station_deactivate", "POST"): {
@@ -431,15 +370,9 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("network_api.stations", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: HIDDEN},
     ("ops.healthz", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("ops.readyz", "GET"): {ANON: NOT_READY, A: NOT_READY, C: NOT_READY, L: NOT_READY, V: NOT_READY},
-    ("registry.edit", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("registry.edit", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("registry.end", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("registry.edit", "GET"): SCOPED_PAGE,
+    ("registry.edit", "POST"): SCOPED_PAGE,
+    ("registry.end", "POST"): SCOPED_PAGE,
     ("registry.erase", "GET"): {
         ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
         V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
@@ -468,31 +401,19 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     },
     ("registry.new", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
     ("registry.new", "POST"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry.registrant", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("registry.registrant", "GET"): SCOPED_PAGE,
     ("registry.registrants", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry.status", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("registry.status", "POST"): SCOPED_PAGE,
     ("registry.subject_access", "GET"): {
         ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
         V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
     },
     ("registry_api.create", "POST"): {ANON: UNAUTH, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry_api.end", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("registry_api.registrant", "GET"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("registry_api.end", "POST"): SCOPED_API,
+    ("registry_api.registrant", "GET"): SCOPED_API,
     ("registry_api.registrants", "GET"): {ANON: UNAUTH, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry_api.status", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("registry_api.update", "PATCH"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("registry_api.status", "POST"): SCOPED_API,
+    ("registry_api.update", "PATCH"): SCOPED_API,
     ("reports.cases_csv", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
     ("reports.cases_workbook", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
     ("reports.index", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},

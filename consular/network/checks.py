@@ -155,27 +155,27 @@ class _Input(FieldChecker):
             return
         self.out[key] = raw
 
+    def _spelled(self, key: str, found: str | None, refusal: str) -> None:
+        """The field as it is stored (``found``: the one spelling of what was typed), or, when
+        nothing was found, refused with ``refusal``."""
+        if found is None:
+            self.out.pop(key, None)
+            self.fail(key, refusal)
+        else:
+            self.out[key] = found
+
     def country(self, key: str) -> None:
         value = self.text(key, 64, required=True)
-        if value is None:
-            return
-        code = value.upper()
-        if not i18n.is_country_code(code):
-            self.out.pop(key, None)
-            self.fail(key, _("Not a country code. Use the two-letter ISO code, for example IT."))
-            return
-        self.out[key] = code
+        if value is not None:
+            code = value.upper()
+            self._spelled(key, code if i18n.is_country_code(code) else None,
+                          _("Not a country code. Use the two-letter ISO code, for example IT."))
 
     def timezone(self, key: str) -> None:
         value = self.text(key, 64, required=True)
-        if value is None:
-            return
-        zone = _zones().get(value.lower())
-        if zone is None:
-            self.out.pop(key, None)
-            self.fail(key, _("Not a time zone. Use an IANA name such as Europe/Rome."))
-            return
-        self.out[key] = zone
+        if value is not None:
+            self._spelled(key, _zones().get(value.lower()),
+                          _("Not a time zone. Use an IANA name such as Europe/Rome."))
 
     def phone(self, key: str, region: str | None, *, required: bool = False) -> None:
         value = self.text(key, MAX["phone_input"], required=required)

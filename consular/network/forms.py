@@ -10,13 +10,13 @@ from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectChoice, SelectField, StringField, TelField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Optional
 
 import i18n
 from consular.network.checks import MAX
 from consular.network.models import DivisionLevel, HostKind, MissionKind
 from consular.network.names import NAME_LOCALES
-from consular.validation import CheckedForm
+from consular.validation import CHOOSE_FROM_LIST, CheckedForm, optional, required
 
 LEVEL_LABELS = {
     DivisionLevel.county: _l("County or district"),
@@ -38,23 +38,14 @@ MISSION_KIND_LABELS = {
     MissionKind.consulate: _l("Consulate"),
 }
 
-CHOOSE_FROM_LIST = _l("Choose an entry from the list.")
 PHONE_HELP = _l("A local number, or the international format such as +39 0574 123456.")
 
 
-def _required(max_len: int) -> list[object]:
-    return [DataRequired(), Length(max=max_len)]
-
-
-def _optional(max_len: int) -> list[object]:
-    return [Optional(), Length(max=max_len)]
-
-
 class DivisionForm(CheckedForm):
-    code = StringField(_l("Code"), validators=_required(MAX["code"]),
+    code = StringField(_l("Code"), validators=required(MAX["code"]),
                        description=_l("The official administrative code, e.g. 330302001."))
-    name = StringField(_l("Name"), validators=_required(MAX["division_name"]))
-    name_en = StringField(_l("Name in English"), validators=_optional(MAX["division_name"]))
+    name = StringField(_l("Name"), validators=required(MAX["division_name"]))
+    name_en = StringField(_l("Name in English"), validators=optional(MAX["division_name"]))
     level = SelectField(_l("Level"), validators=[DataRequired()],
                         choices=[SelectChoice(level.value, label) for level, label in LEVEL_LABELS.items()])
     parent_id = SelectField(_l("Part of"), coerce=int, validators=[Optional()],
@@ -64,61 +55,61 @@ class DivisionForm(CheckedForm):
 
 
 class LiaisonPointForm(CheckedForm):
-    name = StringField(_l("Name"), validators=_required(MAX["point_name"]))
-    name_en = StringField(_l("Name in English"), validators=_optional(MAX["point_name"]))
+    name = StringField(_l("Name"), validators=required(MAX["point_name"]))
+    name_en = StringField(_l("Name in English"), validators=optional(MAX["point_name"]))
     division_id = SelectField(_l("Township, street office or village"), coerce=int,
                               invalid_value_message=CHOOSE_FROM_LIST,
                               validators=[DataRequired(message=CHOOSE_FROM_LIST)])
-    address = StringField(_l("Address"), validators=_optional(MAX["address"]))
-    phone = TelField(_l("Phone"), validators=_required(MAX["phone_input"]),
+    address = StringField(_l("Address"), validators=optional(MAX["address"]))
+    phone = TelField(_l("Phone"), validators=required(MAX["phone_input"]),
                      description=_l("A local number such as 0577 8888 0000, or the international "
                                     "format."))
 
 
 class StationForm(CheckedForm):
-    name = StringField(_l("Name"), validators=_required(MAX["station_name"]))
-    name_en = StringField(_l("Name in English"), validators=_optional(MAX["station_name"]))
+    name = StringField(_l("Name"), validators=required(MAX["station_name"]))
+    name_en = StringField(_l("Name in English"), validators=optional(MAX["station_name"]))
     country_code = SelectField(_l("Country"), validators=[DataRequired()])
-    city = StringField(_l("City"), validators=_required(MAX["city"]))
+    city = StringField(_l("City"), validators=required(MAX["city"]))
     host_organisation = StringField(_l("Host organisation"),
-                                    validators=_required(MAX["host_organisation"]))
+                                    validators=required(MAX["host_organisation"]))
     host_kind = SelectField(_l("Kind of host"), validators=[DataRequired()],
                             choices=[SelectChoice(kind.value, label)
                                      for kind, label in HOST_KIND_LABELS.items()])
-    timezone = StringField(_l("Time zone"), validators=_required(64),
+    timezone = StringField(_l("Time zone"), validators=required(64),
                            render_kw={"list": "iana-zones", "autocomplete": "off"},
                            description=_l("An IANA time zone, e.g. Europe/Rome."))
-    languages = StringField(_l("Languages"), validators=_required(MAX["languages"]),
+    languages = StringField(_l("Languages"), validators=required(MAX["languages"]),
                             description=_l("Language codes separated by commas, e.g. zh, it, en."))
-    contact_name = StringField(_l("Contact person"), validators=_optional(MAX["contact_name"]))
-    contact_phone = TelField(_l("Contact phone"), validators=_optional(MAX["phone_input"]),
+    contact_name = StringField(_l("Contact person"), validators=optional(MAX["contact_name"]))
+    contact_phone = TelField(_l("Contact phone"), validators=optional(MAX["phone_input"]),
                              description=PHONE_HELP)
-    contact_email = StringField(_l("Contact email"), validators=_optional(MAX["contact_email"]),
+    contact_email = StringField(_l("Contact email"), validators=optional(MAX["contact_email"]),
                                 render_kw={"type": "email", "autocomplete": "off"})
 
 
 class MissionForm(CheckedForm):
-    name = StringField(_l("Name"), validators=_required(MAX["mission_name"]))
-    name_en = StringField(_l("Name in English"), validators=_optional(MAX["mission_name"]))
+    name = StringField(_l("Name"), validators=required(MAX["mission_name"]))
+    name_en = StringField(_l("Name in English"), validators=optional(MAX["mission_name"]))
     kind = SelectField(_l("Kind"), validators=[DataRequired()],
                        choices=[SelectChoice(kind.value, label)
                                 for kind, label in MISSION_KIND_LABELS.items()])
     country_code = SelectField(_l("Country"), validators=[DataRequired()])
-    city = StringField(_l("City"), validators=_required(MAX["city"]))
+    city = StringField(_l("City"), validators=required(MAX["city"]))
     emergency_phone = TelField(_l("Consular protection emergency phone"),
-                               validators=_required(MAX["phone_input"]), description=PHONE_HELP)
-    phone = TelField(_l("Office phone"), validators=_optional(MAX["phone_input"]))
-    address = StringField(_l("Address"), validators=_optional(MAX["address"]))
+                               validators=required(MAX["phone_input"]), description=PHONE_HELP)
+    phone = TelField(_l("Office phone"), validators=optional(MAX["phone_input"]))
+    address = StringField(_l("Address"), validators=optional(MAX["address"]))
 
 
 class CentreForm(CheckedForm):
-    name = StringField(_l("Name"), validators=_required(MAX["centre_name"]))
-    name_en = StringField(_l("Name in English"), validators=_optional(MAX["centre_name"]))
-    city = StringField(_l("City"), validators=_required(MAX["city"]))
-    address = StringField(_l("Address"), validators=_optional(MAX["address"]))
-    phone = TelField(_l("Office phone"), validators=_optional(MAX["phone_input"]))
-    hotline_24h = TelField(_l("24-hour hotline"), validators=_optional(MAX["phone_input"]))
-    timezone = StringField(_l("Time zone"), validators=_required(64),
+    name = StringField(_l("Name"), validators=required(MAX["centre_name"]))
+    name_en = StringField(_l("Name in English"), validators=optional(MAX["centre_name"]))
+    city = StringField(_l("City"), validators=required(MAX["city"]))
+    address = StringField(_l("Address"), validators=optional(MAX["address"]))
+    phone = TelField(_l("Office phone"), validators=optional(MAX["phone_input"]))
+    hotline_24h = TelField(_l("24-hour hotline"), validators=optional(MAX["phone_input"]))
+    timezone = StringField(_l("Time zone"), validators=required(64),
                            render_kw={"list": "iana-zones", "autocomplete": "off"})
 
 
@@ -136,7 +127,7 @@ def _add_name_fields(form: type[CheckedForm], max_len: int) -> None:
     operation's ``names`` and back."""
     for locale in NAME_LOCALES:
         setattr(form, f"{NAMES_PREFIX}{locale}", StringField(
-            _name_label(locale), validators=_optional(max_len),
+            _name_label(locale), validators=optional(max_len),
             render_kw={"lang": locale.replace("_", "-"), "dir": "rtl" if locale == "ar" else "auto"}))
 
 

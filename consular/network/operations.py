@@ -10,9 +10,9 @@ Input is checked by ``consular.network.checks`` (the fields, limits and errors o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -67,6 +67,33 @@ def _updated(obj: Any, object_type: str, changed: list[str]) -> None:
     if changed:
         db.session.flush()
         record(f"{object_type}.update", object_type, obj.id, {"fields": changed})
+
+
+Place = TypeVar("Place", Division, LiaisonPoint, ServiceStation, Mission)
+
+
+def _create(model: type[Place], object_type: str, fields: tuple[str, ...],
+            data: Mapping[str, Any], required: tuple[str, ...],
+            checks: Callable[[_Input, Place | None], None]) -> Place:
+    """A new place of ``model`` from ``data``, once all of it passed ``checks``."""
+    check = _Input(data, fields)
+    check.require(*required)
+    checks(check, None)
+    values = check.done()
+    place = model(**values)
+    _created(place, object_type, values)
+    return place
+
+
+def _update(place: Place, object_type: str, fields: tuple[str, ...],
+            data: Mapping[str, Any], checks: Callable[[_Input, Place | None], None]) -> list[str]:
+    """Change ``place`` by ``data`` (fields sent unchanged are left out), once all of it passed
+    ``checks``: the names of the fields that changed."""
+    check = _Input(_unchanged_dropped(place, data, fields), fields)
+    checks(check, place)
+    changed = _apply(place, check.done())
+    _updated(place, object_type, changed)
+    return changed
 
 
 def _set_active(obj: Any, object_type: str, active: bool) -> bool:
@@ -140,11 +167,7 @@ def create_division(data: Mapping[str, Any]) -> Division:
 
 
 def update_division(division: Division, data: Mapping[str, Any]) -> list[str]:
-    check = _Input(_unchanged_dropped(division, data, DIVISION_FIELDS), DIVISION_FIELDS)
-    _check_division(check, division)
-    changed = _apply(division, check.done())
-    _updated(division, "division", changed)
-    return changed
+    return _update(division, "division", DIVISION_FIELDS, data, _check_division)
 
 
 def deactivate_division(division: Division) -> bool:
@@ -176,7 +199,7 @@ def reactivate_division(division: Division) -> bool:
 # --- liaison points -----------------------------------------------------------------------------
 
 
-def _check_point(check: _Input) -> None:
+def _check_point(check: _Input, point: LiaisonPoint | None) -> None:
     check.text("name", MAX["point_name"], required=True)
     check.text("name_en", MAX["point_name"])
     check.names("names", MAX["point_name"])
@@ -196,21 +219,12 @@ def _check_point(check: _Input) -> None:
 
 
 def create_liaison_point(data: Mapping[str, Any]) -> LiaisonPoint:
-    check = _Input(data, POINT_FIELDS)
-    check.require("name", "division_id", "phone")
-    _check_point(check)
-    values = check.done()
-    point = LiaisonPoint(**values)
-    _created(point, "liaison_point", values)
-    return point
+    return _create(LiaisonPoint, "liaison_point", POINT_FIELDS, data,
+                   ("name", "division_id", "phone"), _check_point)
 
 
 def update_liaison_point(point: LiaisonPoint, data: Mapping[str, Any]) -> list[str]:
-    check = _Input(_unchanged_dropped(point, data, POINT_FIELDS), POINT_FIELDS)
-    _check_point(check)
-    changed = _apply(point, check.done())
-    _updated(point, "liaison_point", changed)
-    return changed
+    return _update(point, "liaison_point", POINT_FIELDS, data, _check_point)
 
 
 def deactivate_liaison_point(point: LiaisonPoint) -> bool:
@@ -251,21 +265,13 @@ def _check_station(check: _Input, station: ServiceStation | None) -> None:
 
 
 def create_station(data: Mapping[str, Any]) -> ServiceStation:
-    check = _Input(data, STATION_FIELDS)
-    check.require("name", "country_code", "city", "host_organisation", "timezone", "languages")
-    _check_station(check, None)
-    values = check.done()
-    station = ServiceStation(**values)
-    _created(station, "station", values)
-    return station
+    return _create(ServiceStation, "station", STATION_FIELDS, data,
+                   ("name", "country_code", "city", "host_organisation", "timezone", "languages"),
+                   _check_station)
 
 
 def update_station(station: ServiceStation, data: Mapping[str, Any]) -> list[str]:
-    check = _Input(_unchanged_dropped(station, data, STATION_FIELDS), STATION_FIELDS)
-    _check_station(check, station)
-    changed = _apply(station, check.done())
-    _updated(station, "station", changed)
-    return changed
+    return _update(station, "station", STATION_FIELDS, data, _check_station)
 
 
 def deactivate_station(station: ServiceStation) -> bool:
@@ -293,21 +299,12 @@ def _check_mission(check: _Input, mission: Mission | None) -> None:
 
 
 def create_mission(data: Mapping[str, Any]) -> Mission:
-    check = _Input(data, MISSION_FIELDS)
-    check.require("name", "kind", "country_code", "city", "emergency_phone")
-    _check_mission(check, None)
-    values = check.done()
-    mission = Mission(**values)
-    _created(mission, "mission", values)
-    return mission
+    return _create(Mission, "mission", MISSION_FIELDS, data,
+                   ("name", "kind", "country_code", "city", "emergency_phone"), _check_mission)
 
 
 def update_mission(mission: Mission, data: Mapping[str, Any]) -> list[str]:
-    check = _Input(_unchanged_dropped(mission, data, MISSION_FIELDS), MISSION_FIELDS)
-    _check_mission(check, mission)
-    changed = _apply(mission, check.done())
-    _updated(mission, "mission", changed)
-    return changed
+    return _update(mission, "mission", MISSION_FIELDS, data, _check_mission)
 
 
 def deactivate_mission(mission: Mission) -> bool:

@@ -16,11 +16,11 @@ from wtforms import (
     StringField,
     TelField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Optional
 
 from consular.registry.models import ConsentMethod, RegistrantKind, RegistrantStatus
 from consular.registry.operations import MAX, RECORDED_CONSENT
-from consular.validation import CheckedForm
+from consular.validation import CHOOSE_FROM_LIST, CheckedForm, optional, required
 
 KIND_LABELS = {
     RegistrantKind.citizen_abroad: _l("Citizen abroad"),
@@ -72,23 +72,14 @@ FIELD_LABELS = {
     "consent_note": _l("Consent note"),
 }
 
-CHOOSE_FROM_LIST = _l("Choose an entry from the list.")
-
-
-def _required(max_len: int) -> list[object]:
-    return [DataRequired(), Length(max=max_len)]
-
-
-def _optional(max_len: int) -> list[object]:
-    return [Optional(), Length(max=max_len)]
 
 
 class RegistrantForm(CheckedForm):
     """Changing a registration (the consent record is not edited: it is a record)."""
 
-    name = StringField(FIELD_LABELS["name"], validators=_required(MAX["name"]),
+    name = StringField(FIELD_LABELS["name"], validators=required(MAX["name"]),
                        render_kw={"autocomplete": "off"})
-    phone = TelField(FIELD_LABELS["phone"], validators=_required(MAX["phone_input"]),
+    phone = TelField(FIELD_LABELS["phone"], validators=required(MAX["phone_input"]),
                      render_kw={"autocomplete": "off", "inputmode": "tel"},
                      description=_l("A mobile number that can receive text messages: the "
                                     "international format such as +39 312 345 6789, or a number "
@@ -100,7 +91,7 @@ class RegistrantForm(CheckedForm):
                                           "exists."))
     country_code = SelectField(FIELD_LABELS["country_code"], validators=[DataRequired()],
                                description=_l("Where the person is (for a family at home: China)."))
-    city = StringField(FIELD_LABELS["city"], validators=_optional(MAX["city"]),
+    city = StringField(FIELD_LABELS["city"], validators=optional(MAX["city"]),
                        description=_l("In any language, e.g. Milano, Milan or 米兰."))
     timezone = SelectField(FIELD_LABELS["timezone"], validators=[Optional()], validate_choice=False,
                            description=_l("Leave on automatic: the zone follows from the city. "
@@ -123,7 +114,7 @@ class NewRegistrantForm(RegistrantForm):
                                     format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
                                     description=_l("Leave empty for now (office time)."))
     consent_note = StringField(FIELD_LABELS["consent_note"],
-                               validators=_optional(MAX["consent_note"]),
+                               validators=optional(MAX["consent_note"]),
                                description=_l("E.g. the number of the signed form."))
     consent_given = BooleanField(_l("The person agreed to receive safety alerts by text message "
                                     "and knows they can reply STOP at any time."),
@@ -141,7 +132,7 @@ class StatusForm(CheckedForm):
                                      SelectChoice(method.value, CONSENT_LABELS[method])
                                      for method in RECORDED_CONSENT])
     consent_note = StringField(FIELD_LABELS["consent_note"],
-                               validators=_optional(MAX["consent_note"]))
+                               validators=optional(MAX["consent_note"]))
 
 
 class EndForm(CheckedForm):
@@ -171,7 +162,7 @@ class ImportForm(CheckedForm):
     station_id = SelectField(FIELD_LABELS["station_id"], coerce=int, validators=[Optional()],
                              invalid_value_message=CHOOSE_FROM_LIST)
     consent_note = StringField(_l("Where the consent of these people is recorded"),
-                               validators=_required(MAX["consent_note"]),
+                               validators=required(MAX["consent_note"]),
                                description=_l("E.g. \"signed forms kept by the Prato association, "
                                               "2025\". Every row is registered with the consent "
                                               "method \"imported\" and this note."))

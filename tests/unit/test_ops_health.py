@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -93,6 +94,17 @@ def test_banner_in_chinese(make_user: Callable[..., User], logged_in: Callable[[
     admin = logged_in(make_user(Role.admin))
     page = admin.get("/").get_data(as_text=True)
     assert BANNER_ZH in page and "/admin/workers" in page
+
+
+def test_workers_page_says_no_worker_ran_across_its_whole_table(
+        make_user: Callable[..., User], logged_in: Callable[[User], Browser]) -> None:
+    """Before any worker ran, one row across every column says so; each heading is read out as
+    its column's header."""
+    admin = logged_in(make_user(Role.admin, locale="en"))
+    table = admin.get("/admin/workers").get_data(as_text=True).split("<table", 1)[1].split("</table>")[0]
+    headings = re.findall(r"<th\b(?!ead)([^>]*)>", table)
+    assert len(headings) == 7 and all('scope="col"' in attrs for attrs in headings)
+    assert re.search(rf'<td colspan="{len(headings)}"[^>]*>No worker has ever run', table)
 
 
 def _registrant(n: int) -> Registrant:
