@@ -210,7 +210,7 @@ def test_one_coordinator_aims_the_earthquake_template_at_prato_and_50_km_and_ano
         # the place filled in, the signature at its head and what the automatic part costs.
         page.wait_for_function(
             "() => document.querySelector('[data-testid=sms-whole-zh_Hans] [data-whole=text]')"
-            ".textContent.includes('普拉托')")
+            ".textContent.includes('普拉托附近')")
         page.wait_for_function("() => Number(document.querySelector('[data-estimate=total]')"
                                ".textContent.replace(/\\D/g, '')) > 0")
         whole = page.locator("[data-testid=sms-whole-zh_Hans] [data-whole=text]").inner_text()
