@@ -17,6 +17,7 @@ BENCHMARKS = {
     "e2e": "bench.e2e",
     "webhooks": "bench.webhooks",
     "cases": "bench.cases",
+    "crisis": "bench.crisis",
     "plots": "bench.plots",
 }
 

@@ -231,19 +231,26 @@ def _series(dialect: str, count: int) -> Any:
 
 
 def add_registrants(country: str, active: int, phones: Sequence[str], *, tag: str = "",
-                    inactive_share: float = INACTIVE_SHARE) -> int:
+                    inactive_share: float = INACTIVE_SHARE,
+                    cities: Sequence[tuple[str, str]] | None = None) -> int:
     """``active`` reachable registrants in ``country`` (plus ``inactive_share`` more who are opted
     out, invalid or ended), in one ``INSERT … SELECT`` over a generated series, with a realistic
-    spread of languages (mostly Chinese, then English and the local language), kinds, cities and
-    their time zones, and stay dates. Name and phone hold a few values sealed once and repeated;
-    the phone hashes are unique. Needs an app context; commits. Returns the rows added."""
+    spread of languages (mostly Chinese, then English and the local language), kinds, cities (the
+    country's in ``COUNTRIES``, or ``cities``: (city, time zone) pairs) with their time zones and
+    coordinates (placed as the app places them, at their city's in the city index), and stay
+    dates. Name and phone hold a few values sealed once and repeated; the phone hashes are unique
+    (a second call for the same country needs its own ``tag``). Needs an app context; commits.
+    Returns the rows added."""
     from consular.db import UTCDateTime, db, keyring, utcnow
     from consular.registry.models import Registrant
+    from consular.registry.places import coordinates_of
 
     ring = keyring()
     dialect = db.session.get_bind().dialect.name
     total = active + int(active * inactive_share)
-    cities, local = COUNTRY[country]
+    local = COUNTRY[country][1]
+    cities = tuple(cities) if cities is not None else COUNTRY[country][0]
+    places = [coordinates_of(country, city) for city, _zone in cities]
     series = _series(dialect, total)
     i = series.c.i
     now = utcnow()
@@ -280,6 +287,8 @@ def add_registrants(country: str, active: int, phones: Sequence[str], *, tag: st
         "country_code": sa.literal(country),
         "city": pick([c for c, _ in cities], city_index),
         "timezone": pick([z for _, z in cities], city_index),
+        "latitude": pick([p[0] if p else None for p in places], city_index, sa.Float),
+        "longitude": pick([p[1] if p else None for p in places], city_index, sa.Float),
         "stay_from": sa.case((staying, sa.literal(today - timedelta(days=30), sa.Date)), else_=sa.null()),
         "stay_until": sa.case((staying, sa.literal(today + timedelta(days=300), sa.Date)), else_=sa.null()),
         "consent_at": sa.literal(now, UTCDateTime()),

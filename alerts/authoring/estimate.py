@@ -101,6 +101,7 @@ def estimate_payload(target: targeting.Target, texts: Mapping[str, Mapping[str, 
     )
 
     zone = office_zone_name()
+    place = place or validation.centre_place(target.areas)
     values = compose.sample_values(texts, place=place, event_time=event_time,
                                    areas=[(a.country_code, a.city) for a in target.areas])
     analysed = compose.analyse_texts(texts, status=status, safety_check=safety_check,

@@ -169,7 +169,7 @@ class AlertForm(CheckedForm):
     place = StringField(_l("Place of the event"), render_kw={"maxlength": 120},
                         description=_l("Fills {place} in the texts, e.g. \u201cPrato\u201d: each "
                                        "recipient reads it in their own script where the city list "
-                                       "knows it."))
+                                       "knows it. Left empty, a circle's centre city fills it."))
     event_time = StringField(_l("Time of the event"), render_kw={"type": "datetime-local"},
                              description=_l("Fills {time} in the texts, shown to each recipient in "
                                             "their own time zone."))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -444,6 +444,15 @@ def _check_texts(check: Check, texts: Any) -> dict[str, dict[str, str]]:
     return out
 
 
+def centre_place(areas: Iterable[Any]) -> str:
+    """The place of the event when none is typed: the city a circle is drawn around. Whoever aimed
+    at "Prato and 50 km" has named the place already; the texts' {place} says "near Prato"."""
+    for area in areas:
+        if getattr(area, "shape", "") == "circle" and getattr(area, "city", ""):
+            return str(area.city)
+    return ""
+
+
 def _check_placeholders(check: Check, texts: Mapping[str, Mapping[str, str]]) -> None:
     """Only known placeholders, the same in every language, and the place and time given when
     the texts use them."""
@@ -546,6 +555,8 @@ def clean_input(data: Mapping[str, Any], texts: Any, areas: Any, *,
     check_alert_fields(check, data, msg_type)
     clean_texts = _check_texts(check, texts)
     clean_areas = _check_areas(check, areas)
+    if "place" in check.out and not check.out["place"]:
+        check.out["place"] = centre_place(clean_areas)
     check.msg_type = msg_type
     if clean_texts:
         _check_placeholders(check, clean_texts)

@@ -1,8 +1,8 @@
 """Demo registrants that match the demo network: some 300 people, most of them in Italy (Milan,
-Rome, Prato, Florence), France and Spain, some in the Netherlands, Germany, Nigeria, the Emirates
-and New York; families at home and foreign residents of the city. Registered by the demo liaison
-officers and stations, with their consent recorded, so the pages, filters and counts show
-something real.
+Rome, Prato and the towns around it, Bologna), France and Spain, some in the Netherlands, Germany,
+Nigeria, the Emirates and New York; families at home and foreign residents of the city. Registered
+by the demo liaison officers and stations, with their consent recorded, so the pages, filters and
+counts show something real.
 
 Numbers are fictitious: each country's example mobile number from phonenumbers with its last
 digits counted up (US numbers in the 555-01xx range reserved for fiction). Names are generated.
@@ -73,6 +73,15 @@ ABROAD = [
     Place("US", "New York", "newyork", 10, (("zh_Hans", 60), ("zh_Hant", 20), ("en", 20)),
           ((RegistrantKind.citizen_abroad, 60), (RegistrantKind.student, 40))),
 ]
+# Around Prato, registered after everyone else (so the people above, their opt-outs included, stay
+# who they were): Pistoia is within 50 km of Prato, as Florence is; Bologna, 71 km away, is not. An alert
+# aimed at "Prato and 50 km" reaches the first two as well as Prato, a city aim only Prato.
+NEAR_PRATO = [
+    Place("IT", "Pistoia", "prato", 8, (("zh_Hans", 60), ("en", 20), ("it", 20)),
+          ((RegistrantKind.citizen_abroad, 80), (RegistrantKind.student, 20))),
+    Place("IT", "Bologna", None, 6, (("zh_Hans", 70), ("it", 15), ("en", 15)),
+          ((RegistrantKind.citizen_abroad, 70), (RegistrantKind.student, 30))),
+]
 FAMILIES_AT_HOME = 25
 HOME_CITY = "温州"
 OPTED_OUT = 6
@@ -134,7 +143,7 @@ def load_demo_registrants(seed: int = 2026) -> int:
         data.setdefault("consent_method", _pick(rng, (("written", 60), ("verbal", 30), ("online", 10))))
         made.append(ops.register(data, user=user))
 
-    for place in ABROAD:
+    def register_at(place: Place) -> None:
         station_user = _user(f"station-{place.station}") if place.station else None
         for _i in range(place.count):
             kind = _pick(rng, place.kinds)
@@ -162,6 +171,9 @@ def load_demo_registrants(seed: int = 2026) -> int:
                 data["consent_note"] = "登记表已存档"
                 register(data, officer)
 
+    for place in ABROAD:
+        register_at(place)
+
     for _i in range(FAMILIES_AT_HOME):
         register({"name": chinese_name(), "phone": numbers.take("CN"), "language": "zh_Hans",
                   "country_code": "CN", "city": HOME_CITY, "kind": RegistrantKind.family_at_home,
@@ -177,5 +189,7 @@ def load_demo_registrants(seed: int = 2026) -> int:
         ops.set_status(registrant, RegistrantStatus.opted_out, "STOP")
     invalid = next(r for r in made if r.status == RegistrantStatus.active and r.country_code == "NG")
     ops.set_status(invalid, RegistrantStatus.invalid_number, "30003 unreachable handset")
+    for place in NEAR_PRATO:
+        register_at(place)
     db.session.commit()
     return len(made)

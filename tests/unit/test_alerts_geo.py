@@ -260,6 +260,25 @@ def test_the_compose_page_saves_a_circle_around_a_city_and_shows_it_again(make_u
     assert 'value="Prato"' in edit and 'value="50"' in edit
 
 
+def test_a_circle_around_a_city_names_the_place_when_none_is_typed(make_user, logged_in):
+    # "Prato and 50 km" is the place of the event too: the coordinator on duty names it once.
+    writer = _page(logged_in, make_user(Role.coordinator, locale="en"))
+    near = {"headline-zh_Hans": "{place}附近发生强烈地震", "headline-en": "Strong earthquake near {place}"}
+    estimate = writer.post("/alerts/estimate", _form(**near)).get_json()
+    assert "普拉托附近发生强烈地震" in estimate["languages"]["zh_Hans"]["sms"]
+    assert "Strong earthquake near Prato" in estimate["languages"]["en"]["sms"]
+    response = writer.post("/alerts/new", _form(**near))
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    assert db.session.scalars(sa.select(Alert)).one().place == "Prato"
+    # A typed place stands; a centre typed as coordinates names no place, so it is asked for.
+    typed = writer.post("/alerts/new", _form(**near, place="Vaiano"))
+    assert typed.status_code == 303
+    assert db.session.scalars(sa.select(Alert.place).order_by(Alert.id.desc())).first() == "Vaiano"
+    bare = writer.post("/alerts/new", _form(**near, geo_city="", geo_latitude="43.9",
+                                            geo_longitude="11.1"))
+    assert bare.status_code == 400 and "enter the place of the event" in bare.get_data(as_text=True)
+
+
 def test_the_preview_follows_the_area(make_user, logged_in):
     writer = _page(logged_in, make_user(Role.coordinator, locale="en"))
     make_registrant("IT", city="Prato")
