@@ -115,7 +115,7 @@ def fill_choices(form: Any, crontab: str | None) -> None:
     locale = i18n.current_locale()
     kinds = [k for k in KIND_LABELS if k != RecurrenceKind.cron or crontab]
     form.recurrence_kind.choices = [SelectChoice(k.value, str(KIND_LABELS[k])) for k in kinds]
-    names = locale.days["format"]["wide"]
+    names = locale.days["format"]["abbreviated"]  # Mon, 周一: a row of seven fits a phone
     form.recurrence_weekdays.choices = [SelectChoice(day, names[i]) for i, day in enumerate(WEEKDAYS)]
     months = locale.months["format"]["wide"]
     form.recurrence_month.choices = [SelectChoice(str(m), months[m]) for m in range(1, 13)]
