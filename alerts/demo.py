@@ -129,8 +129,9 @@ def load_demo_alerts() -> int:
     reminder = ops.create_alert(
         {"status": "Actual", "category": "Safety", "event": "春节出行安全",
          "urgency": "Future", "severity": "Minor", "certainty": "Likely",
-         "base_language": "zh_Hans", "public": True, "recurrence": "0 10 25 1 *",
-         "expires_at": now + timedelta(days=360)},
+         "base_language": "zh_Hans", "public": True,
+         "recurrence": {"kind": "holiday", "holiday": "spring_festival", "days_before": 14,
+                        "time": "10:00"}},
         SPRING_FESTIVAL, [{"country_code": "IT"}, {"country_code": "FR"}, {"country_code": "ES"}],
         user=approver)
     ops.submit_for_approval(reminder, user=approver)

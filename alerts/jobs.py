@@ -60,7 +60,7 @@ def alerts_due(now: datetime | None = None) -> bool:
     ask it every fraction of a second and run ``due_alerts`` only when the answer is yes."""
     now = now or utcnow()
     waiting = (sa.select(Alert.id)
-               .where(Alert.state == AlertState.scheduled, Alert.recurrence.is_(None),
+               .where(Alert.state == AlertState.scheduled, Alert.recurrence_kind.is_(None),
                       sa.or_(Alert.send_at.is_(None), Alert.send_at <= now))
                .exists())
     found = bool(db.session.scalar(sa.select(waiting)))
@@ -84,7 +84,7 @@ def due_alerts(now: datetime | None = None) -> int:
     failed: list[int] = []  # one alert that cannot be fanned out must not hold up the others
     while True:
         begin_write()
-        starting = sa.and_(Alert.state == AlertState.scheduled, Alert.recurrence.is_(None),
+        starting = sa.and_(Alert.state == AlertState.scheduled, Alert.recurrence_kind.is_(None),
                            sa.or_(Alert.send_at.is_(None), Alert.send_at <= now))
         going_on = sa.and_(Alert.state == AlertState.sending, Alert.fanout_after.is_not(None))
         query = (sa.select(Alert)
@@ -122,7 +122,7 @@ def _spawn_recurring_runs(now: datetime) -> None:
 
     db.session.commit()
     template_ids = list(db.session.scalars(
-        sa.select(Alert.id).where(Alert.state == AlertState.scheduled, Alert.recurrence.is_not(None),
+        sa.select(Alert.id).where(Alert.state == AlertState.scheduled, Alert.recurrence_kind.is_not(None),
                                   Alert.expires_at > now).order_by(Alert.id)))
     for template_id in template_ids:
         begin_write()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consular.db import EncryptedString, Model, UTCDateTime, utcnow
@@ -111,6 +113,17 @@ class NotSentReason(StrEnum):
     several = "several"  # a mix of the above: the progress page lists each reason
 
 
+class RecurrenceKind(StrEnum):
+    """How a recurring alert repeats (``Alert.recurrence_rule`` holds the rest: time of day, days)."""
+
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+    yearly = "yearly"
+    holiday = "holiday"  # N days before a holiday of the Chinese calendar
+    cron = "cron"  # an older alert's crontab (``Alert.recurrence``), kept and still run as written
+
+
 class Alert(Model):
     __tablename__ = "alert"
     __table_args__ = (
@@ -140,6 +153,11 @@ class Alert(Model):
     resend_unanswered: Mapped[bool] = mapped_column(default=False)  # re-send once to the unanswered
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None = as soon as approved
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A recurring alert: how it repeats (None: sent once), the rule's values as checked by
+    # ``alerts.authoring.schedule_input`` (time of day, weekdays, day, month, holiday, days before,
+    # end date), and for ``cron`` only the crontab an older alert was written with.
+    recurrence_kind: Mapped[RecurrenceKind | None] = mapped_column(_enum(RecurrenceKind, 10))
+    recurrence_rule: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
     recurrence: Mapped[str | None] = mapped_column(sa.String(120))  # crontab in the office's zone
     author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
     approver_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
@@ -184,6 +202,16 @@ class Alert(Model):
         back_populates="alert", cascade="all, delete-orphan", order_by="AlertArea.id"
     )
     references: Mapped[Alert | None] = relationship(remote_side=[id], foreign_keys=[references_id])
+
+    @hybrid_property
+    def recurs(self) -> bool:
+        """A recurring alert (a template whose runs are copies), not one sent once."""
+        return self.recurrence_kind is not None
+
+    @recurs.inplace.expression
+    @classmethod
+    def _recurs_expression(cls) -> sa.ColumnElement[bool]:
+        return cls.recurrence_kind.is_not(None)
 
 
 class AlertText(Model):

@@ -253,7 +253,7 @@ def fan_out(alert: Alert, now: datetime | None = None, *, slice_size: int | None
     Safe to run twice: a second run inserts nothing. Returns the number of deliveries created by
     this call. An alert already past its expiry is closed instead (nothing is sent after it)."""
     moment = now or utcnow()
-    if alert.recurrence:
+    if alert.recurs:
         raise ValueError("a recurring alert is a template: fan out its occurrences")
     if alert.state not in (AlertState.scheduled, AlertState.sending):
         raise ValueError(f"alert {alert.id} is {alert.state}, not scheduled")

@@ -62,7 +62,7 @@ def _act(alert_id: int, action: str) -> Any:
             ops.approve(alert, user=user)
             message = _("Approved. It will be sent at the scheduled time.") if alert.send_at and \
                 alert.send_at > utcnow() + timedelta(minutes=1) else _("Approved. Sending starts now.")
-            if alert.recurrence:
+            if alert.recurs:
                 message = _("Approved. It will be sent on its schedule.")
         elif action == "reject":
             ops.reject(alert, user=user, reason=reason)
@@ -88,7 +88,7 @@ def _act(alert_id: int, action: str) -> Any:
     if conflict is not None:
         return conflict
     flash(message, "success")
-    target = "alert_pages.progress" if action in ("approve", "break_glass") and not alert.recurrence \
+    target = "alert_pages.progress" if action in ("approve", "break_glass") and not alert.recurs \
         else "alert_pages.detail"
     return redirect(url_for(target, alert_id=alert.id), code=303)
 

@@ -40,7 +40,7 @@ from consular.validation import message as refused_text_message
 def break_glass_allowed(alert: Alert) -> bool:
     """Whether break-glass may be offered for this alert as it stands (the operation re-checks)."""
     return (bool(current_settings().break_glass_enabled) and alert.state in EDITABLE
-            and not alert.recurrence and alert.severity != CapSeverity.Minor
+            and not alert.recurs and alert.severity != CapSeverity.Minor
             and (alert.severity == CapSeverity.Extreme or alert.urgency == CapUrgency.Immediate))
 
 
@@ -74,7 +74,7 @@ def break_glass(alert: Alert, *, user: User, reason: str) -> Alert:
     if alert.severity != CapSeverity.Extreme and alert.urgency != CapUrgency.Immediate:
         raise AlertActionRefused(_("Break-glass is only for an alert of Extreme severity or Immediate "
                                    "urgency: ask another coordinator to approve this one."), 422)
-    if alert.recurrence:
+    if alert.recurs:
         raise AlertActionRefused(_("A recurring alert cannot be sent by break-glass."), 422)
     note = _break_glass_reason(reason)
     _recheck(alert)

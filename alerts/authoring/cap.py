@@ -102,11 +102,12 @@ def sent_time(alert: Alert) -> datetime:
 
 def effective_time(alert: Alert) -> datetime | None:
     """When the alert takes effect: its send time; for a recurring series, its first run."""
-    if alert.recurrence:
-        from alerts.authoring.recurrence import upcoming_runs
+    if alert.recurs:
+        from alerts.authoring.recurrence import schedule_of, upcoming_runs
 
+        schedule = schedule_of(alert)
         start = alert.send_at or alert.approved_at or alert.created_at
-        runs = upcoming_runs(alert.recurrence, start, alert.expires_at, count=1)
+        runs = upcoming_runs(schedule, start, alert.expires_at, count=1) if schedule else []
         return runs[0] if runs else None
     return alert.send_at
 
@@ -174,7 +175,7 @@ def to_cap_xml(alert: Alert) -> bytes:
     if not alert.public:
         _sub(root, "restriction", RESTRICTION)
     notes = [DRAFT_NOTE.format(status=alert.status.value)] if not is_issued(alert) else []
-    notes += [note for note in (NOTES.get(alert.status), SERIES_NOTE if alert.recurrence else None) if note]
+    notes += [note for note in (NOTES.get(alert.status), SERIES_NOTE if alert.recurs else None) if note]
     if notes:
         _sub(root, "note", " ".join(notes))
     if alert.msg_type in (CapMsgType.Update, CapMsgType.Cancel) and alert.references is not None:

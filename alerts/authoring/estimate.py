@@ -17,12 +17,12 @@ from flask_babel import ngettext
 
 import i18n
 from alerts import targeting
-from alerts.authoring import compose, placeholders, validation
+from alerts.authoring import compose, placeholders, schedule_input, validation
 from alerts.authoring.forms import AlertForm, ComposeInput, parse_local
 from alerts.authoring.geo_input import GEO_SHAPES
 from alerts.authoring.maps import area_shapes, recipients_by_place
 from alerts.authoring.operations import OCCURRENCE_VALIDITY
-from alerts.authoring.recurrence import office_zone_name, upcoming_runs
+from alerts.authoring.recurrence import Schedule, next_run_after, office_zone_name
 from alerts.channels.sms.texts import SMS_LOCALES
 from alerts.dispatch.quiet import is_urgent
 from alerts.models import CapStatus
@@ -165,7 +165,7 @@ def _forcing(chars: tuple[str, ...]) -> dict[str, Any]:
 
 def form_estimate(form: AlertForm, languages: list[str], texts: Mapping[str, Mapping[str, str]],
                    areas: list[dict[str, str]], send_mode: str,
-                   msg_type: str = "Alert") -> dict[str, Any] | None:
+                   msg_type: str = "Alert", crontab: str | None = None) -> dict[str, Any] | None:
     """The estimate panel's first figures, computed with the page (the script refreshes them)."""
     status = form.status.data if form.status.data in {s.value for s in CapStatus} else CapStatus.Actual.value
     base = form.base_language.data if form.base_language.data in SMS_LOCALES else "zh_Hans"
@@ -194,50 +194,43 @@ def form_estimate(form: AlertForm, languages: list[str], texts: Mapping[str, Map
         send_at = parse_local(form.send_at.data or "", office_zone_name()) if send_mode != "now" else None
     except ValueError:
         send_at = None
-    if send_mode == "recurring" and form.recurrence.data and expires is not None:
-        try:
-            first = upcoming_runs(" ".join(form.recurrence.data.split()), send_at or utcnow(),
-                                      expires, count=1)
-        except (ValueError, TypeError, KeyError, IndexError):
-            first = []
-        send_at = first[0] if first else send_at
-        if first:
-            expires = run_expiry(form.recurrence.data, first[0], expires)
+    runs: list[datetime] = []
+    runs_error = ""
+    if send_mode == "recurring":
+        raw = schedule_input.raw_from_form(form, crontab)
+        runs, runs_error, schedule, end = schedule_input.preview(raw, send_at or utcnow(), expires)
+        if runs and schedule is not None and end is not None:
+            send_at, expires = runs[0], run_expiry(schedule, runs[0], end)
     clipped = {lang: {k: v[:validation.MAX_BODY_CHARS] for k, v in texts.get(lang, {}).items()}
                for lang in languages}
     try:
         event_time = parse_local(form.event_time.data or "", office_zone_name())
     except ValueError:
         event_time = None
-    return estimate_payload(target, clipped, status=status, safety_check=bool(form.safety_check.data),
-                             expires_at=expires, send_at=send_at,
-                             urgent=is_urgent(form.urgency.data or "", form.severity.data or ""),
-                             place=(form.place.data or "")[:validation.MAX_PLACE], event_time=event_time,
-                             msg_type=msg_type)
+    payload = estimate_payload(target, clipped, status=status, safety_check=bool(form.safety_check.data),
+                               expires_at=expires, send_at=send_at,
+                               urgent=is_urgent(form.urgency.data or "", form.severity.data or ""),
+                               place=(form.place.data or "")[:validation.MAX_PLACE], event_time=event_time,
+                               msg_type=msg_type)
+    payload["runs"], payload["runs_error"] = schedule_input.next_texts(runs), runs_error
+    return payload
 
 
-def run_expiry(rule: str, fire: datetime, series_end: datetime) -> datetime:
+def run_expiry(schedule: Schedule, fire: datetime, series_end: datetime) -> datetime:
     """What ``operations.occurrence_expiry`` will give the run at ``fire`` (for an alert not saved yet)."""
-    following = upcoming_runs(" ".join(rule.split()), fire + timedelta(microseconds=1), count=1)
-    ends = [fire + OCCURRENCE_VALIDITY, series_end, *following]
-    return min(ends)
+    following = next_run_after(schedule, fire)
+    return min([fire + OCCURRENCE_VALIDITY, series_end, *([following] if following else [])])
 
 
-def runs_preview(mode: str, parsed: ComposeInput,
-                  expires: datetime | None) -> tuple[list[str], str, datetime | None]:
-    """The next three runs of a recurring schedule in plain words, or why there are none."""
-    if mode != "recurring":
-        return [], "", None
-    rule = " ".join(str(parsed.data.get("recurrence") or "").split())
-    if not rule:
-        return [], "", None
+def runs_preview(mode: str, parsed: ComposeInput, expires: datetime | None,
+                 ) -> tuple[list[str], str, datetime | None, datetime | None]:
+    """The next three runs of a recurring schedule in plain words, or why there are none; the
+    first run and until when it is valid (the estimate is of that run's messages)."""
+    raw = parsed.data.get("recurrence")
+    if mode != "recurring" or raw is None:
+        return [], "", None, None
     start = parsed.data.get("send_at") if "send_at" not in parsed.errors else None
-    try:
-        runs = upcoming_runs(rule, start or utcnow(), expires, count=3)
-    except (ValueError, TypeError, KeyError, IndexError):
-        return [], _("Enter a schedule such as 0 9 * * 1 (every Monday at 09:00): minute, hour, day "
-                     "of month, month, day of week."), None
-    if not runs:
-        return [], _("This schedule never runs before the expiry. Move the expiry later or change "
-                     "the schedule."), None
-    return [i18n.format_dt(run, fmt="full") for run in runs], "", runs[0]
+    runs, error, schedule, end = schedule_input.preview(raw, start or utcnow(), expires)
+    if not runs or schedule is None or end is None:
+        return [], error, None, None
+    return schedule_input.next_texts(runs), "", runs[0], run_expiry(schedule, runs[0], end)

@@ -23,6 +23,10 @@ from wtforms import (
 )
 from wtforms import widgets as wtf_widgets
 
+from alerts.authoring.recurrence import WEEKDAYS
+from alerts.authoring.schedule_input import FIELDS as SCHEDULE_FIELDS
+from alerts.authoring.schedule_input import HOLIDAY_LABELS, KIND_LABELS
+from alerts.authoring.schedule_input import read_form as read_schedule
 from alerts.models import (
     AlertState,
     CapCategory,
@@ -32,6 +36,7 @@ from alerts.models import (
     CapStatus,
     CapUrgency,
     NotSentReason,
+    RecurrenceKind,
 )
 from consular.registry.models import RegistrantKind
 from consular.validation import CheckedForm, is_plain_text
@@ -175,11 +180,26 @@ class AlertForm(CheckedForm):
                                             "their own time zone."))
     send_mode = RadioField(_l("When"), choices=_choices(SEND_MODE_LABELS), default="now")
     send_at = StringField(_l("Send at"), render_kw={"type": "datetime-local"})
-    recurrence = StringField(
-        _l("Schedule"), render_kw={"maxlength": 120, "placeholder": "0 9 20 1 *",
-                                   "autocomplete": "off", "spellcheck": "false"},
-        description=_l("Minute, hour, day of month, month, day of week, in the office's time zone. "
-                       "0 9 20 1 * = every 20 January at 09:00; 0 9 * * 1 = every Monday at 09:00."))
+    # The schedule of a recurring alert (``alerts.authoring.schedule_input``); choices named in the
+    # reader's language are filled per request.
+    recurrence_kind = SelectField(_l("Repeats"), default="weekly", choices=_choices(
+        {k: v for k, v in KIND_LABELS.items() if k != RecurrenceKind.cron}))
+    recurrence_time = StringField(_l("At"), default="09:00", render_kw={"type": "time"})
+    recurrence_weekdays = CheckboxListField(_l("Days of the week"), choices=list(WEEKDAYS))
+    recurrence_day = StringField(_l("Day of the month"), render_kw={
+        "type": "number", "min": 1, "max": 31, "inputmode": "numeric"},
+        description=_l("In a month without this day (the 31st in April), it runs on the month's "
+                       "last day."))
+    recurrence_month = SelectField(_l("Month"), default="1", choices=[str(m) for m in range(1, 13)])
+    recurrence_holiday = SelectField(_l("Holiday"), default="spring_festival",
+                                     choices=_choices(HOLIDAY_LABELS),
+                                     description=_l("Dates from the Chinese calendar, year by year."))
+    recurrence_days_before = StringField(_l("Days before"), default="7", render_kw={
+        "type": "number", "min": 0, "max": 365, "inputmode": "numeric"},
+        description=_l("0: on the day itself."))
+    recurrence_until = StringField(_l("End date (optional)"), render_kw={"type": "date"},
+                                   description=_l("The last day it may run. Empty: for five years, "
+                                                  "unless it is cancelled before."))
     expires_at = StringField(_l("Valid until"), render_kw={"type": "datetime-local"},
                              description=_l("Nothing is sent after this time. For a recurring alert: "
                                             "the end of the series."))
@@ -216,8 +236,10 @@ def parse_local(raw: str, zone: str) -> datetime | None:
     return moment.replace(tzinfo=ZoneInfo(zone))
 
 
-def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, ...]) -> ComposeInput:
-    """The whole compose form (fixed fields, every language tab, every area row)."""
+def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, ...],
+                 crontab: str | None = None) -> ComposeInput:
+    """The whole compose form (fixed fields, every language tab, every area row). ``crontab``:
+    the schedule of the older alert being edited, kept when "custom (cron)" stays chosen."""
     errors: dict[str, str] = {}
     languages: list[str] = []
     for lang in form.getlist("languages"):
@@ -275,14 +297,13 @@ def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, .
         if mode == "at" and data["send_at"] is None and "send_at" not in errors:
             errors["send_at"] = str(_l("Choose the time to send, or send as soon as it is approved."))
     if mode == "recurring":
-        data["recurrence"] = form.get("recurrence", "")
-        if not data["recurrence"].strip():
-            errors["recurrence"] = str(_l("Enter the schedule."))
+        data["recurrence"] = read_schedule(form, crontab)
     try:
         data["expires_at"] = parse_local(form.get("expires_at", ""), zone)
     except ValueError:
-        errors["expires_at"] = str(_l("Enter a date and time."))
         data["expires_at"] = None
+        if not isinstance(data["recurrence"], Mapping):  # a rule's end is its end date
+            errors["expires_at"] = str(_l("Enter a date and time."))
     _check_every_text(form, countries, errors)
     return ComposeInput(data=data, texts=texts, areas=areas, languages=languages, errors=errors)
 
@@ -290,7 +311,7 @@ def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, .
 _TEXT_PARTS = ("headline", "body", "instruction")
 _FIXED_FIELDS = ("status", "event", "category", "urgency", "severity", "certainty", "base_language",
                  "audience_kinds", "safety_check_minutes", "send_mode", "send_at", "recurrence",
-                 "expires_at", "place", "event_time", "break_glass_reason")
+                 "expires_at", "place", "event_time", "break_glass_reason", *SCHEDULE_FIELDS)
 
 
 def _check_every_text(form: MultiDict[str, str], countries: list[str], errors: dict[str, str]) -> None:

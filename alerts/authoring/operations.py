@@ -7,7 +7,7 @@ without personal data; the caller commits once. The fan-out itself (``scheduled 
 ``alerts.targeting.fan_out``; the dispatcher moves ``sending → sent``.
 
 Two-person rule: an alert is approved by a coordinator who neither wrote it nor edited it last.
-A recurring alert is a template (``recurrence`` is a crontab in the office's zone): it is approved
+A recurring alert is a template (its schedule, ``alerts.authoring.recurrence``): it is approved
 once, is never sent itself, and each run is a copy (``spawn_occurrence``) that inherits the
 approval.
 """
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 import i18n
-from alerts.authoring.recurrence import TINY, as_utc, office_zone, recurrence_trigger
+from alerts.authoring.recurrence import TINY, as_utc, office_zone, schedule_of
 from alerts.authoring.validation import (
     MAX_HEADLINE,
     MAX_REASON,
@@ -99,9 +99,10 @@ def next_fire_time(alert: Alert, now: datetime) -> datetime | None:
     """When the recurring ``alert`` next needs an occurrence: the latest run not yet spawned that
     is due (runs missed while no worker ran are coalesced into that one), else the next future
     run; None when the alert does not recur, is not approved, or its series has ended."""
-    if not alert.recurrence or alert.state != AlertState.scheduled:
+    schedule = schedule_of(alert)
+    if schedule is None or alert.state != AlertState.scheduled:
         return None
-    trigger = recurrence_trigger(alert.recurrence)
+    trigger = schedule.trigger()
     last = db.session.scalar(sa.select(sa.func.max(Alert.send_at)).where(Alert.parent_id == alert.id))
     start = alert.send_at or alert.approved_at or alert.created_at
     lower = max(start, last + TINY) if last is not None else start
@@ -119,11 +120,18 @@ def next_fire_time(alert: Alert, now: datetime) -> datetime | None:
 def occurrence_expiry(template: Alert, fire_time: datetime) -> datetime:
     """A run stays valid until the next run, for a day at most, and never past the series' end."""
     ends = [fire_time + OCCURRENCE_VALIDITY, template.expires_at]
-    if template.recurrence:
-        following = recurrence_trigger(template.recurrence).get_next_fire_time(None, fire_time + TINY)
+    schedule = schedule_of(template)
+    if schedule is not None:
+        following = schedule.trigger().get_next_fire_time(None, fire_time + TINY)
         if following is not None:
             ends.append(as_utc(following))
     return min(ends)
+
+
+def recurrence_input(alert: Alert) -> dict[str, Any] | str | None:
+    """The alert's schedule as the checks take it (a rule's values, or an older crontab)."""
+    schedule = schedule_of(alert)
+    return schedule.as_input() if schedule is not None else None
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -167,7 +175,8 @@ def _summary(alert: Alert) -> dict[str, Any]:
         "languages": sorted(t.language for t in alert.texts),
         "countries": sorted({a.country_code for a in alert.areas if a.country_code}),
         "send_at": alert.send_at.isoformat() if alert.send_at else None,
-        "recurrence": alert.recurrence,
+        "recurrence": str(alert.recurrence_kind) if alert.recurs else None,
+        "schedule": alert.recurrence_rule or alert.recurrence,
     }
 
 
@@ -223,7 +232,7 @@ def _recheck(alert: Alert) -> None:
         "public": alert.public, "safety_check": alert.safety_check,
         "safety_check_minutes": alert.safety_check_minutes,
         "resend_unanswered": alert.resend_unanswered, "send_at": alert.send_at,
-        "expires_at": alert.expires_at, "recurrence": alert.recurrence,
+        "expires_at": alert.expires_at, "recurrence": recurrence_input(alert),
         "place": alert.place, "event_time": alert.event_time,
     }
     texts = {t.language: text_fields(t) for t in alert.texts}
@@ -342,7 +351,7 @@ def _cancel(alert: Alert, *, user: User, reason: str) -> int:
     db.session.flush()
     record("alert.cancel", "alert", alert.id,
            {"identifier": alert.identifier, "was": str(was), "deliveries_stopped": stopped}, user=user)
-    if alert.recurrence:
+    if alert.recurs:
         # Cancelling a series also cancels its runs that have not started.
         runs = db.session.scalars(sa.select(Alert).where(
             Alert.parent_id == alert.id, Alert.state == AlertState.scheduled)).all()
@@ -366,7 +375,7 @@ def _derived(alert: Alert, msg_type: CapMsgType, user: User) -> Alert:
     _require_coordinator(user)
     if alert.msg_type == CapMsgType.Cancel:
         raise AlertActionRefused(_("A cancel notice cannot be updated or cancelled."))
-    if alert.fanned_out_at is None or alert.recurrence:
+    if alert.fanned_out_at is None or alert.recurs:
         raise AlertActionRefused(_("Only an alert that has gone out can be updated or withdrawn; "
                                    "change or cancel this one instead."))
     now = utcnow()
@@ -456,7 +465,7 @@ def create_cancel_notice(alert: Alert, *, user: User) -> Alert:
 def spawn_occurrence(template: Alert, fire_time: datetime) -> Alert:
     """The run of a recurring alert at ``fire_time``: a scheduled copy (texts, areas, approval)
     that the dispatcher fans out like any alert. Safe to call twice: the same run is returned."""
-    if not template.recurrence or template.state != AlertState.scheduled:
+    if not template.recurs or template.state != AlertState.scheduled:
         raise AlertActionRefused("not an approved recurring alert")
     fire_time = as_utc(fire_time).replace(microsecond=0)
     existing = db.session.scalar(sa.select(Alert).where(Alert.parent_id == template.id,
@@ -473,7 +482,7 @@ def spawn_occurrence(template: Alert, fire_time: datetime) -> Alert:
         public=template.public, safety_check=template.safety_check,
         safety_check_minutes=template.safety_check_minutes,
         resend_unanswered=template.resend_unanswered, send_at=fire_time,
-        expires_at=occurrence_expiry(template, fire_time), recurrence=None,
+        expires_at=occurrence_expiry(template, fire_time),
         author_id=template.author_id, last_edited_by_id=template.last_edited_by_id,
         approver_id=template.approver_id, submitted_at=template.submitted_at, approved_at=now,
         created_at=now, template_id=template.template_id, place=template.place,

@@ -18,7 +18,16 @@ import i18n
 from alerts import geo
 from alerts.authoring.geo_input import GEO_SHAPES, _country_near, _number, geo_message
 from alerts.authoring.recurrence import as_utc, office_zone, recurrence_trigger, upcoming_runs
-from alerts.models import CapCategory, CapCertainty, CapMsgType, CapSeverity, CapStatus, CapUrgency
+from alerts.authoring.schedule_input import check_schedule
+from alerts.models import (
+    CapCategory,
+    CapCertainty,
+    CapMsgType,
+    CapSeverity,
+    CapStatus,
+    CapUrgency,
+    RecurrenceKind,
+)
 from consular.db import utcnow
 from consular.registry.models import RegistrantKind
 from consular.validation import clean_text, is_plain_text, too_long_message
@@ -361,13 +370,20 @@ def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgTy
             check.out["expires_at"] = expires_at
 
     raw_rule = data.get("recurrence")
-    if raw_rule is None or (isinstance(raw_rule, str) and not raw_rule.strip()):
-        check.out["recurrence"] = None
+    check.out.update(recurrence=None, recurrence_kind=None, recurrence_rule=None)
+    if isinstance(raw_rule, Mapping):
+        # A rule: its end date is the series' end (``expires_at`` given beside it is not used).
+        check.errors.pop("expires_at", None)
+        check.out.pop("expires_at", None)
+        check_schedule(check, raw_rule, msg_type)
+    elif raw_rule is None or (isinstance(raw_rule, str) and not raw_rule.strip()):
+        pass
     elif not isinstance(raw_rule, str) or len(raw_rule) > 120:
-        check.fail("recurrence", _("Enter a schedule such as 0 9 * * 1 (every Monday at 09:00)."))
+        check.fail("recurrence", _("Choose how often it repeats."))
     elif msg_type != CapMsgType.Alert:
         check.fail("recurrence", _("An update or a cancel notice is sent once; it cannot repeat."))
     else:
+        # The crontab of an alert written before schedules were chosen on the form: kept as it was.
         rule = " ".join(raw_rule.split())
         try:
             recurrence_trigger(rule)
@@ -390,7 +406,7 @@ def _check_recurrence(check: Check, rule: str) -> None:
     if any(gap < MIN_RECURRENCE_GAP for gap in gaps):
         check.fail("recurrence", _("A recurring alert may run at most once an hour."))
         return
-    check.out["recurrence"] = rule
+    check.out.update(recurrence=rule, recurrence_kind=RecurrenceKind.cron)
 
 
 def _check_texts(check: Check, texts: Any) -> dict[str, dict[str, str]]:

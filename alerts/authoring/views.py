@@ -23,7 +23,7 @@ from wtforms import SelectChoice
 import i18n
 from alerts import targeting
 from alerts.authoring import break_glass as glass
-from alerts.authoring import compose, library, placeholders, validation
+from alerts.authoring import compose, library, placeholders, schedule_input, validation
 from alerts.authoring import operations as ops
 from alerts.authoring.areas import describe_area, geo_city_choices
 from alerts.authoring.estimate import (
@@ -32,7 +32,6 @@ from alerts.authoring.estimate import (
     form_estimate,
     money,
     reach_warnings,
-    run_expiry,
     runs_preview,
 )
 from alerts.authoring.forms import (
@@ -57,7 +56,7 @@ from alerts.authoring.forms import (
 from alerts.authoring.geo_input import GEO_SHAPES
 from alerts.authoring.maps import map_config
 from alerts.authoring.models import AlertTemplate
-from alerts.authoring.recurrence import office_zone_name, upcoming_runs
+from alerts.authoring.recurrence import office_zone_name, schedule_of, upcoming_runs
 from alerts.authoring.sendplan import send_plan
 from alerts.channels.sms.texts import SMS_LOCALES
 from alerts.dispatch.quiet import is_urgent
@@ -68,6 +67,7 @@ from alerts.models import (
     CapStatus,
     Delivery,
     NotSentReason,
+    RecurrenceKind,
 )
 from config import current_settings
 from consular.auth.models import User
@@ -186,14 +186,15 @@ def alert_list() -> str:
     pages = max(1, -(-total // PAGE_SIZE))
     next_runs: dict[int, datetime] = {}
     for alert in alerts:
-        if alert.recurrence and alert.state == AlertState.scheduled:
-            runs = upcoming_runs(alert.recurrence, max(alert.send_at or utcnow(), utcnow()),
+        schedule = schedule_of(alert)
+        if schedule is not None and alert.state == AlertState.scheduled:
+            runs = upcoming_runs(schedule, max(alert.send_at or utcnow(), utcnow()),
                                  alert.expires_at, count=1)
             if runs:
                 next_runs[alert.id] = runs[0]
     return render_template("alerts/list.html", alerts=alerts, counts=counts, users=users,
                            state=state, page=page, pages=pages, total=total, waiting=waiting,
-                           filters=LIST_FILTERS, next_runs=next_runs)
+                           filters=LIST_FILTERS, next_runs=next_runs, describe=describe_alert)
 
 
 # --- compose ------------------------------------------------------------------------------------
@@ -211,6 +212,15 @@ def _form_errors(form: AlertForm, errors: Mapping[str, str]) -> dict[str, str]:
     return rest
 
 
+def _crontab(alert: Alert | None) -> str | None:
+    """The crontab an older alert keeps ("custom (cron)"); None for any other."""
+    return alert.recurrence if alert is not None and alert.recurrence_kind == RecurrenceKind.cron else None
+
+
+def describe_alert(alert: Alert) -> str:
+    return schedule_input.describe(schedule_of(alert))
+
+
 def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, Mapping[str, str]],
                      areas: list[dict[str, str]], errors: Mapping[str, str], alert: Alert | None,
                      send_mode: str, msg_type: CapMsgType,
@@ -220,7 +230,9 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
     places = [a for a in areas if a.get("shape", "place") == "place"]
     area_rows = [dict(a) for a in places] + [{"country_code": "", "city": ""}] * (2 if len(places) < 2 else 1)
     geo_area = next((dict(a) for a in areas if a.get("shape") in GEO_SHAPES), None)
-    estimated = form_estimate(form, languages, texts, areas, send_mode, str(msg_type))
+    crontab = _crontab(alert)
+    schedule_input.fill_choices(form, crontab)
+    estimated = form_estimate(form, languages, texts, areas, send_mode, str(msg_type), crontab)
     return {
         "estimate": estimated,
         "map": {**map_config(), **(estimated or {}).get("map", {})},
@@ -239,6 +251,7 @@ def _compose_context(form: AlertForm, languages: list[str], texts: Mapping[str, 
         "countries": i18n.country_choices(),
         "send_mode": send_mode,
         "send_modes": SEND_MODE_LABELS,
+        "crontab": crontab,
         "msg_type": msg_type,
         "references": alert.references if alert is not None else None,
         "office_zone": office_zone_name(),
@@ -279,14 +292,15 @@ def _initial_form(alert: Alert | None, template: AlertTemplate | None = None,
         "public": alert.public, "safety_check": alert.safety_check,
         "safety_check_minutes": str(alert.safety_check_minutes or validation.DEFAULT_SAFETY_MINUTES),
         "resend_unanswered": alert.resend_unanswered,
-        "send_at": to_local_input(alert.send_at, zone), "recurrence": alert.recurrence or "",
+        "send_at": to_local_input(alert.send_at, zone),
         "expires_at": to_local_input(alert.expires_at, zone), "place": alert.place,
         "event_time": to_local_input(alert.event_time, zone),
+        **schedule_input.form_values(schedule_of(alert)),
     })
     languages = [t.language for t in alert.texts]
     texts = {t.language: ops.text_fields(t) for t in alert.texts}
     areas = [ops.area_input(a).as_dict() for a in alert.areas]
-    mode = "recurring" if alert.recurrence else ("at" if alert.send_at else "now")
+    mode = "recurring" if alert.recurs else ("at" if alert.send_at else "now")
     form.send_mode.data = mode
     return form, languages, texts, areas, mode
 
@@ -326,7 +340,7 @@ def _compose(alert: Alert | None, user: User) -> Any:
                                                   msg_type, template))
     form = AlertForm()
     template = _template_arg(request.form.get("template_id")) if alert is None else None
-    parsed = read_compose(request.form, office_zone_name(), SMS_LOCALES)
+    parsed = read_compose(request.form, office_zone_name(), SMS_LOCALES, _crontab(alert))
     action = request.form.get("action", "save")
     mode = request.form.get("send_mode", "now")
     if action in ("add_language", "add_area") or action.startswith("remove_language:"):
@@ -372,7 +386,7 @@ def _compose(alert: Alert | None, user: User) -> Any:
                                parsed.texts, parsed.areas, msg_type=msg_type)
         except ops.AlertInputError as exc:
             errors = {**exc.errors, **errors}
-            for key in ("send_at", "expires_at", "recurrence"):
+            for key in ("send_at", "expires_at", "recurrence", *schedule_input.FIELDS):
                 if key in parsed.errors:
                     errors[key] = parsed.errors[key]
     if saved is None:
@@ -424,7 +438,9 @@ def estimate() -> Any:
     """Recipients by language and country, cost and duration, and each language's SMS frame, for
     the compose form as it stands (sent by the page as the coordinator types)."""
     _coordinator()
-    parsed = read_compose(request.form, office_zone_name(), SMS_LOCALES)
+    # An older alert's crontab comes back for the preview only; saving takes the alert's own.
+    parsed = read_compose(request.form, office_zone_name(), SMS_LOCALES,
+                          request.form.get("recurrence_cron") or None)
     status = parsed.data.get("status") or CapStatus.Actual.value
     if status not in {s.value for s in CapStatus}:
         return _bad_request(_("Choose one of: %(choices)s.", choices=", ".join(s.value for s in CapStatus)),
@@ -463,9 +479,9 @@ def estimate() -> Any:
         present_only=bool(parsed.data.get("present_only")))
     expires = parsed.data.get("expires_at") if "expires_at" not in parsed.errors else None
     mode = request.form.get("send_mode", "now")
-    runs, runs_error, first_run = runs_preview(mode, parsed, expires)
-    if first_run is not None and expires is not None:
-        expires = run_expiry(parsed.data["recurrence"], first_run, expires)
+    runs, runs_error, first_run, run_expires = runs_preview(mode, parsed, expires)
+    if first_run is not None:
+        expires = run_expires
     send_at = first_run or (parsed.data.get("send_at") if mode == "at" and "send_at" not in parsed.errors
                             else None)
     place = parsed.data.get("place") or ""
@@ -491,8 +507,9 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
     zones = compose.typical_zones(target) if alert.areas else {}
     runs: list[datetime] = []
     run_expiry = None
-    if alert.recurrence:
-        runs = upcoming_runs(alert.recurrence, max(alert.send_at or utcnow(), utcnow()),
+    schedule = schedule_of(alert)
+    if schedule is not None:
+        runs = upcoming_runs(schedule, max(alert.send_at or utcnow(), utcnow()),
                              alert.expires_at, count=3)
         # Each run is valid until the next one (a day at most): show the SMS of the next run.
         run_expiry = ops.occurrence_expiry(alert, runs[0]) if runs else None
@@ -507,7 +524,7 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         cost = {"text": money(result.cost, result.currency), "segments": result.segments,
                 "duration": duration_text(result.seconds)}
         # The approver sees, before approving, whether anyone would actually get it.
-        first_send = (runs[0] if runs else None) if alert.recurrence else alert.send_at
+        first_send = (runs[0] if runs else None) if alert.recurs else alert.send_at
         warnings = reach_warnings(target, send_at=max(first_send or utcnow(), utcnow()),
                                   expires_at=run_expiry or alert.expires_at,
                                   urgent=is_urgent(alert.urgency, alert.severity))
@@ -518,7 +535,7 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
     users = _users(alert.author_id, alert.approver_id, alert.last_edited_by_id, alert.cancelled_by_id,
                    alert.break_glass_by_id, alert.break_glass_reviewed_by_id)
     occurrences: list[Alert] = []
-    if alert.recurrence:
+    if alert.recurs:
         occurrences = list(db.session.scalars(
             sa.select(Alert).where(Alert.parent_id == alert.id).order_by(Alert.send_at.desc()).limit(20)))
     derived = list(db.session.scalars(sa.select(Alert).where(Alert.references_id == alert.id)
@@ -540,11 +557,13 @@ def _detail_context(alert: Alert, user: User) -> dict[str, Any]:
         "now": utcnow(),
         "template_used": db.session.get(AlertTemplate, alert.template_id) if alert.template_id else None,
         "runs": runs,
+        "schedule_text": schedule_input.describe(schedule),
+        "run_texts": schedule_input.next_texts(runs),
         "occurrences": occurrences,
         "derived": derived,
         "parent": db.session.get(Alert, alert.parent_id) if alert.parent_id else None,
         "can_derive": alert.fanned_out_at is not None and alert.msg_type != CapMsgType.Cancel
-        and not alert.recurrence,
+        and not alert.recurs,
     }
 
 

@@ -197,3 +197,40 @@ def test_cases_logged_before_the_city_key_are_found_by_their_city(migration_app:
         keys = dict(conn.execute(sa.text("SELECT reference, city_key FROM case_file")).all())
     assert keys == {"2025-000000": "prato", "2025-000001": "普拉托", "2025-000002": "saopaulo",
                     "2025-000003": ""}
+
+
+def test_crontabs_saved_before_the_rules_become_rules_where_they_mean_one(migration_app: Flask) -> None:
+    """0013 turns each saved crontab that means a kind of the form into that rule; any other stays
+    a crontab ("custom (cron)"); going down gives every rule back as a crontab."""
+    upgrade(revision="0012_geo_aim")
+    crontabs = {"every-monday": "30 8 * * 1", "spring": "0 10 25 1 *", "office-hours": "0 9-17/4 * * *",
+                "month-end": "0 9 31 * *", "once": None}
+    with db.engine.begin() as conn:
+        for identifier, crontab in crontabs.items():
+            conn.execute(sa.text(
+                "INSERT INTO alert (identifier, state, status, msg_type, category, event, urgency,"
+                " severity, certainty, base_language, audience_kinds, present_only, public,"
+                " safety_check, resend_unanswered, expires_at, recurrence, cancel_reason, review_note,"
+                " planned_count, place, break_glass_reason, break_glass_review_note, created_at,"
+                " updated_at, version) VALUES (:identifier, 'scheduled', 'Actual', 'Alert', 'Safety',"
+                " 'x', 'Future', 'Minor', 'Likely', 'zh_Hans', '', false, false, false, false,"
+                " CURRENT_TIMESTAMP, :crontab, '', '', 0, '', '', '', CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP, 1)"), {"identifier": identifier, "crontab": crontab})
+    upgrade()
+    alert = sa.table("alert", sa.column("identifier", sa.String), sa.column("recurrence", sa.String),
+                     sa.column("recurrence_kind", sa.String), sa.column("recurrence_rule", sa.JSON))
+    with db.engine.connect() as conn:
+        found = {row.identifier: (row.recurrence_kind, row.recurrence_rule, row.recurrence)
+                 for row in conn.execute(sa.select(alert))}
+    assert found == {
+        "every-monday": ("weekly", {"time": "08:30", "weekdays": ["mon"], "until": None}, None),
+        "spring": ("yearly", {"time": "10:00", "month": 1, "day": 25, "until": None}, None),
+        "office-hours": ("cron", None, "0 9-17/4 * * *"),
+        "month-end": ("cron", None, "0 9 31 * *"),
+        "once": (None, None, None),
+    }
+    downgrade(revision="0012_geo_aim")
+    with db.engine.connect() as conn:
+        back = dict(conn.execute(sa.text("SELECT identifier, recurrence FROM alert")).all())
+    assert back == {"every-monday": "30 8 * * mon", "spring": "0 10 25 1 *",
+                    "office-hours": "0 9-17/4 * * *", "month-end": "0 9 31 * *", "once": None}

@@ -251,10 +251,14 @@ TEXTS_ZH_BODY = texts("zh_Hans")["zh_Hans"]["body"]
      "The expiry must be after the send time."),
     ({"send_mode": "at", "send_at": local(utcnow() - timedelta(hours=2))}, "This time has passed"),
     ({"send_mode": "at", "send_at": ""}, "Choose the time to send"),
-    ({"send_mode": "recurring", "recurrence": "61 25 * * *",
-      "expires_at": local(utcnow() + timedelta(days=60))}, "Enter a schedule such as"),
-    ({"send_mode": "recurring", "recurrence": "*/5 * * * *"}, "at most once an hour"),
-    ({"send_mode": "recurring", "recurrence": "0 9 30 2 *"}, "never runs before the expiry"),
+    ({"send_mode": "recurring", "recurrence_kind": "weekly", "recurrence_time": "09:00"},
+     "Tick at least one day of the week."),
+    ({"send_mode": "recurring", "recurrence_kind": "monthly", "recurrence_day": "32",
+      "recurrence_time": "09:00"}, "Enter a day of the month from 1 to 31."),
+    ({"send_mode": "recurring", "recurrence_kind": "holiday", "recurrence_holiday": "easter",
+      "recurrence_days_before": "3", "recurrence_time": "09:00"}, "Choose a holiday from the list."),
+    ({"send_mode": "recurring", "recurrence_kind": "daily", "recurrence_time": "9h"},
+     "Enter a time of day such as 09:00."),
     ({"send_mode": "later"}, "Choose when to send."),
     ({"safety_check": "y", "safety_check_minutes": "0"}, "Enter a number of minutes"),
     ({"safety_check": "y", "safety_check_minutes": "ten"}, "Enter a number of minutes"),
@@ -456,15 +460,17 @@ def test_a_recurring_alert_spawns_one_run_per_fire_time(coordinators):
 def test_the_compose_estimate_previews_the_next_runs(coordinators, logged_in):
     page = signed_in(logged_in, coordinators[0])
     response = page.post("/alerts/estimate", compose_form(
-        send_mode="recurring", recurrence="0 9 20 1 *",
-        expires_at=local(utcnow() + timedelta(days=360))))
+        send_mode="recurring", recurrence_kind="yearly", recurrence_month="1", recurrence_day="20",
+        recurrence_time="09:00"))
     assert response.status_code == 200
     runs = response.get_json()["runs"]
-    assert 1 <= len(runs) <= 3 and "January" in runs[0] and "9:00" in runs[0]
+    assert len(runs) == 3 and "Jan 20" in runs[0] and "09:00" in runs[0]
     # Each run is valid for a day, not until the end of the series: the SMS says so.
     assert "Valido fino al 21 gen" in response.get_json()["languages"]["it"]["sms"]
-    bad = page.post("/alerts/estimate", compose_form(send_mode="recurring", recurrence="nonsense"))
-    assert bad.status_code == 200 and "Enter a schedule" in bad.get_json()["runs_error"]
+    bad = page.post("/alerts/estimate", compose_form(send_mode="recurring", recurrence_kind="yearly",
+                                                     recurrence_month="1", recurrence_day="0",
+                                                     recurrence_time="09:00"))
+    assert bad.status_code == 200 and "from 1 to 31" in bad.get_json()["runs_error"]
 
 
 # --- the estimate panel ---------------------------------------------------------------------------
@@ -647,13 +653,14 @@ def test_a_recurring_alert_is_written_on_the_compose_screen(coordinators, logged
     author, _approver = coordinators
     page = signed_in(logged_in, author)
     response = page.post("/alerts/new", compose_form(
-        send_mode="recurring", recurrence="  0 10   25 1 * ",
-        expires_at=local(utcnow() + timedelta(days=360))))
+        send_mode="recurring", recurrence_kind="yearly", recurrence_month="1", recurrence_day="25",
+        recurrence_time=" 10:00 "))
     assert response.status_code == 303, response.get_data(as_text=True)[:1000]
     alert = only_alert()
-    assert alert.recurrence == "0 10 25 1 *" and alert.send_at is None
+    assert alert.recurrence_kind == "yearly" and alert.send_at is None and alert.recurrence is None
+    assert alert.recurrence_rule == {"time": "10:00", "month": 1, "day": 25, "until": None}
     html = page.get(f"/alerts/{alert.id}").get_data(as_text=True)
-    assert "Next runs" in html and "January" in html
+    assert "Every year on January 25 at 10:00" in html and "Next: " in html and "Jan 25" in html
 
 
 def test_the_demo_alerts_load_once_and_match_the_demo_people(make_user):
@@ -679,6 +686,8 @@ def test_the_demo_alerts_load_once_and_match_the_demo_people(make_user):
     assert set(db.session.scalars(sa.select(Delivery.segments).where(
         Delivery.alert_id == drill.id))) == {sent.encoding.segments}
     reminder = alerts["春节出行安全"]
-    assert reminder.state == AlertState.scheduled and reminder.recurrence == "0 10 25 1 *"
+    assert reminder.state == AlertState.scheduled and reminder.recurrence_kind == "holiday"
+    assert reminder.recurrence_rule == {"time": "10:00", "holiday": "spring_festival", "days_before": 14,
+                                        "until": None}
     assert ops.next_fire_time(reminder, utcnow()) is not None
     assert alerts["暴雨"].state == AlertState.pending_approval

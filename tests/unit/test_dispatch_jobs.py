@@ -20,6 +20,7 @@ from alerts.models import (
     Delivery,
     DeliveryState,
     NotSentReason,
+    RecurrenceKind,
 )
 from alerts.scheduler import Worker
 from consular.db import db, utcnow
@@ -45,7 +46,8 @@ def test_a_recurring_alert_missed_while_no_worker_ran_is_sent_once(app: Flask) -
     make_registrant()
     with time_machine.travel(NOON - timedelta(days=3), tick=False):
         template = make_alert(expires_in=timedelta(days=30))
-        template.recurrence = "0 9 * * *"  # every day at 09:00 office time
+        template.recurrence_kind = RecurrenceKind.daily  # every day at 09:00 office time
+        template.recurrence_rule = {"time": "09:00", "until": None}
         db.session.commit()
     with time_machine.travel(NOON, tick=False):  # three 09:00 runs were missed
         assert jobs.due_alerts() == 1

@@ -145,16 +145,14 @@
         warn.textContent = data.runs_error;
         runs.append(warn);
       } else if (data.runs.length) {
-        var title = document.createElement("strong");
-        title.textContent = runs.dataset.label + ": ";
         var list = document.createElement("ul");
-        list.className = "mb-0";
+        list.className = "list-unstyled mb-0";
         data.runs.forEach(function (run) {
           var li = document.createElement("li");
           li.textContent = run;
           list.append(li);
         });
-        runs.append(title, list);
+        runs.append(list);
       }
     }
   }
@@ -184,8 +182,14 @@
 
   function showIf() {
     var mode = (form.querySelector('input[name="send_mode"]:checked') || {}).value || "now";
-    form.querySelectorAll("[data-show-if-mode]").forEach(function (el) {
-      el.hidden = el.dataset.showIfMode.split(" ").indexOf(mode) === -1;
+    // A recurring schedule shows the fields of its kind only (a kind matters in recurring mode).
+    var kindField = form.querySelector('[name="recurrence_kind"]');
+    var kind = kindField ? kindField.value : "";
+    form.querySelectorAll("[data-show-if-mode], [data-show-if-kind]").forEach(function (el) {
+      var modes = el.dataset.showIfMode, kinds = el.dataset.showIfKind;
+      var shown = !modes || modes.split(" ").indexOf(mode) !== -1;
+      if (shown && kinds && (!modes || mode === "recurring")) shown = kinds.split(" ").indexOf(kind) !== -1;
+      el.hidden = !shown;
     });
     var safety = form.querySelector('input[name="safety_check"]');
     form.querySelectorAll('[data-show-if="safety_check"]').forEach(function (el) {
