@@ -250,6 +250,8 @@ def fan_out(alert: Alert, now: datetime | None = None, *, slice_size: int | None
     sending. Without ``slice_size``: every recipient in one statement. With it: the next (at most)
     ``slice_size`` recipients in registrant order; ``alert.fanout_after`` then says where the next
     slice goes on, and is None once every recipient has a delivery (no alert is finished before).
+    An alert aimed at a geographic area goes nearest first: its first slice is the nearest
+    ``slice_size``, then the rest in one statement.
     Safe to run twice: a second run inserts nothing. Returns the number of deliveries created by
     this call. An alert already past its expiry is closed instead (nothing is sent after it)."""
     moment = now or utcnow()
@@ -287,19 +289,31 @@ def fan_out(alert: Alert, now: datetime | None = None, *, slice_size: int | None
         sa.literal(0, sa.Integer),
     ).where(*recipients_where(target, moment.date()))
     centre = next((a.centre for a in target.areas if a.centre is not None), None)
-    if centre is not None:
-        # Nearest first: deliveries are made in order of distance from the area's centre, so their
-        # ids (the claim's order within one due time) follow it. One statement: slices go in
-        # registrant order, which would undo that.
-        source = source.order_by(
-            sa.func.coalesce(geo.haversine_term(Registrant.latitude, Registrant.longitude, *centre), 2.0),
-            Registrant.id)
-        slice_size = None
     dialect = db.session.get_bind().dialect.name
     columns = ["alert_id", "registrant_id", "language", "country_code", "state", "due_at", "attempts"]
     going_on = alert.state == AlertState.sending and alert.fanout_after is not None
     before = alert.planned_count if going_on else _planned(alert.id)
-    if slice_size is not None and (going_on or before == 0):
+    if centre is not None:
+        # Nearest first: deliveries are made in order of distance from the area's centre, so their
+        # ids (the claim's order within one due time) follow it. Sliced, the nearest ``slice_size``
+        # are planned and committed first (they go out at once), then all the rest in one
+        # statement, in the same order (``fanout_after`` is 0 in between: "the rest, by distance").
+        source = source.order_by(
+            sa.func.coalesce(geo.haversine_term(Registrant.latitude, Registrant.longitude, *centre), 2.0),
+            Registrant.id)
+    if centre is not None and slice_size is not None and before == 0 and not going_on:
+        result = db.session.execute(sa.insert(Delivery).from_select(columns, source.limit(slice_size)))
+        count = getattr(result, "rowcount", -1)
+        inserted = count if isinstance(count, int) and count >= 0 else _planned(alert.id)
+        planned = inserted
+        alert.fanout_after = 0 if inserted >= slice_size else None
+    elif centre is not None and going_on:
+        db.session.execute(_insert_ignoring_duplicates(dialect).from_select(columns, source)
+                           .on_conflict_do_nothing(index_elements=["alert_id", "registrant_id"]))
+        planned = _planned(alert.id)
+        inserted = planned - before
+        alert.fanout_after = None
+    elif centre is None and slice_size is not None and (going_on or before == 0):
         # The next slice, past every registrant already planned (so a plain INSERT: the alert's
         # row is locked by the job, no one else is adding deliveries to it).
         after = alert.fanout_after if going_on else None

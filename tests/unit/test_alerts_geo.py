@@ -103,6 +103,27 @@ def test_everyone_within_50_km_of_prato_and_nobody_outside_is_targeted(coordinat
     assert distances == sorted(distances)
 
 
+def test_a_circle_goes_out_in_a_committed_first_slice_of_the_nearest_then_the_rest(coordinators):
+    """The first messages of a disaster alert leave while the rest is planned: the nearest few are
+    planned and committed first, the others after them, and the order stays nearest first."""
+    author, approver = coordinators
+    # Made farthest first, so registrant order is the reverse of distance order.
+    people = [placed_at(*destination(PRATO.latitude, PRATO.longitude, 90, km))
+              for km in (45, 40, 35, 30, 25, 20, 15, 10, 5, 1)]
+    outside = placed_at(*destination(PRATO.latitude, PRATO.longitude, 90, 60))
+    alert = approved_alert(author, approver, areas=[circle()])
+    assert targeting.fan_out(alert, slice_size=3) == 3
+    db.session.commit()
+    nearest = [p.id for p in reversed(people)]
+    assert deliveries_in_order(alert.id) == nearest[:3]
+    assert alert.fanout_after is not None  # more to plan: the alert is not finished meanwhile
+    assert targeting.fan_out(alert, slice_size=3) == 7
+    db.session.commit()
+    assert deliveries_in_order(alert.id) == nearest and outside.id not in nearest
+    assert alert.fanout_after is None and alert.planned_count == 10
+    assert targeting.fan_out(alert, slice_size=3) == 0  # a second run plans nothing twice
+
+
 def test_a_typed_centre_and_stay_dates_decide_who_is_there_now(coordinators):
     author, approver = coordinators
     today = utcnow().date()
