@@ -44,6 +44,8 @@ from consular.logs import configure_logging
 # `consular db upgrade` works from an installed wheel in any working directory.
 MIGRATIONS_DIR = str(files("migrations"))
 
+TRANSACTION_ENDED = "consular.transaction_ended"  # in the WSGI environ: the request's hook has run
+
 migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()
@@ -265,7 +267,7 @@ def _register_hooks(app: Flask) -> None:
         Every 403 and 404 a logged-in user gets, pages and API alike, is then an entry of its own
         in the audit trail (an officer trying other people's records leaves a trace), committed
         apart: whatever the refused request left unsaved is dropped first."""
-        g.transaction_ended = True
+        request.environ[TRANSACTION_ENDED] = True
         try:
             end_request(response.status_code < 400)
         except SQLAlchemyError as exc:
@@ -285,7 +287,7 @@ def _register_hooks(app: Flask) -> None:
 
     @app.teardown_request
     def _rollback_on_error(exc: BaseException | None) -> None:
-        late = g.pop("transaction_ended", False) and unsaved_writes()
+        late = request.environ.get(TRANSACTION_ENDED, False) and unsaved_writes()
         if late and exc is None:
             # Written after the request's commit (by a streamed body): not kept, and said so.
             app.logger.error("writes made after the request's commit were dropped (request %s)",

@@ -115,8 +115,8 @@ def _with_routes(other: Flask) -> Flask:
 
 
 @pytest.fixture
-def routes_app(make_app: Callable[..., Flask]) -> Iterator[Flask]:
-    other = _with_routes(make_app())
+def routes_app(same_db_app: Callable[..., Flask]) -> Iterator[Flask]:
+    other = _with_routes(same_db_app())
     with other.app_context():
         yield other
 
@@ -152,8 +152,8 @@ def test_a_commit_that_fails_is_a_clean_conflict_not_a_success(routes_app: Flask
 
 
 def test_a_streamed_answer_is_committed_before_its_body_and_later_writes_are_not_lost_silently(
-        make_app: Callable[..., Flask], caplog) -> None:
-    other = _with_routes(make_app())
+        same_db_app: Callable[..., Flask], caplog) -> None:
+    other = _with_routes(same_db_app())
     # As in production: the request's own app context (and session) lasts until the body is sent.
     client = FlaskClient(other, other.response_class)
     with caplog.at_level(logging.ERROR):
