@@ -19,7 +19,9 @@ from consular.audit.models import AuditEntry
 from consular.audit.operations import record
 from consular.auth.models import RevokedSession
 from consular.auth.session import csrf_exempt
+from consular.cases.models import Case, CaseStatus
 from consular.db import db, unit_of_work, utcnow
+from tests.support.cases import build
 from tests.support.http import assert_security_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +101,16 @@ def _with_routes(other: Flask) -> Flask:
         db.session.add(RevokedSession(sid=request.args["sid"], expires_at=utcnow() + timedelta(hours=1)))
         return "saved", 200
 
+    @other.post("/test/stale/<int:case_id>")
+    @csrf_exempt
+    def stale(case_id: int) -> tuple[str, int]:
+        case = db.session.get(Case, case_id)
+        assert case is not None
+        case.summary = "changed here"
+        with db.engine.begin() as conn:  # someone else's change comes first
+            conn.execute(sa.update(Case).where(Case.id == case_id).values(version=Case.version + 1))
+        return "saved", 200
+
     @other.get("/test/stream")
     def stream() -> Response:
         record("test.stream", "test", "", user=None, username="test")
@@ -149,6 +161,17 @@ def test_a_commit_that_fails_is_a_clean_conflict_not_a_success(routes_app: Flask
     assert _entries("test.clash") == 0  # rolled back: nothing of either request was kept
     assert client.post("/test/clash?sid=free").status_code == 200  # the session was left usable
     assert _entries("test.clash") == 1
+
+
+def test_a_change_to_a_version_someone_else_moved_on_is_a_conflict(routes_app: Flask, world) -> None:
+    case = build(world, CaseStatus.new)
+    version = case.version
+    page = routes_app.test_client().post(f"/test/stale/{case.id}", headers={"Accept-Language": "en"})
+    assert page.status_code == 409
+    assert "Someone else changed this in the meantime." in page.get_data(as_text=True)
+    with db.engine.connect() as conn:
+        row = conn.execute(sa.select(Case.summary, Case.version).where(Case.id == case.id)).one()
+    assert row.version == version + 1 and row.summary != "changed here"
 
 
 def test_a_streamed_answer_is_committed_before_its_body_and_later_writes_are_not_lost_silently(
