@@ -15,7 +15,7 @@ from alerts.authoring.recurrence import office_zone
 from alerts.dispatch.outgoing import render_alert
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
 from consular.auth.models import User
-from consular.db import db, utcnow
+from consular.db import db, unit_of_work, utcnow
 from consular.registry.models import Registrant
 
 DRILL = {
@@ -110,13 +110,13 @@ def _sent_drill(author: User, approver: User, now: datetime) -> Alert:
     return drill
 
 
+@unit_of_work()
 def load_demo_alerts() -> int:
     """Create the demo alerts and the template library (idempotent). Commits. Returns how many
     alerts were created."""
     from alerts.authoring.demo_templates import load_demo_templates
 
-    if load_demo_templates():
-        db.session.commit()
+    load_demo_templates()
     if db.session.scalar(sa.select(Alert.id).limit(1)) is not None:
         return 0
     pair = _coordinators()
@@ -144,5 +144,4 @@ def load_demo_alerts() -> int:
          "expires_at": now + timedelta(hours=30)},
         HEAVY_RAIN, [{"country_code": "IT", "city": "Milano"}], user=author)
     ops.submit_for_approval(rain, user=author)
-    db.session.commit()
     return 3

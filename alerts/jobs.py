@@ -1,6 +1,7 @@
 """The alert jobs a worker runs on a schedule (wired in ``alerts.scheduler``). Each is a scan for due
 rows, safe to run twice (two workers at once, or again after a crash), and runs inside an app
-context (``Worker._run``), committing its own work.
+context (``Worker._run``), one unit of work each (``consular.db.unit_of_work``: a job called on its
+own commits at its end too); where a job commits in steps, each is a ``commit_step``.
 
 ``JOBS`` lists them with their interval in seconds. The dispatch loops themselves are not jobs:
 they are ``alerts.dispatch.lanes.DispatchLanes`` threads started and stopped with the scheduler.
@@ -21,7 +22,7 @@ from alerts.dispatch.record import finish_alerts
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
 from config import current_settings
 from consular.audit.operations import record
-from consular.db import db, utcnow
+from consular.db import commit_step, db, unit_of_work, utcnow
 from consular.registry.models import Registrant
 
 log = logging.getLogger("alerts.jobs")
@@ -68,6 +69,7 @@ def alerts_due(now: datetime | None = None) -> bool:
     return found
 
 
+@unit_of_work()
 def due_alerts(now: datetime | None = None) -> int:
     """Spawn the due run of every recurring alert, then fan out every approved alert whose time has
     come. A run missed while no worker was up is still run once: runs missed in a row are coalesced
@@ -100,7 +102,7 @@ def due_alerts(now: datetime | None = None) -> int:
         try:
             created = fan_out(alert, now, slice_size=FIRST_SLICE if new else SLICE)
             done, planned = alert.fanout_after is None, alert.planned_count
-            db.session.commit()
+            commit_step()
         except Exception:
             db.session.rollback()
             log.exception("alert %s could not be fanned out; tried again at the next run", alert_id)
@@ -111,7 +113,6 @@ def due_alerts(now: datetime | None = None) -> int:
             log.info("alert %s fanned out: %d deliveries", alert_id, planned)
         else:
             log.debug("alert %s: a slice of %d deliveries (%d so far)", alert_id, created, planned)
-    db.session.commit()
     return fanned
 
 
@@ -120,7 +121,7 @@ def _spawn_recurring_runs(now: datetime) -> None:
     for the fire time, which the fan-out then takes); each template its own transaction."""
     from alerts.authoring.operations import next_fire_time, spawn_occurrence
 
-    db.session.commit()
+    commit_step()
     template_ids = list(db.session.scalars(
         sa.select(Alert.id).where(Alert.state == AlertState.scheduled, Alert.recurrence_kind.is_not(None),
                                   Alert.expires_at > now).order_by(Alert.id)))
@@ -135,7 +136,7 @@ def _spawn_recurring_runs(now: datetime) -> None:
         try:
             run = spawn_occurrence(template, fire)
             run_id = run.id
-            db.session.commit()
+            commit_step()
         except Exception:
             db.session.rollback()
             log.exception("recurring alert %s: the run for %s failed; tried again at the next run",
@@ -144,23 +145,23 @@ def _spawn_recurring_runs(now: datetime) -> None:
         log.info("recurring alert %s: run %s for %s", template_id, run_id, fire.isoformat())
 
 
+@unit_of_work()
 def finish_alerts_job(now: datetime | None = None) -> int:
     """Skip what is left of expired alerts and mark ``sent`` the alerts with nothing left to send."""
     now = now or utcnow()
     begin_write()
     expire_alerts(now)
     done = finish_alerts(now)
-    db.session.commit()
     return len(done)
 
 
+@unit_of_work()
 def reclaim_leases(now: datetime | None = None) -> int:
     """Take back the claims of workers that died (deliveries and case notices); they are reconciled
     with the provider before anything is sent again."""
     now = now or utcnow()
     begin_write()
     count = reclaim_expired_leases(now) + reclaim_notices(now)
-    db.session.commit()
     return count
 
 
@@ -170,6 +171,7 @@ class FollowupCounts:
     resent: int = 0
 
 
+@unit_of_work()
 def safety_check_followups(now: datetime | None = None) -> FollowupCounts:
     """People who have not answered a safety check within its time (the alert's
     ``safety_check_minutes``, else SAFETY_CHECK_DEFAULT_MINUTES, counted from when their message
@@ -214,7 +216,6 @@ def safety_check_followups(now: datetime | None = None) -> FollowupCounts:
             log.info("safety check %s: %d on the call-round list, %d re-sent", alert.id, marked, resent)
         counts.call_round += marked
         counts.resent += resent
-    db.session.commit()
     return counts
 
 

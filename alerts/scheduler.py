@@ -2,7 +2,7 @@
 
 Only ``consular worker`` (or the one embedded thread of ``consular serve --dev``) builds a
 scheduler; web processes never do. Jobs are scans of due rows, safe to run twice, each inside an
-app context with its own commit.
+app context, one unit of work each (``consular.db.unit_of_work``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from flask import Flask
 
 from alerts.models import Delivery, DeliveryState, WorkerHeartbeat
 from config import current_settings
-from consular.db import db, utcnow
+from consular.db import db, unit_of_work, utcnow
 
 log = logging.getLogger("consular.worker")
 
@@ -47,10 +47,9 @@ class Worker:
     def _run(self, name: str, job: Callable[[], None]) -> None:
         with self.app.app_context():
             try:
-                job()
-                db.session.commit()
+                with unit_of_work():
+                    job()
             except Exception:
-                db.session.rollback()
                 log.exception("job %s failed", name)
             finally:
                 self.jobs_run += 1
@@ -185,10 +184,10 @@ class Worker:
         if lanes is not None:
             lanes.stop()  # waits for the round in progress (the scheduler's shutdown may not have)
         with self.app.app_context():
-            row = db.session.get(WorkerHeartbeat, self.worker_id)
-            if row is not None:
-                row.stopped_at = utcnow()
-                db.session.commit()
+            with unit_of_work():
+                row = db.session.get(WorkerHeartbeat, self.worker_id)
+                if row is not None:
+                    row.stopped_at = utcnow()
             db.session.remove()
 
     def build_scheduler(self, blocking: bool) -> BaseScheduler:

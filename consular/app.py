@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping
 from importlib.resources import files
@@ -14,6 +15,7 @@ from flask import (
     Response,
     g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -26,7 +28,8 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -34,12 +37,14 @@ import i18n
 from config import EXTENSION, ConfigError, Settings, check_names, current_settings, load_settings
 from consular import api
 from consular.api import error_message, wants_json
-from consular.db import KeyRing, db
+from consular.db import KeyRing, commit_apart, db, end_request, unsaved_writes
 from consular.logs import configure_logging
 
 # The revisions travel with the package (migrations/ is installed beside consular/), so
 # `consular db upgrade` works from an installed wheel in any working directory.
 MIGRATIONS_DIR = str(files("migrations"))
+
+TRANSACTION_ENDED = "consular.transaction_ended"  # in the WSGI environ: the request's hook has run
 
 migrate = Migrate()
 babel = Babel()
@@ -252,15 +257,28 @@ def _register_hooks(app: Flask) -> None:
         return response
 
     @app.after_request
-    def _audit_refusals(response: Response) -> Response:
-        """Every 403 and 404 a logged-in user gets, pages and API alike, is an entry of its own in
-        the audit trail (an officer trying other people's records leaves a trace), committed apart:
-        whatever the refused request left unsaved is dropped first, so nothing of it is written."""
+    def _end_transaction(response: Response) -> Response:
+        """The request's one commit: what a success or a redirect wrote is committed before its
+        body is sent (a streamed body included); any other answer writes nothing. A commit that
+        fails (someone else's write came first) answers 409, or 500, instead of the success.
+        Registered after ``_security_headers``, so that it runs before them (Flask runs these
+        hooks last-registered first) and an error answered here gets the headers too.
+
+        Every 403 and 404 a logged-in user gets, pages and API alike, is then an entry of its own
+        in the audit trail (an officer trying other people's records leaves a trace), committed
+        apart: whatever the refused request left unsaved is dropped first."""
+        request.environ[TRANSACTION_ENDED] = True
+        try:
+            end_request(response.status_code < 400)
+        except SQLAlchemyError as exc:
+            conflict = isinstance(exc, IntegrityError | StaleDataError)
+            app.logger.log(logging.WARNING if conflict else logging.ERROR,
+                           "commit failed (request %s)", g.get("request_id", "-"), exc_info=exc)
+            return _error_response(409 if conflict else 500)
         if response.status_code in (403, 404) and g.get("user") is not None:
-            db.session.rollback()
             try:
                 record_refusal(response.status_code)
-                db.session.commit()
+                commit_apart()
             except SQLAlchemyError:  # the answer stands even when the trail cannot be written
                 db.session.rollback()
                 app.logger.exception("refused access not recorded (request %s)",
@@ -269,8 +287,21 @@ def _register_hooks(app: Flask) -> None:
 
     @app.teardown_request
     def _rollback_on_error(exc: BaseException | None) -> None:
-        if exc is not None:
+        late = request.environ.get(TRANSACTION_ENDED, False) and unsaved_writes()
+        if late and exc is None:
+            # Written after the request's commit (by a streamed body): not kept, and said so.
+            app.logger.error("writes made after the request's commit were dropped (request %s)",
+                             g.get("request_id", "-"))
+        if exc is not None or late:
             db.session.rollback()
+
+
+def _error_response(code: int) -> Response:
+    """The error answer of ``code`` (a page, or JSON for an API call), as the handlers give it."""
+    message = error_message(code)
+    if wants_json():
+        return make_response(jsonify(error=code, message=message), code)
+    return make_response(render_template("error.html", code=code, message=message), code)
 
 
 def _back_url() -> str | None:

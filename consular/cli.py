@@ -203,12 +203,12 @@ def sms_receive(sender: str, body: str) -> None:
     the answer goes to the console outbox (/dev/sms)."""
 
     from alerts.replies.inbound import simulate_inbound
-    from consular.db import db
+    from consular.db import unit_of_work
 
     if current_settings().sms_gateway != "console":
         raise click.UsageError("with Twilio, texts arrive through the inbound webhook")
-    result = simulate_inbound(sender, body)
-    db.session.commit()
+    with unit_of_work():
+        result = simulate_inbound(sender, body)
     click.echo(f"{result.kind}: {result.answer or '(no answer)'}")
 
 
@@ -250,11 +250,12 @@ def keys_rotate() -> None:
     """Re-encrypt every sensitive value and every attachment file with the first (active) key."""
     from consular.attachments import reseal_all as reseal_attachments
     from consular.audit.operations import record
-    from consular.db import DecryptionError, db, keyring, rotate_encryption_keys
+    from consular.db import DecryptionError, keyring, rotate_encryption_keys, unit_of_work
     from consular.sealedfile import SealedFileError
 
     try:
-        counts = rotate_encryption_keys()
+        with unit_of_work():
+            counts = rotate_encryption_keys()
     except DecryptionError as exc:
         raise click.ClickException(f"{exc} (values before it are done; run the command again "
                                    "once it is repaired)") from None
@@ -268,9 +269,9 @@ def keys_rotate() -> None:
     except SealedFileError as exc:
         failed = str(exc)
         files = {}
-    record("keys.rotate", "keyring", keyring().active_kid,
-           {"columns": counts, "files": files or {"failed": failed}}, user=None, username="cli")
-    db.session.commit()
+    with unit_of_work():
+        record("keys.rotate", "keyring", keyring().active_kid,
+               {"columns": counts, "files": files or {"failed": failed}}, user=None, username="cli")
     if failed is not None:
         raise click.ClickException(f"attachment files: {failed} (the files before it are done; run "
                                    "the command again once that file is restored)")

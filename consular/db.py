@@ -18,6 +18,8 @@ import hashlib
 import hmac
 import os
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app, has_app_context
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from config.parsers import Parsed, parse_field_keys
 
@@ -265,9 +268,100 @@ def rotate_encryption_keys(batch_size: int = 500) -> dict[str, int]:
                     .values({column.name: sa.type_coerce(resealed, sa.Text)})
                 )
                 done += 1
-            db.session.commit()
+            commit_step()  # a batch re-sealed stays done: a rerun goes on from there
         counts[f"{table.name}.{column.name}"] = done
     return counts
+
+
+# --- units of work: the only commits ------------------------------------------------------------
+# A request commits once, in app.py's after_request hook (``end_request``); a job or a command once,
+# at the end of its ``unit_of_work``. Operations only flush. Two helpers commit earlier, each for
+# the reasons in its docstring: ``commit_step`` (a job's crash safety) and ``commit_apart`` (what a
+# refused request must still leave behind). tests/unit/test_commits.py keeps every other commit out.
+
+_DEPTH = "consular.unit_depth"  # in Session.info: how many units the running code is inside
+_FLUSHED = "consular.flushed"  # in Session.info: written since the last commit or rollback
+
+
+@contextmanager
+def unit_of_work() -> Iterator[None]:
+    """One job or command, committed once at its end, or rolled back if it raises: as a context
+    manager (``with unit_of_work():``) or a decorator (``@unit_of_work()``). A unit inside another
+    (a job that calls a job, a worker running one) joins the outer one, which commits."""
+    info = db.session.info
+    depth = info.get(_DEPTH, 0)
+    info[_DEPTH] = depth + 1
+    try:
+        yield
+    except BaseException:
+        db.session.rollback()
+        raise
+    else:
+        if depth == 0:
+            db.session.commit()
+    finally:
+        info[_DEPTH] = depth
+
+
+def commit_step() -> None:
+    """Commit a job's work so far and go on in a new transaction, before its unit ends. The one
+    reason is crash safety, where a job (or a worker's loop) must leave "nothing lost, nothing twice,
+    whatever is killed": the dispatch's claim is committed before the provider is called (a killed
+    worker's claims are reconciled with the provider, never sent blind again) and its outcome right
+    after; a fan-out goes in committed slices (the first messages leave while the rest is planned,
+    and a worker that dies half-way leaves the rest to the next); a recurring alert's run, one
+    template at a time; a batch of ``keys rotate`` (a rerun goes on from there); and a worker's
+    reads end before it takes SQLite's write lock or waits on the network (``begin_write``)."""
+    db.session.commit()
+
+
+def commit_apart() -> None:
+    """Commit now, apart from the request's own commit, what must stand whatever the request
+    answers (the request's hook rolls back every answer of 400 or more): the audit entry of a
+    refused access (403, 404), a failed or throttled login or password check (its count feeds the
+    throttle), the audit of a record read again beside a refused form, an API token's last use.
+    The caller rolls back the refused work first, so the session holds only that."""
+    db.session.commit()
+
+
+def end_request(keep: bool) -> None:
+    """End a request's transaction: commit when its answer is a success or a redirect (``keep``),
+    roll back otherwise. A failed commit raises after rolling back (the hook answers 409 or 500)."""
+    if not keep:
+        db.session.rollback()
+        return
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def settle() -> None:
+    """Flush a request's writes and forget what the session had loaded, as a commit would: a view
+    that answers with what it wrote then reads it back as stored (values set by the database
+    or by bulk statements, collections), and a conflict is raised in the view, which answers it."""
+    db.session.flush()
+    db.session.expire_all()
+
+
+def unsaved_writes() -> bool:
+    """Whether the session holds writes no commit or rollback has ended (in a request, after its
+    hook: written while a streamed body was sent, and dropped at the end of the request)."""
+    session = db.session
+    return bool(session.new or session.dirty or session.deleted
+                or session.info.get(_FLUSHED, False))
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    session.info[_FLUSHED] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _note_end(session: Session) -> None:
+    session.info.pop(_FLUSHED, None)
 
 
 class TimestampMixin:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from consular.auth.common import DEMO_PASSWORD
 from consular.auth.models import Role
 from consular.auth.operations import create_user, demo_logins
-from consular.db import db, utcnow
+from consular.db import db, unit_of_work, utcnow
 from consular.network.models import (
     CoordinationCentre,
     Division,
@@ -227,8 +227,9 @@ class DemoSummary:
     logins: list[tuple[str, str, str]]  # (username, role label, place)
 
 
+@unit_of_work()
 def load_demo() -> DemoSummary:
-    """Create the demo network and accounts (idempotent). Commits."""
+    """Create the demo network and accounts (idempotent), every loader's data in one commit."""
     if db.session.scalar(sa.select(CoordinationCentre).limit(1)) is not None:
         return DemoSummary(loaded=False, logins=demo_logins())
     now = utcnow()
@@ -312,7 +313,6 @@ def load_demo() -> DemoSummary:
         create_user(username=f"station-{spec.key}", display_name=spec.contact_name,
                     password=DEMO_PASSWORD, role=Role.station_volunteer, station_id=station.id,
                     phone=spec.contact_phone)
-    db.session.commit()
     from consular.registry.demo import load_demo_registrants
 
     load_demo_registrants()

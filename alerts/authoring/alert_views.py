@@ -34,7 +34,7 @@ from alerts.models import (
     CapMsgType,
 )
 from consular.audit.operations import record
-from consular.db import db, utcnow
+from consular.db import utcnow
 
 # --- detail and actions -------------------------------------------------------------------------
 
@@ -133,7 +133,6 @@ def _derive(alert_id: int, kind: CapMsgType) -> Any:
             else ops.create_cancel_notice(alert, user=user)
     except (ops.AlertActionRefused, ops.AlertInputError) as exc:
         return _refused(alert, exc)
-    db.session.commit()
     if kind == CapMsgType.Cancel:
         flash(_("A cancel notice was written in each language of the alert. Check it, then ask for "
                 "approval."), "info")
@@ -192,6 +191,5 @@ def call_round(alert_id: int) -> str:
     cutoff = now - timedelta(minutes=alert.safety_check_minutes or validation.DEFAULT_SAFETY_MINUTES)
     rows = call_round_rows(alert, cutoff, CALL_ROUND_LIMIT)
     record("alert.call_round.view", "alert", alert.id, {"rows": len(rows)}, user=user)
-    db.session.commit()
     return render_template("alerts/call_round.html", alert=alert, rows=rows, cutoff=cutoff,
                            limit=CALL_ROUND_LIMIT, headline=_headline(alert))

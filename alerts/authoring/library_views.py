@@ -135,7 +135,7 @@ def _save(template: AlertTemplate | None) -> Any:
         else:
             saved = library.update_template(template, data, texts, user=user,
                                             expected_version=version if version is not None else -1)
-        db.session.commit()
+        db.session.flush()
     except AlertInputError as exc:
         db.session.rollback()
         return render_template("alerts/template_form.html",

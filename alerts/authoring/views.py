@@ -2,7 +2,7 @@
 page with the two-person approval, cancel, updates and cancel notices, the live progress page and
 the call-round list. Everyone else gets 404: to them these pages do not exist.
 
-Operations flush; each view commits once. Refusals answer with the page and a 4xx status. The
+Operations flush; the request commits once. Refusals answer with the page and a 4xx status. The
 figures these pages show are computed in ``estimate`` (the compose screen) and ``progress``.
 """
 
@@ -141,9 +141,10 @@ def _changed_meanwhile(exc: StaleDataError) -> tuple[str, int]:
 
 
 def _commit_or_conflict() -> Response | None:
-    """Commit; a concurrent change (the dispatcher or another coordinator) answers 409."""
+    """Write now (the request commits); a concurrent change (the dispatcher or another
+    coordinator) answers 409."""
     try:
-        db.session.commit()
+        db.session.flush()
     except StaleDataError:
         db.session.rollback()
         return Response(render_template("error.html", code=409, message=_(

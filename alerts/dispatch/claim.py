@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alerts.dispatch.quiet import QuietHours, is_urgent, zone
 from alerts.models import Alert, AlertState, Delivery, DeliveryState
 from config import current_settings
-from consular.db import UTCDateTime, db, utcnow
+from consular.db import UTCDateTime, commit_step, db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
 
 log = logging.getLogger("alerts.dispatch")
@@ -41,7 +41,7 @@ def begin_write() -> None:
     """End the session's transaction and start the next one as a writer: ``BEGIN IMMEDIATE`` on
     SQLite, so that two workers never both read and then both try to write (one of them would get
     "database is locked"). PostgreSQL locks rows instead."""
-    db.session.commit()
+    commit_step()
     if dialect() == "sqlite":
         db.session.execute(sa.text("BEGIN IMMEDIATE"))
 
@@ -209,7 +209,7 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
                             lease_until=lease_until, expires_at=r.expires_at,
                             reconcile_from=r.reconcile_from, resend=r.resent_at is not None)
                     for r in take)
-        db.session.commit()
+        commit_step()
     except Exception:
         db.session.rollback()
         raise

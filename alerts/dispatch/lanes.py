@@ -23,7 +23,7 @@ from alerts.dispatch.record import finish_alerts, finish_alerts_now, record_deli
 from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.protocol import SmsGateway
 from config import Settings, current_settings
-from consular.db import db, utcnow
+from consular.db import commit_step, db, unit_of_work, utcnow
 
 log = logging.getLogger("alerts.dispatch")
 
@@ -67,7 +67,8 @@ class Dispatcher:
         is booked far enough ahead that claiming now would only hold rows idle)."""
         with self.app.app_context():
             try:
-                report = self._round(now or utcnow())
+                with unit_of_work():  # its steps commit as they go (commit_step): see claim, record
+                    report = self._round(now or utcnow())
             finally:
                 db.session.remove()
         self.last = report
@@ -137,7 +138,7 @@ class Dispatcher:
             record_notices(notices, now, self.settings, self.rng, report)
             alert_ids = {w.alert_id for w in deliveries if w.alert_id is not None}
             report.alerts_finished = finish_alerts(now, alert_ids)
-            db.session.commit()
+            commit_step()
         except Exception:
             db.session.rollback()
             raise

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alerts.channels.sms import texts
 from alerts.dispatch.claim import begin_write, dialect
 from config import current_settings
-from consular.db import db, utcnow
+from consular.db import commit_step, db, utcnow
 
 NOTICE_MAX_ATTEMPTS = 8
 RECONCILE_MARK = "outcome unknown"  # prefix of Notification.sms_error: ask the provider first
@@ -92,7 +92,7 @@ def claim_notifications(worker_id: str, now: datetime | None = None, limit: int 
                 .values(sms_state=SmsState.claimed, sms_lease_until=lease_until,
                         sms_attempts=Notification.sms_attempts + 1)
                 .execution_options(synchronize_session=False))
-        db.session.commit()
+        commit_step()
     except Exception:
         db.session.rollback()
         raise

@@ -18,7 +18,7 @@ from alerts.dispatch.outgoing import BatchReport, Outgoing
 from alerts.gateways.protocol import Outcome, SendResult
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, NotSentReason
 from config import Settings
-from consular.db import db
+from consular.db import commit_step, db
 from consular.registry.models import Registrant, RegistrantStatus
 
 MAX_RETRY_AFTER = 3600.0
@@ -139,7 +139,7 @@ def finish_alerts_now(now: datetime) -> list[int]:
     begin_write()
     try:
         done = finish_alerts(now)
-        db.session.commit()
+        commit_step()
     except Exception:
         db.session.rollback()
         raise

@@ -137,7 +137,6 @@ def status_callback(delivery_id: int) -> Response:
     except ValueError:
         return _plain(400, "ErrorCode must be a number.")
     outcome = apply_status_callback(delivery_id, sid, status, code)
-    db.session.commit()
     log.debug("status callback for delivery %s: %s (%s)", delivery_id, status, outcome)
     return Response(status=204)
 
@@ -216,7 +215,6 @@ def inbound() -> Response:
         return _plain(400, "From is missing.")
     result = handle_inbound(provider_id=sid, from_number=sender, body=form.get("Body") or "",
                             to_number=(form.get("To") or "").strip(), opt_out_type=form.get("OptOutType"))
-    db.session.commit()
     twiml = MessagingResponse()
     if result.answer:
         twiml.message(result.answer)

@@ -46,7 +46,7 @@ from consular.auth.scoping import (
 )
 from consular.auth.session import require_user
 from consular.cases.models import Case
-from consular.db import db
+from consular.db import db, settle
 from consular.network.queries import paginate
 from consular.validation import is_plain_text
 from consular.validation import message as refused_text_message
@@ -109,7 +109,7 @@ def activity_list() -> Response:
 def activity_create() -> tuple[Response, int, dict[str, str]]:
     user = activity_worker()
     activity = ops.log_activity(json_body(), user=user)
-    db.session.commit()
+    settle()
     return jsonify(activity_json(activity)), 201, {
         "Location": url_for("activities_api.activity_get", activity_id=activity.id)}
 
@@ -121,7 +121,6 @@ def activity_get(activity_id: int) -> Response:
     user = activity_worker()
     activity = get_scoped_or_404(Activity, activity_id, user)
     ops.record_view(activity, user=user, via="api")
-    db.session.commit()
     return jsonify(activity_json(activity))
 
 
@@ -131,7 +130,7 @@ def activity_get(activity_id: int) -> Response:
 def activity_update(activity_id: int) -> Response:
     user, activity = editable_activity(activity_id)
     ops.update_activity(activity, json_body(), user=user)
-    db.session.commit()
+    settle()
     return jsonify(activity_json(activity))
 
 
@@ -144,7 +143,7 @@ def activity_check(activity_id: int) -> Response:
     body = json_body()
     station_id = body.pop("station_id", None)
     ops.record_check(activity, station_id, body, user=user)
-    db.session.commit()
+    settle()
     return jsonify(activity_json(activity))
 
 
@@ -154,7 +153,7 @@ def activity_check(activity_id: int) -> Response:
 def follow_up_create(activity_id: int) -> tuple[Response, int]:
     user, activity = editable_activity(activity_id)
     found = ops.add_follow_up(activity, json_body(), user=user)
-    db.session.commit()
+    settle()
     return jsonify(s.FollowUpOut().dump(found)), 201
 
 
@@ -165,7 +164,7 @@ def follow_up_done(activity_id: int, follow_up_id: int) -> Response:
     user, activity = editable_activity(activity_id)
     found = follow_up_of(activity, follow_up_id)
     ops.complete_follow_up(found, user=user)
-    db.session.commit()
+    settle()
     return jsonify(s.FollowUpOut().dump(found))
 
 
@@ -202,7 +201,7 @@ def risk_list() -> Response:
 def risk_create() -> tuple[Response, int, dict[str, str]]:
     user = risk_reader()
     risk = risk_ops.report_risk(json_body(), user=user)
-    db.session.commit()
+    settle()
     return jsonify(risk_json(risk, user)), 201, {
         "Location": url_for("activities_api.risk_get", risk_id=risk.id)}
 
@@ -213,7 +212,6 @@ def risk_create() -> tuple[Response, int, dict[str, str]]:
 def risk_get(risk_id: int) -> Response:
     user, risk = readable_risk(risk_id)
     risk_ops.record_view(risk, user=user, via="api")
-    db.session.commit()
     return jsonify(risk_json(risk, user))
 
 
@@ -224,7 +222,7 @@ def risk_get(risk_id: int) -> Response:
 def risk_update(risk_id: int) -> Response:
     user, risk = readable_risk(risk_id)
     risk_ops.update_risk(risk, json_body(), user=user)
-    db.session.commit()
+    settle()
     return jsonify(risk_json(risk, user))
 
 
@@ -252,7 +250,7 @@ def risk_decision(risk_id: int) -> Response:
         raise ApiError(422, "invalid", error_message(422), errors)
     assert isinstance(decision, str)
     actions[decision](risk, user=user, note=body.get("note", ""))
-    db.session.commit()
+    settle()
     return jsonify(risk_json(risk, user))
 
 
@@ -262,7 +260,7 @@ def risk_decision(risk_id: int) -> Response:
 def measure_create(risk_id: int) -> tuple[Response, int]:
     user, risk = readable_risk(risk_id)
     measure = risk_ops.add_measure(risk, json_body(), user=user)
-    db.session.commit()
+    settle()
     return jsonify(s.MeasureOut().dump(measure)), 201
 
 
@@ -274,7 +272,7 @@ def measure_update(risk_id: int, measure_id: int) -> Response:
     user, risk = readable_risk(risk_id)
     measure = measure_of(risk, measure_id)
     risk_ops.update_measure(measure, json_body(), user=user)
-    db.session.commit()
+    settle()
     return jsonify(s.MeasureOut().dump(measure))
 
 
@@ -284,7 +282,7 @@ def measure_update(risk_id: int, measure_id: int) -> Response:
 def risk_link(risk_id: int) -> Response:
     user, risk = readable_risk(risk_id)
     risk_ops.link(risk, json_body(), user=user)
-    db.session.commit()
+    settle()
     return jsonify(risk_json(risk, user))
 
 

@@ -19,7 +19,7 @@ from consular.activities.checks import office_today
 from consular.activities.models import Activity
 from consular.activities.reach import alerts
 from consular.auth.models import User
-from consular.db import db
+from consular.db import db, unit_of_work
 from consular.network.models import Division, LiaisonPoint, ServiceStation
 
 # (days ago, who logs it, title, kind, audience, setting, head count, place)
@@ -91,6 +91,7 @@ def _station(key: str) -> ServiceStation | None:
     return user.station if user is not None else None
 
 
+@unit_of_work()
 def load_demo_activities() -> int:
     """Create the demo year (idempotent). Commits. Returns how many activities were logged."""
     if db.session.scalar(sa.select(Activity.id).limit(1)) is not None:
@@ -167,7 +168,6 @@ def load_demo_activities() -> int:
                           "audience": "officials", "head_count": head_count, **home}, user=coordinator)
         n += 1
     _demo_risks(coordinator, today)
-    db.session.commit()
     return n
 
 

@@ -114,7 +114,6 @@ def risk_new() -> Any:
             form.station_ids.data = [str(station.id)]
     created: list[RiskPoint] = []
     if _save(form, lambda data: created.append(ops.report_risk(data, user=user)), RISK_INPUT):
-        db.session.commit()
         flash(_("The risk was reported to the centre.") if created[0].state == RiskState.reported
               else _("The risk point was added to the register."), "success")
         return redirect(url_for("activities.risk_page", risk_id=created[0].id), code=303)
@@ -131,7 +130,6 @@ def risk_edit(risk_id: int) -> Any:
         abort(403)
     form = _risk_form(user, risk)
     if _save(form, lambda data: ops.update_risk(risk, data, user=user), RISK_INPUT):
-        db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("activities.risk_page", risk_id=risk.id), code=303)
     return _render_risk_form(form, _("Edit %(title)s", title=risk.title),
@@ -171,7 +169,6 @@ def _page_context(user: User, risk: RiskPoint) -> dict[str, Any]:
 def risk_page(risk_id: int) -> str:
     user, risk = readable_risk(risk_id)
     ops.record_view(risk, user=user)
-    db.session.commit()
     return render_template("activities/risk.html", **_page_context(user, risk))
 
 
@@ -211,7 +208,6 @@ def risk_decide(risk_id: int) -> Any:
         db.session.rollback()
         form.form_errors.append(str(exc))
         return _refused(user, risk, 409, decision_form=form)
-    db.session.commit()
     flash({"accept": _("The risk is in the register."), "decline": _("The report was declined."),
            "close": _("The risk point was closed.")}[decision], "success")
     return _back(risk)
@@ -223,7 +219,6 @@ def measure_new(risk_id: int) -> Any:
     form = MeasureForm()
     try:
         if _save(form, lambda data: ops.add_measure(risk, data, user=user), ops.MEASURE_FIELDS):
-            db.session.commit()
             flash(_("Measure added."), "success")
             return _back(risk)
     except ActivityConflict as exc:
@@ -239,7 +234,6 @@ def measure_update(risk_id: int, measure_id: int) -> Any:
     measure = measure_of(risk, measure_id)
     form = MeasureStateForm()
     if _save(form, lambda data: ops.update_measure(measure, data, user=user), ("state",)):
-        db.session.commit()
         flash(_("Changes saved."), "success")
         return _back(risk)
     return _refused(user, risk, 400, state_form=form)
@@ -250,7 +244,6 @@ def risk_link(risk_id: int) -> Any:
     user, risk = _manager(risk_id)
     form = LinkForm()
     if _save(form, lambda data: ops.link(risk, data, user=user), ("alert_id", "case_reference")):
-        db.session.commit()
         flash(_("Linked."), "success")
         return _back(risk)
     return _refused(user, risk, 400, link_form=form)

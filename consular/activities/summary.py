@@ -12,7 +12,6 @@ from consular.audit.operations import record
 from consular.auth.models import Role
 from consular.auth.session import require_user
 from consular.cases import stats as case_stats
-from consular.db import db
 from consular.network.operations import the_centre
 
 
@@ -26,7 +25,6 @@ def year_summary(year: int) -> str:
     cases = case_stats.year_stats(year)
     work = report.work_figures_of(year)
     record("report.export", "report", year, {"export": "summary", "format": "html", "rows": 1})
-    db.session.commit()
     return render_template("activities/summary.html", year=year, cases=cases, work=work,
                            sentences=report.summary_sentences(cases, work),
                            rows=report.figure_rows(work), centre=the_centre())

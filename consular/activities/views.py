@@ -182,7 +182,6 @@ def activity_new() -> Any:
             form.station_id.data = station
     created: list[Activity] = []
     if _save(form, lambda data: created.append(ops.log_activity(data, user=user)), ACTIVITY_INPUT):
-        db.session.commit()
         flash(_("%(kind)s logged.", kind=KIND_LABELS[created[0].kind]), "success")
         return redirect(url_for("activities.activity_page", activity_id=created[0].id), code=303)
     kind_value = form.kind.data if form.kind.data in {k.value for k in allowed} else allowed[0].value
@@ -210,7 +209,6 @@ def activity_edit(activity_id: int) -> Any:
         form.alert_id.data = str(activity.alert_id or "")
     names = tuple(n for n in ops.ACTIVITY_FIELDS)
     if _save(form, lambda data: ops.update_activity(activity, data, user=user), names):
-        db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("activities.activity_page", activity_id=activity.id), code=303)
     return _render_form(form, _("Edit %(title)s", title=activity.title),
@@ -231,7 +229,6 @@ def activity_page(activity_id: int) -> str:
     if activity is None:
         abort(404)
     ops.record_view(activity, user=user)
-    db.session.commit()
     editable = can_edit_activity(user, activity)
     check_form = PatrolCheckForm()
     here = str(i18n.current_locale())
@@ -271,7 +268,6 @@ def patrol_check(activity_id: int) -> Any:
         if _save(form, lambda data: ops.record_check(activity, data.pop("station_id", None), data,
                                                      user=user),
                  ("station_id", *ops.CHECK_FIELDS)):
-            db.session.commit()
             flash(_("Checklist saved."), "success")
             return _back(activity)
     except ops.ActivityConflict as exc:
@@ -298,7 +294,6 @@ def attachment_upload(activity_id: int) -> Any:
         db.session.rollback()
         return render_template("error.html", code=400, message=exc.errors.get("file"),
                                back_url=url_for("activities.activity_page", activity_id=activity.id)), 400
-    db.session.commit()
     flash(_("File added."), "success")
     return _back(activity)
 
@@ -319,7 +314,6 @@ def attachment(activity_id: int, file_id: int) -> Response:
                                  activity.id, exc)
         return files.unopenable_page()
     ops.record_download(found, user=user)
-    db.session.commit()
     return files.download(content, found.filename)
 
 
@@ -328,7 +322,6 @@ def follow_up_new(activity_id: int) -> Any:
     user, activity = editable_activity(activity_id)
     form = FollowUpForm()
     if _save(form, lambda data: ops.add_follow_up(activity, data, user=user), ops.FOLLOW_UP_FIELDS):
-        db.session.commit()
         flash(_("Follow-up action added."), "success")
         return _back(activity)
     return _refused_page(activity, form, "follow-ups")
@@ -341,6 +334,5 @@ def follow_up_done(activity_id: int, follow_up_id: int) -> Any:
     if not FlaskForm().validate_on_submit():
         abort(400)
     changed = ops.complete_follow_up(found, user=user)
-    db.session.commit()
     flash(_("Marked as done.") if changed else _("It was already done."), "success" if changed else "info")
     return _back(activity)

@@ -10,7 +10,7 @@ from typing import Any
 from flask import g, has_request_context, request
 
 from consular.audit.models import AuditEntry
-from consular.db import db
+from consular.db import commit_apart, db
 
 # Who the audit trail names when there is no logged-in user (the `consular users …` and
 # `consular network import` commands set "cli").
@@ -75,4 +75,4 @@ def record(
 def record_now(action: str, **kwargs: Any) -> None:
     """Record and commit at once: for events that must survive a failed request (failed logins)."""
     record(action, **kwargs)
-    db.session.commit()
+    commit_apart()

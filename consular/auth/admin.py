@@ -3,7 +3,7 @@ set a new password, reset two-step login.
 
 Only admins manage users: others get 403 for the list and 404 for any single user (they may not
 learn which ids exist). Every change goes through ``consular.auth.operations`` (which audit and
-flush); each view commits once.
+flush); the request commits once.
 """
 
 from __future__ import annotations
@@ -175,7 +175,6 @@ def user_new() -> Any:
                 db.session.rollback()
                 error = _place_error(form, str(exc))
             else:
-                db.session.commit()
                 flash(_("User %(username)s created.", username=user.username), "success")
                 return redirect(url_for("auth.user_edit", user_id=user.id))
     return render_template("auth/user_form.html", form=form, target=None, error=error), status
@@ -229,7 +228,6 @@ def user_edit(user_id: int) -> Any:
             db.session.rollback()
             error = _place_error(form, str(exc))
         else:
-            db.session.commit()
             if "role" in changed:
                 flash(_("Changes saved. The new role applies from the person's next login."),
                       "success")
@@ -249,7 +247,6 @@ def user_deactivate(user_id: int) -> Any:
     except ops.AccountError as exc:
         db.session.rollback()
         return _edit_page(admin, target, status=400, error=account_error_text(str(exc)))
-    db.session.commit()
     flash(_("%(username)s can no longer log in. Their sessions and API tokens were ended.",
             username=target.username), "success")
     return redirect(url_for("auth.user_edit", user_id=target.id))
@@ -259,7 +256,6 @@ def user_deactivate(user_id: int) -> Any:
 def user_reactivate(user_id: int) -> Response:
     _admin_user, target = _managed_user_or_404(user_id)
     ops.reactivate_user(target)
-    db.session.commit()
     flash(_("%(username)s can log in again.", username=target.username), "success")
     return redirect(url_for("auth.user_edit", user_id=target.id))
 
@@ -280,7 +276,6 @@ def user_password(user_id: int) -> Any:
             else:
                 if target.id == admin.id:
                     renew_session(admin)
-                db.session.commit()
                 flash(_("New password set for %(username)s. Their sessions were ended.",
                         username=target.username), "success")
                 return redirect(url_for("auth.user_edit", user_id=target.id))
@@ -294,7 +289,6 @@ def user_reset_2fa(user_id: int) -> Response:
         ops.reset_totp(target)
         if target.id == admin.id:
             renew_session(admin)
-        db.session.commit()
         flash(_("Two-step login was reset for %(username)s. They set it up again at their next "
                 "login.", username=target.username), "success")
     else:

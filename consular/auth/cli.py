@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 from consular.audit.operations import audit_actor
 from consular.auth import operations as ops
 from consular.auth.models import Role, User
-from consular.db import db
+from consular.db import db, unit_of_work
 
 CLI_ACTOR = "cli"
 
@@ -34,11 +34,9 @@ def _error_text(code: str) -> str:
 def _change() -> Iterator[None]:
     """Run operations audited as "cli"; commit once; a refusal rolls back and exits with 1."""
     try:
-        with audit_actor(CLI_ACTOR):
+        with audit_actor(CLI_ACTOR), unit_of_work():
             yield
-        db.session.commit()
     except ops.AccountError as exc:
-        db.session.rollback()
         raise click.ClickException(_error_text(str(exc))) from None
 
 

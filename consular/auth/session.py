@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 
 from config import current_settings
 from consular.auth.models import RevokedSession, Role, User
-from consular.db import db, utcnow
+from consular.db import commit_apart, db, utcnow
 
 API_PREFIX = "/api/"
 
@@ -89,7 +89,7 @@ def load_current_user() -> None:
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             abort(response)
         if db.session.dirty:
-            db.session.commit()  # last_used_at: a read-only API call commits nothing else
+            commit_apart()  # last_used_at: kept whatever the call answers
         g.user = token.user
         g.api_token = token
         g.via_token = True

@@ -46,7 +46,7 @@ from consular.auth.session import (
     require_user,
     safe_next,
 )
-from consular.db import db, utcnow
+from consular.db import commit_apart, db, utcnow
 
 PENDING_SECONDS = 300
 
@@ -90,7 +90,6 @@ def _finish_login(user: User) -> Response:
     ops.clear_failures(user.username)
     ops.note_attempt(user.username, client_ip(), ok=True)
     record("login.ok", "user", user.id, user=user)
-    db.session.commit()
     return redirect(target)
 
 
@@ -120,7 +119,7 @@ def login() -> Any:
             if _throttled(username):
                 record("login.throttled", "user", "", {"username": username[:64]}, user=None,
                        username=username[:64])
-                db.session.commit()
+                commit_apart()
                 form.username.errors = [_wait_message()]
                 status = 429
             else:
@@ -131,19 +130,17 @@ def login() -> Any:
                     ops.note_attempt(username, client_ip(), ok=False)
                     record("login.failed", "user", user.id if user else "",
                            {"username": username[:64]}, user=None, username=username[:64])
-                    db.session.commit()
+                    commit_apart()
                     form.password.errors = [_("Wrong username or password.")]
                     status = 401
                 elif user.totp_enabled:
                     session["pending_2fa"] = {"uid": user.id, "epoch": user.session_epoch,
                                               "at": int(utcnow().timestamp())}
-                    db.session.commit()
                     return redirect(url_for("auth.login_code"))
                 elif _needs_2fa(user):
                     session["pending_enrol"] = {"uid": user.id, "epoch": user.session_epoch,
                                                 "at": int(utcnow().timestamp()),
                                                 "secret": ops.new_totp_secret()}
-                    db.session.commit()
                     return redirect(url_for("auth.login_enrol"))
                 else:
                     return _finish_login(user)
@@ -173,7 +170,7 @@ def login_code() -> Any:
         else:
             ops.note_attempt(user.username, client_ip(), ok=False)
             record("login.failed_code", "user", user.id, user=None, username=user.username)
-            db.session.commit()
+            commit_apart()
             form.code.errors = [_("This code is wrong or was already used.")]
             status = 401
     return render_template("auth/code.html", form=form), status
@@ -215,7 +212,6 @@ def logout() -> Response:
     if user is not None:
         record("logout", "user", user.id)
     logout_user(revoke=True)
-    db.session.commit()
     return redirect(url_for("auth.login"))
 
 
@@ -247,7 +243,7 @@ def change_password() -> Any:
         elif not ops.verify_password(user, form.current.data):
             ops.note_attempt(user.username, client_ip(), ok=False)
             record("password_change.failed", "user", user.id)
-            db.session.commit()
+            commit_apart()
             form.current.errors = [_("The current password is wrong.")]
         else:
             try:
@@ -256,7 +252,6 @@ def change_password() -> Any:
                 form.new.errors = [account_error_text(str(exc))]
             else:
                 renew_session(user)  # this session continues under the new epoch; others end
-                db.session.commit()
                 flash(_("Password changed. Your other sessions were ended."), "success")
                 return redirect(url_for("auth.account"))
     db.session.rollback()
@@ -287,7 +282,6 @@ def setup_2fa() -> Any:
         if form.validate() and ops.enable_totp(user, secret, form.code.data):
             session.pop("enrol_secret", None)
             renew_session(user)
-            db.session.commit()
             flash(_("Two-step login is on."), "success")
             return redirect(url_for("auth.account"))
         form.code.errors = form.code.errors or [_("This code is wrong. Check the time on your "
@@ -312,7 +306,6 @@ def create_token() -> Any:
     except ops.AccountError as exc:
         flash(account_error_text(str(exc)), "error")
         return redirect(url_for("auth.account")), 303
-    db.session.commit()
     session["new_token"] = secret
     return redirect(url_for("auth.account"))
 
@@ -329,7 +322,6 @@ def revoke_token(token_id: int) -> Response:
         abort(404)
     if token.revoked_at is None:
         ops.revoke_api_token(token)
-        db.session.commit()
     flash(_("Token revoked."), "success")
     return redirect(url_for("auth.account"))
 
@@ -364,6 +356,5 @@ def api_revoke_token() -> Any:
     if token is None:
         abort(400)
     ops.revoke_api_token(token)
-    db.session.commit()
     return jsonify(TokenRevokedOut().dump({"revoked": True, "prefix": token.prefix}))
 

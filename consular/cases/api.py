@@ -46,7 +46,7 @@ from consular.cases.models import (
     TimelineEntry,
 )
 from consular.cases.policy import Action, allowed_actions, can_create_case
-from consular.db import db, utcnow
+from consular.db import db, settle, utcnow
 from consular.network.queries import paginate
 
 bp = Blueprint("cases_api", __name__, url_prefix="/api/v1")
@@ -259,7 +259,6 @@ def get_case(case_id: int) -> tuple[Response, int, dict[str, str]]:
     user = _case_user()
     case = _load_case(case_id, user)
     record("case.view", "case", case.id, case_reference=case.reference)
-    db.session.commit()
     return _answer(case_id, user)
 
 
@@ -306,7 +305,7 @@ def create_case() -> tuple[Response, int, dict[str, str]]:
                 hidden_candidates=int(hidden))
     case = ops.create_case(data, persons, user=user, incident=incident,
                            duplicate_of_acknowledged=tuple(body.get("acknowledge_duplicates") or ()))
-    db.session.commit()
+    settle()
     return _answer(case.id, user, 201, {"Location": url_for("cases_api.get_case", case_id=case.id)})
 
 
@@ -328,7 +327,7 @@ def update_case(case_id: int) -> tuple[Response, int, dict[str, str]]:
     body = load_body(s.CaseUpdateIn)
     ops.update_case(case, _present(body, (*s.CASE_FIELDS, "summary")), user=user,
                     expected_version=body["expected_version"])
-    db.session.commit()
+    settle()
     return _answer(case_id, user)
 
 
@@ -415,8 +414,7 @@ def _add_action(spec: ActionApi) -> None:
         case = _load_case(case_id, user)
         body = load_body(spec.body)
         spec.run(case, body, user)
-        db.session.flush()
-        db.session.commit()
+        settle()
         return _answer(case_id, user)
 
     run_action.__name__ = f"action_{spec.action.value}"
@@ -448,7 +446,7 @@ def add_note(case_id: int) -> tuple[Response, int, dict[str, str]]:
     case = _load_case(case_id, user)
     body = load_body(s.NoteIn)
     ops.add_note(case, user=user, text=body["text"], expected_version=body.get("expected_version"))
-    db.session.commit()
+    settle()
     return _answer(case_id, user, 201)
 
 
@@ -461,7 +459,7 @@ def add_person(case_id: int) -> tuple[Response, int, dict[str, str]]:
     body = load_body(s.PersonAddIn)
     version = body.pop("expected_version")
     ops.add_person(case, body, user=user, expected_version=version)
-    db.session.commit()
+    settle()
     return _answer(case_id, user, 201)
 
 
@@ -475,7 +473,7 @@ def refer(case_id: int) -> tuple[Response, int, dict[str, str]]:
     ops.refer(case, user=user, target=body["target"], mission_id=_opt(body, "mission_id"),
               target_name=body.get("target_name") or "", note=_opt(body, "note"),
               expected_version=body.get("expected_version"))
-    db.session.commit()
+    settle()
     return _answer(case_id, user, 201)
 
 
@@ -493,7 +491,7 @@ def update_referral(case_id: int, referral_id: int) -> tuple[Response, int, dict
     _check_version(case, body.get("expected_version"))
     ops.update_referral(referral, user=user, status=body["status"], note=_opt(body, "note"),
                         external_reference=_opt(body, "external_reference"))
-    db.session.commit()
+    settle()
     return _answer(case_id, user)
 
 
@@ -534,7 +532,7 @@ def create_incident() -> tuple[Response, int, dict[str, str]]:
         abort(403)
     body = load_body(s.IncidentIn)
     incident = ops.create_incident(body, user=user)
-    db.session.commit()
+    settle()
     return jsonify(_incident_json(incident, user)), 201, {
         "Location": url_for("cases_api.get_incident", incident_id=incident.id)}
 

@@ -82,7 +82,7 @@ from consular.cases.models import (
     SmsState,
     TimelineEntry,
 )
-from consular.db import db, utcnow
+from consular.db import db, unit_of_work, utcnow
 from consular.network.models import Division, Mission, ServiceStation
 
 # --- building the stories -------------------------------------------------------------------------
@@ -419,6 +419,7 @@ def _quiet_past_notifications(now: datetime) -> None:
                        .values(read_at=Notification.created_at))
 
 
+@unit_of_work()
 def load_demo_cases(seed: int = SEED) -> int:
     """Log the demo cases (idempotent: nothing when any case exists or the demo users are
     missing). Commits. Returns how many cases were made."""
@@ -438,7 +439,6 @@ def load_demo_cases(seed: int = SEED) -> int:
              for reported, _n, spec in sorted(moments, key=lambda m: (m[0], m[1]))]
     db.session.expire_all()  # the timeline's moments were moved in SQL
     _quiet_past_notifications(now)
-    db.session.commit()
     return len(cases)
 
 

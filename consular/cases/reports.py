@@ -401,7 +401,6 @@ def _audit_export(year: int, what: str, fmt: str, rows: int, kind: CaseKind | No
     if kind is not None:
         detail["kind"] = kind.value
     record("report.export", "report", year, detail)
-    db.session.commit()
 
 
 def _suffix(kind: CaseKind | None) -> str:

@@ -33,7 +33,7 @@ from consular.auth.scoping import (
     scoped,
 )
 from consular.auth.session import require_user
-from consular.db import db
+from consular.db import db, settle
 from consular.network import checks as network_checks
 from consular.network import operations as ops
 from consular.network import queries
@@ -228,7 +228,7 @@ def _add_register(reg: Register) -> None:
             abort(404)
         _manage_or_403(user)
         obj = reg.create(json_body())
-        db.session.commit()
+        settle()
         location = url_for(f"network_api.{reg.singular}", object_id=obj.id)
         return jsonify(reg.to_json(obj)), 201, {"Location": location}
 
@@ -237,7 +237,7 @@ def _add_register(reg: Register) -> None:
         obj = get_scoped_or_404(reg.model, object_id, user)
         _manage_or_403(user)
         reg.update(obj, json_body())
-        db.session.commit()
+        settle()
         return jsonify(reg.to_json(obj))
 
     def change_state(object_id: int, change: Callable[[Any], bool]) -> Response:
@@ -245,7 +245,7 @@ def _add_register(reg: Register) -> None:
         obj = get_scoped_or_404(reg.model, object_id, user)
         _manage_or_403(user)
         change(obj)
-        db.session.commit()
+        settle()
         return jsonify(reg.to_json(obj))
 
     def deactivate_item(object_id: int) -> Response:
@@ -303,7 +303,7 @@ def centre_update() -> Response:
     user = require_user()
     _manage_or_403(user)
     found, _changed = ops.update_centre(json_body())
-    db.session.commit()
+    settle()
     return jsonify(centre_json(found))
 
 

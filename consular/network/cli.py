@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 from flask_babel import force_locale
 
 from consular.audit.operations import audit_actor
-from consular.db import db
+from consular.db import db, unit_of_work
 from consular.network.imports import NetworkImportError, import_network, read_network_file
 
 CLI_ACTOR = "cli"
@@ -32,7 +32,7 @@ def import_command(file: Path, dry_run: bool, lang: str) -> None:
     Entries are checked as the network pages check them; one bad entry imports nothing. Running
     the same file again changes nothing: divisions are matched by code, points, stations and
     missions by name."""
-    with force_locale(lang), audit_actor(CLI_ACTOR):
+    with force_locale(lang), audit_actor(CLI_ACTOR), unit_of_work():
         try:
             entries = read_network_file(file)
             report = import_network(entries)
@@ -42,10 +42,8 @@ def import_command(file: Path, dry_run: bool, lang: str) -> None:
             for problem in exc.problems:
                 click.echo(f"  {problem}", err=True)
             raise SystemExit(1) from None
-    if dry_run:
-        db.session.rollback()
-    else:
-        db.session.commit()
+        if dry_run:
+            db.session.rollback()
     for line in report.lines() or ["the file has no entries"]:
         click.echo(line)
     click.echo("dry run: nothing was saved" if dry_run else f"imported {file}")

@@ -199,7 +199,6 @@ def _toggle(change: Callable[[Any], bool], obj: Any, done: str, unchanged: str,
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(target, code=303)
-    db.session.commit()
     flash(done if changed else unchanged, "success" if changed else "info")
     return redirect(target, code=303)
 
@@ -251,7 +250,6 @@ def liaison_point_new() -> Any:
     form = _point_form(user, None)
     created: list[LiaisonPoint] = []
     if _save(form, network_checks.POINT_FIELDS, lambda data: created.append(ops.create_liaison_point(data))):
-        db.session.commit()
         flash(_("Liaison point %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.liaison_point", point_id=created[0].id), code=303)
     return _render_form(form, _("New liaison point"), url_for("network.liaison_points"))
@@ -264,7 +262,6 @@ def liaison_point_edit(point_id: int) -> Any:
     _manage_or_403(user)
     form = _point_form(user, point)
     if _save(form, network_checks.POINT_FIELDS, lambda data: ops.update_liaison_point(point, data)):
-        db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.liaison_point", point_id=point.id), code=303)
     return _render_form(form, _("Edit %(name)s", name=_named(point)),
@@ -333,7 +330,6 @@ def station_new() -> Any:
         form.languages.data = "zh"
     created: list[ServiceStation] = []
     if _save(form, network_checks.STATION_FIELDS, lambda data: created.append(ops.create_station(data))):
-        db.session.commit()
         flash(_("Station %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.station", station_id=created[0].id), code=303)
     return _render_form(form, _("New overseas service station"), url_for("network.stations"))
@@ -346,7 +342,6 @@ def station_edit(station_id: int) -> Any:
     _manage_or_403(user)
     form = _station_form(found)
     if _save(form, network_checks.STATION_FIELDS, lambda data: ops.update_station(found, data)):
-        db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.station", station_id=found.id), code=303)
     return _render_form(form, _("Edit %(name)s", name=_named(found)),
@@ -414,7 +409,6 @@ def mission_new() -> Any:
     form = _mission_form(None)
     created: list[Mission] = []
     if _save(form, network_checks.MISSION_FIELDS, lambda data: created.append(ops.create_mission(data))):
-        db.session.commit()
         flash(_("Mission %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.mission", mission_id=created[0].id), code=303)
     return _render_form(form, _("New mission"), url_for("network.missions"))
@@ -427,7 +421,6 @@ def mission_edit(mission_id: int) -> Any:
     _manage_or_403(user)
     form = _mission_form(found)
     if _save(form, network_checks.MISSION_FIELDS, lambda data: ops.update_mission(found, data)):
-        db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.mission", mission_id=found.id), code=303)
     return _render_form(form, _("Edit %(name)s", name=_named(found)),
@@ -505,7 +498,6 @@ def division_new() -> Any:
         form.level.data = request.args.get("level", DivisionLevel.township.value)
     created: list[Division] = []
     if _save(form, network_checks.DIVISION_FIELDS, lambda data: created.append(ops.create_division(data))):
-        db.session.commit()
         flash(_("Division %(name)s was added.", name=_named(created[0])), "success")
         return redirect(url_for("network.division", division_id=created[0].id), code=303)
     return _render_form(form, _("New division"), url_for("network.divisions"))
@@ -518,7 +510,6 @@ def division_edit(division_id: int) -> Any:
     _manage_or_403(user)
     form = _division_form(user, found)
     if _save(form, network_checks.DIVISION_FIELDS, lambda data: ops.update_division(found, data)):
-        db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.division", division_id=found.id), code=303)
     return _render_form(form, _("Edit %(name)s", name=_named(found)),
@@ -570,7 +561,6 @@ def centre_edit() -> Any:
     if request.method == "GET" and found is None:
         form.timezone.data = current_settings().office_timezone
     if _save(form, network_checks.CENTRE_FIELDS, ops.update_centre):
-        db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("network.centre"), code=303)
     return _render_form(form, _("Coordination centre"), url_for("network.centre"))

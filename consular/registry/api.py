@@ -28,7 +28,7 @@ from consular.auth.scoping import (
     get_scoped_or_404,
 )
 from consular.auth.session import require_user, require_user_who
-from consular.db import db
+from consular.db import db, settle
 from consular.network.queries import paginate
 from consular.registry import languages, subject_data
 from consular.registry import operations as ops
@@ -108,7 +108,6 @@ def registrants() -> Response:
     record("registrant.list", "registrant", "",
            {"shown": len(page.items), "total": page.total, "via": "api", "search": bool(filters.q)},
            user=user)
-    db.session.commit()
     return jsonify(items=[registrant_json(r) for r in page.items], total=page.total, limit=limit,
                    offset=offset)
 
@@ -134,7 +133,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
     elif consent is not None:
         raise ApiError(400, "bad_json", _("consent must be an object with method, at and note."))
     found = ops.register(body, user=user)
-    db.session.commit()
+    settle()
     return jsonify(registrant_json(found)), 201, {
         "Location": url_for("registry_api.registrant", registrant_id=found.id)}
 
@@ -148,7 +147,6 @@ def registrant(registrant_id: int) -> Response:
     user = require_user()
     found = get_scoped_or_404(Registrant, registrant_id, user)
     subject_data.record_view(found, user=user, via="api")
-    db.session.commit()
     return jsonify(registrant_json(found))
 
 
@@ -168,7 +166,7 @@ def _editable(registrant_id: int) -> tuple[User, Registrant]:
 def update(registrant_id: int) -> Response:
     user, found = _editable(registrant_id)
     ops.update_registrant(found, json_body(), user=user)
-    db.session.commit()
+    settle()
     return jsonify(registrant_json(found))
 
 
@@ -194,7 +192,7 @@ def status(registrant_id: int) -> Response:
     ops.change_status(found, body["status"] if isinstance(body["status"], str) else "", user=user,
                       consent_method=body.get("consent_method") or None,
                       consent_note=body.get("consent_note") or "")
-    db.session.commit()
+    settle()
     return jsonify(registrant_json(found))
 
 
@@ -208,6 +206,6 @@ def end(registrant_id: int) -> Response:
     body = json_body()
     reason = body.get("reason")
     ops.end_registration(found, user=user, reason=reason if isinstance(reason, str) else "")
-    db.session.commit()
+    settle()
     return jsonify(registrant_json(found))
 

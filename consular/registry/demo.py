@@ -19,7 +19,7 @@ import phonenumbers
 import sqlalchemy as sa
 
 from consular.auth.models import User
-from consular.db import db, utcnow
+from consular.db import db, unit_of_work, utcnow
 from consular.registry import operations as ops
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
 
@@ -119,6 +119,7 @@ def _user(username: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.username == username))
 
 
+@unit_of_work()
 def load_demo_registrants(seed: int = 2026) -> int:
     """Register the demo people (idempotent: nothing when any registrant exists). Commits.
     Returns how many were registered."""
@@ -191,5 +192,4 @@ def load_demo_registrants(seed: int = 2026) -> int:
     ops.set_status(invalid, RegistrantStatus.invalid_number, "30003 unreachable handset")
     for place in NEAR_PRATO:
         register_at(place)
-    db.session.commit()
     return len(made)

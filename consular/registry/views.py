@@ -294,7 +294,6 @@ def registrants() -> str:
     record("registrant.list", "registrant", "",
            {"shown": len(result.items), "total": result.total, "page": page,
             "search": bool(filters.q)}, user=user)
-    db.session.commit()
     points = [(c.value, c.label) for c in _point_choices(user, None, blank=False)]
     stations = [(c.value, c.label) for c in _station_choices(user, None, blank=False)]
     options = {
@@ -322,7 +321,6 @@ def export(fmt: str) -> Response:
     else:
         data, _count = imports.export_xlsx(user, filters)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    db.session.commit()
     name = f"registrants-{utcnow():%Y%m%d-%H%M}.{fmt}"
     return Response(data, mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -339,7 +337,6 @@ def new() -> Any:
     saved, existing_id = _save(form, ops.REGISTRANT_FIELDS + ops.CONSENT_FIELDS,
                                lambda data: created.append(ops.register(data, user=user)), user)
     if saved:
-        db.session.commit()
         flash(_("Registered. Registration no. %(id)d.", id=created[0].id), "success")
         return redirect(url_for("registry.registrant", registrant_id=created[0].id), code=303)
     return _render_form(form, _("Register a person for alerts"), url_for("registry.registrants"),
@@ -351,7 +348,6 @@ def registrant(registrant_id: int) -> str:
     user = require_user()
     found = _registrant(registrant_id, user)
     subject_data.record_view(found, user=user, via="page")
-    db.session.commit()
     status_form = StatusForm(formdata=None, status=found.status.value)
     return render_template(
         "registry/registrant.html", r=found, history=subject_data.history(found),
@@ -370,11 +366,9 @@ def edit(registrant_id: int) -> Any:
     form = _registrant_form(RegistrantForm, user, found)
     if request.method == "GET":
         subject_data.record_view(found, user=user, via="edit")  # the form shows the whole record
-        db.session.commit()
     saved, existing_id = _save(form, ops.REGISTRANT_FIELDS,
                                lambda data: ops.update_registrant(found, data, user=user), user)
     if saved:
-        db.session.commit()
         flash(_("Changes saved."), "success")
         return redirect(url_for("registry.registrant", registrant_id=found.id), code=303)
     return _render_form(form, _("Change registration no. %(id)d", id=found.id),
@@ -401,7 +395,6 @@ def status(registrant_id: int) -> Response:
         message = " ".join(exc.errors.values()) if isinstance(exc, ops.RegistryInputError) else str(exc)
         flash(message, "error")
         return _back(found)
-    db.session.commit()
     flash(_("Status changed.") if changed else _("The status was already that."),
           "success" if changed else "info")
     return _back(found)
@@ -415,7 +408,6 @@ def end(registrant_id: int) -> Response:
         flash(_("Choose why the registration ends."), "error")
         return _back(found)
     changed = ops.end_registration(found, user=user, reason=form.reason.data)
-    db.session.commit()
     flash(_("The registration has ended: no more alerts. The number can be registered again.")
           if changed else _("The registration had already ended."), "success" if changed else "info")
     return _back(found)
@@ -426,7 +418,6 @@ def legal_hold(registrant_id: int) -> Response:
     user, found = _registrant_for(registrant_id, can_erase_registrant)
     hold = request.form.get("hold") == "1"
     ops.set_legal_hold(found, hold, user=user)
-    db.session.commit()
     flash(_("Legal hold placed: the data cannot be erased until it is lifted.") if hold
           else _("Legal hold lifted."), "success")
     return _back(found)
@@ -443,7 +434,6 @@ def erase(registrant_id: int) -> Any:
             db.session.rollback()
             return render_template("registry/erase.html", r=found, form=form,
                                    refusal=str(exc)), 409
-        db.session.commit()
         flash(_("The person's data was erased."), "success")
         return _back(found)
     return render_template("registry/erase.html", r=found, form=form, refusal=None), \
@@ -454,7 +444,6 @@ def erase(registrant_id: int) -> Any:
 def subject_access(registrant_id: int) -> Response:
     user, found = _registrant_for(registrant_id, can_erase_registrant)
     body = subject_data.subject_access_export(found, user=user)
-    db.session.commit()
     name = f"registrant-{found.id}-subject-access-{utcnow():%Y%m%d}.json"
     return Response(json.dumps(body, ensure_ascii=False, indent=2),
                     mimetype="application/json",
@@ -499,7 +488,6 @@ def import_upload() -> Any:
         job, report = imports.stage_import(upload.stream, user=user, defaults=defaults,
                                            filename=upload.filename or "",
                                            consent_note=form.consent_note.data or "")
-        db.session.commit()
         if report.file_error is not None:
             form.file.errors = [*form.file.errors, report.file_error]
         else:
@@ -517,7 +505,7 @@ def import_confirm(import_id: int) -> Any:
         abort(403)
     try:
         report = imports.run_staged_import(job, user=user)
-        db.session.commit()
+        db.session.flush()
     except ops.RegistryConflict as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -541,7 +529,6 @@ def import_discard(import_id: int) -> Response:
     if job.user_id != user.id:
         abort(403)
     imports.discard_import(job)
-    db.session.commit()
     flash(_("The list was discarded; nothing was imported."), "info")
     return redirect(url_for("registry.import_upload"), code=303)
 

@@ -201,5 +201,4 @@ def set_language() -> Response:
     user = current_user()
     if user is not None:
         user.locale = code
-        db.session.commit()
     return redirect(safe_next(request.form.get("next"), url_for("web.home")))

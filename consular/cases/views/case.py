@@ -73,7 +73,7 @@ from consular.cases.views.display import (
     referral_target,
 )
 from consular.cases.views.intake import _country_choices, _division_choices, _nationality_choices, _put_errors
-from consular.db import db, utcnow
+from consular.db import commit_apart, db, utcnow
 from consular.network.models import Mission, ServiceStation
 from consular.sealedfile import SealedFileError
 
@@ -406,7 +406,6 @@ def _render_case(case: Case, user: User, *, failure: Failure | None = None,
 
 def _record_view(case: Case) -> None:
     record("case.view", "case", case.id, case_reference=case.reference)
-    db.session.commit()
 
 
 @bp.get("/cases/<int:case_id>")
@@ -437,6 +436,7 @@ def act(case_id: int, action_name: str) -> Any:
         version = str(fresh.version)
         form.version.data = version  # resending after a look at the latest state is deliberate
         _record_view(fresh)
+        commit_apart()  # the page shows the case again: its read is audited though the action failed
         # A message for the whole page is said once, at the top; the form stays unfolded below it.
         beside_form = None if page_message is not None and message == page_message else message
         return _render_case(fresh, user, failure=Failure(action, form, beside_form),
@@ -467,7 +467,7 @@ def act(case_id: int, action_name: str) -> Any:
             abort(404)
         return again(exc.status_code, exc.message, exc.message)
     try:
-        db.session.commit()
+        db.session.flush()
     except StaleDataError:
         return again(409, _stale_message(), _stale_message())
     flash(str(SPECS[action].done), "success")
@@ -506,7 +506,7 @@ def edit_case(case_id: int) -> Any:
         try:
             ops.update_case(case, {name: form[name].data for name in EDIT_FIELDS if name in form},
                             user=user, expected_version=version)
-            db.session.commit()
+            db.session.flush()
         except ops.CaseInputError as exc:
             db.session.rollback()
             loose: list[str] = []
@@ -547,5 +547,4 @@ def attachment(case_id: int, attachment_id: int) -> Response:
         return store.unopenable_page()
     record("case.attachment.download", "attachment", found.id, {"case_id": case.id},
            case_reference=case.reference)
-    db.session.commit()
     return store.download(content, found.filename)

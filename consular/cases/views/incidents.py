@@ -27,7 +27,7 @@ from consular.cases.models import Case, Incident, PersonRole
 from consular.cases.views.common import MAX_CSV_BYTES, _case_user, _roles, bp
 from consular.cases.views.intake import _put_errors
 from consular.cases.views.lists import QueueRow
-from consular.db import db, utcnow
+from consular.db import commit_apart, db, utcnow
 
 # --- incidents ----------------------------------------------------------------------------------
 
@@ -64,7 +64,6 @@ def incidents() -> Any:
                 _put_errors(form, exc.errors, loose)
                 form.form_errors.extend(loose)
             else:
-                db.session.commit()
                 flash(_("Incident %(title)s was created.", title=incident.title), "success")
                 return redirect(url_for("cases.incident_page", incident_id=incident.id), code=303)
     counts = sa.select(Case.incident_id, sa.func.count(Case.id)).where(
@@ -107,7 +106,8 @@ def _render_incident(incident: Incident, user: User, mass_form: MassIntakeForm, 
     if rows:
         # The list names the people of the incident's cases: a read of their records.
         record("incident.view", "incident", incident.id, {"cases": len(rows)})
-        db.session.commit()
+        if status >= 400:
+            commit_apart()  # shown beside a refused form: the read stands all the same
     loose = [(0, message) for key, message in (check.errors if check else {}).items()
              if not key.startswith("lines.")]
     return render_template("cases/incident.html", incident=incident, cases=rows,
@@ -178,7 +178,6 @@ def incident_mass(incident_id: int) -> Any:
         # The operation's messages already name their line.
         messages = [(0, message) for message in exc.errors.values()]
         return _render_incident(incident, user, form, mass_errors=messages, status=400)
-    db.session.commit()
     flash(ngettext("%(count)s case was created for this incident.",
                    "%(count)s cases were created for this incident.", len(created),
                    count=i18n.format_number(len(created))), "success")

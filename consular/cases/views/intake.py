@@ -38,7 +38,7 @@ from consular.cases.models import Case, CaseDraft, CaseKind, PersonRole, Priorit
 from consular.cases.policy import can_create_case
 from consular.cases.views.common import MAX_DRAFT_BYTES, _case_user, _int, _json_error, bp
 from consular.cases.views.display import _label, _zones
-from consular.db import db
+from consular.db import db, settle
 from consular.network.models import Division, DivisionLevel
 
 # --- log a case ---------------------------------------------------------------------------------
@@ -269,7 +269,6 @@ def new_case() -> Any:
     except ops.ActionRefused as exc:
         db.session.rollback()
         return _render_new(form, user, status=exc.status_code, refused=exc.message)
-    db.session.commit()
     flash(_("Case %(reference)s was logged. The centre has been told.", reference=case.reference),
           "success")
     return redirect(url_for("cases.case_page", case_id=case.id, created=1), code=303)
@@ -309,7 +308,6 @@ def _add_to_existing(form: CaseForm, user: User, case_id: int, data: Mapping[str
     except ops.ActionRefused as exc:
         db.session.rollback()
         return _render_new(form, user, status=exc.status_code, refused=exc.message)
-    db.session.commit()
     flash(_("Your information was added to case %(reference)s as a note.", reference=case.reference),
           "success")
     return redirect(url_for("cases.case_page", case_id=case.id, created=1), code=303)
@@ -340,7 +338,7 @@ def save_draft() -> Any:
     except ops.CaseInputError as exc:
         db.session.rollback()
         return _json_error(400, "; ".join(exc.errors.values()))
-    db.session.commit()
+    settle()
     return jsonify(id=draft.id, saved_at=draft.updated_at.isoformat())
 
 
@@ -367,6 +365,5 @@ def discard_draft(draft_id: int) -> Response:
     if ops.get_draft(user, draft_id) is None:
         abort(404)
     ops.discard_draft(user, draft_id)
-    db.session.commit()
     flash(_("The unfinished case was discarded."), "info")
     return redirect(url_for("cases.drafts"), code=303)

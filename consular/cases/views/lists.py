@@ -251,5 +251,4 @@ def notifications_read() -> Response:
     if request.form.getlist("id") and not ids:
         abort(400)
     ops.mark_notifications_read(user, ids or None)
-    db.session.commit()
     return redirect(safe_next(request.form.get("next"), url_for("cases.notifications")), code=303)
