@@ -5,8 +5,8 @@ in alternating runs:
 
 - the aim preview: ``alerts.targeting.preview`` (the recipients counted by language and country),
   and the whole estimate request the compose page waits for (``POST /alerts/estimate``);
-- the fan-out, as the due-alerts job runs it (a circle in one statement ordered by distance for
-  nearest first; a country in committed slices), in recipients per second;
+- the fan-out, as the due-alerts job runs it (a circle's nearest 1,000 committed first, then the
+  rest ordered by distance; a country in committed slices), in recipients per second;
 - the scripted path over HTTP (gunicorn, one ``consular worker``, ``SMS_GATEWAY=twilio`` through
   the official client to the fake Twilio): log in, open the earthquake template, aim, send by
   break-glass; from the login page, and from the send, to the first message the fake accepted.
@@ -503,8 +503,9 @@ def main(argv: list[str]) -> int:
         f"{world.inside:,} of them within {RADIUS_KM:g} km of Prato (Prato, Florence, Pistoia) and as many "
         f"in {SAME_SIZE} (the country column: today's aim at the same number of people); Bologna, "
         "Montevarchi (inside the circle's bounding box, 55 km away), Milan and Rome outside. Medians of "
-        f"{args.repeats} alternating runs of each. Fan-out: alerts.jobs.due_alerts (a circle in one "
-        "statement ordered by distance, a country in committed slices), an empty delivery table each run. "
+        f"{args.repeats} alternating runs of each. Fan-out: alerts.jobs.due_alerts (a circle's nearest "
+        "1,000 committed first, then the rest by distance; a country in committed slices), an empty "
+        "delivery table each run. "
         f"The path: gunicorn (2 × 4 threads) and {args.workers} `consular worker`, SMS_GATEWAY=twilio "
         "through the official client to the fake Twilio on loopback, SMS_SEGMENTS_PER_SECOND=100,000; "
         "log in, open the earthquake template, aim, send by break-glass, as HTTP requests (the Chromium "
