@@ -53,10 +53,7 @@ _config_source = "the environment"
 def _create_app() -> Flask:
     from consular.app import create_app
 
-    overrides: dict[str, Any] = {}
-    if os.environ.get("_CONSULAR_DEMO") == "1":
-        overrides["DEMO_MODE"] = True
-    return create_app(overrides or None)
+    return create_app(_demo_overrides())
 
 
 class ConsularGroup(FlaskGroup):
@@ -131,7 +128,7 @@ def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> No
     _crash_reports()
     from consular.app import create_app
 
-    app = create_app({"DEMO_MODE": True} if demo else None)
+    app = create_app(demo_settings() if demo else None)
     settings = current_settings(app)
     if settings.is_production and dev:
         raise click.UsageError("--dev is for the embedded default; run `consular worker` instead")
@@ -429,8 +426,22 @@ def _read_settings_source(env_files: list[str]) -> str:
     return "the environment, on the development defaults (no CONSULAR_ENV)"
 
 
+# The demo's messages open with a sender's signature, as an office's would, unless the one who
+# runs the demo sets SMS_SIGNATURES (empty turns it off) or a settings file.
+DEMO_SIGNATURES = "zh_Hans=【温州外事】;en=[Wenzhou FAO];default=[Wenzhou FAO]"
+
+
+def demo_settings() -> dict[str, Any]:
+    """What `serve --demo` sets above the defaults: demo mode, and the demo office's signature
+    when neither the environment nor a settings file names one."""
+    overrides: dict[str, Any] = {"DEMO_MODE": True}
+    if "SMS_SIGNATURES" not in os.environ and "CONSULAR_CONFIG" not in os.environ:
+        overrides["SMS_SIGNATURES"] = DEMO_SIGNATURES
+    return overrides
+
+
 def _demo_overrides() -> dict[str, Any] | None:
-    return {"DEMO_MODE": True} if os.environ.get("_CONSULAR_DEMO") else None
+    return demo_settings() if os.environ.get("_CONSULAR_DEMO") == "1" else None
 
 
 def _prepare_embedded_install() -> None:
