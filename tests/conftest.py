@@ -393,11 +393,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # Fixtures shared by several test modules live in tests/support/ and are registered here, so no
 # test module imports another: the case register's small world (a module with a world of its own
-# overrides it) and the application wired to the fake Twilio.
+# overrides it), the application wired to the fake Twilio and the served OpenAPI document.
 from tests.support.cases import world_fixture  # noqa: E402,F401
 from tests.support.dispatch import (  # noqa: E402,F401
     fake_fixture,
     make_twilio_fixture,
     twilio_fixture,
 )
+from tests.support.openapi import document_fixture  # noqa: E402,F401
 from tests.support.queries import count_queries_fixture  # noqa: E402,F401

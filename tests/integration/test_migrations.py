@@ -25,10 +25,7 @@ from sqlalchemy.dialects.postgresql.base import PGInspector
 from consular.app import MIGRATIONS_DIR, create_app
 from consular.db import db
 from tests.conftest import base_overrides, pg_url
-from tests.support.postgres import (
-    _psycopg,  # noqa: F401
-    fresh_postgres,  # noqa: F401
-)
+from tests.support.postgres import fresh_postgres
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

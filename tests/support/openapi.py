@@ -7,8 +7,6 @@ from typing import Any
 import pytest
 from openapi_schema_validator import OAS30Validator
 
-from tests.support.cases_api import NEW_CASE, World, act, api_world_fixture, case_url  # noqa: F401
-
 
 @pytest.fixture(name="document")
 def document_fixture(client) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from consular.registry import operations as registry
 from consular.registry import subject_data
 from consular.registry.models import Registrant
 from tests.support.cases_api import World, api_world_fixture  # noqa: F401 (the fixture)
-from tests.support.openapi import conforms, document_fixture  # noqa: F401 (the fixture)
+from tests.support.openapi import conforms
 
 DOCUMENT = "/api/openapi.json"
 

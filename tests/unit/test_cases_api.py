@@ -18,7 +18,6 @@ from consular.network.models import LiaisonPoint
 from tests.conftest import csrf_from
 from tests.support.cases_api import (
     NEW_CASE,
-    PERSON,  # noqa: F401
     Api,
     World,
     act,
