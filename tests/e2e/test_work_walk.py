@@ -13,8 +13,7 @@ import pytest
 from flask import Flask
 
 from consular.activities.checks import office_today
-from tests.e2e.conftest import ARTIFACTS, screenshot
-from tests.e2e.test_roles_walk import log_in
+from tests.e2e.conftest import ARTIFACTS, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
