@@ -64,6 +64,8 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 CLOSED = "http://127.0.0.1:9"  # nothing listens there: any network attempt of pip fails
 PASSWORD = "Deploy-test-pass-2031"  # noqa: S105
 REGISTRANT_PHONE = "+393331234567"
+# The guide's example signature line, set in consular.env as "The first day" says.
+SIGNATURES = "SMS_SIGNATURES=zh_Hans=【温州外事】;zh_Hant=【溫州外事】;en=[Wenzhou FAO];default=[Wenzhou FAO]"
 TIMEOUT = 90.0  # seconds for anything asynchronous (a worker's tick, a delivery, a callback)
 
 # --- the guide's commands, exactly as deploy/README.md gives them --------------------------------
@@ -78,6 +80,7 @@ GUIDE = {
     "create-admin": "sudo consular users create admin --role admin",
     "create-coordinator1": "sudo consular users create coordinator1 --role coordinator --name '张协调'",
     "create-coordinator2": "sudo consular users create coordinator2 --role coordinator --name '李值班'",
+    "restart": "sudo systemctl restart consular-web 'consular-worker@*'",
     "metrics-token": "sudo grep METRICS_TOKEN /etc/consular/consular.env",
     "backup": "sudo consular backup --output /var/backups/consular/",
     "stop": "sudo systemctl stop consular-web 'consular-worker@*'",
@@ -433,6 +436,22 @@ http {{
         for username in ("admin", "coordinator1", "coordinator2"):
             self.log_in_first_time(username)
 
+    def step_signature(self) -> None:
+        """The office's signature set in consular.env as the guide shows (the installer leaves it
+        empty), checked and the services restarted: the alert below must open with it."""
+        env_file = self.inst.path("/etc/consular/consular.env")
+        text = env_file.read_text(encoding="utf-8")
+        check(re.search(r"^SMS_SIGNATURES=$", text, re.M), "the installer did not leave SMS_SIGNATURES empty")
+        guide_text = (SOURCE / "deploy" / "README.md").read_text(encoding="utf-8")
+        check(SIGNATURES in guide_text, "the guide does not show this signature line")
+        env_file.write_text(re.sub(r"^SMS_SIGNATURES=$", SIGNATURES, text, flags=re.M), encoding="utf-8")
+        self.guide("config-check")
+        out = self.sh([self.wrapper("consular"), "config", "check"])
+        check("configuration OK (production)" in out, out)
+        self.guide("restart")
+        self.systemctl("restart", "consular-web", "consular-worker@1", "consular-worker@2")
+        wait_for("/readyz after the restart", lambda: self.get("/readyz").status_code == 200)
+
     # --- the web side, through nginx ---------------------------------------------------------------
 
     def get(self, path: str, session: requests.Session | None = None, **kw: Any) -> requests.Response:
@@ -527,6 +546,8 @@ http {{
         wait_for("the delivery to be delivered (status callbacks through nginx)", delivered)
         messages = requests.get(f"http://127.0.0.1:{self.inst.fake_port}/_fake/messages", timeout=10).json()
         check(messages["by_to"].get(REGISTRANT_PHONE) == 1, f"sent {messages['by_to']} (once expected)")
+        body = next(m["body"] for m in messages["messages"] if m["to"] == REGISTRANT_PHONE)
+        check(body.startswith("[Wenzhou FAO]"), f"the Italian SMS does not open with the signature: {body!r}")
         stats = requests.get(f"http://127.0.0.1:{self.inst.fake_port}/_fake/stats", timeout=10).json()
         check(stats["callbacks_posted"] >= 1 and stats["callbacks_failed"] == 0,
               f"status callbacks through nginx: {stats}")
@@ -762,6 +783,7 @@ def main(argv: list[str] | None = None) -> int:
             ("A command without the settings refuses; config check passes", run.step_refuses_to_guess),
             ("Fake Twilio on loopback", run.start_fake_twilio),
             ("First day: network import twice, admin and coordinators with TOTP", run.step_first_day),
+            ("The office's signature in consular.env, checked, services restarted", run.step_signature),
             ("An alert through the fake Twilio, callbacks and HELP through nginx", run.step_alert),
             ("/metrics with the token through nginx, nobody else", run.step_metrics),
             ("Backup, then restore into a new database as the guide says", run.step_backup_and_restore),
