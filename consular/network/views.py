@@ -149,8 +149,14 @@ def _list_filters(*, country: bool = False, division: bool = False, level: bool 
     return queries.Filters(**filters), {k: v for k, v in args.items() if v}, page
 
 
-def _page(query: sa.Select[Any], page: int) -> queries.Page[Any]:
-    return queries.paginate(query, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+def _listing(model: type, query: Callable[[User, queries.Filters], sa.Select[Any]],
+             **filters: bool) -> tuple[User, queries.Page[Any], dict[str, Any]]:
+    """A register's list: the user (404 to whom the register is unknown), the page of places the
+    query string asks for, and its cleaned arguments for links."""
+    user = require_user()
+    _browse_or_404(model, user)
+    chosen, args, page = _list_filters(**filters)
+    return user, queries.paginate(query(user, chosen), PAGE_SIZE, (page - 1) * PAGE_SIZE), args
 
 
 def _country_choices() -> list[SelectChoice]:
@@ -228,10 +234,7 @@ def _toggle(change: Callable[[Any], bool], obj: Any, done: str, unchanged: str,
 
 @bp.get("/network/liaison-points")
 def liaison_points() -> str:
-    user = require_user()
-    _browse_or_404(LiaisonPoint, user)
-    filters, args, page = _list_filters(division=True)
-    result = _page(queries.liaison_points_query(user, filters), page)
+    user, result, args = _listing(LiaisonPoint, queries.liaison_points_query, division=True)
     return render_template(
         "network/liaison_points.html", page=result, args=args,
         divisions=queries.division_choices(user, (DivisionLevel.county, DivisionLevel.township)))
@@ -268,10 +271,7 @@ def _point_form(user: User, point: LiaisonPoint | None) -> LiaisonPointForm:
 
 @bp.get("/network/stations")
 def stations() -> str:
-    user = require_user()
-    _browse_or_404(ServiceStation, user)
-    filters, args, page = _list_filters(country=True)
-    result = _page(queries.stations_query(user, filters), page)
+    user, result, args = _listing(ServiceStation, queries.stations_query, country=True)
     return render_template("network/stations.html", page=result, args=args,
                            countries=queries.countries_in_scope(ServiceStation, user))
 
@@ -301,10 +301,7 @@ def _station_form(user: User, station: ServiceStation | None) -> StationForm:
 
 @bp.get("/network/missions")
 def missions() -> str:
-    user = require_user()
-    _browse_or_404(Mission, user)
-    filters, args, page = _list_filters(country=True)
-    result = _page(queries.missions_query(user, filters), page)
+    user, result, args = _listing(Mission, queries.missions_query, country=True)
     centre = db.session.scalar(scoped(CoordinationCentre, user).order_by(CoordinationCentre.id)
                                .limit(1))
     return render_template("network/missions.html", page=result, args=args, centre=centre,
@@ -331,10 +328,7 @@ def _mission_form(user: User, found: Mission | None) -> MissionForm:
 
 @bp.get("/network/divisions")
 def divisions() -> str:
-    user = require_user()
-    _browse_or_404(Division, user)
-    filters, args, page = _list_filters(level=True, parent=True)
-    result = _page(queries.divisions_query(user, filters), page)
+    user, result, args = _listing(Division, queries.divisions_query, level=True, parent=True)
     parents = queries.division_choices(user, (DivisionLevel.county, DivisionLevel.township))
     return render_template("network/divisions.html", page=result, args=args, parents=parents,
                            levels=list(DivisionLevel))
