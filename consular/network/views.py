@@ -280,10 +280,7 @@ def stations() -> str:
 def station(station_id: int) -> str:
     user = require_user()
     found = get_scoped_or_404(ServiceStation, station_id, user)
-    missions = db.session.scalars(
-        scoped(Mission, user).where(Mission.country_code == found.country_code,
-                                    Mission.active.is_(True))
-        .order_by(Mission.kind, Mission.name)).all()
+    missions = queries.active_in_country(Mission, user, found.country_code, Mission.kind, Mission.name)
     return render_template("network/station.html", station=found, missions=missions,
                            now=utcnow(), quiet_days=_quiet_days())
 
@@ -312,10 +309,8 @@ def missions() -> str:
 def mission(mission_id: int) -> str:
     user = require_user()
     found = get_scoped_or_404(Mission, mission_id, user)
-    stations_here = db.session.scalars(
-        scoped(ServiceStation, user).where(ServiceStation.country_code == found.country_code,
-                                           ServiceStation.active.is_(True))
-        .order_by(ServiceStation.city, ServiceStation.name)).all()
+    stations_here = queries.active_in_country(ServiceStation, user, found.country_code,
+                                              ServiceStation.city, ServiceStation.name)
     return render_template("network/mission.html", mission=found, stations=stations_here)
 
 
