@@ -265,25 +265,32 @@ def _default_organiser(user: User) -> str:
     return centre.name if centre is not None else ""
 
 
+def apply_changes(target: Any, values: Mapping[str, Any], *, collections: tuple[str, ...] = ()) -> list[str]:
+    """Set ``values`` on ``target``: the names of the fields that changed, sorted. A collection
+    (``collections``: lists of places) changes when its members do, whatever their order."""
+    changed = []
+    for key, value in values.items():
+        if key in collections:
+            if {r.id for r in getattr(target, key)} != {r.id for r in value}:
+                setattr(target, key, value)
+                changed.append(key)
+        elif getattr(target, key) != value:
+            setattr(target, key, value)
+            changed.append(key)
+    return sorted(changed)
+
+
 def update_activity(activity: Activity, data: Mapping[str, Any], *, user: User) -> list[str]:
     """Change an activity's details; returns the fields that changed."""
     _ensure_editable(activity, user)
     values = _check_activity(data, user, activity)
     _place_activity(values, user)
-    changed = []
-    for key, value in values.items():
-        if key in ("points", "stations"):
-            if {r.id for r in getattr(activity, key)} != {r.id for r in value}:
-                setattr(activity, key, value)
-                changed.append(key)
-        elif getattr(activity, key) != value:
-            setattr(activity, key, value)
-            changed.append(key)
+    changed = apply_changes(activity, values, collections=("points", "stations"))
     if changed:
         db.session.flush()
         _mark_places_active(activity)
-        record("activity.update", "activity", activity.id, {"fields": sorted(changed)}, user=user)
-    return sorted(changed)
+        record("activity.update", "activity", activity.id, {"fields": changed}, user=user)
+    return changed
 
 
 def record_view(activity: Activity, *, user: User, via: str = "page") -> None:

@@ -27,7 +27,7 @@ from consular.activities.models import (
     risk_point_alert,
     risk_point_case,
 )
-from consular.activities.operations import ActivityRefused
+from consular.activities.operations import ActivityRefused, apply_changes
 from consular.activities.reach import alerts
 from consular.audit.operations import record
 from consular.auth.models import Role, User
@@ -125,19 +125,11 @@ def update_risk(risk: RiskPoint, data: Mapping[str, Any], *, user: User) -> list
                   and risk.reported_by_station_id == user.station_id)
     _refuse_unless(can_manage_risk_points(user) or own_report)
     values = _check_risk(data, risk)
-    changed = []
-    for key, value in values.items():
-        if key == "stations":
-            if {s.id for s in risk.stations} != {s.id for s in value}:
-                risk.stations = value
-                changed.append(key)
-        elif getattr(risk, key) != value:
-            setattr(risk, key, value)
-            changed.append(key)
+    changed = apply_changes(risk, values, collections=("stations",))
     if changed:
         db.session.flush()
-        record("risk_point.update", "risk_point", risk.id, {"fields": sorted(changed)}, user=user)
-    return sorted(changed)
+        record("risk_point.update", "risk_point", risk.id, {"fields": changed}, user=user)
+    return changed
 
 
 def record_view(risk: RiskPoint, *, user: User, via: str = "page") -> None:
@@ -225,17 +217,15 @@ def update_measure(measure: RiskMeasure, data: Mapping[str, Any], *, user: User)
     values = _check_measure(data, measure.risk_point, measure)
     if values.get("state") is None:
         values.pop("state", None)
-    changed = [key for key, value in values.items() if getattr(measure, key) != value]
-    for key in changed:
-        setattr(measure, key, values[key])
+    changed = apply_changes(measure, values)
     if "state" in changed:
         measure.done_on = max(office_today(), measure.risk_point.found_on) \
             if measure.state == MeasureState.done else None
     if changed:
         db.session.flush()
         record("risk_point.measure_update", "risk_point", measure.risk_point_id,
-               {"measure_id": measure.id, "fields": sorted(changed)}, user=user)
-    return sorted(changed)
+               {"measure_id": measure.id, "fields": changed}, user=user)
+    return changed
 
 
 # --- what arose from a risk --------------------------------------------------------------------
