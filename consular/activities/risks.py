@@ -142,28 +142,28 @@ def _note(raw: Any, *, required: bool) -> str:
     return str(check.done().get("note", ""))
 
 
-def accept_risk(risk: RiskPoint, *, user: User, note: Any = "") -> None:
-    """Take a reported risk into the register."""
+def _decide(risk: RiskPoint, user: User, note: Any, *, reason_required: bool, state: RiskState,
+            action: str) -> None:
+    """The centre's decision on a reported risk: ``state`` (open or declined), by whom, when, why."""
     _refuse_unless(can_manage_risk_points(user))
-    text = _note(note, required=False)
+    text = _note(note, required=reason_required)
     if risk.state != RiskState.reported:
         raise ActivityConflict(_("Only a reported risk waits for a decision."))
     risk.state, risk.decided_by_id, risk.decided_at, risk.decision_note = \
-        RiskState.open, user.id, utcnow(), text
+        state, user.id, utcnow(), text
     db.session.flush()
-    record("risk_point.accept", "risk_point", risk.id, {}, user=user)
+    record(action, "risk_point", risk.id, {}, user=user)
+
+
+def accept_risk(risk: RiskPoint, *, user: User, note: Any = "") -> None:
+    """Take a reported risk into the register."""
+    _decide(risk, user, note, reason_required=False, state=RiskState.open, action="risk_point.accept")
 
 
 def decline_risk(risk: RiskPoint, *, user: User, note: Any) -> None:
     """Do not take a reported risk into the register; the reason is required (the station reads it)."""
-    _refuse_unless(can_manage_risk_points(user))
-    text = _note(note, required=True)
-    if risk.state != RiskState.reported:
-        raise ActivityConflict(_("Only a reported risk waits for a decision."))
-    risk.state, risk.decided_by_id, risk.decided_at, risk.decision_note = \
-        RiskState.declined, user.id, utcnow(), text
-    db.session.flush()
-    record("risk_point.decline", "risk_point", risk.id, {}, user=user)
+    _decide(risk, user, note, reason_required=True, state=RiskState.declined,
+            action="risk_point.decline")
 
 
 def close_risk(risk: RiskPoint, *, user: User, note: Any = "") -> None:
