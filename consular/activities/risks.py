@@ -243,6 +243,14 @@ def linked_case_ids(risk: RiskPoint) -> list[int]:
                                    .order_by(risk_point_case.c.case_id)))
 
 
+def _add_link(risk: RiskPoint, table: sa.Table, key: str, linked_id: int, linked: list[int],
+              user: User) -> None:
+    """Link ``linked_id`` (an alert's, a case's) to the risk, once: linking again changes nothing."""
+    if linked_id not in linked:
+        db.session.execute(table.insert().values(risk_point_id=risk.id, **{key: linked_id}))
+        record("risk_point.link", "risk_point", risk.id, {key: linked_id}, user=user)
+
+
 def link(risk: RiskPoint, data: Mapping[str, Any], *, user: User) -> str:
     """Link an alert (by its id) or a case (by its reference, 2026-000123, or id) that arose from
     the risk; returns what was linked ("alert" or "case"). Linking again changes nothing."""
@@ -260,9 +268,7 @@ def link(risk: RiskPoint, data: Mapping[str, Any], *, user: User) -> str:
             check.fail("alert_id", _("Choose an entry from the list."))
         check.done()
         assert alert_id is not None
-        if alert_id not in linked_alert_ids(risk):
-            db.session.execute(risk_point_alert.insert().values(risk_point_id=risk.id, alert_id=alert_id))
-            record("risk_point.link", "risk_point", risk.id, {"alert_id": alert_id}, user=user)
+        _add_link(risk, risk_point_alert, "alert_id", alert_id, linked_alert_ids(risk), user)
         return "alert"
     reference = check.text("case_reference", 20, required=True)
     case_id = None
@@ -274,9 +280,7 @@ def link(risk: RiskPoint, data: Mapping[str, Any], *, user: User) -> str:
             check.fail("case_reference", _("No case has this reference."))
     check.done()
     assert case_id is not None
-    if case_id not in linked_case_ids(risk):
-        db.session.execute(risk_point_case.insert().values(risk_point_id=risk.id, case_id=case_id))
-        record("risk_point.link", "risk_point", risk.id, {"case_id": case_id}, user=user)
+    _add_link(risk, risk_point_case, "case_id", case_id, linked_case_ids(risk), user)
     return "case"
 
 
