@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, time
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -76,8 +76,10 @@ def _current(activity: Activity | None) -> dict[str, Any]:
             "station_ids": [s.id for s in activity.stations], "alert_id": activity.alert_id}
 
 
-def _active_place(check: Check, key: str, model: type[Division] | type[ServiceStation], missing: str,
-                  inactive: str) -> None:
+Place = TypeVar("Place", Division, ServiceStation)
+
+
+def _active_place(check: Check, key: str, model: type[Place], missing: str, inactive: str) -> None:
     """``key`` is required and names an active ``model`` row: where the activity was held."""
     check.identifier(key)
     if check.data.get(key) in (None, ""):
