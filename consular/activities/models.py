@@ -64,16 +64,18 @@ class PlaceKind(StrEnum):
     online = "online"
 
 
-activity_point = sa.Table(
-    "activity_point", Model.metadata,
-    sa.Column("activity_id", sa.ForeignKey("activity.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("point_id", sa.ForeignKey("liaison_point.id"), primary_key=True, index=True),
-)
-activity_station = sa.Table(
-    "activity_station", Model.metadata,
-    sa.Column("activity_id", sa.ForeignKey("activity.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("station_id", sa.ForeignKey("service_station.id"), primary_key=True, index=True),
-)
+def _links(name: str, owner: str, column: str, target: str) -> sa.Table:
+    """The table of links from an ``owner`` row to ``target`` rows: a link goes with its owner; the
+    other side is indexed, to find the owners of a target."""
+    return sa.Table(
+        name, Model.metadata,
+        sa.Column(f"{owner}_id", sa.ForeignKey(f"{owner}.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(column, sa.ForeignKey(f"{target}.id"), primary_key=True, index=True),
+    )
+
+
+activity_point = _links("activity_point", "activity", "point_id", "liaison_point")
+activity_station = _links("activity_station", "activity", "station_id", "service_station")
 
 
 class Activity(TimestampMixin, Model):
@@ -213,21 +215,9 @@ class MeasureState(StrEnum):
     done = "done"
 
 
-risk_point_station = sa.Table(
-    "risk_point_station", Model.metadata,
-    sa.Column("risk_point_id", sa.ForeignKey("risk_point.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("station_id", sa.ForeignKey("service_station.id"), primary_key=True, index=True),
-)
-risk_point_alert = sa.Table(
-    "risk_point_alert", Model.metadata,
-    sa.Column("risk_point_id", sa.ForeignKey("risk_point.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("alert_id", sa.ForeignKey("alert.id"), primary_key=True, index=True),
-)
-risk_point_case = sa.Table(
-    "risk_point_case", Model.metadata,
-    sa.Column("risk_point_id", sa.ForeignKey("risk_point.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("case_id", sa.ForeignKey("case_file.id"), primary_key=True, index=True),
-)
+risk_point_station = _links("risk_point_station", "risk_point", "station_id", "service_station")
+risk_point_alert = _links("risk_point_alert", "risk_point", "alert_id", "alert")
+risk_point_case = _links("risk_point_case", "risk_point", "case_id", "case_file")
 
 
 class RiskPoint(TimestampMixin, Model):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, time
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -76,34 +76,36 @@ def _current(activity: Activity | None) -> dict[str, Any]:
             "station_ids": [s.id for s in activity.stations], "alert_id": activity.alert_id}
 
 
+Place = TypeVar("Place", Division, ServiceStation)
+
+
+def _active_place(check: Check, key: str, model: type[Place], missing: str, inactive: str) -> None:
+    """``key`` is required and names an active ``model`` row: where the activity was held."""
+    check.identifier(key)
+    if check.data.get(key) in (None, ""):
+        check.fail(key, missing)
+    elif key in check.out:
+        place = db.session.get(model, check.out[key])
+        if place is None:
+            check.fail(key, _("Choose an entry from the list."))
+        elif not place.active:
+            check.fail(key, inactive)
+
+
 def _check_place(check: Check, place: PlaceKind | None, kind: ActivityKind | None) -> None:
     for key in ("division_id", "station_id"):
         if check.data.get(key) in (0, "0"):
             check.data[key] = None
     if place == PlaceKind.home:
-        check.identifier("division_id")
-        if check.data.get("division_id") in (None, ""):
-            check.fail("division_id", _("Choose the division where it was held."))
-        elif "division_id" in check.out:
-            division = db.session.get(Division, check.out["division_id"])
-            if division is None:
-                check.fail("division_id", _("Choose an entry from the list."))
-            elif not division.active:
-                check.fail("division_id", _("This division is deactivated."))
+        _active_place(check, "division_id", Division, _("Choose the division where it was held."),
+                      _("This division is deactivated."))
     elif place == PlaceKind.abroad:
         check.country("country_code")
         check.text("city", MAX["city"], required=True)
     elif place == PlaceKind.station:
-        check.identifier("station_id")
-        if check.data.get("station_id") in (None, ""):
-            check.fail("station_id", _("Choose the station."))
-        elif "station_id" in check.out:
-            station = db.session.get(ServiceStation, check.out["station_id"])
-            if station is None:
-                check.fail("station_id", _("Choose an entry from the list."))
-            elif not station.active:
-                check.fail("station_id", _("This station is deactivated: an inactive station cannot "
-                                           "be patrolled or host an activity."))
+        _active_place(check, "station_id", ServiceStation, _("Choose the station."),
+                      _("This station is deactivated: an inactive station cannot be patrolled or "
+                        "host an activity."))
     if kind == ActivityKind.patrol and place is not None and place != PlaceKind.station:
         check.fail("place_kind", _("A patrol is a visit to an overseas station: choose the station."))
     if place != PlaceKind.abroad:
@@ -265,25 +267,32 @@ def _default_organiser(user: User) -> str:
     return centre.name if centre is not None else ""
 
 
+def apply_changes(target: Any, values: Mapping[str, Any], *, collections: tuple[str, ...] = ()) -> list[str]:
+    """Set ``values`` on ``target``: the names of the fields that changed, sorted. A collection
+    (``collections``: lists of places) changes when its members do, whatever their order."""
+    changed = []
+    for key, value in values.items():
+        if key in collections:
+            if {r.id for r in getattr(target, key)} != {r.id for r in value}:
+                setattr(target, key, value)
+                changed.append(key)
+        elif getattr(target, key) != value:
+            setattr(target, key, value)
+            changed.append(key)
+    return sorted(changed)
+
+
 def update_activity(activity: Activity, data: Mapping[str, Any], *, user: User) -> list[str]:
     """Change an activity's details; returns the fields that changed."""
     _ensure_editable(activity, user)
     values = _check_activity(data, user, activity)
     _place_activity(values, user)
-    changed = []
-    for key, value in values.items():
-        if key in ("points", "stations"):
-            if {r.id for r in getattr(activity, key)} != {r.id for r in value}:
-                setattr(activity, key, value)
-                changed.append(key)
-        elif getattr(activity, key) != value:
-            setattr(activity, key, value)
-            changed.append(key)
+    changed = apply_changes(activity, values, collections=("points", "stations"))
     if changed:
         db.session.flush()
         _mark_places_active(activity)
-        record("activity.update", "activity", activity.id, {"fields": sorted(changed)}, user=user)
-    return sorted(changed)
+        record("activity.update", "activity", activity.id, {"fields": changed}, user=user)
+    return changed
 
 
 def record_view(activity: Activity, *, user: User, via: str = "page") -> None:

@@ -27,7 +27,7 @@ from consular.activities.models import (
     risk_point_alert,
     risk_point_case,
 )
-from consular.activities.operations import ActivityRefused
+from consular.activities.operations import ActivityRefused, apply_changes
 from consular.activities.reach import alerts
 from consular.audit.operations import record
 from consular.auth.models import Role, User
@@ -125,19 +125,11 @@ def update_risk(risk: RiskPoint, data: Mapping[str, Any], *, user: User) -> list
                   and risk.reported_by_station_id == user.station_id)
     _refuse_unless(can_manage_risk_points(user) or own_report)
     values = _check_risk(data, risk)
-    changed = []
-    for key, value in values.items():
-        if key == "stations":
-            if {s.id for s in risk.stations} != {s.id for s in value}:
-                risk.stations = value
-                changed.append(key)
-        elif getattr(risk, key) != value:
-            setattr(risk, key, value)
-            changed.append(key)
+    changed = apply_changes(risk, values, collections=("stations",))
     if changed:
         db.session.flush()
-        record("risk_point.update", "risk_point", risk.id, {"fields": sorted(changed)}, user=user)
-    return sorted(changed)
+        record("risk_point.update", "risk_point", risk.id, {"fields": changed}, user=user)
+    return changed
 
 
 def record_view(risk: RiskPoint, *, user: User, via: str = "page") -> None:
@@ -150,28 +142,28 @@ def _note(raw: Any, *, required: bool) -> str:
     return str(check.done().get("note", ""))
 
 
-def accept_risk(risk: RiskPoint, *, user: User, note: Any = "") -> None:
-    """Take a reported risk into the register."""
+def _decide(risk: RiskPoint, user: User, note: Any, *, reason_required: bool, state: RiskState,
+            action: str) -> None:
+    """The centre's decision on a reported risk: ``state`` (open or declined), by whom, when, why."""
     _refuse_unless(can_manage_risk_points(user))
-    text = _note(note, required=False)
+    text = _note(note, required=reason_required)
     if risk.state != RiskState.reported:
         raise ActivityConflict(_("Only a reported risk waits for a decision."))
     risk.state, risk.decided_by_id, risk.decided_at, risk.decision_note = \
-        RiskState.open, user.id, utcnow(), text
+        state, user.id, utcnow(), text
     db.session.flush()
-    record("risk_point.accept", "risk_point", risk.id, {}, user=user)
+    record(action, "risk_point", risk.id, {}, user=user)
+
+
+def accept_risk(risk: RiskPoint, *, user: User, note: Any = "") -> None:
+    """Take a reported risk into the register."""
+    _decide(risk, user, note, reason_required=False, state=RiskState.open, action="risk_point.accept")
 
 
 def decline_risk(risk: RiskPoint, *, user: User, note: Any) -> None:
     """Do not take a reported risk into the register; the reason is required (the station reads it)."""
-    _refuse_unless(can_manage_risk_points(user))
-    text = _note(note, required=True)
-    if risk.state != RiskState.reported:
-        raise ActivityConflict(_("Only a reported risk waits for a decision."))
-    risk.state, risk.decided_by_id, risk.decided_at, risk.decision_note = \
-        RiskState.declined, user.id, utcnow(), text
-    db.session.flush()
-    record("risk_point.decline", "risk_point", risk.id, {}, user=user)
+    _decide(risk, user, note, reason_required=True, state=RiskState.declined,
+            action="risk_point.decline")
 
 
 def close_risk(risk: RiskPoint, *, user: User, note: Any = "") -> None:
@@ -225,17 +217,15 @@ def update_measure(measure: RiskMeasure, data: Mapping[str, Any], *, user: User)
     values = _check_measure(data, measure.risk_point, measure)
     if values.get("state") is None:
         values.pop("state", None)
-    changed = [key for key, value in values.items() if getattr(measure, key) != value]
-    for key in changed:
-        setattr(measure, key, values[key])
+    changed = apply_changes(measure, values)
     if "state" in changed:
         measure.done_on = max(office_today(), measure.risk_point.found_on) \
             if measure.state == MeasureState.done else None
     if changed:
         db.session.flush()
         record("risk_point.measure_update", "risk_point", measure.risk_point_id,
-               {"measure_id": measure.id, "fields": sorted(changed)}, user=user)
-    return sorted(changed)
+               {"measure_id": measure.id, "fields": changed}, user=user)
+    return changed
 
 
 # --- what arose from a risk --------------------------------------------------------------------
@@ -251,6 +241,14 @@ def linked_case_ids(risk: RiskPoint) -> list[int]:
     return list(db.session.scalars(sa.select(risk_point_case.c.case_id)
                                    .where(risk_point_case.c.risk_point_id == risk.id)
                                    .order_by(risk_point_case.c.case_id)))
+
+
+def _add_link(risk: RiskPoint, table: sa.Table, key: str, linked_id: int, linked: list[int],
+              user: User) -> None:
+    """Link ``linked_id`` (an alert's, a case's) to the risk, once: linking again changes nothing."""
+    if linked_id not in linked:
+        db.session.execute(table.insert().values(risk_point_id=risk.id, **{key: linked_id}))
+        record("risk_point.link", "risk_point", risk.id, {key: linked_id}, user=user)
 
 
 def link(risk: RiskPoint, data: Mapping[str, Any], *, user: User) -> str:
@@ -270,9 +268,7 @@ def link(risk: RiskPoint, data: Mapping[str, Any], *, user: User) -> str:
             check.fail("alert_id", _("Choose an entry from the list."))
         check.done()
         assert alert_id is not None
-        if alert_id not in linked_alert_ids(risk):
-            db.session.execute(risk_point_alert.insert().values(risk_point_id=risk.id, alert_id=alert_id))
-            record("risk_point.link", "risk_point", risk.id, {"alert_id": alert_id}, user=user)
+        _add_link(risk, risk_point_alert, "alert_id", alert_id, linked_alert_ids(risk), user)
         return "alert"
     reference = check.text("case_reference", 20, required=True)
     case_id = None
@@ -284,9 +280,7 @@ def link(risk: RiskPoint, data: Mapping[str, Any], *, user: User) -> str:
             check.fail("case_reference", _("No case has this reference."))
     check.done()
     assert case_id is not None
-    if case_id not in linked_case_ids(risk):
-        db.session.execute(risk_point_case.insert().values(risk_point_id=risk.id, case_id=case_id))
-        record("risk_point.link", "risk_point", risk.id, {"case_id": case_id}, user=user)
+    _add_link(risk, risk_point_case, "case_id", case_id, linked_case_ids(risk), user)
     return "case"
 
 

@@ -41,11 +41,16 @@ MISSION_KIND_LABELS = {
 PHONE_HELP = _l("A local number, or the international format such as +39 0574 123456.")
 
 
+def _name_fields(max_len: int) -> tuple[StringField, StringField]:
+    """A place's name (Chinese, required) and its English name (optional), of the same length."""
+    return (StringField(_l("Name"), validators=required(max_len)),
+            StringField(_l("Name in English"), validators=optional(max_len)))
+
+
 class DivisionForm(CheckedForm):
     code = StringField(_l("Code"), validators=required(MAX["code"]),
                        description=_l("The official administrative code, e.g. 330302001."))
-    name = StringField(_l("Name"), validators=required(MAX["division_name"]))
-    name_en = StringField(_l("Name in English"), validators=optional(MAX["division_name"]))
+    name, name_en = _name_fields(MAX["division_name"])
     level = SelectField(_l("Level"), validators=[DataRequired()],
                         choices=[SelectChoice(level.value, label) for level, label in LEVEL_LABELS.items()])
     parent_id = SelectField(_l("Part of"), coerce=int, validators=[Optional()],
@@ -55,8 +60,7 @@ class DivisionForm(CheckedForm):
 
 
 class LiaisonPointForm(CheckedForm):
-    name = StringField(_l("Name"), validators=required(MAX["point_name"]))
-    name_en = StringField(_l("Name in English"), validators=optional(MAX["point_name"]))
+    name, name_en = _name_fields(MAX["point_name"])
     division_id = SelectField(_l("Township, street office or village"), coerce=int,
                               invalid_value_message=CHOOSE_FROM_LIST,
                               validators=[DataRequired(message=CHOOSE_FROM_LIST)])
@@ -67,8 +71,7 @@ class LiaisonPointForm(CheckedForm):
 
 
 class StationForm(CheckedForm):
-    name = StringField(_l("Name"), validators=required(MAX["station_name"]))
-    name_en = StringField(_l("Name in English"), validators=optional(MAX["station_name"]))
+    name, name_en = _name_fields(MAX["station_name"])
     country_code = SelectField(_l("Country"), validators=[DataRequired()])
     city = StringField(_l("City"), validators=required(MAX["city"]))
     host_organisation = StringField(_l("Host organisation"),
@@ -89,8 +92,7 @@ class StationForm(CheckedForm):
 
 
 class MissionForm(CheckedForm):
-    name = StringField(_l("Name"), validators=required(MAX["mission_name"]))
-    name_en = StringField(_l("Name in English"), validators=optional(MAX["mission_name"]))
+    name, name_en = _name_fields(MAX["mission_name"])
     kind = SelectField(_l("Kind"), validators=[DataRequired()],
                        choices=[SelectChoice(kind.value, label)
                                 for kind, label in MISSION_KIND_LABELS.items()])
@@ -103,8 +105,7 @@ class MissionForm(CheckedForm):
 
 
 class CentreForm(CheckedForm):
-    name = StringField(_l("Name"), validators=required(MAX["centre_name"]))
-    name_en = StringField(_l("Name in English"), validators=optional(MAX["centre_name"]))
+    name, name_en = _name_fields(MAX["centre_name"])
     city = StringField(_l("City"), validators=required(MAX["city"]))
     address = StringField(_l("Address"), validators=optional(MAX["address"]))
     phone = TelField(_l("Office phone"), validators=optional(MAX["phone_input"]))

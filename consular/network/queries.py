@@ -177,6 +177,15 @@ def countries_in_scope(model: type[ServiceStation] | type[Mission], user: User) 
     return sorted(db.session.scalars(query).all())
 
 
+def active_in_country(model: type[ServiceStation] | type[Mission], user: User, country_code: str,
+                      *order: Any) -> list[Any]:
+    """The active stations or missions ``user`` may see in a country (a station's missions, a
+    mission's stations), in ``order``."""
+    return list(db.session.scalars(
+        scoped(model, user).where(model.country_code == country_code, model.active.is_(True))
+        .order_by(*order)).all())
+
+
 def division_choices(user: User, levels: tuple[DivisionLevel, ...]) -> list[Division]:
     """Active divisions of ``levels`` in tree order (each county followed by its townships…)."""
     rows = db.session.scalars(

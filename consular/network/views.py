@@ -8,12 +8,15 @@ Changes are the admin's (``can_manage_network``); another role gets 403 on a pag
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import LazyString
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
@@ -146,8 +149,14 @@ def _list_filters(*, country: bool = False, division: bool = False, level: bool 
     return queries.Filters(**filters), {k: v for k, v in args.items() if v}, page
 
 
-def _page(query: sa.Select[Any], page: int) -> queries.Page[Any]:
-    return queries.paginate(query, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+def _listing(model: type, query: Callable[[User, queries.Filters], sa.Select[Any]],
+             **filters: bool) -> tuple[User, queries.Page[Any], dict[str, Any]]:
+    """A register's list: the user (404 to whom the register is unknown), the page of places the
+    query string asks for, and its cleaned arguments for links."""
+    user = require_user()
+    _browse_or_404(model, user)
+    chosen, args, page = _list_filters(**filters)
+    return user, queries.paginate(query(user, chosen), PAGE_SIZE, (page - 1) * PAGE_SIZE), args
 
 
 def _country_choices() -> list[SelectChoice]:
@@ -163,6 +172,23 @@ def _division_choices(user: User, levels: tuple[DivisionLevel, ...],
     indent = {DivisionLevel.county: "", DivisionLevel.township: "— ", DivisionLevel.village: "—— "}
     return [SelectChoice("0", blank or _("Choose…"))] + [
         SelectChoice(str(d.id), f"{indent[d.level]}{d.name}") for d in divisions]
+
+
+F = TypeVar("F", bound=FlaskForm)
+
+
+def _named_form(form_class: type[F], found: Any) -> F:
+    """``form_class`` showing ``found`` (None: a new place), its names in other languages too."""
+    form = form_class(obj=found)
+    fill_names(form, found.names if found else None)
+    return form
+
+
+def _abroad_form(form_class: type[F], found: Any) -> F:
+    """The form of a place abroad (a station, a mission), with the countries to choose from."""
+    form = _named_form(form_class, found)
+    form.country_code.choices = _country_choices()
+    return form
 
 
 def _save(form: FlaskForm, fields: tuple[str, ...], save: Callable[[dict[str, Any]], Any]) -> bool:
@@ -208,10 +234,7 @@ def _toggle(change: Callable[[Any], bool], obj: Any, done: str, unchanged: str,
 
 @bp.get("/network/liaison-points")
 def liaison_points() -> str:
-    user = require_user()
-    _browse_or_404(LiaisonPoint, user)
-    filters, args, page = _list_filters(division=True)
-    result = _page(queries.liaison_points_query(user, filters), page)
+    user, result, args = _listing(LiaisonPoint, queries.liaison_points_query, division=True)
     return render_template(
         "network/liaison_points.html", page=result, args=args,
         divisions=queries.division_choices(user, (DivisionLevel.county, DivisionLevel.township)))
@@ -226,8 +249,7 @@ def liaison_point(point_id: int) -> str:
 
 def _point_form(user: User, point: LiaisonPoint | None) -> LiaisonPointForm:
     """Townships and villages to choose from, grouped under their county or district."""
-    form = LiaisonPointForm(obj=point)
-    fill_names(form, point.names if point else None)
+    form = _named_form(LiaisonPointForm, point)
     divisions = queries.division_choices(
         user, (DivisionLevel.county, DivisionLevel.township, DivisionLevel.village))
     if point is not None and point.division not in divisions:
@@ -244,61 +266,12 @@ def _point_form(user: User, point: LiaisonPoint | None) -> LiaisonPointForm:
     return form
 
 
-@bp.route("/network/liaison-points/new", methods=["GET", "POST"])
-def liaison_point_new() -> Any:
-    user = _may_create(LiaisonPoint)
-    form = _point_form(user, None)
-    created: list[LiaisonPoint] = []
-    if _save(form, network_checks.POINT_FIELDS, lambda data: created.append(ops.create_liaison_point(data))):
-        flash(_("Liaison point %(name)s was added.", name=_named(created[0])), "success")
-        return redirect(url_for("network.liaison_point", point_id=created[0].id), code=303)
-    return _render_form(form, _("New liaison point"), url_for("network.liaison_points"))
-
-
-@bp.route("/network/liaison-points/<int:point_id>/edit", methods=["GET", "POST"])
-def liaison_point_edit(point_id: int) -> Any:
-    user = require_user()
-    point = get_scoped_or_404(LiaisonPoint, point_id, user)
-    _manage_or_403(user)
-    form = _point_form(user, point)
-    if _save(form, network_checks.POINT_FIELDS, lambda data: ops.update_liaison_point(point, data)):
-        flash(_("Changes saved."), "success")
-        return redirect(url_for("network.liaison_point", point_id=point.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=_named(point)),
-                        url_for("network.liaison_point", point_id=point.id))
-
-
-@bp.post("/network/liaison-points/<int:point_id>/deactivate")
-def liaison_point_deactivate(point_id: int) -> Response:
-    user = require_user()
-    point = get_scoped_or_404(LiaisonPoint, point_id, user)
-    _manage_or_403(user)
-    return _toggle(ops.deactivate_liaison_point, point,
-                   _("%(name)s was deactivated. It stays on record.", name=_named(point)),
-                   _("%(name)s was already inactive.", name=_named(point)),
-                   url_for("network.liaison_point", point_id=point.id))
-
-
-@bp.post("/network/liaison-points/<int:point_id>/reactivate")
-def liaison_point_reactivate(point_id: int) -> Response:
-    user = require_user()
-    point = get_scoped_or_404(LiaisonPoint, point_id, user)
-    _manage_or_403(user)
-    return _toggle(ops.reactivate_liaison_point, point,
-                   _("%(name)s is active again.", name=_named(point)),
-                   _("%(name)s was already active.", name=_named(point)),
-                   url_for("network.liaison_point", point_id=point.id))
-
-
 # --- overseas service stations ------------------------------------------------------------------
 
 
 @bp.get("/network/stations")
 def stations() -> str:
-    user = require_user()
-    _browse_or_404(ServiceStation, user)
-    filters, args, page = _list_filters(country=True)
-    result = _page(queries.stations_query(user, filters), page)
+    user, result, args = _listing(ServiceStation, queries.stations_query, country=True)
     return render_template("network/stations.html", page=result, args=args,
                            countries=queries.countries_in_scope(ServiceStation, user))
 
@@ -307,67 +280,17 @@ def stations() -> str:
 def station(station_id: int) -> str:
     user = require_user()
     found = get_scoped_or_404(ServiceStation, station_id, user)
-    missions = db.session.scalars(
-        scoped(Mission, user).where(Mission.country_code == found.country_code,
-                                    Mission.active.is_(True))
-        .order_by(Mission.kind, Mission.name)).all()
+    missions = queries.active_in_country(Mission, user, found.country_code, Mission.kind, Mission.name)
     return render_template("network/station.html", station=found, missions=missions,
                            now=utcnow(), quiet_days=_quiet_days())
 
 
-def _station_form(station: ServiceStation | None) -> StationForm:
-    form = StationForm(obj=station)
-    fill_names(form, station.names if station else None)
-    form.country_code.choices = _country_choices()
-    return form
-
-
-@bp.route("/network/stations/new", methods=["GET", "POST"])
-def station_new() -> Any:
-    _may_create(ServiceStation)
-    form = _station_form(None)
-    if request.method == "GET":
+def _station_form(user: User, station: ServiceStation | None) -> StationForm:
+    """A new station's languages start as Chinese."""
+    form = _abroad_form(StationForm, station)
+    if station is None and request.method == "GET":
         form.languages.data = "zh"
-    created: list[ServiceStation] = []
-    if _save(form, network_checks.STATION_FIELDS, lambda data: created.append(ops.create_station(data))):
-        flash(_("Station %(name)s was added.", name=_named(created[0])), "success")
-        return redirect(url_for("network.station", station_id=created[0].id), code=303)
-    return _render_form(form, _("New overseas service station"), url_for("network.stations"))
-
-
-@bp.route("/network/stations/<int:station_id>/edit", methods=["GET", "POST"])
-def station_edit(station_id: int) -> Any:
-    user = require_user()
-    found = get_scoped_or_404(ServiceStation, station_id, user)
-    _manage_or_403(user)
-    form = _station_form(found)
-    if _save(form, network_checks.STATION_FIELDS, lambda data: ops.update_station(found, data)):
-        flash(_("Changes saved."), "success")
-        return redirect(url_for("network.station", station_id=found.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=_named(found)),
-                        url_for("network.station", station_id=found.id))
-
-
-@bp.post("/network/stations/<int:station_id>/deactivate")
-def station_deactivate(station_id: int) -> Response:
-    user = require_user()
-    found = get_scoped_or_404(ServiceStation, station_id, user)
-    _manage_or_403(user)
-    return _toggle(ops.deactivate_station, found,
-                   _("%(name)s was deactivated. It stays on record.", name=_named(found)),
-                   _("%(name)s was already inactive.", name=_named(found)),
-                   url_for("network.station", station_id=found.id))
-
-
-@bp.post("/network/stations/<int:station_id>/reactivate")
-def station_reactivate(station_id: int) -> Response:
-    user = require_user()
-    found = get_scoped_or_404(ServiceStation, station_id, user)
-    _manage_or_403(user)
-    return _toggle(ops.reactivate_station, found,
-                   _("%(name)s is active again.", name=_named(found)),
-                   _("%(name)s was already active.", name=_named(found)),
-                   url_for("network.station", station_id=found.id))
+    return form
 
 
 # --- missions -----------------------------------------------------------------------------------
@@ -375,10 +298,7 @@ def station_reactivate(station_id: int) -> Response:
 
 @bp.get("/network/missions")
 def missions() -> str:
-    user = require_user()
-    _browse_or_404(Mission, user)
-    filters, args, page = _list_filters(country=True)
-    result = _page(queries.missions_query(user, filters), page)
+    user, result, args = _listing(Mission, queries.missions_query, country=True)
     centre = db.session.scalar(scoped(CoordinationCentre, user).order_by(CoordinationCentre.id)
                                .limit(1))
     return render_template("network/missions.html", page=result, args=args, centre=centre,
@@ -389,64 +309,13 @@ def missions() -> str:
 def mission(mission_id: int) -> str:
     user = require_user()
     found = get_scoped_or_404(Mission, mission_id, user)
-    stations_here = db.session.scalars(
-        scoped(ServiceStation, user).where(ServiceStation.country_code == found.country_code,
-                                           ServiceStation.active.is_(True))
-        .order_by(ServiceStation.city, ServiceStation.name)).all()
+    stations_here = queries.active_in_country(ServiceStation, user, found.country_code,
+                                              ServiceStation.city, ServiceStation.name)
     return render_template("network/mission.html", mission=found, stations=stations_here)
 
 
-def _mission_form(found: Mission | None) -> MissionForm:
-    form = MissionForm(obj=found)
-    fill_names(form, found.names if found else None)
-    form.country_code.choices = _country_choices()
-    return form
-
-
-@bp.route("/network/missions/new", methods=["GET", "POST"])
-def mission_new() -> Any:
-    _may_create(Mission)
-    form = _mission_form(None)
-    created: list[Mission] = []
-    if _save(form, network_checks.MISSION_FIELDS, lambda data: created.append(ops.create_mission(data))):
-        flash(_("Mission %(name)s was added.", name=_named(created[0])), "success")
-        return redirect(url_for("network.mission", mission_id=created[0].id), code=303)
-    return _render_form(form, _("New mission"), url_for("network.missions"))
-
-
-@bp.route("/network/missions/<int:mission_id>/edit", methods=["GET", "POST"])
-def mission_edit(mission_id: int) -> Any:
-    user = require_user()
-    found = get_scoped_or_404(Mission, mission_id, user)
-    _manage_or_403(user)
-    form = _mission_form(found)
-    if _save(form, network_checks.MISSION_FIELDS, lambda data: ops.update_mission(found, data)):
-        flash(_("Changes saved."), "success")
-        return redirect(url_for("network.mission", mission_id=found.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=_named(found)),
-                        url_for("network.mission", mission_id=found.id))
-
-
-@bp.post("/network/missions/<int:mission_id>/deactivate")
-def mission_deactivate(mission_id: int) -> Response:
-    user = require_user()
-    found = get_scoped_or_404(Mission, mission_id, user)
-    _manage_or_403(user)
-    return _toggle(ops.deactivate_mission, found,
-                   _("%(name)s was deactivated. It stays on record.", name=_named(found)),
-                   _("%(name)s was already inactive.", name=_named(found)),
-                   url_for("network.mission", mission_id=found.id))
-
-
-@bp.post("/network/missions/<int:mission_id>/reactivate")
-def mission_reactivate(mission_id: int) -> Response:
-    user = require_user()
-    found = get_scoped_or_404(Mission, mission_id, user)
-    _manage_or_403(user)
-    return _toggle(ops.reactivate_mission, found,
-                   _("%(name)s is active again.", name=_named(found)),
-                   _("%(name)s was already active.", name=_named(found)),
-                   url_for("network.mission", mission_id=found.id))
+def _mission_form(user: User, found: Mission | None) -> MissionForm:
+    return _abroad_form(MissionForm, found)
 
 
 # --- divisions ----------------------------------------------------------------------------------
@@ -454,10 +323,7 @@ def mission_reactivate(mission_id: int) -> Response:
 
 @bp.get("/network/divisions")
 def divisions() -> str:
-    user = require_user()
-    _browse_or_404(Division, user)
-    filters, args, page = _list_filters(level=True, parent=True)
-    result = _page(queries.divisions_query(user, filters), page)
+    user, result, args = _listing(Division, queries.divisions_query, level=True, parent=True)
     parents = queries.division_choices(user, (DivisionLevel.county, DivisionLevel.township))
     return render_template("network/divisions.html", page=result, args=args, parents=parents,
                            levels=list(DivisionLevel))
@@ -483,59 +349,110 @@ def _division_form(user: User, found: Division | None) -> DivisionForm:
     form.parent_id.choices = _division_choices(
         user, (DivisionLevel.county, DivisionLevel.township),
         found.parent if found else None, blank=_("— none (a county or district) —"))
-    if found is not None and found.parent_id is None and request.method == "GET":
-        form.parent_id.data = 0
+    if request.method == "GET":
+        if found is None:  # "Add" on a division's page names the parent and the level
+            form.parent_id.data = _int_arg("parent") or 0
+            form.level.data = request.args.get("level", DivisionLevel.township.value)
+        elif found.parent_id is None:
+            form.parent_id.data = 0
     return form
 
 
-@bp.route("/network/divisions/new", methods=["GET", "POST"])
-def division_new() -> Any:
-    user = _may_create(Division)
-    form = _division_form(user, None)
-    if request.method == "GET":
-        parent = _int_arg("parent")
-        form.parent_id.data = parent or 0
-        form.level.data = request.args.get("level", DivisionLevel.township.value)
-    created: list[Division] = []
-    if _save(form, network_checks.DIVISION_FIELDS, lambda data: created.append(ops.create_division(data))):
-        flash(_("Division %(name)s was added.", name=_named(created[0])), "success")
-        return redirect(url_for("network.division", division_id=created[0].id), code=303)
-    return _render_form(form, _("New division"), url_for("network.divisions"))
+# --- adding, changing, deactivating and reactivating the four registers' places ------------------
 
 
-@bp.route("/network/divisions/<int:division_id>/edit", methods=["GET", "POST"])
-def division_edit(division_id: int) -> Any:
-    user = require_user()
-    found = get_scoped_or_404(Division, division_id, user)
-    _manage_or_403(user)
-    form = _division_form(user, found)
-    if _save(form, network_checks.DIVISION_FIELDS, lambda data: ops.update_division(found, data)):
-        flash(_("Changes saved."), "success")
-        return redirect(url_for("network.division", division_id=found.id), code=303)
-    return _render_form(form, _("Edit %(name)s", name=_named(found)),
-                        url_for("network.division", division_id=found.id))
+@dataclass(frozen=True)
+class Changes:
+    """The admin's pages that change one register's places: new, edit, deactivate, reactivate."""
+
+    model: type[Any]
+    path: str  # URL segment: "liaison-points"
+    plural: str  # endpoint of the list: network.liaison_points
+    singular: str  # endpoint of one place (network.liaison_point) and prefix of its changes
+    id_arg: str  # the place's id in its URLs: point_id
+    fields: tuple[str, ...]
+    form: Callable[[User, Any], FlaskForm]  # the form showing a place (None: a new one) to a user
+    new_title: LazyString
+    added: Callable[[str], str]  # the message for a new place, by its name
+    create: Callable[[dict[str, Any]], Any]
+    update: Callable[[Any, dict[str, Any]], list[str]]
+    deactivate: Callable[[Any], bool]
+    reactivate: Callable[[Any], bool]
+
+    def url(self, place: Any) -> str:
+        return url_for(f"network.{self.singular}", **{self.id_arg: place.id})
 
 
-@bp.post("/network/divisions/<int:division_id>/deactivate")
-def division_deactivate(division_id: int) -> Response:
-    user = require_user()
-    found = get_scoped_or_404(Division, division_id, user)
-    _manage_or_403(user)
-    return _toggle(ops.deactivate_division, found,
-                   _("%(name)s was deactivated. It stays on record.", name=_named(found)),
-                   _("%(name)s was already inactive.", name=_named(found)),
-                   url_for("network.division", division_id=found.id))
+CHANGES = (
+    Changes(LiaisonPoint, "liaison-points", "liaison_points", "liaison_point", "point_id",
+            network_checks.POINT_FIELDS, _point_form, _l("New liaison point"),
+            lambda name: _("Liaison point %(name)s was added.", name=name),
+            ops.create_liaison_point, ops.update_liaison_point, ops.deactivate_liaison_point,
+            ops.reactivate_liaison_point),
+    Changes(ServiceStation, "stations", "stations", "station", "station_id",
+            network_checks.STATION_FIELDS, _station_form, _l("New overseas service station"),
+            lambda name: _("Station %(name)s was added.", name=name),
+            ops.create_station, ops.update_station, ops.deactivate_station, ops.reactivate_station),
+    Changes(Mission, "missions", "missions", "mission", "mission_id",
+            network_checks.MISSION_FIELDS, _mission_form, _l("New mission"),
+            lambda name: _("Mission %(name)s was added.", name=name),
+            ops.create_mission, ops.update_mission, ops.deactivate_mission, ops.reactivate_mission),
+    Changes(Division, "divisions", "divisions", "division", "division_id",
+            network_checks.DIVISION_FIELDS, _division_form, _l("New division"),
+            lambda name: _("Division %(name)s was added.", name=name),
+            ops.create_division, ops.update_division, ops.deactivate_division,
+            ops.reactivate_division),
+)
 
 
-@bp.post("/network/divisions/<int:division_id>/reactivate")
-def division_reactivate(division_id: int) -> Response:
-    user = require_user()
-    found = get_scoped_or_404(Division, division_id, user)
-    _manage_or_403(user)
-    return _toggle(ops.reactivate_division, found,
-                   _("%(name)s is active again.", name=_named(found)),
-                   _("%(name)s was already active.", name=_named(found)),
-                   url_for("network.division", division_id=found.id))
+def _add_changes(reg: Changes) -> None:
+    def managed(url_args: dict[str, int]) -> tuple[User, Any]:
+        """The place of the URL: unknown (404) to whom may not see it, else admin only (403)."""
+        user = require_user()
+        found = get_scoped_or_404(reg.model, url_args[reg.id_arg], user)
+        _manage_or_403(user)
+        return user, found
+
+    def new() -> Any:
+        user = _may_create(reg.model)
+        form = reg.form(user, None)
+        created: list[Any] = []
+        if _save(form, reg.fields, lambda data: created.append(reg.create(data))):
+            flash(reg.added(_named(created[0])), "success")
+            return redirect(reg.url(created[0]), code=303)
+        return _render_form(form, str(reg.new_title), url_for(f"network.{reg.plural}"))
+
+    def edit(**url_args: int) -> Any:
+        user, found = managed(url_args)
+        form = reg.form(user, found)
+        if _save(form, reg.fields, lambda data: reg.update(found, data)):
+            flash(_("Changes saved."), "success")
+            return redirect(reg.url(found), code=303)
+        return _render_form(form, _("Edit %(name)s", name=_named(found)), reg.url(found))
+
+    def deactivate(**url_args: int) -> Response:
+        _user, found = managed(url_args)
+        return _toggle(reg.deactivate, found,
+                       _("%(name)s was deactivated. It stays on record.", name=_named(found)),
+                       _("%(name)s was already inactive.", name=_named(found)), reg.url(found))
+
+    def reactivate(**url_args: int) -> Response:
+        _user, found = managed(url_args)
+        return _toggle(reg.reactivate, found,
+                       _("%(name)s is active again.", name=_named(found)),
+                       _("%(name)s was already active.", name=_named(found)), reg.url(found))
+
+    # Each page is named by its verb, in its URL and its endpoint: …/7/edit, network.station_edit.
+    one = f"/network/{reg.path}/<int:{reg.id_arg}>"
+    for verb, under, view, methods in (("new", f"/network/{reg.path}", new, ["GET", "POST"]),
+                                       ("edit", one, edit, ["GET", "POST"]),
+                                       ("deactivate", one, deactivate, ["POST"]),
+                                       ("reactivate", one, reactivate, ["POST"])):
+        bp.add_url_rule(f"{under}/{verb}", f"{reg.singular}_{verb}", view, methods=methods)
+
+
+for _changes in CHANGES:
+    _add_changes(_changes)
 
 
 # --- the coordination centre --------------------------------------------------------------------
@@ -556,8 +473,7 @@ def centre_edit() -> Any:
     _browse_or_404(CoordinationCentre, user)
     _manage_or_403(user)
     found = ops.the_centre()
-    form = CentreForm(obj=found)
-    fill_names(form, found.names if found else None)
+    form = _named_form(CentreForm, found)
     if request.method == "GET" and found is None:
         form.timezone.data = current_settings().office_timezone
     if _save(form, network_checks.CENTRE_FIELDS, ops.update_centre):
