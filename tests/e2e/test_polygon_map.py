@@ -2,8 +2,8 @@
 desktop and a 390 px phone, in Chinese and English: in polygon mode each click on the map adds a
 corner to the typed corners (the text the server reads, as if typed), the corners show at once and
 the recipients' estimate follows; "Remove the last corner" and "Clear corners" (buttons, used here
-from the keyboard) take them back; the saved draft is aimed at the polygon clicked. In circle mode
-a click still sets the centre."""
+from the keyboard) take them back; the saved draft is aimed at the polygon clicked; axe finds no
+serious problem with the polygon's tools shown. In circle mode a click still sets the centre."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from alerts import geo
 from alerts.models import Alert, AreaShape
 from consular.db import db
 from consular.places import cities
+from tests.e2e.axe import axe_source, run_axe
 from tests.e2e.conftest import PHONE, browser_page, log_in, screenshot
 
 pytestmark = pytest.mark.browser
@@ -92,6 +93,7 @@ def test_a_polygon_is_drawn_by_clicks_on_the_map_and_saved(
     locale = "zh-CN" if lang == "zh" else "en-GB"
     with browser_page(chromium, base_url, locale=locale, **SCREENS[screen]) as page:
         page.add_init_script(RECORD_ESTIMATES)
+        page.add_init_script(axe_source())
         log_in(page, "coordinator")
         page.goto("/alerts/new")
         page.fill("input[name=event]", event)
@@ -142,6 +144,7 @@ def test_a_polygon_is_drawn_by_clicks_on_the_map_and_saved(
         page.locator("#geo-area").evaluate("el => el.scrollIntoView({block: 'start', behavior: 'instant'})")
         page.mouse.move(1, 1)  # no hover left on a button that scrolled under the pointer
         screenshot(page, f"compose-polygon-{screen}-{lang}", full_page=False)
+        assert run_axe(page) == []  # the polygon's tools shown, corners drawn
 
         # The buttons, from the keyboard: the last corner goes, then all of them.
         undo.focus()
