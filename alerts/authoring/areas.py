@@ -37,15 +37,27 @@ def geo_city_choices() -> list[tuple[str, str]]:
     return out
 
 
+def centre_name(city: str, country_code: str, locale: str) -> str:
+    """A circle's centre city as a reader of ``locale`` names it (the city index's name in their
+    language when the index knows the city; else as stored)."""
+    found = cities.find(city, country_code or None)
+    return found[0].display_name(locale) if found else city
+
+
 def describe_area(area: AlertArea) -> str:
-    """"Prato (Italy)", "50 km around Prato (Italy)", "a polygon (Italy)"."""
+    """"Prato (Italy)", "50 km around Prato (Italy)", "a polygon (Italy)", in the page's language
+    (a Chinese page: "普拉托周边 50 公里（意大利）"). CAP's ``<areaDesc>`` is written elsewhere
+    (``cap.describe_for_cap``) and keeps the stored spelling."""
     locale = str(get_locale() or "en")
     country = i18n.country_name(area.country_code, locale) if area.country_code else ""
     if area.shape == AreaShape.circle:
-        centre = area.city or f"{area.latitude:.4f}, {area.longitude:.4f}"
+        centre = (centre_name(area.city, area.country_code, locale) if area.city
+                  else f"{area.latitude:.4f}, {area.longitude:.4f}")
         text = _("%(radius)s km around %(centre)s", radius=f"{area.radius_km:g}", centre=centre)
     elif area.shape == AreaShape.polygon:
         text = _("an area drawn as a polygon")
     else:
-        return f"{area.city} ({country})" if area.city else country
-    return f"{text} ({country})" if country else text
+        text = area.city
+    if not text:
+        return country
+    return _("%(area)s (%(country)s)", area=text, country=country) if country else text

@@ -4,7 +4,8 @@
 The maps are Leaflet (vendored, ``static/vendor/leaflet-1.9.4``) over Natural Earth's 1:110m
 country outlines (``static/vendor/natural-earth-110m``), so they work with no tile server; a tile
 server may be configured (``MAP_TILE_URL``). The typed fields stay the way to aim: the map shows
-them, and a click on it only fills the circle's centre.
+them, and a click on it fills them (a circle's centre, or a polygon's next corner appended to the
+typed corners, which the server reads as if typed).
 """
 
 from __future__ import annotations

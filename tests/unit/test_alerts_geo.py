@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from lxml import etree
 
 from alerts import geo, targeting
 from alerts.authoring import cap
@@ -177,6 +178,37 @@ def test_cap_carries_the_circle_and_the_polygon_and_stays_valid(coordinators):
     assert "<polygon>44.2,10.8 44.2,11.6 43.6,11.6 43.6,10.8 44.2,10.8</polygon>" in text
 
 
+def test_an_area_is_named_in_the_readers_language_and_cap_keeps_the_stored_name(coordinators):
+    # A circle around "Firenze" (stored as typed, in Italian): the pages name the city in their
+    # language from the city index; CAP's areaDesc keeps the stored spelling, as before.
+    from flask_babel import force_locale
+
+    from alerts.authoring.areas import describe_area
+
+    author, _approver = coordinators
+    alert = ops.create_alert(alert_input(), texts("zh_Hans", "en"), [
+        circle(city="Firenze", radius="30"),
+        {"shape": "polygon", "country_code": "IT", "city": "",
+         "polygon": "44.2,10.8 44.2,11.6 43.6,11.6 43.6,10.8"}], user=author)
+    db.session.commit()
+    around, drawn = alert.areas
+    assert (around.city, around.country_code) == ("Firenze", "IT")
+    with force_locale("zh_Hans"):
+        assert describe_area(around) == "佛罗伦萨周边 30 公里（意大利）"
+        assert describe_area(drawn) == "多边形区域（意大利）"
+    with force_locale("en"):
+        assert describe_area(around) == "30 km around Florence (Italy)"
+        assert describe_area(drawn) == "an area drawn as a polygon (Italy)"
+    document = cap.to_cap_xml(alert)
+    assert cap.validate_cap(document) == []
+    ns = {"cap": cap.CAP_NS}
+    described = {info.findtext("cap:language", namespaces=ns):
+                 [a.findtext("cap:areaDesc", namespaces=ns) for a in info.findall("cap:area", namespaces=ns)]
+                 for info in etree.fromstring(document).findall("cap:info", namespaces=ns)}
+    assert described == {"zh-Hans": ["Firenze, 意大利 (30 km)", "意大利"],
+                         "en": ["Firenze, Italy (30 km)", "Italy"]}
+
+
 BAD_AREAS = [
     (circle(radius="0"), "radius_km"),
     (circle(radius="20000"), "radius_km"),
@@ -298,6 +330,18 @@ def test_a_circle_around_a_city_names_the_place_when_none_is_typed(make_user, lo
     bare = writer.post("/alerts/new", _form(**near, geo_city="", geo_latitude="43.9",
                                             geo_longitude="11.1"))
     assert bare.status_code == 400 and "enter the place of the event" in bare.get_data(as_text=True)
+
+
+def test_the_alert_page_names_a_circle_s_city_in_the_readers_language(make_user, logged_in):
+    for locale, expected, stored in (("zh_Hans", "佛罗伦萨周边 30 公里（意大利）", "Firenze周边"),
+                                     ("en", "30 km around Florence (Italy)", "around Firenze")):
+        writer = _page(logged_in, make_user(Role.coordinator, locale=locale))
+        response = writer.post("/alerts/new", _form(geo_city="Firenze", geo_radius="30"))
+        assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+        alert = db.session.scalars(sa.select(Alert).order_by(Alert.id.desc())).first()
+        assert [(a.city, a.radius_km) for a in alert.areas] == [("Firenze", 30.0)]
+        detail = writer.get(f"/alerts/{alert.id}").get_data(as_text=True)
+        assert expected in detail and stored not in detail
 
 
 def test_the_preview_follows_the_area(make_user, logged_in):

@@ -1,7 +1,9 @@
 /* The alert maps: the target area and people counted by place (never names), over the bundled
    country outlines (a tile server only when one is configured). On the compose page the map
-   follows the estimate as the coordinator types, and a click sets the circle's centre fields;
-   the typed fields stay the way to aim (the map is an aid, not the only input). */
+   follows the estimate as the coordinator types, and a click sets the circle's centre fields or,
+   for a polygon, adds a corner to the typed corners (the same text the coordinator may type, so
+   the server reads and checks it one way); the typed fields stay the way to aim (the map is an
+   aid, not the only input). */
 (function () {
   "use strict";
   if (typeof L === "undefined") return;
@@ -68,11 +70,32 @@
         fillColor: colour, fillOpacity: 0.55 }).bindTooltip(text).addTo(state.layer);
       bounds.extend([p.lat, p.lon]);
     });
-    if (bounds.isValid()) {
+    if (state.holdView) {
+      // A polygon being drawn by clicks: the view stays where the coordinator is clicking.
+    } else if (bounds.isValid()) {
       state.map.fitBounds(bounds.pad(0.15), { maxZoom: 9 });
     } else {
       state.map.setView([30, 20], 1.5);
     }
+  }
+
+  // A polygon's corners as typed: "lat,lon lat,lon …" (spaces, semicolons or new lines between the
+  // pairs), as alerts/geo.py reads them.
+  var PAIR = /([-+]?\d+(?:\.\d+)?)\s*,\s*([-+]?\d+(?:\.\d+)?)/g;
+
+  function corners(text) {
+    var out = [], match;
+    PAIR.lastIndex = 0;
+    while ((match = PAIR.exec(text)) !== null) {
+      out.push({ lat: Number(match[1]), lon: Number(match[2]), start: match.index });
+    }
+    return out;
+  }
+
+  function withoutLastCorner(text) {
+    var found = corners(text);
+    if (!found.length) return "";
+    return text.slice(0, found[found.length - 1].start).replace(/[\s;]+$/, "");
   }
 
   function showShapeFields(form) {
@@ -83,28 +106,98 @@
     });
   }
 
+  // The corners so far, drawn at once (the estimate's polygon follows once the server has read
+  // and checked three or more).
+  function drawCorners(state, form) {
+    state.draft.clearLayers();
+    var shape = form.querySelector('[name="geo_shape"]');
+    var field = form.querySelector('[name="geo_polygon"]');
+    if (!shape || !field || shape.value !== "polygon") return;
+    var points = corners(field.value).map(function (c) { return [c.lat, c.lon]; });
+    var style = { color: "#d63384", weight: 2, dashArray: "6 4", fillOpacity: 0.05, interactive: false,
+                  className: "alert-map-draft" };
+    if (points.length >= 3) {
+      L.polygon(points, style).addTo(state.draft);
+    } else if (points.length === 2) {
+      L.polyline(points, style).addTo(state.draft);
+    }
+    points.forEach(function (p) {
+      L.circleMarker(p, { radius: 4, color: "#d63384", weight: 2, fillColor: "#fff", fillOpacity: 1,
+                          interactive: false, className: "alert-map-corner" }).addTo(state.draft);
+    });
+  }
+
+  // In polygon mode a click is a corner: a quick second click adds one too, it does not zoom in.
+  function clickMode(state, form) {
+    var shape = form.querySelector('[name="geo_shape"]');
+    if (shape && shape.value === "polygon") {
+      state.map.doubleClickZoom.disable();
+    } else {
+      state.map.doubleClickZoom.enable();
+    }
+  }
+
+  function changed(field) {
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    field.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
   document.querySelectorAll("[data-map]").forEach(function (el) {
     var state = makeMap(el);
     var form = el.closest("form");
     if (!form) return;
+    state.draft = L.layerGroup().addTo(state.map);
     showShapeFields(form);
-    form.addEventListener("change", function () { showShapeFields(form); });
+    clickMode(state, form);
+    drawCorners(state, form);
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "geo_shape" && event.target.value !== "polygon") state.holdView = false;
+      showShapeFields(form);
+      clickMode(state, form);
+      drawCorners(state, form);
+    });
+    form.addEventListener("input", function (event) {
+      if (event.target.name !== "geo_polygon") return;
+      // Corners typed by hand: the map may move to show them again.
+      if (event.isTrusted) state.holdView = false;
+      drawCorners(state, form);
+    });
     document.addEventListener("alert-estimate", function (event) {
       var m = event.detail && event.detail.map;
       if (m) draw(state, m.areas || [], m.places || []);
     });
     state.map.on("click", function (event) {
       var shape = form.querySelector('[name="geo_shape"]');
-      var lat = form.querySelector('[name="geo_latitude"]');
-      var lon = form.querySelector('[name="geo_longitude"]');
-      if (!shape || !lat || !lon) return;
+      if (!shape) return;
+      var lat = event.latlng.lat.toFixed(4);
+      var lon = L.Util.wrapNum(event.latlng.lng, [-180, 180], true).toFixed(4);
+      var polygon = form.querySelector('[name="geo_polygon"]');
+      if (shape.value === "polygon" && polygon) {
+        var kept = polygon.value.replace(/[\s;]+$/, "");
+        polygon.value = (kept ? kept + " " : "") + lat + "," + lon;
+        state.holdView = true;
+        changed(polygon);
+        return;
+      }
+      var latField = form.querySelector('[name="geo_latitude"]');
+      var lonField = form.querySelector('[name="geo_longitude"]');
+      if (!latField || !lonField) return;
+      state.holdView = false;
       shape.value = "circle";
-      lat.value = event.latlng.lat.toFixed(4);
-      lon.value = L.Util.wrapNum(event.latlng.lng, [-180, 180], true).toFixed(4);
+      latField.value = lat;
+      lonField.value = lon;
       var city = form.querySelector('[name="geo_city"]');
       if (city) city.value = "";
-      lat.dispatchEvent(new Event("input", { bubbles: true }));
+      latField.dispatchEvent(new Event("input", { bubbles: true }));
       shape.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+    // The polygon's buttons beside the map: take back the last corner, or start again.
+    form.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-polygon-action]");
+      var polygon = form.querySelector('[name="geo_polygon"]');
+      if (!button || !polygon) return;
+      polygon.value = button.dataset.polygonAction === "clear" ? "" : withoutLastCorner(polygon.value);
+      changed(polygon);
     });
   });
 }());
