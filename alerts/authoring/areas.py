@@ -37,9 +37,9 @@ def geo_city_choices() -> list[tuple[str, str]]:
     return out
 
 
-def centre_name(city: str, country_code: str, locale: str) -> str:
-    """A circle's centre city as a reader of ``locale`` names it (the city index's name in their
-    language when the index knows the city; else as stored)."""
+def city_name(city: str, country_code: str, locale: str) -> str:
+    """A city (a circle's centre, a place on the maps) as a reader of ``locale`` names it: the city
+    index's name in their language when the index knows the city; else as stored."""
     found = cities.find(city, country_code or None)
     return found[0].display_name(locale) if found else city
 
@@ -51,7 +51,7 @@ def describe_area(area: AlertArea) -> str:
     locale = str(get_locale() or "en")
     country = i18n.country_name(area.country_code, locale) if area.country_code else ""
     if area.shape == AreaShape.circle:
-        centre = (centre_name(area.city, area.country_code, locale) if area.city
+        centre = (city_name(area.city, area.country_code, locale) if area.city
                   else f"{area.latitude:.4f}, {area.longitude:.4f}")
         text = _("%(radius)s km around %(centre)s", radius=f"{area.radius_km:g}", centre=centre)
     elif area.shape == AreaShape.polygon:

@@ -15,9 +15,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from alerts import geo
+from alerts.authoring.areas import city_name
 from alerts.models import Alert, Delivery, ReplyKind
 from alerts.targeting import Target, TargetArea, recipients_where
 from config import current_settings
@@ -45,11 +47,13 @@ def recipients_by_place(target: Target) -> list[dict[str, Any]]:
         return []
     count = sa.func.count().label("n")
     rows = db.session.execute(
-        sa.select(Registrant.latitude, Registrant.longitude, sa.func.min(Registrant.city), count)
+        sa.select(Registrant.latitude, Registrant.longitude, sa.func.min(Registrant.city),
+                  sa.func.min(Registrant.country_code), count)
         .where(*recipients_where(target, utcnow().date()), Registrant.latitude.is_not(None))
         .group_by(Registrant.latitude, Registrant.longitude)
         .order_by(count.desc()).limit(MAX_PLACES)).all()
-    return [{"lat": lat, "lon": lon, "place": city or "", "count": n} for lat, lon, city, n in rows]
+    return [{"lat": lat, "lon": lon, "place": _place(city, code), "count": n}
+            for lat, lon, city, code, n in rows]
 
 
 def answers_by_place(alert: Alert) -> list[dict[str, Any]]:
@@ -59,14 +63,19 @@ def answers_by_place(alert: Alert) -> list[dict[str, Any]]:
     total = sa.func.count().label("n")
     rows = db.session.execute(
         sa.select(Registrant.latitude, Registrant.longitude, sa.func.min(Registrant.city),
-                  safe, help_, total)
+                  sa.func.min(Registrant.country_code), safe, help_, total)
         .join(Registrant, Registrant.id == Delivery.registrant_id)
         .where(Delivery.alert_id == alert.id, Registrant.latitude.is_not(None))
         .group_by(Registrant.latitude, Registrant.longitude)
         .order_by(total.desc()).limit(MAX_PLACES)).all()
-    return [{"lat": lat, "lon": lon, "place": city or "", "safe": int(s or 0),
+    return [{"lat": lat, "lon": lon, "place": _place(city, code), "safe": int(s or 0),
              "need_help": int(h or 0), "no_answer": n - int(s or 0) - int(h or 0), "count": n}
-            for lat, lon, city, s, h, n in rows]
+            for lat, lon, city, code, s, h, n in rows]
+
+
+def _place(city: str | None, country_code: str | None) -> str:
+    """A place on the maps named as the page's reader names it (普拉托 on a Chinese page)."""
+    return city_name(city, country_code or "", str(get_locale() or "en")) if city else ""
 
 
 def map_config(*, areas: Iterable[TargetArea] = (), places: list[dict[str, Any]] | None = None,

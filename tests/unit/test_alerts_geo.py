@@ -408,7 +408,11 @@ def test_the_progress_map_counts_answers_by_place_and_names_nobody(make_user, lo
         assert name not in page
     from alerts.authoring.maps import answers_by_place
 
-    by_place = {p["place"]: (p["safe"], p["need_help"], p["no_answer"]) for p in answers_by_place(alert)}
+    from flask_babel import force_locale
+
+    with force_locale("en"):  # the places named as an English reader names them
+        by_place = {p["place"]: (p["safe"], p["need_help"], p["no_answer"])
+                    for p in answers_by_place(alert)}
     assert by_place == {"Prato": (1, 1, 1), "Florence": (1, 0, 0)}
     assert silent.id in rows
 
@@ -447,3 +451,22 @@ def test_erasure_removes_where_the_person_was_placed(make_user):
     registry_ops.erase_registrant(person, user=make_user(Role.coordinator))
     db.session.commit()
     assert (person.latitude, person.longitude, person.location_explicit) == (None, None, False)
+
+
+def test_the_maps_name_each_place_in_the_readers_language(make_user, logged_in):
+    author = make_user(Role.coordinator, locale="zh_Hans")
+    approver = make_user(Role.coordinator, locale="en")
+    make_registrant("IT", city="Prato")
+    make_registrant("IT", city="Firenze")
+    alert = approved_alert(author, approver, safety_check=True, safety_check_minutes=60,
+                           areas=[circle()])
+    targeting.fan_out(alert)
+    db.session.commit()
+    for user, names, absent in ((author, ("普拉托", "佛罗伦萨"), "Firenze"),
+                                (approver, ("Prato", "Florence"), "佛罗伦萨")):
+        page = _page(logged_in, user).get(f"/alerts/{alert.id}/progress").get_data(as_text=True)
+        table = page[page.index('data-testid="answers-by-place"'):]
+        table = table[:table.index("</table>")]
+        assert all(name in table for name in names) and absent not in table
+    estimate = _page(logged_in, author).post("/alerts/estimate", _form()).get_json()
+    assert {p["place"] for p in estimate["map"]["places"]} == {"普拉托", "佛罗伦萨"}
