@@ -28,7 +28,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from consular import api_fields
-from consular.api import DEFAULT_LIMIT, ApiError, error_message, json_body, refusal
+from consular.api import DEFAULT_LIMIT, ApiError, error_message, json_body, page_json, refusal
 from consular.api_docs import documented
 from consular.audit.operations import record
 from consular.auth.models import Role, User
@@ -242,9 +242,7 @@ def list_cases() -> Response:
         query = query.order_by(*queries.triage_queue_order())
     else:
         query = query.order_by(Case.last_activity_at.desc(), Case.id.desc())
-    page = paginate(query, limit, offset)
-    return jsonify(s.CasePage().dump({"items": page.items, "total": page.total, "limit": limit,
-                                      "offset": offset}))
+    return page_json(paginate(query, limit, offset), s.CaseSummary().dump)
 
 
 # --- one case -----------------------------------------------------------------------------------
@@ -518,9 +516,7 @@ def list_incidents() -> Response:
     active = _true(args.get("active"))
     if active is not None:
         query = query.where(Incident.active.is_(active))
-    page = paginate(query, limit, offset)
-    return jsonify(items=[_incident_json(i, user) for i in page.items], total=page.total,
-                   limit=limit, offset=offset)
+    return page_json(paginate(query, limit, offset), lambda i: _incident_json(i, user))
 
 
 @bp.post("/cases/incidents")
