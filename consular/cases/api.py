@@ -170,6 +170,13 @@ def _load_case(case_id: int, user: User) -> Case:
     return get_scoped_or_404(Case, case_id, user)
 
 
+def _case_and_body(case_id: int, schema: type[Schema]) -> tuple[User, Case, dict[str, Any]]:
+    """A change to one case: the caller, their case (out of scope: 404), then the body checked by
+    ``schema``."""
+    user = _case_user()
+    return user, _load_case(case_id, user), load_body(schema)
+
+
 def _fresh(case_id: int, user: User) -> Case | None:
     db.session.expire_all()
     case = db.session.scalar(
@@ -320,9 +327,7 @@ def _candidate_case(candidate: duplicates.DuplicateCandidate) -> Case:
             path_params=CASE_ID, errors=(403, 409, 422),
             description="Only the fields sent change. Needs the version last read.")
 def update_case(case_id: int) -> tuple[Response, int, dict[str, str]]:
-    user = _case_user()
-    case = _load_case(case_id, user)
-    body = load_body(s.CaseUpdateIn)
+    user, case, body = _case_and_body(case_id, s.CaseUpdateIn)
     ops.update_case(case, _present(body, (*s.CASE_FIELDS, "summary")), user=user,
                     expected_version=body["expected_version"])
     settle()
@@ -408,9 +413,7 @@ ACTIONS: list[ActionApi] = [
 
 def _add_action(spec: ActionApi) -> None:
     def run_action(case_id: int) -> tuple[Response, int, dict[str, str]]:
-        user = _case_user()
-        case = _load_case(case_id, user)
-        body = load_body(spec.body)
+        user, case, body = _case_and_body(case_id, spec.body)
         spec.run(case, body, user)
         settle()
         return _answer(case_id, user)
@@ -440,9 +443,7 @@ for _spec in ACTIONS:
 @documented("Add an update (note) to the timeline", tags=TAGS, body=s.NoteIn,
             responses={201: s.CaseDetail}, path_params=CASE_ID, errors=(403, 409, 422))
 def add_note(case_id: int) -> tuple[Response, int, dict[str, str]]:
-    user = _case_user()
-    case = _load_case(case_id, user)
-    body = load_body(s.NoteIn)
+    user, case, body = _case_and_body(case_id, s.NoteIn)
     ops.add_note(case, user=user, text=body["text"], expected_version=body.get("expected_version"))
     settle()
     return _answer(case_id, user, 201)
@@ -452,9 +453,7 @@ def add_note(case_id: int) -> tuple[Response, int, dict[str, str]]:
 @documented("Add a person to a case", tags=TAGS, body=s.PersonAddIn, responses={201: s.CaseDetail},
             path_params=CASE_ID, errors=(403, 409, 422))
 def add_person(case_id: int) -> tuple[Response, int, dict[str, str]]:
-    user = _case_user()
-    case = _load_case(case_id, user)
-    body = load_body(s.PersonAddIn)
+    user, case, body = _case_and_body(case_id, s.PersonAddIn)
     version = body.pop("expected_version")
     ops.add_person(case, body, user=user, expected_version=version)
     settle()
@@ -465,9 +464,7 @@ def add_person(case_id: int) -> tuple[Response, int, dict[str, str]]:
 @documented("Refer the case (mission, police, legal aid, lawyers)", tags=TAGS, body=s.ReferralIn,
             responses={201: s.CaseDetail}, path_params=CASE_ID, errors=(403, 409, 422))
 def refer(case_id: int) -> tuple[Response, int, dict[str, str]]:
-    user = _case_user()
-    case = _load_case(case_id, user)
-    body = load_body(s.ReferralIn)
+    user, case, body = _case_and_body(case_id, s.ReferralIn)
     ops.refer(case, user=user, target=body["target"], mission_id=_opt(body, "mission_id"),
               target_name=body.get("target_name") or "", note=_opt(body, "note"),
               expected_version=body.get("expected_version"))
