@@ -45,7 +45,7 @@ from consular.cases.models import (
     ReferralTarget,
     TimelineKind,
 )
-from consular.validation import CheckedForm, CheckedSubform
+from consular.validation import CHOOSE_FROM_LIST, CheckedForm, CheckedSubform, optional, required
 
 # --- plain-language labels --------------------------------------------------------------------
 
@@ -80,6 +80,9 @@ def _priority_choice(priority: Priority, label: LazyString) -> str:
 # "P1 · …" in the reader's language: made when a form is shown, not when this module is imported.
 PRIORITY_CHOICES = [SelectChoice(p.value, LazyString(_priority_choice, p, label))
                     for p, label in PRIORITY_LABELS.items()]
+
+# What happened, in its first line (the "log a case" tiles add the second as a hint).
+CATEGORY_CHOICES = [SelectChoice(c.value, label) for c, (label, _hint) in CATEGORY_LABELS.items()]
 
 STATUS_LABELS = {
     CaseStatus.new: _l("New: waiting for the centre"),
@@ -248,7 +251,6 @@ DUPLICATE_DECISION_LABELS = {
     DuplicateState.different: _l("Not the same: two separate cases"),
 }
 
-CHOOSE_FROM_LIST = _l("Choose an entry from the list.")
 CHOICE_ONLY: dict[str, Any] = {"invalid_value_message": CHOOSE_FROM_LIST,
                                "invalid_choice_message": CHOOSE_FROM_LIST}
 
@@ -266,11 +268,11 @@ def _choices(labels: dict[Any, Any], blank: str | None = None) -> list[SelectCho
 
 
 def _opt(key: str) -> list[Any]:
-    return [Optional(), Length(max=MAX[key])]
+    return optional(MAX[key])
 
 
 def _req(key: str) -> list[Any]:
-    return [DataRequired(), Length(max=MAX[key])]
+    return required(MAX[key])
 
 
 # --- log a case -------------------------------------------------------------------------------
@@ -323,8 +325,7 @@ class CaseForm(CheckedForm):
     division_id = SelectField(_l("Township or street office"), coerce=int, validators=[Optional()],
                               **CHOICE_ONLY)
     # what happened
-    category = RadioField(_l("What happened?"), choices=[
-        SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
+    category = RadioField(_l("What happened?"), choices=CATEGORY_CHOICES,
         validators=[InputRequired(message=_l("Choose what happened."))],
         **CHOICE_ONLY)
     summary = StringField(_l("In one line"), validators=_req("summary"),
@@ -386,8 +387,7 @@ class TriageForm(VersionedForm):
     priority = RadioField(_l("Priority"), choices=PRIORITY_CHOICES,
         validators=[InputRequired(message=_l("Choose a priority."))],
         **CHOICE_ONLY)
-    category = SelectField(_l("What happened"), choices=[
-        SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
+    category = SelectField(_l("What happened"), choices=CATEGORY_CHOICES,
         **CHOICE_ONLY)
     kind = SelectField(_l("Kind of case"), choices=_choices(KIND_LABELS),
                        **CHOICE_ONLY)
@@ -503,8 +503,7 @@ class CaseEditForm(VersionedForm):
     division_id = SelectField(_l("Township or street office"), coerce=int, validators=[Optional()],
                               description=_l("For an incident in the city."), **CHOICE_ONLY)
     place = StringField(_l("Place"), validators=_opt("place"))
-    category = SelectField(_l("What happened"), choices=[
-        SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
+    category = SelectField(_l("What happened"), choices=CATEGORY_CHOICES,
         **CHOICE_ONLY)
     summary = StringField(_l("In one line"), validators=_req("summary"))
     narrative = TextAreaField(_l("What the family told you"), validators=_opt("narrative"),
@@ -541,8 +540,7 @@ class MassIntakeForm(CheckedForm):
     text = TextAreaField(_l("People, one per line"), validators=[Length(max=MAX["mass_text"])],
                          render_kw={"rows": 8, "spellcheck": "false"})
     upload = FileField(_l("Or a CSV file"))
-    category = SelectField(_l("What happened"), choices=[
-        SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
+    category = SelectField(_l("What happened"), choices=CATEGORY_CHOICES,
         **CHOICE_ONLY)
     priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES,
         default=Priority.P2.value, **CHOICE_ONLY)
