@@ -47,7 +47,7 @@ from consular.cases.models import (
 )
 from consular.cases.policy import Action, allowed_actions, can_create_case
 from consular.db import db, settle, utcnow
-from consular.network.queries import paginate
+from consular.network.queries import Page, paginate
 
 bp = Blueprint("cases_api", __name__, url_prefix="/api/v1")
 
@@ -203,6 +203,11 @@ def _answer(case_id: int, user: User, status: int = 200,
 # --- list and search ----------------------------------------------------------------------------
 
 
+def _page(query: sa.Select[Any], args: Mapping[str, Any]) -> Page[Any]:
+    """The page of ``query`` that a loaded list query asks for (``limit``, ``offset``)."""
+    return paginate(query, args.get("limit", DEFAULT_LIMIT), args.get("offset", 0))
+
+
 def _true(value: str | None) -> bool | None:
     return None if value is None else value == "true"
 
@@ -216,7 +221,6 @@ def _true(value: str | None) -> bool | None:
 def list_cases() -> Response:
     user = _case_user()
     args = load_query(s.CaseListQuery)
-    limit, offset = args.get("limit", DEFAULT_LIMIT), args.get("offset", 0)
     query = scoped(Case, user)
     if args.get("status"):
         query = query.where(Case.status.in_(args["status"]))
@@ -249,7 +253,7 @@ def list_cases() -> Response:
         query = query.order_by(*queries.triage_queue_order())
     else:
         query = query.order_by(Case.last_activity_at.desc(), Case.id.desc())
-    return page_json(paginate(query, limit, offset), s.CaseSummary().dump)
+    return page_json(_page(query, args), s.CaseSummary().dump)
 
 
 # --- one case -----------------------------------------------------------------------------------
@@ -507,13 +511,12 @@ def _incident_json(incident: Incident, user: User) -> dict[str, Any]:
 def list_incidents() -> Response:
     user = _case_user()
     args = load_query(s.IncidentListQuery)
-    limit, offset = args.get("limit", DEFAULT_LIMIT), args.get("offset", 0)
     query = scoped(Incident, user).order_by(Incident.active.desc(), Incident.created_at.desc(),
                                             Incident.id.desc())
     active = _true(args.get("active"))
     if active is not None:
         query = query.where(Incident.active.is_(active))
-    return page_json(paginate(query, limit, offset), lambda i: _incident_json(i, user))
+    return page_json(_page(query, args), lambda i: _incident_json(i, user))
 
 
 @bp.post("/cases/incidents")
