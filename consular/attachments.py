@@ -5,11 +5,11 @@ under ``<instance>/attachments/<random key>`` outside the web root, opened one c
 
 The owner of a file is the caller's business: :func:`receive_file` checks and seals an upload and
 answers what it is (:class:`StoredFile`); the owning package records it in a row of its own table
-(any mapped class with a ``storage_key`` column is an attachment table: key rotation and backups
-find them all). A file is written before the transaction that records it commits; if that
-transaction rolls back, the file is removed again, so no file outlives a refused request. No
-plaintext byte of an upload is ever written to disk: the content checks read the sealed partial
-file through its opener.
+with the :class:`AttachmentColumns` (any mapped class with a ``storage_key`` column is an attachment
+table: key rotation and backups find them all). A file is written before the transaction that
+records it commits; if that transaction rolls back, the file is removed again, so no file outlives
+a refused request. No plaintext byte of an upload is ever written to disk: the content checks read
+the sealed partial file through its opener.
 """
 
 from __future__ import annotations
