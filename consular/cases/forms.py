@@ -45,7 +45,14 @@ from consular.cases.models import (
     ReferralTarget,
     TimelineKind,
 )
-from consular.validation import CHOOSE_FROM_LIST, CheckedForm, CheckedSubform, optional, required
+from consular.validation import (
+    CHOOSE_FROM_LIST,
+    CheckedForm,
+    CheckedSubform,
+    choices_of,
+    optional,
+    required,
+)
 
 # --- plain-language labels --------------------------------------------------------------------
 
@@ -262,11 +269,6 @@ MAX = {
 }
 
 
-def _choices(labels: dict[Any, Any], blank: str | None = None) -> list[SelectChoice]:
-    items = [SelectChoice(str(key.value), label) for key, label in labels.items()]
-    return ([SelectChoice("", blank)] if blank is not None else []) + items
-
-
 def _opt(key: str) -> list[Any]:
     return optional(MAX[key])
 
@@ -296,14 +298,14 @@ class PersonForm(CheckedSubform):
     nationality = SelectField(_l("Nationality"), validators=[Optional()], validate_choice=True,
                               description=_l("For a foreign national: the country of the passport."),
                               **CHOICE_ONLY)
-    id_kind = SelectField(_l("Document"), choices=_choices(ID_KIND_LABELS, ""),
+    id_kind = SelectField(_l("Document"), choices=choices_of(ID_KIND_LABELS, ""),
                           validators=[Optional()], validate_choice=True,
                           **CHOICE_ONLY)
     id_number = StringField(_l("Passport or ID number"), validators=_opt("id_number"),
                             render_kw={"autocomplete": "off", "autocapitalize": "characters"})
     birth_date = StringField(_l("Date of birth"), validators=_opt("datetime"),
                              render_kw={"type": "date"})
-    gender = SelectField(_l("Gender"), choices=_choices(GENDER_LABELS), default="unknown",
+    gender = SelectField(_l("Gender"), choices=choices_of(GENDER_LABELS), default="unknown",
                          **CHOICE_ONLY)
     note = TextAreaField(_l("Anything else about this person"), validators=_opt("note"),
                          render_kw={"rows": 2})
@@ -334,8 +336,7 @@ class CaseForm(CheckedForm):
                           description=_l("No ID numbers here: this line is shown in lists."))
     narrative = TextAreaField(_l("What the family told you"), validators=_opt("narrative"),
                               render_kw={"rows": 4})
-    priority = RadioField(_l("How urgent is it?"), choices=[
-        SelectChoice(p.value, label) for p, label in PRIORITY_LABELS.items()],
+    priority = RadioField(_l("How urgent is it?"), choices=choices_of(PRIORITY_LABELS),
         default=Priority.P3.value, validators=[InputRequired()],
         **CHOICE_ONLY,
         description=_l("Your suggestion: the centre confirms the priority."))
@@ -357,7 +358,7 @@ class CaseForm(CheckedForm):
                            description=_l("e.g. America/New_York"))
     place = StringField(_l("Place"), validators=_opt("place"),
                         render_kw={"placeholder": _l("Address, hospital, police station…")})
-    channel = SelectField(_l("How it reached us"), choices=_choices(CHANNEL_LABELS),
+    channel = SelectField(_l("How it reached us"), choices=choices_of(CHANNEL_LABELS),
                           default=Channel.walk_in.value, **CHOICE_ONLY)
     tags = StringField(_l("Tags"), validators=_opt("tags"),
                        description=_l("Words separated by commas, e.g. student, visa."))
@@ -389,7 +390,7 @@ class TriageForm(VersionedForm):
         **CHOICE_ONLY)
     category = SelectField(_l("What happened"), choices=CATEGORY_CHOICES,
         **CHOICE_ONLY)
-    kind = SelectField(_l("Kind of case"), choices=_choices(KIND_LABELS),
+    kind = SelectField(_l("Kind of case"), choices=choices_of(KIND_LABELS),
                        **CHOICE_ONLY)
     note = TextAreaField(_l("Note"), validators=_opt("note"), render_kw={"rows": 2})
 
@@ -428,7 +429,7 @@ class BareForm(VersionedForm):
 
 
 class OutcomeForm(VersionedForm):
-    outcome = SelectField(_l("Outcome"), choices=_choices(OUTCOME_LABELS, ""),
+    outcome = SelectField(_l("Outcome"), choices=choices_of(OUTCOME_LABELS, ""),
                           validators=[DataRequired(message=_l("Choose an outcome."))],
                           **CHOICE_ONLY)
     note = TextAreaField(_l("What was done"), validators=_opt("note"), render_kw={"rows": 3})
@@ -439,7 +440,7 @@ class ResolveForm(OutcomeForm):
 
 
 class ReferForm(VersionedForm):
-    target = SelectField(_l("Refer to"), choices=_choices(REFERRAL_TARGET_LABELS),
+    target = SelectField(_l("Refer to"), choices=choices_of(REFERRAL_TARGET_LABELS),
                          **CHOICE_ONLY)
     mission_id = SelectField(_l("Embassy or consulate"), coerce=int, validators=[Optional()],
                              **CHOICE_ONLY)
@@ -450,7 +451,7 @@ class ReferForm(VersionedForm):
 
 class ReferralUpdateForm(VersionedForm):
     referral_id = HiddenField(validators=[DataRequired()])
-    status = SelectField(_l("Status"), choices=_choices(REFERRAL_STATUS_LABELS),
+    status = SelectField(_l("Status"), choices=choices_of(REFERRAL_STATUS_LABELS),
                          **CHOICE_ONLY)
     external_reference = StringField(_l("Their reference"), validators=_opt("external_reference"))
     note = TextAreaField(_l("Note"), validators=_opt("note"), render_kw={"rows": 2})
@@ -458,8 +459,7 @@ class ReferralUpdateForm(VersionedForm):
 
 class DuplicateDecisionForm(VersionedForm):
     link_id = HiddenField(validators=[DataRequired()])
-    decision = RadioField(_l("What did you find?"), choices=[
-        SelectChoice(d.value, label) for d, label in DUPLICATE_DECISION_LABELS.items()],
+    decision = RadioField(_l("What did you find?"), choices=choices_of(DUPLICATE_DECISION_LABELS),
         validators=[InputRequired(message=_l("Choose one."))], **CHOICE_ONLY)
     note = TextAreaField(_l("Note"), validators=_opt("note"), render_kw={"rows": 2})
 
@@ -480,19 +480,19 @@ class AttachmentForm(VersionedForm):
 
 
 class PersonAddForm(VersionedForm):
-    role = SelectField(_l("Role in the case"), choices=_choices(PERSON_ROLE_LABELS),
+    role = SelectField(_l("Role in the case"), choices=choices_of(PERSON_ROLE_LABELS),
                        **CHOICE_ONLY)
     name_zh = StringField(_l("Name in Chinese"), validators=_opt("name"))
     name_latin = StringField(_l("Name as in the passport"), validators=_opt("name"))
     phone = TelField(_l("Phone"), validators=_opt("phone"))
     relationship_to_involved = StringField(_l("Relationship"), validators=_opt("relationship"))
     nationality = SelectField(_l("Nationality"), validators=[Optional()], **CHOICE_ONLY)
-    id_kind = SelectField(_l("Document"), choices=_choices(ID_KIND_LABELS, ""),
+    id_kind = SelectField(_l("Document"), choices=choices_of(ID_KIND_LABELS, ""),
                           validators=[Optional()], **CHOICE_ONLY)
     id_number = StringField(_l("Passport or ID number"), validators=_opt("id_number"))
     birth_date = StringField(_l("Date of birth"), validators=_opt("datetime"),
                              render_kw={"type": "date"})
-    gender = SelectField(_l("Gender"), choices=_choices(GENDER_LABELS), default="unknown",
+    gender = SelectField(_l("Gender"), choices=choices_of(GENDER_LABELS), default="unknown",
                          **CHOICE_ONLY)
 
 

@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Optional
 
 from consular.registry.models import ConsentMethod, RegistrantKind, RegistrantStatus
 from consular.registry.operations import MAX, RECORDED_CONSENT
-from consular.validation import CHOOSE_FROM_LIST, CheckedForm, optional, required
+from consular.validation import CHOOSE_FROM_LIST, CheckedForm, choices_of, optional, required
 
 KIND_LABELS = {
     RegistrantKind.citizen_abroad: _l("Citizen abroad"),
@@ -72,7 +72,7 @@ FIELD_LABELS = {
     "consent_note": _l("Consent note"),
 }
 
-KIND_CHOICES = [SelectChoice(kind.value, label) for kind, label in KIND_LABELS.items()]
+KIND_CHOICES = choices_of(KIND_LABELS)
 # How consent can be recorded by someone registering a person (``RECORDED_CONSENT``).
 CONSENT_CHOICES = [SelectChoice(method.value, CONSENT_LABELS[method]) for method in RECORDED_CONSENT]
 
@@ -131,8 +131,7 @@ class NewRegistrantForm(RegistrantForm):
 
 class StatusForm(CheckedForm):
     status = SelectField(_l("New status"), validators=[DataRequired()],
-                         choices=[SelectChoice(status.value, label)
-                                  for status, label in STATUS_LABELS.items()])
+                         choices=choices_of(STATUS_LABELS))
     consent_method = SelectField(_l("Consent again (when re-activating someone who opted out)"),
                                  validators=[Optional()],
                                  choices=[SelectChoice("", "—"), *CONSENT_CHOICES])
@@ -142,7 +141,7 @@ class StatusForm(CheckedForm):
 
 class EndForm(CheckedForm):
     reason = SelectField(_l("Why"), validators=[DataRequired()],
-                         choices=[SelectChoice(key, label) for key, label in END_REASON_LABELS.items()])
+                         choices=choices_of(END_REASON_LABELS))
 
 
 class EraseForm(CheckedForm):
