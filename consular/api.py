@@ -5,14 +5,19 @@ each blueprint adds only the handlers of its own domain's errors (which answer w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from flask_babel import gettext as _
 
 from config import current_settings
 from consular.db import db
+
+if TYPE_CHECKING:
+    from consular.network.queries import Page
+
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -110,6 +115,13 @@ class QueryArgs:
     def check(self) -> None:
         if self.errors:
             raise ApiError(400, "bad_query", error_message(400), self.errors)
+
+
+def page_json(page: Page[T], item: Callable[[T], Any]) -> Response:
+    """A list's answer (``api_fields.Page``): each item of the page as ``item`` serialises it, the
+    total, and the limit and offset the page was asked for."""
+    return jsonify(items=[item(x) for x in page.items], total=page.total, limit=page.limit,
+                   offset=page.offset)
 
 
 def wants_json() -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from marshmallow import ValidationError, fields
+from marshmallow import Schema, ValidationError, fields
 
 import i18n
 from consular.api_docs import register_component
@@ -151,6 +151,19 @@ class Items(fields.List):
             raise ValidationError(ngettext("At least %(num)d entry.", "At least %(num)d entries.",
                                            self.min_items))
         return list(super()._deserialize(value, attr, data, **kwargs))
+
+
+# --- a list's answer ----------------------------------------------------------------------------
+
+
+class Page(Schema):
+    """The answer of every list: a page of ``items`` (each list's subclass names their schema), how
+    many there are in all, and the ``limit`` and ``offset`` the page was asked for."""
+
+    items = fields.List(fields.Raw(), required=True)
+    total = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
 
 
 # --- messages ---------------------------------------------------------------------------------

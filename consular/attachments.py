@@ -5,11 +5,11 @@ under ``<instance>/attachments/<random key>`` outside the web root, opened one c
 
 The owner of a file is the caller's business: :func:`receive_file` checks and seals an upload and
 answers what it is (:class:`StoredFile`); the owning package records it in a row of its own table
-(any mapped class with a ``storage_key`` column is an attachment table: key rotation and backups
-find them all). A file is written before the transaction that records it commits; if that
-transaction rolls back, the file is removed again, so no file outlives a refused request. No
-plaintext byte of an upload is ever written to disk: the content checks read the sealed partial
-file through its opener.
+with the :class:`AttachmentColumns` (any mapped class with a ``storage_key`` column is an attachment
+table: key rotation and backups find them all). A file is written before the transaction that
+records it commits; if that transaction rolls back, the file is removed again, so no file outlives
+a refused request. No plaintext byte of an upload is ever written to disk: the content checks read
+the sealed partial file through its opener.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import re
 import secrets
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, Any
 
@@ -31,10 +32,10 @@ import sqlalchemy as sa
 from flask import Response, current_app, render_template, send_file
 from flask_babel import gettext as _
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from config import current_settings
-from consular.db import Model, db, keyring
+from consular.db import EncryptedString, Model, UTCDateTime, db, keyring, utcnow
 from consular.sealedfile import SealedFileError, SealedReader, SealedWriter, reseal_file
 
 CHUNK = 64 * 1024
@@ -75,6 +76,24 @@ class StoredFile:
     size: int
     sha256: str
     storage_key: str
+
+    def columns(self) -> dict[str, Any]:
+        """What the owner's row records of it (its :class:`AttachmentColumns` of the same names)."""
+        return asdict(self)
+
+
+class AttachmentColumns:
+    """The columns of every attachment table: the stored file as :class:`StoredFile` answers it
+    (its name sealed at rest like any personal text), who uploaded it and when. The owning table
+    adds its id, the key of its owner and the relationship."""
+
+    filename: Mapped[str] = mapped_column(EncryptedString())
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_key: Mapped[str] = mapped_column(sa.String(80), unique=True)  # random, not the filename
+    uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 def sniff(content: IO[bytes]) -> FileKind | None:

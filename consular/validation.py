@@ -24,7 +24,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtforms_translations
 from marshmallow import ValidationError as SchemaValidationError
 from marshmallow.validate import Validator
-from wtforms import Form, PasswordField, StringField, TextAreaField
+from wtforms import Form, PasswordField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FormValidationError
 
@@ -227,6 +227,13 @@ class TextRuleMeta:
 
 # A choice a form offers that the request did not make (a select's unknown or malformed value).
 CHOOSE_FROM_LIST = _l("Choose an entry from the list.")
+
+
+def choices_of(labels: Mapping[Any, Any], blank: Any = None) -> list[SelectChoice]:
+    """A select's choices from a table of labels (keyed by enum members or plain strings), after
+    an empty choice labelled ``blank`` when one is given."""
+    return ([SelectChoice("", blank)] if blank is not None else []) + [
+        SelectChoice(str(getattr(key, "value", key)), label) for key, label in labels.items()]
 
 
 def required(max_len: int) -> list[Any]:

@@ -37,7 +37,7 @@ from consular.activities.models import (
     RiskState,
 )
 from consular.activities.report import work_figures_of
-from consular.api import ApiError, QueryArgs, answer_domain_errors, error_message, json_body
+from consular.api import ApiError, QueryArgs, answer_domain_errors, error_message, json_body, page_json
 from consular.api_docs import documented
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
@@ -99,8 +99,7 @@ def activity_list() -> Response:
     limit, offset = _paging()
     filters, _args, _page = queries.filters_from(request.args)
     page = paginate(queries.activities_query(user, filters), limit, offset)
-    return jsonify(items=[activity_json(a) for a in page.items], total=page.total, limit=limit,
-                   offset=offset)
+    return page_json(page, activity_json)
 
 
 @bp.post("/activities")
@@ -191,8 +190,7 @@ def risk_list() -> Response:
     limit, offset = _paging()
     filters, _args, _page = queries.risk_filters_from(request.args)
     page = paginate(queries.risks_query(user, filters), limit, offset)
-    return jsonify(items=[risk_json(r, user) for r in page.items], total=page.total, limit=limit,
-                   offset=offset)
+    return page_json(page, lambda r: risk_json(r, user))
 
 
 @bp.post("/risks")

@@ -6,9 +6,6 @@ filled in by the views."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
@@ -29,7 +26,7 @@ from consular.activities.models import (
     RiskState,
     TalkSetting,
 )
-from consular.validation import CheckedForm
+from consular.validation import CheckedForm, choices_of
 
 KIND_LABELS = {
     ActivityKind.patrol: _l("Station patrol"),
@@ -97,11 +94,6 @@ MEASURE_STATE_LABELS = {
 }
 
 
-def _choices(labels: Mapping[Any, Any], blank: Any = None) -> list[SelectChoice]:
-    return ([SelectChoice("", blank)] if blank is not None else []) + [
-        SelectChoice(k.value if hasattr(k, "value") else str(k), v) for k, v in labels.items()]
-
-
 def _select(label: object, choices: list[SelectChoice] | None = None, **kw: object) -> SelectField:
     # The operation checks the value (with its own message); the field only carries it.
     return SelectField(label, choices=choices or [], validate_choice=False, **kw)
@@ -112,18 +104,18 @@ def _many(label: object) -> SelectMultipleField:
 
 
 class ActivityForm(CheckedForm):
-    kind = _select(_l("Kind of activity"), _choices(KIND_LABELS))
+    kind = _select(_l("Kind of activity"), choices_of(KIND_LABELS))
     title = StringField(_l("Title"), description=_l("What it was, as the work report names it, e.g. "
                                                       "“Consular-protection talk at Wenzhou University”."))
     held_on = StringField(_l("Held on"), render_kw={"type": "date"})
-    place_kind = _select(_l("Where"), _choices(PLACE_LABELS))
+    place_kind = _select(_l("Where"), choices_of(PLACE_LABELS))
     division_id = _select(_l("Division"))
     country_code = _select(_l("Country"))
     city = StringField(_l("City"))
     station_id = _select(_l("Station"))
     organiser = StringField(_l("Organiser"), description=_l("Empty: your point, station or the centre."))
-    audience = _select(_l("Audience"), _choices(AUDIENCE_LABELS, blank=_l("Choose…")))
-    setting = _select(_l("Setting of the talk"), _choices(SETTING_LABELS, blank=_l("Choose…")))
+    audience = _select(_l("Audience"), choices_of(AUDIENCE_LABELS, blank=_l("Choose…")))
+    setting = _select(_l("Setting of the talk"), choices_of(SETTING_LABELS, blank=_l("Choose…")))
     head_count = StringField(_l("Head count"), render_kw={"inputmode": "numeric", "type": "number",
                                                           "min": "0", "max": "100000"},
                              description=_l("How many people attended (for a talk: its audience)."))
@@ -155,8 +147,8 @@ class FollowUpForm(CheckedForm):
 class RiskForm(CheckedForm):
     title = StringField(_l("Risk"), description=_l("In a few words, e.g. “Fake police calls to "
                                                      "Chinese students in Prato”."))
-    kind = _select(_l("Kind of risk"), _choices(RISK_KIND_LABELS))
-    level = _select(_l("Risk level"), _choices(LEVEL_LABELS))
+    kind = _select(_l("Kind of risk"), choices_of(RISK_KIND_LABELS))
+    level = _select(_l("Risk level"), choices_of(LEVEL_LABELS))
     found_on = StringField(_l("Found on"), render_kw={"type": "date"})
     country_codes = StringField(_l("Countries concerned"),
                                 description=_l("Two-letter codes separated by commas, e.g. IT, FR."))
@@ -173,11 +165,11 @@ class MeasureForm(CheckedForm):
     action = StringField(_l("Measure"))
     owner = StringField(_l("Who does it"))
     due_on = StringField(_l("Due by"), render_kw={"type": "date"})
-    state = _select(_l("State"), _choices(MEASURE_STATE_LABELS))
+    state = _select(_l("State"), choices_of(MEASURE_STATE_LABELS))
 
 
 class MeasureStateForm(CheckedForm):
-    state = _select(_l("State"), _choices(MEASURE_STATE_LABELS))
+    state = _select(_l("State"), choices_of(MEASURE_STATE_LABELS))
 
 
 class LinkForm(CheckedForm):

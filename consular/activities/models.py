@@ -10,6 +10,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from consular.attachments import AttachmentColumns
 from consular.auth.models import User
 from consular.db import EncryptedString, Model, TimestampMixin, UTCDateTime, utcnow
 from consular.network.models import Division, LiaisonPoint, ServiceStation
@@ -145,7 +146,7 @@ class PatrolCheck(Model):
     station: Mapped[ServiceStation] = relationship()
 
 
-class ActivityAttachment(Model):
+class ActivityAttachment(AttachmentColumns, Model):
     """A sign-in sheet, photo or slides of an activity (``consular.attachments``: sealed at rest,
     served only through scoped views)."""
 
@@ -153,13 +154,6 @@ class ActivityAttachment(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activity.id"), index=True)
-    filename: Mapped[str] = mapped_column(EncryptedString())
-    content_type: Mapped[str] = mapped_column(sa.String(100))
-    size: Mapped[int]
-    sha256: Mapped[str] = mapped_column(sa.String(64))
-    storage_key: Mapped[str] = mapped_column(sa.String(80), unique=True)
-    uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
-    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     activity: Mapped[Activity] = relationship(back_populates="attachments")
 

@@ -369,9 +369,7 @@ def add_attachment(activity: Activity, filename: str, stream: IO[bytes], *,
         stored = files.receive_file(filename, stream, allowed=ATTACHMENT_KINDS)
     except files.FileRefused as exc:
         raise ActivityInputError({"file": str(exc)}) from None
-    att = ActivityAttachment(activity_id=activity.id, filename=stored.filename,
-                             content_type=stored.content_type, size=stored.size, sha256=stored.sha256,
-                             storage_key=stored.storage_key, uploaded_by_id=user.id)
+    att = ActivityAttachment(activity_id=activity.id, **stored.columns(), uploaded_by_id=user.id)
     db.session.add(att)
     db.session.flush()
     record("activity.attachment", "activity", activity.id,

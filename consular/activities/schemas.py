@@ -26,7 +26,7 @@ from consular.activities.models import (
 from consular.activities.operations import MAX
 from consular.activities.risks import MAX as RISK_MAX
 from consular.activities.stats import WorkFigures
-from consular.api_fields import Choice, Country, Int, Items, Text, _n
+from consular.api_fields import Choice, Country, Int, Items, Page, Text, _n
 
 DAY = {"format": "date", "description": "A day, 2026-03-15 (or 2026年3月15日)."}
 
@@ -226,11 +226,8 @@ class ActivityOut(Schema):
     updated_at = fields.DateTime(required=True)
 
 
-class ActivityPage(Schema):
+class ActivityPage(Page):
     items = fields.List(fields.Nested(ActivityOut), required=True)
-    total = fields.Integer(required=True)
-    limit = fields.Integer(required=True)
-    offset = fields.Integer(required=True)
 
 
 class MeasureOut(Schema):
@@ -264,11 +261,8 @@ class RiskOut(Schema):
     updated_at = fields.DateTime(required=True)
 
 
-class RiskPage(Schema):
+class RiskPage(Page):
     items = fields.List(fields.Nested(RiskOut), required=True)
-    total = fields.Integer(required=True)
-    limit = fields.Integer(required=True)
-    offset = fields.Integer(required=True)
 
 
 class AlertReachOut(Schema):

@@ -28,7 +28,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from consular import api_fields
-from consular.api import DEFAULT_LIMIT, ApiError, error_message, json_body, refusal
+from consular.api import DEFAULT_LIMIT, ApiError, error_message, json_body, page_json, refusal
 from consular.api_docs import documented
 from consular.audit.operations import record
 from consular.auth.models import Role, User
@@ -47,7 +47,7 @@ from consular.cases.models import (
 )
 from consular.cases.policy import Action, allowed_actions, can_create_case
 from consular.db import db, settle, utcnow
-from consular.network.queries import paginate
+from consular.network.queries import Page, paginate
 
 bp = Blueprint("cases_api", __name__, url_prefix="/api/v1")
 
@@ -170,6 +170,13 @@ def _load_case(case_id: int, user: User) -> Case:
     return get_scoped_or_404(Case, case_id, user)
 
 
+def _case_and_body(case_id: int, schema: type[Schema]) -> tuple[User, Case, dict[str, Any]]:
+    """A change to one case: the caller, their case (out of scope: 404), then the body checked by
+    ``schema``."""
+    user = _case_user()
+    return user, _load_case(case_id, user), load_body(schema)
+
+
 def _fresh(case_id: int, user: User) -> Case | None:
     db.session.expire_all()
     case = db.session.scalar(
@@ -196,6 +203,11 @@ def _answer(case_id: int, user: User, status: int = 200,
 # --- list and search ----------------------------------------------------------------------------
 
 
+def _page(query: sa.Select[Any], args: Mapping[str, Any]) -> Page[Any]:
+    """The page of ``query`` that a loaded list query asks for (``limit``, ``offset``)."""
+    return paginate(query, args.get("limit", DEFAULT_LIMIT), args.get("offset", 0))
+
+
 def _true(value: str | None) -> bool | None:
     return None if value is None else value == "true"
 
@@ -209,7 +221,6 @@ def _true(value: str | None) -> bool | None:
 def list_cases() -> Response:
     user = _case_user()
     args = load_query(s.CaseListQuery)
-    limit, offset = args.get("limit", DEFAULT_LIMIT), args.get("offset", 0)
     query = scoped(Case, user)
     if args.get("status"):
         query = query.where(Case.status.in_(args["status"]))
@@ -242,9 +253,7 @@ def list_cases() -> Response:
         query = query.order_by(*queries.triage_queue_order())
     else:
         query = query.order_by(Case.last_activity_at.desc(), Case.id.desc())
-    page = paginate(query, limit, offset)
-    return jsonify(s.CasePage().dump({"items": page.items, "total": page.total, "limit": limit,
-                                      "offset": offset}))
+    return page_json(_page(query, args), s.CaseSummary().dump)
 
 
 # --- one case -----------------------------------------------------------------------------------
@@ -322,9 +331,7 @@ def _candidate_case(candidate: duplicates.DuplicateCandidate) -> Case:
             path_params=CASE_ID, errors=(403, 409, 422),
             description="Only the fields sent change. Needs the version last read.")
 def update_case(case_id: int) -> tuple[Response, int, dict[str, str]]:
-    user = _case_user()
-    case = _load_case(case_id, user)
-    body = load_body(s.CaseUpdateIn)
+    user, case, body = _case_and_body(case_id, s.CaseUpdateIn)
     ops.update_case(case, _present(body, (*s.CASE_FIELDS, "summary")), user=user,
                     expected_version=body["expected_version"])
     settle()
@@ -410,9 +417,7 @@ ACTIONS: list[ActionApi] = [
 
 def _add_action(spec: ActionApi) -> None:
     def run_action(case_id: int) -> tuple[Response, int, dict[str, str]]:
-        user = _case_user()
-        case = _load_case(case_id, user)
-        body = load_body(spec.body)
+        user, case, body = _case_and_body(case_id, spec.body)
         spec.run(case, body, user)
         settle()
         return _answer(case_id, user)
@@ -442,9 +447,7 @@ for _spec in ACTIONS:
 @documented("Add an update (note) to the timeline", tags=TAGS, body=s.NoteIn,
             responses={201: s.CaseDetail}, path_params=CASE_ID, errors=(403, 409, 422))
 def add_note(case_id: int) -> tuple[Response, int, dict[str, str]]:
-    user = _case_user()
-    case = _load_case(case_id, user)
-    body = load_body(s.NoteIn)
+    user, case, body = _case_and_body(case_id, s.NoteIn)
     ops.add_note(case, user=user, text=body["text"], expected_version=body.get("expected_version"))
     settle()
     return _answer(case_id, user, 201)
@@ -454,9 +457,7 @@ def add_note(case_id: int) -> tuple[Response, int, dict[str, str]]:
 @documented("Add a person to a case", tags=TAGS, body=s.PersonAddIn, responses={201: s.CaseDetail},
             path_params=CASE_ID, errors=(403, 409, 422))
 def add_person(case_id: int) -> tuple[Response, int, dict[str, str]]:
-    user = _case_user()
-    case = _load_case(case_id, user)
-    body = load_body(s.PersonAddIn)
+    user, case, body = _case_and_body(case_id, s.PersonAddIn)
     version = body.pop("expected_version")
     ops.add_person(case, body, user=user, expected_version=version)
     settle()
@@ -467,9 +468,7 @@ def add_person(case_id: int) -> tuple[Response, int, dict[str, str]]:
 @documented("Refer the case (mission, police, legal aid, lawyers)", tags=TAGS, body=s.ReferralIn,
             responses={201: s.CaseDetail}, path_params=CASE_ID, errors=(403, 409, 422))
 def refer(case_id: int) -> tuple[Response, int, dict[str, str]]:
-    user = _case_user()
-    case = _load_case(case_id, user)
-    body = load_body(s.ReferralIn)
+    user, case, body = _case_and_body(case_id, s.ReferralIn)
     ops.refer(case, user=user, target=body["target"], mission_id=_opt(body, "mission_id"),
               target_name=body.get("target_name") or "", note=_opt(body, "note"),
               expected_version=body.get("expected_version"))
@@ -512,15 +511,12 @@ def _incident_json(incident: Incident, user: User) -> dict[str, Any]:
 def list_incidents() -> Response:
     user = _case_user()
     args = load_query(s.IncidentListQuery)
-    limit, offset = args.get("limit", DEFAULT_LIMIT), args.get("offset", 0)
     query = scoped(Incident, user).order_by(Incident.active.desc(), Incident.created_at.desc(),
                                             Incident.id.desc())
     active = _true(args.get("active"))
     if active is not None:
         query = query.where(Incident.active.is_(active))
-    page = paginate(query, limit, offset)
-    return jsonify(items=[_incident_json(i, user) for i in page.items], total=page.total,
-                   limit=limit, offset=offset)
+    return page_json(_page(query, args), lambda i: _incident_json(i, user))
 
 
 @bp.post("/cases/incidents")

@@ -52,9 +52,8 @@ def store_attachment(case: Case, filename: str, stream: IO[bytes], content_type:
     except store.FileRefused as exc:
         raise CaseInputError({"file": str(exc)}) from None
     now = utcnow()
-    att = Attachment(case_id=case.id, filename=stored.filename, content_type=stored.content_type,
-                     size=stored.size, sha256=stored.sha256, storage_key=stored.storage_key,
-                     uploaded_by_id=getattr(user, "id", None), uploaded_at=now)
+    att = Attachment(case_id=case.id, **stored.columns(), uploaded_by_id=getattr(user, "id", None),
+                     uploaded_at=now)
     db.session.add(att)
     db.session.flush()
     _touch(case, user, now)

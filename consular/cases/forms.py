@@ -45,7 +45,14 @@ from consular.cases.models import (
     ReferralTarget,
     TimelineKind,
 )
-from consular.validation import CheckedForm, CheckedSubform
+from consular.validation import (
+    CHOOSE_FROM_LIST,
+    CheckedForm,
+    CheckedSubform,
+    choices_of,
+    optional,
+    required,
+)
 
 # --- plain-language labels --------------------------------------------------------------------
 
@@ -80,6 +87,9 @@ def _priority_choice(priority: Priority, label: LazyString) -> str:
 # "P1 · …" in the reader's language: made when a form is shown, not when this module is imported.
 PRIORITY_CHOICES = [SelectChoice(p.value, LazyString(_priority_choice, p, label))
                     for p, label in PRIORITY_LABELS.items()]
+
+# What happened, in its first line (the "log a case" tiles add the second as a hint).
+CATEGORY_CHOICES = [SelectChoice(c.value, label) for c, (label, _hint) in CATEGORY_LABELS.items()]
 
 STATUS_LABELS = {
     CaseStatus.new: _l("New: waiting for the centre"),
@@ -248,7 +258,6 @@ DUPLICATE_DECISION_LABELS = {
     DuplicateState.different: _l("Not the same: two separate cases"),
 }
 
-CHOOSE_FROM_LIST = _l("Choose an entry from the list.")
 CHOICE_ONLY: dict[str, Any] = {"invalid_value_message": CHOOSE_FROM_LIST,
                                "invalid_choice_message": CHOOSE_FROM_LIST}
 
@@ -260,17 +269,12 @@ MAX = {
 }
 
 
-def _choices(labels: dict[Any, Any], blank: str | None = None) -> list[SelectChoice]:
-    items = [SelectChoice(str(key.value), label) for key, label in labels.items()]
-    return ([SelectChoice("", blank)] if blank is not None else []) + items
-
-
 def _opt(key: str) -> list[Any]:
-    return [Optional(), Length(max=MAX[key])]
+    return optional(MAX[key])
 
 
 def _req(key: str) -> list[Any]:
-    return [DataRequired(), Length(max=MAX[key])]
+    return required(MAX[key])
 
 
 # --- log a case -------------------------------------------------------------------------------
@@ -294,14 +298,14 @@ class PersonForm(CheckedSubform):
     nationality = SelectField(_l("Nationality"), validators=[Optional()], validate_choice=True,
                               description=_l("For a foreign national: the country of the passport."),
                               **CHOICE_ONLY)
-    id_kind = SelectField(_l("Document"), choices=_choices(ID_KIND_LABELS, ""),
+    id_kind = SelectField(_l("Document"), choices=choices_of(ID_KIND_LABELS, ""),
                           validators=[Optional()], validate_choice=True,
                           **CHOICE_ONLY)
     id_number = StringField(_l("Passport or ID number"), validators=_opt("id_number"),
                             render_kw={"autocomplete": "off", "autocapitalize": "characters"})
     birth_date = StringField(_l("Date of birth"), validators=_opt("datetime"),
                              render_kw={"type": "date"})
-    gender = SelectField(_l("Gender"), choices=_choices(GENDER_LABELS), default="unknown",
+    gender = SelectField(_l("Gender"), choices=choices_of(GENDER_LABELS), default="unknown",
                          **CHOICE_ONLY)
     note = TextAreaField(_l("Anything else about this person"), validators=_opt("note"),
                          render_kw={"rows": 2})
@@ -323,8 +327,7 @@ class CaseForm(CheckedForm):
     division_id = SelectField(_l("Township or street office"), coerce=int, validators=[Optional()],
                               **CHOICE_ONLY)
     # what happened
-    category = RadioField(_l("What happened?"), choices=[
-        SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
+    category = RadioField(_l("What happened?"), choices=CATEGORY_CHOICES,
         validators=[InputRequired(message=_l("Choose what happened."))],
         **CHOICE_ONLY)
     summary = StringField(_l("In one line"), validators=_req("summary"),
@@ -333,8 +336,7 @@ class CaseForm(CheckedForm):
                           description=_l("No ID numbers here: this line is shown in lists."))
     narrative = TextAreaField(_l("What the family told you"), validators=_opt("narrative"),
                               render_kw={"rows": 4})
-    priority = RadioField(_l("How urgent is it?"), choices=[
-        SelectChoice(p.value, label) for p, label in PRIORITY_LABELS.items()],
+    priority = RadioField(_l("How urgent is it?"), choices=choices_of(PRIORITY_LABELS),
         default=Priority.P3.value, validators=[InputRequired()],
         **CHOICE_ONLY,
         description=_l("Your suggestion: the centre confirms the priority."))
@@ -356,7 +358,7 @@ class CaseForm(CheckedForm):
                            description=_l("e.g. America/New_York"))
     place = StringField(_l("Place"), validators=_opt("place"),
                         render_kw={"placeholder": _l("Address, hospital, police station…")})
-    channel = SelectField(_l("How it reached us"), choices=_choices(CHANNEL_LABELS),
+    channel = SelectField(_l("How it reached us"), choices=choices_of(CHANNEL_LABELS),
                           default=Channel.walk_in.value, **CHOICE_ONLY)
     tags = StringField(_l("Tags"), validators=_opt("tags"),
                        description=_l("Words separated by commas, e.g. student, visa."))
@@ -386,10 +388,9 @@ class TriageForm(VersionedForm):
     priority = RadioField(_l("Priority"), choices=PRIORITY_CHOICES,
         validators=[InputRequired(message=_l("Choose a priority."))],
         **CHOICE_ONLY)
-    category = SelectField(_l("What happened"), choices=[
-        SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
+    category = SelectField(_l("What happened"), choices=CATEGORY_CHOICES,
         **CHOICE_ONLY)
-    kind = SelectField(_l("Kind of case"), choices=_choices(KIND_LABELS),
+    kind = SelectField(_l("Kind of case"), choices=choices_of(KIND_LABELS),
                        **CHOICE_ONLY)
     note = TextAreaField(_l("Note"), validators=_opt("note"), render_kw={"rows": 2})
 
@@ -428,7 +429,7 @@ class BareForm(VersionedForm):
 
 
 class OutcomeForm(VersionedForm):
-    outcome = SelectField(_l("Outcome"), choices=_choices(OUTCOME_LABELS, ""),
+    outcome = SelectField(_l("Outcome"), choices=choices_of(OUTCOME_LABELS, ""),
                           validators=[DataRequired(message=_l("Choose an outcome."))],
                           **CHOICE_ONLY)
     note = TextAreaField(_l("What was done"), validators=_opt("note"), render_kw={"rows": 3})
@@ -439,7 +440,7 @@ class ResolveForm(OutcomeForm):
 
 
 class ReferForm(VersionedForm):
-    target = SelectField(_l("Refer to"), choices=_choices(REFERRAL_TARGET_LABELS),
+    target = SelectField(_l("Refer to"), choices=choices_of(REFERRAL_TARGET_LABELS),
                          **CHOICE_ONLY)
     mission_id = SelectField(_l("Embassy or consulate"), coerce=int, validators=[Optional()],
                              **CHOICE_ONLY)
@@ -450,7 +451,7 @@ class ReferForm(VersionedForm):
 
 class ReferralUpdateForm(VersionedForm):
     referral_id = HiddenField(validators=[DataRequired()])
-    status = SelectField(_l("Status"), choices=_choices(REFERRAL_STATUS_LABELS),
+    status = SelectField(_l("Status"), choices=choices_of(REFERRAL_STATUS_LABELS),
                          **CHOICE_ONLY)
     external_reference = StringField(_l("Their reference"), validators=_opt("external_reference"))
     note = TextAreaField(_l("Note"), validators=_opt("note"), render_kw={"rows": 2})
@@ -458,8 +459,7 @@ class ReferralUpdateForm(VersionedForm):
 
 class DuplicateDecisionForm(VersionedForm):
     link_id = HiddenField(validators=[DataRequired()])
-    decision = RadioField(_l("What did you find?"), choices=[
-        SelectChoice(d.value, label) for d, label in DUPLICATE_DECISION_LABELS.items()],
+    decision = RadioField(_l("What did you find?"), choices=choices_of(DUPLICATE_DECISION_LABELS),
         validators=[InputRequired(message=_l("Choose one."))], **CHOICE_ONLY)
     note = TextAreaField(_l("Note"), validators=_opt("note"), render_kw={"rows": 2})
 
@@ -480,19 +480,19 @@ class AttachmentForm(VersionedForm):
 
 
 class PersonAddForm(VersionedForm):
-    role = SelectField(_l("Role in the case"), choices=_choices(PERSON_ROLE_LABELS),
+    role = SelectField(_l("Role in the case"), choices=choices_of(PERSON_ROLE_LABELS),
                        **CHOICE_ONLY)
     name_zh = StringField(_l("Name in Chinese"), validators=_opt("name"))
     name_latin = StringField(_l("Name as in the passport"), validators=_opt("name"))
     phone = TelField(_l("Phone"), validators=_opt("phone"))
     relationship_to_involved = StringField(_l("Relationship"), validators=_opt("relationship"))
     nationality = SelectField(_l("Nationality"), validators=[Optional()], **CHOICE_ONLY)
-    id_kind = SelectField(_l("Document"), choices=_choices(ID_KIND_LABELS, ""),
+    id_kind = SelectField(_l("Document"), choices=choices_of(ID_KIND_LABELS, ""),
                           validators=[Optional()], **CHOICE_ONLY)
     id_number = StringField(_l("Passport or ID number"), validators=_opt("id_number"))
     birth_date = StringField(_l("Date of birth"), validators=_opt("datetime"),
                              render_kw={"type": "date"})
-    gender = SelectField(_l("Gender"), choices=_choices(GENDER_LABELS), default="unknown",
+    gender = SelectField(_l("Gender"), choices=choices_of(GENDER_LABELS), default="unknown",
                          **CHOICE_ONLY)
 
 
@@ -503,8 +503,7 @@ class CaseEditForm(VersionedForm):
     division_id = SelectField(_l("Township or street office"), coerce=int, validators=[Optional()],
                               description=_l("For an incident in the city."), **CHOICE_ONLY)
     place = StringField(_l("Place"), validators=_opt("place"))
-    category = SelectField(_l("What happened"), choices=[
-        SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
+    category = SelectField(_l("What happened"), choices=CATEGORY_CHOICES,
         **CHOICE_ONLY)
     summary = StringField(_l("In one line"), validators=_req("summary"))
     narrative = TextAreaField(_l("What the family told you"), validators=_opt("narrative"),
@@ -541,8 +540,7 @@ class MassIntakeForm(CheckedForm):
     text = TextAreaField(_l("People, one per line"), validators=[Length(max=MAX["mass_text"])],
                          render_kw={"rows": 8, "spellcheck": "false"})
     upload = FileField(_l("Or a CSV file"))
-    category = SelectField(_l("What happened"), choices=[
-        SelectChoice(c.value, label[0]) for c, label in CATEGORY_LABELS.items()],
+    category = SelectField(_l("What happened"), choices=CATEGORY_CHOICES,
         **CHOICE_ONLY)
     priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES,
         default=Priority.P2.value, **CHOICE_ONLY)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from config import register_names
+from consular.attachments import AttachmentColumns
 from consular.auth.models import User
 from consular.db import EncryptedString, Model, TimestampMixin, UTCDateTime, utcnow
 from consular.network.models import Division, LiaisonPoint, Mission, ServiceStation
@@ -437,20 +438,13 @@ class PossibleDuplicate(Model):
         return self.other_case if self.case_id == case_id else self.case
 
 
-class Attachment(Model):
+class Attachment(AttachmentColumns, Model):
     """A file kept outside the web root (``instance/attachments``), served only through scoped views."""
 
     __tablename__ = "attachment"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id"), index=True)
-    filename: Mapped[str] = mapped_column(EncryptedString())
-    content_type: Mapped[str] = mapped_column(sa.String(100))
-    size: Mapped[int]
-    sha256: Mapped[str] = mapped_column(sa.String(64))
-    storage_key: Mapped[str] = mapped_column(sa.String(80), unique=True)  # random, not the filename
-    uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
-    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="attachments")
 

@@ -414,26 +414,27 @@ def _case_exporter() -> User:
     return user
 
 
-@bp.get("/reports/<int:year>/cases.csv")
-def cases_csv(year: int) -> Response:
+def _cases_export(year: int, fmt: str, mimetype: str,
+                  render: Callable[[list[str], list[list[Any]]], bytes]) -> Response:
+    """The year's case rows (of the kind asked for) as a download in ``fmt``, audited: for those
+    who may export case rows."""
     _case_exporter()
     _year_or_404(year)
     kind = _kind()
     rows = case_rows(year, kind)
-    body = csv_bytes(case_columns(), rows)
-    _audit_export(year, "cases", "csv", len(rows), kind)
-    return _download(body, CSV, f"cases-{year}{_suffix(kind)}.csv")
+    body = render(case_columns(), rows)
+    _audit_export(year, "cases", fmt, len(rows), kind)
+    return _download(body, mimetype, f"cases-{year}{_suffix(kind)}.{fmt}")
+
+
+@bp.get("/reports/<int:year>/cases.csv")
+def cases_csv(year: int) -> Response:
+    return _cases_export(year, "csv", CSV, csv_bytes)
 
 
 @bp.get("/reports/<int:year>/cases.xlsx")
 def cases_workbook(year: int) -> Response:
-    _case_exporter()
-    _year_or_404(year)
-    kind = _kind()
-    rows = case_rows(year, kind)
-    body = cases_xlsx(case_columns(), rows, year)
-    _audit_export(year, "cases", "xlsx", len(rows), kind)
-    return _download(body, XLSX, f"cases-{year}{_suffix(kind)}.xlsx")
+    return _cases_export(year, "xlsx", XLSX, lambda header, rows: cases_xlsx(header, rows, year))
 
 
 @bp.get("/reports/<int:year>/statistics.xlsx")

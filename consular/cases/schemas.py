@@ -14,7 +14,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from consular.api_fields import Bool, Choice, Country, Int, Items, Text, _n
+from consular.api_fields import Bool, Choice, Country, Int, Items, Page, Text, _n
 from consular.cases.deadlines import is_overdue, time_left
 from consular.cases.models import (
     AssignmentStatus,
@@ -422,11 +422,8 @@ class CaseDetail(CaseSummary):
         return case.tag_list
 
 
-class CasePage(Schema):
+class CasePage(Page):
     items = fields.List(fields.Nested(CaseSummary), required=True)
-    total = fields.Integer(required=True)
-    limit = fields.Integer(required=True)
-    offset = fields.Integer(required=True)
 
 
 class IncidentOut(Schema):
@@ -447,8 +444,5 @@ class IncidentOut(Schema):
         return list(visible) if visible is not None else [c.id for c in incident.cases]
 
 
-class IncidentPage(Schema):
+class IncidentPage(Page):
     items = fields.List(fields.Nested(IncidentOut), required=True)
-    total = fields.Integer(required=True)
-    limit = fields.Integer(required=True)
-    offset = fields.Integer(required=True)

@@ -17,7 +17,15 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 import i18n
-from consular.api import ApiError, QueryArgs, answer_domain_errors, error_message, json_body, refusal
+from consular.api import (
+    ApiError,
+    QueryArgs,
+    answer_domain_errors,
+    error_message,
+    json_body,
+    page_json,
+    refusal,
+)
 from consular.api_docs import documented
 from consular.audit.operations import record
 from consular.auth.models import User
@@ -108,8 +116,7 @@ def registrants() -> Response:
     record("registrant.list", "registrant", "",
            {"shown": len(page.items), "total": page.total, "via": "api", "search": bool(filters.q)},
            user=user)
-    return jsonify(items=[registrant_json(r) for r in page.items], total=page.total, limit=limit,
-                   offset=offset)
+    return page_json(page, registrant_json)
 
 
 @bp.post("")

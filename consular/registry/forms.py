@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Optional
 
 from consular.registry.models import ConsentMethod, RegistrantKind, RegistrantStatus
 from consular.registry.operations import MAX, RECORDED_CONSENT
-from consular.validation import CHOOSE_FROM_LIST, CheckedForm, optional, required
+from consular.validation import CHOOSE_FROM_LIST, CheckedForm, choices_of, optional, required
 
 KIND_LABELS = {
     RegistrantKind.citizen_abroad: _l("Citizen abroad"),
@@ -72,6 +72,16 @@ FIELD_LABELS = {
     "consent_note": _l("Consent note"),
 }
 
+KIND_CHOICES = choices_of(KIND_LABELS)
+# How consent can be recorded by someone registering a person (``RECORDED_CONSENT``).
+CONSENT_CHOICES = [SelectChoice(method.value, CONSENT_LABELS[method]) for method in RECORDED_CONSENT]
+
+
+def _place_field(name: str) -> SelectField:
+    """The liaison point or service station a registration belongs to, chosen from those the view
+    offers."""
+    return SelectField(FIELD_LABELS[name], coerce=int, validators=[Optional()],
+                       invalid_value_message=CHOOSE_FROM_LIST)
 
 
 class RegistrantForm(CheckedForm):
@@ -85,7 +95,7 @@ class RegistrantForm(CheckedForm):
                                     "international format such as +39 312 345 6789, or a number "
                                     "of the country chosen below."))
     kind = SelectField(FIELD_LABELS["kind"], validators=[DataRequired()],
-                       choices=[SelectChoice(kind.value, label) for kind, label in KIND_LABELS.items()])
+                       choices=KIND_CHOICES)
     language = SelectField(FIELD_LABELS["language"], validators=[DataRequired()],
                            description=_l("Alerts are sent in this language when a text in it "
                                           "exists."))
@@ -96,10 +106,8 @@ class RegistrantForm(CheckedForm):
     timezone = SelectField(FIELD_LABELS["timezone"], validators=[Optional()], validate_choice=False,
                            description=_l("Leave on automatic: the zone follows from the city. "
                                           "Choose one when the city is not known."))
-    liaison_point_id = SelectField(FIELD_LABELS["liaison_point_id"], coerce=int,
-                                   validators=[Optional()], invalid_value_message=CHOOSE_FROM_LIST)
-    station_id = SelectField(FIELD_LABELS["station_id"], coerce=int, validators=[Optional()],
-                             invalid_value_message=CHOOSE_FROM_LIST)
+    liaison_point_id = _place_field("liaison_point_id")
+    station_id = _place_field("station_id")
     stay_from = DateField(FIELD_LABELS["stay_from"], validators=[Optional()])
     stay_until = DateField(FIELD_LABELS["stay_until"], validators=[Optional()],
                            description=_l("Optional: the dates of a stay abroad, for alerts to "
@@ -108,8 +116,7 @@ class RegistrantForm(CheckedForm):
 
 class NewRegistrantForm(RegistrantForm):
     consent_method = SelectField(FIELD_LABELS["consent_method"], validators=[DataRequired()],
-                                 choices=[SelectChoice(method.value, CONSENT_LABELS[method])
-                                          for method in RECORDED_CONSENT])
+                                 choices=CONSENT_CHOICES)
     consent_at = DateTimeLocalField(FIELD_LABELS["consent_at"], validators=[Optional()],
                                     format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
                                     description=_l("Leave empty for now (office time)."))
@@ -124,20 +131,17 @@ class NewRegistrantForm(RegistrantForm):
 
 class StatusForm(CheckedForm):
     status = SelectField(_l("New status"), validators=[DataRequired()],
-                         choices=[SelectChoice(status.value, label)
-                                  for status, label in STATUS_LABELS.items()])
+                         choices=choices_of(STATUS_LABELS))
     consent_method = SelectField(_l("Consent again (when re-activating someone who opted out)"),
                                  validators=[Optional()],
-                                 choices=[SelectChoice("", "—")] + [
-                                     SelectChoice(method.value, CONSENT_LABELS[method])
-                                     for method in RECORDED_CONSENT])
+                                 choices=[SelectChoice("", "—"), *CONSENT_CHOICES])
     consent_note = StringField(FIELD_LABELS["consent_note"],
                                validators=optional(MAX["consent_note"]))
 
 
 class EndForm(CheckedForm):
     reason = SelectField(_l("Why"), validators=[DataRequired()],
-                         choices=[SelectChoice(key, label) for key, label in END_REASON_LABELS.items()])
+                         choices=choices_of(END_REASON_LABELS))
 
 
 class EraseForm(CheckedForm):
@@ -156,11 +160,9 @@ class ImportForm(CheckedForm):
     country_code = SelectField(_l("Country, where a row gives none"), validators=[Optional()])
     language = SelectField(_l("Alert language, where a row gives none"), validators=[Optional()])
     kind = SelectField(_l("Kind, where a row gives none"), validators=[Optional()],
-                       choices=[SelectChoice(kind.value, label) for kind, label in KIND_LABELS.items()])
-    liaison_point_id = SelectField(FIELD_LABELS["liaison_point_id"], coerce=int,
-                                   validators=[Optional()], invalid_value_message=CHOOSE_FROM_LIST)
-    station_id = SelectField(FIELD_LABELS["station_id"], coerce=int, validators=[Optional()],
-                             invalid_value_message=CHOOSE_FROM_LIST)
+                       choices=KIND_CHOICES)
+    liaison_point_id = _place_field("liaison_point_id")
+    station_id = _place_field("station_id")
     consent_note = StringField(_l("Where the consent of these people is recorded"),
                                validators=required(MAX["consent_note"]),
                                description=_l("E.g. \"signed forms kept by the Prato association, "

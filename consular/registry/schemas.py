@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 import i18n
-from consular.api_fields import Choice, Country, Int, Text, _n
+from consular.api_fields import Choice, Country, Int, Page, Text, _n
 from consular.cases.schemas import PlaceRef
 from consular.registry.languages import SMS_LOCALES
 from consular.registry.models import ConsentMethod, RegistrantKind, RegistrantStatus
@@ -169,8 +169,5 @@ class RegistrantOut(Schema):
     updated_at = fields.DateTime(required=True)
 
 
-class RegistrantPage(Schema):
+class RegistrantPage(Page):
     items = fields.List(fields.Nested(RegistrantOut), required=True)
-    total = fields.Integer(required=True)
-    limit = fields.Integer(required=True)
-    offset = fields.Integer(required=True)
