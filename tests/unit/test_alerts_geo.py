@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import force_locale
 from lxml import etree
 
 from alerts import geo, targeting
@@ -407,8 +408,6 @@ def test_the_progress_map_counts_answers_by_place_and_names_nobody(make_user, lo
     for name in ("林安全", "陈求助", "吴无声", "赵佛城"):
         assert name not in page
     from alerts.authoring.maps import answers_by_place
-
-    from flask_babel import force_locale
 
     with force_locale("en"):  # the places named as an English reader names them
         by_place = {p["place"]: (p["safe"], p["need_help"], p["no_answer"])
