@@ -5,9 +5,11 @@ fake Twilio, and the table of figures each run prints."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ HEADLINE = "Storm warning"
 BODY = "Stay indoors tonight."
 
 __all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "SERVICE_SID", "Figures", "Process", "app_settings", "build_alert",
-           "insert_registrants", "machine", "phone_numbers", "wait_for"]
+           "finish", "insert_registrants", "machine", "phone_numbers", "wait_for", "work_folder"]
 
 
 def app_settings(database_url: str, instance: Path, **overrides: Any) -> dict[str, Any]:
@@ -215,3 +217,19 @@ class Figures:
         print(f"machine: {machine()}", file=stream)
         verdict = "OK" if not self.failures else "OUT OF BOUNDS: " + "; ".join(self.failures)
         print(f"result: {verdict}", file=stream, flush=True)
+
+
+def work_folder(name: str) -> Path:
+    """A fresh folder for one run's instance and logs (``consular-soak-NAME-…`` in the temp folder)."""
+    return Path(tempfile.mkdtemp(prefix=f"consular-soak-{name}-"))
+
+
+def finish(figures: Figures, began: float, folder: Path, keep: bool) -> int:
+    """The end of a run: its wall time (since ``began``, a ``time.monotonic()``) added to the figures
+    and the table printed; the work folder removed unless ``keep`` or a figure is out of bounds. Returns
+    the exit status, 1 when a figure is out of bounds."""
+    figures.add("wall time (s)", time.monotonic() - began)
+    figures.print()
+    if not keep and not figures.failures:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 1 if figures.failures else 0
