@@ -20,26 +20,31 @@ from typing import IO, Any
 import sqlalchemy as sa
 from flask import Flask
 
-from bench.common import bench_settings, env_for, format_value, machine
+from bench.common import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    bench_settings,
+    env_for,
+    fake_twilio_settings,
+    format_value,
+    machine,
+)
 
-ACCOUNT_SID = "AC" + "5" * 32
-AUTH_TOKEN = "soak-auth-token"  # noqa: S105 (the fake's credential, on loopback)
-SERVICE_SID = "MG" + "6" * 32
 CONSULAR = [sys.executable, "-c", "from consular.cli import main; main()"]
 CHUNK = 5000  # registrants per INSERT round trip
 # A text that renders to one GSM-7 segment with its validity line and footer.
 HEADLINE = "Storm warning"
 BODY = "Stay indoors tonight."
 
-__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "SERVICE_SID", "Figures", "Process", "app_settings", "build_alert",
+__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "Figures", "Process", "app_settings", "build_alert",
            "finish", "insert_registrants", "machine", "phone_numbers", "wait_for", "work_folder"]
 
 
-def app_settings(database_url: str, instance: Path, **overrides: Any) -> dict[str, Any]:
-    """Settings for the soak's own app and its subprocesses: Twilio through the fake, no quiet hours."""
+def app_settings(database_url: str, instance: Path, api_base: str, **overrides: Any) -> dict[str, Any]:
+    """Settings for the soak's own app and its subprocesses: Twilio through the fake at ``api_base``, no
+    quiet hours."""
     return bench_settings(database_url, instance, **{
-        "CONSULAR_ENV": "development", "SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "QUIET_HOURS": "",
+        "CONSULAR_ENV": "development", **fake_twilio_settings(api_base), "QUIET_HOURS": "",
         "WORKER_HEARTBEAT_SECONDS": 2, "LOG_FORMAT": "text", **overrides})
 
 

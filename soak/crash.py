@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
                                        latency_jitter_ms=args.latency_ms / 2,
                                        callbacks={"enabled": False}) as fake:
         url = pg.create_database("soak_crash")
-        settings = app_settings(url, folder, TWILIO_API_BASE=fake.base_url,
+        settings = app_settings(url, folder, fake.base_url,
                                 SMS_SEGMENTS_PER_SECOND=args.rate, DISPATCH_LEASE_SECONDS=LEASE_SECONDS,
                                 DISPATCH_LANES=2)
         run = CrashRun(args, rng, folder, pg, fake, settings)

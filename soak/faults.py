@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
         fake.set_on_accept(stamps)
         url = pg.create_database("soak_faults")
         port = free_port(0)
-        settings = app_settings(url, folder, TWILIO_API_BASE=fake.base_url,
+        settings = app_settings(url, folder, fake.base_url,
                                 PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", SMS_SEGMENTS_PER_SECOND=args.rate,
                                 DISPATCH_LANES=2, DISPATCH_LEASE_SECONDS=60, RETRY_BASE_SECONDS=1,
                                 RETRY_MAX_SECONDS=8)
