@@ -20,7 +20,7 @@ from config import ConfigError, load_settings
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role
 from consular.db import db, utcnow
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, signed_in
 from tests.support.alerts import (
     alert_input,
     approved_alert,
@@ -35,12 +35,6 @@ OFFICE = ZoneInfo("Asia/Shanghai")
 def coordinators(make_user):
     return (make_user(Role.coordinator, username="zhang", locale="en"),
             make_user(Role.coordinator, username="li", locale="en"))
-
-
-def signed_in(logged_in, user):
-    browser = logged_in(user)
-    browser._token = csrf_from(browser.get("/").get_data(as_text=True))
-    return browser
 
 
 def local(moment) -> str:

@@ -30,16 +30,9 @@ from consular.cases.models import (
 )
 from consular.db import db
 from consular.network.models import LiaisonPoint
-from tests.conftest import Browser, csrf_from
+from tests.conftest import Browser, signed_in
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def signed_in(logged_in: Callable[[User], Browser], user: User) -> Browser:
-    """A logged-in browser holding its session's CSRF token (read from a page, as a form does)."""
-    browser = logged_in(user)
-    browser._token = csrf_from(browser.get("/").get_data(as_text=True))
-    return browser
 
 
 def text(response: Any) -> str:
