@@ -31,6 +31,7 @@ from consular.cases.models import (
 from consular.db import db
 from consular.network.models import LiaisonPoint
 from tests.conftest import Browser, signed_in
+from tests.support.cases import advance
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -109,25 +110,6 @@ def make_case(world: dict[str, Any]) -> Callable[..., Case]:
         return case
 
     return make
-
-
-def advance(case: Case, user: User, *steps: str, station: Any = None) -> Case:
-    """Move ``case`` through the lifecycle with the operations (as the other screens would)."""
-    for step in steps:
-        db.session.refresh(case)
-        v = case.version
-        if step == "triage":
-            ops.triage(case, user=user, priority="P1", expected_version=v)
-        elif step == "assign":
-            ops.assign(case, user=user, station_id=station.id, coordinator_id=None,
-                       instructions="请派人去警局了解情况", expected_version=v)
-        elif step == "accept":
-            ops.accept_assignment(case, user=user, expected_version=v)
-        elif step == "resolve":
-            ops.resolve(case, user=user, outcome="released", note="已获释", expected_version=v)
-        db.session.commit()
-    db.session.refresh(case)
-    return case
 
 
 # --- log a case -------------------------------------------------------------------------------
