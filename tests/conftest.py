@@ -354,6 +354,15 @@ def logged_in(app: Flask) -> Callable[[User], Browser]:
     return make
 
 
+def api_headers(user: User, purpose: str = "test") -> dict[str, str]:
+    """The Authorization header of a new API token of ``user`` (for ``purpose``), committed."""
+    from consular.auth.operations import create_api_token
+
+    _token, secret = create_api_token(user, purpose)
+    db.session.commit()
+    return {"Authorization": f"Bearer {secret}"}
+
+
 def signed_in(logged_in: Callable[[User], Browser], user: User) -> Browser:
     """``user``'s logged-in browser holding its session's CSRF token, read from a page as a form does."""
     browser = logged_in(user)

@@ -36,7 +36,7 @@ from consular.db import db, utcnow
 from consular.network.models import CoordinationCentre, DivisionLevel
 from consular.registry import operations as registry_ops
 from consular.registry.models import Registrant, RegistrantImport
-from tests.conftest import Browser
+from tests.conftest import Browser, api_headers
 from tests.hostile import (
     GBK,
     HOSTILE_TEXT,
@@ -704,10 +704,8 @@ def test_every_api_write_refuses_bad_bodies_cleanly(app: Flask, world: World, wr
     users = {"cases": "coordinator", "registrants": "coordinator", "network": "admin",
              "activities": "coordinator"}
     user = world.users[users[area]]
-    _token, secret = create_api_token(user, "bad input")
-    db.session.commit()
+    headers = api_headers(user, "bad input")
     client = app.test_client()
-    headers = {"Authorization": f"Bearer {secret}"}
     doc = client.get("/api/openapi.json").get_json()
     problems: list[str] = []
     writes.take()

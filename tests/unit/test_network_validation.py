@@ -12,12 +12,11 @@ import sqlalchemy as sa
 
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role
-from consular.auth.operations import create_api_token
 from consular.db import db
 from consular.network import models as network
 from consular.network.checks import normalise_language
 from consular.phones import normalise as normalise_phone
-from tests.conftest import csrf_from
+from tests.conftest import api_headers, csrf_from
 
 LONG = "长" * 301
 
@@ -196,9 +195,7 @@ def test_markup_in_every_name_is_escaped(place, make_user, logged_in):
 
 @pytest.fixture
 def api(place, make_user, client) -> Callable[..., Any]:
-    _token, secret = create_api_token(make_user(Role.admin), "validation")
-    db.session.commit()
-    headers = {"Authorization": f"Bearer {secret}", "Accept-Language": "en"}
+    headers = {**api_headers(make_user(Role.admin), "validation"), "Accept-Language": "en"}
 
     def call(method: str, url: str, **kw: Any) -> Any:
         return client.open(url, method=method, headers={**headers, **kw.pop("headers", {})}, **kw)
