@@ -25,6 +25,31 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # The server the benchmarks create their databases on (a maintenance database URL; each run makes
 # and drops its own database there).
 SERVER_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The account of the fake Twilio every benchmark (and soak) run sends through, on loopback.
+ACCOUNT_SID = "AC" + "b" * 32
+AUTH_TOKEN = "bench-auth-token"  # noqa: S105 (the fake's own credential)
+SERVICE_SID = "MG" + "c" * 32
+
+
+def fake_twilio_settings(api_base: str) -> dict[str, Any]:
+    """The settings that send through the fake Twilio at ``api_base`` with the benchmarks' account."""
+    return {"SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE": api_base}
+
+
+def send_directly(api_base: str, to: str, body: str) -> None:
+    """One message sent with the official Twilio client straight to the fake at ``api_base``, no app
+    in between: the floor a latency through the app is measured against."""
+    from twilio.rest import Client
+
+    from alerts.gateways.twilio import RedirectingHttpClient
+
+    http = RedirectingHttpClient(api_base=api_base)
+    try:
+        Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http).messages.create(
+            to=to, messaging_service_sid=SERVICE_SID, body=body)
+    finally:
+        http.close()
 
 
 def _admin_engine() -> sa.Engine:

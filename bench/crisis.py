@@ -36,20 +36,21 @@ import sqlalchemy as sa
 from flask import Flask
 
 from bench.common import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
     COUNTRIES,
     Timer,
     add_registrants,
     analyze,
     bench_settings,
+    fake_twilio_settings,
     make_approved_alert,
     median,
     postgres_database,
     print_table,
+    send_directly,
 )
 
-ACCOUNT_SID = "AC" + "d" * 32
-AUTH_TOKEN = "bench-crisis-auth-token"  # noqa: S105 (the fake's credential)
-SERVICE_SID = "MG" + "e" * 32
 PASSWORD = "bench-pass-2026"  # noqa: S105 (a throwaway database's coordinator)
 SIGNATURES = "zh_Hans=【温州外事】;zh_Hant=【溫州外事】;default=[Wenzhou FAO]"
 PHONES = ["+393331234567", "+393339876543", "+393401234567"]
@@ -377,19 +378,14 @@ def time_estimate(base: str, template_id: int, circle: bool, repeats: int) -> li
 
 def _bare_first_message(fake: Any, first: FirstAccepted, repeats: int) -> list[float]:
     """One message by the official client directly (a new client each time, as a script would)."""
-    from twilio.rest import Client
 
-    from alerts.gateways.twilio import RedirectingHttpClient
 
     _settle(fake)
     latencies = []
     for _ in range(repeats):
         first.arm()
         started = datetime.now(UTC)
-        http_client = RedirectingHttpClient(api_base=fake.base_url)
-        Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http_client).messages.create(
-            to=PHONES[0], messaging_service_sid=SERVICE_SID, body="【温州外事】普拉托附近发生强烈地震")
-        http_client.close()
+        send_directly(fake.base_url, PHONES[0], "【温州外事】普拉托附近发生强烈地震")
         first.event.wait(10)
         assert first.at is not None
         latencies.append((first.at - started).total_seconds())
@@ -428,10 +424,8 @@ def main(argv: list[str]) -> int:
     first = FirstAccepted()
     with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake, postgres_database("crisis") as url:
         fake.set_on_accept(first)
-        settings = bench_settings(url, instance=folder, SMS_GATEWAY="twilio", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-                                  TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_MESSAGING_SERVICE_SID=SERVICE_SID,
-                                  TWILIO_API_BASE=fake.base_url, SMS_SEGMENTS_PER_SECOND=100_000,
-                                  SMS_SIGNATURES=SIGNATURES)
+        settings = bench_settings(url, instance=folder, **fake_twilio_settings(fake.base_url),
+                                  SMS_SEGMENTS_PER_SECOND=100_000, SMS_SIGNATURES=SIGNATURES)
         from consular.app import create_app
         from consular.db import db
 

@@ -30,11 +30,19 @@ import psutil
 import sqlalchemy as sa
 from flask import Flask
 
-from bench.common import bench_settings, env_for, median, postgres_database, print_table, stop_processes
+from bench.common import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    SERVICE_SID,
+    bench_settings,
+    env_for,
+    fake_twilio_settings,
+    median,
+    postgres_database,
+    print_table,
+    stop_processes,
+)
 
-ACCOUNT_SID = "AC" + "b" * 32
-AUTH_TOKEN = "bench-auth-token"  # noqa: S105 (the fake's own credential)
-SERVICE_SID = "MG" + "c" * 32
 CONSULAR = [sys.executable, "-c", "from consular.cli import main; main()"]
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,9 +146,7 @@ def twilio_settings(database_url: str, fake_url: str, instance: Path, **override
     """Production settings for workers (and the web app) that send through the fake Twilio."""
     settings: dict[str, Any] = {
         "CONSULAR_ENV": "production", "SECURE_COOKIES": False, "LOG_FORMAT": "text",
-        "SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE": fake_url,
-        "WORKER_HEARTBEAT_SECONDS": 1, **overrides,
+        **fake_twilio_settings(fake_url), "WORKER_HEARTBEAT_SECONDS": 1, **overrides,
     }
     return bench_settings(database_url, instance, **settings)
 

@@ -24,22 +24,23 @@ from flask import Flask
 
 from alerts.gateways.fake.server import FakeTwilio
 from bench.common import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
     Timer,
     add_registrants,
     analyze,
     bench_settings,
     env_for,
+    fake_twilio_settings,
     make_approved_alert,
     median,
     percentile,
     postgres_database,
     print_table,
+    send_directly,
     stop_processes,
 )
 
-ACCOUNT_SID = "AC" + "b" * 32
-AUTH_TOKEN = "bench-e2e-auth-token"  # noqa: S105 (the fake's credential)
-SERVICE_SID = "MG" + "c" * 32
 PHONES = ["+33612345678", "+33698765432", "+33611122233", "+33644455566"]
 SMALL_COUNTRY = "KR"  # the small alerts of the latency repeats
 SMALL_PHONES = ["+821012345678", "+821098765432"]
@@ -166,18 +167,12 @@ def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
 def _bare_first_message(fake: FakeTwilio, repeats: int) -> list[float]:
     """The same first message sent by the official client directly: a new client each time (as a
     script would), timed from the call to the fake's acceptance."""
-    from twilio.rest import Client
-
-    from alerts.gateways.twilio import RedirectingHttpClient
 
     latencies = []
     for _ in range(repeats):
         fake.reset(keep_config=True)
         started = datetime.now(UTC)
-        http = RedirectingHttpClient(api_base=fake.base_url)
-        client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http)
-        client.messages.create(to=SMALL_PHONES[0], messaging_service_sid=SERVICE_SID, body=TEXT)
-        http.close()
+        send_directly(fake.base_url, SMALL_PHONES[0], TEXT)
         latencies.append((min(_accepted_times(fake)) - started).total_seconds())
         time.sleep(random.uniform(0.05, 0.3))
     return latencies
@@ -199,10 +194,8 @@ def main(argv: list[str]) -> int:
     folder = Path(tempfile.mkdtemp(prefix="consular-bench-e2e-"))
     print(f"  worker logs in {folder}", flush=True)
     with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake, postgres_database("e2e") as url:
-        overrides = {"SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-                     "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID,
-                     "TWILIO_API_BASE": fake.base_url, "SMS_SEGMENTS_PER_SECOND": args.rate}
-        settings = bench_settings(url, instance=folder, **overrides)
+        settings = bench_settings(url, instance=folder, **fake_twilio_settings(fake.base_url),
+                                  SMS_SEGMENTS_PER_SECOND=args.rate)
         app = _app(settings)  # the workers get the same settings, keys included
         with app.app_context():
             add_registrants(SMALL_COUNTRY, small, SMALL_PHONES, inactive_share=0)

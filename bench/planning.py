@@ -116,9 +116,9 @@ def _time_bare(app: Flask, count: int) -> float:
     return timer.seconds
 
 
-def _time_shape(app: Flask, alert_id: int) -> float | None:
-    """Where the time goes: the same INSERT … SELECT as fan_out (captured from it) into a table with
-    delivery's columns and indexes but no foreign keys (PostgreSQL only)."""
+def _fan_out_statement(alert_id: int) -> tuple[str, Any] | None:
+    """The INSERT … SELECT that fan_out runs for the alert, and its parameters, captured as it runs
+    (in the app context of the caller) and rolled back; None when it ran none."""
     from alerts.models import Alert
     from alerts.targeting import fan_out
     from consular.db import db
@@ -129,18 +129,29 @@ def _time_shape(app: Flask, alert_id: int) -> float | None:
         if statement.lstrip().upper().startswith("INSERT INTO DELIVERY"):
             captured.append((statement, parameters))
 
+    engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        alert = db.session.get(Alert, alert_id)
+        assert alert is not None
+        fan_out(alert)
+    finally:
+        db.session.rollback()
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    return captured[0] if captured else None
+
+
+def _time_shape(app: Flask, alert_id: int) -> float | None:
+    """Where the time goes: the same INSERT … SELECT as fan_out (captured from it) into a table with
+    delivery's columns and indexes but no foreign keys (PostgreSQL only)."""
+    from consular.db import db
+
     with app.app_context():
         if db.session.get_bind().dialect.name != "postgresql":
             return None
-        sa.event.listen(db.engine, "before_cursor_execute", capture)
-        try:
-            alert = db.session.get(Alert, alert_id)
-            assert alert is not None
-            fan_out(alert)
-        finally:
-            db.session.rollback()
-            sa.event.remove(db.engine, "before_cursor_execute", capture)
-        statement, parameters = captured[0]
+        captured = _fan_out_statement(alert_id)
+        assert captured is not None, "fan_out ran no INSERT INTO delivery"
+        statement, parameters = captured
         statement = statement.replace("INSERT INTO delivery", f"INSERT INTO {SHAPE_TABLE}", 1)
         with db.engine.connect() as conn, Timer() as timer:
             conn.exec_driver_sql(statement, parameters)
@@ -212,30 +223,14 @@ def _table_mib(app: Flask, table: str) -> float | None:
 
 def _explain(app: Flask, alert_id: int) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) of the fan-out statement itself (rolled back), trigger times included."""
-    from alerts.models import Alert
-    from alerts.targeting import fan_out
     from consular.db import db
 
-    captured: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO DELIVERY"):
-            captured.append((statement, parameters))
-
     with app.app_context():
-        engine = db.engine
-        sa.event.listen(engine, "before_cursor_execute", capture)
-        try:
-            alert = db.session.get(Alert, alert_id)
-            assert alert is not None
-            fan_out(alert)
-        finally:
-            db.session.rollback()
-            sa.event.remove(engine, "before_cursor_execute", capture)
-        if not captured:
+        captured = _fan_out_statement(alert_id)
+        if captured is None:
             return []
-        statement, parameters = captured[0]
-        with engine.connect() as conn:
+        statement, parameters = captured
+        with db.engine.connect() as conn:
             plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
             lines = [r[0] for r in plan]
             conn.rollback()

@@ -5,9 +5,11 @@ fake Twilio, and the table of figures each run prints."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,26 +20,31 @@ from typing import IO, Any
 import sqlalchemy as sa
 from flask import Flask
 
-from bench.common import bench_settings, env_for, format_value, machine
+from bench.common import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    bench_settings,
+    env_for,
+    fake_twilio_settings,
+    format_value,
+    machine,
+)
 
-ACCOUNT_SID = "AC" + "5" * 32
-AUTH_TOKEN = "soak-auth-token"  # noqa: S105 (the fake's credential, on loopback)
-SERVICE_SID = "MG" + "6" * 32
 CONSULAR = [sys.executable, "-c", "from consular.cli import main; main()"]
 CHUNK = 5000  # registrants per INSERT round trip
 # A text that renders to one GSM-7 segment with its validity line and footer.
 HEADLINE = "Storm warning"
 BODY = "Stay indoors tonight."
 
-__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "SERVICE_SID", "Figures", "Process", "app_settings", "build_alert",
-           "insert_registrants", "machine", "phone_numbers", "wait_for"]
+__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "Figures", "Process", "app_settings", "build_alert",
+           "finish", "insert_registrants", "machine", "phone_numbers", "wait_for", "work_folder"]
 
 
-def app_settings(database_url: str, instance: Path, **overrides: Any) -> dict[str, Any]:
-    """Settings for the soak's own app and its subprocesses: Twilio through the fake, no quiet hours."""
+def app_settings(database_url: str, instance: Path, api_base: str, **overrides: Any) -> dict[str, Any]:
+    """Settings for the soak's own app and its subprocesses: Twilio through the fake at ``api_base``, no
+    quiet hours."""
     return bench_settings(database_url, instance, **{
-        "CONSULAR_ENV": "development", "SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "QUIET_HOURS": "",
+        "CONSULAR_ENV": "development", **fake_twilio_settings(api_base), "QUIET_HOURS": "",
         "WORKER_HEARTBEAT_SECONDS": 2, "LOG_FORMAT": "text", **overrides})
 
 
@@ -215,3 +222,19 @@ class Figures:
         print(f"machine: {machine()}", file=stream)
         verdict = "OK" if not self.failures else "OUT OF BOUNDS: " + "; ".join(self.failures)
         print(f"result: {verdict}", file=stream, flush=True)
+
+
+def work_folder(name: str) -> Path:
+    """A fresh folder for one run's instance and logs (``consular-soak-NAME-…`` in the temp folder)."""
+    return Path(tempfile.mkdtemp(prefix=f"consular-soak-{name}-"))
+
+
+def finish(figures: Figures, began: float, folder: Path, keep: bool) -> int:
+    """The end of a run: its wall time (since ``began``, a ``time.monotonic()``) added to the figures
+    and the table printed; the work folder removed unless ``keep`` or a figure is out of bounds. Returns
+    the exit status, 1 when a figure is out of bounds."""
+    figures.add("wall time (s)", time.monotonic() - began)
+    figures.print()
+    if not keep and not figures.failures:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 1 if figures.failures else 0

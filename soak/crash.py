@@ -21,7 +21,6 @@ import os
 import random
 import re
 import signal
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -39,10 +38,12 @@ from soak.common import (
     Process,
     app_settings,
     build_alert,
+    finish,
     insert_registrants,
     make_app,
     phone_numbers,
     wait_for,
+    work_folder,
     worker_process,
 )
 from soak.pgcluster import PgCluster
@@ -106,25 +107,19 @@ def main(argv: list[str]) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
     rng = random.Random(seed)  # noqa: S311 (kill moments, not security)
     began = time.monotonic()
-    folder = Path(tempfile.mkdtemp(prefix="consular-soak-crash-"))
+    folder = work_folder("crash")
     print(f"crash soak: {args.recipients:,} recipients, {args.kills} kills, {args.rate:g} segments/s, "
           f"seed {seed}; logs in {folder}", flush=True)
     with PgCluster() as pg, FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=args.latency_ms,
                                        latency_jitter_ms=args.latency_ms / 2,
                                        callbacks={"enabled": False}) as fake:
         url = pg.create_database("soak_crash")
-        settings = app_settings(url, folder, TWILIO_API_BASE=fake.base_url,
+        settings = app_settings(url, folder, fake.base_url,
                                 SMS_SEGMENTS_PER_SECOND=args.rate, DISPATCH_LEASE_SECONDS=LEASE_SECONDS,
                                 DISPATCH_LANES=2)
         run = CrashRun(args, rng, folder, pg, fake, settings)
         figures = run.execute()
-    figures.add("wall time (s)", time.monotonic() - began)
-    figures.print()
-    if not args.keep and not figures.failures:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-    return 1 if figures.failures else 0
+    return finish(figures, began, folder, args.keep)
 
 
 class CrashRun:

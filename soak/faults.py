@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -33,10 +32,12 @@ from soak.common import (
     Process,
     app_settings,
     build_alert,
+    finish,
     insert_registrants,
     make_app,
     phone_numbers,
     wait_for,
+    work_folder,
     worker_process,
 )
 from soak.pgcluster import PgCluster, free_port
@@ -109,7 +110,7 @@ def truth_rules(phones: list[str]) -> dict[str, dict[str, Any]]:
 def main(argv: list[str]) -> int:
     args = parse(argv)
     began = time.monotonic()
-    folder = Path(tempfile.mkdtemp(prefix="consular-soak-faults-"))
+    folder = work_folder("faults")
     print(f"faults soak: {args.messages:,} messages, {args.error_rate:.0%} faulty answers, {args.rate:g} "
           f"segments/s, {args.workers} workers; logs in {folder}", flush=True)
     phones = phone_numbers(args.messages)
@@ -127,7 +128,7 @@ def main(argv: list[str]) -> int:
         fake.set_on_accept(stamps)
         url = pg.create_database("soak_faults")
         port = free_port(0)
-        settings = app_settings(url, folder, TWILIO_API_BASE=fake.base_url,
+        settings = app_settings(url, folder, fake.base_url,
                                 PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", SMS_SEGMENTS_PER_SECOND=args.rate,
                                 DISPATCH_LANES=2, DISPATCH_LEASE_SECONDS=60, RETRY_BASE_SECONDS=1,
                                 RETRY_MAX_SECONDS=8)
@@ -138,13 +139,7 @@ def main(argv: list[str]) -> int:
             for process in processes:
                 if process.alive():
                     process.terminate(60)
-    figures.add("wall time (s)", time.monotonic() - began)
-    figures.print()
-    if not args.keep and not figures.failures:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-    return 1 if figures.failures else 0
+    return finish(figures, began, folder, args.keep)
 
 
 def run(args: argparse.Namespace, app: Any, fake: FakeTwilio, stamps: Acceptances,  # noqa: PLR0913

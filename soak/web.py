@@ -22,7 +22,6 @@ import random
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -32,7 +31,7 @@ from pathlib import Path
 
 from bench.cases import PASSWORD, generate
 from bench.common import bench_settings, env_for
-from soak.common import Figures, Process, make_app, wait_for
+from soak.common import Figures, Process, make_app, wait_for, work_folder
 from soak.pgcluster import PgCluster, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +179,7 @@ def read_log(path: Path) -> ServerLog:
 def main(argv: list[str]) -> int:
     args = parse(argv)
     began = time.monotonic()
-    folder = Path(tempfile.mkdtemp(prefix="consular-soak-web-"))
+    folder = work_folder("web")
     print(f"web soak: {args.clients} clients for {args.duration:g} s on {args.cases:,} cases, gunicorn "
           f"{args.workers} × {args.threads} (gthread, {CONFIG.relative_to(ROOT)}"
           f"{', no recycling' if args.no_recycle else ''}); logs in {folder}",

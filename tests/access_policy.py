@@ -42,6 +42,12 @@ def rel(otherwise: Outcome, by_relation: dict[str, Outcome]) -> dict[str, Outcom
     return {"*": otherwise, **by_relation}
 
 
+def api(page: dict[str, Expected]) -> dict[str, Expected]:
+    """The API twin of a page's rule: the same for every role, but 401 for the anonymous instead of
+    the redirect to the login page."""
+    return {**page, ANON: UNAUTH}
+
+
 def expected(policy: dict[str, Expected], who: str, relation: str) -> Outcome:
     entry = policy[who]
     if isinstance(entry, dict):
@@ -55,12 +61,31 @@ def expected(policy: dict[str, Expected], who: str, relation: str) -> Outcome:
 SCOPED_PAGE: dict[str, Expected] = {
     ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
 }
-SCOPED_API: dict[str, Expected] = {**SCOPED_PAGE, ANON: UNAUTH}
+SCOPED_API: dict[str, Expected] = api(SCOPED_PAGE)
 # The centre's own pages (the alerts, the console outbox): hidden from everyone else.
 CENTRE_PAGE: dict[str, Expected] = {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN}
 # Running the system (users, the audit trail, the missions and the centre): admins only, known to
 # exist for the other roles.
 ADMIN_PAGE: dict[str, Expected] = {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN}
+# A risk point a volunteer reported: the centre's, and its station's volunteers may read and amend
+# it; deciding on it, its measures and its links are the centre's alone.
+RISK_PAGE: dict[str, Expected] = {
+    ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: rel(HIDDEN, {OWN_STATION: OK}),
+}
+RISK_DECISION_PAGE: dict[str, Expected] = {**RISK_PAGE, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN})}
+# Changing the network register: admins; a point's officer or a station's volunteer knows the own
+# place exists (403), hidden otherwise.
+POINT_ADMIN_PAGE: dict[str, Expected] = {
+    ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
+}
+STATION_ADMIN_PAGE: dict[str, Expected] = {
+    ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+}
+# A registrant's record beyond reading it (erasure, legal hold, subject access): the centre's.
+REGISTRANT_CENTRE_PAGE: dict[str, Expected] = {
+    ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
+    V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
+}
 
 # Reading the table:
 # - Admins run the system, not the cases: every case, registrant and alert record is 404 to them.
@@ -79,9 +104,7 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("activities.activity_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
     ("activities.activity_new", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
     ("activities.activity_new", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("activities.activity_page", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
+    ("activities.activity_page", "GET"): SCOPED_PAGE,
     ("activities.activity_edit", "GET"): SCOPED_PAGE,
     ("activities.activity_edit", "POST"): SCOPED_PAGE,
     ("activities.patrol_check", "POST"): SCOPED_PAGE,
@@ -92,34 +115,13 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("activities.risk_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
     ("activities.risk_new", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
     ("activities.risk_new", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
-    ("activities.risk_page", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities.risk_edit", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities.risk_edit", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities.risk_decide", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("activities.measure_new", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("activities.measure_update", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("activities.risk_link", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
+    ("activities.risk_page", "GET"): RISK_PAGE,
+    ("activities.risk_edit", "GET"): RISK_PAGE,
+    ("activities.risk_edit", "POST"): RISK_PAGE,
+    ("activities.risk_decide", "POST"): RISK_DECISION_PAGE,
+    ("activities.measure_new", "POST"): RISK_DECISION_PAGE,
+    ("activities.measure_update", "POST"): RISK_DECISION_PAGE,
+    ("activities.risk_link", "POST"): RISK_DECISION_PAGE,
     ("activities.year_summary", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("activities_api.activity_list", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
     ("activities_api.activity_create", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
@@ -130,30 +132,12 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("activities_api.follow_up_done", "POST"): SCOPED_API,
     ("activities_api.risk_list", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
     ("activities_api.risk_create", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
-    ("activities_api.risk_get", "GET"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities_api.risk_update", "PATCH"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: OK}),
-    },
-    ("activities_api.risk_decision", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("activities_api.measure_create", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("activities_api.measure_update", "PATCH"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("activities_api.risk_link", "POST"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN,
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
+    ("activities_api.risk_get", "GET"): api(RISK_PAGE),
+    ("activities_api.risk_update", "PATCH"): api(RISK_PAGE),
+    ("activities_api.risk_decision", "POST"): api(RISK_DECISION_PAGE),
+    ("activities_api.measure_create", "POST"): api(RISK_DECISION_PAGE),
+    ("activities_api.measure_update", "PATCH"): api(RISK_DECISION_PAGE),
+    ("activities_api.risk_link", "POST"): api(RISK_DECISION_PAGE),
     ("activities_api.work_figures", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("alert_feeds.cap_file", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("alert_feeds.feed", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
@@ -284,20 +268,12 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("network.division_reactivate", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
     ("network.divisions", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: HIDDEN},
     ("network.liaison_point", "GET"): {ANON: LOGIN, A: OK, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: HIDDEN},
-    ("network.liaison_point_deactivate", "POST"): {
-        ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
-    },
-    ("network.liaison_point_edit", "GET"): {
-        ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
-    },
-    ("network.liaison_point_edit", "POST"): {
-        ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
-    },
+    ("network.liaison_point_deactivate", "POST"): POINT_ADMIN_PAGE,
+    ("network.liaison_point_edit", "GET"): POINT_ADMIN_PAGE,
+    ("network.liaison_point_edit", "POST"): POINT_ADMIN_PAGE,
     ("network.liaison_point_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: HIDDEN, V: HIDDEN},
     ("network.liaison_point_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: HIDDEN, V: HIDDEN},
-    ("network.liaison_point_reactivate", "POST"): {
-        ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
-    },
+    ("network.liaison_point_reactivate", "POST"): POINT_ADMIN_PAGE,
     ("network.liaison_points", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("network.mission", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
     ("network.mission_deactivate", "POST"): ADMIN_PAGE,
@@ -308,20 +284,12 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("network.mission_reactivate", "POST"): ADMIN_PAGE,
     ("network.missions", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
     ("network.station", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: rel(HIDDEN, {OWN_STATION: OK})},
-    ("network.station_deactivate", "POST"): {
-        ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("network.station_edit", "GET"): {
-        ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("network.station_edit", "POST"): {
-        ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
+    ("network.station_deactivate", "POST"): STATION_ADMIN_PAGE,
+    ("network.station_edit", "GET"): STATION_ADMIN_PAGE,
+    ("network.station_edit", "POST"): STATION_ADMIN_PAGE,
     ("network.station_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
     ("network.station_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network.station_reactivate", "POST"): {
-        ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
+    ("network.station_reactivate", "POST"): STATION_ADMIN_PAGE,
     ("network.stations", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: HIDDEN},
     ("network_api.centre", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
     ("network_api.centre_update", "PATCH"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
@@ -336,15 +304,9 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
         ANON: UNAUTH, A: OK, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: HIDDEN,
     },
     ("network_api.liaison_point_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: HIDDEN, V: HIDDEN},
-    ("network_api.liaison_point_deactivate", "POST"): {
-        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
-    },
-    ("network_api.liaison_point_reactivate", "POST"): {
-        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
-    },
-    ("network_api.liaison_point_update", "PATCH"): {
-        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
-    },
+    ("network_api.liaison_point_deactivate", "POST"): api(POINT_ADMIN_PAGE),
+    ("network_api.liaison_point_reactivate", "POST"): api(POINT_ADMIN_PAGE),
+    ("network_api.liaison_point_update", "PATCH"): api(POINT_ADMIN_PAGE),
     ("network_api.liaison_points", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("network_api.mission", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
     ("network_api.mission_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
@@ -358,29 +320,17 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("network_api.missions", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
     ("network_api.station", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: rel(HIDDEN, {OWN_STATION: OK})},
     ("network_api.station_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network_api.station_deactivate", "POST"): {
-        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("network_api.station_reactivate", "POST"): {
-        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("network_api.station_update", "PATCH"): {
-        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
+    ("network_api.station_deactivate", "POST"): api(STATION_ADMIN_PAGE),
+    ("network_api.station_reactivate", "POST"): api(STATION_ADMIN_PAGE),
+    ("network_api.station_update", "PATCH"): api(STATION_ADMIN_PAGE),
     ("network_api.stations", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: HIDDEN},
     ("ops.healthz", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("ops.readyz", "GET"): {ANON: NOT_READY, A: NOT_READY, C: NOT_READY, L: NOT_READY, V: NOT_READY},
     ("registry.edit", "GET"): SCOPED_PAGE,
     ("registry.edit", "POST"): SCOPED_PAGE,
     ("registry.end", "POST"): SCOPED_PAGE,
-    ("registry.erase", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("registry.erase", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
+    ("registry.erase", "GET"): REGISTRANT_CENTRE_PAGE,
+    ("registry.erase", "POST"): REGISTRANT_CENTRE_PAGE,
     ("registry.export", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
     ("registry.import_confirm", "POST"): {
         ANON: LOGIN, A: FORBIDDEN, C: rel(FORBIDDEN, {SELF: OK}), L: rel(HIDDEN, {SELF: OK}),
@@ -395,19 +345,13 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     },
     ("registry.import_upload", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
     ("registry.import_upload", "POST"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry.legal_hold", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
+    ("registry.legal_hold", "POST"): REGISTRANT_CENTRE_PAGE,
     ("registry.new", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
     ("registry.new", "POST"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
     ("registry.registrant", "GET"): SCOPED_PAGE,
     ("registry.registrants", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
     ("registry.status", "POST"): SCOPED_PAGE,
-    ("registry.subject_access", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
+    ("registry.subject_access", "GET"): REGISTRANT_CENTRE_PAGE,
     ("registry_api.create", "POST"): {ANON: UNAUTH, A: FORBIDDEN, C: OK, L: OK, V: OK},
     ("registry_api.end", "POST"): SCOPED_API,
     ("registry_api.registrant", "GET"): SCOPED_API,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import atexit
 import base64
 import functools
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -25,20 +27,13 @@ from sqlalchemy.pool import NullPool
 from consular.app import create_app
 from consular.auth.models import Role, User
 from consular.db import db
-from consular.network.models import (
-    Division,
-    DivisionLevel,
-    HostKind,
-    LiaisonPoint,
-    Mission,
-    MissionKind,
-    ServiceStation,
-)
+from consular.network import models as network
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 STRICT = os.environ.get("CONSULAR_TEST_STRICT") == "1"
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
 PASSWORD = "correct horse battery"
+Row = TypeVar("Row")
 
 KEY_A = base64.urlsafe_b64encode(b"A" * 32).decode()
 KEY_B = base64.urlsafe_b64encode(b"B" * 32).decode()
@@ -160,6 +155,24 @@ def close_app(app: Flask) -> None:
         db.engine.dispose()
 
 
+@contextmanager
+def made_apps() -> Iterator[Callable[[dict[str, Any]], Flask]]:
+    """``with made_apps() as made:`` in a fixture: ``made(settings)`` is an ``isolated_app``, and every
+    app so made has its connections closed when the block ends (the fixture's teardown)."""
+    made: list[Flask] = []
+
+    def make(settings: dict[str, Any]) -> Flask:
+        other = isolated_app(settings)
+        made.append(other)
+        return other
+
+    try:
+        yield make
+    finally:
+        for other in made:
+            close_app(other)
+
+
 @pytest.fixture(scope="session")
 def _session_app(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     instance = tmp_path_factory.mktemp(f"instance-{backend}")
@@ -182,17 +195,14 @@ def app(_session_app: Flask) -> Iterator[Flask]:
 def same_db_app(app: Flask, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """``same_db_app(**settings)``: another app on the test's database with other settings (new
     keys, a proxy…); its connections are closed at the end."""
-    made: list[Flask] = []
+    numbers = itertools.count()
+    with made_apps() as made:
 
-    def make(**overrides: Any) -> Flask:
-        url = app.config["SQLALCHEMY_DATABASE_URI"]
-        other = isolated_app({**base_overrides(tmp_path / f"other{len(made)}", url), **overrides})
-        made.append(other)
-        return other
+        def make(**overrides: Any) -> Flask:
+            url = app.config["SQLALCHEMY_DATABASE_URI"]
+            return made({**base_overrides(tmp_path / f"other{next(numbers)}", url), **overrides})
 
-    yield make
-    for other in made:
-        close_app(other)
+        yield make
 
 
 @pytest.fixture
@@ -203,73 +213,74 @@ def client(app: Flask) -> FlaskClient:
 # --- factories --------------------------------------------------------------------------------
 
 
+def saved(row: Row) -> Row:
+    """``row`` added to the session and committed (a factory's last step), for the factory to return."""
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
 @pytest.fixture
-def make_division(app: Flask) -> Callable[..., Division]:
+def make_division(app: Flask) -> Callable[..., network.Division]:
     counter = iter(range(1, 10_000))
 
-    def make(name: str | None = None, level: DivisionLevel = DivisionLevel.township,
-             parent: Division | None = None, **kw: Any) -> Division:
+    def make(name: str | None = None, level: network.DivisionLevel = network.DivisionLevel.township,
+             parent: network.Division | None = None, **kw: Any) -> network.Division:
         n = next(counter)
-        division = Division(code=kw.pop("code", f"T{n:04d}"), name=name or f"测试镇{n}",
+        division = network.Division(code=kw.pop("code", f"T{n:04d}"), name=name or f"测试镇{n}",
                             name_en=kw.pop("name_en", f"Test Town {n}"), level=level,
                             parent_id=parent.id if parent else None, **kw)
-        db.session.add(division)
-        db.session.commit()
-        return division
+        return saved(division)
 
     return make
 
 
 @pytest.fixture
-def make_point(app: Flask, make_division: Callable[..., Division]) -> Callable[..., LiaisonPoint]:
-    def make(name: str | None = None, division: Division | None = None, **kw: Any) -> LiaisonPoint:
+def make_point(app: Flask,
+               make_division: Callable[..., network.Division]) -> Callable[..., network.LiaisonPoint]:
+    def make(name: str | None = None, division: network.Division | None = None,
+             **kw: Any) -> network.LiaisonPoint:
         division = division or make_division()
-        point = LiaisonPoint(name=name or f"{division.name}联络点", division_id=division.id,
+        point = network.LiaisonPoint(name=name or f"{division.name}联络点", division_id=division.id,
                              address=kw.pop("address", "镇政府一楼"),
                              phone=kw.pop("phone", "+8657760000000"), **kw)
-        db.session.add(point)
-        db.session.commit()
-        return point
+        return saved(point)
 
     return make
 
 
 @pytest.fixture
-def make_station(app: Flask) -> Callable[..., ServiceStation]:
+def make_station(app: Flask) -> Callable[..., network.ServiceStation]:
     counter = iter(range(1, 10_000))
 
-    def make(name: str | None = None, country_code: str = "IT", **kw: Any) -> ServiceStation:
+    def make(name: str | None = None, country_code: str = "IT", **kw: Any) -> network.ServiceStation:
         n = next(counter)
-        station = ServiceStation(
+        station = network.ServiceStation(
             name=name or f"测试服务站{n}", country_code=country_code,
             city=kw.pop("city", "Prato"), host_organisation=kw.pop("host_organisation",
                                                                     "意大利普拉托华侨华人联谊会"),
-            host_kind=kw.pop("host_kind", HostKind.community_association),
+            host_kind=kw.pop("host_kind", network.HostKind.community_association),
             timezone=kw.pop("timezone", "Europe/Rome"), languages=kw.pop("languages", "zh,it"),
             **kw)
-        db.session.add(station)
-        db.session.commit()
-        return station
+        return saved(station)
 
     return make
 
 
 @pytest.fixture
-def make_mission(app: Flask) -> Callable[..., Mission]:
-    def make(country_code: str = "IT", **kw: Any) -> Mission:
-        mission = Mission(name=kw.pop("name", "中国驻意大利大使馆"), kind=kw.pop(
-            "kind", MissionKind.embassy), country_code=country_code, city=kw.pop("city", "Roma"),
+def make_mission(app: Flask) -> Callable[..., network.Mission]:
+    def make(country_code: str = "IT", **kw: Any) -> network.Mission:
+        mission = network.Mission(name=kw.pop("name", "中国驻意大利大使馆"), kind=kw.pop(
+            "kind", network.MissionKind.embassy), country_code=country_code, city=kw.pop("city", "Roma"),
             emergency_phone=kw.pop("emergency_phone", "+393387080008"), **kw)
-        db.session.add(mission)
-        db.session.commit()
-        return mission
+        return saved(mission)
 
     return make
 
 
 @pytest.fixture
-def make_user(app: Flask, make_point: Callable[..., LiaisonPoint],
-              make_station: Callable[..., ServiceStation]) -> Callable[..., User]:
+def make_user(app: Flask, make_point: Callable[..., network.LiaisonPoint],
+              make_station: Callable[..., network.ServiceStation]) -> Callable[..., User]:
     from consular.auth.operations import create_user
 
     counter = iter(range(1, 10_000))
@@ -341,6 +352,22 @@ def logged_in(app: Flask) -> Callable[[User], Browser]:
         return b
 
     return make
+
+
+def api_headers(user: User, purpose: str = "test") -> dict[str, str]:
+    """The Authorization header of a new API token of ``user`` (for ``purpose``), committed."""
+    from consular.auth.operations import create_api_token
+
+    _token, secret = create_api_token(user, purpose)
+    db.session.commit()
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def signed_in(logged_in: Callable[[User], Browser], user: User) -> Browser:
+    """``user``'s logged-in browser holding its session's CSRF token, read from a page as a form does."""
+    browser = logged_in(user)
+    browser._token = csrf_from(browser.get("/").get_data(as_text=True))
+    return browser
 
 
 # --- strict mode: in CI a skip is a failure ---------------------------------------------------

@@ -22,7 +22,7 @@ from tests.conftest import base_overrides
 from tests.support.dispatch import (
     ACCOUNT_SID,
     AUTH_TOKEN,
-    SERVICE_SID,
+    TWILIO,
     make_alert,
     make_registrant,
     send_alert,
@@ -38,8 +38,7 @@ def worker_env(tmp_path: Path, database_url: str, fake: FakeTwilio) -> dict[str,
     settings = {
         **base_overrides(tmp_path, database_url),
         "CONSULAR_ENV": "development",
-        "SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE": fake.base_url,
+        **TWILIO, "TWILIO_API_BASE": fake.base_url,
         "SMS_SEGMENTS_PER_SECOND": 20, "DISPATCH_LEASE_SECONDS": 10, "DISPATCH_LANES": 1,
         "QUIET_HOURS": "", "WORKER_HEARTBEAT_SECONDS": 1,
     }

@@ -63,6 +63,18 @@ def wait_until_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     pytest.fail("gunicorn did not answer")
 
 
+def start_gunicorn(env: dict[str, str], log: Path, **settings: str) -> tuple[subprocess.Popen[bytes], str]:
+    """gunicorn with the deploy configuration and these ``settings`` (on top of ``env``) on a free
+    loopback port, its output in ``log``: the process and the base URL it serves."""
+    port = free_port()
+    env.update({"CONSULAR_BIND": f"127.0.0.1:{port}", **settings})
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(CONFIG),
+                                 "consular.app:create_app()"], env=env, cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def test_one_scrape_sums_the_latency_of_both_workers(tmp_path: Path) -> None:
     env = env_for(tmp_path)
     subprocess.run([*CONSULAR, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120,
@@ -70,15 +82,9 @@ def test_one_scrape_sums_the_latency_of_both_workers(tmp_path: Path) -> None:
     folder = tmp_path / "metrics"
     folder.mkdir()
     (folder / "histogram_1.db").write_bytes(b"left by an earlier run")  # must not be counted
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env.update({"CONSULAR_BIND": f"127.0.0.1:{port}", "CONSULAR_WEB_WORKERS": "2",
-                "CONSULAR_WEB_THREADS": "2", "PROMETHEUS_MULTIPROC_DIR": str(folder)})
     log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(CONFIG),
-                                 "consular.app:create_app()"], env=env, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
+    proc, base = start_gunicorn(env, log, CONSULAR_WEB_WORKERS="2", CONSULAR_WEB_THREADS="2",
+                                PROMETHEUS_MULTIPROC_DIR=str(folder))
     try:
         wait_until_up(base, proc, log)
         assert not (folder / "histogram_1.db").exists()
@@ -127,16 +133,10 @@ def test_a_worker_killed_by_sigsegv_leaves_its_stacks_in_the_log(tmp_path: Path)
     env = env_for(tmp_path)
     subprocess.run([*CONSULAR, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120,
                    cwd=tmp_path)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env.update({"CONSULAR_BIND": f"127.0.0.1:{port}", "CONSULAR_WEB_WORKERS": "1",
-                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
     env.pop("PYTHONFAULTHANDLER", None)  # the configuration itself must turn it on
     log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(CONFIG),
-                                 "consular.app:create_app()"], env=env, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
+    proc, base = start_gunicorn(env, log, CONSULAR_WEB_WORKERS="1",
+                                PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
     try:
         wait_until_up(base, proc, log)
         (worker,) = children_of(proc.pid)

@@ -19,6 +19,21 @@ from tests.conftest import base_overrides
 from tests.support.processes import CONSULAR, env_for, free_port
 
 
+def heartbeats(engine: sa.Engine, where: str, timeout: float, poll: float) -> int:
+    """How many worker_heartbeat rows match ``where`` once there are any (0 after ``timeout``
+    seconds: a hang detector)."""
+    deadline = time.monotonic() + timeout
+    count = 0
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            count = conn.execute(sa.text(
+                f"SELECT count(*) FROM worker_heartbeat WHERE {where}")).scalar_one()  # noqa: S608 (ours)
+        if count:
+            break
+        time.sleep(poll)
+    return count
+
+
 def test_create_app_starts_no_thread_or_scheduler(tmp_path: Path) -> None:
     before = threading.active_count()
     create_app(base_overrides(tmp_path, f"sqlite:///{tmp_path}/x.db"))
@@ -57,15 +72,7 @@ def test_serve_demo_prints_where_to_log_in_and_serves_the_demo(tmp_path: Path) -
         assert "station-prato" in page  # the login page lists demo accounts
         # The embedded worker thread ticks.
         engine = sa.create_engine(f"sqlite:///{tmp_path}/p.db")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                n = conn.execute(sa.text(
-                    "SELECT count(*) FROM worker_heartbeat WHERE embedded")).scalar_one()
-            if n:
-                break
-            time.sleep(0.2)
-        assert n == 1
+        assert heartbeats(engine, "embedded", timeout=120, poll=0.2) == 1
         engine.dispose()
     finally:
         proc.send_signal(signal.SIGINT)
@@ -81,15 +88,8 @@ def test_worker_beats_then_drains_on_sigterm(tmp_path: Path) -> None:
                             stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     engine = sa.create_engine(url)
     try:
-        ticks = 0
-        deadline = time.monotonic() + 120  # a hang detector: starting takes a second or two
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                ticks = conn.execute(sa.text(
-                    "SELECT count(*) FROM worker_heartbeat WHERE stopped_at IS NULL")).scalar_one()
-            if ticks:
-                break
-            time.sleep(0.1)
+        # Starting takes a second or two.
+        ticks = heartbeats(engine, "stopped_at IS NULL", timeout=120, poll=0.1)
         assert ticks == 1, "the worker never recorded a heartbeat"
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -17,13 +17,9 @@ import sqlalchemy as sa
 from alerts.dispatch.lanes import DispatchLanes
 from alerts.gateways.fake.server import FakeTwilio
 from alerts.gateways.fake.state import FakeMessage
-from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, CapUrgency, Delivery, DeliveryState
 from consular.db import db
 from tests.support.dispatch import (  # noqa: F401 (fixtures)
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    SERVICE_SID,
     TwilioSetup,
     deliveries,
     make_alert,
@@ -86,8 +82,7 @@ def test_faults_and_shuffled_twice_sent_callbacks_end_in_true_states_once_within
         db.session.rollback()
         return state == AlertState.sent
 
-    gateway = TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, messaging_service_sid=SERVICE_SID,
-                            api_base=fake.base_url, timeout=CLIENT_TIMEOUT)
+    gateway = twilio.other_gateway(timeout=CLIENT_TIMEOUT)
     lanes = DispatchLanes(twilio.app, "faulty-provider", lanes=2, idle_seconds=0.1, gateway=gateway)
     lanes.start()
     try:

@@ -21,7 +21,7 @@ from consular.db import db
 from soak.common import build_alert, insert_registrants, phone_numbers
 from soak.pgcluster import PgCluster, find_bindir
 from tests.conftest import STRICT, base_overrides
-from tests.support.dispatch import ACCOUNT_SID, AUTH_TOKEN, SERVICE_SID
+from tests.support.dispatch import ACCOUNT_SID, AUTH_TOKEN, SERVICE_SID, TWILIO
 from tests.support.processes import GONE, wait_for
 
 PEOPLE = 150
@@ -50,9 +50,8 @@ def test_a_postgresql_restart_mid_send_loses_nothing_and_sends_nothing_twice(tmp
         fake.set_on_accept(accepted)
         url = pg.create_database("reliability_restart")
         app = create_app({
-            **base_overrides(tmp_path, url), "SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID,
-            "TWILIO_API_BASE": fake.base_url, "SMS_SEGMENTS_PER_SECOND": RATE, "QUIET_HOURS": "",
+            **base_overrides(tmp_path, url), **TWILIO, "TWILIO_API_BASE": fake.base_url,
+            "SMS_SEGMENTS_PER_SECOND": RATE, "QUIET_HOURS": "",
             "DISPATCH_LEASE_SECONDS": 10})
         with app.app_context():
             db.create_all()

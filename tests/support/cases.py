@@ -117,3 +117,25 @@ def build(w: World, state: CaseStatus, *, commit: bool = True, linked: bool = Tr
         db.session.commit()
     assert case.status == state
     return case
+
+
+def advance(case: Case, user: User, *steps: str, station: Any = None, volunteer: User | None = None,
+            priority: str = "P1", instructions: str = "请派人去警局了解情况") -> Case:
+    """Moves ``case`` through ``steps`` ("triage", "assign", "accept", "resolve") with the operations,
+    as the other screens would, committing each: ``user`` triages (at ``priority``) and assigns (to
+    ``station``), ``volunteer`` (``user`` when none is given) accepts and resolves."""
+    for step in steps:
+        db.session.refresh(case)
+        v = case.version
+        if step == "triage":
+            ops.triage(case, user=user, priority=priority, expected_version=v)
+        elif step == "assign":
+            ops.assign(case, user=user, station_id=station.id, coordinator_id=None,
+                       instructions=instructions, expected_version=v)
+        elif step == "accept":
+            ops.accept_assignment(case, user=volunteer or user, expected_version=v)
+        elif step == "resolve":
+            ops.resolve(case, user=volunteer or user, outcome="released", note="已获释", expected_version=v)
+        db.session.commit()
+    db.session.refresh(case)
+    return case

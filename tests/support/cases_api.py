@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from consular.auth.models import Role, User
-from consular.auth.operations import create_api_token
 from consular.cases import operations as ops
 from consular.cases.models import Case
 from consular.db import db
+from tests.conftest import api_headers
 
 
 class Api:
@@ -23,9 +23,7 @@ class Api:
         self.user = user
         self.headers = {"Accept-Language": "en"}
         if user is not None:
-            _token, secret = create_api_token(user, "test")
-            db.session.commit()
-            self.headers["Authorization"] = f"Bearer {secret}"
+            self.headers.update(api_headers(user))
 
     def get(self, url: str, **kw: Any) -> Any:
         return self.client.get(url, headers=self.headers, **kw)

@@ -21,6 +21,7 @@ from alerts.dispatch.lanes import Dispatcher
 from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.fake.server import FakeTwilio
 from alerts.gateways.protocol import SmsGateway
+from alerts.gateways.twilio import TwilioGateway
 from alerts.models import (
     Alert,
     AlertArea,
@@ -38,6 +39,9 @@ from consular.registry.models import ConsentMethod, Registrant, RegistrantKind, 
 ACCOUNT_SID = "AC" + "d" * 32
 AUTH_TOKEN = "dispatch-test-auth-token"
 SERVICE_SID = "MG" + "e" * 32
+# The settings that send through Twilio with the test account (TWILIO_API_BASE: the fake's).
+TWILIO = {"SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+          "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID}
 
 TEXTS = {
     "zh_Hans": ("普拉托市中心游行", "今天下午普拉托市中心有游行，请避开火车站一带。"),
@@ -122,6 +126,12 @@ class TwilioSetup:
     base_url: str
     gateway: SmsGateway
 
+    def other_gateway(self, **options: Any) -> TwilioGateway:
+        """A Twilio gateway of its own to the same fake, with other ``options`` (a shorter timeout);
+        the caller closes it."""
+        return TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, messaging_service_sid=SERVICE_SID,
+                             api_base=self.fake.base_url, **options)
+
     def dispatcher(self, claimer: str = "test-worker", **kw: Any) -> Dispatcher:
         return Dispatcher(self.app, self.gateway, claimer, **kw)
 
@@ -169,9 +179,8 @@ def make_twilio_fixture(same_db_app: Callable[..., Flask],
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         settings = {
-            "SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE": fake.base_url,
-            "PUBLIC_BASE_URL": base, "SMS_SEGMENTS_PER_SECOND": 1000, "QUIET_HOURS": "",
+            **TWILIO, "TWILIO_API_BASE": fake.base_url, "PUBLIC_BASE_URL": base,
+            "SMS_SEGMENTS_PER_SECOND": 1000, "QUIET_HOURS": "",
             "RETRY_BASE_SECONDS": 1, "RETRY_MAX_SECONDS": 2,
             **overrides,
         }

@@ -13,14 +13,22 @@ from tests.support.dispatch import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     SERVICE_SID,
+    TWILIO,
     deliveries,
     make_alert,
     make_registrant,
     send_alert,
 )
 
-TWILIO = {"SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-          "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID}
+# TWILIO (the settings of the test account) is the webhook tests' too.
+__all__ = ["TWILIO", "a_delivery", "new_sid", "post_signed", "state_of", "status_params",
+           "twilio_signature"]
+
+
+def twilio_signature(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
+    """The ``X-Twilio-Signature`` Twilio sends with ``params`` posted to ``url`` (the test account's
+    token unless another is given)."""
+    return RequestValidator(token).compute_signature(url, params)
 
 
 def new_sid() -> str:
@@ -55,8 +63,7 @@ def status_params(sid: str, status: str, code: int | None = None) -> dict[str, s
 def post_signed(client: Any, path: str, params: dict[str, str], *, url: str | None = None,
                 token: str = AUTH_TOKEN, signed_params: dict[str, str] | None = None,
                 headers: dict[str, str] | None = None) -> Any:
-    signature = RequestValidator(token).compute_signature(url or f"http://localhost{path}",
-                                                          signed_params or params)
+    signature = twilio_signature(url or f"http://localhost{path}", signed_params or params, token)
     return client.post(path, data=params, headers={"X-Twilio-Signature": signature, **(headers or {})})
 
 

@@ -3,6 +3,7 @@ a form the way a page does (with the CSRF token of the browser's current session
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import Browser, base_overrides, close_app, isolated_app, reset_schema
+from tests.conftest import Browser, base_overrides, made_apps, reset_schema
 
 
 @pytest.fixture
@@ -19,20 +20,18 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """``make_app(REQUIRE_2FA=True)``: a fresh app and SQLite schema with these settings on top of
     the test defaults; a value of None drops the test default so the setting's own default applies.
     Use it inside ``with other.app_context():``."""
-    made: list[Flask] = []
+    numbers = itertools.count()
+    with made_apps() as made:
 
-    def make(**overrides: Any) -> Flask:
-        folder = tmp_path / f"app{len(made)}"
-        folder.mkdir(parents=True)  # production refuses an instance folder it would have to create
-        settings = {**base_overrides(folder, f"sqlite:///{folder}/test.db"), **overrides}
-        other = isolated_app({k: v for k, v in settings.items() if v is not None})
-        reset_schema(other)
-        made.append(other)
-        return other
+        def make(**overrides: Any) -> Flask:
+            folder = tmp_path / f"app{next(numbers)}"
+            folder.mkdir(parents=True)  # production refuses an instance folder it would have to create
+            settings = {**base_overrides(folder, f"sqlite:///{folder}/test.db"), **overrides}
+            other = made({k: v for k, v in settings.items() if v is not None})
+            reset_schema(other)
+            return other
 
-    yield make
-    for other in made:
-        close_app(other)
+        yield make
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
-from tests.conftest import Browser, csrf_from
+from tests.conftest import Browser, signed_in
 from tests.support.alerts import alert_input, texts
 from tests.support.dispatch import (
     TwilioSetup,
@@ -42,9 +42,7 @@ def reread(alert: Alert) -> Alert:
 
 def coordinator_page(logged_in: Callable[[User], Browser], make_user: Callable[..., User],
                      locale: str = "en") -> Browser:
-    browser = logged_in(make_user(Role.coordinator, locale=locale))
-    browser._token = csrf_from(browser.get("/").get_data(as_text=True))  # type: ignore[attr-defined]
-    return browser
+    return signed_in(logged_in, make_user(Role.coordinator, locale=locale))
 
 
 def test_quiet_hours_outlasting_the_expiry_end_in_not_sent_and_every_page_says_why(

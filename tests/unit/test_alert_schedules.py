@@ -31,7 +31,7 @@ from alerts.models import Alert, AlertState, RecurrenceKind
 from alerts.scheduler import Worker
 from consular.auth.models import Role, User
 from consular.db import db, utcnow
-from tests.conftest import Browser, csrf_from
+from tests.conftest import Browser, signed_in
 from tests.support.alerts import approved_alert, make_registrant, texts
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -169,12 +169,6 @@ def pair(make_user: Callable[..., User]) -> tuple[User, User]:
             make_user(Role.coordinator, username="li", locale="en"))
 
 
-def page_for(logged_in: Callable[[User], Browser], user: User) -> Browser:
-    browser = logged_in(user)
-    browser._token = csrf_from(browser.get("/").get_data(as_text=True))  # type: ignore[attr-defined]
-    return browser
-
-
 def recurring_form(**overrides: Any) -> dict[str, Any]:
     form: dict[str, Any] = {
         "status": "Actual", "event": "Holiday travel", "category": "Safety", "urgency": "Future",
@@ -201,7 +195,7 @@ def test_a_weekly_schedule_goes_round_the_compose_form(pair: tuple[User, User],
                                                          logged_in: Callable[[User], Browser]) -> None:
     author, _other = pair
     with time_machine.travel(JANUARY, tick=False):
-        page = page_for(logged_in, author)
+        page = signed_in(logged_in, author)
         response = page.post("/alerts/new", recurring_form(recurrence_until="2027-03-31"))
         assert response.status_code == 303, response.get_data(as_text=True)[:2000]
         alert = only_alert()
@@ -237,11 +231,11 @@ def test_the_compose_page_shows_the_next_three_runs_in_the_readers_language(
         make_user: Callable[..., User], logged_in: Callable[[User], Browser]) -> None:
     form = recurring_form(recurrence_kind="holiday", recurrence_time="09:00", recurrence_days_before="3")
     with time_machine.travel(JANUARY, tick=False):
-        chinese = page_for(logged_in, make_user(Role.coordinator, locale="zh_Hans"))
+        chinese = signed_in(logged_in, make_user(Role.coordinator, locale="zh_Hans"))
         runs = chinese.post("/alerts/estimate", form).get_json()["runs"]
         assert runs[0] == "下次：2027年2月3日周三 09:00"
         assert len(runs) == 3 and runs[1].startswith("下次：2028年")
-        english = page_for(logged_in, make_user(Role.coordinator, locale="en"))
+        english = signed_in(logged_in, make_user(Role.coordinator, locale="en"))
         assert english.post("/alerts/estimate", form).get_json()["runs"][0] == "Next: Wed, Feb 3, 2027, 09:00"
         # The page drawn again (a refusal) shows them too, without the script.
         html = english.post("/alerts/new", {**form, "event": ""}).get_data(as_text=True)
@@ -281,7 +275,7 @@ def test_a_wrong_schedule_is_refused_on_its_field_and_nothing_is_saved(
         pair: tuple[User, User], logged_in: Callable[[User], Browser], overrides: dict[str, Any],
         field: str, message: str) -> None:
     with time_machine.travel(JANUARY, tick=False):
-        page = page_for(logged_in, pair[0])
+        page = signed_in(logged_in, pair[0])
         response = page.post("/alerts/new", recurring_form(**{"recurrence_time": "09:00", **overrides}))
     assert response.status_code == 400
     html = response.get_data(as_text=True)
@@ -294,7 +288,7 @@ def test_a_wrong_schedule_is_refused_on_its_field_and_nothing_is_saved(
 def test_a_wrong_schedule_is_refused_in_chinese_for_a_chinese_reader(
         make_user: Callable[..., User], logged_in: Callable[[User], Browser]) -> None:
     with time_machine.travel(JANUARY, tick=False):
-        page = page_for(logged_in, make_user(Role.coordinator, locale="zh_Hans"))
+        page = signed_in(logged_in, make_user(Role.coordinator, locale="zh_Hans"))
         html = page.post("/alerts/new", recurring_form(
             recurrence_kind="holiday", recurrence_days_before="400")).get_data(as_text=True)
         assert "请输入节日前几天：0 到 365。" in html
@@ -312,7 +306,7 @@ def test_an_older_crontab_stays_custom_and_still_runs(pair: tuple[User, User],
         assert series.recurrence_kind == RecurrenceKind.cron and series.recurrence == "0 9-17/4 * * *"
         assert ops.next_fire_time(series, utcnow() + timedelta(hours=1)) == datetime(2027, 1, 20, 5, 0,
                                                                                       tzinfo=UTC)
-        detail = page_for(logged_in, author).get(f"/alerts/{series.id}").get_data(as_text=True)
+        detail = signed_in(logged_in, author).get(f"/alerts/{series.id}").get_data(as_text=True)
         assert "Custom (cron): 0 9-17/4 * * *" in detail
 
 

@@ -34,7 +34,7 @@ from consular.audit.models import AuditEntry
 from consular.auth.models import Role
 from consular.cases.models import Notification
 from consular.db import db, utcnow
-from tests.conftest import csrf_from
+from tests.conftest import signed_in
 from tests.support.alerts import alert_input, make_registrant
 
 SIGNATURES = "zh_Hans=【温州外事】;zh_Hant=【溫州外事】;en=[Wenzhou FAO];default=[Wenzhou FAO]"
@@ -72,12 +72,6 @@ def template_data(**overrides: Any) -> dict[str, Any]:
             "base_language": "zh_Hans", "safety_check": True, "active": True}
     data.update(overrides)
     return data
-
-
-def signed_in(logged_in, user):
-    browser = logged_in(user)
-    browser._token = csrf_from(browser.get("/").get_data(as_text=True))
-    return browser
 
 
 # --- placeholders ---------------------------------------------------------------------------------

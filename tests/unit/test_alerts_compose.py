@@ -20,7 +20,7 @@ from config import ConfigError, load_settings
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role
 from consular.db import db, utcnow
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, signed_in
 from tests.support.alerts import (
     alert_input,
     approved_alert,
@@ -35,12 +35,6 @@ OFFICE = ZoneInfo("Asia/Shanghai")
 def coordinators(make_user):
     return (make_user(Role.coordinator, username="zhang", locale="en"),
             make_user(Role.coordinator, username="li", locale="en"))
-
-
-def signed_in(logged_in, user):
-    browser = logged_in(user)
-    browser._token = csrf_from(browser.get("/").get_data(as_text=True))
-    return browser
 
 
 def local(moment) -> str:
@@ -160,11 +154,19 @@ def test_whoever_edited_last_cannot_approve_either(coordinators):
         ops.approve(alert, user=author)
 
 
+def alert_by(author, *languages, submitted=False):
+    """An alert of ``author`` to Italy (the shared input, its texts in ``languages`` or in all),
+    ``submitted`` for approval or a draft, committed."""
+    alert = ops.create_alert(alert_input(), texts(*languages), [{"country_code": "IT"}], user=author)
+    if submitted:
+        ops.submit_for_approval(alert, user=author)
+    db.session.commit()
+    return alert
+
+
 def test_editing_an_alert_waiting_for_approval_returns_it_to_draft(coordinators, logged_in):
     author, approver = coordinators
-    alert = ops.create_alert(alert_input(), texts("zh_Hans"), [{"country_code": "IT"}], user=author)
-    ops.submit_for_approval(alert, user=author)
-    db.session.commit()
+    alert = alert_by(author, "zh_Hans", submitted=True)
     writer = signed_in(logged_in, author)
     form = writer.get(f"/alerts/{alert.id}/edit").get_data(as_text=True)
     assert "takes it back to draft" in form
@@ -189,9 +191,7 @@ def test_an_approved_alert_cannot_be_edited(coordinators, logged_in):
 
 def test_sending_back_needs_a_reason_and_shows_it_to_the_author(coordinators, logged_in):
     author, approver = coordinators
-    alert = ops.create_alert(alert_input(), texts("zh_Hans"), [{"country_code": "IT"}], user=author)
-    ops.submit_for_approval(alert, user=author)
-    db.session.commit()
+    alert = alert_by(author, "zh_Hans", submitted=True)
     second = signed_in(logged_in, approver)
     no_reason = second.post(f"/alerts/{alert.id}/reject", {"reason": "  "})
     assert no_reason.status_code == 400 and "Say why" in no_reason.get_data(as_text=True)
@@ -294,8 +294,7 @@ def test_an_empty_text_is_refused_in_the_readers_language(make_user, logged_in):
 
 def test_emptying_a_text_while_editing_changes_nothing(coordinators, logged_in):
     author, _approver = coordinators
-    alert = ops.create_alert(alert_input(), texts(), [{"country_code": "IT"}], user=author)
-    db.session.commit()
+    alert = alert_by(author)
     response = signed_in(logged_in, author).post(f"/alerts/{alert.id}/edit", compose_form(
         event="New", **{"body-en": " \u200b "}))
     assert response.status_code == 400
@@ -324,8 +323,7 @@ def test_an_alert_with_an_empty_text_cannot_be_approved(coordinators, logged_in)
 
 def test_editing_with_bad_input_changes_nothing(coordinators, logged_in):
     author, _approver = coordinators
-    alert = ops.create_alert(alert_input(), texts(), [{"country_code": "IT"}], user=author)
-    db.session.commit()
+    alert = alert_by(author)
     response = signed_in(logged_in, author).post(f"/alerts/{alert.id}/edit", compose_form(
         event="New", **{"headline-it": ""}))
     assert response.status_code == 400

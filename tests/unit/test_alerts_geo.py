@@ -26,7 +26,7 @@ from consular.db import db, utcnow
 from consular.places import cities
 from consular.places.cities import distance_km
 from consular.registry.models import RegistrantKind
-from tests.conftest import csrf_from
+from tests.conftest import signed_in
 from tests.support.alerts import alert_input, approved_alert, make_registrant, texts
 
 PRATO = cities.find("Prato", "IT")[0]
@@ -275,12 +275,6 @@ def test_safety_checks_are_claimed_before_routine_alerts(coordinators):
 # --- the compose page -----------------------------------------------------------------------------
 
 
-def _page(logged_in, user):
-    browser = logged_in(user)
-    browser._token = csrf_from(browser.get("/").get_data(as_text=True))
-    return browser
-
-
 def _form(**overrides: Any) -> dict[str, Any]:
     form: dict[str, Any] = {
         "status": "Actual", "event": "Earthquake", "category": "Geo", "urgency": "Immediate",
@@ -300,7 +294,7 @@ def _form(**overrides: Any) -> dict[str, Any]:
 
 
 def test_the_compose_page_saves_a_circle_around_a_city_and_shows_it_again(make_user, logged_in):
-    writer = _page(logged_in, make_user(Role.coordinator, locale="en"))
+    writer = signed_in(logged_in, make_user(Role.coordinator, locale="en"))
     page = writer.get("/alerts/new").get_data(as_text=True)
     assert 'name="geo_shape"' in page and 'name="geo_radius"' in page
     response = writer.post("/alerts/new", _form())
@@ -316,7 +310,7 @@ def test_the_compose_page_saves_a_circle_around_a_city_and_shows_it_again(make_u
 
 def test_a_circle_around_a_city_names_the_place_when_none_is_typed(make_user, logged_in):
     # "Prato and 50 km" is the place of the event too: the coordinator on duty names it once.
-    writer = _page(logged_in, make_user(Role.coordinator, locale="en"))
+    writer = signed_in(logged_in, make_user(Role.coordinator, locale="en"))
     near = {"headline-zh_Hans": "{place}附近发生强烈地震", "headline-en": "Strong earthquake near {place}"}
     estimate = writer.post("/alerts/estimate", _form(**near)).get_json()
     assert "普拉托附近发生强烈地震" in estimate["languages"]["zh_Hans"]["sms"]
@@ -346,7 +340,7 @@ def test_the_alert_page_names_a_circle_s_city_in_the_readers_language(make_user,
 
 
 def test_the_preview_follows_the_area(make_user, logged_in):
-    writer = _page(logged_in, make_user(Role.coordinator, locale="en"))
+    writer = signed_in(logged_in, make_user(Role.coordinator, locale="en"))
     make_registrant("IT", city="Prato")
     make_registrant("IT", "it", city="Florence")
     make_registrant("IT", city="Bologna")
@@ -373,7 +367,7 @@ def test_the_preview_follows_the_area(make_user, logged_in):
 def test_a_bad_area_on_the_page_is_refused_in_the_readers_language(make_user, logged_in, overrides,
                                                                    english, chinese):
     for locale, expected in (("en", english), ("zh_Hans", chinese)):
-        writer = _page(logged_in, make_user(Role.coordinator, locale=locale))
+        writer = signed_in(logged_in, make_user(Role.coordinator, locale=locale))
         response = writer.post("/alerts/new", _form(**overrides))
         assert response.status_code == 400
         assert expected in response.get_data(as_text=True)
@@ -401,7 +395,7 @@ def test_the_progress_map_counts_answers_by_place_and_names_nobody(make_user, lo
     rows[helpme.id].reply_kind = ReplyKind.need_help
     rows[florence.id].reply_kind = ReplyKind.safe
     db.session.commit()
-    page = _page(logged_in, author).get(f"/alerts/{alert.id}/progress").get_data(as_text=True)
+    page = signed_in(logged_in, author).get(f"/alerts/{alert.id}/progress").get_data(as_text=True)
     # (Static files are linked under names that carry their content hash.)
     assert 'data-testid="progress-map"' in page
     assert re.search(r"vendor/leaflet-1\.9\.4/leaflet\.[0-9a-f]+\.js", page)
@@ -417,7 +411,7 @@ def test_the_progress_map_counts_answers_by_place_and_names_nobody(make_user, lo
 
 
 def test_the_compose_estimate_carries_the_map(make_user, logged_in):
-    writer = _page(logged_in, make_user(Role.coordinator, locale="en"))
+    writer = signed_in(logged_in, make_user(Role.coordinator, locale="en"))
     make_registrant("IT", city="Prato", name="林安全")
     make_registrant("IT", city="Prato")
     answer = writer.post("/alerts/estimate", _form()).get_json()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from consular.audit.models import AppendOnlyError, AuditEntry
 from consular.auth.models import Role
 from consular.db import db
+from tests.conftest import api_headers
 
 
 def entries(action: str) -> list[AuditEntry]:
@@ -103,13 +104,10 @@ def refusals() -> list[AuditEntry]:
 
 
 def test_an_out_of_scope_request_is_refused_as_before_and_recorded(places, logged_in) -> None:
-    from consular.auth.operations import create_api_token
 
     case, person = places["case"], places["registrant"]
     prober = logged_in(places["prober"])
-    _token, secret = create_api_token(places["prober"], "probe")
-    db.session.commit()
-    bearer = {"Authorization": f"Bearer {secret}"}
+    bearer = api_headers(places["prober"], "probe")
     tried = [prober.get(f"/cases/{case.id}"), prober.get(f"/registrants/{person.id}"),
              prober.client.get(f"/api/v1/cases/{case.id}", headers=bearer),
              prober.client.get(f"/api/v1/registrants/{person.id}", headers=bearer)]

@@ -4,7 +4,9 @@ either way, each code good once; admins and coordinators must set it up when REQ
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -28,14 +30,25 @@ def with_totp(user: User) -> pyotp.TOTP:
     return pyotp.TOTP(user.totp_secret)
 
 
+def coordinator_with_totp(make_user: Callable[..., User]) -> tuple[User, pyotp.TOTP]:
+    """A new coordinator enrolled in two-step login, and its authenticator."""
+    user = make_user(Role.coordinator)
+    return user, with_totp(user)
+
+
+def code_answer(browser: Browser, submit: Callable[..., Any], user: User, code: str) -> Any:
+    """``user``'s password, then ``code``, given on ``browser``: the answer to the code."""
+    browser.login(user.username)
+    return submit(browser, "/login/code", {"code": code})
+
+
 def wrong_code(totp: pyotp.TOTP) -> str:
     valid = {totp.at(utcnow() + timedelta(seconds=30 * d)) for d in (-1, 0, 1)}
     return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
 
 
 def test_login_asks_for_the_code_then_lets_in(make_user, browser, submit) -> None:
-    user = make_user(Role.coordinator)
-    totp = with_totp(user)
+    user, totp = coordinator_with_totp(make_user)
     first = browser.login(user.username)
     assert first.status_code == 302 and first.headers["Location"].endswith("/login/code")
     assert browser.get("/").status_code == 302  # the password alone does not log in
@@ -45,26 +58,21 @@ def test_login_asks_for_the_code_then_lets_in(make_user, browser, submit) -> Non
 
 
 def test_a_used_code_is_refused_the_second_time(app, make_user, browser, submit) -> None:
-    user = make_user(Role.coordinator)
-    totp = with_totp(user)
+    user, totp = coordinator_with_totp(make_user)
     code = totp.now()
-    browser.login(user.username)
-    assert submit(browser, "/login/code", {"code": code}).status_code == 302
+    assert code_answer(browser, submit, user, code).status_code == 302
     assert submit(browser, "/logout").status_code == 302
 
     thief = english(Browser(app.test_client()))  # someone who saw the code over a shoulder
-    thief.login(user.username)
-    replay = submit(thief, "/login/code", {"code": code})
+    replay = code_answer(thief, submit, user, code)
     assert replay.status_code == 401
     assert "This code is wrong or was already used." in replay.get_data(as_text=True)
     assert thief.get("/").status_code == 302
 
 
 def test_a_wrong_code_is_refused_and_audited(make_user, browser, submit) -> None:
-    user = make_user(Role.coordinator)
-    totp = with_totp(user)
-    english(browser).login(user.username)
-    response = submit(browser, "/login/code", {"code": wrong_code(totp)})
+    user, totp = coordinator_with_totp(make_user)
+    response = code_answer(english(browser), submit, user, wrong_code(totp))
     assert response.status_code == 401
     assert "This code is wrong or was already used." in response.get_data(as_text=True)
     assert browser.get("/").status_code == 302
@@ -75,26 +83,22 @@ def test_a_wrong_code_is_refused_and_audited(make_user, browser, submit) -> None
 
 @pytest.mark.parametrize("code", ["12345", "1234567", "abcdef", "١٢٣٤٥٦", "12 34 56", ""])
 def test_malformed_codes_are_a_clear_400(make_user, browser, submit, code) -> None:
-    user = make_user(Role.coordinator)
-    with_totp(user)
-    english(browser).login(user.username)
-    response = submit(browser, "/login/code", {"code": code})
+    user, _totp = coordinator_with_totp(make_user)
+    response = code_answer(english(browser), submit, user, code)
     assert response.status_code == 400
     assert 'class="invalid-feedback' in response.get_data(as_text=True)
     assert browser.get("/").status_code == 302
 
 
 def test_a_code_with_a_space_in_the_middle_is_fine(make_user, browser, submit) -> None:
-    user = make_user(Role.coordinator)
-    totp = with_totp(user)
+    user, totp = coordinator_with_totp(make_user)
     browser.login(user.username)
     code = totp.now()
     assert submit(browser, "/login/code", {"code": f"{code[:3]} {code[3:]}"}).status_code == 302
 
 
 def test_one_step_of_clock_drift_either_way_and_no_more(app, make_user) -> None:
-    user = make_user(Role.coordinator)
-    totp = with_totp(user)
+    user, totp = coordinator_with_totp(make_user)
     moment = datetime(2026, 5, 4, 9, 0, 15, tzinfo=UTC)
 
     def code(seconds: int) -> str:
@@ -111,8 +115,7 @@ def test_one_step_of_clock_drift_either_way_and_no_more(app, make_user) -> None:
 
 def test_a_code_claimed_elsewhere_in_the_meantime_is_refused(app, make_user) -> None:
     """Two logins racing with the same code: the database decides, not the copy in memory."""
-    user = make_user(Role.coordinator)
-    totp = with_totp(user)
+    user, totp = coordinator_with_totp(make_user)
     code = totp.now()
     db.session.execute(sa.update(User).where(User.id == user.id)
                        .values(totp_last_step=int(utcnow().timestamp()) // 30 + 1)
@@ -122,8 +125,7 @@ def test_a_code_claimed_elsewhere_in_the_meantime_is_refused(app, make_user) -> 
 
 
 def test_the_pending_second_step_expires(make_user, browser, submit) -> None:
-    user = make_user(Role.coordinator)
-    totp = with_totp(user)
+    user, totp = coordinator_with_totp(make_user)
     browser.login(user.username)
     with browser.client.session_transaction() as session:
         pending = session["pending_2fa"]
@@ -149,8 +151,7 @@ def test_a_working_second_step_cannot_be_replaced_from_a_session(make_user, brow
                                                                  submit) -> None:
     user = make_user(Role.liaison_officer, locale="en")
     totp = with_totp(user)
-    browser.login(user.username)
-    submit(browser, "/login/code", {"code": totp.now()})
+    code_answer(browser, submit, user, totp.now())
     response = browser.get("/account/2fa")
     assert response.status_code == 302
     followed = browser.get(response.headers["Location"]).get_data(as_text=True)

@@ -36,7 +36,7 @@ from consular.db import db, utcnow
 from consular.network.models import CoordinationCentre, DivisionLevel
 from consular.registry import operations as registry_ops
 from consular.registry.models import Registrant, RegistrantImport
-from tests.conftest import Browser
+from tests.conftest import Browser, api_headers
 from tests.hostile import (
     GBK,
     HOSTILE_TEXT,
@@ -48,6 +48,7 @@ from tests.hostile import (
     has_cjk,
 )
 from tests.support.alerts import alert_input, texts
+from tests.support.cases import advance
 
 # --- reading forms off a page -------------------------------------------------------------------
 
@@ -251,21 +252,8 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
             [{"role": "involved", "name_zh": "陈一", "name_latin": "CHEN YI",
               "phone": "+393310000001"}], user=officer)
         db.session.commit()
-        for step in steps:
-            v = case.version
-            if step == "triage":
-                case_ops.triage(case, user=coordinator, priority="P2", expected_version=v)
-            elif step == "assign":
-                case_ops.assign(case, user=coordinator, station_id=station.id, coordinator_id=None,
-                                instructions="请了解情况", expected_version=v)
-            elif step == "accept":
-                case_ops.accept_assignment(case, user=users["volunteer"], expected_version=v)
-            elif step == "resolve":
-                case_ops.resolve(case, user=users["volunteer"], outcome="released", note="已获释",
-                                 expected_version=v)
-            db.session.commit()
-            db.session.refresh(case)
-        return case
+        return advance(case, coordinator, *steps, station=station, volunteer=users["volunteer"],
+                       priority="P2", instructions="请了解情况")
 
     triaged = new_case("已分诊", "triage")
     case_ops.refer(triaged, user=coordinator, target="police", target_name="普拉托警察局")
@@ -716,10 +704,8 @@ def test_every_api_write_refuses_bad_bodies_cleanly(app: Flask, world: World, wr
     users = {"cases": "coordinator", "registrants": "coordinator", "network": "admin",
              "activities": "coordinator"}
     user = world.users[users[area]]
-    _token, secret = create_api_token(user, "bad input")
-    db.session.commit()
+    headers = api_headers(user, "bad input")
     client = app.test_client()
-    headers = {"Authorization": f"Bearer {secret}"}
     doc = client.get("/api/openapi.json").get_json()
     problems: list[str] = []
     writes.take()

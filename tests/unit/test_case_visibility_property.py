@@ -219,35 +219,32 @@ def test_what_each_user_sees_equals_the_policy(app: Flask, world: World) -> None
                 m.status = "assigned"
                 m.handoffs.append(Handoff(stations[station], "offered"))
 
-        @rule(case_id=cases, fitting=st.booleans(), who=STATION_SIDE)
-        def accept(self, case_id: int, fitting: bool, who: str) -> None:
+        def answer_offer(self, case_id: int, fitting: bool, who: str, step: Any, answer: str,
+                         then: str) -> None:
+            """``who`` (or the volunteer of the case's station) answers the hand-off with ``step``:
+            where it succeeds, the offer becomes ``answer`` and an assigned case ``then``."""
             case_id = self.choose(case_id, fitting, HANDED)
             who = self.its_station(case_id) if who == "its_station" else who
             m, user = self.model[case_id], self.user(who)
             handoff = offered_to(user, m)
             expected = expected_refusal(user, m, (Role.coordinator, Role.station_volunteer), HANDED,
                                         need=handoff is not None)
-            if self.attempt(case_id, who, expected, lambda c, u: ops.accept_assignment(
-                    c, user=u, expected_version=c.version)):
+            if self.attempt(case_id, who, expected, step):
                 assert handoff is not None
-                handoff.status = "accepted"
+                handoff.status = answer
                 if m.status == "assigned":
-                    m.status = "in_progress"
+                    m.status = then
+
+        @rule(case_id=cases, fitting=st.booleans(), who=STATION_SIDE)
+        def accept(self, case_id: int, fitting: bool, who: str) -> None:
+            self.answer_offer(case_id, fitting, who, lambda c, u: ops.accept_assignment(
+                c, user=u, expected_version=c.version), answer="accepted", then="in_progress")
 
         @rule(case_id=cases, fitting=st.booleans(), who=STATION_SIDE)
         def decline(self, case_id: int, fitting: bool, who: str) -> None:
-            case_id = self.choose(case_id, fitting, HANDED)
-            who = self.its_station(case_id) if who == "its_station" else who
-            m, user = self.model[case_id], self.user(who)
-            handoff = offered_to(user, m)
-            expected = expected_refusal(user, m, (Role.coordinator, Role.station_volunteer), HANDED,
-                                        need=handoff is not None)
-            if self.attempt(case_id, who, expected, lambda c, u: ops.decline_assignment(
-                    c, user=u, reason="本站人手不足", expected_version=c.version)):
-                assert handoff is not None
-                handoff.status = "declined"
-                if m.status == "assigned":
-                    m.status = "triaged"
+            self.answer_offer(case_id, fitting, who, lambda c, u: ops.decline_assignment(
+                c, user=u, reason="本站人手不足", expected_version=c.version), answer="declined",
+                then="triaged")
 
         @rule(case_id=cases, fitting=st.booleans(), who=CENTRE)
         def revoke(self, case_id: int, fitting: bool, who: str) -> None:

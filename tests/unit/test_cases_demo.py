@@ -28,6 +28,7 @@ from consular.cases.models import (
     TimelineEntry,
 )
 from consular.db import db, utcnow
+from tests.conftest import api_headers
 
 
 @pytest.fixture
@@ -146,12 +147,9 @@ def test_the_queue_shows_overdue_cases_first_and_the_report_has_two_years(demo, 
     assert len(overdue_new) == 2
     assert [c for c in queue if c.status == CaseStatus.new and not deadlines.is_overdue(c, now)]
     # The API gives coordinators the same order.
-    from consular.auth.operations import create_api_token
 
-    _token, secret = create_api_token(coordinator, "demo")
-    db.session.commit()
-    body = client.get("/api/v1/cases?open=true&limit=200",
-                      headers={"Authorization": f"Bearer {secret}"}).get_json()
+    headers = api_headers(coordinator, "demo")
+    body = client.get("/api/v1/cases?open=true&limit=200", headers=headers).get_json()
     assert [i["id"] for i in body["items"]] == [c.id for c in queue]
     assert body["items"][0]["overdue"] is True
 
@@ -161,7 +159,6 @@ def test_the_queue_shows_overdue_cases_first_and_the_report_has_two_years(demo, 
     document = client.get("/api/openapi.json").get_json()
     schema = {"$ref": "#/components/schemas/CaseDetail", "components": document["components"]}
     validator = OAS30Validator(schema)
-    headers = {"Authorization": f"Bearer {secret}"}
     for case_id in db.session.scalars(sa.select(Case.id)):
         detail = client.get(f"/api/v1/cases/{case_id}", headers=headers)
         assert detail.status_code == 200

@@ -30,16 +30,10 @@ from consular.cases.models import (
 )
 from consular.db import db
 from consular.network.models import LiaisonPoint
-from tests.conftest import Browser, csrf_from
+from tests.conftest import Browser, signed_in
+from tests.support.cases import advance
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def signed_in(logged_in: Callable[[User], Browser], user: User) -> Browser:
-    """A logged-in browser holding its session's CSRF token (read from a page, as a form does)."""
-    browser = logged_in(user)
-    browser._token = csrf_from(browser.get("/").get_data(as_text=True))
-    return browser
 
 
 def text(response: Any) -> str:
@@ -116,25 +110,6 @@ def make_case(world: dict[str, Any]) -> Callable[..., Case]:
         return case
 
     return make
-
-
-def advance(case: Case, user: User, *steps: str, station: Any = None) -> Case:
-    """Move ``case`` through the lifecycle with the operations (as the other screens would)."""
-    for step in steps:
-        db.session.refresh(case)
-        v = case.version
-        if step == "triage":
-            ops.triage(case, user=user, priority="P1", expected_version=v)
-        elif step == "assign":
-            ops.assign(case, user=user, station_id=station.id, coordinator_id=None,
-                       instructions="请派人去警局了解情况", expected_version=v)
-        elif step == "accept":
-            ops.accept_assignment(case, user=user, expected_version=v)
-        elif step == "resolve":
-            ops.resolve(case, user=user, outcome="released", note="已获释", expected_version=v)
-        db.session.commit()
-    db.session.refresh(case)
-    return case
 
 
 # --- log a case -------------------------------------------------------------------------------

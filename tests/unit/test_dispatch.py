@@ -15,16 +15,13 @@ from alerts.channels.sms import texts
 from alerts.dispatch.claim import claim_batch
 from alerts.dispatch.lanes import Dispatcher
 from alerts.dispatch.record import retry_delay, skip_reason_label
-from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, CapUrgency, DeliveryState, NotSentReason
 from consular.auth.models import Role, User
 from consular.cases.models import Notification, SmsState
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
 from tests.support.dispatch import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    SERVICE_SID,
+    TWILIO,
     TwilioSetup,
     deliveries,
     make_alert,
@@ -128,8 +125,7 @@ def test_transient_errors_are_retried_later_and_delivered_once(app: Flask, twili
         slow.phone: {"error": "timeout", "times": 1},  # accepted, but the answer comes too late
     })
     # The client gives up before the slow answer: the outcome is unknown, so it is reconciled.
-    gateway = TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, messaging_service_sid=SERVICE_SID,
-                            api_base=twilio.fake.base_url, timeout=0.5)
+    gateway = twilio.other_gateway(timeout=0.5)
     try:
         alert = make_alert(languages=("en",))
         send_alert(alert)
@@ -275,8 +271,7 @@ def test_the_send_rate_defaults_to_the_gateway(tmp_path: Any) -> None:
 
     base = {"CONSULAR_ENV": "test", "INSTANCE_PATH": str(tmp_path)}
     assert load_settings(base).sms_segments_per_second == 100  # console: a quick demo
-    twilio = load_settings({**base, "SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-                            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID})
+    twilio = load_settings({**base, **TWILIO})
     assert twilio.sms_segments_per_second == 10  # one long code's throughput
     assert load_settings({**base, "SMS_SEGMENTS_PER_SECOND": "2.5"}).sms_segments_per_second == 2.5
 

@@ -14,7 +14,6 @@ import pytest
 import requests
 import sqlalchemy as sa
 from flask import Flask
-from twilio.request_validator import RequestValidator
 
 from alerts.channels.sms import texts
 from alerts.channels.sms.encoding import analyse
@@ -22,13 +21,13 @@ from alerts.dispatch.ratelimit import RateLimiter, Reservation
 from alerts.models import CapUrgency, Delivery, DeliveryState
 from consular.db import db, utcnow
 from tests.support.dispatch import (
-    AUTH_TOKEN,
     TwilioSetup,
     deliveries,
     make_alert,
     make_registrant,
     send_alert,
 )
+from tests.support.webhooks import twilio_signature
 
 RATE = 20.0
 
@@ -123,7 +122,7 @@ def test_a_message_is_paced_and_recorded_as_twilio_counts_it(app: Flask, make_tw
         def post_sent(message: Any) -> None:
             # Called before the fake answers the request: the "sent" report arrives first.
             params = setup.fake.state.callback_params(message, "sent", None)
-            signature = RequestValidator(AUTH_TOKEN).compute_signature(message.status_callback, params)
+            signature = twilio_signature(message.status_callback, params)
             callbacks.append(requests.post(message.status_callback, data=params, timeout=10,
                                            headers={"X-Twilio-Signature": signature}).status_code)
         setup.fake.set_on_accept(post_sent)

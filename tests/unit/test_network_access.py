@@ -9,10 +9,9 @@ from dataclasses import dataclass
 import pytest
 
 from consular.auth.models import Role
-from consular.auth.operations import create_api_token
 from consular.db import db
 from consular.network.models import CoordinationCentre, DivisionLevel
-from tests.conftest import csrf_from
+from tests.conftest import api_headers, csrf_from
 
 # Columns of the matrix: admin, coordinator, liaison officer, station volunteer.
 A, C, L, V = Role.admin, Role.coordinator, Role.liaison_officer, Role.station_volunteer
@@ -268,9 +267,7 @@ def test_every_network_page_answers_each_role_as_the_policy_says(role, net, pers
 
 @pytest.mark.parametrize("role", list(Role))
 def test_every_network_api_route_answers_each_role_as_the_policy_says(role, net, person, client):
-    _token, secret = create_api_token(person(role), "matrix")
-    db.session.commit()
-    headers = {"Authorization": f"Bearer {secret}"}
+    headers = api_headers(person(role), "matrix")
     payloads = {**bodies(net), **{f"{k}-edit": edit_body(net, k) for k in
                                   ("point", "station", "mission", "division")}}
     payloads["station"] = {**payloads["station"], "languages": ["zh", "es"]}
@@ -306,9 +303,7 @@ def test_the_roles_lists_show_only_what_the_role_may_see(net, person, logged_in)
 
 
 def test_the_api_lists_show_only_what_the_role_may_see(net, person, client):
-    _token, secret = create_api_token(person(L), "officer")
-    db.session.commit()
-    headers = {"Authorization": f"Bearer {secret}"}
+    headers = api_headers(person(L), "officer")
     stations = client.get("/api/v1/stations?limit=200", headers=headers).get_json()
     names = {s["name"] for s in stations["items"]}
     assert names == {"自家服务站", "别家服务站"} and stations["total"] == 2

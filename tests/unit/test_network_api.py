@@ -8,10 +8,9 @@ import sqlalchemy as sa
 
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role
-from consular.auth.operations import create_api_token
 from consular.db import db
 from consular.network.models import Division, DivisionLevel, LiaisonPoint, Mission, ServiceStation
-from tests.conftest import csrf_from
+from tests.conftest import api_headers, csrf_from
 
 STATION = {"name": "马德里服务站", "name_en": "Madrid Station", "country_code": "es",
            "city": "Madrid", "host_organisation": "西班牙华侨华人协会",
@@ -25,9 +24,7 @@ def token_for(app):
     """``token_for(user)``: the Authorization header of a fresh API token of that user."""
 
     def make(user):
-        _token, secret = create_api_token(user, "integration")
-        db.session.commit()
-        return {"Authorization": f"Bearer {secret}", "Accept-Language": "en"}
+        return {**api_headers(user, "integration"), "Accept-Language": "en"}
 
     return make
 

@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from consular.auth.models import Role
-from consular.auth.operations import create_api_token
 from consular.cases import operations as cases
 from consular.db import db, utcnow
 from consular.network.models import Division, DivisionLevel, ServiceStation
 from consular.network.queries import coverage_report
 from consular.registry import operations as registry
+from tests.conftest import api_headers
 
 
 @pytest.fixture
@@ -43,9 +43,7 @@ def network(app, make_division, make_point, make_station):
 
 
 def test_coverage_figures_by_district_and_station(network, make_user, client):
-    _token, secret = create_api_token(make_user(Role.coordinator), "report")
-    db.session.commit()
-    report = client.get("/api/v1/coverage", headers={"Authorization": f"Bearer {secret}"})
+    report = client.get("/api/v1/coverage", headers=api_headers(make_user(Role.coordinator), "report"))
     assert report.status_code == 200
     data = report.get_json()
 

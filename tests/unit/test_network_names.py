@@ -18,7 +18,7 @@ from consular.auth.models import Role, User
 from consular.db import db
 from consular.network.models import CoordinationCentre, Mission, MissionKind, ServiceStation
 from consular.network.names import NAME_LOCALES, name_in, traditional
-from tests.conftest import Browser, csrf_from
+from tests.conftest import Browser, api_headers, csrf_from
 from tests.support.dispatch import (
     TwilioSetup,
     make_registrant,
@@ -135,11 +135,8 @@ def test_the_station_form_takes_names_per_language_and_refuses_bad_ones(
 
 def test_the_api_reads_and_writes_names_and_refuses_bad_ones(
         app: Flask, client: Any, make_user: Callable[..., User]) -> None:
-    from consular.auth.operations import create_api_token
 
-    _token, secret = create_api_token(make_user(Role.admin), "integration")
-    db.session.commit()
-    headers = {"Authorization": f"Bearer {secret}", "Accept-Language": "en"}
+    headers = {**api_headers(make_user(Role.admin), "integration"), "Accept-Language": "en"}
     body = {"name": "中国驻米兰总领事馆", "name_en": "Consulate General of China in Milan",
             "kind": "consulate_general", "country_code": "IT", "city": "Milano",
             "emergency_phone": "+390299990002"}

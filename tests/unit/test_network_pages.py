@@ -8,24 +8,8 @@ import sqlalchemy as sa
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role
 from consular.db import db
-from consular.network.models import (
-    CoordinationCentre,
-    Division,
-    DivisionLevel,
-    HostKind,
-    LiaisonPoint,
-    Mission,
-    MissionKind,
-    ServiceStation,
-)
-from tests.conftest import csrf_from
-
-
-def signed_in(logged_in, user):
-    """A logged-in browser holding its session's CSRF token (read from a page, as a form does)."""
-    browser = logged_in(user)
-    browser._token = csrf_from(browser.get("/").get_data(as_text=True))
-    return browser
+from consular.network import models as network
+from tests.conftest import signed_in
 
 
 def audit_actions(object_type: str) -> list[str]:
@@ -35,7 +19,7 @@ def audit_actions(object_type: str) -> list[str]:
 
 
 def test_admin_adds_a_liaison_point_and_finds_it_in_the_list(make_user, make_division, logged_in):
-    county = make_division("鹿城区", level=DivisionLevel.county)
+    county = make_division("鹿城区", level=network.DivisionLevel.county)
     town = make_division("七都街道", parent=county)
     admin = signed_in(logged_in, make_user(Role.admin, locale="en"))
 
@@ -47,7 +31,8 @@ def test_admin_adds_a_liaison_point_and_finds_it_in_the_list(make_user, make_div
         "name": "七都街道联络点", "name_en": "Qidu Liaison Point", "division_id": town.id,
         "address": "七都便民服务中心", "phone": "0577 8888 0001"})
     assert response.status_code == 303
-    point = db.session.scalar(sa.select(LiaisonPoint).where(LiaisonPoint.name == "七都街道联络点"))
+    point = db.session.scalar(sa.select(network.LiaisonPoint)
+                              .where(network.LiaisonPoint.name == "七都街道联络点"))
     assert point is not None and point.phone == "+8657788880001"  # a local number, stored E.164
     assert response.headers["Location"].endswith(f"/network/liaison-points/{point.id}")
 
@@ -73,7 +58,7 @@ def test_admin_edits_a_station_and_only_the_changed_fields_are_audited(make_user
         "contact_phone": "+39 331 123 4501", "contact_email": ""})
     assert response.status_code == 303
     db.session.refresh(station)
-    assert station.host_kind == HostKind.chamber_of_commerce
+    assert station.host_kind == network.HostKind.chamber_of_commerce
     assert station.timezone == "Europe/Rome"
     assert station.languages == "zh,it,en"
     assert station.contact_phone == "+393311234501"
@@ -118,7 +103,7 @@ def test_deactivate_and_reactivate_a_station_keeps_it_on_record(make_user, make_
     db.session.refresh(station)
     assert station.active is True
     assert audit_actions("station") == ["station.deactivate", "station.reactivate"]
-    assert db.session.get(ServiceStation, station.id) is not None
+    assert db.session.get(network.ServiceStation, station.id) is not None
 
 
 def test_admin_adds_a_mission_with_a_local_emergency_number(make_user, logged_in):
@@ -128,10 +113,10 @@ def test_admin_adds_a_mission_with_a_local_emergency_number(make_user, logged_in
         "country_code": "FR", "city": "Paris", "emergency_phone": "01 99 99 00 03",
         "phone": "", "address": ""})
     assert response.status_code == 303
-    mission = db.session.scalar(sa.select(Mission))
+    mission = db.session.scalar(sa.select(network.Mission))
     assert mission is not None
     assert mission.emergency_phone == "+33199990003"  # read as a French number
-    assert mission.kind == MissionKind.embassy
+    assert mission.kind == network.MissionKind.embassy
     page = admin.get(f"/network/missions/{mission.id}").get_data(as_text=True)
     assert "France" in page and "Embassy" in page and 'href="tel:+33199990003"' in page
 
@@ -140,12 +125,12 @@ def test_admin_builds_the_division_tree(make_user, logged_in):
     admin = signed_in(logged_in, make_user(Role.admin, locale="en"))
     assert admin.post("/network/divisions/new", {"code": "330328", "name": "文成县",
                                                  "level": "county", "parent_id": 0}).status_code == 303
-    county = db.session.scalar(sa.select(Division).where(Division.code == "330328"))
+    county = db.session.scalar(sa.select(network.Division).where(network.Division.code == "330328"))
     assert county is not None and county.parent_id is None
     assert admin.post("/network/divisions/new", {"code": "330328001", "name": "玉壶镇",
                                                  "level": "township",
                                                  "parent_id": county.id}).status_code == 303
-    town = db.session.scalar(sa.select(Division).where(Division.code == "330328001"))
+    town = db.session.scalar(sa.select(network.Division).where(network.Division.code == "330328001"))
     assert town is not None and town.parent_id == county.id
     assert admin.post("/network/divisions/new", {"code": "330328001201", "name": "玉壶村",
                                                  "level": "village",
@@ -159,7 +144,7 @@ def test_admin_builds_the_division_tree(make_user, logged_in):
 
 def test_a_division_with_active_places_cannot_be_deactivated(make_user, make_division, make_point,
                                                              logged_in):
-    county = make_division("瓯海区", level=DivisionLevel.county)
+    county = make_division("瓯海区", level=network.DivisionLevel.county)
     town = make_division("丽岙街道", parent=county)
     point = make_point("丽岙联络点", division=town)
     admin = signed_in(logged_in, make_user(Role.admin, locale="en"))
@@ -187,13 +172,13 @@ def test_admin_sets_up_and_edits_the_coordination_centre(make_user, logged_in):
         "name": "温州市领事保护协调中心", "city": "温州", "address": "", "phone": "0577 8888 0000",
         "hotline_24h": "0577 1234 5678", "timezone": "Asia/Shanghai"})
     assert response.status_code == 303
-    centre = db.session.scalar(sa.select(CoordinationCentre))
+    centre = db.session.scalar(sa.select(network.CoordinationCentre))
     assert centre is not None and centre.hotline_24h == "+8657712345678"
     assert admin.post("/network/centre/edit", {
         "name": "温州市领事保护协调中心", "city": "温州", "address": "市府路500号",
         "phone": "+8657788880000", "hotline_24h": "+8657712345678",
         "timezone": "Asia/Shanghai"}).status_code == 303
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(CoordinationCentre)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(network.CoordinationCentre)) == 1
     assert audit_actions("centre") == ["centre.create", "centre.update"]
     page = admin.get("/network/centre").get_data(as_text=True)
     assert "市府路500号" in page and 'href="tel:+8657712345678"' in page
@@ -202,7 +187,7 @@ def test_admin_sets_up_and_edits_the_coordination_centre(make_user, logged_in):
 def test_everyone_in_the_network_finds_the_centre_hotline_beside_the_missions(app, make_user,
                                                                               make_mission,
                                                                               logged_in):
-    db.session.add(CoordinationCentre(name="协调中心", city="温州", hotline_24h="+8657712345678"))
+    db.session.add(network.CoordinationCentre(name="协调中心", city="温州", hotline_24h="+8657712345678"))
     db.session.commit()
     make_mission()
     volunteer = logged_in(make_user(Role.station_volunteer, locale="en"))
@@ -234,10 +219,10 @@ def test_station_list_searches_filters_by_country_and_shows_country_names(make_u
 
 def test_liaison_points_filter_by_district_includes_its_townships_and_villages(
         make_user, make_division, make_point, logged_in):
-    lucheng = make_division("鹿城区", level=DivisionLevel.county)
-    ouhai = make_division("瓯海区", level=DivisionLevel.county)
+    lucheng = make_division("鹿城区", level=network.DivisionLevel.county)
+    ouhai = make_division("瓯海区", level=network.DivisionLevel.county)
     qidu = make_division("七都街道", parent=lucheng)
-    village = make_division("樟里村", level=DivisionLevel.village, parent=qidu)
+    village = make_division("樟里村", level=network.DivisionLevel.village, parent=qidu)
     liao = make_division("丽岙街道", parent=ouhai)
     make_point("七都街道联络点", division=qidu)
     make_point("樟里村联络点", division=village)
@@ -251,7 +236,7 @@ def test_liaison_points_filter_by_district_includes_its_townships_and_villages(
 
 
 def test_long_lists_are_paged(make_user, make_division, make_point, logged_in):
-    county = make_division("测试区", level=DivisionLevel.county)
+    county = make_division("测试区", level=network.DivisionLevel.county)
     town = make_division("测试镇", parent=county)
     for n in range(30):
         make_point(f"联络点{n:02d}", division=town)
@@ -266,13 +251,13 @@ def test_long_lists_are_paged(make_user, make_division, make_point, logged_in):
 
 
 def test_names_with_markup_are_shown_as_text(make_user, make_division, logged_in):
-    county = make_division("区", level=DivisionLevel.county)
+    county = make_division("区", level=network.DivisionLevel.county)
     town = make_division("镇", parent=county)
     admin = signed_in(logged_in, make_user(Role.admin, locale="en"))
     name = '<script>alert("x")</script>联络点'
     assert admin.post("/network/liaison-points/new", {"name": name, "division_id": town.id,
                                                       "phone": "+8657788880001"}).status_code == 303
-    point = db.session.scalar(sa.select(LiaisonPoint))
+    point = db.session.scalar(sa.select(network.LiaisonPoint))
     assert point is not None and point.name == name  # stored as typed
     for url in (f"/network/liaison-points/{point.id}", "/network/liaison-points",
                 f"/network/divisions/{town.id}"):

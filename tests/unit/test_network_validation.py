@@ -12,38 +12,30 @@ import sqlalchemy as sa
 
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role
-from consular.auth.operations import create_api_token
 from consular.db import db
+from consular.network import models as network
 from consular.network.checks import normalise_language
-from consular.network.models import (
-    CoordinationCentre,
-    Division,
-    DivisionLevel,
-    LiaisonPoint,
-    Mission,
-    ServiceStation,
-)
 from consular.phones import normalise as normalise_phone
-from tests.conftest import csrf_from
+from tests.conftest import api_headers, csrf_from
 
 LONG = "长" * 301
 
 
 @dataclass
 class Place:
-    county: Division
-    town: Division
-    point: LiaisonPoint
-    station: ServiceStation
-    mission: Mission
-    centre: CoordinationCentre
+    county: network.Division
+    town: network.Division
+    point: network.LiaisonPoint
+    station: network.ServiceStation
+    mission: network.Mission
+    centre: network.CoordinationCentre
 
 
 @pytest.fixture
 def place(app, make_division, make_point, make_station, make_mission) -> Place:
-    county = make_division("某区", level=DivisionLevel.county, code="Q")
+    county = make_division("某区", level=network.DivisionLevel.county, code="Q")
     town = make_division("某镇", parent=county, code="Q1")
-    centre = CoordinationCentre(name="协调中心", city="温州", timezone="Asia/Shanghai")
+    centre = network.CoordinationCentre(name="协调中心", city="温州", timezone="Asia/Shanghai")
     db.session.add(centre)
     db.session.commit()
     return Place(county, town, make_point("某镇联络点", division=town), make_station("某服务站"),
@@ -53,7 +45,8 @@ def place(app, make_division, make_point, make_station, make_mission) -> Place:
 def snapshot() -> list[tuple[Any, ...]]:
     """Every network row, every column: to prove a refusal wrote nothing."""
     rows: list[tuple[Any, ...]] = []
-    for model in (Division, LiaisonPoint, ServiceStation, Mission, CoordinationCentre):
+    for model in (network.Division, network.LiaisonPoint, network.ServiceStation, network.Mission,
+                  network.CoordinationCentre):
         for obj in db.session.scalars(sa.select(model).order_by(model.id)):
             rows.append(tuple(getattr(obj, c.key) for c in model.__table__.columns))
     audit = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
@@ -202,9 +195,7 @@ def test_markup_in_every_name_is_escaped(place, make_user, logged_in):
 
 @pytest.fixture
 def api(place, make_user, client) -> Callable[..., Any]:
-    _token, secret = create_api_token(make_user(Role.admin), "validation")
-    db.session.commit()
-    headers = {"Authorization": f"Bearer {secret}", "Accept-Language": "en"}
+    headers = {**api_headers(make_user(Role.admin), "validation"), "Accept-Language": "en"}
 
     def call(method: str, url: str, **kw: Any) -> Any:
         return client.open(url, method=method, headers={**headers, **kw.pop("headers", {})}, **kw)
@@ -309,7 +300,7 @@ def test_api_create_checks_each_field(place, api):
 
 
 def test_moving_a_township_with_villages_to_another_level_is_refused(place, api, make_division):
-    make_division("某村", level=DivisionLevel.village, parent=place.town)
+    make_division("某村", level=network.DivisionLevel.village, parent=place.town)
     before = snapshot()
     response = api("PATCH", f"/api/v1/divisions/{place.town.id}",
                    json={"level": "county", "parent_id": None})

@@ -13,9 +13,8 @@ import pytest
 from flask import Flask
 
 from consular.auth.models import Role, User
-from consular.auth.operations import create_api_token
-from consular.db import db
 from consular.logs import JsonFormatter, RequestIdFilter
+from tests.conftest import api_headers
 from tests.support.dispatch import (  # noqa: F401 — fixtures
     TwilioSetup,
     make_alert,
@@ -40,13 +39,11 @@ def captured(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 def _api(app: Flask, user: User) -> Callable[..., Any]:
-    _token, secret = create_api_token(user, "log-test")
-    db.session.commit()
+    headers = {**api_headers(user, "log-test"), "X-Request-ID": "rid-canary-1"}
     client = app.test_client()
 
     def call(method: str, url: str, body: Any = None) -> Any:
-        return client.open(url, method=method, json=body,
-                           headers={"Authorization": f"Bearer {secret}", "X-Request-ID": "rid-canary-1"})
+        return client.open(url, method=method, json=body, headers=headers)
 
     return call
 

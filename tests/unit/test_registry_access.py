@@ -13,11 +13,11 @@ import sqlalchemy as sa
 
 from consular.audit.models import AuditEntry
 from consular.auth.models import Role, User
-from consular.auth.operations import create_api_token
 from consular.db import db
 from consular.registry import operations as ops
 from consular.registry import phones
 from consular.registry.models import Registrant
+from tests.conftest import api_headers
 
 A, C, L, V = Role.admin, Role.coordinator, Role.liaison_officer, Role.station_volunteer
 
@@ -79,9 +79,7 @@ VISIBLE = {
 def test_record_pages_and_api_follow_the_scope(world, logged_in, client, who):
     user = world.users[who]
     browser = logged_in(user)
-    _token, secret = create_api_token(user, "test")
-    db.session.commit()
-    headers = {"Authorization": f"Bearer {secret}"}
+    headers = api_headers(user, "test")
     for key, registrant_id in world.ids.items():
         expected = 200 if key in VISIBLE[who] else 404
         page = browser.get(f"/registrants/{registrant_id}")
@@ -102,10 +100,9 @@ def test_record_pages_and_api_follow_the_scope(world, logged_in, client, who):
 def test_lists_and_exports_hold_only_the_scope(world, logged_in, client, who):
     user = world.users[who]
     browser = logged_in(user)
-    _token, secret = create_api_token(user, "test")
-    db.session.commit()
+    headers = api_headers(user)
     page = browser.get("/registrants")
-    api = client.get("/api/v1/registrants", headers={"Authorization": f"Bearer {secret}"})
+    api = client.get("/api/v1/registrants", headers=headers)
     export = browser.get("/registrants/export.csv")
     if who == "admin":
         assert page.status_code == api.status_code == export.status_code == 403
@@ -203,9 +200,7 @@ def test_a_volunteer_registers_for_their_station_in_its_country(world, logged_in
 
 def test_api_register_change_status_and_end(world, client):
     officer = world.users["officer"]
-    _token, secret = create_api_token(officer, "integration")
-    db.session.commit()
-    headers = {"Authorization": f"Bearer {secret}", "Accept-Language": "en"}
+    headers = {**api_headers(officer, "integration"), "Accept-Language": "en"}
     body = {"name": "API 登记", "phone": "+33 6 12 34 50 02", "country_code": "FR",
             "city": "Paris", "language": "fr", "consent": {"method": "online"}}
     created = client.post("/api/v1/registrants", json=body, headers=headers)

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from twilio.request_validator import RequestValidator
 
 from alerts.channels.sms import texts
 from alerts.jobs import call_round, reply_counts, safety_check_followups
@@ -29,7 +28,6 @@ from consular.db import db, utcnow
 from consular.network.models import Mission, ServiceStation
 from consular.registry.models import Registrant, RegistrantStatus
 from tests.support.dispatch import (
-    AUTH_TOKEN,
     TwilioSetup,
     deliveries,
     make_alert,
@@ -38,6 +36,7 @@ from tests.support.dispatch import (
     send_alert,
 )
 from tests.support.replies import OUR_NUMBER, answer_of
+from tests.support.webhooks import twilio_signature
 
 
 def text_in(setup: TwilioSetup, person: Registrant | str, body: str) -> str | None:
@@ -167,7 +166,7 @@ def test_the_same_inbound_message_twice_has_no_second_effect(app: Flask, hotline
     url = f"{hotline_setup.base_url}/webhooks/twilio/inbound"
     params = {"MessageSid": "SM" + "7" * 32, "From": person.phone, "To": OUR_NUMBER, "Body": "2 help",
               "AccountSid": "AC" + "d" * 32}
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+    signature = twilio_signature(url, params)
     client = hotline_setup.app.test_client()
     first = client.post("/webhooks/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature})
     second = client.post("/webhooks/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature})

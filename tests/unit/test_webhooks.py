@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from twilio.request_validator import RequestValidator
 
 from alerts.models import Alert, AlertState, CapUrgency, DeliveryState
 from consular.audit.models import AuditEntry
@@ -23,7 +22,15 @@ from tests.support.dispatch import (
     make_registrant,
     send_alert,
 )
-from tests.support.webhooks import TWILIO, a_delivery, new_sid, post_signed, state_of, status_params
+from tests.support.webhooks import (
+    TWILIO,
+    a_delivery,
+    new_sid,
+    post_signed,
+    state_of,
+    status_params,
+    twilio_signature,
+)
 
 
 @pytest.fixture
@@ -101,7 +108,7 @@ def test_forged_or_altered_callbacks_are_refused_and_change_nothing(app: Flask, 
     elif attack == "other_account":
         response = post_signed(client, path, params, token=AUTH_TOKEN + "x")
     else:
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(f"http://localhost{path}", {})
+        signature = twilio_signature(f"http://localhost{path}", {})
         response = client.post(path, json=params, headers={"X-Twilio-Signature": signature})
     assert response.status_code == 403
     assert "Forbidden" in response.get_data(as_text=True)
