@@ -330,7 +330,7 @@ def test_a_circle_around_a_city_names_the_place_when_none_is_typed(make_user, lo
 def test_the_alert_page_names_a_circle_s_city_in_the_readers_language(make_user, logged_in):
     for locale, expected, stored in (("zh_Hans", "佛罗伦萨周边 30 公里（意大利）", "Firenze周边"),
                                      ("en", "30 km around Florence (Italy)", "around Firenze")):
-        writer = _page(logged_in, make_user(Role.coordinator, locale=locale))
+        writer = signed_in(logged_in, make_user(Role.coordinator, locale=locale))
         response = writer.post("/alerts/new", _form(geo_city="Firenze", geo_radius="30"))
         assert response.status_code == 303, response.get_data(as_text=True)[:3000]
         alert = db.session.scalars(sa.select(Alert).order_by(Alert.id.desc())).first()
@@ -457,9 +457,9 @@ def test_the_maps_name_each_place_in_the_readers_language(make_user, logged_in):
     db.session.commit()
     for user, names, absent in ((author, ("普拉托", "佛罗伦萨"), "Firenze"),
                                 (approver, ("Prato", "Florence"), "佛罗伦萨")):
-        page = _page(logged_in, user).get(f"/alerts/{alert.id}/progress").get_data(as_text=True)
+        page = signed_in(logged_in, user).get(f"/alerts/{alert.id}/progress").get_data(as_text=True)
         table = page[page.index('data-testid="answers-by-place"'):]
         table = table[:table.index("</table>")]
         assert all(name in table for name in names) and absent not in table
-    estimate = _page(logged_in, author).post("/alerts/estimate", _form()).get_json()
+    estimate = signed_in(logged_in, author).post("/alerts/estimate", _form()).get_json()
     assert {p["place"] for p in estimate["map"]["places"]} == {"普拉托", "佛罗伦萨"}
