@@ -20,13 +20,7 @@ from flask_babel import gettext as _
 from alerts.authoring import placeholders
 from alerts.authoring.models import AlertTemplate, AlertTemplateRevision, AlertTemplateText, Hazard
 from alerts.authoring.operations import AlertActionRefused, _require_coordinator
-from alerts.authoring.validation import (
-    MAX_EVENT,
-    AlertInputError,
-    Check,
-    _check_texts,
-)
-from alerts.models import CapCategory, CapCertainty, CapSeverity, CapUrgency
+from alerts.authoring.validation import AlertInputError, Check, _check_texts, check_cap_info
 from consular.audit.operations import record
 from consular.auth.models import User
 from consular.db import db, utcnow
@@ -55,21 +49,7 @@ def clean_template_input(data: Mapping[str, Any], texts: Any, *,
         else:
             check.out["name"] = name
     check.enum("hazard", data.get("hazard", ""), Hazard)
-    check.enum("category", data.get("category", CapCategory.Safety.value), CapCategory)
-    check.enum("urgency", data.get("urgency", CapUrgency.Expected.value), CapUrgency)
-    check.enum("severity", data.get("severity", CapSeverity.Moderate.value), CapSeverity)
-    check.enum("certainty", data.get("certainty", CapCertainty.Likely.value), CapCertainty)
-    event = check.line("event", data.get("event"), MAX_EVENT, required=True)
-    if event is not None:
-        check.out["event"] = event
-    from alerts.channels.sms.texts import SMS_LOCALES, normalise_sms_locale
-
-    base = data.get("base_language", "zh_Hans")
-    locale = normalise_sms_locale(base) if isinstance(base, str) else None
-    if locale is None or locale not in SMS_LOCALES:
-        check.fail("base_language", _("Choose the language the alert is written in first."))
-    else:
-        check.out["base_language"] = locale
+    check_cap_info(check, data)
     check.boolean("safety_check", data.get("safety_check", False))
     check.boolean("active", data.get("active", True))
     clean_texts = _check_texts(check, texts)

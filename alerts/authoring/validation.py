@@ -238,13 +238,7 @@ class Check:
         if value is None:
             self.fail(key, refused_text_message())
             return None
-        if required and not value:
-            self.fail(key, _("This field is required."))
-            return None
-        if len(value) > max_len:
-            self.fail(key, too_long_message(max_len))
-            return None
-        return value
+        return self._within(key, value, max_len, required=required)
 
     def block(self, key: str, raw: Any, max_len: int, *, required: bool = False) -> str | None:
         if raw is None:
@@ -256,6 +250,10 @@ class Check:
             self.fail(key, refused_text_message())
             return None
         value = clean_block(raw)
+        return self._within(key, value, max_len, required=required)
+
+    def _within(self, key: str, value: str, max_len: int, *, required: bool) -> str | None:
+        """A cleaned text kept when given (if ``required``) and at most ``max_len`` characters."""
         if required and not value:
             self.fail(key, _("This field is required."))
             return None
@@ -281,11 +279,11 @@ class Check:
         return as_utc(raw).replace(microsecond=0)
 
 
-def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgType) -> None:
-    for key in data:
-        if key not in ALERT_FIELDS:
-            check.fail(str(key)[:60], _("Unknown or read-only field."))
-    check.enum("status", data.get("status", CapStatus.Actual.value), CapStatus)
+def check_cap_info(check: Check, data: Mapping[str, Any]) -> None:
+    """The CAP fields an alert and a template share, each with its default: category, urgency,
+    severity, certainty, the event, and the language the texts are written in first."""
+    from alerts.channels.sms.texts import normalise_sms_locale
+
     check.enum("category", data.get("category", CapCategory.Safety.value), CapCategory)
     check.enum("urgency", data.get("urgency", CapUrgency.Expected.value), CapUrgency)
     check.enum("severity", data.get("severity", CapSeverity.Moderate.value), CapSeverity)
@@ -293,15 +291,20 @@ def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgTy
     event = check.line("event", data.get("event"), MAX_EVENT, required=True)
     if event is not None:
         check.out["event"] = event
-
     base = data.get("base_language", "zh_Hans")
-    from alerts.channels.sms.texts import normalise_sms_locale
-
     locale = normalise_sms_locale(base) if isinstance(base, str) else None
     if locale is None or locale not in _sms_locales():
         check.fail("base_language", _("Choose the language the alert is written in first."))
     else:
         check.out["base_language"] = locale
+
+
+def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgType) -> None:
+    for key in data:
+        if key not in ALERT_FIELDS:
+            check.fail(str(key)[:60], _("Unknown or read-only field."))
+    check.enum("status", data.get("status", CapStatus.Actual.value), CapStatus)
+    check_cap_info(check, data)
 
     kinds_raw = data.get("audience_kinds", [])
     if isinstance(kinds_raw, str):
