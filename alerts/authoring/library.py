@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 
 from alerts.authoring import placeholders
 from alerts.authoring.models import AlertTemplate, AlertTemplateRevision, AlertTemplateText, Hazard
-from alerts.authoring.operations import AlertActionRefused, _require_coordinator
+from alerts.authoring.operations import AlertActionRefused, _require_coordinator, sync_texts
 from alerts.authoring.validation import AlertInputError, Check, _check_texts, check_cap_info
 from consular.audit.operations import record
 from consular.auth.models import User
@@ -77,17 +77,7 @@ def _apply(template: AlertTemplate, values: Mapping[str, Any],
            texts: Mapping[str, Mapping[str, str]]) -> None:
     for key, value in values.items():
         setattr(template, key, value)
-    existing = {t.language: t for t in template.texts}
-    for lang, text in existing.items():
-        if lang not in texts:
-            template.texts.remove(text)
-    for lang, fields in texts.items():
-        row = existing.get(lang)
-        if row is None:
-            template.texts.append(AlertTemplateText(language=lang, **fields))
-        else:
-            for key, value in fields.items():
-                setattr(row, key, value)
+    sync_texts(template.texts, texts, AlertTemplateText)
 
 
 def _revise(template: AlertTemplate, user: User | None) -> AlertTemplateRevision:

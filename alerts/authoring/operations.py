@@ -15,7 +15,7 @@ approval.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -137,21 +137,29 @@ def recurrence_input(alert: Alert) -> dict[str, Any] | str | None:
 # --- writing ------------------------------------------------------------------------------------
 
 
+def sync_texts(rows: list[Any], texts: Mapping[str, Mapping[str, str]],
+               new_row: Callable[..., Any]) -> None:
+    """Make ``rows`` (an alert's or a template's texts, one a language) hold ``texts``: a language
+    no longer given loses its row, one already there is changed in place, a new one gets a
+    ``new_row(language=…, **fields)``."""
+    existing = {row.language: row for row in rows}
+    for lang, row in existing.items():
+        if lang not in texts:
+            rows.remove(row)
+    for lang, fields in texts.items():
+        row = existing.get(lang)
+        if row is None:
+            rows.append(new_row(language=lang, **fields))
+        else:
+            for key, value in fields.items():
+                setattr(row, key, value)
+
+
 def _apply(alert: Alert, values: Mapping[str, Any], texts: Mapping[str, Mapping[str, str]],
            areas: Iterable[AreaInput]) -> None:
     for key, value in values.items():
         setattr(alert, key, value)
-    existing = {t.language: t for t in alert.texts}
-    for lang, text in list(existing.items()):
-        if lang not in texts:
-            alert.texts.remove(text)
-    for lang, fields in texts.items():
-        target = existing.get(lang)
-        if target is None:
-            alert.texts.append(AlertText(language=lang, **fields))
-        else:
-            for key, value in fields.items():
-                setattr(target, key, value)
+    sync_texts(alert.texts, texts, AlertText)
     alert.areas.clear()
     for area in areas:
         alert.areas.append(AlertArea(country_code=area.country_code, city=area.city,
