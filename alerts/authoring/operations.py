@@ -310,7 +310,7 @@ def reject(alert: Alert, *, user: User, reason: str) -> Alert:
     if not may_approve(alert, user):
         raise AlertActionRefused(_("You wrote or last changed this alert: change it instead of "
                                    "sending it back."), 403)
-    note = _reason(reason)
+    note = checked_reason(reason)
     alert.state = AlertState.draft
     alert.submitted_at = None
     alert.review_note = note
@@ -319,14 +319,17 @@ def reject(alert: Alert, *, user: User, reason: str) -> Alert:
     return alert
 
 
-def _reason(reason: Any) -> str:
+def checked_reason(reason: Any, *, field: str = "reason", missing: str | None = None) -> str:
+    """A reason a coordinator gives (for sending back, cancelling, break-glass): not blank, plain
+    text, at most ``MAX_REASON`` characters; else ``AlertInputError`` on ``field``, with ``missing``
+    (or "Say why, in a few words.") when nothing is said."""
     if not isinstance(reason, str) or not clean_line(reason):
-        raise AlertInputError({"reason": _("Say why, in a few words.")})
+        raise AlertInputError({field: missing or _("Say why, in a few words.")})
     value = clean_text(reason)
     if value is None:
-        raise AlertInputError({"reason": refused_text_message()})
+        raise AlertInputError({field: refused_text_message()})
     if len(value) > MAX_REASON:
-        raise AlertInputError({"reason": too_long_message(MAX_REASON)})
+        raise AlertInputError({field: too_long_message(MAX_REASON)})
     return value
 
 
@@ -373,7 +376,7 @@ def cancel(alert: Alert, *, user: User, reason: str) -> int:
     to the provider is skipped at once (the dispatcher also checks the alert before each send).
     Returns how many deliveries were stopped."""
     _require_coordinator(user)
-    note = _reason(reason)
+    note = checked_reason(reason)
     if alert.state not in CANCELLABLE:
         raise AlertActionRefused(_("This alert has already been sent or cancelled."))
     return _cancel(alert, user=user, reason=note)
