@@ -268,14 +268,21 @@ def may_approve(alert: Alert, user: User) -> bool:
             and user.id not in {alert.author_id, alert.last_edited_by_id})
 
 
-def approve(alert: Alert, *, user: User) -> Alert:
-    """Approve for sending. The approver is a coordinator who neither wrote nor last edited it."""
+def _require_reviewer(alert: Alert, user: User, *, not_waiting: str, own_alert: str) -> None:
+    """Approving and sending back alike: by a coordinator, of an alert waiting for approval, that
+    they neither wrote nor last changed (two-person rule); each refusal in the action's words."""
     _require_coordinator(user)
     if alert.state != AlertState.pending_approval:
-        raise AlertActionRefused(_("Only an alert waiting for approval can be approved."))
+        raise AlertActionRefused(not_waiting)
     if not may_approve(alert, user):
-        raise AlertActionRefused(_("You wrote or last changed this alert: another coordinator must "
-                                   "approve it (two-person rule)."), 403)
+        raise AlertActionRefused(own_alert, 403)
+
+
+def approve(alert: Alert, *, user: User) -> Alert:
+    """Approve for sending. The approver is a coordinator who neither wrote nor last edited it."""
+    _require_reviewer(alert, user, not_waiting=_("Only an alert waiting for approval can be approved."),
+                      own_alert=_("You wrote or last changed this alert: another coordinator must "
+                                  "approve it (two-person rule)."))
     empty = [text.language for text in alert.texts if is_blank(text.headline) or is_blank(text.body)]
     if not alert.texts or empty:
         raise AlertActionRefused(_(
@@ -304,12 +311,9 @@ def approve(alert: Alert, *, user: User) -> Alert:
 
 def reject(alert: Alert, *, user: User, reason: str) -> Alert:
     """Send an alert waiting for approval back to its author, saying why."""
-    _require_coordinator(user)
-    if alert.state != AlertState.pending_approval:
-        raise AlertActionRefused(_("Only an alert waiting for approval can be sent back."))
-    if not may_approve(alert, user):
-        raise AlertActionRefused(_("You wrote or last changed this alert: change it instead of "
-                                   "sending it back."), 403)
+    _require_reviewer(alert, user, not_waiting=_("Only an alert waiting for approval can be sent back."),
+                      own_alert=_("You wrote or last changed this alert: change it instead of "
+                                  "sending it back."))
     note = checked_reason(reason)
     alert.state = AlertState.draft
     alert.submitted_at = None
