@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,6 +83,11 @@ def clean_block(value: str) -> str:
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     value = "".join(ch for ch in value if ch == "\n" or unicodedata.category(ch) != "Cc")
     return "\n".join(line.rstrip() for line in value.split("\n")).strip()
+
+
+def _plain_block(value: str) -> str | None:
+    """``clean_block``'s text, or ``None`` when ``value`` is not plain text."""
+    return clean_block(value) if is_plain_text(value, multiline=True) else None
 
 
 # Characters that show nothing although Python's str.isspace() says otherwise: the Hangul and
@@ -229,31 +234,24 @@ class Check:
             self.fail(key, _("Choose yes or no."))
 
     def line(self, key: str, raw: Any, max_len: int, *, required: bool = False) -> str | None:
+        return self._text(key, raw, max_len, clean_text, required=required)
+
+    def block(self, key: str, raw: Any, max_len: int, *, required: bool = False) -> str | None:
+        return self._text(key, raw, max_len, _plain_block, required=required)
+
+    def _text(self, key: str, raw: Any, max_len: int, clean: Callable[[str], str | None], *,
+              required: bool) -> str | None:
+        """Text ("" when absent) as ``clean`` leaves it (``None``: refused), given if ``required``
+        and at most ``max_len`` characters; else ``None`` and a message on ``key``."""
         if raw is None:
             raw = ""
         if not isinstance(raw, str):
             self.fail(key, _("Enter text."))
             return None
-        value = clean_text(raw)
+        value = clean(raw)
         if value is None:
             self.fail(key, refused_text_message())
             return None
-        return self._within(key, value, max_len, required=required)
-
-    def block(self, key: str, raw: Any, max_len: int, *, required: bool = False) -> str | None:
-        if raw is None:
-            raw = ""
-        if not isinstance(raw, str):
-            self.fail(key, _("Enter text."))
-            return None
-        if not is_plain_text(raw, multiline=True):
-            self.fail(key, refused_text_message())
-            return None
-        value = clean_block(raw)
-        return self._within(key, value, max_len, required=required)
-
-    def _within(self, key: str, value: str, max_len: int, *, required: bool) -> str | None:
-        """A cleaned text kept when given (if ``required``) and at most ``max_len`` characters."""
         if required and not value:
             self.fail(key, _("This field is required."))
             return None
