@@ -16,12 +16,9 @@ from alerts.authoring.operations import (
     _cancel,
     _recheck,
     _require_coordinator,
+    checked_reason,
 )
-from alerts.authoring.validation import (
-    MAX_REASON,
-    AlertInputError,
-    clean_line,
-)
+from alerts.authoring.validation import MAX_REASON, AlertInputError
 from alerts.models import (
     Alert,
     AlertState,
@@ -44,18 +41,6 @@ def break_glass_allowed(alert: Alert) -> bool:
             and (alert.severity == CapSeverity.Extreme or alert.urgency == CapUrgency.Immediate))
 
 
-def _break_glass_reason(reason: Any) -> str:
-    if not isinstance(reason, str) or not clean_line(reason):
-        raise AlertInputError({"break_glass_reason": _(
-            "Say why this alert cannot wait for a second coordinator's approval.")})
-    value = clean_text(reason)
-    if value is None:
-        raise AlertInputError({"break_glass_reason": refused_text_message()})
-    if len(value) > MAX_REASON:
-        raise AlertInputError({"break_glass_reason": too_long_message(MAX_REASON)})
-    return value
-
-
 def break_glass(alert: Alert, *, user: User, reason: str) -> Alert:
     """Send an Extreme or Immediate alert now without a second approval (紧急发布), stating why.
     The alert is marked, every other coordinator is told in the app, and another coordinator must
@@ -76,7 +61,8 @@ def break_glass(alert: Alert, *, user: User, reason: str) -> Alert:
                                    "urgency: ask another coordinator to approve this one."), 422)
     if alert.recurs:
         raise AlertActionRefused(_("A recurring alert cannot be sent by break-glass."), 422)
-    note = _break_glass_reason(reason)
+    note = checked_reason(reason, field="break_glass_reason", missing=_(
+        "Say why this alert cannot wait for a second coordinator's approval."))
     _recheck(alert)
     now = utcnow()
     alert.state = AlertState.scheduled

@@ -19,14 +19,8 @@ from flask_babel import gettext as _
 
 from alerts.authoring import placeholders
 from alerts.authoring.models import AlertTemplate, AlertTemplateRevision, AlertTemplateText, Hazard
-from alerts.authoring.operations import AlertActionRefused, _require_coordinator
-from alerts.authoring.validation import (
-    MAX_EVENT,
-    AlertInputError,
-    Check,
-    _check_texts,
-)
-from alerts.models import CapCategory, CapCertainty, CapSeverity, CapUrgency
+from alerts.authoring.operations import AlertActionRefused, _require_coordinator, sync_texts
+from alerts.authoring.validation import AlertInputError, Check, _check_texts, check_cap_info
 from consular.audit.operations import record
 from consular.auth.models import User
 from consular.db import db, utcnow
@@ -55,21 +49,7 @@ def clean_template_input(data: Mapping[str, Any], texts: Any, *,
         else:
             check.out["name"] = name
     check.enum("hazard", data.get("hazard", ""), Hazard)
-    check.enum("category", data.get("category", CapCategory.Safety.value), CapCategory)
-    check.enum("urgency", data.get("urgency", CapUrgency.Expected.value), CapUrgency)
-    check.enum("severity", data.get("severity", CapSeverity.Moderate.value), CapSeverity)
-    check.enum("certainty", data.get("certainty", CapCertainty.Likely.value), CapCertainty)
-    event = check.line("event", data.get("event"), MAX_EVENT, required=True)
-    if event is not None:
-        check.out["event"] = event
-    from alerts.channels.sms.texts import SMS_LOCALES, normalise_sms_locale
-
-    base = data.get("base_language", "zh_Hans")
-    locale = normalise_sms_locale(base) if isinstance(base, str) else None
-    if locale is None or locale not in SMS_LOCALES:
-        check.fail("base_language", _("Choose the language the alert is written in first."))
-    else:
-        check.out["base_language"] = locale
+    check_cap_info(check, data)
     check.boolean("safety_check", data.get("safety_check", False))
     check.boolean("active", data.get("active", True))
     clean_texts = _check_texts(check, texts)
@@ -97,17 +77,7 @@ def _apply(template: AlertTemplate, values: Mapping[str, Any],
            texts: Mapping[str, Mapping[str, str]]) -> None:
     for key, value in values.items():
         setattr(template, key, value)
-    existing = {t.language: t for t in template.texts}
-    for lang, text in existing.items():
-        if lang not in texts:
-            template.texts.remove(text)
-    for lang, fields in texts.items():
-        row = existing.get(lang)
-        if row is None:
-            template.texts.append(AlertTemplateText(language=lang, **fields))
-        else:
-            for key, value in fields.items():
-                setattr(row, key, value)
+    sync_texts(template.texts, texts, AlertTemplateText)
 
 
 def _revise(template: AlertTemplate, user: User | None) -> AlertTemplateRevision:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -23,7 +23,7 @@ from alerts.authoring.forms import (
 )
 from alerts.authoring.models import AlertTemplate, Hazard
 from alerts.authoring.operations import AlertActionRefused, AlertInputError
-from alerts.authoring.views import MAX_ID, _coordinator, _users, bp
+from alerts.authoring.views import _coordinator, _row_or_404, _users, bp
 from alerts.channels.sms.texts import SMS_LOCALES
 from consular.db import db
 
@@ -47,12 +47,7 @@ def hazard_labels() -> dict[str, str]:
 
 
 def _template_or_404(template_id: int) -> AlertTemplate:
-    if not 0 < template_id <= MAX_ID:
-        abort(404)
-    template = db.session.get(AlertTemplate, template_id)
-    if template is None:
-        abort(404)
-    return template
+    return _row_or_404(AlertTemplate, template_id)
 
 
 def _read(form: Any) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:

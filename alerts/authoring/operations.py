@@ -15,7 +15,7 @@ approval.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -137,21 +137,29 @@ def recurrence_input(alert: Alert) -> dict[str, Any] | str | None:
 # --- writing ------------------------------------------------------------------------------------
 
 
+def sync_texts(rows: list[Any], texts: Mapping[str, Mapping[str, str]],
+               new_row: Callable[..., Any]) -> None:
+    """Make ``rows`` (an alert's or a template's texts, one a language) hold ``texts``: a language
+    no longer given loses its row, one already there is changed in place, a new one gets a
+    ``new_row(language=…, **fields)``."""
+    existing = {row.language: row for row in rows}
+    for lang, row in existing.items():
+        if lang not in texts:
+            rows.remove(row)
+    for lang, fields in texts.items():
+        row = existing.get(lang)
+        if row is None:
+            rows.append(new_row(language=lang, **fields))
+        else:
+            for key, value in fields.items():
+                setattr(row, key, value)
+
+
 def _apply(alert: Alert, values: Mapping[str, Any], texts: Mapping[str, Mapping[str, str]],
            areas: Iterable[AreaInput]) -> None:
     for key, value in values.items():
         setattr(alert, key, value)
-    existing = {t.language: t for t in alert.texts}
-    for lang, text in list(existing.items()):
-        if lang not in texts:
-            alert.texts.remove(text)
-    for lang, fields in texts.items():
-        target = existing.get(lang)
-        if target is None:
-            alert.texts.append(AlertText(language=lang, **fields))
-        else:
-            for key, value in fields.items():
-                setattr(target, key, value)
+    sync_texts(alert.texts, texts, AlertText)
     alert.areas.clear()
     for area in areas:
         alert.areas.append(AlertArea(country_code=area.country_code, city=area.city,
@@ -260,14 +268,21 @@ def may_approve(alert: Alert, user: User) -> bool:
             and user.id not in {alert.author_id, alert.last_edited_by_id})
 
 
-def approve(alert: Alert, *, user: User) -> Alert:
-    """Approve for sending. The approver is a coordinator who neither wrote nor last edited it."""
+def _require_reviewer(alert: Alert, user: User, *, not_waiting: str, own_alert: str) -> None:
+    """Approving and sending back alike: by a coordinator, of an alert waiting for approval, that
+    they neither wrote nor last changed (two-person rule); each refusal in the action's words."""
     _require_coordinator(user)
     if alert.state != AlertState.pending_approval:
-        raise AlertActionRefused(_("Only an alert waiting for approval can be approved."))
+        raise AlertActionRefused(not_waiting)
     if not may_approve(alert, user):
-        raise AlertActionRefused(_("You wrote or last changed this alert: another coordinator must "
-                                   "approve it (two-person rule)."), 403)
+        raise AlertActionRefused(own_alert, 403)
+
+
+def approve(alert: Alert, *, user: User) -> Alert:
+    """Approve for sending. The approver is a coordinator who neither wrote nor last edited it."""
+    _require_reviewer(alert, user, not_waiting=_("Only an alert waiting for approval can be approved."),
+                      own_alert=_("You wrote or last changed this alert: another coordinator must "
+                                  "approve it (two-person rule)."))
     empty = [text.language for text in alert.texts if is_blank(text.headline) or is_blank(text.body)]
     if not alert.texts or empty:
         raise AlertActionRefused(_(
@@ -296,13 +311,10 @@ def approve(alert: Alert, *, user: User) -> Alert:
 
 def reject(alert: Alert, *, user: User, reason: str) -> Alert:
     """Send an alert waiting for approval back to its author, saying why."""
-    _require_coordinator(user)
-    if alert.state != AlertState.pending_approval:
-        raise AlertActionRefused(_("Only an alert waiting for approval can be sent back."))
-    if not may_approve(alert, user):
-        raise AlertActionRefused(_("You wrote or last changed this alert: change it instead of "
-                                   "sending it back."), 403)
-    note = _reason(reason)
+    _require_reviewer(alert, user, not_waiting=_("Only an alert waiting for approval can be sent back."),
+                      own_alert=_("You wrote or last changed this alert: change it instead of "
+                                  "sending it back."))
+    note = checked_reason(reason)
     alert.state = AlertState.draft
     alert.submitted_at = None
     alert.review_note = note
@@ -311,14 +323,17 @@ def reject(alert: Alert, *, user: User, reason: str) -> Alert:
     return alert
 
 
-def _reason(reason: Any) -> str:
+def checked_reason(reason: Any, *, field: str = "reason", missing: str | None = None) -> str:
+    """A reason a coordinator gives (for sending back, cancelling, break-glass): not blank, plain
+    text, at most ``MAX_REASON`` characters; else ``AlertInputError`` on ``field``, with ``missing``
+    (or "Say why, in a few words.") when nothing is said."""
     if not isinstance(reason, str) or not clean_line(reason):
-        raise AlertInputError({"reason": _("Say why, in a few words.")})
+        raise AlertInputError({field: missing or _("Say why, in a few words.")})
     value = clean_text(reason)
     if value is None:
-        raise AlertInputError({"reason": refused_text_message()})
+        raise AlertInputError({field: refused_text_message()})
     if len(value) > MAX_REASON:
-        raise AlertInputError({"reason": too_long_message(MAX_REASON)})
+        raise AlertInputError({field: too_long_message(MAX_REASON)})
     return value
 
 
@@ -365,7 +380,7 @@ def cancel(alert: Alert, *, user: User, reason: str) -> int:
     to the provider is skipped at once (the dispatcher also checks the alert before each send).
     Returns how many deliveries were stopped."""
     _require_coordinator(user)
-    note = _reason(reason)
+    note = checked_reason(reason)
     if alert.state not in CANCELLABLE:
         raise AlertActionRefused(_("This alert has already been sent or cancelled."))
     return _cancel(alert, user=user, reason=note)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,6 +83,11 @@ def clean_block(value: str) -> str:
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     value = "".join(ch for ch in value if ch == "\n" or unicodedata.category(ch) != "Cc")
     return "\n".join(line.rstrip() for line in value.split("\n")).strip()
+
+
+def _plain_block(value: str) -> str | None:
+    """``clean_block``'s text, or ``None`` when ``value`` is not plain text."""
+    return clean_block(value) if is_plain_text(value, multiline=True) else None
 
 
 # Characters that show nothing although Python's str.isspace() says otherwise: the Hangul and
@@ -229,33 +234,24 @@ class Check:
             self.fail(key, _("Choose yes or no."))
 
     def line(self, key: str, raw: Any, max_len: int, *, required: bool = False) -> str | None:
+        return self._text(key, raw, max_len, clean_text, required=required)
+
+    def block(self, key: str, raw: Any, max_len: int, *, required: bool = False) -> str | None:
+        return self._text(key, raw, max_len, _plain_block, required=required)
+
+    def _text(self, key: str, raw: Any, max_len: int, clean: Callable[[str], str | None], *,
+              required: bool) -> str | None:
+        """Text ("" when absent) as ``clean`` leaves it (``None``: refused), given if ``required``
+        and at most ``max_len`` characters; else ``None`` and a message on ``key``."""
         if raw is None:
             raw = ""
         if not isinstance(raw, str):
             self.fail(key, _("Enter text."))
             return None
-        value = clean_text(raw)
+        value = clean(raw)
         if value is None:
             self.fail(key, refused_text_message())
             return None
-        if required and not value:
-            self.fail(key, _("This field is required."))
-            return None
-        if len(value) > max_len:
-            self.fail(key, too_long_message(max_len))
-            return None
-        return value
-
-    def block(self, key: str, raw: Any, max_len: int, *, required: bool = False) -> str | None:
-        if raw is None:
-            raw = ""
-        if not isinstance(raw, str):
-            self.fail(key, _("Enter text."))
-            return None
-        if not is_plain_text(raw, multiline=True):
-            self.fail(key, refused_text_message())
-            return None
-        value = clean_block(raw)
         if required and not value:
             self.fail(key, _("This field is required."))
             return None
@@ -281,11 +277,11 @@ class Check:
         return as_utc(raw).replace(microsecond=0)
 
 
-def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgType) -> None:
-    for key in data:
-        if key not in ALERT_FIELDS:
-            check.fail(str(key)[:60], _("Unknown or read-only field."))
-    check.enum("status", data.get("status", CapStatus.Actual.value), CapStatus)
+def check_cap_info(check: Check, data: Mapping[str, Any]) -> None:
+    """The CAP fields an alert and a template share, each with its default: category, urgency,
+    severity, certainty, the event, and the language the texts are written in first."""
+    from alerts.channels.sms.texts import normalise_sms_locale
+
     check.enum("category", data.get("category", CapCategory.Safety.value), CapCategory)
     check.enum("urgency", data.get("urgency", CapUrgency.Expected.value), CapUrgency)
     check.enum("severity", data.get("severity", CapSeverity.Moderate.value), CapSeverity)
@@ -293,15 +289,20 @@ def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgTy
     event = check.line("event", data.get("event"), MAX_EVENT, required=True)
     if event is not None:
         check.out["event"] = event
-
     base = data.get("base_language", "zh_Hans")
-    from alerts.channels.sms.texts import normalise_sms_locale
-
     locale = normalise_sms_locale(base) if isinstance(base, str) else None
     if locale is None or locale not in _sms_locales():
         check.fail("base_language", _("Choose the language the alert is written in first."))
     else:
         check.out["base_language"] = locale
+
+
+def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgType) -> None:
+    for key in data:
+        if key not in ALERT_FIELDS:
+            check.fail(str(key)[:60], _("Unknown or read-only field."))
+    check.enum("status", data.get("status", CapStatus.Actual.value), CapStatus)
+    check_cap_info(check, data)
 
     kinds_raw = data.get("audience_kinds", [])
     if isinstance(kinds_raw, str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -81,6 +81,7 @@ bp = Blueprint("alert_pages", __name__, template_folder="templates")
 
 PAGE_SIZE = 25
 MAX_ID = 2**31 - 1
+RowT = TypeVar("RowT")
 CALL_ROUND_LIMIT = 500
 LIST_FILTERS = ("draft", "pending_approval", "scheduled", "sending", "sent", "not_sent", "cancelled",
                 "break_glass")
@@ -93,13 +94,18 @@ def _coordinator() -> User:
     return user
 
 
+def _row_or_404(model: type[RowT], row_id: int) -> RowT:
+    """The row with this id, or 404 (an id beyond the column's range is simply not found)."""
+    if not 0 < row_id <= MAX_ID:
+        abort(404)
+    row = db.session.get(model, row_id)
+    if row is None:
+        abort(404)
+    return row
+
+
 def _alert_or_404(alert_id: int) -> Alert:
-    if not 0 < alert_id <= MAX_ID:
-        abort(404)
-    alert = db.session.get(Alert, alert_id)
-    if alert is None:
-        abort(404)
-    return alert
+    return _row_or_404(Alert, alert_id)
 
 
 

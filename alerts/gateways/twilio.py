@@ -218,6 +218,13 @@ def _from_transport_error(exc: BaseException) -> SendResult:
     )
 
 
+def _from_unexpected_error(exc: BaseException) -> SendResult:
+    """An answer the client could not read, or an error no other rule covers: tried again later,
+    and the message may have been accepted."""
+    return SendResult(Outcome.transient, error_message=f"{type(exc).__name__}: {exc}"[:500],
+                      reason="provider_error", maybe_accepted=True)
+
+
 _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, requests.exceptions.RequestException,
                      OSError)
 
@@ -287,8 +294,7 @@ class TwilioGateway:
             result = _from_transport_error(exc)
         except (TwilioException, ValueError, KeyError) as exc:  # an answer the client cannot read
             log.exception("twilio: unreadable answer for %s", message.key)
-            result = SendResult(Outcome.transient, error_message=f"{type(exc).__name__}: {exc}"[:500],
-                                reason="provider_error", maybe_accepted=True)
+            result = _from_unexpected_error(exc)
         else:
             result = _accepted(created)
         self._log(message, result)
@@ -325,8 +331,7 @@ class TwilioGateway:
             result = _from_transport_error(exc)
         except Exception as exc:  # never let one message fail the batch
             log.exception("twilio: unexpected error for %s", message.key)
-            result = SendResult(Outcome.transient, error_message=f"{type(exc).__name__}: {exc}"[:500],
-                                reason="provider_error", maybe_accepted=True)
+            result = _from_unexpected_error(exc)
         else:
             result = _accepted(created)
         self._log(message, result)
