@@ -2,7 +2,8 @@
 desktop and a 390 px phone, in Chinese and English: in polygon mode each click on the map adds a
 corner to the typed corners (the text the server reads, as if typed), the corners show at once and
 the recipients' estimate follows; "Remove the last corner" and "Clear corners" (buttons, used here
-from the keyboard) take them back; the saved draft is aimed at the polygon clicked; axe finds no
+from the keyboard) take them back, and while the corners are too few to be an area the panel says
+so instead of showing the last area's figures; the saved draft is aimed at the polygon clicked; axe finds no
 serious problem with the polygon's tools shown. In circle mode a click still sets the centre."""
 
 from __future__ import annotations
@@ -153,6 +154,17 @@ def test_a_polygon_is_drawn_by_clicks_on_the_map_and_saved(
         assert page.locator("#compose-map .alert-map-corner").count() == 3
         triangle = wait_for_estimate_of(page, "polygon", 3)
         assert [tuple(p) for p in triangle["map"]["areas"][0]["points"]] == [*clicked[:3], clicked[0]]
+        # Two corners are no area: the panel says why instead of showing the triangle's figures.
+        refused = page.get_by_test_id("estimate-refused")
+        assert refused.is_hidden()
+        undo.focus()
+        page.keyboard.press("Enter")
+        assert corners(page) == clicked[:2]
+        refused.wait_for(state="visible")
+        assert ("3" in refused.inner_text()
+                and ("顶点" in refused.inner_text()) == (lang == "zh"))  # in the page's language
+        assert page.locator("[data-estimate=total]").inner_text() == "\u2014"
+        assert page.locator("[data-estimate=by_language] tr").count() == 0
         clear.focus()
         page.keyboard.press("Space")
         assert page.input_value("#geo_polygon") == ""
@@ -166,6 +178,7 @@ def test_a_polygon_is_drawn_by_clicks_on_the_map_and_saved(
         wait_for_corners_drawn(page, 4)
         saved_corners = corners(page)
         wait_for_estimate_of(page, "polygon", 4)
+        assert refused.is_hidden()  # an area again: its figures, no refusal
         page.get_by_test_id("save-draft").click()
         page.wait_for_url(re.compile(r".*/alerts/\d+$"))
         assert labels["polygon"] in page.content()

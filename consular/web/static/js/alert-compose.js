@@ -166,13 +166,43 @@
       method: "POST", body: body, credentials: "same-origin", signal: inflight.signal,
       headers: { "Accept": "application/json" }
     }).then(function (response) {
-      return response.ok ? response.json() : null;
+      if (response.ok) return response.json();
+      // The form as it stands cannot be aimed (a polygon of two corners, a radius of 0): the
+      // figures shown would be those of an area that is no longer there, so say why instead.
+      if (response.status === 400) {
+        return response.json().then(function (body) {
+          return { refused: (body && body.message) || "" };
+        }, function () { return null; });
+      }
+      return null;
     }).then(function (data) {
-      if (data) {
+      if (data && data.refused !== undefined) {
+        showRefusal(data.refused);
+      } else if (data) {
+        showRefusal(null);
         applyEstimate(data);
         document.dispatchEvent(new CustomEvent("alert-estimate", { detail: data }));
       }
     }).catch(function () { /* offline or aborted: keep the last figures */ });
+  }
+
+  // A refused estimate: its message in the panel, the figures blanked; null: the message hidden.
+  function showRefusal(message) {
+    var panel = document.getElementById("estimate-panel");
+    var note = panel.querySelector('[data-estimate="refused"]');
+    if (!note) return;
+    note.textContent = message || "";
+    note.hidden = message === null;
+    if (message === null) return;
+    ["total", "segments", "cost", "duration"].forEach(function (name) {
+      var el = panel.querySelector('[data-estimate="' + name + '"]');
+      if (el) el.textContent = "\u2014";
+    });
+    ["by_language", "by_country"].forEach(function (name) {
+      var el = panel.querySelector('[data-estimate="' + name + '"]');
+      if (el) el.replaceChildren();
+    });
+    panel.querySelector('[data-estimate="empty"]').hidden = true;
   }
 
   function schedule() {
