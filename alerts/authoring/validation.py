@@ -153,7 +153,8 @@ def _check_geo_area(check: Check, i: int, area: Mapping[str, Any]) -> AreaInput 
         if not code:
             middle = geo.polygon_box(points)
             code = _country_near((middle.south + middle.north) / 2, sum(middle.lon_ranges[0]) / 2)
-        return AreaInput(code, city, "polygon", polygon=geo.polygon_text(points))
+        # A polygon names no city: a city typed for a circle before the shape changed is not its place.
+        return AreaInput(code, "", "polygon", polygon=geo.polygon_text(points))
     try:
         lat, lon = _number(area.get("latitude")), _number(area.get("longitude"))
         if (lat is None) != (lon is None):

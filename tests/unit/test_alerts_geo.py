@@ -463,3 +463,16 @@ def test_the_maps_name_each_place_in_the_readers_language(make_user, logged_in):
         assert all(name in table for name in names) and absent not in table
     estimate = signed_in(logged_in, author).post("/alerts/estimate", _form()).get_json()
     assert {p["place"] for p in estimate["map"]["places"]} == {"普拉托", "佛罗伦萨"}
+
+
+def test_a_polygon_keeps_no_city_left_from_a_circle(make_user, logged_in):
+    # The coordinator typed Florence for a circle, then drew a polygon instead: the hidden city is
+    # not the polygon's place (not stored with it, not in the CAP area).
+    writer = signed_in(logged_in, make_user(Role.coordinator, locale="en"))
+    form = _form(geo_shape="polygon", geo_city="Florence", geo_radius="",
+                 geo_polygon="44.0,10.9 44.0,11.3 43.7,11.3 43.7,10.9")
+    response = writer.post("/alerts/new", form)
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    alert = db.session.scalars(sa.select(Alert)).one()
+    assert [(a.shape, a.city, a.country_code) for a in alert.areas] == [(AreaShape.polygon, "", "IT")]
+    assert b"Florence" not in cap.to_cap_xml(alert)
