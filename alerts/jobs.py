@@ -10,6 +10,7 @@ they are ``alerts.dispatch.lanes.DispatchLanes`` threads started and stopped wit
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,10 +71,11 @@ def alerts_due(now: datetime | None = None) -> bool:
 
 
 @unit_of_work()
-def due_alerts(now: datetime | None = None) -> int:
+def due_alerts(now: datetime | None = None, *, committed: Callable[[], None] | None = None) -> int:
     """Spawn the due run of every recurring alert, then fan out every approved alert whose time has
     come. A run missed while no worker was up is still run once: runs missed in a row are coalesced
-    into the latest one. The fan-out goes in committed slices (``FIRST_SLICE`` recipients, then
+    into the latest one (``committed`` is called after each slice is committed: the worker wakes
+    its idle dispatch lanes). The fan-out goes in committed slices (``FIRST_SLICE`` recipients, then
     ``SLICE`` at a time), each one transaction with the alert's row locked, so the first messages
     go out while the rest is planned and two workers never take the same slice; a worker that
     dies half-way leaves ``Alert.fanout_after`` for the next one. New alerts' first slices come
@@ -108,6 +110,8 @@ def due_alerts(now: datetime | None = None) -> int:
             log.exception("alert %s could not be fanned out; tried again at the next run", alert_id)
             failed.append(alert_id)
             continue
+        if created and committed is not None:
+            committed()
         fanned += int(new)
         if done:
             log.info("alert %s fanned out: %d deliveries", alert_id, planned)

@@ -104,15 +104,24 @@ class Worker:
         self._run("escalate_overdue_cases", escalate)
 
     def alert_job(self, name: str) -> None:
-        """One of ``alerts.jobs.JOBS`` (due alerts, finishing, lease reclaim, safety follow-ups)."""
+        """One of ``alerts.jobs.JOBS`` (due alerts, finishing, lease reclaim, safety follow-ups).
+        The due-alerts job wakes this worker's idle dispatch lanes after each slice it commits."""
         from alerts import jobs
 
         job = getattr(jobs, name)
 
         def run() -> None:
-            job()
+            if name == "due_alerts":
+                job(committed=self._wake_lanes)
+            else:
+                job()
 
         self._run(name, run)
+
+    def _wake_lanes(self) -> None:
+        lanes = getattr(self, "dispatch_lanes", None)
+        if lanes is not None:
+            lanes.wake()
 
     def watch_approvals(self, stop: threading.Event, interval: float = APPROVAL_WATCH_SECONDS) -> None:
         """Until ``stop``: every ``interval``, one read-only look for an approved alert waiting to be

@@ -178,6 +178,8 @@ class DispatchLanes:
         self.gateway = gateway
         self._own_gateway = gateway is None
         self._stop = threading.Event()
+        self._wakes: list[threading.Event] = []  # one a lane: set by wake() and by stop()
+        self.idle_pauses = 0  # how many times a lane found nothing and paused (read by tests)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.sender: SendLoop | None = None
@@ -198,12 +200,14 @@ class DispatchLanes:
             claimer = self.worker_id if self.lanes == 1 else f"{self.worker_id}/{lane + 1}"
             dispatcher = Dispatcher(self.app, self.gateway, claimer, sender=self.sender,
                                     stopping=self._stop)
-            thread = threading.Thread(target=self._loop, args=(dispatcher,), daemon=True,
+            woken = threading.Event()
+            self._wakes.append(woken)
+            thread = threading.Thread(target=self._loop, args=(dispatcher, woken), daemon=True,
                                       name=f"dispatch-{lane + 1}")
             self._threads.append(thread)
             thread.start()
 
-    def _loop(self, dispatcher: Dispatcher) -> None:
+    def _loop(self, dispatcher: Dispatcher, woken: threading.Event) -> None:
         while not self._stop.is_set():
             try:
                 handled = dispatcher.run_once()
@@ -212,16 +216,26 @@ class DispatchLanes:
                 self._stop.wait(5.0)
                 continue
             if not handled:
-                self._stop.wait(self.idle_seconds)
+                self.idle_pauses += 1
+                woken.wait(self.idle_seconds)
+                woken.clear()
+
+    def wake(self) -> None:
+        """New deliveries were just committed (an alert's first slice): idle lanes claim now
+        instead of at the end of their pause."""
+        for woken in self._wakes:
+            woken.set()
 
     def stop(self, timeout: float = 120.0) -> None:
         """Stop every loop after the round it is in (safe to call twice, from any thread)."""
         self._stop.set()
+        self.wake()
         with self._lock:
             deadline = time.monotonic() + timeout
             for thread in self._threads:
                 thread.join(max(0.1, deadline - time.monotonic()))
             self._threads.clear()
+            self._wakes.clear()
             if self.sender is not None:
                 self.sender.close()
                 self.sender = None

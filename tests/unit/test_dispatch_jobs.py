@@ -215,3 +215,49 @@ def test_a_cancelled_alert_plans_no_more_slices(app: Flask, make_user) -> None:
     db.session.expire_all()
     assert db.session.get(Alert, alert.id).fanout_after is None
     assert len(deliveries(alert.id)) == 2
+
+
+def test_each_committed_slice_is_announced_once_committed(app: Flask, monkeypatch) -> None:
+    from alerts import targeting
+
+    monkeypatch.setattr(targeting, "FIRST_SLICE", 2)
+    monkeypatch.setattr(targeting, "SLICE", 3)
+    for _ in range(8):
+        make_registrant()
+    alert = make_alert(urgency=CapUrgency.Immediate)
+    seen: list[int] = []
+
+    def committed() -> None:  # read from another connection: only what is committed shows
+        with db.engine.connect() as other:
+            seen.append(other.scalar(sa.select(sa.func.count()).select_from(Delivery)
+                                     .where(Delivery.alert_id == alert.id)))
+
+    assert jobs.due_alerts(committed=committed) == 1
+    assert seen == [2, 5, 8]
+
+
+def test_a_committed_slice_wakes_idle_dispatch_lanes_at_once(app: Flask) -> None:
+    from alerts.dispatch.lanes import DispatchLanes
+
+    people = [make_registrant() for _ in range(3)]
+    lanes = DispatchLanes(app, "waking-worker", 1, idle_seconds=3600)  # only a wake ends the pause
+    lanes.start()
+    try:
+        deadline = time.monotonic() + 60  # failure detectors, not speeds
+        while lanes.idle_pauses < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lanes.idle_pauses >= 1  # the lane found nothing and paused
+        alert = make_alert(urgency=CapUrgency.Immediate)
+        assert jobs.due_alerts(committed=lanes.wake) == 1
+        sent = 0
+        while time.monotonic() < deadline:
+            db.session.expire_all()
+            sent = db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+                Delivery.alert_id == alert.id, Delivery.state == DeliveryState.sent)) or 0
+            db.session.rollback()
+            if sent == len(people):
+                break
+            time.sleep(0.1)
+        assert sent == len(people)
+    finally:
+        lanes.stop()
