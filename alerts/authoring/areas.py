@@ -28,8 +28,7 @@ def geo_city_choices() -> list[tuple[str, str]]:
     seen: set[tuple[str, str]] = set()
     out: list[tuple[str, str]] = []
     for code, city, _count in rows:
-        found = cities.find(city, code)
-        name = found[0].display_name(locale) if found else city
+        name = city_name(city, code, locale)
         if (code, name) in seen:
             continue
         seen.add((code, name))

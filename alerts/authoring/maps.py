@@ -52,7 +52,8 @@ def recipients_by_place(target: Target) -> list[dict[str, Any]]:
         .where(*recipients_where(target, utcnow().date()), Registrant.latitude.is_not(None))
         .group_by(Registrant.latitude, Registrant.longitude)
         .order_by(count.desc()).limit(MAX_PLACES)).all()
-    return [{"lat": lat, "lon": lon, "place": _place(city, code), "count": n}
+    locale = str(get_locale() or "en")
+    return [{"lat": lat, "lon": lon, "place": _place(city, code, locale), "count": n}
             for lat, lon, city, code, n in rows]
 
 
@@ -68,14 +69,15 @@ def answers_by_place(alert: Alert) -> list[dict[str, Any]]:
         .where(Delivery.alert_id == alert.id, Registrant.latitude.is_not(None))
         .group_by(Registrant.latitude, Registrant.longitude)
         .order_by(total.desc()).limit(MAX_PLACES)).all()
-    return [{"lat": lat, "lon": lon, "place": _place(city, code), "safe": int(s or 0),
+    locale = str(get_locale() or "en")
+    return [{"lat": lat, "lon": lon, "place": _place(city, code, locale), "safe": int(s or 0),
              "need_help": int(h or 0), "no_answer": n - int(s or 0) - int(h or 0), "count": n}
             for lat, lon, city, code, s, h, n in rows]
 
 
-def _place(city: str | None, country_code: str | None) -> str:
+def _place(city: str | None, country_code: str | None, locale: str) -> str:
     """A place on the maps named as the page's reader names it (普拉托 on a Chinese page)."""
-    return city_name(city, country_code or "", str(get_locale() or "en")) if city else ""
+    return city_name(city, country_code or "", locale) if city else ""
 
 
 def map_config(*, areas: Iterable[TargetArea] = (), places: list[dict[str, Any]] | None = None,
