@@ -174,7 +174,9 @@ def load_settings(
     if values["SMS_SEGMENTS_PER_SECOND"] is None:
         values["SMS_SEGMENTS_PER_SECOND"] = 10.0 if values["SMS_GATEWAY"] == "twilio" else 100.0
     if values["SMS_PROVIDER_SEGMENTS_PER_SECOND"] is None:
-        values["SMS_PROVIDER_SEGMENTS_PER_SECOND"] = values["SMS_SEGMENTS_PER_SECOND"]
+        values["SMS_PROVIDER_SEGMENTS_PER_SECOND"] = (
+            sum(rate or values["SMS_SEGMENTS_PER_SECOND"] for _address, rate in values["SMS_SENDERS"].value)
+            or values["SMS_SEGMENTS_PER_SECOND"])
     if values["RETRY_MAX_SECONDS"] < values["RETRY_BASE_SECONDS"]:
         raise ConfigError("RETRY_MAX_SECONDS: must not be less than RETRY_BASE_SECONDS")
     if values["REQUIRE_2FA"] is None:
@@ -187,7 +189,8 @@ def load_settings(
         for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
             if not values[name]:
                 raise ConfigError(f"{name}: required when SMS_GATEWAY=twilio")
-        if not (values["TWILIO_MESSAGING_SERVICE_SID"] or values["TWILIO_FROM_NUMBER"]):
+        if not (values["TWILIO_MESSAGING_SERVICE_SID"] or values["TWILIO_FROM_NUMBER"]
+                or values["SMS_SENDERS"].value):
             raise ConfigError(
                 "TWILIO_MESSAGING_SERVICE_SID: set it or TWILIO_FROM_NUMBER when SMS_GATEWAY=twilio"
             )

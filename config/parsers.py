@@ -314,6 +314,46 @@ def sms_prices(raw: str) -> Parsed[dict[str, Decimal]]:
     return Parsed(",".join(f"{key}={value}" for key, value in prices.items()), prices)
 
 
+E164_SENDER = re.compile(r"^\+[1-9][0-9]{6,14}$")
+SERVICE_SENDER = re.compile(r"^MG[0-9a-fA-F]{32}$")
+MAX_SENDERS = 50
+
+
+def parse_sms_senders(raw: str) -> tuple[tuple[str, float | None], ...]:
+    """``+15550001=50,MG0123…=50,+15550002`` → (address, segments per second or None) per sender:
+    a From number in E.164 or a Messaging Service SID (MG…); without a rate, SMS_SEGMENTS_PER_SECOND
+    applies to that sender."""
+    out: list[tuple[str, float | None]] = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        address, sep, rate_text = item.partition("=")
+        address = address.strip()
+        if SERVICE_SENDER.match(address):
+            address = "MG" + address[2:].lower()
+        elif not E164_SENDER.match(address):
+            raise ValueError(f"{item.strip()!r}: a sender is a From number in E.164 (+15550001) or a "
+                             "Messaging Service SID (MG followed by 32 hexadecimal digits)")
+        if any(address == known for known, _rate in out):
+            raise ValueError(f"{address} appears twice")
+        rate: float | None = None
+        if sep:
+            try:
+                rate = parse_rate(rate_text)
+            except ValueError as exc:
+                raise ValueError(f"{address}: {exc}") from None
+        out.append((address, rate))
+    if len(out) > MAX_SENDERS:
+        raise ValueError(f"at most {MAX_SENDERS} senders")
+    return tuple(out)
+
+
+def sms_senders(raw: str) -> Parsed[tuple[tuple[str, float | None], ...]]:
+    senders = parse_sms_senders(raw)
+    return Parsed(",".join(address if rate is None else f"{address}={rate:g}" for address, rate in senders),
+                  senders)
+
+
 SIGNATURE_LOCALES = ("zh_Hans", "zh_Hant", "en", "it", "fr", "es", "de", "pt", "ru", "ja", "ko", "ar")
 
 

@@ -145,12 +145,20 @@ class Settings:
         "SMS segments per second sent through the gateway, by all workers together (a token "
         "bucket in the database); set it to the sender's throughput at the provider. Default: 10 "
         "with Twilio (one long code), 100 with the console gateway.")
+    sms_senders: Parsed[tuple[tuple[str, float | None], ...]] = setting(
+        p.sms_senders, "",
+        "Several senders, each with a send rate of its own: From numbers (E.164) or Messaging "
+        "Service SIDs (MG…) with their segments per second, e.g. +15550001=50,+15550002=50 "
+        "(without =rate a sender has SMS_SEGMENTS_PER_SECOND). Dispatch spreads each batch across "
+        "them by free capacity and records which one sent each message; the compose estimate and "
+        "send plan use their total rate. Empty: the one sender of TWILIO_MESSAGING_SERVICE_SID or "
+        "TWILIO_FROM_NUMBER at SMS_SEGMENTS_PER_SECOND.")
     sms_provider_segments_per_second: float = setting(
         p.parse_rate, None,
         "SMS segments per second the provider actually sends for us (all our senders together). "
         "Above it, messages wait in the provider's queue (Twilio keeps about 10 hours of traffic "
-        "per sender); the send plan warns before that queue would overflow. Default: "
-        "SMS_SEGMENTS_PER_SECOND.")
+        "per sender); the send plan warns before that queue would overflow. Default: the senders' "
+        "total rate (SMS_SEGMENTS_PER_SECOND with one sender).")
     map_tile_url: str = setting(
         p.parse_tile_url, "",
         "Map tiles for the alert maps, as a URL template with {z}, {x} and {y} (e.g. an intranet "

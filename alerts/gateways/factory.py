@@ -14,6 +14,7 @@ def gateway_from_settings(settings: Any, engine: Engine | None = None) -> SmsGat
     """The gateway ``settings.sms_gateway`` names. The console gateway writes to ``engine`` (default:
     the Flask-SQLAlchemy engine of the current app)."""
     if settings.sms_gateway == "twilio":
+        from alerts.gateways.senders import senders_from_settings
         from alerts.gateways.twilio import TwilioGateway
 
         return TwilioGateway(
@@ -22,6 +23,7 @@ def gateway_from_settings(settings: Any, engine: Engine | None = None) -> SmsGat
             messaging_service_sid=settings.twilio_messaging_service_sid,
             from_number=settings.twilio_from_number,
             api_base=settings.twilio_api_base,
+            senders=senders_from_settings(settings),
         )
     if settings.sms_gateway == "console":
         from alerts.gateways.console import ConsoleGateway

@@ -54,6 +54,7 @@ class OutboundSms:
     body: str
     status_callback: str | None = None  # URL with the delivery id in it
     validity_seconds: int | None = None  # from the alert's expiry; clamped to Twilio's range
+    sender: str | None = None  # the key of the sender it leaves from (None: the gateway's default)
 
 
 @dataclass(frozen=True)

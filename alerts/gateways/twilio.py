@@ -31,6 +31,7 @@ from urllib3.exceptions import NewConnectionError
 
 from alerts.gateways.loop import LoopThread
 from alerts.gateways.protocol import OutboundSms, Outcome, ReconcileError, SendResult, clamp_validity, last4
+from alerts.gateways.senders import Sender
 from alerts.gateways.twilio_errors import describe_twilio_error
 
 log = logging.getLogger(__name__)
@@ -236,15 +237,20 @@ class TwilioGateway:
 
     def __init__(self, account_sid: str, auth_token: str, *, messaging_service_sid: str = "",
                  from_number: str = "", api_base: str = "", timeout: float = 10.0,
-                 connect_timeout: float = 5.0, max_connections: int = 200) -> None:
+                 connect_timeout: float = 5.0, max_connections: int = 200,
+                 senders: Sequence[Sender] = ()) -> None:
         if not account_sid or not auth_token:
             raise ValueError("Twilio needs an account SID and an auth token")
+        if not (messaging_service_sid or from_number) and senders:
+            messaging_service_sid, from_number = senders[0].messaging_service_sid, senders[0].from_number
         if not (messaging_service_sid or from_number):
             raise ValueError("Twilio needs a Messaging Service SID or a From number")
         self.account_sid = account_sid
         self._auth_token = auth_token
         self.messaging_service_sid = messaging_service_sid
         self.from_number = from_number
+        # A message names its sender by key (OutboundSms.sender); an unknown or no key: the default.
+        self.senders = {s.key: s for s in senders if s.messaging_service_sid or s.from_number}
         self.api_base = api_base.rstrip("/")
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -273,10 +279,13 @@ class TwilioGateway:
     def create_params(self, message: OutboundSms) -> dict[str, Any]:
         """Keyword arguments for the official client's ``messages.create``."""
         params: dict[str, Any] = {"to": message.to, "body": message.body}
-        if self.messaging_service_sid:
-            params["messaging_service_sid"] = self.messaging_service_sid
+        sender = self.senders.get(message.sender) if message.sender is not None else None
+        service, number = ((sender.messaging_service_sid, sender.from_number) if sender is not None
+                           else (self.messaging_service_sid, self.from_number))
+        if service:
+            params["messaging_service_sid"] = service
         else:
-            params["from_"] = self.from_number
+            params["from_"] = number
         if message.status_callback:
             params["status_callback"] = message.status_callback
         validity = clamp_validity(message.validity_seconds)
