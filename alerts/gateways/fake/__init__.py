@@ -24,6 +24,9 @@ Twilio's API, as far as it goes here:
 The control API (no auth; bind to loopback): ``POST /_fake/config`` (JSON, see ``FakeConfig``),
 ``GET /_fake/config``, ``GET /_fake/messages[?to=]``, ``POST /_fake/reset``, ``GET /_fake/stats``,
 ``POST /_fake/inbound`` (``{"from", "to", "body", "url"}``: posts a signed inbound-SMS webhook).
+Any number of From numbers and Messaging Service SIDs may send (``owned_numbers`` and
+``messaging_services`` restrict them); the stats give each sender's messages, segments and the most
+segments accepted in any 10-second window (``senders``).
 
 Modules: ``config`` (the settings and how a change is applied), ``state`` (messages, counters and
 the statuses a message goes through), ``handlers`` (the HTTP API and the control API),

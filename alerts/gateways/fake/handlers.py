@@ -257,6 +257,7 @@ class FakeTwilioApp(FakeState):
         self.messages[message.sid] = message
         self.by_to[to].append(message.sid)
         self.stats.accepted += 1
+        self.stats.by_sender[service or from_].append((time.monotonic(), message.num_segments))
         steps = self.plan(message)
         accepted_at = time.monotonic()
         message.plan = [(accepted_at + delay, status, code) for delay, status, code in steps]

@@ -16,6 +16,7 @@ from typing import Any
 from alerts.gateways.fake.config import FakeConfig, apply_config
 
 API_VERSION = "2010-04-01"
+SENDER_WINDOW_SECONDS = 10.0  # the window of the per-sender figures in the stats
 DEFAULT_SENDER = "+15005550006"  # Twilio's magic test number, used as a Messaging Service's sender
 
 ERROR_TEXT: dict[int, str] = {
@@ -129,6 +130,28 @@ class Stats:
     callbacks_failed: int = 0
     callback_statuses: Counter[str] = field(default_factory=Counter)
     inbound_posted: int = 0
+    # Per sender (From number or Messaging Service SID): (monotonic moment, segments) of each
+    # message accepted, for the most segments accepted in any window (``sender_windows``).
+    by_sender: dict[str, list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
+
+    def sender_windows(self, window: float = SENDER_WINDOW_SECONDS) -> dict[str, dict[str, Any]]:
+        """For each sender: messages and segments accepted, and the most segments accepted within
+        any ``window`` seconds (the figure a provider's per-sender limit is about)."""
+        out: dict[str, dict[str, Any]] = {}
+        for sender, accepted in self.by_sender.items():
+            moments = sorted(accepted)
+            most = held = first = 0
+            for moment, segments in moments:
+                held += segments
+                while moments[first][0] <= moment - window:
+                    held -= moments[first][1]
+                    first += 1
+                most = max(most, held)
+            span = moments[-1][0] - moments[0][0] if moments else 0.0
+            out[sender] = {"messages": len(moments), "segments": sum(s for _m, s in moments),
+                           "window_s": window, "max_window_segments": most,
+                           "span_s": round(span, 3)}
+        return out
 
     def to_json(self) -> dict[str, Any]:
         span = (self.last_request - self.first_request) if self.first_request and self.last_request else 0
@@ -145,6 +168,7 @@ class Stats:
             "callbacks_failed": self.callbacks_failed,
             "callback_statuses": dict(self.callback_statuses),
             "inbound_posted": self.inbound_posted,
+            "senders": self.sender_windows(),
         }
 
 
