@@ -320,6 +320,7 @@ class Delivery(Model):
     provider_status: Mapped[str | None] = mapped_column(sa.String(20))
     error_code: Mapped[int | None] = mapped_column()
     segments: Mapped[int | None] = mapped_column()
+    sender: Mapped[str | None] = mapped_column(sa.String(40))  # the sender that sent it (SMS_SENDERS)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     final_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     skip_reason: Mapped[str | None] = mapped_column(sa.String(40))
@@ -369,11 +370,12 @@ class ConsoleMessage(Model):
 
 
 class SmsRateBucket(Model):
-    """The send-rate limit shared by every worker: one row per limit, holding the moment from which
-    the next segment may be sent (a token bucket in its "theoretical arrival time" form)."""
+    """The send-rate limits shared by every worker: one row per sender and kind of traffic, holding
+    the moment from which the next segment may be sent (a token bucket in its "theoretical arrival
+    time" form)."""
 
     __tablename__ = "sms_rate_bucket"
 
-    name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120), primary_key=True)  # kind, or kind:sender
     next_free_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -17,11 +17,12 @@ from flask import Flask
 from alerts.dispatch.claim import Claimed, WorkDue, begin_write, claim_batch, work_due
 from alerts.dispatch.notices import ClaimedNotice, claim_notifications
 from alerts.dispatch.outgoing import BatchReport, Outgoing, needs_reconcile, prepare, reconcile
-from alerts.dispatch.pacing import PacedSender, SendLoop
-from alerts.dispatch.ratelimit import RateLimiter
+from alerts.dispatch.pacing import PacedSender, Route, SendLoop
+from alerts.dispatch.ratelimit import RateLimiter, backlogs
 from alerts.dispatch.record import finish_alerts, finish_alerts_now, record_deliveries, record_notices
 from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.protocol import SmsGateway
+from alerts.gateways.senders import senders_from_settings
 from config import Settings, current_settings
 from consular.db import commit_step, db, unit_of_work, utcnow
 
@@ -42,8 +43,11 @@ class Dispatcher:
 
     def __init__(self, app: Flask, gateway: SmsGateway, claimer: str, *,
                  max_concurrency: int | None = None, rng: random.Random | None = None,
-                 sender: SendLoop | None = None, stopping: threading.Event | None = None) -> None:
+                 sender: SendLoop | None = None, stopping: threading.Event | None = None,
+                 claims_safe_until: Callable[[], datetime | None] | None = None) -> None:
         self.app = app
+        # The worker's heartbeat: past this moment (less a margin) its claims may be taken over.
+        self.claims_safe_until = claims_safe_until
         self.sender = sender
         self.stopping = stopping  # set: messages still waiting for their moment go back to the queue
         self.gateway = gateway
@@ -53,13 +57,24 @@ class Dispatcher:
         self.rng = rng or random.Random()  # noqa: S311 (jitter)
         self.last: BatchReport | None = None
         self._busy = False
+        self._routes: list[Route] | None = None
         self._housekept = float("-inf")
         self._notices_checked = float("-inf")
+
+    @property
+    def routes(self) -> list[Route]:
+        """Each sender with its rate bucket (shared by every worker through the database)."""
+        if self._routes is None:
+            with self.app.app_context():
+                engine = db.engine
+            self._routes = [Route(sender.key, RateLimiter.for_sender(engine, sender))
+                            for sender in senders_from_settings(self.settings)]
+        return self._routes
 
     # The claim size follows the rate: a batch is about BATCH_SECONDS of sending, so a claim is
     # never held long while other workers' reservations go first.
     def claim_limit(self) -> int:
-        by_rate = int(self.settings.sms_segments_per_second * BATCH_SECONDS)
+        by_rate = int(sum(route.limiter.rate for route in self.routes) * BATCH_SECONDS)
         return max(1, min(self.settings.dispatch_batch_size, by_rate))
 
     def run_once(self, now: datetime | None = None) -> int:
@@ -86,9 +101,9 @@ class Dispatcher:
         if not due.any:
             self._busy = False
             return report
-        limiter = RateLimiter(db.engine, self.settings.sms_segments_per_second)
-        if limiter.backlog(now) > self.settings.dispatch_lease_seconds / 4:
-            return report
+        ahead = backlogs(db.engine, [route.limiter.name for route in self.routes], now)
+        if min(ahead.values()) > self.settings.dispatch_lease_seconds / 4:
+            return report  # every sender is booked far ahead
         limit = self.claim_limit()
         housekeeping = housekeeping or due.lapsed or due.expired
         claimed = (claim_batch(self.claimer, now, limit, housekeeping=housekeeping)
@@ -111,8 +126,9 @@ class Dispatcher:
         to_send = [w for w in work if w.result is None]
         if to_send:
             pacer = PacedSender(self.app, self.settings, self.gateway, sender=self.sender,
-                                max_concurrency=self.max_concurrency, stopping=self.stopping)
-            coroutine = pacer.send(to_send, limiter)
+                                max_concurrency=self.max_concurrency, stopping=self.stopping,
+                                claims_safe_until=self.claims_safe_until)
+            coroutine = pacer.send(to_send, self.routes)
             if self.sender is not None:
                 self.sender.run(coroutine)
             else:
@@ -170,8 +186,10 @@ class DispatchLanes:
     finish."""
 
     def __init__(self, app: Flask, worker_id: str, lanes: int = 1, *, idle_seconds: float = 0.5,
-                 gateway: SmsGateway | None = None) -> None:
+                 gateway: SmsGateway | None = None,
+                 claims_safe_until: Callable[[], datetime | None] | None = None) -> None:
         self.app = app
+        self.claims_safe_until = claims_safe_until  # see Worker.claims_safe_until
         self.worker_id = worker_id
         self.lanes = max(1, lanes)
         self.idle_seconds = idle_seconds
@@ -199,7 +217,7 @@ class DispatchLanes:
         for lane in range(self.lanes):
             claimer = self.worker_id if self.lanes == 1 else f"{self.worker_id}/{lane + 1}"
             dispatcher = Dispatcher(self.app, self.gateway, claimer, sender=self.sender,
-                                    stopping=self._stop)
+                                    stopping=self._stop, claims_safe_until=self.claims_safe_until)
             woken = threading.Event()
             self._wakes.append(woken)
             thread = threading.Thread(target=self._loop, args=(dispatcher, woken), daemon=True,

@@ -42,6 +42,7 @@ class Outgoing:
     segments: int
     result: SendResult | str | None = None  # a SendResult, or why it was not sent
     reconciled: bool = False
+    sender: str | None = None  # the key of the sender it was given to (None: not sent)
 
     @property
     def key(self) -> str:

@@ -1,5 +1,6 @@
-"""Pacing: a round's messages leave at the moments the shared rate limit gives them (one token
-bucket for all workers, ``alerts.dispatch.ratelimit``), in small groups over pooled connections,
+"""Pacing: a round's messages are spread across the senders by free capacity and leave at the
+moments each sender's rate limit gives them (one token bucket per sender for all workers,
+``alerts.dispatch.ratelimit``), in small groups over pooled connections,
 within a limit of requests in flight shared by the dispatch loops of a worker; just before a group
 leaves, the lease, the expiry and a cancellation are checked again."""
 
@@ -14,15 +15,16 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Coroutine, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
 
 from alerts.dispatch.outgoing import Outgoing
-from alerts.dispatch.ratelimit import RateLimiter
+from alerts.dispatch.ratelimit import RateLimiter, backlogs
 from alerts.gateways.protocol import OutboundSms, Outcome, SendResult, SmsGateway
 from alerts.models import Alert, AlertState
 from config import Settings
@@ -33,6 +35,28 @@ log = logging.getLogger("alerts.dispatch")
 MIN_SLOT = 0.05  # messages due within this much of each other leave together
 MAX_GROUP = 25  # messages per send_many call at most
 CANCEL_CHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Route:
+    """A sender (its key; None: the gateway's default) and its rate bucket."""
+
+    key: str | None
+    limiter: RateLimiter
+
+
+def spread(items: Sequence[Outgoing], capacity: Sequence[tuple[float, float]]) -> list[list[Outgoing]]:
+    """Shares of ``items`` (in order) for senders given as (seconds already booked ahead, segments
+    per second): each item goes to the sender that would finish it first, so the senders' queues
+    end together and a busier or slower sender takes less."""
+    ends = [max(0.0, ahead) for ahead, _rate in capacity]
+    shares: list[list[Outgoing]] = [[] for _ in capacity]
+    for item in items:
+        segments = max(1, item.segments)
+        best = min(range(len(capacity)), key=lambda i: (ends[i] + segments / capacity[i][1], i))
+        ends[best] += segments / capacity[best][1]
+        shares[best].append(item)
+    return shares
 
 
 class Slots:
@@ -111,22 +135,48 @@ class PacedSender:
     still waiting for their moment go back to the queue."""
 
     def __init__(self, app: Flask, settings: Settings, gateway: SmsGateway, *, sender: SendLoop | None,
-                 max_concurrency: int, stopping: threading.Event | None) -> None:
+                 max_concurrency: int, stopping: threading.Event | None,
+                 claims_safe_until: Callable[[], datetime | None] | None = None) -> None:
         self.app = app
+        self.claims_safe_until = claims_safe_until
         self.settings = settings
         self.gateway = gateway
         self.sender = sender
         self.max_concurrency = max_concurrency
         self.stopping = stopping
 
-    async def send(self, items: Sequence[Outgoing], limiter: RateLimiter) -> None:
-        """Send ``items`` in order within reserved time: each segment of the shared rate has a
-        moment ("token"); a message leaves at the moment of its first segment, together with the
-        others due within the same slot (one ``send_many`` per group, at most ``max_concurrency``
-        messages in flight). Moments that passed before we could use them (a slow start, a pause)
-        are given up and reserved again at the back, so a late start never becomes a burst.
-        Before each group: still our lease, not expired, not cancelled."""
-        guard = SendGuard(self.app, self.settings)
+    async def send(self, items: Sequence[Outgoing], routes: RateLimiter | Sequence[Route]) -> None:
+        """Send ``items`` through the senders of ``routes`` (a single limiter: the default sender):
+        the batch is spread across them by free capacity (``spread``), each item remembers its
+        sender, and each sender's share is paced by its own bucket (``send_paced``), all at once."""
+        if isinstance(routes, RateLimiter):
+            routes = [Route(None, routes)]
+        if not items:
+            return
+        if len(routes) == 1:
+            for item in items:
+                item.sender = routes[0].key
+            await self.send_paced(items, routes[0].limiter)
+            return
+        limiters = [route.limiter for route in routes]
+        ahead = await asyncio.to_thread(backlogs, limiters[0].engine, [lim.name for lim in limiters])
+        shares = spread(items, [(ahead[lim.name], lim.rate) for lim in limiters])
+        jobs = []
+        for route, share in zip(routes, shares, strict=True):
+            for item in share:
+                item.sender = route.key
+            if share:
+                jobs.append(self.send_paced(share, route.limiter))
+        await asyncio.gather(*jobs)
+
+    async def send_paced(self, items: Sequence[Outgoing], limiter: RateLimiter) -> None:
+        """Send ``items`` in order within time reserved from ``limiter``: each segment of the rate
+        has a moment ("token"); a message leaves at the moment of its first segment, together with
+        the others due within the same slot (one ``send_many`` per group, at most
+        ``max_concurrency`` messages in flight). Moments that passed before we could use them (a
+        slow start, a pause) are given up and reserved again at the back, so a late start never
+        becomes a burst. Before each group: still our claim, not expired, not cancelled."""
+        guard = SendGuard(self.app, self.settings, self.claims_safe_until)
         interval = limiter.interval
         slot = max(MIN_SLOT, interval)
         tokens: deque[float] = deque()
@@ -225,13 +275,19 @@ def _mark_warm(gateway: SmsGateway) -> None:
 
 class SendGuard:
     """The checks made just before a group leaves: our claim is still safely ours (a margin before
-    the lease runs out, for clock skew between workers), the alert has not expired (and Twilio's
+    the lease runs out, for clock skew between workers, and before our heartbeat is old enough for
+    another worker to take our claims over), the alert has not expired (and Twilio's
     validity period ends with it), and it was not cancelled meanwhile (looked up at most once a
     second)."""
 
-    def __init__(self, app: Flask, settings: Settings) -> None:
+    def __init__(self, app: Flask, settings: Settings,
+                 claims_safe_until: Callable[[], datetime | None] | None = None) -> None:
         self.app = app
         self.margin = timedelta(seconds=max(5.0, settings.dispatch_lease_seconds / 4))
+        # Other workers take our claims once our heartbeat is two intervals old: stop half an
+        # interval before (for the requests already on their way, and clock skew).
+        self.claims_safe_until = claims_safe_until
+        self.heartbeat_margin = timedelta(seconds=settings.worker_heartbeat_seconds / 2)
         self.cancelled: set[int] = set()
         self.checked_at = time.monotonic()  # the claim has just seen these alerts sending
 
@@ -254,8 +310,13 @@ class SendGuard:
         await self.refresh({w.alert_id for w in group if w.alert_id is not None})
         now = utcnow()
         ready: list[tuple[Outgoing, OutboundSms]] = []
+        safe_until = self.claims_safe_until() if self.claims_safe_until is not None else None
+        orphaned = safe_until is not None and now >= safe_until - self.heartbeat_margin
+        if orphaned:
+            log.warning("dispatch: no heartbeat written lately: %d messages not sent, left to the "
+                        "worker that takes the claims over", len(group))
         for item in group:
-            if now >= item.lease_until - self.margin:
+            if orphaned or now >= item.lease_until - self.margin:
                 item.result = "lease"
                 continue
             if item.alert_id is not None and item.alert_id in self.cancelled:
@@ -269,5 +330,6 @@ class SendGuard:
                     continue
                 validity = int(left)
             ready.append((item, OutboundSms(key=item.key, to=item.to, body=item.body,
-                                            status_callback=item.callback, validity_seconds=validity)))
+                                            status_callback=item.callback, validity_seconds=validity,
+                                            sender=item.sender)))
         return ready

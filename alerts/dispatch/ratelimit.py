@@ -8,24 +8,30 @@ send N segments reserves them in one short transaction of its own: the row is lo
 *i* of its reservation at ``start + i / rate``. Reservations never overlap, so all workers together
 stay at the rate in every window, whatever their number; time nobody reserved is not saved up.
 
+There is one bucket per sender and kind of traffic (``bucket_name``: "sms" for the one default
+sender, "sms:+15550001" for a sender of SMS_SENDERS), each with its sender's rate; every worker
+reserves from the same rows, so each sender keeps its own rate whatever the number of workers.
+
 The moments are wall-clock UTC, so workers on several machines need synchronised clocks (NTP);
 a skew of a few milliseconds only shifts when a reservation starts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from alerts.gateways.senders import Sender, bucket_name
 from alerts.models import SmsRateBucket
 from consular.db import utcnow
 
-__all__ = ["RateLimiter", "Reservation", "write_transaction"]
+__all__ = ["RateLimiter", "Reservation", "backlogs", "bucket_name", "write_transaction"]
 
-DEFAULT_BUCKET = "sms"
+DEFAULT_BUCKET = bucket_name("sms")
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,11 @@ class RateLimiter:
         self.name = name
         self.interval = 1.0 / self.rate
 
+    @classmethod
+    def for_sender(cls, engine: Engine, sender: Sender, kind: str = "sms") -> RateLimiter:
+        """The bucket of ``sender`` for ``kind`` of traffic, at the sender's rate."""
+        return cls(engine, sender.rate, sender.bucket(kind))
+
     def reserve(self, segments: int, now: datetime | None = None) -> Reservation:
         """Reserve ``segments`` (at least 1) from the shared bucket; the caller sends them from the
         reservation's ``start``, spaced by ``interval``."""
@@ -126,6 +137,18 @@ class RateLimiter:
         if current is None:
             return 0.0
         return max(0.0, (current - (now or utcnow())).total_seconds())
+
+
+def backlogs(engine: Engine, names: Sequence[str], now: datetime | None = None) -> dict[str, float]:
+    """Seconds of sending already reserved ahead of ``now`` in each bucket of ``names`` (one read,
+    no lock; 0 for a bucket nobody used yet)."""
+    table = _bucket_table()
+    with engine.connect() as conn:
+        rows = dict(conn.execute(
+            sa.select(table.c.name, table.c.next_free_at).where(table.c.name.in_(list(names)))).all())
+    moment = now or utcnow()
+    return {name: max(0.0, (rows[name] - moment).total_seconds()) if name in rows else 0.0
+            for name in names}
 
 
 def _bucket_table() -> sa.Table:
