@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from alerts.authoring import placeholders
 from alerts.channels.sms.encoding import SmsEncoding, analyse
+from alerts.gateways.senders import total_rate
 from alerts.models import Alert, CapStatus
 from alerts.targeting import Preview, Target, language_case, preview, recipients_where
 from config import current_settings
@@ -111,7 +112,8 @@ def price_for(country_code: str) -> Decimal:
 
 
 def segments_per_second() -> float:
-    return current_settings().sms_segments_per_second
+    """The send rate of all senders together (what the ETA divides by)."""
+    return total_rate(current_settings())
 
 
 @dataclass

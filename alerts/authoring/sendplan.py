@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from alerts.dispatch.quiet import QuietHours, zone
+from alerts.gateways.senders import total_rate
 from alerts.models import Alert, AlertState, Delivery, DeliveryState
 from alerts.targeting import Target, language_case, recipients_where
 from config import current_settings
@@ -92,7 +93,7 @@ def send_plan(target: Target, segments_by_language: dict[str, int], *, send_at: 
     settings = current_settings()
     moment = now or utcnow()
     start = max(send_at or moment, moment)
-    rate = float(settings.sms_segments_per_second)
+    rate = total_rate(settings)  # all senders together
     provider = float(settings.sms_provider_segments_per_second)
     effective = min(rate, provider)
     plan = SendPlan(rate=rate, provider_rate=provider, start=start)
