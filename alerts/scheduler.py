@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -22,7 +22,7 @@ from flask import Flask
 
 from alerts.models import Delivery, DeliveryState, WorkerHeartbeat
 from config import current_settings
-from consular.db import db, unit_of_work, utcnow
+from consular.db import commit_step, db, unit_of_work, utcnow
 
 log = logging.getLogger("consular.worker")
 
@@ -42,6 +42,8 @@ class Worker:
         self.worker_id = f"{socket.gethostname()[:60]}:{os.getpid()}:{int(started.timestamp())}"
         self.started_at = started
         self.jobs_run = 0
+        self.beat_at: datetime | None = None  # the last heartbeat committed (its last_tick_at)
+        self.first_beat_at: datetime | None = None  # when the first heartbeat was tried
         self.approval_looks = 0  # looks the approval watch has made (tests wait on it)
 
     def _run(self, name: str, job: Callable[[], None]) -> None:
@@ -71,8 +73,23 @@ class Worker:
                     Delivery.state.in_((DeliveryState.pending, DeliveryState.deferred)),
                     Delivery.due_at <= now)
             ) or 0
+            if self.beat_at is None and self.first_beat_at is None:
+                self.first_beat_at = now  # from now on the row may exist, even if the commit fails
+            commit_step()
+            self.beat_at = now  # what other workers now read in last_tick_at
 
         self._run("heartbeat", beat)
+
+    def claims_safe_until(self) -> datetime | None:
+        """Until when this worker's claims are surely still its own: other workers take them over
+        once its heartbeat is ``stale_after`` old; the dispatch lanes send nothing after this
+        moment (less a margin) until a heartbeat has been written again. None before the first
+        heartbeat was tried: without a heartbeat row nobody takes the claims before their lease
+        runs out."""
+        from alerts.dispatch.claim import stale_after
+
+        last = self.beat_at or self.first_beat_at
+        return None if last is None else last + stale_after(current_settings(self.app))
 
     def apply_retention(self) -> None:
         from consular.ops.retention import purge_due
@@ -174,7 +191,8 @@ class Worker:
         from alerts.dispatch.lanes import DispatchLanes
 
         settings = current_settings(self.app)
-        lanes = DispatchLanes(self.app, self.worker_id, 1 if self.embedded else settings.dispatch_lanes)
+        lanes = DispatchLanes(self.app, self.worker_id, 1 if self.embedded else settings.dispatch_lanes,
+                              claims_safe_until=self.claims_safe_until)
         self.dispatch_lanes = lanes
 
         def on_event(event: SchedulerEvent) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from alerts.dispatch.quiet import QuietHours, is_urgent, zone
-from alerts.models import Alert, AlertState, Delivery, DeliveryState
+from alerts.models import Alert, AlertState, Delivery, DeliveryState, WorkerHeartbeat
 from config import current_settings
 from consular.db import UTCDateTime, commit_step, db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
@@ -26,6 +26,7 @@ OPEN_STATES = (DeliveryState.pending, DeliveryState.deferred, DeliveryState.clai
 SENT_STATES = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delivered,
                DeliveryState.undelivered)
 
+STALE_HEARTBEATS = 2  # a worker silent for this many heartbeat intervals loses its claims
 EXAMINE_FACTOR = 5  # claim_batch looks at most this many times its limit (deferred, skipped) per call
 
 
@@ -70,20 +71,51 @@ class Claimed:
         return f"d{self.delivery_id}" + ("r" if self.resend else "")
 
 
+def stale_after(settings: Any) -> timedelta:
+    """How long a worker's heartbeat may be silent before its claims are taken over: two
+    heartbeat intervals."""
+    return timedelta(seconds=STALE_HEARTBEATS * settings.worker_heartbeat_seconds)
+
+
+def claimed_by_stale_worker(now: datetime, settings: Any) -> sa.ColumnElement[bool]:
+    """The delivery is claimed by a worker (``host:pid:start``, or ``…/lane``) whose heartbeat has
+    been silent for longer than ``stale_after``. A worker that never wrote a heartbeat (a command,
+    a test) keeps its claims until their lease runs out."""
+    beats = WorkerHeartbeat.__table__
+    lane_prefix = sa.func.substr(Delivery.claimed_by, 1, sa.func.length(beats.c.id) + 1)
+    return sa.exists().where(
+        beats.c.last_tick_at < _utc(now - stale_after(settings)),
+        sa.or_(Delivery.claimed_by == beats.c.id, lane_prefix == beats.c.id.concat("/")))
+
+
 def reclaim_expired_leases(now: datetime) -> int:
-    """Claims whose lease ran out go back to ``pending``; their attempt may have reached the
-    provider, so they are marked for reconciliation (``reconcile_from`` = when it began)."""
+    """Claims whose lease ran out, and at once those of a worker whose heartbeat stopped for longer
+    than two intervals (it died, or cannot reach the database: it stops sending by itself before
+    then, see ``SendGuard``), go back to ``pending``; their attempt may have reached the provider,
+    so they are marked for reconciliation (``reconcile_from`` = when it began)."""
+    values: dict[str, Any] = {
+        "state": DeliveryState.pending, "due_at": now, "claimed_by": None, "lease_until": None,
+        "reconcile_from": sa.func.coalesce(Delivery.reconcile_from, Delivery.claimed_at, _utc(now))}
     result = db.session.execute(
         sa.update(Delivery)
         .where(Delivery.state == DeliveryState.claimed, Delivery.lease_until < now)
-        .values(state=DeliveryState.pending, due_at=now, claimed_by=None, lease_until=None,
-                reconcile_from=sa.func.coalesce(Delivery.reconcile_from, Delivery.claimed_at, _utc(now)))
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     count = int(getattr(result, "rowcount", 0) or 0)
     if count:
         log.warning("dispatch: %d deliveries of a worker whose lease ran out taken back", count)
-    return count
+    result = db.session.execute(
+        sa.update(Delivery)
+        .where(Delivery.state == DeliveryState.claimed,
+               claimed_by_stale_worker(now, current_settings()))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    stale = int(getattr(result, "rowcount", 0) or 0)
+    if stale:
+        log.warning("dispatch: %d deliveries of a worker whose heartbeat stopped taken back", stale)
+    return count + stale
 
 
 def expire_alerts(now: datetime) -> list[int]:
@@ -220,7 +252,7 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
 class WorkDue:
     deliveries: bool = False
     notices: bool = False
-    lapsed: bool = False  # claims whose lease ran out
+    lapsed: bool = False  # claims whose lease ran out, or whose worker's heartbeat stopped
     expired: bool = False  # alerts past their expiry still sending
 
     @property
@@ -236,7 +268,9 @@ def work_due(now: datetime) -> WorkDue:
            .where(Delivery.state.in_(DUE_STATES), Delivery.due_at <= now,
                   Alert.state == AlertState.sending).exists())
     lapsed = (sa.select(Delivery.id)
-              .where(Delivery.state == DeliveryState.claimed, Delivery.lease_until < now).exists())
+              .where(Delivery.state == DeliveryState.claimed,
+                     sa.or_(Delivery.lease_until < now,
+                            claimed_by_stale_worker(now, current_settings()))).exists())
     notices = (sa.select(Notification.id)
                .where(Notification.sms_state == SmsState.pending,
                       sa.or_(Notification.sms_lease_until.is_(None), Notification.sms_lease_until <= now))

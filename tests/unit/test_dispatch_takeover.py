@@ -1,0 +1,102 @@
+"""Takeover in seconds: the claims of a worker whose heartbeat has been silent for more than two
+intervals are taken back at once (marked for reconciliation), whatever their lease; a worker whose
+own heartbeat is that old sends nothing more. (The process-level test with SIGKILL is in
+tests/integration/test_dispatch_takeover.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Flask
+
+from alerts import jobs
+from alerts.dispatch.claim import claim_batch, stale_after, work_due
+from alerts.dispatch.outgoing import prepare
+from alerts.dispatch.pacing import SendGuard
+from alerts.models import CapUrgency, DeliveryState, WorkerHeartbeat
+from alerts.scheduler import Worker
+from config import current_settings
+from consular.db import db, utcnow
+from tests.support.dispatch import deliveries, make_alert, make_registrant
+
+
+def beat(worker_id: str, age: timedelta) -> None:
+    now = utcnow()
+    db.session.add(WorkerHeartbeat(id=worker_id, host="h", pid=1, started_at=now - timedelta(hours=1),
+                                   last_tick_at=now - age))
+
+
+def test_a_silent_workers_claims_are_taken_back_before_their_lease_runs_out(app: Flask) -> None:
+    interval = current_settings().worker_heartbeat_seconds
+    assert stale_after(current_settings()) == timedelta(seconds=2 * interval)
+    for _ in range(5):
+        make_registrant()
+    alert = make_alert(urgency=CapUrgency.Immediate)
+    jobs.due_alerts()
+    rows = deliveries(alert.id)
+    silent = timedelta(seconds=2 * interval + 1)
+    beat("dead:1:1", silent)
+    beat("dead:1:10", silent)
+    beat("alive:2:1", timedelta(seconds=interval * 1.5))  # late, not yet two intervals
+    db.session.commit()
+    lease = utcnow() + timedelta(hours=1)
+    claimers = ["dead:1:1", "dead:1:1/2", "dead:1:10x", "alive:2:1/1", "no-heartbeat"]
+    for row, claimer in zip(rows, claimers, strict=True):
+        row.state, row.claimed_by = DeliveryState.claimed, claimer
+        row.claimed_at, row.lease_until = utcnow() - timedelta(seconds=5), lease
+    db.session.commit()
+    assert work_due(utcnow()).lapsed
+    assert jobs.reclaim_leases() == 2
+    assert not work_due(utcnow()).lapsed
+    by_claimer = {claimer: row.id for row, claimer in zip(rows, claimers, strict=True)}
+    after = {row.id: row for row in deliveries(alert.id)}
+    for claimer in ("dead:1:1", "dead:1:1/2"):  # the worker and its lanes
+        row = after[by_claimer[claimer]]
+        assert row.state == DeliveryState.pending and row.claimed_by is None
+        assert row.reconcile_from == row.claimed_at  # asked of the provider before any re-send
+    # Another worker whose id only starts alike, a worker still within two intervals, and one
+    # that never wrote a heartbeat keep their claims (until the lease).
+    for claimer in ("dead:1:10x", "alive:2:1/1", "no-heartbeat"):
+        assert after[by_claimer[claimer]].state == DeliveryState.claimed
+    # The claim round takes them back too (a worker's housekeeping), then claims them itself.
+    row = after[by_claimer["alive:2:1/1"]]
+    db.session.execute(sa.update(WorkerHeartbeat).where(WorkerHeartbeat.id == "alive:2:1")
+                       .values(last_tick_at=utcnow() - silent))
+    db.session.commit()
+    claimed = claim_batch("next-worker")
+    assert row.id in {c.delivery_id for c in claimed}
+    assert next(c for c in claimed if c.delivery_id == row.id).reconcile_from is not None
+
+
+def test_a_worker_sends_nothing_once_its_heartbeat_could_be_thought_dead(app: Flask) -> None:
+    settings = current_settings()
+    for _ in range(3):
+        make_registrant(language="en")
+    make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+    jobs.due_alerts()
+    claimed = claim_batch("w")
+    work = prepare(claimed, [], utcnow(), settings)
+    assert len(work) == 3
+
+    def ready(safe_until: object) -> int:
+        guard = SendGuard(app, settings, (lambda: safe_until) if safe_until != "none" else None)
+        return len(asyncio.run(guard.check(work)))
+
+    assert ready("none") == 3
+    assert ready(None) == 3  # no heartbeat tried yet: nobody can take the claims early
+    assert ready(utcnow() + timedelta(seconds=settings.worker_heartbeat_seconds)) == 3
+    # Within half an interval of the moment others may take over: not sent, back to the queue.
+    assert ready(utcnow() + timedelta(seconds=settings.worker_heartbeat_seconds / 4)) == 0
+    assert {w.result for w in work} == {"lease"}
+
+
+def test_the_worker_knows_until_when_its_claims_are_its_own(app: Flask) -> None:
+    worker = Worker(app)
+    assert worker.claims_safe_until() is None  # no heartbeat tried: no row others could read
+    worker.heartbeat()
+    assert worker.beat_at is not None
+    row = db.session.get(WorkerHeartbeat, worker.worker_id)
+    assert row is not None and row.last_tick_at == worker.beat_at
+    assert worker.claims_safe_until() == worker.beat_at + stale_after(current_settings())
