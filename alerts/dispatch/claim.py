@@ -93,8 +93,9 @@ def reclaim_expired_leases(now: datetime) -> int:
     than two intervals (it died, or cannot reach the database: it stops sending by itself before
     then, see ``SendGuard``), go back to ``pending``; their attempt may have reached the provider,
     so they are marked for reconciliation (``reconcile_from`` = when it began)."""
+    # They keep their due time (past): claimed in their turn, before what was due after them.
     values: dict[str, Any] = {
-        "state": DeliveryState.pending, "due_at": now, "claimed_by": None, "lease_until": None,
+        "state": DeliveryState.pending, "claimed_by": None, "lease_until": None,
         "reconcile_from": sa.func.coalesce(Delivery.reconcile_from, Delivery.claimed_at, _utc(now))}
     result = db.session.execute(
         sa.update(Delivery)
@@ -116,6 +117,23 @@ def reclaim_expired_leases(now: datetime) -> int:
     if stale:
         log.warning("dispatch: %d deliveries of a worker whose heartbeat stopped taken back", stale)
     return count + stale
+
+
+def hand_back(claimer: str, now: datetime) -> int:
+    """After a round of ``claimer`` failed (nothing of it still in flight): the claims it still
+    holds go back to ``pending``, marked for reconciliation (some may have reached the provider),
+    for any worker to take in their turn instead of waiting for the lease."""
+    result = db.session.execute(
+        sa.update(Delivery)
+        .where(Delivery.state == DeliveryState.claimed, Delivery.claimed_by == claimer)
+        .values(state=DeliveryState.pending, claimed_by=None, lease_until=None,
+                reconcile_from=sa.func.coalesce(Delivery.reconcile_from, Delivery.claimed_at, _utc(now)))
+        .execution_options(synchronize_session=False)
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        log.warning("dispatch %s: %d deliveries of a failed round handed back", claimer, count)
+    return count
 
 
 def expire_alerts(now: datetime) -> list[int]:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from flask import Flask
 
-from alerts.dispatch.claim import Claimed, WorkDue, begin_write, claim_batch, work_due
+from alerts.dispatch.claim import Claimed, WorkDue, begin_write, claim_batch, hand_back, work_due
 from alerts.dispatch.notices import ClaimedNotice, claim_notifications
 from alerts.dispatch.outgoing import BatchReport, Outgoing, needs_reconcile, prepare, reconcile
 from alerts.dispatch.pacing import PacedSender, Route, SendLoop
@@ -58,6 +58,7 @@ class Dispatcher:
         self.last: BatchReport | None = None
         self._busy = False
         self._routes: list[Route] | None = None
+        self._hand_back_due = False  # a round failed: its claims go back before the next one
         self._housekept = float("-inf")
         self._notices_checked = float("-inf")
 
@@ -82,8 +83,18 @@ class Dispatcher:
         is booked far enough ahead that claiming now would only hold rows idle)."""
         with self.app.app_context():
             try:
+                if self._hand_back_due:
+                    with unit_of_work():
+                        begin_write()
+                        hand_back(self.claimer, utcnow())
+                    self._hand_back_due = False
                 with unit_of_work():  # its steps commit as they go (commit_step): see claim, record
                     report = self._round(now or utcnow())
+            except Exception:
+                # What the failed round claimed and did not record goes back (now, or before the
+                # next round when the database is away), not when the lease runs out.
+                self._hand_back_due = True
+                raise
             finally:
                 db.session.remove()
         self.last = report

@@ -167,7 +167,10 @@ class PacedSender:
                 item.sender = route.key
             if share:
                 jobs.append(self.send_paced(share, route.limiter))
-        await asyncio.gather(*jobs)
+        # Every share ends (nothing left in flight) before a failure of one is raised.
+        for outcome in await asyncio.gather(*jobs, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def send_paced(self, items: Sequence[Outgoing], limiter: RateLimiter) -> None:
         """Send ``items`` in order within time reserved from ``limiter``: each segment of the rate
@@ -197,48 +200,52 @@ class PacedSender:
         group_size = max(1, min(MAX_GROUP, slots.size // 8))
         started = time.monotonic()  # this round's place in the queue for places in flight
         tasks: list[asyncio.Task[None]] = []
-        while waiting:
-            if self._stop_requested():
-                for item in waiting:
-                    item.result = "lease"  # not sent: back to pending for the next worker
-                break
-            held = min(group_size, len(waiting))
-            # Places first, then moments: reserved moments are not left to pass while we queue for
-            # places (when the concurrency binds, they would be given up and reserved again).
-            await slots.take(held, started)
-            try:
-                group: list[Outgoing] = []
-                while not group and waiting and not self._stop_requested():
-                    now = time.monotonic()
-                    while tokens and tokens[0] < now - slot:
-                        tokens.popleft()  # too late to use without exceeding the rate
-                    need = sum(w.segments for w in waiting)
-                    if len(tokens) < need:
-                        await reserve(need - len(tokens))
-                        continue
-                    if tokens[0] > now:
-                        await asyncio.sleep(min(tokens[0] - now, 1.0))
-                        continue
-                    while waiting and tokens and tokens[0] <= now + slot / 2 and len(group) < held:
-                        item = waiting.popleft()
-                        for _ in range(item.segments):
-                            tokens.popleft()
-                        group.append(item)
-                ready = await guard.check(group) if group else []
-            except BaseException:
-                await slots.give(held)
-                raise
-            if len(ready) < held:
-                await slots.give(held - len(ready))
-            if ready:
-                task = asyncio.create_task(self._send_group(ready, slots))
-                tasks.append(task)
-                if not warm:
-                    await task
-                    warm = True
-                    _mark_warm(self.gateway)
-        if tasks:
-            await asyncio.gather(*tasks)
+        try:
+            while waiting:
+                if self._stop_requested():
+                    for item in waiting:
+                        item.result = "lease"  # not sent: back to pending for the next worker
+                    break
+                held = min(group_size, len(waiting))
+                # Places first, then moments: reserved moments are not left to pass while we queue for
+                # places (when the concurrency binds, they would be given up and reserved again).
+                await slots.take(held, started)
+                try:
+                    group: list[Outgoing] = []
+                    while not group and waiting and not self._stop_requested():
+                        now = time.monotonic()
+                        while tokens and tokens[0] < now - slot:
+                            tokens.popleft()  # too late to use without exceeding the rate
+                        need = sum(w.segments for w in waiting)
+                        if len(tokens) < need:
+                            await reserve(need - len(tokens))
+                            continue
+                        if tokens[0] > now:
+                            await asyncio.sleep(min(tokens[0] - now, 1.0))
+                            continue
+                        while waiting and tokens and tokens[0] <= now + slot / 2 and len(group) < held:
+                            item = waiting.popleft()
+                            for _ in range(item.segments):
+                                tokens.popleft()
+                            group.append(item)
+                    ready = await guard.check(group) if group else []
+                except BaseException:
+                    await slots.give(held)
+                    raise
+                if len(ready) < held:
+                    await slots.give(held - len(ready))
+                if ready:
+                    task = asyncio.create_task(self._send_group(ready, slots))
+                    tasks.append(task)
+                    if not warm:
+                        await task
+                        warm = True
+                        _mark_warm(self.gateway)
+        finally:
+            # Whatever happens, the groups on their way are answered before this returns or
+            # raises: a failed round leaves nothing in flight behind it.
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     def _stop_requested(self) -> bool:
         return self.stopping is not None and self.stopping.is_set()

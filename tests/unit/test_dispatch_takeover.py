@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
 from alerts import jobs
+from alerts.dispatch import lanes
 from alerts.dispatch.claim import claim_batch, stale_after, work_due
 from alerts.dispatch.outgoing import prepare
 from alerts.dispatch.pacing import SendGuard
@@ -19,7 +21,8 @@ from alerts.models import CapUrgency, DeliveryState, WorkerHeartbeat
 from alerts.scheduler import Worker
 from config import current_settings
 from consular.db import db, utcnow
-from tests.support.dispatch import deliveries, make_alert, make_registrant
+from tests.support.dispatch import TwilioSetup, deliveries, make_alert, make_registrant
+from tests.support.processes import GONE
 
 
 def beat(worker_id: str, age: timedelta) -> None:
@@ -100,3 +103,33 @@ def test_the_worker_knows_until_when_its_claims_are_its_own(app: Flask) -> None:
     row = db.session.get(WorkerHeartbeat, worker.worker_id)
     assert row is not None and row.last_tick_at == worker.beat_at
     assert worker.claims_safe_until() == worker.beat_at + stale_after(current_settings())
+
+
+def test_a_failed_rounds_claims_are_handed_back_for_reconciliation(
+        app: Flask, make_twilio: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    setup: TwilioSetup = make_twilio()  # type: ignore[operator]
+    setup.fake.configure(callbacks={"enabled": False})
+    people = [make_registrant(language="en") for _ in range(4)]
+    make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+    jobs.due_alerts()
+    dispatcher = setup.dispatcher("lane-1")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the database went away while recording")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(lanes, "record_deliveries", broken)
+        with pytest.raises(RuntimeError):
+            dispatcher.run_once()
+    # Sent, not recorded: still claimed by the lane (the lease is far off).
+    db.session.expire_all()
+    assert {r.state for r in deliveries()} == {DeliveryState.claimed}
+    assert len(setup.fake.state.messages) == 4
+    # The next round hands them back first, marked for reconciliation: the provider is asked and
+    # nothing is sent twice.
+    dispatcher.run_once()
+    db.session.expire_all()
+    rows = deliveries()
+    assert {r.state for r in rows} <= set(GONE)  # as the provider has them by now
+    assert len(setup.fake.state.messages) == 4
+    assert sorted(m.to for m in setup.fake.state.messages.values()) == sorted(p.phone for p in people)
