@@ -9,8 +9,10 @@ Everything runs on a private PostgreSQL cluster (``soak.pgcluster``) so that it 
 accepted); each is replaced after its kill. Half of the kills are made by the fake itself: when it
 accepts the Nth message after arming, it SIGKILLs the worker before answering, so that message is at
 the provider and nowhere in our database. The others fall at random moments. The worker that follows
-cannot see the killed worker's claims until their lease runs out; then it asks the provider
-(``find_sent``) and sends only what was never accepted.
+takes the killed worker's claims once its heartbeat has been silent for two intervals (the lease is
+the default 120 s, which they do not wait for); it asks the provider (``find_sent``) and sends only
+what was never accepted. Per kill, the run reports the time from the kill until every claim the dead
+worker held was sent or recorded (``TakeoverWatch``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import random
 import re
 import signal
+import statistics
 import threading
 import time
 from collections import Counter
@@ -48,8 +51,80 @@ from soak.common import (
 )
 from soak.pgcluster import PgCluster
 
-LEASE_SECONDS = 10  # short, so that a killed worker's claims come back soon
+LEASE_SECONDS = 120  # the default: a killed worker's claims come back with its heartbeat, not this
+HEARTBEAT_SECONDS = 2  # a killed worker's claims are taken over after two intervals of silence
 TAKEN_BACK = re.compile(r"dispatch: (\d+) deliveries of a worker whose lease ran out taken back")
+TAKEN_OVER = re.compile(r"dispatch: (\d+) deliveries of a worker whose heartbeat stopped taken back")
+
+
+class TakeoverWatch:
+    """Per kill: the claims the dead worker held (read right after the kill) and the time from the
+    kill until every one of them was sent or recorded (left ``claimed`` and ``pending``), polled a
+    few times a second in a thread of its own."""
+
+    POLL = 0.1
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.waiting: list[tuple[int, float, list[int]]] = []  # (kill number, killed at, delivery ids)
+        self.done: dict[int, tuple[int, float]] = {}  # kill number → (claims, seconds)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="takeover-watch")
+        self._thread.start()
+
+    def killed(self, number: int, pid: int, at: float) -> int:
+        """Kill ``number`` of worker ``pid`` at ``at`` (monotonic): note its claims; their count."""
+        from alerts.models import Delivery, DeliveryState
+        from consular.db import db
+
+        with self.app.app_context():
+            ids = list(db.session.scalars(sa.select(Delivery.id).where(
+                Delivery.state == DeliveryState.claimed, Delivery.claimed_by.like(f"%:{pid}:%"))))
+            db.session.remove()
+        with self._lock:
+            if ids:
+                self.waiting.append((number, at, ids))
+            else:
+                self.done[number] = (0, 0.0)
+        return len(ids)
+
+    def _open(self, ids: list[int]) -> int:
+        from alerts.models import Delivery, DeliveryState
+        from consular.db import db
+
+        with self.app.app_context():
+            count = db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+                Delivery.id.in_(ids), Delivery.state.in_((DeliveryState.claimed, DeliveryState.pending))))
+            db.session.remove()
+        return int(count or 0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.POLL):
+            with self._lock:
+                waiting = list(self.waiting)
+            for entry in waiting:
+                number, at, ids = entry
+                try:
+                    still = self._open(ids)
+                except sa.exc.OperationalError:  # the cluster restarting: look again
+                    continue
+                if still == 0:
+                    seconds = time.monotonic() - at
+                    with self._lock:
+                        self.waiting.remove(entry)
+                        self.done[number] = (len(ids), seconds)
+                    print(f"  kill {number:>2}: its {len(ids)} claims sent or recorded "
+                          f"{seconds:.1f} s after the kill", flush=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        for entry in list(self.waiting):  # a last look: resolved since the last poll
+            number, at, ids = entry
+            if self._open(ids) == 0:
+                self.waiting.remove(entry)
+                self.done[number] = (len(ids), time.monotonic() - at)
 
 
 class AcceptWatch:
@@ -116,6 +191,7 @@ def main(argv: list[str]) -> int:
         url = pg.create_database("soak_crash")
         settings = app_settings(url, folder, fake.base_url,
                                 SMS_SEGMENTS_PER_SECOND=args.rate, DISPATCH_LEASE_SECONDS=LEASE_SECONDS,
+                                WORKER_HEARTBEAT_SECONDS=HEARTBEAT_SECONDS,
                                 DISPATCH_LANES=2)
         run = CrashRun(args, rng, folder, pg, fake, settings)
         figures = run.execute()
@@ -196,7 +272,9 @@ class CrashRun:
         else:
             worker.kill()
         worker.wait(30)
+        killed_at = time.monotonic()
         self.kills += 1
+        self.takeover.killed(self.kills, pid, killed_at)
         time.sleep(0.3)  # requests the dead worker had on the wire land (or not)
         left = self.unrecorded(pid)
         self.unrecorded_at_kills += left
@@ -229,6 +307,7 @@ class CrashRun:
         worker.kill()
         worker.wait(30)
         self.kills += 1
+        self.takeover.killed(self.kills, worker.pid, time.monotonic())
         self.fan_out_kill = (count, planned) if after is not None else None
         if after is None:
             print(f"  kill {self.kills:>2}: worker pid {worker.pid}: the fan-out ended before it could "
@@ -279,6 +358,7 @@ class CrashRun:
 
         args = self.args
         self.app = make_app(self.settings)
+        self.takeover = TakeoverWatch(self.app)
         t0 = time.monotonic()
         self.phones = insert_registrants(self.app, phone_numbers(args.recipients))
         inserted = time.monotonic() - t0
@@ -336,6 +416,9 @@ class CrashRun:
             time.sleep(1.0)
         sending = time.monotonic() - sending_began
         self.drain()  # the last worker, idle by now
+        self.takeover.stop()
+        takeovers = [seconds for claims, seconds in self.takeover.done.values() if claims]
+        unresolved = len(self.takeover.waiting)
 
         # What the provider received, per number; and what we recorded, per delivery.
         messages = self.fake.messages()
@@ -349,6 +432,7 @@ class CrashRun:
             rows = db.session.execute(sa.select(Delivery.registrant_id, Delivery.state, Delivery.provider_id)
                                       .where(Delivery.alert_id == alert_id)).all()
             taken_back = self.log_count(TAKEN_BACK)
+            taken_over = self.log_count(TAKEN_OVER)
             db.session.remove()
         gone = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delivered)
         mismatched = sum(1 for rid, state, pid in rows
@@ -368,6 +452,16 @@ class CrashRun:
                     f"{self.hook_kills} made by the fake at acceptance")
         figures.add("messages accepted but unrecorded at kills", self.unrecorded_at_kills)
         figures.add("claims taken back after their lease ran out", taken_back)
+        figures.add("claims taken over when the heartbeat stopped", taken_over)
+        bound = f"≤ {3 * HEARTBEAT_SECONDS} (3 heartbeat intervals)"
+        figures.add("kill to its claims sent or recorded, median (s)",
+                    statistics.median(takeovers) if takeovers else float("nan"), bound)
+        figures.add("kill to its claims sent or recorded, max (s)",
+                    max(takeovers, default=float("nan")), bound)
+        figures.add("kills whose claims were never sent nor recorded", unresolved, "= 0")
+        figures.add("kill to its claims sent or recorded, each (s)",
+                    " ".join(f"{n}:{seconds:.1f}" for n, (claims, seconds) in
+                             sorted(self.takeover.done.items()) if claims) or "-")
         figures.add("workers started", self.workers_started)
         figures.add("PostgreSQL restarts", self.pg.restarts)
         figures.add("PostgreSQL away (s)", self.pg_away)
@@ -387,6 +481,7 @@ class CrashRun:
         figures.check(self.pg.restarts == 0 or self.pg_resumed_after is not None,
                       "sending did not resume after the PostgreSQL restart")
         figures.check(self.kills == args.kills + 1, f"{self.kills} kills of {args.kills + 1}")
+        figures.check(unresolved == 0, f"{unresolved} kills whose claims were never sent nor recorded")
         return figures
 
     def log_count(self, pattern: re.Pattern[str]) -> int:
