@@ -1,6 +1,7 @@
 """The shared SMS rate limit over a long run: two `consular worker` processes send through the fake
 Twilio for five minutes at SMS_SEGMENTS_PER_SECOND, measured in segments from the fake's acceptance
-timestamps: the share of the configured rate sustained, and the worst 10-second window."""
+timestamps: the share of the configured rate sustained, and the worst 10-second window. With
+``--senders 1,2,4``: throughput × senders (``bench.senders``)."""
 
 from __future__ import annotations
 
@@ -77,7 +78,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="SMS_SEGMENTS_PER_SECOND")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--senders", default="",
+                        help="e.g. 1,2,4: throughput × senders, one run per count of senders of --rate "
+                             "segments/s each (bench.senders)")
     args, _unknown = parser.parse_known_args(argv)
+    if args.senders:
+        from bench import senders
+
+        if args.rate == 100.0:
+            args.rate = 50.0  # the issue's senders: 50 segments/s each
+        return senders.main(args)
     seconds = 40.0 if args.quick and args.seconds == 300.0 else args.seconds
     logs = Path(tempfile.mkdtemp(prefix="consular-bench-ratelimit-"))
     # Enough work never to run dry, as if every message were one segment (most are more).
