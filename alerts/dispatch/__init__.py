@@ -10,20 +10,22 @@ One round of a dispatch loop (``Dispatcher.run_once``):
 1. **Claim** a batch in one short transaction (``claim_batch``): due ``pending``/``deferred``
    deliveries of alerts that are ``sending`` and not expired, locked with
    ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (so any number of workers take disjoint batches) and
-   under ``BEGIN IMMEDIATE`` on SQLite. In the same transaction: claims whose lease ran out (their
-   worker died) go back to ``pending`` marked for reconciliation; remaining deliveries of expired
-   alerts are skipped; recipients who opted out or whose number is invalid are skipped; recipients
-   inside quiet hours in their own zone are ``deferred`` to the end of them (unless the alert is
-   Immediate or Extreme); the rest become ``claimed`` with a lease. The claim is committed before
-   any provider call.
+   under ``BEGIN IMMEDIATE`` on SQLite. In the same transaction: claims whose lease ran out, or
+   whose worker's heartbeat has been silent for more than two intervals (it died), go back to
+   ``pending`` marked for reconciliation; remaining deliveries of expired alerts are skipped;
+   recipients who opted out or whose number is invalid are skipped; recipients inside quiet hours
+   in their own zone are ``deferred`` to the end of them (unless the alert is Immediate or
+   Extreme); the rest become ``claimed`` with a lease. The claim is committed before any provider
+   call.
 2. **Render** each text once per (alert, language, zone) with
    ``alerts.channels.sms.texts.render_alert_sms``.
 3. **Reconcile** deliveries whose previous attempt has an unknown outcome (``reconcile_from``): the
    provider is asked (``gateway.find_sent``) and a message it already has is recorded as submitted
    instead of being sent again.
-4. **Reserve** the batch's segments from the rate limit shared by all workers
-   (``alerts.dispatch.ratelimit``), then **send** concurrently with ``gateway.send_many``, segment *i* no
-   earlier than its slot. Before each group the lease, the expiry and a cancellation are checked
+4. **Spread** the batch across the senders by free capacity and **reserve** each share's segments
+   from its sender's rate limit, shared by all workers (``alerts.dispatch.ratelimit``), then
+   **send** concurrently with ``gateway.send_many``, segment *i* no earlier than its slot. Before
+   each group the lease (and the worker's own heartbeat), the expiry and a cancellation are checked
    again; Twilio's validity period is set from the time left before expiry.
 5. **Record** every outcome in one short transaction: accepted → ``submitted`` with the provider's
    id; permanent → ``failed`` (and the registration marked invalid or opted out when the number is
