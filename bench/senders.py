@@ -8,6 +8,7 @@ any 10-second window against its limit (target ≤ 105 %)."""
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections import defaultdict
@@ -69,6 +70,7 @@ def run_one(count: int, rate: float, seconds: float, workers: int, latency_ms: f
         rows = sorted(accepted_by_sender(fake))
         counts = delivery_counts(app, [alert_id])
         dispose(app)
+    load = os.getloadavg()[0]  # over the run's last minute
     if not rows:
         raise RuntimeError(f"no message was accepted with {count} senders")
     t0 = rows[0][0]
@@ -82,7 +84,7 @@ def run_one(count: int, rate: float, seconds: float, workers: int, latency_ms: f
     tos = [to for _t, _n, _s, to in rows]
     return {"senders": count, "segments": sum(n for _t, n, _s in inside), "messages": len(inside),
             "worst": worst, "unknown_senders": sorted(set(by_sender) - set(numbers)),
-            "sent_twice": len(tos) - len(set(tos)), "counts": counts}
+            "sent_twice": len(tos) - len(set(tos)), "counts": counts, "load": load}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -98,10 +100,11 @@ def main(args: argparse.Namespace) -> int:
         worst = max(r["worst"].values(), default=0.0) / (rate * WINDOW)
         rows.append([r["senders"], f"{rate:g}", f"{seconds:g}", r["messages"], r["segments"],
                      f"{per_second:.1f}", f"{per_second / base:.2f}×" if base else "-",
-                     f"{per_second / (rate * r['senders']):.1%}", f"{worst:.1%}", r["sent_twice"]])
+                     f"{per_second / (rate * r['senders']):.1%}", f"{worst:.1%}", r["sent_twice"],
+                     f"{r['load']:.2f}"])
     headers = ["senders", "seg/s each", "seconds", "messages", "segments", "seg/s together",
                "× one sender", "share of the senders' total", "worst sender's 10 s window",
-               "sent twice"]
+               "sent twice", "load average (1 min)"]
     notes = [
         f"{args.workers} worker processes; fake Twilio in the benchmark process "
         f"({args.latency_ms:g} ms latency); each run is measured from its first acceptance.",
