@@ -198,3 +198,23 @@ def test_the_estimate_and_the_send_plan_use_the_senders_total_rate(app: Flask,
     assert two_rate == one_rate == 0.5
     assert (two.recipients, two.segments, two.rate) == (4, 8, 0.5)  # type: ignore[attr-defined]
     assert two.last_at == one.last_at > start + timedelta(seconds=10)  # type: ignore[attr-defined]
+
+
+def test_the_twilio_gateway_sends_from_the_sender_a_message_names() -> None:
+    from alerts.gateways.protocol import OutboundSms
+    from alerts.gateways.twilio import TwilioGateway
+
+    senders = [Sender(key=NUMBERS[0], rate=1, from_number=NUMBERS[0]),
+               Sender(key=SERVICE_2, rate=1, messaging_service_sid=SERVICE_2)]
+    with TwilioGateway("AC" + "1" * 32, "token", from_number=NUMBERS[2], senders=senders) as gateway:
+        def params(sender: str | None) -> dict[str, object]:
+            return gateway.create_params(OutboundSms(key="d1", to="+393331234567", body="x", sender=sender))
+
+        assert params(NUMBERS[0])["from_"] == NUMBERS[0]
+        assert params(SERVICE_2)["messaging_service_sid"] == SERVICE_2 and "from_" not in params(SERVICE_2)
+        assert params(None)["from_"] == NUMBERS[2]  # no sender named: the gateway's own
+        assert params("+15550199999")["from_"] == NUMBERS[2]  # an unknown one: the same
+    # Without a sender of its own, the first listed is the default.
+    with TwilioGateway("AC" + "1" * 32, "token", senders=senders) as gateway:
+        first = gateway.create_params(OutboundSms(key="d1", to="+393331234567", body="x"))
+        assert first["from_"] == NUMBERS[0]
