@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +32,7 @@ import sqlalchemy as sa
 
 from alerts.gateways.fake.server import FakeTwilio
 from alerts.gateways.fake.state import FakeMessage
-from soak.common import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    Figures,
-    Process,
-    app_settings,
-    build_alert,
-    finish,
-    insert_registrants,
-    make_app,
-    phone_numbers,
-    wait_for,
-    work_folder,
-    worker_process,
-)
+from soak import common
 from soak.pgcluster import PgCluster
 
 LEASE_SECONDS = 10  # short, so that a killed worker's claims come back soon
@@ -107,62 +94,62 @@ def main(argv: list[str]) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
     rng = random.Random(seed)  # noqa: S311 (kill moments, not security)
     began = time.monotonic()
-    folder = work_folder("crash")
+    folder = common.work_folder("crash")
     print(f"crash soak: {args.recipients:,} recipients, {args.kills} kills, {args.rate:g} segments/s, "
           f"seed {seed}; logs in {folder}", flush=True)
-    with PgCluster() as pg, FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=args.latency_ms,
+    with PgCluster() as pg, FakeTwilio(common.ACCOUNT_SID, common.AUTH_TOKEN, latency_ms=args.latency_ms,
                                        latency_jitter_ms=args.latency_ms / 2,
                                        callbacks={"enabled": False}) as fake:
         url = pg.create_database("soak_crash")
-        settings = app_settings(url, folder, fake.base_url,
+        settings = common.app_settings(url, folder, fake.base_url,
                                 SMS_SEGMENTS_PER_SECOND=args.rate, DISPATCH_LEASE_SECONDS=LEASE_SECONDS,
                                 DISPATCH_LANES=2)
         run = CrashRun(args, rng, folder, pg, fake, settings)
         figures = run.execute()
-    return finish(figures, began, folder, args.keep)
+    return common.finish(figures, began, folder, args.keep)
 
 
+@dataclass
 class CrashRun:
-    def __init__(self, args: argparse.Namespace, rng: random.Random, folder: Path, pg: PgCluster,
-                 fake: FakeTwilio, settings: dict[str, Any]) -> None:
-        self.args = args
-        self.rng = rng
-        self.folder = folder
-        self.pg = pg
-        self.fake = fake
-        self.settings = settings
-        self.watch = AcceptWatch()
-        self.workers_started = 0
-        self.worker: Process | None = None
-        self.kills = 0
-        self.hook_kills = 0
-        self.kills_with_unrecorded = 0
-        self.unrecorded_at_kills = 0
-        self.drain_seconds: list[float] = []
-        self.drain_codes: list[int | None] = []
-        self.drain_left_claimed = 0
-        self.pg_away = 0.0
-        self.pg_resumed_after: float | None = None
-        self.pg_worker_survived = False
-        self.fan_out_kill: tuple[int, int] | None = None
+    args: argparse.Namespace
+    rng: random.Random
+    folder: Path
+    pg: PgCluster
+    fake: FakeTwilio
+    settings: dict[str, Any]
+    watch: AcceptWatch = field(default_factory=AcceptWatch)
+    workers_started: int = 0
+    worker: common.Process | None = None
+    kills: int = 0
+    hook_kills: int = 0
+    kills_with_unrecorded: int = 0
+    unrecorded_at_kills: int = 0
+    drain_seconds: list[float] = field(default_factory=list)
+    drain_codes: list[int | None] = field(default_factory=list)
+    drain_left_claimed: int = 0
+    pg_away: float = 0.0
+    pg_resumed_after: float | None = None
+    pg_worker_survived: bool = False
+    fan_out_kill: tuple[int, int] | None = None
 
     # --- processes ---------------------------------------------------------------------
 
-    def start_worker(self) -> Process:
+    def start_worker(self) -> common.Process:
         self.workers_started += 1
-        self.worker = worker_process(self.settings, self.folder, self.workers_started).start()
+        self.worker = common.worker_process(self.settings, self.folder, self.workers_started).start()
         return self.worker
 
     def wait_sending(self, timeout: float = 90.0) -> None:
         """Until the current worker has had messages accepted (it is mid-send)."""
         assert self.worker is not None
         before = self.watch.accepted
-        wait_for(lambda: self.watch.accepted >= before + 5 or not self.worker_alive(), timeout,
-                 f"worker {self.worker.name} to start sending (log: {self.worker.tail(1500)})", poll=0.05)
+        common.wait_for(lambda: self.watch.accepted >= before + 5 or not self.worker_alive(), timeout,
+                        f"worker {self.worker.name} to start sending (log: {self.worker.tail(1500)})",
+                        poll=0.05)
 
     def wait_accepted(self, count: int) -> None:
-        wait_for(lambda: self.watch.accepted >= count or not self.worker_alive(), 3600,
-                 f"the provider to have {count} messages", poll=0.02)
+        common.wait_for(lambda: self.watch.accepted >= count or not self.worker_alive(), 3600,
+                        f"the provider to have {count} messages", poll=0.02)
 
     def worker_alive(self) -> bool:
         return self.worker is not None and self.worker.alive()
@@ -261,7 +248,8 @@ class CrashRun:
         self.pg_away = self.pg.restart()
         restarted = time.monotonic()
         try:
-            wait_for(lambda: self.watch.accepted > before + 50, 120, "sending to resume after the restart")
+            common.wait_for(lambda: self.watch.accepted > before + 50, 120,
+                            "sending to resume after the restart")
             self.pg_resumed_after = time.monotonic() - restarted
         except TimeoutError:
             self.pg_resumed_after = None
@@ -273,17 +261,17 @@ class CrashRun:
 
     # --- the run -------------------------------------------------------------------------
 
-    def execute(self) -> Figures:
+    def execute(self) -> common.Figures:
         from alerts.models import Alert, AlertState, Delivery, DeliveryState
         from consular.db import db
 
         args = self.args
-        self.app = make_app(self.settings)
+        self.app = common.make_app(self.settings)
         t0 = time.monotonic()
-        self.phones = insert_registrants(self.app, phone_numbers(args.recipients))
+        self.phones = common.insert_registrants(self.app, common.phone_numbers(args.recipients))
         inserted = time.monotonic() - t0
         # The workers fan the alert out (in slices, as in production): the first one dies half-way.
-        alert_id, _ = build_alert(self.app, fan_out_now=False)
+        alert_id, _ = common.build_alert(self.app, fan_out_now=False)
         planned = len(self.phones)
         print(f"  {planned:,} registrants inserted in {inserted:.1f} s; the alert is approved, "
               "the workers fan it out", flush=True)
@@ -354,7 +342,7 @@ class CrashRun:
         mismatched = sum(1 for rid, state, pid in rows
                          if state not in gone or pid != sid_of.get(self.phones[rid]))
 
-        figures = Figures("crash soak")
+        figures = common.Figures("crash soak")
         figures.add("messages planned", planned)
         figures.add("provider received", len(messages))
         figures.add("lost", lost, "= 0")
