@@ -262,7 +262,7 @@ class CrashRun:
     # --- the run -------------------------------------------------------------------------
 
     def execute(self) -> common.Figures:
-        from alerts.models import Alert, AlertState, Delivery, DeliveryState
+        from alerts.models import Delivery, DeliveryState
         from consular.db import db
 
         args = self.args
@@ -303,25 +303,14 @@ class CrashRun:
             self.wait_sending()
             self.restart_postgres()
 
-        def finished() -> bool:
-            with self.app.app_context():
-                state = db.session.scalar(sa.select(Alert.state).where(Alert.id == alert_id))
-                db.session.remove()
-            return state == AlertState.sent
-
-        last_report = time.monotonic()
-        deadline = time.monotonic() + planned / args.rate * 10 + 600
-        while not finished():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the alert did not finish sending")
+        def keep_a_worker() -> None:
             if not self.worker_alive():
                 assert self.worker is not None
                 print(f"  worker {self.worker.name} died on its own: {self.worker.tail(1500)}", flush=True)
                 self.start_worker()
-            if time.monotonic() - last_report > 15:
-                last_report = time.monotonic()
-                print(f"  … provider has {self.watch.accepted:,} of {planned:,}", flush=True)
-            time.sleep(1.0)
+
+        common.wait_sent(self.app, alert_id, planned, args.rate, keep_a_worker,
+                         lambda: f"provider has {self.watch.accepted:,} of {planned:,}")
         sending = time.monotonic() - sending_began
         self.drain()  # the last worker, idle by now
 
