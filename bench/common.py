@@ -12,7 +12,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,6 +123,16 @@ class Timer:
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._wall
         self.cpu = time.process_time() - self._cpu
+
+
+def came_true(condition: Callable[[], bool], timeout: float, every: float) -> bool:
+    """Poll ``condition`` every ``every`` seconds: True once it holds, False when ``timeout`` ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return False
 
 
 def median(values: Sequence[float]) -> float:

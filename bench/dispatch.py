@@ -35,6 +35,7 @@ from bench.common import (
     AUTH_TOKEN,
     SERVICE_SID,
     bench_settings,
+    came_true,
     env_for,
     fake_twilio_settings,
     median,
@@ -68,12 +69,8 @@ def free_port() -> int:
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.1) -> None:
     """Poll ``condition`` until true; a benchmark that cannot get there stops with a clear message."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(every)
-    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+    if not came_true(condition, timeout, every):
+        raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _http_json(url: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> Any:

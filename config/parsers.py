@@ -119,11 +119,18 @@ def parse_secret(raw: str) -> str:
     return value
 
 
-def parse_role(raw: str) -> str:
-    value = raw.strip()
-    if value and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
-        raise ValueError("must be a PostgreSQL role name: lower-case letters, digits and _")
-    return value
+def _empty_or_matching(pattern: str, refusal: str) -> Callable[[str], str]:
+    """A parser for an optional value: empty, or the whole of it matching ``pattern``."""
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value and not re.fullmatch(pattern, value):
+            raise ValueError(refusal)
+        return value
+    return parse
+
+
+parse_role = _empty_or_matching(r"[a-z_][a-z0-9_]{0,62}",
+                                "must be a PostgreSQL role name: lower-case letters, digits and _")
 
 
 def parse_url(raw: str) -> str:
@@ -144,11 +151,8 @@ def parse_tile_url(raw: str) -> str:
     return value
 
 
-def parse_phone(raw: str) -> str:
-    value = raw.strip()
-    if value and not re.fullmatch(r"\+?[0-9][0-9 ()-]{2,30}", value):
-        raise ValueError("must be a phone number such as +86 577 12345 (or empty)")
-    return value
+parse_phone = _empty_or_matching(r"\+?[0-9][0-9 ()-]{2,30}",
+                                 "must be a phone number such as +86 577 12345 (or empty)")
 
 
 def parse_currency(raw: str) -> str:

@@ -17,16 +17,7 @@ from consular.auth.common import DEMO_PASSWORD
 from consular.auth.models import Role
 from consular.auth.operations import create_user, demo_logins
 from consular.db import db, unit_of_work, utcnow
-from consular.network.models import (
-    CoordinationCentre,
-    Division,
-    DivisionLevel,
-    HostKind,
-    LiaisonPoint,
-    Mission,
-    MissionKind,
-    ServiceStation,
-)
+from consular.network import models as nm
 
 # Demo data other packages add (the alerts side: alerts that match the demo registrants), registered
 # at start-up (``create_app``) so this module never imports them; loaded after the network, the
@@ -80,7 +71,7 @@ class DemoStation:
     country: str
     city: str
     host: str
-    kind: HostKind
+    kind: nm.HostKind
     tz: str
     languages: str
     contact_name: str
@@ -90,56 +81,56 @@ class DemoStation:
 
 STATIONS = [
     DemoStation("prato", "意大利普拉托服务站", "Prato Station", "IT", "Prato",
-                "意大利普拉托华侨华人联谊会", HostKind.community_association, "Europe/Rome",
+                "意大利普拉托华侨华人联谊会", nm.HostKind.community_association, "Europe/Rome",
                 "zh,it", "陈建国", "+393311234501", 2),
     DemoStation("milano", "意大利米兰服务站", "Milan Station", "IT", "Milano",
-                "意大利米兰华侨华人工商会", HostKind.chamber_of_commerce, "Europe/Rome",
+                "意大利米兰华侨华人工商会", nm.HostKind.chamber_of_commerce, "Europe/Rome",
                 "zh,it,en", "林海燕", "+393311234502", 5),
     DemoStation("roma", "意大利罗马服务站", "Rome Station", "IT", "Roma",
-                "意大利罗马华侨华人联合总会", HostKind.community_association, "Europe/Rome",
+                "意大利罗马华侨华人联合总会", nm.HostKind.community_association, "Europe/Rome",
                 "zh,it", "周立新", "+393311234503", 41),
     DemoStation("paris", "法国巴黎服务站", "Paris Station", "FR", "Paris",
-                "法国温州同乡会", HostKind.community_association, "Europe/Paris",
+                "法国温州同乡会", nm.HostKind.community_association, "Europe/Paris",
                 "zh,fr", "黄志明", "+33612345604", 1),
     DemoStation("madrid", "西班牙马德里服务站", "Madrid Station", "ES", "Madrid",
-                "西班牙华侨华人协会", HostKind.community_association, "Europe/Madrid",
+                "西班牙华侨华人协会", nm.HostKind.community_association, "Europe/Madrid",
                 "zh,es", "吴丽华", "+34612345605", 9),
     DemoStation("amsterdam", "荷兰阿姆斯特丹服务站", "Amsterdam Station", "NL", "Amsterdam",
-                "荷兰浙江商会", HostKind.chamber_of_commerce, "Europe/Amsterdam",
+                "荷兰浙江商会", nm.HostKind.chamber_of_commerce, "Europe/Amsterdam",
                 "zh,nl,en", "郑晓东", "+31612345606", 64),
     DemoStation("frankfurt", "德国法兰克福服务站", "Frankfurt Station", "DE", "Frankfurt am Main",
-                "德国法兰克福中国学生学者联合会", HostKind.student_association, "Europe/Berlin",
+                "德国法兰克福中国学生学者联合会", nm.HostKind.student_association, "Europe/Berlin",
                 "zh,de,en", "王子涵", "+4915112345607", 12),
     DemoStation("lagos", "尼日利亚拉各斯服务站", "Lagos Station", "NG", "Lagos",
-                "尼日利亚中国商会", HostKind.chamber_of_commerce, "Africa/Lagos",
+                "尼日利亚中国商会", nm.HostKind.chamber_of_commerce, "Africa/Lagos",
                 "zh,en", "李卫东", "+2348031234508", 3),
     DemoStation("dubai", "阿联酋迪拜服务站", "Dubai Station", "AE", "Dubai",
-                "阿联酋浙江商会", HostKind.chamber_of_commerce, "Asia/Dubai",
+                "阿联酋浙江商会", nm.HostKind.chamber_of_commerce, "Asia/Dubai",
                 "zh,ar,en", "潘国强", "+971501234509", 20),
     DemoStation("newyork", "美国纽约服务站", "New York Station", "US", "New York",
-                "美国温州同乡会", HostKind.community_association, "America/New_York",
+                "美国温州同乡会", nm.HostKind.community_association, "America/New_York",
                 "zh,en", "叶文静", "+12125550110", 7),
 ]
 
 MISSIONS = [
-    ("中国驻意大利大使馆", "Embassy of China in Italy", MissionKind.embassy, "IT", "Roma",
+    ("中国驻意大利大使馆", "Embassy of China in Italy", nm.MissionKind.embassy, "IT", "Roma",
      "+390699990001"),
-    ("中国驻米兰总领事馆", "Consulate General of China in Milan", MissionKind.consulate_general,
+    ("中国驻米兰总领事馆", "Consulate General of China in Milan", nm.MissionKind.consulate_general,
      "IT", "Milano", "+390299990002"),
-    ("中国驻法国大使馆", "Embassy of China in France", MissionKind.embassy, "FR", "Paris",
+    ("中国驻法国大使馆", "Embassy of China in France", nm.MissionKind.embassy, "FR", "Paris",
      "+33199990003"),
-    ("中国驻西班牙大使馆", "Embassy of China in Spain", MissionKind.embassy, "ES", "Madrid",
+    ("中国驻西班牙大使馆", "Embassy of China in Spain", nm.MissionKind.embassy, "ES", "Madrid",
      "+34919990004"),
-    ("中国驻荷兰大使馆", "Embassy of China in the Netherlands", MissionKind.embassy, "NL",
+    ("中国驻荷兰大使馆", "Embassy of China in the Netherlands", nm.MissionKind.embassy, "NL",
      "Den Haag", "+31709990005"),
     ("中国驻法兰克福总领事馆", "Consulate General of China in Frankfurt",
-     MissionKind.consulate_general, "DE", "Frankfurt am Main", "+496999990006"),
-    ("中国驻拉各斯总领事馆", "Consulate General of China in Lagos", MissionKind.consulate_general,
+     nm.MissionKind.consulate_general, "DE", "Frankfurt am Main", "+496999990006"),
+    ("中国驻拉各斯总领事馆", "Consulate General of China in Lagos", nm.MissionKind.consulate_general,
      "NG", "Lagos", "+2348031234590"),
-    ("中国驻迪拜总领事馆", "Consulate General of China in Dubai", MissionKind.consulate_general,
+    ("中国驻迪拜总领事馆", "Consulate General of China in Dubai", nm.MissionKind.consulate_general,
      "AE", "Dubai", "+97143999000"),
     ("中国驻纽约总领事馆", "Consulate General of China in New York",
-     MissionKind.consulate_general, "US", "New York", "+12125550199"),
+     nm.MissionKind.consulate_general, "US", "New York", "+12125550199"),
 ]
 
 
@@ -201,8 +192,8 @@ def _consulate_names(key: str) -> dict[str, str]:
             "ko": f"주{ko.replace(' ', '')} 중국총영사관", "ar": f"القنصلية العامة الصينية في {ar}"}
 
 
-def _mission_names(kind: MissionKind, country: str, city: str) -> dict[str, str]:
-    if kind == MissionKind.embassy:
+def _mission_names(kind: nm.MissionKind, country: str, city: str) -> dict[str, str]:
+    if kind == nm.MissionKind.embassy:
         return dict(zip(("it", "fr", "es", "de", "pt", "ru", "ja", "ko", "ar"), _EMBASSIES[country],
                         strict=True))
     return _consulate_names(city.lower().replace(" am main", "").replace(" ", ""))
@@ -230,31 +221,31 @@ class DemoSummary:
 @unit_of_work()
 def load_demo() -> DemoSummary:
     """Create the demo network and accounts (idempotent), every loader's data in one commit."""
-    if db.session.scalar(sa.select(CoordinationCentre).limit(1)) is not None:
+    if db.session.scalar(sa.select(nm.CoordinationCentre).limit(1)) is not None:
         return DemoSummary(loaded=False, logins=demo_logins())
     now = utcnow()
-    db.session.add(CoordinationCentre(
+    db.session.add(nm.CoordinationCentre(
         name="温州市领事保护协调中心（演示）", name_en="Wenzhou Consular Protection Coordination "
         "Centre (demo)", names=CENTRE_NAMES, city="温州", address="温州市鹿城区市府路500号（演示地址）",
         phone="+8657788880000", hotline_24h="+8657712345678", timezone="Asia/Shanghai"))
 
-    townships: dict[str, Division] = {}
+    townships: dict[str, nm.Division] = {}
     point_n = 0
-    points: list[LiaisonPoint] = []
+    points: list[nm.LiaisonPoint] = []
     for code, name, name_en, towns in DIVISIONS:
-        county = Division(code=code, name=name, name_en=name_en, level=DivisionLevel.county,
+        county = nm.Division(code=code, name=name, name_en=name_en, level=nm.DivisionLevel.county,
                           parent_id=None)
         db.session.add(county)
         db.session.flush()
         for i, (town, town_en, has_point) in enumerate(towns, start=1):
-            township = Division(code=f"{code}{i:03d}", name=town, name_en=town_en,
-                                level=DivisionLevel.township, parent_id=county.id)
+            township = nm.Division(code=f"{code}{i:03d}", name=town, name_en=town_en,
+                                level=nm.DivisionLevel.township, parent_id=county.id)
             db.session.add(township)
             db.session.flush()
             townships[f"{code}:{town}"] = township
             if has_point:
                 point_n += 1
-                point = LiaisonPoint(
+                point = nm.LiaisonPoint(
                     name=f"{town}领事保护联络点", name_en=f"{town_en} Liaison Point",
                     division_id=township.id, address=f"{name}{town}便民服务中心",
                     phone=f"+86577{88800000 + point_n:08d}",
@@ -264,26 +255,26 @@ def load_demo() -> DemoSummary:
     db.session.flush()
     for county_code, town, village, village_en in VILLAGES:
         parent = townships[f"{county_code}:{town}"]
-        db.session.add(Division(code=f"{parent.code}{len(village):03d}", name=village,
-                                name_en=village_en, level=DivisionLevel.village,
+        db.session.add(nm.Division(code=f"{parent.code}{len(village):03d}", name=village,
+                                name_en=village_en, level=nm.DivisionLevel.village,
                                 parent_id=parent.id))
     # A village-level point in a key overseas-Chinese village.
-    yuhu_village = db.session.scalar(sa.select(Division).where(Division.name == "玉壶村"))
+    yuhu_village = db.session.scalar(sa.select(nm.Division).where(nm.Division.name == "玉壶村"))
     assert yuhu_village is not None
-    village_point = LiaisonPoint(name="玉壶村侨务联络点", name_en="Yuhu Village Liaison Point",
+    village_point = nm.LiaisonPoint(name="玉壶村侨务联络点", name_en="Yuhu Village Liaison Point",
                                  division_id=yuhu_village.id, address="玉壶村文化礼堂",
                                  phone="+8657788800099", last_activity_at=now - timedelta(days=1))
     db.session.add(village_point)
     points.append(village_point)
     # One inactive point, to show that deactivated places stay on record.
     inactive_town = townships["330382:大荆镇"]
-    db.session.add(LiaisonPoint(name="大荆镇联络点（已停用）", name_en="Dajing Liaison Point (closed)",
+    db.session.add(nm.LiaisonPoint(name="大荆镇联络点（已停用）", name_en="Dajing Liaison Point (closed)",
                                 division_id=inactive_town.id, address="大荆镇政府",
                                 phone="+8657788800098", active=False))
 
-    stations: list[ServiceStation] = []
+    stations: list[nm.ServiceStation] = []
     for s in STATIONS:
-        station = ServiceStation(
+        station = nm.ServiceStation(
             name=s.name, name_en=s.name_en, names=_station_names(s.key), country_code=s.country,
             city=s.city,
             host_organisation=s.host, host_kind=s.kind, timezone=s.tz, languages=s.languages,
@@ -293,7 +284,7 @@ def load_demo() -> DemoSummary:
         db.session.add(station)
         stations.append(station)
     for name, name_en, kind, country, mcity, phone in MISSIONS:
-        db.session.add(Mission(name=name, name_en=name_en, names=_mission_names(kind, country, mcity),
+        db.session.add(nm.Mission(name=name, name_en=name_en, names=_mission_names(kind, country, mcity),
                                kind=kind, country_code=country, city=mcity, emergency_phone=phone,
                                phone=phone))
     db.session.flush()

@@ -228,22 +228,9 @@ class SealedReader(io.RawIOBase):
 def seal_file(source: IO[bytes], target: Path, ring: KeyRing, binding: str) -> None:
     """Write ``source`` sealed to ``target`` atomically: a partial file beside it, flushed to disk,
     then renamed over ``target`` (a crash leaves the old file or the new one, never half of one)."""
-    partial = target.with_name(f".{target.name}.sealing")
-    with contextlib.suppress(FileNotFoundError):
-        partial.unlink()  # left by an interrupted run: start it again
-    try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            with SealedWriter(out, ring, binding) as writer:
-                while block := source.read(CHUNK):
-                    writer.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, target)
-        _fsync_dir(target.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
+    with _replacing(target, "sealing") as out, SealedWriter(out, ring, binding) as writer:
+        while block := source.read(CHUNK):
+            writer.write(block)
 
 
 def reseal_file(path: Path, ring: KeyRing, binding: str) -> bool:
@@ -271,23 +258,31 @@ def unseal_file(path: Path, ring: KeyRing, binding: str) -> bool:
     sealed the files); False when it is plain already."""
     if not is_sealed(path):
         return False
-    partial = path.with_name(f".{path.name}.opening")
+    with _replacing(path, "opening") as out, SealedReader(path, ring, binding) as reader:
+        for block in reader.chunks():
+            out.write(block)
+    return True
+
+
+@contextlib.contextmanager
+def _replacing(target: Path, step: str) -> Iterator[IO[bytes]]:
+    """A new file for ``target``, written beside it (``.NAME.step``), flushed to disk and renamed
+    over ``target`` once the block ends: a crash leaves the old file or the new one, never half of
+    one. A partial file left by an interrupted run is started again; one left by an error removed."""
+    partial = target.with_name(f".{target.name}.{step}")
     with contextlib.suppress(FileNotFoundError):
         partial.unlink()
     try:
-        with SealedReader(path, ring, binding) as reader:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                for block in reader.chunks():
-                    out.write(block)
-                out.flush()
-                os.fsync(out.fileno())
-        os.replace(partial, path)
-        _fsync_dir(path.parent)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, target)
+        _fsync_dir(target.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
-    return True
 
 
 def _fsync_dir(folder: Path) -> None:

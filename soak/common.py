@@ -24,6 +24,7 @@ from bench.common import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     bench_settings,
+    came_true,
     env_for,
     fake_twilio_settings,
     format_value,
@@ -37,7 +38,8 @@ HEADLINE = "Storm warning"
 BODY = "Stay indoors tonight."
 
 __all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "Figures", "Process", "app_settings", "build_alert",
-           "finish", "insert_registrants", "machine", "phone_numbers", "wait_for", "work_folder"]
+           "finish", "insert_registrants", "machine", "phone_numbers", "wait_for", "wait_sent",
+           "work_folder"]
 
 
 def app_settings(database_url: str, instance: Path, api_base: str, **overrides: Any) -> dict[str, Any]:
@@ -119,12 +121,34 @@ def build_alert(app: Flask, expires_in: timedelta = timedelta(hours=6), *,
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(poll)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+    if not came_true(condition, timeout, poll):
+        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def wait_sent(app: Flask, alert_id: int, planned: int, rate: float, check: Callable[[], None],
+              progress: Callable[[], str]) -> None:
+    """Until the alert is sent: ``check`` each second (it restarts or refuses a dead worker),
+    ``progress`` printed every 15 s; TimeoutError after ten times the time the rate needs plus ten
+    minutes."""
+    from alerts.models import Alert, AlertState
+    from consular.db import db
+
+    def finished() -> bool:
+        with app.app_context():
+            state = db.session.scalar(sa.select(Alert.state).where(Alert.id == alert_id))
+            db.session.remove()
+        return state == AlertState.sent
+
+    last_report = time.monotonic()
+    deadline = time.monotonic() + planned / rate * 10 + 600
+    while not finished():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the alert did not finish sending")
+        check()
+        if time.monotonic() - last_report > 15:
+            last_report = time.monotonic()
+            print(f"  … {progress()}", flush=True)
+        time.sleep(1.0)
 
 
 @dataclass

@@ -37,6 +37,7 @@ from soak.common import (
     make_app,
     phone_numbers,
     wait_for,
+    wait_sent,
     work_folder,
     worker_process,
 )
@@ -145,7 +146,7 @@ def main(argv: list[str]) -> int:
 def run(args: argparse.Namespace, app: Any, fake: FakeTwilio, stamps: Acceptances,  # noqa: PLR0913
         settings: dict[str, Any], folder: Path, port: int, phones: list[str],
         processes: list[Process]) -> Figures:
-    from alerts.models import Alert, AlertState, Delivery
+    from alerts.models import Delivery
     from alerts.replies.webhooks import STATUS_STATE
     from bench.common import env_for
     from consular.db import db
@@ -174,26 +175,17 @@ def run(args: argparse.Namespace, app: Any, fake: FakeTwilio, stamps: Acceptance
     for number in range(args.workers):
         processes.append(worker_process(settings, folder, number + 1).start())
 
-    def finished() -> bool:
-        with app.app_context():
-            state = db.session.scalar(sa.select(Alert.state).where(Alert.id == alert_id))
-            db.session.remove()
-        return state == AlertState.sent
-
-    last = time.monotonic()
-    deadline = time.monotonic() + planned / args.rate * 10 + 600
-    while not finished():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the alert did not finish sending")
+    def no_one_dead() -> None:
         dead = [p for p in processes if not p.alive()]
         if dead:
             raise RuntimeError(f"{dead[0].name} died: {dead[0].tail(2000)}")
-        if time.monotonic() - last > 15:
-            last = time.monotonic()
-            stats = fake.stats()
-            print(f"  … {stats['accepted']:,} accepted of {planned:,}, {stats['create_requests']:,} "
-                  f"calls, faults {stats['errors']}", flush=True)
-        time.sleep(1.0)
+
+    def progress() -> str:
+        stats = fake.stats()
+        return (f"{stats['accepted']:,} accepted of {planned:,}, {stats['create_requests']:,} "
+                f"calls, faults {stats['errors']}")
+
+    wait_sent(app, alert_id, planned, args.rate, no_one_dead, progress)
     sending = time.monotonic() - sending_began
     fake.wait_idle(120)  # the last callbacks
 

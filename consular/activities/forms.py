@@ -103,6 +103,13 @@ def _many(label: object) -> SelectMultipleField:
     return SelectMultipleField(label, choices=[], validate_choice=False, coerce=str)
 
 
+def _patrol_checklist() -> tuple[BooleanField, BooleanField, BooleanField, TextAreaField]:
+    """A patrol's checklist of a station it visited, in the order the forms show it."""
+    return (BooleanField(_l("Contacts verified")), BooleanField(_l("Volunteers active")),
+            BooleanField(_l("Materials on hand")),
+            TextAreaField(_l("Problems found"), render_kw={"rows": 3}))
+
+
 class ActivityForm(CheckedForm):
     kind = _select(_l("Kind of activity"), choices_of(KIND_LABELS))
     title = StringField(_l("Title"), description=_l("What it was, as the work report names it, e.g. "
@@ -124,18 +131,12 @@ class ActivityForm(CheckedForm):
     alert_id = _select(_l("Exercise alert the drill sent"))
     notes = TextAreaField(_l("Notes"), render_kw={"rows": 4})
     # A patrol's checklist of the station it visited.
-    contacts_verified = BooleanField(_l("Contacts verified"))
-    volunteers_active = BooleanField(_l("Volunteers active"))
-    materials_on_hand = BooleanField(_l("Materials on hand"))
-    problems = TextAreaField(_l("Problems found"), render_kw={"rows": 3})
+    contacts_verified, volunteers_active, materials_on_hand, problems = _patrol_checklist()
 
 
 class PatrolCheckForm(CheckedForm):
     station_id = _select(_l("Station"))
-    contacts_verified = BooleanField(_l("Contacts verified"))
-    volunteers_active = BooleanField(_l("Volunteers active"))
-    materials_on_hand = BooleanField(_l("Materials on hand"))
-    problems = TextAreaField(_l("Problems found"), render_kw={"rows": 3})
+    contacts_verified, volunteers_active, materials_on_hand, problems = _patrol_checklist()
 
 
 class FollowUpForm(CheckedForm):

@@ -12,17 +12,8 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from consular.activities import models
 from consular.activities.checks import MAX_HEAD_COUNT, MAX_NOTES, MAX_PLACES
-from consular.activities.models import (
-    ActivityKind,
-    Audience,
-    MeasureState,
-    PlaceKind,
-    RiskKind,
-    RiskLevel,
-    RiskState,
-    TalkSetting,
-)
 from consular.activities.operations import MAX
 from consular.activities.risks import MAX as RISK_MAX
 from consular.activities.stats import WorkFigures
@@ -44,7 +35,7 @@ def _ids(description: str) -> Items:
 
 class ActivityListQuery(Schema):
     q = fields.String(metadata={"description": "Search in the title, organiser and city."})
-    kind = Choice(ActivityKind)
+    kind = Choice(models.ActivityKind)
     year = Int(2000, 2100, metadata={"description": "Held in this year."})
     limit = Int(1, 200)
     offset = Int(0, 1_000_000_000)
@@ -54,7 +45,7 @@ class _ActivityFields(Schema):
     title = Text(MAX["title"], nonblank=True)
     held_on = _day(metadata={"description": "The day it was held: not later than today (office "
                                             "time). Log an activity once it was held."})
-    place_kind = Choice(PlaceKind, metadata={"description": "`home`: division_id; `abroad`: "
+    place_kind = Choice(models.PlaceKind, metadata={"description": "`home`: division_id; `abroad`: "
                                                             "country_code and city; `station`: "
                                                             "station_id (active); `online`."})
     division_id = _n(Int())
@@ -63,9 +54,9 @@ class _ActivityFields(Schema):
     station_id = _n(Int(metadata={"description": "An active station (a patrol: the station visited)."}))
     organiser = Text(MAX["organiser"], metadata={"description": "Empty: the caller's point, station "
                                                                 "or the centre."})
-    audience = Choice(Audience, metadata={"description": "A training is for liaison_officers, "
+    audience = Choice(models.Audience, metadata={"description": "A training is for liaison_officers, "
                                                          "station_heads or centre_staff."})
-    setting = _n(Choice(TalkSetting, metadata={"description": "A talk's setting (required for a "
+    setting = _n(Choice(models.TalkSetting, metadata={"description": "A talk's setting (required for a "
                                                               "talk; ignored otherwise)."}))
     head_count = Int(0, MAX_HEAD_COUNT)
     notes = Text(MAX_NOTES, metadata={"description": "Line breaks are kept."})
@@ -79,11 +70,11 @@ class ActivityCreateIn(_ActivityFields):
     joint meetings; coordinators any kind, patrols too. A patrol may carry the checklist of the
     station it visited."""
 
-    kind = Choice(ActivityKind, required=True)
+    kind = Choice(models.ActivityKind, required=True)
     title = Text(MAX["title"], required=True)
     held_on = _day(required=True)
-    place_kind = Choice(PlaceKind, required=True)
-    audience = Choice(Audience, required=True)
+    place_kind = Choice(models.PlaceKind, required=True)
+    audience = Choice(models.Audience, required=True)
     head_count = Int(0, MAX_HEAD_COUNT, required=True)
     contacts_verified = fields.Boolean()
     volunteers_active = fields.Boolean()
@@ -112,16 +103,16 @@ class FollowUpIn(Schema):
 
 class RiskListQuery(Schema):
     q = fields.String(metadata={"description": "Search in the title."})
-    state = Choice(RiskState)
-    level = Choice(RiskLevel)
+    state = Choice(models.RiskState)
+    level = Choice(models.RiskLevel)
     limit = Int(1, 200)
     offset = Int(0, 1_000_000_000)
 
 
 class _RiskFields(Schema):
     title = Text(RISK_MAX["title"], nonblank=True)
-    kind = Choice(RiskKind)
-    level = Choice(RiskLevel)
+    kind = Choice(models.RiskKind)
+    level = Choice(models.RiskLevel)
     description = Text(RISK_MAX["description"])
     found_on = _day(metadata={"description": "Not later than today."})
     country_codes = Items(Country(), max_items=RISK_MAX["countries"])
@@ -133,8 +124,8 @@ class RiskCreateIn(_RiskFields):
     register at once (`open`)."""
 
     title = Text(RISK_MAX["title"], required=True)
-    kind = Choice(RiskKind, required=True)
-    level = Choice(RiskLevel, required=True)
+    kind = Choice(models.RiskKind, required=True)
+    level = Choice(models.RiskLevel, required=True)
     found_on = _day(required=True)
 
 
@@ -151,14 +142,14 @@ class MeasureIn(Schema):
     action = Text(RISK_MAX["action"], required=True)
     owner = Text(RISK_MAX["owner"], required=True)
     due_on = _day(required=True, metadata={"description": "Not before the risk was found."})
-    state = Choice(MeasureState)
+    state = Choice(models.MeasureState)
 
 
 class MeasureUpdateIn(Schema):
     action = Text(RISK_MAX["action"], nonblank=True)
     owner = Text(RISK_MAX["owner"], nonblank=True)
     due_on = _day()
-    state = Choice(MeasureState)
+    state = Choice(models.MeasureState)
 
 
 class RiskLinkIn(Schema):
@@ -201,17 +192,17 @@ class ActivityAttachmentOut(Schema):
 
 class ActivityOut(Schema):
     id = fields.Integer(required=True)
-    kind = Choice(ActivityKind, required=True)
+    kind = Choice(models.ActivityKind, required=True)
     title = fields.String(required=True)
     held_on = fields.Date(required=True)
-    place_kind = Choice(PlaceKind, required=True)
+    place_kind = Choice(models.PlaceKind, required=True)
     division_id = _n(fields.Integer(required=True))
     country_code = _n(fields.String(required=True))
     city = fields.String(required=True)
     station_id = _n(fields.Integer(required=True))
     organiser = fields.String(required=True)
-    audience = Choice(Audience, required=True)
-    setting = _n(Choice(TalkSetting, required=True))
+    audience = Choice(models.Audience, required=True)
+    setting = _n(Choice(models.TalkSetting, required=True))
     head_count = fields.Integer(required=True)
     notes = _n(fields.String(required=True))
     alert_id = _n(fields.Integer(required=True))
@@ -235,18 +226,18 @@ class MeasureOut(Schema):
     action = fields.String(required=True)
     owner = fields.String(required=True)
     due_on = fields.Date(required=True)
-    state = Choice(MeasureState, required=True)
+    state = Choice(models.MeasureState, required=True)
     done_on = _n(fields.Date(required=True))
 
 
 class RiskOut(Schema):
     id = fields.Integer(required=True)
     title = fields.String(required=True)
-    kind = Choice(RiskKind, required=True)
-    level = Choice(RiskLevel, required=True)
+    kind = Choice(models.RiskKind, required=True)
+    level = Choice(models.RiskLevel, required=True)
     description = _n(fields.String(required=True))
     found_on = fields.Date(required=True)
-    state = Choice(RiskState, required=True)
+    state = Choice(models.RiskState, required=True)
     country_codes = fields.Function(lambda r: r.country_list, required=True,
                                     metadata={"type": "array", "items": {"type": "string"}})
     stations = fields.List(fields.Nested(ActivityPlaceOut), required=True)

@@ -6,7 +6,7 @@ Every change is audited under the name "cli". A refused command prints one line 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
@@ -38,6 +38,17 @@ def _change() -> Iterator[None]:
             yield
     except ops.AccountError as exc:
         raise click.ClickException(_error_text(str(exc))) from None
+
+
+def _change_if(needed: bool, not_needed: str, change: Callable[[], object], done: str) -> None:
+    """Make ``change`` (as ``_change`` does) and say ``done``; when it is not ``needed``, only say
+    ``not_needed``."""
+    if not needed:
+        click.echo(not_needed)
+        return
+    with _change():
+        change()
+    click.echo(done)
 
 
 def _user(username: str) -> User:
@@ -125,12 +136,8 @@ def list_users(role: str | None, inactive: bool) -> None:
 def deactivate(username: str) -> None:
     """Stop a user from logging in; ends their sessions and revokes their API tokens."""
     user = _user(username)
-    if not user.active:
-        click.echo(f"{user.username} is already deactivated.")
-        return
-    with _change():
-        ops.deactivate_user(user)
-    click.echo(f"Deactivated {user.username}; their sessions and API tokens were ended.")
+    _change_if(user.active, f"{user.username} is already deactivated.", lambda: ops.deactivate_user(user),
+               f"Deactivated {user.username}; their sessions and API tokens were ended.")
 
 
 @users.command("reactivate")
@@ -139,12 +146,8 @@ def deactivate(username: str) -> None:
 def reactivate(username: str) -> None:
     """Let a deactivated user log in again."""
     user = _user(username)
-    if user.active:
-        click.echo(f"{user.username} is already active.")
-        return
-    with _change():
-        ops.reactivate_user(user)
-    click.echo(f"Reactivated {user.username}.")
+    _change_if(not user.active, f"{user.username} is already active.", lambda: ops.reactivate_user(user),
+               f"Reactivated {user.username}.")
 
 
 @users.command("set-password")
@@ -166,9 +169,6 @@ def set_password(username: str, password_stdin: bool) -> None:
 def reset_2fa(username: str) -> None:
     """Turn off two-step login (lost phone); the user sets it up again at the next login."""
     user = _user(username)
-    if not user.totp_enabled:
-        click.echo(f"Two-step login is not on for {user.username}.")
-        return
-    with _change():
-        ops.reset_totp(user)
-    click.echo(f"Two-step login reset for {user.username}; their sessions were ended.")
+    _change_if(user.totp_enabled, f"Two-step login is not on for {user.username}.",
+               lambda: ops.reset_totp(user),
+               f"Two-step login reset for {user.username}; their sessions were ended.")

@@ -25,15 +25,21 @@ class CodeForm(CheckedForm):
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
 
 
-class PasswordChangeForm(CheckedForm):
-    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=256)],
-                            render_kw={"autocomplete": "current-password"})
+def _new_password_fields() -> tuple[PasswordField, PasswordField]:
+    """A new password and its repetition (``new`` and ``confirm``), in that order on the form."""
     new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=256)],
                         render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(_l("Repeat the new password"),
                             validators=[DataRequired(), EqualTo("new", message=_l(
                                 "The two passwords differ."))],
                             render_kw={"autocomplete": "new-password"})
+    return new, confirm
+
+
+class PasswordChangeForm(CheckedForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=256)],
+                            render_kw={"autocomplete": "current-password"})
+    new, confirm = _new_password_fields()
 
 
 class TokenForm(CheckedForm):
@@ -75,9 +81,4 @@ class UserForm(UserEditForm):
 class AdminPasswordForm(CheckedForm):
     """An admin sets a new password for someone who lost theirs."""
 
-    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=256)],
-                        render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField(_l("Repeat the new password"),
-                            validators=[DataRequired(), EqualTo("new", message=_l(
-                                "The two passwords differ."))],
-                            render_kw={"autocomplete": "new-password"})
+    new, confirm = _new_password_fields()

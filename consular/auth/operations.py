@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pyotp
 import sqlalchemy as sa
@@ -121,27 +121,32 @@ def _check_profile(display_name: str, email: str, locale: str | None) -> tuple[s
     return name, address
 
 
+_Place = TypeVar("_Place", LiaisonPoint, ServiceStation)
+
+
 def _check_binding(role: Role, liaison_point_id: int | None, station_id: int | None,
                    current: User | None = None) -> tuple[int | None, int | None]:
     """The (point, station) a user of ``role`` is bound to: the one the role needs, the other None.
     A new binding must be to an active place; an existing one may stay when the place closed."""
     if role == Role.liaison_officer:
-        if not liaison_point_id:
-            raise AccountError("liaison_point_required")
-        point = db.session.get(LiaisonPoint, liaison_point_id)
-        keeps = current is not None and current.liaison_point_id == liaison_point_id
-        if point is None or not (point.active or keeps):
-            raise AccountError("unknown_liaison_point")
+        _check_place(LiaisonPoint, liaison_point_id, current.liaison_point_id if current else None,
+                     "liaison_point")
         return liaison_point_id, None
     if role == Role.station_volunteer:
-        if not station_id:
-            raise AccountError("station_required")
-        station = db.session.get(ServiceStation, station_id)
-        keeps = current is not None and current.station_id == station_id
-        if station is None or not (station.active or keeps):
-            raise AccountError("unknown_station")
+        _check_place(ServiceStation, station_id, current.station_id if current else None, "station")
         return None, station_id
     return None, None
+
+
+def _check_place(model: type[_Place], place_id: int | None,
+                 current_id: int | None, what: str) -> None:
+    """A user's role needs a place: one given, active, or the one they are bound to already."""
+    if not place_id:
+        raise AccountError(f"{what}_required")
+    place = db.session.get(model, place_id)
+    keeps = current_id == place_id
+    if place is None or not (place.active or keeps):
+        raise AccountError(f"unknown_{what}")
 
 
 def _other_active_admins(user: User) -> int:

@@ -15,24 +15,8 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from consular.api_fields import Bool, Choice, Country, Int, Items, Page, Text, _n
+from consular.cases import models
 from consular.cases.deadlines import is_overdue, time_left
-from consular.cases.models import (
-    AssignmentStatus,
-    Case,
-    CaseCategory,
-    CaseKind,
-    CaseStatus,
-    Channel,
-    DuplicateState,
-    Gender,
-    IdKind,
-    Outcome,
-    PersonRole,
-    Priority,
-    ReferralStatus,
-    ReferralTarget,
-    TimelineKind,
-)
 from consular.cases.operations.checks import MAX, MAX_PERSONS
 
 
@@ -59,16 +43,16 @@ PERSON_ROLE_HELP = {"description": "Default `involved`: the person the case is a
 
 
 class PersonIn(Schema):
-    role = Choice(PersonRole, metadata=PERSON_ROLE_HELP)
+    role = Choice(models.PersonRole, metadata=PERSON_ROLE_HELP)
     name_zh = _plain("name_zh", allow_none=True, metadata={"description": "Name in Chinese."})
     name_latin = _plain("name_latin", allow_none=True,
                         metadata={"description": "Name as in the passport, e.g. ZHANG SAN."})
-    gender = Choice(Gender, allow_none=True)
+    gender = Choice(models.Gender, allow_none=True)
     birth_date = Text(10, allow_none=True, metadata={"description": "YYYY-MM-DD."})
     nationality = Country(nullable=True, metadata={
         "description": "A foreign national's country (their passport's); with an `id_number` and "
                        "no `id_kind`, the number is taken as a foreign passport's."})
-    id_kind = Choice(IdKind, allow_none=True)
+    id_kind = Choice(models.IdKind, allow_none=True)
     id_number = _plain("id_number", allow_none=True)
     phone = _plain("phone", allow_none=True, metadata={
         "description": "With the country code, e.g. +39 331 123 4567 (a number without one is read "
@@ -79,13 +63,13 @@ class PersonIn(Schema):
 
 
 class PersonAddIn(PersonIn):
-    role = Choice(PersonRole, required=True, metadata=PERSON_ROLE_HELP)
+    role = Choice(models.PersonRole, required=True, metadata=PERSON_ROLE_HELP)
     expected_version = _version()
 
 
 class _CaseFields(Schema):
-    kind = Choice(CaseKind)
-    category = Choice(CaseCategory, metadata={"description": "Default `other`."})
+    kind = Choice(models.CaseKind)
+    category = Choice(models.CaseCategory, metadata={"description": "Default `other`."})
     narrative = _plain("narrative", allow_none=True)
     country_code = Country(nullable=True, metadata={
         "description": "ISO country code, e.g. IT (required for a case abroad)."})
@@ -99,7 +83,7 @@ class _CaseFields(Schema):
     occurred_at = Text(40, allow_none=True, metadata={
         "description": "When it happened, ISO 8601 (`2026-03-01T14:30`; without an offset it is "
                        "read in `timezone`, else in the office's zone)."})
-    channel = Choice([c.value for c in Channel if c != Channel.sms_reply])
+    channel = Choice([c.value for c in models.Channel if c != models.Channel.sms_reply])
     tags = _plain("tags", allow_none=True, metadata={"description": "Comma-separated words."})
     liaison_point_id = Int(allow_none=True, metadata={
         "description": "Coordinators only; a liaison officer's cases are always their point's."})
@@ -115,7 +99,7 @@ class CaseCreateIn(_CaseFields):
                     metadata={"description": "The people of the case: at least one person "
                                              "involved with a name."})
     summary = _required("summary", metadata={"description": "One line; no ID numbers."})
-    priority = Choice(Priority, metadata={"description": "Suggested (default P3); the centre "
+    priority = Choice(models.Priority, metadata={"description": "Suggested (default P3); the centre "
                                                          "confirms it at triage."})
     incident_id = Int(allow_none=True, metadata={
         "description": "Group it under this incident (coordinators)."})
@@ -135,7 +119,7 @@ class NoteIn(Schema):
 
 
 class ReferralIn(Schema):
-    target = Choice(ReferralTarget, required=True)
+    target = Choice(models.ReferralTarget, required=True)
     mission_id = Int(allow_none=True, metadata={"description": "With target `mission` (required "
                                                                "then)."})
     target_name = _plain("target_name", allow_none=True, metadata={
@@ -145,7 +129,7 @@ class ReferralIn(Schema):
 
 
 class ReferralUpdateIn(Schema):
-    status = Choice(ReferralStatus, required=True)
+    status = Choice(models.ReferralStatus, required=True)
     external_reference = _plain("external_reference", allow_none=True)
     note = _plain("note", allow_none=True)
     expected_version = Int(metadata=VERSION_HELP)
@@ -167,14 +151,14 @@ class VersionOnlyIn(Schema):
 
 
 class TriageIn(VersionOnlyIn):
-    priority = Choice(Priority, required=True)
-    category = Choice(CaseCategory)
-    kind = Choice(CaseKind)
+    priority = Choice(models.Priority, required=True)
+    category = Choice(models.CaseCategory)
+    kind = Choice(models.CaseKind)
     note = _plain("note", allow_none=True)
 
 
 class PriorityIn(VersionOnlyIn):
-    priority = Choice(Priority, required=True)
+    priority = Choice(models.Priority, required=True)
     note = _plain("note", allow_none=True)
 
 
@@ -198,18 +182,19 @@ class WaitIn(VersionOnlyIn):
 
 
 class ResolveIn(VersionOnlyIn):
-    outcome = Choice(Outcome, required=True)
+    outcome = Choice(models.Outcome, required=True)
     note = _required("note")
 
 
 class CloseIn(VersionOnlyIn):
-    outcome = Choice(Outcome, required=True)
+    outcome = Choice(models.Outcome, required=True)
     note = _plain("note", allow_none=True)
 
 
 class DuplicateDecisionIn(VersionOnlyIn):
     link_id = Int(required=True, metadata={"description": "One of the case's `possible_duplicates`."})
-    decision = Choice([DuplicateState.same.value, DuplicateState.different.value], required=True,
+    decision = Choice([models.DuplicateState.same.value, models.DuplicateState.different.value],
+                      required=True,
                       metadata={"description": "`same`: the same person and trouble; `different`: "
                                                "two separate cases."})
     note = _plain("note", allow_none=True)
@@ -235,10 +220,10 @@ class CaseListQuery(Schema):
                                            "in the countries of the caller's cases and in China), "
                                            "ID number (exact), city in any spelling we know "
                                            "(Prato / 普拉托), summary words."})
-    status = Items(Choice(CaseStatus), max_items=len(CaseStatus))
-    priority = Items(Choice(Priority), max_items=len(Priority))
-    category = Items(Choice(CaseCategory), max_items=len(CaseCategory))
-    kind = Choice(CaseKind)
+    status = Items(Choice(models.CaseStatus), max_items=len(models.CaseStatus))
+    priority = Items(Choice(models.Priority), max_items=len(models.Priority))
+    category = Items(Choice(models.CaseCategory), max_items=len(models.CaseCategory))
+    kind = Choice(models.CaseKind)
     country = Country()
     station_id = Int()
     liaison_point_id = Int()
@@ -278,10 +263,10 @@ class UserRef(Schema):
 class CaseSummary(Schema):
     id = fields.Integer(required=True)
     reference = Str(required=True, metadata={"example": "2026-000123"})
-    kind = Str(required=True, metadata={"enum": [k.value for k in CaseKind]})
-    category = Str(required=True, metadata={"enum": [c.value for c in CaseCategory]})
-    priority = Str(required=True, metadata={"enum": [p.value for p in Priority]})
-    status = Str(required=True, metadata={"enum": [s.value for s in CaseStatus]})
+    kind = Str(required=True, metadata={"enum": [k.value for k in models.CaseKind]})
+    category = Str(required=True, metadata={"enum": [c.value for c in models.CaseCategory]})
+    priority = Str(required=True, metadata={"enum": [p.value for p in models.Priority]})
+    status = Str(required=True, metadata={"enum": [s.value for s in models.CaseStatus]})
     summary = Str(required=True)
     country_code = _n(Str())
     city = Str(required=True)
@@ -298,23 +283,23 @@ class CaseSummary(Schema):
         "type": "integer", "description": "Until the next unmet deadline; negative once passed."})
     version = fields.Integer(required=True)
 
-    def _overdue(self, case: Case) -> bool:
+    def _overdue(self, case: models.Case) -> bool:
         return is_overdue(case)
 
-    def _time_left(self, case: Case) -> int | None:
+    def _time_left(self, case: models.Case) -> int | None:
         left = time_left(case)
         return None if left is None else int(left.total_seconds())
 
 
 class PersonOut(Schema):
     id = fields.Integer(required=True)
-    role = Str(required=True, metadata={"enum": [r.value for r in PersonRole]})
+    role = Str(required=True, metadata={"enum": [r.value for r in models.PersonRole]})
     name_zh = _n(Str())
     name_latin = _n(Str())
-    gender = Str(required=True, metadata={"enum": [g.value for g in Gender]})
+    gender = Str(required=True, metadata={"enum": [g.value for g in models.Gender]})
     birth_date = _n(fields.Date())
     nationality = _n(Str())
-    id_kind = _n(Str(metadata={"enum": [k.value for k in IdKind]}))
+    id_kind = _n(Str(metadata={"enum": [k.value for k in models.IdKind]}))
     id_number = _n(Str(metadata={"description": "null for station volunteers (hidden)."}))
     id_number_hidden = fields.Boolean(dump_default=False)
     phone = _n(Str())
@@ -325,7 +310,7 @@ class PersonOut(Schema):
 class AssignmentOut(Schema):
     id = fields.Integer(required=True)
     station = fields.Nested(PlaceRef, required=True)
-    status = Str(required=True, metadata={"enum": [s.value for s in AssignmentStatus]})
+    status = Str(required=True, metadata={"enum": [s.value for s in models.AssignmentStatus]})
     assigned_at = DT(required=True)
     instructions = _n(Str())
     responded_at = _n(DT())
@@ -336,10 +321,10 @@ class AssignmentOut(Schema):
 
 class ReferralOut(Schema):
     id = fields.Integer(required=True)
-    target = Str(required=True, metadata={"enum": [t.value for t in ReferralTarget]})
+    target = Str(required=True, metadata={"enum": [t.value for t in models.ReferralTarget]})
     mission = fields.Nested(PlaceRef, allow_none=True)
     target_name = Str(required=True)
-    status = Str(required=True, metadata={"enum": [s.value for s in ReferralStatus]})
+    status = Str(required=True, metadata={"enum": [s.value for s in models.ReferralStatus]})
     external_reference = Str(required=True)
     note = _n(Str())
     created_at = DT(required=True)
@@ -349,7 +334,7 @@ class ReferralOut(Schema):
 class TimelineOut(Schema):
     id = fields.Integer(required=True)
     at = DT(required=True)
-    kind = Str(required=True, metadata={"enum": [k.value for k in TimelineKind]})
+    kind = Str(required=True, metadata={"enum": [k.value for k in models.TimelineKind]})
     action = Str(required=True)
     from_status = _n(Str())
     to_status = _n(Str())
@@ -369,7 +354,7 @@ class AttachmentOut(Schema):
 class CaseRef(Schema):
     id = fields.Integer(required=True)
     reference = Str(required=True)
-    status = Str(required=True, metadata={"enum": [s.value for s in CaseStatus]})
+    status = Str(required=True, metadata={"enum": [s.value for s in models.CaseStatus]})
 
 
 class PossibleDuplicateOut(Schema):
@@ -378,7 +363,7 @@ class PossibleDuplicateOut(Schema):
         "description": "The other case (whichever of the two was logged first)."})
     reasons = fields.List(Str(metadata={"enum": ["id_number", "phone", "name_birth_date",
                                                  "name_country"]}), required=True)
-    state = Str(required=True, metadata={"enum": [d.value for d in DuplicateState]})
+    state = Str(required=True, metadata={"enum": [d.value for d in models.DuplicateState]})
     found_at = DT(required=True)
     decided_at = _n(DT())
     note = _n(Str())
@@ -389,7 +374,7 @@ class CaseDetail(CaseSummary):
     place = Str(required=True)
     timezone = _n(Str())
     occurred_at = _n(DT())
-    channel = Str(required=True, metadata={"enum": [c.value for c in Channel]})
+    channel = Str(required=True, metadata={"enum": [c.value for c in models.Channel]})
     tags = fields.Method("_tags", required=True, metadata={"type": "array",
                                                            "items": {"type": "string"}})
     liaison_point = fields.Nested(PlaceRef, allow_none=True)
@@ -402,7 +387,7 @@ class CaseDetail(CaseSummary):
     assigned_at = _n(DT())
     resolved_at = _n(DT())
     closed_at = _n(DT())
-    outcome = _n(Str(metadata={"enum": [o.value for o in Outcome]}))
+    outcome = _n(Str(metadata={"enum": [o.value for o in models.Outcome]}))
     outcome_note = _n(Str())
     legal_hold = fields.Boolean(required=True)
     created_at = DT(required=True)
@@ -418,7 +403,7 @@ class CaseDetail(CaseSummary):
         "description": "Cases this one resembles, for coordinators to compare (always empty for "
                        "other roles)."})
 
-    def _tags(self, case: Case) -> list[str]:
+    def _tags(self, case: models.Case) -> list[str]:
         return case.tag_list
 
 

@@ -35,16 +35,9 @@ from consular.auth.scoping import (
 from consular.auth.session import require_user
 from consular.db import db, settle
 from consular.network import checks as network_checks
+from consular.network import models as nm
 from consular.network import operations as ops
 from consular.network import queries
-from consular.network.models import (
-    CoordinationCentre,
-    Division,
-    DivisionLevel,
-    LiaisonPoint,
-    Mission,
-    ServiceStation,
-)
 
 bp = Blueprint("network_api", __name__, url_prefix="/api/v1")
 
@@ -59,13 +52,13 @@ def _iso(value: datetime | None) -> str | None:
 # --- serialisation ------------------------------------------------------------------------------
 
 
-def division_json(d: Division) -> dict[str, Any]:
+def division_json(d: nm.Division) -> dict[str, Any]:
     return {"id": d.id, "code": d.code, "name": d.name, "name_en": d.name_en,
             "level": d.level.value, "parent_id": d.parent_id, "active": d.active,
             "created_at": _iso(d.created_at), "updated_at": _iso(d.updated_at)}
 
 
-def point_json(p: LiaisonPoint) -> dict[str, Any]:
+def point_json(p: nm.LiaisonPoint) -> dict[str, Any]:
     return {"id": p.id, "name": p.name, "name_en": p.name_en, "names": dict(p.names or {}),
             "division_id": p.division_id,
             "division": {"id": p.division.id, "code": p.division.code, "name": p.division.name,
@@ -75,7 +68,7 @@ def point_json(p: LiaisonPoint) -> dict[str, Any]:
             "created_at": _iso(p.created_at), "updated_at": _iso(p.updated_at)}
 
 
-def station_json(s: ServiceStation) -> dict[str, Any]:
+def station_json(s: nm.ServiceStation) -> dict[str, Any]:
     return {"id": s.id, "name": s.name, "name_en": s.name_en, "names": dict(s.names or {}),
             "country_code": s.country_code,
             "country_name": i18n.country_name(s.country_code), "city": s.city,
@@ -87,7 +80,7 @@ def station_json(s: ServiceStation) -> dict[str, Any]:
             "created_at": _iso(s.created_at), "updated_at": _iso(s.updated_at)}
 
 
-def mission_json(m: Mission) -> dict[str, Any]:
+def mission_json(m: nm.Mission) -> dict[str, Any]:
     return {"id": m.id, "name": m.name, "name_en": m.name_en, "names": dict(m.names or {}),
             "kind": m.kind.value,
             "country_code": m.country_code, "country_name": i18n.country_name(m.country_code),
@@ -96,7 +89,7 @@ def mission_json(m: Mission) -> dict[str, Any]:
             "created_at": _iso(m.created_at), "updated_at": _iso(m.updated_at)}
 
 
-def centre_json(c: CoordinationCentre) -> dict[str, Any]:
+def centre_json(c: nm.CoordinationCentre) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "name_en": c.name_en, "names": dict(c.names or {}),
             "city": c.city,
             "address": c.address, "phone": c.phone, "hotline_24h": c.hotline_24h,
@@ -131,11 +124,11 @@ def _list_params(filters: tuple[str, ...]) -> tuple[queries.Filters, int, int]:
         values["parent_id"] = query.integer("parent_id", None, 1, 2**31 - 1)
     if "level" in filters and args.get("level"):
         raw = args.get("level", "")
-        if raw in {level.value for level in DivisionLevel}:
-            values["level"] = DivisionLevel(raw)
+        if raw in {level.value for level in nm.DivisionLevel}:
+            values["level"] = nm.DivisionLevel(raw)
         else:
             errors["level"] = _("Choose one of: %(choices)s.",
-                                choices=", ".join(level.value for level in DivisionLevel))
+                                choices=", ".join(level.value for level in nm.DivisionLevel))
     limit, offset = query.paging()
     query.check()
     return queries.Filters(**values), limit, offset
@@ -188,16 +181,16 @@ class Register:
 
 
 REGISTERS = (
-    Register(LiaisonPoint, "liaison-points", "liaison_points", "liaison_point", ("division_id",),
+    Register(nm.LiaisonPoint, "liaison-points", "liaison_points", "liaison_point", ("division_id",),
              queries.liaison_points_query, point_json, ops.create_liaison_point,
              ops.update_liaison_point, ops.deactivate_liaison_point, ops.reactivate_liaison_point),
-    Register(ServiceStation, "stations", "stations", "station", ("country",),
+    Register(nm.ServiceStation, "stations", "stations", "station", ("country",),
              queries.stations_query, station_json, ops.create_station, ops.update_station,
              ops.deactivate_station, ops.reactivate_station),
-    Register(Mission, "missions", "missions", "mission", ("country",),
+    Register(nm.Mission, "missions", "missions", "mission", ("country",),
              queries.missions_query, mission_json, ops.create_mission, ops.update_mission,
              ops.deactivate_mission, ops.reactivate_mission),
-    Register(Division, "divisions", "divisions", "division", ("level", "parent_id"),
+    Register(nm.Division, "divisions", "divisions", "division", ("level", "parent_id"),
              queries.divisions_query, division_json, ops.create_division, ops.update_division,
              ops.deactivate_division, ops.reactivate_division),
 )
@@ -289,7 +282,7 @@ for _register in REGISTERS:
 @documented("The coordination centre", tags=("network",), responses={200: "NetworkObject"}, errors=(404,))
 def centre() -> Response:
     user = require_user()
-    found = db.session.scalar(scoped(CoordinationCentre, user).order_by(CoordinationCentre.id)
+    found = db.session.scalar(scoped(nm.CoordinationCentre, user).order_by(nm.CoordinationCentre.id)
                               .limit(1))
     if found is None:
         abort(404)

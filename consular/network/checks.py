@@ -19,16 +19,7 @@ from flask_babel import gettext as _
 
 import i18n
 from consular import phones
-from consular.network.models import (
-    CoordinationCentre,
-    Division,
-    DivisionLevel,
-    HostKind,
-    LiaisonPoint,
-    Mission,
-    MissionKind,
-    ServiceStation,
-)
+from consular.network import models as nm
 from consular.network.names import NAME_LOCALES
 from consular.validation import FieldChecker
 
@@ -50,17 +41,17 @@ MAX = {
 }
 
 # Which level a division's parent must have.
-PARENT_LEVEL: dict[DivisionLevel, DivisionLevel | None] = {
-    DivisionLevel.county: None,
-    DivisionLevel.township: DivisionLevel.county,
-    DivisionLevel.village: DivisionLevel.township,
+PARENT_LEVEL: dict[nm.DivisionLevel, nm.DivisionLevel | None] = {
+    nm.DivisionLevel.county: None,
+    nm.DivisionLevel.township: nm.DivisionLevel.county,
+    nm.DivisionLevel.village: nm.DivisionLevel.township,
 }
 
 MAX_ID = 2**31 - 1
 CODE_RE = re.compile(r"^[0-9A-Za-z_-]+$")
 HOME_REGION = "CN"  # liaison points and the centre are in the city
 
-M = TypeVar("M", Division, LiaisonPoint, ServiceStation, Mission, CoordinationCentre)
+M = TypeVar("M", nm.Division, nm.LiaisonPoint, nm.ServiceStation, nm.Mission, nm.CoordinationCentre)
 
 
 class NetworkError(ValueError):
@@ -127,7 +118,8 @@ class _Input(FieldChecker):
             if key not in self.data:
                 self.fail(key, _("This field is required."))
 
-    def choice(self, key: str, enum: type[DivisionLevel] | type[HostKind] | type[MissionKind]) -> None:
+    def choice(self, key: str,
+               enum: type[nm.DivisionLevel] | type[nm.HostKind] | type[nm.MissionKind]) -> None:
         if key not in self.data:
             return
         raw = self.data[key]

@@ -29,15 +29,8 @@ import yaml
 
 from consular.db import db
 from consular.network import checks as network_checks
+from consular.network import models as nm
 from consular.network import operations as ops
-from consular.network.models import (
-    CoordinationCentre,
-    Division,
-    DivisionLevel,
-    LiaisonPoint,
-    Mission,
-    ServiceStation,
-)
 
 # Sections in the order they are applied: what is referred to comes before what refers to it.
 SECTIONS = ("centre", "divisions", "liaison_points", "stations", "missions")
@@ -47,8 +40,8 @@ CSV_KINDS = {"centre": "centre", "division": "divisions", "liaison_point": "liai
              "station": "stations", "mission": "missions"}
 # File field → operation field, for references by code.
 REFERENCES = {"divisions": {"parent": "parent_id"}, "liaison_points": {"division": "division_id"}}
-LEVEL_ORDER = {DivisionLevel.county.value: 0, DivisionLevel.township.value: 1,
-               DivisionLevel.village.value: 2}
+LEVEL_ORDER = {nm.DivisionLevel.county.value: 0, nm.DivisionLevel.township.value: 1,
+               nm.DivisionLevel.village.value: 2}
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
@@ -208,7 +201,7 @@ def _resolve(entry: Entry) -> dict[str, Any]:
         if code in (None, ""):
             data[field_name] = None
             continue
-        division = _one(Division, Division.code, str(code))
+        division = _one(nm.Division, nm.Division.code, str(code))
         if division is None:
             raise network_checks.NetworkError({file_key: f"no division with code {code!r} in the file or "
                                               "the database"})
@@ -224,21 +217,21 @@ def _handlers(section: str, data: Mapping[str, Any]) -> Handler:
     """(find the stored entry, create, update) for one entry of ``section``."""
     name = data.get("name")
     if section == "divisions":
-        return (lambda: _one(Division, Division.code, data.get("code")),
+        return (lambda: _one(nm.Division, nm.Division.code, data.get("code")),
                 ops.create_division, ops.update_division)
     if section == "liaison_points":
-        return (lambda: _one(LiaisonPoint, LiaisonPoint.name, name),
+        return (lambda: _one(nm.LiaisonPoint, nm.LiaisonPoint.name, name),
                 ops.create_liaison_point, ops.update_liaison_point)
     if section == "stations":
-        return (lambda: _one(ServiceStation, ServiceStation.name, name),
+        return (lambda: _one(nm.ServiceStation, nm.ServiceStation.name, name),
                 ops.create_station, ops.update_station)
-    return (lambda: _one(Mission, Mission.name, name), ops.create_mission, ops.update_mission)
+    return (lambda: _one(nm.Mission, nm.Mission.name, name), ops.create_mission, ops.update_mission)
 
 
 def _apply(entry: Entry, report: ImportReport) -> None:
     data = _resolve(entry)
     if entry.section == "centre":
-        existed = db.session.scalar(sa.select(sa.func.count()).select_from(CoordinationCentre))
+        existed = db.session.scalar(sa.select(sa.func.count()).select_from(nm.CoordinationCentre))
         _centre, changed = ops.update_centre(data)
         counter = report.created if not existed else report.updated if changed else report.unchanged
         counter[entry.section] += 1

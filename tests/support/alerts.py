@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from alerts.authoring import operations as ops
 from alerts.models import Alert
@@ -57,6 +58,25 @@ TEXTS = {
 def texts(*languages: str) -> dict[str, dict[str, str]]:
     chosen = languages or tuple(TEXTS)
     return {lang: dict(TEXTS[lang]) for lang in chosen}
+
+
+def compose_page_form(*, event: str, category: str, urgency: str, severity: str, certainty: str,
+                      area_country: str, send_mode: str, **fields: Any) -> dict[str, Any]:
+    """The compose page's fields for an alert in Chinese and English (the texts above), expiring in
+    24 hours office time, saved as a draft; ``fields`` add the page's other fields or replace these."""
+    form: dict[str, Any] = {
+        "status": "Actual", "event": event, "category": category, "urgency": urgency,
+        "severity": severity, "certainty": certainty, "base_language": "zh_Hans",
+        "languages": ["zh_Hans", "en"], "area_country": [area_country], "area_city": [""],
+        "send_mode": send_mode, "safety_check_minutes": "60", "action": "save",
+        "expires_at": (utcnow() + timedelta(hours=24)).astimezone(ZoneInfo("Asia/Shanghai"))
+        .strftime("%Y-%m-%dT%H:%M"),
+    }
+    for lang, written in texts("zh_Hans", "en").items():
+        form[f"headline-{lang}"] = written["headline"]
+        form[f"body-{lang}"] = written["body"]
+    form.update(fields)
+    return form
 
 
 def approved_alert(author: User, approver: User, *, areas: list[dict[str, str]] | None = None,

@@ -34,15 +34,21 @@ def gone_out(author: User, approver: User) -> Alert:
     return alert
 
 
+def follow_up_of_one_gone_out(author, approver, write) -> tuple[Alert, Alert]:
+    """An alert gone out, and the notice or update ``write`` starts of it for ``author`` (committed)."""
+    original = gone_out(author, approver)
+    follow_up = write(original, user=author)
+    db.session.commit()
+    return original, follow_up
+
+
 def by_language(alert: Alert) -> dict[str, tuple[str, str]]:
     return {t.language: (t.headline, t.body) for t in alert.texts}
 
 
 def test_a_cancel_notice_is_written_from_the_catalog_and_can_go_out_unchanged(coordinators):
     author, approver = coordinators
-    original = gone_out(author, approver)
-    notice = ops.create_cancel_notice(original, user=author)
-    db.session.commit()
+    original, notice = follow_up_of_one_gone_out(author, approver, ops.create_cancel_notice)
     written = by_language(notice)
     day_en = catalog.format_day(original.fanned_out_at, "en", "Europe/Paris")
     day_it = catalog.format_day(original.fanned_out_at, "it", "Europe/Rome")
@@ -65,9 +71,7 @@ def test_a_cancel_notice_is_written_from_the_catalog_and_can_go_out_unchanged(co
 
 def test_an_update_starts_from_the_catalog_and_an_unchanged_message_is_refused(coordinators):
     author, approver = coordinators
-    original = gone_out(author, approver)
-    update = ops.create_update(original, user=author)
-    db.session.commit()
+    original, update = follow_up_of_one_gone_out(author, approver, ops.create_update)
     written = by_language(update)
     assert written["en"][0] == "Protest in central Prato"
     assert compose.analyse_alert(update)["it"].sms.startswith("[AGGIORNAMENTO] Manifestazione a Prato\n")

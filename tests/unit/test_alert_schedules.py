@@ -32,7 +32,7 @@ from alerts.scheduler import Worker
 from consular.auth.models import Role, User
 from consular.db import db, utcnow
 from tests.conftest import Browser, signed_in
-from tests.support.alerts import approved_alert, make_registrant, texts
+from tests.support.alerts import approved_alert, compose_page_form, make_registrant
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ROME = ZoneInfo("Europe/Rome")
@@ -170,21 +170,13 @@ def pair(make_user: Callable[..., User]) -> tuple[User, User]:
 
 
 def recurring_form(**overrides: Any) -> dict[str, Any]:
-    form: dict[str, Any] = {
-        "status": "Actual", "event": "Holiday travel", "category": "Safety", "urgency": "Future",
-        "severity": "Minor", "certainty": "Likely", "base_language": "zh_Hans",
-        "languages": ["zh_Hans", "en"], "area_country": ["IT"], "area_city": [""],
-        "send_mode": "recurring", "safety_check_minutes": "60", "action": "save",
-        "expires_at": (utcnow() + timedelta(hours=24)).astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"),
-        "recurrence_kind": "weekly", "recurrence_time": "08:30", "recurrence_weekdays": ["mon", "thu"],
-        "recurrence_day": "", "recurrence_month": "1", "recurrence_holiday": "spring_festival",
-        "recurrence_days_before": "7", "recurrence_until": "",
-    }
-    for lang, fields in texts("zh_Hans", "en").items():
-        form[f"headline-{lang}"], form[f"body-{lang}"], form[f"instruction-{lang}"] = \
-            fields["headline"], fields["body"], ""
-    form.update(overrides)
-    return form
+    return compose_page_form(
+        event="Holiday travel", category="Safety", urgency="Future", severity="Minor",
+        certainty="Likely", area_country="IT", send_mode="recurring",
+        **{"instruction-zh_Hans": "", "instruction-en": "",
+           "recurrence_kind": "weekly", "recurrence_time": "08:30", "recurrence_weekdays": ["mon", "thu"],
+           "recurrence_day": "", "recurrence_month": "1", "recurrence_holiday": "spring_festival",
+           "recurrence_days_before": "7", "recurrence_until": "", **overrides})
 
 
 def only_alert() -> Alert:

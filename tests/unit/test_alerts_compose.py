@@ -292,11 +292,15 @@ def test_an_empty_text_is_refused_in_the_readers_language(make_user, logged_in):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AlertText)) == 0
 
 
-def test_emptying_a_text_while_editing_changes_nothing(coordinators, logged_in):
+def edited_by_its_author(coordinators, logged_in, **fields):
+    """An author's draft, and the answer to their edit of it with ``fields`` changed."""
     author, _approver = coordinators
     alert = alert_by(author)
-    response = signed_in(logged_in, author).post(f"/alerts/{alert.id}/edit", compose_form(
-        event="New", **{"body-en": " \u200b "}))
+    return alert, signed_in(logged_in, author).post(f"/alerts/{alert.id}/edit", compose_form(**fields))
+
+
+def test_emptying_a_text_while_editing_changes_nothing(coordinators, logged_in):
+    alert, response = edited_by_its_author(coordinators, logged_in, event="New", **{"body-en": " \u200b "})
     assert response.status_code == 400
     assert "The message in English is empty." in response.get_data(as_text=True)
     db.session.expire_all()
@@ -322,10 +326,7 @@ def test_an_alert_with_an_empty_text_cannot_be_approved(coordinators, logged_in)
 
 
 def test_editing_with_bad_input_changes_nothing(coordinators, logged_in):
-    author, _approver = coordinators
-    alert = alert_by(author)
-    response = signed_in(logged_in, author).post(f"/alerts/{alert.id}/edit", compose_form(
-        event="New", **{"headline-it": ""}))
+    alert, response = edited_by_its_author(coordinators, logged_in, event="New", **{"headline-it": ""})
     assert response.status_code == 400
     db.session.expire_all()
     assert alert.event == "Street protests"

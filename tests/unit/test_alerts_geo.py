@@ -9,7 +9,6 @@ import math
 import re
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -27,7 +26,7 @@ from consular.places import cities
 from consular.places.cities import distance_km
 from consular.registry.models import RegistrantKind
 from tests.conftest import signed_in
-from tests.support.alerts import alert_input, approved_alert, make_registrant, texts
+from tests.support.alerts import alert_input, approved_alert, compose_page_form, make_registrant, texts
 
 PRATO = cities.find("Prato", "IT")[0]
 
@@ -276,21 +275,11 @@ def test_safety_checks_are_claimed_before_routine_alerts(coordinators):
 
 
 def _form(**overrides: Any) -> dict[str, Any]:
-    form: dict[str, Any] = {
-        "status": "Actual", "event": "Earthquake", "category": "Geo", "urgency": "Immediate",
-        "severity": "Extreme", "certainty": "Observed", "base_language": "zh_Hans",
-        "languages": ["zh_Hans", "en"], "area_country": [""], "area_city": [""],
-        "send_mode": "now", "safety_check_minutes": "60", "action": "save",
-        "expires_at": (utcnow() + timedelta(hours=24)).astimezone(ZoneInfo("Asia/Shanghai"))
-        .strftime("%Y-%m-%dT%H:%M"),
-        "geo_shape": "circle", "geo_city": "Prato", "geo_radius": "50",
-        "geo_latitude": "", "geo_longitude": "", "geo_polygon": "",
-    }
-    for lang, fields in texts("zh_Hans", "en").items():
-        form[f"headline-{lang}"] = fields["headline"]
-        form[f"body-{lang}"] = fields["body"]
-    form.update(overrides)
-    return form
+    return compose_page_form(
+        event="Earthquake", category="Geo", urgency="Immediate", severity="Extreme",
+        certainty="Observed", area_country="", send_mode="now",
+        **{"geo_shape": "circle", "geo_city": "Prato", "geo_radius": "50",
+           "geo_latitude": "", "geo_longitude": "", "geo_polygon": "", **overrides})
 
 
 def test_the_compose_page_saves_a_circle_around_a_city_and_shows_it_again(make_user, logged_in):

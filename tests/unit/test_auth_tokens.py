@@ -18,6 +18,13 @@ def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}", "Accept-Language": "en"}
 
 
+def token_secret(user, name: str) -> str:
+    """A token made for ``user`` and committed: its secret."""
+    _token, secret = ops.create_api_token(user, name)
+    db.session.commit()
+    return secret
+
+
 def new_token_from_the_account_page(browser, submit) -> str:
     assert submit(browser, "/account/tokens", {"name": "case import"}).status_code == 302
     page = browser.get("/account").get_data(as_text=True)
@@ -75,8 +82,7 @@ def test_an_expired_token_is_refused(app, make_user) -> None:
 
 def test_a_deactivated_users_token_is_refused_even_if_reactivated(app, make_user) -> None:
     user = make_user(Role.station_volunteer)
-    _token, secret = ops.create_api_token(user, "station sync")
-    db.session.commit()
+    secret = token_secret(user, "station sync")
     ops.deactivate_user(user)
     db.session.commit()
     assert_refused(app.test_client().get("/api/v1/me", headers=bearer(secret)))
@@ -96,9 +102,7 @@ def test_no_credentials_on_the_api_is_a_401_in_json(app) -> None:
 
 
 def test_a_token_does_not_open_the_pages(app, make_user) -> None:
-    user = make_user(Role.admin)
-    _token, secret = ops.create_api_token(user, "admin script")
-    db.session.commit()
+    secret = token_secret(make_user(Role.admin), "admin script")
     client = app.test_client()
     response = client.get("/admin/users", headers=bearer(secret))
     assert response.status_code == 302 and "/login" in response.headers["Location"]
@@ -111,9 +115,7 @@ def test_a_token_does_not_open_the_pages(app, make_user) -> None:
 
 
 def test_an_api_call_with_a_token_needs_no_csrf_token(app, make_user) -> None:
-    user = make_user(Role.coordinator)
-    _token, secret = ops.create_api_token(user, "leaked one")
-    db.session.commit()
+    secret = token_secret(make_user(Role.coordinator), "leaked one")
     client = app.test_client()
     response = client.post("/api/v1/token/revoke", headers=bearer(secret))
     assert response.status_code == 200 and response.get_json()["revoked"] is True

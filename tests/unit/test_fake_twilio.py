@@ -21,18 +21,12 @@ from twilio.rest import Client
 
 from alerts.gateways.twilio import RedirectingHttpClient
 from tests.fakes import FakeTwilio, WebhookSink
-
-SID = "AC" + "a1" * 16
-TOKEN = "secret-token-for-tests"
-SENDER = "+15005550006"
-SERVICE = "MG" + "b2" * 16
-TO = "+393331234567"
+from tests.support.twilio import SENDER, SERVICE, SID, TO, TOKEN
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio(SID, TOKEN) as server:
-        yield server
+def fake(quiet_fake: FakeTwilio) -> FakeTwilio:
+    return quiet_fake
 
 
 @pytest.fixture

@@ -35,18 +35,12 @@ from consular.db import db
 from consular.network.models import Division, DivisionLevel
 from tests.conftest import Browser
 from tests.fakes import FakeTwilio
-
-SID = "AC" + "c3" * 16
-TOKEN = "gateway-test-token"
-SENDER = "+15005550006"
-SERVICE = "MG" + "d4" * 16
-TO = "+393331234567"
+from tests.support.twilio import SENDER, SERVICE, SID, TO, TOKEN
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with FakeTwilio(SID, TOKEN) as server:
-        yield server
+def fake(quiet_fake: FakeTwilio) -> FakeTwilio:
+    return quiet_fake
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from consular.auth.models import Role
 from consular.db import db
 from consular.network.models import CoordinationCentre, DivisionLevel
 from tests.conftest import api_headers, csrf_from
+from tests.support.network import mission_body, station_body
 
 # Columns of the matrix: admin, coordinator, liaison officer, station volunteer.
 A, C, L, V = Role.admin, Role.coordinator, Role.liaison_officer, Role.station_volunteer
@@ -59,13 +60,9 @@ def bodies(n: Net) -> dict[str, dict[str, object]]:
     return {
         "point": {"name": "新联络点", "division_id": n.town_a, "address": "",
                   "phone": "+8657788880009", "name_en": ""},
-        "station": {"name": "新服务站", "name_en": "", "country_code": "ES", "city": "Madrid",
-                    "host_organisation": "协会", "host_kind": "community_association",
-                    "timezone": "Europe/Madrid", "languages": "zh,es", "contact_name": "",
-                    "contact_phone": "", "contact_email": ""},
-        "mission": {"name": "新领馆", "name_en": "", "kind": "consulate", "country_code": "ES",
-                    "city": "Barcelona", "emergency_phone": "+34919990004", "phone": "",
-                    "address": ""},
+        "station": station_body(country_code="ES", city="Madrid", host_organisation="协会",
+                                timezone="Europe/Madrid", languages="zh,es"),
+        "mission": mission_body(country_code="ES", city="Barcelona", emergency_phone="+34919990004"),
         "division": {"code": "M0199", "name": "新镇", "name_en": "", "level": "township",
                      "parent_id": n.county},
         "division-form-edit": {"code": "M0102", "name": "乙镇", "name_en": "Yi Town",

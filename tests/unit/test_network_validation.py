@@ -17,6 +17,7 @@ from consular.network import models as network
 from consular.network.checks import normalise_language
 from consular.phones import normalise as normalise_phone
 from tests.conftest import api_headers, csrf_from
+from tests.support.network import mission_body, station_body
 
 LONG = "长" * 301
 
@@ -58,13 +59,8 @@ def valid_forms(p: Place) -> dict[str, dict[str, Any]]:
     return {
         "point": {"name": "新联络点", "name_en": "", "division_id": p.town.id, "address": "",
                   "phone": "0577 8888 0001"},
-        "station": {"name": "新服务站", "name_en": "", "country_code": "IT", "city": "Prato",
-                    "host_organisation": "联谊会", "host_kind": "community_association",
-                    "timezone": "Europe/Rome", "languages": "zh, it", "contact_name": "",
-                    "contact_phone": "", "contact_email": ""},
-        "mission": {"name": "新领馆", "name_en": "", "kind": "consulate", "country_code": "IT",
-                    "city": "Firenze", "emergency_phone": "+390550000000", "phone": "",
-                    "address": ""},
+        "station": station_body(),
+        "mission": mission_body(),
         "division": {"code": "Q9", "name": "新镇", "name_en": "", "level": "township",
                      "parent_id": p.county.id},
         "centre": {"name": "协调中心", "name_en": "", "city": "温州", "address": "", "phone": "",

@@ -127,6 +127,14 @@ class _Check(FieldChecker):
         value = self.data.get(key)
         return key in self.data and value is not None and value != "" and value != []
 
+    def blank(self, key: str) -> bool:
+        """True when ``key`` has no value; one sent empty is recorded as cleared (None)."""
+        if self.given(key):
+            return False
+        if key in self.data:
+            self.out[key] = None
+        return True
+
     def text(self, key: str, max_len: int, *, required: bool = False, multiline: bool = False,
              default: str | None = None) -> str | None:
         if key not in self.data:
@@ -188,9 +196,7 @@ class _Check(FieldChecker):
         return code
 
     def timezone(self, key: str) -> str | None:
-        if not self.given(key):
-            if key in self.data:
-                self.out[key] = None
+        if self.blank(key):
             return None
         value = self.text(key, 64)
         if value is None:
@@ -203,9 +209,7 @@ class _Check(FieldChecker):
         return zone
 
     def birth_date(self, key: str) -> date | None:
-        if not self.given(key):
-            if key in self.data:
-                self.out[key] = None
+        if self.blank(key):
             return None
         raw = self.data[key]
         value: date | None = None
@@ -229,9 +233,7 @@ class _Check(FieldChecker):
 
     def moment(self, key: str, zone: str | None) -> datetime | None:
         """A past date and time; one without a UTC offset is read in ``zone`` (else the office's)."""
-        if not self.given(key):
-            if key in self.data:
-                self.out[key] = None
+        if self.blank(key):
             return None
         raw = self.data[key]
         value: datetime | None = None
@@ -259,9 +261,7 @@ class _Check(FieldChecker):
         return value
 
     def phone(self, key: str, region: str | None) -> str | None:
-        if not self.given(key):
-            if key in self.data:
-                self.out[key] = None
+        if self.blank(key):
             return None
         value = self.text(key, MAX["phone"])
         if not value:

@@ -269,8 +269,13 @@ def new_case() -> Any:
     except ops.ActionRefused as exc:
         db.session.rollback()
         return _render_new(form, user, status=exc.status_code, refused=exc.message)
-    flash(_("Case %(reference)s was logged. The centre has been told.", reference=case.reference),
-          "success")
+    return _to_case_page(case, _("Case %(reference)s was logged. The centre has been told.",
+                                 reference=case.reference))
+
+
+def _to_case_page(case: Case, done: str) -> Any:
+    """After a case was logged or added to: what was done, on the case's page."""
+    flash(done, "success")
     return redirect(url_for("cases.case_page", case_id=case.id, created=1), code=303)
 
 
@@ -308,9 +313,8 @@ def _add_to_existing(form: CaseForm, user: User, case_id: int, data: Mapping[str
     except ops.ActionRefused as exc:
         db.session.rollback()
         return _render_new(form, user, status=exc.status_code, refused=exc.message)
-    flash(_("Your information was added to case %(reference)s as a note.", reference=case.reference),
-          "success")
-    return redirect(url_for("cases.case_page", case_id=case.id, created=1), code=303)
+    return _to_case_page(case, _("Your information was added to case %(reference)s as a note.",
+                                 reference=case.reference))
 
 
 # --- drafts -------------------------------------------------------------------------------------
