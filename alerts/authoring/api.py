@@ -411,7 +411,7 @@ def approve(alert_id: int) -> tuple[Response, int, dict[str, str]]:
 
 
 @bp.post("/<int:alert_id>/reject")
-@documented("Send back to its author", tags=TAGS, body=s.ReasonIn, responses={200: s.AlertOut},
+@documented("Send back to its author", tags=TAGS, body=s.AlertReasonIn, responses={200: s.AlertOut},
             path_params=ALERT_ID, errors=(403, 409),
             status_descriptions={403: "The caller wrote or last changed it.", 409: NOT_NOW})
 def reject(alert_id: int) -> tuple[Response, int, dict[str, str]]:
@@ -419,7 +419,7 @@ def reject(alert_id: int) -> tuple[Response, int, dict[str, str]]:
 
 
 @bp.post("/<int:alert_id>/cancel")
-@documented("Cancel", tags=TAGS, body=s.ReasonIn, responses={200: s.AlertOut}, path_params=ALERT_ID,
+@documented("Cancel", tags=TAGS, body=s.AlertReasonIn, responses={200: s.AlertOut}, path_params=ALERT_ID,
             errors=(409,), status_descriptions={409: "Already sent or cancelled."},
             description="At any time before it is sent; during a send, every message not yet handed "
                         "to the provider is stopped. Once sent, write a cancel notice instead.")
@@ -428,7 +428,7 @@ def cancel(alert_id: int) -> tuple[Response, int, dict[str, str]]:
 
 
 @bp.post("/<int:alert_id>/break-glass")
-@documented("Send now without a second approval (break-glass)", tags=TAGS, body=s.ReasonIn,
+@documented("Send now without a second approval (break-glass)", tags=TAGS, body=s.AlertReasonIn,
             responses={200: s.AlertOut}, path_params=ALERT_ID, errors=(403, 409),
             status_descriptions={403: "Break-glass is switched off here.", 409: NOT_NOW,
                                  422: "No reason given, or not an Extreme or Immediate alert."},
@@ -439,7 +439,7 @@ def break_glass(alert_id: int) -> tuple[Response, int, dict[str, str]]:
 
 
 @bp.post("/<int:alert_id>/break-glass/review")
-@documented("Review a break-glass send", tags=TAGS, body=s.ReviewIn, responses={200: s.AlertOut},
+@documented("Review a break-glass send", tags=TAGS, body=s.BreakGlassReviewIn, responses={200: s.AlertOut},
             path_params=ALERT_ID, errors=(403, 409),
             status_descriptions={403: "The caller sent it.", 409: "Not sent by break-glass, or "
                                                                   "reviewed already."})

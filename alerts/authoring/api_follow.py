@@ -51,17 +51,17 @@ def _reply(delivery: Delivery) -> str | None:
 
 
 @bp.get("/<int:alert_id>/progress")
-@documented("Follow an alert's send", tags=TAGS, responses={200: s.ProgressOut}, path_params=ALERT_ID,
+@documented("Follow an alert's send", tags=TAGS, responses={200: s.AlertProgressOut}, path_params=ALERT_ID,
             description="The progress page's figures: messages by state, language and country, why "
                         "some were skipped, the safety check's answers and the time left.")
 def progress(alert_id: int) -> Response:
     coordinator()
     alert = alert_or_404(alert_id)
-    return jsonify(s.dump(s.ProgressOut, progress_data(alert)))
+    return jsonify(s.dump(s.AlertProgressOut, progress_data(alert)))
 
 
 @bp.get("/<int:alert_id>/call-round")
-@documented("The call round of a safety check", tags=TAGS, responses={200: s.CallRoundOut},
+@documented("The call round of a safety check", tags=TAGS, responses={200: s.AlertCallRoundOut},
             path_params=ALERT_ID,
             status_descriptions={404: "Not found, or the alert asks no safety check."},
             description="Whom to phone: those who asked for help first, then those the message did "
@@ -80,12 +80,12 @@ def call_round(alert_id: int) -> Response:
               "language": d.language, "country_code": d.country_code, "city": r.city or "",
               "why": _why(d), "state": str(d.state), "reply": _reply(d), "replied_at": d.replied_at}
              for d, r in rows]
-    return jsonify(s.dump(s.CallRoundOut, {"items": items, "cutoff": cutoff,
+    return jsonify(s.dump(s.AlertCallRoundOut, {"items": items, "cutoff": cutoff,
                                            "limit": CALL_ROUND_LIMIT}))
 
 
 def _delivery_json(delivery: Delivery, phone: str | None) -> dict[str, Any]:
-    return s.dump(s.DeliveryOut, {
+    return s.dump(s.AlertDeliveryOut, {
         **{name: getattr(delivery, name) for name in (
             "id", "registrant_id", "language", "country_code", "attempts", "segments", "due_at",
             "submitted_at", "final_at", "skip_reason", "error_code", "replied_at")},
@@ -93,8 +93,8 @@ def _delivery_json(delivery: Delivery, phone: str | None) -> dict[str, Any]:
 
 
 @bp.get("/<int:alert_id>/deliveries")
-@documented("An alert's messages, one per recipient", tags=TAGS, query=s.DeliveryListQuery,
-            responses={200: s.DeliveryPage}, path_params=ALERT_ID,
+@documented("An alert's messages, one per recipient", tags=TAGS, query=s.AlertDeliveryListQuery,
+            responses={200: s.AlertDeliveryPage}, path_params=ALERT_ID,
             description="Paged, in the order they were planned; the numbers masked. Recorded in the "
                         "audit trail.")
 def deliveries(alert_id: int) -> Response:
@@ -117,13 +117,13 @@ def deliveries(alert_id: int) -> Response:
 
 
 @bp.get("/<int:alert_id>/cap")
-@documented("The link to an alert's CAP 1.2 document", tags=TAGS, responses={200: s.CapLinkOut},
+@documented("The link to an alert's CAP 1.2 document", tags=TAGS, responses={200: s.AlertCapLinkOut},
             path_params=ALERT_ID,
             description="The document is in `document`; at `url` it is served to anyone once the "
                         "alert is public and issued, and to coordinators logged in to the pages.")
 def cap_link(alert_id: int) -> Response:
     coordinator()
     alert = alert_or_404(alert_id)
-    return jsonify(s.dump(s.CapLinkOut, {"identifier": alert.identifier, "url": cap_url(alert),
+    return jsonify(s.dump(s.AlertCapLinkOut, {"identifier": alert.identifier, "url": cap_url(alert),
                                          "public": is_public(alert),
                                          "document": to_cap_xml(alert).decode("utf-8")}))

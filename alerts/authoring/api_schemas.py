@@ -61,13 +61,13 @@ class AlertListQuery(Schema):
     offset = Int(0, 1_000_000_000)
 
 
-class DeliveryListQuery(Schema):
+class AlertDeliveryListQuery(Schema):
     state = Choice(DeliveryState)
     limit = Int(1, 200)
     offset = Int(0, 1_000_000_000)
 
 
-class TextIn(Schema):
+class AlertTextIn(Schema):
     """The alert in one language. Placeholders such as {place} and {time} are filled per recipient."""
 
     headline = Text(validation.MAX_HEADLINE, required=True)
@@ -78,7 +78,7 @@ class TextIn(Schema):
     event = Text(validation.MAX_EVENT, metadata={"description": "CAP's <event> in this language."})
 
 
-class AreaIn(Schema):
+class AlertAreaIn(Schema):
     """A country (with a city, or all of it), a circle or a polygon."""
 
     shape = Choice(AreaShape, metadata={"description": "Default `place`."})
@@ -126,9 +126,9 @@ class _AlertFields(Schema):
                        "weekdays, day, month, holiday, days_before, until), or null."})
     place = Text(validation.MAX_PLACE, metadata={"description": "Fills {place}."})
     event_time = _moment("Fills {time}.")
-    texts = fields.Dict(keys=Choice(SMS_LOCALES), values=fields.Nested(TextIn), metadata={
+    texts = fields.Dict(keys=Choice(SMS_LOCALES), values=fields.Nested(AlertTextIn), metadata={
         "description": "The alert per language (an SMS locale → its text)."})
-    areas = Items(fields.Nested(AreaIn), max_items=validation.MAX_AREAS)
+    areas = Items(fields.Nested(AlertAreaIn), max_items=validation.MAX_AREAS)
 
 
 class AlertCreateIn(_AlertFields):
@@ -145,25 +145,25 @@ class AlertUpdateIn(_AlertFields):
     expected_version = _n(Int(metadata={"description": "The version read; another answers 409."}))
 
 
-class ReasonIn(Schema):
+class AlertReasonIn(Schema):
     reason = Text(validation.MAX_REASON, required=True)
 
 
-class ReviewIn(Schema):
+class BreakGlassReviewIn(Schema):
     note = Text(validation.MAX_REASON, metadata={"description": "What the reviewer found."})
 
 
 # --- answers --------------------------------------------------------------------------------------
 
 
-class TextOut(Schema):
+class AlertTextOut(Schema):
     headline = fields.String(required=True)
     body = fields.String(required=True)
     instruction = fields.String(required=True)
     event = fields.String(required=True)
 
 
-class AreaOut(Schema):
+class AlertAreaOut(Schema):
     shape = Choice(AreaShape, required=True)
     country_code = fields.String(required=True)
     city = fields.String(required=True)
@@ -183,7 +183,7 @@ class BreakGlassOut(Schema):
     review_note = fields.String(required=True)
 
 
-class LinksOut(Schema):
+class AlertLinksOut(Schema):
     self_ = fields.String(required=True, data_key="self")
     progress = fields.String(required=True)
     page = fields.String(required=True, metadata={"description": "The alert's page for people."})
@@ -221,8 +221,8 @@ class AlertOut(Schema):
         "nullable": True, "description": "The schedule's rule, an older alert's crontab, or null."})
     place = fields.String(required=True)
     event_time = _n(fields.DateTime(required=True))
-    texts = fields.Dict(keys=fields.String(), values=fields.Nested(TextOut), required=True)
-    areas = fields.List(fields.Nested(AreaOut), required=True)
+    texts = fields.Dict(keys=fields.String(), values=fields.Nested(AlertTextOut), required=True)
+    areas = fields.List(fields.Nested(AlertAreaOut), required=True)
     author_id = _n(fields.Integer(required=True))
     last_edited_by_id = _n(fields.Integer(required=True))
     approver_id = _n(fields.Integer(required=True))
@@ -240,14 +240,14 @@ class AlertOut(Schema):
     version = fields.Integer(required=True)
     may_approve = fields.Boolean(required=True, metadata={
         "description": "The caller may approve it (two-person rule) once it waits for approval."})
-    links = fields.Nested(LinksOut, required=True)
+    links = fields.Nested(AlertLinksOut, required=True)
 
 
 class AlertPage(Page):
     items = fields.List(fields.Nested(AlertOut), required=True)
 
 
-class CountsOut(Schema):
+class AlertCountsOut(Schema):
     planned = fields.Integer(required=True)
     pending = fields.Integer(required=True)
     deferred = fields.Integer(required=True)
@@ -259,45 +259,45 @@ class CountsOut(Schema):
     done = fields.Integer(required=True)
 
 
-class NamedCountsOut(CountsOut):
+class AlertNamedCountsOut(AlertCountsOut):
     code = fields.String(required=True)
     name = fields.String(required=True)
 
 
-class RepliesOut(Schema):
+class AlertRepliesOut(Schema):
     safe = fields.Integer(required=True)
     need_help = fields.Integer(required=True)
     unknown_ = fields.Integer(required=True, data_key="unknown", attribute="unknown")
     none = fields.Integer(required=True)
 
 
-class SkippedOut(Schema):
+class AlertSkippedOut(Schema):
     code = fields.String(required=True)
     label = fields.String(required=True)
     count = fields.Integer(required=True)
 
 
-class ProgressOut(Schema):
+class AlertProgressOut(Schema):
     """The progress page's figures (``alerts.authoring.progress``), labels in the caller's language."""
 
     state = Choice(AlertState, required=True)
     state_label = fields.String(required=True)
     not_sent_reason = fields.String(required=True)
     not_sent_text = fields.String(required=True)
-    skipped_reasons = fields.List(fields.Nested(SkippedOut), required=True)
+    skipped_reasons = fields.List(fields.Nested(AlertSkippedOut), required=True)
     finished = fields.Boolean(required=True)
     percent = fields.Integer(required=True, metadata={"minimum": 0, "maximum": 100})
-    totals = fields.Nested(CountsOut, required=True)
-    replies = fields.Nested(RepliesOut, required=True)
+    totals = fields.Nested(AlertCountsOut, required=True)
+    replies = fields.Nested(AlertRepliesOut, required=True)
     safety_check = fields.Boolean(required=True)
     eta_seconds = fields.Float(required=True)
     eta_text = fields.String(required=True)
     deferred_until = fields.String(required=True)
-    by_language = fields.List(fields.Nested(NamedCountsOut), required=True)
-    by_country = fields.List(fields.Nested(NamedCountsOut), required=True)
+    by_language = fields.List(fields.Nested(AlertNamedCountsOut), required=True)
+    by_country = fields.List(fields.Nested(AlertNamedCountsOut), required=True)
 
 
-class CallRoundRowOut(Schema):
+class AlertCallRoundRowOut(Schema):
     delivery_id = fields.Integer(required=True)
     registrant_id = fields.Integer(required=True)
     name = _n(fields.String(required=True))
@@ -311,14 +311,14 @@ class CallRoundRowOut(Schema):
     replied_at = _n(fields.DateTime(required=True))
 
 
-class CallRoundOut(Schema):
-    items = fields.List(fields.Nested(CallRoundRowOut), required=True)
+class AlertCallRoundOut(Schema):
+    items = fields.List(fields.Nested(AlertCallRoundRowOut), required=True)
     cutoff = fields.DateTime(required=True, metadata={
         "description": "Unanswered since before this time: on the list."})
     limit = fields.Integer(required=True)
 
 
-class DeliveryOut(Schema):
+class AlertDeliveryOut(Schema):
     id = fields.Integer(required=True)
     registrant_id = fields.Integer(required=True)
     phone = _n(fields.String(required=True, metadata={"description": "Masked: +39•••••••67."}))
@@ -336,11 +336,11 @@ class DeliveryOut(Schema):
     replied_at = _n(fields.DateTime(required=True))
 
 
-class DeliveryPage(Page):
-    items = fields.List(fields.Nested(DeliveryOut), required=True)
+class AlertDeliveryPage(Page):
+    items = fields.List(fields.Nested(AlertDeliveryOut), required=True)
 
 
-class CapLinkOut(Schema):
+class AlertCapLinkOut(Schema):
     identifier = fields.String(required=True)
     url = fields.String(required=True)
     public = fields.Boolean(required=True, metadata={
