@@ -47,6 +47,8 @@ from consular.auth.scoping import can_work_on_alerts
 from consular.auth.session import require_user_who
 from consular.db import db, settle, utcnow
 from consular.network.queries import paginate
+from consular.validation import clean_text
+from consular.validation import message as refused_text_message
 
 bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1/alerts")
 
@@ -367,11 +369,28 @@ def update(alert_id: int) -> tuple[Response, int, dict[str, str]]:
     return _answer(alert.id, user)
 
 
+# The operations name a break-glass reason and a review note as the page's form does.
+BODY_NAMES = {"break_glass_reason": "reason", "review_note": "note"}
+
+
 def _reason(field: str = "reason") -> Any:
-    return json_body().get(field, "")
+    """The body's reason (or note); text a reader could be misled by is refused at once, whatever
+    the alert's state, as every text of the API is."""
+    value = json_body().get(field, "")
+    if isinstance(value, str) and value.strip() and clean_text(value) is None:
+        raise ops.AlertInputError({field: refused_text_message()})
+    return value
 
 
 def _act(alert_id: int, action: str) -> tuple[Response, int, dict[str, str]]:
+    try:
+        return _acted(alert_id, action)
+    except ops.AlertInputError as exc:
+        raise ops.AlertInputError({BODY_NAMES.get(key, key): message
+                                   for key, message in exc.errors.items()}) from None
+
+
+def _acted(alert_id: int, action: str) -> tuple[Response, int, dict[str, str]]:
     user = coordinator()
     alert = alert_or_404(alert_id)
     if action == "submit":

@@ -81,8 +81,8 @@ def seed_alerts(w: World) -> list[int]:
     from consular.db import utcnow
     from tests.support.alerts import alert_input, texts
 
-    second = create_user(username="second-coordinator", display_name="Second", password="correct horse battery",
-                         role=Role.coordinator)
+    second = create_user(username="second-coordinator", display_name="Second",
+                         password="correct horse battery", role=Role.coordinator)
     areas = [{"country_code": "IT", "city": ""}]
     draft = alert_ops.create_alert(alert_input(), texts(), areas, user=w.coordinator)
     waiting = alert_ops.create_alert(alert_input(), texts(), areas, user=second)
