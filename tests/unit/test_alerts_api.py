@@ -337,3 +337,20 @@ def test_the_call_round_lists_who_needs_a_call(app: Flask, pair: tuple[Caller, C
     assert rows[0]["phone"] == helpless.phone
     assert _count(AuditEntry) == before + 1  # the read is in the audit trail
     assert author.get(f"{url}/progress").get_json()["replies"]["need_help"] == 1
+
+
+def test_the_openapi_document_describes_the_whole_lifecycle(app: Flask) -> None:
+    doc = app.test_client().get("/api/openapi.json").get_json()
+    one = "/api/v1/alerts/{alert_id}"
+    described = {(path, method) for path, operations in doc["paths"].items() for method in operations
+                 if path.startswith("/api/v1/alerts")}
+    assert described == {
+        ("/api/v1/alerts", "get"), ("/api/v1/alerts", "post"), (one, "get"), (one, "patch"),
+        *((f"{one}/{tail}", "post") for tail in ("submit", "approve", "reject", "cancel", "break-glass",
+                                                 "break-glass/review", "update", "cancel-notice")),
+        *((f"{one}/{tail}", "get") for tail in ("progress", "call-round", "deliveries", "cap"))}
+    create = doc["paths"]["/api/v1/alerts"]["post"]
+    assert {"name": "Idempotency-Key", "in": "header"}.items() <= next(
+        p for p in create["parameters"] if p["name"] == "Idempotency-Key").items()
+    assert {"200", "201", "422"} <= set(create["responses"])
+    assert "403" in doc["paths"][f"{one}/approve"]["post"]["responses"]  # the two-person rule
