@@ -7,7 +7,8 @@ from __future__ import annotations
 from flask import Flask
 
 from alerts import demo, ops_hooks
-from alerts.authoring import alert_views, library_views  # noqa: F401  (their routes join the alert pages)
+from alerts.authoring import alert_views, api_follow, library_views  # noqa: F401  (their routes)
+from alerts.authoring.api import bp as alerts_api_bp
 from alerts.authoring.feeds import bp as alert_feeds_bp
 from alerts.authoring.views import bp as alert_pages_bp
 from alerts.gateways.views import bp as dev_sms_bp
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(bp)
     app.register_blueprint(alert_feeds_bp)  # before the pages: /alerts/feed.atom is a fixed path
     app.register_blueprint(alert_pages_bp)
+    app.register_blueprint(alerts_api_bp)  # /api/v1/alerts: the pages' operations as JSON
     app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt
     ops_hooks.register()
     register_demo_loader("alerts", _load_demo_alerts)

@@ -93,6 +93,7 @@ class Operation:
     path_params: Mapping[str, str] = field(default_factory=dict)
     status_descriptions: Mapping[int, str] = field(default_factory=dict)
     public: bool = False  # needs no credentials
+    headers: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # request headers read
 
 
 def documented(summary: str, *, tags: Iterable[str] = (), description: str = "",
@@ -100,7 +101,8 @@ def documented(summary: str, *, tags: Iterable[str] = (), description: str = "",
                responses: Mapping[int, ResponseBody] | None = None,
                errors: Iterable[int] = (), path_params: Mapping[str, str] | None = None,
                status_descriptions: Mapping[int, str] | None = None,
-               public: bool = False) -> Callable[[F], F]:
+               public: bool = False,
+               headers: Mapping[str, dict[str, Any]] | None = None) -> Callable[[F], F]:
     """Attach an operation description to a view (one per view function; a view serving several
     methods is described once for all of them)."""
 
@@ -109,7 +111,7 @@ def documented(summary: str, *, tags: Iterable[str] = (), description: str = "",
             summary=summary, tags=tuple(tags), description=description, query=query, body=body,
             responses=dict(responses or {200: None}), errors=tuple(errors),
             path_params=dict(path_params or {}), status_descriptions=dict(status_descriptions or {}),
-            public=public)
+            public=public, headers=dict(headers or {}))
         return view
 
     return decorate
@@ -166,6 +168,8 @@ def _operation_dict(op: Operation, params: list[dict[str, Any]]) -> dict[str, An
         parameters.append(p)
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
+    for name, header in op.headers.items():  # optional request headers (an Idempotency-Key)
+        parameters.append({"in": "header", "name": name, "required": False, **header})
     if parameters:
         out["parameters"] = parameters
     if op.body is not None:

@@ -90,3 +90,20 @@ class AlertTemplateRevision(Model):
     snapshot: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
 
     template: Mapped[AlertTemplate] = relationship(back_populates="revisions")
+
+
+class AlertCreateKey(Model):
+    """An ``Idempotency-Key`` a caller sent with a new alert through the API: a retried POST with
+    the same key (same caller) finds the alert the first one made, and the unique key makes one
+    alert even when two retries arrive at once. The body's digest tells a retry from another
+    request that reuses the key."""
+
+    __tablename__ = "alert_create_key"
+    __table_args__ = (sa.UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    key: Mapped[str] = mapped_column(sa.String(200))
+    body_sha256: Mapped[str] = mapped_column(sa.String(64))
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

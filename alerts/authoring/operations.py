@@ -230,8 +230,9 @@ def update_alert(alert: Alert, data: Mapping[str, Any], texts: Mapping[str, Mapp
     return alert
 
 
-def _recheck(alert: Alert) -> None:
-    """Validate a stored alert again (a draft can age: its send time or expiry may have passed)."""
+def current_input(alert: Alert) -> tuple[dict[str, Any], dict[str, dict[str, str]], list[AreaInput]]:
+    """A stored alert as the operations take it again (its fields, texts and areas): what a check
+    of the alert as it stands, or a change of some of its fields, starts from."""
     data = {
         "status": alert.status.value, "category": alert.category.value, "event": alert.event,
         "urgency": alert.urgency.value, "severity": alert.severity.value,
@@ -245,6 +246,12 @@ def _recheck(alert: Alert) -> None:
     }
     texts = {t.language: text_fields(t) for t in alert.texts}
     areas = [area_input(a) for a in alert.areas]
+    return data, texts, areas
+
+
+def _recheck(alert: Alert) -> None:
+    """Validate a stored alert again (a draft can age: its send time or expiry may have passed)."""
+    data, texts, areas = current_input(alert)
     clean_input(data, texts, areas, msg_type=alert.msg_type)
     if alert.msg_type != CapMsgType.Alert:
         _check_not_the_original(texts, alert.references)

@@ -547,10 +547,10 @@ def _check_areas(check: Check, areas: Any) -> list[AreaInput]:
             check.fail(f"areas.{i}", _("Choose a country."))
             continue
         code = raw_code.strip().upper() if isinstance(raw_code, str) else ""
+        city = check.line(f"areas.{i}.city", raw_city, MAX_CITY)  # checked too: every problem at once
         if not code or not i18n.is_country_code(code):
             check.fail(f"areas.{i}.country_code", _("Choose a country from the list."))
             continue
-        city = check.line(f"areas.{i}.city", raw_city, MAX_CITY)
         if city is None:
             continue
         if (code, city.casefold()) in seen:

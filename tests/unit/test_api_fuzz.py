@@ -59,20 +59,46 @@ def seed_ids(w: World) -> dict[str, list[int]]:
                                              ("Zhou Lei", "+39 348 765 4321", w.volunteer),
                                              ("林芳", "+39 349 111 2233", w.officer))]
     db.session.commit()
+    alerts = seed_alerts(w)
     ids: dict[str, list[int]] = {
         "case_id": [w.own.id, w.other.id], "referral_id": [referral.id],
         "incident_id": [incident.id], "registrant_id": [r.id for r in registrants[:2]],
-        "registrant_to_end": [registrants[2].id],
+        "registrant_to_end": [registrants[2].id], "alert_id": alerts,
     }
     for prefix, model in NETWORK_MODELS.items():
         ids[prefix] = list(db.session.scalars(db.select(model.id).order_by(model.id)))  # type: ignore[attr-defined]
     return ids
 
 
+def seed_alerts(w: World) -> list[int]:
+    """Alerts for the alerts API's paths: a draft of the coordinator's (to change and submit), one
+    another coordinator wrote and submitted (to approve, send back or cancel), and one that has
+    gone out with a safety check (to follow, update and withdraw)."""
+    from alerts.authoring import operations as alert_ops
+    from alerts.targeting import fan_out
+    from consular.auth.models import Role
+    from consular.auth.operations import create_user
+    from consular.db import utcnow
+    from tests.support.alerts import alert_input, texts
+
+    second = create_user(username="second-coordinator", display_name="Second",
+                         password="correct horse battery", role=Role.coordinator)
+    areas = [{"country_code": "IT", "city": ""}]
+    draft = alert_ops.create_alert(alert_input(), texts(), areas, user=w.coordinator)
+    waiting = alert_ops.create_alert(alert_input(), texts(), areas, user=second)
+    alert_ops.submit_for_approval(waiting, user=second)
+    sent = alert_ops.create_alert(alert_input(safety_check=True), texts(), areas, user=second)
+    alert_ops.submit_for_approval(sent, user=second)
+    alert_ops.approve(sent, user=w.coordinator)
+    fan_out(sent, utcnow())
+    db.session.commit()
+    return [draft.id, waiting.id, sent.id]
+
+
 def path_ids(path: str, ids: dict[str, list[int]]) -> dict[str, list[int]]:
     """For each parameter in ``path``, the real ids that fit it."""
     out: dict[str, list[int]] = {}
-    for name in ("case_id", "referral_id", "incident_id", "registrant_id"):
+    for name in ("case_id", "referral_id", "incident_id", "registrant_id", "alert_id"):
         if "{" + name + "}" in path:
             out[name] = ids[name]
     if path.endswith("{registrant_id}/end"):
@@ -200,6 +226,10 @@ def test_every_operation_answers_as_documented_for_every_role(app: Flask, backen
     case_side = [label for label, _role in seen if " /api/v1/cases" in label]
     assert not any(ok(seen[label, "admin"]) for label in case_side)
     assert all(seen[label, "admin"] <= {400, 404, 405} for label in case_side)
+    for label in ("GET /api/v1/alerts", "GET /api/v1/alerts/{alert_id}",
+                  "GET /api/v1/alerts/{alert_id}/progress", "GET /api/v1/alerts/{alert_id}/deliveries"):
+        assert ok(seen[label, "coordinator"]), label
+        assert not any(ok(seen[label, role]) for role in ("admin", "officer", "volunteer")), label
     anonymous = {label: statuses for (label, role), statuses in seen.items() if role == "anonymous"}
     assert {label for label, statuses in anonymous.items() if ok(statuses)} == {"GET /api/openapi.json"}
     assert all(401 in statuses for label, statuses in anonymous.items() if "openapi" not in label)

@@ -668,7 +668,8 @@ def _api_url(rule: Any, world: World) -> str:
             values[arg] = world.ids[{"case_id": "working", "referral_id": "referral",
                                      "registrant_id": "registrant", "incident_id": "incident",
                                      "activity_id": "talk", "follow_up_id": "follow_up",
-                                     "risk_id": "risk", "measure_id": "measure"}[arg]]
+                                     "risk_id": "risk", "measure_id": "measure",
+                                     "alert_id": "draft_alert"}[arg]]
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule.rule)
 
 
@@ -698,11 +699,11 @@ def _typed_rounds(fields: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
 WORK_COLLECTIONS = ("activities", "risks")
 
 
-@pytest.mark.parametrize("area", ["cases", "registrants", "network", "activities"])
+@pytest.mark.parametrize("area", ["cases", "registrants", "network", "activities", "alerts"])
 def test_every_api_write_refuses_bad_bodies_cleanly(app: Flask, world: World, writes: WriteLog,
                                                     area: str) -> None:
     users = {"cases": "coordinator", "registrants": "coordinator", "network": "admin",
-             "activities": "coordinator"}
+             "activities": "coordinator", "alerts": "coordinator"}
     user = world.users[users[area]]
     headers = api_headers(user, "bad input")
     client = app.test_client()
@@ -714,8 +715,8 @@ def test_every_api_write_refuses_bad_bodies_cleanly(app: Flask, world: World, wr
             continue
         collection = rule.rule.split("/")[3]
         if {"cases": collection == "cases", "registrants": collection == "registrants",
-            "activities": collection in WORK_COLLECTIONS}.get(
-                area, collection not in ("cases", "registrants", *WORK_COLLECTIONS)) is False:
+            "activities": collection in WORK_COLLECTIONS, "alerts": collection == "alerts"}.get(
+                area, collection not in ("cases", "registrants", "alerts", *WORK_COLLECTIONS)) is False:
             continue
         url = _api_url(rule, world)
         for method in sorted(rule.methods & WRITE_METHODS):
@@ -739,7 +740,7 @@ def test_every_api_write_refuses_bad_bodies_cleanly(app: Flask, world: World, wr
     assert not problems, "\n".join(problems)
     said = {}
     target = {"registrants": "/api/v1/registrants", "cases": "/api/v1/cases",
-              "activities": "/api/v1/activities"}.get(area, "/api/v1/stations")
+              "activities": "/api/v1/activities", "alerts": "/api/v1/alerts"}.get(area, "/api/v1/stations")
     for locale in ("en", "zh_Hans"):
         user.locale = locale
         db.session.commit()
@@ -802,7 +803,7 @@ def test_a_bidi_override_in_any_text_field_of_the_api_is_refused(app: Flask, wor
         url = _api_url(rule, world)
         if "referral_id" in rule.arguments:  # the referral is the triaged case's
             url = url.replace(f"/cases/{world.ids['working']}/", f"/cases/{world.ids['triaged']}/")
-        who = "coordinator" if url.split("/")[3] in ("cases", "registrants", *WORK_COLLECTIONS) \
+        who = "coordinator" if url.split("/")[3] in ("cases", "registrants", "alerts", *WORK_COLLECTIONS) \
             else "admin"
         for method in sorted(rule.methods & WRITE_METHODS):
             for name, body in _text_bodies(doc, url, method):
@@ -941,7 +942,8 @@ def test_every_list_filter_and_search_refuses_junk_cleanly(app: Flask, world: Wo
              and path.startswith("/api/v1/")}
     lists["/api/v1/registrants"] = REGISTRANT_PARAMS
     for path, params in lists.items():
-        secret_for = admin_secret if not path.startswith(("/api/v1/cases", "/api/v1/registrants")) else secret
+        secret_for = admin_secret if not path.startswith(("/api/v1/cases", "/api/v1/registrants",
+                                                          "/api/v1/alerts")) else secret
         for trouble, query in _junk_queries(params):
             answer = client.get(f"{path}?{query.decode()}", headers={"Authorization": f"Bearer {secret_for}"})
             if answer.status_code >= 500 or (answer.status_code >= 400 and not messages_in(answer)):
