@@ -125,7 +125,6 @@ def _checked_session(allowed: tuple[Network, ...]) -> requests.Session:
 
     session = requests.Session()
     session.trust_env = False
-    session.max_redirects = 0
     adapter = Adapter(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -18,7 +18,7 @@ from consular.webhooks.events import EVENTS
 from consular.webhooks.forms import SubscriptionForm
 from consular.webhooks.models import HookState, WebhookDelivery, WebhookSubscription
 
-bp = Blueprint("webhooks", __name__, template_folder="templates")
+bp = Blueprint("webhook_admin", __name__, template_folder="templates")
 
 PAGE_SIZE = 50
 STATE_LABELS = {
@@ -101,7 +101,7 @@ def subscription_edit(subscription_id: int) -> Any:
         else:
             flash(_("Changes saved.") if changed else _("Nothing was changed."),
                   "success" if changed else "info")
-            return redirect(url_for("webhooks.subscription_edit", subscription_id=target.id))
+            return redirect(url_for("webhook_admin.subscription_edit", subscription_id=target.id))
     return render_template("webhooks/subscription_form.html", form=form, target=target), 400
 
 
