@@ -209,8 +209,8 @@ class Settings:
         "Attempts of one webhook delivery before it is marked failed (its last answer is kept).")
     webhook_retry_base_seconds: int = setting(
         p.int_between(1, 86400), "10",
-        "First delay before a webhook delivery is tried again; it doubles per attempt, with full "
-        "jitter, up to WEBHOOK_RETRY_MAX_SECONDS.")
+        "First delay before a webhook delivery is tried again; it doubles per attempt (its second "
+        "half random), up to WEBHOOK_RETRY_MAX_SECONDS.")
     webhook_retry_max_seconds: int = setting(
         p.int_between(1, 86400), "3600",
         "Longest delay between two attempts of one webhook delivery.")
