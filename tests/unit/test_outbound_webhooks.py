@@ -97,7 +97,8 @@ def test_a_redirect_is_not_followed(app: Flask, hook_receiver: HookReceiver, adm
     assert hook_receiver.hits("/ok") == []
     [row] = rows()
     assert row.state == HookState.pending and row.attempts == 1  # tried again later, never followed
-    assert row.last_status == 302 and "not followed" in row.last_error and hook_receiver.url("/ok") in row.last_error
+    assert row.last_status == 302 and "not followed" in row.last_error
+    assert hook_receiver.url("/ok") in row.last_error
 
 
 def test_attempts_are_capped_then_failed_with_the_last_answer_kept(
@@ -254,7 +255,8 @@ def test_emit_writes_nothing_without_subscribers_and_only_for_wanted_events(
     assert deliver_due("w1") == 0 and hook_receiver.received == []
 
 
-def test_emit_belongs_to_the_callers_transaction(app: Flask, hook_receiver: HookReceiver, admin: User) -> None:
+def test_emit_belongs_to_the_callers_transaction(app: Flask, hook_receiver: HookReceiver,
+                                                 admin: User) -> None:
     subscribe(hook_receiver, admin, "/ok")
     emit("alert.submitted", {"alert_id": 1})
     db.session.rollback()  # the change that caused it was not committed: the event never leaves
