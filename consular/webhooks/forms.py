@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, SelectMultipleField, StringField
+from wtforms import BooleanField, SelectChoice, SelectMultipleField, StringField
 from wtforms import widgets as wtf_widgets
 from wtforms.validators import DataRequired, Length
 
@@ -24,6 +24,6 @@ class SubscriptionForm(CheckedForm):
                       render_kw={"maxlength": MAX_URL, "autocomplete": "off", "inputmode": "url"})
     description = StringField(_l("Description"), validators=[Length(max=200)],
                               render_kw={"maxlength": 200})
-    events = CheckboxListField(_l("Events"), choices=list(EVENTS.items()),
+    events = CheckboxListField(_l("Events"), choices=[SelectChoice(name, label) for name, label in EVENTS.items()],
                                validators=[DataRequired(message=_l("Choose at least one event."))])
     active = BooleanField(_l("Active (events are sent)"), default=True)
