@@ -511,11 +511,14 @@ def _check_answer(response: Any, where: str, problems: list[str]) -> None:
 
 
 def _area(endpoint: str) -> str:
-    return endpoint.split(".")[0].replace("alert_pages", "alerts").replace("web", "auth")
+    blueprint = endpoint.split(".")[0]
+    if blueprint == "webhook_admin":
+        return "webhooks"
+    return blueprint.replace("alert_pages", "alerts").replace("web", "auth")
 
 
 @pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network", "activities",
-                                  "webhook_admin"])
+                                  "webhooks"])
 def test_every_form_refuses_bad_input_cleanly(app: Flask, world: World, writes: WriteLog,
                                               area: str) -> None:
     """Each area's forms in the order of FORM_PAGES (what ends a thing comes last), in one world."""
@@ -614,7 +617,7 @@ def _says_bidi(messages: list[str]) -> bool:
 
 
 @pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network", "activities",
-                                  "webhook_admin"])
+                                  "webhooks"])
 def test_a_bidi_override_in_any_text_field_of_any_form_is_refused(app: Flask, world: World,
                                                                   writes: WriteLog, area: str) -> None:
     """Every form, every field a person types into, one at a time: the form as the page shows it with
