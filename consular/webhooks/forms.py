@@ -24,6 +24,7 @@ class SubscriptionForm(CheckedForm):
                       render_kw={"maxlength": MAX_URL, "autocomplete": "off", "inputmode": "url"})
     description = StringField(_l("Description"), validators=[Length(max=200)],
                               render_kw={"maxlength": 200})
-    events = CheckboxListField(_l("Events"), choices=[SelectChoice(name, label) for name, label in EVENTS.items()],
+    events = CheckboxListField(_l("Events"),
+                               choices=[SelectChoice(name, label) for name, label in EVENTS.items()],
                                validators=[DataRequired(message=_l("Choose at least one event."))])
     active = BooleanField(_l("Active (events are sent)"), default=True)
