@@ -37,7 +37,8 @@ class Received:
 class HookReceiver:
     """Paths: ``/flaky`` fails (500) about ``failure_rate`` of the time, from a seeded sequence;
     ``/ok`` always 200; ``/down`` always 500 with a body; ``/redirect`` answers 302 to ``/ok``;
-    ``/big`` 200 with a 1 MiB body; ``/hang`` waits ``hang`` seconds (or until ``release``)."""
+    ``/big`` 200 with a 1 MiB body; ``/hang`` says it ``hung``, then waits ``hang`` seconds (or until
+    ``release``) before its 200."""
 
     secret: str = ""
     failure_rate: float = 0.3
@@ -45,6 +46,7 @@ class HookReceiver:
     hang: float = 30.0
     received: list[Received] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    hung: threading.Event = field(default_factory=threading.Event)  # a /hang request arrived
     server: ThreadingHTTPServer | None = None
 
     def __post_init__(self) -> None:
@@ -75,6 +77,7 @@ class HookReceiver:
         if path == "/big":
             return 200, {}, b"y" * (1 << 20)
         if path == "/hang":
+            self.hung.set()
             self.release.wait(self.hang)
             return 200, {}, b"late"
         return 200, {}, b"ok"
