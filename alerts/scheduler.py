@@ -30,6 +30,7 @@ ALIVE_AFTER = timedelta(minutes=1)
 # How often a worker asks whether an alert was just approved (the due_alerts job itself runs every
 # few seconds; waiting for it would put seconds between an approval and the first message).
 APPROVAL_WATCH_SECONDS = 0.5
+WEBHOOK_SECONDS = 2  # how often the worker looks for webhook deliveries due (each run empties the outbox)
 
 
 class Worker:
@@ -119,6 +120,15 @@ class Worker:
             escalate_overdue()
 
         self._run("escalate_overdue_cases", escalate)
+
+    def deliver_webhooks(self) -> None:
+        """Post the webhook deliveries due (claimed with a lease: ``consular.webhooks.outbox``)."""
+        from consular.webhooks.outbox import deliver_due
+
+        def deliver() -> None:
+            deliver_due(self.worker_id)
+
+        self._run("deliver_webhooks", deliver)
 
     def alert_job(self, name: str) -> None:
         """One of ``alerts.jobs.JOBS`` (due alerts, finishing, lease reclaim, safety follow-ups).
@@ -231,6 +241,8 @@ class Worker:
         scheduler.add_job(self.escalate_overdue_cases, "interval", minutes=1,
                           id="escalate_overdue_cases", **defaults)
         scheduler.add_job(self.apply_retention, "interval", hours=24, id="apply_retention", **defaults)
+        scheduler.add_job(self.deliver_webhooks, "interval", seconds=WEBHOOK_SECONDS, id="deliver_webhooks",
+                          next_run_time=utcnow(), **defaults)
         from alerts.jobs import JOBS
 
         for name, seconds in JOBS:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts import geo
+from alerts.events import announce_alert
 from alerts.models import Alert, AlertArea, AlertState, AreaShape, Delivery, DeliveryState, NotSentReason
 from consular.audit.operations import record
 from consular.db import UTCDateTime, db, utcnow
@@ -350,6 +351,8 @@ def fan_out(alert: Alert, now: datetime | None = None, *, slice_size: int | None
         alert.fanned_out_at = moment
     alert.state = AlertState.sending
     db.session.flush()
+    if first:
+        announce_alert("alert.sent", alert, planned=planned)
     if alert.fanout_after is None and (first or inserted or going_on):
         record("alert.fan_out", "alert", alert.id,
                {"identifier": alert.identifier,

@@ -16,6 +16,7 @@ BENCHMARKS = {
     "ratelimit": "bench.ratelimit",
     "e2e": "bench.e2e",
     "webhooks": "bench.webhooks",
+    "outbound": "bench.outbound",
     "cases": "bench.cases",
     "crisis": "bench.crisis",
     "plots": "bench.plots",

@@ -207,6 +207,25 @@ class Settings:
         p.int_between(1, 168), "12",
         "Hours within which a second coordinator must review a break-glass alert; an unreviewed "
         "one stays flagged on the home page and in the yearly report (overdue after this time).")
+    webhook_allow_networks: Parsed[tuple[Network, ...]] = setting(
+        p.networks, "",
+        "Networks (CIDR, comma-separated) where webhook receivers may be although they are private, "
+        "loopback or link-local addresses (refused otherwise, at saving and at each send). Empty: "
+        "public addresses only.")
+    webhook_max_attempts: int = setting(
+        p.int_between(1, 50), "10",
+        "Attempts of one webhook delivery before it is marked failed (its last answer is kept).")
+    webhook_retry_base_seconds: int = setting(
+        p.int_between(1, 86400), "10",
+        "First delay before a webhook delivery is tried again; it doubles per attempt (its second "
+        "half random), up to WEBHOOK_RETRY_MAX_SECONDS.")
+    webhook_retry_max_seconds: int = setting(
+        p.int_between(1, 86400), "3600",
+        "Longest delay between two attempts of one webhook delivery.")
+    webhook_timeout_seconds: int = setting(
+        p.int_between(1, 60), "10",
+        "How long the worker waits for a webhook receiver to connect and to answer; a claim lasts "
+        "a minute longer than this.")
     hotline_number: str = setting(
         p.parse_phone, "",
         "The centre's 24-hour hotline, given in HELP answers. Empty: the coordination centre's "

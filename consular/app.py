@@ -157,6 +157,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from consular.cases import models as _case_models  # noqa: F401
     from consular.network import models as _network_models  # noqa: F401
     from consular.registry import models as _registry_models  # noqa: F401
+    from consular.webhooks import models as _webhook_models  # noqa: F401
 
     _register_hooks(app)
     _register_errors(app)
@@ -202,6 +203,10 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (activities_bp, activities_api_bp):
         app.register_blueprint(bp)
+
+    from consular.webhooks.views import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
 
     from alerts.app import init_app as init_alerts
     from consular.ops import health, metrics

@@ -308,8 +308,9 @@ def commit_step() -> None:
     reason is crash safety, where a job (or a worker's loop) must leave "nothing lost, nothing twice,
     whatever is killed": the dispatch's claim is committed before the provider is called (a killed
     worker's claims are reconciled with the provider, never sent blind again) and its outcome right
-    after; a fan-out goes in committed slices (the first messages leave while the rest is planned,
-    and a worker that dies half-way leaves the rest to the next); a recurring alert's run, one
+    after (a webhook's claim and outcome likewise); a fan-out goes in committed slices (the first
+    messages leave while the rest is planned, and a worker that dies half-way leaves the rest to the
+    next); a recurring alert's run, one
     template at a time; a batch of ``keys rotate`` (a rerun goes on from there); and a worker's
     reads end before it takes SQLite's write lock or waits on the network (``begin_write``)."""
     db.session.commit()

@@ -27,6 +27,7 @@ from consular.db import db, utcnow
 from consular.network.models import CoordinationCentre, Division, LiaisonPoint, Mission, ServiceStation
 from consular.registry import operations as registry
 from consular.registry.models import ImportState, RegistrantImport
+from consular.webhooks.models import WebhookSubscription
 from tests.access_policy import (
     ANON,
     NONE,
@@ -179,6 +180,9 @@ def build_world(make_point: Callable[..., LiaisonPoint], make_station: Callable[
         token_ids[role] = create_api_token(user, "to revoke")[0].id
     other_token, _secret = create_api_token(other_officer, "not yours")
     db.session.add(WorkerHeartbeat(id="matrix:1:0", host="matrix", pid=1))  # /readyz: a worker is alive
+    subscription = WebhookSubscription(url="https://hooks.example.org/in", events=["alert.sent"],
+                                       secret="whsec_matrix", active=True)
+    db.session.add(subscription)
     db.session.commit()
 
     alert = make_alert(country="IT", safety_check=True)
@@ -213,6 +217,7 @@ def build_world(make_point: Callable[..., LiaisonPoint], make_station: Callable[
         "identifier": {NONE: alert.identifier},
         "delivery_id": {NONE: db.session.scalar(sa.text("SELECT min(id) FROM delivery"))},
         "user_id": {OTHER_USER: other_officer.id},
+        "subscription_id": {NONE: subscription.id},
         "token_id": {SELF: token_ids, OTHER_USER: other_token.id},
         "draft_id": drafts,
         "import_id": imports,

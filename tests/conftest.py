@@ -52,6 +52,8 @@ def base_overrides(instance: Path, database_url: str) -> dict[str, Any]:
         # Cheap hashes keep the suite fast; the cost is configuration, the code path is the same.
         "PASSWORD_HASH_TIME_COST": 1,
         "PASSWORD_HASH_MEMORY_KIB": 64,
+        # Webhook receivers in the tests are servers on loopback.
+        "WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
     }
 
 
@@ -427,6 +429,7 @@ from tests.support.dispatch import (  # noqa: E402,F401
     make_twilio_fixture,
     twilio_fixture,
 )
+from tests.support.hook_receiver import hook_receiver_fixture  # noqa: E402,F401
 from tests.support.openapi import document_fixture  # noqa: E402,F401
 from tests.support.queries import count_queries_fixture  # noqa: E402,F401
 from tests.support.twilio import quiet_fake_fixture  # noqa: E402,F401

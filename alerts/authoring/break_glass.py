@@ -19,6 +19,7 @@ from alerts.authoring.operations import (
     checked_reason,
 )
 from alerts.authoring.validation import MAX_REASON, AlertInputError
+from alerts.events import announce_alert
 from alerts.models import (
     Alert,
     AlertState,
@@ -81,6 +82,7 @@ def break_glass(alert: Alert, *, user: User, reason: str) -> Alert:
            {"identifier": alert.identifier, "severity": str(alert.severity),
             "urgency": str(alert.urgency), "review_due_at": alert.break_glass_review_due_at.isoformat()},
            user=user)
+    announce_alert("alert.approved", alert, break_glass=True, send_at=alert.send_at)
     _tell_coordinators(alert, "break_glass", exclude=user.id)
     if alert.msg_type == CapMsgType.Cancel and alert.references is not None \
             and alert.references.state in (AlertState.scheduled, AlertState.sending):

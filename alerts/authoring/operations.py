@@ -36,6 +36,7 @@ from alerts.authoring.validation import (
     clean_line,
     is_blank,
 )
+from alerts.events import announce_alert
 from alerts.models import (
     Alert,
     AlertArea,
@@ -267,6 +268,7 @@ def submit_for_approval(alert: Alert, *, user: User) -> Alert:
     alert.review_note = ""
     db.session.flush()
     record("alert.submit", "alert", alert.id, {"identifier": alert.identifier}, user=user)
+    announce_alert("alert.submitted", alert)
     return alert
 
 
@@ -310,6 +312,7 @@ def approve(alert: Alert, *, user: User) -> Alert:
     db.session.flush()
     record("alert.approve", "alert", alert.id,
            {"identifier": alert.identifier, "send_at": alert.send_at.isoformat()}, user=user)
+    announce_alert("alert.approved", alert, break_glass=False, send_at=alert.send_at)
     if alert.msg_type == CapMsgType.Cancel and alert.references is not None \
             and alert.references.state in (AlertState.scheduled, AlertState.sending):
         _cancel(alert.references, user=user, reason=f"cancel notice {alert.identifier}")
@@ -373,6 +376,7 @@ def _cancel(alert: Alert, *, user: User, reason: str) -> int:
     db.session.flush()
     record("alert.cancel", "alert", alert.id,
            {"identifier": alert.identifier, "was": str(was), "deliveries_stopped": stopped}, user=user)
+    announce_alert("alert.cancelled", alert, reason=alert.cancel_reason, was=str(was))
     if alert.recurs:
         # Cancelling a series also cancels its runs that have not started.
         runs = db.session.scalars(sa.select(Alert).where(

@@ -51,6 +51,7 @@ from config import current_settings
 from consular.db import db, utcnow
 from consular.network.models import CoordinationCentre, Mission, MissionKind, ServiceStation
 from consular.registry.models import Registrant, RegistrantStatus
+from consular.webhooks.events import emit
 
 log = logging.getLogger("alerts.replies")
 
@@ -158,11 +159,14 @@ def _help_answer(locale: str, registrant: Registrant | None, number: str) -> str
 _RANK = {None: 0, ReplyKind.unknown: 1, ReplyKind.safe: 2, ReplyKind.need_help: 3}
 
 
-def _record_answer(delivery: Delivery, kind: ReplyKind, now: datetime) -> None:
-    """A later answer replaces an earlier one unless it would downgrade "need help"."""
+def _record_answer(delivery: Delivery, kind: ReplyKind, now: datetime) -> bool:
+    """A later answer replaces an earlier one unless it would downgrade "need help"; says whether
+    it did."""
     if _RANK[kind] > _RANK[delivery.reply_kind]:
         delivery.reply_kind = kind
         delivery.replied_at = now
+        return True
+    return False
 
 
 def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: str = "",
@@ -236,7 +240,7 @@ def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime,
                          else texts.unknown_reply(locale))
         return
     kind = ReplyKind(said.value)
-    _record_answer(delivery, kind, now)
+    newly = _record_answer(delivery, kind, now)
     message.delivery_id = delivery.id
     result.delivery_id = delivery.id
     if kind == ReplyKind.safe:
@@ -250,6 +254,11 @@ def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime,
         need_help=kind == ReplyKind.need_help)
     message.case_id = case.id
     result.case_id = case.id
+    if newly and kind == ReplyKind.need_help:
+        # Once per safety-check message: a second "2" joins the same case and says nothing new.
+        emit("safety_check.need_help", {
+            "alert_id": alert.id, "identifier": alert.identifier, "delivery_id": delivery.id,
+            "registrant_id": registrant.id, "case_id": case.id, "case_reference": case.reference})
     # Either way a case is open now and a person will call: say so, not just "we did not understand".
     result.answer = (texts.safety_ack_help(locale) if kind == ReplyKind.need_help
                      else texts.unclear_reply_followed_up(locale))

@@ -129,6 +129,10 @@ ACTION_LABELS: dict[str, LazyString] = {
     "risk_point.measure": _l("Measure added"),
     "risk_point.measure_update": _l("Measure changed"),
     "risk_point.link": _l("Alert or case linked to a risk point"),
+    # Webhooks
+    "webhook.create": _l("Webhook subscription created"),
+    "webhook.update": _l("Webhook subscription changed"),
+    "webhook.rotate_secret": _l("Webhook secret replaced"),
 }
 
 OBJECT_LABELS: dict[str, LazyString] = {
@@ -157,6 +161,7 @@ OBJECT_LABELS: dict[str, LazyString] = {
     "patrol_check": _l("Patrol checklist"),
     "risk_point": _l("Risk point"),
     "risk_measure": _l("Measure"),
+    "webhook_subscription": _l("Webhook subscription"),
 }
 
 

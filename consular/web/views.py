@@ -88,6 +88,7 @@ def nav_items(user: User | None) -> list[NavItem]:
             NavItem(str(_l("Users")), url_for("auth.users"), "auth.user"),
             NavItem(str(_l("Audit trail")), url_for("audit.entries"), "audit."),
             NavItem(str(_l("Workers")), url_for("alerts.workers"), "alerts.workers"),
+            NavItem(str(_l("Webhooks")), url_for("webhook_admin.subscriptions"), "webhook_admin."),
         ]
     return items
 

@@ -36,6 +36,7 @@ from consular.db import db, utcnow
 from consular.network.models import CoordinationCentre, DivisionLevel
 from consular.registry import operations as registry_ops
 from consular.registry.models import Registrant, RegistrantImport
+from consular.webhooks import operations as webhook_ops
 from tests.conftest import Browser, api_headers
 from tests.hostile import (
     GBK,
@@ -302,6 +303,9 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
                                  "found_on": "2026-01-10"}, user=users["volunteer"])
     measure = risk_ops.add_measure(risk, {"action": "发布提醒", "owner": "中心", "due_on": "2026-02-01"},
                                    user=coordinator)
+    subscription, _hook_secret = webhook_ops.create_subscription(
+        url="http://127.0.0.1:9/hooks", description="省级平台", events=["alert.sent"], active=True,
+        user=users["admin"])
     db.session.commit()
     ids = {"county": county.id, "town": town.id, "point": point.id, "station": station.id,
            "mission": mission.id, "triaged": triaged.id, "offered": offered.id,
@@ -312,7 +316,8 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
            "template": template,
            "token": api_token.id, "referral": triaged.referrals[0].id,
            "other_user": users["other"].id, "talk": talk.id, "patrol": patrol.id,
-           "follow_up": follow_up.id, "risk": risk.id, "measure": measure.id}
+           "follow_up": follow_up.id, "risk": risk.id, "measure": measure.id,
+           "subscription": subscription.id}
     return World(users, ids, admin_secret)
 
 
@@ -354,6 +359,9 @@ FORM_PAGES: dict[str, tuple[str, str]] = {
     "alert_pages.break_glass_review": ("coordinator", "/alerts/{break_glass_alert}"),
     "alert_pages.template_new": ("coordinator", "/alerts/templates/new"),
     "alert_pages.template_edit": ("coordinator", "/alerts/templates/{template}/edit"),
+    "webhook_admin.subscription_new": ("admin", "/admin/webhooks/new"),
+    "webhook_admin.subscription_edit": ("admin", "/admin/webhooks/{subscription}"),
+    "webhook_admin.subscription_rotate": ("admin", "/admin/webhooks/{subscription}"),
     "network.liaison_point_new": ("admin", "/network/liaison-points/new"),
     "network.liaison_point_edit": ("admin", "/network/liaison-points/{point}/edit"),
     "network.liaison_point_deactivate": ("admin", "/network/liaison-points/{point}"),
@@ -503,10 +511,14 @@ def _check_answer(response: Any, where: str, problems: list[str]) -> None:
 
 
 def _area(endpoint: str) -> str:
-    return endpoint.split(".")[0].replace("alert_pages", "alerts").replace("web", "auth")
+    blueprint = endpoint.split(".")[0]
+    if blueprint == "webhook_admin":
+        return "webhooks"
+    return blueprint.replace("alert_pages", "alerts").replace("web", "auth")
 
 
-@pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network", "activities"])
+@pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network", "activities",
+                                  "webhooks"])
 def test_every_form_refuses_bad_input_cleanly(app: Flask, world: World, writes: WriteLog,
                                               area: str) -> None:
     """Each area's forms in the order of FORM_PAGES (what ends a thing comes last), in one world."""
@@ -604,7 +616,8 @@ def _says_bidi(messages: list[str]) -> bool:
     return any("text-direction overrides" in m or "文字方向" in m for m in messages)
 
 
-@pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network", "activities"])
+@pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network", "activities",
+                                  "webhooks"])
 def test_a_bidi_override_in_any_text_field_of_any_form_is_refused(app: Flask, world: World,
                                                                   writes: WriteLog, area: str) -> None:
     """Every form, every field a person types into, one at a time: the form as the page shows it with

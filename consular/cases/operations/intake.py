@@ -68,6 +68,7 @@ from consular.cases.policy import Action, ActionRefused, can_create_case
 from consular.db import db, utcnow
 from consular.network.models import Division, LiaisonPoint, ServiceStation
 from consular.validation import clean_text
+from consular.webhooks.events import emit
 
 # --- creating cases -----------------------------------------------------------------------------
 
@@ -484,6 +485,8 @@ def _new_reply_case(*, registrant_id: int, name: str | None, phone: str, country
     notify(deadlines.coordinators_on_duty(), case=case, kind="sms_reply",
            params={"reference": case.reference, "priority": priority.value})
     _flush()
+    emit("case.opened_from_sms", {"case_id": case.id, "reference": case.reference,
+                                  "priority": priority.value, "alert_id": alert_id, "need_help": need_help})
     return case
 
 
