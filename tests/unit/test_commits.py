@@ -34,6 +34,7 @@ EARLY_COMMITS = {
     "commit_step": {  # a job's crash safety: the dispatch, the fan-out, key rotation
         "consular/db.py", "alerts/jobs.py", "alerts/dispatch/claim.py", "alerts/dispatch/lanes.py",
         "alerts/dispatch/notices.py", "alerts/dispatch/record.py",
+        "alerts/hazards/watch.py",  # each feed's poll on its own; no transaction open on the network
     },
     "commit_apart": {  # what a refused request must still leave behind
         "consular/app.py", "consular/audit/operations.py", "consular/auth/session.py",
