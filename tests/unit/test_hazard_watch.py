@@ -25,6 +25,7 @@ from consular.auth.models import Role, User
 from consular.cases.models import Notification, SmsState
 from consular.cases.operations.notifications import notification_text
 from consular.db import db, utcnow
+from tests.conftest import Browser
 from tests.fakes.hazard_feeds import HazardFeedServer
 from tests.support.alerts import make_registrant
 from tests.support.hazards import (
@@ -223,3 +224,33 @@ def test_few_registrants_near_a_strong_earthquake_make_no_draft(app: Flask, watc
     assert reports["usgs"].new == 1 and reports["usgs"].drafts == 0
     assert db.session.scalar(sa.select(HazardEvent.exposure)) == 9
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) == 0
+
+
+def test_the_hazard_page_shows_events_exposure_drafts_and_each_feeds_health(
+        app: Flask, watch_app: Flask, server: HazardFeedServer, people: dict[str, Any],
+        logged_in: Any, make_user: Any) -> None:
+    hit = utcnow().replace(microsecond=0) - timedelta(minutes=5)
+    publish(server, [Quake("us7000prato", 6.1, PRATO, hit, hit),
+                     Quake("us7000tonga", 6.8, FAR_AWAY, hit, hit)], [])
+    server.put("/page.atom", "<html></html>", "text/html")
+    poll(watch_app)
+    event = db.session.scalar(sa.select(HazardEvent).where(HazardEvent.external_id == "us7000prato"))
+
+    # The page runs with the worker's settings (the feeds it lists are HAZARD_FEEDS).
+    browser = Browser(watch_app.test_client())
+    browser.login(db.session.get(User, people["off_duty"]).username)
+    page = browser.get("/alerts/hazards", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'href="/alerts/{event.alert_id}"' in html
+    assert html.count('data-testid="draft-link"') == 1
+    rows = html.split('data-testid="hazard-events"', 1)[1].split("</table>", 1)[0]
+    assert 'data-testid="exposure">12<' in rows and 'data-testid="exposure">0<' in rows
+    assert "M 6.1 - 5 km NNE of Prato, Italy" in rows
+    feeds = html.split('data-testid="hazard-feeds"', 1)[1].split("</table>", 1)[0]
+    html_row = feeds.split('data-feed="html"', 1)[1].split("</tr>", 1)[0]
+    assert "unexpected content type text/html" in html_row and "Never" in html_row
+    usgs_row = feeds.split('data-feed="usgs"', 1)[1].split("</tr>", 1)[0]
+    assert "Never" not in usgs_row and 'data-testid="feed-error"' not in usgs_row
+    liaison = logged_in(make_user(Role.liaison_officer))
+    assert liaison.get("/alerts/hazards").status_code == 404
