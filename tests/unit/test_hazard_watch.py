@@ -155,6 +155,8 @@ def test_events_near_registrants_become_one_draft_each(app: Flask, watch_app: Fl
     assert told.params["count"] == 12
     with force_locale("en"):
         assert "12 registrants" in notification_text(told)
+    with force_locale("zh_Hans"):
+        assert notification_text(told).startswith("灾害监测：")
 
     feeds = {f.name: f for f in db.session.scalars(sa.select(HazardFeed))}
     assert feeds["usgs"].last_success_at is not None and feeds["usgs"].etag
