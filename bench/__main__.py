@@ -18,6 +18,7 @@ BENCHMARKS = {
     "webhooks": "bench.webhooks",
     "cases": "bench.cases",
     "crisis": "bench.crisis",
+    "hazards": "bench.hazards",
     "plots": "bench.plots",
 }
 
