@@ -16,7 +16,8 @@ One event, however many entries name it:
   an event (an earthquake told by USGS and by a national agency's CAP feed) is that event too: it
   adds its keys, and the first reading stays.
 
-Linked CAP documents are fetched once (their address is a key of the event they gave). The
+Linked CAP documents are fetched once (their address is a key of the event they gave), and only
+from the feed's own site. The
 exposure is the registrants in the event's area, counted by the alerts' own aim query
 (``alerts.targeting``): a CAP polygon or circle, or a circle of HAZARD_QUAKE_RADIUS_KM around an
 epicentre. A polygon the aim cannot take as it is (more than 100 corners, crossing itself) is
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
@@ -125,7 +127,7 @@ def poll_feed(session: requests.Session, name: str, kind: str, url: str, setting
         if fetched.body is not None:
             document = (parse_usgs(fetched.body, float(settings.hazard_quake_radius_km)) if kind == "usgs"
                         else parse_cap_feed(fetched.body))
-            _read_links(session, document, link_errors, limits)
+            _read_links(session, url, document, link_errors, limits)
         moment = now or utcnow()
         row = _feed_row(name, kind, url)
         if document is None:
@@ -162,10 +164,15 @@ def _failed(name: str, kind: str, url: str, error: str, now: datetime | None, re
     commit_step()
 
 
-def _read_links(session: requests.Session, document: FeedDocument, errors: list[str],
+def _read_links(session: requests.Session, feed_url: str, document: FeedDocument, errors: list[str],
                 limits: dict[str, Any]) -> None:
-    """Fetch the linked CAP documents not read before (their address is a key of their event)."""
-    links = list(dict.fromkeys(document.cap_links))
+    """Fetch the linked CAP documents not read before (their address is a key of their event).
+    Only links to the feed's own site are followed (as publishers link their CAP files): a feed's
+    text cannot send the worker to any other address, an inside one least of all."""
+    site = urlsplit(feed_url)[:2]
+    links = [link for link in dict.fromkeys(document.cap_links) if urlsplit(link)[:2] == site]
+    if len(links) < len(set(document.cap_links)):
+        log.info("hazard feed %s: links to CAP documents on other sites were not followed", feed_url)
     if not links:
         return
     known = set(db.session.scalars(sa.select(HazardEventKey.key).where(

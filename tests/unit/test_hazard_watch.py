@@ -256,3 +256,23 @@ def test_the_hazard_page_shows_events_exposure_drafts_and_each_feeds_health(
     assert "Never" not in usgs_row and 'data-testid="feed-error"' not in usgs_row
     liaison = logged_in(make_user(Role.liaison_officer))
     assert liaison.get("/alerts/hazards").status_code == 404
+
+
+def test_the_worker_polls_the_feeds_on_its_schedule_and_leaves_a_feed_just_polled(
+        app: Flask, watch_app: Flask, server: HazardFeedServer, people: dict[str, Any]) -> None:
+    from alerts.scheduler import Worker
+
+    hit = utcnow().replace(microsecond=0)
+    publish(server, [Quake("us7000prato", 6.1, PRATO, hit, hit)], [])
+    worker = Worker(watch_app)
+    scheduler = worker.build_scheduler(blocking=False)
+    job = scheduler.get_job("hazard_watch")
+    assert job is not None and job.trigger.interval == timedelta(minutes=5)
+    assert Worker(app).build_scheduler(blocking=False).get_job("hazard_watch") is None  # no feeds
+
+    worker.hazard_watch()
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) == 1
+    asked = len(server.headers_of("/usgs.geojson"))
+    worker.hazard_watch()  # another worker's poll a moment later: the feed was just polled
+    assert len(server.headers_of("/usgs.geojson")) == asked == 1
