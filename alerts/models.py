@@ -434,6 +434,7 @@ class HazardEvent(Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     alert: Mapped[Alert | None] = relationship()
+    keys: Mapped[list[HazardEventKey]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
 class HazardEventKey(Model):
