@@ -117,7 +117,7 @@ def parse_usgs(body: bytes, radius_km: float) -> FeedDocument:
     blasts and explosions are left out), each a Point [longitude, latitude, depth]."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise FeedFormatError("not JSON") from exc
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection" \
             or not isinstance(document.get("features"), list):

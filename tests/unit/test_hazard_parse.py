@@ -62,7 +62,8 @@ def test_an_unreadable_usgs_feature_is_skipped_not_the_feed(feature: object) -> 
     assert [e.external_id for e in parse_usgs(body, 100.0).events] == ["ok"]
 
 
-@pytest.mark.parametrize("body", [b"<html></html>", b"{}", b'{"type": "Feature"}', b"\xff\xfe", b"[]"])
+@pytest.mark.parametrize("body", [b"<html></html>", b"{}", b'{"type": "Feature"}', b"\xff\xfe", b"[]",
+                                  b"[" * 100_000 + b"]" * 100_000])
 def test_a_document_that_is_not_a_usgs_summary_is_refused(body: bytes) -> None:
     with pytest.raises(FeedFormatError):
         parse_usgs(body, 100.0)
