@@ -157,6 +157,13 @@ def test_events_near_registrants_become_one_draft_each(app: Flask, watch_app: Fl
         assert "12 registrants" in notification_text(told)
     with force_locale("zh_Hans"):
         assert notification_text(told).startswith("灾害监测：")
+    # The SMS the dispatcher sends them, claimed as it claims them, in their language (English).
+    from alerts.dispatch.notices import claim_notifications, render_notice
+
+    claimed = claim_notifications("test-worker")
+    assert {c.notification_id for c in claimed} == {n.id for n in notices}
+    sms = render_notice(next(c for c in claimed if c.notification_id == told.id), utcnow())
+    assert sms.startswith("Hazard watch:") and "12 registrants" in sms
 
     feeds = {f.name: f for f in db.session.scalars(sa.select(HazardFeed))}
     assert feeds["usgs"].last_success_at is not None and feeds["usgs"].etag
