@@ -14,6 +14,8 @@ Read it in this order:
 - ``channels/sms/``: what an SMS is (encoding and segments as Twilio counts them) and the system's own
   SMS texts in every supported language.
 - ``gateways/``: transport only: the protocol, Twilio, the console outbox, a fake Twilio.
+- ``hazards/``: the hazard watch: feeds the worker polls, the events read from them, their exposure
+  and the draft alerts made for them.
 - ``replies/``: what people text back (keywords, safety-check answers) and the provider's webhooks.
 - ``scheduler`` and ``jobs``: the worker process and the scans it runs; ``workers``: its admin page.
 - ``app``: how the alerts side joins the Flask app; ``ops_hooks``: what it adds to ``consular.ops``

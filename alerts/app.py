@@ -12,6 +12,7 @@ from alerts.authoring.api import bp as alerts_api_bp
 from alerts.authoring.feeds import bp as alert_feeds_bp
 from alerts.authoring.views import bp as alert_pages_bp
 from alerts.gateways.views import bp as dev_sms_bp
+from alerts.hazards.views import bp as hazard_pages_bp
 from alerts.replies.webhooks import bp as webhooks_bp
 from alerts.workers import bp as workers_bp
 from consular.demo import register_demo_loader
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     for bp in (workers_bp, dev_sms_bp):
         app.register_blueprint(bp)
     app.register_blueprint(alert_feeds_bp)  # before the pages: /alerts/feed.atom is a fixed path
+    app.register_blueprint(hazard_pages_bp)  # before the alert pages, as the feed is
     app.register_blueprint(alert_pages_bp)
     app.register_blueprint(alerts_api_bp)  # /api/v1/alerts: the pages' operations as JSON
     app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt

@@ -379,3 +379,72 @@ class SmsRateBucket(Model):
     name: Mapped[str] = mapped_column(sa.String(120), primary_key=True)  # kind, or kind:sender
     next_free_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- hazard watch (``alerts.hazards``) -----------------------------------------------------------
+
+
+class HazardFeed(Model):
+    """What the worker knows of one configured hazard feed (HAZARD_FEEDS): what to ask it next
+    (its ETag and Last-Modified) and how its last polls went."""
+
+    __tablename__ = "hazard_feed"
+
+    name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))  # cap, usgs
+    url: Mapped[str] = mapped_column(sa.String(500))
+    etag: Mapped[str | None] = mapped_column(sa.String(200))
+    last_modified: Mapped[str | None] = mapped_column(sa.String(100))
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(sa.String(300), default="")
+    last_events: Mapped[int] = mapped_column(default=0)  # entries read at the last success
+
+
+class HazardEvent(Model):
+    """One hazard (an earthquake, a storm warning…) read from a feed: where and when, how severe,
+    how many registrants are in its area, and the draft alert made for it, if any. The same event
+    read again (an update, or from a second feed) is this row: see ``HazardEventKey``."""
+
+    __tablename__ = "hazard_event"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "external_id"),
+        sa.Index("ix_hazard_event_kind_time", "kind", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(40))  # the feed it was first read from
+    external_id: Mapped[str] = mapped_column(sa.String(200))  # its id in that feed
+    kind: Mapped[str] = mapped_column(sa.String(30))  # a template hazard (earthquake, fire…)
+    event: Mapped[str] = mapped_column(sa.String(120), default="")  # as the feed names it
+    severity: Mapped[str] = mapped_column(sa.String(10), default="Unknown")  # CAP's scale
+    magnitude: Mapped[float | None] = mapped_column(sa.Float)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source_updated_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the feed's own "updated"
+    latitude: Mapped[float | None] = mapped_column(sa.Float)  # a point (with radius_km), or
+    longitude: Mapped[float | None] = mapped_column(sa.Float)  # a polygon's middle
+    radius_km: Mapped[float | None] = mapped_column(sa.Float)
+    polygon: Mapped[str | None] = mapped_column(sa.Text)  # CAP's "lat,lon lat,lon …"
+    headline: Mapped[str] = mapped_column(sa.String(300), default="")
+    place: Mapped[str] = mapped_column(sa.String(120), default="")
+    link: Mapped[str] = mapped_column(sa.String(500), default="")
+    cancelled: Mapped[bool] = mapped_column(default=False)  # the source withdrew it
+    exposure: Mapped[int] = mapped_column(default=0)  # registrants in its area at the last count
+    alert_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alert.id"))  # the draft made for it
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    alert: Mapped[Alert | None] = relationship()
+    keys: Mapped[list[HazardEventKey]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class HazardEventKey(Model):
+    """A name an event goes by: a USGS event id (every one of its ``ids``), a CAP alert's
+    "sender,identifier" (and those it references). An entry carrying a known key is that event."""
+
+    __tablename__ = "hazard_event_key"
+
+    key: Mapped[str] = mapped_column(sa.String(250), primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("hazard_event.id", ondelete="CASCADE"),
+                                          index=True)

@@ -130,6 +130,18 @@ class Worker:
 
         self._run("deliver_webhooks", deliver)
 
+    def hazard_watch(self) -> None:
+        """Poll the hazard feeds (``alerts.hazards.watch``); a feed another worker has just
+        polled is left to it."""
+        from alerts.hazards.watch import poll_feeds
+
+        minutes = current_settings(self.app).hazard_poll_minutes
+
+        def poll() -> None:
+            poll_feeds(min_gap=timedelta(minutes=minutes) / 2)
+
+        self._run("hazard_watch", poll)
+
     def alert_job(self, name: str) -> None:
         """One of ``alerts.jobs.JOBS`` (due alerts, finishing, lease reclaim, safety follow-ups).
         The due-alerts job wakes this worker's idle dispatch lanes after each slice it commits."""
@@ -243,6 +255,9 @@ class Worker:
         scheduler.add_job(self.apply_retention, "interval", hours=24, id="apply_retention", **defaults)
         scheduler.add_job(self.deliver_webhooks, "interval", seconds=WEBHOOK_SECONDS, id="deliver_webhooks",
                           next_run_time=utcnow(), **defaults)
+        if settings.hazard_feeds.value:
+            scheduler.add_job(self.hazard_watch, "interval", minutes=settings.hazard_poll_minutes,
+                              id="hazard_watch", next_run_time=utcnow(), **defaults)
         from alerts.jobs import JOBS
 
         for name, seconds in JOBS:

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "outbound": "bench.outbound",
     "cases": "bench.cases",
     "crisis": "bench.crisis",
+    "hazards": "bench.hazards",
     "plots": "bench.plots",
 }
 

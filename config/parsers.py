@@ -425,3 +425,42 @@ def attachment_kinds(raw: str) -> Parsed[frozenset[str]]:
 def unknown_names(table: Mapping[str, Any], known: frozenset[str]) -> list[str]:
     """The keys of ``table`` (besides "default") that are not in ``known``."""
     return [name for name in table if name != "default" and name not in known]
+
+
+# --- hazard feeds ------------------------------------------------------------------------------
+
+HAZARD_FEED_KINDS = ("cap", "usgs")
+CAP_SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor")
+
+
+def parse_hazard_feeds(raw: str) -> tuple[tuple[str, str, str], ...]:
+    """``name=kind:url`` entries separated by ``;`` or new lines: (name, kind, url) each."""
+    feeds: list[tuple[str, str, str]] = []
+    for part in re.split(r"[;\n]", raw):
+        entry = part.strip()
+        if not entry:
+            continue
+        match = re.fullmatch(r"([a-z0-9][a-z0-9_-]{0,39})\s*=\s*([a-z]+)\s*:\s*(\S+)", entry)
+        if match is None:
+            raise ValueError(f"{entry[:60]!r} is not name=kind:url (e.g. usgs=usgs:https://…)")
+        name, kind, url = match.groups()
+        if kind not in HAZARD_FEED_KINDS:
+            raise ValueError(f"{name}: the kind must be one of {', '.join(HAZARD_FEED_KINDS)}")
+        if not (url.startswith("http://") or url.startswith("https://")) or any(c in url for c in "<>\"'"):
+            raise ValueError(f"{name}: the address must start with http:// or https://")
+        if any(name == known for known, _kind, _url in feeds):
+            raise ValueError(f"{name}: named twice")
+        feeds.append((name, kind, url))
+    return tuple(feeds)
+
+
+def hazard_feeds(raw: str) -> Parsed[tuple[tuple[str, str, str], ...]]:
+    feeds = parse_hazard_feeds(raw)
+    return Parsed(";".join(f"{name}={kind}:{url}" for name, kind, url in feeds), feeds)
+
+
+def parse_magnitude(raw: str) -> float:
+    value = float(raw.strip())
+    if not 0 <= value <= 10:  # also refuses nan and inf
+        raise ValueError("must be a magnitude from 0 to 10")
+    return value

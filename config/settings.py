@@ -273,6 +273,41 @@ class Settings:
         p.attachment_kinds, "jpeg,png,webp,heic,pdf,txt,docx,xlsx",
         "Attachment types accepted, checked by content, not by name: jpeg, png, webp, heic, pdf, "
         "txt, docx, xlsx (comma-separated).")
+    hazard_feeds: Parsed[tuple[tuple[str, str, str], ...]] = setting(
+        p.hazard_feeds, "",
+        "Hazard feeds the worker watches, as name=kind:url separated by ';': kind cap (CAP 1.2 "
+        "alerts in an Atom or RSS feed, embedded or linked, as national weather services and GDACS "
+        "publish them) or usgs (a USGS earthquake GeoJSON summary), e.g. "
+        "usgs=usgs:https://earthquake.usgs.gov/earthquakes/feed/v1.0/summary/4.5_day.geojson. "
+        "Empty: no hazard watch.")
+    hazard_poll_minutes: int = setting(
+        p.int_between(1, 1440), "5",
+        "Minutes between two polls of the hazard feeds (each asks only for what changed: ETag, "
+        "Last-Modified).")
+    hazard_fetch_timeout_seconds: int = setting(
+        p.int_between(1, 300), "20",
+        "Seconds a hazard feed may take to connect, and between two reads of its answer.")
+    hazard_feed_max_mb: int = setting(
+        p.int_between(1, 100), "10",
+        "Largest hazard feed document read, in MiB: reading stops past it and the poll counts as "
+        "that feed's error.")
+    hazard_cap_min_severity: str = setting(
+        p.choice(p.CAP_SEVERITIES), "Severe",
+        "A CAP alert from a hazard feed becomes a draft alert from this severity up (Extreme, "
+        "Severe, Moderate or Minor)…")
+    hazard_cap_min_registrants: int = setting(
+        p.parse_positive_int, "1",
+        "…when at least this many registrants are in its area.")
+    hazard_quake_min_magnitude: float = setting(
+        p.parse_magnitude, "5.5",
+        "An earthquake from a hazard feed becomes a draft alert from this magnitude up…")
+    hazard_quake_radius_km: int = setting(
+        p.int_between(1, 2000), "100",
+        "…counting the registrants within this many kilometres of its epicentre (the draft's "
+        "circle)…")
+    hazard_quake_min_registrants: int = setting(
+        p.parse_positive_int, "10",
+        "…when at least this many are there.")
 
     @property
     def is_production(self) -> bool:

@@ -165,6 +165,7 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("alert_pages.template_new", "POST"): CENTRE_PAGE,
     ("alert_pages.template_edit", "GET"): CENTRE_PAGE,
     ("alert_pages.template_edit", "POST"): CENTRE_PAGE,
+    ("hazard_pages.hazard_list", "GET"): CENTRE_PAGE,
     ("alerts.workers", "GET"): ADMIN_PAGE,
     # The alerts API: the alert pages' twin (coordinators; hidden from everyone else).
     ("alerts_api.alert_list", "GET"): api(CENTRE_PAGE),

@@ -914,7 +914,8 @@ def test_webhooks_refuse_junk(app: Flask, same_db_app: Callable[..., Flask], wor
 LIST_PAGES = [("coordinator", "/cases/queue"), ("coordinator", "/registrants"), ("coordinator", "/alerts"),
               ("officer", "/cases/mine"), ("volunteer", "/cases/inbox"), ("admin", "/admin/audit"),
               ("admin", "/admin/users"), ("admin", "/network/liaison-points"), ("admin", "/network/stations"),
-              ("admin", "/network/missions"), ("admin", "/network/divisions"), ("coordinator", "/reports")]
+              ("admin", "/network/missions"), ("admin", "/network/divisions"), ("coordinator", "/reports"),
+              ("coordinator", "/alerts/hazards")]
 REGISTRANT_PARAMS = ["q", "country", "language", "status", "kind", "liaison_point_id", "station_id",
                      "current", "batch", "limit", "offset"]
 

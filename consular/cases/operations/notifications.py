@@ -102,6 +102,9 @@ def notification_text(notification: Notification) -> str:
         return _("The alert “%(event)s” was sent by break-glass, without a second approval. Another "
                  "coordinator must review it by %(due)s.", event=p.get("event", ""),
                  due=_moment(p.get("due_at")))
+    if kind == "hazard_draft":
+        return _("Hazard watch: “%(event)s”, %(count)s registrants in its area. A draft alert waits "
+                 "for your review.", event=p.get("event", ""), count=p.get("count", 0))
     if kind == "break_glass_reviewed":
         return _("The break-glass alert “%(event)s” has been reviewed.", event=p.get("event", ""))
     return _("Update on case %(reference)s.", reference=ref)
