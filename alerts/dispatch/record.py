@@ -19,6 +19,7 @@ from alerts.gateways.protocol import Outcome, SendResult
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, NotSentReason
 from config import Settings
 from consular.db import commit_step, db
+from consular.phones import calling_country
 from consular.registry.models import Registrant, RegistrantStatus
 
 MAX_RETRY_AFTER = 3600.0
@@ -177,6 +178,7 @@ def record_deliveries(items: Sequence[Outgoing], now: datetime, settings: Settin
             report.accepted += 0 if item.reconciled else 1
             state = _PROVIDER_STATE.get((result.provider_status or "").lower(), DeliveryState.submitted)
             accepted.append({**who, "b_state": state, "b_pid": result.provider_id,
+                             "b_pcountry": calling_country(item.to),
                              "b_pstatus": (result.provider_status or "")[:20] or None,
                              "b_segments": result.segments or item.segments,
                              "b_final": now if state in (DeliveryState.delivered, DeliveryState.undelivered,
@@ -222,7 +224,8 @@ def record_deliveries(items: Sequence[Outgoing], now: datetime, settings: Settin
             .values(state=sa.bindparam("b_state"), provider_id=sa.bindparam("b_pid"),
                     provider_status=sa.bindparam("b_pstatus"), segments=sa.bindparam("b_segments"),
                     submitted_at=now, final_at=sa.bindparam("b_final"), lease_until=None,
-                    reconcile_from=None, error_code=None, skip_reason=None),
+                    reconcile_from=None, error_code=None, skip_reason=None,
+                    phone_country=sa.bindparam("b_pcountry")),
             accepted))
     if recorded < len(accepted):
         # A status callback overtook the provider's answer: it moved the delivery on (adopting the
@@ -262,10 +265,11 @@ _ACCEPTED_PG = sa.text("""
 UPDATE delivery AS d
    SET state = v.state, provider_id = v.pid, provider_status = v.pstatus, segments = v.segments,
        submitted_at = :now, final_at = v.final, lease_until = NULL, reconcile_from = NULL,
-       error_code = NULL, skip_reason = NULL
+       error_code = NULL, skip_reason = NULL, phone_country = v.pcountry
   FROM unnest(CAST(:ids AS bigint[]), CAST(:bys AS varchar[]), CAST(:states AS varchar[]),
               CAST(:pids AS varchar[]), CAST(:pstatuses AS varchar[]), CAST(:segments AS integer[]),
-              CAST(:finals AS timestamptz[])) AS v(id, by, state, pid, pstatus, segments, final)
+              CAST(:finals AS timestamptz[]), CAST(:pcountries AS varchar[]))
+       AS v(id, by, state, pid, pstatus, segments, final, pcountry)
  WHERE d.id = v.id AND d.claimed_by = v.by
    AND (d.state = 'claimed' OR (d.state = 'skipped' AND d.provider_id IS NULL))
 """)
@@ -281,7 +285,7 @@ def _record_accepted_pg(rows: Sequence[dict[str, Any]], now: datetime) -> int:
         "now": now, "ids": [r["b_id"] for r in rows], "bys": [r["b_by"] for r in rows],
         "states": [str(r["b_state"]) for r in rows], "pids": [r["b_pid"] for r in rows],
         "pstatuses": [r["b_pstatus"] for r in rows], "segments": [r["b_segments"] for r in rows],
-        "finals": [r["b_final"] for r in rows],
+        "finals": [r["b_final"] for r in rows], "pcountries": [r["b_pcountry"] for r in rows],
     }))
 
 
