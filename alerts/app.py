@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from alerts import demo, ops_hooks
-from alerts.authoring import alert_views, library_views  # noqa: F401  (their routes join the alert pages)
+from alerts.authoring import alert_views, call_round_views, library_views  # noqa: F401  (their routes join the alert pages)
 from alerts.authoring.feeds import bp as alert_feeds_bp
 from alerts.authoring.views import bp as alert_pages_bp
 from alerts.gateways.views import bp as dev_sms_bp
