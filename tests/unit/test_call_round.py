@@ -254,3 +254,16 @@ def test_the_destination_country_is_read_from_the_calling_code():
     assert calling_country("+5352345678") == "CU"
     assert calling_country("+12025550123") == "US"
     assert calling_country("0039333") is None and calling_country("+") is None
+
+
+def test_the_dispatcher_records_the_country_of_each_number(app, twilio):
+    from tests.support.dispatch import deliveries, make_alert, send_alert
+    from tests.support.dispatch import make_registrant as registrant_with
+
+    italian = registrant_with(phone="+393331230001")
+    chinese = registrant_with(phone="+8613123450001")
+    alert = make_alert()
+    send_alert(alert)
+    assert twilio.run_until_idle() == 2
+    countries = {d.registrant_id: d.phone_country for d in deliveries(alert.id)}
+    assert countries == {italian.id: "IT", chinese.id: "CN"}
