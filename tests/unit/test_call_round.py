@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from alerts import targeting
+from alerts.authoring.maps import answers_by_place
 from alerts.authoring.receipts import receipt_share
 from alerts.models import Alert, CallAttempt, Delivery, DeliveryState, ReplyKind
 from consular.audit.models import AuditEntry
@@ -267,3 +268,17 @@ def test_the_dispatcher_records_the_country_of_each_number(app, twilio):
     assert twilio.run_until_idle() == 2
     countries = {d.registrant_id: d.phone_country for d in deliveries(alert.id)}
     assert countries == {italian.id: "IT", chinese.id: "CN"}
+
+
+def test_the_map_of_answers_counts_what_the_calls_found(coordinators, logged_in):
+    author, approver = coordinators
+    people = [make_registrant(commit=False) for _ in range(2)]
+    for person in people:
+        person.latitude, person.longitude = 43.88, 11.10
+    db.session.commit()
+    alert, rows = silent_check(author, approver, *people)
+    page = signed_in(logged_in, approver)
+    record(page, alert, rows[people[0].id], "reached_safe")
+    record(page, alert, rows[people[1].id], "reached_needs_help")
+    [place] = answers_by_place(db.session.get(Alert, alert.id))
+    assert (place["safe"], place["need_help"], place["no_answer"]) == (1, 1, 0)
