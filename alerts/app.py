@@ -7,7 +7,12 @@ from __future__ import annotations
 from flask import Flask
 
 from alerts import demo, ops_hooks
-from alerts.authoring import alert_views, api_follow, library_views  # noqa: F401  (their routes)
+from alerts.authoring import (  # noqa: F401  (their routes)
+    alert_views,
+    api_follow,
+    call_round_views,
+    library_views,
+)
 from alerts.authoring.api import bp as alerts_api_bp
 from alerts.authoring.feeds import bp as alert_feeds_bp
 from alerts.authoring.views import bp as alert_pages_bp

@@ -288,6 +288,16 @@ class ReplyKind(StrEnum):
     unknown = "unknown"
 
 
+class CallOutcome(StrEnum):
+    """What a call of the call round found (the latest attempt decides)."""
+
+    reached_safe = "reached_safe"
+    reached_needs_help = "reached_needs_help"
+    no_answer = "no_answer"
+    wrong_number = "wrong_number"
+    message_left = "message_left"
+
+
 class Delivery(Model):
     """One message of one alert to one registrant; (alert, registrant) is unique."""
 
@@ -303,6 +313,10 @@ class Delivery(Model):
                  postgresql_where=sa.text("state = 'claimed'"),
                  sqlite_where=sa.text("state = 'claimed'")),
         sa.Index("ix_delivery_alert_state", "alert_id", "state"),
+        # The latest messages to one destination country: the share of them with a final receipt.
+        sa.Index("ix_delivery_phone_country", "phone_country", "submitted_at",
+                 postgresql_where=sa.text("phone_country IS NOT NULL"),
+                 sqlite_where=sa.text("phone_country IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -333,8 +347,28 @@ class Delivery(Model):
     reconcile_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     previous_provider_id: Mapped[str | None] = mapped_column(sa.String(64))
     call_round_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # safety check unanswered
+    # The latest call of the call round (its history: ``CallAttempt``).
+    call_outcome: Mapped[CallOutcome | None] = mapped_column(_enum(CallOutcome, 20))
+    call_outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The country of the number the message went to (by its calling code), for receipt shares.
+    phone_country: Mapped[str | None] = mapped_column(sa.String(2))
 
     alert: Mapped[Alert] = relationship()
+
+
+class CallAttempt(Model):
+    """One call of the call round to the recipient of a safety check: what it found, a note (sealed
+    at rest: it may say what happened to the person), who called and when. Kept as a history."""
+
+    __tablename__ = "call_attempt"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("delivery.id"), index=True)
+    outcome: Mapped[CallOutcome] = mapped_column(_enum(CallOutcome, 20))
+    note: Mapped[str | None] = mapped_column(EncryptedString())
+    called_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    called_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("case_file.id"))
 
 
 class InboundMessage(Model):

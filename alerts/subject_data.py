@@ -2,7 +2,8 @@
 
 The registry owns the person's record; it asks every package that keeps data about them through
 ``SUBJECT_ACCESS_SECTIONS`` and ``ERASURE_HOOKS``. Here: the messages we sent them (no text is
-kept per delivery, only which alert, language and outcome) and the texts they sent us.
+kept per delivery, only which alert, language and outcome), the texts they sent us and the calls of
+the call round (what each found, with its note).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alerts.models import Alert, Delivery, InboundMessage
+from alerts.models import Alert, CallAttempt, Delivery, InboundMessage
 from consular.db import db
 from consular.registry.models import Registrant
 from consular.registry.subject_data import ERASURE_HOOKS, SUBJECT_ACCESS_SECTIONS
@@ -32,6 +33,10 @@ def messages_section(registrant: Registrant) -> dict[str, Any]:
         sa.select(InboundMessage).where(InboundMessage.registrant_id == registrant.id)
         .order_by(InboundMessage.id)
     ).all()
+    calls = db.session.scalars(
+        sa.select(CallAttempt).join(Delivery, Delivery.id == CallAttempt.delivery_id)
+        .where(Delivery.registrant_id == registrant.id).order_by(CallAttempt.id)
+    ).all()
     return {
         "alerts_sent": [
             {"alert": row.identifier, "event": row.event, "language": row.language,
@@ -42,15 +47,24 @@ def messages_section(registrant: Registrant) -> dict[str, Any]:
         "texts_received": [
             {"received_at": _iso(m.received_at), "kind": m.kind, "text": m.body} for m in received
         ],
+        "calls": [
+            {"called_at": _iso(c.called_at), "outcome": str(c.outcome), "note": c.note} for c in calls
+        ],
     }
 
 
 def erase_messages(registrant: Registrant) -> None:
-    """The texts they sent us go; the delivery rows stay (they hold no personal data) so an
-    alert's figures still add up."""
+    """The texts they sent us and the notes of their calls go; the delivery rows and the calls'
+    outcomes stay (they hold no personal data) so an alert's figures still add up."""
     db.session.execute(
         sa.update(InboundMessage).where(InboundMessage.registrant_id == registrant.id)
         .values(body="", from_number="", from_hash="")
+    )
+    db.session.execute(
+        sa.update(CallAttempt)
+        .where(CallAttempt.delivery_id.in_(
+            sa.select(Delivery.id).where(Delivery.registrant_id == registrant.id)))
+        .values(note=None).execution_options(synchronize_session=False)
     )
 
 

@@ -194,6 +194,20 @@ class Settings:
         "A safety check unanswered this long after its message went out puts the person on the "
         "call-round list (and re-sends it once when the alert asks for that); an alert may set "
         "its own time.")
+    receipt_expected_percent: int = setting(
+        p.int_between(0, 100), "50",
+        "Share (percent) of the recent messages to a destination country that must have had a final "
+        "delivery receipt for receipts to be expected there; below it the progress page says \"sent, "
+        "no receipt expected\" for messages to that country instead of waiting for one. 0: "
+        "always wait for receipts.")
+    receipt_window_days: int = setting(
+        p.int_between(1, 365), "30",
+        "How far back the receipt share of a destination country looks (at most its latest "
+        "RECEIPT_SAMPLE_SIZE messages).")
+    receipt_sample_size: int = setting(
+        p.int_between(20, 100000), "500",
+        "How many of the latest messages to a destination country the receipt share is taken over; "
+        "with fewer than 20 in the window, receipts are expected.")
     sms_signatures: Parsed[dict[str, str]] = setting(
         p.sms_signatures, "",
         "The sender's signature that opens every alert SMS, per language, separated by ';': "

@@ -75,3 +75,19 @@ def example(region: str | None, *, mobile: bool = True) -> str:
     if number is None:  # pragma: no cover (the library has examples for China)
         return "+86 131 2345 6789"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def calling_country(number: str) -> str | None:
+    """The country a number (E.164) is dialled in, by its calling code alone: cheap enough for every
+    message sent. A code shared by several countries gives its main one (+1: US, +7: RU, +44: GB)."""
+    if not number.startswith("+"):
+        return None
+    for length in (1, 2, 3):
+        code = number[1:1 + length]
+        if not code.isdigit():
+            return None
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(code))
+        if regions:
+            region = regions[0]
+            return region if len(region) == 2 and region != "ZZ" else None
+    return None

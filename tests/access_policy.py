@@ -144,6 +144,8 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("alert_pages.alert_list", "GET"): CENTRE_PAGE,
     ("alert_pages.approve", "POST"): CENTRE_PAGE,
     ("alert_pages.call_round", "GET"): CENTRE_PAGE,
+    ("alert_pages.call_outcome", "POST"): CENTRE_PAGE,
+    ("alert_pages.call_round_export", "GET"): CENTRE_PAGE,
     ("alert_pages.cancel", "POST"): CENTRE_PAGE,
     ("alert_pages.detail", "GET"): CENTRE_PAGE,
     ("alert_pages.edit", "GET"): CENTRE_PAGE,

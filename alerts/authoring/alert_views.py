@@ -1,6 +1,7 @@
 """An alert's page once it is written: what it will do and has done (the send plan, the progress
-and its map, the call round) and what a coordinator does with it (submit, approve, reject,
-break-glass and its review, cancel, updates and cancel notices). Its routes join the alert pages'
+and its map) and what a coordinator does with it (submit, approve, reject,
+break-glass and its review, cancel, updates and cancel notices; the call round is
+``alerts.authoring.call_round_views``). Its routes join the alert pages'
 blueprint (``alerts.authoring.views``), as the template library's do."""
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import i18n
 from alerts import targeting
 from alerts.authoring import break_glass as glass
 from alerts.authoring import operations as ops
-from alerts.authoring import placeholders, validation
+from alerts.authoring import placeholders
 from alerts.authoring.maps import answers_by_place, map_config
-from alerts.authoring.progress import call_round_rows, progress_data
+from alerts.authoring.progress import progress_data
 from alerts.authoring.views import (
-    CALL_ROUND_LIMIT,
     _alert_or_404,
     _commit_or_conflict,
     _coordinator,
@@ -33,7 +33,6 @@ from alerts.models import (
     Alert,
     CapMsgType,
 )
-from consular.audit.operations import record
 from consular.db import utcnow
 
 # --- detail and actions -------------------------------------------------------------------------
@@ -174,22 +173,3 @@ def _headline(alert: Alert) -> str:
     text = ops.text_for(alert, alert.base_language) or (alert.texts[0] if alert.texts else None)
     return placeholders.with_place(text.headline, alert.place, text.language) if text is not None \
         else alert.event
-
-
-# --- the call round -----------------------------------------------------------------------------
-
-
-@bp.get("/alerts/<int:alert_id>/call-round")
-def call_round(alert_id: int) -> str:
-    """People to phone: those who asked for help, those the message did not reach, and those who
-    have not answered the safety check in the set time. Reading this list is recorded in the audit trail."""
-    user = _coordinator()
-    alert = _alert_or_404(alert_id)
-    if not alert.safety_check:
-        abort(404)
-    now = utcnow()
-    cutoff = now - timedelta(minutes=alert.safety_check_minutes or validation.DEFAULT_SAFETY_MINUTES)
-    rows = call_round_rows(alert, cutoff, CALL_ROUND_LIMIT)
-    record("alert.call_round.view", "alert", alert.id, {"rows": len(rows)}, user=user)
-    return render_template("alerts/call_round.html", alert=alert, rows=rows, cutoff=cutoff,
-                           limit=CALL_ROUND_LIMIT, headline=_headline(alert))

@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 
 from alerts import geo
 from alerts.authoring.areas import city_name
+from alerts.authoring.call_round import answer_column
 from alerts.models import Alert, Delivery, ReplyKind
 from alerts.targeting import Target, TargetArea, recipients_where
 from config import current_settings
@@ -58,9 +59,11 @@ def recipients_by_place(target: Target) -> list[dict[str, Any]]:
 
 
 def answers_by_place(alert: Alert) -> list[dict[str, Any]]:
-    """A safety check's answers by place: safe, need help, no answer (yet)."""
-    safe = sa.func.sum(sa.case((Delivery.reply_kind == ReplyKind.safe, 1), else_=0))
-    help_ = sa.func.sum(sa.case((Delivery.reply_kind == ReplyKind.need_help, 1), else_=0))
+    """A safety check's answers by place: safe, need help, no answer (yet); a call of the call round
+    that reached someone counts as their answer (``call_round.answer_column``)."""
+    answer = answer_column()
+    safe = sa.func.sum(sa.case((answer == ReplyKind.safe.value, 1), else_=0))
+    help_ = sa.func.sum(sa.case((answer == ReplyKind.need_help.value, 1), else_=0))
     total = sa.func.count().label("n")
     rows = db.session.execute(
         sa.select(Registrant.latitude, Registrant.longitude, sa.func.min(Registrant.city),

@@ -1,22 +1,23 @@
 """What the progress page shows of an alert being sent: counts by state, language and country, why
-messages were skipped, safety-check answers so far and the time left at the configured rate; and
-who is on the call-round list of a safety check."""
+messages were skipped, safety-check answers so far (the call round's outcomes among them), the
+messages to countries that send no delivery receipt, and the time left at the configured rate."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 import i18n
 from alerts.authoring import compose
+from alerts.authoring.call_round import NOT_REACHED, answer_column
 from alerts.authoring.estimate import duration_text
 from alerts.authoring.forms import NOT_SENT_LABELS, STATE_LABELS, label
+from alerts.authoring.receipts import without_receipts
 from alerts.dispatch.record import skip_reason_label
-from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
-from consular.db import db
-from consular.registry.models import Registrant
+from alerts.models import Alert, AlertState, CallOutcome, Delivery, DeliveryState
+from consular.db import db, utcnow
 
 FINISHED = (AlertState.sent, AlertState.not_sent, AlertState.cancelled)
 OPT_OUT_REASONS = ("opted_out", "unsubscribed", "stop")
@@ -35,21 +36,29 @@ def _bucket(state: str) -> str:
 
 def progress_data(alert: Alert) -> dict[str, Any]:
     """Counts for the progress bar: by state, by language and country, replies, and the ETA."""
+    answer = answer_column()
     rows = db.session.execute(
         sa.select(Delivery.language, Delivery.country_code, Delivery.state, Delivery.skip_reason,
-                  Delivery.reply_kind, sa.func.count())
+                  answer, Delivery.call_outcome, Delivery.phone_country, sa.func.count())
         .where(Delivery.alert_id == alert.id)
         .group_by(Delivery.language, Delivery.country_code, Delivery.state, Delivery.skip_reason,
-                  Delivery.reply_kind)).all()
-    keys = ("planned", "pending", "deferred", "sent", "delivered", "failed", "skipped", "opted_out",
-            "done")
+                  answer, Delivery.call_outcome, Delivery.phone_country)).all()
+    keys = ("planned", "pending", "deferred", "sent", "no_receipt", "delivered", "failed", "skipped",
+            "opted_out", "done")
     totals = dict.fromkeys(keys, 0)
-    replies = {"safe": 0, "need_help": 0, "unknown": 0, "none": 0}
+    # The safety check's figures: each person once, by the answer that counts (``call_round``);
+    # those a call did not reach, by what it found; the rest have not answered yet.
+    replies = {"safe": 0, "need_help": 0, "unknown": 0, "none": 0,
+               **{f"call_{o.value}": 0 for o in NOT_REACHED}}
+    calls = {o.value: 0 for o in CallOutcome}
     by_language: dict[str, dict[str, int]] = {}
     by_country: dict[str, dict[str, int]] = {}
     skipped: dict[str, int] = {}
-    for language, country, state, skip_reason, reply, count in rows:
+    silent = without_receipts((r[6] for r in rows if _bucket(str(r[2])) == "sent"), utcnow())
+    for language, country, state, skip_reason, reply, call, phone_country, count in rows:
         bucket = _bucket(str(state))
+        if bucket == "sent" and phone_country in silent:
+            bucket = "no_receipt"  # handed over to a network that reports no delivery
         for table in (totals, by_language.setdefault(language, dict.fromkeys(keys, 0)),
                       by_country.setdefault(country, dict.fromkeys(keys, 0))):
             table["planned"] += count
@@ -62,9 +71,13 @@ def progress_data(alert: Alert) -> dict[str, Any]:
             # Skipped by reason, as the deliveries record it (no reason recorded: "other").
             code = skip_reason or "other"
             skipped[code] = skipped.get(code, 0) + count
+        if call is not None:
+            calls[str(call)] += count
         if reply is not None:
             replies[str(reply)] += count
-        elif bucket in ("sent", "delivered"):
+        elif call in NOT_REACHED:
+            replies[f"call_{call}"] += count
+        elif bucket in ("sent", "no_receipt", "delivered"):
             replies["none"] += count
     planned = max(totals["planned"], alert.planned_count)
     percent = 100 if alert.state in FINISHED and alert.fanned_out_at \
@@ -87,10 +100,15 @@ def progress_data(alert: Alert) -> dict[str, Any]:
         "percent": min(percent, 100),
         "totals": {**totals, "planned": planned},
         "replies": replies,
+        "calls": calls,
+        "no_receipt_countries": [
+            {"code": c, "name": i18n.country_name(c), "percent": round(share.percent),
+             "messages": share.messages} for c, share in silent.items()],
         "safety_check": alert.safety_check,
         "eta_seconds": round(eta_seconds, 1),
         "eta_text": "" if finished or not eta_seconds else duration_text(eta_seconds),
         "deferred_until": i18n.format_dt(deferred_until, fmt="short") if deferred_until else "",
+        "no_receipt_note": _("sent, no receipt expected"),
         "by_language": [{"code": k, "name": i18n.language_name(k), **v}
                         for k, v in sorted(by_language.items(), key=lambda kv: -kv[1]["planned"])],
         "by_country": [{"code": k, "name": i18n.country_name(k), **v}
@@ -103,26 +121,3 @@ def _average_segments(alert: Alert) -> float:
     if not analysed:
         return 1.0
     return sum(t.encoding.segments for t in analysed.values()) / len(analysed)
-
-
-def call_round_rows(alert: Alert, cutoff: datetime, limit: int) -> list[Any]:
-    """(Delivery, Registrant) of the people to phone: those who asked for help first, then those the
-    message did not reach, then those who have not answered the safety check by ``cutoff``."""
-    handed = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delivered)
-    query = (
-        sa.select(Delivery, Registrant)
-        .join(Registrant, Registrant.id == Delivery.registrant_id)
-        .where(Delivery.alert_id == alert.id)
-        .where(sa.or_(
-            Delivery.reply_kind == ReplyKind.need_help,
-            Delivery.state.in_((DeliveryState.failed, DeliveryState.undelivered)),
-            sa.and_(Delivery.state.in_(handed),
-                    sa.or_(Delivery.reply_kind.is_(None), Delivery.reply_kind == ReplyKind.unknown),
-                    sa.func.coalesce(Delivery.submitted_at, Delivery.final_at, Delivery.due_at) <= cutoff)))
-        .order_by(sa.case((Delivery.reply_kind == ReplyKind.need_help, 0),
-                          (Delivery.state.in_((DeliveryState.failed, DeliveryState.undelivered)), 1),
-                          else_=2),
-                  Delivery.country_code, Delivery.id)
-        .limit(limit)
-    )
-    return list(db.session.execute(query).all())

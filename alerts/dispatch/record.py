@@ -19,6 +19,7 @@ from alerts.gateways.protocol import Outcome, SendResult
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, NotSentReason
 from config import Settings
 from consular.db import commit_step, db
+from consular.phones import calling_country
 from consular.registry.models import Registrant, RegistrantStatus
 
 MAX_RETRY_AFTER = 3600.0
@@ -177,6 +178,7 @@ def record_deliveries(items: Sequence[Outgoing], now: datetime, settings: Settin
             report.accepted += 0 if item.reconciled else 1
             state = _PROVIDER_STATE.get((result.provider_status or "").lower(), DeliveryState.submitted)
             accepted.append({**who, "b_state": state, "b_pid": result.provider_id,
+                             "b_pcountry": calling_country(item.to),
                              "b_pstatus": (result.provider_status or "")[:20] or None,
                              "b_segments": result.segments or item.segments, "b_sender": item.sender,
                              "b_final": now if state in (DeliveryState.delivered, DeliveryState.undelivered,
@@ -223,7 +225,8 @@ def record_deliveries(items: Sequence[Outgoing], now: datetime, settings: Settin
                     provider_status=sa.bindparam("b_pstatus"), segments=sa.bindparam("b_segments"),
                     submitted_at=now, final_at=sa.bindparam("b_final"), lease_until=None,
                     reconcile_from=None, error_code=None, skip_reason=None,
-                    sender=sa.func.coalesce(sa.bindparam("b_sender", type_=sa.String()), table.c.sender)),
+                    sender=sa.func.coalesce(sa.bindparam("b_sender", type_=sa.String()), table.c.sender),
+                    phone_country=sa.bindparam("b_pcountry")),
             accepted))
     if recorded < len(accepted):
         # A status callback overtook the provider's answer: it moved the delivery on (adopting the
@@ -263,11 +266,12 @@ _ACCEPTED_PG = sa.text("""
 UPDATE delivery AS d
    SET state = v.state, provider_id = v.pid, provider_status = v.pstatus, segments = v.segments,
        submitted_at = :now, final_at = v.final, lease_until = NULL, reconcile_from = NULL,
-       error_code = NULL, skip_reason = NULL, sender = COALESCE(v.sender, d.sender)
+       error_code = NULL, skip_reason = NULL, sender = COALESCE(v.sender, d.sender),
+       phone_country = v.pcountry
   FROM unnest(CAST(:ids AS bigint[]), CAST(:bys AS varchar[]), CAST(:states AS varchar[]),
               CAST(:pids AS varchar[]), CAST(:pstatuses AS varchar[]), CAST(:segments AS integer[]),
-              CAST(:finals AS timestamptz[]), CAST(:senders AS varchar[]))
-       AS v(id, by, state, pid, pstatus, segments, final, sender)
+              CAST(:finals AS timestamptz[]), CAST(:senders AS varchar[]), CAST(:pcountries AS varchar[]))
+       AS v(id, by, state, pid, pstatus, segments, final, sender, pcountry)
  WHERE d.id = v.id AND d.claimed_by = v.by
    AND (d.state = 'claimed' OR (d.state = 'skipped' AND d.provider_id IS NULL))
 """)
@@ -284,6 +288,7 @@ def _record_accepted_pg(rows: Sequence[dict[str, Any]], now: datetime) -> int:
         "states": [str(r["b_state"]) for r in rows], "pids": [r["b_pid"] for r in rows],
         "pstatuses": [r["b_pstatus"] for r in rows], "segments": [r["b_segments"] for r in rows],
         "finals": [r["b_final"] for r in rows], "senders": [r["b_sender"] for r in rows],
+        "pcountries": [r["b_pcountry"] for r in rows],
     }))
 
 

@@ -55,7 +55,8 @@ from consular.webhooks.events import emit
 
 log = logging.getLogger("alerts.replies")
 
-__all__ = ["InboundResult", "handle_inbound", "help_contacts", "open_safety_check", "simulate_inbound"]
+__all__ = ["InboundResult", "answer_safety_check", "handle_inbound", "help_contacts", "open_safety_check",
+           "simulate_inbound"]
 
 OPT_OUT_TYPES = {"STOP": Said.stop, "START": Said.start, "HELP": Said.help}
 MAX_BODY = 1600
@@ -228,10 +229,33 @@ def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: 
     return result
 
 
-def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime, message: InboundMessage,
-                   result: InboundResult) -> None:
+def answer_safety_check(delivery: Delivery, registrant: Registrant, kind: ReplyKind, text: str,
+                        now: datetime) -> int | None:
+    """Record an answer to a safety check on its delivery (never downgrading "need help"); "need
+    help", or an answer nobody can read, opens the person's case for triage (or joins the open one).
+    Returns that case's id. An SMS answer comes here, and so does a call of the call round that
+    found the person needs help. Flushes; the caller commits."""
     from consular.cases.operations.intake import create_case_from_sms_reply
 
+    newly = _record_answer(delivery, kind, now)
+    if kind == ReplyKind.safe:
+        return None
+    alert = delivery.alert
+    case = create_case_from_sms_reply(
+        registrant_id=registrant.id, name=registrant.name, phone=registrant.phone,
+        country_code=registrant.country_code, city=registrant.city, language=registrant.language,
+        reply_text=text, alert_id=alert.id, alert_event=alert.event,
+        need_help=kind == ReplyKind.need_help)
+    if newly and kind == ReplyKind.need_help:
+        # Once per safety-check message: a second "2" joins the same case and says nothing new.
+        emit("safety_check.need_help", {
+            "alert_id": alert.id, "identifier": alert.identifier, "delivery_id": delivery.id,
+            "registrant_id": registrant.id, "case_id": case.id, "case_reference": case.reference})
+    return case.id
+
+
+def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime, message: InboundMessage,
+                   result: InboundResult) -> None:
     locale = result.locale
     delivery = open_safety_check(registrant.id, now)
     if delivery is None:
@@ -240,25 +264,14 @@ def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime,
                          else texts.unknown_reply(locale))
         return
     kind = ReplyKind(said.value)
-    newly = _record_answer(delivery, kind, now)
+    case_id = answer_safety_check(delivery, registrant, kind, body, now)
     message.delivery_id = delivery.id
     result.delivery_id = delivery.id
-    if kind == ReplyKind.safe:
+    if case_id is None:
         result.answer = texts.safety_ack_safe(locale)
         return
-    alert = delivery.alert
-    case = create_case_from_sms_reply(
-        registrant_id=registrant.id, name=registrant.name, phone=registrant.phone,
-        country_code=registrant.country_code, city=registrant.city, language=registrant.language,
-        reply_text=body, alert_id=alert.id, alert_event=alert.event,
-        need_help=kind == ReplyKind.need_help)
-    message.case_id = case.id
-    result.case_id = case.id
-    if newly and kind == ReplyKind.need_help:
-        # Once per safety-check message: a second "2" joins the same case and says nothing new.
-        emit("safety_check.need_help", {
-            "alert_id": alert.id, "identifier": alert.identifier, "delivery_id": delivery.id,
-            "registrant_id": registrant.id, "case_id": case.id, "case_reference": case.reference})
+    message.case_id = case_id
+    result.case_id = case_id
     # Either way a case is open now and a person will call: say so, not just "we did not understand".
     result.answer = (texts.safety_ack_help(locale) if kind == ReplyKind.need_help
                      else texts.unclear_reply_followed_up(locale))

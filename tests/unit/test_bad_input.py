@@ -21,10 +21,12 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from alerts import targeting
 from alerts.authoring import break_glass as break_glass_ops
 from alerts.authoring import operations as alert_ops
 from alerts.authoring.demo_templates import load_demo_templates
 from alerts.authoring.models import AlertTemplate
+from alerts.models import Delivery, DeliveryState
 from consular.activities import operations as activity_ops
 from consular.activities import risks as risk_ops
 from consular.audit.models import AuditEntry
@@ -48,7 +50,7 @@ from tests.hostile import (
     encode_form,
     has_cjk,
 )
-from tests.support.alerts import alert_input, texts
+from tests.support.alerts import alert_input, approved_alert, texts
 from tests.support.cases import advance
 
 # --- reading forms off a page -------------------------------------------------------------------
@@ -285,6 +287,11 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
     glass = alert_ops.create_alert(alert_input(severity="Extreme"), texts(),
                                    [{"country_code": "IT", "city": ""}], user=users["approver"])
     break_glass_ops.break_glass(glass, user=users["approver"], reason="值班只有一人")
+    # A safety check nobody answered an hour after it went out: its call round lists the registrant.
+    check = approved_alert(users["approver"], coordinator, safety_check=True, safety_check_minutes=30)
+    targeting.fan_out(check)
+    db.session.execute(sa.update(Delivery).where(Delivery.alert_id == check.id).values(
+        state=DeliveryState.delivered, submitted_at=utcnow() - timedelta(hours=1)))
     load_demo_templates()
     template = db.session.scalar(sa.select(sa.func.min(AlertTemplate.id)))
     api_token, _secret = create_api_token(coordinator, "sweep")
@@ -313,6 +320,7 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
            "draft": draft.id, "registrant": registrant.id,
            "draft_alert": draft_alert.id, "waiting_alert": waiting.id, "waiting_too": waiting_too.id,
            "approved_alert": approved.id, "extreme_alert": extreme.id, "break_glass_alert": glass.id,
+           "safety_check": check.id,
            "template": template,
            "token": api_token.id, "referral": triaged.referrals[0].id,
            "other_user": users["other"].id, "talk": talk.id, "patrol": patrol.id,
@@ -357,6 +365,7 @@ FORM_PAGES: dict[str, tuple[str, str]] = {
     "alert_pages.cancel": ("coordinator", "/alerts/{approved_alert}"),
     "alert_pages.break_glass": ("coordinator", "/alerts/{extreme_alert}"),
     "alert_pages.break_glass_review": ("coordinator", "/alerts/{break_glass_alert}"),
+    "alert_pages.call_outcome": ("coordinator", "/alerts/{safety_check}/call-round"),
     "alert_pages.template_new": ("coordinator", "/alerts/templates/new"),
     "alert_pages.template_edit": ("coordinator", "/alerts/templates/{template}/edit"),
     "webhook_admin.subscription_new": ("admin", "/admin/webhooks/new"),

@@ -23,7 +23,7 @@ from flask import Flask, current_app
 
 from alerts.dispatch.lanes import Dispatcher
 from alerts.gateways.factory import gateway_from_settings
-from alerts.models import CapUrgency, ConsoleMessage, InboundMessage
+from alerts.models import CallAttempt, CapUrgency, ConsoleMessage, Delivery, InboundMessage
 from alerts.replies.inbound import simulate_inbound
 from consular.activities import operations as activity_ops
 from consular.activities import risks as risk_ops
@@ -90,12 +90,13 @@ PATROL_PROBLEMS = "CANARY-patrol: volunteer Wang Li's phone number is out of dat
 ACTIVITY_FILE_NAME = "CANARY-signin-3b9e.txt"
 ACTIVITY_FILE_TEXT = "CANARY-signin: Lin Mei 139 0577 1122, Zhou Jie 139 0577 3344"
 RISK_TEXT = "CANARY-risk: the fake officer calls from +39 0574 555 1234 using the name Rossi"
+CALL_NOTE = "CANARY-call: left a message with her landlady, Via Bologna 41"
 
 CANARIES = (NAME_ZH, NAME_LATIN, PASSPORT, PHONE, REPORTER_NAME, REPORTER_PHONE, NARRATIVE, NARRATIVE_EDIT,
             MEDICAL, NOTE, INSTRUCTIONS, DECLINE, REFERRAL_NOTE, INCIDENT_TEXT, OUTCOME, DRAFT,
             ATTACHMENT_NAME, ATTACHMENT_TEXT, REGISTRANT_NAME, REGISTRANT_PHONE, IMPORTED_NAME,
             IMPORTED_PHONE, SMS_BODY, USER_PHONE, TOTP_SECRET, DUPLICATE_NOTE, ACTIVITY_NOTES,
-            PATROL_PROBLEMS, ACTIVITY_FILE_NAME, ACTIVITY_FILE_TEXT, RISK_TEXT)
+            PATROL_PROBLEMS, ACTIVITY_FILE_NAME, ACTIVITY_FILE_TEXT, RISK_TEXT, CALL_NOTE)
 PHONES = (PHONE, REPORTER_PHONE, REGISTRANT_PHONE, IMPORTED_PHONE, USER_PHONE)
 
 
@@ -198,6 +199,12 @@ def plant(w: World, twilio: TwilioSetup, coordinator_browser: Browser) -> Plante
     assert result["status"] == 200, result
     db.session.expire_all()
     reply_case = db.session.scalars(sa.select(Case).where(Case.registrant_id == registrant.id)).one()
+    # The call round: a coordinator calls and notes what the call found.
+    check_delivery = db.session.scalars(sa.select(Delivery).where(
+        Delivery.alert_id == alert.id, Delivery.registrant_id == registrant.id)).one()
+    called = coordinator_browser.post(f"/alerts/{alert.id}/call-round/{check_delivery.id}",
+                                      {"outcome": "message_left", "note": CALL_NOTE})
+    assert called.status_code == 303, called.get_data(as_text=True)[:500]
 
     # The embedded default (the console gateway) keeps what it "sends" in its outbox: an alert
     # through the real dispatcher, and the answer to a HELP played with ``consular sms-receive``.
@@ -348,7 +355,7 @@ def plaintexts() -> dict[str, list[Any]]:
                           (CaseDraft, ("payload",)),
                           (Registrant, ("name", "phone")), (InboundMessage, ("from_number", "body")),
                           (RegistrantImport, ("content",)), (User, ("phone", "totp_secret")),
-                          (ConsoleMessage, ("to", "body"))):
+                          (ConsoleMessage, ("to", "body")), (CallAttempt, ("note",))):
         for row in db.session.scalars(sa.select(model).order_by(model.id)):
             read[f"{model.__tablename__}:{row.id}"] = [getattr(row, f) for f in fields]
     return read

@@ -10,7 +10,7 @@
   var number = new Intl.NumberFormat(document.documentElement.lang || undefined);
 
   function setWidths(totals) {
-    ["delivered", "sent", "failed", "skipped"].forEach(function (key) {
+    ["delivered", "sent", "no_receipt", "failed", "skipped"].forEach(function (key) {
       var el = root.querySelector('[data-bar="' + key + '"]');
       if (!el) return;
       var width = totals.planned ? (100 * totals[key] / totals.planned) : 0;
@@ -26,12 +26,16 @@
     return td;
   }
 
+  var noReceipt = "";
+
   function fillTable(key, rows) {
     var body = root.querySelector('[data-table="' + key + '"]');
     if (!body || !rows.length) return;
     body.replaceChildren.apply(body, rows.map(function (row) {
       var tr = document.createElement("tr");
-      tr.append(cell(row.name), cell(number.format(row.planned), true), cell(number.format(row.sent), true),
+      var sent = number.format(row.sent + row.no_receipt) +
+        (row.no_receipt ? " (" + noReceipt + ": " + number.format(row.no_receipt) + ")" : "");
+      tr.append(cell(row.name), cell(number.format(row.planned), true), cell(sent, true),
         cell(number.format(row.delivered), true), cell(number.format(row.failed), true),
         cell(number.format(row.skipped), true), cell(number.format(row.pending + row.deferred), true));
       return tr;
@@ -67,6 +71,11 @@
       var el = root.querySelector('[data-reply="' + key + '"]');
       if (el) el.textContent = number.format(data.replies[key]);
     });
+    Object.keys(data.calls || {}).forEach(function (key) {
+      var el = root.querySelector('[data-call="' + key + '"]');
+      if (el) el.textContent = number.format(data.calls[key]);
+    });
+    noReceipt = data.no_receipt_note || "";
     fillTable("by_language", data.by_language);
     fillTable("by_country", data.by_country);
     var reasons = root.querySelector('[data-table="skipped_reasons"]');
