@@ -21,10 +21,12 @@ from aiohttp import web
 
 from alerts.channels.sms.encoding import count_segments
 from alerts.gateways.fake.callbacks import Webhooks
+from alerts.gateways.fake.calls import FakeCalls
 from alerts.gateways.fake.config import FakeConfig
 from alerts.gateways.fake.state import API_VERSION, ERROR_TEXT, FakeMessage, FakeState, new_sid, utcnow
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+WHATSAPP = "whatsapp:"  # Twilio's prefix of a WhatsApp address
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 MAX_BODY = 1600
 MAX_PAGE_SIZE = 1000
@@ -64,6 +66,8 @@ class FakeTwilioApp(FakeState):
         self.app.router.add_post(f"{prefix}/Messages.json", self.create_message)
         self.app.router.add_get(f"{prefix}/Messages.json", self.list_messages)
         self.app.router.add_get(f"{prefix}/Messages/{{sid}}.json", self.fetch_message)
+        self.voice = FakeCalls(self)
+        self.voice.routes(self.app.router, prefix)
         self.app.router.add_get("/_fake/config", self.get_config)
         self.app.router.add_post("/_fake/config", self.post_config)
         self.app.router.add_get("/_fake/messages", self.get_messages)
@@ -218,28 +222,40 @@ class FakeTwilioApp(FakeState):
             raise TwilioError(400, 21602)
         if len(body) > MAX_BODY:
             raise TwilioError(400, 21617)
-        if service:
-            if not MESSAGING_SERVICE_SID.match(service) or (
-                    config.messaging_services and service not in config.messaging_services):
-                raise TwilioError(400, 21701, service=service)
-        elif not E164.match(from_) or (config.owned_numbers and from_ not in config.owned_numbers):
-            raise TwilioError(400, 21606, from_=from_)
-        if not E164.match(to):
+        if service and (not MESSAGING_SERVICE_SID.match(service) or (
+                config.messaging_services and service not in config.messaging_services)):
+            raise TwilioError(400, 21701, service=service)
+        whatsapp = to.startswith(WHATSAPP)
+        if whatsapp and not service and not from_.startswith(WHATSAPP):
+            raise TwilioError(400, 63007, from_=from_)  # a WhatsApp message needs a WhatsApp sender
+        if not service:
+            sender = from_.removeprefix(WHATSAPP) if whatsapp else from_
+            if not E164.match(sender) or (config.owned_numbers and sender not in config.owned_numbers):
+                raise TwilioError(400, 21606, from_=from_)
+        number = to.removeprefix(WHATSAPP) if whatsapp else to
+        if not E164.match(number):
             raise TwilioError(400, 21211, to=to)
-        validity: int | None = None
-        if validity_raw:
-            try:
-                validity = int(validity_raw)
-            except ValueError:
-                raise TwilioError(400, 21624) from None
-            if not 1 <= validity <= 36_000:
-                raise TwilioError(400, 21624)
+        if whatsapp:
+            return self._validity(validity_raw)
+        validity = self._validity(validity_raw)
         if any(to.startswith(prefix) for prefix in config.blocked_prefixes):
             raise TwilioError(400, 21408, to=to)
         if to in config.not_mobile:
             raise TwilioError(400, 21614, to=to)
         if to in config.unsubscribed:
             raise TwilioError(400, 21610, to=to)
+        return validity
+
+    @staticmethod
+    def _validity(raw: str) -> int | None:
+        if not raw:
+            return None
+        try:
+            validity = int(raw)
+        except ValueError:
+            raise TwilioError(400, 21624) from None
+        if not 1 <= validity <= 36_000:
+            raise TwilioError(400, 21624)
         return validity
 
     def _accept(self, to: str, from_: str, service: str, body: str, callback: str | None,
