@@ -53,7 +53,8 @@ def sink() -> Iterator[WebhookSink]:
 
 def _call(client: Client, sink: WebhookSink, to: str = TO) -> str:
     call = client.calls.create(to=to, from_=SENDER, url=sink.url("/twiml"),
-                               status_callback=sink.url("/status"), status_callback_event=["initiated", "ringing", "answered", "completed"])
+                               status_callback=sink.url("/status"),
+                               status_callback_event=["initiated", "ringing", "answered", "completed"])
     assert call.sid.startswith("CA") and call.status == "queued"
     return str(call.sid)
 
