@@ -332,6 +332,12 @@ class Delivery(Model):
     reconcile_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     previous_provider_id: Mapped[str | None] = mapped_column(sa.String(64))
     call_round_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # safety check unanswered
+    # The channel of the current attempt (chosen when the delivery is first claimed: the recipient's
+    # first consented channel; ``ContactChannel``) and when a WhatsApp message that could not be
+    # delivered fell back to SMS (set once: never a second fallback). ``provider_id`` is the
+    # current attempt's message or call; ``previous_provider_id`` the one before it.
+    channel: Mapped[str | None] = mapped_column(sa.String(10))
+    fallback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     alert: Mapped[Alert] = relationship()
 
