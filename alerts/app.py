@@ -11,6 +11,7 @@ from alerts.authoring import alert_views, library_views  # noqa: F401  (their ro
 from alerts.authoring.feeds import bp as alert_feeds_bp
 from alerts.authoring.views import bp as alert_pages_bp
 from alerts.gateways.views import bp as dev_sms_bp
+from alerts.replies.voice import bp as voice_webhooks_bp
 from alerts.replies.webhooks import bp as webhooks_bp
 from alerts.workers import bp as workers_bp
 from consular.demo import register_demo_loader
@@ -30,5 +31,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(alert_feeds_bp)  # before the pages: /alerts/feed.atom is a fixed path
     app.register_blueprint(alert_pages_bp)
     app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt
+    app.register_blueprint(voice_webhooks_bp)  # calls' TwiML, keys and statuses: signed likewise
     ops_hooks.register()
     register_demo_loader("alerts", _load_demo_alerts)

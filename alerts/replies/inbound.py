@@ -54,7 +54,8 @@ from consular.registry.models import Registrant, RegistrantStatus
 
 log = logging.getLogger("alerts.replies")
 
-__all__ = ["InboundResult", "handle_inbound", "help_contacts", "open_safety_check", "simulate_inbound"]
+__all__ = ["InboundResult", "handle_inbound", "help_contacts", "open_safety_check", "record_safety_answer",
+           "simulate_inbound"]
 
 OPT_OUT_TYPES = {"STOP": Said.stop, "START": Said.start, "HELP": Said.help}
 MAX_BODY = 1600
@@ -226,8 +227,6 @@ def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: 
 
 def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime, message: InboundMessage,
                    result: InboundResult) -> None:
-    from consular.cases.operations.intake import create_case_from_sms_reply
-
     locale = result.locale
     delivery = open_safety_check(registrant.id, now)
     if delivery is None:
@@ -235,7 +234,17 @@ def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime,
         result.answer = (_help_answer(locale, registrant, registrant.phone) if said == Said.need_help
                          else texts.unknown_reply(locale))
         return
-    kind = ReplyKind(said.value)
+    record_safety_answer(registrant, delivery, ReplyKind(said.value), body, now, message, result)
+
+
+def record_safety_answer(registrant: Registrant, delivery: Delivery, kind: ReplyKind, body: str,
+                         now: datetime, message: InboundMessage, result: InboundResult) -> None:
+    """An answer to the safety check of ``delivery``, by SMS or on a call (the same for both):
+    recorded on the delivery (never downgrading "need help"); "need help" or an answer nobody can
+    read opens a case (or joins the open one); ``result.answer`` is what to say back."""
+    from consular.cases.operations.intake import create_case_from_sms_reply
+
+    locale = result.locale
     _record_answer(delivery, kind, now)
     message.delivery_id = delivery.id
     result.delivery_id = delivery.id
