@@ -54,8 +54,8 @@ def test_whatsapp_delivery_and_the_fallback_to_sms_once(app: Flask, wa: TwilioSe
     assert sent_to(window) == (0, 1)  # refused at once: nothing accepted on WhatsApp
     assert sent_to(unconsented) == (0, 1)  # no consent to WhatsApp: SMS
     rows = {d.registrant_id: d for d in deliveries(alert.id)}
-    assert (rows[ok.id].channel, rows[ok.id].state, rows[ok.id].fallback_at) == ("whatsapp",
-                                                                                  DeliveryState.delivered, None)
+    first = rows[ok.id]
+    assert (first.channel, first.state, first.fallback_at) == ("whatsapp", DeliveryState.delivered, None)
     for person in (missing, window):
         assert rows[person.id].channel == "sms" and rows[person.id].fallback_at is not None
     assert rows[missing.id].state == DeliveryState.failed  # the SMS failed: it stays failed
