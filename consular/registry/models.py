@@ -134,6 +134,24 @@ class Registrant(TimestampMixin, Model):
     def channel_list(self) -> list[ContactChannel]:
         return channel_order(self.channels)
 
+    # Consent to a channel beyond SMS, as a flag (forms and the API): giving it keeps the moment
+    # it was first given; withdrawing it clears the moment.
+    @property
+    def whatsapp_consent(self) -> bool:
+        return self.whatsapp_consent_at is not None
+
+    @whatsapp_consent.setter
+    def whatsapp_consent(self, given: bool) -> None:
+        self.whatsapp_consent_at = (self.whatsapp_consent_at or utcnow()) if given else None
+
+    @property
+    def voice_consent(self) -> bool:
+        return self.voice_consent_at is not None
+
+    @voice_consent.setter
+    def voice_consent(self, given: bool) -> None:
+        self.voice_consent_at = (self.voice_consent_at or utcnow()) if given else None
+
 
 def first_channel(channels: str | None, whatsapp_consent: bool, voice_consent: bool) -> ContactChannel:
     """The first channel of ``channels`` the person consented to (SMS when none of them)."""

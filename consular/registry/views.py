@@ -59,6 +59,7 @@ from consular.registry.forms import (
     NewRegistrantForm,
     RegistrantForm,
     StatusForm,
+    channel_choices,
 )
 from consular.registry.models import (
     ImportState,
@@ -225,6 +226,7 @@ def _registrant_form(form_class: type[RegistrantForm], user: User,
     form = form_class(obj=registrant)
     form.country_code.choices = _country_choices(_("Choose a country"))
     form.language.choices = _language_choices()
+    form.channels.choices = channel_choices()
     _place_fields(form, user, registrant)
     if request.method == "GET":
         if registrant is None:
