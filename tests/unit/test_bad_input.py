@@ -891,6 +891,17 @@ def test_webhooks_refuse_junk(app: Flask, same_db_app: Callable[..., Flask], wor
             response = post_signed(client, path, params)
             if response.status_code >= 500:
                 problems.append(f"{path} {value[:20]!r}: {response.status_code}")
+        call = "CA" + f"{i:032x}"
+        for path, params in (  # voice calls: TwiML, keys, statuses
+                ("/webhooks/twilio/voice/1", {"CallSid": value, "CallStatus": "in-progress"}),
+                ("/webhooks/twilio/voice/999999999", {"CallSid": call, "CallStatus": value}),
+                ("/webhooks/twilio/voice/1/answer", {"CallSid": call, "Digits": value}),
+                ("/webhooks/twilio/voice/1/answer", {"CallSid": value, "Digits": "2"}),
+                ("/webhooks/twilio/call-status/1", {"CallSid": call, "CallStatus": value}),
+                ("/webhooks/twilio/call-status/1", {"CallSid": value, "CallStatus": "completed"})):
+            response = post_signed(client, path, params)
+            if response.status_code >= 500:
+                problems.append(f"{path} {value[:20]!r}: {response.status_code}")
     assert not problems, "\n".join(problems)
 
 
