@@ -15,16 +15,14 @@ import asyncio
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode, urljoin
 from xml.etree import ElementTree
 
 from aiohttp import web
 
+from alerts.gateways.fake.errors import HTTP_CODE, TwilioError, date_bounds
 from alerts.gateways.fake.state import API_VERSION, FakeCall, new_sid, utcnow
-
-if TYPE_CHECKING:
-    from alerts.gateways.fake.handlers import FakeTwilioApp
 
 log = logging.getLogger("alerts.gateways.fake_twilio")
 
@@ -35,9 +33,10 @@ EVENT_STATUS = {"initiated": "initiated", "ringing": "ringing", "answered": "in-
 
 
 class FakeCalls:
-    """The Calls API of one fake server (``app``)."""
+    """The Calls API of one fake server (``app``: the ``FakeTwilioApp`` that owns it, whose request
+    plumbing, calls, settings and webhooks it uses; typed loosely, as it is the module above)."""
 
-    def __init__(self, app: FakeTwilioApp) -> None:
+    def __init__(self, app: Any) -> None:
         self.app = app
 
     def routes(self, router: web.UrlDispatcher, prefix: str) -> None:
@@ -55,8 +54,6 @@ class FakeCalls:
         return await self.app._api(request, self._create)
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
-        from alerts.gateways.fake.handlers import HTTP_CODE, TwilioError
-
         app = self.app
         form = await request.post()
         to = str(form.get("To", "")).strip()
@@ -90,8 +87,6 @@ class FakeCalls:
 
     async def fetch(self, request: web.Request) -> web.StreamResponse:
         async def handler(request: web.Request) -> web.StreamResponse:
-            from alerts.gateways.fake.handlers import TwilioError
-
             call = self.app.calls.get(request.match_info["sid"])
             if call is None:
                 raise TwilioError(404, 20404, path=request.path)
@@ -103,13 +98,11 @@ class FakeCalls:
         return await self.app._api(request, self._list)
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
-        from alerts.gateways.fake.handlers import TwilioError, _date_bounds
-
         query = request.query
         try:
             page_size = max(1, min(1000, int(query.get("PageSize", "50"))))
             page = max(0, int(query.get("Page", "0")))
-            after = _date_bounds(query.get("StartTime>"))
+            after = date_bounds(query.get("StartTime>"))
         except ValueError:
             raise TwilioError(400, 20001) from None
         to, from_, status = query.get("To"), query.get("From"), query.get("Status")

@@ -13,7 +13,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,33 +22,14 @@ from alerts.channels.sms.encoding import count_segments
 from alerts.gateways.fake.callbacks import Webhooks
 from alerts.gateways.fake.calls import FakeCalls
 from alerts.gateways.fake.config import FakeConfig
-from alerts.gateways.fake.state import API_VERSION, ERROR_TEXT, FakeMessage, FakeState, new_sid, utcnow
+from alerts.gateways.fake.errors import HTTP_CODE, TwilioError, date_bounds
+from alerts.gateways.fake.state import API_VERSION, FakeMessage, FakeState, new_sid, utcnow
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 WHATSAPP = "whatsapp:"  # Twilio's prefix of a WhatsApp address
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 MAX_BODY = 1600
 MAX_PAGE_SIZE = 1000
-HTTP_CODE = {429: 20429, 500: 20500, 503: 20503}
-
-
-class TwilioError(Exception):
-    def __init__(self, status: int, code: int, **values: Any) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.values = values
-        self.headers: dict[str, str] = {}
-
-    def response(self) -> web.Response:
-        template = ERROR_TEXT.get(self.code, "Error")
-        try:
-            message = template.format(**self.values)
-        except KeyError:
-            message = template
-        body = {"code": self.code, "message": message,
-                "more_info": f"https://www.twilio.com/docs/errors/{self.code}", "status": self.status}
-        return web.json_response(body, status=self.status, headers=self.headers)
 
 
 class FakeTwilioApp(FakeState):
@@ -298,9 +278,9 @@ class FakeTwilioApp(FakeState):
         try:
             page_size = max(1, min(MAX_PAGE_SIZE, int(query.get("PageSize", "50"))))
             page = max(0, int(query.get("Page", "0")))
-            exact = _date_bounds(query.get("DateSent"))
-            after = _date_bounds(query.get("DateSent>"))
-            before = _date_bounds(query.get("DateSent<"))
+            exact = date_bounds(query.get("DateSent"))
+            after = date_bounds(query.get("DateSent>"))
+            before = date_bounds(query.get("DateSent<"))
         except ValueError:
             raise TwilioError(400, 20001) from None
         to, from_ = query.get("To"), query.get("From")
@@ -398,17 +378,3 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
         raise web.HTTPBadRequest(text=json.dumps({"error": "the body must be a JSON object"}),
                                  content_type="application/json")
     return data
-
-
-def _date_bounds(value: str | None) -> tuple[datetime, datetime] | None:
-    """A DateSent filter value as [start, end): a day (YYYY-MM-DD) or one instant (ISO 8601)."""
-    if not value:
-        return None
-    value = value.strip()
-    if len(value) == 10:
-        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-        return day, day + timedelta(days=1)
-    instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return instant, instant + timedelta(seconds=1)
