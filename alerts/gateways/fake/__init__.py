@@ -35,7 +35,7 @@ The control API (no auth; bind to loopback): ``POST /_fake/config`` (JSON, see `
 
 Modules: ``config`` (the settings and how a change is applied), ``state`` (messages, counters and
 the statuses a message goes through), ``errors`` (Twilio's error answers), ``handlers`` (the HTTP
-API and the control API), ``callbacks`` (the signed webhooks it posts), ``calls`` (the Calls API and the life of a call),
-``server`` (``FakeTwilio``: the server on a thread of its own, and the ``consular fake-twilio``
-command).
+API and the control API), ``callbacks`` (the signed webhooks it posts), ``calls`` (the Calls API
+and the life of a call), ``server`` (``FakeTwilio``: the server on a thread of its own, and the
+``consular fake-twilio`` command).
 """
