@@ -6,6 +6,7 @@ calls' status callbacks are signed, idempotent and forward only."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,19 @@ from flask import Flask
 from alerts.channels import voice
 from alerts.channels.sms import texts
 from alerts.dispatch.calls import CALLS_BUCKET
-from alerts.models import CapUrgency, Delivery, DeliveryState, InboundMessage, ReplyKind, SmsRateBucket
+from alerts.dispatch.lanes import dispatch_until_idle
+from alerts.gateways.factory import gateway_from_settings
+from alerts.gateways.protocol import OutboundCall
+from alerts.gateways.twilio import TwilioGateway
+from alerts.models import (
+    CapUrgency,
+    ConsoleMessage,
+    Delivery,
+    DeliveryState,
+    InboundMessage,
+    ReplyKind,
+    SmsRateBucket,
+)
 from consular.cases.models import Case, CaseStatus, Channel, Priority
 from consular.db import db, utcnow
 from consular.registry.models import Registrant
@@ -205,3 +218,43 @@ def test_a_replayed_key_is_recorded_once(app: Flask, hooks: Flask) -> None:
     # A later "1" does not downgrade "need help" (as by SMS).
     post_signed(client, url, {**params, "Digits": "1"})
     assert state_of(row.id).reply_kind == ReplyKind.need_help
+
+
+def test_a_call_whose_outcome_was_lost_is_found_not_placed_again(app: Flask, calls: TwilioSetup) -> None:
+    """A worker died after Twilio accepted the call and before recording it: the next round asks
+    Twilio (the Calls list) and records that call instead of ringing the person twice."""
+    person = on_voice(language="en")
+    calls.fake.configure(numbers={person.phone: {"call": "busy"}})
+    alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate, safety_check=True)
+    send_alert(alert)
+    [row] = deliveries(alert.id)
+    assert isinstance(calls.gateway, TwilioGateway)
+    started = utcnow() - timedelta(seconds=5)
+    first = calls.gateway.place_call(OutboundCall(key=f"d{row.id}v", to=person.phone,
+                                                  twiml_url=f"{calls.base_url}/webhooks/twilio/voice/{row.id}"))
+    assert first.accepted
+    row.channel, row.reconcile_from, row.attempts = "voice", started, 1
+    db.session.commit()
+    assert calls.run_until_idle() == 1
+    assert [c["sid"] for c in calls.fake.calls(person.phone)] == [first.provider_id]
+    assert state_of(row.id).provider_id == first.provider_id
+
+
+def test_the_console_gateway_keeps_calls_and_whatsapp_in_its_outbox(app: Flask,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caller, chatter = on_voice(language="it"), make_registrant(language="it")
+    chatter.channels, chatter.whatsapp_consent_at = "whatsapp,sms", utcnow()
+    db.session.commit()
+    alert = make_alert(languages=("it",), urgency=CapUrgency.Immediate, safety_check=True)
+    send_alert(alert)
+    gateway = gateway_from_settings(app.extensions["consular.settings"])
+    with caplog.at_level(logging.INFO, logger="alerts.gateways.console"):
+        assert dispatch_until_idle(app, gateway, "console-worker") == 2
+    db.session.expire_all()
+    outbox = {row.to: row.body for row in db.session.scalars(sa.select(ConsoleMessage))}
+    assert outbox[caller.phone].startswith("[call] ") and "Evitate la zona" in outbox[caller.phone]
+    assert "Evitate la zona" in outbox[f"whatsapp:{chatter.phone}"]
+    logged = caplog.text
+    assert "console call" in logged and "console whatsapp" in logged
+    rows = {d.registrant_id: d for d in deliveries(alert.id)}
+    assert rows[caller.id].provider_id.startswith("CA") and rows[caller.id].channel == "voice"  # type: ignore[union-attr]
