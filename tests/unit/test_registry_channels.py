@@ -44,6 +44,8 @@ def test_the_form_sets_the_order_and_each_consent(browser) -> None:
     assert person.channels == "whatsapp,voice,sms" and person.whatsapp_consent_at == person.consent_at
     assert person.voice_consent_at is None
     url = saved.headers["Location"]
+    record = html.unescape(browser.get(url).get_data(as_text=True))
+    assert "WhatsApp → Voice call → SMS" in record
     edited = browser.post(f"{url}/edit", {**{k: v for k, v in FORM.items() if not k.startswith("consent")},
                                           "channels": "voice,sms", "voice_consent": "y"})
     assert edited.status_code == 303
