@@ -1,7 +1,7 @@
 """Voice calls of a round: placed one at a time at the calls' own shared rate (a bucket of its own,
 ``CALLS_BUCKET``, apart from the SMS segments), each after the same checks a message gets just
-before it leaves (still our lease, not expired, not cancelled). A call whose moment comes too close
-to the end of the lease goes back to the queue untouched."""
+before it leaves (still our lease, not expired, not cancelled). A call whose moment would come too
+close to the end of the lease goes back to the queue untouched, without reserving a moment."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def place_calls(gateway: VoiceGateway, items: Sequence[Outgoing], limiter: RateL
     margin = timedelta(seconds=max(5.0, settings.dispatch_lease_seconds / 4))
     for item in items:
         if stopping is not None and stopping.is_set():
+            item.result = "lease"
+            continue
+        # Booked too far ahead for our claim: leave the call to a later round without reserving
+        # (a reserved moment nobody uses would push every later call back).
+        if utcnow() + timedelta(seconds=limiter.backlog()) >= item.lease_until - margin:
             item.result = "lease"
             continue
         reservation = limiter.reserve(1)

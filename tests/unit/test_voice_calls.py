@@ -258,3 +258,23 @@ def test_the_console_gateway_keeps_calls_and_whatsapp_in_its_outbox(app: Flask,
     assert "console call" in logged and "console whatsapp" in logged
     rows = {d.registrant_id: d for d in deliveries(alert.id)}
     assert rows[caller.id].provider_id.startswith("CA") and rows[caller.id].channel == "voice"  # type: ignore[union-attr]
+
+
+def test_calls_never_exceed_their_rate_and_waiting_calls_reserve_nothing(
+        app: Flask, make_twilio: Callable[..., TwilioSetup]) -> None:
+    """At one call per 100 seconds, a round places one call; the others go back to the queue
+    without booking moments they cannot use (the calls' bucket is not pushed further ahead)."""
+    slow = make_twilio(**{**VOICE, "CALLS_PER_SECOND": 0.01})
+    people = [on_voice(language="en") for _ in range(3)]
+    slow.fake.configure(numbers={p.phone: {"call": "busy"} for p in people})
+    alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate, safety_check=True)
+    send_alert(alert)
+    dispatcher = slow.dispatcher()
+    for _ in range(3):
+        dispatcher.run_once()
+    assert len(slow.fake.calls()) == 1
+    db.session.expire_all()
+    bucket = db.session.get(SmsRateBucket, CALLS_BUCKET)
+    assert bucket is not None and (bucket.next_free_at - utcnow()).total_seconds() <= 100
+    states = sorted(str(d.state) for d in deliveries(alert.id))
+    assert states.count("pending") == 2
