@@ -352,6 +352,12 @@ class Delivery(Model):
     call_outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The country of the number the message went to (by its calling code), for receipt shares.
     phone_country: Mapped[str | None] = mapped_column(sa.String(2))
+    # The channel of the current attempt (chosen when the delivery is first claimed: the recipient's
+    # first consented channel; ``ContactChannel``) and when a WhatsApp message that could not be
+    # delivered fell back to SMS (set once: never a second fallback). ``provider_id`` is the
+    # current attempt's message or call; ``previous_provider_id`` the one before it.
+    channel: Mapped[str | None] = mapped_column(sa.String(10))
+    fallback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     alert: Mapped[Alert] = relationship()
 

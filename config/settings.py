@@ -137,6 +137,17 @@ class Settings:
     twilio_from_number: str = setting(
         p.parse_str, "",
         "E.164 sender number when no Messaging Service.")
+    twilio_whatsapp_from: str = setting(
+        p.parse_str, "",
+        "E.164 number of the WhatsApp sender (Twilio's WhatsApp-enabled number); empty: WhatsApp "
+        "messages go through the Messaging Service.")
+    twilio_voice_from: str = setting(
+        p.parse_str, "",
+        "E.164 number voice calls come from; empty: TWILIO_FROM_NUMBER.")
+    calls_per_second: float = setting(
+        p.parse_rate, "1",
+        "Voice calls started per second by all workers together (a bucket of its own, apart from "
+        "the SMS segments).")
     twilio_api_base: str = setting(
         p.parse_url, "",
         "Override of Twilio's API address (a test double on loopback); empty means Twilio itself.")

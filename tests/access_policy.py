@@ -396,4 +396,8 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("web.set_language", "POST"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("webhooks.inbound", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
     ("webhooks.status_callback", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    # Voice calls' TwiML, keys and statuses: public but signed by Twilio, like the other webhooks.
+    ("voice_webhooks.twiml", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    ("voice_webhooks.answer", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    ("voice_webhooks.call_status", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
 }

@@ -15,9 +15,10 @@ from flask import Response, abort, jsonify
 from alerts.authoring import api_schemas as s
 from alerts.authoring import validation
 from alerts.authoring.api import ALERT_ID, TAGS, alert_or_404, bp, coordinator
+from alerts.authoring.call_round import call_round_rows
 from alerts.authoring.cap import to_cap_xml
 from alerts.authoring.feeds import cap_url, is_public
-from alerts.authoring.progress import call_round_rows, progress_data
+from alerts.authoring.progress import progress_data
 from alerts.authoring.views import CALL_ROUND_LIMIT
 from alerts.models import Delivery, DeliveryState, ReplyKind
 from consular.api import QueryArgs, page_json
@@ -79,7 +80,7 @@ def call_round(alert_id: int) -> Response:
     items = [{"delivery_id": d.id, "registrant_id": r.id, "name": r.name, "phone": r.phone,
               "language": d.language, "country_code": d.country_code, "city": r.city or "",
               "why": _why(d), "state": str(d.state), "reply": _reply(d), "replied_at": d.replied_at}
-             for d, r in rows]
+             for d, r, _answer in rows]
     return jsonify(s.dump(s.AlertCallRoundOut, {"items": items, "cutoff": cutoff,
                                            "limit": CALL_ROUND_LIMIT}))
 

@@ -16,7 +16,7 @@ from alerts.dispatch.quiet import QuietHours, is_urgent, zone
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, WorkerHeartbeat
 from config import current_settings
 from consular.db import UTCDateTime, commit_step, db, utcnow
-from consular.registry.models import Registrant, RegistrantStatus
+from consular.registry.models import ContactChannel, Registrant, RegistrantStatus, first_channel
 
 log = logging.getLogger("alerts.dispatch")
 
@@ -64,11 +64,14 @@ class Claimed:
     expires_at: datetime
     reconcile_from: datetime | None = None
     resend: bool = False  # the one re-send of an unanswered safety check
+    channel: str = ContactChannel.sms.value  # how this attempt goes: sms, whatsapp or voice
+    fell_back: bool = False  # already fell back from WhatsApp to SMS (never again)
 
     @property
     def key(self) -> str:
-        """Our id for the message (a re-send is another message)."""
-        return f"d{self.delivery_id}" + ("r" if self.resend else "")
+        """Our id for the message (a re-send is another message, and so is each channel's)."""
+        channel = {ContactChannel.whatsapp.value: "w", ContactChannel.voice.value: "v"}.get(self.channel, "")
+        return f"d{self.delivery_id}{channel}" + ("r" if self.resend else "")
 
 
 def stale_after(settings: Any) -> timedelta:
@@ -168,7 +171,9 @@ def _due_candidates(now: datetime, limit: int, among: list[int] | None = None) -
     query = (
         sa.select(Delivery.id, Delivery.alert_id, Delivery.registrant_id, Delivery.language,
                   Delivery.attempts, Delivery.reconcile_from, Delivery.resent_at,
-                  Registrant.phone, Registrant.timezone, Registrant.status, Registrant.ended_at,
+                  Delivery.channel, Delivery.fallback_at, Registrant.channels,
+                  Registrant.whatsapp_consent_at, Registrant.voice_consent_at, Registrant.phone,
+                  Registrant.timezone, Registrant.status, Registrant.ended_at,
                   Alert.urgency, Alert.severity, Alert.expires_at)
         .join(Alert, Alert.id == Delivery.alert_id)
         .join(Registrant, Registrant.id == Delivery.registrant_id)
@@ -184,11 +189,26 @@ def _due_candidates(now: datetime, limit: int, among: list[int] | None = None) -
     return list(db.session.execute(query).all())
 
 
+def choose_channel(row: Any, available: frozenset[str] | None) -> str:
+    """The channel of a delivery's attempt: the one it already has (a retry, a re-send, the SMS
+    after a WhatsApp fallback), else the recipient's first consented channel that the gateway
+    offers (``available``; None: all), else SMS."""
+    if row.channel:
+        return str(row.channel)
+    channel = first_channel(row.channels, row.whatsapp_consent_at is not None and (
+                                available is None or ContactChannel.whatsapp in available),
+                            row.voice_consent_at is not None and (
+                                available is None or ContactChannel.voice in available))
+    return channel.value
+
+
 def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None = None, *,
-                housekeeping: bool = True) -> list[Claimed]:
+                housekeeping: bool = True, channels: frozenset[str] | None = None) -> list[Claimed]:
     """Claim up to ``limit`` due deliveries for ``worker_id`` and commit (see the module's
     docstring for what else the same transaction settles; ``housekeeping=False`` leaves lapsed
-    leases and expired alerts to a later call). Commits what the session held first."""
+    leases and expired alerts to a later call). Each claimed delivery gets its channel
+    (``choose_channel``; ``channels``: those the gateway offers). Commits what the session held
+    first."""
     settings = current_settings()
     now = now or utcnow()
     limit = max(1, limit or settings.dispatch_batch_size)
@@ -252,12 +272,21 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
                     .values(state=DeliveryState.claimed, claimed_by=worker_id, claimed_at=now,
                             lease_until=lease_until, attempts=Delivery.attempts + 1)
                     .execution_options(synchronize_session=False))
+                chosen: dict[str, list[int]] = defaultdict(list)
+                for r in take:
+                    if not r.channel:
+                        chosen[choose_channel(r, channels)].append(r.id)
+                for channel, ids in chosen.items():
+                    db.session.execute(
+                        sa.update(Delivery).where(Delivery.id.in_(ids)).values(channel=channel)
+                        .execution_options(synchronize_session=False))
                 claimed.extend(
                     Claimed(delivery_id=r.id, alert_id=r.alert_id, registrant_id=r.registrant_id,
                             phone=r.phone, language=r.language, timezone=r.timezone or office_zone,
                             attempts=r.attempts + 1, claimed_by=worker_id, claimed_at=now,
                             lease_until=lease_until, expires_at=r.expires_at,
-                            reconcile_from=r.reconcile_from, resend=r.resent_at is not None)
+                            reconcile_from=r.reconcile_from, resend=r.resent_at is not None,
+                            channel=choose_channel(r, channels), fell_back=r.fallback_at is not None)
                     for r in take)
         commit_step()
     except Exception:

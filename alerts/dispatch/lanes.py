@@ -14,6 +14,7 @@ from datetime import datetime
 
 from flask import Flask
 
+from alerts.dispatch.calls import calls_limiter, place_calls
 from alerts.dispatch.claim import Claimed, WorkDue, begin_write, claim_batch, hand_back, work_due
 from alerts.dispatch.notices import ClaimedNotice, claim_notifications
 from alerts.dispatch.outgoing import BatchReport, Outgoing, needs_reconcile, prepare, reconcile
@@ -21,10 +22,11 @@ from alerts.dispatch.pacing import PacedSender, Route, SendLoop
 from alerts.dispatch.ratelimit import RateLimiter, backlogs
 from alerts.dispatch.record import finish_alerts, finish_alerts_now, record_deliveries, record_notices
 from alerts.gateways.factory import gateway_from_settings
-from alerts.gateways.protocol import SmsGateway
+from alerts.gateways.protocol import SmsGateway, VoiceGateway
 from alerts.gateways.senders import senders_from_settings
 from config import Settings, current_settings
 from consular.db import commit_step, db, unit_of_work, utcnow
+from consular.registry.models import ContactChannel
 
 log = logging.getLogger("alerts.dispatch")
 
@@ -72,6 +74,15 @@ class Dispatcher:
                             for sender in senders_from_settings(self.settings)]
         return self._routes
 
+    def channels(self) -> frozenset[str]:
+        """The channels this gateway offers: SMS and WhatsApp always; calls when it can place them
+        and, on Twilio, when PUBLIC_BASE_URL tells Twilio where to fetch what they say."""
+        offered = {ContactChannel.sms.value, ContactChannel.whatsapp.value}
+        if isinstance(self.gateway, VoiceGateway) and (self.gateway.name != "twilio"
+                                                       or self.settings.public_base_url):
+            offered.add(ContactChannel.voice.value)
+        return frozenset(offered)
+
     # The claim size follows the rate: a batch is about BATCH_SECONDS of sending, so a claim is
     # never held long while other workers' reservations go first.
     def claim_limit(self) -> int:
@@ -117,7 +128,8 @@ class Dispatcher:
             return report  # every sender is booked far ahead
         limit = self.claim_limit()
         housekeeping = housekeeping or due.lapsed or due.expired
-        claimed = (claim_batch(self.claimer, now, limit, housekeeping=housekeeping)
+        claimed = (claim_batch(self.claimer, now, limit, housekeeping=housekeeping,
+                               channels=self.channels())
                    if due.deliveries or housekeeping else [])
         if housekeeping:
             self._housekept = clock
@@ -134,7 +146,15 @@ class Dispatcher:
         work = prepare(claimed, notices, now, self.settings)
         db.session.rollback()  # end the reads: no transaction stays open while we wait and send
         reconcile(self.gateway, [w for w in work if needs_reconcile(w)], report)
-        to_send = [w for w in work if w.result is None]
+        calls = [w for w in work if w.result is None and w.channel == ContactChannel.voice]
+        to_send = [w for w in work if w.result is None and w.channel != ContactChannel.voice]
+        caller: threading.Thread | None = None
+        if calls and isinstance(self.gateway, VoiceGateway):
+            # Calls go at their own rate, alongside the messages (they share no bucket).
+            caller = threading.Thread(target=place_calls, name="dispatch-calls", daemon=True, args=(
+                self.gateway, calls, calls_limiter(db.engine, self.settings), self.settings,
+                self.stopping))
+            caller.start()
         if to_send:
             pacer = PacedSender(self.app, self.settings, self.gateway, sender=self.sender,
                                 max_concurrency=self.max_concurrency, stopping=self.stopping,
@@ -144,6 +164,8 @@ class Dispatcher:
                 self.sender.run(coroutine)
             else:
                 asyncio.run(coroutine)
+        if caller is not None:
+            caller.join()
         # The round that records an alert's last open deliveries marks it sent, in the same commit
         # (one indexed look per alert of the batch): "all handed over" and "sent" are never apart.
         self._record(work, report)

@@ -19,11 +19,18 @@ from alerts.channels.sms import texts
 from alerts.channels.sms.encoding import count_segments
 from alerts.dispatch.claim import Claimed
 from alerts.dispatch.notices import ClaimedNotice, render_notice
-from alerts.gateways.protocol import Outcome, ReconcileError, SendResult, SmsGateway
+from alerts.gateways.protocol import (
+    Outcome,
+    ReconcileError,
+    SendResult,
+    SmsGateway,
+    VoiceGateway,
+    whatsapp_address,
+)
 from alerts.models import Alert, AlertText
 from config import Settings, current_settings
 from consular.db import db, utcnow
-from consular.registry.models import Registrant
+from consular.registry.models import ContactChannel, Registrant
 
 log = logging.getLogger("alerts.dispatch")
 
@@ -43,6 +50,8 @@ class Outgoing:
     result: SendResult | str | None = None  # a SendResult, or why it was not sent
     reconciled: bool = False
     sender: str | None = None  # the key of the sender it was given to (None: not sent)
+    channel: str = "sms"  # sms, whatsapp (``to`` is then the WhatsApp address) or voice
+    twiml_url: str | None = None  # a call: what it says (our TwiML)
 
     @property
     def key(self) -> str:
@@ -65,11 +74,18 @@ class BatchReport:
         return self.claimed + self.notices
 
 
-def status_callback_url(settings: Settings, delivery_id: int) -> str | None:
-    """Where the provider reports this delivery's status (None without PUBLIC_BASE_URL)."""
+def status_callback_url(settings: Settings, delivery_id: int, channel: str = "sms") -> str | None:
+    """Where the provider reports this delivery's status (None without PUBLIC_BASE_URL): a
+    message's, or a call's."""
     if not settings.public_base_url:
         return None
-    return f"{settings.public_base_url}/webhooks/twilio/status/{delivery_id}"
+    kind = "call-status" if channel == ContactChannel.voice else "status"
+    return f"{settings.public_base_url}/webhooks/twilio/{kind}/{delivery_id}"
+
+
+def twiml_url(settings: Settings, delivery_id: int) -> str:
+    """What a call of this delivery says (our TwiML; a path alone without PUBLIC_BASE_URL)."""
+    return f"{settings.public_base_url}/webhooks/twilio/voice/{delivery_id}"
 
 
 def render_alert(alert: Alert, available: dict[str, AlertText], language: str,
@@ -145,9 +161,13 @@ def prepare(claimed: Sequence[Claimed], notices: Sequence[ClaimedNotice], now: d
                                                    recipient=recipient, reminder=c.resend)
             text = rendered[cache_key]
             item = Outgoing(target=c, to=c.phone, body=text[0] if text else "",
-                         callback=status_callback_url(settings, c.delivery_id),
+                         callback=status_callback_url(settings, c.delivery_id, c.channel),
                          expires_at=c.expires_at, lease_until=c.lease_until, alert_id=c.alert_id,
-                         segments=text[1] if text else 0)
+                         segments=text[1] if text else 0, channel=c.channel)
+            if c.channel == ContactChannel.whatsapp:
+                item.to, item.segments = whatsapp_address(c.phone), 1  # one message, not segments
+            elif c.channel == ContactChannel.voice:
+                item.twiml_url, item.segments = twiml_url(settings, c.delivery_id), 0
             if text is None:
                 item.result = "no_text"
             work.append(item)
@@ -183,6 +203,8 @@ def reconcile(gateway: SmsGateway, items: Sequence[Outgoing], report: BatchRepor
         since = (target.reconcile_from if isinstance(target, Claimed) and target.reconcile_from
                  else target.created_at if isinstance(target, ClaimedNotice) else utcnow())
         try:
+            if item.channel == ContactChannel.voice and isinstance(gateway, VoiceGateway):
+                return gateway.find_call(item.to, since, key=item.key)
             return gateway.find_sent(item.to, item.body, since, key=item.key)
         except ReconcileError as exc:
             log.warning("dispatch: %s not reconciled yet (%s): retried later", item.key, exc)

@@ -16,11 +16,12 @@ from alerts.dispatch.claim import OPEN_STATES, Claimed, begin_write, dialect
 from alerts.dispatch.notices import NOTICE_MAX_ATTEMPTS, RECONCILE_MARK, ClaimedNotice
 from alerts.dispatch.outgoing import BatchReport, Outgoing
 from alerts.gateways.protocol import Outcome, SendResult
+from alerts.gateways.twilio_errors import WHATSAPP_FALLBACK_CODES
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, NotSentReason
 from config import Settings
 from consular.db import commit_step, db
 from consular.phones import calling_country
-from consular.registry.models import Registrant, RegistrantStatus
+from consular.registry.models import ContactChannel, Registrant, RegistrantStatus
 
 MAX_RETRY_AFTER = 3600.0
 
@@ -39,7 +40,16 @@ SKIP_REASONS: dict[str, Any] = {
     "region_not_enabled": _l("Sending to this country is not enabled"),
     "unreachable": _l("The number is not reachable by SMS"),
     "blocked": _l("Blocked by the recipient or the carrier"),
+    "not_on_whatsapp": _l("The number is not on WhatsApp"),
+    "whatsapp_window": _l("WhatsApp refused a message outside its session window"),
 }
+
+
+def falls_back(channel: str, error_code: int | None, fell_back: bool) -> bool:
+    """A WhatsApp message that cannot be delivered (not a WhatsApp user, outside the session window)
+    goes by SMS instead, once."""
+    return (channel == ContactChannel.whatsapp and error_code in WHATSAPP_FALLBACK_CODES
+            and not fell_back)
 
 
 def skip_reason_label(reason: str | None) -> str:
@@ -168,6 +178,7 @@ def record_deliveries(items: Sequence[Outgoing], now: datetime, settings: Settin
     retry: list[dict[str, Any]] = []
     final: list[dict[str, Any]] = []
     release: list[dict[str, Any]] = []
+    fallback: list[dict[str, Any]] = []
     mark: dict[int, tuple[RegistrantStatus, str]] = {}
     for item in items:
         target = item.target
@@ -183,6 +194,10 @@ def record_deliveries(items: Sequence[Outgoing], now: datetime, settings: Settin
                              "b_segments": result.segments or item.segments, "b_sender": item.sender,
                              "b_final": now if state in (DeliveryState.delivered, DeliveryState.undelivered,
                                                          DeliveryState.failed) else None})
+        elif (isinstance(result, SendResult) and result.outcome == Outcome.permanent
+              and falls_back(item.channel, result.error_code, target.fell_back)):
+            report.permanent += 1
+            fallback.append({**who, "b_code": result.error_code})
         elif isinstance(result, SendResult) and result.outcome == Outcome.permanent:
             report.permanent += 1
             final.append({**who, "b_state": DeliveryState.failed, "b_reason": (result.reason or "error")[:40],
@@ -250,6 +265,14 @@ def record_deliveries(items: Sequence[Outgoing], now: datetime, settings: Settin
                     error_code=sa.bindparam("b_code"), reconcile_from=sa.bindparam("b_reconcile"),
                     claimed_by=None, lease_until=None),
             retry)
+    if fallback:
+        # Once only: the SMS attempt has ``fallback_at`` set, and never falls back again.
+        db.session.execute(
+            sa.update(table).where(mine, claimed_now, table.c.fallback_at.is_(None))
+            .values(state=DeliveryState.pending, due_at=now, channel=ContactChannel.sms.value,
+                    fallback_at=now, error_code=sa.bindparam("b_code"), claimed_by=None,
+                    lease_until=None, reconcile_from=None),
+            fallback)
     if release:
         db.session.execute(
             sa.update(table).where(mine, claimed_now)

@@ -1,5 +1,7 @@
 """The console gateway (the embedded default): a "sent" message is a row in the console outbox,
-shown to admins and coordinators on /dev/sms, and one log line. Nothing leaves the machine."""
+shown to admins and coordinators on /dev/sms, and one log line. Nothing leaves the machine. A
+WhatsApp message is kept with its ``whatsapp:`` address, a voice call as "[call]" and what it would
+say; nobody answers it."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from alerts.channels.sms.encoding import count_segments
-from alerts.gateways.protocol import OutboundSms, Outcome, SendResult, last4
+from alerts.gateways.protocol import WHATSAPP_PREFIX, OutboundCall, OutboundSms, Outcome, SendResult, last4
 from alerts.models import ConsoleMessage
 from consular.db import KeyRing, keyring, utcnow
 
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 # The recipient is written and read raw (its own short transactions, outside the ORM): sealed for
 # the column it lives in, as EncryptedString would.
 _TO = ("console_message", "to")
+CALL_MARK = "[call]"
 
 
 
@@ -69,8 +72,27 @@ class ConsoleGateway:
                 raise
             log.info("console sms %s to %s: already sent, not repeated", message.key, last4(message.to))
             return existing
-        log.info("console sms %s to %s (%d characters)", message.key, last4(message.to), len(message.body))
+        kind = "whatsapp" if message.to.startswith(WHATSAPP_PREFIX) else "sms"
+        log.info("console %s %s to %s (%d characters)", kind, message.key, last4(message.to),
+                 len(message.body))
         return self._result(message.key, message.body)
+
+    def place_call(self, call: OutboundCall) -> SendResult:
+        """A call in the outbox: "[call]" and what it would say (nobody answers)."""
+        result = self.send(OutboundSms(key=call.key, to=call.to, body=f"{CALL_MARK} {call.script}".strip(),
+                                       status_callback=call.status_callback))
+        if result.accepted:
+            log.info("console call %s to %s", call.key, last4(call.to))
+            return SendResult(Outcome.accepted, provider_id="CA" + (result.provider_id or "")[2:],
+                              provider_status="queued")
+        return result
+
+    def find_call(self, to: str, since: datetime, key: str | None = None) -> SendResult | None:
+        found = self.find_sent(to, "", since, key=key) if key is not None else None
+        if found is None or found.provider_id is None:
+            return None
+        return SendResult(Outcome.accepted, provider_id="CA" + found.provider_id[2:],
+                          provider_status="queued")
 
     async def send_many(self, messages: Sequence[OutboundSms]) -> list[SendResult]:
         # A database write per message: done in a thread so the caller's event loop keeps going.

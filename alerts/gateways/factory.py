@@ -24,6 +24,8 @@ def gateway_from_settings(settings: Any, engine: Engine | None = None) -> SmsGat
             from_number=settings.twilio_from_number,
             api_base=settings.twilio_api_base,
             senders=senders_from_settings(settings),
+            whatsapp_from=settings.twilio_whatsapp_from,
+            voice_from=settings.twilio_voice_from,
         )
     if settings.sms_gateway == "console":
         from alerts.gateways.console import ConsoleGateway

@@ -26,14 +26,18 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "MAX_VALIDITY_SECONDS",
     "MIN_VALIDITY_SECONDS",
+    "OutboundCall",
     "OutboundSms",
     "Outcome",
     "ReconcileError",
     "SendResult",
     "SmsGateway",
+    "VoiceGateway",
+    "WHATSAPP_PREFIX",
     "clamp_validity",
     "last4",
     "validity_for",
+    "whatsapp_address",
 ]
 
 # Twilio's ValidityPeriod: whole seconds from 1 to 36,000 (10 hours); outside → error 21624.
@@ -55,6 +59,17 @@ class OutboundSms:
     status_callback: str | None = None  # URL with the delivery id in it
     validity_seconds: int | None = None  # from the alert's expiry; clamped to Twilio's range
     sender: str | None = None  # the key of the sender it leaves from (None: the gateway's default)
+    channel: str = "sms"  # or "whatsapp": the same message to the number's WhatsApp address
+
+
+@dataclass(frozen=True)
+class OutboundCall:
+    key: str  # our id for the call (as for a message)
+    to: str  # E.164
+    twiml_url: str  # where the provider fetches what to say (our TwiML)
+    status_callback: str | None = None
+    timeout_seconds: int = 30  # how long it rings before "no-answer"
+    script: str = ""  # what it says, in words (for the console outbox and logs)
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,26 @@ class SmsGateway(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class VoiceGateway(Protocol):
+    """A gateway that can also place voice calls (Twilio, the console). A call's ``SendResult`` is
+    read like a message's; ``provider_id`` is the call's id."""
+
+    def place_call(self, call: OutboundCall) -> SendResult: ...
+
+    def find_call(self, to: str, since: datetime, key: str | None = None) -> SendResult | None:
+        """Reconciliation: the provider's record of a call to ``to`` placed since ``since``."""
+        ...
+
+
+WHATSAPP_PREFIX = "whatsapp:"
+
+
+def whatsapp_address(number: str) -> str:
+    """A number as Twilio addresses it on WhatsApp."""
+    return number if number.startswith(WHATSAPP_PREFIX) else WHATSAPP_PREFIX + number
 
 
 def last4(number: str) -> str:

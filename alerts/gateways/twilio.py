@@ -30,7 +30,17 @@ from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
 from alerts.gateways.loop import LoopThread
-from alerts.gateways.protocol import OutboundSms, Outcome, ReconcileError, SendResult, clamp_validity, last4
+from alerts.gateways.protocol import (
+    WHATSAPP_PREFIX,
+    OutboundCall,
+    OutboundSms,
+    Outcome,
+    ReconcileError,
+    SendResult,
+    clamp_validity,
+    last4,
+    whatsapp_address,
+)
 from alerts.gateways.senders import Sender
 from alerts.gateways.twilio_errors import describe_twilio_error
 
@@ -231,14 +241,17 @@ _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, requests.excepti
 
 
 class TwilioGateway:
-    """SmsGateway for Twilio. A Messaging Service SID is preferred over a From number."""
+    """SmsGateway (and VoiceGateway) for Twilio. A Messaging Service SID is preferred over a From
+    number for SMS; WhatsApp messages go from ``whatsapp_from`` when set (else through the
+    Messaging Service, whose sender pool then holds a WhatsApp sender); calls from ``voice_from``
+    (else the From number)."""
 
     name = "twilio"
 
     def __init__(self, account_sid: str, auth_token: str, *, messaging_service_sid: str = "",
                  from_number: str = "", api_base: str = "", timeout: float = 10.0,
                  connect_timeout: float = 5.0, max_connections: int = 200,
-                 senders: Sequence[Sender] = ()) -> None:
+                 senders: Sequence[Sender] = (), whatsapp_from: str = "", voice_from: str = "") -> None:
         if not account_sid or not auth_token:
             raise ValueError("Twilio needs an account SID and an auth token")
         if not (messaging_service_sid or from_number) and senders:
@@ -251,6 +264,8 @@ class TwilioGateway:
         self.from_number = from_number
         # A message names its sender by key (OutboundSms.sender); an unknown or no key: the default.
         self.senders = {s.key: s for s in senders if s.messaging_service_sid or s.from_number}
+        self.whatsapp_from = whatsapp_from
+        self.voice_from = voice_from or from_number
         self.api_base = api_base.rstrip("/")
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -278,14 +293,18 @@ class TwilioGateway:
 
     def create_params(self, message: OutboundSms) -> dict[str, Any]:
         """Keyword arguments for the official client's ``messages.create``."""
-        params: dict[str, Any] = {"to": message.to, "body": message.body}
+        whatsapp = message.channel == "whatsapp" or message.to.startswith(WHATSAPP_PREFIX)
+        params: dict[str, Any] = {"to": whatsapp_address(message.to) if whatsapp else message.to,
+                                  "body": message.body}
         sender = self.senders.get(message.sender) if message.sender is not None else None
         service, number = ((sender.messaging_service_sid, sender.from_number) if sender is not None
                            else (self.messaging_service_sid, self.from_number))
-        if service:
+        if whatsapp and self.whatsapp_from:
+            params["from_"] = whatsapp_address(self.whatsapp_from)
+        elif service:
             params["messaging_service_sid"] = service
         else:
-            params["from_"] = number
+            params["from_"] = whatsapp_address(number) if whatsapp else number
         if message.status_callback:
             params["status_callback"] = message.status_callback
         validity = clamp_validity(message.validity_seconds)
@@ -308,6 +327,51 @@ class TwilioGateway:
             result = _accepted(created)
         self._log(message, result)
         return result
+
+    # --- calls ---------------------------------------------------------------------------------
+
+    def place_call(self, call: OutboundCall) -> SendResult:
+        """A voice call through the Calls API: Twilio fetches ``call.twiml_url`` when it is answered
+        and reports its progress (initiated, ringing, answered, completed) to the status callback."""
+        _last_response.set(None)
+        params: dict[str, Any] = {"to": call.to, "from_": self.voice_from, "url": call.twiml_url,
+                                  "method": "POST", "timeout": call.timeout_seconds}
+        if call.status_callback:
+            params.update(status_callback=call.status_callback, status_callback_method="POST",
+                          status_callback_event=["initiated", "ringing", "answered", "completed"])
+        try:
+            created = self.client.calls.create(**params)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            result = _from_api_error(exc)
+        except _TRANSPORT_ERRORS as exc:
+            result = _from_transport_error(exc)
+        except (TwilioException, ValueError, KeyError) as exc:
+            log.exception("twilio: unreadable answer for call %s", call.key)
+            result = _from_unexpected_error(exc)
+        else:
+            result = SendResult(Outcome.accepted, provider_id=created.sid,
+                                provider_status=str(created.status) if created.status else None)
+        if result.outcome != Outcome.accepted:
+            log.info("twilio: call %s to %s %s (%s %s)", call.key, last4(call.to), result.outcome,
+                     result.error_code, result.reason)
+        return result
+
+    def find_call(self, to: str, since: datetime, key: str | None = None) -> SendResult | None:
+        """The newest call to ``to`` placed since ``since`` (``key`` is not known to Twilio)."""
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        since = since.astimezone(UTC) - RECONCILE_SLACK
+        try:
+            for record in self.client.calls.stream(to=to, page_size=50, limit=200):
+                created = record.date_created
+                if created is None or created >= since:
+                    return SendResult(Outcome.accepted, provider_id=record.sid,
+                                      provider_status=str(record.status) if record.status else None)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise ReconcileError(f"Twilio answered {exc.status} ({exc.code})") from exc
+        except (TwilioException, *_TRANSPORT_ERRORS) as exc:
+            raise ReconcileError(f"Twilio could not be asked about calls: {type(exc).__name__}") from exc
+        return None
 
     # --- many messages at once ---------------------------------------------------------------
 

@@ -42,6 +42,8 @@ delivery errors (30xxx) come in status callbacks, without one.
 | 30008 | Unknown error                                            | transient | provider_error      | no   |
 | 30010 | Price exceeds the maximum price                          | permanent | account             | no   |
 | 30036 | Validity period expired before the message could be sent | permanent | expired             | no   |
+| 63003 | WhatsApp: the number is not a WhatsApp user              | permanent | not_on_whatsapp     | no   |
+| 63016 | WhatsApp: outside the 24-hour session window             | permanent | whatsapp_window     | no   |
 
 30003 is transient on purpose: a phone that is switched off today is reachable tomorrow, and a
 registration must not be marked unreachable for it. Without a known code: HTTP 429 and 5xx are
@@ -57,7 +59,8 @@ from dataclasses import dataclass
 
 from alerts.gateways.protocol import Outcome
 
-__all__ = ["TWILIO_ERRORS", "ErrorInfo", "classify_twilio_error", "describe_twilio_error"]
+__all__ = ["TWILIO_ERRORS", "WHATSAPP_FALLBACK_CODES", "ErrorInfo", "classify_twilio_error",
+           "describe_twilio_error"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,11 @@ TWILIO_ERRORS: dict[int, ErrorInfo] = {
     30008: ErrorInfo(_T, "provider_error"),
     30010: ErrorInfo(_P, "account"),
     30036: ErrorInfo(_P, "expired"),
+    63003: ErrorInfo(_P, "not_on_whatsapp"),
+    63016: ErrorInfo(_P, "whatsapp_window"),
 }
+# WhatsApp errors after which the message goes once by SMS instead (``alerts.dispatch.channels``).
+WHATSAPP_FALLBACK_CODES = frozenset({63003, 63016})
 
 
 def describe_twilio_error(http_status: int | None, code: int | None) -> ErrorInfo:

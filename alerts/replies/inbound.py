@@ -56,6 +56,7 @@ from consular.webhooks.events import emit
 log = logging.getLogger("alerts.replies")
 
 __all__ = ["InboundResult", "answer_safety_check", "handle_inbound", "help_contacts", "open_safety_check",
+           "record_safety_answer",
            "simulate_inbound"]
 
 OPT_OUT_TYPES = {"STOP": Said.stop, "START": Said.start, "HELP": Said.help}
@@ -263,7 +264,14 @@ def _safety_answer(registrant: Registrant, said: Said, body: str, now: datetime,
         result.answer = (_help_answer(locale, registrant, registrant.phone) if said == Said.need_help
                          else texts.unknown_reply(locale))
         return
-    kind = ReplyKind(said.value)
+    record_safety_answer(registrant, delivery, ReplyKind(said.value), body, now, message, result)
+
+
+def record_safety_answer(registrant: Registrant, delivery: Delivery, kind: ReplyKind, body: str,
+                         now: datetime, message: InboundMessage, result: InboundResult) -> None:
+    """An answer to the safety check of ``delivery``, by SMS or on a call (the same for both):
+    recorded through ``answer_safety_check``; ``result.answer`` is what to say back."""
+    locale = result.locale
     case_id = answer_safety_check(delivery, registrant, kind, body, now)
     message.delivery_id = delivery.id
     result.delivery_id = delivery.id

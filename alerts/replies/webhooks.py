@@ -35,20 +35,21 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from alerts.dispatch.claim import OPEN_STATES
-from alerts.dispatch.record import finish_alerts
+from alerts.dispatch.record import falls_back, finish_alerts
 from alerts.gateways.twilio_errors import describe_twilio_error
-from alerts.models import Delivery, DeliveryState
+from alerts.models import Alert, AlertState, Delivery, DeliveryState
 from alerts.replies.inbound import handle_inbound
 from config import current_settings
 from consular.auth.session import csrf_exempt
 from consular.db import UTCDateTime, db, utcnow
-from consular.registry.models import Registrant, RegistrantStatus
+from consular.registry.models import ContactChannel, Registrant, RegistrantStatus
 
 log = logging.getLogger("alerts.webhooks")
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 
-__all__ = ["STATUS_STATE", "apply_status_callback", "bp", "signed_url"]
+__all__ = ["STATUS_STATE", "apply_status_callback", "bp", "fall_back_to_sms", "plain", "signed_url",
+           "verify_twilio_request"]
 
 SID = re.compile(r"^(SM|MM|CM)[0-9a-fA-F]{32}$")
 
@@ -87,11 +88,11 @@ def signed_url() -> str:
     return base + request.path + (f"?{query}" if query else "")
 
 
-def _plain(status: int, text: str) -> Response:
+def plain(status: int, text: str) -> Response:
     return Response(text + "\n", status=status, mimetype="text/plain")
 
 
-def _verify() -> Response | None:
+def verify_twilio_request() -> Response | None:
     """None when the request is Twilio's; else the answer to give (404 without Twilio, 403)."""
     settings = current_settings()
     if settings.sms_gateway != "twilio" or not settings.twilio_auth_token:
@@ -100,13 +101,13 @@ def _verify() -> Response | None:
     url = signed_url()
     if not signature:
         log.warning("webhook %s from %s: no signature", request.path, request.remote_addr)
-        return _plain(403, "Forbidden: X-Twilio-Signature is missing.")
+        return plain(403, "Forbidden: X-Twilio-Signature is missing.")
     if request.mimetype != "application/x-www-form-urlencoded":
         log.warning("webhook %s from %s: not a form post", request.path, request.remote_addr)
-        return _plain(403, "Forbidden: expected a form post signed by Twilio.")
+        return plain(403, "Forbidden: expected a form post signed by Twilio.")
     if not RequestValidator(settings.twilio_auth_token).validate(url, request.form, signature):
         log.warning("webhook %s from %s: bad signature for %s", request.path, request.remote_addr, url)
-        return _plain(403, "Forbidden: the signature does not match this request.")
+        return plain(403, "Forbidden: the signature does not match this request.")
     return None
 
 
@@ -122,43 +123,49 @@ def _error_code(raw: str | None) -> int | None:
 @bp.post("/status/<int:delivery_id>")
 @csrf_exempt
 def status_callback(delivery_id: int) -> Response:
-    denied = _verify()
+    denied = verify_twilio_request()
     if denied is not None:
         return denied
     form = request.form
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
     if not SID.match(sid):
-        return _plain(400, "MessageSid is missing or not a message SID.")
+        return plain(400, "MessageSid is missing or not a message SID.")
     if status not in STATUS_STATE:
-        return _plain(400, f"Unknown MessageStatus {status[:30]!r}.")
+        return plain(400, f"Unknown MessageStatus {status[:30]!r}.")
     try:
         code = _error_code(form.get("ErrorCode"))
     except ValueError:
-        return _plain(400, "ErrorCode must be a number.")
+        return plain(400, "ErrorCode must be a number.")
     outcome = apply_status_callback(delivery_id, sid, status, code)
     log.debug("status callback for delivery %s: %s (%s)", delivery_id, status, outcome)
     return Response(status=204)
 
 
 def apply_status_callback(delivery_id: int, sid: str, status: str, error_code: int | None = None,
-                          now: datetime | None = None) -> str:
-    """Move a delivery forward by a provider status (flushes; the caller commits). Returns what
-    happened: ``updated``, ``stale`` (not forward), ``other_message``, ``unknown_delivery`` or
-    ``ignored``."""
+                          now: datetime | None = None,
+                          states: dict[str, DeliveryState | None] | None = None) -> str:
+    """Move a delivery forward by a provider status (flushes; the caller commits): a message's
+    status, or a call's with ``states=CALL_STATE``. Returns what happened: ``updated``, ``stale``
+    (not forward), ``other_message``, ``unknown_delivery``, ``ignored`` or ``fallback`` (a WhatsApp
+    message that could not be delivered goes again by SMS, once)."""
     from consular.registry.operations import set_status
 
     now = now or utcnow()
-    new_state = STATUS_STATE.get(status)
+    new_state = (states or STATUS_STATE).get(status)
     if new_state is None:
         return "ignored"
     row = db.session.execute(
         sa.select(Delivery.state, Delivery.provider_id, Delivery.previous_provider_id,
-                  Delivery.registrant_id, Delivery.alert_id).where(Delivery.id == delivery_id)).first()
+                  Delivery.registrant_id, Delivery.alert_id, Delivery.channel, Delivery.fallback_at)
+        .where(Delivery.id == delivery_id)).first()
     if row is None:
         return "unknown_delivery"
     if row.provider_id not in (None, sid) or (row.provider_id is None and row.previous_provider_id == sid):
         return "other_message"
+    if (new_state in _FINAL and falls_back(row.channel or "", error_code, row.fallback_at is not None)
+            and fall_back_to_sms(delivery_id, sid, status, error_code, now)):
+        return "fallback"
     rank = _RANK[new_state]
     lower = [state for state, r in _RANK.items() if r < rank and state != DeliveryState.skipped]
     ours = sa.or_(Delivery.provider_id == sid,
@@ -200,19 +207,46 @@ def apply_status_callback(delivery_id: int, sid: str, status: str, error_code: i
     return "updated"
 
 
+def fall_back_to_sms(delivery_id: int, sid: str, status: str, error_code: int | None,
+                     now: datetime) -> bool:
+    """The WhatsApp message ``sid`` of a delivery could not be delivered: the delivery is due again
+    as an SMS, unless it fell back already (one statement: a replay or a second worker changes
+    nothing), and its alert is sending again until that is done."""
+    result = db.session.execute(
+        sa.update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.channel == ContactChannel.whatsapp.value,
+               Delivery.fallback_at.is_(None),
+               sa.or_(Delivery.provider_id == sid, Delivery.provider_id.is_(None)))
+        .values(state=DeliveryState.pending, due_at=now, channel=ContactChannel.sms.value, fallback_at=now,
+                previous_provider_id=sid, provider_id=None, provider_status=status[:20],
+                error_code=error_code, final_at=None, claimed_by=None, lease_until=None,
+                reconcile_from=None, skip_reason=None)
+        .execution_options(synchronize_session=False))
+    if not getattr(result, "rowcount", 0):
+        return False
+    db.session.execute(
+        sa.update(Alert).where(Alert.id == sa.select(Delivery.alert_id).where(Delivery.id == delivery_id)
+                               .scalar_subquery(), Alert.state == AlertState.sent)
+        .values(state=AlertState.sending, finished_at=None, version=Alert.version + 1)
+        .execution_options(synchronize_session=False))
+    log.info("delivery %s: WhatsApp message %s not delivered (%s): sent by SMS instead", delivery_id, sid,
+             error_code)
+    return True
+
+
 @bp.post("/inbound")
 @csrf_exempt
 def inbound() -> Response:
-    denied = _verify()
+    denied = verify_twilio_request()
     if denied is not None:
         return denied
     form = request.form
     sid = (form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or "").strip()
     sender = (form.get("From") or "").strip()
     if not SID.match(sid):
-        return _plain(400, "MessageSid is missing or not a message SID.")
+        return plain(400, "MessageSid is missing or not a message SID.")
     if not sender:
-        return _plain(400, "From is missing.")
+        return plain(400, "From is missing.")
     result = handle_inbound(provider_id=sid, from_number=sender, body=form.get("Body") or "",
                             to_number=(form.get("To") or "").strip(), opt_out_type=form.get("OptOutType"))
     twiml = MessagingResponse()

@@ -5,6 +5,8 @@ for pages, imports and the API alike."""
 
 from __future__ import annotations
 
+import itertools
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import (
@@ -18,7 +20,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Optional
 
-from consular.registry.models import ConsentMethod, RegistrantKind, RegistrantStatus
+from consular.registry.models import ConsentMethod, ContactChannel, RegistrantKind, RegistrantStatus
 from consular.registry.operations import MAX, RECORDED_CONSENT
 from consular.validation import CHOOSE_FROM_LIST, CheckedForm, choices_of, optional, required
 
@@ -70,7 +72,25 @@ FIELD_LABELS = {
     "consent_method": _l("How consent was given"),
     "consent_at": _l("When consent was given"),
     "consent_note": _l("Consent note"),
+    "channels": _l("Channels, in the order they are tried"),
+    "whatsapp_consent": _l("Agreed to receive alerts on WhatsApp"),
+    "voice_consent": _l("Agreed to receive alerts by voice call"),
 }
+
+CHANNEL_LABELS = {
+    ContactChannel.sms: _l("SMS"),
+    ContactChannel.whatsapp: _l("WhatsApp"),
+    ContactChannel.voice: _l("Voice call"),
+}
+
+
+def channel_choices() -> list[SelectChoice]:
+    """Every order of the channels (each once), labelled "WhatsApp → SMS" in the reader's language;
+    SMS alone first (the default)."""
+    orders = [order for size in (1, 2, 3) for order in itertools.permutations(ContactChannel, size)]
+    orders.sort(key=lambda order: (order[0] != ContactChannel.sms, len(order)))
+    return [SelectChoice(",".join(c.value for c in order), " → ".join(str(CHANNEL_LABELS[c]) for c in order))
+            for order in orders]
 
 KIND_CHOICES = choices_of(KIND_LABELS)
 # How consent can be recorded by someone registering a person (``RECORDED_CONSENT``).
@@ -112,6 +132,11 @@ class RegistrantForm(CheckedForm):
     stay_until = DateField(FIELD_LABELS["stay_until"], validators=[Optional()],
                            description=_l("Optional: the dates of a stay abroad, for alerts to "
                                           "\"who is there now\"."))
+    channels = SelectField(FIELD_LABELS["channels"], validators=[Optional()], validate_choice=False,
+                           description=_l("Alerts go on the first channel the person agreed to; "
+                                          "SMS needs no other consent than the registration's."))
+    whatsapp_consent = BooleanField(FIELD_LABELS["whatsapp_consent"])
+    voice_consent = BooleanField(FIELD_LABELS["voice_consent"])
 
 
 class NewRegistrantForm(RegistrantForm):

@@ -45,6 +45,29 @@ class ConsentMethod(StrEnum):
     imported = "imported"  # came with a CSV list whose consent is recorded elsewhere
 
 
+class ContactChannel(StrEnum):
+    """How a registrant can be reached. SMS is covered by the registration's own consent; WhatsApp
+    and voice calls each need their own (``Registrant.whatsapp_consent_at``, ``voice_consent_at``)."""
+
+    sms = "sms"
+    whatsapp = "whatsapp"
+    voice = "voice"
+
+
+DEFAULT_CHANNELS = ContactChannel.sms.value
+
+
+def channel_order(value: str | None) -> list[ContactChannel]:
+    """A registrant's channels in the order they are tried (unknown or repeated names dropped;
+    nothing readable: SMS)."""
+    order: list[ContactChannel] = []
+    for name in (value or "").split(","):
+        name = name.strip().lower()
+        if name in ContactChannel.__members__ and ContactChannel(name) not in order:
+            order.append(ContactChannel(name))
+    return order or [ContactChannel.sms]
+
+
 class Registrant(TimestampMixin, Model):
     __tablename__ = "registrant"
     __table_args__ = (
@@ -92,6 +115,13 @@ class Registrant(TimestampMixin, Model):
     latitude: Mapped[float | None] = mapped_column(sa.Float)
     longitude: Mapped[float | None] = mapped_column(sa.Float)
     location_explicit: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The channels to reach this person, in the order the person or an officer chose ("whatsapp,sms"),
+    # and the consent to each channel beyond SMS (None: not given). Dispatch uses the first channel
+    # with consent (``first_channel``); SMS, covered by the registration's consent, always has it.
+    channels: Mapped[str] = mapped_column(sa.String(40), default=DEFAULT_CHANNELS,
+                                          server_default=DEFAULT_CHANNELS)
+    whatsapp_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    voice_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     liaison_point: Mapped[LiaisonPoint | None] = relationship()
     station: Mapped[ServiceStation | None] = relationship()
@@ -99,6 +129,38 @@ class Registrant(TimestampMixin, Model):
     @property
     def is_current(self) -> bool:
         return self.ended_at is None
+
+    @property
+    def channel_list(self) -> list[ContactChannel]:
+        return channel_order(self.channels)
+
+    # Consent to a channel beyond SMS, as a flag (forms and the API): giving it keeps the moment
+    # it was first given; withdrawing it clears the moment.
+    @property
+    def whatsapp_consent(self) -> bool:
+        return self.whatsapp_consent_at is not None
+
+    @whatsapp_consent.setter
+    def whatsapp_consent(self, given: bool) -> None:
+        self.whatsapp_consent_at = (self.whatsapp_consent_at or utcnow()) if given else None
+
+    @property
+    def voice_consent(self) -> bool:
+        return self.voice_consent_at is not None
+
+    @voice_consent.setter
+    def voice_consent(self, given: bool) -> None:
+        self.voice_consent_at = (self.voice_consent_at or utcnow()) if given else None
+
+
+def first_channel(channels: str | None, whatsapp_consent: bool, voice_consent: bool) -> ContactChannel:
+    """The first channel of ``channels`` the person consented to (SMS when none of them)."""
+    allowed = {ContactChannel.sms: True, ContactChannel.whatsapp: whatsapp_consent,
+               ContactChannel.voice: voice_consent}
+    for channel in channel_order(channels):
+        if allowed[channel]:
+            return channel
+    return ContactChannel.sms
 
 
 class ImportState(StrEnum):

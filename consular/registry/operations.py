@@ -37,6 +37,7 @@ from consular.network.operations import touch_activity_of
 from consular.registry.languages import SMS_LOCALES, language_from_text
 from consular.registry.models import (
     ConsentMethod,
+    ContactChannel,
     Registrant,
     RegistrantKind,
     RegistrantStatus,
@@ -48,7 +49,9 @@ DEFAULT_LANGUAGE = "zh_Hans"
 
 # Writable fields, in the order forms show them. Anything else is refused.
 REGISTRANT_FIELDS = ("name", "phone", "kind", "language", "country_code", "city", "timezone",
-                     "liaison_point_id", "station_id", "stay_from", "stay_until")
+                     "liaison_point_id", "station_id", "stay_from", "stay_until", "channels",
+                     "whatsapp_consent", "voice_consent")
+CHANNEL_CONSENTS = ("whatsapp_consent", "voice_consent")
 CONSENT_FIELDS = ("consent_method", "consent_at", "consent_note")
 # How a person's consent can be recorded by someone registering them (``imported`` is the import's).
 RECORDED_CONSENT = (ConsentMethod.written, ConsentMethod.verbal, ConsentMethod.online,
@@ -270,12 +273,36 @@ def _check_registrant(check: _RegistrantInput, user: User, existing: Registrant 
             stay_from and stay_until and stay_until < stay_from:
         check.fail("stay_until", _("The stay cannot end before it starts."))
     _check_zone(check, existing)
+    _check_channels(check)
     if duplicates and "phone" in check.out:
         clash = current_registration(check.out["phone"], exclude=existing)
         if clash is not None:
             check.out.pop("phone", None)
             check.fail("phone", duplicate_message(clash, user))
             check.existing_id = clash.id if _may_see(clash, user) else None
+
+
+def _check_channels(check: _RegistrantInput) -> None:
+    """The channels in the order they are tried (a list, or names separated by commas), each once;
+    the consent to WhatsApp and to voice calls, each true or false."""
+    if check.data.get("channels") not in (None, ""):  # not given: as before (new: SMS)
+        raw = check.data["channels"]
+        names = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else None
+        choices = [c.value for c in ContactChannel]
+        cleaned = [n.strip().lower() for n in names if isinstance(n, str)] if names is not None else []
+        if (names is None or len(cleaned) != len(names) or not cleaned or len(set(cleaned)) != len(cleaned)
+                or any(n not in choices for n in cleaned)):
+            check.fail("channels", _("Choose channels from: %(choices)s, each at most once.",
+                                     choices=", ".join(choices)))
+        else:
+            check.out["channels"] = ",".join(cleaned)
+    for key in CHANNEL_CONSENTS:
+        if key in check.data:
+            value = check.data[key]
+            if isinstance(value, bool):
+                check.out[key] = value
+            else:
+                check.fail(key, _("Enter true or false."))
 
 
 def _check_zone(check: _RegistrantInput, existing: Registrant | None) -> None:
@@ -383,6 +410,9 @@ def registrant_row(values: Mapping[str, Any], *, user: User, consent_method: Con
                    import_batch: str | None = None) -> dict[str, Any]:
     """The column values of a new registration from checked values."""
     fields = {key: value for key, value in values.items() if key in REGISTRANT_FIELDS}
+    for flag in CHANNEL_CONSENTS:  # a consent given with the registration: given with it
+        if flag in fields:
+            fields[f"{flag}_at"] = consent_at if fields.pop(flag) else None
     key = phones.search_hash(fields["phone"])
     place = coordinates_of(fields.get("country_code", ""), fields.get("city", ""))
     return {**fields, "latitude": place[0] if place else None,

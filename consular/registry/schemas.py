@@ -17,7 +17,7 @@ import i18n
 from consular.api_fields import Choice, Country, Int, Page, Text, _n
 from consular.cases.schemas import PlaceRef
 from consular.registry.languages import SMS_LOCALES
-from consular.registry.models import ConsentMethod, RegistrantKind, RegistrantStatus
+from consular.registry.models import ConsentMethod, ContactChannel, RegistrantKind, RegistrantStatus
 from consular.registry.operations import END_REASONS, MAX, RECORDED_CONSENT
 
 LANGUAGE_HELP = {"description": "An alert language (" + ", ".join(SMS_LOCALES) + "); a tag such as "
@@ -69,6 +69,11 @@ class _RegistrantFields(Schema):
     station_id = _place_id()
     stay_from = _day()
     stay_until = _day()
+    channels = fields.List(Choice(ContactChannel), metadata={
+        "description": "The channels in the order they are tried, each once (default `[\"sms\"]`); "
+                       "alerts go on the first one the person agreed to."})
+    whatsapp_consent = fields.Boolean(metadata={"description": "Agreed to alerts on WhatsApp."})
+    voice_consent = fields.Boolean(metadata={"description": "Agreed to alerts by voice call."})
 
 
 class ConsentIn(Schema):
@@ -152,6 +157,11 @@ class RegistrantOut(Schema):
     stay_from = _n(fields.Date(required=True))
     stay_until = _n(fields.Date(required=True))
     consent = Own(ConsentOut, required=True)
+    channels = fields.Function(lambda r: [c.value for c in r.channel_list], required=True, metadata={
+        "type": "array", "items": {"type": "string", "enum": [c.value for c in ContactChannel]},
+        "description": "In the order they are tried."})
+    whatsapp_consent_at = _n(fields.DateTime(required=True))
+    voice_consent_at = _n(fields.DateTime(required=True))
     status = Choice(RegistrantStatus, required=True)
     status_changed_at = _n(fields.DateTime(required=True))
     status_reason = _n(fields.String(required=True))

@@ -49,6 +49,7 @@ from consular.network.queries import paginate
 from consular.registry import imports, languages, subject_data
 from consular.registry import operations as ops
 from consular.registry.forms import (
+    CHANNEL_LABELS,
     CONSENT_LABELS,
     END_REASON_SHOWN,
     KIND_LABELS,
@@ -59,6 +60,7 @@ from consular.registry.forms import (
     NewRegistrantForm,
     RegistrantForm,
     StatusForm,
+    channel_choices,
 )
 from consular.registry.models import (
     ImportState,
@@ -89,6 +91,7 @@ def _helpers() -> dict[str, Any]:
         "kind_label": lambda kind: str(KIND_LABELS.get(RegistrantKind(kind), kind)),
         "status_label": lambda status: str(STATUS_LABELS.get(RegistrantStatus(status), status)),
         "consent_label": lambda method: str(CONSENT_LABELS.get(method, method)),
+        "channels_label": lambda r: " → ".join(str(CHANNEL_LABELS[c]) for c in r.channel_list),
         "end_reason_label": lambda reason: str(END_REASON_SHOWN.get(reason, reason)),
         "language_label": languages.language_label,
         "can_edit": can_edit_registrant,
@@ -225,6 +228,7 @@ def _registrant_form(form_class: type[RegistrantForm], user: User,
     form = form_class(obj=registrant)
     form.country_code.choices = _country_choices(_("Choose a country"))
     form.language.choices = _language_choices()
+    form.channels.choices = channel_choices()
     _place_fields(form, user, registrant)
     if request.method == "GET":
         if registrant is None:

@@ -211,7 +211,8 @@ canaries_by_relation = {OWN_PLACE, OTHER_PLACE, OWN_STATION, OTHER_STATION, UNAS
 # header by itself, so a cross-site page cannot ride on a token the way it could on a cookie; the
 # matrix above proves no bearer call meets the CSRF error, the walk below that the same API routes
 # refuse a session cookie without the token.
-CSRF_EXEMPT = {"webhooks.status_callback", "webhooks.inbound"}
+CSRF_EXEMPT = {"webhooks.status_callback", "webhooks.inbound", "voice_webhooks.twiml",
+               "voice_webhooks.answer", "voice_webhooks.call_status"}
 
 
 def test_every_change_with_a_session_needs_the_csrf_token(app: Flask, world: World,

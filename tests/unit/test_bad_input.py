@@ -895,11 +895,14 @@ def test_webhooks_refuse_junk(app: Flask, same_db_app: Callable[..., Flask], wor
                               writes: WriteLog) -> None:
     """What Twilio signs is still outside input: signed junk in every parameter is a 4xx or a
     harmless 2xx, never a 500 (forged and tampered requests: tests/unit/test_webhook_attacks.py)."""
-    from tests.support.webhooks import TWILIO, post_signed, status_params
+    from tests.support.webhooks import TWILIO, a_delivery, post_signed, status_params
 
     client = same_db_app(**TWILIO).test_client()
     problems: list[str] = []
     junk = [*HOSTILE_TEXT.values(), "\ufffd\ufffd", "长" * 5000]
+    called = a_delivery(channel="voice")  # a safety check's call: its TwiML and keys get junk
+    called.alert.safety_check = True
+    db.session.commit()
     for i, value in enumerate(junk):
         for path, params in (
                 ("/webhooks/twilio/status/1", status_params(value or "SMx", value)),
@@ -911,6 +914,18 @@ def test_webhooks_refuse_junk(app: Flask, same_db_app: Callable[..., Flask], wor
                 ("/webhooks/twilio/inbound", {"MessageSid": value, "From": "+393331234567",
                                               "To": value, "Body": "2 " + value,
                                               "AccountSid": "AC" + "d" * 32})):
+            response = post_signed(client, path, params)
+            if response.status_code >= 500:
+                problems.append(f"{path} {value[:20]!r}: {response.status_code}")
+        call = "CA" + f"{i:032x}"
+        for path, params in (  # voice calls: TwiML, keys, statuses
+                (f"/webhooks/twilio/voice/{called.id}", {"CallSid": value, "CallStatus": "in-progress"}),
+                (f"/webhooks/twilio/voice/{called.id}", {"CallSid": call, "CallStatus": value}),
+                ("/webhooks/twilio/voice/999999999", {"CallSid": call, "CallStatus": value}),
+                (f"/webhooks/twilio/voice/{called.id}/answer", {"CallSid": call, "Digits": value}),
+                (f"/webhooks/twilio/voice/{called.id}/answer", {"CallSid": value, "Digits": "2"}),
+                (f"/webhooks/twilio/call-status/{called.id}", {"CallSid": call, "CallStatus": value}),
+                (f"/webhooks/twilio/call-status/{called.id}", {"CallSid": value, "CallStatus": "completed"})):
             response = post_signed(client, path, params)
             if response.status_code >= 500:
                 problems.append(f"{path} {value[:20]!r}: {response.status_code}")

@@ -100,6 +100,11 @@ NEED_HELP_ACK = _sms(
     "In immediate danger, call the local emergency number."
 )
 UNKNOWN_REPLY = _sms("Sorry, we could not understand your reply.")
+# TRANSLATORS: spoken at the end of a voice call of a safety check (keys of the phone's keypad).
+VOICE_QUESTION = _sms("Press 1 if you are safe. Press 2 if you need help. Press 9 to hear this "
+                      "message again.")
+# TRANSLATORS: spoken when the person on a voice call pressed no key.
+VOICE_NO_ANSWER = _sms("We did not receive an answer. Goodbye.")
 # TRANSLATORS: to someone whose unreadable reply to a safety check opened a case: a person will call.
 UNCLEAR_REPLY_FOLLOW_UP = _sms(
     "We could not read your reply automatically, so someone from our team will contact you."
@@ -366,6 +371,19 @@ def opt_out_footer(locale: str) -> str:
 
 def safety_check_prompt(locale: str) -> str:
     return _text(locale, SAFETY_CHECK_PROMPT)
+
+
+def voice_question(locale: str) -> str:
+    return _text(locale, VOICE_QUESTION)
+
+
+def voice_no_answer(locale: str) -> str:
+    return _text(locale, VOICE_NO_ANSWER)
+
+
+def voice_unknown_key(locale: str) -> str:
+    """"We could not understand your reply" (the SMS's words), before the question again."""
+    return _text(locale, UNKNOWN_REPLY)
 
 
 def help_answer(

@@ -10,7 +10,12 @@ from typing import Any
 
 FINAL_STATUSES = ("delivered", "undelivered", "failed")
 INJECTABLE = ("429", "500", "503", "timeout", "drop")
-NUMBER_SETS = ("not_mobile", "landlines", "unsubscribed", "owned_numbers", "messaging_services")
+NUMBER_SETS = ("not_mobile", "landlines", "unsubscribed", "owned_numbers", "messaging_services",
+               "not_on_whatsapp")
+# What a call to a number does (``NumberRule.call``): it is answered (and the digits of
+# ``NumberRule.digits`` are pressed one per question), or it rings out, is busy, or fails.
+CALL_OUTCOMES = ("answer", "no-answer", "busy", "failed")
+DIGITS = frozenset("0123456789*#")
 
 
 @dataclass
@@ -34,6 +39,8 @@ class NumberRule:
     times: int | None = None  # answer the error this many times, then normally (None: always)
     final_status: str | None = None  # the final status callback for this number
     error_code: int | None = None  # its ErrorCode
+    call: str | None = None  # a call to this number: one of CALL_OUTCOMES (None: answered)
+    digits: str | None = None  # keys pressed on an answered call, one per <Gather> ("91": 9 then 1)
 
 
 @dataclass
@@ -56,6 +63,8 @@ class FakeConfig:
     blocked_prefixes: list[str] = field(default_factory=list)  # 21408, e.g. ["+98", "+850"]
     owned_numbers: set[str] = field(default_factory=set)  # valid From numbers (empty: any E.164)
     messaging_services: set[str] = field(default_factory=set)  # valid MG SIDs (empty: any MG…)
+    # Numbers without WhatsApp: a message to "whatsapp:<number>" is accepted, then fails with 63003.
+    not_on_whatsapp: set[str] = field(default_factory=set)
     callbacks: CallbackConfig = field(default_factory=CallbackConfig)
     seed: int | None = None
 
@@ -144,6 +153,10 @@ def _numbers(config: FakeConfig, name: str, value: Any) -> None:
             raise ValueError(f"final_status must be one of {', '.join(FINAL_STATUSES)}")
         if isinstance(parsed.error, str) and parsed.error not in ("timeout", "drop"):
             parsed.error = int(parsed.error)
+        if parsed.call is not None and parsed.call not in CALL_OUTCOMES:
+            raise ValueError(f"call must be one of {', '.join(CALL_OUTCOMES)}")
+        if parsed.digits is not None and not set(str(parsed.digits)) <= DIGITS:
+            raise ValueError("digits are keys of a phone: 0-9, * and #")
         config.numbers[str(number)] = parsed
 
 

@@ -13,7 +13,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,33 +20,16 @@ from aiohttp import web
 
 from alerts.channels.sms.encoding import count_segments
 from alerts.gateways.fake.callbacks import Webhooks
+from alerts.gateways.fake.calls import FakeCalls
 from alerts.gateways.fake.config import FakeConfig
-from alerts.gateways.fake.state import API_VERSION, ERROR_TEXT, FakeMessage, FakeState, new_sid, utcnow
+from alerts.gateways.fake.errors import HTTP_CODE, TwilioError, date_bounds
+from alerts.gateways.fake.state import API_VERSION, FakeMessage, FakeState, new_sid, utcnow
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+WHATSAPP = "whatsapp:"  # Twilio's prefix of a WhatsApp address
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 MAX_BODY = 1600
 MAX_PAGE_SIZE = 1000
-HTTP_CODE = {429: 20429, 500: 20500, 503: 20503}
-
-
-class TwilioError(Exception):
-    def __init__(self, status: int, code: int, **values: Any) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.values = values
-        self.headers: dict[str, str] = {}
-
-    def response(self) -> web.Response:
-        template = ERROR_TEXT.get(self.code, "Error")
-        try:
-            message = template.format(**self.values)
-        except KeyError:
-            message = template
-        body = {"code": self.code, "message": message,
-                "more_info": f"https://www.twilio.com/docs/errors/{self.code}", "status": self.status}
-        return web.json_response(body, status=self.status, headers=self.headers)
 
 
 class FakeTwilioApp(FakeState):
@@ -64,6 +46,8 @@ class FakeTwilioApp(FakeState):
         self.app.router.add_post(f"{prefix}/Messages.json", self.create_message)
         self.app.router.add_get(f"{prefix}/Messages.json", self.list_messages)
         self.app.router.add_get(f"{prefix}/Messages/{{sid}}.json", self.fetch_message)
+        self.voice = FakeCalls(self)
+        self.voice.routes(self.app.router, prefix)
         self.app.router.add_get("/_fake/config", self.get_config)
         self.app.router.add_post("/_fake/config", self.post_config)
         self.app.router.add_get("/_fake/messages", self.get_messages)
@@ -218,28 +202,40 @@ class FakeTwilioApp(FakeState):
             raise TwilioError(400, 21602)
         if len(body) > MAX_BODY:
             raise TwilioError(400, 21617)
-        if service:
-            if not MESSAGING_SERVICE_SID.match(service) or (
-                    config.messaging_services and service not in config.messaging_services):
-                raise TwilioError(400, 21701, service=service)
-        elif not E164.match(from_) or (config.owned_numbers and from_ not in config.owned_numbers):
-            raise TwilioError(400, 21606, from_=from_)
-        if not E164.match(to):
+        if service and (not MESSAGING_SERVICE_SID.match(service) or (
+                config.messaging_services and service not in config.messaging_services)):
+            raise TwilioError(400, 21701, service=service)
+        whatsapp = to.startswith(WHATSAPP)
+        if whatsapp and not service and not from_.startswith(WHATSAPP):
+            raise TwilioError(400, 63007, from_=from_)  # a WhatsApp message needs a WhatsApp sender
+        if not service:
+            sender = from_.removeprefix(WHATSAPP) if whatsapp else from_
+            if not E164.match(sender) or (config.owned_numbers and sender not in config.owned_numbers):
+                raise TwilioError(400, 21606, from_=from_)
+        number = to.removeprefix(WHATSAPP) if whatsapp else to
+        if not E164.match(number):
             raise TwilioError(400, 21211, to=to)
-        validity: int | None = None
-        if validity_raw:
-            try:
-                validity = int(validity_raw)
-            except ValueError:
-                raise TwilioError(400, 21624) from None
-            if not 1 <= validity <= 36_000:
-                raise TwilioError(400, 21624)
+        if whatsapp:
+            return self._validity(validity_raw)
+        validity = self._validity(validity_raw)
         if any(to.startswith(prefix) for prefix in config.blocked_prefixes):
             raise TwilioError(400, 21408, to=to)
         if to in config.not_mobile:
             raise TwilioError(400, 21614, to=to)
         if to in config.unsubscribed:
             raise TwilioError(400, 21610, to=to)
+        return validity
+
+    @staticmethod
+    def _validity(raw: str) -> int | None:
+        if not raw:
+            return None
+        try:
+            validity = int(raw)
+        except ValueError:
+            raise TwilioError(400, 21624) from None
+        if not 1 <= validity <= 36_000:
+            raise TwilioError(400, 21624)
         return validity
 
     def _accept(self, to: str, from_: str, service: str, body: str, callback: str | None,
@@ -283,9 +279,9 @@ class FakeTwilioApp(FakeState):
         try:
             page_size = max(1, min(MAX_PAGE_SIZE, int(query.get("PageSize", "50"))))
             page = max(0, int(query.get("Page", "0")))
-            exact = _date_bounds(query.get("DateSent"))
-            after = _date_bounds(query.get("DateSent>"))
-            before = _date_bounds(query.get("DateSent<"))
+            exact = date_bounds(query.get("DateSent"))
+            after = date_bounds(query.get("DateSent>"))
+            before = date_bounds(query.get("DateSent<"))
         except ValueError:
             raise TwilioError(400, 20001) from None
         to, from_ = query.get("To"), query.get("From")
@@ -383,17 +379,3 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
         raise web.HTTPBadRequest(text=json.dumps({"error": "the body must be a JSON object"}),
                                  content_type="application/json")
     return data
-
-
-def _date_bounds(value: str | None) -> tuple[datetime, datetime] | None:
-    """A DateSent filter value as [start, end): a day (YYYY-MM-DD) or one instant (ISO 8601)."""
-    if not value:
-        return None
-    value = value.strip()
-    if len(value) == 10:
-        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-        return day, day + timedelta(days=1)
-    instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return instant, instant + timedelta(seconds=1)

@@ -104,6 +104,15 @@ class FakeTwilio:
 
         return list(self._run(read()))
 
+    def calls(self, to: str | None = None) -> list[dict[str, Any]]:
+        """Every call created (Twilio's resource plus url, status_callback and the transcript: what
+        was said, in which language, and the keys pressed)."""
+
+        async def read() -> list[dict[str, Any]]:
+            return self.state.voice.records(to)
+
+        return list(self._run(read()))
+
     def stats(self) -> dict[str, Any]:
         async def read() -> dict[str, Any]:
             return self.state.stats.to_json()

@@ -48,6 +48,13 @@ ERROR_TEXT: dict[int, str] = {
     30007: "Message filtered",
     30008: "Unknown error",
     30036: "Validity Period Expired",
+    21201: "No 'To' number is specified",
+    21205: "Url is not a valid URL: {url}",
+    21210: "The source phone number provided, {from_}, is not yet verified for your account.",
+    63003: "Channel could not find To address",
+    63007: "Twilio could not find a Channel with the specified From address",
+    63016: "Failed to send freeform message because you are outside the allowed window. If you "
+           "are using WhatsApp, please use a Message Template.",
 }
 
 
@@ -115,6 +122,65 @@ class FakeMessage:
 
 
 @dataclass
+class FakeCall:
+    """An outbound call, with what was heard and pressed on it (``transcript``, for assertions)."""
+
+    sid: str
+    account_sid: str
+    to: str
+    from_: str
+    url: str
+    status_callback: str | None
+    callback_events: tuple[str, ...]
+    status: str
+    date_created: datetime
+    date_updated: datetime
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    duration: int | None = None
+    seq: int = 0
+    callbacks: int = 0  # status callbacks posted so far (their SequenceNumber)
+    transcript: list[dict[str, str]] = field(default_factory=list)
+
+    def resource(self) -> dict[str, Any]:
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{self.sid}"
+        return {
+            "account_sid": self.account_sid,
+            "annotation": None,
+            "answered_by": None,
+            "api_version": API_VERSION,
+            "caller_name": None,
+            "date_created": rfc2822(self.date_created),
+            "date_updated": rfc2822(self.date_updated),
+            "direction": "outbound-api",
+            "duration": str(self.duration) if self.duration is not None else None,
+            "end_time": rfc2822(self.end_time),
+            "forwarded_from": None,
+            "from": self.from_,
+            "from_formatted": self.from_,
+            "group_sid": None,
+            "parent_call_sid": None,
+            "phone_number_sid": None,
+            "price": None,
+            "price_unit": "USD",
+            "queue_time": "0",
+            "sid": self.sid,
+            "start_time": rfc2822(self.start_time),
+            "status": self.status,
+            "subresource_uris": {"recordings": f"{uri}/Recordings.json",
+                                 "notifications": f"{uri}/Notifications.json"},
+            "to": self.to,
+            "to_formatted": self.to,
+            "trunk_sid": None,
+            "uri": f"{uri}.json",
+        }
+
+    def record(self) -> dict[str, Any]:
+        return {**self.resource(), "url": self.url, "status_callback": self.status_callback,
+                "transcript": list(self.transcript)}
+
+
+@dataclass
 class Stats:
     started: float = field(default_factory=time.monotonic)
     requests: int = 0
@@ -152,6 +218,8 @@ class Stats:
                            "window_s": window, "max_window_segments": most,
                            "span_s": round(span, 3)}
         return out
+    calls_created: int = 0
+    twiml_fetched: int = 0
 
     def to_json(self) -> dict[str, Any]:
         span = (self.last_request - self.first_request) if self.first_request and self.last_request else 0
@@ -169,6 +237,8 @@ class Stats:
             "callback_statuses": dict(self.callback_statuses),
             "inbound_posted": self.inbound_posted,
             "senders": self.sender_windows(),
+            "calls_created": self.calls_created,
+            "twiml_fetched": self.twiml_fetched,
         }
 
 
@@ -188,6 +258,7 @@ class FakeState:
             self.config = FakeConfig()
             apply_config(self.config, self.initial_config.to_json())
         self.messages: dict[str, FakeMessage] = {}
+        self.calls: dict[str, FakeCall] = {}
         self.by_to: dict[str, list[str]] = defaultdict(list)
         self.stats = Stats()
         self.remaining: dict[str, int] = {}  # per-number error countdowns
@@ -223,6 +294,8 @@ class FakeState:
         final, error_code = cb.final_status, cb.error_code
         if message.to in self.config.landlines:
             final, error_code = "undelivered", 30006
+        if message.to.startswith("whatsapp:") and message.to[9:] in self.config.not_on_whatsapp:
+            final, error_code = "failed", 63003
         if rule is not None and rule.final_status is not None:
             final, error_code = rule.final_status, rule.error_code
         if final == "delivered":
