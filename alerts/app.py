@@ -10,6 +10,7 @@ from alerts import demo, ops_hooks
 from alerts.authoring import alert_views, library_views  # noqa: F401  (their routes join the alert pages)
 from alerts.authoring.feeds import bp as alert_feeds_bp
 from alerts.authoring.views import bp as alert_pages_bp
+from alerts.enrolment.views import bp as enrol_bp
 from alerts.gateways.views import bp as dev_sms_bp
 from alerts.replies.webhooks import bp as webhooks_bp
 from alerts.workers import bp as workers_bp
@@ -30,5 +31,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(alert_feeds_bp)  # before the pages: /alerts/feed.atom is a fixed path
     app.register_blueprint(alert_pages_bp)
     app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt
+    app.register_blueprint(enrol_bp)  # the public self-enrolment pages (no login)
     ops_hooks.register()
     register_demo_loader("alerts", _load_demo_alerts)
