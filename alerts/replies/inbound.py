@@ -230,7 +230,7 @@ def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: 
             result.answer = texts.start_confirmation(locale) if confirm else None
     elif said == Said.help:
         result.answer = _help_answer(locale, registrant, number)
-    elif said == Said.join:
+    elif said == Said.enrol:
         # In the language of the word sent (ISCRIVI → Italian), for a known number as for any.
         result.locale = texts.resolve_sms_locale(reply.locale or locale)
         result.answer = texts.join_answer(result.locale, enrolment_url(result.locale))

@@ -48,7 +48,7 @@ class ReplyKind(StrEnum):
     help = "help"
     safe = "safe"  # same values as alerts.models.ReplyKind for the safety answers
     need_help = "need_help"
-    join = "join"  # asks for the self-enrolment link
+    enrol = "enrol"  # asks for the link to the self-enrolment page (JOIN)
     unknown = "unknown"
 
 
@@ -240,7 +240,7 @@ def _table(source: dict[str | None, tuple[str, ...]]) -> dict[str, str | None]:
 
 _EXACT: dict[str, tuple[ReplyKind, str | None]] = {}
 for _kind, _source in ((ReplyKind.stop, _STOP_WORDS), (ReplyKind.start, _START_WORDS),
-                       (ReplyKind.help, _HELP_WORDS), (ReplyKind.join, _JOIN_WORDS),
+                       (ReplyKind.help, _HELP_WORDS), (ReplyKind.enrol, _JOIN_WORDS),
                        (ReplyKind.safe, _SAFE_WORDS),
                        (ReplyKind.safe, _SAFE_STATEMENTS), (ReplyKind.need_help, _DISTRESS)):
     for _word, _locale in _table(_source).items():

@@ -5,6 +5,7 @@ code of the page leaves through the Twilio gateway like any other message."""
 from __future__ import annotations
 
 import re
+
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -43,7 +44,7 @@ def test_join_answers_with_the_link(app: Flask, twilio: TwilioSetup, word: str, 
     assert answer is not None and expected in answer
     page_lang = f"?lang={locale}" if locale in ("en", "zh_Hans", "zh_Hant", "it", "fr", "es") else ""
     assert f"{twilio.base_url}/enrol/{page_lang}" in answer
-    assert db.session.scalar(sa.select(InboundMessage.kind)) == "join"
+    assert db.session.scalar(sa.select(InboundMessage.kind)) == "enrol"
 
 
 def test_join_from_a_registered_number_gives_the_same_link(app: Flask, twilio: TwilioSetup) -> None:
@@ -56,14 +57,14 @@ def test_every_sms_language_has_a_join_word() -> None:
     found = {parse_reply(word).locale for word in JOIN_KEYWORDS}
     assert found == set(texts.SMS_LOCALES)
     for word in JOIN_KEYWORDS:
-        assert parse_reply(word).kind == ReplyKind.join, word
+        assert parse_reply(word).kind == ReplyKind.enrol, word
     # Only as the whole message: "join us for dinner" is not a request for the link.
-    assert parse_reply("join us for dinner").kind != ReplyKind.join
+    assert parse_reply("join us for dinner").kind != ReplyKind.enrol
 
 
 def test_join_on_the_console_gateway(app: Flask) -> None:
     result = simulate_inbound("+393123456700", "JOIN")
-    assert result.kind == "join" and result.answer is not None and "/enrol/?lang=en" in result.answer
+    assert result.kind == "enrol" and result.answer is not None and "/enrol/?lang=en" in result.answer
 
 
 def test_the_code_goes_through_the_twilio_gateway(app: Flask, twilio: TwilioSetup) -> None:
