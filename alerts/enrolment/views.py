@@ -105,7 +105,7 @@ def _proof() -> EnrolmentCode | None:
 
 
 def _expired() -> tuple[str, int]:
-    return _page("start.html", 403, errors={"phone": _(
+    return _page("start.html", 400, errors={"phone": _(
         "Your code has expired or was already used. Ask for a new code to continue.")})
 
 
