@@ -34,6 +34,7 @@ VERIFIED_WINDOW = timedelta(minutes=30)
 THROTTLE_WINDOW = timedelta(hours=1)
 MAX_CODES_PER_NUMBER = 5  # codes asked for one number in THROTTLE_WINDOW
 MAX_CODES_PER_CLIENT = 20  # codes asked from one client address in THROTTLE_WINDOW
+KEEP_CODES = timedelta(days=1)  # then a code's row (its sealed number, its hashes) is deleted
 
 
 class Throttled(Exception):
@@ -73,6 +74,8 @@ def issue_code(phone: str, client_address: str | None, locale: str,
     if (_recent(EnrolmentCode.phone_hash, number_key, now) >= MAX_CODES_PER_NUMBER
             or _recent(EnrolmentCode.client_hash, address_key, now) >= MAX_CODES_PER_CLIENT):
         raise Throttled
+    db.session.execute(sa.delete(EnrolmentCode).where(EnrolmentCode.created_at < now - KEEP_CODES)
+                       .execution_options(synchronize_session=False))
     db.session.execute(
         sa.update(EnrolmentCode)
         .where(EnrolmentCode.phone_hash == number_key, EnrolmentCode.verified_at.is_(None),

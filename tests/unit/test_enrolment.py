@@ -5,6 +5,7 @@ next of kin, the consent kept with its version, and the page in the visitor's la
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -345,3 +346,31 @@ def test_the_forms_behind_a_code_refuse_hostile_input(app: Flask, visitor: Visit
     # Whatever was accepted was written whole: each registration with its enrolment row.
     assert len(registrants()) == 1  # one number: each accepted form changed the one registration
     assert db.session.scalar(sa.select(sa.func.count(SelfEnrolment.id))) == 1
+
+
+def test_subject_access_and_erasure_cover_the_next_of_kin(app: Flask, visitor: Visitor,
+                                                          make_user: Callable[..., Any]) -> None:
+    from consular.auth.models import Role
+    from consular.registry.subject_data import erase_registrant, subject_access_export
+
+    visitor.prove()
+    visitor.post("/enrol/details", DETAILS)
+    [person] = registrants()
+    coordinator = make_user(role=Role.coordinator)
+    export = subject_access_export(person, user=coordinator)
+    section = export["self_enrolment"]
+    assert section["next_of_kin_phone"] == KIN and section["consent_version"] == CONSENT_VERSION
+    assert erase_registrant(person, user=coordinator)
+    db.session.commit()
+    extra = db.session.scalar(sa.select(SelfEnrolment))
+    assert extra is not None and extra.next_of_kin_name is None and extra.next_of_kin_phone is None
+    assert extra.consent_version == CONSENT_VERSION
+
+
+def test_codes_are_deleted_a_day_after(app: Flask, visitor: Visitor) -> None:
+    visitor.ask_code()
+    for row in db.session.scalars(sa.select(EnrolmentCode)):
+        row.created_at -= codes.KEEP_CODES + timedelta(minutes=1)
+    db.session.commit()
+    Visitor(app.test_client()).ask_code("+393123450002")
+    assert db.session.scalars(sa.select(EnrolmentCode.phone)).all() == ["+393123450002"]
