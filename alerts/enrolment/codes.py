@@ -92,7 +92,8 @@ def issue_code(phone: str, client_address: str | None, locale: str,
 
 def send_code(issued: Issued) -> bool:
     """Text the code through the configured gateway (the console outbox, or Twilio); call after
-    the commit that made the code's row durable. Records the outcome on the row (and commits it)."""
+    the commit that made the code's row durable. Records the outcome on the row (flushed; the
+    request's commit keeps it)."""
     from alerts.gateways.factory import gateway_from_settings
 
     settings = current_settings()
@@ -110,7 +111,7 @@ def send_code(issued: Issued) -> bool:
         else:
             row.send_error = f"{result.error_code or ''} {result.reason or ''}".strip()[:200]
             log.warning("enrolment code to %s not sent: %s", last4(issued.phone), row.send_error)
-        db.session.commit()
+        db.session.flush()
     return result.accepted
 
 
