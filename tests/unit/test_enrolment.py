@@ -374,3 +374,15 @@ def test_codes_are_deleted_a_day_after(app: Flask, visitor: Visitor) -> None:
     db.session.commit()
     Visitor(app.test_client()).ask_code("+393123450002")
     assert db.session.scalars(sa.select(EnrolmentCode.phone)).all() == ["+393123450002"]
+
+
+@pytest.mark.parametrize("written", [
+    "+39 312 345 6789", "0039 312 345 6789", "393123456789", "+39-312-345-6789", "(+39) 312 345 6789",
+    "'+39 312 345 6789", "+39.312.345.6789", "＋３９ ３１２ ３４５ ６７８９", " +393123456789 ",
+])
+def test_numbers_in_every_format_reach_the_same_registration(app: Flask, visitor: Visitor,
+                                                               written: str) -> None:
+    assert visitor.ask_code(written).status_code == 302, written
+    assert db.session.scalar(sa.select(EnrolmentCode.phone)) == NUMBER
+    body = db.session.scalar(sa.select(ConsoleMessage.body))
+    assert body is not None and last_code() in body
