@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import InstrumentedAttribute
 
 from alerts.channels.sms import texts
+from alerts.dispatch.claim import begin_write, dialect
 from alerts.enrolment.models import EnrolmentCode
 from alerts.gateways.protocol import OutboundSms, last4
 from config import current_settings
@@ -63,6 +64,17 @@ def _recent(column: InstrumentedAttribute[str], key: str, now: datetime) -> int:
         .where(column == key, EnrolmentCode.created_at > now - THROTTLE_WINDOW)) or 0)
 
 
+def _one_at_a_time(*keys: str) -> None:
+    """Requests for the same number or from the same address count and insert one after the
+    other, so the limits hold under concurrency: PostgreSQL's advisory lock per key (in one order,
+    so two requests never wait on each other), SQLite's write lock."""
+    if dialect() == "postgresql":
+        for key in sorted(keys):
+            db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
+    else:
+        begin_write()
+
+
 def issue_code(phone: str, client_address: str | None, locale: str,
                now: datetime | None = None) -> Issued:
     """A new code for ``phone`` (E.164, already checked): a row (flushed; the caller commits),
@@ -71,6 +83,7 @@ def issue_code(phone: str, client_address: str | None, locale: str,
     now = now or utcnow()
     number_key = phones.search_hash(phone)
     address_key = client_key(client_address)
+    _one_at_a_time(number_key, address_key)
     if (_recent(EnrolmentCode.phone_hash, number_key, now) >= MAX_CODES_PER_NUMBER
             or _recent(EnrolmentCode.client_hash, address_key, now) >= MAX_CODES_PER_CLIENT):
         raise Throttled

@@ -168,6 +168,7 @@ def end() -> Response | tuple[str, int]:
         return _expired()
     if request.form.get("confirm") != "yes":
         existing = self_service.own_registration(proof.phone)
+        commit_apart()  # shown beside the refused form: the owner's read stands all the same
         return _details_page(proof, _form_of(existing), 400, {"confirm": _(
             "Tick the box to confirm that you want to end your registration.")},
             existing=existing is not None)

@@ -5,6 +5,7 @@ next of kin, the consent kept with its version, and the page in the visitor's la
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -386,3 +387,20 @@ def test_numbers_in_every_format_reach_the_same_registration(app: Flask, visitor
     assert db.session.scalar(sa.select(EnrolmentCode.phone)) == NUMBER
     body = db.session.scalar(sa.select(ConsoleMessage.body))
     assert body is not None and last_code() in body
+
+
+def test_the_limits_hold_when_requests_come_at_once(app: Flask) -> None:
+    visitors = [Visitor(app.test_client()) for _ in range(12)]
+    statuses: list[int] = []
+
+    def ask(visitor: Visitor) -> None:
+        with app.app_context():
+            statuses.append(visitor.ask_code().status_code)
+
+    threads = [threading.Thread(target=ask, args=(v,)) for v in visitors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [302] * codes.MAX_CODES_PER_NUMBER + [429] * (12 - codes.MAX_CODES_PER_NUMBER)
+    assert db.session.scalar(sa.select(sa.func.count(EnrolmentCode.id))) == codes.MAX_CODES_PER_NUMBER
