@@ -17,6 +17,9 @@ Read it in this order:
 - ``hazards/``: the hazard watch: feeds the worker polls, the events read from them, their exposure
   and the draft alerts made for them.
 - ``replies/``: what people text back (keywords, safety-check answers) and the provider's webhooks.
+- ``enrolment/``: the public self-enrolment pages: one-time codes (``codes``), the registration
+  a proved number makes, changes or ends (``operations``, through ``consular.registry.self_service``),
+  the pages (``views``) and what it holds about a registrant (``subject_data``).
 - ``scheduler`` and ``jobs``: the worker process and the scans it runs; ``workers``: its admin page.
 - ``app``: how the alerts side joins the Flask app; ``ops_hooks``: what it adds to ``consular.ops``
   (``consular`` never imports ``alerts`` outside ``create_app`` and the command line);

@@ -16,6 +16,7 @@ from alerts.authoring import (  # noqa: F401  (their routes)
 from alerts.authoring.api import bp as alerts_api_bp
 from alerts.authoring.feeds import bp as alert_feeds_bp
 from alerts.authoring.views import bp as alert_pages_bp
+from alerts.enrolment.views import bp as enrol_bp
 from alerts.gateways.views import bp as dev_sms_bp
 from alerts.hazards.views import bp as hazard_pages_bp
 from alerts.replies.voice import bp as voice_webhooks_bp
@@ -41,5 +42,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(alerts_api_bp)  # /api/v1/alerts: the pages' operations as JSON
     app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt
     app.register_blueprint(voice_webhooks_bp)  # calls' TwiML, keys and statuses: signed likewise
+    app.register_blueprint(enrol_bp)  # the public self-enrolment pages (no login)
     ops_hooks.register()
     register_demo_loader("alerts", _load_demo_alerts)

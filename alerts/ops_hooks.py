@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily
 
 from alerts import activity_reach, subject_data
+from alerts.enrolment import subject_data as enrolment_subject_data
 from alerts.models import Delivery, DeliveryState, InboundMessage, WorkerHeartbeat
 from config import Settings, current_settings
 from consular.auth.models import Role, User
@@ -138,4 +139,5 @@ def register() -> None:
     register_metrics_collector("alerts", collect_metrics, SERIES)
     register_case_anonymiser("alerts", wipe_case_texts)
     subject_data.register()
+    enrolment_subject_data.register()
     activity_reach.register()

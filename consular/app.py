@@ -151,6 +151,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     # Model modules must be imported so metadata knows every table.
     from alerts import models as _alert_models  # noqa: F401
     from alerts.authoring import models as _alert_template_models  # noqa: F401
+    from alerts.enrolment import models as _enrolment_models  # noqa: F401
     from consular.activities import models as _activity_models  # noqa: F401
     from consular.audit import models as _audit_models  # noqa: F401
     from consular.auth import models as _auth_models  # noqa: F401

@@ -320,7 +320,9 @@ def commit_apart() -> None:
     """Commit now, apart from the request's own commit, what must stand whatever the request
     answers (the request's hook rolls back every answer of 400 or more): the audit entry of a
     refused access (403, 404), a failed or throttled login or password check (its count feeds the
-    throttle), the audit of a record read again beside a refused form, an API token's last use.
+    throttle), a try at a self-enrolment code (the same), a new code's row before the code is
+    texted (the message must not leave for a row that could still be rolled back), the audit of a
+    record read again beside a refused form, an API token's last use.
     The caller rolls back the refused work first, so the session holds only that."""
     db.session.commit()
 

@@ -19,6 +19,33 @@ from flask_babel import get_locale as babel_get_locale
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 UI_LOCALES: dict[str, str] = {"zh_Hans": "简体中文", "en": "English"}
+# The public pages (self-enrolment) speak more languages than the staff's interface: each has a
+# ``messages`` catalog whose public strings are complete (the rest falls back to English).
+PUBLIC_LOCALES: dict[str, str] = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English",
+                                  "it": "Italiano", "fr": "Français", "es": "Español"}
+PUBLIC_BLUEPRINTS = frozenset({"enrol"})
+_PUBLIC_SESSION_KEY = "public_locale"
+
+
+def _public_locale(default: str) -> str:
+    """A public page's language: ``?lang=`` (kept for the visit), the visitor's earlier choice,
+    then Accept-Language (``zh-TW``/``zh-HK``/``zh-Hant`` read as Traditional Chinese)."""
+    asked = request.args.get("lang", "")
+    if asked in PUBLIC_LOCALES:
+        session[_PUBLIC_SESSION_KEY] = asked
+        return asked
+    chosen = session.get(_PUBLIC_SESSION_KEY)
+    if chosen in PUBLIC_LOCALES:
+        return str(chosen)
+    for tag, _quality in request.accept_languages:
+        parts = tag.replace("_", "-").split("-")
+        language = parts[0].lower()
+        rest = {p.lower() for p in parts[1:]}
+        if language == "zh":
+            return "zh_Hant" if rest & {"hant", "tw", "hk", "mo"} else "zh_Hans"
+        if language in PUBLIC_LOCALES:
+            return language
+    return default
 
 
 def select_locale() -> str:
@@ -26,6 +53,8 @@ def select_locale() -> str:
     default: str = current_app.extensions["consular.settings"].default_locale
     if not has_request_context():
         return default
+    if request.blueprint in PUBLIC_BLUEPRINTS:
+        return _public_locale(default)
     user = getattr(g, "user", None)
     if user is not None and user.locale in UI_LOCALES:
         return str(user.locale)

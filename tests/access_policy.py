@@ -81,6 +81,8 @@ POINT_ADMIN_PAGE: dict[str, Expected] = {
 STATION_ADMIN_PAGE: dict[str, Expected] = {
     ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
 }
+# A public page: the same for everyone, signed in or not.
+PUBLIC: dict[str, Expected] = {ANON: OK, A: OK, C: OK, L: OK, V: OK}
 # A registrant's record beyond reading it (erasure, legal hold, subject access): the centre's.
 REGISTRANT_CENTRE_PAGE: dict[str, Expected] = {
     ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
@@ -392,6 +394,16 @@ POLICY: dict[tuple[str, str], dict[str, Expected]] = {
     ("reports.year", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
     ("static", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("web.favicon", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    # Self-enrolment: public pages for anyone (a code proves the number, not a login); without a
+    # code sent or a number proved, the later steps lead back to the start or answer 400.
+    ("enrol.start", "GET"): PUBLIC,
+    ("enrol.request_code", "POST"): PUBLIC,
+    ("enrol.verify", "GET"): PUBLIC,
+    ("enrol.check", "POST"): PUBLIC,
+    ("enrol.details", "GET"): PUBLIC,
+    ("enrol.save", "POST"): PUBLIC,
+    ("enrol.end", "POST"): PUBLIC,
+    ("enrol.done", "GET"): PUBLIC,
     ("web.home", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
     ("web.set_language", "POST"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
     ("webhooks.inbound", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},

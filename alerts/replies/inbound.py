@@ -13,6 +13,8 @@ changes nothing the second time and gets no second answer.
 - **HELP**: the person's station (or the nearest active one in their city, else their country),
   the emergency phone of the mission in their country and the centre's hotline, in their language.
   Answered even when Twilio also answers HELP: its fixed text cannot name a station.
+- **JOIN** (登记, ISCRIVI … in every SMS language): the link to the self-enrolment page, in the
+  language of the word.
 - **A safety-check answer** goes to the latest safety-check delivery of that person whose alert
   has not expired: "1" → ``safe`` and a thank-you; "2" (or any call for help) → ``need_help``, a
   case in the triage queue (P1) linked to the person, and "we will contact you"; a reply nobody
@@ -61,6 +63,7 @@ __all__ = ["InboundResult", "answer_safety_check", "handle_inbound", "help_conta
 
 OPT_OUT_TYPES = {"STOP": Said.stop, "START": Said.start, "HELP": Said.help}
 MAX_BODY = 1600
+ENROLMENT_PATH = "/enrol/"  # the self-enrolment page (alerts.enrolment.views)
 # States in which a delivery's message has gone out (a reply can answer it).
 _ANSWERABLE = (DeliveryState.submitted, DeliveryState.sent, DeliveryState.delivered,
                DeliveryState.undelivered, DeliveryState.pending, DeliveryState.deferred,
@@ -76,6 +79,20 @@ class InboundResult:
     registrant_id: int | None = None
     delivery_id: int | None = None
     case_id: int | None = None
+
+
+def enrolment_url(locale: str) -> str:
+    """The public self-enrolment page, in ``locale`` when the page speaks it: PUBLIC_BASE_URL's,
+    else this request's own address."""
+    from flask import has_request_context, request
+
+    from i18n import PUBLIC_LOCALES
+
+    path = ENROLMENT_PATH + (f"?lang={locale}" if locale in PUBLIC_LOCALES else "")
+    base = current_settings().public_base_url.rstrip("/")
+    if not base and has_request_context():
+        base = request.host_url.rstrip("/")
+    return base + path
 
 
 def _e164(number: str) -> str:
@@ -219,6 +236,10 @@ def handle_inbound(*, provider_id: str, from_number: str, body: str, to_number: 
             result.answer = texts.start_confirmation(locale) if confirm else None
     elif said == Said.help:
         result.answer = _help_answer(locale, registrant, number)
+    elif said == Said.enrol:
+        # In the language of the word sent (ISCRIVI → Italian), for a known number as for any.
+        result.locale = texts.resolve_sms_locale(reply.locale or locale)
+        result.answer = texts.join_answer(result.locale, enrolment_url(result.locale))
     elif registrant is None:
         # Not a registered number: someone asking for help still gets the contacts.
         result.answer = _help_answer(locale, None, number) if said == Said.need_help else None

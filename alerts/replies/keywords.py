@@ -25,6 +25,9 @@ Russian ``ё`` folded; surrounding punctuation, symbols and emoji removed):
    also qualifies it ("but", "not", ``但``, ``でも`` …): then unknown.
 7. Everything else → unknown.
 
+**JOIN** (``登记``, ``ISCRIVI``, ``INSCRIPTION``, ``REGISTRO`` … in every SMS language) counts only
+as the whole message: it asks for the link to the self-enrolment page.
+
 ``YES`` is Twilio's opt-in keyword, so it means start, never "safe": a reply to a safety check
 that says only "yes" is read by a person. Twilio's own keyword lists are kept below as one
 documented list (``TWILIO_*``); Twilio acts on those itself (it blocks a number after STOP until
@@ -45,6 +48,7 @@ class ReplyKind(StrEnum):
     help = "help"
     safe = "safe"  # same values as alerts.models.ReplyKind for the safety answers
     need_help = "need_help"
+    enrol = "enrol"  # asks for the link to the self-enrolment page (JOIN)
     unknown = "unknown"
 
 
@@ -101,6 +105,21 @@ _HELP_WORDS: dict[str | None, tuple[str, ...]] = {
     "ja": ("ヘルプ",),
     "ko": ("도움말",),
     "ar": ("مساعدة",),
+}
+# Asking to register (the whole message): answered with the link to the self-enrolment page.
+_JOIN_WORDS: dict[str | None, tuple[str, ...]] = {
+    "en": ("JOIN", "REGISTER"),
+    "zh_Hans": ("登记", "注册", "报名"),
+    "zh_Hant": ("登記", "註冊", "報名"),
+    "it": ("ISCRIVI", "ISCRIVIMI", "ISCRIZIONE", "REGISTRAMI"),
+    "fr": ("INSCRIRE", "INSCRIPTION", "INSCRIS-MOI"),
+    "es": ("REGISTRO", "REGISTRARME", "INSCRIBIR", "INSCRIBIRME"),
+    "de": ("ANMELDEN", "ANMELDUNG", "REGISTRIEREN"),
+    "pt": ("REGISTAR", "REGISTRAR", "INSCREVER"),
+    "ru": ("РЕГИСТРАЦИЯ", "ЗАРЕГИСТРИРОВАТЬСЯ"),
+    "ja": ("登録",),
+    "ko": ("등록", "가입"),
+    "ar": ("تسجيل", "اشترك"),
 }
 # Short "safe" words: the whole message, or its start ("safe, thanks").
 _SAFE_WORDS: dict[str | None, tuple[str, ...]] = {
@@ -221,7 +240,8 @@ def _table(source: dict[str | None, tuple[str, ...]]) -> dict[str, str | None]:
 
 _EXACT: dict[str, tuple[ReplyKind, str | None]] = {}
 for _kind, _source in ((ReplyKind.stop, _STOP_WORDS), (ReplyKind.start, _START_WORDS),
-                       (ReplyKind.help, _HELP_WORDS), (ReplyKind.safe, _SAFE_WORDS),
+                       (ReplyKind.help, _HELP_WORDS), (ReplyKind.enrol, _JOIN_WORDS),
+                       (ReplyKind.safe, _SAFE_WORDS),
                        (ReplyKind.safe, _SAFE_STATEMENTS), (ReplyKind.need_help, _DISTRESS)):
     for _word, _locale in _table(_source).items():
         _previous = _EXACT.setdefault(_word, (_kind, _locale))
@@ -239,6 +259,7 @@ _QUALIFIER_WORDS = frozenset(normalise(w) for w in _QUALIFIERS)
 STOP_KEYWORDS: tuple[str, ...] = tuple(dict.fromkeys(w for ws in _STOP_WORDS.values() for w in ws))
 START_KEYWORDS: tuple[str, ...] = tuple(dict.fromkeys(w for ws in _START_WORDS.values() for w in ws))
 HELP_KEYWORDS: tuple[str, ...] = tuple(dict.fromkeys(w for ws in _HELP_WORDS.values() for w in ws))
+JOIN_KEYWORDS: tuple[str, ...] = tuple(dict.fromkeys(w for ws in _JOIN_WORDS.values() for w in ws))
 
 
 def _occurs(phrase: str, text: str) -> bool:

@@ -396,6 +396,7 @@ FORM_PAGES: dict[str, tuple[str, str]] = {
     "activities.measure_update": ("coordinator", "/risks/{risk}"),
     "activities.risk_link": ("coordinator", "/risks/{risk}"),
     "activities.risk_decide": ("coordinator", "/risks/{risk}"),
+    "enrol.request_code": ("guest", "/enrol/"),
 }
 
 # endpoint → why the form sweep does not post to it.
@@ -417,6 +418,9 @@ EXEMPT: dict[str, str] = {
     "network.division_reactivate": "no input; the twin of deactivate, offered once inactive",
     "cases.save_draft": "JSON for the case form's script: test_page_scripts_json_refuses_bad_bodies",
     "alert_pages.estimate": "JSON for the compose page: test_page_scripts_json_refuses_bad_bodies",
+    "enrol.check": "reached only with a code sent (test_enrolment.py: the forms behind a code)",
+    "enrol.save": "reached only with a proved number (test_enrolment.py: the forms behind a code)",
+    "enrol.end": "reached only with a proved number (test_enrolment.py: the forms behind a code)",
     "webhooks.inbound": "Twilio-signed: test_webhooks_refuse_junk",
     "webhooks.status_callback": "Twilio-signed: test_webhooks_refuse_junk",
 }
@@ -527,7 +531,7 @@ def _area(endpoint: str) -> str:
 
 
 @pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network", "activities",
-                                  "webhooks"])
+                                  "webhooks", "enrol"])
 def test_every_form_refuses_bad_input_cleanly(app: Flask, world: World, writes: WriteLog,
                                               area: str) -> None:
     """Each area's forms in the order of FORM_PAGES (what ends a thing comes last), in one world."""
@@ -626,7 +630,7 @@ def _says_bidi(messages: list[str]) -> bool:
 
 
 @pytest.mark.parametrize("area", ["auth", "cases", "registry", "alerts", "network", "activities",
-                                  "webhooks"])
+                                  "webhooks", "enrol"])
 def test_a_bidi_override_in_any_text_field_of_any_form_is_refused(app: Flask, world: World,
                                                                   writes: WriteLog, area: str) -> None:
     """Every form, every field a person types into, one at a time: the form as the page shows it with

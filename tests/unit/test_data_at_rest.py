@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -48,7 +49,7 @@ from consular.db import KeyRing, db, encrypted_columns
 from consular.registry import imports
 from consular.registry import operations as registry_ops
 from consular.registry.models import Registrant, RegistrantImport
-from tests.conftest import KEY_A, KEY_B, Browser
+from tests.conftest import KEY_A, KEY_B, Browser, csrf_from
 from tests.support.cases import World, case_data
 from tests.support.dispatch import (
     TwilioSetup,
@@ -91,13 +92,19 @@ ACTIVITY_FILE_NAME = "CANARY-signin-3b9e.txt"
 ACTIVITY_FILE_TEXT = "CANARY-signin: Lin Mei 139 0577 1122, Zhou Jie 139 0577 3344"
 RISK_TEXT = "CANARY-risk: the fake officer calls from +39 0574 555 1234 using the name Rossi"
 CALL_NOTE = "CANARY-call: left a message with her landlady, Via Bologna 41"
+# Self-enrolment on the public page: the person's number and name, their next of kin's.
+SELF_PHONE = "+39 347 555 0388"
+SELF_NAME = "CANARY-Self-Wu-2e7b"
+KIN_NAME = "CANARY-Kin-Chen-9d1e"
+KIN_PHONE = "+86 139 0577 5521"
 
 CANARIES = (NAME_ZH, NAME_LATIN, PASSPORT, PHONE, REPORTER_NAME, REPORTER_PHONE, NARRATIVE, NARRATIVE_EDIT,
             MEDICAL, NOTE, INSTRUCTIONS, DECLINE, REFERRAL_NOTE, INCIDENT_TEXT, OUTCOME, DRAFT,
             ATTACHMENT_NAME, ATTACHMENT_TEXT, REGISTRANT_NAME, REGISTRANT_PHONE, IMPORTED_NAME,
             IMPORTED_PHONE, SMS_BODY, USER_PHONE, TOTP_SECRET, DUPLICATE_NOTE, ACTIVITY_NOTES,
-            PATROL_PROBLEMS, ACTIVITY_FILE_NAME, ACTIVITY_FILE_TEXT, RISK_TEXT, CALL_NOTE)
-PHONES = (PHONE, REPORTER_PHONE, REGISTRANT_PHONE, IMPORTED_PHONE, USER_PHONE)
+            PATROL_PROBLEMS, ACTIVITY_FILE_NAME, ACTIVITY_FILE_TEXT, RISK_TEXT, CALL_NOTE, SELF_PHONE,
+            SELF_NAME, KIN_NAME, KIN_PHONE)
+PHONES = (PHONE, REPORTER_PHONE, REGISTRANT_PHONE, IMPORTED_PHONE, USER_PHONE, SELF_PHONE, KIN_PHONE)
 
 
 def ascii_fold(text: str) -> str:
@@ -216,6 +223,10 @@ def plant(w: World, twilio: TwilioSetup, coordinator_browser: Browser) -> Plante
     assert simulate_inbound(registrant.phone, "HELP").answer
     db.session.commit()
 
+    # A citizen registers on the public page: the code texted through Twilio (the fake), then
+    # their details with a next of kin.
+    enrol_on_the_public_page(twilio)
+
     # The network's work: a talk with notes and a sign-in sheet, a patrol that found a problem, a
     # station's report of a local risk.
     talk = activity_ops.log_activity(
@@ -252,6 +263,21 @@ def plant(w: World, twilio: TwilioSetup, coordinator_browser: Browser) -> Plante
     assert export.status_code == 200 and SMS_BODY in export.get_data(as_text=True)
     db.session.expire_all()
     return Planted(case=case, registrant=registrant, reply_case_id=reply_case.id)
+
+
+def enrol_on_the_public_page(twilio: TwilioSetup) -> None:
+    visitor = twilio.app.test_client()
+    token = csrf_from(visitor.get("/enrol/?lang=en").get_data(as_text=True))
+    assert visitor.post("/enrol/code", data={"csrf_token": token, "phone": SELF_PHONE}).status_code == 302
+    assert twilio.fake.wait_idle()
+    [sms] = twilio.fake.messages(to=SELF_PHONE.replace(" ", ""))
+    code = re.search(r"\b\d{6}\b", sms["body"])
+    assert code is not None
+    assert visitor.post("/enrol/verify", data={"csrf_token": token, "code": code.group(0)}).status_code == 302
+    answer = visitor.post("/enrol/details", data={
+        "csrf_token": token, "name": SELF_NAME, "language": "en", "country_code": "IT", "city": "Prato",
+        "kin_name": KIN_NAME, "kin_phone": KIN_PHONE, "channels": "sms", "consent": "yes"})
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
 
 
 @pytest.fixture

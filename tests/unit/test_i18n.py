@@ -1,4 +1,5 @@
-"""Every UI string is translated into both interface languages, and users get their language."""
+"""Every UI string is translated into both interface languages (and every string of the public
+self-enrolment page into each of its six), and users get their language."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from consular.auth.models import Role
+from i18n import PUBLIC_LOCALES
 
 ROOT = Path(__file__).parents[2]
 TRANSLATIONS = ROOT / "i18n" / "translations"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\w*\}")
 
 
-def source_messages() -> dict[str, str]:
+def source_messages(under: str = "") -> dict[str, str]:
+    """Every msgid of the source (``under``: only those used in files below that folder)."""
     with open(ROOT / "i18n" / "babel.cfg", encoding="utf-8") as fh:
         method_map, options_map = parse_mapping_cfg(fh)
     keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
@@ -27,18 +30,60 @@ def source_messages() -> dict[str, str]:
     ):
         # A plural (ngettext) is one catalog entry, keyed by its singular.
         msgid = message[0] if isinstance(message, tuple) else message
-        if msgid:
+        if msgid and filename.replace("\\", "/").startswith(under):
             found.setdefault(msgid, f"{filename}:{lineno}")
+    return found
+
+
+# Strings of other packages the public page shows: the registry's checks of the fields it shares
+# with the officers' forms, and the form-expired answer.
+PUBLIC_SHARED = (
+    "%(country)s has several time zones: enter the city or choose the zone.",
+    "%(zone)s is not a time zone of %(country)s. Choose one from the list.",
+    "At most %(num)d character.", "Choose a country", "Choose one of the alert languages: %(choices)s.",
+    "Choose one of: %(choices)s.", "City", "Continue", "Enter text.", "Language", "Mobile number",
+    "Not a country code. Use the two-letter ISO code, for example IT.",
+    "Not a date. Use the form 2025-09-30.",
+    "Not a valid phone number. Use the international format, for example %(example)s.",
+    "Remove the control characters or text-direction overrides from this field.",
+    "The stay cannot end before it starts.", "This field is required.",
+    "This is a landline number: text messages cannot reach it. Enter a mobile number.",
+    "This number cannot receive text messages (a toll-free, premium or service number). Enter a "
+    "mobile number.",
+    "Time zone", "Unknown or read-only field.",
+    "We cannot tell the time zone of %(city)s. Choose it from the list.",
+    "Your form expired or was not sent from this site. Please reload the page and try again.",
+)
+
+
+def public_messages() -> dict[str, str]:
+    found = source_messages("alerts/enrolment/")
+    for msgid in PUBLIC_SHARED:
+        found.setdefault(msgid, "shared")
     return found
 
 
 @pytest.mark.parametrize("locale", ["zh_Hans", "en"])
 def test_every_ui_string_has_a_translation(locale: str) -> None:
+    missing = catalog_problems(locale, source_messages())
+    assert not missing, f"{len(missing)} problem(s) in {locale}:\n" + "\n".join(missing[:40])
+
+
+@pytest.mark.parametrize("locale", sorted(PUBLIC_LOCALES))
+def test_every_public_page_string_has_a_translation(locale: str) -> None:
+    """The other strings of the new catalogs may stay empty (they fall back to English)."""
+    messages = public_messages()
+    assert len(messages) > 60 and "Register for safety alerts" in messages
+    missing = catalog_problems(locale, messages)
+    assert not missing, f"{len(missing)} problem(s) in {locale}:\n" + "\n".join(missing[:40])
+
+
+def catalog_problems(locale: str, messages: dict[str, str]) -> list[str]:
     path = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
     with open(path, "rb") as fh:
         catalog = read_po(fh, locale=locale)
     missing = []
-    for msgid, where in sorted(source_messages().items()):
+    for msgid, where in sorted(messages.items()):
         entry = catalog.get(msgid)
         if entry is None:
             missing.append(f"{where}: not in catalog: {msgid!r}")
@@ -57,7 +102,7 @@ def test_every_ui_string_has_a_translation(locale: str) -> None:
         for s in strings:
             if sorted(PLACEHOLDER.findall(s)) != sorted(PLACEHOLDER.findall(msgid)):
                 missing.append(f"{where}: placeholders differ: {msgid!r} → {s!r}")
-    assert not missing, f"{len(missing)} problem(s) in {locale}:\n" + "\n".join(missing[:40])
+    return missing
 
 
 def test_chinese_catalog_is_really_chinese() -> None:
@@ -71,7 +116,7 @@ def test_chinese_catalog_is_really_chinese() -> None:
 
 
 def test_compiled_catalogs_are_built_by_setup() -> None:
-    for locale in ("zh_Hans", "en"):
+    for locale in PUBLIC_LOCALES:
         assert (TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo").exists(), (
             "run `make i18n-compile` (part of `make setup`)"
         )

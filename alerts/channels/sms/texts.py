@@ -116,6 +116,10 @@ ASSIGNMENT_NOTICE = _sms("New case %(reference)s assigned to your station (%(cou
 ASSIGNMENT_NOTICE_NO_COUNTRY = _sms("New case %(reference)s assigned to your station. Open the app.")
 # TRANSLATORS: %(priority)s is P1-P4; %(overdue)s a duration such as "45 minutes" or "3 hours".
 ESCALATION_NOTICE = _sms("Case %(reference)s (%(priority)s) is overdue by %(overdue)s. Open the app.")
+# TRANSLATORS: the one-time code of self-enrolment; %(code)s is 6 digits. Say it expires in 10 minutes.
+ENROLMENT_CODE = _sms("Your registration code: %(code)s. It expires in 10 minutes. Do not share it.")
+# TRANSLATORS: the answer to JOIN (or its word in the language): %(url)s is the self-enrolment page.
+JOIN_ANSWER = _sms("Register for safety alerts here: %(url)s")
 
 
 # TRANSLATORS: the headline of a cancel notice; %(headline)s is the cancelled alert's headline.
@@ -441,6 +445,14 @@ def unclear_reply_followed_up(locale: str) -> str:
     """To someone whose reply to a safety check nobody could read, and for whom a case was opened:
     a person will follow up; then the safety-check prompt again (a "1" still records them as safe)."""
     return f"{_text(locale, UNCLEAR_REPLY_FOLLOW_UP)}\n{safety_check_prompt(locale)}"
+
+
+def enrolment_code(locale: str, code: str) -> str:
+    return _text(locale, ENROLMENT_CODE, code=code)
+
+
+def join_answer(locale: str, url: str) -> str:
+    return _text(locale, JOIN_ANSWER, url=url)
 
 
 def _fit(template: str, value: str, limit: int) -> str:
