@@ -2,7 +2,7 @@
 per event and subscription, claimed by the worker with a lease)
 
 Revision ID: 0015_outbound_webhooks
-Revises: 0013_recurrence_rules
+Revises: 0014_alert_create_keys
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0015_outbound_webhooks'
-down_revision = '0013_recurrence_rules'
+down_revision = '0014_alert_create_keys'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Hazard watch: the feeds polled, the events read from them (with every key they go by) and the draft made for each
 
 Revision ID: 0016_hazard_watch
-Revises: 0013_recurrence_rules
+Revises: 0015_outbound_webhooks
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0016_hazard_watch'
-down_revision = '0013_recurrence_rules'
+down_revision = '0015_outbound_webhooks'
 branch_labels = None
 depends_on = None
 

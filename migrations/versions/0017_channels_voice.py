@@ -3,7 +3,7 @@ own consent) and the channel of each delivery's attempt, with the moment a Whats
 could not be delivered fell back to SMS
 
 Revision ID: 0017_channels_voice
-Revises: 0013_recurrence_rules
+Revises: 0016_hazard_watch
 """
 from alembic import op
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0017_channels_voice'
-down_revision = '0013_recurrence_rules'
+down_revision = '0016_hazard_watch'
 branch_labels = None
 depends_on = None
 

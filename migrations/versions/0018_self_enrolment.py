@@ -2,7 +2,7 @@
 registration adds (next of kin, channels, the consent text agreed to with its version)
 
 Revision ID: 0018_self_enrolment
-Revises: 0013_recurrence_rules
+Revises: 0017_channels_voice
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0018_self_enrolment'
-down_revision = '0013_recurrence_rules'
+down_revision = '0017_channels_voice'
 branch_labels = None
 depends_on = None
 

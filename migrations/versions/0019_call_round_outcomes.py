@@ -3,7 +3,7 @@ when; the latest on the delivery), and each message keeps the country of the num
 (delivery.phone_country), so the share of messages with a final receipt is known per country
 
 Revision ID: 0019_call_round_outcomes
-Revises: 0013_recurrence_rules
+Revises: 0018_self_enrolment
 """
 from alembic import op
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0019_call_round_outcomes'
-down_revision = '0013_recurrence_rules'
+down_revision = '0018_self_enrolment'
 branch_labels = None
 depends_on = None
 

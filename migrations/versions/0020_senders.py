@@ -2,7 +2,7 @@
 sender and kind of traffic) get names long enough for "kind:sender"
 
 Revision ID: 0020_senders
-Revises: 0013_recurrence_rules
+Revises: 0019_call_round_outcomes
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0020_senders'
-down_revision = '0013_recurrence_rules'
+down_revision = '0019_call_round_outcomes'
 branch_labels = None
 depends_on = None
 
