@@ -423,6 +423,9 @@ EXEMPT: dict[str, str] = {
     "enrol.end": "reached only with a proved number (test_enrolment.py: the forms behind a code)",
     "webhooks.inbound": "Twilio-signed: test_webhooks_refuse_junk",
     "webhooks.status_callback": "Twilio-signed: test_webhooks_refuse_junk",
+    "voice_webhooks.twiml": "Twilio-signed: test_webhooks_refuse_junk",
+    "voice_webhooks.answer": "Twilio-signed: test_webhooks_refuse_junk",
+    "voice_webhooks.call_status": "Twilio-signed: test_webhooks_refuse_junk",
 }
 
 # JSON endpoints called by the pages' scripts (session cookie + X-CSRFToken), not the /api/v1 API.

@@ -35,6 +35,7 @@ EARLY_COMMITS = {
         "consular/db.py", "alerts/jobs.py", "alerts/dispatch/claim.py", "alerts/dispatch/lanes.py",
         "alerts/dispatch/notices.py", "alerts/dispatch/record.py",
         "consular/webhooks/outbox.py",  # a webhook's claim before the POST, its outcome after
+        "alerts/scheduler.py",  # a heartbeat is durable before the lanes send on its strength
         "alerts/hazards/watch.py",  # each feed's poll on its own; no transaction open on the network
     },
     "commit_apart": {  # what a refused request must still leave behind

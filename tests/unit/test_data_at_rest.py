@@ -49,6 +49,7 @@ from consular.db import KeyRing, db, encrypted_columns
 from consular.registry import imports
 from consular.registry import operations as registry_ops
 from consular.registry.models import Registrant, RegistrantImport
+from consular.webhooks import operations as webhook_ops
 from tests.conftest import KEY_A, KEY_B, Browser, csrf_from
 from tests.support.cases import World, case_data
 from tests.support.dispatch import (
@@ -241,6 +242,9 @@ def plant(w: World, twilio: TwilioSetup, coordinator_browser: Browser) -> Plante
          "problems": PATROL_PROBLEMS}, user=c)
     risk_ops.report_risk({"title": "冒充警察诈骗", "kind": "scam", "level": "high", "found_on": "2026-01-10",
                           "description": RISK_TEXT}, user=w.volunteer_a)
+    # A webhook receiver an admin configured: its signing secret is sealed like the rest.
+    webhook_ops.create_subscription(url="http://127.0.0.1:9/hooks", description="", active=True,
+                                    events=["alert.approved"], user=w.admin)
     db.session.commit()
     for url in (f"/activities/{talk.id}", f"/activities/{talk.id}/attachments/{talk.attachments[0].id}"):
         response = coordinator_browser.get(url)
