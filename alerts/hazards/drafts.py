@@ -125,7 +125,12 @@ def announce_draft_created(event: HazardEvent, alert: Alert, coordinators: list[
     """The one place that says "a draft was made for a hazard": an in-app notice and an SMS to each
     coordinator on duty (written in this transaction, texted by the dispatcher after the commit)."""
     from consular.cases.operations.notifications import notify
+    from consular.webhooks.events import emit
 
     notify(coordinators, case=None, kind="hazard_draft", sms=True,
            params={"alert_id": alert.id, "event": (event.headline or event.event)[:120],
                    "count": event.exposure})
+    emit("hazard.draft_created", {
+        "alert_id": alert.id, "identifier": alert.identifier, "hazard_source": event.source,
+        "hazard_id": event.external_id, "kind": event.kind, "severity": event.severity,
+        "exposed": event.exposure})

@@ -8,6 +8,7 @@ its own error while the others are read."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -115,6 +116,12 @@ def test_events_near_registrants_become_one_draft_each(app: Flask, watch_app: Fl
     server.endless("/huge.geojson", FIFTY_MB)
     server.put("/page.atom", "<html><body>Maintenance</body></html>", "text/html")
 
+    from consular.webhooks.models import WebhookDelivery, WebhookSubscription
+
+    with watch_app.app_context():  # a receiver that wants to hear of hazard drafts
+        db.session.add(WebhookSubscription(url="http://127.0.0.1:9/hooks", events=["hazard.draft_created"],
+                                           secret="s" * 32, active=True))
+        db.session.commit()
     reports = poll(watch_app)
 
     assert reports["usgs"].error == "" and reports["usgs"].events == 3
@@ -150,6 +157,10 @@ def test_events_near_registrants_become_one_draft_each(app: Flask, watch_app: Fl
     notices = db.session.scalars(sa.select(Notification).where(Notification.kind == "hazard_draft")
                                  .order_by(Notification.id)).all()
     assert {n.user_id for n in notices} == {people["on_duty"]}  # the coordinator on duty only
+    hooks = db.session.scalars(sa.select(WebhookDelivery).where(
+        WebhookDelivery.event_type == "hazard.draft_created")).all()
+    assert sorted(json.loads(h.body)["data"]["alert_id"] for h in hooks) == sorted(
+        n.params["alert_id"] for n in notices)  # one webhook event per draft, naming it
     assert len(notices) == 2 and all(n.sms_state == SmsState.pending for n in notices)
     told = next(n for n in notices if n.params["alert_id"] == draft.id)
     assert told.params["count"] == 12

@@ -19,6 +19,9 @@ MESSAGE = "Your form expired or was not sent from this site."
 EXEMPT: dict[str, str] = {
     "webhooks.status_callback": "Twilio status callbacks: X-Twilio-Signature is checked instead",
     "webhooks.inbound": "Twilio inbound SMS: X-Twilio-Signature is checked instead",
+    "voice_webhooks.twiml": "Twilio fetching a call's TwiML: X-Twilio-Signature is checked instead",
+    "voice_webhooks.answer": "Twilio posting a call's key press: X-Twilio-Signature is checked instead",
+    "voice_webhooks.call_status": "Twilio call status callbacks: X-Twilio-Signature is checked instead",
 }
 
 
