@@ -197,6 +197,7 @@ def test_the_estimate_and_the_send_plan_use_the_senders_total_rate(app: Flask,
     one, one_rate = plan_and_rate(SMS_SEGMENTS_PER_SECOND="0.5")
     assert two_rate == one_rate == 0.5
     assert (two.recipients, two.segments, two.rate) == (4, 8, 0.5)  # type: ignore[attr-defined]
+    # Planned moments on the fixed clock ``start`` (no wall clock): 8 segments at 0.5/s take > 10 s.
     assert two.last_at == one.last_at > start + timedelta(seconds=10)  # type: ignore[attr-defined]
 
 
