@@ -20,8 +20,7 @@ import sqlalchemy as sa
 from alerts.dispatch.claim import SENT_STATES, begin_write, expire_alerts, reclaim_expired_leases
 from alerts.dispatch.notices import reclaim_notices
 from alerts.dispatch.record import finish_alerts
-from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind
-from config import current_settings
+from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind, call_round_minutes
 from consular.audit.operations import record
 from consular.db import commit_step, db, unit_of_work, utcnow
 from consular.registry.models import Registrant
@@ -182,7 +181,6 @@ def safety_check_followups(now: datetime | None = None) -> FollowupCounts:
     went out) are put on the call-round list; when the alert asks for it, their message is sent once
     more (``resent_at``: never twice) and the alert is ``sending`` again until that is done."""
     now = now or utcnow()
-    settings = current_settings()
     counts = FollowupCounts()
     begin_write()
     alerts = db.session.execute(
@@ -191,7 +189,7 @@ def safety_check_followups(now: datetime | None = None) -> FollowupCounts:
         .where(Alert.safety_check.is_(True), Alert.state.in_((AlertState.sending, AlertState.sent)),
                Alert.fanned_out_at >= now - FOLLOWUP_WINDOW)).all()
     for alert in alerts:
-        minutes = alert.safety_check_minutes or settings.safety_check_default_minutes
+        minutes = call_round_minutes(alert.safety_check_minutes)
         cutoff = now - timedelta(minutes=minutes)
         unanswered = sa.and_(Delivery.alert_id == alert.id, Delivery.reply_kind.is_(None),
                              Delivery.state.in_(SENT_STATES), Delivery.submitted_at <= cutoff)

@@ -12,9 +12,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from config import current_settings
 from consular.db import EncryptedString, Model, UTCDateTime, utcnow
 
 BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+
+def call_round_minutes(alert_minutes: int | None) -> int:
+    """See ``Alert.call_round_minutes``; for rows read as columns."""
+    return alert_minutes or current_settings().safety_check_default_minutes
 
 
 def _enum(enum: type[StrEnum], length: int = 30) -> sa.Enum:
@@ -212,6 +218,13 @@ class Alert(Model):
     @classmethod
     def _recurs_expression(cls) -> sa.ColumnElement[bool]:
         return cls.recurrence_kind.is_not(None)
+
+    @property
+    def call_round_minutes(self) -> int:
+        """Minutes without an answer before a safety check's recipient is on the call round: the
+        alert's own time, else the office's SAFETY_CHECK_DEFAULT_MINUTES (the follow-up job, the
+        pages and the API all read it here)."""
+        return call_round_minutes(self.safety_check_minutes)
 
 
 class AlertText(Model):

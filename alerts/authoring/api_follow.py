@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from flask import Response, abort, jsonify
 
 from alerts.authoring import api_schemas as s
-from alerts.authoring import validation
 from alerts.authoring.api import ALERT_ID, TAGS, alert_or_404, bp, coordinator
 from alerts.authoring.call_round import call_round_rows
 from alerts.authoring.cap import to_cap_xml
@@ -73,8 +72,7 @@ def call_round(alert_id: int) -> Response:
     alert = alert_or_404(alert_id)
     if not alert.safety_check:
         abort(404)
-    cutoff = utcnow() - timedelta(minutes=alert.safety_check_minutes
-                                  or validation.DEFAULT_SAFETY_MINUTES)
+    cutoff = utcnow() - timedelta(minutes=alert.call_round_minutes)
     rows = call_round_rows(alert, cutoff, CALL_ROUND_LIMIT)
     record("alert.call_round.view", "alert", alert.id, {"rows": len(rows), "via": "api"}, user=user)
     items = [{"delivery_id": d.id, "registrant_id": r.id, "name": r.name, "phone": r.phone,

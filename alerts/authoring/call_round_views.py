@@ -13,7 +13,6 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from alerts.authoring import call_round as calls
-from alerts.authoring import validation
 from alerts.authoring.alert_views import _headline
 from alerts.authoring.views import CALL_ROUND_LIMIT, _alert_or_404, _coordinator, _row_or_404, bp
 from alerts.models import Alert, CallOutcome, Delivery
@@ -31,7 +30,7 @@ def _safety_check_or_404(alert_id: int) -> Alert:
 
 
 def _cutoff(alert: Alert, now: datetime) -> datetime:
-    return now - timedelta(minutes=alert.safety_check_minutes or validation.DEFAULT_SAFETY_MINUTES)
+    return now - timedelta(minutes=alert.call_round_minutes)
 
 
 def _page(alert: Alert, *, error: str = "", error_for: int | None = None, form: Any = None,
