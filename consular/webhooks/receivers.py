@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -49,7 +50,8 @@ def split_url(url: str) -> tuple[str, str, int]:
     if not url:
         raise ReceiverRefused(_("Enter the receiver's URL."))
     if len(url) > MAX_URL:
-        raise ReceiverRefused(_("The URL is too long (at most %(max)d characters).", max=MAX_URL))
+        raise ReceiverRefused(ngettext("The URL is too long (at most %(num)d character).",
+                                       "The URL is too long (at most %(num)d characters).", MAX_URL))
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise ReceiverRefused(_("The URL may not contain spaces or control characters."))
     try:

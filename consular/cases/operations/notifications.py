@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 import i18n
 from consular.auth.models import User
@@ -103,8 +104,10 @@ def notification_text(notification: Notification) -> str:
                  "coordinator must review it by %(due)s.", event=p.get("event", ""),
                  due=_moment(p.get("due_at")))
     if kind == "hazard_draft":
-        return _("Hazard watch: “%(event)s”, %(count)s registrants in its area. A draft alert waits "
-                 "for your review.", event=p.get("event", ""), count=p.get("count", 0))
+        return ngettext("Hazard watch: “%(event)s”, %(num)s registrant in its area. A draft alert "
+                        "waits for your review.",
+                        "Hazard watch: “%(event)s”, %(num)s registrants in its area. A draft alert "
+                        "waits for your review.", int(p.get("count", 0)), event=p.get("event", ""))
     if kind == "break_glass_reviewed":
         return _("The break-glass alert “%(event)s” has been reviewed.", event=p.get("event", ""))
     return _("Update on case %(reference)s.", reference=ref)
