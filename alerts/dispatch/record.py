@@ -246,12 +246,17 @@ def record_deliveries(items: Sequence[Outgoing], now: datetime, settings: Settin
     if recorded < len(accepted):
         # A status callback overtook the provider's answer: it moved the delivery on (adopting the
         # message id), so the update above passed it by. The callback does not say how many
-        # segments the message took: record them all the same.
+        # segments the message took, nor the number's country: record them all the same.
         db.session.execute(
             sa.update(table).where(table.c.id == sa.bindparam("b_id"),
-                                   table.c.provider_id == sa.bindparam("b_pid"), table.c.segments.is_(None))
-            .values(segments=sa.bindparam("b_segments")),
-            [{"b_id": r["b_id"], "b_pid": r["b_pid"], "b_segments": r["b_segments"]} for r in accepted])
+                                   table.c.provider_id == sa.bindparam("b_pid"),
+                                   sa.or_(table.c.segments.is_(None), table.c.phone_country.is_(None)))
+            .values(segments=sa.func.coalesce(table.c.segments,
+                                              sa.bindparam("b_segments", type_=sa.Integer())),
+                    phone_country=sa.func.coalesce(table.c.phone_country,
+                                                   sa.bindparam("b_pcountry", type_=sa.String()))),
+            [{"b_id": r["b_id"], "b_pid": r["b_pid"], "b_segments": r["b_segments"],
+              "b_pcountry": r["b_pcountry"]} for r in accepted])
     if final:
         db.session.execute(
             sa.update(table).where(mine, claimed_now)

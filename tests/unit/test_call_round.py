@@ -10,6 +10,7 @@ import io
 from datetime import timedelta
 
 import pytest
+import requests
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
@@ -257,15 +258,30 @@ def test_the_destination_country_is_read_from_the_calling_code():
     assert calling_country("0039333") is None and calling_country("+") is None
 
 
-def test_the_dispatcher_records_the_country_of_each_number(app, twilio):
+@pytest.mark.parametrize("callback_first", [False, True], ids=["answer_first", "callback_first"])
+def test_the_dispatcher_records_the_country_of_each_number(app, twilio, callback_first):
+    """Whether Twilio's answer or its first status callback reaches us first."""
     from tests.support.dispatch import deliveries, make_alert, send_alert
     from tests.support.dispatch import make_registrant as registrant_with
+    from tests.support.webhooks import twilio_signature
 
+    if callback_first:
+        twilio.fake.configure(callbacks={"enabled": False})
+
+        def post_sent(message):  # before the fake answers the request: "sent" arrives first
+            params = twilio.fake.state.callback_params(message, "sent", None)
+            signature = twilio_signature(message.status_callback, params)
+            assert requests.post(message.status_callback, data=params, timeout=10,
+                                 headers={"X-Twilio-Signature": signature}).status_code == 204
+        twilio.fake.set_on_accept(post_sent)
     italian = registrant_with(phone="+393331230001")
     chinese = registrant_with(phone="+8613123450001")
     alert = make_alert()
     send_alert(alert)
     assert twilio.run_until_idle() == 2
+    twilio.fake.set_on_accept(None)
+    if callback_first:
+        assert {d.state for d in deliveries(alert.id)} == {DeliveryState.sent}
     countries = {d.registrant_id: d.phone_country for d in deliveries(alert.id)}
     assert countries == {italian.id: "IT", chinese.id: "CN"}
 
