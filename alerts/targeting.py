@@ -112,16 +112,16 @@ def language_case(target: Target) -> sa.ColumnElement[str]:
     return sa.case(*whens, else_=sa.literal(target.base_language))
 
 
-def _area_filter(areas: Sequence[TargetArea]) -> sa.ColumnElement[bool]:
+def _area_filter(areas: Sequence[TargetArea], lat: Any = Registrant.latitude,
+                 lon: Any = Registrant.longitude) -> sa.ColumnElement[bool]:
+    """Inside one of the areas (on the registrant's own columns, or on ``lat``/``lon`` given)."""
     clauses: list[sa.ColumnElement[bool]] = []
     for area in areas:
         code = area.country_code.upper()
         if area.shape == AreaShape.circle and area.centre is not None and area.radius_km:
-            clauses.append(geo.within_circle(Registrant.latitude, Registrant.longitude,
-                                             area.centre[0], area.centre[1], area.radius_km))
+            clauses.append(geo.within_circle(lat, lon, area.centre[0], area.centre[1], area.radius_km))
         elif area.shape == AreaShape.polygon and area.polygon:
-            clauses.append(geo.inside_polygon(Registrant.latitude, Registrant.longitude,
-                                              geo.polygon_points(area.polygon)))
+            clauses.append(geo.inside_polygon(lat, lon, geo.polygon_points(area.polygon)))
         elif area.shape != AreaShape.place:
             continue
         elif area.city.strip():
@@ -133,18 +133,21 @@ def _area_filter(areas: Sequence[TargetArea]) -> sa.ColumnElement[bool]:
     return sa.or_(*clauses) if clauses else sa.false()
 
 
-def recipients_where(target: Target, today: date) -> list[sa.ColumnElement[bool]]:
+def recipients_where(target: Target, today: date,
+                     area: sa.ColumnElement[bool] | None = None) -> list[sa.ColumnElement[bool]]:
     """The conditions a registrant must meet to receive the alert: in its audience, registered and
-    reachable (not unsubscribed, a number that takes SMS)."""
-    return [Registrant.status == RegistrantStatus.active, *audience_where(target, today)]
+    reachable (not unsubscribed, a number that takes SMS). ``area``: another test of the place in
+    place of the areas' own (their boxes alone, for ``count_in_shapes``)."""
+    return [Registrant.status == RegistrantStatus.active, *audience_where(target, today, area)]
 
 
-def audience_where(target: Target, today: date) -> list[sa.ColumnElement[bool]]:
+def audience_where(target: Target, today: date,
+                   area: sa.ColumnElement[bool] | None = None) -> list[sa.ColumnElement[bool]]:
     """Who the alert is meant for, reachable or not: registered (not ended) in its areas and
     audience, and there now when it asks for that."""
     conditions: list[sa.ColumnElement[bool]] = [
         Registrant.ended_at.is_(None),
-        _area_filter(target.areas),
+        _area_filter(target.areas) if area is None else area,
     ]
     if target.audience_kinds:
         conditions.append(Registrant.kind.in_(target.audience_kinds))
@@ -153,6 +156,35 @@ def audience_where(target: Target, today: date) -> list[sa.ColumnElement[bool]]:
         conditions.append(sa.or_(Registrant.stay_from.is_(None), Registrant.stay_from <= today))
         conditions.append(sa.or_(Registrant.stay_until.is_(None), Registrant.stay_until >= today))
     return conditions
+
+
+def _box(area: TargetArea) -> geo.Box | None:
+    if area.shape == AreaShape.circle and area.centre is not None and area.radius_km:
+        return geo.circle_box(area.centre[0], area.centre[1], area.radius_km)
+    if area.shape == AreaShape.polygon and area.polygon:
+        return geo.polygon_box(geo.polygon_points(area.polygon))
+    return None
+
+
+def count_in_shapes(target: Target, today: date) -> int:
+    """How many registrants ``recipients_where`` selects, for a target of circles and polygons
+    only (a hazard's area), counted per place: people are placed at their city's coordinates, so
+    many share a point, and the exact test (the distance, or the polygon's crossings) runs once per
+    point rather than once per person; the counts come from the reachable-location index alone."""
+    shapes = [a for a in target.areas if a.shape in (AreaShape.circle, AreaShape.polygon)]
+    if len(shapes) != len(target.areas):
+        raise ValueError("count_in_shapes counts circles and polygons only")
+    boxes = [box.where(Registrant.latitude, Registrant.longitude) for box in map(_box, shapes) if box]
+    if not boxes:
+        return 0
+    points = (sa.select(Registrant.latitude.label("lat"), Registrant.longitude.label("lon"),
+                        sa.func.count().label("people"))
+              .where(*recipients_where(target, today, area=sa.or_(*boxes)))
+              .group_by(Registrant.latitude, Registrant.longitude)
+              .offset(0)  # a fence: the exact test must not be pushed down to every row
+              .subquery())
+    return int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(points.c.people), 0))
+                                 .where(_area_filter(shapes, points.c.lat, points.c.lon))) or 0)
 
 
 def recipients_select(alert: Alert | Target, now: datetime | None = None) -> sa.Select[int, str, str]:

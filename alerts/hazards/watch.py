@@ -54,7 +54,6 @@ from alerts.models import HazardEvent, HazardEventKey, HazardFeed
 from config import Settings, current_settings
 from consular.auth.models import User
 from consular.db import commit_step, db, utcnow
-from consular.registry.models import Registrant
 
 log = logging.getLogger("alerts.hazards")
 
@@ -360,8 +359,7 @@ def exposure(event: HazardEvent) -> int:
     target = area_target(event)
     if target is None:
         return 0
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Registrant)
-                             .where(*targeting.recipients_where(target, utcnow().date()))) or 0
+    return targeting.count_in_shapes(target, utcnow().date())
 
 
 def meets_threshold(event: HazardEvent, settings: Settings) -> bool:
