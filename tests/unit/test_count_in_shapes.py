@@ -84,5 +84,5 @@ def test_the_count_per_place_is_the_count_person_by_person(registry: None, aim: 
 
 
 def test_an_area_named_by_place_is_not_counted_per_point(app: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="circles and polygons only"):
         targeting.count_in_shapes(target(targeting.TargetArea("IT", city="Prato")), TODAY)
