@@ -78,7 +78,7 @@ def insert_step(delivery_id: int, alert_id: int, rung: LadderRung, state: Ladder
     The unique (delivery, rung) decides, whatever the isolation level."""
     row = {"delivery_id": delivery_id, "alert_id": alert_id, "rung": rung, "state": state,
            "taken_at": now, "attempts": 0, **values}
-    table = LadderStep.__table__
+    table: Any = LadderStep.__table__
     statement: Any
     if dialect() == "postgresql":
         statement = postgresql.insert(table).values(**row).on_conflict_do_nothing()
@@ -106,13 +106,13 @@ class ClimbCounts:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def _locked(query: sa.Select[Any]) -> sa.Select[Any]:
+def _locked(query: Any) -> Any:
     if dialect() == "postgresql":
         return query.with_for_update(of=Delivery, skip_locked=True)
     return query
 
 
-def _due(alert_id: int, rung: LadderRung, cutoff: datetime) -> sa.Select[Any]:
+def _due(alert_id: int, rung: LadderRung, cutoff: datetime) -> Any:
     """Deliveries of the alert still silent whose previous rung was climbed before ``cutoff`` and
     that do not have this rung; nothing of theirs in flight (a message or call being sent)."""
     before = sa.orm.aliased(LadderStep)
@@ -291,6 +291,6 @@ def rungs_of(delivery_ids: list[int]) -> dict[int, str]:
     """The rung each delivery has reached (those that reached one)."""
     if not delivery_ids:
         return {}
-    return {row[0]: row[1] for row in db.session.execute(
+    return {row[0]: str(row[1]) for row in db.session.execute(
         sa.select(Delivery.id, Delivery.ladder_rung)
         .where(Delivery.id.in_(delivery_ids), Delivery.ladder_rung.is_not(None)))}

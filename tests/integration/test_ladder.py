@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -107,8 +107,8 @@ def test_the_ladder_for_100_recipients_of_a_safety_check(app: Flask, twilio_ladd
             assert tw.fake.send_inbound(p.phone, CALLER, "1",
                                         f"{tw.base_url}/webhooks/twilio/inbound")["status"] == 200
 
-    def dispatch(now: object = None) -> None:
-        tw.run_until_idle(now=now)  # type: ignore[arg-type]
+    def dispatch(now: datetime | None = None) -> None:
+        tw.run_until_idle(now=now)
         assert tw.fake.wait_idle(60)
         tw.run_until_idle(now=now)  # what the callbacks sent back (the WhatsApp fallbacks)
         assert tw.fake.wait_idle(60)
@@ -172,7 +172,7 @@ def test_the_ladder_for_100_recipients_of_a_safety_check(app: Flask, twilio_ladd
     for case in welfare:
         created = db.session.scalar(sa.select(TimelineEntry.detail).where(
             TimelineEntry.case_id == case.id, TimelineEntry.kind == TimelineKind.created))
-        assert created["alert_id"] == alert.id
+        assert created is not None and created["alert_id"] == alert.id
 
     # Counts per rung, exact.
     counts = rung_counts(alert.id)

@@ -116,13 +116,13 @@ ASSIGNMENT_NOTICE = _sms("New case %(reference)s assigned to your station (%(cou
 ASSIGNMENT_NOTICE_NO_COUNTRY = _sms("New case %(reference)s assigned to your station. Open the app.")
 # TRANSLATORS: %(priority)s is P1-P4; %(overdue)s a duration such as "45 minutes" or "3 hours".
 ESCALATION_NOTICE = _sms("Case %(reference)s (%(priority)s) is overdue by %(overdue)s. Open the app.")
-# TRANSLATORS: the one-time code of self-enrolment; %(code)s is 6 digits. Say it expires in 10 minutes.
-# TRANSLATORS: the ladder's SMS to the next of kin of someone silent after a safety check;
-# %(event)s is the alert's event ("earthquake"), %(place)s where it happened.
+# TRANSLATORS: the ladder's SMS to the next of kin of someone silent after a safety check; %(event)s is
+# the alert's event ("earthquake"), %(place)s where it happened.
 NEXT_OF_KIN = _sms("We could not reach %(name)s after the %(event)s near %(place)s. If you have "
                    "news of them, please let us know.")
 NEXT_OF_KIN_NO_PLACE = _sms("We could not reach %(name)s after the %(event)s. If you have news of "
                             "them, please let us know.")
+# TRANSLATORS: the one-time code of self-enrolment; %(code)s is 6 digits. Say it expires in 10 minutes.
 ENROLMENT_CODE = _sms("Your registration code: %(code)s. It expires in 10 minutes. Do not share it.")
 # TRANSLATORS: the answer to JOIN (or its word in the language): %(url)s is the self-enrolment page.
 JOIN_ANSWER = _sms("Register for safety alerts here: %(url)s")
