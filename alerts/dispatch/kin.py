@@ -12,7 +12,16 @@ import sqlalchemy as sa
 
 from alerts.channels.sms import texts
 from alerts.dispatch.claim import begin_write, dialect
-from alerts.models import Alert, AlertText, Delivery, LadderRung, LadderStep, LadderStepState
+from alerts.models import (
+    Alert,
+    AlertState,
+    AlertText,
+    CallOutcome,
+    Delivery,
+    LadderRung,
+    LadderStep,
+    LadderStepState,
+)
 from config import Settings, current_settings
 from consular.db import commit_step, db, utcnow
 from consular.registry.models import Registrant
@@ -63,6 +72,23 @@ def reclaim_kin(now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _drop_unwanted(now: datetime) -> None:
+    """A next-of-kin message not sent yet is dropped (its rung skipped) when the person has
+    answered meanwhile, on any channel, or the alert was cancelled."""
+    answered = sa.or_(Delivery.reply_kind.is_not(None),
+                      Delivery.call_outcome.in_((CallOutcome.reached_safe, CallOutcome.reached_needs_help)))
+    for reason, condition in (
+            ("answered", sa.select(Delivery.id).where(Delivery.id == LadderStep.delivery_id, answered)),
+            ("cancelled", sa.select(Alert.id).where(Alert.id == LadderStep.alert_id,
+                                                    Alert.state == AlertState.cancelled))):
+        db.session.execute(
+            sa.update(LadderStep)
+            .where(LadderStep.rung == LadderRung.kin, LadderStep.state == LadderStepState.pending,
+                   condition.exists())
+            .values(state=LadderStepState.skipped, skip_reason=reason, lease_until=None)
+            .execution_options(synchronize_session=False))
+
+
 def claim_kin_messages(worker_id: str, now: datetime | None = None, limit: int = 50) -> list[ClaimedKin]:
     """Claim next-of-kin messages waiting to be sent and commit."""
     settings = current_settings()
@@ -71,6 +97,7 @@ def claim_kin_messages(worker_id: str, now: datetime | None = None, limit: int =
     begin_write()
     try:
         reclaim_kin(now)
+        _drop_unwanted(now)
         query = (sa.select(LadderStep.id, LadderStep.phone, LadderStep.locale, LadderStep.taken_at,
                            LadderStep.attempts, LadderStep.reconcile_from, Registrant.name,
                            sa.func.coalesce(sa.func.nullif(AlertText.event, ""), Alert.event).label("event"),

@@ -206,3 +206,23 @@ def test_the_pages_show_counts_per_rung_and_each_persons_rung(app: Flask, tw: Tw
     silent_row = db.session.scalar(sa.select(Delivery.id).where(Delivery.registrant_id == silent.id))
     assert f'id="call-{silent_row}"' in round_page
     assert 'data-rung="call"' in round_page
+
+
+def test_a_next_of_kin_message_not_sent_yet_is_dropped_when_the_person_answers(app: Flask,
+                                                                             tw: TwilioSetup) -> None:
+    late = someone()
+    tw.fake.configure(numbers={late.phone: {"call": "no-answer"}})
+    alert, clock = start(tw, [late])
+    safety_check_followups(clock.advance(alert.call_round_minutes))
+    clock.dispatch()
+    climb_ladders(clock.advance(60))
+    clock.dispatch()
+    assert climb_ladders(clock.advance(120)).taken["kin"] == 1  # the next-of-kin SMS waits to be sent
+    sms_answer(tw, late)  # … and the person answers first
+    clock.dispatch()
+    kin = db.session.scalar(sa.select(SelfEnrolment.next_of_kin_phone)
+                            .where(SelfEnrolment.registrant_id == late.id))
+    assert kin and not tw.fake.messages(kin)
+    step = db.session.scalar(sa.select(LadderStep).where(LadderStep.rung == LadderRung.kin))
+    assert step is not None and (step.state, step.skip_reason) == (LadderStepState.skipped, "answered")
+    assert not sum(climb_ladders(clock.advance(240)).taken.values())  # and no welfare visit
