@@ -241,7 +241,9 @@ def current_input(alert: Alert) -> tuple[dict[str, Any], dict[str, dict[str, str
         "audience_kinds": audience_list(alert), "present_only": alert.present_only,
         "public": alert.public, "safety_check": alert.safety_check,
         "safety_check_minutes": alert.safety_check_minutes,
-        "resend_unanswered": alert.resend_unanswered, "send_at": alert.send_at,
+        "resend_unanswered": alert.resend_unanswered,
+        "ladder_call_minutes": alert.ladder_call_minutes, "ladder_kin_minutes": alert.ladder_kin_minutes,
+        "ladder_visit_minutes": alert.ladder_visit_minutes, "send_at": alert.send_at,
         "expires_at": alert.expires_at, "recurrence": recurrence_input(alert),
         "place": alert.place, "event_time": alert.event_time,
     }

@@ -226,3 +226,23 @@ def test_a_next_of_kin_message_not_sent_yet_is_dropped_when_the_person_answers(a
     step = db.session.scalar(sa.select(LadderStep).where(LadderStep.rung == LadderRung.kin))
     assert step is not None and (step.state, step.skip_reason) == (LadderStepState.skipped, "answered")
     assert not sum(climb_ladders(clock.advance(240)).taken.values())  # and no welfare visit
+
+
+def test_each_alert_keeps_its_own_ladder_times_from_the_compose_screen_and_the_api(
+        app: Flask, make_user: Callable[..., User], logged_in: Callable[[User], Any]) -> None:
+    from tests.conftest import api_headers
+
+    coordinator = make_user(Role.coordinator, locale="en")
+    page = logged_in(coordinator).get("/alerts/new").get_data(as_text=True)
+    assert 'name="ladder_call_minutes"' in page and 'value="60"' in page and 'value="240"' in page
+    body = {"event": "Earthquake", "category": "Geo", "urgency": "Immediate", "severity": "Severe",
+            "certainty": "Observed", "base_language": "it", "safety_check": True,
+            "ladder_call_minutes": 15, "ladder_kin_minutes": 0,
+            "texts": {"it": {"headline": "Terremoto", "body": "Rispondete 1 o 2."}},
+            "areas": [{"country_code": "IT"}]}
+    made = app.test_client().post("/api/v1/alerts", json=body, headers=api_headers(coordinator))
+    assert made.status_code == 201, made.get_json()
+    answer = made.get_json()
+    # Given: kept; left out: the settings' (LADDER_VISIT_MINUTES); 0 turns the rung off.
+    assert (answer["ladder_call_minutes"], answer["ladder_kin_minutes"], answer["ladder_visit_minutes"]) == (
+        15, 0, 240)
