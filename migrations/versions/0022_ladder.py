@@ -1,16 +1,16 @@
 """The ladder for the silent of a safety check: its rungs' times per alert, the rung each delivery
 has reached, and one row per rung climbed (unique per delivery and rung)
 
-Revision ID: 0021_ladder
-Revises: 0020_senders
+Revision ID: 0022_ladder
+Revises: 0021_reachable_location
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0021_ladder'
-down_revision = '0020_senders'
+revision = '0022_ladder'
+down_revision = '0021_reachable_location'
 branch_labels = None
 depends_on = None
 
