@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alerts.dispatch.claim import SENT_STATES, begin_write, expire_alerts, reclaim_expired_leases
 from alerts.dispatch.notices import reclaim_notices
 from alerts.dispatch.record import finish_alerts
+from alerts.ladder import climb_ladders, record_reminders
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind, call_round_minutes
 from consular.audit.operations import record
 from consular.db import commit_step, db, unit_of_work, utcnow
@@ -32,6 +33,7 @@ __all__ = [
     "CallRoundEntry",
     "alerts_due",
     "call_round",
+    "climb_ladders",
     "due_alerts",
     "finish_alerts_job",
     "reclaim_leases",
@@ -45,6 +47,7 @@ JOBS: tuple[tuple[str, int], ...] = (
     ("finish_alerts_job", 15),
     ("reclaim_leases", 30),
     ("safety_check_followups", 60),
+    ("climb_ladders", 60),
 )
 MAX_PER_RUN = 100  # alerts that begin their fan-out per run of due_alerts (the next run goes on)
 FOLLOWUP_WINDOW = timedelta(days=14)  # safety checks older than this are left alone
@@ -193,24 +196,30 @@ def safety_check_followups(now: datetime | None = None) -> FollowupCounts:
         cutoff = now - timedelta(minutes=minutes)
         unanswered = sa.and_(Delivery.alert_id == alert.id, Delivery.reply_kind.is_(None),
                              Delivery.state.in_(SENT_STATES), Delivery.submitted_at <= cutoff)
-        marked = int(getattr(db.session.execute(
+        marked_ids = list(db.session.scalars(
             sa.update(Delivery).where(unanswered, Delivery.call_round_at.is_(None))
-            .values(call_round_at=now).execution_options(synchronize_session=False)), "rowcount", 0) or 0)
-        resent = 0
+            .values(call_round_at=now).returning(Delivery.id).execution_options(synchronize_session=False)))
+        marked = len(marked_ids)
+        resent_ids: list[int] = []
         if alert.resend_unanswered and alert.expires_at > now:
-            resent = int(getattr(db.session.execute(
+            resent_ids = list(db.session.scalars(
                 sa.update(Delivery)
                 .where(unanswered, Delivery.call_round_at.is_not(None), Delivery.resent_at.is_(None))
                 .values(state=DeliveryState.pending, due_at=now, resent_at=now,
                         previous_provider_id=Delivery.provider_id, provider_id=None, provider_status=None,
                         error_code=None, final_at=None, claimed_by=None, lease_until=None,
                         reconcile_from=None, skip_reason=None)
-                .execution_options(synchronize_session=False)), "rowcount", 0) or 0)
-            if resent and alert.state == AlertState.sent:
-                db.session.execute(
-                    sa.update(Alert).where(Alert.id == alert.id, Alert.state == AlertState.sent)
-                    .values(state=AlertState.sending, finished_at=None, version=Alert.version + 1)
-                    .execution_options(synchronize_session=False))
+                .returning(Delivery.id).execution_options(synchronize_session=False)))
+        resent = len(resent_ids)
+        # The ladder's first rung is this re-send (taken in this same transaction), or skipped for
+        # those put on the list without one.
+        record_reminders(alert.id, resent_ids, now, resent=True)
+        record_reminders(alert.id, sorted(set(marked_ids) - set(resent_ids)), now, resent=False)
+        if resent and alert.state == AlertState.sent:
+            db.session.execute(
+                sa.update(Alert).where(Alert.id == alert.id, Alert.state == AlertState.sent)
+                .values(state=AlertState.sending, finished_at=None, version=Alert.version + 1)
+                .execution_options(synchronize_session=False))
         if marked or resent:
             record("alert.safety_followup", "alert", alert.id,
                    {"identifier": alert.identifier, "call_round": marked, "resent": resent},

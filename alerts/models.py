@@ -23,6 +23,19 @@ def call_round_minutes(alert_minutes: int | None) -> int:
     return alert_minutes or current_settings().safety_check_default_minutes
 
 
+def ladder_minutes(alert_minutes: int | None, rung: str) -> int:
+    """Minutes before a rung of the ladder (``LadderRung``: call, kin, visit) after the rung below
+    it: the alert's own value (set at creation from LADDER_*_MINUTES), else the setting's; 0: the
+    rung is not climbed."""
+    if alert_minutes is not None:
+        return alert_minutes
+    return int(getattr(current_settings(), f"ladder_{rung}_minutes"))
+
+
+def _ladder_default(rung: str) -> Any:
+    return lambda: int(getattr(current_settings(), f"ladder_{rung}_minutes"))
+
+
 def _enum(enum: type[StrEnum], length: int = 30) -> sa.Enum:
     return sa.Enum(enum, native_enum=False, length=length, validate_strings=True)
 
@@ -157,6 +170,12 @@ class Alert(Model):
     safety_check: Mapped[bool] = mapped_column(default=False)  # asks "1 safe / 2 need help"
     safety_check_minutes: Mapped[int | None] = mapped_column()  # unanswered after → call-round
     resend_unanswered: Mapped[bool] = mapped_column(default=False)  # re-send once to the unanswered
+    # The ladder for the silent (``alerts.ladder``): minutes from one rung to the next (the
+    # reminder is the re-send above, after ``call_round_minutes``), taken from LADDER_*_MINUTES
+    # when the alert is created; 0: that rung is not climbed; None (older rows): the settings'.
+    ladder_call_minutes: Mapped[int | None] = mapped_column(default=_ladder_default("call"))
+    ladder_kin_minutes: Mapped[int | None] = mapped_column(default=_ladder_default("kin"))
+    ladder_visit_minutes: Mapped[int | None] = mapped_column(default=_ladder_default("visit"))
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None = as soon as approved
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # A recurring alert: how it repeats (None: sent once), the rule's values as checked by
@@ -371,8 +390,69 @@ class Delivery(Model):
     # current attempt's message or call; ``previous_provider_id`` the one before it.
     channel: Mapped[str | None] = mapped_column(sa.String(10))
     fallback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The highest rung of the ladder this recipient has reached (``LadderRung``; its history, one
+    # row per rung: ``LadderStep``). A delivery on the ``call`` rung is the ladder's voice call.
+    ladder_rung: Mapped[str | None] = mapped_column(sa.String(10))
 
     alert: Mapped[Alert] = relationship()
+
+
+class LadderRung(StrEnum):
+    """The rungs of the ladder for the silent of a safety check, in the order they are climbed."""
+
+    reminder = "reminder"  # the safety check's one re-send (``Delivery.resent_at``)
+    call = "call"  # a voice call with the same question
+    kin = "kin"  # an SMS to the next of kin on record
+    visit = "visit"  # a welfare visit: a case for the nearest service station
+
+
+LADDER_RUNGS = tuple(LadderRung)
+
+
+class LadderStepState(StrEnum):
+    taken = "taken"  # the rung's message or call is scheduled, or its case made
+    skipped = "skipped"  # not possible for this person (``skip_reason``): the ladder goes on
+    pending = "pending"  # a next-of-kin SMS waiting for the dispatcher
+    claimed = "claimed"  # … held by a dispatch round until ``lease_until``
+    sent = "sent"  # … accepted by the provider
+    failed = "failed"  # … refused for good
+
+
+class LadderStep(Model):
+    """One rung of the ladder climbed for one delivery: (delivery, rung) is unique, so however many
+    workers run the ladder, and whenever one dies, nobody gets a rung twice. The row is written in
+    the same transaction that schedules the rung's message or call (or makes its case). A
+    next-of-kin SMS is sent from this row by the dispatcher (claim, lease, record), like a case
+    notice."""
+
+    __tablename__ = "ladder_step"
+    __table_args__ = (
+        sa.UniqueConstraint("delivery_id", "rung"),
+        sa.Index("ix_ladder_step_alert", "alert_id", "rung", "state"),
+        sa.Index("ix_ladder_step_due", "id",
+                 postgresql_where=sa.text("state IN ('pending', 'claimed')"),
+                 sqlite_where=sa.text("state IN ('pending', 'claimed')")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("delivery.id"))
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alert.id"))
+    rung: Mapped[LadderRung] = mapped_column(_enum(LadderRung, 10))
+    state: Mapped[LadderStepState] = mapped_column(_enum(LadderStepState, 10))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    skip_reason: Mapped[str | None] = mapped_column(sa.String(40))
+    # The next-of-kin SMS: to whom (sealed), in which language, and its dispatch bookkeeping.
+    phone: Mapped[str | None] = mapped_column(EncryptedString())
+    locale: Mapped[str | None] = mapped_column(sa.String(10))
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(120))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reconcile_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_id: Mapped[str | None] = mapped_column(sa.String(64))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(sa.String(200))
+    # The welfare visit's case (assigned to the nearest station, or waiting in triage).
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("case_file.id"))
 
 
 class CallAttempt(Model):

@@ -203,8 +203,26 @@ class Settings:
     safety_check_default_minutes: int = setting(
         p.int_between(5, 10080), "120",
         "A safety check unanswered this long after its message went out puts the person on the "
-        "call-round list (and re-sends it once when the alert asks for that); an alert may set "
-        "its own time.")
+        "call-round list (and re-sends it once when the alert asks for that: the ladder's first "
+        "rung, the reminder); an alert may set its own time.")
+    ladder_call_minutes: int = setting(
+        p.int_between(0, 10080), "60",
+        "The ladder for the silent of a safety check (its first rung, the reminder, is the re-send "
+        "after SAFETY_CHECK_DEFAULT_MINUTES): minutes after the reminder before a voice call to "
+        "someone who still has not answered on any channel; an alert keeps the value it was "
+        "created with. 0: no call rung.")
+    ladder_kin_minutes: int = setting(
+        p.int_between(0, 10080), "120",
+        "Minutes after the ladder's call before an SMS to the next of kin on record of someone "
+        "still silent. 0: no next-of-kin rung.")
+    ladder_visit_minutes: int = setting(
+        p.int_between(0, 10080), "240",
+        "Minutes after the next-of-kin SMS before a welfare visit: a case for the nearest service "
+        "station, linked to the alert. 0: no welfare-visit rung.")
+    ladder_visit_radius_km: int = setting(
+        p.int_between(1, 5000), "300",
+        "How far the nearest active service station may be from the person for a welfare visit; "
+        "with none in reach the case waits unassigned in triage.")
     receipt_expected_percent: int = setting(
         p.int_between(0, 100), "50",
         "Share (percent) of the recent messages to a destination country that must have had a final "

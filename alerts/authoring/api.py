@@ -124,6 +124,7 @@ def alert_json(alert: Alert, user: User) -> dict[str, Any]:
         **{name: getattr(alert, name) for name in (
             "id", "identifier", "references_id", "parent_id", "template_id", "event", "base_language",
             "present_only", "public", "safety_check", "safety_check_minutes", "resend_unanswered",
+            "ladder_call_minutes", "ladder_kin_minutes", "ladder_visit_minutes",
             "place", "author_id", "last_edited_by_id", "approver_id", "cancel_reason", "review_note",
             "planned_count", "version")},
         **{name: str(getattr(alert, name)) for name in (

@@ -119,6 +119,15 @@ class _AlertFields(Schema):
                                                            "the call round."}))
     resend_unanswered = Bool(metadata={"description": "Send once more to whoever has not "
                                                       "answered the safety check."})
+    ladder_call_minutes = _n(Int(*validation.LADDER_MINUTES, metadata={
+        "description": "The ladder: minutes after the reminder before a voice call to whoever is "
+                       "still silent (0: no call; left out: LADDER_CALL_MINUTES)."}))
+    ladder_kin_minutes = _n(Int(*validation.LADDER_MINUTES, metadata={
+        "description": "Minutes after the call before an SMS to the next of kin (0: none; left "
+                       "out: LADDER_KIN_MINUTES)."}))
+    ladder_visit_minutes = _n(Int(*validation.LADDER_MINUTES, metadata={
+        "description": "Minutes after the next of kin before a welfare-visit case for the nearest "
+                       "station (0: none; left out: LADDER_VISIT_MINUTES)."}))
     send_at = _moment("When to send (null: as soon as it is approved).")
     expires_at = _moment("When it expires (default on create: in 24 hours).")
     recurrence = fields.Raw(metadata={
@@ -215,6 +224,9 @@ class AlertOut(Schema):
     safety_check = fields.Boolean(required=True)
     safety_check_minutes = _n(fields.Integer(required=True))
     resend_unanswered = fields.Boolean(required=True)
+    ladder_call_minutes = _n(fields.Integer(required=True))
+    ladder_kin_minutes = _n(fields.Integer(required=True))
+    ladder_visit_minutes = _n(fields.Integer(required=True))
     send_at = _n(fields.DateTime(required=True))
     expires_at = fields.DateTime(required=True)
     recurrence = fields.Raw(required=True, allow_none=True, metadata={

@@ -171,6 +171,14 @@ class AlertForm(CheckedForm):
     safety_check_minutes = StringField(_l("Call round after (minutes without an answer)"), default="60",
                                        render_kw={"inputmode": "numeric", "maxlength": 6})
     resend_unanswered = BooleanField(_l("Send once more to those who have not answered by then"))
+    # The ladder after that reminder (``alerts.ladder``); the screen starts from LADDER_*_MINUTES.
+    ladder_call_minutes = StringField(_l("Voice call after (minutes after the reminder; 0: none)"),
+                                      render_kw={"inputmode": "numeric", "maxlength": 6})
+    ladder_kin_minutes = StringField(_l("SMS to the next of kin after (minutes after the call; 0: none)"),
+                                     render_kw={"inputmode": "numeric", "maxlength": 6})
+    ladder_visit_minutes = StringField(
+        _l("Welfare visit by the nearest station after (minutes after the next of kin; 0: none)"),
+        render_kw={"inputmode": "numeric", "maxlength": 6})
     place = StringField(_l("Place of the event"), render_kw={"maxlength": 120},
                         description=_l("Fills {place} in the texts, e.g. \u201cPrato\u201d: each "
                                        "recipient reads it in their own script where the city list "
@@ -274,7 +282,8 @@ def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, .
     data: dict[str, Any] = {
         key: form.get(key, "")
         for key in ("status", "category", "event", "urgency", "severity", "certainty",
-                    "base_language", "safety_check_minutes", "place")
+                    "base_language", "safety_check_minutes", "ladder_call_minutes",
+                    "ladder_kin_minutes", "ladder_visit_minutes", "place")
     }
     try:
         data["event_time"] = parse_local(form.get("event_time", ""), zone)
@@ -310,7 +319,8 @@ def read_compose(form: MultiDict[str, str], zone: str, sms_locales: tuple[str, .
 
 _TEXT_PARTS = ("headline", "body", "instruction")
 _FIXED_FIELDS = ("status", "event", "category", "urgency", "severity", "certainty", "base_language",
-                 "audience_kinds", "safety_check_minutes", "send_mode", "send_at", "recurrence",
+                 "audience_kinds", "safety_check_minutes", "ladder_call_minutes", "ladder_kin_minutes",
+                 "ladder_visit_minutes", "send_mode", "send_at", "recurrence",
                  "expires_at", "place", "event_time", "break_glass_reason", *SCHEDULE_FIELDS)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 import i18n
 from alerts.authoring import compose
@@ -105,6 +106,7 @@ def progress_data(alert: Alert) -> dict[str, Any]:
             {"code": c, "name": i18n.country_name(c), "percent": round(share.percent),
              "messages": share.messages} for c, share in silent.items()],
         "safety_check": alert.safety_check,
+        "ladder": ladder_rows(alert) if alert.safety_check else [],
         "eta_seconds": round(eta_seconds, 1),
         "eta_text": "" if finished or not eta_seconds else duration_text(eta_seconds),
         "deferred_until": i18n.format_dt(deferred_until, fmt="short") if deferred_until else "",
@@ -121,3 +123,28 @@ def _average_segments(alert: Alert) -> float:
     if not analysed:
         return 1.0
     return sum(t.encoding.segments for t in analysed.values()) / len(analysed)
+
+
+LADDER_LABELS: dict[str, Any] = {
+    "reminder": _l("Reminder"),
+    "call": _l("Voice call"),
+    "kin": _l("SMS to the next of kin"),
+    "visit": _l("Welfare visit by a station"),
+}
+
+
+def ladder_rows(alert: Alert) -> list[dict[str, Any]]:
+    """The ladder's rungs in order: after how many minutes, for how many people each was climbed
+    and skipped (with why: no consent to calls, no next of kin…)."""
+    from alerts.ladder import rung_counts
+    from alerts.models import ladder_minutes
+
+    counts = rung_counts(alert.id)
+    minutes = {"reminder": alert.call_round_minutes if alert.resend_unanswered else 0,
+               "call": ladder_minutes(alert.ladder_call_minutes, "call"),
+               "kin": ladder_minutes(alert.ladder_kin_minutes, "kin"),
+               "visit": ladder_minutes(alert.ladder_visit_minutes, "visit")}
+    return [{"rung": rung, "label": str(LADDER_LABELS[rung]), "minutes": minutes[rung],
+             "taken": c["taken"], "skipped": c["skipped"], "sent": c["sent"], "failed": c["failed"],
+             "skipped_reasons": {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("skipped:")}}
+            for rung, c in counts.items()]

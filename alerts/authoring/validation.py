@@ -37,7 +37,8 @@ from consular.validation import message as refused_text_message
 ALERT_FIELDS = (
     "status", "category", "event", "urgency", "severity", "certainty", "base_language",
     "audience_kinds", "present_only", "public", "safety_check", "safety_check_minutes",
-    "resend_unanswered", "send_at", "expires_at", "recurrence", "place", "event_time",
+    "resend_unanswered", "ladder_call_minutes", "ladder_kin_minutes", "ladder_visit_minutes",
+    "send_at", "expires_at", "recurrence", "place", "event_time",
 )
 TEXT_FIELDS = ("headline", "body", "instruction", "event")  # event: CAP's <event> in this language
 
@@ -56,6 +57,9 @@ SEND_GRACE = timedelta(minutes=1)  # a send time a few seconds old (a slow form)
 MIN_RECURRENCE_GAP = timedelta(hours=1)
 SAFETY_MINUTES = (5, 7 * 24 * 60)
 DEFAULT_SAFETY_MINUTES = 60
+# The ladder's rungs after the reminder (``alerts.ladder``): minutes from the rung below; 0: off.
+LADDER_FIELDS = ("ladder_call_minutes", "ladder_kin_minutes", "ladder_visit_minutes")
+LADDER_MINUTES = (0, 7 * 24 * 60)
 
 
 class AlertInputError(ValueError):
@@ -334,6 +338,19 @@ def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgTy
                            _("Enter a number of minutes from %(low)d to %(high)d.", low=low, high=high))
             else:
                 check.out["safety_check_minutes"] = minutes
+        # The ladder's times: left out or empty, the alert keeps its own (a new one: the settings').
+        for key in LADDER_FIELDS:
+            raw = data.get(key)
+            if raw is None or raw == "":
+                continue
+            minutes = raw if type(raw) is int else (
+                int(raw.strip()) if isinstance(raw, str) and raw.strip().isascii()
+                and raw.strip().isdigit() and len(raw.strip()) < 7 else None)
+            low, high = LADDER_MINUTES
+            if minutes is None or not low <= minutes <= high:
+                check.fail(key, _("Enter a number of minutes from %(low)d to %(high)d.", low=low, high=high))
+            else:
+                check.out[key] = minutes
     else:
         check.out["safety_check_minutes"] = None
         check.out["resend_unanswered"] = False

@@ -68,6 +68,7 @@ from alerts.models import (
     Delivery,
     NotSentReason,
     RecurrenceKind,
+    ladder_minutes,
 )
 from config import current_settings
 from consular.auth.models import User
@@ -290,6 +291,10 @@ def _initial_form(alert: Alert | None, template: AlertTemplate | None = None,
     if alert is None:
         form = AlertForm(formdata=None)
         form.expires_at.data = to_local_input(default_expiry(utcnow()), zone)
+        settings = current_settings()
+        form.ladder_call_minutes.data = str(settings.ladder_call_minutes)
+        form.ladder_kin_minutes.data = str(settings.ladder_kin_minutes)
+        form.ladder_visit_minutes.data = str(settings.ladder_visit_minutes)
         return form, ["zh_Hans"], {"zh_Hans": dict.fromkeys(validation.TEXT_FIELDS, "")}, [], "now"
     form = AlertForm(formdata=None, data={
         "status": alert.status.value, "event": alert.event, "category": alert.category.value,
@@ -299,6 +304,8 @@ def _initial_form(alert: Alert | None, template: AlertTemplate | None = None,
         "public": alert.public, "safety_check": alert.safety_check,
         "safety_check_minutes": str(alert.call_round_minutes),
         "resend_unanswered": alert.resend_unanswered,
+        **{f"ladder_{rung}_minutes": str(ladder_minutes(getattr(alert, f"ladder_{rung}_minutes"), rung))
+           for rung in ("call", "kin", "visit")},
         "send_at": to_local_input(alert.send_at, zone),
         "expires_at": to_local_input(alert.expires_at, zone), "place": alert.place,
         "event_time": to_local_input(alert.event_time, zone),

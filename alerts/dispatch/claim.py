@@ -13,7 +13,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from alerts.dispatch.quiet import QuietHours, is_urgent, zone
-from alerts.models import Alert, AlertState, Delivery, DeliveryState, WorkerHeartbeat
+from alerts.models import (
+    Alert,
+    AlertState,
+    Delivery,
+    DeliveryState,
+    LadderRung,
+    LadderStep,
+    LadderStepState,
+    WorkerHeartbeat,
+)
 from config import current_settings
 from consular.db import UTCDateTime, commit_step, db, utcnow
 from consular.registry.models import ContactChannel, Registrant, RegistrantStatus, first_channel
@@ -66,10 +75,14 @@ class Claimed:
     resend: bool = False  # the one re-send of an unanswered safety check
     channel: str = ContactChannel.sms.value  # how this attempt goes: sms, whatsapp or voice
     fell_back: bool = False  # already fell back from WhatsApp to SMS (never again)
+    rung: str | None = None  # the ladder's rung this attempt is (``LadderRung``), if any
 
     @property
     def key(self) -> str:
-        """Our id for the message (a re-send is another message, and so is each channel's)."""
+        """Our id for the message (a re-send is another message, and so is each channel's, and the
+        ladder's call)."""
+        if self.rung == "call":
+            return f"d{self.delivery_id}c"
         channel = {ContactChannel.whatsapp.value: "w", ContactChannel.voice.value: "v"}.get(self.channel, "")
         return f"d{self.delivery_id}{channel}" + ("r" if self.resend else "")
 
@@ -171,7 +184,7 @@ def _due_candidates(now: datetime, limit: int, among: list[int] | None = None) -
     query = (
         sa.select(Delivery.id, Delivery.alert_id, Delivery.registrant_id, Delivery.language,
                   Delivery.attempts, Delivery.reconcile_from, Delivery.resent_at,
-                  Delivery.channel, Delivery.fallback_at, Registrant.channels,
+                  Delivery.channel, Delivery.fallback_at, Delivery.ladder_rung, Registrant.channels,
                   Registrant.whatsapp_consent_at, Registrant.voice_consent_at, Registrant.phone,
                   Registrant.timezone, Registrant.status, Registrant.ended_at,
                   Alert.urgency, Alert.severity, Alert.expires_at)
@@ -286,7 +299,8 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
                             attempts=r.attempts + 1, claimed_by=worker_id, claimed_at=now,
                             lease_until=lease_until, expires_at=r.expires_at,
                             reconcile_from=r.reconcile_from, resend=r.resent_at is not None,
-                            channel=choose_channel(r, channels), fell_back=r.fallback_at is not None)
+                            channel=choose_channel(r, channels), fell_back=r.fallback_at is not None,
+                            rung=r.ladder_rung)
                     for r in take)
         commit_step()
     except Exception:
@@ -318,10 +332,20 @@ def work_due(now: datetime) -> WorkDue:
               .where(Delivery.state == DeliveryState.claimed,
                      sa.or_(Delivery.lease_until < now,
                             claimed_by_stale_worker(now, current_settings()))).exists())
-    notices = (sa.select(Notification.id)
-               .where(Notification.sms_state == SmsState.pending,
-                      sa.or_(Notification.sms_lease_until.is_(None), Notification.sms_lease_until <= now))
-               .exists())
+    notices = sa.or_((sa.select(Notification.id)
+                      .where(Notification.sms_state == SmsState.pending,
+                             sa.or_(Notification.sms_lease_until.is_(None),
+                                    Notification.sms_lease_until <= now))
+                      .exists()),
+                     # The ladder's next-of-kin messages travel with the case notices.
+                     sa.select(LadderStep.id)
+                     .where(LadderStep.rung == LadderRung.kin,
+                            sa.or_(sa.and_(LadderStep.state == LadderStepState.pending,
+                                           sa.or_(LadderStep.lease_until.is_(None),
+                                                  LadderStep.lease_until <= now)),
+                                   sa.and_(LadderStep.state == LadderStepState.claimed,
+                                           LadderStep.lease_until < now)))
+                     .exists())
     expired = (sa.select(Alert.id)
                .where(Alert.state == AlertState.sending, Alert.expires_at <= now).exists())
     row = db.session.execute(sa.select(due, notices, lapsed, expired)).one()

@@ -16,11 +16,18 @@ from flask import Flask
 
 from alerts.dispatch.calls import calls_limiter, place_calls
 from alerts.dispatch.claim import Claimed, WorkDue, begin_write, claim_batch, hand_back, work_due
+from alerts.dispatch.kin import ClaimedKin, claim_kin_messages
 from alerts.dispatch.notices import ClaimedNotice, claim_notifications
 from alerts.dispatch.outgoing import BatchReport, Outgoing, needs_reconcile, prepare, reconcile
 from alerts.dispatch.pacing import PacedSender, Route, SendLoop
 from alerts.dispatch.ratelimit import RateLimiter, backlogs
-from alerts.dispatch.record import finish_alerts, finish_alerts_now, record_deliveries, record_notices
+from alerts.dispatch.record import (
+    finish_alerts,
+    finish_alerts_now,
+    record_deliveries,
+    record_kin,
+    record_notices,
+)
 from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.protocol import SmsGateway, VoiceGateway
 from alerts.gateways.senders import senders_from_settings
@@ -134,16 +141,18 @@ class Dispatcher:
         if housekeeping:
             self._housekept = clock
         notices: list[ClaimedNotice] = []
+        kin: list[ClaimedKin] = []
         if due.notices:
             notices = claim_notifications(self.claimer, now, max(1, limit // 4))
+            kin = claim_kin_messages(self.claimer, now, max(1, limit // 4))
             self._notices_checked = clock
-        report.claimed, report.notices = len(claimed), len(notices)
+        report.claimed, report.notices = len(claimed), len(notices) + len(kin)
         self._busy = len(claimed) >= limit
-        if not claimed and not notices:
+        if not claimed and not notices and not kin:
             finish_alerts_now(now)
             return report
         started = time.monotonic()
-        work = prepare(claimed, notices, now, self.settings)
+        work = prepare(claimed, notices, now, self.settings, kin)
         db.session.rollback()  # end the reads: no transaction stays open while we wait and send
         reconcile(self.gateway, [w for w in work if needs_reconcile(w)], report)
         calls = [w for w in work if w.result is None and w.channel == ContactChannel.voice]
@@ -185,6 +194,8 @@ class Dispatcher:
             notices = [w for w in work if isinstance(w.target, ClaimedNotice)]
             record_deliveries(deliveries, now, self.settings, self.rng, report)
             record_notices(notices, now, self.settings, self.rng, report)
+            record_kin([w for w in work if isinstance(w.target, ClaimedKin)], now, self.settings,
+                       self.rng, report)
             alert_ids = {w.alert_id for w in deliveries if w.alert_id is not None}
             report.alerts_finished = finish_alerts(now, alert_ids)
             commit_step()

@@ -18,6 +18,7 @@ from alerts.authoring import placeholders
 from alerts.channels.sms import texts
 from alerts.channels.sms.encoding import count_segments
 from alerts.dispatch.claim import Claimed
+from alerts.dispatch.kin import ClaimedKin, render_kin
 from alerts.dispatch.notices import ClaimedNotice, render_notice
 from alerts.gateways.protocol import (
     Outcome,
@@ -37,9 +38,9 @@ log = logging.getLogger("alerts.dispatch")
 
 @dataclass
 class Outgoing:
-    """One message to send: a delivery or a case notice, with its text."""
+    """One message to send: a delivery, a case notice or a next-of-kin message, with its text."""
 
-    target: Claimed | ClaimedNotice
+    target: Claimed | ClaimedNotice | ClaimedKin
     to: str
     body: str
     callback: str | None
@@ -133,7 +134,7 @@ def _recipients(registrant_ids: Sequence[int]) -> dict[int, tuple[str, str, int 
 
 
 def prepare(claimed: Sequence[Claimed], notices: Sequence[ClaimedNotice], now: datetime,
-            settings: Settings) -> list[Outgoing]:
+            settings: Settings, kin: Sequence[ClaimedKin] = ()) -> list[Outgoing]:
     """Each claimed delivery and case notice as a message with its text; an alert's text is
     rendered once per (alert, language, zone), and per place of its recipients when its text has
     placeholders filled from where they are."""
@@ -182,6 +183,17 @@ def prepare(claimed: Sequence[Claimed], notices: Sequence[ClaimedNotice], now: d
         if not body:
             item.result = "no_text"
         work.append(item)
+    for k in kin:
+        try:
+            body = render_kin(k, settings)
+        except Exception:
+            log.exception("dispatch: next-of-kin message %s could not be rendered", k.step_id)
+            body = ""
+        item = Outgoing(target=k, to=k.phone, body=body, callback=None, expires_at=None,
+                        lease_until=k.lease_until, alert_id=None, segments=count_segments(body))
+        if not body:
+            item.result = "no_text"
+        work.append(item)
     return work
 
 
@@ -201,7 +213,7 @@ def reconcile(gateway: SmsGateway, items: Sequence[Outgoing], report: BatchRepor
     def ask(item: Outgoing) -> SendResult | str | None:
         target = item.target
         since = (target.reconcile_from if isinstance(target, Claimed) and target.reconcile_from
-                 else target.created_at if isinstance(target, ClaimedNotice) else utcnow())
+                 else target.created_at if isinstance(target, ClaimedNotice | ClaimedKin) else utcnow())
         try:
             if item.channel == ContactChannel.voice and isinstance(gateway, VoiceGateway):
                 return gateway.find_call(item.to, since, key=item.key)

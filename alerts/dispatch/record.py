@@ -13,11 +13,20 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from alerts.dispatch.claim import OPEN_STATES, Claimed, begin_write, dialect
+from alerts.dispatch.kin import KIN_MAX_ATTEMPTS, ClaimedKin
 from alerts.dispatch.notices import NOTICE_MAX_ATTEMPTS, RECONCILE_MARK, ClaimedNotice
 from alerts.dispatch.outgoing import BatchReport, Outgoing
 from alerts.gateways.protocol import Outcome, SendResult
 from alerts.gateways.twilio_errors import WHATSAPP_FALLBACK_CODES
-from alerts.models import Alert, AlertState, Delivery, DeliveryState, NotSentReason
+from alerts.models import (
+    Alert,
+    AlertState,
+    Delivery,
+    DeliveryState,
+    LadderStep,
+    LadderStepState,
+    NotSentReason,
+)
 from config import Settings
 from consular.db import commit_step, db
 from consular.phones import calling_country
@@ -358,4 +367,44 @@ def record_notices(items: Sequence[Outgoing], now: datetime, settings: Settings,
         else:
             report.not_sent += 1
             values = {"sms_state": SmsState.pending, "sms_lease_until": None}
+        db.session.execute(mine.values(**values).execution_options(synchronize_session=False))
+
+
+def record_kin(items: Sequence[Outgoing], now: datetime, settings: Settings, rng: random.Random,
+               report: BatchReport) -> None:
+    """Record each next-of-kin message's outcome on its step (only while this worker holds it)."""
+    for item in items:
+        target = item.target
+        assert isinstance(target, ClaimedKin)
+        mine = sa.update(LadderStep).where(LadderStep.id == target.step_id,
+                                           LadderStep.state == LadderStepState.claimed,
+                                           LadderStep.claimed_by == target.claimed_by)
+        result = item.result
+        values: dict[str, Any]
+        if isinstance(result, SendResult) and result.outcome == Outcome.accepted:
+            report.accepted += 0 if item.reconciled else 1
+            values = {"state": LadderStepState.sent, "provider_id": result.provider_id, "sent_at": now,
+                      "error": None, "lease_until": None, "reconcile_from": None}
+        elif isinstance(result, SendResult) and result.outcome == Outcome.permanent:
+            report.permanent += 1
+            values = {"state": LadderStepState.failed, "lease_until": None,
+                      "error": f"{result.error_code or ''} {result.reason or ''}".strip()[:200]}
+        elif isinstance(result, SendResult):
+            report.transient += 1
+            if target.attempts >= KIN_MAX_ATTEMPTS:
+                values = {"state": LadderStepState.failed, "lease_until": None,
+                          "error": f"gave up after {target.attempts} attempts ({result.reason})"[:200]}
+            else:
+                delay = retry_delay(target.attempts, settings.retry_base_seconds,
+                                    settings.retry_max_seconds, result.retry_after, rng)
+                unsure = result.maybe_accepted or target.reconcile
+                values = {"state": LadderStepState.pending, "error": (result.reason or "")[:200],
+                          "lease_until": now + timedelta(seconds=delay),
+                          "reconcile_from": target.created_at if unsure else None}
+        elif result == "no_text":
+            report.not_sent += 1
+            values = {"state": LadderStepState.failed, "lease_until": None, "error": "no text"}
+        else:
+            report.not_sent += 1
+            values = {"state": LadderStepState.pending, "lease_until": None}
         db.session.execute(mine.values(**values).execution_options(synchronize_session=False))

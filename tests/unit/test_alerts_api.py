@@ -283,13 +283,15 @@ def test_bad_input_is_refused_per_field_in_the_callers_language(
     before = (_count(Alert), _count(AuditEntry))
     bad = caller.post("/api/v1/alerts", {
         "event": "", "severity": "Catastrophic", "send_at": "tomorrow", "safety_check": True,
-        "safety_check_minutes": 1, "texts": {"xx": {"headline": "a", "body": "b"}},
+        "safety_check_minutes": 1, "ladder_visit_minutes": -1, "ladder_kin_minutes": "soon",
+        "texts": {"xx": {"headline": "a", "body": "b"}},
         "areas": [{"shape": "circle", "latitude": 200, "longitude": 11, "radius_km": 10},
                   {"shape": "polygon", "polygon": [[1, 2], [3]]}, {"country_code": "ZZ"}],
         "colour": "red"})
     assert bad.status_code == 422
     fields = bad.get_json()["fields"]
-    assert {"event", "severity", "send_at", "safety_check_minutes", "texts.xx", "areas.0.latitude",
+    assert {"event", "severity", "send_at", "safety_check_minutes", "ladder_visit_minutes",
+            "ladder_kin_minutes", "texts.xx", "areas.0.latitude",
             "areas.1.polygon", "areas.2.country_code", "colour"} <= set(fields)
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in message) for message in fields.values())
     assert (_count(Alert), _count(AuditEntry)) == before

@@ -262,6 +262,9 @@ TEXTS_ZH_BODY = texts("zh_Hans")["zh_Hans"]["body"]
     ({"send_mode": "later"}, "Choose when to send."),
     ({"safety_check": "y", "safety_check_minutes": "0"}, "Enter a number of minutes"),
     ({"safety_check": "y", "safety_check_minutes": "ten"}, "Enter a number of minutes"),
+    ({"safety_check": "y", "ladder_kin_minutes": "-5"}, "Enter a number of minutes from 0 to 10080"),
+    ({"safety_check": "y", "ladder_visit_minutes": "99999"}, "Enter a number of minutes from 0 to 10080"),
+    ({"safety_check": "y", "ladder_call_minutes": "\u0661\u0662"}, "Enter a number of minutes"),
 ])
 def test_bad_compose_input_is_refused_with_a_message_and_nothing_saved(coordinators, logged_in,
                                                                        overrides, message):

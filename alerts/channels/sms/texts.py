@@ -116,6 +116,12 @@ ASSIGNMENT_NOTICE = _sms("New case %(reference)s assigned to your station (%(cou
 ASSIGNMENT_NOTICE_NO_COUNTRY = _sms("New case %(reference)s assigned to your station. Open the app.")
 # TRANSLATORS: %(priority)s is P1-P4; %(overdue)s a duration such as "45 minutes" or "3 hours".
 ESCALATION_NOTICE = _sms("Case %(reference)s (%(priority)s) is overdue by %(overdue)s. Open the app.")
+# TRANSLATORS: the ladder's SMS to the next of kin of someone silent after a safety check; %(event)s is
+# the alert's event ("earthquake"), %(place)s where it happened.
+NEXT_OF_KIN = _sms("We could not reach %(name)s after the %(event)s near %(place)s. If you have "
+                   "news of them, please let us know.")
+NEXT_OF_KIN_NO_PLACE = _sms("We could not reach %(name)s after the %(event)s. If you have news of "
+                            "them, please let us know.")
 # TRANSLATORS: the one-time code of self-enrolment; %(code)s is 6 digits. Say it expires in 10 minutes.
 ENROLMENT_CODE = _sms("Your registration code: %(code)s. It expires in 10 minutes. Do not share it.")
 # TRANSLATORS: the answer to JOIN (or its word in the language): %(url)s is the self-enrolment page.
@@ -485,6 +491,19 @@ def assignment_notice(locale: str, reference: str, country: str | None) -> str:
         return _text(locale, ASSIGNMENT_NOTICE_NO_COUNTRY, reference=reference)
     name = str(_babel_locale(locale).territories.get(country.upper(), country.upper()))
     return _text(locale, ASSIGNMENT_NOTICE, reference=reference, country=name)
+
+
+def next_of_kin_message(locale: str, name: str, event: str, place: str, *, hotline: str = "",
+                        signature: str = "") -> str:
+    """To the next of kin of someone who answered no rung of the ladder: we could not reach them
+    after the event (near the place), with the hotline to call when one is known."""
+    if place:
+        text = _text(locale, NEXT_OF_KIN, name=name, event=event, place=place)
+    else:
+        text = _text(locale, NEXT_OF_KIN_NO_PLACE, name=name, event=event)
+    if hotline:
+        text = f"{text} {_text(locale, HELP_HOTLINE, phone=_ltr(hotline, locale))}"
+    return signature + text
 
 
 def escalation_notice(locale: str, reference: str, priority: str, overdue_minutes: int) -> str:

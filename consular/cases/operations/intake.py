@@ -490,6 +490,60 @@ def _new_reply_case(*, registrant_id: int, name: str | None, phone: str, country
     return case
 
 
+def open_welfare_visit(*, registrant_id: int, name: str | None, phone: str, country_code: str, city: str,
+                       alert_id: int, alert_event: str, station_id: int | None) -> Case:
+    """Someone a safety check could not reach by any rung of its ladder (message, reminder, call,
+    next of kin) becomes a welfare-visit case (P1, linked to the alert as a "need help" answer's
+    case is), handed to ``station_id`` (the nearest station, chosen by the caller) and its
+    volunteers told by SMS; without a station it waits in triage. No user acts: the system does.
+    The caller makes it once per person and alert (the ladder's step is unique)."""
+    from consular.cases.models import AssignmentStatus, StationAssignment
+    from consular.cases.operations.core import _station_users
+
+    now = utcnow()
+    code = (country_code or "").strip().upper()
+    country = code if i18n.is_country_code(code) else None
+    event = clean_text(alert_event or "") or ""
+    with force_locale(current_settings().default_locale):
+        summary = _("Welfare visit: no answer to the safety check (%(event)s)", event=event)
+    person: dict[str, Any] = {"role": PersonRole.involved}
+    clean_name = clean_text(name or "") or ""
+    if clean_name:
+        person["name_zh" if has_han(clean_name) else "name_latin"] = clean_name[:MAX["name_latin"]]
+    try:
+        person["phone"] = phones.normalise(phone, country or HOME_REGION)
+    except ValueError:
+        person["phone"] = None
+    values = {"kind": CaseKind.abroad, "category": CaseCategory.other, "priority": Priority.P1,
+              "summary": summary[:MAX["summary"]], "country_code": country,
+              "city": (clean_text(city or "") or "")[:MAX["city"]], "channel": Channel.sms_reply,
+              "registrant_id": registrant_id}
+    detail = {"alert_id": alert_id, "welfare_visit": True}
+    case = _insert_case(values, [person], user=None, reference=next_reference(_office_year(now)),
+                        now=now, detail=detail)
+    station = db.session.get(ServiceStation, station_id) if station_id is not None else None
+    if station is not None and station.active:
+        case.assignments.append(StationAssignment(station_id=station.id, status=AssignmentStatus.offered,
+                                                  assigned_at=now))
+        db.session.flush()
+        before = case.status
+        case.station_id, case.assigned_at, case.status = station.id, now, CaseStatus.assigned
+        case.last_activity_at = now
+        deadlines.compute_deadlines(case, now=now)
+        _timeline(case, None, TimelineKind.status, Action.assign.value, now,
+                  detail={"station_id": station.id, "welfare_visit": True},
+                  from_status=before, to_status=CaseStatus.assigned)
+        _audit(Action.assign.value, case, None, {"from": before.value, "to": CaseStatus.assigned.value,
+                                                 "station_id": station.id, "welfare_visit": True})
+        notify(_station_users(station.id), case=case, kind="assigned",
+               params={"reference": case.reference, "priority": case.priority.value}, sms=True)
+    else:
+        notify(deadlines.coordinators_on_duty(), case=case, kind="sms_reply",
+               params={"reference": case.reference, "priority": case.priority.value})
+    _flush()
+    return case
+
+
 def _open_reply_case(registrant_id: int, alert_id: int) -> Case | None:
     candidates = list(db.session.scalars(
         sa.select(Case).where(Case.registrant_id == registrant_id, Case.status.in_(OPEN_STATUSES),
