@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from flask import Flask
 
 from alerts.models import Alert, AlertState, CapUrgency, DeliveryState
-from consular.audit.models import AuditEntry
+from consular.audit.models import ACCESS_REFUSED, AuditEntry
+from consular.auth.models import Role, User
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
+from tests.conftest import Browser
 from tests.support.dispatch import (
     AUTH_TOKEN,
     TwilioSetup,
@@ -22,6 +24,7 @@ from tests.support.dispatch import (
     make_registrant,
     send_alert,
 )
+from tests.support.http import assert_security_headers
 from tests.support.webhooks import (
     TWILIO,
     a_delivery,
@@ -113,6 +116,39 @@ def test_forged_or_altered_callbacks_are_refused_and_change_nothing(app: Flask, 
     assert response.status_code == 403
     assert "Forbidden" in response.get_data(as_text=True)
     assert state_of(row.id).state == DeliveryState.submitted
+
+
+def test_twilio_gets_no_session_cookie_and_every_answer_has_the_security_headers(app: Flask,
+                                                                                 hooks: Flask) -> None:
+    sid = new_sid()
+    row = a_delivery(provider_id=sid)
+    client = hooks.test_client()
+    path = f"/webhooks/twilio/status/{row.id}"
+    answers = [post_signed(client, path, status_params(sid, "sent")),  # 204
+               client.post(path, data=status_params(sid, "delivered")),  # 403: not signed
+               client.get(path),  # 405
+               client.get("/webhooks/twilio/nothing")]  # 404
+    assert [a.status_code for a in answers] == [204, 403, 405, 404]
+    for answer in answers:
+        assert_security_headers(answer)
+        assert "Set-Cookie" not in answer.headers and "Cookie" not in answer.headers.get("Vary", "")
+    assert state_of(row.id).state == DeliveryState.sent
+
+
+def test_an_officer_trying_the_webhook_address_is_refused_and_traced(app: Flask, hooks: Flask,
+                                                                     make_user: Callable[..., User]) -> None:
+    sid = new_sid()
+    row = a_delivery(provider_id=sid)
+    officer = make_user(Role.coordinator)
+    browser = Browser(hooks.test_client())
+    assert browser.login(officer.username).status_code == 302
+    path = f"/webhooks/twilio/status/{row.id}"
+    response = browser.client.post(path, data=status_params(sid, "delivered"))
+    assert response.status_code == 403
+    assert state_of(row.id).state == DeliveryState.submitted
+    traced = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == ACCESS_REFUSED,
+                                                            AuditEntry.user_id == officer.id)).all()
+    assert [entry.detail["path"] for entry in traced] == [path]
 
 
 def test_a_callback_adopts_the_sid_of_a_delivery_whose_answer_was_lost(app: Flask, hooks: Flask) -> None:
