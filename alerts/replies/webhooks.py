@@ -18,6 +18,9 @@ Status callbacks (``/webhooks/twilio/status/<delivery id>``, the id is in the UR
   after ``delivered``) changes nothing, so callbacks in any order end in the true final state.
 - An error code on ``undelivered``/``failed`` that blames the number (unknown handset, landline,
   blocked …) marks the registration as a permanent send error does.
+- A WhatsApp message that cannot be delivered goes again by SMS, once (``fall_back_to_sms``).
+- The rules above are one ``UPDATE … RETURNING`` (``_advance``, built once per shape): one round
+  trip decides and applies a callback, and the request's commit makes it durable before the 204.
 
 Inbound SMS (``/webhooks/twilio/inbound``): see ``alerts.replies``; the answer is TwiML.
 """
@@ -216,14 +219,16 @@ def _advance(final: bool, with_error: bool) -> sa.Update:
     """``UPDATE delivery … WHERE id AND forward AND ours RETURNING …`` for a report of a final state
     or not, with an error code that blames something or not (built once per shape; the values are
     bound: ``b_id b_sid b_state b_rank b_status b_now``, and ``b_code b_reason`` with an error).
-    It returns the alert and registrant, and whether the alert may now be finished: it is ``sending`` and no
-    other of its deliveries is still open (other rows only, so that the answer does not depend on
-    whether the database shows this row before or after the update)."""
+    It returns the alert and registrant, and whether the alert may now be finished: it is
+    ``sending`` and no other of its deliveries is still open (other rows only: PostgreSQL's
+    subqueries see this row as it was, SQLite's as it is now, and the answer must not depend on
+    which)."""
     d = _DELIVERY.c
     now = sa.bindparam("b_now", type_=UTCDateTime())
     values: dict[str, Any] = {
-        "state": sa.bindparam("b_state", type_=d.state.type), "provider_status": sa.bindparam("b_status"),
-        "provider_id": sa.bindparam("b_sid"), "submitted_at": sa.func.coalesce(d.submitted_at, now),
+        "state": sa.bindparam("b_state", type_=d.state.type),
+        "provider_status": sa.bindparam("b_status", type_=sa.String()), "provider_id": sa.bindparam("b_sid"),
+        "submitted_at": sa.func.coalesce(d.submitted_at, now),
         "reconcile_from": None, "lease_until": None,
     }
     if final:

@@ -4,6 +4,7 @@ order; forged, tampered, replayed or misaddressed callbacks change nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from urllib.parse import urlencode
 
 import pytest
@@ -25,6 +26,7 @@ from tests.support.dispatch import (
     send_alert,
 )
 from tests.support.http import assert_security_headers
+from tests.support.queries import Statements
 from tests.support.webhooks import (
     TWILIO,
     a_delivery,
@@ -116,6 +118,25 @@ def test_forged_or_altered_callbacks_are_refused_and_change_nothing(app: Flask, 
     assert response.status_code == 403
     assert "Forbidden" in response.get_data(as_text=True)
     assert state_of(row.id).state == DeliveryState.submitted
+
+
+def test_a_callback_is_one_statement_whether_it_moves_the_delivery_or_not(
+        app: Flask, hooks: Flask, count_queries: Callable[[], AbstractContextManager[Statements]]) -> None:
+    # The busiest request the app takes: the forward-only rules, the adoption of the message id and
+    # whether the alert may end are decided in one UPDATE … RETURNING (the request's hook commits).
+    sid = new_sid()
+    row = a_delivery(provider_id=sid)
+    client = hooks.test_client()
+    path = f"/webhooks/twilio/status/{row.id}"
+    # Its alert is still sending with nothing left open: the first report ends it, once.
+    assert post_signed(client, path, status_params(sid, "sent")).status_code == 204
+    db.session.expire_all()
+    assert db.session.get(Alert, row.alert_id).state == AlertState.sent  # type: ignore[union-attr]
+    for status in ("delivered", "sent", "delivered"):  # final, late, duplicate
+        with hooks.app_context(), count_queries() as seen:
+            assert post_signed(client, path, status_params(sid, status)).status_code == 204
+        assert len(seen) == 1, str(seen)
+    assert state_of(row.id).state == DeliveryState.delivered
 
 
 def test_twilio_gets_no_session_cookie_and_every_answer_has_the_security_headers(app: Flask,
