@@ -22,6 +22,7 @@ from alerts.hazards.views import bp as hazard_pages_bp
 from alerts.replies.voice import bp as voice_webhooks_bp
 from alerts.replies.webhooks import bp as webhooks_bp
 from alerts.workers import bp as workers_bp
+from consular.auth.session import signed_webhooks_under
 from consular.demo import register_demo_loader
 
 
@@ -42,6 +43,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(alerts_api_bp)  # /api/v1/alerts: the pages' operations as JSON
     app.register_blueprint(webhooks_bp)  # Twilio's callbacks: signature-checked, CSRF-exempt
     app.register_blueprint(voice_webhooks_bp)  # calls' TwiML, keys and statuses: signed likewise
+    for signed in (webhooks_bp, voice_webhooks_bp):  # no session to open or save for Twilio's calls
+        signed_webhooks_under(app, signed.url_prefix)
     app.register_blueprint(enrol_bp)  # the public self-enrolment pages (no login)
     ops_hooks.register()
     register_demo_loader("alerts", _load_demo_alerts)

@@ -18,6 +18,9 @@ Status callbacks (``/webhooks/twilio/status/<delivery id>``, the id is in the UR
   after ``delivered``) changes nothing, so callbacks in any order end in the true final state.
 - An error code on ``undelivered``/``failed`` that blames the number (unknown handset, landline,
   blocked …) marks the registration as a permanent send error does.
+- A WhatsApp message that cannot be delivered goes again by SMS, once (``fall_back_to_sms``).
+- The rules above are one ``UPDATE … RETURNING`` (``_advance``, built once per shape): one round
+  trip decides and applies a callback, and the request's commit makes it durable before the 204.
 
 Inbound SMS (``/webhooks/twilio/inbound``): see ``alerts.replies``; the answer is TwiML.
 """
@@ -27,7 +30,8 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, request
@@ -35,8 +39,8 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from alerts.dispatch.claim import OPEN_STATES
-from alerts.dispatch.record import falls_back, finish_alerts
-from alerts.gateways.twilio_errors import describe_twilio_error
+from alerts.dispatch.record import finish_alerts
+from alerts.gateways.twilio_errors import WHATSAPP_FALLBACK_CODES, describe_twilio_error
 from alerts.models import Alert, AlertState, Delivery, DeliveryState
 from alerts.replies.inbound import handle_inbound
 from config import current_settings
@@ -146,57 +150,33 @@ def apply_status_callback(delivery_id: int, sid: str, status: str, error_code: i
                           now: datetime | None = None,
                           states: dict[str, DeliveryState | None] | None = None) -> str:
     """Move a delivery forward by a provider status (flushes; the caller commits): a message's
-    status, or a call's with ``states=CALL_STATE``. Returns what happened: ``updated``, ``stale``
-    (not forward), ``other_message``, ``unknown_delivery``, ``ignored`` or ``fallback`` (a WhatsApp
-    message that could not be delivered goes again by SMS, once)."""
+    status, or a call's with ``states=CALL_STATE``. One ``UPDATE … RETURNING`` (``_advance``) in the
+    usual case. Returns what happened: ``updated``; ``unchanged`` (not forward, another message's,
+    or no such delivery: the statement matched no row); ``ignored`` (not about an outbound
+    message); or ``fallback`` (a WhatsApp message that could not be delivered goes again by SMS,
+    once)."""
     from consular.registry.operations import set_status
 
     now = now or utcnow()
     new_state = (states or STATUS_STATE).get(status)
     if new_state is None:
         return "ignored"
-    row = db.session.execute(
-        sa.select(Delivery.state, Delivery.provider_id, Delivery.previous_provider_id,
-                  Delivery.registrant_id, Delivery.alert_id, Delivery.channel, Delivery.fallback_at)
-        .where(Delivery.id == delivery_id)).first()
-    if row is None:
-        return "unknown_delivery"
-    if row.provider_id not in (None, sid) or (row.provider_id is None and row.previous_provider_id == sid):
-        return "other_message"
-    if (new_state in _FINAL and falls_back(row.channel or "", error_code, row.fallback_at is not None)
+    final = new_state in _FINAL
+    if (final and error_code in WHATSAPP_FALLBACK_CODES
             and fall_back_to_sms(delivery_id, sid, status, error_code, now)):
         return "fallback"
-    rank = _RANK[new_state]
-    lower = [state for state, r in _RANK.items() if r < rank and state != DeliveryState.skipped]
-    ours = sa.or_(Delivery.provider_id == sid,
-                  sa.and_(Delivery.provider_id.is_(None),
-                          sa.or_(Delivery.previous_provider_id.is_(None),
-                                 Delivery.previous_provider_id != sid)))
-    # A delivery skipped (cancelled, expired) while its message was already on the way: the
-    # provider's word about that message is the truth.
-    forward = sa.or_(Delivery.state.in_(lower),
-                     sa.and_(Delivery.state == DeliveryState.skipped, Delivery.provider_id.is_(None)))
-    values: dict[str, Any] = {
-        "state": new_state, "provider_status": status[:20], "provider_id": sid,
-        "submitted_at": sa.func.coalesce(Delivery.submitted_at, sa.literal(now, UTCDateTime())),
-        "reconcile_from": None, "lease_until": None,
-    }
-    info = None
-    if new_state in _FINAL:
-        values["final_at"] = now
-        values["skip_reason"] = None
-        if error_code is not None and new_state != DeliveryState.delivered:
-            info = describe_twilio_error(None, error_code)
-            values["error_code"] = error_code
-            values["skip_reason"] = info.reason[:40]
-    result = db.session.execute(
-        sa.update(Delivery).where(Delivery.id == delivery_id, forward, ours).values(**values)
-        .execution_options(synchronize_session=False))
-    if not getattr(result, "rowcount", 0):
-        return "stale"
-    if row.state in OPEN_STATES:
-        # The report overtook our retry of a call whose outcome we did not know: this may have been
-        # the alert's last open delivery, and no dispatch round will look at it again.
+    info = (describe_twilio_error(None, error_code)
+            if final and error_code is not None and new_state != DeliveryState.delivered else None)
+    params: dict[str, Any] = {"b_id": delivery_id, "b_sid": sid, "b_state": new_state,
+                              "b_rank": _RANK[new_state], "b_status": status[:20], "b_now": now}
+    if info is not None:
+        params.update(b_code=error_code, b_reason=info.reason[:40])
+    row = db.session.execute(_advance(final, info is not None), params).first()
+    if row is None:
+        return "unchanged"
+    if row.alert_may_end:
+        # This may have been the alert's last open delivery (the report overtook our retry of a
+        # message whose outcome we did not know), and no dispatch round will look at it again.
         finish_alerts(now, [row.alert_id])
     if info is not None and info.recipient_problem:
         registrant = db.session.get(Registrant, row.registrant_id)
@@ -207,6 +187,67 @@ def apply_status_callback(delivery_id: int, sid: str, status: str, error_code: i
     return "updated"
 
 
+# --- the status transition rules: one place, statements built once --------------------------------
+
+_DELIVERY = cast(sa.Table, Delivery.__table__)
+
+
+def _ours() -> sa.ColumnElement[bool]:
+    """The report is about the delivery's current message: its id, or an id not yet known (the
+    report overtook the provider's answer, and the delivery adopts it), unless it is the message
+    before (a re-send's or a fallback's first one)."""
+    d, sid = _DELIVERY.c, sa.bindparam("b_sid", type_=sa.String())
+    return sa.or_(d.provider_id == sid,
+                  sa.and_(d.provider_id.is_(None),
+                          sa.or_(d.previous_provider_id.is_(None), d.previous_provider_id != sid)))
+
+
+def _forward() -> sa.ColumnElement[bool]:
+    """The delivery's state ranks below the reported one (``:b_rank``): states only move forward. A
+    delivery skipped (cancelled, expired) while its message was already on the way counts as
+    below any report: the provider's word about that message is the truth."""
+    d = _DELIVERY.c
+    # Skipped (with a message) or a state not ranked here: above any report.
+    rank = sa.case({state: r for state, r in _RANK.items() if state != DeliveryState.skipped},
+                   value=d.state, else_=max(_RANK.values()) + 1)
+    return sa.or_(rank < sa.bindparam("b_rank", type_=sa.Integer()),
+                  sa.and_(d.state == DeliveryState.skipped, d.provider_id.is_(None)))
+
+
+@cache
+def _advance(final: bool, with_error: bool) -> sa.Update:
+    """``UPDATE delivery … WHERE id AND forward AND ours RETURNING …`` for a report of a final state
+    or not, with an error code that blames something or not (built once per shape; the values are
+    bound: ``b_id b_sid b_state b_rank b_status b_now``, and ``b_code b_reason`` with an error).
+    It returns the alert and registrant, and whether the alert may now be finished: it is
+    ``sending`` and no other of its deliveries is still open (other rows only: PostgreSQL's
+    subqueries see this row as it was, SQLite's as it is now, and the answer must not depend on
+    which)."""
+    d = _DELIVERY.c
+    now = sa.bindparam("b_now", type_=UTCDateTime())
+    values: dict[str, Any] = {
+        "state": sa.bindparam("b_state", type_=d.state.type),
+        "provider_status": sa.bindparam("b_status", type_=sa.String()), "provider_id": sa.bindparam("b_sid"),
+        "submitted_at": sa.func.coalesce(d.submitted_at, now),
+        "reconcile_from": None, "lease_until": None,
+    }
+    if final:
+        values.update(final_at=now, skip_reason=None)
+    if with_error:
+        values.update(error_code=sa.bindparam("b_code", type_=sa.Integer()),
+                      skip_reason=sa.bindparam("b_reason", type_=sa.String()))
+    others = _DELIVERY.alias("other")
+    alert_sending = (sa.select(Alert.state).where(Alert.id == d.alert_id).scalar_subquery()
+                     == AlertState.sending)
+    others_open = (sa.select(others.c.id).where(others.c.alert_id == d.alert_id, others.c.id != d.id,
+                                                others.c.state.in_(OPEN_STATES)).exists())
+    alert_may_end = sa.case((alert_sending, ~others_open), else_=sa.false())
+    return (sa.update(_DELIVERY)
+            .where(d.id == sa.bindparam("b_id", type_=sa.BigInteger()), _forward(), _ours())
+            .values(values)
+            .returning(d.alert_id, d.registrant_id, alert_may_end.label("alert_may_end")))
+
+
 def fall_back_to_sms(delivery_id: int, sid: str, status: str, error_code: int | None,
                      now: datetime) -> bool:
     """The WhatsApp message ``sid`` of a delivery could not be delivered: the delivery is due again
@@ -215,13 +256,12 @@ def fall_back_to_sms(delivery_id: int, sid: str, status: str, error_code: int | 
     result = db.session.execute(
         sa.update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.channel == ContactChannel.whatsapp.value,
-               Delivery.fallback_at.is_(None),
-               sa.or_(Delivery.provider_id == sid, Delivery.provider_id.is_(None)))
+               Delivery.fallback_at.is_(None), _ours())
         .values(state=DeliveryState.pending, due_at=now, channel=ContactChannel.sms.value, fallback_at=now,
                 previous_provider_id=sid, provider_id=None, provider_status=status[:20],
                 error_code=error_code, final_at=None, claimed_by=None, lease_until=None,
                 reconcile_from=None, skip_reason=None)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False), {"b_sid": sid})
     if not getattr(result, "rowcount", 0):
         return False
     db.session.execute(

@@ -16,7 +16,7 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import abort, g, jsonify, request, session
+from flask import Flask, abort, g, jsonify, request, session
 from flask_babel import gettext as _
 
 from config import current_settings
@@ -173,6 +173,22 @@ def csrf_exempt(view: F) -> F:
     """For endpoints that authenticate the caller another way (signed provider webhooks)."""
     view.csrf_exempt = True  # type: ignore[attr-defined]
     return view
+
+
+SIGNED_WEBHOOK_PREFIXES = "consular.signed_webhook_prefixes"  # in app.extensions
+
+
+def signed_webhooks_under(app: Flask, prefix: str | None) -> None:
+    """Every route under ``prefix`` is a provider's webhook that proves itself by a signature, never
+    by a session: a request there without the session cookie (the provider's own) opens no
+    session and saves none (``consular.web.assets.SessionInterface``). A browser that brings the
+    cookie (someone logged in trying the address) keeps its session, so the refusal it gets is
+    still in the audit trail under that user's name."""
+    path = (prefix or "").rstrip("/")
+    if not path.startswith("/"):
+        raise ValueError(f"signed webhooks need a path of their own, not {prefix!r}")
+    prefixes: tuple[str, ...] = app.extensions.get(SIGNED_WEBHOOK_PREFIXES, ())
+    app.extensions[SIGNED_WEBHOOK_PREFIXES] = (*prefixes, path + "/")
 
 
 def safe_next(target: str | None, fallback: str) -> str:

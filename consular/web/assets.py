@@ -11,9 +11,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, send_from_directory
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask import Flask, Request, request, send_from_directory
+from flask import Response as FlaskResponse
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from werkzeug.wrappers import Response
+
+from consular.auth.session import SIGNED_WEBHOOK_PREFIXES
 
 HASH_LENGTH = 12
 HASHED = re.compile(rf"^(?P<stem>.+)\.(?P<hash>[0-9a-f]{{{HASH_LENGTH}}})(?P<ext>\.[A-Za-z0-9]+)$")
@@ -52,15 +55,34 @@ class AssetHashes:
         return f"{stem}.{digest}{ext}"
 
 
+class UnsavedSession(SecureCookieSession):
+    """The session of a provider's signed webhook called without the cookie: empty, for this request
+    only (an error page may still put a CSRF token in it), never signed or sent back."""
+
+
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, except that a static file never sets the cookie: a file
     kept a year must not carry anyone's session, and a late request for one (the tab's icon) must
-    not bring back a session the browser has just dropped."""
+    not bring back a session the browser has just dropped. And a provider's signed webhook called
+    without the cookie (``consular.auth.session.signed_webhooks_under``) gets an ``UnsavedSession``:
+    nothing to verify, sign or save on the busiest requests the app takes."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        prefixes: tuple[str, ...] = app.extensions.get(SIGNED_WEBHOOK_PREFIXES, ())
+        if (prefixes and request.path.startswith(prefixes)
+                and self.get_cookie_name(app) not in request.cookies):
+            return UnsavedSession()
+        return super().open_session(app, request)
 
     def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
         if request.endpoint == "static":
             return False
         return super().should_set_cookie(app, session)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: FlaskResponse) -> None:
+        if isinstance(session, UnsavedSession):
+            return
+        super().save_session(app, session, response)
 
 
 def init_app(app: Flask) -> None:

@@ -4,6 +4,7 @@ order; forged, tampered, replayed or misaddressed callbacks change nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from urllib.parse import urlencode
 
 import pytest
@@ -11,9 +12,11 @@ import sqlalchemy as sa
 from flask import Flask
 
 from alerts.models import Alert, AlertState, CapUrgency, DeliveryState
-from consular.audit.models import AuditEntry
+from consular.audit.models import ACCESS_REFUSED, AuditEntry
+from consular.auth.models import Role, User
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
+from tests.conftest import Browser
 from tests.support.dispatch import (
     AUTH_TOKEN,
     TwilioSetup,
@@ -22,6 +25,8 @@ from tests.support.dispatch import (
     make_registrant,
     send_alert,
 )
+from tests.support.http import assert_security_headers
+from tests.support.queries import Statements
 from tests.support.webhooks import (
     TWILIO,
     a_delivery,
@@ -113,6 +118,58 @@ def test_forged_or_altered_callbacks_are_refused_and_change_nothing(app: Flask, 
     assert response.status_code == 403
     assert "Forbidden" in response.get_data(as_text=True)
     assert state_of(row.id).state == DeliveryState.submitted
+
+
+def test_a_callback_is_one_statement_whether_it_moves_the_delivery_or_not(
+        app: Flask, hooks: Flask, count_queries: Callable[[], AbstractContextManager[Statements]]) -> None:
+    # The busiest request the app takes: the forward-only rules, the adoption of the message id and
+    # whether the alert may end are decided in one UPDATE … RETURNING (the request's hook commits).
+    sid = new_sid()
+    row = a_delivery(provider_id=sid)
+    client = hooks.test_client()
+    path = f"/webhooks/twilio/status/{row.id}"
+    # Its alert is still sending with nothing left open: the first report ends it, once.
+    assert post_signed(client, path, status_params(sid, "sent")).status_code == 204
+    db.session.expire_all()
+    assert db.session.get(Alert, row.alert_id).state == AlertState.sent  # type: ignore[union-attr]
+    for status in ("delivered", "sent", "delivered"):  # final, late, duplicate
+        with hooks.app_context(), count_queries() as seen:
+            assert post_signed(client, path, status_params(sid, status)).status_code == 204
+        assert len(seen) == 1, str(seen)
+    assert state_of(row.id).state == DeliveryState.delivered
+
+
+def test_twilio_gets_no_session_cookie_and_every_answer_has_the_security_headers(app: Flask,
+                                                                                 hooks: Flask) -> None:
+    sid = new_sid()
+    row = a_delivery(provider_id=sid)
+    client = hooks.test_client()
+    path = f"/webhooks/twilio/status/{row.id}"
+    answers = [post_signed(client, path, status_params(sid, "sent")),  # 204
+               client.post(path, data=status_params(sid, "delivered")),  # 403: not signed
+               client.get(path),  # 405
+               client.get("/webhooks/twilio/nothing")]  # 404
+    assert [a.status_code for a in answers] == [204, 403, 405, 404]
+    for answer in answers:
+        assert_security_headers(answer)
+        assert "Set-Cookie" not in answer.headers and "Cookie" not in answer.headers.get("Vary", "")
+    assert state_of(row.id).state == DeliveryState.sent
+
+
+def test_an_officer_trying_the_webhook_address_is_refused_and_traced(app: Flask, hooks: Flask,
+                                                                     make_user: Callable[..., User]) -> None:
+    sid = new_sid()
+    row = a_delivery(provider_id=sid)
+    officer = make_user(Role.coordinator)
+    browser = Browser(hooks.test_client())
+    assert browser.login(officer.username).status_code == 302
+    path = f"/webhooks/twilio/status/{row.id}"
+    response = browser.client.post(path, data=status_params(sid, "delivered"))
+    assert response.status_code == 403
+    assert state_of(row.id).state == DeliveryState.submitted
+    traced = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == ACCESS_REFUSED,
+                                                            AuditEntry.user_id == officer.id)).all()
+    assert [entry.detail["path"] for entry in traced] == [path]
 
 
 def test_a_callback_adopts_the_sid_of_a_delivery_whose_answer_was_lost(app: Flask, hooks: Flask) -> None:
