@@ -77,6 +77,21 @@ def _call_of(delivery_id: int) -> tuple[Delivery, Response | None]:
     return delivery, None
 
 
+def _signed_call_of(delivery_id: int) -> tuple[Delivery, Response | None]:
+    """``_call_of`` for a request whose Twilio signature checks out (the refusal otherwise)."""
+    denied = verify_twilio_request()
+    if denied is not None:
+        return None, denied  # type: ignore[return-value]
+    return _call_of(delivery_id)
+
+
+def _say_and_hang_up(text: str, say: dict[str, Any]) -> Response:
+    response = VoiceResponse()
+    response.say(text, **say)
+    response.hangup()
+    return _xml(response)
+
+
 def call_script(delivery: Delivery) -> voice.Script:
     alert = delivery.alert
     available = {t.language: t for t in db.session.scalars(
@@ -153,10 +168,7 @@ def record_call_answer(delivery: Delivery, call_sid: str, digit: str, locale: st
 @bp.post("/voice/<int:delivery_id>")
 @csrf_exempt
 def twiml(delivery_id: int) -> Response:
-    denied = verify_twilio_request()
-    if denied is not None:
-        return denied
-    delivery, refused = _call_of(delivery_id)
+    delivery, refused = _signed_call_of(delivery_id)
     if refused is not None:
         return refused
     return _xml(call_twiml(delivery))
@@ -165,10 +177,7 @@ def twiml(delivery_id: int) -> Response:
 @bp.post("/voice/<int:delivery_id>/answer")
 @csrf_exempt
 def answer(delivery_id: int) -> Response:
-    denied = verify_twilio_request()
-    if denied is not None:
-        return denied
-    delivery, refused = _call_of(delivery_id)
+    delivery, refused = _signed_call_of(delivery_id)
     if refused is not None:
         return refused
     digits = (request.form.get("Digits") or "").strip()
@@ -180,16 +189,10 @@ def answer(delivery_id: int) -> Response:
         return _xml(call_twiml(delivery, script))
     if digits not in ANSWERS or not _open(delivery):
         if digits in ANSWERS:  # the safety check is over: nothing to record
-            response = VoiceResponse()
-            response.say(texts.voice_no_answer(script.locale), **say)
-            response.hangup()
-            return _xml(response)
+            return _say_and_hang_up(texts.voice_no_answer(script.locale), say)
         return _xml(call_twiml(delivery, script, again=texts.voice_unknown_key(script.locale)))
     result = record_call_answer(delivery, request.form["CallSid"].strip(), digits, script.locale)
-    response = VoiceResponse()
-    response.say(result.answer or texts.voice_no_answer(script.locale), **say)
-    response.hangup()
-    return _xml(response)
+    return _say_and_hang_up(result.answer or texts.voice_no_answer(script.locale), say)
 
 
 @bp.post("/call-status/<int:delivery_id>")
