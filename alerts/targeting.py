@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,7 +40,7 @@ class TargetArea:
     polygon: str | None = None
 
     @classmethod
-    def of(cls, area: AlertArea) -> TargetArea:
+    def of(cls, area: AlertArea) -> Self:
         return cls(area.country_code, area.city, str(area.shape or AreaShape.place),
                    area.latitude, area.longitude, area.radius_km, area.polygon)
 

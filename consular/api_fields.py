@@ -17,9 +17,8 @@ from marshmallow import Schema, ValidationError, fields
 
 import i18n
 from consular.api_docs import register_component
+from consular.db import MAX_ID
 from consular.validation import PlainTextSchema, text_pattern, too_long_message
-
-MAX_ID = 2**31 - 1
 
 # The characters any text may hold: one rule for every package (``consular.validation``).
 TEXT_PATTERN = text_pattern()

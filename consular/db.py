@@ -21,12 +21,12 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from flask import current_app, has_app_context
+from flask import abort, current_app, has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -56,6 +56,20 @@ else:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+MAX_ID = 2**31 - 1  # the id columns' range: an id beyond it is simply not found (not a database error)
+RowT = TypeVar("RowT")
+
+
+def row_or_404(model: type[RowT], row_id: int) -> RowT:
+    """The row with this id, or 404 (an id beyond the column's range is simply not found)."""
+    if not 0 < row_id <= MAX_ID:
+        abort(404)
+    row = db.session.get(model, row_id)
+    if row is None:
+        abort(404)
+    return row
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):

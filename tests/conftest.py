@@ -432,4 +432,4 @@ from tests.support.dispatch import (  # noqa: E402,F401
 from tests.support.hook_receiver import hook_receiver_fixture  # noqa: E402,F401
 from tests.support.openapi import document_fixture  # noqa: E402,F401
 from tests.support.queries import count_queries_fixture  # noqa: E402,F401
-from tests.support.twilio import quiet_fake_fixture  # noqa: E402,F401
+from tests.support.twilio import quiet_fake_fixture, twilio_client_fixture  # noqa: E402,F401

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -45,7 +45,7 @@ from consular.api_docs import documented
 from consular.auth.models import User
 from consular.auth.scoping import can_work_on_alerts
 from consular.auth.session import require_user_who
-from consular.db import db, settle, utcnow
+from consular.db import MAX_ID, db, row_or_404, settle, utcnow
 from consular.network.queries import paginate
 from consular.validation import clean_text
 from consular.validation import message as refused_text_message
@@ -54,7 +54,6 @@ bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1/alerts")
 
 TAGS = ("alerts",)
 ALERT_ID = {"alert_id": "The alert's id."}
-MAX_ID = 2**31 - 1
 MAX_KEY = 200
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,200}")  # visible ASCII, as a header carries it safely
 IDEMPOTENCY = {"Idempotency-Key": {
@@ -98,12 +97,7 @@ def coordinator() -> User:
 
 
 def alert_or_404(alert_id: int) -> Alert:
-    if not 0 < alert_id <= MAX_ID:
-        abort(404)
-    alert = db.session.get(Alert, alert_id)
-    if alert is None:
-        abort(404)
-    return alert
+    return row_or_404(Alert, alert_id)
 
 
 def _iso(value: datetime | None) -> datetime | None:

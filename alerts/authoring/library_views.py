@@ -23,9 +23,9 @@ from alerts.authoring.forms import (
 )
 from alerts.authoring.models import AlertTemplate, Hazard
 from alerts.authoring.operations import AlertActionRefused, AlertInputError
-from alerts.authoring.views import _coordinator, _row_or_404, _users, bp
+from alerts.authoring.views import _coordinator, _users, bp
 from alerts.channels.sms.texts import SMS_LOCALES
-from consular.db import db
+from consular.db import db, row_or_404
 
 TEXT_PARTS = ("headline", "body", "instruction")
 
@@ -47,7 +47,7 @@ def hazard_labels() -> dict[str, str]:
 
 
 def _template_or_404(template_id: int) -> AlertTemplate:
-    return _row_or_404(AlertTemplate, template_id)
+    return row_or_404(AlertTemplate, template_id)
 
 
 def _read(form: Any) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:

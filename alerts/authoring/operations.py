@@ -171,8 +171,7 @@ def _apply(alert: Alert, values: Mapping[str, Any], texts: Mapping[str, Mapping[
 
 def area_input(area: AlertArea) -> AreaInput:
     """A saved area as input again (an update or a copy starts from it)."""
-    return AreaInput(area.country_code, area.city, str(area.shape or AreaShape.place), area.latitude,
-                     area.longitude, area.radius_km, area.polygon)
+    return AreaInput.of(area)
 
 
 def _summary(alert: Alert) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from alerts.models import (
     CapUrgency,
     RecurrenceKind,
 )
+from alerts.targeting import TargetArea
 from consular.db import utcnow
 from consular.registry.models import RegistrantKind
 from consular.validation import clean_text, is_plain_text, too_long_message
@@ -107,17 +108,10 @@ def is_blank(text: str) -> bool:
                or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in text)
 
 
-@dataclass
-class AreaInput:
-    """A target area as saved: a country (and city), or a circle, or a polygon (``alerts.geo``)."""
-
-    country_code: str
-    city: str = ""
-    shape: str = "place"
-    latitude: float | None = None
-    longitude: float | None = None
-    radius_km: float | None = None
-    polygon: str | None = None
+@dataclass(frozen=True)
+class AreaInput(TargetArea):
+    """A target area as saved (the fields of ``alerts.targeting.TargetArea``), as the compose form
+    reads and writes it."""
 
     def as_dict(self) -> dict[str, str]:
         """The area as the compose form's fields hold it."""

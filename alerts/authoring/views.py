@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -74,15 +74,13 @@ from config import current_settings
 from consular.auth.models import User
 from consular.auth.scoping import can_work_on_alerts
 from consular.auth.session import require_user
-from consular.db import db, utcnow
+from consular.db import db, row_or_404, utcnow
 from consular.registry.models import RegistrantKind
 from consular.validation import too_long_message
 
 bp = Blueprint("alert_pages", __name__, template_folder="templates")
 
 PAGE_SIZE = 25
-MAX_ID = 2**31 - 1
-RowT = TypeVar("RowT")
 CALL_ROUND_LIMIT = 500
 LIST_FILTERS = ("draft", "pending_approval", "scheduled", "sending", "sent", "not_sent", "cancelled",
                 "break_glass")
@@ -95,18 +93,11 @@ def _coordinator() -> User:
     return user
 
 
-def _row_or_404(model: type[RowT], row_id: int) -> RowT:
-    """The row with this id, or 404 (an id beyond the column's range is simply not found)."""
-    if not 0 < row_id <= MAX_ID:
-        abort(404)
-    row = db.session.get(model, row_id)
-    if row is None:
-        abort(404)
-    return row
+_row_or_404 = row_or_404  # the name ``call_round_views`` imports it by
 
 
 def _alert_or_404(alert_id: int) -> Alert:
-    return _row_or_404(Alert, alert_id)
+    return row_or_404(Alert, alert_id)
 
 
 
@@ -337,12 +328,9 @@ def _template_arg(raw: str | None) -> AlertTemplate | None:
     """The template a new alert is written from (``?template=`` or the form's hidden field)."""
     if not raw:
         return None
-    if not (raw.isascii() and raw.isdigit() and len(raw) < 10) or not 0 < int(raw) <= MAX_ID:
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
         abort(404)
-    template = db.session.get(AlertTemplate, int(raw))
-    if template is None:
-        abort(404)
-    return template
+    return row_or_404(AlertTemplate, int(raw))
 
 
 def _compose(alert: Alert | None, user: User) -> Any:

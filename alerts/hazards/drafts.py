@@ -62,13 +62,20 @@ def area_of(event: HazardEvent) -> dict[str, str]:
             "radius_km": repr(min(max(event.radius_km, 1.0), geo.MAX_RADIUS_KM))}
 
 
-def _input(event: HazardEvent, template: AlertTemplate) -> tuple[dict[str, Any], Any, Any]:
+def _input(event: HazardEvent, template: AlertTemplate, refused: str
+           ) -> tuple[dict[str, Any], Any, Any] | None:
+    """The draft's values, texts and areas from ``template`` for ``event``; None (and a warning that
+    says ``refused``) when the template's texts do not fit the event."""
     data, texts = alert_input_from(template)
     now = utcnow()
     data.update(status="Actual", audience_kinds=[], present_only=False, public=False, send_at=None,
                 expires_at=now + DRAFT_VALIDITY, place=place_of(event),
                 event_time=min(event.occurred_at, now))
-    return clean_input(data, texts, [area_of(event)], now=now)
+    try:
+        return clean_input(data, texts, [area_of(event)], now=now)
+    except AlertInputError as exc:
+        log.warning("hazard event %s: %s: %s", event.id, refused, sorted(exc.errors))
+        return None
 
 
 def create_draft(event: HazardEvent, coordinators: list[User]) -> Alert | None:
@@ -78,12 +85,10 @@ def create_draft(event: HazardEvent, coordinators: list[User]) -> Alert | None:
     if template is None:
         log.info("hazard event %s: no active template for %s, no draft", event.id, event.kind)
         return None
-    try:
-        values, texts, areas = _input(event, template)
-    except AlertInputError as exc:
-        log.warning("hazard event %s: the draft from template %s was refused: %s", event.id,
-                    template.id, sorted(exc.errors))
+    cleaned = _input(event, template, f"the draft from template {template.id} was refused")
+    if cleaned is None:
         return None
+    values, texts, areas = cleaned
     author = coordinators[0] if coordinators else None
     alert = Alert(identifier=new_identifier(), state=AlertState.draft, msg_type=CapMsgType.Alert,
                   template_id=template.id, author_id=author.id if author is not None else None,
@@ -105,12 +110,10 @@ def update_draft(event: HazardEvent, alert: Alert) -> bool:
     template = db.session.get(AlertTemplate, alert.template_id) if alert.template_id else None
     if alert.state != AlertState.draft or template is None:
         return False
-    try:
-        values, _texts, areas = _input(event, template)
-    except AlertInputError as exc:
-        log.warning("hazard event %s: its draft %s could not follow the update: %s", event.id,
-                    alert.id, sorted(exc.errors))
+    cleaned = _input(event, template, f"its draft {alert.id} could not follow the update")
+    if cleaned is None:
         return False
+    values, _texts, areas = cleaned
     texts = {t.language: {"headline": t.headline, "body": t.body, "instruction": t.instruction,
                           "event": t.event} for t in alert.texts}  # a coordinator's edits stay
     changed = {key: values[key] for key in ("place", "event_time", "expires_at")}

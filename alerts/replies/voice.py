@@ -1,6 +1,6 @@
 """Voice calls' webhooks: what a call says (TwiML), the key pressed, and the call's status callbacks.
 Every request is signed by Twilio and checked as the message webhooks are
-(``alerts.replies.webhooks.verify_twilio_request``: 403 for a bad signature, 404 without Twilio).
+(``alerts.replies.webhooks.signed_by_twilio``: 403 for a bad signature, 404 without Twilio).
 
 - ``POST /webhooks/twilio/voice/<delivery id>``: the alert in the recipient's language (or the
   alert's base language where Twilio has no voice for theirs, ``alerts.channels.voice``), then, for a
@@ -17,8 +17,10 @@ Every request is signed by Twilio and checked as the message webhooks are
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,9 +31,8 @@ from alerts.channels import voice
 from alerts.channels.sms import texts
 from alerts.models import Alert, AlertState, AlertText, Delivery, DeliveryState, InboundMessage, ReplyKind
 from alerts.replies.inbound import InboundResult, record_safety_answer
-from alerts.replies.webhooks import apply_status_callback, plain, verify_twilio_request
+from alerts.replies.webhooks import apply_status_callback, plain, signed_by_twilio
 from consular import phones
-from consular.auth.session import csrf_exempt
 from consular.db import db, utcnow
 from consular.registry.models import Registrant
 
@@ -75,6 +76,22 @@ def _call_of(delivery_id: int) -> tuple[Delivery, Response | None]:
     if delivery.provider_id not in (None, sid):
         return delivery, plain(404, "This call is not the delivery's.")
     return delivery, None
+
+
+def _for_its_call(view: Callable[[Delivery], Response]) -> Callable[[int], Response]:
+    """A route about a call: the view gets the delivery ``_call_of`` finds (its refusal otherwise)."""
+    @functools.wraps(view)
+    def found(delivery_id: int) -> Response:
+        delivery, refused = _call_of(delivery_id)
+        return refused if refused is not None else view(delivery)
+    return found
+
+
+def _say_and_hang_up(text: str, say: dict[str, Any]) -> Response:
+    response = VoiceResponse()
+    response.say(text, **say)
+    response.hangup()
+    return _xml(response)
 
 
 def call_script(delivery: Delivery) -> voice.Script:
@@ -151,26 +168,16 @@ def record_call_answer(delivery: Delivery, call_sid: str, digit: str, locale: st
 
 
 @bp.post("/voice/<int:delivery_id>")
-@csrf_exempt
-def twiml(delivery_id: int) -> Response:
-    denied = verify_twilio_request()
-    if denied is not None:
-        return denied
-    delivery, refused = _call_of(delivery_id)
-    if refused is not None:
-        return refused
+@signed_by_twilio
+@_for_its_call
+def twiml(delivery: Delivery) -> Response:
     return _xml(call_twiml(delivery))
 
 
 @bp.post("/voice/<int:delivery_id>/answer")
-@csrf_exempt
-def answer(delivery_id: int) -> Response:
-    denied = verify_twilio_request()
-    if denied is not None:
-        return denied
-    delivery, refused = _call_of(delivery_id)
-    if refused is not None:
-        return refused
+@signed_by_twilio
+@_for_its_call
+def answer(delivery: Delivery) -> Response:
     digits = (request.form.get("Digits") or "").strip()
     if len(digits) > 1:
         digits = digits[:1]
@@ -180,24 +187,15 @@ def answer(delivery_id: int) -> Response:
         return _xml(call_twiml(delivery, script))
     if digits not in ANSWERS or not _open(delivery):
         if digits in ANSWERS:  # the safety check is over: nothing to record
-            response = VoiceResponse()
-            response.say(texts.voice_no_answer(script.locale), **say)
-            response.hangup()
-            return _xml(response)
+            return _say_and_hang_up(texts.voice_no_answer(script.locale), say)
         return _xml(call_twiml(delivery, script, again=texts.voice_unknown_key(script.locale)))
     result = record_call_answer(delivery, request.form["CallSid"].strip(), digits, script.locale)
-    response = VoiceResponse()
-    response.say(result.answer or texts.voice_no_answer(script.locale), **say)
-    response.hangup()
-    return _xml(response)
+    return _say_and_hang_up(result.answer or texts.voice_no_answer(script.locale), say)
 
 
 @bp.post("/call-status/<int:delivery_id>")
-@csrf_exempt
+@signed_by_twilio
 def call_status(delivery_id: int) -> Response:
-    denied = verify_twilio_request()
-    if denied is not None:
-        return denied
     sid = (request.form.get("CallSid") or "").strip()
     status = (request.form.get("CallStatus") or "").strip().lower()
     if not CALL_SID.match(sid):

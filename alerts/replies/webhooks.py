@@ -27,11 +27,13 @@ Inbound SMS (``/webhooks/twilio/inbound``): see ``alerts.replies``; the answer i
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any, ParamSpec, cast
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, request
@@ -53,7 +55,7 @@ log = logging.getLogger("alerts.webhooks")
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 
 __all__ = ["STATUS_STATE", "apply_status_callback", "bp", "fall_back_to_sms", "plain", "signed_url",
-           "verify_twilio_request"]
+           "signed_by_twilio", "verify_twilio_request"]
 
 SID = re.compile(r"^(SM|MM|CM)[0-9a-fA-F]{32}$")
 
@@ -115,6 +117,21 @@ def verify_twilio_request() -> Response | None:
     return None
 
 
+P = ParamSpec("P")
+
+
+def signed_by_twilio(view: Callable[P, Response]) -> Callable[P, Response]:
+    """A Twilio webhook: exempt from CSRF (Twilio signs it instead) and answered only when
+    ``verify_twilio_request`` accepts the request (its refusal otherwise)."""
+    @functools.wraps(view)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> Response:
+        denied = verify_twilio_request()
+        if denied is not None:
+            return denied
+        return view(*args, **kwargs)
+    return csrf_exempt(checked)
+
+
 def _error_code(raw: str | None) -> int | None:
     value = (raw or "").strip()
     if not value:
@@ -125,11 +142,8 @@ def _error_code(raw: str | None) -> int | None:
 
 
 @bp.post("/status/<int:delivery_id>")
-@csrf_exempt
+@signed_by_twilio
 def status_callback(delivery_id: int) -> Response:
-    denied = verify_twilio_request()
-    if denied is not None:
-        return denied
     form = request.form
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
@@ -275,11 +289,8 @@ def fall_back_to_sms(delivery_id: int, sid: str, status: str, error_code: int | 
 
 
 @bp.post("/inbound")
-@csrf_exempt
+@signed_by_twilio
 def inbound() -> Response:
-    denied = verify_twilio_request()
-    if denied is not None:
-        return denied
     form = request.form
     sid = (form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or "").strip()
     sender = (form.get("From") or "").strip()

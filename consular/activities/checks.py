@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from config import current_settings
-from consular.db import db
-from consular.network.checks import MAX_ID, _Input
+from consular.db import MAX_ID, db
+from consular.network.checks import _Input
 from consular.registry.operations import parse_day
 
 E = TypeVar("E", bound=StrEnum)

@@ -15,9 +15,9 @@ from config import current_settings
 from consular.audit.labels import ACTION_LABELS, action_label
 from consular.audit.models import ACCESS_REFUSED, AuditEntry
 from consular.auth.models import Role
-from consular.auth.scoping import MAX_ID, scoped
+from consular.auth.scoping import scoped
 from consular.auth.session import require_user, roles_required
-from consular.db import db, utcnow
+from consular.db import MAX_ID, db, utcnow
 from consular.validation import search_text
 
 bp = Blueprint("audit", __name__, template_folder="templates")

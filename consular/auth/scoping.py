@@ -38,7 +38,7 @@ from consular.cases.models import (
     StationAssignment,
     TimelineEntry,
 )
-from consular.db import db
+from consular.db import MAX_ID, db
 from consular.network.models import (
     CoordinationCentre,
     Division,
@@ -263,9 +263,6 @@ SCOPES: dict[type, Any] = {
 def scoped(model: type[T], user: User) -> sa.Select[Any]:
     """``select(model)`` already filtered to what ``user`` may see."""
     return sa.select(model).where(SCOPES[model](user))
-
-
-MAX_ID = 2**31 - 1  # ids beyond the column's range are simply not found (not a database error)
 
 
 def get_scoped_or_404(model: type[T], object_id: int, user: User) -> T:

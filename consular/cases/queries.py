@@ -37,13 +37,12 @@ from consular.cases.models import (
 )
 from consular.cases.names import query_name_hashes
 from consular.cases.search_keys import id_number_hash, normalise_id_number
-from consular.db import db, utcnow
+from consular.db import MAX_ID, db, utcnow
 from consular.network.queries import clean_query, where_given
 from consular.registry.places import city_spellings, normalise_place
 
 MAX_QUERY = 100
 SUMMARY_SEARCH_RECENT = 5_000  # latest cases whose one-line summary a search reads
-MAX_ID = 2**31 - 1
 HOME_REGION = "CN"
 REFERENCE_RE = re.compile(r"^(\d{4})\s*[-‐‑–—]\s*(\d{1,6})$")
 SHORT_REFERENCE_RE = re.compile(r"^\d{1,6}$")

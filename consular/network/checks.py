@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 
 import i18n
 from consular import phones
+from consular.db import MAX_ID
 from consular.network import models as nm
 from consular.network.names import NAME_LOCALES
 from consular.validation import FieldChecker
@@ -47,7 +48,6 @@ PARENT_LEVEL: dict[nm.DivisionLevel, nm.DivisionLevel | None] = {
     nm.DivisionLevel.village: nm.DivisionLevel.township,
 }
 
-MAX_ID = 2**31 - 1
 CODE_RE = re.compile(r"^[0-9A-Za-z_-]+$")
 HOME_REGION = "CN"  # liaison points and the centre are in the city
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from alerts.models import (
     CapStatus,
     CapUrgency,
     Delivery,
+    DeliveryState,
 )
 from alerts.targeting import fan_out
 from consular.db import db, keyring, utcnow
@@ -111,6 +112,24 @@ def deliveries(alert_id: int | None = None) -> list[Delivery]:
     return list(db.session.scalars(query))
 
 
+def run_workers(work: Callable[[str], None], names: Sequence[str], timeout: float = 120) -> None:
+    """``work(name)`` in a thread for each name, all at once; fails with whatever a thread raised."""
+    errors: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            work(name)
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(name,)) for name in names]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout)
+    assert not errors, errors
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -134,6 +153,13 @@ class TwilioSetup:
 
     def dispatcher(self, claimer: str = "test-worker", **kw: Any) -> Dispatcher:
         return Dispatcher(self.app, self.gateway, claimer, **kw)
+
+    def open_deliveries(self) -> int:
+        """How many deliveries are still pending or claimed (read in an application context of its
+        own, as a worker thread would)."""
+        with self.app.app_context():
+            return db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+                Delivery.state.in_((DeliveryState.pending, DeliveryState.claimed)))) or 0
 
     def run_until_idle(self, claimer: str = "test-worker", now: datetime | None = None,
                        rounds: int = 50) -> int:

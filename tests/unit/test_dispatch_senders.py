@@ -5,7 +5,6 @@ measured by `bench ratelimit --senders`, never asserted here.)"""
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +21,14 @@ from alerts.gateways.senders import Sender, senders_from_settings, total_rate
 from alerts.models import CapUrgency, Delivery, DeliveryState
 from config import ConfigError, load_settings
 from consular.db import db, utcnow
-from tests.support.dispatch import SERVICE_SID, TwilioSetup, make_alert, make_registrant, send_alert
+from tests.support.dispatch import (
+    SERVICE_SID,
+    TwilioSetup,
+    make_alert,
+    make_registrant,
+    run_workers,
+    send_alert,
+)
 
 RATE = 20.0  # segments per second of each sender
 WINDOW = 2.0  # seconds: each sender sends three times as many messages as fit in one
@@ -120,28 +126,13 @@ def test_two_workers_spread_over_senders_never_exceed_any_senders_rate(
     alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
     send_alert(alert)
 
-    def open_count() -> int:
-        with setup.app.app_context():
-            return db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
-                Delivery.state.in_((DeliveryState.pending, DeliveryState.claimed)))) or 0
-
-    errors: list[BaseException] = []
-
     def work(name: str) -> None:
         dispatcher = setup.dispatcher(name)
-        try:
-            for _ in range(200):
-                if not dispatcher.run_once() and not open_count():
-                    return
-        except BaseException as exc:  # reported by the test thread
-            errors.append(exc)
+        for _ in range(200):
+            if not dispatcher.run_once() and not setup.open_deliveries():
+                return
 
-    workers = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in (1, 2)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(120)
-    assert not errors, errors
+    run_workers(work, ["worker-1", "worker-2"])
 
     messages = list(setup.fake.state.messages.values())
     # Every delivery sent exactly once.

@@ -19,7 +19,6 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from alerts.gateways.twilio import RedirectingHttpClient
 from tests.fakes import FakeTwilio, WebhookSink
 from tests.support.twilio import SENDER, SERVICE, SID, TO, TOKEN
 
@@ -27,13 +26,6 @@ from tests.support.twilio import SENDER, SERVICE, SID, TO, TOKEN
 @pytest.fixture
 def fake(quiet_fake: FakeTwilio) -> FakeTwilio:
     return quiet_fake
-
-
-@pytest.fixture
-def client(fake: FakeTwilio) -> Iterator[Client]:
-    http = RedirectingHttpClient(fake.base_url, timeout=5)
-    yield Client(SID, TOKEN, http_client=http)
-    http.close()
 
 
 @pytest.fixture
@@ -55,8 +47,8 @@ def send_form(fake: FakeTwilio, **form: str) -> requests.Response:
 # --- sending through the official client --------------------------------------------------------
 
 
-def test_official_client_sends_and_reads_back_a_message(fake: FakeTwilio, client: Client) -> None:
-    message = client.messages.create(to=TO, from_=SENDER, body="Stay indoors tonight.",
+def test_official_client_sends_and_reads_back_a_message(fake: FakeTwilio, twilio_client: Client) -> None:
+    message = twilio_client.messages.create(to=TO, from_=SENDER, body="Stay indoors tonight.",
                                       status_callback="http://127.0.0.1:9/status/d-1", validity_period=600)
     assert message.sid.startswith("SM") and len(message.sid) == 34
     assert message.status == "queued"
@@ -65,7 +57,7 @@ def test_official_client_sends_and_reads_back_a_message(fake: FakeTwilio, client
     assert message.direction == "outbound-api"
     assert message.date_created is not None
 
-    fetched = client.messages(message.sid).fetch()
+    fetched = twilio_client.messages(message.sid).fetch()
     assert fetched.sid == message.sid and fetched.body == message.body
 
     [record] = fake.messages()
@@ -74,8 +66,9 @@ def test_official_client_sends_and_reads_back_a_message(fake: FakeTwilio, client
     assert record["validity_period"] == 600
 
 
-def test_messaging_service_messages_start_accepted_without_a_sender(fake: FakeTwilio, client: Client) -> None:
-    message = client.messages.create(to=TO, messaging_service_sid=SERVICE, body="hi")
+def test_messaging_service_messages_start_accepted_without_a_sender(
+        fake: FakeTwilio, twilio_client: Client) -> None:
+    message = twilio_client.messages.create(to=TO, messaging_service_sid=SERVICE, body="hi")
     assert message.status == "accepted"
     assert message.messaging_service_sid == SERVICE
     assert message.from_ is None
@@ -89,13 +82,13 @@ def test_messaging_service_messages_start_accepted_without_a_sender(fake: FakeTw
     ("请注意安全" * 14, "1"),  # 70 characters of UCS-2
     ("请注意安全" * 14 + "。", "2"),
 ])
-def test_segments_are_counted_like_twilio(client: Client, body: str, segments: str) -> None:
-    assert client.messages.create(to=TO, from_=SENDER, body=body).num_segments == segments
+def test_segments_are_counted_like_twilio(twilio_client: Client, body: str, segments: str) -> None:
+    assert twilio_client.messages.create(to=TO, from_=SENDER, body=body).num_segments == segments
 
 
-def test_unknown_message_sid_is_twilio_404(client: Client) -> None:
+def test_unknown_message_sid_is_twilio_404(twilio_client: Client) -> None:
     with pytest.raises(TwilioRestException) as caught:
-        client.messages("SM" + "0" * 32).fetch()
+        twilio_client.messages("SM" + "0" * 32).fetch()
     assert caught.value.status == 404 and caught.value.code == 20404
 
 
@@ -167,12 +160,12 @@ def test_landline_is_accepted_then_undelivered_with_30006(fake: FakeTwilio, sink
 # --- listing, filters and paging ----------------------------------------------------------------
 
 
-def test_list_filters_by_recipient_and_pages_like_twilio(fake: FakeTwilio, client: Client) -> None:
+def test_list_filters_by_recipient_and_pages_like_twilio(fake: FakeTwilio, twilio_client: Client) -> None:
     for i in range(7):
-        client.messages.create(to=TO, from_=SENDER, body=f"message {i}")
-    client.messages.create(to="+393339999999", from_=SENDER, body="someone else")
+        twilio_client.messages.create(to=TO, from_=SENDER, body=f"message {i}")
+    twilio_client.messages.create(to="+393339999999", from_=SENDER, body="someone else")
 
-    listed = client.messages.list(to=TO, page_size=3)
+    listed = twilio_client.messages.list(to=TO, page_size=3)
     assert [m.body for m in listed] == [f"message {i}" for i in range(6, -1, -1)]  # newest first
     assert fake.stats()["requests"] == 8 + 3  # three pages
 
@@ -182,16 +175,16 @@ def test_list_filters_by_recipient_and_pages_like_twilio(fake: FakeTwilio, clien
     assert "PageToken=PA" in page["next_page_uri"] and page["previous_page_uri"] is None
 
 
-def test_date_sent_filters_skip_messages_not_sent_yet(fake: FakeTwilio, client: Client) -> None:
+def test_date_sent_filters_skip_messages_not_sent_yet(fake: FakeTwilio, twilio_client: Client) -> None:
     fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
-    client.messages.create(to=TO, from_=SENDER, body="already sent")
+    twilio_client.messages.create(to=TO, from_=SENDER, body="already sent")
     fake.configure(callbacks={"sent_delay_ms": 60_000, "final_delay_ms": 60_000})
-    client.messages.create(to=TO, from_=SENDER, body="still queued")
+    twilio_client.messages.create(to=TO, from_=SENDER, body="still queued")
 
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    assert [m.body for m in client.messages.list(to=TO, date_sent_after=hour_ago)] == ["already sent"]
-    assert client.messages.list(to=TO, date_sent_before=hour_ago) == []
-    assert len(client.messages.list(to=TO)) == 2
+    assert [m.body for m in twilio_client.messages.list(to=TO, date_sent_after=hour_ago)] == ["already sent"]
+    assert twilio_client.messages.list(to=TO, date_sent_before=hour_ago) == []
+    assert len(twilio_client.messages.list(to=TO)) == 2
     bad = api(fake, "GET", params={"To": TO, "DateSent>": "yesterday"})
     assert bad.status_code == 400 and bad.json()["code"] == 20001
 
@@ -298,9 +291,10 @@ def test_control_api_rejects_non_json(fake: FakeTwilio) -> None:
 # --- status callbacks and inbound SMS ----------------------------------------------------------
 
 
-def test_status_callbacks_are_signed_like_twilio(fake: FakeTwilio, client: Client, sink: WebhookSink) -> None:
+def test_status_callbacks_are_signed_like_twilio(
+        fake: FakeTwilio, twilio_client: Client, sink: WebhookSink) -> None:
     url = sink.url("/webhooks/twilio/status/d-42?attempt=1")
-    message = client.messages.create(to=TO, from_=SENDER, body="hi", status_callback=url)
+    message = twilio_client.messages.create(to=TO, from_=SENDER, body="hi", status_callback=url)
     received = sink.wait_for(2)
     validator = RequestValidator(TOKEN)
     assert [r.form["MessageStatus"] for r in received] == ["sent", "delivered"]
@@ -315,14 +309,14 @@ def test_status_callbacks_are_signed_like_twilio(fake: FakeTwilio, client: Clien
         assert form["To"] == TO and form["From"] == SENDER and form["AccountSid"] == SID
         assert form["ApiVersion"] == "2010-04-01" and "ErrorCode" not in form
     assert fake.wait_idle(5)
-    assert client.messages(message.sid).fetch().status == "delivered"
+    assert twilio_client.messages(message.sid).fetch().status == "delivered"
 
 
-def test_callbacks_can_fail_duplicate_and_arrive_out_of_order(fake: FakeTwilio, client: Client,
+def test_callbacks_can_fail_duplicate_and_arrive_out_of_order(fake: FakeTwilio, twilio_client: Client,
                                                               sink: WebhookSink) -> None:
     fake.configure(callbacks={"duplicate_rate": 1.0, "shuffle": True},
                    numbers={TO: {"final_status": "failed", "error_code": 30007}})
-    client.messages.create(to=TO, messaging_service_sid=SERVICE, body="hi", status_callback=sink.url())
+    twilio_client.messages.create(to=TO, messaging_service_sid=SERVICE, body="hi", status_callback=sink.url())
     received = sink.wait_for(4)
     assert [r.form["MessageStatus"] for r in received] == ["failed", "failed", "sent", "sent"]
     assert received[0].form["ErrorCode"] == "30007"
@@ -333,16 +327,18 @@ def test_callbacks_can_fail_duplicate_and_arrive_out_of_order(fake: FakeTwilio, 
     assert fake.stats()["callback_statuses"] == {"failed": 2, "sent": 2}
 
 
-def test_an_unreachable_callback_is_counted_not_fatal(fake: FakeTwilio, client: Client) -> None:
-    client.messages.create(to=TO, from_=SENDER, body="hi", status_callback="http://127.0.0.1:9/nowhere")
+def test_an_unreachable_callback_is_counted_not_fatal(fake: FakeTwilio, twilio_client: Client) -> None:
+    twilio_client.messages.create(to=TO, from_=SENDER, body="hi", status_callback="http://127.0.0.1:9/nowhere")
     assert fake.wait_idle(60)
     assert fake.stats()["callbacks_failed"] == 2
     assert fake.messages()[0]["status"] == "delivered"
 
 
-def test_expired_validity_fails_with_30036(fake: FakeTwilio, client: Client, sink: WebhookSink) -> None:
+def test_expired_validity_fails_with_30036(
+        fake: FakeTwilio, twilio_client: Client, sink: WebhookSink) -> None:
     fake.configure(callbacks={"sent_delay_ms": 2000})
-    client.messages.create(to=TO, from_=SENDER, body="late", validity_period=1, status_callback=sink.url())
+    twilio_client.messages.create(to=TO, from_=SENDER, body="late", validity_period=1,
+                                  status_callback=sink.url())
     [request] = sink.wait_for(1)
     assert request.form["MessageStatus"] == "failed" and request.form["ErrorCode"] == "30036"
 

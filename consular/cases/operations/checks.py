@@ -23,14 +23,13 @@ from consular import phones
 from consular.cases.models import Gender, IdKind, PersonRole
 from consular.cases.names import has_han
 from consular.cases.search_keys import normalise_id_number
-from consular.db import utcnow
+from consular.db import MAX_ID, utcnow
 from consular.validation import FieldChecker, clean_text
 from consular.validation import message as refused_text_message
 
 E = TypeVar("E", bound=StrEnum)
 
 HOME_REGION = "CN"
-MAX_ID = 2**31 - 1
 MAX_PERSONS = 50
 MAX_MASS_ROWS = 500
 MAX_DRAFTS = 20

@@ -13,9 +13,9 @@ from flask_babel import ngettext
 
 from consular.auth.models import User
 from consular.cases.models import CaseDraft
-from consular.cases.operations.checks import MAX_DRAFT_BYTES, MAX_DRAFTS, MAX_ID, CaseInputError
+from consular.cases.operations.checks import MAX_DRAFT_BYTES, MAX_DRAFTS, CaseInputError
 from consular.cases.policy import ActionRefused, can_create_case
-from consular.db import db, utcnow
+from consular.db import MAX_ID, db, utcnow
 
 # --- drafts -------------------------------------------------------------------------------------
 

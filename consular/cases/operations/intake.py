@@ -40,7 +40,6 @@ from consular.cases.operations.checks import (
     CASE_FIELDS,
     HOME_REGION,
     MAX,
-    MAX_ID,
     MAX_PERSONS,
     PERSON_FIELDS,
     CaseInputError,
@@ -65,7 +64,7 @@ from consular.cases.operations.core import (
 from consular.cases.operations.drafts import discard_draft
 from consular.cases.operations.notifications import notify
 from consular.cases.policy import Action, ActionRefused, can_create_case
-from consular.db import db, utcnow
+from consular.db import MAX_ID, db, utcnow
 from consular.network.models import Division, LiaisonPoint, ServiceStation
 from consular.validation import clean_text
 from consular.webhooks.events import emit
