@@ -344,6 +344,12 @@ def add_registrants(country: str, active: int, phones: Sequence[str], *, tag: st
     return total
 
 
+def load_average() -> str:
+    """The machine's load average (1 / 5 / 15 minutes), printed beside every figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
+
+
 def analyze() -> None:
     """Fresh planner statistics after a bulk load (as autovacuum would give them, but now)."""
     from consular.db import db

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
-import os
 import re
 import tempfile
 import threading
@@ -44,6 +43,7 @@ from bench.common import (
     analyze,
     bench_settings,
     fake_twilio_settings,
+    load_average,
     make_approved_alert,
     median,
     postgres_database,
@@ -403,11 +403,6 @@ def _template_id(app: Flask) -> int:
     return int(found)
 
 
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
-
-
 def main(argv: list[str]) -> int:
     from alerts.gateways.fake.server import FakeTwilio
     from bench.cases import gunicorn
@@ -418,7 +413,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="alternating runs of each measure")
     parser.add_argument("--workers", type=int, default=1, help="consular worker processes")
     args = parser.parse_args(argv)
-    loads = [_load()]
+    loads = [load_average()]
     print(f"  load average (1/5/15 min) at the start: {loads[0]}", flush=True)
     folder = Path(tempfile.mkdtemp(prefix="consular-bench-crisis-"))
     first = FirstAccepted()
@@ -454,7 +449,7 @@ def main(argv: list[str]) -> int:
             print(f"  fan-out {n + 1}/{args.repeats}: circle {fan_out[True][-1]:,.0f}/s, "
                   f"country {fan_out[False][-1]:,.0f}/s", flush=True)
         _empty_deliveries(app)
-        loads.append(_load())
+        loads.append(load_average())
 
         estimate: dict[bool, list[float]] = {True: [], False: []}
         path: dict[bool, list[PathRun]] = {True: [], False: []}
@@ -475,7 +470,7 @@ def main(argv: list[str]) -> int:
         bare = _bare_first_message(fake, first, args.repeats)
         with app.app_context():
             db.engine.dispose()
-    loads.append(_load())
+    loads.append(load_average())
 
     def row(measure: str, circle: float, country: float, target: str) -> list[Any]:
         return [measure, circle, country, circle / country if country else float("nan"), target]

@@ -28,7 +28,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from bench.common import COUNTRIES, Timer, bench_settings, median, postgres_database, print_table
+from bench.common import (
+    COUNTRIES,
+    Timer,
+    bench_settings,
+    load_average,
+    median,
+    postgres_database,
+    print_table,
+)
 
 PRATO = (43.8777, 11.1022)
 NEAR_PRATO = 5  # strong earthquakes near Prato: the drafts of each cycle
@@ -205,7 +213,10 @@ def main(argv: list[str]) -> int:
         world = generate(app, args.registrants)
         _duty(app)
         print(f"  {world.registrants:,} registrants generated in {world.seconds:.0f} s", flush=True)
+        loads = [load_average()]
+        print(f"  load average (1/5/15 min) at the start: {loads[0]}", flush=True)
         runs = [cycle(app, feed, args.events, moment) for _ in range(args.repeats)]
+        loads.append(load_average())
         with app.app_context():
             db.engine.dispose()
 
@@ -222,11 +233,12 @@ def main(argv: list[str]) -> int:
         f"{world.registrants:,} registrants (the crisis benchmark's registry: {world.inside:,} within "
         f"50 km of Prato). A USGS GeoJSON summary of {args.events:,} earthquakes served on loopback: "
         f"{NEAR_PRATO} of magnitude 6 near Prato (the drafts), {NEAR_CITIES_SHARE:.0%} of the rest "
-        "near the registry's cities, the others anywhere. Each event counted by the aim query (a "
-        "circle of HAZARD_QUAKE_RADIUS_KM=100 km); medians of "
+        "near the registry's cities, the others anywhere. Each event counted with the aim query's "
+        "conditions, per place (a circle of HAZARD_QUAKE_RADIUS_KM=100 km); medians of "
         f"{args.repeats} cycles, each on an empty event table.",
+        f"Load average (1/5/15 min): {loads[0]} at the start, {loads[1]} at the end.",
     ]
     print_table("hazards", "The hazard watch: one poll cycle against the registry",
                 ["measure", "value", "target"], rows, notes,
-                {"registrants": world.registrants, "events": args.events, "runs": runs})
+                {"registrants": world.registrants, "events": args.events, "runs": runs, "load": loads})
     return 0

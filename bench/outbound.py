@@ -6,7 +6,6 @@ the same receiver over one kept-alive session. Alternating runs; the medians are
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import subprocess
 import sys
@@ -19,7 +18,14 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from bench.common import bench_settings, median, postgres_database, print_table, stop_processes
+from bench.common import (
+    bench_settings,
+    load_average,
+    median,
+    postgres_database,
+    print_table,
+    stop_processes,
+)
 
 EVENT = "alert.sent"
 DATA = {"alert_id": 1, "identifier": "bench-1", "event": "Earthquake", "severity": "Severe",
@@ -71,11 +77,6 @@ def _start_receiver() -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
     stop_processes(process)
     raise RuntimeError("the receiver did not start")
-
-
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
 
 
 def ours(app: Any, events: int) -> float:
@@ -136,7 +137,7 @@ def main(argv: list[str]) -> int:
         return 0
     if args.quick:
         args.events, args.repeats = 50, 1
-    loads = [_load()]
+    loads = [load_average()]
     print(f"  load average (1/5/15 min) at the start: {loads[0]}", flush=True)
     receiver, url = _start_receiver()
     try:
@@ -171,7 +172,7 @@ def main(argv: list[str]) -> int:
                 db.engine.dispose()
     finally:
         stop_processes(receiver, grace=5)
-    loads.append(_load())
+    loads.append(load_average())
     rows = [
         ["bare requests.post", args.events, args.repeats, median(runs["bare"])],
         ["ours (outbox worker)", args.events, args.repeats, median(runs["ours"])],
