@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 
-from bench.common import env_for, percentile, postgres_database, print_table, stop_processes
+from bench.common import env_for, load_average, percentile, postgres_database, print_table, stop_processes
 from bench.dispatch import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -225,6 +225,7 @@ def main(argv: list[str]) -> int:
         app = make_app(settings)
         add_registrants(app, count, ("en", "it", "zh_Hans"))
         env = env_for(settings)
+        loads = [load_average()]
         for name, spec in (("bare", "bench.webhooks:bare_app()"), ("ours", "consular.app:create_app()")):
             alert_id = add_alert(app, ("en", "it", "zh_Hans"), hold=False, name=f"webhooks-{name}")
             callbacks = plan_callbacks(submitted_deliveries(app, alert_id), base_url, rng)
@@ -241,6 +242,7 @@ def main(argv: list[str]) -> int:
             print(f"{name}: {figures[name]['per_s']:.0f} callbacks/s, p99 {figures[name]['p99']:.0f} ms, "
                   f"{errors} errors, {mismatched} deliveries in the wrong final state", flush=True)
         dispose(app)
+        loads.append(load_average())
     ours, bare = figures["ours"], figures["bare"]
     rows.append(["ours/bare", "", "", ours["per_s"] / bare["per_s"], ours["p50"] / bare["p50"],
                  ours["p99"] / bare["p99"], "", ""])
@@ -254,6 +256,7 @@ def main(argv: list[str]) -> int:
         f"undelivered (30003), {DUPLICATE_SHARE:.0%} posted twice; 'wrong final state' counts deliveries "
         "not in the state of their final callback (the bare UPDATE lets a late duplicate move one back; "
         "a callback that got no answer also leaves its delivery behind).",
+        f"Load average (1/5/15 min): {loads[0]} at the start, {loads[1]} at the end.",
     ]
     print_table("webhooks", "Status callbacks ingested: the app vs a bare signed UPDATE", headers, rows,
                 notes, extra={"figures": figures, "offered_per_s": rate, "web_workers": workers})
