@@ -37,6 +37,8 @@ EARLY_COMMITS = {
         "consular/webhooks/outbox.py",  # a webhook's claim before the POST, its outcome after
         "alerts/scheduler.py",  # a heartbeat is durable before the lanes send on its strength
         "alerts/hazards/watch.py",  # each feed's poll on its own; no transaction open on the network
+        "alerts/dispatch/kin.py",  # a next-of-kin SMS claimed before it is sent, like a notice
+        "alerts/ladder.py",  # the ladder's rungs in committed batches: a killed job takes none twice
     },
     "commit_apart": {  # what a refused request must still leave behind
         "consular/app.py", "consular/audit/operations.py", "consular/auth/session.py",

@@ -24,7 +24,16 @@ from flask import Flask, current_app
 
 from alerts.dispatch.lanes import Dispatcher
 from alerts.gateways.factory import gateway_from_settings
-from alerts.models import CallAttempt, CapUrgency, ConsoleMessage, Delivery, InboundMessage
+from alerts.models import (
+    CallAttempt,
+    CapUrgency,
+    ConsoleMessage,
+    Delivery,
+    InboundMessage,
+    LadderRung,
+    LadderStep,
+    LadderStepState,
+)
 from alerts.replies.inbound import simulate_inbound
 from consular.activities import operations as activity_ops
 from consular.activities import risks as risk_ops
@@ -227,6 +236,10 @@ def plant(w: World, twilio: TwilioSetup, coordinator_browser: Browser) -> Plante
     # A citizen registers on the public page: the code texted through Twilio (the fake), then
     # their details with a next of kin.
     enrol_on_the_public_page(twilio)
+    # The ladder reached the next of kin of someone silent: the kin's number is kept with the rung.
+    db.session.add(LadderStep(delivery_id=check_delivery.id, alert_id=alert.id, rung=LadderRung.kin,
+                              state=LadderStepState.sent, phone=KIN_PHONE.replace(" ", ""),
+                              locale="en"))
 
     # The network's work: a talk with notes and a sign-in sheet, a patrol that found a problem, a
     # station's report of a local risk.
