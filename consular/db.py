@@ -325,8 +325,9 @@ def commit_step() -> None:
     after (a webhook's claim and outcome likewise); a fan-out goes in committed slices (the first
     messages leave while the rest is planned, and a worker that dies half-way leaves the rest to the
     next); the ladder's rungs in batches (a next-of-kin SMS claimed before it is sent, as a notice
-    is); a recurring alert's run, one template at a time; a batch of ``keys rotate`` (a rerun goes on from there); and a worker's
-    reads end before it takes SQLite's write lock or waits on the network (``begin_write``)."""
+    is); a recurring alert's run, one template at a time; a batch of ``keys rotate`` (a rerun goes
+    on from there); and a worker's reads end before it takes SQLite's write lock or waits on the
+    network (``begin_write``)."""
     db.session.commit()
 
 

@@ -161,6 +161,14 @@ def user_names(attempts: Sequence[CallAttempt]) -> dict[int, str]:
 # --- export -----------------------------------------------------------------------------------------
 
 
+LADDER_LABELS: dict[str, Any] = {  # the rung someone silent is on (``Delivery.ladder_rung``)
+    "reminder": _l("Reminder"),
+    "call": _l("Voice call"),
+    "kin": _l("SMS to the next of kin"),
+    "visit": _l("Welfare visit by a station"),
+}
+
+
 @dataclass
 class CallRoundExport:
     header: list[str]
@@ -192,7 +200,7 @@ def export_table(alert: Alert, cutoff: datetime) -> CallRoundExport:
     rows = call_round_rows(alert, cutoff, None)
     history = call_history([d.id for d, _p, _a in rows])
     names = user_names([a for attempts in history.values() for a in attempts])
-    header = [_("Name"), _("Phone"), _("Country"), _("City"), _("Language"), _("Answer"),
+    header = [_("Name"), _("Phone"), _("Country"), _("City"), _("Language"), _("Answer"), _("Ladder"),
               _("Message sent"), _("Latest call"), _("Called at"), _("Called by"), _("Note"),
               _("Calls")]
     out = []
@@ -202,6 +210,7 @@ def export_table(alert: Alert, cutoff: datetime) -> CallRoundExport:
         out.append([
             person.name or "", person.phone or "", i18n.country_name(person.country_code),
             person.city or "", i18n.language_name(person.language), answer_label(answer, delivery),
+            str(LADDER_LABELS.get(delivery.ladder_rung or "", "")),
             _local(delivery.submitted_at or delivery.due_at),
             outcome_label(latest.outcome) if latest else "",
             _local(latest.called_at) if latest else None,

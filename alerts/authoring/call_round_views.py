@@ -14,7 +14,6 @@ from werkzeug.wrappers import Response
 
 from alerts.authoring import call_round as calls
 from alerts.authoring.alert_views import _headline
-from alerts.authoring.progress import LADDER_LABELS
 from alerts.authoring.views import CALL_ROUND_LIMIT, _alert_or_404, _coordinator, _row_or_404, bp
 from alerts.models import Alert, CallOutcome, Delivery
 from consular.audit.operations import record
@@ -46,7 +45,7 @@ def _page(alert: Alert, *, error: str = "", error_for: int | None = None, form: 
                            limit=CALL_ROUND_LIMIT, headline=_headline(alert), history=history,
                            names=names, outcomes=[(o.value, calls.outcome_label(o)) for o in CallOutcome],
                            outcome_label=calls.outcome_label, answer_label=calls.answer_label,
-                           rung_labels={k: str(v) for k, v in LADDER_LABELS.items()},
+                           rung_labels={k: str(v) for k, v in calls.LADDER_LABELS.items()},
                            error=error, error_for=error_for, form=form or {})
 
 

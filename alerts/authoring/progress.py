@@ -8,11 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 import i18n
 from alerts.authoring import compose
-from alerts.authoring.call_round import NOT_REACHED, answer_column
+from alerts.authoring.call_round import LADDER_LABELS, NOT_REACHED, answer_column
 from alerts.authoring.estimate import duration_text
 from alerts.authoring.forms import NOT_SENT_LABELS, STATE_LABELS, label
 from alerts.authoring.receipts import without_receipts
@@ -123,14 +122,6 @@ def _average_segments(alert: Alert) -> float:
     if not analysed:
         return 1.0
     return sum(t.encoding.segments for t in analysed.values()) / len(analysed)
-
-
-LADDER_LABELS: dict[str, Any] = {
-    "reminder": _l("Reminder"),
-    "call": _l("Voice call"),
-    "kin": _l("SMS to the next of kin"),
-    "visit": _l("Welfare visit by a station"),
-}
 
 
 def ladder_rows(alert: Alert) -> list[dict[str, Any]]:

@@ -17,11 +17,10 @@ One event, however many entries name it:
   adds its keys, and the first reading stays.
 
 Linked CAP documents are fetched once (their address is a key of the event they gave), and only
-from the feed's own site. The
-exposure is the registrants in the event's area, counted with the alerts' own aim conditions
-per place (``alerts.targeting.count_in_shapes``): a CAP polygon or circle, or a circle of HAZARD_QUAKE_RADIUS_KM around an
-epicentre. A polygon the aim cannot take as it is (more than 100 corners, crossing itself) is
-counted as the circle around it.
+from the feed's own site. The exposure is the registrants in the event's area, counted with the
+alerts' own aim conditions per place (``alerts.targeting.count_in_shapes``): a CAP polygon or
+circle, or a circle of HAZARD_QUAKE_RADIUS_KM around an epicentre. A polygon the aim cannot take
+as it is (more than 100 corners, crossing itself) is counted as the circle around it.
 """
 
 from __future__ import annotations

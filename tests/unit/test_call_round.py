@@ -174,6 +174,8 @@ def test_the_call_round_exports_to_csv_and_xlsx_with_formulas_kept_as_text(coord
     alert, rows = silent_check(author, approver, sly)
     page = signed_in(logged_in, approver)
     record(page, alert, rows[sly.id], "message_left", "@SUM(1+1)")
+    rows[sly.id].ladder_rung = "kin"  # the ladder has reached their next of kin
+    db.session.commit()
 
     csv = page.get(f"/alerts/{alert.id}/call-round.csv")
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
@@ -188,6 +190,7 @@ def test_the_call_round_exports_to_csv_and_xlsx_with_formulas_kept_as_text(coord
     header, row = values[0], values[1]
     assert row[header.index("Name")].startswith("'=")
     assert row[header.index("Latest call")] == "Message left"
+    assert row[header.index("Ladder")] == "SMS to the next of kin"
     assert row[header.index("Note")] == "'@SUM(1+1)" and row[header.index("Calls")] == 1
     exports = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "alert.call_round.export"))
     assert sorted(e.detail["format"] for e in exports) == ["csv", "xlsx"]
