@@ -467,14 +467,7 @@ def _new_reply_case(*, registrant_id: int, name: str | None, phone: str, country
     summary = (_("Safety check: asks for help (%(event)s)", event=event) if need_help
                else _("Safety check: reply not understood (%(event)s)", event=event))
     city_text = (clean_text(city or "") or "")[:MAX["city"]]
-    person: dict[str, Any] = {"role": PersonRole.involved}
-    clean_name = (clean_text(name or "") or "")
-    if clean_name:
-        person["name_zh" if has_han(clean_name) else "name_latin"] = clean_name[:MAX["name_latin"]]
-    try:
-        person["phone"] = phones.normalise(phone, country or HOME_REGION)
-    except ValueError:
-        person["phone"] = None
+    person = _registrant_person(name, phone, country)
     values = {"kind": CaseKind.abroad, "category": CaseCategory.other, "priority": priority,
               "summary": summary[:MAX["summary"]], "country_code": country, "city": city_text,
               "channel": Channel.sms_reply, "registrant_id": registrant_id}
@@ -487,6 +480,20 @@ def _new_reply_case(*, registrant_id: int, name: str | None, phone: str, country
     emit("case.opened_from_sms", {"case_id": case.id, "reference": case.reference,
                                   "priority": priority.value, "alert_id": alert_id, "need_help": need_help})
     return case
+
+
+def _registrant_person(name: str | None, phone: str, country: str | None) -> dict[str, Any]:
+    """The person a registrant's case is about, from the register's name and number (a number
+    that cannot be read is left out, never refused: the system opens these cases, not a user)."""
+    person: dict[str, Any] = {"role": PersonRole.involved}
+    clean_name = clean_text(name or "") or ""
+    if clean_name:
+        person["name_zh" if has_han(clean_name) else "name_latin"] = clean_name[:MAX["name_latin"]]
+    try:
+        person["phone"] = phones.normalise(phone, country or HOME_REGION)
+    except ValueError:
+        person["phone"] = None
+    return person
 
 
 def open_welfare_visit(*, registrant_id: int, name: str | None, phone: str, country_code: str, city: str,
@@ -505,14 +512,7 @@ def open_welfare_visit(*, registrant_id: int, name: str | None, phone: str, coun
     event = clean_text(alert_event or "") or ""
     with force_locale(current_settings().default_locale):
         summary = _("Welfare visit: no answer to the safety check (%(event)s)", event=event)
-    person: dict[str, Any] = {"role": PersonRole.involved}
-    clean_name = clean_text(name or "") or ""
-    if clean_name:
-        person["name_zh" if has_han(clean_name) else "name_latin"] = clean_name[:MAX["name_latin"]]
-    try:
-        person["phone"] = phones.normalise(phone, country or HOME_REGION)
-    except ValueError:
-        person["phone"] = None
+    person = _registrant_person(name, phone, country)
     values = {"kind": CaseKind.abroad, "category": CaseCategory.other, "priority": Priority.P1,
               "summary": summary[:MAX["summary"]], "country_code": country,
               "city": (clean_text(city or "") or "")[:MAX["city"]], "channel": Channel.sms_reply,
