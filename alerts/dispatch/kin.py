@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from alerts.channels.sms import texts
 from alerts.dispatch.claim import begin_write, dialect
+from alerts.dispatch.notices import ClaimedSms
 from alerts.models import (
     Alert,
     AlertState,
@@ -30,7 +31,7 @@ KIN_MAX_ATTEMPTS = 8
 
 
 @dataclass
-class ClaimedKin:
+class ClaimedKin(ClaimedSms):
     """A next-of-kin SMS, claimed for sending."""
 
     step_id: int
@@ -39,11 +40,6 @@ class ClaimedKin:
     name: str
     event: str
     place: str
-    created_at: datetime
-    attempts: int
-    claimed_by: str
-    lease_until: datetime
-    reconcile: bool
 
     @property
     def key(self) -> str:

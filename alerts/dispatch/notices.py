@@ -20,7 +20,20 @@ RECONCILE_MARK = "outcome unknown"  # prefix of Notification.sms_error: ask the 
 
 
 @dataclass
-class ClaimedNotice:
+class ClaimedSms:
+    """An SMS outside an alert's deliveries (a case notice, a next-of-kin message), claimed: since
+    when it may have reached the provider (the reconciling window), its attempt, who holds it until
+    when, and whether the provider must be asked before it is sent again."""
+
+    created_at: datetime
+    attempts: int
+    claimed_by: str
+    lease_until: datetime
+    reconcile: bool
+
+
+@dataclass
+class ClaimedNotice(ClaimedSms):
     """A case notice to a member of staff, claimed for sending."""
 
     notification_id: int
@@ -29,11 +42,6 @@ class ClaimedNotice:
     case_id: int | None
     phone: str
     locale: str | None
-    created_at: datetime
-    attempts: int
-    claimed_by: str
-    lease_until: datetime
-    reconcile: bool
 
     @property
     def key(self) -> str:
