@@ -296,6 +296,25 @@ def check_cap_info(check: Check, data: Mapping[str, Any]) -> None:
         check.out["base_language"] = locale
 
 
+def _minutes(check: Check, data: Mapping[str, Any], key: str, bounds: tuple[int, int],
+             default: int | None) -> None:
+    """A number of minutes within ``bounds`` (a whole number, or its digits); left out or empty:
+    ``default`` (None: nothing is set)."""
+    raw = data.get(key)
+    if raw is None or raw == "":
+        if default is not None:
+            check.out[key] = default
+        return
+    text = raw.strip() if isinstance(raw, str) else ""
+    minutes = raw if type(raw) is int else (
+        int(text) if text.isascii() and text.isdigit() and len(text) < 7 else None)
+    low, high = bounds
+    if minutes is None or not low <= minutes <= high:
+        check.fail(key, _("Enter a number of minutes from %(low)d to %(high)d.", low=low, high=high))
+    else:
+        check.out[key] = minutes
+
+
 def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgType) -> None:
     for key in data:
         if key not in ALERT_FIELDS:
@@ -319,32 +338,10 @@ def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgTy
         check.boolean(key, data.get(key, False))
 
     if check.out.get("safety_check"):
-        raw = data.get("safety_check_minutes")
-        if raw is None or raw == "":
-            check.out["safety_check_minutes"] = DEFAULT_SAFETY_MINUTES
-        else:
-            minutes = raw if type(raw) is int else (
-                int(raw.strip()) if isinstance(raw, str) and raw.strip().isascii()
-                and raw.strip().isdigit() and len(raw.strip()) < 7 else None)
-            low, high = SAFETY_MINUTES
-            if minutes is None or not low <= minutes <= high:
-                check.fail("safety_check_minutes",
-                           _("Enter a number of minutes from %(low)d to %(high)d.", low=low, high=high))
-            else:
-                check.out["safety_check_minutes"] = minutes
+        _minutes(check, data, "safety_check_minutes", SAFETY_MINUTES, DEFAULT_SAFETY_MINUTES)
         # The ladder's times: left out or empty, the alert keeps its own (a new one: the settings').
         for key in LADDER_FIELDS:
-            raw = data.get(key)
-            if raw is None or raw == "":
-                continue
-            minutes = raw if type(raw) is int else (
-                int(raw.strip()) if isinstance(raw, str) and raw.strip().isascii()
-                and raw.strip().isdigit() and len(raw.strip()) < 7 else None)
-            low, high = LADDER_MINUTES
-            if minutes is None or not low <= minutes <= high:
-                check.fail(key, _("Enter a number of minutes from %(low)d to %(high)d.", low=low, high=high))
-            else:
-                check.out[key] = minutes
+            _minutes(check, data, key, LADDER_MINUTES, None)
     else:
         check.out["safety_check_minutes"] = None
         check.out["resend_unanswered"] = False
