@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -133,6 +134,22 @@ def _recipients(registrant_ids: Sequence[int]) -> dict[int, tuple[str, str, int 
         .where(Registrant.id.in_(sorted(set(registrant_ids)))))}
 
 
+def _staff_or_kin(target: ClaimedNotice | ClaimedKin, to: str, render: Callable[[], str],
+                  what: str) -> Outgoing:
+    """A message outside an alert's deliveries (a case notice, a next-of-kin SMS): its text, or
+    "no_text" when it cannot be rendered."""
+    try:
+        body = render()
+    except Exception:
+        log.exception("dispatch: %s could not be rendered", what)
+        body = ""
+    item = Outgoing(target=target, to=to, body=body, callback=None, expires_at=None,
+                    lease_until=target.lease_until, alert_id=None, segments=count_segments(body))
+    if not body:
+        item.result = "no_text"
+    return item
+
+
 def prepare(claimed: Sequence[Claimed], notices: Sequence[ClaimedNotice], now: datetime,
             settings: Settings, kin: Sequence[ClaimedKin] = ()) -> list[Outgoing]:
     """Each claimed delivery and case notice as a message with its text; an alert's text is
@@ -173,27 +190,11 @@ def prepare(claimed: Sequence[Claimed], notices: Sequence[ClaimedNotice], now: d
                 item.result = "no_text"
             work.append(item)
     for n in notices:
-        try:
-            body = render_notice(n, now)
-        except Exception:
-            log.exception("dispatch: case notice %s could not be rendered", n.notification_id)
-            body = ""
-        item = Outgoing(target=n, to=n.phone, body=body, callback=None, expires_at=None,
-                     lease_until=n.lease_until, alert_id=None, segments=count_segments(body))
-        if not body:
-            item.result = "no_text"
-        work.append(item)
+        work.append(_staff_or_kin(n, n.phone, partial(render_notice, n, now),
+                                  f"case notice {n.notification_id}"))
     for k in kin:
-        try:
-            body = render_kin(k, settings)
-        except Exception:
-            log.exception("dispatch: next-of-kin message %s could not be rendered", k.step_id)
-            body = ""
-        item = Outgoing(target=k, to=k.phone, body=body, callback=None, expires_at=None,
-                        lease_until=k.lease_until, alert_id=None, segments=count_segments(body))
-        if not body:
-            item.result = "no_text"
-        work.append(item)
+        work.append(_staff_or_kin(k, k.phone, partial(render_kin, k, settings),
+                                  f"next-of-kin message {k.step_id}"))
     return work
 
 
