@@ -170,6 +170,26 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def warm_up(app: Flask, connections: int) -> None:
+    """Open the database connections a web worker's threads will use, before the worker takes its
+    first request (gunicorn's ``post_worker_init``): a fresh or recycled worker otherwise answers its
+    first requests only after connecting, which a burst of status callbacks sees as a stall. A
+    database that does not answer yet is not an error here: the requests will say so."""
+    with app.app_context():
+        engine = db.engine
+        opened = []
+        try:
+            for _ in range(max(1, connections)):
+                connection = engine.connect()
+                opened.append(connection)
+                connection.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            logging.getLogger(__name__).warning("warm-up: the database did not answer: %s", exc)
+        finally:
+            for connection in opened:
+                connection.close()
+
+
 def _register_blueprints(app: Flask) -> None:
     from consular.audit.views import bp as audit_bp
     from consular.auth.views import bp as auth_bp

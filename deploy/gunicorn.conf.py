@@ -49,6 +49,17 @@ def post_fork(server, worker):
     faulthandler.enable()  # in the worker itself too (its stderr is the error log)
 
 
+def post_worker_init(worker):
+    """Connect this worker's threads to the database before its first request (see warm_up)."""
+    from config import EXTENSION
+
+    app = worker.wsgi
+    if EXTENSION in getattr(app, "extensions", {}):  # the app, not another WSGI callable
+        from consular.app import warm_up
+
+        warm_up(app, threads)
+
+
 def child_exit(server, worker):
     """A worker has exited: its live gauges go (its counters and histograms stay in the sums)."""
     from prometheus_client import multiprocess
