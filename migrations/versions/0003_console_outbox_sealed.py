@@ -14,8 +14,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0003_console_outbox_sealed'
 down_revision = '0002_cases_registry_alerts'
-branch_labels = None
-depends_on = None
 
 _outbox = sa.table('console_message', sa.column('id', sa.BigInteger()), sa.column('to', sa.Text()))
 

@@ -11,8 +11,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0004_delivery_claim_order'
 down_revision = '0003_console_outbox_sealed'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

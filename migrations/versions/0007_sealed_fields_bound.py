@@ -24,8 +24,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0007_sealed_fields_bound'
 down_revision = '0006_alert_outcome_and_names'
-branch_labels = None
-depends_on = None
 
 BATCH = 2000
 

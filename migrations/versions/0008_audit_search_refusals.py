@@ -13,8 +13,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0008_audit_search_refusals'
 down_revision = '0007_sealed_fields_bound'
-branch_labels = None
-depends_on = None
 
 BATCH = 1000
 

@@ -6,6 +6,7 @@ Revises: 0010_activities_risk_points
 from alembic import op
 import sqlalchemy as sa
 
+from migrations.helpers import drop_server_defaults
 from migrations.helpers import create_table, drop_table, drop_tables, enum, fk, id_column, optional
 from migrations.helpers import pk, required, timestamps, unique
 
@@ -80,10 +81,7 @@ def upgrade():
         batch_op.create_foreign_key(batch_op.f('fk_alert_template_id_alert_template'), 'alert_template', ['template_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_alert_break_glass_reviewed_by_id_user_account'), 'user_account', ['break_glass_reviewed_by_id'], ['id'])
     # The defaults only filled the existing rows: the models give every new row its value.
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.alter_column('place', server_default=None)
-        batch_op.alter_column('break_glass_reason', server_default=None)
-        batch_op.alter_column('break_glass_review_note', server_default=None)
+    drop_server_defaults('alert', 'place', 'break_glass_reason', 'break_glass_review_note')
 
     # ### end Alembic commands ###
 

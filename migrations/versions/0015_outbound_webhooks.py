@@ -11,8 +11,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0015_outbound_webhooks'
 down_revision = '0014_alert_create_keys'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -11,8 +11,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0021_reachable_location'
 down_revision = '0020_senders'
-branch_labels = None
-depends_on = None
 
 REACHABLE = "status = 'active' AND ended_at IS NULL"
 

@@ -7,6 +7,7 @@ Revises: 0021_reachable_location
 from alembic import op
 import sqlalchemy as sa
 
+from migrations.helpers import add_columns, drop_columns
 from migrations.helpers import BigId, create_table, drop_table, enum, fk, index, optional, pk, required
 from migrations.helpers import unique
 
@@ -23,12 +24,11 @@ INDEXES = {
 
 
 def upgrade():
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('ladder_call_minutes', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('ladder_kin_minutes', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('ladder_visit_minutes', sa.Integer(), nullable=True))
-    with op.batch_alter_table('delivery', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('ladder_rung', sa.String(length=10), nullable=True))
+    add_columns('alert',
+                sa.Column('ladder_call_minutes', sa.Integer(), nullable=True),
+                sa.Column('ladder_kin_minutes', sa.Integer(), nullable=True),
+                sa.Column('ladder_visit_minutes', sa.Integer(), nullable=True))
+    add_columns('delivery', sa.Column('ladder_rung', sa.String(length=10), nullable=True))
     create_table('ladder_step',
         required('id', BigId),
         required('delivery_id', BigId),
@@ -57,9 +57,5 @@ def upgrade():
 
 def downgrade():
     drop_table('ladder_step', INDEXES['ladder_step'])
-    with op.batch_alter_table('delivery', schema=None) as batch_op:
-        batch_op.drop_column('ladder_rung')
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.drop_column('ladder_visit_minutes')
-        batch_op.drop_column('ladder_kin_minutes')
-        batch_op.drop_column('ladder_call_minutes')
+    drop_columns('delivery', 'ladder_rung')
+    drop_columns('alert', 'ladder_call_minutes', 'ladder_kin_minutes', 'ladder_visit_minutes')
