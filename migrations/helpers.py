@@ -147,6 +147,11 @@ def fk(table: str, column: str, referred: str, **options: Any) -> sa.ForeignKeyC
                                    name=op.f(f'fk_{table}_{column}_{referred}'), **options)
 
 
+def foreign_keys(table: str, **referred: str) -> list[sa.ForeignKeyConstraint]:
+    """One :func:`fk` for each ``column=referred_table``, in the order given."""
+    return [fk(table, column, target) for column, target in referred.items()]
+
+
 def unique(table: str, *columns: str) -> sa.UniqueConstraint:
     return sa.UniqueConstraint(*columns, name=op.f(f'uq_{table}_{columns[0]}'))
 

@@ -1,13 +1,9 @@
-"""initial schema
-
-Revision ID: 0001_initial
-Revises: 
-"""
+"""initial schema"""
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, create_table, drop_table, drop_tables, enum, fk, id_column
-from migrations.helpers import optional, pk, required, timestamps, unique
+from migrations.helpers import BigId, create_table, drop_table, drop_tables, enum, fk, foreign_keys
+from migrations.helpers import id_column, optional, pk, required, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -164,8 +160,7 @@ def upgrade():
         optional('last_login_at', sa.DateTime(timezone=True)),
         *timestamps(),
         sa.CheckConstraint("(role != 'liaison_officer' OR liaison_point_id IS NOT NULL) AND (role != 'station_volunteer' OR station_id IS NOT NULL)", name=op.f('ck_user_account_role_binding')),
-        fk('user_account', 'liaison_point_id', 'liaison_point'),
-        fk('user_account', 'station_id', 'service_station'),
+        *foreign_keys('user_account', liaison_point_id='liaison_point', station_id='service_station'),
         pk('user_account'),
         unique('user_account', 'username'),
         indexes=INDEXES['user_account'])

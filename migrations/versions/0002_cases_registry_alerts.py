@@ -1,15 +1,10 @@
-"""case register, registry of recipients, alerts and deliveries
-
-Revision ID: 0002_cases_registry_alerts
-Revises: 0001_initial
-"""
+"""case register, registry of recipients, alerts and deliveries"""
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import add_columns, drop_columns, drop_server_defaults
-from migrations.helpers import BigId, create_table, drop_table, drop_tables, enum, fk, id_column
-from migrations.helpers import index, optional, pk, required, stored_file_columns, timestamps
-from migrations.helpers import unique
+from migrations.helpers import BigId, add_columns, create_table, drop_columns, drop_server_defaults
+from migrations.helpers import drop_table, drop_tables, enum, fk, foreign_keys, id_column, index
+from migrations.helpers import optional, pk, required, stored_file_columns, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -111,12 +106,9 @@ def upgrade():
         required('planned_count', sa.Integer()),
         *timestamps(),
         required('version', sa.Integer()),
-        fk('alert', 'approver_id', 'user_account'),
-        fk('alert', 'author_id', 'user_account'),
-        fk('alert', 'cancelled_by_id', 'user_account'),
-        fk('alert', 'last_edited_by_id', 'user_account'),
-        fk('alert', 'parent_id', 'alert'),
-        fk('alert', 'references_id', 'alert'),
+        *foreign_keys('alert', approver_id='user_account', author_id='user_account',
+                      cancelled_by_id='user_account', last_edited_by_id='user_account', parent_id='alert',
+                      references_id='alert'),
         pk('alert'),
         unique('alert', 'identifier'),
         sa.UniqueConstraint('parent_id', 'send_at', name='uq_alert_occurrence'),
@@ -173,10 +165,8 @@ def upgrade():
         optional('erased_at', sa.DateTime(timezone=True)),
         required('legal_hold', sa.Boolean()),
         *timestamps(),
-        fk('registrant', 'consent_by_id', 'user_account'),
-        fk('registrant', 'created_by_id', 'user_account'),
-        fk('registrant', 'liaison_point_id', 'liaison_point'),
-        fk('registrant', 'station_id', 'service_station'),
+        *foreign_keys('registrant', consent_by_id='user_account', created_by_id='user_account',
+                      liaison_point_id='liaison_point', station_id='service_station'),
         pk('registrant'),
         unique('registrant', 'current_phone_hash'),
         indexes=INDEXES['registrant'])
@@ -262,14 +252,10 @@ def upgrade():
         optional('anonymised_at', sa.DateTime(timezone=True)),
         required('version', sa.Integer()),
         *timestamps(),
-        fk('case_file', 'closed_by_id', 'user_account'),
-        fk('case_file', 'coordinator_id', 'user_account'),
-        fk('case_file', 'created_by_id', 'user_account'),
-        fk('case_file', 'incident_id', 'incident'),
-        fk('case_file', 'liaison_point_id', 'liaison_point'),
-        fk('case_file', 'reporting_station_id', 'service_station'),
-        fk('case_file', 'resolved_by_id', 'user_account'),
-        fk('case_file', 'station_id', 'service_station'),
+        *foreign_keys('case_file', closed_by_id='user_account', coordinator_id='user_account',
+                      created_by_id='user_account', incident_id='incident',
+                      liaison_point_id='liaison_point', reporting_station_id='service_station',
+                      resolved_by_id='user_account', station_id='service_station'),
         pk('case_file'),
         unique('case_file', 'reference'),
         indexes=INDEXES['case_file'])
@@ -299,8 +285,7 @@ def upgrade():
         optional('reconcile_from', sa.DateTime(timezone=True)),
         optional('previous_provider_id', sa.String(length=64)),
         optional('call_round_at', sa.DateTime(timezone=True)),
-        fk('delivery', 'alert_id', 'alert'),
-        fk('delivery', 'registrant_id', 'registrant'),
+        *foreign_keys('delivery', alert_id='alert', registrant_id='registrant'),
         pk('delivery'),
         unique('delivery', 'alert_id', 'registrant_id'),
         unique('delivery', 'provider_id'),
@@ -310,8 +295,7 @@ def upgrade():
         id_column(),
         required('case_id', sa.Integer()),
         *stored_file_columns(),
-        fk('attachment', 'case_id', 'case_file'),
-        fk('attachment', 'uploaded_by_id', 'user_account'),
+        *foreign_keys('attachment', case_id='case_file', uploaded_by_id='user_account'),
         pk('attachment'),
         unique('attachment', 'storage_key'),
         indexes=INDEXES['attachment'])
@@ -360,9 +344,8 @@ def upgrade():
         optional('registrant_id', sa.Integer()),
         optional('delivery_id', BigId),
         optional('case_id', sa.Integer()),
-        fk('inbound_message', 'case_id', 'case_file'),
-        fk('inbound_message', 'delivery_id', 'delivery'),
-        fk('inbound_message', 'registrant_id', 'registrant'),
+        *foreign_keys('inbound_message', case_id='case_file', delivery_id='delivery',
+                      registrant_id='registrant'),
         pk('inbound_message'),
         unique('inbound_message', 'provider_id'),
         indexes=INDEXES['inbound_message'])
@@ -381,8 +364,7 @@ def upgrade():
         optional('sms_provider_id', sa.String(length=64)),
         optional('sms_sent_at', sa.DateTime(timezone=True)),
         optional('sms_error', sa.String(length=200)),
-        fk('notification', 'case_id', 'case_file'),
-        fk('notification', 'user_id', 'user_account'),
+        *foreign_keys('notification', case_id='case_file', user_id='user_account'),
         pk('notification'),
         indexes=INDEXES['notification'])
 
@@ -397,9 +379,7 @@ def upgrade():
         optional('note', sa.Text()),
         optional('created_by_id', sa.Integer()),
         *timestamps(),
-        fk('referral', 'case_id', 'case_file'),
-        fk('referral', 'created_by_id', 'user_account'),
-        fk('referral', 'mission_id', 'mission'),
+        *foreign_keys('referral', case_id='case_file', created_by_id='user_account', mission_id='mission'),
         pk('referral'),
         indexes=INDEXES['referral'])
 
@@ -416,10 +396,8 @@ def upgrade():
         optional('decline_reason', sa.Text()),
         optional('done_at', sa.DateTime(timezone=True)),
         optional('revoked_at', sa.DateTime(timezone=True)),
-        fk('station_assignment', 'assigned_by_id', 'user_account'),
-        fk('station_assignment', 'case_id', 'case_file'),
-        fk('station_assignment', 'responded_by_id', 'user_account'),
-        fk('station_assignment', 'station_id', 'service_station'),
+        *foreign_keys('station_assignment', assigned_by_id='user_account', case_id='case_file',
+                      responded_by_id='user_account', station_id='service_station'),
         pk('station_assignment'),
         indexes=INDEXES['station_assignment'])
 
@@ -434,8 +412,7 @@ def upgrade():
         optional('to_status', sa.String(length=30)),
         optional('text', sa.Text()),
         required('detail', sa.JSON()),
-        fk('timeline_entry', 'actor_id', 'user_account'),
-        fk('timeline_entry', 'case_id', 'case_file'),
+        *foreign_keys('timeline_entry', actor_id='user_account', case_id='case_file'),
         pk('timeline_entry'),
         indexes=INDEXES['timeline_entry'])
 

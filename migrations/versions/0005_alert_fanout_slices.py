@@ -1,8 +1,5 @@
 """alert.fanout_after: a large alert is fanned out in committed slices (its first messages go out
 while the rest is still being planned); this is where the next slice goes on
-
-Revision ID: 0005_alert_fanout_slices
-Revises: 0004_delivery_claim_order
 """
 from alembic import op
 import sqlalchemy as sa

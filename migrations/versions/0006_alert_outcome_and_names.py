@@ -1,9 +1,6 @@
 """alert.not_sent_reason: an alert that finished without a single message going out is
 ``not_sent`` and says why (it used to end ``sent``); alert_text.event: CAP's <event> per language;
 names: the network's points, stations, missions and centre named in other languages
-
-Revision ID: 0006_alert_outcome_and_names
-Revises: 0005_alert_fanout_slices
 """
 from alembic import op
 import sqlalchemy as sa

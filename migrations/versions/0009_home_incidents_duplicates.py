@@ -1,14 +1,11 @@
 """Cases: incidents at home placed in a division of the city; possible duplicates for the centre to
 compare; city_key, the city as a search matches it (any spelling of a city is one indexed lookup)
-
-Revision ID: 0009_home_incidents_duplicates
-Revises: 0008_audit_search_refusals
 """
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_table, enum, fk, id_column, optional, pk, required
-from migrations.helpers import unique
+from migrations.helpers import create_table, drop_table, enum, fk, foreign_keys, id_column, optional
+from migrations.helpers import pk, required, unique
 
 from consular.registry.places import normalise_place
 
@@ -47,10 +44,8 @@ def upgrade():
         optional('decided_at', sa.DateTime(timezone=True)),
         optional('decided_by_id', sa.Integer()),
         optional('note', sa.Text()),
-        fk('possible_duplicate', 'case_id', 'case_file'),
-        fk('possible_duplicate', 'decided_by_id', 'user_account'),
-        fk('possible_duplicate', 'found_by_id', 'user_account'),
-        fk('possible_duplicate', 'other_case_id', 'case_file'),
+        *foreign_keys('possible_duplicate', case_id='case_file', decided_by_id='user_account',
+                      found_by_id='user_account', other_case_id='case_file'),
         pk('possible_duplicate'),
         unique('possible_duplicate', 'case_id', 'other_case_id'))
     with op.batch_alter_table('possible_duplicate', schema=None) as batch_op:

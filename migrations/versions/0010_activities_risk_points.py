@@ -1,14 +1,12 @@
 """Activities (patrols, trainings, talks, drills, joint meetings: who took part, patrol checklists,
 attachments, follow-up actions) and risk points (measures, links to the alerts and cases they led to)
-
-Revision ID: 0010_activities_risk_points
-Revises: 0009_home_incidents_duplicates
 """
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_table, drop_tables, enum, fk, id_column, index
-from migrations.helpers import optional, pk, required, stored_file_columns, timestamps, unique
+from migrations.helpers import create_table, drop_table, drop_tables, enum, fk, foreign_keys
+from migrations.helpers import id_column, index, optional, pk, required, stored_file_columns
+from migrations.helpers import timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -50,9 +48,8 @@ def upgrade():
         optional('decided_at', sa.DateTime(timezone=True)),
         required('decision_note', sa.String(length=500)),
         *timestamps(),
-        fk('risk_point', 'decided_by_id', 'user_account'),
-        fk('risk_point', 'reported_by_id', 'user_account'),
-        fk('risk_point', 'reported_by_station_id', 'service_station'),
+        *foreign_keys('risk_point', decided_by_id='user_account', reported_by_id='user_account',
+                      reported_by_station_id='service_station'),
         pk('risk_point'),
         indexes=INDEXES['risk_point'])
 
@@ -77,12 +74,9 @@ def upgrade():
         optional('created_by_id', sa.Integer()),
         *timestamps(),
         sa.CheckConstraint('head_count >= 0', name=op.f('ck_activity_head_count_positive')),
-        fk('activity', 'alert_id', 'alert'),
-        fk('activity', 'created_by_id', 'user_account'),
-        fk('activity', 'division_id', 'division'),
-        fk('activity', 'owner_point_id', 'liaison_point'),
-        fk('activity', 'owner_station_id', 'service_station'),
-        fk('activity', 'station_id', 'service_station'),
+        *foreign_keys('activity', alert_id='alert', created_by_id='user_account', division_id='division',
+                      owner_point_id='liaison_point', owner_station_id='service_station',
+                      station_id='service_station'),
         pk('activity'),
         indexes=INDEXES['activity'])
 
@@ -119,8 +113,7 @@ def upgrade():
         id_column(),
         required('activity_id', sa.Integer()),
         *stored_file_columns(),
-        fk('activity_attachment', 'activity_id', 'activity'),
-        fk('activity_attachment', 'uploaded_by_id', 'user_account'),
+        *foreign_keys('activity_attachment', activity_id='activity', uploaded_by_id='user_account'),
         pk('activity_attachment'),
         unique('activity_attachment', 'storage_key'),
         indexes=INDEXES['activity_attachment'])

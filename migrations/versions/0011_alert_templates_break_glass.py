@@ -1,14 +1,9 @@
-"""Alert templates with their revisions; an alert's template, place and time of the event, and its break-glass send and review
-
-Revision ID: 0011_alert_templates_break_glass
-Revises: 0010_activities_risk_points
-"""
+"""Alert templates with their revisions; an alert's template, place and time of the event, and its break-glass send and review"""
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import drop_server_defaults
-from migrations.helpers import create_table, drop_table, drop_tables, enum, fk, id_column, optional
-from migrations.helpers import pk, required, timestamps, unique
+from migrations.helpers import create_table, drop_server_defaults, drop_table, drop_tables, enum, fk
+from migrations.helpers import foreign_keys, id_column, optional, pk, required, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -38,8 +33,7 @@ def upgrade():
         optional('updated_by_id', sa.Integer()),
         *timestamps(),
         required('version', sa.Integer()),
-        fk('alert_template', 'created_by_id', 'user_account'),
-        fk('alert_template', 'updated_by_id', 'user_account'),
+        *foreign_keys('alert_template', created_by_id='user_account', updated_by_id='user_account'),
         pk('alert_template'),
         unique('alert_template', 'name'),
         indexes=INDEXES['alert_template'])

@@ -1,8 +1,5 @@
 """Geographic aim: registrants placed by latitude and longitude (their city's from the city index,
 or an explicit location), and alert areas that are circles or polygons
-
-Revision ID: 0012_geo_aim
-Revises: 0011_alert_templates_break_glass
 """
 from alembic import op
 import sqlalchemy as sa

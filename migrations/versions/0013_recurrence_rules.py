@@ -1,9 +1,6 @@
 """Recurring alerts' schedules as rules (every day, on weekdays, on a day of the month or of the
 year, N days before a holiday) instead of a crontab typed by hand; the crontabs already saved that
 mean one of these become rules, the others stay crontabs ("custom (cron)"), still run as written
-
-Revision ID: 0013_recurrence_rules
-Revises: 0012_geo_aim
 """
 from alembic import op
 import sqlalchemy as sa

@@ -1,8 +1,5 @@
 """The Idempotency-Key of each alert made through the API: a retried create finds the alert the
 first request made (one key per caller, unique)
-
-Revision ID: 0014_alert_create_keys
-Revises: 0013_recurrence_rules
 """
 from alembic import op
 import sqlalchemy as sa

@@ -1,8 +1,4 @@
-"""Hazard watch: the feeds polled, the events read from them (with every key they go by) and the draft made for each
-
-Revision ID: 0016_hazard_watch
-Revises: 0015_outbound_webhooks
-"""
+"""Hazard watch: the feeds polled, the events read from them (with every key they go by) and the draft made for each"""
 from alembic import op
 import sqlalchemy as sa
 

@@ -1,9 +1,6 @@
 """Channels per registrant (SMS, WhatsApp, voice calls, in the order chosen, each beyond SMS with its
 own consent) and the channel of each delivery's attempt, with the moment a WhatsApp message that
 could not be delivered fell back to SMS
-
-Revision ID: 0017_channels_voice
-Revises: 0016_hazard_watch
 """
 from alembic import op
 import sqlalchemy as sa

@@ -1,8 +1,5 @@
 """Self-enrolment: one-time codes (keyed hashes, counted by the throttle) and what a self-enrolled
 registration adds (next of kin, channels, the consent text agreed to with its version)
-
-Revision ID: 0018_self_enrolment
-Revises: 0017_channels_voice
 """
 from alembic import op
 import sqlalchemy as sa

@@ -1,15 +1,12 @@
 """The call round records what each call found (call_attempt: outcome, a sealed note, who and
 when; the latest on the delivery), and each message keeps the country of the number it went to
 (delivery.phone_country), so the share of messages with a final receipt is known per country
-
-Revision ID: 0019_call_round_outcomes
-Revises: 0018_self_enrolment
 """
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, create_table, drop_table, enum, fk, id_column, optional, pk
-from migrations.helpers import required
+from migrations.helpers import BigId, create_table, drop_table, enum, fk, foreign_keys, id_column
+from migrations.helpers import optional, pk, required
 
 
 # revision identifiers, used by Alembic.
@@ -30,9 +27,8 @@ def upgrade():
         optional('called_by_id', sa.Integer()),
         required('called_at', sa.DateTime(timezone=True)),
         optional('case_id', sa.Integer()),
-        fk('call_attempt', 'called_by_id', 'user_account'),
-        fk('call_attempt', 'case_id', 'case_file'),
-        fk('call_attempt', 'delivery_id', 'delivery'),
+        *foreign_keys('call_attempt', called_by_id='user_account', case_id='case_file',
+                      delivery_id='delivery'),
         pk('call_attempt'),
         indexes=INDEXES['call_attempt'])
 

@@ -1,8 +1,5 @@
 """Several senders: each delivery records the sender that sent it, and the rate buckets (one per
 sender and kind of traffic) get names long enough for "kind:sender"
-
-Revision ID: 0020_senders
-Revises: 0019_call_round_outcomes
 """
 from alembic import op
 import sqlalchemy as sa

@@ -1,8 +1,5 @@
 """An index of the reachable registrants' places (active, not ended): counting the people in an
 area (a hazard's exposure) reads the index alone, not the table
-
-Revision ID: 0021_reachable_location
-Revises: 0020_senders
 """
 from alembic import op
 import sqlalchemy as sa

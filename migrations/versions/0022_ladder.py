@@ -1,15 +1,11 @@
 """The ladder for the silent of a safety check: its rungs' times per alert, the rung each delivery
 has reached, and one row per rung climbed (unique per delivery and rung)
-
-Revision ID: 0022_ladder
-Revises: 0021_reachable_location
 """
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import add_columns, drop_columns
-from migrations.helpers import BigId, create_table, drop_table, enum, fk, index, optional, pk, required
-from migrations.helpers import unique
+from migrations.helpers import BigId, add_columns, create_table, drop_columns, drop_table, enum, fk
+from migrations.helpers import foreign_keys, index, optional, pk, required, unique
 
 
 # revision identifiers, used by Alembic.
@@ -47,9 +43,7 @@ def upgrade():
         optional('sent_at', sa.DateTime(timezone=True)),
         optional('error', sa.String(length=200)),
         optional('case_id', sa.Integer()),
-        fk('ladder_step', 'alert_id', 'alert'),
-        fk('ladder_step', 'case_id', 'case_file'),
-        fk('ladder_step', 'delivery_id', 'delivery'),
+        *foreign_keys('ladder_step', alert_id='alert', case_id='case_file', delivery_id='delivery'),
         pk('ladder_step'),
         unique('ladder_step', 'delivery_id', 'rung'),
         indexes=INDEXES['ladder_step'])
