@@ -73,6 +73,21 @@ def create_table(name: str, *items: Any, indexes: Sequence[IndexSpec] = ()) -> N
         create_indexes(name, indexes)
 
 
+def create_link_table(name: str, owner: tuple[str, str], other: tuple[str, str],
+                      indexes: Sequence[IndexSpec] = ()) -> None:
+    """A table of pairs linking a row of ``owner`` to rows of ``other`` (each ``(column, table)``):
+    both columns are its key, and a pair goes with its owner (ON DELETE CASCADE)."""
+    (owner_column, owner_table), (other_column, other_table) = owner, other
+    keys = sorted([(owner_column, fk(name, owner_column, owner_table, ondelete='CASCADE')),
+                   (other_column, fk(name, other_column, other_table))], key=lambda key: key[0])
+    create_table(name,
+                 sa.Column(owner_column, sa.Integer(), nullable=False),
+                 sa.Column(other_column, sa.Integer(), nullable=False),
+                 *(constraint for _column, constraint in keys),
+                 pk(name, owner_column, other_column),
+                 indexes=indexes)
+
+
 def drop_table(name: str, indexes: Sequence[IndexSpec] = ()) -> None:
     """The reverse of :func:`create_table` given the same indexes."""
     if indexes:
@@ -135,6 +150,24 @@ def stored_file_columns() -> tuple[sa.Column[Any], ...]:
         sa.Column('storage_key', sa.String(length=80), nullable=False),
         sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
         sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def cap_info_columns() -> tuple[sa.Column[Any], ...]:
+    """An alert's CAP classification, as an alert and the template it may come from hold it: the
+    category, the event, how urgent, severe and certain it is, and the language written first."""
+    return (
+        sa.Column('category', enum('capcategory', 'Geo', 'Met', 'Safety', 'Security', 'Rescue', 'Fire',
+                                   'Health', 'Env', 'Transport', 'Infra', 'CBRNE', 'Other', length=10),
+                  nullable=False),
+        sa.Column('event', sa.String(length=120), nullable=False),
+        sa.Column('urgency', enum('capurgency', 'Immediate', 'Expected', 'Future', 'Past', 'Unknown',
+                                  length=10), nullable=False),
+        sa.Column('severity', enum('capseverity', 'Extreme', 'Severe', 'Moderate', 'Minor', 'Unknown',
+                                   length=10), nullable=False),
+        sa.Column('certainty', enum('capcertainty', 'Observed', 'Likely', 'Possible', 'Unlikely', 'Unknown',
+                                    length=10), nullable=False),
+        sa.Column('base_language', sa.String(length=10), nullable=False),
     )
 
 

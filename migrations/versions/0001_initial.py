@@ -2,8 +2,8 @@
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, create_table, drop_table, drop_tables, enum, fk, foreign_keys
-from migrations.helpers import id_column, optional, pk, required, timestamps, unique
+from migrations.helpers import BigId, create_table, drop_tables, enum, fk, foreign_keys, id_column
+from migrations.helpers import optional, pk, required, timestamps, unique
 
 
 # revision identifiers, used by Alembic.

@@ -1,10 +1,10 @@
 """case register, registry of recipients, alerts and deliveries"""
-from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, add_columns, create_table, drop_columns, drop_server_defaults
-from migrations.helpers import drop_table, drop_tables, enum, fk, foreign_keys, id_column, index
-from migrations.helpers import optional, pk, required, stored_file_columns, timestamps, unique
+from migrations.helpers import BigId, add_columns, cap_info_columns, create_table, drop_columns
+from migrations.helpers import drop_server_defaults, drop_tables, enum, fk, foreign_keys, id_column
+from migrations.helpers import index, optional, pk, required, stored_file_columns, timestamps
+from migrations.helpers import unique
 
 
 # revision identifiers, used by Alembic.
@@ -77,12 +77,7 @@ def upgrade():
         required('msg_type', enum('capmsgtype', 'Alert', 'Update', 'Cancel', length=10)),
         optional('references_id', sa.Integer()),
         optional('parent_id', sa.Integer()),
-        required('category', enum('capcategory', 'Geo', 'Met', 'Safety', 'Security', 'Rescue', 'Fire', 'Health', 'Env', 'Transport', 'Infra', 'CBRNE', 'Other', length=10)),
-        required('event', sa.String(length=120)),
-        required('urgency', enum('capurgency', 'Immediate', 'Expected', 'Future', 'Past', 'Unknown', length=10)),
-        required('severity', enum('capseverity', 'Extreme', 'Severe', 'Moderate', 'Minor', 'Unknown', length=10)),
-        required('certainty', enum('capcertainty', 'Observed', 'Likely', 'Possible', 'Unlikely', 'Unknown', length=10)),
-        required('base_language', sa.String(length=10)),
+        *cap_info_columns(),
         required('audience_kinds', sa.String(length=200)),
         required('present_only', sa.Boolean()),
         required('public', sa.Boolean()),

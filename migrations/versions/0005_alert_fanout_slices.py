@@ -1,7 +1,6 @@
 """alert.fanout_after: a large alert is fanned out in committed slices (its first messages go out
 while the rest is still being planned); this is where the next slice goes on
 """
-from alembic import op
 import sqlalchemy as sa
 
 from migrations.helpers import add_columns, drop_columns

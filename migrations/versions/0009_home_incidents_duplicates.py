@@ -4,8 +4,8 @@ compare; city_key, the city as a search matches it (any spelling of a city is on
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_table, enum, fk, foreign_keys, id_column, optional
-from migrations.helpers import pk, required, unique
+from migrations.helpers import create_table, drop_table, enum, foreign_keys, id_column, optional, pk
+from migrations.helpers import required, unique
 
 from consular.registry.places import normalise_place
 

@@ -4,7 +4,7 @@ attachments, follow-up actions) and risk points (measures, links to the alerts a
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_table, drop_tables, enum, fk, foreign_keys
+from migrations.helpers import create_link_table, create_table, drop_tables, enum, fk, foreign_keys
 from migrations.helpers import id_column, index, optional, pk, required, stored_file_columns
 from migrations.helpers import timestamps, unique
 
@@ -93,21 +93,11 @@ def upgrade():
         pk('risk_measure'),
         indexes=INDEXES['risk_measure'])
 
-    create_table('risk_point_alert',
-        required('risk_point_id', sa.Integer()),
-        required('alert_id', sa.Integer()),
-        fk('risk_point_alert', 'alert_id', 'alert'),
-        fk('risk_point_alert', 'risk_point_id', 'risk_point', ondelete='CASCADE'),
-        pk('risk_point_alert', 'risk_point_id', 'alert_id'),
-        indexes=INDEXES['risk_point_alert'])
+    create_link_table('risk_point_alert', ('risk_point_id', 'risk_point'), ('alert_id', 'alert'),
+                      indexes=INDEXES['risk_point_alert'])
 
-    create_table('risk_point_station',
-        required('risk_point_id', sa.Integer()),
-        required('station_id', sa.Integer()),
-        fk('risk_point_station', 'risk_point_id', 'risk_point', ondelete='CASCADE'),
-        fk('risk_point_station', 'station_id', 'service_station'),
-        pk('risk_point_station', 'risk_point_id', 'station_id'),
-        indexes=INDEXES['risk_point_station'])
+    create_link_table('risk_point_station', ('risk_point_id', 'risk_point'), ('station_id', 'service_station'),
+                      indexes=INDEXES['risk_point_station'])
 
     create_table('activity_attachment',
         id_column(),
@@ -130,21 +120,11 @@ def upgrade():
         pk('activity_follow_up'),
         indexes=INDEXES['activity_follow_up'])
 
-    create_table('activity_point',
-        required('activity_id', sa.Integer()),
-        required('point_id', sa.Integer()),
-        fk('activity_point', 'activity_id', 'activity', ondelete='CASCADE'),
-        fk('activity_point', 'point_id', 'liaison_point'),
-        pk('activity_point', 'activity_id', 'point_id'),
-        indexes=INDEXES['activity_point'])
+    create_link_table('activity_point', ('activity_id', 'activity'), ('point_id', 'liaison_point'),
+                      indexes=INDEXES['activity_point'])
 
-    create_table('activity_station',
-        required('activity_id', sa.Integer()),
-        required('station_id', sa.Integer()),
-        fk('activity_station', 'activity_id', 'activity', ondelete='CASCADE'),
-        fk('activity_station', 'station_id', 'service_station'),
-        pk('activity_station', 'activity_id', 'station_id'),
-        indexes=INDEXES['activity_station'])
+    create_link_table('activity_station', ('activity_id', 'activity'), ('station_id', 'service_station'),
+                      indexes=INDEXES['activity_station'])
 
     create_table('patrol_check',
         id_column(),
@@ -161,13 +141,8 @@ def upgrade():
         unique('patrol_check', 'activity_id', 'station_id'),
         indexes=INDEXES['patrol_check'])
 
-    create_table('risk_point_case',
-        required('risk_point_id', sa.Integer()),
-        required('case_id', sa.Integer()),
-        fk('risk_point_case', 'case_id', 'case_file'),
-        fk('risk_point_case', 'risk_point_id', 'risk_point', ondelete='CASCADE'),
-        pk('risk_point_case', 'risk_point_id', 'case_id'),
-        indexes=INDEXES['risk_point_case'])
+    create_link_table('risk_point_case', ('risk_point_id', 'risk_point'), ('case_id', 'case_file'),
+                      indexes=INDEXES['risk_point_case'])
 
     # ### end Alembic commands ###
 

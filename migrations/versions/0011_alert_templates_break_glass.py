@@ -2,8 +2,9 @@
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_server_defaults, drop_table, drop_tables, enum, fk
-from migrations.helpers import foreign_keys, id_column, optional, pk, required, timestamps, unique
+from migrations.helpers import cap_info_columns, create_table, drop_server_defaults, drop_tables
+from migrations.helpers import enum, fk, foreign_keys, id_column, optional, pk, required, timestamps
+from migrations.helpers import unique
 
 
 # revision identifiers, used by Alembic.
@@ -21,12 +22,7 @@ def upgrade():
         id_column(),
         required('name', sa.String(length=120)),
         required('hazard', enum('hazard', 'earthquake', 'flood_typhoon', 'fire', 'unrest', 'attack', 'epidemic', 'transport_accident', 'scam', 'holiday_travel', 'student_season', 'other', length=30)),
-        required('category', enum('capcategory', 'Geo', 'Met', 'Safety', 'Security', 'Rescue', 'Fire', 'Health', 'Env', 'Transport', 'Infra', 'CBRNE', 'Other', length=10)),
-        required('event', sa.String(length=120)),
-        required('urgency', enum('capurgency', 'Immediate', 'Expected', 'Future', 'Past', 'Unknown', length=10)),
-        required('severity', enum('capseverity', 'Extreme', 'Severe', 'Moderate', 'Minor', 'Unknown', length=10)),
-        required('certainty', enum('capcertainty', 'Observed', 'Likely', 'Possible', 'Unlikely', 'Unknown', length=10)),
-        required('base_language', sa.String(length=10)),
+        *cap_info_columns(),
         required('safety_check', sa.Boolean()),
         required('active', sa.Boolean()),
         optional('created_by_id', sa.Integer()),

@@ -1,7 +1,6 @@
 """The Idempotency-Key of each alert made through the API: a retried create finds the alert the
 first request made (one key per caller, unique)
 """
-from alembic import op
 import sqlalchemy as sa
 
 from migrations.helpers import create_table, drop_table, fk, id_column, pk, required, unique

@@ -1,9 +1,8 @@
 """Hazard watch: the feeds polled, the events read from them (with every key they go by) and the draft made for each"""
-from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_table, drop_tables, fk, id_column, index, optional
-from migrations.helpers import pk, required, unique
+from migrations.helpers import create_table, drop_tables, fk, id_column, index, optional, pk
+from migrations.helpers import required, unique
 
 
 # revision identifiers, used by Alembic.

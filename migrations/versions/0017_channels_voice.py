@@ -2,7 +2,6 @@
 own consent) and the channel of each delivery's attempt, with the moment a WhatsApp message that
 could not be delivered fell back to SMS
 """
-from alembic import op
 import sqlalchemy as sa
 
 from migrations.helpers import add_columns, drop_columns

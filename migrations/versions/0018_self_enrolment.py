@@ -1,7 +1,6 @@
 """Self-enrolment: one-time codes (keyed hashes, counted by the throttle) and what a self-enrolled
 registration adds (next of kin, channels, the consent text agreed to with its version)
 """
-from alembic import op
 import sqlalchemy as sa
 
 from migrations.helpers import create_table, drop_table, fk, id_column, optional, pk, required

@@ -5,7 +5,7 @@ when; the latest on the delivery), and each message keeps the country of the num
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, create_table, drop_table, enum, fk, foreign_keys, id_column
+from migrations.helpers import BigId, create_table, drop_table, enum, foreign_keys, id_column
 from migrations.helpers import optional, pk, required
 
 

@@ -1,10 +1,9 @@
 """The ladder for the silent of a safety check: its rungs' times per alert, the rung each delivery
 has reached, and one row per rung climbed (unique per delivery and rung)
 """
-from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, add_columns, create_table, drop_columns, drop_table, enum, fk
+from migrations.helpers import BigId, add_columns, create_table, drop_columns, drop_table, enum
 from migrations.helpers import foreign_keys, index, optional, pk, required, unique
 
 
