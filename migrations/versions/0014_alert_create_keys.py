@@ -10,10 +10,6 @@ from migrations.helpers import create_table, drop_table, fk, id_column, pk, requ
 revision = '0014_alert_create_keys'
 down_revision = '0013_recurrence_rules'
 
-INDEXES = {
-    'alert_create_key': ('alert_id',),
-}
-
 
 def upgrade():
     create_table('alert_create_key',
@@ -27,8 +23,8 @@ def upgrade():
         fk('alert_create_key', 'user_id', 'user_account'),
         pk('alert_create_key'),
         unique('alert_create_key', 'user_id', 'key'),
-        indexes=INDEXES['alert_create_key'])
+        indexes=('alert_id',))
 
 
 def downgrade():
-    drop_table('alert_create_key', INDEXES['alert_create_key'])
+    drop_table('alert_create_key', ('alert_id',))

@@ -11,10 +11,6 @@ from migrations.helpers import timestamps, unique
 revision = '0018_self_enrolment'
 down_revision = '0017_channels_voice'
 
-INDEXES = {
-    'enrolment_code': ('client_hash', 'created_at', 'phone_hash'),
-}
-
 
 def upgrade():
     create_table('enrolment_code',
@@ -32,7 +28,7 @@ def upgrade():
         optional('sent_at', sa.DateTime(timezone=True)),
         optional('send_error', sa.String(length=200)),
         pk('enrolment_code'),
-        indexes=INDEXES['enrolment_code'])
+        indexes=('client_hash', 'created_at', 'phone_hash'))
 
     create_table('self_enrolment',
         id_column(),
@@ -52,4 +48,4 @@ def upgrade():
 
 def downgrade():
     drop_table('self_enrolment')
-    drop_table('enrolment_code', INDEXES['enrolment_code'])
+    drop_table('enrolment_code', ('client_hash', 'created_at', 'phone_hash'))

@@ -13,10 +13,6 @@ from migrations.helpers import optional, pk, required
 revision = '0019_call_round_outcomes'
 down_revision = '0018_self_enrolment'
 
-INDEXES = {
-    'call_attempt': ('delivery_id',),
-}
-
 
 def upgrade():
     create_table('call_attempt',
@@ -30,7 +26,7 @@ def upgrade():
         *foreign_keys('call_attempt', called_by_id='user_account', case_id='case_file',
                       delivery_id='delivery'),
         pk('call_attempt'),
-        indexes=INDEXES['call_attempt'])
+        indexes=('delivery_id',))
 
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.add_column(sa.Column('call_outcome', sa.Enum('reached_safe', 'reached_needs_help', 'no_answer', 'wrong_number', 'message_left', name='calloutcome', native_enum=False, length=20), nullable=True))
@@ -47,4 +43,4 @@ def downgrade():
         batch_op.drop_column('call_outcome_at')
         batch_op.drop_column('call_outcome')
 
-    drop_table('call_attempt', INDEXES['call_attempt'])
+    drop_table('call_attempt', ('delivery_id',))

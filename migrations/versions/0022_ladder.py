@@ -11,11 +11,10 @@ from migrations.helpers import foreign_keys, index, optional, pk, required, uniq
 revision = '0022_ladder'
 down_revision = '0021_reachable_location'
 
-INDEXES = {
-    'ladder_step': (
-        index('ix_ladder_step_alert', 'alert_id', 'rung', 'state'),
-        index('ix_ladder_step_due', 'id', where="state IN ('pending', 'claimed')")),
-}
+LADDER_STEP_INDEXES = (
+    index('ix_ladder_step_alert', 'alert_id', 'rung', 'state'),
+    index('ix_ladder_step_due', 'id', where="state IN ('pending', 'claimed')"),
+)
 
 
 def upgrade():
@@ -45,10 +44,10 @@ def upgrade():
         *foreign_keys('ladder_step', alert_id='alert', case_id='case_file', delivery_id='delivery'),
         pk('ladder_step'),
         unique('ladder_step', 'delivery_id', 'rung'),
-        indexes=INDEXES['ladder_step'])
+        indexes=LADDER_STEP_INDEXES)
 
 
 def downgrade():
-    drop_table('ladder_step', INDEXES['ladder_step'])
+    drop_table('ladder_step', LADDER_STEP_INDEXES)
     drop_columns('delivery', 'ladder_rung')
     drop_columns('alert', 'ladder_call_minutes', 'ladder_kin_minutes', 'ladder_visit_minutes')
