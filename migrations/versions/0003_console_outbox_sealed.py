@@ -3,9 +3,6 @@
 The console gateway kept each recipient's number in clear in ``console_message.to``, so a dump of
 a console install revealed the registrants' phones. The column becomes an encrypted one: existing
 numbers are sealed with the active field-encryption key (and opened again on downgrade).
-
-Revision ID: 0003_console_outbox_sealed
-Revises: 0002_cases_registry_alerts
 """
 from alembic import op
 import sqlalchemy as sa
@@ -14,8 +11,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0003_console_outbox_sealed'
 down_revision = '0002_cases_registry_alerts'
-branch_labels = None
-depends_on = None
 
 _outbox = sa.table('console_message', sa.column('id', sa.BigInteger()), sa.column('to', sa.Text()))
 

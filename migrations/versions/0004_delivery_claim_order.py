@@ -1,8 +1,5 @@
 """claim order index on delivery (due_at, id): a claim reads its batch off the index instead of
 sorting every due delivery (one alert's deliveries share one due_at)
-
-Revision ID: 0004_delivery_claim_order
-Revises: 0003_console_outbox_sealed
 """
 from alembic import op
 import sqlalchemy as sa
@@ -11,8 +8,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0004_delivery_claim_order'
 down_revision = '0003_console_outbox_sealed'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

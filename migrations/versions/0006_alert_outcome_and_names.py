@@ -1,19 +1,16 @@
 """alert.not_sent_reason: an alert that finished without a single message going out is
 ``not_sent`` and says why (it used to end ``sent``); alert_text.event: CAP's <event> per language;
 names: the network's points, stations, missions and centre named in other languages
-
-Revision ID: 0006_alert_outcome_and_names
-Revises: 0005_alert_fanout_slices
 """
 from alembic import op
 import sqlalchemy as sa
+
+from migrations.helpers import add_columns, drop_columns, drop_server_defaults
 
 
 # revision identifiers, used by Alembic.
 revision = '0006_alert_outcome_and_names'
 down_revision = '0005_alert_fanout_slices'
-branch_labels = None
-depends_on = None
 
 # Delivery reasons → the alert's reason, as alerts.dispatch.not_sent_reason (copied: a revision
 # never imports the application, which changes after it).
@@ -30,18 +27,14 @@ _NAMED = ('liaison_point', 'service_station', 'mission', 'coordination_centre')
 
 def upgrade():
     for table in _NAMED:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column('names', sa.JSON(), nullable=False, server_default='{}'))
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.alter_column('names', server_default=None)
+        add_columns(table, sa.Column('names', sa.JSON(), nullable=False, server_default='{}'))
+        drop_server_defaults(table, 'names')
 
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('not_sent_reason', sa.Enum('no_recipients', 'opted_out', 'invalid_number', 'quiet_hours', 'expired', 'refused', 'several', name='notsentreason', native_enum=False, length=20), nullable=True))
+    add_columns('alert',
+                sa.Column('not_sent_reason', sa.Enum('no_recipients', 'opted_out', 'invalid_number', 'quiet_hours', 'expired', 'refused', 'several', name='notsentreason', native_enum=False, length=20), nullable=True))
 
-    with op.batch_alter_table('alert_text', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('event', sa.String(length=120), nullable=False, server_default=''))
-    with op.batch_alter_table('alert_text', schema=None) as batch_op:
-        batch_op.alter_column('event', server_default=None)
+    add_columns('alert_text', sa.Column('event', sa.String(length=120), nullable=False, server_default=''))
+    drop_server_defaults('alert_text', 'event')
 
     # Alerts recorded as sent although no message went out become not_sent, with their reason.
     bind = op.get_bind()
@@ -59,11 +52,8 @@ def upgrade():
 
 def downgrade():
     for table in _NAMED:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column('names')
+        drop_columns(table, 'names')
     op.execute("UPDATE alert SET state = 'sent' WHERE state = 'not_sent'")
-    with op.batch_alter_table('alert_text', schema=None) as batch_op:
-        batch_op.drop_column('event')
+    drop_columns('alert_text', 'event')
 
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.drop_column('not_sent_reason')
+    drop_columns('alert', 'not_sent_reason')

@@ -11,9 +11,6 @@ Safe to run twice, and after an interruption: only ``v1`` values and files witho
 header are touched, and each file is replaced atomically (a sealed copy beside it, flushed, renamed
 over it). The database part runs first, the files last. The downgrade does the reverse (``v2``
 values back to ``v1``, sealed files opened in place) for the code before this revision.
-
-Revision ID: 0007_sealed_fields_bound
-Revises: 0006_alert_outcome_and_names
 """
 from pathlib import Path
 
@@ -24,8 +21,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0007_sealed_fields_bound'
 down_revision = '0006_alert_outcome_and_names'
-branch_labels = None
-depends_on = None
 
 BATCH = 2000
 

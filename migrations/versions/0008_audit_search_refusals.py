@@ -1,8 +1,5 @@
 """audit_entry: case_reference and registrant_id (indexed search by reference and registration
 number), an (action, at) index for refused accesses; existing entries are filled in
-
-Revision ID: 0008_audit_search_refusals
-Revises: 0007_sealed_fields_bound
 """
 import json
 
@@ -13,8 +10,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0008_audit_search_refusals'
 down_revision = '0007_sealed_fields_bound'
-branch_labels = None
-depends_on = None
 
 BATCH = 1000
 

@@ -1,11 +1,11 @@
 """Cases: incidents at home placed in a division of the city; possible duplicates for the centre to
 compare; city_key, the city as a search matches it (any spelling of a city is one indexed lookup)
-
-Revision ID: 0009_home_incidents_duplicates
-Revises: 0008_audit_search_refusals
 """
 from alembic import op
 import sqlalchemy as sa
+
+from migrations.helpers import create_table, drop_table, enum, foreign_keys, id_column, optional, pk
+from migrations.helpers import required, unique
 
 from consular.registry.places import normalise_place
 
@@ -13,8 +13,6 @@ from consular.registry.places import normalise_place
 # revision identifiers, used by Alembic.
 revision = '0009_home_incidents_duplicates'
 down_revision = '0008_audit_search_refusals'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():
@@ -35,24 +33,21 @@ def upgrade():
         batch_op.alter_column('city_key', existing_type=sa.String(length=120), nullable=False)
         batch_op.create_index(batch_op.f('ix_case_file_city_key'), ['city_key'], unique=False)
 
-    op.create_table('possible_duplicate',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('case_id', sa.Integer(), nullable=False),
-    sa.Column('other_case_id', sa.Integer(), nullable=False),
-    sa.Column('reasons', sa.String(length=100), nullable=False),
-    sa.Column('state', sa.Enum('open', 'same', 'different', name='duplicatestate', native_enum=False, length=10), nullable=False),
-    sa.Column('found_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('found_by_id', sa.Integer(), nullable=True),
-    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('decided_by_id', sa.Integer(), nullable=True),
-    sa.Column('note', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['case_id'], ['case_file.id'], name=op.f('fk_possible_duplicate_case_id_case_file')),
-    sa.ForeignKeyConstraint(['decided_by_id'], ['user_account.id'], name=op.f('fk_possible_duplicate_decided_by_id_user_account')),
-    sa.ForeignKeyConstraint(['found_by_id'], ['user_account.id'], name=op.f('fk_possible_duplicate_found_by_id_user_account')),
-    sa.ForeignKeyConstraint(['other_case_id'], ['case_file.id'], name=op.f('fk_possible_duplicate_other_case_id_case_file')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_possible_duplicate')),
-    sa.UniqueConstraint('case_id', 'other_case_id', name=op.f('uq_possible_duplicate_case_id'))
-    )
+    create_table('possible_duplicate',
+        id_column(),
+        required('case_id', sa.Integer()),
+        required('other_case_id', sa.Integer()),
+        required('reasons', sa.String(length=100)),
+        required('state', enum('duplicatestate', 'open', 'same', 'different', length=10)),
+        required('found_at', sa.DateTime(timezone=True)),
+        optional('found_by_id', sa.Integer()),
+        optional('decided_at', sa.DateTime(timezone=True)),
+        optional('decided_by_id', sa.Integer()),
+        optional('note', sa.Text()),
+        *foreign_keys('possible_duplicate', case_id='case_file', decided_by_id='user_account',
+                      found_by_id='user_account', other_case_id='case_file'),
+        pk('possible_duplicate'),
+        unique('possible_duplicate', 'case_id', 'other_case_id'))
     with op.batch_alter_table('possible_duplicate', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_possible_duplicate_case_id'), ['case_id'], unique=False)
         batch_op.create_index('ix_possible_duplicate_open_other', ['other_case_id'], unique=False,
@@ -65,7 +60,7 @@ def downgrade():
         batch_op.drop_index('ix_possible_duplicate_open_other', postgresql_where=sa.text("state = 'open'"),
                             sqlite_where=sa.text("state = 'open'"))
         batch_op.drop_index(batch_op.f('ix_possible_duplicate_case_id'))
-    op.drop_table('possible_duplicate')
+    drop_table('possible_duplicate')
 
     with op.batch_alter_table('case_file', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_case_file_city_key'))

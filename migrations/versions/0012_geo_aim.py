@@ -1,18 +1,15 @@
 """Geographic aim: registrants placed by latitude and longitude (their city's from the city index,
 or an explicit location), and alert areas that are circles or polygons
-
-Revision ID: 0012_geo_aim
-Revises: 0011_alert_templates_break_glass
 """
 from alembic import op
 import sqlalchemy as sa
+
+from migrations.helpers import add_columns, drop_columns
 
 
 # revision identifiers, used by Alembic.
 revision = '0012_geo_aim'
 down_revision = '0011_alert_templates_break_glass'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():
@@ -22,14 +19,14 @@ def upgrade():
         batch_op.add_column(sa.Column('location_explicit', sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
         batch_op.create_index('ix_registrant_location', ['latitude', 'longitude'], unique=False)
-    with op.batch_alter_table('alert_area', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('shape', sa.Enum('place', 'circle', 'polygon', name='areashape',
-                                                       native_enum=False, length=10),
-                                      server_default='place', nullable=False))
-        batch_op.add_column(sa.Column('latitude', sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column('longitude', sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column('radius_km', sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column('polygon', sa.Text(), nullable=True))
+    add_columns('alert_area',
+                sa.Column('shape', sa.Enum('place', 'circle', 'polygon', name='areashape',
+                                           native_enum=False, length=10),
+                          server_default='place', nullable=False),
+                sa.Column('latitude', sa.Float(), nullable=True),
+                sa.Column('longitude', sa.Float(), nullable=True),
+                sa.Column('radius_km', sa.Float(), nullable=True),
+                sa.Column('polygon', sa.Text(), nullable=True))
     _place_registrants()
 
 
@@ -52,12 +49,7 @@ def _place_registrants():
 
 
 def downgrade():
-    with op.batch_alter_table('alert_area', schema=None) as batch_op:
-        batch_op.drop_column('polygon')
-        batch_op.drop_column('radius_km')
-        batch_op.drop_column('longitude')
-        batch_op.drop_column('latitude')
-        batch_op.drop_column('shape')
+    drop_columns('alert_area', 'shape', 'latitude', 'longitude', 'radius_km', 'polygon')
     with op.batch_alter_table('registrant', schema=None) as batch_op:
         batch_op.drop_index('ix_registrant_location')
         batch_op.drop_column('location_explicit')

@@ -1,19 +1,16 @@
 """Recurring alerts' schedules as rules (every day, on weekdays, on a day of the month or of the
 year, N days before a holiday) instead of a crontab typed by hand; the crontabs already saved that
 mean one of these become rules, the others stay crontabs ("custom (cron)"), still run as written
-
-Revision ID: 0013_recurrence_rules
-Revises: 0012_geo_aim
 """
 from alembic import op
 import sqlalchemy as sa
+
+from migrations.helpers import add_columns, drop_columns
 
 
 # revision identifiers, used by Alembic.
 revision = '0013_recurrence_rules'
 down_revision = '0012_geo_aim'
-branch_labels = None
-depends_on = None
 
 KINDS = ('daily', 'weekly', 'monthly', 'yearly', 'holiday', 'cron')
 
@@ -24,11 +21,10 @@ def _alert_table():
 
 
 def upgrade():
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('recurrence_kind', sa.Enum(*KINDS, name='recurrencekind',
-                                                                 native_enum=False, length=10),
-                                      nullable=True))
-        batch_op.add_column(sa.Column('recurrence_rule', sa.JSON(none_as_null=True), nullable=True))
+    add_columns('alert',
+                sa.Column('recurrence_kind', sa.Enum(*KINDS, name='recurrencekind', native_enum=False,
+                                                     length=10), nullable=True),
+                sa.Column('recurrence_rule', sa.JSON(none_as_null=True), nullable=True))
     _rules_from_crontabs()
 
 
@@ -83,6 +79,4 @@ def _crontabs_from_rules():
 
 def downgrade():
     _crontabs_from_rules()
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.drop_column('recurrence_rule')
-        batch_op.drop_column('recurrence_kind')
+    drop_columns('alert', 'recurrence_kind', 'recurrence_rule')

@@ -1,8 +1,5 @@
 """Outbound webhooks: the subscriptions admins configure and the outbox of their deliveries (one row
 per event and subscription, claimed by the worker with a lease)
-
-Revision ID: 0015_outbound_webhooks
-Revises: 0014_alert_create_keys
 """
 from alembic import op
 import sqlalchemy as sa
@@ -11,8 +8,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0015_outbound_webhooks'
 down_revision = '0014_alert_create_keys'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -1,82 +1,70 @@
-"""Hazard watch: the feeds polled, the events read from them (with every key they go by) and the draft made for each
-
-Revision ID: 0016_hazard_watch
-Revises: 0015_outbound_webhooks
-"""
-from alembic import op
+"""Hazard watch: the feeds polled, the events read from them (with every key they go by) and the draft made for each"""
 import sqlalchemy as sa
+
+from migrations.helpers import create_table, drop_tables, fk, id_column, index, optional, pk
+from migrations.helpers import required, unique
 
 
 # revision identifiers, used by Alembic.
 revision = '0016_hazard_watch'
 down_revision = '0015_outbound_webhooks'
-branch_labels = None
-depends_on = None
+
+INDEXES = {
+    'hazard_event': (
+        'first_seen_at',
+        index('ix_hazard_event_kind_time', 'kind', 'occurred_at')),
+    'hazard_event_key': ('event_id',),
+}
 
 
 def upgrade():
-    op.create_table('hazard_feed',
-    sa.Column('name', sa.String(length=40), nullable=False),
-    sa.Column('kind', sa.String(length=10), nullable=False),
-    sa.Column('url', sa.String(length=500), nullable=False),
-    sa.Column('etag', sa.String(length=200), nullable=True),
-    sa.Column('last_modified', sa.String(length=100), nullable=True),
-    sa.Column('last_polled_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('last_success_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('last_error_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('last_error', sa.String(length=300), nullable=False),
-    sa.Column('last_events', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('name', name=op.f('pk_hazard_feed'))
-    )
-    op.create_table('hazard_event',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('source', sa.String(length=40), nullable=False),
-    sa.Column('external_id', sa.String(length=200), nullable=False),
-    sa.Column('kind', sa.String(length=30), nullable=False),
-    sa.Column('event', sa.String(length=120), nullable=False),
-    sa.Column('severity', sa.String(length=10), nullable=False),
-    sa.Column('magnitude', sa.Float(), nullable=True),
-    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('source_updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('latitude', sa.Float(), nullable=True),
-    sa.Column('longitude', sa.Float(), nullable=True),
-    sa.Column('radius_km', sa.Float(), nullable=True),
-    sa.Column('polygon', sa.Text(), nullable=True),
-    sa.Column('headline', sa.String(length=300), nullable=False),
-    sa.Column('place', sa.String(length=120), nullable=False),
-    sa.Column('link', sa.String(length=500), nullable=False),
-    sa.Column('cancelled', sa.Boolean(), nullable=False),
-    sa.Column('exposure', sa.Integer(), nullable=False),
-    sa.Column('alert_id', sa.Integer(), nullable=True),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['alert_id'], ['alert.id'], name=op.f('fk_hazard_event_alert_id_alert')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_hazard_event')),
-    sa.UniqueConstraint('source', 'external_id', name=op.f('uq_hazard_event_source'))
-    )
-    with op.batch_alter_table('hazard_event', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_hazard_event_first_seen_at'), ['first_seen_at'], unique=False)
-        batch_op.create_index('ix_hazard_event_kind_time', ['kind', 'occurred_at'], unique=False)
+    create_table('hazard_feed',
+        required('name', sa.String(length=40)),
+        required('kind', sa.String(length=10)),
+        required('url', sa.String(length=500)),
+        optional('etag', sa.String(length=200)),
+        optional('last_modified', sa.String(length=100)),
+        optional('last_polled_at', sa.DateTime(timezone=True)),
+        optional('last_success_at', sa.DateTime(timezone=True)),
+        optional('last_error_at', sa.DateTime(timezone=True)),
+        required('last_error', sa.String(length=300)),
+        required('last_events', sa.Integer()),
+        pk('hazard_feed', 'name'))
+    create_table('hazard_event',
+        id_column(),
+        required('source', sa.String(length=40)),
+        required('external_id', sa.String(length=200)),
+        required('kind', sa.String(length=30)),
+        required('event', sa.String(length=120)),
+        required('severity', sa.String(length=10)),
+        optional('magnitude', sa.Float()),
+        required('occurred_at', sa.DateTime(timezone=True)),
+        required('source_updated_at', sa.DateTime(timezone=True)),
+        optional('latitude', sa.Float()),
+        optional('longitude', sa.Float()),
+        optional('radius_km', sa.Float()),
+        optional('polygon', sa.Text()),
+        required('headline', sa.String(length=300)),
+        required('place', sa.String(length=120)),
+        required('link', sa.String(length=500)),
+        required('cancelled', sa.Boolean()),
+        required('exposure', sa.Integer()),
+        optional('alert_id', sa.Integer()),
+        required('first_seen_at', sa.DateTime(timezone=True)),
+        required('updated_at', sa.DateTime(timezone=True)),
+        fk('hazard_event', 'alert_id', 'alert'),
+        pk('hazard_event'),
+        unique('hazard_event', 'source', 'external_id'),
+        indexes=INDEXES['hazard_event'])
 
-    op.create_table('hazard_event_key',
-    sa.Column('key', sa.String(length=250), nullable=False),
-    sa.Column('event_id', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['event_id'], ['hazard_event.id'], name=op.f('fk_hazard_event_key_event_id_hazard_event'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('key', name=op.f('pk_hazard_event_key'))
-    )
-    with op.batch_alter_table('hazard_event_key', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_hazard_event_key_event_id'), ['event_id'], unique=False)
+    create_table('hazard_event_key',
+        required('key', sa.String(length=250)),
+        required('event_id', sa.Integer()),
+        fk('hazard_event_key', 'event_id', 'hazard_event', ondelete='CASCADE'),
+        pk('hazard_event_key', 'key'),
+        indexes=INDEXES['hazard_event_key'])
 
 
 
 def downgrade():
-    with op.batch_alter_table('hazard_event_key', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_hazard_event_key_event_id'))
-
-    op.drop_table('hazard_event_key')
-    with op.batch_alter_table('hazard_event', schema=None) as batch_op:
-        batch_op.drop_index('ix_hazard_event_kind_time')
-        batch_op.drop_index(batch_op.f('ix_hazard_event_first_seen_at'))
-
-    op.drop_table('hazard_event')
-    op.drop_table('hazard_feed')
+    drop_tables(('hazard_feed', 'hazard_event', 'hazard_event_key'), INDEXES)

@@ -1,37 +1,32 @@
 """The call round records what each call found (call_attempt: outcome, a sealed note, who and
 when; the latest on the delivery), and each message keeps the country of the number it went to
 (delivery.phone_country), so the share of messages with a final receipt is known per country
-
-Revision ID: 0019_call_round_outcomes
-Revises: 0018_self_enrolment
 """
 from alembic import op
 import sqlalchemy as sa
+
+from migrations.helpers import BigId, create_table, drop_table, enum, foreign_keys, id_column
+from migrations.helpers import optional, pk, required
 
 
 # revision identifiers, used by Alembic.
 revision = '0019_call_round_outcomes'
 down_revision = '0018_self_enrolment'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():
-    op.create_table('call_attempt',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('delivery_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('outcome', sa.Enum('reached_safe', 'reached_needs_help', 'no_answer', 'wrong_number', 'message_left', name='calloutcome', native_enum=False, length=20), nullable=False),
-    sa.Column('note', sa.Text(), nullable=True),
-    sa.Column('called_by_id', sa.Integer(), nullable=True),
-    sa.Column('called_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('case_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['called_by_id'], ['user_account.id'], name=op.f('fk_call_attempt_called_by_id_user_account')),
-    sa.ForeignKeyConstraint(['case_id'], ['case_file.id'], name=op.f('fk_call_attempt_case_id_case_file')),
-    sa.ForeignKeyConstraint(['delivery_id'], ['delivery.id'], name=op.f('fk_call_attempt_delivery_id_delivery')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_call_attempt'))
-    )
-    with op.batch_alter_table('call_attempt', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_call_attempt_delivery_id'), ['delivery_id'], unique=False)
+    create_table('call_attempt',
+        id_column(BigId),
+        required('delivery_id', BigId),
+        required('outcome', enum('calloutcome', 'reached_safe', 'reached_needs_help', 'no_answer', 'wrong_number', 'message_left', length=20)),
+        optional('note', sa.Text()),
+        optional('called_by_id', sa.Integer()),
+        required('called_at', sa.DateTime(timezone=True)),
+        optional('case_id', sa.Integer()),
+        *foreign_keys('call_attempt', called_by_id='user_account', case_id='case_file',
+                      delivery_id='delivery'),
+        pk('call_attempt'),
+        indexes=('delivery_id',))
 
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.add_column(sa.Column('call_outcome', sa.Enum('reached_safe', 'reached_needs_help', 'no_answer', 'wrong_number', 'message_left', name='calloutcome', native_enum=False, length=20), nullable=True))
@@ -48,7 +43,4 @@ def downgrade():
         batch_op.drop_column('call_outcome_at')
         batch_op.drop_column('call_outcome')
 
-    with op.batch_alter_table('call_attempt', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_call_attempt_delivery_id'))
-
-    op.drop_table('call_attempt')
+    drop_table('call_attempt', ('delivery_id',))

@@ -1,23 +1,19 @@
 """Several senders: each delivery records the sender that sent it, and the rate buckets (one per
 sender and kind of traffic) get names long enough for "kind:sender"
-
-Revision ID: 0020_senders
-Revises: 0019_call_round_outcomes
 """
 from alembic import op
 import sqlalchemy as sa
+
+from migrations.helpers import add_columns, drop_columns
 
 
 # revision identifiers, used by Alembic.
 revision = '0020_senders'
 down_revision = '0019_call_round_outcomes'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('delivery', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('sender', sa.String(length=40), nullable=True))
+    add_columns('delivery', sa.Column('sender', sa.String(length=40), nullable=True))
     with op.batch_alter_table('sms_rate_bucket', schema=None) as batch_op:
         batch_op.alter_column('name', existing_type=sa.String(length=40), type_=sa.String(length=120),
                               existing_nullable=False)
@@ -29,5 +25,4 @@ def downgrade():
     with op.batch_alter_table('sms_rate_bucket', schema=None) as batch_op:
         batch_op.alter_column('name', existing_type=sa.String(length=120), type_=sa.String(length=40),
                               existing_nullable=False)
-    with op.batch_alter_table('delivery', schema=None) as batch_op:
-        batch_op.drop_column('sender')
+    drop_columns('delivery', 'sender')

@@ -1,8 +1,5 @@
 """An index of the reachable registrants' places (active, not ended): counting the people in an
 area (a hazard's exposure) reads the index alone, not the table
-
-Revision ID: 0021_reachable_location
-Revises: 0020_senders
 """
 from alembic import op
 import sqlalchemy as sa
@@ -11,8 +8,6 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0021_reachable_location'
 down_revision = '0020_senders'
-branch_labels = None
-depends_on = None
 
 REACHABLE = "status = 'active' AND ended_at IS NULL"
 

@@ -1,66 +1,53 @@
 """The ladder for the silent of a safety check: its rungs' times per alert, the rung each delivery
 has reached, and one row per rung climbed (unique per delivery and rung)
-
-Revision ID: 0022_ladder
-Revises: 0021_reachable_location
 """
-from alembic import op
 import sqlalchemy as sa
+
+from migrations.helpers import BigId, add_columns, create_table, drop_columns, drop_table, enum
+from migrations.helpers import foreign_keys, index, optional, pk, required, unique
 
 
 # revision identifiers, used by Alembic.
 revision = '0022_ladder'
 down_revision = '0021_reachable_location'
-branch_labels = None
-depends_on = None
 
-BigId = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+LADDER_STEP_INDEXES = (
+    index('ix_ladder_step_alert', 'alert_id', 'rung', 'state'),
+    index('ix_ladder_step_due', 'id', where="state IN ('pending', 'claimed')"),
+)
 
 
 def upgrade():
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('ladder_call_minutes', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('ladder_kin_minutes', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('ladder_visit_minutes', sa.Integer(), nullable=True))
-    with op.batch_alter_table('delivery', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('ladder_rung', sa.String(length=10), nullable=True))
-    op.create_table('ladder_step',
-    sa.Column('id', BigId, nullable=False),
-    sa.Column('delivery_id', BigId, nullable=False),
-    sa.Column('alert_id', sa.Integer(), nullable=False),
-    sa.Column('rung', sa.Enum('reminder', 'call', 'kin', 'visit', name='ladderrung', native_enum=False, length=10), nullable=False),
-    sa.Column('state', sa.Enum('taken', 'skipped', 'pending', 'claimed', 'sent', 'failed', name='ladderstepstate', native_enum=False, length=10), nullable=False),
-    sa.Column('taken_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('skip_reason', sa.String(length=40), nullable=True),
-    sa.Column('phone', sa.Text(), nullable=True),
-    sa.Column('locale', sa.String(length=10), nullable=True),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('claimed_by', sa.String(length=120), nullable=True),
-    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('reconcile_from', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('provider_id', sa.String(length=64), nullable=True),
-    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('error', sa.String(length=200), nullable=True),
-    sa.Column('case_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['alert_id'], ['alert.id'], name=op.f('fk_ladder_step_alert_id_alert')),
-    sa.ForeignKeyConstraint(['case_id'], ['case_file.id'], name=op.f('fk_ladder_step_case_id_case_file')),
-    sa.ForeignKeyConstraint(['delivery_id'], ['delivery.id'], name=op.f('fk_ladder_step_delivery_id_delivery')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_ladder_step')),
-    sa.UniqueConstraint('delivery_id', 'rung', name=op.f('uq_ladder_step_delivery_id'))
-    )
-    with op.batch_alter_table('ladder_step', schema=None) as batch_op:
-        batch_op.create_index('ix_ladder_step_alert', ['alert_id', 'rung', 'state'], unique=False)
-        batch_op.create_index('ix_ladder_step_due', ['id'], unique=False, postgresql_where=sa.text("state IN ('pending', 'claimed')"), sqlite_where=sa.text("state IN ('pending', 'claimed')"))
+    add_columns('alert',
+                sa.Column('ladder_call_minutes', sa.Integer(), nullable=True),
+                sa.Column('ladder_kin_minutes', sa.Integer(), nullable=True),
+                sa.Column('ladder_visit_minutes', sa.Integer(), nullable=True))
+    add_columns('delivery', sa.Column('ladder_rung', sa.String(length=10), nullable=True))
+    create_table('ladder_step',
+        required('id', BigId),
+        required('delivery_id', BigId),
+        required('alert_id', sa.Integer()),
+        required('rung', enum('ladderrung', 'reminder', 'call', 'kin', 'visit', length=10)),
+        required('state', enum('ladderstepstate', 'taken', 'skipped', 'pending', 'claimed', 'sent', 'failed', length=10)),
+        required('taken_at', sa.DateTime(timezone=True)),
+        optional('skip_reason', sa.String(length=40)),
+        optional('phone', sa.Text()),
+        optional('locale', sa.String(length=10)),
+        required('attempts', sa.Integer()),
+        optional('claimed_by', sa.String(length=120)),
+        optional('lease_until', sa.DateTime(timezone=True)),
+        optional('reconcile_from', sa.DateTime(timezone=True)),
+        optional('provider_id', sa.String(length=64)),
+        optional('sent_at', sa.DateTime(timezone=True)),
+        optional('error', sa.String(length=200)),
+        optional('case_id', sa.Integer()),
+        *foreign_keys('ladder_step', alert_id='alert', case_id='case_file', delivery_id='delivery'),
+        pk('ladder_step'),
+        unique('ladder_step', 'delivery_id', 'rung'),
+        indexes=LADDER_STEP_INDEXES)
 
 
 def downgrade():
-    with op.batch_alter_table('ladder_step', schema=None) as batch_op:
-        batch_op.drop_index('ix_ladder_step_due', postgresql_where=sa.text("state IN ('pending', 'claimed')"), sqlite_where=sa.text("state IN ('pending', 'claimed')"))
-        batch_op.drop_index('ix_ladder_step_alert')
-    op.drop_table('ladder_step')
-    with op.batch_alter_table('delivery', schema=None) as batch_op:
-        batch_op.drop_column('ladder_rung')
-    with op.batch_alter_table('alert', schema=None) as batch_op:
-        batch_op.drop_column('ladder_visit_minutes')
-        batch_op.drop_column('ladder_kin_minutes')
-        batch_op.drop_column('ladder_call_minutes')
+    drop_table('ladder_step', LADDER_STEP_INDEXES)
+    drop_columns('delivery', 'ladder_rung')
+    drop_columns('alert', 'ladder_call_minutes', 'ladder_kin_minutes', 'ladder_visit_minutes')

@@ -57,8 +57,8 @@ def test_the_wheel_holds_the_city_index(wheel: Path) -> None:
 
 def test_the_wheel_holds_the_migrations(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("migrations/__init__.py", "migrations/env.py", "migrations/alembic.ini",
-                 "migrations/script.py.mako"):
+    for name in ("migrations/__init__.py", "migrations/env.py", "migrations/helpers.py",
+                 "migrations/alembic.ini", "migrations/script.py.mako"):
         assert name in names, name
     revisions = sorted(p.name for p in (ROOT / "migrations" / "versions").glob("*.py"))
     assert revisions

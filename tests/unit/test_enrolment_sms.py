@@ -18,13 +18,7 @@ from alerts.replies.keywords import JOIN_KEYWORDS, ReplyKind, parse_reply
 from consular.db import db
 from tests.conftest import csrf_from
 from tests.support.dispatch import TwilioSetup, make_registrant, new_phone
-from tests.support.replies import OUR_NUMBER, answer_of
-
-
-def text_in(setup: TwilioSetup, number: str, body: str) -> str | None:
-    result = setup.fake.send_inbound(number, OUR_NUMBER, body, f"{setup.base_url}/webhooks/twilio/inbound")
-    assert result["status"] == 200, result
-    return answer_of(result["body"])
+from tests.support.replies import text_in
 
 
 @pytest.mark.parametrize(("word", "locale", "expected"), [

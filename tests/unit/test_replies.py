@@ -35,15 +35,8 @@ from tests.support.dispatch import (
     new_phone,
     send_alert,
 )
-from tests.support.replies import OUR_NUMBER, answer_of
+from tests.support.replies import OUR_NUMBER, answer_of, text_in
 from tests.support.webhooks import twilio_signature
-
-
-def text_in(setup: TwilioSetup, person: Registrant | str, body: str) -> str | None:
-    number = person if isinstance(person, str) else person.phone
-    result = setup.fake.send_inbound(number, OUR_NUMBER, body, f"{setup.base_url}/webhooks/twilio/inbound")
-    assert result["status"] == 200, result
-    return answer_of(result["body"])
 
 
 def status_of(person: Registrant) -> RegistrantStatus:

@@ -357,12 +357,18 @@ FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "alerts.example.o
              "X-Forwarded-For": "54.172.60.1"}
 
 
+def as_forwarded(scene: Scene) -> Signed:
+    """The scene's genuine request as it reaches the app through a proxy: signed for the public
+    address, with the headers nginx adds."""
+    return replace(scene.request, url=PUBLIC + scene.request.path, headers=FORWARDED)
+
+
 @pytest.mark.parametrize("hook", list(SCENES))
 def test_behind_one_trusted_proxy_the_public_url_is_what_is_checked(
         app: Flask, twilio_apps: Callable[..., Flask], hook: str) -> None:
     behind_nginx = twilio_apps(TRUSTED_PROXIES=1)
     scene = SCENES[hook](app)
-    public = replace(scene.request, url=PUBLIC + scene.request.path, headers=FORWARDED)
+    public = as_forwarded(scene)
     # What nginx forwards must still be for this address, this scheme, these parameters.
     refused(behind_nginx, replace(public, url="http://alerts.example.org" + scene.request.path))
     refused(behind_nginx, replace(public, url=PUBLIC + scene.other_path))
@@ -380,7 +386,7 @@ def test_trusting_no_proxy_forged_forwarded_headers_do_not_help(
     scene = SCENES[hook](app)
     # A genuine request captured on its way to the public address, replayed straight at the app with
     # forwarded headers that would make the URLs agree if the app believed them.
-    captured = replace(scene.request, url=PUBLIC + scene.request.path, headers=FORWARDED)
+    captured = as_forwarded(scene)
     refused(direct, captured)
     refused(direct, replace(captured, headers={**FORWARDED, "Host": "alerts.example.org:443",
                                                "X-Forwarded-Port": "443"}))
