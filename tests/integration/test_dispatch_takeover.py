@@ -12,32 +12,18 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts.gateways.fake.server import FakeTwilio
-from alerts.models import CapUrgency, Delivery, DeliveryState, WorkerHeartbeat
+from alerts.models import Delivery, DeliveryState, WorkerHeartbeat
 from consular.db import db
-from tests.support.dispatch import ACCOUNT_SID, AUTH_TOKEN, make_alert, make_registrant, send_alert
-from tests.support.workers import (
-    assert_each_sent_once,
-    counts,
-    kill_a_worker_at_the_eighth_message,
-    run_a_worker_until_all_are_sent,
-    worker_env,
-)
+from tests.support.workers import a_fanout_to, counts
 
 PEOPLE = 60
 LEASE_SECONDS = 3600  # the claims' lease: never reached within the test
 
 
 def test_a_dead_workers_claims_are_taken_when_its_heartbeat_stops(app: Flask, tmp_path: Path) -> None:
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=150, callbacks={"enabled": False}) as fake:
-        people = [make_registrant(language="en") for _ in range(PEOPLE)]
-        alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
-        send_alert(alert)
-        env = {**worker_env(tmp_path, url, fake), "DISPATCH_LEASE_SECONDS": str(LEASE_SECONDS),
-               "DISPATCH_LANES": "2"}
-
-        kill_a_worker_at_the_eighth_message(env, tmp_path, fake)
+    with a_fanout_to(PEOPLE, tmp_path, app.config["SQLALCHEMY_DATABASE_URI"],
+                     DISPATCH_LEASE_SECONDS=str(LEASE_SECONDS), DISPATCH_LANES="2") as fanout:
+        fanout.kill_a_worker_at_the_eighth_message()
         at_kill = counts()
         assert at_kill["claimed"] > 0, at_kill
         dead = db.session.scalars(sa.select(Delivery.claimed_by).where(
@@ -49,8 +35,7 @@ def test_a_dead_workers_claims_are_taken_when_its_heartbeat_stops(app: Flask, tm
         assert {claimer.rsplit("/", 1)[0] for claimer in dead} <= beats
 
         # A hang detector only: a tenth of the lease the claims would otherwise wait for.
-        output = run_a_worker_until_all_are_sent(env, tmp_path, PEOPLE, LEASE_SECONDS / 10)
-        assert_each_sent_once(fake, people, alert)
+        output = fanout.send_the_rest(LEASE_SECONDS / 10)
         # Taken over because the heartbeat stopped, not because a lease ran out; reconciled first.
         assert "whose heartbeat stopped taken back" in output, output[-4000:]
         assert "whose lease ran out" not in output

@@ -8,17 +8,19 @@ import signal
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from alerts.gateways.fake.server import FakeTwilio
-from alerts.models import Alert, AlertState, Delivery
+from alerts.models import Alert, AlertState, CapUrgency, Delivery
 from consular.db import db
 from consular.registry.models import Registrant
 from tests.conftest import base_overrides
-from tests.support.dispatch import TWILIO
+from tests.support.dispatch import ACCOUNT_SID, AUTH_TOKEN, TWILIO, make_alert, make_registrant, send_alert
 from tests.support.processes import CONSULAR, GONE, wait_for
 
 
@@ -33,6 +35,39 @@ def worker_env(tmp_path: Path, database_url: str, fake: FakeTwilio) -> dict[str,
     }
     env.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in settings.items()})
     return env
+
+
+@dataclass
+class Fanout:
+    """An English alert fanned out to ``people``, the slow fake Twilio it is to reach and the
+    environment of the workers that will send it."""
+
+    fake: FakeTwilio
+    people: list[Registrant]
+    alert: Alert
+    env: dict[str, str]
+    cwd: Path
+
+    def kill_a_worker_at_the_eighth_message(self) -> None:
+        kill_a_worker_at_the_eighth_message(self.env, self.cwd, self.fake)
+
+    def send_the_rest(self, timeout: float) -> str:
+        """A second worker sends what is left (``timeout``: a hang detector only); Twilio then has
+        each person's message exactly once. The worker's output."""
+        output = run_a_worker_until_all_are_sent(self.env, self.cwd, len(self.people), timeout)
+        assert_each_sent_once(self.fake, self.people, self.alert)
+        return output
+
+
+@contextmanager
+def a_fanout_to(people: int, tmp_path: Path, database_url: str, **env: str) -> Iterator[Fanout]:
+    """An immediate English alert fanned out to ``people`` new registrants, with the fake Twilio
+    (150 ms an answer, no callbacks) running; ``env`` adds to the workers' environment."""
+    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=150, callbacks={"enabled": False}) as fake:
+        registrants = [make_registrant(language="en") for _ in range(people)]
+        alert = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+        send_alert(alert)
+        yield Fanout(fake, registrants, alert, {**worker_env(tmp_path, database_url, fake), **env}, tmp_path)
 
 
 def counts() -> Counter[str]:
