@@ -9,8 +9,10 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer
 
 LAST_MODIFIED = "Sun, 06 Dec 2026 02:10:00 GMT"
 
@@ -22,7 +24,7 @@ class Document:
     etag: str
 
 
-class HazardFeedServer:
+class HazardFeedServer(LoopbackServer):
     """``with HazardFeedServer() as server: server.put("/usgs.geojson", body, "application/geo+json")``."""
 
     def __init__(self) -> None:
@@ -79,9 +81,7 @@ class HazardFeedServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def put(self, path: str, body: bytes | str, content_type: str) -> None:
         data = body.encode() if isinstance(body, str) else body
@@ -104,17 +104,8 @@ class HazardFeedServer:
         raise AssertionError(f"the answer to {path} is still being sent")
 
     def url(self, path: str) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def headers_of(self, path: str) -> list[dict[str, str]]:
         with self._lock:
             return [headers for p, headers in self.requests if p == path]
-
-    def __enter__(self) -> HazardFeedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()

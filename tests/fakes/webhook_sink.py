@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class ReceivedRequest:
         return dict(self.pairs)
 
 
-class WebhookSink:
+class WebhookSink(LoopbackServer):
     """``with WebhookSink() as sink: sink.url("/status")`` … ``sink.wait_for(2)``."""
 
     def __init__(self, status: int = 204, body: str = "") -> None:
@@ -53,21 +55,10 @@ class WebhookSink:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-sink", daemon=True)
-
-    def __enter__(self) -> WebhookSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        super().__init__(Handler, name="webhook-sink")
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedRequest]:
         """Wait until at least ``count`` requests arrived; returns them all."""
