@@ -199,14 +199,20 @@ def test_what_each_user_sees_equals_the_policy(app: Flask, world: World) -> None
                                                       "resolved": "resolved"}[stage]
             return case.id
 
+        def centre_step(self, case_id: int, fitting: bool, who: str, states: tuple[str, ...], step: Any,
+                        then: str) -> None:
+            """``who`` takes a step only the centre may take, on a case in one of ``states``: where
+            it succeeds, the case becomes ``then``."""
+            case_id = self.choose(case_id, fitting, states)
+            m = self.model[case_id]
+            expected = expected_refusal(self.user(who), m, (Role.coordinator,), states)
+            if self.attempt(case_id, who, expected, step):
+                m.status = then
+
         @rule(case_id=cases, fitting=st.booleans(), who=CENTRE)
         def triage(self, case_id: int, fitting: bool, who: str) -> None:
-            case_id = self.choose(case_id, fitting, ("new",))
-            m = self.model[case_id]
-            expected = expected_refusal(self.user(who), m, (Role.coordinator,), ("new",))
-            if self.attempt(case_id, who, expected, lambda c, u: ops.triage(
-                    c, user=u, priority="P2", expected_version=c.version)):
-                m.status = "triaged"
+            self.centre_step(case_id, fitting, who, ("new",), lambda c, u: ops.triage(
+                c, user=u, priority="P2", expected_version=c.version), then="triaged")
 
         @rule(case_id=cases, fitting=st.booleans(), who=CENTRE, station=st.sampled_from(STATIONS))
         def assign(self, case_id: int, fitting: bool, who: str, station: str) -> None:
@@ -274,21 +280,13 @@ def test_what_each_user_sees_equals_the_policy(app: Flask, world: World) -> None
 
         @rule(case_id=cases, fitting=st.booleans(), who=CENTRE)
         def close(self, case_id: int, fitting: bool, who: str) -> None:
-            case_id = self.choose(case_id, fitting, ("resolved",))
-            m = self.model[case_id]
-            expected = expected_refusal(self.user(who), m, (Role.coordinator,), ("resolved",))
-            if self.attempt(case_id, who, expected, lambda c, u: ops.close_case(
-                    c, user=u, outcome="assisted", expected_version=c.version)):
-                m.status = "closed"
+            self.centre_step(case_id, fitting, who, ("resolved",), lambda c, u: ops.close_case(
+                c, user=u, outcome="assisted", expected_version=c.version), then="closed")
 
         @rule(case_id=cases, fitting=st.booleans(), who=CENTRE)
         def reopen(self, case_id: int, fitting: bool, who: str) -> None:
-            case_id = self.choose(case_id, fitting, ("resolved", "closed"))
-            m = self.model[case_id]
-            expected = expected_refusal(self.user(who), m, (Role.coordinator,), ("resolved", "closed"))
-            if self.attempt(case_id, who, expected, lambda c, u: ops.reopen(
-                    c, user=u, reason="家属反映情况有变", expected_version=c.version)):
-                m.status = "triaged"
+            self.centre_step(case_id, fitting, who, ("resolved", "closed"), lambda c, u: ops.reopen(
+                c, user=u, reason="家属反映情况有变", expected_version=c.version), then="triaged")
 
         def expected_ids(self, user: User) -> set[int]:
             return {case_id for case_id, m in self.model.items() if sees(user, m)}
