@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
@@ -76,22 +76,22 @@ class Actions:
         self.page = page
         self.count = 0
 
-    def fill(self, selector: str, value: str) -> None:
-        self.page.fill(selector, value)
+    def _act(self, action: Callable[..., object], *args: str) -> None:
+        action(*args)
         self.count += 1
+
+    def fill(self, selector: str, value: str) -> None:
+        self._act(self.page.fill, selector, value)
 
     def click(self, selector: str) -> None:
-        self.page.click(selector)
-        self.count += 1
+        self._act(self.page.click, selector)
 
     def choose(self, selector: str, value: str) -> None:
-        self.page.select_option(selector, value)
-        self.count += 1
+        self._act(self.page.select_option, selector, value)
 
     def open(self, path: str) -> None:
         """A bookmark, or the address typed: one action."""
-        self.page.goto(path)
-        self.count += 1
+        self._act(self.page.goto, path)
 
 
 def _within(alert: Alert, centre: tuple[float, float], today: date) -> dict[int, tuple[Registrant, float]]:
