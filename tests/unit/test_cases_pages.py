@@ -112,6 +112,14 @@ def make_case(world: dict[str, Any]) -> Callable[..., Case]:
     return make
 
 
+@pytest.fixture
+def offered(world: dict[str, Any], logged_in: Callable[[User], Browser],
+            make_case: Callable[..., Case]) -> tuple[Case, Browser]:
+    """A new case triaged and offered to the Prato station, and that station's volunteer signed in."""
+    case = advance(make_case(), world["coordinator"], "triage", "assign", station=world["prato"])
+    return case, signed_in(logged_in, world["volunteer_prato"])
+
+
 # --- log a case -------------------------------------------------------------------------------
 
 
@@ -586,9 +594,8 @@ def test_coordinator_triages_assigns_and_the_station_works_it(world, logged_in, 
             "case.close"} <= set(audit_actions())
 
 
-def test_an_action_with_bad_input_is_400_and_keeps_the_form_open(world, logged_in, make_case):
-    case = advance(make_case(), world["coordinator"], "triage", "assign", station=world["prato"])
-    volunteer = signed_in(logged_in, world["volunteer_prato"])
+def test_an_action_with_bad_input_is_400_and_keeps_the_form_open(offered):
+    case, volunteer = offered
     r = volunteer.post(f"/cases/{case.id}/act/decline", {"decline-version": case.version,
                                                          "decline-reason": ""})
     assert r.status_code == 400
@@ -739,9 +746,8 @@ def test_my_cases_shows_status_in_words_and_what_the_centre_asks(world, logged_i
     assert signed_in(logged_in, world["admin"]).get("/cases/mine").status_code == 404
 
 
-def test_inbox_offers_accept_and_decline_with_a_reason(world, logged_in, make_case):
-    case = advance(make_case(), world["coordinator"], "triage", "assign", station=world["prato"])
-    volunteer = signed_in(logged_in, world["volunteer_prato"])
+def test_inbox_offers_accept_and_decline_with_a_reason(world, logged_in, offered):
+    case, volunteer = offered
     html = text(volunteer.get("/cases/inbox"))
     assert case.reference in html and "Decline" in html and 'name="decline-reason"' in html
     assert "E12345678" not in html
@@ -755,9 +761,8 @@ def test_inbox_offers_accept_and_decline_with_a_reason(world, logged_in, make_ca
     assert signed_in(logged_in, world["coordinator"]).get("/cases/inbox").status_code == 403
 
 
-def test_notifications_list_bell_and_mark_read(world, logged_in, make_case):
-    case = advance(make_case(), world["coordinator"], "triage", "assign", station=world["prato"])
-    volunteer = signed_in(logged_in, world["volunteer_prato"])
+def test_notifications_list_bell_and_mark_read(world, logged_in, offered):
+    case, volunteer = offered
     home = text(volunteer.get("/"))
     assert 'data-testid="bell"' in home and 'data-testid="unread-count">1<' in home
     listing = text(volunteer.get("/notifications"))
@@ -1051,9 +1056,8 @@ def test_the_other_actions_work_from_the_case_page(world, logged_in, make_case, 
     assert named == [f"Embassy or consulate: {mission.name}"] * 2 + ["Police: 普拉托警察局"]
 
 
-def test_the_close_form_starts_from_the_outcome_the_station_proposed(world, logged_in, make_case):
-    case = advance(make_case(), world["coordinator"], "triage", "assign", station=world["prato"])
-    volunteer = signed_in(logged_in, world["volunteer_prato"])
+def test_the_close_form_starts_from_the_outcome_the_station_proposed(world, logged_in, offered):
+    case, volunteer = offered
     assert volunteer.post(f"/cases/{case.id}/act/accept",
                           {"accept-version": case.version}).status_code == 303
     db.session.refresh(case)
