@@ -27,6 +27,7 @@ import statistics
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -198,29 +199,30 @@ def main(argv: list[str]) -> int:
     return finish(figures, began, folder, args.keep)
 
 
+@dataclass(eq=False)
 class CrashRun:
-    def __init__(self, args: argparse.Namespace, rng: random.Random, folder: Path, pg: PgCluster,
-                 fake: FakeTwilio, settings: dict[str, Any]) -> None:
-        self.args = args
-        self.rng = rng
-        self.folder = folder
-        self.pg = pg
-        self.fake = fake
-        self.settings = settings
-        self.watch = AcceptWatch()
-        self.workers_started = 0
-        self.worker: Process | None = None
-        self.kills = 0
-        self.hook_kills = 0
-        self.kills_with_unrecorded = 0
-        self.unrecorded_at_kills = 0
-        self.drain_seconds: list[float] = []
-        self.drain_codes: list[int | None] = []
-        self.drain_left_claimed = 0
-        self.pg_away = 0.0
-        self.pg_resumed_after: float | None = None
-        self.pg_worker_survived = False
-        self.fan_out_kill: tuple[int, int] | None = None
+    """One crash soak: what it runs on, and what it counts as it goes."""
+
+    args: argparse.Namespace
+    rng: random.Random
+    folder: Path
+    pg: PgCluster
+    fake: FakeTwilio
+    settings: dict[str, Any]
+    watch: AcceptWatch = field(default_factory=AcceptWatch)
+    workers_started: int = 0
+    worker: Process | None = None
+    kills: int = 0
+    hook_kills: int = 0
+    kills_with_unrecorded: int = 0
+    unrecorded_at_kills: int = 0
+    drain_seconds: list[float] = field(default_factory=list)
+    drain_codes: list[int | None] = field(default_factory=list)
+    drain_left_claimed: int = 0
+    pg_away: float = 0.0
+    pg_resumed_after: float | None = None
+    pg_worker_survived: bool = False
+    fan_out_kill: tuple[int, int] | None = None
 
     # --- processes ---------------------------------------------------------------------
 
