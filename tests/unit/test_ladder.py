@@ -28,7 +28,7 @@ from alerts.models import (
     LadderStepState,
 )
 from consular.auth.models import Role, User
-from consular.cases.models import Case, CaseStatus
+from consular.cases.models import Case, CaseStatus, Channel
 from consular.db import db, utcnow
 from consular.network.models import ServiceStation
 from consular.registry.models import Registrant
@@ -181,6 +181,8 @@ def test_the_welfare_visit_is_one_case_for_the_nearest_station_or_triage(
     assert (cases[near_florence.id].station_id, cases[near_florence.id].status) == (florence.id,
                                                                                     CaseStatus.assigned)
     assert (cases[in_tokyo.id].station_id, cases[in_tokyo.id].status) == (None, CaseStatus.new)
+    # Nobody replied: the cases say how they came, a welfare visit, not a reply to the safety check.
+    assert {c.channel for c in cases.values()} == {Channel.welfare_visit}
     steps = {s.delivery_id: s for s in db.session.scalars(
         sa.select(LadderStep).where(LadderStep.rung == LadderRung.visit))}
     assert {s.case_id for s in steps.values()} == {c.id for c in cases.values()}
