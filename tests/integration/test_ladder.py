@@ -14,8 +14,8 @@ fake Twilio over HTTP, the jobs called with an advancing fixed clock (no sleepin
 Counts per rung are exact, nobody gets a rung twice, and a dispatch round that dies between taking
 the ladder's calls and placing them (its claims held, nothing sent) is taken over after its lease:
 each call is placed once, and climbing again takes no rung a second time. (An in-process
-interruption: the worker is not a separate process killed with SIGKILL here, because the rungs
-are hours apart and the clock is driven.)
+interruption, on a driven clock; ``test_ladder_processes`` kills real worker processes with
+SIGKILL while they place the ladder's calls and text the next of kin.)
 """
 
 from __future__ import annotations
