@@ -9,9 +9,10 @@ reminded, then called, then their next of kin is texted, then a station is asked
   (the delivery goes back to the dispatcher on the voice channel, as the re-send does on its own);
   skipped without consent to calls, or once the alert has expired.
 - **kin**: ``ladder_kin_minutes`` after the call, an SMS to the next of kin the person gave when
-  they enrolled (``SelfEnrolment``: the one record of next of kin), in the person's language (the
-  kin's is not recorded; the alert's base language when the person's has no SMS catalog); the
-  dispatcher sends it from the step's row (``alerts.dispatch.kin``). Skipped without next of kin.
+  they enrolled (``SelfEnrolment``: the one record of next of kin), in the kin's own language when
+  they gave one, else the person's (the alert's base language when neither has an SMS catalog);
+  the dispatcher sends it from the step's row (``alerts.dispatch.kin``). Skipped without next of
+  kin.
 - **visit**: ``ladder_visit_minutes`` after the next-of-kin rung, a welfare-visit case for the
   person's own station, else the nearest active station within LADDER_VISIT_RADIUS_KM; with none
   in reach the case waits unassigned in triage.
@@ -194,10 +195,11 @@ def _climb(alert: Any, rung: LadderRung, minutes: int, delivery_id: int, registr
             .execution_options(synchronize_session=False))
         return "taken"
     if rung == LadderRung.kin:
-        kin_phone = next_of_kin_phone(registrant_id)
+        kin_phone, kin_language = next_of_kin(registrant_id)
         if not kin_phone:
             return _skip(alert.id, delivery_id, rung, "no_next_of_kin", now)
-        locale = texts.normalise_sms_locale(person.language) or alert.base_language
+        locale = (texts.normalise_sms_locale(kin_language) or texts.normalise_sms_locale(person.language)
+                  or alert.base_language)
         taken = insert_step(delivery_id, alert.id, rung, LadderStepState.pending, now, phone=kin_phone,
                             locale=locale)
         return "taken" if taken is not None else None
@@ -221,14 +223,16 @@ def _skip(alert_id: int, delivery_id: int, rung: LadderRung, reason: str, now: d
     return "skipped" if inserted is not None else None
 
 
-def next_of_kin_phone(registrant_id: int) -> str | None:
-    """The next of kin's number the person gave when they enrolled (the register's one record of
-    next of kin), if any."""
+def next_of_kin(registrant_id: int) -> tuple[str | None, str | None]:
+    """The next of kin's number and language the person gave when they enrolled (the register's
+    one record of next of kin): (None, None) without one; the language None when not given."""
     from alerts.enrolment.models import SelfEnrolment
 
-    phone = db.session.scalar(sa.select(SelfEnrolment.next_of_kin_phone)
-                              .where(SelfEnrolment.registrant_id == registrant_id))
-    return phone or None
+    row = db.session.execute(sa.select(SelfEnrolment.next_of_kin_phone, SelfEnrolment.next_of_kin_language)
+                             .where(SelfEnrolment.registrant_id == registrant_id)).first()
+    if row is None or not row.next_of_kin_phone:
+        return None, None
+    return row.next_of_kin_phone, row.next_of_kin_language or None
 
 
 def nearest_station(person: Registrant) -> int | None:

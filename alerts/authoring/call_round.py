@@ -181,7 +181,8 @@ def answer_label(answer: str | None, delivery: Delivery) -> str:
     if answer == ReplyKind.safe:
         return _("Safe")
     if delivery.state in FAILED:
-        return _("Message not delivered")
+        # The ladder's call is the delivery's latest attempt: its message was delivered before.
+        return _("Voice call not answered") if delivery.channel == "voice" else _("Message not delivered")
     if answer == ReplyKind.unknown:
         return _("Unclear answer")
     return _("No answer")

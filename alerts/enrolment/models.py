@@ -38,9 +38,9 @@ class EnrolmentCode(Model):
 
 
 class SelfEnrolment(Model):
-    """What a registrant gave on the public page beyond the register's own fields: next of kin,
-    the channels in the order they want them, and the consent text they agreed to (its version,
-    language, text and time). One row per registration."""
+    """What a registrant gave on the public page beyond the register's own fields: next of kin
+    (name, number, language), the channels in the order they want them, and the consent text they
+    agreed to (its version, language, text and time). One row per registration."""
 
     __tablename__ = "self_enrolment"
 
@@ -48,6 +48,9 @@ class SelfEnrolment(Model):
     registrant_id: Mapped[int] = mapped_column(sa.ForeignKey("registrant.id"), unique=True)
     next_of_kin_name: Mapped[str | None] = mapped_column(EncryptedString())
     next_of_kin_phone: Mapped[str | None] = mapped_column(EncryptedString())  # E.164
+    # The language the next of kin read their SMS in (one of the SMS languages); None: the
+    # registrant's own.
+    next_of_kin_language: Mapped[str | None] = mapped_column(sa.String(10))
     channels: Mapped[list[str]] = mapped_column(sa.JSON, default=list)  # e.g. ["sms"]
     consent_version: Mapped[str] = mapped_column(sa.String(40))
     consent_locale: Mapped[str] = mapped_column(sa.String(10))

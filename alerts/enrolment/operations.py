@@ -19,6 +19,7 @@ from alerts.enrolment import codes
 from alerts.enrolment.models import EnrolmentCode, SelfEnrolment
 from consular.db import db, utcnow
 from consular.registry import self_service
+from consular.registry.languages import SMS_LOCALES
 from consular.registry.models import Registrant
 from consular.registry.operations import MAX, RegistryInputError
 from consular.validation import read_text
@@ -75,6 +76,16 @@ def _next_of_kin(data: Mapping[str, Any], own_phone: str,
     return name or None, phone
 
 
+def _kin_language(raw: Any, errors: dict[str, str]) -> str | None:
+    """The next of kin's SMS language; empty: the registrant's own (the default)."""
+    if raw in ("", None):
+        return None
+    if not isinstance(raw, str) or raw not in SMS_LOCALES:
+        errors["kin_language"] = _("Choose an entry from the list.")
+        return None
+    return raw
+
+
 def _channels(raw: Any, errors: dict[str, str]) -> list[str]:
     chosen = [raw] if isinstance(raw, str) else list(raw or [])
     if any(not isinstance(c, str) or c not in CHANNELS for c in chosen):
@@ -86,7 +97,8 @@ def _channels(raw: Any, errors: dict[str, str]) -> list[str]:
 def save_enrolment(proof: EnrolmentCode, data: Mapping[str, Any], *, locale: str,
                    now: datetime | None = None) -> tuple[Registrant, bool]:
     """Register the proved number, or change its current registration, from the page's fields:
-    the register's (name, language, country, city, stay), the next of kin, the channels and the
+    the register's (name, language, country, city, stay), the next of kin (and their language:
+    ``kin_language``, empty for the registrant's own), the channels and the
     consent (``consent`` must be given; the text shown in ``locale`` is kept with its version).
     Uses up the proof; returns the registration and whether it is new. Raises EnrolmentError."""
     now = now or utcnow()
@@ -99,6 +111,7 @@ def save_enrolment(proof: EnrolmentCode, data: Mapping[str, Any], *, locale: str
     except RegistryInputError as exc:
         errors.update(exc.errors)
     kin_name, kin_phone = _next_of_kin(data, proof.phone, errors)
+    kin_language = _kin_language(data.get("kin_language"), errors)
     channels = _channels(data.get("channels"), errors)
     if data.get("consent") not in ("yes", "on", True):
         errors["consent"] = _("Tick the box to agree, or we cannot send you alerts.")
@@ -117,6 +130,7 @@ def save_enrolment(proof: EnrolmentCode, data: Mapping[str, Any], *, locale: str
         db.session.add(extra)
     extra.next_of_kin_name = kin_name
     extra.next_of_kin_phone = kin_phone
+    extra.next_of_kin_language = kin_language if kin_phone else None
     extra.channels = channels
     extra.consent_version = CONSENT_VERSION
     extra.consent_locale = locale

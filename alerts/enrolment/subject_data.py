@@ -19,6 +19,7 @@ def enrolment_section(registrant: Registrant) -> dict[str, Any]:
     if row is None:
         return {}
     return {"next_of_kin_name": row.next_of_kin_name, "next_of_kin_phone": row.next_of_kin_phone,
+            "next_of_kin_language": row.next_of_kin_language,
             "channels": list(row.channels), "consent_version": row.consent_version,
             "consent_language": row.consent_locale, "consent_text": row.consent_text,
             "consent_at": row.consent_at.isoformat()}
@@ -29,7 +30,7 @@ def erase_enrolment(registrant: Registrant) -> None:
     not personal data). Codes need nothing: they are deleted a day after they were asked for."""
     db.session.execute(
         sa.update(SelfEnrolment).where(SelfEnrolment.registrant_id == registrant.id)
-        .values(next_of_kin_name=None, next_of_kin_phone=None))
+        .values(next_of_kin_name=None, next_of_kin_phone=None, next_of_kin_language=None))
 
 
 def register() -> None:

@@ -27,7 +27,7 @@ bp = Blueprint("enrol", __name__, url_prefix="/enrol", template_folder="template
 CODE_KEY = "enrol_code"  # the id of the code last sent to this visitor
 PROOF_KEY = "enrol_proof"  # the id of the code this visitor typed right
 FORM_FIELDS = ("name", "language", "country_code", "city", "timezone", "stay_from", "stay_until",
-               "kin_name", "kin_phone", "consent")
+               "kin_name", "kin_phone", "kin_language", "consent")
 
 
 def _locale() -> str:
@@ -120,6 +120,7 @@ def _form_of(registrant: Registrant | None) -> dict[str, Any]:
             "stay_until": registrant.stay_until.isoformat() if registrant.stay_until else "",
             "kin_name": (extra.next_of_kin_name or "") if extra else "",
             "kin_phone": (extra.next_of_kin_phone or "") if extra else "",
+            "kin_language": (extra.next_of_kin_language or "") if extra else "",
             "channels": list(extra.channels) if extra else list(operations.DEFAULT_CHANNELS)}
 
 

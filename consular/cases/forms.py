@@ -120,6 +120,7 @@ CHANNEL_LABELS = {
     Channel.station: _l("Reported by a service station"),
     Channel.sms_reply: _l("Reply to a safety check"),
     Channel.hotline: _l("24-hour hotline"),
+    Channel.welfare_visit: _l("Welfare visit: no answer to a safety check"),
 }
 
 OUTCOME_LABELS = {

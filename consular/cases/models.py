@@ -88,6 +88,13 @@ class Channel(StrEnum):
     station = "station"  # reported by an overseas service station
     sms_reply = "sms_reply"  # a "need help" answer to a safety check
     hotline = "hotline"
+    # Nobody answered a safety check on any rung of its ladder: the system asks a station to visit.
+    welfare_visit = "welfare_visit"
+
+
+# Channels only the system records (a safety check's answer, its ladder's welfare visit): no user
+# picks them when logging or editing a case.
+SYSTEM_CHANNELS = (Channel.sms_reply, Channel.welfare_visit)
 
 
 class Outcome(StrEnum):

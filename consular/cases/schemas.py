@@ -83,7 +83,7 @@ class _CaseFields(Schema):
     occurred_at = Text(40, allow_none=True, metadata={
         "description": "When it happened, ISO 8601 (`2026-03-01T14:30`; without an offset it is "
                        "read in `timezone`, else in the office's zone)."})
-    channel = Choice([c.value for c in models.Channel if c != models.Channel.sms_reply])
+    channel = Choice([c.value for c in models.Channel if c not in models.SYSTEM_CHANNELS])
     tags = _plain("tags", allow_none=True, metadata={"description": "Comma-separated words."})
     liaison_point_id = Int(allow_none=True, metadata={
         "description": "Coordinators only; a liaison officer's cases are always their point's."})

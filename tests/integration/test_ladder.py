@@ -14,8 +14,8 @@ fake Twilio over HTTP, the jobs called with an advancing fixed clock (no sleepin
 Counts per rung are exact, nobody gets a rung twice, and a dispatch round that dies between taking
 the ladder's calls and placing them (its claims held, nothing sent) is taken over after its lease:
 each call is placed once, and climbing again takes no rung a second time. (An in-process
-interruption: the worker is not a separate process killed with SIGKILL here, because the rungs
-are hours apart and the clock is driven.)
+interruption, on a driven clock; ``test_ladder_processes`` kills real worker processes with
+SIGKILL while they place the ladder's calls and text the next of kin.)
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from alerts.jobs import climb_ladders, finish_alerts_job, reclaim_leases, reply_
 from alerts.ladder import rung_counts
 from alerts.models import AlertState, CapUrgency, DeliveryState, LadderStep, ReplyKind
 from config import current_settings
-from consular.cases.models import Case, CaseStatus, Priority, TimelineEntry, TimelineKind
+from consular.cases.models import Case, CaseStatus, Channel, Priority, TimelineEntry, TimelineKind
 from consular.db import db, utcnow
 from consular.network.models import ServiceStation
 from consular.registry.models import Registrant
@@ -166,8 +166,8 @@ def test_the_ladder_for_100_recipients_of_a_safety_check(app: Flask, twilio_ladd
     welfare = list(db.session.scalars(sa.select(Case).where(
         Case.registrant_id.in_([p.id for p in silent]))))
     assert len(welfare) == 10 and {c.registrant_id for c in welfare} == {p.id for p in silent}
-    assert {(c.station_id, c.status, c.priority) for c in welfare} == {(prato.id, CaseStatus.assigned,
-                                                                       Priority.P1)}
+    assert {(c.station_id, c.status, c.priority, c.channel) for c in welfare} == {
+        (prato.id, CaseStatus.assigned, Priority.P1, Channel.welfare_visit)}
     assert milan.id != prato.id
     for case in welfare:
         created = db.session.scalar(sa.select(TimelineEntry.detail).where(

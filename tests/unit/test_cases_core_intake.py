@@ -55,6 +55,7 @@ BAD_CASES: list[tuple[str, dict[str, Any], list[dict[str, Any]], str]] = [
     ("unknown priority", case_data(priority="P0"), [person()], "priority"),
     ("unknown kind", case_data(kind="space"), [person()], "kind"),
     ("sms_reply is not a user channel", case_data(channel="sms_reply"), [person()], "channel"),
+    ("welfare_visit is not a user channel", case_data(channel="welfare_visit"), [person()], "channel"),
     ("unknown field", case_data(status="closed"), [person()], "status"),
     ("future occurrence", case_data(occurred_at=FUTURE), [person()], "occurred_at"),
     ("bad occurrence", case_data(occurred_at="last tuesday"), [person()], "occurred_at"),

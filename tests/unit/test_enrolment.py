@@ -95,6 +95,7 @@ def test_enrol_from_code_to_registration(app: Flask, visitor: Visitor) -> None:
     extra = db.session.scalar(sa.select(SelfEnrolment))
     assert extra is not None and extra.registrant_id == person.id
     assert extra.next_of_kin_phone == KIN and extra.next_of_kin_name == "陈伟"
+    assert extra.next_of_kin_language is None  # not chosen: the registrant's own
     assert extra.channels == ["sms"] and extra.consent_version == CONSENT_VERSION
     assert extra.consent_locale == "en" and "safety alerts" in extra.consent_text
     # The code is stored only as a keyed hash.
@@ -117,9 +118,15 @@ def test_known_number_changes_and_ends_with_a_new_code(app: Flask, visitor: Visi
     other.prove("0039 312 345 6789")
     page = other.client.get("/enrol/details").get_data(as_text=True)
     assert "Chen Jing 陈静" in page and "Prato" in page  # the owner sees their registration
-    assert other.post("/enrol/details", {**DETAILS, "city": "Firenze"}).status_code == 302
+    # The kin's own language, offered with "the same as mine" first (the default).
+    assert re.search(r'<select[^>]*id="kin_language"[^>]*>\s*<option value="">', page)
+    assert 'name="kin_language"' in page and '<option value="zh_Hans"' in page
+    assert other.post("/enrol/details", {**DETAILS, "city": "Firenze", "kin_language": "zh_Hans"}
+                      ).status_code == 302
     [person] = registrants()
     assert person.city == "Firenze"
+    extra = db.session.scalar(sa.select(SelfEnrolment))
+    assert extra is not None and extra.next_of_kin_language == "zh_Hans"
     third = Visitor(app.test_client())
     third.prove("393123456789")
     assert third.post("/enrol/end", {}).status_code == 400  # not confirmed
@@ -234,6 +241,7 @@ def test_bad_details_write_nothing(app: Flask, visitor: Visitor) -> None:
         ({"channels": "pigeon"}, "channels"),
         ({"kin_phone": "+39 06 6982 0000"}, "kin_phone"),
         ({"kin_name": "", "kin_phone": KIN}, "kin_name"),
+        ({"kin_language": "klingon"}, "kin_language"),
     ]
     for change, field in cases:
         answer = visitor.post("/enrol/details", {**DETAILS, **change})
@@ -355,16 +363,18 @@ def test_subject_access_and_erasure_cover_the_next_of_kin(app: Flask, visitor: V
     from consular.registry.subject_data import erase_registrant, subject_access_export
 
     visitor.prove()
-    visitor.post("/enrol/details", DETAILS)
+    visitor.post("/enrol/details", {**DETAILS, "kin_language": "en"})
     [person] = registrants()
     coordinator = make_user(role=Role.coordinator)
     export = subject_access_export(person, user=coordinator)
     section = export["self_enrolment"]
     assert section["next_of_kin_phone"] == KIN and section["consent_version"] == CONSENT_VERSION
+    assert section["next_of_kin_language"] == "en"
     assert erase_registrant(person, user=coordinator)
     db.session.commit()
     extra = db.session.scalar(sa.select(SelfEnrolment))
     assert extra is not None and extra.next_of_kin_name is None and extra.next_of_kin_phone is None
+    assert extra.next_of_kin_language is None
     assert extra.consent_version == CONSENT_VERSION
 
 

@@ -28,7 +28,7 @@ from alerts.models import (
     LadderStepState,
 )
 from consular.auth.models import Role, User
-from consular.cases.models import Case, CaseStatus
+from consular.cases.models import Case, CaseStatus, Channel
 from consular.db import db, utcnow
 from consular.network.models import ServiceStation
 from consular.registry.models import Registrant
@@ -43,7 +43,8 @@ def tw(make_twilio: Callable[..., TwilioSetup]) -> TwilioSetup:
 
 
 def someone(*, kin: bool = True, city: str = "Prato", country: str = "IT",
-            place: tuple[float, float] | None = (43.8777, 11.1023)) -> Registrant:
+            place: tuple[float, float] | None = (43.8777, 11.1023), kin_language: str | None = None
+            ) -> Registrant:
     person = make_registrant(language="it", name="Anna Rossi", city=city, country=country)
     person.channels, person.voice_consent_at = "sms,voice", utcnow()
     if place is not None:
@@ -51,6 +52,7 @@ def someone(*, kin: bool = True, city: str = "Prato", country: str = "IT",
     if kin:
         db.session.add(SelfEnrolment(registrant_id=person.id, next_of_kin_name="Marco",
                                      next_of_kin_phone=new_phone("+86139"), channels=["sms", "voice"],
+                                     next_of_kin_language=kin_language,
                                      consent_version="1", consent_locale="it", consent_text="…",
                                      consent_at=utcnow()))
     db.session.commit()
@@ -181,6 +183,8 @@ def test_the_welfare_visit_is_one_case_for_the_nearest_station_or_triage(
     assert (cases[near_florence.id].station_id, cases[near_florence.id].status) == (florence.id,
                                                                                     CaseStatus.assigned)
     assert (cases[in_tokyo.id].station_id, cases[in_tokyo.id].status) == (None, CaseStatus.new)
+    # Nobody replied: the cases say how they came, a welfare visit, not a reply to the safety check.
+    assert {c.channel for c in cases.values()} == {Channel.welfare_visit}
     steps = {s.delivery_id: s for s in db.session.scalars(
         sa.select(LadderStep).where(LadderStep.rung == LadderRung.visit))}
     assert {s.case_id for s in steps.values()} == {c.id for c in cases.values()}
@@ -206,6 +210,47 @@ def test_the_pages_show_counts_per_rung_and_each_persons_rung(app: Flask, tw: Tw
     silent_row = db.session.scalar(sa.select(Delivery.id).where(Delivery.registrant_id == silent.id))
     assert f'id="call-{silent_row}"' in round_page
     assert 'data-rung="call"' in round_page
+
+
+def test_the_next_of_kin_read_their_message_in_their_own_language(app: Flask, tw: TwilioSetup) -> None:
+    """A kin who reads Chinese gets the SMS in Chinese (the event as the alert's Chinese text names
+    it), one who gave no language gets it in the person's (Italian), one who reads Japanese (a
+    language the alert was not written in) gets Japanese with the alert's own event name."""
+    in_chinese, in_italian, in_japanese = (someone(kin_language="zh_Hans"), someone(),
+                                           someone(kin_language="ja"))
+    people = [in_chinese, in_italian, in_japanese]
+    tw.fake.configure(numbers={p.phone: {"call": "no-answer"} for p in people})
+    alert = make_alert(languages=("it", "zh_Hans"), urgency=CapUrgency.Immediate, safety_check=True,
+                       resend_unanswered=True, event="terremoto", expires_in=timedelta(days=2))
+    alert.place = "Prato"
+    {t.language: t for t in alert.texts}["zh_Hans"].event = "地震"
+    db.session.commit()
+    clock = Clock(tw)
+    send_alert(alert)
+    clock.dispatch()
+    safety_check_followups(clock.advance(alert.call_round_minutes))
+    clock.dispatch()
+    climb_ladders(clock.advance(60))
+    clock.dispatch()
+    assert climb_ladders(clock.advance(120)).taken["kin"] == 3
+    clock.dispatch()
+
+    def kin_message(person: Registrant) -> str:
+        phone = db.session.scalar(sa.select(SelfEnrolment.next_of_kin_phone)
+                                  .where(SelfEnrolment.registrant_id == person.id))
+        assert phone
+        [message] = tw.fake.messages(phone)
+        return str(message["body"])
+
+    chinese = kin_message(in_chinese)
+    assert "地震发生后（Prato附近），我们未能联系上Anna Rossi。" in chinese and "terremoto" not in chinese
+    italian = kin_message(in_italian)
+    assert "Non siamo riusciti a contattare Anna Rossi" in italian and "terremoto" in italian
+    japanese = kin_message(in_japanese)
+    assert "Prato付近のterremotoの後、Anna Rossiさんと連絡が取れていません。" in japanese
+    steps = {s.delivery_id: s.locale for s in db.session.scalars(
+        sa.select(LadderStep).where(LadderStep.rung == LadderRung.kin))}
+    assert sorted(steps.values()) == ["it", "ja", "zh_Hans"]
 
 
 def test_a_next_of_kin_message_not_sent_yet_is_dropped_when_the_person_answers(app: Flask,

@@ -83,6 +83,8 @@ class FakeCalls:
         app.calls[call.sid] = call
         app.stats.calls_created += 1
         app.webhooks.spawn(self.run(call))
+        if app.on_call is not None:
+            app.on_call(call)
         return web.json_response(call.resource(), status=201)
 
     async def fetch(self, request: web.Request) -> web.StreamResponse:

@@ -23,7 +23,7 @@ from alerts.gateways.fake.callbacks import Webhooks
 from alerts.gateways.fake.calls import FakeCalls
 from alerts.gateways.fake.config import FakeConfig
 from alerts.gateways.fake.errors import HTTP_CODE, TwilioError, date_bounds
-from alerts.gateways.fake.state import API_VERSION, FakeMessage, FakeState, new_sid, utcnow
+from alerts.gateways.fake.state import API_VERSION, FakeCall, FakeMessage, FakeState, new_sid, utcnow
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 WHATSAPP = "whatsapp:"  # Twilio's prefix of a WhatsApp address
@@ -41,6 +41,9 @@ class FakeTwilioApp(FakeState):
         # Called with each message the moment it is accepted, before the answer leaves: soak runs
         # record acceptance times there, or kill the sender between "accepted" and its commit.
         self.on_accept: Callable[[FakeMessage], None] | None = None
+        # The same for each call the moment it is created: kill the caller between "created" and
+        # its commit.
+        self.on_call: Callable[[FakeCall], None] | None = None
         self.app = web.Application(client_max_size=64 * 1024)
         prefix = f"/{API_VERSION}/Accounts/{{account}}"
         self.app.router.add_post(f"{prefix}/Messages.json", self.create_message)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from alerts.gateways.fake.config import FakeConfig, apply_config
 from alerts.gateways.fake.handlers import FakeTwilioApp
-from alerts.gateways.fake.state import FakeMessage
+from alerts.gateways.fake.state import FakeCall, FakeMessage
 from alerts.gateways.loop import LoopThread
 
 
@@ -133,6 +133,11 @@ class FakeTwilio:
         """Call ``hook(message)`` (on the server's event loop: keep it short) for every message
         accepted from now on, before its answer is sent; None removes it."""
         self.state.on_accept = hook
+
+    def set_on_call(self, hook: Callable[[FakeCall], None] | None) -> None:
+        """Call ``hook(call)`` (on the server's event loop: keep it short) for every call created
+        from now on, before its answer is sent; None removes it."""
+        self.state.on_call = hook
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every scheduled status callback was posted."""

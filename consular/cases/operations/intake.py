@@ -20,6 +20,7 @@ from consular.auth.models import Role, User
 from consular.cases import deadlines, duplicates
 from consular.cases.models import (
     OPEN_STATUSES,
+    SYSTEM_CHANNELS,
     Case,
     CaseCategory,
     CaseKind,
@@ -103,7 +104,7 @@ def _check_case(check: _Check, user: User | None, case: Case | None) -> None:
     zone = check.timezone("timezone") or (case.timezone if case else None)
     check.moment("occurred_at", zone)
     check.tags("tags")
-    channel = check.choice("channel", Channel, exclude=(Channel.sms_reply,))
+    channel = check.choice("channel", Channel, exclude=SYSTEM_CHANNELS)
     role = user.role if user else None
     if creating and channel is None and not check.failed("channel"):
         defaults = {Role.station_volunteer: Channel.station, Role.coordinator: Channel.phone}
@@ -515,7 +516,7 @@ def open_welfare_visit(*, registrant_id: int, name: str | None, phone: str, coun
     person = _registrant_person(name, phone, country)
     values = {"kind": CaseKind.abroad, "category": CaseCategory.other, "priority": Priority.P1,
               "summary": summary[:MAX["summary"]], "country_code": country,
-              "city": (clean_text(city or "") or "")[:MAX["city"]], "channel": Channel.sms_reply,
+              "city": (clean_text(city or "") or "")[:MAX["city"]], "channel": Channel.welfare_visit,
               "registrant_id": registrant_id}
     detail = {"alert_id": alert_id, "welfare_visit": True}
     case = _insert_case(values, [person], user=None, reference=next_reference(_office_year(now)),
@@ -537,7 +538,7 @@ def open_welfare_visit(*, registrant_id: int, name: str | None, phone: str, coun
         notify(_station_users(station.id), case=case, kind="assigned",
                params={"reference": case.reference, "priority": case.priority.value}, sms=True)
     else:
-        notify(deadlines.coordinators_on_duty(), case=case, kind="sms_reply",
+        notify(deadlines.coordinators_on_duty(), case=case, kind="welfare_visit",
                params={"reference": case.reference, "priority": case.priority.value})
     _flush()
     return case
@@ -546,7 +547,7 @@ def open_welfare_visit(*, registrant_id: int, name: str | None, phone: str, coun
 def _open_reply_case(registrant_id: int, alert_id: int) -> Case | None:
     candidates = list(db.session.scalars(
         sa.select(Case).where(Case.registrant_id == registrant_id, Case.status.in_(OPEN_STATUSES),
-                              Case.channel == Channel.sms_reply).order_by(Case.id)))
+                              Case.channel.in_(SYSTEM_CHANNELS)).order_by(Case.id)))
     for case in candidates:
         created = db.session.scalar(sa.select(TimelineEntry.detail).where(
             TimelineEntry.case_id == case.id, TimelineEntry.kind == TimelineKind.created))

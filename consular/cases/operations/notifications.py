@@ -96,6 +96,9 @@ def notification_text(notification: Notification) -> str:
     if kind == "sms_reply":
         return _("A safety-check reply opened case %(reference)s (%(priority)s).", reference=ref,
                  priority=p.get("priority", ""))
+    if kind == "welfare_visit":
+        return _("Nobody answered a safety check: welfare-visit case %(reference)s (%(priority)s) "
+                 "waits for a station.", reference=ref, priority=p.get("priority", ""))
     if kind == "sms_reply_again":
         return _("New safety-check reply on case %(reference)s (%(priority)s).", reference=ref,
                  priority=p.get("priority", ""))
