@@ -280,7 +280,12 @@ class AlertRepliesOut(Schema):
     safe = fields.Integer(required=True)
     need_help = fields.Integer(required=True)
     unknown_ = fields.Integer(required=True, data_key="unknown", attribute="unknown")
-    none = fields.Integer(required=True)
+    none = fields.Integer(required=True, metadata={"description": "Sent to, no answer yet."})
+    unreached = fields.Integer(required=True, metadata={
+        "description": "No answer; the last attempt (the message, or the ladder's call) did not reach them."})
+    call_no_answer = fields.Integer(required=True, metadata={"description": "Phoned: no answer."})
+    call_wrong_number = fields.Integer(required=True, metadata={"description": "Phoned: a wrong number."})
+    call_message_left = fields.Integer(required=True, metadata={"description": "Phoned: a message left."})
 
 
 class AlertSkippedOut(Schema):

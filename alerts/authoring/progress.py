@@ -47,8 +47,9 @@ def progress_data(alert: Alert) -> dict[str, Any]:
             "opted_out", "done")
     totals = dict.fromkeys(keys, 0)
     # The safety check's figures: each person once, by the answer that counts (``call_round``);
-    # those a call did not reach, by what it found; the rest have not answered yet.
-    replies = {"safe": 0, "need_help": 0, "unknown": 0, "none": 0,
+    # those a call did not reach, by what it found; those the last attempt did not reach; the rest
+    # have not answered yet. Everyone sent to is in exactly one of them.
+    replies = {"safe": 0, "need_help": 0, "unknown": 0, "none": 0, "unreached": 0,
                **{f"call_{o.value}": 0 for o in NOT_REACHED}}
     calls = {o.value: 0 for o in CallOutcome}
     by_language: dict[str, dict[str, int]] = {}
@@ -79,6 +80,8 @@ def progress_data(alert: Alert) -> dict[str, Any]:
             replies[f"call_{call}"] += count
         elif bucket in ("sent", "no_receipt", "delivered"):
             replies["none"] += count
+        elif bucket == "failed":
+            replies["unreached"] += count  # the last attempt (a message, a ladder's call) did not reach them
     planned = max(totals["planned"], alert.planned_count)
     percent = 100 if alert.state in FINISHED and alert.fanned_out_at \
         else (round(100 * totals["done"] / planned) if planned else 0)

@@ -616,8 +616,9 @@ def test_the_call_round_lists_who_needs_a_call_and_is_audited(coordinators, logg
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "alert.call_round.view"))
     assert entry is not None and entry.detail == {"rows": 3} and entry.user_id == approver.id
     replies = page.get(f"/alerts/{alert.id}/progress.json").get_json()["replies"]
-    assert replies == {"safe": 1, "need_help": 1, "unknown": 0, "none": 2, "call_no_answer": 0,
-                       "call_wrong_number": 0, "call_message_left": 0}
+    assert replies == {"safe": 1, "need_help": 1, "unknown": 0, "none": 2, "unreached": 1,
+                       "call_no_answer": 0, "call_wrong_number": 0, "call_message_left": 0}
+    assert sum(replies.values()) == 5  # everyone sent to is accounted for, once
 
 
 def test_no_call_round_without_a_safety_check(coordinators, logged_in):
