@@ -84,6 +84,12 @@ def _pending_user(key: str) -> User | None:
     return user
 
 
+def _log_in_again() -> Response:
+    """Back to the login page when a half-done login (a code to enter, 2FA to set up) has lapsed."""
+    flash(_("Please log in again."), "warning")
+    return redirect(url_for("auth.login"))
+
+
 def _finish_login(user: User) -> Response:
     target = safe_next(session.get("login_next"), url_for("web.home"))
     login_user(user)
@@ -154,8 +160,7 @@ def login() -> Any:
 def login_code() -> Any:
     user = _pending_user("pending_2fa")
     if user is None:
-        flash(_("Please log in again."), "warning")
-        return redirect(url_for("auth.login"))
+        return _log_in_again()
     form = CodeForm()
     status = 200
     if request.method == "POST":
@@ -188,8 +193,7 @@ def login_enrol() -> Any:
     """First login of an admin or coordinator when 2FA is required: set up TOTP, then enter."""
     user = _pending_user("pending_enrol")
     if user is None:
-        flash(_("Please log in again."), "warning")
-        return redirect(url_for("auth.login"))
+        return _log_in_again()
     secret = session["pending_enrol"]["secret"]
     form = CodeForm()
     status = 200
