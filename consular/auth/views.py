@@ -222,8 +222,7 @@ def logout() -> Response:
 @bp.get("/account")
 @login_required
 def account() -> str:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     tokens = db.session.scalars(
         sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
     ).all()
@@ -235,8 +234,7 @@ def account() -> str:
 @bp.post("/account/password")
 @login_required
 def change_password() -> Any:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     form = PasswordChangeForm()
     status = 400
     if form.validate():
@@ -269,8 +267,7 @@ def change_password() -> Any:
 @bp.route("/account/2fa", methods=["GET", "POST"])
 @login_required
 def setup_2fa() -> Any:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     if user.totp_enabled:
         # Replacing a working second step must not be possible with a borrowed session alone;
         # an administrator resets it (lost phone) and the user sets it up again.
@@ -298,8 +295,7 @@ def setup_2fa() -> Any:
 @bp.post("/account/tokens")
 @login_required
 def create_token() -> Any:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     form = TokenForm()
     if not form.validate():
         refused = validation.message() in form.name.errors
@@ -317,8 +313,7 @@ def create_token() -> Any:
 @bp.post("/account/tokens/<int:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int) -> Response:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     token = db.session.scalar(
         sa.select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
     )
