@@ -246,14 +246,10 @@ class Alert(Model):
         return call_round_minutes(self.safety_check_minutes)
 
 
-class AlertText(Model):
-    """The headline and message in one language."""
+class TextColumns:
+    """The columns of an alert's texts in one language, and of a template's (which become an
+    alert's when it is used). The owning table adds its id and the key of its alert or template."""
 
-    __tablename__ = "alert_text"
-    __table_args__ = (sa.UniqueConstraint("alert_id", "language"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alert.id", ondelete="CASCADE"))
     language: Mapped[str] = mapped_column(sa.String(10))  # an SMS locale (zh_Hans, en, it, …)
     # CAP's <event> in this language ("Earthquake", "Séisme"); empty: the alert's own event in its
     # base language, else the category's name in this language (``alerts.authoring.cap``).
@@ -261,6 +257,16 @@ class AlertText(Model):
     headline: Mapped[str] = mapped_column(sa.String(160))
     body: Mapped[str] = mapped_column(sa.Text)
     instruction: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class AlertText(TextColumns, Model):
+    """The headline and message in one language."""
+
+    __tablename__ = "alert_text"
+    __table_args__ = (sa.UniqueConstraint("alert_id", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alert.id", ondelete="CASCADE"))
 
     alert: Mapped[Alert] = relationship(back_populates="texts")
 

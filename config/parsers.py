@@ -12,7 +12,7 @@ import base64
 import binascii
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -209,6 +209,16 @@ def parse_duration_seconds(text: str) -> int:
 # --- structured values: parsed once, kept as Parsed ----------------------------------------------
 
 
+def _entries(raw: str, separator: str = ",") -> Iterator[tuple[str, str, str, str]]:
+    """The ``name=value`` entries of a list, blank ones skipped: (the entry, its name, "=" or "" when
+    it has none, its value), the entry and the name stripped of white space."""
+    for item in raw.split(separator):
+        entry = item.strip()
+        if entry:
+            name, sep, value = entry.partition("=")
+            yield entry, name.strip(), sep, value
+
+
 def parse_field_keys(raw: str) -> tuple[tuple[str, bytes], ...]:
     """``kid:base64key,kid:base64key`` → ((kid, 32-byte key), …); the first key encrypts, all
     keys decrypt."""
@@ -247,11 +257,10 @@ def retention(raw: str) -> Parsed[dict[str, int]]:
     category names are checked against the case categories by the loader (see
     ``config.register_names``)."""
     days: dict[str, int] = {}
-    for part in (p.strip() for p in raw.split(",") if p.strip()):
-        name, sep, period = part.partition("=")
+    for part, name, sep, period in _entries(raw):
         if not sep:
             raise ValueError(f"{part!r}: write category=period, e.g. lost_documents=3y")
-        days[name.strip()] = parse_duration_days(period)
+        days[name] = parse_duration_days(period)
     if "default" not in days:
         raise ValueError("needs a default=… period")
     return Parsed(",".join(f"{k}={v}d" for k, v in days.items()), days)
@@ -261,18 +270,15 @@ def parse_case_deadlines(raw: str) -> dict[str, tuple[int, int]]:
     """``P1=30m/2h,P2=…`` → {priority: (first response seconds, assignment seconds)}; every
     priority P1–P4 exactly once, and the assignment target no earlier than the first response."""
     targets: dict[str, tuple[int, int]] = {}
-    for item in raw.split(","):
-        if not item.strip():
-            continue
-        name, sep, spec = item.partition("=")
-        priority = name.strip().upper()
+    for item, name, sep, spec in _entries(raw):
+        priority = name.upper()
         if not sep or priority not in PRIORITIES:
-            raise ValueError(f"{item.strip()!r}: expected P1=30m/2h (priority=first response/assignment)")
+            raise ValueError(f"{item!r}: expected P1=30m/2h (priority=first response/assignment)")
         if priority in targets:
             raise ValueError(f"{priority} appears twice")
         first, slash, assign = spec.partition("/")
         if not slash:
-            raise ValueError(f"{item.strip()!r}: give two durations, first response/assignment")
+            raise ValueError(f"{item!r}: give two durations, first response/assignment")
         first_s, assign_s = parse_duration_seconds(first), parse_duration_seconds(assign)
         if assign_s < first_s:
             raise ValueError(f"{priority}: the assignment target is earlier than the first response")
@@ -291,22 +297,18 @@ def case_deadlines(raw: str) -> Parsed[dict[str, tuple[int, int]]]:
 def parse_sms_prices(raw: str) -> dict[str, Decimal]:
     """``default=0.05,IT=0.045`` → {"default" or ISO country code: price of one SMS segment}."""
     prices: dict[str, Decimal] = {}
-    for item in raw.split(","):
-        if not item.strip():
-            continue
-        name, sep, amount = item.partition("=")
-        key = name.strip()
-        key = "default" if key.lower() == "default" else key.upper()
+    for item, name, sep, amount in _entries(raw):
+        key = "default" if name.lower() == "default" else name.upper()
         if not sep or not (key == "default" or (len(key) == 2 and key.isascii() and key.isalpha())):
-            raise ValueError(f"{item.strip()!r}: expected default=0.05 or a country code such as IT=0.045")
+            raise ValueError(f"{item!r}: expected default=0.05 or a country code such as IT=0.045")
         if key in prices:
             raise ValueError(f"{key} appears twice")
         try:
             price = Decimal(amount.strip())
         except InvalidOperation:
-            raise ValueError(f"{item.strip()!r}: {amount.strip() or '(empty)'} is not a number") from None
+            raise ValueError(f"{item!r}: {amount.strip() or '(empty)'} is not a number") from None
         if not price.is_finite() or price < 0 or price > 100:
-            raise ValueError(f"{item.strip()!r}: a price from 0 to 100 per segment")
+            raise ValueError(f"{item!r}: a price from 0 to 100 per segment")
         prices[key] = price
     if "default" not in prices:
         raise ValueError("give a default price, e.g. default=0.05")
@@ -328,15 +330,11 @@ def parse_sms_senders(raw: str) -> tuple[tuple[str, float | None], ...]:
     a From number in E.164 or a Messaging Service SID (MG…); without a rate, SMS_SEGMENTS_PER_SECOND
     applies to that sender."""
     out: list[tuple[str, float | None]] = []
-    for item in raw.split(","):
-        if not item.strip():
-            continue
-        address, sep, rate_text = item.partition("=")
-        address = address.strip()
+    for item, address, sep, rate_text in _entries(raw):
         if SERVICE_SENDER.match(address):
             address = "MG" + address[2:].lower()
         elif not E164_SENDER.match(address):
-            raise ValueError(f"{item.strip()!r}: a sender is a From number in E.164 (+15550001) or a "
+            raise ValueError(f"{item!r}: a sender is a From number in E.164 (+15550001) or a "
                              "Messaging Service SID (MG followed by 32 hexadecimal digits)")
         if any(address == known for known, _rate in out):
             raise ValueError(f"{address} appears twice")
@@ -365,14 +363,10 @@ def parse_sms_signatures(raw: str) -> dict[str, str]:
     """``zh_Hans=【温州外事】;en=[Wenzhou FAO];default=[Wenzhou FAO]`` → a signature per SMS language
     (``default`` for the others); ``""`` → none. Separated by ``;`` (a signature may hold a comma)."""
     out: dict[str, str] = {}
-    for item in raw.split(";"):
-        if not item.strip():
-            continue
-        name, sep, value = item.partition("=")
-        key = name.strip()
+    for item, key, sep, value in _entries(raw, ";"):
         text = value.strip()
         if not sep or (key != "default" and key not in SIGNATURE_LOCALES):
-            raise ValueError(f"{item.strip()!r}: expected LANGUAGE=SIGNATURE with a language among "
+            raise ValueError(f"{item!r}: expected LANGUAGE=SIGNATURE with a language among "
                              f"{', '.join(SIGNATURE_LOCALES)} or default")
         if key in out:
             raise ValueError(f"{key} appears twice")

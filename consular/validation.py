@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from flask_babel import get_translations, ngettext
 from flask_babel import gettext as _
@@ -92,6 +92,9 @@ def read_text(raw: object, max_len: int, *, required: bool = False,
     return value, None
 
 
+V = TypeVar("V")
+
+
 class FieldChecker:
     """The base of the domains' input checkers: ``data`` (the fields that may be given), ``out``
     (the values that passed, as stored) and ``errors`` (a message per field that did not), every
@@ -104,6 +107,11 @@ class FieldChecker:
     def fail(self, key: str, message: str) -> None:
         self.errors.setdefault(key, message)
 
+    def keep(self, key: str, value: V) -> V:
+        """``value`` passed as ``key``'s: kept in ``out`` (as stored) and answered."""
+        self.out[key] = value
+        return value
+
     def text(self, key: str, max_len: int, *, required: bool = False,
              multiline: bool = False) -> str | None:
         """One-line by default: tabs and line breaks become spaces; what the rule refuses is refused."""
@@ -113,8 +121,7 @@ class FieldChecker:
         if problem is not None:
             self.fail(key, problem)
             return None
-        self.out[key] = value
-        return value
+        return self.keep(key, value)
 
 
 def put_errors(form: Any, errors: Mapping[str, str],

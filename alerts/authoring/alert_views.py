@@ -6,6 +6,7 @@ blueprint (``alerts.authoring.views``), as the template library's do."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -79,7 +80,7 @@ def _act(alert_id: int, action: str) -> Any:
                 "Cancelled. %(count)s message that had not gone out was stopped.",
                 "Cancelled. %(count)s messages that had not gone out were stopped.", stopped,
                 count=i18n.format_number(stopped))
-        else:  # pragma: no cover - routes below name the actions
+        else:  # pragma: no cover - ACTION_PATHS names the actions
             abort(404)
     except (ops.AlertActionRefused, ops.AlertInputError) as exc:
         return _refused(alert, exc)
@@ -92,36 +93,30 @@ def _act(alert_id: int, action: str) -> Any:
     return redirect(url_for(target, alert_id=alert.id), code=303)
 
 
-@bp.post("/alerts/<int:alert_id>/submit")
-def submit(alert_id: int) -> Any:
-    return _act(alert_id, "submit")
+# The buttons of an alert's page: each posts to its own URL (its endpoint is the action's name)
+# and runs one step of ``_act``. Break-glass sends now without a second approval, stating why
+# (Extreme or Immediate alerts only); its review is another coordinator's.
+ACTION_PATHS = {
+    "submit": "submit",
+    "approve": "approve",
+    "reject": "reject",
+    "cancel": "cancel",
+    "break_glass": "break-glass",
+    "break_glass_review": "break-glass/review",
+}
 
 
-@bp.post("/alerts/<int:alert_id>/approve")
-def approve(alert_id: int) -> Any:
-    return _act(alert_id, "approve")
+def _action_view(action: str) -> Callable[[int], Any]:
+    def view(alert_id: int) -> Any:
+        return _act(alert_id, action)
+
+    view.__name__ = action
+    return view
 
 
-@bp.post("/alerts/<int:alert_id>/reject")
-def reject(alert_id: int) -> Any:
-    return _act(alert_id, "reject")
-
-
-@bp.post("/alerts/<int:alert_id>/cancel")
-def cancel(alert_id: int) -> Any:
-    return _act(alert_id, "cancel")
-
-
-@bp.post("/alerts/<int:alert_id>/break-glass")
-def break_glass(alert_id: int) -> Any:
-    """Send now without a second approval, stating why (Extreme or Immediate alerts only)."""
-    return _act(alert_id, "break_glass")
-
-
-@bp.post("/alerts/<int:alert_id>/break-glass/review")
-def break_glass_review(alert_id: int) -> Any:
-    """Another coordinator's review of a break-glass alert."""
-    return _act(alert_id, "break_glass_review")
+for _action, _path in ACTION_PATHS.items():
+    bp.add_url_rule(f"/alerts/<int:alert_id>/{_path}", endpoint=_action, view_func=_action_view(_action),
+                    methods=["POST"])
 
 
 def _derive(alert_id: int, kind: CapMsgType) -> Any:

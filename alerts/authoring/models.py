@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from alerts.models import CapCategory, CapCertainty, CapSeverity, CapUrgency, _enum
+from alerts.models import CapCategory, CapCertainty, CapSeverity, CapUrgency, TextColumns, _enum
 from consular.db import Model, UTCDateTime, utcnow
 
 
@@ -59,7 +59,7 @@ class AlertTemplate(Model):
         order_by="AlertTemplateRevision.number.desc()")
 
 
-class AlertTemplateText(Model):
+class AlertTemplateText(TextColumns, Model):
     """A template's headline, message and instruction in one language (with placeholders)."""
 
     __tablename__ = "alert_template_text"
@@ -67,11 +67,6 @@ class AlertTemplateText(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     template_id: Mapped[int] = mapped_column(sa.ForeignKey("alert_template.id", ondelete="CASCADE"))
-    language: Mapped[str] = mapped_column(sa.String(10))
-    event: Mapped[str] = mapped_column(sa.String(120), default="")
-    headline: Mapped[str] = mapped_column(sa.String(160))
-    body: Mapped[str] = mapped_column(sa.Text)
-    instruction: Mapped[str] = mapped_column(sa.Text, default="")
 
     template: Mapped[AlertTemplate] = relationship(back_populates="texts")
 

@@ -75,6 +75,7 @@ from consular.auth.models import User
 from consular.auth.scoping import can_work_on_alerts
 from consular.auth.session import require_user
 from consular.db import db, row_or_404, utcnow
+from consular.network.queries import numbered_page
 from consular.registry.models import RegistrantKind
 from consular.validation import too_long_message
 
@@ -166,11 +167,9 @@ def alert_list() -> str:
         query = query.where(Alert.break_glass_at.is_not(None), Alert.break_glass_reviewed_at.is_(None))
     elif state:
         query = query.where(Alert.state == AlertState(state))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    alerts = list(db.session.scalars(
-        query.options(selectinload(Alert.texts), selectinload(Alert.areas))
-        .order_by(Alert.created_at.desc(), Alert.id.desc())
-        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    listed = numbered_page(query.options(selectinload(Alert.texts), selectinload(Alert.areas))
+                           .order_by(Alert.created_at.desc(), Alert.id.desc()), page, PAGE_SIZE)
+    alerts, total = listed.items, listed.total
     counts: dict[int, dict[str, int]] = {}
     if alerts:
         rows = db.session.execute(

@@ -238,6 +238,22 @@ def _from_unexpected_error(exc: BaseException) -> SendResult:
 
 _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, requests.exceptions.RequestException,
                      OSError)
+# What a request of the (synchronous) client may raise that becomes a result: Twilio's refusals,
+# transport errors, and an answer the client cannot read.
+_REQUEST_ERRORS = (TwilioRestException, TwilioServiceException, *_TRANSPORT_ERRORS,
+                   TwilioException, ValueError, KeyError)
+
+
+def _from_error(exc: Exception, unexpected: str, key: str) -> SendResult:
+    """The result of a request (a message, a call) that raised ``exc``, called in its ``except``
+    block: an error neither Twilio's nor the transport's is logged, with its traceback, as
+    ``unexpected`` about ``key``."""
+    if isinstance(exc, TwilioRestException | TwilioServiceException):
+        return _from_api_error(exc)
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        return _from_transport_error(exc)
+    log.exception(unexpected, key)
+    return _from_unexpected_error(exc)
 
 
 class TwilioGateway:
@@ -316,13 +332,8 @@ class TwilioGateway:
         _last_response.set(None)
         try:
             created = self.client.messages.create(**self.create_params(message))
-        except (TwilioRestException, TwilioServiceException) as exc:
-            result = _from_api_error(exc)
-        except _TRANSPORT_ERRORS as exc:
-            result = _from_transport_error(exc)
-        except (TwilioException, ValueError, KeyError) as exc:  # an answer the client cannot read
-            log.exception("twilio: unreadable answer for %s", message.key)
-            result = _from_unexpected_error(exc)
+        except _REQUEST_ERRORS as exc:
+            result = _from_error(exc, "twilio: unreadable answer for %s", message.key)
         else:
             result = _accepted(created)
         self._log(message, result)
@@ -341,13 +352,8 @@ class TwilioGateway:
                           status_callback_event=["initiated", "ringing", "answered", "completed"])
         try:
             created = self.client.calls.create(**params)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            result = _from_api_error(exc)
-        except _TRANSPORT_ERRORS as exc:
-            result = _from_transport_error(exc)
-        except (TwilioException, ValueError, KeyError) as exc:
-            log.exception("twilio: unreadable answer for call %s", call.key)
-            result = _from_unexpected_error(exc)
+        except _REQUEST_ERRORS as exc:
+            result = _from_error(exc, "twilio: unreadable answer for call %s", call.key)
         else:
             result = SendResult(Outcome.accepted, provider_id=created.sid,
                                 provider_status=str(created.status) if created.status else None)
@@ -398,13 +404,8 @@ class TwilioGateway:
         try:
             async with self._slots:
                 created = await self._async_client.messages.create_async(**self.create_params(message))
-        except (TwilioRestException, TwilioServiceException) as exc:
-            result = _from_api_error(exc)
-        except _TRANSPORT_ERRORS as exc:
-            result = _from_transport_error(exc)
         except Exception as exc:  # never let one message fail the batch
-            log.exception("twilio: unexpected error for %s", message.key)
-            result = _from_unexpected_error(exc)
+            result = _from_error(exc, "twilio: unexpected error for %s", message.key)
         else:
             result = _accepted(created)
         self._log(message, result)

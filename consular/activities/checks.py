@@ -96,8 +96,7 @@ class Check(_Input):
         if not_before is not None and value < not_before:
             self.fail(key, not_before_text)
             return None
-        self.out[key] = value
-        return value
+        return self.keep(key, value)
 
     def count(self, key: str, *, maximum: int = MAX_HEAD_COUNT, required: bool = False) -> int | None:
         """A whole number from 0 to ``maximum`` (a form sends it as text)."""
@@ -112,8 +111,7 @@ class Check(_Input):
         if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= maximum:
             self.fail(key, _("A whole number from %(low)d to %(high)d.", low=0, high=maximum))
             return None
-        self.out[key] = raw
-        return raw
+        return self.keep(key, raw)
 
     def yes_no(self, key: str) -> bool | None:
         """A checkbox (a form sends "y" or nothing) or a JSON true / false."""
@@ -129,8 +127,7 @@ class Check(_Input):
         else:
             self.fail(key, _("Answer yes or no."))
             return None
-        self.out[key] = value
-        return value
+        return self.keep(key, value)
 
     def ids(self, key: str) -> list[int] | None:
         """A list of record ids: a JSON list of numbers, a form's repeated values, or text "1,2"."""
@@ -154,8 +151,7 @@ class Check(_Input):
                 return None
             if item not in found:
                 found.append(item)
-        self.out[key] = found
-        return found
+        return self.keep(key, found)
 
     def existing(self, key: str, model: Any, ids: list[int] | None, *, active_only: bool = True,
                  inactive_text: str = "") -> list[Any]:

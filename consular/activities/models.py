@@ -158,18 +158,25 @@ class ActivityAttachment(AttachmentColumns, Model):
     activity: Mapped[Activity] = relationship(back_populates="attachments")
 
 
-class FollowUp(Model):
+class ActionColumns:
+    """The columns of an action someone is to take (an activity's follow-up, a risk's measure):
+    what, who does it, by when and when it was done. The owning table adds its id and the key
+    of what the action is for."""
+
+    action: Mapped[str] = mapped_column(sa.String(300))
+    owner: Mapped[str] = mapped_column(sa.String(120))
+    due_on: Mapped[date] = mapped_column(sa.Date)
+    done_on: Mapped[date | None] = mapped_column(sa.Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FollowUp(ActionColumns, Model):
     """An action an activity left to do, with who does it and by when."""
 
     __tablename__ = "activity_follow_up"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activity.id"), index=True)
-    action: Mapped[str] = mapped_column(sa.String(300))
-    owner: Mapped[str] = mapped_column(sa.String(120))
-    due_on: Mapped[date] = mapped_column(sa.Date)
-    done_on: Mapped[date | None] = mapped_column(sa.Date)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     activity: Mapped[Activity] = relationship(back_populates="follow_ups")
 
@@ -248,18 +255,13 @@ class RiskPoint(TimestampMixin, Model):
         return [code for code in self.country_codes.split(",") if code]
 
 
-class RiskMeasure(Model):
+class RiskMeasure(ActionColumns, Model):
     """A measure (措施) taken against a risk point: who, by when, and how far it is."""
 
     __tablename__ = "risk_measure"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     risk_point_id: Mapped[int] = mapped_column(sa.ForeignKey("risk_point.id"), index=True)
-    action: Mapped[str] = mapped_column(sa.String(300))
-    owner: Mapped[str] = mapped_column(sa.String(120))
-    due_on: Mapped[date] = mapped_column(sa.Date)
     state: Mapped[MeasureState] = mapped_column(_enum(MeasureState), default=MeasureState.planned)
-    done_on: Mapped[date | None] = mapped_column(sa.Date)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     risk_point: Mapped[RiskPoint] = relationship(back_populates="measures")

@@ -16,9 +16,9 @@ from consular.activities.models import Activity, ActivityKind, RiskLevel, RiskPo
 from consular.auth.models import User
 from consular.auth.scoping import scoped
 from consular.db import db
-from consular.network.queries import Page, clean_query, paginate
+from consular.network.queries import Page, clean_query, numbered_page, paginate
 
-__all__ = ["ActivityFilters", "Page", "RiskFilters", "paginate"]
+__all__ = ["ActivityFilters", "Page", "RiskFilters", "numbered_page", "paginate"]
 
 
 @dataclass(frozen=True)

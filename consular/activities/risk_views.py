@@ -67,7 +67,7 @@ def _manager(risk_id: int) -> tuple[User, RiskPoint]:
 def risk_list() -> str:
     user = risk_reader()
     filters, args, page = queries.risk_filters_from(request.args)
-    result = queries.paginate(queries.risks_query(user, filters), PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    result = queries.numbered_page(queries.risks_query(user, filters), page, PAGE_SIZE)
     return render_template("activities/risks.html", page=result, args=args,
                            states=[(s.value, str(RISK_STATE_LABELS[s])) for s in RiskState],
                            levels=[(v.value, str(LEVEL_LABELS[v])) for v in RiskLevel],

@@ -86,7 +86,7 @@ def _helpers() -> dict[str, Any]:
 def activity_list() -> str:
     user = activity_worker()
     filters, args, page = queries.filters_from(request.args)
-    result = queries.paginate(queries.activities_query(user, filters), PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    result = queries.numbered_page(queries.activities_query(user, filters), page, PAGE_SIZE)
     return render_template("activities/list.html", page=result, args=args,
                            kinds=[(k.value, str(KIND_PLURALS[k])) for k in ActivityKind],
                            may_log=[(k.value, str(KIND_LABELS[k])) for k in activity_kinds_for(user)],

@@ -19,6 +19,7 @@ from consular.auth.scoping import scoped
 from consular.auth.session import require_user, roles_required
 from consular.db import MAX_ID, db, utcnow
 from consular.validation import search_text
+from consular.web.paging import requested_page, step_rows
 
 bp = Blueprint("audit", __name__, template_folder="templates")
 
@@ -87,20 +88,17 @@ def entries() -> tuple[str, int]:
         query = query.where(AuditEntry.at >= start)
     if end:
         query = query.where(AuditEntry.at < end + timedelta(days=1))
-    try:
-        page = max(1, min(int(request.args.get("page", "1")), 100000))
-    except ValueError:
-        abort(400)
+    page = requested_page()
     rows: list[AuditEntry] = []
+    has_next = False
     if not errors:
-        rows = list(db.session.scalars(
-            query.order_by(AuditEntry.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
+        rows, has_next = step_rows(query.order_by(AuditEntry.id.desc()), page, PAGE_SIZE)
     # The actions the system writes (no scan of the trail for them: it grows by the million).
     actions = sorted(set(ACTION_LABELS) | ({action} if action else set()),
                      key=lambda code: action_label(code).casefold())
     since, refusers = refused_today()
     args: dict[str, Any] = {key: value for key, value in request.args.items() if key != "page"}
-    return render_template("audit/entries.html", rows=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE,
+    return render_template("audit/entries.html", rows=rows, has_next=has_next,
                            page=page, actions=actions, args=args, errors=errors, refusers=refusers,
                            refused_since=since.date().isoformat(), access_refused=ACCESS_REFUSED), \
         400 if errors else 200

@@ -28,6 +28,7 @@ from consular.auth.session import renew_session, require_user, require_user_who
 from consular.db import db
 from consular.network.models import LiaisonPoint, ServiceStation
 from consular.network.queries import clean_query
+from consular.web.paging import requested_page, step_rows
 from i18n import UI_LOCALES, current_locale
 
 PAGE_SIZE = 50
@@ -133,17 +134,11 @@ def users() -> str:
         query = query.where(User.active.is_(active == "1"))
     else:
         active = ""
-    try:
-        page = max(1, min(int(request.args.get("page", "1")), 100000))
-    except ValueError:
-        abort(400)
-    rows = db.session.scalars(
-        query.order_by(User.active.desc(), User.username)
-        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
-    ).all()
+    page = requested_page()
+    rows, has_next = step_rows(query.order_by(User.active.desc(), User.username), page, PAGE_SIZE)
     args = {"q": q, "role": role, "active": active}
-    return render_template("auth/users.html", rows=rows[:PAGE_SIZE],
-                           has_next=len(rows) > PAGE_SIZE, page=page, args=args, roles=list(Role))
+    return render_template("auth/users.html", rows=rows, has_next=has_next, page=page, args=args,
+                           roles=list(Role))
 
 
 # --- create -----------------------------------------------------------------------------------

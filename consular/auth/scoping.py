@@ -6,6 +6,7 @@ not found (404). Write permissions are the ``can_*`` predicates beside them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -49,6 +50,8 @@ from consular.network.models import (
 from consular.registry.models import Registrant, RegistrantImport
 
 T = TypeVar("T")
+# Which rows of a model a user may see, as a WHERE clause.
+Scope = Callable[[User], "sa.ColumnElement[bool]"]
 
 _ALL = sa.true()
 _NONE = sa.false()
@@ -147,25 +150,27 @@ def case_scope(user: User) -> sa.ColumnElement[bool]:
     return _NONE
 
 
-def _through_case(column: Any) -> Any:
-    """Scope of a row that belongs to a case: the scope of its case."""
+def _through(column: Any, parent_column: Any, parent_scope: Scope) -> Scope:
+    """Scope of a row reached through a parent (a case, an activity): the rows whose ``column`` is
+    the ``parent_column`` of a parent in the user's scope. Coordinators see all, admins none."""
 
     def scope(user: User) -> sa.ColumnElement[bool]:
         if user.role == Role.coordinator:
             return _ALL
         if user.role == Role.admin:
             return _NONE
-        return column.in_(sa.select(Case.id).where(case_scope(user)))
+        return column.in_(sa.select(parent_column).where(parent_scope(user)))
 
     return scope
 
 
-def incident_scope(user: User) -> sa.ColumnElement[bool]:
-    if user.role == Role.coordinator:
-        return _ALL
-    if user.role == Role.admin:
-        return _NONE
-    return Incident.id.in_(sa.select(Case.incident_id).where(case_scope(user)))
+def _through_case(column: Any) -> Scope:
+    """Scope of a row that belongs to a case: the scope of its case."""
+    return _through(column, Case.id, case_scope)
+
+
+# An incident is seen by whoever sees one of its cases.
+incident_scope = _through(Incident.id, Case.incident_id, case_scope)
 
 
 def own_rows_scope(column: Any) -> Any:
@@ -197,17 +202,9 @@ def activity_scope(user: User) -> sa.ColumnElement[bool]:
     return _NONE
 
 
-def _through_activity(column: Any) -> Any:
+def _through_activity(column: Any) -> Scope:
     """Scope of a row that belongs to an activity: the scope of its activity."""
-
-    def scope(user: User) -> sa.ColumnElement[bool]:
-        if user.role == Role.coordinator:
-            return _ALL
-        if user.role == Role.admin:
-            return _NONE
-        return column.in_(sa.select(Activity.id).where(activity_scope(user)))
-
-    return scope
+    return _through(column, Activity.id, activity_scope)
 
 
 def risk_point_scope(user: User) -> sa.ColumnElement[bool]:

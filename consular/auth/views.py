@@ -84,6 +84,12 @@ def _pending_user(key: str) -> User | None:
     return user
 
 
+def _log_in_again() -> Response:
+    """Back to the login page when a half-done login (a code to enter, 2FA to set up) has lapsed."""
+    flash(_("Please log in again."), "warning")
+    return redirect(url_for("auth.login"))
+
+
 def _finish_login(user: User) -> Response:
     target = safe_next(session.get("login_next"), url_for("web.home"))
     login_user(user)
@@ -154,8 +160,7 @@ def login() -> Any:
 def login_code() -> Any:
     user = _pending_user("pending_2fa")
     if user is None:
-        flash(_("Please log in again."), "warning")
-        return redirect(url_for("auth.login"))
+        return _log_in_again()
     form = CodeForm()
     status = 200
     if request.method == "POST":
@@ -188,8 +193,7 @@ def login_enrol() -> Any:
     """First login of an admin or coordinator when 2FA is required: set up TOTP, then enter."""
     user = _pending_user("pending_enrol")
     if user is None:
-        flash(_("Please log in again."), "warning")
-        return redirect(url_for("auth.login"))
+        return _log_in_again()
     secret = session["pending_enrol"]["secret"]
     form = CodeForm()
     status = 200
@@ -218,8 +222,7 @@ def logout() -> Response:
 @bp.get("/account")
 @login_required
 def account() -> str:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     tokens = db.session.scalars(
         sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
     ).all()
@@ -231,8 +234,7 @@ def account() -> str:
 @bp.post("/account/password")
 @login_required
 def change_password() -> Any:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     form = PasswordChangeForm()
     status = 400
     if form.validate():
@@ -265,8 +267,7 @@ def change_password() -> Any:
 @bp.route("/account/2fa", methods=["GET", "POST"])
 @login_required
 def setup_2fa() -> Any:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     if user.totp_enabled:
         # Replacing a working second step must not be possible with a borrowed session alone;
         # an administrator resets it (lost phone) and the user sets it up again.
@@ -294,8 +295,7 @@ def setup_2fa() -> Any:
 @bp.post("/account/tokens")
 @login_required
 def create_token() -> Any:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     form = TokenForm()
     if not form.validate():
         refused = validation.message() in form.name.errors
@@ -313,8 +313,7 @@ def create_token() -> Any:
 @bp.post("/account/tokens/<int:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int) -> Response:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     token = db.session.scalar(
         sa.select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
     )

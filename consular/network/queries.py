@@ -171,6 +171,11 @@ def paginate(query: sa.Select[Any], limit: int, offset: int) -> Page[Any]:
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
+def numbered_page(query: sa.Select[Any], number: int, size: int) -> Page[Any]:
+    """Page ``number`` (counted from 1) of a list shown ``size`` rows at a time."""
+    return paginate(query, size, (number - 1) * size)
+
+
 def countries_in_scope(model: type[ServiceStation] | type[Mission], user: User) -> list[str]:
     """Country codes that appear in what ``user`` may see (for a filter's choices)."""
     query = scoped(model, user).with_only_columns(model.country_code).distinct()

@@ -156,7 +156,7 @@ def _listing(model: type, query: Callable[[User, queries.Filters], sa.Select[Any
     user = require_user()
     _browse_or_404(model, user)
     chosen, args, page = _list_filters(**filters)
-    return user, queries.paginate(query(user, chosen), PAGE_SIZE, (page - 1) * PAGE_SIZE), args
+    return user, queries.numbered_page(query(user, chosen), page, PAGE_SIZE), args
 
 
 def _country_choices() -> list[SelectChoice]:

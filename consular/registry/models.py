@@ -71,6 +71,20 @@ def channel_order(value: str | None) -> list[ContactChannel]:
 REACHABLE = "status = 'active' AND ended_at IS NULL"  # the partial index's condition
 
 
+
+def _consent_flag(moment: str) -> Any:
+    """Consent to a channel beyond SMS, as a flag (forms and the API) kept as the moment named
+    ``moment``: giving it keeps the moment it was first given; withdrawing it clears the moment."""
+
+    def given(registrant: Any) -> bool:
+        return getattr(registrant, moment) is not None
+
+    def give(registrant: Any, yes: bool) -> None:
+        setattr(registrant, moment, (getattr(registrant, moment) or utcnow()) if yes else None)
+
+    return property(given, give)
+
+
 class Registrant(TimestampMixin, Model):
     __tablename__ = "registrant"
     __table_args__ = (
@@ -140,23 +154,8 @@ class Registrant(TimestampMixin, Model):
     def channel_list(self) -> list[ContactChannel]:
         return channel_order(self.channels)
 
-    # Consent to a channel beyond SMS, as a flag (forms and the API): giving it keeps the moment
-    # it was first given; withdrawing it clears the moment.
-    @property
-    def whatsapp_consent(self) -> bool:
-        return self.whatsapp_consent_at is not None
-
-    @whatsapp_consent.setter
-    def whatsapp_consent(self, given: bool) -> None:
-        self.whatsapp_consent_at = (self.whatsapp_consent_at or utcnow()) if given else None
-
-    @property
-    def voice_consent(self) -> bool:
-        return self.voice_consent_at is not None
-
-    @voice_consent.setter
-    def voice_consent(self, given: bool) -> None:
-        self.voice_consent_at = (self.voice_consent_at or utcnow()) if given else None
+    whatsapp_consent = _consent_flag("whatsapp_consent_at")
+    voice_consent = _consent_flag("voice_consent_at")
 
 
 def first_channel(channels: str | None, whatsapp_consent: bool, voice_consent: bool) -> ContactChannel:

@@ -45,7 +45,7 @@ from consular.auth.scoping import (
 from consular.auth.session import require_user, require_user_who
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
-from consular.network.queries import paginate
+from consular.network.queries import numbered_page
 from consular.registry import imports, languages, subject_data
 from consular.registry import operations as ops
 from consular.registry.forms import (
@@ -292,7 +292,7 @@ def _render_form(form: FlaskForm, title: str, cancel: str, existing_id: int | No
 def registrants() -> str:
     user = _viewer()
     filters, args, page = _list_filters()
-    result = paginate(registrants_query(user, filters), PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    result = numbered_page(registrants_query(user, filters), page, PAGE_SIZE)
     by_language = counts_by(user, filters, Registrant.language)
     by_country = counts_by(user, filters, Registrant.country_code)
     record("registrant.list", "registrant", "",

@@ -21,7 +21,7 @@ from consular.auth.scoping import (
     liaison_point_scope,
     station_scope,
 )
-from consular.auth.session import current_user, login_required, safe_next
+from consular.auth.session import current_user, login_required, require_user, safe_next
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
 from consular.web import a11y
@@ -116,8 +116,7 @@ def favicon() -> Response:
 @bp.get("/")
 @login_required
 def home() -> str:
-    user = current_user()
-    assert user is not None
+    user = require_user()
     figures: dict[str, int] = {}
     if user.role in (Role.admin, Role.coordinator):
         figures["liaison_points"] = db.session.scalar(

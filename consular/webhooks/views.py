@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from consular.auth.models import Role, User
 from consular.auth.session import require_user
 from consular.db import db
+from consular.web.paging import requested_page, step_rows
 from consular.webhooks import operations as ops
 from consular.webhooks.events import EVENTS
 from consular.webhooks.forms import SubscriptionForm
@@ -121,12 +122,7 @@ def deliveries(subscription_id: int) -> str:
         query = query.where(WebhookDelivery.state == HookState(state))
     else:
         state = ""
-    try:
-        page = max(1, min(int(request.args.get("page", "1")), 100000))
-    except ValueError:
-        abort(400)
-    rows = db.session.scalars(query.order_by(WebhookDelivery.id.desc())
-                              .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
-    return render_template("webhooks/deliveries.html", target=target, rows=rows[:PAGE_SIZE],
-                           has_next=len(rows) > PAGE_SIZE, page=page, args={"state": state},
-                           states=STATE_LABELS)
+    page = requested_page()
+    rows, has_next = step_rows(query.order_by(WebhookDelivery.id.desc()), page, PAGE_SIZE)
+    return render_template("webhooks/deliveries.html", target=target, rows=rows, has_next=has_next,
+                           page=page, args={"state": state}, states=STATE_LABELS)

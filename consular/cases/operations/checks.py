@@ -159,8 +159,7 @@ class _Check(FieldChecker):
             self.fail(key, _("Choose one of: %(choices)s.", choices=", ".join(allowed)))
             return None
         member = enum(value.strip())
-        self.out[key] = member
-        return member
+        return self.keep(key, member)
 
     def identifier(self, key: str) -> int | None:
         if not self.given(key) or self.data[key] in ("0", 0):
@@ -174,8 +173,7 @@ class _Check(FieldChecker):
         if not isinstance(raw, int) or isinstance(raw, bool) or not 0 < raw <= MAX_ID:
             self.fail(key, _("Choose an entry from the list."))
             return None
-        self.out[key] = raw
-        return raw
+        return self.keep(key, raw)
 
     def country(self, key: str, *, required: bool = False) -> str | None:
         if not self.given(key):
@@ -191,8 +189,7 @@ class _Check(FieldChecker):
         if not i18n.is_country_code(code):
             self.fail(key, _("Not a country code. Use the two-letter ISO code, for example IT."))
             return None
-        self.out[key] = code
-        return code
+        return self.keep(key, code)
 
     def timezone(self, key: str) -> str | None:
         if self.blank(key):
@@ -204,8 +201,7 @@ class _Check(FieldChecker):
         if zone is None:
             self.fail(key, _("Not a time zone. Use an IANA name such as Europe/Rome."))
             return None
-        self.out[key] = zone
-        return zone
+        return self.keep(key, zone)
 
     def birth_date(self, key: str) -> date | None:
         if self.blank(key):
@@ -227,8 +223,7 @@ class _Check(FieldChecker):
         if value.year < 1900:
             self.fail(key, _("Check the year: it is before 1900."))
             return None
-        self.out[key] = value
-        return value
+        return self.keep(key, value)
 
     def moment(self, key: str, zone: str | None) -> datetime | None:
         """A past date and time; one without a UTC offset is read in ``zone`` (else the office's)."""
@@ -256,8 +251,7 @@ class _Check(FieldChecker):
         if value.date() < EARLIEST:
             self.fail(key, _("Check the year: it is too far in the past."))
             return None
-        self.out[key] = value
-        return value
+        return self.keep(key, value)
 
     def phone(self, key: str, region: str | None) -> str | None:
         if self.blank(key):
@@ -271,8 +265,7 @@ class _Check(FieldChecker):
             self.fail(key, _("Not a valid phone number. Use the international format, for example "
                              "+39 0574 123456."))
             return None
-        self.out[key] = e164
-        return e164
+        return self.keep(key, e164)
 
     def tags(self, key: str) -> str | None:
         if key not in self.data:
@@ -307,8 +300,7 @@ class _Check(FieldChecker):
         if len(joined) > MAX["tags"]:
             self.fail(key, _("Too many tags."))
             return None
-        self.out[key] = joined
-        return joined
+        return self.keep(key, joined)
 
     def done(self) -> dict[str, Any]:
         if self.errors:

@@ -47,7 +47,7 @@ from consular.cases.views.common import (
 )
 from consular.db import db, utcnow
 from consular.network.models import LiaisonPoint, ServiceStation
-from consular.network.queries import Page, paginate
+from consular.network.queries import Page, numbered_page
 
 # --- triage queue -------------------------------------------------------------------------------
 
@@ -80,6 +80,11 @@ def _queue_args() -> dict[str, Any]:
     return {k: v for k, v in args.items() if v}
 
 
+def _page_number() -> int:
+    """The list page the query string asks for (1 when none or malformed; at most 100,000)."""
+    return min(_int(request.args.get("page")) or 1, 100_000)
+
+
 @bp.get("/cases/queue")
 def queue() -> Any:
     user = _case_user()
@@ -88,7 +93,7 @@ def queue() -> Any:
         session.pop(QUEUE_SESSION_KEY, None)
         return redirect(url_for("cases.queue"), code=303)
     args = _queue_args()
-    page_number = min(_int(request.args.get("page")) or 1, 100_000)
+    page_number = _page_number()
     if not any(k in request.args for k in (*QUEUE_FILTERS, "page")):
         remembered = session.get(QUEUE_SESSION_KEY)
         if isinstance(remembered, dict) and remembered:
@@ -102,9 +107,9 @@ def queue() -> Any:
         found = queries.search_cases(args["q"], user, country=args.get("country")) \
             .with_only_columns(Case.id).order_by(None)
         query = query.where(Case.id.in_(found))
-    page = paginate(query.options(selectinload(Case.liaison_point), selectinload(Case.station),
+    page = numbered_page(query.options(selectinload(Case.liaison_point), selectinload(Case.station),
                                   selectinload(Case.division)),
-                    PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
+                        page_number, PAGE_SIZE)
     now = utcnow()
     duplicate_counts = queries.open_duplicate_counts([c.id for c in page.items])
     rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at, duplicate_counts.get(c.id, 0))
@@ -178,9 +183,9 @@ def mine() -> Any:
     if args["q"]:
         found = queries.search_cases(args["q"], user).with_only_columns(Case.id).order_by(None)
         query = query.where(Case.id.in_(found))
-    page_number = min(_int(request.args.get("page")) or 1, 100_000)
-    page: Page[Case] = paginate(query.order_by(Case.last_activity_at.desc(), Case.id.desc()),
-                                PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
+    page_number = _page_number()
+    page: Page[Case] = numbered_page(query.order_by(Case.last_activity_at.desc(), Case.id.desc()),
+                                     page_number, PAGE_SIZE)
     latest, asked = _latest_entries([c.id for c in page.items])
     rows = [MineRow(c, latest.get(c.id), asked.get(c.id)) for c in page.items]
     note = _("The cases of your liaison point, the most recently changed first.") \
@@ -237,10 +242,10 @@ def inbox() -> str:
 @bp.get("/notifications")
 def notifications() -> str:
     user = _case_user()
-    page_number = min(_int(request.args.get("page")) or 1, 100_000)
+    page_number = _page_number()
     query = scoped(Notification, user).options(selectinload(Notification.case)).order_by(
         Notification.created_at.desc(), Notification.id.desc())
-    page = paginate(query, PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
+    page = numbered_page(query, page_number, PAGE_SIZE)
     return render_template("cases/notifications.html", page=page, unread=ops.unread_count(user))
 
 
