@@ -257,7 +257,7 @@ class DispatchLanes:
         if self.gateway is None:
             with self.app.app_context():
                 self.gateway = gateway_from_settings(settings, engine=db.engine)
-        self.sender = SendLoop(settings.dispatch_max_concurrency)
+        self.sender = SendLoop(settings.dispatch_max_concurrency, self.gateway)
         for lane in range(self.lanes):
             claimer = self.worker_id if self.lanes == 1 else f"{self.worker_id}/{lane + 1}"
             dispatcher = Dispatcher(self.app, self.gateway, claimer, sender=self.sender,

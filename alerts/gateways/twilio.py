@@ -375,6 +375,11 @@ class TwilioGateway:
 
     # --- many messages at once ---------------------------------------------------------------
 
+    def event_loop(self) -> LoopThread:
+        """The event loop this gateway sends from (started if need be): callers that run their
+        coroutines on it (the dispatch lanes' pacing) call ``send_many`` without a thread hand-off."""
+        return self._ensure_loop()
+
     def _ensure_loop(self) -> LoopThread:
         with self._lock:
             if self._closed:
