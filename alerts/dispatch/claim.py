@@ -215,6 +215,40 @@ def choose_channel(row: Any, available: frozenset[str] | None) -> str:
     return channel.value
 
 
+# The claim of a whole batch in one statement on PostgreSQL: the ids and their channels travel as
+# arrays (an IN list of a batch's ids is a bound parameter each, rendered and sent every time).
+_CLAIM_PG = sa.text("""
+UPDATE delivery AS d
+   SET state = 'claimed', claimed_by = :by, claimed_at = :now, lease_until = :lease,
+       attempts = d.attempts + 1, channel = v.channel
+  FROM unnest(CAST(:ids AS bigint[]), CAST(:channels AS varchar[])) AS v(id, channel)
+ WHERE d.id = v.id AND d.state IN ('pending', 'deferred')
+""")
+
+
+def _mark_claimed(rows: list[Any], chosen: list[str], worker_id: str, now: datetime,
+                  lease_until: datetime) -> None:
+    """Rows (still due: read under lock in this transaction) become ``claimed`` by ``worker_id``
+    with their channel (``chosen``: the one they had, or the one picked now)."""
+    if dialect() == "postgresql":
+        db.session.execute(_CLAIM_PG, {"by": worker_id, "now": now, "lease": lease_until,
+                                       "ids": [r.id for r in rows], "channels": chosen})
+        return
+    db.session.execute(
+        sa.update(Delivery).where(Delivery.id.in_([r.id for r in rows]), Delivery.state.in_(DUE_STATES))
+        .values(state=DeliveryState.claimed, claimed_by=worker_id, claimed_at=now,
+                lease_until=lease_until, attempts=Delivery.attempts + 1)
+        .execution_options(synchronize_session=False))
+    by_channel: dict[str, list[int]] = defaultdict(list)
+    for r, channel in zip(rows, chosen, strict=True):
+        if not r.channel:
+            by_channel[channel].append(r.id)
+    for channel, ids in by_channel.items():
+        db.session.execute(
+            sa.update(Delivery).where(Delivery.id.in_(ids)).values(channel=channel)
+            .execution_options(synchronize_session=False))
+
+
 def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None = None, *,
                 housekeeping: bool = True, channels: frozenset[str] | None = None) -> list[Claimed]:
     """Claim up to ``limit`` due deliveries for ``worker_id`` and commit (see the module's
@@ -279,29 +313,17 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
                     .values(state=DeliveryState.deferred, due_at=due)
                     .execution_options(synchronize_session=False))
             if take:
-                db.session.execute(
-                    sa.update(Delivery).where(Delivery.id.in_([r.id for r in take]),
-                                              Delivery.state.in_(DUE_STATES))
-                    .values(state=DeliveryState.claimed, claimed_by=worker_id, claimed_at=now,
-                            lease_until=lease_until, attempts=Delivery.attempts + 1)
-                    .execution_options(synchronize_session=False))
-                chosen: dict[str, list[int]] = defaultdict(list)
-                for r in take:
-                    if not r.channel:
-                        chosen[choose_channel(r, channels)].append(r.id)
-                for channel, ids in chosen.items():
-                    db.session.execute(
-                        sa.update(Delivery).where(Delivery.id.in_(ids)).values(channel=channel)
-                        .execution_options(synchronize_session=False))
+                chosen = [choose_channel(r, channels) for r in take]
+                _mark_claimed(take, chosen, worker_id, now, lease_until)
                 claimed.extend(
                     Claimed(delivery_id=r.id, alert_id=r.alert_id, registrant_id=r.registrant_id,
                             phone=r.phone, language=r.language, timezone=r.timezone or office_zone,
                             attempts=r.attempts + 1, claimed_by=worker_id, claimed_at=now,
                             lease_until=lease_until, expires_at=r.expires_at,
                             reconcile_from=r.reconcile_from, resend=r.resent_at is not None,
-                            channel=choose_channel(r, channels), fell_back=r.fallback_at is not None,
+                            channel=channel, fell_back=r.fallback_at is not None,
                             rung=r.ladder_rung)
-                    for r in take)
+                    for r, channel in zip(take, chosen, strict=True))
         commit_step()
     except Exception:
         db.session.rollback()
