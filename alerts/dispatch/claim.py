@@ -4,6 +4,7 @@ texted now), so that any number of workers take disjoint batches."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -97,10 +98,14 @@ def claimed_by_stale_worker(now: datetime, settings: Any) -> sa.ColumnElement[bo
     """The delivery is claimed by a worker (``host:pid:start``, or ``…/lane``) whose heartbeat has
     been silent for longer than ``stale_after``. A worker that never wrote a heartbeat (a command,
     a test) keeps its claims until their lease runs out."""
+    return _claimed_by_worker_silent_since(_utc(now - stale_after(settings)))
+
+
+def _claimed_by_worker_silent_since(moment: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     beats = WorkerHeartbeat.__table__
     lane_prefix = sa.func.substr(Delivery.claimed_by, 1, sa.func.length(beats.c.id) + 1)
     return sa.exists().where(
-        beats.c.last_tick_at < _utc(now - stale_after(settings)),
+        beats.c.last_tick_at < moment,
         sa.or_(Delivery.claimed_by == beats.c.id, lane_prefix == beats.c.id.concat("/")))
 
 
@@ -345,15 +350,26 @@ class WorkDue:
 
 def work_due(now: datetime) -> WorkDue:
     """What a round could find to do (read only, so idle workers take no write lock)."""
+    stale_before = now - stale_after(current_settings())
+    row = db.session.execute(_work_due_query(), {"now": now, "stale_before": stale_before}).one()
+    db.session.rollback()
+    return WorkDue(*(bool(flag) for flag in row))
+
+
+@functools.cache
+def _work_due_query() -> sa.Select[bool, bool, bool, bool]:
+    """The look of ``work_due``, built once: idle lanes ask it every fraction of a second, and
+    building the statement (and its cache key) cost more CPU than running it."""
     from consular.cases.models import Notification, SmsState
 
+    now = sa.bindparam("now", type_=UTCDateTime())
+    stale_worker = _claimed_by_worker_silent_since(sa.bindparam("stale_before", type_=UTCDateTime()))
     due = (sa.select(Delivery.id).join(Alert, Alert.id == Delivery.alert_id)
            .where(Delivery.state.in_(DUE_STATES), Delivery.due_at <= now,
                   Alert.state == AlertState.sending).exists())
     lapsed = (sa.select(Delivery.id)
               .where(Delivery.state == DeliveryState.claimed,
-                     sa.or_(Delivery.lease_until < now,
-                            claimed_by_stale_worker(now, current_settings()))).exists())
+                     sa.or_(Delivery.lease_until < now, stale_worker)).exists())
     notices = sa.or_((sa.select(Notification.id)
                       .where(Notification.sms_state == SmsState.pending,
                              sa.or_(Notification.sms_lease_until.is_(None),
@@ -370,6 +386,4 @@ def work_due(now: datetime) -> WorkDue:
                      .exists())
     expired = (sa.select(Alert.id)
                .where(Alert.state == AlertState.sending, Alert.expires_at <= now).exists())
-    row = db.session.execute(sa.select(due, notices, lapsed, expired)).one()
-    db.session.rollback()
-    return WorkDue(*(bool(flag) for flag in row))
+    return sa.select(due, notices, lapsed, expired)
