@@ -9,6 +9,7 @@ they are ``alerts.dispatch.lanes.DispatchLanes`` threads started and stopped wit
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from alerts.dispatch.record import finish_alerts
 from alerts.ladder import climb_ladders, record_reminders
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind, call_round_minutes
 from consular.audit.operations import record
-from consular.db import commit_step, db, unit_of_work, utcnow
+from consular.db import UTCDateTime, commit_step, db, unit_of_work, utcnow
 from consular.registry.models import Registrant
 
 log = logging.getLogger("alerts.jobs")
@@ -62,14 +63,20 @@ def _locked(query: sa.Select[Any]) -> sa.Select[Any]:
 def alerts_due(now: datetime | None = None) -> bool:
     """Whether an approved alert waits to be fanned out: one indexed read, no lock, so a worker can
     ask it every fraction of a second and run ``due_alerts`` only when the answer is yes."""
-    now = now or utcnow()
+    found = bool(db.session.scalar(_alerts_due_query(), {"now": now or utcnow()}))
+    db.session.rollback()
+    return found
+
+
+@functools.cache
+def _alerts_due_query() -> sa.Select[bool]:
+    """The look of ``alerts_due``, built once (it runs every fraction of a second on each worker)."""
+    now = sa.bindparam("now", type_=UTCDateTime())
     waiting = (sa.select(Alert.id)
                .where(Alert.state == AlertState.scheduled, Alert.recurrence_kind.is_(None),
                       sa.or_(Alert.send_at.is_(None), Alert.send_at <= now))
                .exists())
-    found = bool(db.session.scalar(sa.select(waiting)))
-    db.session.rollback()
-    return found
+    return sa.select(waiting)
 
 
 @unit_of_work()

@@ -4,6 +4,7 @@ texted now), so that any number of workers take disjoint batches."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -97,10 +98,14 @@ def claimed_by_stale_worker(now: datetime, settings: Any) -> sa.ColumnElement[bo
     """The delivery is claimed by a worker (``host:pid:start``, or ``…/lane``) whose heartbeat has
     been silent for longer than ``stale_after``. A worker that never wrote a heartbeat (a command,
     a test) keeps its claims until their lease runs out."""
+    return _claimed_by_worker_silent_since(_utc(now - stale_after(settings)))
+
+
+def _claimed_by_worker_silent_since(moment: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     beats = WorkerHeartbeat.__table__
     lane_prefix = sa.func.substr(Delivery.claimed_by, 1, sa.func.length(beats.c.id) + 1)
     return sa.exists().where(
-        beats.c.last_tick_at < _utc(now - stale_after(settings)),
+        beats.c.last_tick_at < moment,
         sa.or_(Delivery.claimed_by == beats.c.id, lane_prefix == beats.c.id.concat("/")))
 
 
@@ -215,6 +220,40 @@ def choose_channel(row: Any, available: frozenset[str] | None) -> str:
     return channel.value
 
 
+# The claim of a whole batch in one statement on PostgreSQL: the ids and their channels travel as
+# arrays (an IN list of a batch's ids is a bound parameter each, rendered and sent every time).
+_CLAIM_PG = sa.text("""
+UPDATE delivery AS d
+   SET state = 'claimed', claimed_by = :by, claimed_at = :now, lease_until = :lease,
+       attempts = d.attempts + 1, channel = v.channel
+  FROM unnest(CAST(:ids AS bigint[]), CAST(:channels AS varchar[])) AS v(id, channel)
+ WHERE d.id = v.id AND d.state IN ('pending', 'deferred')
+""")
+
+
+def _mark_claimed(rows: list[Any], chosen: list[str], worker_id: str, now: datetime,
+                  lease_until: datetime) -> None:
+    """Rows (still due: read under lock in this transaction) become ``claimed`` by ``worker_id``
+    with their channel (``chosen``: the one they had, or the one picked now)."""
+    if dialect() == "postgresql":
+        db.session.execute(_CLAIM_PG, {"by": worker_id, "now": now, "lease": lease_until,
+                                       "ids": [r.id for r in rows], "channels": chosen})
+        return
+    db.session.execute(
+        sa.update(Delivery).where(Delivery.id.in_([r.id for r in rows]), Delivery.state.in_(DUE_STATES))
+        .values(state=DeliveryState.claimed, claimed_by=worker_id, claimed_at=now,
+                lease_until=lease_until, attempts=Delivery.attempts + 1)
+        .execution_options(synchronize_session=False))
+    by_channel: dict[str, list[int]] = defaultdict(list)
+    for r, channel in zip(rows, chosen, strict=True):
+        if not r.channel:
+            by_channel[channel].append(r.id)
+    for channel, ids in by_channel.items():
+        db.session.execute(
+            sa.update(Delivery).where(Delivery.id.in_(ids)).values(channel=channel)
+            .execution_options(synchronize_session=False))
+
+
 def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None = None, *,
                 housekeeping: bool = True, channels: frozenset[str] | None = None) -> list[Claimed]:
     """Claim up to ``limit`` due deliveries for ``worker_id`` and commit (see the module's
@@ -279,29 +318,17 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
                     .values(state=DeliveryState.deferred, due_at=due)
                     .execution_options(synchronize_session=False))
             if take:
-                db.session.execute(
-                    sa.update(Delivery).where(Delivery.id.in_([r.id for r in take]),
-                                              Delivery.state.in_(DUE_STATES))
-                    .values(state=DeliveryState.claimed, claimed_by=worker_id, claimed_at=now,
-                            lease_until=lease_until, attempts=Delivery.attempts + 1)
-                    .execution_options(synchronize_session=False))
-                chosen: dict[str, list[int]] = defaultdict(list)
-                for r in take:
-                    if not r.channel:
-                        chosen[choose_channel(r, channels)].append(r.id)
-                for channel, ids in chosen.items():
-                    db.session.execute(
-                        sa.update(Delivery).where(Delivery.id.in_(ids)).values(channel=channel)
-                        .execution_options(synchronize_session=False))
+                chosen = [choose_channel(r, channels) for r in take]
+                _mark_claimed(take, chosen, worker_id, now, lease_until)
                 claimed.extend(
                     Claimed(delivery_id=r.id, alert_id=r.alert_id, registrant_id=r.registrant_id,
                             phone=r.phone, language=r.language, timezone=r.timezone or office_zone,
                             attempts=r.attempts + 1, claimed_by=worker_id, claimed_at=now,
                             lease_until=lease_until, expires_at=r.expires_at,
                             reconcile_from=r.reconcile_from, resend=r.resent_at is not None,
-                            channel=choose_channel(r, channels), fell_back=r.fallback_at is not None,
+                            channel=channel, fell_back=r.fallback_at is not None,
                             rung=r.ladder_rung)
-                    for r in take)
+                    for r, channel in zip(take, chosen, strict=True))
         commit_step()
     except Exception:
         db.session.rollback()
@@ -323,15 +350,26 @@ class WorkDue:
 
 def work_due(now: datetime) -> WorkDue:
     """What a round could find to do (read only, so idle workers take no write lock)."""
+    stale_before = now - stale_after(current_settings())
+    row = db.session.execute(_work_due_query(), {"now": now, "stale_before": stale_before}).one()
+    db.session.rollback()
+    return WorkDue(*(bool(flag) for flag in row))
+
+
+@functools.cache
+def _work_due_query() -> sa.Select[bool, bool, bool, bool]:
+    """The look of ``work_due``, built once: idle lanes ask it every fraction of a second, and
+    building the statement (and its cache key) cost more CPU than running it."""
     from consular.cases.models import Notification, SmsState
 
+    now = sa.bindparam("now", type_=UTCDateTime())
+    stale_worker = _claimed_by_worker_silent_since(sa.bindparam("stale_before", type_=UTCDateTime()))
     due = (sa.select(Delivery.id).join(Alert, Alert.id == Delivery.alert_id)
            .where(Delivery.state.in_(DUE_STATES), Delivery.due_at <= now,
                   Alert.state == AlertState.sending).exists())
     lapsed = (sa.select(Delivery.id)
               .where(Delivery.state == DeliveryState.claimed,
-                     sa.or_(Delivery.lease_until < now,
-                            claimed_by_stale_worker(now, current_settings()))).exists())
+                     sa.or_(Delivery.lease_until < now, stale_worker)).exists())
     notices = sa.or_((sa.select(Notification.id)
                       .where(Notification.sms_state == SmsState.pending,
                              sa.or_(Notification.sms_lease_until.is_(None),
@@ -348,6 +386,4 @@ def work_due(now: datetime) -> WorkDue:
                      .exists())
     expired = (sa.select(Alert.id)
                .where(Alert.state == AlertState.sending, Alert.expires_at <= now).exists())
-    row = db.session.execute(sa.select(due, notices, lapsed, expired)).one()
-    db.session.rollback()
-    return WorkDue(*(bool(flag) for flag in row))
+    return sa.select(due, notices, lapsed, expired)

@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Flask
@@ -42,6 +43,16 @@ HOUSEKEEPING_SECONDS = 5.0  # lapsed leases and expired alerts are looked at lea
 NOTICE_CHECK_SECONDS = 1.0  # case notices are looked for at least this often while busy
 
 
+@dataclass
+class LaneMarks:
+    """When the dispatch loops of a worker last did what one of them does for all: the housekeeping
+    of a claim (lapsed leases, expired alerts) and the look for case notices while busy. Shared
+    without a lock: a race only means that two loops do it at the same moment."""
+
+    housekept: float = float("-inf")
+    notices_checked: float = float("-inf")
+
+
 class Dispatcher:
     """One dispatch loop of a worker: claim, render, reconcile, reserve, send, record.
 
@@ -53,7 +64,8 @@ class Dispatcher:
     def __init__(self, app: Flask, gateway: SmsGateway, claimer: str, *,
                  max_concurrency: int | None = None, rng: random.Random | None = None,
                  sender: SendLoop | None = None, stopping: threading.Event | None = None,
-                 claims_safe_until: Callable[[], datetime | None] | None = None) -> None:
+                 claims_safe_until: Callable[[], datetime | None] | None = None,
+                 marks: LaneMarks | None = None) -> None:
         self.app = app
         # The worker's heartbeat: past this moment (less a margin) its claims may be taken over.
         self.claims_safe_until = claims_safe_until
@@ -68,8 +80,7 @@ class Dispatcher:
         self._busy = False
         self._routes: list[Route] | None = None
         self._hand_back_due = False  # a round failed: its claims go back before the next one
-        self._housekept = float("-inf")
-        self._notices_checked = float("-inf")
+        self.marks = marks or LaneMarks()  # shared by the loops of a worker (DispatchLanes)
 
     @property
     def routes(self) -> list[Route]:
@@ -121,10 +132,11 @@ class Dispatcher:
     def _round(self, now: datetime) -> BatchReport:
         report = BatchReport()
         clock = time.monotonic()
-        housekeeping = clock - self._housekept >= HOUSEKEEPING_SECONDS
+        marks = self.marks
+        housekeeping = clock - marks.housekept >= HOUSEKEEPING_SECONDS
         if self._busy and not housekeeping:
             # The last round took a full batch: more is due; skip the look (and its queries).
-            due = WorkDue(deliveries=True, notices=clock - self._notices_checked >= NOTICE_CHECK_SECONDS)
+            due = WorkDue(deliveries=True, notices=clock - marks.notices_checked >= NOTICE_CHECK_SECONDS)
         else:
             due = work_due(now)
         if not due.any:
@@ -139,13 +151,13 @@ class Dispatcher:
                                channels=self.channels())
                    if due.deliveries or housekeeping else [])
         if housekeeping:
-            self._housekept = clock
+            marks.housekept = clock
         notices: list[ClaimedNotice] = []
         kin: list[ClaimedKin] = []
         if due.notices:
             notices = claim_notifications(self.claimer, now, max(1, limit // 4))
             kin = claim_kin_messages(self.claimer, now, max(1, limit // 4))
-            self._notices_checked = clock
+            marks.notices_checked = clock
         report.claimed, report.notices = len(claimed), len(notices) + len(kin)
         self._busy = len(claimed) >= limit
         if not claimed and not notices and not kin:
@@ -257,11 +269,13 @@ class DispatchLanes:
         if self.gateway is None:
             with self.app.app_context():
                 self.gateway = gateway_from_settings(settings, engine=db.engine)
-        self.sender = SendLoop(settings.dispatch_max_concurrency)
+        self.sender = SendLoop(settings.dispatch_max_concurrency, self.gateway)
+        marks = LaneMarks()
         for lane in range(self.lanes):
             claimer = self.worker_id if self.lanes == 1 else f"{self.worker_id}/{lane + 1}"
             dispatcher = Dispatcher(self.app, self.gateway, claimer, sender=self.sender,
-                                    stopping=self._stop, claims_safe_until=self.claims_safe_until)
+                                    stopping=self._stop, claims_safe_until=self.claims_safe_until,
+                                    marks=marks)
             woken = threading.Event()
             self._wakes.append(woken)
             thread = threading.Thread(target=self._loop, args=(dispatcher, woken), daemon=True,

@@ -107,14 +107,19 @@ class Slots:
 
 
 class SendLoop:
-    """An event loop in a thread of its own where the dispatch loops of one worker process send, so
-    that they share one limit of requests in flight (DISPATCH_MAX_CONCURRENCY): while one loop
-    claims or records, another's messages use the whole limit."""
+    """The event loop where the dispatch loops of one worker process send, so that they share one
+    limit of requests in flight (DISPATCH_MAX_CONCURRENCY): while one loop claims or records,
+    another's messages use the whole limit. A gateway that sends from an event loop of its own
+    (``event_loop``: the Twilio gateway's pooled client) lends it, so that a message goes from
+    pacing to the provider without crossing threads; otherwise the send loop runs in a thread of
+    its own."""
 
-    def __init__(self, max_concurrency: int) -> None:
+    def __init__(self, max_concurrency: int, gateway: SmsGateway | None = None) -> None:
         from alerts.gateways.loop import LoopThread
 
-        self.thread = LoopThread("dispatch-send")
+        lend = getattr(gateway, "event_loop", None)
+        self._own = lend is None
+        self.thread: LoopThread = LoopThread("dispatch-send") if lend is None else lend()
 
         async def make() -> Slots:
             return Slots(max(1, max_concurrency))
@@ -125,7 +130,8 @@ class SendLoop:
         self.thread.run(coroutine)
 
     def close(self) -> None:
-        self.thread.stop()
+        if self._own:
+            self.thread.stop()  # a gateway's own loop is stopped by the gateway's close
 
 
 class PacedSender:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import functools
 import logging
 import threading
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote_plus, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import requests
@@ -55,6 +56,7 @@ _last_response: ContextVar[TwilioResponse | None] = ContextVar("twilio_last_resp
 RECONCILE_SLACK = timedelta(minutes=2)
 
 
+@functools.lru_cache(maxsize=256)
 def redirect_url(url: str, api_base: str) -> str:
     """``url`` with a Twilio host (api.twilio.com, or an edge/region host) replaced by ``api_base``."""
     if not api_base:
@@ -127,8 +129,11 @@ class RedirectingAsyncHttpClient(AsyncTwilioHttpClient):
         headers = dict(headers or {})
         if auth:
             headers["Authorization"] = basic_auth_header(auth[0], auth[1])
+        body = form_body(data) if data else None
+        if body is not None and not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         async with session.request(
-            method.upper(), target, params=_query(params), data=data or None, headers=headers,
+            method.upper(), target, params=_query(params), data=body, headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout) if timeout else self.client_timeout,
             allow_redirects=allow_redirects,
         ) as raw:
@@ -154,6 +159,18 @@ def _query(params: dict[str, object] | None) -> dict[str, str] | None:
     return {k: str(v) for k, v in params.items()} if params else None
 
 
+# The values of a batch repeat (one text per alert and language, the sender, the validity): each is
+# percent-encoded once, not once per message.
+_quote_plus = functools.lru_cache(maxsize=1024)(quote_plus)
+
+
+def form_body(data: Mapping[str, object]) -> bytes:
+    """``data`` as an application/x-www-form-urlencoded body, exactly as aiohttp encodes a dict
+    (``urlencode(..., doseq=True)``: a list value repeats its name)."""
+    return urlencode(list(data.items()), doseq=True, quote_via=_quote_plus).encode()
+
+
+@functools.lru_cache(maxsize=16)
 def basic_auth_header(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
@@ -380,6 +397,11 @@ class TwilioGateway:
         return None
 
     # --- many messages at once ---------------------------------------------------------------
+
+    def event_loop(self) -> LoopThread:
+        """The event loop this gateway sends from (started if need be): callers that run their
+        coroutines on it (the dispatch lanes' pacing) call ``send_many`` without a thread hand-off."""
+        return self._ensure_loop()
 
     def _ensure_loop(self) -> LoopThread:
         with self._lock:
