@@ -6,6 +6,7 @@ The interface speaks Simplified Chinese by default and English completely; catal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from babel.dates import format_datetime as _babel_format_datetime
 from babel.numbers import format_decimal
 from flask import current_app, g, has_request_context, request, session
 from flask_babel import get_locale as babel_get_locale
+from flask_babel import get_translations
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 UI_LOCALES: dict[str, str] = {"zh_Hans": "简体中文", "en": "English"}
@@ -65,6 +67,26 @@ def select_locale() -> str:
     if best is None:
         return default
     return "en" if best == "en" else "zh_Hans"
+
+
+def remembered_gettext(limit: int = 20_000) -> Callable[[str], str]:
+    """``gettext`` for the templates, remembering each message's translation per locale: a page
+    asks for dozens of fixed messages, and each look-up through Flask-Babel finds the locale,
+    the domain and the catalog again. The catalogs do not change while the app runs (Flask-Babel
+    keeps them for its lifetime too); ``limit`` bounds what is kept."""
+    seen: dict[tuple[Locale | None, str], str] = {}
+
+    def gettext(message: str) -> str:
+        key = (babel_get_locale(), message)
+        try:
+            return seen[key]
+        except KeyError:
+            text: str = get_translations().ugettext(message)
+            if len(seen) < limit:
+                seen[key] = text
+            return text
+
+    return gettext
 
 
 def current_locale() -> Locale:

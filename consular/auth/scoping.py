@@ -262,11 +262,13 @@ def scoped(model: type[T], user: User) -> sa.Select[Any]:
     return sa.select(model).where(SCOPES[model](user))
 
 
-def get_scoped_or_404(model: type[T], object_id: int, user: User) -> T:
+def get_scoped_or_404(model: type[T], object_id: int, user: User,
+                      *options: sa.orm.interfaces.ORMOption) -> T:
+    """The object if ``user`` may see it, else 404; ``options`` load what the page will show."""
     if not 0 < object_id <= MAX_ID:
         abort(404)
     pk = model.id  # type: ignore[attr-defined]
-    obj: T | None = db.session.scalar(scoped(model, user).where(pk == object_id))
+    obj: T | None = db.session.scalar(scoped(model, user).where(pk == object_id).options(*options))
     if obj is None:
         abort(404)
     return obj

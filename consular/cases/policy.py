@@ -209,29 +209,45 @@ def _need_met(need: Need, case: Case, user: User) -> bool:
     return False  # pragma: no cover — every Need is handled above
 
 
-def refusal(action: Action, case: Case, user: User) -> ActionRefused | None:
-    """Why ``user`` may not take ``action`` on ``case`` now, or None when they may."""
-    if not in_scope(case, user):
-        return ActionRefused(action, _("Not found, or you do not have access to it."), 404)
+def _refused_status(action: Action, case: Case, user: User, *, scoped: bool = False) -> int | None:
+    """The status a refusal of ``action`` answers (404, 403 or 409), or None when ``user`` may take
+    it; ``scoped`` when the caller has already found the case in the user's scope."""
+    if not scoped and not in_scope(case, user):
+        return 404
     rule = POLICY[action]
     need = rule.roles.get(user.role)
     if need is None:
-        return ActionRefused(action, _("Your role may not do this: %(action)s.",
-                                       action=ACTION_LABELS[action]), 403)
+        return 403
     if case.status not in rule.states or not _need_met(need, case, user):
-        return ActionRefused(action, _(
-            "Not possible while the case is %(status)s: %(action)s.",
-            status=STATUS_LABELS[case.status], action=ACTION_LABELS[action]), 409)
+        return 409
     return None
 
 
+def refusal(action: Action, case: Case, user: User) -> ActionRefused | None:
+    """Why ``user`` may not take ``action`` on ``case`` now, or None when they may."""
+    status = _refused_status(action, case, user)
+    if status is None:
+        return None
+    if status == 404:
+        return ActionRefused(action, _("Not found, or you do not have access to it."), 404)
+    if status == 403:
+        return ActionRefused(action, _("Your role may not do this: %(action)s.",
+                                       action=ACTION_LABELS[action]), 403)
+    return ActionRefused(action, _(
+        "Not possible while the case is %(status)s: %(action)s.",
+        status=STATUS_LABELS[case.status], action=ACTION_LABELS[action]), 409)
+
+
 def can(action: Action, case: Case, user: User) -> bool:
-    return refusal(action, case, user) is None
+    # The refusal's message is not made: it would be translated only to be dropped.
+    return _refused_status(action, case, user) is None
 
 
 def allowed_actions(case: Case, user: User) -> list[Action]:
     """The actions ``user`` may take on ``case`` now, in the table's order (for the buttons)."""
-    return [action for action in POLICY if can(action, case, user)]
+    if not in_scope(case, user):
+        return []
+    return [action for action in POLICY if _refused_status(action, case, user, scoped=True) is None]
 
 
 def ensure(action: Action, case: Case, user: User) -> None:

@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from flask import Flask, Request, request, send_from_directory
@@ -32,14 +33,19 @@ class AssetHashes:
 
     def hash_of(self, filename: str) -> str | None:
         path = self.folder / filename
+        known = self._known.get(filename)
         try:
-            if self.folder.resolve() not in path.resolve().parents or not path.is_file():
+            # Resolving the path walks every folder of it: done once per name (a page links the
+            # same few files on every request); a name already known is only checked for a change.
+            if known is None and (self.folder.resolve() not in path.resolve().parents
+                                  or not path.is_file()):
                 return None
             stat = path.stat()
         except (OSError, ValueError):
             return None
+        if not S_ISREG(stat.st_mode):
+            return None
         version = (stat.st_mtime_ns, stat.st_size)
-        known = self._known.get(filename)
         if known is None or known[0] != version:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_LENGTH]
             known = (version, digest)

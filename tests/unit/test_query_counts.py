@@ -53,7 +53,7 @@ def test_the_triage_queue_does_not_query_per_case(world: World, logged_in: Any,
         for state in states:
             build(world, state)
     large = statements_for(count_queries, page)
-    assert_flat(small, large, ceiling=20)
+    assert_flat(small, large, ceiling=12)
 
 
 def test_the_case_page_does_not_query_per_person_or_entry(world: World, logged_in: Any,
@@ -75,7 +75,7 @@ def test_the_case_page_does_not_query_per_person_or_entry(world: World, logged_i
                      expected_version=case.version)
     db.session.commit()
     large = statements_for(count_queries, page)
-    assert_flat(small, large, ceiling=33)
+    assert_flat(small, large, ceiling=18)
 
 
 def test_the_progress_page_does_not_query_per_delivery(make_user: Callable[..., Any], logged_in: Any,

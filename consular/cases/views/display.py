@@ -4,13 +4,14 @@ and dates, the template helpers, the navigation entries and the bell on every pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
+from babel import Locale
 from babel.dates import format_date, format_timedelta
 from babel.numbers import format_decimal
 from babel.units import format_unit
@@ -63,12 +64,31 @@ def _label(labels: Mapping[Any, Any], value: Any) -> str:
     return str(value)
 
 
-def duration(span: timedelta | None) -> str:
-    """'3 hours', '2 days 4 hours', '12 minutes' in the reader's language."""
+def _memo_label(labels: Mapping[Any, Any]) -> Callable[[Any], str]:
+    """``_label`` over ``labels``, each value translated once per page: a list of cases asks for
+    the same few statuses and priorities on every row, and each translation looks up the locale and
+    the catalog again."""
+    seen: dict[Any, str] = {}
+
+    def label(value: Any) -> str:
+        try:
+            return seen[value]
+        except KeyError:
+            text = seen[value] = _label(labels, value)
+            return text
+        except TypeError:  # not hashable: no value of these tables, said as it is
+            return _label(labels, value)
+
+    return label
+
+
+def duration(span: timedelta | None, locale: Locale | None = None) -> str:
+    """'3 hours', '2 days 4 hours', '12 minutes' in the reader's language (``locale``, when the
+    caller has it at hand)."""
     if span is None:
         return ""
     seconds = abs(span.total_seconds())
-    loc = i18n.current_locale()
+    loc = locale or i18n.current_locale()
 
     def part(value: float, unit: Literal["day", "hour", "minute"]) -> str:
         return str(format_timedelta(timedelta(seconds=value), granularity=unit, threshold=1000,
@@ -155,26 +175,28 @@ def _duplicate_reason_label(reason: str) -> str:
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
+    # Run once per rendered page: the labels are remembered for that page only (its locale).
+    locale = i18n.current_locale()
     return {
-        "status_label": lambda v: _label(STATUS_LABELS, v),
-        "status_short": lambda v: _label(STATUS_SHORT, v),
-        "category_label": lambda v: _label(CATEGORY_LABELS, v),
-        "priority_label": lambda v: _label(PRIORITY_LABELS, v),
-        "kind_label": lambda v: _label(KIND_LABELS, v),
-        "channel_label": lambda v: _label(CHANNEL_LABELS, v),
-        "outcome_label": lambda v: _label(OUTCOME_LABELS, v),
-        "gender_label": lambda v: _label(GENDER_LABELS, v),
-        "person_role_label": lambda v: _label(PERSON_ROLE_LABELS, v),
-        "id_kind_label": lambda v: _label(ID_KIND_LABELS, v),
-        "assignment_label": lambda v: _label(ASSIGNMENT_LABELS, v),
-        "referral_target_label": lambda v: _label(REFERRAL_TARGET_LABELS, v),
-        "referral_status_label": lambda v: _label(REFERRAL_STATUS_LABELS, v),
+        "status_label": _memo_label(STATUS_LABELS),
+        "status_short": _memo_label(STATUS_SHORT),
+        "category_label": _memo_label(CATEGORY_LABELS),
+        "priority_label": _memo_label(PRIORITY_LABELS),
+        "kind_label": _memo_label(KIND_LABELS),
+        "channel_label": _memo_label(CHANNEL_LABELS),
+        "outcome_label": _memo_label(OUTCOME_LABELS),
+        "gender_label": _memo_label(GENDER_LABELS),
+        "person_role_label": _memo_label(PERSON_ROLE_LABELS),
+        "id_kind_label": _memo_label(ID_KIND_LABELS),
+        "assignment_label": _memo_label(ASSIGNMENT_LABELS),
+        "referral_target_label": _memo_label(REFERRAL_TARGET_LABELS),
+        "referral_status_label": _memo_label(REFERRAL_STATUS_LABELS),
         "timeline_label": timeline_label,
         "notification_text": ops.notification_text,
         "timeline_change": timeline_change,
         "duplicate_reason": duplicate_reason,
-        "duplicate_state_label": lambda v: _label(DUPLICATE_STATE_LABELS, v),
-        "duration": duration,
+        "duplicate_state_label": _memo_label(DUPLICATE_STATE_LABELS),
+        "duration": lambda span: duration(span, locale),
         "file_size": file_size,
         "fmt_date": fmt_date,
     }

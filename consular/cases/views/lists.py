@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import defer, selectinload
 from werkzeug.wrappers import Response
 
 import i18n
@@ -107,9 +107,12 @@ def queue() -> Any:
         found = queries.search_cases(args["q"], user, country=args.get("country")) \
             .with_only_columns(Case.id).order_by(None)
         query = query.where(Case.id.in_(found))
+    # The queue shows neither the narrative nor the outcome note: left in the database, they are
+    # not decrypted for every row of the page.
     page = numbered_page(query.options(selectinload(Case.liaison_point), selectinload(Case.station),
-                                  selectinload(Case.division)),
-                        page_number, PAGE_SIZE)
+                                       selectinload(Case.division), defer(Case.narrative),
+                                       defer(Case.outcome_note)),
+                         page_number, PAGE_SIZE)
     now = utcnow()
     duplicate_counts = queries.open_duplicate_counts([c.id for c in page.items])
     rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at, duplicate_counts.get(c.id, 0))
