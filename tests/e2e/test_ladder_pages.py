@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from alerts.dispatch.lanes import Dispatcher
 from alerts.enrolment.models import SelfEnrolment
 from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.fake.server import FakeTwilio
+from alerts.gateways.protocol import SmsGateway
 from alerts.jobs import climb_ladders, safety_check_followups
 from alerts.ladder import rung_counts
 from alerts.models import Alert, CallOutcome, CapUrgency, Delivery, LadderStep
@@ -82,9 +84,9 @@ def move_back(alert_id: int, by: timedelta) -> None:
     db.session.commit()
 
 
-def build_the_night(app: Flask, fake: FakeTwilio, base_url: str) -> int:
+def build_the_night(app: Flask, fake: FakeTwilio, base_url: str, gateway: SmsGateway) -> int:
     """A safety check for Lucca, ten hours ago, and its ladder climbed to the end; its id."""
-    dispatcher = Dispatcher(app, gateway_from_settings(app.extensions["consular.settings"]), "e2e-ladder")
+    dispatcher = Dispatcher(app, gateway, "e2e-ladder")
 
     def dispatch(now: datetime) -> None:
         for _ in range(20):
@@ -174,7 +176,8 @@ def ladder_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask
                 with app.app_context():
                     upgrade()
                     load_demo()
-                    made.append(build_the_night(app, fake, base_url))
+                    with closing(gateway_from_settings(app.extensions["consular.settings"])) as gateway:
+                        made.append(build_the_night(app, fake, base_url, gateway))
                     db.session.remove()
 
             builder = threading.Thread(target=build)
