@@ -45,10 +45,10 @@ def demo(app, monkeypatch):
 
     database = app.config["SQLALCHEMY_DATABASE_URI"]
     if database in _LOADED:
-        snapshot.restore(app)
+        snapshot.restore("demo_cases")
         return
     load_demo()
-    snapshot.take(app)
+    snapshot.take("demo_cases")
     _LOADED.add(database)
 
 
