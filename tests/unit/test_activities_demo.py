@@ -15,6 +15,7 @@ from consular.activities.report import work_figures_of
 from consular.auth.models import User
 from consular.db import db
 from tests.conftest import Browser
+from tests.support.snapshot import load_demo_once
 
 
 def test_the_demo_year_fills_every_figure_and_leaves_gaps(app: Flask) -> None:
@@ -22,7 +23,7 @@ def test_the_demo_year_fills_every_figure_and_leaves_gaps(app: Flask) -> None:
     from consular.demo import load_demo
 
     assert load_demo_activities() == 0  # without the demo network: nothing
-    load_demo()
+    load_demo_once()
     figures = work_figures_of(office_today().year).flat()
     no_real_alert = ("alerts_sent", "alert_messages", "alert_delivered", "alert_answered")
     assert all(value > 0 for key, value in figures.items() if key not in no_real_alert), figures

@@ -18,6 +18,7 @@ from alerts.models import Alert, InboundMessage
 from consular.cases.models import Case, CaseCategory, CaseStatus
 from consular.db import db, keyring
 from consular.ops.retention import purge_due
+from tests.support.snapshot import load_demo_once
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.fromisoformat("2026-11-22T03:00:00+00:00")
@@ -59,7 +60,5 @@ def test_anonymising_a_case_wipes_the_texts_that_joined_it(app: Flask) -> None:
 
 
 def test_the_demo_loads_the_demo_alerts_after_the_rest(app: Flask) -> None:
-    from consular.demo import load_demo
-
-    load_demo()
+    load_demo_once()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) >= 3

@@ -29,16 +29,27 @@ from consular.cases.models import (
 )
 from consular.db import db, utcnow
 from tests.conftest import api_headers
+from tests.support import snapshot
+
+# The databases (one per backend) whose snapshot holds the demo below.
+_LOADED: set[str] = set()
 
 
 @pytest.fixture
 def demo(app, monkeypatch):
-    """The demo network with its cases (the registry's and the alerts' demo data left out)."""
+    """The demo network with its cases (the registry's and the alerts' demo data left out): loaded
+    by the first test of a backend, then copied aside; the next tests get that copy back."""
     monkeypatch.setattr("consular.registry.demo.load_demo_registrants", lambda *a, **k: 0)
     monkeypatch.setattr("alerts.demo.load_demo_alerts", lambda *a, **k: 0)
     from consular.demo import load_demo
 
+    database = app.config["SQLALCHEMY_DATABASE_URI"]
+    if database in _LOADED:
+        snapshot.restore("demo_cases")
+        return
     load_demo()
+    snapshot.take("demo_cases")
+    _LOADED.add(database)
 
 
 def user(name: str) -> User:

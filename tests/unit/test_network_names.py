@@ -24,6 +24,7 @@ from tests.support.dispatch import (
     make_registrant,
 )
 from tests.support.replies import OUR_NUMBER, answer_of
+from tests.support.snapshot import load_demo_once
 
 MILAN = {"name": "中国驻米兰总领事馆", "name_en": "Consulate General of China in Milan",
          "names": {"it": "Consolato generale della Cina a Milano"}}
@@ -176,9 +177,7 @@ def test_the_english_interface_shows_english_names_where_they_exist(
 
 
 def test_the_demo_network_names_its_places_in_the_languages_of_its_registrants(app: Flask) -> None:
-    from consular.demo import load_demo
-
-    load_demo()
+    load_demo_once()
     prato = db.session.scalars(sa.select(ServiceStation).where(ServiceStation.city == "Prato")).one()
     assert prato.name_in("it") == "Punto di assistenza di Prato"
     assert prato.name_in("zh_Hant") == "意大利普拉托服務站"

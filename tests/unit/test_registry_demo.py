@@ -12,15 +12,15 @@ import sqlalchemy as sa
 from consular import phones
 from consular.auth.models import Role, User
 from consular.db import db
-from consular.demo import load_demo
 from consular.registry import operations as ops
 from consular.registry.demo import load_demo_registrants
 from consular.registry.languages import SMS_LOCALES
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
+from tests.support.snapshot import load_demo_once
 
 
 def test_demo_registrants_match_the_demo_network(app):
-    load_demo()  # calls load_demo_registrants at its end
+    load_demo_once()  # load_demo() calls load_demo_registrants at its end
     people = list(db.session.scalars(sa.select(Registrant)))
     assert 280 <= len(people) <= 340
     countries = Counter(r.country_code for r in people)
