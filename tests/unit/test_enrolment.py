@@ -246,7 +246,13 @@ def test_bad_details_write_nothing(app: Flask, visitor: Visitor) -> None:
     for change, field in cases:
         answer = visitor.post("/enrol/details", {**DETAILS, **change})
         assert answer.status_code == 400, change
-        assert f'data-testid="error-{field}"' in answer.get_data(as_text=True), change
+        html = answer.get_data(as_text=True)
+        assert f'data-testid="error-{field}"' in html, change
+        # The refused field says so to a screen reader, and points at its error (the channels, a
+        # group of boxes, through their fieldset).
+        marked = (rf'id="{field}"[^>]*aria-describedby="{field}-error"' if field == "channels"
+                  else rf'id="{field}"[^>]*aria-invalid="true" aria-describedby="{field}-error"')
+        assert re.search(marked, html), change
     assert registrants() == []
     assert db.session.scalar(sa.select(SelfEnrolment.id)) is None
     # The proof is still good after the refusals.
