@@ -180,6 +180,21 @@ def values_for(*, locale: str, tz_name: str | None, place: str, event_time: date
     )
 
 
+def recipient_text(text: Any, alert: Any, *, locale: str, tz_name: str | None,
+                   recipient: tuple[str, str, int | None] | None) -> dict[str, str]:
+    """An alert text's headline, message and instruction with the placeholders filled for one
+    recipient in ``locale`` and zone ``tz_name``: ``recipient`` is their (country, city, station);
+    None, someone of no known place."""
+    fields = {"headline": text.headline, "body": text.body, "instruction": text.instruction or ""}
+    wanted = used(fields)
+    if not wanted:
+        return fields
+    country, city, station_id = recipient if recipient is not None else (None, "", None)
+    return fill_fields(fields, values_for(
+        locale=locale, tz_name=tz_name, place=alert.place, event_time=alert.event_time,
+        country_code=country, city=city, station_id=station_id, wanted=wanted))
+
+
 def public_text(alert: Any, text: Any) -> dict[str, str]:
     """An alert text's headline, message and instruction as a CAP file or feed shows them: the
     placeholders filled as for someone in the alert's first area, the time in the office's zone

@@ -71,13 +71,8 @@ def script_for(alert: Any, available: Mapping[str, Any], language: str, tz_name:
         locale = voice_locale(alert.base_language, alert.base_language, voices)
     message = ""
     if text is not None:
-        fields = {"headline": text.headline, "body": text.body, "instruction": text.instruction or ""}
-        wanted = placeholders.used(fields)
-        if wanted:
-            country, city, station_id = recipient if recipient is not None else (None, "", None)
-            fields = placeholders.fill_fields(fields, placeholders.values_for(
-                locale=locale, tz_name=tz_name, place=alert.place, event_time=alert.event_time,
-                country_code=country, city=city, station_id=station_id, wanted=wanted))
+        fields = placeholders.recipient_text(text, alert, locale=locale, tz_name=tz_name,
+                                             recipient=recipient)
         message = " ".join(part.strip() for part in (fields["headline"], fields["body"],
                                                      fields["instruction"]) if part.strip())
     language_code, voice = voices.get(locale, VOICES[LAST_RESORT])

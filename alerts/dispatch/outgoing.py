@@ -107,13 +107,8 @@ def render_alert(alert: Alert, available: dict[str, AlertText], language: str,
                 break
     if text is None:
         return None
-    fields = {"headline": text.headline, "body": text.body, "instruction": text.instruction or ""}
-    wanted = placeholders.used(fields)
-    if wanted:
-        country, city, station_id = recipient if recipient is not None else (None, "", None)
-        fields = placeholders.fill_fields(fields, placeholders.values_for(
-            locale=language, tz_name=tz_name, place=alert.place, event_time=alert.event_time,
-            country_code=country, city=city, station_id=station_id, wanted=wanted))
+    fields = placeholders.recipient_text(text, alert, locale=language, tz_name=tz_name,
+                                         recipient=recipient)
     if signature_spec is None:
         signature_spec = current_settings().sms_signatures
     body = texts.render_alert_sms(
