@@ -23,15 +23,13 @@ MAX_ROWS = 200
 
 
 def draft_labels() -> dict[str, str]:
-    return {
-        AlertState.draft.value: _("Draft"),
-        AlertState.pending_approval.value: _("Waiting for approval"),
-        AlertState.scheduled.value: _("Approved"),
-        AlertState.sending.value: _("Sending"),
-        AlertState.sent.value: _("Sent"),
-        AlertState.not_sent.value: _("Not sent"),
-        AlertState.cancelled.value: _("Cancelled"),
-    }
+    """The alert pages' state labels, but a draft's alert once approved is "Approved" here, whether
+    it is scheduled or not."""
+    from alerts.authoring.forms import STATE_LABELS
+
+    labels = {state.value: str(text) for state, text in STATE_LABELS.items()}
+    labels[AlertState.scheduled.value] = _("Approved")
+    return labels
 
 
 def kind_labels() -> dict[str, str]:
