@@ -18,13 +18,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alerts.dispatch.claim import SENT_STATES, begin_write, expire_alerts, reclaim_expired_leases
+from alerts.dispatch.claim import SENT_STATES, expire_alerts, reclaim_expired_leases
 from alerts.dispatch.notices import reclaim_notices
 from alerts.dispatch.record import finish_alerts
 from alerts.ladder import climb_ladders, record_reminders
 from alerts.models import Alert, AlertState, Delivery, DeliveryState, ReplyKind, call_round_minutes
 from consular.audit.operations import record
-from consular.db import UTCDateTime, commit_step, db, unit_of_work, utcnow
+from consular.db import UTCDateTime, begin_write, commit_step, db, unit_of_work, utcnow
 from consular.registry.models import Registrant
 
 log = logging.getLogger("alerts.jobs")

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.channels.sms import texts
-from alerts.dispatch.claim import OPEN_STATES, begin_write, dialect
+from alerts.dispatch.claim import OPEN_STATES
 from alerts.models import (
     LADDER_RUNGS,
     Alert,
@@ -49,7 +49,7 @@ from alerts.models import (
     ladder_minutes,
 )
 from config import current_settings
-from consular.db import commit_step, db, unit_of_work, utcnow
+from consular.db import begin_write, commit_step, db, dialect, unit_of_work, utcnow
 from consular.registry.models import Registrant
 
 log = logging.getLogger("alerts.ladder")

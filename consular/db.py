@@ -60,6 +60,7 @@ def utcnow() -> datetime:
 
 MAX_ID = 2**31 - 1  # the id columns' range: an id beyond it is simply not found (not a database error)
 RowT = TypeVar("RowT")
+SelectT = TypeVar("SelectT", bound="sa.Select[*tuple[Any, ...]]")
 
 
 def row_or_404(model: type[RowT], row_id: int) -> RowT:
@@ -329,6 +330,46 @@ def commit_step() -> None:
     on from there); and a worker's reads end before it takes SQLite's write lock or waits on the
     network (``begin_write``)."""
     db.session.commit()
+
+
+def dialect() -> str:
+    """The database's dialect name: "sqlite" or "postgresql"."""
+    return db.session.get_bind().dialect.name
+
+
+def begin_write() -> None:
+    """End the session's transaction and start the next one as a writer: ``BEGIN IMMEDIATE`` on
+    SQLite, so that two workers never both read and then both try to write (one of them would get
+    "database is locked"). PostgreSQL locks rows instead."""
+    commit_step()
+    if dialect() == "sqlite":
+        db.session.execute(sa.text("BEGIN IMMEDIATE"))
+
+
+@contextmanager
+def write_step() -> Iterator[None]:
+    """A worker's short writing transaction (a claim, a round's outcome): begun as a writer
+    (``begin_write``), committed at its end (``commit_step``), rolled back if it raises."""
+    begin_write()
+    try:
+        yield
+        commit_step()
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def skip_locked(query: SelectT, of: Any) -> SelectT:
+    """``query`` locking the rows of ``of`` it selects on PostgreSQL and passing over those another
+    worker holds, so that workers take disjoint batches (SQLite's writer lock does that already)."""
+    return query.with_for_update(of=of, skip_locked=True) if dialect() == "postgresql" else query
+
+
+def update_rows(model: Any, ids: list[int], *where: Any, **values: Any) -> None:
+    """Set ``values`` on the rows of ``model`` among ``ids`` for which every ``where`` still holds,
+    in one statement that leaves the session's objects as they are."""
+    db.session.execute(sa.update(model).where(model.id.in_(ids), *where).values(**values)
+                       .execution_options(synchronize_session=False))
 
 
 def commit_apart() -> None:

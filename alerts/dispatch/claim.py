@@ -25,7 +25,7 @@ from alerts.models import (
     WorkerHeartbeat,
 )
 from config import current_settings
-from consular.db import UTCDateTime, commit_step, db, utcnow
+from consular.db import UTCDateTime, db, dialect, skip_locked, update_rows, utcnow, write_step
 from consular.registry.models import ContactChannel, Registrant, RegistrantStatus, first_channel
 
 log = logging.getLogger("alerts.dispatch")
@@ -40,21 +40,8 @@ STALE_HEARTBEATS = 2  # a worker silent for this many heartbeat intervals loses 
 EXAMINE_FACTOR = 5  # claim_batch looks at most this many times its limit (deferred, skipped) per call
 
 
-def dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
 def _utc(value: datetime) -> Any:
     return sa.literal(value, UTCDateTime())
-
-
-def begin_write() -> None:
-    """End the session's transaction and start the next one as a writer: ``BEGIN IMMEDIATE`` on
-    SQLite, so that two workers never both read and then both try to write (one of them would get
-    "database is locked"). PostgreSQL locks rows instead."""
-    commit_step()
-    if dialect() == "sqlite":
-        db.session.execute(sa.text("BEGIN IMMEDIATE"))
 
 
 @dataclass
@@ -202,9 +189,7 @@ def _due_candidates(now: datetime, limit: int, among: list[int] | None = None) -
     )
     if among is not None:
         query = query.where(Delivery.alert_id.in_(among))
-    if dialect() == "postgresql":
-        query = query.with_for_update(of=Delivery, skip_locked=True)
-    return list(db.session.execute(query).all())
+    return list(db.session.execute(skip_locked(query, Delivery)).all())
 
 
 def choose_channel(row: Any, available: frozenset[str] | None) -> str:
@@ -239,11 +224,9 @@ def _mark_claimed(rows: list[Any], chosen: list[str], worker_id: str, now: datet
         db.session.execute(_CLAIM_PG, {"by": worker_id, "now": now, "lease": lease_until,
                                        "ids": [r.id for r in rows], "channels": chosen})
         return
-    db.session.execute(
-        sa.update(Delivery).where(Delivery.id.in_([r.id for r in rows]), Delivery.state.in_(DUE_STATES))
-        .values(state=DeliveryState.claimed, claimed_by=worker_id, claimed_at=now,
+    update_rows(Delivery, [r.id for r in rows], Delivery.state.in_(DUE_STATES),
+                state=DeliveryState.claimed, claimed_by=worker_id, claimed_at=now,
                 lease_until=lease_until, attempts=Delivery.attempts + 1)
-        .execution_options(synchronize_session=False))
     by_channel: dict[str, list[int]] = defaultdict(list)
     for r, channel in zip(rows, chosen, strict=True):
         if not r.channel:
@@ -268,8 +251,7 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
     lease_until = now + timedelta(seconds=settings.dispatch_lease_seconds)
     office_zone = settings.office_timezone
     claimed: list[Claimed] = []
-    begin_write()
-    try:
+    with write_step():
         if housekeeping:
             reclaim_expired_leases(now)
             expire_alerts(now)
@@ -308,15 +290,11 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
                         continue
                 take.append(row)
             for reason, ids in skipped.items():
-                db.session.execute(
-                    sa.update(Delivery).where(Delivery.id.in_(ids), Delivery.state.in_(DUE_STATES))
-                    .values(state=DeliveryState.skipped, skip_reason=reason, final_at=now)
-                    .execution_options(synchronize_session=False))
+                update_rows(Delivery, ids, Delivery.state.in_(DUE_STATES),
+                            state=DeliveryState.skipped, skip_reason=reason, final_at=now)
             for due, ids in deferred.items():
-                db.session.execute(
-                    sa.update(Delivery).where(Delivery.id.in_(ids), Delivery.state.in_(DUE_STATES))
-                    .values(state=DeliveryState.deferred, due_at=due)
-                    .execution_options(synchronize_session=False))
+                update_rows(Delivery, ids, Delivery.state.in_(DUE_STATES),
+                            state=DeliveryState.deferred, due_at=due)
             if take:
                 chosen = [choose_channel(r, channels) for r in take]
                 _mark_claimed(take, chosen, worker_id, now, lease_until)
@@ -329,10 +307,6 @@ def claim_batch(worker_id: str, now: datetime | None = None, limit: int | None =
                             channel=channel, fell_back=r.fallback_at is not None,
                             rung=r.ladder_rung)
                     for r, channel in zip(take, chosen, strict=True))
-        commit_step()
-    except Exception:
-        db.session.rollback()
-        raise
     return claimed
 
 

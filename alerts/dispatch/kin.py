@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from alerts.channels.sms import texts
-from alerts.dispatch.claim import begin_write, dialect
 from alerts.dispatch.notices import ClaimedSms
 from alerts.models import (
     Alert,
@@ -24,7 +23,7 @@ from alerts.models import (
     LadderStepState,
 )
 from config import Settings, current_settings
-from consular.db import commit_step, db, utcnow
+from consular.db import db, skip_locked, update_rows, utcnow, write_step
 from consular.registry.models import Registrant
 
 KIN_MAX_ATTEMPTS = 8
@@ -90,8 +89,7 @@ def claim_kin_messages(worker_id: str, now: datetime | None = None, limit: int =
     settings = current_settings()
     now = now or utcnow()
     lease_until = now + timedelta(seconds=settings.dispatch_lease_seconds)
-    begin_write()
-    try:
+    with write_step():
         reclaim_kin(now)
         _drop_unwanted(now)
         query = (sa.select(LadderStep.id, LadderStep.phone, LadderStep.locale, LadderStep.taken_at,
@@ -105,20 +103,11 @@ def claim_kin_messages(worker_id: str, now: datetime | None = None, limit: int =
                  .outerjoin(AlertText, sa.and_(AlertText.alert_id == Alert.id,
                                                AlertText.language == LadderStep.locale))
                  .where(_due(now)).order_by(LadderStep.id).limit(max(1, limit)))
-        if dialect() == "postgresql":
-            query = query.with_for_update(of=LadderStep, skip_locked=True)
-        rows = db.session.execute(query).all()
+        rows = db.session.execute(skip_locked(query, LadderStep)).all()
         if rows:
-            db.session.execute(
-                sa.update(LadderStep).where(LadderStep.id.in_([r.id for r in rows]),
-                                            LadderStep.state == LadderStepState.pending)
-                .values(state=LadderStepState.claimed, claimed_by=worker_id, lease_until=lease_until,
+            update_rows(LadderStep, [r.id for r in rows], LadderStep.state == LadderStepState.pending,
+                        state=LadderStepState.claimed, claimed_by=worker_id, lease_until=lease_until,
                         attempts=LadderStep.attempts + 1)
-                .execution_options(synchronize_session=False))
-        commit_step()
-    except Exception:
-        db.session.rollback()
-        raise
     return [ClaimedKin(step_id=r.id, phone=r.phone or "", locale=r.locale or r.base_language,
                        name=r.name or "", event=r.event or "", place=r.place or "",
                        created_at=r.reconcile_from or r.taken_at, attempts=r.attempts + 1,

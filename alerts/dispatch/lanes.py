@@ -16,7 +16,7 @@ from datetime import datetime
 from flask import Flask
 
 from alerts.dispatch.calls import calls_limiter, place_calls
-from alerts.dispatch.claim import Claimed, WorkDue, begin_write, claim_batch, hand_back, work_due
+from alerts.dispatch.claim import Claimed, WorkDue, claim_batch, hand_back, work_due
 from alerts.dispatch.kin import ClaimedKin, claim_kin_messages
 from alerts.dispatch.notices import ClaimedNotice, claim_notifications
 from alerts.dispatch.outgoing import BatchReport, Outgoing, needs_reconcile, prepare, reconcile
@@ -33,7 +33,7 @@ from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.protocol import SmsGateway, VoiceGateway
 from alerts.gateways.senders import senders_from_settings
 from config import Settings, current_settings
-from consular.db import commit_step, db, unit_of_work, utcnow
+from consular.db import begin_write, commit_step, db, unit_of_work, utcnow
 from consular.registry.models import ContactChannel
 
 log = logging.getLogger("alerts.dispatch")

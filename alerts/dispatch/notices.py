@@ -11,9 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from alerts.channels.sms import texts
-from alerts.dispatch.claim import begin_write, dialect
 from config import current_settings
-from consular.db import commit_step, db, utcnow
+from consular.db import db, skip_locked, update_rows, utcnow, write_step
 
 NOTICE_MAX_ATTEMPTS = 8
 RECONCILE_MARK = "outcome unknown"  # prefix of Notification.sms_error: ask the provider first
@@ -71,8 +70,7 @@ def claim_notifications(worker_id: str, now: datetime | None = None, limit: int 
     settings = current_settings()
     now = now or utcnow()
     lease_until = now + timedelta(seconds=settings.dispatch_lease_seconds)
-    begin_write()
-    try:
+    with write_step():
         query = (
             sa.select(Notification.id, Notification.kind, Notification.params, Notification.case_id,
                       Notification.created_at, Notification.sms_attempts, Notification.sms_error,
@@ -83,27 +81,16 @@ def claim_notifications(worker_id: str, now: datetime | None = None, limit: int 
             .order_by(Notification.id)
             .limit(max(1, limit))
         )
-        if dialect() == "postgresql":
-            query = query.with_for_update(of=Notification, skip_locked=True)
-        rows = db.session.execute(query).all()
+        rows = db.session.execute(skip_locked(query, Notification)).all()
         unreachable = [r.id for r in rows if not r.phone or not r.active]
         take = [r for r in rows if r.phone and r.active]
         if unreachable:
-            db.session.execute(
-                sa.update(Notification).where(Notification.id.in_(unreachable))
-                .values(sms_state=SmsState.failed, sms_error="no phone, or the account is inactive")
-                .execution_options(synchronize_session=False))
+            update_rows(Notification, unreachable,
+                        sms_state=SmsState.failed, sms_error="no phone, or the account is inactive")
         if take:
-            db.session.execute(
-                sa.update(Notification).where(Notification.id.in_([r.id for r in take]),
-                                              Notification.sms_state == SmsState.pending)
-                .values(sms_state=SmsState.claimed, sms_lease_until=lease_until,
+            update_rows(Notification, [r.id for r in take], Notification.sms_state == SmsState.pending,
+                        sms_state=SmsState.claimed, sms_lease_until=lease_until,
                         sms_attempts=Notification.sms_attempts + 1)
-                .execution_options(synchronize_session=False))
-        commit_step()
-    except Exception:
-        db.session.rollback()
-        raise
     return [
         ClaimedNotice(notification_id=r.id, kind=r.kind, params=dict(r.params or {}), case_id=r.case_id,
                       phone=r.phone, locale=r.locale, created_at=r.created_at, attempts=r.sms_attempts + 1,

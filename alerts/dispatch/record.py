@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from alerts.dispatch.claim import OPEN_STATES, Claimed, begin_write, dialect
+from alerts.dispatch.claim import OPEN_STATES, Claimed
 from alerts.dispatch.kin import KIN_MAX_ATTEMPTS, ClaimedKin
 from alerts.dispatch.notices import NOTICE_MAX_ATTEMPTS, RECONCILE_MARK, ClaimedNotice
 from alerts.dispatch.outgoing import BatchReport, Outgoing
@@ -28,7 +28,7 @@ from alerts.models import (
     NotSentReason,
 )
 from config import Settings
-from consular.db import commit_step, db
+from consular.db import db, dialect, write_step
 from consular.phones import calling_country
 from consular.registry.models import ContactChannel, Registrant, RegistrantStatus
 
@@ -156,13 +156,8 @@ def finish_alerts(now: datetime, alert_ids: Iterable[int] | None = None) -> list
 
 def finish_alerts_now(now: datetime) -> list[int]:
     """``finish_alerts`` in a transaction of its own."""
-    begin_write()
-    try:
+    with write_step():
         done = finish_alerts(now)
-        commit_step()
-    except Exception:
-        db.session.rollback()
-        raise
     return done
 
 

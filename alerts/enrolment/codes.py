@@ -18,12 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import InstrumentedAttribute
 
 from alerts.channels.sms import texts
-from alerts.dispatch.claim import begin_write, dialect
 from alerts.enrolment.models import EnrolmentCode
 from alerts.gateways.protocol import OutboundSms, last4
 from config import current_settings
 from consular import phones
-from consular.db import db, keyring, utcnow
+from consular.db import begin_write, db, dialect, keyring, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from config import current_settings
 from config.parsers import Network
-from consular.db import UTCDateTime, commit_step, db, utcnow
+from consular.db import UTCDateTime, commit_step, db, skip_locked, update_rows, utcnow, write_step
 from consular.webhooks import receivers, signing
 from consular.webhooks.models import HookState, WebhookDelivery, WebhookSubscription
 
@@ -63,12 +63,6 @@ class Answer:
         return self.status is not None and 200 <= self.status < 300 and not self.error
 
 
-def _begin_write() -> None:
-    commit_step()
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(sa.text("BEGIN IMMEDIATE"))
-
-
 def reclaim_lapsed(now: datetime) -> int:
     """Claims whose lease ran out (their worker died or hung) are due again at once."""
     result = db.session.execute(
@@ -86,8 +80,7 @@ def claim(worker_id: str, now: datetime | None = None, limit: int = BATCH) -> li
     """Claim up to ``limit`` due deliveries of active subscriptions, oldest first, and commit."""
     now = now or utcnow()
     lease_until = now + timedelta(seconds=current_settings().webhook_timeout_seconds) + LEASE_MARGIN
-    _begin_write()
-    try:
+    with write_step():
         reclaim_lapsed(now)
         query = (
             sa.select(WebhookDelivery.id, WebhookDelivery.event_id, WebhookDelivery.event_type,
@@ -98,21 +91,11 @@ def claim(worker_id: str, now: datetime | None = None, limit: int = BATCH) -> li
                    WebhookSubscription.active.is_(True))
             .order_by(WebhookDelivery.due_at, WebhookDelivery.id)
             .limit(max(1, limit)))
-        if db.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(of=WebhookDelivery, skip_locked=True)
-        rows = db.session.execute(query).all()
+        rows = db.session.execute(skip_locked(query, WebhookDelivery)).all()
         if rows:
-            db.session.execute(
-                sa.update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_([r.id for r in rows]),
-                       WebhookDelivery.state == HookState.pending)
-                .values(state=HookState.claimed, claimed_by=worker_id, lease_until=lease_until,
+            update_rows(WebhookDelivery, [r.id for r in rows], WebhookDelivery.state == HookState.pending,
+                        state=HookState.claimed, claimed_by=worker_id, lease_until=lease_until,
                         attempts=WebhookDelivery.attempts + 1)
-                .execution_options(synchronize_session=False))
-        commit_step()
-    except Exception:
-        db.session.rollback()
-        raise
     return [ClaimedHook(id=r.id, event_id=r.event_id, event_type=r.event_type, body=r.body, url=r.url,
                         secret=r.secret, attempts=r.attempts + 1) for r in rows]
 
