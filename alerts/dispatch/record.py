@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -324,8 +325,48 @@ def _record_accepted_pg(rows: Sequence[dict[str, Any]], now: datetime) -> int:
     }))
 
 
+@dataclass(frozen=True)
+class _Settled:
+    """What a send means for the row of a notice or a next-of-kin message: ``sent`` (the
+    provider's ``provider_id``), ``failed`` for good (``error``), ``retry`` at ``retry_at`` (the
+    provider's ``reason``; ``unsure``: it may have the message already), or ``released`` untried."""
+
+    state: Literal["sent", "failed", "retry", "released"]
+    provider_id: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    reason: str | None = None
+    unsure: bool = False
+
+
+def _settle(item: Outgoing, *, attempts: int, max_attempts: int, reconcile: bool, no_text: str,
+            now: datetime, settings: Settings, rng: random.Random, report: BatchReport) -> _Settled:
+    """Count ``item``'s outcome in ``report`` and say what it means for its row: a transient error
+    is retried after a backoff until ``max_attempts``; ``no_text`` is the error of a message with no
+    text to send."""
+    result = item.result
+    if isinstance(result, SendResult) and result.outcome == Outcome.accepted:
+        report.accepted += 0 if item.reconciled else 1
+        return _Settled("sent", provider_id=result.provider_id)
+    if isinstance(result, SendResult) and result.outcome == Outcome.permanent:
+        report.permanent += 1
+        return _Settled("failed", error=f"{result.error_code or ''} {result.reason or ''}".strip()[:200])
+    if isinstance(result, SendResult):
+        report.transient += 1
+        if attempts >= max_attempts:
+            return _Settled("failed", error=f"gave up after {attempts} attempts ({result.reason})"[:200])
+        delay = retry_delay(attempts, settings.retry_base_seconds, settings.retry_max_seconds,
+                            result.retry_after, rng)
+        return _Settled("retry", retry_at=now + timedelta(seconds=delay), reason=result.reason,
+                        unsure=bool(result.maybe_accepted or reconcile))
+    report.not_sent += 1
+    if result == "no_text":
+        return _Settled("failed", error=no_text)
+    return _Settled("released")
+
+
 def record_notices(items: Sequence[Outgoing], now: datetime, settings: Settings, rng: random.Random,
-                    report: BatchReport) -> None:
+                   report: BatchReport) -> None:
     from consular.cases.models import Notification, SmsState
 
     for item in items:
@@ -333,34 +374,20 @@ def record_notices(items: Sequence[Outgoing], now: datetime, settings: Settings,
         assert isinstance(target, ClaimedNotice)
         mine = sa.update(Notification).where(Notification.id == target.notification_id,
                                              Notification.sms_state == SmsState.claimed)
-        result = item.result
+        settled = _settle(item, attempts=target.attempts, max_attempts=NOTICE_MAX_ATTEMPTS,
+                          reconcile=target.reconcile, no_text="no text for this notice", now=now,
+                          settings=settings, rng=rng, report=report)
         values: dict[str, Any]
-        if isinstance(result, SendResult) and result.outcome == Outcome.accepted:
-            report.accepted += 0 if item.reconciled else 1
-            values = {"sms_state": SmsState.sent, "sms_provider_id": result.provider_id, "sms_sent_at": now,
+        if settled.state == "sent":
+            values = {"sms_state": SmsState.sent, "sms_provider_id": settled.provider_id, "sms_sent_at": now,
                       "sms_error": None, "sms_lease_until": None}
-        elif isinstance(result, SendResult) and result.outcome == Outcome.permanent:
-            report.permanent += 1
-            values = {"sms_state": SmsState.failed, "sms_lease_until": None,
-                      "sms_error": f"{result.error_code or ''} {result.reason or ''}".strip()[:200]}
-        elif isinstance(result, SendResult):
-            report.transient += 1
-            unsure = result.maybe_accepted or target.reconcile
-            if target.attempts >= NOTICE_MAX_ATTEMPTS:
-                values = {"sms_state": SmsState.failed, "sms_lease_until": None,
-                          "sms_error": f"gave up after {target.attempts} attempts ({result.reason})"[:200]}
-            else:
-                delay = retry_delay(target.attempts, settings.retry_base_seconds,
-                                    settings.retry_max_seconds, result.retry_after, rng)
-                note = f"{RECONCILE_MARK}: {result.reason}" if unsure else f"retry: {result.reason}"
-                values = {"sms_state": SmsState.pending, "sms_error": note[:200],
-                          "sms_lease_until": now + timedelta(seconds=delay)}
-        elif result == "no_text":
-            report.not_sent += 1
-            values = {"sms_state": SmsState.failed, "sms_lease_until": None,
-                      "sms_error": "no text for this notice"}
+        elif settled.state == "failed":
+            values = {"sms_state": SmsState.failed, "sms_lease_until": None, "sms_error": settled.error}
+        elif settled.state == "retry":
+            note = f"{RECONCILE_MARK}: {settled.reason}" if settled.unsure else f"retry: {settled.reason}"
+            values = {"sms_state": SmsState.pending, "sms_error": note[:200],
+                      "sms_lease_until": settled.retry_at}
         else:
-            report.not_sent += 1
             values = {"sms_state": SmsState.pending, "sms_lease_until": None}
         db.session.execute(mine.values(**values).execution_options(synchronize_session=False))
 
@@ -374,32 +401,19 @@ def record_kin(items: Sequence[Outgoing], now: datetime, settings: Settings, rng
         mine = sa.update(LadderStep).where(LadderStep.id == target.step_id,
                                            LadderStep.state == LadderStepState.claimed,
                                            LadderStep.claimed_by == target.claimed_by)
-        result = item.result
+        settled = _settle(item, attempts=target.attempts, max_attempts=KIN_MAX_ATTEMPTS,
+                          reconcile=target.reconcile, no_text="no text", now=now, settings=settings,
+                          rng=rng, report=report)
         values: dict[str, Any]
-        if isinstance(result, SendResult) and result.outcome == Outcome.accepted:
-            report.accepted += 0 if item.reconciled else 1
-            values = {"state": LadderStepState.sent, "provider_id": result.provider_id, "sent_at": now,
+        if settled.state == "sent":
+            values = {"state": LadderStepState.sent, "provider_id": settled.provider_id, "sent_at": now,
                       "error": None, "lease_until": None, "reconcile_from": None}
-        elif isinstance(result, SendResult) and result.outcome == Outcome.permanent:
-            report.permanent += 1
-            values = {"state": LadderStepState.failed, "lease_until": None,
-                      "error": f"{result.error_code or ''} {result.reason or ''}".strip()[:200]}
-        elif isinstance(result, SendResult):
-            report.transient += 1
-            if target.attempts >= KIN_MAX_ATTEMPTS:
-                values = {"state": LadderStepState.failed, "lease_until": None,
-                          "error": f"gave up after {target.attempts} attempts ({result.reason})"[:200]}
-            else:
-                delay = retry_delay(target.attempts, settings.retry_base_seconds,
-                                    settings.retry_max_seconds, result.retry_after, rng)
-                unsure = result.maybe_accepted or target.reconcile
-                values = {"state": LadderStepState.pending, "error": (result.reason or "")[:200],
-                          "lease_until": now + timedelta(seconds=delay),
-                          "reconcile_from": target.created_at if unsure else None}
-        elif result == "no_text":
-            report.not_sent += 1
-            values = {"state": LadderStepState.failed, "lease_until": None, "error": "no text"}
+        elif settled.state == "failed":
+            values = {"state": LadderStepState.failed, "lease_until": None, "error": settled.error}
+        elif settled.state == "retry":
+            values = {"state": LadderStepState.pending, "error": (settled.reason or "")[:200],
+                      "lease_until": settled.retry_at,
+                      "reconcile_from": target.created_at if settled.unsure else None}
         else:
-            report.not_sent += 1
             values = {"state": LadderStepState.pending, "lease_until": None}
         db.session.execute(mine.values(**values).execution_options(synchronize_session=False))
