@@ -18,6 +18,7 @@ import functools
 import gettext
 import io
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -223,6 +224,15 @@ def _text(locale: str, message: str, **params: str) -> str:
     return translated % params if params else translated
 
 
+def _phrase(message: str) -> Callable[[str], str]:
+    """The function that gives ``message`` in a recipient's language (``locale``)."""
+
+    def phrase(locale: str) -> str:
+        return _text(locale, message)
+
+    return phrase
+
+
 def _ltr(value: str, locale: str) -> str:
     """A phone number keeps its order inside right-to-left text."""
     return f"{_LRM}{value}{_LRM}" if resolve_sms_locale(locale) in RTL_LOCALES else value
@@ -375,25 +385,12 @@ def signature_for(spec: str, locale: str) -> str:
     return value if value.endswith(("】", "」", "）", ")")) and not value.isascii() else f"{value} "
 
 
-def opt_out_footer(locale: str) -> str:
-    return _text(locale, OPT_OUT_FOOTER)
-
-
-def safety_check_prompt(locale: str) -> str:
-    return _text(locale, SAFETY_CHECK_PROMPT)
-
-
-def voice_question(locale: str) -> str:
-    return _text(locale, VOICE_QUESTION)
-
-
-def voice_no_answer(locale: str) -> str:
-    return _text(locale, VOICE_NO_ANSWER)
-
-
-def voice_unknown_key(locale: str) -> str:
-    """"We could not understand your reply" (the SMS's words), before the question again."""
-    return _text(locale, UNKNOWN_REPLY)
+opt_out_footer = _phrase(OPT_OUT_FOOTER)
+safety_check_prompt = _phrase(SAFETY_CHECK_PROMPT)
+voice_question = _phrase(VOICE_QUESTION)
+voice_no_answer = _phrase(VOICE_NO_ANSWER)
+# "We could not understand your reply" (the SMS's words), before the question again.
+voice_unknown_key = _phrase(UNKNOWN_REPLY)
 
 
 def help_answer(
@@ -423,21 +420,11 @@ def help_answer(
     return "\n".join(lines)
 
 
-def stop_confirmation(locale: str) -> str:
-    return _text(locale, STOP_CONFIRMATION)
-
-
-def start_confirmation(locale: str) -> str:
-    return _text(locale, START_CONFIRMATION)
-
-
-def safety_ack_safe(locale: str) -> str:
-    return _text(locale, SAFE_ACK)
-
-
-def safety_ack_help(locale: str) -> str:
-    """"We will contact you" (and: call the local emergency number if in immediate danger)."""
-    return _text(locale, NEED_HELP_ACK)
+stop_confirmation = _phrase(STOP_CONFIRMATION)
+start_confirmation = _phrase(START_CONFIRMATION)
+safety_ack_safe = _phrase(SAFE_ACK)
+# "We will contact you" (and: call the local emergency number if in immediate danger).
+safety_ack_help = _phrase(NEED_HELP_ACK)
 
 
 def unknown_reply(locale: str, *, safety_check: bool = False) -> str:
