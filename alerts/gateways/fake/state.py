@@ -70,28 +70,39 @@ def new_sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
 
 
-@dataclass
-class FakeMessage:
+@dataclass(kw_only=True)
+class FakeResource:
+    """What a message and a call of the fake have alike: ids, the number called or texted, the
+    status (and where its changes are posted), the times and the order it was made in."""
+
     sid: str
     account_sid: str
     to: str
+    status: str
+    status_callback: str | None
+    date_created: datetime
+    date_updated: datetime
+    seq: int = 0
+
+    def uri(self, collection: str) -> str:
+        """Its address in the API, without ".json" (``collection``: "Messages", "Calls")."""
+        return f"/{API_VERSION}/Accounts/{self.account_sid}/{collection}/{self.sid}"
+
+
+@dataclass(kw_only=True)
+class FakeMessage(FakeResource):
     from_: str | None
     messaging_service_sid: str | None
     body: str
-    status: str
-    status_callback: str | None
     validity_period: int | None
-    date_created: datetime
-    date_updated: datetime
     date_sent: datetime | None = None
     error_code: int | None = None
     error_message: str | None = None
     num_segments: int = 1
-    seq: int = 0
     plan: list[tuple[float, str, int | None]] = field(default_factory=list)  # (monotonic due, status, code)
 
     def resource(self) -> dict[str, Any]:
-        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}"
+        uri = self.uri("Messages")
         return {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
@@ -121,29 +132,21 @@ class FakeMessage:
                 "validity_period": self.validity_period}
 
 
-@dataclass
-class FakeCall:
+@dataclass(kw_only=True)
+class FakeCall(FakeResource):
     """An outbound call, with what was heard and pressed on it (``transcript``, for assertions)."""
 
-    sid: str
-    account_sid: str
-    to: str
     from_: str
     url: str
-    status_callback: str | None
     callback_events: tuple[str, ...]
-    status: str
-    date_created: datetime
-    date_updated: datetime
     start_time: datetime | None = None
     end_time: datetime | None = None
     duration: int | None = None
-    seq: int = 0
     callbacks: int = 0  # status callbacks posted so far (their SequenceNumber)
     transcript: list[dict[str, str]] = field(default_factory=list)
 
     def resource(self) -> dict[str, Any]:
-        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{self.sid}"
+        uri = self.uri("Calls")
         return {
             "account_sid": self.account_sid,
             "annotation": None,
