@@ -5,10 +5,10 @@ retried after a backoff, or not sent), and the end of an alert once nothing of i
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -34,6 +34,7 @@ from consular.phones import calling_country
 from consular.registry.models import ContactChannel, Registrant, RegistrantStatus
 
 MAX_RETRY_AFTER = 3600.0
+MessageT = TypeVar("MessageT", ClaimedKin, ClaimedNotice)  # a message recorded on a row of its own
 
 # Why a delivery was skipped or failed (``Delivery.skip_reason``), for the progress page.
 SKIP_REASONS: dict[str, Any] = {
@@ -365,55 +366,65 @@ def _settle(item: Outgoing, *, attempts: int, max_attempts: int, reconcile: bool
     return _Settled("released")
 
 
+def _record_each(kind: type[MessageT], items: Sequence[Outgoing], *, max_attempts: int, no_text: str,
+                 row: Callable[[MessageT], sa.Update], values: Callable[[MessageT, _Settled], dict[str, Any]],
+                 now: datetime, settings: Settings, rng: random.Random, report: BatchReport) -> None:
+    """Record each message's outcome on its own row: ``row`` is the update of it (only while this
+    worker holds it), ``values`` what it is set to for what the send means (``_settle``)."""
+    for item in items:
+        target = item.target
+        assert isinstance(target, kind)
+        settled = _settle(item, attempts=target.attempts, max_attempts=max_attempts,
+                          reconcile=target.reconcile, no_text=no_text, now=now, settings=settings,
+                          rng=rng, report=report)
+        db.session.execute(row(target).values(**values(target, settled))
+                           .execution_options(synchronize_session=False))
+
+
 def record_notices(items: Sequence[Outgoing], now: datetime, settings: Settings, rng: random.Random,
                    report: BatchReport) -> None:
     from consular.cases.models import Notification, SmsState
 
-    for item in items:
-        target = item.target
-        assert isinstance(target, ClaimedNotice)
-        mine = sa.update(Notification).where(Notification.id == target.notification_id,
+    def row(notice: ClaimedNotice) -> sa.Update:
+        return sa.update(Notification).where(Notification.id == notice.notification_id,
                                              Notification.sms_state == SmsState.claimed)
-        settled = _settle(item, attempts=target.attempts, max_attempts=NOTICE_MAX_ATTEMPTS,
-                          reconcile=target.reconcile, no_text="no text for this notice", now=now,
-                          settings=settings, rng=rng, report=report)
-        values: dict[str, Any]
+
+    def values(_notice: ClaimedNotice, settled: _Settled) -> dict[str, Any]:
         if settled.state == "sent":
-            values = {"sms_state": SmsState.sent, "sms_provider_id": settled.provider_id, "sms_sent_at": now,
-                      "sms_error": None, "sms_lease_until": None}
-        elif settled.state == "failed":
-            values = {"sms_state": SmsState.failed, "sms_lease_until": None, "sms_error": settled.error}
-        elif settled.state == "retry":
+            return {"sms_state": SmsState.sent, "sms_provider_id": settled.provider_id, "sms_sent_at": now,
+                    "sms_error": None, "sms_lease_until": None}
+        if settled.state == "failed":
+            return {"sms_state": SmsState.failed, "sms_lease_until": None, "sms_error": settled.error}
+        if settled.state == "retry":
             note = f"{RECONCILE_MARK}: {settled.reason}" if settled.unsure else f"retry: {settled.reason}"
-            values = {"sms_state": SmsState.pending, "sms_error": note[:200],
-                      "sms_lease_until": settled.retry_at}
-        else:
-            values = {"sms_state": SmsState.pending, "sms_lease_until": None}
-        db.session.execute(mine.values(**values).execution_options(synchronize_session=False))
+            return {"sms_state": SmsState.pending, "sms_error": note[:200],
+                    "sms_lease_until": settled.retry_at}
+        return {"sms_state": SmsState.pending, "sms_lease_until": None}
+
+    _record_each(ClaimedNotice, items, max_attempts=NOTICE_MAX_ATTEMPTS, no_text="no text for this notice",
+                 row=row, values=values, now=now, settings=settings, rng=rng, report=report)
 
 
 def record_kin(items: Sequence[Outgoing], now: datetime, settings: Settings, rng: random.Random,
                report: BatchReport) -> None:
     """Record each next-of-kin message's outcome on its step (only while this worker holds it)."""
-    for item in items:
-        target = item.target
-        assert isinstance(target, ClaimedKin)
-        mine = sa.update(LadderStep).where(LadderStep.id == target.step_id,
+
+    def row(kin: ClaimedKin) -> sa.Update:
+        return sa.update(LadderStep).where(LadderStep.id == kin.step_id,
                                            LadderStep.state == LadderStepState.claimed,
-                                           LadderStep.claimed_by == target.claimed_by)
-        settled = _settle(item, attempts=target.attempts, max_attempts=KIN_MAX_ATTEMPTS,
-                          reconcile=target.reconcile, no_text="no text", now=now, settings=settings,
-                          rng=rng, report=report)
-        values: dict[str, Any]
+                                           LadderStep.claimed_by == kin.claimed_by)
+
+    def values(kin: ClaimedKin, settled: _Settled) -> dict[str, Any]:
         if settled.state == "sent":
-            values = {"state": LadderStepState.sent, "provider_id": settled.provider_id, "sent_at": now,
-                      "error": None, "lease_until": None, "reconcile_from": None}
-        elif settled.state == "failed":
-            values = {"state": LadderStepState.failed, "lease_until": None, "error": settled.error}
-        elif settled.state == "retry":
-            values = {"state": LadderStepState.pending, "error": (settled.reason or "")[:200],
-                      "lease_until": settled.retry_at,
-                      "reconcile_from": target.created_at if settled.unsure else None}
-        else:
-            values = {"state": LadderStepState.pending, "lease_until": None}
-        db.session.execute(mine.values(**values).execution_options(synchronize_session=False))
+            return {"state": LadderStepState.sent, "provider_id": settled.provider_id, "sent_at": now,
+                    "error": None, "lease_until": None, "reconcile_from": None}
+        if settled.state == "failed":
+            return {"state": LadderStepState.failed, "lease_until": None, "error": settled.error}
+        if settled.state == "retry":
+            return {"state": LadderStepState.pending, "error": (settled.reason or "")[:200],
+                    "lease_until": settled.retry_at,
+                    "reconcile_from": kin.created_at if settled.unsure else None}
+        return {"state": LadderStepState.pending, "lease_until": None}
+
+    _record_each(ClaimedKin, items, max_attempts=KIN_MAX_ATTEMPTS, no_text="no text", row=row,
+                 values=values, now=now, settings=settings, rng=rng, report=report)
