@@ -16,7 +16,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -134,22 +134,21 @@ class SendLoop:
             self.thread.stop()  # a gateway's own loop is stopped by the gateway's close
 
 
+@dataclass(eq=False)
 class PacedSender:
     """Sends one round's messages through ``gateway`` at the shared rate (``limiter``), on the
     worker's send loop (``sender``, whose limit of requests in flight the loops share) or, without
     one, with at most ``max_concurrency`` requests in flight; when ``stopping`` is set, messages
     still waiting for their moment go back to the queue."""
 
-    def __init__(self, app: Flask, settings: Settings, gateway: SmsGateway, *, sender: SendLoop | None,
-                 max_concurrency: int, stopping: threading.Event | None,
-                 claims_safe_until: Callable[[], datetime | None] | None = None) -> None:
-        self.app = app
-        self.claims_safe_until = claims_safe_until
-        self.settings = settings
-        self.gateway = gateway
-        self.sender = sender
-        self.max_concurrency = max_concurrency
-        self.stopping = stopping
+    app: Flask
+    settings: Settings
+    gateway: SmsGateway
+    _: KW_ONLY
+    sender: SendLoop | None
+    max_concurrency: int
+    stopping: threading.Event | None
+    claims_safe_until: Callable[[], datetime | None] | None = None
 
     async def send(self, items: Sequence[Outgoing], routes: RateLimiter | Sequence[Route]) -> None:
         """Send ``items`` through the senders of ``routes`` (a single limiter: the default sender):
