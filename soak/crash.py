@@ -36,16 +36,14 @@ import sqlalchemy as sa
 from alerts.gateways.fake.server import FakeTwilio
 from alerts.gateways.fake.state import FakeMessage
 from soak.common import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
     Figures,
     Process,
-    app_settings,
     build_alert,
     finish,
     insert_registrants,
     make_app,
     phone_numbers,
+    services,
     wait_for,
     work_folder,
     worker_process,
@@ -186,15 +184,12 @@ def main(argv: list[str]) -> int:
     folder = work_folder("crash")
     print(f"crash soak: {args.recipients:,} recipients, {args.kills} kills, {args.rate:g} segments/s, "
           f"seed {seed}; logs in {folder}", flush=True)
-    with PgCluster() as pg, FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=args.latency_ms,
-                                       latency_jitter_ms=args.latency_ms / 2,
-                                       callbacks={"enabled": False}) as fake:
-        url = pg.create_database("soak_crash")
-        settings = app_settings(url, folder, fake.base_url,
-                                SMS_SEGMENTS_PER_SECOND=args.rate, DISPATCH_LEASE_SECONDS=LEASE_SECONDS,
-                                WORKER_HEARTBEAT_SECONDS=HEARTBEAT_SECONDS,
-                                DISPATCH_LANES=2)
-        run = CrashRun(args, rng, folder, pg, fake, settings)
+    fake_options = {"latency_ms": args.latency_ms, "latency_jitter_ms": args.latency_ms / 2,
+                    "callbacks": {"enabled": False}}
+    with services("crash", folder, fake_options, SMS_SEGMENTS_PER_SECOND=args.rate,
+                  DISPATCH_LEASE_SECONDS=LEASE_SECONDS, WORKER_HEARTBEAT_SECONDS=HEARTBEAT_SECONDS,
+                  DISPATCH_LANES=2) as running:
+        run = CrashRun(args, rng, folder, running.pg, running.fake, running.settings)
         figures = run.execute()
     return finish(figures, began, folder, args.keep)
 
