@@ -45,6 +45,7 @@ from soak.common import (
     phone_numbers,
     services,
     wait_for,
+    wait_sent,
     work_folder,
     worker_process,
 )
@@ -350,7 +351,7 @@ class CrashRun:
     # --- the run -------------------------------------------------------------------------
 
     def execute(self) -> Figures:
-        from alerts.models import Alert, AlertState, Delivery, DeliveryState
+        from alerts.models import Delivery, DeliveryState
         from consular.db import db
 
         args = self.args
@@ -392,25 +393,14 @@ class CrashRun:
             self.wait_sending()
             self.restart_postgres()
 
-        def finished() -> bool:
-            with self.app.app_context():
-                state = db.session.scalar(sa.select(Alert.state).where(Alert.id == alert_id))
-                db.session.remove()
-            return state == AlertState.sent
-
-        last_report = time.monotonic()
-        deadline = time.monotonic() + planned / args.rate * 10 + 600
-        while not finished():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the alert did not finish sending")
+        def restart_a_dead_worker() -> None:
             if not self.worker_alive():
                 assert self.worker is not None
                 print(f"  worker {self.worker.name} died on its own: {self.worker.tail(1500)}", flush=True)
                 self.start_worker()
-            if time.monotonic() - last_report > 15:
-                last_report = time.monotonic()
-                print(f"  … provider has {self.watch.accepted:,} of {planned:,}", flush=True)
-            time.sleep(1.0)
+
+        wait_sent(self.app, alert_id, planned, args.rate, restart_a_dead_worker,
+                  lambda: f"provider has {self.watch.accepted:,} of {planned:,}")
         sending = time.monotonic() - sending_began
         self.drain()  # the last worker, idle by now
         self.takeover.stop()
