@@ -73,7 +73,8 @@ def table(*parts: dict[Route, Rule]) -> dict[Route, Rule]:
     merged: dict[Route, Rule] = {}
     for part in parts:
         twice = sorted(merged.keys() & part.keys())
-        assert not twice, f"routes classified twice: {twice}"
+        if twice:
+            raise ValueError(f"routes classified twice: {twice}")
         merged.update(part)
     return merged
 
