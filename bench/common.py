@@ -3,6 +3,7 @@ figures of the machine, and the one table each benchmark prints (and saves for t
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -342,6 +343,13 @@ def add_registrants(country: str, active: int, phones: Sequence[str], *, tag: st
     db.session.execute(sa.insert(Registrant).from_select(list(columns), source))
     db.session.commit()
     return total
+
+
+def registry_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The arguments of a benchmark on a generated registry: ``--registrants``, its size."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--registrants", type=int, default=1_000_000, help="the registry's size")
+    return parser
 
 
 def load_average() -> str:

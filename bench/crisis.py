@@ -17,7 +17,6 @@ in alternating runs:
 
 from __future__ import annotations
 
-import argparse
 import http.cookiejar
 import re
 import tempfile
@@ -48,6 +47,7 @@ from bench.common import (
     median,
     postgres_database,
     print_table,
+    registry_parser,
     send_directly,
 )
 
@@ -408,8 +408,7 @@ def main(argv: list[str]) -> int:
     from bench.cases import gunicorn
     from bench.e2e import _start_workers, _stop_workers, _wait_workers
 
-    parser = argparse.ArgumentParser(prog="bench crisis", description=__doc__)
-    parser.add_argument("--registrants", type=int, default=1_000_000, help="the registry's size")
+    parser = registry_parser("bench crisis", __doc__)
     parser.add_argument("--repeats", type=int, default=5, help="alternating runs of each measure")
     parser.add_argument("--workers", type=int, default=1, help="consular worker processes")
     args = parser.parse_args(argv)

@@ -15,7 +15,6 @@ fresh event table:
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import threading
@@ -36,6 +35,7 @@ from bench.common import (
     median,
     postgres_database,
     print_table,
+    registry_parser,
 )
 
 PRATO = (43.8777, 11.1022)
@@ -196,8 +196,7 @@ def cycle(app: Flask, feed: FeedServer, events: int, moment: datetime) -> dict[s
 def main(argv: list[str]) -> int:
     from bench.crisis import generate
 
-    parser = argparse.ArgumentParser(prog="bench hazards", description=__doc__)
-    parser.add_argument("--registrants", type=int, default=1_000_000, help="the registry's size")
+    parser = registry_parser("bench hazards", __doc__)
     parser.add_argument("--events", type=int, default=1_000, help="earthquakes in the feed")
     parser.add_argument("--repeats", type=int, default=3, help="poll cycles measured")
     args = parser.parse_args(argv)

@@ -62,13 +62,40 @@ def worst_window(times: Sequence[float], segments: Sequence[int], width: float, 
     return float(worst)
 
 
-def accepted(fake: FakeTwilio) -> list[tuple[float, int, str]]:
-    """(epoch seconds of acceptance, segments, To) of every message, read on the fake's own loop."""
+def accepted(fake: FakeTwilio) -> list[tuple[float, int, str, str]]:
+    """(epoch seconds of acceptance, segments, sender, To) of every message, read on the fake's own
+    loop."""
 
-    async def read() -> list[tuple[float, int, str]]:
-        return [(m.date_created.timestamp(), m.num_segments, m.to) for m in fake.state.messages.values()]
+    async def read() -> list[tuple[float, int, str, str]]:
+        return [(m.date_created.timestamp(), m.num_segments, m.from_ or m.messaging_service_sid or "",
+                 m.to) for m in fake.state.messages.values()]
 
     return list(fake._run(read()))  # noqa: SLF001 (the fake's clock in full precision, not RFC 2822)
+
+
+def measured_run(name: str, people: int, seconds: float, workers: int, latency_ms: float, logs: Path,
+                 **overrides: Any) -> tuple[list[tuple[float, int, str, str]], dict[str, int]]:
+    """One alert to ``people`` registrants (languages shuffled) sent by ``workers`` `consular worker`
+    processes through the fake Twilio (``latency_ms``) on a fresh database ``name``, with the settings
+    ``overrides``, for ``seconds`` from the first acceptance. Returns what the fake accepted (sorted,
+    as :func:`accepted`) and the deliveries' states at the end."""
+    with postgres_database(name) as url, \
+            FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=latency_ms, callbacks={"enabled": False}) as fake:
+        settings = twilio_settings(url, fake.base_url, logs, **overrides)
+        app = make_app(settings)
+        add_registrants(app, people, LANGUAGES)
+        alert_id = add_alert(app, ("en", "it", "zh_Hans"), name=name)
+        with worker_processes(app, env_for(settings), workers, logs):
+            fake.reset(keep_config=True)
+            release_shuffled(app, alert_id)
+            started = time.monotonic()
+            while not fake.stats()["accepted"] and time.monotonic() - started < 60:
+                time.sleep(0.05)
+            time.sleep(seconds + 2.0)  # the measured span, from the first acceptance
+        rows = sorted(accepted(fake))
+        counts = delivery_counts(app, [alert_id])
+        dispose(app)
+    return rows, counts
 
 
 def main(argv: list[str]) -> int:
@@ -93,28 +120,12 @@ def main(argv: list[str]) -> int:
     # Enough work never to run dry, as if every message were one segment (most are more).
     people = int(args.rate * (seconds + 30) * 1.1)
 
-    with postgres_database("ratelimit") as url, \
-            FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=args.latency_ms,
-                       callbacks={"enabled": False}) as fake:
-        settings = twilio_settings(url, fake.base_url, logs, SMS_SEGMENTS_PER_SECOND=args.rate)
-        app = make_app(settings)
-        add_registrants(app, people, LANGUAGES)
-        alert_id = add_alert(app, ("en", "it", "zh_Hans"), name="ratelimit")
-        with worker_processes(app, env_for(settings), args.workers, logs):
-            fake.reset(keep_config=True)
-            release_shuffled(app, alert_id)
-            started = time.monotonic()
-            while not fake.stats()["accepted"] and time.monotonic() - started < 60:
-                time.sleep(0.05)
-            time.sleep(seconds + 2.0)  # the measured span, from the first acceptance
-        rows_fake = sorted(accepted(fake))
-        counts = delivery_counts(app, [alert_id])
-        dispose(app)
-
+    rows_fake, counts = measured_run("ratelimit", people, seconds, args.workers, args.latency_ms, logs,
+                                     SMS_SEGMENTS_PER_SECOND=args.rate)
     if not rows_fake:
         raise RuntimeError("no message was accepted")
     t0 = rows_fake[0][0]
-    inside = [(t - t0, n) for t, n, _to in rows_fake if t - t0 < seconds]
+    inside = [(t - t0, n) for t, n, _sender, _to in rows_fake if t - t0 < seconds]
     times, segments = [t for t, _ in inside], [n for _, n in inside]
     total = sum(segments)
     limit = args.rate
@@ -123,7 +134,7 @@ def main(argv: list[str]) -> int:
     per_second = [0] * int(seconds)
     for t, n in inside:
         per_second[min(int(t), len(per_second) - 1)] += n
-    tos = [to for _t, _n, to in rows_fake]
+    tos = [to for _t, _n, _sender, to in rows_fake]
     twice = len(tos) - len(set(tos))
     two_segment = sum(1 for n in segments if n >= 2)
     windows = [sum(per_second[i:i + int(WINDOW)]) for i in range(0, len(per_second) - int(WINDOW) + 1)]

@@ -10,25 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from alerts.gateways.fake.server import FakeTwilio
-from bench.common import env_for, postgres_database, print_table
-from bench.dispatch import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    add_alert,
-    add_registrants,
-    delivery_counts,
-    dispose,
-    make_app,
-    twilio_settings,
-    worker_processes,
-)
-from bench.ratelimit import LANGUAGES, WINDOW, release_shuffled, worst_window
+from bench.common import print_table
+from bench.ratelimit import WINDOW, measured_run, worst_window
 
 QUICK_SECONDS = 12.0  # the quick size: a check that the run works, not a figure
 
@@ -37,39 +24,14 @@ def sender_numbers(count: int) -> list[str]:
     return [f"+1555010{n:04d}" for n in range(1, count + 1)]
 
 
-def accepted_by_sender(fake: FakeTwilio) -> list[tuple[float, int, str, str]]:
-    """(epoch seconds of acceptance, segments, sender, To) of every message, on the fake's loop."""
-
-    async def read() -> list[tuple[float, int, str, str]]:
-        return [(m.date_created.timestamp(), m.num_segments, m.from_ or m.messaging_service_sid or "",
-                 m.to) for m in fake.state.messages.values()]
-
-    return list(fake._run(read()))  # noqa: SLF001 (the fake's clock in full precision)
-
-
 def run_one(count: int, rate: float, seconds: float, workers: int, latency_ms: float) -> dict[str, Any]:
     """One run with ``count`` senders of ``rate`` each; what the fake saw."""
     logs = Path(tempfile.mkdtemp(prefix=f"consular-bench-senders{count}-"))
     numbers = sender_numbers(count)
     people = int(rate * count * (seconds + 20) * 1.1)
-    with postgres_database(f"senders{count}") as url, \
-            FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=latency_ms,
-                       callbacks={"enabled": False}) as fake:
-        settings = twilio_settings(url, fake.base_url, logs, SMS_SEGMENTS_PER_SECOND=rate,
-                                   SMS_SENDERS=",".join(f"{n}={rate:g}" for n in numbers))
-        app = make_app(settings)
-        add_registrants(app, people, LANGUAGES)
-        alert_id = add_alert(app, ("en", "it", "zh_Hans"), name=f"senders{count}")
-        with worker_processes(app, env_for(settings), workers, logs):
-            fake.reset(keep_config=True)
-            release_shuffled(app, alert_id)
-            started = time.monotonic()
-            while not fake.stats()["accepted"] and time.monotonic() - started < 60:
-                time.sleep(0.05)
-            time.sleep(seconds + 2.0)
-        rows = sorted(accepted_by_sender(fake))
-        counts = delivery_counts(app, [alert_id])
-        dispose(app)
+    rows, counts = measured_run(f"senders{count}", people, seconds, workers, latency_ms, logs,
+                                SMS_SEGMENTS_PER_SECOND=rate,
+                                SMS_SENDERS=",".join(f"{n}={rate:g}" for n in numbers))
     load = os.getloadavg()[0]  # over the run's last minute
     if not rows:
         raise RuntimeError(f"no message was accepted with {count} senders")

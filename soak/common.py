@@ -11,11 +11,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -30,6 +31,10 @@ from bench.common import (
     format_value,
     machine,
 )
+from soak.pgcluster import PgCluster
+
+if TYPE_CHECKING:
+    from alerts.gateways.fake.server import FakeTwilio
 
 CONSULAR = [sys.executable, "-c", "from consular.cli import main; main()"]
 CHUNK = 5000  # registrants per INSERT round trip
@@ -37,8 +42,8 @@ CHUNK = 5000  # registrants per INSERT round trip
 HEADLINE = "Storm warning"
 BODY = "Stay indoors tonight."
 
-__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "Figures", "Process", "app_settings", "build_alert",
-           "finish", "insert_registrants", "machine", "phone_numbers", "wait_for", "wait_sent",
+__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "Figures", "Process", "Services", "app_settings", "build_alert",
+           "finish", "insert_registrants", "machine", "phone_numbers", "services", "wait_for", "wait_sent",
            "work_folder"]
 
 
@@ -48,6 +53,27 @@ def app_settings(database_url: str, instance: Path, api_base: str, **overrides: 
     return bench_settings(database_url, instance, **{
         "CONSULAR_ENV": "development", **fake_twilio_settings(api_base), "QUIET_HOURS": "",
         "WORKER_HEARTBEAT_SECONDS": 2, "LOG_FORMAT": "text", **overrides})
+
+
+@dataclass
+class Services:
+    """What a run sends through: its private PostgreSQL cluster, the fake Twilio, and the settings of
+    the app (and its subprocesses) on both."""
+
+    pg: PgCluster
+    fake: FakeTwilio
+    settings: dict[str, Any]
+
+
+@contextmanager
+def services(name: str, folder: Path, fake_options: dict[str, Any], **overrides: Any) -> Iterator[Services]:
+    """A private PostgreSQL cluster with the database ``soak_NAME``, the fake Twilio started with
+    ``fake_options``, and :func:`app_settings` for both (``overrides`` on top); all stopped at the end."""
+    from alerts.gateways.fake.server import FakeTwilio
+
+    with PgCluster() as pg, FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, **fake_options) as fake:
+        url = pg.create_database(f"soak_{name}")
+        yield Services(pg, fake, app_settings(url, folder, fake.base_url, **overrides))
 
 
 def make_app(settings: dict[str, Any]) -> Flask:

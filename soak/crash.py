@@ -36,17 +36,16 @@ import sqlalchemy as sa
 from alerts.gateways.fake.server import FakeTwilio
 from alerts.gateways.fake.state import FakeMessage
 from soak.common import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
     Figures,
     Process,
-    app_settings,
     build_alert,
     finish,
     insert_registrants,
     make_app,
     phone_numbers,
+    services,
     wait_for,
+    wait_sent,
     work_folder,
     worker_process,
 )
@@ -186,15 +185,12 @@ def main(argv: list[str]) -> int:
     folder = work_folder("crash")
     print(f"crash soak: {args.recipients:,} recipients, {args.kills} kills, {args.rate:g} segments/s, "
           f"seed {seed}; logs in {folder}", flush=True)
-    with PgCluster() as pg, FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency_ms=args.latency_ms,
-                                       latency_jitter_ms=args.latency_ms / 2,
-                                       callbacks={"enabled": False}) as fake:
-        url = pg.create_database("soak_crash")
-        settings = app_settings(url, folder, fake.base_url,
-                                SMS_SEGMENTS_PER_SECOND=args.rate, DISPATCH_LEASE_SECONDS=LEASE_SECONDS,
-                                WORKER_HEARTBEAT_SECONDS=HEARTBEAT_SECONDS,
-                                DISPATCH_LANES=2)
-        run = CrashRun(args, rng, folder, pg, fake, settings)
+    fake_options = {"latency_ms": args.latency_ms, "latency_jitter_ms": args.latency_ms / 2,
+                    "callbacks": {"enabled": False}}
+    with services("crash", folder, fake_options, SMS_SEGMENTS_PER_SECOND=args.rate,
+                  DISPATCH_LEASE_SECONDS=LEASE_SECONDS, WORKER_HEARTBEAT_SECONDS=HEARTBEAT_SECONDS,
+                  DISPATCH_LANES=2) as running:
+        run = CrashRun(args, rng, folder, running.pg, running.fake, running.settings)
         figures = run.execute()
     return finish(figures, began, folder, args.keep)
 
@@ -355,7 +351,7 @@ class CrashRun:
     # --- the run -------------------------------------------------------------------------
 
     def execute(self) -> Figures:
-        from alerts.models import Alert, AlertState, Delivery, DeliveryState
+        from alerts.models import Delivery, DeliveryState
         from consular.db import db
 
         args = self.args
@@ -397,25 +393,14 @@ class CrashRun:
             self.wait_sending()
             self.restart_postgres()
 
-        def finished() -> bool:
-            with self.app.app_context():
-                state = db.session.scalar(sa.select(Alert.state).where(Alert.id == alert_id))
-                db.session.remove()
-            return state == AlertState.sent
-
-        last_report = time.monotonic()
-        deadline = time.monotonic() + planned / args.rate * 10 + 600
-        while not finished():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the alert did not finish sending")
+        def restart_a_dead_worker() -> None:
             if not self.worker_alive():
                 assert self.worker is not None
                 print(f"  worker {self.worker.name} died on its own: {self.worker.tail(1500)}", flush=True)
                 self.start_worker()
-            if time.monotonic() - last_report > 15:
-                last_report = time.monotonic()
-                print(f"  … provider has {self.watch.accepted:,} of {planned:,}", flush=True)
-            time.sleep(1.0)
+
+        wait_sent(self.app, alert_id, planned, args.rate, restart_a_dead_worker,
+                  lambda: f"provider has {self.watch.accepted:,} of {planned:,}")
         sending = time.monotonic() - sending_began
         self.drain()  # the last worker, idle by now
         self.takeover.stop()

@@ -26,22 +26,20 @@ import sqlalchemy as sa
 from alerts.gateways.fake.server import FakeTwilio
 from alerts.gateways.fake.state import FakeMessage
 from soak.common import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
     Figures,
     Process,
-    app_settings,
     build_alert,
     finish,
     insert_registrants,
     make_app,
     phone_numbers,
+    services,
     wait_for,
     wait_sent,
     work_folder,
     worker_process,
 )
-from soak.pgcluster import PgCluster, free_port
+from soak.pgcluster import free_port
 
 WINDOW = 10.0  # seconds
 GATEWAY_TIMEOUT = 10.0  # the Twilio gateway's request timeout: an injected timeout holds longer
@@ -125,14 +123,12 @@ def main(argv: list[str]) -> int:
                       "final_delay_ms": 800, "timeout_s": 30},
     }
     processes: list[Process] = []
-    with PgCluster() as pg, FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, **fake_config) as fake:
+    with services("faults", folder, fake_config, SMS_SEGMENTS_PER_SECOND=args.rate, DISPATCH_LANES=2,
+                  DISPATCH_LEASE_SECONDS=60, RETRY_BASE_SECONDS=1, RETRY_MAX_SECONDS=8) as running:
+        fake = running.fake
         fake.set_on_accept(stamps)
-        url = pg.create_database("soak_faults")
         port = free_port(0)
-        settings = app_settings(url, folder, fake.base_url,
-                                PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", SMS_SEGMENTS_PER_SECOND=args.rate,
-                                DISPATCH_LANES=2, DISPATCH_LEASE_SECONDS=60, RETRY_BASE_SECONDS=1,
-                                RETRY_MAX_SECONDS=8)
+        settings = {**running.settings, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
         app = make_app(settings)
         try:
             figures = run(args, app, fake, stamps, settings, folder, port, phones, processes)

@@ -35,6 +35,8 @@ NOT_READY = "503"  # /readyz of the test schema (made without migrations): not r
 
 Outcome = str
 Expected = Outcome | dict[str, Outcome]
+Rule = dict[str, Expected]
+Route = tuple[str, str]
 
 
 def rel(otherwise: Outcome, by_relation: dict[str, Outcome]) -> dict[str, Outcome]:
@@ -42,52 +44,97 @@ def rel(otherwise: Outcome, by_relation: dict[str, Outcome]) -> dict[str, Outcom
     return {"*": otherwise, **by_relation}
 
 
-def api(page: dict[str, Expected]) -> dict[str, Expected]:
+def everyone(outcome: Outcome) -> Rule:
+    """The same outcome for every caller, signed in or not."""
+    return dict.fromkeys(WHO, outcome)
+
+
+def api(page: Rule) -> Rule:
     """The API twin of a page's rule: the same for every role, but 401 for the anonymous instead of
     the redirect to the login page."""
     return {**page, ANON: UNAUTH}
 
 
-def expected(policy: dict[str, Expected], who: str, relation: str) -> Outcome:
+def expected(policy: Rule, who: str, relation: str) -> Outcome:
     entry = policy[who]
     if isinstance(entry, dict):
         return entry.get(relation, entry["*"])
     return entry
 
 
+def views(blueprint: str, rule: Rule, **methods: str) -> dict[Route, Rule]:
+    """``rule`` for each view of ``blueprint`` named, on each of its methods (``edit="GET POST"``)."""
+    return {(f"{blueprint}.{view}", method): rule
+            for view, names in methods.items() for method in names.split()}
+
+
+def table(*parts: dict[Route, Rule]) -> dict[Route, Rule]:
+    """The parts as one table; a route classified twice is a mistake in the table."""
+    merged: dict[Route, Rule] = {}
+    for part in parts:
+        twice = sorted(merged.keys() & part.keys())
+        if twice:
+            raise ValueError(f"routes classified twice: {twice}")
+        merged.update(part)
+    return merged
+
+
 # The rules many routes share.
 # A case, an activity or a registrant (by page or by API): the centre's coordinators; an officer
 # when it is the own place's, a volunteer when the own station's; hidden from everyone else.
-SCOPED_PAGE: dict[str, Expected] = {
+SCOPED_PAGE: Rule = {
     ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: rel(HIDDEN, {OWN_STATION: OK}),
 }
-SCOPED_API: dict[str, Expected] = api(SCOPED_PAGE)
+SCOPED_API: Rule = api(SCOPED_PAGE)
+# The network's own work (lists, new records, drafts, notifications): every role but admins.
+NETWORK_PAGE: Rule = {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK}
 # The centre's own pages (the alerts, the console outbox): hidden from everyone else.
-CENTRE_PAGE: dict[str, Expected] = {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN}
+CENTRE_PAGE: Rule = {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: HIDDEN}
+# The centre's case work beyond single cases (incidents, the queue): known to exist for the network.
+COORDINATOR_PAGE: Rule = {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN}
+# Figures and registers of the whole network (yearly figures, the liaison points): admins and the
+# centre.
+ADMIN_AND_CENTRE_PAGE: Rule = {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN}
 # Running the system (users, the audit trail, the missions and the centre): admins only, known to
 # exist for the other roles.
-ADMIN_PAGE: dict[str, Expected] = {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN}
+ADMIN_PAGE: Rule = {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN}
+# Another account: admins only; the other roles do not learn that it exists.
+ACCOUNT_ADMIN_PAGE: Rule = {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN}
+# Anything of one's own account: every role.
+SIGNED_IN_PAGE: Rule = {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK}
+# A row of the asking user's own (an API token, a draft, an import): theirs, hidden otherwise.
+OWN_ROW = rel(HIDDEN, {SELF: OK})
+OWN_ROW_PAGE: Rule = {ANON: LOGIN, A: OWN_ROW, C: OWN_ROW, L: OWN_ROW, V: OWN_ROW}
 # A risk point a volunteer reported: the centre's, and its station's volunteers may read and amend
 # it; deciding on it, its measures and its links are the centre's alone.
-RISK_PAGE: dict[str, Expected] = {
-    ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: rel(HIDDEN, {OWN_STATION: OK}),
-}
-RISK_DECISION_PAGE: dict[str, Expected] = {**RISK_PAGE, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN})}
-# Changing the network register: admins; a point's officer or a station's volunteer knows the own
-# place exists (403), hidden otherwise.
-POINT_ADMIN_PAGE: dict[str, Expected] = {
-    ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN,
-}
-STATION_ADMIN_PAGE: dict[str, Expected] = {
+RISK_LIST_PAGE: Rule = {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK}
+RISK_PAGE: Rule = {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: rel(HIDDEN, {OWN_STATION: OK})}
+RISK_DECISION_PAGE: Rule = {**RISK_PAGE, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN})}
+# The network register: reading it (a volunteer sees only its own station), and changing it: admins;
+# a point's officer or a station's volunteer knows the own place exists (403), hidden otherwise.
+REGISTER_PAGE: Rule = {ANON: LOGIN, A: OK, C: OK, L: OK, V: HIDDEN}
+POINT_PAGE: Rule = {ANON: LOGIN, A: OK, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: HIDDEN}
+STATION_PAGE: Rule = {ANON: LOGIN, A: OK, C: OK, L: OK, V: rel(HIDDEN, {OWN_STATION: OK})}
+COVERAGE_PAGE: Rule = {ANON: LOGIN, A: OK, C: OK, L: FORBIDDEN, V: FORBIDDEN}
+DIVISION_ADMIN_PAGE: Rule = {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN}
+POINT_NEW_PAGE: Rule = {ANON: LOGIN, A: OK, C: FORBIDDEN, L: HIDDEN, V: HIDDEN}
+POINT_ADMIN_PAGE: Rule = {ANON: LOGIN, A: OK, C: FORBIDDEN, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}), V: HIDDEN}
+STATION_ADMIN_PAGE: Rule = {
     ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
 }
-# A public page: the same for everyone, signed in or not.
-PUBLIC: dict[str, Expected] = {ANON: OK, A: OK, C: OK, L: OK, V: OK}
+# The registry's lists, new registrants and imports: every role but admins, who know it exists.
+REGISTRY_PAGE: Rule = {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK}
 # A registrant's record beyond reading it (erasure, legal hold, subject access): the centre's.
-REGISTRANT_CENTRE_PAGE: dict[str, Expected] = {
+REGISTRANT_CENTRE_PAGE: Rule = {
     ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: FORBIDDEN}),
     V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
 }
+# A public page: the same for everyone, signed in or not.
+PUBLIC: Rule = everyone(OK)
+# A step of signing in or out: back to the login page without the state the step needs.
+TO_LOGIN: Rule = everyone(LOGIN)
+# Twilio's webhooks: they exist only when Twilio sends.
+TWILIO_ONLY: Rule = everyone(HIDDEN)
 
 # Reading the table:
 # - Admins run the system, not the cases: every case, registrant and alert record is 404 to them.
@@ -99,317 +146,125 @@ REGISTRANT_CENTRE_PAGE: dict[str, Expected] = {
 #   per action in test_cases_core_policy.py), so an empty body in scope is a 400 for every role.
 # - /metrics answers the loopback (METRICS_ALLOW); the Twilio webhooks are 404 with the console
 #   gateway (they exist only when Twilio sends); the CAP file and feed are public alerts.
-POLICY: dict[tuple[str, str], dict[str, Expected]] = {
+# Every route is named once: by its blueprint, the rule it follows, and its views with their methods.
+POLICY: dict[Route, Rule] = table(
     # The network's own work (consular/activities): admins see the yearly figures only; an officer
     # its point's activities; a volunteer its station's, and the risks its station reported (which only
     # the centre decides on, measures and links).
-    ("activities.activity_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("activities.activity_new", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("activities.activity_new", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("activities.activity_page", "GET"): SCOPED_PAGE,
-    ("activities.activity_edit", "GET"): SCOPED_PAGE,
-    ("activities.activity_edit", "POST"): SCOPED_PAGE,
-    ("activities.patrol_check", "POST"): SCOPED_PAGE,
-    ("activities.attachment_upload", "POST"): SCOPED_PAGE,
-    ("activities.attachment", "GET"): SCOPED_PAGE,
-    ("activities.follow_up_new", "POST"): SCOPED_PAGE,
-    ("activities.follow_up_done", "POST"): SCOPED_PAGE,
-    ("activities.risk_list", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
-    ("activities.risk_new", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
-    ("activities.risk_new", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
-    ("activities.risk_page", "GET"): RISK_PAGE,
-    ("activities.risk_edit", "GET"): RISK_PAGE,
-    ("activities.risk_edit", "POST"): RISK_PAGE,
-    ("activities.risk_decide", "POST"): RISK_DECISION_PAGE,
-    ("activities.measure_new", "POST"): RISK_DECISION_PAGE,
-    ("activities.measure_update", "POST"): RISK_DECISION_PAGE,
-    ("activities.risk_link", "POST"): RISK_DECISION_PAGE,
-    ("activities.year_summary", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
-    ("activities_api.activity_list", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("activities_api.activity_create", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("activities_api.activity_get", "GET"): SCOPED_API,
-    ("activities_api.activity_update", "PATCH"): SCOPED_API,
-    ("activities_api.activity_check", "POST"): SCOPED_API,
-    ("activities_api.follow_up_create", "POST"): SCOPED_API,
-    ("activities_api.follow_up_done", "POST"): SCOPED_API,
-    ("activities_api.risk_list", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
-    ("activities_api.risk_create", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: HIDDEN, V: OK},
-    ("activities_api.risk_get", "GET"): api(RISK_PAGE),
-    ("activities_api.risk_update", "PATCH"): api(RISK_PAGE),
-    ("activities_api.risk_decision", "POST"): api(RISK_DECISION_PAGE),
-    ("activities_api.measure_create", "POST"): api(RISK_DECISION_PAGE),
-    ("activities_api.measure_update", "PATCH"): api(RISK_DECISION_PAGE),
-    ("activities_api.risk_link", "POST"): api(RISK_DECISION_PAGE),
-    ("activities_api.work_figures", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
-    ("alert_feeds.cap_file", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("alert_feeds.feed", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("alert_pages.alert_list", "GET"): CENTRE_PAGE,
-    ("alert_pages.approve", "POST"): CENTRE_PAGE,
-    ("alert_pages.call_round", "GET"): CENTRE_PAGE,
-    ("alert_pages.call_outcome", "POST"): CENTRE_PAGE,
-    ("alert_pages.call_round_export", "GET"): CENTRE_PAGE,
-    ("alert_pages.cancel", "POST"): CENTRE_PAGE,
-    ("alert_pages.detail", "GET"): CENTRE_PAGE,
-    ("alert_pages.edit", "GET"): CENTRE_PAGE,
-    ("alert_pages.edit", "POST"): CENTRE_PAGE,
-    ("alert_pages.estimate", "POST"): CENTRE_PAGE,
-    ("alert_pages.new", "GET"): CENTRE_PAGE,
-    ("alert_pages.new", "POST"): CENTRE_PAGE,
-    ("alert_pages.progress", "GET"): CENTRE_PAGE,
-    ("alert_pages.progress_json", "GET"): CENTRE_PAGE,
-    ("alert_pages.reject", "POST"): CENTRE_PAGE,
-    ("alert_pages.submit", "POST"): CENTRE_PAGE,
-    ("alert_pages.write_cancel_notice", "POST"): CENTRE_PAGE,
-    ("alert_pages.write_update", "POST"): CENTRE_PAGE,
-    ("alert_pages.break_glass", "POST"): CENTRE_PAGE,
-    ("alert_pages.break_glass_review", "POST"): CENTRE_PAGE,
-    ("alert_pages.template_list", "GET"): CENTRE_PAGE,
-    ("alert_pages.template_page", "GET"): CENTRE_PAGE,
-    ("alert_pages.template_new", "GET"): CENTRE_PAGE,
-    ("alert_pages.template_new", "POST"): CENTRE_PAGE,
-    ("alert_pages.template_edit", "GET"): CENTRE_PAGE,
-    ("alert_pages.template_edit", "POST"): CENTRE_PAGE,
-    ("hazard_pages.hazard_list", "GET"): CENTRE_PAGE,
-    ("alerts.workers", "GET"): ADMIN_PAGE,
+    views("activities", NETWORK_PAGE, activity_list="GET", activity_new="GET POST"),
+    views("activities", SCOPED_PAGE, activity_page="GET", activity_edit="GET POST", patrol_check="POST",
+          attachment_upload="POST", attachment="GET", follow_up_new="POST", follow_up_done="POST"),
+    views("activities", RISK_LIST_PAGE, risk_list="GET", risk_new="GET POST"),
+    views("activities", RISK_PAGE, risk_page="GET", risk_edit="GET POST"),
+    views("activities", RISK_DECISION_PAGE, risk_decide="POST", measure_new="POST", measure_update="POST",
+          risk_link="POST"),
+    views("activities", ADMIN_AND_CENTRE_PAGE, year_summary="GET"),
+    views("activities_api", api(NETWORK_PAGE), activity_list="GET", activity_create="POST"),
+    views("activities_api", SCOPED_API, activity_get="GET", activity_update="PATCH", activity_check="POST",
+          follow_up_create="POST", follow_up_done="POST"),
+    views("activities_api", api(RISK_LIST_PAGE), risk_list="GET", risk_create="POST"),
+    views("activities_api", api(RISK_PAGE), risk_get="GET", risk_update="PATCH"),
+    views("activities_api", api(RISK_DECISION_PAGE), risk_decision="POST", measure_create="POST",
+          measure_update="PATCH", risk_link="POST"),
+    views("activities_api", api(ADMIN_AND_CENTRE_PAGE), work_figures="GET"),
+    views("alert_feeds", PUBLIC, cap_file="GET", feed="GET"),
+    views("alert_pages", CENTRE_PAGE, alert_list="GET", approve="POST", call_round="GET", call_outcome="POST",
+          call_round_export="GET", cancel="POST", detail="GET", edit="GET POST", estimate="POST",
+          new="GET POST", progress="GET", progress_json="GET", reject="POST", submit="POST",
+          write_cancel_notice="POST", write_update="POST", break_glass="POST", break_glass_review="POST",
+          template_list="GET", template_page="GET", template_new="GET POST", template_edit="GET POST"),
+    views("hazard_pages", CENTRE_PAGE, hazard_list="GET"),
+    views("alerts", ADMIN_PAGE, workers="GET"),
     # The alerts API: the alert pages' twin (coordinators; hidden from everyone else).
-    ("alerts_api.alert_list", "GET"): api(CENTRE_PAGE),
-    ("alerts_api.create", "POST"): api(CENTRE_PAGE),
-    ("alerts_api.read", "GET"): api(CENTRE_PAGE),
-    ("alerts_api.update", "PATCH"): api(CENTRE_PAGE),
-    ("alerts_api.submit", "POST"): api(CENTRE_PAGE),
-    ("alerts_api.approve", "POST"): api(CENTRE_PAGE),
-    ("alerts_api.reject", "POST"): api(CENTRE_PAGE),
-    ("alerts_api.cancel", "POST"): api(CENTRE_PAGE),
-    ("alerts_api.break_glass", "POST"): api(CENTRE_PAGE),
-    ("alerts_api.break_glass_review", "POST"): api(CENTRE_PAGE),
-    ("alerts_api.write_update", "POST"): api(CENTRE_PAGE),
-    ("alerts_api.write_cancel_notice", "POST"): api(CENTRE_PAGE),
-    ("alerts_api.progress", "GET"): api(CENTRE_PAGE),
-    ("alerts_api.call_round", "GET"): api(CENTRE_PAGE),
-    ("alerts_api.deliveries", "GET"): api(CENTRE_PAGE),
-    ("alerts_api.cap_link", "GET"): api(CENTRE_PAGE),
-    ("webhook_admin.subscriptions", "GET"): ADMIN_PAGE,
-    ("webhook_admin.subscription_new", "GET"): ADMIN_PAGE,
-    ("webhook_admin.subscription_new", "POST"): ADMIN_PAGE,
-    ("webhook_admin.subscription_edit", "GET"): ADMIN_PAGE,
-    ("webhook_admin.subscription_edit", "POST"): ADMIN_PAGE,
-    ("webhook_admin.subscription_rotate", "POST"): ADMIN_PAGE,
-    ("webhook_admin.deliveries", "GET"): ADMIN_PAGE,
-    ("api_docs.openapi_json", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("audit.entries", "GET"): ADMIN_PAGE,
-    ("auth.account", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("auth.api_me", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
-    ("auth.api_revoke_token", "POST"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
-    ("auth.change_password", "POST"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("auth.create_token", "POST"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("auth.login", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("auth.login", "POST"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("auth.login_code", "GET"): {ANON: LOGIN, A: LOGIN, C: LOGIN, L: LOGIN, V: LOGIN},
-    ("auth.login_code", "POST"): {ANON: LOGIN, A: LOGIN, C: LOGIN, L: LOGIN, V: LOGIN},
-    ("auth.login_enrol", "GET"): {ANON: LOGIN, A: LOGIN, C: LOGIN, L: LOGIN, V: LOGIN},
-    ("auth.login_enrol", "POST"): {ANON: LOGIN, A: LOGIN, C: LOGIN, L: LOGIN, V: LOGIN},
-    ("auth.logout", "POST"): {ANON: LOGIN, A: LOGIN, C: LOGIN, L: LOGIN, V: LOGIN},
-    ("auth.revoke_token", "POST"): {
-        ANON: LOGIN, A: rel(HIDDEN, {SELF: OK}), C: rel(HIDDEN, {SELF: OK}), L: rel(HIDDEN, {SELF: OK}),
-        V: rel(HIDDEN, {SELF: OK}),
-    },
-    ("auth.setup_2fa", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("auth.setup_2fa", "POST"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("auth.user_deactivate", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("auth.user_edit", "GET"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("auth.user_edit", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("auth.user_new", "GET"): ADMIN_PAGE,
-    ("auth.user_new", "POST"): ADMIN_PAGE,
-    ("auth.user_password", "GET"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("auth.user_password", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("auth.user_reactivate", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("auth.user_reset_2fa", "POST"): {ANON: LOGIN, A: OK, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("auth.users", "GET"): ADMIN_PAGE,
-    ("cases.act", "POST"): SCOPED_PAGE,
-    ("cases.attachment", "GET"): SCOPED_PAGE,
-    ("cases.case_page", "GET"): SCOPED_PAGE,
-    ("cases.discard_draft", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: rel(HIDDEN, {SELF: OK}), L: rel(HIDDEN, {SELF: OK}),
-        V: rel(HIDDEN, {SELF: OK}),
-    },
-    ("cases.drafts", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases.edit_case", "GET"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}),
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("cases.edit_case", "POST"): {
-        ANON: LOGIN, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}),
-        V: rel(HIDDEN, {OWN_STATION: FORBIDDEN}),
-    },
-    ("cases.inbox", "GET"): {ANON: LOGIN, A: HIDDEN, C: FORBIDDEN, L: FORBIDDEN, V: OK},
-    ("cases.incident_mass", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
-    ("cases.incident_page", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
-    ("cases.incidents", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
-    ("cases.incidents", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
-    ("cases.mine", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: FORBIDDEN},
-    ("cases.new_case", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases.new_case", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases.notifications", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases.notifications_read", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases.queue", "GET"): {ANON: LOGIN, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
-    ("cases.save_draft", "POST"): {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases_api.action_accept", "POST"): SCOPED_API,
-    ("cases_api.action_assign", "POST"): SCOPED_API,
-    ("cases_api.action_close", "POST"): SCOPED_API,
-    ("cases_api.action_decline", "POST"): SCOPED_API,
-    ("cases_api.action_decide_duplicate", "POST"): SCOPED_API,
-    ("cases_api.action_link_incident", "POST"): SCOPED_API,
-    ("cases_api.action_reopen", "POST"): SCOPED_API,
-    ("cases_api.action_resolve", "POST"): SCOPED_API,
-    ("cases_api.action_resume", "POST"): SCOPED_API,
-    ("cases_api.action_revoke", "POST"): SCOPED_API,
-    ("cases_api.action_set_legal_hold", "POST"): SCOPED_API,
-    ("cases_api.action_set_priority", "POST"): SCOPED_API,
-    ("cases_api.action_start", "POST"): SCOPED_API,
-    ("cases_api.action_triage", "POST"): SCOPED_API,
-    ("cases_api.action_unlink_incident", "POST"): SCOPED_API,
-    ("cases_api.action_wait_external", "POST"): SCOPED_API,
-    ("cases_api.add_note", "POST"): SCOPED_API,
-    ("cases_api.add_person", "POST"): SCOPED_API,
-    ("cases_api.create_case", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases_api.create_incident", "POST"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: FORBIDDEN, V: FORBIDDEN},
-    ("cases_api.get_case", "GET"): SCOPED_API,
-    ("cases_api.get_incident", "GET"): {
-        ANON: UNAUTH, A: HIDDEN, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: HIDDEN,
-    },
-    ("cases_api.list_cases", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases_api.list_incidents", "GET"): {ANON: UNAUTH, A: HIDDEN, C: OK, L: OK, V: OK},
-    ("cases_api.refer", "POST"): SCOPED_API,
-    ("cases_api.update_case", "PATCH"): SCOPED_API,
-    ("cases_api.update_referral", "PATCH"): SCOPED_API,
-    ("dev_sms.console_messages", "GET"): CENTRE_PAGE,
-    ("metrics.metrics", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("network.centre", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("network.centre_edit", "GET"): ADMIN_PAGE,
-    ("network.centre_edit", "POST"): ADMIN_PAGE,
-    ("network.coverage", "GET"): {ANON: LOGIN, A: OK, C: OK, L: FORBIDDEN, V: FORBIDDEN},
-    ("network.division", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: HIDDEN},
-    ("network.division_deactivate", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network.division_edit", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network.division_edit", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network.division_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network.division_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network.division_reactivate", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network.divisions", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: HIDDEN},
-    ("network.liaison_point", "GET"): {ANON: LOGIN, A: OK, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: HIDDEN},
-    ("network.liaison_point_deactivate", "POST"): POINT_ADMIN_PAGE,
-    ("network.liaison_point_edit", "GET"): POINT_ADMIN_PAGE,
-    ("network.liaison_point_edit", "POST"): POINT_ADMIN_PAGE,
-    ("network.liaison_point_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: HIDDEN, V: HIDDEN},
-    ("network.liaison_point_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: HIDDEN, V: HIDDEN},
-    ("network.liaison_point_reactivate", "POST"): POINT_ADMIN_PAGE,
-    ("network.liaison_points", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
-    ("network.mission", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("network.mission_deactivate", "POST"): ADMIN_PAGE,
-    ("network.mission_edit", "GET"): ADMIN_PAGE,
-    ("network.mission_edit", "POST"): ADMIN_PAGE,
-    ("network.mission_new", "GET"): ADMIN_PAGE,
-    ("network.mission_new", "POST"): ADMIN_PAGE,
-    ("network.mission_reactivate", "POST"): ADMIN_PAGE,
-    ("network.missions", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("network.station", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: rel(HIDDEN, {OWN_STATION: OK})},
-    ("network.station_deactivate", "POST"): STATION_ADMIN_PAGE,
-    ("network.station_edit", "GET"): STATION_ADMIN_PAGE,
-    ("network.station_edit", "POST"): STATION_ADMIN_PAGE,
-    ("network.station_new", "GET"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network.station_new", "POST"): {ANON: LOGIN, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network.station_reactivate", "POST"): STATION_ADMIN_PAGE,
-    ("network.stations", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: HIDDEN},
-    ("network_api.centre", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
-    ("network_api.centre_update", "PATCH"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("network_api.coverage", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: FORBIDDEN, V: FORBIDDEN},
-    ("network_api.division", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: HIDDEN},
-    ("network_api.division_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network_api.division_deactivate", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network_api.division_reactivate", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network_api.division_update", "PATCH"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network_api.divisions", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: HIDDEN},
-    ("network_api.liaison_point", "GET"): {
-        ANON: UNAUTH, A: OK, C: OK, L: rel(HIDDEN, {OWN_PLACE: OK}), V: HIDDEN,
-    },
-    ("network_api.liaison_point_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: HIDDEN, V: HIDDEN},
-    ("network_api.liaison_point_deactivate", "POST"): api(POINT_ADMIN_PAGE),
-    ("network_api.liaison_point_reactivate", "POST"): api(POINT_ADMIN_PAGE),
-    ("network_api.liaison_point_update", "PATCH"): api(POINT_ADMIN_PAGE),
-    ("network_api.liaison_points", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
-    ("network_api.mission", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
-    ("network_api.mission_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("network_api.mission_deactivate", "POST"): {
-        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN,
-    },
-    ("network_api.mission_reactivate", "POST"): {
-        ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN,
-    },
-    ("network_api.mission_update", "PATCH"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: FORBIDDEN},
-    ("network_api.missions", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: OK},
-    ("network_api.station", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: rel(HIDDEN, {OWN_STATION: OK})},
-    ("network_api.station_create", "POST"): {ANON: UNAUTH, A: OK, C: FORBIDDEN, L: FORBIDDEN, V: HIDDEN},
-    ("network_api.station_deactivate", "POST"): api(STATION_ADMIN_PAGE),
-    ("network_api.station_reactivate", "POST"): api(STATION_ADMIN_PAGE),
-    ("network_api.station_update", "PATCH"): api(STATION_ADMIN_PAGE),
-    ("network_api.stations", "GET"): {ANON: UNAUTH, A: OK, C: OK, L: OK, V: HIDDEN},
-    ("ops.healthz", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("ops.readyz", "GET"): {ANON: NOT_READY, A: NOT_READY, C: NOT_READY, L: NOT_READY, V: NOT_READY},
-    ("registry.edit", "GET"): SCOPED_PAGE,
-    ("registry.edit", "POST"): SCOPED_PAGE,
-    ("registry.end", "POST"): SCOPED_PAGE,
-    ("registry.erase", "GET"): REGISTRANT_CENTRE_PAGE,
-    ("registry.erase", "POST"): REGISTRANT_CENTRE_PAGE,
-    ("registry.export", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry.import_confirm", "POST"): {
-        ANON: LOGIN, A: FORBIDDEN, C: rel(FORBIDDEN, {SELF: OK}), L: rel(HIDDEN, {SELF: OK}),
-        V: rel(HIDDEN, {SELF: OK}),
-    },
-    ("registry.import_discard", "POST"): {
-        ANON: LOGIN, A: FORBIDDEN, C: rel(FORBIDDEN, {SELF: OK}), L: rel(HIDDEN, {SELF: OK}),
-        V: rel(HIDDEN, {SELF: OK}),
-    },
-    ("registry.import_result", "GET"): {
-        ANON: LOGIN, A: FORBIDDEN, C: OK, L: rel(HIDDEN, {SELF: OK}), V: rel(HIDDEN, {SELF: OK}),
-    },
-    ("registry.import_upload", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry.import_upload", "POST"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry.legal_hold", "POST"): REGISTRANT_CENTRE_PAGE,
-    ("registry.new", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry.new", "POST"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry.registrant", "GET"): SCOPED_PAGE,
-    ("registry.registrants", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry.status", "POST"): SCOPED_PAGE,
-    ("registry.subject_access", "GET"): REGISTRANT_CENTRE_PAGE,
-    ("registry_api.create", "POST"): {ANON: UNAUTH, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry_api.end", "POST"): SCOPED_API,
-    ("registry_api.registrant", "GET"): SCOPED_API,
-    ("registry_api.registrants", "GET"): {ANON: UNAUTH, A: FORBIDDEN, C: OK, L: OK, V: OK},
-    ("registry_api.status", "POST"): SCOPED_API,
-    ("registry_api.update", "PATCH"): SCOPED_API,
-    ("reports.cases_csv", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("reports.cases_workbook", "GET"): {ANON: LOGIN, A: FORBIDDEN, C: OK, L: HIDDEN, V: HIDDEN},
-    ("reports.index", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
-    ("reports.statistics_workbook", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
-    ("reports.year", "GET"): {ANON: LOGIN, A: OK, C: OK, L: HIDDEN, V: HIDDEN},
-    ("static", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("web.favicon", "GET"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
+    views("alerts_api", api(CENTRE_PAGE), alert_list="GET", create="POST", read="GET", update="PATCH",
+          submit="POST", approve="POST", reject="POST", cancel="POST", break_glass="POST",
+          break_glass_review="POST", write_update="POST", write_cancel_notice="POST", progress="GET",
+          call_round="GET", deliveries="GET", cap_link="GET"),
+    views("webhook_admin", ADMIN_PAGE, subscriptions="GET", subscription_new="GET POST",
+          subscription_edit="GET POST", subscription_rotate="POST", deliveries="GET"),
+    views("api_docs", PUBLIC, openapi_json="GET"),
+    views("audit", ADMIN_PAGE, entries="GET"),
+    views("auth", SIGNED_IN_PAGE, account="GET", change_password="POST", create_token="POST",
+          setup_2fa="GET POST"),
+    views("auth", api(SIGNED_IN_PAGE), api_me="GET", api_revoke_token="POST"),
+    views("auth", PUBLIC, login="GET POST"),
+    views("auth", TO_LOGIN, login_code="GET POST", login_enrol="GET POST", logout="POST"),
+    views("auth", OWN_ROW_PAGE, revoke_token="POST"),
+    views("auth", ACCOUNT_ADMIN_PAGE, user_deactivate="POST", user_edit="GET POST", user_password="GET POST",
+          user_reactivate="POST", user_reset_2fa="POST"),
+    views("auth", ADMIN_PAGE, user_new="GET POST", users="GET"),
+    views("cases", SCOPED_PAGE, act="POST", attachment="GET", case_page="GET"),
+    views("cases", {**OWN_ROW_PAGE, A: HIDDEN}, discard_draft="POST"),
+    views("cases", NETWORK_PAGE, drafts="GET", new_case="GET POST", notifications="GET",
+          notifications_read="POST", save_draft="POST"),
+    views("cases", {**SCOPED_PAGE, V: rel(HIDDEN, {OWN_STATION: FORBIDDEN})}, edit_case="GET POST"),
+    views("cases", {ANON: LOGIN, A: HIDDEN, C: FORBIDDEN, L: FORBIDDEN, V: OK}, inbox="GET"),
+    views("cases", COORDINATOR_PAGE, incident_mass="POST", incident_page="GET", incidents="GET POST",
+          queue="GET"),
+    views("cases", {ANON: LOGIN, A: HIDDEN, C: OK, L: OK, V: FORBIDDEN}, mine="GET"),
+    views("cases_api", SCOPED_API, action_accept="POST", action_assign="POST", action_close="POST",
+          action_decline="POST", action_decide_duplicate="POST", action_link_incident="POST",
+          action_reopen="POST", action_resolve="POST", action_resume="POST", action_revoke="POST",
+          action_set_legal_hold="POST", action_set_priority="POST", action_start="POST", action_triage="POST",
+          action_unlink_incident="POST", action_wait_external="POST", add_note="POST", add_person="POST",
+          get_case="GET", refer="POST", update_case="PATCH", update_referral="PATCH"),
+    views("cases_api", api(NETWORK_PAGE), create_case="POST", list_cases="GET", list_incidents="GET"),
+    views("cases_api", api(COORDINATOR_PAGE), create_incident="POST"),
+    views("cases_api", api({**SCOPED_PAGE, V: HIDDEN}), get_incident="GET"),
+    views("dev_sms", CENTRE_PAGE, console_messages="GET"),
+    views("metrics", PUBLIC, metrics="GET"),
+    views("network", SIGNED_IN_PAGE, centre="GET", mission="GET", missions="GET"),
+    views("network", ADMIN_PAGE, centre_edit="GET POST", mission_deactivate="POST", mission_edit="GET POST",
+          mission_new="GET POST", mission_reactivate="POST"),
+    views("network", COVERAGE_PAGE, coverage="GET"),
+    views("network", REGISTER_PAGE, division="GET", divisions="GET", stations="GET"),
+    views("network", DIVISION_ADMIN_PAGE, division_deactivate="POST", division_edit="GET POST",
+          division_new="GET POST", division_reactivate="POST", station_new="GET POST"),
+    views("network", POINT_PAGE, liaison_point="GET"),
+    views("network", POINT_ADMIN_PAGE, liaison_point_deactivate="POST", liaison_point_edit="GET POST",
+          liaison_point_reactivate="POST"),
+    views("network", POINT_NEW_PAGE, liaison_point_new="GET POST"),
+    views("network", ADMIN_AND_CENTRE_PAGE, liaison_points="GET"),
+    views("network", STATION_PAGE, station="GET"),
+    views("network", STATION_ADMIN_PAGE, station_deactivate="POST", station_edit="GET POST",
+          station_reactivate="POST"),
+    views("network_api", api(SIGNED_IN_PAGE), centre="GET", mission="GET", missions="GET"),
+    views("network_api", api(ADMIN_PAGE), centre_update="PATCH", mission_create="POST",
+          mission_deactivate="POST", mission_reactivate="POST", mission_update="PATCH"),
+    views("network_api", api(COVERAGE_PAGE), coverage="GET"),
+    views("network_api", api(REGISTER_PAGE), division="GET", divisions="GET", stations="GET"),
+    views("network_api", api(DIVISION_ADMIN_PAGE), division_create="POST", division_deactivate="POST",
+          division_reactivate="POST", division_update="PATCH", station_create="POST"),
+    views("network_api", api(POINT_PAGE), liaison_point="GET"),
+    views("network_api", api(POINT_NEW_PAGE), liaison_point_create="POST"),
+    views("network_api", api(POINT_ADMIN_PAGE), liaison_point_deactivate="POST",
+          liaison_point_reactivate="POST", liaison_point_update="PATCH"),
+    views("network_api", api(ADMIN_AND_CENTRE_PAGE), liaison_points="GET"),
+    views("network_api", api(STATION_PAGE), station="GET"),
+    views("network_api", api(STATION_ADMIN_PAGE), station_deactivate="POST", station_reactivate="POST",
+          station_update="PATCH"),
+    views("ops", PUBLIC, healthz="GET"),
+    views("ops", everyone(NOT_READY), readyz="GET"),
+    views("registry", SCOPED_PAGE, edit="GET POST", end="POST", registrant="GET", status="POST"),
+    views("registry", REGISTRANT_CENTRE_PAGE, erase="GET POST", legal_hold="POST", subject_access="GET"),
+    views("registry", REGISTRY_PAGE, export="GET", import_upload="GET POST", new="GET POST",
+          registrants="GET"),
+    views("registry", {**OWN_ROW_PAGE, A: FORBIDDEN, C: rel(FORBIDDEN, {SELF: OK})}, import_confirm="POST",
+          import_discard="POST"),
+    views("registry", {**OWN_ROW_PAGE, A: FORBIDDEN, C: OK}, import_result="GET"),
+    views("registry_api", api(REGISTRY_PAGE), create="POST", registrants="GET"),
+    views("registry_api", SCOPED_API, end="POST", registrant="GET", status="POST", update="PATCH"),
+    views("reports", {ANON: LOGIN, A: FORBIDDEN, C: OK, L: HIDDEN, V: HIDDEN}, cases_csv="GET",
+          cases_workbook="GET"),
+    views("reports", ADMIN_AND_CENTRE_PAGE, index="GET", statistics_workbook="GET", year="GET"),
+    {("static", "GET"): PUBLIC},
+    views("web", PUBLIC, favicon="GET", set_language="POST"),
+    views("web", SIGNED_IN_PAGE, home="GET"),
     # Self-enrolment: public pages for anyone (a code proves the number, not a login); without a
     # code sent or a number proved, the later steps lead back to the start or answer 400.
-    ("enrol.start", "GET"): PUBLIC,
-    ("enrol.request_code", "POST"): PUBLIC,
-    ("enrol.verify", "GET"): PUBLIC,
-    ("enrol.check", "POST"): PUBLIC,
-    ("enrol.details", "GET"): PUBLIC,
-    ("enrol.save", "POST"): PUBLIC,
-    ("enrol.end", "POST"): PUBLIC,
-    ("enrol.done", "GET"): PUBLIC,
-    ("web.home", "GET"): {ANON: LOGIN, A: OK, C: OK, L: OK, V: OK},
-    ("web.set_language", "POST"): {ANON: OK, A: OK, C: OK, L: OK, V: OK},
-    ("webhooks.inbound", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("webhooks.status_callback", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
+    views("enrol", PUBLIC, start="GET", request_code="POST", verify="GET", check="POST", details="GET",
+          save="POST", end="POST", done="GET"),
+    views("webhooks", TWILIO_ONLY, inbound="POST", status_callback="POST"),
     # Voice calls' TwiML, keys and statuses: public but signed by Twilio, like the other webhooks.
-    ("voice_webhooks.twiml", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("voice_webhooks.answer", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-    ("voice_webhooks.call_status", "POST"): {ANON: HIDDEN, A: HIDDEN, C: HIDDEN, L: HIDDEN, V: HIDDEN},
-}
+    views("voice_webhooks", TWILIO_ONLY, twiml="POST", answer="POST", call_status="POST"),
+)

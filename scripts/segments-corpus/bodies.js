@@ -30,6 +30,10 @@ function cjkText(length) {
   while (out.length < length) out += CJK;
   return out.slice(0, length);
 }
+function lastOf(label, ch, ...lengths) {
+  // `label n` for each length n: GSM-7 prose that `ch` brings to n characters.
+  for (const n of lengths) add(`${label} ${n}`, gsmText(n - 1) + ch);
+}
 
 // --- empty and tiny ------------------------------------------------------------------------------
 add("empty", "");
@@ -107,12 +111,10 @@ add("blank lines", "\n\n\n");
 add("NBSP", "10\u00a0km");
 add("narrow NBSP", "10\u202fkm");
 add("NBSP only", "\u00a0");
-add("NBSP in 70", gsmText(69) + "\u00a0");
-add("NBSP in 71", gsmText(70) + "\u00a0");
+lastOf("NBSP in", "\u00a0", 70, 71);
 add("NBSP in a long text", gsmText(200) + "\u00a0" + gsmText(100));
 add("tab", "tab\there");
-add("tab at 70", gsmText(69) + "\t");
-add("tab at 71", gsmText(70) + "\t");
+lastOf("tab at", "\t", 70, 71);
 add("ideographic space", "你好\u3000世界");
 add("zero-width space", "a\u200bb");
 add("zero-width space straddles 67", gsmText(66) + "\u200b" + gsmText(10));
@@ -122,10 +124,7 @@ add("form feed alone", "\f");
 // --- "smart" characters: sent as typed (no smart encoding) ----------------------------------------
 add("smart quotes, dash and ellipsis", "It’s “fine” – really…");
 add("French guillemets", "«Attention» : rester à l’abri");
-add("one smart quote in 70", gsmText(69) + "’");
-add("one smart quote in 71", gsmText(70) + "’");
-add("one smart quote in 134", gsmText(133) + "’");
-add("one smart quote in 135", gsmText(134) + "’");
+lastOf("one smart quote in", "’", 70, 71, 134, 135);
 add("one smart quote, long", "Don’t " + gsmText(300));
 add("em dash", "Now—go home");
 add("fullwidth punctuation", "注意！（重要）：请留在室内。");

@@ -164,26 +164,18 @@ class Installation:
     http_port: int = field(default_factory=free_port)
     web_port: int = field(default_factory=free_port)
     fake_port: int = field(default_factory=free_port)
+    # Named after the tag and the ports.
+    user: str = field(init=False)
+    database: str = field(init=False)
+    owner: str = field(init=False)
+    app_role: str = field(init=False)
+    base_url: str = field(init=False)
 
-    @property
-    def user(self) -> str:
-        return f"cdt{self.tag}"
-
-    @property
-    def database(self) -> str:
-        return f"consular_dt{self.tag}"
-
-    @property
-    def owner(self) -> str:
-        return f"consular_dt{self.tag}_owner"
-
-    @property
-    def app_role(self) -> str:
-        return f"consular_dt{self.tag}_app"
-
-    @property
-    def base_url(self) -> str:
-        return f"https://127.0.0.1:{self.https_port}"
+    def __post_init__(self) -> None:
+        self.user = f"cdt{self.tag}"
+        self.database = f"consular_dt{self.tag}"
+        self.owner, self.app_role = f"{self.database}_owner", f"{self.database}_app"
+        self.base_url = f"https://127.0.0.1:{self.https_port}"
 
     def path(self, production: str) -> Path:
         """/etc/consular/consular.env → <root>/etc/consular/consular.env."""

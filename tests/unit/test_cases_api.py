@@ -575,26 +575,26 @@ def _call(world: World, caller: str, endpoint: str, case: Case) -> int:
     return int(calls[endpoint]().status_code)
 
 
+def answers(coordinator: tuple[int, int], officer: tuple[int, int],
+            volunteer: tuple[int, int]) -> dict[str, tuple[int, int]]:
+    """Each role's (own case, other case) statuses: the other point's officer answers as the officer
+    with the two cases swapped; the other station's volunteer and the admin see neither (404)."""
+    return {"coordinator": coordinator, "officer": officer, "other_officer": (officer[1], officer[0]),
+            "volunteer": volunteer, "other_volunteer": (404, 404), "admin": (404, 404)}
+
+
 # endpoint → role → (status on the case of the caller's place, status on another place's case).
 # "Own" is the case logged at the officer's point and offered to the volunteer's station (state:
 # assigned); "other" is a new case of another point that no station has seen.
 MATRIX: dict[str, dict[str, tuple[int, int]]] = {
-    "read": {"coordinator": (200, 200), "officer": (200, 404), "other_officer": (404, 200),
-             "volunteer": (200, 404), "other_volunteer": (404, 404), "admin": (404, 404)},
-    "edit": {"coordinator": (200, 200), "officer": (200, 404), "other_officer": (404, 200),
-             "volunteer": (403, 404), "other_volunteer": (404, 404), "admin": (404, 404)},
-    "note": {"coordinator": (201, 201), "officer": (201, 404), "other_officer": (404, 201),
-             "volunteer": (409, 404), "other_volunteer": (404, 404), "admin": (404, 404)},
-    "person": {"coordinator": (201, 201), "officer": (201, 404), "other_officer": (404, 201),
-               "volunteer": (403, 404), "other_volunteer": (404, 404), "admin": (404, 404)},
-    "refer": {"coordinator": (201, 201), "officer": (403, 404), "other_officer": (404, 403),
-              "volunteer": (403, 404), "other_volunteer": (404, 404), "admin": (404, 404)},
-    "accept": {"coordinator": (200, 409), "officer": (403, 404), "other_officer": (404, 403),
-               "volunteer": (200, 404), "other_volunteer": (404, 404), "admin": (404, 404)},
-    "triage": {"coordinator": (409, 200), "officer": (403, 404), "other_officer": (404, 403),
-               "volunteer": (403, 404), "other_volunteer": (404, 404), "admin": (404, 404)},
-    "legal_hold": {"coordinator": (200, 200), "officer": (403, 404), "other_officer": (404, 403),
-                   "volunteer": (403, 404), "other_volunteer": (404, 404), "admin": (404, 404)},
+    "read": answers(coordinator=(200, 200), officer=(200, 404), volunteer=(200, 404)),
+    "edit": answers(coordinator=(200, 200), officer=(200, 404), volunteer=(403, 404)),
+    "note": answers(coordinator=(201, 201), officer=(201, 404), volunteer=(409, 404)),
+    "person": answers(coordinator=(201, 201), officer=(201, 404), volunteer=(403, 404)),
+    "refer": answers(coordinator=(201, 201), officer=(403, 404), volunteer=(403, 404)),
+    "accept": answers(coordinator=(200, 409), officer=(403, 404), volunteer=(200, 404)),
+    "triage": answers(coordinator=(409, 200), officer=(403, 404), volunteer=(403, 404)),
+    "legal_hold": answers(coordinator=(200, 200), officer=(403, 404), volunteer=(403, 404)),
 }
 
 

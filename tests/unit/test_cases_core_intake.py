@@ -39,54 +39,65 @@ def totals() -> tuple[int, ...]:
 
 
 FUTURE = (utcnow() + timedelta(days=3)).isoformat()
+Bad = tuple[str, dict[str, Any], list[dict[str, Any]], str]
 
-BAD_CASES: list[tuple[str, dict[str, Any], list[dict[str, Any]], str]] = [
-    ("empty summary", case_data(summary=""), [person()], "summary"),
+
+def bad_case(label: str, field: str, value: Any) -> Bad:
+    """The case's ``field`` set to ``value`` (one good person): refused naming the field."""
+    return label, case_data(**{field: value}), [person()], field
+
+
+def bad_person(label: str, field: str, value: Any, **other: Any) -> Bad:
+    """A good case whose one person has ``field`` set to ``value`` (and ``other``): refused naming
+    that person's field."""
+    return label, case_data(), [person(**other, **{field: value})], f"persons.0.{field}"
+
+
+BAD_CASES: list[Bad] = [
+    bad_case("empty summary", "summary", ""),
     ("summary missing", {k: v for k, v in case_data().items() if k != "summary"}, [person()], "summary"),
-    ("huge summary", case_data(summary="长" * 201), [person()], "summary"),
-    ("huge narrative", case_data(narrative="x" * 20_001), [person()], "narrative"),
-    ("summary not text", case_data(summary=["a"]), [person()], "summary"),
-    ("control characters", case_data(summary="abc\x00def"), [person()], "summary"),
-    ("bidi override", case_data(city="Prato\u202egnp.exe"), [person()], "city"),
-    ("no country abroad", case_data(country_code=""), [person()], "country_code"),
-    ("bad country", case_data(country_code="XX"), [person()], "country_code"),
-    ("bad country type", case_data(country_code=39), [person()], "country_code"),
-    ("unknown category", case_data(category="alien_abduction"), [person()], "category"),
-    ("unknown priority", case_data(priority="P0"), [person()], "priority"),
-    ("unknown kind", case_data(kind="space"), [person()], "kind"),
-    ("sms_reply is not a user channel", case_data(channel="sms_reply"), [person()], "channel"),
-    ("welfare_visit is not a user channel", case_data(channel="welfare_visit"), [person()], "channel"),
-    ("unknown field", case_data(status="closed"), [person()], "status"),
-    ("future occurrence", case_data(occurred_at=FUTURE), [person()], "occurred_at"),
-    ("bad occurrence", case_data(occurred_at="last tuesday"), [person()], "occurred_at"),
-    ("ancient occurrence", case_data(occurred_at="1900-01-01T00:00:00"), [person()], "occurred_at"),
-    ("bad time zone", case_data(timezone="Mars/Olympus"), [person()], "timezone"),
-    ("bad tags", case_data(tags=[1, 2]), [person()], "tags"),
-    ("long tag", case_data(tags="x" * 41), [person()], "tags"),
+    bad_case("huge summary", "summary", "长" * 201),
+    bad_case("huge narrative", "narrative", "x" * 20_001),
+    bad_case("summary not text", "summary", ["a"]),
+    bad_case("control characters", "summary", "abc\x00def"),
+    bad_case("bidi override", "city", "Prato\u202egnp.exe"),
+    bad_case("no country abroad", "country_code", ""),
+    bad_case("bad country", "country_code", "XX"),
+    bad_case("bad country type", "country_code", 39),
+    bad_case("unknown category", "category", "alien_abduction"),
+    bad_case("unknown priority", "priority", "P0"),
+    bad_case("unknown kind", "kind", "space"),
+    bad_case("sms_reply is not a user channel", "channel", "sms_reply"),
+    bad_case("welfare_visit is not a user channel", "channel", "welfare_visit"),
+    bad_case("unknown field", "status", "closed"),
+    bad_case("future occurrence", "occurred_at", FUTURE),
+    bad_case("bad occurrence", "occurred_at", "last tuesday"),
+    bad_case("ancient occurrence", "occurred_at", "1900-01-01T00:00:00"),
+    bad_case("bad time zone", "timezone", "Mars/Olympus"),
+    bad_case("bad tags", "tags", [1, 2]),
+    bad_case("long tag", "tags", "x" * 41),
     ("no person", case_data(), [], "persons"),
     ("persons not a list", case_data(), "张伟", "persons"),  # type: ignore[list-item]
     ("person not a mapping", case_data(), ["张伟"], "persons.0"),  # type: ignore[list-item]
     ("only a reporter", case_data(), [{"role": "reporter", "name_zh": "李四"}], "persons"),
     ("involved without a name", case_data(), [{"phone": "+393331234567"}], "persons"),
-    ("future birth date", case_data(), [person(birth_date=(utcnow() + timedelta(days=2)).date().isoformat())],
-     "persons.0.birth_date"),
-    ("bad birth date", case_data(), [person(birth_date="1980-02-30")], "persons.0.birth_date"),
-    ("birth date nonsense", case_data(), [person(birth_date="yesterday")], "persons.0.birth_date"),
-    ("birth date 1800", case_data(), [person(birth_date="1850-01-01")], "persons.0.birth_date"),
-    ("bad phone", case_data(), [person(phone="12345")], "persons.0.phone"),
-    ("phone letters", case_data(), [person(phone="call me")], "persons.0.phone"),
-    ("bad id number", case_data(), [person(id_number="E1#")], "persons.0.id_number"),
-    ("bad resident id", case_data(), [person(id_kind="resident_id", id_number="12345")],
-     "persons.0.id_number"),
-    ("unknown person role", case_data(), [person(role="suspect")], "persons.0.role"),
-    ("unknown gender", case_data(), [person(gender="7")], "persons.0.gender"),
-    ("unknown id kind", case_data(), [person(id_kind="library_card")], "persons.0.id_kind"),
-    ("bad nationality", case_data(), [person(nationality="ZZZ")], "persons.0.nationality"),
-    ("latin name in hanzi", case_data(), [person(name_latin="张伟")], "persons.0.name_latin"),
-    ("latin name with digits", case_data(), [person(name_latin="Zhang Wei 2")], "persons.0.name_latin"),
-    ("huge name", case_data(), [person(name_zh="张" * 61)], "persons.0.name_zh"),
-    ("unknown person field", case_data(), [person(password="x")], "persons.0.password"),
-    ("huge note", case_data(), [person(note="x" * 4001)], "persons.0.note"),
+    bad_person("future birth date", "birth_date", (utcnow() + timedelta(days=2)).date().isoformat()),
+    bad_person("bad birth date", "birth_date", "1980-02-30"),
+    bad_person("birth date nonsense", "birth_date", "yesterday"),
+    bad_person("birth date 1800", "birth_date", "1850-01-01"),
+    bad_person("bad phone", "phone", "12345"),
+    bad_person("phone letters", "phone", "call me"),
+    bad_person("bad id number", "id_number", "E1#"),
+    bad_person("bad resident id", "id_number", "12345", id_kind="resident_id"),
+    bad_person("unknown person role", "role", "suspect"),
+    bad_person("unknown gender", "gender", "7"),
+    bad_person("unknown id kind", "id_kind", "library_card"),
+    bad_person("bad nationality", "nationality", "ZZZ"),
+    bad_person("latin name in hanzi", "name_latin", "张伟"),
+    bad_person("latin name with digits", "name_latin", "Zhang Wei 2"),
+    bad_person("huge name", "name_zh", "张" * 61),
+    bad_person("unknown person field", "password", "x"),
+    bad_person("huge note", "note", "x" * 4001),
     ("too many persons", case_data(), [person(id_number=None)] * 51, "persons"),
 ]
 
