@@ -73,6 +73,18 @@ def create_table(name: str, *items: Any, indexes: Sequence[IndexSpec] = ()) -> N
         create_indexes(name, indexes)
 
 
+def create_table_with_id(name: str, *items: Any, indexes: Sequence[IndexSpec] = ()) -> None:
+    """:func:`create_table` for a table keyed by its own Integer ``id``: ``id`` is its first column
+    and its primary key, named by the convention."""
+    create_table(name, id_column(), *items, pk(name), indexes=indexes)
+
+
+def create_table_with_big_id(name: str, *items: Any, indexes: Sequence[IndexSpec] = ()) -> None:
+    """:func:`create_table_with_id` for a table that may outgrow 32 bits: its ``id`` is a
+    :data:`BigId`."""
+    create_table(name, id_column(BigId), *items, pk(name), indexes=indexes)
+
+
 def create_link_table(name: str, owner: tuple[str, str], other: tuple[str, str],
                       indexes: Sequence[IndexSpec] = ()) -> None:
     """A table of pairs linking a row of ``owner`` to rows of ``other`` (each ``(column, table)``):

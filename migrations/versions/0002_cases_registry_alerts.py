@@ -1,10 +1,10 @@
 """case register, registry of recipients, alerts and deliveries"""
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, add_columns, cap_info_columns, create_table, drop_columns
-from migrations.helpers import drop_server_defaults, drop_tables, enum, fk, foreign_keys, id_column
-from migrations.helpers import index, optional, pk, required, stored_file_columns, timestamps
-from migrations.helpers import unique
+from migrations.helpers import BigId, add_columns, cap_info_columns, create_table
+from migrations.helpers import create_table_with_big_id, create_table_with_id, drop_columns
+from migrations.helpers import drop_server_defaults, drop_tables, enum, fk, foreign_keys, index
+from migrations.helpers import optional, pk, required, stored_file_columns, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -53,14 +53,12 @@ def upgrade():
         required('year', sa.Integer(), autoincrement=False),
         required('last', sa.Integer()),
         pk('case_sequence', 'year'))
-    create_table('console_message',
-        id_column(BigId),
+    create_table_with_big_id('console_message',
         required('key', sa.String(length=64)),
         required('to', sa.String(length=32)),
         required('body', sa.Text()),
         optional('status_callback', sa.String(length=500)),
         required('created_at', sa.DateTime(timezone=True)),
-        pk('console_message'),
         unique('console_message', 'key'),
         indexes=INDEXES['console_message'])
 
@@ -69,8 +67,7 @@ def upgrade():
         required('next_free_at', sa.DateTime(timezone=True)),
         required('updated_at', sa.DateTime(timezone=True)),
         pk('sms_rate_bucket', 'name'))
-    create_table('alert',
-        id_column(),
+    create_table_with_id('alert',
         required('identifier', sa.String(length=120)),
         required('state', enum('alertstate', 'draft', 'pending_approval', 'scheduled', 'sending', 'sent', 'cancelled', length=30)),
         required('status', enum('capstatus', 'Actual', 'Exercise', 'Test', length=10)),
@@ -104,22 +101,18 @@ def upgrade():
         *foreign_keys('alert', approver_id='user_account', author_id='user_account',
                       cancelled_by_id='user_account', last_edited_by_id='user_account', parent_id='alert',
                       references_id='alert'),
-        pk('alert'),
         unique('alert', 'identifier'),
         sa.UniqueConstraint('parent_id', 'send_at', name='uq_alert_occurrence'),
         indexes=INDEXES['alert'])
 
-    create_table('case_draft',
-        id_column(),
+    create_table_with_id('case_draft',
         required('user_id', sa.Integer()),
         required('payload', sa.Text()),
         *timestamps(),
         fk('case_draft', 'user_id', 'user_account'),
-        pk('case_draft'),
         indexes=INDEXES['case_draft'])
 
-    create_table('incident',
-        id_column(),
+    create_table_with_id('incident',
         required('title', sa.String(length=200)),
         optional('country_code', sa.String(length=2)),
         required('city', sa.String(length=120)),
@@ -128,10 +121,8 @@ def upgrade():
         optional('created_by_id', sa.Integer()),
         required('active', sa.Boolean()),
         *timestamps(),
-        fk('incident', 'created_by_id', 'user_account'),
-        pk('incident'))
-    create_table('registrant',
-        id_column(),
+        fk('incident', 'created_by_id', 'user_account'))
+    create_table_with_id('registrant',
         required('kind', enum('registrantkind', 'citizen_abroad', 'family_at_home', 'foreign_resident', 'student', 'enterprise_staff', length=30)),
         optional('name', sa.Text()),
         required('phone', sa.Text()),
@@ -162,12 +153,10 @@ def upgrade():
         *timestamps(),
         *foreign_keys('registrant', consent_by_id='user_account', created_by_id='user_account',
                       liaison_point_id='liaison_point', station_id='service_station'),
-        pk('registrant'),
         unique('registrant', 'current_phone_hash'),
         indexes=INDEXES['registrant'])
 
-    create_table('registrant_import',
-        id_column(),
+    create_table_with_id('registrant_import',
         required('batch', sa.String(length=64)),
         required('user_id', sa.Integer()),
         required('state', enum('importstate', 'previewed', 'imported', 'discarded', length=12)),
@@ -183,31 +172,25 @@ def upgrade():
         required('created_at', sa.DateTime(timezone=True)),
         optional('imported_at', sa.DateTime(timezone=True)),
         fk('registrant_import', 'user_id', 'user_account'),
-        pk('registrant_import'),
         unique('registrant_import', 'batch'),
         indexes=INDEXES['registrant_import'])
 
-    create_table('alert_area',
-        id_column(),
+    create_table_with_id('alert_area',
         required('alert_id', sa.Integer()),
         required('country_code', sa.String(length=2)),
         required('city', sa.String(length=120)),
         fk('alert_area', 'alert_id', 'alert', ondelete='CASCADE'),
-        pk('alert_area'),
         indexes=INDEXES['alert_area'])
 
-    create_table('alert_text',
-        id_column(),
+    create_table_with_id('alert_text',
         required('alert_id', sa.Integer()),
         required('language', sa.String(length=10)),
         required('headline', sa.String(length=160)),
         required('body', sa.Text()),
         required('instruction', sa.Text()),
         fk('alert_text', 'alert_id', 'alert', ondelete='CASCADE'),
-        pk('alert_text'),
         unique('alert_text', 'alert_id', 'language'))
-    create_table('case_file',
-        id_column(),
+    create_table_with_id('case_file',
         required('reference', sa.String(length=20)),
         required('kind', enum('casekind', 'abroad', 'domestic', length=30)),
         required('category', enum('casecategory', 'detained', 'rights_infringed', 'injured', 'ill', 'dead', 'missing', 'stranded', 'unaccompanied_minor', 'lost_documents', 'disaster_unrest', 'labour_business_dispute', 'fraud_theft', 'other', length=40)),
@@ -251,12 +234,10 @@ def upgrade():
                       created_by_id='user_account', incident_id='incident',
                       liaison_point_id='liaison_point', reporting_station_id='service_station',
                       resolved_by_id='user_account', station_id='service_station'),
-        pk('case_file'),
         unique('case_file', 'reference'),
         indexes=INDEXES['case_file'])
 
-    create_table('delivery',
-        id_column(BigId),
+    create_table_with_big_id('delivery',
         required('alert_id', sa.Integer()),
         required('registrant_id', sa.Integer()),
         required('language', sa.String(length=10)),
@@ -281,22 +262,18 @@ def upgrade():
         optional('previous_provider_id', sa.String(length=64)),
         optional('call_round_at', sa.DateTime(timezone=True)),
         *foreign_keys('delivery', alert_id='alert', registrant_id='registrant'),
-        pk('delivery'),
         unique('delivery', 'alert_id', 'registrant_id'),
         unique('delivery', 'provider_id'),
         indexes=INDEXES['delivery'])
 
-    create_table('attachment',
-        id_column(),
+    create_table_with_id('attachment',
         required('case_id', sa.Integer()),
         *stored_file_columns(),
         *foreign_keys('attachment', case_id='case_file', uploaded_by_id='user_account'),
-        pk('attachment'),
         unique('attachment', 'storage_key'),
         indexes=INDEXES['attachment'])
 
-    create_table('case_person',
-        id_column(),
+    create_table_with_id('case_person',
         required('case_id', sa.Integer()),
         required('role', enum('personrole', 'involved', 'reporter', 'family', length=30)),
         optional('name_zh', sa.Text()),
@@ -313,22 +290,18 @@ def upgrade():
         optional('note', sa.Text()),
         required('created_at', sa.DateTime(timezone=True)),
         fk('case_person', 'case_id', 'case_file', ondelete='CASCADE'),
-        pk('case_person'),
         indexes=INDEXES['case_person'])
 
-    create_table('deadline_breach',
-        id_column(),
+    create_table_with_id('deadline_breach',
         required('case_id', sa.Integer()),
         required('kind', enum('deadlinekind', 'first_response', 'assignment', length=30)),
         required('due_at', sa.DateTime(timezone=True)),
         required('detected_at', sa.DateTime(timezone=True)),
         fk('deadline_breach', 'case_id', 'case_file'),
-        pk('deadline_breach'),
         unique('deadline_breach', 'case_id', 'kind', 'due_at'),
         indexes=INDEXES['deadline_breach'])
 
-    create_table('inbound_message',
-        id_column(BigId),
+    create_table_with_big_id('inbound_message',
         required('provider_id', sa.String(length=64)),
         required('from_number', sa.Text()),
         required('from_hash', sa.String(length=64)),
@@ -341,12 +314,10 @@ def upgrade():
         optional('case_id', sa.Integer()),
         *foreign_keys('inbound_message', case_id='case_file', delivery_id='delivery',
                       registrant_id='registrant'),
-        pk('inbound_message'),
         unique('inbound_message', 'provider_id'),
         indexes=INDEXES['inbound_message'])
 
-    create_table('notification',
-        id_column(BigId),
+    create_table_with_big_id('notification',
         required('user_id', sa.Integer()),
         optional('case_id', sa.Integer()),
         required('kind', sa.String(length=40)),
@@ -360,11 +331,9 @@ def upgrade():
         optional('sms_sent_at', sa.DateTime(timezone=True)),
         optional('sms_error', sa.String(length=200)),
         *foreign_keys('notification', case_id='case_file', user_id='user_account'),
-        pk('notification'),
         indexes=INDEXES['notification'])
 
-    create_table('referral',
-        id_column(),
+    create_table_with_id('referral',
         required('case_id', sa.Integer()),
         required('target', enum('referraltarget', 'mission', 'police', 'legal_aid', 'lawyer_team', 'other', length=30)),
         optional('mission_id', sa.Integer()),
@@ -375,11 +344,9 @@ def upgrade():
         optional('created_by_id', sa.Integer()),
         *timestamps(),
         *foreign_keys('referral', case_id='case_file', created_by_id='user_account', mission_id='mission'),
-        pk('referral'),
         indexes=INDEXES['referral'])
 
-    create_table('station_assignment',
-        id_column(),
+    create_table_with_id('station_assignment',
         required('case_id', sa.Integer()),
         required('station_id', sa.Integer()),
         required('status', enum('assignmentstatus', 'offered', 'accepted', 'declined', 'done', 'revoked', length=30)),
@@ -393,11 +360,9 @@ def upgrade():
         optional('revoked_at', sa.DateTime(timezone=True)),
         *foreign_keys('station_assignment', assigned_by_id='user_account', case_id='case_file',
                       responded_by_id='user_account', station_id='service_station'),
-        pk('station_assignment'),
         indexes=INDEXES['station_assignment'])
 
-    create_table('timeline_entry',
-        id_column(BigId),
+    create_table_with_big_id('timeline_entry',
         required('case_id', sa.Integer()),
         required('at', sa.DateTime(timezone=True)),
         optional('actor_id', sa.Integer()),
@@ -408,17 +373,14 @@ def upgrade():
         optional('text', sa.Text()),
         required('detail', sa.JSON()),
         *foreign_keys('timeline_entry', actor_id='user_account', case_id='case_file'),
-        pk('timeline_entry'),
         indexes=INDEXES['timeline_entry'])
 
-    create_table('person_name_key',
-        id_column(BigId),
+    create_table_with_big_id('person_name_key',
         required('person_id', sa.Integer()),
         required('case_id', sa.Integer()),
         required('key_hash', sa.String(length=64)),
         fk('person_name_key', 'case_id', 'case_file', ondelete='CASCADE'),
         fk('person_name_key', 'person_id', 'case_person', ondelete='CASCADE'),
-        pk('person_name_key'),
         unique('person_name_key', 'person_id', 'key_hash'),
         indexes=INDEXES['person_name_key'])
 

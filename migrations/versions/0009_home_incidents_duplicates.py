@@ -4,7 +4,7 @@ compare; city_key, the city as a search matches it (any spelling of a city is on
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_table, enum, foreign_keys, id_column, optional, pk
+from migrations.helpers import create_table_with_id, drop_table, enum, foreign_keys, optional
 from migrations.helpers import required, unique
 
 from consular.registry.places import normalise_place
@@ -33,8 +33,7 @@ def upgrade():
         batch_op.alter_column('city_key', existing_type=sa.String(length=120), nullable=False)
         batch_op.create_index(batch_op.f('ix_case_file_city_key'), ['city_key'], unique=False)
 
-    create_table('possible_duplicate',
-        id_column(),
+    create_table_with_id('possible_duplicate',
         required('case_id', sa.Integer()),
         required('other_case_id', sa.Integer()),
         required('reasons', sa.String(length=100)),
@@ -46,7 +45,6 @@ def upgrade():
         optional('note', sa.Text()),
         *foreign_keys('possible_duplicate', case_id='case_file', decided_by_id='user_account',
                       found_by_id='user_account', other_case_id='case_file'),
-        pk('possible_duplicate'),
         unique('possible_duplicate', 'case_id', 'other_case_id'))
     with op.batch_alter_table('possible_duplicate', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_possible_duplicate_case_id'), ['case_id'], unique=False)

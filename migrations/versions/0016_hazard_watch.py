@@ -1,8 +1,8 @@
 """Hazard watch: the feeds polled, the events read from them (with every key they go by) and the draft made for each"""
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_tables, fk, id_column, index, optional, pk
-from migrations.helpers import required, unique
+from migrations.helpers import create_table, create_table_with_id, drop_tables, fk, index, optional
+from migrations.helpers import pk, required, unique
 
 
 # revision identifiers, used by Alembic.
@@ -30,8 +30,7 @@ def upgrade():
         required('last_error', sa.String(length=300)),
         required('last_events', sa.Integer()),
         pk('hazard_feed', 'name'))
-    create_table('hazard_event',
-        id_column(),
+    create_table_with_id('hazard_event',
         required('source', sa.String(length=40)),
         required('external_id', sa.String(length=200)),
         required('kind', sa.String(length=30)),
@@ -53,7 +52,6 @@ def upgrade():
         required('first_seen_at', sa.DateTime(timezone=True)),
         required('updated_at', sa.DateTime(timezone=True)),
         fk('hazard_event', 'alert_id', 'alert'),
-        pk('hazard_event'),
         unique('hazard_event', 'source', 'external_id'),
         indexes=INDEXES['hazard_event'])
 

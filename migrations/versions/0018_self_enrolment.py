@@ -3,8 +3,8 @@ registration adds (next of kin, channels, the consent text agreed to with its ve
 """
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_table, fk, id_column, optional, pk, required
-from migrations.helpers import timestamps, unique
+from migrations.helpers import create_table_with_id, drop_table, fk, optional, required, timestamps
+from migrations.helpers import unique
 
 
 # revision identifiers, used by Alembic.
@@ -13,8 +13,7 @@ down_revision = '0017_channels_voice'
 
 
 def upgrade():
-    create_table('enrolment_code',
-        id_column(),
+    create_table_with_id('enrolment_code',
         required('phone', sa.Text()),
         required('phone_hash', sa.String(length=64)),
         required('client_hash', sa.String(length=64)),
@@ -27,11 +26,9 @@ def upgrade():
         optional('consumed_at', sa.DateTime(timezone=True)),
         optional('sent_at', sa.DateTime(timezone=True)),
         optional('send_error', sa.String(length=200)),
-        pk('enrolment_code'),
         indexes=('client_hash', 'created_at', 'phone_hash'))
 
-    create_table('self_enrolment',
-        id_column(),
+    create_table_with_id('self_enrolment',
         required('registrant_id', sa.Integer()),
         optional('next_of_kin_name', sa.Text()),
         optional('next_of_kin_phone', sa.Text()),
@@ -42,7 +39,6 @@ def upgrade():
         required('consent_at', sa.DateTime(timezone=True)),
         *timestamps(),
         fk('self_enrolment', 'registrant_id', 'registrant'),
-        pk('self_enrolment'),
         unique('self_enrolment', 'registrant_id'))
 
 

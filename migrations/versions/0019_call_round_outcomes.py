@@ -5,8 +5,8 @@ when; the latest on the delivery), and each message keeps the country of the num
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, create_table, drop_table, enum, foreign_keys, id_column
-from migrations.helpers import optional, pk, required
+from migrations.helpers import BigId, create_table_with_big_id, drop_table, enum, foreign_keys
+from migrations.helpers import optional, required
 
 
 # revision identifiers, used by Alembic.
@@ -15,8 +15,7 @@ down_revision = '0018_self_enrolment'
 
 
 def upgrade():
-    create_table('call_attempt',
-        id_column(BigId),
+    create_table_with_big_id('call_attempt',
         required('delivery_id', BigId),
         required('outcome', enum('calloutcome', 'reached_safe', 'reached_needs_help', 'no_answer', 'wrong_number', 'message_left', length=20)),
         optional('note', sa.Text()),
@@ -25,7 +24,6 @@ def upgrade():
         optional('case_id', sa.Integer()),
         *foreign_keys('call_attempt', called_by_id='user_account', case_id='case_file',
                       delivery_id='delivery'),
-        pk('call_attempt'),
         indexes=('delivery_id',))
 
     with op.batch_alter_table('delivery', schema=None) as batch_op:

@@ -3,8 +3,8 @@ has reached, and one row per rung climbed (unique per delivery and rung)
 """
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, add_columns, create_table, drop_columns, drop_table, enum
-from migrations.helpers import foreign_keys, index, optional, pk, required, unique
+from migrations.helpers import BigId, add_columns, create_table_with_big_id, drop_columns
+from migrations.helpers import drop_table, enum, foreign_keys, index, optional, required, unique
 
 
 # revision identifiers, used by Alembic.
@@ -23,8 +23,7 @@ def upgrade():
                 sa.Column('ladder_kin_minutes', sa.Integer(), nullable=True),
                 sa.Column('ladder_visit_minutes', sa.Integer(), nullable=True))
     add_columns('delivery', sa.Column('ladder_rung', sa.String(length=10), nullable=True))
-    create_table('ladder_step',
-        required('id', BigId),
+    create_table_with_big_id('ladder_step',
         required('delivery_id', BigId),
         required('alert_id', sa.Integer()),
         required('rung', enum('ladderrung', 'reminder', 'call', 'kin', 'visit', length=10)),
@@ -42,7 +41,6 @@ def upgrade():
         optional('error', sa.String(length=200)),
         optional('case_id', sa.Integer()),
         *foreign_keys('ladder_step', alert_id='alert', case_id='case_file', delivery_id='delivery'),
-        pk('ladder_step'),
         unique('ladder_step', 'delivery_id', 'rung'),
         indexes=LADDER_STEP_INDEXES)
 
