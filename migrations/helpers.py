@@ -100,6 +100,18 @@ def create_link_table(name: str, owner: tuple[str, str], other: tuple[str, str],
                  indexes=indexes)
 
 
+
+def create_attachment_table(name: str, owner: tuple[str, str], indexes: Sequence[IndexSpec] = ()) -> None:
+    """A table of files uploaded to a row of ``owner`` (``(column, table)``), each kept sealed on
+    disk under its own storage key."""
+    owner_column, owner_table = owner
+    create_table_with_id(name,
+                         sa.Column(owner_column, sa.Integer(), nullable=False),
+                         *stored_file_columns(),
+                         *foreign_keys(name, **{owner_column: owner_table, 'uploaded_by_id': 'user_account'}),
+                         unique(name, 'storage_key'),
+                         indexes=indexes)
+
 def drop_table(name: str, indexes: Sequence[IndexSpec] = ()) -> None:
     """The reverse of :func:`create_table` given the same indexes."""
     if indexes:
@@ -125,6 +137,37 @@ def drop_columns(table: str, *names: str) -> None:
         for name in reversed(names):
             batch_op.drop_column(name)
 
+
+
+def extend_table(table: str, *columns: sa.Column[Any], foreign_keys: dict[str, str] | None = None,
+                 indexes: Sequence[IndexSpec] = ()) -> None:
+    """Add ``columns`` to ``table`` in one batch, with a foreign key for each
+    ``column: referred_table`` of ``foreign_keys`` (named by the convention) and ``indexes``."""
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for column in columns:
+            batch_op.add_column(column)
+        for column_name, referred in (foreign_keys or {}).items():
+            batch_op.create_foreign_key(op.f(f'fk_{table}_{column_name}_{referred}'), referred,
+                                        [column_name], ['id'])
+        for spec in indexes:
+            if isinstance(spec, Index):
+                batch_op.create_index(spec.name, list(spec.columns), unique=False, **spec.dialect_options())
+            else:
+                batch_op.create_index(_index_name(table, spec), [spec], unique=False)
+
+
+def shrink_table(table: str, *names: str, foreign_keys: dict[str, str] | None = None,
+                 indexes: Sequence[IndexSpec] = ()) -> None:
+    """The reverse of :func:`extend_table` given the columns' names and the same keys and indexes:
+    in one batch, the indexes, the keys and the columns go, each the last added first."""
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for spec in reversed(indexes):
+            options = spec.dialect_options() if isinstance(spec, Index) else {}
+            batch_op.drop_index(_index_name(table, spec), **options)
+        for column_name, referred in reversed((foreign_keys or {}).items()):
+            batch_op.drop_constraint(op.f(f'fk_{table}_{column_name}_{referred}'), type_='foreignkey')
+        for name in reversed(names):
+            batch_op.drop_column(name)
 
 def drop_server_defaults(table: str, *names: str) -> None:
     """A default given only to fill the rows already there when a column was added: the models
@@ -182,6 +225,57 @@ def cap_info_columns() -> tuple[sa.Column[Any], ...]:
         sa.Column('base_language', sa.String(length=10), nullable=False),
     )
 
+
+
+def names(length: int) -> tuple[sa.Column[Any], sa.Column[Any]]:
+    """``name`` and ``name_en``, the name in the office's language and in English."""
+    return (sa.Column('name', sa.String(length=length), nullable=False),
+            sa.Column('name_en', sa.String(length=length), nullable=False))
+
+
+def country_and_city(country_required: bool = True) -> tuple[sa.Column[Any], sa.Column[Any]]:
+    """``country_code`` (ISO 3166 alpha-2) and ``city``, where something is or happens."""
+    return (sa.Column('country_code', sa.String(length=2), nullable=not country_required),
+            sa.Column('city', sa.String(length=120), nullable=False))
+
+
+def sealed_with_hash(name: str, required: bool = False) -> tuple[sa.Column[Any], sa.Column[Any]]:
+    """A sealed (encrypted) value, ``name``, and ``<name>_hash``, its keyed hash to find it by."""
+    return (sa.Column(name, sa.Text(), nullable=not required),
+            sa.Column(f'{name}_hash', sa.String(length=64), nullable=not required))
+
+
+def area_columns() -> tuple[sa.Column[Any], ...]:
+    """The area a hazard or an alert covers beyond its place: a circle (``latitude``,
+    ``longitude``, ``radius_km``) or a ``polygon``."""
+    return (sa.Column('latitude', sa.Float(), nullable=True),
+            sa.Column('longitude', sa.Float(), nullable=True),
+            sa.Column('radius_km', sa.Float(), nullable=True),
+            sa.Column('polygon', sa.Text(), nullable=True))
+
+
+def action_columns(*state: sa.Column[Any]) -> tuple[sa.Column[Any], ...]:
+    """An action someone owns (a risk point's measure, an activity's follow-up): what, who, by
+    when, its ``state`` if it has one, when it was done and when it was written down."""
+    return (sa.Column('action', sa.String(length=300), nullable=False),
+            sa.Column('owner', sa.String(length=120), nullable=False),
+            sa.Column('due_on', sa.Date(), nullable=False),
+            *state,
+            sa.Column('done_on', sa.Date(), nullable=True),
+            sa.Column('created_at', sa.DateTime(timezone=True), nullable=False))
+
+
+def message_text_columns() -> tuple[sa.Column[Any], ...]:
+    """An alert's words in one language, as an alert and a template hold them."""
+    return (sa.Column('headline', sa.String(length=160), nullable=False),
+            sa.Column('body', sa.Text(), nullable=False),
+            sa.Column('instruction', sa.Text(), nullable=False))
+
+
+def lease_columns() -> tuple[sa.Column[Any], sa.Column[Any]]:
+    """Which worker claimed a row of an outbox and until when its claim holds."""
+    return (sa.Column('claimed_by', sa.String(length=120), nullable=True),
+            sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
 
 def pk(table: str, *columns: str) -> sa.PrimaryKeyConstraint:
     return sa.PrimaryKeyConstraint(*(columns or ('id',)), name=op.f(f'pk_{table}'))

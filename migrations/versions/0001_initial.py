@@ -2,9 +2,9 @@
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, create_table_with_big_id, create_table_with_id
-from migrations.helpers import drop_tables, enum, fk, foreign_keys, optional, pk, required
-from migrations.helpers import timestamps, unique
+from migrations.helpers import country_and_city, create_table, create_table_with_big_id
+from migrations.helpers import create_table_with_id, drop_tables, enum, fk, foreign_keys, names
+from migrations.helpers import optional, pk, required, sealed_with_hash, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -41,8 +41,7 @@ def upgrade():
         indexes=INDEXES['audit_entry'])
 
     create_table_with_id('coordination_centre',
-        required('name', sa.String(length=200)),
-        required('name_en', sa.String(length=200)),
+        *names(200),
         required('city', sa.String(length=120)),
         required('address', sa.String(length=300)),
         required('phone', sa.String(length=32)),
@@ -51,8 +50,7 @@ def upgrade():
         *timestamps())
     create_table_with_id('division',
         required('code', sa.String(length=20)),
-        required('name', sa.String(length=100)),
-        required('name_en', sa.String(length=100)),
+        *names(100),
         required('level', enum('divisionlevel', 'county', 'township', 'village', length=20)),
         optional('parent_id', sa.Integer()),
         required('active', sa.Boolean()),
@@ -69,11 +67,9 @@ def upgrade():
         indexes=INDEXES['login_attempt'])
 
     create_table_with_id('mission',
-        required('name', sa.String(length=200)),
-        required('name_en', sa.String(length=200)),
+        *names(200),
         required('kind', enum('missionkind', 'embassy', 'consulate_general', 'consulate', length=30)),
-        required('country_code', sa.String(length=2)),
-        required('city', sa.String(length=120)),
+        *country_and_city(),
         required('emergency_phone', sa.String(length=32)),
         required('phone', sa.String(length=32)),
         required('address', sa.String(length=300)),
@@ -88,10 +84,8 @@ def upgrade():
         indexes=INDEXES['revoked_session'])
 
     create_table_with_id('service_station',
-        required('name', sa.String(length=160)),
-        required('name_en', sa.String(length=160)),
-        required('country_code', sa.String(length=2)),
-        required('city', sa.String(length=120)),
+        *names(160),
+        *country_and_city(),
         required('host_organisation', sa.String(length=200)),
         required('host_kind', enum('hostkind', 'community_association', 'chamber_of_commerce', 'student_association', 'enterprise', 'other', length=40)),
         required('timezone', sa.String(length=64)),
@@ -117,8 +111,7 @@ def upgrade():
         indexes=INDEXES['worker_heartbeat'])
 
     create_table_with_id('liaison_point',
-        required('name', sa.String(length=120)),
-        required('name_en', sa.String(length=120)),
+        *names(120),
         required('division_id', sa.Integer()),
         required('address', sa.String(length=300)),
         required('phone', sa.String(length=32)),
@@ -132,8 +125,7 @@ def upgrade():
         required('username', sa.String(length=64)),
         required('display_name', sa.String(length=120)),
         required('email', sa.String(length=200)),
-        optional('phone', sa.Text()),
-        optional('phone_hash', sa.String(length=64)),
+        *sealed_with_hash('phone'),
         required('password_hash', sa.String(length=200)),
         required('role', enum('role', 'admin', 'coordinator', 'liaison_officer', 'station_volunteer', length=30)),
         optional('liaison_point_id', sa.Integer()),

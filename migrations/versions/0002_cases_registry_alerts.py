@@ -1,10 +1,11 @@
 """case register, registry of recipients, alerts and deliveries"""
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, add_columns, cap_info_columns, create_table
-from migrations.helpers import create_table_with_big_id, create_table_with_id, drop_columns
-from migrations.helpers import drop_server_defaults, drop_tables, enum, fk, foreign_keys, index
-from migrations.helpers import optional, pk, required, stored_file_columns, timestamps, unique
+from migrations.helpers import BigId, add_columns, cap_info_columns, country_and_city
+from migrations.helpers import create_attachment_table, create_table, create_table_with_big_id
+from migrations.helpers import create_table_with_id, drop_columns, drop_server_defaults, drop_tables
+from migrations.helpers import enum, fk, foreign_keys, index, message_text_columns, optional, pk
+from migrations.helpers import required, sealed_with_hash, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -114,8 +115,7 @@ def upgrade():
 
     create_table_with_id('incident',
         required('title', sa.String(length=200)),
-        optional('country_code', sa.String(length=2)),
-        required('city', sa.String(length=120)),
+        *country_and_city(country_required=False),
         optional('occurred_at', sa.DateTime(timezone=True)),
         optional('description', sa.Text()),
         optional('created_by_id', sa.Integer()),
@@ -125,13 +125,11 @@ def upgrade():
     create_table_with_id('registrant',
         required('kind', enum('registrantkind', 'citizen_abroad', 'family_at_home', 'foreign_resident', 'student', 'enterprise_staff', length=30)),
         optional('name', sa.Text()),
-        required('phone', sa.Text()),
-        required('phone_hash', sa.String(length=64)),
+        *sealed_with_hash('phone', required=True),
         optional('name_hash', sa.String(length=64)),
         optional('current_phone_hash', sa.String(length=64)),
         required('language', sa.String(length=10)),
-        required('country_code', sa.String(length=2)),
-        required('city', sa.String(length=120)),
+        *country_and_city(),
         required('timezone', sa.String(length=64)),
         optional('liaison_point_id', sa.Integer()),
         optional('station_id', sa.Integer()),
@@ -177,17 +175,14 @@ def upgrade():
 
     create_table_with_id('alert_area',
         required('alert_id', sa.Integer()),
-        required('country_code', sa.String(length=2)),
-        required('city', sa.String(length=120)),
+        *country_and_city(),
         fk('alert_area', 'alert_id', 'alert', ondelete='CASCADE'),
         indexes=INDEXES['alert_area'])
 
     create_table_with_id('alert_text',
         required('alert_id', sa.Integer()),
         required('language', sa.String(length=10)),
-        required('headline', sa.String(length=160)),
-        required('body', sa.Text()),
-        required('instruction', sa.Text()),
+        *message_text_columns(),
         fk('alert_text', 'alert_id', 'alert', ondelete='CASCADE'),
         unique('alert_text', 'alert_id', 'language'))
     create_table_with_id('case_file',
@@ -198,8 +193,7 @@ def upgrade():
         required('status', enum('casestatus', 'new', 'triaged', 'assigned', 'in_progress', 'waiting_external', 'resolved', 'closed', length=30)),
         required('summary', sa.String(length=200)),
         optional('narrative', sa.Text()),
-        optional('country_code', sa.String(length=2)),
-        required('city', sa.String(length=120)),
+        *country_and_city(country_required=False),
         required('place', sa.String(length=200)),
         optional('timezone', sa.String(length=64)),
         optional('occurred_at', sa.DateTime(timezone=True)),
@@ -266,12 +260,7 @@ def upgrade():
         unique('delivery', 'provider_id'),
         indexes=INDEXES['delivery'])
 
-    create_table_with_id('attachment',
-        required('case_id', sa.Integer()),
-        *stored_file_columns(),
-        *foreign_keys('attachment', case_id='case_file', uploaded_by_id='user_account'),
-        unique('attachment', 'storage_key'),
-        indexes=INDEXES['attachment'])
+    create_attachment_table('attachment', ('case_id', 'case_file'), indexes=INDEXES['attachment'])
 
     create_table_with_id('case_person',
         required('case_id', sa.Integer()),
@@ -282,10 +271,8 @@ def upgrade():
         optional('birth_date', sa.Date()),
         optional('nationality', sa.String(length=2)),
         optional('id_kind', enum('idkind', 'passport', 'resident_id', 'travel_permit', 'foreign_passport', 'other', length=30)),
-        optional('id_number', sa.Text()),
-        optional('id_number_hash', sa.String(length=64)),
-        optional('phone', sa.Text()),
-        optional('phone_hash', sa.String(length=64)),
+        *sealed_with_hash('id_number'),
+        *sealed_with_hash('phone'),
         required('relationship_to_involved', sa.String(length=60)),
         optional('note', sa.Text()),
         required('created_at', sa.DateTime(timezone=True)),

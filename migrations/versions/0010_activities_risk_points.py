@@ -4,9 +4,9 @@ attachments, follow-up actions) and risk points (measures, links to the alerts a
 from alembic import op
 import sqlalchemy as sa
 
+from migrations.helpers import action_columns, country_and_city, create_attachment_table
 from migrations.helpers import create_link_table, create_table_with_id, drop_tables, enum, fk
-from migrations.helpers import foreign_keys, index, optional, required, stored_file_columns
-from migrations.helpers import timestamps, unique
+from migrations.helpers import foreign_keys, index, optional, required, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -57,8 +57,7 @@ def upgrade():
         required('held_on', sa.Date()),
         required('place_kind', enum('placekind', 'home', 'abroad', 'station', 'online', length=20)),
         optional('division_id', sa.Integer()),
-        optional('country_code', sa.String(length=2)),
-        required('city', sa.String(length=120)),
+        *country_and_city(country_required=False),
         optional('station_id', sa.Integer()),
         required('organiser', sa.String(length=200)),
         required('audience', enum('audience', 'liaison_officers', 'station_heads', 'centre_staff', 'volunteers', 'residents', 'students', 'employees', 'travellers', 'officials', 'public', length=30)),
@@ -78,12 +77,7 @@ def upgrade():
 
     create_table_with_id('risk_measure',
         required('risk_point_id', sa.Integer()),
-        required('action', sa.String(length=300)),
-        required('owner', sa.String(length=120)),
-        required('due_on', sa.Date()),
-        required('state', enum('measurestate', 'planned', 'in_progress', 'done', length=20)),
-        optional('done_on', sa.Date()),
-        required('created_at', sa.DateTime(timezone=True)),
+        *action_columns(required('state', enum('measurestate', 'planned', 'in_progress', 'done', length=20))),
         fk('risk_measure', 'risk_point_id', 'risk_point'),
         indexes=INDEXES['risk_measure'])
 
@@ -93,20 +87,12 @@ def upgrade():
     create_link_table('risk_point_station', ('risk_point_id', 'risk_point'), ('station_id', 'service_station'),
                       indexes=INDEXES['risk_point_station'])
 
-    create_table_with_id('activity_attachment',
-        required('activity_id', sa.Integer()),
-        *stored_file_columns(),
-        *foreign_keys('activity_attachment', activity_id='activity', uploaded_by_id='user_account'),
-        unique('activity_attachment', 'storage_key'),
-        indexes=INDEXES['activity_attachment'])
+    create_attachment_table('activity_attachment', ('activity_id', 'activity'),
+                            indexes=INDEXES['activity_attachment'])
 
     create_table_with_id('activity_follow_up',
         required('activity_id', sa.Integer()),
-        required('action', sa.String(length=300)),
-        required('owner', sa.String(length=120)),
-        required('due_on', sa.Date()),
-        optional('done_on', sa.Date()),
-        required('created_at', sa.DateTime(timezone=True)),
+        *action_columns(),
         fk('activity_follow_up', 'activity_id', 'activity'),
         indexes=INDEXES['activity_follow_up'])
 

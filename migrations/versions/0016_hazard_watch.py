@@ -1,8 +1,8 @@
 """Hazard watch: the feeds polled, the events read from them (with every key they go by) and the draft made for each"""
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, create_table_with_id, drop_tables, fk, index, optional
-from migrations.helpers import pk, required, unique
+from migrations.helpers import area_columns, create_table, create_table_with_id, drop_tables, fk
+from migrations.helpers import index, optional, pk, required, unique
 
 
 # revision identifiers, used by Alembic.
@@ -39,10 +39,7 @@ def upgrade():
         optional('magnitude', sa.Float()),
         required('occurred_at', sa.DateTime(timezone=True)),
         required('source_updated_at', sa.DateTime(timezone=True)),
-        optional('latitude', sa.Float()),
-        optional('longitude', sa.Float()),
-        optional('radius_km', sa.Float()),
-        optional('polygon', sa.Text()),
+        *area_columns(),
         required('headline', sa.String(length=300)),
         required('place', sa.String(length=120)),
         required('link', sa.String(length=500)),

@@ -3,8 +3,8 @@ registration adds (next of kin, channels, the consent text agreed to with its ve
 """
 import sqlalchemy as sa
 
-from migrations.helpers import create_table_with_id, drop_table, fk, optional, required, timestamps
-from migrations.helpers import unique
+from migrations.helpers import create_table_with_id, drop_table, fk, optional, required
+from migrations.helpers import sealed_with_hash, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -14,8 +14,7 @@ down_revision = '0017_channels_voice'
 
 def upgrade():
     create_table_with_id('enrolment_code',
-        required('phone', sa.Text()),
-        required('phone_hash', sa.String(length=64)),
+        *sealed_with_hash('phone', required=True),
         required('client_hash', sa.String(length=64)),
         required('code_hash', sa.String(length=64)),
         required('locale', sa.String(length=10)),

@@ -4,7 +4,8 @@ has reached, and one row per rung climbed (unique per delivery and rung)
 import sqlalchemy as sa
 
 from migrations.helpers import BigId, add_columns, create_table_with_big_id, drop_columns
-from migrations.helpers import drop_table, enum, foreign_keys, index, optional, required, unique
+from migrations.helpers import drop_table, enum, foreign_keys, index, lease_columns, optional
+from migrations.helpers import required, unique
 
 
 # revision identifiers, used by Alembic.
@@ -33,8 +34,7 @@ def upgrade():
         optional('phone', sa.Text()),
         optional('locale', sa.String(length=10)),
         required('attempts', sa.Integer()),
-        optional('claimed_by', sa.String(length=120)),
-        optional('lease_until', sa.DateTime(timezone=True)),
+        *lease_columns(),
         optional('reconcile_from', sa.DateTime(timezone=True)),
         optional('provider_id', sa.String(length=64)),
         optional('sent_at', sa.DateTime(timezone=True)),
