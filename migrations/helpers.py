@@ -85,6 +85,13 @@ def create_table_with_big_id(name: str, *items: Any, indexes: Sequence[IndexSpec
     create_table(name, id_column(BigId), *items, pk(name), indexes=indexes)
 
 
+
+def create_table_keyed_by(name: str, key: sa.Column[Any], *items: Any,
+                          indexes: Sequence[IndexSpec] = ()) -> None:
+    """:func:`create_table` for a table keyed by a column of its own meaning (a name, a year, a
+    session id): ``key`` is its first column and its primary key, named by the convention."""
+    create_table(name, key, *items, pk(name, key.name), indexes=indexes)
+
 def create_link_table(name: str, owner: tuple[str, str], other: tuple[str, str],
                       indexes: Sequence[IndexSpec] = ()) -> None:
     """A table of pairs linking a row of ``owner`` to rows of ``other`` (each ``(column, table)``):
@@ -110,6 +117,18 @@ def create_attachment_table(name: str, owner: tuple[str, str], indexes: Sequence
                          *stored_file_columns(),
                          *foreign_keys(name, **{owner_column: owner_table, 'uploaded_by_id': 'user_account'}),
                          unique(name, 'storage_key'),
+                         indexes=indexes)
+
+
+def create_action_table(name: str, owner: tuple[str, str], *state: sa.Column[Any],
+                        indexes: Sequence[IndexSpec] = ()) -> None:
+    """A table of actions someone owns (:func:`action_columns`, with their ``state`` if they have
+    one), each taken for a row of ``owner`` (``(column, table)``)."""
+    owner_column, owner_table = owner
+    create_table_with_id(name,
+                         sa.Column(owner_column, sa.Integer(), nullable=False),
+                         *action_columns(*state),
+                         fk(name, owner_column, owner_table),
                          indexes=indexes)
 
 def drop_table(name: str, indexes: Sequence[IndexSpec] = ()) -> None:
@@ -184,6 +203,26 @@ def required(name: str, type_: Any, **options: Any) -> sa.Column[Any]:
 def optional(name: str, type_: Any, **options: Any) -> sa.Column[Any]:
     return sa.Column(name, type_, nullable=True, **options)
 
+
+
+def required_strings(**lengths: int) -> list[sa.Column[Any]]:
+    """A required ``String`` column for each ``name=length``, in the order given."""
+    return [sa.Column(name, sa.String(length=length), nullable=False) for name, length in lengths.items()]
+
+
+def optional_strings(**lengths: int) -> list[sa.Column[Any]]:
+    """An optional (nullable) ``String`` column for each ``name=length``, in the order given."""
+    return [sa.Column(name, sa.String(length=length), nullable=True) for name, length in lengths.items()]
+
+
+def required_columns(type_: Any, *names: str) -> list[sa.Column[Any]]:
+    """A required column of ``type_`` for each of ``names``, in the order given."""
+    return [sa.Column(name, type_, nullable=False) for name in names]
+
+
+def optional_columns(type_: Any, *names: str) -> list[sa.Column[Any]]:
+    """An optional (nullable) column of ``type_`` for each of ``names``, in the order given."""
+    return [sa.Column(name, type_, nullable=True) for name in names]
 
 def id_column(type_: Any = None) -> sa.Column[Any]:
     return sa.Column('id', sa.Integer() if type_ is None else type_, nullable=False)

@@ -2,9 +2,10 @@
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import country_and_city, create_table, create_table_with_big_id
+from migrations.helpers import country_and_city, create_table_keyed_by, create_table_with_big_id
 from migrations.helpers import create_table_with_id, drop_tables, enum, fk, foreign_keys, names
-from migrations.helpers import optional, pk, required, sealed_with_hash, timestamps, unique
+from migrations.helpers import optional, optional_columns, required, required_strings
+from migrations.helpers import sealed_with_hash, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -30,23 +31,14 @@ def upgrade():
     create_table_with_big_id('audit_entry',
         required('at', sa.DateTime(timezone=True)),
         optional('user_id', sa.Integer()),
-        required('username', sa.String(length=64)),
-        required('role', sa.String(length=30)),
-        required('ip', sa.String(length=45)),
-        required('request_id', sa.String(length=40)),
-        required('action', sa.String(length=60)),
-        required('object_type', sa.String(length=40)),
-        required('object_id', sa.String(length=40)),
+        *required_strings(username=64, role=30, ip=45, request_id=40, action=60, object_type=40,
+                          object_id=40),
         required('detail', sa.JSON()),
         indexes=INDEXES['audit_entry'])
 
     create_table_with_id('coordination_centre',
         *names(200),
-        required('city', sa.String(length=120)),
-        required('address', sa.String(length=300)),
-        required('phone', sa.String(length=32)),
-        required('hotline_24h', sa.String(length=32)),
-        required('timezone', sa.String(length=64)),
+        *required_strings(city=120, address=300, phone=32, hotline_24h=32, timezone=64),
         *timestamps())
     create_table_with_id('division',
         required('code', sa.String(length=20)),
@@ -60,8 +52,7 @@ def upgrade():
         indexes=INDEXES['division'])
 
     create_table_with_id('login_attempt',
-        required('username', sa.String(length=64)),
-        required('ip', sa.String(length=45)),
+        *required_strings(username=64, ip=45),
         required('at', sa.DateTime(timezone=True)),
         required('ok', sa.Boolean()),
         indexes=INDEXES['login_attempt'])
@@ -70,17 +61,13 @@ def upgrade():
         *names(200),
         required('kind', enum('missionkind', 'embassy', 'consulate_general', 'consulate', length=30)),
         *country_and_city(),
-        required('emergency_phone', sa.String(length=32)),
-        required('phone', sa.String(length=32)),
-        required('address', sa.String(length=300)),
+        *required_strings(emergency_phone=32, phone=32, address=300),
         required('active', sa.Boolean()),
         *timestamps(),
         indexes=INDEXES['mission'])
 
-    create_table('revoked_session',
-        required('sid', sa.String(length=40)),
+    create_table_keyed_by('revoked_session', required('sid', sa.String(length=40)),
         required('expires_at', sa.DateTime(timezone=True)),
-        pk('revoked_session', 'sid'),
         indexes=INDEXES['revoked_session'])
 
     create_table_with_id('service_station',
@@ -88,18 +75,14 @@ def upgrade():
         *country_and_city(),
         required('host_organisation', sa.String(length=200)),
         required('host_kind', enum('hostkind', 'community_association', 'chamber_of_commerce', 'student_association', 'enterprise', 'other', length=40)),
-        required('timezone', sa.String(length=64)),
-        required('languages', sa.String(length=100)),
-        required('contact_name', sa.String(length=120)),
-        required('contact_phone', sa.String(length=32)),
-        required('contact_email', sa.String(length=200)),
+        *required_strings(timezone=64, languages=100, contact_name=120, contact_phone=32,
+                          contact_email=200),
         required('active', sa.Boolean()),
         optional('last_activity_at', sa.DateTime(timezone=True)),
         *timestamps(),
         indexes=INDEXES['service_station'])
 
-    create_table('worker_heartbeat',
-        required('id', sa.String(length=120)),
+    create_table_keyed_by('worker_heartbeat', required('id', sa.String(length=120)),
         required('host', sa.String(length=100)),
         required('pid', sa.Integer()),
         required('started_at', sa.DateTime(timezone=True)),
@@ -107,14 +90,12 @@ def upgrade():
         required('jobs_run', sa.Integer()),
         required('embedded', sa.Boolean()),
         optional('stopped_at', sa.DateTime(timezone=True)),
-        pk('worker_heartbeat'),
         indexes=INDEXES['worker_heartbeat'])
 
     create_table_with_id('liaison_point',
         *names(120),
         required('division_id', sa.Integer()),
-        required('address', sa.String(length=300)),
-        required('phone', sa.String(length=32)),
+        *required_strings(address=300, phone=32),
         required('active', sa.Boolean()),
         optional('last_activity_at', sa.DateTime(timezone=True)),
         *timestamps(),
@@ -122,9 +103,7 @@ def upgrade():
         indexes=INDEXES['liaison_point'])
 
     create_table_with_id('user_account',
-        required('username', sa.String(length=64)),
-        required('display_name', sa.String(length=120)),
-        required('email', sa.String(length=200)),
+        *required_strings(username=64, display_name=120, email=200),
         *sealed_with_hash('phone'),
         required('password_hash', sa.String(length=200)),
         required('role', enum('role', 'admin', 'coordinator', 'liaison_officer', 'station_volunteer', length=30)),
@@ -144,13 +123,9 @@ def upgrade():
 
     create_table_with_id('api_token',
         required('user_id', sa.Integer()),
-        required('name', sa.String(length=100)),
-        required('prefix', sa.String(length=16)),
-        required('token_hash', sa.String(length=64)),
+        *required_strings(name=100, prefix=16, token_hash=64),
         required('created_at', sa.DateTime(timezone=True)),
-        optional('last_used_at', sa.DateTime(timezone=True)),
-        optional('expires_at', sa.DateTime(timezone=True)),
-        optional('revoked_at', sa.DateTime(timezone=True)),
+        *optional_columns(sa.DateTime(timezone=True), 'last_used_at', 'expires_at', 'revoked_at'),
         fk('api_token', 'user_id', 'user_account'),
         unique('api_token', 'token_hash'),
         indexes=INDEXES['api_token'])

@@ -4,9 +4,10 @@ attachments, follow-up actions) and risk points (measures, links to the alerts a
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import action_columns, country_and_city, create_attachment_table
+from migrations.helpers import country_and_city, create_action_table, create_attachment_table
 from migrations.helpers import create_link_table, create_table_with_id, drop_tables, enum, fk
-from migrations.helpers import foreign_keys, index, optional, required, timestamps, unique
+from migrations.helpers import foreign_keys, index, optional, optional_columns, required
+from migrations.helpers import required_columns, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -41,9 +42,8 @@ def upgrade():
         required('found_on', sa.Date()),
         required('state', enum('riskstate', 'reported', 'open', 'declined', 'closed', length=20)),
         required('country_codes', sa.String(length=200)),
-        optional('reported_by_station_id', sa.Integer()),
-        optional('reported_by_id', sa.Integer()),
-        optional('decided_by_id', sa.Integer()),
+        *optional_columns(sa.Integer(), 'reported_by_station_id', 'reported_by_id',
+                          'decided_by_id'),
         optional('decided_at', sa.DateTime(timezone=True)),
         required('decision_note', sa.String(length=500)),
         *timestamps(),
@@ -64,10 +64,8 @@ def upgrade():
         optional('setting', enum('talksetting', 'community', 'university', 'enterprise', 'exhibition', 'cruise_ship', 'online', length=20)),
         required('head_count', sa.Integer()),
         optional('notes', sa.Text()),
-        optional('alert_id', sa.Integer()),
-        optional('owner_point_id', sa.Integer()),
-        optional('owner_station_id', sa.Integer()),
-        optional('created_by_id', sa.Integer()),
+        *optional_columns(sa.Integer(), 'alert_id', 'owner_point_id', 'owner_station_id',
+                          'created_by_id'),
         *timestamps(),
         sa.CheckConstraint('head_count >= 0', name=op.f('ck_activity_head_count_positive')),
         *foreign_keys('activity', alert_id='alert', created_by_id='user_account', division_id='division',
@@ -75,11 +73,9 @@ def upgrade():
                       station_id='service_station'),
         indexes=INDEXES['activity'])
 
-    create_table_with_id('risk_measure',
-        required('risk_point_id', sa.Integer()),
-        *action_columns(required('state', enum('measurestate', 'planned', 'in_progress', 'done', length=20))),
-        fk('risk_measure', 'risk_point_id', 'risk_point'),
-        indexes=INDEXES['risk_measure'])
+    create_action_table('risk_measure', ('risk_point_id', 'risk_point'),
+                        required('state', enum('measurestate', 'planned', 'in_progress', 'done', length=20)),
+                        indexes=INDEXES['risk_measure'])
 
     create_link_table('risk_point_alert', ('risk_point_id', 'risk_point'), ('alert_id', 'alert'),
                       indexes=INDEXES['risk_point_alert'])
@@ -90,11 +86,7 @@ def upgrade():
     create_attachment_table('activity_attachment', ('activity_id', 'activity'),
                             indexes=INDEXES['activity_attachment'])
 
-    create_table_with_id('activity_follow_up',
-        required('activity_id', sa.Integer()),
-        *action_columns(),
-        fk('activity_follow_up', 'activity_id', 'activity'),
-        indexes=INDEXES['activity_follow_up'])
+    create_action_table('activity_follow_up', ('activity_id', 'activity'), indexes=INDEXES['activity_follow_up'])
 
     create_link_table('activity_point', ('activity_id', 'activity'), ('point_id', 'liaison_point'),
                       indexes=INDEXES['activity_point'])
@@ -105,9 +97,8 @@ def upgrade():
     create_table_with_id('patrol_check',
         required('activity_id', sa.Integer()),
         required('station_id', sa.Integer()),
-        required('contacts_verified', sa.Boolean()),
-        required('volunteers_active', sa.Boolean()),
-        required('materials_on_hand', sa.Boolean()),
+        *required_columns(sa.Boolean(), 'contacts_verified', 'volunteers_active',
+                          'materials_on_hand'),
         optional('problems', sa.Text()),
         required('checked_at', sa.DateTime(timezone=True)),
         fk('patrol_check', 'activity_id', 'activity', ondelete='CASCADE'),

@@ -3,8 +3,8 @@ import sqlalchemy as sa
 
 from migrations.helpers import cap_info_columns, create_table_with_id, drop_server_defaults
 from migrations.helpers import drop_tables, enum, extend_table, fk, foreign_keys
-from migrations.helpers import message_text_columns, optional, required, shrink_table, timestamps
-from migrations.helpers import unique
+from migrations.helpers import message_text_columns, optional, required, required_strings
+from migrations.helpers import shrink_table, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -46,8 +46,7 @@ def upgrade():
         unique('alert_template_revision', 'template_id', 'number'))
     create_table_with_id('alert_template_text',
         required('template_id', sa.Integer()),
-        required('language', sa.String(length=10)),
-        required('event', sa.String(length=120)),
+        *required_strings(language=10, event=120),
         *message_text_columns(),
         fk('alert_template_text', 'template_id', 'alert_template', ondelete='CASCADE'),
         unique('alert_template_text', 'template_id', 'language'))

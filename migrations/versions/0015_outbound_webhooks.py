@@ -4,7 +4,7 @@ per event and subscription, claimed by the worker with a lease)
 import sqlalchemy as sa
 
 from migrations.helpers import create_table_with_big_id, create_table_with_id, drop_tables, enum, fk
-from migrations.helpers import index, lease_columns, optional, required
+from migrations.helpers import index, lease_columns, optional, required, required_strings
 
 
 # revision identifiers, used by Alembic.
@@ -20,8 +20,7 @@ WEBHOOK_DELIVERY_INDEXES = (
 
 def upgrade():
     create_table_with_id('webhook_subscription',
-        required('url', sa.String(length=500)),
-        required('description', sa.String(length=200)),
+        *required_strings(url=500, description=200),
         required('events', sa.JSON()),
         required('secret', sa.Text()),
         required('active', sa.Boolean()),
@@ -31,8 +30,7 @@ def upgrade():
         fk('webhook_subscription', 'created_by_id', 'user_account'))
     create_table_with_big_id('webhook_delivery',
         required('subscription_id', sa.Integer()),
-        required('event_id', sa.String(length=40)),
-        required('event_type', sa.String(length=40)),
+        *required_strings(event_id=40, event_type=40),
         required('body', sa.Text()),
         required('created_at', sa.DateTime(timezone=True)),
         required('state', enum('hookstate', 'pending', 'claimed', 'delivered', 'failed', length=12)),
@@ -41,8 +39,7 @@ def upgrade():
         *lease_columns(),
         optional('last_attempt_at', sa.DateTime(timezone=True)),
         optional('last_status', sa.Integer()),
-        required('last_error', sa.String(length=300)),
-        required('last_response', sa.String(length=500)),
+        *required_strings(last_error=300, last_response=500),
         optional('final_at', sa.DateTime(timezone=True)),
         fk('webhook_delivery', 'subscription_id', 'webhook_subscription'),
         sa.UniqueConstraint('subscription_id', 'event_id', name='uq_webhook_delivery_subscription_event'),
