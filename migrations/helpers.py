@@ -49,21 +49,29 @@ def _index_name(table: str, spec: IndexSpec) -> str:
     return spec.name if isinstance(spec, Index) else op.f(f'ix_{table}_{spec}')
 
 
+def _create_index(batch_op: Any, table: str, spec: IndexSpec) -> None:
+    if isinstance(spec, Index):
+        batch_op.create_index(spec.name, list(spec.columns), unique=False, **spec.dialect_options())
+    else:
+        batch_op.create_index(_index_name(table, spec), [spec], unique=False)
+
+
+def _drop_index(batch_op: Any, table: str, spec: IndexSpec) -> None:
+    options = spec.dialect_options() if isinstance(spec, Index) else {}
+    batch_op.drop_index(_index_name(table, spec), **options)
+
+
 def create_indexes(table: str, indexes: Iterable[IndexSpec]) -> None:
     with op.batch_alter_table(table, schema=None) as batch_op:
         for spec in indexes:
-            if isinstance(spec, Index):
-                batch_op.create_index(spec.name, list(spec.columns), unique=False, **spec.dialect_options())
-            else:
-                batch_op.create_index(_index_name(table, spec), [spec], unique=False)
+            _create_index(batch_op, table, spec)
 
 
 def drop_indexes(table: str, indexes: Sequence[IndexSpec]) -> None:
     """Drop ``indexes`` (as given to :func:`create_indexes`), the last created first."""
     with op.batch_alter_table(table, schema=None) as batch_op:
         for spec in reversed(indexes):
-            options = spec.dialect_options() if isinstance(spec, Index) else {}
-            batch_op.drop_index(_index_name(table, spec), **options)
+            _drop_index(batch_op, table, spec)
 
 
 def create_table(name: str, *items: Any, indexes: Sequence[IndexSpec] = ()) -> None:
@@ -166,13 +174,10 @@ def extend_table(table: str, *columns: sa.Column[Any], foreign_keys: dict[str, s
         for column in columns:
             batch_op.add_column(column)
         for column_name, referred in (foreign_keys or {}).items():
-            batch_op.create_foreign_key(op.f(f'fk_{table}_{column_name}_{referred}'), referred,
+            batch_op.create_foreign_key(_fk_name(table, column_name, referred), referred,
                                         [column_name], ['id'])
         for spec in indexes:
-            if isinstance(spec, Index):
-                batch_op.create_index(spec.name, list(spec.columns), unique=False, **spec.dialect_options())
-            else:
-                batch_op.create_index(_index_name(table, spec), [spec], unique=False)
+            _create_index(batch_op, table, spec)
 
 
 def shrink_table(table: str, *names: str, foreign_keys: dict[str, str] | None = None,
@@ -181,10 +186,9 @@ def shrink_table(table: str, *names: str, foreign_keys: dict[str, str] | None = 
     in one batch, the indexes, the keys and the columns go, each the last added first."""
     with op.batch_alter_table(table, schema=None) as batch_op:
         for spec in reversed(indexes):
-            options = spec.dialect_options() if isinstance(spec, Index) else {}
-            batch_op.drop_index(_index_name(table, spec), **options)
+            _drop_index(batch_op, table, spec)
         for column_name, referred in reversed((foreign_keys or {}).items()):
-            batch_op.drop_constraint(op.f(f'fk_{table}_{column_name}_{referred}'), type_='foreignkey')
+            batch_op.drop_constraint(_fk_name(table, column_name, referred), type_='foreignkey')
         for name in reversed(names):
             batch_op.drop_column(name)
 
@@ -320,9 +324,13 @@ def pk(table: str, *columns: str) -> sa.PrimaryKeyConstraint:
     return sa.PrimaryKeyConstraint(*(columns or ('id',)), name=op.f(f'pk_{table}'))
 
 
+def _fk_name(table: str, column: str, referred: str) -> str:
+    return op.f(f'fk_{table}_{column}_{referred}')
+
+
 def fk(table: str, column: str, referred: str, **options: Any) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint([column], [f'{referred}.id'],
-                                   name=op.f(f'fk_{table}_{column}_{referred}'), **options)
+    return sa.ForeignKeyConstraint([column], [f'{referred}.id'], name=_fk_name(table, column, referred),
+                                   **options)
 
 
 def foreign_keys(table: str, **referred: str) -> list[sa.ForeignKeyConstraint]:

@@ -86,7 +86,8 @@ def upgrade():
     create_attachment_table('activity_attachment', ('activity_id', 'activity'),
                             indexes=INDEXES['activity_attachment'])
 
-    create_action_table('activity_follow_up', ('activity_id', 'activity'), indexes=INDEXES['activity_follow_up'])
+    create_action_table('activity_follow_up', ('activity_id', 'activity'),
+                        indexes=INDEXES['activity_follow_up'])
 
     create_link_table('activity_point', ('activity_id', 'activity'), ('point_id', 'liaison_point'),
                       indexes=INDEXES['activity_point'])
