@@ -49,21 +49,29 @@ def _index_name(table: str, spec: IndexSpec) -> str:
     return spec.name if isinstance(spec, Index) else op.f(f'ix_{table}_{spec}')
 
 
+def _create_index(batch_op: Any, table: str, spec: IndexSpec) -> None:
+    if isinstance(spec, Index):
+        batch_op.create_index(spec.name, list(spec.columns), unique=False, **spec.dialect_options())
+    else:
+        batch_op.create_index(_index_name(table, spec), [spec], unique=False)
+
+
+def _drop_index(batch_op: Any, table: str, spec: IndexSpec) -> None:
+    options = spec.dialect_options() if isinstance(spec, Index) else {}
+    batch_op.drop_index(_index_name(table, spec), **options)
+
+
 def create_indexes(table: str, indexes: Iterable[IndexSpec]) -> None:
     with op.batch_alter_table(table, schema=None) as batch_op:
         for spec in indexes:
-            if isinstance(spec, Index):
-                batch_op.create_index(spec.name, list(spec.columns), unique=False, **spec.dialect_options())
-            else:
-                batch_op.create_index(_index_name(table, spec), [spec], unique=False)
+            _create_index(batch_op, table, spec)
 
 
 def drop_indexes(table: str, indexes: Sequence[IndexSpec]) -> None:
     """Drop ``indexes`` (as given to :func:`create_indexes`), the last created first."""
     with op.batch_alter_table(table, schema=None) as batch_op:
         for spec in reversed(indexes):
-            options = spec.dialect_options() if isinstance(spec, Index) else {}
-            batch_op.drop_index(_index_name(table, spec), **options)
+            _drop_index(batch_op, table, spec)
 
 
 def create_table(name: str, *items: Any, indexes: Sequence[IndexSpec] = ()) -> None:
@@ -72,6 +80,25 @@ def create_table(name: str, *items: Any, indexes: Sequence[IndexSpec] = ()) -> N
     if indexes:
         create_indexes(name, indexes)
 
+
+def create_table_with_id(name: str, *items: Any, indexes: Sequence[IndexSpec] = ()) -> None:
+    """:func:`create_table` for a table keyed by its own Integer ``id``: ``id`` is its first column
+    and its primary key, named by the convention."""
+    create_table(name, id_column(), *items, pk(name), indexes=indexes)
+
+
+def create_table_with_big_id(name: str, *items: Any, indexes: Sequence[IndexSpec] = ()) -> None:
+    """:func:`create_table_with_id` for a table that may outgrow 32 bits: its ``id`` is a
+    :data:`BigId`."""
+    create_table(name, id_column(BigId), *items, pk(name), indexes=indexes)
+
+
+
+def create_table_keyed_by(name: str, key: sa.Column[Any], *items: Any,
+                          indexes: Sequence[IndexSpec] = ()) -> None:
+    """:func:`create_table` for a table keyed by a column of its own meaning (a name, a year, a
+    session id): ``key`` is its first column and its primary key, named by the convention."""
+    create_table(name, key, *items, pk(name, key.name), indexes=indexes)
 
 def create_link_table(name: str, owner: tuple[str, str], other: tuple[str, str],
                       indexes: Sequence[IndexSpec] = ()) -> None:
@@ -87,6 +114,30 @@ def create_link_table(name: str, owner: tuple[str, str], other: tuple[str, str],
                  pk(name, owner_column, other_column),
                  indexes=indexes)
 
+
+
+def create_attachment_table(name: str, owner: tuple[str, str], indexes: Sequence[IndexSpec] = ()) -> None:
+    """A table of files uploaded to a row of ``owner`` (``(column, table)``), each kept sealed on
+    disk under its own storage key."""
+    owner_column, owner_table = owner
+    create_table_with_id(name,
+                         sa.Column(owner_column, sa.Integer(), nullable=False),
+                         *stored_file_columns(),
+                         *foreign_keys(name, **{owner_column: owner_table, 'uploaded_by_id': 'user_account'}),
+                         unique(name, 'storage_key'),
+                         indexes=indexes)
+
+
+def create_action_table(name: str, owner: tuple[str, str], *state: sa.Column[Any],
+                        indexes: Sequence[IndexSpec] = ()) -> None:
+    """A table of actions someone owns (:func:`action_columns`, with their ``state`` if they have
+    one), each taken for a row of ``owner`` (``(column, table)``)."""
+    owner_column, owner_table = owner
+    create_table_with_id(name,
+                         sa.Column(owner_column, sa.Integer(), nullable=False),
+                         *action_columns(*state),
+                         fk(name, owner_column, owner_table),
+                         indexes=indexes)
 
 def drop_table(name: str, indexes: Sequence[IndexSpec] = ()) -> None:
     """The reverse of :func:`create_table` given the same indexes."""
@@ -114,6 +165,33 @@ def drop_columns(table: str, *names: str) -> None:
             batch_op.drop_column(name)
 
 
+
+def extend_table(table: str, *columns: sa.Column[Any], foreign_keys: dict[str, str] | None = None,
+                 indexes: Sequence[IndexSpec] = ()) -> None:
+    """Add ``columns`` to ``table`` in one batch, with a foreign key for each
+    ``column: referred_table`` of ``foreign_keys`` (named by the convention) and ``indexes``."""
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for column in columns:
+            batch_op.add_column(column)
+        for column_name, referred in (foreign_keys or {}).items():
+            batch_op.create_foreign_key(_fk_name(table, column_name, referred), referred,
+                                        [column_name], ['id'])
+        for spec in indexes:
+            _create_index(batch_op, table, spec)
+
+
+def shrink_table(table: str, *names: str, foreign_keys: dict[str, str] | None = None,
+                 indexes: Sequence[IndexSpec] = ()) -> None:
+    """The reverse of :func:`extend_table` given the columns' names and the same keys and indexes:
+    in one batch, the indexes, the keys and the columns go, each the last added first."""
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for spec in reversed(indexes):
+            _drop_index(batch_op, table, spec)
+        for column_name, referred in reversed((foreign_keys or {}).items()):
+            batch_op.drop_constraint(_fk_name(table, column_name, referred), type_='foreignkey')
+        for name in reversed(names):
+            batch_op.drop_column(name)
+
 def drop_server_defaults(table: str, *names: str) -> None:
     """A default given only to fill the rows already there when a column was added: the models
     give every new row its value."""
@@ -129,6 +207,26 @@ def required(name: str, type_: Any, **options: Any) -> sa.Column[Any]:
 def optional(name: str, type_: Any, **options: Any) -> sa.Column[Any]:
     return sa.Column(name, type_, nullable=True, **options)
 
+
+
+def required_strings(**lengths: int) -> list[sa.Column[Any]]:
+    """A required ``String`` column for each ``name=length``, in the order given."""
+    return [sa.Column(name, sa.String(length=length), nullable=False) for name, length in lengths.items()]
+
+
+def optional_strings(**lengths: int) -> list[sa.Column[Any]]:
+    """An optional (nullable) ``String`` column for each ``name=length``, in the order given."""
+    return [sa.Column(name, sa.String(length=length), nullable=True) for name, length in lengths.items()]
+
+
+def required_columns(type_: Any, *names: str) -> list[sa.Column[Any]]:
+    """A required column of ``type_`` for each of ``names``, in the order given."""
+    return [sa.Column(name, type_, nullable=False) for name in names]
+
+
+def optional_columns(type_: Any, *names: str) -> list[sa.Column[Any]]:
+    """An optional (nullable) column of ``type_`` for each of ``names``, in the order given."""
+    return [sa.Column(name, type_, nullable=True) for name in names]
 
 def id_column(type_: Any = None) -> sa.Column[Any]:
     return sa.Column('id', sa.Integer() if type_ is None else type_, nullable=False)
@@ -171,13 +269,68 @@ def cap_info_columns() -> tuple[sa.Column[Any], ...]:
     )
 
 
+
+def names(length: int) -> tuple[sa.Column[Any], sa.Column[Any]]:
+    """``name`` and ``name_en``, the name in the office's language and in English."""
+    return (sa.Column('name', sa.String(length=length), nullable=False),
+            sa.Column('name_en', sa.String(length=length), nullable=False))
+
+
+def country_and_city(country_required: bool = True) -> tuple[sa.Column[Any], sa.Column[Any]]:
+    """``country_code`` (ISO 3166 alpha-2) and ``city``, where something is or happens."""
+    return (sa.Column('country_code', sa.String(length=2), nullable=not country_required),
+            sa.Column('city', sa.String(length=120), nullable=False))
+
+
+def sealed_with_hash(name: str, required: bool = False) -> tuple[sa.Column[Any], sa.Column[Any]]:
+    """A sealed (encrypted) value, ``name``, and ``<name>_hash``, its keyed hash to find it by."""
+    return (sa.Column(name, sa.Text(), nullable=not required),
+            sa.Column(f'{name}_hash', sa.String(length=64), nullable=not required))
+
+
+def area_columns() -> tuple[sa.Column[Any], ...]:
+    """The area a hazard or an alert covers beyond its place: a circle (``latitude``,
+    ``longitude``, ``radius_km``) or a ``polygon``."""
+    return (sa.Column('latitude', sa.Float(), nullable=True),
+            sa.Column('longitude', sa.Float(), nullable=True),
+            sa.Column('radius_km', sa.Float(), nullable=True),
+            sa.Column('polygon', sa.Text(), nullable=True))
+
+
+def action_columns(*state: sa.Column[Any]) -> tuple[sa.Column[Any], ...]:
+    """An action someone owns (a risk point's measure, an activity's follow-up): what, who, by
+    when, its ``state`` if it has one, when it was done and when it was written down."""
+    return (sa.Column('action', sa.String(length=300), nullable=False),
+            sa.Column('owner', sa.String(length=120), nullable=False),
+            sa.Column('due_on', sa.Date(), nullable=False),
+            *state,
+            sa.Column('done_on', sa.Date(), nullable=True),
+            sa.Column('created_at', sa.DateTime(timezone=True), nullable=False))
+
+
+def message_text_columns() -> tuple[sa.Column[Any], ...]:
+    """An alert's words in one language, as an alert and a template hold them."""
+    return (sa.Column('headline', sa.String(length=160), nullable=False),
+            sa.Column('body', sa.Text(), nullable=False),
+            sa.Column('instruction', sa.Text(), nullable=False))
+
+
+def lease_columns() -> tuple[sa.Column[Any], sa.Column[Any]]:
+    """Which worker claimed a row of an outbox and until when its claim holds."""
+    return (sa.Column('claimed_by', sa.String(length=120), nullable=True),
+            sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
+
 def pk(table: str, *columns: str) -> sa.PrimaryKeyConstraint:
     return sa.PrimaryKeyConstraint(*(columns or ('id',)), name=op.f(f'pk_{table}'))
 
 
+def _fk_name(table: str, column: str, referred: str) -> str:
+    return op.f(f'fk_{table}_{column}_{referred}')
+
+
 def fk(table: str, column: str, referred: str, **options: Any) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint([column], [f'{referred}.id'],
-                                   name=op.f(f'fk_{table}_{column}_{referred}'), **options)
+    return sa.ForeignKeyConstraint([column], [f'{referred}.id'], name=_fk_name(table, column, referred),
+                                   **options)
 
 
 def foreign_keys(table: str, **referred: str) -> list[sa.ForeignKeyConstraint]:

@@ -6,6 +6,8 @@ import json
 from alembic import op
 import sqlalchemy as sa
 
+from migrations.helpers import extend_table, index, optional, shrink_table
+
 
 # revision identifiers, used by Alembic.
 revision = '0008_audit_search_refusals'
@@ -13,14 +15,14 @@ down_revision = '0007_sealed_fields_bound'
 
 BATCH = 1000
 
+INDEXES = (index('ix_audit_entry_action_at', 'action', 'at'), 'case_reference', 'registrant_id')
+
 
 def upgrade():
-    with op.batch_alter_table('audit_entry', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('case_reference', sa.String(length=20), nullable=True))
-        batch_op.add_column(sa.Column('registrant_id', sa.Integer(), nullable=True))
-        batch_op.create_index('ix_audit_entry_action_at', ['action', 'at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_entry_case_reference'), ['case_reference'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_entry_registrant_id'), ['registrant_id'], unique=False)
+    extend_table('audit_entry',
+                 optional('case_reference', sa.String(length=20)),
+                 optional('registrant_id', sa.Integer()),
+                 indexes=INDEXES)
     _fill_in()
 
 
@@ -57,9 +59,4 @@ def _fill_in():
 
 
 def downgrade():
-    with op.batch_alter_table('audit_entry', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_audit_entry_registrant_id'))
-        batch_op.drop_index(batch_op.f('ix_audit_entry_case_reference'))
-        batch_op.drop_index('ix_audit_entry_action_at')
-        batch_op.drop_column('registrant_id')
-        batch_op.drop_column('case_reference')
+    shrink_table('audit_entry', 'case_reference', 'registrant_id', indexes=INDEXES)

@@ -4,7 +4,8 @@ or an explicit location), and alert areas that are circles or polygons
 from alembic import op
 import sqlalchemy as sa
 
-from migrations.helpers import add_columns, drop_columns
+from migrations.helpers import add_columns, area_columns, drop_columns, extend_table, index
+from migrations.helpers import optional, required, shrink_table
 
 
 # revision identifiers, used by Alembic.
@@ -12,21 +13,20 @@ revision = '0012_geo_aim'
 down_revision = '0011_alert_templates_break_glass'
 
 
+REGISTRANT_INDEXES = (index('ix_registrant_location', 'latitude', 'longitude'),)
+
+
 def upgrade():
-    with op.batch_alter_table('registrant', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('latitude', sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column('longitude', sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column('location_explicit', sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
-        batch_op.create_index('ix_registrant_location', ['latitude', 'longitude'], unique=False)
+    extend_table('registrant',
+                 optional('latitude', sa.Float()),
+                 optional('longitude', sa.Float()),
+                 required('location_explicit', sa.Boolean(), server_default=sa.false()),
+                 indexes=REGISTRANT_INDEXES)
     add_columns('alert_area',
                 sa.Column('shape', sa.Enum('place', 'circle', 'polygon', name='areashape',
                                            native_enum=False, length=10),
                           server_default='place', nullable=False),
-                sa.Column('latitude', sa.Float(), nullable=True),
-                sa.Column('longitude', sa.Float(), nullable=True),
-                sa.Column('radius_km', sa.Float(), nullable=True),
-                sa.Column('polygon', sa.Text(), nullable=True))
+                *area_columns())
     _place_registrants()
 
 
@@ -50,8 +50,4 @@ def _place_registrants():
 
 def downgrade():
     drop_columns('alert_area', 'shape', 'latitude', 'longitude', 'radius_km', 'polygon')
-    with op.batch_alter_table('registrant', schema=None) as batch_op:
-        batch_op.drop_index('ix_registrant_location')
-        batch_op.drop_column('location_explicit')
-        batch_op.drop_column('longitude')
-        batch_op.drop_column('latitude')
+    shrink_table('registrant', 'latitude', 'longitude', 'location_explicit', indexes=REGISTRANT_INDEXES)

@@ -3,7 +3,8 @@ first request made (one key per caller, unique)
 """
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_table, fk, id_column, pk, required, unique
+from migrations.helpers import create_table_with_id, drop_table, fk, required, required_strings
+from migrations.helpers import unique
 
 
 # revision identifiers, used by Alembic.
@@ -12,16 +13,13 @@ down_revision = '0013_recurrence_rules'
 
 
 def upgrade():
-    create_table('alert_create_key',
-        id_column(),
+    create_table_with_id('alert_create_key',
         required('user_id', sa.Integer()),
-        required('key', sa.String(length=200)),
-        required('body_sha256', sa.String(length=64)),
+        *required_strings(key=200, body_sha256=64),
         required('alert_id', sa.Integer()),
         required('created_at', sa.DateTime(timezone=True)),
         fk('alert_create_key', 'alert_id', 'alert', ondelete='CASCADE'),
         fk('alert_create_key', 'user_id', 'user_account'),
-        pk('alert_create_key'),
         unique('alert_create_key', 'user_id', 'key'),
         indexes=('alert_id',))
 

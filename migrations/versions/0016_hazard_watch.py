@@ -1,8 +1,9 @@
 """Hazard watch: the feeds polled, the events read from them (with every key they go by) and the draft made for each"""
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_tables, fk, id_column, index, optional, pk
-from migrations.helpers import required, unique
+from migrations.helpers import area_columns, create_table_keyed_by, create_table_with_id
+from migrations.helpers import drop_tables, fk, index, optional, optional_columns, optional_strings
+from migrations.helpers import required, required_strings, unique
 
 
 # revision identifiers, used by Alembic.
@@ -18,50 +19,32 @@ INDEXES = {
 
 
 def upgrade():
-    create_table('hazard_feed',
-        required('name', sa.String(length=40)),
-        required('kind', sa.String(length=10)),
-        required('url', sa.String(length=500)),
-        optional('etag', sa.String(length=200)),
-        optional('last_modified', sa.String(length=100)),
-        optional('last_polled_at', sa.DateTime(timezone=True)),
-        optional('last_success_at', sa.DateTime(timezone=True)),
-        optional('last_error_at', sa.DateTime(timezone=True)),
+    create_table_keyed_by('hazard_feed', required('name', sa.String(length=40)),
+        *required_strings(kind=10, url=500),
+        *optional_strings(etag=200, last_modified=100),
+        *optional_columns(sa.DateTime(timezone=True), 'last_polled_at', 'last_success_at',
+                          'last_error_at'),
         required('last_error', sa.String(length=300)),
-        required('last_events', sa.Integer()),
-        pk('hazard_feed', 'name'))
-    create_table('hazard_event',
-        id_column(),
-        required('source', sa.String(length=40)),
-        required('external_id', sa.String(length=200)),
-        required('kind', sa.String(length=30)),
-        required('event', sa.String(length=120)),
-        required('severity', sa.String(length=10)),
+        required('last_events', sa.Integer()))
+    create_table_with_id('hazard_event',
+        *required_strings(source=40, external_id=200, kind=30, event=120, severity=10),
         optional('magnitude', sa.Float()),
         required('occurred_at', sa.DateTime(timezone=True)),
         required('source_updated_at', sa.DateTime(timezone=True)),
-        optional('latitude', sa.Float()),
-        optional('longitude', sa.Float()),
-        optional('radius_km', sa.Float()),
-        optional('polygon', sa.Text()),
-        required('headline', sa.String(length=300)),
-        required('place', sa.String(length=120)),
-        required('link', sa.String(length=500)),
+        *area_columns(),
+        *required_strings(headline=300, place=120, link=500),
         required('cancelled', sa.Boolean()),
         required('exposure', sa.Integer()),
         optional('alert_id', sa.Integer()),
         required('first_seen_at', sa.DateTime(timezone=True)),
         required('updated_at', sa.DateTime(timezone=True)),
         fk('hazard_event', 'alert_id', 'alert'),
-        pk('hazard_event'),
         unique('hazard_event', 'source', 'external_id'),
         indexes=INDEXES['hazard_event'])
 
-    create_table('hazard_event_key',
-        required('key', sa.String(length=250)),
+    create_table_keyed_by('hazard_event_key', required('key', sa.String(length=250)),
         required('event_id', sa.Integer()),
         fk('hazard_event_key', 'event_id', 'hazard_event', ondelete='CASCADE'),
-        pk('hazard_event_key', 'key'),
         indexes=INDEXES['hazard_event_key'])
 
 

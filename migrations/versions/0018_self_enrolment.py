@@ -3,8 +3,8 @@ registration adds (next of kin, channels, the consent text agreed to with its ve
 """
 import sqlalchemy as sa
 
-from migrations.helpers import create_table, drop_table, fk, id_column, optional, pk, required
-from migrations.helpers import timestamps, unique
+from migrations.helpers import create_table_with_id, drop_table, fk, optional, optional_columns
+from migrations.helpers import required, required_strings, sealed_with_hash, timestamps, unique
 
 
 # revision identifiers, used by Alembic.
@@ -13,36 +13,26 @@ down_revision = '0017_channels_voice'
 
 
 def upgrade():
-    create_table('enrolment_code',
-        id_column(),
-        required('phone', sa.Text()),
-        required('phone_hash', sa.String(length=64)),
-        required('client_hash', sa.String(length=64)),
-        required('code_hash', sa.String(length=64)),
-        required('locale', sa.String(length=10)),
+    create_table_with_id('enrolment_code',
+        *sealed_with_hash('phone', required=True),
+        *required_strings(client_hash=64, code_hash=64, locale=10),
         required('created_at', sa.DateTime(timezone=True)),
         required('expires_at', sa.DateTime(timezone=True)),
         required('attempts', sa.Integer()),
-        optional('verified_at', sa.DateTime(timezone=True)),
-        optional('consumed_at', sa.DateTime(timezone=True)),
-        optional('sent_at', sa.DateTime(timezone=True)),
+        *optional_columns(sa.DateTime(timezone=True), 'verified_at', 'consumed_at', 'sent_at'),
         optional('send_error', sa.String(length=200)),
-        pk('enrolment_code'),
         indexes=('client_hash', 'created_at', 'phone_hash'))
 
-    create_table('self_enrolment',
-        id_column(),
+    create_table_with_id('self_enrolment',
         required('registrant_id', sa.Integer()),
         optional('next_of_kin_name', sa.Text()),
         optional('next_of_kin_phone', sa.Text()),
         required('channels', sa.JSON()),
-        required('consent_version', sa.String(length=40)),
-        required('consent_locale', sa.String(length=10)),
+        *required_strings(consent_version=40, consent_locale=10),
         required('consent_text', sa.Text()),
         required('consent_at', sa.DateTime(timezone=True)),
         *timestamps(),
         fk('self_enrolment', 'registrant_id', 'registrant'),
-        pk('self_enrolment'),
         unique('self_enrolment', 'registrant_id'))
 
 

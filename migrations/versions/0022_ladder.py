@@ -3,8 +3,9 @@ has reached, and one row per rung climbed (unique per delivery and rung)
 """
 import sqlalchemy as sa
 
-from migrations.helpers import BigId, add_columns, create_table, drop_columns, drop_table, enum
-from migrations.helpers import foreign_keys, index, optional, pk, required, unique
+from migrations.helpers import BigId, add_columns, create_table_with_big_id, drop_columns
+from migrations.helpers import drop_table, enum, foreign_keys, index, lease_columns, optional
+from migrations.helpers import required, unique
 
 
 # revision identifiers, used by Alembic.
@@ -23,8 +24,7 @@ def upgrade():
                 sa.Column('ladder_kin_minutes', sa.Integer(), nullable=True),
                 sa.Column('ladder_visit_minutes', sa.Integer(), nullable=True))
     add_columns('delivery', sa.Column('ladder_rung', sa.String(length=10), nullable=True))
-    create_table('ladder_step',
-        required('id', BigId),
+    create_table_with_big_id('ladder_step',
         required('delivery_id', BigId),
         required('alert_id', sa.Integer()),
         required('rung', enum('ladderrung', 'reminder', 'call', 'kin', 'visit', length=10)),
@@ -34,15 +34,13 @@ def upgrade():
         optional('phone', sa.Text()),
         optional('locale', sa.String(length=10)),
         required('attempts', sa.Integer()),
-        optional('claimed_by', sa.String(length=120)),
-        optional('lease_until', sa.DateTime(timezone=True)),
+        *lease_columns(),
         optional('reconcile_from', sa.DateTime(timezone=True)),
         optional('provider_id', sa.String(length=64)),
         optional('sent_at', sa.DateTime(timezone=True)),
         optional('error', sa.String(length=200)),
         optional('case_id', sa.Integer()),
         *foreign_keys('ladder_step', alert_id='alert', case_id='case_file', delivery_id='delivery'),
-        pk('ladder_step'),
         unique('ladder_step', 'delivery_id', 'rung'),
         indexes=LADDER_STEP_INDEXES)
 

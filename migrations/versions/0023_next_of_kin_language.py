@@ -1,24 +1,17 @@
-"""The next of kin's own language, for the ladder's SMS to them
-
-Revision ID: 0023_next_of_kin_language
-Revises: 0022_ladder
-"""
-from alembic import op
+"""The next of kin's own language, for the ladder's SMS to them"""
 import sqlalchemy as sa
+
+from migrations.helpers import add_columns, drop_columns, optional
 
 
 # revision identifiers, used by Alembic.
 revision = '0023_next_of_kin_language'
 down_revision = '0022_ladder'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('self_enrolment', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('next_of_kin_language', sa.String(length=10), nullable=True))
+    add_columns('self_enrolment', optional('next_of_kin_language', sa.String(length=10)))
 
 
 def downgrade():
-    with op.batch_alter_table('self_enrolment', schema=None) as batch_op:
-        batch_op.drop_column('next_of_kin_language')
+    drop_columns('self_enrolment', 'next_of_kin_language')
