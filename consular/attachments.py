@@ -83,10 +83,11 @@ class StoredFile:
 
 
 class AttachmentColumns:
-    """The columns of every attachment table: the stored file as :class:`StoredFile` answers it
-    (its name sealed at rest like any personal text), who uploaded it and when. The owning table
-    adds its id, the key of its owner and the relationship."""
+    """The columns of every attachment table: its id (first), the stored file as :class:`StoredFile`
+    answers it (its name sealed at rest like any personal text), who uploaded it and when. The
+    owning table adds the key of its owner and the relationship."""
 
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-1)
     filename: Mapped[str] = mapped_column(EncryptedString())
     content_type: Mapped[str] = mapped_column(sa.String(100))
     size: Mapped[int]

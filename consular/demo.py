@@ -7,9 +7,11 @@ Loading is idempotent: it does nothing when the coordination centre already exis
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import resources
 
 import sqlalchemy as sa
 
@@ -28,39 +30,17 @@ DEMO_LOADERS: dict[str, Callable[[], object]] = {}
 def register_demo_loader(name: str, load: Callable[[], object]) -> None:
     DEMO_LOADERS[name] = load
 
-# county/district → townships; a township marked with * has a liaison point, others are gaps.
-DIVISIONS: list[tuple[str, str, str, list[tuple[str, str, bool]]]] = [
-    ("330302", "鹿城区", "Lucheng District", [
-        ("七都街道", "Qidu Subdistrict", True), ("五马街道", "Wuma Subdistrict", True),
-        ("藤桥镇", "Tengqiao Town", False)]),
-    ("330303", "龙湾区", "Longwan District", [
-        ("永中街道", "Yongzhong Subdistrict", True), ("海城街道", "Haicheng Subdistrict", False)]),
-    ("330304", "瓯海区", "Ouhai District", [
-        ("丽岙街道", "Li'ao Subdistrict", True), ("仙岩街道", "Xianyan Subdistrict", True),
-        ("泽雅镇", "Zeya Town", False)]),
-    ("330381", "瑞安市", "Rui'an City", [
-        ("玉海街道", "Yuhai Subdistrict", True), ("塘下镇", "Tangxia Town", True),
-        ("陶山镇", "Taoshan Town", True)]),
-    ("330382", "乐清市", "Yueqing City", [
-        ("柳市镇", "Liushi Town", True), ("虹桥镇", "Hongqiao Town", True),
-        ("大荆镇", "Dajing Town", False)]),
-    ("330324", "永嘉县", "Yongjia County", [
-        ("瓯北街道", "Oubei Subdistrict", True), ("桥头镇", "Qiaotou Town", True)]),
-    ("330326", "平阳县", "Pingyang County", [
-        ("昆阳镇", "Kunyang Town", True), ("鳌江镇", "Aojiang Town", True)]),
-    ("330327", "苍南县", "Cangnan County", [
-        ("灵溪镇", "Lingxi Town", True), ("马站镇", "Mazhan Town", False)]),
-    ("330328", "文成县", "Wencheng County", [
-        ("玉壶镇", "Yuhu Town", True), ("大峃镇", "Daxue Town", True),
-        ("南田镇", "Nantian Town", True)]),
-    ("330329", "泰顺县", "Taishun County", [
-        ("罗阳镇", "Luoyang Town", True), ("司前畲族镇", "Siqian She Town", False)]),
-]
 
-VILLAGES = [
-    ("330328", "玉壶镇", "玉壶村", "Yuhu Village"),
-    ("330304", "丽岙街道", "下寮村", "Xialiao Village"),
-]
+# The demo network's records, in ``demo_network.json`` beside this module: counties/districts with
+# their townships (a township marked true has a liaison point, the others are gaps), villages
+# (county code, township, village and its English name), overseas stations, and missions (name,
+# English name, kind, country, city, phone).
+_NETWORK = json.loads(resources.files("consular").joinpath("demo_network.json").read_text("utf-8"))
+DIVISIONS: list[tuple[str, str, str, list[tuple[str, str, bool]]]] = [
+    (code, name, name_en, [(town, town_en, has_point) for town, town_en, has_point in towns])
+    for code, name, name_en, towns in _NETWORK["divisions"]]
+VILLAGES: list[tuple[str, str, str, str]] = [
+    (county, town, village, village_en) for county, town, village, village_en in _NETWORK["villages"]]
 
 
 @dataclass(frozen=True)
@@ -79,59 +59,10 @@ class DemoStation:
     quiet_days: int  # days since last activity
 
 
-STATIONS = [
-    DemoStation("prato", "意大利普拉托服务站", "Prato Station", "IT", "Prato",
-                "意大利普拉托华侨华人联谊会", nm.HostKind.community_association, "Europe/Rome",
-                "zh,it", "陈建国", "+393311234501", 2),
-    DemoStation("milano", "意大利米兰服务站", "Milan Station", "IT", "Milano",
-                "意大利米兰华侨华人工商会", nm.HostKind.chamber_of_commerce, "Europe/Rome",
-                "zh,it,en", "林海燕", "+393311234502", 5),
-    DemoStation("roma", "意大利罗马服务站", "Rome Station", "IT", "Roma",
-                "意大利罗马华侨华人联合总会", nm.HostKind.community_association, "Europe/Rome",
-                "zh,it", "周立新", "+393311234503", 41),
-    DemoStation("paris", "法国巴黎服务站", "Paris Station", "FR", "Paris",
-                "法国温州同乡会", nm.HostKind.community_association, "Europe/Paris",
-                "zh,fr", "黄志明", "+33612345604", 1),
-    DemoStation("madrid", "西班牙马德里服务站", "Madrid Station", "ES", "Madrid",
-                "西班牙华侨华人协会", nm.HostKind.community_association, "Europe/Madrid",
-                "zh,es", "吴丽华", "+34612345605", 9),
-    DemoStation("amsterdam", "荷兰阿姆斯特丹服务站", "Amsterdam Station", "NL", "Amsterdam",
-                "荷兰浙江商会", nm.HostKind.chamber_of_commerce, "Europe/Amsterdam",
-                "zh,nl,en", "郑晓东", "+31612345606", 64),
-    DemoStation("frankfurt", "德国法兰克福服务站", "Frankfurt Station", "DE", "Frankfurt am Main",
-                "德国法兰克福中国学生学者联合会", nm.HostKind.student_association, "Europe/Berlin",
-                "zh,de,en", "王子涵", "+4915112345607", 12),
-    DemoStation("lagos", "尼日利亚拉各斯服务站", "Lagos Station", "NG", "Lagos",
-                "尼日利亚中国商会", nm.HostKind.chamber_of_commerce, "Africa/Lagos",
-                "zh,en", "李卫东", "+2348031234508", 3),
-    DemoStation("dubai", "阿联酋迪拜服务站", "Dubai Station", "AE", "Dubai",
-                "阿联酋浙江商会", nm.HostKind.chamber_of_commerce, "Asia/Dubai",
-                "zh,ar,en", "潘国强", "+971501234509", 20),
-    DemoStation("newyork", "美国纽约服务站", "New York Station", "US", "New York",
-                "美国温州同乡会", nm.HostKind.community_association, "America/New_York",
-                "zh,en", "叶文静", "+12125550110", 7),
-]
-
-MISSIONS = [
-    ("中国驻意大利大使馆", "Embassy of China in Italy", nm.MissionKind.embassy, "IT", "Roma",
-     "+390699990001"),
-    ("中国驻米兰总领事馆", "Consulate General of China in Milan", nm.MissionKind.consulate_general,
-     "IT", "Milano", "+390299990002"),
-    ("中国驻法国大使馆", "Embassy of China in France", nm.MissionKind.embassy, "FR", "Paris",
-     "+33199990003"),
-    ("中国驻西班牙大使馆", "Embassy of China in Spain", nm.MissionKind.embassy, "ES", "Madrid",
-     "+34919990004"),
-    ("中国驻荷兰大使馆", "Embassy of China in the Netherlands", nm.MissionKind.embassy, "NL",
-     "Den Haag", "+31709990005"),
-    ("中国驻法兰克福总领事馆", "Consulate General of China in Frankfurt",
-     nm.MissionKind.consulate_general, "DE", "Frankfurt am Main", "+496999990006"),
-    ("中国驻拉各斯总领事馆", "Consulate General of China in Lagos", nm.MissionKind.consulate_general,
-     "NG", "Lagos", "+2348031234590"),
-    ("中国驻迪拜总领事馆", "Consulate General of China in Dubai", nm.MissionKind.consulate_general,
-     "AE", "Dubai", "+97143999000"),
-    ("中国驻纽约总领事馆", "Consulate General of China in New York",
-     nm.MissionKind.consulate_general, "US", "New York", "+12125550199"),
-]
+STATIONS = [DemoStation(**{**row, "kind": nm.HostKind(row["kind"])}) for row in _NETWORK["stations"]]
+MISSIONS: list[tuple[str, str, nm.MissionKind, str, str, str]] = [
+    (name, name_en, nm.MissionKind(kind), country, city, phone)
+    for name, name_en, kind, country, city, phone in _NETWORK["missions"]]
 
 
 # The places' names in the other SMS languages (Traditional Chinese is converted from the Chinese

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from flask_babel import get_translations, ngettext
@@ -95,6 +96,17 @@ def read_text(raw: object, max_len: int, *, required: bool = False,
 V = TypeVar("V")
 
 
+def day_of(raw: object, text: Callable[[str], date | None]) -> date | None:
+    """The day ``raw`` gives: a datetime's, a date itself, or what ``text`` reads in a string."""
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    if isinstance(raw, str):
+        return text(raw)
+    return None
+
+
 class FieldChecker:
     """The base of the domains' input checkers: ``data`` (the fields that may be given), ``out``
     (the values that passed, as stored) and ``errors`` (a message per field that did not), every
@@ -111,6 +123,15 @@ class FieldChecker:
         """``value`` passed as ``key``'s: kept in ``out`` (as stored) and answered."""
         self.out[key] = value
         return value
+
+    def keep_unless(self, key: str, value: V, *refusals: tuple[bool, str]) -> V | None:
+        """``value`` kept as ``key``'s (``keep``) unless one of ``refusals`` (whether it is refused,
+        and the message) holds: the first that holds is recorded and nothing answered."""
+        for refused, message in refusals:
+            if refused:
+                self.fail(key, message)
+                return None
+        return self.keep(key, value)
 
     def text(self, key: str, max_len: int, *, required: bool = False,
              multiline: bool = False) -> str | None:

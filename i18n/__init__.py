@@ -6,9 +6,10 @@ The interface speaks Simplified Chinese by default and English completely; catal
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -87,6 +88,12 @@ def remembered_gettext(limit: int = 20_000) -> Callable[[str], str]:
             return text
 
     return gettext
+
+
+def label_lookup(labels: Mapping[Any, object]) -> Callable[[Any], str]:
+    """The label ``labels`` gives a key (a lazy text, in the reader's language), or the key itself
+    when it has none."""
+    return lambda key: str(labels.get(key, key))
 
 
 def current_locale() -> Locale:

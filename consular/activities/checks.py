@@ -17,6 +17,7 @@ from config import current_settings
 from consular.db import MAX_ID, db
 from consular.network.checks import _Input
 from consular.registry.operations import parse_day
+from consular.validation import day_of
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -76,27 +77,15 @@ class Check(_Input):
             if required:
                 self.fail(key, _("This field is required."))
             return None
-        raw = self.data[key]
-        value: date | None = None
-        if isinstance(raw, datetime):
-            value = raw.date()
-        elif isinstance(raw, date):
-            value = raw
-        elif isinstance(raw, str) and len(raw) <= 40:
-            value = parse_day(raw)
+        value = day_of(self.data[key], lambda text: parse_day(text) if len(text) <= 40 else None)
         if value is None:
             self.fail(key, _("Not a date. Use the form 2025-09-30."))
             return None
-        if value < EARLIEST:
-            self.fail(key, _("This date is too far in the past."))
-            return None
-        if past and value > office_today():
-            self.fail(key, _("This day has not come yet: log an activity once it was held."))
-            return None
-        if not_before is not None and value < not_before:
-            self.fail(key, not_before_text)
-            return None
-        return self.keep(key, value)
+        return self.keep_unless(
+            key, value, (value < EARLIEST, _("This date is too far in the past.")),
+            (past and value > office_today(),
+             _("This day has not come yet: log an activity once it was held.")),
+            (not_before is not None and value < not_before, not_before_text))
 
     def count(self, key: str, *, maximum: int = MAX_HEAD_COUNT, required: bool = False) -> int | None:
         """A whole number from 0 to ``maximum`` (a form sends it as text)."""
@@ -108,10 +97,9 @@ class Check(_Input):
         if isinstance(raw, str):
             text = raw.strip().replace(",", "")
             raw = int(text) if text.isascii() and text.isdigit() and len(text) < 12 else raw
-        if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= maximum:
-            self.fail(key, _("A whole number from %(low)d to %(high)d.", low=0, high=maximum))
-            return None
-        return self.keep(key, raw)
+        return self.keep_unless(
+            key, raw, (not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= maximum,
+                       _("A whole number from %(low)d to %(high)d.", low=0, high=maximum)))
 
     def yes_no(self, key: str) -> bool | None:
         """A checkbox (a form sends "y" or nothing) or a JSON true / false."""

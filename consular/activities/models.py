@@ -152,7 +152,6 @@ class ActivityAttachment(AttachmentColumns, Model):
 
     __tablename__ = "activity_attachment"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activity.id"), index=True)
 
     activity: Mapped[Activity] = relationship(back_populates="attachments")
@@ -160,9 +159,10 @@ class ActivityAttachment(AttachmentColumns, Model):
 
 class ActionColumns:
     """The columns of an action someone is to take (an activity's follow-up, a risk's measure):
-    what, who does it, by when and when it was done. The owning table adds its id and the key
+    its id (first), what, who does it, by when and when it was done. The owning table adds the key
     of what the action is for."""
 
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-1)
     action: Mapped[str] = mapped_column(sa.String(300))
     owner: Mapped[str] = mapped_column(sa.String(120))
     due_on: Mapped[date] = mapped_column(sa.Date)
@@ -175,7 +175,6 @@ class FollowUp(ActionColumns, Model):
 
     __tablename__ = "activity_follow_up"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activity.id"), index=True)
 
     activity: Mapped[Activity] = relationship(back_populates="follow_ups")
@@ -260,7 +259,6 @@ class RiskMeasure(ActionColumns, Model):
 
     __tablename__ = "risk_measure"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     risk_point_id: Mapped[int] = mapped_column(sa.ForeignKey("risk_point.id"), index=True)
     state: Mapped[MeasureState] = mapped_column(_enum(MeasureState), default=MeasureState.planned)
 

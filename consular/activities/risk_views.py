@@ -34,7 +34,7 @@ from consular.activities.forms import (
 from consular.activities.models import RiskLevel, RiskPoint, RiskState
 from consular.activities.operations import ActivityRefused
 from consular.activities.reach import alerts
-from consular.activities.views import _save, bp
+from consular.activities.views import _list_page, _save, bp
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
     can_manage_risk_points,
@@ -44,8 +44,6 @@ from consular.auth.scoping import (
 from consular.cases.models import Case
 from consular.db import db
 from consular.network.models import ServiceStation
-
-PAGE_SIZE = 25
 
 
 @bp.context_processor
@@ -66,12 +64,10 @@ def _manager(risk_id: int) -> tuple[User, RiskPoint]:
 @bp.get("/risks")
 def risk_list() -> str:
     user = risk_reader()
-    filters, args, page = queries.risk_filters_from(request.args)
-    result = queries.numbered_page(queries.risks_query(user, filters), page, PAGE_SIZE)
-    return render_template("activities/risks.html", page=result, args=args,
-                           states=[(s.value, str(RISK_STATE_LABELS[s])) for s in RiskState],
-                           levels=[(v.value, str(LEVEL_LABELS[v])) for v in RiskLevel],
-                           may_report=can_report_risk(user))
+    return _list_page("activities/risks.html", user, queries.risk_filters_from, queries.risks_query,
+                      states=[(s.value, str(RISK_STATE_LABELS[s])) for s in RiskState],
+                      levels=[(v.value, str(LEVEL_LABELS[v])) for v in RiskLevel],
+                      may_report=can_report_risk(user))
 
 
 def _risk_form(user: User, risk: RiskPoint | None) -> RiskForm:

@@ -9,8 +9,8 @@ unknown to them (404).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import (
@@ -82,15 +82,26 @@ def _helpers() -> dict[str, Any]:
 # --- the list -------------------------------------------------------------------------------------
 
 
+F = TypeVar("F")
+
+
+def _list_page(template: str, user: User,
+               filters_from: Callable[[Mapping[str, str]], tuple[F, dict[str, Any], int]],
+               query: Callable[[User, F], sa.Select[Any]], **context: Any) -> str:
+    """A list page: the page of ``query``'s rows its query string asks for, rendered by ``template``
+    with the cleaned arguments for links and ``context``."""
+    filters, args, page = filters_from(request.args)
+    result = queries.numbered_page(query(user, filters), page, PAGE_SIZE)
+    return render_template(template, page=result, args=args, **context)
+
+
 @bp.get("/activities")
 def activity_list() -> str:
     user = activity_worker()
-    filters, args, page = queries.filters_from(request.args)
-    result = queries.numbered_page(queries.activities_query(user, filters), page, PAGE_SIZE)
-    return render_template("activities/list.html", page=result, args=args,
-                           kinds=[(k.value, str(KIND_PLURALS[k])) for k in ActivityKind],
-                           may_log=[(k.value, str(KIND_LABELS[k])) for k in activity_kinds_for(user)],
-                           years=queries.years_with_activities())
+    return _list_page("activities/list.html", user, queries.filters_from, queries.activities_query,
+                      kinds=[(k.value, str(KIND_PLURALS[k])) for k in ActivityKind],
+                      may_log=[(k.value, str(KIND_LABELS[k])) for k in activity_kinds_for(user)],
+                      years=queries.years_with_activities())
 
 
 # --- the form ------------------------------------------------------------------------------------

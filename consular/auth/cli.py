@@ -130,26 +130,6 @@ def list_users(role: str | None, inactive: bool) -> None:
                    f"{'on' if user.totp_enabled else 'off':<4} {last:<17} {place}")
 
 
-@users.command("deactivate")
-@click.argument("username")
-@with_appcontext
-def deactivate(username: str) -> None:
-    """Stop a user from logging in; ends their sessions and revokes their API tokens."""
-    user = _user(username)
-    _change_if(user.active, f"{user.username} is already deactivated.", lambda: ops.deactivate_user(user),
-               f"Deactivated {user.username}; their sessions and API tokens were ended.")
-
-
-@users.command("reactivate")
-@click.argument("username")
-@with_appcontext
-def reactivate(username: str) -> None:
-    """Let a deactivated user log in again."""
-    user = _user(username)
-    _change_if(not user.active, f"{user.username} is already active.", lambda: ops.reactivate_user(user),
-               f"Reactivated {user.username}.")
-
-
 @users.command("set-password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -163,12 +143,31 @@ def set_password(username: str, password_stdin: bool) -> None:
     click.echo(f"New password set for {user.username}; their sessions were ended.")
 
 
-@users.command("reset-2fa")
-@click.argument("username")
-@with_appcontext
-def reset_2fa(username: str) -> None:
-    """Turn off two-step login (lost phone); the user sets it up again at the next login."""
-    user = _user(username)
-    _change_if(user.totp_enabled, f"Two-step login is not on for {user.username}.",
-               lambda: ops.reset_totp(user),
-               f"Two-step login reset for {user.username}; their sessions were ended.")
+# Commands that change one user when that is needed: name, help, whether it is needed, what it
+# says when it is not, the change, what it says when done ({username}: the user's).
+_USER_CHANGES: tuple[tuple[str, str, Callable[[User], bool], str, Callable[[User], object], str], ...] = (
+    ("deactivate", "Stop a user from logging in; ends their sessions and revokes their API tokens.",
+     lambda user: user.active, "{username} is already deactivated.", ops.deactivate_user,
+     "Deactivated {username}; their sessions and API tokens were ended."),
+    ("reactivate", "Let a deactivated user log in again.",
+     lambda user: not user.active, "{username} is already active.", ops.reactivate_user,
+     "Reactivated {username}."),
+    ("reset-2fa", "Turn off two-step login (lost phone); the user sets it up again at the next login.",
+     lambda user: user.totp_enabled, "Two-step login is not on for {username}.", ops.reset_totp,
+     "Two-step login reset for {username}; their sessions were ended."),
+)
+
+
+def _user_change_command(name: str, help_text: str, needed: Callable[[User], bool], not_needed: str,
+                         change: Callable[[User], object], done: str) -> None:
+    @users.command(name, help=help_text)
+    @click.argument("username")
+    @with_appcontext
+    def command(username: str) -> None:
+        user = _user(username)
+        _change_if(needed(user), not_needed.format(username=user.username), lambda: change(user),
+                   done.format(username=user.username))
+
+
+for _change_spec in _USER_CHANGES:
+    _user_change_command(*_change_spec)

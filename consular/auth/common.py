@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_babel import lazy_gettext as _l
 
+import i18n
 from consular import validation
 from consular.auth.models import Role
 
@@ -42,8 +43,7 @@ ACCOUNT_ERRORS = {
 }
 
 
-def account_error_text(code: str) -> str:
-    return str(ACCOUNT_ERRORS.get(code, code))
+account_error_text = i18n.label_lookup(ACCOUNT_ERRORS)
 
 
 ROLE_LABELS = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -73,17 +74,21 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
+# What a password must not be, in the order asked: the reason code, and whether (password,
+# username) is refused for it.
+_PASSWORD_RULES: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
+    ("too_short", lambda password, _username: len(password) < MIN_PASSWORD_LENGTH),
+    ("too_long", lambda password, _username: len(password) > MAX_PASSWORD_LENGTH),
+    ("contains_username", lambda password, username: bool(username)
+     and username.lower() in password.lower()),
+    ("too_simple", lambda password, _username: len(set(password)) < 5
+     or password.lower() in _COMMON_PASSWORDS),
+)
+
+
 def check_password_strength(password: str, username: str = "") -> str | None:
-    """Returns an untranslated reason code, or None when acceptable."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return "too_short"
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return "too_long"
-    if username and username.lower() in password.lower():
-        return "contains_username"
-    if len(set(password)) < 5 or password.lower() in _COMMON_PASSWORDS:
-        return "too_simple"
-    return None
+    """Returns an untranslated reason code (the first rule that refuses it), or None when acceptable."""
+    return next((code for code, refused in _PASSWORD_RULES if refused(password, username)), None)
 
 
 def normalise_phone(raw: str) -> str:

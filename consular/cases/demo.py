@@ -169,6 +169,16 @@ class _Loader:
         def v(case: Case) -> int:
             return case.version
 
+        def hand_to(hours: float, actor: str, station: ServiceStation) -> None:
+            add(hours, actor, lambda c: ops.assign(c, user=self.user(actor), station_id=station.id,
+                                                   coordinator_id=None,
+                                                   instructions=INSTRUCTIONS[spec.category],
+                                                   expected_version=v(c)))
+
+        def accepted(hours: float, actor: str) -> None:
+            add(hours, actor, lambda c: ops.accept_assignment(c, user=self.user(actor),
+                                                              expected_version=v(c)))
+
         add(t, triager, lambda c: ops.triage(
             c, user=self.user(triager), priority=spec.priority,
             note=TRIAGE_NOTE if r.random() < 0.4 else None, expected_version=v(c)))
@@ -201,25 +211,18 @@ class _Loader:
             if spec.declined_by and spec.declined_by in self.stations:
                 first = self.stations[spec.declined_by]
                 t += r.uniform(1, 3) * pace
-                add(t, triager, lambda c: ops.assign(c, user=self.user(triager), station_id=first.id,
-                                                     coordinator_id=None,
-                                                     instructions=INSTRUCTIONS[spec.category],
-                                                     expected_version=v(c)))
+                hand_to(t, triager, first)
                 t += r.uniform(4, 12)
                 decliner = f"station-{spec.declined_by}"
                 add(t, decliner, lambda c: ops.decline_assignment(
                     c, user=self.user(decliner), reason=DECLINE_REASON, expected_version=v(c)))
             station = self.stations[station_key]  # type: ignore[index]
             t += r.uniform(1, 5) * pace
-            add(t, triager, lambda c: ops.assign(c, user=self.user(triager), station_id=station.id,
-                                                 coordinator_id=None,
-                                                 instructions=INSTRUCTIONS[spec.category],
-                                                 expected_version=v(c)))
+            hand_to(t, triager, station)
             if spec.ends == "assigned":
                 return out
             t += r.uniform(1, 10) * pace
-            add(t, worker, lambda c: ops.accept_assignment(c, user=self.user(worker),
-                                                           expected_version=v(c)))
+            accepted(t, worker)
             resolver = worker
         t += r.uniform(18, 50) * pace
         add(t, resolver, lambda c: ops.add_note(c, user=self.user(resolver),
@@ -260,13 +263,9 @@ class _Loader:
             add(t, C1, lambda c: ops.reopen(c, user=self.user(C1), reason=REOPEN_REASON,
                                             expected_version=v(c)))
             t += r.uniform(1, 3)
-            add(t, C1, lambda c: ops.assign(c, user=self.user(C1), station_id=again.id,
-                                            coordinator_id=None,
-                                            instructions=INSTRUCTIONS[spec.category],
-                                            expected_version=v(c)))
+            hand_to(t, C1, again)
             t += r.uniform(2, 8)
-            add(t, volunteer, lambda c: ops.accept_assignment(c, user=self.user(volunteer),
-                                                              expected_version=v(c)))
+            accepted(t, volunteer)
         return out
 
     def _flood(self) -> Incident:

@@ -450,7 +450,6 @@ class Attachment(AttachmentColumns, Model):
 
     __tablename__ = "attachment"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id"), index=True)
 
     case: Mapped[Case] = relationship(back_populates="attachments")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from consular.db import Model, TimestampMixin, UTCDateTime
 from consular.network.names import place_name
@@ -14,15 +15,33 @@ from consular.network.names import place_name
 
 class NamedInLanguages:
     """A place named in several languages: ``name`` (Simplified Chinese), ``name_en`` (English) and
-    ``names`` (the other languages, by locale). ``name_in`` picks one (``consular.network.names``)."""
+    ``names`` (the other languages, by locale), each at most ``name_length`` characters (a keyword
+    of the class: ``class Mission(NamedInLanguages, …, name_length=200)``), after its ``id`` and
+    before the table's other columns. ``name_in`` picks one (``consular.network.names``)."""
+
+    name_length: ClassVar[int]
+
+    def __init_subclass__(cls, *, name_length: int, **kw: Any) -> None:
+        cls.name_length = name_length
+        super().__init_subclass__(**kw)
+
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-1)
+
+    @declared_attr
+    def name(cls) -> Mapped[str]:
+        return mapped_column(sa.String(cls.name_length), sort_order=-1)
+
+    @declared_attr
+    def name_en(cls) -> Mapped[str]:
+        return mapped_column(sa.String(cls.name_length), default="", sort_order=-1)
+
+    @declared_attr
+    def names(cls) -> Mapped[dict[str, str]]:
+        # Other languages → name: {"it": "Punto di assistenza di Prato", "zh_Hant": "…"}.
+        return mapped_column(sa.JSON, default=dict, sort_order=-1)
 
     def name_in(self, locale: str | None) -> str:
-        return place_name(self, locale)  # type: ignore[arg-type]  # the subclasses have the columns
-
-
-def _names_column() -> Mapped[dict[str, str]]:
-    # Other languages → name: {"it": "Punto di assistenza di Prato", "zh_Hant": "…"}.
-    return mapped_column(sa.JSON, default=dict)
+        return place_name(self, locale)  # type: ignore[arg-type]  # name and name_en are columns
 
 
 class DivisionLevel(StrEnum):
@@ -50,13 +69,9 @@ class Division(TimestampMixin, Model):
         return self.name_en if locale.startswith("en") and self.name_en else self.name
 
 
-class LiaisonPoint(NamedInLanguages, TimestampMixin, Model):
+class LiaisonPoint(NamedInLanguages, TimestampMixin, Model, name_length=120):
     __tablename__ = "liaison_point"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(120))
-    name_en: Mapped[str] = mapped_column(sa.String(120), default="")
-    names: Mapped[dict[str, str]] = _names_column()
     division_id: Mapped[int] = mapped_column(sa.ForeignKey("division.id"), index=True)
     address: Mapped[str] = mapped_column(sa.String(300), default="")
     phone: Mapped[str] = mapped_column(sa.String(32), default="")
@@ -74,13 +89,9 @@ class HostKind(StrEnum):
     other = "other"
 
 
-class ServiceStation(NamedInLanguages, TimestampMixin, Model):
+class ServiceStation(NamedInLanguages, TimestampMixin, Model, name_length=160):
     __tablename__ = "service_station"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(160))
-    name_en: Mapped[str] = mapped_column(sa.String(160), default="")
-    names: Mapped[dict[str, str]] = _names_column()
     country_code: Mapped[str] = mapped_column(sa.String(2), index=True)
     city: Mapped[str] = mapped_column(sa.String(120))
     host_organisation: Mapped[str] = mapped_column(sa.String(200))
@@ -106,13 +117,9 @@ class MissionKind(StrEnum):
     consulate = "consulate"
 
 
-class Mission(NamedInLanguages, TimestampMixin, Model):
+class Mission(NamedInLanguages, TimestampMixin, Model, name_length=200):
     __tablename__ = "mission"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(200))
-    name_en: Mapped[str] = mapped_column(sa.String(200), default="")
-    names: Mapped[dict[str, str]] = _names_column()
     kind: Mapped[MissionKind] = mapped_column(sa.Enum(MissionKind, native_enum=False, length=30))
     country_code: Mapped[str] = mapped_column(sa.String(2), index=True)
     city: Mapped[str] = mapped_column(sa.String(120))
@@ -122,15 +129,11 @@ class Mission(NamedInLanguages, TimestampMixin, Model):
     active: Mapped[bool] = mapped_column(default=True)
 
 
-class CoordinationCentre(NamedInLanguages, TimestampMixin, Model):
+class CoordinationCentre(NamedInLanguages, TimestampMixin, Model, name_length=200):
     """The city's coordination centre; one row."""
 
     __tablename__ = "coordination_centre"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(200))
-    name_en: Mapped[str] = mapped_column(sa.String(200), default="")
-    names: Mapped[dict[str, str]] = _names_column()
     city: Mapped[str] = mapped_column(sa.String(120))
     address: Mapped[str] = mapped_column(sa.String(300), default="")
     phone: Mapped[str] = mapped_column(sa.String(32), default="")

@@ -11,8 +11,9 @@ Input is checked by ``consular.network.checks`` (the fields, limits and errors o
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -103,6 +104,31 @@ def _set_active(obj: Any, object_type: str, active: bool) -> bool:
     db.session.flush()
     record(f"{object_type}.{'reactivate' if active else 'deactivate'}", object_type, obj.id)
     return True
+
+
+@dataclass(frozen=True)
+class _Register(Generic[Place]):
+    """What a register of places does alike: create, update, deactivate and reactivate its
+    ``model``'s rows (audited as ``object_type``), checked by ``checks``; a new one needs
+    ``required``."""
+
+    model: type[Place]
+    object_type: str
+    fields: tuple[str, ...]
+    required: tuple[str, ...]
+    checks: Callable[[_Input, Place | None], None]
+
+    def create(self, data: Mapping[str, Any]) -> Place:
+        return _create(self.model, self.object_type, self.fields, data, self.required, self.checks)
+
+    def update(self, place: Place, data: Mapping[str, Any]) -> list[str]:
+        return _update(place, self.object_type, self.fields, data, self.checks)
+
+    def deactivate(self, place: Place) -> bool:
+        return _set_active(place, self.object_type, False)
+
+    def reactivate(self, place: Place) -> bool:
+        return _set_active(place, self.object_type, True)
 
 
 # --- divisions ----------------------------------------------------------------------------------
@@ -218,24 +244,18 @@ def _check_point(check: _Input, point: LiaisonPoint | None) -> None:
             check.fail("division_id", _("This division is deactivated."))
 
 
-def create_liaison_point(data: Mapping[str, Any]) -> LiaisonPoint:
-    return _create(LiaisonPoint, "liaison_point", POINT_FIELDS, data,
-                   ("name", "division_id", "phone"), _check_point)
-
-
-def update_liaison_point(point: LiaisonPoint, data: Mapping[str, Any]) -> list[str]:
-    return _update(point, "liaison_point", POINT_FIELDS, data, _check_point)
-
-
-def deactivate_liaison_point(point: LiaisonPoint) -> bool:
-    return _set_active(point, "liaison_point", False)
+_POINTS = _Register(LiaisonPoint, "liaison_point", POINT_FIELDS, ("name", "division_id", "phone"),
+                    _check_point)
+create_liaison_point = _POINTS.create
+update_liaison_point = _POINTS.update
+deactivate_liaison_point = _POINTS.deactivate
 
 
 def reactivate_liaison_point(point: LiaisonPoint) -> bool:
     if not point.active and not point.division.active:
         raise NetworkConflict(_("The division %(name)s is deactivated. Reactivate it first, or "
                                 "move the liaison point.", name=point.division.name))
-    return _set_active(point, "liaison_point", True)
+    return _POINTS.reactivate(point)
 
 
 # --- overseas service stations ------------------------------------------------------------------
@@ -264,22 +284,13 @@ def _check_station(check: _Input, station: ServiceStation | None) -> None:
     check.email("contact_email")
 
 
-def create_station(data: Mapping[str, Any]) -> ServiceStation:
-    return _create(ServiceStation, "station", STATION_FIELDS, data,
-                   ("name", "country_code", "city", "host_organisation", "timezone", "languages"),
-                   _check_station)
-
-
-def update_station(station: ServiceStation, data: Mapping[str, Any]) -> list[str]:
-    return _update(station, "station", STATION_FIELDS, data, _check_station)
-
-
-def deactivate_station(station: ServiceStation) -> bool:
-    return _set_active(station, "station", False)
-
-
-def reactivate_station(station: ServiceStation) -> bool:
-    return _set_active(station, "station", True)
+_STATIONS = _Register(ServiceStation, "station", STATION_FIELDS,
+                      ("name", "country_code", "city", "host_organisation", "timezone", "languages"),
+                      _check_station)
+create_station = _STATIONS.create
+update_station = _STATIONS.update
+deactivate_station = _STATIONS.deactivate
+reactivate_station = _STATIONS.reactivate
 
 
 # --- missions -----------------------------------------------------------------------------------
@@ -298,21 +309,12 @@ def _check_mission(check: _Input, mission: Mission | None) -> None:
     check.text("address", MAX["address"])
 
 
-def create_mission(data: Mapping[str, Any]) -> Mission:
-    return _create(Mission, "mission", MISSION_FIELDS, data,
-                   ("name", "kind", "country_code", "city", "emergency_phone"), _check_mission)
-
-
-def update_mission(mission: Mission, data: Mapping[str, Any]) -> list[str]:
-    return _update(mission, "mission", MISSION_FIELDS, data, _check_mission)
-
-
-def deactivate_mission(mission: Mission) -> bool:
-    return _set_active(mission, "mission", False)
-
-
-def reactivate_mission(mission: Mission) -> bool:
-    return _set_active(mission, "mission", True)
+_MISSIONS = _Register(Mission, "mission", MISSION_FIELDS,
+                      ("name", "kind", "country_code", "city", "emergency_phone"), _check_mission)
+create_mission = _MISSIONS.create
+update_mission = _MISSIONS.update
+deactivate_mission = _MISSIONS.deactivate
+reactivate_mission = _MISSIONS.reactivate
 
 
 # --- the coordination centre --------------------------------------------------------------------

@@ -11,9 +11,12 @@ Loading is idempotent: it does nothing when any registrant exists.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
+from importlib import resources
+from typing import Any
 
 import phonenumbers
 import sqlalchemy as sa
@@ -46,42 +49,21 @@ class Place:
     kinds: tuple[tuple[RegistrantKind, int], ...]
 
 
-ABROAD = [
-    Place("IT", "Milano", "milano", 60, (("zh_Hans", 80), ("zh_Hant", 5), ("it", 10), ("en", 5)),
-          ((RegistrantKind.citizen_abroad, 80), (RegistrantKind.student, 12),
-           (RegistrantKind.enterprise_staff, 8))),
-    Place("IT", "Roma", "roma", 35, (("zh_Hans", 85), ("it", 10), ("en", 5)),
-          ((RegistrantKind.citizen_abroad, 85), (RegistrantKind.student, 15))),
-    Place("IT", "Prato", "prato", 55, (("zh_Hans", 90), ("zh_Hant", 4), ("it", 6)),
-          ((RegistrantKind.citizen_abroad, 95), (RegistrantKind.enterprise_staff, 5))),
-    Place("IT", "Firenze", "prato", 20, (("zh_Hans", 85), ("it", 15)),
-          ((RegistrantKind.citizen_abroad, 70), (RegistrantKind.student, 30))),
-    Place("FR", "Paris", "paris", 35, (("zh_Hans", 80), ("zh_Hant", 5), ("fr", 15)),
-          ((RegistrantKind.citizen_abroad, 75), (RegistrantKind.student, 25))),
-    Place("ES", "Madrid", "madrid", 22, (("zh_Hans", 85), ("es", 15)),
-          ((RegistrantKind.citizen_abroad, 90), (RegistrantKind.student, 10))),
-    Place("ES", "Barcelona", "madrid", 15, (("zh_Hans", 80), ("es", 20)),
-          ((RegistrantKind.citizen_abroad, 100),)),
-    Place("NL", "Amsterdam", "amsterdam", 8, (("zh_Hans", 75), ("en", 25)),
-          ((RegistrantKind.citizen_abroad, 70), (RegistrantKind.student, 30))),
-    Place("DE", "Frankfurt am Main", "frankfurt", 8, (("zh_Hans", 70), ("de", 20), ("en", 10)),
-          ((RegistrantKind.student, 70), (RegistrantKind.citizen_abroad, 30))),
-    Place("NG", "Lagos", "lagos", 8, (("zh_Hans", 80), ("en", 20)),
-          ((RegistrantKind.enterprise_staff, 75), (RegistrantKind.citizen_abroad, 25))),
-    Place("AE", "Dubai", "dubai", 8, (("zh_Hans", 85), ("en", 15)),
-          ((RegistrantKind.enterprise_staff, 60), (RegistrantKind.citizen_abroad, 40))),
-    Place("US", "New York", "newyork", 10, (("zh_Hans", 60), ("zh_Hant", 20), ("en", 20)),
-          ((RegistrantKind.citizen_abroad, 60), (RegistrantKind.student, 40))),
-]
+_PLACES = json.loads(resources.files("consular.registry").joinpath("demo_places.json").read_text("utf-8"))
+
+
+def _place(row: dict[str, Any]) -> Place:
+    return Place(row["country"], row["city"], row["station"], row["count"],
+                 tuple((language, weight) for language, weight in row["languages"]),
+                 tuple((RegistrantKind(kind), weight) for kind, weight in row["kinds"]))
+
+
+# Where the demo people live abroad, in ``demo_places.json`` beside this module.
+ABROAD = [_place(row) for row in _PLACES["abroad"]]
 # Around Prato, registered after everyone else (so the people above, their opt-outs included, stay
 # who they were): Pistoia is within 50 km of Prato, as Florence is; Bologna, 71 km away, is not. An alert
 # aimed at "Prato and 50 km" reaches the first two as well as Prato, a city aim only Prato.
-NEAR_PRATO = [
-    Place("IT", "Pistoia", "prato", 8, (("zh_Hans", 60), ("en", 20), ("it", 20)),
-          ((RegistrantKind.citizen_abroad, 80), (RegistrantKind.student, 20))),
-    Place("IT", "Bologna", None, 6, (("zh_Hans", 70), ("it", 15), ("en", 15)),
-          ((RegistrantKind.citizen_abroad, 70), (RegistrantKind.student, 30))),
-]
+NEAR_PRATO = [_place(row) for row in _PLACES["near_prato"]]
 FAMILIES_AT_HOME = 25
 HOME_CITY = "温州"
 OPTED_OUT = 6

@@ -24,7 +24,7 @@ from consular.cases.models import Gender, IdKind, PersonRole
 from consular.cases.names import has_han
 from consular.cases.search_keys import normalise_id_number
 from consular.db import MAX_ID, utcnow
-from consular.validation import FieldChecker, clean_text
+from consular.validation import FieldChecker, clean_text, day_of
 from consular.validation import message as refused_text_message
 
 E = TypeVar("E", bound=StrEnum)
@@ -186,10 +186,9 @@ class _Check(FieldChecker):
         if value is None:
             return None
         code = value.upper()
-        if not i18n.is_country_code(code):
-            self.fail(key, _("Not a country code. Use the two-letter ISO code, for example IT."))
-            return None
-        return self.keep(key, code)
+        return self.keep_unless(key, code, (
+            not i18n.is_country_code(code),
+            _("Not a country code. Use the two-letter ISO code, for example IT.")))
 
     def timezone(self, key: str) -> str | None:
         if self.blank(key):
@@ -198,32 +197,20 @@ class _Check(FieldChecker):
         if value is None:
             return None
         zone = _zones().get(value.lower())
-        if zone is None:
-            self.fail(key, _("Not a time zone. Use an IANA name such as Europe/Rome."))
-            return None
-        return self.keep(key, zone)
+        return self.keep_unless(key, zone, (
+            zone is None, _("Not a time zone. Use an IANA name such as Europe/Rome.")))
 
     def birth_date(self, key: str) -> date | None:
         if self.blank(key):
             return None
-        raw = self.data[key]
-        value: date | None = None
-        if isinstance(raw, datetime):
-            value = raw.date()
-        elif isinstance(raw, date):
-            value = raw
-        elif isinstance(raw, str) and len(raw.strip()) <= 10:
-            value = _parse_date(raw.strip())
+        value = day_of(self.data[key],
+                       lambda text: _parse_date(text.strip()) if len(text.strip()) <= 10 else None)
         if value is None:
             self.fail(key, _("Enter a date as YYYY-MM-DD, for example 1980-03-15."))
             return None
-        if value > utcnow().date():
-            self.fail(key, _("A birth date cannot be in the future."))
-            return None
-        if value.year < 1900:
-            self.fail(key, _("Check the year: it is before 1900."))
-            return None
-        return self.keep(key, value)
+        return self.keep_unless(key, value,
+                                (value > utcnow().date(), _("A birth date cannot be in the future.")),
+                                (value.year < 1900, _("Check the year: it is before 1900.")))
 
     def moment(self, key: str, zone: str | None) -> datetime | None:
         """A past date and time; one without a UTC offset is read in ``zone`` (else the office's)."""
@@ -245,13 +232,9 @@ class _Check(FieldChecker):
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=ZoneInfo(zone or current_settings().office_timezone))
-        if value > utcnow() + FUTURE_TOLERANCE:
-            self.fail(key, _("This cannot be in the future."))
-            return None
-        if value.date() < EARLIEST:
-            self.fail(key, _("Check the year: it is too far in the past."))
-            return None
-        return self.keep(key, value)
+        return self.keep_unless(
+            key, value, (value > utcnow() + FUTURE_TOLERANCE, _("This cannot be in the future.")),
+            (value.date() < EARLIEST, _("Check the year: it is too far in the past.")))
 
     def phone(self, key: str, region: str | None) -> str | None:
         if self.blank(key):

@@ -157,8 +157,7 @@ DUPLICATE_REASONS = {
 }
 
 
-def duplicate_reason(reason: str) -> str:
-    return str(DUPLICATE_REASONS.get(reason, reason))
+duplicate_reason = i18n.label_lookup(DUPLICATE_REASONS)
 
 
 DUPLICATE_STATE_LABELS = {
