@@ -42,16 +42,14 @@ from consular.registry.models import RegistrantKind
 from consular.validation import CheckedForm, choices_of, is_plain_text
 from consular.validation import message as refused_text_message
 
-STATUS_LABELS = {
-    CapStatus.Actual: _l("Real alert"),
-    CapStatus.Exercise: _l("Drill (every message is marked as a drill)"),
-    CapStatus.Test: _l("Technical test (marked as a test)"),
+# Each status in full (the compose form's choices) and in a word (lists, badges).
+STATUS_NAMES = {
+    CapStatus.Actual: (_l("Real alert"), _l("Real")),
+    CapStatus.Exercise: (_l("Drill (every message is marked as a drill)"), _l("Drill")),
+    CapStatus.Test: (_l("Technical test (marked as a test)"), _l("Test")),
 }
-STATUS_SHORT = {
-    CapStatus.Actual: _l("Real"),
-    CapStatus.Exercise: _l("Drill"),
-    CapStatus.Test: _l("Test"),
-}
+STATUS_LABELS = {status: full for status, (full, _word) in STATUS_NAMES.items()}
+STATUS_SHORT = {status: word for status, (_full, word) in STATUS_NAMES.items()}
 MSG_TYPE_LABELS = {
     CapMsgType.Alert: _l("Alert"),
     CapMsgType.Update: _l("Update"),
