@@ -14,21 +14,14 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 import i18n
 from alerts import geo
 from alerts.authoring.geo_input import GEO_SHAPES, _country_near, _number, geo_message
 from alerts.authoring.recurrence import as_utc, office_zone, recurrence_trigger, upcoming_runs
 from alerts.authoring.schedule_input import check_schedule
-from alerts.models import (
-    CapCategory,
-    CapCertainty,
-    CapMsgType,
-    CapSeverity,
-    CapStatus,
-    CapUrgency,
-    RecurrenceKind,
-)
+from alerts.models import Alert, CapMsgType, CapStatus, RecurrenceKind
 from alerts.targeting import TargetArea
 from consular.db import utcnow
 from consular.registry.models import RegistrantKind
@@ -43,13 +36,20 @@ ALERT_FIELDS = (
     "send_at", "expires_at", "recurrence", "place", "event_time",
 )
 TEXT_FIELDS = ("headline", "body", "instruction", "event")  # event: CAP's <event> in this language
-# The CAP fields chosen from a list, each with its value when none is given (the compose form
-# starts from the same): the status, and those an alert and a template share.
-CAP_DEFAULTS: dict[str, StrEnum] = {
-    "status": CapStatus.Actual, "category": CapCategory.Safety, "urgency": CapUrgency.Expected,
-    "severity": CapSeverity.Moderate, "certainty": CapCertainty.Likely,
-}
 CAP_INFO_CHOICES = ("category", "urgency", "severity", "certainty")
+
+
+def _column_default(key: str) -> StrEnum:
+    default = Alert.__table__.c[key].default
+    assert isinstance(default, ScalarElementColumnDefault), key
+    value: StrEnum = default.arg
+    return value
+
+
+# The CAP fields chosen from a list, each with its value when none is given: the alert's column
+# default (``alerts.models``), which the compose form starts from too. The status, and those an
+# alert and a template share.
+CAP_DEFAULTS = {key: _column_default(key) for key in ("status", *CAP_INFO_CHOICES)}
 
 MAX_HEADLINE = 160
 MAX_BODY_CHARS = 1600  # what a provider accepts in one message at most
