@@ -57,8 +57,7 @@ from consular.auth.session import require_user
 from consular.cases.models import Case
 from consular.db import db
 from consular.network.queries import paginate
-from consular.validation import is_plain_text
-from consular.validation import message as refused_text_message
+from consular.validation import text_refusal
 
 bp = Blueprint("activities_api", __name__, url_prefix="/api/v1")
 
@@ -249,8 +248,8 @@ def risk_decision(risk_id: int) -> Response:
     note = body.get("note", "")
     if note is not None and not isinstance(note, str):
         errors["note"] = _("Enter text.")
-    elif isinstance(note, str) and not is_plain_text(note):  # every problem at once
-        errors["note"] = refused_text_message()
+    elif (problem := text_refusal(note)) is not None:  # every problem at once
+        errors["note"] = problem
     if errors:
         raise ApiError(422, "invalid", error_message(422), errors)
     assert isinstance(decision, str)

@@ -45,8 +45,7 @@ from consular.registry import operations as ops
 from consular.registry import schemas as rs
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
 from consular.registry.queries import RegistrantFilters, registrants_query
-from consular.validation import is_plain_text
-from consular.validation import message as refused_text_message
+from consular.validation import text_refusal
 
 bp = Blueprint("registry_api", __name__, url_prefix="/api/v1/registrants")
 
@@ -191,9 +190,9 @@ def status(registrant_id: int) -> Response:
         raise ApiError(422, "invalid", error_message(422), unknown)
     if "status" not in body:
         missing = {"status": _("This field is required.")}
-        note = body.get("consent_note")
-        if isinstance(note, str) and not is_plain_text(note):  # every problem at once
-            missing["consent_note"] = refused_text_message()
+        problem = text_refusal(body.get("consent_note"))
+        if problem is not None:  # every problem at once
+            missing["consent_note"] = problem
         raise ApiError(422, "invalid", error_message(422), missing)
     ops.change_status(found, body["status"] if isinstance(body["status"], str) else "", user=user,
                       consent_method=body.get("consent_method") or None,
