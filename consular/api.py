@@ -126,7 +126,7 @@ def written(item: Callable[..., Any], *args: Any) -> Response:
 
 def unknown_fields(body: Mapping[str, Any], allowed: Iterable[str]) -> dict[str, str]:
     """A refusal for each key of ``body`` that is not one of ``allowed``, by name (cut to 60
-    characters), in order."""
+    characters), in sorted order."""
     return {key[:60]: _("Unknown or read-only field.") for key in sorted(set(body) - set(allowed))}
 
 
