@@ -5,14 +5,14 @@ each blueprint adds only the handlers of its own domain's errors (which answer w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from flask_babel import gettext as _
 
 from config import current_settings
-from consular.db import db
+from consular.db import db, settle
 
 if TYPE_CHECKING:
     from consular.network.queries import Page
@@ -115,6 +115,19 @@ class QueryArgs:
     def check(self) -> None:
         if self.errors:
             raise ApiError(400, "bad_query", error_message(400), self.errors)
+
+
+def written(item: Callable[..., Any], *args: Any) -> Response:
+    """A write's answer: its changes flushed and what the session held forgotten (``settle``), then
+    ``item(*args)`` read back as stored, as JSON."""
+    settle()
+    return jsonify(item(*args))
+
+
+def unknown_fields(body: Mapping[str, Any], allowed: Iterable[str]) -> dict[str, str]:
+    """A refusal for each key of ``body`` that is not one of ``allowed``, by name (cut to 60
+    characters), in sorted order."""
+    return {key[:60]: _("Unknown or read-only field.") for key in sorted(set(body) - set(allowed))}
 
 
 def page_json(page: Page[T], item: Callable[[T], Any]) -> Response:

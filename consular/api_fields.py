@@ -165,6 +165,13 @@ class Page(Schema):
     offset = fields.Integer(required=True)
 
 
+def page_of(item: type[Schema], name: str = "") -> type[Page]:
+    """The answer of a list of ``item``: a ``Page`` whose ``items`` are ``item``, named ``name`` in
+    the document (by default ``item``'s name with ``Page`` for ``Out``: ``RiskOut`` → ``RiskPage``)."""
+    return type(name or item.__name__.removesuffix("Out") + "Page", (Page,), {
+        "items": fields.List(fields.Nested(item), required=True), "__module__": item.__module__})
+
+
 # --- messages ---------------------------------------------------------------------------------
 
 

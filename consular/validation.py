@@ -64,6 +64,14 @@ def is_plain_text(text: str, *, multiline: bool = False) -> bool:
     return refused_character(text, multiline=multiline) is None
 
 
+def text_refusal(value: object, *, multiline: bool = False) -> str | None:
+    """The rule's refusal (in the request's language) when ``value`` is text the rule refuses;
+    None otherwise (a value that is not text at all is for another check to refuse)."""
+    if isinstance(value, str) and not is_plain_text(value, multiline=multiline):
+        return message()
+    return None
+
+
 def clean_text(raw: str, *, multiline: bool = False) -> str | None:
     """Text as stored: NFC, trimmed; a one-line field's tabs and line breaks become one space, a
     multi-line field's line ends become ``\\n``. None when the rule refuses it."""
@@ -184,9 +192,9 @@ class PlainText:
         self.multiline = multiline
 
     def __call__(self, form: Any, field: Any) -> None:
-        data = field.data
-        if isinstance(data, str) and not is_plain_text(data, multiline=self.multiline):
-            raise FormValidationError(message())
+        problem = text_refusal(field.data, multiline=self.multiline)
+        if problem is not None:
+            raise FormValidationError(problem)
 
 
 class PlainTextSchema(Validator):
@@ -196,8 +204,9 @@ class PlainTextSchema(Validator):
         self.multiline = multiline
 
     def __call__(self, value: Any) -> Any:
-        if isinstance(value, str) and not is_plain_text(value, multiline=self.multiline):
-            raise SchemaValidationError(message())
+        problem = text_refusal(value, multiline=self.multiline)
+        if problem is not None:
+            raise SchemaValidationError(problem)
         return value
 
 

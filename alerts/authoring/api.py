@@ -21,9 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -54,6 +54,7 @@ bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1/alerts")
 
 TAGS = ("alerts",)
 ALERT_ID = {"alert_id": "The alert's id."}
+F = TypeVar("F", bound=Callable[..., Any])
 MAX_KEY = 200
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,200}")  # visible ASCII, as a header carries it safely
 IDEMPOTENCY = {"Idempotency-Key": {
@@ -403,60 +404,66 @@ def _acted(alert_id: int, action: str) -> tuple[Response, int, dict[str, str]]:
     return _answer(alert.id, user)
 
 
-@bp.post("/<int:alert_id>/submit")
-@documented("Ask for approval", tags=TAGS, responses={200: s.AlertOut}, path_params=ALERT_ID,
-            errors=(409, 422), status_descriptions={409: "Not a draft.", 422: "The draft is no "
-                                                    "longer valid (its send time has passed…)."},
-            description="Another coordinator must approve it.")
+def on_alert(action: str, summary: str, *, method: str = "POST",
+             responses: Mapping[int, Any] | None = None, **doc: Any) -> Callable[[F], F]:
+    """The route of an action on one alert (``/<alert_id>/<action>``, POST unless ``method`` says
+    otherwise), described as answering with the alert as it now is (or, by ``responses``, with
+    what the route answers instead: the new alert it wrote, its figures…)."""
+
+    def decorate(view: F) -> F:
+        described = documented(summary, tags=TAGS, responses=responses or {200: s.AlertOut},
+                               path_params=ALERT_ID, **doc)(view)
+        return bp.route(f"/<int:alert_id>/{action}", methods=[method])(described)
+
+    return decorate
+
+
+@on_alert("submit", "Ask for approval",
+          errors=(409, 422), status_descriptions={409: "Not a draft.", 422: "The draft is no "
+                                                  "longer valid (its send time has passed…)."},
+          description="Another coordinator must approve it.")
 def submit(alert_id: int) -> tuple[Response, int, dict[str, str]]:
     return _act(alert_id, "submit")
 
 
-@bp.post("/<int:alert_id>/approve")
-@documented("Approve (two-person rule)", tags=TAGS, responses={200: s.AlertOut},
-            path_params=ALERT_ID, errors=(403, 409, 422),
-            status_descriptions={403: "The caller wrote or last changed it: another coordinator "
-                                      "must approve it.", 409: NOT_NOW,
-                                 422: "An update or cancel notice that repeats the original."},
-            description="By a coordinator who neither wrote nor last changed the alert. It is sent "
-                        "at its send time (now when it has none).")
+@on_alert("approve", "Approve (two-person rule)", errors=(403, 409, 422),
+          status_descriptions={403: "The caller wrote or last changed it: another coordinator "
+                                    "must approve it.", 409: NOT_NOW,
+                               422: "An update or cancel notice that repeats the original."},
+          description="By a coordinator who neither wrote nor last changed the alert. It is sent "
+                      "at its send time (now when it has none).")
 def approve(alert_id: int) -> tuple[Response, int, dict[str, str]]:
     return _act(alert_id, "approve")
 
 
-@bp.post("/<int:alert_id>/reject")
-@documented("Send back to its author", tags=TAGS, body=s.AlertReasonIn, responses={200: s.AlertOut},
-            path_params=ALERT_ID, errors=(403, 409),
-            status_descriptions={403: "The caller wrote or last changed it.", 409: NOT_NOW})
+@on_alert("reject", "Send back to its author", body=s.AlertReasonIn, errors=(403, 409),
+          status_descriptions={403: "The caller wrote or last changed it.", 409: NOT_NOW})
 def reject(alert_id: int) -> tuple[Response, int, dict[str, str]]:
     return _act(alert_id, "reject")
 
 
-@bp.post("/<int:alert_id>/cancel")
-@documented("Cancel", tags=TAGS, body=s.AlertReasonIn, responses={200: s.AlertOut}, path_params=ALERT_ID,
-            errors=(409,), status_descriptions={409: "Already sent or cancelled."},
-            description="At any time before it is sent; during a send, every message not yet handed "
-                        "to the provider is stopped. Once sent, write a cancel notice instead.")
+@on_alert("cancel", "Cancel", body=s.AlertReasonIn,
+          errors=(409,), status_descriptions={409: "Already sent or cancelled."},
+          description="At any time before it is sent; during a send, every message not yet handed "
+                      "to the provider is stopped. Once sent, write a cancel notice instead.")
 def cancel(alert_id: int) -> tuple[Response, int, dict[str, str]]:
     return _act(alert_id, "cancel")
 
 
-@bp.post("/<int:alert_id>/break-glass")
-@documented("Send now without a second approval (break-glass)", tags=TAGS, body=s.AlertReasonIn,
-            responses={200: s.AlertOut}, path_params=ALERT_ID, errors=(403, 409),
-            status_descriptions={403: "Break-glass is switched off here.", 409: NOT_NOW,
-                                 422: "No reason given, or not an Extreme or Immediate alert."},
-            description="Extreme severity or Immediate urgency only, with the reason; every other "
-                        "coordinator is told and one of them must review it.")
+@on_alert("break-glass", "Send now without a second approval (break-glass)", body=s.AlertReasonIn,
+          errors=(403, 409),
+          status_descriptions={403: "Break-glass is switched off here.", 409: NOT_NOW,
+                               422: "No reason given, or not an Extreme or Immediate alert."},
+          description="Extreme severity or Immediate urgency only, with the reason; every other "
+                      "coordinator is told and one of them must review it.")
 def break_glass(alert_id: int) -> tuple[Response, int, dict[str, str]]:
     return _act(alert_id, "break_glass")
 
 
-@bp.post("/<int:alert_id>/break-glass/review")
-@documented("Review a break-glass send", tags=TAGS, body=s.BreakGlassReviewIn, responses={200: s.AlertOut},
-            path_params=ALERT_ID, errors=(403, 409),
-            status_descriptions={403: "The caller sent it.", 409: "Not sent by break-glass, or "
-                                                                  "reviewed already."})
+@on_alert("break-glass/review", "Review a break-glass send", body=s.BreakGlassReviewIn,
+          errors=(403, 409),
+          status_descriptions={403: "The caller sent it.", 409: "Not sent by break-glass, or "
+                                                                "reviewed already."})
 def break_glass_review(alert_id: int) -> tuple[Response, int, dict[str, str]]:
     return _act(alert_id, "review")
 
@@ -469,23 +476,20 @@ def _derive(alert_id: int, kind: CapMsgType) -> tuple[Response, int, dict[str, s
     return _answer(new.id, user, 201, {"Location": url_for("alerts_api.read", alert_id=new.id)})
 
 
-@bp.post("/<int:alert_id>/update")
-@documented("Write an update of an alert that has gone out", tags=TAGS,
-            responses={201: s.AlertOut}, path_params=ALERT_ID, errors=(409, 422),
-            status_descriptions={409: "It has not gone out, or it is a cancel notice."},
-            description="A new draft (CAP msgType Update) prefilled with its texts and areas: "
-                        "rewrite each language's message to say what has changed (PATCH), then "
-                        "ask for approval.")
+@on_alert("update", "Write an update of an alert that has gone out",
+          responses={201: s.AlertOut}, errors=(409, 422),
+          status_descriptions={409: "It has not gone out, or it is a cancel notice."},
+          description="A new draft (CAP msgType Update) prefilled with its texts and areas: "
+                      "rewrite each language's message to say what has changed (PATCH), then "
+                      "ask for approval.")
 def write_update(alert_id: int) -> tuple[Response, int, dict[str, str]]:
     return _derive(alert_id, CapMsgType.Update)
 
 
-@bp.post("/<int:alert_id>/cancel-notice")
-@documented("Write a cancel notice of an alert that has gone out", tags=TAGS,
-            responses={201: s.AlertOut}, path_params=ALERT_ID, errors=(409, 422),
-            status_descriptions={409: "It has not gone out, or it is a cancel notice."},
-            description="A new draft (CAP msgType Cancel) saying in each language that the alert is "
-                        "withdrawn; once approved it also stops what is left of the original's send.")
+@on_alert("cancel-notice", "Write a cancel notice of an alert that has gone out",
+          responses={201: s.AlertOut}, errors=(409, 422),
+          status_descriptions={409: "It has not gone out, or it is a cancel notice."},
+          description="A new draft (CAP msgType Cancel) saying in each language that the alert is "
+                      "withdrawn; once approved it also stops what is left of the original's send.")
 def write_cancel_notice(alert_id: int) -> tuple[Response, int, dict[str, str]]:
     return _derive(alert_id, CapMsgType.Cancel)
-

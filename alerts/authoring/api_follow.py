@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Response, abort, jsonify
 
 from alerts.authoring import api_schemas as s
-from alerts.authoring.api import ALERT_ID, TAGS, alert_or_404, bp, coordinator
+from alerts.authoring.api import alert_or_404, coordinator, on_alert
 from alerts.authoring.call_round import call_round_rows
 from alerts.authoring.cap import to_cap_xml
 from alerts.authoring.feeds import cap_url, is_public
@@ -21,7 +21,6 @@ from alerts.authoring.progress import progress_data
 from alerts.authoring.views import CALL_ROUND_LIMIT
 from alerts.models import Delivery, DeliveryState, ReplyKind
 from consular.api import QueryArgs, page_json
-from consular.api_docs import documented
 from consular.audit.operations import record
 from consular.db import db, utcnow
 from consular.network.queries import paginate
@@ -50,23 +49,21 @@ def _reply(delivery: Delivery) -> str | None:
     return str(delivery.reply_kind) if delivery.reply_kind is not None else None
 
 
-@bp.get("/<int:alert_id>/progress")
-@documented("Follow an alert's send", tags=TAGS, responses={200: s.AlertProgressOut}, path_params=ALERT_ID,
-            description="The progress page's figures: messages by state, language and country, why "
-                        "some were skipped, the safety check's answers and the time left.")
+@on_alert("progress", "Follow an alert's send", method="GET", responses={200: s.AlertProgressOut},
+          description="The progress page's figures: messages by state, language and country, why "
+                      "some were skipped, the safety check's answers and the time left.")
 def progress(alert_id: int) -> Response:
     coordinator()
     alert = alert_or_404(alert_id)
     return jsonify(s.dump(s.AlertProgressOut, progress_data(alert)))
 
 
-@bp.get("/<int:alert_id>/call-round")
-@documented("The call round of a safety check", tags=TAGS, responses={200: s.AlertCallRoundOut},
-            path_params=ALERT_ID,
-            status_descriptions={404: "Not found, or the alert asks no safety check."},
-            description="Whom to phone: those who asked for help first, then those the message did "
-                        f"not reach, then those who have not answered in the set time (at most "
-                        f"{CALL_ROUND_LIMIT}). Recorded in the audit trail.")
+@on_alert("call-round", "The call round of a safety check", method="GET",
+          responses={200: s.AlertCallRoundOut},
+          status_descriptions={404: "Not found, or the alert asks no safety check."},
+          description="Whom to phone: those who asked for help first, then those the message did "
+                      f"not reach, then those who have not answered in the set time (at most "
+                      f"{CALL_ROUND_LIMIT}). Recorded in the audit trail.")
 def call_round(alert_id: int) -> Response:
     user = coordinator()
     alert = alert_or_404(alert_id)
@@ -91,11 +88,10 @@ def _delivery_json(delivery: Delivery, phone: str | None) -> dict[str, Any]:
         "state": str(delivery.state), "reply": _reply(delivery), "phone": masked(phone)})
 
 
-@bp.get("/<int:alert_id>/deliveries")
-@documented("An alert's messages, one per recipient", tags=TAGS, query=s.AlertDeliveryListQuery,
-            responses={200: s.AlertDeliveryPage}, path_params=ALERT_ID,
-            description="Paged, in the order they were planned; the numbers masked. Recorded in the "
-                        "audit trail.")
+@on_alert("deliveries", "An alert's messages, one per recipient", method="GET",
+          query=s.AlertDeliveryListQuery, responses={200: s.AlertDeliveryPage},
+          description="Paged, in the order they were planned; the numbers masked. Recorded in the "
+                      "audit trail.")
 def deliveries(alert_id: int) -> Response:
     user = coordinator()
     alert = alert_or_404(alert_id)
@@ -115,11 +111,10 @@ def deliveries(alert_id: int) -> Response:
     return page_json(page, lambda d: _delivery_json(d, phones.get(d.registrant_id)))
 
 
-@bp.get("/<int:alert_id>/cap")
-@documented("The link to an alert's CAP 1.2 document", tags=TAGS, responses={200: s.AlertCapLinkOut},
-            path_params=ALERT_ID,
-            description="The document is in `document`; at `url` it is served to anyone once the "
-                        "alert is public and issued, and to coordinators logged in to the pages.")
+@on_alert("cap", "The link to an alert's CAP 1.2 document", method="GET",
+          responses={200: s.AlertCapLinkOut},
+          description="The document is in `document`; at `url` it is served to anyone once the "
+                      "alert is public and issued, and to coordinators logged in to the pages.")
 def cap_link(alert_id: int) -> Response:
     coordinator()
     alert = alert_or_404(alert_id)

@@ -28,7 +28,7 @@ from alerts.models import (
     NotSentReason,
     ReplyKind,
 )
-from consular.api_fields import Bool, Choice, Country, Int, Items, Page, Text, _n
+from consular.api_fields import Bool, Choice, Country, Int, Items, Text, _n, page_of
 from consular.registry.models import RegistrantKind
 
 LIST_STATES = [*(s.value for s in AlertState), "break_glass"]
@@ -255,8 +255,7 @@ class AlertOut(Schema):
     links = fields.Nested(AlertLinksOut, required=True)
 
 
-class AlertPage(Page):
-    items = fields.List(fields.Nested(AlertOut), required=True)
+AlertPage = page_of(AlertOut)
 
 
 class AlertCountsOut(Schema):
@@ -353,8 +352,7 @@ class AlertDeliveryOut(Schema):
     replied_at = _n(fields.DateTime(required=True))
 
 
-class AlertDeliveryPage(Page):
-    items = fields.List(fields.Nested(AlertDeliveryOut), required=True)
+AlertDeliveryPage = page_of(AlertDeliveryOut)
 
 
 class AlertCapLinkOut(Schema):

@@ -16,7 +16,6 @@ from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
     RadioField,
-    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -27,6 +26,7 @@ from alerts.authoring.recurrence import WEEKDAYS
 from alerts.authoring.schedule_input import FIELDS as SCHEDULE_FIELDS
 from alerts.authoring.schedule_input import HOLIDAY_LABELS, KIND_LABELS
 from alerts.authoring.schedule_input import read_form as read_schedule
+from alerts.authoring.validation import CAP_DEFAULTS
 from alerts.models import (
     AlertState,
     CapCategory,
@@ -39,19 +39,17 @@ from alerts.models import (
     RecurrenceKind,
 )
 from consular.registry.models import RegistrantKind
-from consular.validation import CheckedForm, is_plain_text
+from consular.validation import CheckedForm, choices_of, is_plain_text
 from consular.validation import message as refused_text_message
 
-STATUS_LABELS = {
-    CapStatus.Actual: _l("Real alert"),
-    CapStatus.Exercise: _l("Drill (every message is marked as a drill)"),
-    CapStatus.Test: _l("Technical test (marked as a test)"),
+# Each status in full (the compose form's choices) and in a word (lists, badges).
+STATUS_NAMES = {
+    CapStatus.Actual: (_l("Real alert"), _l("Real")),
+    CapStatus.Exercise: (_l("Drill (every message is marked as a drill)"), _l("Drill")),
+    CapStatus.Test: (_l("Technical test (marked as a test)"), _l("Test")),
 }
-STATUS_SHORT = {
-    CapStatus.Actual: _l("Real"),
-    CapStatus.Exercise: _l("Drill"),
-    CapStatus.Test: _l("Test"),
-}
+STATUS_LABELS = {status: full for status, (full, _word) in STATUS_NAMES.items()}
+STATUS_SHORT = {status: word for status, (_full, word) in STATUS_NAMES.items()}
 MSG_TYPE_LABELS = {
     CapMsgType.Alert: _l("Alert"),
     CapMsgType.Update: _l("Update"),
@@ -134,11 +132,6 @@ def label(labels: Mapping[Any, Any], key: Any) -> str:
     return str(labels.get(key, key))
 
 
-def _choices(labels: Mapping[Any, Any]) -> list[SelectChoice]:
-    return [SelectChoice(str(key.value if hasattr(key, "value") else key), label)
-            for key, label in labels.items()]
-
-
 class CheckboxListField(SelectMultipleField):
     widget = wtf_widgets.ListWidget(prefix_label=False)
     option_widget = wtf_widgets.CheckboxInput()
@@ -147,23 +140,23 @@ class CheckboxListField(SelectMultipleField):
 class AlertForm(CheckedForm):
     """The fixed part of the compose screen (texts and areas are read by ``read_compose``)."""
 
-    status = RadioField(_l("Kind of message"), choices=_choices(STATUS_LABELS),
-                        default=CapStatus.Actual.value)
+    status = RadioField(_l("Kind of message"), choices=choices_of(STATUS_LABELS),
+                        default=CAP_DEFAULTS["status"].value)
     event = StringField(_l("Event"), description=_l("What happened, in a few words, in the base "
                                                    "language, e.g. \u201cstreet protests\u201d or "
                                                    "\u201ctyphoon\u201d."),
                         render_kw={"maxlength": 120})
-    category = SelectField(_l("Category"), choices=_choices(CATEGORY_LABELS),
-                           default=CapCategory.Safety.value)
-    urgency = SelectField(_l("Urgency"), choices=_choices(URGENCY_LABELS),
-                          default=CapUrgency.Expected.value)
-    severity = SelectField(_l("Severity"), choices=_choices(SEVERITY_LABELS),
-                           default=CapSeverity.Moderate.value)
-    certainty = SelectField(_l("Certainty"), choices=_choices(CERTAINTY_LABELS),
-                            default=CapCertainty.Likely.value)
+    category = SelectField(_l("Category"), choices=choices_of(CATEGORY_LABELS),
+                           default=CAP_DEFAULTS["category"].value)
+    urgency = SelectField(_l("Urgency"), choices=choices_of(URGENCY_LABELS),
+                          default=CAP_DEFAULTS["urgency"].value)
+    severity = SelectField(_l("Severity"), choices=choices_of(SEVERITY_LABELS),
+                           default=CAP_DEFAULTS["severity"].value)
+    certainty = SelectField(_l("Certainty"), choices=choices_of(CERTAINTY_LABELS),
+                            default=CAP_DEFAULTS["certainty"].value)
     base_language = SelectField(_l("Base language"), default="zh_Hans",
                                 description=_l("Recipients whose language has no text get this one."))
-    audience_kinds = CheckboxListField(_l("Recipient groups"), choices=_choices(AUDIENCE_LABELS),
+    audience_kinds = CheckboxListField(_l("Recipient groups"), choices=choices_of(AUDIENCE_LABELS),
                                        description=_l("None ticked: everyone registered in the area."))
     present_only = BooleanField(_l("Only people who are there now (by their stay dates)"))
     public = BooleanField(_l("Publish in the public feed (CAP and Atom)"))
@@ -186,11 +179,11 @@ class AlertForm(CheckedForm):
     event_time = StringField(_l("Time of the event"), render_kw={"type": "datetime-local"},
                              description=_l("Fills {time} in the texts, shown to each recipient in "
                                             "their own time zone."))
-    send_mode = RadioField(_l("When"), choices=_choices(SEND_MODE_LABELS), default="now")
+    send_mode = RadioField(_l("When"), choices=choices_of(SEND_MODE_LABELS), default="now")
     send_at = StringField(_l("Send at"), render_kw={"type": "datetime-local"})
     # The schedule of a recurring alert (``alerts.authoring.schedule_input``); choices named in the
     # reader's language are filled per request.
-    recurrence_kind = SelectField(_l("Repeats"), default="weekly", choices=_choices(
+    recurrence_kind = SelectField(_l("Repeats"), default="weekly", choices=choices_of(
         {k: v for k, v in KIND_LABELS.items() if k != RecurrenceKind.cron}))
     recurrence_time = StringField(_l("At"), default="09:00", render_kw={"type": "time"})
     recurrence_weekdays = CheckboxListField(_l("Days of the week"), choices=list(WEEKDAYS))
@@ -200,7 +193,7 @@ class AlertForm(CheckedForm):
                        "last day."))
     recurrence_month = SelectField(_l("Month"), default="1", choices=[str(m) for m in range(1, 13)])
     recurrence_holiday = SelectField(_l("Holiday"), default="spring_festival",
-                                     choices=_choices(HOLIDAY_LABELS),
+                                     choices=choices_of(HOLIDAY_LABELS),
                                      description=_l("Dates from the Chinese calendar, year by year."))
     recurrence_days_before = StringField(_l("Days before"), default="7", render_kw={
         "type": "number", "min": 0, "max": 365, "inputmode": "numeric"},

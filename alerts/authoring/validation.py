@@ -9,25 +9,19 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 import i18n
 from alerts import geo
 from alerts.authoring.geo_input import GEO_SHAPES, _country_near, _number, geo_message
 from alerts.authoring.recurrence import as_utc, office_zone, recurrence_trigger, upcoming_runs
 from alerts.authoring.schedule_input import check_schedule
-from alerts.models import (
-    CapCategory,
-    CapCertainty,
-    CapMsgType,
-    CapSeverity,
-    CapStatus,
-    CapUrgency,
-    RecurrenceKind,
-)
+from alerts.models import Alert, CapMsgType, CapStatus, RecurrenceKind
 from alerts.targeting import TargetArea
 from consular.db import utcnow
 from consular.registry.models import RegistrantKind
@@ -42,6 +36,20 @@ ALERT_FIELDS = (
     "send_at", "expires_at", "recurrence", "place", "event_time",
 )
 TEXT_FIELDS = ("headline", "body", "instruction", "event")  # event: CAP's <event> in this language
+CAP_INFO_CHOICES = ("category", "urgency", "severity", "certainty")
+
+
+def _column_default(key: str) -> StrEnum:
+    default = Alert.__table__.c[key].default
+    assert isinstance(default, ScalarElementColumnDefault), key
+    value: StrEnum = default.arg
+    return value
+
+
+# The CAP fields chosen from a list, each with its value when none is given: the alert's column
+# default (``alerts.models``), which the compose form starts from too. The status, and those an
+# alert and a template share.
+CAP_DEFAULTS = {key: _column_default(key) for key in ("status", *CAP_INFO_CHOICES)}
 
 MAX_HEADLINE = 160
 MAX_BODY_CHARS = 1600  # what a provider accepts in one message at most
@@ -281,10 +289,9 @@ def check_cap_info(check: Check, data: Mapping[str, Any]) -> None:
     severity, certainty, the event, and the language the texts are written in first."""
     from alerts.channels.sms.texts import normalise_sms_locale
 
-    check.enum("category", data.get("category", CapCategory.Safety.value), CapCategory)
-    check.enum("urgency", data.get("urgency", CapUrgency.Expected.value), CapUrgency)
-    check.enum("severity", data.get("severity", CapSeverity.Moderate.value), CapSeverity)
-    check.enum("certainty", data.get("certainty", CapCertainty.Likely.value), CapCertainty)
+    for key in CAP_INFO_CHOICES:
+        default = CAP_DEFAULTS[key]
+        check.enum(key, data.get(key, default.value), type(default))
     event = check.line("event", data.get("event"), MAX_EVENT, required=True)
     if event is not None:
         check.out["event"] = event
@@ -319,7 +326,7 @@ def check_alert_fields(check: Check, data: Mapping[str, Any], msg_type: CapMsgTy
     for key in data:
         if key not in ALERT_FIELDS:
             check.fail(str(key)[:60], _("Unknown or read-only field."))
-    check.enum("status", data.get("status", CapStatus.Actual.value), CapStatus)
+    check.enum("status", data.get("status", CAP_DEFAULTS["status"].value), CapStatus)
     check_cap_info(check, data)
 
     kinds_raw = data.get("audience_kinds", [])
@@ -501,7 +508,7 @@ def _check_lengths(check: Check, texts: Mapping[str, Mapping[str, str]],
     from alerts.authoring.compose import render_sms
     from alerts.channels.sms.encoding import analyse
 
-    status = check.out.get("status", CapStatus.Actual)
+    status = check.out.get("status", CAP_DEFAULTS["status"])
     expires = check.out.get("expires_at") or (check.now + timedelta(days=1))
     wanted = placeholders.used_anywhere(texts)
     first = areas[0] if areas else None

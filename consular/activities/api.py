@@ -37,7 +37,16 @@ from consular.activities.models import (
     RiskState,
 )
 from consular.activities.report import work_figures_of
-from consular.api import ApiError, QueryArgs, answer_domain_errors, error_message, json_body, page_json
+from consular.api import (
+    ApiError,
+    QueryArgs,
+    answer_domain_errors,
+    error_message,
+    json_body,
+    page_json,
+    unknown_fields,
+    written,
+)
 from consular.api_docs import documented
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
@@ -46,10 +55,9 @@ from consular.auth.scoping import (
 )
 from consular.auth.session import require_user
 from consular.cases.models import Case
-from consular.db import db, settle
+from consular.db import db
 from consular.network.queries import paginate
-from consular.validation import is_plain_text
-from consular.validation import message as refused_text_message
+from consular.validation import text_refusal
 
 bp = Blueprint("activities_api", __name__, url_prefix="/api/v1")
 
@@ -81,6 +89,15 @@ def _paging() -> tuple[int, int]:
     return limit, offset
 
 
+def _listed(filters_from: Callable[..., tuple[Any, ...]], query_of: Callable[[Any], Any],
+            item: Callable[[Any], Any]) -> Response:
+    """A list's answer: the query string checked (a 400 names each bad value), its filters read as
+    the list's page reads them, and the page asked for, each row as ``item`` serialises it."""
+    limit, offset = _paging()
+    filters, _args, _page = filters_from(request.args)
+    return page_json(paginate(query_of(filters), limit, offset), item)
+
+
 # --- activities ---------------------------------------------------------------------------------
 
 
@@ -96,10 +113,8 @@ def activity_json(activity: Activity) -> dict[str, Any]:
                         "station's); admins see the yearly figures only (404).")
 def activity_list() -> Response:
     user = activity_worker()
-    limit, offset = _paging()
-    filters, _args, _page = queries.filters_from(request.args)
-    page = paginate(queries.activities_query(user, filters), limit, offset)
-    return page_json(page, activity_json)
+    return _listed(queries.filters_from, lambda filters: queries.activities_query(user, filters),
+                   activity_json)
 
 
 @bp.post("/activities")
@@ -108,8 +123,7 @@ def activity_list() -> Response:
 def activity_create() -> tuple[Response, int, dict[str, str]]:
     user = activity_worker()
     activity = ops.log_activity(json_body(), user=user)
-    settle()
-    return jsonify(activity_json(activity)), 201, {
+    return written(activity_json, activity), 201, {
         "Location": url_for("activities_api.activity_get", activity_id=activity.id)}
 
 
@@ -129,8 +143,7 @@ def activity_get(activity_id: int) -> Response:
 def activity_update(activity_id: int) -> Response:
     user, activity = editable_activity(activity_id)
     ops.update_activity(activity, json_body(), user=user)
-    settle()
-    return jsonify(activity_json(activity))
+    return written(activity_json, activity)
 
 
 @bp.post("/activities/<int:activity_id>/checks")
@@ -142,8 +155,7 @@ def activity_check(activity_id: int) -> Response:
     body = json_body()
     station_id = body.pop("station_id", None)
     ops.record_check(activity, station_id, body, user=user)
-    settle()
-    return jsonify(activity_json(activity))
+    return written(activity_json, activity)
 
 
 @bp.post("/activities/<int:activity_id>/follow-ups")
@@ -152,8 +164,7 @@ def activity_check(activity_id: int) -> Response:
 def follow_up_create(activity_id: int) -> tuple[Response, int]:
     user, activity = editable_activity(activity_id)
     found = ops.add_follow_up(activity, json_body(), user=user)
-    settle()
-    return jsonify(s.FollowUpOut().dump(found)), 201
+    return written(s.FollowUpOut().dump, found), 201
 
 
 @bp.post("/activities/<int:activity_id>/follow-ups/<int:follow_up_id>/done")
@@ -163,8 +174,7 @@ def follow_up_done(activity_id: int, follow_up_id: int) -> Response:
     user, activity = editable_activity(activity_id)
     found = follow_up_of(activity, follow_up_id)
     ops.complete_follow_up(found, user=user)
-    settle()
-    return jsonify(s.FollowUpOut().dump(found))
+    return written(s.FollowUpOut().dump, found)
 
 
 # --- risk points --------------------------------------------------------------------------------
@@ -187,10 +197,8 @@ def risk_json(risk: RiskPoint, user: User) -> dict[str, Any]:
                         "concern it; others: 404.")
 def risk_list() -> Response:
     user = risk_reader()
-    limit, offset = _paging()
-    filters, _args, _page = queries.risk_filters_from(request.args)
-    page = paginate(queries.risks_query(user, filters), limit, offset)
-    return page_json(page, lambda r: risk_json(r, user))
+    return _listed(queries.risk_filters_from, lambda filters: queries.risks_query(user, filters),
+                   lambda r: risk_json(r, user))
 
 
 @bp.post("/risks")
@@ -199,8 +207,7 @@ def risk_list() -> Response:
 def risk_create() -> tuple[Response, int, dict[str, str]]:
     user = risk_reader()
     risk = risk_ops.report_risk(json_body(), user=user)
-    settle()
-    return jsonify(risk_json(risk, user)), 201, {
+    return written(risk_json, risk, user), 201, {
         "Location": url_for("activities_api.risk_get", risk_id=risk.id)}
 
 
@@ -220,8 +227,7 @@ def risk_get(risk_id: int) -> Response:
 def risk_update(risk_id: int) -> Response:
     user, risk = readable_risk(risk_id)
     risk_ops.update_risk(risk, json_body(), user=user)
-    settle()
-    return jsonify(risk_json(risk, user))
+    return written(risk_json, risk, user)
 
 
 @bp.post("/risks/<int:risk_id>/decision")
@@ -236,20 +242,19 @@ def risk_decision(risk_id: int) -> Response:
         "accept": risk_ops.accept_risk, "decline": risk_ops.decline_risk, "close": risk_ops.close_risk}
     if user.role != Role.coordinator:
         abort(403)
-    errors = {key[:60]: _("Unknown or read-only field.") for key in sorted(set(body) - {"decision", "note"})}
+    errors = unknown_fields(body, ("decision", "note"))
     if not isinstance(decision, str) or decision not in actions:
         errors["decision"] = _("Choose one of: %(choices)s.", choices=", ".join(actions))
     note = body.get("note", "")
     if note is not None and not isinstance(note, str):
         errors["note"] = _("Enter text.")
-    elif isinstance(note, str) and not is_plain_text(note):  # every problem at once
-        errors["note"] = refused_text_message()
+    elif (problem := text_refusal(note)) is not None:  # every problem at once
+        errors["note"] = problem
     if errors:
         raise ApiError(422, "invalid", error_message(422), errors)
     assert isinstance(decision, str)
     actions[decision](risk, user=user, note=body.get("note", ""))
-    settle()
-    return jsonify(risk_json(risk, user))
+    return written(risk_json, risk, user)
 
 
 @bp.post("/risks/<int:risk_id>/measures")
@@ -258,8 +263,7 @@ def risk_decision(risk_id: int) -> Response:
 def measure_create(risk_id: int) -> tuple[Response, int]:
     user, risk = readable_risk(risk_id)
     measure = risk_ops.add_measure(risk, json_body(), user=user)
-    settle()
-    return jsonify(s.MeasureOut().dump(measure)), 201
+    return written(s.MeasureOut().dump, measure), 201
 
 
 @bp.patch("/risks/<int:risk_id>/measures/<int:measure_id>")
@@ -270,8 +274,7 @@ def measure_update(risk_id: int, measure_id: int) -> Response:
     user, risk = readable_risk(risk_id)
     measure = measure_of(risk, measure_id)
     risk_ops.update_measure(measure, json_body(), user=user)
-    settle()
-    return jsonify(s.MeasureOut().dump(measure))
+    return written(s.MeasureOut().dump, measure)
 
 
 @bp.post("/risks/<int:risk_id>/links")
@@ -280,8 +283,7 @@ def measure_update(risk_id: int, measure_id: int) -> Response:
 def risk_link(risk_id: int) -> Response:
     user, risk = readable_risk(risk_id)
     risk_ops.link(risk, json_body(), user=user)
-    settle()
-    return jsonify(risk_json(risk, user))
+    return written(risk_json, risk, user)
 
 
 # --- figures ------------------------------------------------------------------------------------

@@ -28,20 +28,16 @@ from consular.activities.models import (
 )
 from consular.validation import CheckedForm, choices_of
 
-KIND_LABELS = {
-    ActivityKind.patrol: _l("Station patrol"),
-    ActivityKind.training: _l("Training course"),
-    ActivityKind.talk: _l("Preventive-safety talk"),
-    ActivityKind.drill: _l("Emergency drill"),
-    ActivityKind.joint_meeting: _l("Joint meeting"),
+# Each kind of activity, one of it and several (the work report's headings).
+KIND_NAMES = {
+    ActivityKind.patrol: (_l("Station patrol"), _l("Station patrols")),
+    ActivityKind.training: (_l("Training course"), _l("Training courses")),
+    ActivityKind.talk: (_l("Preventive-safety talk"), _l("Preventive-safety talks")),
+    ActivityKind.drill: (_l("Emergency drill"), _l("Emergency drills")),
+    ActivityKind.joint_meeting: (_l("Joint meeting"), _l("Joint meetings")),
 }
-KIND_PLURALS = {
-    ActivityKind.patrol: _l("Station patrols"),
-    ActivityKind.training: _l("Training courses"),
-    ActivityKind.talk: _l("Preventive-safety talks"),
-    ActivityKind.drill: _l("Emergency drills"),
-    ActivityKind.joint_meeting: _l("Joint meetings"),
-}
+KIND_LABELS = {kind: one for kind, (one, _several) in KIND_NAMES.items()}
+KIND_PLURALS = {kind: several for kind, (_one, several) in KIND_NAMES.items()}
 AUDIENCE_LABELS = {
     Audience.liaison_officers: _l("Liaison officers"),
     Audience.station_heads: _l("Heads of overseas stations"),

@@ -17,7 +17,7 @@ from consular.activities.checks import MAX_HEAD_COUNT, MAX_NOTES, MAX_PLACES
 from consular.activities.operations import MAX
 from consular.activities.risks import MAX as RISK_MAX
 from consular.activities.stats import WorkFigures
-from consular.api_fields import Choice, Country, Int, Items, Page, Text, _n
+from consular.api_fields import Choice, Country, Int, Items, Text, _n, page_of
 
 DAY = {"format": "date", "description": "A day, 2026-03-15 (or 2026年3月15日)."}
 
@@ -217,8 +217,7 @@ class ActivityOut(Schema):
     updated_at = fields.DateTime(required=True)
 
 
-class ActivityPage(Page):
-    items = fields.List(fields.Nested(ActivityOut), required=True)
+ActivityPage = page_of(ActivityOut)
 
 
 class MeasureOut(Schema):
@@ -252,8 +251,7 @@ class RiskOut(Schema):
     updated_at = fields.DateTime(required=True)
 
 
-class RiskPage(Page):
-    items = fields.List(fields.Nested(RiskOut), required=True)
+RiskPage = page_of(RiskOut)
 
 
 class AlertReachOut(Schema):

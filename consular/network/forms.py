@@ -9,14 +9,14 @@ from typing import Any
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectChoice, SelectField, StringField, TelField
+from wtforms import SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Optional
 
 import i18n
 from consular.network.checks import MAX
 from consular.network.models import DivisionLevel, HostKind, MissionKind
 from consular.network.names import NAME_LOCALES
-from consular.validation import CHOOSE_FROM_LIST, CheckedForm, optional, required
+from consular.validation import CHOOSE_FROM_LIST, CheckedForm, choices_of, optional, required
 
 LEVEL_LABELS = {
     DivisionLevel.county: _l("County or district"),
@@ -52,7 +52,7 @@ class DivisionForm(CheckedForm):
                        description=_l("The official administrative code, e.g. 330302001."))
     name, name_en = _name_fields(MAX["division_name"])
     level = SelectField(_l("Level"), validators=[DataRequired()],
-                        choices=[SelectChoice(level.value, label) for level, label in LEVEL_LABELS.items()])
+                        choices=choices_of(LEVEL_LABELS))
     parent_id = SelectField(_l("Part of"), coerce=int, validators=[Optional()],
                             invalid_value_message=CHOOSE_FROM_LIST,
                             description=_l("A township belongs to a county or district; a village "
@@ -77,8 +77,7 @@ class StationForm(CheckedForm):
     host_organisation = StringField(_l("Host organisation"),
                                     validators=required(MAX["host_organisation"]))
     host_kind = SelectField(_l("Kind of host"), validators=[DataRequired()],
-                            choices=[SelectChoice(kind.value, label)
-                                     for kind, label in HOST_KIND_LABELS.items()])
+                            choices=choices_of(HOST_KIND_LABELS))
     timezone = StringField(_l("Time zone"), validators=required(64),
                            render_kw={"list": "iana-zones", "autocomplete": "off"},
                            description=_l("An IANA time zone, e.g. Europe/Rome."))
@@ -94,8 +93,7 @@ class StationForm(CheckedForm):
 class MissionForm(CheckedForm):
     name, name_en = _name_fields(MAX["mission_name"])
     kind = SelectField(_l("Kind"), validators=[DataRequired()],
-                       choices=[SelectChoice(kind.value, label)
-                                for kind, label in MISSION_KIND_LABELS.items()])
+                       choices=choices_of(MISSION_KIND_LABELS))
     country_code = SelectField(_l("Country"), validators=[DataRequired()])
     city = StringField(_l("City"), validators=required(MAX["city"]))
     emergency_phone = TelField(_l("Consular protection emergency phone"),

@@ -25,6 +25,8 @@ from consular.api import (
     json_body,
     page_json,
     refusal,
+    unknown_fields,
+    written,
 )
 from consular.api_docs import documented
 from consular.audit.operations import record
@@ -36,15 +38,14 @@ from consular.auth.scoping import (
     get_scoped_or_404,
 )
 from consular.auth.session import require_user, require_user_who
-from consular.db import db, settle
+from consular.db import db
 from consular.network.queries import paginate
 from consular.registry import languages, subject_data
 from consular.registry import operations as ops
 from consular.registry import schemas as rs
 from consular.registry.models import Registrant, RegistrantKind, RegistrantStatus
 from consular.registry.queries import RegistrantFilters, registrants_query
-from consular.validation import is_plain_text
-from consular.validation import message as refused_text_message
+from consular.validation import text_refusal
 
 bp = Blueprint("registry_api", __name__, url_prefix="/api/v1/registrants")
 
@@ -140,8 +141,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
     elif consent is not None:
         raise ApiError(400, "bad_json", _("consent must be an object with method, at and note."))
     found = ops.register(body, user=user)
-    settle()
-    return jsonify(registrant_json(found)), 201, {
+    return written(registrant_json, found), 201, {
         "Location": url_for("registry_api.registrant", registrant_id=found.id)}
 
 
@@ -173,8 +173,7 @@ def _editable(registrant_id: int) -> tuple[User, Registrant]:
 def update(registrant_id: int) -> Response:
     user, found = _editable(registrant_id)
     ops.update_registrant(found, json_body(), user=user)
-    settle()
-    return jsonify(registrant_json(found))
+    return written(registrant_json, found)
 
 
 @bp.post("/<int:registrant_id>/status")
@@ -186,21 +185,19 @@ def update(registrant_id: int) -> Response:
 def status(registrant_id: int) -> Response:
     user, found = _editable(registrant_id)
     body = json_body()
-    unknown = sorted(set(body) - {"status", "consent_method", "consent_note"})
+    unknown = unknown_fields(body, ("status", "consent_method", "consent_note"))
     if unknown:
-        raise ApiError(422, "invalid", error_message(422),
-                       {key[:60]: _("Unknown or read-only field.") for key in unknown})
+        raise ApiError(422, "invalid", error_message(422), unknown)
     if "status" not in body:
         missing = {"status": _("This field is required.")}
-        note = body.get("consent_note")
-        if isinstance(note, str) and not is_plain_text(note):  # every problem at once
-            missing["consent_note"] = refused_text_message()
+        problem = text_refusal(body.get("consent_note"))
+        if problem is not None:  # every problem at once
+            missing["consent_note"] = problem
         raise ApiError(422, "invalid", error_message(422), missing)
     ops.change_status(found, body["status"] if isinstance(body["status"], str) else "", user=user,
                       consent_method=body.get("consent_method") or None,
                       consent_note=body.get("consent_note") or "")
-    settle()
-    return jsonify(registrant_json(found))
+    return written(registrant_json, found)
 
 
 @bp.post("/<int:registrant_id>/end")
@@ -213,6 +210,5 @@ def end(registrant_id: int) -> Response:
     body = json_body()
     reason = body.get("reason")
     ops.end_registration(found, user=user, reason=reason if isinstance(reason, str) else "")
-    settle()
-    return jsonify(registrant_json(found))
+    return written(registrant_json, found)
 
