@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 
 import i18n
 from alerts.authoring.recurrence import TINY, as_utc, office_zone, schedule_of
+from alerts.authoring.text_input import clean_block, clean_line, is_blank
 from alerts.authoring.validation import (
     MAX_HEADLINE,
     MAX_REASON,
@@ -31,10 +32,7 @@ from alerts.authoring.validation import (
     AreaInput,
     Check,
     check_alert_fields,
-    clean_block,
     clean_input,
-    clean_line,
-    is_blank,
 )
 from alerts.events import announce_alert
 from alerts.models import (

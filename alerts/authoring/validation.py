@@ -4,8 +4,6 @@ problem is collected, per field, in the reader's language; nothing is saved whil
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,11 +19,12 @@ from alerts import geo
 from alerts.authoring.geo_input import GEO_SHAPES, _country_near, _number, geo_message
 from alerts.authoring.recurrence import as_utc, office_zone, recurrence_trigger, upcoming_runs
 from alerts.authoring.schedule_input import check_schedule
+from alerts.authoring.text_input import is_blank, plain_block
 from alerts.models import Alert, CapMsgType, CapStatus, RecurrenceKind
 from alerts.targeting import TargetArea
 from consular.db import utcnow
 from consular.registry.models import RegistrantKind
-from consular.validation import clean_text, is_plain_text, too_long_message
+from consular.validation import clean_text, too_long_message
 from consular.validation import message as refused_text_message
 
 # Writable fields of an alert, in the order the compose screen shows them. Anything else is refused.
@@ -84,36 +83,6 @@ def _sms_locales() -> tuple[str, ...]:
     from alerts.channels.sms.texts import SMS_LOCALES
 
     return tuple(SMS_LOCALES)
-
-
-def clean_line(value: str) -> str:
-    return re.sub(r"[\t\r\n\v\f]+", " ", value).strip()
-
-
-def clean_block(value: str) -> str:
-    """Multi-line text (that follows ``consular.validation``'s rule): line ends made uniform,
-    trailing spaces and tabs dropped (an SMS carries line breaks, nothing else)."""
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    value = "".join(ch for ch in value if ch == "\n" or unicodedata.category(ch) != "Cc")
-    return "\n".join(line.rstrip() for line in value.split("\n")).strip()
-
-
-def _plain_block(value: str) -> str | None:
-    """``clean_block``'s text, or ``None`` when ``value`` is not plain text."""
-    return clean_block(value) if is_plain_text(value, multiline=True) else None
-
-
-# Characters that show nothing although Python's str.isspace() says otherwise: the Hangul and
-# Braille blanks, the combining grapheme joiner, the Mongolian vowel separator.
-_SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u180e")
-
-
-def is_blank(text: str) -> bool:
-    """True when ``text`` would show a reader nothing: only spaces of any width, line breaks,
-    control and format characters (zero-width space and joiners, word joiner, byte-order mark,
-    direction marks, soft hyphen), variation selectors and the like."""
-    return all(ch.isspace() or ch in _SHOWS_NOTHING or "\ufe00" <= ch <= "\ufe0f"
-               or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in text)
 
 
 @dataclass(frozen=True)
@@ -244,7 +213,7 @@ class Check:
         return self._text(key, raw, max_len, clean_text, required=required)
 
     def block(self, key: str, raw: Any, max_len: int, *, required: bool = False) -> str | None:
-        return self._text(key, raw, max_len, _plain_block, required=required)
+        return self._text(key, raw, max_len, plain_block, required=required)
 
     def _text(self, key: str, raw: Any, max_len: int, clean: Callable[[str], str | None], *,
               required: bool) -> str | None:

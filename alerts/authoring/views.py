@@ -58,6 +58,7 @@ from alerts.authoring.maps import map_config
 from alerts.authoring.models import AlertTemplate
 from alerts.authoring.recurrence import office_zone_name, schedule_of, upcoming_runs
 from alerts.authoring.sendplan import send_plan
+from alerts.authoring.text_input import clean_line
 from alerts.channels.sms.texts import SMS_LOCALES
 from alerts.dispatch.quiet import is_urgent
 from alerts.models import (
@@ -353,7 +354,7 @@ def _compose(alert: Alert | None, user: User) -> Any:
     errors: dict[str, str] = dict(parsed.errors)
     saved: Alert | None = None
     reason = request.form.get("break_glass_reason", "")
-    if action == "break_glass" and not validation.clean_line(reason):
+    if action == "break_glass" and not clean_line(reason):
         # Said before anything is saved: a break-glass send without a reason writes nothing.
         errors["break_glass_reason"] = _("Say why this alert cannot wait for a second coordinator's "
                                          "approval.")
@@ -397,7 +398,7 @@ def _compose(alert: Alert | None, user: User) -> Any:
         context = _compose_context(form, parsed.languages, parsed.texts, parsed.areas, rest, alert,
                                    mode, msg_type, template)
         context["break_glass_reason"] = reason
-        status = 422 if set(errors) == {"break_glass_reason"} and validation.clean_line(reason) else 400
+        status = 422 if set(errors) == {"break_glass_reason"} and clean_line(reason) else 400
         return _render_compose(status, **context)
     conflict = _commit_or_conflict()
     if conflict is not None:
