@@ -363,6 +363,14 @@ def ask_many(numbers: list[str], since: datetime, body: str = "Typhoon warning {
     return [SentQuery(n, body.format(i=i), since, key=f"d-{i}") for i, n in enumerate(numbers)]
 
 
+@pytest.fixture
+def page_per(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """``page_per(n)``: a batch may list a page for every ``n`` questions (a small batch too)."""
+    def set_budget(questions: int) -> None:
+        monkeypatch.setattr(twilio_gateway, "RECONCILE_QUESTIONS_PER_PAGE", questions)
+    return set_budget
+
+
 def list_requests(fake: FakeTwilio) -> int:
     stats = fake.stats()
     return int(stats["requests"]) - int(stats["create_requests"])
@@ -393,8 +401,13 @@ def test_find_sent_many_answers_a_batch_from_one_list_request(fake: FakeTwilio,
 
 
 def test_find_sent_many_pages_through_the_window_and_stops_before_it(
-        fake: FakeTwilio, gateway: TwilioGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+        fake: FakeTwilio, gateway: TwilioGateway, monkeypatch: pytest.MonkeyPatch,
+        page_per: Callable[[int], None]) -> None:
     monkeypatch.setattr(twilio_gateway, "RECONCILE_PAGE_SIZE", 10)
+    # Reaching back two minutes at the pace of these messages would take more pages than the
+    # budget: with little slack it takes three.
+    monkeypatch.setattr(twilio_gateway, "RECONCILE_SLACK", timedelta(seconds=1))
+    page_per(5)
     fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
     since = datetime.now(UTC)
     numbers = [f"+3933321{i:05d}" for i in range(35)]
@@ -413,24 +426,33 @@ def test_find_sent_many_pages_through_the_window_and_stops_before_it(
 
 
 def test_find_sent_many_leaves_out_what_its_pages_do_not_reach(
-        fake: FakeTwilio, gateway: TwilioGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+        fake: FakeTwilio, gateway: TwilioGateway, monkeypatch: pytest.MonkeyPatch,
+        page_per: Callable[[int], None]) -> None:
     fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
     since = datetime.now(UTC)
     numbers = [f"+3933322{i:05d}" for i in range(12)]
     for i, n in enumerate(numbers):
         gateway.send(sms(to=n, body=f"Typhoon warning {i}", key=f"d-{i}"))
     # Fewer questions than a page is worth: not listed at all (each is asked on its own).
-    few = twilio_gateway.RECONCILE_QUESTIONS_PER_PAGE - 1
-    assert gateway.find_sent_many(ask_many(numbers[:few], since)) == {}
+    page_per(13)
+    assert gateway.find_sent_many(ask_many(numbers, since)) == {}
     assert list_requests(fake) == 0
     # A page of 5 for every 12 questions: the budget ends before the pages reach the cutoff.
     monkeypatch.setattr(twilio_gateway, "RECONCILE_PAGE_SIZE", 5)
-    monkeypatch.setattr(twilio_gateway, "RECONCILE_QUESTIONS_PER_PAGE", 12)
+    page_per(12)
     assert gateway.find_sent_many(ask_many(numbers, since)) == {}
     assert list_requests(fake) == 1
+    # A page for every question, but the first page spanned a second at most, and the earliest
+    # attempt began ten minutes ago: reaching it would take far more pages than 12, so the list is
+    # not read further.
+    page_per(1)
+    assert gateway.find_sent_many(ask_many(numbers, since - timedelta(minutes=10))) == {}
+    assert list_requests(fake) == 2
 
 
-def test_find_sent_many_sees_messages_still_queued(fake: FakeTwilio, gateway: TwilioGateway) -> None:
+def test_find_sent_many_sees_messages_still_queued(fake: FakeTwilio, gateway: TwilioGateway,
+                                                  page_per: Callable[[int], None]) -> None:
+    page_per(1)
     fake.configure(callbacks={"sent_delay_ms": 60_000, "final_delay_ms": 60_000})
     since = datetime.now(UTC)
     numbers = [f"+3933323{i:05d}" for i in range(10)]
@@ -442,8 +464,9 @@ def test_find_sent_many_sees_messages_still_queued(fake: FakeTwilio, gateway: Tw
     assert [answers[i] for i in range(5, 10)] == [None] * 5
 
 
-def test_find_sent_many_leaves_alike_messages_to_be_asked_one_by_one(fake: FakeTwilio,
-                                                                     gateway: TwilioGateway) -> None:
+def test_find_sent_many_leaves_alike_messages_to_be_asked_one_by_one(
+        fake: FakeTwilio, gateway: TwilioGateway, page_per: Callable[[int], None]) -> None:
+    page_per(1)
     # Two people sharing a phone get the same text: which of them the provider's one message was
     # for cannot be told from the list, so neither is answered from it.
     fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
@@ -459,7 +482,9 @@ def test_find_sent_many_leaves_alike_messages_to_be_asked_one_by_one(fake: FakeT
 
 
 def test_find_sent_many_refuses_to_guess_when_the_list_fails(
-        fake: FakeTwilio, make_gateway: Callable[..., TwilioGateway]) -> None:
+        fake: FakeTwilio, make_gateway: Callable[..., TwilioGateway],
+        page_per: Callable[[int], None]) -> None:
+    page_per(1)
     asked = ask_many([f"+3933325{i:05d}" for i in range(10)], datetime.now(UTC))
     with pytest.raises(ReconcileError, match="401"):
         make_gateway(auth_token="wrong").find_sent_many(asked)
