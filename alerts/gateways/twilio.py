@@ -587,7 +587,7 @@ class TwilioGateway:
             raise ReconcileError(f"Twilio answered {exc.status} ({exc.code})") from exc
         except _TRANSPORT_ERRORS as exc:
             raise ReconcileError(f"Twilio could not be reached: {type(exc).__name__}") from exc
-        except (TwilioException, ValueError, KeyError, TypeError) as exc:
+        except (TwilioException, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ReconcileError(f"Twilio's list could not be read: {type(exc).__name__}") from exc
         answers: dict[int, SendResult | None] = {}
         for key, positions in alike.items():
