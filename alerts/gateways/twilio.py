@@ -62,7 +62,8 @@ RECONCILE_SLACK = timedelta(minutes=2)
 # or two small list requests each, 8 at a time; measured against the fake Twilio), so a batch lists
 # at most a page per 20 questions (never more than RECONCILE_MAX_PAGES); what they do not reach is
 # asked one by one. The pages reach back RECONCILE_SLACK before the attempts began: 300 questions
-# are answered from them while the account sent fewer than about 120 messages a second.
+# are answered from them while the account sent fewer than about 120 messages a second over that
+# window (or fewer than 15,000 messages in all, early in a send).
 RECONCILE_PAGE_SIZE = 1000
 RECONCILE_QUESTIONS_PER_PAGE = 20
 RECONCILE_MAX_PAGES = 100
@@ -350,9 +351,12 @@ class _Listing:
                 return
 
     def _too_far(self) -> bool:
-        """Would reaching the earliest cutoff surely take more pages than the budget? Judged by the
-        time the pages so far spanned, at most a second more than their whole-second dates say."""
-        if self.newest is None or self.floor is None or self.covers(self.oldest):
+        """Would reaching the earliest cutoff take more pages than the budget at the pace of the
+        pages so far (each spanned at most a second more than its whole-second dates say)? Judged
+        after a quarter of the budget: a burst (a mass alert just begun) paces the first pages far
+        faster than the account sent before it, and its list may well end within the budget."""
+        if (self.pages < max(1, self.budget // 4) or self.newest is None or self.floor is None
+                or self.covers(self.oldest)):
             return False
         seconds_a_page = ((self.newest - self.floor).total_seconds() + 1) / self.pages
         return (self.newest - self.oldest).total_seconds() / seconds_a_page > self.budget

@@ -442,12 +442,13 @@ def test_find_sent_many_leaves_out_what_its_pages_do_not_reach(
     page_per(12)
     assert gateway.find_sent_many(ask_many(numbers, since)) == {}
     assert list_requests(fake) == 1
-    # A page for every question, but the first page spanned a second at most, and the earliest
-    # attempt began ten minutes ago: reaching it would take far more pages than 12, so the list is
-    # not read further.
+    # Pages of 2 and one for every question, but the first pages spanned a second or two, and the
+    # earliest attempt began an hour ago: reaching it would take far more pages than 12, so the
+    # list is not read further once a quarter of the budget (3 pages) is spent.
+    monkeypatch.setattr(twilio_gateway, "RECONCILE_PAGE_SIZE", 2)
     page_per(1)
-    assert gateway.find_sent_many(ask_many(numbers, since - timedelta(minutes=10))) == {}
-    assert list_requests(fake) == 2
+    assert gateway.find_sent_many(ask_many(numbers, since - timedelta(hours=1))) == {}
+    assert list_requests(fake) == 1 + 3
 
 
 def test_find_sent_many_sees_messages_still_queued(fake: FakeTwilio, gateway: TwilioGateway,
