@@ -193,11 +193,9 @@ def test_retry_delay_has_full_jitter_and_respects_retry_after() -> None:
     assert all(retry_delay(1, 10, 60, 30, rng) >= 30 for _ in range(20))
 
 
-def test_a_crash_after_the_provider_accepted_is_reconciled_not_resent(
-        app: Flask, twilio: TwilioSetup, monkeypatch: pytest.MonkeyPatch) -> None:
-    people = [make_registrant(language="en") for _ in range(5)]
-    twilio.fake.configure(callbacks={"enabled": False})  # no callback may tell us the outcome
-    alert = make_alert(languages=("en",))
+def send_and_die(twilio: TwilioSetup, alert: Alert, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fan ``alert`` out and send it in one round of a worker that dies before it records the
+    outcome: the provider has what it accepted, our database only the claims."""
     send_alert(alert)
 
     def crash(self: Dispatcher, *args: Any, **kwargs: Any) -> None:
@@ -207,6 +205,14 @@ def test_a_crash_after_the_provider_accepted_is_reconciled_not_resent(
     with pytest.raises(RuntimeError):
         twilio.dispatcher("doomed").run_once()
     monkeypatch.undo()
+
+
+def test_a_crash_after_the_provider_accepted_is_reconciled_not_resent(
+        app: Flask, twilio: TwilioSetup, monkeypatch: pytest.MonkeyPatch) -> None:
+    people = [make_registrant(language="en") for _ in range(5)]
+    twilio.fake.configure(callbacks={"enabled": False})  # no callback may tell us the outcome
+    alert = make_alert(languages=("en",))
+    send_and_die(twilio, alert, monkeypatch)
     assert len(twilio.fake.messages()) == 5
     assert {d.state for d in deliveries(alert.id)} == {DeliveryState.claimed}
 
@@ -230,15 +236,7 @@ def test_a_crash_with_some_messages_accepted_is_reconciled_from_one_list_request
     twilio.fake.configure(callbacks={"enabled": False},
                           numbers={phone: {"error": 500, "times": 1} for phone in refused})
     alert = make_alert(languages=("en",))
-    send_alert(alert)
-
-    def crash(self: Dispatcher, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("worker killed before it recorded the outcome")
-
-    monkeypatch.setattr(Dispatcher, "_record", crash)
-    with pytest.raises(RuntimeError):
-        twilio.dispatcher("doomed").run_once()
-    monkeypatch.undo()
+    send_and_die(twilio, alert, monkeypatch)
     accepted = {m["to"]: m["sid"] for m in twilio.fake.messages()}
     assert set(accepted) == {p.phone for p in people} - refused
     later = utcnow() + timedelta(seconds=app.extensions["consular.settings"].dispatch_lease_seconds + 5)
