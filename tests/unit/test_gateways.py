@@ -326,6 +326,30 @@ def test_find_sent_matches_number_and_body(fake: FakeTwilio, gateway: TwilioGate
     assert gateway.find_sent(TO, "Reply 1 if you are safe.", since + timedelta(hours=1)) is None
 
 
+def test_find_sent_asks_once_about_a_number_with_few_messages(fake: FakeTwilio,
+                                                             gateway: TwilioGateway) -> None:
+    fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
+    since = datetime.now(UTC)
+    sent = gateway.send(sms(body="Reply 1 if you are safe."))
+    found = gateway.find_sent(TO, "Reply 1 if you are safe.", since)
+    assert found is not None and found.provider_id == sent.provider_id
+    assert gateway.find_sent(TO, "Reply 2 if you need help.", since) is None
+    assert list_requests(fake) == 2  # the number's newest messages were all it had: one request each
+
+
+def test_find_sent_reads_a_busy_numbers_messages_by_date(fake: FakeTwilio, gateway: TwilioGateway) -> None:
+    fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
+    since = datetime.now(UTC)
+    first = gateway.send(sms(body="Typhoon warning: stay indoors."))
+    for i in range(50):
+        gateway.send(sms(body=f"Update {i}", key=f"d-{i}"))
+    # Not among the number's newest 50: found through the DateSent filter.
+    found = gateway.find_sent(TO, "Typhoon warning: stay indoors.", since)
+    assert found is not None and found.provider_id == first.provider_id
+    assert list_requests(fake) == 2
+    assert gateway.find_sent(TO, "Typhoon warning: stay indoors.", since + timedelta(hours=1)) is None
+
+
 def test_find_sent_sees_a_message_still_queued(fake: FakeTwilio, gateway: TwilioGateway) -> None:
     fake.configure(callbacks={"sent_delay_ms": 60_000, "final_delay_ms": 60_000})
     since = datetime.now(UTC)
