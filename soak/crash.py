@@ -10,9 +10,10 @@ accepted); each is replaced after its kill. Half of the kills are made by the fa
 accepts the Nth message after arming, it SIGKILLs the worker before answering, so that message is at
 the provider and nowhere in our database. The others fall at random moments. The worker that follows
 takes the killed worker's claims once its heartbeat has been silent for two intervals (the lease is
-the default 120 s, which they do not wait for); it asks the provider (``find_sent``) and sends only
-what was never accepted. Per kill, the run reports the time from the kill until every claim the dead
-worker held was sent or recorded (``TakeoverWatch``).
+the default 120 s, which they do not wait for); it asks the provider (``find_sent``, or pages of its
+message list: ``find_sent_many``) and sends only what was never accepted. Per kill, the run reports
+the time from the kill until every claim the dead worker held was sent or recorded
+(``TakeoverWatch``).
 """
 
 from __future__ import annotations

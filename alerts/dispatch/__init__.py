@@ -20,8 +20,9 @@ One round of a dispatch loop (``Dispatcher.run_once``):
 2. **Render** each text once per (alert, language, zone) with
    ``alerts.channels.sms.texts.render_alert_sms``.
 3. **Reconcile** deliveries whose previous attempt has an unknown outcome (``reconcile_from``): the
-   provider is asked (``gateway.find_sent``) and a message it already has is recorded as submitted
-   instead of being sent again.
+   provider is asked (``gateway.find_sent``; a gateway that can list what it sent answers a batch
+   from a few pages of that list, ``find_sent_many``) and a message it already has is recorded as
+   submitted instead of being sent again.
 4. **Spread** the batch across the senders by free capacity and **reserve** each share's segments
    from its sender's rate limit, shared by all workers (``alerts.dispatch.ratelimit``), then
    **send** concurrently with ``gateway.send_many``, segment *i* no earlier than its slot. Before

@@ -22,9 +22,11 @@ from alerts.dispatch.claim import Claimed
 from alerts.dispatch.kin import ClaimedKin, render_kin
 from alerts.dispatch.notices import ClaimedNotice, render_notice
 from alerts.gateways.protocol import (
+    BatchReconciler,
     Outcome,
     ReconcileError,
     SendResult,
+    SentQuery,
     SmsGateway,
     VoiceGateway,
     whatsapp_address,
@@ -200,28 +202,52 @@ def needs_reconcile(item: Outgoing) -> bool:
     return target.reconcile_from is not None if isinstance(target, Claimed) else target.reconcile
 
 
+def _reconcile_since(item: Outgoing) -> datetime:
+    """When the attempts of ``item`` whose outcome is unknown began."""
+    target = item.target
+    return (target.reconcile_from if isinstance(target, Claimed) and target.reconcile_from
+            else target.created_at if isinstance(target, ClaimedNotice | ClaimedKin) else utcnow())
+
+
+def _not_reconciled(what: str, exc: ReconcileError) -> SendResult:
+    log.warning("dispatch: %s not reconciled yet (%s): retried later", what, exc)
+    return SendResult(Outcome.transient, error_message=str(exc)[:200], reason="reconcile",
+                      maybe_accepted=True)
+
+
 def reconcile(gateway: SmsGateway, items: Sequence[Outgoing], report: BatchReport) -> None:
     """Ask the provider about attempts whose outcome is unknown; what it already has is not
-    sent again."""
+    sent again. A gateway that can list what it sent answers the messages from a few list requests
+    (``find_sent_many``); what it leaves out, and calls, are asked about one by one."""
     if not items:
         return
+    answers: dict[int, SendResult | str | None] = {}
+    listed = [i for i, item in enumerate(items) if item.channel != ContactChannel.voice]
+    if listed and isinstance(gateway, BatchReconciler):
+        try:
+            found = gateway.find_sent_many([
+                SentQuery(items[i].to, items[i].body, _reconcile_since(items[i]), key=items[i].key)
+                for i in listed])
+        except ReconcileError as exc:
+            unsure = _not_reconciled(f"{len(listed)} messages", exc)
+            found = dict.fromkeys(range(len(listed)), unsure)
+        answers.update((listed[position], answer) for position, answer in found.items())
 
     def ask(item: Outgoing) -> SendResult | str | None:
-        target = item.target
-        since = (target.reconcile_from if isinstance(target, Claimed) and target.reconcile_from
-                 else target.created_at if isinstance(target, ClaimedNotice | ClaimedKin) else utcnow())
+        since = _reconcile_since(item)
         try:
             if item.channel == ContactChannel.voice and isinstance(gateway, VoiceGateway):
                 return gateway.find_call(item.to, since, key=item.key)
             return gateway.find_sent(item.to, item.body, since, key=item.key)
         except ReconcileError as exc:
-            log.warning("dispatch: %s not reconciled yet (%s): retried later", item.key, exc)
-            return SendResult(Outcome.transient, error_message=str(exc)[:200], reason="reconcile",
-                              maybe_accepted=True)
+            return _not_reconciled(item.key, exc)
 
-    with ThreadPoolExecutor(max_workers=min(8, len(items)), thread_name_prefix="reconcile") as pool:
-        answers = list(pool.map(ask, items))
-    for item, answer in zip(items, answers, strict=True):
+    rest = [i for i in range(len(items)) if i not in answers]
+    if rest:
+        with ThreadPoolExecutor(max_workers=min(8, len(rest)), thread_name_prefix="reconcile") as pool:
+            answers.update(zip(rest, pool.map(ask, [items[i] for i in rest]), strict=True))
+    for i, item in enumerate(items):
+        answer = answers[i]
         if isinstance(answer, SendResult):
             item.result = answer
             if answer.outcome == Outcome.accepted:

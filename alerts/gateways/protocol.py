@@ -12,6 +12,9 @@ tells the dispatcher what to do next:
   the provider's own hint when it gave one. When ``maybe_accepted`` is true the request may have
   reached the provider before the answer was lost (a read timeout, a dropped connection): call
   ``find_sent`` before sending it again.
+
+A gateway that can list what it sent (``BatchReconciler``) answers many such questions at once
+(``find_sent_many``) from a few list requests instead of one or two per message.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "BatchReconciler",
     "MAX_VALIDITY_SECONDS",
     "MIN_VALIDITY_SECONDS",
     "OutboundCall",
@@ -31,6 +35,7 @@ __all__ = [
     "Outcome",
     "ReconcileError",
     "SendResult",
+    "SentQuery",
     "SmsGateway",
     "VoiceGateway",
     "WHATSAPP_PREFIX",
@@ -111,6 +116,30 @@ class SmsGateway(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SentQuery:
+    """One reconciliation question: did the provider accept a message to ``to`` with exactly
+    ``body`` since ``since``? (``key`` is ours, for logs.)"""
+
+    to: str
+    body: str
+    since: datetime
+    key: str | None = None
+
+
+@runtime_checkable
+class BatchReconciler(Protocol):
+    """A gateway that answers many reconciliation questions from a few list requests."""
+
+    def find_sent_many(self, queries: Sequence[SentQuery]) -> dict[int, SendResult | None]:
+        """Answers by position in ``queries``, each as ``find_sent`` would answer it: the
+        provider's record, or None (not accepted). A position left out (too much to list, or two
+        questions alike that the provider's records cannot tell apart) is to be asked with
+        ``find_sent``. Raises ``ReconcileError`` when the provider cannot be asked: then none of
+        them is answered."""
+        ...
 
 
 @runtime_checkable

@@ -15,15 +15,20 @@ from alerts.channels.sms import texts
 from alerts.dispatch.claim import claim_batch
 from alerts.dispatch.lanes import Dispatcher
 from alerts.dispatch.record import retry_delay, skip_reason_label
+from alerts.gateways.twilio import TwilioGateway
 from alerts.models import Alert, AlertState, CapUrgency, DeliveryState, NotSentReason
 from consular.auth.models import Role, User
 from consular.cases.models import Notification, SmsState
 from consular.db import db, utcnow
 from consular.registry.models import Registrant, RegistrantStatus
 from tests.support.dispatch import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    SERVICE_SID,
     TWILIO,
     TwilioSetup,
     deliveries,
+    free_port,
     make_alert,
     make_registrant,
     send_alert,
@@ -188,11 +193,9 @@ def test_retry_delay_has_full_jitter_and_respects_retry_after() -> None:
     assert all(retry_delay(1, 10, 60, 30, rng) >= 30 for _ in range(20))
 
 
-def test_a_crash_after_the_provider_accepted_is_reconciled_not_resent(
-        app: Flask, twilio: TwilioSetup, monkeypatch: pytest.MonkeyPatch) -> None:
-    people = [make_registrant(language="en") for _ in range(5)]
-    twilio.fake.configure(callbacks={"enabled": False})  # no callback may tell us the outcome
-    alert = make_alert(languages=("en",))
+def send_and_die(twilio: TwilioSetup, alert: Alert, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fan ``alert`` out and send it in one round of a worker that dies before it records the
+    outcome: the provider has what it accepted, our database only the claims."""
     send_alert(alert)
 
     def crash(self: Dispatcher, *args: Any, **kwargs: Any) -> None:
@@ -202,6 +205,14 @@ def test_a_crash_after_the_provider_accepted_is_reconciled_not_resent(
     with pytest.raises(RuntimeError):
         twilio.dispatcher("doomed").run_once()
     monkeypatch.undo()
+
+
+def test_a_crash_after_the_provider_accepted_is_reconciled_not_resent(
+        app: Flask, twilio: TwilioSetup, monkeypatch: pytest.MonkeyPatch) -> None:
+    people = [make_registrant(language="en") for _ in range(5)]
+    twilio.fake.configure(callbacks={"enabled": False})  # no callback may tell us the outcome
+    alert = make_alert(languages=("en",))
+    send_and_die(twilio, alert, monkeypatch)
     assert len(twilio.fake.messages()) == 5
     assert {d.state for d in deliveries(alert.id)} == {DeliveryState.claimed}
 
@@ -216,6 +227,50 @@ def test_a_crash_after_the_provider_accepted_is_reconciled_not_resent(
     person_by_id = {p.id: p for p in people}
     assert all(d.provider_id == sids[person_by_id[d.registrant_id].phone] for d in rows)
     assert all(d.attempts == 2 for d in rows)
+
+
+def test_a_crash_with_some_messages_accepted_is_reconciled_from_one_list_request(
+        app: Flask, twilio: TwilioSetup, monkeypatch: pytest.MonkeyPatch) -> None:
+    people = [make_registrant(language="en") for _ in range(30)]
+    refused = {p.phone for p in people[::3]}  # the provider refuses these once (500): not accepted
+    twilio.fake.configure(callbacks={"enabled": False},
+                          numbers={phone: {"error": 500, "times": 1} for phone in refused})
+    alert = make_alert(languages=("en",))
+    send_and_die(twilio, alert, monkeypatch)
+    accepted = {m["to"]: m["sid"] for m in twilio.fake.messages()}
+    assert set(accepted) == {p.phone for p in people} - refused
+    later = utcnow() + timedelta(seconds=app.extensions["consular.settings"].dispatch_lease_seconds + 5)
+
+    # The provider cannot be listed: nothing is sent, every claim waits to be reconciled later.
+    unreachable = TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, messaging_service_sid=SERVICE_SID,
+                                api_base=f"http://127.0.0.1:{free_port()}")
+    try:
+        assert Dispatcher(twilio.app, unreachable, "cut-off").run_once(later) == 30
+    finally:
+        unreachable.close()
+    rows = deliveries(alert.id)
+    assert {d.state for d in rows} == {DeliveryState.pending}  # to retry, after asking again
+    assert all(d.reconcile_from is not None and d.provider_id is None for d in rows)
+    assert {m["to"]: m["sid"] for m in twilio.fake.messages()} == accepted
+
+    # Another worker asks Twilio with one list request, records what it has and sends the rest once.
+    before = twilio.fake.stats()
+    for row in rows:
+        row.due_at = utcnow()
+    db.session.commit()
+    assert twilio.run_until_idle("rescuer", now=later) == 30
+    after = twilio.fake.stats()
+    assert after["create_requests"] - before["create_requests"] == len(refused)
+    listed = (after["requests"] - after["create_requests"]) - (before["requests"] - before["create_requests"])
+    assert listed == 1  # one page of the account's messages, not a request or two per claim
+    sent = twilio.fake.messages()
+    assert Counter(m["to"] for m in sent) == {p.phone: 1 for p in people}
+    sids = {m["to"]: m["sid"] for m in sent}
+    phone_of = {p.id: p.phone for p in people}
+    rows = deliveries(alert.id)
+    assert all(d.provider_id == sids[phone_of[d.registrant_id]] for d in rows)
+    assert all(d.provider_id == accepted[phone_of[d.registrant_id]]
+               for d in rows if phone_of[d.registrant_id] not in refused)
 
 
 def test_claims_are_disjoint(app: Flask) -> None:

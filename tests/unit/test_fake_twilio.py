@@ -175,6 +175,20 @@ def test_list_filters_by_recipient_and_pages_like_twilio(fake: FakeTwilio, twili
     assert "PageToken=PA" in page["next_page_uri"] and page["previous_page_uri"] is None
 
 
+def test_the_whole_list_pages_newest_first_by_token_or_by_number(fake: FakeTwilio,
+                                                                 twilio_client: Client) -> None:
+    for i in range(7):
+        twilio_client.messages.create(to=f"+3933300000{i}", from_=SENDER, body=f"message {i}")
+    listed = twilio_client.messages.list(page_size=3)
+    assert [m.body for m in listed] == [f"message {i}" for i in range(6, -1, -1)]
+    assert fake.stats()["requests"] == 7 + 3  # three pages, each after the last one's token
+    pages = [api(fake, "GET", params={"PageSize": "3", "Page": str(n)}).json() for n in range(3)]
+    assert [[m["body"] for m in page["messages"]] for page in pages] == [
+        ["message 6", "message 5", "message 4"], ["message 3", "message 2", "message 1"], ["message 0"]]
+    assert [page["start"] for page in pages] == [0, 3, 6]
+    assert pages[1]["next_page_uri"] and pages[2]["next_page_uri"] is None
+
+
 def test_date_sent_filters_skip_messages_not_sent_yet(fake: FakeTwilio, twilio_client: Client) -> None:
     fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
     twilio_client.messages.create(to=TO, from_=SENDER, body="already sent")

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from alerts.gateways import twilio as twilio_gateway
 from alerts.gateways.console import ConsoleGateway, provider_id_for
 from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.protocol import (
@@ -23,6 +24,7 @@ from alerts.gateways.protocol import (
     Outcome,
     ReconcileError,
     SendResult,
+    SentQuery,
     SmsGateway,
     clamp_validity,
     validity_for,
@@ -324,6 +326,30 @@ def test_find_sent_matches_number_and_body(fake: FakeTwilio, gateway: TwilioGate
     assert gateway.find_sent(TO, "Reply 1 if you are safe.", since + timedelta(hours=1)) is None
 
 
+def test_find_sent_asks_once_about_a_number_with_few_messages(fake: FakeTwilio,
+                                                             gateway: TwilioGateway) -> None:
+    fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
+    since = datetime.now(UTC)
+    sent = gateway.send(sms(body="Reply 1 if you are safe."))
+    found = gateway.find_sent(TO, "Reply 1 if you are safe.", since)
+    assert found is not None and found.provider_id == sent.provider_id
+    assert gateway.find_sent(TO, "Reply 2 if you need help.", since) is None
+    assert list_requests(fake) == 2  # the number's newest messages were all it had: one request each
+
+
+def test_find_sent_reads_a_busy_numbers_messages_by_date(fake: FakeTwilio, gateway: TwilioGateway) -> None:
+    fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
+    since = datetime.now(UTC)
+    first = gateway.send(sms(body="Typhoon warning: stay indoors."))
+    for i in range(50):
+        gateway.send(sms(body=f"Update {i}", key=f"d-{i}"))
+    # Not among the number's newest 50: found through the DateSent filter.
+    found = gateway.find_sent(TO, "Typhoon warning: stay indoors.", since)
+    assert found is not None and found.provider_id == first.provider_id
+    assert list_requests(fake) == 2
+    assert gateway.find_sent(TO, "Typhoon warning: stay indoors.", since + timedelta(hours=1)) is None
+
+
 def test_find_sent_sees_a_message_still_queued(fake: FakeTwilio, gateway: TwilioGateway) -> None:
     fake.configure(callbacks={"sent_delay_ms": 60_000, "final_delay_ms": 60_000})
     since = datetime.now(UTC)
@@ -352,6 +378,143 @@ def test_logs_show_only_the_last_digits(fake: FakeTwilio, gateway: TwilioGateway
         gateway.find_sent(TO, "Secret body text", datetime.now(UTC))
     assert "…4567" in caplog.text
     assert TO not in caplog.text and TO[1:] not in caplog.text and "Secret body text" not in caplog.text
+
+
+# --- reconciling many messages at once --------------------------------------------------------------
+
+
+def ask_many(numbers: list[str], since: datetime, body: str = "Typhoon warning {i}") -> list[SentQuery]:
+    return [SentQuery(n, body.format(i=i), since, key=f"d-{i}") for i, n in enumerate(numbers)]
+
+
+@pytest.fixture
+def page_per(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """``page_per(n)``: a batch may list a page for every ``n`` questions (a small batch too)."""
+    def set_budget(questions: int) -> None:
+        monkeypatch.setattr(twilio_gateway, "RECONCILE_QUESTIONS_PER_PAGE", questions)
+    return set_budget
+
+
+def list_requests(fake: FakeTwilio) -> int:
+    stats = fake.stats()
+    return int(stats["requests"]) - int(stats["create_requests"])
+
+
+def test_find_sent_many_answers_a_batch_from_one_list_request(fake: FakeTwilio,
+                                                              gateway: TwilioGateway) -> None:
+    fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
+    since = datetime.now(UTC)
+    numbers = [f"+3933320{i:05d}" for i in range(40)]
+    sent = {i: gateway.send(sms(to=n, body=f"Typhoon warning {i}", key=f"d-{i}")).provider_id
+            for i, n in enumerate(numbers) if i % 2 == 0}
+    gateway.send(sms(to=numbers[1], body="Another text"))  # the same number, another body
+    gateway.send(sms(to="+393339999999", body="Typhoon warning 3"))  # the same body, another number
+    asked = ask_many(numbers, since)
+
+    answers = gateway.find_sent_many(asked)
+    assert list_requests(fake) == 1  # one page of the account's messages, not one request per message
+    assert set(answers) == set(range(40))
+    assert {i for i, found in answers.items() if found is not None} == set(sent)
+    assert all(found.accepted and found.provider_id == sent[i] and found.provider_status == "delivered"
+               for i, found in answers.items() if found is not None)
+    # Each answer is what asking about that message alone answers.
+    assert [answers[i] for i in range(40)] == [gateway.find_sent(q.to, q.body, q.since) for q in asked]
+    # An attempt that began long after (not reconciled against an older send): nothing matches.
+    later = gateway.find_sent_many(ask_many(numbers, since + timedelta(hours=1)))
+    assert later == dict.fromkeys(range(40))
+
+
+def test_find_sent_many_pages_through_the_window_and_stops_before_it(
+        fake: FakeTwilio, gateway: TwilioGateway, monkeypatch: pytest.MonkeyPatch,
+        page_per: Callable[[int], None]) -> None:
+    monkeypatch.setattr(twilio_gateway, "RECONCILE_PAGE_SIZE", 10)
+    # Reaching back two minutes at the pace of these messages would take more pages than the
+    # budget: with little slack it takes three.
+    monkeypatch.setattr(twilio_gateway, "RECONCILE_SLACK", timedelta(seconds=1))
+    page_per(5)
+    fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
+    since = datetime.now(UTC)
+    numbers = [f"+3933321{i:05d}" for i in range(35)]
+    sent = {i: gateway.send(sms(to=n, body=f"Typhoon warning {i}", key=f"d-{i}")).provider_id
+            for i, n in enumerate(numbers) if i % 3 != 1}
+
+    answers = gateway.find_sent_many(ask_many(numbers, since))
+    assert list_requests(fake) == 3  # 23 messages, 10 a page: the oldest are on the third
+    assert {i: found.provider_id for i, found in answers.items() if found is not None} == sent
+    assert set(answers) == set(range(35))
+
+    # Asked about attempts that began after all of them: the first page already reaches back past
+    # the cutoff, so the list is not read further.
+    answers = gateway.find_sent_many(ask_many(numbers, since + timedelta(minutes=10)))
+    assert answers == dict.fromkeys(range(35)) and list_requests(fake) == 3 + 1
+
+
+def test_find_sent_many_leaves_out_what_its_pages_do_not_reach(
+        fake: FakeTwilio, gateway: TwilioGateway, monkeypatch: pytest.MonkeyPatch,
+        page_per: Callable[[int], None]) -> None:
+    fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
+    since = datetime.now(UTC)
+    numbers = [f"+3933322{i:05d}" for i in range(12)]
+    for i, n in enumerate(numbers):
+        gateway.send(sms(to=n, body=f"Typhoon warning {i}", key=f"d-{i}"))
+    # Fewer questions than a page is worth: not listed at all (each is asked on its own).
+    page_per(13)
+    assert gateway.find_sent_many(ask_many(numbers, since)) == {}
+    assert list_requests(fake) == 0
+    # A page of 5 for every 12 questions: the budget ends before the pages reach the cutoff.
+    monkeypatch.setattr(twilio_gateway, "RECONCILE_PAGE_SIZE", 5)
+    page_per(12)
+    assert gateway.find_sent_many(ask_many(numbers, since)) == {}
+    assert list_requests(fake) == 1
+    # Pages of 2 and one for every question, but the first pages spanned a second or two, and the
+    # earliest attempt began an hour ago: reaching it would take far more pages than 12, so the
+    # list is not read further once a quarter of the budget (3 pages) is spent.
+    monkeypatch.setattr(twilio_gateway, "RECONCILE_PAGE_SIZE", 2)
+    page_per(1)
+    assert gateway.find_sent_many(ask_many(numbers, since - timedelta(hours=1))) == {}
+    assert list_requests(fake) == 1 + 3
+
+
+def test_find_sent_many_sees_messages_still_queued(fake: FakeTwilio, gateway: TwilioGateway,
+                                                  page_per: Callable[[int], None]) -> None:
+    page_per(1)
+    fake.configure(callbacks={"sent_delay_ms": 60_000, "final_delay_ms": 60_000})
+    since = datetime.now(UTC)
+    numbers = [f"+3933323{i:05d}" for i in range(10)]
+    sent = {i: gateway.send(sms(to=n, body=f"Typhoon warning {i}")).provider_id
+            for i, n in enumerate(numbers) if i < 5}
+    answers = gateway.find_sent_many(ask_many(numbers, since))
+    assert {i: f.provider_id for i, f in answers.items() if f is not None} == sent
+    assert {f.provider_status for f in answers.values() if f is not None} == {"queued"}
+    assert [answers[i] for i in range(5, 10)] == [None] * 5
+
+
+def test_find_sent_many_leaves_alike_messages_to_be_asked_one_by_one(
+        fake: FakeTwilio, gateway: TwilioGateway, page_per: Callable[[int], None]) -> None:
+    page_per(1)
+    # Two people sharing a phone get the same text: which of them the provider's one message was
+    # for cannot be told from the list, so neither is answered from it.
+    fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
+    since = datetime.now(UTC)
+    numbers = [f"+3933324{i:05d}" for i in range(10)]
+    asked = [*ask_many(numbers, since, body="Typhoon warning"),
+             SentQuery(numbers[0], "Typhoon warning", since), SentQuery(numbers[1], "Typhoon warning", since)]
+    gateway.send(sms(to=numbers[0], body="Typhoon warning"))
+    answers = gateway.find_sent_many(asked)
+    assert 0 not in answers and 10 not in answers
+    assert answers[1] is None and answers[11] is None  # alike, and the provider has neither
+    assert [answers[i] for i in range(2, 10)] == [None] * 8
+
+
+def test_find_sent_many_refuses_to_guess_when_the_list_fails(
+        fake: FakeTwilio, make_gateway: Callable[..., TwilioGateway],
+        page_per: Callable[[int], None]) -> None:
+    page_per(1)
+    asked = ask_many([f"+3933325{i:05d}" for i in range(10)], datetime.now(UTC))
+    with pytest.raises(ReconcileError, match="401"):
+        make_gateway(auth_token="wrong").find_sent_many(asked)
+    with pytest.raises(ReconcileError, match="could not be reached"):
+        make_gateway(api_base=f"http://127.0.0.1:{free_port()}").find_sent_many(asked)
 
 
 # --- choosing a gateway ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import itertools
 import json
 import re
 import time
@@ -253,8 +254,7 @@ class FakeTwilioApp(FakeState):
             validity_period=validity, date_created=now, date_updated=now,
             num_segments=count_segments(body), seq=self._seq,
         )
-        self.messages[message.sid] = message
-        self.by_to[to].append(message.sid)
+        self.keep(message)
         self.stats.accepted += 1
         self.stats.by_sender[service or from_].append((time.monotonic(), message.num_segments))
         steps = self.plan(message)
@@ -287,33 +287,34 @@ class FakeTwilioApp(FakeState):
             before = date_bounds(query.get("DateSent<"))
         except ValueError:
             raise TwilioError(400, 20001) from None
-        to, from_ = query.get("To"), query.get("From")
-        candidates = (self.messages[sid] for sid in self.by_to.get(to, [])) if to else iter(
-            self.messages.values())
-        selected = []
-        for message in candidates:
+        from_ = query.get("From")
+
+        def wanted(message: FakeMessage) -> bool:
             self.advance(message)
             if from_ and message.from_ != from_:
-                continue
+                return False
             if exact or after or before:
                 sent = message.date_sent
                 if sent is None:
-                    continue
+                    return False
                 if exact and not exact[0] <= sent < exact[1]:
-                    continue
+                    return False
                 if after and sent < after[0]:
-                    continue
+                    return False
                 if before and sent >= before[1]:
-                    continue
-            selected.append(message)
-        selected.sort(key=lambda m: (m.date_created, m.seq), reverse=True)
+                    return False
+            return True
+
         token = query.get("PageToken", "")
+        # A page token names the last message of the page before: the next page starts after it.
+        # Without one, ``Page`` counts whole pages from the newest.
+        matching = filter(wanted, self.newest_first(query.get("To"), token[2:] if token.startswith("PA")
+                                                    else None))
+        skip = 0 if token.startswith("PA") else page * page_size
+        items = list(itertools.islice(matching, skip, skip + page_size + 1))
+        has_next = len(items) > page_size
+        items = items[:page_size]
         start = page * page_size
-        if token.startswith("PA"):
-            last = token[2:]
-            index = next((i for i, m in enumerate(selected) if m.sid == last), None)
-            start = index + 1 if index is not None else len(selected)
-        items = selected[start:start + page_size]
         base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
         filters = [(k, v) for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")]
 
@@ -323,7 +324,6 @@ class FakeTwilioApp(FakeState):
                 params.append(("PageToken", page_token))
             return f"{base}?{urlencode(params)}"
 
-        has_next = start + page_size < len(selected)
         return web.json_response({
             "messages": [m.resource() for m in items],
             "page": page,

@@ -4,11 +4,14 @@ of an accepted message: the statuses it goes through, at the moments its setting
 from __future__ import annotations
 
 import asyncio
+import bisect
 import email.utils
+import functools
 import random
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -63,7 +66,19 @@ def utcnow() -> datetime:
 
 
 def rfc2822(value: datetime | None) -> str | None:
-    return email.utils.format_datetime(value) if value is not None else None
+    """A date as Twilio's JSON gives it (RFC 2822, whole seconds)."""
+    return _rfc2822_second(value.replace(microsecond=0)) if value is not None else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _rfc2822_second(value: datetime) -> str:
+    # Formatting is most of what a page of a long list costs, and its messages share a few seconds.
+    return email.utils.format_datetime(value)
+
+
+def listing_order(message: FakeMessage) -> tuple[datetime, int]:
+    """How lists sort messages (newest first: the reverse of this)."""
+    return message.date_created, message.seq
 
 
 def new_sid(prefix: str) -> str:
@@ -263,6 +278,7 @@ class FakeState:
         self.messages: dict[str, FakeMessage] = {}
         self.calls: dict[str, FakeCall] = {}
         self.by_to: dict[str, list[str]] = defaultdict(list)
+        self.order: list[FakeMessage] = []  # every message, oldest first (``listing_order``)
         self.stats = Stats()
         self.remaining: dict[str, int] = {}  # per-number error countdowns
         self.random = random.Random(self.config.seed)  # noqa: S311 (simulation, not security)
@@ -287,6 +303,24 @@ class FakeState:
             self.advance(self.messages[sid])
             records.append(self.messages[sid].record())
         return records
+
+    def keep(self, message: FakeMessage) -> None:
+        """Remember an accepted message (in the order lists show them, and by recipient)."""
+        self.messages[message.sid] = message
+        self.by_to[message.to].append(message.sid)
+        bisect.insort(self.order, message, key=listing_order)
+
+    def newest_first(self, to: str | None, after_sid: str | None = None) -> Iterator[FakeMessage]:
+        """The messages (to ``to`` only, if given) newest first, as Twilio lists them; with
+        ``after_sid`` (a page token's message), those listed after it. Starts in O(log n), so a page
+        of a long list costs what the page holds, not what the account holds."""
+        ordered = sorted((self.messages[sid] for sid in self.by_to.get(to, [])), key=listing_order) \
+            if to else self.order
+        end = len(ordered)
+        if after_sid is not None:
+            last = self.messages.get(after_sid)
+            end = 0 if last is None else bisect.bisect_left(ordered, listing_order(last), key=listing_order)
+        return (ordered[i] for i in range(end - 1, -1, -1))
 
     # --- the life of an accepted message ----------------------------------------------------
 
