@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from consular.app import create_app
@@ -82,6 +83,9 @@ def _worker_database(base_url: str, worker: str) -> str:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            # A throwaway database: a commit need not wait for its WAL to reach the disk (see
+            # _no_fsync_on_sqlite; only a crash of the server itself could lose a commit).
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     except sa.exc.DBAPIError as exc:
         admin.dispose()
         pytest.exit(f"tests in parallel need a PostgreSQL database per worker, and {url.username} "
@@ -97,6 +101,18 @@ def _worker_database(base_url: str, worker: str) -> str:
 
     atexit.register(drop)
     return given.set(database=name).render_as_string(hide_password=False)
+
+
+@sa.event.listens_for(Engine, "connect")
+def _no_fsync_on_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
+    """The suite's SQLite files are thrown away: a commit need not wait for the disk. What a commit
+    does and what the next reader sees are the same (only an operating-system crash could lose
+    one); the waits were most of the time of a schema's creation and of many tests. This process
+    only: the ``consular`` processes that tests start keep the default."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
 
 
 def reset_schema(app: Flask) -> None:
