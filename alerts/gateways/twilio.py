@@ -12,15 +12,13 @@ import asyncio
 import base64
 import email.utils
 import functools
-import json
 import logging
 import threading
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote_plus, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import requests
@@ -47,6 +45,7 @@ from alerts.gateways.protocol import (
 )
 from alerts.gateways.senders import Sender
 from alerts.gateways.twilio_errors import describe_twilio_error
+from alerts.gateways.twilio_listing import accepted_record, answer_from_list, messages_page, reconcile_cutoff
 
 log = logging.getLogger(__name__)
 _http_log = logging.getLogger("alerts.gateways.twilio.http")
@@ -54,20 +53,6 @@ _http_log = logging.getLogger("alerts.gateways.twilio.http")
 # The last HTTP answer seen in this thread / asyncio task: the client's exceptions do not carry the
 # response headers, and Retry-After is in them.
 _last_response: ContextVar[TwilioResponse | None] = ContextVar("twilio_last_response", default=None)
-
-# How far before ``since`` reconciliation looks (clock skew between us and the provider).
-RECONCILE_SLACK = timedelta(minutes=2)
-# Reconciling many messages at once lists the account's messages, newest first, in pages of the
-# most Twilio gives. One such page costs about what asking about 30 messages one by one costs (one
-# small list request each for a number with few messages, 8 at a time; measured against the fake
-# Twilio), so a batch lists at most a page per 30 questions (never more than RECONCILE_MAX_PAGES);
-# what they do not reach is asked one by one. The pages reach back RECONCILE_SLACK before the
-# attempts began: 300 questions are answered from them while the account sent fewer than about 80
-# messages a second over that window (or fewer than 10,000 messages in all, early in a send).
-RECONCILE_PAGE_SIZE = 1000
-RECONCILE_QUESTIONS_PER_PAGE = 30
-RECONCILE_MAX_PAGES = 100
-
 
 @functools.lru_cache(maxsize=256)
 def redirect_url(url: str, api_base: str) -> str:
@@ -209,38 +194,9 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
 
 def _accepted(message: Any) -> SendResult:
     """A message the provider has, from the official client's instance of it."""
-    return _accepted_record({"sid": message.sid, "status": message.status,
+    return accepted_record({"sid": message.sid, "status": message.status,
                              "error_code": message.error_code, "error_message": message.error_message,
                              "num_segments": getattr(message, "num_segments", None)})
-
-
-def _accepted_record(record: Mapping[str, Any]) -> SendResult:
-    """A message the provider has, from its resource as Twilio's JSON gives it."""
-    segments, status = record.get("num_segments"), record.get("status")
-    return SendResult(
-        outcome=Outcome.accepted,
-        provider_id=record["sid"],
-        provider_status=str(status) if status is not None else None,
-        error_code=record.get("error_code") or None,
-        error_message=record.get("error_message") or None,
-        segments=int(segments) if segments not in (None, "") else None,
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _twilio_date(value: str | None) -> datetime | None:
-    """A date of Twilio's JSON (RFC 2822, whole seconds, GMT); a page's messages share a few."""
-    if not value:
-        return None
-    when = email.utils.parsedate_to_datetime(value)
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _reconcile_cutoff(since: datetime) -> datetime:
-    """The earliest creation a message of an attempt that began at ``since`` can show."""
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    return since.astimezone(UTC) - RECONCILE_SLACK
 
 
 def _from_api_error(exc: TwilioRestException | TwilioServiceException) -> SendResult:
@@ -308,58 +264,6 @@ def _from_error(exc: Exception, unexpected: str, key: str) -> SendResult:
         return _from_transport_error(exc)
     log.exception(unexpected, key)
     return _from_unexpected_error(exc)
-
-
-class _Listing:
-    """What pages of the account's messages, newest first, have shown of the messages asked about
-    (``alike``: positions by number and body): each such message with its creation time (``found``),
-    and how far back the pages reached (``covers``)."""
-
-    def __init__(self, alike: Mapping[tuple[str, str], list[int]], oldest: datetime, budget: int) -> None:
-        self.alike = alike
-        self.oldest = oldest  # the earliest cutoff asked about
-        self.budget = budget
-        self.found: dict[tuple[str, str], list[tuple[dict[str, Any], datetime | None]]] = defaultdict(list)
-        self.pages = 0
-        self.ended = False  # the list had no more pages
-        self.floor: datetime | None = None  # the earliest DateSent listed
-        self.newest: datetime | None = None  # the first message's time
-
-    def covers(self, cutoff: datetime) -> bool:
-        """Has every message created at or after ``cutoff`` (whole seconds, as Twilio's dates)
-        been listed?"""
-        return self.ended or (self.floor is not None and self.floor < cutoff)
-
-    def read(self, page: Callable[[str | None], dict[str, Any]]) -> None:
-        next_uri: str | None = None
-        while self.pages < self.budget and not self.covers(self.oldest):
-            payload = page(next_uri)
-            self.pages += 1
-            for record in payload["messages"]:
-                sent = _twilio_date(record.get("date_sent"))
-                created = _twilio_date(record.get("date_created"))
-                key = (record.get("to"), record.get("body"))
-                if key in self.alike:
-                    self.found[key].append((record, created))
-                if sent is not None and (self.floor is None or sent < self.floor):
-                    self.floor = sent
-                self.newest = self.newest or created or sent
-            next_uri = payload.get("next_page_uri")
-            if not next_uri:
-                self.ended = True
-            elif self._too_far():
-                return
-
-    def _too_far(self) -> bool:
-        """Would reaching the earliest cutoff take more pages than the budget at the pace of the
-        pages so far (each spanned at most a second more than its whole-second dates say)? Judged
-        after a quarter of the budget: a burst (a mass alert just begun) paces the first pages far
-        faster than the account sent before it, and its list may well end within the budget."""
-        if (self.pages < max(1, self.budget // 4) or self.newest is None or self.floor is None
-                or self.covers(self.oldest)):
-            return False
-        seconds_a_page = ((self.newest - self.floor).total_seconds() + 1) / self.pages
-        return (self.newest - self.oldest).total_seconds() / seconds_a_page > self.budget
 
 
 class TwilioGateway:
@@ -470,7 +374,7 @@ class TwilioGateway:
 
     def find_call(self, to: str, since: datetime, key: str | None = None) -> SendResult | None:
         """The newest call to ``to`` placed since ``since`` (``key`` is not known to Twilio)."""
-        since = _reconcile_cutoff(since)
+        since = reconcile_cutoff(since)
         try:
             for record in self.client.calls.stream(to=to, page_size=50, limit=200):
                 created = record.date_created
@@ -545,7 +449,7 @@ class TwilioGateway:
         """The provider's record of a message to ``to`` with exactly ``body`` created since ``since``
         (``key`` is not known to Twilio and is ignored). Raises ``ReconcileError`` when Twilio
         cannot be asked."""
-        since = _reconcile_cutoff(since)
+        since = reconcile_cutoff(since)
         messages = self.client.messages
         try:
             # The number's newest messages: when they are all it has (no next page), they answer
@@ -586,60 +490,17 @@ class TwilioGateway:
         or still queued. Questions the pages within the budget did not reach, and questions alike
         (same number and body) when the provider has such a message, are left out: the caller asks
         them one by one. Raises ``ReconcileError`` when a page cannot be read."""
-        budget = min(RECONCILE_MAX_PAGES, len(queries) // RECONCILE_QUESTIONS_PER_PAGE)
-        if budget < 1:
-            return {}
-        # Twilio's dates are whole seconds: a message created in the cutoff's second may be later.
-        cutoffs = [_reconcile_cutoff(q.since).replace(microsecond=0) for q in queries]
-        alike: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for position, query in enumerate(queries):
-            alike[(query.to, query.body)].append(position)
-        listing = _Listing(alike, min(cutoffs), budget)
         try:
-            listing.read(self._messages_page)
+            answers, pages = answer_from_list(queries, functools.partial(messages_page, self.client,
+                                                                          self.account_sid))
         except (TwilioRestException, TwilioServiceException) as exc:
             raise ReconcileError(f"Twilio answered {exc.status} ({exc.code})") from exc
         except _TRANSPORT_ERRORS as exc:
             raise ReconcileError(f"Twilio could not be reached: {type(exc).__name__}") from exc
         except (TwilioException, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ReconcileError(f"Twilio's list could not be read: {type(exc).__name__}") from exc
-        answers: dict[int, SendResult | None] = {}
-        for key, positions in alike.items():
-            if not all(listing.covers(cutoffs[p]) for p in positions):
-                continue
-            found = listing.found.get(key, [])
-            if len(positions) == 1:
-                cutoff = cutoffs[positions[0]]
-                match = next((r for r, created in found if created is None or created >= cutoff), None)
-                answers[positions[0]] = _accepted_record(match) if match is not None else None
-            elif not any(created is None or created >= min(cutoffs[p] for p in positions)
-                         for _r, created in found):
-                answers.update(dict.fromkeys(positions, None))
-        _http_log.debug("reconcile: %d of %d answered from %d pages", len(answers), len(queries),
-                        listing.pages)
+        _http_log.debug("reconcile: %d of %d answered from %d pages", len(answers), len(queries), pages)
         return answers
-
-    def _messages_page(self, next_page_uri: str | None) -> dict[str, Any]:
-        """One page of the account's messages, newest first (the first, or the one at
-        ``next_page_uri``), as Twilio's JSON. Raises what the client raises, or
-        ``TwilioRestException`` for an error answer."""
-        if next_page_uri is None:
-            url = f"{self.client.api.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-            params: dict[str, object] | None = {"PageSize": RECONCILE_PAGE_SIZE}
-        else:
-            url, params = urljoin(self.client.api.base_url, next_page_uri), None
-        response = self.client.request("GET", url, params=params)
-        if response.status_code != 200:
-            try:
-                error = json.loads(response.text)
-            except ValueError:
-                error = {}
-            code = error.get("code") if isinstance(error, dict) else None
-            raise TwilioRestException(response.status_code, url, code=code)
-        payload = json.loads(response.text)
-        if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
-            raise ValueError("not a page of messages")
-        return payload
 
     # --- housekeeping ------------------------------------------------------------------------
 

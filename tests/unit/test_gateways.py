@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from alerts.gateways import twilio as twilio_gateway
+from alerts.gateways import twilio_listing
 from alerts.gateways.console import ConsoleGateway, provider_id_for
 from alerts.gateways.factory import gateway_from_settings
 from alerts.gateways.protocol import (
@@ -391,7 +391,7 @@ def ask_many(numbers: list[str], since: datetime, body: str = "Typhoon warning {
 def page_per(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
     """``page_per(n)``: a batch may list a page for every ``n`` questions (a small batch too)."""
     def set_budget(questions: int) -> None:
-        monkeypatch.setattr(twilio_gateway, "RECONCILE_QUESTIONS_PER_PAGE", questions)
+        monkeypatch.setattr(twilio_listing, "RECONCILE_QUESTIONS_PER_PAGE", questions)
     return set_budget
 
 
@@ -427,10 +427,10 @@ def test_find_sent_many_answers_a_batch_from_one_list_request(fake: FakeTwilio,
 def test_find_sent_many_pages_through_the_window_and_stops_before_it(
         fake: FakeTwilio, gateway: TwilioGateway, monkeypatch: pytest.MonkeyPatch,
         page_per: Callable[[int], None]) -> None:
-    monkeypatch.setattr(twilio_gateway, "RECONCILE_PAGE_SIZE", 10)
+    monkeypatch.setattr(twilio_listing, "RECONCILE_PAGE_SIZE", 10)
     # Reaching back two minutes at the pace of these messages would take more pages than the
     # budget: with little slack it takes three.
-    monkeypatch.setattr(twilio_gateway, "RECONCILE_SLACK", timedelta(seconds=1))
+    monkeypatch.setattr(twilio_listing, "RECONCILE_SLACK", timedelta(seconds=1))
     page_per(5)
     fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
     since = datetime.now(UTC)
@@ -462,14 +462,14 @@ def test_find_sent_many_leaves_out_what_its_pages_do_not_reach(
     assert gateway.find_sent_many(ask_many(numbers, since)) == {}
     assert list_requests(fake) == 0
     # A page of 5 for every 12 questions: the budget ends before the pages reach the cutoff.
-    monkeypatch.setattr(twilio_gateway, "RECONCILE_PAGE_SIZE", 5)
+    monkeypatch.setattr(twilio_listing, "RECONCILE_PAGE_SIZE", 5)
     page_per(12)
     assert gateway.find_sent_many(ask_many(numbers, since)) == {}
     assert list_requests(fake) == 1
     # Pages of 2 and one for every question, but the first pages spanned a second or two, and the
     # earliest attempt began an hour ago: reaching it would take far more pages than 12, so the
     # list is not read further once a quarter of the budget (3 pages) is spent.
-    monkeypatch.setattr(twilio_gateway, "RECONCILE_PAGE_SIZE", 2)
+    monkeypatch.setattr(twilio_listing, "RECONCILE_PAGE_SIZE", 2)
     page_per(1)
     assert gateway.find_sent_many(ask_many(numbers, since - timedelta(hours=1))) == {}
     assert list_requests(fake) == 1 + 3
