@@ -4,7 +4,6 @@ the others wait for it, and every app gets a copy of its own to write in."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -14,13 +13,7 @@ from filelock import FileLock
 from consular.app import create_app
 from consular.db import db
 from tests.conftest import base_overrides
-
-
-def _session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The directory of this test session that all its xdist workers share (each worker's base
-    temporary directory is one level under it); without xdist, the session's own."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+from tests.support.snapshot import session_dir
 
 
 def _make(path: Path) -> None:
@@ -39,7 +32,7 @@ def _make(path: Path) -> None:
 def demo_database(tmp_path_factory: pytest.TempPathFactory, target: Path) -> None:
     """Writes at ``target`` a copy of the session's migrated database with the demo loaded
     (``flask_migrate.upgrade()`` then ``consular.demo.load_demo()`` on an empty SQLite file)."""
-    made = _session_dir(tmp_path_factory) / "demo-database" / "demo.db"
+    made = session_dir(tmp_path_factory) / "demo-database" / "demo.db"
     made.parent.mkdir(exist_ok=True)
     with FileLock(f"{made}.lock"):
         if not made.exists():
