@@ -29,6 +29,7 @@ from consular.app import create_app
 from consular.auth.models import Role, User
 from consular.db import db
 from consular.network import models as network
+from tests.support import snapshot
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 STRICT = os.environ.get("CONSULAR_TEST_STRICT") == "1"
@@ -193,6 +194,7 @@ def made_apps() -> Iterator[Callable[[dict[str, Any]], Flask]]:
 
 @pytest.fixture(scope="session")
 def _session_app(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    snapshot.share_in(snapshot.session_dir(tmp_path_factory))
     instance = tmp_path_factory.mktemp(f"instance-{backend}")
     url = pg_url() if backend == "postgresql" else f"sqlite:///{instance}/test.db"
     app = isolated_app(base_overrides(instance, url))

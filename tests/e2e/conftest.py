@@ -20,8 +20,8 @@ from werkzeug.serving import make_server
 
 from consular.app import create_app
 from consular.auth.common import DEMO_PASSWORD
-from consular.db import db
 from tests.conftest import STRICT, base_overrides
+from tests.support.demo_file import demo_database
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -54,16 +54,9 @@ def served(app: Flask) -> Iterator[str]:
 def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str]]:
     """The demo install on a free loopback port, with its own SQLite file."""
     instance = tmp_path_factory.mktemp("e2e")
+    demo_database(tmp_path_factory, instance / "e2e.db")
     app = create_app({**base_overrides(instance, f"sqlite:///{instance}/e2e.db"),
                       "DEMO_MODE": True})
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        from consular.demo import load_demo
-
-        upgrade()
-        load_demo()
-        db.session.remove()
     with served(app) as base_url:
         yield app, base_url
 

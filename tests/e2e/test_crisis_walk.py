@@ -32,6 +32,7 @@ from consular.places.cities import distance_km
 from consular.registry.models import Registrant, RegistrantStatus
 from tests.conftest import base_overrides
 from tests.e2e.conftest import browser_page, log_in, screenshot, served
+from tests.support.demo_file import demo_database
 
 pytestmark = pytest.mark.browser
 
@@ -47,18 +48,12 @@ def crisis_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask
     """The demo install with the office's signature, on a free loopback port, and its worker. One
     provider request in flight at a time, so the order the console gateway receives the messages
     in is the dispatcher's own order (with more in flight, neighbouring groups of a batch overlap)."""
-    from flask_migrate import upgrade
-
     from alerts.scheduler import Worker
-    from consular.demo import load_demo
 
     instance = tmp_path_factory.mktemp("crisis")
+    demo_database(tmp_path_factory, instance / "crisis.db")
     app = create_app({**base_overrides(instance, f"sqlite:///{instance}/crisis.db"), "DEMO_MODE": True,
                       "SMS_SIGNATURES": SIGNATURES, "DISPATCH_MAX_CONCURRENCY": 1})
-    with app.app_context():
-        upgrade()
-        load_demo()
-        db.session.remove()
     with served(app) as base_url:
         embedded = Worker(app, embedded=True)
         scheduler = embedded.build_scheduler(blocking=False)

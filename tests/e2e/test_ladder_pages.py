@@ -40,6 +40,7 @@ from consular.db import db, utcnow
 from consular.registry.models import Registrant
 from tests.conftest import base_overrides
 from tests.e2e.conftest import PHONE, browser_page, log_in, screenshot
+from tests.support.demo_file import demo_database
 from tests.support.dispatch import ACCOUNT_SID, AUTH_TOKEN, TWILIO, make_alert, make_registrant, new_phone
 from tests.support.processes import free_port
 
@@ -152,11 +153,8 @@ def build_the_night(app: Flask, fake: FakeTwilio, base_url: str, gateway: SmsGat
 def ladder_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str, int]]:
     """The demo install sending through the fake Twilio, served on a free loopback port (the fake's
     webhooks come back to it), with the night above in its database."""
-    from flask_migrate import upgrade
-
-    from consular.demo import load_demo
-
     instance: Path = tmp_path_factory.mktemp("ladder")
+    demo_database(tmp_path_factory, instance / "ladder.db")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, callbacks={"sent_delay_ms": 5, "final_delay_ms": 20}) as fake:
@@ -174,8 +172,6 @@ def ladder_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask
                 # In a thread of its own: Playwright keeps an event loop running in this one, and the
                 # dispatcher runs its own.
                 with app.app_context():
-                    upgrade()
-                    load_demo()
                     with closing(gateway_from_settings(app.extensions["consular.settings"])) as gateway:
                         made.append(build_the_night(app, fake, base_url, gateway))
                     db.session.remove()
