@@ -29,8 +29,8 @@ class _Built(Generic[Kept]):
 _BUILT: dict[tuple[str, str], _Built[object]] = {}
 
 
-def _files() -> dict[Path, bytes]:
-    return {path: path.read_bytes() for path in storage_dir().iterdir() if path.is_file()}
+def _files() -> set[Path]:
+    return {path for path in storage_dir().iterdir() if path.is_file()}
 
 
 def _put_back(files: dict[Path, bytes]) -> None:
@@ -65,11 +65,11 @@ def built_once(name: str, build: Callable[[], Kept]) -> Kept:
     key = (name, str(db.engine.url))
     built = _BUILT.get(key)
     if built is None:
-        before = {path for path in storage_dir().iterdir() if path.is_file()}
+        before = _files()
         kept = build()
         db.session.commit()
         snapshot.take(name)
-        _BUILT[key] = _Built(kept, utcnow(), {p: b for p, b in _files().items() if p not in before})
+        _BUILT[key] = _Built(kept, utcnow(), {path: path.read_bytes() for path in _files() - before})
         return kept
     snapshot.restore(name)
     _put_back(built.files)
