@@ -4,6 +4,7 @@ of every route of the URL map on them (the access matrix and the page-language w
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from tests.access_policy import (
     UNASSIGNED,
     expected,
 )
+from tests.support.built_once import built_once
 from tests.support.dispatch import make_alert
 
 # One distinctive person per relation: a name in 汉字 and passport spelling, a phone, a passport.
@@ -229,6 +231,24 @@ def build_world(make_point: Callable[..., LiaisonPoint], make_station: Callable[
         **work,
     }
     return world
+
+
+def world_once(make_point: Callable[..., LiaisonPoint], make_station: Callable[..., ServiceStation],
+               make_mission: Callable[..., Mission], make_user: Callable[..., User],
+               make_division: Callable[..., Division]) -> World:
+    """What ``build_world`` returns, with its rows, built once per database: the later calls put
+    those rows back (see ``tests.support.built_once``) and return a world of the same ids."""
+
+    def build() -> tuple[dict[Role, int], int, World]:
+        world = build_world(make_point, make_station, make_mission, make_user, make_division)
+        return {role: user.id for role, user in world.users.items()}, world.other_user.id, world
+
+    ids, other_id, kept = built_once("access_world", build)
+    users = {role: db.session.get(User, user_id) for role, user_id in ids.items()}
+    other = db.session.get(User, other_id)
+    assert other is not None and all(user is not None for user in users.values())
+    return World(users={role: user for role, user in users.items() if user is not None}, other_user=other,
+                 tokens=dict(kept.tokens), args=copy.deepcopy(kept.args), cases=dict(kept.cases))
 
 
 def _network_work(coordinator: User, officer: User, other_officer: User, volunteer: User,

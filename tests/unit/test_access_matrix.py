@@ -35,7 +35,7 @@ from tests.access_policy import (
     WHO,
     expected,
 )
-from tests.access_world import Call, World, build_world, calls, canaries_of
+from tests.access_world import Call, World, calls, canaries_of, world_once
 from tests.conftest import Browser
 from tests.support.http import assert_security_headers
 
@@ -49,7 +49,7 @@ LAST = {"auth.logout", "auth.api_revoke_token", "auth.login", "auth.login_code",
 @pytest.fixture
 def world(app: Flask, make_point: Any, make_station: Any, make_mission: Any, make_user: Any,
           make_division: Any) -> World:
-    return build_world(make_point, make_station, make_mission, make_user, make_division)
+    return world_once(make_point, make_station, make_mission, make_user, make_division)
 
 
 def send(call: Call, who: str, browser: Browser, client: FlaskClient, world: World) -> Any:

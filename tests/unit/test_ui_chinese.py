@@ -37,8 +37,8 @@ from tests.access_world import (
     PLACE_CANARIES,
     REGISTRANT_CANARIES,
     World,
-    build_world,
     pages_of,
+    world_once,
 )
 from tests.conftest import Browser
 
@@ -199,7 +199,7 @@ def leaks(html: str, data: list[str]) -> list[str]:
 @pytest.fixture
 def chinese_world(app: Flask, make_point: Any, make_station: Any, make_mission: Any, make_user: Any,
                   make_division: Any) -> World:
-    world = build_world(make_point, make_station, make_mission, make_user, make_division)
+    world = world_once(make_point, make_station, make_mission, make_user, make_division)
     for user in world.users.values():
         user.locale = "zh_Hans"
     db.session.commit()
