@@ -50,6 +50,7 @@ from tests.hostile import (
     encode_form,
     has_cjk,
 )
+from tests.support import seeded
 from tests.support.alerts import alert_input, approved_alert, texts
 from tests.support.cases import advance
 
@@ -229,7 +230,18 @@ class World:
 def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..., Any],
           make_point: Callable[..., Any], make_station: Callable[..., Any],
           make_mission: Callable[..., Any]) -> World:
-    """One of everything a write route acts on, in a state where its form is offered."""
+    """One of everything a write route acts on, in a state where its form is offered: built by the
+    first test of the database, its rows put back for each later one."""
+    user_ids, ids, token = seeded.once("bad_input", lambda: _build_world(
+        make_user, make_division, make_point, make_station, make_mission))
+    users = {who: db.session.get_one(User, user_id) for who, user_id in user_ids.items()}
+    return World(users, ids, token)
+
+
+def _build_world(make_user: Callable[..., User], make_division: Callable[..., Any],
+                 make_point: Callable[..., Any], make_station: Callable[..., Any],
+                 make_mission: Callable[..., Any]) -> tuple[dict[str, int], dict[str, int], str]:
+    """The world's rows: (the users' ids, the other ids, an admin's API token)."""
     county = make_division("某区", level=DivisionLevel.county, code="Q")
     town = make_division("某镇", parent=county, code="Q1")
     point, station, mission = make_point("某镇联络点", division=town), make_station("普拉托服务站"), \
@@ -326,7 +338,7 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
            "other_user": users["other"].id, "talk": talk.id, "patrol": patrol.id,
            "follow_up": follow_up.id, "risk": risk.id, "measure": measure.id,
            "subscription": subscription.id}
-    return World(users, ids, admin_secret)
+    return {who: user.id for who, user in users.items()}, ids, admin_secret
 
 
 # --- which page shows the form of each write route ----------------------------------------------
