@@ -499,6 +499,12 @@ TEXT_ROUNDS = 2
 ONE_FIELD_ROUNDS = 5
 
 
+def _repeated(base: dict[str, Any], name: str, times: int) -> bytes:
+    """``encode_form({**base, name: ["x"] * times})``, with the one pair encoded once."""
+    return b"&".join(b"&".join([encode_form({key: "x"})] * times) if key == name
+                     else encode_form({key: value}) for key, value in {**base, name: "x"}.items())
+
+
 def _bad_bodies(form: Form, first: bool) -> Iterator[tuple[str, bytes, str]]:
     """(class of trouble, body, content type) for one form. Each text round gives every visible
     field a different class of trouble (the classes rotate from round to round, and most forms check
@@ -525,7 +531,7 @@ def _bad_bodies(form: Form, first: bool) -> Iterator[tuple[str, bytes, str]]:
     yield "missing_fields", encode_form({"csrf_token": base.get("csrf_token", "")}), ctype
     if visible:
         yield "huge", encode_form({**base, visible[0]: "x" * 1_100_000}), ctype
-        yield "repeated", encode_form({**base, visible[0]: ["x"] * 10_000}), ctype
+        yield "repeated", _repeated(base, visible[0], 10_000), ctype
     if hidden:
         yield "hidden_tampered", encode_form({**base, **{n: ("abc\x00", "9" * 30)[i % 2]
                                                        for i, n in enumerate(hidden)}}), ctype
