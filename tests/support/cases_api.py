@@ -25,6 +25,13 @@ class Api:
         if user is not None:
             self.headers.update(api_headers(user))
 
+    @classmethod
+    def with_headers(cls, client: Any, user: User | None, headers: dict[str, str]) -> Api:
+        """The caller whose request headers (its token) are ``headers``: no new token is made."""
+        api = cls(client, None)
+        api.user, api.headers = user, dict(headers)
+        return api
+
     def get(self, url: str, **kw: Any) -> Any:
         return self.client.get(url, headers=self.headers, **kw)
 
@@ -54,6 +61,12 @@ class World:
 
 @pytest.fixture(name="world")
 def api_world_fixture(app, client, make_user, make_point, make_station, make_mission) -> World:
+    return build_api_world(client, make_user, make_point, make_station, make_mission)
+
+
+def build_api_world(client: Any, make_user: Any, make_point: Any, make_station: Any,
+                    make_mission: Any) -> World:
+    """The API world's rows, made with the factory fixtures, and its callers on ``client``."""
     point_a, point_b = make_point(name="丽岙街道联络点"), make_point(name="玉壶镇联络点")
     station_x = make_station(name="普拉托服务站")
     station_y = make_station(name="巴黎服务站", country_code="FR", city="Paris",

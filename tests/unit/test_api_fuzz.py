@@ -23,11 +23,14 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.core.failures import FailureGroup
 
 from consular.api_docs import openapi_document
+from consular.auth.models import User
 from consular.cases import operations as ops
+from consular.cases.models import Case
 from consular.db import db
 from consular.network.models import CoordinationCentre, Division, LiaisonPoint, Mission, ServiceStation
 from consular.registry import operations as registry
-from tests.support.cases_api import World, api_world_fixture  # noqa: F401 (the fixture)
+from tests.support import seeded
+from tests.support.cases_api import Api, World, build_api_world
 
 ROLES = ["admin", "coordinator", "officer", "volunteer", "anonymous"]
 
@@ -94,6 +97,45 @@ def seed_alerts(w: World) -> list[int]:
     fan_out(sent, utcnow())
     db.session.commit()
     return [draft.id, waiting.id, sent.id]
+
+
+Seeded = tuple[World, dict[str, list[int]]]
+# What the seeding returns, kept with its rows: the users' ids, the two cases' ids, each caller's
+# request headers (its token), the ids of seed_ids.
+_Kept = tuple[dict[str, int], tuple[int, int], dict[str, dict[str, str]], dict[str, list[int]]]
+USERS = ("coordinator", "admin", "officer", "other_officer", "volunteer", "other_volunteer")
+
+
+@pytest.fixture
+def _seeded(app: Flask, client: Any, make_user: Any, make_point: Any, make_station: Any,
+            make_mission: Any) -> Seeded:
+    """The API world and seed_ids' objects: seeded by the first test of the database, their rows
+    put back for each later one."""
+
+    def build() -> _Kept:
+        w = build_api_world(client, make_user, make_point, make_station, make_mission)
+        ids = seed_ids(w)
+        return ({name: getattr(w, name).id for name in USERS}, (w.own.id, w.other.id),
+                {role: dict(api.headers) for role, api in w.api.items()}, ids)
+
+    user_ids, (own, other), headers, ids = seeded.once("api_fuzz", build)
+    users = {name: db.session.get_one(User, user_id) for name, user_id in user_ids.items()}
+    apis = {role: Api.with_headers(client, users.get(role), role_headers)
+            for role, role_headers in headers.items()}
+    world = World(**users, own=db.session.get_one(Case, own), other=db.session.get_one(Case, other),
+                  api=apis)
+    return world, ids
+
+
+@pytest.fixture
+def world(_seeded: Seeded) -> World:
+    return _seeded[0]
+
+
+@pytest.fixture
+def ids(_seeded: Seeded) -> dict[str, list[int]]:
+    """Real ids to put in paths (seed_ids of the world)."""
+    return _seeded[1]
 
 
 def path_ids(path: str, ids: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -245,9 +287,8 @@ def test_the_groups_cover_every_fuzzed_operation_once(app: Flask) -> None:
 
 
 @pytest.mark.parametrize("group", list(GROUPS))
-def test_every_operation_answers_as_documented_for_every_role(app: Flask, backend: str, world: World,  # noqa: F811
-                                                              group: str) -> None:
-    ids = seed_ids(world)
+def test_every_operation_answers_as_documented_for_every_role(app: Flask, backend: str, world: World,
+                                                              ids: dict[str, list[int]], group: str) -> None:
     callers = {role: dict(world.api[role].headers) for role in ROLES}
     operations = [operation for operation in fuzzed_operations(api_schema(app))
                   if group_of(operation.path) == group]
@@ -296,11 +337,10 @@ def roles_kept_to_their_scope(seen: dict[tuple[str, str], set[int]]) -> None:
     assert all(401 in statuses for label, statuses in anonymous.items() if "openapi" not in label)
 
 
-def test_the_fuzz_reports_answers_the_document_does_not_describe(app: Flask,
-                                                                 world: World) -> None:  # noqa: F811
+def test_the_fuzz_reports_answers_the_document_does_not_describe(app: Flask, world: World,
+                                                                 ids: dict[str, list[int]]) -> None:
     """The checks above can fail: against a document that forgets the 404 of reading a case and
     claims a field the answer lacks, the same fuzz of that one operation reports both."""
-    ids = seed_ids(world)
     document = copy.deepcopy(openapi_document(app))
     del document["paths"]["/api/v1/cases/{case_id}"]["get"]["responses"]["404"]
     detail = document["components"]["schemas"]["CaseDetail"]
