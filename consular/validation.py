@@ -48,16 +48,22 @@ def too_long_message(max_len: int) -> str:
     return ngettext("At most %(num)d character.", "At most %(num)d characters.", max_len)
 
 
+def _refused_pattern(kept: str) -> re.Pattern[str]:
+    """One character class of what the rule refuses: the controls (Unicode category Cc, a fixed
+    set) but ``kept``, lone surrogates (Cs) and the text-direction controls."""
+    refused = [chr(cp) for cp in (*range(0x20), *range(0x7F, 0xA0)) if chr(cp) not in kept]
+    return re.compile("[" + "".join(re.escape(ch) for ch in (*refused, *sorted(BIDI_CONTROLS)))
+                      + "\ud800-\udfff]")
+
+
+# Compiled once: a megabyte of text is searched in C, not character by character in Python.
+_REFUSED = {False: _refused_pattern(ONE_LINE_FOLDED), True: _refused_pattern(MULTI_LINE_KEPT)}
+
+
 def refused_character(text: str, *, multiline: bool = False) -> str | None:
     """The first character of ``text`` that no field may hold, or None when the text is fine."""
-    kept = MULTI_LINE_KEPT if multiline else ONE_LINE_FOLDED
-    for ch in text:
-        if ch in BIDI_CONTROLS:
-            return ch
-        category = unicodedata.category(ch)
-        if (category == "Cc" and ch not in kept) or category == "Cs":
-            return ch
-    return None
+    found = _REFUSED[multiline].search(text)
+    return found.group() if found is not None else None
 
 
 def is_plain_text(text: str, *, multiline: bool = False) -> bool:

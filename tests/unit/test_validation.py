@@ -4,6 +4,7 @@ language; what a language needs (Arabic's direction marks, line breaks in a note
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -117,3 +118,22 @@ def test_a_station_name_and_an_alert_text_with_an_override_are_refused_on_the_pa
             "area_country": "IT", "event": "地震", "action": "save"}
     response = coordinator.post("/alerts/new", form)
     assert response.status_code == 400 and "text-direction overrides" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("multiline", [False, True])
+def test_the_rule_refuses_exactly_the_controls_surrogates_and_direction_overrides(multiline: bool) -> None:
+    """Over every code point, the characters refused are Unicode's controls (category Cc) but the
+    line breaks and tabs the field keeps, the lone surrogates (Cs) and the direction controls; the
+    first of them in a text is the one named."""
+    kept = validation.MULTI_LINE_KEPT if multiline else validation.ONE_LINE_FOLDED
+    every = "".join(map(chr, range(0x110000)))
+    expected = {ch for ch in every
+                if ch in validation.BIDI_CONTROLS
+                or (unicodedata.category(ch) == "Cc" and ch not in kept) or unicodedata.category(ch) == "Cs"}
+    refused = set()
+    rest = every
+    while (ch := validation.refused_character(rest, multiline=multiline)) is not None:
+        refused.add(ch)
+        rest = rest[rest.index(ch) + 1:]
+    assert refused == expected
+    assert validation.refused_character("甲\u202e乙\x00", multiline=multiline) == "\u202e"
