@@ -1,6 +1,7 @@
 """Rows that take long to build, built once per database and put back before each later test that
-asks for them: the rows (``tests.support.snapshot``), the attachment files written with them, and
-their times, moved on by the time since they were built (so "a minute ago" still is)."""
+asks for them: the rows (``tests.support.snapshot``) with the ids and (on PostgreSQL) the sequence
+values the build left, the attachment files written with them, and their times, moved on by the
+time since they were built (so "a minute ago" still is)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,30 @@ class _Built(Generic[Kept]):
     kept: Kept  # what the build returned, as plain values (ids, not rows)
     at: datetime  # when it was built
     files: dict[Path, bytes]  # the attachment files the build wrote
+    sequences: dict[str, int]  # PostgreSQL's sequence values after the build
 
 
 _BUILT: dict[tuple[str, str], _Built[object]] = {}
+
+_SEQUENCES = sa.text("SELECT format('%I.%I', schemaname, sequencename), last_value FROM pg_sequences "
+                     "WHERE schemaname = current_schema() AND last_value IS NOT NULL")
+
+
+def _sequences() -> dict[str, int]:
+    if db.engine.dialect.name != "postgresql":
+        return {}
+    with db.engine.connect() as conn:
+        return {str(name): int(value) for name, value in conn.execute(_SEQUENCES)}
+
+
+def _set_sequences(values: dict[str, int]) -> None:
+    """Each sequence as the build left it (a row the build added and removed, or a rolled back
+    insert, moved it past the largest id), the others as an empty table's."""
+    if not values:
+        return
+    with db.engine.begin() as conn:
+        for name, value in values.items():
+            conn.execute(sa.text("SELECT setval(CAST(:s AS regclass), :v)"), {"s": name, "v": value})
 
 
 def _files() -> set[Path]:
@@ -69,9 +91,11 @@ def built_once(name: str, build: Callable[[], Kept]) -> Kept:
         kept = build()
         db.session.commit()
         snapshot.take(name)
-        _BUILT[key] = _Built(kept, utcnow(), {path: path.read_bytes() for path in _files() - before})
+        _BUILT[key] = _Built(kept, utcnow(), {path: path.read_bytes() for path in _files() - before},
+                             _sequences())
         return kept
     snapshot.restore(name)
+    _set_sequences(built.sequences)
     _put_back(built.files)
     _move_times_on(utcnow() - built.at)
     db.session.expire_all()

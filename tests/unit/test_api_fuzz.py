@@ -29,7 +29,7 @@ from consular.cases.models import Case
 from consular.db import db
 from consular.network.models import CoordinationCentre, Division, LiaisonPoint, Mission, ServiceStation
 from consular.registry import operations as registry
-from tests.support import seeded
+from tests.support.built_once import built_once
 from tests.support.cases_api import Api, World, build_api_world
 
 ROLES = ["admin", "coordinator", "officer", "volunteer", "anonymous"]
@@ -118,7 +118,7 @@ def _seeded(app: Flask, client: Any, make_user: Any, make_point: Any, make_stati
         return ({name: getattr(w, name).id for name in USERS}, (w.own.id, w.other.id),
                 {role: dict(api.headers) for role, api in w.api.items()}, ids)
 
-    user_ids, (own, other), headers, ids = seeded.once("api_fuzz", build)
+    user_ids, (own, other), headers, ids = built_once("api_fuzz", build)
     users = {name: db.session.get_one(User, user_id) for name, user_id in user_ids.items()}
     apis = {role: Api.with_headers(client, users.get(role), role_headers)
             for role, role_headers in headers.items()}

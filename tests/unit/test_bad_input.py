@@ -50,8 +50,8 @@ from tests.hostile import (
     encode_form,
     has_cjk,
 )
-from tests.support import seeded
 from tests.support.alerts import alert_input, approved_alert, texts
+from tests.support.built_once import built_once
 from tests.support.cases import advance
 
 # --- reading forms off a page -------------------------------------------------------------------
@@ -232,7 +232,7 @@ def world(app: Flask, make_user: Callable[..., User], make_division: Callable[..
           make_mission: Callable[..., Any]) -> World:
     """One of everything a write route acts on, in a state where its form is offered: built by the
     first test of the database, its rows put back for each later one."""
-    user_ids, ids, token = seeded.once("bad_input", lambda: _build_world(
+    user_ids, ids, token = built_once("bad_input", lambda: _build_world(
         make_user, make_division, make_point, make_station, make_mission))
     users = {who: db.session.get_one(User, user_id) for who, user_id in user_ids.items()}
     return World(users, ids, token)
