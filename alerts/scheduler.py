@@ -225,13 +225,20 @@ class Worker:
 
         scheduler.add_listener(on_event, EVENT_SCHEDULER_START | EVENT_SCHEDULER_SHUTDOWN)
 
-    def mark_stopped(self) -> None:
+    def stop_sending(self) -> None:
+        """The first step of stopping, before the scheduler's shutdown (which waits for its running
+        jobs before it tells the dispatch loops): the approval watch stops, and each dispatch loop
+        ends its round at once, its messages on their way answered and those still waiting for
+        their moment back in the queue."""
         watch = getattr(self, "_approval_stop", None)
         if watch is not None:
             watch.set()
         lanes = getattr(self, "dispatch_lanes", None)
         if lanes is not None:
-            lanes.stop()  # waits for the round in progress (the scheduler's shutdown may not have)
+            lanes.stop()
+
+    def mark_stopped(self) -> None:
+        self.stop_sending()  # again: safe, and needed when the scheduler's shutdown came first
         with self.app.app_context():
             with unit_of_work():
                 row = db.session.get(WorkerHeartbeat, self.worker_id)

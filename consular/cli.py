@@ -21,7 +21,7 @@ import secrets
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask
@@ -38,6 +38,12 @@ from config import (
     load_settings,
     read_env_file,
 )
+from consular.web.closing import CloseWhenDone, ClosingRequestHandler
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
+
+    from alerts.scheduler import Worker
 
 # Variables an environment file may hold besides the settings: gunicorn's (deploy/gunicorn.conf.py)
 # and the Python runtime's.
@@ -111,8 +117,10 @@ def _print_banner(url: str, logins: list[tuple[str, str, str]], demo_password: s
 
 def _crash_reports() -> None:
     """A process that dies of a fatal signal (SIGSEGV in a C extension, SIGABRT…) first writes every
-    thread's Python stack to stderr (the journal under systemd), so the crash names its place."""
+    thread's Python stack to stderr (the journal under systemd), so the crash names its place; and
+    ``kill -USR1 PID`` writes them without stopping it, for a process that seems stuck."""
     faulthandler.enable(all_threads=True)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 @cli.command("serve")
@@ -155,11 +163,20 @@ def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> No
     _print_banner(f"http://{shown_host}:{port}", logins, demo_password, embedded)
     try:
         # app.run() refuses to start under a Flask CLI group; call werkzeug's server directly.
-        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+        run_simple(host, port, CloseWhenDone(app), threaded=True, use_reloader=False,
+                   use_debugger=False, request_handler=ClosingRequestHandler)
     finally:
         if scheduler is not None and worker is not None:
+            worker.stop_sending()
             scheduler.shutdown(wait=True)
             worker.mark_stopped()
+
+
+def _stop_worker(worker: Worker, scheduler: BaseScheduler) -> None:
+    """Dispatch first (messages still waiting go back to the queue), then the scheduler, which
+    waits for the jobs it is running."""
+    worker.stop_sending()
+    scheduler.shutdown(wait=True)
 
 
 @cli.command("worker")
@@ -180,8 +197,8 @@ def worker_command() -> None:
             return
         stopping.set()
         click.echo(f"worker {worker.worker_id}: signal {signum}, finishing current jobs…")
-        # Runs in the main thread's signal handler; shutdown(wait=True) drains running jobs.
-        threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
+        # Runs in the main thread's signal handler: the stopping runs in a thread of its own.
+        threading.Thread(target=_stop_worker, args=(worker, scheduler), daemon=True).start()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

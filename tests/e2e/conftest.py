@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from consular.app import create_app
 from consular.auth.common import DEMO_PASSWORD
+from consular.web.closing import dev_server
 from tests.conftest import STRICT, base_overrides
 from tests.support.demo_file import demo_database
 
@@ -40,7 +40,7 @@ def _need(reason: str) -> None:
 @contextmanager
 def served(app: Flask) -> Iterator[str]:
     """``app`` served on a free loopback port in a thread, for as long as the block runs; its URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = dev_server("127.0.0.1", 0, app)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from playwright.sync_api import Error as PlaywrightError
-from werkzeug.serving import make_server
 
 from consular.db import db
+from consular.web.closing import dev_server
 from tests.access_policy import ANON
 from tests.access_world import World, build_world, pages_of
 from tests.conftest import PASSWORD
@@ -52,7 +52,7 @@ def site(app: Flask, make_point: Any, make_station: Any, make_mission: Any, make
     world = build_world(make_point, make_station, make_mission, make_user, make_division)
     usernames = {role.value: user.username for role, user in world.users.items()}
     db.session.remove()  # no transaction of this thread's left open beside the server's
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = dev_server("127.0.0.1", 0, app)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield Site(app, f"http://127.0.0.1:{server.server_port}", world, usernames)

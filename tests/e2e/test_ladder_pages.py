@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from werkzeug.serving import make_server
 
 from alerts.authoring.call_round import record_call
 from alerts.dispatch.lanes import Dispatcher
@@ -38,6 +37,7 @@ from consular.app import create_app
 from consular.auth.models import User
 from consular.db import db, utcnow
 from consular.registry.models import Registrant
+from consular.web.closing import dev_server
 from tests.conftest import base_overrides
 from tests.e2e.conftest import PHONE, browser_page, log_in, screenshot
 from tests.support.demo_file import demo_database
@@ -162,7 +162,7 @@ def ladder_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask
                           **TWILIO, "TWILIO_API_BASE": fake.base_url, "PUBLIC_BASE_URL": base_url,
                           "TWILIO_VOICE_FROM": CALLER, "CALLS_PER_SECOND": 500,
                           "SMS_SEGMENTS_PER_SECOND": 1000, "QUIET_HOURS": ""})
-        server = make_server("127.0.0.1", port, app, threaded=True)
+        server = dev_server("127.0.0.1", port, app)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:

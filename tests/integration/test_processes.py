@@ -76,7 +76,21 @@ def test_serve_demo_prints_where_to_log_in_and_serves_the_demo(tmp_path: Path) -
         engine.dispose()
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=120)  # drains and closes the pipe
+        stopped_in_time(proc, 120)
+
+
+def stopped_in_time(proc: subprocess.Popen[str], timeout: float) -> None:
+    """``proc`` (asked to stop) exits within ``timeout`` seconds (a hang detector); otherwise it is
+    made to write its threads' stacks, killed, and the test fails with its output."""
+    try:
+        proc.communicate(timeout=timeout)  # drains and closes the pipe
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)  # every thread's stack (consular.cli._crash_reports)
+        time.sleep(1)
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError(f"still running {timeout:.0f} s after it was asked to stop:\n"
+                             f"{out[-20000:]}") from None
 
 
 def test_worker_beats_then_drains_on_sigterm(tmp_path: Path) -> None:

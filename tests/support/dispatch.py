@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from alerts.dispatch.lanes import Dispatcher
 from alerts.gateways.factory import gateway_from_settings
@@ -36,6 +36,7 @@ from alerts.models import (
 from alerts.targeting import fan_out
 from consular.db import db, keyring, utcnow
 from consular.registry.models import ConsentMethod, Registrant, RegistrantKind, RegistrantStatus
+from consular.web.closing import dev_server
 
 ACCOUNT_SID = "AC" + "d" * 32
 AUTH_TOKEN = "dispatch-test-auth-token"
@@ -176,7 +177,7 @@ class TwilioSetup:
 class _Server(threading.Thread):
     def __init__(self, app: Flask, port: int) -> None:
         super().__init__(daemon=True, name="test-webhooks")
-        self.server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
+        self.server: BaseWSGIServer = dev_server("127.0.0.1", port, app)
 
     def run(self) -> None:
         self.server.serve_forever(poll_interval=0.05)
