@@ -23,6 +23,7 @@ from alerts.dispatch.kin import ClaimedKin, render_kin
 from alerts.dispatch.notices import ClaimedNotice, render_notice
 from alerts.gateways.protocol import (
     BatchReconciler,
+    ConcurrentReconciler,
     Outcome,
     ReconcileError,
     SendResult,
@@ -209,6 +210,10 @@ def _reconcile_since(item: Outgoing) -> datetime:
             else target.created_at if isinstance(target, ClaimedNotice | ClaimedKin) else utcnow())
 
 
+def _question(item: Outgoing) -> SentQuery:
+    return SentQuery(item.to, item.body, _reconcile_since(item), key=item.key)
+
+
 def _not_reconciled(what: str, exc: ReconcileError) -> SendResult:
     log.warning("dispatch: %s not reconciled yet (%s): retried later", what, exc)
     return SendResult(Outcome.transient, error_message=str(exc)[:200], reason="reconcile",
@@ -218,16 +223,15 @@ def _not_reconciled(what: str, exc: ReconcileError) -> SendResult:
 def reconcile(gateway: SmsGateway, items: Sequence[Outgoing], report: BatchReport) -> None:
     """Ask the provider about attempts whose outcome is unknown; what it already has is not
     sent again. A gateway that can list what it sent answers the messages from a few list requests
-    (``find_sent_many``); what it leaves out, and calls, are asked about one by one."""
+    (``find_sent_many``); what it leaves out is asked about all at once by a gateway that can
+    (``find_sent_each``), else one by one (8 at a time), as calls are."""
     if not items:
         return
     answers: dict[int, SendResult | str | None] = {}
     listed = [i for i, item in enumerate(items) if item.channel != ContactChannel.voice]
     if listed and isinstance(gateway, BatchReconciler):
         try:
-            found = gateway.find_sent_many([
-                SentQuery(items[i].to, items[i].body, _reconcile_since(items[i]), key=items[i].key)
-                for i in listed])
+            found = gateway.find_sent_many([_question(items[i]) for i in listed])
         except ReconcileError as exc:
             unsure = _not_reconciled(f"{len(listed)} messages", exc)
             found = dict.fromkeys(range(len(listed)), unsure)
@@ -242,6 +246,12 @@ def reconcile(gateway: SmsGateway, items: Sequence[Outgoing], report: BatchRepor
         except ReconcileError as exc:
             return _not_reconciled(item.key, exc)
 
+    each = [i for i in range(len(items))
+            if i not in answers and items[i].channel != ContactChannel.voice]
+    if each and isinstance(gateway, ConcurrentReconciler):
+        asked = gateway.find_sent_each([_question(items[i]) for i in each])
+        answers.update((i, _not_reconciled(items[i].key, answer) if isinstance(answer, ReconcileError)
+                        else answer) for i, answer in zip(each, asked, strict=True))
     rest = [i for i in range(len(items)) if i not in answers]
     if rest:
         with ThreadPoolExecutor(max_workers=min(8, len(rest)), thread_name_prefix="reconcile") as pool:

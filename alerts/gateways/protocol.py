@@ -28,6 +28,7 @@ from typing import Protocol, runtime_checkable
 
 __all__ = [
     "BatchReconciler",
+    "ConcurrentReconciler",
     "MAX_VALIDITY_SECONDS",
     "MIN_VALIDITY_SECONDS",
     "OutboundCall",
@@ -139,6 +140,16 @@ class BatchReconciler(Protocol):
         questions alike that the provider's records cannot tell apart) is to be asked with
         ``find_sent``. Raises ``ReconcileError`` when the provider cannot be asked: then none of
         them is answered."""
+        ...
+
+
+@runtime_checkable
+class ConcurrentReconciler(Protocol):
+    """A gateway that asks many reconciliation questions at once (on its own event loop)."""
+
+    def find_sent_each(self, queries: Sequence[SentQuery]) -> list[SendResult | None | ReconcileError]:
+        """For each of ``queries``, in order, what ``find_sent`` answers, or the
+        ``ReconcileError`` it raises."""
         ...
 
 

@@ -199,6 +199,46 @@ def _accepted(message: Any) -> SendResult:
                              "num_segments": getattr(message, "num_segments", None)})
 
 
+def _sent_since(recent: Iterable[Any], body: str, since: datetime) -> Any | None:
+    """Among a number's newest messages (all it has), the one with ``body`` sent since ``since``,
+    read as Twilio's DateSent filter reads it (whole seconds)."""
+    sent_after = since.replace(microsecond=0)
+    return next((r for r in recent
+                 if r.date_sent is not None and r.date_sent >= sent_after and r.body == body), None)
+
+
+def _found(record: Any | None, recent: Iterable[Any], body: str, since: datetime) -> SendResult | None:
+    """The answer to a reconciliation question: ``record`` (found among the sent), else a message
+    with ``body`` still queued at Twilio (no DateSent yet) among the number's newest, else None."""
+    if record is None:
+        record = next((r for r in recent if r.body == body
+                       and (r.date_created is None or r.date_created >= since)), None)
+    return None if record is None else _accepted(record)
+
+
+def _reconcile_error(exc: Exception) -> ReconcileError | None:
+    """What a reconciliation request's error means (None: not Twilio's nor the transport's)."""
+    if isinstance(exc, TwilioRestException | TwilioServiceException):
+        return ReconcileError(f"Twilio answered {exc.status} ({exc.code})")
+    if isinstance(exc, TwilioException):  # a page that did not load: the client keeps the response
+        answer = exc.args[1] if len(exc.args) > 1 else None
+        status = getattr(answer, "status_code", "?")
+        text = str(getattr(answer, "text", ""))[:200]
+        return ReconcileError(f"Twilio answered {status}: {text}")
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        return ReconcileError(f"Twilio could not be reached: {type(exc).__name__}")
+    return None
+
+
+def _list_error(exc: Exception) -> ReconcileError | None:
+    """What an error reading the account's message list means (None: a bug of ours)."""
+    if isinstance(exc, (TwilioRestException, TwilioServiceException, *_TRANSPORT_ERRORS)):
+        return _reconcile_error(exc)
+    if isinstance(exc, TwilioException | ValueError | KeyError | TypeError | AttributeError):
+        return ReconcileError(f"Twilio's list could not be read: {type(exc).__name__}")
+    return None
+
+
 def _from_api_error(exc: TwilioRestException | TwilioServiceException) -> SendResult:
     status = int(exc.status) if exc.status is not None else None
     code = exc.code if isinstance(exc.code, int) else None
@@ -456,31 +496,55 @@ class TwilioGateway:
             # the question alone, read as the DateSent filter would read them.
             newest = messages.page(to=to, page_size=50)
             recent = list(newest)
-            listed: Iterable[Any]
             if newest.next_page_url is None:
-                sent_after = since.replace(microsecond=0)  # the filter's value: whole seconds
-                listed = (r for r in recent if r.date_sent is not None and r.date_sent >= sent_after)
+                record = _sent_since(recent, body, since)
             else:
                 listed = messages.stream(to=to, date_sent_after=since, page_size=100, limit=2000)
-            for record in listed:
-                if record.body == body:
-                    return _accepted(record)
-            # A message still queued at Twilio has no DateSent yet: look at the newest ones too
-            # (Twilio lists newest first).
-            for record in recent:
-                created = record.date_created
-                if record.body == body and (created is None or created >= since):
-                    return _accepted(record)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise ReconcileError(f"Twilio answered {exc.status} ({exc.code})") from exc
-        except TwilioException as exc:  # a page that did not load: the client keeps the response
-            answer = exc.args[1] if len(exc.args) > 1 else None
-            status = getattr(answer, "status_code", "?")
-            text = str(getattr(answer, "text", ""))[:200]
-            raise ReconcileError(f"Twilio answered {status}: {text}") from exc
-        except _TRANSPORT_ERRORS as exc:
-            raise ReconcileError(f"Twilio could not be reached: {type(exc).__name__}") from exc
-        return None
+                record = next((r for r in listed if r.body == body), None)
+        except Exception as exc:
+            error = _reconcile_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+        return _found(record, recent, body, since)
+
+    async def _find_sent_async(self, query: SentQuery) -> SendResult | None | ReconcileError:
+        """``find_sent`` on the gateway's event loop (one of the ``max_connections`` places held
+        while it asks); a question Twilio cannot answer gives its ``ReconcileError``."""
+        assert self._async_client is not None and self._slots is not None
+        since = reconcile_cutoff(query.since)
+        messages = self._async_client.messages
+        try:
+            async with self._slots:
+                newest = await messages.page_async(to=query.to, page_size=50)
+                recent = list(newest)
+                record = None
+                if newest.next_page_url is None:
+                    record = _sent_since(recent, query.body, since)
+                else:
+                    listed = await messages.stream_async(to=query.to, date_sent_after=since,
+                                                         page_size=100, limit=2000)
+                    async for candidate in listed:
+                        if candidate.body == query.body:
+                            record = candidate
+                            break
+        except Exception as exc:
+            error = _reconcile_error(exc)
+            if error is None:
+                raise
+            return error
+        return _found(record, recent, query.body, since)
+
+    async def _find_each(self, queries: Sequence[SentQuery]) -> list[SendResult | None | ReconcileError]:
+        return list(await asyncio.gather(*(self._find_sent_async(q) for q in queries)))
+
+    def find_sent_each(self, queries: Sequence[SentQuery]) -> list[SendResult | None | ReconcileError]:
+        """Each question asked as ``find_sent`` asks it, all at once on the gateway's event loop (up
+        to ``max_connections`` in flight); a question Twilio could not answer gives its
+        ``ReconcileError``."""
+        if not queries:
+            return []
+        return self._ensure_loop().run(self._find_each(list(queries)))
 
     def find_sent_many(self, queries: Sequence[SentQuery]) -> dict[int, SendResult | None]:
         """``find_sent`` for many messages from a few list requests: the account's messages,
@@ -493,12 +557,11 @@ class TwilioGateway:
         try:
             answers, pages = answer_from_list(queries, functools.partial(messages_page, self.client,
                                                                           self.account_sid))
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise ReconcileError(f"Twilio answered {exc.status} ({exc.code})") from exc
-        except _TRANSPORT_ERRORS as exc:
-            raise ReconcileError(f"Twilio could not be reached: {type(exc).__name__}") from exc
-        except (TwilioException, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ReconcileError(f"Twilio's list could not be read: {type(exc).__name__}") from exc
+        except Exception as exc:
+            error = _list_error(exc)
+            if error is None:
+                raise
+            raise error from exc
         _http_log.debug("reconcile: %d of %d answered from %d pages", len(answers), len(queries), pages)
         return answers
 

@@ -517,6 +517,36 @@ def test_find_sent_many_refuses_to_guess_when_the_list_fails(
         make_gateway(api_base=f"http://127.0.0.1:{free_port()}").find_sent_many(asked)
 
 
+def test_find_sent_each_asks_every_question_at_once_and_answers_as_find_sent(
+        fake: FakeTwilio, gateway: TwilioGateway, make_gateway: Callable[..., TwilioGateway]) -> None:
+    fake.configure(callbacks={"sent_delay_ms": 0, "final_delay_ms": 0})
+    since = datetime.now(UTC)
+    numbers = [f"+3933326{i:05d}" for i in range(30)]
+    sent = {i: gateway.send(sms(to=n, body=f"Typhoon warning {i}")).provider_id
+            for i, n in enumerate(numbers) if i % 3 == 0}
+    # One number with more messages than its newest page holds: its answer comes from the list
+    # filtered by date, as find_sent reads it.
+    for j in range(55):
+        gateway.send(sms(to=numbers[1], body=f"Earlier notice {j}"))
+    sent[1] = gateway.send(sms(to=numbers[1], body="Typhoon warning 1")).provider_id
+    asked = ask_many(numbers, since)
+
+    answers = gateway.find_sent_each(asked)
+    assert answers == [gateway.find_sent(q.to, q.body, q.since) for q in asked]
+    assert {i: found.provider_id for i, found in enumerate(answers) if isinstance(found, SendResult)} == sent
+    assert gateway.find_sent_each([]) == []
+    # A provider that cannot be asked: each question gives its error, none is guessed.
+    for broken in (make_gateway(auth_token="wrong"),
+                   make_gateway(api_base=f"http://127.0.0.1:{free_port()}")):
+        errors = broken.find_sent_each(asked[:3])
+        assert all(isinstance(e, ReconcileError) for e in errors)
+        with pytest.raises(ReconcileError) as raised:
+            broken.find_sent(asked[0].to, asked[0].body, asked[0].since)
+        # The same error (the transport's own name for it aside: aiohttp's, not requests').
+        assert [str(e).partition(":")[0] for e in errors] == [str(raised.value).partition(":")[0]] * 3
+        assert "401" in str(raised.value) or "could not be reached" in str(raised.value)
+
+
 # --- choosing a gateway ------------------------------------------------------------------------------
 
 
