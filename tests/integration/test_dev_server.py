@@ -8,12 +8,36 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 from flask import Flask, send_file
 
 from consular.web.closing import dev_server
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[int]:
+    """``app`` on the development server in a thread, for as long as the block runs; its port."""
+    server = dev_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def closed_in_time(handle: IO[bytes]) -> bool:
+    deadline = time.monotonic() + 10  # a hang detector
+    while not handle.closed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return handle.closed
 
 
 def test_a_file_response_is_closed_when_the_browser_drops_the_connection(tmp_path: Path) -> None:
@@ -31,12 +55,20 @@ def test_a_file_response_is_closed_when_the_browser_drops_the_connection(tmp_pat
         more_sent.wait(30)
         return send_file(handle, mimetype="image/svg+xml")
 
-    server = dev_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
     try:
-        browser = socket.create_connection(("127.0.0.1", server.server_port))
+        with serving(app) as port:
+            ask_then_go(port, asked, more_sent)
+        assert closed_in_time(opened[0])
+    finally:
+        more_sent.set()
+        for handle in opened:
+            handle.close()
+
+
+def ask_then_go(port: int, asked: threading.Event, more_sent: threading.Event) -> None:
+    """A browser that asks, takes the whole answer and resets the connection while the server is
+    still reading the rest of its request."""
+    with socket.create_connection(("127.0.0.1", port)) as browser:
         browser.sendall(b"POST /file HTTP/1.0\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
         assert asked.wait(30)
         # More of the body arrives while the answer is made: after answering, the server reads
@@ -51,17 +83,6 @@ def test_a_file_response_is_closed_when_the_browser_drops_the_connection(tmp_pat
         # Gone at once, with a reset (what a browser's cancelled request looks like to the server).
         browser.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         browser.close()
-        deadline = time.monotonic() + 10  # a hang detector
-        while not opened[0].closed and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert opened[0].closed
-    finally:
-        more_sent.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-        for handle in opened:
-            handle.close()
 
 
 def test_a_file_response_sent_in_full_is_closed_and_complete(tmp_path: Path) -> None:
@@ -75,24 +96,12 @@ def test_a_file_response_sent_in_full_is_closed_and_complete(tmp_path: Path) -> 
         opened.append(path.open("rb"))
         return send_file(opened[-1], mimetype="text/css")
 
-    server = dev_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        with socket.create_connection(("127.0.0.1", server.server_port)) as browser:
-            browser.sendall(b"GET /file HTTP/1.0\r\nHost: x\r\n\r\n")
-            answer = b""
-            while chunk := browser.recv(65536):
-                answer += chunk
+    with serving(app) as port, socket.create_connection(("127.0.0.1", port)) as browser:
+        browser.sendall(b"GET /file HTTP/1.0\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := browser.recv(65536):
+            answer += chunk
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200")
         assert body == b"%x\r\n%s\r\n0\r\n\r\n" % (len(path.read_bytes()), path.read_bytes())
-        deadline = time.monotonic() + 10  # a hang detector
-        while not opened[0].closed and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert opened[0].closed
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    assert closed_in_time(opened[0])
