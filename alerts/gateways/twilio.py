@@ -489,28 +489,16 @@ class TwilioGateway:
         """The provider's record of a message to ``to`` with exactly ``body`` created since ``since``
         (``key`` is not known to Twilio and is ignored). Raises ``ReconcileError`` when Twilio
         cannot be asked."""
-        since = reconcile_cutoff(since)
-        messages = self.client.messages
-        try:
-            # The number's newest messages: when they are all it has (no next page), they answer
-            # the question alone, read as the DateSent filter would read them.
-            newest = messages.page(to=to, page_size=50)
-            recent = list(newest)
-            if newest.next_page_url is None:
-                record = _sent_since(recent, body, since)
-            else:
-                listed = messages.stream(to=to, date_sent_after=since, page_size=100, limit=2000)
-                record = next((r for r in listed if r.body == body), None)
-        except Exception as exc:
-            error = _reconcile_error(exc)
-            if error is None:
-                raise
-            raise error from exc
-        return _found(record, recent, body, since)
+        answer = self.find_sent_each([SentQuery(to, body, since, key=key)])[0]
+        if isinstance(answer, ReconcileError):
+            raise answer
+        return answer
 
     async def _find_sent_async(self, query: SentQuery) -> SendResult | None | ReconcileError:
-        """``find_sent`` on the gateway's event loop (one of the ``max_connections`` places held
-        while it asks); a question Twilio cannot answer gives its ``ReconcileError``."""
+        """One question, on the gateway's event loop (one of the ``max_connections`` places held
+        while it asks). The number's newest messages: when they are all it has (no next page), they
+        answer it alone, read as the DateSent filter would read them; else its list filtered by
+        date. A question Twilio cannot answer gives its ``ReconcileError``."""
         assert self._async_client is not None and self._slots is not None
         since = reconcile_cutoff(query.since)
         messages = self._async_client.messages
@@ -539,8 +527,8 @@ class TwilioGateway:
         return list(await asyncio.gather(*(self._find_sent_async(q) for q in queries)))
 
     def find_sent_each(self, queries: Sequence[SentQuery]) -> list[SendResult | None | ReconcileError]:
-        """Each question asked as ``find_sent`` asks it, all at once on the gateway's event loop (up
-        to ``max_connections`` in flight); a question Twilio could not answer gives its
+        """Each question as ``find_sent`` answers it, all asked at once on the gateway's event loop
+        (up to ``max_connections`` in flight); a question Twilio could not answer gives its
         ``ReconcileError``."""
         if not queries:
             return []
