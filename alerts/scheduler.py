@@ -225,11 +225,15 @@ class Worker:
 
         scheduler.add_listener(on_event, EVENT_SCHEDULER_START | EVENT_SCHEDULER_SHUTDOWN)
 
-    def stop_sending(self) -> None:
-        """The first step of stopping, before the scheduler's shutdown (which waits for its running
-        jobs before it tells the dispatch loops): the approval watch stops, and each dispatch loop
-        ends its round at once, its messages on their way answered and those still waiting for
-        their moment back in the queue."""
+    def shut_down(self, scheduler: BaseScheduler) -> None:
+        """Stop ``scheduler`` (built by ``build_scheduler``): sending first, since its shutdown waits
+        for its running jobs before it tells the dispatch loops; then the jobs finish."""
+        self._stop_sending()
+        scheduler.shutdown(wait=True)
+
+    def _stop_sending(self) -> None:
+        """The approval watch stops, and each dispatch loop ends its round at once: its messages on
+        their way answered, those still waiting for their moment back in the queue."""
         watch = getattr(self, "_approval_stop", None)
         if watch is not None:
             watch.set()
@@ -238,7 +242,7 @@ class Worker:
             lanes.stop()
 
     def mark_stopped(self) -> None:
-        self.stop_sending()  # again: safe, and needed when the scheduler's shutdown came first
+        self._stop_sending()  # again: safe, and needed when the scheduler was shut down alone
         with self.app.app_context():
             with unit_of_work():
                 row = db.session.get(WorkerHeartbeat, self.worker_id)

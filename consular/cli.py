@@ -21,7 +21,7 @@ import secrets
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from flask import Flask
@@ -39,11 +39,6 @@ from config import (
     read_env_file,
 )
 from consular.web.closing import CloseWhenDone, ClosingRequestHandler
-
-if TYPE_CHECKING:
-    from apscheduler.schedulers.base import BaseScheduler
-
-    from alerts.scheduler import Worker
 
 # Variables an environment file may hold besides the settings: gunicorn's (deploy/gunicorn.conf.py)
 # and the Python runtime's.
@@ -167,16 +162,8 @@ def serve(ctx: click.Context, demo: bool, dev: bool, host: str, port: int) -> No
                    use_debugger=False, request_handler=ClosingRequestHandler)
     finally:
         if scheduler is not None and worker is not None:
-            worker.stop_sending()
-            scheduler.shutdown(wait=True)
+            worker.shut_down(scheduler)
             worker.mark_stopped()
-
-
-def _stop_worker(worker: Worker, scheduler: BaseScheduler) -> None:
-    """Dispatch first (messages still waiting go back to the queue), then the scheduler, which
-    waits for the jobs it is running."""
-    worker.stop_sending()
-    scheduler.shutdown(wait=True)
 
 
 @cli.command("worker")
@@ -198,7 +185,7 @@ def worker_command() -> None:
         stopping.set()
         click.echo(f"worker {worker.worker_id}: signal {signum}, finishing current jobs…")
         # Runs in the main thread's signal handler: the stopping runs in a thread of its own.
-        threading.Thread(target=_stop_worker, args=(worker, scheduler), daemon=True).start()
+        threading.Thread(target=worker.shut_down, args=(scheduler,), daemon=True).start()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
