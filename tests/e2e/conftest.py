@@ -38,15 +38,17 @@ def _need(reason: str) -> None:
 
 
 @contextmanager
-def served(app: Flask) -> Iterator[str]:
-    """``app`` served on a free loopback port in a thread, for as long as the block runs; its URL."""
-    server = dev_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+def served(app: Flask, port: int = 0) -> Iterator[str]:
+    """``app`` served on loopback (``port``, or a free one) in a thread, for as long as the block
+    runs; its URL."""
+    server = dev_server("127.0.0.1", port, app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=10)
 
 

@@ -14,7 +14,6 @@ a couple of minutes on two busy cores.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +23,11 @@ from flask import Flask
 from playwright.sync_api import Error as PlaywrightError
 
 from consular.db import db
-from consular.web.closing import dev_server
 from tests.access_policy import ANON
 from tests.access_world import World, build_world, pages_of
 from tests.conftest import PASSWORD
 from tests.e2e.axe import axe_source, run_axe, settle
+from tests.e2e.conftest import served
 
 pytestmark = pytest.mark.browser
 
@@ -52,12 +51,8 @@ def site(app: Flask, make_point: Any, make_station: Any, make_mission: Any, make
     world = build_world(make_point, make_station, make_mission, make_user, make_division)
     usernames = {role.value: user.username for role, user in world.users.items()}
     db.session.remove()  # no transaction of this thread's left open beside the server's
-    server = dev_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Site(app, f"http://127.0.0.1:{server.server_port}", world, usernames)
-    server.shutdown()
-    thread.join(timeout=10)
+    with served(app) as base_url:
+        yield Site(app, base_url, world, usernames)
 
 
 def log_in(page: Any, username: str) -> None:

@@ -37,9 +37,8 @@ from consular.app import create_app
 from consular.auth.models import User
 from consular.db import db, utcnow
 from consular.registry.models import Registrant
-from consular.web.closing import dev_server
 from tests.conftest import base_overrides
-from tests.e2e.conftest import PHONE, browser_page, log_in, screenshot
+from tests.e2e.conftest import PHONE, browser_page, log_in, screenshot, served
 from tests.support.demo_file import demo_database
 from tests.support.dispatch import ACCOUNT_SID, AUTH_TOKEN, TWILIO, make_alert, make_registrant, new_phone
 from tests.support.processes import free_port
@@ -162,10 +161,7 @@ def ladder_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask
                           **TWILIO, "TWILIO_API_BASE": fake.base_url, "PUBLIC_BASE_URL": base_url,
                           "TWILIO_VOICE_FROM": CALLER, "CALLS_PER_SECOND": 500,
                           "SMS_SEGMENTS_PER_SECOND": 1000, "QUIET_HOURS": ""})
-        server = dev_server("127.0.0.1", port, app)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with served(app, port):
             made: list[int] = []
 
             def build() -> None:
@@ -189,9 +185,6 @@ def ladder_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask
             finally:
                 scheduler.shutdown(wait=True)
                 worker.mark_stopped()
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
 
 
 # The element reaching furthest right, to say what overflows.

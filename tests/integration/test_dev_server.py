@@ -8,29 +8,17 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 from flask import Flask, send_file
 
-from consular.web.closing import dev_server
+from tests.e2e.conftest import served
 
 
-@contextmanager
-def serving(app: Flask) -> Iterator[int]:
-    """``app`` on the development server in a thread, for as long as the block runs; its port."""
-    server = dev_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+def port_of(url: str) -> int:
+    return int(urlsplit(url).port or 0)
 
 
 def closed_in_time(handle: IO[bytes]) -> bool:
@@ -56,8 +44,8 @@ def test_a_file_response_is_closed_when_the_browser_drops_the_connection(tmp_pat
         return send_file(handle, mimetype="image/svg+xml")
 
     try:
-        with serving(app) as port:
-            ask_then_go(port, asked, more_sent)
+        with served(app) as url:
+            ask_then_go(port_of(url), asked, more_sent)
         assert closed_in_time(opened[0])
     finally:
         more_sent.set()
@@ -96,7 +84,7 @@ def test_a_file_response_sent_in_full_is_closed_and_complete(tmp_path: Path) -> 
         opened.append(path.open("rb"))
         return send_file(opened[-1], mimetype="text/css")
 
-    with serving(app) as port, socket.create_connection(("127.0.0.1", port)) as browser:
+    with served(app) as url, socket.create_connection(("127.0.0.1", port_of(url))) as browser:
         browser.sendall(b"GET /file HTTP/1.0\r\nHost: x\r\n\r\n")
         answer = b""
         while chunk := browser.recv(65536):
