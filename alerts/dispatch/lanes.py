@@ -51,6 +51,7 @@ class LaneMarks:
 
     housekept: float = float("-inf")
     notices_checked: float = float("-inf")
+    looked: float = float("-inf")  # what is due (a dead worker's claims among it) last looked at
 
 
 class Dispatcher:
@@ -134,11 +135,15 @@ class Dispatcher:
         clock = time.monotonic()
         marks = self.marks
         housekeeping = clock - marks.housekept >= HOUSEKEEPING_SECONDS
-        if self._busy and not housekeeping:
+        # A dead worker's claims may be taken over once its heartbeat is two intervals old: a busy
+        # worker looks for them every half interval, so that they wait for no housekeeping period.
+        look = clock - marks.looked >= self.settings.worker_heartbeat_seconds / 2
+        if self._busy and not housekeeping and not look:
             # The last round took a full batch: more is due; skip the look (and its queries).
             due = WorkDue(deliveries=True, notices=clock - marks.notices_checked >= NOTICE_CHECK_SECONDS)
         else:
             due = work_due(now)
+            marks.looked = clock
         if not due.any:
             self._busy = False
             return report

@@ -6,6 +6,7 @@ tests/integration/test_dispatch_takeover.py.)"""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -132,4 +133,28 @@ def test_a_failed_rounds_claims_are_handed_back_for_reconciliation(
     rows = deliveries()
     assert {r.state for r in rows} <= set(GONE)  # as the provider has them by now
     assert len(setup.fake.state.messages) == 4
+    assert sorted(m.to for m in setup.fake.state.messages.values()) == sorted(p.phone for p in people)
+
+
+def test_a_busy_worker_takes_a_dead_workers_claims_without_waiting_for_housekeeping(
+        app: Flask, make_twilio: object) -> None:
+    """In the middle of a big send (its last round took a full batch, its housekeeping just done) a
+    worker still looks for a dead worker's claims every half heartbeat interval: the next round
+    takes them, asks the provider about them and sends them, not a housekeeping period later."""
+    setup: TwilioSetup = make_twilio()  # type: ignore[operator]
+    setup.fake.configure(callbacks={"enabled": False})
+    people = [make_registrant(language="en") for _ in range(6)]
+    make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+    jobs.due_alerts()
+    dead = {c.delivery_id for c in claim_batch("dead:1:1", limit=3)}
+    beat("dead:1:1", timedelta(seconds=2 * current_settings().worker_heartbeat_seconds + 1))
+    db.session.commit()
+    dispatcher = setup.dispatcher("alive:2:1/1")
+    dispatcher._busy = True  # its last round claimed a full batch: more is due
+    dispatcher.marks.housekept = time.monotonic()  # and the lapsed leases were looked at just now
+    dispatcher.run_once()
+    db.session.expire_all()
+    rows = {row.id: row for row in deliveries()}
+    assert {rows[i].state for i in dead} <= set(GONE), {rows[i].state for i in dead}
+    assert all(rows[i].reconcile_from is None for i in dead)
     assert sorted(m.to for m in setup.fake.state.messages.values()) == sorted(p.phone for p in people)
