@@ -4,16 +4,18 @@ receiving its message exactly once.
 
 `python -m soak crash -- [--recipients N] [--kills K] [--rate R] [--seed S]`
 
-Everything runs on a private PostgreSQL cluster (``soak.pgcluster``) so that it can be restarted. One
-`consular worker` runs at a time (so a kill hits the process that sent what the provider just
-accepted); each is replaced after its kill. Half of the kills are made by the fake itself: when it
-accepts the Nth message after arming, it SIGKILLs the worker before answering, so that message is at
-the provider and nowhere in our database. The others fall at random moments. The worker that follows
-takes the killed worker's claims once its heartbeat has been silent for two intervals (the lease is
-the default 120 s, which they do not wait for); it asks the provider (``find_sent``, or pages of its
-message list: ``find_sent_many``) and sends only what was never accepted. Per kill, the run reports
-the time from the kill until every claim the dead worker held was sent or recorded
-(``TakeoverWatch``).
+Everything runs on a private PostgreSQL cluster (``soak.pgcluster``) so that it can be restarted.
+``--workers N`` `consular worker` processes run at once (2, as the installer enables; 1 for the
+run of earlier stops, where a kill's claims wait for the next worker to start). One of them is the
+one the run kills; each is replaced after its kill, while the others keep sending. Half of the kills
+are made by the fake itself: when it accepts the Nth message after arming, and the message is one
+the doomed worker claimed, it SIGKILLs that worker before answering, so that message is at the
+provider and nowhere in our database. The others fall at random moments. The workers still running
+(or the one that follows) take the killed worker's claims once its heartbeat has been silent for two
+intervals (the lease is the default 120 s, which they do not wait for); they ask the provider
+(``find_sent_each``, or pages of its message list: ``find_sent_many``) and send only what was never
+accepted. Per kill, the run reports the time from the kill until every claim the dead worker held was
+sent or recorded (``TakeoverWatch``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ LEASE_SECONDS = 120  # the default: a killed worker's claims come back with its 
 HEARTBEAT_SECONDS = 2  # a killed worker's claims are taken over after two intervals of silence
 TAKEN_BACK = re.compile(r"dispatch: (\d+) deliveries of a worker whose lease ran out taken back")
 TAKEN_OVER = re.compile(r"dispatch: (\d+) deliveries of a worker whose heartbeat stopped taken back")
+
+
+def wall_clock(monotonic: float) -> str:
+    """A monotonic moment as the time of day the workers' logs print (to the millisecond)."""
+    at = time.time() - (time.monotonic() - monotonic)
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f",{int(at % 1 * 1000):03d}"
 
 
 class TakeoverWatch:
@@ -130,13 +138,16 @@ class TakeoverWatch:
 
 class AcceptWatch:
     """Counts what the fake accepts and, when armed, SIGKILLs a process at the Nth acceptance (from
-    the fake's event loop, before the answer leaves)."""
+    the fake's event loop, before the answer leaves). With several workers running, the armed kill
+    waits for a message to one of ``its_numbers``: those the doomed worker holds claimed (kept
+    fresh by the run while armed), so that the message it dies on is its own."""
 
     def __init__(self) -> None:
         self.accepted = 0
         self.numbers: set[str] = set()  # every number the provider accepted a message for
         self._lock = threading.Lock()
         self._target: tuple[int, int] | None = None  # (pid, kill when accepted reaches this)
+        self._its_numbers: set[str] | None = None  # None: any message is the target's
         self.fired = threading.Event()
         self.fired_sid: str | None = None
 
@@ -144,7 +155,8 @@ class AcceptWatch:
         with self._lock:
             self.accepted += 1
             self.numbers.add(message.to)
-            if self._target is not None and self.accepted >= self._target[1]:
+            if (self._target is not None and self.accepted >= self._target[1]
+                    and (self._its_numbers is None or message.to in self._its_numbers)):
                 pid, _at = self._target
                 self._target = None
                 try:
@@ -154,11 +166,17 @@ class AcceptWatch:
                 self.fired_sid = message.sid
                 self.fired.set()
 
-    def arm(self, pid: int, after: int) -> None:
+    def arm(self, pid: int, after: int, its_numbers: set[str] | None = None) -> None:
         with self._lock:
             self.fired.clear()
             self.fired_sid = None
+            self._its_numbers = its_numbers
             self._target = (pid, self.accepted + max(1, after))
+
+    def its_numbers(self, numbers: set[str]) -> None:
+        """The numbers the armed target holds claimed now."""
+        with self._lock:
+            self._its_numbers = numbers
 
     def disarm(self) -> None:
         with self._lock:
@@ -169,6 +187,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m soak crash", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipients", type=int, default=100_000, help="registrants, one message each")
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs of the worker")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="workers running at once (the installer's 2); one of them is killed each time")
     parser.add_argument("--rate", type=float, default=500.0, help="SMS_SEGMENTS_PER_SECOND")
     parser.add_argument("--latency-ms", type=float, default=40.0, help="the fake's answer latency")
     parser.add_argument("--seed", type=int, default=None, help="random seed for the kill moments")
@@ -184,8 +204,8 @@ def main(argv: list[str]) -> int:
     rng = random.Random(seed)  # noqa: S311 (kill moments, not security)
     began = time.monotonic()
     folder = work_folder("crash")
-    print(f"crash soak: {args.recipients:,} recipients, {args.kills} kills, {args.rate:g} segments/s, "
-          f"seed {seed}; logs in {folder}", flush=True)
+    print(f"crash soak: {args.recipients:,} recipients, {args.workers} workers, {args.kills} kills, "
+          f"{args.rate:g} segments/s, seed {seed}; logs in {folder}", flush=True)
     fake_options = {"latency_ms": args.latency_ms, "latency_jitter_ms": args.latency_ms / 2,
                     "callbacks": {"enabled": False}}
     with services("crash", folder, fake_options, SMS_SEGMENTS_PER_SECOND=args.rate,
@@ -208,7 +228,8 @@ class CrashRun:
     settings: dict[str, Any]
     watch: AcceptWatch = field(default_factory=AcceptWatch)
     workers_started: int = 0
-    worker: Process | None = None
+    worker: Process | None = None  # the one the next kill hits
+    others: list[Process] = field(default_factory=list)  # the workers that keep running beside it
     kills: int = 0
     hook_kills: int = 0
     kills_with_unrecorded: int = 0
@@ -224,16 +245,56 @@ class CrashRun:
     # --- processes ---------------------------------------------------------------------
 
     def start_worker(self) -> Process:
-        self.workers_started += 1
-        self.worker = worker_process(self.settings, self.folder, self.workers_started).start()
+        """A new worker: the one the next kill hits."""
+        self.worker = self.new_worker()
         return self.worker
 
+    def new_worker(self) -> Process:
+        self.workers_started += 1
+        return worker_process(self.settings, self.folder, self.workers_started).start()
+
+    def start_others(self) -> None:
+        """The workers that run beside the doomed one (``--workers`` less one), for the whole send."""
+        self.others = [self.new_worker() for _ in range(self.args.workers - 1)]
+
+    def nothing_to_claim(self) -> bool:
+        """No delivery is waiting to be claimed (the workers beside the doomed one sent the rest)."""
+        from alerts.models import Delivery, DeliveryState
+        from consular.db import db
+
+        with self.app.app_context():
+            waiting = db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+                Delivery.state == DeliveryState.pending))
+            db.session.remove()
+        return not waiting
+
+    def claimed_numbers(self, pid: int) -> set[str]:
+        """The numbers of the deliveries worker ``pid`` holds claimed now."""
+        from alerts.models import Delivery, DeliveryState
+        from consular.db import db
+
+        with self.app.app_context():
+            ids = db.session.scalars(sa.select(Delivery.registrant_id).where(
+                Delivery.state == DeliveryState.claimed, Delivery.claimed_by.like(f"%:{pid}:%"))).all()
+            db.session.remove()
+        return {self.phones[rid] for rid in ids}
+
     def wait_sending(self, timeout: float = 90.0) -> None:
-        """Until the current worker has had messages accepted (it is mid-send)."""
-        assert self.worker is not None
+        """Until the doomed worker is mid-send: messages accepted and, with others running, claims
+        of its own in hand."""
+        worker = self.worker
+        assert worker is not None
         before = self.watch.accepted
-        wait_for(lambda: self.watch.accepted >= before + 5 or not self.worker_alive(), timeout,
-                 f"worker {self.worker.name} to start sending (log: {self.worker.tail(1500)})", poll=0.05)
+
+        def sending() -> bool:
+            if not worker.alive():
+                return True
+            if self.watch.accepted < before + 5:
+                return False
+            return not self.others or bool(self.claimed_numbers(worker.pid)) or self.nothing_to_claim()
+
+        wait_for(sending, timeout, f"worker {worker.name} to start sending (log: {worker.tail(1500)})",
+                 poll=0.05)
 
     def wait_accepted(self, count: int) -> None:
         wait_for(lambda: self.watch.accepted >= count or not self.worker_alive(), 3600,
@@ -261,8 +322,16 @@ class CrashRun:
         assert worker is not None
         pid = worker.pid
         if by_hook:
-            self.watch.arm(pid, after)
-            if not self.watch.fired.wait(3600):
+            shared = bool(self.others)  # then the kill waits for a message of the doomed worker's own
+            self.watch.arm(pid, after, self.claimed_numbers(pid) if shared else None)
+            deadline = time.monotonic() + 3600
+            while not self.watch.fired.wait(0.1) and time.monotonic() < deadline and worker.alive():
+                if shared:
+                    numbers = self.claimed_numbers(pid)
+                    if not numbers and self.nothing_to_claim():
+                        break  # the others sent the rest: a kill at this moment, then
+                    self.watch.its_numbers(numbers)
+            if not self.watch.fired.is_set():
                 self.watch.disarm()
                 by_hook = False
                 worker.kill()
@@ -279,7 +348,8 @@ class CrashRun:
         self.unrecorded_at_kills += left
         self.kills_with_unrecorded += 1 if left else 0
         how = "by the fake at acceptance" if by_hook else "at a random moment"
-        print(f"  kill {self.kills:>2}: worker pid {pid} {how}, {left} accepted but unrecorded; "
+        print(f"  kill {self.kills:>2}: worker pid {pid} {how} at {wall_clock(killed_at)}, {left} accepted "
+              "but unrecorded; "
               f"provider has {self.watch.accepted:,}", flush=True)
 
     def kill_during_fan_out(self, alert_id: int, planned: int) -> None:
@@ -315,12 +385,13 @@ class CrashRun:
             print(f"  kill {self.kills:>2}: worker pid {worker.pid} during the fan-out, {count:,} of "
                   f"{planned:,} planned", flush=True)
 
-    def drain(self) -> None:
-        """SIGTERM the current worker mid-send: it must exit 0 soon, holding no claim."""
+    def drain(self, worker: Process | None = None) -> None:
+        """SIGTERM a worker (the doomed one unless named) mid-send: it must exit 0 soon, holding no
+        claim."""
         from alerts.models import Delivery, DeliveryState
         from consular.db import db
 
-        worker = self.worker
+        worker = worker or self.worker
         assert worker is not None
         pid = worker.pid
         code, seconds = worker.terminate(120)
@@ -343,8 +414,8 @@ class CrashRun:
             self.pg_resumed_after = time.monotonic() - restarted
         except TimeoutError:
             self.pg_resumed_after = None
-        self.pg_worker_survived = self.worker_alive()
-        print(f"  PostgreSQL restarted ({self.pg_away:.2f} s away); the worker "
+        self.pg_worker_survived = self.worker_alive() and all(other.alive() for other in self.others)
+        print(f"  PostgreSQL restarted ({self.pg_away:.2f} s away); the workers "
               f"{'kept going' if self.pg_worker_survived else 'died'}, sending resumed after "
               f"{self.pg_resumed_after if self.pg_resumed_after is not None else float('nan'):.1f} s",
               flush=True)
@@ -376,6 +447,7 @@ class CrashRun:
         self.start_worker()
         self.kill_during_fan_out(alert_id, planned)
         self.start_worker()
+        self.start_others()
         for number, point in enumerate(points):
             self.wait_sending()
             if number == restart_at:
@@ -399,11 +471,16 @@ class CrashRun:
                 assert self.worker is not None
                 print(f"  worker {self.worker.name} died on its own: {self.worker.tail(1500)}", flush=True)
                 self.start_worker()
+            for index, other in enumerate(self.others):
+                if not other.alive():
+                    print(f"  worker {other.name} died on its own: {other.tail(1500)}", flush=True)
+                    self.others[index] = self.new_worker()
 
         wait_sent(self.app, alert_id, planned, args.rate, restart_a_dead_worker,
                   lambda: f"provider has {self.watch.accepted:,} of {planned:,}")
         sending = time.monotonic() - sending_began
-        self.drain()  # the last worker, idle by now
+        for worker in [self.worker, *self.others]:  # idle by now
+            self.drain(worker)
         self.takeover.stop()
         takeovers = [seconds for claims, seconds in self.takeover.done.values() if claims]
         unresolved = len(self.takeover.waiting)
@@ -450,6 +527,7 @@ class CrashRun:
         figures.add("kill to its claims sent or recorded, each (s)",
                     " ".join(f"{n}:{seconds:.1f}" for n, (claims, seconds) in
                              sorted(self.takeover.done.items()) if claims) or "-")
+        figures.add("workers running at once", args.workers)
         figures.add("workers started", self.workers_started)
         figures.add("PostgreSQL restarts", self.pg.restarts)
         figures.add("PostgreSQL away (s)", self.pg_away)
