@@ -41,6 +41,16 @@ log = logging.getLogger("alerts.dispatch")
 BATCH_SECONDS = 2.0  # a batch holds about this much sending at the rate limit
 HOUSEKEEPING_SECONDS = 5.0  # lapsed leases and expired alerts are looked at least this often
 NOTICE_CHECK_SECONDS = 1.0  # case notices are looked for at least this often while busy
+RETRY_PAUSE_FIRST = 0.25  # after a failed round (see pause_after_failures)
+RETRY_PAUSE_MAX = 5.0
+
+
+def pause_after_failures(failures: int) -> float:
+    """Seconds a loop waits after a failed round, ``failures`` failed rounds before it: a quarter
+    of a second after the first (a database restart is over in about that; the failed round's
+    claims go back at the next round, before other workers would take them), doubling up to 5 s
+    while the failures go on."""
+    return min(RETRY_PAUSE_MAX, RETRY_PAUSE_FIRST * 2 ** min(failures, 8))
 
 
 @dataclass
@@ -289,13 +299,16 @@ class DispatchLanes:
             thread.start()
 
     def _loop(self, dispatcher: Dispatcher, woken: threading.Event) -> None:
+        failures = 0
         while not self._stop.is_set():
             try:
                 handled = dispatcher.run_once()
             except Exception:
                 log.exception("dispatch %s: round failed", dispatcher.claimer)
-                self._stop.wait(5.0)
+                self._stop.wait(pause_after_failures(failures))
+                failures += 1
                 continue
+            failures = 0
             if not handled:
                 self.idle_pauses += 1
                 woken.wait(self.idle_seconds)

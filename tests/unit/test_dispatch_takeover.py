@@ -158,3 +158,14 @@ def test_a_busy_worker_takes_a_dead_workers_claims_without_waiting_for_housekeep
     assert {rows[i].state for i in dead} <= set(GONE), {rows[i].state for i in dead}
     assert all(rows[i].reconcile_from is None for i in dead)
     assert sorted(m.to for m in setup.fake.state.messages.values()) == sorted(p.phone for p in people)
+
+
+def test_a_loop_retries_soon_after_a_failed_round_and_backs_off_while_failures_go_on() -> None:
+    """A round that failed (the database restarting) holds claims until the loop's next round hands
+    them back: the first retry comes well within a heartbeat interval, so they are not left for
+    the other workers' takeover; failures that go on are retried less often, never over 5 s apart."""
+    pauses = [lanes.pause_after_failures(n) for n in range(12)]
+    interval = 2.0  # the shortest heartbeat interval the crash soak runs with
+    assert pauses[0] <= interval / 4
+    assert pauses == sorted(pauses) and pauses[-1] == 5.0
+    assert max(pauses) <= 5.0
