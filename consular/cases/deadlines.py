@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -74,7 +74,20 @@ def compute_deadlines(case: Case, *, now: datetime | None = None, restart_assign
     case.assignment_due_at = start + wanted.assignment
 
 
-def unmet_deadlines(case: Case) -> list[tuple[DeadlineKind, datetime]]:
+class Deadlined(Protocol):
+    """What the deadlines of a case are read from: a case, or a row of its columns."""
+
+    @property
+    def status(self) -> CaseStatus: ...
+    @property
+    def first_response_at(self) -> datetime | None: ...
+    @property
+    def first_response_due_at(self) -> datetime | None: ...
+    @property
+    def assignment_due_at(self) -> datetime | None: ...
+
+
+def unmet_deadlines(case: Deadlined) -> list[tuple[DeadlineKind, datetime]]:
     """The deadlines ``case`` still has to meet, earliest first."""
     if case.status not in AWAITING:
         return []
@@ -86,12 +99,12 @@ def unmet_deadlines(case: Case) -> list[tuple[DeadlineKind, datetime]]:
     return sorted(out, key=lambda item: item[1])
 
 
-def next_deadline(case: Case) -> tuple[DeadlineKind, datetime] | None:
+def next_deadline(case: Deadlined) -> tuple[DeadlineKind, datetime] | None:
     unmet = unmet_deadlines(case)
     return unmet[0] if unmet else None
 
 
-def time_left(case: Case, now: datetime | None = None) -> timedelta | None:
+def time_left(case: Deadlined, now: datetime | None = None) -> timedelta | None:
     """Time until the earliest unmet deadline (negative once it has passed); None when none runs."""
     upcoming = next_deadline(case)
     if upcoming is None:
@@ -99,7 +112,7 @@ def time_left(case: Case, now: datetime | None = None) -> timedelta | None:
     return upcoming[1] - (now or utcnow())
 
 
-def is_overdue(case: Case, now: datetime | None = None) -> bool:
+def is_overdue(case: Deadlined, now: datetime | None = None) -> bool:
     left = time_left(case, now)
     return left is not None and left <= timedelta(0)
 

@@ -160,20 +160,29 @@ def where_given(query: S, *conditions: tuple[Any, object]) -> S:
     return query
 
 
-def paginate(query: sa.Select[Any], limit: int, offset: int) -> Page[Any]:
-    items = list(db.session.scalars(query.limit(limit).offset(offset)))
+def paginate(query: sa.Select[Any], limit: int, offset: int, *, rows: bool = False,
+             counted: sa.Select[Any] | None = None) -> Page[Any]:
+    """``limit`` items of ``query`` from ``offset``, and how many there are in all. ``rows``: the
+    items are the rows of ``query`` (several columns), not the values of its first column.
+    ``counted``: the query counted for the total, when ``query`` adds to the same rows what only
+    shows them (joined names, counts of other tables)."""
+    page = query.limit(limit).offset(offset)
+    items = list(db.session.execute(page).all() if rows else db.session.scalars(page))
     if len(items) < limit and (items or offset == 0):
         # A page that is not full is the last one: the total is known without counting again
         # (most searches find less than a page, and the count would run the search twice).
         return Page(items=items, total=offset + len(items), limit=limit, offset=offset)
     total = db.session.scalar(
-        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
+        sa.select(sa.func.count()).select_from((query if counted is None else counted)
+                                               .order_by(None).subquery())) or 0
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
-def numbered_page(query: sa.Select[Any], number: int, size: int) -> Page[Any]:
-    """Page ``number`` (counted from 1) of a list shown ``size`` rows at a time."""
-    return paginate(query, size, (number - 1) * size)
+def numbered_page(query: sa.Select[Any], number: int, size: int, *, rows: bool = False,
+                  counted: sa.Select[Any] | None = None) -> Page[Any]:
+    """Page ``number`` (counted from 1) of a list shown ``size`` rows at a time (``rows`` and
+    ``counted``: as for ``paginate``)."""
+    return paginate(query, size, (number - 1) * size, rows=rows, counted=counted)
 
 
 def countries_in_scope(model: type[ServiceStation] | type[Mission], user: User) -> list[str]:

@@ -87,11 +87,12 @@ def chart_name(chart: str, table: str) -> str:
     return _("%(chart)s (chart; the figures are in the table “%(table)s”)", chart=chart, table=table)
 
 
-def text_lang(value: object) -> str | None:
+def text_lang(value: object, page_language: str | None = None) -> str | None:
     """The language tag of a record's text when it differs from the page's, else None: Chinese text
-    on an English page, Latin-script text (a passport spelling, a foreign place) on a Chinese one."""
+    on an English page, Latin-script text (a passport spelling, a foreign place) on a Chinese one.
+    ``page_language``: the page's language (``zh``, ``en``), when the caller has it at hand."""
     text = str(value or "")
-    chinese_page = current_locale().language == "zh"
+    chinese_page = (page_language or current_locale().language) == "zh"
     if HAN.search(text):
         return None if chinese_page else "zh-Hans"
     if chinese_page and LATIN.search(text):
@@ -99,9 +100,10 @@ def text_lang(value: object) -> str | None:
     return None
 
 
-def in_lang(value: object) -> Markup:
-    """A record's text, in a span carrying its language when that is not the page's."""
-    lang = text_lang(value)
+def in_lang(value: object, page_language: str | None = None) -> Markup:
+    """A record's text, in a span carrying its language when that is not the page's
+    (``page_language``: as for ``text_lang``)."""
+    lang = text_lang(value, page_language)
     if value is None:
         return Markup("")
     if lang is None:

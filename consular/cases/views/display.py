@@ -18,6 +18,8 @@ from babel.units import format_unit
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
 
 import i18n
@@ -51,6 +53,8 @@ from consular.cases.models import (
     TimelineKind,
 )
 from consular.cases.views.common import bp
+from consular.network.names import name_in
+from consular.web.a11y import in_lang
 
 # --- labels for the templates -------------------------------------------------------------------
 
@@ -199,6 +203,119 @@ def _helpers() -> dict[str, Any]:
         "file_size": file_size,
         "fmt_date": fmt_date,
     }
+
+
+# --- the cells of a list of cases, worked out in Python ---------------------------------------
+
+
+class CaseCells:
+    """The cells a list of cases shows, as the case macros (``cases/_macros.html``) write them,
+    made in Python for a whole page at once: each label, badge and country name is translated once
+    per page (a page shows the same few on every row), not once per cell through a macro call."""
+
+    def __init__(self) -> None:
+        self.locale = i18n.current_locale()
+        self.locale_tag = str(self.locale)
+        self.language = self.locale.language
+        self._priority: dict[Any, Markup] = {}
+        self._status: dict[Any, Markup] = {}
+        self._category = _memo_label(CATEGORY_LABELS)
+        self._priority_label = _memo_label(PRIORITY_LABELS)
+        self._status_label = _memo_label(STATUS_LABELS)
+        self._status_short = _memo_label(STATUS_SHORT)
+        self._countries: dict[str | None, str] = {}
+        self._durations: dict[timedelta, str] = {}
+        self._duplicates: dict[int, Markup] = {}
+        # Escaped, then filled in with escaped values (as the templates' gettext fills them in).
+        self._in_the_city = escape(_("In the city"))
+        self._overdue_by = escape(_("overdue by %(span)s"))
+        self._left = escape(_("%(span)s left"))
+        self._resembles = escape(_("Resembles another case: compare them on the case page"))
+
+    def text(self, value: object) -> Markup:
+        """A record's text with its language marked (the ``in_lang`` filter)."""
+        return in_lang(value, self.language)
+
+    def place(self, name: str | None, name_en: str | None, names: Mapping[str, str] | None) -> Markup:
+        """A point's or station's name in the reader's language (the ``place`` filter); "" for none."""
+        if name is None:
+            return Markup("")
+        return in_lang(name_in(name, name_en or "", names, self.locale_tag), self.language)
+
+    def country(self, code: str | None) -> str:
+        try:
+            return self._countries[code]
+        except KeyError:
+            text = self._countries[code] = i18n.country_name(code, self.locale)
+            return text
+
+    def category(self, value: Any) -> str:
+        return self._category(value)
+
+    def priority_badge(self, priority: Any) -> Markup:
+        """``priority_badge`` of the case macros."""
+        try:
+            return self._priority[priority]
+        except KeyError:
+            label = self._priority_label(priority)
+            badge = self._priority[priority] = Markup(
+                '<span class="badge badge-{0}" title="{1}">{0}<span class="visually-hidden"> {1}'
+                "</span></span>").format(str(priority), label)
+            return badge
+
+    def status_badge(self, status: Any) -> Markup:
+        """``status_badge`` of the case macros."""
+        try:
+            return self._status[status]
+        except KeyError:
+            badge = self._status[status] = Markup(
+                '<span class="badge status-badge status-{}" title="{}">{}</span>').format(
+                str(status), self._status_label(status), self._status_short(status))
+            return badge
+
+    def duration(self, span: timedelta) -> str:
+        try:
+            return self._durations[span]
+        except KeyError:
+            text = self._durations[span] = duration(span, self.locale)
+            return text
+
+    def time_left_badge(self, left: timedelta | None) -> Markup:
+        """``time_left_badge`` of the case macros."""
+        if left is None:
+            return Markup('<span class="text-body-secondary">—</span>\n')
+        if left.total_seconds() < 0:
+            return Markup('<span class="overdue text-nowrap" data-testid="overdue">{}</span>\n').format(
+                self._overdue_by % {"span": self.duration(left)})
+        return Markup('<span class="text-nowrap">{}</span>').format(
+            self._left % {"span": self.duration(left)})
+
+    def duplicate_badge(self, count: int) -> Markup:
+        """The queue's badge of a case's possible duplicates no coordinator has compared yet."""
+        if not count:
+            return Markup("")
+        try:
+            return self._duplicates[count]
+        except KeyError:
+            badge = self._duplicates[count] = Markup(
+                ' <span class="badge text-bg-warning" data-testid="duplicate-badge" title="{}">{}</span>'
+            ).format(self._resembles, ngettext("%(num)s possible duplicate",
+                                               "%(num)s possible duplicates", count))
+            return badge
+
+    def where(self, kind: Any, division: str | None, city: str, country_code: str | None) -> Markup:
+        """``where`` of the case macros: "In the city · 测试镇 · …" or "Italy · Prato"."""
+        if kind == "domestic":
+            out = self._in_the_city
+            if division is not None:
+                out += Markup(" · ") + self.text(division)
+            if city:
+                out += Markup(" · {}").format(city)
+            return out
+        out = Markup("{}").format(self.country(country_code))
+        if city:
+            out += Markup(" · {}").format(city)
+        return out
 
 
 # --- navigation entries and the bell (every page) ------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +27,6 @@ from consular.cases.forms import IncidentForm, MassIntakeForm
 from consular.cases.models import Case, Incident, PersonRole
 from consular.cases.views.common import MAX_CSV_BYTES, _case_user, _roles, bp
 from consular.cases.views.intake import _put_errors
-from consular.cases.views.lists import QueueRow
 from consular.db import commit_apart, db, utcnow
 
 # --- incidents ----------------------------------------------------------------------------------
@@ -81,7 +81,10 @@ def _mass_form() -> MassIntakeForm:
 
 
 @dataclass
-class IncidentCaseRow(QueueRow):
+class IncidentCaseRow:
+    case: Case
+    left: timedelta | None
+    age: timedelta
     name: str = ""  # the person the case is about, to tell the incident's cases apart
 
 

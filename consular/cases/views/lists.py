@@ -5,13 +5,14 @@ the notifications page.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy.orm import defer, selectinload
+from markupsafe import Markup
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 import i18n
@@ -45,19 +46,74 @@ from consular.cases.views.common import (
     _roles,
     bp,
 )
+from consular.cases.views.display import CaseCells
 from consular.db import db, utcnow
-from consular.network.models import LiaisonPoint, ServiceStation
+from consular.network.models import Division, LiaisonPoint, ServiceStation
 from consular.network.queries import Page, numbered_page
 
 # --- triage queue -------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class QueueRow:
-    case: Case
-    left: timedelta | None
-    age: timedelta
-    duplicates: int = 0  # possible duplicates no coordinator has compared yet
+    """A row of the triage queue, its cells ready to show."""
+
+    href: str
+    reference: str
+    priority: Markup  # the badge
+    summary: Markup
+    duplicates: Markup  # the badge of possible duplicates no coordinator has compared yet, or ""
+    where: Markup  # in a line (narrow screens)
+    domestic: bool
+    division: Markup | None
+    city: str
+    country: str
+    category: str
+    status: Markup  # the badge
+    point: Markup | None
+    station: Markup
+    left: Markup  # the time-left badge
+    age: str
+
+
+def _of(model: Any, column: Any, key: Any, label: str) -> sa.Label[Any]:
+    """``column`` of the ``model`` row that a case's ``key`` points to (NULL when none), worked out
+    for the rows of the page only (a join would be made for every case before the sort)."""
+    return sa.select(column).where(model.id == key).correlate(Case).scalar_subquery().label(label)
+
+
+def _queue_rows(query: sa.Select[Any]) -> sa.Select[*tuple[Any, ...]]:
+    """What a row of the queue shows, read as plain columns: the page neither loads its cases as
+    objects (with their other columns) nor asks again for their points, stations and divisions."""
+    point, station = Case.liaison_point_id, Case.station_id
+    return query.with_only_columns(
+        Case.id, Case.reference, Case.priority, Case.status, Case.kind, Case.category, Case.summary,
+        Case.country_code, Case.city, Case.reported_at, Case.first_response_at,
+        Case.first_response_due_at, Case.assignment_due_at,
+        _of(Division, Division.name, Case.division_id, "division_name"),
+        _of(LiaisonPoint, LiaisonPoint.name, point, "point_name"),
+        _of(LiaisonPoint, LiaisonPoint.name_en, point, "point_name_en"),
+        _of(LiaisonPoint, LiaisonPoint.names, point, "point_names"),
+        _of(ServiceStation, ServiceStation.name, station, "station_name"),
+        _of(ServiceStation, ServiceStation.name_en, station, "station_name_en"),
+        _of(ServiceStation, ServiceStation.names, station, "station_names"),
+        queries.open_duplicate_count())
+
+
+def _queue_row(r: sa.Row[Any], cells: CaseCells, now: datetime) -> QueueRow:
+    domestic = r.kind == CaseKind.domestic
+    return QueueRow(
+        href=url_for("cases.case_page", case_id=r.id), reference=r.reference,
+        priority=cells.priority_badge(r.priority), summary=cells.text(r.summary),
+        duplicates=cells.duplicate_badge(r.duplicates),
+        where=cells.where(r.kind, r.division_name, r.city, r.country_code), domestic=domestic,
+        division=None if r.division_name is None else cells.text(r.division_name), city=r.city,
+        country="" if domestic else cells.country(r.country_code),
+        category=cells.category(r.category), status=cells.status_badge(r.status),
+        point=None if r.point_name is None else cells.place(r.point_name, r.point_name_en,
+                                                            r.point_names),
+        station=cells.place(r.station_name, r.station_name_en, r.station_names),
+        left=cells.time_left_badge(deadlines.time_left(r, now)), age=cells.duration(now - r.reported_at))
 
 
 def _queue_args() -> dict[str, Any]:
@@ -107,16 +163,13 @@ def queue() -> Any:
         found = queries.search_cases(args["q"], user, country=args.get("country")) \
             .with_only_columns(Case.id).order_by(None)
         query = query.where(Case.id.in_(found))
-    # The queue shows neither the narrative nor the outcome note: left in the database, they are
+    # Only the columns the rows show: the narrative and the outcome note stay in the database,
     # not decrypted for every row of the page.
-    page = numbered_page(query.options(selectinload(Case.liaison_point), selectinload(Case.station),
-                                       selectinload(Case.division), defer(Case.narrative),
-                                       defer(Case.outcome_note)),
-                         page_number, PAGE_SIZE)
+    found_page = numbered_page(_queue_rows(query), page_number, PAGE_SIZE, rows=True, counted=query)
     now = utcnow()
-    duplicate_counts = queries.open_duplicate_counts([c.id for c in page.items])
-    rows = [QueueRow(c, deadlines.time_left(c, now), now - c.reported_at, duplicate_counts.get(c.id, 0))
-            for c in page.items]
+    cells = CaseCells()
+    rows = [_queue_row(r, cells, now) for r in found_page.items]
+    page = Page(items=rows, total=found_page.total, limit=found_page.limit, offset=found_page.offset)
     countries = sorted(queries.case_countries(user), key=i18n.country_name)
     stations = db.session.scalars(scoped(ServiceStation, user).where(ServiceStation.active)
                                   .order_by(ServiceStation.country_code, ServiceStation.name)).all()
