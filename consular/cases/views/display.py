@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -86,6 +86,14 @@ def _memo_label(labels: Mapping[Any, Any]) -> Callable[[Any], str]:
     return label
 
 
+@lru_cache(maxsize=4096)
+def _duration_part(value: float, unit: Literal["day", "hour", "minute"], locale: Locale) -> str:
+    """``value`` seconds in whole ``unit``s, in ``locale``: remembered, as lists show the same few
+    spans (days, hours) on every row and page."""
+    return str(format_timedelta(timedelta(seconds=value), granularity=unit, threshold=1000,
+                                format="short", locale=locale))
+
+
 def duration(span: timedelta | None, locale: Locale | None = None) -> str:
     """'3 hours', '2 days 4 hours', '12 minutes' in the reader's language (``locale``, when the
     caller has it at hand)."""
@@ -95,8 +103,7 @@ def duration(span: timedelta | None, locale: Locale | None = None) -> str:
     loc = locale or i18n.current_locale()
 
     def part(value: float, unit: Literal["day", "hour", "minute"]) -> str:
-        return str(format_timedelta(timedelta(seconds=value), granularity=unit, threshold=1000,
-                                    format="short", locale=loc))
+        return _duration_part(value, unit, loc)
 
     if seconds < 3600:
         return part(max(seconds, 60), "minute") if seconds >= 60 else part(60, "minute")
@@ -224,7 +231,6 @@ class CaseCells:
         self._status_label = _memo_label(STATUS_LABELS)
         self._status_short = _memo_label(STATUS_SHORT)
         self._countries: dict[str | None, str] = {}
-        self._durations: dict[timedelta, str] = {}
         self._duplicates: dict[int, Markup] = {}
         # Escaped, then filled in with escaped values (as the templates' gettext fills them in).
         self._in_the_city = escape(_("In the city"))
@@ -274,11 +280,7 @@ class CaseCells:
             return badge
 
     def duration(self, span: timedelta) -> str:
-        try:
-            return self._durations[span]
-        except KeyError:
-            text = self._durations[span] = duration(span, self.locale)
-            return text
+        return duration(span, self.locale)
 
     def time_left_badge(self, left: timedelta | None) -> Markup:
         """``time_left_badge`` of the case macros."""
