@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from babel import Locale
+from flask import current_app, has_app_context
+from sqlalchemy.orm import Session
 
 import i18n
 from config import current_settings
 from consular import phones
-from consular.auth.models import User
+from consular.auth.models import Role, User
 from consular.auth.scoping import SCOPES, scoped
 from consular.cases import deadlines
 from consular.cases.models import (
@@ -38,6 +42,8 @@ from consular.cases.models import (
 from consular.cases.names import query_name_hashes
 from consular.cases.search_keys import id_number_hash, normalise_id_number
 from consular.db import MAX_ID, db, utcnow
+from consular.network.models import LiaisonPoint, ServiceStation
+from consular.network.names import name_in
 from consular.network.queries import clean_query, where_given
 from consular.registry.places import city_spellings, normalise_place
 
@@ -268,3 +274,127 @@ def cases_by_id(ids: Iterable[int], user: User) -> list[Case]:
     if not wanted:
         return []
     return list(db.session.scalars(scoped(Case, user).where(Case.id.in_(wanted))))
+
+
+# --- the queue's filter choices -----------------------------------------------------------------
+
+CHOICES_SECONDS = 60.0  # how long a process keeps the coordinators' filter choices
+_CHOICES = "consular.queue_choices"  # the app's cache (app.extensions)
+_CHOICES_CHANGED = "queue_choices_changed"  # session.info: a flush changed what they are read from
+
+
+@dataclass(frozen=True)
+class NamedPlace:
+    """A liaison point or a station as a filter's choice names it."""
+
+    id: int
+    name: str
+    name_en: str
+    names: Mapping[str, str]
+
+    def name_in(self, locale: str | None) -> str:
+        return name_in(self.name, self.name_en, self.names, locale)
+
+
+@dataclass(frozen=True)
+class QueueChoices:
+    """The choices of the queue's filters that come from the register: the countries of the cases,
+    the active stations (by country, then name) and the active liaison points (by name)."""
+
+    countries: tuple[str, ...]
+    stations: tuple[NamedPlace, ...]
+    points: tuple[NamedPlace, ...]
+    _labelled: dict[str, LabelledChoices] = field(default_factory=dict, compare=False, repr=False)
+
+    def labelled(self, locale: Locale) -> LabelledChoices:
+        """The choices as (value, text) pairs in ``locale``: the countries by their names there."""
+        tag = str(locale)
+        try:
+            return self._labelled[tag]
+        except KeyError:
+            names = {code: i18n.country_name(code, locale) for code in self.countries}
+            labelled = self._labelled[tag] = LabelledChoices(
+                [(code, names[code]) for code in sorted(self.countries, key=names.__getitem__)],
+                [(s.id, s.name_in(tag)) for s in self.stations],
+                [(p.id, p.name_in(tag)) for p in self.points])
+            return labelled
+
+
+@dataclass(frozen=True)
+class LabelledChoices:
+    countries: list[tuple[str, str]]
+    stations: list[tuple[int, str]]
+    points: list[tuple[int, str]]
+
+
+def _read_queue_choices(user: User) -> QueueChoices:
+    def places(model: type[ServiceStation] | type[LiaisonPoint], *order: Any) -> tuple[NamedPlace, ...]:
+        query = scoped(model, user).with_only_columns(model.id, model.name, model.name_en, model.names)
+        return tuple(NamedPlace(*row) for row in db.session.execute(
+            query.where(model.active).order_by(*order)))
+
+    return QueueChoices(tuple(case_countries(user)),
+                        places(ServiceStation, ServiceStation.country_code, ServiceStation.name),
+                        places(LiaisonPoint, LiaisonPoint.name))
+
+
+@dataclass
+class _ChoicesCache:
+    generation: int = 0  # counts the commits that changed cases, points or stations
+    kept: tuple[float, QueueChoices] | None = None
+
+
+def queue_choices(user: User) -> QueueChoices:
+    """The queue's filter choices, as ``user`` may see them. A coordinator's are the whole
+    register's, the same for every coordinator: a process keeps them for CHOICES_SECONDS, or until
+    one of its commits adds, changes or removes a case, a liaison point or a station (another
+    process's commit shows within CHOICES_SECONDS). Anyone else's scope follows their own point,
+    station and hand-offs, so theirs are read each time."""
+    if user.role != Role.coordinator:
+        return _read_queue_choices(user)
+    cache: _ChoicesCache = current_app.extensions.setdefault(_CHOICES, _ChoicesCache())
+    now = time.monotonic()
+    if cache.kept is not None and now - cache.kept[0] < CHOICES_SECONDS:
+        return cache.kept[1]
+    generation = cache.generation
+    choices = _read_queue_choices(user)
+    if cache.generation == generation:  # no commit changed them while they were read
+        cache.kept = (now, choices)
+    return choices
+
+
+def forget_queue_choices() -> None:
+    """Drop the filter choices the app keeps (after a change made without the ORM's unit of
+    work: a bulk statement, a table emptied)."""
+    cache: _ChoicesCache | None = current_app.extensions.get(_CHOICES)
+    if cache is not None:
+        cache.generation += 1
+        cache.kept = None
+
+
+def _changes_choices(obj: object) -> bool:
+    if isinstance(obj, LiaisonPoint | ServiceStation):
+        return True
+    if isinstance(obj, Case):
+        state = sa.inspect(obj)
+        return state.pending or state.deleted or state.attrs.country_code.history.has_changes()
+    return False
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _note_choice_changes(session: Session, _context: Any) -> None:
+    # The session still holds what the flush wrote (new, dirty, deleted and their history).
+    if not session.info.get(_CHOICES_CHANGED) and any(
+            _changes_choices(obj) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_CHOICES_CHANGED] = True
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _forget_changed_choices(session: Session) -> None:
+    if session.info.pop(_CHOICES_CHANGED, False) and has_app_context():
+        forget_queue_choices()
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _drop_choice_changes(session: Session) -> None:
+    session.info.pop(_CHOICES_CHANGED, None)

@@ -320,6 +320,16 @@ class CaseCells:
         return out
 
 
+def option_tags(choices: Iterable[tuple[object, str]], value: object) -> Markup:
+    """The ``option`` macro of _macros.html for each (key, text) of ``choices``, in one go: the
+    one whose key is ``value`` (a query's value is text) is selected."""
+    chosen = None if value is None else str(value)
+    return Markup("").join(
+        Markup('<option value="{}"{}>{}</option>').format(
+            key, Markup(" selected") if chosen is not None and str(key) == chosen else "", text)
+        for key, text in choices)
+
+
 # --- navigation entries and the bell (every page) ------------------------------------------------
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+from babel import Locale
 from flask import abort, redirect, render_template, request, session, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy.orm import selectinload
@@ -46,7 +49,7 @@ from consular.cases.views.common import (
     _roles,
     bp,
 )
-from consular.cases.views.display import CaseCells
+from consular.cases.views.display import CaseCells, option_tags
 from consular.db import db, utcnow
 from consular.network.models import Division, LiaisonPoint, ServiceStation
 from consular.network.queries import Page, numbered_page
@@ -170,19 +173,40 @@ def queue() -> Any:
     cells = CaseCells()
     rows = [_queue_row(r, cells, now) for r in found_page.items]
     page = Page(items=rows, total=found_page.total, limit=found_page.limit, offset=found_page.offset)
-    countries = sorted(queries.case_countries(user), key=i18n.country_name)
-    stations = db.session.scalars(scoped(ServiceStation, user).where(ServiceStation.active)
-                                  .order_by(ServiceStation.country_code, ServiceStation.name)).all()
-    points = db.session.scalars(scoped(LiaisonPoint, user).where(LiaisonPoint.active)
-                                .order_by(LiaisonPoint.name)).all()
+    fixed = _fixed_choices(cells.locale)
+    register = queries.queue_choices(user).labelled(cells.locale)
     return render_template(
-        "cases/queue.html", page=page, rows=rows, args=args, countries=countries,
-        stations=stations, points=points,
-        status_choices=[(s.value, str(STATUS_SHORT[s])) for s in CaseStatus]
-        + [("all", _("All cases, open and closed"))],
-        priority_choices=[(p.value, str(label)) for p, label in PRIORITY_LABELS.items()],
-        kind_choices=[(k.value, str(label)) for k, (label, _hint) in KIND_TILES.items()],
-        category_choices=[(c.value, str(label[0])) for c, label in CATEGORY_LABELS.items()])
+        "cases/queue.html", page=page, rows=rows, args=args, priority_choices=fixed.priority,
+        options={"status": option_tags(fixed.status, args.get("status")),
+                 "priority": option_tags(fixed.priority_options, args.get("priority")),
+                 "country": option_tags(register.countries, args.get("country")),
+                 "kind": option_tags(fixed.kind, args.get("kind")),
+                 "category": option_tags(fixed.category, args.get("category")),
+                 "station": option_tags(register.stations, args.get("station")),
+                 "point": option_tags(register.points, args.get("point"))})
+
+
+@dataclass(frozen=True)
+class _FixedChoices:
+    status: list[tuple[str, str]]
+    priority: list[tuple[str, str]]
+    priority_options: list[tuple[str, str]]  # "P1 · Life or liberty at risk now"
+    kind: list[tuple[str, str]]
+    category: list[tuple[str, str]]
+
+
+@cache
+def _fixed_choices(locale: Locale) -> _FixedChoices:
+    """The queue's filter choices that do not come from the register, in ``locale`` (the
+    catalogs do not change while the app runs)."""
+    with force_locale(str(locale)):
+        priority = [(p.value, str(label)) for p, label in PRIORITY_LABELS.items()]
+        return _FixedChoices(
+            status=[(s.value, str(STATUS_SHORT[s])) for s in CaseStatus]
+            + [("all", _("All cases, open and closed"))],
+            priority=priority, priority_options=[(value, f"{value} · {label}") for value, label in priority],
+            kind=[(k.value, str(label)) for k, (label, _hint) in KIND_TILES.items()],
+            category=[(c.value, str(label[0])) for c, label in CATEGORY_LABELS.items()])
 
 
 # --- my cases (liaison officers, coordinators) -------------------------------------------------
