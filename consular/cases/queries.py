@@ -372,20 +372,23 @@ def forget_queue_choices() -> None:
         cache.kept = None
 
 
-def _changes_choices(obj: object) -> bool:
-    if isinstance(obj, LiaisonPoint | ServiceStation):
+_CHOICE_SOURCES = (Case, LiaisonPoint, ServiceStation)
+
+
+def _changes_choices(session: Session) -> bool:
+    """Whether what a flush wrote may change the filter choices: a point or a station added,
+    changed or removed, a case added or removed, or a case's country changed."""
+    if any(isinstance(obj, _CHOICE_SOURCES) for obj in (*session.new, *session.deleted)):
         return True
-    if isinstance(obj, Case):
-        state = sa.inspect(obj)
-        return state.pending or state.deleted or state.attrs.country_code.history.has_changes()
-    return False
+    return any(isinstance(obj, LiaisonPoint | ServiceStation)
+               or (isinstance(obj, Case) and sa.inspect(obj).attrs.country_code.history.has_changes())
+               for obj in session.dirty)
 
 
 @sa.event.listens_for(Session, "after_flush")
 def _note_choice_changes(session: Session, _context: Any) -> None:
     # The session still holds what the flush wrote (new, dirty, deleted and their history).
-    if not session.info.get(_CHOICES_CHANGED) and any(
-            _changes_choices(obj) for obj in (*session.new, *session.dirty, *session.deleted)):
+    if not session.info.get(_CHOICES_CHANGED) and _changes_choices(session):
         session.info[_CHOICES_CHANGED] = True
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from consular.auth.models import Role, User
 from consular.cases import operations as ops
 from consular.cases import queries
+from consular.cases.models import Case
 from consular.db import db
 from consular.network.models import LiaisonPoint, ServiceStation
 from tests.conftest import signed_in
@@ -71,6 +72,17 @@ def test_a_closed_station_and_a_case_in_a_new_country_show_at_once(world, logged
     after = coordinator.get("/cases/queue?status=").get_data(as_text=True)
     assert "巴黎服务站" not in station_options(after)
     assert '<option value="DE">Germany</option>' in after
+
+
+def test_a_case_moved_to_another_country_shows_at_once(world, logged_in):
+    make_case(world["officer_a"], "IT")
+    coordinator = signed_in(logged_in, world["coordinator"])
+    assert '<option value="JP"' not in coordinator.get("/cases/queue?status=").get_data(as_text=True)
+    case = db.session.scalars(sa.select(Case)).one()
+    case.country_code = "JP"
+    db.session.commit()
+    after = coordinator.get("/cases/queue?status=").get_data(as_text=True)
+    assert '<option value="JP">Japan</option>' in after and '<option value="IT"' not in after
 
 
 def test_a_change_without_the_orm_shows_after_the_time_kept(world, app, monkeypatch):
