@@ -77,6 +77,7 @@ class TakeoverWatch:
         self.app = app
         self.waiting: list[tuple[int, float, list[int]]] = []  # (kill number, killed at, delivery ids)
         self.done: dict[int, tuple[int, float]] = {}  # kill number → (claims, seconds)
+        self.killed_at: dict[int, float] = {}  # kill number → when (monotonic)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="takeover-watch")
@@ -84,6 +85,7 @@ class TakeoverWatch:
 
     def killed(self, number: int, pid: int, at: float) -> int:
         """Kill ``number`` of worker ``pid`` at ``at`` (monotonic): note its claims; their count."""
+        self.killed_at[number] = at
         from alerts.models import Delivery, DeliveryState
         from consular.db import db
 
@@ -125,6 +127,14 @@ class TakeoverWatch:
                         self.done[number] = (len(ids), seconds)
                     print(f"  kill {number:>2}: its {len(ids)} claims sent or recorded "
                           f"{seconds:.1f} s after the kill", flush=True)
+
+    def isolated(self, disturbances: list[float]) -> dict[int, float]:
+        """The takeovers (kill number → seconds) during which nothing else happened to the workers
+        or the database (``disturbances``: when kills, drains and restarts began): each is a
+        takeover on its own, not one that waited for another's."""
+        return {number: seconds for number, (claims, seconds) in self.done.items()
+                if claims and not any(self.killed_at[number] < t < self.killed_at[number] + seconds
+                                      for t in disturbances)}
 
     def stop(self) -> None:
         self._stop.set()
@@ -240,6 +250,7 @@ class CrashRun:
     pg_away: float = 0.0
     pg_resumed_after: float | None = None
     pg_worker_survived: bool = False
+    disturbances: list[float] = field(default_factory=list)  # when kills, drains and restarts began
     fan_out_kill: tuple[int, int] | None = None
 
     # --- processes ---------------------------------------------------------------------
@@ -341,6 +352,7 @@ class CrashRun:
             worker.kill()
         worker.wait(30)
         killed_at = time.monotonic()
+        self.disturbances.append(killed_at)
         self.kills += 1
         self.takeover.killed(self.kills, pid, killed_at)
         time.sleep(0.3)  # requests the dead worker had on the wire land (or not)
@@ -394,6 +406,7 @@ class CrashRun:
         worker = worker or self.worker
         assert worker is not None
         pid = worker.pid
+        self.disturbances.append(time.monotonic())
         code, seconds = worker.terminate(120)
         self.drain_codes.append(code)
         self.drain_seconds.append(seconds)
@@ -407,6 +420,7 @@ class CrashRun:
     def restart_postgres(self) -> None:
         """A fast restart of the cluster while the worker sends: it must keep going."""
         before = self.watch.accepted
+        self.disturbances.append(time.monotonic())
         self.pg_away = self.pg.restart()
         restarted = time.monotonic()
         try:
@@ -483,6 +497,7 @@ class CrashRun:
             self.drain(worker)
         self.takeover.stop()
         takeovers = [seconds for claims, seconds in self.takeover.done.values() if claims]
+        isolated = self.takeover.isolated(self.disturbances)
         unresolved = len(self.takeover.waiting)
 
         # What the provider received, per number; and what we recorded, per delivery.
@@ -523,6 +538,10 @@ class CrashRun:
                     statistics.median(takeovers) if takeovers else float("nan"), bound)
         figures.add("kill to its claims sent or recorded, max (s)",
                     max(takeovers, default=float("nan")), bound)
+        figures.add("kill to its claims sent or recorded, median of the kills on their own (s)",
+                    statistics.median(isolated.values()) if isolated else float("nan"), bound)
+        figures.add("kills on their own (no other kill, drain or restart before their claims were "
+                    "sent or recorded)", " ".join(str(n) for n in sorted(isolated)) or "-")
         figures.add("kills whose claims were never sent nor recorded", unresolved, "= 0")
         figures.add("kill to its claims sent or recorded, each (s)",
                     " ".join(f"{n}:{seconds:.1f}" for n, (claims, seconds) in
