@@ -285,9 +285,11 @@ def record_deliveries(items: Sequence[Outgoing], now: datetime, settings: Settin
                     lease_until=None, reconcile_from=None),
             fallback)
     if release:
+        # Untried: back in their planned turn (their due time kept, nearest the area's centre
+        # first), not behind everything planned after them.
         db.session.execute(
             sa.update(table).where(mine, claimed_now)
-            .values(state=DeliveryState.pending, due_at=now, claimed_by=None, lease_until=None),
+            .values(state=DeliveryState.pending, claimed_by=None, lease_until=None),
             release)
     for registrant_id, (status, reason) in mark.items():
         registrant = db.session.get(Registrant, registrant_id)

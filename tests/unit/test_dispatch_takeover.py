@@ -169,3 +169,33 @@ def test_a_loop_retries_soon_after_a_failed_round_and_backs_off_while_failures_g
     assert pauses[0] <= interval / 4
     assert pauses == sorted(pauses) and pauses[-1] == 5.0
     assert max(pauses) <= 5.0
+
+
+def test_messages_a_worker_may_not_send_go_back_in_their_planned_turn(
+        app: Flask, make_twilio: object) -> None:
+    """A worker that may not send what it claimed (its heartbeat is late after a database blip, it
+    is draining, or a claim is too close to its lease) hands the messages back untried: they keep
+    their planned due time (nearest the area's centre first), so they are claimed before what was
+    planned after them, not sent at the end of a 100-minute alert."""
+    setup: TwilioSetup = make_twilio()  # type: ignore[operator]
+    setup.fake.configure(callbacks={"enabled": False})
+    for _ in range(3):
+        make_registrant(language="en")
+    first = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+    jobs.due_alerts()
+    planned = {row.id: row.due_at for row in deliveries(first.id)}
+    late = setup.dispatcher("late:1:1", claims_safe_until=lambda: utcnow() - timedelta(seconds=10))
+    assert late.run_once() == 3
+    assert late.last is not None and late.last.not_sent == 3
+    assert not setup.fake.state.messages
+    back = deliveries(first.id)
+    assert {row.state for row in back} == {DeliveryState.pending}
+    assert {row.id: row.due_at for row in back} == planned
+    # Planned after them (an alert fanned out while they were away): claimed after them.
+    second = make_alert(languages=("en",), urgency=CapUrgency.Immediate, event="Flooding")
+    jobs.due_alerts()
+    for row in deliveries(second.id):
+        row.due_at = max(planned.values()) + timedelta(microseconds=1)
+    db.session.commit()
+    claimed = claim_batch("next", limit=3)
+    assert {c.delivery_id for c in claimed} == set(planned)
