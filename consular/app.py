@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import secrets
 from collections.abc import Mapping
@@ -184,8 +183,7 @@ def warm_up(app: Flask, connections: int) -> None:
     """Open the database connections a web worker's threads will use, before the worker takes its
     first request (gunicorn's ``post_worker_init``): a fresh or recycled worker otherwise answers its
     first requests only after connecting, which a burst of status callbacks sees as a stall. A
-    database that does not answer yet is not an error here: the requests will say so. Then what
-    is loaded is frozen out of the garbage collector's full collections (below)."""
+    database that does not answer yet is not an error here: the requests will say so."""
     with app.app_context():
         engine = db.engine
         opened = []
@@ -199,11 +197,6 @@ def warm_up(app: Flask, connections: int) -> None:
         finally:
             for connection in opened:
                 connection.close()
-    # Everything loaded so far (the app, its templates, catalogs and models: some 400,000
-    # objects) lives as long as the worker. Moved out of the collector's sight, a full collection
-    # walks only what came after, instead of pausing every thread of the worker for ~150 ms.
-    gc.collect()
-    gc.freeze()
 
 
 def _register_blueprints(app: Flask) -> None:
