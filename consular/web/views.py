@@ -7,16 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+import i18n
 from config import current_settings
 from consular.auth.common import role_label
 from consular.auth.models import Role, User
 from consular.auth.scoping import (
     can_see_activities,
+    can_see_cases,
     can_see_risk_points,
+    can_view_registrants,
     case_scope,
     liaison_point_scope,
     station_scope,
@@ -93,9 +99,47 @@ def nav_items(user: User | None) -> list[NavItem]:
     return items
 
 
+# The menu bar's entries depend on who asks (role; an officer's point, a volunteer's station; what
+# the role may see), the language, the SMS gateway setting (a console outbox under Alerts), the
+# path the site is served under and the page (its entry is marked active): nothing else. Rendered
+# once per process for each of these, they are then one look-up per page instead of some thirty
+# url_for and gettext calls. Another user of the same role, point or station, language and page
+# gets the same entries (they name no one); a different one of these is another key.
+MENU_LIMIT = 2048  # menus kept per app (one or two kB each); all forgotten when full
+_MENUS = "consular.menus"  # the app's cache (app.extensions)
+
+
+def menu_key(user: User) -> tuple[Any, ...]:
+    """Everything the menu bar's entries depend on, for ``user`` on this request's page."""
+    return (user.role, user.liaison_point_id, user.station_id, can_see_cases(user),
+            can_see_activities(user), can_see_risk_points(user), can_view_registrants(user),
+            current_settings().sms_gateway, str(i18n.current_locale()), request.script_root,
+            request.endpoint)
+
+
+@pass_context
+def main_menu(context: Context) -> Markup:
+    """The entries of the menu bar (``_menu.html``) for the page's user, kept by the app per
+    ``menu_key``."""
+    user = context.get("current_user")
+    if user is None:
+        return Markup("")
+    key = menu_key(user)
+    menus: dict[tuple[Any, ...], Markup] = current_app.extensions.setdefault(_MENUS, {})
+    menu = menus.get(key)
+    if menu is None:
+        template = current_app.jinja_env.get_template("_menu.html")
+        # An autoescaped template's output: Markup as render_template's own would be in a template.
+        menu = Markup(template.render(context.get_all()))  # noqa: S704
+        if len(menus) >= MENU_LIMIT:
+            menus.clear()
+        menus[key] = menu
+    return menu
+
+
 @bp.app_context_processor
 def _nav() -> dict[str, Any]:
-    return {"nav_items": nav_items, "role_label": role_label}
+    return {"nav_items": nav_items, "main_menu": main_menu, "role_label": role_label}
 
 
 @bp.record_once
