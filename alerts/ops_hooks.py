@@ -1,18 +1,21 @@
 """What the alerts side adds to the operations side, registered once at start-up (``register``, from
 ``alerts.app.init_app``) so that ``consular`` never imports ``alerts``: the worker check of /readyz
-(which also raises the no-worker banner), the deliveries', queue's and workers' figures on /metrics,
-the texts wiped with a case the retention job anonymises, a registrant's messages in
-subject-access exports and erasure (``alerts.subject_data``), and how far alerts reached, for drills,
-risk points and the yearly report (``alerts.activity_reach``)."""
+(which also raises the no-worker banner; a heartbeat this process writes makes the banner ask again),
+the deliveries', queue's and workers' figures on /metrics, the texts wiped with a case the retention job
+anonymises, a registrant's messages in subject-access exports and erasure (``alerts.subject_data``),
+and how far alerts reached, for drills, risk points and the yearly report (``alerts.activity_reach``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from flask import has_app_context
 from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from alerts import activity_reach, subject_data
 from alerts.enrolment import subject_data as enrolment_subject_data
@@ -21,7 +24,7 @@ from config import Settings, current_settings
 from consular.auth.models import Role, User
 from consular.cases.models import Case
 from consular.db import db, utcnow
-from consular.ops.health import WORKER_CHECK, register_health_check
+from consular.ops.health import WORKER_CHECK, forget_worker_state, register_health_check
 from consular.ops.metrics import register_metrics_collector
 from consular.ops.retention import register_case_anonymiser
 from consular.web.views import register_home_item
@@ -141,3 +144,33 @@ def register() -> None:
     subject_data.register()
     enrolment_subject_data.register()
     activity_reach.register()
+
+
+# The banner's kept state (``consular.ops.health.worker_down``) is forgotten when a commit of this
+# process wrote a heartbeat: by the unit of work or by a statement on the heartbeats.
+_HEARTBEAT_WRITTEN = "worker_heartbeat_written"  # session.info: a flush or statement wrote one
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _note_heartbeat_flush(session: Session, _context: Any) -> None:
+    if not session.info.get(_HEARTBEAT_WRITTEN) and any(
+            isinstance(obj, WorkerHeartbeat) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_HEARTBEAT_WRITTEN] = True
+
+
+@sa.event.listens_for(Session, "do_orm_execute")
+def _note_heartbeat_statement(state: ORMExecuteState) -> None:
+    if (state.is_insert or state.is_update or state.is_delete) and any(
+            mapper.class_ is WorkerHeartbeat for mapper in state.all_mappers):
+        state.session.info[_HEARTBEAT_WRITTEN] = True
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _forget_worker_state(session: Session) -> None:
+    if session.info.pop(_HEARTBEAT_WRITTEN, False) and has_app_context():
+        forget_worker_state()
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _drop_heartbeat_note(session: Session) -> None:
+    session.info.pop(_HEARTBEAT_WRITTEN, None)

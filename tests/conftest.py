@@ -129,10 +129,12 @@ def reset_schema(app: Flask) -> None:
 
 def clean_tables(app: Flask) -> None:
     from consular.cases.queries import forget_queue_choices
+    from consular.ops.health import forget_worker_state
 
     with app.app_context():
         db.session.remove()
         forget_queue_choices()  # the tables are emptied without the ORM: nothing else tells it
+        forget_worker_state()  # nor the banner's kept state
         tables = [t.name for t in db.metadata.sorted_tables]
         with db.engine.begin() as conn:
             # DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE of every table costs about 125 ms

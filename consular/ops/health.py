@@ -5,7 +5,9 @@ worker check fails (alerts and escalations would stop)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -73,14 +75,50 @@ def readyz() -> ResponseReturnValue:
     return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
 
 
+# The banner's state is the same for everyone: a process keeps it for BANNER_SECONDS, or until one
+# of its own commits writes a worker heartbeat (``forget_worker_state``). A worker that stops or
+# comes back shows on the pages of another process up to BANNER_SECONDS later (on top of the
+# worker check's own minute). /readyz always asks afresh.
+BANNER_SECONDS = 5.0
+_WORKER_STATE = "consular.worker_state"  # the app's kept banner state (app.extensions)
+
+
+@dataclass
+class _WorkerState:
+    generation: int = 0  # counts the forgettings (a heartbeat written by this process)
+    kept: tuple[float, bool] | None = None  # (when it was read, monotonic; the worker is down)
+
+
+def worker_down() -> bool:
+    """Whether the worker check fails now (or failed under BANNER_SECONDS ago): the banner's state."""
+    state: _WorkerState = current_app.extensions.setdefault(_WORKER_STATE, _WorkerState())
+    now = time.monotonic()
+    kept = state.kept
+    if kept is not None and now - kept[0] < BANNER_SECONDS:
+        return kept[1]
+    generation = state.generation
+    check = READINESS_CHECKS.get(WORKER_CHECK)
+    down = check is not None and check() != "ok"
+    if state.generation == generation:  # no heartbeat of this process was written meanwhile
+        state.kept = (now, down)
+    return down
+
+
+def forget_worker_state() -> None:
+    """Drop the kept banner state (a heartbeat was written, or the tables were emptied)."""
+    state: _WorkerState | None = current_app.extensions.get(_WORKER_STATE)
+    if state is not None:
+        state.generation += 1
+        state.kept = None
+
+
 def worker_down_banner(user: User | None) -> bool:
     """Whether to show the 'no worker' banner to this user (centre staff only; once per request)."""
     if user is None or user.role not in (Role.admin, Role.coordinator):
         return False
     if "worker_down" not in g:
-        check = READINESS_CHECKS.get(WORKER_CHECK)
         try:
-            g.worker_down = check is not None and check() != "ok"
+            g.worker_down = worker_down()
         except sa.exc.SQLAlchemyError:
             db.session.rollback()
             g.worker_down = False

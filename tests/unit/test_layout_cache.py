@@ -1,23 +1,29 @@
 """What the shared layout (base.html) keeps between requests: the menu bar's entries, per role, point
-or station, language, settings, site prefix and page, and never anyone else's."""
+or station, language, settings, site prefix and page, and never anyone else's; and the no-worker
+banner's state, kept a few seconds and asked again as soon as this process writes a heartbeat."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
+from alerts.models import WorkerHeartbeat
 from config import EXTENSION
 from consular.auth.models import Role, User
-from consular.db import db
+from consular.db import db, utcnow
+from consular.ops import health
 from consular.web import views
 from tests.conftest import Browser
 
 MENU = re.compile(r'<ul class="navbar-nav me-auto">(.*?)\n      </ul>', re.S)
+BANNER = "No worker has run for over a minute"
 
 
 def menu_of(browser: Browser, path: str = "/", **kw: Any) -> str:
@@ -106,3 +112,39 @@ def test_the_menu_follows_the_sms_gateway_setting_and_the_site_prefix(
     assert 'href="/consular/"' in prefixed and 'href="/consular/cases/queue"' in prefixed
     assert 'href="/cases/queue"' not in prefixed
     assert menu_of(browser) == console
+
+
+def beat_elsewhere() -> None:
+    """A heartbeat written by another process: not through this process's session."""
+    with db.engine.begin() as conn:
+        conn.execute(sa.insert(WorkerHeartbeat).values(
+            id="elsewhere:1", host="elsewhere", pid=1, last_tick_at=utcnow()))
+
+
+def test_the_banner_state_is_kept_a_few_seconds_against_other_processes(
+        make_user: Callable[..., User], logged_in: Callable[[User], Browser],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(health, "BANNER_SECONDS", 3600.0)
+    coordinator = logged_in(make_user(Role.coordinator, locale="en"))
+    assert BANNER in coordinator.get("/").get_data(as_text=True)
+    beat_elsewhere()
+    assert BANNER in coordinator.get("/").get_data(as_text=True)  # kept
+    monkeypatch.setattr(health, "BANNER_SECONDS", 0.0)  # the time is up
+    assert BANNER not in coordinator.get("/").get_data(as_text=True)
+
+
+def test_a_heartbeat_this_process_writes_shows_at_once(
+        make_user: Callable[..., User], logged_in: Callable[[User], Browser],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(health, "BANNER_SECONDS", 3600.0)
+    coordinator = logged_in(make_user(Role.coordinator, locale="en"))
+    assert BANNER in coordinator.get("/").get_data(as_text=True)
+    db.session.add(WorkerHeartbeat(id="here:1", host="here", pid=1, last_tick_at=utcnow()))
+    db.session.commit()
+    assert BANNER not in coordinator.get("/").get_data(as_text=True)
+    db.session.execute(sa.update(WorkerHeartbeat).values(last_tick_at=utcnow() - timedelta(hours=1)))
+    db.session.commit()
+    assert BANNER in coordinator.get("/").get_data(as_text=True)
+    db.session.execute(sa.update(WorkerHeartbeat).values(last_tick_at=utcnow()))
+    db.session.rollback()  # nothing written: the kept state stands
+    assert BANNER in coordinator.get("/").get_data(as_text=True)
