@@ -12,10 +12,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import wraps
+from functools import cache, wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import Flask, abort, g, jsonify, request, session
 from flask_babel import gettext as _
 
@@ -107,9 +108,8 @@ def load_current_user() -> None:
         logout_user()
         g.session_expired = True
         return
-    user = db.session.get(User, uid)
     sid = session.get("sid")
-    revoked = not isinstance(sid, str) or db.session.get(RevokedSession, sid[:40]) is not None
+    user, revoked = _user_and_revocation(uid, sid) if isinstance(sid, str) else (None, True)
     if user is None or not user.active or user.session_epoch != session.get("epoch") or revoked:
         logout_user()
         g.session_expired = True
@@ -117,6 +117,19 @@ def load_current_user() -> None:
     if now - seen > 30:
         session["seen"] = now
     g.user = user
+
+
+@cache
+def _session_statement() -> sa.Select[tuple[User, bool]]:
+    """The session's user and whether its session id was revoked (``uid``, ``sid``): one statement,
+    built once (every page asks both)."""
+    revoked = sa.exists().where(RevokedSession.sid == sa.bindparam("sid"))
+    return sa.select(User, revoked).where(User.id == sa.bindparam("uid"))
+
+
+def _user_and_revocation(uid: Any, sid: str) -> tuple[User | None, bool]:
+    row = db.session.execute(_session_statement(), {"uid": uid, "sid": sid[:40]}).first()
+    return (None, False) if row is None else (row[0], bool(row[1]))
 
 
 def current_user() -> User | None:
