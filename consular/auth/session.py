@@ -75,6 +75,7 @@ def logout_user(revoke: bool = False) -> None:
 def load_current_user() -> None:
     """before_request: set g.user (or None) and g.via_token."""
     g.user = None
+    g.pop("user_figures", None)
     g.via_token = False
     g.api_token = None
     scheme, _sep, credentials = request.headers.get("Authorization", "").partition(" ")
@@ -119,17 +120,46 @@ def load_current_user() -> None:
     g.user = user
 
 
+# Figures about the session's user that other packages show on every page (the cases side: the
+# bell's count of unread notices), read in the same statement as the user: name → a function
+# making the column (correlated to the user), registered at import. What a request has read is in
+# ``user_figure(name)``; a package whose writes change a figure drops them (``drop_user_figures``).
+USER_FIGURES: dict[str, Callable[[], sa.ColumnElement[Any]]] = {}
+
+
+def register_user_figure(name: str, column: Callable[[], sa.ColumnElement[Any]]) -> None:
+    USER_FIGURES[name] = column
+    _session_statement.cache_clear()
+
+
 @cache
-def _session_statement() -> sa.Select[tuple[User, bool]]:
-    """The session's user and whether its session id was revoked (``uid``, ``sid``): one statement,
-    built once (every page asks both)."""
+def _session_statement() -> sa.Select[Any]:
+    """The session's user, whether its session id was revoked (``uid``, ``sid``) and the
+    USER_FIGURES: one statement, built once (every page asks all of them)."""
     revoked = sa.exists().where(RevokedSession.sid == sa.bindparam("sid"))
-    return sa.select(User, revoked).where(User.id == sa.bindparam("uid"))
+    figures = [make().label(f"figure_{i}") for i, make in enumerate(USER_FIGURES.values())]
+    return sa.select(User, revoked, *figures).where(User.id == sa.bindparam("uid"))
 
 
 def _user_and_revocation(uid: Any, sid: str) -> tuple[User | None, bool]:
+    names = list(USER_FIGURES)
     row = db.session.execute(_session_statement(), {"uid": uid, "sid": sid[:40]}).first()
-    return (None, False) if row is None else (row[0], bool(row[1]))
+    if row is None:
+        return None, False
+    g.user_figures = (row[0], dict(zip(names, row[2:], strict=True)))
+    return row[0], bool(row[1])
+
+
+def user_figure(user: User, name: str) -> Any:
+    """The figure ``name`` read with ``user`` at the start of this request; None when it was not
+    (another user, no session, or dropped since)."""
+    read = g.get("user_figures")
+    return read[1].get(name) if read is not None and read[0] is user else None
+
+
+def drop_user_figures() -> None:
+    """Forget the figures read with the user: this request wrote what they count."""
+    g.pop("user_figures", None)
 
 
 def current_user() -> User | None:

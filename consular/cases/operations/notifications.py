@@ -9,12 +9,15 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import has_app_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from sqlalchemy.orm import ORMExecuteState, Session
 
 import i18n
 from consular.auth.models import User
+from consular.auth.session import drop_user_figures, register_user_figure, user_figure
 from consular.cases.models import Case, DeadlineKind, Notification, SmsState
 from consular.db import db, utcnow
 from consular.network.models import ServiceStation
@@ -141,3 +144,42 @@ def mark_notifications_read(user: User, ids: Iterable[int] | None = None) -> int
 def unread_count(user: User) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
         Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+
+
+# --- the bell's count, read with the session's user ---------------------------------------------
+
+UNREAD_FIGURE = "unread_notifications"
+
+
+def _unread_column() -> sa.ColumnElement[int]:
+    """The user's unread notices, as a column of the session check's statement (one statement
+    fewer on every page)."""
+    return (sa.select(sa.func.count()).select_from(Notification)
+            .where(Notification.user_id == User.id, Notification.read_at.is_(None))
+            .correlate(User).scalar_subquery())
+
+
+register_user_figure(UNREAD_FIGURE, _unread_column)
+
+
+def kept_unread_count(user: User) -> int | None:
+    """The count read with ``user`` at the start of this request, if no notice was written since
+    (then None: count again)."""
+    kept = user_figure(user, UNREAD_FIGURE)
+    return None if kept is None else int(kept)
+
+
+# A request that writes notices (adds, marks read, deletes) counts again: the count at the start of
+# the request may no longer be the one its page must show.
+@sa.event.listens_for(Session, "after_flush")
+def _drop_figures_on_flush(session: Session, _context: Any) -> None:
+    if has_app_context() and any(isinstance(obj, Notification)
+                                 for obj in (*session.new, *session.dirty, *session.deleted)):
+        drop_user_figures()
+
+
+@sa.event.listens_for(Session, "do_orm_execute")
+def _drop_figures_on_statement(state: ORMExecuteState) -> None:
+    if (state.is_insert or state.is_update or state.is_delete) and has_app_context() and any(
+            mapper.class_ is Notification for mapper in state.all_mappers):
+        drop_user_figures()

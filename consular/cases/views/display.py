@@ -52,6 +52,7 @@ from consular.cases.models import (
     TimelineEntry,
     TimelineKind,
 )
+from consular.cases.operations.notifications import kept_unread_count
 from consular.cases.views.common import bp
 from consular.network.names import name_in
 from consular.web.a11y import in_lang
@@ -355,6 +356,9 @@ def case_unread_count(user: User | None) -> int | None:
     """The bell's figure; None hides the bell (no case access)."""
     if user is None or not can_see_cases(user):
         return None
+    kept = kept_unread_count(user)  # read with the session's user
+    if kept is not None:
+        return kept
     try:
         return ops.unread_count(user)
     except SQLAlchemyError:  # an error page must still render when the database is the error
