@@ -88,8 +88,14 @@ def _of(model: Any, column: Any, key: Any, label: str) -> sa.Label[Any]:
 def _queue_rows(query: sa.Select[Any]) -> sa.Select[*tuple[Any, ...]]:
     """What a row of the queue shows, read as plain columns: the page neither loads its cases as
     objects (with their other columns) nor asks again for their points, stations and divisions."""
+    return query.with_only_columns(*_queue_columns())
+
+
+@cache
+def _queue_columns() -> tuple[Any, ...]:
+    """The columns of ``_queue_rows``, built once: they are the same for every page."""
     point, station = Case.liaison_point_id, Case.station_id
-    return query.with_only_columns(
+    return (
         Case.id, Case.reference, Case.priority, Case.status, Case.kind, Case.category, Case.summary,
         Case.country_code, Case.city, Case.reported_at, Case.first_response_at,
         Case.first_response_due_at, Case.assignment_due_at,
