@@ -137,9 +137,29 @@ def main_menu(context: Context) -> Markup:
     return menu
 
 
+_LINKS = "consular.layout_links"  # the app's kept links of base.html (app.extensions)
+LINKS_LIMIT = 256
+
+
+def layout_url(endpoint: str) -> str:
+    """``url_for(endpoint)`` of a page that takes no values, for the links every page has
+    (base.html): worked out once per app and site prefix (script root). Only for such pages: a
+    static file's name carries its content's hash, which url_for checks on every call."""
+    links: dict[tuple[str, str], str] = current_app.extensions.setdefault(_LINKS, {})
+    key = (endpoint, request.script_root)
+    url = links.get(key)
+    if url is None:
+        url = url_for(endpoint)
+        if len(links) >= LINKS_LIMIT:
+            links.clear()
+        links[key] = url
+    return url
+
+
 @bp.app_context_processor
 def _nav() -> dict[str, Any]:
-    return {"nav_items": nav_items, "main_menu": main_menu, "role_label": role_label}
+    return {"nav_items": nav_items, "main_menu": main_menu, "layout_url": layout_url,
+            "role_label": role_label}
 
 
 @bp.record_once

@@ -114,6 +114,17 @@ def test_the_menu_follows_the_sms_gateway_setting_and_the_site_prefix(
     assert menu_of(browser) == console
 
 
+def test_the_layouts_links_follow_the_site_prefix(
+        make_user: Callable[..., User], logged_in: Callable[[User], Browser]) -> None:
+    browser = logged_in(make_user(Role.coordinator, locale="en"))
+    for _round in range(2):
+        plain = browser.get("/").get_data(as_text=True)
+        prefixed = browser.get("/", base_url="http://localhost/consular").get_data(as_text=True)
+        links = re.findall(r'(?:href|action)="(/[^"]*)"', prefixed)
+        assert len(links) > 20 and all(link.startswith("/consular/") for link in links), links
+        assert "/consular/" not in plain
+
+
 def beat_elsewhere() -> None:
     """A heartbeat written by another process: not through this process's session."""
     with db.engine.begin() as conn:
