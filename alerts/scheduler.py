@@ -45,6 +45,9 @@ class Worker:
         self.jobs_run = 0
         self.beat_at: datetime | None = None  # the last heartbeat committed (its last_tick_at)
         self.first_beat_at: datetime | None = None  # when the first heartbeat was tried
+        # The heartbeat that ended the last gap in which other workers may have taken our claims
+        # over (see claims_safe_until); None while there has been none.
+        self.gap_ended_at: datetime | None = None
         self.approval_looks = 0  # looks the approval watch has made (tests wait on it)
 
     def _run(self, name: str, job: Callable[[], None]) -> None:
@@ -77,20 +80,38 @@ class Worker:
             if self.beat_at is None and self.first_beat_at is None:
                 self.first_beat_at = now  # from now on the row may exist, even if the commit fails
             commit_step()
+            last = self.beat_at or self.first_beat_at
+            if last is not None and now - last >= self._unsafe_after():
+                self.gap_ended_at = now  # our claims may have been taken meanwhile
             self.beat_at = now  # what other workers now read in last_tick_at
 
         self._run("heartbeat", beat)
 
-    def claims_safe_until(self) -> datetime | None:
-        """Until when this worker's claims are surely still its own: other workers take them over
-        once its heartbeat is ``stale_after`` old; the dispatch lanes send nothing after this
-        moment (less a margin) until a heartbeat has been written again. None before the first
-        heartbeat was tried: without a heartbeat row nobody takes the claims before their lease
-        runs out."""
+    def claims_safe_until(self, claimed_at: datetime | None = None) -> datetime | None:
+        """Until when this worker's claims (made at ``claimed_at``, when given) are surely still its
+        own: other workers take them over once its heartbeat is ``stale_after`` old; the dispatch
+        lanes send nothing after this moment (less a margin) until a heartbeat has been written
+        again. Claims made before a gap in the heartbeats (one that others could have seen as
+        stale: the database was away, the process stalled) are never safe again, even once the
+        heartbeats are back: another worker may have taken them over and sent them already. None
+        before the first heartbeat was tried: without a heartbeat row nobody takes the claims
+        before their lease runs out."""
         from alerts.dispatch.claim import stale_after
 
         last = self.beat_at or self.first_beat_at
-        return None if last is None else last + stale_after(current_settings(self.app))
+        if last is None:
+            return None
+        if claimed_at is not None and self.gap_ended_at is not None and claimed_at < self.gap_ended_at:
+            return claimed_at  # long past: not ours to send any more
+        return last + stale_after(current_settings(self.app))
+
+    def _unsafe_after(self) -> timedelta:
+        """A silence this long may already look stale to another worker (whose clock may run a
+        little ahead): the dispatch lanes' margin (``SendGuard``), half an interval."""
+        from alerts.dispatch.claim import stale_after
+
+        settings = current_settings(self.app)
+        return stale_after(settings) - timedelta(seconds=settings.worker_heartbeat_seconds / 2)
 
     def apply_retention(self) -> None:
         from consular.ops.retention import purge_due

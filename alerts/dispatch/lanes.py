@@ -20,7 +20,7 @@ from alerts.dispatch.claim import Claimed, WorkDue, claim_batch, hand_back, work
 from alerts.dispatch.kin import ClaimedKin, claim_kin_messages
 from alerts.dispatch.notices import ClaimedNotice, claim_notifications
 from alerts.dispatch.outgoing import BatchReport, Outgoing, needs_reconcile, prepare, reconcile
-from alerts.dispatch.pacing import PacedSender, Route, SendLoop
+from alerts.dispatch.pacing import ClaimsSafeUntil, PacedSender, Route, SendLoop
 from alerts.dispatch.ratelimit import RateLimiter, backlogs
 from alerts.dispatch.record import (
     finish_alerts,
@@ -75,7 +75,7 @@ class Dispatcher:
     def __init__(self, app: Flask, gateway: SmsGateway, claimer: str, *,
                  max_concurrency: int | None = None, rng: random.Random | None = None,
                  sender: SendLoop | None = None, stopping: threading.Event | None = None,
-                 claims_safe_until: Callable[[], datetime | None] | None = None,
+                 claims_safe_until: ClaimsSafeUntil | None = None,
                  marks: LaneMarks | None = None) -> None:
         self.app = app
         # The worker's heartbeat: past this moment (less a margin) its claims may be taken over.
@@ -258,7 +258,7 @@ class DispatchLanes:
 
     def __init__(self, app: Flask, worker_id: str, lanes: int = 1, *, idle_seconds: float = 0.5,
                  gateway: SmsGateway | None = None,
-                 claims_safe_until: Callable[[], datetime | None] | None = None) -> None:
+                 claims_safe_until: ClaimsSafeUntil | None = None) -> None:
         self.app = app
         self.claims_safe_until = claims_safe_until  # see Worker.claims_safe_until
         self.worker_id = worker_id

@@ -30,6 +30,9 @@ from alerts.models import Alert, AlertState
 from config import Settings
 from consular.db import db, utcnow
 
+# Until when claims made at a moment (None: whenever) are surely still ours (Worker.claims_safe_until).
+ClaimsSafeUntil = Callable[[datetime | None], datetime | None]
+
 log = logging.getLogger("alerts.dispatch")
 
 MIN_SLOT = 0.05  # messages due within this much of each other leave together
@@ -148,7 +151,7 @@ class PacedSender:
     sender: SendLoop | None
     max_concurrency: int
     stopping: threading.Event | None
-    claims_safe_until: Callable[[], datetime | None] | None = None
+    claims_safe_until: ClaimsSafeUntil | None = None
 
     async def send(self, items: Sequence[Outgoing], routes: RateLimiter | Sequence[Route]) -> None:
         """Send ``items`` through the senders of ``routes`` (a single limiter: the default sender):
@@ -293,13 +296,14 @@ class SendGuard:
     second)."""
 
     def __init__(self, app: Flask, settings: Settings,
-                 claims_safe_until: Callable[[], datetime | None] | None = None) -> None:
+                 claims_safe_until: ClaimsSafeUntil | None = None) -> None:
         self.app = app
         self.margin = timedelta(seconds=max(5.0, settings.dispatch_lease_seconds / 4))
         # Other workers take our claims once our heartbeat is two intervals old: stop half an
         # interval before (for the requests already on their way, and clock skew).
         self.claims_safe_until = claims_safe_until
         self.heartbeat_margin = timedelta(seconds=settings.worker_heartbeat_seconds / 2)
+        self.lease = timedelta(seconds=settings.dispatch_lease_seconds)
         self.cancelled: set[int] = set()
         self.checked_at = time.monotonic()  # the claim has just seen these alerts sending
 
@@ -322,7 +326,12 @@ class SendGuard:
         await self.refresh({w.alert_id for w in group if w.alert_id is not None})
         now = utcnow()
         ready: list[tuple[Outgoing, OutboundSms]] = []
-        safe_until = self.claims_safe_until() if self.claims_safe_until is not None else None
+        # The group's claims were made when their lease began: a gap in our heartbeats since then
+        # makes them someone else's to send (``Worker.claims_safe_until``).
+        claimed_at = min((w.lease_until for w in group), default=None)
+        if claimed_at is not None:
+            claimed_at -= self.lease
+        safe_until = self.claims_safe_until(claimed_at) if self.claims_safe_until is not None else None
         orphaned = safe_until is not None and now >= safe_until - self.heartbeat_margin
         if orphaned:
             log.warning("dispatch: no heartbeat written lately: %d messages not sent, left to the "

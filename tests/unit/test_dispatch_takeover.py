@@ -85,7 +85,7 @@ def test_a_worker_sends_nothing_once_its_heartbeat_could_be_thought_dead(app: Fl
     assert len(work) == 3
 
     def ready(safe_until: object) -> int:
-        guard = SendGuard(app, settings, (lambda: safe_until) if safe_until != "none" else None)
+        guard = SendGuard(app, settings, (lambda _claimed: safe_until) if safe_until != "none" else None)
         return len(asyncio.run(guard.check(work)))
 
     assert ready("none") == 3
@@ -104,6 +104,38 @@ def test_the_worker_knows_until_when_its_claims_are_its_own(app: Flask) -> None:
     row = db.session.get(WorkerHeartbeat, worker.worker_id)
     assert row is not None and row.last_tick_at == worker.beat_at
     assert worker.claims_safe_until() == worker.beat_at + stale_after(current_settings())
+
+
+def test_claims_made_before_a_gap_in_the_heartbeats_are_never_sent_by_their_worker(app: Flask) -> None:
+    """The database was away (or the process stalled) long enough for another worker to see this
+    one's heartbeat as stale and take its claims over: once the heartbeats are back, the claims it
+    made before the gap are not its own to send any more (the other worker may have sent them
+    already); claims made after the gap are."""
+    settings = current_settings()
+    for _ in range(3):
+        make_registrant(language="en")
+    make_alert(languages=("en",), urgency=CapUrgency.Immediate)
+    jobs.due_alerts()
+    worker = Worker(app)
+    worker.heartbeat()
+    claimed = claim_batch(worker.worker_id)
+    work = prepare(claimed, [], utcnow(), settings)
+    guard = SendGuard(app, settings, worker.claims_safe_until)
+    # Heartbeats as they go on: the claims are ours.
+    worker.heartbeat()
+    assert len(asyncio.run(guard.check(work))) == 3
+    # The next heartbeat came after a silence that others may have read as stale.
+    assert worker.beat_at is not None
+    worker.beat_at -= stale_after(settings)
+    worker.heartbeat()
+    assert worker.claims_safe_until() is not None and worker.claims_safe_until() > utcnow()
+    assert len(asyncio.run(guard.check(work))) == 0
+    assert {w.result for w in work} == {"lease"}
+    # What it claims from now on it may send.
+    for item in work:
+        item.result = None
+        item.lease_until = utcnow() + timedelta(seconds=settings.dispatch_lease_seconds)
+    assert len(asyncio.run(guard.check(work))) == 3
 
 
 def test_a_failed_rounds_claims_are_handed_back_for_reconciliation(
@@ -184,7 +216,7 @@ def test_messages_a_worker_may_not_send_go_back_in_their_planned_turn(
     first = make_alert(languages=("en",), urgency=CapUrgency.Immediate)
     jobs.due_alerts()
     planned = {row.id: row.due_at for row in deliveries(first.id)}
-    late = setup.dispatcher("late:1:1", claims_safe_until=lambda: utcnow() - timedelta(seconds=10))
+    late = setup.dispatcher("late:1:1", claims_safe_until=lambda _claimed: utcnow() - timedelta(seconds=10))
     assert late.run_once() == 3
     assert late.last is not None and late.last.not_sent == 3
     assert not setup.fake.state.messages
