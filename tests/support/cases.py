@@ -68,6 +68,30 @@ def world_fixture(app: Any, make_point: Callable[..., LiaisonPoint],
     return w
 
 
+def pages_world(make_user: Callable[..., User], make_point: Callable[..., Any],
+                make_station: Callable[..., Any]) -> dict[str, Any]:
+    """Two liaison points, two stations (Prato, Paris), a coordinator, an admin, and one user of each
+    place (two officers at the first point, one of them reading Chinese), by name."""
+    point_a, point_b = make_point("七都街道联络点"), make_point("五马街道联络点")
+    prato, paris = make_station("普拉托服务站", "IT", city="Prato"), make_station(
+        "巴黎服务站", "FR", city="Paris", timezone="Europe/Paris")
+    return {
+        "point_a": point_a, "point_b": point_b, "prato": prato, "paris": paris,
+        "coordinator": make_user(Role.coordinator, username="coord", locale="en"),
+        "admin": make_user(Role.admin, username="root", locale="en"),
+        "officer_a": make_user(Role.liaison_officer, username="officer_a",
+                               liaison_point_id=point_a.id, locale="en"),
+        "officer_b": make_user(Role.liaison_officer, username="officer_b",
+                               liaison_point_id=point_b.id, locale="en"),
+        "officer_zh": make_user(Role.liaison_officer, username="officer_zh",
+                                liaison_point_id=point_a.id, locale="zh_Hans"),
+        "volunteer_prato": make_user(Role.station_volunteer, username="vol_prato",
+                                     station_id=prato.id, locale="en", phone="+393311234501"),
+        "volunteer_paris": make_user(Role.station_volunteer, username="vol_paris",
+                                     station_id=paris.id, locale="en"),
+    }
+
+
 def case_data(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {"summary": "在普拉托被拘留", "category": "detained", "country_code": "IT",
                             "city": "Prato", "narrative": "家属称其于周一被带走。"}

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from consular.audit.models import AuditEntry
-from consular.auth.models import Role, User
+from consular.auth.models import User
 from consular.cases import operations as ops
 from consular.cases.models import (
     AssignmentStatus,
@@ -31,7 +31,7 @@ from consular.cases.models import (
 from consular.db import db
 from consular.network.models import LiaisonPoint
 from tests.conftest import Browser, signed_in
-from tests.support.cases import advance
+from tests.support.cases import advance, pages_world
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -74,24 +74,7 @@ def counts() -> tuple[int, int, int]:
 def world(make_user: Callable[..., User], make_point: Callable[..., Any],
           make_station: Callable[..., Any]) -> dict[str, Any]:
     """Two liaison points, two stations, a coordinator, an admin, and one user of each place."""
-    point_a, point_b = make_point("七都街道联络点"), make_point("五马街道联络点")
-    prato, paris = make_station("普拉托服务站", "IT", city="Prato"), make_station(
-        "巴黎服务站", "FR", city="Paris", timezone="Europe/Paris")
-    return {
-        "point_a": point_a, "point_b": point_b, "prato": prato, "paris": paris,
-        "coordinator": make_user(Role.coordinator, username="coord", locale="en"),
-        "admin": make_user(Role.admin, username="root", locale="en"),
-        "officer_a": make_user(Role.liaison_officer, username="officer_a",
-                               liaison_point_id=point_a.id, locale="en"),
-        "officer_b": make_user(Role.liaison_officer, username="officer_b",
-                               liaison_point_id=point_b.id, locale="en"),
-        "officer_zh": make_user(Role.liaison_officer, username="officer_zh",
-                                liaison_point_id=point_a.id, locale="zh_Hans"),
-        "volunteer_prato": make_user(Role.station_volunteer, username="vol_prato",
-                                     station_id=prato.id, locale="en", phone="+393311234501"),
-        "volunteer_paris": make_user(Role.station_volunteer, username="vol_paris",
-                                     station_id=paris.id, locale="en"),
-    }
+    return pages_world(make_user, make_point, make_station)
 
 
 @pytest.fixture

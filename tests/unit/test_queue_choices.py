@@ -10,29 +10,20 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from consular.auth.models import Role, User
+from consular.auth.models import User
 from consular.cases import operations as ops
 from consular.cases import queries
 from consular.cases.models import Case
 from consular.db import db
 from consular.network.models import LiaisonPoint, ServiceStation
 from tests.conftest import signed_in
+from tests.support.cases import pages_world
 
 
 @pytest.fixture
 def world(make_user: Callable[..., User], make_point: Callable[..., Any],
           make_station: Callable[..., Any]) -> dict[str, Any]:
-    point_a, point_b = make_point("七都街道联络点"), make_point("五马街道联络点")
-    prato, paris = make_station("普拉托服务站", "IT", city="Prato"), make_station(
-        "巴黎服务站", "FR", city="Paris", timezone="Europe/Paris")
-    return {
-        "point_a": point_a, "point_b": point_b, "prato": prato, "paris": paris,
-        "coordinator": make_user(Role.coordinator, username="coord", locale="en"),
-        "officer_a": make_user(Role.liaison_officer, username="officer_a",
-                               liaison_point_id=point_a.id, locale="en"),
-        "volunteer_prato": make_user(Role.station_volunteer, username="vol_prato",
-                                     station_id=prato.id, locale="en"),
-    }
+    return pages_world(make_user, make_point, make_station)
 
 
 def make_case(officer: User, country_code: str) -> None:
