@@ -114,9 +114,16 @@ def _matches(probes: Sequence[_Probe], *, country: str | None, since: datetime,
     if not (id_hashes or phones or names):
         return found
 
-    in_window = [Case.reported_at >= since]
-    if exclude_case_id is not None:
-        in_window.append(Case.id != exclude_case_id)
+    # The window is checked per matching person, by the case's primary key (a correlated lookup),
+    # not by joining the cases reported since ``since``: on a large register PostgreSQL otherwise
+    # may hash-join every case of the window (~50,000 at 1M cases) to find the one person a hash
+    # matched (22 ms against 0.2 ms, measured), whenever its estimate for a hash is a few hundred.
+    def window(case_id: Any) -> list[Any]:
+        reported = sa.select(Case.reported_at).where(Case.id == case_id).scalar_subquery()
+        kept = [reported >= since]
+        if exclude_case_id is not None:
+            kept.append(case_id != exclude_case_id)
+        return kept
 
     def note(case_id: int, reason: str, index: int, role: PersonRole) -> None:
         found.setdefault(case_id, {}).setdefault(index, {}).setdefault(reason, role)
@@ -129,8 +136,7 @@ def _matches(probes: Sequence[_Probe], *, country: str | None, since: datetime,
     if exact:
         rows = db.session.execute(
             sa.select(CasePerson.case_id, CasePerson.role, CasePerson.id_number_hash, CasePerson.phone_hash)
-            .join(Case, Case.id == CasePerson.case_id)
-            .where(sa.or_(*exact), *in_window)
+            .where(sa.or_(*exact), *window(CasePerson.case_id))
             .order_by(CasePerson.id)
         ).all()
         for case_id, role, id_hash, phone_h in rows:
@@ -143,11 +149,12 @@ def _matches(probes: Sequence[_Probe], *, country: str | None, since: datetime,
     if names:
         named = db.session.execute(
             sa.select(PersonNameKey.case_id, PersonNameKey.person_id, PersonNameKey.key_hash,
-                      CasePerson.birth_date, CasePerson.role, Case.country_code)
+                      CasePerson.birth_date, CasePerson.role,
+                      sa.select(Case.country_code).where(Case.id == PersonNameKey.case_id)
+                      .scalar_subquery())
             .join(CasePerson, CasePerson.id == PersonNameKey.person_id)
-            .join(Case, Case.id == PersonNameKey.case_id)
             .where(PersonNameKey.key_hash.in_(names), CasePerson.role == PersonRole.involved,
-                   *in_window)
+                   *window(PersonNameKey.case_id))
             .order_by(PersonNameKey.id)
         ).all()
         for case_id, _person_id, key_hash, birth, role, case_country in named:
