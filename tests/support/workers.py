@@ -54,7 +54,8 @@ class Fanout:
     def send_the_rest(self, timeout: float) -> str:
         """A second worker sends what is left (``timeout``: a hang detector only); Twilio then has
         each person's message exactly once. The worker's output."""
-        output = run_a_worker_until_all_are_sent(self.env, self.cwd, len(self.people), timeout)
+        output = run_a_worker_until_all_are_sent(self.env, self.cwd, len(self.people), timeout,
+                                                 self.alert.id)
         assert_each_sent_once(self.fake, self.people, self.alert)
         return output
 
@@ -103,16 +104,26 @@ def kill_a_worker_at_the_eighth_message(env: dict[str, str], cwd: Path, fake: Fa
     wait_for(lambda: fake.stats()["in_flight"] == 0, 60, "the killed worker's requests to end")
 
 
-def run_a_worker_until_all_are_sent(env: dict[str, str], cwd: Path, people: int, timeout: float) -> str:
+def run_a_worker_until_all_are_sent(env: dict[str, str], cwd: Path, people: int, timeout: float,
+                                    alert_id: int) -> str:
     """Start a worker, wait (``timeout``: a hang detector only) until every delivery is handed to
-    the provider, stop it with SIGTERM; its output, once it has exited cleanly."""
+    the provider and the alert is finished, stop it with SIGTERM; its output, once it has exited
+    cleanly. (Two lanes recording their last batches at once may each still see the other's as
+    claimed: the worker's next round finishes the alert, so the wait is for that too.)"""
+
+    def done() -> bool:
+        state = db.session.scalar(sa.select(Alert.state).where(Alert.id == alert_id))
+        db.session.rollback()
+        return sum(counts()[str(x)] for x in GONE) == people and state != AlertState.sending
+
     log = cwd / "second-worker.log"
     with log.open("w") as out:
         second = subprocess.Popen([*CONSULAR, "worker"], env=env, cwd=cwd, stdout=out,
                                   stderr=subprocess.STDOUT, text=True)
         try:
-            wait_for(lambda: sum(counts()[str(x)] for x in GONE) == people, timeout,
-                     lambda: f"every delivery to be submitted (now {dict(counts())}); worker log:\n"
+            wait_for(done, timeout,
+                     lambda: f"every delivery to be submitted and the alert finished (now "
+                             f"{dict(counts())}); worker log:\n"
                              f"{log.read_text()[-4000:]}")
         finally:
             second.send_signal(signal.SIGTERM)
