@@ -9,12 +9,15 @@ PORT   ?= 5000
 .PHONY: setup run test lint soak bench security deploy-test i18n-extract i18n-update i18n-compile clean lock
 
 # The dependencies come from the lock file, every one at its exact version and checked against its
-# hashes; the project itself is installed on top of them (editable, nothing more resolved).
+# hashes, installed as listed (--no-deps: the lock file is the whole set, so pip resolves nothing and
+# no newer release on the index can get in; pip check then proves the set consistent); the project
+# itself is installed on top of them (editable, nothing more resolved).
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 $(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) --require-hashes -r requirements/dev.txt
+	$(PIP_INSTALL) --require-hashes --no-deps -r requirements/dev.txt
 	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check --disable-pip-version-check
 	touch $(STAMP)
 
 ## setup: virtual environment, dependencies, compiled translations
@@ -52,7 +55,8 @@ soak: setup
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 $(BENCH_STAMP): $(STAMP) requirements/bench.txt
-	$(PIP_INSTALL) --require-hashes -r requirements/bench.txt
+	$(PIP_INSTALL) --require-hashes --no-deps -r requirements/bench.txt
+	$(BIN)/python -m pip check --disable-pip-version-check
 	touch $(BENCH_STAMP)
 
 ## bench: the benchmarks (PostgreSQL at BENCH_DATABASE_URL); see bench/README.md
