@@ -193,7 +193,9 @@ def print_table(name: str, title: str, headers: Sequence[str], rows: Sequence[Se
     cells = [[format_value(v) for v in row] for row in rows]
     widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    print(f"\n{title}\n{stamp}; {machine()}\n")
+    loads = (f"load average (1 / 5 / 15 min) {LOADS['start'] or 'unknown'} at the start, "
+             f"{load_average()} at the end")
+    print(f"\n{title}\n{stamp}; {machine()}; {loads}\n")
     print("| " + " | ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in cells:
@@ -201,7 +203,8 @@ def print_table(name: str, title: str, headers: Sequence[str], rows: Sequence[Se
     for note in notes:
         print(f"\n{note}")
     RESULTS.mkdir(exist_ok=True)
-    payload = {"title": title, "measured": stamp, "machine": machine(), "headers": list(headers),
+    payload = {"title": title, "measured": stamp, "machine": machine(), "load_average": loads,
+               "headers": list(headers),
                "rows": [list(r) for r in rows], "notes": list(notes), **(extra or {})}
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
 
@@ -350,6 +353,14 @@ def registry_parser(prog: str, description: str | None) -> argparse.ArgumentPars
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--registrants", type=int, default=1_000_000, help="the registry's size")
     return parser
+
+
+LOADS: dict[str, str] = {"start": ""}  # set as each benchmark starts (bench.__main__.run)
+
+
+def note_start_load() -> None:
+    """Remember the load average as a benchmark starts: its table prints it beside the end's."""
+    LOADS["start"] = load_average()
 
 
 def load_average() -> str:

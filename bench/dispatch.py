@@ -90,6 +90,35 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by this machine's PostgreSQL processes (server and backends; a backend
+    that exits between two readings takes its share with it: the workers' pooled connections do not)."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("postgres", "postmaster"):
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+    return total
+
+
+class MachineLoad:
+    """How busy the whole machine was between ``start`` and ``stop``: the share of all its cores'
+    time not idle (1.0: every core busy all the time), and PostgreSQL's CPU seconds meanwhile."""
+
+    def start(self) -> None:
+        self._times, self._pg = psutil.cpu_times(), postgres_cpu_seconds()
+
+    def stop(self) -> dict[str, float]:
+        before, after = self._times, psutil.cpu_times()
+        idle = (after.idle - before.idle) + (getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0))
+        total = sum(after) - sum(before)
+        return {"machine_busy": max(0.0, 1.0 - idle / total) if total > 0 else 0.0,
+                "pg_cpu": postgres_cpu_seconds() - self._pg}
+
+
 @dataclass
 class FakeProcess:
     """`consular fake-twilio` in a process of its own, driven through its control API."""
@@ -346,17 +375,21 @@ def run_bare(fake: FakeProcess, processes: int, per_process: int, concurrency: i
         [sys.executable, "-c", code.format(fake.base_url, per_process, concurrency, n * per_process)],
         stdout=subprocess.PIPE, cwd=ROOT) for n in range(processes)]
     cpu_fake = fake.cpu()
+    load = MachineLoad()
+    load.start()  # the children's start-up (imports) is counted here, not in their own CPU figure
     answers = []
     for child in children:
         out, _ = child.communicate(timeout=600)
         if child.returncode != 0:
             raise RuntimeError("the bare client failed")
         answers.append(json.loads(out.decode().strip().splitlines()[-1]))
+    machine = load.stop()
     stats = fake.stats()
     sent = sum(int(a["sent"]) for a in answers)
     return {"calls_per_s": float(stats["requests_per_second"] or 0.0), "sent": float(sent),
             "cpu_per_1000": 1000 * sum(float(a["cpu"]) for a in answers) / max(1, sent),
-            "fake_cpu": fake.cpu() - cpu_fake, "accepted": float(stats["accepted"])}
+            "fake_cpu": fake.cpu() - cpu_fake, "accepted": float(stats["accepted"]),
+            "machine_busy": machine["machine_busy"], "pg_per_1000": 1000 * machine["pg_cpu"] / max(1, sent)}
 
 
 # --- ours ----------------------------------------------------------------------------------------
@@ -370,6 +403,8 @@ def run_ours(app: Flask, fake: FakeProcess, env: dict[str, str], processes: int,
     with worker_processes(app, env, processes, logs) as pids:
         fake.reset()
         cpu_before, fake_before = cpu_seconds(pids), fake.cpu()
+        load = MachineLoad()
+        load.start()
         started = time.monotonic()
         release(app, alert_ids)
 
@@ -379,6 +414,7 @@ def run_ours(app: Flask, fake: FakeProcess, env: dict[str, str], processes: int,
 
         wait_until(done, max(120, per_process * processes / 50), "every delivery to be sent", every=0.2)
         elapsed = time.monotonic() - started
+        machine = load.stop()  # includes the polling above: a few light queries a second
         cpu = cpu_seconds(pids) - cpu_before
         fake_cpu = fake.cpu() - fake_before
     stats = fake.stats()
@@ -389,7 +425,9 @@ def run_ours(app: Flask, fake: FakeProcess, env: dict[str, str], processes: int,
                            f"deliveries: {counts}")
     return {"calls_per_s": float(stats["requests_per_second"] or 0.0), "sent": float(submitted),
             "cpu_per_1000": 1000 * cpu / max(1, submitted), "fake_cpu": fake_cpu,
-            "wall_per_s": submitted / elapsed, "accepted": float(stats["accepted"])}
+            "wall_per_s": submitted / elapsed, "accepted": float(stats["accepted"]),
+            "machine_busy": machine["machine_busy"],
+            "pg_per_1000": 1000 * machine["pg_cpu"] / max(1, submitted)}
 
 
 def main(argv: list[str]) -> int:
@@ -401,6 +439,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workers", default="1,2,4", help="worker counts to measure (comma-separated)")
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, default=100, help="DISPATCH_MAX_CONCURRENCY")
+    parser.add_argument("--lanes", type=int, default=2, help="DISPATCH_LANES (dispatch loops per worker)")
+    parser.add_argument("--batch", type=int, default=200,
+                        help="DISPATCH_BATCH_SIZE (deliveries a round claims)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args, _unknown = parser.parse_known_args(argv)
     per_process = args.messages or (1000 if args.quick else 3000)
@@ -411,7 +452,8 @@ def main(argv: list[str]) -> int:
     with postgres_database("dispatch", keep=args.keep) as url, \
             fake_twilio_process(args.latency_ms, logs / "fake.log") as fake:
         settings = twilio_settings(url, fake.base_url, logs, SMS_SEGMENTS_PER_SECOND=100_000,
-                                   DISPATCH_MAX_CONCURRENCY=args.concurrency)
+                                   DISPATCH_MAX_CONCURRENCY=args.concurrency, DISPATCH_LANES=args.lanes,
+                                   DISPATCH_BATCH_SIZE=args.batch)
         app = make_app(settings)
         add_registrants(app, per_process, ("en", "it", "zh_Hans"))
         env = env_for(settings)
@@ -440,24 +482,32 @@ def main(argv: list[str]) -> int:
                          bare["cpu_per_1000"], ours["cpu_per_1000"],
                          ours["cpu_per_1000"] / bare["cpu_per_1000"] - 1,
                          bare["fake_cpu"] / max(1e-9, bare["sent"] / bare["calls_per_s"]),
-                         ours["fake_cpu"] / max(1e-9, ours["sent"] / ours["calls_per_s"])])
+                         ours["fake_cpu"] / max(1e-9, ours["sent"] / ours["calls_per_s"]),
+                         ours["pg_per_1000"], bare["machine_busy"], ours["machine_busy"]])
         dispose(app)
     headers = ["processes", "messages", "bare calls/s", "ours calls/s", "ours/bare",
-               "bare CPU s/1k", "ours CPU s/1k", "our CPU on top", "fake CPU (bare)", "fake CPU (ours)"]
+               "bare CPU s/1k", "ours CPU s/1k", "our CPU on top", "fake CPU (bare)", "fake CPU (ours)",
+               "PostgreSQL CPU s/1k (ours)", "machine busy (bare)", "machine busy (ours)"]
     notes = [
         f"Fake Twilio in its own process, {args.latency_ms:g} ms added latency; "
         f"{args.concurrency} requests in flight per process (DISPATCH_MAX_CONCURRENCY, and the bare "
         "client's semaphore); calls/s as the fake saw them (first request to last answer).",
         "bare = the official client (Client + AsyncTwilioHttpClient, messages.create_async), no database, "
-        "in as many processes as ours; ours = `consular worker` processes (2 lanes each) on PostgreSQL, "
+        f"in as many processes as ours; ours = `consular worker` processes ({args.lanes} lanes each, "
+        f"{args.batch} deliveries a round) on PostgreSQL, "
         "claiming, rate limiting (not binding) and recording every delivery.",
         "CPU s/1k = CPU seconds of the sending processes per 1,000 messages (start-up excluded); "
         "'our CPU on top' = ours / bare − 1; fake CPU = cores the fake used while serving. "
         f"Medians of {repeat} alternating run(s); ours/bare is the median of the per-run ratios.",
+        "PostgreSQL CPU s/1k = CPU seconds of the machine's postgres processes per 1,000 messages "
+        "(not in 'ours'); machine busy = share of all cores' time not idle while the side ran "
+        f"(1.0: all {psutil.cpu_count()} cores busy throughout; it includes the fake and this "
+        "benchmark's polling).",
     ]
     print_table("dispatch", "Dispatch throughput: workers vs the bare official client", headers, rows,
                 notes, extra={"throughput": throughput, "latency_ms": args.latency_ms,
                               "concurrency": args.concurrency, "messages_per_process": per_process,
+                              "lanes": args.lanes, "batch": args.batch,
                               "repeat": repeat, "runs": runs})
     return 0
 
