@@ -31,6 +31,7 @@ from tests.support.dispatch import (
 from tests.support.webhooks import twilio_signature
 
 RATE = 20.0
+TRANSIT = 0.25  # seconds a message may take from leaving the worker to its acceptance at the fake
 
 
 def test_reservations_never_overlap_and_follow_the_rate(app: Flask) -> None:
@@ -79,10 +80,15 @@ def test_two_workers_together_hold_the_rate(app: Flask, make_twilio: object) -> 
     accepted = sorted((m.date_created.timestamp(), m.num_segments) for m in messages)
     assert len(accepted) == 100 and len({m.to for m in setup.fake.state.messages.values()}) == 100
     total = sum(segments for _t, segments in accepted)
-    # No one-second window holds more than the rate (5% over, plus one message at the edge).
+    # No one-second window holds more than the rate (5% over, plus one message at the edge), allowing
+    # for the trip: the fake stamps a message when it accepts it, after two event loops on a machine
+    # the suite keeps busy, so messages that left up to TRANSIT apart can arrive together (CI has
+    # seen 23 in a second, 2 over). A shared bucket that did not hold (each worker at the full rate)
+    # would put 40 in a second.
+    limit = RATE * 1.05 * (1 + TRANSIT) + 1
     for i, (start, _segments) in enumerate(accepted):
         in_window = sum(s for t, s in accepted[i:] if t < start + 1.0)
-        assert in_window <= RATE * 1.05 + 1, (start, in_window)
+        assert in_window <= limit, (start, in_window)
     assert total == 100  # one segment each
     # Both workers took part.
     claimers = set(db.session.scalars(sa.select(Delivery.claimed_by)))
