@@ -41,13 +41,12 @@ def run(registry: dict[str, str], argv: list[str], doc: str, kind: str) -> int:
     if unknown:
         print(f"unknown {kind} {', '.join(unknown)}; choose from {', '.join(registry)}", file=sys.stderr)
         return 2
+    from bench.common import note_start_load
+
     status = 0
     for name in names:
         print(f"\n### {name}", flush=True)
-        from bench.common import load_average, note_start_load
-
-        note_start_load()
-        print(f"load average (1 / 5 / 15 min): {load_average()}", flush=True)
+        print(f"load average (1 / 5 / 15 min): {note_start_load()}", flush=True)
         module = importlib.import_module(registry[name])
         status = max(status, int(module.main(extra) or 0))
     return status

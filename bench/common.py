@@ -358,9 +358,11 @@ def registry_parser(prog: str, description: str | None) -> argparse.ArgumentPars
 LOADS: dict[str, str] = {"start": ""}  # set as each benchmark starts (bench.__main__.run)
 
 
-def note_start_load() -> None:
-    """Remember the load average as a benchmark starts: its table prints it beside the end's."""
+def note_start_load() -> str:
+    """Remember (and return) the load average as a benchmark starts: its table prints it beside
+    the end's."""
     LOADS["start"] = load_average()
+    return LOADS["start"]
 
 
 def load_average() -> str:
