@@ -51,6 +51,7 @@ rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE/wheelhouse"
 
 echo "==> The project's wheel (its build step compiles the catalogs)"
+# --no-deps: the lock file is the whole set; pip resolves nothing, so no newer release gets in.
 "${PIP[@]}" wheel --quiet --no-deps --wheel-dir "$BUNDLE/wheelhouse" "$WORK/src"
 shopt -s nullglob
 built=("$BUNDLE/wheelhouse"/consular-*.whl)
@@ -59,7 +60,8 @@ shopt -u nullglob
 
 echo "==> Every dependency (with the [prod] extra) and the build tools, as wheels, from $(basename "$LOCK")"
 [[ -f $LOCK ]] || { echo "build-bundle.sh: no lock file $LOCK (make lock writes it)" >&2; exit 1; }
-"${PIP[@]}" wheel --quiet --wheel-dir "$BUNDLE/wheelhouse" --require-hashes -r "$LOCK"
+# --no-deps: the lock file is the whole set; pip resolves nothing, so no newer release gets in.
+"${PIP[@]}" wheel --quiet --no-deps --wheel-dir "$BUNDLE/wheelhouse" --require-hashes -r "$LOCK"
 
 echo "==> The deploy kit"
 cp -a "$ROOT/deploy" "$BUNDLE/deploy"
